@@ -1,0 +1,406 @@
+"""Network description: layers, neuron parameters, validation and the network file format.
+
+Everything here is plain integers. The arithmetic these numbers drive is defined once, in
+:mod:`spikeforge.model.lif` (and in README, "The arithmetic contract"); the hardware generator
+and every test must match it bit for bit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Leak", "Layer", "Network", "NetworkFormatError",
+    "FORMAT_NAME", "FORMAT_VERSION", "ENCODINGS",
+    "MAX_WEIGHT_BITS", "MAX_MEMBRANE_BITS", "MAX_REFRACTORY", "MAX_FRAC_BITS",
+]
+
+FORMAT_NAME = "spikeforge-network"
+FORMAT_VERSION = 1
+
+# Bounds that keep every intermediate value of the contract inside int64 in the model and
+# give the hardware generator widths it can always build.
+MAX_WEIGHT_BITS = 16
+MAX_MEMBRANE_BITS = 32
+MAX_REFRACTORY = 255
+MAX_FRAC_BITS = 16
+MAX_TIMESTEPS = 4096
+
+ENCODINGS = ("rate", "poisson", "latency")
+RESET_MODES = ("zero", "subtract")
+LEAK_KINDS = ("none", "shift", "multiply")
+
+
+class NetworkFormatError(ValueError):
+    """A network file that is corrupt, foreign, or of an unsupported version."""
+
+
+def _check_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo_s = "-inf" if lo is None else str(lo)
+        hi_s = "+inf" if hi is None else str(hi)
+        raise ValueError(f"{name} = {value} is out of range; valid: {lo_s} <= {name} <= {hi_s}")
+    return value
+
+
+def _int_array(name: str, value: Any, ndim: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
+                                 or (arr.size == 0 and arr.dtype == np.float64)):
+        raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def signed_range(bits: int) -> tuple[int, int]:
+    """The closed range of a two's-complement integer of ``bits`` bits."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Membrane leak applied at the start of every non-refractory step.
+
+    - ``none``: v unchanged.
+    - ``shift`` with ``k >= 1``: ``v <- v - (v >>> k)`` (a decay of 2^-k per step).
+    - ``multiply`` with ``0 <= m <= 2^F``: ``v <- (v * m) >>> F`` (a decay factor m / 2^F).
+
+    ``>>>`` is an arithmetic shift: it rounds towards minus infinity.
+    """
+    kind: str = "none"
+    k: int = 0
+    m: int = 0
+    frac_bits: int = 0
+
+    @classmethod
+    def none(cls) -> "Leak":
+        return cls("none")
+
+    @classmethod
+    def shift(cls, k: int) -> "Leak":
+        return cls("shift", k=k)
+
+    @classmethod
+    def multiply(cls, m: int, frac_bits: int) -> "Leak":
+        return cls("multiply", m=m, frac_bits=frac_bits)
+
+    def __post_init__(self):
+        if self.kind not in LEAK_KINDS:
+            raise ValueError(f"leak.kind = {self.kind!r} is not valid; valid: {', '.join(LEAK_KINDS)}")
+        if self.kind == "shift":
+            _check_int("leak.k", self.k, 1, MAX_MEMBRANE_BITS)
+        elif self.k != 0:
+            raise ValueError(f"leak.k = {self.k!r} is only used by the 'shift' leak; leave it 0 for '{self.kind}'")
+        if self.kind == "multiply":
+            f = _check_int("leak.frac_bits", self.frac_bits, 1, MAX_FRAC_BITS)
+            _check_int("leak.m", self.m, 0, 1 << f)
+        elif self.m != 0 or self.frac_bits != 0:
+            raise ValueError(f"leak.m / leak.frac_bits are only used by the 'multiply' leak; "
+                             f"leave them 0 for '{self.kind}'")
+
+    @property
+    def factor(self) -> float:
+        """The per-step decay factor this leak approximates (1.0 = no leak)."""
+        if self.kind == "shift":
+            return 1.0 - 2.0 ** -self.k
+        if self.kind == "multiply":
+            return self.m / (1 << self.frac_bits)
+        return 1.0
+
+    def to_dict(self) -> dict:
+        if self.kind == "shift":
+            return {"kind": "shift", "k": self.k}
+        if self.kind == "multiply":
+            return {"kind": "multiply", "m": self.m, "frac_bits": self.frac_bits}
+        return {"kind": "none"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Leak":
+        return cls(**d)
+
+
+@dataclass(eq=False)
+class Layer:
+    """One fully connected layer of LIF neurons.
+
+    ``weights[i, j]`` connects input ``i`` to neuron ``j``. ``bias[j]`` is added every
+    non-refractory step. A ``readout`` layer never fires: it only integrates, and the network
+    is read out from its final membranes. Its ``threshold``, ``reset`` and ``refractory`` are
+    unused and must stay at their defaults.
+    """
+    weights: np.ndarray
+    bias: np.ndarray | None = None
+    threshold: int = 0
+    weight_bits: int = 8
+    membrane_bits: int = 16
+    leak: Leak = field(default_factory=Leak.none)
+    reset: str = "zero"
+    refractory: int = 0
+    readout: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        self.weight_bits = _check_int("weight_bits", self.weight_bits, 2, MAX_WEIGHT_BITS)
+        self.membrane_bits = _check_int("membrane_bits", self.membrane_bits, 2, MAX_MEMBRANE_BITS)
+        self.weights = _int_array("weights", self.weights, 2)
+        n_in, n = self.weights.shape
+        if n_in < 1 or n < 1:
+            raise ValueError(f"weights must have at least one input and one neuron, got shape {self.weights.shape}")
+        wlo, whi = signed_range(self.weight_bits)
+        if self.weights.min() < wlo or self.weights.max() > whi:
+            bad = self.weights[(self.weights < wlo) | (self.weights > whi)][0]
+            raise ValueError(f"weights contain {bad}, outside the {self.weight_bits}-bit signed range "
+                             f"[{wlo}, {whi}] (weight_bits = {self.weight_bits})")
+        if self.bias is None:
+            self.bias = np.zeros(n, dtype=np.int64)
+        self.bias = _int_array("bias", self.bias, 1)
+        if self.bias.shape != (n,):
+            raise ValueError(f"bias must have shape ({n},) to match weights {self.weights.shape}, got {self.bias.shape}")
+        vlo, vhi = signed_range(self.membrane_bits)
+        if self.bias.size and (self.bias.min() < vlo or self.bias.max() > vhi):
+            bad = self.bias[(self.bias < vlo) | (self.bias > vhi)][0]
+            raise ValueError(f"bias contains {bad}, outside the {self.membrane_bits}-bit membrane range "
+                             f"[{vlo}, {vhi}] (membrane_bits = {self.membrane_bits})")
+        if not isinstance(self.leak, Leak):
+            raise TypeError(f"leak must be a Leak, got {self.leak!r}")
+        if not isinstance(self.readout, (bool, np.bool_)):
+            raise TypeError(f"readout must be True or False, got {self.readout!r}")
+        self.readout = bool(self.readout)
+        if self.reset not in RESET_MODES:
+            raise ValueError(f"reset = {self.reset!r} is not valid; valid: {', '.join(RESET_MODES)}")
+        # theta < 2^(V-1) - 1 so that v > theta stays reachable by a saturated membrane.
+        self.threshold = _check_int("threshold", self.threshold, 0, vhi - 1)
+        self.refractory = _check_int("refractory", self.refractory, 0, MAX_REFRACTORY)
+        if self.readout and (self.threshold != 0 or self.reset != "zero" or self.refractory != 0):
+            raise ValueError("a readout layer never fires: leave threshold = 0, reset = 'zero' and "
+                             f"refractory = 0 (got threshold = {self.threshold}, reset = {self.reset!r}, "
+                             f"refractory = {self.refractory})")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {self.name!r}")
+
+    @property
+    def n_in(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def v_min(self) -> int:
+        return signed_range(self.membrane_bits)[0]
+
+    @property
+    def v_max(self) -> int:
+        return signed_range(self.membrane_bits)[1]
+
+    def __eq__(self, other):
+        if not isinstance(other, Layer):
+            return NotImplemented
+        return (np.array_equal(self.weights, other.weights) and np.array_equal(self.bias, other.bias)
+                and self.threshold == other.threshold and self.weight_bits == other.weight_bits
+                and self.membrane_bits == other.membrane_bits and self.leak == other.leak
+                and self.reset == other.reset and self.refractory == other.refractory
+                and self.readout == other.readout and self.name == other.name)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "n_in": self.n_in,
+            "n": self.n,
+            "weight_bits": self.weight_bits,
+            "membrane_bits": self.membrane_bits,
+            "threshold": self.threshold,
+            "leak": self.leak.to_dict(),
+            "reset": self.reset,
+            "refractory": self.refractory,
+            "readout": self.readout,
+            "bias": [int(b) for b in self.bias],
+            "weights": [[int(w) for w in row] for row in self.weights],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "layer") -> "Layer":
+        known = {"name", "n_in", "n", "weight_bits", "membrane_bits", "threshold", "leak", "reset",
+                 "refractory", "readout", "bias", "weights"}
+        unknown = set(d) - known
+        if unknown:
+            raise NetworkFormatError(f"{where}: unknown field(s) {sorted(unknown)}")
+        missing = {"weights", "threshold", "weight_bits", "membrane_bits"} - set(d)
+        if missing:
+            raise NetworkFormatError(f"{where}: missing field(s) {sorted(missing)}")
+        try:
+            weights = np.array(d["weights"], dtype=np.int64)
+            bias = np.array(d.get("bias", [0] * weights.shape[1] if weights.ndim == 2 else []), dtype=np.int64)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise NetworkFormatError(f"{where}: weights/bias are not integer arrays ({e})") from None
+        if weights.ndim != 2:
+            raise NetworkFormatError(f"{where}: weights must be a list of equal-length rows, got shape {weights.shape}")
+        for key, actual in (("n_in", weights.shape[0]), ("n", weights.shape[1])):
+            if key in d and d[key] != actual:
+                raise NetworkFormatError(f"{where}: {key} = {d[key]} does not match the weights' shape {weights.shape}")
+        try:
+            leak = Leak.from_dict(d.get("leak", {"kind": "none"}))
+            return cls(weights=weights, bias=bias, threshold=d["threshold"], weight_bits=d["weight_bits"],
+                       membrane_bits=d["membrane_bits"], leak=leak, reset=d.get("reset", "zero"),
+                       refractory=d.get("refractory", 0), readout=d.get("readout", False),
+                       name=d.get("name", ""))
+        except (TypeError, ValueError) as e:
+            raise NetworkFormatError(f"{where}: {e}") from None
+
+
+@dataclass(eq=False)
+class Network:
+    """A feed-forward chain of layers plus how inputs are encoded into spikes.
+
+    ``timesteps`` (T) and ``encoding`` are the network's defaults for running a data set;
+    ``meta`` is free-form provenance (training data, accuracies) saved with the file.
+    """
+    layers: list[Layer]
+    timesteps: int = 32
+    encoding: str = "rate"
+    name: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.layers, (list, tuple)) or not self.layers:
+            raise ValueError("layers must be a non-empty list of Layer")
+        self.layers = list(self.layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a Layer, got {type(layer).__name__}")
+            if i > 0 and layer.n_in != self.layers[i - 1].n:
+                raise ValueError(f"layers[{i}] has n_in = {layer.n_in} inputs but layers[{i - 1}] has "
+                                 f"n = {self.layers[i - 1].n} neurons: shapes do not chain")
+            if layer.readout and i != len(self.layers) - 1:
+                raise ValueError(f"layers[{i}] is a readout layer but is not the last layer; "
+                                 "only the last layer may be a readout")
+        self.timesteps = _check_int("timesteps", self.timesteps, 1, MAX_TIMESTEPS)
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding = {self.encoding!r} is not valid; valid: {', '.join(ENCODINGS)}")
+        if not isinstance(self.meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(self.meta).__name__}")
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n
+
+    @property
+    def readout(self) -> bool:
+        """True when the last layer is a non-spiking readout (classify by final membrane)."""
+        return self.layers[-1].readout
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.n_inputs,) + tuple(layer.n for layer in self.layers)
+
+    def __eq__(self, other):
+        if not isinstance(other, Network):
+            return NotImplemented
+        return (self.layers == other.layers and self.timesteps == other.timesteps
+                and self.encoding == other.encoding and self.name == other.name and self.meta == other.meta)
+
+    # --- file format -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "timesteps": self.timesteps,
+            "encoding": self.encoding,
+            "meta": self.meta,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def to_json(self) -> str:
+        # One weight row per line keeps files diff-able without bloating them.
+        d = self.to_dict()
+        rows = []
+        for i, layer in enumerate(d["layers"]):
+            rows.append(layer["weights"])
+            layer["weights"] = f"@@weights{i}@@"
+        text = json.dumps(d, indent=1)
+        for i, r in enumerate(rows):
+            body = "[\n" + ",\n".join("    " + json.dumps(row, separators=(",", ":")) for row in r) + "\n   ]"
+            text = text.replace(f'"@@weights{i}@@"', body)
+        return text + "\n"
+
+    def digest(self) -> str:
+        """SHA-256 of everything that determines the computation (not ``name``/``meta``)."""
+        d = self.to_dict()
+        d.pop("meta"); d.pop("name")
+        for layer in d["layers"]:
+            layer.pop("name")
+        return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the network atomically: a crash never leaves a half-written file behind."""
+        path = Path(path)
+        text = self.to_json()
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "network") -> "Network":
+        if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
+            raise NetworkFormatError(f"{where} is not a spikeforge network file (expected \"format\": "
+                                     f"\"{FORMAT_NAME}\")")
+        version = d.get("version")
+        if version != FORMAT_VERSION:
+            raise NetworkFormatError(f"{where} has format version {version!r}; this spikeforge reads version "
+                                     f"{FORMAT_VERSION}")
+        known = {"format", "version", "name", "timesteps", "encoding", "meta", "layers"}
+        unknown = set(d) - known
+        if unknown:
+            raise NetworkFormatError(f"{where}: unknown field(s) {sorted(unknown)}")
+        layers_d = d.get("layers")
+        if not isinstance(layers_d, list) or not layers_d:
+            raise NetworkFormatError(f"{where}: \"layers\" must be a non-empty list")
+        layers = []
+        for i, ld in enumerate(layers_d):
+            if not isinstance(ld, dict):
+                raise NetworkFormatError(f"{where}: layers[{i}] must be an object")
+            layers.append(Layer.from_dict(ld, where=f"{where}: layers[{i}]"))
+        try:
+            return cls(layers=layers, timesteps=d.get("timesteps", 32), encoding=d.get("encoding", "rate"),
+                       name=d.get("name", ""), meta=d.get("meta", {}))
+        except (TypeError, ValueError) as e:
+            raise NetworkFormatError(f"{where}: {e}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"network file {str(path)!r} does not exist") from None
+        except IsADirectoryError:
+            raise NetworkFormatError(f"network file {str(path)!r} is a directory") from None
+        try:
+            d = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise NetworkFormatError(f"{path} is not a spikeforge network file: not valid JSON ({e})") from None
+        return cls.from_dict(d, where=str(path))

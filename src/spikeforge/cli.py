@@ -1,0 +1,52 @@
+"""The ``spikeforge`` command line.
+
+Each sub-command lives in its own module in :mod:`spikeforge.commands` and defines
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the parsed
+arguments and returning an exit status. Commands are discovered, so adding one touches no other
+file.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+
+from . import __version__, commands
+from .errors import UserError
+from .model.network import NetworkFormatError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikeforge",
+        description="Generate, simulate and build spiking-neural-network accelerators.")
+    parser.add_argument("--version", action="version", version=f"spikeforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if hasattr(module, "register"):
+            module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except (UserError, NetworkFormatError, ValueError, TypeError, FileNotFoundError, OSError) as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e)}))
+        print(f"spikeforge {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"spikeforge {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
