@@ -241,10 +241,14 @@ class Layer:
         if missing:
             raise NetworkFormatError(f"{where}: missing field(s) {sorted(missing)}")
         try:
-            weights = np.array(d["weights"], dtype=np.int64)
-            bias = np.array(d.get("bias", [0] * weights.shape[1] if weights.ndim == 2 else []), dtype=np.int64)
-        except (ValueError, TypeError, OverflowError) as e:
+            # No dtype here: a float or a huge integer in the file must be an error, not be truncated.
+            weights = np.array(d["weights"])
+            bias = np.array(d["bias"]) if "bias" in d else None
+        except (ValueError, TypeError) as e:
             raise NetworkFormatError(f"{where}: weights/bias are not integer arrays ({e})") from None
+        for key, arr in (("weights", weights), ("bias", bias)):
+            if arr is not None and arr.size and arr.dtype.kind not in "iu":
+                raise NetworkFormatError(f"{where}: {key} must be an integer array, got values of type {arr.dtype}")
         if weights.ndim != 2:
             raise NetworkFormatError(f"{where}: weights must be a list of equal-length rows, got shape {weights.shape}")
         for key, actual in (("n_in", weights.shape[0]), ("n", weights.shape[1])):
