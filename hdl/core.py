@@ -1,0 +1,291 @@
+"""NetworkCore: the whole accelerator for one network, event-driven, all state in block RAM.
+
+Port contract: docs/architecture.md ("Gateware: NetworkCore"). Behaviour and cycle count are
+those of :class:`spikeforge.model.core.NetworkCore`.
+
+Input: the sample's spikes as *events* (addresses of the inputs that spiked), one ``load`` word
+each, every step closed by an end-of-step word, buffered in a block-RAM input buffer of
+``max_events`` words (end-of-step words included). ``start`` replays the buffer from the first
+word, so a loaded sample can be run again (e.g. after a ``cfg`` write) without reloading.
+
+Schedule: steps in order; within a step the layers in order, each layer's step finishing
+(integration of its events, then the sweep) before the next layer's starts. Layer l's sweep
+pushes its non-zero spike words into a FIFO (depth G_l); layer l+1 serialises their set bits
+into input events, one per cycle with no bubble between words.
+
+Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises)::
+
+    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 2 ) ]
+
+- 1 per run: the final check that finds no buffered step left;
+- 1 per step: the controller's step-boundary cycle that starts layer 0;
+- 2 per layer step: the layer's start cycle and the cycle that sees the end of its events
+  (the sweep's last write-back overlaps the next layer's start cycle).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
+from ..model.layer import bits_for, ceil_log2
+from ..model.network import Network, signed_range
+from .layer import LayerCore
+
+__all__ = ["NetworkCore"]
+
+
+class NetworkCore(wiring.Component):
+    def __init__(self, net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET):
+        # Validate everything before building any gateware.
+        self.geometry = geos = check_hardware(net, lanes, max_events, trace_depth, memory_budget)
+        self.net = net
+        self.max_events = max_events
+        self.trace_depth = trace_depth
+        L = len(net.layers)
+        self.layer_bits = max(1, ceil_log2(L))
+        self.step_bits = bits_for(max_events)
+        self.col_bits = max(g.groups * g.lanes for g in geos)
+        self.col_bits = max(1, ceil_log2(self.col_bits))
+        self.row_bits = max(1, ceil_log2(max(g.n_in for g in geos)))
+        self.data_bits = max(max(g.weight_bits, g.membrane_bits) for g in geos)
+        self.max_lanes = max(g.lanes for g in geos)
+        last = geos[-1]
+        self.load_layout = data.StructLayout({"addr": geos[0].addr_bits, "end_of_step": 1})
+        self.cfg_layout = data.StructLayout({
+            "layer": self.layer_bits, "target": 2, "row": self.row_bits, "col": self.col_bits,
+            "data": signed(self.data_bits)})
+        self.mon_layout = data.StructLayout({
+            "valid": 1, "layer": self.layer_bits, "step": self.step_bits, "base": self.col_bits,
+            "word": self.max_lanes})
+        self.trace_layout = data.StructLayout({
+            "layer": self.layer_bits, "step": self.step_bits, "base": self.col_bits, "word": self.max_lanes})
+        members = {
+            "load": In(stream.Signature(self.load_layout)),
+            "clear": In(1),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "cycles": Out(32),
+            "overflow": Out(1),
+            "out_addr": In(max(1, ceil_log2(last.n))),
+            "out_count": Out(self.step_bits),
+            "out_membrane": Out(signed(last.membrane_bits)),
+            "cfg": In(stream.Signature(self.cfg_layout)),
+            "cfg_error": Out(1),
+            "mon": Out(self.mon_layout),
+        }
+        if trace_depth:
+            members.update({
+                "trace_addr": In(max(1, ceil_log2(trace_depth))),
+                "trace_data": Out(self.trace_layout),
+                "trace_count": Out(bits_for(trace_depth)),
+                "trace_overflow": Out(1),
+            })
+        super().__init__(members)
+        self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, geos)]
+        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[])
+        self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[])
+                          if trace_depth else None)
+
+    def elaborate(self, platform):
+        m = Module()
+        geos, L = self.geometry, len(self.layers)
+        for l, core in enumerate(self.layers):
+            m.submodules[f"layer{l}"] = core
+
+        idle = Signal()
+        step = Signal(self.step_bits)
+        n_steps = Signal(self.step_bits)
+        wr_ptr = Signal(range(self.max_events + 1))
+        rd_ptr = Signal(range(self.max_events + 1))
+        cycles = Signal(32)
+        done = Signal()
+        overflow = Signal()
+        cfg_error = Signal()
+        m.d.comb += [
+            self.busy.eq(~idle), self.done.eq(done), self.cycles.eq(cycles),
+            self.overflow.eq(overflow), self.cfg_error.eq(cfg_error),
+        ]
+
+        # --- input buffer ------------------------------------------------------------------------
+        m.submodules.input_buffer = self.input_buffer
+        ib_wr = self.input_buffer.write_port()
+        ib_rd = self.input_buffer.read_port()
+        ab0 = geos[0].addr_bits
+        n_in = geos[0].n_in
+        m.d.comb += self.load.ready.eq(idle)
+        with m.If(self.load.valid & idle):
+            m.d.sync += done.eq(0)
+            bad_addr = (~self.load.payload.end_of_step & (self.load.payload.addr >= n_in)
+                        if n_in < (1 << ab0) else Const(0))
+            with m.If((wr_ptr == self.max_events) | bad_addr):
+                m.d.sync += overflow.eq(1)
+            with m.Else():
+                m.d.comb += [ib_wr.addr.eq(wr_ptr), ib_wr.data.eq(self.load.payload), ib_wr.en.eq(1)]
+                m.d.sync += wr_ptr.eq(wr_ptr + 1)
+                with m.If(self.load.payload.end_of_step):
+                    m.d.sync += n_steps.eq(n_steps + 1)
+        with m.If(self.clear & idle):
+            m.d.sync += [wr_ptr.eq(0), n_steps.eq(0), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
+
+        # The read port looks one word ahead: its address is next cycle's rd_ptr, so the head
+        # word is on ib_rd.data every cycle without a bubble after a pop.
+        head_addr = ib_rd.data[:ab0]
+        head_eos = ib_rd.data[ab0]
+        first = self.layers[0]
+        pop = Signal()
+        run_active = Signal()
+        m.d.comb += [
+            first.events.payload.eq(head_addr),
+            first.events.valid.eq(run_active & ~head_eos),
+            first.events_end.eq(run_active & head_eos),
+            pop.eq((first.events.valid & first.events.ready) | first.end_ack),
+        ]
+        rd_next = Signal.like(rd_ptr)
+        m.d.comb += rd_next.eq(rd_ptr + pop)
+        with m.If(idle & self.start):
+            m.d.comb += rd_next.eq(0)
+        m.d.sync += rd_ptr.eq(rd_next)
+        m.d.comb += ib_rd.addr.eq(rd_next)
+
+        # --- layers chained through spike-word FIFOs ---------------------------------------------
+        for l in range(L - 1):
+            prod, cons = self.layers[l], self.layers[l + 1]
+            geo = geos[l]
+            P, lane_bits = geo.lanes, (geo.lanes - 1).bit_length()
+            fifo = SyncFIFO(width=geo.group_bits + P, depth=geo.groups)
+            m.submodules[f"words{l}"] = fifo
+            m.d.comb += [
+                fifo.w_data.eq(Cat(prod.spikes.group, prod.spikes.word)),
+                fifo.w_en.eq(prod.spikes.valid),
+                cons.start.eq(prod.done),
+            ]
+            grp = fifo.r_data[:geo.group_bits]
+            wrd = fifo.r_data[geo.group_bits:]
+            consumed = Signal(P)
+            rem = Signal(P)
+            low = Signal(max(1, lane_bits))
+            m.d.comb += rem.eq(wrd & ~consumed)
+            for k in reversed(range(P)):
+                with m.If(rem[k]):
+                    m.d.comb += low.eq(k)
+            m.d.comb += [
+                cons.events.valid.eq(fifo.r_rdy),
+                cons.events.payload.eq(Cat(low[:lane_bits], grp) if lane_bits else grp),
+                cons.events_end.eq(~fifo.r_rdy),
+            ]
+            with m.If(cons.events.valid & cons.events.ready):
+                bit = Signal(P)
+                m.d.comb += bit.eq(Const(1, P) << low)
+                with m.If((rem & ~bit) == 0):
+                    m.d.comb += fifo.r_en.eq(1)
+                    m.d.sync += consumed.eq(0)
+                with m.Else():
+                    m.d.sync += consumed.eq(consumed | bit)
+
+        # --- controller --------------------------------------------------------------------------
+        last = self.layers[-1]
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0)]
+                    m.d.comb += [core.reset_state.eq(1) for core in self.layers]
+                    m.next = "NEXT"
+            with m.State("NEXT"):
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(step == n_steps):
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += first.start.eq(1)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += run_active.eq(1)
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(last.done):
+                    m.d.sync += step.eq(step + 1)
+                    m.next = "NEXT"
+
+        # --- outputs -----------------------------------------------------------------------------
+        m.d.comb += [
+            last.peek_addr.eq(self.out_addr),
+            self.out_membrane.eq(last.peek_v),
+        ]
+        if geos[-1].count_bits:
+            m.d.comb += self.out_count.eq(last.peek_count)
+
+        for l, core in enumerate(self.layers):
+            lane_bits = (geos[l].lanes - 1).bit_length()
+            with m.If(core.spikes.valid):
+                m.d.comb += [
+                    self.mon.valid.eq(1),
+                    self.mon.layer.eq(l),
+                    self.mon.base.eq(core.spikes.group << lane_bits),
+                    self.mon.word.eq(core.spikes.word),
+                ]
+        m.d.comb += self.mon.step.eq(step)
+
+        if self.trace_mem is not None:
+            m.submodules.trace_mem = self.trace_mem
+            t_wr = self.trace_mem.write_port()
+            t_rd = self.trace_mem.read_port()
+            t_count = Signal(bits_for(self.trace_depth))
+            t_over = Signal()
+            m.d.comb += [
+                t_wr.addr.eq(t_count),
+                t_wr.data.layer.eq(self.mon.layer),
+                t_wr.data.step.eq(self.mon.step),
+                t_wr.data.base.eq(self.mon.base),
+                t_wr.data.word.eq(self.mon.word),
+                t_rd.addr.eq(self.trace_addr),
+                self.trace_data.eq(t_rd.data),
+                self.trace_count.eq(t_count),
+                self.trace_overflow.eq(t_over),
+            ]
+            with m.If(idle & self.start):
+                m.d.sync += [t_count.eq(0), t_over.eq(0)]
+            with m.Elif(self.mon.valid):
+                with m.If(t_count == self.trace_depth):
+                    m.d.sync += t_over.eq(1)
+                with m.Else():
+                    m.d.comb += t_wr.en.eq(1)
+                    m.d.sync += t_count.eq(t_count + 1)
+
+        # --- run-time configuration --------------------------------------------------------------
+        m.d.comb += self.cfg.ready.eq(idle)
+        c = self.cfg.payload
+        for l, (core, geo) in enumerate(zip(self.layers, geos)):
+            wlo, whi = signed_range(geo.weight_bits)
+            vlo, vhi = signed_range(geo.membrane_bits)
+            ok = Signal(name=f"cfg_ok{l}")
+            with m.Switch(c.target):
+                with m.Case(0):
+                    m.d.comb += ok.eq((c.row < geo.n_in) & (c.col < geo.n) & (c.data >= wlo) & (c.data <= whi))
+                with m.Case(1):
+                    m.d.comb += ok.eq((c.col < geo.n) & (c.data >= vlo) & (c.data <= vhi))
+                with m.Case(2):
+                    m.d.comb += ok.eq(Const(0 if core.layer.readout else 1)
+                                      & (c.data >= 0) & (c.data <= vhi - 1))
+            m.d.comb += [
+                core.cfg_target.eq(c.target),
+                core.cfg_row.eq(c.row),
+                core.cfg_col.eq(c.col),
+                core.cfg_data.eq(c.data),
+                core.cfg_en.eq(self.cfg.valid & idle & (c.layer == l) & ok),
+            ]
+        with m.If(self.cfg.valid & idle):
+            valid_layer = c.layer < L
+            any_ok = Signal()
+            m.d.comb += any_ok.eq(0)
+            for core in self.layers:
+                with m.If(core.cfg_en):
+                    m.d.comb += any_ok.eq(1)
+            with m.If(~valid_layer | ~any_ok):
+                m.d.sync += cfg_error.eq(1)
+        return m

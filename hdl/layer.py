@@ -1,0 +1,240 @@
+"""Layer core: one event-driven, time-multiplexed layer of LIF neurons.
+
+One layer step, started by a ``start`` pulse while idle:
+
+1. INTEG: every input event on ``events`` is held for G cycles, one per group g, each cycle
+   reading the weight word (i, g) and adding it to the group's P accumulators
+   (:class:`~spikeforge.hdl.synapse.SynapseArray`). When no event is valid and ``events_end``
+   is high, the step's events are over (``end_ack`` pulses; the source may drop its marker).
+2. SWEEP: G cycles, group g's membranes, refractory counters, biases (block RAM, P lanes per
+   word) and accumulators are read and updated by P :class:`~spikeforge.hdl.neuron.LIFNeuronUnit`
+   lanes one cycle later; the non-zero spike words leave on ``spikes``.
+3. DRAIN: the last group's write-back; ``done`` pulses.
+
+Cycles from ``start`` to ``done``: E * G + G + 2 (start cycle, end-of-events cycle); ``done``
+is the cycle in which the network starts the next layer, so a layer step costs E * G + G + 2
+(:data:`spikeforge.model.layer.LAYER_OVERHEAD` = 2).
+
+Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
+``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
+count = 0. This keeps the start-up cost constant.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..model.layer import LayerGeometry
+from ..model.network import Layer
+from ..model.synapse import pack_lanes
+from .neuron import LIFNeuronUnit
+from .synapse import OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+
+__all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
+
+CFG_WEIGHT, CFG_BIAS, CFG_THRESHOLD = 0, 1, 2
+
+
+class LayerCore(wiring.Component):
+    def __init__(self, layer: Layer, geometry: LayerGeometry):
+        self.layer = layer
+        self.geo = geo = geometry
+        P, V = geo.lanes, geo.membrane_bits
+        col_bits = max(1, (geo.groups * P - 1).bit_length())
+        self.col_bits = col_bits
+        super().__init__({
+            "start": In(1),
+            "reset_state": In(1),
+            "done": Out(1),
+            "busy": Out(1),
+            "events": In(stream.Signature(geo.addr_bits)),
+            "events_end": In(1),
+            "end_ack": Out(1),
+            # Spike word of group `group`, valid for one cycle when non-zero.
+            "spikes": Out(data.StructLayout({"valid": 1, "group": geo.group_bits, "word": P})),
+            # Idle-only access to the final state: neuron `peek_addr`, one cycle later.
+            "peek_addr": In(col_bits),
+            "peek_v": Out(signed(V)),
+            "peek_r": Out(unsigned(geo.refr_bits)),
+            "peek_count": Out(unsigned(max(1, geo.count_bits))),
+            # Idle-only run-time writes (already range-checked by the network core).
+            "cfg_en": In(1),
+            "cfg_target": In(2),
+            "cfg_row": In(geo.addr_bits),
+            "cfg_col": In(col_bits),
+            "cfg_data": In(signed(max(V, geo.weight_bits))),
+        })
+        self.synapses = SynapseArray(layer, geo)
+        G = geo.groups
+        bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
+        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[])
+        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words)
+        self.r_mem = Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[]) if layer.refractory else None
+        self.count_mem = Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[]) if geo.count_bits else None
+
+    def elaborate(self, platform):
+        m = Module()
+        geo, layer = self.geo, self.layer
+        P, G, V = geo.lanes, geo.groups, geo.membrane_bits
+        lane_bits = (P - 1).bit_length()
+        rb, cb = geo.refr_bits, geo.count_bits
+
+        m.submodules.synapses = syn = self.synapses
+        m.submodules.v_mem = self.v_mem
+        m.submodules.bias_mem = self.bias_mem
+        v_rd, v_wr = self.v_mem.read_port(), self.v_mem.write_port()
+        b_rd, b_wr = self.bias_mem.read_port(), self.bias_mem.write_port(granularity=V)
+        if self.r_mem is not None:
+            m.submodules.r_mem = self.r_mem
+            r_rd, r_wr = self.r_mem.read_port(), self.r_mem.write_port()
+        if self.count_mem is not None:
+            m.submodules.count_mem = self.count_mem
+            c_rd, c_wr = self.count_mem.read_port(), self.count_mem.write_port()
+
+        theta = Signal(signed(V), init=layer.threshold)
+        fresh = Signal(G)
+
+        # --- control ---------------------------------------------------------------------------
+        g = Signal(geo.group_bits)
+        last_g = g == G - 1
+        sweep_issue = Signal()
+        integ_issue = Signal()
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += g.eq(0)
+                    m.next = "INTEG"
+            with m.State("INTEG"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.events.valid):
+                    m.d.comb += [integ_issue.eq(1), self.events.ready.eq(last_g)]
+                    m.d.sync += g.eq(g + 1)
+                    with m.If(last_g):
+                        m.d.sync += g.eq(0)
+                with m.Elif(self.events_end):
+                    m.d.comb += self.end_ack.eq(1)
+                    m.next = "SWEEP"
+            with m.State("SWEEP"):
+                m.d.comb += [self.busy.eq(1), sweep_issue.eq(1)]
+                m.d.sync += g.eq(g + 1)
+                with m.If(last_g):
+                    m.d.sync += g.eq(0)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
+
+        # --- stage 1: addresses ------------------------------------------------------------------
+        peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
+        rd_group = Signal(geo.group_bits)
+        m.d.comb += rd_group.eq(peek_group)
+        with m.If(sweep_issue):
+            m.d.comb += rd_group.eq(g)
+        m.d.comb += [
+            syn.op.eq(OP_NONE),
+            syn.addr.eq(self.events.payload),
+            syn.group.eq(g),
+            v_rd.addr.eq(rd_group),
+            b_rd.addr.eq(g),
+        ]
+        with m.If(integ_issue):
+            m.d.comb += syn.op.eq(OP_INTEGRATE)
+        with m.If(sweep_issue):
+            m.d.comb += syn.op.eq(OP_SWEEP)
+        if self.r_mem is not None:
+            m.d.comb += r_rd.addr.eq(rd_group)
+        if self.count_mem is not None:
+            m.d.comb += c_rd.addr.eq(rd_group)
+
+        sweep_q = Signal()
+        group_q = Signal(geo.group_bits)
+        fresh_q = Signal()
+        peek_lane_q = Signal(max(1, lane_bits))
+        m.d.sync += [
+            sweep_q.eq(sweep_issue),
+            group_q.eq(g),
+            fresh_q.eq((fresh >> rd_group)[0]),
+            peek_lane_q.eq(self.peek_addr[:lane_bits] if lane_bits else 0),
+        ]
+        with m.If(self.reset_state):
+            m.d.sync += fresh.eq(Const((1 << G) - 1, G))
+        with m.Elif(sweep_issue):
+            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << g))
+
+        # --- stage 2: neuron update -------------------------------------------------------------
+        v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data)
+        b_lanes = data.ArrayLayout(signed(V), P)(b_rd.data)
+        r_lanes = data.ArrayLayout(unsigned(rb), P)(r_rd.data) if self.r_mem is not None else None
+        c_lanes = data.ArrayLayout(unsigned(cb), P)(c_rd.data) if self.count_mem is not None else None
+        v_new = Signal(data.ArrayLayout(signed(V), P))
+        r_new = Signal(data.ArrayLayout(unsigned(rb), P))
+        c_new = Signal(data.ArrayLayout(unsigned(max(1, cb)), P))
+        word = Signal(P)
+        # Lanes past the last neuron (n not a multiple of P) never fire.
+        n_last = geo.n - (G - 1) * P
+        lane_mask = Signal(P)
+        m.d.comb += lane_mask.eq(Const((1 << P) - 1, P))
+        with m.If(group_q == G - 1):
+            m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
+        for k in range(P):
+            unit = LIFNeuronUnit(membrane_bits=V, acc_bits=geo.acc_bits, leak=layer.leak, reset=layer.reset,
+                                 refractory=layer.refractory, readout=layer.readout)
+            m.submodules[f"lane{k}"] = unit
+            m.d.comb += [
+                unit.v.eq(v_lanes[k]),
+                unit.acc.eq(syn.acc[k]),
+                unit.bias.eq(b_lanes[k]),
+                unit.theta.eq(theta),
+            ]
+            if r_lanes is not None:
+                m.d.comb += unit.r.eq(r_lanes[k])
+            with m.If(fresh_q):
+                m.d.comb += [unit.v.eq(0), unit.r.eq(0)]
+            m.d.comb += [
+                v_new[k].eq(unit.v_next),
+                r_new[k].eq(unit.r_next),
+                word[k].eq(unit.spike & lane_mask[k]),
+            ]
+            if c_lanes is not None:
+                m.d.comb += c_new[k].eq(c_lanes[k] + word[k])
+                with m.If(fresh_q):
+                    m.d.comb += c_new[k].eq(word[k])
+        m.d.comb += [
+            v_wr.addr.eq(group_q), v_wr.data.eq(v_new), v_wr.en.eq(sweep_q),
+            self.spikes.valid.eq(sweep_q & (word != 0)),
+            self.spikes.group.eq(group_q),
+            self.spikes.word.eq(word),
+        ]
+        if self.r_mem is not None:
+            m.d.comb += [r_wr.addr.eq(group_q), r_wr.data.eq(r_new), r_wr.en.eq(sweep_q)]
+        if self.count_mem is not None:
+            m.d.comb += [c_wr.addr.eq(group_q), c_wr.data.eq(c_new), c_wr.en.eq(sweep_q)]
+
+        # Peek (idle): the same read ports, fresh groups read as zero.
+        sel = peek_lane_q if lane_bits else 0
+        m.d.comb += self.peek_v.eq(Const(0, signed(V)))
+        with m.If(~fresh_q):
+            m.d.comb += self.peek_v.eq(v_lanes[sel])
+            if r_lanes is not None:
+                m.d.comb += self.peek_r.eq(r_lanes[sel])
+            if c_lanes is not None:
+                m.d.comb += self.peek_count.eq(c_lanes[sel])
+
+        # --- run-time configuration -------------------------------------------------------------
+        cfg_lane = self.cfg_col[:lane_bits] if lane_bits else Const(0, 1)
+        cfg_group = self.cfg_col[lane_bits:] if lane_bits else self.cfg_col
+        m.d.comb += [
+            syn.w_en.eq(self.cfg_en & (self.cfg_target == 0)),
+            syn.w_row.eq(self.cfg_row),
+            syn.w_col.eq(self.cfg_col),
+            syn.w_data.eq(self.cfg_data),
+            b_wr.addr.eq(cfg_group),
+            b_wr.data.eq(self.cfg_data[:V].replicate(P)),
+            b_wr.en.eq((self.cfg_en & (self.cfg_target == 1)).replicate(P) & (Const(1, P) << cfg_lane)),
+        ]
+        with m.If(self.cfg_en & (self.cfg_target == 2)):
+            m.d.sync += theta.eq(self.cfg_data)
+        return m

@@ -1,0 +1,210 @@
+"""Twin of :class:`spikeforge.hdl.core.NetworkCore`: the whole accelerator, cycle count included.
+
+Also the single place where hardware parameters are validated and widths derived
+(:func:`check_hardware`): the gateware generator calls it before building anything, so an
+impossible configuration fails with a clear message and no HDL.
+
+Cycle formula of one run (from the cycle after ``start`` to the cycle ``done`` rises)::
+
+    cycles = RUN_OVERHEAD + sum_t [ STEP_OVERHEAD + sum_l ( E_l(t) * G_l + G_l + LAYER_OVERHEAD ) ]
+
+with G_l = ceil(n_l / P_l) and E_l(t) the input events of layer l at step t (the sample's spikes
+for l = 0, layer l-1's output spikes otherwise).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for, ceil_log2
+from .network import Network, signed_range
+
+__all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "DEFAULT_MEMORY_BUDGET",
+           "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES"]
+
+# The controller's step-boundary cycle (checks whether another step is buffered).
+STEP_OVERHEAD = 1
+# The final boundary check that finds no step left.
+RUN_OVERHEAD = 1
+MAX_LANES = 64
+MAX_EVENTS = 1 << 20
+# 4 Mibit: more than any supported board's block RAM (UP5K: 120 kbit EBR + 1 Mbit SPRAM;
+# ECP5-85: 3.7 Mbit), so only impossible networks are refused by default.
+DEFAULT_MEMORY_BUDGET = 4 << 20
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
+                   memory_budget: int = DEFAULT_MEMORY_BUDGET) -> list[LayerGeometry]:
+    """Validate hardware parameters for ``net``; return the per-layer geometry.
+
+    Raises ``TypeError``/``ValueError`` naming the parameter, its value and what is valid.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
+    L = len(net.layers)
+    if _is_int(lanes):
+        lanes_l = [int(lanes)] * L
+    elif isinstance(lanes, (list, tuple)):
+        if len(lanes) != L:
+            raise ValueError(f"lanes = {list(lanes)} has {len(lanes)} entries but the network has {L} "
+                             f"layers; give one lane count per layer or a single integer")
+        lanes_l = list(lanes)
+    else:
+        raise TypeError(f"lanes must be an integer or a list of integers, got {lanes!r}")
+    for l, P in enumerate(lanes_l):
+        if not _is_int(P):
+            raise TypeError(f"lanes[{l}] must be an integer, got {P!r}")
+        P = int(P)
+        if P < 1 or P > MAX_LANES or P & (P - 1):
+            raise ValueError(f"lanes = {P} (layer {l}) is not valid; valid: a power of two from 1 to {MAX_LANES}")
+        lanes_l[l] = P
+    if not _is_int(max_events):
+        raise TypeError(f"max_events must be an integer, got {max_events!r}")
+    if not 1 <= max_events <= MAX_EVENTS:
+        raise ValueError(f"max_events = {max_events} is not valid; valid: 1 <= max_events <= {MAX_EVENTS}")
+    if not _is_int(trace_depth):
+        raise TypeError(f"trace_depth must be an integer, got {trace_depth!r}")
+    if not 0 <= trace_depth <= MAX_EVENTS:
+        raise ValueError(f"trace_depth = {trace_depth} is not valid; valid: 0 <= trace_depth <= {MAX_EVENTS}")
+    if not _is_int(memory_budget) or memory_budget < 1:
+        raise ValueError(f"memory_budget = {memory_budget!r} is not valid; valid: a positive number of bits")
+    geos = []
+    for l, (layer, P) in enumerate(zip(net.layers, lanes_l)):
+        last = l == L - 1
+        count_bits = bits_for(max_events) if last and not layer.readout else 0
+        geo = LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
+                            membrane_bits=layer.membrane_bits, refractory=layer.refractory,
+                            count_bits=count_bits)
+        # The network validates these too; the gateware relies on them, so check again here
+        # (a Layer's fields can be reassigned after construction).
+        wlo, whi = signed_range(layer.weight_bits)
+        if layer.weights.size and (layer.weights.min() < wlo or layer.weights.max() > whi):
+            raise ValueError(f"layer {l}: weights do not fit weight_bits = {layer.weight_bits} "
+                             f"(range [{wlo}, {whi}])")
+        vlo, vhi = signed_range(layer.membrane_bits)
+        if not 0 <= layer.threshold <= vhi - 1:
+            raise ValueError(f"layer {l}: threshold = {layer.threshold} does not fit membrane_bits = "
+                             f"{layer.membrane_bits}; valid: 0 <= threshold <= {vhi - 1}")
+        if layer.bias.min() < vlo or layer.bias.max() > vhi:
+            raise ValueError(f"layer {l}: bias does not fit membrane_bits = {layer.membrane_bits}")
+        geos.append(geo)
+    total = sum(sum(g.memory_bits().values()) for g in geos)
+    total += max_events * (geos[0].addr_bits + 1)
+    if total > memory_budget:
+        detail = ", ".join(f"layer {l}: {sum(g.memory_bits().values())}" for l, g in enumerate(geos))
+        raise ValueError(f"the core needs {total} bits of memory ({detail}, input buffer: "
+                         f"{max_events * (geos[0].addr_bits + 1)}), more than memory_budget = "
+                         f"{memory_budget} bits; use a smaller network or max_events, or raise the budget")
+    return geos
+
+
+def input_words(spikes: np.ndarray) -> list[tuple[int, int]]:
+    """The ``load`` words of one sample [T, n_in]: (addr, end_of_step) in the order to send them.
+
+    Each step's spiking inputs in ascending order, then one end-of-step word.
+    """
+    spikes = np.asarray(spikes)
+    if spikes.ndim != 2:
+        raise ValueError(f"spikes must have shape [T, n_in] for one sample, got {spikes.shape}")
+    words = []
+    for t in range(spikes.shape[0]):
+        words.extend((int(i), 0) for i in np.flatnonzero(spikes[t]))
+        words.append((0, 1))
+    return words
+
+
+@dataclass
+class RunResult:
+    """One sample's run: what the gateware's ports and monitor show afterwards."""
+    spikes: list[np.ndarray]      # per layer, bool [T, n_l]
+    membranes: list[np.ndarray]   # per layer, int64 [n_l], final
+    refractory: list[np.ndarray]  # per layer, int64 [n_l], final
+    counts: np.ndarray            # int64 [n_out] (zeros for a readout network)
+    mon: list[tuple[int, int, int, int]]  # (layer, step, base, word), in emission order
+    cycles: int
+
+
+class NetworkCore:
+    """The accelerator's behaviour, state and cycle count, bit for bit and cycle for cycle."""
+
+    def __init__(self, net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET):
+        self.geometry = check_hardware(net, lanes, max_events, trace_depth, memory_budget)
+        self.net = net
+        self.max_events = max_events
+        self.trace_depth = trace_depth
+        self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, self.geometry)]
+
+    @property
+    def lanes(self) -> list[int]:
+        return [g.lanes for g in self.geometry]
+
+    # --- run-time configuration (the cfg port) ---------------------------------------------
+
+    def cfg(self, layer: int, target: int, row: int, col: int, data: int) -> bool:
+        """Apply one cfg word; returns False (and changes nothing) where the gateware raises cfg_error."""
+        if not 0 <= layer < len(self.layers):
+            return False
+        core = self.layers[layer]
+        lyr, geo = core.layer, core.geo
+        vlo, vhi = signed_range(geo.membrane_bits)
+        if target == 0:
+            wlo, whi = signed_range(geo.weight_bits)
+            if not (0 <= row < geo.n_in and 0 <= col < geo.n and wlo <= data <= whi):
+                return False
+            core.synapses.write_weight(row, col, data)
+        elif target == 1:
+            if not (0 <= col < geo.n and vlo <= data <= vhi):
+                return False
+            core.bias.reshape(-1)[col] = data
+        elif target == 2:
+            if lyr.readout or not 0 <= data <= vhi - 1:
+                return False
+            core.theta = data
+        else:
+            return False
+        return True
+
+    # --- a run ---------------------------------------------------------------------------------
+
+    def cycles(self, spikes: np.ndarray) -> int:
+        """Exact cycle count of a run on one sample [T, n_in] (runs the sample on a copy-free pass)."""
+        return self.run(spikes).cycles
+
+    def run(self, spikes: np.ndarray) -> RunResult:
+        spikes = np.asarray(spikes)
+        if spikes.ndim != 2 or spikes.shape[1] != self.net.n_inputs:
+            raise ValueError(f"spikes must have shape [T, {self.net.n_inputs}] for one sample, got {spikes.shape}")
+        if spikes.dtype != bool:
+            if spikes.size and (spikes.min() < 0 or spikes.max() > 1):
+                raise ValueError("spikes must be 0/1")
+            spikes = spikes.astype(bool)
+        T = spikes.shape[0]
+        if T * 1 + int(spikes.sum()) > self.max_events:
+            raise ValueError(f"the sample needs {T + int(spikes.sum())} input words (T = {T} end-of-step words "
+                             f"plus {int(spikes.sum())} spikes) but max_events = {self.max_events}")
+        for c in self.layers:
+            c.reset_state()
+        out = [np.zeros((T, c.geo.n), dtype=bool) for c in self.layers]
+        mon = []
+        cycles = RUN_OVERHEAD
+        for t in range(T):
+            cycles += STEP_OVERHEAD
+            events = list(np.flatnonzero(spikes[t]))
+            for l, c in enumerate(self.layers):
+                cycles += c.geo.cycles(len(events))
+                words = c.step(events)
+                for g, w in words:
+                    mon.append((l, t, g * c.geo.lanes, w))
+                events = LayerCore.events_of(words, c.geo.lanes)
+                out[l][t, events] = True
+        last = self.layers[-1]
+        return RunResult(spikes=out,
+                         membranes=[c.neurons(c.v) for c in self.layers],
+                         refractory=[c.neurons(c.r) for c in self.layers],
+                         counts=last.neurons(last.count), mon=mon, cycles=cycles)

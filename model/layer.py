@@ -1,0 +1,130 @@
+"""Twin of :class:`spikeforge.hdl.layer.LayerCore`: one event-driven, time-multiplexed layer.
+
+A layer step: every input event (the address of an input that spiked) costs G = ceil(n / P)
+integration cycles, one per P-neuron group; then one sweep over the G groups applies bias,
+leak, fire and reset (:class:`~spikeforge.model.neuron.LIFNeuronUnit`) and emits the non-zero
+P-lane spike words. ``LAYER_OVERHEAD`` cycles per layer step come on top (see
+:mod:`spikeforge.hdl.layer` for where they go).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .network import Layer
+from .neuron import LIFNeuronUnit
+from .synapse import SynapseArray
+
+__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "ceil_log2", "bits_for"]
+
+# One cycle in which the idle layer sees its start and one in which integration sees the end of
+# the step's events. The cycle that drains the sweep pipeline (writes back the last group) is the
+# next layer's start cycle, so it is counted there: E*G + G + 2 per layer step.
+LAYER_OVERHEAD = 2
+
+
+def ceil_log2(x: int) -> int:
+    return (int(x) - 1).bit_length() if x > 1 else 0
+
+
+def bits_for(x: int) -> int:
+    """Bits of an unsigned register that holds 0..x."""
+    return max(1, int(x).bit_length())
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """Widths and sizes of one layer's gateware, derived from the layer and its lane count."""
+    n_in: int
+    n: int
+    lanes: int
+    weight_bits: int
+    membrane_bits: int
+    refractory: int
+    count_bits: int  # 0: no spike counters (hidden or readout layer)
+
+    @property
+    def groups(self) -> int:
+        return -(-self.n // self.lanes)
+
+    @property
+    def addr_bits(self) -> int:
+        return max(1, ceil_log2(self.n_in))
+
+    @property
+    def group_bits(self) -> int:
+        return max(1, ceil_log2(self.groups))
+
+    @property
+    def acc_bits(self) -> int:
+        # |sum_i W[i, j] s_i| <= n_in * 2^(wb-1): the exact sum never wraps.
+        return self.weight_bits + ceil_log2(self.n_in + 1)
+
+    @property
+    def refr_bits(self) -> int:
+        return bits_for(self.refractory)
+
+    def memory_bits(self) -> dict[str, int]:
+        G, P = self.groups, self.lanes
+        mem = {
+            "weights": self.n_in * G * P * self.weight_bits,
+            "accumulators": G * P * self.acc_bits,
+            "membranes": G * P * self.membrane_bits,
+            "bias": G * P * self.membrane_bits,
+        }
+        if self.refractory:
+            mem["refractory"] = G * P * self.refr_bits
+        if self.count_bits:
+            mem["counts"] = G * P * self.count_bits
+        return mem
+
+    def cycles(self, events: int) -> int:
+        return events * self.groups + self.groups + LAYER_OVERHEAD
+
+
+class LayerCore:
+    """The layer's state in the gateware's group layout ([G, P] arrays) and its step."""
+
+    def __init__(self, layer: Layer, geometry: LayerGeometry):
+        self.layer, self.geo = layer, geometry
+        G, P = geometry.groups, geometry.lanes
+        self.synapses = SynapseArray(layer, P)
+        self.unit = LIFNeuronUnit.from_layer(layer)
+        self.bias = np.zeros((G, P), dtype=np.int64)
+        self.bias.reshape(-1)[:layer.n] = layer.bias
+        self.theta = layer.threshold
+        self.v = np.zeros((G, P), dtype=np.int64)
+        self.r = np.zeros((G, P), dtype=np.int64)
+        self.count = np.zeros((G, P), dtype=np.int64)
+        # Lanes past the last neuron exist in the last group but never fire.
+        self.lane_mask = (np.arange(G * P) < layer.n).reshape(G, P)
+
+    def reset_state(self) -> None:
+        self.v[:] = 0
+        self.r[:] = 0
+        self.count[:] = 0
+
+    def step(self, events) -> list[tuple[int, int]]:
+        """Integrate the step's input events, sweep, return the non-zero spike words (g, word)."""
+        for i in events:
+            self.synapses.integrate(int(i))
+        words = []
+        for g in range(self.geo.groups):
+            acc = self.synapses.take(g)
+            v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], self.theta)
+            s = s & self.lane_mask[g]
+            self.v[g], self.r[g] = v, r
+            self.count[g] += s
+            word = int(sum(1 << k for k in range(self.geo.lanes) if s[k]))
+            if word:
+                words.append((g, word))
+        return words
+
+    @staticmethod
+    def events_of(words, lanes: int) -> list[int]:
+        """Serialise spike words into the next layer's input events, in the hardware's order."""
+        return [g * lanes + k for g, w in words for k in range(lanes) if (w >> k) & 1]
+
+    def neurons(self, a: np.ndarray) -> np.ndarray:
+        return a.reshape(-1)[:self.layer.n].copy()
