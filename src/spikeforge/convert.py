@@ -340,7 +340,7 @@ def build(config: TrainConfig = DEFAULT_CONFIG, data_dir=None, progress=None) ->
     x_te, y_te = datasets.load(config.data, "test", data_dir)
     n_classes = 10
     if progress is not None:
-        with progress(config.epochs, f"training ANN on {config.data} ({len(y_tr)} samples)", unit="epoch") as p:
+        with progress(config.epochs, f"training ANN on {config.data} ({len(y_tr)} samples)", unit="epochs") as p:
             ann = _train(config, x_tr, y_tr, n_classes, p)
     else:
         ann = _train(config, x_tr, y_tr, n_classes, None)
@@ -350,7 +350,7 @@ def build(config: TrainConfig = DEFAULT_CONFIG, data_dir=None, progress=None) ->
                   membrane_bits=config.membrane_bits, percentile=config.percentile, encoding=config.encoding,
                   name=name, seed=config.seed)
     if progress is not None:
-        with progress(len(y_te), "evaluating the integer SNN on the test split", unit="sample") as p:
+        with progress(len(y_te), "evaluating the integer SNN on the test split", unit="samples") as p:
             stats = evaluate(net, x_te, y_te, seed=config.seed, progress=p)
     else:
         stats = evaluate(net, x_te, y_te, seed=config.seed)

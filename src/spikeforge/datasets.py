@@ -28,7 +28,7 @@ import numpy as np
 from .model.encode import encode
 
 __all__ = ["DATASETS", "SPLITS", "DIGITS_TEST_EVERY", "load", "load_digits", "load_mnist", "read_idx",
-           "encode_for", "describe"]
+           "encode_for", "describe", "load_network"]
 
 DATASETS = ("digits", "mnist")
 SPLITS = ("train", "test")
@@ -153,3 +153,14 @@ def encode_for(net, x: np.ndarray, seed: int = 0) -> np.ndarray:
         raise ValueError(f"x must have shape [N, {net.n_inputs}] for this network "
                          f"({net.n_inputs} inputs), got {x.shape}")
     return encode(x, net.encoding, net.timesteps, seed)
+
+
+def load_network(path: str | os.PathLike | None = None):
+    """The network in ``path``, or the built-in default digits network when ``path`` is None."""
+    from importlib import resources
+    from . import default_network_path
+    from .model.network import Network
+    if path is None:
+        with resources.as_file(default_network_path()) as p:
+            return Network.load(p)
+    return Network.load(path)
