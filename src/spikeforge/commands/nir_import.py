@@ -1,0 +1,121 @@
+"""``spikeforge import MODEL.nir -o NET``: a NIR graph to a spikeforge network file (docs/nir.md)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from ..model.network import ENCODINGS
+
+DEFAULTS = {"weight_bits": 8, "membrane_bits": 16, "leak_frac_bits": 8, "timesteps": 32, "encoding": "rate"}
+# Options that only make sense for float graphs; a spikeforge export imports exactly without them.
+FLOAT_ONLY = ("dt", "weight_bits", "membrane_bits", "leak_frac_bits", "timesteps", "encoding", "calibrate")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "import", help="convert a NIR graph (snnTorch, Norse, Sinabs, Lava-dl, Rockpool, ...) into a network",
+        description="Convert a NIR graph into a spikeforge network file. Float graphs are discretised with "
+                    "forward Euler (step --dt) and quantised; graphs written by 'spikeforge export-nir' "
+                    "import bit for bit. Prints the quantisation error of every parameter. See docs/nir.md.")
+    p.add_argument("model", metavar="MODEL.nir", help="NIR file (HDF5, as written by nir.write)")
+    p.add_argument("-o", "--output", metavar="NET", required=True, help="network file to write (JSON)")
+    p.add_argument("--dt", type=float, metavar="SECONDS",
+                   help="simulation time step the model was trained with (snnTorch exports: 1e-4)")
+    p.add_argument("--weight-bits", type=int, metavar="B", help=f"weight width (default {DEFAULTS['weight_bits']})")
+    p.add_argument("--membrane-bits", type=int, metavar="V",
+                   help=f"membrane width (default {DEFAULTS['membrane_bits']})")
+    p.add_argument("--leak-frac-bits", type=int, metavar="F",
+                   help=f"fraction bits of a multiply leak m/2^F (default {DEFAULTS['leak_frac_bits']})")
+    p.add_argument("--timesteps", type=int, metavar="T",
+                   help=f"time steps per sample stored in the network (default {DEFAULTS['timesteps']})")
+    p.add_argument("--encoding", choices=ENCODINGS, help=f"input encoding stored in the network "
+                                                         f"(default {DEFAULTS['encoding']})")
+    p.add_argument("--calibrate", metavar="DATA",
+                   help="bound each layer's scale by the membranes the float network reaches on DATA: a data "
+                        "set name (digits, mnist: training split) or a .npy file of intensities [N, n_in] or "
+                        "spikes [N, T, n_in]")
+    p.add_argument("--data-dir", metavar="DIR", help="directory of the mnist IDX files (with --calibrate mnist)")
+    p.add_argument("--calibrate-samples", type=int, default=2000, metavar="N",
+                   help="use at most the first N calibration samples (default 2000)")
+    p.add_argument("--ignore-metadata", action="store_true",
+                   help="treat a graph exported by spikeforge as a float graph (re-quantise it)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(func=run)
+
+
+def _progress(msg: str) -> None:
+    print(f"spikeforge import: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from .. import nir_io
+    _progress(f"reading {args.model}")
+    graph, version, missing = nir_io.read_graph(args.model)
+    exact = nir_io.is_spikeforge_export(graph) and not args.ignore_metadata
+    if exact:
+        given = [f"--{o.replace('_', '-')}" for o in FLOAT_ONLY if getattr(args, o) is not None]
+        if given:
+            raise UserError(f"{args.model} was exported by spikeforge and imports bit for bit; "
+                            f"{', '.join(given)} would be ignored. Leave out those options, or pass --ignore-metadata "
+                            "to re-quantise it as a float graph")
+    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()}
+    calib = desc = None
+    if args.calibrate is not None:
+        # Validate the graph (and find its input width) before loading possibly large data.
+        nir_io.check_v_reset(version, missing)
+        n_in = nir_io.graph_input_count(graph)
+        _progress(f"loading calibration data {args.calibrate}")
+        calib, desc = nir_io.load_calibration(args.calibrate, n_inputs=n_in, timesteps=opts["timesteps"],
+                                              encoding=opts["encoding"], data_dir=args.data_dir,
+                                              limit=args.calibrate_samples)
+    result = nir_io.network_from_graph(graph, dt=args.dt, calibrate=calib, ignore_metadata=args.ignore_metadata,
+                                       version=version, missing_v_reset=missing, name=Path(args.model).stem,
+                                       progress=_progress, **opts)
+    if desc:
+        result.calibration["data"] = desc
+    result.network.save(args.output)
+    out = result.to_json()
+    out["input"], out["output"] = str(args.model), str(args.output)
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(_report(out))
+    return 0
+
+
+def _fmt_err(e: dict) -> str:
+    return f"max abs err {e['max_abs']:.3g} (max rel {100 * e['max_rel']:.3g} %), rms {e['rms']:.3g}"
+
+
+def _report(out: dict) -> str:
+    lines = [f"{out['input']} (NIR {out['nir_version'] or '?'}) -> {out['output']}: "
+             f"{'-'.join(map(str, out['shape']))}{', readout' if out['readout'] else ''}, "
+             f"T = {out['timesteps']}, {out['encoding']} encoding"]
+    if out["exact"]:
+        lines.append("spikeforge export: rebuilt bit for bit from its metadata (quantisation error 0)")
+    else:
+        lines.append(f"forward Euler with dt = {out['dt']:g}; errors are in the graph's float units")
+    for L in out["layers"]:
+        p = L["params"]
+        lk = p["leak_beta"]
+        leak = lk["leak"]
+        leak_s = {"none": "none", "shift": f"shift {leak.get('k')}",
+                  "multiply": f"multiply {leak.get('m')}/2^{leak.get('frac_bits')}"}[leak["kind"]]
+        lines.append(f"layer {L['layer']}: {L['synapse']} -> {L['neuron']} ({L['kind']}), scale {L['scale']:.6g} "
+                     f"(limited by {L['scale_limited_by']})")
+        lines.append(f"  weights    {_fmt_err(p['weights'])}")
+        lines.append(f"  bias       {_fmt_err(p['bias'])}")
+        lines.append(f"  leak       beta {lk['float']:.6g} -> {leak_s} = {lk['int']:.6g} (err {lk['max_abs']:.3g})")
+        if "threshold" in p:
+            t = p["threshold"]
+            lines.append(f"  threshold  {t['float']:.6g} -> {t['int']} (= {t['represented']:.6g}, err "
+                         f"{t['max_abs']:.3g})")
+        for note in L["notes"]:
+            lines.append(f"  note: {note}")
+    if out.get("calibration"):
+        c = out["calibration"]
+        lines.append(f"calibration: {c.get('data', '')}; float and integer networks agree on "
+                     f"{100 * c['agreement']:.2f} % of {c['samples']} samples")
+    return "\n".join(lines)
