@@ -141,8 +141,9 @@ class TrainConfig:
             raise ValueError(f"data = {self.data!r} is not valid; valid: {', '.join(datasets.DATASETS)}")
         if not self.hidden:
             raise ValueError("hidden = () is not valid; valid: one or more hidden layer sizes, e.g. 64 or 128,64")
-        for h in self.hidden:
-            pos_int("hidden", h, 1, 4096)
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h <= 4096
+               for h in self.hidden):
+            raise ValueError(f"hidden = {self.hidden!r} is not valid; valid: hidden layer sizes from 1 to 4096")
         pos_int("timesteps", self.timesteps, 1, 4096)
         pos_int("weight_bits", self.weight_bits, 2, 16)
         if self.membrane_bits is not None:
