@@ -171,6 +171,10 @@ def _chain(graph) -> list[tuple[str, Any]]:
             raise UserError(f"NIR node {a!r} ({_type(nodes[a])}) feeds itself: recurrence is not supported")
         succ[a].append(b)
         pred[b].append(a)
+    cycle = _find_cycle(succ)
+    if cycle:
+        raise UserError(f"NIR node {cycle[0]!r} ({_type(nodes[cycle[0]])}) is on a cycle "
+                        f"({' -> '.join(cycle + [cycle[0]])}): recurrence is not supported")
     for n in nodes:
         if len(succ[n]) > 1:
             raise UserError(f"NIR node {n!r} ({_type(nodes[n])}) has {len(succ[n])} outgoing edges "
@@ -196,6 +200,30 @@ def _chain(graph) -> list[tuple[str, Any]]:
         raise UserError(f"NIR node(s) {stray} are not on the path from input {inputs[0]!r} to output "
                         f"{outputs[0]!r}: only a single feed-forward chain is supported")
     return [(n, nodes[n]) for n in order]
+
+
+def _find_cycle(succ: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in succ:
+        if state.get(root):
+            continue
+        path, stack = [], [(root, iter(succ[root]))]
+        state[root] = 1
+        path.append(root)
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(succ[nxt])))
+    return None
 
 
 def _arr(node_name: str, node, attr: str, n: int) -> np.ndarray:
@@ -475,7 +503,11 @@ def _quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: 
     if L.readout:
         theta_i = 0
     else:
-        theta_i = int(min(math.floor(L.threshold * S), vmax - 1))
+        x = L.threshold * S
+        # S often comes from this very threshold; don't let one ulp of rounding cost a whole step.
+        if abs(x - round(x)) <= 1e-9 * max(1.0, abs(x)):
+            x = float(round(x))
+        theta_i = int(min(math.floor(x), vmax - 1))
     layer = Layer(weights=W, bias=b, threshold=theta_i, weight_bits=weight_bits, membrane_bits=membrane_bits,
                   leak=leak, reset="zero", refractory=0, readout=L.readout, name=L.neuron)
     params = {

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import sys
 
+from .. import datasets
+from .model import add_net_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -11,17 +14,16 @@ def register(subparsers) -> None:
         description="Write a spikeforge network as a NIR graph (dt = 1, integer weights as floats). What NIR "
                     "cannot express (bit widths, leak rounding, subtract reset, refractory period) is kept in "
                     "node metadata, so 'spikeforge import' rebuilds the network bit for bit. See docs/nir.md.")
-    p.add_argument("--net", metavar="NET", help="network file (default: the built-in digits network)")
+    add_net_argument(p)
     p.add_argument("-o", "--output", metavar="MODEL.nir", required=True, help="NIR file to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from .. import default_network_path, nir_io
-    from ..model.network import Network
-    path = args.net if args.net is not None else default_network_path()
-    net = Network.load(path)
+    from .. import nir_io
+    net = datasets.load_network(args.net)
+    path = args.net if args.net is not None else "built-in digits network"
     print(f"spikeforge export-nir: writing {args.output}", file=sys.stderr, flush=True)
     result = nir_io.export_nir(net, args.output)
     for w in result.warnings:

@@ -1,0 +1,280 @@
+"""NIR import: the discretisation and quantisation rules, and a clear error for everything outside
+the supported subset (naming the node and the reason)."""
+import re
+
+import h5py
+import nir
+import numpy as np
+import pytest
+
+from spikeforge.errors import UserError
+from spikeforge.model import Leak
+from spikeforge.model.simulate import simulate
+from spikeforge.nir_io import (choose_leak, graph_to_float_layers, import_nir, network_from_graph,
+                               simulate_float)
+
+Z = np.zeros
+
+
+def lif(n, tau=4.0, r=None, thr=1.0, v_leak=0.0, v_reset=0.0):
+    return nir.LIF(tau=np.full(n, tau), r=np.full(n, tau if r is None else r), v_leak=np.full(n, v_leak),
+                   v_threshold=np.full(n, thr), v_reset=np.full(n, v_reset))
+
+
+def chain(*nodes):
+    return nir.NIRGraph.from_list(*nodes)
+
+
+# --- discretisation and quantisation ------------------------------------------------------------
+
+@pytest.mark.parametrize("beta, frac_bits, expected", [
+    (1.0, 8, Leak.none()),
+    (0.5, 8, Leak.shift(1)),                  # exact shift
+    (0.875, 8, Leak.shift(3)),
+    (0.9, 8, Leak.multiply(230, 8)),          # 230/256 = 0.8984 is nearer than 1 - 2^-3 = 0.875
+    (0.9375, 4, Leak.shift(4)),               # tie (both exact): the shift wins
+    (0.0, 8, Leak.multiply(0, 8)),            # no shift reaches 0
+    (0.2, 2, Leak.multiply(1, 2)),            # 0.25 beats shift 1 (0.5)
+    (0.999, 8, Leak.shift(10)),               # 1 - 2^-10 (err 2.3e-5) beats m = 256/256 (err 1e-3)
+    (0.9999, 4, Leak.shift(13)),
+])
+def test_choose_leak(beta, frac_bits, expected):
+    assert choose_leak(beta, frac_bits, 16) == expected
+
+
+def test_forward_euler_rule():
+    """LIF: beta = 1 - dt/tau and gain dt r / tau; IF: gain dt r (values worked by hand)."""
+    g = chain(nir.Affine(np.array([[2.0, -1.0]]), np.array([0.5])), lif(1, tau=0.004, r=8.0, thr=3.0),
+              nir.Linear(np.array([[1.0], [4.0]])), nir.IF(r=np.full(2, 250.0), v_threshold=np.full(2, 2.0),
+                                                           v_reset=Z(2)))
+    _, layers = graph_to_float_layers(g, dt=0.001)
+    assert layers[0].beta == pytest.approx(0.75)
+    np.testing.assert_allclose(layers[0].weights, [[4.0], [-2.0]])     # gain 0.001 * 0.008 / 0.004 = 2
+    np.testing.assert_allclose(layers[0].bias, [1.0])
+    assert layers[0].threshold == 3.0
+    assert layers[1].beta == 1.0
+    np.testing.assert_allclose(layers[1].weights, [[0.25, 1.0]])       # gain 0.001 * 250
+    res = network_from_graph(g, dt=0.001, weight_bits=8, membrane_bits=16)
+    l0, l1 = res.network.layers
+    assert l0.leak == Leak.shift(2)
+    # Scale 127 / 4: weights [127, -63.5 -> -64 (ties to even)], bias 31.75 -> 32, threshold floor(95.25).
+    np.testing.assert_array_equal(l0.weights, [[127], [-64]])
+    np.testing.assert_array_equal(l0.bias, [32])
+    assert l0.threshold == 95
+    assert res.layers[0]["scale"] == pytest.approx(127 / 4) and res.layers[0]["scale_limited_by"] == "weights"
+    assert res.layers[0]["params"]["weights"]["max_abs"] == pytest.approx(0.5 / (127 / 4))
+    assert l1.leak == Leak.none() and l1.threshold == 254     # scale 127: floor(2 * 127)
+    np.testing.assert_array_equal(l1.weights, [[32, 127]])    # 31.75 -> 32
+
+
+def test_threshold_limits_scale():
+    g = chain(nir.Linear(np.array([[1.0]])), nir.IF(r=np.ones(1), v_threshold=np.full(1, 1000.0), v_reset=Z(1)))
+    res = network_from_graph(g, dt=1.0, weight_bits=8, membrane_bits=12)
+    # 127 would put the threshold at 127000; the 12-bit membrane allows floor(S * 1000) <= 2046.
+    assert res.layers[0]["scale_limited_by"] == "threshold"
+    assert res.network.layers[0].threshold == 2046
+    assert res.network.layers[0].weights[0, 0] == 2
+
+
+def test_per_neuron_thresholds_and_gains_are_folded_exactly():
+    """Neurons with different thresholds and r spike exactly as the equalised float layer says."""
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(6, 5))
+    thr = np.array([0.5, 1.0, 2.0, 1.5, 0.75, 3.0])
+    r = np.array([1.0, 2.0, 0.5, 1.0, 3.0, 1.0])
+    node = nir.LIF(tau=np.full(6, 3.0), r=r * 3.0, v_leak=Z(6), v_threshold=thr, v_reset=Z(6))
+    g = chain(nir.Linear(W), node)
+    _, (L,) = graph_to_float_layers(g, dt=1.0)
+    spikes = rng.random((50, 20, 5)) < 0.4
+    # Direct per-neuron forward Euler of the node.
+    v = np.zeros((50, 6))
+    count = np.zeros((50, 6))
+    for t in range(20):
+        v = v + (1.0 / 3.0) * (-v + r * 3.0 * (spikes[:, t].astype(float) @ W.T))
+        fired = v > thr
+        v[fired] = 0.0
+        count += fired
+    # The equalised layer (one threshold) gives the same spike counts.
+    scores, _ = simulate_float([L], spikes)
+    np.testing.assert_array_equal(scores, count)
+    assert L.threshold == 3.0 and len(L.notes) == 2
+
+
+def test_calibration_bounds_scale_by_membrane_peak():
+    W = np.array([[1.0, 1.0, 1.0, 1.0]])
+    g = chain(nir.Linear(W), nir.I(r=np.ones(1)))
+    spikes = np.ones((3, 10, 4), dtype=bool)
+    # Peak membrane: 10 steps x 4 inputs = 40; 8-bit membranes (max 127) allow a scale of 127/40.
+    res = network_from_graph(g, dt=1.0, weight_bits=8, membrane_bits=8, calibrate=spikes)
+    assert res.layers[0]["scale_limited_by"] == "calibration"
+    assert res.layers[0]["scale"] == pytest.approx(127 / 40)
+    assert res.network.layers[0].weights[0, 0] == 3
+    assert res.calibration["peaks"] == [40.0] and res.calibration["agreement"] == 1.0
+    out = simulate(res.network, spikes)
+    assert out.membranes[0].max() == 120  # no saturation
+    uncal = network_from_graph(g, dt=1.0, weight_bits=8, membrane_bits=8)
+    assert uncal.network.layers[0].weights[0, 0] == 127  # would saturate: 127 * 40 > 127
+
+
+def test_calibration_shape_is_checked():
+    g = chain(nir.Linear(np.ones((1, 4))), nir.I(r=np.ones(1)))
+    with pytest.raises(ValueError, match=r"calibration spikes must have shape \[N, T, 4\], got \(2, 3, 5\)"):
+        network_from_graph(g, dt=1.0, calibrate=np.zeros((2, 3, 5), dtype=bool))
+
+
+def test_flatten_and_snntorch_style_scalars():
+    """Input of shape (1, 2, 2) flattened; scalar parameters broadcast (as snnTorch writes them)."""
+    W = np.arange(12, dtype=float).reshape(3, 4) - 5
+    node = nir.LIF(tau=np.array(1e-3), r=np.array(10.0), v_leak=np.array(0.0), v_threshold=np.array(1.0),
+                   v_reset=np.array(0.0))
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([1, 2, 2])}),
+                            "flat": nir.Flatten(input_type={"input": np.array([1, 2, 2])}, start_dim=0),
+                            "fc": nir.Linear(W), "lif": node, "out": nir.Output(output_type={"output": np.array([3])})},
+                     edges=[("in", "flat"), ("flat", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False)
+    res = network_from_graph(g, dt=1e-4)
+    assert res.network.shape == (4, 3)
+    assert res.network.layers[0].leak == Leak.multiply(230, 8)   # beta = 0.9
+
+
+# --- everything outside the subset is a clear error --------------------------------------------
+
+def g_nodes(nodes, edges):
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+IN3 = nir.Input(input_type={"input": np.array([3])})
+
+
+def out(n):
+    return nir.Output(output_type={"output": np.array([n])})
+
+
+def unsupported_graph(kind):
+    fc = nir.Affine(np.ones((2, 3)), Z(2))
+    if kind == "conv":
+        mid = nir.Conv1d(input_shape=3, weight=np.ones((2, 1, 1)), stride=1, padding=0, dilation=1, groups=1,
+                         bias=Z(2))
+        return g_nodes({"in": IN3, "conv": mid, "out": out(2)}, [("in", "conv"), ("conv", "out")])
+    if kind == "pool":
+        mid = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+        return g_nodes({"in": IN3, "pool": mid, "out": out(2)}, [("in", "pool"), ("pool", "out")])
+    if kind == "cuba":
+        neu = nir.CubaLIF(tau_syn=np.ones(2), tau_mem=np.ones(2), r=np.ones(2), v_leak=Z(2), v_threshold=np.ones(2))
+        return g_nodes({"in": IN3, "fc": fc, "cuba": neu, "out": out(2)},
+                       [("in", "fc"), ("fc", "cuba"), ("cuba", "out")])
+    if kind == "delay":
+        return g_nodes({"in": IN3, "d": nir.Delay(np.ones(3)), "out": out(3)}, [("in", "d"), ("d", "out")])
+    if kind == "recurrent":
+        rec = nir.Linear(np.eye(2))
+        return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "rec": rec, "out": out(2)},
+                       [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")])
+    if kind == "self":
+        return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "out": out(2)},
+                       [("in", "fc"), ("fc", "lif"), ("lif", "lif"), ("lif", "out")])
+    if kind == "subgraph":
+        sub = g_nodes({"i": nir.Input(input_type={"input": np.array([2])}), "lif": lif(2), "o": out(2)},
+                      [("i", "lif"), ("lif", "o")])
+        return g_nodes({"in": IN3, "fc": fc, "rlif": sub, "out": out(2)}, [("in", "fc"), ("fc", "rlif"), ("rlif", "out")])
+    if kind == "merge":
+        return g_nodes({"in": IN3, "fc": fc, "fc_b": nir.Affine(np.ones((2, 3)), Z(2)), "lif": lif(2), "out": out(2)},
+                       [("in", "fc"), ("in", "fc_b"), ("fc", "lif"), ("fc_b", "lif"), ("lif", "out")])
+    if kind == "branch":
+        return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "lif_b": lif(2), "out": out(2)},
+                       [("in", "fc"), ("fc", "lif"), ("fc", "lif_b"), ("lif", "out")])
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind, pattern", [
+    ("conv", r"NIR node 'conv' \(Conv1d\): convolutions are not supported"),
+    ("pool", r"NIR node 'pool' \(SumPool2d\): pooling is not supported"),
+    ("cuba", r"NIR node 'cuba' \(CubaLIF\): current-based \(CubaLIF\) neurons are not supported"),
+    ("delay", r"NIR node 'd' \(Delay\): delays are not supported"),
+    ("recurrent", r"NIR node 'lif' \(LIF\) is on a cycle \(lif -> rec -> lif\): recurrence is not supported"),
+    ("self", r"NIR node 'lif' \(LIF\) feeds itself: recurrence is not supported"),
+    ("merge", r"NIR node 'in' \(Input\) has 2 outgoing edges \(to \['fc', 'fc_b'\]\): only a single feed-forward"),
+    ("subgraph", r"NIR node 'rlif' \(NIRGraph\): nested subgraphs .*recurrence is not supported"),
+    ("branch", r"NIR node 'fc' \(Affine\) has 2 outgoing edges \(to \['lif', 'lif_b'\]\)"),
+])
+def test_unsupported_structure(kind, pattern):
+    with pytest.raises(UserError, match=pattern):
+        network_from_graph(unsupported_graph(kind), dt=1.0)
+
+
+@pytest.mark.parametrize("nodes, pattern", [
+    ([nir.Linear(np.ones((2, 3))), lif(2, v_leak=0.5)],
+     r"NIR node 'lif' \(LIF\): v_leak = 0.5; only v_leak = 0 is supported"),
+    ([nir.Linear(np.ones((2, 3))), lif(2, v_reset=-1.0)],
+     r"NIR node 'lif' \(LIF\): v_reset = -1; only v_reset = 0 is supported"),
+    ([nir.Linear(np.ones((2, 3))), lif(2, tau=0.5)],
+     r"NIR node 'lif' \(LIF\): tau = 0.5 is shorter than dt = 1: .* use a smaller --dt"),
+    ([nir.Linear(np.ones((2, 3))), lif(2, thr=-1.0)], r"NIR node 'lif' \(LIF\): v_threshold = -1; thresholds must be >= 0"),
+    ([nir.Linear(np.ones((2, 3))), nir.LIF(tau=np.array([2.0, 3.0]), r=np.ones(2), v_leak=Z(2),
+                                            v_threshold=np.ones(2), v_reset=Z(2))],
+     r"NIR node 'lif' \(LIF\): tau differs between neurons \(2 .. 3\)"),
+    ([nir.Linear(np.ones((2, 3))), nir.LI(tau=np.full(2, 2.0), r=np.ones(2), v_leak=Z(2)),
+      nir.Linear(np.ones((1, 2))), lif(1)],
+     r"NIR node 'li' \(LI\) is a non-spiking readout but is followed by more layers"),
+    ([nir.Linear(np.ones((2, 3))), nir.Linear(np.ones((2, 2))), lif(2)],
+     r"NIR node 'linear_1' \(Linear\) follows 'linear' \(Linear\) directly"),
+    ([lif(3)], r"NIR node 'lif' \(LIF\) is not preceded by an Affine or Linear node"),
+    ([nir.Linear(np.ones((2, 3))), nir.Scale(np.ones(2))], r"NIR node 'scale' \(Scale\): Scale nodes are not supported"),
+    ([nir.Linear(np.ones((2, 3))), nir.IF(r=np.ones(2), v_threshold=np.array([0.0, 1.0]), v_reset=Z(2))],
+     r"NIR node 'if' \(IF\): v_threshold mixes 0 and positive values"),
+])
+def test_unsupported_parameters(nodes, pattern):
+    with pytest.raises(UserError, match=pattern):
+        network_from_graph(chain(*nodes), dt=1.0)
+
+
+def test_dt_is_required_with_hint():
+    g = chain(nir.Linear(np.ones((2, 3))), lif(2, tau=5e-3, r=50.0))
+    with pytest.raises(UserError, match=r"--dt is required .* which suggests --dt 0.0001"):
+        network_from_graph(g)
+
+
+def _write_old(tmp_path, version):
+    """A NIR file as nir < 1.0.6 wrote it: a LIF node without v_reset."""
+    path = tmp_path / "old.nir"
+    nir.write(str(path), chain(nir.Linear(np.ones((2, 3))), lif(2)))
+    with h5py.File(path, "r+") as f:
+        del f["node"]["nodes"]["lif"]["v_reset"]
+        del f["version"]
+        if version is not None:
+            f.create_dataset("version", data=version, dtype=h5py.string_dtype())
+    return path
+
+
+@pytest.mark.parametrize("version", ["1.0.4", "0.2.0", None])
+def test_old_graph_without_v_reset_is_refused(tmp_path, version):
+    path = _write_old(tmp_path, version)
+    shown = re.escape(version or "(no version recorded)")
+    with pytest.raises(UserError, match=rf"NIR node 'lif' has no v_reset: the file was written by NIR "
+                                        rf"{shown}, older than 1.0.6"):
+        import_nir(path, dt=1.0)
+
+
+def test_new_graph_without_v_reset_means_zero(tmp_path):
+    """From NIR 1.0.7 on v_reset is optional and defaults to 0."""
+    res = import_nir(_write_old(tmp_path, "1.0.7"), dt=1.0)
+    assert res.network.layers[0].reset == "zero"
+
+
+def test_not_a_nir_file(tmp_path):
+    p = tmp_path / "x.nir"
+    p.write_text("hello")
+    with pytest.raises(UserError, match=r"x.nir is not a NIR file \(cannot read it as HDF5"):
+        import_nir(p, dt=1.0)
+    with pytest.raises(FileNotFoundError, match="NIR file .* does not exist"):
+        import_nir(tmp_path / "none.nir", dt=1.0)
+
+
+@pytest.mark.parametrize("kw, exc, pattern", [
+    (dict(dt=0.0), ValueError, r"dt = 0.0 is not valid; valid: a number of seconds > 0"),
+    (dict(dt=1.0, weight_bits=17), ValueError, r"weight_bits = 17 is not valid; valid: an integer 2..16"),
+    (dict(dt=1.0, membrane_bits=1), ValueError, r"membrane_bits = 1 is not valid; valid: an integer 2..32"),
+    (dict(dt=1.0, leak_frac_bits=0), ValueError, r"leak_frac_bits = 0 is not valid"),
+    (dict(dt=1.0, encoding="morse"), ValueError, r"encoding = 'morse' is not valid; valid: rate, poisson, latency"),
+])
+def test_bad_options(kw, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        network_from_graph(chain(nir.Linear(np.ones((2, 3))), lif(2)), **kw)
