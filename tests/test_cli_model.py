@@ -70,7 +70,7 @@ def test_console_script_demo_and_error():
     p = subprocess.run([str(SCRIPT), "model", "--data", "mnist"], capture_output=True, text=True, env=env,
                        timeout=120)
     assert p.returncode == 2
-    assert "data_dir is required" in p.stderr and "Traceback" not in p.stderr
+    assert "--data-dir is required" in p.stderr and "Traceback" not in p.stderr
 
 
 # --- model ----------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_model_mnist_network_on_the_subset(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["model", "--data", "mnist"], ["data_dir is required"]),
+    (["model", "--data", "mnist"], ["--data-dir is required"]),
     (["model", "--samples", "0"], ["--samples", "0"]),
     (["model", "--data", "mnist", "--data-dir", "/nonexistent/dir"], ["/nonexistent/dir", "does not exist"]),
     (["info", "--net", "/nonexistent/net.json"], ["/nonexistent/net.json", "does not exist"]),
@@ -165,6 +165,9 @@ def test_train_reproduces_the_builtin_network(tmp_path, capsys):
     assert r["identical_to_builtin"] is True
     assert out.read_bytes() == Path(default_network_path()).read_bytes()
     assert r["snn_accuracy"] >= 0.95 and r["ann_accuracy"] >= 0.95
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_train_options_change_the_network(tmp_path, capsys):
@@ -184,7 +187,7 @@ def test_train_options_change_the_network(tmp_path, capsys):
     (["--timesteps", "0"], ["timesteps = 0"]),
     (["--weight-bits", "1"], ["weight_bits = 1"]),
     (["--percentile", "101"], ["percentile = 101"]),
-    (["--data", "mnist"], ["data_dir is required"]),
+    (["--data", "mnist"], ["--data-dir is required"]),
 ])
 def test_train_errors_leave_no_file(tmp_path, capsys, argv, words):
     out = tmp_path / "x.json"

@@ -183,3 +183,15 @@ def test_mnist_subset_conversion():
     assert report["ann_accuracy"] > 0.85
     assert report["snn"]["accuracy"] > report["ann_accuracy"] - 0.03
     assert net.meta["dataset"] == "mnist" and net.meta["train_samples"] == 6000
+
+
+def test_poisson_evaluation_does_not_depend_on_the_batch_size():
+    ann, x = _toy_ann(5)
+    net = convert(ann, x, timesteps=6, encoding="poisson")
+    y = ann.predict(x)
+    a = evaluate(net, x, y, seed=3, batch_size=7)
+    b = evaluate(net, x, y, seed=3, batch_size=500)
+    assert a == b
+    spikes = np.concatenate([datasets.encode_for(net, x[i:i + 1], 3 + i) for i in range(len(x))])
+    assert a["input_spikes_per_sample"] == spikes.sum() / len(x)
+    assert a["accuracy"] == np.mean(classify(net, simulate(net, spikes)) == y)

@@ -283,7 +283,10 @@ def convert(ann: ANN, x_calib: np.ndarray, *, timesteps: int = 8, weight_bits: i
 
 def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch_size: int = 500,
              progress=None) -> dict:
-    """Run the integer model on a data set: accuracy and activity statistics per sample."""
+    """Run the integer model on a data set: accuracy and activity statistics per sample.
+
+    Inputs are encoded with the network's encoding; with ``poisson``, sample i uses seed ``seed + i``.
+    """
     x = np.asarray(x)
     n = len(y)
     correct = 0
@@ -292,7 +295,11 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
     syn_ops = 0
     for start in range(0, n, batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        s = datasets.encode_for(net, xb, seed + start)
+        if net.encoding == "poisson":
+            # one seed per sample (seed + index) so the figures do not depend on the batch size
+            s = np.concatenate([datasets.encode_for(net, xb[k:k + 1], seed + start + k) for k in range(len(yb))])
+        else:
+            s = datasets.encode_for(net, xb, seed)
         res = simulate(net, s)
         correct += int(np.sum(classify(net, res) == yb))
         in_spikes += int(s.sum())

@@ -43,6 +43,9 @@ def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=N
             data = "digits"
     if samples is not None and (isinstance(samples, bool) or samples < 1):
         raise ValueError(f"--samples = {samples} is not valid; valid: an integer >= 1")
+    if data == "mnist" and data_dir is None:
+        raise ValueError("--data-dir is required for the mnist data set: give the directory holding the IDX "
+                         "files (train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], ...)")
     x, y = datasets.load(data, split, data_dir)
     if x.shape[1] != net.n_inputs:
         raise ValueError(f"the network has {net.n_inputs} inputs but data set {data!r} has {x.shape[1]} "

@@ -6,6 +6,7 @@ deterministic); the result says whether it did.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .. import datasets
@@ -30,6 +31,9 @@ def run(args) -> int:
         data=args.data, hidden=_hidden(args.hidden), timesteps=args.timesteps, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, percentile=args.percentile, seed=args.seed, epochs=args.epochs,
         encoding=args.encoding).check()
+    if config.data == "mnist" and args.data_dir is None:
+        raise ValueError("--data-dir is required for --data mnist: give the directory holding the IDX files "
+                         "(train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], ...)")
     out = Path(args.out if args.out is not None else f"{args.data}.json")
     if out.is_dir():
         raise ValueError(f"--out = {str(out)!r} is a directory; valid: a file path")
@@ -37,6 +41,11 @@ def run(args) -> int:
         raise FileNotFoundError(f"--out = {str(out)!r}: directory {str(out.parent)!r} does not exist")
     net, report = build(config, data_dir=args.data_dir, progress=progress)
     net.save(out)
+    # Network.save writes through a private temporary file (mode 0600); give the result the usual
+    # permissions of a new file.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out, 0o666 & ~umask)
     note(f"wrote {out}")
     builtin = datasets.load_network(None)
     identical = builtin == net
