@@ -126,6 +126,9 @@ def main(argv=None) -> int:
     ap.add_argument("--mnist-epochs", type=int, default=5, help="training epochs of the MNIST network (default 5)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    for name in ("baseline_samples", "repeat", "mnist_epochs"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} = {getattr(args, name)} is not valid; valid: an integer >= 1")
 
     rows = []
     net = datasets.load_network()

@@ -6,7 +6,7 @@ int64 [N].
 - ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, no download), pixel / 16.
   The split is fixed and involves no random numbers, so it is the same on every platform and every
   library version: within each class, in the order ``sklearn.datasets.load_digits`` returns the
-  images, every fourth image (positions 3, 7, 11, ... of that class) is a test image and the rest
+  images, every fourth image (0-based positions 3, 7, 11, ... within that class) is a test image and the rest
   are training images. That holds out 445 of 1,797 images (24.8 %), stratified by class.
 - ``mnist``: the standard IDX files in ``data_dir`` (``train-images-idx3-ubyte``,
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each raw or
