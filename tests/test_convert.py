@@ -192,6 +192,6 @@ def test_poisson_evaluation_does_not_depend_on_the_batch_size():
     a = evaluate(net, x, y, seed=3, batch_size=7)
     b = evaluate(net, x, y, seed=3, batch_size=500)
     assert a == b
-    spikes = np.concatenate([datasets.encode_for(net, x[i:i + 1], 3 + i) for i in range(len(x))])
+    spikes = datasets.encode_for(net, x, 3)
     assert a["input_spikes_per_sample"] == spikes.sum() / len(x)
     assert a["accuracy"] == np.mean(classify(net, simulate(net, spikes)) == y)
