@@ -14,8 +14,9 @@ Import (float graphs)
     v_reset = 0 a neuron's dynamics are linear in its membrane). Each layer is then quantised with
     one scale ``S`` (``W_int = rint(S W)``, ``b_int = rint(S b)``, ``theta_int = floor(S theta)``,
     which on integer membranes reproduces the strict ``v > theta`` exactly) chosen as the largest
-    that fits the weights in ``weight_bits``, bias and threshold in ``membrane_bits``, and, with
-    calibration data, the largest membrane the float network reaches on that data. The decay
+    that fits the weights in ``weight_bits`` and bias and threshold in ``membrane_bits``. With
+    calibration data, smaller scales (down to 1/16, in quarter octaves) are tried too and the one
+    whose integer layer best reproduces the float layer on that data is kept. The decay
     ``beta = 1 - dt/tau`` becomes the nearest of ``shift k`` (``1 - 2^-k``) and ``multiply
     m / 2^F``; ties go to the shift, which needs no multiplier.
 
@@ -403,35 +404,36 @@ def graph_to_float_layers(graph, dt: float) -> tuple[int, list[FloatLayer]]:
     return n_in, [_discretise(r, dt) for r in raws]
 
 
-def simulate_float(layers: list[FloatLayer], spikes: np.ndarray, batch: int = 256):
+def simulate_float(layers: list[FloatLayer], spikes: np.ndarray, batch: int = 256, record: bool = False):
     """Run the discretised float layers on spikes [N, T, n_in].
 
-    Returns ``(scores, peak)``: per sample the last layer's spike counts (or final membranes for a
-    readout), and per layer the largest |v| reached after integration (before any reset).
+    Returns ``(scores, inputs)``: per sample the last layer's spike counts (or final membranes for a
+    readout), and with ``record`` each layer's input spikes bool [N, T, n_in_l] (else None).
     """
     spikes = np.asarray(spikes, dtype=bool)
     N, T, _ = spikes.shape
-    scores = np.zeros((N, layers[-1].weights.shape[1]))
-    peak = np.zeros(len(layers))
+    n_out = layers[-1].weights.shape[1]
+    scores = np.zeros((N, n_out))
+    inputs = [np.zeros((N, T, L.weights.shape[0]), dtype=bool) for L in layers] if record else None
     for lo in range(0, N, batch):
-        s_all = spikes[lo:lo + batch].astype(np.float64)
+        s_all = spikes[lo:lo + batch]
         v = [np.zeros((s_all.shape[0], L.weights.shape[1])) for L in layers]
-        counts = np.zeros((s_all.shape[0], layers[-1].weights.shape[1]))
+        counts = np.zeros((s_all.shape[0], n_out))
         for t in range(T):
             s = s_all[:, t, :]
             for i, L in enumerate(layers):
-                v[i] = L.beta * v[i] + s @ L.weights + L.bias
-                peak[i] = max(peak[i], float(np.abs(v[i]).max(initial=0.0)))
+                if record:
+                    inputs[i][lo:lo + batch, t] = s
+                v[i] = L.beta * v[i] + s.astype(np.float64) @ L.weights + L.bias
                 if L.readout:
                     s = None
                 else:
-                    fired = v[i] > L.threshold
-                    v[i] = np.where(fired, 0.0, v[i])
-                    s = fired.astype(np.float64)
+                    s = v[i] > L.threshold
+                    v[i] = np.where(s, 0.0, v[i])
             if s is not None:
                 counts += s
         scores[lo:lo + batch] = v[-1] if layers[-1].readout else counts
-    return scores, peak
+    return scores, inputs
 
 
 # --- quantisation -------------------------------------------------------------------------------
@@ -476,8 +478,8 @@ def _err_stats(true: np.ndarray, approx: np.ndarray) -> dict:
             "max_rel": (mx / ref) if ref > 0 else 0.0}
 
 
-def _quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: int, frac_bits: int,
-                    peak: float | None) -> tuple[Layer, dict]:
+def _scale_limits(L: FloatLayer, weight_bits: int, membrane_bits: int) -> dict:
+    """The largest scale each integer range allows."""
     wmax = signed_range(weight_bits)[1]
     vmax = signed_range(membrane_bits)[1]
     limits = {}
@@ -490,13 +492,16 @@ def _quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: 
     if L.threshold is not None and L.threshold > 0:
         # floor(S theta) <= vmax - 1 keeps "v > theta" reachable by a saturated membrane.
         limits["threshold"] = (vmax - 1) / L.threshold
-    if peak is not None and peak > 0:
-        limits["calibration"] = vmax / peak
     if not limits:
         raise UserError(f"NIR node {L.synapse!r}: weights, bias and threshold are all zero; the layer "
                         "cannot do anything")
-    limited_by = min(limits, key=limits.get)
-    S = limits[limited_by]
+    return limits
+
+
+def _quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: int, frac_bits: int,
+                    S: float, limited_by: str) -> tuple[Layer, dict]:
+    wmax = signed_range(weight_bits)[1]
+    vmax = signed_range(membrane_bits)[1]
     W = np.clip(np.rint(L.weights * S), -wmax - 1, wmax).astype(np.int64)
     b = np.clip(np.rint(L.bias * S), -vmax - 1, vmax).astype(np.int64)
     leak = choose_leak(L.beta, frac_bits, membrane_bits)
@@ -649,8 +654,8 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                        name: str = "", progress: Callable[[str], None] | None = None) -> ImportResult:
     """Convert an in-memory NIR graph into a spikeforge network (see the module docstring).
 
-    ``calibrate``: input spikes bool [N, T, n_in]; the float network's membrane peaks on them bound
-    each layer's scale, and the float/integer classification agreement on them is reported.
+    ``calibrate``: input spikes bool [N, T, n_in]; each layer's scale is then chosen on them (see
+    :func:`_calibrate`) and the float/integer classification agreement on them is reported.
     """
     check_v_reset(version, missing_v_reset)
     n_inputs, raws = _raw_layers(graph)
@@ -672,21 +677,20 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding = {encoding!r} is not valid; valid: {', '.join(ENCODINGS)}")
     floats = [_discretise(r, dt) for r in raws]
-    peaks = [None] * len(floats)
+    layers, reports = [], []
+    for i, L in enumerate(floats):
+        limits = _scale_limits(L, weight_bits, membrane_bits)
+        by = min(limits, key=limits.get)
+        layer, rep = _quantise_layer(L, i, weight_bits, membrane_bits, leak_frac_bits, limits[by], by)
+        layers.append(layer)
+        reports.append(rep)
     cal = None
     if calibrate is not None:
         spikes = np.asarray(calibrate)
         if spikes.ndim != 3 or spikes.shape[2] != n_inputs:
             raise ValueError(f"calibration spikes must have shape [N, T, {n_inputs}], got {spikes.shape}")
-        if progress:
-            progress(f"calibrating on {spikes.shape[0]} samples x {spikes.shape[1]} steps (float simulation)")
-        fscores, fpeak = simulate_float(floats, spikes)
-        peaks = list(fpeak)
-    layers, reports = [], []
-    for i, L in enumerate(floats):
-        layer, rep = _quantise_layer(L, i, weight_bits, membrane_bits, leak_frac_bits, peaks[i])
-        layers.append(layer)
-        reports.append(rep)
+        cal = _calibrate(floats, layers, reports, spikes.astype(bool), weight_bits, membrane_bits,
+                         leak_frac_bits, progress)
     net = Network(layers=layers, timesteps=timesteps, encoding=encoding, name=name,
                   meta={"source": "nir", "dt": dt, "nir_version": version,
                         "calibrated": calibrate is not None})
@@ -695,10 +699,71 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
         if progress:
             progress("comparing float and integer classifications on the calibration data")
         ipred = classify(net, simulate(net, spikes))
-        fpred = np.argmax(fscores, axis=1)
-        cal = {"samples": int(spikes.shape[0]), "timesteps": int(spikes.shape[1]),
-               "agreement": float(np.mean(ipred == fpred)), "peaks": [float(p) for p in fpeak]}
+        cal["agreement"] = float(np.mean(ipred == cal.pop("float_pred")))
     return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal)
+
+
+# Calibration tries the range-limited scale and smaller ones, down to 1/16 of it in quarter octaves.
+CALIBRATION_STEPS = 17
+
+
+def _layer_mismatch(layer: Layer, L: FloatLayer, x: np.ndarray, want: np.ndarray) -> float:
+    """How badly the integer layer reproduces the float layer on its float-network inputs ``x``:
+    the fraction of differing spikes, or for a readout of differing final-membrane argmaxes."""
+    from .model.simulate import simulate
+    res = simulate(Network(layers=[layer], timesteps=x.shape[1]), x)
+    if L.readout:
+        return float(np.mean(np.argmax(res.membranes[0], axis=1) != want))
+    return float(np.mean(res.spikes[0] != want))
+
+
+def _calibrate(floats, layers, reports, spikes, weight_bits, membrane_bits, frac_bits, progress) -> dict:
+    """Pick each layer's scale on data: the candidate whose integer layer best matches the float layer.
+
+    A smaller scale coarsens weights but keeps membranes off the rails; which costs less depends on
+    the data, so it is measured rather than guessed. Every layer is judged on the spikes the float
+    network feeds it, so the layers are calibrated independently; ties keep the larger scale.
+    """
+    N, T, _ = spikes.shape
+    if progress:
+        progress(f"calibrating on {N} samples x {T} steps: float simulation")
+    fscores, inputs = simulate_float(floats, spikes, record=True)
+    for i, L in enumerate(floats):
+        x = inputs[i]
+        if L.readout:
+            want, _ = simulate_float([L], x)
+            want = np.argmax(want, axis=1)
+        else:
+            want = inputs[i + 1] if i + 1 < len(floats) else _spikes_of(L, x)
+        if progress:
+            progress(f"calibrating layer {i} ({L.neuron}): {CALIBRATION_STEPS} candidate scales")
+        S0, by0 = reports[i]["scale"], reports[i]["scale_limited_by"]
+        best = None
+        for j in range(CALIBRATION_STEPS):
+            S = S0 * 2.0 ** (-j / 4)
+            layer, rep = _quantise_layer(L, i, weight_bits, membrane_bits, frac_bits, S,
+                                         by0 if j == 0 else "calibration")
+            err = _layer_mismatch(layer, L, x, want)
+            if j == 0:
+                err0 = err
+            if best is None or err < best[0]:
+                best = (err, layer, rep)
+        err, layers[i], reports[i] = best
+        reports[i]["calibration"] = {"mismatch": err, "mismatch_uncalibrated": err0,
+                                     "measure": "argmax" if L.readout else "spikes"}
+    return {"samples": int(N), "timesteps": int(T), "float_pred": np.argmax(fscores, axis=1)}
+
+
+def _spikes_of(L: FloatLayer, x: np.ndarray) -> np.ndarray:
+    """The float layer's output spikes bool [N, T, n] for inputs ``x``."""
+    N, T, _ = x.shape
+    v = np.zeros((N, L.weights.shape[1]))
+    out = np.zeros((N, T, L.weights.shape[1]), dtype=bool)
+    for t in range(T):
+        v = L.beta * v + x[:, t].astype(np.float64) @ L.weights + L.bias
+        out[:, t] = v > L.threshold
+        v = np.where(out[:, t], 0.0, v)
+    return out
 
 
 def _dt_hint(raws: list[_RawLayer]) -> float | None:
