@@ -38,7 +38,10 @@ def leak(v: np.ndarray, lk: Leak) -> np.ndarray:
 
 def integrate_sum(layer: Layer, s: np.ndarray) -> np.ndarray:
     """The exact synaptic sum ``sum_i W[i, j] * s_i`` for spikes ``s`` of shape [..., n_in]."""
-    # int64 matmul is exact here: |sum| <= n_in * 2^15 is far inside int64.
+    # numpy's integer matmul has no BLAS kernel; float64 is several times faster and still exact
+    # while every partial sum stays below 2^53, which the bound below guarantees.
+    if layer.n_in << (layer.weight_bits - 1) < (1 << 53):
+        return (s.astype(np.float64) @ layer.weights.astype(np.float64)).astype(np.int64)
     return s.astype(np.int64) @ layer.weights
 
 

@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status = args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`spikeforge info --json | head`): nothing more to say to it.
+        sys.stdout = None
+        return 1
     except (UserError, NetworkFormatError, ValueError, TypeError, FileNotFoundError, OSError) as e:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(e)}))
