@@ -27,7 +27,7 @@ __all__ = [
     "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION", "Cmd", "Status", "STATUS_NAMES",
     "crc16", "encode_request", "encode_response", "decode_response", "structure_digest",
     "content_digest", "LinkGeometry", "Identity", "StatusBlock", "HostLink",
-    "encode_events", "decode_events", "value_bytes", "to_le", "from_le",
+    "encode_events", "decode_events", "decode_outputs", "value_bytes", "to_le", "from_le",
 ]
 
 SYNC_REQ = 0xA5
@@ -334,6 +334,21 @@ def decode_events(data: bytes, geo: LinkGeometry) -> np.ndarray:
     return np.array(steps, dtype=bool).reshape(len(steps), geo.n_in)
 
 
+def decode_outputs(p: bytes, geo: LinkGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, membranes), int64 [n_out] each, from an outputs block (READ, or LOAD-and-run after
+    its 4 cycle bytes)."""
+    cb, mb = geo.count_bytes, geo.membrane_bytes
+    if len(p) != geo.output_bytes:
+        raise ValueError(f"outputs block has {len(p)} bytes, expected {geo.output_bytes}")
+    counts = np.zeros(geo.n_out, dtype=np.int64)
+    mems = np.zeros(geo.n_out, dtype=np.int64)
+    for k in range(geo.n_out):
+        o = k * (cb + mb)
+        counts[k] = from_le(p[o:o + cb])
+        mems[k] = from_le(p[o + cb:o + cb + mb], signed=True)
+    return counts, mems
+
+
 def _out_of(value: int, bits: int, lo: int | None = None, hi: int | None = None) -> bool:
     vlo, vhi = signed_range(bits)
     lo = vlo if lo is None else lo
@@ -533,7 +548,8 @@ class HostLink:
         if flags & LOAD_CLEAR:
             self._clear()
         self.events += words
-        self.done = False
+        if words:
+            self.done = False
         if flags & LOAD_RUN:
             self._run()
             return Status.OK, to_le(self.stat.last_cycles, 4) + self.outputs()
