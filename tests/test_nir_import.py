@@ -9,7 +9,7 @@ import pytest
 
 from spikeforge.errors import UserError
 from spikeforge.model import Leak
-from spikeforge.model.simulate import simulate
+from spikeforge.model.simulate import classify, simulate
 from spikeforge.nir_io import (choose_leak, graph_to_float_layers, import_nir, network_from_graph,
                                simulate_float)
 
@@ -95,25 +95,41 @@ def test_per_neuron_thresholds_and_gains_are_folded_exactly():
         v[fired] = 0.0
         count += fired
     # The equalised layer (one threshold) gives the same spike counts.
-    scores, _ = simulate_float([L], spikes)
+    scores, _, _ = simulate_float([L], spikes)
     np.testing.assert_array_equal(scores, count)
     assert L.threshold == 3.0 and len(L.notes) == 2
 
 
-def test_calibration_bounds_scale_by_membrane_peak():
-    W = np.array([[1.0, 1.0, 1.0, 1.0]])
-    g = chain(nir.Linear(W), nir.I(r=np.ones(1)))
+def test_calibration_avoids_readout_saturation():
+    """Output 1 integrates 4 x 1.0 per step, output 0 4 x 0.5: float argmax 1 every sample. With
+    8-bit membranes the range-limited scale (127) saturates both at 127 in the first step and the
+    tie goes to output 0; calibration must go down to a scale at which 10 steps (40.0) fit."""
+    W = np.array([[0.5, 0.5, 0.5, 0.5], [1.0, 1.0, 1.0, 1.0]])
+    g = chain(nir.Linear(W), nir.I(r=np.ones(2)))
     spikes = np.ones((3, 10, 4), dtype=bool)
-    # Peak membrane: 10 steps x 4 inputs = 40; 8-bit membranes (max 127) allow a scale of 127/40.
-    res = network_from_graph(g, dt=1.0, weight_bits=8, membrane_bits=8, calibrate=spikes)
-    assert res.layers[0]["scale_limited_by"] == "calibration"
-    assert res.layers[0]["scale"] == pytest.approx(127 / 40)
-    assert res.network.layers[0].weights[0, 0] == 3
-    assert res.calibration["peaks"] == [40.0] and res.calibration["agreement"] == 1.0
-    out = simulate(res.network, spikes)
-    assert out.membranes[0].max() == 120  # no saturation
     uncal = network_from_graph(g, dt=1.0, weight_bits=8, membrane_bits=8)
-    assert uncal.network.layers[0].weights[0, 0] == 127  # would saturate: 127 * 40 > 127
+    assert uncal.layers[0]["scale"] == 127
+    assert (classify(uncal.network, simulate(uncal.network, spikes)) == 0).all()
+    res = network_from_graph(g, dt=1.0, weight_bits=8, membrane_bits=8, calibrate=spikes)
+    rep = res.layers[0]
+    assert rep["scale_limited_by"] == "calibration"
+    assert rep["calibration"]["peak"] == pytest.approx(40.0)
+    assert rep["calibration"]["mismatch_uncalibrated"] == 1.0 and rep["calibration"]["mismatch"] == 0.0
+    # Largest candidate 127 * 2^(-j/4) that separates them: j = 16 (7.94) gives weights 4 and 8,
+    # both outputs reach 127 by step 10 and tie; j = 17 (6.67) gives 3 and 7: 120 < 127 (saturated).
+    assert rep["scale"] == pytest.approx(127 * 2 ** -4.25)
+    np.testing.assert_array_equal(res.network.layers[0].weights, [[3, 7]] * 4)
+    assert (classify(res.network, simulate(res.network, spikes)) == 1).all()
+    assert res.calibration["agreement"] == 1.0
+
+
+def test_calibration_keeps_scale_when_nothing_saturates():
+    g = chain(nir.Linear(np.array([[1.0, -1.0]])), nir.IF(r=np.ones(1), v_threshold=np.full(1, 1.5),
+                                                          v_reset=Z(1)))
+    spikes = np.random.default_rng(0).random((20, 8, 2)) < 0.5
+    res = network_from_graph(g, dt=1.0, calibrate=spikes)
+    assert res.layers[0]["scale_limited_by"] == "weights" and res.layers[0]["scale"] == 127
+    assert res.layers[0]["calibration"]["candidates"] == 1
 
 
 def test_calibration_shape_is_checked():

@@ -407,14 +407,16 @@ def graph_to_float_layers(graph, dt: float) -> tuple[int, list[FloatLayer]]:
 def simulate_float(layers: list[FloatLayer], spikes: np.ndarray, batch: int = 256, record: bool = False):
     """Run the discretised float layers on spikes [N, T, n_in].
 
-    Returns ``(scores, inputs)``: per sample the last layer's spike counts (or final membranes for a
-    readout), and with ``record`` each layer's input spikes bool [N, T, n_in_l] (else None).
+    Returns ``(scores, inputs, peaks)``: per sample the last layer's spike counts (or final
+    membranes for a readout); with ``record`` each layer's input spikes bool [N, T, n_in_l] (else
+    None); per layer the largest |v| reached after integrating (before any reset).
     """
     spikes = np.asarray(spikes, dtype=bool)
     N, T, _ = spikes.shape
     n_out = layers[-1].weights.shape[1]
     scores = np.zeros((N, n_out))
     inputs = [np.zeros((N, T, L.weights.shape[0]), dtype=bool) for L in layers] if record else None
+    peaks = np.zeros(len(layers))
     for lo in range(0, N, batch):
         s_all = spikes[lo:lo + batch]
         v = [np.zeros((s_all.shape[0], L.weights.shape[1])) for L in layers]
@@ -425,6 +427,7 @@ def simulate_float(layers: list[FloatLayer], spikes: np.ndarray, batch: int = 25
                 if record:
                     inputs[i][lo:lo + batch, t] = s
                 v[i] = L.beta * v[i] + s.astype(np.float64) @ L.weights + L.bias
+                peaks[i] = max(peaks[i], float(np.abs(v[i]).max(initial=0.0)))
                 if L.readout:
                     s = None
                 else:
@@ -433,7 +436,7 @@ def simulate_float(layers: list[FloatLayer], spikes: np.ndarray, batch: int = 25
             if s is not None:
                 counts += s
         scores[lo:lo + batch] = v[-1] if layers[-1].readout else counts
-    return scores, inputs
+    return scores, inputs, peaks
 
 
 # --- quantisation -------------------------------------------------------------------------------
@@ -703,8 +706,9 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
     return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal)
 
 
-# Calibration tries the range-limited scale and smaller ones, down to 1/16 of it in quarter octaves.
-CALIBRATION_STEPS = 17
+# Calibration tries the range-limited scale and smaller ones in quarter octaves, down to the scale
+# at which the layer's largest float membrane on the data fits (below that, nothing more fits).
+CALIBRATION_MAX_CANDIDATES = 64
 
 
 def _layer_mismatch(layer: Layer, L: FloatLayer, x: np.ndarray, want: np.ndarray) -> float:
@@ -725,22 +729,26 @@ def _calibrate(floats, layers, reports, spikes, weight_bits, membrane_bits, frac
     network feeds it, so the layers are calibrated independently; ties keep the larger scale.
     """
     N, T, _ = spikes.shape
+    vmax = signed_range(membrane_bits)[1]
     if progress:
         progress(f"calibrating on {N} samples x {T} steps: float simulation")
-    fscores, inputs = simulate_float(floats, spikes, record=True)
+    fscores, inputs, peaks = simulate_float(floats, spikes, record=True)
     for i, L in enumerate(floats):
         x = inputs[i]
         if L.readout:
-            want, _ = simulate_float([L], x)
-            want = np.argmax(want, axis=1)
+            want = np.argmax(simulate_float([L], x)[0], axis=1)
         else:
             want = inputs[i + 1] if i + 1 < len(floats) else _spikes_of(L, x)
-        if progress:
-            progress(f"calibrating layer {i} ({L.neuron}): {CALIBRATION_STEPS} candidate scales")
         S0, by0 = reports[i]["scale"], reports[i]["scale_limited_by"]
-        best = None
-        for j in range(CALIBRATION_STEPS):
-            S = S0 * 2.0 ** (-j / 4)
+        S_fit = vmax / peaks[i] if peaks[i] > 0 else S0
+        n_cand = 1
+        while n_cand < CALIBRATION_MAX_CANDIDATES and S0 * 2.0 ** (-(n_cand - 1) / 4) > S_fit:
+            n_cand += 1
+        if progress:
+            progress(f"calibrating layer {i} ({L.neuron}): {n_cand} candidate scale(s)")
+        best = err0 = None
+        for j in range(n_cand):
+            S = max(S0 * 2.0 ** (-j / 4), S_fit) if j else S0
             layer, rep = _quantise_layer(L, i, weight_bits, membrane_bits, frac_bits, S,
                                          by0 if j == 0 else "calibration")
             err = _layer_mismatch(layer, L, x, want)
@@ -749,7 +757,8 @@ def _calibrate(floats, layers, reports, spikes, weight_bits, membrane_bits, frac
             if best is None or err < best[0]:
                 best = (err, layer, rep)
         err, layers[i], reports[i] = best
-        reports[i]["calibration"] = {"mismatch": err, "mismatch_uncalibrated": err0,
+        reports[i]["calibration"] = {"mismatch": err, "mismatch_uncalibrated": err0, "candidates": n_cand,
+                                     "peak": float(peaks[i]),
                                      "measure": "argmax" if L.readout else "spikes"}
     return {"samples": int(N), "timesteps": int(T), "float_pred": np.argmax(fscores, axis=1)}
 
