@@ -112,6 +112,12 @@ def _report(out: dict) -> str:
             t = p["threshold"]
             lines.append(f"  threshold  {t['float']:.6g} -> {t['int']} (= {t['represented']:.6g}, err "
                          f"{t['max_abs']:.3g})")
+        if "calibration" in L:
+            c = L["calibration"]
+            what = "argmax classes" if c["measure"] == "argmax" else "spikes"
+            lines.append(f"  calibration: {c['candidates']} candidate scale(s), float membrane peak {c['peak']:.4g}; "
+                         f"differing {what} {100 * c['mismatch']:.3g} % (range-limited scale: "
+                         f"{100 * c['mismatch_uncalibrated']:.3g} %)")
         for note in L["notes"]:
             lines.append(f"  note: {note}")
     if out.get("calibration"):
