@@ -136,7 +136,7 @@ def graph_lif_lif(mlp, x):
 def graph_linear_li(mlp, x):
     """Bias-free Linear into LIF (dt = 0.5 s, tau = 4 s: a decay of exactly 7/8), leaky LI readout."""
     dt = 0.5
-    (W1, W2), (b1, b2) = mlp.coefs_, mlp.intercepts_
+    (W1, W2), (_, b2) = mlp.coefs_, mlp.intercepts_
     H = W1.shape[1]
     g = nir.NIRGraph.from_list(
         nir.Linear(W1.T),

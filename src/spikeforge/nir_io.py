@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import UserError
-from .model.network import ENCODINGS, Layer, Leak, Network, NetworkFormatError, signed_range
+from .model.network import ENCODINGS, Layer, Leak, Network, signed_range
 
 __all__ = ["META_KEY", "META_FORMAT", "META_VERSION", "MIN_V_RESET_VERSION", "FloatLayer", "ImportResult",
            "ExportResult", "read_graph", "graph_to_float_layers", "simulate_float", "network_from_graph",
