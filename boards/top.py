@@ -1,0 +1,190 @@
+"""Board tops: PLL clock and reset, the network (through the host link when present), status LEDs.
+
+Every board top has the same structure:
+
+- the board oscillator feeds the family's PLL (SB_PLL40_PAD, EHXPLLL, rPLL) set to the build's
+  clock (the board's documented default unless ``--clock`` says otherwise); the ``sync`` domain
+  is held in reset until the PLL locks and while the board's reset button is pressed;
+- the network: :class:`spikeforge.hdl.link.HostLink` (UART on the board's USB serial port, frame
+  decoder, command engine) around :class:`spikeforge.hdl.core.NetworkCore`;
+- LEDs (see each board's ``led_roles``): a ~1 Hz heartbeat (the clock runs and reset is over),
+  busy, and the class of the last result the host read (spike-count argmax, or final-membrane
+  argmax for a readout network, ties to the lowest index as in :func:`spikeforge.model.classify`),
+  found by :class:`ResultSnoop` watching the core's read-out port.
+"""
+from __future__ import annotations
+
+from amaranth import ClockDomain, Const, Elaboratable, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from ..model.layer import ceil_log2
+from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
+
+__all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for"]
+
+
+def pll_for(board, clock_mhz: float | None = None) -> PLLParams:
+    from .pll import ecp5_pll_params, gowin_pll_params, ice40_pll_params
+    f = board.clock_mhz if clock_mhz is None else clock_mhz
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0:
+        raise ValueError(f"clock = {f!r} is not valid; valid: a frequency in MHz > 0")
+    search = {"ice40": ice40_pll_params, "ecp5": ecp5_pll_params, "gowin": gowin_pll_params}
+    return search[board.family](board.osc_mhz, float(f))
+
+
+class ResultSnoop(wiring.Component):
+    """Keeps the argmax of the outputs the host reads, without driving any port of the core.
+
+    The host link owns the core's ``out_addr``; this block only watches it. Each cycle in which
+    the core holds a finished result (``done`` now and a cycle ago), the value on ``value``
+    belongs to the address seen a cycle earlier. The best value wins, ties to the lower index
+    (as ``np.argmax``), whatever order the host reads in; ``valid`` rises once every output of
+    the run has been seen. ``start`` (a new run) forgets the previous result.
+    """
+
+    def __init__(self, n_out: int, value_shape):
+        self.n_out = n_out
+        self.addr_bits = max(1, ceil_log2(n_out))
+        super().__init__({
+            "done": In(1),
+            "out_addr": In(self.addr_bits),
+            "value": In(value_shape),
+            "cls": Out(self.addr_bits),
+            "valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        done_q = Signal()
+        addr_q = Signal(self.addr_bits)
+        seen = Signal(self.n_out)
+        have_best = Signal()
+        best = Signal.like(self.value)
+        m.d.sync += [done_q.eq(self.done), addr_q.eq(self.out_addr)]
+        with m.If(~self.done):
+            m.d.sync += [seen.eq(0), have_best.eq(0), self.valid.eq(0)]
+        with m.Elif(done_q & (addr_q < self.n_out)):
+            better = ~have_best | (self.value > best) | ((self.value == best) & (addr_q < self.cls))
+            with m.If(better):
+                m.d.sync += [best.eq(self.value), self.cls.eq(addr_q), have_best.eq(1)]
+            new_seen = seen | (Const(1, self.n_out) << addr_q)[:self.n_out]
+            m.d.sync += [seen.eq(new_seen), self.valid.eq(new_seen == (1 << self.n_out) - 1)]
+        return m
+
+
+class BlinkCode(wiring.Component):
+    """Shows a small number on one LED: after each new ``valid`` result, ``code + 1`` blinks."""
+
+    def __init__(self, bits: int, clk_hz: float):
+        self.half = max(1, int(clk_hz * 0.2))  # 200 ms on, 200 ms off
+        super().__init__({"code": In(bits), "valid": In(1), "led": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        valid_q = Signal()
+        timer = Signal(range(self.half + 1))
+        phases = Signal(len(self.code) + 2)  # remaining half-periods
+        m.d.sync += valid_q.eq(self.valid)
+        m.d.comb += self.led.eq(phases[0])
+        with m.If(self.valid & ~valid_q):
+            m.d.sync += [phases.eq((self.code + 1) * 2), timer.eq(0)]
+        with m.Elif(phases != 0):
+            with m.If(timer == self.half - 1):
+                m.d.sync += [timer.eq(0), phases.eq(phases - 1)]
+            with m.Else():
+                m.d.sync += timer.eq(timer + 1)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """The whole design for one board: clocking, reset, network, host link, LEDs."""
+
+    def __init__(self, board, net, *, lanes=4, pll: PLLParams, max_events: int = 4096,
+                 baud: int = 115200):
+        self.board = board
+        self.net = net
+        self.lanes = lanes
+        self.pll = pll
+        self.max_events = max_events
+        self.baud = baud
+        self.clk_hz = pll.f_out_mhz * 1e6
+        # Build link and core now so that an impossible configuration fails before any tool runs.
+        from ..hdl.link import HostLink
+        self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
+                             max_events=max_events)
+
+    # --- clocking -------------------------------------------------------------------------------
+
+    def _clocking(self, m, platform):
+        b = self.board
+        if b.family == "ice40":
+            pll = ICE40PLL(platform.request("clk12", 0, dir="-"), self.pll)
+        elif b.family == "ecp5":
+            pll = ECP5PLL(platform.request(platform.default_clk, 0).i, self.pll)
+        else:
+            pll = GowinPLL(platform.request(platform.default_clk, 0).i, self.pll, "GW1NR-9C")
+        m.submodules.pll = pll
+        m.domains.sync = cd_sync = ClockDomain("sync")
+        m.d.comb += cd_sync.clk.eq(pll.clk)
+        platform.add_clock_constraint(cd_sync.clk, self.clk_hz)
+        button = {"icebreaker": "button", "ulx3s-85f": "button_fire", "orangecrab-25f": "button",
+                  "tangnano9k": "button"}[b.name]
+        btn = platform.request(button, 0).i
+        m.submodules.reset_sync = ResetSynchronizer(~pll.locked | btn, domain="sync")
+
+    # --- LEDs ------------------------------------------------------------------------------------
+
+    def _leds(self, m, platform, heartbeat, busy, cls, valid):
+        b = self.board
+        if b.name == "orangecrab-25f":
+            rgb = platform.request("rgb_led", 0)
+            m.submodules.blink = blink = BlinkCode(len(cls), self.clk_hz)
+            m.d.comb += [blink.code.eq(cls), blink.valid.eq(valid),
+                         rgb.g.o.eq(heartbeat), rgb.r.o.eq(busy), rgb.b.o.eq(blink.led)]
+            return
+        if b.name == "icebreaker":
+            hb, bz = platform.request("led_g", 0).o, platform.request("led_r", 0).o
+            cls_leds = [platform.request("led", i).o for i in (2, 3, 4, 5)]
+            valid_led = platform.request("led", 6).o
+        elif b.name == "ulx3s-85f":
+            hb, bz = platform.request("led", 0).o, platform.request("led", 1).o
+            cls_leds = [platform.request("led", i).o for i in (2, 3, 4, 5)]
+            valid_led = platform.request("led", 7).o
+        else:  # tangnano9k: 6 LEDs
+            hb, bz = platform.request("led", 0).o, platform.request("led", 1).o
+            cls_leds = [platform.request("led", i).o for i in (2, 3, 4, 5)]
+            valid_led = None
+        m.d.comb += [hb.eq(heartbeat), bz.eq(busy)]
+        for i, led in enumerate(cls_leds):
+            if i < len(cls):
+                m.d.comb += led.eq(valid & cls[i])
+        if valid_led is not None:
+            m.d.comb += valid_led.eq(valid)
+
+    def elaborate(self, platform):
+        m = Module()
+        self._clocking(m, platform)
+
+        # Heartbeat: the counter bit whose period is closest to one second.
+        hb_bit = max(1, round(self.clk_hz).bit_length() - 1)
+        hb_ctr = Signal(hb_bit + 1)
+        m.d.sync += hb_ctr.eq(hb_ctr + 1)
+
+        link = self.link
+        m.submodules.link = link
+        uart = platform.request("uart", 0)
+        m.d.comb += [link.rx.eq(uart.rx.i), uart.tx.o.eq(link.tx)]
+        if self.board.name == "ulx3s-85f":
+            # The ULX3S FTDI only drives the FPGA's rx pin while the FPGA enables its tx buffer.
+            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+
+        core = link.core
+        last = self.net.layers[-1]
+        value = core.out_membrane if last.readout else core.out_count
+        m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape())
+        m.d.comb += [snoop.done.eq(core.done), snoop.out_addr.eq(core.out_addr),
+                     snoop.value.eq(value)]
+        self._leds(m, platform, hb_ctr[hb_bit], link.busy, snoop.cls, snoop.valid)
+        return m

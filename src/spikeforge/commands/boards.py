@@ -1,0 +1,33 @@
+"""``spikeforge boards``: the supported boards with their device, resources, clock and programmer."""
+from __future__ import annotations
+
+import json
+
+
+def run(args) -> int:
+    from ..boards.targets import BOARDS
+    rows = [b.summary() for b in BOARDS.values()]
+    if args.json:
+        print(json.dumps({"boards": rows}, indent=1))
+        return 0
+    print(f"{'board':<16} {'device':<20} {'LUT4':>6} {'FF':>6} {'BRAM':>12} {'SPRAM':>10} {'DSP':>4} "
+          f"{'clock':>9}  programmer")
+    for r in rows:
+        bram = f"{r['bram_blocks']}x {r['bram_kbit'] // max(r['bram_blocks'], 1)}k"
+        spram = f"{r['spram_blocks']}x {r['spram_kbit'] // r['spram_blocks']}k" if r["spram_blocks"] else "-"
+        print(f"{r['name']:<16} {r['device']:<20} {r['luts']:>6} {r['ffs']:>6} {bram:>12} {spram:>10} "
+              f"{r['dsps']:>4} {r['clock_mhz']:>5g} MHz  {r['programmer']}")
+    print()
+    for r in rows:
+        print(f"{r['name']}: {r['title']}; {r['oscillator_mhz']:g} MHz oscillator -> PLL "
+              f"{r['clock_mhz']:g} MHz; LEDs: {r['leds']}" + (f"; {r['notes']}" if r["notes"] else ""))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "boards", help="list the supported boards, their devices and resources",
+        description="List the boards `spikeforge build` and `spikeforge flash` support: FPGA device, "
+                    "logic, block RAM, SPRAM and DSP resources, the documented clock, the programmer.")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(func=run)

