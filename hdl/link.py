@@ -29,12 +29,28 @@ from .uart import UARTRx, UARTTx
 __all__ = ["HostLink"]
 
 
+def _crc_masks():
+    """CRC-16/CCITT over one byte is linear in (crc, byte): output bit i is the XOR of the input
+    bits in mask i. Built from the model's crc16 so the two cannot disagree."""
+    masks = []
+    for i in range(16):
+        mask = 0
+        for b in range(24):
+            crc, byte = (1 << b) & 0xFFFF, (1 << b) >> 16
+            # crc16 is affine in the initial value; xor out the zero-input response.
+            out = proto.crc16(bytes([byte]), crc) ^ proto.crc16(b"\0", 0)
+            if out >> i & 1:
+                mask |= 1 << b
+        masks.append(mask)
+    return masks
+
+
+_CRC_MASKS = _crc_masks()
+
+
 def _crc_step(crc, byte):
-    c = crc ^ Cat(C(0, 8), byte)
-    for _ in range(8):
-        shifted = Cat(C(0, 1), c[:15])
-        c = Mux(c[15], shifted ^ 0x1021, shifted)
-    return c
+    bits = Cat(crc, byte)
+    return Cat(*[Cat(*[bits[b] for b in range(24) if mask >> b & 1]).xor() for mask in _CRC_MASKS])
 
 
 class HostLink(wiring.Component):

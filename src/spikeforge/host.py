@@ -1,0 +1,290 @@
+"""Host driver for a spikeforge board over its UART link (protocol: docs/protocol.md).
+
+Works with anything pyserial's ``serial_for_url`` opens: a real port (``/dev/ttyUSB1``, ``COM3``),
+``socket://HOST:PORT`` (e.g. the simulated board of :mod:`spikeforge.sim.link_bridge`) or
+``loop://``. Every request carries a tag that the board echoes, so a late answer to an abandoned
+request is recognised and dropped; a request that gets no valid answer is resent after a resync.
+
+Typical use::
+
+    with Board("/dev/ttyUSB1") as b:
+        b.ensure_network(net)                 # checks identity, loads weights if they differ
+        counts, membranes, cycles = b.run_sample(spikes)   # spikes: bool [T, n_in]
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .errors import UserError
+from .model import link as proto
+from .model.link import Cmd, Identity, Status, StatusBlock
+from .model.network import Network
+
+__all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch"]
+
+
+class LinkError(UserError):
+    """The board did not answer, or not intelligibly, within the retries."""
+
+
+class DeviceError(UserError):
+    """The board answered a request with an error status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class WrongDevice(UserError):
+    """Something answered, but it is not a spikeforge board."""
+
+
+class ProtocolMismatch(UserError):
+    """The board speaks another protocol version."""
+
+
+class NetworkMismatch(UserError):
+    """The board's network is not the one the user asked for."""
+
+
+_CMD_NAMES = {v: k.lower() for k, v in vars(Cmd).items() if isinstance(v, int)}
+# Statuses that mean the request was damaged on the way: sending it again is the right answer.
+_TRANSIENT = (Status.BAD_CRC, Status.TIMEOUT)
+
+
+class Board:
+    """A connection to one board.
+
+    ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
+    ``retries`` how often a request is resent after no answer or a damaged one.
+    """
+
+    def __init__(self, port: str, *, baud: int = 115_200, timeout: float = 2.0, retries: int = 3,
+                 settle: float | None = None):
+        import serial
+        if not isinstance(port, str) or not port:
+            raise ValueError(f"port = {port!r} is not valid; valid: a serial port name or a pyserial URL "
+                             "such as /dev/ttyUSB1, COM3 or socket://127.0.0.1:7777")
+        if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+            raise ValueError(f"baud = {baud!r} is not valid; valid: a positive integer")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout = {timeout!r} is not valid; valid: a positive number of seconds")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries = {retries!r} is not valid; valid: an integer >= 0")
+        self.port, self.baud, self.timeout, self.retries = port, baud, float(timeout), retries
+        # After a damaged exchange, wait this long so the board's frame timeout (20 ms by default)
+        # has expired and its answer to the fragment has arrived before the line is flushed.
+        self.settle = 0.05 if settle is None else settle
+        try:
+            self.ser = serial.serial_for_url(port, baudrate=baud, timeout=self.timeout)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise UserError(f"cannot open port {port!r}: {e}") from None
+        self._tag = 0
+        self.identity: Identity | None = None
+        self.geo: proto.LinkGeometry | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    def close(self):
+        self.ser.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _read_exact(self, n: int) -> bytes | None:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.ser.read(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        self.bytes_received += len(data)
+        return bytes(data)
+
+    def _read_response(self, tag: int):
+        """The next well-formed response carrying ``tag``; None after a silence or a damaged frame."""
+        while True:
+            b = self._read_exact(1)
+            if b is None:
+                return None
+            if b[0] != proto.SYNC_RESP:
+                continue
+            head = self._read_exact(5)
+            if head is None:
+                return None
+            n = proto.from_le(head[3:5])
+            rest = self._read_exact(n + 2)
+            if rest is None:
+                return None
+            try:
+                cmd, rtag, status, payload = proto.decode_response(b + head + rest)
+            except ValueError:
+                return None
+            if rtag != tag:
+                continue  # a late answer to an earlier, abandoned request
+            return cmd, status, payload
+
+    def _resync(self):
+        time.sleep(self.settle)
+        self.ser.reset_input_buffer()
+
+    def request(self, cmd: int, payload: bytes = b"", *, retry: bool = True) -> bytes:
+        """Send one request and return the payload of its OK answer.
+
+        With ``retry`` a request without a valid answer is resent (only for requests that are
+        safe to repeat); an error status other than a damaged frame raises ``DeviceError``.
+        """
+        attempts = 1 + (self.retries if retry else 0)
+        name = _CMD_NAMES.get(cmd, f"0x{cmd:02x}")
+        last = "no answer"
+        for attempt in range(attempts):
+            self._tag = (self._tag + 1) & 0xFF
+            frame = proto.encode_request(cmd, self._tag, payload)
+            try:
+                self.ser.write(frame)
+                self.ser.flush()
+            except Exception as e:  # pyserial raises several types for a vanished port
+                raise LinkError(f"writing to {self.port} failed: {e}") from None
+            self.bytes_sent += len(frame)
+            got = self._read_response(self._tag)
+            if got is None:
+                last = f"no valid answer within {self.timeout:g} s"
+                self._resync()
+                continue
+            rcmd, status, rpayload = got
+            if status == Status.OK:
+                return rpayload
+            if status in _TRANSIENT:
+                last = f"the board reported {proto.STATUS_NAMES[status]}"
+                self._resync()
+                continue
+            raise DeviceError(f"the board refused {name}: {proto.STATUS_NAMES.get(status, f'status {status}')}",
+                              status)
+        raise LinkError(f"{name} on {self.port} failed after {attempts} attempt(s): {last}. Is the board "
+                        f"powered and flashed with a spikeforge bitstream, and is the baud rate {self.baud}?")
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def identify(self) -> Identity:
+        p = self.request(Cmd.IDENTIFY)
+        if p[:4] != proto.MAGIC:
+            raise WrongDevice(f"the device on {self.port} is not a spikeforge board (identify magic "
+                              f"{bytes(p[:4])!r}, expected {proto.MAGIC!r})")
+        ident = Identity.parse(p)
+        if ident.version != proto.PROTOCOL_VERSION:
+            raise ProtocolMismatch(f"the board on {self.port} speaks host-link protocol version {ident.version}; "
+                                   f"this spikeforge speaks version {proto.PROTOCOL_VERSION}: rebuild and flash "
+                                   "the bitstream with this spikeforge, or use the matching spikeforge version")
+        self.identity = ident
+        return ident
+
+    def status(self) -> StatusBlock:
+        return StatusBlock.parse(self.request(Cmd.STATUS))
+
+    def _geometry(self, net: Network) -> proto.LinkGeometry:
+        i = self.identity or self.identify()
+        return proto.LinkGeometry.of(net, list(i.lanes), i.clk_freq, i.baud, i.max_payload, i.max_events)
+
+    def check_network(self, net: Network, *, name: str = "the network") -> bool:
+        """Raise NetworkMismatch unless the board was built for ``net``'s structure; return True
+        when its current weights are ``net``'s too."""
+        i = self.identify()
+        if i.structure != proto.structure_digest(net) or i.shape != net.shape:
+            raise NetworkMismatch(
+                f"the board on {self.port} was built for a network of shape {list(i.shape)} (structure "
+                f"{i.structure.hex()[:16]}) but {name} has shape {list(net.shape)} (structure "
+                f"{proto.structure_digest(net).hex()[:16]}); only weights, biases and thresholds can be "
+                "loaded over the link: rebuild the bitstream for this network")
+        self.geo = self._geometry(net)
+        return not i.dirty and i.net_id == proto.content_digest(net)
+
+    def ensure_network(self, net: Network, *, load: bool = True, name: str = "the network",
+                       progress=None) -> bool:
+        """Make the board run ``net``: returns True if weights had to be loaded. With
+        ``load=False`` a board holding other weights raises NetworkMismatch instead."""
+        if self.check_network(net, name=name):
+            return False
+        if not load:
+            raise NetworkMismatch(
+                f"the board on {self.port} holds network {self.identity.net_id.hex()[:16]}"
+                f"{' (modified)' if self.identity.dirty else ''} but {name} is "
+                f"{proto.content_digest(net).hex()[:16]}; allow loading its weights over the link")
+        self.write_network(net, progress=progress)
+        return True
+
+    def write_frames(self, net: Network) -> list[bytes]:
+        """The WRITE payloads that load all of ``net``'s weights, biases and thresholds."""
+        geo = self.geo or self._geometry(net)
+        frames = []
+        for l, layer in enumerate(net.layers):
+            for target, rows in ((proto.TARGET_WEIGHT, layer.weights), (proto.TARGET_BIAS, layer.bias[None, :])):
+                vb = geo.write_value_bytes(l, target)
+                per = max(1, (geo.max_payload - proto.WRITE_HEADER) // vb)
+                for r, values in enumerate(rows):
+                    for c0 in range(0, len(values), per):
+                        chunk = values[c0:c0 + per]
+                        frames.append(bytes([l, target]) + proto.to_le(r, 2) + proto.to_le(c0, 2)
+                                      + proto.to_le(len(chunk), 2)
+                                      + b"".join(proto.to_le(int(v), vb) for v in chunk))
+            if not layer.readout:
+                vb = geo.write_value_bytes(l, proto.TARGET_THRESHOLD)
+                frames.append(bytes([l, proto.TARGET_THRESHOLD, 0, 0, 0, 0, 1, 0]) + proto.to_le(layer.threshold, vb))
+        return frames
+
+    def write_network(self, net: Network, progress=None):
+        """Load ``net``'s parameters (same structure as the bitstream's), then record its digest."""
+        self.check_network(net)
+        frames = self.write_frames(net)
+        for f in frames:
+            self.request(Cmd.WRITE, f)
+            if progress:
+                progress(1)
+        self.request(Cmd.SET_NET_ID, proto.content_digest(net))
+        self.identify()
+
+    def load_frames(self, spikes: np.ndarray) -> list[bytes]:
+        """LOAD payloads for one sample: the first clears, the last runs."""
+        geo = self.geo
+        if geo is None:
+            raise UserError("call check_network(net) or ensure_network(net) before running samples")
+        ev = proto.encode_events(spikes, geo)
+        words = len(ev) // geo.event_bytes
+        if words > geo.max_events:
+            raise ValueError(f"the sample needs {words} input words (spikes plus one per step) but the board's "
+                             f"input buffer holds max_events = {geo.max_events}")
+        per = (geo.max_payload - 1) // geo.event_bytes * geo.event_bytes
+        chunks = [ev[i:i + per] for i in range(0, len(ev), per)] or [b""]
+        out = []
+        for i, c in enumerate(chunks):
+            flags = (proto.LOAD_CLEAR if i == 0 else 0) | (proto.LOAD_RUN if i == len(chunks) - 1 else 0)
+            out.append(bytes([flags]) + c)
+        return out
+
+    def run_sample(self, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Run one sample [T, n_in] on the board: (spike counts, final membranes, cycles)."""
+        frames = self.load_frames(spikes)
+        for attempt in range(1 + self.retries):
+            try:
+                for f in frames[:-1]:
+                    # Appending is not idempotent: a failure restarts the whole sample from its
+                    # clearing first frame instead of resending one piece.
+                    self.request(Cmd.LOAD, f, retry=len(frames) == 1 or f is frames[0])
+                p = self.request(Cmd.LOAD, frames[-1], retry=len(frames) == 1)
+                break
+            except LinkError:
+                if attempt == self.retries:
+                    raise
+                self._resync()
+        cycles = proto.from_le(p[:4])
+        counts, membranes = proto.decode_outputs(p[4:], self.geo)
+        return counts, membranes, cycles
+
+    def read_outputs(self) -> tuple[np.ndarray, np.ndarray]:
+        return proto.decode_outputs(self.request(Cmd.READ), self.geo)
