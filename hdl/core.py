@@ -34,6 +34,7 @@ from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network, signed_range
 from .layer import LayerCore
+from .synapse import BLOCK_RAM
 
 __all__ = ["NetworkCore"]
 
@@ -88,8 +89,8 @@ class NetworkCore(wiring.Component):
             })
         super().__init__(members)
         self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, geos)]
-        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[])
-        self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[])
+        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[], attrs=BLOCK_RAM)
+        self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
                           if trace_depth else None)
 
     def elaborate(self, platform):

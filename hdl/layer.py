@@ -30,7 +30,7 @@ from ..model.layer import LayerGeometry
 from ..model.network import Layer
 from ..model.synapse import pack_lanes
 from .neuron import LIFNeuronUnit
-from .synapse import OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .synapse import BLOCK_RAM, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 
 __all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
@@ -69,10 +69,12 @@ class LayerCore(wiring.Component):
         self.synapses = SynapseArray(layer, geo)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
-        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[])
-        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words)
-        self.r_mem = Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[]) if layer.refractory else None
-        self.count_mem = Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[]) if geo.count_bits else None
+        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM)
+        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=BLOCK_RAM)
+        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=BLOCK_RAM)
+                      if layer.refractory else None)
+        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=BLOCK_RAM)
+                          if geo.count_bits else None)
 
     def elaborate(self, platform):
         m = Module()

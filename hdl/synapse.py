@@ -24,7 +24,11 @@ from ..model.layer import LayerGeometry
 from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
-__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP"]
+__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM"]
+
+# Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
+# state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
+BLOCK_RAM = {"ram_style": "block"}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
 
@@ -47,8 +51,8 @@ class SynapseArray(wiring.Component):
             "w_data": In(signed(geo.weight_bits)),
         })
         self.weights = Memory(shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups,
-                              init=self.init_words)
-        self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[])
+                              init=self.init_words, attrs=BLOCK_RAM)
+        self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[], attrs=BLOCK_RAM)
 
     def elaborate(self, platform):
         m = Module()

@@ -128,6 +128,36 @@ class RunResult:
     mon: list[tuple[int, int, int, int]]  # (layer, step, base, word), in emission order
     cycles: int
 
+    def mismatch(self, other: "RunResult", *, cycles: bool = True) -> str | None:
+        """The first difference from ``other`` as a message, or None when they agree bit for bit."""
+        for l, (a, b) in enumerate(zip(self.spikes, other.spikes)):
+            if a.shape != b.shape or not np.array_equal(a, b):
+                t, j = np.argwhere(a != b)[0] if a.shape == b.shape else (None, None)
+                return f"layer {l} spikes differ (first at step {t}, neuron {j})"
+        for name in ("membranes", "refractory"):
+            for l, (a, b) in enumerate(zip(getattr(self, name), getattr(other, name))):
+                if not np.array_equal(a, b):
+                    return f"layer {l} final {name} differ: {a.tolist()} vs {b.tolist()}"
+        if len(self.spikes) != len(other.spikes):
+            return f"{len(self.spikes)} vs {len(other.spikes)} layers"
+        if not np.array_equal(self.counts, other.counts):
+            return f"spike counts differ: {self.counts.tolist()} vs {other.counts.tolist()}"
+        if self.mon is not None and other.mon is not None and self.mon != other.mon:
+            return f"mon words differ: {self.mon[:8]}... vs {other.mon[:8]}..."
+        if cycles and min(self.cycles, other.cycles) >= 0 and self.cycles != other.cycles:
+            return f"cycles differ: {self.cycles} vs {other.cycles}"
+        return None
+
+    @classmethod
+    def from_simulation(cls, net: Network, result, b: int) -> "RunResult":
+        """Sample ``b`` of a :func:`spikeforge.model.simulate.simulate` result, for comparison
+        (no mon words or cycle count: the contract does not define them)."""
+        spikes = [s[b] for s in result.spikes]
+        counts = (np.zeros(net.n_outputs, np.int64) if net.readout
+                  else spikes[-1].sum(axis=0, dtype=np.int64))
+        return cls(spikes=spikes, membranes=[v[b] for v in result.membranes],
+                   refractory=[r[b] for r in result.refractory], counts=counts, mon=None, cycles=-1)
+
 
 class NetworkCore:
     """The accelerator's behaviour, state and cycle count, bit for bit and cycle for cycle."""

@@ -1,0 +1,87 @@
+"""Generator API: a network + hardware parameters -> the Amaranth top or Verilog.
+
+Every parameter is validated (:func:`spikeforge.model.core.check_hardware`) before any gateware
+is built, so an impossible configuration fails with one clear message and writes nothing.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Value
+from amaranth.lib import wiring
+
+from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
+from ..model.network import Network
+from .core import NetworkCore
+
+__all__ = ["build_core", "export_verilog", "port_table", "hardware_summary"]
+
+
+def build_core(net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NetworkCore:
+    """The Amaranth top for ``net`` (raises ValueError/TypeError on impossible parameters)."""
+    check_hardware(net, lanes, max_events, trace_depth, memory_budget)
+    return NetworkCore(net, lanes=lanes, max_events=max_events, trace_depth=trace_depth,
+                       memory_budget=memory_budget)
+
+
+def port_table(core: NetworkCore) -> list[dict]:
+    """Verilog ports of the top: name, direction, width (clk and rst come first)."""
+    ports = [{"name": "clk", "dir": "input", "width": 1}, {"name": "rst", "dir": "input", "width": 1}]
+    for path, member, value in core.signature.flatten(core):
+        name = "__".join(str(p) for p in path)
+        ports.append({"name": name, "dir": "input" if member.flow == wiring.In else "output",
+                      "width": Value.cast(value).shape().width})
+    return ports
+
+
+def hardware_summary(core: NetworkCore) -> dict:
+    layers = []
+    for l, geo in enumerate(core.geometry):
+        layers.append({"layer": l, "n_in": geo.n_in, "n": geo.n, "lanes": geo.lanes, "groups": geo.groups,
+                       "acc_bits": geo.acc_bits, "memory_bits": geo.memory_bits()})
+    total = sum(sum(x["memory_bits"].values()) for x in layers)
+    total += core.max_events * (core.geometry[0].addr_bits + 1)
+    return {"lanes": [g.lanes for g in core.geometry], "max_events": core.max_events,
+            "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
+            "cycle_formula": "1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]"}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events: int = 4096,
+                   trace_depth: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                   name: str = "spikeforge_top") -> dict:
+    """Write Verilog for ``net`` to ``path`` (atomically); return a summary with the port table."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name = {name!r} is not a valid Verilog module name; valid: letters, digits, "
+                         "underscores, not starting with a digit")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output directory {str(path.parent)!r} does not exist")
+    core = build_core(net, lanes, max_events, trace_depth, memory_budget)
+    text = verilog.convert(core, name=name, emit_src=False)
+    ports = port_table(core)
+    header = [f"// {name}: spikeforge NetworkCore for network {net.name!r} shape "
+              f"{'-'.join(map(str, net.shape))} (digest {net.digest()[:16]})",
+              f"// lanes {[g.lanes for g in core.geometry]}, max_events {max_events}, "
+              f"trace_depth {trace_depth}. Port contract: docs/architecture.md (NetworkCore).",
+              "// Ports (stream payloads are packed structs, first field in the least significant bits):"]
+    header += [f"//   {p['dir']:6} [{p['width']:3}] {p['name']}" for p in ports]
+    _atomic_write(path, "\n".join(header) + "\n" + text)
+    summary = hardware_summary(core)
+    summary.update({"output": str(path), "module": name, "ports": ports, "network": net.name,
+                    "digest": net.digest()})
+    return summary

@@ -1,0 +1,109 @@
+"""LIFNeuronUnit: gateware vs its twin vs the contract (model.lif.lif_step), bit for bit."""
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from spikeforge.hdl.neuron import LIFNeuronUnit
+from spikeforge.model import lif
+from spikeforge.model.layer import ceil_log2
+from spikeforge.model.network import Layer, Leak, signed_range
+from spikeforge.model.neuron import LIFNeuronUnit as Twin
+
+
+def _layer(n_in, wb, vb, leak, reset, refractory, readout, theta):
+    w = np.zeros((n_in, 1), np.int64)
+    return Layer(weights=w, threshold=0 if readout else theta, weight_bits=wb, membrane_bits=vb, leak=leak,
+                 reset="zero" if readout else reset, refractory=0 if readout else refractory, readout=readout)
+
+
+def _vectors(layer, rng, count):
+    """Membranes, refractory counters, exact sums and biases, with the rails and their neighbours."""
+    vlo, vhi = signed_range(layer.membrane_bits)
+    A = layer.weight_bits + ceil_log2(layer.n_in + 1)
+    alo, ahi = -layer.n_in * (1 << (layer.weight_bits - 1)), layer.n_in * ((1 << (layer.weight_bits - 1)) - 1)
+    edges_v = [vlo, vlo + 1, -1, 0, 1, vhi - 1, vhi, layer.threshold, layer.threshold + 1]
+    edges_a = [alo, ahi, 0, -1, 1]
+    v = np.concatenate([np.array(edges_v), rng.integers(vlo, vhi + 1, count)])
+    n = len(v)
+    acc = np.concatenate([rng.choice(edges_a, len(edges_v)), rng.integers(alo, ahi + 1, count)])
+    bias = rng.integers(vlo, vhi + 1, n) // rng.integers(1, 4, n)
+    bias[: len(edges_v)] = rng.choice([vlo, vhi, 0], len(edges_v))
+    r = rng.integers(0, layer.refractory + 1, n) if layer.refractory else np.zeros(n, np.int64)
+    r[::3] = 0
+    assert A >= 2
+    return v, r, acc, bias
+
+
+def check_unit(layer, seed, count=40):
+    rng = np.random.default_rng(seed)
+    v, r, acc, bias = _vectors(layer, rng, count)
+    theta = layer.threshold
+    # The contract: step with syn = acc, bias per neuron.
+    lay = Layer(weights=np.zeros((layer.n_in, len(v)), np.int64), bias=bias, threshold=theta,
+                weight_bits=layer.weight_bits, membrane_bits=layer.membrane_bits, leak=layer.leak,
+                reset=layer.reset, refractory=layer.refractory, readout=layer.readout)
+    ref_v, ref_r, ref_s = lif.lif_step(lay, v, r, acc)
+    tw_v, tw_r, tw_s = Twin.from_layer(layer)(v, r, acc, bias, theta)
+    assert np.array_equal(tw_v, ref_v) and np.array_equal(tw_r, ref_r) and np.array_equal(tw_s, ref_s)
+
+    dut = LIFNeuronUnit.from_layer(layer)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.theta, theta)
+        for k in range(len(v)):
+            ctx.set(dut.v, int(v[k]))
+            ctx.set(dut.r, int(r[k]))
+            ctx.set(dut.acc, int(acc[k]))
+            ctx.set(dut.bias, int(bias[k]))
+            await ctx.delay(1e-9)
+            got.append((ctx.get(dut.v_next), ctx.get(dut.r_next), ctx.get(dut.spike)))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    got = np.array(got, dtype=np.int64)
+    for k in range(len(v)):
+        assert tuple(got[k]) == (ref_v[k], ref_r[k], int(ref_s[k])), (
+            f"v={v[k]} r={r[k]} acc={acc[k]} bias={bias[k]}: gateware {tuple(got[k])}, "
+            f"contract {(ref_v[k], ref_r[k], int(ref_s[k]))}")
+
+
+LEAKS = [Leak.none(), Leak.shift(1), Leak.shift(3), Leak.shift(15), Leak.multiply(3, 2), Leak.multiply(0, 4),
+         Leak.multiply(16, 4), Leak.multiply(40000, 16)]
+
+
+@pytest.mark.parametrize("leak", LEAKS, ids=lambda lk: f"{lk.kind}-{lk.k}-{lk.m}-{lk.frac_bits}")
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_leak_forms_and_resets(leak, reset):
+    check_unit(_layer(5, 6, 16, leak, reset, 3, False, 100), seed=1)
+
+
+@pytest.mark.parametrize("vb", [3, 8, 32])
+def test_theta_next_to_rail_and_saturation(vb):
+    vlo, vhi = signed_range(vb)
+    # theta = vhi - 1: only a membrane saturated at the top rail fires.
+    check_unit(_layer(7, 4 if vb < 8 else 8, vb, Leak.none(), "subtract", 0, False, vhi - 1), seed=2)
+    check_unit(_layer(7, 4 if vb < 8 else 8, vb, Leak.shift(1), "zero", 2, False, 0), seed=3)
+
+
+def test_readout_unit():
+    check_unit(_layer(9, 8, 12, Leak.multiply(7, 3), "zero", 0, True, 0), seed=4)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_in=st.integers(1, 300), wb=st.integers(2, 16),
+       vb=st.integers(3, 32), leak_kind=st.sampled_from(["none", "shift", "multiply"]),
+       reset=st.sampled_from(["zero", "subtract"]), refractory=st.sampled_from([0, 1, 2, 7, 255]),
+       readout=st.booleans(), data=st.data())
+def test_random_units(seed, n_in, wb, vb, leak_kind, reset, refractory, readout, data):
+    if leak_kind == "shift":
+        leak = Leak.shift(data.draw(st.integers(1, vb)))
+    elif leak_kind == "multiply":
+        f = data.draw(st.integers(1, 16))
+        leak = Leak.multiply(data.draw(st.integers(0, 1 << f)), f)
+    else:
+        leak = Leak.none()
+    theta = data.draw(st.integers(0, signed_range(vb)[1] - 1))
+    check_unit(_layer(n_in, wb, vb, leak, reset, refractory, readout, theta), seed=seed, count=20)
