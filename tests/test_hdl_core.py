@@ -1,0 +1,278 @@
+"""NetworkCore gateware (Amaranth simulator) vs its twin vs the contract, bit for bit and cycle for cycle.
+
+Every run compares: output spikes of every layer at every step (from the ``mon`` port), the final
+membranes and refractory counters of every layer, the output spike counts and final membranes read
+through ``out_addr``, the ``mon`` words themselves, and the ``cycles`` port against the twin's
+cycle formula.
+"""
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from spikeforge import datasets
+from spikeforge.hdl.core import NetworkCore
+from spikeforge.hdl.testbench import run_in_testbench, simulate_core
+from spikeforge.model.core import NetworkCore as Twin, RunResult, input_words
+from spikeforge.model.layer import ceil_log2
+from spikeforge.model.network import Layer, Leak, Network, signed_range
+from spikeforge.model.random import random_network, random_spikes
+from spikeforge.model.simulate import simulate
+
+
+def formula(net, lanes, spikes):
+    """The documented cycle formula, computed from the contract's spikes (not from the twin)."""
+    res = simulate(net, spikes[None])
+    G = [-(-layer.n // P) for layer, P in zip(net.layers, lanes)]
+    total = 1
+    for t in range(spikes.shape[0]):
+        total += 1
+        events = int(spikes[t].sum())
+        for l in range(len(net.layers)):
+            total += events * G[l] + G[l] + 2
+            events = int(res.spikes[l][0, t].sum())
+    return total
+
+
+def check(net, spikes, lanes):
+    """Run samples [N, T, n_in] through contract, twin and gateware; all must agree."""
+    lanes_l = lanes if isinstance(lanes, list) else [lanes] * len(net.layers)
+    ref = simulate(net, spikes)
+    twin = Twin(net, lanes=lanes)
+    hw = simulate_core(NetworkCore(net, lanes=lanes), spikes)
+    for b in range(spikes.shape[0]):
+        tr = twin.run(spikes[b])
+        assert (m := RunResult.from_simulation(net, ref, b).mismatch(tr)) is None, f"twin vs contract, sample {b}: {m}"
+        assert (m := tr.mismatch(hw[b])) is None, f"gateware vs twin, sample {b}: {m}"
+        assert hw[b].cycles == formula(net, lanes_l, spikes[b]), f"sample {b}: cycles {hw[b].cycles} != formula"
+    return hw
+
+
+def one_layer(weights, **kw):
+    return Layer(weights=np.asarray(weights, np.int64), **kw)
+
+
+# --- hypothesis: random networks -------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 4), min_size=3, max_size=3),
+       p=st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0]))
+def test_random_networks(seed, lanes_exp, p):
+    net = random_network(seed, timesteps=int(np.random.default_rng(seed).integers(1, 7)))
+    lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
+    spikes = random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p)
+    check(net, spikes, lanes)
+
+
+# --- named edge cases --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+def test_lanes_with_ragged_last_group(lanes):
+    # 13 and 7 neurons: never a multiple of P > 1, so the last group has idle lanes.
+    net = random_network(11, (9, 13, 7), timesteps=5, readout=False, refractory=2)
+    check(net, random_spikes(12, 2, 5, 9, p=0.5), lanes)
+
+
+def test_saturation_at_both_rails():
+    vb = 6
+    lo, hi = signed_range(vb)
+    w = np.array([[127, -128, 100, -100, 127, -128]] * 6, np.int64)
+    l1 = one_layer(w, bias=[hi, lo, 0, 0, hi, lo], threshold=hi - 1, weight_bits=8, membrane_bits=vb,
+                   reset="subtract")
+    l2 = one_layer(np.full((6, 3), -7, np.int64), weight_bits=4, membrane_bits=4, readout=True)
+    net = Network([l1, l2], timesteps=6)
+    spikes = np.ones((1, 6, 6), bool)
+    spikes[0, 3] = False  # an all-silent step between all-active ones
+    check(net, spikes, 2)
+
+
+@pytest.mark.parametrize("leak", [Leak.none(), Leak.shift(2), Leak.multiply(5, 3)], ids=["none", "shift", "multiply"])
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_leaks_and_resets(leak, reset):
+    rng = np.random.default_rng(5)
+    w = rng.integers(-20, 60, (8, 5))
+    l1 = one_layer(w, bias=rng.integers(-5, 5, 5), threshold=50, weight_bits=8, membrane_bits=10, leak=leak,
+                   reset=reset, refractory=1)
+    net = Network([l1], timesteps=10)
+    check(net, random_spikes(6, 2, 10, 8, p=0.6), 4)
+
+
+@pytest.mark.parametrize("refractory", [1, 3, 255])
+def test_refractory_periods(refractory):
+    l1 = one_layer(np.full((3, 4), 30), threshold=20, weight_bits=8, membrane_bits=9, refractory=refractory)
+    l2 = one_layer(np.full((4, 2), 9), threshold=5, weight_bits=5, membrane_bits=8, refractory=2)
+    net = Network([l1, l2], timesteps=12)
+    check(net, np.ones((1, 12, 3), bool), 2)
+
+
+def test_theta_next_to_rail_and_negative_weights():
+    vb = 8
+    hi = signed_range(vb)[1]
+    rng = np.random.default_rng(9)
+    l1 = one_layer(rng.integers(-128, 128, (10, 9)), threshold=hi - 1, weight_bits=8, membrane_bits=vb)
+    l2 = one_layer(-rng.integers(0, 8, (9, 3)), threshold=0, weight_bits=4, membrane_bits=8, bias=[7, 0, -3])
+    net = Network([l1, l2], timesteps=6)
+    check(net, random_spikes(10, 2, 6, 10, p=0.7), [4, 1])
+
+
+def test_one_input_and_one_neuron_layers():
+    l1 = one_layer([[3]], threshold=4, weight_bits=3, membrane_bits=5)          # 1 input, 1 neuron
+    l2 = one_layer([[2, -1, 3]], threshold=1, weight_bits=3, membrane_bits=5)   # 1 input, 3 neurons
+    l3 = one_layer([[1], [1], [1]], weight_bits=2, membrane_bits=4, readout=True)  # 1 neuron readout
+    net = Network([l1, l2, l3], timesteps=8)
+    check(net, random_spikes(3, 2, 8, 1, p=0.7), [1, 2, 1])
+    check(net, random_spikes(3, 1, 8, 1, p=0.7), [16, 16, 16])
+
+
+def test_all_silent_sample_and_empty_run():
+    net = random_network(21, (5, 4, 3), timesteps=4)
+    check(net, np.zeros((1, 4, 5), bool), 2)
+    # T = 0 (nothing loaded): done after the run overhead, state reads as zero.
+    hw = simulate_core(NetworkCore(net, lanes=2), np.zeros((1, 0, 5), bool))[0]
+    assert hw.cycles == 1 and not hw.counts.any() and not hw.membranes[-1].any()
+
+
+def test_default_digits_samples():
+    net = datasets.load_network()
+    x, _ = datasets.load("digits", "test")
+    check(net, datasets.encode_for(net, x[:3]), 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [4])
+def test_default_digits_full_test_split(lanes):
+    net = datasets.load_network()
+    x, y = datasets.load("digits", "test")
+    spikes = datasets.encode_for(net, x)
+    hw = check(net, spikes, lanes)
+    pred = np.array([np.argmax(r.membranes[-1]) if net.readout else np.argmax(r.counts) for r in hw])
+    print(f"\ndigits test split on the gateware (lanes={lanes}): accuracy {np.mean(pred == y):.4f}, "
+          f"cycles/sample {np.mean([r.cycles for r in hw]):.1f}")
+
+
+# --- ports: load/overflow/clear, re-run, cfg, trace ------------------------------------------
+
+def _bench(dut, body):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(body)
+    sim.run()
+
+
+async def _send(ctx, stream, payload):
+    ctx.set(stream.valid, 1)
+    ctx.set(stream.payload, payload)
+    await ctx.tick()
+    ctx.set(stream.valid, 0)
+
+
+def test_overflow_clear_and_rerun():
+    net = random_network(31, (6, 5, 4), timesteps=3, readout=False)
+    spikes = random_spikes(32, 1, 3, 6, p=0.5)[0]
+    words = input_words(spikes)
+    twin = Twin(net, lanes=2, max_events=len(words))
+    expect = twin.run(spikes)
+    dut = NetworkCore(net, lanes=2, max_events=len(words))
+
+    async def body(ctx):
+        # Fill the buffer exactly; one more word overflows.
+        for a, e in words:
+            await _send(ctx, dut.load, {"addr": a, "end_of_step": e})
+        assert not ctx.get(dut.overflow)
+        await _send(ctx, dut.load, {"addr": 0, "end_of_step": 1})
+        assert ctx.get(dut.overflow)
+        # The refused word changed nothing: the run is the expected one, twice in a row.
+        for _ in range(2):
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            while not ctx.get(dut.done):
+                await ctx.tick()
+            assert ctx.get(dut.cycles) == expect.cycles
+            for j in range(net.n_outputs):
+                ctx.set(dut.out_addr, j)
+                await ctx.tick()
+                assert ctx.get(dut.out_count) == expect.counts[j]
+                assert ctx.get(dut.out_membrane) == expect.membranes[-1][j]
+        # clear empties the buffer and the sticky flag; an address >= n_in is refused.
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        assert not ctx.get(dut.overflow) and not ctx.get(dut.done)
+        await _send(ctx, dut.load, {"addr": 7, "end_of_step": 0})
+        assert ctx.get(dut.overflow)
+        # With an empty buffer a run is T = 0 steps.
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert ctx.get(dut.busy)
+        while not ctx.get(dut.done):
+            await ctx.tick()
+        assert ctx.get(dut.cycles) == 1
+
+    _bench(dut, body)
+
+
+def test_cfg_writes_match_twin():
+    net = random_network(41, (7, 6, 5, 3), timesteps=5, readout=True)
+    rng = np.random.default_rng(42)
+    spikes = random_spikes(43, 1, 5, 7, p=0.6)[0]
+    twin = Twin(net, lanes=4)
+    before = twin.run(spikes)
+    l0, _, l1 = net.layers
+    wlo0, whi0 = signed_range(l0.weight_bits)
+    vlo1, vhi1 = signed_range(l1.membrane_bits)
+    writes = []
+    for _ in range(12):
+        writes.append((0, 0, int(rng.integers(0, 7)), int(rng.integers(0, 6)), int(rng.integers(wlo0, whi0 + 1))))
+    writes += [(2, 1, 0, 2, vhi1), (2, 1, 0, 0, vlo1), (0, 2, 0, 0, int(rng.integers(0, signed_range(l0.membrane_bits)[1])))]
+    # Refused: bad layer, row, col, value range, threshold of a readout layer, bad target, bias col.
+    refused = [(3, 0, 0, 0, 1), (0, 0, 7, 0, 1), (0, 0, 0, 6, 1), (0, 0, 0, 0, whi0 + 1), (2, 2, 0, 0, 1),
+               (0, 3, 0, 0, 0), (2, 1, 0, 3, 0)]
+    for w in writes:
+        assert twin.cfg(*w)
+    for w in refused:
+        assert not twin.cfg(*w)
+    after = twin.run(spikes)
+    assert after.mismatch(before) is not None, "the writes should change the run"
+    # The twin's own changed weights agree with the contract on a network edited the same way.
+    dut = NetworkCore(net, lanes=4)
+    results = {}
+
+    async def body(ctx):
+        for i, (layer, target, row, col, data) in enumerate(writes + refused):
+            await _send(ctx, dut.cfg, {"layer": layer, "target": target, "row": row, "col": col, "data": data})
+            assert ctx.get(dut.cfg_error) == (i >= len(writes)), (layer, target, row, col, data)
+        results["hw"] = await run_in_testbench(ctx, dut, spikes)
+        assert not ctx.get(dut.cfg_error), "clear resets cfg_error"
+
+    _bench(dut, body)
+    assert (m := after.mismatch(results["hw"])) is None, m
+    # And the edited twin is still the contract.
+    edited = [Layer(weights=c.synapses.weights.reshape(c.geo.n_in, -1)[:, :c.geo.n], bias=c.neurons(c.bias),
+                    threshold=c.theta, weight_bits=c.layer.weight_bits, membrane_bits=c.layer.membrane_bits,
+                    leak=c.layer.leak, reset=c.layer.reset, refractory=c.layer.refractory, readout=c.layer.readout)
+              for c in twin.layers]
+    ref = simulate(Network(edited, timesteps=5), spikes[None])
+    assert (m := RunResult.from_simulation(net, ref, 0).mismatch(after)) is None, m
+
+
+def test_trace_memory():
+    net = random_network(51, (6, 9, 4), timesteps=6, readout=False)
+    spikes = random_spikes(52, 1, 6, 6, p=0.8)[0]
+    expect = Twin(net, lanes=2).run(spikes)
+    depth = max(1, len(expect.mon) - 2)
+    dut = NetworkCore(net, lanes=2, trace_depth=depth)
+
+    async def body(ctx):
+        await run_in_testbench(ctx, dut, spikes)
+        n = ctx.get(dut.trace_count)
+        assert n == min(depth, len(expect.mon))
+        assert ctx.get(dut.trace_overflow) == (len(expect.mon) > depth)
+        for k in range(n):
+            ctx.set(dut.trace_addr, k)
+            await ctx.tick()
+            d = ctx.get(dut.trace_data)
+            assert (d.layer, d.step, d.base, d.word) == expect.mon[k]
+
+    _bench(dut, body)
