@@ -75,13 +75,16 @@ if cocotb is not None:
 
         def poll(wait: float) -> None:
             conn = state["conn"]
-            ready, _, _ = select.select([conn if conn is not None else srv], [], [], wait)
-            if not ready:
-                return
-            if conn is None:
+            ready, _, _ = select.select([srv] + ([conn] if conn is not None else []), [], [], wait)
+            if srv in ready:
+                # A new host replaces the old one (which may have died without closing).
                 c, _ = srv.accept()
                 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                state["conn"] = c
+                if conn is not None:
+                    conn.close()
+                state["conn"] = conn = c
+                return
+            if conn is None or conn not in ready:
                 return
             try:
                 data = conn.recv(65536)
