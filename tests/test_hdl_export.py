@@ -1,0 +1,55 @@
+"""Generator API and ``spikeforge export``."""
+import json
+
+import pytest
+
+from spikeforge.cli import main
+from spikeforge.datasets import load_network
+from spikeforge.hdl.core import NetworkCore
+from spikeforge.hdl.export import build_core, export_verilog
+from spikeforge.model.random import random_network
+
+
+def test_export_cli_json(tmp_path, capsys):
+    out = tmp_path / "top.v"
+    assert main(["export", "--lanes", "4,2", "--max-events", "512", "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["lanes"] == [4, 2] and d["module"] == "spikeforge_top"
+    ports = {p["name"]: p for p in d["ports"]}
+    net = load_network()
+    assert ports["load__payload"]["width"] == 6 + 1 and ports["load__payload"]["dir"] == "input"
+    assert ports["cycles"]["width"] == 32 and ports["out_membrane"]["width"] == net.layers[-1].membrane_bits
+    assert ports["out_count"]["width"] == 10  # ceil_log2(512 + 1)
+    text = out.read_text()
+    assert text.startswith("// spikeforge_top") and "module spikeforge_top(" in text
+    assert "load__payload" in text.split("module", 1)[0]  # ports documented in the header
+
+
+def test_export_cli_refuses_impossible_configs(tmp_path, capsys):
+    out = tmp_path / "top.v"
+    for args in (["--lanes", "3"], ["--lanes", "0"], ["--lanes", "x"], ["--lanes", "4,4,4"],
+                 ["--max-events", "0"], ["--memory-budget", "1000"], ["--name", "1bad"]):
+        assert main(["export", "-o", str(out)] + args) == 2, args
+        err = capsys.readouterr().err
+        assert "error" in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_export_cli_bad_network_file(tmp_path, capsys):
+    bad = tmp_path / "net.json"
+    bad.write_text("{}")
+    assert main(["export", "--net", str(bad), "-o", str(tmp_path / "top.v")]) == 2
+    assert "not a spikeforge network file" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_api(tmp_path):
+    net = random_network(5, (3, 4, 2))
+    core = build_core(net, lanes=[1, 2], max_events=16, trace_depth=4)
+    assert isinstance(core, NetworkCore) and [g.lanes for g in core.geometry] == [1, 2]
+    with pytest.raises(ValueError, match="lanes = 5"):
+        build_core(net, lanes=5)
+    d = export_verilog(net, tmp_path / "x.v", lanes=2, trace_depth=8, name="snn")
+    names = {p["name"] for p in d["ports"]}
+    assert {"trace_addr", "trace_data", "trace_count", "trace_overflow", "mon"} <= names
+    assert "module snn(" in (tmp_path / "x.v").read_text()

@@ -1,0 +1,82 @@
+"""The gateware's twins (model/core.py and friends) against the contract, on many networks.
+
+Pure numpy, so it covers far more networks than the Amaranth simulations; the gateware is then
+compared with the twin (tests/test_hdl_core.py).
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from spikeforge.model.core import NetworkCore, RunResult, check_hardware, input_words
+from spikeforge.model.network import Network
+from spikeforge.model.random import random_network, random_spikes
+from spikeforge.model.simulate import simulate
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), lanes_exp=st.integers(0, 6), p=st.floats(0.0, 1.0))
+def test_twin_is_the_contract(seed, lanes_exp, p):
+    net = random_network(seed)
+    spikes = random_spikes(seed ^ 0x5A5A, 2, net.timesteps, net.n_inputs, p=p)
+    ref = simulate(net, spikes)
+    twin = NetworkCore(net, lanes=1 << lanes_exp)
+    for b in range(2):
+        r = twin.run(spikes[b])
+        assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
+        # Cycle formula from the contract's spike counts.
+        G = [g.groups for g in twin.geometry]
+        expect, events = 1, None
+        for t in range(net.timesteps):
+            expect += 1
+            events = int(spikes[b, t].sum())
+            for l in range(len(net.layers)):
+                expect += events * G[l] + G[l] + 2
+                events = int(ref.spikes[l][b, t].sum())
+        assert r.cycles == expect == twin.cycles(spikes[b])
+        # mon words: exactly the non-zero P-lane words of every layer's spikes, in layer/step order.
+        words = []
+        for t in range(net.timesteps):
+            for l, geo in enumerate(twin.geometry):
+                s = np.zeros(geo.groups * geo.lanes, bool)
+                s[:geo.n] = ref.spikes[l][b, t]
+                for g in range(geo.groups):
+                    w = sum(1 << k for k in range(geo.lanes) if s[g * geo.lanes + k])
+                    if w:
+                        words.append((l, t, g * geo.lanes, w))
+        assert r.mon == words
+
+
+def test_input_words():
+    s = np.array([[0, 1, 1], [0, 0, 0], [1, 0, 1]], bool)
+    assert input_words(s) == [(1, 0), (2, 0), (0, 1), (0, 1), (0, 0), (2, 0), (0, 1)]
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"lanes": 0}, "lanes = 0"), ({"lanes": 3}, "power of two"), ({"lanes": 128}, "power of two"),
+    ({"lanes": [4]}, "one lane count per layer"), ({"lanes": "4"}, "lanes must be"),
+    ({"max_events": 0}, "max_events = 0"), ({"trace_depth": -1}, "trace_depth = -1"),
+    ({"memory_budget": 100}, "memory_budget = 100 bits"),
+])
+def test_impossible_configurations(kw, match):
+    net = random_network(3, (4, 5, 2))
+    with pytest.raises((ValueError, TypeError), match=match):
+        check_hardware(net, **kw)
+    with pytest.raises((ValueError, TypeError), match=match):
+        NetworkCore(net, **kw)
+
+
+def test_weights_or_theta_that_do_not_fit_are_refused():
+    net = random_network(3, (4, 5, 2), readout=False)
+    net.layers[0].weights[0, 0] = 1 << net.layers[0].weight_bits  # edited after validation
+    with pytest.raises(ValueError, match="weights do not fit"):
+        check_hardware(net)
+    net = random_network(3, (4, 5, 2), readout=False)
+    net.layers[1].threshold = 1 << net.layers[1].membrane_bits
+    with pytest.raises(ValueError, match="threshold"):
+        check_hardware(net)
+
+
+def test_sample_longer_than_the_buffer_is_refused():
+    net = random_network(3, (4, 5, 2))
+    with pytest.raises(ValueError, match="max_events = 5"):
+        NetworkCore(net, max_events=5).run(np.ones((3, 4), bool))
