@@ -1,0 +1,126 @@
+"""Cycles per sample and synaptic operations per cycle of the NetworkCore, for several lane counts.
+
+    /tmp/sfenv/bin/python bench/hw_cycles.py [--samples N] [--lanes 1,2,4,...] [--verify K] [--json]
+
+Networks:
+- the built-in digits network on the digits test split (its own encoding and T);
+- an MNIST-sized 784-128-10 network (8-bit random weights, hidden threshold calibrated on the
+  contract so ~10% of hidden neurons fire per step, readout last layer), on rate-coded random
+  "images" with MNIST-like intensity statistics (19% of pixels lit, T = 16). MNIST itself is used
+  instead when --mnist-dir points at its IDX files (the 784-128-10 weights stay random).
+
+Cycle counts come from the cycle-exact twin (model.core.NetworkCore); with --verify K the first
+K samples of each configuration are also run through the gateware in Amaranth's simulator and
+must report the same ``cycles`` (the tests assert this on every sample they run).
+
+Synaptic operations (SOPs) of a sample: every input spike into a layer touches all n neurons of
+the layer. SOPs/cycle / P is how close the core runs to one weight word (P synapses) per cycle;
+the rest goes to the per-step sweep (G cycles per layer), idle lanes of a ragged last group, and
+the small per-step constants.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spikeforge import datasets
+from spikeforge.model.core import NetworkCore as Twin
+from spikeforge.model.encode import rate
+from spikeforge.model.network import Layer, Network
+from spikeforge.model.simulate import simulate
+
+
+def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    # Random "images": a blob of lit pixels in the middle, like MNIST strokes (about 19% lit).
+    n_img = 64
+    x = np.zeros((n_img, 784))
+    for i in range(n_img):
+        lit = rng.random(784) < 0.19
+        x[i, lit] = rng.uniform(0.3, 1.0, lit.sum())
+    spikes = rate(x, T)
+    w1 = np.clip(np.rint(rng.normal(0, 24, (784, 128))), -128, 127).astype(np.int64)
+    w2 = np.clip(np.rint(rng.normal(0, 24, (128, 10))), -128, 127).astype(np.int64)
+    best = None
+    for theta in (2 ** np.arange(6, 15)).tolist():
+        l1 = Layer(weights=w1, threshold=theta, weight_bits=8, membrane_bits=16, reset="subtract")
+        l2 = Layer(weights=w2, weight_bits=8, membrane_bits=16, readout=True)
+        net = Network([l1, l2], timesteps=T, name="mnist-sized-784-128-10")
+        rate_hidden = simulate(net, spikes[:8]).spikes[0].mean()
+        if best is None or abs(rate_hidden - 0.1) < abs(best[1] - 0.1):
+            best = (net, rate_hidden)
+    return best[0], spikes
+
+
+def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
+    twin = Twin(net, lanes=lanes, max_events=max(4096, int(spikes.sum(axis=(1, 2)).max()) + net.timesteps))
+    ref = simulate(net, spikes)
+    cycles = np.array([twin.cycles(s) for s in spikes], dtype=np.int64)
+    sops = ref.synaptic_events(spikes, net)
+    verified = 0
+    if verify:
+        from spikeforge.hdl.core import NetworkCore
+        from spikeforge.hdl.testbench import simulate_core
+        hw = simulate_core(NetworkCore(net, lanes=lanes, max_events=twin.max_events), spikes[:verify])
+        for k, r in enumerate(hw):
+            if r.cycles != cycles[k]:
+                raise SystemExit(f"gateware cycles {r.cycles} != twin {cycles[k]} (lanes {lanes}, sample {k})")
+        verified = len(hw)
+    per_cycle = sops.sum() / cycles.sum()
+    return {"lanes": lanes, "groups": [g.groups for g in twin.geometry],
+            "cycles_per_sample": float(cycles.mean()), "cycles_min": int(cycles.min()), "cycles_max": int(cycles.max()),
+            "sops_per_sample": float(sops.mean()), "sops_per_cycle": float(per_cycle),
+            "sops_per_cycle_over_P": float(per_cycle / lanes), "verified_in_simulator": verified}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=64, help="samples per network (default 64)")
+    ap.add_argument("--lanes", default="1,2,4,8,16,32", help="lane counts (default 1,2,4,8,16,32)")
+    ap.add_argument("--verify", type=int, default=1,
+                    help="samples per configuration also run in the Amaranth simulator (default 1; 0: none)")
+    ap.add_argument("--mnist-dir", default=None, help="MNIST IDX directory (optional)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    lanes = [int(p) for p in args.lanes.split(",")]
+
+    digits = datasets.load_network()
+    x, _ = datasets.load("digits", "test")
+    d_spikes = datasets.encode_for(digits, x[:args.samples])
+    mnist_net, m_spikes = mnist_sized_network()
+    if args.mnist_dir:
+        xm, _ = datasets.load("mnist", "test", args.mnist_dir)
+        m_spikes = rate(xm[:args.samples], mnist_net.timesteps)
+    m_spikes = m_spikes[:args.samples]
+    m_input = "MNIST test" if args.mnist_dir else "MNIST-like random images"
+
+    results = []
+    for name, net, spikes, inputs in (("digits " + "-".join(map(str, digits.shape)), digits, d_spikes, "digits test"),
+                                      ("784-128-10", mnist_net, m_spikes, m_input)):
+        for P in lanes:
+            t0 = time.time()
+            print(f"[hw_cycles] {name} lanes={P} ...", file=sys.stderr, flush=True)
+            # The 784-128-10 core at few lanes takes minutes per sample in the Python simulator.
+            r = measure(net, spikes, P, args.verify if P >= 8 or name.startswith("digits") else 0)
+            r.update({"network": name, "inputs": inputs, "T": net.timesteps, "samples": len(spikes),
+                      "seconds": round(time.time() - t0, 1)})
+            results.append(r)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    print(f"{'network':22} {'inputs':26} {'T':>3} {'P':>3} {'cycles/sample':>14} {'SOPs/sample':>12} "
+          f"{'SOPs/cycle':>11} {'/P':>6} {'sim-checked':>11}")
+    for r in results:
+        print(f"{r['network']:22} {r['inputs']:26} {r['T']:>3} {r['lanes']:>3} {r['cycles_per_sample']:>14.1f} "
+              f"{r['sops_per_sample']:>12.1f} {r['sops_per_cycle']:>11.2f} {r['sops_per_cycle_over_P']:>6.3f} "
+              f"{r['verified_in_simulator']:>11}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
