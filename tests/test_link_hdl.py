@@ -185,7 +185,7 @@ def _frames(net_inputs):
     return st.one_of(frame, corrupted, cut, st.binary(min_size=1, max_size=10))
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_matches_twin(data):
     """Random, corrupted and cut-short frames and garbage: every answer equals the twin's, and an
