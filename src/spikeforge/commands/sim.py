@@ -32,6 +32,9 @@ def _write_waves(src: Path, dest: Path) -> Path:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
