@@ -41,9 +41,9 @@ __all__ = ["NetworkCore"]
 
 class NetworkCore(wiring.Component):
     def __init__(self, net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET):
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block", spram_primitive: bool = False):
         # Validate everything before building any gateware.
-        self.geometry = geos = check_hardware(net, lanes, max_events, trace_depth, memory_budget)
+        self.geometry = geos = check_hardware(net, lanes, max_events, trace_depth, memory_budget, weight_ram)
         self.net = net
         self.max_events = max_events
         self.trace_depth = trace_depth
@@ -88,7 +88,7 @@ class NetworkCore(wiring.Component):
                 "trace_overflow": Out(1),
             })
         super().__init__(members)
-        self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, geos)]
+        self.layers = [LayerCore(layer, geo, spram_primitive=spram_primitive) for layer, geo in zip(net.layers, geos)]
         self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[], attrs=BLOCK_RAM)
         self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
                           if trace_depth else None)

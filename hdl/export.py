@@ -21,11 +21,17 @@ __all__ = ["build_core", "export_verilog", "port_table", "hardware_summary"]
 
 
 def build_core(net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NetworkCore:
-    """The Amaranth top for ``net`` (raises ValueError/TypeError on impossible parameters)."""
-    check_hardware(net, lanes, max_events, trace_depth, memory_budget)
+               memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block",
+               spram_primitive: bool = False) -> NetworkCore:
+    """The Amaranth top for ``net`` (raises ValueError/TypeError on impossible parameters).
+
+    ``weight_ram="spram"`` (or one value per layer) keeps those layers' weights in iCE40 SPRAM;
+    ``spram_primitive=True`` instantiates SB_SPRAM256KA for synthesis (False: a behavioural memory
+    with the same contents and timing, for Amaranth's simulator).
+    """
+    check_hardware(net, lanes, max_events, trace_depth, memory_budget, weight_ram)
     return NetworkCore(net, lanes=lanes, max_events=max_events, trace_depth=trace_depth,
-                       memory_budget=memory_budget)
+                       memory_budget=memory_budget, weight_ram=weight_ram, spram_primitive=spram_primitive)
 
 
 def port_table(core: NetworkCore) -> list[dict]:
@@ -45,7 +51,11 @@ def hardware_summary(core: NetworkCore) -> dict:
                        "acc_bits": geo.acc_bits, "memory_bits": geo.memory_bits()})
     total = sum(sum(x["memory_bits"].values()) for x in layers)
     total += core.max_events * (core.geometry[0].addr_bits + 1)
+    spram = [l for l, g in enumerate(core.geometry) if g.weight_ram == "spram"]
     return {"lanes": [g.lanes for g in core.geometry], "max_events": core.max_events,
+            "weight_ram": [g.weight_ram for g in core.geometry],
+            "spram_tiles": sum(g.spram_tiles for g in core.geometry),
+            "weights_loaded_by_host": spram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
             "cycle_formula": "1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]"}
 
@@ -63,7 +73,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events: int = 4096,
                    trace_depth: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                   name: str = "spikeforge_top") -> dict:
+                   name: str = "spikeforge_top", weight_ram="block") -> dict:
     """Write Verilog for ``net`` to ``path`` (atomically); return a summary with the port table."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name = {name!r} is not a valid Verilog module name; valid: letters, digits, "
@@ -71,13 +81,14 @@ def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output directory {str(path.parent)!r} does not exist")
-    core = build_core(net, lanes, max_events, trace_depth, memory_budget)
+    core = build_core(net, lanes, max_events, trace_depth, memory_budget, weight_ram, spram_primitive=True)
     text = verilog.convert(core, name=name, emit_src=False)
     ports = port_table(core)
     header = [f"// {name}: spikeforge NetworkCore for network {net.name!r} shape "
               f"{'-'.join(map(str, net.shape))} (digest {net.digest()[:16]})",
               f"// lanes {[g.lanes for g in core.geometry]}, max_events {max_events}, "
-              f"trace_depth {trace_depth}. Port contract: docs/architecture.md (NetworkCore).",
+              f"trace_depth {trace_depth}, weight_ram {[g.weight_ram for g in core.geometry]}. "
+              "Port contract: docs/architecture.md (NetworkCore).",
               "// Ports (stream payloads are packed structs, first field in the least significant bits):"]
     header += [f"//   {p['dir']:6} [{p['width']:3}] {p['name']}" for p in ports]
     _atomic_write(path, "\n".join(header) + "\n" + text)

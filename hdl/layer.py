@@ -38,7 +38,7 @@ CFG_WEIGHT, CFG_BIAS, CFG_THRESHOLD = 0, 1, 2
 
 
 class LayerCore(wiring.Component):
-    def __init__(self, layer: Layer, geometry: LayerGeometry):
+    def __init__(self, layer: Layer, geometry: LayerGeometry, *, spram_primitive: bool = False):
         self.layer = layer
         self.geo = geo = geometry
         P, V = geo.lanes, geo.membrane_bits
@@ -66,7 +66,7 @@ class LayerCore(wiring.Component):
             "cfg_col": In(col_bits),
             "cfg_data": In(signed(max(V, geo.weight_bits))),
         })
-        self.synapses = SynapseArray(layer, geo)
+        self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
         self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM)

@@ -15,12 +15,12 @@ the word written in the same cycle, so back-to-back events to the same group are
 """
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import LayerGeometry
+from ..model.layer import LayerGeometry, ceil_log2
 from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
@@ -36,9 +36,15 @@ OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
 class SynapseArray(wiring.Component):
     """Weights of one layer plus its P-lane accumulators; see the module docstring."""
 
-    def __init__(self, layer: Layer, geometry: LayerGeometry):
+    def __init__(self, layer: Layer, geometry: LayerGeometry, *, spram_primitive: bool = False):
+        """``spram_primitive``: with ``geometry.weight_ram == "spram"``, True builds the weight memory
+        from SB_SPRAM256KA instances (for iCE40 synthesis); ``"model"`` builds the same tiling from
+        :class:`SPRAM256KAModel` (for Amaranth's simulator, which cannot run vendor primitives);
+        False uses one behavioural ``Memory`` of the same contents and timing."""
         self.geo = geo = geometry
-        self.init_words = SynapseTwin(layer, geo.lanes).weight_words()
+        self.spram = geo.weight_ram == "spram"
+        self.spram_primitive = spram_primitive if self.spram else False
+        self.init_words = SynapseTwin(layer, geo.lanes, zero=self.spram).weight_words()
         super().__init__({
             "op": In(2),
             "addr": In(geo.addr_bits),       # input index i (integrate)
@@ -50,8 +56,9 @@ class SynapseArray(wiring.Component):
             "w_col": In(max(1, (geo.groups * geo.lanes - 1).bit_length())),
             "w_data": In(signed(geo.weight_bits)),
         })
-        self.weights = Memory(shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups,
-                              init=self.init_words, attrs=BLOCK_RAM)
+        self.weights = None if self.spram_primitive else Memory(
+            shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
+            attrs=BLOCK_RAM)
         self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[], attrs=BLOCK_RAM)
 
     def elaborate(self, platform):
@@ -59,10 +66,13 @@ class SynapseArray(wiring.Component):
         geo = self.geo
         P, G, wb, A = geo.lanes, geo.groups, geo.weight_bits, geo.acc_bits
         lane_bits = (P - 1).bit_length()
-        m.submodules.weights = self.weights
         m.submodules.accs = self.accs
-        w_rd = self.weights.read_port()
-        w_wr = self.weights.write_port(granularity=wb)
+        if self.spram_primitive:
+            w_rd, w_wr = self._spram_ports(m)
+        else:
+            m.submodules.weights = self.weights
+            w_rd = self.weights.read_port()
+            w_wr = self.weights.write_port(granularity=wb)
         a_wr = self.accs.write_port()
         a_rd = self.accs.read_port(transparent_for=[a_wr])
 
@@ -96,3 +106,88 @@ class SynapseArray(wiring.Component):
             w_wr.en.eq(self.w_en.replicate(P) & (Const(1, P) << lane)),
         ]
         return m
+
+    def _spram_ports(self, m):
+        """SB_SPRAM256KA tiles (16 bits x 16 K words each) behind read/write-port-like records.
+
+        Single-ported: reads (run) and writes (cfg, idle only) never happen in the same cycle, so
+        one address serves both. The per-lane write enable becomes the per-nibble MASKWREN
+        (weight_bits is a multiple of 4, checked by check_hardware).
+        """
+        geo = self.geo
+        P, wb = geo.lanes, geo.weight_bits
+        W, D = P * wb, geo.n_in * geo.groups
+        cols, rows = -(-W // 16), -(-D // 16384)
+        addr_bits = max(1, ceil_log2(D))
+        rd = _Port(addr_bits, W, P)
+        wr = _Port(addr_bits, W, P)
+        addr = Signal(max(addr_bits, 15))
+        m.d.comb += addr.eq(Mux(wr.en.any(), wr.addr, rd.addr))
+        nib_en = Signal(cols * 4)
+        m.d.comb += nib_en.eq(Cat(*[e.replicate(wb // 4) for e in wr.en]))
+        wdata = Signal(cols * 16)
+        m.d.comb += wdata.eq(wr.data)
+        row_q = Signal(range(max(rows, 2)))
+        if rows > 1:
+            m.d.sync += row_q.eq(addr[14:])
+        outs = []
+        for r in range(rows):
+            selected = (addr[14:] == r) if rows > 1 else Const(1)
+            row_out = []
+            for c in range(cols):
+                dout = Signal(16, name=f"spram_r{r}c{c}_data")
+                ports = dict(ADDRESS=addr[:14], DATAIN=wdata[c * 16:(c + 1) * 16],
+                             MASKWREN=nib_en[c * 4:(c + 1) * 4], WREN=wr.en.any() & selected,
+                             CHIPSELECT=Const(1), STANDBY=Const(0), SLEEP=Const(0), POWEROFF=Const(1))
+                if self.spram_primitive == "model":
+                    tile = m.submodules[f"spram_r{r}c{c}"] = SPRAM256KAModel()
+                    m.d.comb += [getattr(tile, k).eq(v) for k, v in ports.items()]
+                    m.d.comb += dout.eq(tile.DATAOUT)
+                else:
+                    m.submodules[f"spram_r{r}c{c}"] = Instance(
+                        "SB_SPRAM256KA", i_CLOCK=ClockSignal(), o_DATAOUT=dout,
+                        **{f"i_{k}": v for k, v in ports.items()})
+                row_out.append(dout)
+            outs.append(Cat(*row_out))
+        if rows == 1:
+            m.d.comb += rd.data.eq(outs[0])
+        else:
+            with m.Switch(row_q):
+                for r in range(rows):
+                    with m.Case(r):
+                        m.d.comb += rd.data.eq(outs[r])
+        return rd, wr
+
+
+class SPRAM256KAModel(wiring.Component):
+    """Cycle model of the iCE40 SB_SPRAM256KA (as in Yosys' cells_sim.v, powered and awake), so the
+    SPRAM tiling, address multiplexing and nibble masks can be checked in Amaranth's simulator.
+    DATAOUT is registered: a read (CHIPSELECT, not WREN) shows mem[ADDRESS] the next cycle; a
+    write updates the enabled nibbles (DATAOUT is undefined then: 0 here, never used)."""
+
+    def __init__(self):
+        super().__init__({
+            "ADDRESS": In(14), "DATAIN": In(16), "MASKWREN": In(4), "WREN": In(1), "CHIPSELECT": In(1),
+            "STANDBY": In(1), "SLEEP": In(1), "POWEROFF": In(1), "DATAOUT": Out(16)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=16, depth=16384, init=[])
+        rd = mem.read_port()
+        wr = mem.write_port(granularity=4)
+        m.d.comb += [
+            rd.addr.eq(self.ADDRESS), rd.en.eq(self.CHIPSELECT & ~self.WREN),
+            wr.addr.eq(self.ADDRESS), wr.data.eq(self.DATAIN),
+            wr.en.eq(Mux(self.CHIPSELECT & self.WREN, self.MASKWREN, 0)),
+            self.DATAOUT.eq(rd.data),
+        ]
+        return m
+
+
+class _Port:
+    """The subset of a memory port the synapse array drives: addr, data, en."""
+
+    def __init__(self, addr_bits, width, lanes):
+        self.addr = Signal(addr_bits)
+        self.data = Signal(width)
+        self.en = Signal(lanes)

@@ -21,7 +21,7 @@ from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for, ceil_log2
 from .network import Network, signed_range
 
 __all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "DEFAULT_MEMORY_BUDGET",
-           "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES"]
+           "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "weight_cfg_words"]
 
 # The controller's step-boundary cycle (checks whether another step is buffered).
 STEP_OVERHEAD = 1
@@ -29,6 +29,8 @@ STEP_OVERHEAD = 1
 RUN_OVERHEAD = 1
 MAX_LANES = 64
 MAX_EVENTS = 1 << 20
+WEIGHT_RAMS = ("block", "spram")
+SPRAM_TILES = 4  # SB_SPRAM256KA on an iCE40 UP5K
 # 4 Mibit: more than any supported board's block RAM (UP5K: 120 kbit EBR + 1 Mbit SPRAM;
 # ECP5-85: 3.7 Mbit), so only impossible networks are refused by default.
 DEFAULT_MEMORY_BUDGET = 4 << 20
@@ -38,9 +40,24 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
+def _per_layer(name: str, value, L: int, is_item) -> list:
+    if is_item(value):
+        return [value] * L
+    if isinstance(value, (list, tuple)):
+        if len(value) != L:
+            raise ValueError(f"{name} = {list(value)} has {len(value)} entries but the network has {L} "
+                             f"layers; give one per layer or a single value")
+        return list(value)
+    raise TypeError(f"{name} must be a single value or a list with one per layer, got {value!r}")
+
+
 def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-                   memory_budget: int = DEFAULT_MEMORY_BUDGET) -> list[LayerGeometry]:
+                   memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block") -> list[LayerGeometry]:
     """Validate hardware parameters for ``net``; return the per-layer geometry.
+
+    ``weight_ram`` (one value or one per layer): ``"block"`` (block RAM, weights baked in as
+    initial contents) or ``"spram"`` (iCE40 UltraPlus SB_SPRAM256KA; these have no initial
+    contents, so the weights start at zero and the host writes them through ``cfg``).
 
     Raises ``TypeError``/``ValueError`` naming the parameter, its value and what is valid.
     """
@@ -63,6 +80,10 @@ def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: i
         if P < 1 or P > MAX_LANES or P & (P - 1):
             raise ValueError(f"lanes = {P} (layer {l}) is not valid; valid: a power of two from 1 to {MAX_LANES}")
         lanes_l[l] = P
+    rams = _per_layer("weight_ram", weight_ram, L, lambda v: isinstance(v, str))
+    for l, r in enumerate(rams):
+        if r not in WEIGHT_RAMS:
+            raise ValueError(f"weight_ram = {r!r} (layer {l}) is not valid; valid: {', '.join(WEIGHT_RAMS)}")
     if not _is_int(max_events):
         raise TypeError(f"max_events must be an integer, got {max_events!r}")
     if not 1 <= max_events <= MAX_EVENTS:
@@ -79,7 +100,10 @@ def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: i
         count_bits = bits_for(max_events) if last and not layer.readout else 0
         geo = LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                             membrane_bits=layer.membrane_bits, refractory=layer.refractory,
-                            count_bits=count_bits)
+                            count_bits=count_bits, weight_ram=rams[l])
+        if rams[l] == "spram" and layer.weight_bits % 4:
+            raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
+                             f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
         # The network validates these too; the gateware relies on them, so check again here
         # (a Layer's fields can be reassigned after construction).
         wlo, whi = signed_range(layer.weight_bits)
@@ -93,6 +117,11 @@ def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: i
         if layer.bias.min() < vlo or layer.bias.max() > vhi:
             raise ValueError(f"layer {l}: bias does not fit membrane_bits = {layer.membrane_bits}")
         geos.append(geo)
+    tiles = sum(g.spram_tiles for g in geos)
+    if tiles > SPRAM_TILES:
+        raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "
+                         f"({', '.join(f'layer {l}: {g.spram_tiles}' for l, g in enumerate(geos) if g.spram_tiles)}); "
+                         f"an iCE40 UltraPlus has {SPRAM_TILES}")
     total = sum(sum(g.memory_bits().values()) for g in geos)
     total += max_events * (geos[0].addr_bits + 1)
     if total > memory_budget:
@@ -116,6 +145,14 @@ def input_words(spikes: np.ndarray) -> list[tuple[int, int]]:
         words.extend((int(i), 0) for i in np.flatnonzero(spikes[t]))
         words.append((0, 1))
     return words
+
+
+def weight_cfg_words(net: Network, layers=None) -> list[tuple[int, int, int, int, int]]:
+    """cfg words ``(layer, target=0, row, col, data)`` that write every weight of the given layers
+    (default: all): what a host sends to load weights kept in SPRAM, which has no initial contents."""
+    layers = range(len(net.layers)) if layers is None else layers
+    return [(l, 0, i, j, int(net.layers[l].weights[i, j]))
+            for l in layers for i in range(net.layers[l].n_in) for j in range(net.layers[l].n)]
 
 
 @dataclass
@@ -163,8 +200,8 @@ class NetworkCore:
     """The accelerator's behaviour, state and cycle count, bit for bit and cycle for cycle."""
 
     def __init__(self, net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET):
-        self.geometry = check_hardware(net, lanes, max_events, trace_depth, memory_budget)
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block"):
+        self.geometry = check_hardware(net, lanes, max_events, trace_depth, memory_budget, weight_ram)
         self.net = net
         self.max_events = max_events
         self.trace_depth = trace_depth

@@ -43,6 +43,14 @@ class LayerGeometry:
     membrane_bits: int
     refractory: int
     count_bits: int  # 0: no spike counters (hidden or readout layer)
+    weight_ram: str = "block"  # "spram": iCE40 SB_SPRAM256KA, no initial contents (load via cfg)
+
+    @property
+    def spram_tiles(self) -> int:
+        """SB_SPRAM256KA tiles (16 bits x 16384 words) the weight memory takes in "spram" mode."""
+        if self.weight_ram != "spram":
+            return 0
+        return -(-self.lanes * self.weight_bits // 16) * -(-(self.n_in * self.groups) // 16384)
 
     @property
     def groups(self) -> int:
@@ -89,7 +97,7 @@ class LayerCore:
     def __init__(self, layer: Layer, geometry: LayerGeometry):
         self.layer, self.geo = layer, geometry
         G, P = geometry.groups, geometry.lanes
-        self.synapses = SynapseArray(layer, P)
+        self.synapses = SynapseArray(layer, P, zero=geometry.weight_ram == "spram")
         self.unit = LIFNeuronUnit.from_layer(layer)
         self.bias = np.zeros((G, P), dtype=np.int64)
         self.bias.reshape(-1)[:layer.n] = layer.bias

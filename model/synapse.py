@@ -34,12 +34,15 @@ def unpack_lanes(word: int, bits: int, lanes: int) -> np.ndarray:
 class SynapseArray:
     """Weights of one layer grouped in P-lane words, and the layer's exact accumulators."""
 
-    def __init__(self, layer: Layer, lanes: int):
+    def __init__(self, layer: Layer, lanes: int, zero: bool = False):
+        """``zero``: the memory starts all-zero (SPRAM has no initial contents: the host loads the
+        weights through the cfg port)."""
         self.n_in, self.n, self.lanes = layer.n_in, layer.n, lanes
         self.groups = -(-layer.n // lanes)
         self.weight_bits = layer.weight_bits
         padded = np.zeros((layer.n_in, self.groups * lanes), dtype=np.int64)
-        padded[:, :layer.n] = layer.weights
+        if not zero:
+            padded[:, :layer.n] = layer.weights
         # weights[i, g, k] = W[i, g*P + k]: the memory's contents as an array.
         self.weights = padded.reshape(layer.n_in, self.groups, lanes)
         self.acc = np.zeros((self.groups, lanes), dtype=np.int64)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from spikeforge import datasets
 from spikeforge.hdl.core import NetworkCore
 from spikeforge.hdl.testbench import run_in_testbench, simulate_core
-from spikeforge.model.core import NetworkCore as Twin, RunResult, input_words
+from spikeforge.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
 from spikeforge.model.layer import ceil_log2
 from spikeforge.model.network import Layer, Leak, Network, signed_range
 from spikeforge.model.random import random_network, random_spikes
@@ -276,3 +276,29 @@ def test_trace_memory():
             assert (d.layer, d.step, d.base, d.word) == expect.mon[k]
 
     _bench(dut, body)
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_spram_weights_loaded_through_cfg(lanes):
+    """weight_ram='spram': SB_SPRAM256KA tiles (cycle model) start empty; cfg loads the weights."""
+    net = random_network(7, (9, 13, 5), timesteps=4, weight_bits=8)
+    spikes = random_spikes(8, 1, 4, 9, p=0.5)[0]
+    twin = Twin(net, lanes=lanes, weight_ram=["spram", "block"])
+    empty = twin.run(spikes)
+    for w in weight_cfg_words(net, [0]):
+        assert twin.cfg(*w)
+    loaded = twin.run(spikes)
+    assert (m := RunResult.from_simulation(net, simulate(net, spikes[None]), 0).mismatch(loaded)) is None, m
+    dut = NetworkCore(net, lanes=lanes, weight_ram=["spram", "block"], spram_primitive="model")
+    got = {}
+
+    async def body(ctx):
+        got["empty"] = await run_in_testbench(ctx, dut, spikes)
+        for layer, target, row, col, data in weight_cfg_words(net, [0]):
+            await _send(ctx, dut.cfg, {"layer": layer, "target": target, "row": row, "col": col, "data": data})
+        assert not ctx.get(dut.cfg_error)
+        got["loaded"] = await run_in_testbench(ctx, dut, spikes)
+
+    _bench(dut, body)
+    assert (m := empty.mismatch(got["empty"])) is None, m
+    assert (m := loaded.mismatch(got["loaded"])) is None, m

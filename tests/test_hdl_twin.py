@@ -56,6 +56,7 @@ def test_input_words():
     ({"lanes": [4]}, "one lane count per layer"), ({"lanes": "4"}, "lanes must be"),
     ({"max_events": 0}, "max_events = 0"), ({"trace_depth": -1}, "trace_depth = -1"),
     ({"memory_budget": 100}, "memory_budget = 100 bits"),
+    ({"weight_ram": "lut"}, "weight_ram = 'lut'"), ({"weight_ram": ["spram"]}, "one per layer"),
 ])
 def test_impossible_configurations(kw, match):
     net = random_network(3, (4, 5, 2))
@@ -80,3 +81,13 @@ def test_sample_longer_than_the_buffer_is_refused():
     net = random_network(3, (4, 5, 2))
     with pytest.raises(ValueError, match="max_events = 5"):
         NetworkCore(net, max_events=5).run(np.ones((3, 4), bool))
+
+
+def test_spram_limits():
+    from spikeforge.model.network import Layer
+    odd = Network([Layer(weights=np.ones((3, 2), np.int64), weight_bits=6, membrane_bits=8)])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        check_hardware(odd, weight_ram="spram")
+    big = Network([Layer(weights=np.zeros((784, 512), np.int64), weight_bits=8, membrane_bits=16)])
+    with pytest.raises(ValueError, match="an iCE40 UltraPlus has 4"):
+        check_hardware(big, lanes=4, weight_ram="spram")

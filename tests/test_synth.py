@@ -37,3 +37,33 @@ def test_default_network_in_block_ram(tmp_path, family, lanes):
             f"memory {name} became {r['memories'][name]}, not block RAM")
     assert r["rams"] >= len(expected_memories(net))
     assert r["luts"] > 0
+
+
+def test_spram_weights_on_ice40(tmp_path):
+    """weight_ram='spram' instantiates SB_SPRAM256KA for the weights; state stays in EBR."""
+    from spikeforge.model.random import random_network
+    net = random_network(3, (40, 24, 6), weight_bits=8, readout=False)
+    path = tmp_path / "top.v"
+    export_verilog(net, path, lanes=2, max_events=256, weight_ram=["spram", "block"])
+    r = synthesize(path, "ice40")
+    print(f"\nice40 40-24-6 lanes=2, layer-0 weights in SPRAM: {r['luts']} LUTs, "
+          f"{r['cells'].get('SB_SPRAM256KA', 0)} SPRAM, {r['cells'].get('SB_RAM40_4K', 0)} EBR")
+    assert r["cells"].get("SB_SPRAM256KA") == 1
+    assert r["memories"].get("layer1.synapses.weights") == "$__ICE40_RAM4K_"
+    assert r["memories"].get("layer0.v_mem") == "$__ICE40_RAM4K_"
+
+
+@pytest.mark.slow
+def test_mnist_sized_network_fits_up5k(tmp_path):
+    """784-128-10 (8-bit weights, 802 kbit in layer 0): layer-0 weights in the 4 SPRAMs, the rest
+    in EBR; prints whether it fits an iCE40 UP5K (30 EBR, 4 SPRAM, 5280 LUTs)."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "bench"))
+    from hw_cycles import mnist_sized_network
+    net, _ = mnist_sized_network()
+    path = tmp_path / "top.v"
+    export_verilog(net, path, lanes=2, max_events=2048, weight_ram=["spram", "block"])
+    r = synthesize(path, "ice40")
+    ebr, spram = r["cells"].get("SB_RAM40_4K", 0), r["cells"].get("SB_SPRAM256KA", 0)
+    print(f"\nice40 784-128-10 lanes=2: {r['luts']} LUTs, {ebr} EBR, {spram} SPRAM")
+    assert spram == 4 and ebr <= 30 and r["luts"] <= 5280

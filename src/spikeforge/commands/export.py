@@ -18,6 +18,11 @@ def parse_lanes(text: str):
     return values[0] if len(values) == 1 else values
 
 
+def parse_weight_ram(text: str):
+    parts = [p.strip() for p in str(text).split(",")]
+    return parts[0] if len(parts) == 1 else parts
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="write the accelerator's Verilog for a network",
                               description="Generate the NetworkCore gateware for a network and write it as "
@@ -33,6 +38,10 @@ def register(subparsers) -> None:
                    help="spike-word trace memory depth, 0 for none (default: 0)")
     p.add_argument("--memory-budget", metavar="BITS", type=int, default=None,
                    help="refuse configurations needing more memory bits than this (default: 4 Mibit)")
+    p.add_argument("--weight-ram", default="block", metavar="KIND",
+                   help="where weights live: block (block RAM, baked in) or spram (iCE40 UltraPlus SPRAM, "
+                        "no initial contents: the host loads them through cfg); one value or one per layer "
+                        "as K0,K1,... (default: block)")
     p.add_argument("--name", default="spikeforge_top", help="Verilog module name (default: spikeforge_top)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -48,11 +57,16 @@ def run(args) -> int:
     budget = DEFAULT_MEMORY_BUDGET if args.memory_budget is None else args.memory_budget
     note(f"export: generating NetworkCore for {'-'.join(map(str, net.shape))} with lanes {lanes}")
     summary = export_verilog(net, args.output, lanes=lanes, max_events=args.max_events,
-                             trace_depth=args.trace_depth, memory_budget=budget, name=args.name)
+                             trace_depth=args.trace_depth, memory_budget=budget, name=args.name,
+                             weight_ram=parse_weight_ram(args.weight_ram))
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"wrote {summary['output']}: module {summary['module']}, lanes {summary['lanes']}, "
               f"{summary['memory_bits_total']} memory bits")
         print(f"cycles per sample = {summary['cycle_formula']}")
+        if summary["weights_loaded_by_host"]:
+            print(f"weights of layer(s) {summary['weights_loaded_by_host']} are in SPRAM "
+                  f"({summary['spram_tiles']} tiles) and start at zero: load them through cfg "
+                  "(model.core.weight_cfg_words)")
     return 0
