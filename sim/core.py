@@ -217,7 +217,8 @@ class CoreSim:
     """
 
     def __init__(self, net: Network, *, lanes=4, simulator: str = "verilator", timesteps: int | None = None,
-                 waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None):
+                 waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None,
+                 build: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
         runner._check_simulator(simulator)
@@ -233,7 +234,8 @@ class CoreSim:
             from ..hdl.core import NetworkCore
         except ImportError as e:
             raise runner.SimulatorError(f"the NetworkCore gateware (spikeforge.hdl.core) is not available: {e}")
-        self.core = NetworkCore(net, lanes=lanes, max_events=max_events, trace_depth=trace_depth)
+        self._core_args = dict(lanes=lanes, max_events=max_events, trace_depth=trace_depth)
+        self.core = NetworkCore(net, **self._core_args)
         self.verilog = runner.export_verilog(self.core, name="top")
         self._ports = self._port_names()
         members = dict(self.core.signature.members.flatten())
@@ -245,7 +247,12 @@ class CoreSim:
         if self.timesteps > (1 << step_w):
             raise ValueError(f"timesteps = {self.timesteps} does not fit the trace's {step_w}-bit step field")
         self.build = runner.build(self.verilog, simulator=simulator, waves=waves, build_root=build_root,
-                                  progress=progress)
+                                  progress=progress) if build else None
+
+    def new_core(self):
+        """A fresh, identical NetworkCore (an elaborated one cannot be elaborated again)."""
+        from ..hdl.core import NetworkCore
+        return NetworkCore(self.net, **self._core_args)
 
     def _port_names(self) -> dict[str, str]:
         m = re.search(r"module\s+top\s*\(([^)]*)\)", self.verilog)
@@ -304,16 +311,11 @@ class CoreSim:
         ``on_sample(k)`` is called (from a helper thread) as samples finish, for progress reports.
         The run directory is removed afterwards unless ``keep`` (waves are moved out first).
         """
+        if self.build is None:
+            raise RuntimeError("this CoreSim was made with build=False; it can only be simulated in Amaranth")
         spikes = _check_spikes(self.net, spikes, self.timesteps)
         N, T, _ = spikes.shape
-        if N == 0:
-            raise ValueError("spikes hold no samples (N = 0)")
-        twin = CoreTwin(self.net, lanes=self.lanes, max_events=self.max_events)
-        words, offsets, timeouts = [], [0], []
-        for s in range(N):
-            words.extend(self._pack_load(a, e) for a, e in input_words(spikes[s]))
-            offsets.append(len(words))
-            timeouts.append(_TIMEOUT_FACTOR * twin.cycles(spikes[s]) + _TIMEOUT_SLACK)
+        words, offsets, timeouts = self.load_words(spikes)
         own_dir = run_dir is None
         rdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.build.directory.parent)) if own_dir else Path(run_dir)
         rdir.mkdir(parents=True, exist_ok=True)
@@ -347,6 +349,30 @@ class CoreSim:
         except OSError:
             raise runner.SimulatorError(f"the testbench wrote no results; end of {res.log}:\n"
                                         f"{runner._log_tail(res.log)}") from None
+        hw = self.decode(r, N, T, wall_seconds=res.wall_seconds, waves=res.waves)
+        if own_dir and not keep:
+            if hw.waves is not None:
+                moved = self.build.directory.parent / f"waves-{os.getpid()}-{rdir.name}{hw.waves.suffix}"
+                shutil.move(str(hw.waves), moved)
+                hw.waves = moved
+            shutil.rmtree(rdir, ignore_errors=True)
+        return hw
+
+    def load_words(self, spikes: np.ndarray):
+        """Packed ``load`` words of every sample, their offsets, and per-sample cycle timeouts."""
+        if len(spikes) == 0:
+            raise ValueError("spikes hold no samples (N = 0)")
+        twin = CoreTwin(self.net, lanes=self.lanes, max_events=self.max_events)
+        words, offsets, timeouts = [], [0], []
+        for s in spikes:
+            words.extend(self._pack_load(a, e) for a, e in input_words(s))
+            offsets.append(len(words))
+            timeouts.append(_TIMEOUT_FACTOR * twin.cycles(s) + _TIMEOUT_SLACK)
+        return words, offsets, timeouts
+
+    def decode(self, r, N: int, T: int, *, wall_seconds: float, waves: Path | None = None,
+               simulator: str | None = None) -> HardwareRun:
+        """Turn a testbench's raw record (see :mod:`.tb_core`) into a :class:`HardwareRun`."""
         done = int(r["done_samples"])
         out = [np.zeros((N, T, layer.n), bool) for layer in self.net.layers]
         problems: list[Mismatch] = []
@@ -354,24 +380,17 @@ class CoreSim:
         for s in range(done):
             self._decode_trace(tw[to[s]:to[s + 1]], s, out, problems)
         mw = self._membrane_width
-        membranes = np.vectorize(lambda x: _signed(int(x), mw), otypes=[np.int64])(r["membranes"]) \
-            if r["membranes"].size else r["membranes"]
-        waves = None
-        if res.waves is not None:
-            waves = res.waves
-        hw = HardwareRun(simulator=self.simulator, spikes=out, membranes=membranes, counts=r["counts"],
-                         cycles=r["cycles"], measured_cycles=r["measured"], overflow=r["overflow"],
-                         trace_overflow=r["trace_overflow"], busy_seen=r["busy_seen"], problems=problems,
-                         samples_done=done, sim_cycles=int(r["sim_cycles"]), sim_seconds=float(r["wall_seconds"]),
-                         wall_seconds=res.wall_seconds, build_seconds=self.build.seconds,
-                         build_reused=self.build.reused, waves=waves, error=str(r["error"]))
-        if own_dir and not keep:
-            if waves is not None:
-                moved = self.build.directory.parent / f"waves-{os.getpid()}-{rdir.name}{waves.suffix}"
-                shutil.move(str(waves), moved)
-                hw.waves = moved
-            shutil.rmtree(rdir, ignore_errors=True)
-        return hw
+        membranes = np.array([[_signed(int(x), mw) for x in row] for row in r["membranes"]], np.int64)
+        membranes = membranes.reshape(np.shape(r["membranes"]))
+        return HardwareRun(simulator=simulator or self.simulator, spikes=out, membranes=membranes,
+                           counts=np.asarray(r["counts"], np.int64), cycles=np.asarray(r["cycles"], np.int64),
+                           measured_cycles=np.asarray(r["measured"], np.int64),
+                           overflow=np.asarray(r["overflow"]), trace_overflow=np.asarray(r["trace_overflow"]),
+                           busy_seen=np.asarray(r["busy_seen"]), problems=problems, samples_done=done,
+                           sim_cycles=int(r["sim_cycles"]), sim_seconds=float(r["wall_seconds"]),
+                           wall_seconds=wall_seconds, build_seconds=self.build.seconds if self.build else 0.0,
+                           build_reused=self.build.reused if self.build else False, waves=waves,
+                           error=str(r["error"]))
 
     def check(self, spikes, *, expected: Expected | None = None, **kw) -> tuple[HardwareRun, Expected, list[Mismatch]]:
         """Run ``spikes`` and compare with the model (or with ``expected``, if given)."""

@@ -199,3 +199,15 @@ def test_spikes_that_do_not_fit_the_core_are_refused():
         sim.run(np.zeros((1, 8, net.n_inputs), bool))
     with pytest.raises(ValueError, match=r"shape \[N, T, 9\]"):
         sim.run(np.zeros((1, 7, 3), bool))
+
+
+def test_amaranth_simulator_same_protocol():
+    """The benchmark's baseline path (Amaranth's simulator, same port protocol and decoding)."""
+    from spikeforge.sim.pysim import run_amaranth
+    net, lanes = config_network("readout-per-layer-lanes")
+    spikes = config_spikes("readout-per-layer-lanes", net)
+    sim = CoreSim(net, lanes=lanes, build=False)
+    hw = run_amaranth(sim, spikes)
+    exp = expected_results(net, spikes, lanes)
+    assert_bit_exact(hw, exp, compare(exp, hw))
+    np.testing.assert_array_equal(hw.measured_cycles, exp.cycles)
