@@ -1,0 +1,71 @@
+"""``spikeforge sim``: JSON and text reports, waves, exit status on a mismatch, clear errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spikeforge import cli
+from spikeforge.sim import core as sim_core
+from spikeforge.sim import runner
+
+
+def _run(capsys, *argv):
+    status = cli.main(["sim", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_json_report_on_digits(capsys):
+    status, out, err = _run(capsys, "--data", "digits", "--samples", "6", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert r["samples"] == 6 and r["bit_exact"] == 6 and r["first_mismatch"] is None
+    assert r["simulator"] == "verilator" and r["lanes"] == 4
+    assert r["accuracy"] == r["model_accuracy"]
+    assert r["cycles_per_sample"]["min"] <= r["cycles_per_sample"]["mean"] <= r["cycles_per_sample"]["max"]
+    assert r["simulated_cycles"] > r["core_cycles"] > 0 and r["cycles_per_second"] > 0
+    assert r["wall_seconds"] > 0
+
+
+def test_text_report_and_waves_with_icarus(capsys, tmp_path):
+    if not runner.simulator_available("icarus"):
+        pytest.fail("iverilog is not installed (apt-get install iverilog; .ci/run installs it)")
+    waves = tmp_path / "w.fst"
+    status, out, err = _run(capsys, "--samples", "3", "--simulator", "icarus", "--waves", str(waves),
+                            "--waves-sample", "2")
+    assert status == 0, err
+    assert "bit-exact      3 of 3 samples match the model" in out
+    assert f"waves          {waves} (sample 2)" in out
+    assert waves.stat().st_size > 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["w.fst"]  # nothing half-written left behind
+
+
+def test_a_mismatch_exits_1_and_names_it(capsys, monkeypatch):
+    real = sim_core.expected_results
+
+    def corrupted(net, spikes, lanes=4):
+        exp = real(net, spikes, lanes)
+        exp.spikes[0][1, 3, 5] ^= True  # one bit of the model's answer
+        return exp
+
+    monkeypatch.setattr(sim_core, "expected_results", corrupted)
+    status, out, err = _run(capsys, "--samples", "2", "--json")
+    assert status == 1
+    r = json.loads(out)
+    assert r["bit_exact"] == 1 and r["mismatched_samples"] == [1] and r["mismatches"] == 1
+    m = r["first_mismatch"]
+    assert (m["sample"], m["step"], m["layer"], m["neuron"], m["kind"]) == (1, 3, 0, 5, "spike")
+    assert m["text"].startswith("sample 1, step 3, layer 0, neuron 5: spike expected ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--samples", "0"], "--samples = 0 is not valid; valid: an integer >= 1"),
+    (["--lanes", "3"], "lanes = 3 (layer 0) is not valid; valid: a power of two from 1 to 64"),
+    (["--samples", "2", "--waves", "--waves-sample", "5"], "--waves-sample = 5 is not valid; valid: 0 <= sample < 2"),
+    (["--net", "/nonexistent/net.json"], "network file '/nonexistent/net.json' does not exist"),
+])
+def test_bad_input_is_one_clear_line(capsys, argv, message):
+    status, out, err = _run(capsys, *argv)
+    assert status == 2
+    assert message in err and "Traceback" not in err
