@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for, ceil_log2
+from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for
 from .network import Network, signed_range
 
 __all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "DEFAULT_MEMORY_BUDGET",

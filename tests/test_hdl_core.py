@@ -14,7 +14,6 @@ from spikeforge import datasets
 from spikeforge.hdl.core import NetworkCore
 from spikeforge.hdl.testbench import run_in_testbench, simulate_core
 from spikeforge.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
-from spikeforge.model.layer import ceil_log2
 from spikeforge.model.network import Layer, Leak, Network, signed_range
 from spikeforge.model.random import random_network, random_spikes
 from spikeforge.model.simulate import simulate
