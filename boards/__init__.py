@@ -1,1 +1,21 @@
-"""spikeforge.boards"""
+"""spikeforge.boards: board tops, bitstream builds with reports, flashing.
+
+Supported boards (``spikeforge boards`` prints this with resources):
+
+| board | device | clock (PLL) | default lanes | host-link UART | programmer |
+|---|---|---|---|---|---|
+| ``icebreaker`` | iCE40UP5K | 12 -> 16.125 MHz (SB_PLL40_PAD) | 2 | FTDI channel B | iceprog |
+| ``ulx3s-85f`` | LFE5U-85F | 25 -> 35 MHz (EHXPLLL) | 4 | FT231X (US1) | openFPGALoader |
+| ``orangecrab-25f`` | LFE5U-25F | 48 -> 40 MHz (EHXPLLL) | 4 | Feather pins 0/1 | dfu-util |
+| ``tangnano9k`` | GW1NR-9C | 27 -> 27 MHz (rPLL) | 4 | BL702 USB-serial | openFPGALoader |
+
+The documented clocks are what the default digits network with the default lanes meets with
+margin on each device (nextpnr's achieved fmax is in every build report); ``--clock`` picks
+another, and a build that misses it fails. The iCE40 PLL cannot go below 16 MHz, and the
+UP5K's 16-bit-wide EBRs make every lane cost block RAM, hence 2 lanes there. The host link runs
+at 115200 baud 8N1.
+
+Modules: :mod:`.targets` (boards), :mod:`.pll`, :mod:`.top` (board top), :mod:`.fit`
+(resource checks), :mod:`.toolchain`, :mod:`.build` (flow, report, cache), :mod:`.flash`,
+:mod:`.gowin` (Tang Nano 9K on nextpnr-himbaechel).
+"""

@@ -43,6 +43,8 @@ __all__ = ["build", "BuildError", "TimingError", "default_max_events", "performa
 # Bump when anything that shapes the products changes outside the plan's files.
 FLOW_VERSION = 1
 NAME = "top"
+# The host link's UART speed (8N1); every board's USB-serial bridge runs it.
+BAUD = 115200
 # Tools Amaranth lists as required that the build itself does not run.
 _NOT_RUN = {"openFPGALoader", "dfu-suffix", "iceprog", "dfu-util"}
 
@@ -285,13 +287,15 @@ def _stage_name(tool: str) -> str:
     return "bitstream packing"
 
 
-def build(board, net=None, *, lanes=4, clock_mhz: float | None = None, out_dir=None,
+def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring)."""
     t0 = time.monotonic()
     board = get_board(board) if not isinstance(board, Board) else board
     net, net_source = _load_net(net)
+    if lanes is None:
+        lanes = board.default_lanes
     if max_events is None:
         max_events = default_max_events(net)
     pll = pll_for(board, clock_mhz)
@@ -303,7 +307,7 @@ def build(board, net=None, *, lanes=4, clock_mhz: float | None = None, out_dir=N
 
     note(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
          f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, lanes=lanes, pll=pll, max_events=max_events)
+    top = BoardTop(board, net, lanes=lanes, pll=pll, max_events=max_events, baud=BAUD)
     plan = platform.prepare(top, name=NAME, nextpnr_opts="--report report.json --timing-allow-fail")
     key = _digest(plan, board, tools)
 
@@ -313,11 +317,16 @@ def build(board, net=None, *, lanes=4, clock_mhz: float | None = None, out_dir=N
     if cached:
         note(f"build {board.name}: unchanged design, using the cached build {key[:12]}")
     else:
-        _run_flow(plan, board, tools, root, entry, lanes, True)
+        _run_flow(plan, board, tools, root, entry, lanes)
     result = json.loads((entry / "result.json").read_text())
 
-    timing = result["timing"]
+    timing = dict(result["timing"])
     fmax = timing["fmax_mhz"]
+    # nextpnr derives the constraint from the oscillator through the PLL and rounds the period;
+    # the report states the PLL's exact frequency and requires both to be met.
+    timing["constraint_mhz"] = round(pll.f_out_mhz, 3)
+    timing["slack_ns"] = round(1e3 / pll.f_out_mhz - 1e3 / fmax, 3)
+    timing["met"] = bool(timing["met"] and fmax >= pll.f_out_mhz)
     perf = performance(net, lanes, max_events, pll.f_out_mhz, fmax, samples, data_dir)
     report = {
         "board": board.name, "title": board.title, "device": board.device, "family": board.family,
@@ -331,7 +340,7 @@ def build(board, net=None, *, lanes=4, clock_mhz: float | None = None, out_dir=N
         "memory_estimate": {"blocks": est["blocks"], "bits": est["bits"]},
         "timing": timing,
         "performance": perf,
-        "host_link": result.get("host_link", False),
+        "host_link": {"uart": board.uart, "baud": BAUD},
         "cache_key": key, "cached": cached,
         "tools": {t: tool_identity(t, p) for t, p in tools.items()},
         "seconds": round(time.monotonic() - t0, 1),
@@ -374,8 +383,7 @@ def _safe_clock(board: Board, fmax: float) -> str:
     return f"{fmax:.1f}"
 
 
-def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes,
-              host_link: bool) -> None:
+def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes) -> None:
     import json as _json
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{entry.name[:16]}-", dir=root))
@@ -411,8 +419,7 @@ def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes,
         rep = _json.loads(rep_path.read_text()) if rep_path.is_file() else {}
         timing = _timing(rep, _constraint_from(rep))
         result = {"utilization": _utilisation(board, cells, rep), "timing": timing,
-                  "cells": cells, "tool_seconds": tool_seconds,
-                  "host_link": host_link}
+                  "cells": cells, "tool_seconds": tool_seconds}
         products = {f"{NAME}.bin": board.bitstream_name, f"{NAME}.bit": board.bitstream_name,
                     f"{NAME}.fs": board.bitstream_name}
         done = work / "done"

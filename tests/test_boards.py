@@ -83,13 +83,22 @@ def test_unknown_board_lists_known_ones():
     assert get_board("ULX3S").name == "ulx3s-85f"
 
 
-def test_default_network_memories_fit_both_ci_boards():
+def test_default_network_memories_fit_at_the_default_lanes():
     net = _default_net()
     me = default_max_events(net)
     assert me == 1024  # T = 8 steps x (64 inputs + 1 end-of-step word) = 520, rounded up
-    for name in ("icebreaker", "ulx3s-85f", "orangecrab-25f"):
-        est = fit.precheck(get_board(name), net, 4, me)
-        assert 0 < est["blocks"] <= get_board(name).bram_blocks
+    for b in BOARDS.values():
+        est = fit.precheck(b, net, b.default_lanes, me)
+        assert 0 < est["blocks"] <= b.bram_blocks
+
+
+def test_four_lanes_overflow_the_icebreaker_ebr_with_a_lanes_hint():
+    # Each memory of the core takes whole EBRs (16 bits wide at most): 4 lanes of 14-bit
+    # membranes are 56 bits wide, 4 EBRs for 16 words. Yosys maps this design to 39 EBRs.
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(get_board("icebreaker"), _default_net(), 4, 1024)
+    assert (e.value.needed, e.value.available) == (39, 30)
+    assert "--lanes 1 or 2 fits the block RAM" in str(e.value)
 
 
 def test_mnist_sized_network_is_refused_on_icebreaker_with_numbers():
@@ -329,6 +338,7 @@ def test_boards_command_lists_devices_and_resources(capsys):
     by = {b["name"]: b for b in d["boards"]}
     assert set(by) == set(BOARDS)
     assert by["icebreaker"]["device"] == "iCE40UP5K" and by["icebreaker"]["spram_kbit"] == 1024
+    assert by["icebreaker"]["default_lanes"] == 2 and by["icebreaker"]["clock_mhz"] == 16.125
     assert by["ulx3s-85f"]["bram_blocks"] == 208 and by["ulx3s-85f"]["programmer"] == "openfpgaloader"
     assert main(["boards"]) == 0
     text = capsys.readouterr().out

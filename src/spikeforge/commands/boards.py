@@ -11,16 +11,17 @@ def run(args) -> int:
         print(json.dumps({"boards": rows}, indent=1))
         return 0
     print(f"{'board':<16} {'device':<20} {'LUT4':>6} {'FF':>6} {'BRAM':>12} {'SPRAM':>10} {'DSP':>4} "
-          f"{'clock':>9}  programmer")
+          f"{'clock':>12} {'lanes':>5}  programmer")
     for r in rows:
         bram = f"{r['bram_blocks']}x {r['bram_kbit'] // max(r['bram_blocks'], 1)}k"
         spram = f"{r['spram_blocks']}x {r['spram_kbit'] // r['spram_blocks']}k" if r["spram_blocks"] else "-"
         print(f"{r['name']:<16} {r['device']:<20} {r['luts']:>6} {r['ffs']:>6} {bram:>12} {spram:>10} "
-              f"{r['dsps']:>4} {r['clock_mhz']:>5g} MHz  {r['programmer']}")
+              f"{r['dsps']:>4} {r['clock_mhz']:>8g} MHz {r['default_lanes']:>5}  {r['programmer']}")
     print()
     for r in rows:
         print(f"{r['name']}: {r['title']}; {r['oscillator_mhz']:g} MHz oscillator -> PLL "
-              f"{r['clock_mhz']:g} MHz; LEDs: {r['leds']}" + (f"; {r['notes']}" if r["notes"] else ""))
+              f"{r['clock_mhz']:g} MHz; host link UART: {r['uart']}; LEDs: {r['leds']}"
+              + (f"; {r['notes']}" if r["notes"] else ""))
     return 0
 
 

@@ -52,9 +52,10 @@ def register(subparsers) -> None:
                    help=f"target board: {', '.join(board_names())}")
     p.add_argument("--net", metavar="FILE", default=None,
                    help="network file (default: the built-in digits network)")
-    p.add_argument("--lanes", type=parse_lanes, default=4, metavar="P",
+    p.add_argument("--lanes", type=parse_lanes, default=None, metavar="P",
                    help="neurons updated in parallel: a power of two 1..64, or one per layer as "
-                        "P1,P2,... (default: 4)")
+                        "P1,P2,... (default: the board's, see `spikeforge boards`: 2 on the "
+                        "iCEBreaker, 4 elsewhere)")
     p.add_argument("--clock", type=float, default=None, metavar="MHZ",
                    help="clock frequency in MHz made by the PLL (default: the board's documented clock)")
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: build/BOARD)")

@@ -1,0 +1,139 @@
+"""Real bitstream builds (YoWASP Yosys + nextpnr) of the default digits network.
+
+CI builds the iCEBreaker and the ULX3S at their documented clocks; the OrangeCrab, the Tang Nano 9K,
+a build that misses timing and the MNIST-sized network on the ULX3S are ``slow`` tests.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import spikeforge
+from spikeforge import datasets
+from spikeforge.boards.build import TimingError, build, default_max_events
+from spikeforge.boards.targets import get_board
+from spikeforge.cli import main
+from spikeforge.model import Network, simulate
+from spikeforge.model.core import RUN_OVERHEAD, STEP_OVERHEAD, LAYER_OVERHEAD
+
+# Bitstream sync words: iCE40 configuration starts with 7EAA997E, ECP5 with the BDB3 preamble.
+SYNC = {"ice40": b"\x7e\xaa\x99\x7e", "ecp5": b"\xff\xff\xbd\xb3"}
+
+
+@pytest.fixture(scope="module")
+def cache_base(tmp_path_factory):
+    """SPIKEFORGE_CACHE for the CLI; the builds themselves go to its ``builds`` folder."""
+    return tmp_path_factory.mktemp("spikeforge-cache")
+
+
+@pytest.fixture(scope="module")
+def cache(cache_base):
+    return cache_base / "builds"
+
+
+def _net():
+    return Network.load(spikeforge.default_network_path())
+
+
+def _formula_cycles(net: Network, lanes: int) -> np.ndarray:
+    """Cycles per test sample from the documented formula, with the events taken from the
+    contract model (not from the core's twin that the build report uses)."""
+    x, _ = datasets.load("digits", "test")
+    s = datasets.encode_for(net, x, seed=0)
+    res = simulate(net, s)
+    groups = [-(-layer.n // lanes) for layer in net.layers]
+    events = [s] + res.spikes[:-1]
+    cyc = RUN_OVERHEAD + s.shape[1] * STEP_OVERHEAD
+    for l, G in enumerate(groups):
+        e = events[l].sum(axis=2)  # [batch, T]
+        cyc = cyc + (e * G + G + LAYER_OVERHEAD).sum(axis=1)
+    return cyc
+
+
+def _check_report(r: dict, board_name: str, tmp_path):
+    board = get_board(board_name)
+    assert r["board"] == board.name and r["device"] == board.device
+    t = r["timing"]
+    assert t["met"] is True, t
+    assert t["fmax_mhz"] >= t["constraint_mhz"] == pytest.approx(board.clock_mhz, abs=1e-3)
+    assert r["clock"]["pll_mhz"] == pytest.approx(board.clock_mhz)
+    u = r["utilization"]
+    for res in ("LUT", "FF", "BRAM", "SPRAM", "DSP"):
+        assert set(u[res]) == {"used", "available", "percent"}
+        if u[res]["available"]:
+            assert u[res]["percent"] == pytest.approx(100 * u[res]["used"] / u[res]["available"], abs=0.05)
+    assert 0 < u["LUT"]["used"] <= u["LUT"]["available"]
+    # Weights, state and the host link's buffers live in block RAM, not in logic.
+    assert u["BRAM"]["used"] >= 4
+    assert u["LUT"]["available"] == board.luts and u["BRAM"]["available"] == board.bram_blocks
+    p = r["performance"]
+    expected = _formula_cycles(_net(), r["lanes"])
+    assert p["samples"] == len(expected) == 445
+    assert p["cycles_per_sample"]["mean"] == pytest.approx(expected.mean(), abs=0.05)
+    assert (p["cycles_per_sample"]["min"], p["cycles_per_sample"]["max"]) == (expected.min(), expected.max())
+    f = r["clock"]["pll_mhz"]
+    assert p["at_clock"]["latency_us"] == pytest.approx(expected.mean() / f, rel=1e-3)
+    assert p["at_clock"]["samples_per_s"] == pytest.approx(f * 1e6 / expected.mean(), rel=1e-3)
+    assert p["at_fmax"]["mhz"] == pytest.approx(t["fmax_mhz"], abs=1e-3)
+    bit = (tmp_path / board.bitstream_name).read_bytes()
+    assert SYNC[board.family] in bit[:4096]
+    on_disk = json.loads((tmp_path / f"{board.name}-report.json").read_text())
+    assert on_disk["bitstream_sha256"] == r["bitstream_sha256"]
+    assert r["max_events"] == default_max_events(_net())
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_path, capsys, monkeypatch):
+    r = build(board, None, out_dir=tmp_path, cache_dir=cache)
+    _check_report(r, board, tmp_path)
+    assert r["cached"] is False
+    # Unchanged design: served from the cache, identical bitstream, through the CLI this time.
+    monkeypatch.setenv("SPIKEFORGE_CACHE", str(cache_base))
+    out2 = tmp_path / "again"
+    assert main(["build", "--board", board, "--out", str(out2), "--json"]) == 0
+    r2 = json.loads(capsys.readouterr().out)
+    assert r2["cached"] is True and r2["cache_key"] == r["cache_key"]
+    assert r2["bitstream_sha256"] == r["bitstream_sha256"]
+    assert (out2 / get_board(board).bitstream_name).read_bytes() == (tmp_path / get_board(board).bitstream_name).read_bytes()
+
+
+@pytest.mark.slow
+def test_orangecrab_builds_and_meets_timing(cache, tmp_path):
+    r = build("orangecrab-25f", None, out_dir=tmp_path, cache_dir=cache)
+    _check_report(r, "orangecrab-25f", tmp_path)
+    # The DFU suffix the OrangeCrab bootloader expects ends the file.
+    assert (tmp_path / "orangecrab-25f.bit").read_bytes()[-8:-4] == b"UFD\x10"
+
+
+@pytest.mark.slow
+def test_tangnano9k_builds(cache, tmp_path):
+    r = build("tangnano9k", None, out_dir=tmp_path, cache_dir=cache)
+    assert r["timing"]["met"] and r["utilization"]["BRAM"]["used"] >= 4
+    assert (tmp_path / "tangnano9k.fs").stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def test_missed_timing_fails_loudly_without_bitstream(cache, tmp_path, capsys):
+    stale = tmp_path / "icebreaker.bin"
+    stale.write_bytes(b"old")
+    code = main(["build", "--board", "icebreaker", "--clock", "48", "--out", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "timing NOT met on the iCEBreaker v1.0" in err and "48.000 MHz" in err
+    assert not stale.exists()
+    rep = json.loads((tmp_path / "icebreaker-report.json").read_text())
+    assert rep["timing"]["met"] is False and rep["timing"]["fmax_mhz"] < 48 and rep["bitstream"] is None
+    with pytest.raises(TimingError):
+        build("icebreaker", None, clock_mhz=48, out_dir=tmp_path)  # cached failure, same verdict
+
+
+@pytest.mark.slow
+def test_mnist_sized_network_on_ulx3s(cache, tmp_path):
+    from spikeforge.model.random import random_network
+    net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
+    r = build("ulx3s-85f", net, out_dir=tmp_path, cache_dir=cache, samples=20)
+    assert r["timing"]["met"]
+    # 802816 weight bits need at least 44 DP16KD blocks of 18 kbit.
+    assert r["utilization"]["BRAM"]["used"] >= 44
