@@ -20,6 +20,10 @@ from spikeforge.model.network import Network
 from spikeforge.sim.link_bridge import SimulatedBoard
 
 LANES = 4
+# A simulated UART is far slower than a real one: a 1 kB frame takes about a second of wall time
+# on a busy machine, so allow much more silence than on hardware before retrying.
+TIMEOUT = 20.0
+SLOW = ["--timeout", str(TIMEOUT)]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def other_network(net: Network) -> Network:
 
 
 def test_run_20_digits_bit_exact(board, net):
-    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--samples", "20", "--json"])
+    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--samples", "20"] + SLOW + ["--json"])
     assert status == 0, r
     assert r["samples"] == 20 and r["bit_exact"] == 20 and r["cycles_match"] == 20
     assert r["predictions_agree"] == 20 and r["accuracy"] == r["model_accuracy"]
@@ -72,11 +76,11 @@ def test_weight_reload_changes_results_as_the_model_predicts(board, net, tmp_pat
     path = tmp_path / "rotated.json"
     new.save(path)
     # The board holds the baked network: without loading, the mismatch is an error.
-    with Board(board.url) as b:
+    with Board(board.url, timeout=TIMEOUT) as b:
         with pytest.raises(NetworkMismatch, match="holds network"):
             b.ensure_network(new, load=False)
-    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--net", str(path), "--samples", "20",
-                          "--json"])
+    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--net", str(path), "--samples", "20"]
+                         + SLOW + ["--json"])
     assert status == 0, r
     assert r["weights_loaded"] is True and r["bit_exact"] == 20 and r["cycles_match"] == 20
     # The new weights really are in use: the board's answers follow the new model, not the old.
@@ -84,7 +88,7 @@ def test_weight_reload_changes_results_as_the_model_predicts(board, net, tmp_pat
     spikes = encode_for(net, x[:20])
     old_res, new_res = simulate(net, spikes), simulate(new, spikes)
     assert not np.array_equal(old_res.membranes[-1], new_res.membranes[-1])
-    with Board(board.url) as b:
+    with Board(board.url, timeout=TIMEOUT) as b:
         assert b.check_network(new)      # identity now names the loaded network
         got = [b.run_sample(s) for s in spikes[:5]]
         for i, (c, m, _) in enumerate(got):
@@ -100,8 +104,8 @@ def test_cli_errors(board, net, tmp_path):
     wrong = random_network(1, (64, 5, 10))
     path = tmp_path / "wrong.json"
     wrong.save(path)
-    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--net", str(path), "--samples", "1",
-                          "--json"])
+    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--net", str(path), "--samples", "1"]
+                         + SLOW + ["--json"])
     assert status == 2 and "rebuild the bitstream" in r["error"]
     status, r = cli_json(["run", "--board", "nosuchboard", "--port", board.url, "--json"])
     assert status == 2 and "nosuchboard" in r["error"]
@@ -111,6 +115,17 @@ def test_cli_errors(board, net, tmp_path):
     status, r = cli_json(["run", "--board", "sim", "--port", "loop://", "--samples", "1", "--timeout", "0.2",
                           "--retries", "1", "--json"])
     assert status == 2 and "failed after 2 attempt(s)" in r["error"]
+
+
+def test_driver_recovers_a_swallowed_request(board, net):
+    """A frame left open on the line (here: a header announcing 16 payload bytes) swallows the
+    next request; the board's timeout answer makes the driver resend, and identify succeeds."""
+    with Board(board.url, timeout=TIMEOUT, retries=3) as b:
+        before = b.status().timeouts
+        b.ser.write(bytes([proto.SYNC_REQ, Cmd.STATUS, 0x99]) + proto.to_le(16, 2))
+        ident = b.identify()
+        assert ident.structure == proto.structure_digest(net)
+        assert b.status().timeouts == before + 1
 
 
 def _drain(ser, quiet=0.3):
@@ -140,7 +155,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
     after each, identify is answered correctly, the status counters show exactly the writes that
     valid frames asked for, and finally the board computes what the model computes with exactly
     those writes applied."""
-    b = Board(board.url, timeout=2.0, retries=0)
+    b = Board(board.url, timeout=TIMEOUT, retries=0)
     b.ensure_network(net)
     ident0 = b.identify()
     geo = b.geo
@@ -231,7 +246,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
     x, _ = load("digits", "test")
     spikes = encode_for(net, x[:4])
     want = simulate(expected, spikes)
-    with Board(board.url) as b:
+    with Board(board.url, timeout=TIMEOUT) as b:
         b.check_network(net)
         for i in range(4):
             c, m, _ = b.run_sample(spikes[i])

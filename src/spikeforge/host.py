@@ -127,6 +127,9 @@ class Board:
                 cmd, rtag, status, payload = proto.decode_response(b + head + rest)
             except ValueError:
                 return None
+            if status in _TRANSIENT:
+                # Whatever its tag, a damaged or cut-short frame may have swallowed this request.
+                return cmd, status, payload
             if rtag != tag:
                 continue  # a late answer to an earlier, abandoned request
             return cmd, status, payload
