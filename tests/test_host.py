@@ -1,0 +1,147 @@
+"""Host driver error handling and retries, against the link's byte-level twin served on a socket.
+
+The twin (model.link.HostLink) answers byte for byte as the gateware does (test_link_hdl checks
+that), so these tests exercise the driver's real paths quickly; the gateware itself is driven by
+the same driver in test_link_e2e. A few boards here are deliberately "other" boards: the twin of
+a bitstream built by another protocol version, or a device that is not a spikeforge board.
+"""
+import select
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+from spikeforge.host import Board, DeviceError, LinkError, NetworkMismatch, ProtocolMismatch, WrongDevice
+from spikeforge.model import link as proto
+from spikeforge.model import simulate
+from spikeforge.model.random import random_network, random_spikes
+
+
+class TwinServer:
+    """Serves a twin on socket://127.0.0.1:PORT. ``drop`` bytes of the host's stream are lost on
+    the line before the twin sees them (a noisy line); silence inside a frame is the frame timeout."""
+
+    def __init__(self, twin, drop=0):
+        self.twin, self.drop = twin, drop
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.url = f"socket://127.0.0.1:{self.srv.getsockname()[1]}"
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        conn = None
+        while not self.stop:
+            rl = [self.srv] + ([conn] if conn else [])
+            ready, _, _ = select.select(rl, [], [], 0.02)
+            if self.srv in ready:
+                conn, _ = self.srv.accept()
+                continue
+            if conn is None:
+                continue
+            if not ready:
+                out = self.twin.timeout()
+            else:
+                data = conn.recv(65536)
+                if not data:
+                    conn.close()
+                    conn = None
+                    continue
+                if self.drop:
+                    n = min(self.drop, len(data))
+                    data, self.drop = data[n:], self.drop - n
+                out = self.twin.feed(data)
+            if out:
+                conn.sendall(out)
+        if conn:
+            conn.close()
+        self.srv.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+
+
+@pytest.fixture
+def net():
+    return random_network(8, (10, 6, 3), readout=False, timesteps=6, weight_bits=8, membrane_bits=16)
+
+
+def serve(twin, **kw):
+    return TwinServer(twin, **kw)
+
+
+def test_run_samples_and_reload(net):
+    srv = serve(proto.HostLink(net, lanes=2, max_payload=64))
+    try:
+        with Board(srv.url, timeout=1.0) as b:
+            assert b.ensure_network(net) is False
+            sp = random_spikes(1, 4, 6, 10, p=0.5)
+            want = simulate(net, sp)
+            for i in range(4):
+                c, m, _ = b.run_sample(sp[i])
+                assert np.array_equal(c, want.counts[i]) and np.array_equal(m, want.membranes[-1][i])
+            # max_payload 64 forces multi-frame weight writes and samples
+            other = random_network(9, (10, 6, 3), readout=False, timesteps=6, weight_bits=8, membrane_bits=16)
+            other.layers[0].leak, other.layers[1].leak = net.layers[0].leak, net.layers[1].leak
+            for a, o in zip(net.layers, other.layers):
+                o.reset, o.refractory = a.reset, a.refractory
+            assert proto.structure_digest(other) == proto.structure_digest(net)
+            assert b.ensure_network(other) is True
+            assert b.check_network(other)
+            long = random_spikes(2, 1, 15, 10, p=0.9)[0]  # more words than one 64-byte frame holds
+            assert len(b.load_frames(long)) > 1
+            c, m, _ = b.run_sample(long)
+            w = simulate(other, long[None])
+            assert np.array_equal(c, w.counts[0]) and np.array_equal(m, w.membranes[-1][0])
+    finally:
+        srv.close()
+
+
+def test_retry_after_a_lost_request(net):
+    srv = serve(proto.HostLink(net, lanes=2), drop=3)
+    try:
+        with Board(srv.url, timeout=0.3, retries=2, settle=0.05) as b:
+            assert b.identify().shape == net.shape
+            assert b.bytes_sent == 2 * 7  # the lost identify and its resend
+    finally:
+        srv.close()
+
+
+def test_errors_name_the_problem(net):
+    other_version = proto.HostLink(net)
+    other_version.ident_static = other_version.ident_static[:4] + bytes([2]) + other_version.ident_static[5:]
+    not_ours = proto.HostLink(net)
+    not_ours.ident_static = b"ACME" + not_ours.ident_static[4:]
+    for twin, err, msg in [(other_version, ProtocolMismatch, "protocol version 2"),
+                           (not_ours, WrongDevice, "not a spikeforge board")]:
+        srv = serve(twin)
+        try:
+            with Board(srv.url, timeout=1.0) as b, pytest.raises(err, match=msg):
+                b.identify()
+        finally:
+            srv.close()
+
+    srv = serve(proto.HostLink(net))
+    try:
+        with Board(srv.url, timeout=1.0) as b:
+            with pytest.raises(NetworkMismatch, match=r"shape \[10, 6, 3\].*shape \[10, 7, 3\]"):
+                b.check_network(random_network(8, (10, 7, 3)))
+            b.check_network(net)
+            with pytest.raises(DeviceError, match="out of range"):
+                b.request(proto.Cmd.WRITE, bytes([5, 0, 0, 0, 0, 0, 1, 0, 1]))
+            with pytest.raises(ValueError, match="max_events = 4096"):
+                b.load_frames(np.ones((500, 10), dtype=bool))
+    finally:
+        srv.close()
+
+    with pytest.raises(LinkError, match="failed after 2 attempt"):
+        with Board("loop://", timeout=0.1, retries=1) as b:
+            b.identify()
+    with pytest.raises(Exception, match="cannot open port '/dev/nonexistent-spikeforge'"):
+        Board("/dev/nonexistent-spikeforge")
+    with pytest.raises(ValueError, match="timeout = 0"):
+        Board("loop://", timeout=0)
