@@ -208,3 +208,43 @@ def test_parameter_errors():
         HostLink(net, clk_freq=12_000_000, frame_timeout=10)
     with pytest.raises(ValueError, match="lanes"):
         HostLink(net, clk_freq=12_000_000, lanes=3)
+
+
+@pytest.mark.parametrize("sizes,wb,vb", [((200, 3, 2), 12, 24), ((3, 4, 2), 16, 32), ((129, 2), 2, 4)])
+def test_wide_values_and_two_byte_events(sizes, wb, vb):
+    """Two-byte event words (n_in > 128), multi-byte weights, biases and thresholds: writes of
+    every target, then a run, byte for byte as the twin."""
+    net = random_network(13, sizes, readout=False, timesteps=3, weight_bits=wb, membrane_bits=vb)
+    hw, tw = make(net, max_events=700, max_payload=700)
+    g = tw.geo
+    assert g.event_bytes == (2 if sizes[0] > 128 else 1)
+    rng = np.random.default_rng(0)
+    wlo, whi = -(1 << (wb - 1)), (1 << (wb - 1)) - 1
+    L = len(sizes) - 1
+    n_last = sizes[-1]
+    wv = rng.integers(wlo, whi + 1, size=n_last)
+    wbytes = g.write_value_bytes(L - 1, 0)
+    mbytes = g.write_value_bytes(L - 1, 1)
+    vmax = (1 << (vb - 1)) - 1
+    s = random_spikes(14, 1, 3, sizes[0], p=0.5)[0]
+    script = [
+        encode_request(Cmd.WRITE, 1, bytes([L - 1, 0]) + proto.to_le(sizes[-2] - 1, 2) + proto.to_le(0, 2)
+                       + proto.to_le(n_last, 2) + b"".join(proto.to_le(int(v), wbytes) for v in wv)),
+        encode_request(Cmd.WRITE, 2, bytes([L - 1, 1, 0, 0, 1, 0]) + proto.to_le(1, 2)
+                       + proto.to_le(-vmax // 3, mbytes)),
+        encode_request(Cmd.WRITE, 3, bytes([0, 2, 0, 0, 0, 0, 1, 0]) + proto.to_le(vmax // 5, mbytes)),
+        # out of range by one: the weight just above the widest value, the threshold at the rail
+        encode_request(Cmd.WRITE, 4, bytes([0, 0, 0, 0, 0, 0, 1, 0]) + proto.to_le(whi + 1, wbytes)),
+        encode_request(Cmd.WRITE, 5, bytes([0, 2, 0, 0, 0, 0, 1, 0]) + proto.to_le(vmax, mbytes)),
+        encode_request(Cmd.LOAD, 6, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN]) + proto.encode_events(s, g)),
+        encode_request(Cmd.STATUS, 7),
+    ]
+    got = check(hw, tw, script)
+    # whi + 1 only exists in the frame when the width is not a whole number of bytes; at 16 bits
+    # it wraps to -32768, a valid weight.
+    over = Status.RANGE if wb % 8 else Status.OK
+    assert [proto.decode_response(r)[2] for r in got] == [0, 0, 0, over, Status.RANGE, 0, 0]
+    from spikeforge.model import simulate
+    res = simulate(tw.net, s[None])
+    counts, mems = proto.decode_outputs(proto.decode_response(got[5])[3][4:], g)
+    assert np.array_equal(counts, res.counts[0]) and np.array_equal(mems, res.membranes[-1][0])
