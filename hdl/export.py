@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Value
-from amaranth.lib import wiring
+from amaranth.hdl import Shape, Value
+from amaranth.lib import data, wiring
 
 from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
 from ..model.network import Network
@@ -39,8 +39,12 @@ def port_table(core: NetworkCore) -> list[dict]:
     ports = [{"name": "clk", "dir": "input", "width": 1}, {"name": "rst", "dir": "input", "width": 1}]
     for path, member, value in core.signature.flatten(core):
         name = "__".join(str(p) for p in path)
-        ports.append({"name": name, "dir": "input" if member.flow == wiring.In else "output",
-                      "width": Value.cast(value).shape().width})
+        port = {"name": name, "dir": "input" if member.flow == wiring.In else "output",
+                "width": Value.cast(value).shape().width}
+        if isinstance(value, data.View) and isinstance(value.shape(), data.StructLayout):
+            port["fields"] = {fname: {"offset": f.offset, "width": f.width, "signed": Shape.cast(f.shape).signed}
+                              for fname, f in value.shape()}
+        ports.append(port)
     return ports
 
 
@@ -90,7 +94,9 @@ def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events
               f"trace_depth {trace_depth}, weight_ram {[g.weight_ram for g in core.geometry]}. "
               "Port contract: docs/architecture.md (NetworkCore).",
               "// Ports (stream payloads are packed structs, first field in the least significant bits):"]
-    header += [f"//   {p['dir']:6} [{p['width']:3}] {p['name']}" for p in ports]
+    for p in ports:
+        fields = " ".join(f"{k}[{f['offset'] + f['width'] - 1}:{f['offset']}]" for k, f in p.get("fields", {}).items())
+        header.append(f"//   {p['dir']:6} [{p['width']:3}] {p['name']}" + (f"  = {{{fields}}}" if fields else ""))
     _atomic_write(path, "\n".join(header) + "\n" + text)
     summary = hardware_summary(core)
     summary.update({"output": str(path), "module": name, "ports": ports, "network": net.name,

@@ -23,14 +23,15 @@ def expected_memories(net):
 
 
 @pytest.mark.parametrize("family,lanes", [("ice40", 1), ("ecp5", 4)])
-def test_default_network_in_block_ram(tmp_path, family, lanes):
+def test_default_network_in_block_ram(tmp_path, capsys, family, lanes):
     net = load_network()
     path = tmp_path / "top.v"
     export_verilog(net, path, lanes=lanes, max_events=1024)
     r = synthesize(path, family)
-    print(f"\n{family} digits {'-'.join(map(str, net.shape))} lanes={lanes}: {r['luts']} LUTs, "
-          f"{r['rams']} block RAMs, {r['lutrams']} LUT RAMs; cells: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(r["cells"].items()) if not k.startswith("$")))
+    with capsys.disabled():  # the counts are part of the test's output, also without -s
+        print(f"\n{family} digits {'-'.join(map(str, net.shape))} lanes={lanes}: {r['luts']} LUTs, "
+              f"{r['rams']} block RAMs, {r['lutrams']} LUT RAMs; cells: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(r["cells"].items()) if not k.startswith("$")))
     for name in expected_memories(net):
         assert name in r["memories"], f"memory {name} was not mapped to RAM (became flip-flops/logic)"
         assert r["memories"][name] in BLOCK_PRIMITIVES[family], (
