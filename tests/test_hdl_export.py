@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from amaranth.hdl import Fragment
 
 from spikeforge.cli import main
 from spikeforge.datasets import load_network
@@ -42,11 +43,11 @@ def test_export_cli_bad_network_file(tmp_path, capsys):
     assert "not a spikeforge network file" in capsys.readouterr().err
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_api(tmp_path):
     net = random_network(5, (3, 4, 2))
     core = build_core(net, lanes=[1, 2], max_events=16, trace_depth=4)
     assert isinstance(core, NetworkCore) and [g.lanes for g in core.geometry] == [1, 2]
+    Fragment.get(core, None)  # it elaborates
     with pytest.raises(ValueError, match="lanes = 5"):
         build_core(net, lanes=5)
     d = export_verilog(net, tmp_path / "x.v", lanes=2, trace_depth=8, name="snn")
