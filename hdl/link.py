@@ -70,7 +70,7 @@ class HostLink(wiring.Component):
     error: Out(1)
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
-                 max_payload: int = 1024, max_events: int = 4096, frame_timeout: int | None = None,
+                 max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
                  synchronise: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
@@ -107,9 +107,12 @@ class HostLink(wiring.Component):
         m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
         bwr, brd = buf.write_port(), buf.read_port()
         S = len(self.identify_static)
-        m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static))
+        # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
+        small = {"ram_style": "logic", "rom_style": "logic"}
+        m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
         rom_rd = rom.read_port()
-        m.submodules.nid = nid = Memory(shape=8, depth=proto.NET_ID_BYTES, init=list(proto.content_digest(self.net)))
+        m.submodules.nid = nid = Memory(shape=8, depth=proto.NET_ID_BYTES, init=list(proto.content_digest(self.net)),
+                                        attrs=small)
         nid_wr, nid_rd = nid.write_port(), nid.read_port()
 
         rb, rv = rxu.o.payload, rxu.o.valid
@@ -132,8 +135,10 @@ class HostLink(wiring.Component):
         flags = Signal(8)
         hdr = Signal(8 * proto.WRITE_HEADER)
         vcount = Signal(16)
-        vbyte = Signal(2)
-        val_raw = Signal(32)
+        # Values are as wide as the widest weight/bias/threshold of this network, no wider.
+        maxvb = max(geo.write_value_bytes(l, t) for l in range(L) for t in range(3))
+        vbyte = Signal(range(maxvb + 1))
+        val_raw = Signal(8 * maxvb)
         eb = geo.event_bytes
         word = Signal(8 * eb)
         wbyte = Signal(range(eb + 1))
@@ -147,6 +152,11 @@ class HostLink(wiring.Component):
         m.d.sync += uptime.eq(uptime + 1)
 
         m.d.comb += [brd.addr.eq(ptr), nid_rd.addr.eq(ptr), rom_rd.addr.eq(idx)]
+        # One CRC datapath for both directions: received bytes by default, sent bytes while
+        # answering (the two never happen in the same cycle).
+        crc_byte = Signal(8)
+        crc_next = Signal(16)
+        m.d.comb += [crc_byte.eq(rb), crc_next.eq(_crc_step(crc, crc_byte))]
 
         # --- response byte sources ------------------------------------------------------------------
         SRC_IDENT, SRC_STATUS, SRC_RUNOUT, SRC_OUT = range(4)
@@ -182,7 +192,7 @@ class HostLink(wiring.Component):
         row, col, count = hdr[16:32], hdr[32:48], hdr[48:64]
         vb = Signal(3)
         n_in_l, n_l = Signal(16), Signal(16)
-        lo, hi = Signal(signed(34)), Signal(signed(34))
+        lo, hi = Signal(signed(8 * maxvb)), Signal(signed(8 * maxvb))
         is_readout = Signal()
         for l, lyr in enumerate(self.net.layers):
             with m.If(layer == l):
@@ -196,9 +206,9 @@ class HostLink(wiring.Component):
                         m.d.comb += [vb.eq(proto.value_bytes(lyr.membrane_bits)), lo.eq(vlo), hi.eq(vhi)]
                     with m.Default():
                         m.d.comb += [vb.eq(proto.value_bytes(lyr.membrane_bits)), lo.eq(0), hi.eq(vhi - 1)]
-        value = Signal(signed(33))
+        value = Signal(signed(8 * maxvb))
         with m.Switch(vb):
-            for n in (1, 2, 3, 4):
+            for n in range(1, maxvb + 1):
                 with m.Case(n):
                     m.d.comb += value.eq(val_raw[:8 * n].as_signed())
         in_range = Signal()
@@ -238,7 +248,8 @@ class HostLink(wiring.Component):
             m.d.comb += [txu.i.valid.eq(1), txu.i.payload.eq(byte)]
             with m.If(txu.i.ready):
                 if update_crc:
-                    m.d.sync += crc.eq(_crc_step(crc, byte))
+                    m.d.comb += crc_byte.eq(byte)
+                    m.d.sync += crc.eq(crc_next)
                 then()
 
         def respond(st, n=0, source=SRC_IDENT):
@@ -259,7 +270,7 @@ class HostLink(wiring.Component):
                 m.d.comb += receiving.eq(1)
                 on_timeout()
                 with m.If(rv):
-                    m.d.sync += [crc.eq(_crc_step(crc, rb)), hcnt.eq(hcnt + 1)]
+                    m.d.sync += [crc.eq(crc_next), hcnt.eq(hcnt + 1)]
                     with m.Switch(hcnt):
                         with m.Case(0):
                             m.d.sync += cmd.eq(rb)
@@ -281,7 +292,7 @@ class HostLink(wiring.Component):
                 on_timeout()
                 with m.If(rv):
                     m.d.comb += [bwr.addr.eq(ptr), bwr.data.eq(rb), bwr.en.eq(1)]
-                    m.d.sync += [crc.eq(_crc_step(crc, rb)), ptr.eq(ptr + 1)]
+                    m.d.sync += [crc.eq(crc_next), ptr.eq(ptr + 1)]
                     with m.If(ptr == length - 1):
                         m.next = "CRC0"
             with m.State("CRC0"):

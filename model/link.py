@@ -366,7 +366,7 @@ class HostLink:
     """
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
-                 max_payload: int = 1024, max_events: int = 4096):
+                 max_payload: int = 512, max_events: int = 4096):
         from .core import NetworkCore
         self.baked = net
         self.net = Network.from_dict(net.to_dict())

@@ -145,7 +145,7 @@ if cocotb is not None:
         srv.close()
 
 
-def build_board(net, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD, max_payload: int = 1024,
+def build_board(net, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD, max_payload: int = 512,
                 max_events: int = 4096, frame_timeout: int | None = None, progress=None):
     """Verilator build of the HostLink top for ``net`` (cached by content by sim.runner)."""
     from ..hdl.link import HostLink
@@ -164,7 +164,7 @@ class SimulatedBoard:
     """
 
     def __init__(self, net_path, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD,
-                 max_payload: int = 1024, max_events: int = 4096, frame_timeout: int | None = None,
+                 max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
                  start_timeout: float = 900.0):
         self.args = [sys.executable, "-m", "spikeforge.sim.link_bridge", "--net", str(net_path),
                      "--lanes", str(lanes), "--clk-freq", str(clk_freq), "--baud", str(baud),
@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--clk-freq", type=int, default=SIM_CLK_FREQ)
     ap.add_argument("--baud", type=int, default=SIM_BAUD)
-    ap.add_argument("--max-payload", type=int, default=1024)
+    ap.add_argument("--max-payload", type=int, default=512)
     ap.add_argument("--max-events", type=int, default=4096)
     ap.add_argument("--frame-timeout", type=int, default=None)
     ap.add_argument("--port-file", required=True)
