@@ -17,7 +17,6 @@ import json
 import sys
 import time
 
-import numpy as np
 
 from spikeforge import datasets
 from spikeforge.sim import runner

@@ -1,1 +1,11 @@
-"""spikeforge.sim"""
+"""spikeforge.sim: the generated Verilog in real simulators, checked against the model.
+
+- :mod:`.runner`: Verilog export, content-hashed cached builds for Verilator (default) and Icarus
+  through cocotb's runner, runs of cocotb test modules.
+- :mod:`.core`: :class:`~.core.CoreSim` runs batches of samples through a network's NetworkCore and
+  :func:`~.core.compare` lists every difference from the model (first one first).
+- :mod:`.tb_core`: the cocotb testbench (runs inside the simulator; kept free of heavy imports).
+- :mod:`.pysim`: the same protocol in Amaranth's simulator (the speed baseline).
+
+Nothing is imported here: the simulator process imports :mod:`.tb_core` through this package.
+"""

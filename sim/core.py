@@ -16,8 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -290,10 +289,10 @@ class CoreSim:
                                          detail=f"trace word {w:#x}"))
                 continue
             n, P = out[layer].shape[2], self.geometry[layer].lanes
-            if (layer, step, base) in seen or base % P or word == 0:
+            if (layer, step, base) in seen or base % P or word == 0 or word >> P:
                 problems.append(Mismatch(sample, "protocol", "one non-zero word per group and step",
                                          f"base {base} word {word:#x}", step=step, layer=layer,
-                                         detail="repeated, misaligned or empty trace word"))
+                                         detail="repeated, misaligned, empty or over-wide trace word"))
             seen.add((layer, step, base))
             for k in range(P):
                 if word >> k & 1:
@@ -339,7 +338,11 @@ class CoreSim:
         if watcher:
             watcher.start()
         try:
-            res = runner.run(self.build, TB_MODULE, run_dir=rdir, env={"SPIKEFORGE_SIM_JOB": str(rdir)})
+            # Wall-clock guard for a simulator that stops advancing time altogether (the testbench's
+            # own timeouts are in simulated time): generous even for Icarus on a loaded machine.
+            limit = 600 + (sum(timeouts) + len(words)) / 1000
+            res = runner.run(self.build, TB_MODULE, run_dir=rdir, env={"SPIKEFORGE_SIM_JOB": str(rdir)},
+                             timeout=limit)
         finally:
             stop.set()
             if watcher:
