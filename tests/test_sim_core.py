@@ -211,3 +211,22 @@ def test_amaranth_simulator_same_protocol():
     exp = expected_results(net, spikes, lanes)
     assert_bit_exact(hw, exp, compare(exp, hw))
     np.testing.assert_array_equal(hw.measured_cycles, exp.cycles)
+
+
+def test_rtl_built_from_a_one_lsb_different_weight_is_caught():
+    """A real RTL/model disagreement: the core is generated with W[0, 3] one LSB higher than the
+    network the model runs. Without leak or saturation the readout membrane of neuron 3 must then
+    differ by exactly the number of times input 0 spiked, and nothing else may differ."""
+    import copy
+    net = random_network(31, (6, 10), readout=True, leak="none", weight_bits=8, membrane_bits=24, timesteps=5)
+    hw_net = copy.deepcopy(net)
+    w = hw_net.layers[0].weights
+    w[0, 3] = w[0, 3] + 1 if w[0, 3] < 127 else w[0, 3] - 1
+    spikes = random_spikes(32, 4, net.timesteps, net.n_inputs, p=0.5)
+    spikes[:, 0, 0] = True
+    sim = CoreSim(hw_net, lanes=4, simulator="verilator")
+    _, exp, found = sim.check(spikes, expected=expected_results(net, spikes, 4))
+    delta = int(w[0, 3] - net.layers[0].weights[0, 3])
+    fired = spikes[:, :, 0].sum(axis=1)
+    assert found == [Mismatch(s, "membrane", int(exp.membranes[s, 3]), int(exp.membranes[s, 3] + delta * fired[s]),
+                              layer=0, neuron=3) for s in range(len(spikes))]

@@ -48,3 +48,14 @@ def test_random_sweep_verilator(seed):
                              np.ones((1, net.timesteps, net.n_inputs), bool)])
     hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="verilator").check(spikes)
     assert_bit_exact(hw, exp, mismatches)
+
+
+def test_verilator_waves_of_a_chosen_sample(tmp_path, capsys):
+    import json
+    from spikeforge import cli
+    out = tmp_path / "sample1.vcd"
+    status = cli.main(["sim", "--samples", "2", "--waves", str(out), "--waves-sample", "1", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert status == 0 and r["waves"] == str(out) and r["waves_sample"] == 1
+    head = out.read_text(errors="replace")[:4000]
+    assert "$timescale" in head and "load__valid" in out.read_text(errors="replace")
