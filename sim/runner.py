@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
+from ..errors import UserError
+
 __all__ = ["SIMULATORS", "SimulatorError", "Build", "RunResult", "export_verilog", "default_build_root",
            "simulator_available", "build", "run", "verilator_env"]
 
@@ -64,8 +66,11 @@ _BUILD_TIMEOUT = 1800
 _MARKER = "spikeforge-build.json"
 
 
-class SimulatorError(RuntimeError):
-    """A simulator build or run failed; the message carries the tail of its log."""
+class SimulatorError(UserError, RuntimeError):
+    """A simulator build or run failed; the message carries the tail of its log.
+
+    A ``UserError`` so the CLI prints it as one report (with that log tail) rather than a traceback:
+    the usual causes are the environment's (a missing iverilog, C++ compiler or disk space)."""
 
 
 def _check_simulator(simulator: str) -> str:
