@@ -240,9 +240,10 @@ def _utilisation(board: Board, cells: dict[str, int], rep: dict) -> dict:
                 "BRAM": row(*_ua(u, "DP16KD", board.bram_blocks)),
                 "SPRAM": row(0, 0),
                 "DSP": row(*_ua(u, "MULT18X18D", board.dsps))}
-    return {"LUT": row(cells.get("LUT", 0), board.luts), "FF": row(cells.get("FF", 0), board.ffs),
-            "BRAM": row(cells.get("BRAM", 0), board.bram_blocks), "SPRAM": row(0, 0),
-            "DSP": row(cells.get("DSP", 0), board.dsps)}
+    return {"LUT": row(*_ua(u, "LUT4", board.luts)), "FF": row(*_ua(u, "DFF", board.ffs)),
+            "ALU": row(*_ua(u, "ALU", board.ffs)),
+            "BRAM": row(*_ua(u, "BSRAM", board.bram_blocks)), "SPRAM": row(0, 0),
+            "DSP": row(*_ua(u, "MULT18X18", board.dsps))}
 
 
 def _ua(u: dict, key: str, default_avail: int) -> tuple[int, int]:
@@ -308,7 +309,11 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     note(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
          f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
     top = BoardTop(board, net, lanes=lanes, pll=pll, max_events=max_events, baud=BAUD)
-    plan = platform.prepare(top, name=NAME, nextpnr_opts="--report report.json --timing-allow-fail")
+    pnr_opts = "--report report.json --timing-allow-fail"
+    if board.family == "gowin":
+        # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
+        pnr_opts += f" --freq {pll.f_out_mhz:g}"
+    plan = platform.prepare(top, name=NAME, nextpnr_opts=pnr_opts)
     key = _digest(plan, board, tools)
 
     root = cache_root(cache_dir)

@@ -101,15 +101,25 @@ def precheck(board, net, lanes, max_events: int) -> dict:
         hints.append(f"fewer weight bits (weight_bits = {wb} now; each halving roughly halves the "
                      f"weight memory)")
     hints.append("fewer hidden neurons or inputs")
+    weight_bits = sum(r["bits"] for r in est["memories"] if r["memory"].endswith("weights"))
+    spram_bits = board.spram_blocks * board.spram_block_bits
+    if spram_bits:
+        could = "could hold" if weight_bits <= spram_bits else "could not hold either"
+        note = (f" Note: the {board.device}'s {board.spram_blocks} SPRAM blocks "
+                f"({spram_bits // 1024} kbit) {could} the {weight_bits} weight bits, but "
+                f"NetworkCore keeps weights in block RAM initialised by the bitstream (SPRAM "
+                f"has no configuration-time contents).")
+    else:
+        note = ""
     bigger = _bigger_boards(board, est["bits"])
     if bigger:
         hints.append(f"a board with more block RAM ({', '.join(bigger)})")
     raise ResourceError(
         f"the network does not fit the {board.title} ({board.device}): block RAM needs "
         f"{est['blocks']} blocks but the device has {board.bram_blocks} ({kbit} kbit); "
-        f"the core's memories hold {est['bits']} bits, the largest being {biggest['memory']} "
+        f"the design's memories hold {est['bits']} bits, the largest being {biggest['memory']} "
         f"({biggest['width']} x {biggest['depth']} = {biggest['bits']} bits, {biggest['blocks']} "
-        f"blocks) with lanes = {lanes}. Try: " + "; ".join(hints),
+        f"blocks) with lanes = {lanes}. Try: " + "; ".join(hints) + note,
         "BRAM", est["blocks"], board.bram_blocks)
 
 

@@ -15,7 +15,7 @@ Every board top has the same structure:
 from __future__ import annotations
 
 from amaranth import ClockDomain, Const, Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +23,19 @@ from ..model.layer import ceil_log2
 from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
 
 __all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for"]
+
+
+def _input(m, platform, name, number=0):
+    """The input signal of a one-pin resource, through an I/O buffer (Amaranth 0.5 style)."""
+    buf = io.Buffer("i", platform.request(name, number, dir="-"))
+    m.submodules[f"{name}_{number}"] = buf
+    return buf.i
+
+
+def _output(m, platform, name, number=0):
+    buf = io.Buffer("o", platform.request(name, number, dir="-"))
+    m.submodules[f"{name}_{number}"] = buf
+    return buf.o
 
 
 def pll_for(board, clock_mhz: float | None = None) -> PLLParams:
@@ -122,16 +135,16 @@ class BoardTop(Elaboratable):
         if b.family == "ice40":
             pll = ICE40PLL(platform.request("clk12", 0, dir="-"), self.pll)
         elif b.family == "ecp5":
-            pll = ECP5PLL(platform.request(platform.default_clk, 0).i, self.pll)
+            pll = ECP5PLL(_input(m, platform, platform.default_clk), self.pll)
         else:
-            pll = GowinPLL(platform.request(platform.default_clk, 0).i, self.pll, "GW1NR-9C")
+            pll = GowinPLL(_input(m, platform, platform.default_clk), self.pll, "GW1NR-9C")
         m.submodules.pll = pll
         m.domains.sync = cd_sync = ClockDomain("sync")
         m.d.comb += cd_sync.clk.eq(pll.clk)
         platform.add_clock_constraint(cd_sync.clk, self.clk_hz)
         button = {"icebreaker": "button", "ulx3s-85f": "button_fire", "orangecrab-25f": "button",
                   "tangnano9k": "button"}[b.name]
-        btn = platform.request(button, 0).i
+        btn = _input(m, platform, button)
         m.submodules.reset_sync = ResetSynchronizer(~pll.locked | btn, domain="sync")
 
     # --- LEDs ------------------------------------------------------------------------------------
@@ -139,22 +152,25 @@ class BoardTop(Elaboratable):
     def _leds(self, m, platform, heartbeat, busy, cls, valid):
         b = self.board
         if b.name == "orangecrab-25f":
-            rgb = platform.request("rgb_led", 0)
+            rgb = platform.request("rgb_led", 0, dir="-")
             m.submodules.blink = blink = BlinkCode(len(cls), self.clk_hz)
-            m.d.comb += [blink.code.eq(cls), blink.valid.eq(valid),
-                         rgb.g.o.eq(heartbeat), rgb.r.o.eq(busy), rgb.b.o.eq(blink.led)]
+            m.d.comb += [blink.code.eq(cls), blink.valid.eq(valid)]
+            for port, value in ((rgb.g, heartbeat), (rgb.r, busy), (rgb.b, blink.led)):
+                buf = io.Buffer("o", port)
+                m.submodules += buf
+                m.d.comb += buf.o.eq(value)
             return
         if b.name == "icebreaker":
-            hb, bz = platform.request("led_g", 0).o, platform.request("led_r", 0).o
-            cls_leds = [platform.request("led", i).o for i in (2, 3, 4, 5)]
-            valid_led = platform.request("led", 6).o
+            hb, bz = _output(m, platform, "led_g"), _output(m, platform, "led_r")
+            cls_leds = [_output(m, platform, "led", i) for i in (2, 3, 4, 5)]
+            valid_led = _output(m, platform, "led", 6)
         elif b.name == "ulx3s-85f":
-            hb, bz = platform.request("led", 0).o, platform.request("led", 1).o
-            cls_leds = [platform.request("led", i).o for i in (2, 3, 4, 5)]
-            valid_led = platform.request("led", 7).o
+            hb, bz = _output(m, platform, "led", 0), _output(m, platform, "led", 1)
+            cls_leds = [_output(m, platform, "led", i) for i in (2, 3, 4, 5)]
+            valid_led = _output(m, platform, "led", 7)
         else:  # tangnano9k: 6 LEDs
-            hb, bz = platform.request("led", 0).o, platform.request("led", 1).o
-            cls_leds = [platform.request("led", i).o for i in (2, 3, 4, 5)]
+            hb, bz = _output(m, platform, "led", 0), _output(m, platform, "led", 1)
+            cls_leds = [_output(m, platform, "led", i) for i in (2, 3, 4, 5)]
             valid_led = None
         m.d.comb += [hb.eq(heartbeat), bz.eq(busy)]
         for i, led in enumerate(cls_leds):
@@ -174,11 +190,10 @@ class BoardTop(Elaboratable):
 
         link = self.link
         m.submodules.link = link
-        uart = platform.request("uart", 0)
-        m.d.comb += [link.rx.eq(uart.rx.i), uart.tx.o.eq(link.tx)]
-        if self.board.name == "ulx3s-85f":
-            # The ULX3S FTDI only drives the FPGA's rx pin while the FPGA enables its tx buffer.
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [link.rx.eq(rx_buf.i), tx_buf.o.eq(link.tx)]
 
         core = link.core
         last = self.net.layers[-1]

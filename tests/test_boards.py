@@ -112,7 +112,7 @@ def test_mnist_sized_network_is_refused_on_icebreaker_with_numbers():
     assert err.needed >= 196
     msg = str(err)
     assert f"needs {err.needed} blocks but the device has 30" in msg
-    assert "layer 0 weights" in msg and "802816" in msg
+    assert "layer 0 weights" in msg and "802816" in msg and "SPRAM blocks (1024 kbit) could hold" in msg
     assert "ulx3s-85f" in msg  # a board that can hold it
     # The same network fits the ULX3S's 208 DP16KD blocks.
     assert fit.precheck(get_board("ulx3s-85f"), net, 4, default_max_events(net))["blocks"] <= 208
