@@ -107,6 +107,11 @@ def test_cli_errors(board, net, tmp_path):
     status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--net", str(path), "--samples", "1"]
                          + SLOW + ["--json"])
     assert status == 2 and "rebuild the bitstream" in r["error"]
+    small = random_network(2, (12, 5, 10))
+    small.save(tmp_path / "small.json")
+    status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--net", str(tmp_path / "small.json"),
+                          "--json"])
+    assert status == 2 and "--data digits has 64 inputs per sample" in r["error"]
     status, r = cli_json(["run", "--board", "nosuchboard", "--port", board.url, "--json"])
     assert status == 2 and "nosuchboard" in r["error"]
     status, r = cli_json(["run", "--board", "sim", "--port", board.url, "--samples", "0", "--json"])

@@ -56,6 +56,9 @@ def run(args) -> int:
         raise ValueError(f"--samples = {args.samples} is not valid; valid: 1 to {len(x)} "
                          f"(the {args.data} test split)")
     x, y = x[:n], y[:n]
+    if x.shape[1] != net.n_inputs:
+        raise ValueError(f"--data {args.data} has {x.shape[1]} inputs per sample but {net_name} has "
+                         f"{net.n_inputs} inputs; valid: a network with {x.shape[1]} inputs")
     spikes = encode_for(net, x, seed=args.seed)
     expected = simulate(net, spikes)
     model_pred = classify(net, expected)
@@ -68,7 +71,7 @@ def run(args) -> int:
         if not board.check_network(net, name=net_name):
             if args.no_load:
                 board.ensure_network(net, load=False, name=net_name)  # raises NetworkMismatch
-            with progress(len(board.write_frames(net)), "loading weights", unit="frame") as pr:
+            with progress(len(board.write_frames(net)), "loading weights", unit="frames") as pr:
                 board.write_network(net, progress=pr.update)
             loaded = True
         cycles_twin = [NetworkCore(net, lanes=list(ident.lanes), max_events=ident.max_events).run(s).cycles
@@ -80,7 +83,7 @@ def run(args) -> int:
         latency = []
         sent0, recv0 = board.bytes_sent, board.bytes_received
         t_start = time.perf_counter()
-        with progress(n, "running samples", unit="sample") as pr:
+        with progress(n, "running samples", unit="samples") as pr:
             for i in range(n):
                 t0 = time.perf_counter()
                 counts[i], membranes[i], cycles[i] = board.run_sample(spikes[i])
