@@ -43,7 +43,7 @@ def test_default_network_in_block_ram(tmp_path, capsys, family, lanes):
 def test_spram_weights_on_ice40(tmp_path):
     """weight_ram='spram' instantiates SB_SPRAM256KA for the weights; state stays in EBR."""
     from spikeforge.model.random import random_network
-    net = random_network(3, (40, 24, 6), weight_bits=8, readout=False)
+    net = random_network(3, (40, 24, 6), weight_bits=8, membrane_bits=12, leak="shift", readout=False)
     path = tmp_path / "top.v"
     export_verilog(net, path, lanes=2, max_events=256, weight_ram=["spram", "block"])
     r = synthesize(path, "ice40")
