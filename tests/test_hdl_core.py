@@ -63,6 +63,16 @@ def test_random_networks(seed, lanes_exp, p):
     check(net, spikes, lanes)
 
 
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 6), min_size=3, max_size=3),
+       p=st.floats(0.0, 1.0))
+def test_random_networks_many(seed, lanes_exp, p):
+    net = random_network(seed)
+    lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
+    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes)
+
+
 # --- named edge cases --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
