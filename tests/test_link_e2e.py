@@ -257,3 +257,13 @@ def test_fuzz_random_and_corrupted_frames(board, net):
             c, m, _ = b.run_sample(spikes[i])
             assert np.array_equal(c, want.counts[i]) and np.array_equal(m, want.membranes[-1][i])
         b.ensure_network(net)
+
+
+@pytest.mark.slow
+def test_whole_digits_test_split(board, net):
+    status, r = cli_json(["run", "--board", "sim", "--port", board.url] + SLOW + ["--json"])
+    x, _ = load("digits", "test")
+    assert status == 0, r
+    assert r["samples"] == len(x) and r["bit_exact"] == len(x) and r["cycles_match"] == len(x)
+    assert r["accuracy"] == r["model_accuracy"]
+    print(r)
