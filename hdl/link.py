@@ -119,14 +119,17 @@ class HostLink(wiring.Component):
 
         # --- registers ---------------------------------------------------------------------------
         cmd, tag, status = Signal(8), Signal(8), Signal(8)
-        length = Signal(16)
+        # Pointers and lengths only as wide as the buffer and the longest answer need.
+        len_lo = Signal(8)
+        length = Signal(range(self.max_payload + 1))
         hcnt = Signal(2)
-        ptr = Signal(16)
+        ptr = Signal(range(self.max_payload + 1))
         crc = Signal(16)
         crc_lo = Signal(8)
-        resp_len = Signal(16)
+        resp_max = max(geo.identify_len, proto.STATUS_LEN, 4 + geo.output_bytes)
+        resp_len = Signal(range(resp_max + 1))
         src = Signal(2)
-        idx = Signal(16)
+        idx = Signal(range(max(resp_max, 32) + 1))
         k = Signal(range(geo.n_out + 1))
         j = Signal(range(geo.count_bytes + geo.membrane_bytes))
         tcount = Signal(range(self.frame_timeout + 1))
@@ -277,10 +280,10 @@ class HostLink(wiring.Component):
                         with m.Case(1):
                             m.d.sync += tag.eq(rb)
                         with m.Case(2):
-                            m.d.sync += length[:8].eq(rb)
+                            m.d.sync += len_lo.eq(rb)
                         with m.Case(3):
-                            m.d.sync += [length[8:].eq(rb), ptr.eq(0)]
-                            n = Cat(length[:8], rb)
+                            n = Cat(len_lo, rb)
+                            m.d.sync += [length.eq(n), ptr.eq(0)]
                             with m.If(n > self.max_payload):
                                 respond(proto.Status.BAD_LENGTH)
                             with m.Elif(n == 0):
@@ -492,7 +495,9 @@ class HostLink(wiring.Component):
                     m.next = "R_HDR"
                 send(proto.SYNC_RESP, after_sync, update_crc=False)
             with m.State("R_HDR"):
-                header = Cat(cmd, tag, status, resp_len)
+                resp_len16 = Signal(16)
+                m.d.comb += resp_len16.eq(resp_len)
+                header = Cat(cmd, tag, status, resp_len16)
                 hb = Signal(8)
                 with m.Switch(idx[:3]):
                     for i in range(5):
