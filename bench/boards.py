@@ -76,7 +76,7 @@ def row(board: str, label: str, net, lanes, out: Path, data_dir, samples) -> dic
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--boards", default="icebreaker,ulx3s-85f,orangecrab-25f")
-    ap.add_argument("--lanes", type=int, default=4)
+    ap.add_argument("--lanes", type=int, default=None, help="default: each board's default lanes")
     ap.add_argument("--mnist-net", type=Path, default=None)
     ap.add_argument("--data-dir", type=Path, default=MNIST_SUBSET)
     ap.add_argument("--no-mnist", action="store_true")

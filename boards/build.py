@@ -31,10 +31,10 @@ import numpy as np
 from .. import default_network_path
 from ..errors import UserError
 from ..model.network import Network
-from ..progress import note
+from ..progress import note, progress
 from . import fit
 from .targets import Board, get_board
-from .toolchain import TOOLS, resolve, tool_identity
+from .toolchain import resolve, tool_identity
 from .top import BoardTop, pll_for
 
 __all__ = ["build", "BuildError", "TimingError", "default_max_events", "performance",
@@ -190,14 +190,24 @@ def dfu_suffix(path: Path, vid: int = 0x1209, pid: int = 0x5AF0) -> None:
     path.write_bytes(data + suffix + crc.to_bytes(4, "little"))
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, stage: str, env: dict) -> None:
+def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict) -> None:
+    """Run one tool, its output into ``log``, with elapsed time shown on stderr meanwhile."""
     with open(log, "ab") as f:
         f.write(f"$ {' '.join(cmd)}\n".encode())
         f.flush()
-        r = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
-    if r.returncode != 0:
-        raise BuildError(f"{stage} failed ({Path(cmd[0]).name} exited with status {r.returncode}):"
-                         f"\n  {_error_lines(log)}")
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        try:
+            with progress(None, desc) as p:
+                while proc.poll() is None:
+                    time.sleep(0.25)
+                    p.update(0)
+                if proc.returncode != 0:
+                    raise BuildError(f"{desc} failed ({Path(cmd[0]).name} exited with status "
+                                     f"{proc.returncode}):\n  {_error_lines(log)}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _pnr_errors(log: Path, board: Board, lanes) -> None:
@@ -274,6 +284,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        # mkstemp makes the file private; outputs get the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -363,8 +377,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         raise TimingError(
             f"timing NOT met on the {board.title}: the design reaches {fmax:.2f} MHz but the clock "
             f"is {pll.f_out_mhz:.3f} MHz (slack {timing['slack_ns']:+.2f} ns); no bitstream "
-            f"written. Build at --clock {_safe_clock(board, fmax)} or lower, or use fewer lanes "
-            f"(report: {rep_out})", report)
+            f"written. {_safe_clock(board, fmax)} (report: {rep_out})", report)
     bit = (entry / board.bitstream_name).read_bytes()
     report["bitstream"] = str(bit_out)
     report["bitstream_sha256"] = hashlib.sha256(bit).hexdigest()
@@ -375,53 +388,52 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
 
 
 def _safe_clock(board: Board, fmax: float) -> str:
-    """The highest PLL frequency at or below ``fmax`` the board can make, as a CLI value."""
+    """Advice: the highest PLL frequency at or below ``fmax`` the board can make."""
     f = fmax
-    for _ in range(200):
+    for _ in range(400):
         try:
             p = pll_for(board, f)
         except ValueError:
-            return f"{fmax:.1f}"
+            break
         if p.f_out_mhz <= fmax:
-            return f"{p.f_out_mhz:g}"
+            return f"Build at --clock {p.f_out_mhz:g} or lower, or use fewer lanes"
         f -= 0.25
-    return f"{fmax:.1f}"
+    return (f"The {board.family} PLL cannot make a clock at or below {fmax:.2f} MHz: use fewer "
+            f"lanes or narrower membranes")
 
 
 def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes) -> None:
-    import json as _json
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{entry.name[:16]}-", dir=root))
     try:
         plan.extract(work)
-        commands = _json.loads(plan.files[f"build_{NAME}.json"])["commands"]
+        commands = json.loads(plan.files[f"build_{NAME}.json"])["commands"]
         env = dict(os.environ)
         log = work / "flow.log"
         tool_seconds = {}
         netlist = work / (f"{NAME}.syn.json" if board.family == "gowin" else f"{NAME}.json")
         cells = {}
-        for i, cmd in enumerate(commands):
+        for cmd in commands:
             tool = cmd[0]
             if tool == "dfu-suffix":
                 dfu_suffix(work / f"{NAME}.bit")
                 continue
             stage = _stage_name(tool)
-            note(f"build {board.name}: {stage} ({Path(tools[tool]).name}) ...")
             ts = time.monotonic()
             try:
-                _run([tools[tool]] + cmd[1:], work, log, stage, env)
+                _run([tools[tool]] + cmd[1:], work, log,
+                     f"build {board.name}: {stage} ({Path(tools[tool]).name})", env)
             except BuildError:
                 if tool.startswith("nextpnr"):
                     _pnr_errors(work / f"{NAME}.tim", board, lanes)
                 raise
             tool_seconds[stage] = round(time.monotonic() - ts, 1)
-            note(f"build {board.name}: {stage} done in {tool_seconds[stage]:.1f}s")
             if tool == "yosys":
                 counts = _cell_counts(netlist)
                 cells = fit.classify_cells(board.family, counts)
                 fit.check_cells(board, cells, lanes)
         rep_path = work / "report.json"
-        rep = _json.loads(rep_path.read_text()) if rep_path.is_file() else {}
+        rep = json.loads(rep_path.read_text()) if rep_path.is_file() else {}
         timing = _timing(rep, _constraint_from(rep))
         result = {"utilization": _utilisation(board, cells, rep), "timing": timing,
                   "cells": cells, "tool_seconds": tool_seconds}
@@ -434,7 +446,7 @@ def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes) -
         for f in ("report.json", f"{NAME}.tim", f"{NAME}.rpt", "flow.log"):
             if (work / f).is_file():
                 shutil.copyfile(work / f, done / f)
-        (done / "result.json").write_text(_json.dumps(result, indent=1))
+        (done / "result.json").write_text(json.dumps(result, indent=1))
         try:
             os.replace(done, entry)
         except OSError:

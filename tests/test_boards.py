@@ -3,7 +3,6 @@ errors, the flash command, LED logic in simulation, and the CLI surface."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess

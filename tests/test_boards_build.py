@@ -6,6 +6,7 @@ a build that misses timing and the MNIST-sized network on the ULX3S are ``slow``
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -78,6 +79,9 @@ def _check_report(r: dict, board_name: str, tmp_path):
     assert p["at_clock"]["samples_per_s"] == pytest.approx(f * 1e6 / expected.mean(), rel=1e-3)
     assert p["at_fmax"]["mhz"] == pytest.approx(t["fmax_mhz"], abs=1e-3)
     bit = (tmp_path / board.bitstream_name).read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / board.bitstream_name).stat().st_mode & 0o777 == 0o666 & ~umask
     assert SYNC[board.family] in bit[:4096]
     on_disk = json.loads((tmp_path / f"{board.name}-report.json").read_text())
     assert on_disk["bitstream_sha256"] == r["bitstream_sha256"]
