@@ -22,8 +22,13 @@ BLOCK_CONFIGS = {
     "gowin": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
 }
 
-# The host link's request payload buffer (bytes): spikeforge.hdl.link.HostLink's max_payload.
-LINK_PAYLOAD_BYTES = 1024
+
+
+def _link_payload_bytes() -> int:
+    """The host link's request payload buffer (bytes): HostLink's default ``max_payload``."""
+    import inspect
+    from ..hdl.link import HostLink
+    return inspect.signature(HostLink.__init__).parameters["max_payload"].default
 
 
 class ResourceError(UserError):
@@ -48,7 +53,7 @@ def memory_shapes(net, lanes, max_events: int) -> list[tuple[str, int, int]]:
             if name != "weights":
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))
     shapes.append(("input buffer", geos[0].addr_bits + 1, max_events))
-    shapes.append(("host link payload buffer", 8, LINK_PAYLOAD_BYTES))
+    shapes.append(("host link payload buffer", 8, _link_payload_bytes()))
     shapes.append(("host link identify ROM", 8, 256))
     return shapes
 
@@ -107,8 +112,9 @@ def precheck(board, net, lanes, max_events: int) -> dict:
         could = "could hold" if weight_bits <= spram_bits else "could not hold either"
         note = (f" Note: the {board.device}'s {board.spram_blocks} SPRAM blocks "
                 f"({spram_bits // 1024} kbit) {could} the {weight_bits} weight bits, but "
-                f"NetworkCore keeps weights in block RAM initialised by the bitstream (SPRAM "
-                f"has no configuration-time contents).")
+                f"SPRAM has no configuration-time contents: the weights would have to come over "
+                f"the host link after configuration, which the board top does not support yet "
+                f"(NetworkCore's weight_ram='spram' is not exposed by the host link).")
     else:
         note = ""
     bigger = _bigger_boards(board, est["bits"])
