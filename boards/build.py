@@ -322,7 +322,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
 
     note(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
          f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, lanes=lanes, pll=pll, max_events=max_events, baud=BAUD)
+    top = BoardTop(board, net, lanes=lanes, pll=pll, max_events=max_events, baud=BAUD,
+                   weight_ram=est["weight_ram"])
     pnr_opts = "--report report.json --timing-allow-fail"
     if board.family == "gowin":
         # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
@@ -356,7 +357,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},
         "utilization": result["utilization"],
-        "memory_estimate": {"blocks": est["blocks"], "bits": est["bits"]},
+        "memory_estimate": {"blocks": est["blocks"], "bits": est["bits"],
+                            "spram_tiles": est["spram_tiles"]},
+        "weight_ram": est["weight_ram"],
         "timing": timing,
         "performance": perf,
         "host_link": {"uart": board.uart, "baud": BAUD},
@@ -485,6 +488,11 @@ def format_report(r: dict) -> str:
             a = p[key]
             lines.append(f"  {label} {a['mhz']:g} MHz: {a['latency_us']:g} us per sample "
                          f"(worst {a['worst_latency_us']:g} us), {a['samples_per_s']:g} samples/s")
+    rams = r.get("weight_ram", "block")
+    if not isinstance(rams, str):
+        spram = [str(l) for l, ram in enumerate(rams) if ram == "spram"]
+        lines.append(f"weights of layer {', '.join(spram)} in SPRAM: zero after configuration; "
+                     f"`spikeforge run --net FILE` loads them over the host link")
     if r.get("bitstream"):
         lines.append(f"bitstream: {r['bitstream']}{' (cached build)' if r['cached'] else ''}")
     return "\n".join(lines)

@@ -41,14 +41,15 @@ class ResourceError(UserError):
         self.available = available
 
 
-def memory_shapes(net, lanes, max_events: int) -> list[tuple[str, int, int]]:
-    """(name, width, depth) of every memory the core instantiates."""
-    geos = check_hardware(net, lanes, max_events)
+def memory_shapes(net, lanes, max_events: int, weight_ram="block") -> list[tuple[str, int, int]]:
+    """(name, width, depth) of every block-RAM memory of the design (SPRAM weights excluded)."""
+    geos = check_hardware(net, lanes, max_events, weight_ram=weight_ram)
     shapes = []
     for l, g in enumerate(geos):
         G, P = g.groups, g.lanes
         bits = g.memory_bits()
-        shapes.append((f"layer {l} weights", P * g.weight_bits, g.n_in * G))
+        if g.weight_ram != "spram":
+            shapes.append((f"layer {l} weights", P * g.weight_bits, g.n_in * G))
         for name in bits:
             if name != "weights":
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))
@@ -63,18 +64,49 @@ def blocks_for(family: str, width: int, depth: int) -> int:
     return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_CONFIGS[family])
 
 
-def estimate(board, net, lanes, max_events: int) -> dict:
-    """Best-case block-RAM use of the design's memories on ``board``.
+def estimate(board, net, lanes, max_events: int, weight_ram="block") -> dict:
+    """Best-case block-RAM (and SPRAM) use of the design's memories on ``board``.
 
     The core asks for block RAM for every memory (even shallow ones), so each costs at least one
     block; wide, shallow memories (P lanes x membrane bits) cost one block per block width.
     """
     rows = []
-    for name, width, depth in memory_shapes(net, lanes, max_events):
+    for name, width, depth in memory_shapes(net, lanes, max_events, weight_ram):
         rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
                      "blocks": blocks_for(board.family, width, depth)})
+    geos = check_hardware(net, lanes, max_events, weight_ram=weight_ram)
     return {"memories": rows, "blocks": sum(r["blocks"] for r in rows),
-            "bits": sum(r["bits"] for r in rows), "available": board.bram_blocks}
+            "bits": sum(r["bits"] for r in rows), "available": board.bram_blocks,
+            "spram_tiles": sum(g.spram_tiles for g in geos), "weight_ram": weight_ram}
+
+
+def _fits(board, est: dict) -> bool:
+    return est["blocks"] <= board.bram_blocks and est["spram_tiles"] <= board.spram_blocks
+
+
+def choose_weight_ram(board, net, lanes, max_events: int):
+    """``"block"``, or per layer ``"block"``/``"spram"`` when only SPRAM weights make it fit.
+
+    On a device with SPRAM (the iCE40 UltraPlus), the largest weight arrays move to SPRAM, one
+    layer at a time, until the block RAM suffices. SPRAM has no configuration-time contents, so
+    those weights are zero after configuration and come over the host link.
+    """
+    if _fits(board, estimate(board, net, lanes, max_events)) or not board.spram_blocks:
+        return "block"
+    rams = ["block"] * len(net.layers)
+    order = sorted(range(len(net.layers)), key=lambda l: -net.layers[l].weights.size * net.layers[l].weight_bits)
+    for l in order:
+        if net.layers[l].weight_bits % 4:
+            continue  # SPRAM writes are nibble-masked
+        rams[l] = "spram"
+        try:
+            est = estimate(board, net, lanes, max_events, rams)
+        except ValueError:  # more SPRAM tiles than the device has
+            rams[l] = "block"
+            continue
+        if _fits(board, est):
+            return rams
+    return "block"
 
 
 def _lane_options(board, net, max_events: int, current) -> list[int]:
@@ -83,7 +115,8 @@ def _lane_options(board, net, max_events: int, current) -> list[int]:
         if P == current:
             continue
         try:
-            if estimate(board, net, P, max_events)["blocks"] <= board.bram_blocks:
+            if _fits(board, estimate(board, net, P, max_events,
+                                     choose_weight_ram(board, net, P, max_events))):
                 fits.append(P)
         except (ValueError, TypeError):
             continue
@@ -91,9 +124,11 @@ def _lane_options(board, net, max_events: int, current) -> list[int]:
 
 
 def precheck(board, net, lanes, max_events: int) -> dict:
-    """Raise :class:`ResourceError` when the memories cannot fit the board's block RAM."""
-    est = estimate(board, net, lanes, max_events)
-    if est["blocks"] <= board.bram_blocks:
+    """The memory estimate with the weight placement that fits (see :func:`choose_weight_ram`);
+    :class:`ResourceError` when none does."""
+    rams = choose_weight_ram(board, net, lanes, max_events)
+    est = estimate(board, net, lanes, max_events, rams)
+    if _fits(board, est):
         return est
     biggest = max(est["memories"], key=lambda r: r["blocks"])
     kbit = board.bram_blocks * board.bram_block_bits // 1024
@@ -108,15 +143,14 @@ def precheck(board, net, lanes, max_events: int) -> dict:
     hints.append("fewer hidden neurons or inputs")
     weight_bits = sum(r["bits"] for r in est["memories"] if r["memory"].endswith("weights"))
     spram_bits = board.spram_blocks * board.spram_block_bits
+    note = ""
     if spram_bits:
-        could = "could hold" if weight_bits <= spram_bits else "could not hold either"
-        note = (f" Note: the {board.device}'s {board.spram_blocks} SPRAM blocks "
-                f"({spram_bits // 1024} kbit) {could} the {weight_bits} weight bits, but "
-                f"SPRAM has no configuration-time contents: the weights would have to come over "
-                f"the host link after configuration, which the board top does not support yet "
-                f"(NetworkCore's weight_ram='spram' is not exposed by the host link).")
-    else:
-        note = ""
+        note = (f" Moving weight arrays to the {board.spram_blocks} SPRAM blocks ({spram_bits // 1024} "
+                f"kbit) does not make it fit either (the weights take {weight_bits} bits).")
+    ibuf = next(r for r in est["memories"] if r["memory"] == "input buffer")
+    if ibuf["blocks"] > 2 and max_events > 512:
+        hints.append(f"a smaller input buffer (--max-events {max_events // 2}; it takes "
+                     f"{ibuf['blocks']} blocks at {max_events} words)")
     bigger = _bigger_boards(board, est["bits"])
     if bigger:
         hints.append(f"a board with more block RAM ({', '.join(bigger)})")
@@ -125,7 +159,7 @@ def precheck(board, net, lanes, max_events: int) -> dict:
         f"{est['blocks']} blocks but the device has {board.bram_blocks} ({kbit} kbit); "
         f"the design's memories hold {est['bits']} bits, the largest being {biggest['memory']} "
         f"({biggest['width']} x {biggest['depth']} = {biggest['bits']} bits, {biggest['blocks']} "
-        f"blocks) with lanes = {lanes}. Try: " + "; ".join(hints) + note,
+        f"blocks) with lanes = {lanes}.{note} Try: " + "; ".join(hints),
         "BRAM", est["blocks"], board.bram_blocks)
 
 

@@ -38,6 +38,16 @@ def _output(m, platform, name, number=0):
     return buf.o
 
 
+def _zero_weights(net, which):
+    """A copy of ``net`` with the weights of the layers flagged in ``which`` set to zero."""
+    import copy
+    net = copy.deepcopy(net)
+    for layer, zero in zip(net.layers, which):
+        if zero:
+            layer.weights = layer.weights * 0
+    return net
+
+
 def pll_for(board, clock_mhz: float | None = None) -> PLLParams:
     from .pll import ecp5_pll_params, gowin_pll_params, ice40_pll_params
     f = board.clock_mhz if clock_mhz is None else clock_mhz
@@ -115,7 +125,7 @@ class BoardTop(Elaboratable):
     """The whole design for one board: clocking, reset, network, host link, LEDs."""
 
     def __init__(self, board, net, *, lanes=4, pll: PLLParams, max_events: int = 4096,
-                 baud: int = 115200):
+                 baud: int = 115200, weight_ram="block"):
         self.board = board
         self.net = net
         self.lanes = lanes
@@ -124,9 +134,25 @@ class BoardTop(Elaboratable):
         self.baud = baud
         self.clk_hz = pll.f_out_mhz * 1e6
         # Build link and core now so that an impossible configuration fails before any tool runs.
+        from ..hdl.core import NetworkCore
         from ..hdl.link import HostLink
-        self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                             max_events=max_events)
+        self.weight_ram = weight_ram
+        rams = [weight_ram] * len(net.layers) if isinstance(weight_ram, str) else list(weight_ram)
+        if "spram" in rams:
+            # SPRAM weights are zero after configuration. The link identifies the network it was
+            # built for by a digest of its contents, so it is built for the network as the board
+            # really holds it (those weights zero): the host sees the difference and loads the
+            # weights over the link. The link builds a block-RAM core itself; the board top
+            # swaps in the same core with its weights in SB_SPRAM256KA tiles (same ports,
+            # behaviour and cycle count).
+            net = _zero_weights(net, [r == "spram" for r in rams])
+            self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
+                                 max_events=max_events)
+            self.link.core = NetworkCore(net, lanes=lanes, max_events=max_events,
+                                         weight_ram=rams, spram_primitive=True)
+        else:
+            self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
+                                 max_events=max_events)
 
     # --- clocking -------------------------------------------------------------------------------
 
