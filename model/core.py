@@ -240,7 +240,8 @@ class NetworkCore:
     # --- a run ---------------------------------------------------------------------------------
 
     def cycles(self, spikes: np.ndarray) -> int:
-        """Exact cycle count of a run on one sample [T, n_in] (runs the sample on a copy-free pass)."""
+        """Exact cycle count of a run on one sample [T, n_in] (it runs the sample: the cycle count
+        depends on every layer's spikes)."""
         return self.run(spikes).cycles
 
     def run(self, spikes: np.ndarray) -> RunResult:
