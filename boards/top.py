@@ -14,7 +14,7 @@ Every board top has the same structure:
 """
 from __future__ import annotations
 
-from amaranth import ClockDomain, Const, Elaboratable, Module, Signal
+from amaranth import ClockDomain, Const, Elaboratable, Fragment, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -148,8 +148,12 @@ class BoardTop(Elaboratable):
             net = _zero_weights(net, [r == "spram" for r in rams])
             self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
                                  max_events=max_events)
+            block_core = self.link.core
             self.link.core = NetworkCore(net, lanes=lanes, max_events=max_events,
                                          weight_ram=rams, spram_primitive=True)
+            # Elaborating the replaced core once marks it (and its memories) as used, so that
+            # Amaranth does not warn about an unused elaboratable when it is dropped.
+            Fragment.get(block_core, None)
         else:
             self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
                                  max_events=max_events)
