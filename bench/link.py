@@ -8,7 +8,8 @@ time while the board is idle and the host silent, so the host's turnaround costs
 per sample (a real host over USB adds more); everything else - frames on the line at the baud
 rate, the network's cycles, the answer - is what the board does.
 
-    python bench/link.py [--samples 20] [--clock-mhz 24] [--baud 115200] [--lanes 4] [--net FILE]
+    python bench/link.py [--samples 20] [--board icebreaker | --clock-mhz MHZ] [--baud 115200] [--lanes 4]
+                         [--net FILE]
 """
 from __future__ import annotations
 
@@ -29,11 +30,16 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=20)
-    ap.add_argument("--clock-mhz", type=float, default=24.0, help="board clock (iCEBreaker default: 24 MHz)")
+    ap.add_argument("--board", default="icebreaker",
+                    help="take the clock from this board's documented default (see `spikeforge boards`)")
+    ap.add_argument("--clock-mhz", type=float, default=None, help="board clock (overrides --board)")
     ap.add_argument("--baud", type=int, default=115_200)
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--net", default=None, help="network file (default: the built-in digits network)")
     a = ap.parse_args(argv)
+    if a.clock_mhz is None:
+        from spikeforge.boards.targets import get_board
+        a.clock_mhz = get_board(a.board).clock_mhz
     clk = int(round(a.clock_mhz * 1e6))
     div = baud_divisor(clk, a.baud)
     net = load_network(a.net)
