@@ -8,14 +8,17 @@ here on the shared MNIST subset with ``spikeforge.convert``, unless --mnist-net 
 board is built with ``spikeforge.boards.build`` (YoWASP Yosys + nextpnr; unchanged designs come
 from the build cache) and the bench prints, side by side:
 
-- LUT % and block RAM % (used / available after place and route), SPRAM and DSP use;
+- LUT % and block RAM % (used / available after place and route), SPRAM use;
 - fmax achieved (nextpnr's report) and the PLL clock the bitstream runs at;
 - cycles per sample (mean over the test split, from the cycle-exact twin of the core, which the
   gateware tests hold equal to the hardware's cycle counter), µs per sample and samples/s at the
   achieved fmax and at the PLL clock.
 
 A network that does not fit a board is reported with the build's resource error (needed vs
-available) instead of figures.
+available) instead of figures. Each board uses its default lanes (2 on the iCEBreaker, 4 elsewhere)
+unless --lanes says otherwise; the MNIST-sized builds get an input buffer just large enough for
+every test sample (a power of two) instead of the 4096-word worst case, which is what lets the
+iCEBreaker hold it (with its layer-0 weights in SPRAM, loaded over the host link).
 """
 from __future__ import annotations
 
@@ -47,9 +50,20 @@ def mnist_sized_network(data_dir: Path, cache: Path) -> Network:
     return net
 
 
-def row(board: str, label: str, net, lanes, out: Path, data_dir, samples) -> dict:
+def input_words_needed(net: Network, data_dir) -> int:
+    """Input-buffer words for every MNIST test sample (spikes + end-of-step words), rounded up to
+    a power of two: the buffer the MNIST-sized builds get instead of the worst case 4096."""
+    from spikeforge import datasets
+    x, _ = datasets.load("mnist", "test", data_dir)
+    s = datasets.encode_for(net, x, seed=0)
+    need = int(s.sum(axis=(1, 2)).max()) + net.timesteps
+    return 1 << (need - 1).bit_length()
+
+
+def row(board: str, label: str, net, lanes, out: Path, data_dir, samples, max_events=None) -> dict:
     try:
-        r = build(board, net, lanes=lanes, out_dir=out / board / label, data_dir=data_dir, samples=samples)
+        r = build(board, net, lanes=lanes, out_dir=out / board / label, data_dir=data_dir, samples=samples,
+                  max_events=max_events)
     except ResourceError as e:
         return {"board": board, "network": label, "fits": False, "error": str(e),
                 "resource": e.resource, "needed": e.needed, "available": e.available}
@@ -69,7 +83,7 @@ def row(board: str, label: str, net, lanes, out: Path, data_dir, samples) -> dic
         "us_per_sample_fmax": p["at_fmax"]["latency_us"], "samples_per_s_fmax": p["at_fmax"]["samples_per_s"],
         "us_per_sample_clock": p["at_clock"]["latency_us"],
         "samples_per_s_clock": p["at_clock"]["samples_per_s"],
-        "cached": r["cached"], "seconds": r["seconds"],
+        "cached": r["cached"], "seconds": r["seconds"], "weight_ram": r["weight_ram"],
     }
 
 
@@ -86,16 +100,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
 
-    nets = [("digits", None, None)]
+    nets = [("digits", None, None, None)]
     if not args.no_mnist:
         mnet = (Network.load(args.mnist_net) if args.mnist_net
                 else mnist_sized_network(args.data_dir, args.out / "mnist-784-128-10.json"))
-        nets.append(("mnist-784-128-10", mnet, args.data_dir))
+        nets.append(("mnist-784-128-10", mnet, args.data_dir, input_words_needed(mnet, args.data_dir)))
     rows = []
-    for label, net, data_dir in nets:
+    for label, net, data_dir, max_events in nets:
         for b in boards:
             print(f"== {b}: {label}", file=sys.stderr)
-            rows.append(row(b, label, net, args.lanes, args.out, data_dir, args.samples))
+            rows.append(row(b, label, net, args.lanes, args.out, data_dir, args.samples, max_events))
+            rows[-1]["max_events"] = max_events
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -112,6 +127,13 @@ def main(argv=None) -> int:
               f"{r['us_per_sample_fmax']:>8.1f} {r['samples_per_s_fmax']:>14.0f} {r['us_per_sample_clock']:>8.1f} "
               f"{r['samples_per_s_clock']:>13.0f}{flag}")
     print("\nworkloads: " + "; ".join(sorted({f"{r['network']}: {r['workload']}" for r in rows if r["fits"]})))
+    for r in rows:
+        if r["fits"] and not isinstance(r["weight_ram"], str):
+            print(f"{r['board']} {r['network']}: weight RAM per layer {r['weight_ram']} (SPRAM weights are "
+                  f"loaded over the host link after configuration)")
+    mev = {r["network"]: r["max_events"] for r in rows if r.get("max_events")}
+    for k, v in mev.items():
+        print(f"{k}: input buffer {v} words (enough for every test sample)")
     return 0
 
 

@@ -190,24 +190,23 @@ def dfu_suffix(path: Path, vid: int = 0x1209, pid: int = 0x5AF0) -> None:
     path.write_bytes(data + suffix + crc.to_bytes(4, "little"))
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict) -> None:
-    """Run one tool, its output into ``log``, with elapsed time shown on stderr meanwhile."""
+def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict, prog) -> None:
+    """Run one tool, its output into ``log``, keeping the progress line's clock ticking."""
     with open(log, "ab") as f:
         f.write(f"$ {' '.join(cmd)}\n".encode())
         f.flush()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
         try:
-            with progress(None, desc) as p:
-                while proc.poll() is None:
-                    time.sleep(0.25)
-                    p.update(0)
-                if proc.returncode != 0:
-                    raise BuildError(f"{desc} failed ({Path(cmd[0]).name} exited with status "
-                                     f"{proc.returncode}):\n  {_error_lines(log)}")
+            while proc.poll() is None:
+                time.sleep(0.25)
+                prog.update(0)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    if proc.returncode != 0:
+        raise BuildError(f"{desc} failed ({Path(cmd[0]).name} exited with status "
+                         f"{proc.returncode}):\n  {_error_lines(log)}")
 
 
 def _pnr_errors(log: Path, board: Board, lanes) -> None:
@@ -416,36 +415,38 @@ def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes) -
         tool_seconds = {}
         netlist = work / (f"{NAME}.syn.json" if board.family == "gowin" else f"{NAME}.json")
         cells = {}
-        for cmd in commands:
-            tool = cmd[0]
-            if tool == "dfu-suffix":
-                dfu_suffix(work / f"{NAME}.bit")
-                continue
-            stage = _stage_name(tool)
-            ts = time.monotonic()
-            try:
-                _run([tools[tool]] + cmd[1:], work, log,
-                     f"build {board.name}: {stage} ({Path(tools[tool]).name})", env)
-            except BuildError:
-                if tool.startswith("nextpnr"):
-                    _pnr_errors(work / f"{NAME}.tim", board, lanes)
-                raise
-            tool_seconds[stage] = round(time.monotonic() - ts, 1)
-            if tool == "yosys":
-                counts = _cell_counts(netlist)
-                cells = fit.classify_cells(board.family, counts)
-                fit.check_cells(board, cells, lanes)
+        runs = [cmd for cmd in commands if cmd[0] != "dfu-suffix"]
+        with progress(len(runs), f"build {board.name}: synthesis, place and route, packing",
+                      unit="tools") as prog:
+            for cmd in commands:
+                tool = cmd[0]
+                if tool == "dfu-suffix":
+                    dfu_suffix(work / f"{NAME}.bit")
+                    continue
+                stage = _stage_name(tool)
+                desc = f"build {board.name}: {stage} ({Path(tools[tool]).name})"
+                note(desc + " ...")
+                ts = time.monotonic()
+                try:
+                    _run([tools[tool]] + cmd[1:], work, log, desc, env, prog)
+                except BuildError:
+                    if tool.startswith("nextpnr"):
+                        _pnr_errors(work / f"{NAME}.tim", board, lanes)
+                    raise
+                tool_seconds[stage] = round(time.monotonic() - ts, 1)
+                prog.update(1)
+                if tool == "yosys":
+                    counts = _cell_counts(netlist)
+                    cells = fit.classify_cells(board.family, counts)
+                    fit.check_cells(board, cells, lanes)
         rep_path = work / "report.json"
         rep = json.loads(rep_path.read_text()) if rep_path.is_file() else {}
         timing = _timing(rep, _constraint_from(rep))
         result = {"utilization": _utilisation(board, cells, rep), "timing": timing,
                   "cells": cells, "tool_seconds": tool_seconds}
-        products = {f"{NAME}.bin": board.bitstream_name, f"{NAME}.bit": board.bitstream_name,
-                    f"{NAME}.fs": board.bitstream_name}
         done = work / "done"
         done.mkdir()
-        src = work / f"{NAME}{board.bitstream_ext}"
-        shutil.copyfile(src, done / products[src.name])
+        shutil.copyfile(work / f"{NAME}{board.bitstream_ext}", done / board.bitstream_name)
         for f in ("report.json", f"{NAME}.tim", f"{NAME}.rpt", "flow.log"):
             if (work / f).is_file():
                 shutil.copyfile(work / f, done / f)
