@@ -15,7 +15,7 @@ Robustness comes from the structure rather than from special cases:
 - bytes that arrive while a command executes are discarded and counted, never queued.
 """
 
-from amaranth.hdl import *
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

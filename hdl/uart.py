@@ -4,7 +4,7 @@ Both run from the ``sync`` clock with ``divisor`` cycles per bit (see
 :func:`spikeforge.model.uart.baud_divisor`). The receiver samples each bit once, in its middle,
 which tolerates a baud mismatch of a few percent and needs no oversampling clock.
 """
-from amaranth.hdl import *
+from amaranth.hdl import C, Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out

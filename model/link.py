@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -458,7 +458,6 @@ class HostLink:
         return bytes(b)
 
     def _execute(self, cmd: int, p: bytes) -> tuple[int, bytes]:
-        g = self.geo
         if cmd not in Cmd.ALL:
             return Status.UNKNOWN_CMD, b""
         if cmd in (Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.READ, Cmd.CLEAR) and p:

@@ -3,7 +3,6 @@ Verilator, bridged to a TCP socket, driven by the unmodified host driver and ``s
 through pyserial's socket:// URL."""
 import io
 import json
-import time
 from contextlib import redirect_stdout
 
 import numpy as np
