@@ -303,7 +303,7 @@ def _stage_name(tool: str) -> str:
 
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
-          data_dir=None, force: bool = False) -> dict:
+          data_dir=None, force: bool = False, seed: int | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring)."""
     t0 = time.monotonic()
     board = get_board(board) if not isinstance(board, Board) else board
@@ -324,6 +324,10 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     top = BoardTop(board, net, lanes=lanes, pll=pll, max_events=max_events, baud=BAUD,
                    weight_ram=est["weight_ram"])
     pnr_opts = "--report report.json --timing-allow-fail"
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed = {seed!r} is not valid; valid: an integer >= 0")
+        pnr_opts += f" --seed {seed}"
     if board.family == "gowin":
         # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
         pnr_opts += f" --freq {pll.f_out_mhz:g}"
@@ -351,7 +355,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "board": board.name, "title": board.title, "device": board.device, "family": board.family,
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
-        "lanes": lanes, "max_events": max_events,
+        "lanes": lanes, "max_events": max_events, "seed": seed,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},
@@ -398,10 +402,11 @@ def _safe_clock(board: Board, fmax: float) -> str:
         except ValueError:
             break
         if p.f_out_mhz <= fmax:
-            return f"Build at --clock {p.f_out_mhz:g} or lower, or use fewer lanes"
+            return (f"Build at --clock {p.f_out_mhz:g} or lower, use fewer lanes, or try another "
+                    f"placement (--seed N)")
         f -= 0.25
     return (f"The {board.family} PLL cannot make a clock at or below {fmax:.2f} MHz: use fewer "
-            f"lanes or narrower membranes")
+            f"lanes or narrower membranes, or try another placement (--seed N)")
 
 
 def _run_flow(plan, board: Board, tools: dict, root: Path, entry: Path, lanes) -> None:

@@ -23,7 +23,7 @@ def run(args) -> int:
     try:
         report = build(args.board, args.net, lanes=args.lanes, clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
-                       data_dir=args.data_dir, force=args.force)
+                       data_dir=args.data_dir, force=args.force, seed=args.seed)
     except TimingError as e:
         if args.json:
             print(json.dumps({"error": str(e), "report": e.report}, indent=1))
@@ -65,6 +65,9 @@ def register(subparsers) -> None:
                    help="samples used to measure cycles per sample (default: the whole test split)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="MNIST IDX files, for cycles per sample of a 784-input network")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="nextpnr placement seed (default: nextpnr's); another seed can rescue a "
+                        "design that narrowly misses timing")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(func=run)
