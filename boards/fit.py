@@ -55,7 +55,6 @@ def memory_shapes(net, lanes, max_events: int, weight_ram="block") -> list[tuple
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))
     shapes.append(("input buffer", geos[0].addr_bits + 1, max_events))
     shapes.append(("host link payload buffer", 8, _link_payload_bytes()))
-    shapes.append(("host link identify ROM", 8, 256))
     return shapes
 
 
