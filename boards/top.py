@@ -14,7 +14,7 @@ Every board top has the same structure:
 """
 from __future__ import annotations
 
-from amaranth import ClockDomain, Const, Elaboratable, Fragment, Module, Signal
+from amaranth import ClockDomain, Const, Elaboratable, Fragment, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -63,8 +63,10 @@ class ResultSnoop(wiring.Component):
     The host link owns the core's ``out_addr``; this block only watches it. Each cycle in which
     the core holds a finished result (``done`` now and a cycle ago), the value on ``value``
     belongs to the address seen a cycle earlier. The best value wins, ties to the lower index
-    (as ``np.argmax``), whatever order the host reads in; ``valid`` rises once every output of
-    the run has been seen. ``start`` (a new run) forgets the previous result.
+    (as ``np.argmax``), whatever order the host reads in. Once every output of a run has been
+    seen, ``cls`` shows that run's class, ``valid`` goes high and ``new`` pulses for a cycle;
+    ``cls`` then holds until the next run's outputs have all been read, so the LEDs show the last
+    complete result while the host streams samples.
     """
 
     def __init__(self, n_out: int, value_shape):
@@ -76,42 +78,46 @@ class ResultSnoop(wiring.Component):
             "value": In(value_shape),
             "cls": Out(self.addr_bits),
             "valid": Out(1),
+            "new": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         done_q = Signal()
         addr_q = Signal(self.addr_bits)
+        all_seen = (1 << self.n_out) - 1
         seen = Signal(self.n_out)
         have_best = Signal()
         best = Signal.like(self.value)
-        m.d.sync += [done_q.eq(self.done), addr_q.eq(self.out_addr)]
+        best_idx = Signal(self.addr_bits)
+        m.d.sync += [done_q.eq(self.done), addr_q.eq(self.out_addr), self.new.eq(0)]
         with m.If(~self.done):
-            m.d.sync += [seen.eq(0), have_best.eq(0), self.valid.eq(0)]
+            m.d.sync += [seen.eq(0), have_best.eq(0)]
         with m.Elif(done_q & (addr_q < self.n_out)):
-            better = ~have_best | (self.value > best) | ((self.value == best) & (addr_q < self.cls))
+            better = ~have_best | (self.value > best) | ((self.value == best) & (addr_q < best_idx))
             with m.If(better):
-                m.d.sync += [best.eq(self.value), self.cls.eq(addr_q), have_best.eq(1)]
+                m.d.sync += [best.eq(self.value), best_idx.eq(addr_q), have_best.eq(1)]
             new_seen = seen | (Const(1, self.n_out) << addr_q)[:self.n_out]
-            m.d.sync += [seen.eq(new_seen), self.valid.eq(new_seen == (1 << self.n_out) - 1)]
+            m.d.sync += seen.eq(new_seen)
+            with m.If((new_seen == all_seen) & (seen != all_seen)):
+                m.d.sync += [self.cls.eq(Mux(better, addr_q, best_idx)), self.valid.eq(1),
+                             self.new.eq(1)]
         return m
 
 
 class BlinkCode(wiring.Component):
-    """Shows a small number on one LED: after each new ``valid`` result, ``code + 1`` blinks."""
+    """Shows a small number on one LED: after each ``trigger`` pulse, ``code + 1`` blinks."""
 
     def __init__(self, bits: int, clk_hz: float):
         self.half = max(1, int(clk_hz * 0.2))  # 200 ms on, 200 ms off
-        super().__init__({"code": In(bits), "valid": In(1), "led": Out(1)})
+        super().__init__({"code": In(bits), "trigger": In(1), "led": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        valid_q = Signal()
         timer = Signal(range(self.half + 1))
         phases = Signal(len(self.code) + 2)  # remaining half-periods
-        m.d.sync += valid_q.eq(self.valid)
         m.d.comb += self.led.eq(phases[0])
-        with m.If(self.valid & ~valid_q):
+        with m.If(self.trigger):
             m.d.sync += [phases.eq((self.code + 1) * 2), timer.eq(0)]
         with m.Elif(phases != 0):
             with m.If(timer == self.half - 1):
@@ -179,12 +185,12 @@ class BoardTop(Elaboratable):
 
     # --- LEDs ------------------------------------------------------------------------------------
 
-    def _leds(self, m, platform, heartbeat, busy, cls, valid):
+    def _leds(self, m, platform, heartbeat, busy, cls, valid, new):
         b = self.board
         if b.name == "orangecrab-25f":
             rgb = platform.request("rgb_led", 0, dir="-")
             m.submodules.blink = blink = BlinkCode(len(cls), self.clk_hz)
-            m.d.comb += [blink.code.eq(cls), blink.valid.eq(valid)]
+            m.d.comb += [blink.code.eq(cls), blink.trigger.eq(new)]
             for port, value in ((rgb.g, heartbeat), (rgb.r, busy), (rgb.b, blink.led)):
                 buf = io.Buffer("o", port)
                 m.submodules += buf
@@ -231,5 +237,5 @@ class BoardTop(Elaboratable):
         m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape())
         m.d.comb += [snoop.done.eq(core.done), snoop.out_addr.eq(core.out_addr),
                      snoop.value.eq(value)]
-        self._leds(m, platform, hb_ctr[hb_bit], link.busy, snoop.cls, snoop.valid)
+        self._leds(m, platform, hb_ctr[hb_bit], link.busy, snoop.cls, snoop.valid, snoop.new)
         return m
