@@ -47,7 +47,9 @@ def register(subparsers) -> None:
                     "executables) on the board top: PLL clock, the network, the UART host link and "
                     "status LEDs. Writes OUT/BOARD.bin|.bit and OUT/BOARD-report.json. An unchanged "
                     "design is served from the build cache (SPIKEFORGE_CACHE, default "
-                    "~/.cache/spikeforge). A design that misses timing fails with exit status 1.")
+                    "~/.cache/spikeforge). A design that misses timing fails with exit status 1. "
+                    "On the iCEBreaker, weight arrays the block RAM cannot hold go to SPRAM, which "
+                    "starts empty: `spikeforge run --net FILE` loads them over the link.")
     p.add_argument("--board", required=True, metavar="NAME",
                    help=f"target board: {', '.join(board_names())}")
     p.add_argument("--net", metavar="FILE", default=None,
