@@ -65,6 +65,7 @@ class HostLink(wiring.Component):
     rx: In(1, init=1)
     tx: Out(1, init=1)
     idle: Out(1)
+    answering: Out(1)
     busy: Out(1)
     done: Out(1)
     error: Out(1)
@@ -239,7 +240,9 @@ class HostLink(wiring.Component):
         m.d.comb += timed_out.eq(receiving & ~rv & (tcount == self.frame_timeout - 1))
         with m.If(rxu.error | rxu.overrun | (rv & ~receiving & ~hunting)):
             m.d.sync += rx_errors.eq(rx_errors + 1)
-        m.d.comb += self.idle.eq(hunting & rxu.idle & ~rv & txu.idle)
+        m.d.comb += [self.idle.eq(hunting & rxu.idle & ~rv & txu.idle),
+                     # executing or answering: bytes arriving now are discarded
+                     self.answering.eq((~hunting & ~receiving) | ~txu.idle)]
 
         def on_timeout():
             with m.If(timed_out):
