@@ -60,7 +60,8 @@ class HostLink(wiring.Component):
     NetworkCore), ``clk_freq`` (Hz of the ``sync`` domain), ``baud``, ``max_payload`` (request
     payload buffer in bytes; bounds the largest frame), ``frame_timeout`` (cycles of silence
     inside a frame before it is abandoned; default 20 ms), ``synchronise`` (two-flop synchroniser on
-    ``rx``; leave True on hardware).
+    ``rx``; leave True on hardware), ``core`` (a NetworkCore already built for ``net`` and
+    ``max_events``, e.g. with its weights in SPRAM; by default one is built with ``lanes``).
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
@@ -72,7 +73,7 @@ class HostLink(wiring.Component):
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
-                 synchronise: bool = True):
+                 synchronise: bool = True, core: NetworkCore | None = None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
@@ -84,7 +85,12 @@ class HostLink(wiring.Component):
             raise ValueError(f"frame_timeout = {frame_timeout!r} is not valid; valid: an integer of at least "
                              f"{20 * self.divisor} cycles (two bytes at {baud} baud)")
         self.net = net
-        self.core = NetworkCore(net, lanes=lanes, max_events=max_events)
+        if core is None:
+            core = NetworkCore(net, lanes=lanes, max_events=max_events)
+        elif not isinstance(core, NetworkCore) or core.net is not net or core.max_events != max_events:
+            raise ValueError("core must be a NetworkCore built for this same net and max_events "
+                             f"(got {type(core).__name__})")
+        self.core = core
         self.geo = proto.LinkGeometry.of(net, [g.lanes for g in self.core.geometry],
                                          clk_freq, baud, max_payload, max_events)
         self.clk_freq, self.baud = int(clk_freq), int(baud)

@@ -259,3 +259,13 @@ def test_wide_values_and_two_byte_events(sizes, wb, vb):
     res = simulate(tw.net, s[None])
     counts, mems = proto.decode_outputs(proto.decode_response(got[5])[3][4:], g)
     assert np.array_equal(counts, res.counts[0]) and np.array_equal(mems, res.membranes[-1][0])
+
+
+def test_prebuilt_core():
+    from spikeforge.hdl.core import NetworkCore
+    net = random_network(1, (3, 2))
+    core = NetworkCore(net, lanes=2, max_events=64)
+    hw = HostLink(net, clk_freq=CLK, baud=BAUD, max_events=64, core=core, frame_timeout=TIMEOUT)
+    assert hw.core is core and hw.geo.lanes == (2,)
+    with pytest.raises(ValueError, match="core must be a NetworkCore built for this same net"):
+        HostLink(net, clk_freq=CLK, baud=BAUD, max_events=32, core=core)
