@@ -20,7 +20,7 @@ import numpy as np
 from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for
 from .network import Network, signed_range
 
-__all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "DEFAULT_MEMORY_BUDGET",
+__all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "batch_cycles", "DEFAULT_MEMORY_BUDGET",
            "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "weight_cfg_words"]
 
 # The controller's step-boundary cycle (checks whether another step is buffered).
@@ -194,6 +194,21 @@ class RunResult:
                   else spikes[-1].sum(axis=0, dtype=np.int64))
         return cls(spikes=spikes, membranes=[v[b] for v in result.membranes],
                    refractory=[r[b] for r in result.refractory], counts=counts, mon=None, cycles=-1)
+
+
+def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.ndarray:
+    """The cycle formula for a whole batch at once, int64 [batch].
+
+    ``result`` is ``model.simulate(net, input_spikes)``: the formula only needs how many events
+    each layer saw at each step, so this costs one vectorised pass instead of a twin run per sample.
+    """
+    geometry = check_hardware(net, lanes)
+    events = [np.asarray(input_spikes, bool)] + result.spikes[:-1]
+    T = events[0].shape[1]
+    total = RUN_OVERHEAD + T * STEP_OVERHEAD
+    for geo, ev in zip(geometry, events):
+        total = total + ev.sum(axis=(1, 2), dtype=np.int64) * geo.groups + T * (geo.groups + LAYER_OVERHEAD)
+    return np.asarray(total, dtype=np.int64)
 
 
 class NetworkCore:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge.model.core import NetworkCore, RunResult, check_hardware, input_words
+from spikeforge.model.core import NetworkCore, RunResult, batch_cycles, check_hardware, input_words
 from spikeforge.model.network import Network
 from spikeforge.model.random import random_network, random_spikes
 from spikeforge.model.simulate import simulate
@@ -91,3 +91,13 @@ def test_spram_limits():
     big = Network([Layer(weights=np.zeros((784, 512), np.int64), weight_bits=8, membrane_bits=16)])
     with pytest.raises(ValueError, match="an iCE40 UltraPlus has 4"):
         check_hardware(big, lanes=4, weight_ram="spram")
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), lanes_exp=st.integers(0, 4))
+def test_batch_cycles_equals_the_twin_per_sample(seed, lanes_exp):
+    net = random_network(seed)
+    spikes = random_spikes(seed, 4, net.timesteps, net.n_inputs)
+    twin = NetworkCore(net, lanes=1 << lanes_exp)
+    expected = [twin.cycles(s) for s in spikes]
+    assert batch_cycles(net, 1 << lanes_exp, spikes, simulate(net, spikes)).tolist() == expected

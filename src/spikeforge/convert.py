@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import datasets
+from .model.core import batch_cycles
 from .model.network import Layer, Network
 from .model.simulate import classify, simulate
 
@@ -282,10 +283,11 @@ def convert(ann: ANN, x_calib: np.ndarray, *, timesteps: int = 8, weight_bits: i
 
 
 def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch_size: int = 500,
-             progress=None) -> dict:
+             progress=None, lanes: tuple[int, ...] = ()) -> dict:
     """Run the integer model on a data set: accuracy and activity statistics per sample.
 
-    The input spikes are ``datasets.encode_for(net, x, seed)``.
+    The input spikes are ``datasets.encode_for(net, x, seed)``. For each lane count in ``lanes``,
+    the result also has the accelerator's exact mean cycles per sample (``cycles_per_sample``).
     """
     x = np.asarray(x)
     n = len(y)
@@ -296,6 +298,7 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
     in_spikes = 0
     layer_spikes = np.zeros(len(net.layers), dtype=np.int64)
     syn_ops = 0
+    cycles = {P: 0 for P in lanes}
     for start in range(0, n, batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         s = whole[start:start + batch_size] if whole is not None else datasets.encode_for(net, xb, seed)
@@ -304,6 +307,8 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
         in_spikes += int(s.sum())
         layer_spikes += np.array([int(sp.sum()) for sp in res.spikes], dtype=np.int64)
         syn_ops += int(res.synaptic_events(s, net).sum())
+        for P in lanes:
+            cycles[P] += int(batch_cycles(net, P, s, res).sum())
         if progress is not None:
             progress.update(len(yb))
     T = net.timesteps
@@ -330,6 +335,7 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
         "synaptic_ops_per_sample": syn_ops / n,
         "dense_synaptic_ops_per_sample": T * sum(layer.n_in * layer.n for layer in net.layers),
         "layers": layers,
+        "cycles_per_sample": {str(P): c / n for P, c in cycles.items()},
     }
 
 

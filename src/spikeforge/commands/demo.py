@@ -2,13 +2,16 @@
 
 Loads the default network, recomputes the float ANN's accuracy from the parameters shipped in the
 file, runs the bit-exact integer model on the test split and prints both accuracies with the
-spikes and synaptic operations per sample.
+spikes and synaptic operations per sample, and what the accelerator would take on each supported
+board: exact cycles per sample (the cycle formula, checked against the gateware by the tests) at
+the board's default lanes, and the latency and throughput at its documented clock.
 """
 from __future__ import annotations
 
 import json
 
 from .. import datasets
+from ..boards.targets import BOARDS
 from ..progress import note
 from .model import add_net_argument, evaluate_on_data, format_report
 
@@ -16,7 +19,15 @@ from .model import add_net_argument, evaluate_on_data, format_report
 def run(args) -> int:
     net = datasets.load_network(args.net)
     note(f"spikeforge demo: {'built-in digits network' if args.net is None else args.net}")
-    r = evaluate_on_data(net, args.net, None, "test", args.data_dir, args.samples, 0)
+    lanes = sorted({b.default_lanes for b in BOARDS.values()})
+    r = evaluate_on_data(net, args.net, None, "test", args.data_dir, args.samples, 0, lanes=lanes)
+    r["hardware"] = []
+    for b in BOARDS.values():
+        cycles = r["snn"]["cycles_per_sample"][str(b.default_lanes)]
+        r["hardware"].append({"board": b.name, "device": b.device, "clock_mhz": b.clock_mhz,
+                              "lanes": b.default_lanes, "cycles_per_sample": cycles,
+                              "us_per_sample": cycles / b.clock_mhz,
+                              "samples_per_s": b.clock_mhz * 1e6 / cycles})
     if args.json:
         print(json.dumps(r, indent=1))
         return 0
@@ -24,6 +35,12 @@ def run(args) -> int:
     if r["ann_accuracy"] is not None:
         gap = 100 * (r["snn"]["accuracy"] - r["ann_accuracy"])
         print(f"conversion     integer SNN vs float ANN: {gap:+.2f} percentage points")
+    print("accelerator    exact cycles per sample (event-driven: they follow the spikes), at each board's "
+          "documented clock")
+    for h in r["hardware"]:
+        print(f"  {h['board']:<15} {h['device']:<19} P={h['lanes']:<2} {h['cycles_per_sample']:8.1f} cycles  "
+              f"@ {h['clock_mhz']:g} MHz: {h['us_per_sample']:7.1f} us/sample, {h['samples_per_s']:8.0f} samples/s")
+    print("next           spikeforge sim (the RTL in Verilator, bit-exact check), spikeforge build --board icebreaker")
     return 0
 
 

@@ -35,7 +35,8 @@ def network_summary(net, path) -> dict:
             "digest": net.digest()}
 
 
-def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=None, seed=0) -> dict:
+def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=None, seed=0,
+                     lanes=()) -> dict:
     """Everything ``model`` and ``demo`` report, as one JSON-able dict."""
     if data is None:
         data = net.meta.get("dataset", "digits") if isinstance(net.meta, dict) else "digits"
@@ -55,7 +56,7 @@ def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=N
     ann = ann_from_network(net)
     ann_acc = ann.accuracy(x, y) if ann is not None else None
     with progress(len(y), f"integer model on {data} {split}", unit="samples") as p:
-        stats = evaluate(net, x, y, seed=seed, progress=p)
+        stats = evaluate(net, x, y, seed=seed, progress=p, lanes=lanes)
     notes = []
     if data == "mnist":
         train_n = net.meta.get("train_samples") if isinstance(net.meta, dict) else None
