@@ -159,7 +159,9 @@ def test_fuzz_random_and_corrupted_frames(board, net):
     after each, identify is answered correctly, the status counters show exactly the writes that
     valid frames asked for, and finally the board computes what the model computes with exactly
     those writes applied."""
-    b = Board(board.url, timeout=TIMEOUT, retries=0)
+    # Retries only cover a board still busy with a chunk when the quiet window ended on a
+    # starved CI machine; the answers are checked exactly.
+    b = Board(board.url, timeout=5.0, retries=2)
     b.ensure_network(net)
     ident0 = b.identify()
     geo = b.geo
