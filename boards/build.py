@@ -216,6 +216,15 @@ def _pnr_errors(log: Path, board: Board, lanes) -> None:
         text = log.read_text(errors="replace")
     except OSError:
         return
+    m = re.search(r"Failed to expand region .* of (\d+) (\w+?)s?\b", text)
+    if m:
+        needed, cell = int(m.group(1)), m.group(2)
+        res = {"ICESTORM_LC": "LC", "TRELLIS_COMB": "LUT", "TRELLIS_SLICE": "LUT"}.get(cell, cell)
+        avail = board.luts if res in ("LC", "LUT") else -1
+        raise fit.ResourceError(
+            f"the design does not fit the {board.title} ({board.device}): placement needs {needed} "
+            f"{cell} logic cells but the device has {avail} (lanes = {lanes}); use fewer lanes or "
+            f"narrower membranes (membrane_bits), or a larger board", res, needed, avail)
     m = re.search(r"no BELs remaining to implement cell type '(\w+)'", text)
     if m:
         cell = m.group(1)

@@ -139,25 +139,29 @@ def test_missed_timing_fails_loudly_without_bitstream(cache, tmp_path, capsys):
 def test_mnist_sized_network_on_ulx3s(cache, tmp_path):
     from spikeforge.model.random import random_network
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
-    r = build("ulx3s-85f", net, out_dir=tmp_path, cache_dir=cache, samples=20)
+    # 16-bit membranes and spike counters make this random network's datapath slower than the
+    # digits network's: it is built at 30 MHz (it reaches about 32 MHz).
+    r = build("ulx3s-85f", net, clock_mhz=30, out_dir=tmp_path, cache_dir=cache, samples=20)
     assert r["timing"]["met"]
     # 802816 weight bits need at least 44 DP16KD blocks of 18 kbit.
     assert r["utilization"]["BRAM"]["used"] >= 44
 
 
 @pytest.mark.slow
-def test_mnist_sized_network_on_icebreaker_fits_with_spram(cache, tmp_path):
+def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     """784-128-10 with 8-bit weights on the UP5K: layer 0's weights (802816 bits) go to the four
-    SPRAM tiles, everything else to EBR; whether 16.125 MHz (the lowest documented-range PLL
-    clock) is met depends on the placement, so the report is checked either way."""
+    SPRAM tiles and the block RAM holds the rest, but this network (16-bit membranes, spike
+    counters) needs more logic cells than the UP5K has: placement stops, and the build says so
+    with the numbers. (A trained 784-128-10 readout network with 15-17-bit membranes fits in
+    5118 of 5280 cells; see bench/boards.py.)"""
+    from spikeforge.boards.fit import ResourceError, precheck
     from spikeforge.model.random import random_network
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
-    try:
-        r = build("icebreaker", net, max_events=2048, out_dir=tmp_path, cache_dir=cache, samples=20)
-    except TimingError as e:
-        r = e.report
-        assert r["bitstream"] is None and not (tmp_path / "icebreaker.bin").exists()
-    print("iCEBreaker 784-128-10:", r["utilization"], r["timing"])
-    assert r["weight_ram"] == ["spram", "block"]
-    u = r["utilization"]
-    assert u["SPRAM"]["used"] == 4 and u["BRAM"]["used"] <= 30 and u["LC"]["used"] <= 5280
+    board = get_board("icebreaker")
+    assert precheck(board, net, 2, 2048)["weight_ram"] == ["spram", "block"]
+    with pytest.raises(ResourceError) as e:
+        build(board, net, max_events=2048, out_dir=tmp_path, cache_dir=cache, samples=20)
+    err = e.value
+    assert err.resource == "LC" and err.available == 5280 and err.needed > 5280
+    assert f"placement needs {err.needed} ICESTORM_LC logic cells but the device has 5280" in str(err)
+    assert not (tmp_path / "icebreaker.bin").exists()
