@@ -14,7 +14,7 @@ Every board top has the same structure:
 """
 from __future__ import annotations
 
-from amaranth import ClockDomain, Const, Elaboratable, Fragment, Module, Mux, Signal
+from amaranth import ClockDomain, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -144,25 +144,17 @@ class BoardTop(Elaboratable):
         from ..hdl.link import HostLink
         self.weight_ram = weight_ram
         rams = [weight_ram] * len(net.layers) if isinstance(weight_ram, str) else list(weight_ram)
+        core = None
         if "spram" in rams:
             # SPRAM weights are zero after configuration. The link identifies the network it was
             # built for by a digest of its contents, so it is built for the network as the board
             # really holds it (those weights zero): the host sees the difference and loads the
-            # weights over the link. The link builds a block-RAM core itself; the board top
-            # swaps in the same core with its weights in SB_SPRAM256KA tiles (same ports,
-            # behaviour and cycle count).
+            # weights over the link.
             net = _zero_weights(net, [r == "spram" for r in rams])
-            self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                                 max_events=max_events)
-            block_core = self.link.core
-            self.link.core = NetworkCore(net, lanes=lanes, max_events=max_events,
-                                         weight_ram=rams, spram_primitive=True)
-            # Elaborating the replaced core once marks it (and its memories) as used, so that
-            # Amaranth does not warn about an unused elaboratable when it is dropped.
-            Fragment.get(block_core, None)
-        else:
-            self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                                 max_events=max_events)
+            core = NetworkCore(net, lanes=lanes, max_events=max_events, weight_ram=rams,
+                               spram_primitive=True)
+        self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
+                             max_events=max_events, core=core)
 
     # --- clocking -------------------------------------------------------------------------------
 
