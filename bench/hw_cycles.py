@@ -1,6 +1,6 @@
 """Cycles per sample and synaptic operations per cycle of the NetworkCore, for several lane counts.
 
-    /tmp/sfenv/bin/python bench/hw_cycles.py [--samples N] [--lanes 1,2,4,...] [--verify K] [--json]
+    python bench/hw_cycles.py [--samples N] [--lanes 1,2,4,...] [--verify K] [--json]
 
 Networks:
 - the built-in digits network on the digits test split (its own encoding and T);
