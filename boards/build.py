@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import default_network_path
 from ..errors import UserError
+from ..model.fileio import write_atomic
 from ..model.network import Network
 from ..progress import note, progress
 from . import fit
@@ -288,18 +289,7 @@ def _timing(rep: dict, clock_mhz: float) -> dict:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file private; outputs get the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def _stage_name(tool: str) -> str:

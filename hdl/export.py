@@ -6,7 +6,6 @@ is built, so an impossible configuration fails with one clear message and writes
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -14,6 +13,7 @@ from amaranth.hdl import Shape, Value
 from amaranth.lib import data, wiring
 
 from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
+from ..model.fileio import write_atomic
 from ..model.network import Network
 from .core import NetworkCore
 
@@ -64,17 +64,6 @@ def hardware_summary(core: NetworkCore) -> dict:
             "cycle_formula": "1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]"}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events: int = 4096,
                    trace_depth: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                    name: str = "spikeforge_top", weight_ram="block") -> dict:
@@ -97,7 +86,7 @@ def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events
     for p in ports:
         fields = " ".join(f"{k}[{f['offset'] + f['width'] - 1}:{f['offset']}]" for k, f in p.get("fields", {}).items())
         header.append(f"//   {p['dir']:6} [{p['width']:3}] {p['name']}" + (f"  = {{{fields}}}" if fields else ""))
-    _atomic_write(path, "\n".join(header) + "\n" + text)
+    write_atomic(path, "\n".join(header) + "\n" + text)
     summary = hardware_summary(core)
     summary.update({"output": str(path), "module": name, "ports": ports, "network": net.name,
                     "digest": net.digest()})

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .fileio import write_atomic
 
 __all__ = [
     "Leak", "Layer", "Network", "NetworkFormatError",
@@ -355,21 +356,7 @@ class Network:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the network atomically: a crash never leaves a half-written file behind."""
-        path = Path(path)
-        text = self.to_json()
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            # mkstemp creates 0600; give the file the permissions an ordinary open() would.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, self.to_json())
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "network") -> "Network":

@@ -35,13 +35,13 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from .model.fileio import atomic_path
 from .errors import UserError
 from .model.network import ENCODINGS, Layer, Leak, Network, signed_range
 
@@ -886,18 +886,12 @@ def export_nir(net: Network, path: str | os.PathLike) -> ExportResult:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"output directory {str(parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nir.write(tmp, graph)
         back = import_nir(tmp).network
         if back != net:
             raise RuntimeError("internal error: the exported NIR graph does not import back to the same "
                                "network; please report this")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return ExportResult(path=path, nodes=list(graph.nodes), warnings=warnings, nir_version=str(nir.version))
 
 

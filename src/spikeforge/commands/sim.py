@@ -4,15 +4,14 @@ membranes, spike counts, exact cycle count)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import datasets
+from ..model.fileio import atomic_path
 from ..progress import note, progress
 from ..sim.runner import SIMULATORS
 from .export import parse_lanes
@@ -28,17 +27,8 @@ def _predict(net, membranes: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _write_waves(src: Path, dest: Path) -> Path:
     dest = dest.resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest
 
 
