@@ -35,9 +35,9 @@ def network_summary(net, path) -> dict:
             "digest": net.digest()}
 
 
-def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=None, seed=0,
-                     lanes=()) -> dict:
-    """Everything ``model`` and ``demo`` report, as one JSON-able dict."""
+def load_data(net, data, split="test", data_dir=None, samples=None):
+    """The data set a command runs ``net`` on: ``(name, x, y)``. ``data`` None means the one the
+    network was trained on (digits when unknown); ``samples`` keeps only the first N."""
     if data is None:
         data = net.meta.get("dataset", "digits") if isinstance(net.meta, dict) else "digits"
         if data not in datasets.DATASETS:
@@ -53,6 +53,13 @@ def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=N
                          f"features per sample: pick the data set the network was made for")
     if samples is not None:
         x, y = x[:samples], y[:samples]
+    return data, x, y
+
+
+def evaluate_on_data(net, net_path, data, split="test", data_dir=None, samples=None, seed=0,
+                     lanes=()) -> dict:
+    """Everything ``model`` and ``demo`` report, as one JSON-able dict."""
+    data, x, y = load_data(net, data, split, data_dir, samples)
     ann = ann_from_network(net)
     ann_acc = ann.accuracy(x, y) if ann is not None else None
     with progress(len(y), f"integer model on {data} {split}", unit="samples") as p:

@@ -15,7 +15,7 @@ from ..model.fileio import atomic_path
 from ..progress import note, progress
 from ..sim.runner import SIMULATORS
 from .export import parse_lanes
-from .model import add_data_arguments, add_net_argument, network_summary
+from .model import add_data_arguments, add_net_argument, load_data, network_summary
 
 
 def _predict(net, membranes: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -39,18 +39,7 @@ def simulate_dataset(net, net_path, *, data=None, split="test", data_dir=None, s
 
     if simulator not in SIMULATORS:
         raise ValueError(f"--simulator = {simulator!r} is not valid; valid: {', '.join(SIMULATORS)}")
-    if data is None:
-        data = net.meta.get("dataset", "digits") if isinstance(net.meta, dict) else "digits"
-        if data not in datasets.DATASETS:
-            data = "digits"
-    if samples is not None and (isinstance(samples, bool) or samples < 1):
-        raise ValueError(f"--samples = {samples} is not valid; valid: an integer >= 1")
-    x, y = datasets.load(data, split, data_dir)
-    if x.shape[1] != net.n_inputs:
-        raise ValueError(f"the network has {net.n_inputs} inputs but data set {data!r} has {x.shape[1]} "
-                         f"features per sample: pick the data set the network was made for")
-    if samples is not None:
-        x, y = x[:samples], y[:samples]
+    data, x, y = load_data(net, data, split, data_dir, samples)
     N = len(y)
     if waves_sample is not None and not 0 <= waves_sample < N:
         raise ValueError(f"--waves-sample = {waves_sample} is not valid; valid: 0 <= sample < {N}")
