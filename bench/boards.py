@@ -5,8 +5,8 @@
                            [--seed BOARD/NETWORK=N ...] [--json]
 
 For the built-in digits network and an MNIST-sized 784-128-10 network with 8-bit weights (trained
-here on the shared MNIST subset with ``spikeforge.convert``, unless --mnist-net gives one), each
-board is built with ``spikeforge.boards.build`` (YoWASP Yosys + nextpnr; unchanged designs come
+here on the shared MNIST subset with ``spikegate.convert``, unless --mnist-net gives one), each
+board is built with ``spikegate.boards.build`` (YoWASP Yosys + nextpnr; unchanged designs come
 from the build cache) and the bench prints, side by side:
 
 - LUT % and block RAM % (used / available after place and route), SPRAM use;
@@ -29,9 +29,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from spikeforge.boards.build import BuildError, TimingError, build
-from spikeforge.boards.fit import ResourceError
-from spikeforge.model import Network
+from spikegate.boards.build import BuildError, TimingError, build
+from spikegate.boards.fit import ResourceError
+from spikegate.model import Network
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 
@@ -40,9 +40,9 @@ def mnist_sized_network(data_dir: Path, cache: Path) -> Network:
     """A 784-128-10 SNN with 8-bit weights trained on the MNIST subset (cached on disk)."""
     if cache.is_file():
         return Network.load(cache)
-    from spikeforge.convert import TrainConfig
-    from spikeforge.convert import build as train
-    from spikeforge.progress import progress
+    from spikegate.convert import TrainConfig
+    from spikegate.convert import build as train
+    from spikegate.progress import progress
     print("training a 784-128-10 network on the MNIST subset ...", file=sys.stderr)
     net, _ = train(TrainConfig(data="mnist", hidden=(128,), weight_bits=8, epochs=15), data_dir=data_dir,
                    progress=progress)
@@ -54,7 +54,7 @@ def mnist_sized_network(data_dir: Path, cache: Path) -> Network:
 def input_words_needed(net: Network, data_dir) -> int:
     """Input-buffer words for every MNIST test sample (spikes + end-of-step words), rounded up to
     a power of two: the buffer the MNIST-sized builds get instead of the worst case 4096."""
-    from spikeforge import datasets
+    from spikegate import datasets
     x, _ = datasets.load("mnist", "test", data_dir)
     s = datasets.encode_for(net, x, seed=0)
     need = int(s.sum(axis=(1, 2)).max()) + net.timesteps
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, default=MNIST_SUBSET)
     ap.add_argument("--no-mnist", action="store_true")
     ap.add_argument("--samples", type=int, default=None, help="samples per split for cycles/sample")
-    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spikeforge-bench-boards")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spikegate-bench-boards")
     ap.add_argument("--seed", action="append", default=[], metavar="BOARD/NETWORK=N",
                     help="nextpnr seed for one build, e.g. icebreaker/mnist-784-128-10=5 (the MNIST-sized "
                          "iCEBreaker build is within 1-5%% of 16.125 MHz and passes or not by placement)")

@@ -28,11 +28,11 @@ import time
 
 import numpy as np
 
-from spikeforge import datasets
-from spikeforge.model.core import NetworkCore as Twin
-from spikeforge.model.encode import rate
-from spikeforge.model.network import Layer, Network
-from spikeforge.model.simulate import simulate
+from spikegate import datasets
+from spikegate.model.core import NetworkCore as Twin
+from spikegate.model.encode import rate
+from spikegate.model.network import Layer, Network
+from spikegate.model.simulate import simulate
 
 
 def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray]:
@@ -64,8 +64,8 @@ def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
     sops = ref.synaptic_events(spikes, net)
     verified = 0
     if verify:
-        from spikeforge.hdl.core import NetworkCore
-        from spikeforge.hdl.testbench import simulate_core
+        from spikegate.hdl.core import NetworkCore
+        from spikegate.hdl.testbench import simulate_core
         hw = simulate_core(NetworkCore(net, lanes=lanes, max_events=twin.max_events), spikes[:verify])
         for k, r in enumerate(hw):
             problem = twin.run(spikes[k]).mismatch(r)

@@ -2,7 +2,7 @@
 its ratio to the bound set by the bytes each sample must cross the UART.
 
 The board is the Verilator simulation of the HostLink top (UART included) behind a TCP socket
-(spikeforge.sim.link_bridge), driven by the real host driver. Time is the board's own: its
+(spikegate.sim.link_bridge), driven by the real host driver. Time is the board's own: its
 free-running cycle counter (STATUS uptime) at the configured clock. The bridge freezes simulated
 time while the board is idle and the host silent, so the host's turnaround costs 0 to 2 byte times
 per sample (a real host over USB adds more); everything else - frames on the line at the baud
@@ -22,23 +22,23 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    from spikeforge.datasets import encode_for, load, load_network
-    from spikeforge.host import Board
-    from spikeforge.model import link as proto
-    from spikeforge.model.uart import baud_divisor
-    from spikeforge.sim.link_bridge import SimulatedBoard
+    from spikegate.datasets import encode_for, load, load_network
+    from spikegate.host import Board
+    from spikegate.model import link as proto
+    from spikegate.model.uart import baud_divisor
+    from spikegate.sim.link_bridge import SimulatedBoard
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--board", default="icebreaker",
-                    help="take the clock from this board's documented default (see `spikeforge boards`)")
+                    help="take the clock from this board's documented default (see `spikegate boards`)")
     ap.add_argument("--clock-mhz", type=float, default=None, help="board clock (overrides --board)")
     ap.add_argument("--baud", type=int, default=115_200)
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--net", default=None, help="network file (default: the built-in digits network)")
     a = ap.parse_args(argv)
     if a.clock_mhz is None:
-        from spikeforge.boards.targets import get_board
+        from spikegate.boards.targets import get_board
         a.clock_mhz = get_board(a.board).clock_mhz
     clk = int(round(a.clock_mhz * 1e6))
     div = baud_divisor(clk, a.baud)

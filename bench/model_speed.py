@@ -1,4 +1,4 @@
-"""Throughput of the bit-exact integer model (spikeforge.model.simulate) on real data, against a
+"""Throughput of the bit-exact integer model (spikegate.model.simulate) on real data, against a
 plain per-time-step Python loop over the same network, measured side by side in one run.
 
     python bench/model_speed.py [--baseline-samples N] [--repeat R] [--json]
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeforge import datasets
-from spikeforge.convert import TrainConfig, build
-from spikeforge.model import classify, simulate
+from spikegate import datasets
+from spikegate.convert import TrainConfig, build
+from spikegate.model import classify, simulate
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 

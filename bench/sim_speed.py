@@ -18,10 +18,10 @@ import sys
 import time
 
 
-from spikeforge import datasets
-from spikeforge.sim import runner
-from spikeforge.sim.core import CoreSim, compare, expected_results
-from spikeforge.sim.pysim import run_amaranth
+from spikegate import datasets
+from spikegate.sim import runner
+from spikegate.sim.core import CoreSim, compare, expected_results
+from spikegate.sim.pysim import run_amaranth
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
-"""spikeforge.boards: board tops, bitstream builds with reports, flashing.
+"""spikegate.boards: board tops, bitstream builds with reports, flashing.
 
-Supported boards (``spikeforge boards`` prints this with resources):
+Supported boards (``spikegate boards`` prints this with resources):
 
 | board | device | clock (PLL) | default lanes | host-link UART | programmer |
 |---|---|---|---|---|---|

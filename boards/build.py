@@ -65,11 +65,11 @@ class TimingError(BuildError):
 def cache_root(cache_dir=None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    env = os.environ.get("SPIKEFORGE_CACHE")
+    env = os.environ.get("SPIKEGATE_CACHE")
     if env:
         return Path(env) / "builds"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "spikeforge" / "builds"
+    return Path(base) / "spikegate" / "builds"
 
 
 def default_max_events(net: Network) -> int:
@@ -145,7 +145,7 @@ def performance(net: Network, lanes, max_events: int, clock_mhz: float, fmax_mhz
 
 def _digest(plan, board: Board, tools: dict[str, str]) -> str:
     h = hashlib.sha256()
-    h.update(f"spikeforge-build {FLOW_VERSION} {board.name}\n".encode())
+    h.update(f"spikegate-build {FLOW_VERSION} {board.name}\n".encode())
     for name in sorted(plan.files):
         content = plan.files[name]
         if isinstance(content, str):
@@ -497,7 +497,7 @@ def format_report(r: dict) -> str:
     if not isinstance(rams, str):
         spram = [str(l) for l, ram in enumerate(rams) if ram == "spram"]
         lines.append(f"weights of layer {', '.join(spram)} in SPRAM: zero after configuration; "
-                     f"`spikeforge run --net FILE` loads them over the host link")
+                     f"`spikegate run --net FILE` loads them over the host link")
     if r.get("bitstream"):
         lines.append(f"bitstream: {r['bitstream']}{' (cached build)' if r['cached'] else ''}")
     return "\n".join(lines)

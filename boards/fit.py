@@ -1,7 +1,7 @@
 """Will the network fit the board? Block-RAM estimates before synthesis, exact checks after.
 
 Before any tool runs, :func:`precheck` maps every memory of the core (shapes from
-:meth:`spikeforge.model.layer.LayerGeometry.memory_bits` and the core's input buffer) onto the
+:meth:`spikegate.model.layer.LayerGeometry.memory_bits` and the core's input buffer) onto the
 device's block-RAM configurations and refuses a network whose memories cannot fit even in the
 best case. After synthesis, :func:`check_cells` compares the cells Yosys really produced with the
 device. Both raise :class:`ResourceError` naming the resource, needed vs available, and what to

@@ -54,10 +54,10 @@ def flash_command(board, bitstream=None) -> list[str]:
     bit = Path(bitstream) if bitstream is not None else default_bitstream(board)
     if bit.suffix != board.bitstream_ext:
         raise UserError(f"bitstream = {str(bit)!r} is not a {board.title} bitstream; valid: a "
-                        f"{board.bitstream_ext} file from `spikeforge build --board {board.name}`")
+                        f"{board.bitstream_ext} file from `spikegate build --board {board.name}`")
     if not bit.is_file():
         raise FileNotFoundError(f"bitstream {str(bit)!r} does not exist; build it with "
-                                f"`spikeforge build --board {board.name}` or pass --bitstream FILE")
+                                f"`spikegate build --board {board.name}` or pass --bitstream FILE")
     tool, args = _ARGS[board.name]
     return [resolve(tool)] + args + [str(bit)]
 

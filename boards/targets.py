@@ -31,7 +31,7 @@ class Board:
     dsps: int
     programmer: str       # "iceprog" | "openfpgaloader" | "dfu-util"
     bitstream_ext: str
-    led_roles: str        # one line for `spikeforge boards` and the docs
+    led_roles: str        # one line for `spikegate boards` and the docs
     default_lanes: int = 4
     uart: str = ""        # where the host link's UART is wired
     notes: str = ""
@@ -133,4 +133,4 @@ def get_board(name: str) -> Board:
         if key in b.aliases:
             return b
     raise UserError(f"board = {name!r} is not a known board; known boards: {', '.join(BOARDS)} "
-                    "(run `spikeforge boards` for their devices and resources)")
+                    "(run `spikegate boards` for their devices and resources)")

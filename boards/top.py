@@ -5,11 +5,11 @@ Every board top has the same structure:
 - the board oscillator feeds the family's PLL (SB_PLL40_PAD, EHXPLLL, rPLL) set to the build's
   clock (the board's documented default unless ``--clock`` says otherwise); the ``sync`` domain
   is held in reset until the PLL locks and while the board's reset button is pressed;
-- the network: :class:`spikeforge.hdl.link.HostLink` (UART on the board's USB serial port, frame
-  decoder, command engine) around :class:`spikeforge.hdl.core.NetworkCore`;
+- the network: :class:`spikegate.hdl.link.HostLink` (UART on the board's USB serial port, frame
+  decoder, command engine) around :class:`spikegate.hdl.core.NetworkCore`;
 - LEDs (see each board's ``led_roles``): a ~1 Hz heartbeat (the clock runs and reset is over),
   busy, and the class of the last result the host read (spike-count argmax, or final-membrane
-  argmax for a readout network, ties to the lowest index as in :func:`spikeforge.model.classify`),
+  argmax for a readout network, ties to the lowest index as in :func:`spikegate.model.classify`),
   found by :class:`ResultSnoop` watching the core's read-out port.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """NetworkCore: the whole accelerator for one network, event-driven, all state in block RAM.
 
 Port contract: docs/architecture.md ("Gateware: NetworkCore"). Behaviour and cycle count are
-those of :class:`spikeforge.model.core.NetworkCore`.
+those of :class:`spikegate.model.core.NetworkCore`.
 
 Input: the sample's spikes as *events* (addresses of the inputs that spiked), one ``load`` word
 each, every step closed by an end-of-step word, buffered in a block-RAM input buffer of

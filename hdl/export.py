@@ -1,6 +1,6 @@
 """Generator API: a network + hardware parameters -> the Amaranth top or Verilog.
 
-Every parameter is validated (:func:`spikeforge.model.core.check_hardware`) before any gateware
+Every parameter is validated (:func:`spikegate.model.core.check_hardware`) before any gateware
 is built, so an impossible configuration fails with one clear message and writes nothing.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ def hardware_summary(core: NetworkCore) -> dict:
 
 def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events: int = 4096,
                    trace_depth: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                   name: str = "spikeforge_top", weight_ram="block") -> dict:
+                   name: str = "spikegate_top", weight_ram="block") -> dict:
     """Write Verilog for ``net`` to ``path`` (atomically); return a summary with the port table."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name = {name!r} is not a valid Verilog module name; valid: letters, digits, "
@@ -77,7 +77,7 @@ def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events
     core = build_core(net, lanes, max_events, trace_depth, memory_budget, weight_ram, spram_primitive=True)
     text = verilog.convert(core, name=name, emit_src=False)
     ports = port_table(core)
-    header = [f"// {name}: spikeforge NetworkCore for network {net.name!r} shape "
+    header = [f"// {name}: spikegate NetworkCore for network {net.name!r} shape "
               f"{'-'.join(map(str, net.shape))} (digest {net.digest()[:16]})",
               f"// lanes {[g.lanes for g in core.geometry]}, max_events {max_events}, "
               f"trace_depth {trace_depth}, weight_ram {[g.weight_ram for g in core.geometry]}. "

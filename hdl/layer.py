@@ -4,16 +4,16 @@ One layer step, started by a ``start`` pulse while idle:
 
 1. INTEG: every input event on ``events`` is held for G cycles, one per group g, each cycle
    reading the weight word (i, g) and adding it to the group's P accumulators
-   (:class:`~spikeforge.hdl.synapse.SynapseArray`). When no event is valid and ``events_end``
+   (:class:`~spikegate.hdl.synapse.SynapseArray`). When no event is valid and ``events_end``
    is high, the step's events are over (``end_ack`` pulses; the source may drop its marker).
 2. SWEEP: G cycles, group g's membranes, refractory counters, biases (block RAM, P lanes per
-   word) and accumulators are read and updated by P :class:`~spikeforge.hdl.neuron.LIFNeuronUnit`
+   word) and accumulators are read and updated by P :class:`~spikegate.hdl.neuron.LIFNeuronUnit`
    lanes one cycle later; the non-zero spike words leave on ``spikes``.
 3. DRAIN: the last group's write-back; ``done`` pulses.
 
 Cycles from ``start`` to ``done``: E * G + G + 2 (start cycle, end-of-events cycle); ``done``
 is the cycle in which the network starts the next layer, so a layer step costs E * G + G + 2
-(:data:`spikeforge.model.layer.LAYER_OVERHEAD` = 2).
+(:data:`spikegate.model.layer.LAYER_OVERHEAD` = 2).
 
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,

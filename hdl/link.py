@@ -1,7 +1,7 @@
 """HostLink: UART + frame decoder/encoder + command engine around a NetworkCore.
 
 The protocol is specified in docs/protocol.md and modelled byte for byte by
-:class:`spikeforge.model.link.HostLink`. A board top only connects ``rx``/``tx`` to the UART pins
+:class:`spikegate.model.link.HostLink`. A board top only connects ``rx``/``tx`` to the UART pins
 (and, if it likes, ``busy``/``done``/``error``/``idle`` to LEDs).
 
 Robustness comes from the structure rather than from special cases:
@@ -75,7 +75,7 @@ class HostLink(wiring.Component):
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
                  synchronise: bool = True, core: NetworkCore | None = None):
         if not isinstance(net, Network):
-            raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
+            raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
         if isinstance(max_payload, bool) or not isinstance(max_payload, int) or not 16 <= max_payload <= 65535:
             raise ValueError(f"max_payload = {max_payload!r} is not valid; valid: an integer from 16 to 65535 bytes")

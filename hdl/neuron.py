@@ -1,4 +1,4 @@
-"""LIF neuron update datapath (one lane), the gateware of :mod:`spikeforge.model.lif`.
+"""LIF neuron update datapath (one lane), the gateware of :mod:`spikegate.model.lif`.
 
 Purely combinational: the layer core registers its inputs (memory read ports) and its outputs
 (memory write ports), so one update fits between two memory accesses. Leak form, reset mode,

@@ -1,7 +1,7 @@
 """Synapse array: a layer's weights in block RAM, accumulated where they are read.
 
 Weight memory: depth n_in * G, P lanes of weight_bits per word, word ``i * G + g`` =
-``W[i, g*P : (g+1)*P]`` (the layout of :class:`spikeforge.model.synapse.SynapseArray`). The
+``W[i, g*P : (g+1)*P]`` (the layout of :class:`spikegate.model.synapse.SynapseArray`). The
 accumulator memory holds the exact synaptic sums of the current step, one P-lane word per group.
 
 Two-stage pipeline, one operation per cycle:

@@ -29,7 +29,7 @@ def yosys_command() -> list[str]:
     return [exe]
 
 
-def synthesize(verilog_path, family: str, top: str = "spikeforge_top", extra: str = "") -> dict:
+def synthesize(verilog_path, family: str, top: str = "spikegate_top", extra: str = "") -> dict:
     """Run ``synth_<family>`` on a Verilog file.
 
     Returns ``cells`` ({type: count}, parametrised cells counted under their base type), ``luts``,
@@ -40,7 +40,7 @@ def synthesize(verilog_path, family: str, top: str = "spikeforge_top", extra: st
         raise ValueError(f"family = {family!r} is not valid; valid: {', '.join(FAMILIES)}")
     src = Path(verilog_path)
     # YoWASP tools see only their working directory, so work on a copy there.
-    with tempfile.TemporaryDirectory(prefix="spikeforge-synth-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="spikegate-synth-") as tmp:
         shutil.copy(src, Path(tmp) / "top.v")
         script = f"read_verilog top.v; synth_{family} -top {top} {extra}; tee -q -o stat.json stat -json"
         proc = subprocess.run(yosys_command() + ["-p", script], cwd=tmp, capture_output=True, text=True)

@@ -1,6 +1,6 @@
-"""Drive a :class:`~spikeforge.hdl.core.NetworkCore` in Amaranth's simulator.
+"""Drive a :class:`~spikegate.hdl.core.NetworkCore` in Amaranth's simulator.
 
-Used by the tests and the cycle benchmark; gives the same :class:`~spikeforge.model.core.RunResult`
+Used by the tests and the cycle benchmark; gives the same :class:`~spikegate.model.core.RunResult`
 the twin returns, read from the gateware's ports (spike counts, final membranes of the last
 layer, ``cycles``, ``mon``) and memories (every layer's final membranes and refractory counters).
 """

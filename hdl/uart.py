@@ -1,7 +1,7 @@
-"""8N1 UART receiver and transmitter; bit-exact twins in :mod:`spikeforge.model.uart`.
+"""8N1 UART receiver and transmitter; bit-exact twins in :mod:`spikegate.model.uart`.
 
 Both run from the ``sync`` clock with ``divisor`` cycles per bit (see
-:func:`spikeforge.model.uart.baud_divisor`). The receiver samples each bit once, in its middle,
+:func:`spikegate.model.uart.baud_divisor`). The receiver samples each bit once, in its middle,
 which tolerates a baud mismatch of a few percent and needs no oversampling clock.
 """
 from amaranth.hdl import C, Cat, Module, Signal

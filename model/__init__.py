@@ -1,4 +1,4 @@
-"""Bit-exact integer reference model: the executable specification of spikeforge.
+"""Bit-exact integer reference model: the executable specification of spikegate.
 
 Never imports Amaranth: the model must run (and define the arithmetic) without any HDL tooling.
 """

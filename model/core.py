@@ -1,4 +1,4 @@
-"""Twin of :class:`spikeforge.hdl.core.NetworkCore`: the whole accelerator, cycle count included.
+"""Twin of :class:`spikegate.hdl.core.NetworkCore`: the whole accelerator, cycle count included.
 
 Also the single place where hardware parameters are validated and widths derived
 (:func:`check_hardware`): the gateware generator calls it before building anything, so an
@@ -62,7 +62,7 @@ def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: i
     Raises ``TypeError``/``ValueError`` naming the parameter, its value and what is valid.
     """
     if not isinstance(net, Network):
-        raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
+        raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
     L = len(net.layers)
     if _is_int(lanes):
         lanes_l = [int(lanes)] * L
@@ -187,7 +187,7 @@ class RunResult:
 
     @classmethod
     def from_simulation(cls, net: Network, result, b: int) -> "RunResult":
-        """Sample ``b`` of a :func:`spikeforge.model.simulate.simulate` result, for comparison
+        """Sample ``b`` of a :func:`spikegate.model.simulate.simulate` result, for comparison
         (no mon words or cycle count: the contract does not define them)."""
         spikes = [s[b] for s in result.spikes]
         counts = (np.zeros(net.n_outputs, np.int64) if net.readout

@@ -1,10 +1,10 @@
-"""Twin of :class:`spikeforge.hdl.layer.LayerCore`: one event-driven, time-multiplexed layer.
+"""Twin of :class:`spikegate.hdl.layer.LayerCore`: one event-driven, time-multiplexed layer.
 
 A layer step: every input event (the address of an input that spiked) costs G = ceil(n / P)
 integration cycles, one per P-neuron group; then one sweep over the G groups applies bias,
-leak, fire and reset (:class:`~spikeforge.model.neuron.LIFNeuronUnit`) and emits the non-zero
+leak, fire and reset (:class:`~spikegate.model.neuron.LIFNeuronUnit`) and emits the non-zero
 P-lane spike words. ``LAYER_OVERHEAD`` cycles per layer step come on top (see
-:mod:`spikeforge.hdl.layer` for where they go).
+:mod:`spikegate.hdl.layer` for where they go).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The host-link protocol (docs/protocol.md) and the byte-level twin of :class:`spikeforge.hdl.link.HostLink`.
+"""The host-link protocol (docs/protocol.md) and the byte-level twin of :class:`spikegate.hdl.link.HostLink`.
 
 Everything the gateware, the host driver and the tests must agree on lives here: frame layout,
 CRC, command and status codes, payload layouts, the identify block, and ``HostLink``, a model that
@@ -32,7 +32,7 @@ __all__ = [
 
 SYNC_REQ = 0xA5
 SYNC_RESP = 0x5A
-MAGIC = b"SFRG"
+MAGIC = b"SGAT"
 PROTOCOL_VERSION = 1
 DIGEST_BYTES = 16
 NET_ID_BYTES = 16
@@ -362,7 +362,7 @@ class HostLink:
     ``timeout()`` is a silence longer than the frame timeout.
 
     It keeps its own copy of the network (weights written through the link change it) and runs
-    samples with :func:`spikeforge.model.simulate` and the core twin's cycle formula.
+    samples with :func:`spikegate.model.simulate` and the core twin's cycle formula.
     """
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,

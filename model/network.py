@@ -1,7 +1,7 @@
 """Network description: layers, neuron parameters, validation and the network file format.
 
 Everything here is plain integers. The arithmetic these numbers drive is defined once, in
-:mod:`spikeforge.model.lif` (and in README, "The arithmetic contract"); the hardware generator
+:mod:`spikegate.model.lif` (and in README, "The arithmetic contract"); the hardware generator
 and every test must match it bit for bit.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = [
     "MAX_WEIGHT_BITS", "MAX_MEMBRANE_BITS", "MAX_REFRACTORY", "MAX_FRAC_BITS",
 ]
 
-FORMAT_NAME = "spikeforge-network"
+FORMAT_NAME = "spikegate-network"
 FORMAT_VERSION = 1
 
 # Bounds that keep every intermediate value of the contract inside int64 in the model and
@@ -361,11 +361,11 @@ class Network:
     @classmethod
     def from_dict(cls, d: Any, where: str = "network") -> "Network":
         if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
-            raise NetworkFormatError(f"{where} is not a spikeforge network file (expected \"format\": "
+            raise NetworkFormatError(f"{where} is not a spikegate network file (expected \"format\": "
                                      f"\"{FORMAT_NAME}\")")
         version = d.get("version")
         if version != FORMAT_VERSION:
-            raise NetworkFormatError(f"{where} has format version {version!r}; this spikeforge reads version "
+            raise NetworkFormatError(f"{where} has format version {version!r}; this spikegate reads version "
                                      f"{FORMAT_VERSION}")
         known = {"format", "version", "name", "timesteps", "encoding", "meta", "layers"}
         unknown = set(d) - known
@@ -397,5 +397,5 @@ class Network:
         try:
             d = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise NetworkFormatError(f"{path} is not a spikeforge network file: not valid JSON ({e})") from None
+            raise NetworkFormatError(f"{path} is not a spikegate network file: not valid JSON ({e})") from None
         return cls.from_dict(d, where=str(path))

@@ -1,7 +1,7 @@
-"""Twin of :class:`spikeforge.hdl.neuron.LIFNeuronUnit`: one sweep lane's update.
+"""Twin of :class:`spikegate.hdl.neuron.LIFNeuronUnit`: one sweep lane's update.
 
 The hardware keeps the exact synaptic sum of a step in a wide accumulator and applies the
-contract's steps 1-5 (:mod:`spikeforge.model.lif`) once per neuron in the sweep, so the order
+contract's steps 1-5 (:mod:`spikegate.model.lif`) once per neuron in the sweep, so the order
 in which input events arrive cannot change the result. This twin computes exactly what the
 gateware computes from the same register values, lane-vectorised with numpy.
 """

@@ -1,4 +1,4 @@
-"""Twin of :class:`spikeforge.hdl.synapse.SynapseArray`: weight memory + P-lane accumulators.
+"""Twin of :class:`spikegate.hdl.synapse.SynapseArray`: weight memory + P-lane accumulators.
 
 Memory layout (shared with the gateware, which is initialised from :meth:`weight_words`):
 word ``i * G + g`` holds ``W[i, g*P : (g+1)*P]``, lane k in bits ``[k*wb, (k+1)*wb)`` as

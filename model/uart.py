@@ -1,4 +1,4 @@
-"""Bit-level twin of :mod:`spikeforge.hdl.uart`: 8N1 serial frames, one line level per clock cycle.
+"""Bit-level twin of :mod:`spikegate.hdl.uart`: 8N1 serial frames, one line level per clock cycle.
 
 A byte on the line is a start bit (0), eight data bits LSB first and a stop bit (1); every bit lasts
 ``divisor`` clock cycles (divisor = clk_freq / baud, rounded to the nearest integer, at least 4).

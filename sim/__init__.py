@@ -1,4 +1,4 @@
-"""spikeforge.sim: the generated Verilog in real simulators, checked against the model.
+"""spikegate.sim: the generated Verilog in real simulators, checked against the model.
 
 - :mod:`.runner`: Verilog export, content-hashed cached builds for Verilator (default) and Icarus
   through cocotb's runner, runs of cocotb test modules.

@@ -2,7 +2,7 @@
 
 :class:`CoreSim` generates the core (``hdl.core.NetworkCore`` with a trace memory deep enough for
 every spike word of a sample), exports and builds it once per (network, lanes, simulator), and runs
-any number of samples per simulator launch through :mod:`spikeforge.sim.tb_core`. The hardware's
+any number of samples per simulator launch through :mod:`spikegate.sim.tb_core`. The hardware's
 answers are decoded here (:class:`HardwareRun`) and compared with the model
 (:func:`expected_results`: ``model.simulate`` for spikes and membranes, the twin
 ``model.core.NetworkCore`` for the exact cycle count) by :func:`compare`, which lists every
@@ -29,7 +29,7 @@ from . import runner
 
 __all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "TB_MODULE"]
 
-TB_MODULE = "spikeforge.sim.tb_core"
+TB_MODULE = "spikegate.sim.tb_core"
 
 # Generous: a hang shows as a timeout, a merely slow core as a cycle-count mismatch.
 _TIMEOUT_FACTOR, _TIMEOUT_SLACK = 4, 10_000
@@ -219,7 +219,7 @@ class CoreSim:
                  waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None,
                  build: bool = True):
         if not isinstance(net, Network):
-            raise TypeError(f"net must be a spikeforge Network, got {type(net).__name__}")
+            raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         runner._check_simulator(simulator)
         T = net.timesteps if timesteps is None else timesteps
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
@@ -232,7 +232,7 @@ class CoreSim:
         try:
             from ..hdl.core import NetworkCore
         except ImportError as e:
-            raise runner.SimulatorError(f"the NetworkCore gateware (spikeforge.hdl.core) is not available: {e}")
+            raise runner.SimulatorError(f"the NetworkCore gateware (spikegate.hdl.core) is not available: {e}")
         self._core_args = dict(lanes=lanes, max_events=max_events, trace_depth=trace_depth)
         self.core = NetworkCore(net, **self._core_args)
         self.verilog = runner.export_verilog(self.core, name="top")
@@ -341,7 +341,7 @@ class CoreSim:
             # Wall-clock guard for a simulator that stops advancing time altogether (the testbench's
             # own timeouts are in simulated time): generous even for Icarus on a loaded machine.
             limit = 600 + (sum(timeouts) + len(words)) / 1000
-            res = runner.run(self.build, TB_MODULE, run_dir=rdir, env={"SPIKEFORGE_SIM_JOB": str(rdir)},
+            res = runner.run(self.build, TB_MODULE, run_dir=rdir, env={"SPIKEGATE_SIM_JOB": str(rdir)},
                              timeout=limit)
         finally:
             stop.set()

@@ -13,8 +13,8 @@ board at the configured clock and baud rate would see it with an infinitely fast
 
 Run it by hand::
 
-    python -m spikeforge.sim.link_bridge --net NET.json --port-file port.txt
-    spikeforge run --board sim --port socket://127.0.0.1:$(cat port.txt) --net NET.json
+    python -m spikegate.sim.link_bridge --net NET.json --port-file port.txt
+    spikegate run --board sim --port socket://127.0.0.1:$(cat port.txt) --net NET.json
 
 or from Python with :class:`SimulatedBoard`.
 """
@@ -38,7 +38,7 @@ SIM_BAUD = 125_000
 
 
 def _env(name: str) -> str:
-    return os.environ[f"SPIKEFORGE_LINK_{name}"]
+    return os.environ[f"SPIKEGATE_LINK_{name}"]
 
 
 try:  # the cocotb side only exists inside the simulator process
@@ -176,7 +176,7 @@ class SimulatedBoard:
     def __init__(self, net_path, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
                  start_timeout: float = 900.0):
-        self.args = [sys.executable, "-m", "spikeforge.sim.link_bridge", "--net", str(net_path),
+        self.args = [sys.executable, "-m", "spikegate.sim.link_bridge", "--net", str(net_path),
                      "--lanes", str(lanes), "--clk-freq", str(clk_freq), "--baud", str(baud),
                      "--max-payload", str(max_payload), "--max-events", str(max_events)]
         if frame_timeout is not None:
@@ -185,7 +185,7 @@ class SimulatedBoard:
         self.proc = None
 
     def __enter__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="spikeforge-board-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="spikegate-board-"))
         self.port_file = self.dir / "port"
         self.stop_file = self.dir / "stop"
         self.log = open(self.dir / "bridge.log", "w")
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     from ..model.network import Network
     from ..progress import note
     from . import runner
-    ap = argparse.ArgumentParser(prog="python -m spikeforge.sim.link_bridge", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m spikegate.sim.link_bridge", description=__doc__.split("\n")[0])
     ap.add_argument("--net", default=None, help="network file (default: the built-in digits network)")
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--clk-freq", type=int, default=SIM_CLK_FREQ)
@@ -240,12 +240,12 @@ def main(argv=None) -> int:
     net = Network.load(a.net or default_network_path())
     top, bld = build_board(net, lanes=a.lanes, clk_freq=a.clk_freq, baud=a.baud, max_payload=a.max_payload,
                            max_events=a.max_events, frame_timeout=a.frame_timeout, progress=note)
-    run_dir = a.run_dir or tempfile.mkdtemp(prefix="spikeforge-bridge-")
-    env = {"SPIKEFORGE_LINK_DIVISOR": str(top.divisor),
-           "SPIKEFORGE_LINK_PORT_FILE": str(Path(a.port_file).resolve()),
-           "SPIKEFORGE_LINK_STOP_FILE": str(Path(a.stop_file).resolve()),
-           "SPIKEFORGE_LINK_FRAME_TIMEOUT": str(top.frame_timeout)}
-    res = runner.run(bld, "spikeforge.sim.link_bridge", run_dir=run_dir, env=env, timeout=None)
+    run_dir = a.run_dir or tempfile.mkdtemp(prefix="spikegate-bridge-")
+    env = {"SPIKEGATE_LINK_DIVISOR": str(top.divisor),
+           "SPIKEGATE_LINK_PORT_FILE": str(Path(a.port_file).resolve()),
+           "SPIKEGATE_LINK_STOP_FILE": str(Path(a.stop_file).resolve()),
+           "SPIKEGATE_LINK_FRAME_TIMEOUT": str(top.frame_timeout)}
+    res = runner.run(bld, "spikegate.sim.link_bridge", run_dir=run_dir, env=env, timeout=None)
     return 0 if res.passed else 1
 
 

@@ -53,7 +53,7 @@ _VERILATOR_CXXFLAGS = "-std=c++20 -O1"
 _ICARUS_FLAGS = ("-g2005",)
 
 # Icarus waves: cocotb's own dump module is SystemVerilog (a `string`), which -g2005 refuses.
-_ICARUS_DUMP = """module spikeforge_waves;
+_ICARUS_DUMP = """module spikegate_waves;
   reg [8*1024-1:0] path;
   initial begin
     if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
@@ -71,7 +71,7 @@ public_flat_rw -module "{top}" -var "*"
 """
 
 _BUILD_TIMEOUT = 1800
-_MARKER = "spikeforge-build.json"
+_MARKER = "spikegate-build.json"
 
 
 class SimulatorError(UserError, RuntimeError):
@@ -98,11 +98,11 @@ def export_verilog(component, name: str = "top") -> str:
 
 
 def default_build_root() -> Path:
-    env = os.environ.get("SPIKEFORGE_SIM_CACHE")
+    env = os.environ.get("SPIKEGATE_SIM_CACHE")
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spikeforge" / "sim"
+    return Path(base) / "spikegate" / "sim"
 
 
 def _verilator_package() -> Path:
@@ -305,10 +305,10 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
                 args = list(_ICARUS_FLAGS)
                 ctx = contextlib.nullcontext()
                 if waves:
-                    dump = tmp / "spikeforge_waves.v"
+                    dump = tmp / "spikegate_waves.v"
                     dump.write_text(_ICARUS_DUMP.replace("{top}", toplevel))
                     sources.append(dump)
-                    args += ["-s", "spikeforge_waves"]
+                    args += ["-s", "spikegate_waves"]
             log = tmp / "build.log"
             try:
                 with ctx:

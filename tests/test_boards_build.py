@@ -11,13 +11,13 @@ import os
 import numpy as np
 import pytest
 
-import spikeforge
-from spikeforge import datasets
-from spikeforge.boards.build import TimingError, build, default_max_events
-from spikeforge.boards.targets import get_board
-from spikeforge.cli import main
-from spikeforge.model import Network, simulate
-from spikeforge.model.core import RUN_OVERHEAD, STEP_OVERHEAD, LAYER_OVERHEAD
+import spikegate
+from spikegate import datasets
+from spikegate.boards.build import TimingError, build, default_max_events
+from spikegate.boards.targets import get_board
+from spikegate.cli import main
+from spikegate.model import Network, simulate
+from spikegate.model.core import RUN_OVERHEAD, STEP_OVERHEAD, LAYER_OVERHEAD
 
 # Bitstream sync words: iCE40 configuration starts with 7EAA997E, ECP5 with the BDB3 preamble.
 SYNC = {"ice40": b"\x7e\xaa\x99\x7e", "ecp5": b"\xff\xff\xbd\xb3"}
@@ -25,8 +25,8 @@ SYNC = {"ice40": b"\x7e\xaa\x99\x7e", "ecp5": b"\xff\xff\xbd\xb3"}
 
 @pytest.fixture(scope="module")
 def cache_base(tmp_path_factory):
-    """SPIKEFORGE_CACHE for the CLI; the builds themselves go to its ``builds`` folder."""
-    return tmp_path_factory.mktemp("spikeforge-cache")
+    """SPIKEGATE_CACHE for the CLI; the builds themselves go to its ``builds`` folder."""
+    return tmp_path_factory.mktemp("spikegate-cache")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def cache(cache_base):
 
 
 def _net():
-    return Network.load(spikeforge.default_network_path())
+    return Network.load(spikegate.default_network_path())
 
 
 def _formula_cycles(net: Network, lanes: int) -> np.ndarray:
@@ -96,7 +96,7 @@ def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_p
     _check_report(r, board, tmp_path)
     assert r["cached"] is False
     # Unchanged design: served from the cache, identical bitstream, through the CLI this time.
-    monkeypatch.setenv("SPIKEFORGE_CACHE", str(cache_base))
+    monkeypatch.setenv("SPIKEGATE_CACHE", str(cache_base))
     out2 = tmp_path / "again"
     assert main(["build", "--board", board, "--out", str(out2), "--json"]) == 0
     r2 = json.loads(capsys.readouterr().out)
@@ -137,7 +137,7 @@ def test_missed_timing_fails_loudly_without_bitstream(cache, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_mnist_sized_network_on_ulx3s(cache, tmp_path):
-    from spikeforge.model.random import random_network
+    from spikegate.model.random import random_network
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
     # 16-bit membranes and spike counters make this random network's datapath slower than the
     # digits network's: it is built at 30 MHz (it reaches about 32 MHz).
@@ -154,8 +154,8 @@ def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     counters) needs more logic cells than the UP5K has: placement stops, and the build says so
     with the numbers. (A trained 784-128-10 readout network with 15-17-bit membranes fits in
     5118 of 5280 cells; see bench/boards.py.)"""
-    from spikeforge.boards.fit import ResourceError, precheck
-    from spikeforge.model.random import random_network
+    from spikegate.boards.fit import ResourceError, precheck
+    from spikegate.model.random import random_network
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
     board = get_board("icebreaker")
     assert precheck(board, net, 2, 2048)["weight_ram"] == ["spram", "block"]

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeforge import datasets, default_network_path
-from spikeforge.cli import main
-from spikeforge.model import Network
-from spikeforge.model.random import random_network
-from spikeforge.progress import Progress, note
+from spikegate import datasets, default_network_path
+from spikegate.cli import main
+from spikegate.model import Network
+from spikegate.model.random import random_network
+from spikegate.progress import Progress, note
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
-SCRIPT = Path(sys.executable).parent / "spikeforge"
+SCRIPT = Path(sys.executable).parent / "spikegate"
 
 
 def run_json(capsys, *argv):
@@ -49,7 +49,7 @@ def test_demo_json_matches_an_independent_computation(capsys):
     r = run_json(capsys, "demo")
     net = Network.load(default_network_path())
     x, y = datasets.load("digits", "test")
-    from spikeforge.model import classify, simulate
+    from spikegate.model import classify, simulate
     s = datasets.encode_for(net, x)
     res = simulate(net, s)
     assert r["snn"]["samples"] == 445
@@ -63,7 +63,7 @@ def test_demo_json_matches_an_independent_computation(capsys):
 
 
 def test_console_script_demo_and_error():
-    env = {**os.environ, "SPIKEFORGE_PROGRESS": "0"}
+    env = {**os.environ, "SPIKEGATE_PROGRESS": "0"}
     p = subprocess.run([str(SCRIPT), "demo", "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["snn"]["accuracy"] >= 0.95
@@ -207,7 +207,7 @@ def test_train_out_errors(tmp_path, capsys):
 # --- progress -------------------------------------------------------------------------------
 
 def test_progress_log_form_is_two_lines(monkeypatch):
-    monkeypatch.delenv("SPIKEFORGE_PROGRESS", raising=False)
+    monkeypatch.delenv("SPIKEGATE_PROGRESS", raising=False)
     buf = io.StringIO()
     with Progress(5, "work", unit="items", stream=buf) as p:
         for _ in range(5):
@@ -218,14 +218,14 @@ def test_progress_log_form_is_two_lines(monkeypatch):
 
 
 def test_progress_tty_form_and_off(monkeypatch):
-    monkeypatch.setenv("SPIKEFORGE_PROGRESS", "1")
+    monkeypatch.setenv("SPIKEGATE_PROGRESS", "1")
     buf = io.StringIO()
     with Progress(4, "sim", unit="batches", stream=buf) as p:
         p.update(2)
     text = buf.getvalue()
     assert text.startswith("\rsim:   0% 0/4 batches") and text.endswith("\n")
     assert "sim: done, 2 batches" in text
-    monkeypatch.setenv("SPIKEFORGE_PROGRESS", "0")
+    monkeypatch.setenv("SPIKEGATE_PROGRESS", "0")
     buf = io.StringIO()
     with pytest.raises(RuntimeError):
         with Progress(3, "x", stream=buf) as p:
@@ -235,7 +235,7 @@ def test_progress_tty_form_and_off(monkeypatch):
 
 
 def test_progress_reports_a_failure(monkeypatch):
-    monkeypatch.delenv("SPIKEFORGE_PROGRESS", raising=False)
+    monkeypatch.delenv("SPIKEGATE_PROGRESS", raising=False)
     buf = io.StringIO()
     with pytest.raises(KeyError):
         with Progress(None, "scan", stream=buf) as p:

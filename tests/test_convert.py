@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeforge import datasets, default_network_path
-from spikeforge.convert import (ANN, DEFAULT_CONFIG, TrainConfig, ann_from_network, build, convert,
+from spikegate import datasets, default_network_path
+from spikegate.convert import (ANN, DEFAULT_CONFIG, TrainConfig, ann_from_network, build, convert,
                                 evaluate, train_ann)
-from spikeforge.model import Network, classify, simulate
+from spikegate.model import Network, classify, simulate
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 
@@ -140,7 +140,7 @@ def test_auto_membrane_width_never_saturates_on_calibration_data(weight_bits, T)
 
 
 def Layer_wide(layer):
-    from spikeforge.model import Layer
+    from spikegate.model import Layer
     return Layer(weights=layer.weights, bias=layer.bias, threshold=layer.threshold, weight_bits=layer.weight_bits,
                  membrane_bits=32, leak=layer.leak, reset=layer.reset, refractory=layer.refractory,
                  readout=layer.readout)

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeforge import datasets, default_network_path
-from spikeforge.model import Network
-from spikeforge.model.encode import encode
+from spikegate import datasets, default_network_path
+from spikegate.model import Network
+from spikegate.model.encode import encode
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 

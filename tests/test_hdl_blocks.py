@@ -4,13 +4,13 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge.hdl.layer import LayerCore
-from spikeforge.hdl.synapse import OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
-from spikeforge.model.core import check_hardware
-from spikeforge.model.layer import LayerCore as LayerTwin
-from spikeforge.model.network import Network
-from spikeforge.model.random import random_layer
-from spikeforge.model.synapse import SynapseArray as SynapseTwin, unpack_lanes
+from spikegate.hdl.layer import LayerCore
+from spikegate.hdl.synapse import OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from spikegate.model.core import check_hardware
+from spikegate.model.layer import LayerCore as LayerTwin
+from spikegate.model.network import Network
+from spikegate.model.random import random_layer
+from spikegate.model.synapse import SynapseArray as SynapseTwin, unpack_lanes
 
 
 def _sim(dut, body):
@@ -123,6 +123,6 @@ def test_layer_core_matches_twin(lanes, refractory):
 
 
 def test_unpack_lanes_round_trip():
-    from spikeforge.model.synapse import pack_lanes
+    from spikegate.model.synapse import pack_lanes
     vals = [-8, 7, 0, -1, 3]
     assert unpack_lanes(pack_lanes(vals, 4), 4, 5).tolist() == vals

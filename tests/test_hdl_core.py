@@ -10,13 +10,13 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge import datasets
-from spikeforge.hdl.core import NetworkCore
-from spikeforge.hdl.testbench import run_in_testbench, simulate_core
-from spikeforge.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
-from spikeforge.model.network import Layer, Leak, Network, signed_range
-from spikeforge.model.random import random_network, random_spikes
-from spikeforge.model.simulate import simulate
+from spikegate import datasets
+from spikegate.hdl.core import NetworkCore
+from spikegate.hdl.testbench import run_in_testbench, simulate_core
+from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
+from spikegate.model.network import Layer, Leak, Network, signed_range
+from spikegate.model.random import random_network, random_spikes
+from spikegate.model.simulate import simulate
 
 
 def formula(net, lanes, spikes):

@@ -1,28 +1,28 @@
-"""Generator API and ``spikeforge export``."""
+"""Generator API and ``spikegate export``."""
 import json
 
 import pytest
 from amaranth.hdl import Fragment
 
-from spikeforge.cli import main
-from spikeforge.datasets import load_network
-from spikeforge.hdl.core import NetworkCore
-from spikeforge.hdl.export import build_core, export_verilog
-from spikeforge.model.random import random_network
+from spikegate.cli import main
+from spikegate.datasets import load_network
+from spikegate.hdl.core import NetworkCore
+from spikegate.hdl.export import build_core, export_verilog
+from spikegate.model.random import random_network
 
 
 def test_export_cli_json(tmp_path, capsys):
     out = tmp_path / "top.v"
     assert main(["export", "--lanes", "4,2", "--max-events", "512", "-o", str(out), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["lanes"] == [4, 2] and d["module"] == "spikeforge_top"
+    assert d["lanes"] == [4, 2] and d["module"] == "spikegate_top"
     ports = {p["name"]: p for p in d["ports"]}
     net = load_network()
     assert ports["load__payload"]["width"] == 6 + 1 and ports["load__payload"]["dir"] == "input"
     assert ports["cycles"]["width"] == 32 and ports["out_membrane"]["width"] == net.layers[-1].membrane_bits
     assert ports["out_count"]["width"] == 10  # ceil_log2(512 + 1)
     text = out.read_text()
-    assert text.startswith("// spikeforge_top") and "module spikeforge_top(" in text
+    assert text.startswith("// spikegate_top") and "module spikegate_top(" in text
     assert "load__payload" in text.split("module", 1)[0]  # ports documented in the header
 
 
@@ -40,7 +40,7 @@ def test_export_cli_bad_network_file(tmp_path, capsys):
     bad = tmp_path / "net.json"
     bad.write_text("{}")
     assert main(["export", "--net", str(bad), "-o", str(tmp_path / "top.v")]) == 2
-    assert "not a spikeforge network file" in capsys.readouterr().err
+    assert "not a spikegate network file" in capsys.readouterr().err
 
 
 def test_api(tmp_path):

@@ -4,11 +4,11 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge.hdl.neuron import LIFNeuronUnit
-from spikeforge.model import lif
-from spikeforge.model.layer import ceil_log2
-from spikeforge.model.network import Layer, Leak, signed_range
-from spikeforge.model.neuron import LIFNeuronUnit as Twin
+from spikegate.hdl.neuron import LIFNeuronUnit
+from spikegate.model import lif
+from spikegate.model.layer import ceil_log2
+from spikegate.model.network import Layer, Leak, signed_range
+from spikegate.model.neuron import LIFNeuronUnit as Twin
 
 
 def _layer(n_in, wb, vb, leak, reset, refractory, readout, theta):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge.model.core import NetworkCore, RunResult, batch_cycles, check_hardware, input_words
-from spikeforge.model.network import Network
-from spikeforge.model.random import random_network, random_spikes
-from spikeforge.model.simulate import simulate
+from spikegate.model.core import NetworkCore, RunResult, batch_cycles, check_hardware, input_words
+from spikegate.model.network import Network
+from spikegate.model.random import random_network, random_spikes
+from spikegate.model.simulate import simulate
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -84,7 +84,7 @@ def test_sample_longer_than_the_buffer_is_refused():
 
 
 def test_spram_limits():
-    from spikeforge.model.network import Layer
+    from spikegate.model.network import Layer
     odd = Network([Layer(weights=np.ones((3, 2), np.int64), weight_bits=6, membrane_bits=8)])
     with pytest.raises(ValueError, match="multiple of 4"):
         check_hardware(odd, weight_ram="spram")

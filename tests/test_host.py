@@ -3,7 +3,7 @@
 The twin (model.link.HostLink) answers byte for byte as the gateware does (test_link_hdl checks
 that), so these tests exercise the driver's real paths quickly; the gateware itself is driven by
 the same driver in test_link_e2e. A few boards here are deliberately "other" boards: the twin of
-a bitstream built by another protocol version, or a device that is not a spikeforge board.
+a bitstream built by another protocol version, or a device that is not a spikegate board.
 """
 import select
 import socket
@@ -12,10 +12,10 @@ import threading
 import numpy as np
 import pytest
 
-from spikeforge.host import Board, DeviceError, LinkError, NetworkMismatch, ProtocolMismatch, WrongDevice
-from spikeforge.model import link as proto
-from spikeforge.model import simulate
-from spikeforge.model.random import random_network, random_spikes
+from spikegate.host import Board, DeviceError, LinkError, NetworkMismatch, ProtocolMismatch, WrongDevice
+from spikegate.model import link as proto
+from spikegate.model import simulate
+from spikegate.model.random import random_network, random_spikes
 
 
 class TwinServer:
@@ -117,7 +117,7 @@ def test_errors_name_the_problem(net):
     not_ours = proto.HostLink(net)
     not_ours.ident_static = b"ACME" + not_ours.ident_static[4:]
     for twin, err, msg in [(other_version, ProtocolMismatch, "protocol version 2"),
-                           (not_ours, WrongDevice, "not a spikeforge board")]:
+                           (not_ours, WrongDevice, "not a spikegate board")]:
         srv = serve(twin)
         try:
             with Board(srv.url, timeout=1.0) as b, pytest.raises(err, match=msg):
@@ -141,7 +141,7 @@ def test_errors_name_the_problem(net):
     with pytest.raises(LinkError, match="failed after 2 attempt"):
         with Board("loop://", timeout=0.1, retries=1) as b:
             b.identify()
-    with pytest.raises(Exception, match="cannot open port '/dev/nonexistent-spikeforge'"):
-        Board("/dev/nonexistent-spikeforge")
+    with pytest.raises(Exception, match="cannot open port '/dev/nonexistent-spikegate'"):
+        Board("/dev/nonexistent-spikegate")
     with pytest.raises(ValueError, match="timeout = 0"):
         Board("loop://", timeout=0)

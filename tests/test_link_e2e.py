@@ -1,5 +1,5 @@
 """Board-free end to end: the whole HostLink top (UART, framing, command engine, NetworkCore) in
-Verilator, bridged to a TCP socket, driven by the unmodified host driver and ``spikeforge run``
+Verilator, bridged to a TCP socket, driven by the unmodified host driver and ``spikegate run``
 through pyserial's socket:// URL."""
 import io
 import json
@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge import cli
-from spikeforge.datasets import encode_for, load, load_network
-from spikeforge.host import Board, NetworkMismatch
-from spikeforge.model import link as proto
-from spikeforge.model import simulate
-from spikeforge.model.link import Cmd, encode_request
-from spikeforge.model.network import Network
-from spikeforge.sim.link_bridge import SimulatedBoard
+from spikegate import cli
+from spikegate.datasets import encode_for, load, load_network
+from spikegate.host import Board, NetworkMismatch
+from spikegate.model import link as proto
+from spikegate.model import simulate
+from spikegate.model.link import Cmd, encode_request
+from spikegate.model.network import Network
+from spikegate.sim.link_bridge import SimulatedBoard
 
 LANES = 4
 # A simulated UART is far slower than a real one: a 1 kB frame takes about a second of wall time
@@ -99,7 +99,7 @@ def test_weight_reload_changes_results_as_the_model_predicts(board, net, tmp_pat
 
 
 def test_cli_errors(board, net, tmp_path):
-    from spikeforge.model.random import random_network
+    from spikegate.model.random import random_network
     wrong = random_network(1, (64, 5, 10))
     path = tmp_path / "wrong.json"
     wrong.save(path)

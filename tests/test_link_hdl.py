@@ -10,11 +10,11 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge.hdl.link import HostLink
-from spikeforge.model import link as proto
-from spikeforge.model.link import Cmd, Status, encode_request
-from spikeforge.model.random import random_network, random_spikes
-from spikeforge.model.uart import UARTRx, UARTTx
+from spikegate.hdl.link import HostLink
+from spikegate.model import link as proto
+from spikegate.model.link import Cmd, Status, encode_request
+from spikegate.model.random import random_network, random_spikes
+from spikegate.model.uart import UARTRx, UARTTx
 
 DIV = 4
 CLK = 400_000
@@ -120,7 +120,7 @@ def test_identify_status_and_a_sample():
     assert ident.shape == (6, 5, 3) and ident.structure == proto.structure_digest(net)
     _, _, status, p = proto.decode_response(got[1])
     assert status == Status.OK
-    from spikeforge.model import simulate
+    from spikegate.model import simulate
     res = simulate(net, s[None])
     counts, mems = proto.decode_outputs(p[4:], tw.geo)
     assert np.array_equal(counts, res.counts[0]) and np.array_equal(mems, res.membranes[-1][0])
@@ -196,7 +196,7 @@ def _frames(net_inputs):
     return st.one_of(frame, corrupted, cut, st.binary(min_size=1, max_size=10))
 
 
-@settings(max_examples=int(os.environ.get("SPIKEFORGE_LINK_FUZZ", "15")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("SPIKEGATE_LINK_FUZZ", "15")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_matches_twin(data):
     """Random, corrupted and cut-short frames and garbage: every answer equals the twin's, and an
@@ -255,14 +255,14 @@ def test_wide_values_and_two_byte_events(sizes, wb, vb):
     # it wraps to -32768, a valid weight.
     over = Status.RANGE if wb % 8 else Status.OK
     assert [proto.decode_response(r)[2] for r in got] == [0, 0, 0, over, Status.RANGE, 0, 0]
-    from spikeforge.model import simulate
+    from spikegate.model import simulate
     res = simulate(tw.net, s[None])
     counts, mems = proto.decode_outputs(proto.decode_response(got[5])[3][4:], g)
     assert np.array_equal(counts, res.counts[0]) and np.array_equal(mems, res.membranes[-1][0])
 
 
 def test_prebuilt_core():
-    from spikeforge.hdl.core import NetworkCore
+    from spikegate.hdl.core import NetworkCore
     net = random_network(1, (3, 2))
     core = NetworkCore(net, lanes=2, max_events=64)
     hw = HostLink(net, clk_freq=CLK, baud=BAUD, max_events=64, core=core, frame_timeout=TIMEOUT)

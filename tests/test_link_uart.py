@@ -4,8 +4,8 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from spikeforge.hdl.uart import UARTRx, UARTTx
-from spikeforge.model import uart as twin
+from spikegate.hdl.uart import UARTRx, UARTTx
+from spikegate.model import uart as twin
 
 
 def run_tx(data: bytes, divisor: int) -> np.ndarray:

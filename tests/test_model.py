@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from spikeforge.model import Layer, Leak, Network, simulate, classify
-from spikeforge.model.random import random_network, random_spikes
+from spikegate.model import Layer, Leak, Network, simulate, classify
+from spikegate.model.random import random_network, random_spikes
 
 
 def one_neuron(weights, **kw):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from spikeforge.model import Layer, Leak, Network, NetworkFormatError
-from spikeforge.model.random import random_network
+from spikegate.model import Layer, Leak, Network, NetworkFormatError
+from spikegate.model.random import random_network
 
 
 def layer(**kw):
@@ -138,11 +138,11 @@ def good_dict():
 
 
 @pytest.mark.parametrize("mutate, pattern", [
-    (lambda d: "not json at all {", r"not a spikeforge network file: not valid JSON"),
-    (lambda d: b"\x89PNG\r\n\x1a\n\x00\x00", r"not a spikeforge network file: not valid JSON"),
-    (lambda d: json.dumps([1, 2, 3]), r"is not a spikeforge network file \(expected \"format\": \"spikeforge-network\"\)"),
-    (lambda d: json.dumps({**d, "format": "onnx"}), r"is not a spikeforge network file"),
-    (lambda d: json.dumps({**d, "version": 99}), r"has format version 99; this spikeforge reads version 1"),
+    (lambda d: "not json at all {", r"not a spikegate network file: not valid JSON"),
+    (lambda d: b"\x89PNG\r\n\x1a\n\x00\x00", r"not a spikegate network file: not valid JSON"),
+    (lambda d: json.dumps([1, 2, 3]), r"is not a spikegate network file \(expected \"format\": \"spikegate-network\"\)"),
+    (lambda d: json.dumps({**d, "format": "onnx"}), r"is not a spikegate network file"),
+    (lambda d: json.dumps({**d, "version": 99}), r"has format version 99; this spikegate reads version 1"),
     (lambda d: json.dumps({**d, "extra": 1}), r"unknown field\(s\) \['extra'\]"),
     (lambda d: json.dumps({**d, "layers": []}), r"\"layers\" must be a non-empty list"),
     (lambda d: json.dumps({**d, "layers": [1]}), r"layers\[0\] must be an object"),

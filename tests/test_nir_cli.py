@@ -1,4 +1,4 @@
-"""`spikeforge import` and `spikeforge export-nir` on the command line."""
+"""`spikegate import` and `spikegate export-nir` on the command line."""
 import json
 import re
 import subprocess
@@ -8,10 +8,10 @@ import nir
 import numpy as np
 import pytest
 
-from spikeforge import datasets
-from spikeforge.cli import main
-from spikeforge.model import Network
-from spikeforge.model.random import random_network
+from spikegate import datasets
+from spikegate.cli import main
+from spikegate.model import Network
+from spikegate.model.random import random_network
 
 
 def float_graph(path, n_in=4):
@@ -125,7 +125,7 @@ def test_import_non_nir_file(tmp_path, capsys):
 def test_entry_point_runs(tmp_path):
     """The installed command (not just cli.main) reaches the NIR commands."""
     src = float_graph(tmp_path / "f.nir")
-    r = subprocess.run([sys.executable, "-m", "spikeforge.cli", "import", str(src), "-o", str(tmp_path / "n.json"),
+    r = subprocess.run([sys.executable, "-m", "spikegate.cli", "import", str(src), "-o", str(tmp_path / "n.json"),
                         "--dt", "0.001", "--json"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["shape"] == [4, 6, 3]

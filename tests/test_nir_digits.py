@@ -7,9 +7,9 @@ import nir
 import numpy as np
 import pytest
 
-from spikeforge import datasets
-from spikeforge.model.simulate import classify, simulate
-from spikeforge.nir_io import import_nir, load_calibration
+from spikegate import datasets
+from spikegate.model.simulate import classify, simulate
+from spikegate.nir_io import import_nir, load_calibration
 
 T = 32
 AGREEMENT = 0.98
@@ -18,7 +18,7 @@ AGREEMENT = 0.98
 def simulate_nir(graph: nir.NIRGraph, dt: float, spikes: np.ndarray) -> np.ndarray:
     """Predicted class per sample: a float forward-Euler run of the NIR node equations.
 
-    Written from NIR's definitions, independently of spikeforge's importer. Per step, every node in
+    Written from NIR's definitions, independently of spikegate's importer. Per step, every node in
     chain order: Affine y = W x + b; Linear y = W x; LIF tau dv/dt = (v_leak - v) + r x;
     IF dv/dt = r x; LI like LIF without firing; I like IF without firing; LIF/IF fire when
     v > v_threshold and then set v = v_reset. Spiking output: most spikes; LI/I: largest final v.

@@ -7,10 +7,10 @@ import nir
 import numpy as np
 import pytest
 
-from spikeforge.errors import UserError
-from spikeforge.model import Leak
-from spikeforge.model.simulate import classify, simulate
-from spikeforge.nir_io import (choose_leak, graph_to_float_layers, import_nir, network_from_graph,
+from spikegate.errors import UserError
+from spikegate.model import Leak
+from spikegate.model.simulate import classify, simulate
+from spikegate.nir_io import (choose_leak, graph_to_float_layers, import_nir, network_from_graph,
                                simulate_float)
 
 Z = np.zeros

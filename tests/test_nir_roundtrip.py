@@ -7,11 +7,11 @@ import nir
 import numpy as np
 import pytest
 
-from spikeforge import datasets
-from spikeforge.errors import UserError
-from spikeforge.model import Layer, Leak, Network
-from spikeforge.model.random import random_network
-from spikeforge.nir_io import META_KEY, export_nir, import_nir, network_to_graph
+from spikegate import datasets
+from spikegate.errors import UserError
+from spikegate.model import Layer, Leak, Network
+from spikegate.model.random import random_network
+from spikegate.nir_io import META_KEY, export_nir, import_nir, network_to_graph
 
 MODES = list(itertools.product(["none", "shift", "multiply"], ["zero", "subtract"], [False, True], [0, 3]))
 
@@ -107,7 +107,7 @@ def _edit(path, node, attr, value):
 
 
 @pytest.mark.parametrize("node, attr, value, pattern", [
-    ("lif0", "tau", np.full(3, 5.0), r"NIR node 'lif0' \(LIF\): tau does not match its spikeforge metadata"),
+    ("lif0", "tau", np.full(3, 5.0), r"NIR node 'lif0' \(LIF\): tau does not match its spikegate metadata"),
     ("lif0", "v_threshold", np.full(3, 7.5), r"NIR node 'lif0' \(LIF\): v_threshold is not one integer"),
     ("fc0", "weight", np.full((3, 2), 0.25), r"NIR node 'fc0': weight holds non-integer values"),
 ])
@@ -148,7 +148,7 @@ def test_metadata_is_json_in_graph_and_nodes(tmp_path):
     export_nir(net, path)
     g = nir.read(str(path))
     gm = json.loads(g.metadata[META_KEY])
-    assert gm["format"] == "spikeforge-nir" and gm["dt"] == 1.0
+    assert gm["format"] == "spikegate-nir" and gm["dt"] == 1.0
     assert gm["network"]["timesteps"] == net.timesteps
     for i, layer in enumerate(net.layers):
         node = [n for k, n in g.nodes.items() if k.endswith(str(i)) and not k.startswith("fc")][0]

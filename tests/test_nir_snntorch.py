@@ -1,8 +1,8 @@
 """A small snnTorch network trained on digits, exported with snnTorch's own NIR exporter, imports
 into an integer network that classifies like snnTorch does.
 
-Needs torch (CPU) and snntorch, which spikeforge itself does not depend on: without them the test is
-skipped, unless SPIKEFORGE_REQUIRE_SNNTORCH=1 (set it where they are installed, e.g. in CI), which
+Needs torch (CPU) and snntorch, which spikegate itself does not depend on: without them the test is
+skipped, unless SPIKEGATE_REQUIRE_SNNTORCH=1 (set it where they are installed, e.g. in CI), which
 turns their absence into a failure.
 """
 import os
@@ -11,21 +11,21 @@ import nir
 import numpy as np
 import pytest
 
-from spikeforge import datasets
-from spikeforge.errors import UserError
-from spikeforge.model import Leak
-from spikeforge.model.encode import encode
-from spikeforge.model.simulate import classify, simulate
-from spikeforge.nir_io import import_nir
+from spikegate import datasets
+from spikegate.errors import UserError
+from spikegate.model import Leak
+from spikegate.model.encode import encode
+from spikegate.model.simulate import classify, simulate
+from spikegate.nir_io import import_nir
 
 try:
     import snntorch
     import torch
     from snntorch.export_nir import export_to_nir
 except ImportError as e:  # pragma: no cover - depends on the environment
-    if os.environ.get("SPIKEFORGE_REQUIRE_SNNTORCH") == "1":
+    if os.environ.get("SPIKEGATE_REQUIRE_SNNTORCH") == "1":
         raise
-    pytest.skip(f"snntorch/torch not installed ({e}); set SPIKEFORGE_REQUIRE_SNNTORCH=1 to require them",
+    pytest.skip(f"snntorch/torch not installed ({e}); set SPIKEGATE_REQUIRE_SNNTORCH=1 to require them",
                 allow_module_level=True)
 
 from test_nir_digits import simulate_nir  # noqa: E402  (the tests' own float NIR simulation)

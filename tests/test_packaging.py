@@ -21,7 +21,7 @@ def test_every_python_folder_is_a_listed_package():
 
 def test_python_files_live_in_packages():
     # A module beside no __init__.py would silently be left out of the wheel.
-    for folder in ("hdl", "model", "sim", "boards", "src/spikeforge"):
+    for folder in ("hdl", "model", "sim", "boards", "src/spikegate"):
         for py in (ROOT / folder).rglob("*.py"):
             assert (py.parent / "__init__.py").exists(), f"{py.relative_to(ROOT)} is not inside a package"
 

@@ -1,13 +1,13 @@
-"""``spikeforge sim``: JSON and text reports, waves, exit status on a mismatch, clear errors."""
+"""``spikegate sim``: JSON and text reports, waves, exit status on a mismatch, clear errors."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from spikeforge import cli
-from spikeforge.sim import core as sim_core
-from spikeforge.sim import runner
+from spikegate import cli
+from spikegate.sim import core as sim_core
+from spikegate.sim import runner
 
 
 def _run(capsys, *argv):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikeforge import datasets
-from spikeforge.model.random import random_network, random_spikes
-from spikeforge.sim import runner
-from spikeforge.sim.core import CoreSim, Mismatch, compare, expected_results
+from spikegate import datasets
+from spikegate.model.random import random_network, random_spikes
+from spikegate.sim import runner
+from spikegate.sim.core import CoreSim, Mismatch, compare, expected_results
 
 # name -> (seed, sizes or None for random, lanes, random_network keyword arguments)
 CONFIGS = {
@@ -153,8 +153,8 @@ def test_the_suite_fails_a_run_against_a_corrupted_expectation(small_run):
 
 
 def test_default_digits_network_whole_test_split_verilator():
-    from spikeforge.commands.model import evaluate_on_data
-    from spikeforge.commands.sim import simulate_dataset
+    from spikegate.commands.model import evaluate_on_data
+    from spikegate.commands.sim import simulate_dataset
     net = datasets.load_network(None)
     r = simulate_dataset(net, None, data="digits", split="test", simulator="verilator")
     n = len(datasets.load("digits", "test")[1])
@@ -203,7 +203,7 @@ def test_spikes_that_do_not_fit_the_core_are_refused():
 
 def test_amaranth_simulator_same_protocol():
     """The benchmark's baseline path (Amaranth's simulator, same port protocol and decoding)."""
-    from spikeforge.sim.pysim import run_amaranth
+    from spikegate.sim.pysim import run_amaranth
     net, lanes = config_network("readout-per-layer-lanes")
     spikes = config_spikes("readout-per-layer-lanes", net)
     sim = CoreSim(net, lanes=lanes, build=False)

@@ -16,7 +16,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.sim import runner
+from spikegate.sim import runner
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the simulator imports this module by name

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikeforge import datasets
-from spikeforge.model.random import random_network, random_spikes
-from spikeforge.sim import runner
-from spikeforge.sim.core import CoreSim
+from spikegate import datasets
+from spikegate.model.random import random_network, random_spikes
+from spikegate.sim import runner
+from spikegate.sim.core import CoreSim
 
 from test_sim_core import assert_bit_exact
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_default_digits_network_whole_test_split_icarus():
     if not runner.simulator_available("icarus"):
         pytest.fail("iverilog is not installed (apt-get install iverilog)")
-    from spikeforge.commands.sim import simulate_dataset
+    from spikegate.commands.sim import simulate_dataset
     net = datasets.load_network(None)
     r = simulate_dataset(net, None, data="digits", split="test", simulator="icarus")
     assert r["bit_exact"] == r["samples"] == 445, r["first_mismatch"]
@@ -52,7 +52,7 @@ def test_random_sweep_verilator(seed):
 
 def test_verilator_waves_of_a_chosen_sample(tmp_path, capsys):
     import json
-    from spikeforge import cli
+    from spikegate import cli
     out = tmp_path / "sample1.vcd"
     status = cli.main(["sim", "--samples", "2", "--waves", str(out), "--waves-sample", "1", "--json"])
     r = json.loads(capsys.readouterr().out)

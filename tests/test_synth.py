@@ -4,9 +4,9 @@ Prints the LUT and RAM counts (run with -s to see them).
 """
 import pytest
 
-from spikeforge.datasets import load_network
-from spikeforge.hdl.export import export_verilog
-from spikeforge.hdl.synth import synthesize
+from spikegate.datasets import load_network
+from spikegate.hdl.export import export_verilog
+from spikegate.hdl.synth import synthesize
 
 BLOCK_PRIMITIVES = {"ice40": ("$__ICE40_RAM4K_", "$__ICE40_SPRAM_"), "ecp5": ("$__DP16KD_", "$__PDPW16KD_")}
 
@@ -42,7 +42,7 @@ def test_default_network_in_block_ram(tmp_path, capsys, family, lanes):
 
 def test_spram_weights_on_ice40(tmp_path):
     """weight_ram='spram' instantiates SB_SPRAM256KA for the weights; state stays in EBR."""
-    from spikeforge.model.random import random_network
+    from spikegate.model.random import random_network
     net = random_network(3, (40, 24, 6), weight_bits=8, membrane_bits=12, leak="shift", readout=False)
     path = tmp_path / "top.v"
     export_verilog(net, path, lanes=2, max_events=256, weight_ram=["spram", "block"])

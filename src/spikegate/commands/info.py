@@ -1,4 +1,4 @@
-"""``spikeforge info``: a network's shape, per-layer parameters, memory footprint and digest."""
+"""``spikegate info``: a network's shape, per-layer parameters, memory footprint and digest."""
 from __future__ import annotations
 
 import json
@@ -86,7 +86,7 @@ def format_info(d: dict) -> str:
             acc.append(f"integer SNN {100 * r['snn_test_accuracy']:.2f} %")
         src = f"trained on {r['dataset']}" if "dataset" in r else "provenance"
         lines.append(f"recorded   {src}" + (f"; test accuracy at training: {', '.join(acc)}" if acc else "")
-                     + " (run `spikeforge model` to measure it now)")
+                     + " (run `spikegate model` to measure it now)")
         if "generated_by" in r:
             lines.append(f"reproduce  {r['generated_by']}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""``spikeforge flash``: program a board with the bitstream from ``spikeforge build``."""
+"""``spikegate flash``: program a board with the bitstream from ``spikegate build``."""
 from __future__ import annotations
 
 import json

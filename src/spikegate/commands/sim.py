@@ -1,4 +1,4 @@
-"""``spikeforge sim``: run a data set through the network's generated Verilog in Verilator or Icarus
+"""``spikegate sim``: run a data set through the network's generated Verilog in Verilator or Icarus
 and check every sample against the bit-exact model (per-layer spikes at every step, final
 membranes, spike counts, exact cycle count)."""
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _write_waves(src: Path, dest: Path) -> Path:
 
 def simulate_dataset(net, net_path, *, data=None, split="test", data_dir=None, samples=None, seed=0,
                      simulator="verilator", lanes=4, build_dir=None, waves=None, waves_sample=None) -> dict:
-    """Everything ``spikeforge sim`` reports, as one JSON-able dict."""
+    """Everything ``spikegate sim`` reports, as one JSON-able dict."""
     from ..sim.core import CoreSim, compare, expected_results
 
     if simulator not in SIMULATORS:
@@ -144,6 +144,6 @@ def register(subparsers) -> None:
     p.add_argument("--waves-sample", metavar="K", type=int, default=None,
                    help="sample whose waves to write when all match (default: 0)")
     p.add_argument("--build-dir", metavar="DIR", default=None,
-                   help="simulator build cache (default: $SPIKEFORGE_SIM_CACHE or ~/.cache/spikeforge/sim)")
+                   help="simulator build cache (default: $SPIKEGATE_SIM_CACHE or ~/.cache/spikegate/sim)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)

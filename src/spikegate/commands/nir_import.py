@@ -1,4 +1,4 @@
-"""``spikeforge import MODEL.nir -o NET``: a NIR graph to a spikeforge network file (docs/nir.md)."""
+"""``spikegate import MODEL.nir -o NET``: a NIR graph to a spikegate network file (docs/nir.md)."""
 from __future__ import annotations
 
 import json
@@ -9,15 +9,15 @@ from ..errors import UserError
 from ..model.network import ENCODINGS
 
 DEFAULTS = {"weight_bits": 8, "membrane_bits": 16, "leak_frac_bits": 8, "timesteps": 32, "encoding": "rate"}
-# Options that only make sense for float graphs; a spikeforge export imports exactly without them.
+# Options that only make sense for float graphs; a spikegate export imports exactly without them.
 FLOAT_ONLY = ("dt", "weight_bits", "membrane_bits", "leak_frac_bits", "timesteps", "encoding", "calibrate")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "import", help="convert a NIR graph (snnTorch, Norse, Sinabs, Lava-dl, Rockpool, ...) into a network",
-        description="Convert a NIR graph into a spikeforge network file. Float graphs are discretised with "
-                    "forward Euler (step --dt) and quantised; graphs written by 'spikeforge export-nir' "
+        description="Convert a NIR graph into a spikegate network file. Float graphs are discretised with "
+                    "forward Euler (step --dt) and quantised; graphs written by 'spikegate export-nir' "
                     "import bit for bit. Prints the quantisation error of every parameter. See docs/nir.md.")
     p.add_argument("model", metavar="MODEL.nir", help="NIR file (HDF5, as written by nir.write)")
     p.add_argument("-o", "--output", metavar="NET", required=True, help="network file to write (JSON)")
@@ -40,24 +40,24 @@ def register(subparsers) -> None:
     p.add_argument("--calibrate-samples", type=int, default=2000, metavar="N",
                    help="use at most the first N calibration samples (default 2000)")
     p.add_argument("--ignore-metadata", action="store_true",
-                   help="treat a graph exported by spikeforge as a float graph (re-quantise it)")
+                   help="treat a graph exported by spikegate as a float graph (re-quantise it)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)
 
 
 def _progress(msg: str) -> None:
-    print(f"spikeforge import: {msg}", file=sys.stderr, flush=True)
+    print(f"spikegate import: {msg}", file=sys.stderr, flush=True)
 
 
 def run(args) -> int:
     from .. import nir_io
     _progress(f"reading {args.model}")
     graph, version, missing = nir_io.read_graph(args.model)
-    exact = nir_io.is_spikeforge_export(graph) and not args.ignore_metadata
+    exact = nir_io.is_spikegate_export(graph) and not args.ignore_metadata
     if exact:
         given = [f"--{o.replace('_', '-')}" for o in FLOAT_ONLY if getattr(args, o) is not None]
         if given:
-            raise UserError(f"{args.model} was exported by spikeforge and imports bit for bit; "
+            raise UserError(f"{args.model} was exported by spikegate and imports bit for bit; "
                             f"{', '.join(given)} would be ignored. Leave out those options, or pass --ignore-metadata "
                             "to re-quantise it as a float graph")
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()}
@@ -94,7 +94,7 @@ def _report(out: dict) -> str:
              f"{'-'.join(map(str, out['shape']))}{', readout' if out['readout'] else ''}, "
              f"T = {out['timesteps']}, {out['encoding']} encoding"]
     if out["exact"]:
-        lines.append("spikeforge export: rebuilt bit for bit from its metadata (quantisation error 0)")
+        lines.append("spikegate export: rebuilt bit for bit from its metadata (quantisation error 0)")
     else:
         lines.append(f"forward Euler with dt = {out['dt']:g}; errors are in the graph's float units")
     for L in out["layers"]:

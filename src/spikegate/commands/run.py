@@ -1,4 +1,4 @@
-"""``spikeforge run``: inference on a flashed (or simulated) board over its UART link."""
+"""``spikegate run``: inference on a flashed (or simulated) board over its UART link."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ def register(subparsers):
                     "others (same structure only), stream the samples and report accuracy, bit-exact agreement "
                     "with the model, latency and samples/s measured on the link.")
     p.add_argument("--board", required=True,
-                   help="board name (see `spikeforge boards`), or 'sim' for a simulated board")
+                   help="board name (see `spikegate boards`), or 'sim' for a simulated board")
     p.add_argument("--port", required=True,
                    help="serial port or pyserial URL: /dev/ttyUSB1, COM3, socket://127.0.0.1:PORT, loop://")
     p.add_argument("--net", default=None, help="network file (default: the built-in digits network)")

@@ -1,4 +1,4 @@
-"""``spikeforge train``: train a ReLU MLP, convert it to an integer SNN and save it.
+"""``spikegate train``: train a ReLU MLP, convert it to an integer SNN and save it.
 
 With the defaults it reproduces the built-in digits network bit for bit (training is seeded and
 deterministic); the result says whether it did.

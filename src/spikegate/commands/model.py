@@ -1,4 +1,4 @@
-"""``spikeforge model``: run the bit-exact integer model on a data set and report accuracy and
+"""``spikegate model``: run the bit-exact integer model on a data set and report accuracy and
 activity (spikes, synaptic operations, sparsity). The helpers here are shared with ``demo``."""
 from __future__ import annotations
 

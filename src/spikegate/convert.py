@@ -346,7 +346,7 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
 def build(config: TrainConfig = DEFAULT_CONFIG, data_dir=None, progress=None) -> tuple[Network, dict]:
     """Train, convert and evaluate; returns the network (with provenance in meta) and a report.
 
-    ``progress`` is a :mod:`spikeforge.progress` factory (``progress(total, desc)``) or None.
+    ``progress`` is a :mod:`spikegate.progress` factory (``progress(total, desc)``) or None.
     """
     config.check()
     x_tr, y_tr = datasets.load(config.data, "train", data_dir)
@@ -368,7 +368,7 @@ def build(config: TrainConfig = DEFAULT_CONFIG, data_dir=None, progress=None) ->
     else:
         stats = evaluate(net, x_te, y_te, seed=config.seed)
     hidden = ",".join(str(h) for h in config.hidden)
-    command = (f"spikeforge train --data {config.data} --hidden {hidden} --timesteps {config.timesteps} "
+    command = (f"spikegate train --data {config.data} --hidden {hidden} --timesteps {config.timesteps} "
                f"--weight-bits {config.weight_bits} --seed {config.seed} --percentile {config.percentile} "
                f"--epochs {config.epochs}")
     if config.membrane_bits is not None:

@@ -1,4 +1,4 @@
-"""``spikeforge export-nir --net NET -o MODEL.nir``: a network as a NIR graph (docs/nir.md)."""
+"""``spikegate export-nir --net NET -o MODEL.nir``: a network as a NIR graph (docs/nir.md)."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,9 @@ from .model import add_net_argument
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export-nir", help="write a network as a NIR graph",
-        description="Write a spikeforge network as a NIR graph (dt = 1, integer weights as floats). What NIR "
+        description="Write a spikegate network as a NIR graph (dt = 1, integer weights as floats). What NIR "
                     "cannot express (bit widths, leak rounding, subtract reset, refractory period) is kept in "
-                    "node metadata, so 'spikeforge import' rebuilds the network bit for bit. See docs/nir.md.")
+                    "node metadata, so 'spikegate import' rebuilds the network bit for bit. See docs/nir.md.")
     add_net_argument(p)
     p.add_argument("-o", "--output", metavar="MODEL.nir", required=True, help="NIR file to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -24,10 +24,10 @@ def run(args) -> int:
     from .. import nir_io
     net = datasets.load_network(args.net)
     path = args.net if args.net is not None else "built-in digits network"
-    print(f"spikeforge export-nir: writing {args.output}", file=sys.stderr, flush=True)
+    print(f"spikegate export-nir: writing {args.output}", file=sys.stderr, flush=True)
     result = nir_io.export_nir(net, args.output)
     for w in result.warnings:
-        print(f"spikeforge export-nir: warning: {w}", file=sys.stderr)
+        print(f"spikegate export-nir: warning: {w}", file=sys.stderr)
     out = result.to_json()
     out["net"] = str(path)
     out["shape"] = list(net.shape)

@@ -1,7 +1,7 @@
-"""Host driver for a spikeforge board over its UART link (protocol: docs/protocol.md).
+"""Host driver for a spikegate board over its UART link (protocol: docs/protocol.md).
 
 Works with anything pyserial's ``serial_for_url`` opens: a real port (``/dev/ttyUSB1``, ``COM3``),
-``socket://HOST:PORT`` (e.g. the simulated board of :mod:`spikeforge.sim.link_bridge`) or
+``socket://HOST:PORT`` (e.g. the simulated board of :mod:`spikegate.sim.link_bridge`) or
 ``loop://``. Every request carries a tag that the board echoes, so a late answer to an abandoned
 request is recognised and dropped; a request that gets no valid answer is resent after a resync.
 
@@ -38,7 +38,7 @@ class DeviceError(UserError):
 
 
 class WrongDevice(UserError):
-    """Something answered, but it is not a spikeforge board."""
+    """Something answered, but it is not a spikegate board."""
 
 
 class ProtocolMismatch(UserError):
@@ -171,20 +171,20 @@ class Board:
             raise DeviceError(f"the board refused {name}: {proto.STATUS_NAMES.get(status, f'status {status}')}",
                               status)
         raise LinkError(f"{name} on {self.port} failed after {attempts} attempt(s): {last}. Is the board "
-                        f"powered and flashed with a spikeforge bitstream, and is the baud rate {self.baud}?")
+                        f"powered and flashed with a spikegate bitstream, and is the baud rate {self.baud}?")
 
     # --- commands -----------------------------------------------------------------------------
 
     def identify(self) -> Identity:
         p = self.request(Cmd.IDENTIFY)
         if p[:4] != proto.MAGIC:
-            raise WrongDevice(f"the device on {self.port} is not a spikeforge board (identify magic "
+            raise WrongDevice(f"the device on {self.port} is not a spikegate board (identify magic "
                               f"{bytes(p[:4])!r}, expected {proto.MAGIC!r})")
         ident = Identity.parse(p)
         if ident.version != proto.PROTOCOL_VERSION:
             raise ProtocolMismatch(f"the board on {self.port} speaks host-link protocol version {ident.version}; "
-                                   f"this spikeforge speaks version {proto.PROTOCOL_VERSION}: rebuild and flash "
-                                   "the bitstream with this spikeforge, or use the matching spikeforge version")
+                                   f"this spikegate speaks version {proto.PROTOCOL_VERSION}: rebuild and flash "
+                                   "the bitstream with this spikegate, or use the matching spikegate version")
         self.identity = ident
         return ident
 

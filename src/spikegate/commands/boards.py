@@ -1,4 +1,4 @@
-"""``spikeforge boards``: the supported boards with their device, resources, clock and programmer."""
+"""``spikegate boards``: the supported boards with their device, resources, clock and programmer."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,7 @@ def run(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "boards", help="list the supported boards, their devices and resources",
-        description="List the boards `spikeforge build` and `spikeforge flash` support: FPGA device, "
+        description="List the boards `spikegate build` and `spikegate flash` support: FPGA device, "
                     "logic, block RAM, SPRAM and DSP resources, the documented clock, the programmer.")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)

@@ -1,7 +1,7 @@
-"""NIR interop: import NIR graphs as spikeforge networks and export networks as NIR graphs.
+"""NIR interop: import NIR graphs as spikegate networks and export networks as NIR graphs.
 
 NIR (the Neuromorphic Intermediate Representation, PyPI ``nir``) describes networks in continuous
-time with float parameters; spikeforge runs integer arithmetic in discrete steps (model/lif.py).
+time with float parameters; spikegate runs integer arithmetic in discrete steps (model/lif.py).
 docs/nir.md states the rules; in short:
 
 Import (float graphs)
@@ -26,7 +26,7 @@ Export
     ``LI`` or ``I``, all with ``dt = 1`` so that forward Euler gives gain 1 and decay beta. What
     NIR's float semantics cannot carry (bit widths, the leak's kind and rounding, subtract reset,
     refractory period, names, the network's time steps and encoding) is stored as JSON in the
-    nodes' and graph's ``metadata["spikeforge"]``; the importer uses it to rebuild the network
+    nodes' and graph's ``metadata["spikegate"]``; the importer uses it to rebuild the network
     bit for bit, after checking that the float parameters are exactly what export writes.
 """
 from __future__ import annotations
@@ -48,11 +48,11 @@ from .model.network import ENCODINGS, Layer, Leak, Network, signed_range
 __all__ = ["META_KEY", "META_FORMAT", "META_VERSION", "MIN_V_RESET_VERSION", "FloatLayer", "ImportResult",
            "ExportResult", "read_graph", "graph_to_float_layers", "simulate_float", "network_from_graph",
            "import_nir", "network_to_graph", "export_nir", "choose_leak", "load_calibration",
-           "graph_input_count", "is_spikeforge_export",
+           "graph_input_count", "is_spikegate_export",
            "check_v_reset"]
 
-META_KEY = "spikeforge"
-META_FORMAT = "spikeforge-nir"
+META_KEY = "spikegate"
+META_FORMAT = "spikegate-nir"
 META_VERSION = 1
 # NIR added v_reset to IF/LIF/CubaLIF in 1.0.6; before that, tools disagreed on what a spike
 # resets the membrane to, so such a graph cannot be imported without guessing.
@@ -61,13 +61,13 @@ MIN_V_RESET_VERSION = (1, 0, 6)
 _NEURON_TYPES = ("LIF", "IF", "LI", "I")
 _SPIKING = ("LIF", "IF")
 _UNSUPPORTED = {
-    "Conv1d": "convolutions are not supported (spikeforge layers are fully connected)",
-    "Conv2d": "convolutions are not supported (spikeforge layers are fully connected)",
+    "Conv1d": "convolutions are not supported (spikegate layers are fully connected)",
+    "Conv2d": "convolutions are not supported (spikegate layers are fully connected)",
     "SumPool2d": "pooling is not supported",
     "AvgPool2d": "pooling is not supported",
-    "CubaLIF": "current-based (CubaLIF) neurons are not supported: spikeforge neurons have no synaptic "
+    "CubaLIF": "current-based (CubaLIF) neurons are not supported: spikegate neurons have no synaptic "
                "current state",
-    "CubaLI": "current-based (CubaLI) neurons are not supported: spikeforge neurons have no synaptic "
+    "CubaLI": "current-based (CubaLI) neurons are not supported: spikegate neurons have no synaptic "
               "current state",
     "Delay": "delays are not supported",
     "Threshold": "a bare Threshold node is not supported (use IF or LIF neurons)",
@@ -80,7 +80,7 @@ _UNSUPPORTED = {
 def _nir():
     try:
         import nir
-    except ImportError as e:  # pragma: no cover - nir is a dependency of spikeforge
+    except ImportError as e:  # pragma: no cover - nir is a dependency of spikegate
         raise UserError(f"the 'nir' package is needed for NIR import/export ({e}); pip install nir") from None
     return nir
 
@@ -351,7 +351,7 @@ def _discretise(raw: _RawLayer, dt: float) -> FloatLayer:
         v_leak = _arr(name, node, "v_leak", n)
         if np.any(v_leak != 0):
             raise UserError(f"{where}: v_leak = {v_leak[v_leak != 0][0]:g}; only v_leak = 0 is supported "
-                            "(spikeforge membranes decay towards 0)")
+                            "(spikegate membranes decay towards 0)")
         if np.any(tau <= 0):
             raise UserError(f"{where}: tau = {tau[tau <= 0][0]:g}; tau must be > 0")
         alpha = dt / tau
@@ -365,7 +365,7 @@ def _discretise(raw: _RawLayer, dt: float) -> FloatLayer:
         gain = dt * r
     if beta_n.max() - beta_n.min() > 1e-9 * max(1.0, abs(beta_n.max())):
         raise UserError(f"{where}: tau differs between neurons ({node.tau.min():g} .. {node.tau.max():g}); "
-                        "spikeforge has one leak per layer")
+                        "spikegate has one leak per layer")
     beta = float(beta_n.mean())
     if not np.isfinite(gain).all():
         raise UserError(f"{where}: r / tau is not finite")
@@ -379,13 +379,13 @@ def _discretise(raw: _RawLayer, dt: float) -> FloatLayer:
         v_reset = _arr(name, node, "v_reset", n)
         if np.any(v_reset != 0):
             raise UserError(f"{where}: v_reset = {v_reset[v_reset != 0][0]:g}; only v_reset = 0 is "
-                            "supported (spikeforge resets a neuron that fires to 0)")
+                            "supported (spikegate resets a neuron that fires to 0)")
         if np.any(thr < 0):
             raise UserError(f"{where}: v_threshold = {thr[thr < 0][0]:g}; thresholds must be >= 0")
         theta = float(thr.max())
         if np.any(thr != theta):
             if np.any(thr == 0):
-                raise UserError(f"{where}: v_threshold mixes 0 and positive values; spikeforge has one "
+                raise UserError(f"{where}: v_threshold mixes 0 and positive values; spikegate has one "
                                 "threshold per layer and a zero threshold cannot be rescaled to match")
             # v_leak = 0 and v_reset = 0 make each neuron linear in v: scaling its inputs and its
             # threshold by the same factor leaves its spikes unchanged.
@@ -537,7 +537,7 @@ def _quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: 
 @dataclass
 class ImportResult:
     network: Network
-    exact: bool                       # rebuilt bit for bit from spikeforge metadata
+    exact: bool                       # rebuilt bit for bit from spikegate metadata
     dt: float
     layers: list[dict]                # per-layer quantisation report
     version: str | None = None        # NIR version the file was written with
@@ -566,28 +566,28 @@ def _meta_json(where: str, meta: dict) -> dict | None:
 
 
 def _exact_import(graph, gmeta: dict, n_inputs: int, raws: list[_RawLayer]) -> tuple[Network, list[dict]]:
-    """Rebuild the network from spikeforge metadata, then require that export gives back the graph."""
+    """Rebuild the network from spikegate metadata, then require that export gives back the graph."""
     if gmeta.get("format") != META_FORMAT or gmeta.get("version") != META_VERSION:
         raise UserError(f"graph metadata[{META_KEY!r}] has format {gmeta.get('format')!r} version "
-                        f"{gmeta.get('version')!r}; this spikeforge reads {META_FORMAT!r} version {META_VERSION}")
+                        f"{gmeta.get('version')!r}; this spikegate reads {META_FORMAT!r} version {META_VERSION}")
     layers = []
     for i, raw in enumerate(raws):
         where = f"NIR node {raw.neuron!r} ({raw.kind})"
         m = _meta_json(where, raw.neuron_meta)
         if m is None:
             raise UserError(f"{where} has no metadata[{META_KEY!r}] although the graph was exported by "
-                            "spikeforge; the graph was edited after export. Use --ignore-metadata to import "
+                            "spikegate; the graph was edited after export. Use --ignore-metadata to import "
                             "it as a float graph")
         for what, a in (("weight", raw.weight), ("bias", raw.bias)):
             if not np.array_equal(a, np.rint(a)):
                 raise UserError(f"NIR node {raw.synapse!r}: {what} holds non-integer values, which a "
-                                "spikeforge export never writes; the graph was edited after export. Use "
+                                "spikegate export never writes; the graph was edited after export. Use "
                                 "--ignore-metadata to import it as a float graph")
         thr = 0
         if raw.kind in _SPIKING:
             t = np.asarray(raw.node.v_threshold, dtype=np.float64).reshape(-1)
             if t.size == 0 or not np.all(t == t[0]) or t[0] != np.rint(t[0]):
-                raise UserError(f"{where}: v_threshold is not one integer for all neurons, which a spikeforge "
+                raise UserError(f"{where}: v_threshold is not one integer for all neurons, which a spikegate "
                                 "export never writes; the graph was edited after export. Use "
                                 "--ignore-metadata to import it as a float graph")
             thr = int(t[0])
@@ -598,7 +598,7 @@ def _exact_import(graph, gmeta: dict, n_inputs: int, raws: list[_RawLayer]) -> t
                           refractory=m.get("refractory", 0), readout=raw.kind in ("LI", "I"),
                           name=m.get("name", ""))
         except (TypeError, ValueError) as e:
-            raise UserError(f"{where}: its spikeforge metadata does not describe a valid layer: {e}") from None
+            raise UserError(f"{where}: its spikegate metadata does not describe a valid layer: {e}") from None
         layers.append(layer)
     nd = gmeta.get("network", {})
     meta = nd.get("meta", {})
@@ -614,7 +614,7 @@ def _exact_import(graph, gmeta: dict, n_inputs: int, raws: list[_RawLayer]) -> t
     _, ref_raws = _raw_layers(ref)
     for raw, rr in zip(raws, ref_raws):
         if raw.kind != rr.kind:
-            raise UserError(f"NIR node {raw.neuron!r} is a {raw.kind} node but its spikeforge metadata "
+            raise UserError(f"NIR node {raw.neuron!r} is a {raw.kind} node but its spikegate metadata "
                             f"describes a {rr.kind} layer; the graph was edited after export. Use "
                             "--ignore-metadata to import it as a float graph")
         for attr in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
@@ -623,7 +623,7 @@ def _exact_import(graph, gmeta: dict, n_inputs: int, raws: list[_RawLayer]) -> t
                 b = np.asarray(getattr(rr.node, attr), dtype=np.float64).reshape(-1)
                 if a.shape != b.shape or not np.array_equal(a, b):
                     raise UserError(f"NIR node {raw.neuron!r} ({raw.kind}): {attr} does not match its "
-                                    f"spikeforge metadata (expected {b.reshape(-1)[:1].tolist()} for every "
+                                    f"spikegate metadata (expected {b.reshape(-1)[:1].tolist()} for every "
                                     "neuron); the graph was edited after export. Use --ignore-metadata to "
                                     "import it as a float graph")
     reports = []
@@ -655,7 +655,7 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                        calibrate: np.ndarray | None = None, ignore_metadata: bool = False,
                        version: str | None = None, missing_v_reset: list[str] | tuple = (),
                        name: str = "", progress: Callable[[str], None] | None = None) -> ImportResult:
-    """Convert an in-memory NIR graph into a spikeforge network (see the module docstring).
+    """Convert an in-memory NIR graph into a spikegate network (see the module docstring).
 
     ``calibrate``: input spikes bool [N, T, n_in]; each layer's scale is then chosen on them (see
     :func:`_calibrate`) and the float/integer classification agreement on them is reported.
@@ -824,7 +824,7 @@ class ExportResult:
 
 
 def network_to_graph(net: Network):
-    """The NIR graph of ``net`` (dt = 1) and the list of what only spikeforge readers will see."""
+    """The NIR graph of ``net`` (dt = 1) and the list of what only spikegate readers will see."""
     nir = _nir()
     if not isinstance(net, Network):
         raise TypeError(f"net must be a Network, got {type(net).__name__}")
@@ -857,11 +857,11 @@ def network_to_graph(net: Network):
                                               v_threshold=full(layer.threshold), v_reset=full(0.0), metadata=md)
         if not layer.readout and layer.reset == "subtract":
             warnings.append(f"layers[{i}] ({neuron}): reset = 'subtract' has no NIR equivalent; the node "
-                            "says v_reset = 0 and the subtract reset is carried in metadata['spikeforge'], "
-                            "which only spikeforge reads")
+                            "says v_reset = 0 and the subtract reset is carried in metadata['spikegate'], "
+                            "which only spikegate reads")
         if layer.refractory:
             warnings.append(f"layers[{i}] ({neuron}): refractory = {layer.refractory} has no NIR equivalent; "
-                            "it is carried in metadata['spikeforge'], which only spikeforge reads")
+                            "it is carried in metadata['spikegate'], which only spikegate reads")
         nodes[neuron] = node
         edges += [(prev, syn), (syn, neuron)]
         prev = neuron
@@ -955,6 +955,6 @@ def graph_input_count(graph) -> int:
     return _raw_layers(graph)[0]
 
 
-def is_spikeforge_export(graph) -> bool:
-    """True when the graph carries spikeforge metadata (it then imports exactly, without options)."""
+def is_spikegate_export(graph) -> bool:
+    """True when the graph carries spikegate metadata (it then imports exactly, without options)."""
     return META_KEY in (getattr(graph, "metadata", None) or {})

@@ -1,4 +1,4 @@
-"""``spikeforge build``: synthesise, place and route and pack a bitstream for a board, with a report."""
+"""``spikegate build``: synthesise, place and route and pack a bitstream for a board, with a report."""
 from __future__ import annotations
 
 import argparse
@@ -29,7 +29,7 @@ def run(args) -> int:
             print(json.dumps({"error": str(e), "report": e.report}, indent=1))
         else:
             print(format_report(e.report))
-        print(f"spikeforge build: error: {e}", file=sys.stderr)
+        print(f"spikegate build: error: {e}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report, indent=1))
@@ -46,17 +46,17 @@ def register(subparsers) -> None:
                     "YOSYS, NEXTPNR_ICE40, ICEPACK, NEXTPNR_ECP5, ECPPACK, ... name other "
                     "executables) on the board top: PLL clock, the network, the UART host link and "
                     "status LEDs. Writes OUT/BOARD.bin|.bit and OUT/BOARD-report.json. An unchanged "
-                    "design is served from the build cache (SPIKEFORGE_CACHE, default "
-                    "~/.cache/spikeforge). A design that misses timing fails with exit status 1. "
+                    "design is served from the build cache (SPIKEGATE_CACHE, default "
+                    "~/.cache/spikegate). A design that misses timing fails with exit status 1. "
                     "On the iCEBreaker, weight arrays the block RAM cannot hold go to SPRAM, which "
-                    "starts empty: `spikeforge run --net FILE` loads them over the link.")
+                    "starts empty: `spikegate run --net FILE` loads them over the link.")
     p.add_argument("--board", required=True, metavar="NAME",
                    help=f"target board: {', '.join(board_names())}")
     p.add_argument("--net", metavar="FILE", default=None,
                    help="network file (default: the built-in digits network)")
     p.add_argument("--lanes", type=parse_lanes, default=None, metavar="P",
                    help="neurons updated in parallel: a power of two 1..64, or one per layer as "
-                        "P1,P2,... (default: the board's, see `spikeforge boards`: 2 on the "
+                        "P1,P2,... (default: the board's, see `spikegate boards`: 2 on the "
                         "iCEBreaker, 4 elsewhere)")
     p.add_argument("--clock", type=float, default=None, metavar="MHZ",
                    help="clock frequency in MHz made by the PLL (default: the board's documented clock)")

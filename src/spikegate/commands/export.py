@@ -1,4 +1,4 @@
-"""``spikeforge export``: write the Verilog of a network's accelerator (NetworkCore)."""
+"""``spikegate export``: write the Verilog of a network's accelerator (NetworkCore)."""
 from __future__ import annotations
 
 import json
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
                    help="where weights live: block (block RAM, baked in) or spram (iCE40 UltraPlus SPRAM, "
                         "no initial contents: the host loads them through cfg); one value or one per layer "
                         "as K0,K1,... (default: block)")
-    p.add_argument("--name", default="spikeforge_top", help="Verilog module name (default: spikeforge_top)")
+    p.add_argument("--name", default="spikegate_top", help="Verilog module name (default: spikegate_top)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=run)

@@ -1,4 +1,4 @@
-"""``spikeforge demo``: the main job on the built-in digits network.
+"""``spikegate demo``: the main job on the built-in digits network.
 
 Loads the default network, recomputes the float ANN's accuracy from the parameters shipped in the
 file, runs the bit-exact integer model on the test split and prints both accuracies with the
@@ -18,7 +18,7 @@ from .model import add_net_argument, evaluate_on_data, format_report
 
 def run(args) -> int:
     net = datasets.load_network(args.net)
-    note(f"spikeforge demo: {'built-in digits network' if args.net is None else args.net}")
+    note(f"spikegate demo: {'built-in digits network' if args.net is None else args.net}")
     lanes = sorted({b.default_lanes for b in BOARDS.values()})
     r = evaluate_on_data(net, args.net, None, "test", args.data_dir, args.samples, 0, lanes=lanes)
     r["hardware"] = []
@@ -40,7 +40,7 @@ def run(args) -> int:
     for h in r["hardware"]:
         print(f"  {h['board']:<15} {h['device']:<19} P={h['lanes']:<2} {h['cycles_per_sample']:8.1f} cycles  "
               f"@ {h['clock_mhz']:g} MHz: {h['us_per_sample']:7.1f} us/sample, {h['samples_per_s']:8.0f} samples/s")
-    print("next           spikeforge sim (the RTL in Verilator, bit-exact check), spikeforge build --board icebreaker")
+    print("next           spikegate sim (the RTL in Verilator, bit-exact check), spikegate build --board icebreaker")
     return 0
 
 

@@ -4,7 +4,7 @@ On a terminal a single line is redrawn in place (at most ten times a second) wit
 done, the count, the elapsed time and an estimate of the time left. When stderr is not a terminal
 (CI logs, pipes) the report is compact: one line when the work starts and one when it ends, so
 logs stay short. Nothing ever goes to stdout, which belongs to the command's result (``--json``).
-Set ``SPIKEFORGE_PROGRESS=0`` to silence progress entirely, ``=1`` to force the terminal form.
+Set ``SPIKEGATE_PROGRESS=0`` to silence progress entirely, ``=1`` to force the terminal form.
 
 Usage::
 
@@ -26,7 +26,7 @@ _MIN_REDRAW_S = 0.1
 
 
 def _mode(stream) -> str:
-    env = os.environ.get("SPIKEFORGE_PROGRESS", "").strip().lower()
+    env = os.environ.get("SPIKEGATE_PROGRESS", "").strip().lower()
     if env in ("0", "off", "no", "false"):
         return "off"
     if env in ("1", "on", "yes", "true", "tty"):
@@ -121,7 +121,7 @@ def progress(total: int | None, desc: str, unit: str = "", stream=None) -> Progr
 
 
 def note(message: str, stream=None) -> None:
-    """A one-line status message on stderr (silenced by ``SPIKEFORGE_PROGRESS=0``)."""
+    """A one-line status message on stderr (silenced by ``SPIKEGATE_PROGRESS=0``)."""
     stream = sys.stderr if stream is None else stream
     if _mode(stream) == "off":
         return

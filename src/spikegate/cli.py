@@ -1,6 +1,6 @@
-"""The ``spikeforge`` command line.
+"""The ``spikegate`` command line.
 
-Each sub-command lives in its own module in :mod:`spikeforge.commands` and defines
+Each sub-command lives in its own module in :mod:`spikegate.commands` and defines
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the parsed
 arguments and returning an exit status. Commands are discovered, so adding one touches no other
 file.
@@ -20,9 +20,9 @@ from .model.network import NetworkFormatError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="spikeforge",
+        prog="spikegate",
         description="Generate, simulate and build spiking-neural-network accelerators.")
-    parser.add_argument("--version", action="version", version=f"spikeforge {__version__}")
+    parser.add_argument("--version", action="version", version=f"spikegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -38,16 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = args.func(args)
     except BrokenPipeError:
-        # The reader went away (`spikeforge info --json | head`): nothing more to say to it.
+        # The reader went away (`spikegate info --json | head`): nothing more to say to it.
         sys.stdout = None
         return 1
     except (UserError, NetworkFormatError, ValueError, TypeError, FileNotFoundError, OSError) as e:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(e)}))
-        print(f"spikeforge {args.command}: error: {e}", file=sys.stderr)
+        print(f"spikegate {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"spikeforge {args.command}: interrupted", file=sys.stderr)
+        print(f"spikegate {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
 
