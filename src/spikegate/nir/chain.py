@@ -149,6 +149,7 @@ class RawLayer:
 
 
 def raw_layers(graph) -> tuple[int, list[RawLayer]]:
+    """Check that the graph is a supported chain; returns ``(n_inputs, layers)`` in chain order."""
     chain = _chain(graph)
     width = None  # element count of the signal flowing along the chain
     in_name, in_node = chain[0]
