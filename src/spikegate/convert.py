@@ -19,14 +19,14 @@ import numpy as np
 
 from . import datasets
 from .ann import ANN
-from .model.network import Layer, Network
+from .model.network import MAX_MEMBRANE_BITS, Layer, Network, signed_range
 from .model.simulate import simulate
 
 __all__ = ["convert"]
 
 
 def _scale_layer(w: np.ndarray, b: np.ndarray, weight_bits: int):
-    wmax = (1 << (weight_bits - 1)) - 1
+    wmax = signed_range(weight_bits)[1]
     peak = float(np.max(np.abs(w)))
     scale = wmax / peak if peak > 0 else 1.0
     wq = np.clip(np.rint(w * scale), -wmax, wmax).astype(np.int64)
@@ -65,19 +65,19 @@ def convert(ann: ANN, x_calib: np.ndarray, *, timesteps: int = 8, weight_bits: i
         layers = []
         for l, (wq, bq, theta, last) in enumerate(specs):
             vb = bits_per_layer[l]
-            lo, hi = -(1 << (vb - 1)), (1 << (vb - 1)) - 1
+            lo, hi = signed_range(vb)
             layers.append(Layer(weights=wq, bias=np.clip(bq, lo, hi), threshold=0 if last else min(theta, hi - 1),
                                 weight_bits=weight_bits, membrane_bits=vb, reset="zero" if last else "subtract",
                                 readout=last, name="readout" if last else f"hidden{l}"))
         return Network(layers=layers, timesteps=timesteps, encoding=encoding, name=name)
 
     if membrane_bits is None:
-        wide = make([32] * n_layers)
+        wide = make([MAX_MEMBRANE_BITS] * n_layers)
         spikes = datasets.encode_for(wide, x_calib, seed)
         bits = []
         res = simulate(wide, spikes, traces=True)
         for l in range(n_layers):
             peak = max(int(np.abs(res.traces[l]).max()), specs[l][2] + 1)
-            bits.append(min(_membrane_bits_for(peak), 32))
+            bits.append(min(_membrane_bits_for(peak), MAX_MEMBRANE_BITS))
         return make(bits)
     return make([membrane_bits] * n_layers)

@@ -16,7 +16,7 @@ from . import datasets
 from .ann import train_ann
 from .convert import convert
 from .evaluation import evaluate
-from .model.network import Network
+from .model.network import MAX_MEMBRANE_BITS, MAX_TIMESTEPS, MAX_WEIGHT_BITS, Network
 
 __all__ = ["TrainConfig", "DEFAULT_CONFIG", "DEFAULT_SNN_NAME", "build"]
 
@@ -51,10 +51,10 @@ class TrainConfig:
         if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h <= 4096
                for h in self.hidden):
             raise ValueError(f"hidden = {self.hidden!r} is not valid; valid: hidden layer sizes from 1 to 4096")
-        pos_int("timesteps", self.timesteps, 1, 4096)
-        pos_int("weight_bits", self.weight_bits, 2, 16)
+        pos_int("timesteps", self.timesteps, 1, MAX_TIMESTEPS)
+        pos_int("weight_bits", self.weight_bits, 2, MAX_WEIGHT_BITS)
         if self.membrane_bits is not None:
-            pos_int("membrane_bits", self.membrane_bits, 2, 32)
+            pos_int("membrane_bits", self.membrane_bits, 2, MAX_MEMBRANE_BITS)
         if not (isinstance(self.percentile, (int, float)) and 50.0 <= self.percentile <= 100.0):
             raise ValueError(f"percentile = {self.percentile!r} is not valid; valid: a number in [50, 100]")
         pos_int("seed", self.seed, 0, 2**63 - 1)

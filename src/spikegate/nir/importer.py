@@ -9,7 +9,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from ..model.network import ENCODINGS, Network
+from ..model.network import (ENCODINGS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS, MAX_TIMESTEPS, MAX_WEIGHT_BITS,
+                             Network)
 from .calibrate import calibrate_scales
 from .chain import RawLayer, raw_layers
 from .exact import exact_import
@@ -59,8 +60,10 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                         "step a model was trained with" + (f" (its LIF nodes have r / tau = 1 / {hint:g}, "
                                                            f"which suggests --dt {hint:g})" if hint else ""))
     dt = check_dt(dt)
-    for nm, val, lo, hi in (("weight_bits", weight_bits, 2, 16), ("membrane_bits", membrane_bits, 2, 32),
-                            ("leak_frac_bits", leak_frac_bits, 1, 16), ("timesteps", timesteps, 1, 4096)):
+    for nm, val, lo, hi in (("weight_bits", weight_bits, 2, MAX_WEIGHT_BITS),
+                            ("membrane_bits", membrane_bits, 2, MAX_MEMBRANE_BITS),
+                            ("leak_frac_bits", leak_frac_bits, 1, MAX_FRAC_BITS),
+                            ("timesteps", timesteps, 1, MAX_TIMESTEPS)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not lo <= val <= hi:
             raise ValueError(f"{nm} = {val!r} is not valid; valid: an integer {lo}..{hi}")
     if encoding not in ENCODINGS:
