@@ -126,7 +126,7 @@ def test_shipped_network_is_the_conversion_of_its_ann():
     _assert_membranes_are_as_narrow_as_the_data_allows(net, x)
 
 
-def _toy_ann2(seed, n_in=12, hidden=(10, 7), n_out=4):
+def _toy_ann_two_hidden(seed, n_in=12, hidden=(10, 7), n_out=4):
     """A toy ANN with two hidden layers, so that lambda_(l-1) enters a hidden layer's weights."""
     rng = np.random.Generator(np.random.PCG64(seed))
     sizes = (n_in, *hidden, n_out)
@@ -138,7 +138,7 @@ def _toy_ann2(seed, n_in=12, hidden=(10, 7), n_out=4):
 @pytest.mark.parametrize("weight_bits", [2, 4, 8, 12, 16])
 @pytest.mark.parametrize("percentile", [90.0, 99.9, 100.0])
 def test_conversion_follows_the_rule(weight_bits, percentile):
-    ann, x = _toy_ann2(weight_bits)
+    ann, x = _toy_ann_two_hidden(weight_bits)
     net = convert(ann, x, timesteps=8, weight_bits=weight_bits, percentile=percentile)
     _assert_is_the_conversion(net, ann, x, weight_bits, percentile)
     _assert_membranes_are_as_narrow_as_the_data_allows(net, x)
@@ -146,7 +146,7 @@ def test_conversion_follows_the_rule(weight_bits, percentile):
 
 def test_conversion_rule_with_a_narrow_fixed_membrane():
     # 6-bit membranes clip the biases and cap the threshold at the largest reachable value.
-    ann, x = _toy_ann2(7)
+    ann, x = _toy_ann_two_hidden(7)
     net = convert(ann, x, weight_bits=8, membrane_bits=6)
     assert net.layers[0].threshold == 30
     _assert_is_the_conversion(net, ann, x, 8, 99.9)
