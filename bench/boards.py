@@ -5,7 +5,7 @@
                            [--seed BOARD/NETWORK=N ...] [--json]
 
 For the built-in digits network and an MNIST-sized 784-128-10 network with 8-bit weights (trained
-here on the shared MNIST subset with ``spikegate.convert``, unless --mnist-net gives one), each
+here on the shared MNIST subset with ``spikegate.training``, unless --mnist-net gives one), each
 board is built with ``spikegate.boards.build`` (YoWASP Yosys + nextpnr; unchanged designs come
 from the build cache) and the bench prints, side by side:
 
@@ -40,8 +40,8 @@ def mnist_sized_network(data_dir: Path, cache: Path) -> Network:
     """A 784-128-10 SNN with 8-bit weights trained on the MNIST subset (cached on disk)."""
     if cache.is_file():
         return Network.load(cache)
-    from spikegate.convert import TrainConfig
-    from spikegate.convert import build as train
+    from spikegate.training import TrainConfig
+    from spikegate.training import build as train
     from spikegate.progress import progress
     print("training a 784-128-10 network on the MNIST subset ...", file=sys.stderr)
     net, _ = train(TrainConfig(data="mnist", hidden=(128,), weight_bits=8, epochs=15), data_dir=data_dir,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from spikegate import datasets
-from spikegate.convert import TrainConfig, build
+from spikegate.training import TrainConfig, build
 from spikegate.model import classify, simulate
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"

@@ -1,14 +1,17 @@
 """ANN training and ANN-to-SNN conversion: accuracy, reproducibility of the shipped network,
 and the properties the conversion promises (rates, quantisation, membrane widths)."""
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from spikegate import datasets, default_network_path
-from spikegate.convert import (ANN, DEFAULT_CONFIG, TrainConfig, ann_from_network, build, convert,
-                                evaluate, train_ann)
+from spikegate.ann import ANN, ann_from_network, train_ann
+from spikegate.convert import convert
+from spikegate.evaluation import evaluate
 from spikegate.model import Network, classify, simulate
+from spikegate.training import DEFAULT_CONFIG, TrainConfig, build
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 
@@ -45,6 +48,108 @@ def test_shipped_provenance_and_ann(default_build):
     x, y = datasets.load("digits", "test")
     assert ann.accuracy(x, y) == meta["ann_test_accuracy"]
     assert evaluate(net, x, y)["accuracy"] == meta["snn_test_accuracy"]
+
+
+# --- the conversion rule, written out again element by element -------------------------------
+# An independent transcription of the rule in spikegate/convert.py's docstring, in plain Python
+# floats, so that the converted integers are checked against the rule rather than against a file
+# produced by the same code.
+
+def _percentile(values, p):
+    """The p-th percentile: linear interpolation between order statistics at rank p/100 * (n - 1)."""
+    s = sorted(values)
+    rank = p / 100 * (len(s) - 1)
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (rank - lo)
+
+
+def _reference_conversion(ann, x, weight_bits, percentile):
+    """Per layer: integer weights [n_in][n], integer biases [n] and the threshold (None for the
+    readout), before the biases and threshold are fitted to the membrane width."""
+    wmax = 2 ** (weight_bits - 1) - 1
+    acts = ann.activations(x)
+    lam_prev = 1.0
+    out = []
+    for l, (W, b) in enumerate(zip(ann.weights, ann.biases)):
+        W, b = W.tolist(), b.tolist()
+        readout = l == len(ann.weights) - 1
+        # hidden: a rate of 1 spike per step stands for activation lambda; the readout keeps logits
+        lam = 1.0 if readout else _percentile(acts[l].ravel().tolist(), percentile)
+        Wn = [[w * lam_prev / lam for w in row] for row in W]
+        bn = [v / lam for v in b]
+        peak = max(abs(w) for row in Wn for w in row)
+        scale = wmax / peak
+        Wq = [[max(-wmax, min(wmax, round(w * scale))) for w in row] for row in Wn]
+        bq = [round(v * scale) for v in bn]
+        out.append((Wq, bq, None if readout else max(round(scale), 1)))
+        lam_prev = lam
+    return out
+
+
+def _assert_is_the_conversion(net, ann, x, weight_bits, percentile):
+    ref = _reference_conversion(ann, x, weight_bits, percentile)
+    assert len(net.layers) == len(ref)
+    for l, (layer, (Wq, bq, theta)) in enumerate(zip(net.layers, ref)):
+        lo, hi = -(2 ** (layer.membrane_bits - 1)), 2 ** (layer.membrane_bits - 1) - 1
+        assert layer.weight_bits == weight_bits
+        assert layer.weights.tolist() == Wq, f"layer {l}: weights"
+        assert layer.bias.tolist() == [max(lo, min(hi, v)) for v in bq], f"layer {l}: bias"
+        assert layer.readout == (theta is None)
+        if theta is None:
+            assert layer.threshold == 0 and layer.reset == "zero"
+        else:
+            assert layer.threshold == min(theta, hi - 1), f"layer {l}: threshold"
+            assert layer.reset == "subtract"
+
+
+def _assert_membranes_are_as_narrow_as_the_data_allows(net, x):
+    """The auto width: the bits for the largest membrane on the data (or the threshold + 1) plus
+    one bit of headroom, at least 4: no narrower width has that headroom."""
+    wide = Network([Layer_wide(layer) for layer in net.layers], timesteps=net.timesteps, encoding=net.encoding)
+    traces = simulate(wide, datasets.encode_for(net, x), traces=True).traces
+    for l, layer in enumerate(net.layers):
+        peak = max(int(np.abs(traces[l]).max()), layer.threshold + 1)
+        bits = layer.membrane_bits
+        assert peak < 2 ** (bits - 2), f"layer {l}: no headroom bit"
+        assert bits == 4 or peak >= 2 ** (bits - 3), f"layer {l}: {bits} bits is wider than needed"
+
+
+def test_shipped_network_is_the_conversion_of_its_ann():
+    net = datasets.load_network()
+    ann = ann_from_network(net)
+    x, _ = datasets.load("digits", "train")
+    conv = net.meta["conversion"]
+    assert conv["weight_bits"] == DEFAULT_CONFIG.weight_bits
+    assert conv["normalisation"].startswith(f"layer-wise, {DEFAULT_CONFIG.percentile} percentile")
+    _assert_is_the_conversion(net, ann, x, DEFAULT_CONFIG.weight_bits, DEFAULT_CONFIG.percentile)
+    _assert_membranes_are_as_narrow_as_the_data_allows(net, x)
+
+
+def _toy_ann_two_hidden(seed, n_in=12, hidden=(10, 7), n_out=4):
+    """A toy ANN with two hidden layers, so that lambda_(l-1) enters a hidden layer's weights."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    sizes = (n_in, *hidden, n_out)
+    ws = [rng.normal(0, 0.5, (a, b)) for a, b in zip(sizes, sizes[1:])]
+    bs = [rng.normal(0, 0.1, b) for b in sizes[1:]]
+    return ANN(ws, bs), rng.random((150, n_in))
+
+
+@pytest.mark.parametrize("weight_bits", [2, 4, 8, 12, 16])
+@pytest.mark.parametrize("percentile", [90.0, 99.9, 100.0])
+def test_conversion_follows_the_rule(weight_bits, percentile):
+    ann, x = _toy_ann_two_hidden(weight_bits)
+    net = convert(ann, x, timesteps=8, weight_bits=weight_bits, percentile=percentile)
+    _assert_is_the_conversion(net, ann, x, weight_bits, percentile)
+    _assert_membranes_are_as_narrow_as_the_data_allows(net, x)
+
+
+def test_conversion_rule_with_a_narrow_fixed_membrane():
+    # 6-bit membranes clip the biases and cap the threshold at the largest reachable value.
+    ann, x = _toy_ann_two_hidden(7)
+    net = convert(ann, x, weight_bits=8, membrane_bits=6)
+    assert net.layers[0].threshold == 30
+    _assert_is_the_conversion(net, ann, x, 8, 99.9)
 
 
 def test_train_ann_is_deterministic_and_seeded():

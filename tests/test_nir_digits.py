@@ -9,7 +9,7 @@ import pytest
 
 from spikegate import datasets
 from spikegate.model.simulate import classify, simulate
-from spikegate.nir_io import import_nir, load_calibration
+from spikegate.nir import import_nir, load_calibration
 
 T = 32
 AGREEMENT = 0.98

@@ -10,7 +10,7 @@ import pytest
 from spikegate.errors import UserError
 from spikegate.model import Leak
 from spikegate.model.simulate import classify, simulate
-from spikegate.nir_io import (choose_leak, graph_to_float_layers, import_nir, network_from_graph,
+from spikegate.nir import (choose_leak, graph_to_float_layers, import_nir, network_from_graph,
                                simulate_float)
 
 Z = np.zeros

@@ -11,7 +11,7 @@ from spikegate import datasets
 from spikegate.errors import UserError
 from spikegate.model import Layer, Leak, Network
 from spikegate.model.random import random_network
-from spikegate.nir_io import META_KEY, export_nir, import_nir, network_to_graph
+from spikegate.nir import META_KEY, export_nir, import_nir, network_to_graph
 
 MODES = list(itertools.product(["none", "shift", "multiply"], ["zero", "subtract"], [False, True], [0, 3]))
 

@@ -16,7 +16,7 @@ from spikegate.errors import UserError
 from spikegate.model import Leak
 from spikegate.model.encode import encode
 from spikegate.model.simulate import classify, simulate
-from spikegate.nir_io import import_nir
+from spikegate.nir import import_nir
 
 try:
     import snntorch

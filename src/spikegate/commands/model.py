@@ -6,7 +6,8 @@ import argparse
 import json
 
 from .. import datasets
-from ..convert import ann_from_network, evaluate
+from ..ann import ann_from_network
+from ..evaluation import evaluate
 from ..progress import progress
 
 MNIST_NOTE = ("MNIST subset: trained on fewer than the official 60,000 training images, so this "

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .. import nir_io
+    from .. import nir as nir_io
     net = datasets.load_network(args.net)
     path = args.net if args.net is not None else "built-in digits network"
     print(f"spikegate export-nir: writing {args.output}", file=sys.stderr, flush=True)

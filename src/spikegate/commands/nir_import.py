@@ -50,7 +50,7 @@ def _progress(msg: str) -> None:
 
 
 def run(args) -> int:
-    from .. import nir_io
+    from .. import nir as nir_io
     _progress(f"reading {args.model}")
     graph, version, missing = nir_io.read_graph(args.model)
     exact = nir_io.is_spikegate_export(graph) and not args.ignore_metadata

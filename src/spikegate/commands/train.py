@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from .. import datasets
-from ..convert import DEFAULT_CONFIG, TrainConfig, build
+from ..training import DEFAULT_CONFIG, TrainConfig, build
 from ..progress import note, progress
 from .model import MNIST_NOTE
 

@@ -1,0 +1,68 @@
+"""Evaluation of an integer network on a data set: accuracy, activity and accelerator cycles."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import datasets
+from .model.core import batch_cycles
+from .model.network import Network
+from .model.simulate import classify, simulate
+
+__all__ = ["evaluate"]
+
+
+def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch_size: int = 500,
+             progress=None, lanes: tuple[int, ...] = ()) -> dict:
+    """Run the integer model on a data set: accuracy and activity statistics per sample.
+
+    The input spikes are ``datasets.encode_for(net, x, seed)``. For each lane count in ``lanes``,
+    the result also has the accelerator's exact mean cycles per sample (``cycles_per_sample``).
+    """
+    x = np.asarray(x)
+    n = len(y)
+    # A seeded encoder's draws depend on the array shape, so encode the whole set at once: the
+    # spikes are then exactly datasets.encode_for(net, x, seed), whatever the batch size.
+    whole = datasets.encode_for(net, x, seed) if net.encoding == "poisson" else None
+    correct = 0
+    in_spikes = 0
+    layer_spikes = np.zeros(len(net.layers), dtype=np.int64)
+    syn_ops = 0
+    cycles = {P: 0 for P in lanes}
+    for start in range(0, n, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        s = whole[start:start + batch_size] if whole is not None else datasets.encode_for(net, xb, seed)
+        res = simulate(net, s)
+        correct += int(np.sum(classify(net, res) == yb))
+        in_spikes += int(s.sum())
+        layer_spikes += np.array([int(sp.sum()) for sp in res.spikes], dtype=np.int64)
+        syn_ops += int(res.synaptic_events(s, net).sum())
+        for P in lanes:
+            cycles[P] += int(batch_cycles(net, P, s, res).sum())
+        if progress is not None:
+            progress.update(len(yb))
+    T = net.timesteps
+    sizes = [net.n_inputs] + [layer.n for layer in net.layers]
+    spikes = [in_spikes] + [int(c) for c in layer_spikes]
+    layers = []
+    for i, (name, size, count) in enumerate(zip(["input"] + [layer.name or f"layer{l}" for l, layer in
+                                                             enumerate(net.layers)], sizes, spikes)):
+        readout = i > 0 and net.layers[i - 1].readout
+        layers.append({
+            "name": name, "neurons": size,
+            "spikes_per_sample": count / n,
+            "spike_rate": count / (n * T * size),
+            "sparsity": None if readout else 1.0 - count / (n * T * size),
+            "readout": readout,
+        })
+    return {
+        "samples": n,
+        "timesteps": T,
+        "accuracy": correct / n,
+        "correct": correct,
+        "spikes_per_sample": sum(spikes[1:]) / n,
+        "input_spikes_per_sample": in_spikes / n,
+        "synaptic_ops_per_sample": syn_ops / n,
+        "dense_synaptic_ops_per_sample": T * sum(layer.n_in * layer.n for layer in net.layers),
+        "layers": layers,
+        "cycles_per_sample": {str(P): c / n for P, c in cycles.items()},
+    }

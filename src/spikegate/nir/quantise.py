@@ -1,0 +1,96 @@
+"""Quantisation of one float layer into an integer spikegate layer.
+
+One scale ``S`` per layer: ``W_int = rint(S W)``, ``b_int = rint(S b)``, ``theta_int = floor(S theta)``
+(on integer membranes that reproduces the strict ``v > theta`` exactly). The leak's decay becomes
+the nearest shift or multiply.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import UserError
+from ..model.network import Layer, Leak, signed_range
+from .floatsim import FloatLayer
+
+__all__ = ["choose_leak", "scale_limits", "quantise_layer"]
+
+
+def choose_leak(beta: float, frac_bits: int, membrane_bits: int) -> Leak:
+    """The integer leak nearest to decay ``beta`` per step: a shift or a multiply by m / 2^F.
+
+    ``beta == 1`` is no leak. On a tie the shift wins (it needs no multiplier).
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta = {beta} is out of range; valid: 0 <= beta <= 1")
+    if beta == 1.0:
+        return Leak.none()
+    m = int(round(beta * (1 << frac_bits)))
+    mult = Leak.none() if m == (1 << frac_bits) else Leak.multiply(m, frac_bits)
+    k = int(round(-math.log2(1.0 - beta)))
+    k = min(max(k, 1), membrane_bits)
+    shift = Leak.shift(k)
+    if abs(shift.factor - beta) <= abs(mult.factor - beta):
+        return shift
+    return mult
+
+
+def _err_stats(true: np.ndarray, approx: np.ndarray) -> dict:
+    true = np.asarray(true, dtype=np.float64).reshape(-1)
+    err = np.abs(np.asarray(approx, dtype=np.float64).reshape(-1) - true)
+    ref = float(np.abs(true).max(initial=0.0))
+    mx = float(err.max(initial=0.0))
+    return {"max_abs": mx, "rms": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
+            "max_rel": (mx / ref) if ref > 0 else 0.0}
+
+
+def scale_limits(L: FloatLayer, weight_bits: int, membrane_bits: int) -> dict:
+    """The largest scale each integer range allows."""
+    wmax = signed_range(weight_bits)[1]
+    vmax = signed_range(membrane_bits)[1]
+    limits = {}
+    w_abs = float(np.abs(L.weights).max(initial=0.0))
+    b_abs = float(np.abs(L.bias).max(initial=0.0))
+    if w_abs > 0:
+        limits["weights"] = wmax / w_abs
+    if b_abs > 0:
+        limits["bias"] = vmax / b_abs
+    if L.threshold is not None and L.threshold > 0:
+        # floor(S theta) <= vmax - 1 keeps "v > theta" reachable by a saturated membrane.
+        limits["threshold"] = (vmax - 1) / L.threshold
+    if not limits:
+        raise UserError(f"NIR node {L.synapse!r}: weights, bias and threshold are all zero; the layer "
+                        "cannot do anything")
+    return limits
+
+
+def quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: int, frac_bits: int,
+                    S: float, limited_by: str) -> tuple[Layer, dict]:
+    wmax = signed_range(weight_bits)[1]
+    vmax = signed_range(membrane_bits)[1]
+    W = np.clip(np.rint(L.weights * S), -wmax - 1, wmax).astype(np.int64)
+    b = np.clip(np.rint(L.bias * S), -vmax - 1, vmax).astype(np.int64)
+    leak = choose_leak(L.beta, frac_bits, membrane_bits)
+    if L.readout:
+        theta_i = 0
+    else:
+        x = L.threshold * S
+        # S often comes from this very threshold; don't let one ulp of rounding cost a whole step.
+        if abs(x - round(x)) <= 1e-9 * max(1.0, abs(x)):
+            x = float(round(x))
+        theta_i = int(min(math.floor(x), vmax - 1))
+    layer = Layer(weights=W, bias=b, threshold=theta_i, weight_bits=weight_bits, membrane_bits=membrane_bits,
+                  leak=leak, reset="zero", refractory=0, readout=L.readout, name=L.neuron)
+    params = {
+        "weights": _err_stats(L.weights, W / S),
+        "bias": _err_stats(L.bias, b / S),
+        "leak_beta": {"float": L.beta, "int": leak.factor, "max_abs": abs(leak.factor - L.beta),
+                      "leak": leak.to_dict()},
+    }
+    if not L.readout:
+        params["threshold"] = {"float": L.threshold, "int": theta_i, "represented": theta_i / S,
+                               "max_abs": abs(L.threshold - theta_i / S)}
+    report = {"layer": index, "synapse": L.synapse, "neuron": L.neuron, "kind": L.kind, "scale": S,
+              "scale_limited_by": limited_by, "params": params, "notes": list(L.notes)}
+    return layer, report
