@@ -48,7 +48,8 @@ class ProofResult:
     """Outcome of one SymbiYosys run.
 
     ``status`` is sby's verdict (``PASS``, ``FAIL``, ``UNKNOWN``, ``ERROR``) or ``TIMEOUT`` when the
-    deadline ended the run. ``failed`` lists the assertions the counterexample violates;
+    deadline ended the run. ``failed`` lists the assertions the counterexample violates (and in
+    cover mode the covers never reached);
     ``counterexample`` holds one ``{signal: (raw bits, width)}`` dict per step for every named signal,
     a submodule's as ``"sub.signal"`` (``value`` decodes them).
     """
@@ -132,17 +133,20 @@ def _check_args(name: str, mode: str, depth: int, engine: str, timeout: float) -
         raise ValueError(f"timeout = {timeout!r} is not valid; valid: a number of seconds > 0")
 
 
-def sby_text(*, mode: str, depth: int, engine: str, timeout: float, model: str = "top.il") -> str:
+def sby_text(*, mode: str, depth: int, engine: str, model: str = "top.il") -> str:
     """The ``.sby`` file for a proof of the RTLIL file ``model`` (top module ``top``)."""
     # multiclock off: the proofs use one implicit global clock, so AnySeq changes once per step.
-    return (f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\ntimeout {max(1, int(timeout))}\n\n"
+    return (f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
             f"[engines]\n{engine}\n\n"
             f"[script]\nread_rtlil {model}\nprep -top top\n\n"
             f"[files]\n{model}\n")
 
 
-def _run(cmd: list[str], cwd: Path, env: dict, timeout: float) -> tuple[str, bool]:
-    """Run ``cmd`` in its own process group; returns (output, timed_out)."""
+def _run(cmd: list[str], cwd: Path, env: dict | None, timeout: float,
+         grace: float = _GRACE_SECONDS) -> tuple[str, bool]:
+    """Run ``cmd`` in its own process group; after ``timeout`` s SIGTERM, after ``grace`` more SIGKILL.
+
+    Returns (output, timed_out)."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
@@ -151,7 +155,7 @@ def _run(cmd: list[str], cwd: Path, env: dict, timeout: float) -> tuple[str, boo
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            out, _ = proc.communicate(timeout=_GRACE_SECONDS)
+            out, _ = proc.communicate(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
@@ -222,13 +226,13 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
     folder = Path(workdir if workdir is not None else scratch.name)
     try:
         (folder / "top.il").write_text(text)
-        (folder / f"{name}.sby").write_text(sby_text(mode=mode, depth=depth, engine=engine, timeout=timeout))
+        (folder / f"{name}.sby").write_text(sby_text(mode=mode, depth=depth, engine=engine))
         start = time.monotonic()
-        out, timed_out = _run([sby, "-f", f"{name}.sby"], folder, env, timeout + _GRACE_SECONDS)
+        out, timed_out = _run([sby, "-f", f"{name}.sby"], folder, env, timeout)
         seconds = time.monotonic() - start
         tail = "\n".join(out.splitlines()[-30:])
         done = re.search(r"DONE \((\w+), rc=\d+\)", out)
-        if timed_out or (done and done.group(1) == "TIMEOUT"):
+        if timed_out:
             status = "TIMEOUT"
         elif done:
             status = done.group(1)
@@ -236,7 +240,11 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
             raise ProofError(f"proof {name!r}: SymbiYosys did not finish normally:\n{tail}")
         if status == "ERROR":
             raise ProofError(f"proof {name!r}: SymbiYosys reported an error:\n{tail}")
-        failed = tuple(dict.fromkeys(m.group(1).strip() for m in re.finditer(r"failed assertion (.+)", out)))
+        failed = [m.group(1).strip() for m in re.finditer(r"failed assertion (.+)", out)]
+        unreached = re.search(r"unreached cover statements:\n((?:.*summary:   .*\n?)+)", out)
+        if unreached:
+            failed += [line.split("summary:", 1)[1].strip() for line in unreached.group(1).splitlines()]
+        failed = tuple(dict.fromkeys(failed))
         trace = folder / name / "engine_0" / "trace.vcd"
         cex = _read_vcd(trace) if status == "FAIL" and trace.exists() else ()
         return ProofResult(name=name, status=status, mode=mode, depth=depth, engine=engine, seconds=seconds,

@@ -78,22 +78,21 @@ class LIFContractProof(Elaboratable):
         m = Module()
         m.submodules.unit = u = self.unit
         c = self.config
-        V, A, R = c.membrane_bits, c.acc_bits, c.refractory
+        V, R = c.membrane_bits, c.refractory
         lo, hi = signed_range(V)
-        # Named free inputs, so a counterexample shows them by name.
-        v, bias, theta = Signal(signed(V)), Signal(signed(V)), Signal(signed(V))
-        acc, r = Signal(signed(A)), Signal(u.r.shape())
-        for s in (v, r, acc, bias, theta):
-            m.d.comb += s.eq(AnyConst(s.shape()))
-        m.d.comb += [u.v.eq(v), u.r.eq(r), u.acc.eq(acc), u.bias.eq(bias), u.theta.eq(theta)]
+        # Free inputs named "<port>_in", so a counterexample shows them by name.
+        free = {port: Signal(getattr(u, port).shape(), name=f"{port}_in") for port in ("v", "r", "acc", "bias", "theta")}
+        for port, s in free.items():
+            m.d.comb += [s.eq(AnyConst(s.shape())), getattr(u, port).eq(s)]
+        v, r, acc, bias, theta = free.values()
         # The contract's input ranges: 0 <= theta < 2^(V-1) - 1, and a counter only ever holds
         # 0..R. v and bias are any V-bit value; acc is any value its register holds, which
         # includes every exact sum of the layer the unit was sized for.
         m.d.comb += [Assume(theta >= 0), Assume(theta < hi), Assume(r <= R)]
 
         # Exact integers: wide enough that nothing below can wrap.
-        W = max(V, A) + 24
-        leaked, total, sat = Signal(signed(W)), Signal(signed(W)), Signal(signed(W))
+        W = max(V, c.acc_bits) + 24
+        leaked, total, sat = (Signal(signed(W), name=f"spec_{n}") for n in ("leaked", "total", "sat"))
         lk = c.leak
         if lk.kind == "shift":  # v - (v >>> k), >>> rounding towards minus infinity
             m.d.comb += leaked.eq(v - v // (1 << lk.k))
@@ -109,7 +108,8 @@ class LIFContractProof(Elaboratable):
         with m.Else():
             m.d.comb += sat.eq(total)
 
-        exp_v, exp_r, exp_spike = Signal(signed(W)), Signal(signed(W)), Signal()
+        exp_v, exp_r = (Signal(signed(W), name=f"spec_{n}") for n in ("v_next", "r_next"))
+        exp_spike = Signal(name="spec_spike")
         if c.readout:  # steps 2 and 3 only; never fires, so never refractory
             m.d.comb += [exp_v.eq(sat), exp_r.eq(r), exp_spike.eq(0)]
         else:
