@@ -15,7 +15,7 @@ from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Signal, signed
 
 from ..hdl.neuron import LIFNeuronUnit
-from ..model.network import MAX_REFRACTORY, RESET_MODES, Leak, signed_range
+from ..model.network import MAX_FRAC_BITS, MAX_REFRACTORY, RESET_MODES, Leak, signed_range
 from .formal import Bundle, ProofResult, prove
 
 __all__ = ["NeuronProofConfig", "NEURON_PROOF_CONFIGS", "LIFContractProof", "prove_neurons"]
@@ -90,8 +90,8 @@ class LIFContractProof(Elaboratable):
         # includes every exact sum of the layer the unit was sized for.
         m.d.comb += [Assume(theta >= 0), Assume(theta < hi), Assume(r <= R)]
 
-        # Exact integers: wide enough that nothing below can wrap.
-        W = max(V, c.acc_bits) + 24
+        # Exact integers: v * m < 2^(V + F), and a sum of three terms needs 2 bits more than its widest.
+        W = max(V, c.acc_bits) + MAX_FRAC_BITS + 4
         leaked, total, sat = (Signal(signed(W), name=f"spec_{n}") for n in ("leaked", "total", "sat"))
         lk = c.leak
         if lk.kind == "shift":  # v - (v >>> k), >>> rounding towards minus infinity
