@@ -7,24 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import cycle_formula
 from spikegate.model.core import NetworkCore, RunResult, batch_cycles, check_hardware, input_words
 from spikegate.model.network import Layer, Network
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
-
-
-def formula_cycles(net, lanes: int, spikes, layer_spikes) -> int:
-    """docs/architecture.md's ``cycles = 1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]`` with
-    G_l = ceil(n_l / lanes), computed from the network and the spikes only (no twin geometry)."""
-    G = [-(-layer.n // lanes) for layer in net.layers]
-    cycles = 1
-    for t in range(spikes.shape[0]):
-        cycles += 1
-        events = int(spikes[t].sum())
-        for l in range(len(net.layers)):
-            cycles += events * G[l] + G[l] + 2
-            events = int(layer_spikes[l][t].sum())
-    return cycles
 
 
 def test_cycles_worked_by_hand():
@@ -38,7 +25,7 @@ def test_cycles_worked_by_hand():
     twin = NetworkCore(net, lanes=2)
     r = twin.run(spikes)
     assert r.spikes[0].astype(int).tolist() == [[1, 1, 1], [0, 0, 0]]
-    assert r.cycles == twin.cycles(spikes) == 24
+    assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes) == 24
     assert batch_cycles(net, 2, spikes[None], simulate(net, spikes[None])).tolist() == [24]
 
 
@@ -53,7 +40,7 @@ def test_twin_is_the_contract(seed, lanes_exp, p):
         r = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
         # The documented cycle formula, from the contract's spike counts and the lane count alone.
-        expect = formula_cycles(net, 1 << lanes_exp, spikes[b], [s[b] for s in ref.spikes])
+        expect = cycle_formula(net, 1 << lanes_exp, spikes[b])
         assert r.cycles == expect == twin.cycles(spikes[b])
         # mon words: exactly the non-zero P-lane words of every layer's spikes, in layer/step order.
         words = []
@@ -122,7 +109,5 @@ def test_batch_cycles_equals_the_twin_per_sample(seed, lanes_exp):
     spikes = random_spikes(seed, 4, net.timesteps, net.n_inputs)
     twin = NetworkCore(net, lanes=1 << lanes_exp)
     expected = [twin.cycles(s) for s in spikes]
-    ref = simulate(net, spikes)
-    assert batch_cycles(net, 1 << lanes_exp, spikes, ref).tolist() == expected
-    assert expected == [formula_cycles(net, 1 << lanes_exp, spikes[b], [s[b] for s in ref.spikes])
-                        for b in range(len(spikes))]
+    assert batch_cycles(net, 1 << lanes_exp, spikes, simulate(net, spikes)).tolist() == expected
+    assert cycle_formula(net, 1 << lanes_exp, spikes).tolist() == expected
