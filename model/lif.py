@@ -15,9 +15,9 @@ A readout layer does steps 2 and 3 only (it never fires, so it is never refracto
 """
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Protocol
+
+import numpy as np
 
 from .network import Layer, Leak, signed_range
 
