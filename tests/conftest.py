@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikegate.sim.runner import SIMULATORS
+
 TIERS = ("model", "amaranth", "verilator", "icarus", "yosys")
 
 # The tier of each test file's tests. A new test file must be added here (collection fails otherwise).
@@ -67,7 +69,7 @@ def tier_of(item: pytest.Item) -> str | None:
         return tier
     callspec = getattr(item, "callspec", None)
     simulator = callspec.params.get("simulator") if callspec is not None else None
-    if simulator in ("verilator", "icarus"):
+    if simulator in SIMULATORS:
         return simulator
     if "icarus" in name:
         return "icarus"
@@ -95,6 +97,12 @@ def pytest_runtest_call(item):
         if not runner.simulator_available("icarus"):
             pytest.fail("iverilog is not installed (apt-get install iverilog; .ci/run installs it); "
                         "the Icarus runs need it")
+
+
+@pytest.fixture(params=SIMULATORS)
+def simulator(request) -> str:
+    """Each RTL simulator in turn: a test taking ``simulator`` runs on Verilator and on Icarus."""
+    return request.param
 
 
 def run_temp_root(tmp_path_factory) -> Path:

@@ -84,7 +84,6 @@ def test_export_verilog_names_ports_and_omits_source_paths():
     assert "src =" not in v and __file__ not in v
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_build_runs_and_is_reused(simulator, build_root, tmp_path):
     v = _verilog()
     first = runner.build(v, simulator=simulator, build_root=build_root)
@@ -97,7 +96,6 @@ def test_build_runs_and_is_reused(simulator, build_root, tmp_path):
     assert other.directory != first.directory and other.key != first.key
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_failing_cocotb_test_is_reported(simulator, build_root, tmp_path):
     bld = runner.build(_verilog(), simulator=simulator, build_root=build_root)
     res = _run(bld, tmp_path, [1, 2, 3], test="tb_wrong_expectation")
