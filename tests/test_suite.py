@@ -6,13 +6,13 @@ import tomllib
 from pathlib import Path
 
 from conftest import FILE_TIERS, TEST_TIERS, TIERS, run_temp_root
-from spikegate.boards.build import cache_root
 from spikegate.sim import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_caches_are_under_the_runs_temp_dir(tmp_path_factory, cache_dirs):
+    from spikegate.boards.build import cache_root  # needs the hw extra (Amaranth)
     run_root = run_temp_root(tmp_path_factory)
     assert cache_dirs.is_relative_to(run_root)
     home = Path.home() / ".cache"
