@@ -159,8 +159,10 @@ def test_foundation_imports_only_the_standard_library():
 
 def test_known_violations_still_exist():
     for module, name in sorted(KNOWN_VIOLATIONS):
-        tree = ast.parse(MODULES[module].read_text())
-        assert name in {n for _, n in imported_names(module, tree, set(MODULES))}, (
+        imports = set()
+        if module in MODULES:
+            imports = {n for _, n in imported_names(module, ast.parse(MODULES[module].read_text()), set(MODULES))}
+        assert name in imports, (
             f"{module} no longer imports {name}: delete the entry from KNOWN_VIOLATIONS in {__file__}")
 
 
@@ -206,7 +208,8 @@ def test_checker_refuses(module, source, name):
 @pytest.mark.parametrize("module, source", [
     ("spikegate.model.fake", "from __future__ import annotations\nimport numpy as np\nfrom .network import Layer\n"),
     ("spikegate.model", "from .lif import lif_step\n"),
-    ("spikegate.hdl.fake", "from amaranth.hdl import Module\nfrom ..model.network import Layer\nfrom .. import errors\n"),
+    ("spikegate.hdl.fake",
+     "from amaranth.hdl import Module\nfrom ..model.network import Layer\nfrom .. import errors\n"),
     ("spikegate.sim.fake", "import cocotb\nfrom ..hdl.core import NetworkCore\nfrom ..errors import UserError\n"),
     ("spikegate.boards.fake", "from amaranth_boards.icebreaker import ICEBreakerPlatform\nfrom ..hdl import core\n"),
     ("spikegate.cli", "import nir\nfrom .boards import top\nfrom .sim import runner\nfrom . import datasets\n"),
