@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikegate.sim.runner import SIMULATORS
+from spikegate.model.simulate import simulate
+from spikegate.sim import runner
 
 TIERS = ("model", "amaranth", "verilator", "icarus", "yosys")
 
@@ -69,7 +70,7 @@ def tier_of(item: pytest.Item) -> str | None:
         return tier
     callspec = getattr(item, "callspec", None)
     simulator = callspec.params.get("simulator") if callspec is not None else None
-    if simulator in SIMULATORS:
+    if simulator in runner.SIMULATORS:
         return simulator
     if "icarus" in name:
         return "icarus"
@@ -93,13 +94,12 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_call(item):
     # A missing iverilog is a failure, not a skip: CI must not pass without the Icarus runs.
     if item.get_closest_marker("icarus") is not None:
-        from spikegate.sim import runner
         if not runner.simulator_available("icarus"):
             pytest.fail("iverilog is not installed (apt-get install iverilog; .ci/run installs it); "
                         "the Icarus runs need it")
 
 
-@pytest.fixture(params=SIMULATORS)
+@pytest.fixture(params=runner.SIMULATORS)
 def simulator(request) -> str:
     """Each RTL simulator in turn: a test taking ``simulator`` runs on Verilator and on Icarus."""
     return request.param
@@ -129,7 +129,6 @@ def cycle_formula(net, lanes, spikes):
     """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]``,
     G_l = ceil(n_l / P_l), from the contract model's spikes and the lane count(s) alone (not from
     the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
-    from spikegate.model.simulate import simulate
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
