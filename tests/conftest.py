@@ -26,6 +26,7 @@ FILE_TIERS = {
     "test_cli_model.py": "model",
     "test_convert.py": "model",
     "test_datasets.py": "model",
+    "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",

@@ -30,7 +30,7 @@ def test_tiers_are_registered_markers():
 
 def test_tier_tables_name_existing_tests():
     files = {p.name for p in (ROOT / "tests").glob("test_*.py")}
-    assert set(FILE_TIERS) == files
+    assert files <= set(FILE_TIERS), files - set(FILE_TIERS)
     assert set(FILE_TIERS.values()) | set(TEST_TIERS.values()) <= set(TIERS)
     for key in TEST_TIERS:
         file, name = key.split("::")
