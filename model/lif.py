@@ -15,15 +15,27 @@ A readout layer does steps 2 and 3 only (it never fires, so it is never refracto
 """
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from .network import Layer, Leak
+from .network import Layer, Leak, signed_range
 
-__all__ = ["leak", "integrate_sum", "lif_step", "saturate"]
+__all__ = ["NeuronParams", "leak", "integrate_sum", "lif_step", "neuron_update", "saturate"]
+
+
+class NeuronParams(Protocol):
+    """The fixed neuron parameters steps 1-5 need; a :class:`Layer` is one, and so is the twin
+    :class:`~spikegate.model.neuron.LIFNeuronUnit`."""
+    membrane_bits: int
+    leak: Leak
+    reset: str
+    refractory: int
+    readout: bool
 
 
 def saturate(x: np.ndarray, bits: int) -> np.ndarray:
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    lo, hi = signed_range(bits)
     return np.clip(x, lo, hi)
 
 
@@ -45,22 +57,29 @@ def integrate_sum(layer: Layer, s: np.ndarray) -> np.ndarray:
     return s.astype(np.int64) @ layer.weights
 
 
+def neuron_update(v: np.ndarray, r: np.ndarray, drive: np.ndarray, theta, p: NeuronParams):
+    """Steps 1-5 of the contract, written once: the spec (:func:`lif_step`) and the hardware
+    twin (:class:`~spikegate.model.neuron.LIFNeuronUnit`) both call it.
+
+    ``v``, ``r`` are int64 membrane and refractory counters; ``drive`` is ``bias + sum_i W[i, j] *
+    s_i`` for this step, exact; ``theta`` the threshold (unused for a readout layer). Returns
+    ``(v', r', spikes)``; inputs are not modified.
+    """
+    v_new = saturate(leak(v, p.leak) + drive, p.membrane_bits)
+    if p.readout:
+        return v_new, r, np.zeros(v_new.shape, dtype=bool)
+    refractory = r > 0
+    spikes = (v_new > theta) & ~refractory
+    v_reset = np.zeros_like(v_new) if p.reset == "zero" else v_new - theta
+    v_next = np.where(refractory, v, np.where(spikes, v_reset, v_new))
+    r_next = np.where(refractory, r - 1, np.where(spikes, p.refractory, 0))
+    return v_next, r_next, spikes
+
+
 def lif_step(layer: Layer, v: np.ndarray, r: np.ndarray, syn: np.ndarray):
     """One step of the contract for a batch of neurons.
 
     ``v``, ``r`` are the int64 membrane and refractory counters [..., n]; ``syn`` is the exact
     synaptic sum for this step. Returns ``(v', r', spikes)``; inputs are not modified.
     """
-    refractory = r > 0
-    v_new = saturate(leak(v, layer.leak) + layer.bias + syn, layer.membrane_bits)
-    if layer.readout:
-        return v_new, r, np.zeros(v.shape, dtype=bool)
-    v_new = np.where(refractory, v, v_new)
-    spikes = (v_new > layer.threshold) & ~refractory
-    if layer.reset == "zero":
-        v_reset = np.zeros_like(v_new)
-    else:
-        v_reset = v_new - layer.threshold
-    v_new = np.where(spikes, v_reset, v_new)
-    r_new = np.where(refractory, r - 1, np.where(spikes, layer.refractory, 0))
-    return v_new, r_new, spikes
+    return neuron_update(v, r, layer.bias + syn, layer.threshold, layer)

@@ -1,5 +1,6 @@
 """Data sets: the fixed digits split, MNIST IDX parsing (the shared subset), corrupt files."""
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from spikegate import datasets, default_network_path
-from spikegate.model import Network
+from spikegate.model import Network, classify, simulate
 from spikegate.model.encode import encode
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
@@ -201,6 +202,15 @@ def test_encode_for_uses_the_networks_encoding_and_T():
 
 def test_default_network_is_the_packaged_file():
     net = datasets.load_network()
-    assert net == Network.load(default_network_path())
+    # Independently of load_network and default_network_path: the file in the source tree,
+    # parsed as plain JSON, and the packaged resource are that same network.
+    source = Path(__file__).resolve().parents[1] / "src" / "spikegate" / "data" / "digits.json"
+    assert net == Network.from_dict(json.loads(source.read_text()))
+    assert default_network_path().read_bytes() == source.read_bytes()
+    assert net.name == "digits"
+    # ... and it is the trained classifier it says it is: its recorded test accuracy, reproduced.
+    x, y = datasets.load("digits", "test")
+    accuracy = float(np.mean(classify(net, simulate(net, datasets.encode_for(net, x))) == y))
+    assert accuracy == net.meta["snn_test_accuracy"] > 0.95
     assert net.n_inputs == 64 and net.n_outputs == 10
     assert all(layer.n <= 64 for layer in net.layers[:-1]) and net.timesteps <= 32

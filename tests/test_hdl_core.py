@@ -10,6 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import cycle_formula as formula
 from spikegate import datasets
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, simulate_core
@@ -17,20 +18,6 @@ from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, we
 from spikegate.model.network import Layer, Leak, Network, signed_range
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
-
-
-def formula(net, lanes, spikes):
-    """The documented cycle formula, computed from the contract's spikes (not from the twin)."""
-    res = simulate(net, spikes[None])
-    G = [-(-layer.n // P) for layer, P in zip(net.layers, lanes)]
-    total = 1
-    for t in range(spikes.shape[0]):
-        total += 1
-        events = int(spikes[t].sum())
-        for l in range(len(net.layers)):
-            total += events * G[l] + G[l] + 2
-            events = int(res.spikes[l][0, t].sum())
-    return total
 
 
 def check(net, spikes, lanes):

@@ -7,10 +7,26 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import cycle_formula
 from spikegate.model.core import NetworkCore, RunResult, batch_cycles, check_hardware, input_words
-from spikegate.model.network import Network
+from spikegate.model.network import Layer, Network
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
+
+
+def test_cycles_worked_by_hand():
+    # 2 inputs -> 3 neurons (fire on any input) -> 1 readout neuron, 2 lanes: G = [2, 1].
+    # t0: both inputs spike, all 3 hidden neurons fire:  1 + (2*2 + 2 + 2) + (3*1 + 1 + 2) = 15
+    # t1: silent:                                         1 + (0 + 2 + 2)   + (0 + 1 + 2)   = 8
+    # plus the final boundary cycle: 1 + 15 + 8 = 24.
+    net = Network([Layer(weights=np.full((2, 3), 5), threshold=4),
+                   Layer(weights=np.ones((3, 1), np.int64), readout=True)], timesteps=2)
+    spikes = np.array([[1, 1], [0, 0]], bool)
+    twin = NetworkCore(net, lanes=2)
+    r = twin.run(spikes)
+    assert r.spikes[0].astype(int).tolist() == [[1, 1, 1], [0, 0, 0]]
+    assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes) == 24
+    assert batch_cycles(net, 2, spikes[None], simulate(net, spikes[None])).tolist() == [24]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -23,15 +39,8 @@ def test_twin_is_the_contract(seed, lanes_exp, p):
     for b in range(2):
         r = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
-        # Cycle formula from the contract's spike counts.
-        G = [g.groups for g in twin.geometry]
-        expect, events = 1, None
-        for t in range(net.timesteps):
-            expect += 1
-            events = int(spikes[b, t].sum())
-            for l in range(len(net.layers)):
-                expect += events * G[l] + G[l] + 2
-                events = int(ref.spikes[l][b, t].sum())
+        # The documented cycle formula, from the contract's spike counts and the lane count alone.
+        expect = cycle_formula(net, 1 << lanes_exp, spikes[b])
         assert r.cycles == expect == twin.cycles(spikes[b])
         # mon words: exactly the non-zero P-lane words of every layer's spikes, in layer/step order.
         words = []
@@ -101,3 +110,4 @@ def test_batch_cycles_equals_the_twin_per_sample(seed, lanes_exp):
     twin = NetworkCore(net, lanes=1 << lanes_exp)
     expected = [twin.cycles(s) for s in spikes]
     assert batch_cycles(net, 1 << lanes_exp, spikes, simulate(net, spikes)).tolist() == expected
+    assert cycle_formula(net, 1 << lanes_exp, spikes).tolist() == expected

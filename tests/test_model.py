@@ -100,6 +100,10 @@ def test_saturation_both_rails():
     # V = 4 bits: [-8, 7]. 7 + 7 saturates to 7 and fires over theta 6 (rail - 1).
     r = run(one_neuron([7, 7], threshold=6, membrane_bits=4, weight_bits=4), [[1, 1]])
     assert r.spikes[0][0, 0, 0] and r.traces[0][0, 0, 0] == 0
+    # A zero reset hides the saturated value; a subtract reset shows it: 7 - 6 = 1 (unsaturated
+    # 14 - 6 would leave 8, outside the range).
+    r = run(one_neuron([7, 7], threshold=6, membrane_bits=4, weight_bits=4, reset="subtract"), [[1, 1]])
+    assert r.spikes[0][0, 0, 0] and r.traces[0][0, 0, 0] == 1
     r = run(one_neuron([-8, -8], threshold=6, membrane_bits=4, weight_bits=4), [[1, 1], [1, 1]])
     assert r.traces[0][0, :, 0].tolist() == [-8, -8]
 
@@ -215,9 +219,10 @@ def test_model_matches_contract_at_the_rails(seed, bits):
     spikes[0] = False  # all-silent sample
     spikes[1] = True   # all-active sample
     assert_matches_reference(net, spikes)
-    res = simulate(net, spikes)
+    # Every membrane of every layer after every step stays on the V-bit range.
+    res = simulate(net, spikes, traces=True)
     lo = -(1 << (bits - 1))
-    assert all(((m >= lo) & (m <= hi)).all() for m in res.membranes[:1])
+    assert all(((tr >= lo) & (tr <= hi)).all() for tr in res.traces)
 
 
 @settings(max_examples=60, deadline=None)

@@ -12,7 +12,6 @@ import pytest
 
 from spikegate import datasets
 from spikegate.model.random import random_network, random_spikes
-from spikegate.sim import runner
 from spikegate.sim.core import CoreSim, Mismatch, compare, expected_results
 
 # name -> (seed, sizes or None for random, lanes, random_network keyword arguments)
@@ -169,14 +168,8 @@ ICARUS_CONFIGS = ["single-synapse", "multiply-leak-subtract-refractory", "readou
                   "narrow-saturating", "random-a"]
 
 
-def _need_icarus():
-    if not runner.simulator_available("icarus"):
-        pytest.fail("iverilog is not installed (apt-get install iverilog; .ci/run installs it)")
-
-
 @pytest.mark.parametrize("name", ICARUS_CONFIGS)
 def test_random_configuration_icarus(name):
-    _need_icarus()
     net, lanes = config_network(name)
     spikes = config_spikes(name, net, n=4)
     hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="icarus").check(spikes)
@@ -184,7 +177,6 @@ def test_random_configuration_icarus(name):
 
 
 def test_default_digits_network_icarus():
-    _need_icarus()
     net = datasets.load_network(None)
     x, _ = datasets.load("digits", "test")
     spikes = datasets.encode_for(net, x[:12])

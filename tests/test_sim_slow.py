@@ -7,7 +7,6 @@ import pytest
 
 from spikegate import datasets
 from spikegate.model.random import random_network, random_spikes
-from spikegate.sim import runner
 from spikegate.sim.core import CoreSim
 
 from test_sim_core import assert_bit_exact
@@ -16,8 +15,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_default_digits_network_whole_test_split_icarus():
-    if not runner.simulator_available("icarus"):
-        pytest.fail("iverilog is not installed (apt-get install iverilog)")
     from spikegate.commands.sim import simulate_dataset
     net = datasets.load_network(None)
     r = simulate_dataset(net, None, data="digits", split="test", simulator="icarus")

@@ -1,0 +1,143 @@
+"""Shared test infrastructure: tier markers, the Icarus requirement, caches under the run's temp dir.
+
+Tiers (registered in pyproject.toml): every test gets exactly one of ``model`` (numpy only: the
+model, twins, NIR, data sets, host driver, CLI; seconds), ``amaranth`` (Amaranth's simulator or
+Verilog export), ``verilator`` / ``icarus`` (cocotb runs of the generated Verilog) and ``yosys``
+(YoWASP synthesis, place and route, packing), by its file in ``FILE_TIERS`` refined per test below;
+``slow`` stays an explicit marker in the test files. ``pytest -m model`` runs the model tier alone.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikegate.model.simulate import simulate
+from spikegate.sim import runner
+
+TIERS = ("model", "amaranth", "verilator", "icarus", "yosys")
+
+# The tier of each test file's tests. A new test file must be added here (collection fails otherwise).
+FILE_TIERS = {
+    "test_boards.py": "amaranth",
+    "test_boards_build.py": "yosys",
+    "test_cli_model.py": "model",
+    "test_convert.py": "model",
+    "test_datasets.py": "model",
+    "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
+    "test_hdl_blocks.py": "amaranth",
+    "test_hdl_core.py": "amaranth",
+    "test_hdl_export.py": "amaranth",
+    "test_hdl_neuron.py": "amaranth",
+    "test_hdl_twin.py": "model",
+    "test_host.py": "model",
+    "test_layering.py": "model",
+    "test_link_e2e.py": "verilator",
+    "test_link_hdl.py": "amaranth",
+    "test_link_uart.py": "amaranth",
+    "test_model.py": "model",
+    "test_network.py": "model",
+    "test_nir_cli.py": "model",
+    "test_nir_digits.py": "model",
+    "test_nir_import.py": "model",
+    "test_nir_roundtrip.py": "model",
+    "test_nir_snntorch.py": "model",
+    "test_packaging.py": "model",
+    "test_sim_cli.py": "verilator",
+    "test_sim_core.py": "verilator",
+    "test_sim_runner.py": "verilator",
+    "test_sim_slow.py": "verilator",
+    "test_suite.py": "model",
+    "test_synth.py": "yosys",
+}
+# Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
+# "icarus" in their name gives away.
+TEST_TIERS = {
+    "test_boards.py::test_ice40_pll_matches_icepll": "yosys",
+    "test_boards.py::test_ecp5_pll_matches_ecppll": "yosys",
+    "test_sim_core.py::test_amaranth_simulator_same_protocol": "amaranth",
+    "test_sim_runner.py::test_export_verilog_names_ports_and_omits_source_paths": "amaranth",
+    "test_sim_runner.py::test_concurrent_builders_share_one_build": "icarus",
+}
+
+
+def tier_of(item: pytest.Item) -> str | None:
+    """The tier of a collected test, or None when its file is not in FILE_TIERS."""
+    name = getattr(item, "originalname", item.name)
+    tier = TEST_TIERS.get(f"{item.path.name}::{name}")
+    if tier is not None:
+        return tier
+    callspec = getattr(item, "callspec", None)
+    simulator = callspec.params.get("simulator") if callspec is not None else None
+    if simulator in runner.SIMULATORS:
+        return simulator
+    if "icarus" in name:
+        return "icarus"
+    return FILE_TIERS.get(item.path.name)
+
+
+def pytest_collection_modifyitems(config, items):
+    unclassified = set()
+    for item in items:
+        tier = tier_of(item)
+        if tier is None:
+            unclassified.add(item.path.name)
+        else:
+            item.add_marker(getattr(pytest.mark, tier))
+    if unclassified:
+        raise pytest.UsageError(f"test files without a tier: {', '.join(sorted(unclassified))}; add them to "
+                                f"FILE_TIERS in {__file__} (one of {', '.join(TIERS)})")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    # A missing iverilog is a failure, not a skip: CI must not pass without the Icarus runs.
+    if item.get_closest_marker("icarus") is not None:
+        if not runner.simulator_available("icarus"):
+            pytest.fail("iverilog is not installed (apt-get install iverilog; .ci/run installs it); "
+                        "the Icarus runs need it")
+
+
+@pytest.fixture(params=runner.SIMULATORS)
+def simulator(request) -> str:
+    """Each RTL simulator in turn: a test taking ``simulator`` runs on Verilator and on Icarus."""
+    return request.param
+
+
+def run_temp_root(tmp_path_factory) -> Path:
+    """The temp folder of this pytest run, the same for all xdist workers (each worker's basetemp
+    is a ``popen-gwN`` folder inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_dirs(tmp_path_factory):
+    """Point spikegate's caches (bitstream builds, simulator builds) into the run's temp folder,
+    never the user's ~/.cache/spikegate. Shared by all workers of a run, so a design's locked,
+    content-hashed simulator build is still made once per run and reused. XDG_CACHE_HOME stays
+    as it is: the SPIKEGATE_* variables take precedence, and YoWASP keeps its compiled tools there."""
+    root = run_temp_root(tmp_path_factory) / "spikegate-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPIKEGATE_CACHE", str(root))
+        mp.setenv("SPIKEGATE_SIM_CACHE", str(root / "sim"))
+        yield root
+
+
+def cycle_formula(net, lanes, spikes):
+    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]``,
+    G_l = ceil(n_l / P_l), from the contract model's spikes and the lane count(s) alone (not from
+    the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
+    spikes = np.asarray(spikes, bool)
+    batch = spikes[None] if spikes.ndim == 2 else spikes
+    lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
+    events = [batch] + simulate(net, batch).spikes[:-1]
+    cycles = np.ones(len(batch), np.int64)
+    for t in range(batch.shape[1]):
+        cycles += 1
+        for layer, P, e in zip(net.layers, lanes, events):
+            G = -(-layer.n // P)
+            cycles += e[:, t].sum(axis=1) * G + G + 2
+    return int(cycles[0]) if spikes.ndim == 2 else cycles
