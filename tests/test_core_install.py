@@ -53,9 +53,10 @@ def test_model_info_nir_demo_train_without_the_extras(tmp_path):
 def test_commands_needing_an_extra_say_which(tmp_path, argv, extra):
     p = core_cli(*argv, cwd=tmp_path)
     assert p.returncode == 2
+    missing = "amaranth" if argv[0] == "export" else ", ".join(EXTRAS[extra])
     assert p.stderr.splitlines() == [
         f"spikegate {argv[0]}: error: this command needs the '{extra}' extra: pip install \"spikegate[{extra}]\" "
-        f"({', '.join(m for m in EXTRAS[extra] if m in BLOCKED)} not installed)"]
+        f"({missing} not installed)"]
     assert p.stdout == "" and list(tmp_path.iterdir()) == []
     p = core_cli(*argv, "--json", cwd=tmp_path)
     assert p.returncode == 2 and f"'{extra}' extra" in json.loads(p.stdout)["error"]
@@ -70,8 +71,15 @@ def test_require_extra_here_and_with_a_module_gone(monkeypatch):
     assert missing_modules("sim") == ["cocotb"] and missing_modules("hw") == []
     with pytest.raises(MissingExtra, match=r"needs the 'sim' extra: pip install \"spikegate\[sim\]\" \(cocotb"):
         require_extra("sim")
+    require_extra("hw", ["amaranth"])
+    monkeypatch.setitem(sys.modules, "amaranth_boards", None)
+    require_extra("hw", ["amaranth"])  # export needs Amaranth, not the board files
+    with pytest.raises(MissingExtra, match=r"\(amaranth_boards not installed\)"):
+        require_extra("hw")
     with pytest.raises(ValueError, match="extra = 'gpu' is not valid; valid: hw, sim"):
         require_extra("gpu")
+    with pytest.raises(ValueError, match="not all in the 'sim' extra"):
+        require_extra("sim", ["amaranth_boards"])
 
 
 def test_an_unchecked_import_of_an_extra_is_named():

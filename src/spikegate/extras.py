@@ -31,12 +31,15 @@ def _missing(extra: str, modules: list[str]) -> MissingExtra:
                         f"({', '.join(modules)} not installed)")
 
 
-def missing_modules(extra: str) -> list[str]:
-    """The modules of ``extra`` that cannot be imported here."""
+def missing_modules(extra: str, modules=None) -> list[str]:
+    """The modules of ``extra`` (or just ``modules`` of it) that cannot be imported here."""
     if extra not in EXTRAS:
         raise ValueError(f"extra = {extra!r} is not valid; valid: {', '.join(EXTRAS)}")
+    wanted = EXTRAS[extra] if modules is None else modules
+    if not set(wanted) <= set(EXTRAS[extra]):
+        raise ValueError(f"modules = {list(wanted)} are not all in the {extra!r} extra; valid: {list(EXTRAS[extra])}")
     missing = []
-    for name in EXTRAS[extra]:
+    for name in wanted:
         try:
             found = importlib.util.find_spec(name) is not None
         except (ImportError, ValueError):  # a broken or half-removed installation
@@ -46,10 +49,10 @@ def missing_modules(extra: str) -> list[str]:
     return missing
 
 
-def require_extra(extra: str) -> None:
+def require_extra(extra: str, modules=None) -> None:
     """Raise :class:`MissingExtra` naming ``extra`` and how to install it when any of its modules
-    is missing."""
-    missing = missing_modules(extra)
+    (or of ``modules``, the ones a command needs from it) is missing."""
+    missing = missing_modules(extra, modules)
     if missing:
         raise _missing(extra, missing)
 

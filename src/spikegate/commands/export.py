@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    require_extra("hw")
+    require_extra("hw", ["amaranth"])  # the Verilog only; no board files
     from ..hdl.export import export_verilog
     from ..model.core import DEFAULT_MEMORY_BUDGET
 
