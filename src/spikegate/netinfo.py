@@ -18,7 +18,8 @@ from .model.network import Network
 
 __all__ = ["network_summary", "NetworkInfo", "network_info", "DEFAULT_LANES", "DEFAULT_MAX_EVENTS"]
 
-# The generator's defaults (``spikegate export``, ``hdl.export.export_verilog``).
+# The generator's defaults (``hdl.export.export_verilog``), which ``spikegate export`` and
+# ``spikegate info`` use too.
 DEFAULT_LANES = 4
 DEFAULT_MAX_EVENTS = 4096
 _RECORDED = ("dataset", "generated_by", "split", "train_samples", "test_samples", "seed",

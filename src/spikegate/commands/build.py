@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from ..extras import require_extra
-from ._common import add_board_argument, add_json_argument, add_lanes_argument, emit, parse_lanes
+from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument, emit,
+                      parse_lanes)
 
 
 def run(args) -> int:
@@ -34,8 +35,7 @@ def register(subparsers) -> None:
                     "On the iCEBreaker, weight arrays the block RAM cannot hold go to SPRAM, which "
                     "starts empty: `spikegate run --net FILE` loads them over the link. Needs the 'hw' extra.")
     add_board_argument(p)
-    p.add_argument("--net", metavar="FILE", default=None,
-                   help="network file (default: the built-in digits network)")
+    add_net_argument(p)
     add_lanes_argument(p, None, "the board's, see `spikegate boards`: 2 on the iCEBreaker, 4 elsewhere")
     p.add_argument("--clock", type=float, default=None, metavar="MHZ",
                    help="clock frequency in MHz made by the PLL (default: the board's documented clock)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import datasets
 from ..extras import require_extra
+from ..netinfo import DEFAULT_LANES, DEFAULT_MAX_EVENTS
 from ..progress import note
 from ._common import add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
 
@@ -17,9 +18,9 @@ def register(subparsers) -> None:
                               description="Generate the NetworkCore gateware for a network and write it as "
                                           "Verilog. Ports: docs/architecture.md and the header of the file.")
     add_net_argument(p)
-    add_lanes_argument(p)
-    p.add_argument("--max-events", metavar="N", type=int, default=4096,
-                   help="input buffer words per sample, end-of-step words included (default: 4096)")
+    add_lanes_argument(p, str(DEFAULT_LANES), str(DEFAULT_LANES))
+    p.add_argument("--max-events", metavar="N", type=int, default=DEFAULT_MAX_EVENTS,
+                   help=f"input buffer words per sample, end-of-step words included (default: {DEFAULT_MAX_EVENTS})")
     p.add_argument("--trace-depth", metavar="N", type=int, default=0,
                    help="spike-word trace memory depth, 0 for none (default: 0)")
     p.add_argument("--memory-budget", metavar="BITS", type=int, default=None,
