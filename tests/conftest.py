@@ -23,8 +23,10 @@ TIERS = ("model", "amaranth", "verilator", "icarus", "yosys")
 FILE_TIERS = {
     "test_boards.py": "amaranth",
     "test_boards_build.py": "yosys",
+    "test_cli_library.py": "model",
     "test_cli_model.py": "model",
     "test_convert.py": "model",
+    "test_core_install.py": "model",
     "test_datasets.py": "model",
     "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
     "test_hdl_blocks.py": "amaranth",

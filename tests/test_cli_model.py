@@ -133,13 +133,18 @@ def test_corrupt_network_file(tmp_path, capsys):
 # --- info -----------------------------------------------------------------------------------
 
 def test_info_memory_and_digest(capsys):
-    d = run_json(capsys, "info")
+    # The generator's memories: at one lane a layer's weight memory is exactly its synapses times
+    # the weight width and its bias memory one membrane-wide word per neuron.
+    d = run_json(capsys, "info", "--lanes", "1")
     net = datasets.load_network()
     assert d["shape"] == [64, 64, 10] and d["digest"] == net.digest()
     h, o = d["layers"]
     assert h["memory_bits"]["weights"] == 64 * 64 * 8 and o["memory_bits"]["weights"] == 64 * 10 * 8
-    assert h["memory_bits"]["biases"] == 64 * h["membrane_bits"]
-    assert d["memory_bits"]["total"] == sum(l["memory_bits"]["total"] for l in d["layers"])
+    assert h["memory_bits"]["bias"] == 64 * h["membrane_bits"]
+    # 4096 input buffer words (the default) of 6 address bits and an end-of-step bit
+    assert d["memory_bits"]["input_buffer"] == 4096 * 7
+    assert d["memory_bits"]["total"] == (sum(l["memory_bits"]["total"] for l in d["layers"])
+                                         + d["memory_bits"]["input_buffer"])
     assert h["threshold"] == net.layers[0].threshold and o["readout"]
     assert d["recorded"]["dataset"] == "digits" and d["has_float_ann"]
     assert main(["info"]) == 0
@@ -147,13 +152,27 @@ def test_info_memory_and_digest(capsys):
     assert net.digest() in out and "memory" in out
 
 
+def test_info_memory_is_the_generators(tmp_path, capsys):
+    """info and export report the same total for the same hardware parameters; the iCEBreaker's
+    (2 lanes, 1024 input words) is the figure its build report gives for the built-in network."""
+    d = run_json(capsys, "info", "--lanes", "2", "--max-events", "1024")
+    assert d["memory_bits"]["total"] == 48238 and d["hardware"] == {"lanes": [2, 2], "max_events": 1024}
+    for args in (["--lanes", "2", "--max-events", "1024"], ["--lanes", "8,2", "--max-events", "512"], []):
+        info = run_json(capsys, "info", *args)
+        exp = run_json(capsys, "export", "-o", str(tmp_path / "top.v"), *args)
+        assert info["memory_bits"]["total"] == exp["memory_bits_total"], args
+        assert [l["memory_bits"]["total"] for l in info["layers"]] == \
+            [sum(l["memory_bits"].values()) for l in exp["layers"]], args
+
+
 def test_info_refractory_state_bits(tmp_path, capsys):
     net = random_network(9, (5, 4, 3), readout=False, refractory=7)
     path = tmp_path / "r.json"
     net.save(path)
-    d = run_json(capsys, "info", "--net", str(path))
+    d = run_json(capsys, "info", "--net", str(path), "--lanes", "1")
     for l, layer in zip(d["layers"], net.layers):
-        assert l["memory_bits"]["state"] == layer.n * (layer.membrane_bits + 3)
+        m = l["memory_bits"]
+        assert m["membranes"] + m["refractory"] == layer.n * (layer.membrane_bits + 3)
     assert d["recorded"] == {} and not d["has_float_ann"]
 
 

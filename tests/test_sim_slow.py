@@ -15,9 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_default_digits_network_whole_test_split_icarus():
-    from spikegate.commands.sim import simulate_dataset
+    from spikegate.rtl import simulate_dataset
     net = datasets.load_network(None)
-    r = simulate_dataset(net, None, data="digits", split="test", simulator="icarus")
+    r = simulate_dataset(net, None, data="digits", split="test", simulator="icarus").to_dict()
     assert r["bit_exact"] == r["samples"] == 445, r["first_mismatch"]
     assert r["accuracy"] == r["model_accuracy"]
 

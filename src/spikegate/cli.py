@@ -15,7 +15,9 @@ import sys
 
 from . import __version__, commands
 from .errors import UserError
+from .extras import missing_extra_error
 from .model.network import NetworkFormatError
+from .progress import log_to_stderr
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,20 +34,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(args, e: Exception) -> int:
+    """One line on stderr (and the error as JSON with --json), exit status 2."""
+    if getattr(args, "json", False):
+        print(json.dumps({"error": str(e)}))
+    print(f"spikegate {args.command}: error: {e}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    log_to_stderr()
     try:
         status = args.func(args)
+    except ModuleNotFoundError as e:
+        # A command that checks its extra (extras.require_extra) never gets here; this names the
+        # extra for any other path into an optional package instead of showing a traceback.
+        err = missing_extra_error(e)
+        if err is e:
+            raise
+        return _error(args, err)
     except BrokenPipeError:
         # The reader went away (`spikegate info --json | head`): nothing more to say to it.
         sys.stdout = None
         return 1
     except (UserError, NetworkFormatError, ValueError, TypeError, FileNotFoundError, OSError) as e:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(e)}))
-        print(f"spikegate {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _error(args, e)
     except KeyboardInterrupt:
         print(f"spikegate {args.command}: interrupted", file=sys.stderr)
         return 130

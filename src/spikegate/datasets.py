@@ -13,6 +13,9 @@ int64 [N].
   with ``.gz``), pixel / 255. Files are parsed and validated here (magic number, dimensions,
   length, label range), and any problem is reported naming the file.
 
+``select(net, data, split, data_dir, samples) -> (name, x, y)`` picks, checks and slices the data
+set a network runs on (for ``spikegate model``, ``sim``, ``run``, ...).
+
 ``encode_for(net, x, seed=0)`` turns intensities into the input spike trains a network expects,
 using the network's own encoding and number of time steps.
 """
@@ -28,7 +31,7 @@ import numpy as np
 from .model.encode import encode
 
 __all__ = ["DATASETS", "SPLITS", "DIGITS_TEST_EVERY", "load", "load_digits", "load_mnist", "read_idx",
-           "encode_for", "describe", "load_network"]
+           "encode_for", "describe", "load_network", "select"]
 
 DATASETS = ("digits", "mnist")
 SPLITS = ("train", "test")
@@ -144,6 +147,31 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None) -> tuple[np.ndarr
         raise ValueError(f"{lbl_path}: label {int(labels.max())} is out of range; valid: 0..{N_CLASSES - 1}")
     x = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
     return x, labels.astype(np.int64)
+
+
+def select(net, data: str | None = None, split: str = "test", data_dir=None, samples: int | None = None,
+           ) -> tuple[str, np.ndarray, np.ndarray]:
+    """The data set ``net`` runs on: ``(name, x, y)``. ``data`` None means the one the network was
+    trained on (digits when unknown); ``samples`` keeps only the first N of the split. Errors name
+    the command-line option a user gives the value with."""
+    if data is None:
+        data = net.meta.get("dataset", "digits") if isinstance(net.meta, dict) else "digits"
+        if data not in DATASETS:
+            data = "digits"
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise ValueError(f"--samples = {samples} is not valid; valid: an integer >= 1")
+    if data == "mnist" and data_dir is None:
+        raise ValueError("--data-dir is required for the mnist data set: give the directory holding the IDX "
+                         "files (train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], ...)")
+    x, y = load(data, split, data_dir)
+    if x.shape[1] != net.n_inputs:
+        raise ValueError(f"--data {data} has {x.shape[1]} inputs per sample ({x.shape[1]} features) but the "
+                         f"network has {net.n_inputs} inputs; pick the data set the network was made for")
+    if samples is not None:
+        if samples > len(y):
+            raise ValueError(f"--samples = {samples} is not valid; valid: 1 to {len(y)} (the {data} {split} split)")
+        x, y = x[:samples], y[:samples]
+    return data, x, y
 
 
 def encode_for(net, x: np.ndarray, seed: int = 0) -> np.ndarray:

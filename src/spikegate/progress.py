@@ -13,14 +13,20 @@ Usage::
             ...
             p.update()
     note("wrote build/top.bit")
+
+Library functions never print: they take a ``progress`` factory with the signature of
+:func:`progress` (``progress(total, desc, unit) -> context manager with update(n)``), default
+:func:`silent`, and log one-line messages to the ``spikegate`` logger. The CLI passes
+:func:`progress` and routes that logger here with :func:`log_to_stderr`.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 
-__all__ = ["Progress", "progress", "note"]
+__all__ = ["Progress", "progress", "silent", "note", "log_to_stderr"]
 
 _MIN_REDRAW_S = 0.1
 
@@ -130,3 +136,36 @@ def note(message: str, stream=None) -> None:
         stream.flush()
     except (OSError, ValueError):
         pass
+
+
+class _Silent:
+    """A progress report that reports nothing (what library functions use when given none)."""
+    count = 0
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> "_Silent":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        pass
+
+
+def silent(total: int | None, desc: str, unit: str = "", stream=None) -> _Silent:
+    """The do-nothing progress factory: the default of every library function's ``progress``."""
+    return _Silent()
+
+
+class _NoteHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        note(self.format(record))
+
+
+def log_to_stderr() -> None:
+    """Show the library's ``spikegate`` log messages (INFO and up) on stderr, as :func:`note`
+    does. Idempotent: the CLI calls it on every invocation."""
+    logger = logging.getLogger("spikegate")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+    logger.setLevel(logging.INFO)

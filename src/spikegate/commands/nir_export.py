@@ -1,11 +1,10 @@
 """``spikegate export-nir --net NET -o MODEL.nir``: a network as a NIR graph (docs/nir.md)."""
 from __future__ import annotations
 
-import json
 import sys
 
 from .. import datasets
-from .model import add_net_argument
+from ._common import add_json_argument, add_net_argument, emit
 
 
 def register(subparsers) -> None:
@@ -16,7 +15,7 @@ def register(subparsers) -> None:
                     "node metadata, so 'spikegate import' rebuilds the network bit for bit. See docs/nir.md.")
     add_net_argument(p)
     p.add_argument("-o", "--output", metavar="MODEL.nir", required=True, help="NIR file to write")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_json_argument(p)
     p.set_defaults(func=run)
 
 
@@ -31,8 +30,5 @@ def run(args) -> int:
     out = result.to_json()
     out["net"] = str(path)
     out["shape"] = list(net.shape)
-    if args.json:
-        print(json.dumps(out, indent=1))
-    else:
-        print(f"{path} -> {args.output} (NIR {result.nir_version}): {' -> '.join(result.nodes)}")
+    emit(args, out, lambda _: f"{path} -> {args.output} (NIR {result.nir_version}): {' -> '.join(result.nodes)}")
     return 0

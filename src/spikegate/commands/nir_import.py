@@ -1,12 +1,12 @@
 """``spikegate import MODEL.nir -o NET``: a NIR graph to a spikegate network file (docs/nir.md)."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..errors import UserError
 from ..model.network import ENCODINGS
+from ._common import add_json_argument, emit
 
 DEFAULTS = {"weight_bits": 8, "membrane_bits": 16, "leak_frac_bits": 8, "timesteps": 32, "encoding": "rate"}
 # Options that only make sense for float graphs; a spikegate export imports exactly without them.
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
                    help="use at most the first N calibration samples (default 2000)")
     p.add_argument("--ignore-metadata", action="store_true",
                    help="treat a graph exported by spikegate as a float graph (re-quantise it)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_json_argument(p)
     p.set_defaults(func=run)
 
 
@@ -78,10 +78,7 @@ def run(args) -> int:
     result.network.save(args.output)
     out = result.to_json()
     out["input"], out["output"] = str(args.model), str(args.output)
-    if args.json:
-        print(json.dumps(out, indent=1))
-    else:
-        print(_report(out))
+    emit(args, out, _report)
     return 0
 
 

@@ -5,14 +5,11 @@ deterministic); the result says whether it did.
 """
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 from .. import datasets
-from ..training import DEFAULT_CONFIG, TrainConfig, build
-from ..progress import note, progress
-from .model import MNIST_NOTE
+from ..training import DEFAULT_CONFIG, TrainConfig
+from ..progress import progress
+from ..train_run import TrainResult, train_to_file
+from ._common import add_json_argument, emit
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -26,50 +23,30 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def format_train(r: TrainResult) -> str:
+    s = r.snn
+    lines = [
+        f"trained        {r.data}, {r.train_samples} training samples, shape "
+        f"{'-'.join(str(k) for k in r.shape)}, seed {r.seed}",
+        f"float ANN      test accuracy {100 * r.ann_accuracy:6.2f} %",
+        f"integer SNN    test accuracy {100 * s['accuracy']:6.2f} %  (T={r.timesteps}, "
+        f"{r.weight_bits}-bit weights, membranes {r.membrane_bits} bits)",
+        f"activity       {s['spikes_per_sample']:.1f} spikes, {s['synaptic_ops_per_sample']:.0f} synaptic ops "
+        "per sample",
+        f"saved          {r.out}  digest {r.digest[:16]}",
+        f"built-in       {'identical to' if r.identical_to_builtin else 'differs from'} the built-in digits network",
+    ]
+    lines += [f"note           {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     config = TrainConfig(
         data=args.data, hidden=_hidden(args.hidden), timesteps=args.timesteps, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, percentile=args.percentile, seed=args.seed, epochs=args.epochs,
-        encoding=args.encoding).check()
-    if config.data == "mnist" and args.data_dir is None:
-        raise ValueError("--data-dir is required for --data mnist: give the directory holding the IDX files "
-                         "(train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], ...)")
-    out = Path(args.out if args.out is not None else f"{args.data}.json")
-    if out.is_dir():
-        raise ValueError(f"--out = {str(out)!r} is a directory; valid: a file path")
-    if not out.parent.exists():
-        raise FileNotFoundError(f"--out = {str(out)!r}: directory {str(out.parent)!r} does not exist")
-    net, report = build(config, data_dir=args.data_dir, progress=progress)
-    net.save(out)
-    # Network.save writes through a private temporary file (mode 0600); give the result the usual
-    # permissions of a new file.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(out, 0o666 & ~umask)
-    note(f"wrote {out}")
-    builtin = datasets.load_network(None)
-    identical = builtin == net
-    notes = [MNIST_NOTE] if config.data == "mnist" and net.meta["train_samples"] < 60000 else []
-    result = {"out": str(out), "data": config.data, "shape": report["shape"], "timesteps": config.timesteps,
-              "ann_accuracy": report["ann_accuracy"], "snn_accuracy": report["snn"]["accuracy"],
-              "snn": report["snn"], "digest": report["digest"],
-              "membrane_bits": [layer.membrane_bits for layer in net.layers],
-              "identical_to_builtin": identical, "notes": notes}
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return 0
-    s = report["snn"]
-    print(f"trained        {config.data}, {net.meta['train_samples']} training samples, shape "
-          f"{'-'.join(str(k) for k in report['shape'])}, seed {config.seed}")
-    print(f"float ANN      test accuracy {100 * report['ann_accuracy']:6.2f} %")
-    print(f"integer SNN    test accuracy {100 * s['accuracy']:6.2f} %  (T={config.timesteps}, "
-          f"{config.weight_bits}-bit weights, membranes {result['membrane_bits']} bits)")
-    print(f"activity       {s['spikes_per_sample']:.1f} spikes, {s['synaptic_ops_per_sample']:.0f} synaptic ops "
-          "per sample")
-    print(f"saved          {out}  digest {report['digest'][:16]}")
-    print(f"built-in       {'identical to' if identical else 'differs from'} the built-in digits network")
-    for n in notes:
-        print(f"note           {n}")
+        encoding=args.encoding)
+    out = args.out if args.out is not None else f"{args.data}.json"
+    emit(args, train_to_file(config, out, data_dir=args.data_dir, progress=progress), format_train)
     return 0
 
 
@@ -96,5 +73,5 @@ def register(subparsers) -> None:
     p.add_argument("--encoding", choices=("rate", "poisson"), default=d.encoding,
                    help=f"input encoding (default: {d.encoding})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default: {d.seed})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_json_argument(p)
     p.set_defaults(func=run)

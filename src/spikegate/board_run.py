@@ -1,0 +1,128 @@
+"""A data set on a flashed (or simulated) board over its UART host link, checked against the model.
+
+The board's identity is checked first; when it holds another network of the same structure its
+weights are loaded over the link (unless forbidden). Every sample's spike counts and final
+membranes must equal the bit-exact model's, and its cycle count the cycle formula's at the lanes
+the board reports. Core install only: the host driver needs pyserial, nothing else.
+"""
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import datasets
+from .host import Board
+from .model import classify, simulate
+from .model.core import NetworkCore
+from .model.network import Network
+from .progress import silent
+
+__all__ = ["BoardRun", "check_board_name", "run_on_board"]
+
+log = logging.getLogger(__name__)
+
+SIMULATED = "sim"  # --board sim: a simulated board (sim.link_bridge) behind a pyserial URL
+
+
+@dataclass
+class BoardRun:
+    board: str
+    port: str
+    network: str
+    data: str
+    split: str
+    samples: int
+    weights_loaded: bool
+    accuracy: float
+    model_accuracy: float
+    bit_exact: int                # samples whose counts and final membranes equal the model's
+    predictions_agree: int
+    cycles_match: int             # samples whose cycle count equals the cycle formula's
+    cycles_per_sample: float
+    latency_ms_mean: float
+    latency_ms_median: float
+    samples_per_s: float
+    wall_seconds: float
+    bytes_sent: int
+    bytes_received: int
+    first_mismatch: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.bit_exact == self.samples and self.cycles_match == self.samples
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_board_name(name: str) -> str:
+    """The canonical board name (aliases resolved), or ``"sim"``; a clear error for others."""
+    if name == SIMULATED:
+        return name
+    from .boards.targets import get_board
+    return get_board(name).name
+
+
+def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: str = "the network",
+                 data: str | None = None, split: str = "test", data_dir=None, samples: int | None = None,
+                 seed: int = 0, baud: int = 115_200, timeout: float = 2.0, retries: int = 3,
+                 load: bool = True, progress=silent) -> BoardRun:
+    """Run the data set (:func:`spikegate.datasets.select`) on the board at ``port``; ``load``
+    False refuses to write weights (:class:`spikegate.host.NetworkMismatch` if the board holds
+    another network)."""
+    board_name = check_board_name(board)
+    data, x, y = datasets.select(net, data, split, data_dir, samples)
+    n = len(y)
+    spikes = datasets.encode_for(net, x, seed=seed)
+    expected = simulate(net, spikes)
+    model_pred = classify(net, expected)
+
+    with Board(port, baud=baud, timeout=timeout, retries=retries) as link:
+        ident = link.identify()
+        log.info("board on %s: protocol %s, shape %s, lanes %s, %g MHz, %s baud", port, ident.version,
+                 list(ident.shape), list(ident.lanes), ident.clk_freq / 1e6, ident.baud)
+        loaded = False
+        if not link.check_network(net, name=net_name):
+            if not load:
+                link.ensure_network(net, load=False, name=net_name)  # raises NetworkMismatch
+            with progress(len(link.write_frames(net)), "loading weights", unit="frames") as pr:
+                link.write_network(net, progress=pr.update)
+            loaded = True
+        cycles_twin = [NetworkCore(net, lanes=list(ident.lanes), max_events=ident.max_events).run(s).cycles
+                       for s in spikes]
+
+        counts = np.zeros((n, net.n_outputs), np.int64)
+        membranes = np.zeros((n, net.n_outputs), np.int64)
+        cycles = np.zeros(n, np.int64)
+        latency = []
+        sent0, recv0 = link.bytes_sent, link.bytes_received
+        t_start = time.perf_counter()
+        with progress(n, "running samples", unit="samples") as pr:
+            for i in range(n):
+                t0 = time.perf_counter()
+                counts[i], membranes[i], cycles[i] = link.run_sample(spikes[i])
+                latency.append(time.perf_counter() - t0)
+                pr.update()
+        wall = time.perf_counter() - t_start
+        sent, recv = link.bytes_sent - sent0, link.bytes_received - recv0
+
+    exact = (counts == expected.counts).all(axis=1) & (membranes == expected.membranes[-1]).all(axis=1)
+    cycles_ok = cycles == np.array(cycles_twin)
+    pred = np.argmax(membranes, axis=1) if net.readout else np.argmax(counts, axis=1)
+    first = None
+    bad = np.flatnonzero(~exact)
+    if len(bad):
+        i = int(bad[0])
+        first = {"sample": i, "expected_counts": expected.counts[i].tolist(), "board_counts": counts[i].tolist(),
+                 "expected_membranes": expected.membranes[-1][i].tolist(), "board_membranes": membranes[i].tolist()}
+    return BoardRun(
+        board=board_name, port=str(port), network=net_name, data=data, split=split, samples=n, weights_loaded=loaded,
+        accuracy=float((pred == y).mean()), model_accuracy=float((model_pred == y).mean()),
+        bit_exact=int(exact.sum()), predictions_agree=int((pred == model_pred).sum()),
+        cycles_match=int(cycles_ok.sum()), cycles_per_sample=float(cycles.mean()),
+        latency_ms_mean=1e3 * statistics.fmean(latency), latency_ms_median=1e3 * statistics.median(latency),
+        samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, first_mismatch=first)

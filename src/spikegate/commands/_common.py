@@ -1,0 +1,75 @@
+"""Options and output shared by the commands: written once here, so every command spells
+``--net``, ``--board``, ``--lanes``, the data options and ``--json`` the same way.
+
+Not a command (it has no ``register``); the leading underscore keeps it out of the command list.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Callable
+
+from .. import datasets
+
+BUILTIN_NET = "the built-in digits network"
+
+
+def add_net_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--net", metavar="FILE", default=None,
+                   help="network file (default: the built-in digits network)")
+
+
+def add_data_arguments(p: argparse.ArgumentParser, splits: bool = True) -> None:
+    """--data, --data-dir, --split (unless ``splits`` is False: the test split), --samples, --seed."""
+    p.add_argument("--data", choices=datasets.DATASETS, default=None,
+                   help="data set (default: the one the network was trained on, else digits)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="directory with the MNIST IDX files (train-images-idx3-ubyte[.gz], ...)")
+    if splits:
+        p.add_argument("--split", choices=datasets.SPLITS, default="test", help="data split (default: test)")
+    p.add_argument("--samples", metavar="N", type=int, default=None,
+                   help="use only the first N samples of the split (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the poisson encoder (default: 0)")
+
+
+def add_board_argument(p: argparse.ArgumentParser, also: str = "") -> None:
+    """--board NAME, required. The name is checked by the command (``get_board``), so a wrong one
+    is a one-line error, in the ``--json`` output too."""
+    from ..boards.targets import board_names
+    p.add_argument("--board", required=True, metavar="NAME",
+                   help=f"target board: {', '.join(board_names())}{also}")
+
+
+def add_lanes_argument(p: argparse.ArgumentParser, default: str | None = "4", default_text: str = "4") -> None:
+    """--lanes P or P0,P1,...; :func:`parse_lanes` turns it into the library's value."""
+    p.add_argument("--lanes", metavar="P", default=default,
+                   help="neurons updated in parallel: a power of two 1..64, or one per layer as P0,P1,... "
+                        f"(default: {default_text})")
+
+
+def parse_lanes(text: str | None):
+    """``4`` -> 4; ``4,2`` -> [4, 2] (one per layer); None stays None. The values themselves are
+    checked by the generator (:func:`spikegate.model.core.check_hardware`)."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"--lanes = {text!r} is not valid; valid: a power of two from 1 to 64, or a "
+                         "comma-separated list of them, one per layer (e.g. 8,2)") from None
+    return values[0] if len(values) == 1 else values
+
+
+def add_json_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def emit(args, result: Any, text: Callable[[Any], str], *, compact: bool = False) -> None:
+    """Print a library result: as JSON (``result.to_dict()`` or a dict) with ``--json``, else
+    ``text(result)``. ``compact`` JSON is one line (for readers that take the last line)."""
+    if getattr(args, "json", False):
+        d = result.to_dict() if hasattr(result, "to_dict") else result
+        print(json.dumps(d) if compact else json.dumps(d, indent=1))
+    else:
+        print(text(result))
