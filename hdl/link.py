@@ -210,9 +210,9 @@ class HostLink(wiring.Component):
                 wlo, whi = signed_range(lyr.weight_bits)
                 vlo, vhi = signed_range(lyr.membrane_bits)
                 with m.Switch(target):
-                    with m.Case(proto.TARGET_WEIGHT):
+                    with m.Case(proto.CfgTarget.WEIGHT):
                         m.d.comb += [vb.eq(proto.value_bytes(lyr.weight_bits)), lo.eq(wlo), hi.eq(whi)]
-                    with m.Case(proto.TARGET_BIAS):
+                    with m.Case(proto.CfgTarget.BIAS):
                         m.d.comb += [vb.eq(proto.value_bytes(lyr.membrane_bits)), lo.eq(vlo), hi.eq(vhi)]
                     with m.Default():
                         m.d.comb += [vb.eq(proto.value_bytes(lyr.membrane_bits)), lo.eq(0), hi.eq(vhi - 1)]
@@ -387,7 +387,7 @@ class HostLink(wiring.Component):
                 with m.Else():
                     m.next = "W_HDR_RD"
             with m.State("W_CHECK1"):
-                with m.If((layer >= L) | (target > proto.TARGET_THRESHOLD)):
+                with m.If((layer >= L) | (target > proto.CfgTarget.THRESHOLD)):
                     respond(proto.Status.RANGE)
                 with m.Else():
                     m.next = "W_CHECK2"
@@ -395,9 +395,9 @@ class HostLink(wiring.Component):
                 end = col + count
                 bad = Signal()
                 with m.Switch(target):
-                    with m.Case(proto.TARGET_WEIGHT):
+                    with m.Case(proto.CfgTarget.WEIGHT):
                         m.d.comb += bad.eq((row >= n_in_l) | (end > n_l))
-                    with m.Case(proto.TARGET_BIAS):
+                    with m.Case(proto.CfgTarget.BIAS):
                         m.d.comb += bad.eq((row != 0) | (end > n_l))
                     with m.Default():
                         m.d.comb += bad.eq((row != 0) | (col != 0) | (count != 1) | is_readout)
