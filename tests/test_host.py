@@ -132,7 +132,7 @@ def test_errors_name_the_problem(net):
                 b.check_network(random_network(8, (10, 7, 3)))
             b.check_network(net)
             with pytest.raises(DeviceError, match="out of range"):
-                b.request(proto.Cmd.WRITE, bytes([5, 0, 0, 0, 0, 0, 1, 0, 1]))
+                b.request(proto.Cmd.WRITE, bytes([5, proto.CfgTarget.WEIGHT, 0, 0, 0, 0, 1, 0, 1]))
             with pytest.raises(ValueError, match="max_events = 4096"):
                 b.load_frames(np.ones((500, 10), dtype=bool))
     finally:
