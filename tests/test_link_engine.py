@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from spikegate.hdl.core import NetworkCore
-from spikegate.hdl.link import CommandEngine
+from spikegate.hdl.link.engine import CommandEngine, connect_core
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
 from spikegate.model.link import CfgTarget, Cmd, Status
@@ -35,12 +35,7 @@ class Harness(wiring.Component):
         wr, rd = buf.write_port(), buf.read_port()
         m.d.comb += [wr.addr.eq(self.buf_addr), wr.data.eq(self.buf_data), wr.en.eq(self.buf_en),
                      rd.addr.eq(eng.buf.addr), eng.buf.data.eq(rd.data)]
-        wiring.connect(m, eng.load, core.load)
-        wiring.connect(m, eng.cfg, core.cfg)
-        m.d.comb += [core.clear.eq(eng.clear), core.start.eq(eng.start), core.out_addr.eq(eng.out_addr),
-                     eng.done.eq(core.done), eng.cycles.eq(core.cycles), eng.overflow.eq(core.overflow),
-                     eng.cfg_error.eq(core.cfg_error), eng.out_count.eq(core.out_count),
-                     eng.out_membrane.eq(core.out_membrane)]
+        connect_core(m, eng, core)
         return m
 
 

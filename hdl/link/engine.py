@@ -1,20 +1,18 @@
 """CommandEngine: executes checked request frames on the NetworkCore and produces the answers.
 Byte-level twin: :class:`spikegate.model.link.CommandEngine`."""
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import C, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model import link as proto
-from ...model.protocol import (IDENTIFY_TAIL, LOAD_FLAGS, NET_ID_BYTES, STATUS_FIELDS, STATUS_FLAGS, STATUS_LEN,
-                               WRITE_HEADER, CfgTarget, Cmd, Status, field)
-from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, cat_fields
+from ...model.protocol import LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd, Status
+from .answer import CYCLE_BYTES, AnswerSource, Source
+from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
+from .status import StatusCounters
 from .write import WriteRules
 
-__all__ = ["CommandEngine", "CommandEngineSignature"]
+__all__ = ["CommandEngine", "CommandEngineSignature", "connect_core"]
 
-# Where the bytes of an answer come from.
-SRC_IDENT, SRC_STATUS, SRC_RUNOUT, SRC_OUT = range(4)
 
 
 class CommandEngineSignature(wiring.Signature):
@@ -40,6 +38,16 @@ class CommandEngineSignature(wiring.Signature):
             "out_count": In(len(core.out_count)),
             "out_membrane": In(signed(len(core.out_membrane))),
         })
+
+
+def connect_core(m, engine, core):
+    """Connect ``engine``'s core-control ports to the NetworkCore ``core`` in module ``m``."""
+    wiring.connect(m, engine.load, core.load)
+    wiring.connect(m, engine.cfg, core.cfg)
+    m.d.comb += [core.clear.eq(engine.clear), core.start.eq(engine.start), core.out_addr.eq(engine.out_addr),
+                 engine.done.eq(core.done), engine.cycles.eq(core.cycles), engine.overflow.eq(core.overflow),
+                 engine.cfg_error.eq(core.cfg_error), engine.out_count.eq(core.out_count),
+                 engine.out_membrane.eq(core.out_membrane)]
 
 
 class CommandEngine(wiring.Component):
@@ -68,76 +76,34 @@ class CommandEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         geo = self.geo
-        S = len(self.identify_static)
-        # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
-        small = {"ram_style": "logic", "rom_style": "logic"}
-        m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
-        rom_rd = rom.read_port()
-        m.submodules.nid = nid = Memory(shape=8, depth=NET_ID_BYTES, init=list(proto.content_digest(self.net)),
-                                        attrs=small)
-        nid_wr, nid_rd = nid.write_port(), nid.read_port()
         brd = self.buf
 
         cmd, tag, status = Signal(8), Signal(8), Signal(8)
         length = Signal(range(geo.max_payload + 1))
         ptr = Signal(range(geo.max_payload + 1))
-        resp_max = max(geo.identify_len, STATUS_LEN, 4 + geo.output_bytes)
-        resp_len = Signal(range(resp_max + 1))
-        src = Signal(2)
-        idx = Signal(range(max(resp_max, 32) + 1))
-        k = Signal(range(geo.n_out + 1))
-        j = Signal(range(geo.count_bytes + geo.membrane_bytes))
+        m.submodules.answer = answer = AnswerSource(self.net, geo, self.identify_static, self)
+        resp_len = Signal.like(answer.length)
+        src = Signal(Source)
         dirty, apply = Signal(), Signal()
         flags = Signal(8)
         eb = geo.event_bytes
         word = Signal(8 * eb)
         wbyte = Signal(range(eb + 1))
         loaded = Signal(24)
-        counters = {f.name: Signal(8 * f.size, name=f.name) for f in STATUS_FIELDS if f.name != "flags"}
-        last_cycles, uptime, up_latch = counters["last_cycles"], Signal(48), counters["uptime"]
-        m.d.sync += uptime.eq(uptime + 1)
-        m.d.comb += [brd.addr.eq(ptr), nid_rd.addr.eq(ptr), rom_rd.addr.eq(idx), counters["loaded"].eq(loaded)]
 
-        # --- counters --------------------------------------------------------------------------
+        m.submodules.status = stat = StatusCounters()
         failed = Signal()
-        ev = self.events
-        for name, pulse in (("frames_ok", ev.frame_ok), ("crc_errors", ev.crc_error), ("timeouts", ev.timeout),
-                            ("rx_errors", ev.rx_error), ("frame_errors", failed | ev.length_error)):
-            with m.If(pulse):
-                m.d.sync += counters[name].eq(counters[name] + 1)
-        m.d.comb += self.error.eq(failed)
+        m.d.comb += [stat.events.eq(self.events), stat.failed.eq(failed), stat.loaded.eq(loaded),
+                     stat.dirty.eq(dirty), stat.overflow.eq(self.overflow), stat.cfg_error.eq(self.cfg_error),
+                     stat.done.eq(self.done), stat.cycles.eq(self.cycles), self.error.eq(failed)]
+        m.d.comb += [brd.addr.eq(ptr), answer.source.eq(src), answer.length.eq(resp_len),
+                     answer.dirty.eq(dirty), answer.status_word.eq(stat.word), answer.last_cycles.eq(stat.last_cycles),
+                     self.out_addr.eq(answer.out_addr), answer.out_count.eq(self.out_count),
+                     answer.out_membrane.eq(self.out_membrane)]
+        wiring.connect(m, answer.o, wiring.flipped(self.data))
 
-        # --- answer bytes ------------------------------------------------------------------------
-        cb, mb = geo.count_bytes, geo.membrane_bytes
-        out_count = Signal(8 * cb)
-        out_mem = Signal(signed(8 * mb))
-        m.d.comb += [out_count.eq(self.out_count), out_mem.eq(self.out_membrane), self.out_addr.eq(k)]
-        out_word = Cat(out_count, out_mem)
-        core_flags = {"dirty": dirty, "overflow": self.overflow, "cfg_error": self.cfg_error, "done": self.done}
-        status_word = cat_fields(STATUS_FIELDS, {"flags": Cat(*[core_flags[n] for n in STATUS_FLAGS]), **counters})
-        in_out = Signal()
-        m.d.comb += in_out.eq((src == SRC_OUT) | ((src == SRC_RUNOUT) & (idx >= 4)))
-        src_byte = Signal(8)
-        dirty_at = S + field(IDENTIFY_TAIL, "dirty").offset
-        nid_at = S + field(IDENTIFY_TAIL, "net_id").offset
-        with m.Switch(src):
-            with m.Case(SRC_IDENT):
-                with m.If(idx < S):
-                    m.d.comb += src_byte.eq(rom_rd.data)
-                with m.Elif(idx == dirty_at):
-                    m.d.comb += src_byte.eq(dirty)
-                with m.Else():
-                    m.d.comb += [nid_rd.addr.eq(idx - nid_at), src_byte.eq(nid_rd.data)]
-            with m.Case(SRC_STATUS):
-                m.d.comb += src_byte.eq(status_word.word_select(idx[:5], 8))
-            with m.Default():
-                with m.If(in_out):
-                    m.d.comb += src_byte.eq(out_word.word_select(j, 8))
-                with m.Else():
-                    m.d.comb += src_byte.eq(last_cycles.word_select(idx[:2], 8))
         m.d.comb += [self.resp.payload.cmd.eq(cmd), self.resp.payload.tag.eq(tag),
-                     self.resp.payload.status.eq(status), self.resp.payload.length.eq(resp_len),
-                     self.data.payload.eq(src_byte)]
+                     self.resp.payload.status.eq(status), self.resp.payload.length.eq(resp_len)]
 
         # --- WRITE: the value rules of the addressed layer and target --------------------------------
         m.submodules.rules = rules = WriteRules(self.net, geo)
@@ -152,7 +118,7 @@ class CommandEngine(wiring.Component):
         nwords = Signal(16)
         m.d.comb += nwords.eq((length - 1) >> (eb - 1))
 
-        def respond(st, n=0, source=SRC_IDENT):
+        def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
             if not (isinstance(st, int) and st == Status.OK):
                 m.d.comb += failed.eq(1)
@@ -172,18 +138,18 @@ class CommandEngine(wiring.Component):
                         with m.If(~no_payload):
                             respond(Status.BAD_LENGTH)
                         with m.Elif(cmd == Cmd.IDENTIFY):
-                            respond(Status.OK, geo.identify_len, SRC_IDENT)
+                            respond(Status.OK, geo.identify_len, Source.IDENTIFY)
                         with m.Elif(cmd == Cmd.STATUS):
-                            m.d.sync += up_latch.eq(uptime)
-                            respond(Status.OK, STATUS_LEN, SRC_STATUS)
+                            m.d.comb += stat.latch.eq(1)
+                            respond(Status.OK, STATUS_LEN, Source.STATUS)
                         with m.Elif(cmd == Cmd.READ):
-                            respond(Status.OK, geo.output_bytes, SRC_OUT)
+                            respond(Status.OK, geo.output_bytes, Source.OUTPUTS)
                         with m.Elif(cmd == Cmd.CLEAR):
                             m.d.comb += self.clear.eq(1)
                             m.d.sync += loaded.eq(0)
                             respond(Status.OK)
                         with m.Else():
-                            m.d.sync += resp_len.eq(4)
+                            m.d.sync += resp_len.eq(CYCLE_BYTES)
                             m.next = "RUN_START"
                     with m.Case(Cmd.SET_NET_ID):
                         with m.If(length != NET_ID_BYTES):
@@ -206,7 +172,7 @@ class CommandEngine(wiring.Component):
             with m.State("NID_RD"):
                 m.next = "NID_WR"
             with m.State("NID_WR"):
-                m.d.comb += [nid_wr.addr.eq(ptr), nid_wr.data.eq(brd.data), nid_wr.en.eq(1)]
+                m.d.comb += [answer.nid_addr.eq(ptr), answer.nid_data.eq(brd.data), answer.nid_en.eq(1)]
                 m.d.sync += ptr.eq(ptr + 1)
                 with m.If(ptr == NET_ID_BYTES - 1):
                     m.d.sync += dirty.eq(0)
@@ -269,7 +235,7 @@ class CommandEngine(wiring.Component):
                     m.d.comb += self.cfg.valid.eq(1)
                     with m.If(self.cfg.ready):
                         m.d.comb += rules.value_next.eq(1)
-                        m.d.sync += counters["cfg_writes"].eq(counters["cfg_writes"] + 1)
+                        m.d.comb += stat.cfg_write.eq(1)
                         m.next = "W_NEXT"
 
             # LOAD: flags, a validating pass, the capacity check, then the applying pass.
@@ -293,7 +259,7 @@ class CommandEngine(wiring.Component):
                                 m.d.comb += self.clear.eq(1)
                                 m.d.sync += loaded.eq(0)
                     with m.Elif(flags[1]):
-                        m.d.sync += resp_len.eq(4 + geo.output_bytes)
+                        m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)
                         m.next = "RUN_START"
                     with m.Else():
                         respond(Status.OK)
@@ -327,31 +293,14 @@ class CommandEngine(wiring.Component):
                 m.next = "RUN_WAIT"
             with m.State("RUN_WAIT"):
                 with m.If(self.done):
-                    m.d.sync += [last_cycles.eq(self.cycles), status.eq(Status.OK), src.eq(SRC_RUNOUT)]
+                    m.d.comb += stat.run_done.eq(1)
+                    m.d.sync += [status.eq(Status.OK), src.eq(Source.RUN)]
                     m.next = "RESP"
 
-            # --- the answer: header to the encoder, then the payload bytes -------------------------
+            # --- the answer: header to the encoder, then the payload bytes from the answer source ---
             with m.State("RESP"):
                 m.d.comb += self.resp.valid.eq(1)
                 with m.If(self.resp.ready):
-                    m.d.sync += [idx.eq(0), k.eq(0), j.eq(0)]
-                    with m.If(resp_len == 0):
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "FETCH"
-            with m.State("FETCH"):
-                # Memory reads and out_addr take effect one cycle later.
-                m.next = "SEND"
-            with m.State("SEND"):
-                m.d.comb += self.data.valid.eq(1)
-                with m.If(self.data.ready):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(in_out):
-                        m.d.sync += j.eq(j + 1)
-                        with m.If(j == cb + mb - 1):
-                            m.d.sync += [j.eq(0), k.eq(k + 1)]
-                    with m.If(idx == resp_len - 1):
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "FETCH"
+                    m.d.comb += answer.start.eq(1)
+                    m.next = "IDLE"
         return m

@@ -31,7 +31,7 @@ from ..core import NetworkCore
 from ..uart import UARTRx, UARTTx
 from .decoder import FrameDecoder
 from .encoder import ResponseEncoder
-from .engine import CommandEngine
+from .engine import CommandEngine, connect_core
 
 __all__ = ["HostLink"]
 
@@ -104,12 +104,7 @@ class HostLink(wiring.Component):
         wiring.connect(m, enc.o, txu.i)
         m.d.comb += [dec.release.eq(enc.done), eng.events.eq(dec.events)]
 
-        wiring.connect(m, eng.load, core.load)
-        wiring.connect(m, eng.cfg, core.cfg)
-        m.d.comb += [core.clear.eq(eng.clear), core.start.eq(eng.start), core.out_addr.eq(eng.out_addr),
-                     eng.done.eq(core.done), eng.cycles.eq(core.cycles), eng.overflow.eq(core.overflow),
-                     eng.cfg_error.eq(core.cfg_error), eng.out_count.eq(core.out_count),
-                     eng.out_membrane.eq(core.out_membrane)]
+        connect_core(m, eng, core)
 
         m.d.comb += [self.busy.eq(core.busy), self.done.eq(core.done),
                      self.error.eq(eng.error | (dec.reject.valid & dec.reject.ready)),
