@@ -2,7 +2,6 @@
 FrameDecoder, ResponseEncoder and the CRC they share."""
 import binascii
 
-import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
