@@ -161,10 +161,6 @@ def run_encoder(items, stall):
             for f, v in (("cmd", cmd), ("tag", tag), ("status", status), ("length", len(payload))):
                 ctx.set(getattr(hdr.payload, f), v)
             ctx.set(hdr.valid, 1)
-            while not ctx.get(hdr.ready):
-                await ctx.tick()
-            await ctx.tick()
-            ctx.set(hdr.valid, 0)
             pending = list(payload)
             while True:
                 cycle += 1
@@ -175,8 +171,11 @@ def run_encoder(items, stall):
                     out.append(ctx.get(dut.o.payload))
                 if ctx.get(dut.data.valid) and ctx.get(dut.data.ready):
                     pending.pop(0)
+                taken = ctx.get(hdr.valid) and ctx.get(hdr.ready)
                 finished = ctx.get(dut.done)
                 await ctx.tick()
+                if taken:
+                    ctx.set(hdr.valid, 0)
                 if finished:
                     done[0] += 1
                     break

@@ -139,8 +139,12 @@ class FrameDecoder(wiring.Component):
                         m.d.comb += self.events.crc_error.eq(1)
                         reject(Status.BAD_CRC)
                     with m.Else():
-                        m.d.comb += self.events.frame_ok.eq(1)
-                        m.next = "FRAME"
+                        # Offered at once, so the engine starts in the next cycle.
+                        m.d.comb += [self.events.frame_ok.eq(1), self.frame.valid.eq(1)]
+                        with m.If(self.frame.ready):
+                            m.next = "WAIT"
+                        with m.Else():
+                            m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += self.frame.valid.eq(1)
                 with m.If(self.frame.ready):

@@ -31,6 +31,8 @@ class ResponseEncoder(wiring.Component):
       ``length`` payload bytes then come on ``data``.
     - ``reject`` (stream in, :class:`ResponseInfo`): a header from the frame decoder (``length``
       0); taken first when both wait (they never do: the decoder waits for the answer).
+      A header is taken when ``o`` takes the frame's sync byte, which is offered as soon as a
+      header is: an answer costs no cycle beyond the transmitter's.
     - ``data`` (stream in): payload bytes.
     - ``o`` (stream out): the frame's bytes, for the UART transmitter.
     - ``done`` (out): pulses when the frame's last byte has been handed to ``o``.
@@ -57,20 +59,16 @@ class ResponseEncoder(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.reject.valid):
-                    m.d.comb += self.reject.ready.eq(1)
-                    m.d.sync += hdr.eq(self.reject.payload)
-                    m.next = "SYNC"
-                with m.Elif(self.resp.valid):
-                    m.d.comb += self.resp.ready.eq(1)
-                    m.d.sync += hdr.eq(self.resp.payload)
-                    m.next = "SYNC"
-            with m.State("SYNC"):
-                def after_sync():
-                    m.d.comb += crc.start.eq(1)
-                    m.d.sync += [idx.eq(0), count.eq(0)]
+                # The sync byte goes out in the cycle a header is offered, and the header is taken
+                # when the transmitter takes the sync byte.
+                def take(source):
+                    m.d.comb += [source.ready.eq(1), crc.start.eq(1)]
+                    m.d.sync += [hdr.eq(source.payload), idx.eq(0), count.eq(0)]
                     m.next = "HDR"
-                send(SYNC_RESP, after_sync, checked=False)
+                with m.If(self.reject.valid):
+                    send(SYNC_RESP, lambda: take(self.reject), checked=False)
+                with m.Elif(self.resp.valid):
+                    send(SYNC_RESP, lambda: take(self.resp), checked=False)
             with m.State("HDR"):
                 def after_hdr():
                     m.d.sync += idx.eq(idx + 1)

@@ -107,7 +107,7 @@ class HostLink(wiring.Component):
         connect_core(m, eng, core)
 
         m.d.comb += [self.busy.eq(core.busy), self.done.eq(core.done),
-                     self.error.eq(eng.error | (dec.reject.valid & dec.reject.ready)),
+                     self.error.eq(eng.error | dec.events.crc_error | dec.events.timeout | dec.events.length_error),
                      self.idle.eq(dec.hunting & rxu.idle & ~rxu.o.valid & txu.idle),
                      # executing or answering: bytes arriving now are discarded
                      self.answering.eq(~dec.listening | ~txu.idle)]
