@@ -105,8 +105,8 @@ def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: i
         if rams[l] == "spram" and layer.weight_bits % 4:
             raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
                              f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
-        # The network validates these too; the gateware relies on them, so check again here
-        # (a Layer's fields can be reassigned after construction).
+        # A Layer validates these itself and is immutable; the gateware relies on them, so they are
+        # checked once more here, with the same rule (protocol.value_range).
         wlo, whi = value_range(layer, CfgTarget.WEIGHT)
         if layer.weights.size and (layer.weights.min() < wlo or layer.weights.max() > whi):
             raise ValueError(f"layer {l}: weights do not fit weight_bits = {layer.weight_bits} "
