@@ -14,7 +14,6 @@ from .write import WriteRules
 __all__ = ["CommandEngine", "CommandEngineSignature", "connect_core"]
 
 
-
 class CommandEngineSignature(wiring.Signature):
     """Ports of :class:`CommandEngine` for a NetworkCore ``core`` and a ``max_payload`` buffer."""
     def __init__(self, core, max_payload: int):
@@ -65,7 +64,9 @@ class CommandEngine(wiring.Component):
       ``out_addr``, ``out_count``, ``out_membrane``: connect to the NetworkCore ports of that name.
 
     WRITE and LOAD make two passes over the buffered payload: the first checks every address and
-    value, the second applies them, so a frame is applied entirely or not at all.
+    value, the second applies them, so a frame is applied entirely or not at all. Inside:
+    :class:`WriteRules` (WRITE header, values and their ranges), :class:`StatusCounters` (the
+    STATUS block) and :class:`AnswerSource` (the answers' payload bytes, streamed on ``data``).
     """
 
     def __init__(self, net, geo: proto.LinkGeometry, core, identify_static: bytes):
