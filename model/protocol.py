@@ -15,9 +15,9 @@ from enum import IntEnum
 __all__ = [
     "Cmd", "Status", "CfgTarget", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
     "DIGEST_BYTES", "NET_ID_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "REQUEST_HEADER",
-    "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "STATUS_FIELDS",
-    "STATUS_FLAGS", "STATUS_LEN", "IDENT_READOUT", "field", "layout_len", "pack_fields", "parse_fields", "signed_range", "value_range",
-    "value_bits",
+    "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
+    "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
+    "signed_range", "value_range", "value_bits",
 ]
 
 SYNC_REQ = 0xA5

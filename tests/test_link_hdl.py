@@ -239,14 +239,18 @@ def test_wide_values_and_two_byte_events(sizes, wb, vb):
     vmax = (1 << (vb - 1)) - 1
     s = random_spikes(14, 1, 3, sizes[0], p=0.5)[0]
     script = [
-        encode_request(Cmd.WRITE, 1, bytes([L - 1, CfgTarget.WEIGHT]) + proto.to_le(sizes[-2] - 1, 2) + proto.to_le(0, 2)
-                       + proto.to_le(n_last, 2) + b"".join(proto.to_le(int(v), wbytes) for v in wv)),
+        encode_request(Cmd.WRITE, 1, bytes([L - 1, CfgTarget.WEIGHT]) + proto.to_le(sizes[-2] - 1, 2)
+                       + proto.to_le(0, 2) + proto.to_le(n_last, 2)
+                       + b"".join(proto.to_le(int(v), wbytes) for v in wv)),
         encode_request(Cmd.WRITE, 2, bytes([L - 1, CfgTarget.BIAS, 0, 0, 1, 0]) + proto.to_le(1, 2)
                        + proto.to_le(-vmax // 3, mbytes)),
-        encode_request(Cmd.WRITE, 3, bytes([0, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0]) + proto.to_le(vmax // 5, mbytes)),
+        encode_request(Cmd.WRITE, 3, bytes([0, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0])
+                       + proto.to_le(vmax // 5, mbytes)),
         # out of range by one: the weight just above the widest value, the threshold at the rail
-        encode_request(Cmd.WRITE, 4, bytes([0, CfgTarget.WEIGHT, 0, 0, 0, 0, 1, 0]) + proto.to_le(whi + 1, wbytes)),
-        encode_request(Cmd.WRITE, 5, bytes([0, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0]) + proto.to_le(vmax, mbytes)),
+        encode_request(Cmd.WRITE, 4, bytes([0, CfgTarget.WEIGHT, 0, 0, 0, 0, 1, 0])
+                       + proto.to_le(whi + 1, wbytes)),
+        encode_request(Cmd.WRITE, 5, bytes([0, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0])
+                       + proto.to_le(vmax, mbytes)),
         encode_request(Cmd.LOAD, 6, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN]) + proto.encode_events(s, g)),
         encode_request(Cmd.STATUS, 7),
     ]
