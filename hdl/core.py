@@ -32,7 +32,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
 from ..model.layer import bits_for, ceil_log2
-from ..model.network import Network, signed_range
+from ..model.network import Network
+from ..model.protocol import CfgTarget, value_range
 from .layer import LayerCore
 from .synapse import BLOCK_RAM
 
@@ -58,7 +59,7 @@ class NetworkCore(wiring.Component):
         last = geos[-1]
         self.load_layout = data.StructLayout({"addr": geos[0].addr_bits, "end_of_step": 1})
         self.cfg_layout = data.StructLayout({
-            "layer": self.layer_bits, "target": 2, "row": self.row_bits, "col": self.col_bits,
+            "layer": self.layer_bits, "target": CfgTarget, "row": self.row_bits, "col": self.col_bits,
             "data": signed(self.data_bits)})
         self.mon_layout = data.StructLayout({
             "valid": 1, "layer": self.layer_bits, "step": self.step_bits, "base": self.col_bits,
@@ -262,17 +263,18 @@ class NetworkCore(wiring.Component):
         m.d.comb += self.cfg.ready.eq(idle)
         c = self.cfg.payload
         for l, (core, geo) in enumerate(zip(self.layers, geos)):
-            wlo, whi = signed_range(geo.weight_bits)
-            vlo, vhi = signed_range(geo.membrane_bits)
             ok = Signal(name=f"cfg_ok{l}")
             with m.Switch(c.target):
-                with m.Case(0):
-                    m.d.comb += ok.eq((c.row < geo.n_in) & (c.col < geo.n) & (c.data >= wlo) & (c.data <= whi))
-                with m.Case(1):
-                    m.d.comb += ok.eq((c.col < geo.n) & (c.data >= vlo) & (c.data <= vhi))
-                with m.Case(2):
-                    m.d.comb += ok.eq(Const(0 if core.layer.readout else 1)
-                                      & (c.data >= 0) & (c.data <= vhi - 1))
+                for target in CfgTarget:
+                    lo, hi = value_range(geo, target)
+                    in_range = (c.data >= lo) & (c.data <= hi)
+                    with m.Case(target):
+                        if target == CfgTarget.WEIGHT:
+                            m.d.comb += ok.eq((c.row < geo.n_in) & (c.col < geo.n) & in_range)
+                        elif target == CfgTarget.BIAS:
+                            m.d.comb += ok.eq((c.col < geo.n) & in_range)
+                        else:
+                            m.d.comb += ok.eq(Const(0 if core.layer.readout else 1) & in_range)
             m.d.comb += [
                 core.cfg_target.eq(c.target),
                 core.cfg_row.eq(c.row),

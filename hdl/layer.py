@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.layer import LayerGeometry
 from ..model.network import Layer
+from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
 from .neuron import LIFNeuronUnit
 from .synapse import BLOCK_RAM, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
@@ -61,7 +62,7 @@ class LayerCore(wiring.Component):
             "peek_count": Out(unsigned(max(1, geo.count_bits))),
             # Idle-only run-time writes (already range-checked by the network core).
             "cfg_en": In(1),
-            "cfg_target": In(2),
+            "cfg_target": In(CfgTarget),
             "cfg_row": In(geo.addr_bits),
             "cfg_col": In(col_bits),
             "cfg_data": In(signed(max(V, geo.weight_bits))),
@@ -229,14 +230,14 @@ class LayerCore(wiring.Component):
         cfg_lane = self.cfg_col[:lane_bits] if lane_bits else Const(0, 1)
         cfg_group = self.cfg_col[lane_bits:] if lane_bits else self.cfg_col
         m.d.comb += [
-            syn.w_en.eq(self.cfg_en & (self.cfg_target == 0)),
+            syn.w_en.eq(self.cfg_en & (self.cfg_target == CfgTarget.WEIGHT)),
             syn.w_row.eq(self.cfg_row),
             syn.w_col.eq(self.cfg_col),
             syn.w_data.eq(self.cfg_data),
             b_wr.addr.eq(cfg_group),
             b_wr.data.eq(self.cfg_data[:V].replicate(P)),
-            b_wr.en.eq((self.cfg_en & (self.cfg_target == 1)).replicate(P) & (Const(1, P) << cfg_lane)),
+            b_wr.en.eq((self.cfg_en & (self.cfg_target == CfgTarget.BIAS)).replicate(P) & (Const(1, P) << cfg_lane)),
         ]
-        with m.If(self.cfg_en & (self.cfg_target == 2)):
+        with m.If(self.cfg_en & (self.cfg_target == CfgTarget.THRESHOLD)):
             m.d.sync += theta.eq(self.cfg_data)
         return m

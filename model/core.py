@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for
-from .network import Network, signed_range
+from .network import Network
+from .protocol import CfgTarget, value_range
 
 __all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "batch_cycles", "DEFAULT_MEMORY_BUDGET",
            "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "weight_cfg_words"]
@@ -104,16 +105,17 @@ def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: i
         if rams[l] == "spram" and layer.weight_bits % 4:
             raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
                              f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
-        # The network validates these too; the gateware relies on them, so check again here
-        # (a Layer's fields can be reassigned after construction).
-        wlo, whi = signed_range(layer.weight_bits)
+        # A Layer validates these itself and is immutable; the gateware relies on them, so they are
+        # checked once more here, with the same rule (protocol.value_range).
+        wlo, whi = value_range(layer, CfgTarget.WEIGHT)
         if layer.weights.size and (layer.weights.min() < wlo or layer.weights.max() > whi):
             raise ValueError(f"layer {l}: weights do not fit weight_bits = {layer.weight_bits} "
                              f"(range [{wlo}, {whi}])")
-        vlo, vhi = signed_range(layer.membrane_bits)
-        if not 0 <= layer.threshold <= vhi - 1:
+        tlo, thi = value_range(layer, CfgTarget.THRESHOLD)
+        if not tlo <= layer.threshold <= thi:
             raise ValueError(f"layer {l}: threshold = {layer.threshold} does not fit membrane_bits = "
-                             f"{layer.membrane_bits}; valid: 0 <= threshold <= {vhi - 1}")
+                             f"{layer.membrane_bits}; valid: {tlo} <= threshold <= {thi}")
+        vlo, vhi = value_range(layer, CfgTarget.BIAS)
         if layer.bias.min() < vlo or layer.bias.max() > vhi:
             raise ValueError(f"layer {l}: bias does not fit membrane_bits = {layer.membrane_bits}")
         geos.append(geo)
@@ -148,10 +150,10 @@ def input_words(spikes: np.ndarray) -> list[tuple[int, int]]:
 
 
 def weight_cfg_words(net: Network, layers=None) -> list[tuple[int, int, int, int, int]]:
-    """cfg words ``(layer, target=0, row, col, data)`` that write every weight of the given layers
+    """cfg words ``(layer, CfgTarget.WEIGHT, row, col, data)`` that write every weight of the given layers
     (default: all): what a host sends to load weights kept in SPRAM, which has no initial contents."""
     layers = range(len(net.layers)) if layers is None else layers
-    return [(l, 0, i, j, int(net.layers[l].weights[i, j]))
+    return [(l, CfgTarget.WEIGHT, i, j, int(net.layers[l].weights[i, j]))
             for l in layers for i in range(net.layers[l].n_in) for j in range(net.layers[l].n)]
 
 
@@ -234,22 +236,23 @@ class NetworkCore:
             return False
         core = self.layers[layer]
         lyr, geo = core.layer, core.geo
-        vlo, vhi = signed_range(geo.membrane_bits)
-        if target == 0:
-            wlo, whi = signed_range(geo.weight_bits)
-            if not (0 <= row < geo.n_in and 0 <= col < geo.n and wlo <= data <= whi):
+        if target not in tuple(CfgTarget):
+            return False
+        lo, hi = value_range(geo, target)
+        if not lo <= data <= hi:
+            return False
+        if target == CfgTarget.WEIGHT:
+            if not (0 <= row < geo.n_in and 0 <= col < geo.n):
                 return False
             core.synapses.write_weight(row, col, data)
-        elif target == 1:
-            if not (0 <= col < geo.n and vlo <= data <= vhi):
+        elif target == CfgTarget.BIAS:
+            if not 0 <= col < geo.n:
                 return False
             core.bias.reshape(-1)[col] = data
-        elif target == 2:
-            if lyr.readout or not 0 <= data <= vhi - 1:
+        else:
+            if lyr.readout:
                 return False
             core.theta = data
-        else:
-            return False
         return True
 
     # --- a run ---------------------------------------------------------------------------------

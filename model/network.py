@@ -6,6 +6,7 @@ and every test must match it bit for bit.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from .fileio import write_atomic
+from .protocol import CfgTarget, signed_range, value_range
 
 __all__ = [
-    "Leak", "Layer", "Network", "NetworkFormatError",
+    "Leak", "Layer", "Network", "NetworkFormatError", "signed_range",
     "FORMAT_NAME", "FORMAT_VERSION", "ENCODINGS",
     "MAX_WEIGHT_BITS", "MAX_MEMBRANE_BITS", "MAX_REFRACTORY", "MAX_FRAC_BITS",
 ]
@@ -64,9 +66,9 @@ def _int_array(name: str, value: Any, ndim: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def signed_range(bits: int) -> tuple[int, int]:
-    """The closed range of a two's-complement integer of ``bits`` bits."""
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+def _frozen_array(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class Leak:
         return cls(**d)
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Layer:
     """One fully connected layer of LIF neurons.
 
@@ -139,6 +141,9 @@ class Layer:
     non-refractory step. A ``readout`` layer never fires: it only integrates, and the network
     is read out from its final membranes. Its ``threshold``, ``reset`` and ``refractory`` are
     unused and must stay at their defaults.
+
+    A Layer is immutable (its arrays are read-only), so it is valid for as long as it exists;
+    :meth:`replace` makes a changed, re-validated copy.
     """
     weights: np.ndarray
     bias: np.ndarray | None = None
@@ -152,23 +157,24 @@ class Layer:
     name: str = ""
 
     def __post_init__(self):
-        self.weight_bits = _check_int("weight_bits", self.weight_bits, 2, MAX_WEIGHT_BITS)
-        self.membrane_bits = _check_int("membrane_bits", self.membrane_bits, 2, MAX_MEMBRANE_BITS)
-        self.weights = _int_array("weights", self.weights, 2)
+        def put(name, value):
+            object.__setattr__(self, name, value)
+        put("weight_bits", _check_int("weight_bits", self.weight_bits, 2, MAX_WEIGHT_BITS))
+        put("membrane_bits", _check_int("membrane_bits", self.membrane_bits, 2, MAX_MEMBRANE_BITS))
+        put("weights", _frozen_array(_int_array("weights", self.weights, 2)))
         n_in, n = self.weights.shape
         if n_in < 1 or n < 1:
             raise ValueError(f"weights must have at least one input and one neuron, got shape {self.weights.shape}")
-        wlo, whi = signed_range(self.weight_bits)
+        wlo, whi = value_range(self, CfgTarget.WEIGHT)
         if self.weights.min() < wlo or self.weights.max() > whi:
             bad = self.weights[(self.weights < wlo) | (self.weights > whi)][0]
             raise ValueError(f"weights contain {bad}, outside the {self.weight_bits}-bit signed range "
                              f"[{wlo}, {whi}] (weight_bits = {self.weight_bits})")
-        if self.bias is None:
-            self.bias = np.zeros(n, dtype=np.int64)
-        self.bias = _int_array("bias", self.bias, 1)
+        bias = np.zeros(n, dtype=np.int64) if self.bias is None else self.bias
+        put("bias", _frozen_array(_int_array("bias", bias, 1)))
         if self.bias.shape != (n,):
             raise ValueError(f"bias must have shape ({n},) to match weights {self.weights.shape}, got {self.bias.shape}")
-        vlo, vhi = signed_range(self.membrane_bits)
+        vlo, vhi = value_range(self, CfgTarget.BIAS)
         if self.bias.size and (self.bias.min() < vlo or self.bias.max() > vhi):
             bad = self.bias[(self.bias < vlo) | (self.bias > vhi)][0]
             raise ValueError(f"bias contains {bad}, outside the {self.membrane_bits}-bit membrane range "
@@ -177,18 +183,21 @@ class Layer:
             raise TypeError(f"leak must be a Leak, got {self.leak!r}")
         if not isinstance(self.readout, (bool, np.bool_)):
             raise TypeError(f"readout must be True or False, got {self.readout!r}")
-        self.readout = bool(self.readout)
+        put("readout", bool(self.readout))
         if self.reset not in RESET_MODES:
             raise ValueError(f"reset = {self.reset!r} is not valid; valid: {', '.join(RESET_MODES)}")
-        # theta < 2^(V-1) - 1 so that v > theta stays reachable by a saturated membrane.
-        self.threshold = _check_int("threshold", self.threshold, 0, vhi - 1)
-        self.refractory = _check_int("refractory", self.refractory, 0, MAX_REFRACTORY)
+        put("threshold", _check_int("threshold", self.threshold, *value_range(self, CfgTarget.THRESHOLD)))
+        put("refractory", _check_int("refractory", self.refractory, 0, MAX_REFRACTORY))
         if self.readout and (self.threshold != 0 or self.reset != "zero" or self.refractory != 0):
             raise ValueError("a readout layer never fires: leave threshold = 0, reset = 'zero' and "
                              f"refractory = 0 (got threshold = {self.threshold}, reset = {self.reset!r}, "
                              f"refractory = {self.refractory})")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}")
+
+    def replace(self, **changes) -> "Layer":
+        """A copy with ``changes`` (field name -> new value) applied, validated like a new Layer."""
+        return dataclasses.replace(self, **changes)
 
     @property
     def n_in(self) -> int:
@@ -200,11 +209,11 @@ class Layer:
 
     @property
     def v_min(self) -> int:
-        return signed_range(self.membrane_bits)[0]
+        return value_range(self, CfgTarget.BIAS)[0]
 
     @property
     def v_max(self) -> int:
-        return signed_range(self.membrane_bits)[1]
+        return value_range(self, CfgTarget.BIAS)[1]
 
     def __eq__(self, other):
         if not isinstance(other, Layer):
@@ -313,6 +322,10 @@ class Network:
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.n_inputs,) + tuple(layer.n for layer in self.layers)
+
+    def replace(self, **changes) -> "Network":
+        """A copy with ``changes`` (field name -> new value) applied, validated like a new Network."""
+        return dataclasses.replace(self, **changes)
 
     def __eq__(self, other):
         if not isinstance(other, Network):

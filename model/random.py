@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .network import Layer, Leak, Network, signed_range
+from .protocol import threshold_range
 
 __all__ = ["random_layer", "random_network", "random_spikes"]
 
@@ -40,9 +41,10 @@ def random_layer(rng: np.random.Generator, n_in: int, n: int, *, weight_bits: in
         lk = Leak.none()
     if readout:
         return Layer(weights=w, bias=bias, weight_bits=wb, membrane_bits=vb, leak=lk, readout=True)
-    theta = int(min(vhi - 1, np.floor(2.0 ** rng.uniform(0, vb - 1)) - 1))
+    theta_max = threshold_range(vb)[1]
+    theta = int(min(theta_max, np.floor(2.0 ** rng.uniform(0, vb - 1)) - 1))
     if rng.random() < 0.1:
-        theta = vhi - 1  # right next to the rail: only a saturated membrane fires
+        theta = theta_max  # right next to the rail: only a saturated membrane fires
     return Layer(weights=w, bias=bias, threshold=max(theta, 0), weight_bits=wb, membrane_bits=vb, leak=lk,
                  reset=_pick(rng, reset, ["zero", "subtract"]),
                  refractory=int(_pick(rng, refractory, [0, 0, 1, 2, 3, 7])))

@@ -86,9 +86,9 @@ def test_run_samples_and_reload(net):
                 assert np.array_equal(c, want.counts[i]) and np.array_equal(m, want.membranes[-1][i])
             # max_payload 64 forces multi-frame weight writes and samples
             other = random_network(9, (10, 6, 3), readout=False, timesteps=6, weight_bits=8, membrane_bits=16)
-            other.layers[0].leak, other.layers[1].leak = net.layers[0].leak, net.layers[1].leak
-            for a, o in zip(net.layers, other.layers):
-                o.reset, o.refractory = a.reset, a.refractory
+            # The same structure as net: leak, reset and refractory are fixed by the bitstream.
+            other = other.replace(layers=[o.replace(leak=a.leak, reset=a.reset, refractory=a.refractory)
+                                          for a, o in zip(net.layers, other.layers)])
             assert proto.structure_digest(other) == proto.structure_digest(net)
             assert b.ensure_network(other) is True
             assert b.check_network(other)
@@ -132,7 +132,7 @@ def test_errors_name_the_problem(net):
                 b.check_network(random_network(8, (10, 7, 3)))
             b.check_network(net)
             with pytest.raises(DeviceError, match="out of range"):
-                b.request(proto.Cmd.WRITE, bytes([5, 0, 0, 0, 0, 0, 1, 0, 1]))
+                b.request(proto.Cmd.WRITE, bytes([5, proto.CfgTarget.WEIGHT, 0, 0, 0, 0, 1, 0, 1]))
             with pytest.raises(ValueError, match="max_events = 4096"):
                 b.load_frames(np.ones((500, 10), dtype=bool))
     finally:

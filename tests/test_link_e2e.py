@@ -15,6 +15,7 @@ from spikegate.host import Board, NetworkMismatch
 from spikegate.model import link as proto
 from spikegate.model import simulate
 from spikegate.model.link import Cmd, encode_request
+from spikegate.model.protocol import CfgTarget, value_range
 from spikegate.model.network import Network
 from spikegate.sim.link_bridge import SimulatedBoard
 
@@ -48,18 +49,13 @@ def cli_json(argv):
 def other_network(net: Network) -> Network:
     """The same structure with different weights, biases and thresholds: the readout layer's
     weight columns rotated by three classes, the hidden biases shifted down."""
-    d = net.to_dict()
-    new = Network.from_dict(d)
-    last = new.layers[-1]
-    last.weights = np.roll(last.weights, 3, axis=1)
-    last.bias = np.roll(last.bias, 3)
-    hid = new.layers[0]
+    hid, last = net.layers[0], net.layers[-1]
+    last = last.replace(weights=np.roll(last.weights, 3, axis=1), bias=np.roll(last.bias, 3))
     lo = hid.v_min
-    hid.bias = np.maximum(hid.bias - 3, lo)
+    hid = hid.replace(bias=np.maximum(hid.bias - 3, lo))
     if not hid.readout:
-        hid.threshold = max(0, hid.threshold - 1)
-    new.name = "digits-rotated"
-    return new
+        hid = hid.replace(threshold=max(0, hid.threshold - 1))
+    return net.replace(layers=[hid] + list(net.layers[1:-1]) + [last], name="digits-rotated")
 
 
 def test_run_20_digits_bit_exact(board, net):
@@ -165,7 +161,9 @@ def test_fuzz_random_and_corrupted_frames(board, net):
     b.ensure_network(net)
     ident0 = b.identify()
     geo = b.geo
-    expected = Network.from_dict(net.to_dict())
+    # What the board should hold: the twin's kind of mutable state, made a Network at the end.
+    expected = {"weights": [l.weights.copy() for l in net.layers], "bias": [l.bias.copy() for l in net.layers],
+                "threshold": [l.threshold for l in net.layers]}
     state = {"writes": b.status().cfg_writes, "dirty": False}
     writes_before = state["writes"]
     ser = b.ser  # raw bytes go through the driver's own connection
@@ -176,10 +174,10 @@ def test_fuzz_random_and_corrupted_frames(board, net):
         row = draw(st.integers(0, layer0.n_in - 1))
         col = draw(st.integers(0, layer0.n - 1))
         count = draw(st.integers(1, min(4, layer0.n - col)))
-        lo, hi = -(1 << (layer0.weight_bits - 1)), (1 << (layer0.weight_bits - 1)) - 1
+        lo, hi = value_range(layer0, CfgTarget.WEIGHT)
         vals = draw(st.lists(st.integers(lo, hi), min_size=count, max_size=count))
-        vb = geo.write_value_bytes(0, 0)
-        p = (bytes([0, 0]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(count, 2)
+        vb = geo.write_value_bytes(0, CfgTarget.WEIGHT)
+        p = (bytes([0, CfgTarget.WEIGHT]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(count, 2)
              + b"".join(proto.to_le(v, vb) for v in vals))
         return ("write", (row, col, vals), encode_request(Cmd.WRITE, draw(st.integers(0, 255)), p))
 
@@ -215,7 +213,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
             if kind == "write":
                 assert [a[2] for a in answers] == [proto.Status.OK]
                 row, col, vals = info
-                expected.layers[0].weights[row, col:col + len(vals)] = vals
+                expected["weights"][0][row, col:col + len(vals)] = vals
                 state["writes"] += len(vals)
                 state["dirty"] = True
             if kind == "frame":
@@ -229,13 +227,12 @@ def test_fuzz_random_and_corrupted_frames(board, net):
                         proto.from_le(p[6:8])
                     vb = geo.write_value_bytes(layer, target)
                     vals = [proto.from_le(p[8 + i * vb:8 + (i + 1) * vb], signed=True) for i in range(count)]
-                    L = expected.layers[layer]
-                    if target == 0:
-                        L.weights[row, col:col + count] = vals
-                    elif target == 1:
-                        L.bias[col:col + count] = vals
+                    if target == CfgTarget.WEIGHT:
+                        expected["weights"][layer][row, col:col + count] = vals
+                    elif target == CfgTarget.BIAS:
+                        expected["bias"][layer][col:col + count] = vals
                     else:
-                        L.threshold = vals[0]
+                        expected["threshold"][layer] = vals[0]
                     state["writes"] += count
                     state["dirty"] = True
         ident = b.identify()
@@ -251,7 +248,9 @@ def test_fuzz_random_and_corrupted_frames(board, net):
     assert state["writes"] > writes_before
     x, _ = load("digits", "test")
     spikes = encode_for(net, x[:4])
-    want = simulate(expected, spikes)
+    want = simulate(net.replace(layers=[l.replace(weights=w, bias=bi, threshold=t) for l, w, bi, t in
+                                        zip(net.layers, expected["weights"], expected["bias"], expected["threshold"])]),
+                    spikes)
     with Board(board.url, timeout=TIMEOUT) as b:
         b.check_network(net)
         for i in range(4):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.link import HostLink
 from spikegate.model import link as proto
-from spikegate.model.link import Cmd, Status, encode_request
+from spikegate.model.link import CfgTarget, Cmd, Status, encode_request
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTRx, UARTTx
 
@@ -133,18 +133,18 @@ def test_write_then_run_readout_network():
     s = random_spikes(6, 1, 3, 4, p=0.6)[0]
     ev = proto.encode_events(s, tw.geo)
     w = net.layers[1].weights[1].copy()
-    vb = tw.geo.write_value_bytes(1, 0)
+    vb = tw.geo.write_value_bytes(1, CfgTarget.WEIGHT)
     vals = b"".join(proto.to_le(int(-x), vb) for x in w)
     script = [
         encode_request(Cmd.LOAD, 1, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN]) + ev),
-        encode_request(Cmd.WRITE, 2, bytes([1, 0]) + proto.to_le(1, 2) + proto.to_le(0, 2)
+        encode_request(Cmd.WRITE, 2, bytes([1, CfgTarget.WEIGHT]) + proto.to_le(1, 2) + proto.to_le(0, 2)
                        + proto.to_le(len(w), 2) + vals),
         encode_request(Cmd.RUN, 3),
         encode_request(Cmd.READ, 4),
         encode_request(Cmd.SET_NET_ID, 5, bytes(range(16))),
         encode_request(Cmd.IDENTIFY, 6),
         # threshold of a readout layer: refused, nothing written
-        encode_request(Cmd.WRITE, 7, bytes([1, 2, 0, 0, 0, 0, 1, 0]) + proto.to_le(1, vb)),
+        encode_request(Cmd.WRITE, 7, bytes([1, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0]) + proto.to_le(1, vb)),
         encode_request(Cmd.STATUS, 8),
     ]
     got = check(hw, tw, script)
@@ -166,9 +166,9 @@ def test_errors():
         encode_request(Cmd.LOAD, 4, bytes([1]) + bytes([0, 1, 0x80] * 3)),  # 9 words > max_events 8
         encode_request(Cmd.LOAD, 5, bytes([1, 5, 0x80])),            # address 5 >= n_in
         encode_request(Cmd.LOAD, 6, bytes([4])),                     # unknown flag
-        encode_request(Cmd.WRITE, 7, bytes([0, 0, 5, 0, 0, 0, 1, 0, 1])),  # row 5 >= n_in
-        encode_request(Cmd.WRITE, 8, bytes([0, 0, 0, 0, 3, 0, 2, 0, 1, 1])),  # col 3 + 2 > n
-        encode_request(Cmd.WRITE, 9, bytes([0, 0, 0, 0, 0, 0, 2, 0, 1])),  # length does not match count
+        encode_request(Cmd.WRITE, 7, bytes([0, CfgTarget.WEIGHT, 5, 0, 0, 0, 1, 0, 1])),  # row 5 >= n_in
+        encode_request(Cmd.WRITE, 8, bytes([0, CfgTarget.WEIGHT, 0, 0, 3, 0, 2, 0, 1, 1])),  # col 3 + 2 > n
+        encode_request(Cmd.WRITE, 9, bytes([0, CfgTarget.WEIGHT, 0, 0, 0, 0, 2, 0, 1])),  # length does not match count
         good[:4],                                                    # cut short: timeout
         b"\x00\xff\x13garbage",
         encode_request(Cmd.STATUS, 10),
@@ -182,7 +182,7 @@ def test_errors():
 
 
 def _frames(net_inputs):
-    cmds = st.sampled_from(list(Cmd.ALL) + [0x00, 0x5A, 0xA5, 0xFF])
+    cmds = st.sampled_from(list(Cmd) + [0x00, 0x5A, 0xA5, 0xFF])
     frame = st.builds(lambda c, t, p: encode_request(c, t, p), cmds, st.integers(0, 255),
                       st.binary(max_size=12))
 
@@ -234,19 +234,23 @@ def test_wide_values_and_two_byte_events(sizes, wb, vb):
     L = len(sizes) - 1
     n_last = sizes[-1]
     wv = rng.integers(wlo, whi + 1, size=n_last)
-    wbytes = g.write_value_bytes(L - 1, 0)
-    mbytes = g.write_value_bytes(L - 1, 1)
+    wbytes = g.write_value_bytes(L - 1, CfgTarget.WEIGHT)
+    mbytes = g.write_value_bytes(L - 1, CfgTarget.BIAS)
     vmax = (1 << (vb - 1)) - 1
     s = random_spikes(14, 1, 3, sizes[0], p=0.5)[0]
     script = [
-        encode_request(Cmd.WRITE, 1, bytes([L - 1, 0]) + proto.to_le(sizes[-2] - 1, 2) + proto.to_le(0, 2)
-                       + proto.to_le(n_last, 2) + b"".join(proto.to_le(int(v), wbytes) for v in wv)),
-        encode_request(Cmd.WRITE, 2, bytes([L - 1, 1, 0, 0, 1, 0]) + proto.to_le(1, 2)
+        encode_request(Cmd.WRITE, 1, bytes([L - 1, CfgTarget.WEIGHT]) + proto.to_le(sizes[-2] - 1, 2)
+                       + proto.to_le(0, 2) + proto.to_le(n_last, 2)
+                       + b"".join(proto.to_le(int(v), wbytes) for v in wv)),
+        encode_request(Cmd.WRITE, 2, bytes([L - 1, CfgTarget.BIAS, 0, 0, 1, 0]) + proto.to_le(1, 2)
                        + proto.to_le(-vmax // 3, mbytes)),
-        encode_request(Cmd.WRITE, 3, bytes([0, 2, 0, 0, 0, 0, 1, 0]) + proto.to_le(vmax // 5, mbytes)),
+        encode_request(Cmd.WRITE, 3, bytes([0, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0])
+                       + proto.to_le(vmax // 5, mbytes)),
         # out of range by one: the weight just above the widest value, the threshold at the rail
-        encode_request(Cmd.WRITE, 4, bytes([0, 0, 0, 0, 0, 0, 1, 0]) + proto.to_le(whi + 1, wbytes)),
-        encode_request(Cmd.WRITE, 5, bytes([0, 2, 0, 0, 0, 0, 1, 0]) + proto.to_le(vmax, mbytes)),
+        encode_request(Cmd.WRITE, 4, bytes([0, CfgTarget.WEIGHT, 0, 0, 0, 0, 1, 0])
+                       + proto.to_le(whi + 1, wbytes)),
+        encode_request(Cmd.WRITE, 5, bytes([0, CfgTarget.THRESHOLD, 0, 0, 0, 0, 1, 0])
+                       + proto.to_le(vmax, mbytes)),
         encode_request(Cmd.LOAD, 6, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN]) + proto.encode_events(s, g)),
         encode_request(Cmd.STATUS, 7),
     ]

@@ -109,7 +109,9 @@ def test_digest_ignores_names_and_meta_only():
     b = random_network(11)
     b.name, b.meta = "other", {"x": 1}
     assert a.digest() == b.digest()
-    b.layers[0].weights[0, 0] ^= 1
+    w = b.layers[0].weights.copy()
+    w[0, 0] ^= 1
+    b.layers[0] = b.layers[0].replace(weights=w)
     assert a.digest() != b.digest()
 
 
@@ -174,3 +176,46 @@ def test_missing_file(tmp_path):
         Network.load(tmp_path / "nope.json")
     with pytest.raises(NetworkFormatError, match="is a directory"):
         Network.load(tmp_path)
+
+
+# --- immutability and the one value-range rule ------------------------------------------------
+
+def test_layer_is_immutable_and_replace_revalidates():
+    import dataclasses
+    w = np.array([[1, -2], [3, -4]])
+    L = layer(weights=w, bias=[5, -6], threshold=9)
+    w[0, 0] = 100  # the caller's array is copied, not shared
+    assert L.weights[0, 0] == 1
+    for arr in (L.weights, L.bias):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        L.threshold = 3
+    M = L.replace(threshold=10, name="changed")
+    assert (M.threshold, M.name, L.threshold, L.name) == (10, "changed", 9, "")
+    assert np.array_equal(M.weights, L.weights) and not M.weights.flags.writeable
+    with pytest.raises(ValueError, match=r"threshold = 32767 is out of range; valid: 0 <= threshold <= 32766"):
+        L.replace(threshold=32767)
+    with pytest.raises(ValueError, match="weights contain 128"):
+        L.replace(weights=np.array([[128, 0], [0, 0]]))
+    net = Network([L])
+    assert net.replace(layers=[M]).layers[0] is M and net.layers[0] is L
+
+
+@pytest.mark.parametrize("wb, vb", [(2, 2), (8, 16), (16, 32)])
+def test_value_range_is_the_rule_layers_validate(wb, vb):
+    from spikegate.model.protocol import CfgTarget, value_range
+    L = layer(weight_bits=wb, membrane_bits=vb)
+    half_w, half_v = 1 << (wb - 1), 1 << (vb - 1)
+    assert value_range(L, CfgTarget.WEIGHT) == (-half_w, half_w - 1)
+    assert value_range(L, CfgTarget.BIAS) == (-half_v, half_v - 1) == (L.v_min, L.v_max)
+    assert value_range(L, CfgTarget.THRESHOLD) == (0, half_v - 2)
+    for target, kw in ((CfgTarget.WEIGHT, lambda v: dict(weights=np.full((3, 2), v))),
+                       (CfgTarget.BIAS, lambda v: dict(bias=[v, 0])),
+                       (CfgTarget.THRESHOLD, lambda v: dict(threshold=v))):
+        lo, hi = value_range(L, target)
+        for v in (lo, hi):
+            L.replace(**kw(v))
+        for v in (lo - 1, hi + 1):
+            with pytest.raises(ValueError):
+                L.replace(**kw(v))

@@ -20,6 +20,7 @@ import numpy as np
 from . import datasets
 from .ann import ANN
 from .model.network import MAX_MEMBRANE_BITS, Layer, Network, signed_range
+from .model.protocol import threshold_range
 from .model.simulate import simulate
 
 __all__ = ["convert"]
@@ -66,7 +67,7 @@ def convert(ann: ANN, x_calib: np.ndarray, *, timesteps: int = 8, weight_bits: i
         for l, (wq, bq, theta, last) in enumerate(specs):
             vb = bits_per_layer[l]
             lo, hi = signed_range(vb)
-            layers.append(Layer(weights=wq, bias=np.clip(bq, lo, hi), threshold=0 if last else min(theta, hi - 1),
+            layers.append(Layer(weights=wq, bias=np.clip(bq, lo, hi), threshold=0 if last else min(theta, threshold_range(vb)[1]),
                                 weight_bits=weight_bits, membrane_bits=vb, reset="zero" if last else "subtract",
                                 readout=last, name="readout" if last else f"hidden{l}"))
         return Network(layers=layers, timesteps=timesteps, encoding=encoding, name=name)

@@ -19,7 +19,8 @@ import numpy as np
 
 from .errors import UserError
 from .model import link as proto
-from .model.link import Cmd, Identity, Status, StatusBlock
+from .model.link import Identity, StatusBlock
+from .model.protocol import WRITE_HEADER, CfgTarget, Cmd, Status
 from .model.network import Network
 
 __all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch"]
@@ -49,9 +50,22 @@ class NetworkMismatch(UserError):
     """The board's network is not the one the user asked for."""
 
 
-_CMD_NAMES = {v: k.lower() for k, v in vars(Cmd).items() if isinstance(v, int)}
+_CMD_NAMES = {c: c.name.lower() for c in Cmd}
 # Statuses that mean the request was damaged on the way: sending it again is the right answer.
 _TRANSIENT = (Status.BAD_CRC, Status.TIMEOUT)
+
+
+def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: int, col: int, values) -> bytes:
+    """One WRITE payload: ``values`` into ``target`` of ``layer`` from (``row``, ``col``) on. A value
+    outside the target's range (``protocol.value_range``) is refused here, before the board would."""
+    lo, hi = geo.value_range(layer, target)
+    bad = [int(v) for v in values if not lo <= int(v) <= hi]
+    if bad:
+        raise ValueError(f"{CfgTarget(target).name.lower()} value {bad[0]} of layer {layer} is out of range; "
+                         f"valid: {lo} <= value <= {hi}")
+    vb = geo.write_value_bytes(layer, target)
+    return (bytes([layer, target]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
+            + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
 class Board:
@@ -227,18 +241,14 @@ class Board:
         geo = self.geo or self._geometry(net)
         frames = []
         for l, layer in enumerate(net.layers):
-            for target, rows in ((proto.TARGET_WEIGHT, layer.weights), (proto.TARGET_BIAS, layer.bias[None, :])):
+            for target, rows in ((CfgTarget.WEIGHT, layer.weights), (CfgTarget.BIAS, layer.bias[None, :])):
                 vb = geo.write_value_bytes(l, target)
-                per = max(1, (geo.max_payload - proto.WRITE_HEADER) // vb)
+                per = max(1, (geo.max_payload - WRITE_HEADER) // vb)
                 for r, values in enumerate(rows):
                     for c0 in range(0, len(values), per):
-                        chunk = values[c0:c0 + per]
-                        frames.append(bytes([l, target]) + proto.to_le(r, 2) + proto.to_le(c0, 2)
-                                      + proto.to_le(len(chunk), 2)
-                                      + b"".join(proto.to_le(int(v), vb) for v in chunk))
+                        frames.append(write_payload(geo, l, target, r, c0, values[c0:c0 + per]))
             if not layer.readout:
-                vb = geo.write_value_bytes(l, proto.TARGET_THRESHOLD)
-                frames.append(bytes([l, proto.TARGET_THRESHOLD, 0, 0, 0, 0, 1, 0]) + proto.to_le(layer.threshold, vb))
+                frames.append(write_payload(geo, l, CfgTarget.THRESHOLD, 0, 0, [layer.threshold]))
         return frames
 
     def write_network(self, net: Network, progress=None):

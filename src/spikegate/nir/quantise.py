@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..model.network import Layer, Leak, signed_range
+from ..model.protocol import threshold_range
 from .floatsim import FloatLayer
 
 __all__ = ["choose_leak", "scale_limits", "quantise_layer"]
@@ -57,8 +58,8 @@ def scale_limits(L: FloatLayer, weight_bits: int, membrane_bits: int) -> dict:
     if b_abs > 0:
         limits["bias"] = vmax / b_abs
     if L.threshold is not None and L.threshold > 0:
-        # floor(S theta) <= vmax - 1 keeps "v > theta" reachable by a saturated membrane.
-        limits["threshold"] = (vmax - 1) / L.threshold
+        # floor(S theta) within the threshold range keeps "v > theta" reachable by a saturated membrane.
+        limits["threshold"] = threshold_range(membrane_bits)[1] / L.threshold
     if not limits:
         raise UserError(f"NIR node {L.synapse!r}: weights, bias and threshold are all zero; the layer "
                         "cannot do anything")

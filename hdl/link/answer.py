@@ -1,0 +1,118 @@
+"""AnswerSource: the payload bytes of the command engine's answers, as a byte stream."""
+from enum import IntEnum
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...model.link import LinkGeometry, content_digest
+from ...model.protocol import IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
+
+__all__ = ["AnswerSource", "Source"]
+
+# Bytes of a RUN answer (the cycle count) before the outputs of a LOAD-and-run answer.
+CYCLE_BYTES = 4
+
+
+class Source(IntEnum):
+    """Where an answer's bytes come from."""
+    IDENTIFY = 0   # identify ROM, dirty flag, network id
+    STATUS = 1     # the status block
+    RUN = 2        # cycles (u32), then the outputs when the answer is longer
+    OUTPUTS = 3    # the outputs: count and membrane of each output neuron
+
+
+class AnswerSource(wiring.Component):
+    """Streams ``length`` answer bytes from ``source`` after a ``start`` pulse.
+
+    Ports:
+
+    - ``start`` (in) with ``source`` (in, :class:`Source`) and ``length`` (in): begin an answer.
+    - ``o`` (stream out): its bytes.
+    - ``nid_en``, ``nid_addr``, ``nid_data`` (in): write a byte of the network id (SET_NET_ID).
+    - ``dirty`` (in), ``status_word`` (in, the STATUS block), ``last_cycles`` (in): answer contents.
+    - ``out_addr`` (out), ``out_count``, ``out_membrane`` (in): the NetworkCore's output ports.
+    """
+
+    def __init__(self, net, geo: LinkGeometry, identify_static: bytes, core):
+        # ``core``: anything with the NetworkCore's out_addr/out_count/out_membrane ports (for widths).
+        self.net, self.geo, self.identify_static = net, geo, identify_static
+        self.max_len = max(geo.identify_len, STATUS_LEN, CYCLE_BYTES + geo.output_bytes)
+        super().__init__({
+            "start": In(1), "source": In(Source), "length": In(range(self.max_len + 1)),
+            "o": Out(stream.Signature(8)),
+            "nid_en": In(1), "nid_addr": In(range(NET_ID_BYTES)), "nid_data": In(8),
+            "dirty": In(1), "status_word": In(8 * STATUS_LEN), "last_cycles": In(32),
+            "out_addr": Out(len(core.out_addr)), "out_count": In(len(core.out_count)),
+            "out_membrane": In(signed(len(core.out_membrane))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        geo = self.geo
+        S = len(self.identify_static)
+        # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
+        small = {"ram_style": "logic", "rom_style": "logic"}
+        m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
+        rom_rd = rom.read_port()
+        m.submodules.nid = nid = Memory(shape=8, depth=NET_ID_BYTES, init=list(content_digest(self.net)),
+                                        attrs=small)
+        nid_wr, nid_rd = nid.write_port(), nid.read_port()
+        m.d.comb += [nid_wr.en.eq(self.nid_en), nid_wr.addr.eq(self.nid_addr), nid_wr.data.eq(self.nid_data)]
+
+        source = Signal(Source)
+        length = Signal.like(self.length)
+        idx = Signal(range(max(self.max_len, 32) + 1))
+        k = Signal(range(geo.n_out + 1))
+        cb, mb = geo.count_bytes, geo.membrane_bytes
+        j = Signal(range(cb + mb))
+        out_count = Signal(8 * cb)
+        out_mem = Signal(signed(8 * mb))
+        m.d.comb += [out_count.eq(self.out_count), out_mem.eq(self.out_membrane), self.out_addr.eq(k)]
+        out_word = Cat(out_count, out_mem)
+        in_out = Signal()
+        m.d.comb += in_out.eq((source == Source.OUTPUTS) | ((source == Source.RUN) & (idx >= CYCLE_BYTES)))
+
+        byte = self.o.payload
+        dirty_at = S + field(IDENTIFY_TAIL, "dirty").offset
+        nid_at = S + field(IDENTIFY_TAIL, "net_id").offset
+        m.d.comb += [rom_rd.addr.eq(idx), nid_rd.addr.eq(idx - nid_at)]
+        with m.Switch(source):
+            with m.Case(Source.IDENTIFY):
+                with m.If(idx < S):
+                    m.d.comb += byte.eq(rom_rd.data)
+                with m.Elif(idx == dirty_at):
+                    m.d.comb += byte.eq(self.dirty)
+                with m.Else():
+                    m.d.comb += byte.eq(nid_rd.data)
+            with m.Case(Source.STATUS):
+                m.d.comb += byte.eq(self.status_word.word_select(idx[:5], 8))
+            with m.Default():
+                with m.If(in_out):
+                    m.d.comb += byte.eq(out_word.word_select(j, 8))
+                with m.Else():
+                    m.d.comb += byte.eq(self.last_cycles.word_select(idx[:2], 8))
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), k.eq(0), j.eq(0)]
+                    with m.If(self.length != 0):
+                        m.next = "FETCH"
+            with m.State("FETCH"):
+                # Memory reads and out_addr take effect one cycle later.
+                m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += self.o.valid.eq(1)
+                with m.If(self.o.ready):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(in_out):
+                        m.d.sync += j.eq(j + 1)
+                        with m.If(j == cb + mb - 1):
+                            m.d.sync += [j.eq(0), k.eq(k + 1)]
+                    with m.If(idx == length - 1):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "FETCH"
+        return m

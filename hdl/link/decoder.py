@@ -1,0 +1,159 @@
+"""FrameDecoder: request bytes in, checked frames (or rejections) out. Byte-level twin:
+:class:`spikegate.model.link.FrameDecoder`."""
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
+from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor
+
+__all__ = ["FrameDecoder", "FrameDecoderSignature"]
+
+
+class FrameDecoderSignature(wiring.Signature):
+    """Ports of :class:`FrameDecoder` (``max_payload``: the payload buffer's size in bytes)."""
+    def __init__(self, max_payload: int):
+        super().__init__({
+            "i": In(stream.Signature(8)),
+            "line_error": In(1),
+            "frame": Out(stream.Signature(FrameInfo(max_payload))),
+            "reject": Out(stream.Signature(ResponseInfo())),
+            "release": In(1),
+            "buf": In(BufferRead(max_payload)),
+            "hunting": Out(1),
+            "listening": Out(1),
+            "events": Out(RxEvents()),
+        })
+
+
+class FrameDecoder(wiring.Component):
+    """Hunts for the sync byte, reads the header, stores the payload in its buffer and checks the
+    CRC before anything downstream sees the frame.
+
+    Ports:
+
+    - ``i`` (stream in): received bytes; always ready (bytes that arrive while a frame is being
+      executed or answered are dropped and reported as ``events.rx_error``).
+    - ``line_error`` (in): a UART framing error or overrun, reported as ``events.rx_error``.
+    - ``frame`` (stream out, :class:`FrameInfo`): a frame whose CRC matched; its payload is in the
+      buffer, read through ``buf``.
+    - ``reject`` (stream out, :class:`ResponseInfo`, ``length`` 0): a frame answered here without
+      reaching the engine: BAD_LENGTH (``len > max_payload``), BAD_CRC, or TIMEOUT (no byte for
+      ``frame_timeout`` cycles inside a frame; ``cmd``/``tag`` as received so far).
+    - ``release`` (in): the answer to the last frame or rejection has been sent; hunt again.
+    - ``buf`` (in, :class:`BufferRead`): read port of the payload buffer.
+    - ``hunting``, ``listening`` (out): waiting for a sync byte; hunting or inside a frame.
+    - ``events`` (out, :class:`RxEvents`): pulses for the status counters.
+    """
+
+    def __init__(self, max_payload: int, frame_timeout: int):
+        self.max_payload, self.frame_timeout = max_payload, frame_timeout
+        super().__init__(FrameDecoderSignature(max_payload))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
+        wr, rd = buf.write_port(), buf.read_port()
+        m.submodules.crc = crc = crc16_processor()
+        byte, valid = self.i.payload, self.i.valid
+        m.d.comb += [self.i.ready.eq(1), rd.addr.eq(self.buf.addr), self.buf.data.eq(rd.data),
+                     crc.data.eq(byte)]
+
+        cmd, tag, len_lo, crc_lo = Signal(8), Signal(8), Signal(8), Signal(8)
+        length = Signal(range(self.max_payload + 1))
+        ptr = Signal(range(self.max_payload + 1))
+        hcnt = Signal(range(REQUEST_HEADER))
+        status = Signal(8)
+        m.d.comb += [self.frame.payload.cmd.eq(cmd), self.frame.payload.tag.eq(tag),
+                     self.frame.payload.length.eq(length),
+                     self.reject.payload.cmd.eq(cmd), self.reject.payload.tag.eq(tag),
+                     self.reject.payload.status.eq(status)]
+
+        receiving = Signal()
+        tcount = Signal(range(self.frame_timeout + 1))
+        timed_out = Signal()
+        with m.If(~receiving | valid):
+            m.d.sync += tcount.eq(0)
+        with m.Else():
+            m.d.sync += tcount.eq(tcount + 1)
+        m.d.comb += [timed_out.eq(receiving & ~valid & (tcount == self.frame_timeout - 1)),
+                     self.listening.eq(self.hunting | receiving),
+                     self.events.rx_error.eq(self.line_error | (valid & ~self.listening)),
+                     self.events.timeout.eq(timed_out)]
+
+        def reject(st):
+            m.d.sync += status.eq(st)
+            m.next = "REJECT"
+
+        def on_timeout():
+            m.d.comb += receiving.eq(1)
+            with m.If(timed_out):
+                reject(Status.TIMEOUT)
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += self.hunting.eq(1)
+                with m.If(valid & (byte == SYNC_REQ)):
+                    m.d.comb += crc.start.eq(1)
+                    m.d.sync += [hcnt.eq(0), cmd.eq(0), tag.eq(0)]
+                    m.next = "HDR"
+            with m.State("HDR"):
+                on_timeout()
+                with m.If(valid):
+                    m.d.comb += crc.valid.eq(1)
+                    m.d.sync += hcnt.eq(hcnt + 1)
+                    with m.Switch(hcnt):
+                        with m.Case(0):
+                            m.d.sync += cmd.eq(byte)
+                        with m.Case(1):
+                            m.d.sync += tag.eq(byte)
+                        with m.Case(2):
+                            m.d.sync += len_lo.eq(byte)
+                        with m.Case(3):
+                            n = Cat(len_lo, byte)
+                            m.d.sync += [length.eq(n), ptr.eq(0)]
+                            with m.If(n > self.max_payload):
+                                m.d.comb += self.events.length_error.eq(1)
+                                reject(Status.BAD_LENGTH)
+                            with m.Elif(n == 0):
+                                m.next = "CRC0"
+                            with m.Else():
+                                m.next = "PAYLOAD"
+            with m.State("PAYLOAD"):
+                on_timeout()
+                with m.If(valid):
+                    m.d.comb += [wr.addr.eq(ptr), wr.data.eq(byte), wr.en.eq(1), crc.valid.eq(1)]
+                    m.d.sync += ptr.eq(ptr + 1)
+                    with m.If(ptr == length - 1):
+                        m.next = "CRC0"
+            with m.State("CRC0"):
+                on_timeout()
+                with m.If(valid):
+                    m.d.sync += crc_lo.eq(byte)
+                    m.next = "CRC1"
+            with m.State("CRC1"):
+                on_timeout()
+                with m.If(valid):
+                    with m.If(Cat(crc_lo, byte) != crc.crc):
+                        m.d.comb += self.events.crc_error.eq(1)
+                        reject(Status.BAD_CRC)
+                    with m.Else():
+                        # Offered at once, so the engine starts in the next cycle.
+                        m.d.comb += [self.events.frame_ok.eq(1), self.frame.valid.eq(1)]
+                        with m.If(self.frame.ready):
+                            m.next = "WAIT"
+                        with m.Else():
+                            m.next = "FRAME"
+            with m.State("FRAME"):
+                m.d.comb += self.frame.valid.eq(1)
+                with m.If(self.frame.ready):
+                    m.next = "WAIT"
+            with m.State("REJECT"):
+                m.d.comb += self.reject.valid.eq(1)
+                with m.If(self.reject.ready):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(self.release):
+                    m.next = "HUNT"
+        return m

@@ -1,0 +1,307 @@
+"""CommandEngine: executes checked request frames on the NetworkCore and produces the answers.
+Byte-level twin: :class:`spikegate.model.link.CommandEngine`."""
+from amaranth.hdl import C, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...model import link as proto
+from ...model.protocol import LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd, Status
+from .answer import CYCLE_BYTES, AnswerSource, Source
+from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
+from .status import StatusCounters
+from .write import WriteRules
+
+__all__ = ["CommandEngine", "CommandEngineSignature", "connect_core"]
+
+
+class CommandEngineSignature(wiring.Signature):
+    """Ports of :class:`CommandEngine` for a NetworkCore ``core`` and a ``max_payload`` buffer."""
+    def __init__(self, core, max_payload: int):
+        super().__init__({
+            "frame": In(stream.Signature(FrameInfo(max_payload))),
+            "buf": Out(BufferRead(max_payload)),
+            "events": In(RxEvents()),
+            "resp": Out(stream.Signature(ResponseInfo())),
+            "data": Out(stream.Signature(8)),
+            "error": Out(1),
+            # the core's control ports, mirrored
+            "load": Out(stream.Signature(core.load_layout)),
+            "cfg": Out(stream.Signature(core.cfg_layout)),
+            "clear": Out(1),
+            "start": Out(1),
+            "done": In(1),
+            "cycles": In(32),
+            "overflow": In(1),
+            "cfg_error": In(1),
+            "out_addr": Out(len(core.out_addr)),
+            "out_count": In(len(core.out_count)),
+            "out_membrane": In(signed(len(core.out_membrane))),
+        })
+
+
+def connect_core(m, engine, core):
+    """Connect ``engine``'s core-control ports to the NetworkCore ``core`` in module ``m``."""
+    wiring.connect(m, engine.load, core.load)
+    wiring.connect(m, engine.cfg, core.cfg)
+    m.d.comb += [core.clear.eq(engine.clear), core.start.eq(engine.start), core.out_addr.eq(engine.out_addr),
+                 engine.done.eq(core.done), engine.cycles.eq(core.cycles), engine.overflow.eq(core.overflow),
+                 engine.cfg_error.eq(core.cfg_error), engine.out_count.eq(core.out_count),
+                 engine.out_membrane.eq(core.out_membrane)]
+
+
+class CommandEngine(wiring.Component):
+    """The commands of docs/protocol.md, with the status counters, the identify ROM and the network id.
+
+    Ports:
+
+    - ``frame`` (stream in, :class:`FrameInfo`) and ``buf`` (out, :class:`BufferRead`): a checked
+      frame from the decoder and read access to its payload.
+    - ``events`` (in, :class:`RxEvents`): the decoder's pulses, counted in the status block.
+    - ``resp`` (stream out, :class:`ResponseInfo`) and ``data`` (stream out): the answer's header,
+      then its payload bytes, for the encoder.
+    - ``error`` (out): pulses when a frame is answered with an error.
+    - ``load``, ``cfg``, ``clear``, ``start``, ``done``, ``cycles``, ``overflow``, ``cfg_error``,
+      ``out_addr``, ``out_count``, ``out_membrane``: connect to the NetworkCore ports of that name.
+
+    WRITE and LOAD make two passes over the buffered payload: the first checks every address and
+    value, the second applies them, so a frame is applied entirely or not at all. Inside:
+    :class:`WriteRules` (WRITE header, values and their ranges), :class:`StatusCounters` (the
+    STATUS block) and :class:`AnswerSource` (the answers' payload bytes, streamed on ``data``).
+    """
+
+    def __init__(self, net, geo: proto.LinkGeometry, core, identify_static: bytes):
+        self.net, self.geo, self.identify_static = net, geo, identify_static
+        self.max_events = geo.max_events
+        super().__init__(CommandEngineSignature(core, geo.max_payload))
+
+    def elaborate(self, platform):
+        m = Module()
+        geo = self.geo
+        brd = self.buf
+
+        cmd, tag, status = Signal(8), Signal(8), Signal(8)
+        length = Signal(range(geo.max_payload + 1))
+        ptr = Signal(range(geo.max_payload + 1))
+        m.submodules.answer = answer = AnswerSource(self.net, geo, self.identify_static, self)
+        resp_len = Signal.like(answer.length)
+        src = Signal(Source)
+        dirty, apply = Signal(), Signal()
+        flags = Signal(8)
+        eb = geo.event_bytes
+        word = Signal(8 * eb)
+        wbyte = Signal(range(eb + 1))
+        loaded = Signal(24)
+
+        m.submodules.status = stat = StatusCounters()
+        failed = Signal()
+        m.d.comb += [stat.events.eq(self.events), stat.failed.eq(failed), stat.loaded.eq(loaded),
+                     stat.dirty.eq(dirty), stat.overflow.eq(self.overflow), stat.cfg_error.eq(self.cfg_error),
+                     stat.done.eq(self.done), stat.cycles.eq(self.cycles), self.error.eq(failed)]
+        m.d.comb += [brd.addr.eq(ptr), answer.source.eq(src), answer.length.eq(resp_len),
+                     answer.dirty.eq(dirty), answer.status_word.eq(stat.word), answer.last_cycles.eq(stat.last_cycles),
+                     self.out_addr.eq(answer.out_addr), answer.out_count.eq(self.out_count),
+                     answer.out_membrane.eq(self.out_membrane)]
+        wiring.connect(m, answer.o, wiring.flipped(self.data))
+
+        m.d.comb += [self.resp.payload.cmd.eq(cmd), self.resp.payload.tag.eq(tag),
+                     self.resp.payload.status.eq(status), self.resp.payload.length.eq(resp_len)]
+
+        # --- WRITE: the value rules of the addressed layer and target --------------------------------
+        m.submodules.rules = rules = WriteRules(self.net, geo)
+        m.d.comb += [rules.length.eq(length), rules.value_byte.eq(brd.data)]
+        wr = self.cfg.payload
+        m.d.comb += [wr.layer.eq(rules.layer), wr.target.eq(rules.target), wr.row.eq(rules.row),
+                     wr.col.eq(rules.col_now), wr.data.eq(rules.value)]
+
+        eos = word[8 * eb - 1]
+        addr = word[:8 * eb - 1]
+        m.d.comb += [self.load.payload.addr.eq(addr), self.load.payload.end_of_step.eq(eos)]
+        nwords = Signal(16)
+        m.d.comb += nwords.eq((length - 1) >> (eb - 1))
+
+        def respond(st, n=0, source=Source.IDENTIFY):
+            m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
+            if not (isinstance(st, int) and st == Status.OK):
+                m.d.comb += failed.eq(1)
+            m.next = "RESP"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.frame.ready.eq(1)
+                with m.If(self.frame.valid):
+                    m.d.sync += [cmd.eq(self.frame.payload.cmd), tag.eq(self.frame.payload.tag),
+                                 length.eq(self.frame.payload.length), ptr.eq(0)]
+                    m.next = "EXEC"
+            with m.State("EXEC"):
+                no_payload = length == 0
+                with m.Switch(cmd):
+                    with m.Case(Cmd.IDENTIFY, Cmd.STATUS, Cmd.READ, Cmd.CLEAR, Cmd.RUN):
+                        with m.If(~no_payload):
+                            respond(Status.BAD_LENGTH)
+                        with m.Elif(cmd == Cmd.IDENTIFY):
+                            respond(Status.OK, geo.identify_len, Source.IDENTIFY)
+                        with m.Elif(cmd == Cmd.STATUS):
+                            m.d.comb += stat.latch.eq(1)
+                            respond(Status.OK, STATUS_LEN, Source.STATUS)
+                        with m.Elif(cmd == Cmd.READ):
+                            respond(Status.OK, geo.output_bytes, Source.OUTPUTS)
+                        with m.Elif(cmd == Cmd.CLEAR):
+                            m.d.comb += self.clear.eq(1)
+                            m.d.sync += loaded.eq(0)
+                            respond(Status.OK)
+                        with m.Else():
+                            m.d.sync += resp_len.eq(CYCLE_BYTES)
+                            m.next = "RUN_START"
+                    with m.Case(Cmd.SET_NET_ID):
+                        with m.If(length != NET_ID_BYTES):
+                            respond(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "NID_RD"
+                    with m.Case(Cmd.WRITE):
+                        with m.If(length < WRITE_HEADER):
+                            respond(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "W_HDR_RD"
+                    with m.Case(Cmd.LOAD):
+                        with m.If((length == 0) | ((length - 1)[0] if eb == 2 else C(0, 1))):
+                            respond(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "L_FLAGS_RD"
+                    with m.Default():
+                        respond(Status.UNKNOWN_CMD)
+
+            with m.State("NID_RD"):
+                m.next = "NID_WR"
+            with m.State("NID_WR"):
+                m.d.comb += [answer.nid_addr.eq(ptr), answer.nid_data.eq(brd.data), answer.nid_en.eq(1)]
+                m.d.sync += ptr.eq(ptr + 1)
+                with m.If(ptr == NET_ID_BYTES - 1):
+                    m.d.sync += dirty.eq(0)
+                    respond(Status.OK)
+                with m.Else():
+                    m.next = "NID_RD"
+
+            # WRITE: header, checks, then a validating pass and an applying pass over the values.
+            with m.State("W_HDR_RD"):
+                m.next = "W_HDR_GET"
+            with m.State("W_HDR_GET"):
+                m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
+                m.d.sync += ptr.eq(ptr + 1)
+                with m.If(ptr == WRITE_HEADER - 1):
+                    m.next = "W_CHECK1"
+                with m.Else():
+                    m.next = "W_HDR_RD"
+            with m.State("W_CHECK1"):
+                with m.If(~rules.header_ok):
+                    respond(Status.RANGE)
+                with m.Else():
+                    m.next = "W_CHECK2"
+            with m.State("W_CHECK2"):
+                with m.If(~rules.length_ok):
+                    respond(Status.BAD_LENGTH)
+                with m.Elif(~rules.address_ok):
+                    respond(Status.RANGE)
+                with m.Else():
+                    m.d.comb += rules.restart.eq(1)
+                    m.d.sync += [apply.eq(0), ptr.eq(WRITE_HEADER)]
+                    m.next = "W_NEXT"
+            with m.State("W_NEXT"):
+                with m.If(rules.all_done):
+                    with m.If(~apply):
+                        m.d.comb += rules.restart.eq(1)
+                        m.d.sync += [apply.eq(1), ptr.eq(WRITE_HEADER)]
+                    with m.Else():
+                        m.d.sync += dirty.eq(1)
+                        respond(Status.OK)
+                with m.Else():
+                    m.d.comb += rules.value_start.eq(1)
+                    m.next = "W_VAL_RD"
+            with m.State("W_VAL_RD"):
+                m.next = "W_VAL_GET"
+            with m.State("W_VAL_GET"):
+                m.d.comb += rules.value_get.eq(1)
+                m.d.sync += ptr.eq(ptr + 1)
+                with m.If(rules.value_last):
+                    m.next = "W_VAL_DONE"
+                with m.Else():
+                    m.next = "W_VAL_RD"
+            with m.State("W_VAL_DONE"):
+                with m.If(~apply):
+                    with m.If(~rules.in_range):
+                        respond(Status.RANGE)
+                    with m.Else():
+                        m.d.comb += rules.value_next.eq(1)
+                        m.next = "W_NEXT"
+                with m.Else():
+                    m.d.comb += self.cfg.valid.eq(1)
+                    with m.If(self.cfg.ready):
+                        m.d.comb += rules.value_next.eq(1)
+                        m.d.comb += stat.cfg_write.eq(1)
+                        m.next = "W_NEXT"
+
+            # LOAD: flags, a validating pass, the capacity check, then the applying pass.
+            with m.State("L_FLAGS_RD"):
+                m.next = "L_FLAGS_GET"
+            with m.State("L_FLAGS_GET"):
+                m.d.sync += [flags.eq(brd.data), ptr.eq(1), apply.eq(0)]
+                with m.If((brd.data & (0xFF ^ LOAD_FLAGS)) != 0):
+                    respond(Status.RANGE)
+                with m.Else():
+                    m.next = "L_NEXT"
+            with m.State("L_NEXT"):
+                with m.If(ptr == length):
+                    with m.If(~apply):
+                        have = Mux(flags[0], 0, loaded)
+                        with m.If(have + nwords > self.max_events):
+                            respond(Status.OVERFLOW)
+                        with m.Else():
+                            m.d.sync += [apply.eq(1), ptr.eq(1)]
+                            with m.If(flags[0]):
+                                m.d.comb += self.clear.eq(1)
+                                m.d.sync += loaded.eq(0)
+                    with m.Elif(flags[1]):
+                        m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)
+                        m.next = "RUN_START"
+                    with m.Else():
+                        respond(Status.OK)
+                with m.Else():
+                    m.d.sync += [word.eq(0), wbyte.eq(0)]
+                    m.next = "L_WORD_RD"
+            with m.State("L_WORD_RD"):
+                m.next = "L_WORD_GET"
+            with m.State("L_WORD_GET"):
+                m.d.sync += [word.word_select(wbyte, 8).eq(brd.data), ptr.eq(ptr + 1), wbyte.eq(wbyte + 1)]
+                with m.If(wbyte == eb - 1):
+                    m.next = "L_WORD_DONE"
+                with m.Else():
+                    m.next = "L_WORD_RD"
+            with m.State("L_WORD_DONE"):
+                with m.If(~apply):
+                    with m.If(Mux(eos, addr != 0, addr >= geo.n_in)):
+                        respond(Status.RANGE)
+                    with m.Else():
+                        m.next = "L_NEXT"
+                with m.Else():
+                    m.d.comb += self.load.valid.eq(1)
+                    with m.If(self.load.ready):
+                        m.d.sync += loaded.eq(loaded + 1)
+                        m.next = "L_NEXT"
+
+            with m.State("RUN_START"):
+                m.d.comb += self.start.eq(1)
+                m.next = "RUN_WAIT1"
+            with m.State("RUN_WAIT1"):
+                m.next = "RUN_WAIT"
+            with m.State("RUN_WAIT"):
+                with m.If(self.done):
+                    m.d.comb += stat.run_done.eq(1)
+                    m.d.sync += [status.eq(Status.OK), src.eq(Source.RUN)]
+                    m.next = "RESP"
+
+            # --- the answer: header to the encoder, then the payload bytes from the answer source ---
+            with m.State("RESP"):
+                m.d.comb += self.resp.valid.eq(1)
+                with m.If(self.resp.ready):
+                    m.d.comb += answer.start.eq(1)
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,97 @@
+"""WriteRules: the header, the values and the checks of a WRITE frame, for the command engine.
+
+The ranges are :func:`spikegate.model.protocol.value_range` of each layer and target, baked in as
+constants when the gateware is elaborated.
+"""
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ...model.link import LinkGeometry
+from ...model.protocol import WRITE_HEADER, CfgTarget, value_range
+
+__all__ = ["WriteRules"]
+
+
+class WriteRules(wiring.Component):
+    """Collects a WRITE header and its values byte by byte and judges them.
+
+    Ports (``value_byte`` is the payload byte the engine reads now; the others are strobes and
+    results):
+
+    - ``header_en``, ``header_idx``: store ``value_byte`` as header byte ``header_idx``.
+    - ``layer``, ``target``, ``row``, ``col_now`` (``col`` plus the values done), ``value``: the
+      cfg word for the current value.
+    - ``header_ok``: layer and target exist. ``length_ok``: ``count > 0`` and the payload holds
+      exactly ``count`` values. ``address_ok``: row and columns exist for the target (a threshold
+      only for a layer that fires).
+    - ``restart``: back to the first value. ``value_start``, ``value_get``: begin a value, add
+      ``value_byte`` to it; ``value_last``: this byte completes it. ``in_range``: the value fits
+      ``value_range`` of the layer and target. ``value_next``: the value is done; ``all_done``:
+      all ``count`` values are.
+    """
+
+    def __init__(self, net, geo: LinkGeometry):
+        self.net, self.geo = net, geo
+        self.max_value_bytes = max(geo.write_value_bytes(l, t) for l in range(geo.n_layers) for t in CfgTarget)
+        vw = 8 * self.max_value_bytes
+        super().__init__({
+            "length": In(16), "value_byte": In(8),
+            "header_en": In(1), "header_idx": In(3),
+            "layer": Out(8), "target": Out(8), "row": Out(16), "col_now": Out(17), "value": Out(signed(vw)),
+            "header_ok": Out(1), "length_ok": Out(1), "address_ok": Out(1),
+            "restart": In(1), "value_start": In(1), "value_get": In(1), "value_last": Out(1), "in_range": Out(1),
+            "value_next": In(1), "all_done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        geo, maxvb = self.geo, self.max_value_bytes
+        hdr = Signal(8 * WRITE_HEADER)
+        col, count = hdr[32:48], hdr[48:64]
+        m.d.comb += [self.layer.eq(hdr[0:8]), self.target.eq(hdr[8:16]), self.row.eq(hdr[16:32])]
+        with m.If(self.header_en):
+            m.d.sync += hdr.word_select(self.header_idx, 8).eq(self.value_byte)
+
+        vb = Signal(range(maxvb + 1))
+        n_in_l, n_l = Signal(16), Signal(16)
+        lo, hi = Signal(signed(8 * maxvb)), Signal(signed(8 * maxvb))
+        is_readout = Signal()
+        for l, lyr in enumerate(self.net.layers):
+            with m.If(self.layer == l):
+                m.d.comb += [n_in_l.eq(lyr.n_in), n_l.eq(lyr.n), is_readout.eq(lyr.readout)]
+                with m.Switch(self.target):
+                    for t in CfgTarget:
+                        t_lo, t_hi = value_range(lyr, t)
+                        with m.Case(t):
+                            m.d.comb += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
+        m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget)))
+        m.d.comb += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
+        end = col + count
+        with m.Switch(self.target):
+            with m.Case(CfgTarget.WEIGHT):
+                m.d.comb += self.address_ok.eq((self.row < n_in_l) & (end <= n_l))
+            with m.Case(CfgTarget.BIAS):
+                m.d.comb += self.address_ok.eq((self.row == 0) & (end <= n_l))
+            with m.Default():
+                m.d.comb += self.address_ok.eq((self.row == 0) & (col == 0) & (count == 1) & ~is_readout)
+
+        vcount = Signal(16)
+        vbyte = Signal(range(maxvb + 1))
+        raw = Signal(8 * maxvb)
+        m.d.comb += [self.col_now.eq(col + vcount), self.all_done.eq(vcount == count),
+                     self.value_last.eq(vbyte == vb - 1)]
+        with m.Switch(vb):
+            for n in range(1, maxvb + 1):
+                with m.Case(n):
+                    m.d.comb += self.value.eq(raw[:8 * n].as_signed())
+        m.d.comb += self.in_range.eq((self.value >= lo) & (self.value <= hi))
+        with m.If(self.restart):
+            m.d.sync += vcount.eq(0)
+        with m.If(self.value_next):
+            m.d.sync += vcount.eq(vcount + 1)
+        with m.If(self.value_start):
+            m.d.sync += [raw.eq(0), vbyte.eq(0)]
+        with m.If(self.value_get):
+            m.d.sync += [raw.word_select(vbyte, 8).eq(self.value_byte), vbyte.eq(vbyte + 1)]
+        return m

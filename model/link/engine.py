@@ -1,0 +1,170 @@
+"""Byte-level twin of :class:`spikegate.hdl.link.CommandEngine`: executes checked request frames
+on the core twin and answers with a status and a payload."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import NetworkCore
+from ..network import Network
+from ..protocol import (LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, CfgTarget, Cmd, Status,
+                        value_range)
+from .frames import from_le, to_le
+from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
+
+__all__ = ["CommandEngine"]
+
+# Commands without a request payload.
+_BARE = (Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.READ, Cmd.CLEAR)
+
+
+class CommandEngine:
+    """The commands of docs/protocol.md on a network baked in as ``net``.
+
+    Weights, biases and thresholds written through the link live in this engine's own arrays (and
+    in its core twin); :attr:`net` is the network they make up now. ``stat`` holds the status
+    counters; the decoder's events are counted into it by :class:`spikegate.model.link.HostLink`.
+    """
+
+    def __init__(self, net: Network, geo: LinkGeometry, core: NetworkCore):
+        self.baked, self.geo, self.core = net, geo, core
+        self.weights = [layer.weights.copy() for layer in net.layers]
+        self.bias = [layer.bias.copy() for layer in net.layers]
+        self.threshold = [layer.threshold for layer in net.layers]
+        self.ident_static = identify_static(geo, structure_digest(net), content_digest(net))
+        self.net_id = content_digest(net)
+        self.dirty = False
+        self.stat = StatusBlock()
+        self.events = bytearray()
+        self.counts = np.zeros(geo.n_out, dtype=np.int64)
+        self.membranes = np.zeros(geo.n_out, dtype=np.int64)
+        self.done = False
+        self.cfg_error = False
+
+    @property
+    def net(self) -> Network:
+        """The network as written so far (the baked one until a WRITE)."""
+        layers = [layer.replace(weights=w, bias=b, threshold=t) for layer, w, b, t in
+                  zip(self.baked.layers, self.weights, self.bias, self.threshold)]
+        return self.baked.replace(layers=layers)
+
+    def status_block(self) -> StatusBlock:
+        s = self.stat
+        s.flags = int(self.dirty) | (int(self.cfg_error) << 2) | (int(self.done) << 3)
+        s.loaded = len(self.events) // self.geo.event_bytes
+        return s
+
+    def outputs(self) -> bytes:
+        g = self.geo
+        b = bytearray()
+        for k in range(g.n_out):
+            b += to_le(int(self.counts[k]), g.count_bytes) + to_le(int(self.membranes[k]), g.membrane_bytes)
+        return bytes(b)
+
+    def execute(self, cmd: int, p: bytes) -> tuple[Status, bytes]:
+        status, payload = self._execute(cmd, p)
+        if status != Status.OK:
+            self.stat.frame_errors += 1
+        return status, payload
+
+    def _execute(self, cmd: int, p: bytes) -> tuple[Status, bytes]:
+        if cmd not in tuple(Cmd):
+            return Status.UNKNOWN_CMD, b""
+        if cmd in _BARE and p:
+            return Status.BAD_LENGTH, b""
+        if cmd == Cmd.IDENTIFY:
+            return Status.OK, self.ident_static + bytes([int(self.dirty)]) + self.net_id
+        if cmd == Cmd.STATUS:
+            return Status.OK, self.status_block().pack()
+        if cmd == Cmd.READ:
+            return Status.OK, self.outputs()
+        if cmd == Cmd.CLEAR:
+            self._clear()
+            return Status.OK, b""
+        if cmd == Cmd.RUN:
+            self._run()
+            return Status.OK, to_le(self.stat.last_cycles, 4)
+        if cmd == Cmd.SET_NET_ID:
+            if len(p) != NET_ID_BYTES:
+                return Status.BAD_LENGTH, b""
+            self.net_id, self.dirty = bytes(p), False
+            return Status.OK, b""
+        if cmd == Cmd.WRITE:
+            return self._write(p)
+        return self._load(p)
+
+    def _clear(self):
+        self.events = bytearray()
+        self.done = False
+        self.cfg_error = False
+
+    def _write(self, p: bytes) -> tuple[Status, bytes]:
+        g = self.geo
+        if len(p) < WRITE_HEADER:
+            return Status.BAD_LENGTH, b""
+        layer, target, row, col, count = p[0], p[1], from_le(p[2:4]), from_le(p[4:6]), from_le(p[6:8])
+        if layer >= g.n_layers or target not in tuple(CfgTarget):
+            return Status.RANGE, b""
+        target = CfgTarget(target)
+        vb = g.write_value_bytes(layer, target)
+        if count == 0 or len(p) != WRITE_HEADER + count * vb:
+            return Status.BAD_LENGTH, b""
+        n_in, n = g.n_in_per_layer[layer], g.sizes[layer]
+        L = self.baked.layers[layer]
+        if target == CfgTarget.WEIGHT:
+            bad = row >= n_in or col + count > n
+        elif target == CfgTarget.BIAS:
+            bad = row != 0 or col + count > n
+        else:
+            bad = row != 0 or col != 0 or count != 1 or L.readout
+        vals = [from_le(p[WRITE_HEADER + i * vb:WRITE_HEADER + (i + 1) * vb], signed=True) for i in range(count)]
+        lo, hi = value_range(L, target)
+        if bad or not all(lo <= v <= hi for v in vals):
+            return Status.RANGE, b""
+        for i, v in enumerate(vals):
+            # Validated above, so the core accepts every word: nothing is ever half-applied.
+            assert self.core.cfg(layer, target, row, col + i, v)
+        if target == CfgTarget.WEIGHT:
+            self.weights[layer][row, col:col + count] = vals
+        elif target == CfgTarget.BIAS:
+            self.bias[layer][col:col + count] = vals
+        else:
+            self.threshold[layer] = vals[0]
+        self.stat.cfg_writes += count
+        self.dirty = True
+        return Status.OK, b""
+
+    def _load(self, p: bytes) -> tuple[Status, bytes]:
+        g = self.geo
+        eb = g.event_bytes
+        if len(p) < 1 or (len(p) - 1) % eb:
+            return Status.BAD_LENGTH, b""
+        flags, words = p[0], p[1:]
+        if flags & ~LOAD_FLAGS:
+            return Status.RANGE, b""
+        for i in range(0, len(words), eb):
+            w = from_le(words[i:i + eb])
+            addr = w & (g.eos_flag - 1)
+            if (w & g.eos_flag and addr) or (not w & g.eos_flag and addr >= g.n_in):
+                return Status.RANGE, b""
+        have = 0 if flags & LOAD_CLEAR else len(self.events) // eb
+        if have + len(words) // eb > g.max_events:
+            return Status.OVERFLOW, b""
+        if flags & LOAD_CLEAR:
+            self._clear()
+        self.events += words
+        if words:
+            self.done = False
+        if flags & LOAD_RUN:
+            self._run()
+            return Status.OK, to_le(self.stat.last_cycles, 4) + self.outputs()
+        return Status.OK, b""
+
+    def spikes(self) -> np.ndarray:
+        return decode_events(bytes(self.events), self.geo)
+
+    def _run(self):
+        res = self.core.run(self.spikes())
+        self.counts = np.asarray(res.counts, dtype=np.int64)
+        self.membranes = np.asarray(res.membranes[-1], dtype=np.int64)
+        self.stat.last_cycles = res.cycles
+        self.done = True

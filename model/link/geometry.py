@@ -1,0 +1,251 @@
+"""What a link's bytes mean: the geometry that fixes payload widths, the identify and status blocks
+(laid out by the field tables of :mod:`spikegate.model.protocol`), event words and outputs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..network import Network
+from ..protocol import (DIGEST_BYTES, IDENT_READOUT, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAGIC,
+                        PROTOCOL_VERSION, STATUS_FIELDS, STATUS_LEN, CfgTarget, field, layout_len, pack_fields,
+                        parse_fields, value_bits, value_range)
+from .frames import from_le, value_bytes
+
+__all__ = ["structure_digest", "content_digest", "LinkGeometry", "identify_static", "Identity", "StatusBlock",
+           "encode_events", "decode_events", "decode_outputs"]
+
+
+def _digest(d: dict) -> bytes:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).digest()[:DIGEST_BYTES]
+
+
+def structure_digest(net: Network) -> bytes:
+    """16 bytes identifying what re-synthesis fixes: sizes, widths, leak, reset, refractory,
+    readout, timesteps and encoding. Weights, biases and thresholds are excluded: a link write can
+    change those."""
+    d = net.to_dict()
+    for k in ("meta", "name"):
+        d.pop(k)
+    for layer in d["layers"]:
+        for k in ("name", "weights", "bias", "threshold"):
+            layer.pop(k)
+    return _digest(d)
+
+
+def content_digest(net: Network) -> bytes:
+    """The first 16 bytes of ``Network.digest()``: everything that determines the computation."""
+    return bytes.fromhex(net.digest())[:DIGEST_BYTES]
+
+
+@dataclass(frozen=True)
+class LinkGeometry:
+    """Everything about a link that follows from the network and the hardware parameters."""
+    n_in: int
+    sizes: tuple[int, ...]            # neurons per layer
+    n_in_per_layer: tuple[int, ...]
+    weight_bits: tuple[int, ...]
+    membrane_bits: tuple[int, ...]
+    lanes: tuple[int, ...]
+    readout: bool
+    timesteps: int
+    clk_freq: int
+    baud: int
+    max_payload: int
+    max_events: int
+
+    @classmethod
+    def of(cls, net: Network, lanes, clk_freq: int, baud: int, max_payload: int, max_events: int):
+        L = len(net.layers)
+        lanes_t = tuple(lanes) if isinstance(lanes, (list, tuple)) else (int(lanes),) * L
+        return cls(n_in=net.n_inputs, sizes=tuple(l.n for l in net.layers),
+                   n_in_per_layer=tuple(l.n_in for l in net.layers),
+                   weight_bits=tuple(l.weight_bits for l in net.layers),
+                   membrane_bits=tuple(l.membrane_bits for l in net.layers),
+                   lanes=lanes_t, readout=net.readout, timesteps=net.timesteps, clk_freq=int(clk_freq),
+                   baud=int(baud), max_payload=int(max_payload), max_events=int(max_events))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def n_out(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def addr_bits(self) -> int:
+        return max(1, (self.n_in - 1).bit_length())
+
+    @property
+    def event_bytes(self) -> int:
+        """Bytes per input event word: the address plus the end-of-step flag in the top bit."""
+        return 1 if self.addr_bits <= 7 else 2
+
+    @property
+    def eos_flag(self) -> int:
+        return 1 << (8 * self.event_bytes - 1)
+
+    @property
+    def count_bytes(self) -> int:
+        return value_bytes(max(1, self.max_events.bit_length()))
+
+    @property
+    def membrane_bytes(self) -> int:
+        return value_bytes(self.membrane_bits[-1])
+
+    @property
+    def output_bytes(self) -> int:
+        return self.n_out * (self.count_bytes + self.membrane_bytes)
+
+    def layer_widths(self, layer: int) -> "LayerWidths":
+        return LayerWidths(self.weight_bits[layer], self.membrane_bits[layer])
+
+    def write_value_bytes(self, layer: int, target: CfgTarget) -> int:
+        return value_bytes(value_bits(self.layer_widths(layer), target))
+
+    def value_range(self, layer: int, target: CfgTarget) -> tuple[int, int]:
+        """``protocol.value_range`` of ``layer``: the values a WRITE of ``target`` may carry."""
+        return value_range(self.layer_widths(layer), target)
+
+    @property
+    def identify_static_len(self) -> int:
+        return layout_len(IDENTIFY_HEAD) + self.n_layers * layout_len(IDENTIFY_LAYER)
+
+    @property
+    def identify_len(self) -> int:
+        return self.identify_static_len + layout_len(IDENTIFY_TAIL)
+
+
+@dataclass(frozen=True)
+class LayerWidths:
+    """The widths of one layer that fix its value ranges."""
+    weight_bits: int
+    membrane_bits: int
+
+
+def identify_static(geo: LinkGeometry, struct: bytes, content: bytes) -> bytes:
+    """The constant part of the identify payload (head and layers), as baked into the bitstream."""
+    head = dict(magic=MAGIC, version=PROTOCOL_VERSION, n_layers=geo.n_layers, clk_freq=geo.clk_freq, baud=geo.baud,
+                max_payload=geo.max_payload, max_events=geo.max_events, timesteps=geo.timesteps,
+                flags=IDENT_READOUT if geo.readout else 0, event_bytes=geo.event_bytes,
+                count_bytes=geo.count_bytes, membrane_bytes=geo.membrane_bytes, structure=struct, baked=content,
+                n_in=geo.n_in)
+    return pack_fields(IDENTIFY_HEAD, head) + b"".join(
+        pack_fields(IDENTIFY_LAYER, dict(n=n, lanes=p)) for n, p in zip(geo.sizes, geo.lanes))
+
+
+@dataclass
+class Identity:
+    """A decoded identify payload."""
+    version: int
+    clk_freq: int
+    baud: int
+    max_payload: int
+    max_events: int
+    timesteps: int
+    readout: bool
+    event_bytes: int
+    count_bytes: int
+    membrane_bytes: int
+    structure: bytes
+    baked: bytes
+    shape: tuple[int, ...]
+    lanes: tuple[int, ...]
+    dirty: bool
+    net_id: bytes
+
+    @classmethod
+    def parse(cls, p: bytes) -> "Identity":
+        version_at = field(IDENTIFY_HEAD, "version").offset
+        if len(p) <= version_at + 1 or p[:len(MAGIC)] != MAGIC:
+            raise ValueError(f"identify payload does not start with the magic {MAGIC!r} (got {bytes(p[:4])!r})")
+        if p[version_at] != PROTOCOL_VERSION:
+            # Parse nothing else: a different version may lay the rest out differently.
+            return cls(p[version_at], 0, 0, 0, 0, 0, False, 0, 0, 0, b"", b"", (), (), False, b"")
+        L = p[field(IDENTIFY_HEAD, "n_layers").offset]
+        head_len, layer_len = layout_len(IDENTIFY_HEAD), layout_len(IDENTIFY_LAYER)
+        need = head_len + L * layer_len + layout_len(IDENTIFY_TAIL)
+        if len(p) != need:
+            raise ValueError(f"identify payload has {len(p)} bytes, expected {need} for {L} layers")
+        h = parse_fields(IDENTIFY_HEAD, p)
+        layers = [parse_fields(IDENTIFY_LAYER, p, head_len + i * layer_len) for i in range(L)]
+        t = parse_fields(IDENTIFY_TAIL, p, head_len + L * layer_len)
+        return cls(version=h["version"], clk_freq=h["clk_freq"], baud=h["baud"], max_payload=h["max_payload"],
+                   max_events=h["max_events"], timesteps=h["timesteps"], readout=bool(h["flags"] & IDENT_READOUT),
+                   event_bytes=h["event_bytes"], count_bytes=h["count_bytes"], membrane_bytes=h["membrane_bytes"],
+                   structure=h["structure"], baked=h["baked"],
+                   shape=(h["n_in"],) + tuple(x["n"] for x in layers), lanes=tuple(x["lanes"] for x in layers),
+                   dirty=bool(t["dirty"] & 1), net_id=t["net_id"])
+
+
+@dataclass
+class StatusBlock:
+    """The STATUS payload (fields: ``protocol.STATUS_FIELDS``). ``flags`` bits are
+    ``protocol.STATUS_FLAGS``: bit0 dirty (weights written since the last SET_NET_ID), bit1 core
+    overflow, bit2 core cfg_error, bit3 core done."""
+    flags: int = 0
+    last_cycles: int = 0
+    uptime: int = 0
+    frames_ok: int = 0
+    crc_errors: int = 0
+    frame_errors: int = 0
+    timeouts: int = 0
+    rx_errors: int = 0
+    cfg_writes: int = 0
+    loaded: int = 0
+
+    def pack(self) -> bytes:
+        return pack_fields(STATUS_FIELDS, asdict(self))
+
+    @classmethod
+    def parse(cls, p: bytes) -> "StatusBlock":
+        if len(p) != STATUS_LEN:
+            raise ValueError(f"status payload has {len(p)} bytes, expected {STATUS_LEN}")
+        return cls(**parse_fields(STATUS_FIELDS, p))
+
+
+def encode_events(spikes: np.ndarray, geo: LinkGeometry) -> bytes:
+    """One sample's spikes [T, n_in] as event words: per step the addresses that spiked, in
+    increasing order, then an end-of-step word (top bit set, address bits 0)."""
+    spikes = np.asarray(spikes, dtype=bool)
+    if spikes.ndim != 2 or spikes.shape[1] != geo.n_in:
+        raise ValueError(f"spikes must have shape [T, {geo.n_in}], got {spikes.shape}")
+    eb = geo.event_bytes
+    out = bytearray()
+    for t in range(spikes.shape[0]):
+        for a in np.flatnonzero(spikes[t]):
+            out += int(a).to_bytes(eb, "little")
+        out += geo.eos_flag.to_bytes(eb, "little")
+    return bytes(out)
+
+
+def decode_events(data: bytes, geo: LinkGeometry) -> np.ndarray:
+    """Inverse of :func:`encode_events` (words after the last end-of-step are ignored)."""
+    eb = geo.event_bytes
+    steps, cur = [], np.zeros(geo.n_in, dtype=bool)
+    for i in range(0, len(data) - len(data) % eb, eb):
+        w = from_le(data[i:i + eb])
+        if w & geo.eos_flag:
+            steps.append(cur)
+            cur = np.zeros(geo.n_in, dtype=bool)
+        else:
+            cur[w] = True
+    return np.array(steps, dtype=bool).reshape(len(steps), geo.n_in)
+
+
+def decode_outputs(p: bytes, geo: LinkGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, membranes), int64 [n_out] each, from an outputs block (READ, or LOAD-and-run after
+    its 4 cycle bytes)."""
+    cb, mb = geo.count_bytes, geo.membrane_bytes
+    if len(p) != geo.output_bytes:
+        raise ValueError(f"outputs block has {len(p)} bytes, expected {geo.output_bytes}")
+    counts = np.zeros(geo.n_out, dtype=np.int64)
+    mems = np.zeros(geo.n_out, dtype=np.int64)
+    for k in range(geo.n_out):
+        o = k * (cb + mb)
+        counts[k] = from_le(p[o:o + cb])
+        mems[k] = from_le(p[o + cb:o + cb + mb], signed=True)
+    return counts, mems

@@ -1,0 +1,167 @@
+"""The host-link protocol (docs/protocol.md) and the cfg-port rules, written once.
+
+Codes (:class:`Cmd`, :class:`Status`, :class:`CfgTarget`), frame constants, the byte layouts of the
+identify and status blocks as field tables, and :func:`value_range`, the one rule for which values a
+weight, a bias or a threshold may take. Network validation, the core and link twins, the host driver
+and the gateware (as elaboration-time constants, and ``Cat`` of the status block) all use these.
+
+Pure Python: the gateware imports this module, never the other way round.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "Cmd", "Status", "CfgTarget", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
+    "DIGEST_BYTES", "NET_ID_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "REQUEST_HEADER",
+    "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
+    "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
+    "signed_range", "value_range", "value_bits", "threshold_range",
+]
+
+SYNC_REQ = 0xA5
+SYNC_RESP = 0x5A
+MAGIC = b"SGAT"
+PROTOCOL_VERSION = 1
+DIGEST_BYTES = 16
+NET_ID_BYTES = 16
+# CRC-16/CCITT-FALSE: poly 0x1021, this initial value, no reflection, no final XOR.
+CRC_INIT = 0xFFFF
+REQUEST_HEADER = 4    # cmd, tag, len u16 (after the sync byte)
+RESPONSE_HEADER = 5   # cmd, tag, status, len u16
+WRITE_HEADER = 8      # layer u8, target u8, row u16, col u16, count u16
+
+
+class Cmd(IntEnum):
+    IDENTIFY = 0x01
+    STATUS = 0x02
+    WRITE = 0x10
+    SET_NET_ID = 0x11
+    LOAD = 0x20
+    RUN = 0x21
+    READ = 0x22
+    CLEAR = 0x23
+
+
+class Status(IntEnum):
+    OK = 0
+    BAD_CRC = 1
+    UNKNOWN_CMD = 2
+    BAD_LENGTH = 3
+    RANGE = 4
+    TIMEOUT = 5
+    OVERFLOW = 6
+
+
+STATUS_NAMES = {Status.OK: "ok", Status.BAD_CRC: "bad CRC", Status.UNKNOWN_CMD: "unknown command",
+                Status.BAD_LENGTH: "bad payload length", Status.RANGE: "address or value out of range",
+                Status.TIMEOUT: "frame cut short (timeout)", Status.OVERFLOW: "input buffer overflow"}
+
+
+class CfgTarget(IntEnum):
+    """What a cfg word (NetworkCore's ``cfg`` port) or a WRITE frame sets."""
+    WEIGHT = 0
+    BIAS = 1
+    THRESHOLD = 2
+
+
+# LOAD flags
+LOAD_CLEAR = 0x01
+LOAD_RUN = 0x02
+LOAD_FLAGS = LOAD_CLEAR | LOAD_RUN
+
+
+# --- value ranges --------------------------------------------------------------------------------
+
+def signed_range(bits: int) -> tuple[int, int]:
+    """The closed range of a two's-complement integer of ``bits`` bits."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def value_bits(layer, target: CfgTarget) -> int:
+    """Bits of a ``target`` value of ``layer`` (anything with ``weight_bits`` and ``membrane_bits``)."""
+    return layer.weight_bits if CfgTarget(target) == CfgTarget.WEIGHT else layer.membrane_bits
+
+
+def value_range(layer, target: CfgTarget) -> tuple[int, int]:
+    """The closed range ``(lo, hi)`` of a ``target`` value of ``layer``: weights fit ``weight_bits``
+    signed, biases the membrane, thresholds ``0 <= theta <= 2^(V-1) - 2`` so that ``v > theta`` stays
+    reachable by a saturated membrane. (A readout layer has no threshold to set at all.)"""
+    if CfgTarget(target) == CfgTarget.THRESHOLD:
+        return threshold_range(layer.membrane_bits)
+    return signed_range(value_bits(layer, target))
+
+
+def threshold_range(membrane_bits: int) -> tuple[int, int]:
+    """The threshold part of :func:`value_range`, for code that has widths before it has a layer."""
+    return 0, signed_range(membrane_bits)[1] - 1
+
+
+# --- byte layouts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """One little-endian field of a byte layout: ``size`` bytes at ``offset``; ``raw`` fields are
+    bytes (magic, digests), the others unsigned integers."""
+    name: str
+    offset: int
+    size: int
+    raw: bool = False
+
+
+def _table(*spec) -> tuple[Field, ...]:
+    out, offset = [], 0
+    for name, size, *raw in spec:
+        out.append(Field(name, offset, size, bool(raw and raw[0])))
+        offset += size
+    return tuple(out)
+
+
+def field(fields, name: str) -> Field:
+    """The field called ``name`` of a layout."""
+    return next(f for f in fields if f.name == name)
+
+
+def layout_len(fields) -> int:
+    return fields[-1].offset + fields[-1].size
+
+
+def pack_fields(fields, values: dict) -> bytes:
+    """Bytes of ``values`` (name -> int or bytes) laid out as ``fields``."""
+    b = bytearray()
+    for f in fields:
+        v = values[f.name]
+        if f.raw:
+            v = bytes(v)
+            if len(v) != f.size:
+                raise ValueError(f"{f.name} must be {f.size} bytes, got {len(v)}")
+            b += v
+        else:
+            b += (int(v) & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
+    return bytes(b)
+
+
+def parse_fields(fields, data: bytes, offset: int = 0) -> dict:
+    """``{name: value}`` of ``fields`` read from ``data`` starting at ``offset``."""
+    data = bytes(data)
+    return {f.name: data[offset + f.offset:offset + f.offset + f.size] if f.raw
+            else int.from_bytes(data[offset + f.offset:offset + f.offset + f.size], "little") for f in fields}
+
+
+# Identify block: a head, one entry per layer, then the tail the host can change.
+IDENTIFY_HEAD = _table(
+    ("magic", 4, True), ("version", 1), ("n_layers", 1), ("clk_freq", 4), ("baud", 4), ("max_payload", 2),
+    ("max_events", 4), ("timesteps", 2), ("flags", 1), ("event_bytes", 1), ("count_bytes", 1),
+    ("membrane_bytes", 1), ("structure", DIGEST_BYTES, True), ("baked", DIGEST_BYTES, True), ("n_in", 2))
+IDENTIFY_LAYER = _table(("n", 2), ("lanes", 1))
+IDENTIFY_TAIL = _table(("dirty", 1), ("net_id", NET_ID_BYTES, True))
+# IDENTIFY_HEAD flags
+IDENT_READOUT = 0x01
+
+# Status block; ``flags`` bits in STATUS_FLAGS order (bit 0 first).
+STATUS_FIELDS = _table(
+    ("flags", 1), ("last_cycles", 4), ("uptime", 6), ("frames_ok", 4), ("crc_errors", 2), ("frame_errors", 2),
+    ("timeouts", 2), ("rx_errors", 2), ("cfg_writes", 4), ("loaded", 3))
+STATUS_FLAGS = ("dirty", "overflow", "cfg_error", "done")
+STATUS_LEN = layout_len(STATUS_FIELDS)
