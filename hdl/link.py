@@ -21,6 +21,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model import link as proto
+from ..model.hardware import HardwareConfig
 from ..model.network import Network, signed_range
 from ..model.uart import baud_divisor
 from .core import NetworkCore
@@ -86,7 +87,7 @@ class HostLink(wiring.Component):
                              f"{20 * self.divisor} cycles (two bytes at {baud} baud)")
         self.net = net
         if core is None:
-            core = NetworkCore(net, lanes=lanes, max_events=max_events)
+            core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         elif not isinstance(core, NetworkCore) or core.net is not net or core.max_events != max_events:
             raise ValueError("core must be a NetworkCore built for this same net and max_events "
                              f"(got {type(core).__name__})")

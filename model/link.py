@@ -367,10 +367,10 @@ class HostLink:
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
                  max_payload: int = 512, max_events: int = 4096):
-        from .core import NetworkCore
+        from .core import HardwareConfig, NetworkCore
         self.baked = net
         self.net = Network.from_dict(net.to_dict())
-        self.core = NetworkCore(self.net, lanes=lanes, max_events=max_events)
+        self.core = NetworkCore(self.net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events)
         self.ident_static = identify_static(self.geo, structure_digest(net), content_digest(net))
         self.net_id = content_digest(net)

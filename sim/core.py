@@ -16,18 +16,20 @@ import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..model.core import NetworkCore as CoreTwin, check_hardware, input_words, MAX_EVENTS
+from ..model.core import NetworkCore as CoreTwin, input_words
+from ..model.hardware import MAX_EVENTS, HardwareConfig
 from ..model.network import Network
 from ..model.simulate import simulate
 from . import runner
 
-__all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "TB_MODULE"]
+__all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "sim_hardware",
+           "TB_MODULE"]
 
 TB_MODULE = "spikegate.sim.tb_core"
 
@@ -45,9 +47,14 @@ _PORTS = {
 }
 
 
-def _max_events(net: Network, timesteps: int) -> int:
-    """Input buffer words for a sample in which every input spikes at every step."""
-    return min(MAX_EVENTS, timesteps * (net.n_inputs + 1))
+def sim_hardware(net: Network, lanes=4, timesteps: int | None = None) -> HardwareConfig:
+    """The hardware :class:`CoreSim` builds: an input buffer for a sample in which every input
+    spikes at every step and a trace memory for every spike word of such a sample, so that one
+    build serves any data of up to ``timesteps`` steps (default: the network's)."""
+    T = net.timesteps if timesteps is None else timesteps
+    hw = HardwareConfig(lanes=lanes, max_events=min(MAX_EVENTS, T * (net.n_inputs + 1)))
+    groups = sum(g.groups for g in hw.geometry(net))
+    return replace(hw, trace_depth=min(MAX_EVENTS, T * groups))
 
 
 def _check_spikes(net: Network, spikes, timesteps: int) -> np.ndarray:
@@ -81,10 +88,11 @@ class Expected:
                         self.cycles.copy())
 
 
-def expected_results(net: Network, spikes: np.ndarray, lanes=4) -> Expected:
+def expected_results(net: Network, spikes: np.ndarray, hw: HardwareConfig) -> Expected:
+    """The model's answer for a batch [N, T, n_in] on the hardware ``hw`` (e.g. ``CoreSim.hw``)."""
     spikes = np.asarray(spikes, dtype=bool)
     res = simulate(net, spikes)
-    twin = CoreTwin(net, lanes=lanes, max_events=_max_events(net, spikes.shape[1]))
+    twin = CoreTwin(net, hw)
     cycles = np.array([twin.cycles(s) for s in spikes], dtype=np.int64)
     return Expected(spikes=res.spikes, membranes=res.membranes[-1].copy(), counts=res.counts, cycles=cycles)
 
@@ -225,16 +233,13 @@ class CoreSim:
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
             raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
         self.net, self.lanes, self.simulator, self.timesteps = net, lanes, simulator, int(T)
-        self.max_events = max_events = _max_events(net, self.timesteps)
-        geos = check_hardware(net, lanes, max_events=max_events)
-        trace_depth = min(MAX_EVENTS, self.timesteps * sum(g.groups for g in geos))
-        self.geometry = check_hardware(net, lanes, max_events=max_events, trace_depth=trace_depth)
+        self.hw = sim_hardware(net, lanes, self.timesteps)
+        self.geometry = self.hw.geometry(net)
         try:
             from ..hdl.core import NetworkCore
         except ImportError as e:
             raise runner.SimulatorError(f"the NetworkCore gateware (spikegate.hdl.core) is not available: {e}")
-        self._core_args = dict(lanes=lanes, max_events=max_events, trace_depth=trace_depth)
-        self.core = NetworkCore(net, **self._core_args)
+        self.core = NetworkCore(net, self.hw)
         self.verilog = runner.export_verilog(self.core, name="top")
         self._ports = self._port_names()
         members = dict(self.core.signature.members.flatten())
@@ -251,7 +256,7 @@ class CoreSim:
     def new_core(self):
         """A fresh, identical NetworkCore (an elaborated one cannot be elaborated again)."""
         from ..hdl.core import NetworkCore
-        return NetworkCore(self.net, **self._core_args)
+        return NetworkCore(self.net, self.hw)
 
     def _port_names(self) -> dict[str, str]:
         m = re.search(r"module\s+top\s*\(([^)]*)\)", self.verilog)
@@ -365,7 +370,7 @@ class CoreSim:
         """Packed ``load`` words of every sample, their offsets, and per-sample cycle timeouts."""
         if len(spikes) == 0:
             raise ValueError("spikes hold no samples (N = 0)")
-        twin = CoreTwin(self.net, lanes=self.lanes, max_events=self.max_events)
+        twin = CoreTwin(self.net, self.hw)
         words, offsets, timeouts = [], [0], []
         for s in spikes:
             words.extend(self._pack_load(a, e) for a, e in input_words(s))
@@ -399,5 +404,5 @@ class CoreSim:
         """Run ``spikes`` and compare with the model (or with ``expected``, if given)."""
         spikes = _check_spikes(self.net, spikes, self.timesteps)
         hw = self.run(spikes, **kw)
-        exp = expected if expected is not None else expected_results(self.net, spikes, self.lanes)
+        exp = expected if expected is not None else expected_results(self.net, spikes, self.hw)
         return hw, exp, compare(exp, hw)

@@ -154,11 +154,13 @@ def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     counters) needs more logic cells than the UP5K has: placement stops, and the build says so
     with the numbers. (A trained 784-128-10 readout network with 15-17-bit membranes fits in
     5118 of 5280 cells; see bench/boards.py.)"""
-    from spikegate.boards.fit import ResourceError, precheck
+    from spikegate.boards.fit import ResourceError, choose_weight_ram, precheck
+    from spikegate.model.hardware import HardwareConfig
     from spikegate.model.random import random_network
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
     board = get_board("icebreaker")
-    assert precheck(board, net, 2, 2048)["weight_ram"] == ["spram", "block"]
+    hw = choose_weight_ram(board, net, HardwareConfig(lanes=2, max_events=2048))
+    assert precheck(board, net, hw)["weight_ram"] == ["spram", "block"]
     with pytest.raises(ResourceError) as e:
         build(board, net, max_events=2048, out_dir=tmp_path, cache_dir=cache, samples=20)
     err = e.value

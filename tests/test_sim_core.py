@@ -208,7 +208,7 @@ def test_amaranth_simulator_same_protocol():
     spikes = config_spikes("readout-per-layer-lanes", net)
     sim = CoreSim(net, lanes=lanes, build=False)
     hw = run_amaranth(sim, spikes)
-    exp = expected_results(net, spikes, lanes)
+    exp = expected_results(net, spikes, sim.hw)
     assert_bit_exact(hw, exp, compare(exp, hw))
     np.testing.assert_array_equal(hw.measured_cycles, exp.cycles)
 
@@ -225,7 +225,7 @@ def test_rtl_built_from_a_one_lsb_different_weight_is_caught():
     spikes = random_spikes(32, 4, net.timesteps, net.n_inputs, p=0.5)
     spikes[:, 0, 0] = True
     sim = CoreSim(hw_net, lanes=4, simulator="verilator")
-    _, exp, found = sim.check(spikes, expected=expected_results(net, spikes, 4))
+    _, exp, found = sim.check(spikes, expected=expected_results(net, spikes, sim.hw))
     delta = int(w[0, 3] - net.layers[0].weights[0, 3])
     fired = spikes[:, :, 0].sum(axis=1)
     assert found == [Mismatch(s, "membrane", int(exp.membranes[s, 3]), int(exp.membranes[s, 3] + delta * fired[s]),

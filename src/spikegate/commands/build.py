@@ -20,10 +20,11 @@ def parse_lanes(text: str):
 
 def run(args) -> int:
     from ..boards.build import TimingError, build, format_report
+    from ..progress import note
     try:
         report = build(args.board, args.net, lanes=args.lanes, clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
-                       data_dir=args.data_dir, force=args.force, seed=args.seed)
+                       data_dir=args.data_dir, force=args.force, seed=args.seed, progress=note)
     except TimingError as e:
         if args.json:
             print(json.dumps({"error": str(e), "report": e.report}, indent=1))

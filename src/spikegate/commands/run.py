@@ -44,7 +44,7 @@ def run(args) -> int:
     from ..datasets import encode_for, load, load_network
     from ..host import Board
     from ..model import classify, simulate
-    from ..model.core import NetworkCore
+    from ..model.core import HardwareConfig, NetworkCore
     from ..progress import note, progress
 
     board_name = _check_board(args.board)
@@ -74,7 +74,7 @@ def run(args) -> int:
             with progress(len(board.write_frames(net)), "loading weights", unit="frames") as pr:
                 board.write_network(net, progress=pr.update)
             loaded = True
-        cycles_twin = [NetworkCore(net, lanes=list(ident.lanes), max_events=ident.max_events).run(s).cycles
+        cycles_twin = [NetworkCore(net, HardwareConfig(lanes=list(ident.lanes), max_events=ident.max_events)).run(s).cycles
                        for s in spikes]
 
         counts = np.zeros((n, net.n_outputs), np.int64)

@@ -49,7 +49,7 @@ def simulate_dataset(net, net_path, *, data=None, split="test", data_dir=None, s
     with progress(N, f"{simulator} simulation of {data} {split}", unit="samples") as p:
         hw = sim.run(spikes, on_sample=lambda k: p.update(k - p.count))
         p.update(hw.samples_done - p.count)
-    exp = expected_results(net, spikes, lanes)
+    exp = expected_results(net, spikes, sim.hw)
     mismatches = compare(exp, hw)
     bad = sorted({m.sample for m in mismatches})
     done = hw.samples_done
