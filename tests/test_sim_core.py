@@ -217,11 +217,11 @@ def test_rtl_built_from_a_one_lsb_different_weight_is_caught():
     """A real RTL/model disagreement: the core is generated with W[0, 3] one LSB higher than the
     network the model runs. Without leak or saturation the readout membrane of neuron 3 must then
     differ by exactly the number of times input 0 spiked, and nothing else may differ."""
-    import copy
+    from dataclasses import replace
     net = random_network(31, (6, 10), readout=True, leak="none", weight_bits=8, membrane_bits=24, timesteps=5)
-    hw_net = copy.deepcopy(net)
-    w = hw_net.layers[0].weights
+    w = net.layers[0].weights.copy()
     w[0, 3] = w[0, 3] + 1 if w[0, 3] < 127 else w[0, 3] - 1
+    hw_net = replace(net, layers=[replace(net.layers[0], weights=w)])
     spikes = random_spikes(32, 4, net.timesteps, net.n_inputs, p=0.5)
     spikes[:, 0, 0] = True
     sim = CoreSim(hw_net, lanes=4, simulator="verilator")
