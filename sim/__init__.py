@@ -1,7 +1,8 @@
 """spikegate.sim: the generated Verilog in real simulators, checked against the model.
 
 - :mod:`.runner`: Verilog export, content-hashed cached builds for Verilator (default) and Icarus
-  through cocotb's runner, runs of cocotb test modules.
+  through cocotb's runner, runs of cocotb test modules; :mod:`.simulators`: each simulator's flags,
+  environment and cocotb runner class.
 - :mod:`.core`: :class:`~.core.CoreSim` runs batches of samples through a network's NetworkCore;
 - :mod:`.compare`: the model's answer (:func:`~.compare.expected_results`) and
   :func:`~.compare.compare`, which lists every difference from it (first one first).

@@ -26,6 +26,7 @@ from ..model.hardware import MAX_EVENTS, HardwareConfig
 from ..model.network import Network
 from . import runner
 from .compare import Expected, HardwareRun, Mismatch, compare, expected_results
+from .simulators import check_simulator
 
 __all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "sim_hardware",
            "TB_MODULE"]
@@ -95,7 +96,7 @@ class CoreSim:
                  build: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
-        runner._check_simulator(simulator)
+        check_simulator(simulator)
         T = net.timesteps if timesteps is None else timesteps
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
             raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
