@@ -147,10 +147,9 @@ def precheck(board, net, hw: HardwareConfig) -> dict:
     weight_bits = sum(r["bits"] for r in est["memories"] if r["memory"].endswith("weights"))
     spram_bits = board.spram_blocks * board.spram_block_bits
     note = ""
-    placed = choose_weight_ram(board, net, hw)
-    if spram_bits and _fits(board, estimate(board, net, placed)):
-        hints.insert(0, f"weights in SPRAM (weight_ram = {list(placed.weight_ram)}: those weights "
-                        f"start at zero and come over the host link)")
+    placed = estimate(board, net, choose_weight_ram(board, net, hw))
+    if _fits(board, placed):  # only when the caller chose the placement itself
+        hints.insert(0, f"weight_ram = {placed['weight_ram']!r} fits (the automatic placement)")
     elif spram_bits:
         note = (f" Moving weight arrays to the {board.spram_blocks} SPRAM blocks ({spram_bits // 1024} "
                 f"kbit) does not make it fit either (the weights take {weight_bits} bits).")

@@ -145,6 +145,32 @@ def test_mnist_sized_network_on_icebreaker_needs_spram_and_a_smaller_input_buffe
     assert _precheck(get_board("ulx3s-85f"), net, 4, 4096)["weight_ram"] == "block"
 
 
+def test_explicit_weight_placement_is_checked_not_chosen():
+    net = _default_net()
+    # No SPRAM on an ECP5: asking for it is refused, naming the resource.
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(get_board("ulx3s-85f"), net, HardwareConfig(lanes=4, max_events=1024, weight_ram=["spram", "block"]))
+    assert e.value.resource == "SPRAM" and (e.value.needed, e.value.available) == (2, 0)
+    assert "weight_ram = ['spram', 'block']" in str(e.value)
+    # Everything in block RAM at 4 lanes overflows the iCEBreaker; the message names the placement
+    # that fits instead of claiming that SPRAM does not help.
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(get_board("icebreaker"), net, HardwareConfig(lanes=4, max_events=1024))
+    assert "weight_ram = ['spram', 'block'] fits" in str(e.value) and "does not make it fit" not in str(e.value)
+
+
+def test_build_checks_its_knobs_before_any_tool_and_prints_nothing(capsys, tmp_path):
+    from spikegate.boards.build import build
+    with pytest.raises(ValueError, match="weight_ram = 'lut' \\(layer 0\\) is not valid"):
+        build("ulx3s-85f", weight_ram="lut", out_dir=tmp_path, cache_dir=tmp_path)
+    with pytest.raises(fit.ResourceError, match="SB_SPRAM256KA tiles but the device has 0"):
+        build("ulx3s-85f", weight_ram="spram", out_dir=tmp_path, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="seed = -1"):
+        build("ulx3s-85f", seed=-1, out_dir=tmp_path, cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr() == ("", "")
+
+
 def test_precheck_suggests_lanes_that_fit():
     # Wide, shallow words waste block-RAM depth at high lane counts (64 lanes x 12-bit membranes
     # are 768 bits wide for 4 words). The Tang Nano 9K has 26 blocks and no SPRAM.

@@ -92,14 +92,20 @@ def _check_report(r: dict, board_name: str, tmp_path):
 
 @pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
 def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_path, capsys, monkeypatch):
-    r = build(board, None, out_dir=tmp_path, cache_dir=cache)
+    heard = []
+    r = build(board, None, out_dir=tmp_path, cache_dir=cache, progress=heard.append)
     _check_report(r, board, tmp_path)
     assert r["cached"] is False
+    # Progress goes to the callback, one line per step; the library itself prints nothing.
+    assert any("synthesis" in line for line in heard) and any("place and route" in line for line in heard)
+    assert capsys.readouterr() == ("", "")
     # Unchanged design: served from the cache, identical bitstream, through the CLI this time.
     monkeypatch.setenv("SPIKEGATE_CACHE", str(cache_base))
     out2 = tmp_path / "again"
     assert main(["build", "--board", board, "--out", str(out2), "--json"]) == 0
-    r2 = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    r2 = json.loads(out.out)
+    assert "unchanged design, using the cached build" in out.err  # the CLI shows the progress
     assert r2["cached"] is True and r2["cache_key"] == r["cache_key"]
     assert r2["bitstream_sha256"] == r["bitstream_sha256"]
     assert (out2 / get_board(board).bitstream_name).read_bytes() == (tmp_path / get_board(board).bitstream_name).read_bytes()

@@ -67,6 +67,24 @@ def test_impossible_configurations(kw, match):
         NetworkCore(net, HardwareConfig(**kw))
 
 
+def test_hardware_config_checks_its_own_values_without_a_network():
+    for kw, match in (({"lanes": 3}, "lanes = 3 \\(layer 0\\)"), ({"lanes": [4, 6]}, "lanes = 6 \\(layer 1\\)"),
+                      ({"lanes": [4, "2"]}, "lanes\\[1\\] must be an integer"), ({"max_events": 0}, "max_events = 0"),
+                      ({"trace_depth": True}, "trace_depth must be an integer"),
+                      ({"weight_ram": ("block", "x")}, "weight_ram = 'x' \\(layer 1\\)"),
+                      ({"memory_budget": 0}, "memory_budget = 0")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            HardwareConfig(**kw)
+    hw = HardwareConfig(lanes=[2, np.int64(4)], weight_ram=["spram", "block"])
+    assert hw.lanes == (2, 4) and type(hw.lanes[1]) is int and hw.weight_ram == ("spram", "block")
+    assert hw == HardwareConfig(lanes=(2, 4), weight_ram=("spram", "block")) and len({hw, hw}) == 1
+    with pytest.raises(AttributeError):
+        hw.lanes = 8  # frozen: a checked configuration stays checked
+    net = random_network(3, (4, 5, 2))
+    geos = HardwareConfig(lanes=[1, 2], max_events=64).geometry(net)
+    assert [g.lanes for g in geos] == [1, 2] and [g.groups for g in geos] == [5, 1]
+
+
 def test_weights_or_theta_that_do_not_fit_are_refused():
     # Layers validate their values when made and cannot be edited; the hardware check must not
     # rely on that, so these layers are forced into an invalid state behind the validation's back.
