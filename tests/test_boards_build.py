@@ -101,6 +101,7 @@ def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_p
     assert capsys.readouterr() == ("", "")
     # Unchanged design: served from the cache, identical bitstream, through the CLI this time.
     monkeypatch.setenv("SPIKEGATE_CACHE", str(cache_base))
+    monkeypatch.delenv("SPIKEGATE_PROGRESS", raising=False)
     out2 = tmp_path / "again"
     assert main(["build", "--board", board, "--out", str(out2), "--json"]) == 0
     out = capsys.readouterr()
