@@ -74,8 +74,8 @@ def run(args) -> int:
             with progress(len(board.write_frames(net)), "loading weights", unit="frames") as pr:
                 board.write_network(net, progress=pr.update)
             loaded = True
-        cycles_twin = [NetworkCore(net, HardwareConfig(lanes=list(ident.lanes), max_events=ident.max_events)).run(s).cycles
-                       for s in spikes]
+        twin = NetworkCore(net, HardwareConfig(lanes=list(ident.lanes), max_events=ident.max_events))
+        cycles_twin = [twin.run(s).cycles for s in spikes]
 
         counts = np.zeros((n, net.n_outputs), np.int64)
         membranes = np.zeros((n, net.n_outputs), np.int64)
