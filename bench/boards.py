@@ -32,6 +32,7 @@ from pathlib import Path
 from spikegate.boards.build import BuildError, TimingError, build
 from spikegate.boards.fit import ResourceError
 from spikegate.model import Network
+from spikegate.progress import note
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 
@@ -64,7 +65,7 @@ def input_words_needed(net: Network, data_dir) -> int:
 def row(board: str, label: str, net, lanes, out: Path, data_dir, samples, max_events=None, seed=None) -> dict:
     try:
         r = build(board, net, lanes=lanes, out_dir=out / board / label, data_dir=data_dir, samples=samples,
-                  max_events=max_events, seed=seed)
+                  max_events=max_events, seed=seed, progress=note)
     except ResourceError as e:
         return {"board": board, "network": label, "fits": False, "error": str(e),
                 "resource": e.resource, "needed": e.needed, "available": e.available}

@@ -30,6 +30,7 @@ import numpy as np
 
 from spikegate import datasets
 from spikegate.model.core import NetworkCore as Twin
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.encode import rate
 from spikegate.model.network import Layer, Network
 from spikegate.model.simulate import simulate
@@ -58,7 +59,8 @@ def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray
 
 
 def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
-    twin = Twin(net, lanes=lanes, max_events=max(4096, int(spikes.sum(axis=(1, 2)).max()) + net.timesteps))
+    hw = HardwareConfig(lanes=lanes, max_events=max(4096, int(spikes.sum(axis=(1, 2)).max()) + net.timesteps))
+    twin = Twin(net, hw)
     ref = simulate(net, spikes)
     cycles = np.array([twin.cycles(s) for s in spikes], dtype=np.int64)
     sops = ref.synaptic_events(spikes, net)
@@ -66,12 +68,12 @@ def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
     if verify:
         from spikegate.hdl.core import NetworkCore
         from spikegate.hdl.testbench import simulate_core
-        hw = simulate_core(NetworkCore(net, lanes=lanes, max_events=twin.max_events), spikes[:verify])
-        for k, r in enumerate(hw):
+        runs = simulate_core(NetworkCore(net, hw), spikes[:verify])
+        for k, r in enumerate(runs):
             problem = twin.run(spikes[k]).mismatch(r)
             if problem:
                 raise SystemExit(f"gateware differs from the twin (lanes {lanes}, sample {k}): {problem}")
-        verified = len(hw)
+        verified = len(runs)
     per_cycle = sops.sum() / cycles.sum()
     return {"lanes": lanes, "groups": [g.groups for g in twin.geometry],
             "cycles_per_sample": float(cycles.mean()), "cycles_min": int(cycles.min()), "cycles_max": int(cycles.max()),

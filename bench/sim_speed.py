@@ -20,7 +20,7 @@ import time
 
 from spikegate import datasets
 from spikegate.sim import runner
-from spikegate.sim.core import CoreSim, compare, expected_results
+from spikegate.sim.core import CoreSim, compare, expected_results, sim_hardware
 from spikegate.sim.pysim import run_amaranth
 
 
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     net = datasets.load_network(args.net)
     x, _ = datasets.load("digits", "test")
     spikes = datasets.encode_for(net, x[:args.samples])
-    exp = expected_results(net, spikes, args.lanes)
+    exp = expected_results(net, spikes, sim_hardware(net, args.lanes))
     rows = []
     for name in args.simulators.split(","):
         print(f"[{name}] building and running {len(spikes)} samples ...", file=sys.stderr, flush=True)

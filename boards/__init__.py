@@ -16,6 +16,8 @@ UP5K's 16-bit-wide EBRs make every lane cost block RAM, hence 2 lanes there. The
 at 115200 baud 8N1.
 
 Modules: :mod:`.targets` (boards), :mod:`.pll`, :mod:`.top` (board top), :mod:`.fit`
-(resource checks), :mod:`.toolchain`, :mod:`.build` (flow, report, cache), :mod:`.flash`,
-:mod:`.gowin` (Tang Nano 9K on nextpnr-himbaechel).
+(resource checks), :mod:`.toolchain`, :mod:`.build` (``build()``: one bitstream and its report)
+with its parts :mod:`.flow` (the tools), :mod:`.cache`, :mod:`.logs` (what the tools reported),
+:mod:`.workload` (cycles per sample), :mod:`.report`, :mod:`.dfu`, :mod:`.errors`;
+:mod:`.flash`, :mod:`.gowin` (Tang Nano 9K on nextpnr-himbaechel).
 """

@@ -9,11 +9,13 @@ change.
 """
 from __future__ import annotations
 
-from ..errors import UserError
-from ..model.core import check_hardware
+from dataclasses import replace
 
-__all__ = ["ResourceError", "memory_shapes", "blocks_for", "estimate", "precheck", "check_cells",
-           "CELL_CLASSES"]
+from ..errors import UserError
+from ..model.hardware import HardwareConfig
+
+__all__ = ["ResourceError", "memory_shapes", "blocks_for", "estimate", "choose_weight_ram", "precheck",
+           "check_cells", "CELL_CLASSES"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
 BLOCK_CONFIGS = {
@@ -33,9 +35,9 @@ class ResourceError(UserError):
         self.available = available
 
 
-def memory_shapes(net, lanes, max_events: int, weight_ram="block") -> list[tuple[str, int, int]]:
+def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
     """(name, width, depth) of every block-RAM memory of the design (SPRAM weights excluded)."""
-    geos = check_hardware(net, lanes, max_events, weight_ram=weight_ram)
+    geos = hw.geometry(net)
     shapes = []
     for l, g in enumerate(geos):
         G, P = g.groups, g.lanes
@@ -45,7 +47,7 @@ def memory_shapes(net, lanes, max_events: int, weight_ram="block") -> list[tuple
         for name in bits:
             if name != "weights":
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))
-    shapes.append(("input buffer", geos[0].addr_bits + 1, max_events))
+    shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))
     # The host link's buffers are not forced into block RAM (Yosys may build them from logic), so
     # they stay out of this lower bound; the post-synthesis check counts what they really take.
     return shapes
@@ -56,35 +58,39 @@ def blocks_for(family: str, width: int, depth: int) -> int:
     return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_CONFIGS[family])
 
 
-def estimate(board, net, lanes, max_events: int, weight_ram="block") -> dict:
+def estimate(board, net, hw: HardwareConfig) -> dict:
     """Best-case block-RAM (and SPRAM) use of the core's memories on ``board``: a lower bound.
 
     The core asks for block RAM for every memory (even shallow ones), so each costs at least one
     block; wide, shallow memories (P lanes x membrane bits) cost one block per block width.
     """
     rows = []
-    for name, width, depth in memory_shapes(net, lanes, max_events, weight_ram):
+    for name, width, depth in memory_shapes(net, hw):
         rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
                      "blocks": blocks_for(board.family, width, depth)})
-    geos = check_hardware(net, lanes, max_events, weight_ram=weight_ram)
+    geos = hw.geometry(net)
+    # As the report has always shown it: one name, or a list with one per layer.
+    rams = hw.weight_ram if isinstance(hw.weight_ram, str) else list(hw.weight_ram)
     return {"memories": rows, "blocks": sum(r["blocks"] for r in rows),
             "bits": sum(r["bits"] for r in rows), "available": board.bram_blocks,
-            "spram_tiles": sum(g.spram_tiles for g in geos), "weight_ram": weight_ram}
+            "spram_tiles": sum(g.spram_tiles for g in geos), "weight_ram": rams}
 
 
 def _fits(board, est: dict) -> bool:
     return est["blocks"] <= board.bram_blocks and est["spram_tiles"] <= board.spram_blocks
 
 
-def choose_weight_ram(board, net, lanes, max_events: int):
-    """``"block"``, or per layer ``"block"``/``"spram"`` when only SPRAM weights make it fit.
+def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
+    """``hw`` with its weights in block RAM, or per layer in block RAM or SPRAM when only SPRAM
+    weights make the design fit.
 
     On a device with SPRAM (the iCE40 UltraPlus), the largest weight arrays move to SPRAM, one
     layer at a time, until the block RAM suffices. SPRAM has no configuration-time contents, so
     those weights are zero after configuration and come over the host link.
     """
-    if _fits(board, estimate(board, net, lanes, max_events)) or not board.spram_blocks:
-        return "block"
+    block = replace(hw, weight_ram="block")
+    if _fits(board, estimate(board, net, block)) or not board.spram_blocks:
+        return block
     rams = ["block"] * len(net.layers)
     order = sorted(range(len(net.layers)), key=lambda l: -net.layers[l].weights.size * net.layers[l].weight_bits)
     for l in order:
@@ -92,40 +98,45 @@ def choose_weight_ram(board, net, lanes, max_events: int):
             continue  # SPRAM writes are nibble-masked
         rams[l] = "spram"
         try:
-            est = estimate(board, net, lanes, max_events, rams)
+            est = estimate(board, net, replace(hw, weight_ram=rams))
         except ValueError:  # more SPRAM tiles than the device has
             rams[l] = "block"
             continue
         if _fits(board, est):
-            return rams
-    return "block"
+            return replace(hw, weight_ram=rams)
+    return block
 
 
-def _lane_options(board, net, max_events: int, current) -> list[int]:
+def _lane_options(board, net, hw: HardwareConfig) -> list[int]:
     fits = []
     for P in (1, 2, 4, 8, 16, 32, 64):
-        if P == current:
+        if P == hw.lanes:
             continue
         try:
-            if _fits(board, estimate(board, net, P, max_events,
-                                     choose_weight_ram(board, net, P, max_events))):
+            if _fits(board, estimate(board, net, choose_weight_ram(board, net, replace(hw, lanes=P)))):
                 fits.append(P)
         except (ValueError, TypeError):
             continue
     return fits
 
 
-def precheck(board, net, lanes, max_events: int) -> dict:
-    """The memory estimate with the weight placement that fits (see :func:`choose_weight_ram`);
-    :class:`ResourceError` when none does."""
-    rams = choose_weight_ram(board, net, lanes, max_events)
-    est = estimate(board, net, lanes, max_events, rams)
+def precheck(board, net, hw: HardwareConfig) -> dict:
+    """The memory estimate of ``hw`` on ``board`` (see :func:`estimate`); :class:`ResourceError`
+    when its memories cannot fit. :func:`choose_weight_ram` first finds a weight placement that does."""
+    est = estimate(board, net, hw)
     if _fits(board, est):
         return est
+    if est["spram_tiles"] > board.spram_blocks:
+        raise ResourceError(
+            f"the network does not fit the {board.title} ({board.device}): its weights in SPRAM "
+            f"(weight_ram = {est['weight_ram']!r}) need {est['spram_tiles']} SB_SPRAM256KA tiles but the "
+            f"device has {board.spram_blocks}; keep the weights in block RAM (weight_ram = 'block')",
+            "SPRAM", est["spram_tiles"], board.spram_blocks)
+    lanes, max_events = hw.lanes, hw.max_events
     biggest = max(est["memories"], key=lambda r: r["blocks"])
     kbit = board.bram_blocks * board.bram_block_bits // 1024
     hints = []
-    others = _lane_options(board, net, max_events, lanes)
+    others = _lane_options(board, net, hw)
     if others:
         hints.append(f"--lanes {' or '.join(map(str, others))} fits the block RAM")
     wb = max(layer.weight_bits for layer in net.layers)
@@ -136,7 +147,10 @@ def precheck(board, net, lanes, max_events: int) -> dict:
     weight_bits = sum(r["bits"] for r in est["memories"] if r["memory"].endswith("weights"))
     spram_bits = board.spram_blocks * board.spram_block_bits
     note = ""
-    if spram_bits:
+    placed = estimate(board, net, choose_weight_ram(board, net, hw))
+    if _fits(board, placed):  # only when the caller chose the placement itself
+        hints.insert(0, f"weight_ram = {placed['weight_ram']!r} fits (the automatic placement)")
+    elif spram_bits:
         note = (f" Moving weight arrays to the {board.spram_blocks} SPRAM blocks ({spram_bits // 1024} "
                 f"kbit) does not make it fit either (the weights take {weight_bits} bits).")
     ibuf = next(r for r in est["memories"] if r["memory"] == "input buffer")
@@ -151,8 +165,13 @@ def precheck(board, net, lanes, max_events: int) -> dict:
         f"{est['blocks']} blocks but the device has {board.bram_blocks} ({kbit} kbit); "
         f"the design's memories hold {est['bits']} bits, the largest being {biggest['memory']} "
         f"({biggest['width']} x {biggest['depth']} = {biggest['bits']} bits, {biggest['blocks']} "
-        f"blocks) with lanes = {lanes}.{note} Try: " + "; ".join(hints),
+        f"blocks) with lanes = {_lanes_text(lanes)}.{note} Try: " + "; ".join(hints),
         "BRAM", est["blocks"], board.bram_blocks)
+
+
+def _lanes_text(lanes) -> str:
+    """Lanes as the user wrote them: one number or a list (the config keeps lists as tuples)."""
+    return str(list(lanes) if isinstance(lanes, tuple) else lanes)
 
 
 def _bigger_boards(board, bits: int) -> list[str]:
@@ -204,7 +223,7 @@ def check_cells(board, counts: dict[str, int], lanes) -> None:
                     "changing --lanes changes the memory shapes and can change the block count")
         raise ResourceError(
             f"the design does not fit the {board.title} ({board.device}): {res} needs {need} "
-            f"but the device has {have} (after synthesis, lanes = {lanes}); {hint}",
+            f"but the device has {have} (after synthesis, lanes = {_lanes_text(lanes)}); {hint}",
             res, need, have)
 
 

@@ -14,11 +14,15 @@ Every board top has the same structure:
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 from amaranth import ClockDomain, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..model.hardware import HardwareConfig
 from ..model.layer import ceil_log2
 from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
 
@@ -39,13 +43,10 @@ def _output(m, platform, name, number=0):
 
 
 def _zero_weights(net, which):
-    """A copy of ``net`` with the weights of the layers flagged in ``which`` set to zero."""
-    import copy
-    net = copy.deepcopy(net)
-    for layer, zero in zip(net.layers, which):
-        if zero:
-            layer.weights = layer.weights * 0
-    return net
+    """A new network like ``net`` with the weights of the layers flagged in ``which`` set to zero."""
+    layers = [replace(layer, weights=np.zeros_like(layer.weights)) if zero else layer
+              for layer, zero in zip(net.layers, which)]
+    return replace(net, layers=layers)
 
 
 def pll_for(board, clock_mhz: float | None = None) -> PLLParams:
@@ -130,31 +131,26 @@ class BlinkCode(wiring.Component):
 class BoardTop(Elaboratable):
     """The whole design for one board: clocking, reset, network, host link, LEDs."""
 
-    def __init__(self, board, net, *, lanes=4, pll: PLLParams, max_events: int = 4096,
-                 baud: int = 115200, weight_ram="block"):
+    def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int = 115200):
         self.board = board
         self.net = net
-        self.lanes = lanes
+        self.hw = hw
         self.pll = pll
-        self.max_events = max_events
         self.baud = baud
         self.clk_hz = pll.f_out_mhz * 1e6
         # Build link and core now so that an impossible configuration fails before any tool runs.
         from ..hdl.core import NetworkCore
         from ..hdl.link import HostLink
-        self.weight_ram = weight_ram
-        rams = [weight_ram] * len(net.layers) if isinstance(weight_ram, str) else list(weight_ram)
-        core = None
+        rams = hw.layer_weight_ram(len(net.layers))
         if "spram" in rams:
             # SPRAM weights are zero after configuration. The link identifies the network it was
             # built for by a digest of its contents, so it is built for the network as the board
             # really holds it (those weights zero): the host sees the difference and loads the
             # weights over the link.
             net = _zero_weights(net, [r == "spram" for r in rams])
-            core = NetworkCore(net, lanes=lanes, max_events=max_events, weight_ram=rams,
-                               spram_primitive=True)
-        self.link = HostLink(net, lanes=lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                             max_events=max_events, core=core)
+        core = NetworkCore(net, hw, spram_primitive=True)
+        self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
+                             max_events=hw.max_events, core=core)
 
     # --- clocking -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
+from ..model.hardware import HardwareConfig
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
@@ -41,13 +41,20 @@ __all__ = ["NetworkCore"]
 
 
 class NetworkCore(wiring.Component):
-    def __init__(self, net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block", spram_primitive: bool = False):
+    """The accelerator for ``net`` as configured by ``hw`` (ports: docs/architecture.md).
+
+    ``spram_primitive`` only chooses how SPRAM weight memories (``hw.weight_ram``) are realised,
+    not what they do: True instantiates SB_SPRAM256KA (iCE40 synthesis), ``"model"`` a cycle
+    model of it (Amaranth's simulator), False a behavioural memory of the same contents and timing.
+    """
+
+    def __init__(self, net: Network, hw: HardwareConfig = HardwareConfig(), *, spram_primitive=False):
+        if not isinstance(hw, HardwareConfig):
+            raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
         # Validate everything before building any gateware.
-        self.geometry = geos = check_hardware(net, lanes, max_events, trace_depth, memory_budget, weight_ram)
-        self.net = net
-        self.max_events = max_events
-        self.trace_depth = trace_depth
+        self.geometry = geos = hw.geometry(net)
+        self.net, self.hw = net, hw
+        max_events, trace_depth = hw.max_events, hw.trace_depth
         L = len(net.layers)
         self.layer_bits = max(1, ceil_log2(L))
         self.step_bits = bits_for(max_events)
@@ -93,6 +100,14 @@ class NetworkCore(wiring.Component):
         self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[], attrs=BLOCK_RAM)
         self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
                           if trace_depth else None)
+
+    @property
+    def max_events(self) -> int:
+        return self.hw.max_events
+
+    @property
+    def trace_depth(self) -> int:
+        return self.hw.trace_depth
 
     def elaborate(self, platform):
         m = Module()

@@ -1,7 +1,9 @@
-"""Generator API: a network + hardware parameters -> the Amaranth top or Verilog.
+"""Generator API: a network + a :class:`~spikegate.model.hardware.HardwareConfig` -> the Amaranth
+top or Verilog.
 
-Every parameter is validated (:func:`spikegate.model.core.check_hardware`) before any gateware
-is built, so an impossible configuration fails with one clear message and writes nothing.
+The configuration is validated against the network
+(:meth:`~spikegate.model.hardware.HardwareConfig.geometry`) before any gateware is built, so an
+impossible configuration fails with one clear message and writes nothing.
 """
 from __future__ import annotations
 
@@ -12,26 +14,22 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape, Value
 from amaranth.lib import data, wiring
 
-from ..model.core import DEFAULT_MEMORY_BUDGET, check_hardware
 from ..model.fileio import write_atomic
+from ..model.hardware import HardwareConfig
 from ..model.network import Network
 from .core import NetworkCore
 
 __all__ = ["build_core", "export_verilog", "port_table", "hardware_summary"]
 
 
-def build_core(net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-               memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block",
-               spram_primitive: bool = False) -> NetworkCore:
+def build_core(net: Network, hw: HardwareConfig = HardwareConfig(), *, spram_primitive=False) -> NetworkCore:
     """The Amaranth top for ``net`` (raises ValueError/TypeError on impossible parameters).
 
-    ``weight_ram="spram"`` (or one value per layer) keeps those layers' weights in iCE40 SPRAM;
+    ``hw.weight_ram="spram"`` (or one value per layer) keeps those layers' weights in iCE40 SPRAM;
     ``spram_primitive=True`` instantiates SB_SPRAM256KA for synthesis (False: a behavioural memory
     with the same contents and timing, for Amaranth's simulator).
     """
-    check_hardware(net, lanes, max_events, trace_depth, memory_budget, weight_ram)
-    return NetworkCore(net, lanes=lanes, max_events=max_events, trace_depth=trace_depth,
-                       memory_budget=memory_budget, weight_ram=weight_ram, spram_primitive=spram_primitive)
+    return NetworkCore(net, hw, spram_primitive=spram_primitive)
 
 
 def port_table(core: NetworkCore) -> list[dict]:
@@ -53,8 +51,7 @@ def hardware_summary(core: NetworkCore) -> dict:
     for l, geo in enumerate(core.geometry):
         layers.append({"layer": l, "n_in": geo.n_in, "n": geo.n, "lanes": geo.lanes, "groups": geo.groups,
                        "acc_bits": geo.acc_bits, "memory_bits": geo.memory_bits()})
-    total = sum(sum(x["memory_bits"].values()) for x in layers)
-    total += core.max_events * (core.geometry[0].addr_bits + 1)
+    total = core.hw.memory_bits(core.geometry)
     spram = [l for l, g in enumerate(core.geometry) if g.weight_ram == "spram"]
     return {"lanes": [g.lanes for g in core.geometry], "max_events": core.max_events,
             "weight_ram": [g.weight_ram for g in core.geometry],
@@ -64,9 +61,8 @@ def hardware_summary(core: NetworkCore) -> dict:
             "cycle_formula": "1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]"}
 
 
-def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events: int = 4096,
-                   trace_depth: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                   name: str = "spikegate_top", weight_ram="block") -> dict:
+def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,
+                   name: str = "spikegate_top") -> dict:
     """Write Verilog for ``net`` to ``path`` (atomically); return a summary with the port table."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name = {name!r} is not a valid Verilog module name; valid: letters, digits, "
@@ -74,13 +70,13 @@ def export_verilog(net: Network, path: str | os.PathLike, *, lanes=4, max_events
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output directory {str(path.parent)!r} does not exist")
-    core = build_core(net, lanes, max_events, trace_depth, memory_budget, weight_ram, spram_primitive=True)
+    core = build_core(net, hw, spram_primitive=True)
     text = verilog.convert(core, name=name, emit_src=False)
     ports = port_table(core)
     header = [f"// {name}: spikegate NetworkCore for network {net.name!r} shape "
               f"{'-'.join(map(str, net.shape))} (digest {net.digest()[:16]})",
-              f"// lanes {[g.lanes for g in core.geometry]}, max_events {max_events}, "
-              f"trace_depth {trace_depth}, weight_ram {[g.weight_ram for g in core.geometry]}. "
+              f"// lanes {[g.lanes for g in core.geometry]}, max_events {hw.max_events}, "
+              f"trace_depth {hw.trace_depth}, weight_ram {[g.weight_ram for g in core.geometry]}. "
               "Port contract: docs/architecture.md (NetworkCore).",
               "// Ports (stream payloads are packed structs, first field in the least significant bits):"]
     for p in ports:

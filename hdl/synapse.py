@@ -112,7 +112,7 @@ class SynapseArray(wiring.Component):
 
         Single-ported: reads (run) and writes (cfg, idle only) never happen in the same cycle, so
         one address serves both. The per-lane write enable becomes the per-nibble MASKWREN
-        (weight_bits is a multiple of 4, checked by check_hardware).
+        (weight_bits is a multiple of 4, checked by HardwareConfig.geometry).
         """
         geo = self.geo
         P, wb = geo.lanes, geo.weight_bits

@@ -1,8 +1,8 @@
 """Twin of :class:`spikegate.hdl.core.NetworkCore`: the whole accelerator, cycle count included.
 
-Also the single place where hardware parameters are validated and widths derived
-(:func:`check_hardware`): the gateware generator calls it before building anything, so an
-impossible configuration fails with a clear message and no HDL.
+Its hardware parameters are a :class:`~spikegate.model.hardware.HardwareConfig`, the same object
+the gateware generator is given; its :meth:`~spikegate.model.hardware.HardwareConfig.geometry`
+validates them against the network and derives every width.
 
 Cycle formula of one run (from the cycle after ``start`` to the cycle ``done`` rises)::
 
@@ -17,121 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layer import LAYER_OVERHEAD, LayerCore, LayerGeometry, bits_for
+from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, HardwareConfig
+from .layer import LAYER_OVERHEAD, LayerCore
 from .network import Network
 from .protocol import CfgTarget, value_range
 
-__all__ = ["NetworkCore", "RunResult", "check_hardware", "input_words", "batch_cycles", "DEFAULT_MEMORY_BUDGET",
-           "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "weight_cfg_words"]
+__all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "HardwareConfig", "DEFAULT_MEMORY_BUDGET",
+           "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "MAX_EVENTS", "weight_cfg_words"]
 
 # The controller's step-boundary cycle (checks whether another step is buffered).
 STEP_OVERHEAD = 1
 # The final boundary check that finds no step left.
 RUN_OVERHEAD = 1
-MAX_LANES = 64
-MAX_EVENTS = 1 << 20
-WEIGHT_RAMS = ("block", "spram")
-SPRAM_TILES = 4  # SB_SPRAM256KA on an iCE40 UP5K
-# 4 Mibit: more than any supported board's block RAM (UP5K: 120 kbit EBR + 1 Mbit SPRAM;
-# ECP5-85: 3.7 Mbit), so only impossible networks are refused by default.
-DEFAULT_MEMORY_BUDGET = 4 << 20
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _per_layer(name: str, value, L: int, is_item) -> list:
-    if is_item(value):
-        return [value] * L
-    if isinstance(value, (list, tuple)):
-        if len(value) != L:
-            raise ValueError(f"{name} = {list(value)} has {len(value)} entries but the network has {L} "
-                             f"layers; give one per layer or a single value")
-        return list(value)
-    raise TypeError(f"{name} must be a single value or a list with one per layer, got {value!r}")
-
-
-def check_hardware(net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-                   memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block") -> list[LayerGeometry]:
-    """Validate hardware parameters for ``net``; return the per-layer geometry.
-
-    ``weight_ram`` (one value or one per layer): ``"block"`` (block RAM, weights baked in as
-    initial contents) or ``"spram"`` (iCE40 UltraPlus SB_SPRAM256KA; these have no initial
-    contents, so the weights start at zero and the host writes them through ``cfg``).
-
-    Raises ``TypeError``/``ValueError`` naming the parameter, its value and what is valid.
-    """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
-    L = len(net.layers)
-    if _is_int(lanes):
-        lanes_l = [int(lanes)] * L
-    elif isinstance(lanes, (list, tuple)):
-        if len(lanes) != L:
-            raise ValueError(f"lanes = {list(lanes)} has {len(lanes)} entries but the network has {L} "
-                             f"layers; give one lane count per layer or a single integer")
-        lanes_l = list(lanes)
-    else:
-        raise TypeError(f"lanes must be an integer or a list of integers, got {lanes!r}")
-    for l, P in enumerate(lanes_l):
-        if not _is_int(P):
-            raise TypeError(f"lanes[{l}] must be an integer, got {P!r}")
-        P = int(P)
-        if P < 1 or P > MAX_LANES or P & (P - 1):
-            raise ValueError(f"lanes = {P} (layer {l}) is not valid; valid: a power of two from 1 to {MAX_LANES}")
-        lanes_l[l] = P
-    rams = _per_layer("weight_ram", weight_ram, L, lambda v: isinstance(v, str))
-    for l, r in enumerate(rams):
-        if r not in WEIGHT_RAMS:
-            raise ValueError(f"weight_ram = {r!r} (layer {l}) is not valid; valid: {', '.join(WEIGHT_RAMS)}")
-    if not _is_int(max_events):
-        raise TypeError(f"max_events must be an integer, got {max_events!r}")
-    if not 1 <= max_events <= MAX_EVENTS:
-        raise ValueError(f"max_events = {max_events} is not valid; valid: 1 <= max_events <= {MAX_EVENTS}")
-    if not _is_int(trace_depth):
-        raise TypeError(f"trace_depth must be an integer, got {trace_depth!r}")
-    if not 0 <= trace_depth <= MAX_EVENTS:
-        raise ValueError(f"trace_depth = {trace_depth} is not valid; valid: 0 <= trace_depth <= {MAX_EVENTS}")
-    if not _is_int(memory_budget) or memory_budget < 1:
-        raise ValueError(f"memory_budget = {memory_budget!r} is not valid; valid: a positive number of bits")
-    geos = []
-    for l, (layer, P) in enumerate(zip(net.layers, lanes_l)):
-        last = l == L - 1
-        count_bits = bits_for(max_events) if last and not layer.readout else 0
-        geo = LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
-                            membrane_bits=layer.membrane_bits, refractory=layer.refractory,
-                            count_bits=count_bits, weight_ram=rams[l])
-        if rams[l] == "spram" and layer.weight_bits % 4:
-            raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
-                             f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
-        # A Layer validates these itself and is immutable; the gateware relies on them, so they are
-        # checked once more here, with the same rule (protocol.value_range).
-        wlo, whi = value_range(layer, CfgTarget.WEIGHT)
-        if layer.weights.size and (layer.weights.min() < wlo or layer.weights.max() > whi):
-            raise ValueError(f"layer {l}: weights do not fit weight_bits = {layer.weight_bits} "
-                             f"(range [{wlo}, {whi}])")
-        tlo, thi = value_range(layer, CfgTarget.THRESHOLD)
-        if not tlo <= layer.threshold <= thi:
-            raise ValueError(f"layer {l}: threshold = {layer.threshold} does not fit membrane_bits = "
-                             f"{layer.membrane_bits}; valid: {tlo} <= threshold <= {thi}")
-        vlo, vhi = value_range(layer, CfgTarget.BIAS)
-        if layer.bias.min() < vlo or layer.bias.max() > vhi:
-            raise ValueError(f"layer {l}: bias does not fit membrane_bits = {layer.membrane_bits}")
-        geos.append(geo)
-    tiles = sum(g.spram_tiles for g in geos)
-    if tiles > SPRAM_TILES:
-        raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "
-                         f"({', '.join(f'layer {l}: {g.spram_tiles}' for l, g in enumerate(geos) if g.spram_tiles)}); "
-                         f"an iCE40 UltraPlus has {SPRAM_TILES}")
-    total = sum(sum(g.memory_bits().values()) for g in geos)
-    total += max_events * (geos[0].addr_bits + 1)
-    if total > memory_budget:
-        detail = ", ".join(f"layer {l}: {sum(g.memory_bits().values())}" for l, g in enumerate(geos))
-        raise ValueError(f"the core needs {total} bits of memory ({detail}, input buffer: "
-                         f"{max_events * (geos[0].addr_bits + 1)}), more than memory_budget = "
-                         f"{memory_budget} bits; use a smaller network or max_events, or raise the budget")
-    return geos
 
 
 def input_words(spikes: np.ndarray) -> list[tuple[int, int]]:
@@ -204,7 +101,7 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
     ``result`` is ``model.simulate(net, input_spikes)``: the formula only needs how many events
     each layer saw at each step, so this costs one vectorised pass instead of a twin run per sample.
     """
-    geometry = check_hardware(net, lanes)
+    geometry = HardwareConfig(lanes=lanes).geometry(net)
     events = [np.asarray(input_spikes, bool)] + result.spikes[:-1]
     T = events[0].shape[1]
     total = RUN_OVERHEAD + T * STEP_OVERHEAD
@@ -216,17 +113,20 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
 class NetworkCore:
     """The accelerator's behaviour, state and cycle count, bit for bit and cycle for cycle."""
 
-    def __init__(self, net: Network, lanes=4, max_events: int = 4096, trace_depth: int = 0,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET, weight_ram="block"):
-        self.geometry = check_hardware(net, lanes, max_events, trace_depth, memory_budget, weight_ram)
-        self.net = net
-        self.max_events = max_events
-        self.trace_depth = trace_depth
+    def __init__(self, net: Network, hw: HardwareConfig = HardwareConfig()):
+        if not isinstance(hw, HardwareConfig):
+            raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
+        self.geometry = hw.geometry(net)
+        self.net, self.hw = net, hw
         self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, self.geometry)]
 
     @property
     def lanes(self) -> list[int]:
         return [g.lanes for g in self.geometry]
+
+    @property
+    def max_events(self) -> int:
+        return self.hw.max_events
 
     # --- run-time configuration (the cfg port) ---------------------------------------------
 

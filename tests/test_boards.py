@@ -24,6 +24,7 @@ from spikegate.boards.top import BlinkCode, ResultSnoop, pll_for
 from spikegate.cli import main
 from spikegate.errors import UserError
 from spikegate.model import Network
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.random import random_network
 
 BIN = Path(sys.executable).parent
@@ -31,6 +32,16 @@ BIN = Path(sys.executable).parent
 
 def _default_net():
     return Network.load(spikegate.default_network_path())
+
+
+def _precheck(board, net, lanes, max_events):
+    """The memory check as ``build`` makes it: weights placed where they fit, then checked."""
+    hw = fit.choose_weight_ram(board, net, HardwareConfig(lanes=lanes, max_events=max_events))
+    return fit.precheck(board, net, hw)
+
+
+def _estimate(board, net, lanes, max_events):
+    return fit.estimate(board, net, HardwareConfig(lanes=lanes, max_events=max_events))
 
 
 # --- PLL settings, checked against the reference tools (icepll / ecppll from YoWASP) ------------
@@ -87,7 +98,7 @@ def test_default_network_memories_fit_at_the_default_lanes():
     me = default_max_events(net)
     assert me == 1024  # T = 8 steps x (64 inputs + 1 end-of-step word) = 520, rounded up
     for b in BOARDS.values():
-        est = fit.precheck(b, net, b.default_lanes, me)
+        est = _precheck(b, net, b.default_lanes, me)
         assert 0 < est["blocks"] <= b.bram_blocks
 
 
@@ -95,13 +106,13 @@ def test_four_lanes_overflow_the_icebreaker_ebr_unless_weights_go_to_spram():
     # Each memory of the core takes whole EBRs (16 bits wide at most): 4 lanes of 14-bit
     # membranes are 56 bits wide, 4 EBRs for 16 words; all in block RAM the design needs over 30.
     board = get_board("icebreaker")
-    est = fit.estimate(board, _default_net(), 4, 1024)
+    est = _estimate(board, _default_net(), 4, 1024)
     assert est["blocks"] > 30 and est["spram_tiles"] == 0
     # So the layer-0 weights (32 bits x 1024 words) move to two SB_SPRAM256KA tiles.
-    est = fit.precheck(board, _default_net(), 4, 1024)
+    est = _precheck(board, _default_net(), 4, 1024)
     assert est["weight_ram"] == ["spram", "block"] and est["spram_tiles"] == 2 and est["blocks"] <= 30
     # An ECP5 has no SPRAM and room enough: everything stays in (initialised) block RAM.
-    assert fit.precheck(get_board("ulx3s-85f"), _default_net(), 4, 1024)["weight_ram"] == "block"
+    assert _precheck(get_board("ulx3s-85f"), _default_net(), 4, 1024)["weight_ram"] == "block"
 
 
 def _mnist_sized():
@@ -113,7 +124,7 @@ def test_mnist_sized_network_on_icebreaker_needs_spram_and_a_smaller_input_buffe
     board = get_board("icebreaker")
     assert default_max_events(net) == 4096
     with pytest.raises(fit.ResourceError) as e:
-        fit.precheck(board, net, 2, 4096)
+        _precheck(board, net, 2, 4096)
     err = e.value
     assert err.resource == "BRAM" and err.available == 30
     # 784 x 128 weights of 8 bits alone are 802816 bits = 196 EBRs of 4 kbit.
@@ -124,14 +135,40 @@ def test_mnist_sized_network_on_icebreaker_needs_spram_and_a_smaller_input_buffe
     assert "Moving weight arrays to the 4 SPRAM blocks (1024 kbit) does not make it fit either" in msg
     assert "--max-events 2048" in msg and "ulx3s-85f" in msg
     # With the suggested input buffer, layer 0's weights go to the four SB_SPRAM256KA tiles.
-    est = fit.precheck(board, net, 2, 2048)
+    est = _precheck(board, net, 2, 2048)
     assert est["weight_ram"] == ["spram", "block"] and est["spram_tiles"] == 4
     assert est["blocks"] <= 30
     # Four lanes make every state memory wider: no placement fits.
     with pytest.raises(fit.ResourceError):
-        fit.precheck(board, net, 4, 2048)
+        _precheck(board, net, 4, 2048)
     # The ULX3S's 208 DP16KD blocks hold everything in block RAM.
-    assert fit.precheck(get_board("ulx3s-85f"), net, 4, 4096)["weight_ram"] == "block"
+    assert _precheck(get_board("ulx3s-85f"), net, 4, 4096)["weight_ram"] == "block"
+
+
+def test_explicit_weight_placement_is_checked_not_chosen():
+    net = _default_net()
+    # No SPRAM on an ECP5: asking for it is refused, naming the resource.
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(get_board("ulx3s-85f"), net, HardwareConfig(lanes=4, max_events=1024, weight_ram=["spram", "block"]))
+    assert e.value.resource == "SPRAM" and (e.value.needed, e.value.available) == (2, 0)
+    assert "weight_ram = ['spram', 'block']" in str(e.value)
+    # Everything in block RAM at 4 lanes overflows the iCEBreaker; the message names the placement
+    # that fits instead of claiming that SPRAM does not help.
+    with pytest.raises(fit.ResourceError) as e:
+        fit.precheck(get_board("icebreaker"), net, HardwareConfig(lanes=4, max_events=1024))
+    assert "weight_ram = ['spram', 'block'] fits" in str(e.value) and "does not make it fit" not in str(e.value)
+
+
+def test_build_checks_its_knobs_before_any_tool_and_prints_nothing(capsys, tmp_path):
+    from spikegate.boards.build import build
+    with pytest.raises(ValueError, match="weight_ram = 'lut' \\(layer 0\\) is not valid"):
+        build("ulx3s-85f", weight_ram="lut", out_dir=tmp_path, cache_dir=tmp_path)
+    with pytest.raises(fit.ResourceError, match="SB_SPRAM256KA tiles but the device has 0"):
+        build("ulx3s-85f", weight_ram="spram", out_dir=tmp_path, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="seed = -1"):
+        build("ulx3s-85f", seed=-1, out_dir=tmp_path, cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr() == ("", "")
 
 
 def test_precheck_suggests_lanes_that_fit():
@@ -140,12 +177,12 @@ def test_precheck_suggests_lanes_that_fit():
     net = random_network(3, (60, 256, 4), weight_bits=4, membrane_bits=12, readout=False, timesteps=4)
     board = get_board("tangnano9k")
     with pytest.raises(fit.ResourceError) as e:
-        fit.precheck(board, net, 64, 256)
+        _precheck(board, net, 64, 256)
     lanes = [int(x) for x in re.findall(r"--lanes ([\d or]+) fits", str(e.value))[0].split(" or ")]
     assert lanes == [1, 2, 4]
     for P in lanes:
-        assert fit.estimate(board, net, P, 256)["blocks"] <= 26
-    assert fit.estimate(board, net, 8, 256)["blocks"] > 26
+        assert _estimate(board, net, P, 256)["blocks"] <= 26
+    assert _estimate(board, net, 8, 256)["blocks"] > 26
 
 
 def test_check_cells_names_resource():

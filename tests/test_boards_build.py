@@ -92,14 +92,21 @@ def _check_report(r: dict, board_name: str, tmp_path):
 
 @pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
 def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_path, capsys, monkeypatch):
-    r = build(board, None, out_dir=tmp_path, cache_dir=cache)
+    heard = []
+    r = build(board, None, out_dir=tmp_path, cache_dir=cache, progress=heard.append)
     _check_report(r, board, tmp_path)
     assert r["cached"] is False
+    # Progress goes to the callback, one line per step; the library itself prints nothing.
+    assert any("synthesis" in line for line in heard) and any("place and route" in line for line in heard)
+    assert capsys.readouterr() == ("", "")
     # Unchanged design: served from the cache, identical bitstream, through the CLI this time.
     monkeypatch.setenv("SPIKEGATE_CACHE", str(cache_base))
+    monkeypatch.delenv("SPIKEGATE_PROGRESS", raising=False)
     out2 = tmp_path / "again"
     assert main(["build", "--board", board, "--out", str(out2), "--json"]) == 0
-    r2 = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    r2 = json.loads(out.out)
+    assert "unchanged design, using the cached build" in out.err  # the CLI shows the progress
     assert r2["cached"] is True and r2["cache_key"] == r["cache_key"]
     assert r2["bitstream_sha256"] == r["bitstream_sha256"]
     assert (out2 / get_board(board).bitstream_name).read_bytes() == (tmp_path / get_board(board).bitstream_name).read_bytes()
@@ -154,11 +161,13 @@ def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     counters) needs more logic cells than the UP5K has: placement stops, and the build says so
     with the numbers. (A trained 784-128-10 readout network with 15-17-bit membranes fits in
     5118 of 5280 cells; see bench/boards.py.)"""
-    from spikegate.boards.fit import ResourceError, precheck
+    from spikegate.boards.fit import ResourceError, choose_weight_ram, precheck
+    from spikegate.model.hardware import HardwareConfig
     from spikegate.model.random import random_network
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
     board = get_board("icebreaker")
-    assert precheck(board, net, 2, 2048)["weight_ram"] == ["spram", "block"]
+    hw = choose_weight_ram(board, net, HardwareConfig(lanes=2, max_events=2048))
+    assert precheck(board, net, hw)["weight_ram"] == ["spram", "block"]
     with pytest.raises(ResourceError) as e:
         build(board, net, max_events=2048, out_dir=tmp_path, cache_dir=cache, samples=20)
     err = e.value

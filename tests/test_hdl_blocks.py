@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.layer import LayerCore
 from spikegate.hdl.synapse import OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
-from spikegate.model.core import check_hardware
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.layer import LayerCore as LayerTwin
 from spikegate.model.network import Network
 from spikegate.model.random import random_layer
@@ -22,7 +22,7 @@ def _sim(dut, body):
 
 def _layer_and_geo(seed, n_in, n, lanes, **kw):
     layer = random_layer(np.random.default_rng(seed), n_in, n, **kw)
-    geo = check_hardware(Network([layer], timesteps=1), lanes)[0]
+    geo = HardwareConfig(lanes=lanes).geometry(Network([layer], timesteps=1))[0]
     return layer, geo
 
 

@@ -15,6 +15,7 @@ from spikegate import datasets
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, simulate_core
 from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Layer, Leak, Network, signed_range
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
@@ -24,8 +25,8 @@ def check(net, spikes, lanes):
     """Run samples [N, T, n_in] through contract, twin and gateware; all must agree."""
     lanes_l = lanes if isinstance(lanes, list) else [lanes] * len(net.layers)
     ref = simulate(net, spikes)
-    twin = Twin(net, lanes=lanes)
-    hw = simulate_core(NetworkCore(net, lanes=lanes), spikes)
+    twin = Twin(net, HardwareConfig(lanes=lanes))
+    hw = simulate_core(NetworkCore(net, HardwareConfig(lanes=lanes)), spikes)
     for b in range(spikes.shape[0]):
         tr = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(tr)) is None, f"twin vs contract, sample {b}: {m}"
@@ -124,7 +125,7 @@ def test_all_silent_sample_and_empty_run():
     net = random_network(21, (5, 4, 3), timesteps=4)
     check(net, np.zeros((1, 4, 5), bool), 2)
     # T = 0 (nothing loaded): done after the run overhead, state reads as zero.
-    hw = simulate_core(NetworkCore(net, lanes=2), np.zeros((1, 0, 5), bool))[0]
+    hw = simulate_core(NetworkCore(net, HardwareConfig(lanes=2)), np.zeros((1, 0, 5), bool))[0]
     assert hw.cycles == 1 and not hw.counts.any() and not hw.membranes[-1].any()
 
 
@@ -166,9 +167,9 @@ def test_overflow_clear_and_rerun():
     net = random_network(31, (6, 5, 4), timesteps=3, readout=False)
     spikes = random_spikes(32, 1, 3, 6, p=0.5)[0]
     words = input_words(spikes)
-    twin = Twin(net, lanes=2, max_events=len(words))
+    twin = Twin(net, HardwareConfig(lanes=2, max_events=len(words)))
     expect = twin.run(spikes)
-    dut = NetworkCore(net, lanes=2, max_events=len(words))
+    dut = NetworkCore(net, HardwareConfig(lanes=2, max_events=len(words)))
 
     async def body(ctx):
         # Fill the buffer exactly; one more word overflows.
@@ -213,7 +214,7 @@ def test_cfg_writes_match_twin():
     net = random_network(41, (7, 6, 5, 3), timesteps=5, readout=True)
     rng = np.random.default_rng(42)
     spikes = random_spikes(43, 1, 5, 7, p=0.6)[0]
-    twin = Twin(net, lanes=4)
+    twin = Twin(net, HardwareConfig(lanes=4))
     before = twin.run(spikes)
     l0, _, l1 = net.layers
     wlo0, whi0 = signed_range(l0.weight_bits)
@@ -232,7 +233,7 @@ def test_cfg_writes_match_twin():
     after = twin.run(spikes)
     assert after.mismatch(before) is not None, "the writes should change the run"
     # The twin's own changed weights agree with the contract on a network edited the same way.
-    dut = NetworkCore(net, lanes=4)
+    dut = NetworkCore(net, HardwareConfig(lanes=4))
     results = {}
 
     async def body(ctx):
@@ -256,9 +257,9 @@ def test_cfg_writes_match_twin():
 def test_trace_memory():
     net = random_network(51, (6, 9, 4), timesteps=6, readout=False)
     spikes = random_spikes(52, 1, 6, 6, p=0.8)[0]
-    expect = Twin(net, lanes=2).run(spikes)
+    expect = Twin(net, HardwareConfig(lanes=2)).run(spikes)
     depth = max(1, len(expect.mon) - 2)
-    dut = NetworkCore(net, lanes=2, trace_depth=depth)
+    dut = NetworkCore(net, HardwareConfig(lanes=2, trace_depth=depth))
 
     async def body(ctx):
         await run_in_testbench(ctx, dut, spikes)
@@ -279,13 +280,13 @@ def test_spram_weights_loaded_through_cfg(lanes):
     """weight_ram='spram': SB_SPRAM256KA tiles (cycle model) start empty; cfg loads the weights."""
     net = random_network(7, (9, 13, 5), timesteps=4, weight_bits=8)
     spikes = random_spikes(8, 1, 4, 9, p=0.5)[0]
-    twin = Twin(net, lanes=lanes, weight_ram=["spram", "block"])
+    twin = Twin(net, HardwareConfig(lanes=lanes, weight_ram=["spram", "block"]))
     empty = twin.run(spikes)
     for w in weight_cfg_words(net, [0]):
         assert twin.cfg(*w)
     loaded = twin.run(spikes)
     assert (m := RunResult.from_simulation(net, simulate(net, spikes[None]), 0).mismatch(loaded)) is None, m
-    dut = NetworkCore(net, lanes=lanes, weight_ram=["spram", "block"], spram_primitive="model")
+    dut = NetworkCore(net, HardwareConfig(lanes=lanes, weight_ram=["spram", "block"]), spram_primitive="model")
     got = {}
 
     async def body(ctx):

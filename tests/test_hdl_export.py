@@ -8,6 +8,7 @@ from spikegate.cli import main
 from spikegate.datasets import load_network
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.export import build_core, export_verilog
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.random import random_network
 
 
@@ -45,12 +46,12 @@ def test_export_cli_bad_network_file(tmp_path, capsys):
 
 def test_api(tmp_path):
     net = random_network(5, (3, 4, 2))
-    core = build_core(net, lanes=[1, 2], max_events=16, trace_depth=4)
+    core = build_core(net, HardwareConfig(lanes=[1, 2], max_events=16, trace_depth=4))
     assert isinstance(core, NetworkCore) and [g.lanes for g in core.geometry] == [1, 2]
     Fragment.get(core, None)  # it elaborates
     with pytest.raises(ValueError, match="lanes = 5"):
-        build_core(net, lanes=5)
-    d = export_verilog(net, tmp_path / "x.v", lanes=2, trace_depth=8, name="snn")
+        build_core(net, HardwareConfig(lanes=5))
+    d = export_verilog(net, tmp_path / "x.v", HardwareConfig(lanes=2, trace_depth=8), name="snn")
     names = {p["name"] for p in d["ports"]}
     assert {"trace_addr", "trace_data", "trace_count", "trace_overflow", "mon"} <= names
     assert "module snn(" in (tmp_path / "x.v").read_text()

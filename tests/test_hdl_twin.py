@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula
-from spikegate.model.core import NetworkCore, RunResult, batch_cycles, check_hardware, input_words
+from spikegate.model.core import NetworkCore, RunResult, batch_cycles, input_words
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Layer, Network
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
@@ -22,7 +23,7 @@ def test_cycles_worked_by_hand():
     net = Network([Layer(weights=np.full((2, 3), 5), threshold=4),
                    Layer(weights=np.ones((3, 1), np.int64), readout=True)], timesteps=2)
     spikes = np.array([[1, 1], [0, 0]], bool)
-    twin = NetworkCore(net, lanes=2)
+    twin = NetworkCore(net, HardwareConfig(lanes=2))
     r = twin.run(spikes)
     assert r.spikes[0].astype(int).tolist() == [[1, 1, 1], [0, 0, 0]]
     assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes) == 24
@@ -35,7 +36,7 @@ def test_twin_is_the_contract(seed, lanes_exp, p):
     net = random_network(seed)
     spikes = random_spikes(seed ^ 0x5A5A, 2, net.timesteps, net.n_inputs, p=p)
     ref = simulate(net, spikes)
-    twin = NetworkCore(net, lanes=1 << lanes_exp)
+    twin = NetworkCore(net, HardwareConfig(lanes=1 << lanes_exp))
     for b in range(2):
         r = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
@@ -70,36 +71,58 @@ def test_input_words():
 def test_impossible_configurations(kw, match):
     net = random_network(3, (4, 5, 2))
     with pytest.raises((ValueError, TypeError), match=match):
-        check_hardware(net, **kw)
+        HardwareConfig(**kw).geometry(net)
     with pytest.raises((ValueError, TypeError), match=match):
-        NetworkCore(net, **kw)
+        NetworkCore(net, HardwareConfig(**kw))
+
+
+def test_hardware_config_checks_its_own_values_without_a_network():
+    for kw, match in (({"lanes": 3}, "lanes = 3 \\(layer 0\\)"), ({"lanes": [4, 6]}, "lanes = 6 \\(layer 1\\)"),
+                      ({"lanes": [4, "2"]}, "lanes\\[1\\] must be an integer"), ({"max_events": 0}, "max_events = 0"),
+                      ({"trace_depth": True}, "trace_depth must be an integer"),
+                      ({"weight_ram": ("block", "x")}, "weight_ram = 'x' \\(layer 1\\)"),
+                      ({"memory_budget": 0}, "memory_budget = 0")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            HardwareConfig(**kw)
+    hw = HardwareConfig(lanes=[2, np.int64(4)], weight_ram=["spram", "block"])
+    assert hw.lanes == (2, 4) and type(hw.lanes[1]) is int and hw.weight_ram == ("spram", "block")
+    assert hw == HardwareConfig(lanes=(2, 4), weight_ram=("spram", "block")) and len({hw, hw}) == 1
+    with pytest.raises(AttributeError):
+        hw.lanes = 8  # frozen: a checked configuration stays checked
+    net = random_network(3, (4, 5, 2))
+    geos = HardwareConfig(lanes=[1, 2], max_events=64).geometry(net)
+    assert [g.lanes for g in geos] == [1, 2] and [g.groups for g in geos] == [5, 1]
 
 
 def test_weights_or_theta_that_do_not_fit_are_refused():
+    # Layers validate their values when made and cannot be edited; the hardware check must not
+    # rely on that, so these layers are forced into an invalid state behind the validation's back.
     net = random_network(3, (4, 5, 2), readout=False)
-    net.layers[0].weights[0, 0] = 1 << net.layers[0].weight_bits  # edited after validation
+    weights = net.layers[0].weights.copy()
+    weights[0, 0] = 1 << net.layers[0].weight_bits
+    object.__setattr__(net.layers[0], "weights", weights)
     with pytest.raises(ValueError, match="weights do not fit"):
-        check_hardware(net)
+        HardwareConfig().geometry(net)
     net = random_network(3, (4, 5, 2), readout=False)
-    net.layers[1].threshold = 1 << net.layers[1].membrane_bits
+    object.__setattr__(net.layers[1], "threshold", 1 << net.layers[1].membrane_bits)
     with pytest.raises(ValueError, match="threshold"):
-        check_hardware(net)
+        HardwareConfig().geometry(net)
 
 
 def test_sample_longer_than_the_buffer_is_refused():
     net = random_network(3, (4, 5, 2))
     with pytest.raises(ValueError, match="max_events = 5"):
-        NetworkCore(net, max_events=5).run(np.ones((3, 4), bool))
+        NetworkCore(net, HardwareConfig(max_events=5)).run(np.ones((3, 4), bool))
 
 
 def test_spram_limits():
     from spikegate.model.network import Layer
     odd = Network([Layer(weights=np.ones((3, 2), np.int64), weight_bits=6, membrane_bits=8)])
     with pytest.raises(ValueError, match="multiple of 4"):
-        check_hardware(odd, weight_ram="spram")
+        HardwareConfig(weight_ram="spram").geometry(odd)
     big = Network([Layer(weights=np.zeros((784, 512), np.int64), weight_bits=8, membrane_bits=16)])
     with pytest.raises(ValueError, match="an iCE40 UltraPlus has 4"):
-        check_hardware(big, lanes=4, weight_ram="spram")
+        HardwareConfig(lanes=4, weight_ram="spram").geometry(big)
 
 
 @settings(max_examples=40, deadline=None)
@@ -107,7 +130,7 @@ def test_spram_limits():
 def test_batch_cycles_equals_the_twin_per_sample(seed, lanes_exp):
     net = random_network(seed)
     spikes = random_spikes(seed, 4, net.timesteps, net.n_inputs)
-    twin = NetworkCore(net, lanes=1 << lanes_exp)
+    twin = NetworkCore(net, HardwareConfig(lanes=1 << lanes_exp))
     expected = [twin.cycles(s) for s in spikes]
     assert batch_cycles(net, 1 << lanes_exp, spikes, simulate(net, spikes)).tolist() == expected
     assert cycle_formula(net, 1 << lanes_exp, spikes).tolist() == expected

@@ -10,6 +10,7 @@ from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.link.engine import CommandEngine, connect_core
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
+from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.protocol import STATUS_FIELDS, STATUS_LEN, field
 from spikegate.model.random import random_network, random_spikes
@@ -21,7 +22,7 @@ class Harness(wiring.Component):
     """The engine, the core it drives and a payload buffer the test bench fills."""
 
     def __init__(self, net, lanes, max_events):
-        self.core = NetworkCore(net, lanes=lanes, max_events=max_events)
+        self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = proto.LinkGeometry.of(net, lanes, 1_000_000, 100_000, MAX_PAYLOAD, max_events)
         static = proto.identify_static(self.geo, proto.structure_digest(net), proto.content_digest(net))
         self.engine = CommandEngine(net, self.geo, self.core, static)
@@ -98,7 +99,7 @@ def test_engine_matches_twin():
     net = random_network(4, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
     dut = Harness(net, lanes=2, max_events=32)
     geo = dut.geo
-    twin = proto.CommandEngine(net, geo, CoreTwin(net, lanes=2, max_events=32))
+    twin = proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=2, max_events=32)))
     s = random_spikes(3, 1, 3, 5, p=0.5)[0]
     ev = proto.encode_events(s, geo)
     wlo, whi = geo.value_range(0, CfgTarget.WEIGHT)

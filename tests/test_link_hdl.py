@@ -267,8 +267,9 @@ def test_wide_values_and_two_byte_events(sizes, wb, vb):
 
 def test_prebuilt_core():
     from spikegate.hdl.core import NetworkCore
+    from spikegate.model.hardware import HardwareConfig
     net = random_network(1, (3, 2))
-    core = NetworkCore(net, lanes=2, max_events=64)
+    core = NetworkCore(net, HardwareConfig(lanes=2, max_events=64))
     hw = HostLink(net, clk_freq=CLK, baud=BAUD, max_events=64, core=core, frame_timeout=TIMEOUT)
     assert hw.core is core and hw.geo.lanes == (2,)
     with pytest.raises(ValueError, match="core must be a NetworkCore built for this same net"):

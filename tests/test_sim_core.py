@@ -200,7 +200,7 @@ def test_amaranth_simulator_same_protocol():
     spikes = config_spikes("readout-per-layer-lanes", net)
     sim = CoreSim(net, lanes=lanes, build=False)
     hw = run_amaranth(sim, spikes)
-    exp = expected_results(net, spikes, lanes)
+    exp = expected_results(net, spikes, sim.hw)
     assert_bit_exact(hw, exp, compare(exp, hw))
     np.testing.assert_array_equal(hw.measured_cycles, exp.cycles)
 
@@ -209,15 +209,15 @@ def test_rtl_built_from_a_one_lsb_different_weight_is_caught():
     """A real RTL/model disagreement: the core is generated with W[0, 3] one LSB higher than the
     network the model runs. Without leak or saturation the readout membrane of neuron 3 must then
     differ by exactly the number of times input 0 spiked, and nothing else may differ."""
-    import copy
+    from dataclasses import replace
     net = random_network(31, (6, 10), readout=True, leak="none", weight_bits=8, membrane_bits=24, timesteps=5)
-    hw_net = copy.deepcopy(net)
-    w = hw_net.layers[0].weights
+    w = net.layers[0].weights.copy()
     w[0, 3] = w[0, 3] + 1 if w[0, 3] < 127 else w[0, 3] - 1
+    hw_net = replace(net, layers=[replace(net.layers[0], weights=w)])
     spikes = random_spikes(32, 4, net.timesteps, net.n_inputs, p=0.5)
     spikes[:, 0, 0] = True
     sim = CoreSim(hw_net, lanes=4, simulator="verilator")
-    _, exp, found = sim.check(spikes, expected=expected_results(net, spikes, 4))
+    _, exp, found = sim.check(spikes, expected=expected_results(net, spikes, sim.hw))
     delta = int(w[0, 3] - net.layers[0].weights[0, 3])
     fired = spikes[:, :, 0].sum(axis=1)
     assert found == [Mismatch(s, "membrane", int(exp.membranes[s, 3]), int(exp.membranes[s, 3] + delta * fired[s]),

@@ -7,6 +7,7 @@ import pytest
 from spikegate.datasets import load_network
 from spikegate.hdl.export import export_verilog
 from spikegate.hdl.synth import synthesize
+from spikegate.model.hardware import HardwareConfig
 
 BLOCK_PRIMITIVES = {"ice40": ("$__ICE40_RAM4K_", "$__ICE40_SPRAM_"), "ecp5": ("$__DP16KD_", "$__PDPW16KD_")}
 
@@ -26,7 +27,7 @@ def expected_memories(net):
 def test_default_network_in_block_ram(tmp_path, capsys, family, lanes):
     net = load_network()
     path = tmp_path / "top.v"
-    export_verilog(net, path, lanes=lanes, max_events=1024)
+    export_verilog(net, path, HardwareConfig(lanes=lanes, max_events=1024))
     r = synthesize(path, family)
     with capsys.disabled():  # the counts are part of the test's output, also without -s
         print(f"\n{family} digits {'-'.join(map(str, net.shape))} lanes={lanes}: {r['luts']} LUTs, "
@@ -45,7 +46,7 @@ def test_spram_weights_on_ice40(tmp_path):
     from spikegate.model.random import random_network
     net = random_network(3, (40, 24, 6), weight_bits=8, membrane_bits=12, leak="shift", readout=False)
     path = tmp_path / "top.v"
-    export_verilog(net, path, lanes=2, max_events=256, weight_ram=["spram", "block"])
+    export_verilog(net, path, HardwareConfig(lanes=2, max_events=256, weight_ram=["spram", "block"]))
     r = synthesize(path, "ice40")
     print(f"\nice40 40-24-6 lanes=2, layer-0 weights in SPRAM: {r['luts']} LUTs, "
           f"{r['cells'].get('SB_SPRAM256KA', 0)} SPRAM, {r['cells'].get('SB_RAM40_4K', 0)} EBR")
@@ -63,7 +64,7 @@ def test_mnist_sized_network_fits_up5k(tmp_path):
     from hw_cycles import mnist_sized_network
     net, _ = mnist_sized_network()
     path = tmp_path / "top.v"
-    export_verilog(net, path, lanes=2, max_events=2048, weight_ram=["spram", "block"])
+    export_verilog(net, path, HardwareConfig(lanes=2, max_events=2048, weight_ram=["spram", "block"]))
     r = synthesize(path, "ice40")
     ebr, spram = r["cells"].get("SB_RAM40_4K", 0), r["cells"].get("SB_SPRAM256KA", 0)
     print(f"\nice40 784-128-10 lanes=2: {r['luts']} LUTs, {ebr} EBR, {spram} SPRAM")

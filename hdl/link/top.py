@@ -28,6 +28,7 @@ from ...model import link as proto
 from ...model.network import Network
 from ...model.uart import baud_divisor
 from ..core import NetworkCore
+from ...model.hardware import HardwareConfig
 from ..uart import UARTRx, UARTTx
 from .decoder import FrameDecoder
 from .encoder import ResponseEncoder
@@ -69,7 +70,7 @@ class HostLink(wiring.Component):
                              f"{20 * self.divisor} cycles (two bytes at {baud} baud)")
         self.net = net
         if core is None:
-            core = NetworkCore(net, lanes=lanes, max_events=max_events)
+            core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         elif not isinstance(core, NetworkCore) or core.net is not net or core.max_events != max_events:
             raise ValueError("core must be a NetworkCore built for this same net and max_events "
                              f"(got {type(core).__name__})")

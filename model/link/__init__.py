@@ -10,6 +10,7 @@ depends on wall time). It is made of the same blocks as the gateware, under the 
 from __future__ import annotations
 
 from ..core import NetworkCore
+from ..hardware import HardwareConfig
 from ..network import Network
 from ..protocol import *  # noqa: F401,F403  (the protocol is part of this module's interface)
 from ..protocol import Status
@@ -39,7 +40,7 @@ class HostLink:
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
                  max_payload: int = 512, max_events: int = 4096):
-        self.core = NetworkCore(net, lanes=lanes, max_events=max_events)
+        self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events)
         self.decoder = FrameDecoder(max_payload)
         self.engine = CommandEngine(net, self.geo, self.core)

@@ -17,7 +17,7 @@ import numpy as np
 from . import datasets
 from .host import Board
 from .model import classify, simulate
-from .model.core import NetworkCore
+from .model.core import HardwareConfig, NetworkCore
 from .model.network import Network
 from .progress import silent
 
@@ -92,8 +92,8 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
             with progress(len(link.write_frames(net)), "loading weights", unit="frames") as pr:
                 link.write_network(net, progress=pr.update)
             loaded = True
-        cycles_twin = [NetworkCore(net, lanes=list(ident.lanes), max_events=ident.max_events).run(s).cycles
-                       for s in spikes]
+        twin = NetworkCore(net, HardwareConfig(lanes=tuple(ident.lanes), max_events=ident.max_events))
+        cycles_twin = [twin.run(s).cycles for s in spikes]
 
         counts = np.zeros((n, net.n_outputs), np.int64)
         membranes = np.zeros((n, net.n_outputs), np.int64)

@@ -2,8 +2,9 @@
 of the accelerator the generator makes for it.
 
 The memory figures are the generator's own: the per-layer geometry comes from
-:func:`spikegate.model.core.check_hardware` and each layer's memories from
-:meth:`spikegate.model.layer.LayerGeometry.memory_bits`, the functions ``spikegate export`` and
+:meth:`spikegate.model.hardware.HardwareConfig.geometry`, each layer's memories from
+:meth:`spikegate.model.layer.LayerGeometry.memory_bits` and the total from
+:meth:`~spikegate.model.hardware.HardwareConfig.memory_bits`, the functions ``spikegate export`` and
 ``spikegate build`` report with, so ``spikegate info --lanes P --max-events N`` prints the same
 total as ``spikegate export --lanes P --max-events N``.
 """
@@ -13,7 +14,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 
-from .model.core import check_hardware
+from .model.hardware import HardwareConfig
 from .model.network import Network
 
 __all__ = ["network_summary", "NetworkInfo", "network_info", "DEFAULT_LANES", "DEFAULT_MAX_EVENTS"]
@@ -74,17 +75,16 @@ def network_info(net: Network, path: str | os.PathLike | None = None, lanes=DEFA
     """Describe ``net``; memory bits for an accelerator with ``lanes`` (one, or one per layer) and
     an input buffer of ``max_events`` words. Raises ValueError/TypeError on impossible values."""
     # No memory budget: info describes any network, also one too big for every board.
-    geos = check_hardware(net, lanes, max_events, memory_budget=sys.maxsize)
+    hw = HardwareConfig(lanes=lanes, max_events=max_events, memory_budget=sys.maxsize)
+    geos = hw.geometry(net)
     layers = [_layer_info(layer, i, g) for i, (layer, g) in enumerate(zip(net.layers, geos))]
     kinds: dict[str, int] = {}
     for l in layers:
         for k, v in l["memory_bits"].items():
             if k != "total":
                 kinds[k] = kinds.get(k, 0) + v
-    # The input buffer holds max_events words of an input address and an end-of-step bit; the
-    # generator's check_hardware and hardware_summary count it the same way.
-    input_buffer = max_events * (geos[0].addr_bits + 1)
-    total = sum(l["memory_bits"]["total"] for l in layers) + input_buffer
+    input_buffer = hw.input_buffer_bits(geos)
+    total = hw.memory_bits(geos)
     meta = net.meta if isinstance(net.meta, dict) else {}
     return NetworkInfo(
         **network_summary(net, path), layers=layers, synapses=sum(l["synapses"] for l in layers),

@@ -106,7 +106,7 @@ def simulate_dataset(net: Network, net_path: str | os.PathLike | None = None, *,
 
         hw = sim.run(spikes, on_sample=on_sample)
         on_sample(hw.samples_done)
-    exp = expected_results(net, spikes, lanes)
+    exp = expected_results(net, spikes, sim.hw)
     mismatches = compare(exp, hw)
     bad = sorted({m.sample for m in mismatches})
     done = hw.samples_done

@@ -49,7 +49,7 @@ def add_lanes_argument(p: argparse.ArgumentParser, default: str | None = "4", de
 
 def parse_lanes(text: str | None):
     """``4`` -> 4; ``4,2`` -> [4, 2] (one per layer); None stays None. The values themselves are
-    checked by the generator (:func:`spikegate.model.core.check_hardware`)."""
+    checked by the generator (:meth:`spikegate.model.hardware.HardwareConfig.geometry`)."""
     if text is None:
         return None
     parts = [p.strip() for p in str(text).split(",")]

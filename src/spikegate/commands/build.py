@@ -11,10 +11,11 @@ from ._common import (add_board_argument, add_json_argument, add_lanes_argument,
 def run(args) -> int:
     require_extra("hw")
     from ..boards.build import TimingError, build, format_report
+    from ..progress import note
     try:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
-                       data_dir=args.data_dir, force=args.force, seed=args.seed)
+                       data_dir=args.data_dir, force=args.force, seed=args.seed, progress=note)
     except TimingError as e:
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
         print(f"spikegate build: error: {e}", file=sys.stderr)

@@ -38,15 +38,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     require_extra("hw", ["amaranth"])  # the Verilog only; no board files
     from ..hdl.export import export_verilog
-    from ..model.core import DEFAULT_MEMORY_BUDGET
+    from ..model.hardware import DEFAULT_MEMORY_BUDGET, HardwareConfig
 
     net = datasets.load_network(args.net)
     lanes = parse_lanes(args.lanes)
     budget = DEFAULT_MEMORY_BUDGET if args.memory_budget is None else args.memory_budget
     note(f"export: generating NetworkCore for {'-'.join(map(str, net.shape))} with lanes {lanes}")
-    summary = export_verilog(net, args.output, lanes=lanes, max_events=args.max_events,
-                             trace_depth=args.trace_depth, memory_budget=budget, name=args.name,
-                             weight_ram=parse_weight_ram(args.weight_ram))
+    hw = HardwareConfig(lanes=lanes, max_events=args.max_events, trace_depth=args.trace_depth,
+                        memory_budget=budget, weight_ram=parse_weight_ram(args.weight_ram))
+    summary = export_verilog(net, args.output, hw, name=args.name)
     emit(args, summary, format_summary, compact=True)
     return 0
 

@@ -1,0 +1,166 @@
+"""One accelerator's hardware configuration, validated once, shared by the gateware and its twins.
+
+:class:`HardwareConfig` holds every knob that does not come from the network: lanes per layer,
+the input buffer's depth, the trace memory's depth, the memory budget and where the weights
+live. Its own values are checked when it is made (a frozen dataclass, so they stay checked);
+:meth:`HardwareConfig.geometry` checks it against a network and derives each layer's widths and
+sizes, so an impossible configuration fails with one clear message before any gateware exists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layer import LayerGeometry, bits_for
+from .network import Network
+from .protocol import CfgTarget, value_range
+
+__all__ = ["HardwareConfig", "DEFAULT_MEMORY_BUDGET", "MAX_LANES", "MAX_EVENTS", "WEIGHT_RAMS",
+           "SPRAM_TILES"]
+
+MAX_LANES = 64
+MAX_EVENTS = 1 << 20
+WEIGHT_RAMS = ("block", "spram")
+SPRAM_TILES = 4  # SB_SPRAM256KA on an iCE40 UP5K
+# 4 Mibit: more than any supported board's block RAM (UP5K: 120 kbit EBR + 1 Mbit SPRAM;
+# ECP5-85: 3.7 Mbit), so only impossible networks are refused by default.
+DEFAULT_MEMORY_BUDGET = 4 << 20
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _per_layer(name: str, value, L: int, give: str) -> list:
+    if not isinstance(value, tuple):
+        return [value] * L
+    if len(value) != L:
+        raise ValueError(f"{name} = {list(value)} has {len(value)} entries but the network has {L} "
+                         f"layers; {give}")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """What to build for a network, beyond the network itself.
+
+    - ``lanes``: neurons updated in parallel, a power of two from 1 to 64; one for every layer or
+      one per layer (a list is kept as a tuple).
+    - ``max_events``: input buffer words per sample, end-of-step words included.
+    - ``trace_depth``: spike words the trace memory keeps per run (0: no trace memory).
+    - ``memory_budget``: refuse a configuration whose memories need more bits than this.
+    - ``weight_ram``: ``"block"`` (block RAM, weights baked in as initial contents) or ``"spram"``
+      (iCE40 UltraPlus SB_SPRAM256KA: no initial contents, so the weights start at zero and the
+      host writes them through ``cfg``); one for every layer or one per layer.
+
+    Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
+    """
+    lanes: int | tuple[int, ...] = 4
+    max_events: int = 4096
+    trace_depth: int = 0
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    weight_ram: str | tuple[str, ...] = "block"
+
+    def __post_init__(self):
+        lanes = self.lanes
+        if isinstance(lanes, (list, tuple)):
+            for l, P in enumerate(lanes):
+                if not _is_int(P):
+                    raise TypeError(f"lanes[{l}] must be an integer, got {P!r}")
+            lanes = tuple(int(P) for P in lanes)
+        elif _is_int(lanes):
+            lanes = int(lanes)
+        else:
+            raise TypeError(f"lanes must be an integer or a list of integers, got {lanes!r}")
+        # A single value stands for every layer; it is named as the first layer's.
+        for l, P in enumerate(lanes if isinstance(lanes, tuple) else (lanes,)):
+            if P < 1 or P > MAX_LANES or P & (P - 1):
+                raise ValueError(f"lanes = {P} (layer {l}) is not valid; valid: a power of two from 1 to {MAX_LANES}")
+        rams = self.weight_ram
+        if isinstance(rams, (list, tuple)):
+            rams = tuple(rams)
+        elif not isinstance(rams, str):
+            raise TypeError(f"weight_ram must be a single value or a list with one per layer, got {rams!r}")
+        for l, r in enumerate(rams if isinstance(rams, tuple) else (rams,)):
+            if r not in WEIGHT_RAMS:
+                raise ValueError(f"weight_ram = {r!r} (layer {l}) is not valid; valid: {', '.join(WEIGHT_RAMS)}")
+        if not _is_int(self.max_events):
+            raise TypeError(f"max_events must be an integer, got {self.max_events!r}")
+        if not 1 <= self.max_events <= MAX_EVENTS:
+            raise ValueError(f"max_events = {self.max_events} is not valid; valid: 1 <= max_events <= {MAX_EVENTS}")
+        if not _is_int(self.trace_depth):
+            raise TypeError(f"trace_depth must be an integer, got {self.trace_depth!r}")
+        if not 0 <= self.trace_depth <= MAX_EVENTS:
+            raise ValueError(f"trace_depth = {self.trace_depth} is not valid; valid: 0 <= trace_depth <= {MAX_EVENTS}")
+        if not _is_int(self.memory_budget) or self.memory_budget < 1:
+            raise ValueError(f"memory_budget = {self.memory_budget!r} is not valid; valid: a positive number of bits")
+        # Plain ints and tuples: the config is hashable and compares by value.
+        for name, value in (("lanes", lanes), ("weight_ram", rams), ("max_events", int(self.max_events)),
+                            ("trace_depth", int(self.trace_depth)), ("memory_budget", int(self.memory_budget))):
+            object.__setattr__(self, name, value)
+
+    def layer_lanes(self, n_layers: int) -> list[int]:
+        """Lanes of each of ``n_layers`` layers (ValueError when a per-layer list has another length)."""
+        return _per_layer("lanes", self.lanes, n_layers, "give one lane count per layer or a single integer")
+
+    def layer_weight_ram(self, n_layers: int) -> list[str]:
+        return _per_layer("weight_ram", self.weight_ram, n_layers, "give one per layer or a single value")
+
+    def input_buffer_bits(self, geometry: list[LayerGeometry]) -> int:
+        """Bits of the core's input buffer: ``max_events`` words of an address and an end-of-step bit."""
+        return self.max_events * (geometry[0].addr_bits + 1)
+
+    def memory_bits(self, geometry: list[LayerGeometry]) -> int:
+        """Every memory bit of the core: each layer's memories plus the input buffer."""
+        return sum(sum(g.memory_bits().values()) for g in geometry) + self.input_buffer_bits(geometry)
+
+    def geometry(self, net: Network) -> list[LayerGeometry]:
+        """Check this configuration against ``net``; return the per-layer geometry.
+
+        Raises ``TypeError``/``ValueError`` naming the parameter, its value and what is valid.
+        """
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
+        L = len(net.layers)
+        lanes, rams = self.layer_lanes(L), self.layer_weight_ram(L)
+        count_bits_last = bits_for(self.max_events)
+        geos = []
+        for l, (layer, P, ram) in enumerate(zip(net.layers, lanes, rams)):
+            count_bits = count_bits_last if l == L - 1 and not layer.readout else 0
+            if ram == "spram" and layer.weight_bits % 4:
+                raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
+                                 f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
+            _check_layer_values(l, layer)
+            geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
+                                      membrane_bits=layer.membrane_bits, refractory=layer.refractory,
+                                      count_bits=count_bits, weight_ram=ram))
+        tiles = sum(g.spram_tiles for g in geos)
+        if tiles > SPRAM_TILES:
+            raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "
+                             f"({', '.join(f'layer {l}: {g.spram_tiles}' for l, g in enumerate(geos) if g.spram_tiles)}); "
+                             f"an iCE40 UltraPlus has {SPRAM_TILES}")
+        total = self.memory_bits(geos)
+        if total > self.memory_budget:
+            detail = ", ".join(f"layer {l}: {sum(g.memory_bits().values())}" for l, g in enumerate(geos))
+            raise ValueError(f"the core needs {total} bits of memory ({detail}, input buffer: "
+                             f"{self.input_buffer_bits(geos)}), more than memory_budget = "
+                             f"{self.memory_budget} bits; use a smaller network or max_events, or raise the budget")
+        return geos
+
+
+def _check_layer_values(l: int, layer) -> None:
+    """The gateware's widths rely on these. A Layer validates them itself and is immutable; they
+    are checked once more here, with the same rule (protocol.value_range), because the gateware
+    would silently wrap a value that does not fit."""
+    wlo, whi = value_range(layer, CfgTarget.WEIGHT)
+    if layer.weights.size and (layer.weights.min() < wlo or layer.weights.max() > whi):
+        raise ValueError(f"layer {l}: weights do not fit weight_bits = {layer.weight_bits} "
+                         f"(range [{wlo}, {whi}])")
+    tlo, thi = value_range(layer, CfgTarget.THRESHOLD)
+    if not tlo <= layer.threshold <= thi:
+        raise ValueError(f"layer {l}: threshold = {layer.threshold} does not fit membrane_bits = "
+                         f"{layer.membrane_bits}; valid: {tlo} <= threshold <= {thi}")
+    vlo, vhi = value_range(layer, CfgTarget.BIAS)
+    if layer.bias.min() < vlo or layer.bias.max() > vhi:
+        raise ValueError(f"layer {l}: bias does not fit membrane_bits = {layer.membrane_bits}")
