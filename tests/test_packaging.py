@@ -68,3 +68,27 @@ def test_core_install_in_a_fresh_venv(tmp_path):
     assert r.returncode == 2
     assert r.stderr.splitlines() == ["spikegate build: error: this command needs the 'hw' extra: "
                                      "pip install \"spikegate[hw]\" (amaranth, amaranth_boards not installed)"]
+
+
+def test_wheel_ships_the_license_and_the_default_network(tmp_path):
+    # --no-build-isolation: build with this environment's setuptools, no download.
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = tmp_path.glob("spikegate-*.whl")
+    import zipfile
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "spikegate/data/digits.json" in names
+    licenses = [n for n in names if n.endswith("/LICENSE") and ".dist-info/" in n]
+    assert licenses, names
+    text = zipfile.ZipFile(wheel).read(licenses[0]).decode()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+
+
+def test_python_dash_m_prints_the_version_from_the_metadata():
+    from importlib.metadata import version
+    r = subprocess.run([sys.executable, "-m", "spikegate", "--version"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"spikegate {version('spikegate')}"
+    assert version("spikegate") == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
