@@ -1,0 +1,141 @@
+"""Layer-major evaluation of the contract: the fast path behind :func:`spikegate.model.simulate`.
+
+Layer l+1 at step t depends only on layer l's spikes up to step t, so running all T steps of
+layer l before layer l+1 computes exactly what the contract's step-major order computes. That
+turns each layer's synaptic input into one matrix product over every (step, sample) row, done
+in a floating type only when every partial sum is provably an exactly representable integer,
+and leaves a short loop over steps for the neuron state, in the narrowest integer type that
+holds every intermediate value. ``tests/test_model_speed.py`` checks this module against the
+per-step :func:`spikegate.model.lif.lif_step` evaluation and the scalar transcription of the
+contract in ``tests/test_model.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .network import Layer
+
+__all__ = ["exact_float_dtype", "synaptic_input", "run_layer", "run_network"]
+
+# Floating types whose integers are exact up to 2^mantissa, narrowest first.
+_EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
+# Rows of spikes converted to floating point at a time: the buffer stays in cache and is reused.
+_CHUNK_ROWS = 4096
+
+
+def exact_float_dtype(weights: np.ndarray):
+    """The narrowest floating type in which ``spikes @ weights`` is exact for any 0/1 spikes, or
+    None. Every partial sum of a column is a sum of a subset of its entries, so it is bounded by
+    the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude."""
+    bound = int(np.abs(weights).sum(axis=0).max()) if weights.size else 0
+    for dtype, limit in _EXACT_FLOATS:
+        if bound <= limit:
+            return dtype
+    return None
+
+
+def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.ndarray:
+    """The exact sums ``spikes @ weights`` [rows, n] for 0/1 ``spikes`` [rows, n_in], as integer
+    values in the product's type (a float type holds them exactly; convert with ``astype``).
+
+    ``dtype``: "auto" picks :func:`exact_float_dtype`; a floating type forces that product
+    (callers must know it is exact); None forces numpy's integer product (no BLAS, slow).
+    """
+    if isinstance(dtype, str):
+        if dtype != "auto":
+            raise ValueError(f"dtype = {dtype!r} is not valid; valid: 'auto', np.float32, np.float64 or None")
+        dtype = exact_float_dtype(weights)
+    rows, n = spikes.shape[0], weights.shape[1]
+    if dtype is None:
+        return spikes.astype(np.int64) @ weights
+    w = weights.astype(dtype)
+    out = np.empty((rows, n), dtype)
+    buf = np.empty((min(rows, _CHUNK_ROWS), spikes.shape[1]), dtype)
+    for i in range(0, rows, _CHUNK_ROWS):
+        part = spikes[i:i + _CHUNK_ROWS]
+        b = buf[:len(part)]
+        np.copyto(b, part, casting="unsafe")
+        np.matmul(b, w, out=out[i:i + _CHUNK_ROWS])
+    return out
+
+
+def _state_dtype(layer: Layer):
+    """int32 when every intermediate value of the neuron update fits in it, else int64.
+
+    The membrane stays inside [v_min, v_max] between steps; within a step the largest values
+    are the leaked membrane plus bias plus synaptic sum (each bounded) and, for the multiply
+    leak, v * m before its shift."""
+    half = 1 << (layer.membrane_bits - 1)
+    syn = int(np.abs(layer.weights).sum(axis=0).max())
+    peak = half + int(np.abs(layer.bias).max(initial=0)) + syn
+    if layer.leak.kind == "multiply":
+        peak = max(peak, half * layer.leak.m)
+    return np.int32 if peak < (1 << 31) - 1 else np.int64
+
+
+def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
+    """All steps of one layer from its exact synaptic sums ``syn`` int [T, batch, n] (step-major).
+
+    Returns ``(spikes bool [T, batch, n], v int64 [batch, n], r int64 [batch, n], trace)`` with
+    ``trace`` int64 [T, batch, n] or None. The arithmetic is the contract's (spikegate.model.lif):
+    steps 1-5 in order, one saturation of leak + bias + synaptic sum."""
+    T, batch, n = syn.shape
+    dt = _state_dtype(layer)
+    drive = syn.astype(dt)
+    drive += layer.bias.astype(dt)
+    lo, hi = layer.v_min, layer.v_max
+    lk, theta = layer.leak, layer.threshold
+    # v is always a V-bit value (V <= 32), so shifting by 31 equals any larger shift.
+    k = min(lk.k, 31)
+    spikes = np.zeros((T, batch, n), bool)
+    trace = np.empty((T, batch, n), np.int64) if traces else None
+    v = np.zeros((batch, n), dt)
+    r = np.zeros((batch, n), np.int64)
+    refractory = not layer.readout and layer.refractory > 0
+    for t in range(T):
+        if lk.kind == "shift":
+            x = v - (v >> k)
+            x += drive[t]
+        elif lk.kind == "multiply":
+            x = (v * lk.m) >> lk.frac_bits
+            x += drive[t]
+        else:
+            x = v + drive[t]
+        np.clip(x, lo, hi, out=x)
+        if not layer.readout:
+            if refractory:
+                frozen = r > 0
+                np.copyto(x, v, where=frozen)
+            s = np.greater(x, theta, out=spikes[t])
+            if refractory:
+                s &= ~frozen
+            if layer.reset == "zero":
+                np.copyto(x, 0, where=s)
+            else:
+                np.subtract(x, theta, out=x, where=s)
+            if refractory:
+                r = np.where(frozen, r - 1, np.where(s, layer.refractory, 0))
+        v = x
+        if traces:
+            trace[t] = v
+    return spikes, v.astype(np.int64), r, trace
+
+
+def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
+    """Every layer over all steps for input spikes bool [batch, T, n_in].
+
+    Returns per-layer lists ``(spikes [batch, T, n], v, r, traces or None)`` as SimResult wants."""
+    batch, T, n_in = spikes.shape
+    # Layer 0's rows come sample-major (the input's layout); reorder the (smaller) sums to step-major.
+    syn = synaptic_input(layers[0].weights, spikes.reshape(batch * T, n_in))
+    syn = syn.reshape(batch, T, -1).transpose(1, 0, 2)
+    out, vs, rs, trs = [], [], [], []
+    for i, layer in enumerate(layers):
+        if i:
+            syn = synaptic_input(layer.weights, s.reshape(T * batch, -1)).reshape(T, batch, -1)
+        s, v, r, tr = run_layer(layer, syn, traces)
+        out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
+        vs.append(v)
+        rs.append(r)
+        trs.append(np.ascontiguousarray(tr.transpose(1, 0, 2)) if traces else None)
+    return out, vs, rs, (trs if traces else None)

@@ -1,0 +1,122 @@
+"""The layer-major fast path (spikegate.model.fastsim, behind ``simulate``) against the plain
+step-major evaluation (``simulate_steps``, through ``lif_step``) and the scalar transcription of
+the contract in test_model.py, including the networks that sit on the exactness boundaries of the
+float32 / float64 / int64 synaptic products and of the int32 / int64 neuron state."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from spikegate.model import Layer, Leak, Network, simulate
+from spikegate.model.fastsim import exact_float_dtype, run_layer, synaptic_input
+from spikegate.model.random import random_network, random_spikes
+from spikegate.model.simulate import simulate_steps
+from test_model import assert_matches_reference
+
+
+def assert_same_results(net, spikes):
+    fast, slow = simulate(net, spikes, traces=True), simulate_steps(net, spikes, traces=True)
+    for name in ("spikes", "membranes", "refractory", "traces"):
+        for l, (a, b) in enumerate(zip(getattr(fast, name), getattr(slow, name))):
+            assert a.dtype == b.dtype and a.shape == b.shape, f"layer {l} {name}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+            assert np.array_equal(a, b), f"layer {l} {name} differ"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 5), p=st.sampled_from([0.0, 0.02, 0.3, 0.8, 1.0]))
+def test_fast_path_equals_step_major_on_random_networks(seed, batch, p):
+    net = random_network(seed)
+    spikes = random_spikes(seed, batch, net.timesteps, net.n_inputs, p=p)
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes[:2])
+
+
+def column_at(total: int, n_in: int, bits: int, rng) -> np.ndarray:
+    """A weight column of ``n_in`` ``bits``-bit values whose absolute sum is exactly ``total``."""
+    hi = 1 << (bits - 1)
+    assert total <= n_in * hi
+    mags = np.full(n_in, total // n_in)
+    mags[: total % n_in] += 1
+    return mags * rng.choice([-1, 1], n_in)
+
+
+@pytest.mark.parametrize("total, dtype", [(1 << 24, np.float32), ((1 << 24) + 1, np.float64)])
+def test_float32_only_up_to_two_to_the_24(total, dtype):
+    rng = np.random.default_rng(total)
+    w = np.stack([column_at(total, 600, 16, rng), column_at(total // 3, 600, 16, rng)], axis=1)
+    assert exact_float_dtype(w) is dtype
+
+
+def test_float32_would_be_inexact_above_the_bound_and_is_not_used():
+    # 2^24 + 1 cannot be held by a float32: the product above the bound must not be float32.
+    w = np.array([[1 << 15] * 512 + [1]], dtype=np.int64).T
+    ones = np.ones((1, 513), bool)
+    assert float(np.float32(ones.astype(np.float32) @ w.astype(np.float32))[0, 0]) != (1 << 24) + 1
+    assert exact_float_dtype(w) is np.float64
+    assert int(synaptic_input(w, ones)[0, 0]) == (1 << 24) + 1
+
+
+def test_float64_bound_and_integer_fallback():
+    assert exact_float_dtype(np.array([[1 << 53]])) is np.float64
+    assert exact_float_dtype(np.array([[1 << 53], [1]])) is None
+    # The integer product (no exact float) and each float product agree where they are exact.
+    rng = np.random.default_rng(1)
+    w = rng.integers(-(1 << 15), 1 << 15, size=(300, 7))
+    s = rng.random((40, 300)) < 0.4
+    exact = s.astype(np.int64) @ w
+    for dtype in (None, np.float32, np.float64, "auto"):
+        assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), exact), dtype
+
+
+def test_synaptic_input_rejects_an_unknown_dtype():
+    with pytest.raises(ValueError, match="dtype = 'float16'"):
+        synaptic_input(np.ones((2, 2), np.int64), np.ones((1, 2), bool), "float16")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), over=st.integers(-2, 2), p=st.sampled_from([0.5, 0.9, 1.0]))
+def test_networks_on_the_float32_boundary(seed, over, p):
+    # 16-bit weights whose first column sums (in magnitude) to 2^24 + over: float32 on one side,
+    # float64 on the other, with membranes wide enough not to saturate every step.
+    rng = np.random.default_rng(seed)
+    n_in = 520
+    w = rng.integers(-(1 << 15), 1 << 15, size=(n_in, 3))
+    w[:, 0] = column_at((1 << 24) + over, n_in, 16, rng)
+    layers = [Layer(weights=w, weight_bits=16, membrane_bits=32, threshold=int(rng.integers(0, 1 << 24)),
+                    reset=["zero", "subtract"][seed % 2], leak=[Leak.none(), Leak.shift(3)][seed % 3 == 0]),
+              Layer(weights=rng.integers(-8, 8, size=(3, 2)), weight_bits=4, membrane_bits=8, readout=seed % 2 == 1)]
+    net = Network(layers, timesteps=6)
+    assert exact_float_dtype(w) is (np.float32 if over <= 0 else np.float64)
+    spikes = random_spikes(seed, 3, 6, n_in, p=p)
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes)
+
+
+@pytest.mark.parametrize("membrane_bits, leak, dtype", [
+    (16, Leak.multiply((1 << 15) - 1, 15), np.int32),   # 2^15 * (2^15 - 1) < 2^31
+    (17, Leak.multiply(1 << 16, 16), np.int64),         # 2^16 * 2^16 = 2^32
+    (30, Leak.shift(32), np.int32),                     # shift wider than the state
+    (32, Leak.shift(1), np.int64),
+])
+def test_neuron_state_width_boundaries(membrane_bits, leak, dtype):
+    rng = np.random.default_rng(membrane_bits)
+    hi = (1 << (membrane_bits - 1)) - 1
+    w = rng.integers(-(1 << 15), 1 << 15, size=(64, 6))
+    w[:, 0] = 1 << 14  # a column that drives the membrane to the upper rail
+    layer = Layer(weights=w, bias=rng.integers(-hi, hi, 6), weight_bits=16, membrane_bits=membrane_bits,
+                  threshold=hi - 1, leak=leak, reset="subtract", refractory=2)
+    from spikegate.model.fastsim import _state_dtype
+    assert _state_dtype(layer) is dtype
+    net = Network([layer], timesteps=12)
+    spikes = random_spikes(membrane_bits, 4, 12, 64, p=0.7)
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes)
+    res = simulate(net, spikes, traces=True)
+    assert res.traces[0].max() == hi or res.spikes[0].any()
+
+
+def test_run_layer_state_is_int64_and_step_major():
+    layer = Layer(weights=np.array([[4]]), threshold=9, reset="subtract")
+    syn = np.array([[[4]], [[4]], [[4]], [[0]]])  # [T, batch, n]
+    s, v, r, tr = run_layer(layer, syn, traces=True)
+    assert s[:, 0, 0].tolist() == [False, False, True, False]
+    assert tr[:, 0, 0].tolist() == [4, 8, 3, 3] and v.dtype == np.int64 and v.tolist() == [[3]]
