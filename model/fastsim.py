@@ -23,15 +23,25 @@ _EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
 _CHUNK_ROWS = 4096
 
 
-def exact_float_dtype(weights: np.ndarray):
+def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
     """The narrowest floating type in which ``spikes @ weights`` is exact for any 0/1 spikes, or
     None. Every partial sum of a column is a sum of a subset of its entries, so it is bounded by
-    the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude."""
-    bound = int(np.abs(weights).sum(axis=0).max()) if weights.size else 0
+    the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude. With
+    ``weight_bits``, the free bound n_in * 2^(weight_bits - 1) is tried before the weights' own."""
+    if weight_bits is not None:
+        free = weights.shape[0] << (weight_bits - 1)
+        for dtype, limit in _EXACT_FLOATS:
+            if free <= limit:
+                return dtype
+    bound = _column_bound(weights)
     for dtype, limit in _EXACT_FLOATS:
         if bound <= limit:
             return dtype
     return None
+
+
+def _column_bound(weights: np.ndarray) -> int:
+    return int(np.abs(weights).sum(axis=0).max()) if weights.size else 0
 
 
 def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.ndarray:
@@ -64,13 +74,15 @@ def _state_dtype(layer: Layer):
 
     The membrane stays inside [v_min, v_max] between steps; within a step the largest values
     are the leaked membrane plus bias plus synaptic sum (each bounded) and, for the multiply
-    leak, v * m before its shift."""
+    leak, v * m before its shift. The free bounds (bias within the membrane range, every weight
+    at full scale) are tried before the layer's own values."""
     half = 1 << (layer.membrane_bits - 1)
-    syn = int(np.abs(layer.weights).sum(axis=0).max())
-    peak = half + int(np.abs(layer.bias).max(initial=0)) + syn
-    if layer.leak.kind == "multiply":
-        peak = max(peak, half * layer.leak.m)
-    return np.int32 if peak < (1 << 31) - 1 else np.int64
+    leak_peak = half * layer.leak.m if layer.leak.kind == "multiply" else 0
+    limit = (1 << 31) - 1
+    if max(2 * half + (layer.n_in << (layer.weight_bits - 1)), leak_peak) < limit:
+        return np.int32
+    peak = half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights)
+    return np.int32 if max(peak, leak_peak) < limit else np.int64
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
@@ -88,6 +100,19 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     # v is always a V-bit value (V <= 32), so shifting by 31 equals any larger shift.
     k = min(lk.k, 31)
     spikes = np.zeros((T, batch, n), bool)
+    if layer.readout and lk.kind == "none":
+        # Without a leak a readout only accumulates: if no running sum reaches a rail, no
+        # saturation ever acted and the membranes are the running sums.
+        sums = np.cumsum(drive, axis=0, dtype=np.int64)
+        if sums.size and sums.min() >= lo and sums.max() <= hi:
+            return spikes, sums[-1], np.zeros((batch, n), np.int64), sums if traces else None
+    # A firing layer leaves every membrane at most max(theta, v_max - theta) after a step (a
+    # spike takes theta off a value <= v_max, or resets to 0; no spike means v <= theta) and a
+    # leak never raises a positive membrane, so when that plus the largest drive stays within
+    # v_max the upper rail cannot act; likewise the lower one when no drive is negative.
+    top = max(theta, hi - theta) if layer.reset == "subtract" else theta
+    upper = layer.readout or not drive.size or top + int(drive.max()) > hi
+    lower = not drive.size or int(drive.min()) < 0
     trace = np.empty((T, batch, n), np.int64) if traces else None
     v = np.zeros((batch, n), dt)
     r = np.zeros((batch, n), np.int64)
@@ -101,7 +126,11 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
             x += drive[t]
         else:
             x = v + drive[t]
-        np.clip(x, lo, hi, out=x)
+        # np.clip's Python wrapper costs more than these two ufuncs on small batches.
+        if lower:
+            np.maximum(x, lo, out=x)
+        if upper:
+            np.minimum(x, hi, out=x)
         if not layer.readout:
             if refractory:
                 frozen = r > 0
@@ -127,12 +156,14 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
     Returns per-layer lists ``(spikes [batch, T, n], v, r, traces or None)`` as SimResult wants."""
     batch, T, n_in = spikes.shape
     # Layer 0's rows come sample-major (the input's layout); reorder the (smaller) sums to step-major.
-    syn = synaptic_input(layers[0].weights, spikes.reshape(batch * T, n_in))
+    syn = synaptic_input(layers[0].weights, spikes.reshape(batch * T, n_in),
+                         exact_float_dtype(layers[0].weights, layers[0].weight_bits))
     syn = syn.reshape(batch, T, -1).transpose(1, 0, 2)
     out, vs, rs, trs = [], [], [], []
     for i, layer in enumerate(layers):
         if i:
-            syn = synaptic_input(layer.weights, s.reshape(T * batch, -1)).reshape(T, batch, -1)
+            syn = synaptic_input(layer.weights, s.reshape(T * batch, -1),
+                                 exact_float_dtype(layer.weights, layer.weight_bits)).reshape(T, batch, -1)
         s, v, r, tr = run_layer(layer, syn, traces)
         out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
         vs.append(v)

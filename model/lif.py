@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fastsim import synaptic_input
+from .fastsim import exact_float_dtype, synaptic_input
 from .network import Layer, Leak
 
 __all__ = ["leak", "integrate_sum", "lif_step", "saturate"]
@@ -40,7 +40,8 @@ def leak(v: np.ndarray, lk: Leak) -> np.ndarray:
 def integrate_sum(layer: Layer, s: np.ndarray) -> np.ndarray:
     """The exact synaptic sum ``sum_i W[i, j] * s_i`` for spikes ``s`` of shape [..., n_in], int64."""
     s = np.asarray(s)
-    flat = synaptic_input(layer.weights, s.reshape(-1, layer.n_in))
+    dtype = exact_float_dtype(layer.weights, layer.weight_bits)
+    flat = synaptic_input(layer.weights, s.reshape(-1, layer.n_in), dtype)
     return flat.astype(np.int64).reshape(*s.shape[:-1], layer.n)
 
 
