@@ -115,8 +115,13 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     lower = not drive.size or int(drive.min()) < 0
     trace = np.empty((T, batch, n), np.int64) if traces else None
     v = np.zeros((batch, n), dt)
-    r = np.zeros((batch, n), np.int64)
+    r = np.zeros((batch, n), dt)
     refractory = not layer.readout and layer.refractory > 0
+    # Masked ufuncs (where=) and np.where are many times slower than SIMD arithmetic on these
+    # arrays, so selections are written as products with 0/1 masks; np.clip pays a fixed Python
+    # cost that only large arrays repay.
+    lo, hi, theta_dt, refr = dt(lo), dt(hi), dt(theta), dt(layer.refractory)
+    clip = upper and lower and batch * n >= 2048
     for t in range(T):
         if lk.kind == "shift":
             x = v - (v >> k)
@@ -126,28 +131,30 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
             x += drive[t]
         else:
             x = v + drive[t]
-        # np.clip's Python wrapper costs more than these two ufuncs on small batches.
-        if lower:
-            np.maximum(x, lo, out=x)
-        if upper:
-            np.minimum(x, hi, out=x)
+        if clip:
+            np.clip(x, lo, hi, out=x)
+        else:
+            if lower:
+                np.maximum(x, lo, out=x)
+            if upper:
+                np.minimum(x, hi, out=x)
         if not layer.readout:
             if refractory:
                 frozen = r > 0
-                np.copyto(x, v, where=frozen)
-            s = np.greater(x, theta, out=spikes[t])
+                x -= (x - v) * frozen  # a refractory neuron keeps its membrane
+            s = np.greater(x, theta_dt, out=spikes[t])
             if refractory:
                 s &= ~frozen
             if layer.reset == "zero":
-                np.copyto(x, 0, where=s)
+                x *= ~s
             else:
-                np.subtract(x, theta, out=x, where=s)
+                x -= s * theta_dt
             if refractory:
-                r = np.where(frozen, r - 1, np.where(s, layer.refractory, 0))
+                r = r - frozen + s * refr  # not frozen means r == 0
         v = x
         if traces:
             trace[t] = v
-    return spikes, v.astype(np.int64), r, trace
+    return spikes, v.astype(np.int64), r.astype(np.int64), trace
 
 
 def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
