@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Layer
+from .network import MAX_REFRACTORY, Layer
 
 __all__ = ["exact_float_dtype", "synaptic_input", "run_layer", "run_network"]
 
@@ -69,20 +69,31 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
     return out
 
 
+_STATE_TYPES = (np.int16, np.int32, np.int64)
+
+
 def _state_dtype(layer: Layer):
-    """int32 when every intermediate value of the neuron update fits in it, else int64.
+    """The narrowest of int16 / int32 / int64 that holds every intermediate value of the
+    neuron update (narrower means more lanes per SIMD operation).
 
     The membrane stays inside [v_min, v_max] between steps; within a step the largest values
-    are the leaked membrane plus bias plus synaptic sum (each bounded) and, for the multiply
-    leak, v * m before its shift. The free bounds (bias within the membrane range, every weight
+    are the leaked membrane plus bias plus synaptic sum (each bounded), the difference of two
+    membranes (< 2 * 2^(V-1)) and, for the multiply leak, v * m before its shift. The free bounds (bias within the membrane range, every weight
     at full scale) are tried before the layer's own values."""
     half = 1 << (layer.membrane_bits - 1)
     leak_peak = half * layer.leak.m if layer.leak.kind == "multiply" else 0
-    limit = (1 << 31) - 1
-    if max(2 * half + (layer.n_in << (layer.weight_bits - 1)), leak_peak) < limit:
-        return np.int32
-    peak = half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights)
-    return np.int32 if max(peak, leak_peak) < limit else np.int64
+    free = max(2 * half + (layer.n_in << (layer.weight_bits - 1)), leak_peak, MAX_REFRACTORY)
+    own = None
+    for dtype in _STATE_TYPES[:-1]:
+        limit = int(np.iinfo(dtype).max)
+        if free < limit:
+            return dtype
+        if own is None:
+            own = max(half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights),
+                      2 * half, leak_peak, MAX_REFRACTORY)
+        if own < limit:
+            return dtype
+    return np.int64
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
@@ -97,8 +108,8 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     drive += layer.bias.astype(dt)
     lo, hi = layer.v_min, layer.v_max
     lk, theta = layer.leak, layer.threshold
-    # v is always a V-bit value (V <= 32), so shifting by 31 equals any larger shift.
-    k = min(lk.k, 31)
+    # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
+    k = min(lk.k, np.iinfo(dt).bits - 1)
     spikes = np.zeros((T, batch, n), bool)
     if layer.readout and lk.kind == "none":
         # Without a leak a readout only accumulates: if no running sum reaches a rail, no

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.model import Layer, Leak, Network, simulate
-from spikegate.model.fastsim import exact_float_dtype, run_layer, synaptic_input
+from spikegate.model.fastsim import _state_dtype, exact_float_dtype, run_layer, synaptic_input
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
@@ -28,6 +28,15 @@ def test_fast_path_equals_step_major_on_random_networks(seed, batch, p):
     spikes = random_spikes(seed, batch, net.timesteps, net.n_inputs, p=p)
     assert_same_results(net, spikes)
     assert_matches_reference(net, spikes[:2])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), p=st.sampled_from([0.05, 0.3, 0.8]))
+def test_fast_path_equals_step_major_on_large_batches(seed, p):
+    # batch x neurons >= 2048 takes the large-array branches of the neuron loop.
+    rng = np.random.default_rng(seed)
+    net = random_network(seed, (int(rng.integers(1, 40)), 64, int(rng.integers(1, 70))))
+    assert_same_results(net, random_spikes(seed, 40, net.timesteps, net.n_inputs, p=p))
 
 
 def column_at(total: int, n_in: int, bits: int, rng) -> np.ndarray:
@@ -91,27 +100,34 @@ def test_networks_on_the_float32_boundary(seed, over, p):
     assert_matches_reference(net, spikes)
 
 
-@pytest.mark.parametrize("membrane_bits, leak, dtype", [
-    (16, Leak.multiply((1 << 15) - 1, 15), np.int32),   # 2^15 * (2^15 - 1) < 2^31
-    (17, Leak.multiply(1 << 16, 16), np.int64),         # 2^16 * 2^16 = 2^32
-    (30, Leak.shift(32), np.int32),                     # shift wider than the state
-    (32, Leak.shift(1), np.int64),
+@pytest.mark.parametrize("membrane_bits, weight_bits, leak, dtype", [
+    (12, 4, Leak.shift(20), np.int16),                      # shift wider than the state
+    (14, 8, Leak.multiply(3, 2), np.int16),                 # 2^13 * 3 and 2^14 + 64 * 2^7 < 2^15
+    (16, 16, Leak.multiply((1 << 15) - 1, 15), np.int32),   # 2^15 * (2^15 - 1) < 2^31
+    (17, 16, Leak.multiply(1 << 16, 16), np.int64),         # 2^16 * 2^16 = 2^32
+    (30, 16, Leak.shift(32), np.int32),
+    (32, 16, Leak.shift(1), np.int64),
 ])
-def test_neuron_state_width_boundaries(membrane_bits, leak, dtype):
+def test_neuron_state_width_boundaries(membrane_bits, weight_bits, leak, dtype):
     rng = np.random.default_rng(membrane_bits)
     hi = (1 << (membrane_bits - 1)) - 1
-    w = rng.integers(-(1 << 15), 1 << 15, size=(64, 6))
-    w[:, 0] = 1 << 14  # a column that drives the membrane to the upper rail
-    layer = Layer(weights=w, bias=rng.integers(-hi, hi, 6), weight_bits=16, membrane_bits=membrane_bits,
+    w_hi = (1 << (weight_bits - 1)) - 1
+    w = rng.integers(-w_hi - 1, w_hi + 1, size=(64, 6))
+    w[:, 0] = w_hi  # a column that drives the membrane to the upper rail
+    w[:, 1] = -w_hi - 1  # ... and one to the lower rail
+    bias = rng.integers(-hi, hi, 6)
+    bias[:2] = 0
+    layer = Layer(weights=w, bias=bias, weight_bits=weight_bits, membrane_bits=membrane_bits,
                   threshold=hi - 1, leak=leak, reset="subtract", refractory=2)
-    from spikegate.model.fastsim import _state_dtype
     assert _state_dtype(layer) is dtype
     net = Network([layer], timesteps=12)
-    spikes = random_spikes(membrane_bits, 4, 12, 64, p=0.7)
-    assert_same_results(net, spikes)
-    assert_matches_reference(net, spikes)
+    for batch in (4, 400):  # 400 x 6 neurons takes the np.clip branch
+        spikes = random_spikes(membrane_bits, batch, 12, 64, p=0.7)
+        assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes[:4])
     res = simulate(net, spikes, traces=True)
-    assert res.traces[0].max() == hi or res.spikes[0].any()
+    # theta = v_max - 1: only a membrane on the upper rail fires; the lower rail shows in the traces.
+    assert res.spikes[0].any() and res.traces[0].min() == -hi - 1
 
 
 def test_run_layer_state_is_int64_and_step_major():
