@@ -56,6 +56,12 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
             raise ValueError(f"dtype = {dtype!r} is not valid; valid: 'auto', np.float32, np.float64 or None")
         dtype = exact_float_dtype(weights)
     rows, n = spikes.shape[0], weights.shape[1]
+    if rows < n:
+        # Few rows (small batches): converting only the weight rows some spike uses costs less
+        # than converting them all. Dropping rows of W only lowers the bound on the partial sums.
+        used = np.flatnonzero(spikes.any(axis=0))
+        if 2 * len(used) < spikes.shape[1]:
+            weights, spikes = weights[used], spikes[:, used]
     if dtype is None:
         return spikes.astype(np.int64) @ weights
     w = weights.astype(dtype)
@@ -69,7 +75,7 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
     return out
 
 
-_STATE_TYPES = (np.int16, np.int32, np.int64)
+_STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
 
 
 def _state_dtype(layer: Layer):
@@ -78,21 +84,19 @@ def _state_dtype(layer: Layer):
 
     The membrane stays inside [v_min, v_max] between steps; within a step the largest values
     are the leaked membrane plus bias plus synaptic sum (each bounded), the difference of two
-    membranes (< 2 * 2^(V-1)) and, for the multiply leak, v * m before its shift. The free bounds (bias within the membrane range, every weight
-    at full scale) are tried before the layer's own values."""
+    membranes (< 2 * 2^(V-1)) and, for the multiply leak, v * m before its shift. The free bounds
+    (bias within the membrane range, every weight at full scale) are tried before the layer's
+    own values, which cost a pass over the weights."""
     half = 1 << (layer.membrane_bits - 1)
-    leak_peak = half * layer.leak.m if layer.leak.kind == "multiply" else 0
-    free = max(2 * half + (layer.n_in << (layer.weight_bits - 1)), leak_peak, MAX_REFRACTORY)
-    own = None
-    for dtype in _STATE_TYPES[:-1]:
-        limit = int(np.iinfo(dtype).max)
+    floor = max(2 * half, half * layer.leak.m if layer.leak.kind == "multiply" else 0, MAX_REFRACTORY)
+    free = max(floor, 2 * half + (layer.n_in << (layer.weight_bits - 1)))
+    for dtype, limit in _STATE_TYPES:
         if free < limit:
             return dtype
-        if own is None:
-            own = max(half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights),
-                      2 * half, leak_peak, MAX_REFRACTORY)
-        if own < limit:
-            return dtype
+        if floor < limit:
+            own = half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights)
+            if own < limit:
+                return dtype
     return np.int64
 
 
@@ -109,7 +113,7 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     lo, hi = layer.v_min, layer.v_max
     lk, theta = layer.leak, layer.threshold
     # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
-    k = min(lk.k, np.iinfo(dt).bits - 1)
+    k = min(lk.k, 8 * np.dtype(dt).itemsize - 1)
     spikes = np.zeros((T, batch, n), bool)
     if layer.readout and lk.kind == "none":
         # Without a leak a readout only accumulates: if no running sum reaches a rail, no

@@ -76,6 +76,17 @@ def test_float64_bound_and_integer_fallback():
         assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), exact), dtype
 
 
+@pytest.mark.parametrize("active", [0, 1, 5, 40])
+def test_synaptic_input_on_few_rows_uses_only_active_weight_rows(active):
+    # 3 rows < 16 neurons and fewer than half the 100 inputs active: the gathered product.
+    rng = np.random.default_rng(active)
+    w = rng.integers(-128, 128, size=(100, 16))
+    s = np.zeros((3, 100), bool)
+    s[:, rng.choice(100, active, replace=False)] = rng.random((3, active)) < 0.7
+    for dtype in (None, np.float32, "auto"):
+        assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), s.astype(np.int64) @ w), dtype
+
+
 def test_synaptic_input_rejects_an_unknown_dtype():
     with pytest.raises(ValueError, match="dtype = 'float16'"):
         synaptic_input(np.ones((2, 2), np.int64), np.ones((1, 2), bool), "float16")
