@@ -118,7 +118,10 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     if layer.readout and lk.kind == "none":
         # Without a leak a readout only accumulates: if no running sum reaches a rail, no
         # saturation ever acted and the membranes are the running sums.
-        sums = np.cumsum(drive, axis=0, dtype=np.int64)
+        sums = np.empty(drive.shape, np.int64)
+        np.copyto(sums[:1], drive[:1])
+        for t in range(1, T):  # numpy's cumsum along the first axis is ~10x slower than this
+            np.add(sums[t - 1], drive[t], out=sums[t])
         if sums.size and sums.min() >= lo and sums.max() <= hi:
             return spikes, sums[-1], np.zeros((batch, n), np.int64), sums if traces else None
     # A firing layer leaves every membrane at most max(theta, v_max - theta) after a step (a
