@@ -180,15 +180,15 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
 
     Returns per-layer lists ``(spikes [batch, T, n], v, r, traces or None)`` as SimResult wants."""
     batch, T, n_in = spikes.shape
-    # Layer 0's rows come sample-major (the input's layout); reorder the (smaller) sums to step-major.
-    syn = synaptic_input(layers[0].weights, spikes.reshape(batch * T, n_in),
-                         exact_float_dtype(layers[0].weights, layers[0].weight_bits))
-    syn = syn.reshape(batch, T, -1).transpose(1, 0, 2)
     out, vs, rs, trs = [], [], [], []
     for i, layer in enumerate(layers):
-        if i:
-            syn = synaptic_input(layer.weights, s.reshape(T * batch, -1),
-                                 exact_float_dtype(layer.weights, layer.weight_bits)).reshape(T, batch, -1)
+        dtype = exact_float_dtype(layer.weights, layer.weight_bits)
+        if i == 0:
+            # The input's rows are sample-major; reorder the (smaller) sums to step-major.
+            syn = synaptic_input(layer.weights, spikes.reshape(batch * T, n_in), dtype)
+            syn = syn.reshape(batch, T, layer.n).transpose(1, 0, 2)
+        else:
+            syn = synaptic_input(layer.weights, s.reshape(T * batch, layer.n_in), dtype).reshape(T, batch, layer.n)
         s, v, r, tr = run_layer(layer, syn, traces)
         out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
         vs.append(v)

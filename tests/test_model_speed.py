@@ -147,3 +147,10 @@ def test_run_layer_state_is_int64_and_step_major():
     s, v, r, tr = run_layer(layer, syn, traces=True)
     assert s[:, 0, 0].tolist() == [False, False, True, False]
     assert tr[:, 0, 0].tolist() == [4, 8, 3, 3] and v.dtype == np.int64 and v.tolist() == [[3]]
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 5), (2, 0, 5)])
+@pytest.mark.parametrize("readout", [False, True])
+def test_empty_batches_and_runs(shape, readout):
+    net = random_network(3, (5, 4, 3), readout=readout)
+    assert_same_results(net, np.zeros(shape, bool))
