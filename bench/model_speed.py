@@ -21,6 +21,10 @@ Figures per data set:
   checked against the model (membranes, counts, spikes);
 - synaptic events per second (every spike into a layer touches each of its neurons once).
 torch and numpy's BLAS both run with --threads threads (default 1).
+
+Peers: snnTorch with CPU torch is the project's ``snntorch`` extra; spikingjelly 2.0 installs with
+``pip install --no-deps spikingjelly loguru`` (its declared dependencies pull a CUDA torch). A
+missing peer is reported and left out.
 """
 from __future__ import annotations
 
@@ -139,8 +143,9 @@ def compare_peers(net, spikes, repeat, batches, clock):
         for name in found:
             trains = [torch.cat([o[0][l] for o in outs[name]], dim=1) for l in range(len(net.layers))]
             readout = torch.cat([o[1] for o in outs[name]]) if net.layers[-1].readout else None
+            bad = mismatches(net, reference, trains, readout)
             row["peers"][name] = {"sample_steps_per_s": rate[name], "ratio": rate["spikegate"] / rate[name],
-                                  "mismatches": mismatches(net, reference, trains, readout)}
+                                  "mismatches": bad, "void": bad > 0}
         rows.append(row)
     return {"batches": rows, "missing": missing}
 
@@ -178,10 +183,10 @@ def _print_peers(r):
         cells = ""
         for n in names:
             q = row["peers"][n]
-            ratio = f"{q['ratio']:5.1f}x" if q["mismatches"] == 0 else "  void"
+            ratio = "  void" if q["void"] else f"{q['ratio']:5.1f}x"
             cells += f" | {q['sample_steps_per_s']:27,.0f} {ratio} {q['mismatches']:11d}"
         print(f"  {row['batch']:5d} | {row['model']:27,.0f}{cells}")
-    if any(q["mismatches"] for row in p["batches"] for q in row["peers"].values()):
+    if any(q["void"] for row in p["batches"] for q in row["peers"].values()):
         print("  a peer's outputs differ from the model's: its ratio is void (not the same computation)")
 
 
