@@ -15,7 +15,7 @@ import numpy as np
 
 from .network import MAX_REFRACTORY, Layer
 
-__all__ = ["exact_float_dtype", "synaptic_input", "run_layer", "run_network"]
+__all__ = ["exact_float_dtype", "synaptic_input", "readout_totals", "run_layer", "run_network"]
 
 # Floating types whose integers are exact up to 2^mantissa, narrowest first.
 _EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
@@ -29,11 +29,14 @@ def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
     the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude. With
     ``weight_bits``, the free bound n_in * 2^(weight_bits - 1) is tried before the weights' own."""
     if weight_bits is not None:
-        free = weights.shape[0] << (weight_bits - 1)
-        for dtype, limit in _EXACT_FLOATS:
-            if free <= limit:
-                return dtype
-    bound = _column_bound(weights)
+        dtype = _float_for(weights.shape[0] << (weight_bits - 1))
+        if dtype is not None:
+            return dtype
+    return _float_for(_column_bound(weights))
+
+
+def _float_for(bound: int):
+    """The narrowest floating type holding every integer of magnitude <= ``bound``, or None."""
     for dtype, limit in _EXACT_FLOATS:
         if bound <= limit:
             return dtype
@@ -73,6 +76,28 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
         np.copyto(b, part, casting="unsafe")
         np.matmul(b, w, out=out[i:i + _CHUNK_ROWS])
     return out
+
+
+def readout_totals(layer: Layer, counts: np.ndarray, T: int):
+    """Final membranes int64 [batch, n] of a leak-free readout layer from its input spike counts
+    [batch, n_in] over T steps, or None when a running sum might reach a rail.
+
+    Each step adds bias + sum_i W[i, j] s_i; every running sum lies between the totals of the
+    negative and of the positive terms, so when those stay inside the membrane range no
+    saturation ever acts and the final membrane is the plain total."""
+    n = layer.n
+    # counts <= T, so every partial sum of the products is at most T times a column's bound.
+    dtype = _float_for(T * (layer.n_in << (layer.weight_bits - 1)))
+    if dtype is None or not counts.size:
+        return None
+    w = layer.weights
+    split = np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1).astype(dtype)
+    pos_neg = (counts.astype(dtype) @ split).astype(np.int64)
+    pos, neg = pos_neg[:, :n], pos_neg[:, n:]
+    b = layer.bias
+    if (pos + T * np.maximum(b, 0)).max() > layer.v_max or (neg + T * np.minimum(b, 0)).min() < layer.v_min:
+        return None
+    return pos + neg + T * b
 
 
 _STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
@@ -182,6 +207,17 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
     batch, T, n_in = spikes.shape
     out, vs, rs, trs = [], [], [], []
     for i, layer in enumerate(layers):
+        if layer.readout and layer.leak.kind == "none" and not traces:
+            # Only the final membranes are wanted: they follow from spike counts when no rail acts.
+            counts = spikes.sum(axis=1, dtype=np.int32) if i == 0 else s.sum(axis=0, dtype=np.int32)
+            v = readout_totals(layer, counts, T)
+            if v is not None:
+                s = np.zeros((T, batch, layer.n), bool)  # a readout never fires
+                out.append(np.zeros((batch, T, layer.n), bool))
+                vs.append(v)
+                rs.append(np.zeros((batch, layer.n), np.int64))
+                trs.append(None)
+                continue
         dtype = exact_float_dtype(layer.weights, layer.weight_bits)
         if i == 0:
             # The input's rows are sample-major; reorder the (smaller) sums to step-major.

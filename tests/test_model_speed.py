@@ -7,18 +7,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.model import Layer, Leak, Network, simulate
-from spikegate.model.fastsim import _state_dtype, exact_float_dtype, run_layer, synaptic_input
+from spikegate.model.fastsim import _state_dtype, exact_float_dtype, readout_totals, run_layer, synaptic_input
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
 
 
 def assert_same_results(net, spikes):
-    fast, slow = simulate(net, spikes, traces=True), simulate_steps(net, spikes, traces=True)
-    for name in ("spikes", "membranes", "refractory", "traces"):
-        for l, (a, b) in enumerate(zip(getattr(fast, name), getattr(slow, name))):
-            assert a.dtype == b.dtype and a.shape == b.shape, f"layer {l} {name}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
-            assert np.array_equal(a, b), f"layer {l} {name} differ"
+    # With traces the fast path runs every step; without, a readout may take the totals shortcut.
+    for traces in (True, False):
+        fast, slow = simulate(net, spikes, traces=traces), simulate_steps(net, spikes, traces=True)
+        for name in ("spikes", "membranes", "refractory") + (("traces",) if traces else ()):
+            for l, (a, b) in enumerate(zip(getattr(fast, name), getattr(slow, name))):
+                assert a.dtype == b.dtype and a.shape == b.shape, f"layer {l} {name}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+                assert np.array_equal(a, b), f"layer {l} {name} differ (traces={traces})"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -154,3 +156,21 @@ def test_run_layer_state_is_int64_and_step_major():
 def test_empty_batches_and_runs(shape, readout):
     net = random_network(3, (5, 4, 3), readout=readout)
     assert_same_results(net, np.zeros(shape, bool))
+
+
+@pytest.mark.parametrize("bias, shortcut", [(0, True), (1, False), (-1, False)])
+def test_readout_totals_only_when_no_running_sum_can_reach_past_a_rail(bias, shortcut):
+    # V = 6 bits: [-32, 31]. Over 4 steps the positive terms total at most 4 * (7 + b+) and the
+    # negative ones at least 4 * (-8 + b-): bias 0 touches the lower rail exactly (allowed),
+    # bias +-1 could pass a rail, so the steps decide.
+    layer = Layer(weights=np.array([[7], [-8]]), bias=[bias], weight_bits=4, membrane_bits=6, readout=True)
+    assert (readout_totals(layer, np.full((1, 2), 4), 4) is not None) == shortcut
+    net = Network([layer], timesteps=4)
+    spikes = np.zeros((3, 4, 2), bool)
+    spikes[0] = True         # 7 - 8 + b each step
+    spikes[1, :, 0] = True   # 4 * (7 + b): 32 saturates to 31 with b = 1
+    spikes[2, :, 1] = True   # 4 * (-8 + b): -36 saturates to -32 with b = -1
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes)
+    assert simulate(net, spikes).membranes[0][:, 0].tolist() == [4 * (bias - 1), min(28 + 4 * bias, 31),
+                                                                  max(-32 + 4 * bias, -32)]
