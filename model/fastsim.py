@@ -126,7 +126,8 @@ def _state_dtype(layer: Layer):
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
-    """All steps of one layer from its exact synaptic sums ``syn`` int [T, batch, n] (step-major).
+    """All steps of one layer from its exact synaptic sums ``syn`` [T, batch, n] (step-major;
+    integer values in any numeric type).
 
     Returns ``(spikes bool [T, batch, n], v int64 [batch, n], r int64 [batch, n], trace)`` with
     ``trace`` int64 [T, batch, n] or None. The arithmetic is the contract's (spikegate.model.lif):
