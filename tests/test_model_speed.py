@@ -174,3 +174,40 @@ def test_readout_totals_only_when_no_running_sum_can_reach_past_a_rail(bias, sho
     assert_matches_reference(net, spikes)
     assert simulate(net, spikes).membranes[0][:, 0].tolist() == [4 * (bias - 1), min(28 + 4 * bias, 31),
                                                                   max(-32 + 4 * bias, -32)]
+
+
+# --- the peers bench/model_speed.py compares against compute the same thing ---------------------
+
+def peer_runs(net, spikes):
+    """{peer: mismatching samples} for the installed peers (bench/peers.py), skipping without torch."""
+    pytest.importorskip("torch")
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import peers
+    import torch
+    found, _ = peers.runners(net)
+    if not found:
+        pytest.skip("neither snnTorch nor spikingjelly is installed")
+    x = torch.from_numpy(spikes).float().transpose(0, 1).contiguous()
+    ref = simulate(net, spikes)
+    return {name: peers.mismatches(net, ref, *run(x)) for name, run in found.items()}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), readout=st.booleans())
+def test_peers_reproduce_the_model_when_nothing_saturates(seed, readout):
+    # 30 inputs of |w| <= 32 over 12 steps stay far inside 16 bits, and float32 resolves 1/64 there.
+    net = random_network(seed, (30, 20, 5), readout=readout, timesteps=12, leak="none", refractory=0,
+                         reset="subtract", membrane_bits=16, weight_bits=6)
+    assert all(n == 0 for n in peer_runs(net, random_spikes(seed, 6, 12, 30)).values())
+
+
+def test_peers_differ_once_the_model_saturates():
+    # 4-bit weights into 5-bit membranes: the model's rails act, the peers' floats do not.
+    rng = np.random.default_rng(0)
+    net = Network([Layer(weights=rng.integers(0, 8, (20, 6)), weight_bits=4, membrane_bits=6, threshold=20,
+                         reset="subtract"),
+                   Layer(weights=rng.integers(0, 8, (6, 3)), weight_bits=4, membrane_bits=5, readout=True)],
+                  timesteps=8)
+    assert all(n > 0 for n in peer_runs(net, rng.random((10, 8, 20)) < 0.5).values())
