@@ -2,6 +2,9 @@
 step-major evaluation (``simulate_steps``, through ``lif_step``) and the scalar transcription of
 the contract in test_model.py, including the networks that sit on the exactness boundaries of the
 float32 / float64 / int64 synaptic products and of the int32 / int64 neuron state."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -180,12 +183,11 @@ def test_readout_totals_only_when_no_running_sum_can_reach_past_a_rail(bias, sho
 
 def peer_runs(net, spikes):
     """{peer: mismatching samples} for the installed peers (bench/peers.py), skipping without torch."""
-    pytest.importorskip("torch")
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    torch = pytest.importorskip("torch")
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
     import peers
-    import torch
     found, _ = peers.runners(net)
     if not found:
         pytest.skip("neither snnTorch nor spikingjelly is installed")
