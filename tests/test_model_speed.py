@@ -1,7 +1,8 @@
 """The layer-major fast path (spikegate.model.fastsim, behind ``simulate``) against the plain
 step-major evaluation (``simulate_steps``, through ``lif_step``) and the scalar transcription of
 the contract in test_model.py, including the networks that sit on the exactness boundaries of the
-float32 / float64 / int64 synaptic products and of the int32 / int64 neuron state."""
+float32 / float64 / int64 synaptic products and of the int16 / int32 / int64 neuron state, and the
+snnTorch / spikingjelly set-ups of bench/model_speed.py (skipped where torch is missing)."""
 import sys
 from pathlib import Path
 
