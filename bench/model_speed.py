@@ -1,21 +1,30 @@
-"""Throughput of the bit-exact integer model (spikegate.model.simulate) on real data, against a
-plain per-time-step Python loop over the same network, measured side by side in one run.
+"""Throughput of the bit-exact integer model (spikegate.model.simulate) on real data, against
+snnTorch and spikingjelly (when installed) running the same network on the same spikes, and a
+plain per-time-step Python loop, all measured side by side in one run.
 
-    python bench/model_speed.py [--baseline-samples N] [--repeat R] [--json]
+    python bench/model_speed.py [--repeat R] [--threads N] [--baseline-samples N] [--json]
 
 Data: the digits test split with the built-in network, and the shared MNIST subset
-(../shared/datasets/mnist-subset next to the checkout) with a 784-64-10 network trained here on
+(../shared/datasets/mnist-subset next to the checkout) with a 784-128-10 network trained here on
 the subset's 6,000 training images. MNIST accuracies from the subset are not comparable with
 published full-MNIST (60,000 training images) results.
 
 Figures per data set:
-- model: ``simulate`` over the whole split in batches (input encoding excluded), best of R runs;
+- at batch sizes 1, 64 and the whole split, over the whole split, best of R runs, in sample-steps
+  per second: the model (from its bool spikes [batch, T, n_in]; encoding excluded), snnTorch and
+  spikingjelly (from float32 tensors [T, batch, n_in] prepared outside the timing), and the
+  model's ratio to each. Every peer result is compared with the model's (spikes of every layer,
+  readout membranes); a peer with any mismatching sample makes its comparison void, and the
+  bench says so. See bench/peers.py for how each peer is set up;
 - loop: a straightforward Python implementation of the same contract, one sample and one time
-  step at a time, integer lists, event-driven over input spikes; run on the first N samples. Its
-  outputs are checked against the model's (membranes, counts, spikes), so both compute the same
-  thing;
-- throughput in samples x steps per second and synaptic events per second (every spike into a
-  layer touches each of its neurons once), and the model/loop ratio.
+  step at a time, integer lists, event-driven over input spikes; run on the first N samples and
+  checked against the model (membranes, counts, spikes);
+- synaptic events per second (every spike into a layer touches each of its neurons once).
+torch and numpy's BLAS both run with --threads threads (default 1).
+
+Peers: snnTorch with CPU torch is the project's ``snntorch`` extra; spikingjelly 2.0 installs with
+``pip install --no-deps spikingjelly loguru`` (its declared dependencies pull a CUDA torch). A
+missing peer is reported and left out.
 """
 from __future__ import annotations
 
@@ -28,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from spikegate import datasets
+from peers import PEERS, mismatches, runners
 from spikegate.training import TrainConfig, build
 from spikegate.model import classify, simulate
 
@@ -93,17 +103,60 @@ def _check_same(net, spikes, finals, trains):
                     raise AssertionError(f"python loop and model disagree: sample {s}, layer {l}, step {t}")
 
 
-def bench_one(label, net, x, y, repeat, baseline_samples, batch_size=500):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _best(repeat, fn, clock=time.perf_counter):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = clock()
+        out = fn()
+        best = min(best, clock() - t0)
+    return best, out
+
+
+def compare_peers(net, spikes, repeat, batches, clock):
+    """Per batch size: sample-steps/s of the model and each installed peer, ratios, mismatches.
+
+    The contenders take turns within each repeat, so a load change on the machine hits them
+    alike; each keeps its best time."""
+    N, T = spikes.shape[:2]
+    reference = simulate(net, spikes)
+    found, missing = runners(net)
+    if found:
+        import torch
+        x = torch.from_numpy(spikes).float().transpose(0, 1).contiguous()
+    rows = []
+    for b in batches:
+        starts = range(0, N, b)
+        jobs = {"spikegate": lambda: [simulate(net, spikes[i:i + b]) for i in starts]}
+        for name, run in found.items():
+            chunks = [x[:, i:i + b].contiguous() for i in starts]
+            jobs[name] = lambda run=run, chunks=chunks: [run(c) for c in chunks]
+        best, outs = dict.fromkeys(jobs, float("inf")), {}
+        for _ in range(repeat):
+            for name, job in jobs.items():
+                sec, outs[name] = _best(1, job, clock)
+                best[name] = min(best[name], sec)
+        rate = {name: N * T / sec for name, sec in best.items()}
+        row = {"batch": b, "model": rate["spikegate"], "peers": {}}
+        for name in found:
+            trains = [torch.cat([o[0][l] for o in outs[name]], dim=1) for l in range(len(net.layers))]
+            readout = torch.cat([o[1] for o in outs[name]]) if net.layers[-1].readout else None
+            bad = mismatches(net, reference, trains, readout)
+            row["peers"][name] = {"sample_steps_per_s": rate[name], "ratio": rate["spikegate"] / rate[name],
+                                  "mismatches": bad, "void": bad > 0}
+        rows.append(row)
+    return {"batches": rows, "missing": missing}
+
+
+def bench_one(label, net, x, y, repeat, baseline_samples, clock=time.perf_counter):
     spikes = datasets.encode_for(net, x)
     N, T = spikes.shape[:2]
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        results = [simulate(net, spikes[i:i + batch_size]) for i in range(0, N, batch_size)]
-        best = min(best, time.perf_counter() - t0)
-    pred = np.concatenate([classify(net, r) for r in results])
-    events = int(sum(r.synaptic_events(spikes[i * batch_size:(i + 1) * batch_size], net).sum()
-                     for i, r in enumerate(results)))
+    best, result = _best(repeat, lambda: simulate(net, spikes), clock)
+    pred = classify(net, result)
+    events = int(result.synaptic_events(spikes, net).sum())
+    peers = compare_peers(net, spikes, repeat, sorted({1, 64, N}), clock)
     nb = min(baseline_samples, N)
     sb = spikes[:nb]
     t0 = time.perf_counter()
@@ -116,41 +169,61 @@ def bench_one(label, net, x, y, repeat, baseline_samples, batch_size=500):
             "synaptic_events_per_s": events_b / loop_s}
     return {"data": label, "shape": list(net.shape), "timesteps": T, "accuracy": float(np.mean(pred == y)),
             "synaptic_events_per_sample": events / N, "model": model, "python_loop": loop,
-            "speedup_sample_steps": model["sample_steps_per_s"] / loop["sample_steps_per_s"]}
+            "speedup_sample_steps": model["sample_steps_per_s"] / loop["sample_steps_per_s"], "peers": peers}
+
+
+def _print_peers(r):
+    p = r["peers"]
+    for name, why in p["missing"].items():
+        print(f"  {name}: not compared: {why}")
+    names = [n for n in PEERS if n not in p["missing"]]
+    head = "".join(f" | {n:>12} sample-steps/s  ratio  mismatches" for n in names)
+    print(f"  {'batch':>5} | {'spikegate':>12} sample-steps/s{head}")
+    for row in p["batches"]:
+        cells = ""
+        for n in names:
+            q = row["peers"][n]
+            ratio = "  void" if q["void"] else f"{q['ratio']:5.1f}x"
+            cells += f" | {q['sample_steps_per_s']:27,.0f} {ratio} {q['mismatches']:11d}"
+        print(f"  {row['batch']:5d} | {row['model']:27,.0f}{cells}")
+    if any(q["void"] for row in p["batches"] for q in row["peers"].values()):
+        print("  a peer's outputs differ from the model's: its ratio is void (not the same computation)")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline-samples", type=int, default=100, help="samples for the Python loop (default 100)")
-    ap.add_argument("--repeat", type=int, default=3, help="model runs per data set, best kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each contender, best kept (default 5)")
     ap.add_argument("--mnist-epochs", type=int, default=5, help="training epochs of the MNIST network (default 5)")
+    ap.add_argument("--threads", type=int, default=1, help="torch and BLAS threads, the same for all (default 1)")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall time, or this process's CPU time (steadier on a loaded machine; all "
+                         "contenders run single-threaded with --threads 1)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    for name in ("baseline_samples", "repeat", "mnist_epochs"):
+    for name in ("baseline_samples", "repeat", "mnist_epochs", "threads"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} = {getattr(args, name)} is not valid; valid: an integer >= 1")
 
-    rows = []
-    net = datasets.load_network()
-    x, y = datasets.load("digits", "test")
-    print("digits: built-in network, test split ...", file=sys.stderr)
-    rows.append(bench_one("digits test (built-in network)", net, x, y, args.repeat, args.baseline_samples))
-
-    print(f"mnist subset: training a 784-64-10 network ({args.mnist_epochs} epochs) ...", file=sys.stderr)
-    mnet, _ = build(TrainConfig(data="mnist", hidden=(64,), epochs=args.mnist_epochs, timesteps=8),
-                    data_dir=MNIST_SUBSET)
-    x, y = datasets.load("mnist", "test", MNIST_SUBSET)
-    rows.append(bench_one("mnist-subset test (trained on the 6,000-image subset)", mnet, x, y, args.repeat,
-                          args.baseline_samples))
-
+    from threadpoolctl import threadpool_limits
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
+    with threadpool_limits(args.threads):
+        rows = _run(args)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps({"threads": args.threads, "clock": args.clock, "rows": rows}, indent=1))
         return 0
+    print(f"threads: torch.set_num_threads({args.threads}), numpy BLAS limited to {args.threads}; "
+          f"clock: {args.clock}")
     for r in rows:
         m, b = r["model"], r["python_loop"]
         print(f"{r['data']}: shape {'-'.join(map(str, r['shape']))}, T={r['timesteps']}, "
               f"accuracy {100 * r['accuracy']:.2f} %, {r['synaptic_events_per_sample']:.0f} synaptic events/sample")
-        print(f"  model (numpy, batched)  {m['samples']:5d} samples in {m['seconds']:8.3f} s: "
+        _print_peers(r)
+        print(f"  model, whole split      {m['samples']:5d} samples in {m['seconds']:8.3f} s: "
               f"{m['sample_steps_per_s']:12,.0f} sample-steps/s  {m['synaptic_events_per_s']:14,.0f} syn-events/s")
         print(f"  plain Python loop       {b['samples']:5d} samples in {b['seconds']:8.3f} s: "
               f"{b['sample_steps_per_s']:12,.0f} sample-steps/s  {b['synaptic_events_per_s']:14,.0f} syn-events/s")
@@ -158,6 +231,23 @@ def main(argv=None) -> int:
     print("note: MNIST figures use the 6,000/2,000-image subset; its accuracy is not comparable with "
           "full-MNIST results.")
     return 0
+
+
+def _run(args):
+    rows = []
+    net = datasets.load_network()
+    x, y = datasets.load("digits", "test")
+    print("digits: built-in network, test split ...", file=sys.stderr)
+    clock = CLOCKS[args.clock]
+    rows.append(bench_one("digits test (built-in network)", net, x, y, args.repeat, args.baseline_samples, clock))
+
+    print(f"mnist subset: training a 784-128-10 network ({args.mnist_epochs} epochs) ...", file=sys.stderr)
+    mnet, _ = build(TrainConfig(data="mnist", hidden=(128,), epochs=args.mnist_epochs, timesteps=8),
+                    data_dir=MNIST_SUBSET)
+    x, y = datasets.load("mnist", "test", MNIST_SUBSET)
+    rows.append(bench_one("mnist-subset test (trained on the 6,000-image subset)", mnet, x, y, args.repeat,
+                          args.baseline_samples, clock))
+    return rows
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fastsim import run_network
 from .lif import integrate_sum, lif_step
 from .network import Network
 
-__all__ = ["SimResult", "simulate", "classify"]
+__all__ = ["SimResult", "simulate", "simulate_steps", "classify"]
 
 
 @dataclass
@@ -54,9 +55,19 @@ def _check_input(net: Network, spikes: np.ndarray) -> np.ndarray:
 def simulate(net: Network, spikes: np.ndarray, *, traces: bool = False) -> SimResult:
     """Run ``net`` on input spikes [batch, T, n_in] (a single [T, n_in] sample is accepted).
 
-    Vectorised over samples and neurons; the only Python loops are over steps and layers, which
-    the contract orders (layer l+1 sees layer l's spikes of the same step).
+    Layer-major (:mod:`spikegate.model.fastsim`): layer l+1 at step t needs only layer l's spikes
+    up to t, so each layer runs all its steps before the next one starts; the results equal the
+    contract's step-by-step order (:func:`simulate_steps`) bit for bit.
     """
+    spikes = _check_input(net, spikes)
+    out, v, r, tr = run_network(net.layers, spikes, traces)
+    return SimResult(spikes=out, membranes=v, refractory=r, traces=tr)
+
+
+def simulate_steps(net: Network, spikes: np.ndarray, *, traces: bool = False) -> SimResult:
+    """:func:`simulate` written as the contract orders it: per step, each layer in turn on the
+    spikes layer l-1 made in the same step, through :func:`spikegate.model.lif.lif_step`. Slow;
+    kept as the plain reference the fast path is tested against."""
     spikes = _check_input(net, spikes)
     batch, T, _ = spikes.shape
     v = [np.zeros((batch, layer.n), np.int64) for layer in net.layers]

@@ -1,0 +1,234 @@
+"""Layer-major evaluation of the contract: the fast path behind :func:`spikegate.model.simulate`.
+
+Layer l+1 at step t depends only on layer l's spikes up to step t, so running all T steps of
+layer l before layer l+1 computes exactly what the contract's step-major order computes. That
+turns each layer's synaptic input into one matrix product over every (step, sample) row, done
+in a floating type only when every partial sum is provably an exactly representable integer,
+and leaves a short loop over steps for the neuron state, in the narrowest integer type that
+holds every intermediate value. ``tests/test_model_speed.py`` checks this module against the
+per-step :func:`spikegate.model.lif.lif_step` evaluation and the scalar transcription of the
+contract in ``tests/test_model.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .network import MAX_REFRACTORY, Layer
+
+__all__ = ["exact_float_dtype", "synaptic_input", "readout_totals", "run_layer", "run_network"]
+
+# Floating types whose integers are exact up to 2^mantissa, narrowest first.
+_EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
+# Rows of spikes converted to floating point at a time: the buffer stays in cache and is reused.
+_CHUNK_ROWS = 4096
+
+
+def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
+    """The narrowest floating type in which ``spikes @ weights`` is exact for any 0/1 spikes, or
+    None. Every partial sum of a column is a sum of a subset of its entries, so it is bounded by
+    the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude. With
+    ``weight_bits``, the free bound n_in * 2^(weight_bits - 1) is tried before the weights' own."""
+    if weight_bits is not None:
+        dtype = _float_for(weights.shape[0] << (weight_bits - 1))
+        if dtype is not None:
+            return dtype
+    return _float_for(_column_bound(weights))
+
+
+def _float_for(bound: int):
+    """The narrowest floating type holding every integer of magnitude <= ``bound``, or None."""
+    for dtype, limit in _EXACT_FLOATS:
+        if bound <= limit:
+            return dtype
+    return None
+
+
+def _column_bound(weights: np.ndarray) -> int:
+    return int(np.abs(weights).sum(axis=0).max()) if weights.size else 0
+
+
+def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.ndarray:
+    """The exact sums ``spikes @ weights`` [rows, n] for 0/1 ``spikes`` [rows, n_in], as integer
+    values in the product's type (a float type holds them exactly; convert with ``astype``).
+
+    ``dtype``: "auto" picks :func:`exact_float_dtype`; a floating type forces that product
+    (callers must know it is exact); None forces numpy's integer product (no BLAS, slow).
+    """
+    if isinstance(dtype, str):
+        if dtype != "auto":
+            raise ValueError(f"dtype = {dtype!r} is not valid; valid: 'auto', np.float32, np.float64 or None")
+        dtype = exact_float_dtype(weights)
+    rows, n = spikes.shape[0], weights.shape[1]
+    if rows < n:
+        # Few rows (small batches): converting only the weight rows some spike uses costs less
+        # than converting them all. Dropping rows of W only lowers the bound on the partial sums.
+        used = np.flatnonzero(spikes.any(axis=0))
+        if 2 * len(used) < spikes.shape[1]:
+            weights, spikes = weights[used], spikes[:, used]
+    if dtype is None:
+        return spikes.astype(np.int64) @ weights
+    w = weights.astype(dtype)
+    out = np.empty((rows, n), dtype)
+    buf = np.empty((min(rows, _CHUNK_ROWS), spikes.shape[1]), dtype)
+    for i in range(0, rows, _CHUNK_ROWS):
+        part = spikes[i:i + _CHUNK_ROWS]
+        b = buf[:len(part)]
+        np.copyto(b, part, casting="unsafe")
+        np.matmul(b, w, out=out[i:i + _CHUNK_ROWS])
+    return out
+
+
+def readout_totals(layer: Layer, counts: np.ndarray, T: int):
+    """Final membranes int64 [batch, n] of a leak-free readout layer from its input spike counts
+    [batch, n_in] over T steps, or None when a running sum might reach a rail.
+
+    Each step adds bias + sum_i W[i, j] s_i; every running sum lies between the totals of the
+    negative and of the positive terms, so when those stay inside the membrane range no
+    saturation ever acts and the final membrane is the plain total."""
+    n = layer.n
+    # counts <= T, so every partial sum of the products is at most T times a column's bound.
+    dtype = _float_for(T * (layer.n_in << (layer.weight_bits - 1)))
+    if dtype is None or not counts.size:
+        return None
+    w = layer.weights
+    split = np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1).astype(dtype)
+    pos_neg = (counts.astype(dtype) @ split).astype(np.int64)
+    pos, neg = pos_neg[:, :n], pos_neg[:, n:]
+    b = layer.bias
+    if (pos + T * np.maximum(b, 0)).max() > layer.v_max or (neg + T * np.minimum(b, 0)).min() < layer.v_min:
+        return None
+    return pos + neg + T * b
+
+
+_STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
+
+
+def _state_dtype(layer: Layer):
+    """The narrowest of int16 / int32 / int64 that holds every intermediate value of the
+    neuron update (narrower means more lanes per SIMD operation).
+
+    The membrane stays inside [v_min, v_max] between steps; within a step the largest values
+    are the leaked membrane plus bias plus synaptic sum (each bounded), the difference of two
+    membranes (< 2 * 2^(V-1)) and, for the multiply leak, v * m before its shift. The free bounds
+    (bias within the membrane range, every weight at full scale) are tried before the layer's
+    own values, which cost a pass over the weights."""
+    half = 1 << (layer.membrane_bits - 1)
+    floor = max(2 * half, half * layer.leak.m if layer.leak.kind == "multiply" else 0, MAX_REFRACTORY)
+    free = max(floor, 2 * half + (layer.n_in << (layer.weight_bits - 1)))
+    for dtype, limit in _STATE_TYPES:
+        if free < limit:
+            return dtype
+        if floor < limit:
+            own = half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights)
+            if own < limit:
+                return dtype
+    return np.int64
+
+
+def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
+    """All steps of one layer from its exact synaptic sums ``syn`` [T, batch, n] (step-major;
+    integer values in any numeric type).
+
+    Returns ``(spikes bool [T, batch, n], v int64 [batch, n], r int64 [batch, n], trace)`` with
+    ``trace`` int64 [T, batch, n] or None. The arithmetic is the contract's (spikegate.model.lif):
+    steps 1-5 in order, one saturation of leak + bias + synaptic sum."""
+    T, batch, n = syn.shape
+    dt = _state_dtype(layer)
+    drive = syn.astype(dt)
+    drive += layer.bias.astype(dt)
+    lo, hi = layer.v_min, layer.v_max
+    lk, theta = layer.leak, layer.threshold
+    # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
+    k = min(lk.k, 8 * np.dtype(dt).itemsize - 1)
+    spikes = np.zeros((T, batch, n), bool)
+    if layer.readout and lk.kind == "none":
+        # Without a leak a readout only accumulates: if no running sum reaches a rail, no
+        # saturation ever acted and the membranes are the running sums.
+        sums = np.empty(drive.shape, np.int64)
+        np.copyto(sums[:1], drive[:1])
+        for t in range(1, T):  # numpy's cumsum along the first axis is ~10x slower than this
+            np.add(sums[t - 1], drive[t], out=sums[t])
+        if sums.size and sums.min() >= lo and sums.max() <= hi:
+            return spikes, sums[-1], np.zeros((batch, n), np.int64), sums if traces else None
+    # A firing layer leaves every membrane at most max(theta, v_max - theta) after a step (a
+    # spike takes theta off a value <= v_max, or resets to 0; no spike means v <= theta) and a
+    # leak never raises a positive membrane, so when that plus the largest drive stays within
+    # v_max the upper rail cannot act; likewise the lower one when no drive is negative.
+    top = max(theta, hi - theta) if layer.reset == "subtract" else theta
+    upper = layer.readout or not drive.size or top + int(drive.max()) > hi
+    lower = not drive.size or int(drive.min()) < 0
+    trace = np.empty((T, batch, n), np.int64) if traces else None
+    v = np.zeros((batch, n), dt)
+    r = np.zeros((batch, n), dt)
+    refractory = not layer.readout and layer.refractory > 0
+    # Masked ufuncs (where=) and np.where are many times slower than SIMD arithmetic on these
+    # arrays, so selections are written as products with 0/1 masks; np.clip pays a fixed Python
+    # cost that only large arrays repay.
+    lo, hi, theta_dt, refr = dt(lo), dt(hi), dt(theta), dt(layer.refractory)
+    clip = upper and lower and batch * n >= 2048
+    for t in range(T):
+        if lk.kind == "shift":
+            x = v - (v >> k)
+            x += drive[t]
+        elif lk.kind == "multiply":
+            x = (v * lk.m) >> lk.frac_bits
+            x += drive[t]
+        else:
+            x = v + drive[t]
+        if clip:
+            np.clip(x, lo, hi, out=x)
+        else:
+            if lower:
+                np.maximum(x, lo, out=x)
+            if upper:
+                np.minimum(x, hi, out=x)
+        if not layer.readout:
+            if refractory:
+                frozen = r > 0
+                x -= (x - v) * frozen  # a refractory neuron keeps its membrane
+            s = np.greater(x, theta_dt, out=spikes[t])
+            if refractory:
+                s &= ~frozen
+            if layer.reset == "zero":
+                x *= ~s
+            else:
+                x -= s * theta_dt
+            if refractory:
+                r = r - frozen + s * refr  # not frozen means r == 0
+        v = x
+        if traces:
+            trace[t] = v
+    return spikes, v.astype(np.int64), r.astype(np.int64), trace
+
+
+def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
+    """Every layer over all steps for input spikes bool [batch, T, n_in].
+
+    Returns per-layer lists ``(spikes [batch, T, n], v, r, traces or None)`` as SimResult wants."""
+    batch, T, n_in = spikes.shape
+    out, vs, rs, trs = [], [], [], []
+    for i, layer in enumerate(layers):
+        if layer.readout and layer.leak.kind == "none" and not traces:
+            # Only the final membranes are wanted: they follow from spike counts when no rail acts.
+            counts = spikes.sum(axis=1, dtype=np.int32) if i == 0 else s.sum(axis=0, dtype=np.int32)
+            v = readout_totals(layer, counts, T)
+            if v is not None:
+                s = np.zeros((T, batch, layer.n), bool)  # a readout never fires
+                out.append(np.zeros((batch, T, layer.n), bool))
+                vs.append(v)
+                rs.append(np.zeros((batch, layer.n), np.int64))
+                trs.append(None)
+                continue
+        dtype = exact_float_dtype(layer.weights, layer.weight_bits)
+        if i == 0:
+            # The input's rows are sample-major; reorder the (smaller) sums to step-major.
+            syn = synaptic_input(layer.weights, spikes.reshape(batch * T, n_in), dtype)
+            syn = syn.reshape(batch, T, layer.n).transpose(1, 0, 2)
+        else:
+            syn = synaptic_input(layer.weights, s.reshape(T * batch, layer.n_in), dtype).reshape(T, batch, layer.n)
+        s, v, r, tr = run_layer(layer, syn, traces)
+        out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
+        vs.append(v)
+        rs.append(r)
+        trs.append(np.ascontiguousarray(tr.transpose(1, 0, 2)) if traces else None)
+    return out, vs, rs, (trs if traces else None)

@@ -1,0 +1,216 @@
+"""The layer-major fast path (spikegate.model.fastsim, behind ``simulate``) against the plain
+step-major evaluation (``simulate_steps``, through ``lif_step``) and the scalar transcription of
+the contract in test_model.py, including the networks that sit on the exactness boundaries of the
+float32 / float64 / int64 synaptic products and of the int16 / int32 / int64 neuron state, and the
+snnTorch / spikingjelly set-ups of bench/model_speed.py (skipped where torch is missing)."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from spikegate.model import Layer, Leak, Network, simulate
+from spikegate.model.fastsim import _state_dtype, exact_float_dtype, readout_totals, run_layer, synaptic_input
+from spikegate.model.random import random_network, random_spikes
+from spikegate.model.simulate import simulate_steps
+from test_model import assert_matches_reference
+
+
+def assert_same_results(net, spikes):
+    # With traces the fast path runs every step; without, a readout may take the totals shortcut.
+    for traces in (True, False):
+        fast, slow = simulate(net, spikes, traces=traces), simulate_steps(net, spikes, traces=True)
+        for name in ("spikes", "membranes", "refractory") + (("traces",) if traces else ()):
+            for l, (a, b) in enumerate(zip(getattr(fast, name), getattr(slow, name))):
+                assert a.dtype == b.dtype and a.shape == b.shape, f"layer {l} {name}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+                assert np.array_equal(a, b), f"layer {l} {name} differ (traces={traces})"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 5), p=st.sampled_from([0.0, 0.02, 0.3, 0.8, 1.0]))
+def test_fast_path_equals_step_major_on_random_networks(seed, batch, p):
+    net = random_network(seed)
+    spikes = random_spikes(seed, batch, net.timesteps, net.n_inputs, p=p)
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes[:2])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), p=st.sampled_from([0.05, 0.3, 0.8]))
+def test_fast_path_equals_step_major_on_large_batches(seed, p):
+    # batch x neurons >= 2048 takes the large-array branches of the neuron loop.
+    rng = np.random.default_rng(seed)
+    net = random_network(seed, (int(rng.integers(1, 40)), 64, int(rng.integers(1, 70))))
+    assert_same_results(net, random_spikes(seed, 40, net.timesteps, net.n_inputs, p=p))
+
+
+def column_at(total: int, n_in: int, bits: int, rng) -> np.ndarray:
+    """A weight column of ``n_in`` ``bits``-bit values whose absolute sum is exactly ``total``."""
+    hi = 1 << (bits - 1)
+    assert total <= n_in * hi
+    mags = np.full(n_in, total // n_in)
+    mags[: total % n_in] += 1
+    return mags * rng.choice([-1, 1], n_in)
+
+
+@pytest.mark.parametrize("total, dtype", [(1 << 24, np.float32), ((1 << 24) + 1, np.float64)])
+def test_float32_only_up_to_two_to_the_24(total, dtype):
+    rng = np.random.default_rng(total)
+    w = np.stack([column_at(total, 600, 16, rng), column_at(total // 3, 600, 16, rng)], axis=1)
+    assert exact_float_dtype(w) is dtype
+
+
+def test_float32_would_be_inexact_above_the_bound_and_is_not_used():
+    # 2^24 + 1 cannot be held by a float32: the product above the bound must not be float32.
+    w = np.array([[1 << 15] * 512 + [1]], dtype=np.int64).T
+    ones = np.ones((1, 513), bool)
+    assert float(np.float32(ones.astype(np.float32) @ w.astype(np.float32))[0, 0]) != (1 << 24) + 1
+    assert exact_float_dtype(w) is np.float64
+    assert int(synaptic_input(w, ones)[0, 0]) == (1 << 24) + 1
+
+
+def test_float64_bound_and_integer_fallback():
+    assert exact_float_dtype(np.array([[1 << 53]])) is np.float64
+    assert exact_float_dtype(np.array([[1 << 53], [1]])) is None
+    # The integer product (no exact float) and each float product agree where they are exact.
+    rng = np.random.default_rng(1)
+    w = rng.integers(-(1 << 15), 1 << 15, size=(300, 7))
+    s = rng.random((40, 300)) < 0.4
+    exact = s.astype(np.int64) @ w
+    for dtype in (None, np.float32, np.float64, "auto"):
+        assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), exact), dtype
+
+
+@pytest.mark.parametrize("active", [0, 1, 5, 40])
+def test_synaptic_input_on_few_rows_uses_only_active_weight_rows(active):
+    # 3 rows < 16 neurons and fewer than half the 100 inputs active: the gathered product.
+    rng = np.random.default_rng(active)
+    w = rng.integers(-128, 128, size=(100, 16))
+    s = np.zeros((3, 100), bool)
+    s[:, rng.choice(100, active, replace=False)] = rng.random((3, active)) < 0.7
+    for dtype in (None, np.float32, "auto"):
+        assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), s.astype(np.int64) @ w), dtype
+
+
+def test_synaptic_input_rejects_an_unknown_dtype():
+    with pytest.raises(ValueError, match="dtype = 'float16'"):
+        synaptic_input(np.ones((2, 2), np.int64), np.ones((1, 2), bool), "float16")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), over=st.integers(-2, 2), p=st.sampled_from([0.5, 0.9, 1.0]))
+def test_networks_on_the_float32_boundary(seed, over, p):
+    # 16-bit weights whose first column sums (in magnitude) to 2^24 + over: float32 on one side,
+    # float64 on the other, with membranes wide enough not to saturate every step.
+    rng = np.random.default_rng(seed)
+    n_in = 520
+    w = rng.integers(-(1 << 15), 1 << 15, size=(n_in, 3))
+    w[:, 0] = column_at((1 << 24) + over, n_in, 16, rng)
+    layers = [Layer(weights=w, weight_bits=16, membrane_bits=32, threshold=int(rng.integers(0, 1 << 24)),
+                    reset=["zero", "subtract"][seed % 2], leak=[Leak.none(), Leak.shift(3)][seed % 3 == 0]),
+              Layer(weights=rng.integers(-8, 8, size=(3, 2)), weight_bits=4, membrane_bits=8, readout=seed % 2 == 1)]
+    net = Network(layers, timesteps=6)
+    assert exact_float_dtype(w) is (np.float32 if over <= 0 else np.float64)
+    spikes = random_spikes(seed, 3, 6, n_in, p=p)
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes)
+
+
+@pytest.mark.parametrize("membrane_bits, weight_bits, leak, dtype", [
+    (12, 4, Leak.shift(20), np.int16),                      # shift wider than the state
+    (14, 8, Leak.multiply(3, 2), np.int16),                 # 2^13 * 3 and 2^14 + 64 * 2^7 < 2^15
+    (16, 16, Leak.multiply((1 << 15) - 1, 15), np.int32),   # 2^15 * (2^15 - 1) < 2^31
+    (17, 16, Leak.multiply(1 << 16, 16), np.int64),         # 2^16 * 2^16 = 2^32
+    (30, 16, Leak.shift(32), np.int32),
+    (32, 16, Leak.shift(1), np.int64),
+])
+def test_neuron_state_width_boundaries(membrane_bits, weight_bits, leak, dtype):
+    rng = np.random.default_rng(membrane_bits)
+    hi = (1 << (membrane_bits - 1)) - 1
+    w_hi = (1 << (weight_bits - 1)) - 1
+    w = rng.integers(-w_hi - 1, w_hi + 1, size=(64, 6))
+    w[:, 0] = w_hi  # a column that drives the membrane to the upper rail
+    w[:, 1] = -w_hi - 1  # ... and one to the lower rail
+    bias = rng.integers(-hi, hi, 6)
+    bias[:2] = 0
+    layer = Layer(weights=w, bias=bias, weight_bits=weight_bits, membrane_bits=membrane_bits,
+                  threshold=hi - 1, leak=leak, reset="subtract", refractory=2)
+    assert _state_dtype(layer) is dtype
+    net = Network([layer], timesteps=12)
+    for batch in (4, 400):  # 400 x 6 neurons takes the np.clip branch
+        spikes = random_spikes(membrane_bits, batch, 12, 64, p=0.7)
+        assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes[:4])
+    res = simulate(net, spikes, traces=True)
+    # theta = v_max - 1: only a membrane on the upper rail fires; the lower rail shows in the traces.
+    assert res.spikes[0].any() and res.traces[0].min() == -hi - 1
+
+
+def test_run_layer_state_is_int64_and_step_major():
+    layer = Layer(weights=np.array([[4]]), threshold=9, reset="subtract")
+    syn = np.array([[[4]], [[4]], [[4]], [[0]]])  # [T, batch, n]
+    s, v, r, tr = run_layer(layer, syn, traces=True)
+    assert s[:, 0, 0].tolist() == [False, False, True, False]
+    assert tr[:, 0, 0].tolist() == [4, 8, 3, 3] and v.dtype == np.int64 and v.tolist() == [[3]]
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 5), (2, 0, 5)])
+@pytest.mark.parametrize("readout", [False, True])
+def test_empty_batches_and_runs(shape, readout):
+    net = random_network(3, (5, 4, 3), readout=readout)
+    assert_same_results(net, np.zeros(shape, bool))
+
+
+@pytest.mark.parametrize("bias, shortcut", [(0, True), (1, False), (-1, False)])
+def test_readout_totals_only_when_no_running_sum_can_reach_past_a_rail(bias, shortcut):
+    # V = 6 bits: [-32, 31]. Over 4 steps the positive terms total at most 4 * (7 + b+) and the
+    # negative ones at least 4 * (-8 + b-): bias 0 touches the lower rail exactly (allowed),
+    # bias +-1 could pass a rail, so the steps decide.
+    layer = Layer(weights=np.array([[7], [-8]]), bias=[bias], weight_bits=4, membrane_bits=6, readout=True)
+    assert (readout_totals(layer, np.full((1, 2), 4), 4) is not None) == shortcut
+    net = Network([layer], timesteps=4)
+    spikes = np.zeros((3, 4, 2), bool)
+    spikes[0] = True         # 7 - 8 + b each step
+    spikes[1, :, 0] = True   # 4 * (7 + b): 32 saturates to 31 with b = 1
+    spikes[2, :, 1] = True   # 4 * (-8 + b): -36 saturates to -32 with b = -1
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes)
+    assert simulate(net, spikes).membranes[0][:, 0].tolist() == [4 * (bias - 1), min(28 + 4 * bias, 31),
+                                                                  max(-32 + 4 * bias, -32)]
+
+
+# --- the peers bench/model_speed.py compares against compute the same thing ---------------------
+
+def peer_runs(net, spikes):
+    """{peer: mismatching samples} for the installed peers (bench/peers.py), skipping without torch."""
+    torch = pytest.importorskip("torch")
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import peers
+    found, _ = peers.runners(net)
+    if not found:
+        pytest.skip("neither snnTorch nor spikingjelly is installed")
+    x = torch.from_numpy(spikes).float().transpose(0, 1).contiguous()
+    ref = simulate(net, spikes)
+    return {name: peers.mismatches(net, ref, *run(x)) for name, run in found.items()}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), readout=st.booleans())
+def test_peers_reproduce_the_model_when_nothing_saturates(seed, readout):
+    # 30 inputs of |w| <= 32 over 12 steps stay far inside 16 bits, and float32 resolves 1/64 there.
+    net = random_network(seed, (30, 20, 5), readout=readout, timesteps=12, leak="none", refractory=0,
+                         reset="subtract", membrane_bits=16, weight_bits=6)
+    assert all(n == 0 for n in peer_runs(net, random_spikes(seed, 6, 12, 30)).values())
+
+
+def test_peers_differ_once_the_model_saturates():
+    # 4-bit weights into 5-bit membranes: the model's rails act, the peers' floats do not.
+    rng = np.random.default_rng(0)
+    net = Network([Layer(weights=rng.integers(0, 8, (20, 6)), weight_bits=4, membrane_bits=6, threshold=20,
+                         reset="subtract"),
+                   Layer(weights=rng.integers(0, 8, (6, 3)), weight_bits=4, membrane_bits=5, readout=True)],
+                  timesteps=8)
+    assert all(n > 0 for n in peer_runs(net, rng.random((10, 8, 20)) < 0.5).values())
