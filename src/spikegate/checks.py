@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .errors import UserError
 
-__all__ = ["check_int", "check_float", "check_output_file", "check_output_dir", "check_input_file"]
+__all__ = ["check_int", "check_float", "check_output_file", "check_output_dir", "check_input_file",
+           "check_input_dir"]
 
 
 def check_int(option: str, value, lo: int | None = None, hi: int | None = None):
@@ -48,16 +49,16 @@ def check_float(option: str, value, lo: float | None = None, hi: float | None = 
 
 def _writable_dir(option: str, path: str, parent: Path) -> None:
     if not parent.exists():
-        raise UserError(f"{option} = {path!r} is not valid: its folder {str(parent)!r} does not exist; "
-                        "valid: a path in an existing, writable folder")
+        raise UserError(f"{option} = {path!r} is not valid: the output directory {str(parent)!r} does not exist; "
+                        "valid: a path in an existing, writable directory")
     if not parent.is_dir():
-        raise UserError(f"{option} = {path!r} is not valid: {str(parent)!r} is not a folder")
+        raise UserError(f"{option} = {path!r} is not valid: {str(parent)!r} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{option} = {path!r} is not valid: the folder {str(parent)!r} is not writable")
+        raise UserError(f"{option} = {path!r} is not valid: the directory {str(parent)!r} is not writable")
 
 
 def check_output_file(option: str, path):
-    """``path`` (None passes) can be written as a file: it is not a folder, and its folder exists
+    """``path`` (None passes) can be written as a file: it is not a directory, and its directory exists
     and is writable (outputs are written atomically beside their final name)."""
     if path is None:
         return None
@@ -66,7 +67,7 @@ def check_output_file(option: str, path):
         raise UserError(f"{option} = {text!r} is not valid; valid: a file path")
     p = Path(text)
     if p.is_dir():
-        raise UserError(f"{option} = {text!r} is a folder; valid: a file path")
+        raise UserError(f"{option} = {text!r} is a directory; valid: a file path")
     if p.exists() and not p.is_file():
         raise UserError(f"{option} = {text!r} is not a regular file (a device or a pipe); valid: a file path")
     if p.exists() and not os.access(p, os.W_OK):
@@ -76,17 +77,17 @@ def check_output_file(option: str, path):
 
 
 def check_output_dir(option: str, path):
-    """``path`` (None passes) is a writable folder or can be made as one: it is not a file, and
-    its nearest existing ancestor is a writable folder."""
+    """``path`` (None passes) is a writable directory or can be made as one: it is not a file, and
+    its nearest existing ancestor is a writable directory."""
     if path is None:
         return None
     text = os.fspath(path)
     if text == "" or "\0" in text:
-        raise UserError(f"{option} = {text!r} is not valid; valid: a folder path")
+        raise UserError(f"{option} = {text!r} is not valid; valid: a directory path")
     p = Path(text)
     if p.exists():
         if not p.is_dir():
-            raise UserError(f"{option} = {text!r} is not a folder; valid: a folder path (it is made if missing)")
+            raise UserError(f"{option} = {text!r} is not a directory; valid: a directory path (it is made if missing)")
         if not os.access(p, os.W_OK | os.X_OK):
             raise UserError(f"{option} = {text!r} is not writable")
         return path
@@ -94,7 +95,7 @@ def check_output_dir(option: str, path):
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise UserError(f"{option} = {text!r} is not valid: {str(ancestor)!r} is a file, not a folder")
+        raise UserError(f"{option} = {text!r} is not valid: {str(ancestor)!r} is a file, not a directory")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UserError(f"{option} = {text!r} cannot be made: {str(ancestor)!r} is not writable")
     return path
@@ -109,7 +110,7 @@ def check_input_file(option: str, path, max_bytes: int | None = None):
     if text == "" or "\0" in text or not p.exists():
         raise UserError(f"{option} = {text!r} does not exist; valid: an existing file")
     if p.is_dir():
-        raise UserError(f"{option} = {text!r} is a folder; valid: a file")
+        raise UserError(f"{option} = {text!r} is a directory; valid: a file")
     if not p.is_file():
         raise UserError(f"{option} = {text!r} is not a regular file (a device or a pipe); valid: a file")
     if not os.access(p, os.R_OK):
@@ -117,4 +118,19 @@ def check_input_file(option: str, path, max_bytes: int | None = None):
     if max_bytes is not None and p.stat().st_size > max_bytes:
         raise UserError(f"{option} = {text!r} is {p.stat().st_size} bytes; valid: a file of at most "
                         f"{max_bytes} bytes")
+    return path
+
+
+def check_input_dir(option: str, path):
+    """``path`` (None passes) is an existing, readable directory."""
+    if path is None:
+        return None
+    text = os.fspath(path)
+    p = Path(text)
+    if text == "" or "\0" in text or not p.exists():
+        raise UserError(f"{option} = {text!r} does not exist; valid: an existing directory")
+    if not p.is_dir():
+        raise UserError(f"{option} = {text!r} is not a directory; valid: an existing directory")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise UserError(f"{option} = {text!r} is not readable")
     return path

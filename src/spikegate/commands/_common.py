@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable
 
 from .. import datasets
+from ..checks import check_input_dir, check_int
 from ..errors import UserError
 
 BUILTIN_NET = "the built-in digits network"
@@ -33,6 +34,18 @@ def add_data_arguments(p: argparse.ArgumentParser, splits: bool = True) -> None:
     p.add_argument("--samples", metavar="N", type=int, default=None,
                    help="use only the first N samples of the split (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the poisson encoder (default: 0)")
+
+
+# Seeds of the poisson encoder: numpy takes any non-negative integer; 32 bits are plenty.
+MAX_SEED = 2**32 - 1
+
+
+def check_data_arguments(args) -> None:
+    """The values of :func:`add_data_arguments`' options, before any data is read."""
+    check_int("--samples", getattr(args, "samples", None), 1)
+    check_int("--seed", getattr(args, "seed", None), 0, MAX_SEED)
+    if getattr(args, "data_dir", None) is not None:
+        check_input_dir("--data-dir", args.data_dir)
 
 
 def add_board_argument(p: argparse.ArgumentParser, also: str = "") -> None:
