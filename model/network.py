@@ -417,6 +417,9 @@ class Network:
         if path.exists() and not path.is_file() and not path.is_dir():
             raise NetworkFormatError(f"network file {str(path)!r} is not a regular file (a device or a pipe); "
                                      "valid: a JSON file")
+        if path.is_file() and path.stat().st_size > MAX_NETWORK_FILE_BYTES:
+            raise NetworkFormatError(f"network file {str(path)!r} is {path.stat().st_size} bytes, larger than "
+                                     f"{MAX_NETWORK_FILE_BYTES >> 20} MiB, the largest network file spikegate reads")
         try:
             with open(path, "rb") as f:
                 raw = f.read(MAX_NETWORK_FILE_BYTES + 1)
@@ -424,7 +427,7 @@ class Network:
             raise FileNotFoundError(f"network file {str(path)!r} does not exist") from None
         except IsADirectoryError:
             raise NetworkFormatError(f"network file {str(path)!r} is a directory") from None
-        if len(raw) > MAX_NETWORK_FILE_BYTES:
+        if len(raw) > MAX_NETWORK_FILE_BYTES:  # checked on what was read: a file may grow
             raise NetworkFormatError(f"network file {str(path)!r} is larger than {MAX_NETWORK_FILE_BYTES >> 20} MiB, "
                                      "the largest network file spikegate reads")
         try:
