@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Case", "make_inputs", "catalogue", "commands"]
+__all__ = ["Case", "make_inputs", "catalogue", "commands", "nir_graph"]
 
 
 @dataclass
@@ -109,26 +109,31 @@ def make_inputs(d: Path) -> Path:
     return d
 
 
+def nir_graph(path, w) -> str:
+    """Write a float NIR graph Affine(w) -> LIF -> Linear -> LI (3 outputs) to ``path``."""
+    import nir
+    import numpy as np
+    n = w.shape[0]
+    g = nir.NIRGraph.from_list(
+        nir.Affine(w, np.zeros(n)),
+        nir.LIF(tau=np.full(n, 0.02), r=np.full(n, 20.0), v_leak=np.zeros(n), v_threshold=np.full(n, 0.8),
+                v_reset=np.zeros(n)),
+        nir.Linear(np.ones((3, n))), nir.LI(tau=np.full(3, 0.05), r=np.full(3, 50.0), v_leak=np.zeros(3)))
+    nir.write(str(path), g)
+    return str(path)
+
+
 def _nir_files(d: Path, np) -> None:
     try:
-        import nir
+        import nir  # noqa: F401
     except ImportError:
         return
-
-    def graph(w, n, path):
-        g = nir.NIRGraph.from_list(
-            nir.Affine(w, np.zeros(n)),
-            nir.LIF(tau=np.full(n, 0.02), r=np.full(n, 20.0), v_leak=np.zeros(n), v_threshold=np.full(n, 0.8),
-                    v_reset=np.zeros(n)),
-            nir.Linear(np.ones((3, n))), nir.LI(tau=np.full(3, 0.05), r=np.full(3, 50.0), v_leak=np.zeros(3)))
-        nir.write(str(path), g)
-
     w = np.random.default_rng(0).normal(size=(6, 64))
-    graph(w, 6, d / "ok.nir")
+    nir_graph(d / "ok.nir", w)
     huge = w.copy()
     huge[0, 0] = 1e300
-    graph(huge, 6, d / "huge.nir")
-    graph(np.zeros((0, 64)), 0, d / "zero.nir")
+    nir_graph(d / "huge.nir", huge)
+    nir_graph(d / "zero.nir", np.zeros((0, 64)))
     (d / "garbage.nir").write_bytes(os.urandom(3000))
     (d / "empty.nir").write_bytes(b"")
     from spikegate.nir import export_nir

@@ -419,7 +419,7 @@ class Network:
                                      "valid: a JSON file")
         if path.is_file() and path.stat().st_size > MAX_NETWORK_FILE_BYTES:
             raise NetworkFormatError(f"network file {str(path)!r} is {path.stat().st_size} bytes, larger than "
-                                     f"{MAX_NETWORK_FILE_BYTES >> 20} MiB, the largest network file spikegate reads")
+                                     f"{MAX_NETWORK_FILE_BYTES} bytes, the largest network file spikegate reads")
         try:
             with open(path, "rb") as f:
                 raw = f.read(MAX_NETWORK_FILE_BYTES + 1)
@@ -428,7 +428,7 @@ class Network:
         except IsADirectoryError:
             raise NetworkFormatError(f"network file {str(path)!r} is a directory") from None
         if len(raw) > MAX_NETWORK_FILE_BYTES:  # checked on what was read: a file may grow
-            raise NetworkFormatError(f"network file {str(path)!r} is larger than {MAX_NETWORK_FILE_BYTES >> 20} MiB, "
+            raise NetworkFormatError(f"network file {str(path)!r} is larger than {MAX_NETWORK_FILE_BYTES} bytes, "
                                      "the largest network file spikegate reads")
         try:
             d = json.loads(raw.decode("utf-8"))

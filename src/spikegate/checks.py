@@ -57,15 +57,19 @@ def _writable_dir(option: str, path: str, parent: Path) -> None:
         raise UserError(f"{option} = {path!r} is not valid: the directory {str(parent)!r} is not writable")
 
 
+def _path(option: str, path, what: str) -> Path:
+    text = os.fspath(path)
+    if text == "" or "\0" in text:
+        raise UserError(f"{option} = {text!r} is not valid; valid: a {what} path")
+    return Path(text)
+
+
 def check_output_file(option: str, path):
     """``path`` (None passes) can be written as a file: it is not a directory, and its directory exists
     and is writable (outputs are written atomically beside their final name)."""
     if path is None:
         return None
-    text = os.fspath(path)
-    if text == "" or "\0" in text:
-        raise UserError(f"{option} = {text!r} is not valid; valid: a file path")
-    p = Path(text)
+    p, text = _path(option, path, "file"), os.fspath(path)
     if p.is_dir():
         raise UserError(f"{option} = {text!r} is a directory; valid: a file path")
     if p.exists() and not p.is_file():
@@ -81,10 +85,7 @@ def check_output_dir(option: str, path):
     its nearest existing ancestor is a writable directory."""
     if path is None:
         return None
-    text = os.fspath(path)
-    if text == "" or "\0" in text:
-        raise UserError(f"{option} = {text!r} is not valid; valid: a directory path")
-    p = Path(text)
+    p, text = _path(option, path, "directory"), os.fspath(path)
     if p.exists():
         if not p.is_dir():
             raise UserError(f"{option} = {text!r} is not a directory; valid: a directory path (it is made if missing)")
@@ -101,14 +102,18 @@ def check_output_dir(option: str, path):
     return path
 
 
+def _existing(option: str, path, what: str) -> Path:
+    text = os.fspath(path)
+    if text == "" or "\0" in text or not Path(text).exists():
+        raise UserError(f"{option} = {text!r} does not exist; valid: an existing {what}")
+    return Path(text)
+
+
 def check_input_file(option: str, path, max_bytes: int | None = None):
     """``path`` (None passes) is an existing, readable regular file of at most ``max_bytes``."""
     if path is None:
         return None
-    text = os.fspath(path)
-    p = Path(text)
-    if text == "" or "\0" in text or not p.exists():
-        raise UserError(f"{option} = {text!r} does not exist; valid: an existing file")
+    p, text = _existing(option, path, "file"), os.fspath(path)
     if p.is_dir():
         raise UserError(f"{option} = {text!r} is a directory; valid: a file")
     if not p.is_file():
@@ -125,10 +130,7 @@ def check_input_dir(option: str, path):
     """``path`` (None passes) is an existing, readable directory."""
     if path is None:
         return None
-    text = os.fspath(path)
-    p = Path(text)
-    if text == "" or "\0" in text or not p.exists():
-        raise UserError(f"{option} = {text!r} does not exist; valid: an existing directory")
+    p, text = _existing(option, path, "directory"), os.fspath(path)
     if not p.is_dir():
         raise UserError(f"{option} = {text!r} is not a directory; valid: an existing directory")
     if not os.access(p, os.R_OK | os.X_OK):
