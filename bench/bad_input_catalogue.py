@@ -217,7 +217,8 @@ def catalogue(inputs: Path) -> list:
             if opt in FILE_OUTPUTS or (opt == "--out" and a.metavar == "FILE"):
                 for label, v in (("missing dir", "nodir/x.out"), ("a directory", "@adir"),
                                  ("under a file", "@afile/x.out"), ("empty", ""), ("a device", "/dev/full")):
-                    add(cmd, "output path", f"{opt} {label}", {key: v}, opt)
+                    if not (label == "empty" and a.nargs == "?"):  # there "" asks for the default name
+                        add(cmd, "output path", f"{opt} {label}", {key: v}, opt)
             if opt in DIR_OUTPUTS or (opt == "--out" and a.metavar == "DIR"):
                 for label, v in (("a file", "@afile"), ("under a file", "@afile/sub"), ("empty", ""),
                                  ("a device", "/dev/null")):

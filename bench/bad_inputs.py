@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,8 +139,19 @@ def main(argv=None) -> int:
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds per case (default 60)")
     ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     ap.add_argument("--json", action="store_true", help="every result and the counts as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory (inputs, runs, caches)")
     a = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="spikegate-bad-inputs-"))
+    try:
+        return _report(a, work)
+    finally:
+        if a.keep:
+            print(f"scratch directory kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _report(a, work: Path) -> int:
     cases = catalogue(make_inputs(work / "inputs"))
     if a.fast:
         cases = [c for c in cases if c.fast]
