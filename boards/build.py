@@ -47,6 +47,10 @@ __all__ = ["build", "BuildError", "TimingError", "default_max_events", "performa
 
 # The host link's UART speed (8N1); every board's USB-serial bridge runs it.
 BAUD = 115200
+# Samples measured for cycles per sample: ten times MNIST's test split; a random-spike workload of
+# more would need gigabytes. nextpnr takes its --seed as a signed 32-bit integer.
+MAX_SAMPLES = 100_000
+MAX_SEED = 2**31 - 1
 
 
 def default_max_events(net: Network) -> int:
@@ -72,6 +76,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
+def _check_arguments(seed, samples, out_dir) -> None:
+    """What can be checked without the network: before the flow, not after minutes of it."""
+    for name, value, lo, hi in (("seed", seed, 0, MAX_SEED), ("samples", samples, 1, MAX_SAMPLES)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi):
+            raise ValueError(f"{name} = {value!r} is not valid; valid: an integer from {lo} to {hi}")
+    if out_dir is not None:
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise BuildError(f"out_dir = {str(out)!r} is not a directory; valid: a directory (made if missing)")
+        existing = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise BuildError(f"out_dir = {str(out)!r} cannot be written: {str(existing)!r} is not a writable "
+                             "directory")
+
+
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
@@ -86,9 +105,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
+    _check_arguments(seed, samples, out_dir)
     net, net_source = _load_net(net)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed = {seed!r} is not valid; valid: an integer >= 0")
     if lanes is None:
         lanes = board.default_lanes
     if max_events is None:

@@ -21,7 +21,19 @@ from ..errors import UserError
 from .targets import Board, get_board
 from .toolchain import TOOLS, resolve
 
-__all__ = ["flash_command", "flash", "default_bitstream", "FlashError"]
+__all__ = ["flash_command", "flash", "default_bitstream", "FlashError", "check_bitstream", "MAX_BITSTREAM_BYTES"]
+
+# The largest supported device's bitstream (ECP5-85F, uncompressed) is about 2.3 MB, and a Gowin
+# .fs file spells every bit as a character (GW1NR-9: about 2.8 MB); anything far larger is not a
+# bitstream for these boards.
+MAX_BITSTREAM_BYTES = 64 << 20
+# How each packer's output starts: icepack writes 0xFF 0x00 and then the iCE40 sync word
+# 0x7EAA997E; ecppack writes a comment (0xFF 0x00 ... 0x00) and then the ECP5 preamble
+# 0xFFFFBDB3 (the OrangeCrab's DFU suffix goes at the end); gowin_pack writes text lines of
+# 0 and 1 characters (the Gowin IDE adds // comment lines).
+_ICE40_START = b"\xff\x00\x00\xff\x7e\xaa\x99\x7e"
+_ECP5_PREAMBLE = b"\xff\xff\xbd\xb3"
+_HEAD = 4096
 
 _ARGS = {
     "icebreaker": ("iceprog", []),
@@ -48,6 +60,31 @@ def default_bitstream(board: Board) -> Path:
     return Path("build") / board.name / board.bitstream_name
 
 
+def check_bitstream(board: Board, path: Path) -> None:
+    """Refuse a file that cannot be a bitstream for ``board``'s family (empty, too large, or not
+    starting the way its packer's output does), before the programmer touches the board."""
+    size = path.stat().st_size
+    made_by = f"valid: a {board.bitstream_ext} file from `spikegate build --board {board.name}`"
+    if size == 0 or size > MAX_BITSTREAM_BYTES:
+        raise UserError(f"bitstream = {str(path)!r} is {size} bytes, not a bitstream for the {board.title}; {made_by} "
+                        f"(1 to {MAX_BITSTREAM_BYTES} bytes)")
+    with open(path, "rb") as f:
+        head = f.read(_HEAD)
+    if board.family == "ice40":
+        ok = head.startswith(_ICE40_START)
+        what = "the iCE40 preamble FF 00 00 FF 7E AA 99 7E"
+    elif board.family == "ecp5":
+        ok = head.startswith(b"\xff\x00") and _ECP5_PREAMBLE in head
+        what = "the ECP5 preamble FF FF BD B3"
+    else:
+        lines = [l.strip() for l in head.split(b"\n")[:-1] if l.strip() and not l.startswith(b"//")]
+        ok = bool(lines) and all(set(l) <= set(b"01") and len(l) % 8 == 0 for l in lines)
+        what = "text lines of 0 and 1 (the Gowin .fs format)"
+    if not ok:
+        raise UserError(f"bitstream = {str(path)!r} does not start with {what}, so it is not a bitstream for the "
+                        f"{board.title}; {made_by}")
+
+
 def flash_command(board, bitstream=None) -> list[str]:
     """The exact programmer command line for ``board`` (resolving the programmer executable)."""
     board = get_board(board) if not isinstance(board, Board) else board
@@ -55,9 +92,13 @@ def flash_command(board, bitstream=None) -> list[str]:
     if bit.suffix != board.bitstream_ext:
         raise UserError(f"bitstream = {str(bit)!r} is not a {board.title} bitstream; valid: a "
                         f"{board.bitstream_ext} file from `spikegate build --board {board.name}`")
+    if bit.exists() and not bit.is_file():
+        raise UserError(f"bitstream = {str(bit)!r} is a directory or a device, not a file; valid: a "
+                        f"{board.bitstream_ext} file from `spikegate build --board {board.name}`")
     if not bit.is_file():
         raise FileNotFoundError(f"bitstream {str(bit)!r} does not exist; build it with "
                                 f"`spikegate build --board {board.name}` or pass --bitstream FILE")
+    check_bitstream(board, bit)
     tool, args = _ARGS[board.name]
     return [resolve(tool)] + args + [str(bit)]
 

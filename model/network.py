@@ -22,7 +22,7 @@ from .protocol import CfgTarget, signed_range, value_range
 __all__ = [
     "Leak", "Layer", "Network", "NetworkFormatError", "signed_range",
     "FORMAT_NAME", "FORMAT_VERSION", "ENCODINGS",
-    "MAX_WEIGHT_BITS", "MAX_MEMBRANE_BITS", "MAX_REFRACTORY", "MAX_FRAC_BITS",
+    "MAX_WEIGHT_BITS", "MAX_MEMBRANE_BITS", "MAX_NETWORK_FILE_BYTES", "MAX_REFRACTORY", "MAX_FRAC_BITS",
 ]
 
 FORMAT_NAME = "spikegate-network"
@@ -35,6 +35,11 @@ MAX_MEMBRANE_BITS = 32
 MAX_REFRACTORY = 255
 MAX_FRAC_BITS = 16
 MAX_TIMESTEPS = 4096
+# Network files larger than this are refused before they are read (a pipe or /dev/zero would
+# otherwise be read until memory runs out). The largest network that fits the largest supported
+# board (4 Mibit of weights at 2 bits each: 2 Mi weights) takes under 16 MiB of JSON at up to 7
+# characters a weight; 256 MiB leaves room for model-only networks 16 times larger.
+MAX_NETWORK_FILE_BYTES = 256 << 20
 
 ENCODINGS = ("rate", "poisson", "latency")
 RESET_MODES = ("zero", "subtract")
@@ -130,6 +135,13 @@ class Leak:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Leak":
+        # A file's leak is data, so a wrong shape is a format error, not a Python call error.
+        if not isinstance(d, dict):
+            raise ValueError(f"leak = {d!r} is not valid; valid: an object such as "
+                             '{"kind": "shift", "k": 4} (kinds: ' + ", ".join(LEAK_KINDS) + ")")
+        unknown = set(d) - {"kind", "k", "m", "frac_bits"}
+        if unknown:
+            raise ValueError(f"leak has unknown field(s) {sorted(unknown)}; valid: kind, k, m, frac_bits")
         return cls(**d)
 
 
@@ -401,14 +413,28 @@ class Network:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
         path = Path(path)
+        # Checked before opening: opening a pipe would wait for a writer.
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise NetworkFormatError(f"network file {str(path)!r} is not a regular file (a device or a pipe); "
+                                     "valid: a JSON file")
+        if path.is_file() and path.stat().st_size > MAX_NETWORK_FILE_BYTES:
+            raise NetworkFormatError(f"network file {str(path)!r} is {path.stat().st_size} bytes, larger than "
+                                     f"{MAX_NETWORK_FILE_BYTES} bytes, the largest network file spikegate reads")
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as f:
+                raw = f.read(MAX_NETWORK_FILE_BYTES + 1)
         except FileNotFoundError:
             raise FileNotFoundError(f"network file {str(path)!r} does not exist") from None
         except IsADirectoryError:
             raise NetworkFormatError(f"network file {str(path)!r} is a directory") from None
+        if len(raw) > MAX_NETWORK_FILE_BYTES:  # checked on what was read: a file may grow
+            raise NetworkFormatError(f"network file {str(path)!r} is larger than {MAX_NETWORK_FILE_BYTES} bytes, "
+                                     "the largest network file spikegate reads")
         try:
             d = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise NetworkFormatError(f"{path} is not a spikegate network file: not valid JSON ({e})") from None
+        except RecursionError:
+            raise NetworkFormatError(f"{path} is not a spikegate network file: its JSON is nested too deeply "
+                                     "(a network file nests 4 levels)") from None
         return cls.from_dict(d, where=str(path))

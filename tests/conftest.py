@@ -22,7 +22,9 @@ TIERS = ("model", "amaranth", "verilator", "icarus", "yosys")
 # The tier of each test file's tests. A new test file must be added here (collection fails otherwise).
 FILE_TIERS = {
     "test_boards.py": "amaranth",
+    "test_bad_inputs.py": "model",
     "test_boards_build.py": "yosys",
+    "test_cli_inputs.py": "model",
     "test_cli_library.py": "model",
     "test_cli_model.py": "model",
     "test_convert.py": "model",

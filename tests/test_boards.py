@@ -246,7 +246,10 @@ _DFU_CRC = "bf5c8759"
 
 def _fake_bitstream(tmp_path, board):
     p = tmp_path / f"design{board.bitstream_ext}"
-    p.write_bytes(b"\xff\x00\x00\xff" * 16)
+    # Starts the way the family's packer output does (flash checks it) and goes on with junk.
+    start = {"ice40": b"\xff\x00\x00\xff\x7e\xaa\x99\x7e", "ecp5": b"\xff\x00Part\x00\xff\xff\xbd\xb3",
+             "gowin": b"11111111" * 8 + b"\n"}[board.family]
+    p.write_bytes(start + (b"\xff\x00\x00\xff" * 16 if board.family != "gowin" else b"10100101" * 8 + b"\n"))
     return p
 
 

@@ -18,6 +18,7 @@ from .errors import UserError
 from .extras import missing_extra_error
 from .model.network import NetworkFormatError
 from .progress import log_to_stderr
+from .commands._common import drop_stdout, flush_stdout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,18 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _error(args, e: Exception) -> int:
     """One line on stderr (and the error as JSON with --json), exit status 2."""
-    if getattr(args, "json", False):
-        print(json.dumps({"error": str(e)}))
+    if getattr(args, "json", False) and sys.stdout is not None:
+        try:
+            print(json.dumps({"error": str(e)}), flush=True)
+        except OSError:
+            drop_stdout()
     print(f"spikegate {args.command}: error: {e}", file=sys.stderr)
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    log_to_stderr()
+def _run(args) -> int:
     try:
         status = args.func(args)
+        flush_stdout()  # a write error surfaces here, not at exit
     except ModuleNotFoundError as e:
         # A command that checks its extra (extras.require_extra) never gets here; this names the
         # extra for any other path into an optional package instead of showing a traceback.
@@ -57,14 +59,25 @@ def main(argv: list[str] | None = None) -> int:
         return _error(args, err)
     except BrokenPipeError:
         # The reader went away (`spikegate info --json | head`): nothing more to say to it.
-        sys.stdout = None
+        drop_stdout()
         return 1
-    except (UserError, NetworkFormatError, ValueError, TypeError, FileNotFoundError, OSError) as e:
+    except (UserError, NetworkFormatError, ValueError, TypeError, OSError) as e:
         return _error(args, e)
+    except RecursionError:
+        return _error(args, UserError("the input is nested too deeply to read"))
+    except MemoryError:
+        return _error(args, UserError("out of memory: use a smaller input (e.g. fewer --samples)"))
     except KeyboardInterrupt:
         print(f"spikegate {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log_to_stderr()
+    return _run(args)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from typing import Any, Callable
 
 from .. import datasets
+from ..checks import check_input_dir, check_int
+from ..errors import UserError
 
 BUILTIN_NET = "the built-in digits network"
 
@@ -30,6 +34,18 @@ def add_data_arguments(p: argparse.ArgumentParser, splits: bool = True) -> None:
     p.add_argument("--samples", metavar="N", type=int, default=None,
                    help="use only the first N samples of the split (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the poisson encoder (default: 0)")
+
+
+# Seeds of the poisson encoder: numpy takes any non-negative integer; 32 bits are plenty.
+MAX_SEED = 2**32 - 1
+
+
+def check_data_arguments(args) -> None:
+    """The values of :func:`add_data_arguments`' options, before any data is read."""
+    check_int("--samples", getattr(args, "samples", None), 1)
+    check_int("--seed", getattr(args, "seed", None), 0, MAX_SEED)
+    if getattr(args, "data_dir", None) is not None:
+        check_input_dir("--data-dir", args.data_dir)
 
 
 def add_board_argument(p: argparse.ArgumentParser, also: str = "") -> None:
@@ -70,6 +86,39 @@ def emit(args, result: Any, text: Callable[[Any], str], *, compact: bool = False
     ``text(result)``. ``compact`` JSON is one line (for readers that take the last line)."""
     if getattr(args, "json", False):
         d = result.to_dict() if hasattr(result, "to_dict") else result
-        print(json.dumps(d) if compact else json.dumps(d, indent=1))
+        out = json.dumps(d) if compact else json.dumps(d, indent=1)
     else:
-        print(text(result))
+        out = text(result)
+    try:
+        print(out)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        drop_stdout()
+        raise UserError(f"cannot write the result to stdout: {e.strerror or e}") from None
+    flush_stdout()
+
+
+def flush_stdout() -> None:
+    """Write what stdout holds now, so that a full disk is a clear error, not a message at exit."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        drop_stdout()
+        raise UserError(f"cannot write the result to stdout: {e.strerror or e}") from None
+
+
+def drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of text that could not be
+    written (a full disk, a closed pipe) prints no second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
+    sys.stdout = None

@@ -3,14 +3,25 @@ from __future__ import annotations
 
 import sys
 
+from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..extras import require_extra
+from ..model.hardware import MAX_EVENTS
 from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument, emit,
                       parse_lanes)
 
+# No supported FPGA runs the core faster than this; the PLL check names the board's real limit.
+MAX_CLOCK_MHZ = 1000.0
 
 def run(args) -> int:
+    check_float("--clock", args.clock, 0, MAX_CLOCK_MHZ, lo_open=True)
+    check_output_dir("--out", args.out)
+    check_int("--max-events", args.max_events, 1, MAX_EVENTS)
+    if args.data_dir is not None:
+        check_input_dir("--data-dir", args.data_dir)
     require_extra("hw")
-    from ..boards.build import TimingError, build, format_report
+    from ..boards.build import MAX_SAMPLES, MAX_SEED, TimingError, build, format_report
+    check_int("--samples", args.samples, 1, MAX_SAMPLES)
+    check_int("--seed", args.seed, 0, MAX_SEED)
     from ..progress import note
     try:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import datasets
 from ..model_eval import DemoResult, demo
 from ..progress import progress
-from ._common import add_json_argument, add_net_argument, emit
+from ._common import check_data_arguments, add_json_argument, add_net_argument, emit
 from .model import format_report
 
 
@@ -30,6 +30,7 @@ def format_demo(r: DemoResult) -> str:
 
 
 def run(args) -> int:
+    check_data_arguments(args)
     net = datasets.load_network(args.net)
     emit(args, demo(net, args.net, args.data_dir, args.samples, progress=progress), format_demo)
     return 0

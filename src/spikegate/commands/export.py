@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from .. import datasets
+from ..checks import check_int, check_output_file
+from ..errors import UserError
 from ..extras import require_extra
+from ..model.hardware import MAX_EVENTS
 from ..netinfo import DEFAULT_LANES, DEFAULT_MAX_EVENTS
 from ..progress import note
 from ._common import add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
@@ -36,6 +39,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    check_output_file("-o/--output", args.output)
+    check_int("--max-events", args.max_events, 1, MAX_EVENTS)
+    check_int("--trace-depth", args.trace_depth, 0, MAX_EVENTS)
+    check_int("--memory-budget", args.memory_budget, 1)
+    if not args.name.isidentifier() or not args.name.isascii():
+        raise UserError(f"--name = {args.name!r} is not valid; valid: a Verilog identifier (letters, digits "
+                        "and _, not starting with a digit)")
     require_extra("hw", ["amaranth"])  # the Verilog only; no board files
     from ..hdl.export import export_verilog
     from ..model.hardware import DEFAULT_MEMORY_BUDGET, HardwareConfig

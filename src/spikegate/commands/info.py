@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .. import datasets
+from ..checks import check_int
+from ..model.hardware import MAX_EVENTS
 from ..netinfo import DEFAULT_LANES, DEFAULT_MAX_EVENTS, NetworkInfo, network_info
 from ._common import add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
 
@@ -49,6 +51,7 @@ def format_info(d: NetworkInfo) -> str:
 
 
 def run(args) -> int:
+    check_int("--max-events", args.max_events, 1, MAX_EVENTS)
     net = datasets.load_network(args.net)
     emit(args, network_info(net, args.net, parse_lanes(args.lanes), args.max_events), format_info)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import datasets
 from ..model_eval import ModelEvaluation, evaluate_on_data
 from ..progress import progress
-from ._common import add_data_arguments, add_json_argument, add_net_argument, emit
+from ._common import check_data_arguments, add_data_arguments, add_json_argument, add_net_argument, emit
 
 
 def format_report(r: ModelEvaluation) -> str:
@@ -38,6 +38,7 @@ def format_report(r: ModelEvaluation) -> str:
 
 
 def run(args) -> int:
+    check_data_arguments(args)
     net = datasets.load_network(args.net)
     r = evaluate_on_data(net, args.net, args.data, args.split, args.data_dir, args.samples, args.seed,
                          progress=progress)

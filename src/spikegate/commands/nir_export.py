@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from .. import datasets
+from ..checks import check_output_file
 from ._common import add_json_argument, add_net_argument, emit
 
 
@@ -21,6 +22,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from .. import nir as nir_io
+    check_output_file("-o/--output", args.output)
     net = datasets.load_network(args.net)
     path = args.net if args.net is not None else "built-in digits network"
     print(f"spikegate export-nir: writing {args.output}", file=sys.stderr, flush=True)

@@ -4,12 +4,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..checks import check_float, check_input_dir, check_input_file, check_int, check_output_file
 from ..errors import UserError
-from ..model.network import ENCODINGS
+from ..model.network import ENCODINGS, MAX_NETWORK_FILE_BYTES
 from ._common import add_json_argument, emit
 
 DEFAULTS = {"weight_bits": 8, "membrane_bits": 16, "leak_frac_bits": 8, "timesteps": 32, "encoding": "rate"}
 # Options that only make sense for float graphs; a spikegate export imports exactly without them.
+# A NIR file holds the same parameters as a network file, as float32 in HDF5: no larger.
+MAX_NIR_FILE_BYTES = MAX_NETWORK_FILE_BYTES
+# The forward-Euler step: NIR time constants are seconds, and a step of more than an hour
+# describes no trained network (and overflows the discretised parameters).
+MAX_DT = 3600.0
 FLOAT_ONLY = ("dt", "weight_bits", "membrane_bits", "leak_frac_bits", "timesteps", "encoding", "calibrate")
 
 
@@ -49,8 +55,19 @@ def _progress(msg: str) -> None:
     print(f"spikegate import: {msg}", file=sys.stderr, flush=True)
 
 
+def _check_arguments(args) -> None:
+    from ..nir.importer import check_float_options
+    check_input_file("MODEL.nir", args.model, MAX_NIR_FILE_BYTES)
+    check_output_file("-o/--output", args.output)
+    check_float("--dt", args.dt, 0, MAX_DT, lo_open=True)
+    check_float_options(**{k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()})
+    check_int("--calibrate-samples", args.calibrate_samples, 1)
+    check_input_dir("--data-dir", args.data_dir)
+
+
 def run(args) -> int:
     from .. import nir as nir_io
+    _check_arguments(args)
     _progress(f"reading {args.model}")
     graph, version, missing = nir_io.read_graph(args.model)
     exact = nir_io.is_spikegate_export(graph) and not args.ignore_metadata

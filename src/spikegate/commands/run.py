@@ -6,8 +6,15 @@ import sys
 from .. import datasets
 from ..board_run import BoardRun, run_on_board
 from ..progress import progress
-from ._common import (BUILTIN_NET, add_board_argument, add_data_arguments, add_json_argument, add_net_argument,
+from ..checks import check_float, check_int
+from ._common import (BUILTIN_NET, check_data_arguments, add_board_argument, add_data_arguments, add_json_argument, add_net_argument,
                       emit)
+
+# Serial ports run from 300 baud to a few Mbaud; seconds of silence and resends beyond these
+# limits only turn a dead link into a wait of hours.
+MIN_BAUD, MAX_BAUD = 300, 12_000_000
+MAX_TIMEOUT = 3600.0
+MAX_RETRIES = 100
 
 
 def format_run(r: BoardRun) -> str:
@@ -25,6 +32,10 @@ def format_run(r: BoardRun) -> str:
 
 
 def run(args) -> int:
+    check_data_arguments(args)
+    check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
+    check_float("--timeout", args.timeout, 0, MAX_TIMEOUT, lo_open=True)
+    check_int("--retries", args.retries, 0, MAX_RETRIES)
     net = datasets.load_network(args.net)
     r = run_on_board(net, args.port, board=args.board, net_name=args.net or BUILTIN_NET, data=args.data,
                      split=args.split, data_dir=args.data_dir, samples=args.samples, seed=args.seed,

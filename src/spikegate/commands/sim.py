@@ -7,7 +7,8 @@ from .. import datasets
 from ..extras import require_extra
 from ..progress import progress
 from ..rtl import SIMULATORS, RtlSimulation, simulate_dataset
-from ._common import add_data_arguments, add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
+from ..checks import check_int, check_output_dir, check_output_file
+from ._common import check_data_arguments, add_data_arguments, add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
 
 
 def format_report(r: RtlSimulation) -> str:
@@ -36,6 +37,11 @@ def format_report(r: RtlSimulation) -> str:
 
 
 def run(args) -> int:
+    check_data_arguments(args)
+    check_int("--waves-sample", args.waves_sample, 0)
+    if args.waves:
+        check_output_file("--waves", args.waves)
+    check_output_dir("--build-dir", args.build_dir)
     require_extra("sim")
     net = datasets.load_network(args.net)
     r = simulate_dataset(net, args.net, data=args.data, split=args.split, data_dir=args.data_dir,

@@ -6,6 +6,7 @@ deterministic); the result says whether it did.
 from __future__ import annotations
 
 from .. import datasets
+from ..checks import check_input_dir, check_output_file
 from ..training import DEFAULT_CONFIG, TrainConfig
 from ..progress import progress
 from ..train_run import TrainResult, train_to_file
@@ -46,6 +47,8 @@ def run(args) -> int:
         membrane_bits=args.membrane_bits, percentile=args.percentile, seed=args.seed, epochs=args.epochs,
         encoding=args.encoding)
     out = args.out if args.out is not None else f"{args.data}.json"
+    check_output_file("--out", out)
+    check_input_dir("--data-dir", args.data_dir)
     emit(args, train_to_file(config, out, data_dir=args.data_dir, progress=progress), format_train)
     return 0
 

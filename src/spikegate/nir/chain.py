@@ -157,6 +157,8 @@ def raw_layers(graph) -> tuple[int, list[RawLayer]]:
     if shape is None or shape.size == 0:
         raise UserError(f"NIR node {in_name!r} (Input) has no shape")
     width = int(np.prod(shape))
+    if width < 1:
+        raise UserError(f"NIR node {in_name!r} (Input) has shape {shape.tolist()}: no inputs; valid: at least one")
     n_inputs = width
     layers: list[RawLayer] = []
     pending = None  # (name, weight, bias, meta) of an Affine/Linear awaiting its neuron node
@@ -175,6 +177,9 @@ def raw_layers(graph) -> tuple[int, list[RawLayer]]:
             if w.ndim != 2:
                 raise UserError(f"NIR node {name!r} ({t}): weight has shape {w.shape}; only 2-D "
                                 "(outputs x inputs) weights are supported")
+            if 0 in w.shape:
+                raise UserError(f"NIR node {name!r} ({t}): weight has shape {w.shape} (outputs x inputs); a layer "
+                                "needs at least one input and one neuron")
             if w.shape[1] != width:
                 raise UserError(f"NIR node {name!r} ({t}): weight has {w.shape[1]} inputs but receives "
                                 f"{width} values")

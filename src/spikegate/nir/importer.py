@@ -60,14 +60,7 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                         "step a model was trained with" + (f" (its LIF nodes have r / tau = 1 / {hint:g}, "
                                                            f"which suggests --dt {hint:g})" if hint else ""))
     dt = check_dt(dt)
-    for nm, val, lo, hi in (("weight_bits", weight_bits, 2, MAX_WEIGHT_BITS),
-                            ("membrane_bits", membrane_bits, 2, MAX_MEMBRANE_BITS),
-                            ("leak_frac_bits", leak_frac_bits, 1, MAX_FRAC_BITS),
-                            ("timesteps", timesteps, 1, MAX_TIMESTEPS)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not lo <= val <= hi:
-            raise ValueError(f"{nm} = {val!r} is not valid; valid: an integer {lo}..{hi}")
-    if encoding not in ENCODINGS:
-        raise ValueError(f"encoding = {encoding!r} is not valid; valid: {', '.join(ENCODINGS)}")
+    check_float_options(weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding)
     floats = [discretise(r, dt) for r in raws]
     layers, reports = [], []
     for i, L in enumerate(floats):
@@ -93,6 +86,20 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
         ipred = classify(net, simulate(net, spikes))
         cal["agreement"] = float(np.mean(ipred == cal.pop("float_pred")))
     return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal)
+
+
+def check_float_options(weight_bits: int = 8, membrane_bits: int = 16, leak_frac_bits: int = 8,
+                        timesteps: int = 32, encoding: str = "rate") -> None:
+    """The quantisation options of a float-graph import (callers check them before reading data)."""
+    for nm, val, lo, hi in (("weight_bits", weight_bits, 2, MAX_WEIGHT_BITS),
+                            ("membrane_bits", membrane_bits, 2, MAX_MEMBRANE_BITS),
+                            ("leak_frac_bits", leak_frac_bits, 1, MAX_FRAC_BITS),
+                            ("timesteps", timesteps, 1, MAX_TIMESTEPS)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not lo <= val <= hi:
+            raise ValueError(f"{nm} = {val!r} is not valid; valid: an integer {lo}..{hi} "
+                             f"(option --{nm.replace('_', '-')})")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding = {encoding!r} is not valid; valid: {', '.join(ENCODINGS)}")
 
 
 def _dt_hint(raws: list[RawLayer]) -> float | None:

@@ -15,7 +15,13 @@ from ..model.network import Layer, Leak, signed_range
 from ..model.protocol import threshold_range
 from .floatsim import FloatLayer
 
-__all__ = ["choose_leak", "scale_limits", "quantise_layer"]
+__all__ = ["choose_leak", "scale_limits", "quantise_layer", "MAX_ZEROED_FRACTION"]
+
+# A layer whose scale turns more than this share of its nonzero float weights into 0 has lost
+# its computation (typically one huge parameter, e.g. a 1e300 weight, set the scale). Importing
+# it would write a network that runs and classifies nonsense with exit status 0, so the import is
+# refused and the message names the parameter that set the scale.
+MAX_ZEROED_FRACTION = 0.9
 
 
 def choose_leak(beta: float, frac_bits: int, membrane_bits: int) -> Leak:
@@ -66,12 +72,26 @@ def scale_limits(L: FloatLayer, weight_bits: int, membrane_bits: int) -> dict:
     return limits
 
 
+def _check_not_degenerate(L: FloatLayer, W: np.ndarray, S: float, limited_by: str, weight_bits: int) -> None:
+    nonzero = L.weights != 0
+    lost = int(np.count_nonzero(nonzero & (W == 0)))
+    total = int(np.count_nonzero(nonzero))
+    if total > 1 and lost > MAX_ZEROED_FRACTION * total:
+        largest = {"weights": np.abs(L.weights).max(), "bias": np.abs(L.bias).max(),
+                   "threshold": L.threshold}.get(limited_by)
+        raise UserError(f"NIR node {L.synapse!r}: the {limited_by} (largest magnitude {largest:.3g}) set the scale "
+                        f"{S:.3g}, which rounds {lost} of its {total} nonzero weights to 0 at --weight-bits "
+                        f"{weight_bits}: the imported network would be degenerate. Check the graph's {limited_by} "
+                        f"(the median nonzero weight magnitude is {np.median(np.abs(L.weights[nonzero])):.3g})")
+
+
 def quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: int, frac_bits: int,
                     S: float, limited_by: str) -> tuple[Layer, dict]:
     wmax = signed_range(weight_bits)[1]
     vmax = signed_range(membrane_bits)[1]
     W = np.clip(np.rint(L.weights * S), -wmax - 1, wmax).astype(np.int64)
     b = np.clip(np.rint(L.bias * S), -vmax - 1, vmax).astype(np.int64)
+    _check_not_degenerate(L, W, S, limited_by, weight_bits)
     leak = choose_leak(L.beta, frac_bits, membrane_bits)
     if L.readout:
         theta_i = 0
