@@ -23,6 +23,7 @@ TIERS = ("model", "amaranth", "verilator", "icarus", "yosys")
 FILE_TIERS = {
     "test_boards.py": "amaranth",
     "test_boards_build.py": "yosys",
+    "test_cache_robustness.py": "model",
     "test_cli_library.py": "model",
     "test_cli_model.py": "model",
     "test_convert.py": "model",
