@@ -8,11 +8,13 @@
 2. elaborates the board top (:class:`.top.BoardTop`) into Amaranth's build plan;
 3. hashes the plan's files (RTLIL with every weight, constraints, tool options) together with the
    tools' versions (:mod:`.cache`): an unchanged design is served from the cache without running
-   anything;
+   anything, once its files match their recorded sha256 (a damaged entry is rebuilt); an
+   identical build already running elsewhere is waited for;
 4. otherwise runs the flow (:mod:`.flow`): synthesis, a check of the synthesised cells against the
    device, place and route with ``--report`` (read by :mod:`.logs`), packing;
 5. measures cycles per sample on the core's twin (:mod:`.workload`) and writes ``<board><ext>``
-   and ``<board>-report.json`` atomically into the output folder. A build that misses timing
+   and ``<board>-report.json`` into the output folder, both complete on disk before either is
+   renamed into place. A build that misses timing
    writes its report, no bitstream, and raises :class:`TimingError`.
 
 Progress goes to the optional ``progress`` callback (one line of text per step), never to a

@@ -10,6 +10,7 @@ small real payload from a ``make`` callable in its place, so the races can be ru
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -27,7 +28,7 @@ from spikegate.boards import cache
 from spikegate.boards.flow import _run as run_flow_tool
 from spikegate.cli import main
 from spikegate.model.procgroup import run_in_group
-from spikegate.model.scratch import STALE_AGE_S, locked
+from spikegate.model.scratch import STALE_AGE_S, scratch_dir
 from spikegate.sim import runner
 
 KEY = "ab" * 32
@@ -92,21 +93,28 @@ def test_concurrent_identical_builds_run_the_flow_once(tmp_path):
     assert sorted(results) == [(False, True), (True, True), (True, True)]
 
 
-def test_waiting_for_a_held_lock_has_a_deadline(tmp_path):
-    root = cache.open_cache(tmp_path)
+@contextlib.contextmanager
+def _lock_held_elsewhere(lock: Path):
+    """Another real process holding ``lock`` (as a running build does) for the block; yields its pid."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from spikegate.model.scratch import locked\n"
-        f"with locked(Path({str(cache.entry_lock(root, KEY))!r}), timeout=5, what='x'):\n"
+        "import time; from pathlib import Path; from spikegate.model.scratch import locked\n"
+        f"with locked(Path({str(lock)!r}), timeout=5, what='x'):\n"
         "    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        heard = []
-        with pytest.raises(cache.BuildError, match=rf"still held by pid {holder.pid} after 0.5 s"):
-            cache.fetch(root, KEY, BIT, _make(b"x"), lock_timeout=0.5, progress=heard.append)
-        assert heard and f"waiting for pid {holder.pid}" in heard[0]
+        yield holder.pid
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_waiting_for_a_held_lock_has_a_deadline(tmp_path):
+    root = cache.open_cache(tmp_path)
+    with _lock_held_elsewhere(cache.entry_lock(root, KEY)) as pid:
+        heard = []
+        with pytest.raises(cache.BuildError, match=rf"still held by pid {pid} after 0.5 s"):
+            cache.fetch(root, KEY, BIT, _make(b"x"), lock_timeout=0.5, progress=heard.append)
+        assert heard and f"waiting for pid {pid}" in heard[0]
 
 
 def _killed_owner(root: Path, code: str) -> Path:
@@ -144,9 +152,7 @@ def test_killed_simulator_scratch_is_pruned(tmp_path):
         "import time; from pathlib import Path; from spikegate.model.scratch import scratch_dir\n"
         f"d = scratch_dir(Path({str(root)!r}), 'run'); (d / 'dump.vcd').write_bytes(b'0' * 10000)\n"
         "print(d, flush=True); time.sleep(60)\n"))
-    mine = runner.open_build_root(tmp_path)  # our own scratch is never pruned
-    from spikegate.model.scratch import scratch_dir
-    own = scratch_dir(mine, ".verilator-0123")
+    own = scratch_dir(root, ".verilator-0123")  # our own scratch is never pruned
     old_waves = root / "waves-1-run-abc.vcd"
     old_waves.write_bytes(b"x")
     os.utime(old_waves, (time.time() - STALE_AGE_S - 60,) * 2)
@@ -245,16 +251,8 @@ def test_cache_command_info_and_clear(tmp_path, monkeypatch, capsys):
     assert "bitstream builds in" in capsys.readouterr().out
 
     # A build holding its entry's lock (another real process) keeps it through --clear.
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from spikegate.model.scratch import locked\n"
-        f"with locked(Path({str(cache.entry_lock(root, busy))!r}), timeout=5, what='x'):\n"
-        "    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _lock_held_elsewhere(cache.entry_lock(root, busy)):
         assert main(["cache", "--clear", "--build", "--json"]) == 0
-    finally:
-        holder.kill()
-        holder.wait()
     cleared = json.loads(capsys.readouterr().out)
     assert [a["name"] for a in cleared["areas"]] == ["build"]
     status = {i["name"]: i["status"] for i in cleared["areas"][0]["items"]}
