@@ -14,8 +14,8 @@
    device, place and route with ``--report`` (read by :mod:`.logs`), packing;
 5. measures cycles per sample on the core's twin (:mod:`.workload`) and writes ``<board><ext>``
    and ``<board>-report.json`` into the output folder, both complete on disk before either is
-   renamed into place. A build that misses timing
-   writes its report, no bitstream, and raises :class:`TimingError`.
+   renamed into place. A build that misses timing writes its report, no bitstream, and raises
+   :class:`TimingError`.
 
 Progress goes to the optional ``progress`` callback (one line of text per step), never to a
 terminal: the CLI wires it to its stderr display.

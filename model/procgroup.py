@@ -33,24 +33,28 @@ def end_group(proc: subprocess.Popen, grace: float = GRACE_S) -> None:
     """SIGTERM to ``proc``'s whole process group, SIGKILL to what is left after ``grace`` seconds;
     returns once the leader is reaped and the group is empty (or killed)."""
     pgid = proc.pid
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    # The leader's children were re-parented when it exited but are still in its group.
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _group_alive(pgid):
         try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
             pass
-    proc.wait()
+        # The leader's children were re-parented when it exited but are still in its group.
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        # Also reached on a second Ctrl-C during the grace period: then nothing waits any longer.
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def run_in_group(cmd: Sequence[str], *, cwd=None, env: Mapping[str, str] | None = None,
