@@ -8,12 +8,14 @@
 2. elaborates the board top (:class:`.top.BoardTop`) into Amaranth's build plan;
 3. hashes the plan's files (RTLIL with every weight, constraints, tool options) together with the
    tools' versions (:mod:`.cache`): an unchanged design is served from the cache without running
-   anything;
+   anything, once its files match their recorded sha256 (a damaged entry is rebuilt); an
+   identical build already running elsewhere is waited for;
 4. otherwise runs the flow (:mod:`.flow`): synthesis, a check of the synthesised cells against the
    device, place and route with ``--report`` (read by :mod:`.logs`), packing;
 5. measures cycles per sample on the core's twin (:mod:`.workload`) and writes ``<board><ext>``
-   and ``<board>-report.json`` atomically into the output folder. A build that misses timing
-   writes its report, no bitstream, and raises :class:`TimingError`.
+   and ``<board>-report.json`` into the output folder, both complete on disk before either is
+   renamed into place. A build that misses timing writes its report, no bitstream, and raises
+   :class:`TimingError`.
 
 Progress goes to the optional ``progress`` callback (one line of text per step), never to a
 terminal: the CLI wires it to its stderr display.
@@ -28,11 +30,11 @@ from pathlib import Path
 from typing import Callable
 
 from .. import default_network_path
-from ..model.fileio import write_atomic
+from ..model.fileio import atomic_path, write_atomic
 from ..model.hardware import HardwareConfig
 from ..model.network import Network
 from . import fit
-from .cache import cache_root, design_key
+from .cache import cache_root, design_key, fetch, open_cache
 from .dfu import dfu_suffix
 from .errors import BuildError, TimingError
 from .flow import NAME, NOT_RUN, run_flow
@@ -91,6 +93,19 @@ def _check_arguments(seed, samples, out_dir) -> None:
                              "directory")
 
 
+def _write_pair(bit_out: Path, bit: bytes, rep_out: Path, rep: bytes) -> None:
+    """Write the bitstream and its report: both are complete on disk before either replaces the
+    old file, so the two renames follow each other directly (the report names the bitstream's
+    sha256, which tells a mismatched pair apart)."""
+    bit_out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(bit_out) as bit_tmp, atomic_path(rep_out) as rep_tmp:
+        for tmp, data in ((bit_tmp, bit), (rep_tmp, rep)):
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+
+
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
@@ -133,14 +148,12 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     plan = platform.prepare(top, name=NAME, nextpnr_opts=pnr_opts)
     key = design_key(plan, board, tools)
 
-    root = cache_root(cache_dir)
-    entry = root / key
-    cached = (entry / "result.json").is_file() and not force
+    root = open_cache(cache_dir)
+    got = fetch(root, key, board.bitstream_name, force=force, progress=say,
+                make=lambda work, products: run_flow(plan, board, tools, work, products, lanes, say))
+    cached, result = got.cached, got.result
     if cached:
         say(f"build {board.name}: unchanged design, using the cached build {key[:12]}")
-    else:
-        run_flow(plan, board, tools, root, entry, lanes, say)
-    result = json.loads((entry / "result.json").read_text())
 
     timing = pll_timing(result["timing"], pll)
     fmax = timing["fmax_mhz"]
@@ -179,11 +192,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
             f"timing NOT met on the {board.title}: the design reaches {fmax:.2f} MHz but the clock "
             f"is {pll.f_out_mhz:.3f} MHz (slack {timing['slack_ns']:+.2f} ns); no bitstream "
             f"written. {safe_clock_advice(board, fmax)} (report: {rep_out})", report)
-    bit = (entry / board.bitstream_name).read_bytes()
     report["bitstream"] = str(bit_out)
-    report["bitstream_sha256"] = hashlib.sha256(bit).hexdigest()
-    _atomic_write(bit_out, bit)
-    _atomic_write(rep_out, (json.dumps(report, indent=1) + "\n").encode())
+    report["bitstream_sha256"] = hashlib.sha256(got.bitstream).hexdigest()
+    _write_pair(bit_out, got.bitstream, rep_out, (json.dumps(report, indent=1) + "\n").encode())
     say(f"build {board.name}: wrote {bit_out} and {rep_out}")
     report["report_path"] = str(rep_out)
     return report

@@ -1,18 +1,20 @@
 """The tool flow of one build: synthesis, the post-synthesis resource check, place and route
-with ``--report``, packing; its products go into a build-cache entry (:mod:`.cache`)."""
+with ``--report``, packing; its products go into a build-cache entry (:mod:`.cache`).
+
+Each tool runs in a process group of its own, ended as a whole when the build is interrupted or
+fails (:mod:`..model.procgroup`)."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from ..model.procgroup import run_in_group
 from . import fit, logs
-from .cache import publish
 from .dfu import dfu_suffix
 from .errors import BuildError
 from .targets import Board
@@ -34,68 +36,61 @@ def _stage_name(tool: str) -> str:
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict) -> None:
-    """Run one tool, its output appended to ``log`` (the tool is killed if we are interrupted)."""
+    """Run one tool, its output appended to ``log``; the tool and its children are ended if we
+    are interrupted."""
     with open(log, "ab") as f:
         f.write(f"$ {' '.join(cmd)}\n".encode())
         f.flush()
-        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
-    if proc.returncode != 0:
+        status = run_in_group(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if status != 0:
         raise BuildError(f"{desc} failed ({Path(cmd[0]).name} exited with status "
-                         f"{proc.returncode}):\n  {logs.error_lines(log)}")
+                         f"{status}):\n  {logs.error_lines(log)}")
 
 
-def run_flow(plan, board: Board, tools: dict[str, str], root: Path, entry: Path, lanes,
+def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Path, lanes,
              progress: Callable[[str], None]) -> None:
-    """Run every tool of ``plan`` in a scratch folder under ``root`` and publish the products
-    (bitstream, reports, log, ``result.json``) as the cache entry ``entry``.
+    """Run every tool of ``plan`` in the scratch folder ``work`` and copy the products (bitstream,
+    reports, log, ``result.json``) into the folder ``products`` (a cache entry in the making).
 
     ``lanes`` only words the resource errors; ``progress`` gets a line per tool.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{entry.name[:16]}-", dir=root))
-    try:
-        plan.extract(work)
-        commands = json.loads(plan.files[f"build_{NAME}.json"])["commands"]
-        env = dict(os.environ)
-        log = work / "flow.log"
-        tool_seconds = {}
-        netlist = work / (f"{NAME}.syn.json" if board.family == "gowin" else f"{NAME}.json")
-        cells = {}
-        runs = [cmd for cmd in commands if cmd[0] != "dfu-suffix"]
-        k = 0
-        for cmd in commands:
-            tool = cmd[0]
-            if tool == "dfu-suffix":
-                dfu_suffix(work / f"{NAME}.bit")
-                continue
-            stage = _stage_name(tool)
-            desc = f"build {board.name}: {stage} ({Path(tools[tool]).name})"
-            k += 1
-            progress(f"{desc} [{k}/{len(runs)}] ...")
-            ts = time.monotonic()
-            try:
-                _run([tools[tool]] + cmd[1:], work, log, desc, env)
-            except BuildError:
-                if tool.startswith("nextpnr"):
-                    logs.raise_pnr_resource_error(work / f"{NAME}.tim", board, lanes)
-                raise
-            tool_seconds[stage] = round(time.monotonic() - ts, 1)
-            if tool == "yosys":
-                cells = fit.classify_cells(board.family, logs.cell_counts(netlist))
-                fit.check_cells(board, cells, lanes)
-        progress(f"build {board.name}: tools done in {sum(tool_seconds.values()):.1f} s")
-        rep_path = work / "report.json"
-        rep = json.loads(rep_path.read_text()) if rep_path.is_file() else {}
-        result = {"utilization": logs.utilisation(board, cells, rep),
-                  "timing": logs.timing(rep, logs.constraint_from(rep)),
-                  "cells": cells, "tool_seconds": tool_seconds}
-        done = work / "done"
-        done.mkdir()
-        shutil.copyfile(work / f"{NAME}{board.bitstream_ext}", done / board.bitstream_name)
-        for f in ("report.json", f"{NAME}.tim", f"{NAME}.rpt", "flow.log"):
-            if (work / f).is_file():
-                shutil.copyfile(work / f, done / f)
-        (done / "result.json").write_text(json.dumps(result, indent=1))
-        publish(done, entry)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    plan.extract(work)
+    commands = json.loads(plan.files[f"build_{NAME}.json"])["commands"]
+    env = dict(os.environ)
+    log = work / "flow.log"
+    tool_seconds = {}
+    netlist = work / (f"{NAME}.syn.json" if board.family == "gowin" else f"{NAME}.json")
+    cells = {}
+    runs = [cmd for cmd in commands if cmd[0] != "dfu-suffix"]
+    k = 0
+    for cmd in commands:
+        tool = cmd[0]
+        if tool == "dfu-suffix":
+            dfu_suffix(work / f"{NAME}.bit")
+            continue
+        stage = _stage_name(tool)
+        desc = f"build {board.name}: {stage} ({Path(tools[tool]).name})"
+        k += 1
+        progress(f"{desc} [{k}/{len(runs)}] ...")
+        ts = time.monotonic()
+        try:
+            _run([tools[tool]] + cmd[1:], work, log, desc, env)
+        except BuildError:
+            if tool.startswith("nextpnr"):
+                logs.raise_pnr_resource_error(work / f"{NAME}.tim", board, lanes)
+            raise
+        tool_seconds[stage] = round(time.monotonic() - ts, 1)
+        if tool == "yosys":
+            cells = fit.classify_cells(board.family, logs.cell_counts(netlist))
+            fit.check_cells(board, cells, lanes)
+    progress(f"build {board.name}: tools done in {sum(tool_seconds.values()):.1f} s")
+    rep_path = work / "report.json"
+    rep = json.loads(rep_path.read_text()) if rep_path.is_file() else {}
+    result = {"utilization": logs.utilisation(board, cells, rep),
+              "timing": logs.timing(rep, logs.constraint_from(rep)),
+              "cells": cells, "tool_seconds": tool_seconds}
+    shutil.copyfile(work / f"{NAME}{board.bitstream_ext}", products / board.bitstream_name)
+    for f in ("report.json", f"{NAME}.tim", f"{NAME}.rpt", "flow.log"):
+        if (work / f).is_file():
+            shutil.copyfile(work / f, products / f)
+    (products / "result.json").write_text(json.dumps(result, indent=1))

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -186,11 +185,19 @@ class CoreSim:
         if self.build is None:
             raise RuntimeError("this CoreSim was made with build=False; it can only be simulated in Amaranth")
         spikes = _check_spikes(self.net, spikes, self.timesteps)
+        own_dir = run_dir is None
+        rdir = runner.run_scratch(self.build) if own_dir else Path(run_dir)
+        rdir.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._run_in(rdir, spikes, own_dir and not keep, on_sample)
+        except BaseException:
+            if own_dir and not keep:  # a failed run's folder (and waves) would stay in the cache
+                shutil.rmtree(rdir, ignore_errors=True)
+            raise
+
+    def _run_in(self, rdir: Path, spikes, remove: bool, on_sample) -> HardwareRun:
         N, T, _ = spikes.shape
         words, offsets, timeouts = self.load_words(spikes)
-        own_dir = run_dir is None
-        rdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.build.directory.parent)) if own_dir else Path(run_dir)
-        rdir.mkdir(parents=True, exist_ok=True)
         (rdir / "job.json").write_text(json.dumps({"ports": self._ports, "n_out": self.net.n_outputs,
                                                    "trace": True}))
         np.savez(rdir / "job.npz", words=np.array(words, np.int64), offsets=np.array(offsets, np.int64),
@@ -226,7 +233,7 @@ class CoreSim:
             raise runner.SimulatorError(f"the testbench wrote no results; end of {res.log}:\n"
                                         f"{runner._log_tail(res.log)}") from None
         hw = self.decode(r, N, T, wall_seconds=res.wall_seconds, waves=res.waves)
-        if own_dir and not keep:
+        if remove:
             if hw.waves is not None:
                 moved = self.build.directory.parent / f"waves-{os.getpid()}-{rdir.name}{hw.waves.suffix}"
                 shutil.move(str(hw.waves), moved)

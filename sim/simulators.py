@@ -10,11 +10,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
+from ..model.procgroup import run_in_group
+from ..model.scratch import fsync_tree, remove_tree, scratch_dir
 
 __all__ = ["SIMULATORS", "TIMESCALE", "SimulatorError", "check_simulator", "verilator_env",
            "simulator_available", "tool_version", "runtime_key", "runner_class", "build_recipe",
@@ -167,13 +168,15 @@ def runner_class(simulator: str):
                     # so split builds would fail without the second setting.)
                     cmd = list(cmd) + ["VM_PARALLEL_BUILDS=0", "CFG_CXXFLAGS_PCH_I=-include"]
                 stderr = None if stdout is None else subprocess.STDOUT
+                # A process group of its own: an interrupt or a timeout ends make's compilers and
+                # the simulator's children too, not only the command itself.
                 try:
-                    result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False, stdout=stdout,
-                                            stderr=stderr, timeout=self.timeout)
+                    status = run_in_group(cmd, cwd=cwd, env=self.env, stdout=stdout, stderr=stderr,
+                                          timeout=self.timeout)
                 except subprocess.TimeoutExpired:
                     raise SimulatorError(f"{cmd[0]} did not finish within {self.timeout:.0f} s") from None
-                if result.returncode != 0:
-                    raise RuntimeError(f"Command failed with return code: {result.returncode}")
+                if status != 0:
+                    raise RuntimeError(f"Command failed with return code: {status}")
                 if is_make and not self.runtime_cache.is_dir():
                     self._store_runtime(Path(cwd))
 
@@ -181,13 +184,16 @@ def runner_class(simulator: str):
             objs = [p for p in build_dir.glob("verilated*.o")]
             if not objs:
                 return
-            tmp = Path(tempfile.mkdtemp(prefix=self.runtime_cache.name + ".", dir=self.runtime_cache.parent))
-            for p in objs:
-                shutil.copyfile(p, tmp / p.name)
+            tmp = scratch_dir(self.runtime_cache.parent, f".{self.runtime_cache.name}")
             try:
+                for p in objs:
+                    shutil.copyfile(p, tmp / p.name)
+                fsync_tree(tmp)
                 os.rename(tmp, self.runtime_cache)
             except OSError:  # another build stored it first
-                shutil.rmtree(tmp, ignore_errors=True)
+                pass
+            finally:
+                remove_tree(tmp)
 
     return _Runner
 

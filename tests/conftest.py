@@ -25,6 +25,7 @@ FILE_TIERS = {
     "test_bad_inputs.py": "model",
     "test_boards_build.py": "yosys",
     "test_cli_inputs.py": "model",
+    "test_cache_robustness.py": "model",
     "test_cli_library.py": "model",
     "test_cli_model.py": "model",
     "test_convert.py": "model",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,23 @@ def test_concurrent_builders_share_one_build(tmp_path):
     assert sorted(reused for _, reused in results) == [False, True, True]
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_timed_out_simulator_command_ends_its_children(tmp_path):
+    """A wedged tool (here a shell with two children) is ended with every process it started."""
+    r = runner.runner_class("icarus")()
+    r.timeout = 1.0
+    r.env = dict(os.environ)
+    pids = tmp_path / "pids"
+    tree = f"sleep 300 & echo $! > {pids}; sleep 300 & echo $! >> {pids}; echo $$ >> {pids}; wait"
+    with pytest.raises(runner.SimulatorError, match="sh did not finish within 1 s"):
+        r._execute_cmds([["sh", "-c", tree]], tmp_path)
+    started = [int(x) for x in pids.read_text().split()]
+    assert len(started) == 3
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in started):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{p}").exists() for p in started)
 
 
 def test_bad_arguments_are_refused(build_root):
