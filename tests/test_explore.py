@@ -166,3 +166,20 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
     from spikegate import plots_hw
     fig = plots_hw.utilisation(plots_hw.load_report(out1 / "icebreaker" / "icebreaker-report.json"))
     assert [p.get_width() for p in fig.axes[0].patches][0] == rows[0]["lut_percent"]
+
+
+def test_regress_runs_random_configurations_in_verilator(tmp_path, capsys):
+    """Two random configurations through a local Dask cluster, each checked against the model."""
+    pytest.importorskip("distributed")
+    from spikegate.cli import main
+    from spikegate.explore_regress import regress_config
+    net, lanes, spikes = regress_config(5)
+    assert (net, lanes) == regress_config(5)[:2] and spikes[-1].all() and len(spikes) == 9
+    assert main(["explore", "--regress", "2", "--regress-seed", "4", "--workers", "1",
+                 "--sim-build-dir", str(tmp_path / "sim"), "--timeout", "600", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [row["seed"] for row in r["regress"]] == [4, 5]
+    assert [row["status"] for row in r["regress"]] == ["ok", "ok"]
+    assert r["regress"][1]["shape"] == list(net.shape) and r["regress"][1]["lanes"] == lanes
+    assert main(["explore", "--regress", "0"]) == 2
+    assert "--regress = 0 is not valid; valid: an integer >= 1" in capsys.readouterr().err

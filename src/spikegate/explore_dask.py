@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +21,7 @@ from .errors import UserError
 from .explore import Point, best_per_board, pareto_front, point_row, run_point
 from .model.network import Network
 
-__all__ = ["EXPLORE_EXTRA", "open_client", "run_sweep", "copy_best", "check_points"]
+__all__ = ["EXPLORE_EXTRA", "open_client", "run_sweep", "run_regress", "copy_best", "check_points"]
 
 EXPLORE_EXTRA = 'needs the \'explore\' extra: pip install "spikegate[explore]"'
 
@@ -41,8 +42,9 @@ def open_client(scheduler: str | None = None, workers: int | None = None, start_
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"--workers = {workers!r} is not valid; valid: an integer >= 1")
         # One thread per worker: a build is one single-threaded tool process at a time anyway,
-        # and the build's progress redirection is per process.
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        # and the build's progress redirection is per process. The scheduler's HTTP server starts
+        # even without a dashboard; ":0" gives it a free port instead of fighting over 8787.
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=40)
     try:
         client = Client(cluster if cluster is not None else scheduler, timeout=start_timeout_s)
@@ -53,6 +55,18 @@ def open_client(scheduler: str | None = None, workers: int | None = None, start_
         where = "the local cluster" if scheduler is None else f"--scheduler = {scheduler!r}"
         raise UserError(f"{where}: no worker became ready within {start_timeout_s:g} s ({e})") from None
     return client, cluster
+
+
+@contextmanager
+def connected(scheduler: str | None, workers: int | None, start_timeout_s: float):
+    """A client (see :func:`open_client`) that is closed, with its local cluster, on exit."""
+    client, cluster = open_client(scheduler, workers, start_timeout_s)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def check_points(net: Network, points: list[Point]) -> None:
@@ -91,16 +105,11 @@ def run_sweep(net: Network, points: list[Point], *, out_dir, scheduler: str | No
     out_dir = Path(out_dir).resolve()
     cache_dir = None if cache_dir is None else str(Path(cache_dir).resolve())
     t0 = time.monotonic()
-    client, cluster = open_client(scheduler, workers, start_timeout_s)
-    try:
+    with connected(scheduler, workers, start_timeout_s) as client:
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        address = client.scheduler.address
         rows = _collect(client, net, points, out_dir, cache_dir, samples, data_dir, on_progress,
                         idle_timeout_s, t0)
-        address = client.scheduler.address
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     wall = time.monotonic() - t0
     front = pareto_front(rows)
     best = best_per_board(rows)
@@ -112,18 +121,14 @@ def run_sweep(net: Network, points: list[Point], *, out_dir, scheduler: str | No
             "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "timing", "no-fit", "error")}}
 
 
-def _collect(client, net, points, out_dir, cache_dir, samples, data_dir, on_progress, idle_timeout_s, t0):
+def _stream(client, calls: list, failed: Callable[[int, str], dict], on_progress, idle_timeout_s, t0) -> list:
+    """Submit ``calls`` (function, args, kwargs) and gather their rows in call order as they
+    finish; a task that dies or outlives the deadline gets ``failed(index, why)``."""
     from distributed import wait
     tag = uuid.uuid4().hex[:8]
-    netd = net.to_dict()
-    [net_future] = client.scatter([netd], broadcast=True, hash=False)
-    futures = {}
-    for k, p in enumerate(points):
-        f = client.submit(run_point, p, net_future, out_root=str(out_dir / "points"), cache_dir=cache_dir,
-                          samples=samples, data_dir=None if data_dir is None else str(data_dir),
-                          key=f"spikegate-explore-{tag}-{k}", pure=False, retries=0)
-        futures[f] = k
-    rows: list = [None] * len(points)
+    futures = {client.submit(fn, *a, key=f"spikegate-explore-{tag}-{k}", pure=False, retries=0, **kw): k
+               for k, (fn, a, kw) in enumerate(calls)}
+    rows: list = [None] * len(calls)
     pending = set(futures)
     done = 0
     while pending:
@@ -132,23 +137,56 @@ def _collect(client, net, points, out_dir, cache_dir, samples, data_dir, on_prog
         except TimeoutError:
             for f in pending:
                 f.cancel()
-                rows[futures[f]] = point_row(points[futures[f]], None, "error",
-                                             f"no point finished within --timeout {idle_timeout_s:g} s; cancelled")
+                rows[futures[f]] = failed(futures[f], f"nothing finished within --timeout {idle_timeout_s:g} s; cancelled")
             break
         for f in finished:
             pending.discard(f)
             k = futures[f]
             if f.status == "finished":
                 rows[k] = f.result()
-            else:  # the worker died, or the task was cancelled by the scheduler
+            else:  # the worker died, or the scheduler cancelled the task
                 exc = f.exception() if f.status == "error" else None
-                rows[k] = point_row(points[k], None, "error", f"{f.status}: {exc!r}")
+                rows[k] = failed(k, f"{f.status}: {exc!r}")
             done += 1
             if on_progress is not None:
                 el = time.monotonic() - t0
-                on_progress(done, len(points), el, el / done * (len(points) - done) if done < len(points) else 0.0,
-                            rows[k])
+                on_progress(done, len(calls), el, el / done * (len(calls) - done), rows[k])
     return rows
+
+
+def _collect(client, net, points, out_dir, cache_dir, samples, data_dir, on_progress, idle_timeout_s, t0):
+    [net_future] = client.scatter([net.to_dict()], broadcast=True, hash=False)
+    kw = dict(out_root=str(out_dir / "points"), cache_dir=cache_dir, samples=samples,
+              data_dir=None if data_dir is None else str(data_dir))
+    calls = [(run_point, (p, net_future), kw) for p in points]
+    return _stream(client, calls, lambda k, why: point_row(points[k], None, "error", why), on_progress,
+                   idle_timeout_s, t0)
+
+
+def run_regress(n: int, *, first_seed: int = 0, simulator: str = "verilator", build_root=None,
+                samples: int = 8, scheduler: str | None = None, workers: int | None = None,
+                on_progress: ProgressFn | None = None, start_timeout_s: float = 120,
+                idle_timeout_s: float = 3600) -> dict:
+    """``n`` random configurations (seeds ``first_seed`` ...) simulated and compared with the model."""
+    from .explore_regress import regress_point
+    from .sim.runner import SIMULATORS
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"--regress = {n!r} is not valid; valid: an integer >= 1")
+    if simulator not in SIMULATORS:
+        raise ValueError(f"--simulator = {simulator!r} is not valid; valid: {', '.join(SIMULATORS)}")
+    t0 = time.monotonic()
+    with connected(scheduler, workers, start_timeout_s) as client:
+        n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        seeds = list(range(first_seed, first_seed + n))
+        kw = dict(simulator=simulator, samples=samples,
+                  build_root=None if build_root is None else str(Path(build_root).resolve()))
+        rows = _stream(client, [(regress_point, (s,), kw) for s in seeds],
+                       lambda k, why: {"label": f"regress_seed{seeds[k]}", "seed": seeds[k], "status": "error",
+                                       "error": why, "mismatches": 0},
+                       on_progress, idle_timeout_s, t0)
+    return {"regress": rows, "workers": n_workers, "scheduler": scheduler or "local",
+            "wall_seconds": round(time.monotonic() - t0, 1),
+            "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "mismatch", "error")}}
 
 
 def copy_best(net: Network, rows: list[dict], best: dict[str, int], out_dir: Path, cache_dir=None,

@@ -18,7 +18,7 @@ from .model.fileio import atomic_path
 from .model.network import Network
 from .model.simulate import simulate
 
-__all__ = ["PLOT_EXTRA", "FORMATS", "new_figure", "save", "raster", "trace", "confusion",
+__all__ = ["PLOT_EXTRA", "FORMATS", "new_figure", "output_format", "save", "raster", "trace", "confusion",
            "confusion_matrix", "fields", "image_shape", "active_neurons"]
 
 PLOT_EXTRA = 'needs the \'plot\' extra: pip install "spikegate[plot]"'
@@ -40,13 +40,18 @@ def new_figure(figsize=(8.0, 5.0), dpi: int = DPI):
     return fig
 
 
+def output_format(path, option: str = "output file") -> str:
+    """``"png"`` or ``"svg"`` from the file name; ``ValueError`` naming ``option`` otherwise."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{option} = {str(path)!r} is not valid; valid: a name ending in {' or '.join(FORMATS)}")
+    return fmt
+
+
 def save(fig, path: str | os.PathLike) -> Path:
     """Write ``fig`` atomically: SVG for ``*.svg``, PNG for ``*.png``. Returns the path."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"output file = {str(path)!r} is not valid; valid: a name ending in "
-                         f"{' or '.join(FORMATS)}")
+    fmt = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         # The pixel size is figsize x dpi exactly: no tight bounding box.

@@ -11,7 +11,7 @@ from ..progress import _fmt_s, note
 
 
 def _progress(done: int, total: int, elapsed: float, eta, row: dict) -> None:
-    what = row["status"] if row["fmax_mhz"] is None else f"{row['status']}, fmax {row['fmax_mhz']:.2f} MHz"
+    what = row["status"] if row.get("fmax_mhz") is None else f"{row['status']}, fmax {row['fmax_mhz']:.2f} MHz"
     left = f", ~{_fmt_s(eta)} left" if eta else ""
     note(f"explore: {done}/{total} points [{_fmt_s(elapsed)}{left}] {row['label']}: {what}")
 
@@ -37,15 +37,39 @@ def format_result(r: dict) -> str:
     return "\n".join(lines)
 
 
+def format_regress(r: dict) -> str:
+    c = r["counts"]
+    lines = [f"{len(r['regress'])} random configurations on {r['workers']} workers ({r['scheduler']}) in "
+             f"{r['wall_seconds']:g} s: {c['ok']} bit-exact, {c['mismatch']} mismatched, {c['error']} failed"]
+    for row in r["regress"]:
+        shape = "-".join(map(str, row.get("shape", []))) or "?"
+        why = row["first_mismatch"] if row["status"] == "mismatch" else (row.get("error") or "")
+        lines.append(f"  seed {row['seed']:>6}  {shape:<14} lanes {row.get('lanes', '?'):>2}  {row['status']:<8} "
+                     f"{why.splitlines()[0] if why else ''}")
+    return "\n".join(lines)
+
+
+def regress(args) -> int:
+    from ..explore_dask import run_regress
+    r = run_regress(args.regress, first_seed=args.regress_seed, simulator=args.simulator,
+                    build_root=args.sim_build_dir, scheduler=args.scheduler, workers=args.workers,
+                    on_progress=_progress, start_timeout_s=args.start_timeout, idle_timeout_s=args.timeout)
+    print(json.dumps(r, indent=1) if args.json else format_regress(r))
+    return 0 if r["counts"]["ok"] == len(r["regress"]) else 1
+
+
 def run(args) -> int:
+    if args.regress is not None:
+        return regress(args)
     from ..explore import parse_floats, parse_ints, parse_lanes_list, sweep
     from ..explore_dask import run_sweep
     lanes = parse_lanes_list("--lanes", args.lanes) if args.lanes else [None]
     rams = [x.strip() for x in args.weight_ram.split(",") if x.strip()]
     clocks = parse_floats("--clock", args.clock) if args.clock else [None]
     seeds = parse_ints("--seeds", args.seeds) if args.seeds else [None]
-    if args.plot is not None and Path(args.plot).suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"--plot = {args.plot!r} is not valid; valid: a file name ending in .png or .svg")
+    if args.plot is not None:
+        from ..plots import output_format
+        output_format(args.plot, "--plot")
     points = sweep(args.board.split(","), lanes, rams, clocks, seeds)
     net = datasets.load_network(args.net)
     out = Path(args.out)
@@ -96,6 +120,14 @@ def register(subparsers) -> None:
                    help="give up on the pending points when none finishes for S seconds (default: 3600)")
     p.add_argument("--start-timeout", type=float, default=120, metavar="S",
                    help="seconds for the cluster to come up (default: 120)")
+    p.add_argument("--regress", type=int, default=None, metavar="N",
+                   help="instead of a sweep: N random network configurations (random layer parameters and "
+                        "lanes) simulated in Verilator/Icarus and compared with the model, one task each")
+    p.add_argument("--regress-seed", type=int, default=0, metavar="S",
+                   help="seed of the first random configuration (default: 0)")
+    p.add_argument("--simulator", default="verilator", help="--regress: verilator or icarus (default: verilator)")
+    p.add_argument("--sim-build-dir", default=None, metavar="DIR",
+                   help="--regress: simulator build cache (default: $SPIKEGATE_SIM_CACHE or ~/.cache/spikegate/sim)")
     p.add_argument("--plot", default=None, metavar="FILE", help="also draw the Pareto front (.png or .svg)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     p.set_defaults(func=run)

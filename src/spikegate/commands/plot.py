@@ -117,9 +117,7 @@ def run(args) -> int:
     from .. import plots
     if args.out is None:
         args.out = f"{args.kind}.png"
-    if Path(args.out).suffix.lower() not in plots.FORMATS:
-        raise ValueError(f"--out = {args.out!r} is not valid; valid: a file name ending in "
-                         f"{' or '.join(plots.FORMATS)}")
+    plots.output_format(args.out, "--out")
     fig, info = _figure(args)
     path = plots.save(fig, args.out)
     w, h = fig.get_size_inches() * fig.dpi
