@@ -189,3 +189,27 @@ def test_cli_confusion_of_rtl_results(tmp_path, capsys):
     assert png_size(out) == (r["width"], r["height"])
     assert main(["plot", "confusion", "--rtl", str(sim_json), "--samples", "9", "-o", str(out)]) == 2
     assert "ran samples = 8, this plot 9" in capsys.readouterr().err
+
+
+def test_pareto_plots_timing_clean_points_and_the_front(tmp_path, capsys):
+    from spikegate.explore import Point, pareto_front, point_row
+    rows = []
+    for k, (sps, lut, ram, met) in enumerate([(1000, 40, 30, True), (2000, 60, 30, True), (900, 45, 35, True),
+                                              (5000, 10, 10, False)]):
+        r = point_row(Point("icebreaker", 2, seed=k), None, "ok" if met else "timing")
+        r.update(timing_met=met, samples_per_s=sps, lut_percent=lut, ram_percent=ram, fmax_mhz=20.0)
+        rows.append(r)
+    front = pareto_front(rows)
+    assert front == [0, 1]
+    fig = plots_hw.pareto(rows, front)
+    lut_ax, ram_ax = fig.axes
+    assert len(lut_ax.collections[0].get_offsets()) == 3  # the timing failure is not drawn
+    line = lut_ax.lines[0]
+    assert list(line.get_xdata()) == [40, 60] and list(line.get_ydata()) == [1000, 2000]
+    assert list(ram_ax.lines[0].get_ydata()) == [1000, 2000]
+    f = tmp_path / "explore.json"
+    f.write_text(json.dumps({"points": rows, "pareto": front}))
+    out = tmp_path / "p.png"
+    assert main(["plot", "pareto", "--results", str(f), "-o", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["points"] == 4 and png_size(out) == (r["width"], r["height"])

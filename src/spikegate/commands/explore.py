@@ -25,6 +25,10 @@ def format_result(r: dict) -> str:
              f"{c['ok']} ok, {c['timing']} missed timing, {c['no-fit']} did not fit, {c['error']} failed",
              format_table(rows, r["pareto"], r["best_index"]),
              "* Pareto front (samples/s vs LUT % and RAM %, timing met)   B best build of its board"]
+    for k in r["pareto"]:
+        row = rows[k]
+        lines.append(f"pareto {row['label']}: {row['samples_per_s']:g} samples/s, LUT {row['lut_percent']:g} %, "
+                     f"RAM {row['ram_percent']:g} %")
     for board, path in r["copied"].items():
         row = rows[r["best_index"][board]]
         lines.append(f"best {board}: {row['label']} ({row['samples_per_s']:g} samples/s, fmax "
