@@ -183,3 +183,13 @@ def test_regress_runs_random_configurations_in_verilator(tmp_path, capsys):
     assert r["regress"][1]["shape"] == list(net.shape) and r["regress"][1]["lanes"] == lanes
     assert main(["explore", "--regress", "0"]) == 2
     assert "--regress = 0 is not valid; valid: an integer >= 1" in capsys.readouterr().err
+
+
+def test_an_unreachable_scheduler_is_an_error_within_the_deadline(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from spikegate.cli import main
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    assert main(["explore", "--scheduler", address, "--start-timeout", "2", "--out", str(tmp_path)]) == 2
+    assert time.monotonic() - t0 < 60
+    assert f"--scheduler = '{address}': no worker became ready within 2 s" in capsys.readouterr().err
