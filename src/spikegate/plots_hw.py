@@ -54,7 +54,7 @@ def utilisation(report: dict, *, title: str = "", dpi: int = DPI):
     met = bool(t["met"])
     bars = tx.bar(["fmax", "clock"], [t["fmax_mhz"], t["constraint_mhz"]],
                   color=["tab:green" if met else "tab:red", "tab:gray"])
-    tx.bar_label(bars, fmt="%.2f", fontsize="small")
+    tx.bar_label(bars, fmt="%g", fontsize="small")
     tx.set_ylabel("MHz")
     tx.set_ylim(0, 1.2 * max(t["fmax_mhz"], t["constraint_mhz"]))
     tx.set_title(f"timing {'met' if met else 'NOT met'} (slack {t['slack_ns']:+.2f} ns)", fontsize="small")
