@@ -31,6 +31,7 @@ FILE_TIERS = {
     "test_convert.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
+    "test_explore.py": "yosys",
     "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
@@ -53,6 +54,7 @@ FILE_TIERS = {
     "test_nir_roundtrip.py": "model",
     "test_nir_snntorch.py": "model",
     "test_packaging.py": "model",
+    "test_plots.py": "model",
     "test_sim_cli.py": "verilator",
     "test_sim_core.py": "verilator",
     "test_sim_runner.py": "verilator",

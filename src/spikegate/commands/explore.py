@@ -1,0 +1,137 @@
+"""``spikegate explore``: sweep boards x lanes x weight placement x clocks x nextpnr seeds on a Dask
+cluster; print every point, the Pareto front and each board's best build."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import datasets
+from ..model.fileio import write_atomic
+from ..progress import format_seconds, note
+
+
+def _progress(done: int, total: int, elapsed: float, eta, row: dict) -> None:
+    what = row["status"] if row.get("fmax_mhz") is None else f"{row['status']}, fmax {row['fmax_mhz']:.2f} MHz"
+    left = f", ~{format_seconds(eta)} left" if eta else ""
+    note(f"explore: {done}/{total} points [{format_seconds(elapsed)}{left}] {row['label']}: {what}")
+
+
+def format_result(r: dict) -> str:
+    from ..explore import format_table
+    rows = r["points"]
+    c = r["counts"]
+    lines = [f"network {r['network']['name'] or '(unnamed)'} {'-'.join(map(str, r['network']['shape']))}: "
+             f"{len(rows)} points on {r['workers']} workers ({r['scheduler']}) in {r['wall_seconds']:g} s: "
+             f"{c['ok']} ok, {c['timing']} missed timing, {c['no-fit']} did not fit, {c['error']} failed",
+             format_table(rows, r["pareto"], r["best_index"]),
+             "* Pareto front (samples/s vs LUT % and RAM %, timing met)   B best build of its board"]
+    for k in r["pareto"]:
+        row = rows[k]
+        lines.append(f"pareto {row['label']}: {row['samples_per_s']:g} samples/s, LUT {row['lut_percent']:g} %, "
+                     f"RAM {row['ram_percent']:g} %")
+    for board, path in r["copied"].items():
+        row = rows[r["best_index"][board]]
+        lines.append(f"best {board}: {row['label']} ({row['samples_per_s']:g} samples/s, fmax "
+                     f"{row['fmax_mhz']:.2f} MHz) -> {path}")
+    for board in sorted({row["board"] for row in rows} - set(r["copied"])):
+        lines.append(f"best {board}: none met timing")
+    errors = [row for row in rows if row["status"] == "error"]
+    for row in errors[:3]:
+        lines.append(f"error {row['label']}: {row['error'].splitlines()[0] if row['error'] else ''}")
+    return "\n".join(lines)
+
+
+def format_regress(r: dict) -> str:
+    c = r["counts"]
+    lines = [f"{len(r['regress'])} random configurations on {r['workers']} workers ({r['scheduler']}) in "
+             f"{r['wall_seconds']:g} s: {c['ok']} bit-exact, {c['mismatch']} mismatched, {c['error']} failed"]
+    for row in r["regress"]:
+        shape = "-".join(map(str, row.get("shape", []))) or "?"
+        why = row["first_mismatch"] if row["status"] == "mismatch" else (row.get("error") or "")
+        lines.append(f"  seed {row['seed']:>6}  {shape:<14} lanes {row.get('lanes', '?'):>2}  {row['status']:<8} "
+                     f"{why.splitlines()[0] if why else ''}")
+    return "\n".join(lines)
+
+
+def regress(args) -> int:
+    from ..explore_dask import run_regress
+    r = run_regress(args.regress, first_seed=args.regress_seed, simulator=args.simulator,
+                    build_root=args.sim_build_dir, scheduler=args.scheduler, workers=args.workers,
+                    on_progress=_progress, start_timeout_s=args.start_timeout, idle_timeout_s=args.timeout)
+    print(json.dumps(r, indent=1) if args.json else format_regress(r))
+    return 0 if r["counts"]["ok"] == len(r["regress"]) else 1
+
+
+def run(args) -> int:
+    if args.regress is not None:
+        return regress(args)
+    from ..explore import parse_floats, parse_ints, parse_lanes_list, sweep
+    from ..explore_dask import run_sweep
+    lanes = parse_lanes_list("--lanes", args.lanes) if args.lanes else [None]
+    rams = [x.strip() for x in args.weight_ram.split(",") if x.strip()]
+    clocks = parse_floats("--clock", args.clock) if args.clock else [None]
+    seeds = parse_ints("--seeds", args.seeds) if args.seeds else [None]
+    if args.plot is not None:
+        from ..plots import output_format
+        output_format(args.plot, "--plot")
+    points = sweep(args.board.split(","), lanes, rams, clocks, seeds)
+    net = datasets.load_network(args.net)
+    out = Path(args.out)
+    r = run_sweep(net, points, out_dir=out, scheduler=args.scheduler, workers=args.workers,
+                  cache_dir=args.cache_dir, samples=args.samples, data_dir=args.data_dir, on_progress=_progress,
+                  start_timeout_s=args.start_timeout, idle_timeout_s=args.timeout)
+    write_atomic(out / "explore.json", json.dumps(r, indent=1) + "\n")
+    if args.plot is not None:
+        from ..plots import save
+        from ..plots_hw import pareto
+        save(pareto(r["points"], r["pareto"]), args.plot)
+        note(f"explore: wrote {args.plot}")
+    print(json.dumps(r, indent=1) if args.json else format_result(r))
+    return 0 if r["best"] else 1
+
+
+def register(subparsers) -> None:
+    from ..boards.targets import board_names
+    p = subparsers.add_parser(
+        "explore", help="sweep boards, lanes, weight placement, clocks and nextpnr seeds on a Dask cluster",
+        description="Build every combination of the given boards, lanes, weight placements, clocks and nextpnr "
+                    "seeds on Dask distributed: a local cluster (one worker process per core) or the scheduler "
+                    "at --scheduler. Each point is an ordinary cached build, so a rerun or an interrupted sweep "
+                    "resumes. Points that do not fit, miss timing or crash a tool are reported as such. Prints "
+                    "every point, the Pareto front (samples/s vs LUT and RAM) and each board's best build, "
+                    "copied to OUT/BOARD/; OUT/explore.json holds the whole result. Exits 1 when no point met "
+                    "timing. Needs the 'explore' extra (pip install \"spikegate[explore]\").")
+    p.add_argument("--net", metavar="FILE", default=None, help="network file (default: the built-in digits network)")
+    p.add_argument("--board", default="icebreaker", metavar="NAME[,NAME...]",
+                   help=f"boards to sweep (default: icebreaker): {', '.join(board_names())}")
+    p.add_argument("--lanes", default=None, metavar="P[,P...]",
+                   help="lane counts, e.g. 1,2,4; per layer joined by / (8/2) (default: each board's)")
+    p.add_argument("--weight-ram", default="auto", metavar="R[,R...]",
+                   help="weight placement: auto (the build's choice), block, spram (default: auto)")
+    p.add_argument("--clock", default=None, metavar="MHZ[,MHZ...]", help="clock targets (default: each board's)")
+    p.add_argument("--seeds", default=None, metavar="LIST", help="nextpnr seeds, e.g. 1-8 or 1,3,5 (default: nextpnr's)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="a running Dask scheduler (default: start a local cluster)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local cluster worker processes (default: the number of cores)")
+    p.add_argument("--out", default="explore", metavar="DIR",
+                   help="output folder: explore.json, points/, and BOARD/ with the best build (default: explore)")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="build cache, seen by every worker (default: SPIKEGATE_CACHE or ~/.cache/spikegate)")
+    p.add_argument("--samples", type=int, default=None, metavar="N", help="samples to measure cycles on (default: all)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="MNIST IDX files, for a 784-input network")
+    p.add_argument("--timeout", type=float, default=3600, metavar="S",
+                   help="give up on the pending points when none finishes for S seconds (default: 3600)")
+    p.add_argument("--start-timeout", type=float, default=120, metavar="S",
+                   help="seconds for the cluster to come up (default: 120)")
+    p.add_argument("--regress", type=int, default=None, metavar="N",
+                   help="instead of a sweep: N random network configurations (random layer parameters and "
+                        "lanes) simulated in Verilator/Icarus and compared with the model, one task each")
+    p.add_argument("--regress-seed", type=int, default=0, metavar="S",
+                   help="seed of the first random configuration (default: 0)")
+    p.add_argument("--simulator", default="verilator", help="--regress: verilator or icarus (default: verilator)")
+    p.add_argument("--sim-build-dir", default=None, metavar="DIR",
+                   help="--regress: simulator build cache (default: $SPIKEGATE_SIM_CACHE or ~/.cache/spikegate/sim)")
+    p.add_argument("--plot", default=None, metavar="FILE", help="also draw the Pareto front (.png or .svg)")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
+    p.set_defaults(func=run)
