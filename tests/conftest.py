@@ -35,6 +35,7 @@ FILE_TIERS = {
     "test_hdl_neuron.py": "amaranth",
     "test_hdl_twin.py": "model",
     "test_host.py": "model",
+    "test_host_deadline.py": "model",
     "test_layering.py": "model",
     "test_link_blocks.py": "amaranth",
     "test_link_e2e.py": "verilator",

@@ -113,10 +113,10 @@ def test_retry_after_a_lost_request(net):
 
 def test_errors_name_the_problem(net):
     other_version = proto.HostLink(net)
-    other_version.ident_static = other_version.ident_static[:4] + bytes([2]) + other_version.ident_static[5:]
+    other_version.ident_static = other_version.ident_static[:4] + bytes([1]) + other_version.ident_static[5:]
     not_ours = proto.HostLink(net)
     not_ours.ident_static = b"ACME" + not_ours.ident_static[4:]
-    for twin, err, msg in [(other_version, ProtocolMismatch, "protocol version 2"),
+    for twin, err, msg in [(other_version, ProtocolMismatch, "protocol version 1"),
                            (not_ours, WrongDevice, "not a spikegate board")]:
         srv = serve(twin)
         try:

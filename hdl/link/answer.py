@@ -7,12 +7,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry, content_digest
-from ...model.protocol import IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
+from ...model.protocol import CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
 
 __all__ = ["AnswerSource", "Source"]
-
-# Bytes of a RUN answer (the cycle count) before the outputs of a LOAD-and-run answer.
-CYCLE_BYTES = 4
 
 
 class Source(IntEnum):

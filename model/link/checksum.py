@@ -1,0 +1,42 @@
+"""The CHECKSUM answer, computed from a network: what a board holding ``net`` must answer.
+
+CRC-32 (ISO-HDLC, ``zlib.crc32``) over every weight, bias and threshold value of the core, layer by
+layer: the weights ``W[i, j]`` row by row (input i, then neuron j), the biases ``bias[j]``, then the
+threshold (not for a readout layer). Each value is encoded as in a WRITE frame: a little-endian
+two's-complement integer of ``ceil(weight_bits / 8)`` bytes (weights) or ``ceil(membrane_bits / 8)``
+bytes (biases, thresholds) of its layer. docs/protocol.md describes the command.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from ..network import Network
+from ..protocol import CfgTarget, value_bits
+from .frames import value_bytes
+
+__all__ = ["checksum_stream", "expected_checksum"]
+
+
+def _encode(values, nbytes: int) -> bytes:
+    a = np.asarray(values, dtype=np.int64).reshape(-1)
+    return (a.astype("<i8").view(np.uint8).reshape(-1, 8)[:, :nbytes]).tobytes()
+
+
+def checksum_stream(net: Network) -> bytes:
+    """The bytes the CRC covers, in order (see the module docstring)."""
+    out = bytearray()
+    for layer in net.layers:
+        wb = value_bytes(value_bits(layer, CfgTarget.WEIGHT))
+        vb = value_bytes(value_bits(layer, CfgTarget.BIAS))
+        out += _encode(layer.weights, wb)
+        out += _encode(layer.bias, vb)
+        if not layer.readout:
+            out += _encode([layer.threshold], vb)
+    return bytes(out)
+
+
+def expected_checksum(net: Network) -> int:
+    """The CRC-32 a board answers to CHECKSUM when it holds ``net``'s weights, biases and thresholds."""
+    return zlib.crc32(checksum_stream(net))
