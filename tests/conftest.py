@@ -38,6 +38,7 @@ FILE_TIERS = {
     "test_host_deadline.py": "model",
     "test_layering.py": "model",
     "test_link_blocks.py": "amaranth",
+    "test_link_checksum.py": "amaranth",
     "test_link_e2e.py": "verilator",
     "test_link_engine.py": "amaranth",
     "test_link_hdl.py": "amaranth",

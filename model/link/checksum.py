@@ -16,7 +16,7 @@ from ..network import Network
 from ..protocol import CfgTarget, value_bits
 from .frames import value_bytes
 
-__all__ = ["checksum_stream", "expected_checksum"]
+__all__ = ["checksum_stream", "expected_checksum", "checksum_cycles"]
 
 
 def _encode(values, nbytes: int) -> bytes:
@@ -40,3 +40,15 @@ def checksum_stream(net: Network) -> bytes:
 def expected_checksum(net: Network) -> int:
     """The CRC-32 a board answers to CHECKSUM when it holds ``net``'s weights, biases and thresholds."""
     return zlib.crc32(checksum_stream(net))
+
+
+def checksum_cycles(net: Network) -> int:
+    """Clock cycles of a CHECKSUM on the gateware, from the cycle the command engine takes the frame
+    to the cycle its answer header is offered to the encoder: 3 + the sum over every value of
+    (2 + its byte count) -- two cycles to read a value, one per byte into the CRC."""
+    total = 3
+    for layer in net.layers:
+        wb = value_bytes(value_bits(layer, CfgTarget.WEIGHT))
+        vb = value_bytes(value_bits(layer, CfgTarget.BIAS))
+        total += layer.weights.size * (2 + wb) + layer.n * (2 + vb) + (0 if layer.readout else 2 + vb)
+    return total
