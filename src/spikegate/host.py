@@ -156,7 +156,7 @@ class Board:
                         f"{deadline:.2f} s deadline ({received.describe()})")
                 self._resync()
                 continue
-            rcmd, status, rpayload = got
+            _, _, status, rpayload = got
             if status == Status.OK:
                 return rpayload
             if status in TRANSIENT:

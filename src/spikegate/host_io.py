@@ -77,7 +77,7 @@ def _read_exact(ser, n: int, end: float, timeout: float, got: Received, port: st
 
 def read_response(ser, tag: int, *, deadline: float, timeout: float, max_answer: int, port: str):
     """The next well-formed response carrying ``tag`` (or reporting a damaged request), as
-    ``((cmd, status, payload) or None, Received)``; None after a silence, a damaged frame or the
+    ``((cmd, tag, status, payload) or None, Received)``; None after a silence, a damaged frame or the
     ``deadline`` (seconds from now)."""
     end = time.monotonic() + deadline
     got = Received()
@@ -102,7 +102,7 @@ def read_response(ser, tag: int, *, deadline: float, timeout: float, max_answer:
             return None, got
         if status in TRANSIENT:
             # Whatever its tag, a damaged or cut-short frame may have swallowed this request.
-            return (cmd, status, payload), got
+            return (cmd, rtag, status, payload), got
         if rtag != tag:
             continue  # a late answer to an earlier, abandoned request
-        return (cmd, status, payload), got
+        return (cmd, rtag, status, payload), got

@@ -1,0 +1,387 @@
+"""Link fuzzing (issue 11): frames of every command, intact and damaged, against the byte-exact twin
+or the simulated board, checking after every frame (or every ``check_every`` frames) that the board
+still answers identify and that its weights, biases and thresholds (read through CHECKSUM) equal
+the host's record of the writes it saw accepted.
+
+Frame kinds (:data:`KINDS`): valid frames of every command (WRITE, LOAD, RUN, READ, CLEAR, STATUS,
+IDENTIFY, CHECKSUM, SET_NET_ID), refused frames (unknown command, bad length, out of range),
+multi-bit flips, byte bursts, truncated frames, garbage, floods of sync or zero bytes, a frame split
+by a pause around the frame timeout, and *forged* damage: a WRITE value changed with its CRC-16
+recomputed, the damage the frame check misses about once in 2^16 heavy errors, which only the
+checksum can catch.
+
+The host record follows what a real host believes: an intended WRITE answered OK is applied to it.
+A checksum that disagrees with the record is a corruption *caught*; the record's network is then
+written again. An *undetected* corruption is a divergence the checksum did not flag: on the twin
+its arrays are compared with the record directly, on both targets a sample run is compared
+bit-exactly with the model of the record every ``sample_every`` checks.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..model import link as proto
+from ..model.link import CfgTarget, Cmd, Status
+from ..model.network import Network
+from ..model.protocol import LOAD_CLEAR, LOAD_RUN, NET_ID_BYTES, SYNC_REQ, WRITE_HEADER
+from ..model.simulate import simulate
+
+__all__ = ["KINDS", "FuzzStats", "FrameGen", "Record", "fuzz_twin", "fuzz_board"]
+
+KINDS = ("valid", "refused", "bitflips", "burst", "truncated", "garbage", "flood", "pause", "forged")
+
+
+@dataclass
+class FuzzStats:
+    frames: int = 0
+    answers_checked: int = 0
+    lockups: int = 0
+    wrong_answers: int = 0
+    caught_by_checksum: int = 0
+    undetected: int = 0
+    reloads: int = 0
+    samples_checked: int = 0
+    wall_s: float = 0.0
+    kinds: dict = field(default_factory=dict)
+    wrong: list = field(default_factory=list)   # the first few wrong answers, described
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Item:
+    """One fuzz frame: the bytes on the line, and what the host meant by them."""
+    kind: str
+    data: bytes
+    cmd: int = -1
+    tag: int = -1
+    write: tuple | None = None   # (layer, target, col-or-row..., values) of an intended WRITE
+    split: int = 0               # pause after this many bytes
+    long_pause: bool = False     # the pause exceeds the frame timeout
+
+
+class Record:
+    """The host's record of the parameters it believes the board holds."""
+
+    def __init__(self, net: Network):
+        self.baked = net
+        self.set(net)
+
+    def set(self, net: Network):
+        self.weights = [l.weights.copy() for l in net.layers]
+        self.bias = [l.bias.copy() for l in net.layers]
+        self.threshold = [int(l.threshold) for l in net.layers]
+
+    def apply(self, write):
+        layer, target, row, col, values = write
+        if target == CfgTarget.WEIGHT:
+            self.weights[layer][row, col:col + len(values)] = values
+        elif target == CfgTarget.BIAS:
+            self.bias[layer][col:col + len(values)] = values
+        else:
+            self.threshold[layer] = values[0]
+
+    @property
+    def net(self) -> Network:
+        return self.baked.replace(layers=[l.replace(weights=w, bias=b, threshold=t) for l, w, b, t in
+                                          zip(self.baked.layers, self.weights, self.bias, self.threshold)])
+
+
+class FrameGen:
+    """Deterministic fuzz frames for ``net`` on a link of geometry ``geo`` (seeded)."""
+
+    def __init__(self, net: Network, geo: proto.LinkGeometry, seed: int):
+        self.net, self.geo, self.rng = net, geo, random.Random(seed)
+        self.tag = 0
+
+    def _tag(self) -> int:
+        self.tag = (self.tag + 1) & 0xFF
+        return self.tag
+
+    def _write(self) -> tuple:
+        r, g = self.rng, self.geo
+        layer = r.randrange(g.n_layers)
+        targets = [CfgTarget.WEIGHT, CfgTarget.BIAS] + ([] if self.net.layers[layer].readout else [CfgTarget.THRESHOLD])
+        target = r.choice(targets)
+        lo, hi = g.value_range(layer, target)
+        n = g.sizes[layer]
+        if target == CfgTarget.THRESHOLD:
+            row, col, count = 0, 0, 1
+        else:
+            row = r.randrange(g.n_in_per_layer[layer]) if target == CfgTarget.WEIGHT else 0
+            col = r.randrange(n)
+            count = r.randint(1, n - col)
+        return layer, target, row, col, [r.randint(lo, hi) for _ in range(count)]
+
+    def _write_payload(self, w) -> bytes:
+        layer, target, row, col, values = w
+        vb = self.geo.write_value_bytes(layer, target)
+        return (bytes([layer, target]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
+                + b"".join(proto.to_le(v, vb) for v in values))
+
+    def _valid(self) -> Item:
+        r, g = self.rng, self.geo
+        cmd = r.choice([Cmd.WRITE, Cmd.WRITE, Cmd.WRITE, Cmd.LOAD, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.STATUS,
+                        Cmd.IDENTIFY, Cmd.CHECKSUM, Cmd.SET_NET_ID])
+        write = None
+        if cmd == Cmd.WRITE:
+            write = self._write()
+            payload = self._write_payload(write)
+        elif cmd == Cmd.LOAD:
+            spikes = np.array([[r.random() < 0.3 for _ in range(g.n_in)] for _ in range(g.timesteps)])
+            payload = bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(spikes, g)
+        elif cmd == Cmd.SET_NET_ID:
+            payload = bytes(r.randrange(256) for _ in range(NET_ID_BYTES))
+        else:
+            payload = b""
+        tag = self._tag()
+        return Item("valid", proto.encode_request(cmd, tag, payload), cmd, tag, write)
+
+    def next(self) -> Item:
+        r = self.rng
+        kind = r.choice(KINDS)
+        if kind == "valid":
+            return self._valid()
+        if kind == "refused":
+            tag = self._tag()
+            cmd, payload = r.choice([(0x55, b""), (Cmd.IDENTIFY, b"x"), (Cmd.WRITE, b"\x00" * 3),
+                                     (Cmd.WRITE, bytes([self.geo.n_layers, 0, 0, 0, 0, 0, 1, 0, 0])),
+                                     (Cmd.LOAD, bytes([0xFC])), (Cmd.CHECKSUM, b"\x01")])
+            return Item(kind, proto.encode_request(cmd, tag, payload), cmd, tag)
+        if kind in ("bitflips", "burst", "truncated", "pause", "forged"):
+            base = self._valid()
+            while kind == "forged" and base.cmd != Cmd.WRITE:
+                base = self._valid()
+            b = bytearray(base.data)
+            if kind == "bitflips":
+                for bit in r.sample(range(8 * len(b)), r.randint(2, min(8, 8 * len(b)))):
+                    b[bit // 8] ^= 1 << (bit % 8)
+            elif kind == "burst":
+                at = r.randrange(len(b))
+                for i in range(at, min(len(b), at + r.randint(2, 6))):
+                    b[i] = r.randrange(256)
+            elif kind == "truncated":
+                b = b[:r.randint(1, len(b) - 1)]
+            elif kind == "pause":
+                return Item(kind, bytes(b), base.cmd, base.tag, base.write, split=r.randint(1, len(b) - 1),
+                            long_pause=r.random() < 0.5)
+            else:  # forged: one value bit changed, CRC-16 recomputed (the damage CRC-16 misses)
+                payload = bytearray(b[5:-2])
+                payload[WRITE_HEADER + r.randrange(len(payload) - WRITE_HEADER)] ^= 1 << r.randrange(8)
+                b = bytearray(proto.encode_request(base.cmd, base.tag, bytes(payload)))
+            return Item(kind, bytes(b), base.cmd, base.tag, base.write)
+        if kind == "garbage":
+            return Item(kind, bytes(r.randrange(256) for _ in range(r.randint(1, 40))))
+        fill = r.choice([SYNC_REQ, 0x00, 0x5A, 0xFF])
+        return Item("flood", bytes([fill]) * r.randint(50, 400))
+
+
+def responses(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    """The well-formed response frames in ``data`` (anything else skipped)."""
+    out, i = [], 0
+    while i + 8 <= len(data):
+        if data[i] == 0x5A:
+            n = proto.from_le(data[i + 4:i + 6])
+            try:
+                out.append(proto.decode_response(data[i:i + 8 + n]))
+                i += 8 + n
+                continue
+            except ValueError:
+                pass
+        i += 1
+    return out
+
+
+def _accepted(item: Item, answers) -> bool:
+    """True when the host sees its intended WRITE answered OK (it then believes it applied)."""
+    return item.write is not None and any(c == Cmd.WRITE and t == item.tag and s == Status.OK
+                                          for c, t, s, _ in answers)
+
+
+def _check_valid_answer(item: Item, answers, stats: FuzzStats):
+    """An intact frame must be answered exactly once with its tag; a refused one with an error."""
+    mine = [a for a in answers if a[1] == item.tag and a[0] == (item.cmd & 0xFF)]
+    if item.kind == "valid":
+        ok = len(mine) == 1 and mine[0][2] == Status.OK
+    else:
+        ok = len(mine) == 1 and mine[0][2] != Status.OK
+    stats.answers_checked += 1
+    if not ok:
+        stats.wrong_answers += 1
+        if len(stats.wrong) < 5:
+            stats.wrong.append(f"{item.kind} frame {item.data.hex()}: answers {answers}")
+
+
+def fuzz_twin(net: Network, frames: int, *, seed: int = 0, lanes: int = 2, max_payload: int = 64,
+              max_events: int = 64, check_every: int = 1, sample_every: int = 50, progress=None) -> FuzzStats:
+    """``frames`` fuzz frames into the byte-exact twin (:class:`spikegate.model.link.HostLink`);
+    ``progress(stats)`` every 1000 frames."""
+    twin = proto.HostLink(net, lanes=lanes, max_payload=max_payload, max_events=max_events)
+    gen = FrameGen(net, twin.geo, seed)
+    rec = Record(net)
+    stats = FuzzStats()
+    t0 = time.perf_counter()
+    tag = [0]
+
+    def ask(cmd, payload=b""):
+        tag[0] = (tag[0] + 0x37) & 0xFF
+        got = responses(twin.feed(proto.encode_request(cmd, tag[0], payload)))
+        stats.answers_checked += 1
+        return got[0] if len(got) == 1 and got[0][1] == tag[0] and got[0][2] == Status.OK else None
+
+    for i in range(frames):
+        item = gen.next()
+        stats.kinds[item.kind] = stats.kinds.get(item.kind, 0) + 1
+        if item.split:
+            out = twin.feed(item.data[:item.split]) + (twin.timeout() if item.long_pause else b"")
+            out += twin.feed(item.data[item.split:])
+        else:
+            out = twin.feed(item.data)
+        out += twin.timeout()  # the host's silence after each frame closes any frame left open
+        stats.frames += 1
+        answers = responses(out)
+        if item.kind in ("valid", "refused"):
+            _check_valid_answer(item, answers, stats)
+        if _accepted(item, answers):
+            rec.apply(item.write)
+        if (i + 1) % check_every:
+            continue
+        ident = ask(Cmd.IDENTIFY)
+        if ident is None or proto.Identity.parse(ident[3]).structure != proto.structure_digest(net):
+            stats.lockups += 1
+            continue
+        got = ask(Cmd.CHECKSUM)
+        want = proto.expected_checksum(rec.net)
+        if got is None or proto.from_le(got[3]) != want:
+            stats.caught_by_checksum += 1
+            rec.set(twin.engine.net)  # the twin stands in for a full reload of the record's values
+            stats.reloads += 1
+        elif not all(np.array_equal(a, b) for a, b in zip(twin.engine.weights + twin.engine.bias,
+                                                           rec.weights + rec.bias)) \
+                or twin.engine.threshold != rec.threshold:
+            stats.undetected += 1
+        if sample_every and (i + 1) % (check_every * sample_every) == 0:
+            stats.undetected += _sample_differs(lambda p: ask(Cmd.LOAD, p), rec.net, gen, twin.geo)
+            stats.samples_checked += 1
+        if progress and (i + 1) % 1000 == 0:
+            stats.wall_s = time.perf_counter() - t0
+            progress(stats)
+    stats.wall_s = time.perf_counter() - t0
+    return stats
+
+
+def _sample_differs(load, net: Network, gen: FrameGen, geo) -> int:
+    """1 when a random sample run on the board differs from the model of ``net``."""
+    spikes = np.array([[gen.rng.random() < 0.4 for _ in range(geo.n_in)] for _ in range(geo.timesteps)])
+    got = load(bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(spikes, geo))
+    if got is None:
+        return 1
+    counts, mems = proto.decode_outputs(got[3][proto.CYCLE_BYTES:], geo)
+    want = simulate(net, spikes[None])
+    return int(not (np.array_equal(counts, want.counts[0]) and np.array_equal(mems, want.membranes[-1][0])))
+
+
+def _drain(board, quiet: float) -> bytes:
+    """Everything the board sends until ``quiet`` seconds of silence."""
+    ser, out = board.ser, bytearray()
+    ser.timeout = quiet
+    while True:
+        chunk = ser.read(4096)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+
+
+def _answer_to(board, tag: int, wait: float) -> list:
+    """The answers up to and including the one carrying ``tag`` (none if it does not come)."""
+    from ..host_io import read_response
+    answers = []
+    while True:
+        got, _ = read_response(board.ser, tag, deadline=wait, timeout=wait, max_answer=0xFFFF, port=board.port)
+        if got is None:
+            return answers
+        answers.append(got)
+        if answers[-1][1] == tag:
+            return answers
+
+
+def fuzz_board(board, net: Network, frames: int, *, seed: int = 0, check_every: int = 10,
+               sample_every: int = 10, answer_wait: float = 5.0, quiet: float = 0.05,
+               progress=None) -> FuzzStats:
+    """``frames`` fuzz frames through the host driver ``board`` (a connected
+    :class:`spikegate.host.Board` whose bitstream holds ``net``'s structure); identify and
+    CHECKSUM every ``check_every`` frames (then ``progress(stats)``). The board is loaded with
+    ``net`` first. An intact frame's answer is judged when the frame before it was intact and
+    answered too (the host cannot tell when a damaged frame's timeout has passed on the board)."""
+    from ..host import ChecksumMismatch, LinkError
+    board.ensure_network(net, verify=True)
+    gen = FrameGen(net, board.geo, seed)
+    rec = Record(net)
+    stats = FuzzStats()
+    t0 = time.perf_counter()
+    ser = board.ser
+    clean = True
+    for i in range(frames):
+        item = gen.next()
+        stats.kinds[item.kind] = stats.kinds.get(item.kind, 0) + 1
+        if item.split:
+            ser.write(item.data[:item.split])
+            ser.flush()
+            # A wall-time pause inside a frame: the bridge runs the waiting board in leaps, so a
+            # long one passes the frame timeout and a short one may or may not.
+            time.sleep(0.3 if item.long_pause else 0.002)
+            ser.write(item.data[item.split:])
+        else:
+            ser.write(item.data)
+        ser.flush()
+        stats.frames += 1
+        intact = item.kind in ("valid", "refused")
+        if intact:
+            answers = _answer_to(board, item.tag, answer_wait)
+        else:
+            answers = responses(_drain(board, quiet))
+        if intact and clean:
+            _check_valid_answer(item, answers, stats)
+        # The host cannot see the board's clock: after damage it cannot tell when the board's frame
+        # timeout has passed, so the next intact frame's answer is judged only after a clean one.
+        clean = intact and bool(answers)
+        if _accepted(item, answers):
+            rec.apply(item.write)
+        if (i + 1) % check_every:
+            continue
+        board._resync()
+        clean = True
+        try:
+            ident = board.identify()
+            stats.answers_checked += 1
+            if ident.structure != proto.structure_digest(net):
+                stats.lockups += 1
+                continue
+            try:
+                board.verify_network(rec.net)
+            except ChecksumMismatch:
+                stats.caught_by_checksum += 1
+                board.write_network(rec.net)  # verified again before it is marked
+                stats.reloads += 1
+            stats.answers_checked += 1
+        except LinkError:
+            stats.lockups += 1
+            continue
+        if sample_every and (i + 1) % (check_every * sample_every) == 0:
+            def load(p):
+                try:
+                    return (Cmd.LOAD, 0, Status.OK, board.request(Cmd.LOAD, p))
+                except LinkError:
+                    return None
+            stats.undetected += _sample_differs(load, rec.net, gen, board.geo)
+            stats.samples_checked += 1
+        stats.wall_s = time.perf_counter() - t0
+        if progress:
+            progress(stats)
+    stats.wall_s = time.perf_counter() - t0
+    return stats
