@@ -103,6 +103,13 @@ class FrameGen:
         self.tag = (self.tag + 1) & 0xFF
         return self.tag
 
+    def spikes(self) -> np.ndarray:
+        """A random sample whose event words fit one LOAD frame and the input buffer."""
+        g, r = self.geo, self.rng
+        room = min((g.max_payload - 1) // g.event_bytes, g.max_events) - g.timesteps
+        p = min(0.4, room / (2 * g.n_in * g.timesteps))
+        return np.array([[r.random() < p for _ in range(g.n_in)] for _ in range(g.timesteps)])
+
     def _write(self) -> tuple:
         r, g = self.rng, self.geo
         layer = r.randrange(g.n_layers)
@@ -133,8 +140,7 @@ class FrameGen:
             write = self._write()
             payload = self._write_payload(write)
         elif cmd == Cmd.LOAD:
-            spikes = np.array([[r.random() < 0.3 for _ in range(g.n_in)] for _ in range(g.timesteps)])
-            payload = bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(spikes, g)
+            payload = bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(self.spikes(), g)
         elif cmd == Cmd.SET_NET_ID:
             payload = bytes(r.randrange(256) for _ in range(NET_ID_BYTES))
         else:
@@ -277,7 +283,7 @@ def fuzz_twin(net: Network, frames: int, *, seed: int = 0, lanes: int = 2, max_p
 
 def _sample_differs(load, net: Network, gen: FrameGen, geo) -> int:
     """1 when a random sample run on the board differs from the model of ``net``."""
-    spikes = np.array([[gen.rng.random() < 0.4 for _ in range(geo.n_in)] for _ in range(geo.timesteps)])
+    spikes = gen.spikes()
     got = load(bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(spikes, geo))
     if got is None:
         return 1

@@ -40,6 +40,7 @@ FILE_TIERS = {
     "test_link_blocks.py": "amaranth",
     "test_link_checksum.py": "amaranth",
     "test_link_e2e.py": "verilator",
+    "test_link_fuzz.py": "verilator",
     "test_link_engine.py": "amaranth",
     "test_link_hdl.py": "amaranth",
     "test_link_uart.py": "amaranth",
@@ -61,6 +62,7 @@ FILE_TIERS = {
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
 TEST_TIERS = {
+    "test_link_fuzz.py::test_twin_fuzz_short": "model",
     "test_boards.py::test_ice40_pll_matches_icepll": "yosys",
     "test_boards.py::test_ecp5_pll_matches_ecppll": "yosys",
     "test_sim_core.py::test_amaranth_simulator_same_protocol": "amaranth",
