@@ -26,6 +26,11 @@ def test_expected_checksum_is_zlib_crc32_of_the_write_encoding():
     assert proto.expected_checksum(net) == zlib.crc32(s)
 
 
+def test_documented_digits_cost():
+    from spikegate.datasets import load_network
+    assert proto.checksum_cycles(load_network(None)) == 14511  # the example in docs/protocol.md
+
+
 @pytest.mark.parametrize("sizes, readout, wb, vb, lanes", [((5, 3, 3), False, 6, 12, 2),
                                                            ((4, 5, 2), True, 12, 20, 4)])
 def test_checksum_matches_twin(sizes, readout, wb, vb, lanes):

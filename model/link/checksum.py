@@ -24,22 +24,30 @@ def _encode(values, nbytes: int) -> bytes:
     return (a.astype("<i8").view(np.uint8).reshape(-1, 8)[:, :nbytes]).tobytes()
 
 
-def checksum_stream(net: Network) -> bytes:
-    """The bytes the CRC covers, in order (see the module docstring)."""
+def checksum_stream(net: Network, read=None) -> bytes:
+    """The bytes the CRC covers, in order (see the module docstring). ``read(layer, target, row,
+    col)``, if given, supplies the values instead of ``net`` (the core twin's ``param``), which
+    then only gives the structure."""
     out = bytearray()
-    for layer in net.layers:
+    for l, layer in enumerate(net.layers):
         wb = value_bytes(value_bits(layer, CfgTarget.WEIGHT))
         vb = value_bytes(value_bits(layer, CfgTarget.BIAS))
-        out += _encode(layer.weights, wb)
-        out += _encode(layer.bias, vb)
+        if read is None:
+            w, b, t = layer.weights, layer.bias, [layer.threshold]
+        else:
+            w = [read(l, CfgTarget.WEIGHT, i, j) for i in range(layer.n_in) for j in range(layer.n)]
+            b = [read(l, CfgTarget.BIAS, 0, j) for j in range(layer.n)]
+            t = [read(l, CfgTarget.THRESHOLD, 0, 0)]
+        out += _encode(w, wb) + _encode(b, vb)
         if not layer.readout:
-            out += _encode([layer.threshold], vb)
+            out += _encode(t, vb)
     return bytes(out)
 
 
-def expected_checksum(net: Network) -> int:
-    """The CRC-32 a board answers to CHECKSUM when it holds ``net``'s weights, biases and thresholds."""
-    return zlib.crc32(checksum_stream(net))
+def expected_checksum(net: Network, read=None) -> int:
+    """The CRC-32 a board answers to CHECKSUM when it holds ``net``'s weights, biases and thresholds
+    (or, with ``read``, the values ``read`` returns: see :func:`checksum_stream`)."""
+    return zlib.crc32(checksum_stream(net, read))
 
 
 def checksum_cycles(net: Network) -> int:

@@ -82,7 +82,8 @@ class CommandEngine:
             self._clear()
             return Status.OK, b""
         if cmd == Cmd.CHECKSUM:
-            return Status.OK, to_le(expected_checksum(self.net), CHECKSUM_BYTES)
+            # Read back from the core twin, as the gateware reads its memories.
+            return Status.OK, to_le(expected_checksum(self.baked, self.core.param), CHECKSUM_BYTES)
         if cmd == Cmd.RUN:
             self._run()
             return Status.OK, to_le(self.stat.last_cycles, 4)
