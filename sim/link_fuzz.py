@@ -30,7 +30,7 @@ from ..model.network import Network
 from ..model.protocol import LOAD_CLEAR, LOAD_RUN, NET_ID_BYTES, SYNC_REQ, WRITE_HEADER
 from ..model.simulate import simulate
 
-__all__ = ["KINDS", "FuzzStats", "FrameGen", "Record", "fuzz_twin", "fuzz_board"]
+__all__ = ["KINDS", "FuzzStats", "FrameGen", "Record", "fuzz_twin", "fuzz_board", "drain", "responses"]
 
 KINDS = ("valid", "refused", "bitflips", "burst", "truncated", "garbage", "flood", "pause", "forged")
 
@@ -292,9 +292,9 @@ def _sample_differs(load, net: Network, gen: FrameGen, geo) -> int:
     return int(not (np.array_equal(counts, want.counts[0]) and np.array_equal(mems, want.membranes[-1][0])))
 
 
-def _drain(board, quiet: float) -> bytes:
-    """Everything the board sends until ``quiet`` seconds of silence."""
-    ser, out = board.ser, bytearray()
+def drain(ser, quiet: float) -> bytes:
+    """Everything arriving on the pyserial port ``ser`` until ``quiet`` seconds of silence."""
+    out = bytearray()
     ser.timeout = quiet
     while True:
         chunk = ser.read(4096)
@@ -350,7 +350,7 @@ def fuzz_board(board, net: Network, frames: int, *, seed: int = 0, check_every: 
         if intact:
             answers = _answer_to(board, item.tag, answer_wait)
         else:
-            answers = responses(_drain(board, quiet))
+            answers = responses(drain(board.ser, quiet))
         if intact and clean:
             _check_valid_answer(item, answers, stats)
         # The host cannot see the board's clock: after damage it cannot tell when the board's frame

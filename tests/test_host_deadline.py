@@ -13,7 +13,7 @@ import time
 import pytest
 
 from spikegate.host import Board, LinkError, WrongDevice
-from spikegate.host_io import FRAME_OVERHEAD, attempt_deadline
+from spikegate.host_io import FLUSH_LIMIT, FRAME_OVERHEAD, attempt_deadline
 from spikegate.model import link as proto
 from spikegate.host import MAX_IDENTIFY
 
@@ -73,9 +73,21 @@ def test_a_port_that_never_goes_quiet_fails_within_the_deadline(chunk, shown):
     identify_request = 1 + proto.REQUEST_HEADER + 2
     deadline = attempt_deadline(timeout, 115_200, identify_request, MAX_IDENTIFY)
     assert deadline < timeout + 2 * 10 * (identify_request + FRAME_OVERHEAD + 1000) / 115_200
-    # every attempt ends at its deadline; allow 0.5 s for the machine
-    assert elapsed < (1 + retries) * (deadline + settle) + 0.5, (elapsed, deadline)
+    # every attempt ends at its deadline, every resync within settle + FLUSH_LIMIT; allow 1 s for a
+    # loaded machine (before the fix this never ended, or took 24 s for the flood)
+    assert elapsed < (1 + retries) * (deadline + settle) + retries * (settle + FLUSH_LIMIT) + 1.0, (elapsed, deadline)
     assert board.url in msg and "deadline" in msg and shown in msg and "received" in msg
+
+
+def identify_fails(behave, err):
+    """(url, message) of the ``err`` an identify on a board behaving as ``behave`` raises."""
+    board = RogueBoard(behave)
+    try:
+        with Board(board.url, timeout=0.5, retries=0) as b, pytest.raises(err) as e:
+            b.identify()
+    finally:
+        board.close()
+    return board.url, str(e.value)
 
 
 def test_identify_with_only_the_magic_does_not_contradict_itself():
@@ -83,14 +95,8 @@ def test_identify_with_only_the_magic_does_not_contradict_itself():
         req = conn.recv(64)
         conn.sendall(proto.encode_response(req[1], req[2], proto.Status.OK, proto.MAGIC))
         stop.wait(5)
-    board = RogueBoard(behave)
-    try:
-        with Board(board.url, timeout=0.5, retries=0) as b, pytest.raises(WrongDevice) as e:
-            b.identify()
-    finally:
-        board.close()
-    msg = str(e.value)
-    assert board.url in msg and "too short" in msg and "does not start" not in msg
+    url, msg = identify_fails(behave, WrongDevice)
+    assert url in msg and "too short" in msg and "does not start" not in msg
 
 
 def test_a_connection_reset_names_the_port():
@@ -98,10 +104,5 @@ def test_a_connection_reset_names_the_port():
         conn.recv(64)
         # SO_LINGER 0: close() sends a reset instead of an orderly FIN
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    board = RogueBoard(behave)
-    try:
-        with Board(board.url, timeout=0.5, retries=0) as b, pytest.raises(LinkError) as e:
-            b.identify()
-    finally:
-        board.close()
-    assert board.url in str(e.value)
+    url, msg = identify_fails(behave, LinkError)
+    assert url in msg

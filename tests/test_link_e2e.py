@@ -18,6 +18,7 @@ from spikegate.model.link import Cmd, encode_request
 from spikegate.model.protocol import CfgTarget, value_range
 from spikegate.model.network import Network
 from spikegate.sim.link_bridge import SimulatedBoard
+from spikegate.sim.link_fuzz import drain
 
 LANES = 4
 # A simulated UART is far slower than a real one: a 1 kB frame takes about a second of wall time
@@ -128,17 +129,6 @@ def test_driver_recovers_a_swallowed_request(board, net):
         assert b.status().timeouts == before + 1
 
 
-def _drain(ser, quiet=0.3):
-    """Read until the board has been silent for ``quiet`` seconds; return what arrived."""
-    got = bytearray()
-    ser.timeout = quiet
-    while True:
-        chunk = ser.read(4096)
-        if not chunk:
-            return bytes(got)
-        got += chunk
-
-
 def _responses(data: bytes):
     """Split a byte stream from the board into frames; every frame must be well formed."""
     out, i = [], 0
@@ -233,7 +223,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
         for kind, info, data in items:
             ser.write(data)
             ser.flush()
-            answers = _responses(_drain(ser))
+            answers = _responses(drain(ser, 0.3))
             ser.timeout = b.timeout
             if kind == "write":
                 assert [a[2] for a in answers] == [proto.Status.OK]

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import UserError
 from .model import link as proto
 from .model.link import Identity, StatusBlock
-from .host_io import TRANSIENT, LinkError, attempt_deadline, read_response
+from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
                              CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
@@ -126,7 +126,7 @@ class Board:
 
     def _resync(self):
         time.sleep(self.settle)
-        self.ser.reset_input_buffer()
+        flush_input(self.ser, self.settle + FLUSH_LIMIT, self.port)
 
     def request(self, cmd: int, payload: bytes = b"", *, retry: bool = True) -> bytes:
         """Send one request and return the payload of its OK answer.

@@ -17,13 +17,16 @@ from .errors import UserError
 from .model.link.frames import decode_response, from_le
 from .model.protocol import RESPONSE_HEADER, SYNC_RESP, Status
 
-__all__ = ["LinkError", "Received", "attempt_deadline", "read_response"]
+__all__ = ["LinkError", "Received", "attempt_deadline", "read_response", "flush_input", "FLUSH_LIMIT"]
 
 # Statuses that mean the request was damaged on the way: sending it again is the right answer.
 TRANSIENT = (Status.BAD_CRC, Status.TIMEOUT)
 # Bytes of a response beyond its payload: sync, header, CRC.
 FRAME_OVERHEAD = 1 + RESPONSE_HEADER + 2
 _SHOWN = 16
+# Seconds a flush may add to ``settle``: pyserial's reset_input_buffer on a socket reads until
+# the line is quiet, which on a flooding port is never.
+FLUSH_LIMIT = 0.1
 
 
 class LinkError(UserError):
@@ -106,3 +109,15 @@ def read_response(ser, tag: int, *, deadline: float, timeout: float, max_answer:
         if rtag != tag:
             continue  # a late answer to an earlier, abandoned request
         return (cmd, rtag, status, payload), got
+
+
+def flush_input(ser, limit: float, port: str):
+    """Discard what has arrived on ``ser``, for at most ``limit`` seconds."""
+    import serial
+    end = time.monotonic() + limit
+    ser.timeout = 0
+    try:
+        while time.monotonic() < end and ser.read(65536):
+            pass
+    except (serial.SerialException, OSError) as e:
+        raise LinkError(f"reading from {port} failed: {e}") from None
