@@ -35,7 +35,7 @@ def report(name: str, s) -> str:
 def main(argv=None) -> int:
     from spikegate.host import Board
     from spikegate.sim.link_bridge import SimulatedBoard
-    from spikegate.sim.link_fuzz import fuzz_board, fuzz_twin
+    from spikegate.link_fuzz import fuzz_board, fuzz_twin
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--twin-frames", "--frames", type=int, default=100_000, dest="twin_frames")

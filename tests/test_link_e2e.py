@@ -18,7 +18,7 @@ from spikegate.model.link import Cmd, encode_request
 from spikegate.model.protocol import CfgTarget, value_range
 from spikegate.model.network import Network
 from spikegate.sim.link_bridge import SimulatedBoard
-from spikegate.sim.link_fuzz import drain
+from spikegate.link_fuzz import drain
 
 LANES = 4
 # A simulated UART is far slower than a real one: a 1 kB frame takes about a second of wall time

@@ -7,7 +7,7 @@ import pytest
 
 from spikegate.host import Board
 from spikegate.sim.link_bridge import SimulatedBoard
-from spikegate.sim.link_fuzz import KINDS, fuzz_board, fuzz_twin
+from spikegate.link_fuzz import KINDS, fuzz_board, fuzz_twin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from fuzz_link import fuzz_net  # noqa: E402  (the campaign's own network)
