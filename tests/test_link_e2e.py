@@ -3,7 +3,7 @@ Verilator, bridged to a TCP socket, driven by the unmodified host driver and ``s
 through pyserial's socket:// URL."""
 import io
 import json
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pytest
@@ -154,6 +154,13 @@ def test_checksum_catches_a_write_the_crc_let_through(board, net):
         b.request(Cmd.WRITE, damaged)
         with pytest.raises(ChecksumMismatch, match="not marked"):
             b.verify_network(net)
+        b.request(Cmd.SET_NET_ID, proto.content_digest(net))  # now it claims to hold net
+        assert b.check_network(net)
+    err = io.StringIO()
+    with redirect_stderr(err):
+        status = cli.main(["run", "--board", "sim", "--port", board.url, "--samples", "1", "--check"] + SLOW)
+    assert status != 0 and "CHECKSUM" in err.getvalue() and board.url in err.getvalue()
+    with Board(board.url, timeout=TIMEOUT) as b:
         b.write_network(net)  # writes, verifies, then marks
         ident = b.identify()
         assert not ident.dirty and b.checksum() == proto.expected_checksum(net)

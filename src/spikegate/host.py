@@ -76,7 +76,9 @@ class Board:
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
-    ``retries`` how often a request is resent after no answer or a damaged one.
+    each attempt also ends at its deadline (:func:`spikegate.host_io.attempt_deadline`) however
+    many bytes keep arriving; ``retries`` how often a request is resent after no answer or a
+    damaged one.
     """
 
     def __init__(self, port: str, *, baud: int = 115_200, timeout: float = 2.0, retries: int = 3,
