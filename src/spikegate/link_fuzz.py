@@ -197,7 +197,9 @@ def fuzz_board(board, net: Network, frames: int, *, seed: int = 0, check_every: 
         stats.frames += 1
         intact = item.kind in ("valid", "refused")
         if intact:
-            answers = _answer_to(board, item.tag, answer_wait)
+            # After damage the answer may be swallowed by a frame the board still holds open:
+            # waiting the full answer_wait for it would only slow the campaign down.
+            answers = _answer_to(board, item.tag, answer_wait if clean else 4 * quiet)
         else:
             answers = responses(drain(board.ser, quiet))
         if intact and clean:
