@@ -20,6 +20,8 @@ def test_twin_fuzz_short():
     # forged WRITEs (CRC-16 valid, wrong value) happen and only the checksum catches them
     assert s.caught_by_checksum > 0 and s.samples_checked > 0
     assert s.answers_checked > 2 * s.frames  # identify and CHECKSUM after every frame
+    with pytest.raises(ValueError, match="check_every = 0 is not valid"):
+        fuzz_twin(fuzz_net(), 10, check_every=0)
 
 
 def test_board_fuzz_short(tmp_path):

@@ -72,10 +72,18 @@ def _check_valid_answer(item: Item, answers, stats: FuzzStats):
             stats.wrong.append(f"{item.kind} frame {item.data.hex()}: answers {answers}")
 
 
+def _check_counts(**counts):
+    for name, v in counts.items():
+        low = 0 if name == "frames" else 1
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{name} = {v!r} is not valid; valid: an integer >= {low}")
+
+
 def fuzz_twin(net: Network, frames: int, *, seed: int = 0, lanes: int = 2, max_payload: int = 64,
               max_events: int = 64, check_every: int = 1, sample_every: int = 50, progress=None) -> FuzzStats:
     """``frames`` fuzz frames into the byte-exact twin (:class:`spikegate.model.link.HostLink`);
     ``progress(stats)`` every 1000 frames."""
+    _check_counts(frames=frames, check_every=check_every)
     twin = proto.HostLink(net, lanes=lanes, max_payload=max_payload, max_events=max_events)
     gen = FrameGen(net, twin.geo, seed)
     rec = Record(net)
@@ -174,6 +182,7 @@ def fuzz_board(board, net: Network, frames: int, *, seed: int = 0, check_every: 
     ``net`` first. An intact frame's answer is judged when the frame before it was intact and
     answered too (the host cannot tell when a damaged frame's timeout has passed on the board)."""
     from .host import ChecksumMismatch, LinkError
+    _check_counts(frames=frames, check_every=check_every)
     board.ensure_network(net, verify=True)
     gen = FrameGen(net, board.geo, seed)
     rec = Record(net)
