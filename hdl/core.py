@@ -68,6 +68,8 @@ class NetworkCore(wiring.Component):
         self.cfg_layout = data.StructLayout({
             "layer": self.layer_bits, "target": CfgTarget, "row": self.row_bits, "col": self.col_bits,
             "data": signed(self.data_bits)})
+        self.param_layout = data.StructLayout({
+            "layer": self.layer_bits, "target": CfgTarget, "row": self.row_bits, "col": self.col_bits})
         self.mon_layout = data.StructLayout({
             "valid": 1, "layer": self.layer_bits, "step": self.step_bits, "base": self.col_bits,
             "word": self.max_lanes})
@@ -86,6 +88,9 @@ class NetworkCore(wiring.Component):
             "out_membrane": Out(signed(last.membrane_bits)),
             "cfg": In(stream.Signature(self.cfg_layout)),
             "cfg_error": Out(1),
+            # Idle-only parameter read (CHECKSUM): the value at param_addr, one cycle later.
+            "param_addr": In(self.param_layout),
+            "param_data": Out(signed(self.data_bits)),
             "mon": Out(self.mon_layout),
         }
         if trace_depth:
@@ -306,4 +311,19 @@ class NetworkCore(wiring.Component):
                     m.d.comb += any_ok.eq(1)
             with m.If(~valid_layer | ~any_ok):
                 m.d.sync += cfg_error.eq(1)
+
+        # --- idle-time parameter reads -----------------------------------------------------------
+        pa = self.param_addr
+        pa_q = Signal(self.param_layout)
+        m.d.sync += pa_q.eq(pa)
+        for l, core in enumerate(self.layers):
+            m.d.comb += [core.param_row.eq(pa.row), core.param_col.eq(pa.col)]
+            with m.If(pa_q.layer == l):
+                with m.Switch(pa_q.target):
+                    with m.Case(CfgTarget.WEIGHT):
+                        m.d.comb += self.param_data.eq(core.param_weight)
+                    with m.Case(CfgTarget.BIAS):
+                        m.d.comb += self.param_data.eq(core.param_bias)
+                    with m.Case(CfgTarget.THRESHOLD):
+                        m.d.comb += self.param_data.eq(core.param_threshold)
         return m

@@ -66,6 +66,13 @@ class LayerCore(wiring.Component):
             "cfg_row": In(geo.addr_bits),
             "cfg_col": In(col_bits),
             "cfg_data": In(signed(max(V, geo.weight_bits))),
+            # Idle-only reads of the parameters (CHECKSUM): W[param_row, param_col] and
+            # bias[param_col] one cycle later; the threshold at once.
+            "param_row": In(geo.addr_bits),
+            "param_col": In(col_bits),
+            "param_weight": Out(signed(geo.weight_bits)),
+            "param_bias": Out(signed(V)),
+            "param_threshold": Out(signed(V)),
         })
         self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive)
         G = geo.groups
@@ -240,4 +247,14 @@ class LayerCore(wiring.Component):
         ]
         with m.If(self.cfg_en & (self.cfg_target == CfgTarget.THRESHOLD)):
             m.d.sync += theta.eq(self.cfg_data)
+
+        # --- idle-time parameter reads: the weight and bias read ports are free while idle --------
+        param_group = self.param_col[lane_bits:] if lane_bits else self.param_col
+        param_lane_q = Signal(max(1, lane_bits))
+        m.d.sync += param_lane_q.eq(self.param_col[:lane_bits] if lane_bits else 0)
+        with m.If(~self.busy):
+            m.d.comb += [syn.addr.eq(self.param_row), syn.group.eq(param_group), b_rd.addr.eq(param_group)]
+        psel = param_lane_q if lane_bits else 0
+        m.d.comb += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel]),
+                     self.param_threshold.eq(theta)]
         return m

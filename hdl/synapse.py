@@ -55,6 +55,8 @@ class SynapseArray(wiring.Component):
             "w_row": In(geo.addr_bits),
             "w_col": In(max(1, (geo.groups * geo.lanes - 1).bit_length())),
             "w_data": In(signed(geo.weight_bits)),
+            # The weight word read at (addr, group) of the previous cycle (idle-time reads: CHECKSUM).
+            "w_word": Out(data.ArrayLayout(signed(geo.weight_bits), geo.lanes)),
         })
         self.weights = None if self.spram_primitive else Memory(
             shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
@@ -92,6 +94,7 @@ class SynapseArray(wiring.Component):
         # (OP_SWEEP leaves a_new = 0: the sums are consumed and cleared in one access.)
         m.d.comb += [
             self.acc.eq(a_lanes),
+            self.w_word.eq(w_rd.data),
             a_wr.addr.eq(group_q),
             a_wr.data.eq(a_new),
             a_wr.en.eq(op_q != OP_NONE),

@@ -155,6 +155,16 @@ class NetworkCore:
             core.theta = data
         return True
 
+    def param(self, layer: int, target: int, row: int, col: int) -> int:
+        """The value NetworkCore's idle-time ``param_addr``/``param_data`` port reads (CHECKSUM)."""
+        core = self.layers[layer]
+        if target == CfgTarget.WEIGHT:
+            lanes = core.synapses.lanes
+            return int(core.synapses.weights[row, col // lanes, col % lanes])
+        if target == CfgTarget.BIAS:
+            return int(core.bias.reshape(-1)[col])
+        return int(core.theta)
+
     # --- a run ---------------------------------------------------------------------------------
 
     def cycles(self, spikes: np.ndarray) -> int:

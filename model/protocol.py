@@ -14,7 +14,7 @@ from enum import IntEnum
 
 __all__ = [
     "Cmd", "Status", "CfgTarget", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
-    "DIGEST_BYTES", "NET_ID_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "REQUEST_HEADER",
+    "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "REQUEST_HEADER",
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
     "signed_range", "value_range", "value_bits", "threshold_range",
@@ -23,7 +23,11 @@ __all__ = [
 SYNC_REQ = 0xA5
 SYNC_RESP = 0x5A
 MAGIC = b"SGAT"
-PROTOCOL_VERSION = 1
+# Version 2 added CHECKSUM: a version-1 board cannot prove what it holds, and a version-2 host
+# checks every network it writes before SET_NET_ID.
+PROTOCOL_VERSION = 2
+CYCLE_BYTES = 4       # the cycle count (u32) that starts a RUN or LOAD-and-run answer
+CHECKSUM_BYTES = 4    # CHECKSUM answer: CRC-32 (zlib.crc32) of the weight, bias and threshold values
 DIGEST_BYTES = 16
 NET_ID_BYTES = 16
 # CRC-16/CCITT-FALSE: poly 0x1021, this initial value, no reflection, no final XOR.
@@ -38,6 +42,7 @@ class Cmd(IntEnum):
     STATUS = 0x02
     WRITE = 0x10
     SET_NET_ID = 0x11
+    CHECKSUM = 0x12
     LOAD = 0x20
     RUN = 0x21
     READ = 0x22

@@ -39,9 +39,12 @@ FILE_TIERS = {
     "test_hdl_neuron.py": "amaranth",
     "test_hdl_twin.py": "model",
     "test_host.py": "model",
+    "test_host_deadline.py": "model",
     "test_layering.py": "model",
     "test_link_blocks.py": "amaranth",
+    "test_link_checksum.py": "amaranth",
     "test_link_e2e.py": "verilator",
+    "test_link_fuzz.py": "verilator",
     "test_link_engine.py": "amaranth",
     "test_link_hdl.py": "amaranth",
     "test_link_uart.py": "amaranth",
@@ -65,6 +68,7 @@ FILE_TIERS = {
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
 TEST_TIERS = {
+    "test_link_fuzz.py::test_twin_fuzz_short": "model",
     "test_boards.py::test_ice40_pll_matches_icepll": "yosys",
     "test_boards.py::test_ecp5_pll_matches_ecppll": "yosys",
     "test_sim_core.py::test_amaranth_simulator_same_protocol": "amaranth",

@@ -12,7 +12,8 @@ import threading
 import numpy as np
 import pytest
 
-from spikegate.host import Board, DeviceError, LinkError, NetworkMismatch, ProtocolMismatch, WrongDevice
+from spikegate.host import (Board, ChecksumMismatch, DeviceError, LinkError, NetworkMismatch, ProtocolMismatch,
+                            WrongDevice)
 from spikegate.model import link as proto
 from spikegate.model import simulate
 from spikegate.model.random import random_network, random_spikes
@@ -22,8 +23,8 @@ class TwinServer:
     """Serves a twin on socket://127.0.0.1:PORT. ``drop`` bytes of the host's stream are lost on
     the line before the twin sees them (a noisy line); silence inside a frame is the frame timeout."""
 
-    def __init__(self, twin, drop=0):
-        self.twin, self.drop = twin, drop
+    def __init__(self, twin, drop=0, tamper=None):
+        self.twin, self.drop, self.tamper = twin, drop, tamper
         self.srv = socket.socket()
         self.srv.bind(("127.0.0.1", 0))
         self.srv.listen(1)
@@ -53,6 +54,8 @@ class TwinServer:
                 if self.drop:
                     n = min(self.drop, len(data))
                     data, self.drop = data[n:], self.drop - n
+                if self.tamper:
+                    data = self.tamper(data)
                 out = self.twin.feed(data)
             if out:
                 conn.sendall(out)
@@ -113,10 +116,10 @@ def test_retry_after_a_lost_request(net):
 
 def test_errors_name_the_problem(net):
     other_version = proto.HostLink(net)
-    other_version.ident_static = other_version.ident_static[:4] + bytes([2]) + other_version.ident_static[5:]
+    other_version.ident_static = other_version.ident_static[:4] + bytes([1]) + other_version.ident_static[5:]
     not_ours = proto.HostLink(net)
     not_ours.ident_static = b"ACME" + not_ours.ident_static[4:]
-    for twin, err, msg in [(other_version, ProtocolMismatch, "protocol version 2"),
+    for twin, err, msg in [(other_version, ProtocolMismatch, "protocol version 1"),
                            (not_ours, WrongDevice, "not a spikegate board")]:
         srv = serve(twin)
         try:
@@ -145,3 +148,61 @@ def test_errors_name_the_problem(net):
         Board("/dev/nonexistent-spikegate")
     with pytest.raises(ValueError, match="timeout = 0"):
         Board("loop://", timeout=0)
+
+
+class WriteDamage:
+    """Damages the ``nth`` WRITE frame on the line the way CRC-16 cannot see: a value byte changes
+    and the frame CRC is recomputed (the ~2^-16 of heavy damage that passes the check)."""
+
+    def __init__(self, nth=0):
+        self.nth, self.seen, self.done = nth, 0, False
+
+    def __call__(self, data: bytes) -> bytes:
+        if self.done or len(data) < 12 or data[0] != proto.SYNC_REQ or data[1] != proto.Cmd.WRITE:
+            return data
+        self.seen += 1
+        if self.seen - 1 != self.nth:
+            return data
+        self.done = True
+        cmd, tag, payload = data[1], data[2], bytearray(data[5:-2])
+        payload[proto.WRITE_HEADER] ^= 0x01  # lowest bit of the first value: always still in range
+        return proto.encode_request(cmd, tag, bytes(payload))
+
+
+def test_a_write_damaged_past_the_crc_is_caught_before_set_net_id(net):
+    other = random_network(9, (10, 6, 3), readout=False, timesteps=6, weight_bits=8, membrane_bits=16)
+    other = other.replace(layers=[o.replace(leak=a.leak, reset=a.reset, refractory=a.refractory)
+                                  for o, a in zip(other.layers, net.layers)])
+    damage = WriteDamage(nth=2)
+    twin = proto.HostLink(net, lanes=2)
+    srv = serve(twin, tamper=damage)
+    try:
+        with Board(srv.url, timeout=1.0) as b:
+            with pytest.raises(ChecksumMismatch, match=r"socket://127\.0\.0\.1:\d+.*CHECKSUM 0x[0-9a-f]{8}.*not marked"):
+                b.ensure_network(other)
+            assert damage.done
+            ident = b.identify()
+            # not marked: dirty, and the id is still the baked network's
+            assert ident.dirty and ident.net_id == proto.content_digest(net) != proto.content_digest(other)
+            assert b.checksum() != proto.expected_checksum(other)
+            assert b.ensure_network(other)  # a clean reload passes the check and marks the board
+            assert not b.identify().dirty and b.checksum() == proto.expected_checksum(other)
+    finally:
+        srv.close()
+
+
+def test_run_check_catches_a_board_that_claims_the_network(net):
+    twin = proto.HostLink(net, lanes=2)
+    srv = serve(twin)
+    try:
+        with Board(srv.url, timeout=1.0) as b:
+            assert not b.ensure_network(net, verify=True)  # holds it, and the checksum agrees
+            b.check_network(net)
+            w = int(net.layers[1].weights[0, 0])
+            b.request(proto.Cmd.WRITE, bytes([1, 0, 0, 0, 0, 0, 1, 0, (w ^ 1) & 0xFF]))
+            b.request(proto.Cmd.SET_NET_ID, proto.content_digest(net))  # a board that claims net
+            assert not b.ensure_network(net)  # identity alone is fooled
+            with pytest.raises(ChecksumMismatch, match="differ"):
+                b.ensure_network(net, verify=True)
+    finally:
+        srv.close()

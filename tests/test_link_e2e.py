@@ -3,7 +3,7 @@ Verilator, bridged to a TCP socket, driven by the unmodified host driver and ``s
 through pyserial's socket:// URL."""
 import io
 import json
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pytest
@@ -11,13 +11,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate import cli
 from spikegate.datasets import encode_for, load, load_network
-from spikegate.host import Board, NetworkMismatch
+from spikegate.host import Board, ChecksumMismatch, NetworkMismatch
 from spikegate.model import link as proto
 from spikegate.model import simulate
 from spikegate.model.link import Cmd, encode_request
 from spikegate.model.protocol import CfgTarget, value_range
 from spikegate.model.network import Network
 from spikegate.sim.link_bridge import SimulatedBoard
+from spikegate.link_fuzz import drain
 
 LANES = 4
 # A simulated UART is far slower than a real one: a 1 kB frame takes about a second of wall time
@@ -128,17 +129,6 @@ def test_driver_recovers_a_swallowed_request(board, net):
         assert b.status().timeouts == before + 1
 
 
-def _drain(ser, quiet=0.3):
-    """Read until the board has been silent for ``quiet`` seconds; return what arrived."""
-    got = bytearray()
-    ser.timeout = quiet
-    while True:
-        chunk = ser.read(4096)
-        if not chunk:
-            return bytes(got)
-        got += chunk
-
-
 def _responses(data: bytes):
     """Split a byte stream from the board into frames; every frame must be well formed."""
     out, i = [], 0
@@ -148,6 +138,32 @@ def _responses(data: bytes):
         out.append(proto.decode_response(data[i:i + 8 + n]))
         i += 8 + n
     return out
+
+
+def test_checksum_catches_a_write_the_crc_let_through(board, net):
+    """A WRITE whose value was damaged but whose CRC-16 still matches (the ~2^-16 of heavy line
+    damage) is applied by the board; CHECKSUM shows it before the board is marked."""
+    with Board(board.url, timeout=TIMEOUT) as b:
+        b.ensure_network(net)
+        assert b.checksum() == proto.expected_checksum(net)
+        b.verify_network(net)
+        w = int(net.layers[0].weights[3, 2])
+        vb = b.geo.write_value_bytes(0, CfgTarget.WEIGHT)
+        damaged = (bytes([0, CfgTarget.WEIGHT]) + proto.to_le(3, 2) + proto.to_le(2, 2) + proto.to_le(1, 2)
+                   + proto.to_le(w ^ 1, vb))
+        b.request(Cmd.WRITE, damaged)
+        with pytest.raises(ChecksumMismatch, match="not marked"):
+            b.verify_network(net)
+        b.request(Cmd.SET_NET_ID, proto.content_digest(net))  # now it claims to hold net
+        assert b.check_network(net)
+    err = io.StringIO()
+    with redirect_stderr(err):
+        status = cli.main(["run", "--board", "sim", "--port", board.url, "--samples", "1", "--check"] + SLOW)
+    assert status != 0 and "CHECKSUM" in err.getvalue() and board.url in err.getvalue()
+    with Board(board.url, timeout=TIMEOUT) as b:
+        b.write_network(net)  # writes, verifies, then marks
+        ident = b.identify()
+        assert not ident.dirty and b.checksum() == proto.expected_checksum(net)
 
 
 def test_fuzz_random_and_corrupted_frames(board, net):
@@ -186,18 +202,24 @@ def test_fuzz_random_and_corrupted_frames(board, net):
                                            Cmd.SET_NET_ID, 0x00, 0x33, 0xFF]),
                           st.integers(0, 255), st.binary(max_size=24))
 
-    def corrupt(item, pos, bit):
+    def corrupt(item, flips):
         b = bytearray(item[2])
-        b[pos % len(b)] ^= 1 << bit
+        for pos, bit in flips:
+            b[pos % len(b)] ^= 1 << bit
         return ("bad", None, bytes(b))
 
     def cut(item, n):
         return ("bad", None, item[2][:max(1, n % len(item[2]))])
 
+    def expected_net():
+        return net.replace(layers=[l.replace(weights=w, bias=bi, threshold=t) for l, w, bi, t in
+                                   zip(net.layers, expected["weights"], expected["bias"], expected["threshold"])])
+
     base = st.one_of(valid_write(), any_frame)
     chunk = st.one_of(
         valid_write(), any_frame,
-        st.builds(corrupt, base, st.integers(0, 60), st.integers(0, 7)),
+        # one to six flipped bits
+        st.builds(corrupt, base, st.lists(st.tuples(st.integers(0, 60), st.integers(0, 7)), min_size=1, max_size=6)),
         st.builds(cut, base, st.integers(1, 60)),
         st.binary(min_size=1, max_size=40).map(lambda g: ("bad", None, g)),
         st.binary(min_size=1, max_size=20).map(lambda g: ("bad", None, bytes([proto.SYNC_REQ]) + g)))
@@ -208,7 +230,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
         for kind, info, data in items:
             ser.write(data)
             ser.flush()
-            answers = _responses(_drain(ser))
+            answers = _responses(drain(ser, 0.3))
             ser.timeout = b.timeout
             if kind == "write":
                 assert [a[2] for a in answers] == [proto.Status.OK]
@@ -240,6 +262,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
             (ident0.structure, ident0.baked, ident0.shape, ident0.lanes)
         assert ident.dirty == state["dirty"]
         assert b.status().cfg_writes == state["writes"]
+        assert b.checksum() == proto.expected_checksum(expected_net())
 
     fuzz()
     b.close()
@@ -248,9 +271,7 @@ def test_fuzz_random_and_corrupted_frames(board, net):
     assert state["writes"] > writes_before
     x, _ = load("digits", "test")
     spikes = encode_for(net, x[:4])
-    want = simulate(net.replace(layers=[l.replace(weights=w, bias=bi, threshold=t) for l, w, bi, t in
-                                        zip(net.layers, expected["weights"], expected["bias"], expected["threshold"])]),
-                    spikes)
+    want = simulate(expected_net(), spikes)
     with Board(board.url, timeout=TIMEOUT) as b:
         b.check_network(net)
         for i in range(4):

@@ -186,14 +186,24 @@ def _frames(net_inputs):
     frame = st.builds(lambda c, t, p: encode_request(c, t, p), cmds, st.integers(0, 255),
                       st.binary(max_size=12))
 
-    def corrupt(f, where, bit):
+    def corrupt(f, flips):
         b = bytearray(f)
-        b[where % len(b)] ^= 1 << bit
+        for where, bit in flips:
+            b[where % len(b)] ^= 1 << bit
         return bytes(b)
 
-    corrupted = st.builds(corrupt, frame, st.integers(0, 40), st.integers(0, 7))
+    def burst(f, at, junk):
+        b = bytearray(f)
+        at %= len(b)
+        b[at:at + len(junk)] = junk
+        return bytes(b[:len(f)])
+
+    # single- and multi-bit damage (up to 6 flipped bits), and bursts of 2-5 overwritten bytes
+    flips = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 7)), min_size=1, max_size=6)
+    corrupted = st.builds(corrupt, frame, flips)
+    bursts = st.builds(burst, frame, st.integers(0, 40), st.binary(min_size=2, max_size=5))
     cut = st.builds(lambda f, n: f[:max(1, n % len(f))], frame, st.integers(1, 40))
-    return st.one_of(frame, corrupted, cut, st.binary(min_size=1, max_size=10))
+    return st.one_of(frame, corrupted, bursts, cut, st.binary(min_size=1, max_size=10))
 
 
 @settings(max_examples=int(os.environ.get("SPIKEGATE_LINK_FUZZ", "15")), deadline=None, suppress_health_check=[HealthCheck.too_slow])

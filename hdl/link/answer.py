@@ -7,12 +7,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry, content_digest
-from ...model.protocol import IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
+from ...model.protocol import CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
 
 __all__ = ["AnswerSource", "Source"]
-
-# Bytes of a RUN answer (the cycle count) before the outputs of a LOAD-and-run answer.
-CYCLE_BYTES = 4
 
 
 class Source(IntEnum):
@@ -21,6 +18,7 @@ class Source(IntEnum):
     STATUS = 1     # the status block
     RUN = 2        # cycles (u32), then the outputs when the answer is longer
     OUTPUTS = 3    # the outputs: count and membrane of each output neuron
+    CHECKSUM = 4   # the CRC-32 of the parameters (u32)
 
 
 class AnswerSource(wiring.Component):
@@ -31,7 +29,8 @@ class AnswerSource(wiring.Component):
     - ``start`` (in) with ``source`` (in, :class:`Source`) and ``length`` (in): begin an answer.
     - ``o`` (stream out): its bytes.
     - ``nid_en``, ``nid_addr``, ``nid_data`` (in): write a byte of the network id (SET_NET_ID).
-    - ``dirty`` (in), ``status_word`` (in, the STATUS block), ``last_cycles`` (in): answer contents.
+    - ``dirty`` (in), ``status_word`` (in, the STATUS block), ``last_cycles`` (in), ``checksum`` (in):
+      answer contents.
     - ``out_addr`` (out), ``out_count``, ``out_membrane`` (in): the NetworkCore's output ports.
     """
 
@@ -43,7 +42,7 @@ class AnswerSource(wiring.Component):
             "start": In(1), "source": In(Source), "length": In(range(self.max_len + 1)),
             "o": Out(stream.Signature(8)),
             "nid_en": In(1), "nid_addr": In(range(NET_ID_BYTES)), "nid_data": In(8),
-            "dirty": In(1), "status_word": In(8 * STATUS_LEN), "last_cycles": In(32),
+            "dirty": In(1), "status_word": In(8 * STATUS_LEN), "last_cycles": In(32), "checksum": In(32),
             "out_addr": Out(len(core.out_addr)), "out_count": In(len(core.out_count)),
             "out_membrane": In(signed(len(core.out_membrane))),
         })
@@ -88,6 +87,8 @@ class AnswerSource(wiring.Component):
                     m.d.comb += byte.eq(nid_rd.data)
             with m.Case(Source.STATUS):
                 m.d.comb += byte.eq(self.status_word.word_select(idx[:5], 8))
+            with m.Case(Source.CHECKSUM):
+                m.d.comb += byte.eq(self.checksum.word_select(idx[:2], 8))
             with m.Default():
                 with m.If(in_out):
                     m.d.comb += byte.eq(out_word.word_select(j, 8))

@@ -5,8 +5,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model import link as proto
-from ...model.protocol import LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd, Status
-from .answer import CYCLE_BYTES, AnswerSource, Source
+from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd,
+                               Status)
+from .answer import AnswerSource, Source
+from .checksum import ChecksumWalker
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
 from .status import StatusCounters
 from .write import WriteRules
@@ -36,6 +38,8 @@ class CommandEngineSignature(wiring.Signature):
             "out_addr": Out(len(core.out_addr)),
             "out_count": In(len(core.out_count)),
             "out_membrane": In(signed(len(core.out_membrane))),
+            "param_addr": Out(core.param_layout),
+            "param_data": In(signed(len(core.param_data))),
         })
 
 
@@ -46,7 +50,8 @@ def connect_core(m, engine, core):
     m.d.comb += [core.clear.eq(engine.clear), core.start.eq(engine.start), core.out_addr.eq(engine.out_addr),
                  engine.done.eq(core.done), engine.cycles.eq(core.cycles), engine.overflow.eq(core.overflow),
                  engine.cfg_error.eq(core.cfg_error), engine.out_count.eq(core.out_count),
-                 engine.out_membrane.eq(core.out_membrane)]
+                 engine.out_membrane.eq(core.out_membrane), core.param_addr.eq(engine.param_addr),
+                 engine.param_data.eq(core.param_data)]
 
 
 class CommandEngine(wiring.Component):
@@ -61,7 +66,8 @@ class CommandEngine(wiring.Component):
       then its payload bytes, for the encoder.
     - ``error`` (out): pulses when a frame is answered with an error.
     - ``load``, ``cfg``, ``clear``, ``start``, ``done``, ``cycles``, ``overflow``, ``cfg_error``,
-      ``out_addr``, ``out_count``, ``out_membrane``: connect to the NetworkCore ports of that name.
+      ``out_addr``, ``out_count``, ``out_membrane``, ``param_addr``, ``param_data``: connect to the
+      NetworkCore ports of that name (:func:`connect_core`).
 
     WRITE and LOAD make two passes over the buffered payload: the first checks every address and
     value, the second applies them, so a frame is applied entirely or not at all. Inside:
@@ -72,6 +78,7 @@ class CommandEngine(wiring.Component):
     def __init__(self, net, geo: proto.LinkGeometry, core, identify_static: bytes):
         self.net, self.geo, self.identify_static = net, geo, identify_static
         self.max_events = geo.max_events
+        self._core = core
         super().__init__(CommandEngineSignature(core, geo.max_payload))
 
     def elaborate(self, platform):
@@ -102,6 +109,9 @@ class CommandEngine(wiring.Component):
                      self.out_addr.eq(answer.out_addr), answer.out_count.eq(self.out_count),
                      answer.out_membrane.eq(self.out_membrane)]
         wiring.connect(m, answer.o, wiring.flipped(self.data))
+        m.submodules.checksum = walker = ChecksumWalker(self.net, geo, self._core)
+        m.d.comb += [self.param_addr.eq(walker.param_addr), walker.param_data.eq(self.param_data),
+                     answer.checksum.eq(walker.crc)]
 
         m.d.comb += [self.resp.payload.cmd.eq(cmd), self.resp.payload.tag.eq(tag),
                      self.resp.payload.status.eq(status), self.resp.payload.length.eq(resp_len)]
@@ -152,6 +162,12 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.d.sync += resp_len.eq(CYCLE_BYTES)
                             m.next = "RUN_START"
+                    with m.Case(Cmd.CHECKSUM):
+                        with m.If(~no_payload):
+                            respond(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += walker.start.eq(1)
+                            m.next = "CK_WAIT"
                     with m.Case(Cmd.SET_NET_ID):
                         with m.If(length != NET_ID_BYTES):
                             respond(Status.BAD_LENGTH)
@@ -169,6 +185,10 @@ class CommandEngine(wiring.Component):
                             m.next = "L_FLAGS_RD"
                     with m.Default():
                         respond(Status.UNKNOWN_CMD)
+
+            with m.State("CK_WAIT"):
+                with m.If(walker.done):
+                    respond(Status.OK, CHECKSUM_BYTES, Source.CHECKSUM)
 
             with m.State("NID_RD"):
                 m.next = "NID_WR"

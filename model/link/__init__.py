@@ -14,6 +14,7 @@ from ..hardware import HardwareConfig
 from ..network import Network
 from ..protocol import *  # noqa: F401,F403  (the protocol is part of this module's interface)
 from ..protocol import Status
+from .checksum import checksum_cycles, checksum_stream, expected_checksum
 from .decoder import Frame, FrameDecoder, Reject
 from .encoder import ResponseEncoder
 from .engine import CommandEngine
@@ -25,7 +26,7 @@ __all__ = [
     "HostLink", "FrameDecoder", "Frame", "Reject", "CommandEngine", "ResponseEncoder",
     "crc16", "encode_request", "encode_response", "decode_response", "to_le", "from_le", "value_bytes",
     "structure_digest", "content_digest", "LinkGeometry", "identify_static", "Identity", "StatusBlock",
-    "encode_events", "decode_events", "decode_outputs",
+    "encode_events", "decode_events", "decode_outputs", "checksum_stream", "expected_checksum", "checksum_cycles",
 ]
 
 

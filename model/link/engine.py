@@ -6,15 +6,16 @@ import numpy as np
 
 from ..core import NetworkCore
 from ..network import Network
-from ..protocol import (LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, CfgTarget, Cmd, Status,
+from ..protocol import (CHECKSUM_BYTES, LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, CfgTarget, Cmd, Status,
                         value_range)
+from .checksum import expected_checksum
 from .frames import from_le, to_le
 from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
 
 __all__ = ["CommandEngine"]
 
 # Commands without a request payload.
-_BARE = (Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.READ, Cmd.CLEAR)
+_BARE = (Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.CHECKSUM)
 
 
 class CommandEngine:
@@ -80,6 +81,9 @@ class CommandEngine:
         if cmd == Cmd.CLEAR:
             self._clear()
             return Status.OK, b""
+        if cmd == Cmd.CHECKSUM:
+            # Read back from the core twin, as the gateware reads its memories.
+            return Status.OK, to_le(expected_checksum(self.baked, self.core.param), CHECKSUM_BYTES)
         if cmd == Cmd.RUN:
             self._run()
             return Status.OK, to_le(self.stat.last_cycles, 4)

@@ -160,8 +160,13 @@ class Identity:
     @classmethod
     def parse(cls, p: bytes) -> "Identity":
         version_at = field(IDENTIFY_HEAD, "version").offset
-        if len(p) <= version_at + 1 or p[:len(MAGIC)] != MAGIC:
-            raise ValueError(f"identify payload does not start with the magic {MAGIC!r} (got {bytes(p[:4])!r})")
+        if p[:len(MAGIC)] != MAGIC:
+            raise ValueError(f"identify payload does not start with the magic {MAGIC!r} "
+                             f"(got {bytes(p[:len(MAGIC)])!r})")
+        if len(p) <= version_at:
+            # The magic alone: a truncated block, not a wrong magic.
+            raise ValueError(f"identify payload has {len(p)} bytes, too short to hold the protocol version "
+                             f"(byte {version_at})")
         if p[version_at] != PROTOCOL_VERSION:
             # Parse nothing else: a different version may lay the rest out differently.
             return cls(p[version_at], 0, 0, 0, 0, 0, False, 0, 0, 0, b"", b"", (), (), False, b"")

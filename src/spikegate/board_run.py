@@ -70,10 +70,11 @@ def check_board_name(name: str) -> str:
 def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: str = "the network",
                  data: str | None = None, split: str = "test", data_dir=None, samples: int | None = None,
                  seed: int = 0, baud: int = 115_200, timeout: float = 2.0, retries: int = 3,
-                 load: bool = True, progress=silent) -> BoardRun:
+                 load: bool = True, check: bool = False, progress=silent) -> BoardRun:
     """Run the data set (:func:`spikegate.datasets.select`) on the board at ``port``; ``load``
     False refuses to write weights (:class:`spikegate.host.NetworkMismatch` if the board holds
-    another network)."""
+    another network); ``check`` verifies the board's weights by CHECKSUM even when it claims to
+    hold the network already."""
     board_name = check_board_name(board)
     data, x, y = datasets.select(net, data, split, data_dir, samples)
     n = len(y)
@@ -90,8 +91,10 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
             if not load:
                 link.ensure_network(net, load=False, name=net_name)  # raises NetworkMismatch
             with progress(len(link.write_frames(net)), "loading weights", unit="frames") as pr:
-                link.write_network(net, progress=pr.update)
+                link.write_network(net, progress=pr.update, name=net_name)
             loaded = True
+        elif check:
+            link.verify_network(net, name=net_name)
         twin = NetworkCore(net, HardwareConfig(lanes=tuple(ident.lanes), max_events=ident.max_events))
         cycles_twin = [twin.run(s).cycles for s in spikes]
 

@@ -20,14 +20,13 @@ import numpy as np
 from .errors import UserError
 from .model import link as proto
 from .model.link import Identity, StatusBlock
-from .model.protocol import WRITE_HEADER, CfgTarget, Cmd, Status
+from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
+from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
+                             CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
-__all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch"]
-
-
-class LinkError(UserError):
-    """The board did not answer, or not intelligibly, within the retries."""
+__all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
+           "ChecksumMismatch"]
 
 
 class DeviceError(UserError):
@@ -50,9 +49,14 @@ class NetworkMismatch(UserError):
     """The board's network is not the one the user asked for."""
 
 
+class ChecksumMismatch(UserError):
+    """The board's CHECKSUM of its weights, biases and thresholds is not the network's."""
+
+
 _CMD_NAMES = {c: c.name.lower() for c in Cmd}
-# Statuses that mean the request was damaged on the way: sending it again is the right answer.
-_TRANSIENT = (Status.BAD_CRC, Status.TIMEOUT)
+# Bounds before identify: the largest identify block (255 layers) and the largest length field.
+MAX_IDENTIFY = layout_len(IDENTIFY_HEAD) + 255 * layout_len(IDENTIFY_LAYER) + layout_len(IDENTIFY_TAIL)
+MAX_PAYLOAD_FIELD = 0xFFFF
 
 
 def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: int, col: int, values) -> bytes:
@@ -72,7 +76,9 @@ class Board:
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
-    ``retries`` how often a request is resent after no answer or a damaged one.
+    each attempt also ends at its deadline (:func:`spikegate.host_io.attempt_deadline`) however
+    many bytes keep arriving; ``retries`` how often a request is resent after no answer or a
+    damaged one.
     """
 
     def __init__(self, port: str, *, baud: int = 115_200, timeout: float = 2.0, retries: int = 3,
@@ -112,45 +118,17 @@ class Board:
 
     # --- transport ----------------------------------------------------------------------------
 
-    def _read_exact(self, n: int) -> bytes | None:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self.ser.read(n - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        self.bytes_received += len(data)
-        return bytes(data)
-
-    def _read_response(self, tag: int):
-        """The next well-formed response carrying ``tag``; None after a silence or a damaged frame."""
-        while True:
-            b = self._read_exact(1)
-            if b is None:
-                return None
-            if b[0] != proto.SYNC_RESP:
-                continue
-            head = self._read_exact(5)
-            if head is None:
-                return None
-            n = proto.from_le(head[3:5])
-            rest = self._read_exact(n + 2)
-            if rest is None:
-                return None
-            try:
-                cmd, rtag, status, payload = proto.decode_response(b + head + rest)
-            except ValueError:
-                return None
-            if status in _TRANSIENT:
-                # Whatever its tag, a damaged or cut-short frame may have swallowed this request.
-                return cmd, status, payload
-            if rtag != tag:
-                continue  # a late answer to an earlier, abandoned request
-            return cmd, status, payload
+    def _max_answer(self, cmd: int) -> int:
+        """The longest payload the board can answer to ``cmd`` (bounds the attempt's deadline)."""
+        g = self.geo
+        outputs = CYCLE_BYTES + g.output_bytes if g else MAX_PAYLOAD_FIELD
+        return {Cmd.IDENTIFY: g.identify_len if g else MAX_IDENTIFY, Cmd.STATUS: STATUS_LEN,
+                Cmd.CHECKSUM: CHECKSUM_BYTES, Cmd.WRITE: 0, Cmd.SET_NET_ID: 0, Cmd.CLEAR: 0,
+                Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs}.get(cmd, MAX_PAYLOAD_FIELD)
 
     def _resync(self):
         time.sleep(self.settle)
-        self.ser.reset_input_buffer()
+        flush_input(self.ser, self.settle + FLUSH_LIMIT, self.port)
 
     def request(self, cmd: int, payload: bytes = b"", *, retry: bool = True) -> bytes:
         """Send one request and return the payload of its OK answer.
@@ -170,15 +148,20 @@ class Board:
             except Exception as e:  # pyserial raises several types for a vanished port
                 raise LinkError(f"writing to {self.port} failed: {e}") from None
             self.bytes_sent += len(frame)
-            got = self._read_response(self._tag)
+            max_answer = self._max_answer(cmd)
+            deadline = attempt_deadline(self.timeout, self.baud, len(frame), max_answer)
+            got, received = read_response(self.ser, self._tag, deadline=deadline, timeout=self.timeout,
+                                          max_answer=max_answer, port=self.port)
+            self.bytes_received += received.count
             if got is None:
-                last = f"no valid answer within {self.timeout:g} s"
+                last = (f"no valid answer within {self.timeout:g} s of silence or the attempt's "
+                        f"{deadline:.2f} s deadline ({received.describe()})")
                 self._resync()
                 continue
-            rcmd, status, rpayload = got
+            _, _, status, rpayload = got
             if status == Status.OK:
                 return rpayload
-            if status in _TRANSIENT:
+            if status in TRANSIENT:
                 last = f"the board reported {proto.STATUS_NAMES[status]}"
                 self._resync()
                 continue
@@ -191,10 +174,14 @@ class Board:
 
     def identify(self) -> Identity:
         p = self.request(Cmd.IDENTIFY)
-        if p[:4] != proto.MAGIC:
+        if p[:len(proto.MAGIC)] != proto.MAGIC:
             raise WrongDevice(f"the device on {self.port} is not a spikegate board (identify magic "
-                              f"{bytes(p[:4])!r}, expected {proto.MAGIC!r})")
-        ident = Identity.parse(p)
+                              f"{bytes(p[:len(proto.MAGIC)])!r}, expected {proto.MAGIC!r})")
+        try:
+            ident = Identity.parse(p)
+        except ValueError as e:
+            raise WrongDevice(f"the device on {self.port} answered identify with the spikegate magic but a "
+                              f"malformed block: {e}") from None
         if ident.version != proto.PROTOCOL_VERSION:
             raise ProtocolMismatch(f"the board on {self.port} speaks host-link protocol version {ident.version}; "
                                    f"this spikegate speaks version {proto.PROTOCOL_VERSION}: rebuild and flash "
@@ -204,6 +191,19 @@ class Board:
 
     def status(self) -> StatusBlock:
         return StatusBlock.parse(self.request(Cmd.STATUS))
+
+    def checksum(self) -> int:
+        """The board's CRC-32 of its weights, biases and thresholds (``model.link.expected_checksum``)."""
+        return proto.from_le(self.request(Cmd.CHECKSUM))
+
+    def verify_network(self, net: Network, *, name: str = "the network"):
+        """Raise ChecksumMismatch unless the board's weights, biases and thresholds are ``net``'s."""
+        got, want = self.checksum(), proto.expected_checksum(net)
+        if got != want:
+            raise ChecksumMismatch(
+                f"the board on {self.port} answered CHECKSUM 0x{got:08x} but {name} needs 0x{want:08x}: its "
+                "weights, biases or thresholds differ from the network's (a frame damaged on the line can do "
+                "this); the board was not marked as holding it: load the network again")
 
     def _geometry(self, net: Network) -> proto.LinkGeometry:
         i = self.identity or self.identify()
@@ -223,17 +223,20 @@ class Board:
         return not i.dirty and i.net_id == proto.content_digest(net)
 
     def ensure_network(self, net: Network, *, load: bool = True, name: str = "the network",
-                       progress=None) -> bool:
+                       progress=None, verify: bool = False) -> bool:
         """Make the board run ``net``: returns True if weights had to be loaded. With
-        ``load=False`` a board holding other weights raises NetworkMismatch instead."""
+        ``load=False`` a board holding other weights raises NetworkMismatch instead; ``verify``
+        also checks the contents of a board that already claims to hold ``net``."""
         if self.check_network(net, name=name):
+            if verify:
+                self.verify_network(net, name=name)
             return False
         if not load:
             raise NetworkMismatch(
                 f"the board on {self.port} holds network {self.identity.net_id.hex()[:16]}"
                 f"{' (modified)' if self.identity.dirty else ''} but {name} is "
                 f"{proto.content_digest(net).hex()[:16]}; allow loading its weights over the link")
-        self.write_network(net, progress=progress)
+        self.write_network(net, progress=progress, name=name)
         return True
 
     def write_frames(self, net: Network) -> list[bytes]:
@@ -251,14 +254,17 @@ class Board:
                 frames.append(write_payload(geo, l, CfgTarget.THRESHOLD, 0, 0, [layer.threshold]))
         return frames
 
-    def write_network(self, net: Network, progress=None):
-        """Load ``net``'s parameters (same structure as the bitstream's), then record its digest."""
-        self.check_network(net)
+    def write_network(self, net: Network, progress=None, *, name: str = "the network"):
+        """Load ``net``'s parameters (same structure as the bitstream's), check what the board now
+        holds against ``net`` (CHECKSUM: the frame CRC-16 lets heavy line damage through), then
+        record its digest."""
+        self.check_network(net, name=name)
         frames = self.write_frames(net)
         for f in frames:
             self.request(Cmd.WRITE, f)
             if progress:
                 progress(1)
+        self.verify_network(net, name=name)
         self.request(Cmd.SET_NET_ID, proto.content_digest(net))
         self.identify()
 
@@ -295,8 +301,8 @@ class Board:
                 if attempt == self.retries:
                     raise
                 self._resync()
-        cycles = proto.from_le(p[:4])
-        counts, membranes = proto.decode_outputs(p[4:], self.geo)
+        cycles = proto.from_le(p[:CYCLE_BYTES])
+        counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:], self.geo)
         return counts, membranes, cycles
 
     def read_outputs(self) -> tuple[np.ndarray, np.ndarray]:

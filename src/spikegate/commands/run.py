@@ -40,7 +40,7 @@ def run(args) -> int:
     r = run_on_board(net, args.port, board=args.board, net_name=args.net or BUILTIN_NET, data=args.data,
                      split=args.split, data_dir=args.data_dir, samples=args.samples, seed=args.seed,
                      baud=args.baud, timeout=args.timeout, retries=args.retries, load=not args.no_load,
-                     progress=progress)
+                     check=args.check, progress=progress)
     emit(args, r, format_run, compact=True)
     if r.first_mismatch and not args.json:
         m = r.first_mismatch
@@ -64,6 +64,8 @@ def register(subparsers):
     p.add_argument("--baud", type=int, default=115_200, help="UART baud rate the bitstream was built with")
     p.add_argument("--no-load", action="store_true",
                    help="never write weights: fail if the board holds a different network")
+    p.add_argument("--check", action="store_true",
+                   help="verify the board's weights, biases and thresholds by CHECKSUM even if it claims to hold the network")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds of silence before a request is retried")
     p.add_argument("--retries", type=int, default=3, help="resends of a request without a valid answer")
     add_json_argument(p)

@@ -1,0 +1,105 @@
+"""ChecksumWalker: the CHECKSUM command's CRC-32 over every weight, bias and threshold of the core.
+
+Byte-level twin: :func:`spikegate.model.link.expected_checksum` (order and encoding there); cost in
+cycles: :func:`spikegate.model.link.checksum_cycles`.
+"""
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.crc import catalog
+from amaranth.lib.wiring import In, Out
+
+from ...model.link import LinkGeometry
+from ...model.protocol import CfgTarget
+
+__all__ = ["ChecksumWalker", "crc32_processor"]
+
+
+def crc32_processor():
+    """CRC-32/ISO-HDLC over bytes (``zlib.crc32``), from Amaranth's catalogue."""
+    return catalog.CRC32_ISO_HDLC(data_width=8).create()
+
+
+class ChecksumWalker(wiring.Component):
+    """After a ``start`` pulse, reads every parameter of the core through its idle-time
+    ``param_addr``/``param_data`` port, in the order of ``expected_checksum``, and feeds each value's
+    bytes into a CRC-32: 2 cycles to read a value, then one per byte. ``done`` pulses when ``crc``
+    holds the result (it stays until the next ``start``).
+    """
+
+    def __init__(self, net, geo: LinkGeometry, core):
+        self.net, self.geo = net, geo
+        self.max_value_bytes = max(geo.write_value_bytes(l, t) for l in range(geo.n_layers) for t in CfgTarget)
+        super().__init__({
+            "start": In(1), "done": Out(1), "crc": Out(32),
+            "param_addr": Out(core.param_layout), "param_data": In(signed(core.data_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        geo, maxvb = self.geo, self.max_value_bytes
+        m.submodules.crc = crc = crc32_processor()
+        pa = self.param_addr
+        layer, target = Signal.like(pa.layer), Signal(CfgTarget)
+        row, col = Signal.like(pa.row), Signal.like(pa.col)
+        m.d.comb += [pa.layer.eq(layer), pa.target.eq(target), pa.row.eq(row), pa.col.eq(col),
+                     self.crc.eq(crc.crc)]
+        val = Signal(8 * maxvb)
+        nbyte = Signal(range(maxvb + 1))
+        vb = Signal(range(maxvb + 1))
+        m.d.comb += [crc.data.eq(val[:8])]
+
+        # Per-layer constants of the current layer and what follows the current value.
+        last_row, last_col, readout, last_layer = Signal(), Signal(), Signal(), Signal()
+        for l, lyr in enumerate(self.net.layers):
+            with m.If(layer == l):
+                m.d.comb += [last_row.eq(row == lyr.n_in - 1), last_col.eq(col == lyr.n - 1),
+                             readout.eq(lyr.readout), last_layer.eq(l == geo.n_layers - 1)]
+                with m.Switch(target):
+                    for t in CfgTarget:
+                        with m.Case(t):
+                            m.d.comb += vb.eq(geo.write_value_bytes(l, t))
+
+        def next_layer():
+            with m.If(last_layer):
+                m.next = "DONE"
+            with m.Else():
+                m.d.sync += [layer.eq(layer + 1), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += crc.start.eq(1)
+                    m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0)]
+                    m.next = "ADDR"
+            with m.State("ADDR"):
+                m.next = "DATA"
+            with m.State("DATA"):
+                m.d.sync += [val.eq(self.param_data), nbyte.eq(0)]
+                m.next = "BYTE"
+            with m.State("BYTE"):
+                m.d.comb += crc.valid.eq(1)
+                m.d.sync += [val.eq(val >> 8), nbyte.eq(nbyte + 1)]
+                m.next = "BYTE"
+                with m.If(nbyte == vb - 1):
+                    m.next = "ADDR"
+                    with m.Switch(target):
+                        with m.Case(CfgTarget.WEIGHT):
+                            m.d.sync += col.eq(col + 1)
+                            with m.If(last_col):
+                                m.d.sync += [col.eq(0), row.eq(row + 1)]
+                                with m.If(last_row):
+                                    m.d.sync += [row.eq(0), target.eq(CfgTarget.BIAS)]
+                        with m.Case(CfgTarget.BIAS):
+                            m.d.sync += col.eq(col + 1)
+                            with m.If(last_col):
+                                m.d.sync += col.eq(0)
+                                with m.If(readout):
+                                    next_layer()
+                                with m.Else():
+                                    m.d.sync += target.eq(CfgTarget.THRESHOLD)
+                        with m.Default():
+                            next_layer()
+            with m.State("DONE"):
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,88 @@
+"""CHECKSUM (issue 11, defect 3): the gateware's CRC-32 over every weight, bias and threshold against
+``model.link.expected_checksum``, its cycle cost against ``checksum_cycles``, in Amaranth's simulator."""
+import zlib
+
+import pytest
+from amaranth.sim import Simulator
+
+from spikegate.model import link as proto
+from spikegate.model.core import NetworkCore as CoreTwin
+from spikegate.model.hardware import HardwareConfig
+from spikegate.model.link import CfgTarget, Cmd, Status
+from spikegate.model.random import random_network
+from test_link_engine import Harness, run_engine, write
+
+
+def test_expected_checksum_is_zlib_crc32_of_the_write_encoding():
+    net = random_network(2, (3, 2, 2), readout=True, timesteps=2, weight_bits=12, membrane_bits=20)
+    s = proto.checksum_stream(net)
+    l0, l1 = net.layers
+    # 2-byte weights, 3-byte biases and thresholds; no threshold for the readout layer
+    assert len(s) == 3 * 2 * 2 + 2 * 3 + 3 + 2 * 2 * 2 + 2 * 3
+    assert s[:2] == int(l0.weights[0, 0] & 0xFFFF).to_bytes(2, "little")
+    assert s[2:4] == int(l0.weights[0, 1] & 0xFFFF).to_bytes(2, "little")  # row by row
+    assert s[12:15] == int(l0.bias[0] & 0xFFFFFF).to_bytes(3, "little")
+    assert s[18:21] == int(l0.threshold).to_bytes(3, "little")
+    assert proto.expected_checksum(net) == zlib.crc32(s)
+
+
+def test_documented_digits_cost():
+    from spikegate.datasets import load_network
+    assert proto.checksum_cycles(load_network(None)) == 14511  # the example in docs/protocol.md
+
+
+@pytest.mark.parametrize("sizes, readout, wb, vb, lanes", [((5, 3, 3), False, 6, 12, 2),
+                                                           ((4, 5, 2), True, 12, 20, 4)])
+def test_checksum_matches_twin(sizes, readout, wb, vb, lanes):
+    net = random_network(5, sizes, readout=readout, timesteps=2, weight_bits=wb, membrane_bits=vb)
+    dut = Harness(net, lanes=lanes, max_events=16)
+    geo = dut.geo
+    twin = proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=lanes, max_events=16)))
+    wlo, whi = geo.value_range(0, CfgTarget.WEIGHT)
+    blo, bhi = geo.value_range(1, CfgTarget.BIAS)
+    frames = [
+        (Cmd.CHECKSUM, b""),
+        (Cmd.WRITE, write(0, CfgTarget.WEIGHT, sizes[0] - 1, 1, [whi, wlo], geo)),
+        (Cmd.CHECKSUM, b""),
+        (Cmd.WRITE, write(1, CfgTarget.BIAS, 0, sizes[2] - 1, [blo], geo)),
+        (Cmd.WRITE, write(0, CfgTarget.THRESHOLD, 0, 0, [7], geo)),
+        (Cmd.CHECKSUM, b""),
+        (Cmd.CHECKSUM, b"\x00"),
+    ]
+    got = run_engine(dut, frames)
+    want = [twin.execute(c, p) for c, p in frames]
+    assert got == want
+    assert [g[0] for g in got] == [0] * 6 + [Status.BAD_LENGTH]
+    assert got[0][1] == proto.expected_checksum(net).to_bytes(4, "little")
+    assert got[5][1] == proto.expected_checksum(twin.net).to_bytes(4, "little") != got[0][1]
+
+
+def test_checksum_cycles_match_the_formula():
+    net = random_network(6, (3, 4, 2), readout=False, timesteps=2, weight_bits=12, membrane_bits=12)
+    dut = Harness(net, lanes=2, max_events=16)
+    eng = dut.engine
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(eng.resp.ready, 1)
+        ctx.set(eng.data.ready, 1)
+        ctx.set(eng.frame.payload.cmd, Cmd.CHECKSUM)
+        ctx.set(eng.frame.valid, 1)
+        n = 0
+        while True:
+            accepted = ctx.get(eng.frame.valid) and ctx.get(eng.frame.ready)
+            await ctx.tick()
+            if accepted:
+                break
+        ctx.set(eng.frame.valid, 0)
+        n = 1  # the cycle that took the frame
+        while not ctx.get(eng.resp.valid):
+            await ctx.tick()
+            n += 1
+        seen["cycles"] = n
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["cycles"] == proto.checksum_cycles(net)

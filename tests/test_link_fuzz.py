@@ -1,0 +1,36 @@
+"""The link fuzz campaign of bench/fuzz_link.py, short and derandomised (fixed seeds): the twin
+checked after every frame, and the simulated board (Verilator, real driver and socket)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from spikegate.host import Board
+from spikegate.sim.link_bridge import SimulatedBoard
+from spikegate.link_fuzz import KINDS, fuzz_board, fuzz_twin
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from fuzz_link import fuzz_net  # noqa: E402  (the campaign's own network)
+
+
+def test_twin_fuzz_short():
+    s = fuzz_twin(fuzz_net(), 3000, seed=7)
+    assert s.frames == 3000 and set(s.kinds) == set(KINDS)
+    assert s.lockups == 0 and s.wrong_answers == 0 and s.undetected == 0, s.wrong
+    # forged WRITEs (CRC-16 valid, wrong value) happen and only the checksum catches them
+    assert s.caught_by_checksum > 0 and s.samples_checked > 0
+    assert s.answers_checked > 2 * s.frames  # identify and CHECKSUM after every frame
+    with pytest.raises(ValueError, match="check_every = 0 is not valid"):
+        fuzz_twin(fuzz_net(), 10, check_every=0)
+
+
+def test_board_fuzz_short(tmp_path):
+    net = fuzz_net()
+    path = tmp_path / "fuzz.json"
+    net.save(path)
+    with SimulatedBoard(path, lanes=2, max_payload=64, max_events=64) as sb, Board(sb.url, timeout=20.0) as b:
+        s = fuzz_board(b, net, 60, seed=3, check_every=5, sample_every=4)
+        assert b.checksum() != 0
+    assert s.frames == 60
+    assert s.lockups == 0 and s.wrong_answers == 0 and s.undetected == 0, s.wrong
+    assert s.samples_checked == 3 and s.answers_checked >= 2 * 60 // 5
