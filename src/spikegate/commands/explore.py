@@ -62,7 +62,25 @@ def regress(args) -> int:
     return 0 if r["counts"]["ok"] == len(r["regress"]) else 1
 
 
+def check_arguments(args) -> None:
+    """Every option that needs no network, before a cluster starts or a build runs."""
+    from ..checks import check_float, check_input_dir, check_int, check_output_dir
+    check_int("--workers", args.workers, 1, 256)
+    check_int("--samples", args.samples, 1, 100_000)
+    check_int("--regress", args.regress, 1, 100_000)
+    check_int("--regress-seed", args.regress_seed, 0, 2**31 - 1)
+    check_float("--timeout", args.timeout, 0, 7 * 86400, lo_open=True)
+    check_float("--start-timeout", args.start_timeout, 0, 86400, lo_open=True)
+    check_input_dir("--data-dir", args.data_dir)
+    for option, path in (("--out", args.out), ("--cache-dir", args.cache_dir), ("--sim-build-dir", args.sim_build_dir)):
+        check_output_dir(option, path)
+    if args.plot is not None:
+        from ..plots import output_format
+        output_format(args.plot, "--plot")
+
+
 def run(args) -> int:
+    check_arguments(args)
     if args.regress is not None:
         return regress(args)
     from ..explore import parse_floats, parse_ints, parse_lanes_list, sweep
@@ -71,9 +89,6 @@ def run(args) -> int:
     rams = [x.strip() for x in args.weight_ram.split(",") if x.strip()]
     clocks = parse_floats("--clock", args.clock) if args.clock else [None]
     seeds = parse_ints("--seeds", args.seeds) if args.seeds else [None]
-    if args.plot is not None:
-        from ..plots import output_format
-        output_format(args.plot, "--plot")
     points = sweep(args.board.split(","), lanes, rams, clocks, seeds)
     net = datasets.load_network(args.net)
     out = Path(args.out)
@@ -129,7 +144,8 @@ def register(subparsers) -> None:
                         "lanes) simulated in Verilator/Icarus and compared with the model, one task each")
     p.add_argument("--regress-seed", type=int, default=0, metavar="S",
                    help="seed of the first random configuration (default: 0)")
-    p.add_argument("--simulator", default="verilator", help="--regress: verilator or icarus (default: verilator)")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
+                   help="--regress: the simulator (default: verilator)")
     p.add_argument("--sim-build-dir", default=None, metavar="DIR",
                    help="--regress: simulator build cache (default: $SPIKEGATE_SIM_CACHE or ~/.cache/spikegate/sim)")
     p.add_argument("--plot", default=None, metavar="FILE", help="also draw the Pareto front (.png or .svg)")
