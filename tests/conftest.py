@@ -29,6 +29,7 @@ FILE_TIERS = {
     "test_core_install.py": "model",
     "test_datasets.py": "model",
     "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
+    "test_formal_link.py": "yosys",  # SymbiYosys proofs about the host link
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",
