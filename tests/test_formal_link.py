@@ -5,8 +5,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from spikegate.model import link as proto
-from spikegate.sim.formal_link import (BAD_CRC_DEPTH, LinkProofConfig, crc16_step, idle_bound, prove_bad_crc,
-                                       prove_liveness)
+from spikegate.sim.formal_link import (BAD_CRC_DEPTH, LinkProofConfig, LivenessProof, crc16_step, idle_bound,
+                                       prove_bad_crc, prove_liveness)
 
 
 def test_reference_crc_is_ccitt_false():
@@ -58,3 +58,28 @@ def test_idle_bound_is_stated():
     assert idle_bound(c) > c.frame_timeout + 2 * c.geo.identify_len
     with pytest.raises(ValueError, match="frame_timeout = 1"):
         LinkProofConfig(frame_timeout=1)
+
+
+# --- (b) the link never locks up ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_link_never_locks_up():
+    result = prove_liveness()
+    assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
+    assert result.mode == "bmc" and result.depth == LivenessProof(LinkProofConfig()).depth_needed
+
+
+def test_liveness_proof_is_not_vacuous():
+    # The line goes quiet mid-frame, during a timeout, with a rejection waiting and during an answer.
+    result = prove_liveness(mode="cover", name="link_liveness_cover")
+    assert result.passed, f"unreachable: {result.failed}\n{result.log_tail}"
+
+
+@pytest.mark.slow
+def test_liveness_with_too_short_idle_bound_fails():
+    # An identify answer takes 2 cycles a byte: far longer than the frame timeout.
+    c = LinkProofConfig()
+    result = prove_liveness(c, idle=c.frame_timeout + 10, name="link_liveness_short")
+    assert result.status == "FAIL"
+    last = len(result.counterexample) - 1
+    assert result.value("not_quiet", last) == 1
