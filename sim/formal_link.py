@@ -130,7 +130,6 @@ class LinkRig(Elaboratable):
                     m.d.sync += since.eq(since + 1)
                 m.d.comb += Assume(~running | eng.done | (since < self.run_bound - 1))
         else:
-            m.submodules.core = core
             connect_core(m, eng, core)
             core_idle = ~core.busy
         m.d.comb += [

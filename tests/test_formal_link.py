@@ -1,11 +1,11 @@
 """Formal proofs (SymbiYosys + yices) about the host link: a frame with a bad CRC never changes any
 memory, and the link never locks up; each with a negative test that makes the proof fail."""
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.sim import Simulator
 
 from spikegate.model import link as proto
-from spikegate.sim.formal_link import (BAD_CRC_DEPTH, LinkProofConfig, LivenessProof, crc16_step, idle_bound,
+from spikegate.sim.formal_link import (BAD_CRC_DEPTH, LinkProofConfig, LinkRig, LivenessProof, crc16_step, idle_bound,
                                        prove_bad_crc, prove_liveness)
 
 
@@ -51,6 +51,40 @@ def test_decoder_skipping_the_check_fails():
     # In the counterexample memory changes although the harness found the frame's CRC bad.
     steps = range(len(result.counterexample))
     assert any(result.value("rig.writes", s) and not result.value("ref_good", s) for s in steps)
+
+
+def test_rig_with_the_real_core_answers_identify_within_the_bounds():
+    """Amaranth simulation of the proofs' rig with the real NetworkCore: the IDENTIFY answer equals
+    the twin's, its first bytes come within ``answer_cycles`` and the link is quiet within
+    ``idle_bound`` cycles of the frame's end (so the bounds the proof uses are not too tight)."""
+    c = LinkProofConfig()
+    rig, harness = LinkRig(c), LivenessProof(c)
+    Fragment.get(harness, None)  # only its frame and bounds are used here
+    out, seen = bytearray(), {}
+
+    async def bench(ctx):
+        for b in harness.frame:
+            ctx.set(rig.byte, b)
+            ctx.set(rig.valid, 1)
+            await ctx.tick()
+        ctx.set(rig.valid, 0)
+        for t in range(1, idle_bound(c) + 1):
+            if ctx.get(rig.tx_valid):
+                out.append(ctx.get(rig.tx_byte))
+                seen.setdefault(len(out), t)
+            await ctx.tick()
+            if out and ctx.get(rig.quiet):
+                seen.setdefault("quiet", t)
+
+    sim = Simulator(rig)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    twin = proto.HostLink(c.net, lanes=1, clk_freq=1_000_000, baud=100_000, max_payload=c.max_payload,
+                          max_events=c.max_events)
+    assert bytes(out) == twin.feed(harness.frame) and out[:len(harness.expected)] == harness.expected
+    assert seen[len(harness.expected)] <= harness.answer_cycles
+    assert "quiet" in seen
 
 
 def test_idle_bound_is_stated():
