@@ -391,9 +391,9 @@ def prove_liveness(config: LinkProofConfig | None = None, *, prefix: int = LIVEN
     """(b) by BMC from reset to ``LivenessProof.depth_needed`` steps: every run in which the line
     carries any bytes and line errors for ``prefix`` cycles and then goes quiet. The default
     :data:`LIVENESS_PREFIX` reaches every state of a frame of up to 12 bytes (IDENTIFY, STATUS,
-    CLEAR, RUN, short WRITE and LOAD frames: their execution and answers, timeouts, rejections of
-    bad lengths and CRCs, and frames cut short at any byte); longer WRITE and LOAD frames only
-    lengthen the payload passes that ``idle_bound`` counts. ``mode="cover"`` checks that the
+    CLEAR, RUN, LOAD of up to 4 words, WRITE too short to apply: their execution and answers,
+    timeouts, rejections of bad lengths and CRCs, frames cut short at any byte); longer WRITE and
+    LOAD frames only lengthen the payload passes that ``idle_bound`` counts. ``mode="cover"`` checks that the
     covers are reachable."""
     config = config or LinkProofConfig()
     harness = LivenessProof(config, prefix=prefix, **harness_kw)
