@@ -1,12 +1,14 @@
 """Proofs about the host link's frame handling: it never locks up (b), and a frame with a bad CRC
 never changes any memory (c).
 
-Both harnesses build the link's three blocks for a tiny network, :class:`LinkRig`: the real
-:class:`FrameDecoder`, :class:`CommandEngine` (with the real :class:`NetworkCore` it drives) and
-:class:`ResponseEncoder`, connected as in :class:`~spikegate.hdl.link.HostLink`. The UARTs are
-abstracted: the decoder's byte stream and ``line_error`` are free values (``AnySeq``), since the
-receiver's bit timing is checked by its own tests, and the transmitter takes one byte per cycle
-(a real one takes ``10 * divisor`` cycles a byte, which only scales the bounds).
+Both harnesses build the link's blocks for a tiny network, :class:`LinkRig`: the real
+:class:`FrameDecoder`, :class:`CommandEngine` and :class:`ResponseEncoder`, connected as in
+:class:`~spikegate.hdl.link.HostLink`. The UARTs are abstracted: the decoder's byte stream and
+``line_error`` are free values (``AnySeq``), since the receiver's bit timing is checked by its own
+tests, and the transmitter takes one byte per cycle (a real one takes ``10 * divisor`` cycles a
+byte, which only scales the bounds). The proofs also leave the core's answers to the engine free
+(in (b) a run must end within :data:`RUN_BOUND` cycles); the rig can drive the real
+:class:`NetworkCore` instead, for simulation.
 
 The two properties are checked by bounded model checking from reset (``mode="bmc"``); each
 function states its depth and why it covers the property.
@@ -18,6 +20,7 @@ from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Elaboratable, Module, Mux, Signal
 
 from ..hdl.core import NetworkCore
+from ..hdl.link.answer import CYCLE_BYTES
 from ..hdl.link.decoder import FrameDecoder
 from ..hdl.link.encoder import ResponseEncoder
 from ..hdl.link.engine import CommandEngine, connect_core
@@ -25,7 +28,6 @@ from ..model import link as proto
 from ..model.hardware import HardwareConfig
 from ..model.network import Layer, Network
 from ..model.protocol import REQUEST_HEADER, RESPONSE_HEADER, SYNC_REQ, Cmd
-from ..hdl.link.answer import CYCLE_BYTES
 from .formal import ProofResult, prove
 
 __all__ = ["LinkProofConfig", "LinkRig", "LivenessProof", "BadCRCProof", "idle_bound", "prove_liveness",
@@ -83,7 +85,11 @@ class LinkRig(Elaboratable):
     Driven through ``byte``, ``valid`` and ``line_error`` (the UART receiver's outputs); the
     encoder's output is always taken (``tx_valid``/``tx_byte`` show it). ``writes`` is high in
     every cycle something changes a memory or the core's state: a cfg write, a load write, a
-    clear, a run start or a network-id write.
+    clear, a run start or a network-id write. ``quiet``: nothing under way anywhere.
+
+    ``free_core``: the engine's inputs from the core (ready, done, cycles, outputs) are free values
+    instead of the real core's; ``run_bound`` then assumes that a run ends within that many cycles.
+    ``decoder``: a FrameDecoder to use instead of the default (for a mutated one).
     """
 
     def __init__(self, config: LinkProofConfig, *, free_core: bool = False, run_bound: int | None = None,
