@@ -96,13 +96,6 @@ def test_idle_bound_is_stated():
 
 # --- (b) the link never locks up ---------------------------------------------------------------
 
-@pytest.mark.slow
-def test_link_never_locks_up():
-    result = prove_liveness()
-    assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
-    assert result.mode == "bmc" and result.depth == LivenessProof(LinkProofConfig()).depth_needed
-
-
 def test_liveness_proof_is_not_vacuous():
     # The line goes quiet mid-frame, during a timeout, with a rejection waiting and during an answer.
     result = prove_liveness(mode="cover", name="link_liveness_cover")
