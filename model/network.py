@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .fileio import write_atomic
-from .params import (ENCODINGS, FORMAT_NAME, FORMAT_VERSION, LEAK_KINDS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS,
+from .params import (ENCODINGS, FORMAT_NAME, FORMAT_VERSION, READABLE_VERSIONS, LEAK_KINDS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS,
                      MAX_NETWORK_FILE_BYTES, MAX_REFRACTORY, MAX_TIMESTEPS, MAX_WEIGHT_BITS, RESET_MODES, Leak,
                      NetworkFormatError, check_int as _check_int, frozen_array as _frozen_array,
                      int_array as _int_array)
@@ -99,6 +99,12 @@ class Layer:
     def replace(self, **changes) -> "Layer":
         """A copy with ``changes`` (field name -> new value) applied, validated like a new Layer."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def format_version(self) -> int:
+        """The oldest network file version that can hold this layer: 1 unless it uses a wave-2
+        feature (each feature raises it to 2 when set)."""
+        return 1
 
     @property
     def n_in(self) -> int:
@@ -239,7 +245,7 @@ class Network:
     def to_dict(self) -> dict:
         return {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": max(layer.format_version for layer in self.layers),
             "name": self.name,
             "timesteps": self.timesteps,
             "encoding": self.encoding,
@@ -278,9 +284,9 @@ class Network:
             raise NetworkFormatError(f"{where} is not a spikegate network file (expected \"format\": "
                                      f"\"{FORMAT_NAME}\")")
         version = d.get("version")
-        if version != FORMAT_VERSION:
-            raise NetworkFormatError(f"{where} has format version {version!r}; this spikegate reads version "
-                                     f"{FORMAT_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise NetworkFormatError(f"{where} has format version {version!r}; this spikegate reads versions "
+                                     f"{', '.join(map(str, READABLE_VERSIONS))}")
         known = {"format", "version", "name", "timesteps", "encoding", "meta", "layers"}
         unknown = set(d) - known
         if unknown:

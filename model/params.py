@@ -12,13 +12,17 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "Leak", "NetworkFormatError", "FORMAT_NAME", "FORMAT_VERSION", "ENCODINGS", "RESET_MODES", "LEAK_KINDS",
+    "Leak", "NetworkFormatError", "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "ENCODINGS", "RESET_MODES", "LEAK_KINDS",
     "MAX_WEIGHT_BITS", "MAX_MEMBRANE_BITS", "MAX_NETWORK_FILE_BYTES", "MAX_REFRACTORY", "MAX_FRAC_BITS",
     "MAX_TIMESTEPS", "check_int", "int_array", "frozen_array",
 ]
 
 FORMAT_NAME = "spikegate-network"
-FORMAT_VERSION = 1
+# Version 2 adds wave-2 layer features (layer kinds, delays, synaptic currents, recurrence,
+# plasticity). A network that uses none of them is still written as version 1, byte for byte as
+# before, so its file, its digest and every cache key derived from it do not change.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 # Bounds that keep every intermediate value of the contract inside int64 in the model and
 # give the hardware generator widths it can always build.

@@ -144,7 +144,7 @@ def good_dict():
     (lambda d: b"\x89PNG\r\n\x1a\n\x00\x00", r"not a spikegate network file: not valid JSON"),
     (lambda d: json.dumps([1, 2, 3]), r"is not a spikegate network file \(expected \"format\": \"spikegate-network\"\)"),
     (lambda d: json.dumps({**d, "format": "onnx"}), r"is not a spikegate network file"),
-    (lambda d: json.dumps({**d, "version": 99}), r"has format version 99; this spikegate reads version 1"),
+    (lambda d: json.dumps({**d, "version": 99}), r"has format version 99; this spikegate reads versions 1, 2"),
     (lambda d: json.dumps({**d, "extra": 1}), r"unknown field\(s\) \['extra'\]"),
     (lambda d: json.dumps({**d, "layers": []}), r"\"layers\" must be a non-empty list"),
     (lambda d: json.dumps({**d, "layers": [1]}), r"layers\[0\] must be an object"),
