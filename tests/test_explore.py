@@ -92,6 +92,23 @@ def test_points_that_cannot_be_built_are_results(tmp_path):
     assert not list((tmp_path / "c").glob("*/result.json"))
 
 
+def test_a_sweep_in_which_nothing_fits_still_writes_its_result(tmp_path, capsys):
+    """Every point refused by the resource pre-check: the run reports them and exits 1, and
+    OUT/explore.json exists although no build ever made the output folder."""
+    from spikegate.cli import main
+    rng = np.random.default_rng(0)
+    big = Network(layers=[Layer(weights=rng.integers(-8, 8, (784, 512)), bias=np.zeros(512, np.int64),
+                                threshold=10, weight_bits=8, membrane_bits=16)], timesteps=8)
+    net_file = tmp_path / "big.json"
+    big.save(net_file)
+    out = tmp_path / "new" / "out"
+    assert main(["explore", "--net", str(net_file), "--board", "icebreaker", "--lanes", "2", "--workers", "1",
+                 "--cache-dir", str(tmp_path / "c"), "--out", str(out), "--json"]) == 1
+    result = json.loads((out / "explore.json").read_text())
+    assert [p["status"] for p in result["points"]] == ["no-fit"]
+    assert json.loads(capsys.readouterr().out) == result
+
+
 def test_bad_requests_are_refused_before_the_cluster_starts(tmp_path):
     from spikegate.explore_dask import check_points
     net = tiny_net()

@@ -96,6 +96,8 @@ def run(args) -> int:
     r = run_sweep(net, points, out_dir=out, scheduler=args.scheduler, workers=args.workers,
                   cache_dir=args.cache_dir, samples=args.samples, data_dir=args.data_dir, on_progress=_progress,
                   start_timeout_s=args.start_timeout, idle_timeout_s=args.timeout)
+    # Nothing else creates the folder when no point fits.
+    out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "explore.json", json.dumps(r, indent=1) + "\n")
     if args.plot is not None:
         from ..plots import save
