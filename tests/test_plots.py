@@ -26,6 +26,35 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def png_pixels(path) -> np.ndarray:
+    """The decoded image (height x width x channels, floats 0..1), read back by matplotlib."""
+    from matplotlib.image import imread
+    return imread(path)
+
+
+def assert_drawn(path, width_min=300, height_min=300) -> tuple[int, int]:
+    """A real PNG of at least the given size whose pixels are not one flat colour: something is
+    drawn in it. Returns (width, height)."""
+    w, h = png_size(path)
+    assert w >= width_min and h >= height_min, (w, h)
+    px = png_pixels(path)
+    assert px.shape[:2] == (h, w)
+    # Ink: pixels darker than near-white. An empty canvas has none; a drawn figure has some
+    # percent (text, bars, cells).
+    ink = float(np.mean(px[..., :3].mean(axis=2) < 0.9))
+    assert ink > 0.01, f"{path} is almost blank ({100 * ink:.2f} % ink)"
+    return w, h
+
+
+def svg_root(path):
+    """The parsed SVG document, checked to be an <svg> with drawn content."""
+    import xml.etree.ElementTree as ET
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 10
+    return root
+
+
 def one_sample(k=0):
     x, _ = datasets.load("digits", "test")
     return datasets.encode_for(NET, x[k:k + 1], seed=0)[0]
@@ -148,8 +177,7 @@ def test_cli_writes_each_plot_for_the_builtin_network(tmp_path, capsys, kind, ex
     out = tmp_path / f"{kind}.png"
     assert main(["plot", kind, "-o", str(out), "--json", *extra]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["file"] == str(out) and png_size(out) == (r["width"], r["height"])
-    assert r["width"] >= 300 and r["height"] >= 300
+    assert r["file"] == str(out) and assert_drawn(out) == (r["width"], r["height"])
     if kind == "confusion":
         x, y = datasets.load("digits", "test")
         pred = classify(NET, simulate(NET, datasets.encode_for(NET, x, seed=0)))
@@ -176,19 +204,35 @@ def test_cli_bad_arguments_name_option_value_and_choices(tmp_path, capsys):
     assert "invalid choice: 'histogram'" in capsys.readouterr().err
 
 
-def test_cli_confusion_of_rtl_results(tmp_path, capsys):
-    """RTL classes from a real `spikegate sim --json` run; another sample count is refused."""
-    sim_json = tmp_path / "sim.json"
-    assert main(["sim", "--samples", "8", "--build-dir", str(tmp_path / "simcache"), "--json"]) == 0
-    sim_json.write_text(capsys.readouterr().out)
-    out = tmp_path / "rtl.png"
-    assert main(["plot", "confusion", "--rtl", str(sim_json), "--samples", "8", "-o", str(out), "--json"]) == 0
-    r = json.loads(capsys.readouterr().out)
-    assert r["source"].startswith("RTL (verilator") and r["samples"] == 8
-    assert r["accuracy"] == json.loads(sim_json.read_text())["accuracy"]
-    assert png_size(out) == (r["width"], r["height"])
-    assert main(["plot", "confusion", "--rtl", str(sim_json), "--samples", "9", "-o", str(out)]) == 2
-    assert "ran samples = 8, this plot 9" in capsys.readouterr().err
+def test_model_json_lists_every_class_and_plot_draws_their_confusion(tmp_path, capsys):
+    out = tmp_path / "model.png"
+    assert main(["model", "--plot", str(out), "--json"]) == 0
+    cap = capsys.readouterr()
+    r = json.loads(cap.out)
+    x, y = datasets.load("digits", "test")
+    pred = classify(NET, simulate(NET, datasets.encode_for(NET, x, seed=0)))
+    assert r["snn"]["predictions"] == pred.tolist() and r["snn"]["labels"] == y.tolist()
+    assert r["snn"]["correct"] == int(np.sum(pred == y))
+    assert f"model: wrote {out}" in cap.err
+    # The confusion figure's 6 x 5.4 inches at 100 dpi, with the matrix drawn in it.
+    assert assert_drawn(out) == (600, 540)
+    svg = tmp_path / "model.svg"
+    assert main(["model", "--samples", "20", "--seed", "3", "--plot", str(svg)]) == 0
+    assert "integer SNN" in capsys.readouterr().out
+    svg_root(svg)
+
+
+def test_plot_option_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    for cmd in (["model"], ["sim"], ["build", "--board", "icebreaker"]):
+        assert main([*cmd, "--plot", str(tmp_path / "m.jpg")]) == 2
+        err = capsys.readouterr().err
+        assert f"--plot = '{tmp_path / 'm.jpg'}' is not valid; valid: a name ending in .png or .svg" in err
+        assert main([*cmd, "--plot", str(tmp_path / "missing" / "m.png")]) == 2
+        assert f"--plot = '{tmp_path / 'missing' / 'm.png'}'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main(["model", "--plot", str(tmp_path / "m.png")]) == 2
+    assert "needs the 'plot' extra" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_pareto_plots_timing_clean_points_and_the_front(tmp_path, capsys):

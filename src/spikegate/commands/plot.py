@@ -102,7 +102,7 @@ def _figure(args):
             pred, r = _rtl_predictions(net, args.rtl, pred, y, info)
             what = f"RTL ({r['simulator']}, lanes {r['lanes']})"
         title = f"{what} on {data} {args.split} ({len(y)} samples)"
-        return plots.confusion(y, pred, n_classes=max(net.n_outputs, int(y.max()) + 1), title=title,
+        return plots.confusion(y, pred, n_classes=plots.class_count(net, y), title=title,
                                dpi=args.dpi), {**info, "accuracy": float(np.mean(pred == y)), "source": what}
     spikes, what = _one_sample(net, args)
     if kind == "raster":
