@@ -2,16 +2,18 @@
 checked as real PNG/SVG of the expected pixel size."""
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from spikegate import datasets, plots, plots_hw
+from spikegate import datasets, plots, plots_html, plots_hw
 from spikegate.cli import main
 from spikegate.errors import UserError
 from spikegate.model.simulate import classify, simulate
@@ -44,6 +46,60 @@ def assert_drawn(path, width_min=300, height_min=300) -> tuple[int, int]:
     ink = float(np.mean(px[..., :3].mean(axis=2) < 0.9))
     assert ink > 0.01, f"{path} is almost blank ({100 * ink:.2f} % ink)"
     return w, h
+
+
+class Page(HTMLParser):
+    """An HTML report taken apart: its tables (rows of cell texts, with each row's class), headings
+    and images (decoded PNG bytes); every tag seen."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables, self.row_classes, self.headings, self.images, self.tags = [], [], [], [], set()
+        self._cell = self._heading = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if tag == "table":
+            self.tables.append([])
+            self.row_classes.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+            self.row_classes[-1].append(a.get("class", ""))
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag in ("h1", "h2", "h3", "h4"):
+            self._heading = ""
+        elif tag == "img":
+            prefix = "data:image/png;base64,"
+            assert a["src"].startswith(prefix), "an image that is not embedded"
+            self.images.append((a["alt"], base64.b64decode(a["src"][len(prefix):])))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+        elif tag in ("h1", "h2", "h3", "h4"):
+            self.headings.append(self._heading)
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        if self._heading is not None:
+            self._heading += data
+
+
+def parse_report(path) -> Page:
+    """The page of an HTML report, checked to be self-contained: no scripts, no links to other files."""
+    page = Page(path.read_text())
+    assert not page.tags & {"script", "link", "iframe"} and "http" not in path.read_text().replace(
+        "http://www.w3.org", "")
+    for alt, png in page.images:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24])[0] >= 300, alt
+    return page
 
 
 def svg_root(path):
@@ -257,3 +313,68 @@ def test_pareto_plots_timing_clean_points_and_the_front(tmp_path, capsys):
     assert main(["plot", "pareto", "--results", str(f), "-o", str(out), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["points"] == 4 and png_size(out) == (r["width"], r["height"])
+
+
+def sweep_rows():
+    from spikegate.explore import Point, point_row
+    rows = []
+    for k, (sps, lut, ram, met) in enumerate([(1000, 40, 30, True), (2000, 60, 30, True), (900, 45, 35, True),
+                                              (5000, 10, 10, False)]):
+        r = point_row(Point("icebreaker", 2, seed=k), None, "ok" if met else "timing")
+        r.update(timing_met=met, samples_per_s=sps, lut_percent=lut, ram_percent=ram, fmax_mhz=20.0 + k)
+        rows.append(r)
+    return rows
+
+
+def test_html_report_of_a_build(tmp_path, capsys):
+    r = report(False)
+    r["network"]["shape"] = [64, 64, 10]
+    f = tmp_path / "icebreaker-report.json"
+    f.write_text(json.dumps(r))
+    out = tmp_path / "build.html"
+    assert main(["plot", "utilisation", "--report", str(f), "-o", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["file"] == str(out) and res["bytes"] == out.stat().st_size < 200_000
+    page = parse_report(out)
+    assert page.headings[0] == "spikegate build: iCEBreaker v1.0, 64-64-10"
+    summary, util = page.tables
+    assert dict(summary[1:])["timing met"] == "NO" and dict(summary[1:])["fmax (MHz)"] == "15"
+    assert util[0] == ["resource", "used", "available", "%"]
+    assert [row[0] for row in util[1:]] == ["LUT", "FF", "LC", "BRAM", "SPRAM", "DSP"]
+    assert util[4] == ["BRAM", "27", "30", "90"]
+    [(alt, png)] = page.images
+    assert "utilisation" in alt and struct.unpack(">II", png[16:24]) == (640, 288)  # 8 x 3.6 in at 80 dpi
+    assert main(["plot", "raster", "-o", str(tmp_path / "r.html")]) == 2
+    assert (f"--out = '{tmp_path / 'r.html'}' is not valid for `plot raster`; valid: a name ending in .png or .svg "
+            f"(.html for utilisation and pareto)") in capsys.readouterr().err
+
+
+def test_html_report_of_a_sweep(tmp_path, capsys):
+    rows = sweep_rows()
+    result = {"network": {"name": "digits", "shape": [64, 64, 10]}, "points": rows, "pareto": [0, 1],
+              "best_index": {"icebreaker": 1}, "copied": {}, "workers": 2, "scheduler": "local",
+              "wall_seconds": 12.5, "counts": {"ok": 3, "timing": 1, "no-fit": 0, "error": 0}}
+    rep = report()
+    rep["performance"] = {"cycles_per_sample": {"mean": 1234.5},
+                          "at_clock": {"latency_us": 76.6, "samples_per_s": 13062.0}}
+    text = plots_html.sweep_html(result, {"icebreaker": rep})
+    f = tmp_path / "sweep.html"
+    plots_html.save_html(text, f)
+    page = parse_report(f)
+    points, best, summary, util = page.tables
+    assert len(points) == 1 + len(rows)
+    assert [row[0] for row in points[1:]] == [r["label"] for r in rows]
+    assert [row[6] for row in points[1:]] == ["ok", "ok", "ok", "timing"]
+    assert [row[12] for row in points[1:]] == ["1000", "2000", "900", "5000"]
+    assert page.row_classes[0][1:] == ["front", "front", "", "fail"]
+    assert best[1][:2] == ["icebreaker", rows[1]["label"]]
+    assert dict(summary[1:])["samples/s"] == "13,062" and dict(summary[1:])["timing met"] == "yes"
+    assert [alt for alt, _ in page.images] == ["Pareto front of the sweep", "utilisation of the icebreaker build"]
+    assert f"icebreaker: {rows[1]['label']}" in page.headings
+    # The CLI: the same page from an `explore --json` file.
+    g = tmp_path / "explore.json"
+    g.write_text(json.dumps(result))
+    out = tmp_path / "p.html"
+    assert main(["plot", "pareto", "--results", str(g), "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert parse_report(out).tables[0] == points

@@ -18,15 +18,15 @@ from .model.fileio import atomic_path
 from .model.network import Network
 from .model.simulate import simulate
 
-__all__ = ["PLOT_EXTRA", "FORMATS", "new_figure", "output_format", "check_plot_file", "save", "raster", "trace",
-           "confusion", "confusion_matrix", "class_count", "save_confusion", "fields", "image_shape", "active_neurons"]
+__all__ = ["PLOT_EXTRA", "FORMATS", "new_figure", "require_matplotlib", "output_format", "check_plot_file", "save",
+           "raster", "trace", "confusion", "confusion_matrix", "class_count", "save_confusion", "fields", "image_shape", "active_neurons"]
 
 PLOT_EXTRA = 'needs the \'plot\' extra: pip install "spikegate[plot]"'
 FORMATS = {".png": "png", ".svg": "svg"}
 DPI = 100
 
 
-def _matplotlib():
+def require_matplotlib():
     """(FigureCanvasAgg, Figure); :class:`UserError` naming the extra without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,7 +38,7 @@ def _matplotlib():
 
 def new_figure(figsize=(8.0, 5.0), dpi: int = DPI):
     """An empty Figure on the Agg canvas; :class:`UserError` naming the extra without matplotlib."""
-    FigureCanvasAgg, Figure = _matplotlib()
+    FigureCanvasAgg, Figure = require_matplotlib()
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 20 <= dpi <= 600:
         raise ValueError(f"dpi = {dpi!r} is not valid; valid: an integer from 20 to 600")
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
@@ -60,7 +60,7 @@ def check_plot_file(path, option: str = "--plot") -> str:
     from .checks import check_output_file
     fmt = output_format(path, option)
     check_output_file(option, path)
-    _matplotlib()
+    require_matplotlib()
     return fmt
 
 
