@@ -11,8 +11,8 @@ and output folder under a temp dir, so every point is a real Yosys + nextpnr bui
 (nothing comes from a cache). The runs go in the order given (1 worker first); the YoWASP tools'
 one-off WebAssembly compilation is cached on disk beforehand by a first build, so it is in neither.
 
-Prints per run the wall time (cluster start-up and shut-down included) and the sweep's own time,
-the point outcomes, the ratio of the 1-worker to the 2-worker wall time, whether the runs gave the
+Prints per run the load average when it starts, the wall time (cluster start-up and shut-down
+included), the sweep's own time, the sum of the points' build times, the point outcomes, the ratio of the 1-worker to the 2-worker wall time, whether the runs gave the
 same table (the same design and seed must give the same fmax and figures), and the load average
 before and after: on a shared machine other work takes cores too.
 """
@@ -49,14 +49,34 @@ def one_run(net, points, workers: int, root: Path, samples, data_dir) -> dict:
     """The sweep on a fresh LocalCluster of ``workers`` processes with an empty cache."""
     cache, out = root / f"cache-{workers}w", root / f"out-{workers}w"
     note(f"{len(points)} points on {workers} worker{'s' * (workers > 1)} (cache {cache}) ...")
+    load = os.getloadavg()[0]
     t0 = time.monotonic()
     r = run_sweep(net, points, out_dir=out, workers=workers, cache_dir=cache, samples=samples,
                   data_dir=data_dir, on_progress=progress)
     wall = time.monotonic() - t0
     assert not any(row["cached"] for row in r["points"]), "a point came from a cache: the run is not cold"
-    return {"workers": r["workers"], "wall_seconds": round(wall, 1), "sweep_seconds": r["wall_seconds"],
+    return {"workers": r["workers"], "load_average_at_start": round(load, 2), "wall_seconds": round(wall, 1), "sweep_seconds": r["wall_seconds"],
             "build_seconds": round(sum(row["seconds"] or 0 for row in r["points"]), 1),
             "counts": r["counts"], "points": r["points"], "best": r["best"]}
+
+
+def format_result(result: dict) -> str:
+    runs, base = result["runs"], result["runs"][0]
+    shape = "-".join(map(str, result["network"]["shape"]))
+    lines = [f"sweep: {len(result['points'])} points, {shape} on {result['board']} (lanes {result['lanes']} x "
+             f"seeds {result['seeds']}), an empty build cache per run; {result['cpu_count']} cores, load average "
+             f"{result['load_average_before'][0]:.2f} before, {result['load_average_after'][0]:.2f} after",
+             f"{'workers':>7} {'load':>5} {'wall s':>8} {'sweep s':>8} {'builds s':>9}  outcomes"]
+    for r in runs:
+        c = r["counts"]
+        lines.append(f"{r['workers']:>7} {r['load_average_at_start']:>5.1f} {r['wall_seconds']:>8.1f} "
+                     f"{r['sweep_seconds']:>8.1f} {r['build_seconds']:>9.1f}  {c['ok']} ok, {c['timing']} missed "
+                     f"timing, {c['no-fit']} no fit, {c['error']} failed")
+    for r in runs[1:]:
+        lines.append(f"wall time {base['workers']} worker / {r['workers']} workers: "
+                     f"{result['speedup'][str(r['workers'])]:.2f}x")
+    lines.append(f"same table in every run: {'yes' if result['tables_agree'] else 'NO'}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -94,6 +114,7 @@ def main(argv=None) -> int:
     base = runs[0]
     result = {
         "network": {"name": net.name, "shape": list(net.shape)}, "board": points[0].board,
+        "lanes": args.lanes, "seeds": args.seeds,
         "points": [p.label for p in points], "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
@@ -102,22 +123,7 @@ def main(argv=None) -> int:
         "tables_agree": agree,
         "table": base["points"],
     }
-    if args.json:
-        print(json.dumps(result, indent=1))
-    else:
-        shape = "-".join(map(str, net.shape))
-        print(f"sweep: {len(points)} points, {shape} on {result['board']} (lanes {args.lanes} x seeds {args.seeds}), "
-              f"an empty build cache per run; {result['cpu_count']} cores, load average "
-              f"{load_before[0]:.2f} before, {load_after[0]:.2f} after")
-        print(f"{'workers':>7} {'wall s':>8} {'sweep s':>8} {'builds s':>9}  outcomes")
-        for r in runs:
-            c = r["counts"]
-            print(f"{r['workers']:>7} {r['wall_seconds']:>8.1f} {r['sweep_seconds']:>8.1f} {r['build_seconds']:>9.1f}  "
-                  f"{c['ok']} ok, {c['timing']} missed timing, {c['no-fit']} no fit, {c['error']} failed")
-        for r in runs[1:]:
-            print(f"wall time {base['workers']} worker / {r['workers']} workers: "
-                  f"{result['speedup'][str(r['workers'])]:.2f}x")
-        print(f"same table in every run: {'yes' if agree else 'NO'}")
+    print(json.dumps(result, indent=1) if args.json else format_result(result))
     return 0 if agree else 1
 
 

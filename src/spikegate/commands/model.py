@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import datasets
 from ..model_eval import ModelEvaluation, evaluate_on_data
-from ..progress import note, progress
+from ..progress import progress
 from ._common import check_data_arguments, add_data_arguments, add_json_argument, add_net_argument, emit
 
 
@@ -47,9 +47,10 @@ def run(args) -> int:
                          progress=progress, predictions=True)
     if args.plot is not None:
         from ..plots import save_confusion
+        from ..progress import note as say
         path = save_confusion(args.plot, net, r.snn["labels"], r.snn["predictions"],
                               title=f"integer model on {r.data} {r.split} ({r.snn['samples']} samples)")
-        note(f"model: wrote {path}")
+        say(f"model: wrote {path}")
     emit(args, r, format_report)
     return 0
 

@@ -172,7 +172,7 @@ def register(subparsers) -> None:
                     "the cached build for --board); pareto: a sweep (--results from `spikegate explore --json`). "
                     "For utilisation and pareto, -o FILE.html writes a self-contained HTML report (tables, "
                     "figures embedded). "
-                    f"Needs the 'plot' extra (pip install \"spikegate[plot]\").")
+                    "Needs the 'plot' extra (pip install \"spikegate[plot]\").")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of: {', '.join(KINDS)}")
     add_net_argument(p)
     add_data_arguments(p)
