@@ -139,9 +139,10 @@ def _figure(args):
 
 def run(args) -> int:
     from .. import plots
+    from ..plots_html import HTML_SUFFIXES
     if args.out is None:
         args.out = f"{args.kind}.png"
-    if Path(args.out).suffix.lower() in (".html", ".htm"):
+    if Path(args.out).suffix.lower() in HTML_SUFFIXES:
         if args.kind not in HTML_KINDS:
             raise ValueError(f"--out = {args.out!r} is not valid for `plot {args.kind}`; valid: a name ending in "
                              f".png or .svg (.html for {' and '.join(HTML_KINDS)})")
@@ -176,7 +177,8 @@ def register(subparsers) -> None:
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of: {', '.join(KINDS)}")
     add_net_argument(p)
     add_data_arguments(p)
-    p.add_argument("-o", "--out", metavar="FILE", default=None, help="output file, .png or .svg; .html for utilisation and pareto (default: KIND.png)")
+    p.add_argument("-o", "--out", metavar="FILE", default=None,
+                   help="output file, .png or .svg; .html for utilisation and pareto (default: KIND.png)")
     p.add_argument("--dpi", type=int, default=100, help="pixels per inch (default: 100)")
     p.add_argument("--sample", type=int, default=0, metavar="K", help="raster/trace: sample index in the split (default: 0)")
     p.add_argument("--layer", type=int, default=None, metavar="L",
