@@ -227,7 +227,8 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
         plots.new_figure()
 
 
-@pytest.mark.parametrize("kind, extra", [("raster", ["--sample", "2"]), ("trace", ["--neurons", "0,3"]),
+@pytest.mark.parametrize("kind, extra", [("raster", ["--sample", "2"]), ("raster", ["--dpi", "70"]),
+                                         ("trace", ["--neurons", "0,3"]),
                                          ("fields", ["--dpi", "50"]), ("confusion", [])])
 def test_cli_writes_each_plot_for_the_builtin_network(tmp_path, capsys, kind, extra):
     out = tmp_path / f"{kind}.png"

@@ -156,8 +156,9 @@ def run(args) -> int:
     plots.output_format(args.out, "--out")
     fig, info = _figure(args)
     path = plots.save(fig, args.out)
-    w, h = fig.get_size_inches() * fig.dpi
-    result = {"plot": args.kind, "file": str(path), "width": int(round(w)), "height": int(round(h)), **info}
+    # The pixels Agg renders: the size in inches times the dpi, rounded down (8.1 in at 70 dpi is 566).
+    w, h = fig.canvas.get_width_height()
+    result = {"plot": args.kind, "file": str(path), "width": w, "height": h, **info}
     print(json.dumps(result, indent=1) if args.json else f"wrote {path} ({result['width']}x{result['height']})")
     return 0
 
