@@ -122,7 +122,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsys):
+def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsys, monkeypatch):
     """`dask scheduler` + 2 `dask worker` processes on 127.0.0.1; then the same sweep on a local
     cluster gives the same table, every point served from the build cache."""
     pytest.importorskip("distributed")
@@ -147,10 +147,11 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
         with Client(address, timeout=60) as c:
             c.wait_for_workers(2, timeout=120)
         args = ["explore", "--net", str(net_file), "--board", "icebreaker", "--lanes", "1",
-                "--clock", "16.125,40", "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--timeout", "900"]
+                "--clock", "16.125,40", "--seeds", "1", "--cache-dir", str(tmp_path / "sg" / "builds"),
+                "--timeout", "900"]
         out1 = tmp_path / "out-remote"
         status = main(args + ["--scheduler", address, "--out", str(out1), "--json",
-                              "--plot", str(tmp_path / "pareto.png")])
+                              "--plot", str(tmp_path / "pareto.png"), "--html", str(tmp_path / "sweep.html")])
         remote = json.loads(capsys.readouterr().out)
     finally:
         for p in reversed(procs):
@@ -169,7 +170,13 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
     best = Path(remote["copied"]["icebreaker"])
     assert best == out1 / "icebreaker" / "icebreaker.bin" and best.stat().st_size > 100_000
     assert json.loads((out1 / "explore.json").read_text())["points"] == rows
-    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    from test_plots import assert_drawn, parse_report
+    assert_drawn(tmp_path / "pareto.png")
+    page = parse_report(tmp_path / "sweep.html")
+    assert [row[0] for row in page.tables[0][1:]] == [r["label"] for r in rows]
+    assert page.row_classes[0][1:] == ["front", "fail"]
+    assert [alt for alt, _ in page.images] == ["Pareto front of the sweep", "utilisation of the icebreaker build"]
+    assert dict(page.tables[2][1:])["fmax (MHz)"] == f"{rows[0]['fmax_mhz']:.4g}"
 
     local = tmp_path / "out-local"
     assert main(args + ["--workers", "1", "--out", str(local), "--json"]) == 0
@@ -183,6 +190,43 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
     from spikegate import plots_hw
     fig = plots_hw.utilisation(plots_hw.load_report(out1 / "icebreaker" / "icebreaker-report.json"))
     assert [p.get_width() for p in fig.axes[0].patches][0] == rows[0]["lut_percent"]
+
+    # `build --plot` of the point that missed timing (served from the sweep's cache): the build
+    # fails with status 1 and still draws its report, timing NOT met.
+    monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "sg"))
+    missed = tmp_path / "missed.png"
+    assert main(["build", "--net", str(net_file), "--board", "icebreaker", "--lanes", "1", "--clock", "40",
+                 "--seed", "1", "--out", str(tmp_path / "b40"), "--plot", str(missed), "--json"]) == 1
+    failed = json.loads(capsys.readouterr().out)
+    assert failed["report"]["cached"] is True and failed["report"]["timing"]["fmax_mhz"] == rows[1]["fmax_mhz"]
+    assert assert_drawn(missed) == (800, 360)
+
+
+def test_build_plot_and_plot_utilisation_of_the_builtin_network(tmp_path, capsys):
+    """`build --plot` draws the report of the build it just made; `plot utilisation --board` draws
+    the same build, served from the cache, pixel for pixel; `--plot FILE.svg` writes SVG."""
+    pytest.importorskip("matplotlib")
+    from test_plots import assert_drawn, png_pixels, svg_root
+    from spikegate import plots_hw
+    from spikegate.cli import main
+    png = tmp_path / "build.png"
+    assert main(["build", "--board", "icebreaker", "--out", str(tmp_path / "b"), "--plot", str(png), "--json"]) == 0
+    cap = capsys.readouterr()
+    rep = json.loads(cap.out)
+    assert f"build: wrote {png}" in cap.err
+    assert assert_drawn(png) == (800, 360)
+    fig = plots_hw.utilisation(rep)
+    assert [p.get_width() for p in fig.axes[0].patches][:2] == [rep["utilization"]["LUT"]["percent"],
+                                                                 rep["utilization"]["FF"]["percent"]]
+    assert [p.get_height() for p in fig.axes[1].patches] == [rep["timing"]["fmax_mhz"], rep["timing"]["constraint_mhz"]]
+    out = tmp_path / "u.png"
+    assert main(["plot", "utilisation", "--board", "icebreaker", "-o", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["cached"] is True and (r["width"], r["height"]) == (800, 360)
+    assert np.array_equal(png_pixels(out), png_pixels(png))
+    svg = tmp_path / "build.svg"
+    assert main(["build", "--board", "icebreaker", "--out", str(tmp_path / "b"), "--plot", str(svg)]) == 0
+    svg_root(svg)
 
 
 def test_regress_runs_random_configurations_in_verilator(tmp_path, capsys):

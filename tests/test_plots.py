@@ -2,16 +2,18 @@
 checked as real PNG/SVG of the expected pixel size."""
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from spikegate import datasets, plots, plots_hw
+from spikegate import datasets, plots, plots_html, plots_hw
 from spikegate.cli import main
 from spikegate.errors import UserError
 from spikegate.model.simulate import classify, simulate
@@ -24,6 +26,89 @@ def png_size(path) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
     assert data[12:16] == b"IHDR"
     return struct.unpack(">II", data[16:24])
+
+
+def png_pixels(path) -> np.ndarray:
+    """The decoded image (height x width x channels, floats 0..1), read back by matplotlib."""
+    from matplotlib.image import imread
+    return imread(path)
+
+
+def assert_drawn(path, width_min=300, height_min=300) -> tuple[int, int]:
+    """A real PNG of at least the given size whose pixels are not one flat colour: something is
+    drawn in it. Returns (width, height)."""
+    w, h = png_size(path)
+    assert w >= width_min and h >= height_min, (w, h)
+    px = png_pixels(path)
+    assert px.shape[:2] == (h, w)
+    # Ink: pixels darker than near-white. An empty canvas has none; a drawn figure has some
+    # percent (text, bars, cells).
+    ink = float(np.mean(px[..., :3].mean(axis=2) < 0.9))
+    assert ink > 0.01, f"{path} is almost blank ({100 * ink:.2f} % ink)"
+    return w, h
+
+
+class Page(HTMLParser):
+    """An HTML report taken apart: its tables (rows of cell texts, with each row's class), headings
+    and images (decoded PNG bytes); every tag seen."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables, self.row_classes, self.headings, self.images, self.tags = [], [], [], [], set()
+        self._cell = self._heading = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if tag == "table":
+            self.tables.append([])
+            self.row_classes.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+            self.row_classes[-1].append(a.get("class", ""))
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag in ("h1", "h2", "h3", "h4"):
+            self._heading = ""
+        elif tag == "img":
+            prefix = "data:image/png;base64,"
+            assert a["src"].startswith(prefix), "an image that is not embedded"
+            self.images.append((a["alt"], base64.b64decode(a["src"][len(prefix):])))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+        elif tag in ("h1", "h2", "h3", "h4"):
+            self.headings.append(self._heading)
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        if self._heading is not None:
+            self._heading += data
+
+
+def parse_report(path) -> Page:
+    """The page of an HTML report, checked to be self-contained: no scripts, no links to other files."""
+    page = Page(path.read_text())
+    assert not page.tags & {"script", "link", "iframe"} and "http" not in path.read_text().replace(
+        "http://www.w3.org", "")
+    for alt, png in page.images:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24])[0] >= 300, alt
+    return page
+
+
+def svg_root(path):
+    """The parsed SVG document, checked to be an <svg> with drawn content."""
+    import xml.etree.ElementTree as ET
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 10
+    return root
 
 
 def one_sample(k=0):
@@ -142,14 +227,14 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
         plots.new_figure()
 
 
-@pytest.mark.parametrize("kind, extra", [("raster", ["--sample", "2"]), ("trace", ["--neurons", "0,3"]),
+@pytest.mark.parametrize("kind, extra", [("raster", ["--sample", "2"]), ("raster", ["--dpi", "70"]),
+                                         ("trace", ["--neurons", "0,3"]),
                                          ("fields", ["--dpi", "50"]), ("confusion", [])])
 def test_cli_writes_each_plot_for_the_builtin_network(tmp_path, capsys, kind, extra):
     out = tmp_path / f"{kind}.png"
     assert main(["plot", kind, "-o", str(out), "--json", *extra]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["file"] == str(out) and png_size(out) == (r["width"], r["height"])
-    assert r["width"] >= 300 and r["height"] >= 300
+    assert r["file"] == str(out) and assert_drawn(out) == (r["width"], r["height"])
     if kind == "confusion":
         x, y = datasets.load("digits", "test")
         pred = classify(NET, simulate(NET, datasets.encode_for(NET, x, seed=0)))
@@ -176,19 +261,35 @@ def test_cli_bad_arguments_name_option_value_and_choices(tmp_path, capsys):
     assert "invalid choice: 'histogram'" in capsys.readouterr().err
 
 
-def test_cli_confusion_of_rtl_results(tmp_path, capsys):
-    """RTL classes from a real `spikegate sim --json` run; another sample count is refused."""
-    sim_json = tmp_path / "sim.json"
-    assert main(["sim", "--samples", "8", "--build-dir", str(tmp_path / "simcache"), "--json"]) == 0
-    sim_json.write_text(capsys.readouterr().out)
-    out = tmp_path / "rtl.png"
-    assert main(["plot", "confusion", "--rtl", str(sim_json), "--samples", "8", "-o", str(out), "--json"]) == 0
-    r = json.loads(capsys.readouterr().out)
-    assert r["source"].startswith("RTL (verilator") and r["samples"] == 8
-    assert r["accuracy"] == json.loads(sim_json.read_text())["accuracy"]
-    assert png_size(out) == (r["width"], r["height"])
-    assert main(["plot", "confusion", "--rtl", str(sim_json), "--samples", "9", "-o", str(out)]) == 2
-    assert "ran samples = 8, this plot 9" in capsys.readouterr().err
+def test_model_json_lists_every_class_and_plot_draws_their_confusion(tmp_path, capsys):
+    out = tmp_path / "model.png"
+    assert main(["model", "--plot", str(out), "--json"]) == 0
+    cap = capsys.readouterr()
+    r = json.loads(cap.out)
+    x, y = datasets.load("digits", "test")
+    pred = classify(NET, simulate(NET, datasets.encode_for(NET, x, seed=0)))
+    assert r["snn"]["predictions"] == pred.tolist() and r["snn"]["labels"] == y.tolist()
+    assert r["snn"]["correct"] == int(np.sum(pred == y))
+    assert f"model: wrote {out}" in cap.err
+    # The confusion figure's 6 x 5.4 inches at 100 dpi, with the matrix drawn in it.
+    assert assert_drawn(out) == (600, 540)
+    svg = tmp_path / "model.svg"
+    assert main(["model", "--samples", "20", "--seed", "3", "--plot", str(svg)]) == 0
+    assert "integer SNN" in capsys.readouterr().out
+    svg_root(svg)
+
+
+def test_plot_option_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    for cmd in (["model"], ["sim"], ["build", "--board", "icebreaker"]):
+        assert main([*cmd, "--plot", str(tmp_path / "m.jpg")]) == 2
+        err = capsys.readouterr().err
+        assert f"--plot = '{tmp_path / 'm.jpg'}' is not valid; valid: a name ending in .png or .svg" in err
+        assert main([*cmd, "--plot", str(tmp_path / "missing" / "m.png")]) == 2
+        assert f"--plot = '{tmp_path / 'missing' / 'm.png'}'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main(["model", "--plot", str(tmp_path / "m.png")]) == 2
+    assert "needs the 'plot' extra" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_pareto_plots_timing_clean_points_and_the_front(tmp_path, capsys):
@@ -213,3 +314,68 @@ def test_pareto_plots_timing_clean_points_and_the_front(tmp_path, capsys):
     assert main(["plot", "pareto", "--results", str(f), "-o", str(out), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["points"] == 4 and png_size(out) == (r["width"], r["height"])
+
+
+def sweep_rows():
+    from spikegate.explore import Point, point_row
+    rows = []
+    for k, (sps, lut, ram, met) in enumerate([(1000, 40, 30, True), (2000, 60, 30, True), (900, 45, 35, True),
+                                              (5000, 10, 10, False)]):
+        r = point_row(Point("icebreaker", 2, seed=k), None, "ok" if met else "timing")
+        r.update(timing_met=met, samples_per_s=sps, lut_percent=lut, ram_percent=ram, fmax_mhz=20.0 + k)
+        rows.append(r)
+    return rows
+
+
+def test_html_report_of_a_build(tmp_path, capsys):
+    r = report(False)
+    r["network"]["shape"] = [64, 64, 10]
+    f = tmp_path / "icebreaker-report.json"
+    f.write_text(json.dumps(r))
+    out = tmp_path / "build.html"
+    assert main(["plot", "utilisation", "--report", str(f), "-o", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["file"] == str(out) and res["bytes"] == out.stat().st_size < 200_000
+    page = parse_report(out)
+    assert page.headings[0] == "spikegate build: iCEBreaker v1.0, 64-64-10"
+    summary, util = page.tables
+    assert dict(summary[1:])["timing met"] == "NO" and dict(summary[1:])["fmax (MHz)"] == "15"
+    assert util[0] == ["resource", "used", "available", "%"]
+    assert [row[0] for row in util[1:]] == ["LUT", "FF", "LC", "BRAM", "SPRAM", "DSP"]
+    assert util[4] == ["BRAM", "27", "30", "90"]
+    [(alt, png)] = page.images
+    assert "utilisation" in alt and struct.unpack(">II", png[16:24]) == (640, 288)  # 8 x 3.6 in at 80 dpi
+    assert main(["plot", "raster", "-o", str(tmp_path / "r.html")]) == 2
+    assert (f"--out = '{tmp_path / 'r.html'}' is not valid for `plot raster`; valid: a name ending in .png or .svg "
+            f"(.html for utilisation and pareto)") in capsys.readouterr().err
+
+
+def test_html_report_of_a_sweep(tmp_path, capsys):
+    rows = sweep_rows()
+    result = {"network": {"name": "digits", "shape": [64, 64, 10]}, "points": rows, "pareto": [0, 1],
+              "best_index": {"icebreaker": 1}, "copied": {}, "workers": 2, "scheduler": "local",
+              "wall_seconds": 12.5, "counts": {"ok": 3, "timing": 1, "no-fit": 0, "error": 0}}
+    rep = report()
+    rep["performance"] = {"cycles_per_sample": {"mean": 1234.5},
+                          "at_clock": {"latency_us": 76.6, "samples_per_s": 13062.0}}
+    text = plots_html.sweep_html(result, {"icebreaker": rep})
+    f = tmp_path / "sweep.html"
+    plots_html.save_html(text, f)
+    page = parse_report(f)
+    points, best, summary, util = page.tables
+    assert len(points) == 1 + len(rows)
+    assert [row[0] for row in points[1:]] == [r["label"] for r in rows]
+    assert [row[6] for row in points[1:]] == ["ok", "ok", "ok", "timing"]
+    assert [row[12] for row in points[1:]] == ["1000", "2000", "900", "5000"]
+    assert page.row_classes[0][1:] == ["front", "front", "", "fail"]
+    assert best[1][:2] == ["icebreaker", rows[1]["label"]]
+    assert dict(summary[1:])["samples/s"] == "13,062" and dict(summary[1:])["timing met"] == "yes"
+    assert [alt for alt, _ in page.images] == ["Pareto front of the sweep", "utilisation of the icebreaker build"]
+    assert f"icebreaker: {rows[1]['label']}" in page.headings
+    # The CLI: the same page from an `explore --json` file.
+    g = tmp_path / "explore.json"
+    g.write_text(json.dumps(result))
+    out = tmp_path / "p.html"
+    assert main(["plot", "pareto", "--results", str(g), "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert parse_report(out).tables[0] == points

@@ -35,13 +35,15 @@ def batch_size_for(net: Network, budget: int = MEMORY_BUDGET) -> int:
 
 
 def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch_size: int | None = None,
-             memory_budget: int = MEMORY_BUDGET, progress=None, lanes: tuple[int, ...] = ()) -> dict:
+             memory_budget: int = MEMORY_BUDGET, progress=None, lanes: tuple[int, ...] = (),
+             predictions: bool = False) -> dict:
     """Run the integer model on a data set: accuracy and activity statistics per sample.
 
     The input spikes are ``datasets.encode_for(net, x, seed)``. For each lane count in ``lanes``,
     the result also has the accelerator's exact mean cycles per sample (``cycles_per_sample``).
     Samples run in batches of ``batch_size`` (default: :func:`batch_size_for` ``memory_budget``
-    bytes); the result does not depend on the batch size.
+    bytes); the result does not depend on the batch size. With ``predictions`` the result also
+    lists every sample's class (``predictions``) and true label (``labels``).
     """
     x = np.asarray(x)
     n = len(y)
@@ -55,11 +57,14 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
     layer_spikes = np.zeros(len(net.layers), dtype=np.int64)
     syn_ops = 0
     cycles = {P: 0 for P in lanes}
+    classes = []
     for start in range(0, n, batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         s = whole[start:start + batch_size] if whole is not None else datasets.encode_for(net, xb, seed)
         res = simulate(net, s)
-        correct += int(np.sum(classify(net, res) == yb))
+        pred = classify(net, res)
+        correct += int(np.sum(pred == yb))
+        classes.extend(int(c) for c in pred)
         in_spikes += int(s.sum())
         layer_spikes += np.array([int(sp.sum()) for sp in res.spikes], dtype=np.int64)
         syn_ops += int(res.synaptic_events(s, net).sum())
@@ -81,6 +86,7 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
             "sparsity": None if readout else 1.0 - count / (n * T * size),
             "readout": readout,
         })
+    extra = {"predictions": classes, "labels": [int(c) for c in y]} if predictions else {}
     return {
         "samples": n,
         "timesteps": T,
@@ -92,4 +98,5 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
         "dense_synaptic_ops_per_sample": T * sum(layer.n_in * layer.n for layer in net.layers),
         "layers": layers,
         "cycles_per_sample": {str(P): c / n for P, c in cycles.items()},
+        **extra,
     }

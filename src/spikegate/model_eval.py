@@ -39,15 +39,16 @@ class ModelEvaluation:
 
 def evaluate_on_data(net: Network, net_path: str | os.PathLike | None = None, data: str | None = None,
                      split: str = "test", data_dir=None, samples: int | None = None, seed: int = 0,
-                     lanes=(), progress=silent) -> ModelEvaluation:
+                     lanes=(), progress=silent, predictions: bool = False) -> ModelEvaluation:
     """Run ``net`` on a data set split (:func:`spikegate.datasets.select`). For each lane count in
-    ``lanes`` the result also has the accelerator's exact mean cycles per sample. ``progress`` is a
-    :func:`spikegate.progress.progress`-like factory."""
+    ``lanes`` the result also has the accelerator's exact mean cycles per sample; with
+    ``predictions``, every sample's class and label (``snn["predictions"]``, ``snn["labels"]``).
+    ``progress`` is a :func:`spikegate.progress.progress`-like factory."""
     data, x, y = datasets.select(net, data, split, data_dir, samples)
     ann = ann_from_network(net)
     ann_acc = ann.accuracy(x, y) if ann is not None else None
     with progress(len(y), f"integer model on {data} {split}", unit="samples") as p:
-        stats = evaluate(net, x, y, seed=seed, progress=p, lanes=lanes)
+        stats = evaluate(net, x, y, seed=seed, progress=p, lanes=lanes, predictions=predictions)
     notes = []
     if data == "mnist":
         train_n = net.meta.get("train_samples") if isinstance(net.meta, dict) else None

@@ -18,21 +18,27 @@ from .model.fileio import atomic_path
 from .model.network import Network
 from .model.simulate import simulate
 
-__all__ = ["PLOT_EXTRA", "FORMATS", "new_figure", "output_format", "save", "raster", "trace", "confusion",
-           "confusion_matrix", "fields", "image_shape", "active_neurons"]
+__all__ = ["PLOT_EXTRA", "FORMATS", "new_figure", "require_matplotlib", "output_format", "check_plot_file", "save",
+           "raster", "trace", "confusion", "confusion_matrix", "class_count", "save_confusion", "fields", "image_shape", "active_neurons"]
 
 PLOT_EXTRA = 'needs the \'plot\' extra: pip install "spikegate[plot]"'
 FORMATS = {".png": "png", ".svg": "svg"}
 DPI = 100
 
 
-def new_figure(figsize=(8.0, 5.0), dpi: int = DPI):
-    """An empty Figure on the Agg canvas; :class:`UserError` naming the extra without matplotlib."""
+def require_matplotlib():
+    """(FigureCanvasAgg, Figure); :class:`UserError` naming the extra without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise UserError(PLOT_EXTRA) from None
+    return FigureCanvasAgg, Figure
+
+
+def new_figure(figsize=(8.0, 5.0), dpi: int = DPI):
+    """An empty Figure on the Agg canvas; :class:`UserError` naming the extra without matplotlib."""
+    FigureCanvasAgg, Figure = require_matplotlib()
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 20 <= dpi <= 600:
         raise ValueError(f"dpi = {dpi!r} is not valid; valid: an integer from 20 to 600")
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
@@ -45,6 +51,16 @@ def output_format(path, option: str = "output file") -> str:
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise ValueError(f"{option} = {str(path)!r} is not valid; valid: a name ending in {' or '.join(FORMATS)}")
+    return fmt
+
+
+def check_plot_file(path, option: str = "--plot") -> str:
+    """Before any work: ``path`` names a .png or .svg file that can be written, and matplotlib is
+    installed. Returns the format."""
+    from .checks import check_output_file
+    fmt = output_format(path, option)
+    check_output_file(option, path)
+    require_matplotlib()
     return fmt
 
 
@@ -158,6 +174,11 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     return m
 
 
+def class_count(net: Network, y_true) -> int:
+    """Classes a confusion matrix of ``net`` on labels ``y_true`` shows: every output, every label."""
+    return max(net.n_outputs, int(np.max(y_true, initial=-1)) + 1)
+
+
 def confusion(y_true, y_pred, *, n_classes: int | None = None, title: str = "", dpi: int = DPI):
     """Confusion matrix (rows: true class, columns: predicted) with the count in every cell."""
     m = confusion_matrix(y_true, y_pred, n_classes)
@@ -178,6 +199,12 @@ def confusion(y_true, y_pred, *, n_classes: int | None = None, title: str = "", 
     ax.set_title(title or "confusion matrix", fontsize="medium")
     ax.set_xlabel(f"predicted class (accuracy {100 * acc:.2f} %, {m.sum()} samples)")
     return fig
+
+
+def save_confusion(path, net: Network, y_true, y_pred, *, title: str = "", dpi: int = DPI) -> Path:
+    """:func:`confusion` of ``net``'s classes (:func:`class_count`) written to ``path``: the
+    ``--plot FILE`` of ``spikegate model`` and ``spikegate sim``."""
+    return save(confusion(y_true, y_pred, n_classes=class_count(net, y_true), title=title, dpi=dpi), path)
 
 
 def image_shape(n_in: int, shape=None) -> tuple[int, int]:

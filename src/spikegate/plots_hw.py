@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import DPI, new_figure
+from .plots import DPI, new_figure, save
 
-__all__ = ["load_report", "utilisation", "pareto"]
+__all__ = ["load_report", "utilisation", "save_utilisation", "pareto"]
 
 _RESOURCES = ("LUT", "FF", "LC", "ALU", "BRAM", "SPRAM", "DSP")
 
@@ -61,6 +61,11 @@ def utilisation(report: dict, *, title: str = "", dpi: int = DPI):
     shape = "-".join(map(str, report.get("network", {}).get("shape", [])))
     fig.suptitle(title or f"{report.get('title', report['board'])}: {shape}, lanes {report.get('lanes')}")
     return fig
+
+
+def save_utilisation(report: dict, path, *, dpi: int = DPI) -> Path:
+    """:func:`utilisation` of ``report`` written to ``path`` (``spikegate build --plot FILE``)."""
+    return save(utilisation(report, dpi=dpi), path)
 
 
 def pareto(points: list[dict], front: list[int] | None = None, *, title: str = "", dpi: int = DPI):

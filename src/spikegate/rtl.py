@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,11 @@ class RtlSimulation:
     waves: str | None = None
     waves_sample: int | None = None
     wall_seconds: float = 0.0
+    # Per sample, in data set order: the true class, and the class and exact cycle count the RTL
+    # gave (the samples it finished).
+    labels: list = field(default_factory=list)
+    predictions: list = field(default_factory=list)
+    cycles: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -124,7 +129,9 @@ def simulate_dataset(net: Network, net_path: str | os.PathLike | None = None, *,
                            "max": int(hw.cycles[:done].max()) if done else 0},
         simulated_cycles=hw.sim_cycles, core_cycles=hw.run_cycles, sim_seconds=round(hw.sim_seconds, 3),
         cycles_per_second=round(hw.cycles_per_second, 1), build_seconds=round(hw.build_seconds, 3),
-        build_reused=hw.build_reused, build_dir=str(sim.build.directory))
+        build_reused=hw.build_reused, build_dir=str(sim.build.directory),
+        labels=[int(c) for c in y], predictions=[int(c) for c in hw_pred],
+        cycles=[int(c) for c in hw.cycles[:done]])
     if waves is not None:
         k = bad[0] if bad else (waves_sample or 0)
         wsim = CoreSim(net, lanes=lanes, simulator=simulator, build_root=build_dir, waves=True, progress=log.info)

@@ -12,12 +12,23 @@ from ._common import (add_board_argument, add_json_argument, add_lanes_argument,
 # No supported FPGA runs the core faster than this; the PLL check names the board's real limit.
 MAX_CLOCK_MHZ = 1000.0
 
+
+def _plot(args, report: dict) -> None:
+    if args.plot is not None:
+        from ..plots_hw import save_utilisation
+        from ..progress import note
+        note(f"build: wrote {save_utilisation(report, args.plot)}")
+
+
 def run(args) -> int:
     check_float("--clock", args.clock, 0, MAX_CLOCK_MHZ, lo_open=True)
     check_output_dir("--out", args.out)
     check_int("--max-events", args.max_events, 1, MAX_EVENTS)
     if args.data_dir is not None:
         check_input_dir("--data-dir", args.data_dir)
+    if args.plot is not None:
+        from ..plots import check_plot_file
+        check_plot_file(args.plot)
     require_extra("hw")
     from ..boards.build import MAX_SAMPLES, MAX_SEED, TimingError, build, format_report
     check_int("--samples", args.samples, 1, MAX_SAMPLES)
@@ -28,9 +39,11 @@ def run(args) -> int:
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
                        data_dir=args.data_dir, force=args.force, seed=args.seed, progress=note)
     except TimingError as e:
+        _plot(args, e.report)
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
         print(f"spikegate build: error: {e}", file=sys.stderr)
         return 1
+    _plot(args, report)
     emit(args, report, format_report)
     return 0
 
@@ -62,5 +75,7 @@ def register(subparsers) -> None:
                    help="nextpnr placement seed (default: nextpnr's); another seed can rescue a "
                         "design that narrowly misses timing")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help="also draw the report's utilisation and fmax vs clock (.png, or .svg); needs the 'plot' extra")
     add_json_argument(p)
     p.set_defaults(func=run)

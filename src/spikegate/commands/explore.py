@@ -76,8 +76,11 @@ def check_arguments(args) -> None:
     for option, path in (("--out", args.out), ("--cache-dir", args.cache_dir), ("--sim-build-dir", args.sim_build_dir)):
         check_output_dir(option, path)
     if args.plot is not None:
-        from ..plots import output_format
-        output_format(args.plot, "--plot")
+        from ..plots import check_plot_file
+        check_plot_file(args.plot)
+    if args.html is not None:
+        from ..plots_html import check_html_file
+        check_html_file(args.html)
 
 
 def run(args) -> int:
@@ -104,6 +107,9 @@ def run(args) -> int:
         from ..plots_hw import pareto
         save(pareto(r["points"], r["pareto"]), args.plot)
         note(f"explore: wrote {args.plot}")
+    if args.html is not None:
+        from ..plots_html import best_reports, save_html, sweep_html
+        note(f"explore: wrote {save_html(sweep_html(r, best_reports(r)), args.html)}")
     print(json.dumps(r, indent=1) if args.json else format_result(r))
     return 0 if r["best"] else 1
 
@@ -152,5 +158,8 @@ def register(subparsers) -> None:
     p.add_argument("--sim-build-dir", default=None, metavar="DIR",
                    help="--regress: simulator build cache (default: $SPIKEGATE_SIM_CACHE or ~/.cache/spikegate/sim)")
     p.add_argument("--plot", default=None, metavar="FILE", help="also draw the Pareto front (.png or .svg)")
+    p.add_argument("--html", default=None, metavar="FILE",
+                   help="also write a self-contained HTML report: every point, the Pareto front, each board's "
+                        "best build with its utilisation (figures embedded)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     p.set_defaults(func=run)

@@ -39,9 +39,18 @@ def format_report(r: ModelEvaluation) -> str:
 
 def run(args) -> int:
     check_data_arguments(args)
+    if args.plot is not None:
+        from ..plots import check_plot_file
+        check_plot_file(args.plot)
     net = datasets.load_network(args.net)
     r = evaluate_on_data(net, args.net, args.data, args.split, args.data_dir, args.samples, args.seed,
-                         progress=progress)
+                         progress=progress, predictions=True)
+    if args.plot is not None:
+        from ..plots import save_confusion
+        from ..progress import note as say
+        path = save_confusion(args.plot, net, r.snn["labels"], r.snn["predictions"],
+                              title=f"integer model on {r.data} {r.split} ({r.snn['samples']} samples)")
+        say(f"model: wrote {path}")
     emit(args, r, format_report)
     return 0
 
@@ -51,8 +60,11 @@ def register(subparsers) -> None:
         "model", help="accuracy and activity of the integer model on a data set",
         description="Run the bit-exact integer model of a network on a data set split and report its "
                     "accuracy, the float ANN's accuracy (when the file carries it), spikes per sample per "
-                    "layer, synaptic operations per sample and sparsity.")
+                    "layer, synaptic operations per sample and sparsity. --json lists every sample's "
+                    "class and label.")
     add_net_argument(p)
     add_data_arguments(p)
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help="also draw the confusion matrix of the model's classes (.png, or .svg); needs the 'plot' extra")
     add_json_argument(p)
     p.set_defaults(func=run)

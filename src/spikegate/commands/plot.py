@@ -13,6 +13,8 @@ from ..model.simulate import classify, simulate
 from ._common import add_data_arguments, add_net_argument, parse_lanes
 
 KINDS = ("raster", "trace", "confusion", "fields", "utilisation", "pareto")
+# Kinds that also write a self-contained HTML report (tables and figures) for -o FILE.html.
+HTML_KINDS = ("utilisation", "pareto")
 
 
 def _ints(option: str, text: str) -> list[int]:
@@ -69,25 +71,47 @@ def _rtl_predictions(net, path: str, y_model, y, info: dict):
     return y_model, r
 
 
+def _report(args) -> tuple[dict, dict]:
+    """utilisation: the build report of --report, else of the (cached) build for --board."""
+    from .. import plots_hw
+    if args.report:
+        return plots_hw.load_report(args.report), {"report": args.report}
+    from ..boards.build import TimingError, build
+    try:
+        rep = build(args.board, args.net, lanes=args.lanes, cache_dir=args.cache_dir, out_dir=args.build_out)
+    except TimingError as e:
+        rep = e.report
+    return rep, {"board": rep["board"], "cached": rep["cached"]}
+
+
+def _results(args) -> tuple[dict, dict]:
+    """pareto: the sweep of --results."""
+    if not args.results:
+        raise ValueError("--results is required for `plot pareto`: the output of `spikegate explore --json`")
+    r = json.loads(Path(args.results).read_text())
+    if not isinstance(r, dict) or not isinstance(r.get("points"), list):
+        raise ValueError(f"--results = {args.results!r} is not valid; valid: the output of `spikegate explore --json`")
+    return r, {"points": len(r["points"])}
+
+
+def _html(args) -> tuple[str, dict]:
+    from .. import plots_html
+    if args.kind == "utilisation":
+        rep, info = _report(args)
+        return plots_html.build_html(rep), info
+    r, info = _results(args)
+    return plots_html.sweep_html(r, plots_html.best_reports(r)), info
+
+
 def _figure(args):
     from .. import plots, plots_hw
     kind = args.kind
     if kind == "utilisation":
-        if args.report:
-            return plots_hw.utilisation(plots_hw.load_report(args.report), dpi=args.dpi), {"report": args.report}
-        from ..boards.build import TimingError, build
-        try:
-            rep = build(args.board, args.net, lanes=args.lanes, cache_dir=args.cache_dir, out_dir=args.build_out)
-        except TimingError as e:
-            rep = e.report
-        return plots_hw.utilisation(rep, dpi=args.dpi), {"board": rep["board"], "cached": rep["cached"]}
+        rep, info = _report(args)
+        return plots_hw.utilisation(rep, dpi=args.dpi), info
     if kind == "pareto":
-        if not args.results:
-            raise ValueError("--results is required for `plot pareto`: the output of `spikegate explore --json`")
-        r = json.loads(Path(args.results).read_text())
-        if not isinstance(r, dict) or not isinstance(r.get("points"), list):
-            raise ValueError(f"--results = {args.results!r} is not valid; valid: the output of `spikegate explore --json`")
-        return plots_hw.pareto(r["points"], r.get("pareto"), dpi=args.dpi), {"points": len(r["points"])}
+        r, info = _results(args)
+        return plots_hw.pareto(r["points"], r.get("pareto"), dpi=args.dpi), info
     net = datasets.load_network(args.net)
     if kind == "fields":
         layer = args.layer if args.layer is not None else 0
@@ -102,7 +126,7 @@ def _figure(args):
             pred, r = _rtl_predictions(net, args.rtl, pred, y, info)
             what = f"RTL ({r['simulator']}, lanes {r['lanes']})"
         title = f"{what} on {data} {args.split} ({len(y)} samples)"
-        return plots.confusion(y, pred, n_classes=max(net.n_outputs, int(y.max()) + 1), title=title,
+        return plots.confusion(y, pred, n_classes=plots.class_count(net, y), title=title,
                                dpi=args.dpi), {**info, "accuracy": float(np.mean(pred == y)), "source": what}
     spikes, what = _one_sample(net, args)
     if kind == "raster":
@@ -115,13 +139,26 @@ def _figure(args):
 
 def run(args) -> int:
     from .. import plots
+    from ..plots_html import HTML_SUFFIXES
     if args.out is None:
         args.out = f"{args.kind}.png"
+    if Path(args.out).suffix.lower() in HTML_SUFFIXES:
+        if args.kind not in HTML_KINDS:
+            raise ValueError(f"--out = {args.out!r} is not valid for `plot {args.kind}`; valid: a name ending in "
+                             f".png or .svg (.html for {' and '.join(HTML_KINDS)})")
+        from ..plots_html import check_html_file, save_html
+        check_html_file(args.out, "--out")
+        text, info = _html(args)
+        path = save_html(text, args.out)
+        result = {"plot": args.kind, "file": str(path), "bytes": path.stat().st_size, **info}
+        print(json.dumps(result, indent=1) if args.json else f"wrote {path} ({result['bytes']} bytes)")
+        return 0
     plots.output_format(args.out, "--out")
     fig, info = _figure(args)
     path = plots.save(fig, args.out)
-    w, h = fig.get_size_inches() * fig.dpi
-    result = {"plot": args.kind, "file": str(path), "width": int(round(w)), "height": int(round(h)), **info}
+    # The pixels Agg renders: the size in inches times the dpi, rounded down (8.1 in at 70 dpi is 566).
+    w, h = fig.canvas.get_width_height()
+    result = {"plot": args.kind, "file": str(path), "width": w, "height": h, **info}
     print(json.dumps(result, indent=1) if args.json else f"wrote {path} ({result['width']}x{result['height']})")
     return 0
 
@@ -135,11 +172,14 @@ def register(subparsers) -> None:
                     "results on a data set, or RTL results with --rtl SIM.json (from `spikegate sim --json`); "
                     "fields: a layer's weights as image tiles; utilisation: a build report (--report FILE, else "
                     "the cached build for --board); pareto: a sweep (--results from `spikegate explore --json`). "
-                    f"Needs the 'plot' extra (pip install \"spikegate[plot]\").")
+                    "For utilisation and pareto, -o FILE.html writes a self-contained HTML report (tables, "
+                    "figures embedded). "
+                    "Needs the 'plot' extra (pip install \"spikegate[plot]\").")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of: {', '.join(KINDS)}")
     add_net_argument(p)
     add_data_arguments(p)
-    p.add_argument("-o", "--out", metavar="FILE", default=None, help="output file, .png or .svg (default: KIND.png)")
+    p.add_argument("-o", "--out", metavar="FILE", default=None,
+                   help="output file, .png or .svg; .html for utilisation and pareto (default: KIND.png)")
     p.add_argument("--dpi", type=int, default=100, help="pixels per inch (default: 100)")
     p.add_argument("--sample", type=int, default=0, metavar="K", help="raster/trace: sample index in the split (default: 0)")
     p.add_argument("--layer", type=int, default=None, metavar="L",

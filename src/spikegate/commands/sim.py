@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from .. import datasets
 from ..extras import require_extra
-from ..progress import progress
+from ..progress import note, progress
 from ..rtl import SIMULATORS, RtlSimulation, simulate_dataset
 from ..checks import check_int, check_output_dir, check_output_file
 from ._common import check_data_arguments, add_data_arguments, add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
+
+
+def _lanes(r: RtlSimulation) -> str:
+    return str(r.lanes) if isinstance(r.lanes, int) else ",".join(map(str, r.lanes))
 
 
 def format_report(r: RtlSimulation) -> str:
     n = r.network
     shape = "-".join(str(k) for k in n["shape"])
     c = r.cycles_per_sample
-    lanes = r.lanes if isinstance(r.lanes, int) else ",".join(map(str, r.lanes))
+    lanes = _lanes(r)
     lines = [
         f"network        {n['name'] or '(unnamed)'} [{n['file']}]  {shape}  T={n['timesteps']}  lanes={lanes}",
         f"data           {r.data} {r.split} split, {r.samples} samples",
@@ -42,12 +46,22 @@ def run(args) -> int:
     if args.waves:
         check_output_file("--waves", args.waves)
     check_output_dir("--build-dir", args.build_dir)
+    if args.plot is not None:
+        from ..plots import check_plot_file
+        check_plot_file(args.plot)
     require_extra("sim")
     net = datasets.load_network(args.net)
     r = simulate_dataset(net, args.net, data=args.data, split=args.split, data_dir=args.data_dir,
                          samples=args.samples, seed=args.seed, simulator=args.simulator,
                          lanes=parse_lanes(args.lanes), build_dir=args.build_dir, waves=args.waves,
                          waves_sample=args.waves_sample, progress=progress)
+    if args.plot is not None:
+        from ..plots import save_confusion
+        done = len(r.predictions)
+        path = save_confusion(args.plot, net, r.labels[:done], r.predictions,
+                              title=f"RTL ({r.simulator}, lanes {_lanes(r)}) on {r.data} {r.split}: "
+                                    f"{r.bit_exact} of {r.samples} samples bit-exact")
+        note(f"sim: wrote {path}")
     emit(args, r, format_report)
     return 0 if r.ok else 1
 
@@ -71,5 +85,7 @@ def register(subparsers) -> None:
                    help="sample whose waves to write when all match (default: 0)")
     p.add_argument("--build-dir", metavar="DIR", default=None,
                    help="simulator build cache (default: $SPIKEGATE_SIM_CACHE or ~/.cache/spikegate/sim)")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help="also draw the confusion matrix of the RTL's classes (.png, or .svg); needs the 'plot' extra")
     add_json_argument(p)
     p.set_defaults(func=run)
