@@ -13,6 +13,7 @@ Typical use::
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -26,7 +27,21 @@ from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIF
 from .model.network import Network
 
 __all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
-           "ChecksumMismatch"]
+           "ChecksumMismatch", "default_baud", "SIM_BAUD"]
+
+log = logging.getLogger(__name__)
+
+# The simulated board's socket carries bytes at any rate; this only sizes the attempt deadlines.
+SIM_BAUD = 115_200
+
+
+def default_baud(board: str) -> int:
+    """The baud rate ``board``'s bitstreams are built with unless ``--baud`` says otherwise
+    (``Board.baud`` in :mod:`spikegate.boards.targets`); ``SIM_BAUD`` for ``"sim"``."""
+    if board == "sim":
+        return SIM_BAUD
+    from .boards.targets import get_board
+    return get_board(board).baud
 
 
 class DeviceError(UserError):
@@ -101,11 +116,25 @@ class Board:
             self.ser = serial.serial_for_url(port, baudrate=baud, timeout=self.timeout)
         except (serial.SerialException, ValueError, OSError) as e:
             raise UserError(f"cannot open port {port!r}: {e}") from None
+        self._low_latency()
         self._tag = 0
         self.identity: Identity | None = None
         self.geo: proto.LinkGeometry | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
+
+    def _low_latency(self):
+        """Ask the OS to hand over short answers at once: every request waits for its answer, and
+        an FTDI bridge otherwise holds a short answer for its 16 ms latency timer (Linux's
+        ftdi_sio sets the timer to 1 ms in low-latency mode). Best effort: URLs and other
+        systems keep their defaults."""
+        setter = getattr(self.ser, "set_low_latency_mode", None)
+        if setter is None:
+            return
+        try:
+            setter(True)
+        except (ValueError, OSError) as e:
+            log.debug("low-latency mode not available on %s: %s", self.port, e)
 
     def close(self):
         self.ser.close()
