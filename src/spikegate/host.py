@@ -23,7 +23,7 @@ from .model import link as proto
 from .model.link import Identity, StatusBlock
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
-                             CfgTarget, Cmd, Status, layout_len)
+                             WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
 __all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
@@ -74,8 +74,10 @@ MAX_IDENTIFY = layout_len(IDENTIFY_HEAD) + 255 * layout_len(IDENTIFY_LAYER) + la
 MAX_PAYLOAD_FIELD = 0xFFFF
 
 
-def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: int, col: int, values) -> bytes:
-    """One WRITE payload: ``values`` into ``target`` of ``layer`` from (``row``, ``col``) on. A value
+def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: int, col: int, values, *,
+                  row_major: bool = False) -> bytes:
+    """One WRITE payload: ``values`` into ``target`` of ``layer`` from (``row``, ``col``) on (with
+    ``row_major``, weights continue on the next row past the row's end: ``WRITE_ROW_MAJOR``). A value
     outside the target's range (``protocol.value_range``) is refused here, before the board would."""
     lo, hi = geo.value_range(layer, target)
     bad = [int(v) for v in values if not lo <= int(v) <= hi]
@@ -83,7 +85,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
         raise ValueError(f"{CfgTarget(target).name.lower()} value {bad[0]} of layer {layer} is out of range; "
                          f"valid: {lo} <= value <= {hi}")
     vb = geo.write_value_bytes(layer, target)
-    return (bytes([layer, target]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
+    return (bytes([layer, target | (WRITE_ROW_MAJOR if row_major else 0)]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
@@ -269,16 +271,18 @@ class Board:
         return True
 
     def write_frames(self, net: Network) -> list[bytes]:
-        """The WRITE payloads that load all of ``net``'s weights, biases and thresholds."""
+        """The WRITE payloads that load all of ``net``'s weights, biases and thresholds: each
+        layer's weights row-major in frames as full as ``max_payload`` allows (bulk writes), then
+        its biases, then its threshold."""
         geo = self.geo or self._geometry(net)
         frames = []
         for l, layer in enumerate(net.layers):
-            for target, rows in ((CfgTarget.WEIGHT, layer.weights), (CfgTarget.BIAS, layer.bias[None, :])):
-                vb = geo.write_value_bytes(l, target)
-                per = max(1, (geo.max_payload - WRITE_HEADER) // vb)
-                for r, values in enumerate(rows):
-                    for c0 in range(0, len(values), per):
-                        frames.append(write_payload(geo, l, target, r, c0, values[c0:c0 + per]))
+            for target, values in ((CfgTarget.WEIGHT, layer.weights.reshape(-1)), (CfgTarget.BIAS, layer.bias)):
+                per = max(1, (geo.max_payload - WRITE_HEADER) // geo.write_value_bytes(l, target))
+                for i in range(0, len(values), per):
+                    r, c = divmod(i, layer.n)
+                    frames.append(write_payload(geo, l, target, r, c, values[i:i + per],
+                                                row_major=target == CfgTarget.WEIGHT))
             if not layer.readout:
                 frames.append(write_payload(geo, l, CfgTarget.THRESHOLD, 0, 0, [layer.threshold]))
         return frames
