@@ -184,3 +184,64 @@ def test_slow_sender_beyond_tolerance_is_misread():
     data = bytes([0x0F, 0xF0, 0x55])
     line = sender_line(data, clk, baud, Fraction(-8, 100), Fraction(0))
     assert twin.UARTRx(twin.baud_divisor(clk, baud)).decode(line) != (data, 0)
+
+
+def test_build_refuses_bad_baud_before_any_tool(capsys):
+    """Bad (clock, baud) pairs and rates beyond a board's bridge fail before elaboration, naming
+    the rate, the clock and what is valid; the CLI prints one line and exits non-zero."""
+    from spikegate.boards.build import build
+    from spikegate.boards.targets import get_board
+    from spikegate.boards.top import link_baud
+    from spikegate.cli import main
+    assert link_baud(get_board("icebreaker"), None, 16.125e6) == 3_000_000
+    assert link_baud(get_board("orangecrab"), None, 40e6) == 921_600
+    with pytest.raises(ValueError, match="baud = 12000000 is too fast for clk_freq = 40000000 Hz.*"
+                                         "baud <= 10000000.*lower --baud or raise --clock"):
+        build("orangecrab", baud=12_000_000)
+    with pytest.raises(ValueError, match="baud = 4000000 is not valid for the ULX3S 85F.*at most 3000000"):
+        build("ulx3s", baud=4_000_000)
+    with pytest.raises(ValueError, match="baud = 0 is not valid"):
+        link_baud(get_board("icebreaker"), 0, 16.125e6)
+    assert main(["build", "--board", "tangnano9k", "--baud", "4000000"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "baud = 4000000 is not valid for the Sipeed Tang Nano 9K" in err
+
+
+def test_hostlink_at_fractional_rate_matches_twin():
+    """The whole HostLink (synchroniser included) at 5 3/8 cycles per bit, the iCEBreaker's 3 Mbaud
+    at 16.125 MHz scaled down: requests from a sender at the nominal rate, the answers decoded from
+    tx equal the byte-level twin's, a bulk WRITE included."""
+    from spikegate.hdl.link import HostLink
+    from spikegate.model import link as proto
+    from spikegate.model.link import CfgTarget, Cmd, encode_request
+    from spikegate.model.protocol import WRITE_ROW_MAJOR
+    from spikegate.model.random import random_network
+    clk, baud = 430_000, 80_000
+    net = random_network(5, (6, 4, 3), readout=True, timesteps=2, weight_bits=8, membrane_bits=12)
+    hw = HostLink(net, lanes=2, clk_freq=clk, baud=baud, max_payload=64, max_events=16)
+    tw = proto.HostLink(net, lanes=2, clk_freq=clk, baud=baud, max_payload=64, max_events=16)
+    assert hw.divisor == Fraction(43, 8)
+    write = bytes([0, CfgTarget.WEIGHT | WRITE_ROW_MAJOR, 1, 0, 3, 0, 6, 0]) + bytes([1, 2, 3, 4, 5, 0xFB])
+    script = [encode_request(Cmd.IDENTIFY, 1), encode_request(Cmd.WRITE, 2, write), encode_request(Cmd.CHECKSUM, 3)]
+    tx = []
+
+    async def bench(ctx):
+        for frame in script:
+            for v in sender_line(frame, clk, baud, Fraction(0), Fraction(1, 2)):
+                ctx.set(hw.rx, v)
+                await ctx.tick()
+                tx.append(ctx.get(hw.tx))
+            quiet = 0
+            while quiet < 40 * 6:
+                await ctx.tick()
+                tx.append(ctx.get(hw.tx))
+                quiet = quiet + 1 if ctx.get(hw.idle) else 0
+
+    sim = Simulator(hw)
+    sim.add_clock(1 / clk)
+    sim.add_testbench(bench)
+    sim.run()
+    got, errors = twin.UARTRx(hw.divisor).decode(np.array(tx))
+    assert errors == 0
+    assert got == b"".join(tw.feed(f) for f in script)
+    assert tw.net.layers[0].weights[1, 3] == 1 and list(tw.net.layers[0].weights[2]) == [2, 3, 4, 5]
