@@ -72,6 +72,7 @@ FILE_TIERS = {
 TEST_TIERS = {
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
     "test_link_bulk.py::test_twin_bulk_write_golden": "model",
+    "test_link_bulk.py::test_twin_bulk_write_matches_scalar_transcription": "model",
     "test_link_bulk.py::test_driver_bulk_frames_load_whole_network": "model",
     "test_boards.py::test_ice40_pll_matches_icepll": "yosys",
     "test_boards.py::test_ecp5_pll_matches_ecppll": "yosys",

@@ -2,6 +2,7 @@
 and the driver's frames for whole networks."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from spikegate.host import Board
 from spikegate.model import link as proto
@@ -96,3 +97,26 @@ def test_driver_bulk_frames_load_whole_network(sizes, frames):
     engine = proto.CommandEngine(empty, geo, CoreTwin(empty, HardwareConfig(lanes=4, max_events=4096)))
     assert all(engine.execute(Cmd.WRITE, p) == (Status.OK, b"") for p in payloads)
     assert engine.net.digest() == net.digest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(row=st.integers(0, 6), col=st.integers(0, 4), values=st.lists(st.integers(-40, 40), min_size=1, max_size=24))
+def test_twin_bulk_write_matches_scalar_transcription(row, col, values):
+    """Any row-major WRITE against a value-by-value reading of the rule: put the value at (r, c),
+    step c, wrap to the next row after the last column; the frame is valid only if every value
+    lands on an existing weight (and is in range), and then all of it is applied."""
+    net, geo, twin = net_and_twin()
+    n_in, n = SIZES[0], SIZES[1]
+    lo, hi = geo.value_range(0, CfgTarget.WEIGHT)
+    want = net.layers[0].weights.copy()
+    r, c, ok = row, col, col < n
+    for v in values:
+        ok = ok and r < n_in and lo <= v <= hi
+        if ok:
+            want[r, c] = v
+        c += 1
+        if c == n:
+            r, c = r + 1, 0
+    status, _ = twin.execute(Cmd.WRITE, bulk(0, row, col, values))
+    assert status == (Status.OK if ok else Status.RANGE)
+    assert np.array_equal(twin.net.layers[0].weights, want if ok else net.layers[0].weights)

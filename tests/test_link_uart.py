@@ -245,3 +245,21 @@ def test_hostlink_at_fractional_rate_matches_twin():
     assert errors == 0
     assert got == b"".join(tw.feed(f) for f in script)
     assert tw.net.layers[0].weights[1, 3] == 1 and list(tw.net.layers[0].weights[2]) == [2, 3, 4, 5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(clk=st.integers(1_000_000, 200_000_000), cycles=st.fractions(4, 40),
+       drift=st.sampled_from([-twin.RX_TOLERANCE, twin.RX_TOLERANCE]), phase=st.fractions(0, Fraction(255, 256)),
+       data=st.binary(min_size=1, max_size=3))
+def test_any_pair_with_four_cycles_per_bit_is_valid_and_exact(clk, cycles, drift, phase, data):
+    """Every (clock, baud) pair with at least 4 cycles per bit passes the check, and its receiver
+    decodes a sender drifting by either limit at any phase; fewer than 4 are refused."""
+    baud = max(1, int(clk / cycles))
+    period = (2 * clk * 256 + baud) // (2 * baud)
+    if period < 4 * 256:
+        with pytest.raises(ValueError, match=f"baud = {baud} is too fast for clk_freq = {clk} Hz"):
+            twin.bit_period(clk, baud)
+        return
+    assert twin.bit_period(clk, baud) == period
+    line = sender_line(data, clk, baud, drift, phase)
+    assert twin.UARTRx(twin.baud_divisor(clk, baud)).decode(line) == (data, 0)
