@@ -2,7 +2,7 @@
 
 Both run from the ``sync`` clock with ``divisor`` cycles per bit, a multiple of 1/256 (see
 :func:`spikegate.model.uart.baud_divisor`): a fractional divider gives each bit ``q`` or ``q + 1``
-cycles so that no edge is a cycle away from its ideal time. The receiver samples each bit once,
+cycles so that every edge is less than a cycle from its ideal time. The receiver samples each bit once,
 in its middle, which tolerates a sender rate error of at least 2 % either way
 (:func:`spikegate.model.uart.rx_tolerance`) and needs no oversampling clock.
 """
@@ -35,7 +35,7 @@ class _BitTimer:
         m.d.sync += self.cnt.eq(self.cnt - 1)
 
     def next_bit(self, m):
-        """Load the length of the bit that starts now (call in the cycle ``at_edge``)."""
+        """In the cycle ``at_edge``: load the interval that starts with the next cycle."""
         m.d.sync += [self.cnt.eq(self.q - 1 + self.step[FRAC_BITS]), self.frac.eq(self.step[:FRAC_BITS])]
 
     def load(self, m, cycles: int, frac: int):
