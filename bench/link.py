@@ -64,7 +64,7 @@ def _uptime_span(b, action, byte_cycles):
     return (t1 - t0) - status_bytes * byte_cycles, sent, received, result
 
 
-def measure(title, net, spikes, board, clk, baud, lanes):
+def measure(title, net, spikes, clk, baud, lanes):
     from spikegate.boards.build import default_max_events
     from spikegate.host import Board
     from spikegate.model.uart import baud_divisor
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     lanes = a.lanes or board.default_lanes
     results = []
     for title, net, spikes in _networks(a.nets.split(","), a.samples):
-        r = measure(title, net, spikes, board, clk, baud, lanes)
+        r = measure(title, net, spikes, clk, baud, lanes)
         r["upload"]["per_board"] = per_board(r)
         results.append(r)
     if a.json:
