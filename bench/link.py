@@ -1,87 +1,160 @@
-"""Host-link throughput: samples/s of the whole link at the configured clock and baud rate, and
-its ratio to the bound set by the bytes each sample must cross the UART.
+"""Host-link throughput and weight upload at a board's default clock and baud rate, through the real
+host driver and socket to the simulated board, beside the bounds the UART and the core set.
 
 The board is the Verilator simulation of the HostLink top (UART included) behind a TCP socket
-(spikegate.sim.link_bridge), driven by the real host driver. Time is the board's own: its
-free-running cycle counter (STATUS uptime) at the configured clock. The bridge freezes simulated
-time while the board is idle and the host silent, so the host's turnaround costs 0 to 2 byte times
-per sample (a real host over USB adds more); everything else - frames on the line at the baud
-rate, the network's cycles, the answer - is what the board does.
+(spikegate.sim.link_bridge), driven by the real host driver (spikegate.host.Board). Time is the
+board's own: its free-running cycle counter (STATUS uptime) at the board's clock. The bridge
+freezes simulated time while the board is idle and the host silent, so the host's turnaround costs
+0 to 2 byte times per request; a real host over USB adds its latency per request (an FTDI bridge
+in low-latency mode about 1 ms, which the driver asks for; 16 ms with the default latency timer).
 
-    python bench/link.py [--samples 20] [--board icebreaker | --clock-mhz MHZ] [--baud 115200] [--lanes 4]
-                         [--net FILE]
+For each network (the built-in digits 64-64-10, and an MNIST-sized 784-128-10 with random 8-bit
+weights on rate-coded MNIST-like inputs, bench/hw_cycles.py):
+
+- weight upload (``Board.write_network``: bulk WRITEs filling 512-byte frames, CHECKSUM,
+  SET_NET_ID, identify): frames, bytes, line time, board time; and per board at its own default
+  clock and baud rate: the line time plus the engine cycles measured here;
+- samples/s end to end (LOAD frames in, results out, one request at a time), with the UART byte
+  bound (baud / 10 / bytes per sample) and the core bound (clock / cycles per sample).
+
+    python bench/link.py [--board icebreaker] [--baud N] [--clock-mhz MHZ] [--lanes P]
+                         [--samples 20] [--nets digits,mnist] [--json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+STATUS_REQUEST = 7  # sync, header, CRC of the STATUS request the second uptime snapshot needs
 
-def main(argv=None) -> int:
+
+def _networks(names, samples):
     from spikegate.datasets import encode_for, load, load_network
+    out = []
+    for name in names:
+        if name == "digits":
+            net = load_network(None)
+            x, _ = load("digits", "test")
+            out.append(("digits 64-64-10", net, encode_for(net, x[:samples])))
+        elif name == "mnist":
+            sys.path.insert(0, str(Path(__file__).parent))
+            from hw_cycles import mnist_sized_network
+            net, spikes = mnist_sized_network()
+            out.append(("MNIST-sized 784-128-10", net, spikes[:samples]))
+        else:
+            raise SystemExit(f"--nets: {name!r} is not valid; valid: digits, mnist")
+    return out
+
+
+def _uptime_span(b, action, byte_cycles):
+    """Board cycles ``action(b)`` takes, between two STATUS snapshots (their own line time out),
+    and the bytes it sent and received."""
+    from spikegate.model.protocol import STATUS_LEN
+    t0 = b.status().uptime
+    s0, r0 = b.bytes_sent, b.bytes_received
+    result = action(b)
+    sent, received = b.bytes_sent - s0, b.bytes_received - r0
+    t1 = b.status().uptime
+    status_bytes = (8 + STATUS_LEN) + STATUS_REQUEST
+    return (t1 - t0) - status_bytes * byte_cycles, sent, received, result
+
+
+def measure(title, net, spikes, clk, baud, lanes):
+    from spikegate.boards.build import default_max_events
     from spikegate.host import Board
-    from spikegate.model import link as proto
     from spikegate.model.uart import baud_divisor
     from spikegate.sim.link_bridge import SimulatedBoard
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--samples", type=int, default=20)
-    ap.add_argument("--board", default="icebreaker",
-                    help="take the clock from this board's documented default (see `spikegate boards`)")
-    ap.add_argument("--clock-mhz", type=float, default=None, help="board clock (overrides --board)")
-    ap.add_argument("--baud", type=int, default=115_200)
-    ap.add_argument("--lanes", type=int, default=4)
-    ap.add_argument("--net", default=None, help="network file (default: the built-in digits network)")
-    a = ap.parse_args(argv)
-    if a.clock_mhz is None:
-        from spikegate.boards.targets import get_board
-        a.clock_mhz = get_board(a.board).clock_mhz
-    clk = int(round(a.clock_mhz * 1e6))
-    div = baud_divisor(clk, a.baud)
-    net = load_network(a.net)
-    x, _ = load("digits", "test")
-    spikes = encode_for(net, x[:a.samples])
-
+    byte_cycles = 10 * float(baud_divisor(clk, baud))
+    max_events = max(default_max_events(net), int(spikes.sum(axis=(1, 2)).max()) + net.timesteps)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "net.json"
         net.save(path)
-        print(f"building and starting the simulated board ({clk / 1e6:g} MHz, {a.baud} baud, "
-              f"{div} cycles per bit, lanes {a.lanes}) ...", file=sys.stderr)
-        with SimulatedBoard(path, lanes=a.lanes, clk_freq=clk, baud=a.baud) as sb, Board(sb.url, timeout=10) as b:
-            b.ensure_network(net)
-            frames = [b.load_frames(s) for s in spikes]
-            t0 = b.status().uptime
+        print(f"{title}: building and starting the simulated board ({clk / 1e6:g} MHz, {baud} baud, "
+              f"{float(baud_divisor(clk, baud)):.4g} cycles per bit, lanes {lanes}) ...", file=sys.stderr)
+        with SimulatedBoard(path, lanes=lanes, clk_freq=clk, baud=baud, max_events=max_events) as sb, \
+                Board(sb.url, baud=baud, timeout=30) as b:
+            b.check_network(net)
+            frames = len(b.write_frames(net))
+            print(f"{title}: uploading the weights ({frames} WRITE frames) ...", file=sys.stderr)
+            up_cycles, up_sent, up_recv, _ = _uptime_span(b, lambda b: b.write_network(net), byte_cycles)
+            print(f"{title}: running {len(spikes)} samples ...", file=sys.stderr)
             cycles = []
-            for s in spikes:
-                cycles.append(b.run_sample(s)[2])
-            t1 = b.status().uptime
-            geo = b.geo
-
-    # Between the two uptime snapshots: the first STATUS answer, the samples, the second STATUS
-    # request. Take the status frames' own line time out.
-    status_bytes = (8 + proto.STATUS_LEN) + 7
-    byte_cycles = 10 * div
-    sample_cycles = (t1 - t0) - status_bytes * byte_cycles
+            s_cycles, s_sent, s_recv, _ = _uptime_span(
+                b, lambda b: [cycles.append(b.run_sample(s)[2]) for s in spikes], byte_cycles)
     n = len(spikes)
-    req = sum(sum(7 + len(p) for p in f) for f in frames)
-    resp = sum(8 + 4 + geo.output_bytes for f in frames) + sum(8 * (len(f) - 1) for f in frames)
-    measured = n / (sample_cycles / clk)
-    bound = (a.baud / 10) * n / (req + resp)
-    line_cycles = (req + resp) * byte_cycles
-    print(f"network {list(net.shape)}, T = {net.timesteps}, {n} digits test samples, "
-          f"{clk / 1e6:g} MHz, {a.baud} baud")
-    print(f"bytes per sample on the UART : {req / n:.1f} request + {resp / n:.1f} response "
-          f"= {(req + resp) / n:.1f} ({(req + resp) / n * 10 / a.baud * 1e3:.3f} ms of line time)")
-    print(f"network cycles per sample    : {np.mean(cycles):.1f} ({np.mean(cycles) / clk * 1e6:.1f} us)")
-    print(f"board time per sample        : {sample_cycles / n:.0f} cycles = {sample_cycles / n / clk * 1e3:.3f} ms "
-          f"(line {line_cycles / n:.0f}, compute and turnaround {(sample_cycles - line_cycles) / n:.0f})")
-    print(f"link throughput              : {measured:.1f} samples/s")
-    print(f"UART bound                   : {bound:.1f} samples/s (baud / 10 / bytes per sample)")
-    print(f"ratio measured / bound       : {measured / bound:.3f}")
+    up_line = (up_sent + up_recv) * byte_cycles
+    per_sample_bytes = (s_sent + s_recv) / n
+    return {
+        "network": title, "shape": list(net.shape), "clock_hz": clk, "baud": baud, "lanes": lanes,
+        "upload": {"write_frames": frames, "bytes_sent": up_sent, "bytes_received": up_recv,
+                   "line_s": up_line / clk, "board_s": up_cycles / clk,
+                   "engine_cycles": up_cycles - up_line},
+        "samples": n, "bytes_per_sample": per_sample_bytes,
+        "cycles_per_sample": float(np.mean(cycles)),
+        "samples_per_s": n / (s_cycles / clk),
+        "byte_bound": baud / 10 / per_sample_bytes,
+        "core_bound": clk / float(np.mean(cycles)),
+    }
+
+
+def per_board(r):
+    """Upload time on every board at its default clock and baud: the same bytes on the line, the
+    same engine cycles (they do not depend on the clock), plus 1 ms of USB turnaround a request."""
+    from spikegate.boards.targets import BOARDS
+    u = r["upload"]
+    requests = u["write_frames"] + 4  # + CHECKSUM, SET_NET_ID, identify and the first identify
+    rows = []
+    for b in BOARDS.values():
+        line = (u["bytes_sent"] + u["bytes_received"]) * 10 / b.baud
+        engine = u["engine_cycles"] / (b.clock_mhz * 1e6)
+        rows.append({"board": b.name, "clock_mhz": b.clock_mhz, "baud": b.baud, "line_s": line,
+                     "board_s": line + engine, "with_usb_1ms_s": line + engine + requests * 1e-3})
+    return rows
+
+
+def main(argv=None) -> int:
+    from spikegate.boards.targets import get_board
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", default="icebreaker", help="clock, baud rate and lanes from this board's defaults")
+    ap.add_argument("--clock-mhz", type=float, default=None, help="board clock (default: the board's)")
+    ap.add_argument("--baud", type=int, default=None, help="baud rate (default: the board's)")
+    ap.add_argument("--lanes", type=int, default=None, help="lanes (default: the board's)")
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--nets", default="digits,mnist", help="digits, mnist or both (default)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    board = get_board(a.board)
+    clk = int(round((a.clock_mhz or board.clock_mhz) * 1e6))
+    baud = a.baud or board.baud
+    lanes = a.lanes or board.default_lanes
+    results = []
+    for title, net, spikes in _networks(a.nets.split(","), a.samples):
+        r = measure(title, net, spikes, clk, baud, lanes)
+        r["upload"]["per_board"] = per_board(r)
+        results.append(r)
+    if a.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    for r in results:
+        u = r["upload"]
+        print(f"{r['network']}, {board.name} defaults: {r['clock_hz'] / 1e6:g} MHz, {r['baud']} baud, "
+              f"lanes {r['lanes']}")
+        print(f"  weight upload     : {u['write_frames']} WRITE frames, {u['bytes_sent']} bytes sent, "
+              f"{u['bytes_received']} received; line {u['line_s'] * 1e3:.1f} ms, board {u['board_s'] * 1e3:.1f} ms "
+              f"(engine {u['engine_cycles']:.0f} cycles)")
+        for row in u["per_board"]:
+            print(f"    {row['board']:<15} {row['clock_mhz']:>7g} MHz {row['baud']:>8} baud: "
+                  f"line {row['line_s'] * 1e3:7.1f} ms, board {row['board_s'] * 1e3:7.1f} ms, "
+                  f"+1 ms USB per request {row['with_usb_1ms_s'] * 1e3:7.1f} ms")
+        print(f"  bytes per sample  : {r['bytes_per_sample']:.1f} ({r['bytes_per_sample'] * 10 / r['baud'] * 1e3:.3f} ms "
+              f"of line time); {r['cycles_per_sample']:.0f} network cycles per sample")
+        print(f"  samples/s         : {r['samples_per_s']:.1f} measured end to end, byte bound "
+              f"{r['byte_bound']:.1f}, core bound {r['core_bound']:.1f}")
     return 0
 
 

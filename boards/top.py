@@ -26,7 +26,7 @@ from ..model.hardware import HardwareConfig
 from ..model.layer import ceil_log2
 from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
 
-__all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for"]
+__all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for", "link_baud"]
 
 
 def _input(m, platform, name, number=0):
@@ -56,6 +56,25 @@ def pll_for(board, clock_mhz: float | None = None) -> PLLParams:
         raise ValueError(f"clock = {f!r} is not valid; valid: a frequency in MHz > 0")
     search = {"ice40": ice40_pll_params, "ecp5": ecp5_pll_params, "gowin": gowin_pll_params}
     return search[board.family](board.osc_mhz, float(f))
+
+
+def link_baud(board, baud, clk_hz: float) -> int:
+    """The host link's baud rate for ``board`` at the clock ``clk_hz`` (``baud`` None: the board's
+    default); ValueError naming the rate, the clock and what is valid when the board's bridge or
+    the UART (:func:`spikegate.model.uart.check_baud`) cannot run it."""
+    from ..model.uart import bit_period
+    b = board.baud if baud is None else baud
+    if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
+        raise ValueError(f"baud = {b!r} is not valid; valid: a positive integer in bit/s")
+    if board.max_baud is not None and b > board.max_baud:
+        raise ValueError(f"baud = {b} is not valid for the {board.title}: its USB-serial bridge ({board.uart}) "
+                         f"runs at most {board.max_baud}; valid: baud <= {board.max_baud} (default {board.baud})")
+    clk = int(round(clk_hz))
+    try:
+        bit_period(clk, b)
+    except ValueError as e:
+        raise ValueError(f"{e}; the {board.title}'s clock is {clk / 1e6:g} MHz: lower --baud or raise --clock") from None
+    return b
 
 
 class ResultSnoop(wiring.Component):
@@ -131,13 +150,13 @@ class BlinkCode(wiring.Component):
 class BoardTop(Elaboratable):
     """The whole design for one board: clocking, reset, network, host link, LEDs."""
 
-    def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int = 115200):
+    def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int | None = None):
         self.board = board
         self.net = net
         self.hw = hw
         self.pll = pll
-        self.baud = baud
         self.clk_hz = pll.f_out_mhz * 1e6
+        self.baud = baud = link_baud(board, baud, self.clk_hz)
         # Build link and core now so that an impossible configuration fails before any tool runs.
         from ..hdl.core import NetworkCore
         from ..hdl.link import HostLink

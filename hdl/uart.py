@@ -1,20 +1,46 @@
 """8N1 UART receiver and transmitter; bit-exact twins in :mod:`spikegate.model.uart`.
 
-Both run from the ``sync`` clock with ``divisor`` cycles per bit (see
-:func:`spikegate.model.uart.baud_divisor`). The receiver samples each bit once, in its middle,
-which tolerates a baud mismatch of a few percent and needs no oversampling clock.
+Both run from the ``sync`` clock with ``divisor`` cycles per bit, a multiple of 1/256 (see
+:func:`spikegate.model.uart.baud_divisor`): a fractional divider gives each bit ``q`` or ``q + 1``
+cycles so that every edge is less than a cycle from its ideal time. The receiver samples each bit once,
+in its middle, which tolerates a sender rate error of at least 2 % either way
+(:func:`spikegate.model.uart.rx_tolerance`) and needs no oversampling clock.
 """
 from amaranth.hdl import C, Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..model.uart import FRAC_BITS, period_of
+
 __all__ = ["UARTRx", "UARTTx"]
 
 
-def _check_divisor(divisor):
-    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
-        raise ValueError(f"divisor = {divisor!r} is not valid; valid: an integer >= 4 (clock cycles per bit)")
+class _BitTimer:
+    """The fractional divider both directions share: a down counter of whole cycles and ``frac``,
+    the fraction (1/256 cycle) at which the current interval ideally ends. At its last cycle
+    the next interval lasts ``q + carry(frac + r)`` cycles, ``P = q * 256 + r`` being the bit
+    period, and ends at fraction ``(frac + r) % 256``."""
+
+    def __init__(self, m, period):
+        self.q, self.r = period >> FRAC_BITS, period & ((1 << FRAC_BITS) - 1)
+        self.cnt = Signal(range(self.q + 1))
+        self.frac = Signal(FRAC_BITS)
+        step = Signal(FRAC_BITS + 1)
+        m.d.comb += step.eq(self.frac + self.r)
+        self.step = step
+        self.at_edge = self.cnt == 0
+
+    def count(self, m):
+        m.d.sync += self.cnt.eq(self.cnt - 1)
+
+    def next_bit(self, m):
+        """In the cycle ``at_edge``: load the interval that starts with the next cycle."""
+        m.d.sync += [self.cnt.eq(self.q - 1 + self.step[FRAC_BITS]), self.frac.eq(self.step[:FRAC_BITS])]
+
+    def load(self, m, cycles: int, frac: int):
+        """Start a fresh interval of ``cycles`` whole cycles that ideally ends at fraction ``frac``."""
+        m.d.sync += [self.cnt.eq(cycles - 1), self.frac.eq(frac)]
 
 
 class UARTRx(wiring.Component):
@@ -32,15 +58,15 @@ class UARTRx(wiring.Component):
     overrun: Out(1)
     idle: Out(1)
 
-    def __init__(self, divisor: int, *, synchronise: bool = True):
-        _check_divisor(divisor)
+    def __init__(self, divisor, *, synchronise: bool = True):
+        self.period = period_of(divisor)
         self.divisor = divisor
         self.synchronise = synchronise
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        d = self.divisor
+        half = self.period // 2
         line = Signal(init=1)
         if self.synchronise:
             m.submodules.sync = FFSynchronizer(self.line, line, init=1)
@@ -48,7 +74,7 @@ class UARTRx(wiring.Component):
             m.d.comb += line.eq(self.line)
         prev = Signal(init=1)
         m.d.sync += prev.eq(line)
-        cnt = Signal(range(d))
+        bt = _BitTimer(m, self.period)
         nbit = Signal(range(8))
         shreg = Signal(8)
 
@@ -59,26 +85,29 @@ class UARTRx(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
                 with m.If(prev & ~line):
-                    m.d.sync += cnt.eq(d // 2 - 1)
+                    # Sample k comes floor((half + k * period) / 256) cycles after this one.
+                    bt.load(m, half >> FRAC_BITS, half & ((1 << FRAC_BITS) - 1))
                     m.next = "START"
             with m.State("START"):
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 0):
-                    m.d.sync += [cnt.eq(d - 1), nbit.eq(0)]
+                bt.count(m)
+                with m.If(bt.at_edge):
+                    bt.next_bit(m)
+                    m.d.sync += nbit.eq(0)
                     # A start bit shorter than half a bit is a glitch, not a byte.
                     with m.If(line):
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "DATA"
             with m.State("DATA"):
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 0):
-                    m.d.sync += [cnt.eq(d - 1), shreg.eq(Cat(shreg[1:], line)), nbit.eq(nbit + 1)]
+                bt.count(m)
+                with m.If(bt.at_edge):
+                    bt.next_bit(m)
+                    m.d.sync += [shreg.eq(Cat(shreg[1:], line)), nbit.eq(nbit + 1)]
                     with m.If(nbit == 7):
                         m.next = "STOP"
             with m.State("STOP"):
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 0):
+                bt.count(m)
+                with m.If(bt.at_edge):
                     with m.If(line):
                         with m.If(self.o.valid & ~self.o.ready):
                             m.d.comb += self.overrun.eq(1)
@@ -95,37 +124,41 @@ class UARTRx(wiring.Component):
 
 
 class UARTTx(wiring.Component):
-    """Transmitter: bytes from ``i`` go out on ``line``; consecutive bytes leave no gap."""
+    """Transmitter: bytes from ``i`` go out on ``line``; consecutive bytes leave no gap, and the
+    divider's fraction runs on across them (a byte started from idle starts at fraction 0)."""
     i: In(stream.Signature(8))
     line: Out(1, init=1)
     idle: Out(1)
 
-    def __init__(self, divisor: int):
-        _check_divisor(divisor)
+    def __init__(self, divisor):
+        self.period = period_of(divisor)
         self.divisor = divisor
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        d = self.divisor
         busy = Signal()
-        cnt = Signal(range(d))
+        bt = _BitTimer(m, self.period)
         nbit = Signal(range(10))
         shreg = Signal(10, init=1)
         last = Signal()
         m.d.comb += [
-            last.eq(busy & (cnt == 0) & (nbit == 9)),
+            last.eq(busy & bt.at_edge & (nbit == 9)),
             # Accepting in the stop bit's last cycle makes back-to-back bytes gapless.
             self.i.ready.eq(~busy | last),
             self.line.eq(shreg[0]),
             self.idle.eq(~busy),
         ]
         with m.If(busy):
-            m.d.sync += cnt.eq(cnt - 1)
-            with m.If(cnt == 0):
-                m.d.sync += [cnt.eq(d - 1), nbit.eq(nbit + 1), shreg.eq(Cat(shreg[1:], C(1, 1)))]
+            bt.count(m)
+            with m.If(bt.at_edge):
+                bt.next_bit(m)
+                m.d.sync += [nbit.eq(nbit + 1), shreg.eq(Cat(shreg[1:], C(1, 1)))]
                 with m.If(nbit == 9):
                     m.d.sync += busy.eq(0)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), cnt.eq(d - 1), nbit.eq(0), shreg.eq(Cat(C(0, 1), self.i.payload, C(1, 1)))]
+            m.d.sync += [busy.eq(1), nbit.eq(0), shreg.eq(Cat(C(0, 1), self.i.payload, C(1, 1)))]
+            with m.If(~busy):
+                # From idle the first bit starts at fraction 0: it lasts q cycles and ends at r.
+                bt.load(m, bt.q, bt.r)
         return m

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 __all__ = [
     "Cmd", "Status", "CfgTarget", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
-    "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "REQUEST_HEADER",
+    "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "WRITE_ROW_MAJOR", "REQUEST_HEADER",
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
     "signed_range", "value_range", "value_bits", "threshold_range",
@@ -24,8 +24,9 @@ SYNC_REQ = 0xA5
 SYNC_RESP = 0x5A
 MAGIC = b"SGAT"
 # Version 2 added CHECKSUM: a version-1 board cannot prove what it holds, and a version-2 host
-# checks every network it writes before SET_NET_ID.
-PROTOCOL_VERSION = 2
+# checks every network it writes before SET_NET_ID. Version 3 added row-major WRITEs
+# (WRITE_ROW_MAJOR): a version-2 board refuses them, so the host must know.
+PROTOCOL_VERSION = 3
 CYCLE_BYTES = 4       # the cycle count (u32) that starts a RUN or LOAD-and-run answer
 CHECKSUM_BYTES = 4    # CHECKSUM answer: CRC-32 (zlib.crc32) of the weight, bias and threshold values
 DIGEST_BYTES = 16
@@ -35,6 +36,8 @@ CRC_INIT = 0xFFFF
 REQUEST_HEADER = 4    # cmd, tag, len u16 (after the sync byte)
 RESPONSE_HEADER = 5   # cmd, tag, status, len u16
 WRITE_HEADER = 8      # layer u8, target u8, row u16, col u16, count u16
+# WRITE target byte flag: the weights run on row-major past the end of the row (a bulk write).
+WRITE_ROW_MAJOR = 0x80
 
 
 class Cmd(IntEnum):

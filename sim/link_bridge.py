@@ -52,10 +52,15 @@ if cocotb is not None:
     @cocotb.test()
     async def bridge(dut):
         import select
-        div = int(_env("DIVISOR"))
+        # The host's bit time at the nominal baud rate (the board's own divider may be fractional).
+        bit_ps = float(_env("BIT_PS"))
         port_file = Path(_env("PORT_FILE"))
         stop_file = Path(_env("STOP_FILE"))
-        bit_ns = div * CLOCK_NS
+        bit_ns = bit_ps / 1000
+
+        def at(bits: float) -> int:
+            """Picoseconds from a byte's start edge to ``bits`` bit times later."""
+            return round(bits * bit_ps)
         Clock(dut.clk, CLOCK_NS, "ns", impl="gpi").start()
         dut.rst.value = 1
         dut.rx.value = 1
@@ -100,15 +105,15 @@ if cocotb is not None:
             while True:
                 await FallingEdge(dut.tx)
                 state["tx_busy"] = True
-                await Timer(bit_ns // 2, "ns")
+                await Timer(at(0.5), "ps")
                 if int(dut.tx.value) != 0:
                     state["tx_busy"] = False
                     continue
                 value = 0
                 for i in range(8):
-                    await Timer(bit_ns, "ns")
+                    await Timer(at(i + 1.5) - at(i + 0.5), "ps")
                     value |= int(dut.tx.value) << i
-                await Timer(bit_ns, "ns")
+                await Timer(at(9.5) - at(8.5), "ps")
                 if int(dut.tx.value) == 1 and state["conn"] is not None:
                     try:
                         state["conn"].sendall(bytes([value]))
@@ -121,16 +126,16 @@ if cocotb is not None:
         quiet, step = 0, 1
         # Leaps stay well below the frame timeout, so host bytes that arrive while the board
         # waits inside a frame are still in time.
-        max_step = max(1, int(_env("FRAME_TIMEOUT")) // (10 * div) // 4)
+        max_step = max(1, int(int(_env("FRAME_TIMEOUT")) / (10 * bit_ns / CLOCK_NS) / 4))
         while True:
             if not rxbuf:
                 poll(0)
             if rxbuf:
                 quiet, step = 0, 1
                 byte = rxbuf.pop(0)
-                for level in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+                for i, level in enumerate([0] + [(byte >> i) & 1 for i in range(8)] + [1]):
                     dut.rx.value = level
-                    await Timer(bit_ns, "ns")
+                    await Timer(at(i + 1) - at(i), "ps")
                 continue
             if int(dut.idle.value) == 1 and not state["tx_busy"]:
                 step = 1
@@ -141,13 +146,13 @@ if cocotb is not None:
                     if stop_file.exists():
                         break
                     continue
-                await Timer(10 * bit_ns, "ns")
+                await Timer(at(10), "ps")
                 continue
             quiet = 0
             # A busy board (computing, answering, or waiting out a frame the host left open)
             # runs in growing leaps, so a frame timeout passes in a few Python steps; it wakes at
             # once when the board goes idle, so no idle time is added to the board's clock.
-            await First(Timer(step * 10 * bit_ns, "ns"), RisingEdge(dut.idle))
+            await First(Timer(step * at(10), "ps"), RisingEdge(dut.idle))
             await FallingEdge(dut.clk)
             step = min(2 * step, max_step)
         if state["conn"] is not None:
@@ -241,7 +246,7 @@ def main(argv=None) -> int:
                            max_events=a.max_events, frame_timeout=a.frame_timeout,
                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     run_dir = a.run_dir or tempfile.mkdtemp(prefix="spikegate-bridge-")
-    env = {"SPIKEGATE_LINK_DIVISOR": str(top.divisor),
+    env = {"SPIKEGATE_LINK_BIT_PS": repr(a.clk_freq * CLOCK_NS * 1000 / a.baud),
            "SPIKEGATE_LINK_PORT_FILE": str(Path(a.port_file).resolve()),
            "SPIKEGATE_LINK_STOP_FILE": str(Path(a.stop_file).resolve()),
            "SPIKEGATE_LINK_FRAME_TIMEOUT": str(top.frame_timeout)}

@@ -43,6 +43,7 @@ FILE_TIERS = {
     "test_host_deadline.py": "model",
     "test_layering.py": "model",
     "test_link_blocks.py": "amaranth",
+    "test_link_bulk.py": "amaranth",
     "test_link_checksum.py": "amaranth",
     "test_link_e2e.py": "verilator",
     "test_link_fuzz.py": "verilator",
@@ -70,6 +71,9 @@ FILE_TIERS = {
 # "icarus" in their name gives away.
 TEST_TIERS = {
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
+    "test_link_bulk.py::test_twin_bulk_write_golden": "model",
+    "test_link_bulk.py::test_twin_bulk_write_matches_scalar_transcription": "model",
+    "test_link_bulk.py::test_driver_bulk_frames_load_whole_network": "model",
     "test_boards.py::test_ice40_pll_matches_icepll": "yosys",
     "test_boards.py::test_ecp5_pll_matches_ecppll": "yosys",
     "test_sim_core.py::test_amaranth_simulator_same_protocol": "amaranth",

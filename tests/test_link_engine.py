@@ -89,6 +89,16 @@ def strip_uptime(cmd, answer):
     return status, p
 
 
+def engine_matches_twin(dut, twin, frames):
+    """Run ``frames`` through the gateware engine and the twin; every answer equal (uptime aside).
+    Returns the gateware's answers."""
+    got = run_engine(dut, frames)
+    want = [twin.execute(c, p) for c, p in frames]
+    for (cmd, p), g, w in zip(frames, got, want):
+        assert strip_uptime(cmd, g) == strip_uptime(cmd, w), f"cmd {cmd:#x} payload {p.hex()}"
+    return got
+
+
 def write(layer, target, row, col, values, geo):
     vb = geo.write_value_bytes(layer, target)
     return (bytes([layer, target]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
@@ -122,10 +132,7 @@ def test_engine_matches_twin():
         (Cmd.CLEAR, b"x"),
         (Cmd.STATUS, b""),
     ]
-    got = run_engine(dut, frames)
-    want = [twin.execute(c, p) for c, p in frames]
-    for (cmd, p), g, w in zip(frames, got, want):
-        assert strip_uptime(cmd, g) == strip_uptime(cmd, w), f"cmd {cmd:#x} payload {p.hex()}"
+    got = engine_matches_twin(dut, twin, frames)
     assert [g[0] for g in got] == [0, 0, 0, Status.RANGE, 0, Status.RANGE, Status.RANGE, Status.RANGE, 0, 0, 0, 0,
                                    Status.OVERFLOW, Status.UNKNOWN_CMD, Status.BAD_LENGTH, 0]
     # The twin's network follows the writes; the engine's run on the core computed with them.

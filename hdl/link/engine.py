@@ -120,7 +120,7 @@ class CommandEngine(wiring.Component):
         m.submodules.rules = rules = WriteRules(self.net, geo)
         m.d.comb += [rules.length.eq(length), rules.value_byte.eq(brd.data)]
         wr = self.cfg.payload
-        m.d.comb += [wr.layer.eq(rules.layer), wr.target.eq(rules.target), wr.row.eq(rules.row),
+        m.d.comb += [wr.layer.eq(rules.layer), wr.target.eq(rules.target), wr.row.eq(rules.row_now),
                      wr.col.eq(rules.col_now), wr.data.eq(rules.value)]
 
         eos = word[8 * eb - 1]

@@ -19,6 +19,7 @@ Robustness comes from the structure rather than from special cases:
   with a TIMEOUT response), so the decoder always returns to hunting for the sync byte;
 - bytes that arrive while a command executes or is answered are discarded and counted, never queued.
 """
+import math
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -63,11 +64,12 @@ class HostLink(wiring.Component):
         self.divisor = baud_divisor(clk_freq, baud)
         if isinstance(max_payload, bool) or not isinstance(max_payload, int) or not 16 <= max_payload <= 65535:
             raise ValueError(f"max_payload = {max_payload!r} is not valid; valid: an integer from 16 to 65535 bytes")
+        two_bytes = math.ceil(20 * self.divisor)
         if frame_timeout is None:
-            frame_timeout = max(clk_freq // 50, 40 * self.divisor)
-        if isinstance(frame_timeout, bool) or not isinstance(frame_timeout, int) or frame_timeout < 20 * self.divisor:
+            frame_timeout = max(clk_freq // 50, 2 * two_bytes)
+        if isinstance(frame_timeout, bool) or not isinstance(frame_timeout, int) or frame_timeout < two_bytes:
             raise ValueError(f"frame_timeout = {frame_timeout!r} is not valid; valid: an integer of at least "
-                             f"{20 * self.divisor} cycles (two bytes at {baud} baud)")
+                             f"{two_bytes} cycles (two bytes at {baud} baud)")
         self.net = net
         if core is None:
             core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))

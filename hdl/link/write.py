@@ -3,12 +3,12 @@
 The ranges are :func:`spikegate.model.protocol.value_range` of each layer and target, baked in as
 constants when the gateware is elaborated.
 """
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry
-from ...model.protocol import WRITE_HEADER, CfgTarget, value_range
+from ...model.protocol import WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, value_range
 
 __all__ = ["WriteRules"]
 
@@ -20,15 +20,17 @@ class WriteRules(wiring.Component):
     results):
 
     - ``header_en``, ``header_idx``: store ``value_byte`` as header byte ``header_idx``.
-    - ``layer``, ``target``, ``row``, ``col_now`` (``col`` plus the values done), ``value``: the
-      cfg word for the current value.
-    - ``header_ok``: layer and target exist. ``length_ok``: ``count > 0`` and the payload holds
-      exactly ``count`` values. ``address_ok``: row and columns exist for the target (a threshold
-      only for a layer that fires).
+    - ``layer``, ``target`` (without the ``WRITE_ROW_MAJOR`` flag), ``row_now``, ``col_now`` (the
+      address of the current value: ``col`` plus the values done, or with the flag the row-major
+      position that far from (``row``, ``col``)), ``value``: the cfg word for the current value.
+    - ``header_ok``: layer and target exist (the flag only with weights). ``length_ok``:
+      ``count > 0`` and the payload holds exactly ``count`` values. ``address_ok``: the first
+      address exists for the target and, without the flag, the last one too (a threshold only for
+      a layer that fires).
     - ``restart``: back to the first value. ``value_start``, ``value_get``: begin a value, add
       ``value_byte`` to it; ``value_last``: this byte completes it. ``in_range``: the value fits
-      ``value_range`` of the layer and target. ``value_next``: the value is done; ``all_done``:
-      all ``count`` values are.
+      ``value_range`` of the layer and target, and a row-major value's row exists.
+      ``value_next``: the value is done; ``all_done``: all ``count`` values are.
     """
 
     def __init__(self, net, geo: LinkGeometry):
@@ -38,7 +40,7 @@ class WriteRules(wiring.Component):
         super().__init__({
             "length": In(16), "value_byte": In(8),
             "header_en": In(1), "header_idx": In(3),
-            "layer": Out(8), "target": Out(8), "row": Out(16), "col_now": Out(17), "value": Out(signed(vw)),
+            "layer": Out(8), "target": Out(8), "row_now": Out(17), "col_now": Out(17), "value": Out(signed(vw)),
             "header_ok": Out(1), "length_ok": Out(1), "address_ok": Out(1),
             "restart": In(1), "value_start": In(1), "value_get": In(1), "value_last": Out(1), "in_range": Out(1),
             "value_next": In(1), "all_done": Out(1),
@@ -48,8 +50,10 @@ class WriteRules(wiring.Component):
         m = Module()
         geo, maxvb = self.geo, self.max_value_bytes
         hdr = Signal(8 * WRITE_HEADER)
-        col, count = hdr[32:48], hdr[48:64]
-        m.d.comb += [self.layer.eq(hdr[0:8]), self.target.eq(hdr[8:16]), self.row.eq(hdr[16:32])]
+        row, col, count = hdr[16:32], hdr[32:48], hdr[48:64]
+        flag_bit = WRITE_ROW_MAJOR.bit_length() - 1
+        bulk = hdr[8 + flag_bit]
+        m.d.comb += [self.layer.eq(hdr[0:8]), self.target.eq(hdr[8:8 + flag_bit])]
         with m.If(self.header_en):
             m.d.sync += hdr.word_select(self.header_idx, 8).eq(self.value_byte)
 
@@ -65,31 +69,36 @@ class WriteRules(wiring.Component):
                         t_lo, t_hi = value_range(lyr, t)
                         with m.Case(t):
                             m.d.comb += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
-        m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget)))
+        m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
+                                      & (~bulk | (self.target == CfgTarget.WEIGHT)))
         m.d.comb += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
         end = col + count
         with m.Switch(self.target):
             with m.Case(CfgTarget.WEIGHT):
-                m.d.comb += self.address_ok.eq((self.row < n_in_l) & (end <= n_l))
+                # Row-major: the rows the values reach are checked value by value (in_range).
+                m.d.comb += self.address_ok.eq((row < n_in_l) & Mux(bulk, col < n_l, end <= n_l))
             with m.Case(CfgTarget.BIAS):
-                m.d.comb += self.address_ok.eq((self.row == 0) & (end <= n_l))
+                m.d.comb += self.address_ok.eq((row == 0) & (end <= n_l))
             with m.Default():
-                m.d.comb += self.address_ok.eq((self.row == 0) & (col == 0) & (count == 1) & ~is_readout)
+                m.d.comb += self.address_ok.eq((row == 0) & (col == 0) & (count == 1) & ~is_readout)
 
         vcount = Signal(16)
         vbyte = Signal(range(maxvb + 1))
         raw = Signal(8 * maxvb)
-        m.d.comb += [self.col_now.eq(col + vcount), self.all_done.eq(vcount == count),
-                     self.value_last.eq(vbyte == vb - 1)]
+        m.d.comb += [self.all_done.eq(vcount == count), self.value_last.eq(vbyte == vb - 1)]
         with m.Switch(vb):
             for n in range(1, maxvb + 1):
                 with m.Case(n):
                     m.d.comb += self.value.eq(raw[:8 * n].as_signed())
-        m.d.comb += self.in_range.eq((self.value >= lo) & (self.value <= hi))
+        m.d.comb += self.in_range.eq((self.value >= lo) & (self.value <= hi) & (~bulk | (self.row_now < n_in_l)))
         with m.If(self.restart):
-            m.d.sync += vcount.eq(0)
+            m.d.sync += [vcount.eq(0), self.row_now.eq(row), self.col_now.eq(col)]
         with m.If(self.value_next):
             m.d.sync += vcount.eq(vcount + 1)
+            with m.If(bulk & (self.col_now == n_l - 1)):
+                m.d.sync += [self.row_now.eq(self.row_now + 1), self.col_now.eq(0)]
+            with m.Else():
+                m.d.sync += self.col_now.eq(self.col_now + 1)
         with m.If(self.value_start):
             m.d.sync += [raw.eq(0), vbyte.eq(0)]
         with m.If(self.value_get):

@@ -6,8 +6,8 @@ import numpy as np
 
 from ..core import NetworkCore
 from ..network import Network
-from ..protocol import (CHECKSUM_BYTES, LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, CfgTarget, Cmd, Status,
-                        value_range)
+from ..protocol import (CHECKSUM_BYTES, LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, WRITE_ROW_MAJOR,
+                        CfgTarget, Cmd, Status, value_range)
 from .checksum import expected_checksum
 from .frames import from_le, to_le
 from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
@@ -106,7 +106,8 @@ class CommandEngine:
         if len(p) < WRITE_HEADER:
             return Status.BAD_LENGTH, b""
         layer, target, row, col, count = p[0], p[1], from_le(p[2:4]), from_le(p[4:6]), from_le(p[6:8])
-        if layer >= g.n_layers or target not in tuple(CfgTarget):
+        bulk, target = bool(target & WRITE_ROW_MAJOR), target & ~WRITE_ROW_MAJOR
+        if layer >= g.n_layers or target not in tuple(CfgTarget) or (bulk and target != CfgTarget.WEIGHT):
             return Status.RANGE, b""
         target = CfgTarget(target)
         vb = g.write_value_bytes(layer, target)
@@ -114,7 +115,10 @@ class CommandEngine:
             return Status.BAD_LENGTH, b""
         n_in, n = g.n_in_per_layer[layer], g.sizes[layer]
         L = self.baked.layers[layer]
-        if target == CfgTarget.WEIGHT:
+        if target == CfgTarget.WEIGHT and bulk:
+            # Row-major from (row, col): W[row, n-1] is followed by W[row+1, 0].
+            bad = row >= n_in or col >= n or row * n + col + count > n_in * n
+        elif target == CfgTarget.WEIGHT:
             bad = row >= n_in or col + count > n
         elif target == CfgTarget.BIAS:
             bad = row != 0 or col + count > n
@@ -126,9 +130,10 @@ class CommandEngine:
             return Status.RANGE, b""
         for i, v in enumerate(vals):
             # Validated above, so the core accepts every word: nothing is ever half-applied.
-            assert self.core.cfg(layer, target, row, col + i, v)
+            r, c = divmod(row * n + col + i, n) if bulk else (row, col + i)
+            assert self.core.cfg(layer, target, r, c, v)
         if target == CfgTarget.WEIGHT:
-            self.weights[layer][row, col:col + count] = vals
+            self.weights[layer].reshape(-1)[row * n + col:row * n + col + count] = vals
         elif target == CfgTarget.BIAS:
             self.bias[layer][col:col + count] = vals
         else:

@@ -13,6 +13,7 @@ Typical use::
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -22,11 +23,25 @@ from .model import link as proto
 from .model.link import Identity, StatusBlock
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
-                             CfgTarget, Cmd, Status, layout_len)
+                             WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
 __all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
-           "ChecksumMismatch"]
+           "ChecksumMismatch", "default_baud", "SIM_BAUD"]
+
+log = logging.getLogger(__name__)
+
+# The simulated board's socket carries bytes at any rate; this only sizes the attempt deadlines.
+SIM_BAUD = 115_200
+
+
+def default_baud(board: str) -> int:
+    """The baud rate ``board``'s bitstreams are built with unless ``--baud`` says otherwise
+    (``Board.baud`` in :mod:`spikegate.boards.targets`); ``SIM_BAUD`` for ``"sim"``."""
+    if board == "sim":
+        return SIM_BAUD
+    from .boards.targets import get_board
+    return get_board(board).baud
 
 
 class DeviceError(UserError):
@@ -59,8 +74,10 @@ MAX_IDENTIFY = layout_len(IDENTIFY_HEAD) + 255 * layout_len(IDENTIFY_LAYER) + la
 MAX_PAYLOAD_FIELD = 0xFFFF
 
 
-def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: int, col: int, values) -> bytes:
-    """One WRITE payload: ``values`` into ``target`` of ``layer`` from (``row``, ``col``) on. A value
+def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: int, col: int, values, *,
+                  row_major: bool = False) -> bytes:
+    """One WRITE payload: ``values`` into ``target`` of ``layer`` from (``row``, ``col``) on (with
+    ``row_major``, weights continue on the next row past the row's end: ``WRITE_ROW_MAJOR``). A value
     outside the target's range (``protocol.value_range``) is refused here, before the board would."""
     lo, hi = geo.value_range(layer, target)
     bad = [int(v) for v in values if not lo <= int(v) <= hi]
@@ -68,7 +85,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
         raise ValueError(f"{CfgTarget(target).name.lower()} value {bad[0]} of layer {layer} is out of range; "
                          f"valid: {lo} <= value <= {hi}")
     vb = geo.write_value_bytes(layer, target)
-    return (bytes([layer, target]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
+    return (bytes([layer, target | (WRITE_ROW_MAJOR if row_major else 0)]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
@@ -101,11 +118,25 @@ class Board:
             self.ser = serial.serial_for_url(port, baudrate=baud, timeout=self.timeout)
         except (serial.SerialException, ValueError, OSError) as e:
             raise UserError(f"cannot open port {port!r}: {e}") from None
+        self._low_latency()
         self._tag = 0
         self.identity: Identity | None = None
         self.geo: proto.LinkGeometry | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
+
+    def _low_latency(self):
+        """Ask the OS to hand over short answers at once: every request waits for its answer, and
+        an FTDI bridge otherwise holds a short answer for its 16 ms latency timer (Linux's
+        ftdi_sio sets the timer to 1 ms in low-latency mode). Best effort: URLs and other
+        systems keep their defaults."""
+        setter = getattr(self.ser, "set_low_latency_mode", None)
+        if setter is None:
+            return
+        try:
+            setter(True)
+        except (ValueError, OSError) as e:
+            log.debug("low-latency mode not available on %s: %s", self.port, e)
 
     def close(self):
         self.ser.close()
@@ -240,16 +271,18 @@ class Board:
         return True
 
     def write_frames(self, net: Network) -> list[bytes]:
-        """The WRITE payloads that load all of ``net``'s weights, biases and thresholds."""
+        """The WRITE payloads that load all of ``net``'s weights, biases and thresholds: each
+        layer's weights row-major in frames as full as ``max_payload`` allows (bulk writes), then
+        its biases, then its threshold."""
         geo = self.geo or self._geometry(net)
         frames = []
         for l, layer in enumerate(net.layers):
-            for target, rows in ((CfgTarget.WEIGHT, layer.weights), (CfgTarget.BIAS, layer.bias[None, :])):
-                vb = geo.write_value_bytes(l, target)
-                per = max(1, (geo.max_payload - WRITE_HEADER) // vb)
-                for r, values in enumerate(rows):
-                    for c0 in range(0, len(values), per):
-                        frames.append(write_payload(geo, l, target, r, c0, values[c0:c0 + per]))
+            for target, values in ((CfgTarget.WEIGHT, layer.weights.reshape(-1)), (CfgTarget.BIAS, layer.bias)):
+                per = max(1, (geo.max_payload - WRITE_HEADER) // geo.write_value_bytes(l, target))
+                for i in range(0, len(values), per):
+                    r, c = divmod(i, layer.n)
+                    frames.append(write_payload(geo, l, target, r, c, values[i:i + per],
+                                                row_major=target == CfgTarget.WEIGHT))
             if not layer.readout:
                 frames.append(write_payload(geo, l, CfgTarget.THRESHOLD, 0, 0, [layer.threshold]))
         return frames

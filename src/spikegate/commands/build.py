@@ -6,6 +6,7 @@ import sys
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
+from .run import MAX_BAUD, MIN_BAUD
 from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument, emit,
                       parse_lanes)
 
@@ -33,11 +34,13 @@ def run(args) -> int:
     from ..boards.build import MAX_SAMPLES, MAX_SEED, TimingError, build, format_report
     check_int("--samples", args.samples, 1, MAX_SAMPLES)
     check_int("--seed", args.seed, 0, MAX_SEED)
+    check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     from ..progress import note
     try:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
-                       data_dir=args.data_dir, force=args.force, seed=args.seed, progress=note)
+                       data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
+                       progress=note)
     except TimingError as e:
         _plot(args, e.report)
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
@@ -74,6 +77,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="nextpnr placement seed (default: nextpnr's); another seed can rescue a "
                         "design that narrowly misses timing")
+    p.add_argument("--baud", type=int, default=None, metavar="N",
+                   help="host link baud rate (default: the board's fastest reliable rate, see `spikegate "
+                        "boards`; refused if the board's USB-serial bridge or the clock cannot run it)")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also draw the report's utilisation and fmax vs clock (.png, or .svg); needs the 'plot' extra")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from .. import datasets
-from ..board_run import BoardRun, run_on_board
+from ..board_run import BoardRun, check_board_name, run_on_board
 from ..progress import progress
 from ..checks import check_float, check_int
 from ._common import (BUILTIN_NET, check_data_arguments, add_board_argument, add_data_arguments, add_json_argument, add_net_argument,
@@ -36,10 +36,12 @@ def run(args) -> int:
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_float("--timeout", args.timeout, 0, MAX_TIMEOUT, lo_open=True)
     check_int("--retries", args.retries, 0, MAX_RETRIES)
+    from ..host import default_baud
+    baud = args.baud if args.baud is not None else default_baud(check_board_name(args.board))
     net = datasets.load_network(args.net)
     r = run_on_board(net, args.port, board=args.board, net_name=args.net or BUILTIN_NET, data=args.data,
                      split=args.split, data_dir=args.data_dir, samples=args.samples, seed=args.seed,
-                     baud=args.baud, timeout=args.timeout, retries=args.retries, load=not args.no_load,
+                     baud=baud, timeout=args.timeout, retries=args.retries, load=not args.no_load,
                      check=args.check, progress=progress)
     emit(args, r, format_run, compact=True)
     if r.first_mismatch and not args.json:
@@ -61,7 +63,9 @@ def register(subparsers):
                    help="serial port or pyserial URL: /dev/ttyUSB1, COM3, socket://127.0.0.1:PORT, loop://")
     add_net_argument(p)
     add_data_arguments(p)
-    p.add_argument("--baud", type=int, default=115_200, help="UART baud rate the bitstream was built with")
+    p.add_argument("--baud", type=int, default=None,
+                   help="UART baud rate the bitstream was built with (default: the board's, see `spikegate "
+                        "boards`: 3000000 on the iCEBreaker, ULX3S and Tang Nano 9K, 921600 on the OrangeCrab)")
     p.add_argument("--no-load", action="store_true",
                    help="never write weights: fail if the board holds a different network")
     p.add_argument("--check", action="store_true",
