@@ -40,10 +40,11 @@ from .export import ExportResult, export_nir, network_to_graph
 from .floatsim import FloatLayer, graph_to_float_layers, simulate_float
 from .importer import ImportResult, import_nir, network_from_graph
 from .quantise import choose_leak
-from .read import (META_FORMAT, META_KEY, META_VERSION, MIN_V_RESET_VERSION, check_v_reset, is_spikegate_export,
+from .read import (META_FORMAT, META_KEY, META_VERSION, MIN_V_RESET_VERSION, V_RESET_ASSUMPTIONS, check_v_reset,
+                   is_spikegate_export,
                    read_graph)
 
 __all__ = ["META_KEY", "META_FORMAT", "META_VERSION", "MIN_V_RESET_VERSION", "CALIBRATION_MAX_CANDIDATES",
            "FloatLayer", "ImportResult", "ExportResult", "read_graph", "graph_to_float_layers", "simulate_float",
            "network_from_graph", "import_nir", "network_to_graph", "export_nir", "choose_leak",
-           "load_calibration", "graph_input_count", "is_spikegate_export", "check_v_reset"]
+           "load_calibration", "graph_input_count", "is_spikegate_export", "check_v_reset", "V_RESET_ASSUMPTIONS"]
