@@ -88,6 +88,14 @@ def exact_import(graph, gmeta: dict, n_inputs: int, raws: list[RawLayer]) -> tup
         params = {"weights": dict(zero), "bias": dict(zero),
                   "leak_beta": {"float": layer.leak.factor, "int": layer.leak.factor, "max_abs": 0.0,
                                 "leak": layer.leak.to_dict()}}
+        tp = layer.temporal
+        if tp is not None and tp.recurrent is not None:
+            params["recurrent"] = dict(zero)
+        if tp is not None and tp.current is not None:
+            params["current_alpha"] = {"float": tp.current.factor, "int": tp.current.factor, "max_abs": 0.0,
+                                       "leak": tp.current.to_dict()}
+        if tp is not None and tp.delays is not None:
+            params["delays"] = {"max": tp.max_delay, "distinct": int(np.unique(tp.delays).size)}
         if not layer.readout:
             params["threshold"] = {"float": float(layer.threshold), "int": layer.threshold,
                                    "represented": float(layer.threshold), "max_abs": 0.0}
