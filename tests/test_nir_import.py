@@ -1,6 +1,5 @@
 """NIR import: the discretisation and quantisation rules, and a clear error for everything outside
 the supported subset (naming the node and the reason)."""
-import re
 
 import h5py
 import nir

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import nir
-import numpy as np
 import pytest
 
 from spikegate.model import Leak

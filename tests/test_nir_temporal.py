@@ -17,6 +17,7 @@ from spikegate.model.random import random_spikes
 from spikegate.model.temporal import Temporal
 from spikegate.nir import export_nir, import_nir, network_from_graph, network_to_graph
 
+from test_nir_roundtrip import _edit  # noqa: E402  (rewrites one dataset of a NIR file)
 from test_temporal import temporal_network  # noqa: E402  (the model tests' random temporal networks)
 
 
@@ -155,12 +156,6 @@ def test_cuba_export_parameters():
     assert 1 - 1 / c.tau_mem[0] == 0.75 and c.r[0] == c.tau_mem[0]
     meta = json.loads(c.metadata["spikegate"])
     assert meta["temporal"] == {"current": {"kind": "multiply", "m": 3, "frac_bits": 2}, "recurrent": False}
-
-
-def _edit(path, node, attr, value):
-    with h5py.File(path, "r+") as f:
-        del f["node"]["nodes"][node][attr]
-        f["node"]["nodes"][node].create_dataset(attr, data=value)
 
 
 @pytest.mark.parametrize("node, attr, value, pattern", [
