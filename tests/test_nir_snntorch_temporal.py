@@ -1,7 +1,8 @@
-"""snnTorch's recurrent (RLeaky) and current-based (Synaptic, RSynaptic) layers through NIR.
+"""snnTorch's recurrent (RLeaky) and current-based (Synaptic, RSynaptic) layers, and delays, via NIR.
 
-The network is the temporal demo's (bench/temporal_digits.py: digits read one row at a time),
-trained briefly here; the slow test trains the demo itself and holds it to the issue's 2 points.
+The networks are the temporal demos' (bench/temporal_digits.py, bench/delayed_digits.py: digits
+read one row at a time), trained briefly here; the slow tests train the demos themselves and hold
+them to the issue's 2 points.
 Needs torch and snntorch (skipped without them unless SPIKEGATE_REQUIRE_SNNTORCH=1).
 """
 import os
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import nir
+import numpy as np
 import pytest
 
 from spikegate.model import Leak
@@ -25,6 +27,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
                 allow_module_level=True)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import delayed_digits  # noqa: E402
 import temporal_digits as demo  # noqa: E402
 
 
@@ -58,6 +61,29 @@ def test_rsynaptic_imports_as_a_recurrent_cuba_layer(tmp_path):
     assert layer.temporal.current == Leak.shift(1) and layer.leak == Leak.shift(2)
     assert layer.temporal.recurrent.shape == (n, n)
     assert layer.name == "1.lif"
+
+
+def test_delayed_network_imports_with_its_delays_and_agrees(tmp_path):
+    torch.set_num_threads(1)
+    model = delayed_digits.train(hidden=48, max_delay=3, epochs=6, seed=2)
+    r = delayed_digits.evaluate(model, 2, tmp_path / "d.nir", weight_bits=10)
+    _report(r)
+    layer = r["network"].layers[0]
+    assert np.array_equal(layer.temporal.delays, model[0].delays.numpy().T)   # exact, per synapse
+    assert r["float_accuracy"] > 0.6
+    assert r["agreement"] >= 0.93
+    assert abs(r["integer_accuracy"] - r["float_accuracy"]) <= 0.03
+
+
+@pytest.mark.slow
+def test_delayed_demo_keeps_accuracy_within_two_points(tmp_path):
+    torch.set_num_threads(1)
+    model = delayed_digits.train()
+    for bits in (8, 10):
+        r = delayed_digits.evaluate(model, 2, tmp_path / "demo.nir", weight_bits=bits)
+        _report(r)
+        assert r["float_accuracy"] > 0.8
+        assert abs(r["integer_accuracy"] - r["float_accuracy"]) <= 0.02
 
 
 @pytest.mark.slow
