@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from temporal_digits import DT, counts, row_spikes
+from temporal_digits import DT, compare, counts, fit, report
 
 
 def build(hidden: int, max_delay: int, seed: int):
@@ -63,27 +63,10 @@ def run(model, spikes):
 
 def train(hidden=128, steps_per_row=2, max_delay=4, epochs=30, seed=0, lr=5e-3, progress=None):
     import torch
-    from spikegate import datasets
     torch.manual_seed(seed)
-    xtr, ytr = datasets.load("digits", "train")
-    s = torch.tensor(row_spikes(xtr, steps_per_row), dtype=torch.float32)
-    y = torch.tensor(ytr)
     model = build(hidden, max_delay, seed)
-    params = list(model[0].parameters()) + list(model[1].parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    gen = torch.Generator().manual_seed(seed)
-    for ep in range(epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), 64):
-            idx = perm[i:i + 64]
-            loss = torch.nn.functional.cross_entropy(run(model, s[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-        if progress:
-            progress(f"epoch {ep + 1}/{epochs}: loss {loss.item():.3f}")
+    fit(list(model[0].parameters()) + list(model[1].parameters()), lambda x: run(model, x), steps_per_row,
+        epochs, seed, lr, progress)
     return model
 
 
@@ -121,27 +104,15 @@ def to_nir(model):
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 
-def evaluate(model, steps_per_row: int, path, weight_bits: int = 8, membrane_bits: int = 16,
-             leak_frac_bits: int = 12) -> dict:
-    import nir
+def evaluate(model, steps_per_row: int, path, **import_options) -> dict:
+    """Write the model as NIR (:func:`to_nir`) to ``path``, import it and compare (see
+    :func:`temporal_digits.compare`)."""
     import torch
-    from spikegate import datasets
-    from spikegate.model.simulate import classify, simulate
-    from spikegate.nir import import_nir
-    xtr, _ = datasets.load("digits", "train")
-    xte, yte = datasets.load("digits", "test")
-    ste = row_spikes(xte, steps_per_row)
     with torch.no_grad():
-        torch_pred = run(model, torch.tensor(ste, dtype=torch.float32)).numpy().argmax(axis=1)
-        nir.write(str(path), to_nir(model))
-    res = import_nir(path, dt=DT, timesteps=ste.shape[1], weight_bits=weight_bits, membrane_bits=membrane_bits,
-                     leak_frac_bits=leak_frac_bits, calibrate=row_spikes(xtr, steps_per_row))
-    int_pred = classify(res.network, simulate(res.network, ste))
-    return {"timesteps": ste.shape[1], "samples": int(len(yte)), "shape": list(res.network.shape),
-            "max_delay": res.network.layers[0].temporal.max_delay,
-            "float_accuracy": float(np.mean(torch_pred == yte)), "integer_accuracy": float(np.mean(int_pred == yte)),
-            "agreement": float(np.mean(int_pred == torch_pred)),
-            "calibration_agreement": res.calibration["agreement"], "network": res.network}
+        graph = to_nir(model)
+    r = compare(lambda x: run(model, x), graph, steps_per_row, path, **import_options)
+    r["max_delay"] = r["network"].layers[0].temporal.max_delay
+    return r
 
 
 def main() -> None:
@@ -165,12 +136,7 @@ def main() -> None:
         r = evaluate(model, args.steps_per_row, out / "delayed-digits.nir", weight_bits=bits)
         r.pop("network").save(out / f"delayed-digits-w{bits}.json")
         print(json.dumps(r))
-        print(f"delayed digits, T = {r['timesteps']}, {'-'.join(map(str, r['shape']))}, delays 0..{r['max_delay']}, "
-              f"{bits}-bit weights: snnTorch float {100 * r['float_accuracy']:.1f} %, integer "
-              f"{100 * r['integer_accuracy']:.1f} % (difference "
-              f"{100 * (r['integer_accuracy'] - r['float_accuracy']):+.1f} points); same class on "
-              f"{100 * r['agreement']:.1f} % of {r['samples']} test samples", flush=True)
-
+        print(report(r, f"delayed digits (delays 0..{r['max_delay']})", bits), flush=True)
 
 if __name__ == "__main__":
     main()
