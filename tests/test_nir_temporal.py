@@ -13,7 +13,7 @@ import pytest
 from spikegate.cli import main
 from spikegate.errors import UserError
 from spikegate.model import Layer, Leak, Network, simulate
-from spikegate.model.random import random_spikes
+from spikegate.model.random import random_network, random_spikes
 from spikegate.model.temporal import Temporal
 from spikegate.nir import export_nir, import_nir, network_from_graph, network_to_graph
 
@@ -145,6 +145,31 @@ def test_export_uses_nir_semantics_exactly():
                                                 ("fc1", "fc1_d1", "fc1_d2", "delay1_d1", "delay1_d2", "cubali1")]
                                          + [("if0", "output")], type_check=False), 1.0, x)
     np.testing.assert_array_equal(spk.astype(bool), res.spikes[0])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_exports_of_random_leak_free_networks_run_exactly_in_float(seed):
+    """Leak-free (decays of exactly 1) and far from the rails, NIR's float semantics of an export are
+    the integer contract: the output spikes (or a readout's final membranes) are equal."""
+    rng = np.random.default_rng(seed)
+    net = random_network(seed, (5, 6, 4), leak="none", membrane_bits=24, weight_bits=6, refractory=0, reset="zero",
+                         timesteps=15)
+    layers = []
+    for l in net.layers:
+        cur = Leak.none() if rng.random() < 0.5 else None
+        rec = None if l.readout else rng.integers(-20, 21, (l.n, l.n))
+        layers.append(l.replace(threshold=0 if l.readout else int(rng.integers(1, 40)),
+                                temporal=Temporal(delays=rng.integers(0, 4, (l.n_in, l.n)), current=cur, recurrent=rec)))
+    net = net.replace(layers=layers)
+    graph, _ = network_to_graph(net)
+    x = random_spikes(seed, 5, 15, 5, 0.4)
+    res = simulate(net, x)
+    assert all(s.any() for s in res.spikes[:1 if net.readout else 2])
+    spk, v = nir_float_run(graph, 1.0, x)
+    if net.readout:
+        np.testing.assert_array_equal(v, res.membranes[-1])
+    else:
+        np.testing.assert_array_equal(spk.astype(bool), res.spikes[-1])
 
 
 def test_cuba_export_parameters():
