@@ -208,6 +208,15 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
     batch, T, n_in = spikes.shape
     out, vs, rs, trs = [], [], [], []
     for i, layer in enumerate(layers):
+        if layer.temporal is not None:
+            from .temporal import run_temporal_layer  # imported here: it builds on this module
+            x = spikes.transpose(1, 0, 2) if i == 0 else s
+            s, v, r, tr = run_temporal_layer(layer, x, traces)
+            out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
+            vs.append(v)
+            rs.append(r)
+            trs.append(np.ascontiguousarray(tr.transpose(1, 0, 2)) if traces else None)
+            continue
         if layer.readout and layer.leak.kind == "none" and not traces:
             # Only the final membranes are wanted: they follow from spike counts when no rail acts.
             counts = spikes.sum(axis=1, dtype=np.int32) if i == 0 else s.sum(axis=0, dtype=np.int32)

@@ -131,6 +131,9 @@ class HardwareConfig:
             if ram == "spram" and layer.weight_bits % 4:
                 raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
                                  f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
+            if layer.temporal is not None:
+                raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) uses {', '.join(layer.temporal.features())}, "
+                                 "which the gateware does not implement yet; run it with spikegate.model.simulate")
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,

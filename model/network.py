@@ -25,6 +25,7 @@ from .params import (ENCODINGS, FORMAT_NAME, FORMAT_VERSION, READABLE_VERSIONS, 
                      NetworkFormatError, check_int as _check_int, frozen_array as _frozen_array,
                      int_array as _int_array)
 from .protocol import CfgTarget, signed_range, value_range
+from .temporal import Temporal
 
 __all__ = [
     "Leak", "Layer", "Network", "NetworkFormatError", "signed_range",
@@ -56,6 +57,7 @@ class Layer:
     refractory: int = 0
     readout: bool = False
     name: str = ""
+    temporal: Temporal | None = None  # delays, synaptic current, recurrence (model/temporal.py)
 
     def __post_init__(self):
         def put(name, value):
@@ -95,6 +97,10 @@ class Layer:
                              f"refractory = {self.refractory})")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}")
+        if self.temporal is not None:
+            if not isinstance(self.temporal, Temporal):
+                raise TypeError(f"temporal must be a Temporal or None, got {self.temporal!r}")
+            self.temporal.check(self)
 
     def replace(self, **changes) -> "Layer":
         """A copy with ``changes`` (field name -> new value) applied, validated like a new Layer."""
@@ -104,7 +110,7 @@ class Layer:
     def format_version(self) -> int:
         """The oldest network file version that can hold this layer: 1 unless it uses a wave-2
         feature (each feature raises it to 2 when set)."""
-        return 1
+        return 2 if self.temporal is not None else 1
 
     @property
     def n_in(self) -> int:
@@ -129,10 +135,11 @@ class Layer:
                 and self.threshold == other.threshold and self.weight_bits == other.weight_bits
                 and self.membrane_bits == other.membrane_bits and self.leak == other.leak
                 and self.reset == other.reset and self.refractory == other.refractory
-                and self.readout == other.readout and self.name == other.name)
+                and self.readout == other.readout and self.name == other.name
+                and self.temporal == other.temporal)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "name": self.name,
             "n_in": self.n_in,
             "n": self.n,
@@ -146,11 +153,14 @@ class Layer:
             "bias": [int(b) for b in self.bias],
             "weights": [[int(w) for w in row] for row in self.weights],
         }
+        if self.temporal is not None:
+            d["temporal"] = self.temporal.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "layer") -> "Layer":
         known = {"name", "n_in", "n", "weight_bits", "membrane_bits", "threshold", "leak", "reset",
-                 "refractory", "readout", "bias", "weights"}
+                 "refractory", "readout", "bias", "weights", "temporal"}
         unknown = set(d) - known
         if unknown:
             raise NetworkFormatError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -173,10 +183,11 @@ class Layer:
                 raise NetworkFormatError(f"{where}: {key} = {d[key]} does not match the weights' shape {weights.shape}")
         try:
             leak = Leak.from_dict(d.get("leak", {"kind": "none"}))
+            temporal = Temporal.from_dict(d["temporal"]) if "temporal" in d else None
             return cls(weights=weights, bias=bias, threshold=d["threshold"], weight_bits=d["weight_bits"],
                        membrane_bits=d["membrane_bits"], leak=leak, reset=d.get("reset", "zero"),
                        refractory=d.get("refractory", 0), readout=d.get("readout", False),
-                       name=d.get("name", ""))
+                       name=d.get("name", ""), temporal=temporal)
         except (TypeError, ValueError) as e:
             raise NetworkFormatError(f"{where}: {e}") from None
 

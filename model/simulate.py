@@ -69,6 +69,10 @@ def simulate_steps(net: Network, spikes: np.ndarray, *, traces: bool = False) ->
     spikes layer l-1 made in the same step, through :func:`spikegate.model.lif.lif_step`. Slow;
     kept as the plain reference the fast path is tested against."""
     spikes = _check_input(net, spikes)
+    for l, layer in enumerate(net.layers):
+        if layer.temporal is not None:
+            raise ValueError(f"simulate_steps covers the plain contract only; layer {l} is a temporal layer "
+                             "(its reference is spikegate.model.temporal): use simulate")
     batch, T, _ = spikes.shape
     v = [np.zeros((batch, layer.n), np.int64) for layer in net.layers]
     r = [np.zeros((batch, layer.n), np.int64) for layer in net.layers]

@@ -65,6 +65,9 @@ FILE_TIERS = {
     "test_sim_runner.py": "verilator",
     "test_sim_slow.py": "verilator",
     "test_suite.py": "model",
+    "test_temporal.py": "model",
+    "test_nir_temporal.py": "model",
+    "test_nir_snntorch_temporal.py": "model",
     "test_synth.py": "yosys",
 }
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor

@@ -1,6 +1,5 @@
 """NIR import: the discretisation and quantisation rules, and a clear error for everything outside
 the supported subset (naming the node and the reason)."""
-import re
 
 import h5py
 import nir
@@ -174,26 +173,25 @@ def unsupported_graph(kind):
     if kind == "pool":
         mid = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
         return g_nodes({"in": IN3, "pool": mid, "out": out(2)}, [("in", "pool"), ("pool", "out")])
-    if kind == "cuba":
-        neu = nir.CubaLIF(tau_syn=np.ones(2), tau_mem=np.ones(2), r=np.ones(2), v_leak=Z(2), v_threshold=np.ones(2))
-        return g_nodes({"in": IN3, "fc": fc, "cuba": neu, "out": out(2)},
-                       [("in", "fc"), ("fc", "cuba"), ("cuba", "out")])
     if kind == "delay":
         return g_nodes({"in": IN3, "d": nir.Delay(np.ones(3)), "out": out(3)}, [("in", "d"), ("d", "out")])
-    if kind == "recurrent":
-        rec = nir.Linear(np.eye(2))
-        return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "rec": rec, "out": out(2)},
-                       [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")])
+    if kind == "recurrent_delay":
+        rec, d = nir.Linear(np.eye(2)), nir.Delay(np.ones(2))
+        return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "rec": rec, "d": d, "out": out(2)},
+                       [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "d"), ("d", "lif"), ("lif", "out")])
     if kind == "self":
         return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "out": out(2)},
                        [("in", "fc"), ("fc", "lif"), ("lif", "lif"), ("lif", "out")])
-    if kind == "subgraph":
-        sub = g_nodes({"i": nir.Input(input_type={"input": np.array([2])}), "lif": lif(2), "o": out(2)},
-                      [("i", "lif"), ("lif", "o")])
-        return g_nodes({"in": IN3, "fc": fc, "rlif": sub, "out": out(2)}, [("in", "fc"), ("fc", "rlif"), ("rlif", "out")])
-    if kind == "merge":
-        return g_nodes({"in": IN3, "fc": fc, "fc_b": nir.Affine(np.ones((2, 3)), Z(2)), "lif": lif(2), "out": out(2)},
-                       [("in", "fc"), ("in", "fc_b"), ("fc", "lif"), ("fc_b", "lif"), ("lif", "out")])
+    if kind == "skip":
+        nodes = {"in": IN3, "fc": fc, "lif": lif(2), "fc2": nir.Linear(np.ones((2, 2))), "lif2": lif(2),
+                 "fc3": nir.Linear(np.ones((2, 3))), "out": out(2)}
+        return g_nodes(nodes, [("in", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "lif2"), ("in", "fc3"),
+                               ("fc3", "lif2"), ("lif2", "out")])
+    if kind == "merge_delays":
+        nodes = {"in": IN3, "fc": fc, "d": nir.Delay(np.full(3, 2.0)), "fc_b": nir.Linear(np.ones((2, 3))),
+                 "lif": lif(2), "out": out(2)}
+        return g_nodes(nodes, [("in", "fc"), ("in", "d"), ("d", "fc_b"), ("fc", "lif"), ("fc_b", "lif"),
+                               ("lif", "out")])
     if kind == "branch":
         return g_nodes({"in": IN3, "fc": fc, "lif": lif(2), "lif_b": lif(2), "out": out(2)},
                        [("in", "fc"), ("fc", "lif"), ("fc", "lif_b"), ("lif", "out")])
@@ -203,12 +201,13 @@ def unsupported_graph(kind):
 @pytest.mark.parametrize("kind, pattern", [
     ("conv", r"NIR node 'conv' \(Conv1d\): convolutions are not supported"),
     ("pool", r"NIR node 'pool' \(SumPool2d\): pooling is not supported"),
-    ("cuba", r"NIR node 'cuba' \(CubaLIF\): current-based \(CubaLIF\) neurons are not supported"),
-    ("delay", r"NIR node 'd' \(Delay\): delays are not supported"),
-    ("recurrent", r"NIR node 'lif' \(LIF\) is on a cycle \(lif -> rec -> lif\): recurrence is not supported"),
-    ("self", r"NIR node 'lif' \(LIF\) feeds itself: recurrence is not supported"),
-    ("merge", r"NIR node 'in' \(Input\) has 2 outgoing edges \(to \['fc', 'fc_b'\]\): only a single feed-forward"),
-    ("subgraph", r"NIR node 'rlif' \(NIRGraph\): nested subgraphs .*recurrence is not supported"),
+    ("delay", r"the NIR graph has no Affine/Linear -> neuron layer"),
+    ("recurrent_delay", r"NIR node 'd' \(Delay\) is on the recurrent path 'lif' -> 'rec' -> 'lif'; recurrent spikes "
+                        r"arrive one step later"),
+    ("self", r"NIR node 'lif' \(LIF\) feeds itself directly; a recurrent edge needs an Affine/Linear node"),
+    ("skip", r"NIR node 'lif2' \(LIF\) is fed from 2 layers \(\['in', 'lif'\]\); only a chain of layers"),
+    ("merge_delays", r"NIR nodes 'fc' and 'fc_b' both connect input 0 to neuron 0 of 'lif', with delays 0 and 2: "
+                     r"spikegate has one delay per synapse"),
     ("branch", r"NIR node 'fc' \(Affine\) has 2 outgoing edges \(to \['lif', 'lif_b'\]\)"),
 ])
 def test_unsupported_structure(kind, pattern):
@@ -230,6 +229,21 @@ def test_unsupported_structure(kind, pattern):
     ([nir.Linear(np.ones((2, 3))), nir.LI(tau=np.full(2, 2.0), r=np.ones(2), v_leak=Z(2)),
       nir.Linear(np.ones((1, 2))), lif(1)],
      r"NIR node 'li' \(LI\) is a non-spiking readout but is followed by more layers"),
+    ([nir.Linear(np.ones((2, 3))), nir.CubaLIF(tau_syn=np.full(2, 2.0), tau_mem=np.full(2, 4.0), r=np.ones(2),
+                                                v_leak=np.full(2, 0.5), v_threshold=np.ones(2), v_reset=Z(2))],
+     r"NIR node 'cubalif' \(CubaLIF\): v_leak = 0.5; only v_leak = 0 is supported"),
+    ([nir.Linear(np.ones((2, 3))), nir.CubaLIF(tau_syn=np.full(2, 0.5), tau_mem=np.full(2, 4.0), r=np.ones(2),
+                                                v_leak=Z(2), v_threshold=np.ones(2), v_reset=Z(2))],
+     r"NIR node 'cubalif' \(CubaLIF\): tau_syn = 0.5 is shorter than dt = 1"),
+    ([nir.Linear(np.ones((2, 3))), nir.CubaLI(tau_syn=np.array([2.0, 3.0]), tau_mem=np.full(2, 4.0), r=np.ones(2),
+                                               v_leak=Z(2))],
+     r"NIR node 'cubali' \(CubaLI\): tau_syn differs between neurons \(2 .. 3\)"),
+    ([nir.Delay(np.full(3, 1.5)), nir.Linear(np.ones((2, 3))), lif(2)],
+     r"NIR layer 'lif': the delay from input 0 to neuron 0 is 1.5 s, not a whole number of steps of dt = 1 s"),
+    ([nir.Delay(np.full(3, 256.0)), nir.Linear(np.ones((2, 3))), lif(2)],
+     r"NIR layer 'lif': a delay of 256 steps \(dt = 1 s\) is longer than the 255 steps spikegate supports"),
+    ([nir.Affine(np.ones((2, 3)), np.ones(2)), nir.Delay(np.full(2, 1.0)), lif(2)],
+     r"NIR node 'delay' \(Delay\) delays the bias of 'affine'"),
     ([nir.Linear(np.ones((2, 3))), nir.Linear(np.ones((2, 2))), lif(2)],
      r"NIR node 'linear_1' \(Linear\) follows 'linear' \(Linear\) directly"),
     ([lif(3)], r"NIR node 'lif' \(LIF\) is not preceded by an Affine or Linear node"),
@@ -240,6 +254,14 @@ def test_unsupported_structure(kind, pattern):
 def test_unsupported_parameters(nodes, pattern):
     with pytest.raises(UserError, match=pattern):
         network_from_graph(chain(*nodes), dt=1.0)
+
+
+def test_delay_of_the_wrong_width():
+    g = g_nodes({"in": IN3, "d": nir.Delay(np.ones(2)), "fc": nir.Linear(np.ones((2, 3))), "lif": lif(2),
+                 "out": out(2)}, [("in", "d"), ("d", "fc"), ("fc", "lif"), ("lif", "out")])
+    with pytest.raises(UserError, match=r"NIR node 'd' \(Delay\): delay has 2 values but sits before an "
+                                        r"Affine/Linear of 3 values"):
+        network_from_graph(g, dt=1.0)
 
 
 def test_dt_is_required_with_hint():
@@ -261,18 +283,22 @@ def _write_old(tmp_path, version):
 
 
 @pytest.mark.parametrize("version", ["1.0.4", "0.2.0", None])
-def test_old_graph_without_v_reset_is_refused(tmp_path, version):
+@pytest.mark.parametrize("assume", [None, "zero", "subtract"])
+def test_old_graph_without_v_reset_imports_under_a_reported_assumption(tmp_path, version, assume):
+    """Before NIR 1.0.6 tools disagreed on the reset; the default is what nir.read fills in (0)."""
     path = _write_old(tmp_path, version)
-    shown = re.escape(version or "(no version recorded)")
-    with pytest.raises(UserError, match=rf"NIR node 'lif' has no v_reset: the file was written by NIR "
-                                        rf"{shown}, older than 1.0.6"):
-        import_nir(path, dt=1.0)
+    res = import_nir(path, dt=1.0, **({} if assume is None else {"v_reset": assume}))
+    assert res.network.layers[0].reset == (assume or "zero")
+    assert res.v_reset == {"assumed": assume or "zero", "nodes": ["lif"], "nir_version": version}
+    assert res.to_json()["v_reset_assumption"] == res.v_reset
+    with pytest.raises(ValueError, match=r"v_reset assumption = 'keep' is not valid; valid: zero, subtract"):
+        import_nir(path, dt=1.0, v_reset="keep")
 
 
 def test_new_graph_without_v_reset_means_zero(tmp_path):
     """From NIR 1.0.7 on v_reset is optional and defaults to 0."""
-    res = import_nir(_write_old(tmp_path, "1.0.7"), dt=1.0)
-    assert res.network.layers[0].reset == "zero"
+    res = import_nir(_write_old(tmp_path, "1.0.7"), dt=1.0, v_reset="subtract")
+    assert res.network.layers[0].reset == "zero" and res.v_reset is None
 
 
 def test_not_a_nir_file(tmp_path):

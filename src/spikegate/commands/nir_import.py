@@ -45,6 +45,10 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="directory of the mnist IDX files (with --calibrate mnist)")
     p.add_argument("--calibrate-samples", type=int, default=2000, metavar="N",
                    help="use at most the first N calibration samples (default 2000)")
+    p.add_argument("--v-reset", choices=("zero", "subtract"), default="zero",
+                   help="what a spike does in LIF/IF/CubaLIF nodes of files written before NIR 1.0.6, which store "
+                        "no v_reset: 'zero' (default, what NIR's own reader assumes) sets the membrane to 0, "
+                        "'subtract' takes the threshold off it; reported in the summary")
     p.add_argument("--ignore-metadata", action="store_true",
                    help="treat a graph exported by spikegate as a float graph (re-quantise it)")
     add_json_argument(p)
@@ -81,14 +85,15 @@ def run(args) -> int:
     calib = desc = None
     if args.calibrate is not None:
         # Validate the graph (and find its input width) before loading possibly large data.
-        nir_io.check_v_reset(version, missing)
+        nir_io.check_v_reset(version, missing, args.v_reset)
         n_in = nir_io.graph_input_count(graph)
         _progress(f"loading calibration data {args.calibrate}")
         calib, desc = nir_io.load_calibration(args.calibrate, n_inputs=n_in, timesteps=opts["timesteps"],
                                               encoding=opts["encoding"], data_dir=args.data_dir,
                                               limit=args.calibrate_samples)
     result = nir_io.network_from_graph(graph, dt=args.dt, calibrate=calib, ignore_metadata=args.ignore_metadata,
-                                       version=version, missing_v_reset=missing, name=Path(args.model).stem,
+                                       version=version, missing_v_reset=missing, v_reset=args.v_reset,
+                                       name=Path(args.model).stem,
                                        progress=_progress, **opts)
     if desc:
         result.calibration["data"] = desc
@@ -97,6 +102,11 @@ def run(args) -> int:
     out["input"], out["output"] = str(args.model), str(args.output)
     emit(args, out, _report)
     return 0
+
+
+def _leak_text(leak: dict) -> str:
+    return {"none": "none", "shift": f"shift {leak.get('k')}",
+            "multiply": f"multiply {leak.get('m')}/2^{leak.get('frac_bits')}"}[leak["kind"]]
 
 
 def _fmt_err(e: dict) -> str:
@@ -111,17 +121,28 @@ def _report(out: dict) -> str:
         lines.append("spikegate export: rebuilt bit for bit from its metadata (quantisation error 0)")
     else:
         lines.append(f"forward Euler with dt = {out['dt']:g}; errors are in the graph's float units")
+    a = out.get("v_reset_assumption")
+    if a:
+        lines.append(f"assumed v_reset: {a['nodes']} (no v_reset stored: written by NIR {a['nir_version'] or '(unknown)'}, "
+                     f"before 1.0.6) reset by {'setting v to 0' if a['assumed'] == 'zero' else 'subtracting the threshold'}"
+                     f" (--v-reset {a['assumed']})")
     for L in out["layers"]:
         p = L["params"]
         lk = p["leak_beta"]
         leak = lk["leak"]
-        leak_s = {"none": "none", "shift": f"shift {leak.get('k')}",
-                  "multiply": f"multiply {leak.get('m')}/2^{leak.get('frac_bits')}"}[leak["kind"]]
+        leak_s = _leak_text(leak)
         lines.append(f"layer {L['layer']}: {L['synapse']} -> {L['neuron']} ({L['kind']}), scale {L['scale']:.6g} "
                      f"(limited by {L['scale_limited_by']})")
         lines.append(f"  weights    {_fmt_err(p['weights'])}")
         lines.append(f"  bias       {_fmt_err(p['bias'])}")
         lines.append(f"  leak       beta {lk['float']:.6g} -> {leak_s} = {lk['int']:.6g} (err {lk['max_abs']:.3g})")
+        if "current_alpha" in p:
+            c = p["current_alpha"]
+            lines.append(f"  current    alpha {c['float']:.6g} -> {_leak_text(c['leak'])} = {c['int']:.6g} (err {c['max_abs']:.3g})")
+        if "recurrent" in p:
+            lines.append(f"  recurrent  {_fmt_err(p['recurrent'])}")
+        if "delays" in p:
+            lines.append(f"  delays     up to {p['delays']['max']} steps, {p['delays']['distinct']} distinct")
         if "threshold" in p:
             t = p["threshold"]
             lines.append(f"  threshold  {t['float']:.6g} -> {t['int']} (= {t['represented']:.6g}, err "

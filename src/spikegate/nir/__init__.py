@@ -5,9 +5,11 @@ time with float parameters; spikegate runs integer arithmetic in discrete steps 
 docs/nir.md states the rules; in short:
 
 Import (float graphs)
-    Supported: one feed-forward chain ``Input -> [Flatten] -> (Affine|Linear -> LIF|IF) ... ->
-    (Affine|Linear -> LIF|IF|LI|I) -> Output``; LI / I (non-spiking) only as the last neuron node,
-    where they become a readout layer. Each neuron node is discretised with forward Euler and step
+    Supported: a chain of layers, each a neuron node (LIF, IF, CubaLIF; LI, I, CubaLI only as the
+    last, a readout) fed by synapse paths ``[Delay] Affine|Linear [Delay]`` from the previous layer
+    (per-synapse delays: one path per delay) and optionally a recurrent ``Affine|Linear`` from the
+    node back to itself (the spikes of step t-1); nested subgraphs are inlined (``chain``,
+    ``paths``). CubaLIF/CubaLI become layers with a synaptic current (model/temporal.py). Each neuron node is discretised with forward Euler and step
     ``dt``: ``v <- (1 - dt/tau) v + (dt r / tau) I`` (LIF, LI) or ``v <- v + dt r I`` (IF, I), with
     ``I = W s + b``. The per-neuron input gain (``dt r / tau``) is folded into the weights and bias;
     per-neuron thresholds are equalised by scaling each neuron's column (exact: with v_leak = 0 and
@@ -29,7 +31,8 @@ Export
     nodes' and graph's ``metadata["spikegate"]``; the importer uses it to rebuild the network
     bit for bit, after checking that the float parameters are exactly what export writes.
 
-Modules: ``read`` (files, versions, metadata), ``chain`` (the supported graph shape), ``floatsim``
+Modules: ``read`` (files, versions, metadata, the v_reset assumption for pre-1.0.6 files),
+``paths`` (subgraphs inlined, synapse paths), ``chain`` (the supported graph shape), ``floatsim``
 (discretisation and the float reference simulation), ``quantise``, ``calibrate``, ``exact``
 (rebuilding spikegate exports), ``importer`` and ``export``. The ``nir`` package itself is imported
 only when a graph is read or built.
@@ -40,10 +43,11 @@ from .export import ExportResult, export_nir, network_to_graph
 from .floatsim import FloatLayer, graph_to_float_layers, simulate_float
 from .importer import ImportResult, import_nir, network_from_graph
 from .quantise import choose_leak
-from .read import (META_FORMAT, META_KEY, META_VERSION, MIN_V_RESET_VERSION, check_v_reset, is_spikegate_export,
+from .read import (META_FORMAT, META_KEY, META_VERSION, MIN_V_RESET_VERSION, V_RESET_ASSUMPTIONS, check_v_reset,
+                   is_spikegate_export,
                    read_graph)
 
 __all__ = ["META_KEY", "META_FORMAT", "META_VERSION", "MIN_V_RESET_VERSION", "CALIBRATION_MAX_CANDIDATES",
            "FloatLayer", "ImportResult", "ExportResult", "read_graph", "graph_to_float_layers", "simulate_float",
            "network_from_graph", "import_nir", "network_to_graph", "export_nir", "choose_leak",
-           "load_calibration", "graph_input_count", "is_spikegate_export", "check_v_reset"]
+           "load_calibration", "graph_input_count", "is_spikegate_export", "check_v_reset", "V_RESET_ASSUMPTIONS"]

@@ -1,128 +1,72 @@
-"""The supported shape of a NIR graph: one feed-forward chain of Affine/Linear -> neuron pairs.
+"""The supported shape of a NIR graph: a chain of layers, each a neuron node fed by synapse paths.
 
-Everything here works on the graph as stored (NIR orientation, float64); nothing is discretised yet.
+A layer is one neuron node (LIF, IF, LI, I, CubaLIF, CubaLI) and the synapse paths into it
+(:mod:`.paths`): feed-forward paths all from the previous layer's neuron node (the Input for the
+first layer), whose weights add up, each optionally delayed by a Delay node before (per input) or
+after (per neuron) its Affine/Linear; and recurrent paths from the neuron node back to itself
+(NIR's convention: the spikes fed back are those of the previous step). Nested subgraphs are
+inlined first. Everything here works on the graph as stored (NIR orientation, float64, delays in
+seconds); nothing is discretised yet.
+
+``SYNAPSE_READERS`` maps a synapse node type to the function that reads its dense weights and bias
+(``reader(name, node, width) -> (weight [n, width], bias [n])``); other synapse kinds plug in there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
-from .read import nir_package
+from .paths import PASS_TYPES, SynapsePath, flat_graph, node_type, trace_path
 
-__all__ = ["RawLayer", "raw_layers", "graph_input_count", "NEURON_TYPES", "SPIKING"]
+__all__ = ["RawLayer", "raw_layers", "graph_input_count", "NEURON_TYPES", "SPIKING", "READOUT", "CUBA",
+           "SYNAPSE_READERS", "node_type", "per_neuron"]
 
-NEURON_TYPES = ("LIF", "IF", "LI", "I")
-SPIKING = ("LIF", "IF")
+NEURON_TYPES = ("LIF", "IF", "LI", "I", "CubaLIF", "CubaLI")
+SPIKING = ("LIF", "IF", "CubaLIF")
+READOUT = ("LI", "I", "CubaLI")
+CUBA = ("CubaLIF", "CubaLI")
 _UNSUPPORTED = {
     "Conv1d": "convolutions are not supported (spikegate layers are fully connected)",
     "Conv2d": "convolutions are not supported (spikegate layers are fully connected)",
     "SumPool2d": "pooling is not supported",
     "AvgPool2d": "pooling is not supported",
-    "CubaLIF": "current-based (CubaLIF) neurons are not supported: spikegate neurons have no synaptic "
-               "current state",
-    "CubaLI": "current-based (CubaLI) neurons are not supported: spikegate neurons have no synaptic "
-              "current state",
-    "Delay": "delays are not supported",
     "Threshold": "a bare Threshold node is not supported (use IF or LIF neurons)",
     "Scale": "Scale nodes are not supported (fold the scale into the preceding Affine/Linear weights)",
-    "NIRGraph": "nested subgraphs are not supported (exporters use them for recurrent layers; "
-                "recurrence is not supported)",
 }
 
 
-def node_type(node) -> str:
-    return type(node).__name__
+def read_dense(name: str, node, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """An Affine/Linear node's weight [n, width] and bias [n] as float64."""
+    t = node_type(node)
+    w = np.asarray(node.weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise UserError(f"NIR node {name!r} ({t}): weight has shape {w.shape}; only 2-D (outputs x inputs) "
+                        "weights are supported")
+    if 0 in w.shape:
+        raise UserError(f"NIR node {name!r} ({t}): weight has shape {w.shape} (outputs x inputs); a layer needs "
+                        "at least one input and one neuron")
+    if w.shape[1] != width:
+        raise UserError(f"NIR node {name!r} ({t}): weight has {w.shape[1]} inputs but receives {width} values")
+    b = np.zeros(w.shape[0]) if t == "Linear" else np.asarray(node.bias, dtype=np.float64).reshape(-1)
+    if b.size == 1 and w.shape[0] != 1:
+        b = np.full(w.shape[0], float(b[0]))
+    if b.shape != (w.shape[0],):
+        raise UserError(f"NIR node {name!r} (Affine): bias has {b.size} values for {w.shape[0]} outputs")
+    for what, a in (("weight", w), ("bias", b)):
+        if not np.isfinite(a).all():
+            raise UserError(f"NIR node {name!r} ({t}): {what} contains non-finite values")
+    return w, b
 
 
-def _chain(graph) -> list[tuple[str, Any]]:
-    """The nodes of a single input-to-output path, in order; anything else is an error."""
-    nir = nir_package()
-    nodes, edges = graph.nodes, [tuple(e) for e in graph.edges]
-    for name, node in nodes.items():
-        t = node_type(node)
-        if isinstance(node, nir.NIRGraph):
-            t = "NIRGraph"
-        if t in _UNSUPPORTED:
-            raise UserError(f"NIR node {name!r} ({t}): {_UNSUPPORTED[t]}")
-        if t not in NEURON_TYPES + ("Input", "Output", "Flatten", "Affine", "Linear"):
-            raise UserError(f"NIR node {name!r} ({t}): node type {t} is not supported; supported: Input, "
-                            "Output, Flatten, Affine, Linear, LIF, IF, LI, I")
-    inputs = [n for n, node in nodes.items() if node_type(node) == "Input"]
-    outputs = [n for n, node in nodes.items() if node_type(node) == "Output"]
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise UserError(f"the NIR graph has {len(inputs)} Input and {len(outputs)} Output nodes "
-                        f"({inputs + outputs}); exactly one of each is supported")
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    pred: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        if a not in nodes or b not in nodes:
-            raise UserError(f"NIR edge ({a!r}, {b!r}) names a node that is not in the graph")
-        if a == b:
-            raise UserError(f"NIR node {a!r} ({node_type(nodes[a])}) feeds itself: recurrence is not supported")
-        succ[a].append(b)
-        pred[b].append(a)
-    cycle = _find_cycle(succ)
-    if cycle:
-        raise UserError(f"NIR node {cycle[0]!r} ({node_type(nodes[cycle[0]])}) is on a cycle "
-                        f"({' -> '.join(cycle + [cycle[0]])}): recurrence is not supported")
-    for n in nodes:
-        if len(succ[n]) > 1:
-            raise UserError(f"NIR node {n!r} ({node_type(nodes[n])}) has {len(succ[n])} outgoing edges "
-                            f"(to {succ[n]}): only a single feed-forward chain is supported")
-        if len(pred[n]) > 1:
-            raise UserError(f"NIR node {n!r} ({node_type(nodes[n])}) has {len(pred[n])} incoming edges "
-                            f"(from {pred[n]}): recurrence and merging branches are not supported")
-    order, seen, cur = [], set(), inputs[0]
-    while True:
-        if cur in seen:
-            raise UserError(f"NIR node {cur!r} ({node_type(nodes[cur])}) is reached twice: recurrence is not "
-                            "supported")
-        seen.add(cur)
-        order.append(cur)
-        if cur == outputs[0]:
-            break
-        if not succ[cur]:
-            raise UserError(f"NIR node {cur!r} ({node_type(nodes[cur])}) has no outgoing edge: the path from "
-                            f"the input never reaches the output {outputs[0]!r}")
-        cur = succ[cur][0]
-    stray = [n for n in nodes if n not in seen]
-    if stray:
-        raise UserError(f"NIR node(s) {stray} are not on the path from input {inputs[0]!r} to output "
-                        f"{outputs[0]!r}: only a single feed-forward chain is supported")
-    return [(n, nodes[n]) for n in order]
-
-
-def _find_cycle(succ: dict[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    for root in succ:
-        if state.get(root):
-            continue
-        path, stack = [], [(root, iter(succ[root]))]
-        state[root] = 1
-        path.append(root)
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[node] = 2
-                stack.pop()
-                path.pop()
-            elif state.get(nxt) == 1:
-                return path[path.index(nxt):]
-            elif not state.get(nxt):
-                state[nxt] = 1
-                path.append(nxt)
-                stack.append((nxt, iter(succ[nxt])))
-    return None
+SYNAPSE_READERS = {"Affine": read_dense, "Linear": read_dense}
 
 
 def per_neuron(node_name: str, node, attr: str, n: int) -> np.ndarray:
     """A per-neuron parameter as float64 [n] (a scalar broadcasts)."""
-    raw = getattr(node, attr)
-    a = np.asarray(raw, dtype=np.float64)
+    a = np.asarray(getattr(node, attr), dtype=np.float64)
     if a.size == 1:
         a = np.full(n, float(a.reshape(-1)[0]))
     a = a.reshape(-1)
@@ -137,81 +81,168 @@ def per_neuron(node_name: str, node, attr: str, n: int) -> np.ndarray:
 
 @dataclass
 class RawLayer:
-    """One Affine/Linear + neuron pair as stored in the graph (NIR orientation, float64)."""
-    synapse: str
+    """One layer as stored in the graph (NIR orientation, float64)."""
+    synapse: str         # the first feed-forward synapse node (names the layer's weights in messages)
     neuron: str
-    kind: str            # LIF, IF, LI, I
-    weight: np.ndarray   # [n, n_in] as in NIR
-    bias: np.ndarray     # [n]
+    kind: str            # one of NEURON_TYPES
+    weight: np.ndarray   # [n, n_in], every feed-forward path added up
+    bias: np.ndarray     # [n], every path's bias added up
     node: Any            # the neuron node
     syn_meta: dict
     neuron_meta: dict
+    delay: np.ndarray | None = None      # [n, n_in] seconds per synapse; None: no Delay node
+    recurrent: np.ndarray | None = None  # [n, n] (to x from); None: no recurrent path
+    synapses: list[str] = field(default_factory=list)  # every synapse node of the layer
+
+
+def _check_types(nodes: dict) -> None:
+    known = NEURON_TYPES + PASS_TYPES + tuple(SYNAPSE_READERS) + ("Input", "Output")
+    for name, node in nodes.items():
+        t = node_type(node)
+        if t in _UNSUPPORTED:
+            raise UserError(f"NIR node {name!r} ({t}): {_UNSUPPORTED[t]}")
+        if t not in known:
+            raise UserError(f"NIR node {name!r} ({t}): node type {t} is not supported; supported: "
+                            f"{', '.join(known)}")
+
+
+def _delay_vector(name: str | None, nodes: dict, size: int, where: str) -> np.ndarray:
+    if name is None:
+        return np.zeros(size)
+    d = np.asarray(nodes[name].delay, dtype=np.float64).reshape(-1)
+    if d.size == 1:
+        d = np.full(size, float(d[0]))
+    if d.size != size:
+        raise UserError(f"NIR node {name!r} (Delay): delay has {d.size} values but sits {where} {size} values")
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise UserError(f"NIR node {name!r} (Delay): delay contains {d[~(np.isfinite(d) & (d >= 0))][0]}; delays "
+                        "must be finite and >= 0")
+    return d
+
+
+def _layer(target: str, paths: list[SynapsePath], nodes: dict, width: int) -> RawLayer:
+    """Add up the paths into one neuron node: per-synapse weights, delays and the recurrent matrix."""
+    ff = [p for p in paths if p.source != target]
+    rec = [p for p in paths if p.source == target]
+    W = b = D = None
+    owner = None  # which synapse node set each synapse's delay
+    for p in ff:
+        w, bias = SYNAPSE_READERS[node_type(nodes[p.synapse])](p.synapse, nodes[p.synapse], width)
+        n = w.shape[0]
+        if W is None:
+            W, b, D, owner = np.zeros_like(w), np.zeros(n), np.zeros_like(w), np.full(w.shape, "", dtype=object)
+        elif w.shape != W.shape:
+            raise UserError(f"NIR node {p.synapse!r} has weight shape {w.shape} but {ff[0].synapse!r}, which feeds "
+                            f"the same neuron node {target!r}, has {W.shape}")
+        d_in = _delay_vector(p.delay_before, nodes, width, "before an Affine/Linear of")
+        d_out = _delay_vector(p.delay_after, nodes, n, "after an Affine/Linear of")
+        if p.delay_after is not None and d_out.any() and bias.any():
+            raise UserError(f"NIR node {p.delay_after!r} (Delay) delays the bias of {p.synapse!r}, which would then "
+                            "be missing for the first steps; spikegate's bias acts from step 0 (put the Delay before "
+                            "the Affine, or use a Linear)")
+        Dp = d_out[:, None] + d_in[None, :]
+        nz = w != 0
+        clash = nz & (owner != "") & (D != Dp)
+        if clash.any():
+            j, i = np.argwhere(clash)[0]
+            raise UserError(f"NIR nodes {owner[j, i]!r} and {p.synapse!r} both connect input {i} to neuron {j} of "
+                            f"{target!r}, with delays {D[j, i]:g} and {Dp[j, i]:g}: spikegate has one delay per synapse")
+        W += w
+        b += bias
+        D = np.where(nz, Dp, D)
+        owner = np.where(nz, p.synapse, owner)
+    R = None
+    for p in rec:
+        if p.delay_before is not None or p.delay_after is not None:
+            raise UserError(f"NIR node {p.delay_before or p.delay_after!r} (Delay) is on the recurrent path "
+                            f"{target!r} -> {p.synapse!r} -> {target!r}; recurrent spikes arrive one step later, "
+                            "with no other delay")
+        w, bias = SYNAPSE_READERS[node_type(nodes[p.synapse])](p.synapse, nodes[p.synapse], W.shape[0])
+        if w.shape != (W.shape[0], W.shape[0]):
+            raise UserError(f"NIR node {p.synapse!r} feeds {target!r} back to itself but has weight shape {w.shape}; "
+                            f"expected ({W.shape[0]}, {W.shape[0]})")
+        R = w if R is None else R + w
+        b = b + bias  # a bias is constant, whichever path adds it
+    has_delay = any(p.delay_before or p.delay_after for p in ff)
+    node = nodes[target]
+    return RawLayer(synapse=ff[0].synapse, neuron=target, kind=node_type(node), weight=W, bias=b, node=node,
+                    syn_meta=dict(nodes[ff[0].synapse].metadata or {}), neuron_meta=dict(node.metadata or {}),
+                    delay=D if has_delay else None, recurrent=R, synapses=[p.synapse for p in paths])
 
 
 def raw_layers(graph) -> tuple[int, list[RawLayer]]:
-    """Check that the graph is a supported chain; returns ``(n_inputs, layers)`` in chain order."""
-    chain = _chain(graph)
-    width = None  # element count of the signal flowing along the chain
-    in_name, in_node = chain[0]
-    shape = np.asarray(in_node.input_type.get("input", in_node.input_type.get(next(iter(in_node.input_type)))))
+    """Check that the graph is a supported chain of layers; returns ``(n_inputs, layers)`` in order."""
+    nodes, edges = flat_graph(graph)
+    _check_types(nodes)
+    inputs = [n for n, node in nodes.items() if node_type(node) == "Input"]
+    outputs = [n for n, node in nodes.items() if node_type(node) == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"the NIR graph has {len(inputs)} Input and {len(outputs)} Output nodes "
+                        f"({inputs + outputs}); exactly one of each is supported")
+    inp, out = inputs[0], outputs[0]
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    pred: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        if a == b:
+            raise UserError(f"NIR node {a!r} ({node_type(nodes[a])}) feeds itself directly; a recurrent edge needs "
+                            "an Affine/Linear node in between")
+        succ[a].append(b)
+        pred[b].append(a)
+    neurons = [n for n, node in nodes.items() if node_type(node) in NEURON_TYPES]
+    stops = set(neurons) | {inp}
+    paths = {}
+    for N in neurons:
+        if not pred[N]:
+            raise UserError(f"NIR node {N!r} ({node_type(nodes[N])}) is not preceded by an Affine or Linear node; "
+                            "every neuron node must follow one")
+        paths[N] = [trace_path(N, p, nodes, pred, succ, stops, SYNAPSE_READERS) for p in pred[N]]
+    source = {}
+    for N in neurons:
+        srcs = sorted({p.source for p in paths[N] if p.source != N})
+        if not srcs:
+            raise UserError(f"NIR node {N!r} ({node_type(nodes[N])}) has only recurrent inputs; every layer needs "
+                            "a feed-forward input")
+        if len(srcs) > 1:
+            raise UserError(f"NIR node {N!r} ({node_type(nodes[N])}) is fed from {len(srcs)} layers ({srcs}); only a "
+                            "chain of layers is supported (no skip connections)")
+        source[N] = srcs[0]
+    order, cur = [], inp
+    while True:
+        nxt = [N for N in neurons if source[N] == cur]
+        if len(nxt) > 1:
+            raise UserError(f"NIR node {cur!r} ({node_type(nodes[cur])}) feeds {len(nxt)} layers ({nxt}); only a "
+                            "single chain of layers is supported")
+        if not nxt:
+            break
+        if order and node_type(nodes[order[-1]]) in READOUT:
+            raise UserError(f"NIR node {order[-1]!r} ({node_type(nodes[order[-1]])}) is a non-spiking readout but "
+                            "is followed by more layers; LI, I and CubaLI are supported only as the last neuron node")
+        order.append(nxt[0])
+        cur = nxt[0]
+    if not order:
+        raise UserError("the NIR graph has no Affine/Linear -> neuron layer")
+    if pred[out] != [order[-1]]:
+        raise UserError(f"NIR node {out!r} (Output) is fed by {pred[out]}; it must be fed by the last neuron node "
+                        f"{order[-1]!r} alone")
+    on_chain = {inp, out, *order, *(n for N in order for p in paths[N] for n in p.nodes)}
+    stray = [n for n in nodes if n not in on_chain]
+    if stray:
+        raise UserError(f"NIR node(s) {stray} are not on the chain of layers from input {inp!r} to output "
+                        f"{out!r}: only a single chain of layers is supported")
+    shape = np.asarray(nodes[inp].input_type.get("input", nodes[inp].input_type.get(next(iter(nodes[inp].input_type)))))
     if shape is None or shape.size == 0:
-        raise UserError(f"NIR node {in_name!r} (Input) has no shape")
-    width = int(np.prod(shape))
+        raise UserError(f"NIR node {inp!r} (Input) has no shape")
+    width = n_inputs = int(np.prod(shape))
     if width < 1:
-        raise UserError(f"NIR node {in_name!r} (Input) has shape {shape.tolist()}: no inputs; valid: at least one")
-    n_inputs = width
-    layers: list[RawLayer] = []
-    pending = None  # (name, weight, bias, meta) of an Affine/Linear awaiting its neuron node
-    for name, node in chain[1:]:
-        t = node_type(node)
-        if t == "Flatten":
-            if pending is not None:
-                raise UserError(f"NIR node {name!r} (Flatten) sits between {pending[0]!r} and its neuron "
-                                "node; only Affine/Linear -> neuron pairs are supported")
-            continue  # a row-major reshape: the element count, all that matters here, is unchanged
-        if t in ("Affine", "Linear"):
-            if pending is not None:
-                raise UserError(f"NIR node {name!r} ({t}) follows {pending[0]!r} ({node_type(graph.nodes[pending[0]])}) "
-                                "directly; every Affine/Linear must be followed by a LIF, IF, LI or I node")
-            w = np.asarray(node.weight, dtype=np.float64)
-            if w.ndim != 2:
-                raise UserError(f"NIR node {name!r} ({t}): weight has shape {w.shape}; only 2-D "
-                                "(outputs x inputs) weights are supported")
-            if 0 in w.shape:
-                raise UserError(f"NIR node {name!r} ({t}): weight has shape {w.shape} (outputs x inputs); a layer "
-                                "needs at least one input and one neuron")
-            if w.shape[1] != width:
-                raise UserError(f"NIR node {name!r} ({t}): weight has {w.shape[1]} inputs but receives "
-                                f"{width} values")
-            b = np.zeros(w.shape[0]) if t == "Linear" else np.asarray(node.bias, dtype=np.float64).reshape(-1)
-            if b.size == 1 and w.shape[0] != 1:
-                b = np.full(w.shape[0], float(b[0]))
-            if b.shape != (w.shape[0],):
-                raise UserError(f"NIR node {name!r} (Affine): bias has {b.size} values for {w.shape[0]} outputs")
-            for what, a in (("weight", w), ("bias", b)):
-                if not np.isfinite(a).all():
-                    raise UserError(f"NIR node {name!r} ({t}): {what} contains non-finite values")
-            pending = (name, w, b, dict(node.metadata or {}))
-            continue
-        if t in NEURON_TYPES:
-            if pending is None:
-                raise UserError(f"NIR node {name!r} ({t}) is not preceded by an Affine or Linear node; "
-                                "every neuron node must follow one")
-            if layers and layers[-1].kind in ("LI", "I"):
-                raise UserError(f"NIR node {layers[-1].neuron!r} ({layers[-1].kind}) is a non-spiking "
-                                "readout but is followed by more layers; LI and I are supported only as "
-                                "the last neuron node")
-            sname, w, b, smeta = pending
-            layers.append(RawLayer(sname, name, t, w, b, node, smeta, dict(node.metadata or {})))
-            width = w.shape[0]
-            pending = None
-            continue
-        if t == "Output":
-            if pending is not None:
-                raise UserError(f"NIR node {pending[0]!r} feeds the Output directly; it must be followed by "
-                                "a LIF, IF, LI or I node")
-            if not layers:
-                raise UserError("the NIR graph has no Affine/Linear -> neuron layer")
+        raise UserError(f"NIR node {inp!r} (Input) has shape {shape.tolist()}: no inputs; valid: at least one")
+    layers = []
+    for N in order:
+        layer = _layer(N, paths[N], nodes, width)
+        if layer.recurrent is not None and layer.kind in READOUT:
+            raise UserError(f"NIR node {N!r} ({layer.kind}) is a non-spiking readout with a recurrent path "
+                            f"({layer.synapses}); it never spikes, so recurrence is not supported there")
+        layers.append(layer)
+        width = layer.weight.shape[0]
     return n_inputs, layers
 
 

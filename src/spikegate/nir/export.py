@@ -22,6 +22,40 @@ from .read import META_FORMAT, META_KEY, META_VERSION, nir_package
 __all__ = ["ExportResult", "network_to_graph", "export_nir"]
 
 
+# A decay of exactly 1 per step written as a time constant: 1 - 1/NO_DECAY_TAU and
+# NO_DECAY_TAU / NO_DECAY_TAU are exactly 1 in float64 (and float32), which CubaLIF needs where a
+# spikegate current or membrane does not decay (its r and w_in equal the taus, for gain 1).
+NO_DECAY_TAU = 2.0 ** 100
+
+
+def _neuron_node(nir, i: int, layer):
+    """The neuron node of layer ``i`` (without metadata), its name and its spikegate metadata."""
+    n, tp = layer.n, layer.temporal
+    full = lambda x: np.full(n, float(x))  # noqa: E731
+    meta = {"layer": i, "name": layer.name, "weight_bits": layer.weight_bits, "membrane_bits": layer.membrane_bits,
+            "leak": layer.leak.to_dict(), "reset": layer.reset, "refractory": layer.refractory}
+    if tp is not None:
+        meta["temporal"] = {k: v for k, v in tp.to_dict().items() if k != "recurrent"}
+        meta["temporal"]["recurrent"] = tp.recurrent is not None
+    tau = _leak_tau(layer.leak)
+    if tp is not None and tp.current is not None:
+        tau_m = NO_DECAY_TAU if tau is None else tau
+        tau_s = _leak_tau(tp.current)
+        tau_s = NO_DECAY_TAU if tau_s is None else tau_s
+        common = dict(tau_syn=full(tau_s), tau_mem=full(tau_m), r=full(tau_m), v_leak=full(0.0), w_in=full(tau_s))
+        if layer.readout:
+            return f"cubali{i}", nir.CubaLI(**common), meta
+        return f"cubalif{i}", nir.CubaLIF(v_threshold=full(layer.threshold), v_reset=full(0.0), **common), meta
+    if layer.readout:
+        if tau is None:
+            return f"i{i}", nir.I(r=full(1.0)), meta
+        return f"li{i}", nir.LI(tau=full(tau), r=full(tau), v_leak=full(0.0)), meta
+    if tau is None:
+        return f"if{i}", nir.IF(r=full(1.0), v_threshold=full(layer.threshold), v_reset=full(0.0)), meta
+    return f"lif{i}", nir.LIF(tau=full(tau), r=full(tau), v_leak=full(0.0), v_threshold=full(layer.threshold),
+                              v_reset=full(0.0)), meta
+
+
 def _leak_tau(leak: Leak) -> float | None:
     """NIR tau (with dt = 1) whose forward-Euler decay 1 - 1/tau is the leak's factor; None = no decay."""
     beta = leak.factor
@@ -55,27 +89,10 @@ def network_to_graph(net: Network):
     warnings = []
     for i, layer in enumerate(net.layers):
         n = layer.n
-        W = layer.weights.T.astype(np.float64)
-        b = layer.bias.astype(np.float64)
-        syn = f"fc{i}"
-        nodes[syn] = nir.Linear(weight=W) if not b.any() else nir.Affine(weight=W, bias=b)
-        tau = _leak_tau(layer.leak)
-        meta = {"layer": i, "name": layer.name, "weight_bits": layer.weight_bits,
-                "membrane_bits": layer.membrane_bits, "leak": layer.leak.to_dict(), "reset": layer.reset,
-                "refractory": layer.refractory}
+        tp = layer.temporal
+        neuron, node, meta = _neuron_node(nir, i, layer)
         md = {META_KEY: json.dumps(meta, sort_keys=True)}
-        full = lambda x: np.full(n, float(x))  # noqa: E731
-        if layer.readout:
-            if tau is None:
-                neuron, node = f"i{i}", nir.I(r=full(1.0), metadata=md)
-            else:
-                neuron, node = f"li{i}", nir.LI(tau=full(tau), r=full(tau), v_leak=full(0.0), metadata=md)
-        elif tau is None:
-            neuron, node = f"if{i}", nir.IF(r=full(1.0), v_threshold=full(layer.threshold), v_reset=full(0.0),
-                                            metadata=md)
-        else:
-            neuron, node = f"lif{i}", nir.LIF(tau=full(tau), r=full(tau), v_leak=full(0.0),
-                                              v_threshold=full(layer.threshold), v_reset=full(0.0), metadata=md)
+        node.metadata = md
         if not layer.readout and layer.reset == "subtract":
             warnings.append(f"layers[{i}] ({neuron}): reset = 'subtract' has no NIR equivalent; the node "
                             "says v_reset = 0 and the subtract reset is carried in metadata['spikegate'], "
@@ -83,8 +100,27 @@ def network_to_graph(net: Network):
         if layer.refractory:
             warnings.append(f"layers[{i}] ({neuron}): refractory = {layer.refractory} has no NIR equivalent; "
                             "it is carried in metadata['spikegate'], which only spikegate reads")
+        W = layer.weights.T.astype(np.float64)
+        b = layer.bias.astype(np.float64)
+        # One path per distinct delay, its Delay before the Affine/Linear so that the bias (on the
+        # first path) is never delayed; NIR adds the paths up in the neuron node.
+        delays = tp.delays.T if tp is not None and tp.delays is not None else np.zeros(W.shape, np.int64)
+        for g, d in enumerate(np.unique(delays)):
+            syn = f"fc{i}" if g == 0 else f"fc{i}_d{d}"
+            Wd = np.where(delays == d, W, 0.0)
+            bd = b if g == 0 else np.zeros(n)
+            nodes[syn] = nir.Linear(weight=Wd) if not bd.any() else nir.Affine(weight=Wd, bias=bd)
+            if d:
+                nodes[f"delay{i}_d{d}"] = nir.Delay(delay=np.full(layer.n_in, float(d)))
+                edges += [(prev, f"delay{i}_d{d}"), (f"delay{i}_d{d}", syn)]
+            else:
+                edges.append((prev, syn))
+            edges.append((syn, neuron))
         nodes[neuron] = node
-        edges += [(prev, syn), (syn, neuron)]
+        if tp is not None and tp.recurrent is not None:
+            # NIR's convention for a cycle: the spikes fed back are those of the previous step.
+            nodes[f"rec{i}"] = nir.Linear(weight=tp.recurrent.T.astype(np.float64))
+            edges += [(neuron, f"rec{i}"), (f"rec{i}", neuron)]
         prev = neuron
     nodes["output"] = nir.Output(output_type={"output": np.array([net.n_outputs])})
     edges.append((prev, "output"))

@@ -29,10 +29,11 @@ class ImportResult:
     layers: list[dict]                # per-layer quantisation report
     version: str | None = None        # NIR version the file was written with
     calibration: dict | None = None   # samples, float/int agreement when calibrated
+    v_reset: dict | None = None       # the reset assumed for old nodes without v_reset (read.check_v_reset)
 
     def to_json(self) -> dict:
         return {"exact": self.exact, "dt": self.dt, "nir_version": self.version, "layers": self.layers,
-                "calibration": self.calibration, "shape": list(self.network.shape),
+                "calibration": self.calibration, "v_reset_assumption": self.v_reset, "shape": list(self.network.shape),
                 "readout": self.network.readout, "timesteps": self.network.timesteps,
                 "encoding": self.network.encoding, "digest": self.network.digest()}
 
@@ -41,13 +42,15 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                        leak_frac_bits: int = 8, timesteps: int = 32, encoding: str = "rate",
                        calibrate: np.ndarray | None = None, ignore_metadata: bool = False,
                        version: str | None = None, missing_v_reset: list[str] | tuple = (),
-                       name: str = "", progress: Callable[[str], None] | None = None) -> ImportResult:
+                       v_reset: str = "zero", name: str = "", progress: Callable[[str], None] | None = None) -> ImportResult:
     """Convert an in-memory NIR graph into a spikegate network (see the :mod:`spikegate.nir` docstring).
 
     ``calibrate``: input spikes bool [N, T, n_in]; each layer's scale is then chosen on them (see
     :func:`calibrate_scales`) and the float/integer classification agreement on them is reported.
+    ``v_reset``: what a spike does in nodes of pre-1.0.6 files stored without v_reset ("zero", NIR's
+    own reader's choice, or "subtract"); the assumption is reported in the result.
     """
-    check_v_reset(version, missing_v_reset)
+    assumption = check_v_reset(version, missing_v_reset, v_reset)
     n_inputs, raws = raw_layers(graph)
     gmeta = None if ignore_metadata else meta_json("the NIR graph", getattr(graph, "metadata", {}) or {})
     if gmeta is not None:
@@ -61,7 +64,8 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                                                            f"which suggests --dt {hint:g})" if hint else ""))
     dt = check_dt(dt)
     check_float_options(weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding)
-    floats = [discretise(r, dt) for r in raws]
+    assumed = set(assumption["nodes"]) if assumption else set()
+    floats = [discretise(r, dt, reset=v_reset if r.neuron in assumed else "zero") for r in raws]
     layers, reports = [], []
     for i, L in enumerate(floats):
         limits = scale_limits(L, weight_bits, membrane_bits)
@@ -78,14 +82,15 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
                                leak_frac_bits, progress)
     net = Network(layers=layers, timesteps=timesteps, encoding=encoding, name=name,
                   meta={"source": "nir", "dt": dt, "nir_version": version,
-                        "calibrated": calibrate is not None})
+                        "calibrated": calibrate is not None, **({"v_reset_assumption": assumption} if assumption else {})})
     if calibrate is not None:
         from ..model.simulate import classify, simulate
         if progress:
             progress("comparing float and integer classifications on the calibration data")
         ipred = classify(net, simulate(net, spikes))
         cal["agreement"] = float(np.mean(ipred == cal.pop("float_pred")))
-    return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal)
+    return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal,
+                        v_reset=assumption)
 
 
 def check_float_options(weight_bits: int = 8, membrane_bits: int = 16, leak_frac_bits: int = 8,
@@ -106,9 +111,10 @@ def _dt_hint(raws: list[RawLayer]) -> float | None:
     """snnTorch-style exports set r = tau / dt so that the input gain is 1; recover that dt."""
     vals = []
     for raw in raws:
-        if raw.kind in ("LIF", "LI"):
+        if raw.kind in ("LIF", "LI", "CubaLIF", "CubaLI"):
             r = np.asarray(raw.node.r, dtype=np.float64).reshape(-1)
-            tau = np.asarray(raw.node.tau, dtype=np.float64).reshape(-1)
+            tau = np.asarray(raw.node.tau_mem if raw.kind.startswith("Cuba") else raw.node.tau,
+                             dtype=np.float64).reshape(-1)
             if r.size and np.all(r > 0) and np.all(tau > 0):
                 vals.extend((tau / r).tolist())
     if not vals:

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import UserError
 from ..model.network import Layer, Leak, signed_range
 from ..model.protocol import threshold_range
+from ..model.temporal import Temporal
 from .floatsim import FloatLayer
 
 __all__ = ["choose_leak", "scale_limits", "quantise_layer", "MAX_ZEROED_FRACTION"]
@@ -58,6 +59,8 @@ def scale_limits(L: FloatLayer, weight_bits: int, membrane_bits: int) -> dict:
     vmax = signed_range(membrane_bits)[1]
     limits = {}
     w_abs = float(np.abs(L.weights).max(initial=0.0))
+    if L.recurrent is not None:
+        w_abs = max(w_abs, float(np.abs(L.recurrent).max(initial=0.0)))
     b_abs = float(np.abs(L.bias).max(initial=0.0))
     if w_abs > 0:
         limits["weights"] = wmax / w_abs
@@ -101,14 +104,26 @@ def quantise_layer(L: FloatLayer, index: int, weight_bits: int, membrane_bits: i
         if abs(x - round(x)) <= 1e-9 * max(1.0, abs(x)):
             x = float(round(x))
         theta_i = int(min(math.floor(x), vmax - 1))
+    R = None if L.recurrent is None else np.clip(np.rint(L.recurrent * S), -wmax - 1, wmax).astype(np.int64)
+    current = None if L.alpha is None else choose_leak(L.alpha, frac_bits, membrane_bits)
+    temporal = None
+    if L.delays is not None or current is not None or R is not None:
+        temporal = Temporal(delays=L.delays, current=current, recurrent=R)
     layer = Layer(weights=W, bias=b, threshold=theta_i, weight_bits=weight_bits, membrane_bits=membrane_bits,
-                  leak=leak, reset="zero", refractory=0, readout=L.readout, name=L.neuron)
+                  leak=leak, reset=L.reset, refractory=0, readout=L.readout, name=L.neuron, temporal=temporal)
     params = {
         "weights": _err_stats(L.weights, W / S),
         "bias": _err_stats(L.bias, b / S),
         "leak_beta": {"float": L.beta, "int": leak.factor, "max_abs": abs(leak.factor - L.beta),
                       "leak": leak.to_dict()},
     }
+    if R is not None:
+        params["recurrent"] = _err_stats(L.recurrent, R / S)
+    if current is not None:
+        params["current_alpha"] = {"float": L.alpha, "int": current.factor, "max_abs": abs(current.factor - L.alpha),
+                                   "leak": current.to_dict()}
+    if L.delays is not None:
+        params["delays"] = {"max": int(L.delays.max(initial=0)), "distinct": int(np.unique(L.delays).size)}
     if not L.readout:
         params["threshold"] = {"float": L.threshold, "int": theta_i, "represented": theta_i / S,
                                "max_abs": abs(L.threshold - theta_i / S)}

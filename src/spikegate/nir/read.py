@@ -9,13 +9,13 @@ from pathlib import Path
 from ..errors import UserError
 
 __all__ = ["META_KEY", "META_FORMAT", "META_VERSION", "MIN_V_RESET_VERSION", "read_graph", "check_v_reset",
-           "is_spikegate_export"]
+           "is_spikegate_export", "V_RESET_ASSUMPTIONS"]
 
 META_KEY = "spikegate"
 META_FORMAT = "spikegate-nir"
 META_VERSION = 1
 # NIR added v_reset to IF/LIF/CubaLIF in 1.0.6; before that, tools disagreed on what a spike
-# resets the membrane to, so such a graph cannot be imported without guessing.
+# resets the membrane to, so such a graph imports only under an assumption the user can choose.
 MIN_V_RESET_VERSION = (1, 0, 6)
 
 
@@ -80,14 +80,22 @@ def read_graph(path: str | os.PathLike):
     return graph, (str(version) if version is not None else None), missing
 
 
-def check_v_reset(version: str | None, missing_v_reset) -> None:
-    """Refuse spiking nodes without v_reset from files older than NIR 1.0.6 (see read_graph)."""
+V_RESET_ASSUMPTIONS = ("zero", "subtract")
+
+
+def check_v_reset(version: str | None, missing_v_reset, assume: str = "zero") -> dict | None:
+    """What a spike does in spiking nodes stored without v_reset by NIR before 1.0.6, when tools
+    disagreed on it: ``assume`` (the user's choice) is applied to those nodes, and returned as the
+    import's report ``{"assumed": assume, "nodes": [...], "nir_version": version}``. The default,
+    ``"zero"``, is what ``nir.read`` itself fills in. None when there is nothing to assume (no such
+    node, or a newer file, where a missing v_reset is NIR's optional default 0)."""
+    if assume not in V_RESET_ASSUMPTIONS:
+        raise ValueError(f"v_reset assumption = {assume!r} is not valid; valid: {', '.join(V_RESET_ASSUMPTIONS)} "
+                         "(option --v-reset)")
     v = _version_tuple(version)
-    if missing_v_reset and (v is None or v < MIN_V_RESET_VERSION):
-        raise UserError(f"NIR node {missing_v_reset[0]!r} has no v_reset: the file was written by NIR "
-                        f"{version or '(no version recorded)'}, older than "
-                        f"{'.'.join(map(str, MIN_V_RESET_VERSION))}, when tools disagreed on what a spike "
-                        "resets the membrane to; re-export the model with nir >= 1.0.6")
+    if not missing_v_reset or (v is not None and v >= MIN_V_RESET_VERSION):
+        return None
+    return {"assumed": assume, "nodes": list(missing_v_reset), "nir_version": version}
 
 
 def is_spikegate_export(graph) -> bool:
