@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .protocol import Encoding
+
 __all__ = ["quantise", "rate", "poisson", "latency", "bernoulli", "encode", "from_levels", "ENCODERS", "SEEDED",
            "ON_CHIP", "xorshift32", "bernoulli_state", "bernoulli_fires", "latency_step", "InputEncoder",
            "MASK32", "STATE_OFFSET"]
@@ -142,7 +144,7 @@ ENCODERS = {"rate": rate, "poisson": poisson, "latency": latency, "bernoulli": b
 # Encoders whose spikes depend on a seed and on each sample's place in the batch.
 SEEDED = ("poisson", "bernoulli")
 # Encoders the gateware runs itself from levels (hdl.encode.InputEncoder), in protocol code order.
-ON_CHIP = ("rate", "latency", "bernoulli")
+ON_CHIP = tuple(e.name.lower() for e in Encoding)
 
 
 def encode(x: np.ndarray, encoding: str, T: int, seed: int = 0) -> np.ndarray:
