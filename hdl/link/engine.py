@@ -5,8 +5,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model import link as proto
-from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd,
-                               Status)
+from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER_LEN, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN,
+                               WRITE_HEADER, Cmd, Encoding, Status)
+from ..encode import InputEncoder
 from .answer import AnswerSource, Source
 from .checksum import ChecksumWalker
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
@@ -129,6 +130,14 @@ class CommandEngine(wiring.Component):
         nwords = Signal(16)
         m.d.comb += nwords.eq((length - 1) >> (eb - 1))
 
+        # --- ENCODE: the header, then the encoder reads the levels from the payload buffer ---------
+        m.submodules.encoder = encoder = InputEncoder(geo.n_in, geo.timesteps, geo.max_payload,
+                                                      self._core.load_layout)
+        ehdr = Signal(8 * ENCODE_HEADER_LEN)
+        e_code, e_state = ehdr[:8], ehdr[8:]
+        m.d.comb += [encoder.encoding.eq(e_code), encoder.state.eq(e_state), encoder.base.eq(ENCODE_HEADER_LEN),
+                     encoder.buf.data.eq(brd.data)]
+
         def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
             if not (isinstance(st, int) and st == Status.OK):
@@ -183,8 +192,41 @@ class CommandEngine(wiring.Component):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "L_FLAGS_RD"
+                    with m.Case(Cmd.ENCODE):
+                        with m.If(length != ENCODE_HEADER_LEN + geo.n_in):
+                            respond(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "E_HDR_RD"
                     with m.Default():
                         respond(Status.UNKNOWN_CMD)
+
+            # ENCODE: header, its check, then the encoder's words go to the core and the run starts.
+            with m.State("E_HDR_RD"):
+                m.next = "E_HDR_GET"
+            with m.State("E_HDR_GET"):
+                m.d.sync += [ehdr.word_select(ptr[:3], 8).eq(brd.data), ptr.eq(ptr + 1)]
+                with m.If(ptr == ENCODE_HEADER_LEN - 1):
+                    m.next = "E_CHECK"
+                with m.Else():
+                    m.next = "E_HDR_RD"
+            with m.State("E_CHECK"):
+                with m.If((e_code > max(Encoding)) | ((e_code == Encoding.BERNOULLI) == (e_state == 0))):
+                    respond(Status.RANGE)
+                with m.Else():
+                    m.d.comb += [self.clear.eq(1), encoder.start.eq(1)]
+                    m.d.sync += loaded.eq(0)
+                    m.next = "E_GEN"
+            with m.State("E_GEN"):
+                m.d.comb += [brd.addr.eq(encoder.buf.addr), self.load.payload.eq(encoder.o.payload),
+                             self.load.valid.eq(encoder.o.valid), encoder.o.ready.eq(self.load.ready)]
+                with m.If(self.load.valid & self.load.ready & (loaded < self.max_events)):
+                    m.d.sync += loaded.eq(loaded + 1)
+                with m.If(~encoder.busy):
+                    with m.If(self.overflow):
+                        respond(Status.OVERFLOW)
+                    with m.Else():
+                        m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)
+                        m.next = "RUN_START"
 
             with m.State("CK_WAIT"):
                 with m.If(walker.done):
