@@ -36,6 +36,7 @@ FILE_TIERS = {
     "test_formal_link.py": "yosys",  # SymbiYosys proofs about the host link
     "test_encode.py": "model",
     "test_encode_hdl.py": "amaranth",
+    "test_encode_host.py": "model",
     "test_encode_link.py": "amaranth",
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
