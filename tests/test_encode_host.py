@@ -81,7 +81,7 @@ def test_board_run_on_chip_digits_and_cli(tmp_path, capsys):
         assert r.link_bound_per_s == pytest.approx(115_200 / 10 / ((r.bytes_sent + r.bytes_received) / 12))
         # 76-byte requests (sync, 4 header bytes, 5 + 64 payload, CRC) and 52-byte answers per sample
         assert (r.bytes_sent, r.bytes_received) == (12 * (7 + 5 + 64), 12 * (8 + 4 + 10 * 4))
-        assert 0 < r.core_bound_per_s < 12e6 / 1041
+        assert 0 < r.core_bound_per_s < 12e6 / 521
         path = tmp_path / "digits-bernoulli.json"
         digits.save(path)
         assert main(["run", "--board", "sim", "--port", srv.url, "--net", str(path), "--on-chip", "--samples", "4",
