@@ -37,6 +37,7 @@ FILE_TIERS = {
     "test_encode.py": "model",
     "test_encode_hdl.py": "amaranth",
     "test_encode_host.py": "model",
+    "test_encode_e2e.py": "verilator",
     "test_encode_link.py": "amaranth",
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
