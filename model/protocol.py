@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
-    "Cmd", "Status", "CfgTarget", "Encoding", "ENCODE_HEADER", "ENCODE_HEADER_LEN", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
+    "Cmd", "Status", "CfgTarget", "Encoding", "ENCODE_HEADER", "ENCODE_HEADER_LEN", "BATCH_HEADER",
+    "BATCH_RECORD", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
     "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "REQUEST_HEADER",
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
@@ -48,6 +49,7 @@ class Cmd(IntEnum):
     READ = 0x22
     CLEAR = 0x23
     ENCODE = 0x24   # one sample as levels: the gateware makes the spikes, then runs
+    BATCH = 0x25    # several ENCODE samples in one frame, one answer block per sample
 
 
 class Encoding(IntEnum):
@@ -181,4 +183,8 @@ STATUS_FLAGS = ("dirty", "overflow", "cfg_error", "done")
 # ENCODE request: this header, then one level byte (0..255) per network input.
 ENCODE_HEADER = _table(("encoding", 1), ("state", 4))
 ENCODE_HEADER_LEN = layout_len(ENCODE_HEADER)
+# BATCH request: the encoding byte, then per sample its state and its levels (a BATCH_RECORD
+# followed by n_in level bytes); the answer is one block per sample, each a LOAD-and-run answer.
+BATCH_HEADER = _table(("encoding", 1))
+BATCH_RECORD = _table(("state", 4))
 STATUS_LEN = layout_len(STATUS_FIELDS)

@@ -19,11 +19,19 @@ def encode_payload(encoding: Encoding, state: int, levels) -> bytes:
     return pack_fields(ENCODE_HEADER, {"encoding": encoding, "state": state}) + bytes(int(v) for v in levels)
 
 
+NET = random_network(7, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
+
+
+def twin_engine(max_events):
+    geo = proto.LinkGeometry.of(NET, 2, 1_000_000, 100_000, 64, max_events)  # as test_link_engine's Harness
+    return proto.CommandEngine(NET, geo, CoreTwin(NET, HardwareConfig(lanes=2, max_events=max_events)))
+
+
 def setup(max_events=32):
-    net = random_network(7, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
-    dut = Harness(net, lanes=2, max_events=max_events)
-    twin = proto.CommandEngine(net, dut.geo, CoreTwin(net, HardwareConfig(lanes=2, max_events=max_events)))
-    return net, dut, twin
+    dut = Harness(NET, lanes=2, max_events=max_events)
+    twin = twin_engine(max_events)
+    assert twin.geo == dut.geo
+    return NET, dut, twin
 
 
 def test_encode_matches_twin_and_model():
@@ -63,6 +71,45 @@ def test_encode_matches_twin_and_model():
         counts, mems = proto.decode_outputs(answer[4:], dut.geo)
         assert counts.tolist() == ref.counts[0].tolist() and mems.tolist() == ref.membranes[-1][0].tolist()
         assert proto.from_le(answer[:4]) == CoreTwin(net, HardwareConfig(lanes=2, max_events=16)).run(spikes[0]).cycles
+
+
+def batch_payload(encoding, states, levels) -> bytes:
+    return bytes([encoding]) + b"".join(proto.to_le(s, 4) + bytes(q) for s, q in zip(states, levels))
+
+
+def test_batch_matches_twin_and_encode():
+    net, dut, twin = setup(max_events=32)
+    rng = np.random.default_rng(5)
+    levels = rng.integers(0, 256, size=(4, 5)).tolist()
+    states = [bernoulli_state(2, i) for i in range(4)]
+    good = batch_payload(Encoding.BERNOULLI, states, levels)
+    frames = [
+        (Cmd.BATCH, good),
+        (Cmd.BATCH, batch_payload(Encoding.RATE, [0], levels[:1])),
+        (Cmd.STATUS, b""),
+        (Cmd.BATCH, batch_payload(Encoding.BERNOULLI, states[:2] + [0], levels[:3])),   # third state 0
+        (Cmd.STATUS, b""),                                                              # nothing ran
+        (Cmd.BATCH, good[:-1]),                                                         # a record cut short
+        (Cmd.BATCH, bytes([Encoding.RATE])),                                            # no record
+        (Cmd.BATCH, batch_payload(3, [1], levels[:1])),                                 # no such encoding
+        (Cmd.BATCH, b""),
+    ]
+    got = run_engine(dut, frames)
+    want = [twin.execute(c, p) for c, p in frames]
+    for (cmd, p), g, w in zip(frames, got, want):
+        assert strip_uptime(cmd, g) == strip_uptime(cmd, w), f"cmd {cmd:#x} payload {p.hex()}"
+    assert [g[0] for g in got] == [0, 0, 0, Status.RANGE, 0, Status.BAD_LENGTH, Status.BAD_LENGTH, Status.RANGE,
+                                   Status.BAD_LENGTH]
+    before, after = (proto.StatusBlock.parse(got[i][1]) for i in (2, 4))
+    assert (before.flags, before.last_cycles, before.loaded) == (after.flags, after.last_cycles, after.loaded)
+    assert after.frame_errors == before.frame_errors + 1
+    # one answer block per sample, each the ENCODE answer of that sample
+    alone = twin_engine(32)
+    blocks = [alone.execute(Cmd.ENCODE, encode_payload(Encoding.BERNOULLI, s, q))[1] for s, q in zip(states, levels)]
+    assert got[0][1] == b"".join(blocks)
+    # a board whose buffer a sample could overflow refuses BATCH (answers are sent before later runs)
+    _, small, small_twin = setup(max_events=16)
+    assert run_engine(small, [(Cmd.BATCH, good)]) == [small_twin.execute(Cmd.BATCH, good)] == [(Status.RANGE, b"")]
 
 
 def test_encode_cycle_cost():

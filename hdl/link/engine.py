@@ -5,8 +5,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model import link as proto
-from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER_LEN, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN,
-                               WRITE_HEADER, Cmd, Encoding, Status)
+from ...model.protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER_LEN, LOAD_FLAGS,
+                               NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd, Encoding, Status, layout_len)
 from ..encode import InputEncoder
 from .answer import AnswerSource, Source
 from .checksum import ChecksumWalker
@@ -137,6 +137,15 @@ class CommandEngine(wiring.Component):
         e_code, e_state = ehdr[:8], ehdr[8:]
         m.d.comb += [encoder.encoding.eq(e_code), encoder.state.eq(e_state), encoder.base.eq(ENCODE_HEADER_LEN),
                      encoder.buf.data.eq(brd.data)]
+        state_bad = (e_code == Encoding.BERNOULLI) == (e_state == 0)
+        # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
+        rec_len = layout_len(BATCH_RECORD) + geo.n_in
+        block = CYCLE_BYTES + geo.output_bytes
+        batch_ok = proto.batch_fits(geo)
+        rb = Signal(range(geo.max_payload + rec_len + 1))      # where the current record starts
+        total = Signal(range(((geo.max_payload // rec_len) + 1) * block + 1))
+        bad, sent, j = Signal(), Signal(range(block)), Signal(2)
+        answering = answer.o.valid & answer.o.ready
 
         def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
@@ -197,8 +206,83 @@ class CommandEngine(wiring.Component):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "E_HDR_RD"
+                    with m.Case(Cmd.BATCH):
+                        m.d.sync += [rb.eq(layout_len(BATCH_HEADER)), bad.eq(0), total.eq(0), apply.eq(0)]
+                        m.next = "B_CODE_RD"
                     with m.Default():
                         respond(Status.UNKNOWN_CMD)
+
+            # BATCH, first pass: walk the records, check the length and every state; then the header
+            # of the whole answer; second pass: each record as an ENCODE, its answer block, the next.
+            with m.State("B_CODE_RD"):
+                m.next = "B_CODE_GET"
+            with m.State("B_CODE_GET"):
+                m.d.sync += e_code.eq(brd.data)
+                m.next = "B_WALK"
+            with m.State("B_WALK"):
+                with m.If((rb == length) & (total != 0)):
+                    with m.If(total > 0xFFFF):
+                        respond(Status.BAD_LENGTH)
+                    with m.Elif((e_code > max(Encoding)) | bad | (not batch_ok)):
+                        respond(Status.RANGE)
+                    with m.Else():
+                        m.d.sync += [status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)), apply.eq(1)]
+                        m.next = "B_HDR"
+                with m.Elif(rb + rec_len > length):
+                    respond(Status.BAD_LENGTH)
+                with m.Else():
+                    m.d.sync += [ptr.eq(rb), j.eq(0)]
+                    m.next = "B_ST_RD"
+            with m.State("B_ST_RD"):
+                m.next = "B_ST_GET"
+            with m.State("B_ST_GET"):
+                m.d.sync += [e_state.word_select(j, 8).eq(brd.data), ptr.eq(ptr + 1), j.eq(j + 1)]
+                with m.If(j == layout_len(BATCH_RECORD) - 1):
+                    m.next = "B_ST_DONE"
+                with m.Else():
+                    m.next = "B_ST_RD"
+            with m.State("B_ST_DONE"):
+                with m.If(~apply):
+                    # first pass: note a bad state, count the record's answer block
+                    m.d.sync += [bad.eq(bad | state_bad), rb.eq(rb + rec_len), total.eq(total + block)]
+                    m.next = "B_WALK"
+                with m.Else():
+                    m.d.comb += [self.clear.eq(1), encoder.start.eq(1), encoder.base.eq(ptr)]
+                    m.d.sync += loaded.eq(0)
+                    m.next = "B_GEN"
+            with m.State("B_HDR"):
+                m.d.comb += [self.resp.valid.eq(1), self.resp.payload.length.eq(total)]
+                with m.If(self.resp.ready):
+                    m.next = "B_NEXT"
+            with m.State("B_NEXT"):
+                with m.If(rb == length):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [ptr.eq(rb), j.eq(0)]
+                    m.next = "B_ST_RD"
+            with m.State("B_GEN"):
+                m.d.comb += [brd.addr.eq(encoder.buf.addr), self.load.payload.eq(encoder.o.payload),
+                             self.load.valid.eq(encoder.o.valid), encoder.o.ready.eq(self.load.ready)]
+                with m.If(self.load.valid & self.load.ready):
+                    m.d.sync += loaded.eq(loaded + 1)
+                with m.If(~encoder.busy):
+                    m.d.comb += self.start.eq(1)
+                    m.next = "B_RUN1"
+            with m.State("B_RUN1"):
+                m.next = "B_RUN"
+            with m.State("B_RUN"):
+                with m.If(self.done):
+                    m.d.comb += [stat.run_done.eq(1), answer.start.eq(1), answer.source.eq(Source.RUN),
+                                 answer.length.eq(block)]
+                    m.d.sync += sent.eq(0)
+                    m.next = "B_ANSWER"
+            with m.State("B_ANSWER"):
+                m.d.comb += [answer.source.eq(Source.RUN), answer.length.eq(block)]
+                with m.If(answering):
+                    m.d.sync += sent.eq(sent + 1)
+                    with m.If(sent == block - 1):
+                        m.d.sync += rb.eq(rb + rec_len)
+                        m.next = "B_NEXT"
 
             # ENCODE: header, its check, then the encoder's words go to the core and the run starts.
             with m.State("E_HDR_RD"):
@@ -210,7 +294,7 @@ class CommandEngine(wiring.Component):
                 with m.Else():
                     m.next = "E_HDR_RD"
             with m.State("E_CHECK"):
-                with m.If((e_code > max(Encoding)) | ((e_code == Encoding.BERNOULLI) == (e_state == 0))):
+                with m.If((e_code > max(Encoding)) | state_bad):
                     respond(Status.RANGE)
                 with m.Else():
                     m.d.comb += [self.clear.eq(1), encoder.start.eq(1)]

@@ -7,18 +7,24 @@ import numpy as np
 from ..core import NetworkCore
 from ..encode import InputEncoder
 from ..network import Network
-from ..protocol import (CHECKSUM_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN, LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES,
-                        WRITE_HEADER, CfgTarget, Cmd, Encoding, Status, parse_fields, value_range)
+from ..protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN, LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES,
+                        WRITE_HEADER, CfgTarget, Cmd, Encoding, Status, layout_len, parse_fields, value_range)
 from .checksum import expected_checksum
 from .frames import from_le, to_le
 from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
 
-__all__ = ["CommandEngine", "encode_cycles"]
+__all__ = ["CommandEngine", "encode_cycles", "batch_fits"]
 
 # ENCODE, from the cycle the engine takes the frame to its run's start pulse, besides the
 # encoder's own cycles: decode the command, two cycles per header byte (address, read), check
 # the header and start the encoder, see it finish.
 ENCODE_OVERHEAD = 1 + 2 * ENCODE_HEADER_LEN + 1 + 1
+
+
+def batch_fits(geo) -> bool:
+    """Whether BATCH is allowed: no sample can overflow the input buffer (T (n_in + 1) words at
+    most), so every answer block is known to be a run's before the first one is sent."""
+    return geo.timesteps * (geo.n_in + 1) <= geo.max_events
 
 
 def encode_cycles(geo) -> int:
@@ -111,6 +117,8 @@ class CommandEngine:
             return self._write(p)
         if cmd == Cmd.ENCODE:
             return self._encode(p)
+        if cmd == Cmd.BATCH:
+            return self._batch(p)
         return self._load(p)
 
     def _clear(self):
@@ -139,6 +147,25 @@ class CommandEngine:
         self.events = bytearray(ev)
         self._run()
         return Status.OK, to_le(self.stat.last_cycles, 4) + self.outputs()
+
+    def _batch(self, p: bytes) -> tuple[Status, bytes]:
+        """BATCH: ENCODE of each record in turn; every check passes before the first runs."""
+        g = self.geo
+        rec = layout_len(BATCH_RECORD) + g.n_in
+        head = layout_len(BATCH_HEADER)
+        if len(p) < head + rec or (len(p) - head) % rec:
+            return Status.BAD_LENGTH, b""
+        records = [bytes(p[i:i + rec]) for i in range(head, len(p), rec)]
+        if len(records) * (CYCLE_BYTES + g.output_bytes) > 0xFFFF:
+            return Status.BAD_LENGTH, b""
+        code = p[0]
+        bernoulli = code == Encoding.BERNOULLI
+        if (code not in tuple(Encoding) or not batch_fits(g)
+                or any(bernoulli != (from_le(r[:4]) != 0) for r in records)):
+            return Status.RANGE, b""
+        answers = [self._encode(bytes([code]) + r) for r in records]
+        assert all(st == Status.OK for st, _ in answers)  # batch_fits: no sample overflows
+        return Status.OK, b"".join(a for _, a in answers)
 
     def _write(self, p: bytes) -> tuple[Status, bytes]:
         g = self.geo
