@@ -94,6 +94,35 @@ def test_board_run_on_chip_digits_and_cli(tmp_path, capsys):
         run_on_board(digits.replace(encoding="poisson"), "no-such-port", on_chip=True)
 
 
+def test_batches_on_digits(tmp_path, capsys):
+    digits = datasets.load_network(None).replace(encoding="bernoulli")
+    srv = TwinServer(proto.HostLink(digits, lanes=4))
+    try:
+        r = run_on_board(digits, srv.url, data="digits", samples=12, seed=3, on_chip=True, batch=5)
+        assert r.ok and r.bit_exact == 12 and r.batch == 5
+        # frames of 5, 5 and 2 samples: 8 bytes of frame and encoding byte, then 68 a sample; 44-byte blocks
+        assert (r.bytes_sent, r.bytes_received) == (3 * 8 + 12 * 68, 3 * 8 + 12 * 44)
+        one = run_on_board(digits, srv.url, data="digits", samples=12, seed=3, on_chip=True)
+        assert r.bit_exact == one.bit_exact and r.cycles_per_sample == one.cycles_per_sample
+        with Board(srv.url) as b:
+            b.check_network(digits)
+            assert b.batch_limit() == 7                         # (512 - 1) // (4 + 64)
+            with pytest.raises(ValueError, match="states"):
+                b.run_batch(np.zeros((2, 64), np.int64), "bernoulli", [1])
+        with pytest.raises(ValueError, match="--batch = 8 .* 1 to 7"):
+            run_on_board(digits, srv.url, data="digits", samples=12, on_chip=True, batch=8)
+        path = tmp_path / "digits-bernoulli.json"
+        digits.save(path)
+        assert main(["run", "--board", "sim", "--port", srv.url, "--net", str(path), "--on-chip", "--batch", "7",
+                     "--samples", "9", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["bit_exact"] == 9 and out["batch"] == 7
+    finally:
+        srv.close()
+    with pytest.raises(ValueError, match="--batch"):
+        run_on_board(digits, "no-such-port", batch=2)
+
+
 def test_bounds():
     assert link_bound(115_200, 129 * 10, 10) == pytest.approx(11_520 / 129)
     assert core_bound(12_000_000, np.array([5000, 7000]), 1041) == pytest.approx(12e6 / 7041)

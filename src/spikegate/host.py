@@ -20,9 +20,10 @@ import numpy as np
 from .errors import UserError
 from .model import link as proto
 from .model.link import Identity, StatusBlock
+from .host_encode import OnChipEncoding, encode_payload
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
-from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL,
-                             STATUS_LEN, WRITE_HEADER, CfgTarget, Cmd, Encoding, Status, layout_len, pack_fields)
+from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
+                             CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
 __all__ = ["Board", "encode_payload", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
@@ -72,26 +73,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
-def encode_payload(geo: proto.LinkGeometry, levels, encoding: str, state: int = 0) -> bytes:
-    """One ENCODE payload: a sample's ``levels`` [n_in] (0..255) under ``encoding`` (``rate``,
-    ``latency``, ``bernoulli``; ``state``: the initial xorshift32 state, non-zero, for
-    ``bernoulli`` only). Bad values are refused here, before the board would."""
-    names = [e.name.lower() for e in Encoding]
-    if encoding not in names:
-        raise ValueError(f"encoding = {encoding!r} has no on-chip encoder; valid: {', '.join(names)}")
-    code = Encoding[encoding.upper()]
-    if isinstance(state, bool) or not isinstance(state, (int, np.integer)) or not (
-            1 <= state <= 0xFFFFFFFF if code == Encoding.BERNOULLI else state == 0):
-        raise ValueError(f"state = {state!r} is not valid for {encoding}; valid: "
-                         + ("an integer from 1 to 4294967295" if code == Encoding.BERNOULLI else "0"))
-    levels = np.asarray(levels)
-    if levels.shape != (geo.n_in,) or not np.issubdtype(levels.dtype, np.integer) or (
-            levels.size and (levels.min() < 0 or levels.max() > 255)):
-        raise ValueError(f"levels must be {geo.n_in} integers from 0 to 255, got {levels.dtype} {levels.shape}")
-    return pack_fields(ENCODE_HEADER, {"encoding": code, "state": int(state)}) + levels.astype(np.uint8).tobytes()
-
-
-class Board:
+class Board(OnChipEncoding):
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
@@ -143,7 +125,8 @@ class Board:
         outputs = CYCLE_BYTES + g.output_bytes if g else MAX_PAYLOAD_FIELD
         return {Cmd.IDENTIFY: g.identify_len if g else MAX_IDENTIFY, Cmd.STATUS: STATUS_LEN,
                 Cmd.CHECKSUM: CHECKSUM_BYTES, Cmd.WRITE: 0, Cmd.SET_NET_ID: 0, Cmd.CLEAR: 0,
-                Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs, Cmd.ENCODE: outputs}.get(cmd, MAX_PAYLOAD_FIELD)
+                Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs, Cmd.ENCODE: outputs,
+                Cmd.BATCH: self.batch_limit() * outputs if g else MAX_PAYLOAD_FIELD}.get(cmd, MAX_PAYLOAD_FIELD)
 
     def _resync(self):
         time.sleep(self.settle)
@@ -323,21 +306,6 @@ class Board:
         cycles = proto.from_le(p[:CYCLE_BYTES])
         counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:], self.geo)
         return counts, membranes, cycles
-
-    def run_levels(self, levels, encoding: str, state: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
-        """Run one sample given as levels [n_in] (0..255): the board makes the ``encoding``'s
-        spikes itself (ENCODE). Returns (spike counts, final membranes, cycles of the run)."""
-        if self.geo is None:
-            raise UserError("call check_network(net) or ensure_network(net) before running samples")
-        try:
-            p = self.request(Cmd.ENCODE, encode_payload(self.geo, levels, encoding, state))
-        except DeviceError as e:
-            if e.status == Status.UNKNOWN_CMD:
-                raise DeviceError(f"the board on {self.port} has no on-chip encoder (ENCODE): its bitstream "
-                                  "predates it; rebuild and flash it, or send spikes instead", e.status) from None
-            raise
-        counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:], self.geo)
-        return counts, membranes, proto.from_le(p[:CYCLE_BYTES])
 
     def read_outputs(self) -> tuple[np.ndarray, np.ndarray]:
         return proto.decode_outputs(self.request(Cmd.READ), self.geo)

@@ -27,7 +27,7 @@ def format_run(r: BoardRun) -> str:
         f"  cycles          {r.cycles_match} of {n} equal the cycle formula; {r.cycles_per_sample:.1f} per sample",
         f"  latency         {r.latency_ms_mean:.2f} ms mean, {r.latency_ms_median:.2f} ms median per sample on the link",
         f"  throughput      {r.samples_per_s:.2f} samples/s ({r.bytes_sent} bytes sent, {r.bytes_received} received"
-        f"{'; spikes made on the chip' if r.on_chip else ''})",
+        f"{'; spikes made on the chip' if r.on_chip else ''}{f'; {r.batch} samples a frame' if r.batch > 1 else ''})",
         f"  bounds          link {r.link_bound_per_s:.1f} samples/s (these bytes at the baud rate, no pauses), "
         f"core {r.core_bound_per_s:.1f} samples/s (runs back to back at the board's clock)",
     ]
@@ -39,11 +39,12 @@ def run(args) -> int:
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_float("--timeout", args.timeout, 0, MAX_TIMEOUT, lo_open=True)
     check_int("--retries", args.retries, 0, MAX_RETRIES)
+    check_int("--batch", args.batch, 1, 0xFFFF)
     net = datasets.load_network(args.net)
     r = run_on_board(net, args.port, board=args.board, net_name=args.net or BUILTIN_NET, data=args.data,
                      split=args.split, data_dir=args.data_dir, samples=args.samples, seed=args.seed,
                      baud=args.baud, timeout=args.timeout, retries=args.retries, load=not args.no_load,
-                     check=args.check, on_chip=args.on_chip, progress=progress)
+                     check=args.check, on_chip=args.on_chip, batch=args.batch, progress=progress)
     emit(args, r, format_run, compact=True)
     if r.first_mismatch and not args.json:
         m = r.first_mismatch
@@ -72,6 +73,9 @@ def register(subparsers):
     p.add_argument("--on-chip", action="store_true",
                    help="send each sample's input levels (a byte per input) and let the board make the spikes of the "
                         "network's encoding (rate, latency or bernoulli) instead of sending every spike")
+    p.add_argument("--batch", type=int, default=1,
+                   help="with --on-chip: samples per frame (BATCH command, one answer block per sample; at most what "
+                        "one frame holds, e.g. 7 for the digits network's 64 inputs in 512 bytes)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds of silence before a request is retried")
     p.add_argument("--retries", type=int, default=3, help="resends of a request without a valid answer")
     add_json_argument(p)
