@@ -52,6 +52,14 @@ def test_run_on_chip_bernoulli(board, net_path):
     assert r["on_chip"] and r["bytes_sent"] == 12 * 76 and r["link_bound_per_s"] > 0
 
 
+def test_batch_frames(board, net_path):
+    status, r = cli_run(["--port", board.url, "--net", str(net_path), "--on-chip", "--batch", "7", "--samples", "10",
+                         "--seed", "2"])
+    assert status == 0, r
+    assert r["samples"] == r["bit_exact"] == r["cycles_match"] == 10 and r["batch"] == 7
+    assert (r["bytes_sent"], r["bytes_received"]) == (2 * 8 + 10 * 68, 2 * 8 + 10 * 44)
+
+
 def levels_run(board, net, encoding, idx):
     _, x, _ = select(net, "digits", "test", None, None)
     q = quantise(x)
