@@ -13,6 +13,7 @@ from amaranth.utils import ceil_log2
 from ..model.encode import LEVELS, InputEncoder as _Twin
 from ..model.protocol import Encoding
 from .link.signatures import BufferRead
+from .synapse import BLOCK_RAM
 
 __all__ = ["InputEncoder", "load_layout"]
 
@@ -60,8 +61,9 @@ class InputEncoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, T = self.n_in, self.timesteps
-        # rate's remainder per input, t * q mod 255 (only read back from step 1 on)
-        m.submodules.rem = rem = Memory(shape=8, depth=n, init=[])
+        # rate's remainder per input, t * q mod 255 (only read back from step 1 on); one block RAM
+        # (in flip-flops it would cost about 9 logic cells an input)
+        m.submodules.rem = rem = Memory(shape=8, depth=n, init=[], attrs=BLOCK_RAM)
         rem_rd, rem_wr = rem.read_port(), rem.write_port()
 
         encoding, s, base = Signal(Encoding), Signal(32), Signal.like(self.base)

@@ -5,9 +5,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model import link as proto
-from ...model.protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER_LEN, LOAD_FLAGS,
-                               NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd, Encoding, Status, layout_len)
-from ..encode import InputEncoder
+from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd,
+                               Status)
+from .encode_cmds import EncodeCommands
 from .answer import AnswerSource, Source
 from .checksum import ChecksumWalker
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
@@ -130,22 +130,9 @@ class CommandEngine(wiring.Component):
         nwords = Signal(16)
         m.d.comb += nwords.eq((length - 1) >> (eb - 1))
 
-        # --- ENCODE: the header, then the encoder reads the levels from the payload buffer ---------
-        m.submodules.encoder = encoder = InputEncoder(geo.n_in, geo.timesteps, geo.max_payload,
-                                                      self._core.load_layout)
-        ehdr = Signal(8 * ENCODE_HEADER_LEN)
-        e_code, e_state = ehdr[:8], ehdr[8:]
-        m.d.comb += [encoder.encoding.eq(e_code), encoder.state.eq(e_state), encoder.base.eq(ENCODE_HEADER_LEN),
-                     encoder.buf.data.eq(brd.data)]
-        state_bad = (e_code == Encoding.BERNOULLI) == (e_state == 0)
-        # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
-        rec_len = layout_len(BATCH_RECORD) + geo.n_in
-        block = CYCLE_BYTES + geo.output_bytes
-        batch_ok = proto.batch_fits(geo)
-        rb = Signal(range(geo.max_payload + rec_len + 1))      # where the current record starts
-        total = Signal(range(((geo.max_payload // rec_len) + 1) * block + 1))
-        bad, sent, j = Signal(), Signal(range(block)), Signal(2)
-        answering = answer.o.valid & answer.o.ready
+        # ENCODE and BATCH: the on-chip encoder reads the levels from the payload buffer
+        enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, loaded=loaded, apply=apply,
+                             status=status, answer=answer, stat=stat)
 
         def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
@@ -202,115 +189,13 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.next = "L_FLAGS_RD"
                     with m.Case(Cmd.ENCODE):
-                        with m.If(length != ENCODE_HEADER_LEN + geo.n_in):
-                            respond(Status.BAD_LENGTH)
-                        with m.Else():
-                            m.next = "E_HDR_RD"
+                        enc.begin_encode(respond)
                     with m.Case(Cmd.BATCH):
-                        m.d.sync += [rb.eq(layout_len(BATCH_HEADER)), bad.eq(0), total.eq(0), apply.eq(0)]
-                        m.next = "B_CODE_RD"
+                        enc.begin_batch()
                     with m.Default():
                         respond(Status.UNKNOWN_CMD)
 
-            # BATCH, first pass: walk the records, check the length and every state; then the header
-            # of the whole answer; second pass: each record as an ENCODE, its answer block, the next.
-            with m.State("B_CODE_RD"):
-                m.next = "B_CODE_GET"
-            with m.State("B_CODE_GET"):
-                m.d.sync += e_code.eq(brd.data)
-                m.next = "B_WALK"
-            with m.State("B_WALK"):
-                with m.If((rb == length) & (total != 0)):
-                    with m.If(total > 0xFFFF):
-                        respond(Status.BAD_LENGTH)
-                    with m.Elif((e_code > max(Encoding)) | bad | (not batch_ok)):
-                        respond(Status.RANGE)
-                    with m.Else():
-                        m.d.sync += [status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)), apply.eq(1)]
-                        m.next = "B_HDR"
-                with m.Elif(rb + rec_len > length):
-                    respond(Status.BAD_LENGTH)
-                with m.Else():
-                    m.d.sync += [ptr.eq(rb), j.eq(0)]
-                    m.next = "B_ST_RD"
-            with m.State("B_ST_RD"):
-                m.next = "B_ST_GET"
-            with m.State("B_ST_GET"):
-                m.d.sync += [e_state.word_select(j, 8).eq(brd.data), ptr.eq(ptr + 1), j.eq(j + 1)]
-                with m.If(j == layout_len(BATCH_RECORD) - 1):
-                    m.next = "B_ST_DONE"
-                with m.Else():
-                    m.next = "B_ST_RD"
-            with m.State("B_ST_DONE"):
-                with m.If(~apply):
-                    # first pass: note a bad state, count the record's answer block
-                    m.d.sync += [bad.eq(bad | state_bad), rb.eq(rb + rec_len), total.eq(total + block)]
-                    m.next = "B_WALK"
-                with m.Else():
-                    m.d.comb += [self.clear.eq(1), encoder.start.eq(1), encoder.base.eq(ptr)]
-                    m.d.sync += loaded.eq(0)
-                    m.next = "B_GEN"
-            with m.State("B_HDR"):
-                m.d.comb += [self.resp.valid.eq(1), self.resp.payload.length.eq(total)]
-                with m.If(self.resp.ready):
-                    m.next = "B_NEXT"
-            with m.State("B_NEXT"):
-                with m.If(rb == length):
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [ptr.eq(rb), j.eq(0)]
-                    m.next = "B_ST_RD"
-            with m.State("B_GEN"):
-                m.d.comb += [brd.addr.eq(encoder.buf.addr), self.load.payload.eq(encoder.o.payload),
-                             self.load.valid.eq(encoder.o.valid), encoder.o.ready.eq(self.load.ready)]
-                with m.If(self.load.valid & self.load.ready):
-                    m.d.sync += loaded.eq(loaded + 1)
-                with m.If(~encoder.busy):
-                    m.d.comb += self.start.eq(1)
-                    m.next = "B_RUN1"
-            with m.State("B_RUN1"):
-                m.next = "B_RUN"
-            with m.State("B_RUN"):
-                with m.If(self.done):
-                    m.d.comb += [stat.run_done.eq(1), answer.start.eq(1), answer.source.eq(Source.RUN),
-                                 answer.length.eq(block)]
-                    m.d.sync += sent.eq(0)
-                    m.next = "B_ANSWER"
-            with m.State("B_ANSWER"):
-                m.d.comb += [answer.source.eq(Source.RUN), answer.length.eq(block)]
-                with m.If(answering):
-                    m.d.sync += sent.eq(sent + 1)
-                    with m.If(sent == block - 1):
-                        m.d.sync += rb.eq(rb + rec_len)
-                        m.next = "B_NEXT"
-
-            # ENCODE: header, its check, then the encoder's words go to the core and the run starts.
-            with m.State("E_HDR_RD"):
-                m.next = "E_HDR_GET"
-            with m.State("E_HDR_GET"):
-                m.d.sync += [ehdr.word_select(ptr[:3], 8).eq(brd.data), ptr.eq(ptr + 1)]
-                with m.If(ptr == ENCODE_HEADER_LEN - 1):
-                    m.next = "E_CHECK"
-                with m.Else():
-                    m.next = "E_HDR_RD"
-            with m.State("E_CHECK"):
-                with m.If((e_code > max(Encoding)) | state_bad):
-                    respond(Status.RANGE)
-                with m.Else():
-                    m.d.comb += [self.clear.eq(1), encoder.start.eq(1)]
-                    m.d.sync += loaded.eq(0)
-                    m.next = "E_GEN"
-            with m.State("E_GEN"):
-                m.d.comb += [brd.addr.eq(encoder.buf.addr), self.load.payload.eq(encoder.o.payload),
-                             self.load.valid.eq(encoder.o.valid), encoder.o.ready.eq(self.load.ready)]
-                with m.If(self.load.valid & self.load.ready & (loaded < self.max_events)):
-                    m.d.sync += loaded.eq(loaded + 1)
-                with m.If(~encoder.busy):
-                    with m.If(self.overflow):
-                        respond(Status.OVERFLOW)
-                    with m.Else():
-                        m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)
-                        m.next = "RUN_START"
+            enc.states(respond, resp_len)
 
             with m.State("CK_WAIT"):
                 with m.If(walker.done):
