@@ -4,7 +4,7 @@ The gateware side of README "Input encoders": ``rate``, ``latency`` and the xors
 ``bernoulli`` encoder, made on the chip so the host sends n_in bytes per sample instead of every
 spike. Cycle-exact twin: :class:`spikegate.model.encode.InputEncoder`.
 """
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -80,17 +80,30 @@ class InputEncoder(wiring.Component):
         r_sum = Signal(9)
         m.d.comb += r_sum.eq(r_in + q)
         rate_fire = r_sum >= LEVELS
-        # latency: |(255 - q)(T - 1) - 255 t| <= 127, the contract's rounding multiplied out
-        dark = Signal(signed(10 + (T - 1).bit_length()))
-        late = Signal(signed(len(dark) + 1))
-        m.d.comb += [dark.eq((LEVELS - q) * (T - 1)), late.eq(dark - tb * LEVELS)]
-        latency_fire = (q != 0) & (late >= -127) & (late <= 127)
+        # latency: step t fires the levels L(t) <= q < L(t - 1), L(-1) = 256, with
+        # L(t) = 255 - floor((255 t + 127) / (T - 1)) the least level whose step is <= t; the
+        # quotient steps by 255 / (T - 1) a step, so no multiplier or divider is needed.
+        l_cur, l_prev = Signal(signed(10)), Signal(signed(10))
+        if T == 1:
+            latency_fire = q != 0
+        else:
+            a_step, b_step = divmod(LEVELS, T - 1)
+            q0, r0 = divmod(127, T - 1)
+            rem_t = Signal(range(2 * (T - 1)))
+            latency_fire = (q != 0) & (q >= l_cur) & (q < l_prev)
+            with m.If(~stall & b_on & eos):
+                wrap = rem_t + b_step >= T - 1
+                m.d.sync += [l_prev.eq(l_cur), l_cur.eq(l_cur - a_step - wrap),
+                             rem_t.eq(Mux(wrap, rem_t + b_step - (T - 1), rem_t + b_step))]
+            with m.If(self.start & ~self.busy):
+                m.d.sync += [l_cur.eq(LEVELS - q0), l_prev.eq(LEVELS + 1), rem_t.eq(r0)]
         s1 = Signal(32)
         s2 = Signal(32)
         s3 = Signal(32)
         m.d.comb += [s1.eq(s ^ (s << 13)[:32]), s2.eq(s1 ^ (s1 >> 17)), s3.eq(s2 ^ (s2 << 5)[:32])]
         d = s3[16:]
-        bernoulli_fire = (d * LEVELS) < (q << 16)
+        # 255 d < 2^16 q  <=>  d <= 257 q = {q, q} for q > 0 (ceil(2^16 q / 255) = 257 q + 1)
+        bernoulli_fire = (q != 0) & (d <= Cat(q, q))
         fire = Mux(encoding == Encoding.RATE, rate_fire,
                    Mux(encoding == Encoding.LATENCY, latency_fire, bernoulli_fire))
         m.d.comb += [self.o.valid.eq(b_on & (eos | fire)),

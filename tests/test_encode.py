@@ -58,8 +58,12 @@ def scalar_latency(q, T):
 
 
 def hardware_order(q, T, encoding, s=0):
-    """The gateware's loop as README describes it: remainders for rate, the multiplied-out
-    latency rule, one xorshift step per pair; an end-of-step word closes each step."""
+    """The gateware's loop as README describes it: remainders for rate, the level interval of
+    each step for latency, one xorshift step per pair and d <= 257 q; an end-of-step word closes
+    each step."""
+    def least(t):  # L(t): the least level whose latency step is <= t
+        return 256 if t < 0 else 0 if T == 1 else 255 - (255 * t + 127) // (T - 1)
+
     words, r = [], [0] * len(q)
     for t in range(T):
         for i, qi in enumerate(q):
@@ -67,10 +71,10 @@ def hardware_order(q, T, encoding, s=0):
                 fire = r[i] + qi >= 255
                 r[i] = r[i] + qi - (255 if fire else 0)
             elif encoding == "latency":
-                fire = qi > 0 and abs((255 - qi) * (T - 1) - 255 * t) <= 127
+                fire = qi > 0 and least(t) <= qi < least(t - 1)
             else:
                 s = xs32(s)
-                fire = 255 * (s >> 16) < (qi << 16)
+                fire = qi > 0 and (s >> 16) <= 257 * qi
             if fire:
                 words.append((i, 0))
         words.append((0, 1))

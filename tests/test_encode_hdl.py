@@ -92,6 +92,9 @@ def test_small_cases_every_encoding():
     # (q = 127 fires at t = 1)
     assert Twin(2, 2).words(np.array([128, 127]), "latency") == [(0, 0), (0, 1), (1, 0), (0, 1)]
     check(2, 2, [([128, 127], "latency", 0)])
+    # long runs: the latency quotient's remainder wraps (T - 1 = 255, 254, 299), one level at each step
+    for T in (256, 255, 300):
+        check(3, T, [([1, 128, 255], e, 99) for e in ON_CHIP])
 
 
 @settings(max_examples=6, deadline=None)
