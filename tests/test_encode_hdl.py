@@ -97,6 +97,28 @@ def test_small_cases_every_encoding():
         check(3, T, [([1, 128, 255], e, 99) for e in ON_CHIP])
 
 
+def unxorshift32(y):
+    """The state whose xorshift32 step is ``y`` (each of the three steps undone)."""
+    def undo(y, shift, left):
+        x, k = y, shift
+        while k < 32:
+            x ^= ((y << k) & 0xFFFFFFFF) if left else (y >> k)
+            k += shift
+        return x
+    return undo(undo(undo(y, 5, True), 17, False), 13, True)
+
+
+def test_bernoulli_boundary_draw():
+    """d = 257 q is the largest draw that fires (probability 2^-16 a draw: set up, not sampled)."""
+    from spikegate.model.encode import xorshift32
+    q = 100
+    fire, miss = unxorshift32((257 * q << 16) | 1), unxorshift32(((257 * q + 1) << 16) | 1)
+    assert xorshift32(fire) >> 16 == 257 * q and xorshift32(miss) >> 16 == 257 * q + 1
+    assert Twin(1, 1).words(np.array([q]), "bernoulli", fire) == [(0, 0), (0, 1)]
+    assert Twin(1, 1).words(np.array([q]), "bernoulli", miss) == [(0, 1)]
+    check(1, 1, [([q], "bernoulli", fire), ([q], "bernoulli", miss)])
+
+
 @settings(max_examples=6, deadline=None)
 @given(n_in=st.integers(1, 9), T=st.integers(1, 12), data=st.data())
 def test_random_levels_and_stalls(n_in, T, data):
