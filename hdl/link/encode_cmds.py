@@ -1,7 +1,7 @@
 """ENCODE and BATCH, the on-chip encoder's commands (docs/protocol.md), as states of
 :class:`~spikegate.hdl.link.engine.CommandEngine`'s FSM. Byte-level twin:
 :meth:`spikegate.model.link.CommandEngine._encode` and ``_batch``."""
-from amaranth.hdl import Signal
+from amaranth.hdl import C, Cat, Signal
 
 from ...model import link as proto
 from ...model.protocol import BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER_LEN, Encoding, Status, layout_len
@@ -24,8 +24,8 @@ class EncodeCommands:
         self.status, self.answer, self.stat = status, answer, stat
         m.submodules.encoder = self.encoder = enc = InputEncoder(geo.n_in, geo.timesteps, geo.max_payload,
                                                                  eng.load.payload.shape())
-        self.hdr = Signal(8 * ENCODE_HEADER_LEN)
-        self.code, self.state = self.hdr[:8], self.hdr[8:]
+        # the header bytes shift in (no byte decoding): the encoding, then the state's 4 bytes
+        self.code, self.state = Signal(8), Signal(8 * (ENCODE_HEADER_LEN - 1))
         m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
                      enc.buf.data.eq(brd.data)]
         self.state_bad = (self.code == Encoding.BERNOULLI) == (self.state == 0)
@@ -52,8 +52,11 @@ class EncodeCommands:
         m, eng, enc = self.m, self.eng, self.encoder
         m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(enc.o.payload),
                      eng.load.valid.eq(enc.o.valid), enc.o.ready.eq(eng.load.ready)]
-        with m.If(eng.load.valid & eng.load.ready & (self.loaded < self.geo.max_events)):
+        with m.If(eng.load.valid & eng.load.ready & (self.loaded != self.geo.max_events)):
             m.d.sync += self.loaded.eq(self.loaded + 1)
+
+    def _shift_state(self):
+        self.m.d.sync += self.state.eq(Cat(self.state[8:], self.brd.data))  # little-endian: last byte on top
 
     def _start_encoder(self, base=None):
         m = self.m
@@ -70,7 +73,11 @@ class EncodeCommands:
         with m.State("E_HDR_RD"):
             m.next = "E_HDR_GET"
         with m.State("E_HDR_GET"):
-            m.d.sync += [self.hdr.word_select(ptr[:3], 8).eq(brd.data), ptr.eq(ptr + 1)]
+            with m.If(ptr == 0):
+                m.d.sync += self.code.eq(brd.data)
+            with m.Else():
+                self._shift_state()
+            m.d.sync += ptr.eq(ptr + 1)
             with m.If(ptr == ENCODE_HEADER_LEN - 1):
                 m.next = "E_CHECK"
             with m.Else():
@@ -99,7 +106,7 @@ class EncodeCommands:
             m.next = "B_WALK"
         with m.State("B_WALK"):
             with m.If((rb == self.length) & (total != 0)):
-                with m.If(total > 0xFFFF):
+                with m.If(total > 0xFFFF if len(total) > 16 else C(0, 1)):   # the 16-bit length field
                     respond(Status.BAD_LENGTH)
                 with m.Elif((self.code > max(Encoding)) | self.bad | (not proto.batch_fits(geo))):
                     respond(Status.RANGE)
@@ -114,7 +121,8 @@ class EncodeCommands:
         with m.State("B_ST_RD"):
             m.next = "B_ST_GET"
         with m.State("B_ST_GET"):
-            m.d.sync += [self.state.word_select(self.j, 8).eq(brd.data), ptr.eq(ptr + 1), self.j.eq(self.j + 1)]
+            self._shift_state()
+            m.d.sync += [ptr.eq(ptr + 1), self.j.eq(self.j + 1)]
             with m.If(self.j == layout_len(BATCH_RECORD) - 1):
                 m.next = "B_ST_DONE"
             with m.Else():
