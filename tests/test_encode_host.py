@@ -14,7 +14,6 @@ from spikegate.host import Board, DeviceError, encode_payload
 from spikegate.model import link as proto
 from spikegate.model import simulate
 from spikegate.model.encode import bernoulli_state, from_levels
-from spikegate.model.link import Cmd, Status
 from spikegate.model.random import random_network
 
 
@@ -52,22 +51,15 @@ def test_payload_refusals_name_the_parameter(net):
             encode_payload(geo, *args)
 
 
-class OlderEngine(proto.CommandEngine):
-    """The engine of a bitstream built before ENCODE existed: it does not know the command."""
-
-    def _execute(self, cmd, p):
-        return (Status.UNKNOWN_CMD, b"") if cmd == Cmd.ENCODE else super()._execute(cmd, p)
-
-
 def test_a_board_without_encode_says_so(net):
-    old = proto.HostLink(net, lanes=2)
-    old.engine = OlderEngine(net, old.geo, old.core)
-    srv = TwinServer(old)
+    srv = TwinServer(proto.HostLink(net, lanes=2, encoder=False))   # as an older bitstream, or one built without
     try:
         with Board(srv.url, timeout=1.0) as b:
             b.check_network(net)
             with pytest.raises(DeviceError, match="no on-chip encoder"):
                 b.run_levels(np.zeros(10, dtype=np.int64), "rate")
+            with pytest.raises(DeviceError, match="no on-chip encoder"):
+                b.run_batch(np.zeros((1, 10), dtype=np.int64), "rate")
     finally:
         srv.close()
 

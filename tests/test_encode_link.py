@@ -5,6 +5,7 @@ from amaranth.sim import Simulator
 
 from test_link_engine import Harness, run_engine, strip_uptime
 
+from spikegate.hdl.link.engine import CommandEngine
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
 from spikegate.model.encode import bernoulli_state, from_levels
@@ -110,6 +111,19 @@ def test_batch_matches_twin_and_encode():
     # a board whose buffer a sample could overflow refuses BATCH (answers are sent before later runs)
     _, small, small_twin = setup(max_events=16)
     assert run_engine(small, [(Cmd.BATCH, good)]) == [small_twin.execute(Cmd.BATCH, good)] == [(Status.RANGE, b"")]
+
+
+def test_built_without_the_encoder():
+    """encoder=False: ENCODE and BATCH are unknown commands, as on a bitstream that predates them."""
+    dut = Harness(NET, lanes=2, max_events=32)
+    dut.engine._MustUse__silence = True   # replaced before elaboration
+    static = proto.identify_static(dut.geo, proto.structure_digest(NET), proto.content_digest(NET))
+    dut.engine = CommandEngine(NET, dut.geo, dut.core, static, encoder=False)
+    twin = proto.CommandEngine(NET, dut.geo, CoreTwin(NET, HardwareConfig(lanes=2, max_events=32)), encoder=False)
+    frames = [(Cmd.ENCODE, encode_payload(Encoding.RATE, 0, [1] * 5)), (Cmd.BATCH, b"\0" * 10), (Cmd.IDENTIFY, b"")]
+    got = run_engine(dut, frames)
+    assert got == [twin.execute(c, p) for c, p in frames]
+    assert [g[0] for g in got] == [Status.UNKNOWN_CMD, Status.UNKNOWN_CMD, Status.OK]
 
 
 def test_encode_cycle_cost():

@@ -41,11 +41,11 @@ class HostLink:
     """
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
-                 max_payload: int = 512, max_events: int = 4096):
+                 max_payload: int = 512, max_events: int = 4096, encoder: bool = True):
         self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events)
         self.decoder = FrameDecoder(max_payload)
-        self.engine = CommandEngine(net, self.geo, self.core)
+        self.engine = CommandEngine(net, self.geo, self.core, encoder=encoder)
         self.encoder = ResponseEncoder()
 
     @property

@@ -45,7 +45,7 @@ class CommandEngine:
     counters; the decoder's events are counted into it by :class:`spikegate.model.link.HostLink`.
     """
 
-    def __init__(self, net: Network, geo: LinkGeometry, core: NetworkCore):
+    def __init__(self, net: Network, geo: LinkGeometry, core: NetworkCore, *, encoder: bool = True):
         self.baked, self.geo, self.core = net, geo, core
         self.weights = [layer.weights.copy() for layer in net.layers]
         self.bias = [layer.bias.copy() for layer in net.layers]
@@ -60,7 +60,8 @@ class CommandEngine:
         self.done = False
         self.cfg_error = False
         self.overflow = False
-        self.encoder = InputEncoder(geo.n_in, geo.timesteps)
+        # None: built without the on-chip encoder (ENCODE and BATCH are then unknown commands)
+        self.encoder = InputEncoder(geo.n_in, geo.timesteps) if encoder else None
 
     @property
     def net(self) -> Network:
@@ -89,7 +90,7 @@ class CommandEngine:
         return status, payload
 
     def _execute(self, cmd: int, p: bytes) -> tuple[Status, bytes]:
-        if cmd not in tuple(Cmd):
+        if cmd not in tuple(Cmd) or (cmd in (Cmd.ENCODE, Cmd.BATCH) and self.encoder is None):
             return Status.UNKNOWN_CMD, b""
         if cmd in _BARE and p:
             return Status.BAD_LENGTH, b""
