@@ -37,7 +37,7 @@ MAX_TIMESTEPS = 4096
 # characters a weight; 256 MiB leaves room for model-only networks 16 times larger.
 MAX_NETWORK_FILE_BYTES = 256 << 20
 
-ENCODINGS = ("rate", "poisson", "latency")
+ENCODINGS = ("rate", "poisson", "latency", "bernoulli")
 RESET_MODES = ("zero", "subtract")
 LEAK_KINDS = ("none", "shift", "multiply")
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
-    "Cmd", "Status", "CfgTarget", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
-    "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER", "WRITE_ROW_MAJOR", "REQUEST_HEADER",
+    "Cmd", "Status", "CfgTarget", "Encoding", "ENCODE_HEADER", "ENCODE_HEADER_LEN", "BATCH_HEADER",
+    "BATCH_RECORD", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
+    "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER",
+    "WRITE_ROW_MAJOR", "REQUEST_HEADER",
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
     "signed_range", "value_range", "value_bits", "threshold_range",
@@ -50,6 +52,15 @@ class Cmd(IntEnum):
     RUN = 0x21
     READ = 0x22
     CLEAR = 0x23
+    ENCODE = 0x24   # one sample as levels: the gateware makes the spikes, then runs
+    BATCH = 0x25    # several ENCODE samples in one frame, one answer block per sample
+
+
+class Encoding(IntEnum):
+    """ENCODE's ``encoding`` byte: the encoders the gateware runs (``model.encode.ON_CHIP``)."""
+    RATE = 0
+    LATENCY = 1
+    BERNOULLI = 2
 
 
 class Status(IntEnum):
@@ -172,4 +183,12 @@ STATUS_FIELDS = _table(
     ("flags", 1), ("last_cycles", 4), ("uptime", 6), ("frames_ok", 4), ("crc_errors", 2), ("frame_errors", 2),
     ("timeouts", 2), ("rx_errors", 2), ("cfg_writes", 4), ("loaded", 3))
 STATUS_FLAGS = ("dirty", "overflow", "cfg_error", "done")
+
+# ENCODE request: this header, then one level byte (0..255) per network input.
+ENCODE_HEADER = _table(("encoding", 1), ("state", 4))
+ENCODE_HEADER_LEN = layout_len(ENCODE_HEADER)
+# BATCH request: the encoding byte, then per sample its state and its levels (a BATCH_RECORD
+# followed by n_in level bytes); the answer is one block per sample, each a LOAD-and-run answer.
+BATCH_HEADER = _table(("encoding", 1))
+BATCH_RECORD = _table(("state", 4))
 STATUS_LEN = layout_len(STATUS_FIELDS)

@@ -34,6 +34,11 @@ FILE_TIERS = {
     "test_explore.py": "yosys",
     "test_formal.py": "yosys",  # SymbiYosys proofs with the YoWASP tools
     "test_formal_link.py": "yosys",  # SymbiYosys proofs about the host link
+    "test_encode.py": "model",
+    "test_encode_hdl.py": "amaranth",
+    "test_encode_host.py": "model",
+    "test_encode_e2e.py": "verilator",
+    "test_encode_link.py": "amaranth",
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",

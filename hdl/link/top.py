@@ -46,7 +46,8 @@ class HostLink(wiring.Component):
     payload buffer in bytes; bounds the largest frame), ``frame_timeout`` (cycles of silence
     inside a frame before it is abandoned; default 20 ms), ``synchronise`` (two-flop synchroniser on
     ``rx``; leave True on hardware), ``core`` (a NetworkCore already built for ``net`` and
-    ``max_events``, e.g. with its weights in SPRAM; by default one is built with ``lanes``).
+    ``max_events``, e.g. with its weights in SPRAM; by default one is built with ``lanes``),
+    ``encoder`` (the on-chip input encoder and its commands ENCODE and BATCH).
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
@@ -58,7 +59,7 @@ class HostLink(wiring.Component):
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
-                 synchronise: bool = True, core: NetworkCore | None = None):
+                 synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
@@ -83,6 +84,7 @@ class HostLink(wiring.Component):
         self.max_payload, self.max_events = max_payload, max_events
         self.frame_timeout = frame_timeout
         self.synchronise = synchronise
+        self.encoder = bool(encoder)
         self.identify_static = proto.identify_static(self.geo, proto.structure_digest(net),
                                                      proto.content_digest(net))
         super().__init__()
@@ -94,7 +96,8 @@ class HostLink(wiring.Component):
         m.submodules.rxu = rxu = UARTRx(self.divisor, synchronise=self.synchronise)
         m.submodules.txu = txu = UARTTx(self.divisor)
         m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout)
-        m.submodules.engine = eng = CommandEngine(self.net, self.geo, core, self.identify_static)
+        m.submodules.engine = eng = CommandEngine(self.net, self.geo, core, self.identify_static,
+                                                  encoder=self.encoder)
         m.submodules.encoder = enc = ResponseEncoder()
 
         m.d.comb += [rxu.line.eq(self.rx), self.tx.eq(txu.line), dec.line_error.eq(rxu.error | rxu.overrun)]

@@ -17,7 +17,7 @@ from ..protocol import Status
 from .checksum import checksum_cycles, checksum_stream, expected_checksum
 from .decoder import Frame, FrameDecoder, Reject
 from .encoder import ResponseEncoder
-from .engine import CommandEngine
+from .engine import CommandEngine, batch_fits, encode_cycles
 from .frames import crc16, decode_response, encode_request, encode_response, from_le, to_le, value_bytes
 from .geometry import (Identity, LinkGeometry, StatusBlock, content_digest, decode_events, decode_outputs,
                        encode_events, identify_static, structure_digest)
@@ -27,6 +27,7 @@ __all__ = [
     "crc16", "encode_request", "encode_response", "decode_response", "to_le", "from_le", "value_bytes",
     "structure_digest", "content_digest", "LinkGeometry", "identify_static", "Identity", "StatusBlock",
     "encode_events", "decode_events", "decode_outputs", "checksum_stream", "expected_checksum", "checksum_cycles",
+    "encode_cycles", "batch_fits",
 ]
 
 
@@ -40,11 +41,11 @@ class HostLink:
     """
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
-                 max_payload: int = 512, max_events: int = 4096):
+                 max_payload: int = 512, max_events: int = 4096, encoder: bool = True):
         self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events)
         self.decoder = FrameDecoder(max_payload)
-        self.engine = CommandEngine(net, self.geo, self.core)
+        self.engine = CommandEngine(net, self.geo, self.core, encoder=encoder)
         self.encoder = ResponseEncoder()
 
     @property

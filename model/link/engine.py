@@ -5,14 +5,34 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import NetworkCore
+from ..encode import InputEncoder
 from ..network import Network
-from ..protocol import (CHECKSUM_BYTES, LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, WRITE_ROW_MAJOR,
-                        CfgTarget, Cmd, Status, value_range)
+from ..protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN,
+                        LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd,
+                        Encoding, Status, layout_len, parse_fields, value_range)
 from .checksum import expected_checksum
 from .frames import from_le, to_le
 from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
 
-__all__ = ["CommandEngine"]
+__all__ = ["CommandEngine", "encode_cycles", "batch_fits"]
+
+# ENCODE, from the cycle the engine takes the frame to its run's start pulse, besides the
+# encoder's own cycles: decode the command, two cycles per header byte (address, read), check
+# the header and start the encoder, see it finish.
+ENCODE_OVERHEAD = 1 + 2 * ENCODE_HEADER_LEN + 1 + 1
+
+
+def batch_fits(geo) -> bool:
+    """Whether BATCH is allowed: no sample can overflow the input buffer (T (n_in + 1) words at
+    most), so every answer block is known to be a run's before the first one is sent."""
+    return geo.timesteps * (geo.n_in + 1) <= geo.max_events
+
+
+def encode_cycles(geo) -> int:
+    """Cycles of an ENCODE from the engine taking the frame to the core's ``start`` pulse (the
+    run itself then takes the cycle formula's count): the header, then
+    ``model.encode.InputEncoder.cycles`` = T (n_in + 1) + 1 to make the load words."""
+    return ENCODE_OVERHEAD + InputEncoder(geo.n_in, geo.timesteps).cycles
 
 # Commands without a request payload.
 _BARE = (Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.CHECKSUM)
@@ -26,7 +46,7 @@ class CommandEngine:
     counters; the decoder's events are counted into it by :class:`spikegate.model.link.HostLink`.
     """
 
-    def __init__(self, net: Network, geo: LinkGeometry, core: NetworkCore):
+    def __init__(self, net: Network, geo: LinkGeometry, core: NetworkCore, *, encoder: bool = True):
         self.baked, self.geo, self.core = net, geo, core
         self.weights = [layer.weights.copy() for layer in net.layers]
         self.bias = [layer.bias.copy() for layer in net.layers]
@@ -40,6 +60,9 @@ class CommandEngine:
         self.membranes = np.zeros(geo.n_out, dtype=np.int64)
         self.done = False
         self.cfg_error = False
+        self.overflow = False
+        # None: built without the on-chip encoder (ENCODE and BATCH are then unknown commands)
+        self.encoder = InputEncoder(geo.n_in, geo.timesteps) if encoder else None
 
     @property
     def net(self) -> Network:
@@ -50,7 +73,7 @@ class CommandEngine:
 
     def status_block(self) -> StatusBlock:
         s = self.stat
-        s.flags = int(self.dirty) | (int(self.cfg_error) << 2) | (int(self.done) << 3)
+        s.flags = int(self.dirty) | (int(self.overflow) << 1) | (int(self.cfg_error) << 2) | (int(self.done) << 3)
         s.loaded = len(self.events) // self.geo.event_bytes
         return s
 
@@ -68,7 +91,7 @@ class CommandEngine:
         return status, payload
 
     def _execute(self, cmd: int, p: bytes) -> tuple[Status, bytes]:
-        if cmd not in tuple(Cmd):
+        if cmd not in tuple(Cmd) or (cmd in (Cmd.ENCODE, Cmd.BATCH) and self.encoder is None):
             return Status.UNKNOWN_CMD, b""
         if cmd in _BARE and p:
             return Status.BAD_LENGTH, b""
@@ -94,12 +117,57 @@ class CommandEngine:
             return Status.OK, b""
         if cmd == Cmd.WRITE:
             return self._write(p)
+        if cmd == Cmd.ENCODE:
+            return self._encode(p)
+        if cmd == Cmd.BATCH:
+            return self._batch(p)
         return self._load(p)
 
     def _clear(self):
         self.events = bytearray()
         self.done = False
         self.cfg_error = False
+        self.overflow = False
+
+    def _encode(self, p: bytes) -> tuple[Status, bytes]:
+        """ENCODE: levels in, the gateware's encoder makes the load words, then the run."""
+        g = self.geo
+        if len(p) != ENCODE_HEADER_LEN + g.n_in:
+            return Status.BAD_LENGTH, b""
+        h = parse_fields(ENCODE_HEADER, p)
+        if h["encoding"] not in tuple(Encoding) or (h["encoding"] == Encoding.BERNOULLI) != (h["state"] != 0):
+            return Status.RANGE, b""
+        levels = np.frombuffer(bytes(p[ENCODE_HEADER_LEN:]), dtype=np.uint8).astype(np.int64)
+        words = self.encoder.words(levels, Encoding(h["encoding"]).name.lower(), h["state"])
+        self._clear()
+        ev = b"".join(to_le(g.eos_flag if eos else addr, g.event_bytes) for addr, eos in words)
+        if len(words) > g.max_events:
+            # The core keeps the words that fit and refuses the rest: nothing runs.
+            self.events = bytearray(ev[:g.max_events * g.event_bytes])
+            self.overflow = True
+            return Status.OVERFLOW, b""
+        self.events = bytearray(ev)
+        self._run()
+        return Status.OK, to_le(self.stat.last_cycles, 4) + self.outputs()
+
+    def _batch(self, p: bytes) -> tuple[Status, bytes]:
+        """BATCH: ENCODE of each record in turn; every check passes before the first runs."""
+        g = self.geo
+        rec = layout_len(BATCH_RECORD) + g.n_in
+        head = layout_len(BATCH_HEADER)
+        if len(p) < head + rec or (len(p) - head) % rec:
+            return Status.BAD_LENGTH, b""
+        records = [bytes(p[i:i + rec]) for i in range(head, len(p), rec)]
+        if len(records) * (CYCLE_BYTES + g.output_bytes) > 0xFFFF:
+            return Status.BAD_LENGTH, b""
+        code = p[0]
+        bernoulli = code == Encoding.BERNOULLI
+        if (code not in tuple(Encoding) or not batch_fits(g)
+                or any(bernoulli != (from_le(r[:4]) != 0) for r in records)):
+            return Status.RANGE, b""
+        answers = [self._encode(bytes([code]) + r) for r in records]
+        assert all(st == Status.OK for st, _ in answers)  # batch_fits: no sample overflows
+        return Status.OK, b"".join(a for _, a in answers)
 
     def _write(self, p: bytes) -> tuple[Status, bytes]:
         g = self.geo

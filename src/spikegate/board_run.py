@@ -18,6 +18,7 @@ from . import datasets
 from .host import Board
 from .model import classify, simulate
 from .model.core import HardwareConfig, NetworkCore
+from .model.encode import ON_CHIP, InputEncoder, bernoulli_state, quantise
 from .model.network import Network
 from .progress import silent
 
@@ -49,6 +50,10 @@ class BoardRun:
     wall_seconds: float
     bytes_sent: int
     bytes_received: int
+    on_chip: bool = False         # levels sent, spikes made by the board's encoder (ENCODE)
+    batch: int = 1                # samples per frame (BATCH when > 1)
+    link_bound_per_s: float = 0.0  # samples/s if the line carried these bytes without a pause
+    core_bound_per_s: float = 0.0  # samples/s if the board ran these samples back to back
     first_mismatch: dict | None = None
 
     @property
@@ -70,15 +75,25 @@ def check_board_name(name: str) -> str:
 def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: str = "the network",
                  data: str | None = None, split: str = "test", data_dir=None, samples: int | None = None,
                  seed: int = 0, baud: int = 115_200, timeout: float = 2.0, retries: int = 3,
-                 load: bool = True, check: bool = False, progress=silent) -> BoardRun:
+                 load: bool = True, check: bool = False, on_chip: bool = False, batch: int = 1,
+                 progress=silent) -> BoardRun:
     """Run the data set (:func:`spikegate.datasets.select`) on the board at ``port``; ``load``
     False refuses to write weights (:class:`spikegate.host.NetworkMismatch` if the board holds
     another network); ``check`` verifies the board's weights by CHECKSUM even when it claims to
-    hold the network already."""
+    hold the network already; ``on_chip`` sends each sample's levels and lets the board make the
+    network's encoding's spikes (sample i of a ``bernoulli`` network starts from
+    ``bernoulli_state(seed, i)``, as in ``datasets.encode_for``); ``batch`` > 1 sends that many
+    samples per BATCH frame (with ``on_chip``)."""
     board_name = check_board_name(board)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1 or (batch > 1 and not on_chip):
+        raise ValueError(f"--batch = {batch!r} is not valid; valid: 1, or with --on-chip an integer >= 1")
+    if on_chip and net.encoding not in ON_CHIP:
+        raise ValueError(f"--on-chip: the network's encoding = {net.encoding!r} has no on-chip encoder; valid: "
+                         f"{', '.join(ON_CHIP)} (bernoulli is the seeded encoder the board makes)")
     data, x, y = datasets.select(net, data, split, data_dir, samples)
     n = len(y)
     spikes = datasets.encode_for(net, x, seed=seed)
+    levels = quantise(x) if on_chip else None
     expected = simulate(net, spikes)
     model_pred = classify(net, expected)
 
@@ -104,12 +119,25 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
         latency = []
         sent0, recv0 = link.bytes_sent, link.bytes_received
         t_start = time.perf_counter()
+        if batch > 1 and batch > link.batch_limit():
+            raise ValueError(f"--batch = {batch} is not valid for the board on {port}; valid: 1 to "
+                             f"{link.batch_limit()} (the samples one frame of {ident.max_payload} bytes holds)")
+        states = [bernoulli_state(seed, i) if net.encoding == "bernoulli" else 0 for i in range(n)]
         with progress(n, "running samples", unit="samples") as pr:
-            for i in range(n):
+            for i0 in range(0, n, batch):
+                i1 = min(n, i0 + batch)
                 t0 = time.perf_counter()
-                counts[i], membranes[i], cycles[i] = link.run_sample(spikes[i])
-                latency.append(time.perf_counter() - t0)
-                pr.update()
+                if batch > 1:
+                    got = link.run_batch(levels[i0:i1], net.encoding, states[i0:i1])
+                elif on_chip:
+                    got = [link.run_levels(levels[i0], net.encoding, states[i0])]
+                else:
+                    got = [link.run_sample(spikes[i0])]
+                took = time.perf_counter() - t0
+                for i, (c, mem, cyc) in zip(range(i0, i1), got):
+                    counts[i], membranes[i], cycles[i] = c, mem, cyc
+                    latency.append(took / (i1 - i0))  # a batch's samples share its exchange equally
+                pr.update(i1 - i0)
         wall = time.perf_counter() - t_start
         sent, recv = link.bytes_sent - sent0, link.bytes_received - recv0
 
@@ -128,4 +156,20 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
         bit_exact=int(exact.sum()), predictions_agree=int((pred == model_pred).sum()),
         cycles_match=int(cycles_ok.sum()), cycles_per_sample=float(cycles.mean()),
         latency_ms_mean=1e3 * statistics.fmean(latency), latency_ms_median=1e3 * statistics.median(latency),
-        samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, first_mismatch=first)
+        samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, on_chip=on_chip, batch=batch,
+        link_bound_per_s=link_bound(ident.baud, sent + recv, n),
+        core_bound_per_s=core_bound(ident.clk_freq, cycles, InputEncoder(net.n_inputs, net.timesteps).cycles
+                                    if on_chip else 0), first_mismatch=first)
+
+
+def link_bound(baud: int, line_bytes: int, n: int) -> float:
+    """Samples/s if the line carried these ``line_bytes`` (both directions) without a pause: 10
+    bits a byte (8N1); a half-duplex exchange waits for the answer, so the directions add."""
+    return baud / 10 * n / line_bytes if line_bytes else float("inf")
+
+
+def core_bound(clk_freq: int, cycles: np.ndarray, encode_cycles: int = 0) -> float:
+    """Samples/s if the board ran the samples back to back: the runs' cycles plus the on-chip
+    encoder's per sample, at the board's clock."""
+    per = float(np.mean(cycles)) + encode_cycles if len(cycles) else 0.0
+    return clk_freq / per if per else float("inf")

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import datasets
 from .model.core import batch_cycles
+from .model.encode import SEEDED
 from .model.network import Network
 from .model.simulate import classify, simulate
 
@@ -51,7 +52,7 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
         batch_size = batch_size_for(net, memory_budget)
     # A seeded encoder's draws depend on the array shape, so encode the whole set at once: the
     # spikes are then exactly datasets.encode_for(net, x, seed), whatever the batch size.
-    whole = datasets.encode_for(net, x, seed) if net.encoding == "poisson" else None
+    whole = datasets.encode_for(net, x, seed) if net.encoding in SEEDED else None
     correct = 0
     in_spikes = 0
     layer_spikes = np.zeros(len(net.layers), dtype=np.int64)

@@ -21,12 +21,13 @@ import numpy as np
 from .errors import UserError
 from .model import link as proto
 from .model.link import Identity, StatusBlock
+from .host_encode import OnChipEncoding, encode_payload
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
                              WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
-__all__ = ["Board", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
+__all__ = ["Board", "encode_payload", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
            "ChecksumMismatch", "default_baud", "SIM_BAUD"]
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
-class Board:
+class Board(OnChipEncoding):
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
@@ -155,7 +156,8 @@ class Board:
         outputs = CYCLE_BYTES + g.output_bytes if g else MAX_PAYLOAD_FIELD
         return {Cmd.IDENTIFY: g.identify_len if g else MAX_IDENTIFY, Cmd.STATUS: STATUS_LEN,
                 Cmd.CHECKSUM: CHECKSUM_BYTES, Cmd.WRITE: 0, Cmd.SET_NET_ID: 0, Cmd.CLEAR: 0,
-                Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs}.get(cmd, MAX_PAYLOAD_FIELD)
+                Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs, Cmd.ENCODE: outputs,
+                Cmd.BATCH: self.batch_limit() * outputs if g else MAX_PAYLOAD_FIELD}.get(cmd, MAX_PAYLOAD_FIELD)
 
     def _resync(self):
         time.sleep(self.settle)

@@ -33,7 +33,7 @@ def add_data_arguments(p: argparse.ArgumentParser, splits: bool = True) -> None:
         p.add_argument("--split", choices=datasets.SPLITS, default="test", help="data split (default: test)")
     p.add_argument("--samples", metavar="N", type=int, default=None,
                    help="use only the first N samples of the split (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the poisson encoder (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the seeded encoders, poisson and bernoulli (default: 0)")
 
 
 # Seeds of the poisson encoder: numpy takes any non-negative integer; 32 bits are plenty.

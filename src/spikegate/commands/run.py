@@ -26,7 +26,10 @@ def format_run(r: BoardRun) -> str:
         f"  bit-exact       {r.bit_exact} of {n} samples (counts and final membranes)",
         f"  cycles          {r.cycles_match} of {n} equal the cycle formula; {r.cycles_per_sample:.1f} per sample",
         f"  latency         {r.latency_ms_mean:.2f} ms mean, {r.latency_ms_median:.2f} ms median per sample on the link",
-        f"  throughput      {r.samples_per_s:.2f} samples/s ({r.bytes_sent} bytes sent, {r.bytes_received} received)",
+        f"  throughput      {r.samples_per_s:.2f} samples/s ({r.bytes_sent} bytes sent, {r.bytes_received} received"
+        f"{'; spikes made on the chip' if r.on_chip else ''}{f'; {r.batch} samples a frame' if r.batch > 1 else ''})",
+        f"  bounds          link {r.link_bound_per_s:.1f} samples/s (these bytes at the baud rate, no pauses), "
+        f"core {r.core_bound_per_s:.1f} samples/s (runs back to back at the board's clock)",
     ]
     return "\n".join(lines)
 
@@ -36,13 +39,14 @@ def run(args) -> int:
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_float("--timeout", args.timeout, 0, MAX_TIMEOUT, lo_open=True)
     check_int("--retries", args.retries, 0, MAX_RETRIES)
+    check_int("--batch", args.batch, 1, 0xFFFF)
     from ..host import default_baud
     baud = args.baud if args.baud is not None else default_baud(check_board_name(args.board))
     net = datasets.load_network(args.net)
     r = run_on_board(net, args.port, board=args.board, net_name=args.net or BUILTIN_NET, data=args.data,
                      split=args.split, data_dir=args.data_dir, samples=args.samples, seed=args.seed,
                      baud=baud, timeout=args.timeout, retries=args.retries, load=not args.no_load,
-                     check=args.check, progress=progress)
+                     check=args.check, on_chip=args.on_chip, batch=args.batch, progress=progress)
     emit(args, r, format_run, compact=True)
     if r.first_mismatch and not args.json:
         m = r.first_mismatch
@@ -70,6 +74,12 @@ def register(subparsers):
                    help="never write weights: fail if the board holds a different network")
     p.add_argument("--check", action="store_true",
                    help="verify the board's weights, biases and thresholds by CHECKSUM even if it claims to hold the network")
+    p.add_argument("--on-chip", action="store_true",
+                   help="send each sample's input levels (a byte per input) and let the board make the spikes of the "
+                        "network's encoding (rate, latency or bernoulli) instead of sending every spike")
+    p.add_argument("--batch", type=int, default=1,
+                   help="with --on-chip: samples per frame (BATCH command, one answer block per sample; at most what "
+                        "one frame holds, e.g. 7 for the digits network's 64 inputs in 512 bytes)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds of silence before a request is retried")
     p.add_argument("--retries", type=int, default=3, help="resends of a request without a valid answer")
     add_json_argument(p)

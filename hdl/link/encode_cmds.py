@@ -1,0 +1,172 @@
+"""ENCODE and BATCH, the on-chip encoder's commands (docs/protocol.md), as states of
+:class:`~spikegate.hdl.link.engine.CommandEngine`'s FSM. Byte-level twin:
+:meth:`spikegate.model.link.CommandEngine._encode` and ``_batch``."""
+from amaranth.hdl import C, Cat, Signal
+
+from ...model import link as proto
+from ...model.protocol import BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER_LEN, Encoding, Status, layout_len
+from .answer import Source
+
+__all__ = ["EncodeCommands"]
+
+
+class EncodeCommands:
+    """Built inside the engine's ``elaborate`` with the registers the commands share (the payload
+    buffer's read port ``brd``, its pointer ``ptr``, the frame's ``length``, the ``loaded`` word
+    count, the second-pass flag ``apply``, the answer's ``status``, the ``answer`` source and the
+    ``stat`` counters). The levels are read by the :class:`~spikegate.hdl.encode.InputEncoder` straight from the payload
+    buffer; its words go to the core's ``load`` port."""
+
+    def __init__(self, m, eng, geo, *, brd, ptr, length, loaded, apply, status, answer, stat):
+        from ..encode import InputEncoder  # here: hdl.encode imports this package's signatures
+        self.m, self.eng, self.geo = m, eng, geo
+        self.brd, self.ptr, self.length, self.loaded, self.apply = brd, ptr, length, loaded, apply
+        self.status, self.answer, self.stat = status, answer, stat
+        m.submodules.encoder = self.encoder = enc = InputEncoder(geo.n_in, geo.timesteps, geo.max_payload,
+                                                                 eng.load.payload.shape())
+        # the header bytes shift in (no byte decoding): the encoding, then the state's 4 bytes
+        self.code, self.state = Signal(8), Signal(8 * (ENCODE_HEADER_LEN - 1))
+        m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
+                     enc.buf.data.eq(brd.data)]
+        self.state_bad = (self.code == Encoding.BERNOULLI) == (self.state == 0)
+        # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
+        self.rec_len = layout_len(BATCH_RECORD) + geo.n_in
+        self.block = CYCLE_BYTES + geo.output_bytes
+        self.rb = Signal(range(geo.max_payload + self.rec_len + 1))      # where the current record starts
+        self.total = Signal(range(((geo.max_payload // self.rec_len) + 1) * self.block + 1))
+        self.bad, self.sent, self.j = Signal(), Signal(range(self.block)), Signal(2)
+
+    def begin_encode(self, respond):
+        m = self.m
+        with m.If(self.length != ENCODE_HEADER_LEN + self.geo.n_in):
+            respond(Status.BAD_LENGTH)
+        with m.Else():
+            m.next = "E_HDR_RD"
+
+    def begin_batch(self):
+        self.m.d.sync += [self.rb.eq(layout_len(BATCH_HEADER)), self.bad.eq(0), self.total.eq(0), self.apply.eq(0)]
+        self.m.next = "B_CODE_RD"
+
+    def _feed_core(self):
+        """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps."""
+        m, eng, enc = self.m, self.eng, self.encoder
+        m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(enc.o.payload),
+                     eng.load.valid.eq(enc.o.valid), enc.o.ready.eq(eng.load.ready)]
+        with m.If(eng.load.valid & eng.load.ready & (self.loaded != self.geo.max_events)):
+            m.d.sync += self.loaded.eq(self.loaded + 1)
+
+    def _shift_state(self):
+        self.m.d.sync += self.state.eq(Cat(self.state[8:], self.brd.data))  # little-endian: last byte on top
+
+    def _start_encoder(self, base=None):
+        m = self.m
+        m.d.comb += [self.eng.clear.eq(1), self.encoder.start.eq(1)]
+        if base is not None:
+            m.d.comb += self.encoder.base.eq(base)
+        m.d.sync += self.loaded.eq(0)
+
+    def states(self, respond, resp_len):
+        m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo
+        enc, rb, total = self.encoder, self.rb, self.total
+
+        # ENCODE: header, its check, then the encoder's words go to the core and the run starts.
+        with m.State("E_HDR_RD"):
+            m.next = "E_HDR_GET"
+        with m.State("E_HDR_GET"):
+            with m.If(ptr == 0):
+                m.d.sync += self.code.eq(brd.data)
+            with m.Else():
+                self._shift_state()
+            m.d.sync += ptr.eq(ptr + 1)
+            with m.If(ptr == ENCODE_HEADER_LEN - 1):
+                m.next = "E_CHECK"
+            with m.Else():
+                m.next = "E_HDR_RD"
+        with m.State("E_CHECK"):
+            with m.If((self.code > max(Encoding)) | self.state_bad):
+                respond(Status.RANGE)
+            with m.Else():
+                self._start_encoder()
+                m.next = "E_GEN"
+        with m.State("E_GEN"):
+            self._feed_core()
+            with m.If(~enc.busy):
+                with m.If(eng.overflow):
+                    respond(Status.OVERFLOW)
+                with m.Else():
+                    m.d.sync += resp_len.eq(self.block)
+                    m.next = "RUN_START"
+
+        # BATCH, first pass: walk the records, check the length and every state; then the header
+        # of the whole answer; second pass: each record as an ENCODE, its answer block, the next.
+        with m.State("B_CODE_RD"):
+            m.next = "B_CODE_GET"
+        with m.State("B_CODE_GET"):
+            m.d.sync += self.code.eq(brd.data)
+            m.next = "B_WALK"
+        with m.State("B_WALK"):
+            with m.If((rb == self.length) & (total != 0)):
+                with m.If(total > 0xFFFF if len(total) > 16 else C(0, 1)):   # the 16-bit length field
+                    respond(Status.BAD_LENGTH)
+                with m.Elif((self.code > max(Encoding)) | self.bad | (not proto.batch_fits(geo))):
+                    respond(Status.RANGE)
+                with m.Else():
+                    m.d.sync += [self.status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)), self.apply.eq(1)]
+                    m.next = "B_HDR"
+            with m.Elif(rb + self.rec_len > self.length):
+                respond(Status.BAD_LENGTH)
+            with m.Else():
+                m.d.sync += [ptr.eq(rb), self.j.eq(0)]
+                m.next = "B_ST_RD"
+        with m.State("B_ST_RD"):
+            m.next = "B_ST_GET"
+        with m.State("B_ST_GET"):
+            self._shift_state()
+            m.d.sync += [ptr.eq(ptr + 1), self.j.eq(self.j + 1)]
+            with m.If(self.j == layout_len(BATCH_RECORD) - 1):
+                m.next = "B_ST_DONE"
+            with m.Else():
+                m.next = "B_ST_RD"
+        with m.State("B_ST_DONE"):
+            with m.If(~self.apply):
+                # first pass: note a bad state, count the record's answer block
+                m.d.sync += [self.bad.eq(self.bad | self.state_bad), rb.eq(rb + self.rec_len),
+                             total.eq(total + self.block)]
+                m.next = "B_WALK"
+            with m.Else():
+                self._start_encoder(base=ptr)
+                m.next = "B_GEN"
+        with m.State("B_HDR"):
+            m.d.comb += [eng.resp.valid.eq(1), eng.resp.payload.length.eq(total)]
+            with m.If(eng.resp.ready):
+                m.next = "B_NEXT"
+        with m.State("B_NEXT"):
+            with m.If(rb == self.length):
+                m.next = "IDLE"
+            with m.Else():
+                m.d.sync += [ptr.eq(rb), self.j.eq(0)]
+                m.next = "B_ST_RD"
+        with m.State("B_GEN"):
+            self._feed_core()
+            with m.If(~enc.busy):
+                m.d.comb += eng.start.eq(1)
+                m.next = "B_RUN1"
+        with m.State("B_RUN1"):
+            m.next = "B_RUN"
+        with m.State("B_RUN"):
+            self._block_source()
+            with m.If(eng.done):
+                m.d.comb += [self.stat.run_done.eq(1), self.answer.start.eq(1)]
+                m.d.sync += self.sent.eq(0)
+                m.next = "B_ANSWER"
+        with m.State("B_ANSWER"):
+            # the block's bytes go out before the next record starts
+            self._block_source()
+            with m.If(self.answer.o.valid & self.answer.o.ready):
+                m.d.sync += self.sent.eq(self.sent + 1)
+                with m.If(self.sent == self.block - 1):
+                    m.d.sync += rb.eq(rb + self.rec_len)
+                    m.next = "B_NEXT"
+
+    def _block_source(self):
+        self.m.d.comb += [self.answer.source.eq(Source.RUN), self.answer.length.eq(self.block)]

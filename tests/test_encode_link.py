@@ -1,0 +1,161 @@
+"""The ENCODE command: CommandEngine (with its InputEncoder and a real NetworkCore) against the
+byte-level twin, its refusals, overflow, and its exact cycle cost (Amaranth simulator)."""
+import numpy as np
+from amaranth.sim import Simulator
+
+from test_link_engine import Harness, run_engine, strip_uptime
+
+from spikegate.hdl.link.engine import CommandEngine
+from spikegate.model import link as proto
+from spikegate.model.core import NetworkCore as CoreTwin
+from spikegate.model.encode import bernoulli_state, from_levels
+from spikegate.model.hardware import HardwareConfig
+from spikegate.model.link import Cmd, Status, encode_cycles
+from spikegate.model.protocol import ENCODE_HEADER, Encoding, pack_fields
+from spikegate.model.random import random_network
+from spikegate.model.simulate import simulate
+
+
+def encode_payload(encoding: Encoding, state: int, levels) -> bytes:
+    return pack_fields(ENCODE_HEADER, {"encoding": encoding, "state": state}) + bytes(int(v) for v in levels)
+
+
+NET = random_network(7, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
+
+
+def twin_engine(max_events):
+    geo = proto.LinkGeometry.of(NET, 2, 1_000_000, 100_000, 64, max_events)  # as test_link_engine's Harness
+    return proto.CommandEngine(NET, geo, CoreTwin(NET, HardwareConfig(lanes=2, max_events=max_events)))
+
+
+def setup(max_events=32):
+    dut = Harness(NET, lanes=2, max_events=max_events)
+    twin = twin_engine(max_events)
+    assert twin.geo == dut.geo
+    return NET, dut, twin
+
+
+def test_encode_matches_twin_and_model():
+    net, dut, twin = setup(max_events=16)
+    q = [0, 255, 128, 40, 200]
+    s = bernoulli_state(9, 0)
+    frames = [
+        (Cmd.ENCODE, encode_payload(Encoding.RATE, 0, q)),
+        (Cmd.ENCODE, encode_payload(Encoding.LATENCY, 0, q)),
+        (Cmd.ENCODE, encode_payload(Encoding.BERNOULLI, s, q)),
+        (Cmd.STATUS, b""),
+        (Cmd.ENCODE, encode_payload(Encoding.RATE, 0, q[:4])),                 # one level short
+        (Cmd.ENCODE, encode_payload(Encoding.RATE, 0, q) + b"\0"),             # one too many
+        (Cmd.ENCODE, encode_payload(3, 1, q)),                                 # no such encoding
+        (Cmd.ENCODE, encode_payload(Encoding.BERNOULLI, 0, q)),                # a state of 0 never moves
+        (Cmd.ENCODE, encode_payload(Encoding.LATENCY, 5, q)),                  # a state it would ignore
+        (Cmd.ENCODE, encode_payload(Encoding.RATE, 0, [255] * 5)),             # 3 * 6 = 18 words > 16
+        (Cmd.STATUS, b""),                                                     # overflow flag, 16 loaded
+        (Cmd.READ, b""),
+        (Cmd.ENCODE, encode_payload(Encoding.RATE, 0, [255, 255, 255, 0, 0])),  # 12 words fit again
+        (Cmd.STATUS, b""),
+    ]
+    got = run_engine(dut, frames)
+    want = [twin.execute(c, p) for c, p in frames]
+    for (cmd, p), g, w in zip(frames, got, want):
+        assert strip_uptime(cmd, g) == strip_uptime(cmd, w), f"cmd {cmd:#x} payload {p.hex()}"
+    assert [g[0] for g in got] == [0, 0, 0, 0, Status.BAD_LENGTH, Status.BAD_LENGTH, Status.RANGE, Status.RANGE,
+                                   Status.RANGE, Status.OVERFLOW, 0, 0, 0, 0]
+    overflowed = proto.StatusBlock.parse(got[10][1])
+    assert overflowed.flags & 2 and overflowed.loaded == 16
+    assert proto.StatusBlock.parse(got[13][1]).flags & 2 == 0
+    # The answers are the contract's: the model run on the contract's spikes of those levels.
+    for (cmd, p), (status, answer), (enc, st) in zip(frames[:3], got[:3], [("rate", None), ("latency", None),
+                                                                             ("bernoulli", [s])]):
+        spikes = from_levels(np.array([q]), enc, net.timesteps, st)
+        ref = simulate(net, spikes)
+        counts, mems = proto.decode_outputs(answer[4:], dut.geo)
+        assert counts.tolist() == ref.counts[0].tolist() and mems.tolist() == ref.membranes[-1][0].tolist()
+        assert proto.from_le(answer[:4]) == CoreTwin(net, HardwareConfig(lanes=2, max_events=16)).run(spikes[0]).cycles
+
+
+def batch_payload(encoding, states, levels) -> bytes:
+    return bytes([encoding]) + b"".join(proto.to_le(s, 4) + bytes(q) for s, q in zip(states, levels))
+
+
+def test_batch_matches_twin_and_encode():
+    net, dut, twin = setup(max_events=32)
+    rng = np.random.default_rng(5)
+    levels = rng.integers(0, 256, size=(4, 5)).tolist()
+    states = [bernoulli_state(2, i) for i in range(4)]
+    good = batch_payload(Encoding.BERNOULLI, states, levels)
+    frames = [
+        (Cmd.BATCH, good),
+        (Cmd.BATCH, batch_payload(Encoding.RATE, [0], levels[:1])),
+        (Cmd.STATUS, b""),
+        (Cmd.BATCH, batch_payload(Encoding.BERNOULLI, states[:2] + [0], levels[:3])),   # third state 0
+        (Cmd.STATUS, b""),                                                              # nothing ran
+        (Cmd.BATCH, good[:-1]),                                                         # a record cut short
+        (Cmd.BATCH, bytes([Encoding.RATE])),                                            # no record
+        (Cmd.BATCH, batch_payload(3, [1], levels[:1])),                                 # no such encoding
+        (Cmd.BATCH, b""),
+    ]
+    got = run_engine(dut, frames)
+    want = [twin.execute(c, p) for c, p in frames]
+    for (cmd, p), g, w in zip(frames, got, want):
+        assert strip_uptime(cmd, g) == strip_uptime(cmd, w), f"cmd {cmd:#x} payload {p.hex()}"
+    assert [g[0] for g in got] == [0, 0, 0, Status.RANGE, 0, Status.BAD_LENGTH, Status.BAD_LENGTH, Status.RANGE,
+                                   Status.BAD_LENGTH]
+    before, after = (proto.StatusBlock.parse(got[i][1]) for i in (2, 4))
+    assert (before.flags, before.last_cycles, before.loaded) == (after.flags, after.last_cycles, after.loaded)
+    assert after.frame_errors == before.frame_errors + 1
+    # one answer block per sample, each the ENCODE answer of that sample
+    alone = twin_engine(32)
+    blocks = [alone.execute(Cmd.ENCODE, encode_payload(Encoding.BERNOULLI, s, q))[1] for s, q in zip(states, levels)]
+    assert got[0][1] == b"".join(blocks)
+    # a board whose buffer a sample could overflow refuses BATCH (answers are sent before later runs)
+    _, small, small_twin = setup(max_events=16)
+    assert run_engine(small, [(Cmd.BATCH, good)]) == [small_twin.execute(Cmd.BATCH, good)] == [(Status.RANGE, b"")]
+
+
+def test_built_without_the_encoder():
+    """encoder=False: ENCODE and BATCH are unknown commands, as on a bitstream that predates them."""
+    dut = Harness(NET, lanes=2, max_events=32)
+    dut.engine._MustUse__silence = True   # replaced before elaboration
+    static = proto.identify_static(dut.geo, proto.structure_digest(NET), proto.content_digest(NET))
+    dut.engine = CommandEngine(NET, dut.geo, dut.core, static, encoder=False)
+    twin = proto.CommandEngine(NET, dut.geo, CoreTwin(NET, HardwareConfig(lanes=2, max_events=32)), encoder=False)
+    frames = [(Cmd.ENCODE, encode_payload(Encoding.RATE, 0, [1] * 5)), (Cmd.BATCH, b"\0" * 10), (Cmd.IDENTIFY, b"")]
+    got = run_engine(dut, frames)
+    assert got == [twin.execute(c, p) for c, p in frames]
+    assert [g[0] for g in got] == [Status.UNKNOWN_CMD, Status.UNKNOWN_CMD, Status.OK]
+
+
+def test_encode_cycle_cost():
+    """From the engine taking the frame to the core's start pulse: encode_cycles(geo) exactly."""
+    net, dut, _ = setup()
+    eng = dut.engine
+    payload = encode_payload(Encoding.BERNOULLI, 12345, [3, 250, 77, 0, 128])
+    measured = []
+
+    async def bench(ctx):
+        ctx.set(eng.resp.ready, 1)
+        ctx.set(eng.data.ready, 1)
+        for a, b in enumerate(payload):
+            ctx.set(dut.buf_addr, a)
+            ctx.set(dut.buf_data, b)
+            ctx.set(dut.buf_en, 1)
+            await ctx.tick()
+        ctx.set(dut.buf_en, 0)
+        for f, v in (("cmd", Cmd.ENCODE), ("tag", 1), ("length", len(payload))):
+            ctx.set(getattr(eng.frame.payload, f), v)
+        ctx.set(eng.frame.valid, 1)
+        assert ctx.get(eng.frame.ready)
+        await ctx.tick()                       # the engine takes the frame at this edge
+        ctx.set(eng.frame.valid, 0)
+        n = 0
+        while not ctx.get(dut.core.start):
+            n += 1
+            await ctx.tick()
+        measured.append(n)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert measured == [encode_cycles(dut.geo)] == [3 + 2 * 5 + 3 * (5 + 1) + 1]
