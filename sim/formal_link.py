@@ -10,14 +10,16 @@ byte, which only scales the bounds). The proofs also leave the core's answers to
 (in (b) a run ends within :data:`RUN_BOUND` cycles and load/cfg words are taken while no run is
 under way); the rig can drive the real :class:`NetworkCore` instead, for simulation.
 
-(c) is a bounded model check from reset (:mod:`.formal_link_crc`); (b) is split into checks from
+(c) is a bounded model check from reset and, for frames of every length, a k-induction
+(:mod:`.formal_link_crc`); (b) is split into checks from
 arbitrary states (:mod:`.formal_link_live`, :mod:`.formal_link_drain`, :mod:`.formal_link_identify`),
 run together by :func:`prove_liveness`. The rig is :mod:`.formal_link_rig`.
 """
 from __future__ import annotations
 
 from .formal import ProofResult, prove
-from .formal_link_crc import BAD_CRC_DEPTH, BadCRCProof, crc16_step, prove_bad_crc
+from .formal_link_crc import (BAD_CRC_DEPTH, BadCRCProof, crc16_step, induction_depth, prove_bad_crc,
+                              prove_bad_crc_any_length)
 from .formal_link_drain import AnswerDrainProof
 from .formal_link_identify import IdentifyProof
 from .formal_link_live import (DecoderTimeoutProof, IdleHoldProof, TransactionProof, answer_rest, idle_bound,
@@ -25,6 +27,7 @@ from .formal_link_live import (DecoderTimeoutProof, IdleHoldProof, TransactionPr
 from .formal_link_rig import RUN_BOUND, LinkProofConfig, LinkRig
 
 __all__ = ["LinkProofConfig", "LinkRig", "BadCRCProof", "crc16_step", "prove_bad_crc", "BAD_CRC_DEPTH",
+           "prove_bad_crc_any_length", "induction_depth",
            "DecoderTimeoutProof", "TransactionProof", "IdleHoldProof", "AnswerDrainProof", "IdentifyProof",
            "answer_rest", "take_bound", "transaction_bound", "idle_bound", "RUN_BOUND", "INDUCTION_DEPTH",
            "prove_decoder_timeout", "prove_transaction", "prove_idle_hold",

@@ -10,10 +10,10 @@ from spikegate.model import link as proto
 from spikegate.model.link.geometry import encode_events
 from spikegate.model.protocol import LOAD_CLEAR, LOAD_RUN
 from spikegate.sim.formal import prove
-from spikegate.sim.formal_link import (BAD_CRC_DEPTH, IdentifyProof, LinkProofConfig, LinkRig,
-                                       answer_rest, crc16_step, idle_bound, prove_answer_drain, prove_bad_crc,
-                                       prove_decoder_timeout, prove_identify, prove_idle_hold, prove_transaction,
-                                       transaction_bound)
+from spikegate.sim.formal_link import (BAD_CRC_DEPTH, IdentifyProof, LinkProofConfig, LinkRig, answer_rest,
+                                       crc16_step, idle_bound, induction_depth, prove_answer_drain, prove_bad_crc,
+                                       prove_bad_crc_any_length, prove_decoder_timeout, prove_identify,
+                                       prove_idle_hold, prove_transaction, transaction_bound)
 from spikegate.sim.formal_probe import Probe
 
 
@@ -45,6 +45,21 @@ def test_bad_crc_never_changes_memory():
     result = prove_bad_crc()
     assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
     assert (result.mode, result.depth) == ("bmc", BAD_CRC_DEPTH)
+
+
+def test_bad_crc_never_changes_memory_for_any_frame_length():
+    # k-induction: WRITE and LOAD frames of every length, not only those inside a BMC's depth.
+    result = prove_bad_crc_any_length()
+    assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
+    assert (result.mode, result.depth) == ("prove", induction_depth(LinkProofConfig())) == ("prove", 7)
+
+
+def test_bad_crc_invariants_with_a_decoder_skipping_the_check_fail():
+    # (The induction's base case, 7 steps from reset, is too short to reach a write: a BMC.)
+    result = prove_bad_crc(skip_check=True, inductive=True, name="link_bad_crc_any_skip")
+    assert result.status == "FAIL"
+    steps = range(len(result.counterexample))
+    assert any(result.value("rig.writes", s) and not result.value("cur_good", s) for s in steps)
 
 
 def test_bad_crc_proof_is_not_vacuous():
