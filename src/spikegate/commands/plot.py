@@ -116,8 +116,11 @@ def check_arguments(args) -> None:
     from ..checks import check_input_file, check_int, check_output_dir
     from ..model.params import MAX_NETWORK_FILE_BYTES
     from ..boards.targets import get_board
+    from ..model.hardware import HardwareConfig
     check_data_arguments(args)
     get_board(args.board)
+    if args.lanes is not None:  # the values; a per-layer list's length needs the network
+        HardwareConfig(lanes=args.lanes)
     check_int("--sample", args.sample, 0)
     check_int("--layer", args.layer, 0)
     check_int("--max-tiles", args.max_tiles, 1)
