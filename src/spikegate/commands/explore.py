@@ -72,7 +72,8 @@ def check_arguments(args) -> None:
     from ..checks import check_float, check_input_dir, check_int, check_output_dir
     check_int("--workers", args.workers, 1, 256)
     check_int("--samples", args.samples, 1, MAX_SAMPLES)
-    check_int("--regress", args.regress, 1, MAX_REGRESS)
+    check_int("--regress", args.regress, 1)
+    check_int("--regress", args.regress, hi=MAX_REGRESS)
     check_int("--regress-seed", args.regress_seed, 0, 2**31 - 1)
     check_float("--timeout", args.timeout, 0, 7 * 86400, lo_open=True)
     check_float("--start-timeout", args.start_timeout, 0, 86400, lo_open=True)
