@@ -20,7 +20,10 @@ from __future__ import annotations
 from amaranth.asserts import AnySeq, Initial
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Mux, Signal
 
+from amaranth.lib.data import View
+
 from ..hdl.link.decoder import FrameDecoder
+from ..hdl.link.signatures import ResponseInfo
 from ..model import link as proto
 from ..model.protocol import CHECKSUM_BYTES, CYCLE_BYTES, RESPONSE_HEADER, STATUS_LEN
 from .formal_link_rig import RUN_BOUND, LinkProofConfig, LinkRig, no_reset
@@ -107,7 +110,8 @@ class DecoderTimeoutProof(Elaboratable):
 
 
 def _answer_len(rig):
-    return rig.enc.register("hdr")[24:40]  # ResponseInfo: cmd, tag, status, then the u16 length
+    """The payload length of the header the encoder holds."""
+    return View(ResponseInfo(), rig.enc.register("hdr")).length
 
 
 def answer_started(rig):
@@ -118,8 +122,9 @@ def answer_started(rig):
     answer_ready = Mux(n == 0, eng.state("IDLE", fsm="answer.fsm"),
                        eng.state("FETCH", fsm="answer.fsm") & (eng.register("answer.idx") == 0)
                        & (eng.register("answer.length") == n))
-    return (rig.enc.state("HDR") & (rig.enc.register("idx") == 0) & (rig.enc.register("count") == 0) & answer_ready & rig.dec.state("WAIT")
-            & eng.state("IDLE") & eng.state("IDLE", fsm="checksum.fsm") & ~rig.running)
+    return (rig.enc.state("HDR") & (rig.enc.register("idx") == 0) & (rig.enc.register("count") == 0)
+            & answer_ready & rig.dec.state("WAIT") & eng.state("IDLE") & eng.state("IDLE", fsm="checksum.fsm")
+            & ~rig.running)
 
 
 def answer_rest_of(n):
