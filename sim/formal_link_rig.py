@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assume, Const, Elaboratable, Module, Signal
+from amaranth.hdl import Assume, Const, Elaboratable, Module, ResetSignal, Signal
 
 from ..hdl.core import NetworkCore
 from ..hdl.link.decoder import FrameDecoder
@@ -13,8 +13,19 @@ from ..hdl.link.engine import CommandEngine, connect_core
 from ..model import link as proto
 from ..model.hardware import HardwareConfig
 from ..model.network import Layer, Network
+from .formal_probe import Probe
 
-__all__ = ["LinkProofConfig", "LinkRig"]
+__all__ = ["LinkProofConfig", "LinkRig", "RUN_BOUND", "no_reset"]
+
+# Cycles from a run's start to done that the free core may take in proof (b) (the tiny network's
+# real runs take far fewer: its cycle count is tested against the twin in simulation).
+RUN_BOUND = 16
+
+
+def no_reset(m):
+    """Keep the reset low in a harness: a free reset input would let the solver restart the design
+    (and the harness's counters) at any step."""
+    m.d.comb += Assume(~ResetSignal())
 
 
 class LinkProofConfig:
@@ -71,8 +82,14 @@ class LinkRig(Elaboratable):
     clear, a run start or a network-id write. ``quiet``: nothing under way anywhere.
 
     ``free_core``: the engine's inputs from the core (ready, done, cycles, outputs) are free values
-    instead of the real core's; ``run_bound`` then assumes that a run ends within that many cycles.
-    ``decoder``: a FrameDecoder to use instead of the default (for a mutated one).
+    instead of the real core's. With ``run_bound`` they follow the core's handshake instead: a run
+    ends (``done``) from 2 to ``run_bound`` cycles after its start (the real core takes at least 2),
+    and ``load``/``cfg`` are ready whenever no run is under way (as the core's are). ``decoder``: a
+    FrameDecoder to use instead of the default (for a mutated one).
+
+    ``dec``, ``eng``, ``enc`` are :class:`Probe` s of the three blocks, for proofs about their
+    states; ``backend_idle`` is high while the engine, its answer source and checksum walker, the
+    encoder and (with ``run_bound``) the free core are all idle.
     """
 
     def __init__(self, config: LinkProofConfig, *, free_core: bool = False, run_bound: int | None = None,
@@ -87,11 +104,14 @@ class LinkRig(Elaboratable):
         self.byte, self.valid, self.line_error = Signal(8, name="byte"), Signal(name="valid"), Signal(name="line_error")
         self.tx_valid, self.tx_byte = Signal(name="tx_valid"), Signal(8, name="tx_byte")
         self.writes, self.quiet = Signal(name="writes"), Signal(name="quiet")
+        self.backend_idle, self.running = Signal(name="backend_idle"), Signal(name="free_core_running")
+        self.dec, self.eng, self.enc = Probe(self.decoder), Probe(self.engine), Probe(self.encoder)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core, m.submodules.decoder = core, dec = self.core, self.decoder
-        m.submodules.engine, m.submodules.encoder = eng, enc = self.engine, self.encoder
+        core, dec, eng, enc = self.core, self.decoder, self.engine, self.encoder
+        m.submodules.core, m.submodules.decoder = core, self.dec.fragment
+        m.submodules.engine, m.submodules.encoder = self.eng.fragment, self.enc.fragment
         m.d.comb += [dec.i.payload.eq(self.byte), dec.i.valid.eq(self.valid), dec.line_error.eq(self.line_error)]
         # The connections of HostLink.elaborate, without the UARTs.
         for a, b in ((dec.frame, eng.frame), (eng.buf, dec.buf), (dec.reject, enc.reject), (eng.resp, enc.resp),
@@ -103,13 +123,15 @@ class LinkRig(Elaboratable):
         if self.free_core:
             # Whatever the core answers, whenever: the engine's core inputs are free values. (The
             # core itself stays unconnected, its inputs at rest; Yosys drops its unused logic.)
-            m.d.comb += [eng.load.ready.eq(AnySeq(1)), eng.cfg.ready.eq(AnySeq(1))]
             for port in (eng.done, eng.cycles, eng.overflow, eng.cfg_error, eng.out_count, eng.out_membrane):
                 m.d.comb += port.eq(AnySeq(len(port)))
             core_idle = Const(1)
-            if self.run_bound is not None:
-                # ...except that a run ends (done) within run_bound cycles of its start.
-                running = Signal(name="free_core_running")
+            if self.run_bound is None:
+                m.d.comb += [eng.load.ready.eq(AnySeq(1)), eng.cfg.ready.eq(AnySeq(1))]
+            else:
+                # ...except that a run ends (done) within run_bound cycles of its start, not in
+                # the first, and the core takes load and cfg words while no run is under way.
+                running = self.running
                 since = Signal(range(self.run_bound + 1), name="free_core_since_start")
                 with m.If(eng.start):
                     m.d.sync += [running.eq(1), since.eq(0)]
@@ -117,16 +139,22 @@ class LinkRig(Elaboratable):
                     m.d.sync += running.eq(0)
                 with m.Elif(running):
                     m.d.sync += since.eq(since + 1)
-                m.d.comb += Assume(~running | eng.done | (since < self.run_bound - 1))
+                m.d.comb += [eng.load.ready.eq(~running), eng.cfg.ready.eq(~running),
+                             Assume(~running | eng.done | (since < self.run_bound - 1)),
+                             Assume(~running | (since != 0) | ~eng.done)]
+                core_idle = ~running
         else:
             connect_core(m, eng, core)
             core_idle = ~core.busy
+        m.d.comb += self.backend_idle.eq(self.eng.state("IDLE") & self.eng.state("IDLE", fsm="answer.fsm")
+                                         & self.eng.state("IDLE", fsm="checksum.fsm") & self.enc.state("IDLE")
+                                         & core_idle)
         m.d.comb += [
             self.writes.eq((eng.cfg.valid & eng.cfg.ready) | (eng.load.valid & eng.load.ready) | eng.clear
                            | eng.start | eng.nid_write),
             # Nothing pending anywhere: hunting for a sync byte, the engine waiting for a frame,
-            # nothing to send.
-            self.quiet.eq(dec.hunting & eng.frame.ready & ~enc.o.valid & ~eng.data.valid & core_idle),
+            # nothing to send, no run under way.
+            self.quiet.eq(dec.hunting & self.backend_idle & ~enc.o.valid),
         ]
         return m
 

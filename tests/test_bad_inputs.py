@@ -20,3 +20,18 @@ def test_fast_bad_input_matrix(tmp_path):
            if r.outcome in ("traceback", "hang", "partial", "wrong_success")]
     assert t["traceback"] == 0 and t["hang"] == 0 and t["partial"] == 0 and t["wrong_success"] == 0, bad
     assert t["clean"] + t["unnamed"] + t["unclear"] == len(cases) >= 60
+
+
+# Cases that once hung or raised a traceback (the issue-11 re-run): each must now be a clean error.
+ONCE_BROKEN = ("int option: --regress huge", "lanes: --lanes empty", "clock list: --clock empty",
+               "seed list: --seeds empty", "weight ram: --weight-ram only commas",
+               "input file: utilisation --report /dev/zero", "input file: pareto --results /dev/zero",
+               "int option: --samples -5")
+
+
+def test_once_broken_cases_are_clean(tmp_path):
+    cases = [c for c in catalogue(make_inputs(tmp_path / "inputs"))
+             if c.command in ("explore", "plot") and c.label in ONCE_BROKEN]
+    assert {c.label for c in cases} == set(ONCE_BROKEN)
+    results = run_matrix(cases, deadline=60, jobs=2, work=tmp_path)
+    assert [(r.case.command, r.case.label, r.outcome) for r in results if r.outcome != "clean"] == []

@@ -10,18 +10,25 @@ import numpy as np
 
 from .plots import DPI, new_figure, save
 
-__all__ = ["load_report", "utilisation", "save_utilisation", "pareto"]
+__all__ = ["load_report", "read_json", "utilisation", "save_utilisation", "pareto"]
 
 _RESOURCES = ("LUT", "FF", "LC", "ALU", "BRAM", "SPRAM", "DSP")
+
+
+def read_json(option: str, path) -> object:
+    """The JSON document in the file ``path`` given to ``option``; an error names the option."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{option} = {str(path)!r} is not valid: not JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{option} = {str(path)!r} is not valid: nested too deeply to read") from None
 
 
 def load_report(path: str | os.PathLike) -> dict:
     """A build report from ``BOARD-report.json`` or from the output of ``spikegate build --json``
     (which wraps a timing failure's report as ``{"error": ..., "report": {...}}``)."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"--report = {str(path)!r} is not valid: not JSON ({e})") from None
+    d = read_json("--report", path)
     if isinstance(d, dict) and "utilization" not in d and isinstance(d.get("report"), dict):
         d = d["report"]
     if not isinstance(d, dict) or not all(k in d for k in ("utilization", "timing", "board")):

@@ -62,6 +62,10 @@ def regress(args) -> int:
     return 0 if r["counts"]["ok"] == len(r["regress"]) else 1
 
 
+# Random configurations of one --regress run: beyond this it is a typo (each is a simulation).
+MAX_REGRESS = 100_000
+
+
 def check_arguments(args) -> None:
     """Every option that needs no network, before a cluster starts or a build runs."""
     from ..boards.build import MAX_SAMPLES
@@ -69,6 +73,7 @@ def check_arguments(args) -> None:
     check_int("--workers", args.workers, 1, 256)
     check_int("--samples", args.samples, 1, MAX_SAMPLES)
     check_int("--regress", args.regress, 1)
+    check_int("--regress", args.regress, hi=MAX_REGRESS)
     check_int("--regress-seed", args.regress_seed, 0, 2**31 - 1)
     check_float("--timeout", args.timeout, 0, 7 * 86400, lo_open=True)
     check_float("--start-timeout", args.start_timeout, 0, 86400, lo_open=True)
@@ -89,10 +94,12 @@ def run(args) -> int:
         return regress(args)
     from ..explore import parse_floats, parse_ints, parse_lanes_list, sweep
     from ..explore_dask import run_sweep
-    lanes = parse_lanes_list("--lanes", args.lanes) if args.lanes else [None]
-    rams = [x.strip() for x in args.weight_ram.split(",") if x.strip()]
-    clocks = parse_floats("--clock", args.clock) if args.clock else [None]
-    seeds = parse_ints("--seeds", args.seeds) if args.seeds else [None]
+    # An empty list is a bad input (it is not "the default"), so only a missing option means the default.
+    lanes = parse_lanes_list("--lanes", args.lanes) if args.lanes is not None else [None]
+    # Nothing but commas and spaces: sweep() names it as a bad --weight-ram value.
+    rams = [x.strip() for x in args.weight_ram.split(",") if x.strip()] or [args.weight_ram.strip()]
+    clocks = parse_floats("--clock", args.clock) if args.clock is not None else [None]
+    seeds = parse_ints("--seeds", args.seeds) if args.seeds is not None else [None]
     points = sweep(args.board.split(","), lanes, rams, clocks, seeds)
     net = datasets.load_network(args.net)
     out = Path(args.out)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
 from .. import datasets
 from ..errors import UserError
 from ..model.simulate import classify, simulate
-from ._common import add_data_arguments, add_net_argument, parse_lanes
+from ._common import add_data_arguments, add_net_argument, check_data_arguments, parse_lanes
 
 KINDS = ("raster", "trace", "confusion", "fields", "utilisation", "pareto")
 # Kinds that also write a self-contained HTML report (tables and figures) for -o FILE.html.
@@ -45,10 +44,8 @@ def _one_sample(net, args):
 
 def _rtl_predictions(net, path: str, y_model, y, info: dict):
     """Per-sample classes the RTL produced, from a ``spikegate sim --json`` result."""
-    try:
-        r = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"--rtl = {path!r} is not valid: not JSON ({e})") from None
+    from ..plots_hw import read_json
+    r = read_json("--rtl", path)
     if not isinstance(r, dict) or "bit_exact" not in r or "network" not in r:
         raise ValueError(f"--rtl = {path!r} is not valid; valid: the output of `spikegate sim --json`")
     if r["network"].get("digest") != net.digest():
@@ -88,7 +85,8 @@ def _results(args) -> tuple[dict, dict]:
     """pareto: the sweep of --results."""
     if not args.results:
         raise ValueError("--results is required for `plot pareto`: the output of `spikegate explore --json`")
-    r = json.loads(Path(args.results).read_text())
+    from .. import plots_hw
+    r = plots_hw.read_json("--results", args.results)
     if not isinstance(r, dict) or not isinstance(r.get("points"), list):
         raise ValueError(f"--results = {args.results!r} is not valid; valid: the output of `spikegate explore --json`")
     return r, {"points": len(r["points"])}
@@ -132,9 +130,29 @@ def _figure(args):
     if kind == "raster":
         return plots.raster(net, spikes, title=f"spike raster: {what}", dpi=args.dpi), {"sample": args.sample}
     layer = args.layer if args.layer is not None else len(net.layers) - 1
-    neurons = _ints("--neurons", args.neurons) if args.neurons else plots.active_neurons(net, spikes, layer)
+    neurons = _ints("--neurons", args.neurons) if args.neurons is not None else plots.active_neurons(net, spikes, layer)
     return plots.trace(net, spikes, layer, neurons, title=f"membrane traces, layer {layer}: {what}",
                        dpi=args.dpi), {"sample": args.sample, "layer": layer, "neurons": neurons}
+
+
+def check_arguments(args) -> None:
+    """Every option, whichever kind uses it, before any data is read or a build runs: input files
+    exist and are small enough to read (a pipe or /dev/zero would never end)."""
+    from ..checks import check_input_file, check_int, check_output_dir
+    from ..model.params import MAX_NETWORK_FILE_BYTES
+    from ..boards.targets import get_board
+    from ..model.hardware import HardwareConfig
+    check_data_arguments(args)
+    get_board(args.board)
+    if args.lanes is not None:  # the values; a per-layer list's length needs the network
+        HardwareConfig(lanes=args.lanes)
+    check_int("--sample", args.sample, 0)
+    check_int("--layer", args.layer, 0)
+    check_int("--max-tiles", args.max_tiles, 1)
+    for option, path in (("--rtl", args.rtl), ("--report", args.report), ("--results", args.results)):
+        check_input_file(option, path, MAX_NETWORK_FILE_BYTES)
+    for option, path in (("--cache-dir", args.cache_dir), ("--build-out", args.build_out)):
+        check_output_dir(option, path)
 
 
 def run(args) -> int:
@@ -142,6 +160,7 @@ def run(args) -> int:
     from ..plots_html import HTML_SUFFIXES
     if args.out is None:
         args.out = f"{args.kind}.png"
+    check_arguments(args)
     if Path(args.out).suffix.lower() in HTML_SUFFIXES:
         if args.kind not in HTML_KINDS:
             raise ValueError(f"--out = {args.out!r} is not valid for `plot {args.kind}`; valid: a name ending in "
