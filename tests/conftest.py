@@ -29,6 +29,7 @@ FILE_TIERS = {
     "test_cli_library.py": "model",
     "test_cli_model.py": "model",
     "test_convert.py": "model",
+    "test_conv.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
     "test_explore.py": "yosys",

@@ -13,6 +13,7 @@ from ..model.network import (ENCODINGS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS, MAX_TI
                              Network)
 from .calibrate import calibrate_scales
 from .chain import RawLayer, raw_layers
+from .conv import has_conv, import_conv_graph
 from .exact import exact_import
 from .floatsim import check_dt, discretise
 from .quantise import quantise_layer, scale_limits
@@ -48,6 +49,9 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
     :func:`calibrate_scales`) and the float/integer classification agreement on them is reported.
     """
     check_v_reset(version, missing_v_reset)
+    if has_conv(graph):
+        return _conv_import(graph, dt, weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding, calibrate,
+                            name, version)
     n_inputs, raws = raw_layers(graph)
     gmeta = None if ignore_metadata else meta_json("the NIR graph", getattr(graph, "metadata", {}) or {})
     if gmeta is not None:
@@ -86,6 +90,21 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
         ipred = classify(net, simulate(net, spikes))
         cal["agreement"] = float(np.mean(ipred == cal.pop("float_pred")))
     return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal)
+
+
+def _conv_import(graph, dt, weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding, calibrate, name,
+                 version) -> ImportResult:
+    """Graphs with Conv2d / pooling nodes: :mod:`spikegate.nir.conv`."""
+    if dt is None:
+        raise UserError("--dt is required for this graph: NIR is continuous-time and does not record the step "
+                        "a model was trained with")
+    check_float_options(weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding)
+    if calibrate is not None:
+        raise UserError("--calibrate is not supported for graphs with convolutions yet; import without it")
+    net, reports = import_conv_graph(graph, dt=dt, weight_bits=weight_bits, membrane_bits=membrane_bits,
+                                     leak_frac_bits=leak_frac_bits, timesteps=timesteps, encoding=encoding,
+                                     name=name, version=version)
+    return ImportResult(network=net, exact=False, dt=float(dt), layers=reports, version=version)
 
 
 def check_float_options(weight_bits: int = 8, membrane_bits: int = 16, leak_frac_bits: int = 8,
