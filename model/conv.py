@@ -22,7 +22,7 @@ from .params import NetworkFormatError, check_int
 
 __all__ = ["ConvSpec", "CONV_KINDS", "POOL_KINDS", "LAYER_KINDS", "MAX_CONV_SIZE", "MAX_KERNEL", "MAX_STRIDE",
            "check_conv_layer", "check_chain", "neuron_bias", "fan_out", "conv_layer_dict", "conv_layer_from_dict",
-           "pool_weights", "kernel_matrix", "kernel_4d"]
+           "pool_weights", "kernel_matrix", "kernel_4d", "refuse_conv"]
 
 POOL_KINDS = ("sumpool2d", "avgpool2d")
 CONV_KINDS = ("conv2d",) + POOL_KINDS
@@ -130,6 +130,14 @@ def kernel_4d(layer) -> np.ndarray:
     spec = layer.conv
     c, kh, kw = spec.in_shape[0], *spec.kernel
     return layer.weights.T.reshape(spec.out_channels, c, kh, kw)
+
+
+def refuse_conv(layers, what: str) -> None:
+    """ValueError naming the first conv/pool layer, for the parts that handle dense layers only."""
+    for l, layer in enumerate(layers):
+        if layer.conv is not None:
+            raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) is a {layer.conv.kind} layer; {what} "
+                             "supports dense layers only so far (conv networks run in the model: spikegate model)")
 
 
 def check_conv_layer(layer) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import refuse_conv
 from .layer import LayerGeometry, bits_for
 from .network import Network
 from .protocol import CfgTarget, value_range
@@ -122,15 +123,12 @@ class HardwareConfig:
         """
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
+        refuse_conv(net.layers, "the accelerator (no event-driven conv core yet)")
         L = len(net.layers)
         lanes, rams = self.layer_lanes(L), self.layer_weight_ram(L)
         count_bits_last = bits_for(self.max_events)
         geos = []
         for l, (layer, P, ram) in enumerate(zip(net.layers, lanes, rams)):
-            if layer.conv is not None:
-                raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) is a {layer.conv.kind} layer; the "
-                                 "event-driven conv core has no gateware yet, so conv networks run in the "
-                                 "model only (spikegate model); valid here: dense layers")
             count_bits = count_bits_last if l == L - 1 and not layer.readout else 0
             if ram == "spram" and layer.weight_bits % 4:
                 raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "

@@ -30,6 +30,7 @@ FILE_TIERS = {
     "test_cli_model.py": "model",
     "test_convert.py": "model",
     "test_conv.py": "model",
+    "test_conv_io.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
     "test_explore.py": "yosys",
