@@ -202,7 +202,7 @@ def unsupported_graph(kind):
 
 @pytest.mark.parametrize("kind, pattern", [
     ("conv", r"NIR node 'conv' \(Conv1d\): convolutions are not supported"),
-    ("pool", r"NIR node 'pool' \(SumPool2d\): pooling is not supported"),
+    ("pool", r"NIR node 'pool' \(SumPool2d\) receives a flat vector of 3 values; it needs a feature map"),
     ("cuba", r"NIR node 'cuba' \(CubaLIF\): current-based \(CubaLIF\) neurons are not supported"),
     ("delay", r"NIR node 'd' \(Delay\): delays are not supported"),
     ("recurrent", r"NIR node 'lif' \(LIF\) is on a cycle \(lif -> rec -> lif\): recurrence is not supported"),

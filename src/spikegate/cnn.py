@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ann import Adam
+
 __all__ = ["ConvShape", "CNN", "train_cnn", "im2col"]
 
 
@@ -128,12 +130,8 @@ def train_cnn(x: np.ndarray, y: np.ndarray, in_shape, convs, *, seed=0, epochs=1
     ws.append(rng.standard_normal((n_flat, n_classes)) * np.sqrt(2.0 / (n_flat + n_classes)))
     bs.append(np.zeros(n_classes))
     net = CNN(shapes, ws, bs)
-    params = [p for pair in zip(ws, bs) for p in pair]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    adam = Adam([p for pair in zip(ws, bs) for p in pair])
     onehot = np.eye(n_classes)[y]
-    step = 0
     for epoch in range(epochs):
         order = rng.permutation(len(y))
         moves = rng.integers(-shift, shift + 1, (len(y), 2))
@@ -141,16 +139,10 @@ def train_cnn(x: np.ndarray, y: np.ndarray, in_shape, convs, *, seed=0, epochs=1
         for start in range(0, len(y), batch_size):
             idx = order[start:start + batch_size]
             xb = _shifted(x[idx], in_shape, moves[idx], shift) if shift else x[idx]
-            grads = _gradients(net, xb, onehot[idx], l2)
-            step += 1
-            lr_t = lr * np.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-            for i, g in enumerate(grads):
-                m[i] = b1 * m[i] + (1 - b1) * g
-                v[i] = b2 * v[i] + (1 - b2) * g * g
-                params[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
+            adam.step(_gradients(net, xb, onehot[idx], l2), lr)
         if progress is not None:
             progress.update(1)
-    f32 = [p.astype(np.float32).astype(np.float64) for p in params]
+    f32 = [p.astype(np.float32).astype(np.float64) for p in adam.params]
     return CNN(shapes, f32[0::2], f32[1::2])
 
 

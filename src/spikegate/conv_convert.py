@@ -15,7 +15,7 @@ import numpy as np
 
 from . import datasets
 from .cnn import CNN
-from .convert import _membrane_bits_for, _scale_layer
+from .convert import _membrane_bits_for, normalise
 from .model.conv import ConvSpec
 from .model.network import MAX_MEMBRANE_BITS, Layer, Network, signed_range
 from .model.protocol import threshold_range
@@ -31,23 +31,8 @@ def convert_cnn(cnn: CNN, x_calib: np.ndarray, *, timesteps: int = 32, weight_bi
                 membrane_bits: int | None = None, percentile: float = 99.9, encoding: str = "rate",
                 name: str = "", seed: int = 0) -> Network:
     """Convert ``cnn`` into an integer SNN, normalising with its activations on ``x_calib``."""
-    acts = cnn.activations(x_calib)
-    n_layers = len(cnn.weights)
-    lam_prev = 1.0
-    specs = []
-    for l in range(n_layers):
-        last = l == n_layers - 1
-        if last:
-            w_n, b_n = cnn.weights[l] * lam_prev, cnn.biases[l]
-        else:
-            lam = float(np.percentile(acts[l], percentile))
-            if lam <= 0:
-                raise ValueError(f"conv layer {l} is silent on the calibration data (all activations 0); "
-                                 "cannot normalise it: train longer or with another seed")
-            w_n, b_n = cnn.weights[l] * lam_prev / lam, cnn.biases[l] / lam
-            lam_prev = lam
-        wq, bq, scale = _scale_layer(w_n, b_n, weight_bits)
-        specs.append((wq, bq, 0 if last else max(int(round(scale)), 1), last))
+    specs = normalise(cnn.weights, cnn.biases, cnn.activations(x_calib), percentile, weight_bits)
+    n_layers = len(specs)
     shapes = [ConvSpec("conv2d", c.in_shape, c.out_channels, c.kernel, c.stride, c.padding) for c in cnn.convs]
 
     def make(bits):

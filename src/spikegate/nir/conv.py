@@ -76,9 +76,9 @@ def _input_shape(name: str, node) -> tuple[int, ...]:
         shape = shape[1:]  # a batch of one in the example input
     if len(shape) == 2:
         shape = [1] + shape
-    if len(shape) != 3 or min(shape) < 1:
-        raise UserError(f"NIR node {name!r} (Input) has shape {shape}; a convolutional graph needs "
-                        "[channels, rows, columns]")
+    if len(shape) not in (1, 3) or min(shape, default=0) < 1:
+        raise UserError(f"NIR node {name!r} (Input) has shape {shape}; valid: [channels, rows, columns] "
+                        "(or [rows, columns], or a flat [n])")
     return tuple(shape)
 
 
@@ -104,9 +104,12 @@ def _uniform_gain(name: str, kind: str, F: FloatLayer) -> float:
 def import_conv_graph(graph, *, dt, weight_bits: int, membrane_bits: int, leak_frac_bits: int, timesteps: int,
                       encoding: str, name: str, version: str | None) -> tuple[Network, list[dict]]:
     """A NIR graph with Conv2d / pooling nodes as a network and its per-layer report."""
-    dt = check_dt(dt)
     chain = _walk(graph)
     shape: tuple[int, ...] = _input_shape(*chain[0])
+    if dt is None:
+        raise UserError("--dt is required for this graph: NIR is continuous-time and does not record the step "
+                        "a model was trained with")
+    dt = check_dt(dt)
     layers, reports, pending = [], [], None
     for nname, node in chain[1:]:
         t = node_type(node)
@@ -118,7 +121,8 @@ def import_conv_graph(graph, *, dt, weight_bits: int, membrane_bits: int, leak_f
             shape = (int(np.prod(shape)),) if t == "Flatten" else shape
         elif t == "Conv2d":
             if len(shape) != 3:
-                raise UserError(f"{where} receives a flat vector of {shape[0]}; Conv2d needs a feature map")
+                raise UserError(f"{where} receives a flat vector of {shape[0]} values; it needs a feature map "
+                                "[channels, rows, columns]")
             w = np.asarray(node.weight, dtype=np.float64)
             if w.ndim != 4 or w.shape[1] != shape[0]:
                 raise UserError(f"{where}: weight has shape {list(w.shape)}; valid: [C_out, {shape[0]}, k_h, k_w]")
@@ -141,7 +145,10 @@ def import_conv_graph(graph, *, dt, weight_bits: int, membrane_bits: int, leak_f
             pending = (nname, None, w, b.copy())
             shape = (w.shape[0],)
         elif t in ("SumPool2d", "AvgPool2d"):
-            if len(shape) != 3 or not layers:
+            if len(shape) != 3:
+                raise UserError(f"{where} receives a flat vector of {shape[0]} values; it needs a feature map "
+                                "[channels, rows, columns]")
+            if not layers:
                 raise UserError(f"{where} must follow a spiking conv layer's neuron node (it pools spikes)")
             k = _pair(nname, node, "kernel_size")
             s, p = _pair(nname, node, "stride"), _pair(nname, node, "padding")

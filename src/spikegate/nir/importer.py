@@ -95,16 +95,13 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
 def _conv_import(graph, dt, weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding, calibrate, name,
                  version) -> ImportResult:
     """Graphs with Conv2d / pooling nodes: :mod:`spikegate.nir.conv`."""
-    if dt is None:
-        raise UserError("--dt is required for this graph: NIR is continuous-time and does not record the step "
-                        "a model was trained with")
     check_float_options(weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding)
     if calibrate is not None:
         raise UserError("--calibrate is not supported for graphs with convolutions yet; import without it")
     net, reports = import_conv_graph(graph, dt=dt, weight_bits=weight_bits, membrane_bits=membrane_bits,
                                      leak_frac_bits=leak_frac_bits, timesteps=timesteps, encoding=encoding,
                                      name=name, version=version)
-    return ImportResult(network=net, exact=False, dt=float(dt), layers=reports, version=version)
+    return ImportResult(network=net, exact=False, dt=net.meta["dt"], layers=reports, version=version)
 
 
 def check_float_options(weight_bits: int = 8, membrane_bits: int = 16, leak_frac_bits: int = 8,
