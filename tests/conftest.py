@@ -31,6 +31,7 @@ FILE_TIERS = {
     "test_convert.py": "model",
     "test_conv.py": "model",
     "test_conv_io.py": "model",
+    "test_conv_snntorch.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
     "test_explore.py": "yosys",
