@@ -14,14 +14,15 @@ from ..train_run import TrainResult, train_to_file
 from ._common import add_json_argument, emit
 
 
-def _hidden(text: str, option: str = "--hidden", what: str = "layer sizes") -> tuple[int, ...]:
+def _hidden(text: str, option: str = "--hidden", what: str = "layer sizes", example: str = "64 or 128,64"
+            ) -> tuple[int, ...]:
     try:
         sizes = tuple(int(t) for t in text.split(","))
     except ValueError:
         raise ValueError(f"{option} = {text!r} is not valid; valid: {what} separated by commas, "
-                         "e.g. 64 or 128,64") from None
+                         f"e.g. {example}") from None
     if not sizes or any(s < 1 for s in sizes):
-        raise ValueError(f"{option} = {text!r} is not valid; valid: positive {what}, e.g. 64 or 128,64")
+        raise ValueError(f"{option} = {text!r} is not valid; valid: positive {what}, e.g. {example}")
     return sizes
 
 
@@ -56,7 +57,7 @@ def run(args) -> int:
                   weight_bits=args.weight_bits, membrane_bits=args.membrane_bits, percentile=args.percentile,
                   seed=args.seed, epochs=given(args.epochs, d.epochs), encoding=args.encoding)
     if conv:
-        config = ConvTrainConfig(channels=_hidden(args.channels, "--channels", "channel counts"), **common)
+        config = ConvTrainConfig(channels=_hidden(args.channels, "--channels", "channel counts", "16,32"), **common)
     else:
         config = TrainConfig(hidden=_hidden(args.hidden), **common)
     args.data = config.data
