@@ -129,3 +129,15 @@ def test_build_conv_reports_accuracy_and_sizes():
                                             "membrane_bits": 256 * net.layers[0].membrane_bits}
     assert report["ann_accuracy"] > 0.8 and abs(report["snn"]["accuracy"] - report["ann_accuracy"]) < 0.15
     assert Network.from_dict(json.loads(net.to_json())) == net and net.meta["cnn"]["convs"][0]["kernel"] == 3
+
+
+def test_train_command_arch_conv_writes_a_conv_network(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert main(["train", "--arch", "conv", "--data", "digits", "--channels", "4", "--epochs", "1",
+                 "--timesteps", "4", "--out", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["arch"] == "conv" and r["shape"] == [64, 64, 10] and r["sizes"]["total_weight_words"] == 100 + 640
+    net = Network.load(out)
+    assert net.layers[0].conv.out_shape == (4, 4, 4) and net.timesteps == 4
+    assert main(["train", "--arch", "conv", "--channels", "4,x", "--out", str(out)]) == 2
+    assert "--channels = '4,x' is not valid" in capsys.readouterr().err
