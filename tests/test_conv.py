@@ -257,6 +257,6 @@ def test_pool_keeps_its_channels_and_unit_weights():
 
 
 def test_geometry_refuses_conv_layers_until_the_conv_core_exists():
-    with pytest.raises(ValueError, match=r"layer 0 \(c\) is a conv2d layer; the event-driven conv core has no "
-                                         "gateware yet"):
+    with pytest.raises(ValueError, match=r"layer 0 \(c\) is a conv2d layer; the accelerator \(no event-driven "
+                                         r"conv core yet\) supports dense layers only"):
         HardwareConfig().geometry(small_net())
