@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import refuse_conv
 from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, HardwareConfig
 from .layer import LAYER_OVERHEAD, LayerCore
 from .network import Network
@@ -50,6 +51,7 @@ def weight_cfg_words(net: Network, layers=None) -> list[tuple[int, int, int, int
     """cfg words ``(layer, CfgTarget.WEIGHT, row, col, data)`` that write every weight of the given layers
     (default: all): what a host sends to load weights kept in SPRAM, which has no initial contents."""
     layers = range(len(net.layers)) if layers is None else layers
+    refuse_conv([net.layers[l] for l in layers], "the cfg port")
     return [(l, CfgTarget.WEIGHT, i, j, int(net.layers[l].weights[i, j]))
             for l in layers for i in range(net.layers[l].n_in) for j in range(net.layers[l].n)]
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .conv import neuron_bias
+from .conv_eval import conv_sums
 from .network import MAX_REFRACTORY, Layer
 
 __all__ = ["exact_float_dtype", "synaptic_input", "readout_totals", "run_layer", "run_network"]
@@ -135,7 +137,7 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     T, batch, n = syn.shape
     dt = _state_dtype(layer)
     drive = syn.astype(dt)
-    drive += layer.bias.astype(dt)
+    drive += neuron_bias(layer).astype(dt)
     lo, hi = layer.v_min, layer.v_max
     lk, theta = layer.leak, layer.threshold
     # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
@@ -228,12 +230,19 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
                 rs.append(np.zeros((batch, layer.n), np.int64))
                 trs.append(None)
                 continue
-        dtype = exact_float_dtype(layer.weights, layer.weight_bits)
-        if i == 0:
+        if layer.conv is not None:
+            # Convolution / pooling: the synaptic-sum seam; every row is independent of the others.
+            rows = spikes.reshape(batch * T, n_in) if i == 0 else s.reshape(T * batch, layer.n_in)
+            syn = conv_sums(layer, rows)
+            syn = (syn.reshape(batch, T, layer.n).transpose(1, 0, 2) if i == 0
+                   else syn.reshape(T, batch, layer.n))
+        elif i == 0:
+            dtype = exact_float_dtype(layer.weights, layer.weight_bits)
             # The input's rows are sample-major; reorder the (smaller) sums to step-major.
             syn = synaptic_input(layer.weights, spikes.reshape(batch * T, n_in), dtype)
             syn = syn.reshape(batch, T, layer.n).transpose(1, 0, 2)
         else:
+            dtype = exact_float_dtype(layer.weights, layer.weight_bits)
             syn = synaptic_input(layer.weights, s.reshape(T * batch, layer.n_in), dtype).reshape(T, batch, layer.n)
         s, v, r, tr = run_layer(layer, syn, traces)
         out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))

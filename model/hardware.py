@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import refuse_conv
 from .layer import LayerGeometry, bits_for
 from .network import Network
 from .protocol import CfgTarget, value_range
@@ -122,6 +123,7 @@ class HardwareConfig:
         """
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
+        refuse_conv(net.layers, "the accelerator (no event-driven conv core yet)")
         L = len(net.layers)
         lanes, rams = self.layer_lanes(L), self.layer_weight_ram(L)
         count_bits_last = bits_for(self.max_events)

@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .conv import neuron_bias
+from .conv_eval import conv_sums
 from .fastsim import exact_float_dtype, synaptic_input
 from .network import Layer, Leak, signed_range
 
@@ -52,6 +54,8 @@ def leak(v: np.ndarray, lk: Leak) -> np.ndarray:
 def integrate_sum(layer: Layer, s: np.ndarray) -> np.ndarray:
     """The exact synaptic sum ``sum_i W[i, j] * s_i`` for spikes ``s`` of shape [..., n_in], int64."""
     s = np.asarray(s)
+    if layer.conv is not None:
+        return conv_sums(layer, s.reshape(-1, layer.n_in)).astype(np.int64).reshape(*s.shape[:-1], layer.n)
     dtype = exact_float_dtype(layer.weights, layer.weight_bits)
     flat = synaptic_input(layer.weights, s.reshape(-1, layer.n_in), dtype)
     return flat.astype(np.int64).reshape(*s.shape[:-1], layer.n)
@@ -82,4 +86,4 @@ def lif_step(layer: Layer, v: np.ndarray, r: np.ndarray, syn: np.ndarray):
     ``v``, ``r`` are the int64 membrane and refractory counters [..., n]; ``syn`` is the exact
     synaptic sum for this step. Returns ``(v', r', spikes)``; inputs are not modified.
     """
-    return neuron_update(v, r, layer.bias + syn, layer.threshold, layer)
+    return neuron_update(v, r, neuron_bias(layer) + syn, layer.threshold, layer)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .conv import ConvSpec, check_chain, check_conv_layer, conv_layer_dict, conv_layer_from_dict
 from .fileio import write_atomic
 from .params import (ENCODINGS, FORMAT_NAME, FORMAT_VERSION, READABLE_VERSIONS, LEAK_KINDS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS,
                      MAX_NETWORK_FILE_BYTES, MAX_REFRACTORY, MAX_TIMESTEPS, MAX_WEIGHT_BITS, RESET_MODES, Leak,
@@ -37,7 +38,8 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """One fully connected layer of LIF neurons.
+    """One layer of LIF neurons: fully connected, or with ``conv`` set a conv2d / pooling layer
+    (:mod:`spikegate.model.conv`: ``weights`` is then its kernel matrix, ``bias`` per channel).
 
     ``weights[i, j]`` connects input ``i`` to neuron ``j``. ``bias[j]`` is added every
     non-refractory step. A ``readout`` layer never fires: it only integrates, and the network
@@ -58,6 +60,7 @@ class Layer:
     readout: bool = False
     name: str = ""
     temporal: Temporal | None = None  # delays, synaptic current, recurrence (model/temporal.py)
+    conv: ConvSpec | None = None  # conv2d / sumpool2d / avgpool2d (model/conv.py); None: dense
 
     def __post_init__(self):
         def put(name, value):
@@ -100,7 +103,12 @@ class Layer:
         if self.temporal is not None:
             if not isinstance(self.temporal, Temporal):
                 raise TypeError(f"temporal must be a Temporal or None, got {self.temporal!r}")
+            if self.conv is not None:
+                raise ValueError("a layer uses the features of one family: conv layers cannot have temporal "
+                                 "features (delays, synaptic current, recurrence) yet")
             self.temporal.check(self)
+        if self.conv is not None:
+            check_conv_layer(self)
 
     def replace(self, **changes) -> "Layer":
         """A copy with ``changes`` (field name -> new value) applied, validated like a new Layer."""
@@ -110,15 +118,15 @@ class Layer:
     def format_version(self) -> int:
         """The oldest network file version that can hold this layer: 1 unless it uses a wave-2
         feature (each feature raises it to 2 when set)."""
-        return 2 if self.temporal is not None else 1
+        return 2 if self.temporal is not None or self.conv is not None else 1
 
     @property
     def n_in(self) -> int:
-        return self.weights.shape[0]
+        return self.weights.shape[0] if self.conv is None else self.conv.n_in
 
     @property
     def n(self) -> int:
-        return self.weights.shape[1]
+        return self.weights.shape[1] if self.conv is None else self.conv.n
 
     @property
     def v_min(self) -> int:
@@ -136,7 +144,7 @@ class Layer:
                 and self.membrane_bits == other.membrane_bits and self.leak == other.leak
                 and self.reset == other.reset and self.refractory == other.refractory
                 and self.readout == other.readout and self.name == other.name
-                and self.temporal == other.temporal)
+                and self.temporal == other.temporal and self.conv == other.conv)
 
     def to_dict(self) -> dict:
         d = {
@@ -155,10 +163,13 @@ class Layer:
         }
         if self.temporal is not None:
             d["temporal"] = self.temporal.to_dict()
-        return d
+        return d if self.conv is None else conv_layer_dict(self, d)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "layer") -> "Layer":
+        if d.get("kind", "dense") != "dense":
+            return conv_layer_from_dict(cls, d, where)
+        d = {k: v for k, v in d.items() if k != "kind"}
         known = {"name", "n_in", "n", "weight_bits", "membrane_bits", "threshold", "leak", "reset",
                  "refractory", "readout", "bias", "weights", "temporal"}
         unknown = set(d) - known
@@ -215,6 +226,8 @@ class Network:
             if i > 0 and layer.n_in != self.layers[i - 1].n:
                 raise ValueError(f"layers[{i}] has n_in = {layer.n_in} inputs but layers[{i - 1}] has "
                                  f"n = {self.layers[i - 1].n} neurons: shapes do not chain")
+            if i > 0:
+                check_chain(self.layers[i - 1], layer, i)
             if layer.readout and i != len(self.layers) - 1:
                 raise ValueError(f"layers[{i}] is a readout layer but is not the last layer; "
                                  "only the last layer may be a readout")
@@ -269,8 +282,9 @@ class Network:
         d = self.to_dict()
         rows = []
         for i, layer in enumerate(d["layers"]):
-            rows.append(layer["weights"])
-            layer["weights"] = f"@@weights{i}@@"
+            rows.append(layer.get("weights", []))  # pooling layers have fixed weights, not written
+            if "weights" in layer:
+                layer["weights"] = f"@@weights{i}@@"
         text = json.dumps(d, indent=1)
         for i, r in enumerate(rows):
             body = "[\n" + ",\n".join("    " + json.dumps(row, separators=(",", ":")) for row in r) + "\n   ]"

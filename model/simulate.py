@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import fan_out
 from .fastsim import run_network
 from .lif import integrate_sum, lif_step
 from .network import Network
@@ -31,10 +32,15 @@ class SimResult:
         return self.spikes[-1].sum(axis=1, dtype=np.int64)
 
     def synaptic_events(self, input_spikes: np.ndarray, net: Network) -> np.ndarray:
-        """Synaptic operations per sample: every spike into a layer touches all its neurons."""
-        ops = input_spikes.sum(axis=(1, 2), dtype=np.int64) * net.layers[0].n
-        for l in range(1, len(net.layers)):
-            ops = ops + self.spikes[l - 1].sum(axis=(1, 2), dtype=np.int64) * net.layers[l].n
+        """Synaptic operations per sample: every spike into a dense layer touches all its neurons,
+        one into a conv or pooling layer the outputs whose window holds it (:func:`fan_out`)."""
+        ops = np.zeros(len(input_spikes), np.int64)
+        for l, layer in enumerate(net.layers):
+            spikes = input_spikes if l == 0 else self.spikes[l - 1]
+            if layer.conv is None:
+                ops = ops + spikes.sum(axis=(1, 2), dtype=np.int64) * layer.n
+            else:
+                ops = ops + spikes.sum(axis=1, dtype=np.int64) @ fan_out(layer)
         return ops
 
 

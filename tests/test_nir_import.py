@@ -200,7 +200,7 @@ def unsupported_graph(kind):
 
 @pytest.mark.parametrize("kind, pattern", [
     ("conv", r"NIR node 'conv' \(Conv1d\): convolutions are not supported"),
-    ("pool", r"NIR node 'pool' \(SumPool2d\): pooling is not supported"),
+    ("pool", r"NIR node 'pool' \(SumPool2d\) receives a flat vector of 3 values; it needs a feature map"),
     ("delay", r"the NIR graph has no Affine/Linear -> neuron layer"),
     ("recurrent_delay", r"NIR node 'd' \(Delay\) is on the recurrent path 'lif' -> 'rec' -> 'lif'; recurrent spikes "
                         r"arrive one step later"),

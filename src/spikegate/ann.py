@@ -15,7 +15,26 @@ import numpy as np
 
 from .model.network import Network
 
-__all__ = ["ANN", "ann_from_network", "train_ann"]
+__all__ = ["ANN", "ann_from_network", "train_ann", "Adam"]
+
+
+class Adam:
+    """Adam (b1 0.9, b2 0.999, eps 1e-8) updating ``params`` (float64 arrays) in place."""
+
+    def __init__(self, params: list[np.ndarray]):
+        self.params = params
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.step_count = 0
+
+    def step(self, grads: list[np.ndarray], learning_rate: float) -> None:
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        self.step_count += 1
+        lr_t = learning_rate * np.sqrt(1 - b2 ** self.step_count) / (1 - b1 ** self.step_count)
+        for i, g in enumerate(grads):
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            self.params[i] -= lr_t * self.m[i] / (np.sqrt(self.v[i]) + eps)
 
 
 @dataclass(eq=False)
@@ -99,12 +118,9 @@ def train_ann(x: np.ndarray, y: np.ndarray, hidden=(64,), *, seed=0, epochs=60, 
         ws.append(rng.standard_normal((sizes[l], sizes[l + 1])) * np.sqrt(2.0 / fan if l < len(sizes) - 2 else 1.0 / fan))
         bs.append(np.zeros(sizes[l + 1]))
     params = [p for pair in zip(ws, bs) for p in pair]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    adam = Adam(params)
     onehot = np.eye(n_classes)[y]
     n = len(y)
-    step = 0
     for epoch in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
@@ -123,12 +139,7 @@ def train_ann(x: np.ndarray, y: np.ndarray, hidden=(64,), *, seed=0, epochs=60, 
                 grads[2 * l + 1] = delta.sum(axis=0)
                 if l > 0:
                     delta = (delta @ ws[l].T) * (acts[l] > 0)
-            step += 1
-            lr_t = learning_rate * np.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-            for i, g in enumerate(grads):
-                m[i] = b1 * m[i] + (1 - b1) * g
-                v[i] = b2 * v[i] + (1 - b2) * g * g
-                params[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
+            adam.step(grads, learning_rate)
         if progress is not None:
             progress.update(1)
     f32 = [p.astype(np.float32).astype(np.float64) for p in params]

@@ -23,7 +23,7 @@ from .model.network import MAX_MEMBRANE_BITS, Layer, Network, signed_range
 from .model.protocol import threshold_range
 from .model.simulate import simulate
 
-__all__ = ["convert"]
+__all__ = ["convert", "normalise"]
 
 
 def _scale_layer(w: np.ndarray, b: np.ndarray, weight_bits: int):
@@ -40,27 +40,33 @@ def _membrane_bits_for(peak: int) -> int:
     return max(int(peak).bit_length() + 2, 4)
 
 
-def convert(ann: ANN, x_calib: np.ndarray, *, timesteps: int = 8, weight_bits: int = 8,
-            membrane_bits: int | None = None, percentile: float = 99.9, encoding: str = "rate",
-            name: str = "", seed: int = 0) -> Network:
-    """Convert ``ann`` into an integer SNN, normalising with the activations on ``x_calib``."""
-    acts = ann.activations(x_calib)
-    n_layers = len(ann.weights)
+def normalise(weights, biases, acts, percentile: float, weight_bits: int) -> list[tuple]:
+    """Steps 1-2 for float layers (weights, biases, each layer's activations on the calibration
+    set; the last layer is the readout): per layer ``(W_int, b_int, threshold, last)``."""
     lam_prev = 1.0
     specs = []
-    for l in range(n_layers):
-        last = l == n_layers - 1
+    for l in range(len(weights)):
+        last = l == len(weights) - 1
         if last:
-            w_n, b_n = ann.weights[l] * lam_prev, ann.biases[l]
+            w_n, b_n = weights[l] * lam_prev, biases[l]
         else:
             lam = float(np.percentile(acts[l], percentile))
             if lam <= 0:
                 raise ValueError(f"hidden layer {l} is silent on the calibration data (all activations 0); "
                                  "cannot normalise it: train longer or with another seed")
-            w_n, b_n = ann.weights[l] * lam_prev / lam, ann.biases[l] / lam
+            w_n, b_n = weights[l] * lam_prev / lam, biases[l] / lam
             lam_prev = lam
         wq, bq, scale = _scale_layer(w_n, b_n, weight_bits)
         specs.append((wq, bq, 0 if last else max(int(round(scale)), 1), last))
+    return specs
+
+
+def convert(ann: ANN, x_calib: np.ndarray, *, timesteps: int = 8, weight_bits: int = 8,
+            membrane_bits: int | None = None, percentile: float = 99.9, encoding: str = "rate",
+            name: str = "", seed: int = 0) -> Network:
+    """Convert ``ann`` into an integer SNN, normalising with the activations on ``x_calib``."""
+    specs = normalise(ann.weights, ann.biases, ann.activations(x_calib), percentile, weight_bits)
+    n_layers = len(specs)
 
     def make(bits_per_layer):
         layers = []

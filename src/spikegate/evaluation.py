@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import datasets
+from .model.conv import fan_out
 from .model.core import batch_cycles
 from .model.encode import SEEDED
 from .model.network import Network
@@ -96,7 +97,8 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, *, seed: int = 0, batch
         "spikes_per_sample": sum(spikes[1:]) / n,
         "input_spikes_per_sample": in_spikes / n,
         "synaptic_ops_per_sample": syn_ops / n,
-        "dense_synaptic_ops_per_sample": T * sum(layer.n_in * layer.n for layer in net.layers),
+        # every synapse once per step: n_in * n for a dense layer, the windows' synapses for conv
+        "dense_synaptic_ops_per_sample": T * sum(int(fan_out(layer).sum()) for layer in net.layers),
         "layers": layers,
         "cycles_per_sample": {str(P): c / n for P, c in cycles.items()},
         **extra,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .model.conv import refuse_conv
 from .model.fileio import atomic_path
 from .model.network import Network
 from .model.simulate import simulate
@@ -229,6 +230,7 @@ def fields(net: Network, layer: int = 0, *, shape=None, max_tiles: int = 64, tit
     on a symmetric colour scale so positive and negative weights read alike."""
     layer = _check_layer(net, layer)
     lay = net.layers[layer]
+    refuse_conv([lay], "plot fields")
     if isinstance(max_tiles, bool) or not isinstance(max_tiles, int) or max_tiles < 1:
         raise ValueError(f"--max-tiles = {max_tiles!r} is not valid; valid: an integer >= 1")
     h, w = image_shape(lay.n_in, shape)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import datasets
+from .conv_train import ConvTrainConfig, build_conv
 from .training import TrainConfig, build
 from .model_eval import MNIST_NOTE
 from .progress import silent
@@ -36,6 +37,9 @@ class TrainResult:
     train_samples: int
     seed: int
     weight_bits: int
+    arch: str = "mlp"
+    train_seconds: float | None = None   # conv only
+    sizes: dict | None = None            # conv only: kernel words and membranes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +56,8 @@ def train_to_file(config: TrainConfig, out: str | os.PathLike, data_dir=None, pr
         raise ValueError(f"--out = {str(out)!r} is a directory; valid: a file path")
     if not out.parent.exists():
         raise FileNotFoundError(f"--out = {str(out)!r}: directory {str(out.parent)!r} does not exist")
-    net, report = build(config, data_dir=data_dir, progress=progress)
+    conv = isinstance(config, ConvTrainConfig)
+    net, report = (build_conv if conv else build)(config, data_dir=data_dir, progress=progress)
     net.save(out)
     # Network.save writes through a private temporary file (mode 0600); give the result the usual
     # permissions of a new file.
@@ -67,4 +72,5 @@ def train_to_file(config: TrainConfig, out: str | os.PathLike, data_dir=None, pr
         digest=report["digest"], membrane_bits=[layer.membrane_bits for layer in net.layers],
         identical_to_builtin=datasets.load_network(None) == net,
         notes=[MNIST_NOTE] if config.data == "mnist" and train_n < 60000 else [],
-        train_samples=train_n, seed=config.seed, weight_bits=config.weight_bits)
+        train_samples=train_n, seed=config.seed, weight_bits=config.weight_bits, arch="conv" if conv else "mlp",
+        train_seconds=report.get("train_seconds"), sizes=report.get("sizes"))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..model.conv import refuse_conv
 from ..model.fileio import atomic_path
 from ..model.network import Leak, Network
 from .read import META_FORMAT, META_KEY, META_VERSION, nir_package
@@ -83,6 +84,7 @@ def network_to_graph(net: Network):
     nir = nir_package()
     if not isinstance(net, Network):
         raise TypeError(f"net must be a Network, got {type(net).__name__}")
+    refuse_conv(net.layers, "NIR export")
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([net.n_inputs])})}
     edges = []
     prev = "input"

@@ -13,6 +13,7 @@ from ..model.network import (ENCODINGS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS, MAX_TI
                              Network)
 from .calibrate import calibrate_scales
 from .chain import RawLayer, raw_layers
+from .conv import has_conv, import_conv_graph
 from .exact import exact_import
 from .floatsim import check_dt, discretise
 from .quantise import quantise_layer, scale_limits
@@ -51,6 +52,9 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
     own reader's choice, or "subtract"); the assumption is reported in the result.
     """
     assumption = check_v_reset(version, missing_v_reset, v_reset)
+    if has_conv(graph):
+        return _conv_import(graph, dt, weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding, calibrate,
+                            name, version, assumption)
     n_inputs, raws = raw_layers(graph)
     gmeta = None if ignore_metadata else meta_json("the NIR graph", getattr(graph, "metadata", {}) or {})
     if gmeta is not None:
@@ -90,6 +94,19 @@ def network_from_graph(graph, *, dt: float | None = None, weight_bits: int = 8, 
         ipred = classify(net, simulate(net, spikes))
         cal["agreement"] = float(np.mean(ipred == cal.pop("float_pred")))
     return ImportResult(network=net, exact=False, dt=dt, layers=reports, version=version, calibration=cal,
+                        v_reset=assumption)
+
+
+def _conv_import(graph, dt, weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding, calibrate, name,
+                 version, assumption) -> ImportResult:
+    """Graphs with Conv2d / pooling nodes: :mod:`spikegate.nir.conv`."""
+    check_float_options(weight_bits, membrane_bits, leak_frac_bits, timesteps, encoding)
+    if calibrate is not None:
+        raise UserError("--calibrate is not supported for graphs with convolutions yet; import without it")
+    net, reports = import_conv_graph(graph, dt=dt, weight_bits=weight_bits, membrane_bits=membrane_bits,
+                                     leak_frac_bits=leak_frac_bits, timesteps=timesteps, encoding=encoding,
+                                     name=name, version=version)
+    return ImportResult(network=net, exact=False, dt=net.meta["dt"], layers=reports, version=version,
                         v_reset=assumption)
 
 
