@@ -15,12 +15,13 @@ into input events, one per cycle with no bubble between words.
 
 Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises)::
 
-    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 2 ) ]
+    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 6 ) ]
 
 - 1 per run: the final check that finds no buffered step left;
 - 1 per step: the controller's step-boundary cycle that starts layer 0;
-- 2 per layer step: the layer's start cycle and the cycle that sees the end of its events
-  (the sweep's last write-back overlaps the next layer's start cycle).
+- 6 per layer step (:data:`~spikegate.model.layer.LAYER_OVERHEAD`): the layer's start cycle, the
+  cycle that sees the end of its events and the NEURON_STAGES = 4 cycles that drain the sweep's
+  neuron pipeline (the sweep's last write-back overlaps the next layer's start cycle).
 """
 from __future__ import annotations
 

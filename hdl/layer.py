@@ -6,14 +6,16 @@ One layer step, started by a ``start`` pulse while idle:
    reading the weight word (i, g) and adding it to the group's P accumulators
    (:class:`~spikegate.hdl.synapse.SynapseArray`). When no event is valid and ``events_end``
    is high, the step's events are over (``end_ack`` pulses; the source may drop its marker).
-2. SWEEP: G cycles, group g's membranes, refractory counters, biases (block RAM, P lanes per
-   word) and accumulators are read and updated by P :class:`~spikegate.hdl.neuron.LIFNeuronUnit`
-   lanes one cycle later; the non-zero spike words leave on ``spikes``.
-3. DRAIN: the last group's write-back; ``done`` pulses.
+2. SWEEP: G cycles, one group g a cycle: its membranes, refractory counters, biases (block RAM,
+   P lanes per word) and accumulators are read, enter the P pipelined
+   :class:`~spikegate.hdl.neuron.LIFNeuronUnit` lanes one cycle later and are written back
+   NEURON_STAGES cycles after that, when the group's non-zero spike word leaves on ``spikes``.
+3. DRAIN: NEURON_STAGES + 1 cycles that empty the pipeline; the last one writes back the last
+   group and pulses ``done``.
 
-Cycles from ``start`` to ``done``: E * G + G + 2 (start cycle, end-of-events cycle); ``done``
-is the cycle in which the network starts the next layer, so a layer step costs E * G + G + 2
-(:data:`spikegate.model.layer.LAYER_OVERHEAD` = 2).
+Cycles from ``start`` to ``done``: E * G + G + 2 + NEURON_STAGES (start cycle, end-of-events
+cycle, pipeline drain); ``done`` is the cycle in which the network starts the next layer, so a
+layer step costs E * G + G + 6 (:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
@@ -26,7 +28,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import LayerGeometry
+from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
@@ -111,6 +113,7 @@ class LayerCore(wiring.Component):
         last_g = g == G - 1
         sweep_issue = Signal()
         integ_issue = Signal()
+        drain = Signal(range(NEURON_STAGES + 1))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -134,8 +137,12 @@ class LayerCore(wiring.Component):
                     m.d.sync += g.eq(0)
                     m.next = "DRAIN"
             with m.State("DRAIN"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
-                m.next = "IDLE"
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain + 1)
+                with m.If(drain == NEURON_STAGES):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += drain.eq(0)
+                    m.next = "IDLE"
 
         # --- stage 1: addresses ------------------------------------------------------------------
         peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
@@ -174,7 +181,7 @@ class LayerCore(wiring.Component):
         with m.Elif(sweep_issue):
             m.d.sync += fresh.eq(fresh & ~(Const(1, G) << g))
 
-        # --- stage 2: neuron update -------------------------------------------------------------
+        # --- stage 2: the memories answer; the neuron pipeline starts ------------------------------
         v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data)
         b_lanes = data.ArrayLayout(signed(V), P)(b_rd.data)
         r_lanes = data.ArrayLayout(unsigned(rb), P)(r_rd.data) if self.r_mem is not None else None
@@ -183,11 +190,26 @@ class LayerCore(wiring.Component):
         r_new = Signal(data.ArrayLayout(unsigned(rb), P))
         c_new = Signal(data.ArrayLayout(unsigned(max(1, cb)), P))
         word = Signal(P)
+
+        def delayed(name, value):
+            """``value`` NEURON_STAGES cycles later: aligned with the lanes' outputs."""
+            for k in range(NEURON_STAGES):
+                reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        # --- stage 2 + NEURON_STAGES: write-back of group_w ---------------------------------------
+        sweep_w = delayed("sweep", sweep_q)
+        group_w = delayed("group", group_q)
+        fresh_w = delayed("fresh", fresh_q) if c_lanes is not None else None
+        c_old = delayed("count", c_rd.data) if c_lanes is not None else None
+        c_old = data.ArrayLayout(unsigned(cb), P)(c_old) if c_lanes is not None else None
         # Lanes past the last neuron (n not a multiple of P) never fire.
         n_last = geo.n - (G - 1) * P
         lane_mask = Signal(P)
         m.d.comb += lane_mask.eq(Const((1 << P) - 1, P))
-        with m.If(group_q == G - 1):
+        with m.If(group_w == G - 1):
             m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
         for k in range(P):
             unit = LIFNeuronUnit(membrane_bits=V, acc_bits=geo.acc_bits, leak=layer.leak, reset=layer.reset,
@@ -209,19 +231,19 @@ class LayerCore(wiring.Component):
                 word[k].eq(unit.spike & lane_mask[k]),
             ]
             if c_lanes is not None:
-                m.d.comb += c_new[k].eq(c_lanes[k] + word[k])
-                with m.If(fresh_q):
+                m.d.comb += c_new[k].eq(c_old[k] + word[k])
+                with m.If(fresh_w):
                     m.d.comb += c_new[k].eq(word[k])
         m.d.comb += [
-            v_wr.addr.eq(group_q), v_wr.data.eq(v_new), v_wr.en.eq(sweep_q),
-            self.spikes.valid.eq(sweep_q & (word != 0)),
-            self.spikes.group.eq(group_q),
+            v_wr.addr.eq(group_w), v_wr.data.eq(v_new), v_wr.en.eq(sweep_w),
+            self.spikes.valid.eq(sweep_w & (word != 0)),
+            self.spikes.group.eq(group_w),
             self.spikes.word.eq(word),
         ]
         if self.r_mem is not None:
-            m.d.comb += [r_wr.addr.eq(group_q), r_wr.data.eq(r_new), r_wr.en.eq(sweep_q)]
+            m.d.comb += [r_wr.addr.eq(group_w), r_wr.data.eq(r_new), r_wr.en.eq(sweep_w)]
         if self.count_mem is not None:
-            m.d.comb += [c_wr.addr.eq(group_q), c_wr.data.eq(c_new), c_wr.en.eq(sweep_q)]
+            m.d.comb += [c_wr.addr.eq(group_w), c_wr.data.eq(c_new), c_wr.en.eq(sweep_w)]
 
         # Peek (idle): the same read ports, fresh groups read as zero.
         sel = peek_lane_q if lane_bits else 0

@@ -16,12 +16,16 @@ from .network import Layer
 from .neuron import LIFNeuronUnit
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "NEURON_STAGES", "ceil_log2", "bits_for"]
 
-# One cycle in which the idle layer sees its start and one in which integration sees the end of
-# the step's events. The cycle that drains the sweep pipeline (writes back the last group) is the
-# next layer's start cycle, so it is counted there: E*G + G + 2 per layer step.
-LAYER_OVERHEAD = 2
+# Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
+# sweep writes group g back NEURON_STAGES cycles after its memories answer.
+NEURON_STAGES = 4
+# One cycle in which the idle layer sees its start, one in which integration sees the end of the
+# step's events, and NEURON_STAGES cycles that drain the sweep pipeline. The cycle that writes
+# back the last group is the next layer's start cycle, so it is counted there:
+# E*G + G + 6 per layer step.
+LAYER_OVERHEAD = 2 + NEURON_STAGES
 
 
 def ceil_log2(x: int) -> int:

@@ -75,7 +75,7 @@ def test_synapse_array_matches_twin(seed, n_in, n, lanes_exp):
 @pytest.mark.parametrize("lanes", [1, 4, 16])
 @pytest.mark.parametrize("refractory", [0, 3])
 def test_layer_core_matches_twin(lanes, refractory):
-    """A LayerCore fed from a testbench: spike words, state, and start-to-done cycles E*G + G + 2."""
+    """A LayerCore fed from a testbench: spike words, state, and start-to-done cycles E*G + G + 6."""
     layer, geo = _layer_and_geo(7 + lanes, 11, 13, lanes, refractory=refractory, weight_bits=6, membrane_bits=9)
     # Count spikes as the network's last layer does.
     geo = type(geo)(**{**geo.__dict__, "count_bits": 5})
