@@ -10,24 +10,25 @@ word, so a loaded sample can be run again (e.g. after a ``cfg`` write) without r
 
 Schedule: steps in order; within a step the layers in order, each layer's step finishing
 (integration of its events, then the sweep) before the next layer's starts. Layer l's sweep
-pushes its non-zero spike words into a FIFO (depth G_l); layer l+1 serialises their set bits
-into input events, one per cycle with no bubble between words.
+pushes its non-zero spike words into a FIFO (G_l words and a registered output); layer l+1 serialises
+their set bits into input events, one per cycle with no bubble between words.
 
 Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises)::
 
-    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 6 ) ]
+    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 8 ) ]
 
 - 1 per run: the final check that finds no buffered step left;
 - 1 per step: the controller's step-boundary cycle that starts layer 0;
-- 6 per layer step (:data:`~spikegate.model.layer.LAYER_OVERHEAD`): the layer's start cycle, the
-  cycle that sees the end of its events and the NEURON_STAGES = 4 cycles that drain the sweep's
-  neuron pipeline (the sweep's last write-back overlaps the next layer's start cycle).
+- 8 per layer step (:data:`~spikegate.model.layer.LAYER_OVERHEAD`): the layer's start cycle, the
+  cycle that sees the end of its events and the drain of its pipeline: the issue register
+  (ISSUE_STAGES = 1), the memory read, the NEURON_STAGES = 4 neuron stages and the spike FIFO's
+  output register (WORD_FIFO_STAGES = 1); the drain's last cycle is the next layer's start cycle.
 """
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -181,7 +182,10 @@ class NetworkCore(wiring.Component):
             prod, cons = self.layers[l], self.layers[l + 1]
             geo = geos[l]
             P, lane_bits = geo.lanes, (geo.lanes - 1).bit_length()
-            fifo = SyncFIFO(width=geo.group_bits + P, depth=geo.groups)
+            # Registered output (WORD_FIFO_STAGES): the lowest-bit search and the consumer's
+            # weight address start from a register, not from the storage's read multiplexer.
+            # Its inner queue (depth - 1) must take all G words of a sweep, written back to back.
+            fifo = SyncFIFOBuffered(width=geo.group_bits + P, depth=geo.groups + 1)
             m.submodules[f"words{l}"] = fifo
             m.d.comb += [
                 fifo.w_data.eq(Cat(prod.spikes.group, prod.spikes.word)),

@@ -3,19 +3,22 @@
 One layer step, started by a ``start`` pulse while idle:
 
 1. INTEG: every input event on ``events`` is held for G cycles, one per group g, each cycle
-   reading the weight word (i, g) and adding it to the group's P accumulators
+   issuing the read of weight word (i, g) to be added to the group's P accumulators
    (:class:`~spikegate.hdl.synapse.SynapseArray`). When no event is valid and ``events_end``
    is high, the step's events are over (``end_ack`` pulses; the source may drop its marker).
-2. SWEEP: G cycles, one group g a cycle: its membranes, refractory counters, biases (block RAM,
-   P lanes per word) and accumulators are read, enter the P pipelined
-   :class:`~spikegate.hdl.neuron.LIFNeuronUnit` lanes one cycle later and are written back
-   NEURON_STAGES cycles after that, when the group's non-zero spike word leaves on ``spikes``.
-3. DRAIN: NEURON_STAGES + 1 cycles that empty the pipeline; the last one writes back the last
-   group and pulses ``done``.
+2. SWEEP: G cycles, one group g a cycle: its group number is registered (ISSUE_STAGES), then
+   its membranes, refractory counters, biases (block RAM, P lanes per word) and accumulators are
+   read, enter the P pipelined :class:`~spikegate.hdl.neuron.LIFNeuronUnit` lanes one cycle
+   later and are written back NEURON_STAGES cycles after that, when the group's non-zero spike
+   word leaves on ``spikes``.
+3. DRAIN: LAYER_OVERHEAD - 1 = 7 cycles that empty the pipeline: the issue register, the memory
+   read, the NEURON_STAGES stages, and one more so the last spike word has passed the next
+   layer's registered FIFO output (WORD_FIFO_STAGES) when that layer starts; the last pulses
+   ``done``.
 
-Cycles from ``start`` to ``done``: E * G + G + 2 + NEURON_STAGES (start cycle, end-of-events
-cycle, pipeline drain); ``done`` is the cycle in which the network starts the next layer, so a
-layer step costs E * G + G + 6 (:data:`spikegate.model.layer.LAYER_OVERHEAD`).
+Cycles from ``start`` to ``done``: E * G + G + LAYER_OVERHEAD - 1; ``done`` is the cycle in which
+the network starts the next layer, so a layer step costs E * G + G + 8
+(:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
@@ -28,7 +31,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import NEURON_STAGES, LayerGeometry
+from ..model.layer import LAYER_OVERHEAD, NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
@@ -113,7 +116,7 @@ class LayerCore(wiring.Component):
         last_g = g == G - 1
         sweep_issue = Signal()
         integ_issue = Signal()
-        drain = Signal(range(NEURON_STAGES + 1))
+        drain = Signal(range(LAYER_OVERHEAD - 1))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -139,28 +142,32 @@ class LayerCore(wiring.Component):
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain + 1)
-                with m.If(drain == NEURON_STAGES):
+                with m.If(drain == LAYER_OVERHEAD - 2):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += drain.eq(0)
                     m.next = "IDLE"
 
-        # --- stage 1: addresses ------------------------------------------------------------------
-        peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
-        rd_group = Signal(geo.group_bits)
-        m.d.comb += rd_group.eq(peek_group)
-        with m.If(sweep_issue):
-            m.d.comb += rd_group.eq(g)
+        # --- stage 0: issue (registered, like the synapse array's weight address) ----------------
         m.d.comb += [
             syn.op.eq(OP_NONE),
             syn.addr.eq(self.events.payload),
             syn.group.eq(g),
-            v_rd.addr.eq(rd_group),
-            b_rd.addr.eq(g),
         ]
         with m.If(integ_issue):
             m.d.comb += syn.op.eq(OP_INTEGRATE)
         with m.If(sweep_issue):
             m.d.comb += syn.op.eq(OP_SWEEP)
+        sweep_r = Signal()
+        group_r = Signal(geo.group_bits)
+        m.d.sync += [sweep_r.eq(sweep_issue), group_r.eq(g)]
+
+        # --- stage 1: addresses ------------------------------------------------------------------
+        peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
+        rd_group = Signal(geo.group_bits)
+        m.d.comb += rd_group.eq(peek_group)
+        with m.If(sweep_r):
+            m.d.comb += rd_group.eq(group_r)
+        m.d.comb += [v_rd.addr.eq(rd_group), b_rd.addr.eq(group_r)]
         if self.r_mem is not None:
             m.d.comb += r_rd.addr.eq(rd_group)
         if self.count_mem is not None:
@@ -171,15 +178,15 @@ class LayerCore(wiring.Component):
         fresh_q = Signal()
         peek_lane_q = Signal(max(1, lane_bits))
         m.d.sync += [
-            sweep_q.eq(sweep_issue),
-            group_q.eq(g),
+            sweep_q.eq(sweep_r),
+            group_q.eq(group_r),
             fresh_q.eq((fresh >> rd_group)[0]),
             peek_lane_q.eq(self.peek_addr[:lane_bits] if lane_bits else 0),
         ]
         with m.If(self.reset_state):
             m.d.sync += fresh.eq(Const((1 << G) - 1, G))
-        with m.Elif(sweep_issue):
-            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << g))
+        with m.Elif(sweep_r):
+            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << group_r))
 
         # --- stage 2: the memories answer; the neuron pipeline starts ------------------------------
         v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data)
@@ -199,7 +206,7 @@ class LayerCore(wiring.Component):
                 value = reg
             return value
 
-        # --- stage 2 + NEURON_STAGES: write-back of group_w ---------------------------------------
+        # --- stage 2 + NEURON_STAGES: write-back of group_w (spike word to the next layer) ------
         sweep_w = delayed("sweep", sweep_q)
         group_w = delayed("group", group_q)
         fresh_w = delayed("fresh", fresh_q) if c_lanes is not None else None
@@ -274,8 +281,9 @@ class LayerCore(wiring.Component):
         param_group = self.param_col[lane_bits:] if lane_bits else self.param_col
         param_lane_q = Signal(max(1, lane_bits))
         m.d.sync += param_lane_q.eq(self.param_col[:lane_bits] if lane_bits else 0)
+        m.d.comb += [syn.param_en.eq(~self.busy), syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
         with m.If(~self.busy):
-            m.d.comb += [syn.addr.eq(self.param_row), syn.group.eq(param_group), b_rd.addr.eq(param_group)]
+            m.d.comb += b_rd.addr.eq(param_group)
         psel = param_lane_q if lane_bits else 0
         m.d.comb += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel]),
                      self.param_threshold.eq(theta)]
