@@ -39,7 +39,10 @@ from ..model.protocol import CfgTarget, value_range
 from .layer import LayerCore
 from .synapse import BLOCK_RAM
 
-__all__ = ["NetworkCore"]
+__all__ = ["NetworkCore", "CFG_LATENCY"]
+
+# Cycles from a cfg handshake to the write (and to cfg_error for a refused word).
+CFG_LATENCY = 2
 
 
 class NetworkCore(wiring.Component):
@@ -125,6 +128,13 @@ class NetworkCore(wiring.Component):
         idle = Signal()
         step = Signal(self.step_bits)
         n_steps = Signal(self.step_bits)
+        # Next-cycle values, so that "no step left" (step == n_steps) is a register when the
+        # controller's boundary cycle looks at it, not a comparator in front of layer 0's start.
+        step_next = Signal.like(step)
+        n_steps_next = Signal.like(n_steps)
+        at_end = Signal(init=1)
+        m.d.comb += [step_next.eq(step), n_steps_next.eq(n_steps)]
+        m.d.sync += [step.eq(step_next), n_steps.eq(n_steps_next), at_end.eq(step_next == n_steps_next)]
         wr_ptr = Signal(range(self.max_events + 1))
         rd_ptr = Signal(range(self.max_events + 1))
         cycles = Signal(32)
@@ -153,9 +163,10 @@ class NetworkCore(wiring.Component):
                 m.d.comb += [ib_wr.addr.eq(wr_ptr), ib_wr.data.eq(self.load.payload), ib_wr.en.eq(1)]
                 m.d.sync += wr_ptr.eq(wr_ptr + 1)
                 with m.If(self.load.payload.end_of_step):
-                    m.d.sync += n_steps.eq(n_steps + 1)
+                    m.d.comb += n_steps_next.eq(n_steps + 1)
         with m.If(self.clear & idle):
-            m.d.sync += [wr_ptr.eq(0), n_steps.eq(0), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
+            m.d.comb += n_steps_next.eq(0)
+            m.d.sync += [wr_ptr.eq(0), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
 
         # The read port looks one word ahead: its address is next cycle's rd_ptr, so the head
         # word is on ib_rd.data every cycle without a bubble after a pop.
@@ -221,12 +232,13 @@ class NetworkCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0)]
+                    m.d.comb += step_next.eq(0)
+                    m.d.sync += [cycles.eq(0), done.eq(0)]
                     m.d.comb += [core.reset_state.eq(1) for core in self.layers]
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.sync += cycles.eq(cycles + 1)
-                with m.If(step == n_steps):
+                with m.If(at_end):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
@@ -236,7 +248,7 @@ class NetworkCore(wiring.Component):
                 m.d.comb += run_active.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(last.done):
-                    m.d.sync += step.eq(step + 1)
+                    m.d.comb += step_next.eq(step + 1)
                     m.next = "NEXT"
 
         # --- outputs -----------------------------------------------------------------------------
@@ -285,8 +297,19 @@ class NetworkCore(wiring.Component):
                     m.d.sync += t_count.eq(t_count + 1)
 
         # --- run-time configuration --------------------------------------------------------------
+        # CFG_LATENCY registered stages, so neither the link's word decoding nor the range
+        # checks sit in front of the memories' write enables: the accepted word is registered,
+        # then checked (the per-layer enables and the error registered), then applied. A run
+        # started right after a write reads weights, biases and thresholds later than that.
         m.d.comb += self.cfg.ready.eq(idle)
-        c = self.cfg.payload
+        c = Signal(self.cfg_layout)
+        c_valid = Signal()
+        m.d.sync += c_valid.eq(self.cfg.valid & idle)
+        with m.If(self.cfg.valid & idle):
+            m.d.sync += c.eq(self.cfg.payload)
+        c_apply = Signal(self.cfg_layout)
+        m.d.sync += c_apply.eq(c)
+        any_ok = Signal()
         for l, (core, geo) in enumerate(zip(self.layers, geos)):
             ok = Signal(name=f"cfg_ok{l}")
             with m.Switch(c.target):
@@ -300,22 +323,24 @@ class NetworkCore(wiring.Component):
                             m.d.comb += ok.eq((c.col < geo.n) & in_range)
                         else:
                             m.d.comb += ok.eq(Const(0 if core.layer.readout else 1) & in_range)
+            en = Signal(name=f"cfg_en{l}")
+            en_q = Signal(name=f"cfg_en{l}_q")
+            m.d.comb += en.eq(c_valid & (c.layer == l) & ok)
+            m.d.sync += en_q.eq(en)
+            with m.If(en):
+                m.d.comb += any_ok.eq(1)
             m.d.comb += [
-                core.cfg_target.eq(c.target),
-                core.cfg_row.eq(c.row),
-                core.cfg_col.eq(c.col),
-                core.cfg_data.eq(c.data),
-                core.cfg_en.eq(self.cfg.valid & idle & (c.layer == l) & ok),
+                core.cfg_target.eq(c_apply.target),
+                core.cfg_row.eq(c_apply.row),
+                core.cfg_col.eq(c_apply.col),
+                core.cfg_data.eq(c_apply.data),
+                core.cfg_en.eq(en_q),
             ]
-        with m.If(self.cfg.valid & idle):
-            valid_layer = c.layer < L
-            any_ok = Signal()
-            m.d.comb += any_ok.eq(0)
-            for core in self.layers:
-                with m.If(core.cfg_en):
-                    m.d.comb += any_ok.eq(1)
-            with m.If(~valid_layer | ~any_ok):
-                m.d.sync += cfg_error.eq(1)
+        # (a layer number >= L matches no layer, so it is refused like any other bad word)
+        bad_q = Signal()
+        m.d.sync += bad_q.eq(c_valid & ~any_ok)
+        with m.If(bad_q):
+            m.d.sync += cfg_error.eq(1)
 
         # --- idle-time parameter reads -----------------------------------------------------------
         pa = self.param_addr
