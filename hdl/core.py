@@ -181,8 +181,14 @@ class NetworkCore(wiring.Component):
             first.events_end.eq(run_active & head_eos),
             pop.eq((first.events.valid & first.events.ready) | first.end_ack),
         ]
+        # rd_ptr + 1 is kept in a register of its own, so a pop selects the next address
+        # without a carry chain between the handshake and the buffer's read address.
+        rd_ptr1 = Signal.like(rd_ptr, init=1)
         rd_next = Signal.like(rd_ptr)
-        m.d.comb += rd_next.eq(rd_ptr + pop)
+        m.d.comb += rd_next.eq(rd_ptr)
+        with m.If(pop):
+            m.d.comb += rd_next.eq(rd_ptr1)
+        m.d.sync += rd_ptr1.eq(rd_next + 1)
         with m.If(idle & self.start):
             m.d.comb += rd_next.eq(0)
         m.d.sync += rd_ptr.eq(rd_next)
