@@ -26,7 +26,7 @@ Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -128,13 +128,12 @@ class NetworkCore(wiring.Component):
         idle = Signal()
         step = Signal(self.step_bits)
         n_steps = Signal(self.step_bits)
-        # Next-cycle values, so that "no step left" (step == n_steps) is a register when the
-        # controller's boundary cycle looks at it, not a comparator in front of layer 0's start.
-        step_next = Signal.like(step)
-        n_steps_next = Signal.like(n_steps)
+        # "No step left" (step == n_steps) as a register, set when step changes (at start and
+        # at each step's end), so the controller's boundary cycle does not put a comparator in
+        # front of layer 0's start. n_zero is "n_steps == 0", kept up to date by load and clear.
         at_end = Signal(init=1)
-        m.d.comb += [step_next.eq(step), n_steps_next.eq(n_steps)]
-        m.d.sync += [step.eq(step_next), n_steps.eq(n_steps_next), at_end.eq(step_next == n_steps_next)]
+        n_zero = Signal(init=1)
+        eos_loaded = Signal()
         wr_ptr = Signal(range(self.max_events + 1))
         rd_ptr = Signal(range(self.max_events + 1))
         cycles = Signal(32)
@@ -163,10 +162,10 @@ class NetworkCore(wiring.Component):
                 m.d.comb += [ib_wr.addr.eq(wr_ptr), ib_wr.data.eq(self.load.payload), ib_wr.en.eq(1)]
                 m.d.sync += wr_ptr.eq(wr_ptr + 1)
                 with m.If(self.load.payload.end_of_step):
-                    m.d.comb += n_steps_next.eq(n_steps + 1)
+                    m.d.comb += eos_loaded.eq(1)
+                    m.d.sync += [n_steps.eq(n_steps + 1), n_zero.eq(0)]
         with m.If(self.clear & idle):
-            m.d.comb += n_steps_next.eq(0)
-            m.d.sync += [wr_ptr.eq(0), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
+            m.d.sync += [wr_ptr.eq(0), n_steps.eq(0), n_zero.eq(1), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
 
         # The read port looks one word ahead: its address is next cycle's rd_ptr, so the head
         # word is on ib_rd.data every cycle without a bubble after a pop.
@@ -238,8 +237,9 @@ class NetworkCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):
-                    m.d.comb += step_next.eq(0)
-                    m.d.sync += [cycles.eq(0), done.eq(0)]
+                    # n_steps as it is after this cycle's load or clear, if any
+                    m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0),
+                                 at_end.eq(Mux(self.clear, 1, Mux(eos_loaded, 0, n_zero)))]
                     m.d.comb += [core.reset_state.eq(1) for core in self.layers]
                     m.next = "NEXT"
             with m.State("NEXT"):
@@ -254,7 +254,7 @@ class NetworkCore(wiring.Component):
                 m.d.comb += run_active.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(last.done):
-                    m.d.comb += step_next.eq(step + 1)
+                    m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
                     m.next = "NEXT"
 
         # --- outputs -----------------------------------------------------------------------------
