@@ -188,8 +188,7 @@ class NetworkCore(wiring.Component):
         with m.If(pop):
             m.d.comb += rd_next.eq(rd_ptr1)
         m.d.sync += rd_ptr1.eq(rd_next + 1)
-        with m.If(idle & self.start):
-            m.d.comb += rd_next.eq(0)
+        # (rd_ptr is 0 whenever the core is idle: the run's last cycle rewinds it, below)
         m.d.sync += rd_ptr.eq(rd_next)
         m.d.comb += ib_rd.addr.eq(rd_next)
 
@@ -245,7 +244,7 @@ class NetworkCore(wiring.Component):
             with m.State("NEXT"):
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(at_end):
-                    m.d.sync += done.eq(1)
+                    m.d.sync += [done.eq(1), rd_ptr.eq(0), rd_ptr1.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += first.start.eq(1)
