@@ -281,8 +281,8 @@ class LayerCore(wiring.Component):
         param_group = self.param_col[lane_bits:] if lane_bits else self.param_col
         param_lane_q = Signal(max(1, lane_bits))
         m.d.sync += param_lane_q.eq(self.param_col[:lane_bits] if lane_bits else 0)
-        m.d.comb += [syn.param_en.eq(~self.busy), syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
-        with m.If(~self.busy):
+        m.d.comb += [syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
+        with m.If(~sweep_r):  # a registered select: the bias port is free outside the sweep
             m.d.comb += b_rd.addr.eq(param_group)
         psel = param_lane_q if lane_bits else 0
         m.d.comb += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel]),

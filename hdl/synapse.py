@@ -13,7 +13,8 @@ Three-stage pipeline, one operation per cycle:
 * stage 2: integrate writes ``acc[g] + w`` lane by lane; a sweep read returns ``acc[g]`` on
   ``acc`` and writes 0, so the next step starts from zero sums.
 
-Idle-time weight reads (``param_*``, for CHECKSUM) bypass stage 0: one cycle, as before.
+Idle-time weight reads (``param_*``, for CHECKSUM) bypass stage 0: one cycle, as before; they
+use the weight port in the cycles after one without an op.
 
 The accumulator read port is transparent to its write port: with G = 1 consecutive events read
 the word written in the same cycle, so back-to-back events to the same group are exact.
@@ -62,9 +63,8 @@ class SynapseArray(wiring.Component):
             "w_row": In(geo.addr_bits),
             "w_col": In(max(1, (geo.groups * geo.lanes - 1).bit_length())),
             "w_data": In(signed(geo.weight_bits)),
-            # Idle-time reads (CHECKSUM; no op in flight): with param_en, w_word is the weight word
+            # Idle-time reads (CHECKSUM): in a cycle after one without op, w_word is the weight word
             # at (param_row, param_group) of the previous cycle.
-            "param_en": In(1),
             "param_row": In(geo.addr_bits),
             "param_group": In(geo.group_bits),
             "w_word": Out(data.ArrayLayout(signed(geo.weight_bits), geo.lanes)),
@@ -98,7 +98,8 @@ class SynapseArray(wiring.Component):
             w_rd.addr.eq(waddr_r),
             a_rd.addr.eq(group_r),
         ]
-        with m.If(self.param_en):
+        # The weight port is free when no op was issued the cycle before (a registered select).
+        with m.If(op_r == OP_NONE):
             m.d.comb += w_rd.addr.eq(self.param_row * G + self.param_group)
         op_q = Signal(2)
         group_q = Signal.like(self.group)
