@@ -57,14 +57,17 @@ class WriteRules(wiring.Component):
         n_in_l, n_l = Signal(16), Signal(16)
         lo, hi = Signal(signed(8 * maxvb)), Signal(signed(8 * maxvb))
         is_readout = Signal()
+        # Registered decode (timing): the header is complete one cycle before the first check
+        # that reads these (W_CHECK2), so they never lag a use.
+        m.d.sync += [vb.eq(0), n_in_l.eq(0), n_l.eq(0), is_readout.eq(0), lo.eq(0), hi.eq(0)]
         for l, lyr in enumerate(self.net.layers):
             with m.If(self.layer == l):
-                m.d.comb += [n_in_l.eq(lyr.n_in), n_l.eq(lyr.n), is_readout.eq(lyr.readout)]
+                m.d.sync += [n_in_l.eq(lyr.n_in), n_l.eq(lyr.n), is_readout.eq(lyr.readout)]
                 with m.Switch(self.target):
                     for t in CfgTarget:
                         t_lo, t_hi = value_range(lyr, t)
                         with m.Case(t):
-                            m.d.comb += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
+                            m.d.sync += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
         m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget)))
         m.d.comb += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
         end = col + count
