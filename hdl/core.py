@@ -37,7 +37,7 @@ from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
 from .layer import LayerCore
-from .synapse import BLOCK_RAM
+from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
 
@@ -107,7 +107,11 @@ class NetworkCore(wiring.Component):
             })
         super().__init__(members)
         self.layers = [LayerCore(layer, geo, spram_primitive=spram_primitive) for layer, geo in zip(net.layers, geos)]
-        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[], attrs=BLOCK_RAM)
+        # No collision logic: the buffer is written only while idle, when its read port reads
+        # address 0 for the next start (a load in the very cycle of start is not part of the
+        # port contract: load, then start).
+        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[],
+                                   attrs=BLOCK_RAM_NO_COLLISION)
         self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
                           if trace_depth else None)
 

@@ -36,7 +36,7 @@ from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
 from .neuron import LIFNeuronUnit
-from .synapse import BLOCK_RAM, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 
 __all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
@@ -82,11 +82,11 @@ class LayerCore(wiring.Component):
         self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
-        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM)
-        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=BLOCK_RAM)
-        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=BLOCK_RAM)
+        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=BLOCK_RAM_NO_COLLISION)
+        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                       if layer.refractory else None)
-        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=BLOCK_RAM)
+        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                           if geo.count_bits else None)
 
     def elaborate(self, platform):

@@ -30,11 +30,19 @@ from ..model.layer import ISSUE_STAGES, LayerGeometry, ceil_log2
 from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
-__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "ACC_LATENCY"]
+__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
+           "ACC_LATENCY"]
 
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
 # state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
 BLOCK_RAM = {"ram_style": "block"}
+# For a memory whose read port never reads the address its write port writes in the same cycle
+# (by the schedule: neuron state is read by a sweep and written back NEURON_STAGES cycles later,
+# weights and biases are written only while idle): Yosys then leaves out the soft logic that
+# would make such a collision return the old word (an address comparator and a bypass register
+# on every read port, on the memories' address paths). The accumulators keep it: their read
+# port is transparent, and back-to-back events to one group do collide.
+BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
 # Cycles from a sweep op to its sums on ``acc``.
@@ -71,7 +79,7 @@ class SynapseArray(wiring.Component):
         })
         self.weights = None if self.spram_primitive else Memory(
             shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
-            attrs=BLOCK_RAM)
+            attrs=BLOCK_RAM_NO_COLLISION)
         self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[], attrs=BLOCK_RAM)
 
     def elaborate(self, platform):

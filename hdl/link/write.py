@@ -84,17 +84,31 @@ class WriteRules(wiring.Component):
         raw = Signal(8 * maxvb)
         m.d.comb += [self.col_now.eq(col + vcount), self.all_done.eq(vcount == count),
                      self.value_last.eq(vbyte == vb - 1)]
-        with m.Switch(vb):
-            for n in range(1, maxvb + 1):
-                with m.Case(n):
-                    m.d.comb += self.value.eq(raw[:8 * n].as_signed())
-        m.d.comb += self.in_range.eq((self.value >= lo) & (self.value <= hi))
+
+        def as_value(word):
+            v = Signal(signed(8 * maxvb))
+            with m.Switch(vb):
+                for n in range(1, maxvb + 1):
+                    with m.Case(n):
+                        m.d.comb += v.eq(word[:8 * n].as_signed())
+            return v
+
+        m.d.comb += self.value.eq(as_value(raw))
         with m.If(self.restart):
             m.d.sync += vcount.eq(0)
         with m.If(self.value_next):
             m.d.sync += vcount.eq(vcount + 1)
+        raw_next = Signal.like(raw)
+        m.d.comb += raw_next.eq(raw)
         with m.If(self.value_start):
-            m.d.sync += [raw.eq(0), vbyte.eq(0)]
+            m.d.comb += raw_next.eq(0)
+            m.d.sync += vbyte.eq(0)
         with m.If(self.value_get):
-            m.d.sync += [raw.word_select(vbyte, 8).eq(self.value_byte), vbyte.eq(vbyte + 1)]
+            m.d.comb += raw_next.word_select(vbyte, 8).eq(self.value_byte)
+            m.d.sync += vbyte.eq(vbyte + 1)
+        m.d.sync += raw.eq(raw_next)
+        # Registered (timing): judged as raw is written, so in_range belongs to value whenever
+        # raw holds a whole value, without comparators in front of the engine's decision.
+        nxt = as_value(raw_next)
+        m.d.sync += self.in_range.eq((nxt >= lo) & (nxt <= hi))
         return m
