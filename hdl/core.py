@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -201,18 +201,26 @@ class NetworkCore(wiring.Component):
             prod, cons = self.layers[l], self.layers[l + 1]
             geo = geos[l]
             P, lane_bits = geo.lanes, (geo.lanes - 1).bit_length()
-            # Registered output (WORD_FIFO_STAGES): the lowest-bit search and the consumer's
-            # weight address start from a register, not from the storage's read multiplexer.
-            # Its inner queue (depth - 1) must take all G words of a sweep, written back to back.
-            fifo = SyncFIFOBuffered(width=geo.group_bits + P, depth=geo.groups + 1)
+            # A register after the queue (WORD_FIFO_STAGES): the lowest-bit search and the
+            # consumer's weight address start from it, not from the storage's read multiplexer.
+            # (Not SyncFIFOBuffered: its synchronous LUT-RAM read trips Yosys' ABC9 on ECP5.)
+            fifo = SyncFIFO(width=geo.group_bits + P, depth=geo.groups)
             m.submodules[f"words{l}"] = fifo
             m.d.comb += [
                 fifo.w_data.eq(Cat(prod.spikes.group, prod.spikes.word)),
                 fifo.w_en.eq(prod.spikes.valid),
                 cons.start.eq(prod.done),
             ]
-            grp = fifo.r_data[:geo.group_bits]
-            wrd = fifo.r_data[geo.group_bits:]
+            head = Signal(geo.group_bits + P, name=f"words{l}_head")
+            head_valid = Signal(name=f"words{l}_head_valid")
+            head_pop = Signal(name=f"words{l}_head_pop")
+            m.d.comb += fifo.r_en.eq(~head_valid | head_pop)
+            with m.If(fifo.r_en & fifo.r_rdy):
+                m.d.sync += [head.eq(fifo.r_data), head_valid.eq(1)]
+            with m.Elif(head_pop):
+                m.d.sync += head_valid.eq(0)
+            grp = head[:geo.group_bits]
+            wrd = head[geo.group_bits:]
             consumed = Signal(P)
             rem = Signal(P)
             low = Signal(max(1, lane_bits))
@@ -221,15 +229,15 @@ class NetworkCore(wiring.Component):
                 with m.If(rem[k]):
                     m.d.comb += low.eq(k)
             m.d.comb += [
-                cons.events.valid.eq(fifo.r_rdy),
+                cons.events.valid.eq(head_valid),
                 cons.events.payload.eq(Cat(low[:lane_bits], grp) if lane_bits else grp),
-                cons.events_end.eq(~fifo.r_rdy),
+                cons.events_end.eq(~head_valid),
             ]
             with m.If(cons.events.valid & cons.events.ready):
                 bit = Signal(P)
                 m.d.comb += bit.eq(Const(1, P) << low)
                 with m.If((rem & ~bit) == 0):
-                    m.d.comb += fifo.r_en.eq(1)
+                    m.d.comb += head_pop.eq(1)
                     m.d.sync += consumed.eq(0)
                 with m.Else():
                     m.d.sync += consumed.eq(consumed | bit)
