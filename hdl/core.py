@@ -10,21 +10,23 @@ word, so a loaded sample can be run again (e.g. after a ``cfg`` write) without r
 
 Schedule: steps in order; within a step the layers in order, each layer's step finishing
 (integration of its events, then the sweep) before the next layer's starts. Layer l's sweep
-pushes its non-zero spike words into a FIFO (depth G_l); layer l+1 serialises their set bits
-into input events, one per cycle with no bubble between words.
+pushes its non-zero spike words into a FIFO (G_l words and a registered output); layer l+1 serialises
+their set bits into input events, one per cycle with no bubble between words.
 
 Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises)::
 
-    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 2 ) ]
+    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 8 ) ]
 
 - 1 per run: the final check that finds no buffered step left;
 - 1 per step: the controller's step-boundary cycle that starts layer 0;
-- 2 per layer step: the layer's start cycle and the cycle that sees the end of its events
-  (the sweep's last write-back overlaps the next layer's start cycle).
+- 8 per layer step (:data:`~spikegate.model.layer.LAYER_OVERHEAD`): the layer's start cycle, the
+  cycle that sees the end of its events and the drain of its pipeline: the issue register
+  (ISSUE_STAGES = 1), the memory read, the NEURON_STAGES = 4 neuron stages and the spike FIFO's
+  output register (WORD_FIFO_STAGES = 1); the drain's last cycle is the next layer's start cycle.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -35,9 +37,12 @@ from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
 from .layer import LayerCore
-from .synapse import BLOCK_RAM
+from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 
-__all__ = ["NetworkCore"]
+__all__ = ["NetworkCore", "CFG_LATENCY"]
+
+# Cycles from a cfg handshake to the write (and to cfg_error for a refused word).
+CFG_LATENCY = 2
 
 
 class NetworkCore(wiring.Component):
@@ -102,7 +107,11 @@ class NetworkCore(wiring.Component):
             })
         super().__init__(members)
         self.layers = [LayerCore(layer, geo, spram_primitive=spram_primitive) for layer, geo in zip(net.layers, geos)]
-        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[], attrs=BLOCK_RAM)
+        # No collision logic: the buffer is written only while idle, when its read port reads
+        # address 0 for the next start (a load in the very cycle of start is not part of the
+        # port contract: load, then start).
+        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[],
+                                   attrs=BLOCK_RAM_NO_COLLISION)
         self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
                           if trace_depth else None)
 
@@ -123,6 +132,12 @@ class NetworkCore(wiring.Component):
         idle = Signal()
         step = Signal(self.step_bits)
         n_steps = Signal(self.step_bits)
+        # "No step left" (step == n_steps) as a register, set when step changes (at start and
+        # at each step's end), so the controller's boundary cycle does not put a comparator in
+        # front of layer 0's start. n_zero is "n_steps == 0", kept up to date by load and clear.
+        at_end = Signal(init=1)
+        n_zero = Signal(init=1)
+        eos_loaded = Signal()
         wr_ptr = Signal(range(self.max_events + 1))
         rd_ptr = Signal(range(self.max_events + 1))
         cycles = Signal(32)
@@ -151,9 +166,10 @@ class NetworkCore(wiring.Component):
                 m.d.comb += [ib_wr.addr.eq(wr_ptr), ib_wr.data.eq(self.load.payload), ib_wr.en.eq(1)]
                 m.d.sync += wr_ptr.eq(wr_ptr + 1)
                 with m.If(self.load.payload.end_of_step):
-                    m.d.sync += n_steps.eq(n_steps + 1)
+                    m.d.comb += eos_loaded.eq(1)
+                    m.d.sync += [n_steps.eq(n_steps + 1), n_zero.eq(0)]
         with m.If(self.clear & idle):
-            m.d.sync += [wr_ptr.eq(0), n_steps.eq(0), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
+            m.d.sync += [wr_ptr.eq(0), n_steps.eq(0), n_zero.eq(1), overflow.eq(0), cfg_error.eq(0), done.eq(0)]
 
         # The read port looks one word ahead: its address is next cycle's rd_ptr, so the head
         # word is on ib_rd.data every cycle without a bubble after a pop.
@@ -168,10 +184,15 @@ class NetworkCore(wiring.Component):
             first.events_end.eq(run_active & head_eos),
             pop.eq((first.events.valid & first.events.ready) | first.end_ack),
         ]
+        # rd_ptr + 1 is kept in a register of its own, so a pop selects the next address
+        # without a carry chain between the handshake and the buffer's read address.
+        rd_ptr1 = Signal.like(rd_ptr, init=1)
         rd_next = Signal.like(rd_ptr)
-        m.d.comb += rd_next.eq(rd_ptr + pop)
-        with m.If(idle & self.start):
-            m.d.comb += rd_next.eq(0)
+        m.d.comb += rd_next.eq(rd_ptr)
+        with m.If(pop):
+            m.d.comb += rd_next.eq(rd_ptr1)
+        m.d.sync += rd_ptr1.eq(rd_next + 1)
+        # (rd_ptr is 0 whenever the core is idle: the run's last cycle rewinds it, below)
         m.d.sync += rd_ptr.eq(rd_next)
         m.d.comb += ib_rd.addr.eq(rd_next)
 
@@ -180,6 +201,9 @@ class NetworkCore(wiring.Component):
             prod, cons = self.layers[l], self.layers[l + 1]
             geo = geos[l]
             P, lane_bits = geo.lanes, (geo.lanes - 1).bit_length()
+            # A register after the queue (WORD_FIFO_STAGES): the lowest-bit search and the
+            # consumer's weight address start from it, not from the storage's read multiplexer.
+            # (Not SyncFIFOBuffered: its synchronous LUT-RAM read trips Yosys' ABC9 on ECP5.)
             fifo = SyncFIFO(width=geo.group_bits + P, depth=geo.groups)
             m.submodules[f"words{l}"] = fifo
             m.d.comb += [
@@ -187,8 +211,16 @@ class NetworkCore(wiring.Component):
                 fifo.w_en.eq(prod.spikes.valid),
                 cons.start.eq(prod.done),
             ]
-            grp = fifo.r_data[:geo.group_bits]
-            wrd = fifo.r_data[geo.group_bits:]
+            head = Signal(geo.group_bits + P, name=f"words{l}_head")
+            head_valid = Signal(name=f"words{l}_head_valid")
+            head_pop = Signal(name=f"words{l}_head_pop")
+            m.d.comb += fifo.r_en.eq(~head_valid | head_pop)
+            with m.If(fifo.r_en & fifo.r_rdy):
+                m.d.sync += [head.eq(fifo.r_data), head_valid.eq(1)]
+            with m.Elif(head_pop):
+                m.d.sync += head_valid.eq(0)
+            grp = head[:geo.group_bits]
+            wrd = head[geo.group_bits:]
             consumed = Signal(P)
             rem = Signal(P)
             low = Signal(max(1, lane_bits))
@@ -197,15 +229,15 @@ class NetworkCore(wiring.Component):
                 with m.If(rem[k]):
                     m.d.comb += low.eq(k)
             m.d.comb += [
-                cons.events.valid.eq(fifo.r_rdy),
+                cons.events.valid.eq(head_valid),
                 cons.events.payload.eq(Cat(low[:lane_bits], grp) if lane_bits else grp),
-                cons.events_end.eq(~fifo.r_rdy),
+                cons.events_end.eq(~head_valid),
             ]
             with m.If(cons.events.valid & cons.events.ready):
                 bit = Signal(P)
                 m.d.comb += bit.eq(Const(1, P) << low)
                 with m.If((rem & ~bit) == 0):
-                    m.d.comb += fifo.r_en.eq(1)
+                    m.d.comb += head_pop.eq(1)
                     m.d.sync += consumed.eq(0)
                 with m.Else():
                     m.d.sync += consumed.eq(consumed | bit)
@@ -216,13 +248,15 @@ class NetworkCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0)]
+                    # n_steps as it is after this cycle's load or clear, if any
+                    m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0),
+                                 at_end.eq(Mux(self.clear, 1, Mux(eos_loaded, 0, n_zero)))]
                     m.d.comb += [core.reset_state.eq(1) for core in self.layers]
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.sync += cycles.eq(cycles + 1)
-                with m.If(step == n_steps):
-                    m.d.sync += done.eq(1)
+                with m.If(at_end):
+                    m.d.sync += [done.eq(1), rd_ptr.eq(0), rd_ptr1.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += first.start.eq(1)
@@ -231,7 +265,7 @@ class NetworkCore(wiring.Component):
                 m.d.comb += run_active.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(last.done):
-                    m.d.sync += step.eq(step + 1)
+                    m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
                     m.next = "NEXT"
 
         # --- outputs -----------------------------------------------------------------------------
@@ -280,8 +314,19 @@ class NetworkCore(wiring.Component):
                     m.d.sync += t_count.eq(t_count + 1)
 
         # --- run-time configuration --------------------------------------------------------------
+        # CFG_LATENCY registered stages, so neither the link's word decoding nor the range
+        # checks sit in front of the memories' write enables: the accepted word is registered,
+        # then checked (the per-layer enables and the error registered), then applied. A run
+        # started right after a write reads weights, biases and thresholds later than that.
         m.d.comb += self.cfg.ready.eq(idle)
-        c = self.cfg.payload
+        c = Signal(self.cfg_layout)
+        c_valid = Signal()
+        m.d.sync += c_valid.eq(self.cfg.valid & idle)
+        with m.If(self.cfg.valid & idle):
+            m.d.sync += c.eq(self.cfg.payload)
+        c_apply = Signal(self.cfg_layout)
+        m.d.sync += c_apply.eq(c)
+        any_ok = Signal()
         for l, (core, geo) in enumerate(zip(self.layers, geos)):
             ok = Signal(name=f"cfg_ok{l}")
             with m.Switch(c.target):
@@ -295,22 +340,24 @@ class NetworkCore(wiring.Component):
                             m.d.comb += ok.eq((c.col < geo.n) & in_range)
                         else:
                             m.d.comb += ok.eq(Const(0 if core.layer.readout else 1) & in_range)
+            en = Signal(name=f"cfg_en{l}")
+            en_q = Signal(name=f"cfg_en{l}_q")
+            m.d.comb += en.eq(c_valid & (c.layer == l) & ok)
+            m.d.sync += en_q.eq(en)
+            with m.If(en):
+                m.d.comb += any_ok.eq(1)
             m.d.comb += [
-                core.cfg_target.eq(c.target),
-                core.cfg_row.eq(c.row),
-                core.cfg_col.eq(c.col),
-                core.cfg_data.eq(c.data),
-                core.cfg_en.eq(self.cfg.valid & idle & (c.layer == l) & ok),
+                core.cfg_target.eq(c_apply.target),
+                core.cfg_row.eq(c_apply.row),
+                core.cfg_col.eq(c_apply.col),
+                core.cfg_data.eq(c_apply.data),
+                core.cfg_en.eq(en_q),
             ]
-        with m.If(self.cfg.valid & idle):
-            valid_layer = c.layer < L
-            any_ok = Signal()
-            m.d.comb += any_ok.eq(0)
-            for core in self.layers:
-                with m.If(core.cfg_en):
-                    m.d.comb += any_ok.eq(1)
-            with m.If(~valid_layer | ~any_ok):
-                m.d.sync += cfg_error.eq(1)
+        # (a layer number >= L matches no layer, so it is refused like any other bad word)
+        bad_q = Signal()
+        m.d.sync += bad_q.eq(c_valid & ~any_ok)
+        with m.If(bad_q):
+            m.d.sync += cfg_error.eq(1)
 
         # --- idle-time parameter reads -----------------------------------------------------------
         pa = self.param_addr

@@ -16,6 +16,7 @@ from amaranth.lib import data, wiring
 
 from ..model.fileio import write_atomic
 from ..model.hardware import HardwareConfig
+from ..model.layer import LAYER_OVERHEAD
 from ..model.network import Network
 from .core import NetworkCore
 
@@ -58,7 +59,7 @@ def hardware_summary(core: NetworkCore) -> dict:
             "spram_tiles": sum(g.spram_tiles for g in core.geometry),
             "weights_loaded_by_host": spram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
-            "cycle_formula": "1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]"}
+            "cycle_formula": f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]"}
 
 
 def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,

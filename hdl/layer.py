@@ -3,17 +3,22 @@
 One layer step, started by a ``start`` pulse while idle:
 
 1. INTEG: every input event on ``events`` is held for G cycles, one per group g, each cycle
-   reading the weight word (i, g) and adding it to the group's P accumulators
+   issuing the read of weight word (i, g) to be added to the group's P accumulators
    (:class:`~spikegate.hdl.synapse.SynapseArray`). When no event is valid and ``events_end``
    is high, the step's events are over (``end_ack`` pulses; the source may drop its marker).
-2. SWEEP: G cycles, group g's membranes, refractory counters, biases (block RAM, P lanes per
-   word) and accumulators are read and updated by P :class:`~spikegate.hdl.neuron.LIFNeuronUnit`
-   lanes one cycle later; the non-zero spike words leave on ``spikes``.
-3. DRAIN: the last group's write-back; ``done`` pulses.
+2. SWEEP: G cycles, one group g a cycle: its group number is registered (ISSUE_STAGES), then
+   its membranes, refractory counters, biases (block RAM, P lanes per word) and accumulators are
+   read, enter the P pipelined :class:`~spikegate.hdl.neuron.LIFNeuronUnit` lanes one cycle
+   later and are written back NEURON_STAGES cycles after that, when the group's non-zero spike
+   word leaves on ``spikes``.
+3. DRAIN: LAYER_OVERHEAD - 1 = 7 cycles that empty the pipeline: the issue register, the memory
+   read, the NEURON_STAGES stages, and one more so the last spike word has passed the next
+   layer's registered FIFO output (WORD_FIFO_STAGES) when that layer starts; the last pulses
+   ``done``.
 
-Cycles from ``start`` to ``done``: E * G + G + 2 (start cycle, end-of-events cycle); ``done``
-is the cycle in which the network starts the next layer, so a layer step costs E * G + G + 2
-(:data:`spikegate.model.layer.LAYER_OVERHEAD` = 2).
+Cycles from ``start`` to ``done``: E * G + G + LAYER_OVERHEAD - 1; ``done`` is the cycle in which
+the network starts the next layer, so a layer step costs E * G + G + 8
+(:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
@@ -26,12 +31,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import LayerGeometry
+from ..model.layer import LAYER_OVERHEAD, NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
 from .neuron import LIFNeuronUnit
-from .synapse import BLOCK_RAM, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 
 __all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
@@ -77,11 +82,11 @@ class LayerCore(wiring.Component):
         self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
-        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM)
-        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=BLOCK_RAM)
-        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=BLOCK_RAM)
+        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=BLOCK_RAM_NO_COLLISION)
+        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                       if layer.refractory else None)
-        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=BLOCK_RAM)
+        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                           if geo.count_bits else None)
 
     def elaborate(self, platform):
@@ -111,6 +116,7 @@ class LayerCore(wiring.Component):
         last_g = g == G - 1
         sweep_issue = Signal()
         integ_issue = Signal()
+        drain = Signal(range(LAYER_OVERHEAD - 1))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -134,26 +140,34 @@ class LayerCore(wiring.Component):
                     m.d.sync += g.eq(0)
                     m.next = "DRAIN"
             with m.State("DRAIN"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
-                m.next = "IDLE"
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain + 1)
+                with m.If(drain == LAYER_OVERHEAD - 2):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += drain.eq(0)
+                    m.next = "IDLE"
 
-        # --- stage 1: addresses ------------------------------------------------------------------
-        peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
-        rd_group = Signal(geo.group_bits)
-        m.d.comb += rd_group.eq(peek_group)
-        with m.If(sweep_issue):
-            m.d.comb += rd_group.eq(g)
+        # --- stage 0: issue (registered, like the synapse array's weight address) ----------------
         m.d.comb += [
             syn.op.eq(OP_NONE),
             syn.addr.eq(self.events.payload),
             syn.group.eq(g),
-            v_rd.addr.eq(rd_group),
-            b_rd.addr.eq(g),
         ]
         with m.If(integ_issue):
             m.d.comb += syn.op.eq(OP_INTEGRATE)
         with m.If(sweep_issue):
             m.d.comb += syn.op.eq(OP_SWEEP)
+        sweep_r = Signal()
+        group_r = Signal(geo.group_bits)
+        m.d.sync += [sweep_r.eq(sweep_issue), group_r.eq(g)]
+
+        # --- stage 1: addresses ------------------------------------------------------------------
+        peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
+        rd_group = Signal(geo.group_bits)
+        m.d.comb += rd_group.eq(peek_group)
+        with m.If(sweep_r):
+            m.d.comb += rd_group.eq(group_r)
+        m.d.comb += [v_rd.addr.eq(rd_group), b_rd.addr.eq(group_r)]
         if self.r_mem is not None:
             m.d.comb += r_rd.addr.eq(rd_group)
         if self.count_mem is not None:
@@ -164,17 +178,17 @@ class LayerCore(wiring.Component):
         fresh_q = Signal()
         peek_lane_q = Signal(max(1, lane_bits))
         m.d.sync += [
-            sweep_q.eq(sweep_issue),
-            group_q.eq(g),
+            sweep_q.eq(sweep_r),
+            group_q.eq(group_r),
             fresh_q.eq((fresh >> rd_group)[0]),
             peek_lane_q.eq(self.peek_addr[:lane_bits] if lane_bits else 0),
         ]
         with m.If(self.reset_state):
             m.d.sync += fresh.eq(Const((1 << G) - 1, G))
-        with m.Elif(sweep_issue):
-            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << g))
+        with m.Elif(sweep_r):
+            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << group_r))
 
-        # --- stage 2: neuron update -------------------------------------------------------------
+        # --- stage 2: the memories answer; the neuron pipeline starts ------------------------------
         v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data)
         b_lanes = data.ArrayLayout(signed(V), P)(b_rd.data)
         r_lanes = data.ArrayLayout(unsigned(rb), P)(r_rd.data) if self.r_mem is not None else None
@@ -183,11 +197,26 @@ class LayerCore(wiring.Component):
         r_new = Signal(data.ArrayLayout(unsigned(rb), P))
         c_new = Signal(data.ArrayLayout(unsigned(max(1, cb)), P))
         word = Signal(P)
+
+        def delayed(name, value):
+            """``value`` NEURON_STAGES cycles later: aligned with the lanes' outputs."""
+            for k in range(NEURON_STAGES):
+                reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        # --- stage 2 + NEURON_STAGES: write-back of group_w (spike word to the next layer) ------
+        sweep_w = delayed("sweep", sweep_q)
+        group_w = delayed("group", group_q)
+        fresh_w = delayed("fresh", fresh_q) if c_lanes is not None else None
+        c_old = delayed("count", c_rd.data) if c_lanes is not None else None
+        c_old = data.ArrayLayout(unsigned(cb), P)(c_old) if c_lanes is not None else None
         # Lanes past the last neuron (n not a multiple of P) never fire.
         n_last = geo.n - (G - 1) * P
         lane_mask = Signal(P)
         m.d.comb += lane_mask.eq(Const((1 << P) - 1, P))
-        with m.If(group_q == G - 1):
+        with m.If(group_w == G - 1):
             m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
         for k in range(P):
             unit = LIFNeuronUnit(membrane_bits=V, acc_bits=geo.acc_bits, leak=layer.leak, reset=layer.reset,
@@ -209,19 +238,19 @@ class LayerCore(wiring.Component):
                 word[k].eq(unit.spike & lane_mask[k]),
             ]
             if c_lanes is not None:
-                m.d.comb += c_new[k].eq(c_lanes[k] + word[k])
-                with m.If(fresh_q):
+                m.d.comb += c_new[k].eq(c_old[k] + word[k])
+                with m.If(fresh_w):
                     m.d.comb += c_new[k].eq(word[k])
         m.d.comb += [
-            v_wr.addr.eq(group_q), v_wr.data.eq(v_new), v_wr.en.eq(sweep_q),
-            self.spikes.valid.eq(sweep_q & (word != 0)),
-            self.spikes.group.eq(group_q),
+            v_wr.addr.eq(group_w), v_wr.data.eq(v_new), v_wr.en.eq(sweep_w),
+            self.spikes.valid.eq(sweep_w & (word != 0)),
+            self.spikes.group.eq(group_w),
             self.spikes.word.eq(word),
         ]
         if self.r_mem is not None:
-            m.d.comb += [r_wr.addr.eq(group_q), r_wr.data.eq(r_new), r_wr.en.eq(sweep_q)]
+            m.d.comb += [r_wr.addr.eq(group_w), r_wr.data.eq(r_new), r_wr.en.eq(sweep_w)]
         if self.count_mem is not None:
-            m.d.comb += [c_wr.addr.eq(group_q), c_wr.data.eq(c_new), c_wr.en.eq(sweep_q)]
+            m.d.comb += [c_wr.addr.eq(group_w), c_wr.data.eq(c_new), c_wr.en.eq(sweep_w)]
 
         # Peek (idle): the same read ports, fresh groups read as zero.
         sel = peek_lane_q if lane_bits else 0
@@ -252,8 +281,9 @@ class LayerCore(wiring.Component):
         param_group = self.param_col[lane_bits:] if lane_bits else self.param_col
         param_lane_q = Signal(max(1, lane_bits))
         m.d.sync += param_lane_q.eq(self.param_col[:lane_bits] if lane_bits else 0)
-        with m.If(~self.busy):
-            m.d.comb += [syn.addr.eq(self.param_row), syn.group.eq(param_group), b_rd.addr.eq(param_group)]
+        m.d.comb += [syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
+        with m.If(~sweep_r):  # a registered select: the bias port is free outside the sweep
+            m.d.comb += b_rd.addr.eq(param_group)
         psel = param_lane_q if lane_bits else 0
         m.d.comb += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel]),
                      self.param_threshold.eq(theta)]

@@ -1,9 +1,18 @@
 """LIF neuron update datapath (one lane), the gateware of :mod:`spikegate.model.lif`.
 
-Purely combinational: the layer core registers its inputs (memory read ports) and its outputs
-(memory write ports), so one update fits between two memory accesses. Leak form, reset mode,
-refractory period and readout are generation-time constants; only the threshold is an input,
-because the host can rewrite it at run time.
+A pipeline of :data:`~spikegate.model.layer.NEURON_STAGES` register stages, one new neuron per
+cycle, so that each stage holds at most one carry chain and the sweep runs at the FPGA's clock:
+
+1. leak ``v - (v >>> k)`` (or ``(v * m) >>> F``) and the drive ``bias + acc``, side by side;
+2. the sum ``leaked + drive``;
+3. saturation to the membrane range (bit tests on the sum's top bits, no comparator);
+4. the fire decision ``sat > theta``, the reset value ``sat - theta`` and the refractory choice.
+
+The outputs of the neuron whose inputs were presented in cycle c are on ``v_next``, ``r_next``,
+``spike`` in cycle c + NEURON_STAGES. Leak form, reset mode, refractory period and readout are
+generation-time constants; only the threshold is an input, because the host can rewrite it at
+run time. It is read by stage 4 and must be steady while an update is in flight (the layer
+changes it only while idle, when the pipeline is empty).
 """
 from __future__ import annotations
 
@@ -11,18 +20,20 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import bits_for, ceil_log2
+from ..model.layer import NEURON_STAGES, bits_for, ceil_log2
 from ..model.network import Layer, Leak, signed_range
 
-__all__ = ["LIFNeuronUnit"]
+__all__ = ["LIFNeuronUnit", "NEURON_STAGES"]
 
 
 class LIFNeuronUnit(wiring.Component):
-    """``(v, r, acc, bias, theta) -> (v_next, r_next, spike)`` for one neuron.
+    """``(v, r, acc, bias) -> (v_next, r_next, spike)`` for one neuron, NEURON_STAGES cycles later.
 
     ``acc`` is the exact synaptic sum of the step (``acc_bits`` wide); it is saturated once,
     together with leak and bias, as the contract requires.
     """
+
+    latency = NEURON_STAGES
 
     def __init__(self, *, membrane_bits: int, acc_bits: int, leak: Leak, reset: str, refractory: int,
                  readout: bool):
@@ -55,33 +66,58 @@ class LIFNeuronUnit(wiring.Component):
         V = self.membrane_bits
         lo, hi = signed_range(V)
         lk = self.leak
+        keep = self.refractory and not self.readout  # a refractory neuron keeps its old v
+
+        def stage(name, value):
+            reg = Signal(value.shape(), name=name)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        def carry(prefix, v, r):
+            """v and r delayed one stage alongside the datapath (only where stage 4 needs them)."""
+            return (stage(f"{prefix}_v", v) if keep else None,
+                    stage(f"{prefix}_r", r) if self.refractory else r)
+
+        # Stage 1: leak and drive, two independent carry chains.
         if lk.kind == "shift":
             leaked = self.v - (self.v >> lk.k)  # >> of a signed value is arithmetic
         elif lk.kind == "multiply":
             leaked = (self.v * lk.m) >> lk.frac_bits
         else:
             leaked = self.v
-        total = Signal(signed(max(V, self.acc_bits) + 3))
-        m.d.comb += total.eq(leaked + self.bias + self.acc)
-        sat = Signal(signed(V))
-        m.d.comb += sat.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))
+        leaked1 = stage("s1_leaked", leaked)
+        drive1 = stage("s1_drive", self.bias + self.acc)
+        v1, r1 = carry("s1", self.v, self.r)
 
+        # Stage 2: the exact sum.
+        total2 = stage("s2_total", leaked1 + drive1)
+        v2, r2 = carry("s2", v1, r1)
+
+        # Stage 3: saturate. The sum is in range iff its bits from V-1 up are all equal (all sign).
+        W = len(total2)
+        top = total2[V - 1:]
+        sign = total2[W - 1]
+        over = ~sign & top.any()
+        under = sign & ~top.all()
+        sat3 = stage("s3_sat", Mux(over, hi, Mux(under, lo, total2[:V].as_signed())))
+        v3, r3 = carry("s3", v2, r2)
+
+        # Stage 4: fire decision, reset value and refractory choice, registered as the outputs.
         if self.readout:
-            m.d.comb += [self.v_next.eq(sat), self.r_next.eq(self.r), self.spike.eq(0)]
+            m.d.sync += [self.v_next.eq(sat3), self.r_next.eq(0), self.spike.eq(0)]
             return m
-
-        refractory = Signal()
         fire = Signal()
-        m.d.comb += [
-            refractory.eq(self.r != 0),
-            fire.eq(~refractory & (sat > self.theta)),
-        ]
-        after = 0 if self.reset == "zero" else sat - self.theta
-        with m.If(refractory):
-            m.d.comb += [self.v_next.eq(self.v), self.r_next.eq(self.r - 1)]
-        with m.Elif(fire):
-            m.d.comb += [self.v_next.eq(after), self.r_next.eq(self.refractory)]
+        m.d.comb += fire.eq(sat3 > self.theta)
+        if self.refractory:
+            refractory = r3 != 0
+            m.d.comb += fire.eq(~refractory & (sat3 > self.theta))
+        after = 0 if self.reset == "zero" else sat3 - self.theta
+        with m.If(fire):
+            m.d.sync += [self.v_next.eq(after), self.r_next.eq(self.refractory)]
         with m.Else():
-            m.d.comb += [self.v_next.eq(sat), self.r_next.eq(0)]
-        m.d.comb += self.spike.eq(fire)
+            m.d.sync += [self.v_next.eq(sat3), self.r_next.eq(0)]
+        if self.refractory:
+            with m.If(refractory):
+                m.d.sync += [self.v_next.eq(v3), self.r_next.eq(r3 - 1)]
+        m.d.sync += self.spike.eq(fire)
         return m

@@ -4,11 +4,17 @@ Weight memory: depth n_in * G, P lanes of weight_bits per word, word ``i * G + g
 ``W[i, g*P : (g+1)*P]`` (the layout of :class:`spikegate.model.synapse.SynapseArray`). The
 accumulator memory holds the exact synaptic sums of the current step, one P-lane word per group.
 
-Two-stage pipeline, one operation per cycle:
+Three-stage pipeline, one operation per cycle:
 
-* stage 1 (the cycle of ``op``): address the weight word ``i * G + g`` and the accumulator word g;
-* stage 2 (next cycle): integrate writes ``acc[g] + w`` lane by lane; a sweep read returns
-  ``acc[g]`` on ``acc`` and writes 0, so the next step starts from zero sums.
+* stage 0 (the cycle of ``op``): the weight address ``i * G + g`` is computed and registered, so
+  the event path (spike FIFO, lowest-bit search, the multiply-add) ends at a register
+  (:data:`~spikegate.model.layer.ISSUE_STAGES`);
+* stage 1: address the weight word and the accumulator word g;
+* stage 2: integrate writes ``acc[g] + w`` lane by lane; a sweep read returns ``acc[g]`` on
+  ``acc`` and writes 0, so the next step starts from zero sums.
+
+Idle-time weight reads (``param_*``, for CHECKSUM) bypass stage 0: one cycle, as before; they
+use the weight port in the cycles after one without an op.
 
 The accumulator read port is transparent to its write port: with G = 1 consecutive events read
 the word written in the same cycle, so back-to-back events to the same group are exact.
@@ -20,17 +26,27 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import LayerGeometry, ceil_log2
+from ..model.layer import ISSUE_STAGES, LayerGeometry, ceil_log2
 from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
-__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM"]
+__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
+           "ACC_LATENCY"]
 
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
 # state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
 BLOCK_RAM = {"ram_style": "block"}
+# For a memory whose read port never reads the address its write port writes in the same cycle
+# (by the schedule: neuron state is read by a sweep and written back NEURON_STAGES cycles later,
+# weights and biases are written only while idle): Yosys then leaves out the soft logic that
+# would make such a collision return the old word (an address comparator and a bypass register
+# on every read port, on the memories' address paths). The accumulators keep it: their read
+# port is transparent, and back-to-back events to one group do collide.
+BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
+# Cycles from a sweep op to its sums on ``acc``.
+ACC_LATENCY = ISSUE_STAGES + 1
 
 
 class SynapseArray(wiring.Component):
@@ -49,18 +65,21 @@ class SynapseArray(wiring.Component):
             "op": In(2),
             "addr": In(geo.addr_bits),       # input index i (integrate)
             "group": In(geo.group_bits),     # group g (integrate and sweep)
-            "acc": Out(data.ArrayLayout(signed(geo.acc_bits), geo.lanes)),  # sweep result, stage 2
+            "acc": Out(data.ArrayLayout(signed(geo.acc_bits), geo.lanes)),  # sweep result, ACC_LATENCY later
             # Run-time weight write W[row, col] (idle only).
             "w_en": In(1),
             "w_row": In(geo.addr_bits),
             "w_col": In(max(1, (geo.groups * geo.lanes - 1).bit_length())),
             "w_data": In(signed(geo.weight_bits)),
-            # The weight word read at (addr, group) of the previous cycle (idle-time reads: CHECKSUM).
+            # Idle-time reads (CHECKSUM): in a cycle after one without op, w_word is the weight word
+            # at (param_row, param_group) of the previous cycle.
+            "param_row": In(geo.addr_bits),
+            "param_group": In(geo.group_bits),
             "w_word": Out(data.ArrayLayout(signed(geo.weight_bits), geo.lanes)),
         })
         self.weights = None if self.spram_primitive else Memory(
             shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
-            attrs=BLOCK_RAM)
+            attrs=BLOCK_RAM_NO_COLLISION)
         self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[], attrs=BLOCK_RAM)
 
     def elaborate(self, platform):
@@ -78,13 +97,21 @@ class SynapseArray(wiring.Component):
         a_wr = self.accs.write_port()
         a_rd = self.accs.read_port(transparent_for=[a_wr])
 
+        assert ISSUE_STAGES == 1, "stage 0 is one register"
+        op_r = Signal(2)
+        group_r = Signal.like(self.group)
+        waddr_r = Signal(len(w_rd.addr))
+        m.d.sync += [op_r.eq(self.op), group_r.eq(self.group), waddr_r.eq(self.addr * G + self.group)]
         m.d.comb += [
-            w_rd.addr.eq(self.addr * G + self.group),
-            a_rd.addr.eq(self.group),
+            w_rd.addr.eq(waddr_r),
+            a_rd.addr.eq(group_r),
         ]
+        # The weight port is free when no op was issued the cycle before (a registered select).
+        with m.If(op_r == OP_NONE):
+            m.d.comb += w_rd.addr.eq(self.param_row * G + self.param_group)
         op_q = Signal(2)
         group_q = Signal.like(self.group)
-        m.d.sync += [op_q.eq(self.op), group_q.eq(self.group)]
+        m.d.sync += [op_q.eq(op_r), group_q.eq(group_r)]
 
         w_lanes = data.ArrayLayout(signed(wb), P)(w_rd.data)
         a_lanes = data.ArrayLayout(signed(A), P)(a_rd.data)

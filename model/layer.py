@@ -16,12 +16,22 @@ from .network import Layer
 from .neuron import LIFNeuronUnit
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
-# One cycle in which the idle layer sees its start and one in which integration sees the end of
-# the step's events. The cycle that drains the sweep pipeline (writes back the last group) is the
-# next layer's start cycle, so it is counted there: E*G + G + 2 per layer step.
-LAYER_OVERHEAD = 2
+# Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
+# sweep writes group g back NEURON_STAGES cycles after its memories answer.
+NEURON_STAGES = 4
+# The register in front of the memories: an op's weight address i * G + g (and a sweep's group)
+# is registered before it addresses the block RAMs.
+ISSUE_STAGES = 1
+# The spike-word FIFO between layers has a registered output: a word is readable 2 cycles after
+# it is written, so a layer's done waits one cycle after its last write-back.
+WORD_FIFO_STAGES = 1
+# Per layer step: one cycle in which the idle layer sees its start, one in which integration
+# sees the end of the step's events, and the pipeline drain (issue register, memory read,
+# neuron stages, FIFO output register). The drain's last cycle is the next layer's start
+# cycle, so it is counted there: E*G + G + 8 per layer step.
+LAYER_OVERHEAD = 2 + ISSUE_STAGES + NEURON_STAGES + WORD_FIFO_STAGES
 
 
 def ceil_log2(x: int) -> int:

@@ -4,6 +4,8 @@ The hardware keeps the exact synaptic sum of a step in a wide accumulator and ap
 contract's steps 1-5 (:func:`spikegate.model.lif.neuron_update`) once per neuron in the sweep,
 so the order in which input events arrive cannot change the result. This twin computes what the
 gateware computes from the same register values, lane-vectorised, with the contract's own code.
+The gateware unit is a pipeline of :data:`~spikegate.model.layer.NEURON_STAGES` register stages;
+its latency is part of :data:`~spikegate.model.layer.LAYER_OVERHEAD`, not of this function.
 """
 from __future__ import annotations
 

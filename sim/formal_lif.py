@@ -1,24 +1,31 @@
 """Proof that :class:`~spikegate.hdl.neuron.LIFNeuronUnit` computes the arithmetic contract.
 
-The harness drives every input of the (combinational) unit with a free value, assumes only what
-the contract guarantees about the inputs, and asserts that the unit's outputs equal the contract
-written again here from README's text ("The arithmetic contract"), in exact wide arithmetic and
-with floor division where the contract says ``>>>``, so neither the unit's code nor its numpy twin
-is reused. Because the unit has no state, one step of k-induction is a complete proof for all
-inputs of a configuration.
+The unit is a pipeline of ``NEURON_STAGES`` register stages with no feedback and no enable. The
+harness drives its membrane, counter, sum and bias inputs with a new free value every cycle (the
+threshold with one free constant: the layer changes it only while the pipeline is empty), assumes
+only what the contract guarantees about the inputs, keeps the inputs of NEURON_STAGES cycles ago
+in a delay line of its own, and asserts that the unit's outputs equal the contract applied to
+those inputs, written again here from README's text ("The arithmetic contract"), in exact wide
+arithmetic and with floor division where the contract says ``>>>``, so neither the unit's code nor
+its numpy twin is reused. Free inputs every cycle also catch a stage that mixes values of
+different neurons. The outputs depend only on the last NEURON_STAGES cycles' inputs, so
+k-induction of length NEURON_STAGES + 1 is a complete proof for all inputs and all cycles.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.asserts import AnyConst
+from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Signal, signed
 
-from ..hdl.neuron import LIFNeuronUnit
+from ..hdl.neuron import NEURON_STAGES, LIFNeuronUnit
 from ..model.network import MAX_FRAC_BITS, MAX_REFRACTORY, RESET_MODES, Leak, signed_range
 from .formal import Bundle, ProofResult, prove
 
-__all__ = ["NeuronProofConfig", "NEURON_PROOF_CONFIGS", "LIFContractProof", "prove_neurons"]
+__all__ = ["NeuronProofConfig", "NEURON_PROOF_CONFIGS", "LIFContractProof", "prove_neurons", "PROOF_DEPTH"]
+
+# Induction length: the pipeline's depth plus the step whose outputs are checked.
+PROOF_DEPTH = NEURON_STAGES + 1
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,8 @@ NEURON_PROOF_CONFIGS = tuple(
 
 
 class LIFContractProof(Elaboratable):
-    """Asserts ``LIFNeuronUnit(config)`` == contract for every ``(v, r, acc, bias, theta)`` in range."""
+    """Asserts ``LIFNeuronUnit(config)``'s outputs == contract of its inputs NEURON_STAGES cycles
+    earlier, for every sequence of ``(v, r, acc, bias)`` and every ``theta`` in range."""
 
     def __init__(self, config: NeuronProofConfig):
         self.config = config
@@ -80,15 +88,29 @@ class LIFContractProof(Elaboratable):
         c = self.config
         V, R = c.membrane_bits, c.refractory
         lo, hi = signed_range(V)
-        # Free inputs named "<port>_in", so a counterexample shows them by name.
-        free = {port: Signal(getattr(u, port).shape(), name=f"{port}_in") for port in ("v", "r", "acc", "bias", "theta")}
-        for port, s in free.items():
-            m.d.comb += [s.eq(AnyConst(s.shape())), getattr(u, port).eq(s)]
-        v, r, acc, bias, theta = free.values()
+        # Free inputs, new every cycle ("<port>_now"); the delay line's outputs are named
+        # "<port>_in", so a counterexample shows the inputs of the outputs it checks by name.
+        delayed = {}
+        for port in ("v", "r", "acc", "bias"):
+            now = Signal(getattr(u, port).shape(), name=f"{port}_now")
+            m.d.comb += [now.eq(AnySeq(now.shape())), getattr(u, port).eq(now)]
+            for k in range(NEURON_STAGES):
+                reg = Signal(now.shape(), name=f"{port}_in" if k == NEURON_STAGES - 1 else f"{port}_d{k + 1}")
+                m.d.sync += reg.eq(now)
+                now = reg
+            delayed[port] = now
+        v, r, acc, bias = delayed.values()
+        theta = Signal(u.theta.shape(), name="theta_in")
+        m.d.comb += [theta.eq(AnyConst(theta.shape())), u.theta.eq(theta)]
+        # The checked outputs exist from cycle NEURON_STAGES on.
+        age = Signal(range(NEURON_STAGES + 1), name="age")
+        with m.If(age != NEURON_STAGES):
+            m.d.sync += age.eq(age + 1)
+        check = age == NEURON_STAGES
         # The contract's input ranges: 0 <= theta < 2^(V-1) - 1, and a counter only ever holds
         # 0..R. v and bias are any V-bit value; acc is any value its register holds, which
         # includes every exact sum of the layer the unit was sized for.
-        m.d.comb += [Assume(theta >= 0), Assume(theta < hi), Assume(r <= R)]
+        m.d.comb += [Assume(theta >= 0), Assume(theta < hi), Assume(u.r <= R)]
 
         # Exact integers: v * m < 2^(V + F), and a sum of three terms needs 2 bits more than its widest.
         W = max(V, c.acc_bits) + MAX_FRAC_BITS + 4
@@ -120,18 +142,19 @@ class LIFContractProof(Elaboratable):
             with m.Else():
                 m.d.comb += [exp_v.eq(sat), exp_r.eq(0), exp_spike.eq(0)]
 
-        m.d.comb += [
-            Assert(u.v_next == exp_v, "v_next differs from the contract"),
-            Assert(u.r_next == exp_r, "r_next differs from the contract"),
-            Assert(u.spike == exp_spike, "spike differs from the contract"),
-            # Reachability of the interesting cases under the assumptions (checked in cover mode):
-            # both rails, a spike, a refractory step.
-            Cover(total > hi), Cover(total < lo),
-        ]
+        with m.If(check):
+            m.d.comb += [
+                Assert(u.v_next == exp_v, "v_next differs from the contract"),
+                Assert(u.r_next == exp_r, "r_next differs from the contract"),
+                Assert(u.spike == exp_spike, "spike differs from the contract"),
+            ]
+        # Reachability of the interesting cases under the assumptions (checked in cover mode):
+        # both rails, a spike, a refractory step, at a checked cycle.
+        m.d.comb += [Cover(check & (total > hi)), Cover(check & (total < lo))]
         if not c.readout:
-            m.d.comb += Cover(exp_spike)
+            m.d.comb += Cover(check & exp_spike)
             if R:
-                m.d.comb += Cover(r == R)
+                m.d.comb += Cover(check & (r == R))
         return m
 
 
@@ -139,7 +162,7 @@ def prove_neurons(configs, *, harness: type[LIFContractProof] = LIFContractProof
                   name: str = "lif_contract", timeout: float = 300.0, workdir=None) -> ProofResult:
     """Prove the contract for every configuration in ``configs`` in one SymbiYosys run.
 
-    ``mode="prove"`` is one step of k-induction, a complete proof for the stateless unit;
+    ``mode="prove"`` is k-induction of length PROOF_DEPTH, a complete proof for the pipeline;
     ``mode="cover"`` shows that the assumptions leave both rails, a spike and a refractory step
     reachable, so the proof is not vacuous. Each configuration is a submodule named by its
     ``label``; ``ProofResult.failed_parts`` names the ones that failed.
@@ -148,5 +171,5 @@ def prove_neurons(configs, *, harness: type[LIFContractProof] = LIFContractProof
     labels = [c.label for c in configs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"configs contain duplicates: {sorted(l for l in labels if labels.count(l) > 1)}")
-    return prove(Bundle({c.label: harness(c) for c in configs}), name=name, mode=mode, depth=1,
+    return prove(Bundle({c.label: harness(c) for c in configs}), name=name, mode=mode, depth=PROOF_DEPTH,
                  timeout=timeout, workdir=workdir)

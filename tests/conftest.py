@@ -157,7 +157,7 @@ def cache_dirs(tmp_path_factory):
 
 
 def cycle_formula(net, lanes, spikes):
-    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 2)]``,
+    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 8)]``,
     G_l = ceil(n_l / P_l), from the contract model's spikes and the lane count(s) alone (not from
     the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
     spikes = np.asarray(spikes, bool)
@@ -169,5 +169,5 @@ def cycle_formula(net, lanes, spikes):
         cycles += 1
         for layer, P, e in zip(net.layers, lanes, events):
             G = -(-layer.n // P)
-            cycles += e[:, t].sum(axis=1) * G + G + 2
+            cycles += e[:, t].sum(axis=1) * G + G + 8
     return int(cycles[0]) if spikes.ndim == 2 else cycles

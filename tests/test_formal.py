@@ -1,4 +1,5 @@
-"""Formal proofs (SymbiYosys + yices): LIFNeuronUnit equals the arithmetic contract for all inputs.
+"""Formal proofs (SymbiYosys + yices): the pipelined LIFNeuronUnit equals the arithmetic contract for
+all inputs, NEURON_STAGES cycles later.
 
 Also checks the proof machinery itself: the assumptions leave every interesting case reachable
 (cover), a deliberately wrong spec fails with a counterexample the contract confirms, a deadline
@@ -17,7 +18,9 @@ from spikegate.model import lif
 from spikegate.model.network import LEAK_KINDS, RESET_MODES, Layer, Leak
 from spikegate.sim import formal
 from spikegate.sim.formal import Bundle, prove
-from spikegate.sim.formal_lif import NEURON_PROOF_CONFIGS, LIFContractProof, NeuronProofConfig, prove_neurons
+from spikegate.sim.formal_lif import (NEURON_PROOF_CONFIGS, PROOF_DEPTH, LIFContractProof, NeuronProofConfig,
+                                      prove_neurons)
+from spikegate.hdl.neuron import NEURON_STAGES
 
 
 def _configs(kind):
@@ -28,7 +31,7 @@ def _configs(kind):
 def test_neuron_unit_equals_contract(kind):
     result = prove_neurons(_configs(kind), name=f"lif_{kind}")
     assert result.passed, f"{result.status} in {result.failed_parts}: {result.failed}\n{result.log_tail}"
-    assert (result.mode, result.depth) == ("prove", 1)
+    assert (result.mode, result.depth) == ("prove", NEURON_STAGES + 1) == ("prove", PROOF_DEPTH)
 
 
 @pytest.mark.parametrize("kind", LEAK_KINDS)
@@ -66,8 +69,13 @@ def test_wrong_spec_fails_with_counterexample():
     assert result.status == "FAIL" and not result.passed
     assert result.failed_parts == (cfg.label,)
 
+    # The violated step is the trace's last; its "<port>_in" signals are the inputs the checked
+    # outputs were computed from, NEURON_STAGES cycles earlier.
+    last = len(result.counterexample) - 1
+    assert last >= NEURON_STAGES and result.value(f"{cfg.label}.age", last) == NEURON_STAGES
+
     def val(name, signed=True):
-        return result.value(f"{cfg.label}.{name}", signed=signed)
+        return result.value(f"{cfg.label}.{name}", last, signed=signed)
 
     # The only inputs on which >= and > differ: not refractory, saturated sum exactly at theta.
     v, r, acc, bias, theta = (val(f"{p}_in") for p in ("v", "r", "acc", "bias", "theta"))

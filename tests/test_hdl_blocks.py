@@ -5,7 +5,7 @@ from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.layer import LayerCore
-from spikegate.hdl.synapse import OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from spikegate.hdl.synapse import ACC_LATENCY, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.layer import LayerCore as LayerTwin
 from spikegate.model.network import Network
@@ -59,13 +59,18 @@ def test_synapse_array_matches_twin(seed, n_in, n, lanes_exp):
                     ctx.set(dut.addr, int(i))
                     ctx.set(dut.group, g)
                     await ctx.tick()
-            for g in range(G):
-                ctx.set(dut.op, OP_SWEEP)
-                ctx.set(dut.group, g)
+            # Sweeps back to back, as a layer issues them; group g's sums are out ACC_LATENCY later.
+            for k in range(G + ACC_LATENCY - 1):
+                if k < G:
+                    ctx.set(dut.op, OP_SWEEP)
+                    ctx.set(dut.group, k)
+                else:
+                    ctx.set(dut.op, OP_NONE)
                 await ctx.tick()
-                ctx.set(dut.op, OP_NONE)
-                got = [ctx.get(dut.acc[k]) for k in range(P)]
-                assert got == twin.take(g).tolist(), f"group {g} after events {events.tolist()}"
+                g = k + 1 - ACC_LATENCY
+                if g >= 0:
+                    got = [ctx.get(dut.acc[j]) for j in range(P)]
+                    assert got == twin.take(g).tolist(), f"group {g} after events {events.tolist()}"
             ctx.set(dut.op, OP_NONE)
             await ctx.tick()
 
@@ -75,7 +80,7 @@ def test_synapse_array_matches_twin(seed, n_in, n, lanes_exp):
 @pytest.mark.parametrize("lanes", [1, 4, 16])
 @pytest.mark.parametrize("refractory", [0, 3])
 def test_layer_core_matches_twin(lanes, refractory):
-    """A LayerCore fed from a testbench: spike words, state, and start-to-done cycles E*G + G + 2."""
+    """A LayerCore fed from a testbench: spike words, state, and start-to-done cycles E*G + G + 8."""
     layer, geo = _layer_and_geo(7 + lanes, 11, 13, lanes, refractory=refractory, weight_bits=6, membrane_bits=9)
     # Count spikes as the network's last layer does.
     geo = type(geo)(**{**geo.__dict__, "count_bits": 5})

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula as formula
 from spikegate import datasets
-from spikegate.hdl.core import NetworkCore
+from spikegate.hdl.core import CFG_LATENCY, NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, simulate_core
 from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
 from spikegate.model.hardware import HardwareConfig
@@ -239,6 +239,10 @@ def test_cfg_writes_match_twin():
     async def body(ctx):
         for i, (layer, target, row, col, data) in enumerate(writes + refused):
             await _send(ctx, dut.cfg, {"layer": layer, "target": target, "row": row, "col": col, "data": data})
+            # The word is checked and applied CFG_LATENCY cycles after its handshake; not before.
+            for _ in range(CFG_LATENCY):
+                assert ctx.get(dut.cfg_error) == (i > len(writes)), (layer, target, row, col, data)
+                await ctx.tick()
             assert ctx.get(dut.cfg_error) == (i >= len(writes)), (layer, target, row, col, data)
         results["hw"] = await run_in_testbench(ctx, dut, spikes)
         assert not ctx.get(dut.cfg_error), "clear resets cfg_error"

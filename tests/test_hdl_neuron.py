@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.neuron import LIFNeuronUnit
 from spikegate.model import lif
-from spikegate.model.layer import ceil_log2
+from spikegate.model.layer import NEURON_STAGES, ceil_log2
 from spikegate.model.network import Layer, Leak, signed_range
 from spikegate.model.neuron import LIFNeuronUnit as Twin
 
@@ -51,18 +51,23 @@ def check_unit(layer, seed, count=40):
     got = []
 
     async def bench(ctx):
+        # One neuron a cycle, as in a sweep; neuron k's result is out NEURON_STAGES cycles later.
         ctx.set(dut.theta, theta)
-        for k in range(len(v)):
-            ctx.set(dut.v, int(v[k]))
-            ctx.set(dut.r, int(r[k]))
-            ctx.set(dut.acc, int(acc[k]))
-            ctx.set(dut.bias, int(bias[k]))
-            await ctx.delay(1e-9)
-            got.append((ctx.get(dut.v_next), ctx.get(dut.r_next), ctx.get(dut.spike)))
+        for k in range(len(v) + NEURON_STAGES):
+            if k < len(v):
+                ctx.set(dut.v, int(v[k]))
+                ctx.set(dut.r, int(r[k]))
+                ctx.set(dut.acc, int(acc[k]))
+                ctx.set(dut.bias, int(bias[k]))
+            await ctx.tick()
+            if k + 1 >= NEURON_STAGES:
+                got.append((ctx.get(dut.v_next), ctx.get(dut.r_next), ctx.get(dut.spike)))
 
     sim = Simulator(dut)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    assert len(got) >= len(v)
     got = np.array(got, dtype=np.int64)
     for k in range(len(v)):
         assert tuple(got[k]) == (ref_v[k], ref_r[k], int(ref_s[k])), (

@@ -17,17 +17,17 @@ from spikegate.model.simulate import simulate
 
 def test_cycles_worked_by_hand():
     # 2 inputs -> 3 neurons (fire on any input) -> 1 readout neuron, 2 lanes: G = [2, 1].
-    # t0: both inputs spike, all 3 hidden neurons fire:  1 + (2*2 + 2 + 2) + (3*1 + 1 + 2) = 15
-    # t1: silent:                                         1 + (0 + 2 + 2)   + (0 + 1 + 2)   = 8
-    # plus the final boundary cycle: 1 + 15 + 8 = 24.
+    # t0: both inputs spike, all 3 hidden neurons fire:  1 + (2*2 + 2 + 8) + (3*1 + 1 + 8) = 27
+    # t1: silent:                                         1 + (0 + 2 + 8)   + (0 + 1 + 8)   = 20
+    # plus the final boundary cycle: 1 + 27 + 20 = 48.
     net = Network([Layer(weights=np.full((2, 3), 5), threshold=4),
                    Layer(weights=np.ones((3, 1), np.int64), readout=True)], timesteps=2)
     spikes = np.array([[1, 1], [0, 0]], bool)
     twin = NetworkCore(net, HardwareConfig(lanes=2))
     r = twin.run(spikes)
     assert r.spikes[0].astype(int).tolist() == [[1, 1, 1], [0, 0, 0]]
-    assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes) == 24
-    assert batch_cycles(net, 2, spikes[None], simulate(net, spikes[None])).tolist() == [24]
+    assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes) == 48
+    assert batch_cycles(net, 2, spikes[None], simulate(net, spikes[None])).tolist() == [48]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -131,8 +131,13 @@ class CommandEngine(wiring.Component):
         eos = word[8 * eb - 1]
         addr = word[:8 * eb - 1]
         m.d.comb += [self.load.payload.addr.eq(addr), self.load.payload.end_of_step.eq(eos)]
+        # Registered (timing): the capacity check below is three carry chains long otherwise. Both
+        # are read in L_NEXT, which comes >= 2 cycles after length, flags or loaded change, except
+        # for a flags-only LOAD (nwords = 0), where loaded <= max_events keeps the answer no.
         nwords = Signal(16)
-        m.d.comb += nwords.eq((length - 1) >> (eb - 1))
+        too_many = Signal()
+        m.d.sync += [nwords.eq((length - 1) >> (eb - 1)),
+                     too_many.eq(Mux(flags[0], 0, loaded) + nwords > self.max_events)]
 
         # ENCODE and BATCH: the on-chip encoder reads the levels from the payload buffer
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
@@ -289,8 +294,7 @@ class CommandEngine(wiring.Component):
             with m.State("L_NEXT"):
                 with m.If(ptr == length):
                     with m.If(~apply):
-                        have = Mux(flags[0], 0, loaded)
-                        with m.If(have + nwords > self.max_events):
+                        with m.If(too_many):
                             respond(Status.OVERFLOW)
                         with m.Else():
                             m.d.sync += [apply.eq(1), ptr.eq(1)]

@@ -61,14 +61,17 @@ class WriteRules(wiring.Component):
         n_in_l, n_l = Signal(16), Signal(16)
         lo, hi = Signal(signed(8 * maxvb)), Signal(signed(8 * maxvb))
         is_readout = Signal()
+        # Registered decode (timing): the header is complete one cycle before the first check
+        # that reads these (W_CHECK2), so they never lag a use.
+        m.d.sync += [vb.eq(0), n_in_l.eq(0), n_l.eq(0), is_readout.eq(0), lo.eq(0), hi.eq(0)]
         for l, lyr in enumerate(self.net.layers):
             with m.If(self.layer == l):
-                m.d.comb += [n_in_l.eq(lyr.n_in), n_l.eq(lyr.n), is_readout.eq(lyr.readout)]
+                m.d.sync += [n_in_l.eq(lyr.n_in), n_l.eq(lyr.n), is_readout.eq(lyr.readout)]
                 with m.Switch(self.target):
                     for t in CfgTarget:
                         t_lo, t_hi = value_range(lyr, t)
                         with m.Case(t):
-                            m.d.comb += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
+                            m.d.sync += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
         m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
                                       & (~bulk | (self.target == CfgTarget.WEIGHT)))
         m.d.comb += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
@@ -86,11 +89,16 @@ class WriteRules(wiring.Component):
         vbyte = Signal(range(maxvb + 1))
         raw = Signal(8 * maxvb)
         m.d.comb += [self.all_done.eq(vcount == count), self.value_last.eq(vbyte == vb - 1)]
-        with m.Switch(vb):
-            for n in range(1, maxvb + 1):
-                with m.Case(n):
-                    m.d.comb += self.value.eq(raw[:8 * n].as_signed())
-        m.d.comb += self.in_range.eq((self.value >= lo) & (self.value <= hi) & (~bulk | (self.row_now < n_in_l)))
+
+        def as_value(word):
+            v = Signal(signed(8 * maxvb))
+            with m.Switch(vb):
+                for n in range(1, maxvb + 1):
+                    with m.Case(n):
+                        m.d.comb += v.eq(word[:8 * n].as_signed())
+            return v
+
+        m.d.comb += self.value.eq(as_value(raw))
         with m.If(self.restart):
             m.d.sync += [vcount.eq(0), self.row_now.eq(row), self.col_now.eq(col)]
         with m.If(self.value_next):
@@ -99,8 +107,20 @@ class WriteRules(wiring.Component):
                 m.d.sync += [self.row_now.eq(self.row_now + 1), self.col_now.eq(0)]
             with m.Else():
                 m.d.sync += self.col_now.eq(self.col_now + 1)
+        raw_next = Signal.like(raw)
+        m.d.comb += raw_next.eq(raw)
         with m.If(self.value_start):
-            m.d.sync += [raw.eq(0), vbyte.eq(0)]
+            m.d.comb += raw_next.eq(0)
+            m.d.sync += vbyte.eq(0)
         with m.If(self.value_get):
-            m.d.sync += [raw.word_select(vbyte, 8).eq(self.value_byte), vbyte.eq(vbyte + 1)]
+            m.d.comb += raw_next.word_select(vbyte, 8).eq(self.value_byte)
+            m.d.sync += vbyte.eq(vbyte + 1)
+        m.d.sync += raw.eq(raw_next)
+        # Registered (timing): judged as raw is written, so in_range belongs to value whenever
+        # raw holds a whole value, without comparators in front of the engine's decision.
+        nxt = as_value(raw_next)
+        value_ok = Signal()
+        m.d.sync += value_ok.eq((nxt >= lo) & (nxt <= hi))
+        # The row a row-major value lands in moves only between values, so it is checked as it is.
+        m.d.comb += self.in_range.eq(value_ok & (~bulk | (self.row_now < n_in_l)))
         return m
