@@ -131,6 +131,10 @@ class HardwareConfig:
             if ram == "spram" and layer.weight_bits % 4:
                 raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
                                  f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
+            if layer.plasticity is not None:
+                raise ValueError(f"layer {l}: plasticity (STDP, winner-take-all, adaptive thresholds) has no gateware "
+                                 "yet; valid: layers without plasticity (a plastic network runs in the model: "
+                                 "spikegate.model.learning, spikegate learn)")
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .fileio import write_atomic
+from .plasticity import Plasticity
 from .params import (ENCODINGS, FORMAT_NAME, FORMAT_VERSION, READABLE_VERSIONS, LEAK_KINDS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS,
                      MAX_NETWORK_FILE_BYTES, MAX_REFRACTORY, MAX_TIMESTEPS, MAX_WEIGHT_BITS, RESET_MODES, Leak,
                      NetworkFormatError, check_int as _check_int, frozen_array as _frozen_array,
@@ -56,6 +57,7 @@ class Layer:
     refractory: int = 0
     readout: bool = False
     name: str = ""
+    plasticity: Plasticity | None = None  # learning (README, "The learning contract")
 
     def __post_init__(self):
         def put(name, value):
@@ -95,6 +97,10 @@ class Layer:
                              f"refractory = {self.refractory})")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}")
+        if self.plasticity is not None:
+            if not isinstance(self.plasticity, Plasticity):
+                raise TypeError(f"plasticity must be a Plasticity or None, got {self.plasticity!r}")
+            self.plasticity.check_layer(self)
 
     def replace(self, **changes) -> "Layer":
         """A copy with ``changes`` (field name -> new value) applied, validated like a new Layer."""
@@ -104,6 +110,8 @@ class Layer:
     def format_version(self) -> int:
         """The oldest network file version that can hold this layer: 1 unless it uses a wave-2
         feature (each feature raises it to 2 when set)."""
+        if self.plasticity is not None:
+            return 2
         return 1
 
     @property
@@ -129,10 +137,11 @@ class Layer:
                 and self.threshold == other.threshold and self.weight_bits == other.weight_bits
                 and self.membrane_bits == other.membrane_bits and self.leak == other.leak
                 and self.reset == other.reset and self.refractory == other.refractory
-                and self.readout == other.readout and self.name == other.name)
+                and self.readout == other.readout and self.name == other.name
+                and self.plasticity == other.plasticity)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "name": self.name,
             "n_in": self.n_in,
             "n": self.n,
@@ -146,11 +155,14 @@ class Layer:
             "bias": [int(b) for b in self.bias],
             "weights": [[int(w) for w in row] for row in self.weights],
         }
+        if self.plasticity is not None:
+            d["plasticity"] = self.plasticity.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "layer") -> "Layer":
         known = {"name", "n_in", "n", "weight_bits", "membrane_bits", "threshold", "leak", "reset",
-                 "refractory", "readout", "bias", "weights"}
+                 "refractory", "readout", "bias", "weights", "plasticity"}
         unknown = set(d) - known
         if unknown:
             raise NetworkFormatError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -173,10 +185,11 @@ class Layer:
                 raise NetworkFormatError(f"{where}: {key} = {d[key]} does not match the weights' shape {weights.shape}")
         try:
             leak = Leak.from_dict(d.get("leak", {"kind": "none"}))
+            plasticity = Plasticity.from_dict(d["plasticity"]) if "plasticity" in d else None
             return cls(weights=weights, bias=bias, threshold=d["threshold"], weight_bits=d["weight_bits"],
                        membrane_bits=d["membrane_bits"], leak=leak, reset=d.get("reset", "zero"),
                        refractory=d.get("refractory", 0), readout=d.get("readout", False),
-                       name=d.get("name", ""))
+                       name=d.get("name", ""), plasticity=plasticity)
         except (TypeError, ValueError) as e:
             raise NetworkFormatError(f"{where}: {e}") from None
 
