@@ -34,16 +34,18 @@ def test_out_must_be_a_writable_file(tmp_path, capsys):
 
 
 def test_readout_sums_each_class_and_labels_skip_silent_neurons():
-    layer = readout_layer(np.array([3, 3, -1, 0]), timesteps=16)
-    assert layer.readout and layer.weights[:, 3].tolist() == [32, 32, 0, 0] and layer.weights[3, 0] == 64
+    layer = readout_layer(np.array([3, 3, -1, 0, 3]), timesteps=16)
+    # round(4096 / 3) = 1365 for the three class-3 neurons, 4096 for the one class-0 neuron.
+    assert layer.readout and layer.weights[:, 3].tolist() == [1365, 1365, 0, 0, 1365] and layer.weights[3, 0] == 4096
     assert layer.weights[2].tolist() == [0] * 10
-    # 16 steps of both class-3 neurons firing: 16 * 64 = 1024 fits the membrane.
-    assert layer.v_max >= 16 * 64
+    # 16 steps of every class-3 neuron firing: 16 * 3 * 1365 = 65520 fits the membrane.
+    assert layer.v_max >= 65520 and layer.membrane_bits == 18
 
 
 def test_small_run_saves_a_network_that_spikegate_model_reproduces(tmp_path, capsys):
     out, plot = tmp_path / "learned.json", tmp_path / "fields.png"
-    status = cli.main(["learn", "--neurons", "12", "--seed", "3", "--out", str(out), "--plot", str(plot), "--json"])
+    status = cli.main(["learn", "--neurons", "12", "--epochs", "1", "--seed", "3", "--out", str(out), "--plot", str(plot),
+                       "--json"])
     report = json.loads(capsys.readouterr().out)
     assert status == 0 and report["neurons"] == 12 and report["epochs"] == 1 and len(report["epoch_reports"]) == 1
     assert plot.stat().st_size > 0 and plot.read_bytes()[:4] == b"\x89PNG"
@@ -61,13 +63,14 @@ def test_small_run_saves_a_network_that_spikegate_model_reproduces(tmp_path, cap
 
 
 def test_rstdp_run_is_seeded(tmp_path):
-    config = LearnConfig(rule="rstdp", neurons=10, epochs=1, seed=5)
+    config = LearnConfig(rule="rstdp", neurons=10, epochs=2, seed=5)
     epochs = []
     a = learn_to_file(config, tmp_path / "a.json", on_epoch=epochs.append)
     b = learn_to_file(config, tmp_path / "b.json")
     assert a.digest == b.digest and a.accuracy == b.accuracy
-    assert len(epochs) == 1 and 0 < epochs[0].rewarded <= 1
-    assert Network.load(tmp_path / "a.json").layers[0].plasticity.rule == "rstdp"
+    assert [e.epoch for e in epochs] == [1, 2] and all(0 < e.rewarded <= 1 for e in epochs)
+    p = Network.load(tmp_path / "a.json").layers[0].plasticity
+    assert p.rule == "rstdp" and (p.rate_shift, p.weight_decay, p.ltp_offset) == (5, 4, 3)  # annealed
 
 
 @pytest.mark.slow

@@ -18,8 +18,8 @@ from .model.simulate import simulate
 
 __all__ = ["READOUT_SCALE", "label_neurons", "readout_layer", "with_readout"]
 
-READOUT_SCALE = 64
-READOUT_WEIGHT_BITS = 8
+READOUT_SCALE = 1 << 12
+READOUT_WEIGHT_BITS = 16
 
 
 def label_neurons(net: Network, spikes: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -35,24 +35,33 @@ MAX_NEURONS = 4096
 MAX_EPOCHS = 100
 TIMESTEPS = 16
 WEIGHT_BITS = 8
-# Initial weights: uniform in [32, 96), above where a field settles for dark pixels, so that every
-# neuron wins now and then at first instead of a few neurons taking every sample.
-INIT_WEIGHTS = (32, 96)
+# Initial weights: uniform in [64, 128), above where a learned field settles, so that every neuron
+# wins now and then at first instead of a few neurons taking every sample.
+INIT_WEIGHTS = (64, 128)
 # The threshold per unit of mean input intensity sum (2000 for the digits' 19.7).
 THRESHOLD_PER_INTENSITY = 100
-# rstdp: the reward for a winner whose class is the sample's label, and for any other winner.
+# rstdp: the reward, at every step of the learning pass, for a sample whose winner's class is its
+# label, and for any other sample with a winner.
 REWARD_RIGHT, REWARD_WRONG = 8, -1
+
+
+# From the second epoch on, the same field target ((P >>> 5) - 3) * 16 = ((P >>> 4) - 6) * 8 (up to
+# rounding) at half the learning rate: fields settle instead of following the latest samples.
+ANNEALED = dict(rate_shift=5, weight_decay=4, ltp_offset=3)
 
 
 def plasticity_for(rule: str) -> Plasticity:
     """The learning rule the command trains with: winner-take-all (k = 1, the others reset), traces
     that follow the input rate, fields that move towards ((P >>> 4) - 6) * 8 on a win, and
-    thresholds that grow by 200 per spike and lose 1/64 once per 16-step sample."""
+    thresholds that grow by 200 per spike and lose 1/128 once per 16-step sample. :data:`ANNEALED`
+    replaces the rate fields after the first epoch."""
     common = dict(pre_inc=64, pre_decay=2, a_plus=1, a_minus=0, rate_shift=4, weight_decay=3, ltp_offset=6,
-                  w_min=-128, w_max=127, wta=1, inhibition="reset", theta_inc=200, theta_decay=6,
+                  w_min=-128, w_max=127, wta=1, inhibition="reset", theta_inc=200, theta_decay=7,
                   theta_every=TIMESTEPS)
     if rule == "rstdp":
-        return Plasticity(rule="rstdp", elig_decay=8, reward_shift=3, **common)
+        # Eligibility halves every step and the reward comes every step: (8 * E) >>> 4 is about the
+        # STDP change of the last two steps, so a rewarded sample learns as fast as under stdp.
+        return Plasticity(rule="rstdp", elig_decay=1, reward_shift=4, **common)
     return Plasticity(**common)
 
 
@@ -61,7 +70,7 @@ class LearnConfig:
     data: str = "digits"
     rule: str = "stdp"
     neurons: int = 100
-    epochs: int | None = None    # None: 1 for stdp, 2 for rstdp
+    epochs: int = 3
     seed: int = 0
 
     def check(self) -> "LearnConfig":
@@ -71,11 +80,9 @@ class LearnConfig:
             raise ValueError(f"--rule = {self.rule!r} is not valid; valid: {', '.join(RULES)}")
         for name, value, lo, hi in (("--neurons", self.neurons, 1, MAX_NEURONS),
                                     ("--epochs", self.epochs, 1, MAX_EPOCHS), ("--seed", self.seed, 0, 2**32 - 1)):
-            if value is None and name == "--epochs":
-                continue
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ValueError(f"{name} = {value!r} is not valid; valid: an integer from {lo} to {hi}")
-        return replace(self, epochs=self.epochs or (2 if self.rule == "rstdp" else 1))
+        return self
 
 
 @dataclass
@@ -131,12 +138,22 @@ def _train(net: Network, config: LearnConfig, spikes: np.ndarray, y: np.ndarray,
     rng = np.random.default_rng(config.seed)
     wins = np.zeros((config.neurons, datasets.N_CLASSES), np.int64)  # rstdp: what each neuron won so far
     for epoch in range(config.epochs):
+        if epoch == 1:
+            learned = learner.network()
+            layer = learned.layers[0]
+            learner = Learner(learned.replace(layers=[layer.replace(plasticity=layer.plasticity.replace(**ANNEALED))]))
         start, rewarded = time.perf_counter(), 0
         with progress(len(y), f"learning epoch {epoch + 1}/{config.epochs}", unit="samples") as p:
             for i in rng.permutation(len(y)):
-                out = learner.run(spikes[i], learn=True)
                 if config.rule == "rstdp":
-                    rewarded += _reward(learner, out[0].sum(axis=0), int(y[i]), wins)
+                    # Two passes, as a host would run them: the answer with learning off decides the
+                    # reward, then the sample is learned with that reward at every step.
+                    counts = learner.run(spikes[i], learn=False)[0].sum(axis=0)
+                    reward = _reward(counts, int(y[i]), wins)
+                    rewarded += reward > 0
+                    learner.run(spikes[i], learn=True, rewards=np.full(len(spikes[i]), reward))
+                else:
+                    learner.run(spikes[i], learn=True)
                 p.update()
         reports.append(EpochReport(epoch + 1, config.epochs, time.perf_counter() - start,
                                    rewarded / len(y) if config.rule == "rstdp" else None))
@@ -145,16 +162,15 @@ def _train(net: Network, config: LearnConfig, spikes: np.ndarray, y: np.ndarray,
     return learner.network()
 
 
-def _reward(learner: Learner, counts: np.ndarray, label: int, wins: np.ndarray) -> int:
+def _reward(counts: np.ndarray, label: int, wins: np.ndarray) -> int:
     """The reward of one sample from its label: the most active neuron is right when the class it has
-    won most often so far is the label (or it has not won yet). Returns 1 when rewarded."""
+    won most often so far is the label (or it has not won yet); 0 when no neuron fired."""
     if not counts.any():
         return 0
     j = int(np.argmax(counts))
     right = not wins[j].any() or int(np.argmax(wins[j])) == label
     wins[j, label] += 1
-    learner.reward(REWARD_RIGHT if right else REWARD_WRONG)
-    return int(right)
+    return REWARD_RIGHT if right else REWARD_WRONG
 
 
 def learn(config: LearnConfig, data_dir=None, on_epoch: Callable[[EpochReport], None] | None = None,

@@ -52,8 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--rule", choices=RULES, default=d.rule, help="learning rule (default: stdp)")
     p.add_argument("--neurons", metavar="N", type=int, default=d.neurons,
                    help=f"learning neurons (default: {d.neurons})")
-    p.add_argument("--epochs", metavar="E", type=int, default=None,
-                   help="passes over the training split (default: 1 for stdp, 2 for rstdp)")
+    p.add_argument("--epochs", metavar="E", type=int, default=d.epochs,
+                   help=f"passes over the training split; from the second on at half the learning rate "
+                        f"(default: {d.epochs})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed of the initial weights and sample order "
                                                             f"(default: {d.seed})")
     p.add_argument("--out", metavar="FILE", required=True, help="output network file")
