@@ -38,8 +38,10 @@ WEIGHT_BITS = 8
 # Initial weights: uniform in [64, 128), above where a learned field settles, so that every neuron
 # wins now and then at first instead of a few neurons taking every sample.
 INIT_WEIGHTS = (64, 128)
-# The threshold per unit of mean input intensity sum (2000 for the digits' 19.7).
+# The threshold per unit of mean input intensity sum (1951 for the digits' 19.5); a spike raises its
+# neuron's threshold offset by a tenth of the threshold (homeostasis in proportion to the drive).
 THRESHOLD_PER_INTENSITY = 100
+THETA_INC_DIVISOR = 10
 # rstdp: the reward, at every step of the learning pass, for a sample whose winner's class is its
 # label, and for any other sample with a winner.
 REWARD_RIGHT, REWARD_WRONG = 8, -1
@@ -50,13 +52,13 @@ REWARD_RIGHT, REWARD_WRONG = 8, -1
 ANNEALED = dict(rate_shift=5, weight_decay=4, ltp_offset=3)
 
 
-def plasticity_for(rule: str) -> Plasticity:
+def plasticity_for(rule: str, theta_inc: int) -> Plasticity:
     """The learning rule the command trains with: winner-take-all (k = 1, the others reset), traces
     that follow the input rate, fields that move towards ((P >>> 4) - 6) * 8 on a win, and
-    thresholds that grow by 200 per spike and lose 1/128 once per 16-step sample. :data:`ANNEALED`
+    thresholds that grow by ``theta_inc`` per spike and lose 1/128 once per 16-step sample. :data:`ANNEALED`
     replaces the rate fields after the first epoch."""
     common = dict(pre_inc=64, pre_decay=2, a_plus=1, a_minus=0, rate_shift=4, weight_decay=3, ltp_offset=6,
-                  w_min=-128, w_max=127, wta=1, inhibition="reset", theta_inc=200, theta_decay=7,
+                  w_min=-128, w_max=127, wta=1, inhibition="reset", theta_inc=theta_inc, theta_decay=7,
                   theta_every=TIMESTEPS)
     if rule == "rstdp":
         # Eligibility halves every step and the reward comes every step: (8 * E) >>> 4 is about the
@@ -127,7 +129,8 @@ def initial_network(config: LearnConfig, x_train: np.ndarray) -> Network:
     # Room for the membrane at threshold plus a step with every input at the largest weight.
     membrane_bits = max(16, (2 * threshold + n_in * top).bit_length() + 1)
     layer = Layer(weights=weights, threshold=threshold, weight_bits=WEIGHT_BITS, membrane_bits=membrane_bits,
-                  reset="zero", plasticity=plasticity_for(config.rule), name="learned")
+                  reset="zero", plasticity=plasticity_for(config.rule, max(1, round(threshold / THETA_INC_DIVISOR))),
+                  name="learned")
     return Network([layer], timesteps=TIMESTEPS, encoding="rate", name=f"learn-{config.data}-{config.rule}",
                    meta={"dataset": config.data})
 
