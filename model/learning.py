@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fastsim import run_layer
+from .fastsim import run_network
 from .learning_rules import (apply_change, decay, eligibility_update, offsets_update, reward_change, stdp_term,
                              trace_update)
 from .lif import neuron_update
@@ -87,8 +87,8 @@ class Learner:
                 self.state[l].reset_sample()
                 x = self._run_plastic(layer, self.state[l], x, learn, rewards)
             else:
-                syn = x.astype(np.int64) @ layer.weights
-                x = run_layer(layer, syn[:, None, :])[0][:, 0, :]
+                # Through simulate's own dispatch, so a layer of any kind runs as it does there.
+                x = run_network([layer], x[None])[0][0][0]
             out.append(x)
         return out
 
