@@ -244,7 +244,11 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
         else:
             dtype = exact_float_dtype(layer.weights, layer.weight_bits)
             syn = synaptic_input(layer.weights, s.reshape(T * batch, layer.n_in), dtype).reshape(T, batch, layer.n)
-        s, v, r, tr = run_layer(layer, syn, traces)
+        if layer.plasticity is not None and layer.plasticity.changes_inference:
+            from .learning import run_competitive_layer  # here: model.learning imports this module
+            s, v, r, tr = run_competitive_layer(layer, syn, traces)
+        else:
+            s, v, r, tr = run_layer(layer, syn, traces)
         out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
         vs.append(v)
         rs.append(r)

@@ -136,6 +136,10 @@ class HardwareConfig:
             if layer.temporal is not None:
                 raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) uses {', '.join(layer.temporal.features())}, "
                                  "which the gateware does not implement yet; run it with spikegate.model.simulate")
+            if layer.plasticity is not None:
+                raise ValueError(f"layer {l}: plasticity (STDP, winner-take-all, adaptive thresholds) has no gateware "
+                                 "yet; valid: layers without plasticity (a plastic network runs in the model: "
+                                 "spikegate.model.learning, spikegate learn)")
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,

@@ -21,6 +21,7 @@ import numpy as np
 
 from .conv import ConvSpec, check_chain, check_conv_layer, conv_layer_dict, conv_layer_from_dict
 from .fileio import write_atomic
+from .plasticity import Plasticity
 from .params import (ENCODINGS, FORMAT_NAME, FORMAT_VERSION, READABLE_VERSIONS, LEAK_KINDS, MAX_FRAC_BITS, MAX_MEMBRANE_BITS,
                      MAX_NETWORK_FILE_BYTES, MAX_REFRACTORY, MAX_TIMESTEPS, MAX_WEIGHT_BITS, RESET_MODES, Leak,
                      NetworkFormatError, check_int as _check_int, frozen_array as _frozen_array,
@@ -61,6 +62,7 @@ class Layer:
     name: str = ""
     temporal: Temporal | None = None  # delays, synaptic current, recurrence (model/temporal.py)
     conv: ConvSpec | None = None  # conv2d / sumpool2d / avgpool2d (model/conv.py); None: dense
+    plasticity: Plasticity | None = None  # learning (README, "The learning contract")
 
     def __post_init__(self):
         def put(name, value):
@@ -100,15 +102,21 @@ class Layer:
                              f"refractory = {self.refractory})")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}")
+        families = [f for f, v in (("temporal", self.temporal), ("conv", self.conv),
+                                   ("plasticity", self.plasticity)) if v is not None]
+        if len(families) > 1:
+            raise ValueError(f"a layer uses the features of one family in this version; this one sets "
+                             f"{' and '.join(families)}")
         if self.temporal is not None:
             if not isinstance(self.temporal, Temporal):
                 raise TypeError(f"temporal must be a Temporal or None, got {self.temporal!r}")
-            if self.conv is not None:
-                raise ValueError("a layer uses the features of one family: conv layers cannot have temporal "
-                                 "features (delays, synaptic current, recurrence) yet")
             self.temporal.check(self)
         if self.conv is not None:
             check_conv_layer(self)
+        if self.plasticity is not None:
+            if not isinstance(self.plasticity, Plasticity):
+                raise TypeError(f"plasticity must be a Plasticity or None, got {self.plasticity!r}")
+            self.plasticity.check_layer(self)
 
     def replace(self, **changes) -> "Layer":
         """A copy with ``changes`` (field name -> new value) applied, validated like a new Layer."""
@@ -118,7 +126,7 @@ class Layer:
     def format_version(self) -> int:
         """The oldest network file version that can hold this layer: 1 unless it uses a wave-2
         feature (each feature raises it to 2 when set)."""
-        return 2 if self.temporal is not None or self.conv is not None else 1
+        return 1 if self.temporal is None and self.conv is None and self.plasticity is None else 2
 
     @property
     def n_in(self) -> int:
@@ -144,7 +152,8 @@ class Layer:
                 and self.membrane_bits == other.membrane_bits and self.leak == other.leak
                 and self.reset == other.reset and self.refractory == other.refractory
                 and self.readout == other.readout and self.name == other.name
-                and self.temporal == other.temporal and self.conv == other.conv)
+                and self.temporal == other.temporal and self.conv == other.conv
+                and self.plasticity == other.plasticity)
 
     def to_dict(self) -> dict:
         d = {
@@ -163,6 +172,8 @@ class Layer:
         }
         if self.temporal is not None:
             d["temporal"] = self.temporal.to_dict()
+        if self.plasticity is not None:
+            d["plasticity"] = self.plasticity.to_dict()
         return d if self.conv is None else conv_layer_dict(self, d)
 
     @classmethod
@@ -171,7 +182,7 @@ class Layer:
             return conv_layer_from_dict(cls, d, where)
         d = {k: v for k, v in d.items() if k != "kind"}
         known = {"name", "n_in", "n", "weight_bits", "membrane_bits", "threshold", "leak", "reset",
-                 "refractory", "readout", "bias", "weights", "temporal"}
+                 "refractory", "readout", "bias", "weights", "temporal", "plasticity"}
         unknown = set(d) - known
         if unknown:
             raise NetworkFormatError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -195,10 +206,11 @@ class Layer:
         try:
             leak = Leak.from_dict(d.get("leak", {"kind": "none"}))
             temporal = Temporal.from_dict(d["temporal"]) if "temporal" in d else None
+            plasticity = Plasticity.from_dict(d["plasticity"]) if "plasticity" in d else None
             return cls(weights=weights, bias=bias, threshold=d["threshold"], weight_bits=d["weight_bits"],
                        membrane_bits=d["membrane_bits"], leak=leak, reset=d.get("reset", "zero"),
                        refractory=d.get("refractory", 0), readout=d.get("readout", False),
-                       name=d.get("name", ""), temporal=temporal)
+                       name=d.get("name", ""), temporal=temporal, plasticity=plasticity)
         except (TypeError, ValueError) as e:
             raise NetworkFormatError(f"{where}: {e}") from None
 
