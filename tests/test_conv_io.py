@@ -12,7 +12,7 @@ from spikegate.conv_convert import convert_cnn
 from spikegate.conv_train import ConvTrainConfig, build_conv
 from spikegate.errors import UserError
 from spikegate.model import Network, simulate
-from spikegate.model.conv import kernel_4d
+from spikegate.model.conv import fan_out, kernel_4d
 from spikegate.model.conv_eval import conv2d_layer, pool_layer
 from spikegate.model.core import weight_cfg_words
 from spikegate.model.network import Layer
@@ -99,10 +99,19 @@ def test_dense_only_parts_refuse_conv_networks_naming_the_layer(tmp_path, capsys
         with pytest.raises(ValueError, match=rf"layer 0 \(c\) is a conv2d layer; {what} supports dense layers only"):
             call()
     path = net.save(tmp_path / "c.json")
-    for argv in (["info", "--net", str(path)], ["export-nir", "--net", str(path), "-o", str(tmp_path / "x.nir")],
+    for argv in (["export-nir", "--net", str(path), "-o", str(tmp_path / "x.nir")],
                  ["export", "--net", str(path), "-o", str(tmp_path / "x.v")]):
         assert main(argv) == 2
         assert "layer 0 (c) is a conv2d layer" in capsys.readouterr().err
+    # info describes the network and says why there is no accelerator for it yet.
+    assert main(["info", "--net", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["memory_bits"] is None and "layer 0 (c) is a conv2d layer" in d["hardware"]["unsupported"]
+    assert d["layers"][0]["features"] == ["conv2d"] and d["layers"][0]["memory_bits"] is None
+    assert d["layers"][0]["synapses"] == int(fan_out(net.layers[0]).sum())
+    assert d["layers"][0]["weights"] == net.layers[0].weights.size
+    assert main(["info", "--net", str(path)]) == 0
+    assert "hardware   none yet: layer 0 (c) is a conv2d layer" in capsys.readouterr().out
     assert main(["model", "--net", str(path), "--data", "digits", "--samples", "5", "--json"]) == 2  # 64 inputs
     assert "input" in capsys.readouterr().err
 

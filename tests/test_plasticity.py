@@ -2,6 +2,8 @@
 hand-worked golden vectors for every rule, and how plastic layers meet simulate and the hardware."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -245,3 +247,16 @@ def test_plastic_layer_without_competition_is_todays_layer():
     assert all(np.array_equal(x, y) for x, y in zip(a.spikes + a.membranes, b.spikes + b.membranes))
     off = learn_stream(plastic, spikes, learn=False)
     assert np.array_equal(off.spikes[0], a.spikes[0])
+
+
+def test_info_describes_a_plastic_network_without_hardware(tmp_path, capsys):
+    from spikegate.cli import main
+    from spikegate.model.random import random_network
+    net = random_network(2, (6, 4, 3), timesteps=4)
+    net = net.replace(layers=[net.layers[0].replace(plasticity=Plasticity(wta=1)), net.layers[1]])
+    path = net.save(tmp_path / "p.json")
+    assert main(["info", "--net", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["layers"][0]["features"] == ["plasticity"] and d["layers"][1]["features"] == []
+    assert d["memory_bits"] is None
+    assert "plasticity" in d["hardware"]["unsupported"]

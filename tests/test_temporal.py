@@ -259,3 +259,17 @@ def test_hardware_refuses_temporal_layers_naming_them():
 def test_simulate_steps_refuses_temporal_layers():
     with pytest.raises(ValueError, match="layer 0 is a temporal layer"):
         simulate_steps(net_of(layer([[1]], threshold=1, delays=[[1]])), np.zeros((1, 2, 1), bool))
+
+
+def test_info_describes_a_temporal_network_without_hardware(tmp_path, capsys):
+    from spikegate.cli import main
+    from spikegate.model.random import random_network
+    from spikegate.model.temporal import random_temporal
+    rng = np.random.default_rng(5)
+    net = random_network(5, (6, 5, 3), timesteps=4)
+    net = net.replace(layers=[random_temporal(rng, net.layers[0], parts=("delays", "recurrent")), net.layers[1]])
+    path = net.save(tmp_path / "t.json")
+    assert main(["info", "--net", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["layers"][0]["features"] == list(net.layers[0].temporal.features()) and d["layers"][1]["features"] == []
+    assert d["memory_bits"] is None and "gateware does not implement yet" in d["hardware"]["unsupported"]

@@ -14,6 +14,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 
+from .model.conv import fan_out
 from .model.hardware import HardwareConfig
 from .model.network import Network
 
@@ -45,8 +46,8 @@ class NetworkInfo:
     digest: str
     layers: list            # per layer: parameters, weight statistics, memory_bits of its memories
     synapses: int
-    hardware: dict          # the lanes and max_events the memory bits are for
-    memory_bits: dict       # per memory kind summed over the layers, input_buffer, total
+    hardware: dict          # the lanes and max_events the memory bits are for, or {"unsupported": why}
+    memory_bits: dict | None  # per memory kind summed over the layers, input_buffer, total
     has_float_ann: bool
     recorded: dict          # provenance recorded in the file's meta
 
@@ -54,19 +55,33 @@ class NetworkInfo:
         return asdict(self)
 
 
+def _features(layer) -> list[str]:
+    """The wave-2 features a layer uses, as the file names them."""
+    out = []
+    if layer.conv is not None:
+        out.append(layer.conv.kind)
+    if layer.temporal is not None:
+        out.extend(layer.temporal.features())
+    if layer.plasticity is not None:
+        out.append("plasticity")
+    return out
+
+
 def _layer_info(layer, index: int, geo) -> dict:
-    mem = geo.memory_bits()
+    mem = geo.memory_bits() if geo is not None else None
     return {
         "index": index, "name": layer.name, "n_in": layer.n_in, "n": layer.n, "readout": layer.readout,
         "weight_bits": layer.weight_bits, "membrane_bits": layer.membrane_bits,
         "threshold": layer.threshold, "leak": layer.leak.to_dict(), "reset": layer.reset,
         "refractory": layer.refractory,
-        "synapses": layer.n_in * layer.n,
+        "features": _features(layer),
+        "synapses": int(fan_out(layer).sum()),
+        "weights": int(layer.weights.size),
         "nonzero_weights": int((layer.weights != 0).sum()),
         "weight_range": [int(layer.weights.min()), int(layer.weights.max())],
         "bias_range": [int(layer.bias.min()), int(layer.bias.max())],
-        "lanes": geo.lanes, "groups": geo.groups,
-        "memory_bits": {**mem, "total": sum(mem.values())},
+        "lanes": geo.lanes if geo is not None else None, "groups": geo.groups if geo is not None else None,
+        "memory_bits": {**mem, "total": sum(mem.values())} if mem is not None else None,
     }
 
 
@@ -76,7 +91,17 @@ def network_info(net: Network, path: str | os.PathLike | None = None, lanes=DEFA
     an input buffer of ``max_events`` words. Raises ValueError/TypeError on impossible values."""
     # No memory budget: info describes any network, also one too big for every board.
     hw = HardwareConfig(lanes=lanes, max_events=max_events, memory_budget=sys.maxsize)
-    geos = hw.geometry(net)
+    try:
+        geos = hw.geometry(net)
+    except ValueError as e:
+        if not any(_features(layer) for layer in net.layers):
+            raise
+        # Features without gateware yet: the network is described, the accelerator is not.
+        layers = [_layer_info(layer, i, None) for i, layer in enumerate(net.layers)]
+        return NetworkInfo(
+            **network_summary(net, path), layers=layers, synapses=sum(l["synapses"] for l in layers),
+            hardware={"unsupported": str(e)}, memory_bits=None, has_float_ann="ann" in (net.meta or {}),
+            recorded=_recorded(net))
     layers = [_layer_info(layer, i, g) for i, (layer, g) in enumerate(zip(net.layers, geos))]
     kinds: dict[str, int] = {}
     for l in layers:
@@ -90,4 +115,9 @@ def network_info(net: Network, path: str | os.PathLike | None = None, lanes=DEFA
         **network_summary(net, path), layers=layers, synapses=sum(l["synapses"] for l in layers),
         hardware={"lanes": [g.lanes for g in geos], "max_events": max_events},
         memory_bits={**kinds, "input_buffer": input_buffer, "total": total},
-        has_float_ann="ann" in meta, recorded={k: meta[k] for k in _RECORDED if k in meta})
+        has_float_ann="ann" in meta, recorded=_recorded(net))
+
+
+def _recorded(net: Network) -> dict:
+    meta = net.meta if isinstance(net.meta, dict) else {}
+    return {k: meta[k] for k in _RECORDED if k in meta}

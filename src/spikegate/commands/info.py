@@ -27,15 +27,28 @@ def format_info(d: NetworkInfo) -> str:
         kind = "readout" if l["readout"] else f"theta={l['threshold']} reset={l['reset']} R={l['refractory']}"
         lines.append(f"  [{l['index']}] {l['name'] or '(unnamed)':<10} {l['n_in']:5d} -> {l['n']:<5d} "
                      f"W {l['weight_bits']}b {l['weight_range']}  V {l['membrane_bits']}b  leak {leak}  {kind}  "
-                     f"nonzero {l['nonzero_weights']}/{l['synapses']}")
+                     f"nonzero {l['nonzero_weights']}/{l['weights']}"
+                     + (f"  {' + '.join(l['features'])}" if l["features"] else ""))
         m = l["memory_bits"]
-        lines.append(f"      memory bits ({l['lanes']} lanes x {l['groups']} groups): {_bits(m)}, total {m['total']}")
+        if m is not None:
+            lines.append(f"      memory bits ({l['lanes']} lanes x {l['groups']} groups): {_bits(m)}, total {m['total']}")
     m, hw = d.memory_bits, d.hardware
+    if m is None:
+        lines.append(f"hardware   none yet: {hw['unsupported']}")
+    else:
+        _memory_lines(lines, m, hw)
+    _recorded_lines(lines, d.recorded)
+    return "\n".join(lines)
+
+
+def _memory_lines(lines: list, m: dict, hw: dict) -> None:
     lanes = ",".join(map(str, hw["lanes"]))
     lines.append(f"memory     {m['total']} bits = {m['total'] / 8192:.1f} KiB in the accelerator `spikegate export` "
                  f"makes with lanes {lanes}, max_events {hw['max_events']}")
     lines.append(f"           {_bits(m)}")
-    r = d.recorded
+
+
+def _recorded_lines(lines: list, r: dict) -> None:
     if r:
         acc = []
         if "ann_test_accuracy" in r:
@@ -47,7 +60,6 @@ def format_info(d: NetworkInfo) -> str:
                      + " (run `spikegate model` to measure it now)")
         if "generated_by" in r:
             lines.append(f"reproduce  {r['generated_by']}")
-    return "\n".join(lines)
 
 
 def run(args) -> int:
