@@ -137,10 +137,6 @@ class Plasticity:
             if value is not None and not wlo <= value <= whi:
                 raise ValueError(f"{where}.{name} = {value} is outside the {layer.weight_bits}-bit weight range; "
                                  f"valid: {wlo} <= {name} <= {whi}")
-        if getattr(layer, "temporal", None) is not None:
-            # One feature family per layer in this wave (docs/architecture.md, "Wave 2").
-            raise ValueError(f"{where}: a layer is either plastic or temporal, not both; valid: plasticity = None "
-                             "or temporal = None")
         lo, hi = self.weight_bounds(layer)
         if layer.weights.size and (layer.weights.min() < lo or layer.weights.max() > hi):
             bad = layer.weights[(layer.weights < lo) | (layer.weights > hi)][0]
