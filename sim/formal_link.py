@@ -18,7 +18,7 @@ run together by :func:`prove_liveness`. The rig is :mod:`.formal_link_rig`.
 from __future__ import annotations
 
 from .formal import ProofResult, prove
-from .formal_link_crc import (BAD_CRC_DEPTH, BadCRCProof, crc16_step, induction_depth, prove_bad_crc,
+from .formal_link_crc import (BAD_CRC_DEPTH, BAD_FRAME_ESCAPES, BadCRCProof, crc16_step, induction_depth, prove_bad_crc,
                               prove_bad_crc_any_length)
 from .formal_link_drain import AnswerDrainProof
 from .formal_link_identify import IdentifyProof
@@ -26,7 +26,7 @@ from .formal_link_live import (DecoderTimeoutProof, IdleHoldProof, TransactionPr
                                batch_records, idle_bound, take_bound, transaction_bound)
 from .formal_link_rig import RUN_BOUND, LinkProofConfig, LinkRig
 
-__all__ = ["LinkProofConfig", "LinkRig", "BadCRCProof", "crc16_step", "prove_bad_crc", "BAD_CRC_DEPTH",
+__all__ = ["LinkProofConfig", "LinkRig", "BadCRCProof", "crc16_step", "prove_bad_crc", "BAD_CRC_DEPTH", "BAD_FRAME_ESCAPES",
            "prove_bad_crc_any_length", "induction_depth",
            "DecoderTimeoutProof", "TransactionProof", "IdleHoldProof", "AnswerDrainProof", "IdentifyProof",
            "answer_rest", "take_bound", "batch_records", "batch_bound", "transaction_bound", "idle_bound", "RUN_BOUND", "INDUCTION_DEPTH",

@@ -10,7 +10,7 @@ from spikegate.model import link as proto
 from spikegate.model.link.geometry import encode_events
 from spikegate.model.protocol import LOAD_CLEAR, LOAD_RUN
 from spikegate.sim.formal import prove
-from spikegate.sim.formal_link import (BAD_CRC_DEPTH, IdentifyProof, LinkProofConfig, LinkRig, answer_rest,
+from spikegate.sim.formal_link import (BAD_CRC_DEPTH, BAD_FRAME_ESCAPES, IdentifyProof, LinkProofConfig, LinkRig, answer_rest,
                                        crc16_step, idle_bound, induction_depth, prove_answer_drain, prove_bad_crc,
                                        prove_bad_crc_any_length, prove_decoder_timeout, prove_identify,
                                        prove_idle_hold, prove_transaction, transaction_bound)
@@ -54,16 +54,15 @@ def test_bad_crc_never_changes_memory_for_any_frame_length():
     assert (result.mode, result.depth) == ("prove", induction_depth(LinkProofConfig())) == ("prove", 7)
 
 
-@pytest.mark.xfail(strict=True, reason="since ENCODE/BATCH merged, the solver's first failing invariant is the "
-                   "frame-waiting one (formal_link_crc.py:158, step 7), so the witness never shows the write this "
-                   "test looks for; the proof still FAILs as it must. Open: name the three invariants and check "
-                   "the failing one (issue 11 note)")
 def test_bad_crc_invariants_with_a_decoder_skipping_the_check_fail():
     # (The induction's base case, 7 steps from reset, is too short to reach a write: a BMC.)
     result = prove_bad_crc(skip_check=True, inductive=True, name="link_bad_crc_any_skip")
     assert result.status == "FAIL"
-    steps = range(len(result.counterexample))
-    assert any(result.value("rig.writes", s) and not result.value("cur_good", s) for s in steps)
+    # The solver stops at whichever of the three escapes it meets first: the last step of the
+    # counterexample must show one of them (not a broken mirror invariant of the harness).
+    last = len(result.counterexample) - 1
+    escaped = [n for n in BAD_FRAME_ESCAPES if result.value(n, last)]
+    assert escaped, f"failed: {result.failed}"
 
 
 def test_bad_crc_proof_is_not_vacuous():
