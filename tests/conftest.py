@@ -96,6 +96,22 @@ TEST_TIERS = {
 }
 
 
+
+def require_snntorch():
+    """``(snntorch, torch, export_to_nir)`` for the snnTorch interop tests. spikegate does not depend on
+    them: without them the calling test module is skipped, unless SPIKEGATE_REQUIRE_SNNTORCH=1 (set
+    where they are installed, e.g. in CI), which turns their absence into a failure."""
+    try:
+        import snntorch
+        import torch
+        from snntorch.export_nir import export_to_nir
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        if os.environ.get("SPIKEGATE_REQUIRE_SNNTORCH") == "1":
+            raise
+        pytest.skip(f"snntorch/torch not installed ({e}); set SPIKEGATE_REQUIRE_SNNTORCH=1 to require them",
+                    allow_module_level=True)
+    return snntorch, torch, export_to_nir
+
 def tier_of(item: pytest.Item) -> str | None:
     """The tier of a collected test, or None when its file is not in FILE_TIERS."""
     name = getattr(item, "originalname", item.name)

@@ -6,7 +6,6 @@ Needs torch (CPU) and snntorch, like test_nir_snntorch.py; SPIKEGATE_REQUIRE_SNN
 absence into a failure. Slow: training takes minutes on a shared 2-core machine.
 """
 import functools
-import os
 
 import nir
 import numpy as np
@@ -17,16 +16,10 @@ from spikegate.model.encode import encode
 from spikegate.model.simulate import classify, simulate
 from spikegate.nir import import_nir
 
-try:
-    import snntorch
-    import torch
-    from snntorch import utils
-    from snntorch.export_nir import export_to_nir
-except ImportError as e:  # pragma: no cover - depends on the environment
-    if os.environ.get("SPIKEGATE_REQUIRE_SNNTORCH") == "1":
-        raise
-    pytest.skip(f"snntorch/torch not installed ({e}); set SPIKEGATE_REQUIRE_SNNTORCH=1 to require them",
-                allow_module_level=True)
+from conftest import require_snntorch
+
+snntorch, torch, export_to_nir = require_snntorch()
+from snntorch import utils  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ Needs torch (CPU) and snntorch, which spikegate itself does not depend on: witho
 skipped, unless SPIKEGATE_REQUIRE_SNNTORCH=1 (set it where they are installed, e.g. in CI), which
 turns their absence into a failure.
 """
-import os
 
 import nir
 import numpy as np
@@ -18,15 +17,9 @@ from spikegate.model.encode import encode
 from spikegate.model.simulate import classify, simulate
 from spikegate.nir import import_nir
 
-try:
-    import snntorch
-    import torch
-    from snntorch.export_nir import export_to_nir
-except ImportError as e:  # pragma: no cover - depends on the environment
-    if os.environ.get("SPIKEGATE_REQUIRE_SNNTORCH") == "1":
-        raise
-    pytest.skip(f"snntorch/torch not installed ({e}); set SPIKEGATE_REQUIRE_SNNTORCH=1 to require them",
-                allow_module_level=True)
+from conftest import require_snntorch
+
+snntorch, torch, export_to_nir = require_snntorch()
 
 from test_nir_digits import simulate_nir  # noqa: E402  (the tests' own float NIR simulation)
 

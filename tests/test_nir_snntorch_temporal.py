@@ -5,7 +5,6 @@ read one row at a time), trained briefly here; the slow tests train the demos th
 them to the issue's 2 points.
 Needs torch and snntorch (skipped without them unless SPIKEGATE_REQUIRE_SNNTORCH=1).
 """
-import os
 import sys
 from pathlib import Path
 
@@ -16,15 +15,9 @@ import pytest
 from spikegate.model import Leak
 from spikegate.nir import import_nir
 
-try:
-    import snntorch
-    import torch
-    from snntorch.export_nir import export_to_nir
-except ImportError as e:  # pragma: no cover - depends on the environment
-    if os.environ.get("SPIKEGATE_REQUIRE_SNNTORCH") == "1":
-        raise
-    pytest.skip(f"snntorch/torch not installed ({e}); set SPIKEGATE_REQUIRE_SNNTORCH=1 to require them",
-                allow_module_level=True)
+from conftest import require_snntorch
+
+snntorch, torch, export_to_nir = require_snntorch()
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import delayed_digits  # noqa: E402
