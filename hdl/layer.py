@@ -20,6 +20,13 @@ Cycles from ``start`` to ``done``: E * G + G + LAYER_OVERHEAD - 1; ``done`` is t
 the network starts the next layer, so a layer step costs E * G + G + 8
 (:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 
+Temporal layers (README "Temporal layers"), each part only when the layer has it: a recurrent
+layer's spike words of the step before are replayed first in INTEG through the weight memory's
+recurrent rows (:class:`~spikegate.hdl.recurrence.RecurrentEvents`, G cycles per spike); a CUBA
+layer's sweep first updates the synaptic current (:class:`~spikegate.hdl.current.CurrentUnit`,
+CURRENT_STAGES = 3 cycles, its own block RAM) and reads the neuron state that much later, so its
+drain is 3 cycles longer (:meth:`spikegate.model.layer.LayerGeometry.cycles`).
+
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
 count = 0. This keeps the start-up cost constant.
