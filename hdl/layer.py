@@ -45,7 +45,7 @@ from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.recurrence import synapse_layer
 from ..model.synapse import pack_lanes
-from .current import CURRENT_STAGES, CurrentUnit
+from .current import current_stages
 from .neuron import LIFNeuronUnit
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
@@ -198,7 +198,9 @@ class LayerCore(wiring.Component):
         # A CUBA layer's current stages come first: the neuron state is read CURRENT_STAGES later.
         sweep_n, group_n = sweep_r, group_r
         if self.i_mem is not None:
-            sweep_n, group_n, current = self._current_stages(m, sweep_r, group_r, fresh, b_rd.data)
+            m.submodules.i_mem = self.i_mem
+            sweep_n, group_n, current = current_stages(m, self.layer, geo, self.i_mem, syn.acc, sweep_r, group_r,
+                                                       fresh, b_rd.data)
 
         # --- stage 1: addresses ------------------------------------------------------------------
         peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
@@ -330,43 +332,3 @@ class LayerCore(wiring.Component):
         m.d.comb += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel]),
                      self.param_threshold.eq(theta)]
         return m
-
-    def _current_stages(self, m, sweep_r, group_r, fresh, bias_data):
-        """The synaptic current of a CUBA layer (README "Temporal layers", step 3), ahead of the
-        neuron datapath: the current, bias and sums of group_r are read while the group enters
-        CurrentUnit lanes; the new currents are written back CURRENT_STAGES cycles later and are
-        then the neuron units' drive. Returns the sweep flag and group CURRENT_STAGES cycles late,
-        when the neuron state is read (fresh groups read the current as zero, too)."""
-        geo, layer = self.geo, self.layer
-        P, V = geo.lanes, geo.membrane_bits
-        m.submodules.i_mem = self.i_mem
-        i_rd, i_wr = self.i_mem.read_port(), self.i_mem.write_port()
-        syn = self.synapses
-        m.d.comb += i_rd.addr.eq(group_r)
-
-        def late(name, value, n):
-            for k in range(n):
-                reg = Signal(value.shape(), name=f"{name}_c{k + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        sweep_n, group_n = late("sweep", sweep_r, CURRENT_STAGES), late("group", group_r, CURRENT_STAGES)
-        # The read port's answer belongs to group_r of the cycle before; fresh as the neuron reads it
-        # later (fresh is cleared when the neuron timeline reads the group, CURRENT_STAGES later).
-        fresh_i = Signal()
-        m.d.sync += fresh_i.eq((fresh >> group_r)[0])
-        i_lanes = data.ArrayLayout(signed(V), P)(i_rd.data)
-        b_lanes = data.ArrayLayout(signed(V), P)(bias_data)
-        new = Signal(data.ArrayLayout(signed(V), P))
-        for k in range(P):
-            unit = CurrentUnit(membrane_bits=V, acc_bits=geo.acc_bits, leak=layer.temporal.current)
-            m.submodules[f"current{k}"] = unit
-            m.d.comb += [unit.c.eq(i_lanes[k]), unit.acc.eq(syn.acc[k]), unit.bias.eq(b_lanes[k]),
-                         new[k].eq(unit.c_next)]
-            with m.If(fresh_i):
-                m.d.comb += unit.c.eq(0)
-        sweep_w = late("i_sweep", late("i_sweep_q", sweep_r, 1), CURRENT_STAGES)
-        group_w = late("i_group", late("i_group_q", group_r, 1), CURRENT_STAGES)
-        m.d.comb += [i_wr.addr.eq(group_w), i_wr.data.eq(new), i_wr.en.eq(sweep_w)]
-        return sweep_n, group_n, new
