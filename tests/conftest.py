@@ -44,6 +44,7 @@ FILE_TIERS = {
     "test_encode_link.py": "amaranth",
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_current.py": "amaranth",
+    "test_hdl_temporal.py": "amaranth",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",
     "test_hdl_neuron.py": "amaranth",
