@@ -72,7 +72,7 @@ class LayerGeometry:
 
     @property
     def drain_stages(self) -> int:
-        """Cycles a layer step costs beyond its events: the sweep's G and the pipeline overhead."""
+        """Cycles a layer step costs beyond its events and the sweep's G: LAYER_OVERHEAD, + CURRENT_STAGES if CUBA."""
         return LAYER_OVERHEAD + (CURRENT_STAGES if self.current else 0)
 
     @property
