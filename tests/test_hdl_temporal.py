@@ -4,27 +4,14 @@ documented cycle formula."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import cycle_formula
 from spikegate.hdl.core import NetworkCore
-from spikegate.hdl.testbench import simulate_core
-from spikegate.model import Layer, Leak, Network, simulate
-from spikegate.model.core import NetworkCore as Twin, RunResult
+from spikegate.model import Layer, Leak, Network
+from spikegate.model.core import NetworkCore as Twin
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.protocol import CfgTarget
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.temporal import Temporal, random_temporal
-
-
-def check(net, spikes, lanes):
-    ref = simulate(net, spikes)
-    twin = Twin(net, HardwareConfig(lanes=lanes))
-    hw = simulate_core(NetworkCore(net, HardwareConfig(lanes=lanes)), spikes)
-    for b in range(spikes.shape[0]):
-        tr = twin.run(spikes[b])
-        assert (m := RunResult.from_simulation(net, ref, b).mismatch(tr)) is None, f"twin vs model, sample {b}: {m}"
-        assert (m := tr.mismatch(hw[b])) is None, f"gateware vs twin, sample {b}: {m}"
-        assert hw[b].cycles == cycle_formula(net, lanes, spikes[b])
-    return hw
+from test_hdl_core import check  # contract, twin and gateware (Amaranth's simulator) agree, cycles = formula
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
