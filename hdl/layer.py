@@ -33,12 +33,12 @@ count = 0. This keeps the start-up cost constant.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-
-from dataclasses import replace
 
 from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
