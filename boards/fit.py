@@ -43,7 +43,7 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
         G, P = g.groups, g.lanes
         bits = g.memory_bits()
         if g.weight_ram != "spram":
-            shapes.append((f"layer {l} weights", P * g.weight_bits, g.n_in * G))
+            shapes.append((f"layer {l} weights", P * g.weight_bits, g.rows * G))  # rows: recurrent region too
         for name in bits:
             if name != "weights":
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))

@@ -16,6 +16,7 @@ from amaranth.lib import data, wiring
 
 from ..model.fileio import write_atomic
 from ..model.hardware import HardwareConfig
+from ..model.current import CURRENT_STAGES
 from ..model.layer import LAYER_OVERHEAD
 from ..model.network import Network
 from .core import NetworkCore
@@ -59,7 +60,17 @@ def hardware_summary(core: NetworkCore) -> dict:
             "spram_tiles": sum(g.spram_tiles for g in core.geometry),
             "weights_loaded_by_host": spram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
-            "cycle_formula": f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]"}
+            "cycle_formula": _cycle_formula(core.geometry)}
+
+
+def _cycle_formula(geometry) -> str:
+    if not any(g.current or g.recurrent for g in geometry):
+        return f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]"
+    # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current stages.
+    rec = [l for l, g in enumerate(geometry) if g.recurrent]
+    cuba = [l for l, g in enumerate(geometry) if g.current]
+    return (f"1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + {LAYER_OVERHEAD} + C_l)], R_l(t) = layer l's "
+            f"spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in {cuba} (else 0)")
 
 
 def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,

@@ -20,22 +20,34 @@ Cycles from ``start`` to ``done``: E * G + G + LAYER_OVERHEAD - 1; ``done`` is t
 the network starts the next layer, so a layer step costs E * G + G + 8
 (:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 
+Temporal layers (README "Temporal layers"), each part only when the layer has it: a recurrent
+layer's spike words of the step before are replayed first in INTEG through the weight memory's
+recurrent rows (:class:`~spikegate.hdl.recurrence.RecurrentEvents`, G cycles per spike); a CUBA
+layer's sweep first updates the synaptic current (:class:`~spikegate.hdl.current.CurrentUnit`,
+CURRENT_STAGES = 3 cycles, its own block RAM) and reads the neuron state that much later, so its
+drain is 3 cycles longer (:meth:`spikegate.model.layer.LayerGeometry.cycles`).
+
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
 count = 0. This keeps the start-up cost constant.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import LAYER_OVERHEAD, NEURON_STAGES, LayerGeometry
+from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
+from ..model.recurrence import synapse_layer
 from ..model.synapse import pack_lanes
+from .current import current_stages
 from .neuron import LIFNeuronUnit
+from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 
 __all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
@@ -79,7 +91,13 @@ class LayerCore(wiring.Component):
             "param_bias": Out(signed(V)),
             "param_threshold": Out(signed(V)),
         })
-        self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive)
+        # Temporal layers: the recurrent weights are rows of the same synapse array
+        # (model/recurrence.py), the current one more state memory (model/current.py).
+        syn_geo = replace(geo, n_in=geo.rows, current=False, recurrent=False) if geo.recurrent else geo
+        self.synapses = SynapseArray(synapse_layer(layer, P), syn_geo, spram_primitive=spram_primitive)
+        self.recurrence = RecurrentEvents(geo) if geo.recurrent else None
+        self.i_mem = (Memory(shape=unsigned(P * V), depth=geo.groups, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+                      if geo.current else None)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
         self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
@@ -116,7 +134,12 @@ class LayerCore(wiring.Component):
         last_g = g == G - 1
         sweep_issue = Signal()
         integ_issue = Signal()
-        drain = Signal(range(LAYER_OVERHEAD - 1))
+        drain = Signal(range(geo.drain_stages - 1))
+        rec = self.recurrence
+        if rec is not None:
+            m.submodules.recurrence = rec
+            rec_issue = Signal()
+            m.d.comb += [rec.reset_state.eq(self.reset_state), rec.spikes.eq(self.spikes)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -125,13 +148,22 @@ class LayerCore(wiring.Component):
                     m.next = "INTEG"
             with m.State("INTEG"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(self.events.valid):
+                if rec is not None:  # the layer's own spikes of the step before come first
+                    with m.If(rec.events.valid):
+                        m.d.comb += [integ_issue.eq(1), rec_issue.eq(1), rec.events.ready.eq(last_g)]
+                        m.d.sync += g.eq(g + 1)
+                        with m.If(last_g):
+                            m.d.sync += g.eq(0)
+                ff_events = m.If if rec is None else m.Elif
+                with ff_events(self.events.valid):
                     m.d.comb += [integ_issue.eq(1), self.events.ready.eq(last_g)]
                     m.d.sync += g.eq(g + 1)
                     with m.If(last_g):
                         m.d.sync += g.eq(0)
                 with m.Elif(self.events_end):
                     m.d.comb += self.end_ack.eq(1)
+                    if rec is not None:
+                        m.d.comb += rec.rewind.eq(1)
                     m.next = "SWEEP"
             with m.State("SWEEP"):
                 m.d.comb += [self.busy.eq(1), sweep_issue.eq(1)]
@@ -142,7 +174,7 @@ class LayerCore(wiring.Component):
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain + 1)
-                with m.If(drain == LAYER_OVERHEAD - 2):
+                with m.If(drain == geo.drain_stages - 2):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += drain.eq(0)
                     m.next = "IDLE"
@@ -155,18 +187,27 @@ class LayerCore(wiring.Component):
         ]
         with m.If(integ_issue):
             m.d.comb += syn.op.eq(OP_INTEGRATE)
+        if rec is not None:
+            with m.If(rec_issue):
+                m.d.comb += syn.addr.eq(rec.events.payload)
         with m.If(sweep_issue):
             m.d.comb += syn.op.eq(OP_SWEEP)
         sweep_r = Signal()
         group_r = Signal(geo.group_bits)
         m.d.sync += [sweep_r.eq(sweep_issue), group_r.eq(g)]
+        # A CUBA layer's current stages come first: the neuron state is read CURRENT_STAGES later.
+        sweep_n, group_n = sweep_r, group_r
+        if self.i_mem is not None:
+            m.submodules.i_mem = self.i_mem
+            sweep_n, group_n, current = current_stages(m, self.layer, geo, self.i_mem, syn.acc, sweep_r, group_r,
+                                                       fresh, b_rd.data)
 
         # --- stage 1: addresses ------------------------------------------------------------------
         peek_group = self.peek_addr[lane_bits:] if lane_bits else self.peek_addr
         rd_group = Signal(geo.group_bits)
         m.d.comb += rd_group.eq(peek_group)
-        with m.If(sweep_r):
-            m.d.comb += rd_group.eq(group_r)
+        with m.If(sweep_n):
+            m.d.comb += rd_group.eq(group_n)
         m.d.comb += [v_rd.addr.eq(rd_group), b_rd.addr.eq(group_r)]
         if self.r_mem is not None:
             m.d.comb += r_rd.addr.eq(rd_group)
@@ -178,15 +219,15 @@ class LayerCore(wiring.Component):
         fresh_q = Signal()
         peek_lane_q = Signal(max(1, lane_bits))
         m.d.sync += [
-            sweep_q.eq(sweep_r),
-            group_q.eq(group_r),
+            sweep_q.eq(sweep_n),
+            group_q.eq(group_n),
             fresh_q.eq((fresh >> rd_group)[0]),
             peek_lane_q.eq(self.peek_addr[:lane_bits] if lane_bits else 0),
         ]
         with m.If(self.reset_state):
             m.d.sync += fresh.eq(Const((1 << G) - 1, G))
-        with m.Elif(sweep_r):
-            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << group_r))
+        with m.Elif(sweep_n):
+            m.d.sync += fresh.eq(fresh & ~(Const(1, G) << group_n))
 
         # --- stage 2: the memories answer; the neuron pipeline starts ------------------------------
         v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data)
@@ -219,8 +260,9 @@ class LayerCore(wiring.Component):
         with m.If(group_w == G - 1):
             m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
         for k in range(P):
-            unit = LIFNeuronUnit(membrane_bits=V, acc_bits=geo.acc_bits, leak=layer.leak, reset=layer.reset,
-                                 refractory=layer.refractory, readout=layer.readout)
+            unit = LIFNeuronUnit(membrane_bits=V, acc_bits=V if self.i_mem is not None else geo.acc_bits,
+                                 leak=layer.leak, reset=layer.reset, refractory=layer.refractory,
+                                 readout=layer.readout)
             m.submodules[f"lane{k}"] = unit
             m.d.comb += [
                 unit.v.eq(v_lanes[k]),
@@ -228,6 +270,8 @@ class LayerCore(wiring.Component):
                 unit.bias.eq(b_lanes[k]),
                 unit.theta.eq(theta),
             ]
+            if self.i_mem is not None:  # the drive is the new current alone
+                m.d.comb += [unit.acc.eq(current[k]), unit.bias.eq(0)]
             if r_lanes is not None:
                 m.d.comb += unit.r.eq(r_lanes[k])
             with m.If(fresh_q):

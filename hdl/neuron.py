@@ -23,7 +23,28 @@ from amaranth.lib.wiring import In, Out
 from ..model.layer import NEURON_STAGES, bits_for, ceil_log2
 from ..model.network import Layer, Leak, signed_range
 
-__all__ = ["LIFNeuronUnit", "NEURON_STAGES"]
+__all__ = ["LIFNeuronUnit", "NEURON_STAGES", "leaked", "saturated"]
+
+
+def leaked(v, lk: Leak):
+    """The contract's leak of a signed value (membrane or synaptic current), as logic."""
+    if lk.kind == "shift":
+        return v - (v >> lk.k)  # >> of a signed value is arithmetic
+    if lk.kind == "multiply":
+        return (v * lk.m) >> lk.frac_bits
+    return v
+
+
+def saturated(total, bits: int):
+    """``total`` saturated to the signed ``bits`` range: it is in range iff its bits from bits-1
+    up are all equal (all sign), so bit tests decide, no comparator."""
+    lo, hi = signed_range(bits)
+    W = len(total)
+    top = total[bits - 1:]
+    sign = total[W - 1]
+    over = ~sign & top.any()
+    under = sign & ~top.all()
+    return Mux(over, hi, Mux(under, lo, total[:bits].as_signed()))
 
 
 class LIFNeuronUnit(wiring.Component):
@@ -64,7 +85,6 @@ class LIFNeuronUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         V = self.membrane_bits
-        lo, hi = signed_range(V)
         lk = self.leak
         keep = self.refractory and not self.readout  # a refractory neuron keeps its old v
 
@@ -79,13 +99,7 @@ class LIFNeuronUnit(wiring.Component):
                     stage(f"{prefix}_r", r) if self.refractory else r)
 
         # Stage 1: leak and drive, two independent carry chains.
-        if lk.kind == "shift":
-            leaked = self.v - (self.v >> lk.k)  # >> of a signed value is arithmetic
-        elif lk.kind == "multiply":
-            leaked = (self.v * lk.m) >> lk.frac_bits
-        else:
-            leaked = self.v
-        leaked1 = stage("s1_leaked", leaked)
+        leaked1 = stage("s1_leaked", leaked(self.v, lk))
         drive1 = stage("s1_drive", self.bias + self.acc)
         v1, r1 = carry("s1", self.v, self.r)
 
@@ -93,13 +107,8 @@ class LIFNeuronUnit(wiring.Component):
         total2 = stage("s2_total", leaked1 + drive1)
         v2, r2 = carry("s2", v1, r1)
 
-        # Stage 3: saturate. The sum is in range iff its bits from V-1 up are all equal (all sign).
-        W = len(total2)
-        top = total2[V - 1:]
-        sign = total2[W - 1]
-        over = ~sign & top.any()
-        under = sign & ~top.all()
-        sat3 = stage("s3_sat", Mux(over, hi, Mux(under, lo, total2[:V].as_signed())))
+        # Stage 3: saturate.
+        sat3 = stage("s3_sat", saturated(total2, V))
         v3, r3 = carry("s3", v2, r2)
 
         # Stage 4: fire decision, reset value and refractory choice, registered as the outputs.

@@ -6,10 +6,13 @@ validates them against the network and derives every width.
 
 Cycle formula of one run (from the cycle after ``start`` to the cycle ``done`` rises)::
 
-    cycles = RUN_OVERHEAD + sum_t [ STEP_OVERHEAD + sum_l ( E_l(t) * G_l + G_l + LAYER_OVERHEAD ) ]
+    cycles = RUN_OVERHEAD + sum_t [ STEP_OVERHEAD
+                                    + sum_l ( (E_l(t) + R_l(t)) * G_l + G_l + LAYER_OVERHEAD + C_l ) ]
 
-with G_l = ceil(n_l / P_l) and E_l(t) the input events of layer l at step t (the sample's spikes
-for l = 0, layer l-1's output spikes otherwise).
+with G_l = ceil(n_l / P_l), E_l(t) the input events of layer l at step t (the sample's spikes
+for l = 0, layer l-1's output spikes otherwise), R_l(t) layer l's own spikes of step t-1 if it is
+recurrent (0 otherwise, and at t = 0) and C_l = CURRENT_STAGES = 3 for a CUBA layer (0 otherwise):
+:meth:`spikegate.model.layer.LayerGeometry.cycles`.
 """
 from __future__ import annotations
 
@@ -107,8 +110,11 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
     events = [np.asarray(input_spikes, bool)] + result.spikes[:-1]
     T = events[0].shape[1]
     total = RUN_OVERHEAD + T * STEP_OVERHEAD
-    for geo, ev in zip(geometry, events):
-        total = total + ev.sum(axis=(1, 2), dtype=np.int64) * geo.groups + T * (geo.groups + LAYER_OVERHEAD)
+    for geo, ev, own in zip(geometry, events, result.spikes):
+        E = ev.sum(axis=(1, 2), dtype=np.int64)
+        if geo.recurrent:  # the layer's own spikes of steps 0..T-2 are replayed at steps 1..T-1
+            E = E + own[:, :-1].sum(axis=(1, 2), dtype=np.int64)
+        total = total + E * geo.groups + T * (geo.groups + geo.drain_stages)
     return np.asarray(total, dtype=np.int64)
 
 
@@ -195,7 +201,7 @@ class NetworkCore:
             cycles += STEP_OVERHEAD
             events = list(np.flatnonzero(spikes[t]))
             for l, c in enumerate(self.layers):
-                cycles += c.geo.cycles(len(events))
+                cycles += c.geo.cycles(len(events), c.recurrent_events)
                 words = c.step(events)
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))

@@ -133,9 +133,14 @@ class HardwareConfig:
             if ram == "spram" and layer.weight_bits % 4:
                 raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
                                  f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
-            if layer.temporal is not None:
-                raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) uses {', '.join(layer.temporal.features())}, "
-                                 "which the gateware does not implement yet; run it with spikegate.model.simulate")
+            tp = layer.temporal
+            if tp is not None and tp.delays is not None:
+                raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) uses synaptic delays, which the gateware "
+                                 "does not implement yet (synaptic currents and recurrence it does); run it with "
+                                 "spikegate.model.simulate")
+            if tp is not None and tp.recurrent is not None and ram == "spram":
+                raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): weight_ram = 'spram' is not valid for a "
+                                 "recurrent layer (the cfg port cannot load the recurrent weights); valid: 'block'")
             if layer.plasticity is not None:
                 raise ValueError(f"layer {l}: plasticity (STDP, winner-take-all, adaptive thresholds) has no gateware "
                                  "yet; valid: layers without plasticity (a plastic network runs in the model: "
@@ -143,7 +148,9 @@ class HardwareConfig:
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,
-                                      count_bits=count_bits, weight_ram=ram))
+                                      count_bits=count_bits, weight_ram=ram,
+                                      current=tp is not None and tp.current is not None,
+                                      recurrent=tp is not None and tp.recurrent is not None))
         tiles = sum(g.spram_tiles for g in geos)
         if tiles > SPRAM_TILES:
             raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "
@@ -165,6 +172,10 @@ def _check_layer_values(l: int, layer) -> None:
     wlo, whi = value_range(layer, CfgTarget.WEIGHT)
     if layer.weights.size and (layer.weights.min() < wlo or layer.weights.max() > whi):
         raise ValueError(f"layer {l}: weights do not fit weight_bits = {layer.weight_bits} "
+                         f"(range [{wlo}, {whi}])")
+    rec = layer.temporal.recurrent if layer.temporal is not None else None
+    if rec is not None and rec.size and (rec.min() < wlo or rec.max() > whi):
+        raise ValueError(f"layer {l}: recurrent weights do not fit weight_bits = {layer.weight_bits} "
                          f"(range [{wlo}, {whi}])")
     tlo, thi = value_range(layer, CfgTarget.THRESHOLD)
     if not tlo <= layer.threshold <= thi:

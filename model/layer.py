@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .current import CURRENT_STAGES, CurrentUnit
 from .network import Layer
 from .neuron import LIFNeuronUnit
+from .recurrence import RecurrentEvents, recurrent_base, synapse_layer
 from .synapse import SynapseArray
 
 __all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
@@ -54,6 +56,24 @@ class LayerGeometry:
     refractory: int
     count_bits: int  # 0: no spike counters (hidden or readout layer)
     weight_ram: str = "block"  # "spram": iCE40 SB_SPRAM256KA, no initial contents (load via cfg)
+    # Temporal layers (model/temporal.py) with gateware: a synaptic current (CUBA), recurrence.
+    current: bool = False
+    recurrent: bool = False
+
+    @property
+    def rows(self) -> int:
+        """Weight-memory rows: n_in, plus the recurrent region (model/recurrence.py) if any."""
+        return recurrent_base(self.n_in, self.lanes) + self.n if self.recurrent else self.n_in
+
+    @property
+    def rec_word_bits(self) -> int:
+        """A recurrent word-buffer entry: the row group of the word's first neuron, and the word."""
+        return bits_for(self.rows // self.lanes) + self.lanes
+
+    @property
+    def drain_stages(self) -> int:
+        """Cycles a layer step costs beyond its events and the sweep's G: LAYER_OVERHEAD, + CURRENT_STAGES if CUBA."""
+        return LAYER_OVERHEAD + (CURRENT_STAGES if self.current else 0)
 
     @property
     def spram_tiles(self) -> int:
@@ -76,8 +96,8 @@ class LayerGeometry:
 
     @property
     def acc_bits(self) -> int:
-        # |sum_i W[i, j] s_i| <= n_in * 2^(wb-1): the exact sum never wraps.
-        return self.weight_bits + ceil_log2(self.n_in + 1)
+        # |sum_i W[i, j] s_i| <= rows * 2^(wb-1): the exact sum never wraps.
+        return self.weight_bits + ceil_log2(self.rows + 1)
 
     @property
     def refr_bits(self) -> int:
@@ -86,7 +106,7 @@ class LayerGeometry:
     def memory_bits(self) -> dict[str, int]:
         G, P = self.groups, self.lanes
         mem = {
-            "weights": self.n_in * G * P * self.weight_bits,
+            "weights": self.rows * G * P * self.weight_bits,
             "accumulators": G * P * self.acc_bits,
             "membranes": G * P * self.membrane_bits,
             "bias": G * P * self.membrane_bits,
@@ -95,10 +115,16 @@ class LayerGeometry:
             mem["refractory"] = G * P * self.refr_bits
         if self.count_bits:
             mem["counts"] = G * P * self.count_bits
+        if self.current:
+            mem["currents"] = G * P * self.membrane_bits
+        if self.recurrent:
+            mem["recurrent_words"] = G * self.rec_word_bits
         return mem
 
-    def cycles(self, events: int) -> int:
-        return events * self.groups + self.groups + LAYER_OVERHEAD
+    def cycles(self, events: int, recurrent_events: int = 0) -> int:
+        """One layer step: E feed-forward and E_rec recurrent events (the layer's own spikes of the
+        step before), G cycles each, the sweep and the drain (+ CURRENT_STAGES for a CUBA layer)."""
+        return (events + recurrent_events) * self.groups + self.groups + self.drain_stages
 
 
 class LayerCore:
@@ -107,7 +133,7 @@ class LayerCore:
     def __init__(self, layer: Layer, geometry: LayerGeometry):
         self.layer, self.geo = layer, geometry
         G, P = geometry.groups, geometry.lanes
-        self.synapses = SynapseArray(layer, P, zero=geometry.weight_ram == "spram")
+        self.synapses = SynapseArray(synapse_layer(layer, P), P, zero=geometry.weight_ram == "spram")
         self.unit = LIFNeuronUnit.from_layer(layer)
         self.bias = np.zeros((G, P), dtype=np.int64)
         self.bias.reshape(-1)[:layer.n] = layer.bias
@@ -117,26 +143,47 @@ class LayerCore:
         self.count = np.zeros((G, P), dtype=np.int64)
         # Lanes past the last neuron exist in the last group but never fire.
         self.lane_mask = (np.arange(G * P) < layer.n).reshape(G, P)
+        # Temporal hooks (model/current.py, model/recurrence.py); None on other layers.
+        self.current = CurrentUnit.from_layer(layer) if geometry.current else None
+        self.c = np.zeros((G, P), dtype=np.int64)
+        self.recurrence = RecurrentEvents(layer.n_in, P) if geometry.recurrent else None
 
     def reset_state(self) -> None:
         self.v[:] = 0
         self.r[:] = 0
         self.count[:] = 0
+        self.c[:] = 0
+        if self.recurrence is not None:
+            self.recurrence.reset()
+
+    @property
+    def recurrent_events(self) -> int:
+        """E_rec of the coming step: the spikes of the layer's last step if it is recurrent, else 0."""
+        return len(self.recurrence.rows()) if self.recurrence is not None else 0
 
     def step(self, events) -> list[tuple[int, int]]:
         """Integrate the step's input events, sweep, return the non-zero spike words (g, word)."""
+        if self.recurrence is not None:
+            for row in self.recurrence.rows():
+                self.synapses.integrate(row)
         for i in events:
             self.synapses.integrate(int(i))
         words = []
         for g in range(self.geo.groups):
             acc = self.synapses.take(g)
-            v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], self.theta)
+            if self.current is not None:
+                self.c[g] = self.current(self.c[g], acc, self.bias[g])
+                v, r, s = self.unit(self.v[g], self.r[g], self.c[g], 0, self.theta)
+            else:
+                v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], self.theta)
             s = s & self.lane_mask[g]
             self.v[g], self.r[g] = v, r
             self.count[g] += s
             word = int(sum(1 << k for k in range(self.geo.lanes) if s[k]))
             if word:
                 words.append((g, word))
+        if self.recurrence is not None:
+            self.recurrence.store(words)
         return words
 
     @staticmethod

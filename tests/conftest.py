@@ -43,6 +43,8 @@ FILE_TIERS = {
     "test_encode_e2e.py": "verilator",
     "test_encode_link.py": "amaranth",
     "test_hdl_blocks.py": "amaranth",
+    "test_hdl_current.py": "amaranth",
+    "test_hdl_temporal.py": "amaranth",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",
     "test_hdl_neuron.py": "amaranth",
@@ -77,6 +79,8 @@ FILE_TIERS = {
     "test_sim_slow.py": "verilator",
     "test_suite.py": "model",
     "test_temporal.py": "model",
+    "test_temporal_core.py": "model",
+    "test_temporal_sim.py": "verilator",
     "test_nir_temporal.py": "model",
     "test_nir_snntorch_temporal.py": "model",
     "test_synth.py": "yosys",
@@ -176,17 +180,23 @@ def cache_dirs(tmp_path_factory):
 
 
 def cycle_formula(net, lanes, spikes):
-    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 8)]``,
-    G_l = ceil(n_l / P_l), from the contract model's spikes and the lane count(s) alone (not from
-    the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
+    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l)]``,
+    G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
+    and otherwise), C_l = 3 for a layer with a synaptic current (0 otherwise), from the contract
+    model's spikes and the lane count(s) alone (not from the twin, whose count it checks).
+    ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
-    events = [batch] + simulate(net, batch).spikes[:-1]
+    out = simulate(net, batch).spikes
+    events = [batch] + out[:-1]
     cycles = np.ones(len(batch), np.int64)
     for t in range(batch.shape[1]):
         cycles += 1
-        for layer, P, e in zip(net.layers, lanes, events):
+        for layer, P, e, own in zip(net.layers, lanes, events, out):
             G = -(-layer.n // P)
-            cycles += e[:, t].sum(axis=1) * G + G + 8
+            tp = layer.temporal
+            recurrent = own[:, t - 1].sum(axis=1) if tp is not None and tp.recurrent is not None and t else 0
+            current = 3 if tp is not None and tp.current is not None else 0
+            cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current
     return int(cycles[0]) if spikes.ndim == 2 else cycles

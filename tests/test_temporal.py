@@ -251,9 +251,11 @@ def test_readout_cannot_be_recurrent():
 
 
 def test_hardware_refuses_temporal_layers_naming_them():
-    net = net_of(Layer(weights=[[1]], threshold=1), layer([[1]], threshold=1, current=Leak.shift(2), name="cuba"))
-    with pytest.raises(ValueError, match=r"layer 1 \(cuba\) uses synaptic current, which the gateware does not"):
+    # Synaptic currents and recurrence have gateware (tests/test_temporal_core.py); delays do not.
+    net = net_of(Layer(weights=[[1]], threshold=1), layer([[1]], threshold=1, delays=[[2]], name="late"))
+    with pytest.raises(ValueError, match=r"layer 1 \(late\) uses synaptic delays, which the gateware does not"):
         HardwareConfig().geometry(net)
+    HardwareConfig().geometry(net_of(layer([[1]], threshold=1, current=Leak.shift(2), recurrent=[[1]])))
 
 
 def test_simulate_steps_refuses_temporal_layers():
