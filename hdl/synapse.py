@@ -142,24 +142,36 @@ class SynapseArray(wiring.Component):
 
         Single-ported: reads (run) and writes (cfg, idle only) never happen in the same cycle, so
         one address serves both. The per-lane write enable becomes the per-nibble MASKWREN
-        (weight_bits is a multiple of 4, checked by HardwareConfig.geometry).
+        (weight_bits is a multiple of 4, checked by HardwareConfig.geometry). Words of 4 or 8 bits
+        are packed ``geo.spram_pack`` to an SPRAM word: the low address bits pick the slot, which
+        a write enables by nibble mask and a read selects a cycle later, after the registered
+        DATAOUT, so the read latency stays one cycle.
         """
         geo = self.geo
         P, wb = geo.lanes, geo.weight_bits
-        W, D = P * wb, geo.n_in * geo.groups
-        cols, rows = -(-W // 16), -(-D // 16384)
+        W, D, pack = P * wb, geo.n_in * geo.groups, geo.spram_pack
+        slot_bits = ceil_log2(pack)
+        words = -(-D // pack)
+        cols, rows = -(-W // 16), -(-words // 16384)
         addr_bits = max(1, ceil_log2(D))
         rd = _Port(addr_bits, W, P)
         wr = _Port(addr_bits, W, P)
-        addr = Signal(max(addr_bits, 15))
-        m.d.comb += addr.eq(Mux(wr.en.any(), wr.addr, rd.addr))
+        word = Signal(addr_bits)
+        m.d.comb += word.eq(Mux(wr.en.any(), wr.addr, rd.addr))
+        addr = Signal(max(addr_bits - slot_bits, 15))
+        slot = word[:slot_bits]
+        m.d.comb += addr.eq(word[slot_bits:])
         nib_en = Signal(cols * 4)
-        m.d.comb += nib_en.eq(Cat(*[e.replicate(wb // 4) for e in wr.en]))
+        lane_nibbles = Cat(*[e.replicate(wb // 4) for e in wr.en])
+        m.d.comb += nib_en.eq(lane_nibbles << (slot * (W // 4)) if slot_bits else lane_nibbles)
         wdata = Signal(cols * 16)
-        m.d.comb += wdata.eq(wr.data)
+        m.d.comb += wdata.eq(wr.data.replicate(pack))
         row_q = Signal(range(max(rows, 2)))
         if rows > 1:
             m.d.sync += row_q.eq(addr[14:])
+        slot_q = Signal(max(1, len(slot)))
+        if slot_bits:
+            m.d.sync += slot_q.eq(slot)
         outs = []
         for r in range(rows):
             selected = (addr[14:] == r) if rows > 1 else Const(1)
@@ -179,13 +191,15 @@ class SynapseArray(wiring.Component):
                         **{f"i_{k}": v for k, v in ports.items()})
                 row_out.append(dout)
             outs.append(Cat(*row_out))
+        tile_word = Signal(cols * 16)
         if rows == 1:
-            m.d.comb += rd.data.eq(outs[0])
+            m.d.comb += tile_word.eq(outs[0])
         else:
             with m.Switch(row_q):
                 for r in range(rows):
                     with m.Case(r):
-                        m.d.comb += rd.data.eq(outs[r])
+                        m.d.comb += tile_word.eq(outs[r])
+        m.d.comb += rd.data.eq(tile_word.word_select(slot_q, W) if slot_bits else tile_word)
         return rd, wr
 
 
