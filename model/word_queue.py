@@ -13,7 +13,12 @@ from collections import deque
 
 from .layer import ceil_log2
 
-__all__ = ["WordQueue"]
+__all__ = ["WordQueue", "queue_capacity"]
+
+
+def queue_capacity(depth: int) -> int:
+    """Words a queue asked to hold ``depth`` stores: a power of two, so its pointers wrap by overflow."""
+    return 1 << ceil_log2(depth)
 
 
 class WordQueue:
@@ -24,7 +29,7 @@ class WordQueue:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"WordQueue {name} must be an integer >= 1, got {value!r}")
         self.width, self.depth = width, depth
-        self.capacity = 1 << ceil_log2(depth)
+        self.capacity = queue_capacity(depth)
         self._stored: deque[int] = deque()
         self._head: int | None = None
 
