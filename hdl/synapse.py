@@ -16,8 +16,10 @@ Three-stage pipeline, one operation per cycle:
 Idle-time weight reads (``param_*``, for CHECKSUM) bypass stage 0: one cycle, as before; they
 use the weight port in the cycles after one without an op.
 
-The accumulator read port is transparent to its write port: with G = 1 consecutive events read
-the word written in the same cycle, so back-to-back events to the same group are exact.
+With G = 1 the accumulator read port is transparent to its write port: consecutive events read
+the word written in the same cycle, so back-to-back events to the same group are exact. With
+G >= 2 consecutive ops address different groups (the layer issues 0..G-1 in order), so the port
+is plain and Yosys adds no bypass logic.
 """
 from __future__ import annotations
 
@@ -40,8 +42,8 @@ BLOCK_RAM = {"ram_style": "block"}
 # (by the schedule: neuron state is read by a sweep and written back NEURON_STAGES cycles later,
 # weights and biases are written only while idle): Yosys then leaves out the soft logic that
 # would make such a collision return the old word (an address comparator and a bypass register
-# on every read port, on the memories' address paths). The accumulators keep it: their read
-# port is transparent, and back-to-back events to one group do collide.
+# on every read port, on the memories' address paths). The accumulators keep a transparent
+# read port only with G = 1, where back-to-back ops to the one group do collide.
 BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
@@ -80,7 +82,13 @@ class SynapseArray(wiring.Component):
         self.weights = None if self.spram_primitive else Memory(
             shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
             attrs=BLOCK_RAM_NO_COLLISION)
-        self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[], attrs=BLOCK_RAM)
+        # An op reads acc[g] one cycle before it writes it back. The layer issues the groups of an
+        # event, and of a sweep, in order 0..G-1, back to back, so with G >= 2 an op never reads
+        # the group written in the same cycle; only G = 1 needs the read port transparent (and the
+        # comparator and bypass register Yosys builds for it: ~P * acc_bits LUTs and FFs).
+        self.acc_transparent = geo.groups == 1
+        self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[],
+                           attrs=BLOCK_RAM if self.acc_transparent else BLOCK_RAM_NO_COLLISION)
 
     def elaborate(self, platform):
         m = Module()
@@ -95,7 +103,7 @@ class SynapseArray(wiring.Component):
             w_rd = self.weights.read_port()
             w_wr = self.weights.write_port(granularity=wb)
         a_wr = self.accs.write_port()
-        a_rd = self.accs.read_port(transparent_for=[a_wr])
+        a_rd = self.accs.read_port(transparent_for=[a_wr] if self.acc_transparent else ())
 
         assert ISSUE_STAGES == 1, "stage 0 is one register"
         op_r = Signal(2)
