@@ -9,6 +9,13 @@ from spikegate.hdl.word_queue import WordQueue
 from spikegate.model.word_queue import WordQueue as WordQueueTwin
 
 
+def _sim(dut, body):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(body)
+    sim.run()
+
+
 def test_twin_worked_by_hand():
     q = WordQueueTwin(width=4, depth=3)  # capacity 4
     assert q.capacity == 4 and not q.r_valid and q.w_ready
@@ -69,10 +76,7 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
             twin.clock(bool(writes[c]), int(words[c]), bool(pops[c]))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+    _sim(dut, body)
     # Independently of the twin: what comes out is a prefix of what went in, in order, and the
     # queue holds at most its capacity plus the head register.
     assert popped == accepted[:len(popped)]
@@ -99,8 +103,5 @@ def test_gateware_full_queue_refuses_and_drains_in_order():
                 out.append(ctx.get(dut.r.payload))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+    _sim(dut, body)
     assert out == [1, 2, 3, 4, 5]
