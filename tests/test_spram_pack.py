@@ -93,3 +93,18 @@ def test_packed_spram_across_the_tile_boundary(lanes, wb):
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()
+
+
+def test_mnist_sized_network_passes_the_icebreaker_precheck_at_one_lane():
+    """As `spikegate build --board icebreaker --lanes 1` checks it, with the default input buffer:
+    layer 0's weights go to the 4 SPRAM tiles (refused as 7 tiles before packing)."""
+    from spikegate.boards import fit
+    from spikegate.boards.build import default_max_events
+    from spikegate.boards.targets import get_board
+    from spikegate.model.random import random_network
+    net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
+    board = get_board("icebreaker")
+    hw = fit.choose_weight_ram(board, net, HardwareConfig(lanes=1, max_events=default_max_events(net)))
+    est = fit.precheck(board, net, hw)
+    assert est["weight_ram"] == ["spram", "block"] and est["spram_tiles"] == 4 and est["blocks"] <= 30
+    assert any(r["memory"] == "layer 0 spike words" and r["blocks"] == 1 for r in est["memories"])
