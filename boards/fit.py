@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from ..errors import UserError
 from ..model.hardware import HardwareConfig
+from ..model.word_queue import queue_capacity
 
 __all__ = ["ResourceError", "memory_shapes", "blocks_for", "estimate", "choose_weight_ram", "precheck",
            "check_cells", "CELL_CLASSES"]
@@ -47,6 +48,8 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
         for name in bits:
             if name != "weights":
                 shapes.append((f"layer {l} {name}", bits[name] // G, G))
+        if l < len(geos) - 1:  # the block-RAM queue of spike words to the next layer (hdl.word_queue)
+            shapes.append((f"layer {l} spike words", g.group_bits + P, queue_capacity(G)))
     shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))
     # The host link's buffers are not forced into block RAM (Yosys may build them from logic), so
     # they stay out of this lower bound; the post-synthesis check counts what they really take.

@@ -10,7 +10,8 @@ word, so a loaded sample can be run again (e.g. after a ``cfg`` write) without r
 
 Schedule: steps in order; within a step the layers in order, each layer's step finishing
 (integration of its events, then the sweep) before the next layer's starts. Layer l's sweep
-pushes its non-zero spike words into a FIFO (G_l words and a registered output); layer l+1 serialises
+pushes its non-zero spike words into a block-RAM queue (:class:`~.word_queue.WordQueue`, whose read
+register is the registered output); layer l+1 serialises
 their set bits into input events, one per cycle with no bubble between words.
 
 Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises)::
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -38,6 +38,7 @@ from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
 from .layer import LayerCore
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
+from .word_queue import WordQueue
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
 
@@ -196,29 +197,22 @@ class NetworkCore(wiring.Component):
         m.d.sync += rd_ptr.eq(rd_next)
         m.d.comb += ib_rd.addr.eq(rd_next)
 
-        # --- layers chained through spike-word FIFOs ---------------------------------------------
+        # --- layers chained through spike-word queues --------------------------------------------
         for l in range(L - 1):
             prod, cons = self.layers[l], self.layers[l + 1]
             geo = geos[l]
             P, lane_bits = geo.lanes, (geo.lanes - 1).bit_length()
-            # A register after the queue (WORD_FIFO_STAGES): the lowest-bit search and the
-            # consumer's weight address start from it, not from the storage's read multiplexer.
-            # (Not SyncFIFOBuffered: its synchronous LUT-RAM read trips Yosys' ABC9 on ECP5.)
-            fifo = SyncFIFO(width=geo.group_bits + P, depth=geo.groups)
-            m.submodules[f"words{l}"] = fifo
+            # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
+            # lowest-bit search and the consumer's weight address start from a register.
+            queue = WordQueue(width=geo.group_bits + P, depth=geo.groups)
+            m.submodules[f"words{l}"] = queue
             m.d.comb += [
-                fifo.w_data.eq(Cat(prod.spikes.group, prod.spikes.word)),
-                fifo.w_en.eq(prod.spikes.valid),
+                queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),
+                queue.w.valid.eq(prod.spikes.valid),
                 cons.start.eq(prod.done),
             ]
-            head = Signal(geo.group_bits + P, name=f"words{l}_head")
-            head_valid = Signal(name=f"words{l}_head_valid")
-            head_pop = Signal(name=f"words{l}_head_pop")
-            m.d.comb += fifo.r_en.eq(~head_valid | head_pop)
-            with m.If(fifo.r_en & fifo.r_rdy):
-                m.d.sync += [head.eq(fifo.r_data), head_valid.eq(1)]
-            with m.Elif(head_pop):
-                m.d.sync += head_valid.eq(0)
+            head, head_valid = queue.r.payload, queue.r.valid
+            head_pop = queue.r.ready
             grp = head[:geo.group_bits]
             wrd = head[geo.group_bits:]
             consumed = Signal(P)

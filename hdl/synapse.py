@@ -16,8 +16,10 @@ Three-stage pipeline, one operation per cycle:
 Idle-time weight reads (``param_*``, for CHECKSUM) bypass stage 0: one cycle, as before; they
 use the weight port in the cycles after one without an op.
 
-The accumulator read port is transparent to its write port: with G = 1 consecutive events read
-the word written in the same cycle, so back-to-back events to the same group are exact.
+With G = 1 the accumulator read port is transparent to its write port: consecutive events read
+the word written in the same cycle, so back-to-back events to the same group are exact. With
+G >= 2 consecutive ops address different groups (the layer issues 0..G-1 in order), so the port
+is plain and Yosys adds no bypass logic.
 """
 from __future__ import annotations
 
@@ -40,8 +42,8 @@ BLOCK_RAM = {"ram_style": "block"}
 # (by the schedule: neuron state is read by a sweep and written back NEURON_STAGES cycles later,
 # weights and biases are written only while idle): Yosys then leaves out the soft logic that
 # would make such a collision return the old word (an address comparator and a bypass register
-# on every read port, on the memories' address paths). The accumulators keep it: their read
-# port is transparent, and back-to-back events to one group do collide.
+# on every read port, on the memories' address paths). The accumulators keep a transparent
+# read port only with G = 1, where back-to-back ops to the one group do collide.
 BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
@@ -80,7 +82,13 @@ class SynapseArray(wiring.Component):
         self.weights = None if self.spram_primitive else Memory(
             shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
             attrs=BLOCK_RAM_NO_COLLISION)
-        self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[], attrs=BLOCK_RAM)
+        # An op reads acc[g] one cycle before it writes it back. The layer issues the groups of an
+        # event, and of a sweep, in order 0..G-1, back to back, so with G >= 2 an op never reads
+        # the group written in the same cycle; only G = 1 needs the read port transparent (and the
+        # comparator and bypass register Yosys builds for it: ~P * acc_bits LUTs and FFs).
+        self.acc_transparent = geo.groups == 1
+        self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[],
+                           attrs=BLOCK_RAM if self.acc_transparent else BLOCK_RAM_NO_COLLISION)
 
     def elaborate(self, platform):
         m = Module()
@@ -95,7 +103,7 @@ class SynapseArray(wiring.Component):
             w_rd = self.weights.read_port()
             w_wr = self.weights.write_port(granularity=wb)
         a_wr = self.accs.write_port()
-        a_rd = self.accs.read_port(transparent_for=[a_wr])
+        a_rd = self.accs.read_port(transparent_for=[a_wr] if self.acc_transparent else ())
 
         assert ISSUE_STAGES == 1, "stage 0 is one register"
         op_r = Signal(2)
@@ -142,24 +150,36 @@ class SynapseArray(wiring.Component):
 
         Single-ported: reads (run) and writes (cfg, idle only) never happen in the same cycle, so
         one address serves both. The per-lane write enable becomes the per-nibble MASKWREN
-        (weight_bits is a multiple of 4, checked by HardwareConfig.geometry).
+        (weight_bits is a multiple of 4, checked by HardwareConfig.geometry). Words of 4 or 8 bits
+        are packed ``geo.spram_pack`` to an SPRAM word: the low address bits pick the slot, which
+        a write enables by nibble mask and a read selects a cycle later, after the registered
+        DATAOUT, so the read latency stays one cycle.
         """
         geo = self.geo
         P, wb = geo.lanes, geo.weight_bits
-        W, D = P * wb, geo.n_in * geo.groups
-        cols, rows = -(-W // 16), -(-D // 16384)
+        W, D, pack = P * wb, geo.n_in * geo.groups, geo.spram_pack
+        slot_bits = ceil_log2(pack)
+        words = -(-D // pack)
+        cols, rows = -(-W // 16), -(-words // 16384)
         addr_bits = max(1, ceil_log2(D))
         rd = _Port(addr_bits, W, P)
         wr = _Port(addr_bits, W, P)
-        addr = Signal(max(addr_bits, 15))
-        m.d.comb += addr.eq(Mux(wr.en.any(), wr.addr, rd.addr))
+        word = Signal(addr_bits)
+        m.d.comb += word.eq(Mux(wr.en.any(), wr.addr, rd.addr))
+        addr = Signal(max(addr_bits - slot_bits, 15))
+        slot = word[:slot_bits]
+        m.d.comb += addr.eq(word[slot_bits:])
         nib_en = Signal(cols * 4)
-        m.d.comb += nib_en.eq(Cat(*[e.replicate(wb // 4) for e in wr.en]))
+        lane_nibbles = Cat(*[e.replicate(wb // 4) for e in wr.en])
+        m.d.comb += nib_en.eq(lane_nibbles << (slot * (W // 4)) if slot_bits else lane_nibbles)
         wdata = Signal(cols * 16)
-        m.d.comb += wdata.eq(wr.data)
+        m.d.comb += wdata.eq(wr.data.replicate(pack))
         row_q = Signal(range(max(rows, 2)))
         if rows > 1:
             m.d.sync += row_q.eq(addr[14:])
+        slot_q = Signal(max(1, len(slot)))
+        if slot_bits:
+            m.d.sync += slot_q.eq(slot)
         outs = []
         for r in range(rows):
             selected = (addr[14:] == r) if rows > 1 else Const(1)
@@ -179,13 +199,15 @@ class SynapseArray(wiring.Component):
                         **{f"i_{k}": v for k, v in ports.items()})
                 row_out.append(dout)
             outs.append(Cat(*row_out))
+        tile_word = Signal(cols * 16)
         if rows == 1:
-            m.d.comb += rd.data.eq(outs[0])
+            m.d.comb += tile_word.eq(outs[0])
         else:
             with m.Switch(row_q):
                 for r in range(rows):
                     with m.Case(r):
-                        m.d.comb += rd.data.eq(outs[r])
+                        m.d.comb += tile_word.eq(outs[r])
+        m.d.comb += rd.data.eq(tile_word.word_select(slot_q, W) if slot_bits else tile_word)
         return rd, wr
 
 

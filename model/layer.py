@@ -76,11 +76,20 @@ class LayerGeometry:
         return LAYER_OVERHEAD + (CURRENT_STAGES if self.current else 0)
 
     @property
+    def spram_pack(self) -> int:
+        """Weight words per 16-bit SPRAM word: a word of 4 or 8 bits (P * weight_bits) shares an
+        SPRAM word with its neighbours (word a in slot a mod k of SPRAM word a // k), so 784 x 128
+        weights of 8 bits at 1 lane take 4 tiles, not 7; wider words take whole SPRAM words."""
+        width = self.lanes * self.weight_bits
+        return 16 // width if width < 16 and 16 % width == 0 else 1
+
+    @property
     def spram_tiles(self) -> int:
         """SB_SPRAM256KA tiles (16 bits x 16384 words) the weight memory takes in "spram" mode."""
         if self.weight_ram != "spram":
             return 0
-        return -(-self.lanes * self.weight_bits // 16) * -(-(self.n_in * self.groups) // 16384)
+        words = -(-(self.n_in * self.groups) // self.spram_pack)
+        return -(-self.lanes * self.weight_bits // 16) * -(-words // 16384)
 
     @property
     def groups(self) -> int:

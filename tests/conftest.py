@@ -84,6 +84,8 @@ FILE_TIERS = {
     "test_nir_temporal.py": "model",
     "test_nir_snntorch_temporal.py": "model",
     "test_synth.py": "yosys",
+    "test_spram_pack.py": "amaranth",
+    "test_word_queue.py": "amaranth",
 }
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.

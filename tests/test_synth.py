@@ -20,6 +20,8 @@ def expected_memories(net):
             names.append(f"layer{l}.r_mem")
         if l == len(net.layers) - 1 and not layer.readout:
             names.append(f"layer{l}.count_mem")
+        if l < len(net.layers) - 1:
+            names.append(f"words{l}.mem")  # the spike-word queue to the next layer
     return names
 
 

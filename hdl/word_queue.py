@@ -1,0 +1,71 @@
+"""WordQueue: the spike-word queue between two layers, stored in block RAM.
+
+A first-word-fall-through queue whose storage is one ``amaranth.lib.memory.Memory`` with a
+synchronous read port, and whose output register (``r.payload``) *is* that port's read register:
+the one register stage :data:`~spikegate.model.layer.WORD_FIFO_STAGES` counts. A word written in
+cycle c is on ``r`` (``r.valid``) from cycle c + 2, as with the flip-flop FIFO plus output
+register it replaces; the cycle-exact twin is :class:`spikegate.model.word_queue.WordQueue`.
+
+Why block RAM: a SyncFIFO's asynchronous read becomes flip-flops and a read multiplexer on the
+iCE40 (no LUT RAM there): for a 784-128-10 network at 2 lanes, ~512 FF and ~570 LUT. Why not
+SyncFIFOBuffered: its synchronous LUT-RAM read trips Yosys' ABC9 on the ECP5.
+
+Capacity: ``depth`` rounded up to a power of two (block RAM words cost nothing, and the pointers
+then wrap by overflow). The pointers carry one bit more than the address, so a full queue and an
+empty one differ; ``w.ready`` is low while full and a write then is ignored.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..model.layer import ceil_log2
+from ..model.word_queue import WordQueue as WordQueueTwin
+from .synapse import BLOCK_RAM_NO_COLLISION
+
+__all__ = ["WordQueue"]
+
+
+class WordQueue(wiring.Component):
+    """``w``: words in (``w.ready`` = not full). ``r``: the oldest word, registered; ``r.ready``
+    pops it, and the next word (if any) is on ``r`` the following cycle."""
+
+    def __init__(self, width: int, depth: int):
+        # The twin checks the parameters (one rule, one place) and fixes the capacity.
+        self.twin = WordQueueTwin(width, depth)
+        self.width, self.depth, self.capacity = width, depth, self.twin.capacity
+        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        k = ceil_log2(self.capacity)
+        # A read and a write of one row in one cycle happen only when the queue is empty (the
+        # row read is then not the head) or full (no write is accepted): no bypass logic needed.
+        m.submodules.mem = mem = Memory(shape=self.width, depth=self.capacity, init=[],
+                                        attrs=BLOCK_RAM_NO_COLLISION)
+        wr = mem.write_port()
+        rd = mem.read_port()
+        wr_ptr = Signal(k + 1)
+        rd_ptr = Signal(k + 1)
+        empty = Signal()
+        m.d.comb += [
+            empty.eq(wr_ptr == rd_ptr),
+            self.w.ready.eq((wr_ptr[:k] != rd_ptr[:k]) | (wr_ptr[k] == rd_ptr[k])),
+            wr.addr.eq(wr_ptr[:k]),
+            wr.data.eq(self.w.payload),
+            wr.en.eq(self.w.valid & self.w.ready),
+        ]
+        with m.If(wr.en):
+            m.d.sync += wr_ptr.eq(wr_ptr + 1)
+
+        # The read register loads when it is empty or being popped; it then holds a word iff the
+        # queue had one (a row written last cycle is already readable: the write port is synchronous).
+        load = ~self.r.valid | self.r.ready
+        m.d.comb += [rd.addr.eq(rd_ptr[:k]), rd.en.eq(load), self.r.payload.eq(rd.data)]
+        with m.If(load):
+            m.d.sync += self.r.valid.eq(~empty)
+            with m.If(~empty):
+                m.d.sync += rd_ptr.eq(rd_ptr + 1)
+        return m

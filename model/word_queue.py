@@ -1,0 +1,55 @@
+"""Twin of :class:`spikegate.hdl.word_queue.WordQueue`: the spike-word queue between layers.
+
+Cycle by cycle: the outputs (``r_valid``, ``r_payload``, ``w_ready``) are those of the state at
+the start of a cycle; :meth:`WordQueue.clock` then applies the cycle's inputs. The head register
+loads when it is empty or popped, from the words stored *before* this cycle's write, so a word
+written in cycle c is at the head from cycle c + 2 at the earliest
+(:data:`~spikegate.model.layer.WORD_FIFO_STAGES` = 1 register after the storage).
+:class:`spikegate.model.core.NetworkCore` counts that register in ``LAYER_OVERHEAD``.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .layer import ceil_log2
+
+__all__ = ["WordQueue", "queue_capacity"]
+
+
+def queue_capacity(depth: int) -> int:
+    """Words a queue asked to hold ``depth`` stores: a power of two, so its pointers wrap by overflow."""
+    return 1 << ceil_log2(depth)
+
+
+class WordQueue:
+    """Storage of ``capacity`` words (``depth`` rounded up to a power of two) plus the head register."""
+
+    def __init__(self, width: int, depth: int):
+        for name, value in (("width", width), ("depth", depth)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"WordQueue {name} must be an integer >= 1, got {value!r}")
+        self.width, self.depth = width, depth
+        self.capacity = queue_capacity(depth)
+        self._stored: deque[int] = deque()
+        self._head: int | None = None
+
+    @property
+    def w_ready(self) -> bool:
+        return len(self._stored) < self.capacity
+
+    @property
+    def r_valid(self) -> bool:
+        return self._head is not None
+
+    @property
+    def r_payload(self) -> int | None:
+        """The head word, or None when ``r_valid`` is low (the gateware's payload is then stale)."""
+        return self._head
+
+    def clock(self, w_valid: bool, w_payload: int, r_ready: bool) -> None:
+        """One clock edge with these inputs; a write while full is ignored, as is ``r_ready`` with no head."""
+        accept = w_valid and self.w_ready
+        if self._head is None or r_ready:
+            self._head = self._stored.popleft() if self._stored else None
+        if accept:
+            self._stored.append(int(w_payload) & ((1 << self.width) - 1))
