@@ -15,7 +15,8 @@ import numpy as np
 
 from .conv import neuron_bias
 from .conv_eval import conv_sums
-from .fastsyn import BLOCK_ROWS, column_bound, exact_float_dtype, float_for, product_blocks, synaptic_input
+from .fastsyn import (column_bound, drive_sample_major, drive_step_major, exact_float_dtype, float_for,
+                      synaptic_input)
 from .network import MAX_REFRACTORY, Layer
 
 __all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network"]
@@ -70,30 +71,11 @@ def _state_dtype(layer: Layer):
 def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndarray:
     """Bias plus the exact synaptic sums of a dense layer, step-major [T, batch, n] in its neuron
     state type (:func:`_state_dtype`, which bounds every such value), for its input spikes bool
-    [batch, T, n_in] (``sample_major``, the network's input) or [T, batch, n_in].
-
-    Each block of the product is cast, reordered to step-major and biased while it is in cache."""
+    [batch, T, n_in] (``sample_major``, the network's input) or [T, batch, n_in]."""
     dt = _state_dtype(layer)
     dtype = exact_float_dtype(layer.weights, layer.weight_bits)
-    bias = neuron_bias(layer).astype(dt)
-    n = layer.n
-    if not sample_major:
-        T, batch, n_in = spikes.shape
-        drive = np.empty((T, batch, n), dt)
-        flat = drive.reshape(T * batch, n)
-        for start, stop, sums in product_blocks(layer.weights, spikes.reshape(T * batch, n_in), dtype):
-            np.copyto(flat[start:stop], sums, casting="unsafe")
-        drive += bias
-        return drive
-    batch, T, n_in = spikes.shape
-    drive = np.empty((T, batch, n), dt)
-    # Whole samples per block, so each block lands in a slice of the batch axis.
-    block = max(1, T) * max(1, BLOCK_ROWS // max(1, T))
-    for start, stop, sums in product_blocks(layer.weights, spikes.reshape(batch * T, n_in), dtype, block):
-        dst = drive[:, start // T:stop // T]
-        np.copyto(dst, sums.reshape(-1, T, n).transpose(1, 0, 2), casting="unsafe")
-        dst += bias
-    return drive
+    make = drive_sample_major if sample_major else drive_step_major
+    return make(layer.weights, spikes, dtype, dt, neuron_bias(layer).astype(dt))
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):

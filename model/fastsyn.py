@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact_float_dtype", "synaptic_input", "product_blocks", "compacts", "BLOCK_ROWS", "float_for",
-           "column_bound"]
+__all__ = ["exact_float_dtype", "synaptic_input", "product_blocks", "compacts", "drive_step_major",
+           "drive_sample_major", "BLOCK_ROWS", "MIN_SAVED", "float_for", "column_bound"]
 
 # Floating types whose integers are exact up to 2^mantissa, narrowest first.
 _EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
 # Rows per compacted block: enough for an efficient product, few enough samples (16 of 8 steps)
 # that the inputs they use stay a small part of all inputs.
 BLOCK_ROWS = 128
+# Multiply-adds a compacted block must save over the plain product to repay its gathers.
+MIN_SAVED = 1 << 20
 # Rows per chunk of the plain product: the float copy of the spikes stays in cache and is reused.
 _DENSE_ROWS = 4096
 
@@ -51,10 +53,13 @@ def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
     return float_for(column_bound(weights))
 
 
-def compacts(used: int, n_in: int) -> bool:
-    """Whether a block whose spikes use ``used`` of the ``n_in`` inputs multiplies only those:
-    gathering the used columns and weight rows pays off up to three quarters of the inputs."""
-    return 4 * used <= 3 * n_in
+def compacts(rows: int, used: int, n_in: int, n: int) -> bool:
+    """Whether a block of ``rows`` rows whose spikes use ``used`` of the ``n_in`` inputs
+    multiplies only those (into ``n`` sums). Gathering the used columns and weight rows pays off
+    up to three quarters of the inputs, when it saves at least MIN_SAVED multiply-adds (about
+    what a block's gathers and calls cost) or when fewer rows than sums make the product a pass
+    over the weights rather than arithmetic."""
+    return 4 * used <= 3 * n_in and (rows * (n_in - used) * n >= MIN_SAVED or rows < n)
 
 
 def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: int = BLOCK_ROWS, out=None):
@@ -79,7 +84,7 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
         stop = min(rows, start + block_rows)
         part = spikes[start:stop]
         used = np.flatnonzero(part.any(axis=0))
-        if not compacts(len(used), n_in):
+        if not compacts(len(part), len(used), n_in, weights.shape[1]):
             break
         dst = out[start:stop] if out is not None else buf[:stop - start]
         np.matmul(part[:, used].astype(dtype), w[used], out=dst)
@@ -113,3 +118,46 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
     for _ in product_blocks(weights, spikes, dtype, out=out):
         pass
     return out
+
+
+def drive_step_major(weights, spikes, dtype, state, bias) -> np.ndarray:
+    """``bias + spikes @ weights`` [T, batch, n] in the integer type ``state`` (which the caller
+    knows holds every such value) for step-major spikes bool [T, batch, n_in]; ``dtype`` as in
+    :func:`product_blocks`."""
+    T, batch, n_in = spikes.shape
+    drive = np.empty((T, batch, weights.shape[1]), state)
+    flat = drive.reshape(T * batch, weights.shape[1])
+    for start, stop, sums in product_blocks(weights, spikes.reshape(T * batch, n_in), dtype):
+        np.copyto(flat[start:stop], sums, casting="unsafe")
+    drive += bias
+    return drive
+
+
+def drive_sample_major(weights, spikes, dtype, state, bias) -> np.ndarray:
+    """:func:`drive_step_major` for sample-major spikes bool [batch, T, n_in] (the network's
+    input). Blocks of whole samples that compact are gathered straight into step-major order;
+    from the first block that does not, the rest of the batch is transposed and multiplied whole."""
+    batch, T, n_in = spikes.shape
+    n = weights.shape[1]
+    drive = np.empty((T, batch, n), state)
+    per = max(1, BLOCK_ROWS // max(1, T))  # samples per block
+    b0 = 0
+    if dtype is not None:
+        w = weights.astype(dtype)
+        while b0 < batch:
+            part = spikes[b0:b0 + per]
+            used = np.flatnonzero(part.reshape(-1, n_in).any(axis=0))
+            if not compacts(len(part) * T, len(used), n_in, n):
+                break
+            x = np.take(part, used, axis=2).transpose(1, 0, 2).astype(dtype, order="C")
+            sums = np.matmul(x.reshape(T * len(part), len(used)), w[used])
+            dst = drive[:, b0:b0 + len(part)]
+            np.copyto(dst, sums.reshape(T, len(part), n), casting="unsafe")
+            dst += bias
+            b0 += len(part)
+    if b0 < batch:
+        rest = drive_step_major(weights, np.ascontiguousarray(spikes[b0:].transpose(1, 0, 2)), dtype, state, bias)
+        if b0 == 0:
+            return rest
+        drive[:, b0:] = rest
+    return drive
