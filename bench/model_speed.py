@@ -22,9 +22,9 @@ Figures per data set:
 - synaptic events per second (every spike into a layer touches each of its neurons once).
 torch and numpy's BLAS both run with --threads threads (default 1).
 
-Peers: snnTorch with CPU torch is the project's ``snntorch`` extra; spikingjelly 2.0 installs with
-``pip install --no-deps spikingjelly loguru`` (its declared dependencies pull a CUDA torch). A
-missing peer is reported and left out.
+Peers: snnTorch with CPU torch is the project's ``snntorch`` extra, spikingjelly 2.0 the
+``spikingjelly`` extra (same torch pin; ``pip install --no-deps spikingjelly loguru`` next to an
+installed torch is the light alternative). A missing peer is reported and left out.
 """
 from __future__ import annotations
 
