@@ -53,6 +53,25 @@ def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
     return float_for(column_bound(weights))
 
 
+class _Converted:
+    """``weights`` in a floating type, converted whole only once a second block asks for rows:
+    a single small block (batch 1) converts just the rows it uses."""
+
+    def __init__(self, weights, dtype):
+        self.weights, self.dtype, self.full, self.asked = weights, dtype, None, 0
+
+    def all(self):
+        if self.full is None:
+            self.full = self.weights.astype(self.dtype)
+        return self.full
+
+    def rows(self, used):
+        self.asked += 1
+        if self.full is None and self.asked == 1:
+            return self.weights[used].astype(self.dtype)
+        return self.all()[used]
+
+
 def compacts(rows: int, used: int, n_in: int, n: int) -> bool:
     """Whether a block of ``rows`` rows whose spikes use ``used`` of the ``n_in`` inputs
     multiplies only those (into ``n`` sums). Gathering the used columns and weight rows pays off
@@ -75,19 +94,20 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
             out[...] = sums
         yield 0, rows, sums
         return
-    w = weights.astype(dtype)
+    w = _Converted(weights, dtype)
     chunk = block_rows * max(1, _DENSE_ROWS // block_rows)
     if out is None:
         buf = np.empty((min(rows, chunk), weights.shape[1]), dtype)
     start = 0
-    while start < rows:
+    # A block that would not compact even with no input in use skips the test.
+    while start < rows and compacts(min(block_rows, rows - start), 0, n_in, weights.shape[1]):
         stop = min(rows, start + block_rows)
         part = spikes[start:stop]
         used = np.flatnonzero(part.any(axis=0))
         if not compacts(len(part), len(used), n_in, weights.shape[1]):
             break
         dst = out[start:stop] if out is not None else buf[:stop - start]
-        np.matmul(part[:, used].astype(dtype), w[used], out=dst)
+        np.matmul(part[:, used].astype(dtype), w.rows(used), out=dst)
         yield start, stop, dst
         start = stop
     if start < rows:
@@ -97,7 +117,7 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
             x = xbuf[:len(part)]
             np.copyto(x, part, casting="unsafe")
             dst = out[i:i + len(part)] if out is not None else buf[:len(part)]
-            np.matmul(x, w, out=dst)
+            np.matmul(x, w.all(), out=dst)
             yield i, i + len(part), dst
 
 
@@ -143,14 +163,14 @@ def drive_sample_major(weights, spikes, dtype, state, bias) -> np.ndarray:
     per = max(1, BLOCK_ROWS // max(1, T))  # samples per block
     b0 = 0
     if dtype is not None:
-        w = weights.astype(dtype)
-        while b0 < batch:
+        w = _Converted(weights, dtype)
+        while b0 < batch and compacts(min(per, batch - b0) * T, 0, n_in, n):
             part = spikes[b0:b0 + per]
             used = np.flatnonzero(part.reshape(-1, n_in).any(axis=0))
             if not compacts(len(part) * T, len(used), n_in, n):
                 break
             x = np.take(part, used, axis=2).transpose(1, 0, 2).astype(dtype, order="C")
-            sums = np.matmul(x.reshape(T * len(part), len(used)), w[used])
+            sums = np.matmul(x.reshape(T * len(part), len(used)), w.rows(used))
             dst = drive[:, b0:b0 + len(part)]
             np.copyto(dst, sums.reshape(T, len(part), n), casting="unsafe")
             dst += bias
