@@ -169,10 +169,11 @@ def drive_sample_major(weights, spikes, dtype, state, bias) -> np.ndarray:
             used = np.flatnonzero(part.reshape(-1, n_in).any(axis=0))
             if not compacts(len(part) * T, len(used), n_in, n):
                 break
-            x = np.take(part, used, axis=2).transpose(1, 0, 2).astype(dtype, order="C")
-            sums = np.matmul(x.reshape(T * len(part), len(used)), w.rows(used))
+            # Reordered to step-major while the sums are cast.
+            x = np.take(part.reshape(T * len(part), n_in), used, axis=1).astype(dtype)
+            sums = np.matmul(x, w.rows(used))
             dst = drive[:, b0:b0 + len(part)]
-            np.copyto(dst, sums.reshape(T, len(part), n), casting="unsafe")
+            np.copyto(dst, sums.reshape(len(part), T, n).transpose(1, 0, 2), casting="unsafe")
             dst += bias
             b0 += len(part)
     if b0 < batch:
