@@ -3,11 +3,13 @@
 Layer l+1 at step t depends only on layer l's spikes up to step t, so running all T steps of
 layer l before layer l+1 computes exactly what the contract's step-major order computes. That
 turns each layer's synaptic input into one matrix product over every (step, sample) row, done
-in a floating type only when every partial sum is provably an exactly representable integer,
+in a floating type only when every partial sum is provably an exactly representable integer and,
+block by block, over only the inputs the block's spikes use (:mod:`spikegate.model.fastsyn`),
 and leaves a short loop over steps for the neuron state, in the narrowest integer type that
-holds every intermediate value. ``tests/test_model_speed.py`` checks this module against the
-per-step :func:`spikegate.model.lif.lif_step` evaluation and the scalar transcription of the
-contract in ``tests/test_model.py``.
+holds every intermediate value, working in place in the step-major drive.
+``tests/test_model_speed.py`` checks this module against the per-step
+:func:`spikegate.model.lif.lif_step` evaluation and the scalar transcription of the contract in
+``tests/test_model.py``.
 """
 from __future__ import annotations
 
