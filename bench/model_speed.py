@@ -22,9 +22,9 @@ Figures per data set:
 - synaptic events per second (every spike into a layer touches each of its neurons once).
 torch and numpy's BLAS both run with --threads threads (default 1).
 
-Peers: snnTorch with CPU torch is the project's ``snntorch`` extra; spikingjelly 2.0 installs with
-``pip install --no-deps spikingjelly loguru`` (its declared dependencies pull a CUDA torch). A
-missing peer is reported and left out.
+Peers: snnTorch with CPU torch is the project's ``snntorch`` extra, spikingjelly 2.0 the
+``spikingjelly`` extra (same torch pin; ``pip install --no-deps spikingjelly loguru`` next to an
+installed torch is the light alternative). A missing peer is reported and left out.
 """
 from __future__ import annotations
 
@@ -119,7 +119,8 @@ def compare_peers(net, spikes, repeat, batches, clock):
     """Per batch size: sample-steps/s of the model and each installed peer, ratios, mismatches.
 
     The contenders take turns within each repeat, so a load change on the machine hits them
-    alike; each keeps its best time."""
+    alike, in an order shuffled per repeat (seeded), so that none always runs in the caches the
+    same other one left; each keeps its best time."""
     N, T = spikes.shape[:2]
     reference = simulate(net, spikes)
     found, missing = runners(net)
@@ -134,9 +135,10 @@ def compare_peers(net, spikes, repeat, batches, clock):
             chunks = [x[:, i:i + b].contiguous() for i in starts]
             jobs[name] = lambda run=run, chunks=chunks: [run(c) for c in chunks]
         best, outs = dict.fromkeys(jobs, float("inf")), {}
+        order = np.random.default_rng(b)
         for _ in range(repeat):
-            for name, job in jobs.items():
-                sec, outs[name] = _best(1, job, clock)
+            for name in [list(jobs)[i] for i in order.permutation(len(jobs))]:
+                sec, outs[name] = _best(1, jobs[name], clock)
                 best[name] = min(best[name], sec)
         rate = {name: N * T / sec for name, sec in best.items()}
         row = {"batch": b, "model": rate["spikegate"], "peers": {}}

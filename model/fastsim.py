@@ -3,11 +3,13 @@
 Layer l+1 at step t depends only on layer l's spikes up to step t, so running all T steps of
 layer l before layer l+1 computes exactly what the contract's step-major order computes. That
 turns each layer's synaptic input into one matrix product over every (step, sample) row, done
-in a floating type only when every partial sum is provably an exactly representable integer,
+in a floating type only when every partial sum is provably an exactly representable integer and,
+block by block, over only the inputs the block's spikes use (:mod:`spikegate.model.fastsyn`),
 and leaves a short loop over steps for the neuron state, in the narrowest integer type that
-holds every intermediate value. ``tests/test_model_speed.py`` checks this module against the
-per-step :func:`spikegate.model.lif.lif_step` evaluation and the scalar transcription of the
-contract in ``tests/test_model.py``.
+holds every intermediate value, working in place in the step-major drive.
+``tests/test_model_speed.py`` checks this module against the per-step
+:func:`spikegate.model.lif.lif_step` evaluation and the scalar transcription of the contract in
+``tests/test_model.py``.
 """
 from __future__ import annotations
 
@@ -15,70 +17,11 @@ import numpy as np
 
 from .conv import neuron_bias
 from .conv_eval import conv_sums
+from .fastsyn import (column_bound, drive_sample_major, drive_step_major, exact_float_dtype, float_for,
+                      synaptic_input)
 from .network import MAX_REFRACTORY, Layer
 
-__all__ = ["exact_float_dtype", "synaptic_input", "readout_totals", "run_layer", "run_network"]
-
-# Floating types whose integers are exact up to 2^mantissa, narrowest first.
-_EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
-# Rows of spikes converted to floating point at a time: the buffer stays in cache and is reused.
-_CHUNK_ROWS = 4096
-
-
-def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
-    """The narrowest floating type in which ``spikes @ weights`` is exact for any 0/1 spikes, or
-    None. Every partial sum of a column is a sum of a subset of its entries, so it is bounded by
-    the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude. With
-    ``weight_bits``, the free bound n_in * 2^(weight_bits - 1) is tried before the weights' own."""
-    if weight_bits is not None:
-        dtype = _float_for(weights.shape[0] << (weight_bits - 1))
-        if dtype is not None:
-            return dtype
-    return _float_for(_column_bound(weights))
-
-
-def _float_for(bound: int):
-    """The narrowest floating type holding every integer of magnitude <= ``bound``, or None."""
-    for dtype, limit in _EXACT_FLOATS:
-        if bound <= limit:
-            return dtype
-    return None
-
-
-def _column_bound(weights: np.ndarray) -> int:
-    return int(np.abs(weights).sum(axis=0).max()) if weights.size else 0
-
-
-def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.ndarray:
-    """The exact sums ``spikes @ weights`` [rows, n] for 0/1 ``spikes`` [rows, n_in], as integer
-    values in the product's type (a float type holds them exactly; convert with ``astype``).
-
-    ``dtype``: "auto" picks :func:`exact_float_dtype`; a floating type forces that product
-    (callers must know it is exact); None forces numpy's integer product (no BLAS, slow).
-    """
-    if isinstance(dtype, str):
-        if dtype != "auto":
-            raise ValueError(f"dtype = {dtype!r} is not valid; valid: 'auto', np.float32, np.float64 or None")
-        dtype = exact_float_dtype(weights)
-    rows, n = spikes.shape[0], weights.shape[1]
-    if rows < n:
-        # Few rows (small batches): converting only the weight rows some spike uses costs less
-        # than converting them all. Dropping rows of W only lowers the bound on the partial sums.
-        used = np.flatnonzero(spikes.any(axis=0))
-        if 2 * len(used) < spikes.shape[1]:
-            weights, spikes = weights[used], spikes[:, used]
-    if dtype is None:
-        return spikes.astype(np.int64) @ weights
-    w = weights.astype(dtype)
-    out = np.empty((rows, n), dtype)
-    buf = np.empty((min(rows, _CHUNK_ROWS), spikes.shape[1]), dtype)
-    for i in range(0, rows, _CHUNK_ROWS):
-        part = spikes[i:i + _CHUNK_ROWS]
-        b = buf[:len(part)]
-        np.copyto(b, part, casting="unsafe")
-        np.matmul(b, w, out=out[i:i + _CHUNK_ROWS])
-    return out
-
+__all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network"]
 
 def readout_totals(layer: Layer, counts: np.ndarray, T: int):
     """Final membranes int64 [batch, n] of a leak-free readout layer from its input spike counts
@@ -89,7 +32,7 @@ def readout_totals(layer: Layer, counts: np.ndarray, T: int):
     saturation ever acts and the final membrane is the plain total."""
     n = layer.n
     # counts <= T, so every partial sum of the products is at most T times a column's bound.
-    dtype = _float_for(T * (layer.n_in << (layer.weight_bits - 1)))
+    dtype = float_for(T * (layer.n_in << (layer.weight_bits - 1)))
     if dtype is None or not counts.size:
         return None
     w = layer.weights
@@ -121,10 +64,20 @@ def _state_dtype(layer: Layer):
         if free < limit:
             return dtype
         if floor < limit:
-            own = half + int(np.abs(layer.bias).max(initial=0)) + _column_bound(layer.weights)
+            own = half + int(np.abs(layer.bias).max(initial=0)) + column_bound(layer.weights)
             if own < limit:
                 return dtype
     return np.int64
+
+
+def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndarray:
+    """Bias plus the exact synaptic sums of a dense layer, step-major [T, batch, n] in its neuron
+    state type (:func:`_state_dtype`, which bounds every such value), for its input spikes bool
+    [batch, T, n_in] (``sample_major``, the network's input) or [T, batch, n_in]."""
+    dt = _state_dtype(layer)
+    dtype = exact_float_dtype(layer.weights, layer.weight_bits)
+    make = drive_sample_major if sample_major else drive_step_major
+    return make(layer.weights, spikes, dtype, dt, neuron_bias(layer).astype(dt))
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
@@ -134,10 +87,18 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     Returns ``(spikes bool [T, batch, n], v int64 [batch, n], r int64 [batch, n], trace)`` with
     ``trace`` int64 [T, batch, n] or None. The arithmetic is the contract's (spikegate.model.lif):
     steps 1-5 in order, one saturation of leak + bias + synaptic sum."""
-    T, batch, n = syn.shape
     dt = _state_dtype(layer)
     drive = syn.astype(dt)
     drive += neuron_bias(layer).astype(dt)
+    return run_drive(layer, drive, traces)
+
+
+def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False):
+    """:func:`run_layer` from bias + synaptic sums ``drive`` [T, batch, n] already in the
+    layer's state type; ``drive`` is used as the work space (each step's membranes overwrite
+    that step's drive), so the caller gives it up."""
+    T, batch, n = drive.shape
+    dt = drive.dtype.type
     lo, hi = layer.v_min, layer.v_max
     lk, theta = layer.leak, layer.threshold
     # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
@@ -159,7 +120,6 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     top = max(theta, hi - theta) if layer.reset == "subtract" else theta
     upper = layer.readout or not drive.size or top + int(drive.max()) > hi
     lower = not drive.size or int(drive.min()) < 0
-    trace = np.empty((T, batch, n), np.int64) if traces else None
     v = np.zeros((batch, n), dt)
     r = np.zeros((batch, n), dt)
     refractory = not layer.readout and layer.refractory > 0
@@ -168,15 +128,16 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     # cost that only large arrays repay.
     lo, hi, theta_dt, refr = dt(lo), dt(hi), dt(theta), dt(layer.refractory)
     clip = upper and lower and batch * n >= 2048
+    taken = np.empty((batch, n), dt)  # theta where a neuron fired
     for t in range(T):
-        if lk.kind == "shift":
-            x = v - (v >> k)
-            x += drive[t]
-        elif lk.kind == "multiply":
-            x = (v * lk.m) >> lk.frac_bits
-            x += drive[t]
-        else:
-            x = v + drive[t]
+        x = drive[t]  # becomes this step's membrane in place: the drive is used once
+        if t:  # v = 0 before the first step, and every leak maps 0 to 0
+            if lk.kind == "shift":
+                x += v - (v >> k)
+            elif lk.kind == "multiply":
+                x += (v * lk.m) >> lk.frac_bits
+            else:
+                x += v
         if clip:
             np.clip(x, lo, hi, out=x)
         else:
@@ -194,13 +155,12 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
             if layer.reset == "zero":
                 x *= ~s
             else:
-                x -= s * theta_dt
+                x -= np.multiply(s, theta_dt, out=taken)
             if refractory:
                 r = r - frozen + s * refr  # not frozen means r == 0
         v = x
-        if traces:
-            trace[t] = v
-    return spikes, v.astype(np.int64), r.astype(np.int64), trace
+    # The drive now holds the membranes after every step.
+    return spikes, v.astype(np.int64), r.astype(np.int64), drive.astype(np.int64) if traces else None
 
 
 def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
@@ -230,25 +190,26 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
                 rs.append(np.zeros((batch, layer.n), np.int64))
                 trs.append(None)
                 continue
-        if layer.conv is not None:
-            # Convolution / pooling: the synaptic-sum seam; every row is independent of the others.
-            rows = spikes.reshape(batch * T, n_in) if i == 0 else s.reshape(T * batch, layer.n_in)
-            syn = conv_sums(layer, rows)
+        competitive = layer.plasticity is not None and layer.plasticity.changes_inference
+        if layer.conv is None and not competitive:
+            s, v, r, tr = run_drive(layer, layer_drive(layer, spikes if i == 0 else s, i == 0), traces)
+        else:
+            if layer.conv is not None:
+                # Convolution / pooling: the synaptic-sum seam; every row is independent of the others.
+                rows = spikes.reshape(batch * T, n_in) if i == 0 else s.reshape(T * batch, layer.n_in)
+                syn = conv_sums(layer, rows)
+            else:
+                dtype = exact_float_dtype(layer.weights, layer.weight_bits)
+                rows = spikes.reshape(batch * T, n_in) if i == 0 else s.reshape(T * batch, layer.n_in)
+                syn = synaptic_input(layer.weights, rows, dtype)
+            # The input's rows are sample-major; reorder the (smaller) sums to step-major.
             syn = (syn.reshape(batch, T, layer.n).transpose(1, 0, 2) if i == 0
                    else syn.reshape(T, batch, layer.n))
-        elif i == 0:
-            dtype = exact_float_dtype(layer.weights, layer.weight_bits)
-            # The input's rows are sample-major; reorder the (smaller) sums to step-major.
-            syn = synaptic_input(layer.weights, spikes.reshape(batch * T, n_in), dtype)
-            syn = syn.reshape(batch, T, layer.n).transpose(1, 0, 2)
-        else:
-            dtype = exact_float_dtype(layer.weights, layer.weight_bits)
-            syn = synaptic_input(layer.weights, s.reshape(T * batch, layer.n_in), dtype).reshape(T, batch, layer.n)
-        if layer.plasticity is not None and layer.plasticity.changes_inference:
-            from .learning import run_competitive_layer  # here: model.learning imports this module
-            s, v, r, tr = run_competitive_layer(layer, syn, traces)
-        else:
-            s, v, r, tr = run_layer(layer, syn, traces)
+            if competitive:
+                from .learning import run_competitive_layer  # here: model.learning imports this module
+                s, v, r, tr = run_competitive_layer(layer, syn, traces)
+            else:
+                s, v, r, tr = run_layer(layer, syn, traces)
         out.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
         vs.append(v)
         rs.append(r)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.model import Layer, Leak, Network, simulate
 from spikegate.model.fastsim import _state_dtype, exact_float_dtype, readout_totals, run_layer, synaptic_input
+from spikegate.model.fastsyn import BLOCK_ROWS, MIN_SAVED, compacts, drive_sample_major, drive_step_major
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
@@ -214,3 +215,85 @@ def test_peers_differ_once_the_model_saturates():
                    Layer(weights=rng.integers(0, 8, (6, 3)), weight_bits=4, membrane_bits=5, readout=True)],
                   timesteps=8)
     assert all(n > 0 for n in peer_runs(net, rng.random((10, 8, 20)) < 0.5).values())
+
+
+# --- block compaction (model/fastsyn.py): the same exact sums from only the inputs a block uses ---
+
+def test_compaction_rule_boundaries():
+    # Three quarters of the inputs at most ...
+    assert compacts(1000, 75, 100, 64) and not compacts(1000, 76, 100, 64)
+    # ... and a saving of MIN_SAVED multiply-adds, or fewer rows than sums.
+    rows, n = 64, 64
+    unused = MIN_SAVED // (rows * n)
+    assert rows * unused * n == MIN_SAVED and 4 * (512 - unused + 1) <= 3 * 512
+    assert compacts(rows, 512 - unused, 512, n) and not compacts(rows, 512 - unused + 1, 512, n)
+    assert compacts(63, 70, 100, 64) and not compacts(64, 70, 100, 64)
+    assert compacts(1, 0, 1, 2) and not compacts(2, 1, 1, 2)
+
+
+def mixed_spikes(rng, batch, T, n_in, sparse_samples):
+    """Samples [0, sparse_samples) use a fifth of the inputs at 30 %, the rest all inputs at 80 %."""
+    s = rng.random((batch, T, n_in)) < 0.8
+    few = rng.choice(n_in, n_in // 5, replace=False)
+    sparse = np.zeros((sparse_samples, T, n_in), bool)
+    sparse[:, :, few] = rng.random((sparse_samples, T, len(few))) < 0.3
+    s[:sparse_samples] = sparse
+    return s
+
+
+def block_decisions(spikes2d, n):
+    n_in = spikes2d.shape[1]
+    return [compacts(len(p), int(p.any(axis=0).sum()), n_in, n)
+            for p in (spikes2d[i:i + BLOCK_ROWS] for i in range(0, len(spikes2d), BLOCK_ROWS))]
+
+
+@pytest.mark.parametrize("dtype", [None, np.float32, np.float64, "auto"])
+def test_synaptic_input_over_compacted_and_plain_blocks(dtype):
+    rng = np.random.default_rng(7)
+    w = rng.integers(-128, 128, size=(600, 64))
+    s = mixed_spikes(rng, 70, 8, 600, 40).reshape(-1, 600)  # 320 sparse rows, then 240 dense ones
+    decisions = block_decisions(s, 64)
+    assert decisions[0] and not decisions[-1]
+    assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), s.astype(np.int64) @ w)
+
+
+@pytest.mark.parametrize("sparse_samples", [0, 16, 40, 70])
+def test_step_major_drives_from_both_input_orders(sparse_samples):
+    rng = np.random.default_rng(sparse_samples)
+    w = rng.integers(-128, 128, size=(600, 64))
+    bias = rng.integers(-100, 100, 64).astype(np.int32)
+    s = mixed_spikes(rng, 70, 8, 600, sparse_samples)  # [batch, T, n_in]
+    want = (s.astype(np.int64) @ w).transpose(1, 0, 2) + bias
+    step_major = np.ascontiguousarray(s.transpose(1, 0, 2))
+    for dtype in (np.float32, np.float64, None):
+        for got in (drive_sample_major(w, s, dtype, np.int32, bias), drive_step_major(w, step_major, dtype, np.int32, bias)):
+            assert got.dtype == np.int32 and np.array_equal(got, want), dtype
+
+
+@pytest.mark.parametrize("sparse_samples", [16, 40])
+def test_networks_with_compacted_input_blocks(sparse_samples):
+    # Sparse samples first, dense ones after: the fast path switches from gathered blocks to the
+    # plain product mid-batch, and the hidden layer's spikes go through the step-major drive.
+    rng = np.random.default_rng(sparse_samples)
+    net = Network([Layer(weights=rng.integers(-128, 128, size=(600, 64)), weight_bits=8, membrane_bits=16,
+                         threshold=300, reset=["zero", "subtract"][sparse_samples % 2], leak=Leak.shift(3)),
+                   Layer(weights=rng.integers(-128, 128, size=(64, 10)), weight_bits=8, membrane_bits=16, threshold=50)],
+                  timesteps=8)
+    spikes = mixed_spikes(rng, 60, 8, 600, sparse_samples)
+    assert block_decisions(spikes.reshape(-1, 600), 64)[0]
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes[sparse_samples - 2:sparse_samples + 1])
+
+
+def test_compacted_product_keeps_the_float_bound():
+    # A column whose used entries sum to -(2^24 + 1): float32 would round it, so the weights'
+    # bound picks float64, and a one-row block over 513 of 1200 inputs is compacted.
+    w = np.zeros((1200, 2), np.int64)
+    w[:512, 0] = -(1 << 15)
+    w[512, 0] = -1
+    s = np.zeros((1, 1200), bool)
+    s[0, :513] = True
+    assert compacts(1, 513, 1200, 2) and exact_float_dtype(w) is np.float64
+    assert int(synaptic_input(w, s)[0, 0]) == -((1 << 24) + 1)
+    w[512, 0] = 0  # exactly -2^24: float32 holds it
+    assert exact_float_dtype(w) is np.float32 and int(synaptic_input(w, s)[0, 0]) == -(1 << 24)
