@@ -258,8 +258,10 @@ def fuzz_board(board, net: Network, frames: int, *, seed: int = 0, check_every: 
             answers = _answer_to(board, item.tag, answer_wait if clean else 4 * quiet)
         else:
             answers = responses(drain(board.ser, quiet))
-        # The host cannot tell whether a damaged frame it saw no answer to was applied.
-        unsure |= not intact or _write_behind(item, answers)
+        # Damage may have changed the parameters unseen: a damaged WRITE (its answer may come
+        # after the host stopped listening), or an intact frame whose answer did not come.
+        unsure |= ((not intact and item.cmd == Cmd.WRITE) or _write_behind(item, answers)
+                   or (intact and not any(a[1] == item.tag for a in answers)))
         if intact and clean:
             _check_valid_answer(item, answers, stats, rec, unsure)
         # The host cannot see the board's clock: after damage it cannot tell when the board's frame
