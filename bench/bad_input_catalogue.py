@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bad_input_specific import DROP as _DROP, specific  # noqa: E402  (the sibling module)
+from bad_input_specific import DROP as _DROP, OPEN, specific  # noqa: E402  (the sibling module)
 
 __all__ = ["Case", "make_inputs", "catalogue", "commands", "nir_graph"]
 
@@ -192,8 +192,10 @@ def catalogue(inputs: Path) -> list:
 
     def add(cmd, kind, label, override, option="", stdout_full=False):
         base = BASE.get(cmd, {})
-        fast = (cmd, kind) not in seen
-        seen.add((cmd, kind))
+        # A known open defect stays in the full matrix (and its report) but out of the CI subset.
+        fast = (cmd, kind) not in seen and (cmd, f"{kind}: {label}") not in OPEN
+        if fast:
+            seen.add((cmd, kind))
         cases.append(Case(cmd, _argv(base, inputs, override), f"{kind}: {label}", option, stdout_full, fast))
 
     for cmd, parser in commands().items():
