@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bad_input_specific import DROP as _DROP, OPEN, specific  # noqa: E402  (the sibling module)
 
 __all__ = ["Case", "make_inputs", "catalogue", "commands", "nir_graph"]
 
@@ -31,6 +35,7 @@ class Case:
 BASE = {
     "boards": {},
     "info": {},
+    "learn": {"--out": "l.json", "--epochs": "1"},
     "model": {"--samples": "3"},
     "demo": {"--samples": "3"},
     "train": {"--out": "t.json", "--epochs": "1"},
@@ -107,6 +112,8 @@ def make_inputs(d: Path) -> Path:
     (d / "random.bit").write_bytes(os.urandom(4000))
     (d / "ice40.bit").write_bytes((d / "ok.bin").read_bytes())
     (d / "text.fs").write_text("hello\n")
+    net = json.loads((d / "ok.json").read_text())
+    (d / "poisson.json").write_text(json.dumps({**net, "encoding": "poisson"}))  # no on-chip encoder
     np.save(d / "calib-shape.npy", np.zeros((3, 5)))
     (d / "calib-garbage.npy").write_bytes(os.urandom(300))
     _nir_files(d, np)
@@ -169,7 +176,6 @@ def _argv(base: dict, inputs: Path, override: dict) -> list:
     return out
 
 
-_DROP = object()
 INT_VALUES = {"abc": "abc", "1.5": "1.5", "empty": "", "-5": "-5", "0": "0", "huge": str(10 ** 30)}
 FLOAT_VALUES = {"abc": "abc", "nan": "nan", "inf": "inf", "-inf": "-inf", "-1": "-1", "0": "0", "1e308": "1e308"}
 LANES = {"3": "3", "0": "0", "abc": "abc", "-4": "-4", "128": "128", "many": ",".join(["4"] * 9), "empty": ""}
@@ -186,8 +192,10 @@ def catalogue(inputs: Path) -> list:
 
     def add(cmd, kind, label, override, option="", stdout_full=False):
         base = BASE.get(cmd, {})
-        fast = (cmd, kind) not in seen
-        seen.add((cmd, kind))
+        # A known open defect stays in the full matrix (and its report) but out of the CI subset.
+        fast = (cmd, kind) not in seen and (cmd, f"{kind}: {label}") not in OPEN
+        if fast:
+            seen.add((cmd, kind))
         cases.append(Case(cmd, _argv(base, inputs, override), f"{kind}: {label}", option, stdout_full, fast))
 
     for cmd, parser in commands().items():
@@ -236,65 +244,5 @@ def catalogue(inputs: Path) -> list:
         if cmd in ("boards", "info", "model", "demo", "cache"):
             add(cmd, "stdout full", "stdout is /dev/full", {}, "stdout", stdout_full=True)
             add(cmd, "stdout full", "--json, stdout is /dev/full", {"--json": None}, "stdout", stdout_full=True)
-    _specific(add)
+    specific(add)
     return cases
-
-
-def _specific(add) -> None:
-    """Cases of one command's own inputs."""
-    for name in ("empty.bin", "random.bin", "adir", "none.bin", "fifo"):
-        add("flash", "bitstream", name, {"--bitstream": f"@{name}"}, "bitstream")
-    add("flash", "bitstream", "/dev/zero", {"--bitstream": "/dev/zero"}, "bitstream")
-    for board, name in (("ulx3s-85f", "random.bit"), ("ulx3s-85f", "ice40.bit"), ("orangecrab-25f", "random.bit"),
-                        ("tangnano9k", "text.fs"), ("icebreaker", "random.bit")):
-        add("flash", "bitstream", f"{board} {name}", {"--board": board, "--bitstream": f"@{name}"}, "bitstream")
-    for name in ("garbage.nir", "empty.nir", "zero.nir", "huge.nir", "none.nir", "adir", "fifo"):
-        add("import", "nir file", name, {"": f"@{name}"}, "")
-    add("import", "nir file", "/dev/zero", {"": "/dev/zero"}, "/dev/zero")
-    add("import", "nir file", "--dt missing", {"--dt": _DROP}, "--dt")
-    add("import", "nir file", "export with --dt", {"": "@exported.nir"}, "--dt")
-    for name in ("calib-shape.npy", "calib-garbage.npy", "none.npy"):
-        add("import", "calibration", name, {"--calibrate": f"@{name}"}, "calib")
-    add("import", "calibration", "mnist without --data-dir", {"--calibrate": "mnist"}, "--data-dir")
-    for label, v in (("0", "0"), ("abc", "abc"), ("empty", ""), ("negative", "-3"), ("huge", "100000")):
-        add("train", "hidden", f"--hidden {label}", {"--hidden": v}, "hidden")
-    add("train", "percentile", "--percentile 10", {"--percentile": "10"}, "percentile")
-    add("model", "data", "mnist without --data-dir", {"--data": "mnist"}, "--data-dir")
-    add("model", "data", "mnist, empty --data-dir", {"--data": "mnist", "--data-dir": "@adir"}, "")
-    add("model", "data", "samples beyond the split", {"--samples": "1000000"}, "--samples")
-    add("sim", "waves", "--waves-sample beyond the data", {"--waves-sample": "1000000"}, "--waves-sample")
-    for label, v in (("bogus", "bogus"), ("per layer, too many", "block,block,block,block")):
-        add("export", "weight ram", f"--weight-ram {label}", {"--weight-ram": v}, "weight")
-    for label, v in (("digit first", "1top"), ("space", "a b"), ("empty", "")):
-        add("export", "name", f"--name {label}", {"--name": v}, "--name")
-    add("export", "memory", "--memory-budget 10", {"--memory-budget": "10"}, "memory")
-    add("build", "clock", "--clock 1000000", {"--clock": "1000000"}, "--clock")
-    add("build", "clock", "--clock 1 (below the PLL)", {"--clock": "1"}, "clock")
-    add("run", "port", "--port /nonexistent", {"--port": "/dev/nonexistent-port"}, "port")
-    _plot_explore_cache(add)
-
-
-def _plot_explore_cache(add) -> None:
-    add("plot", "kind", "bogus", {"": "bogus"}, "bogus")
-    for label, v in (("letters", "a,b"), ("negative", "-1"), ("beyond the layer", "100000"), ("empty", "")):
-        add("plot", "neurons", f"trace --neurons {label}", {"": "trace", "--neurons": v}, "--neurons")
-    for label, v in (("no width", "8x"), ("zero", "0x0"), ("not the inputs", "3x3"), ("letters", "axb")):
-        add("plot", "shape", f"fields --shape {label}", {"": "fields", "--shape": v}, "--shape")
-    add("plot", "range", "--sample beyond the data", {"--sample": "100000"}, "--sample")
-    add("plot", "range", "--layer beyond the network", {"": "trace", "--layer": "9"}, "--layer")
-    for kind, opt in (("utilisation", "--report"), ("pareto", "--results"), ("confusion", "--rtl")):
-        for name in ("garbage.json", "none.json", "adir", "deep.json", "list.json", "empty.json"):
-            add("plot", "input file", f"{kind} {opt} {name}", {"": kind, opt: f"@{name}", "--samples": "5"}, opt)
-        add("plot", "input file", f"{kind} {opt} /dev/zero", {"": kind, opt: "/dev/zero"}, opt)
-    add("plot", "input file", "pareto without --results", {"": "pareto"}, "--results")
-    for label, v in (("bogus", "bogus"), ("empty", ""), ("only commas", ",")):
-        add("explore", "weight ram", f"--weight-ram {label}", {"--weight-ram": v}, "--weight-ram")
-    for label, v in (("letters", "abc"), ("negative", "-5"), ("empty", ""), ("zero", "0")):
-        add("explore", "clock list", f"--clock {label}", {"--clock": v}, "--clock")
-    for label, v in (("letters", "abc"), ("negative", "-1"), ("empty", ""), ("backwards range", "8-1")):
-        add("explore", "seed list", f"--seeds {label}", {"--seeds": v}, "--seeds")
-    add("explore", "board", "one bogus in the list", {"--board": "icebreaker,bogus"}, "bogus")
-    add("explore", "board", "empty", {"--board": ""}, "--board")
-    add("explore", "plot", "--plot x.txt (no image format)", {"--plot": "x.txt"}, "--plot")
-    add("explore", "scheduler", "--scheduler not a URL", {"--scheduler": "not a url"}, "--scheduler")
-    add("cache", "action", "--info and --clear", {"--clear": None}, "--clear")

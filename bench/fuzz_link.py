@@ -6,9 +6,11 @@ the board must answer identify and its CHECKSUM must equal the host's record of 
 
     python bench/fuzz_link.py [--twin-frames 100000] [--board-frames 10000] [--check-every 10] [--seed 0]
 
+Valid frames of every command include row-major bulk WRITEs, ENCODE and BATCH; the answer of every
+intact LOAD-and-run, ENCODE and BATCH is compared byte for byte with the model of the host's record.
 Prints frames sent, answers checked, lockups (must be 0), corruptions caught by the checksum,
-undetected corruptions (must be 0) and wall time; exits 1 if a lockup, a wrong answer or an
-undetected corruption occurred.
+undetected corruptions (must be 0), the frame kinds and the valid/damaged frames per command, and
+wall time; exits 1 if a lockup, a wrong answer or an undetected corruption occurred.
 """
 from __future__ import annotations
 
@@ -25,11 +27,14 @@ def fuzz_net():
 
 
 def report(name: str, s) -> str:
+    from spikegate.link_fuzz import COMMANDS
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(s.kinds.items()))
+    commands = ", ".join(f"{c} {s.commands.get(c, 0)}/{s.damaged.get(c, 0)}" for c in COMMANDS)
     return (f"{name}: frames sent {s.frames}, answers checked {s.answers_checked}, lockups {s.lockups}, "
             f"wrong answers {s.wrong_answers}, caught by checksum {s.caught_by_checksum} (reloads {s.reloads}), "
-            f"undetected corruptions {s.undetected}, samples checked {s.samples_checked}, "
-            f"wall time {s.wall_s:.1f} s\n  kinds: {kinds}" + "".join(f"\n  wrong: {w}" for w in s.wrong))
+            f"undetected corruptions {s.undetected}, sample answers checked against the model {s.outputs_checked}, "
+            f"sample runs checked {s.samples_checked}, wall time {s.wall_s:.1f} s\n  kinds: {kinds}"
+            f"\n  commands (valid/damaged): {commands}" + "".join(f"\n  wrong: {w}" for w in s.wrong))
 
 
 def main(argv=None) -> int:

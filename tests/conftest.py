@@ -57,6 +57,8 @@ FILE_TIERS = {
     "test_link_checksum.py": "amaranth",
     "test_link_e2e.py": "verilator",
     "test_link_fuzz.py": "verilator",
+    "test_link_fuzz_reference.py": "model",
+    "test_option_scope.py": "model",
     "test_link_engine.py": "amaranth",
     "test_link_hdl.py": "amaranth",
     "test_link_uart.py": "amaranth",

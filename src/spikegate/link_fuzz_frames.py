@@ -1,5 +1,5 @@
-"""Fuzz frames for the host link: what :mod:`spikegate.link_fuzz` sends, and the host's record of
-the writes it believes applied (see that module for the campaign)."""
+"""Fuzz frames for the host link: what :mod:`spikegate.link_fuzz` sends (see that module for the
+campaign; the host's record of what the board holds is :mod:`spikegate.link_fuzz_record`)."""
 from __future__ import annotations
 
 import random
@@ -7,14 +7,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .link_fuzz_record import Record
 from .model import link as proto
-from .model.link import CfgTarget, Cmd
+from .model.encode import MASK32, InputEncoder
+from .model.link import CfgTarget, Cmd, Encoding, batch_fits
 from .model.network import Network
-from .model.protocol import LOAD_CLEAR, LOAD_RUN, NET_ID_BYTES, SYNC_REQ, WRITE_HEADER
+from .model.protocol import (BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN, LOAD_CLEAR,
+                             LOAD_RUN, NET_ID_BYTES, SYNC_REQ, WRITE_HEADER, WRITE_ROW_MAJOR, layout_len, pack_fields)
 
-__all__ = ["KINDS", "Item", "Record", "FrameGen", "responses"]
+__all__ = ["KINDS", "COMMANDS", "Item", "Record", "FrameGen", "responses"]
 
 KINDS = ("valid", "refused", "bitflips", "burst", "truncated", "garbage", "flood", "pause", "forged")
+# Valid frames by command; a row-major (bulk) WRITE counts apart from a row WRITE.
+COMMANDS = ("WRITE", "WRITE_ROW_MAJOR", "SET_NET_ID", "CHECKSUM", "LOAD", "RUN", "READ", "CLEAR", "STATUS",
+            "IDENTIFY", "ENCODE", "BATCH")
+# Damaged copies of a valid frame (the others carry no intended command).
+DAMAGED = ("bitflips", "burst", "truncated", "pause", "forged")
 
 
 @dataclass
@@ -24,36 +32,20 @@ class Item:
     data: bytes
     cmd: int = -1
     tag: int = -1
-    write: tuple | None = None   # (layer, target, col-or-row..., values) of an intended WRITE
+    write: tuple | None = None   # (layer, target byte, row, col, values) of an intended WRITE
     split: int = 0               # pause after this many bytes
     long_pause: bool = False     # the pause exceeds the frame timeout
-
-
-class Record:
-    """The host's record of the parameters it believes the board holds."""
-
-    def __init__(self, net: Network):
-        self.baked = net
-        self.set(net)
-
-    def set(self, net: Network):
-        self.weights = [l.weights.copy() for l in net.layers]
-        self.bias = [l.bias.copy() for l in net.layers]
-        self.threshold = [int(l.threshold) for l in net.layers]
-
-    def apply(self, write):
-        layer, target, row, col, values = write
-        if target == CfgTarget.WEIGHT:
-            self.weights[layer][row, col:col + len(values)] = values
-        elif target == CfgTarget.BIAS:
-            self.bias[layer][col:col + len(values)] = values
-        else:
-            self.threshold[layer] = values[0]
+    encode: tuple | None = None  # (encoding, [(state, levels), ...]) of an ENCODE or BATCH
+    spikes: np.ndarray | None = None  # [T, n_in] of a LOAD-and-run
 
     @property
-    def net(self) -> Network:
-        return self.baked.replace(layers=[l.replace(weights=w, bias=b, threshold=t) for l, w, b, t in
-                                          zip(self.baked.layers, self.weights, self.bias, self.threshold)])
+    def command(self) -> str:
+        """The intended command's name (:data:`COMMANDS`); "" for garbage and floods."""
+        if self.cmd < 0:
+            return ""
+        if self.write is not None and self.write[1] & WRITE_ROW_MAJOR:
+            return "WRITE_ROW_MAJOR"
+        return Cmd(self.cmd).name if self.cmd in tuple(Cmd) else f"0x{self.cmd:02x}"
 
 
 class FrameGen:
@@ -62,6 +54,12 @@ class FrameGen:
     def __init__(self, net: Network, geo: proto.LinkGeometry, seed: int):
         self.net, self.geo, self.rng = net, geo, random.Random(seed)
         self.tag = 0
+        self.encoder = InputEncoder(geo.n_in, geo.timesteps)
+        # ENCODE answers OK only when its words fit the buffer: an all-zero sample needs T of them.
+        self.can_encode = ENCODE_HEADER_LEN + geo.n_in <= geo.max_payload and geo.timesteps <= geo.max_events
+        record = layout_len(BATCH_RECORD) + geo.n_in
+        self.batch_max = min((geo.max_payload - layout_len(BATCH_HEADER)) // record,
+                             0xFFFF // (CYCLE_BYTES + geo.output_bytes)) if batch_fits(geo) else 0
 
     def _tag(self) -> int:
         self.tag = (self.tag + 1) & 0xFF
@@ -77,40 +75,105 @@ class FrameGen:
     def _write(self) -> tuple:
         r, g = self.rng, self.geo
         layer = r.randrange(g.n_layers)
-        targets = [CfgTarget.WEIGHT, CfgTarget.BIAS] + ([] if self.net.layers[layer].readout else [CfgTarget.THRESHOLD])
-        target = r.choice(targets)
-        lo, hi = g.value_range(layer, target)
-        n = g.sizes[layer]
-        if target == CfgTarget.THRESHOLD:
+        targets = [CfgTarget.WEIGHT, CfgTarget.WEIGHT | WRITE_ROW_MAJOR, CfgTarget.BIAS]
+        target = r.choice(targets + ([] if self.net.layers[layer].readout else [CfgTarget.THRESHOLD]))
+        base = CfgTarget(target & ~WRITE_ROW_MAJOR)
+        lo, hi = g.value_range(layer, base)
+        n, n_in = g.sizes[layer], g.n_in_per_layer[layer]
+        room = (g.max_payload - WRITE_HEADER) // g.write_value_bytes(layer, base)
+        if base == CfgTarget.THRESHOLD:
             row, col, count = 0, 0, 1
+        elif target & WRITE_ROW_MAJOR:
+            # A bulk write from (row, col) on through the following rows; a quarter of them from
+            # the layer's first weight, as the driver's upload sends them.
+            row, col = (0, 0) if r.random() < 0.25 else (r.randrange(n_in), r.randrange(n))
+            count = r.randint(1, min(room, n_in * n - (row * n + col)))
         else:
-            row = r.randrange(g.n_in_per_layer[layer]) if target == CfgTarget.WEIGHT else 0
+            row = r.randrange(n_in) if base == CfgTarget.WEIGHT else 0
             col = r.randrange(n)
-            count = r.randint(1, n - col)
-        return layer, target, row, col, [r.randint(lo, hi) for _ in range(count)]
+            count = r.randint(1, min(room, n - col))
+        return layer, int(target), row, col, [r.choice((lo, hi, r.randint(lo, hi))) for _ in range(count)]
 
     def _write_payload(self, w) -> bytes:
         layer, target, row, col, values = w
-        vb = self.geo.write_value_bytes(layer, target)
+        vb = self.geo.write_value_bytes(layer, CfgTarget(target & ~WRITE_ROW_MAJOR))
         return (bytes([layer, target]) + proto.to_le(row, 2) + proto.to_le(col, 2) + proto.to_le(len(values), 2)
                 + b"".join(proto.to_le(v, vb) for v in values))
 
-    def _valid(self) -> Item:
+    def _sample(self, code: int) -> tuple[int, list[int]]:
+        """(state, levels) of one ENCODE sample whose load words fit the input buffer."""
         r, g = self.rng, self.geo
-        cmd = r.choice([Cmd.WRITE, Cmd.WRITE, Cmd.WRITE, Cmd.LOAD, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.STATUS,
-                        Cmd.IDENTIFY, Cmd.CHECKSUM, Cmd.SET_NET_ID])
-        write = None
+        state = r.randint(1, MASK32) if code == Encoding.BERNOULLI else 0
+        top = 255
+        while True:
+            levels = [r.choice((0, top, r.randint(0, top))) for _ in range(g.n_in)]
+            words = self.encoder.words(np.array(levels), Encoding(code).name.lower(), state)
+            if len(words) <= g.max_events:
+                return state, levels
+            top //= 2  # dimmer inputs spike less; all zero fits (can_encode)
+
+    def _encode(self, cmd: int) -> tuple[bytes, tuple]:
+        r = self.rng
+        code = r.choice(tuple(Encoding))
+        if cmd == Cmd.ENCODE:
+            state, levels = self._sample(code)
+            return pack_fields(ENCODE_HEADER, {"encoding": code, "state": state}) + bytes(levels), \
+                (code, [(state, levels)])
+        samples = [self._sample(code) for _ in range(r.randint(1, self.batch_max))]
+        payload = pack_fields(BATCH_HEADER, {"encoding": code}) + b"".join(
+            pack_fields(BATCH_RECORD, {"state": s}) + bytes(q) for s, q in samples)
+        return payload, (code, samples)
+
+    def _valid(self) -> Item:
+        r = self.rng
+        cmd = r.choice([Cmd.WRITE] * 4 + [Cmd.LOAD, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.STATUS, Cmd.IDENTIFY,
+                                          Cmd.CHECKSUM, Cmd.SET_NET_ID]
+                       + [Cmd.ENCODE] * (2 * self.can_encode) + [Cmd.BATCH] * (2 * bool(self.batch_max)))
+        write = encode = spikes = None
         if cmd == Cmd.WRITE:
             write = self._write()
             payload = self._write_payload(write)
         elif cmd == Cmd.LOAD:
-            payload = bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(self.spikes(), g)
+            spikes = self.spikes()
+            payload = bytes([LOAD_CLEAR | LOAD_RUN]) + proto.encode_events(spikes, self.geo)
+        elif cmd in (Cmd.ENCODE, Cmd.BATCH):
+            payload, encode = self._encode(cmd)
         elif cmd == Cmd.SET_NET_ID:
             payload = bytes(r.randrange(256) for _ in range(NET_ID_BYTES))
         else:
             payload = b""
         tag = self._tag()
-        return Item("valid", proto.encode_request(cmd, tag, payload), cmd, tag, write)
+        return Item("valid", proto.encode_request(cmd, tag, payload), cmd, tag, write, encode=encode, spikes=spikes)
+
+    def _refused(self) -> Item:
+        """An intact frame the board must refuse (and change nothing)."""
+        g, r = self.geo, self.rng
+        last = g.n_layers - 1
+        n, n_in = g.sizes[last], g.n_in_per_layer[last]
+        header = lambda target, row, col, count: (bytes([last, target]) + proto.to_le(row, 2)  # noqa: E731
+                                                  + proto.to_le(col, 2) + proto.to_le(count, 2))
+        vb = g.write_value_bytes(last, CfgTarget.WEIGHT)
+        choices = [(0x55, b""), (Cmd.IDENTIFY, b"x"), (Cmd.WRITE, b"\x00" * 3),
+                   (Cmd.WRITE, bytes([g.n_layers, 0, 0, 0, 0, 0, 1, 0, 0])),
+                   (Cmd.LOAD, bytes([0xFC])), (Cmd.CHECKSUM, b"\x01"),
+                   # row-major: only for weights, and not past the layer's last weight
+                   (Cmd.WRITE, header(CfgTarget.BIAS | WRITE_ROW_MAJOR, 0, 0, 1) + bytes(vb)),
+                   (Cmd.WRITE, header(CfgTarget.WEIGHT | WRITE_ROW_MAJOR, n_in - 1, n - 1, 2) + bytes(2 * vb))]
+        if self.can_encode:
+            levels = bytes(g.n_in)
+            choices += [(Cmd.ENCODE, bytes([len(Encoding)]) + bytes(4) + levels),       # no such encoding
+                        (Cmd.ENCODE, bytes([Encoding.BERNOULLI]) + bytes(4) + levels),  # a zero state
+                        (Cmd.ENCODE, bytes([Encoding.RATE, 1, 0, 0, 0]) + levels),      # a state for rate
+                        (Cmd.ENCODE, bytes([Encoding.RATE]) + bytes(4) + levels[1:])]   # a level short
+        if self.batch_max:
+            record = bytes([1, 0, 0, 0]) + bytes(g.n_in)
+            choices += [(Cmd.BATCH, bytes([Encoding.BERNOULLI])),                 # no record
+                        (Cmd.BATCH, bytes([Encoding.LATENCY]) + record[:-1])]     # a record cut short
+            if self.batch_max > 1:                                                # the 2nd state 0
+                choices.append((Cmd.BATCH, bytes([Encoding.BERNOULLI]) + record + bytes(4 + g.n_in)))
+        cmd, payload = r.choice(choices)
+        tag = self._tag()
+        return Item("refused", proto.encode_request(cmd, tag, payload), cmd, tag)
 
     def next(self) -> Item:
         r = self.rng
@@ -118,12 +181,8 @@ class FrameGen:
         if kind == "valid":
             return self._valid()
         if kind == "refused":
-            tag = self._tag()
-            cmd, payload = r.choice([(0x55, b""), (Cmd.IDENTIFY, b"x"), (Cmd.WRITE, b"\x00" * 3),
-                                     (Cmd.WRITE, bytes([self.geo.n_layers, 0, 0, 0, 0, 0, 1, 0, 0])),
-                                     (Cmd.LOAD, bytes([0xFC])), (Cmd.CHECKSUM, b"\x01")])
-            return Item(kind, proto.encode_request(cmd, tag, payload), cmd, tag)
-        if kind in ("bitflips", "burst", "truncated", "pause", "forged"):
+            return self._refused()
+        if kind in DAMAGED:
             base = self._valid()
             while kind == "forged" and base.cmd != Cmd.WRITE:
                 base = self._valid()
@@ -139,12 +198,12 @@ class FrameGen:
                 b = b[:r.randint(1, len(b) - 1)]
             elif kind == "pause":
                 return Item(kind, bytes(b), base.cmd, base.tag, base.write, split=r.randint(1, len(b) - 1),
-                            long_pause=r.random() < 0.5)
+                            long_pause=r.random() < 0.5, encode=base.encode, spikes=base.spikes)
             else:  # forged: one value bit changed, CRC-16 recomputed (the damage CRC-16 misses)
                 payload = bytearray(b[5:-2])
                 payload[WRITE_HEADER + r.randrange(len(payload) - WRITE_HEADER)] ^= 1 << r.randrange(8)
                 b = bytearray(proto.encode_request(base.cmd, base.tag, bytes(payload)))
-            return Item(kind, bytes(b), base.cmd, base.tag, base.write)
+            return Item(kind, bytes(b), base.cmd, base.tag, base.write, encode=base.encode, spikes=base.spikes)
         if kind == "garbage":
             return Item(kind, bytes(r.randrange(256) for _ in range(r.randint(1, 40))))
         fill = r.choice([SYNC_REQ, 0x00, 0x5A, 0xFF])

@@ -3,9 +3,11 @@ cluster; print every point, the Pareto front and each board's best build."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .. import datasets
+from ..errors import UserError
 from ..model.fileio import write_atomic
 from ..progress import format_seconds, note
 
@@ -64,6 +66,20 @@ def regress(args) -> int:
 
 # Random configurations of one --regress run: beyond this it is a typo (each is a simulation).
 MAX_REGRESS = 100_000
+# Dask's address forms a CLI user can give: [PROTOCOL://]HOST:PORT (Dask defaults to tcp).
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ucx", "ws", "wss")
+_SCHEDULER = re.compile(r"(?:(?P<proto>[a-z]+)://)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
+
+
+def check_scheduler(address) -> None:
+    """``--scheduler`` is a Dask scheduler address, checked before a client tries to reach it."""
+    if address is None:
+        return
+    m = _SCHEDULER.fullmatch(str(address))
+    if m is None or (m["proto"] or "tcp") not in SCHEDULER_PROTOCOLS or not 1 <= int(m["port"]) <= 65535:
+        raise UserError(f"--scheduler = {address!r} is not valid; valid: a Dask scheduler address "
+                        f"[PROTOCOL://]HOST:PORT with PROTOCOL one of {', '.join(SCHEDULER_PROTOCOLS)} and "
+                        "PORT 1..65535, e.g. tcp://127.0.0.1:8786")
 
 
 def check_arguments(args) -> None:
@@ -78,6 +94,7 @@ def check_arguments(args) -> None:
     check_float("--timeout", args.timeout, 0, 7 * 86400, lo_open=True)
     check_float("--start-timeout", args.start_timeout, 0, 86400, lo_open=True)
     check_input_dir("--data-dir", args.data_dir)
+    check_scheduler(args.scheduler)
     for option, path in (("--out", args.out), ("--cache-dir", args.cache_dir), ("--sim-build-dir", args.sim_build_dir)):
         check_output_dir(option, path)
     if args.plot is not None:

@@ -15,6 +15,38 @@ from ._common import add_data_arguments, add_net_argument, check_data_arguments,
 KINDS = ("raster", "trace", "confusion", "fields", "utilisation", "pareto")
 # Kinds that also write a self-contained HTML report (tables and figures) for -o FILE.html.
 HTML_KINDS = ("utilisation", "pareto")
+_SAMPLE_KINDS = ("raster", "trace", "confusion")
+# The kinds each kind-specific option is used by (by argparse dest); -o, --dpi and --json are for all.
+USED_BY = {
+    "net": ("raster", "trace", "confusion", "fields", "utilisation"),
+    "data": _SAMPLE_KINDS, "data_dir": _SAMPLE_KINDS, "split": _SAMPLE_KINDS, "seed": _SAMPLE_KINDS,
+    "samples": ("confusion",), "rtl": ("confusion",),
+    "sample": ("raster", "trace"), "layer": ("trace", "fields"), "neurons": ("trace",),
+    "shape": ("fields",), "max_tiles": ("fields",),
+    "report": ("utilisation",), "board": ("utilisation",), "lanes": ("utilisation",),
+    "cache_dir": ("utilisation",), "build_out": ("utilisation",),
+    "results": ("pareto",),
+}
+# utilisation with --report draws that report: nothing is built.
+BUILD_ONLY = ("net", "board", "lanes", "cache_dir", "build_out")
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def check_options_apply(args, defaults: dict) -> None:
+    """Refuse an option given (a value other than its default) to a kind that would ignore it."""
+    for dest, kinds in USED_BY.items():
+        value = getattr(args, dest)
+        if value == defaults[dest]:
+            continue
+        if args.kind not in kinds:
+            raise UserError(f"{_option(dest)} = {value!r} does not apply to `plot {args.kind}`; valid: "
+                            f"{_option(dest)} with plot {' or '.join(kinds)} (leave it out here)")
+        if args.kind == "utilisation" and args.report is not None and dest in BUILD_ONLY:
+            raise UserError(f"{_option(dest)} = {value!r} does not apply to `plot utilisation --report`, which "
+                            f"draws the report as it is; valid: {_option(dest)} without --report (a build to draw)")
 
 
 def _ints(option: str, text: str) -> list[int]:
@@ -136,13 +168,15 @@ def _figure(args):
                        dpi=args.dpi), {"sample": args.sample, "layer": layer, "neurons": neurons}
 
 
-def check_arguments(args) -> None:
-    """Every option, whichever kind uses it, before any data is read or a build runs: input files
-    exist and are small enough to read (a pipe or /dev/zero would never end)."""
+def check_arguments(args, defaults: dict) -> None:
+    """Every option, before any data is read or a build runs: each applies to the kind (``defaults``:
+    the parser's, telling which were given), input files exist and are small enough to read (a
+    pipe or /dev/zero would never end)."""
     from ..checks import check_input_file, check_int, check_output_dir
     from ..model.params import MAX_NETWORK_FILE_BYTES
     from ..boards.targets import get_board
     from ..model.hardware import HardwareConfig
+    check_options_apply(args, defaults)
     check_data_arguments(args)
     get_board(args.board)
     if args.lanes is not None:  # the values; a per-layer list's length needs the network
@@ -161,11 +195,14 @@ def run(args) -> int:
     from ..plots_html import HTML_SUFFIXES
     if args.out is None:
         args.out = f"{args.kind}.png"
-    check_arguments(args)
+    check_arguments(args, args.plot_defaults)
     if Path(args.out).suffix.lower() in HTML_SUFFIXES:
         if args.kind not in HTML_KINDS:
             raise ValueError(f"--out = {args.out!r} is not valid for `plot {args.kind}`; valid: a name ending in "
                              f".png or .svg (.html for {' and '.join(HTML_KINDS)})")
+        if args.dpi != args.plot_defaults["dpi"]:
+            raise UserError(f"--dpi = {args.dpi!r} does not apply to an HTML report (--out = {args.out!r}); valid: "
+                            "--dpi with a .png or .svg --out")
         from ..plots_html import check_html_file, save_html
         check_html_file(args.out, "--out")
         text, info = _html(args)
@@ -218,4 +255,4 @@ def register(subparsers) -> None:
     p.add_argument("--build-out", metavar="DIR", default=None, help="utilisation: build output folder")
     p.add_argument("--results", metavar="FILE", default=None, help="pareto: the output of `spikegate explore --json`")
     p.add_argument("--json", action="store_true", help="print what was written as JSON on stdout")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, plot_defaults={a.dest: a.default for a in p._actions if a.dest in (*USED_BY, "dpi")})
