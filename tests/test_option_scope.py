@@ -1,5 +1,6 @@
 """Options a command would ignore or cannot use are refused up front (issue 11 bad-input re-run):
-`plot KIND` refuses another kind's options, `explore --scheduler` names a malformed address
+`plot KIND` refuses another kind's options, `import` a --v-reset or --calibrate-samples it would
+not use, `learn` a --plot that would overwrite --out, `explore --scheduler` names a malformed address
 before a client starts; and the bad-input matrix's cases for them are clean errors."""
 from __future__ import annotations
 
@@ -66,7 +67,11 @@ def test_explore_scheduler_is_checked_before_any_work(tmp_path, capsys, address)
 # The matrix's cases that were wrong successes or unnamed errors (bench/bad_inputs.py, last run).
 ONCE_WRONG = {("plot", "int option: --samples huge"), ("plot", "int option: --layer huge"),
               ("plot", "int option: --max-tiles huge"), ("plot", "lanes: --lanes many"),
-              ("explore", "scheduler: --scheduler not a URL")}
+              ("explore", "scheduler: --scheduler not a URL"),
+              ("learn", "output path: --out the same file as --plot"),
+              ("import", "v-reset: --v-reset for a file that stores v_reset"),
+              ("import", "v-reset: --v-reset for a spikegate export"),
+              ("import", "calibration: --calibrate-samples without --calibrate")}
 
 
 def test_once_wrong_matrix_cases_are_clean(tmp_path):

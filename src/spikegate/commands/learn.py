@@ -2,8 +2,11 @@
 and adaptive thresholds, label the neurons, report the test accuracy and save the network."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import datasets
 from ..checks import check_input_dir
+from ..errors import UserError
 from ..learn_run import RULES, EpochReport, LearnConfig, LearnReport, learn_to_file
 from ..progress import format_seconds, note, progress
 from ._common import add_json_argument, emit
@@ -33,6 +36,8 @@ def run(args) -> int:
     config = LearnConfig(data=args.data, rule=args.rule, neurons=args.neurons, epochs=args.epochs,
                          seed=args.seed).check()
     check_input_dir("--data-dir", args.data_dir)
+    if args.plot is not None and Path(args.plot).resolve() == Path(args.out).resolve():
+        raise UserError(f"--plot = {args.plot!r} is the same file as --out; valid: another path for the picture")
     emit(args, learn_to_file(config, args.out, data_dir=args.data_dir, plot=args.plot, on_epoch=_epoch_line,
                              progress=progress), format_learn)
     return 0

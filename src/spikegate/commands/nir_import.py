@@ -16,7 +16,12 @@ MAX_NIR_FILE_BYTES = MAX_NETWORK_FILE_BYTES
 # The forward-Euler step: NIR time constants are seconds, and a step of more than an hour
 # describes no trained network (and overflows the discretised parameters).
 MAX_DT = 3600.0
-FLOAT_ONLY = ("dt", "weight_bits", "membrane_bits", "leak_frac_bits", "timesteps", "encoding", "calibrate")
+FLOAT_ONLY = ("dt", "weight_bits", "membrane_bits", "leak_frac_bits", "timesteps", "encoding", "calibrate",
+              "calibrate_samples", "v_reset")
+# --v-reset's default, kept apart from the option (None = not given) so that a choice that cannot
+# apply is refused instead of ignored.
+V_RESET_DEFAULT = "zero"
+DEFAULT_CALIBRATE_SAMPLES = 2000
 
 
 def register(subparsers) -> None:
@@ -43,9 +48,9 @@ def register(subparsers) -> None:
                         "set name (digits, mnist: training split) or a .npy file of intensities [N, n_in] or "
                         "spikes [N, T, n_in]")
     p.add_argument("--data-dir", metavar="DIR", help="directory of the mnist IDX files (with --calibrate mnist)")
-    p.add_argument("--calibrate-samples", type=int, default=2000, metavar="N",
-                   help="use at most the first N calibration samples (default 2000)")
-    p.add_argument("--v-reset", choices=("zero", "subtract"), default="zero",
+    p.add_argument("--calibrate-samples", type=int, default=None, metavar="N",
+                   help=f"use at most the first N calibration samples (default {DEFAULT_CALIBRATE_SAMPLES})")
+    p.add_argument("--v-reset", choices=("zero", "subtract"), default=None,
                    help="what a spike does in LIF/IF/CubaLIF nodes of files written before NIR 1.0.6, which store "
                         "no v_reset: 'zero' (default, what NIR's own reader assumes) sets the membrane to 0, "
                         "'subtract' takes the threshold off it; reported in the summary")
@@ -65,7 +70,11 @@ def _check_arguments(args) -> None:
     check_output_file("-o/--output", args.output)
     check_float("--dt", args.dt, 0, MAX_DT, lo_open=True)
     check_float_options(**{k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()})
-    check_int("--calibrate-samples", args.calibrate_samples, 1)
+    if args.calibrate_samples is not None:
+        check_int("--calibrate-samples", args.calibrate_samples, 1)
+        if args.calibrate is None:
+            raise UserError(f"--calibrate-samples = {args.calibrate_samples} applies only with --calibrate; "
+                            "valid: give --calibrate DATA too, or leave it out")
     check_input_dir("--data-dir", args.data_dir)
 
 
@@ -81,18 +90,22 @@ def run(args) -> int:
             raise UserError(f"{args.model} was exported by spikegate and imports bit for bit; "
                             f"{', '.join(given)} would be ignored. Leave out those options, or pass --ignore-metadata "
                             "to re-quantise it as a float graph")
+    v_reset = args.v_reset or V_RESET_DEFAULT
+    if args.v_reset is not None and not exact and nir_io.check_v_reset(version, missing, v_reset) is None:
+        raise UserError(f"--v-reset = {args.v_reset} does not apply to {args.model} (NIR {version or 'unknown'}): "
+                        "it has no spiking node without v_reset from a file older than NIR 1.0.6; valid: leave "
+                        "--v-reset out")
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()}
     calib = desc = None
     if args.calibrate is not None:
         # Validate the graph (and find its input width) before loading possibly large data.
-        nir_io.check_v_reset(version, missing, args.v_reset)
         n_in = nir_io.graph_input_count(graph)
         _progress(f"loading calibration data {args.calibrate}")
         calib, desc = nir_io.load_calibration(args.calibrate, n_inputs=n_in, timesteps=opts["timesteps"],
                                               encoding=opts["encoding"], data_dir=args.data_dir,
-                                              limit=args.calibrate_samples)
+                                              limit=args.calibrate_samples or DEFAULT_CALIBRATE_SAMPLES)
     result = nir_io.network_from_graph(graph, dt=args.dt, calibrate=calib, ignore_metadata=args.ignore_metadata,
-                                       version=version, missing_v_reset=missing, v_reset=args.v_reset,
+                                       version=version, missing_v_reset=missing, v_reset=v_reset,
                                        name=Path(args.model).stem,
                                        progress=_progress, **opts)
     if desc:
