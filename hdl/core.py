@@ -58,6 +58,11 @@ class NetworkCore(wiring.Component):
             raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
         # Validate everything before building any gateware.
         self.geometry = geos = hw.geometry(net)
+        for l, geo in enumerate(geos):  # conv layers: a cycle-exact twin (model.conv_layer), no gateware yet
+            if geo.conv is not None:
+                raise ValueError(f"layer {l} ({net.layers[l].name or 'unnamed'}) is a conv2d layer; the gateware "
+                                 "supports dense layers only so far (its schedule and cycles are in "
+                                 "spikegate.model.conv_layer: spikegate model, bench/hw_cycles.py)")
         self.net, self.hw = net, hw
         max_events, trace_depth = hw.max_events, hw.trace_depth
         L = len(net.layers)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .conv import refuse_conv
 from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, HardwareConfig
+from .conv_layer import input_addresses, layer_cores
 from .layer import LAYER_OVERHEAD, LayerCore
 from .network import Network
 from .protocol import CfgTarget, value_range
@@ -108,7 +109,11 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
     T = events[0].shape[1]
     total = RUN_OVERHEAD + T * STEP_OVERHEAD
     for geo, ev in zip(geometry, events):
-        total = total + ev.sum(axis=(1, 2), dtype=np.int64) * geo.groups + T * (geo.groups + LAYER_OVERHEAD)
+        if geo.conv is not None:  # an event costs the positions it reaches (model.conv_layer)
+            integration = ev.reshape(len(ev), -1).astype(np.int64) @ np.tile(geo.conv.event_cost(), T)
+        else:
+            integration = ev.sum(axis=(1, 2), dtype=np.int64) * geo.groups
+        total = total + integration + T * (geo.groups + LAYER_OVERHEAD)
     return np.asarray(total, dtype=np.int64)
 
 
@@ -120,7 +125,7 @@ class NetworkCore:
             raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
         self.geometry = hw.geometry(net)
         self.net, self.hw = net, hw
-        self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, self.geometry)]
+        self.layers = layer_cores(net.layers, self.geometry)
 
     @property
     def lanes(self) -> list[int]:
@@ -143,6 +148,8 @@ class NetworkCore:
         lo, hi = value_range(geo, target)
         if not lo <= data <= hi:
             return False
+        if geo.conv is not None and target != CfgTarget.THRESHOLD:
+            return False  # a conv layer's kernels and biases are fixed at generation
         if target == CfgTarget.WEIGHT:
             if not (0 <= row < geo.n_in and 0 <= col < geo.n):
                 return False
@@ -160,6 +167,10 @@ class NetworkCore:
     def param(self, layer: int, target: int, row: int, col: int) -> int:
         """The value NetworkCore's idle-time ``param_addr``/``param_data`` port reads (CHECKSUM)."""
         core = self.layers[layer]
+        if core.geo.conv is not None and target != CfgTarget.THRESHOLD:
+            lanes = core.geo.lanes
+            return int(core.kernel[row, col // lanes, col % lanes] if target == CfgTarget.WEIGHT
+                       else core.bias.reshape(-1)[col])
         if target == CfgTarget.WEIGHT:
             lanes = core.synapses.lanes
             return int(core.synapses.weights[row, col // lanes, col % lanes])
@@ -193,14 +204,19 @@ class NetworkCore:
         cycles = RUN_OVERHEAD
         for t in range(T):
             cycles += STEP_OVERHEAD
-            events = list(np.flatnonzero(spikes[t]))
+            flat = np.flatnonzero(spikes[t])
+            first = self.geometry[0].conv
+            # events: the addresses the layer's gateware receives; flat: the contract's indices.
+            events = (input_addresses(first.in_fields, first.spec.in_shape, flat) if first is not None
+                      else list(flat))
             for l, c in enumerate(self.layers):
-                cycles += c.geo.cycles(len(events))
+                cycles += c.geo.cycles(flat if c.geo.conv is not None else len(events))
                 words = c.step(events)
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))
                 events = LayerCore.events_of(words, c.geo.lanes)
-                out[l][t, events] = True
+                flat = c.flat_events(events) if c.geo.conv is not None else events
+                out[l][t, flat] = True
         last = self.layers[-1]
         return RunResult(spikes=out,
                          membranes=[c.neurons(c.v) for c in self.layers],

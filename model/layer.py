@@ -54,28 +54,39 @@ class LayerGeometry:
     refractory: int
     count_bits: int  # 0: no spike counters (hidden or readout layer)
     weight_ram: str = "block"  # "spram": iCE40 SB_SPRAM256KA, no initial contents (load via cfg)
+    # A conv2d layer's schedule (model.conv_layer.ConvGeometry); None: dense. Where it is set, the
+    # sizes and the cycle term below are the conv layer's.
+    conv: object = None
 
     @property
     def spram_tiles(self) -> int:
         """SB_SPRAM256KA tiles (16 bits x 16384 words) the weight memory takes in "spram" mode."""
-        if self.weight_ram != "spram":
+        if self.weight_ram != "spram" or self.conv is not None:
             return 0
         return -(-self.lanes * self.weight_bits // 16) * -(-(self.n_in * self.groups) // 16384)
 
     @property
     def groups(self) -> int:
+        if self.conv is not None:
+            return self.conv.groups
         return -(-self.n // self.lanes)
 
     @property
     def addr_bits(self) -> int:
+        if self.conv is not None:
+            return self.conv.addr_bits
         return max(1, ceil_log2(self.n_in))
 
     @property
     def group_bits(self) -> int:
+        if self.conv is not None:
+            return self.conv.group_bits
         return max(1, ceil_log2(self.groups))
 
     @property
     def acc_bits(self) -> int:
+        if self.conv is not None:
+            return self.conv.acc_bits(self.weight_bits)
         # |sum_i W[i, j] s_i| <= n_in * 2^(wb-1): the exact sum never wraps.
         return self.weight_bits + ceil_log2(self.n_in + 1)
 
@@ -84,6 +95,9 @@ class LayerGeometry:
         return bits_for(self.refractory)
 
     def memory_bits(self) -> dict[str, int]:
+        if self.conv is not None:
+            return self.conv.memory_bits(self.weight_bits, self.membrane_bits,
+                                         self.refr_bits if self.refractory else 0, self.count_bits)
         G, P = self.groups, self.lanes
         mem = {
             "weights": self.n_in * G * P * self.weight_bits,
@@ -97,7 +111,12 @@ class LayerGeometry:
             mem["counts"] = G * P * self.count_bits
         return mem
 
-    def cycles(self, events: int) -> int:
+    def cycles(self, events) -> int:
+        """One layer step: ``events`` is the step's input event count (dense), or for a conv layer
+        the events' flat input indices (an event costs the positions it reaches, see
+        model.conv_layer)."""
+        if self.conv is not None:
+            return self.conv.cycles(events)
         return events * self.groups + self.groups + LAYER_OVERHEAD
 
 

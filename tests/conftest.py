@@ -31,6 +31,7 @@ FILE_TIERS = {
     "test_convert.py": "model",
     "test_conv.py": "model",
     "test_conv_io.py": "model",
+    "test_conv_twin.py": "model",
     "test_conv_snntorch.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
@@ -161,7 +162,8 @@ def cache_dirs(tmp_path_factory):
 
 def cycle_formula(net, lanes, spikes):
     """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 8)]``,
-    G_l = ceil(n_l / P_l), from the contract model's spikes and the lane count(s) alone (not from
+    G_l = ceil(n_l / P_l) (a conv2d layer: each event's reached positions times ceil(C_out / P)
+    instead of E_l(t) * G_l, and Ho * Wo * ceil(C_out / P) sweep groups), from the contract model's spikes and the lane count(s) alone (not from
     the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
@@ -171,6 +173,22 @@ def cycle_formula(net, lanes, spikes):
     for t in range(batch.shape[1]):
         cycles += 1
         for layer, P, e in zip(net.layers, lanes, events):
-            G = -(-layer.n // P)
-            cycles += e[:, t].sum(axis=1) * G + G + 8
+            if layer.conv is None:
+                G = -(-layer.n // P)
+                cycles += e[:, t].sum(axis=1) * G + G + 8
+                continue
+            # conv2d: an event at (c, y, x) costs max(1, positions it reaches * Gc), Gc = ceil(C_out/P);
+            # the sweep visits every position's Gc words.
+            spec = layer.conv
+            Gc = -(-spec.out_channels // P)
+            _, h, w = spec.in_shape
+            _, ho, wo = spec.out_shape
+            for b in range(len(batch)):
+                for i in np.flatnonzero(e[b, t]):
+                    y, x = (i // w) % h, i % w
+                    reach = sum(1 for oy in range(ho) for ox in range(wo)
+                                if 0 <= y + spec.padding[0] - oy * spec.stride[0] < spec.kernel[0]
+                                and 0 <= x + spec.padding[1] - ox * spec.stride[1] < spec.kernel[1])
+                    cycles[b] += max(1, reach * Gc)
+            cycles += ho * wo * Gc + 8
     return int(cycles[0]) if spikes.ndim == 2 else cycles
