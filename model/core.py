@@ -9,7 +9,9 @@ Cycle formula of one run (from the cycle after ``start`` to the cycle ``done`` r
     cycles = RUN_OVERHEAD + sum_t [ STEP_OVERHEAD + sum_l ( E_l(t) * G_l + G_l + LAYER_OVERHEAD ) ]
 
 with G_l = ceil(n_l / P_l) and E_l(t) the input events of layer l at step t (the sample's spikes
-for l = 0, layer l-1's output spikes otherwise).
+for l = 0, layer l-1's output spikes otherwise). A conv2d layer's term is
+``sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + LAYER_OVERHEAD`` (model.conv_layer), which
+``LayerGeometry.cycles`` computes for every layer.
 """
 from __future__ import annotations
 
