@@ -327,3 +327,31 @@ class ConvLayerCore(wiring.Component):
         with m.If(self.cfg_en & (self.cfg_target == CfgTarget.THRESHOLD)):
             m.d.sync += theta.eq(self.cfg_data)
         return m
+
+
+def layer_cores(net, geometry, *, spram_primitive=False) -> list:
+    """The gateware of every layer: a ConvLayerCore for a conv layer, a LayerCore otherwise (after a
+    conv layer with its weight rows at the packed addresses, as the twin's layer_cores)."""
+    from ..model.conv_layer import hardware_layer
+    from .layer import LayerCore
+    cores = []
+    for l, (layer, geo) in enumerate(zip(net.layers, geometry)):
+        if geo.conv is not None:
+            cores.append(ConvLayerCore(layer, geo))
+            continue
+        if l and geometry[l - 1].conv is not None:
+            prev = geometry[l - 1].conv
+            layer = hardware_layer(layer, prev.out_fields, prev.spec.out_shape)
+        cores.append(LayerCore(layer, geo, spram_primitive=spram_primitive))
+    return cores
+
+
+def bad_input_address(geo: LayerGeometry, addr):
+    """A packed input address of a conv-first network whose channel, row or column is out of range."""
+    cb, xb, yb = geo.conv.in_fields
+    c, h, w = geo.conv.spec.in_shape
+    bad = Const(0)
+    for value, bits, size in ((addr[:cb], cb, c), (addr[cb:cb + xb], xb, w), (addr[cb + xb:cb + xb + yb], yb, h)):
+        if size < (1 << bits):
+            bad = bad | (value >= size)
+    return bad

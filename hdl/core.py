@@ -36,7 +36,7 @@ from ..model.hardware import HardwareConfig
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
-from .layer import LayerCore
+from .conv_layer import bad_input_address, layer_cores
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
@@ -58,11 +58,6 @@ class NetworkCore(wiring.Component):
             raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
         # Validate everything before building any gateware.
         self.geometry = geos = hw.geometry(net)
-        for l, geo in enumerate(geos):  # conv layers: a cycle-exact twin (model.conv_layer), no gateware yet
-            if geo.conv is not None:
-                raise ValueError(f"layer {l} ({net.layers[l].name or 'unnamed'}) is a conv2d layer; the gateware "
-                                 "supports dense layers only so far (its schedule and cycles are in "
-                                 "spikegate.model.conv_layer: spikegate model, bench/hw_cycles.py)")
         self.net, self.hw = net, hw
         max_events, trace_depth = hw.max_events, hw.trace_depth
         L = len(net.layers)
@@ -70,6 +65,8 @@ class NetworkCore(wiring.Component):
         self.step_bits = bits_for(max_events)
         self.col_bits = max(g.groups * g.lanes for g in geos)
         self.col_bits = max(1, ceil_log2(self.col_bits))
+        # A conv layer's mon base is its packed (row, column, channel) address (hdl/conv_layer.py).
+        self.col_bits = max([self.col_bits] + [g.group_bits + ceil_log2(g.lanes) for g in geos if g.conv is not None])
         self.row_bits = max(1, ceil_log2(max(g.n_in for g in geos)))
         self.data_bits = max(max(g.weight_bits, g.membrane_bits) for g in geos)
         self.max_lanes = max(g.lanes for g in geos)
@@ -111,7 +108,7 @@ class NetworkCore(wiring.Component):
                 "trace_overflow": Out(1),
             })
         super().__init__(members)
-        self.layers = [LayerCore(layer, geo, spram_primitive=spram_primitive) for layer, geo in zip(net.layers, geos)]
+        self.layers = layer_cores(net, geos, spram_primitive=spram_primitive)
         # No collision logic: the buffer is written only while idle, when its read port reads
         # address 0 for the next start (a load in the very cycle of start is not part of the
         # port contract: load, then start).
@@ -165,6 +162,8 @@ class NetworkCore(wiring.Component):
             m.d.sync += done.eq(0)
             bad_addr = (~self.load.payload.end_of_step & (self.load.payload.addr >= n_in)
                         if n_in < (1 << ab0) else Const(0))
+            if geos[0].conv is not None:  # packed (row, column, channel) addresses
+                bad_addr = ~self.load.payload.end_of_step & bad_input_address(geos[0], self.load.payload.addr)
             with m.If((wr_ptr == self.max_events) | bad_addr):
                 m.d.sync += overflow.eq(1)
             with m.Else():
@@ -339,7 +338,9 @@ class NetworkCore(wiring.Component):
                     lo, hi = value_range(geo, target)
                     in_range = (c.data >= lo) & (c.data <= hi)
                     with m.Case(target):
-                        if target == CfgTarget.WEIGHT:
+                        if geo.conv is not None and target != CfgTarget.THRESHOLD:
+                            m.d.comb += ok.eq(0)  # a conv layer's kernels and biases are fixed
+                        elif target == CfgTarget.WEIGHT:
                             m.d.comb += ok.eq((c.row < geo.n_in) & (c.col < geo.n) & in_range)
                         elif target == CfgTarget.BIAS:
                             m.d.comb += ok.eq((c.col < geo.n) & in_range)

@@ -35,17 +35,22 @@ STEP_OVERHEAD = 1
 RUN_OVERHEAD = 1
 
 
-def input_words(spikes: np.ndarray) -> list[tuple[int, int]]:
+def input_words(spikes: np.ndarray, first=None) -> list[tuple[int, int]]:
     """The ``load`` words of one sample [T, n_in]: (addr, end_of_step) in the order to send them.
 
-    Each step's spiking inputs in ascending order, then one end-of-step word.
+    Each step's spiking inputs in ascending order, then one end-of-step word. ``first``: the first
+    layer's LayerGeometry; a conv2d layer takes packed (row, column, channel) addresses
+    (model.conv_layer.input_addresses) instead of the flat input indices.
     """
     spikes = np.asarray(spikes)
     if spikes.ndim != 2:
         raise ValueError(f"spikes must have shape [T, n_in] for one sample, got {spikes.shape}")
+    conv = getattr(first, "conv", None)
     words = []
     for t in range(spikes.shape[0]):
-        words.extend((int(i), 0) for i in np.flatnonzero(spikes[t]))
+        flat = np.flatnonzero(spikes[t])
+        addrs = input_addresses(conv.in_fields, conv.spec.in_shape, flat) if conv is not None else flat
+        words.extend((int(i), 0) for i in addrs)
         words.append((0, 1))
     return words
 
