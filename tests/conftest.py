@@ -33,6 +33,7 @@ FILE_TIERS = {
     "test_conv_io.py": "model",
     "test_conv_twin.py": "model",
     "test_conv_hdl.py": "amaranth",
+    "test_conv_sim.py": "verilator",
     "test_conv_snntorch.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
