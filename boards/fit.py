@@ -43,10 +43,12 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
         G, P = g.groups, g.lanes
         bits = g.memory_bits()
         if g.weight_ram != "spram":
-            shapes.append((f"layer {l} weights", P * g.weight_bits, g.n_in * G))
+            # (n_in * G words for a dense layer; a conv layer's kernel words, model/conv_layer.py)
+            shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
         for name in bits:
             if name != "weights":
-                shapes.append((f"layer {l} {name}", bits[name] // G, G))
+                depth = g.conv.channel_groups if g.conv is not None and name == "bias" else G  # per channel
+                shapes.append((f"layer {l} {name}", bits[name] // depth, depth))
     shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))
     # The host link's buffers are not forced into block RAM (Yosys may build them from logic), so
     # they stay out of this lower bound; the post-synthesis check counts what they really take.

@@ -120,7 +120,7 @@ class ConvGeometry:
         G, P, Gc = self.groups, self.lanes, self.channel_groups
         mem = {"weights": self.spec.kernel_rows * Gc * P * weight_bits,
                "accumulators": G * P * self.acc_bits(weight_bits),
-               "membranes": G * P * membrane_bits,
+               "membranes": G * (P * membrane_bits + 1),  # + the word's epoch bit (hdl/conv_layer.py)
                "bias": Gc * P * membrane_bits}
         if refr_bits:
             mem["refractory"] = G * P * refr_bits

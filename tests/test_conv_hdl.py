@@ -19,10 +19,10 @@ def random_conv_layer(rng):
     p = [min(pp, kk - 1) for pp, kk in zip(p, k)]
     s = [int(rng.integers(1, 4)) for _ in k]
     co, wb = int(rng.integers(1, 7)), int(rng.integers(2, 7))
-    hi = 1 << (wb - 1)
+    hi, V = 1 << (wb - 1), int(rng.integers(wb + 1, 12))
     return conv2d_layer(rng.integers(-hi, hi, (co, c, *k)), (c, h, w), stride=s, padding=p,
-                        bias=rng.integers(-3, 4, co), threshold=int(rng.integers(0, 2 * hi)), weight_bits=wb,
-                        membrane_bits=int(rng.integers(wb + 1, 12)), reset=str(rng.choice(["zero", "subtract"])),
+                        bias=rng.integers(-3, 4, co), threshold=int(rng.integers(0, min(2 * hi, (1 << (V - 1)) - 1))),
+                        weight_bits=wb, membrane_bits=V, reset=str(rng.choice(["zero", "subtract"])),
                         refractory=int(rng.integers(0, 3)))
 
 

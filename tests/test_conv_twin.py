@@ -64,10 +64,10 @@ def _random_conv_net(seed: int) -> Network:
         p = [int(rng.integers(0, kk)) for kk in k]
         s = [int(rng.integers(1, 4)) for _ in k]
         co, wb = int(rng.integers(1, 7)), int(rng.integers(2, 7))
-        hi = 1 << (wb - 1)
+        hi, V = 1 << (wb - 1), int(rng.integers(wb + 1, 14))
         layer = conv2d_layer(rng.integers(-hi, hi, (co, shape[0], *k)), shape, stride=s, padding=p,
-                             bias=rng.integers(-3, 4, co), threshold=int(rng.integers(0, 2 * hi)), weight_bits=wb,
-                             membrane_bits=int(rng.integers(wb + 1, 14)), reset=str(rng.choice(["zero", "subtract"])),
+                             bias=rng.integers(-3, 4, co), threshold=int(rng.integers(0, min(2 * hi, (1 << (V - 1)) - 1))),
+                             weight_bits=wb, membrane_bits=V, reset=str(rng.choice(["zero", "subtract"])),
                              refractory=int(rng.integers(0, 3)))
         layers.append(layer)
         shape = layer.conv.out_shape
