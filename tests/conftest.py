@@ -194,3 +194,28 @@ def cycle_formula(net, lanes, spikes):
                     cycles[b] += max(1, reach * Gc)
             cycles += ho * wo * Gc + 8
     return int(cycles[0]) if spikes.ndim == 2 else cycles
+
+
+async def drive_layer_step(ctx, dut, events) -> tuple[list[tuple[int, int]], int]:
+    """One layer step of a LayerCore-like ``dut`` (start, events stream, events_end) from a testbench:
+    the spike words (group, word) it emits and the cycles from start to done, both ends counted."""
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+    cycles, words, queue = 1, [], list(events)
+    while True:
+        ctx.set(dut.events.valid, bool(queue))
+        ctx.set(dut.events.payload, queue[0] if queue else 0)
+        ctx.set(dut.events_end, not queue)
+        if ctx.get(dut.spikes.valid):
+            words.append((ctx.get(dut.spikes.group), ctx.get(dut.spikes.word)))
+        if ctx.get(dut.done):
+            break
+        handshake = queue and ctx.get(dut.events.ready)
+        await ctx.tick()
+        cycles += 1
+        if handshake:
+            queue.pop(0)
+    ctx.set(dut.events_end, 0)
+    await ctx.tick()
+    return words, cycles

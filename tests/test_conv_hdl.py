@@ -4,6 +4,7 @@ import numpy as np
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import drive_layer_step
 from spikegate.hdl.conv_layer import ConvLayerCore
 from spikegate.model.conv_eval import conv2d_layer
 from spikegate.model.conv_layer import ConvLayerCore as ConvTwin, input_addresses
@@ -42,25 +43,7 @@ def run_layer(layer, lanes, steps, runs=2):
             for flat in steps:
                 events = input_addresses(geo.conv.in_fields, spec.in_shape, flat)
                 expect = twin.step(events)
-                ctx.set(dut.start, 1)
-                await ctx.tick()
-                ctx.set(dut.start, 0)
-                cycles, words, queue = 1, [], list(events)
-                while True:
-                    ctx.set(dut.events.valid, bool(queue))
-                    ctx.set(dut.events.payload, queue[0] if queue else 0)
-                    ctx.set(dut.events_end, not queue)
-                    if ctx.get(dut.spikes.valid):
-                        words.append((ctx.get(dut.spikes.group), ctx.get(dut.spikes.word)))
-                    if ctx.get(dut.done):
-                        break
-                    handshake = queue and ctx.get(dut.events.ready)
-                    await ctx.tick()
-                    cycles += 1
-                    if handshake:
-                        queue.pop(0)
-                ctx.set(dut.events_end, 0)
-                await ctx.tick()
+                words, cycles = await drive_layer_step(ctx, dut, events)
                 assert words == expect, f"events {events}"
                 assert cycles == geo.cycles(flat) == twin.integration_cycles + geo.groups + 8
             for j in range(geo.groups * lanes):
