@@ -249,6 +249,9 @@ def conv_geometry(l: int, layers, geos, lanes: int, weight_ram: str):
     if layer.conv is None:
         if prev is None:
             return None, layer.n_in
+        if weight_ram != "block":  # the cfg port's weight words would need the packed rows too
+            raise ValueError(f"{name} follows a conv2d layer: its weight rows sit at the conv layer's packed "
+                             f"addresses, in block RAM; valid: weight_ram = 'block' for it, got {weight_ram!r}")
         return None, hardware_rows(prev.out_fields, layers[l - 1].conv.out_shape)
     spec = layer.conv
     if spec.pool:
