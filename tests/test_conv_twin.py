@@ -125,7 +125,7 @@ def test_geometry_refuses_what_has_no_gateware_naming_layer_and_feature():
         HardwareConfig().geometry(Network([Layer(weights=np.ones((3, 16), np.int64)), after_dense]))
     with pytest.raises(ValueError, match=r"layer 0 \(c\) is a conv2d layer: its kernels live in block RAM"):
         HardwareConfig(weight_ram="spram").geometry(Network([conv]))
-    readout = Layer(weights=np.ones((32, 4), np.int64), weight_bits=8, readout=True, name="d")
+    readout = Layer(weights=np.ones((8, 4), np.int64), weight_bits=8, readout=True, name="d")
     with pytest.raises(ValueError, match=r"layer 1 \(d\) follows a conv2d layer: its weight rows sit at"):
         HardwareConfig(weight_ram=("block", "spram")).geometry(Network([conv, readout]))
 
