@@ -59,7 +59,9 @@ def hardware_summary(core: NetworkCore) -> dict:
             "spram_tiles": sum(g.spram_tiles for g in core.geometry),
             "weights_loaded_by_host": spram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
-            "cycle_formula": f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]"}
+            "cycle_formula": f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]"
+            + (f"; a conv2d layer's term: sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + {LAYER_OVERHEAD}"
+               if any(g.conv is not None for g in core.geometry) else "")}
 
 
 def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,
