@@ -9,13 +9,20 @@ Networks:
   "images" with MNIST-like intensity statistics (19% of pixels lit, T = 16). MNIST itself is used
   instead when --mnist-dir points at its IDX files (the 784-128-10 weights stay random).
 
+- an MNIST-shaped conv network (conv 1->16 5x5 stride 2 padding 2, conv 16->32 5x5 stride 2
+  padding 2, dense 1568->10 readout, README "Convolutional layers"): random 8-bit kernels with
+  thresholds calibrated so ~10% of each conv layer's neurons fire per step, on the same inputs; or
+  a trained one with --conv-net FILE (``spikegate train --arch conv``) on MNIST (--mnist-dir).
+  Its rows are per layer: SOPs/cycle/P of each conv layer next to the dense readout's.
+
 Cycle counts come from the cycle-exact twin (model.core.NetworkCore); with --verify K the first
 K samples of each configuration are also run through the gateware in Amaranth's simulator and
 must agree with the twin bit for bit, ``cycles`` included (the tests assert this on every sample
 they run).
 
-Synaptic operations (SOPs) of a sample: every input spike into a layer touches all n neurons of
-the layer. SOPs/cycle / P is how close the core runs to one weight word (P synapses) per cycle;
+Synaptic operations (SOPs) of a sample: every input spike into a dense layer touches all n neurons
+of the layer; one into a conv layer the C_out channels of every output position whose window holds
+it (``fan_out``). SOPs/cycle / P is how close the core runs to one weight word (P synapses) per cycle;
 the rest goes to the per-step sweep (G cycles per layer), idle lanes of a ragged last group, and
 the small per-step constants.
 """
@@ -34,6 +41,8 @@ from spikegate.model.hardware import HardwareConfig
 from spikegate.model.encode import rate
 from spikegate.model.network import Layer, Network
 from spikegate.model.simulate import simulate
+from spikegate.model.conv import fan_out
+from spikegate.model.conv_eval import conv2d_layer
 
 
 def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray]:
@@ -56,6 +65,52 @@ def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray
         if best is None or abs(rate_hidden - 0.1) < abs(best[1] - 0.1):
             best = (net, rate_hidden)
     return best[0], spikes
+
+
+def mnist_conv_network(spikes: np.ndarray, seed: int = 0) -> Network:
+    """The MNIST conv network's shape with random 8-bit kernels, each conv layer's threshold the one
+    of 2^6..2^14 that makes its firing rate on ``spikes`` closest to 10 % per step."""
+    rng = np.random.default_rng(seed)
+    kernels = [np.clip(np.rint(rng.normal(0, 24, shape)), -128, 127).astype(np.int64)
+               for shape in ((16, 1, 5, 5), (32, 16, 5, 5))]
+    dense = np.clip(np.rint(rng.normal(0, 24, (1568, 10))), -128, 127).astype(np.int64)
+    layers, shape, x = [], (1, 28, 28), spikes[:8]
+    for k in kernels:
+        best = None
+        for theta in (2 ** np.arange(6, 15)).tolist():
+            layer = conv2d_layer(k, shape, stride=2, padding=2, threshold=theta, weight_bits=8, membrane_bits=16,
+                                 reset="subtract")
+            out = simulate(Network([layer], timesteps=x.shape[1]), x).spikes[0]
+            if best is None or abs(out.mean() - 0.1) < abs(best[1].mean() - 0.1):
+                best = (layer, out)
+        layers.append(best[0])
+        shape, x = best[0].conv.out_shape, best[1]
+    layers.append(Layer(weights=dense, weight_bits=8, membrane_bits=18, readout=True))
+    return Network(layers, timesteps=spikes.shape[1], name="mnist-conv-16-32-10")
+
+
+def per_layer(net: Network, spikes: np.ndarray, lanes: int) -> list[dict]:
+    """Each layer's SOPs and cycles (integration, sweep and overhead; the run's per-step and per-run
+    cycles are not a layer's) from the twin's per-layer cycle term, summed over the samples."""
+    geometry = HardwareConfig(lanes=lanes).geometry(net)  # sizes only: max_events does not matter here
+    ref = simulate(net, spikes)
+    T = spikes.shape[1]
+    rows = []
+    for l, (layer, geo) in enumerate(zip(net.layers, geometry)):
+        ev = spikes if l == 0 else ref.spikes[l - 1]
+        per_input = ev.sum(axis=(0, 1), dtype=np.int64)            # events at each input, all samples
+        if geo.conv is not None:
+            integration = int(per_input @ geo.conv.event_cost())
+        else:
+            integration = int(per_input.sum()) * geo.groups
+        cycles = integration + len(spikes) * T * (geo.groups + 8)
+        sops = int(per_input @ fan_out(layer))
+        rows.append({"layer": l, "kind": layer.conv.kind if layer.conv is not None else "dense",
+                     "shape": f"{layer.n_in}->{layer.n}", "lanes": lanes, "groups": geo.groups,
+                     "sops_per_sample": sops / len(spikes), "cycles_per_sample": cycles / len(spikes),
+                     "sops_per_cycle_over_P": sops / cycles / lanes,
+                     "sops_per_integration_cycle_over_P": sops / max(1, integration) / lanes})
+    return rows
 
 
 def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
@@ -88,9 +143,12 @@ def main(argv=None) -> int:
     ap.add_argument("--verify", type=int, default=1,
                     help="samples per configuration also run in the Amaranth simulator (default 1; 0: none)")
     ap.add_argument("--mnist-dir", default=None, help="MNIST IDX directory (optional)")
+    ap.add_argument("--conv-net", default=None, help="a trained MNIST conv network file (with --mnist-dir)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     lanes = [int(p) for p in args.lanes.split(",")]
+    if args.conv_net and not args.mnist_dir:
+        ap.error("--conv-net needs --mnist-dir (the MNIST test images it runs on)")
 
     digits = datasets.load_network()
     x, _ = datasets.load("digits", "test")
@@ -113,8 +171,29 @@ def main(argv=None) -> int:
             r.update({"network": name, "inputs": inputs, "T": net.timesteps, "samples": len(spikes),
                       "seconds": round(time.time() - t0, 1)})
             results.append(r)
+    if args.conv_net:
+        conv_net = datasets.load_network(args.conv_net)
+        conv_spikes = datasets.encode_for(conv_net, xm[:args.samples])
+    else:
+        conv_spikes = m_spikes
+        conv_net = mnist_conv_network(conv_spikes)
+    layer_rows = []
+    for P in lanes:
+        print(f"[hw_cycles] {conv_net.name or 'conv'} lanes={P} ...", file=sys.stderr, flush=True)
+        twin = Twin(conv_net, HardwareConfig(lanes=P, max_events=max(
+            4096, int(conv_spikes.sum(axis=(1, 2)).max()) + conv_net.timesteps)))
+        rows = per_layer(conv_net, conv_spikes, P)
+        # The per-layer terms add up to the twin's run (plus 1 per step and 1 per run) on every sample.
+        total = sum(r["cycles_per_sample"] for r in rows) * len(conv_spikes)
+        twin_total = sum(twin.cycles(s) - 1 - conv_net.timesteps for s in conv_spikes)
+        if total != twin_total:
+            raise SystemExit(f"per-layer cycles {total} differ from the twin's {twin_total} (lanes {P})")
+        layer_rows.extend({**r, "network": conv_net.name or "conv", "inputs": m_input, "T": conv_net.timesteps,
+                           "samples": len(conv_spikes)} for r in rows)
+        layer_rows.extend({**r, "network": "784-128-10", "inputs": m_input, "T": mnist_net.timesteps,
+                           "samples": len(m_spikes)} for r in per_layer(mnist_net, m_spikes, P))
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps({"networks": results, "layers": layer_rows}, indent=1))
         return 0
     print(f"{'network':22} {'inputs':26} {'T':>3} {'P':>3} {'cycles/sample':>14} {'SOPs/sample':>12} "
           f"{'SOPs/cycle':>11} {'/P':>6} {'sim-checked':>11}")
@@ -122,6 +201,14 @@ def main(argv=None) -> int:
         print(f"{r['network']:22} {r['inputs']:26} {r['T']:>3} {r['lanes']:>3} {r['cycles_per_sample']:>14.1f} "
               f"{r['sops_per_sample']:>12.1f} {r['sops_per_cycle']:>11.2f} {r['sops_per_cycle_over_P']:>6.3f} "
               f"{r['verified_in_simulator']:>11}")
+    print(f"\nper layer (cycles: the layer's own, integration + sweep + 8 per step; "
+          f"/P int: SOPs per integration cycle per lane)")
+    print(f"{'network':22} {'layer':>5} {'kind':8} {'shape':>11} {'P':>3} {'SOPs/sample':>12} "
+          f"{'cycles/sample':>14} {'SOPs/cyc/P':>10} {'/P int':>7}")
+    for r in layer_rows:
+        print(f"{r['network']:22} {r['layer']:>5} {r['kind']:8} {r['shape']:>11} {r['lanes']:>3} "
+              f"{r['sops_per_sample']:>12.1f} {r['cycles_per_sample']:>14.1f} {r['sops_per_cycle_over_P']:>10.3f} "
+              f"{r['sops_per_integration_cycle_over_P']:>7.3f}")
     return 0
 
 

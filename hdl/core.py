@@ -36,7 +36,7 @@ from ..model.hardware import HardwareConfig
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
-from .layer import LayerCore
+from .conv_layer import bad_input_address, layer_cores
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 from .word_queue import WordQueue
 
@@ -66,6 +66,8 @@ class NetworkCore(wiring.Component):
         self.step_bits = bits_for(max_events)
         self.col_bits = max(g.groups * g.lanes for g in geos)
         self.col_bits = max(1, ceil_log2(self.col_bits))
+        # A conv layer's mon base is its packed (row, column, channel) address (hdl/conv_layer.py).
+        self.col_bits = max([self.col_bits] + [g.group_bits + ceil_log2(g.lanes) for g in geos if g.conv is not None])
         self.row_bits = max(1, ceil_log2(max(g.n_in for g in geos)))
         self.data_bits = max(max(g.weight_bits, g.membrane_bits) for g in geos)
         self.max_lanes = max(g.lanes for g in geos)
@@ -107,7 +109,7 @@ class NetworkCore(wiring.Component):
                 "trace_overflow": Out(1),
             })
         super().__init__(members)
-        self.layers = [LayerCore(layer, geo, spram_primitive=spram_primitive) for layer, geo in zip(net.layers, geos)]
+        self.layers = layer_cores(net, geos, spram_primitive=spram_primitive)
         # No collision logic: the buffer is written only while idle, when its read port reads
         # address 0 for the next start (a load in the very cycle of start is not part of the
         # port contract: load, then start).
@@ -161,6 +163,8 @@ class NetworkCore(wiring.Component):
             m.d.sync += done.eq(0)
             bad_addr = (~self.load.payload.end_of_step & (self.load.payload.addr >= n_in)
                         if n_in < (1 << ab0) else Const(0))
+            if geos[0].conv is not None:  # packed (row, column, channel) addresses
+                bad_addr = ~self.load.payload.end_of_step & bad_input_address(geos[0], self.load.payload.addr)
             with m.If((wr_ptr == self.max_events) | bad_addr):
                 m.d.sync += overflow.eq(1)
             with m.Else():
@@ -328,7 +332,9 @@ class NetworkCore(wiring.Component):
                     lo, hi = value_range(geo, target)
                     in_range = (c.data >= lo) & (c.data <= hi)
                     with m.Case(target):
-                        if target == CfgTarget.WEIGHT:
+                        if geo.conv is not None and target != CfgTarget.THRESHOLD:
+                            m.d.comb += ok.eq(0)  # a conv layer's kernels and biases are fixed
+                        elif target == CfgTarget.WEIGHT:
                             m.d.comb += ok.eq((c.row < geo.n_in) & (c.col < geo.n) & in_range)
                         elif target == CfgTarget.BIAS:
                             m.d.comb += ok.eq((c.col < geo.n) & in_range)

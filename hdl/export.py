@@ -64,13 +64,15 @@ def hardware_summary(core: NetworkCore) -> dict:
 
 
 def _cycle_formula(geometry) -> str:
+    conv = (f"; a conv2d layer's term: sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + {LAYER_OVERHEAD}"
+            if any(g.conv is not None for g in geometry) else "")
     if not any(g.current or g.recurrent for g in geometry):
-        return f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]"
+        return f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]" + conv
     # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current stages.
     rec = [l for l, g in enumerate(geometry) if g.recurrent]
     cuba = [l for l, g in enumerate(geometry) if g.current]
     return (f"1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + {LAYER_OVERHEAD} + C_l)], R_l(t) = layer l's "
-            f"spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in {cuba} (else 0)")
+            f"spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in {cuba} (else 0)" + conv)
 
 
 def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,

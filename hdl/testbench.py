@@ -24,7 +24,7 @@ async def _pulse(ctx, sig):
 
 async def load_sample(ctx, dut: NetworkCore, spikes: np.ndarray) -> None:
     await _pulse(ctx, dut.clear)
-    for addr, eos in input_words(spikes):
+    for addr, eos in input_words(spikes, dut.geometry[0]):
         ctx.set(dut.load.valid, 1)
         ctx.set(dut.load.payload, {"addr": addr, "end_of_step": eos})
         await ctx.tick()
@@ -72,11 +72,13 @@ async def run_in_testbench(ctx, dut: NetworkCore, spikes: np.ndarray, max_cycles
             # After a run of T >= 1 steps every group has been swept, so the memories hold the
             # state (before that, "fresh" flags stand for zero).
             v = np.concatenate([unpack_lanes(ctx.get(core.v_mem.data[g]), V, P)
-                                for g in range(geo.groups)])[:geo.n]
+                                for g in range(geo.groups)])
+            v = v[:geo.n] if geo.conv is None else _conv_order(geo, v)
             if core.r_mem is not None:
                 rb = geo.refr_bits
                 r = np.concatenate([[(ctx.get(core.r_mem.data[g]) >> (k * rb)) & ((1 << rb) - 1)
-                                     for k in range(P)] for g in range(geo.groups)])[:geo.n].astype(np.int64)
+                                     for k in range(P)] for g in range(geo.groups)]).astype(np.int64)
+                r = r[:geo.n] if geo.conv is None else _conv_order(geo, r)
             else:
                 r = np.zeros(geo.n, np.int64)
         membranes.append(v)
@@ -87,9 +89,16 @@ async def run_in_testbench(ctx, dut: NetworkCore, spikes: np.ndarray, max_cycles
     for l, t, base, word in mon:
         for k in range(geos[l].lanes):
             if (word >> k) & 1:
-                out[l][t, base + k] = True
+                conv = geos[l].conv  # its base is a packed (row, column, channel) address
+                out[l][t, base + k if conv is None else conv.flat_outputs([base + k])[0]] = True
     return RunResult(spikes=out, membranes=membranes, refractory=refractory, counts=counts, mon=mon,
                      cycles=cycles)
+
+
+def _conv_order(geo, a: np.ndarray) -> np.ndarray:
+    """A conv layer's per-lane values in (oy, ox, channel) word order, as the contract's (o, oy, ox)."""
+    co, ho, wo = geo.conv.spec.out_shape
+    return a.reshape(ho, wo, -1)[:, :, :co].transpose(2, 0, 1).reshape(-1)
 
 
 def simulate_core(dut: NetworkCore, samples, *, vcd: str | None = None) -> list[RunResult]:

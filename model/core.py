@@ -13,6 +13,8 @@ with G_l = ceil(n_l / P_l), E_l(t) the input events of layer l at step t (the sa
 for l = 0, layer l-1's output spikes otherwise), R_l(t) layer l's own spikes of step t-1 if it is
 recurrent (0 otherwise, and at t = 0) and C_l = CURRENT_STAGES = 3 for a CUBA layer (0 otherwise):
 :meth:`spikegate.model.layer.LayerGeometry.cycles`.
+A conv2d layer's term is ``sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + LAYER_OVERHEAD``
+(model.conv_layer), which ``LayerGeometry.cycles`` computes for every layer.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from .conv import refuse_conv
 from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, HardwareConfig
+from .conv_layer import input_addresses, layer_cores
 from .layer import LAYER_OVERHEAD, LayerCore
 from .network import Network
 from .protocol import CfgTarget, value_range
@@ -35,17 +38,22 @@ STEP_OVERHEAD = 1
 RUN_OVERHEAD = 1
 
 
-def input_words(spikes: np.ndarray) -> list[tuple[int, int]]:
+def input_words(spikes: np.ndarray, first=None) -> list[tuple[int, int]]:
     """The ``load`` words of one sample [T, n_in]: (addr, end_of_step) in the order to send them.
 
-    Each step's spiking inputs in ascending order, then one end-of-step word.
+    Each step's spiking inputs in ascending order, then one end-of-step word. ``first``: the first
+    layer's LayerGeometry; a conv2d layer takes packed (row, column, channel) addresses
+    (model.conv_layer.input_addresses) instead of the flat input indices.
     """
     spikes = np.asarray(spikes)
     if spikes.ndim != 2:
         raise ValueError(f"spikes must have shape [T, n_in] for one sample, got {spikes.shape}")
+    conv = getattr(first, "conv", None)
     words = []
     for t in range(spikes.shape[0]):
-        words.extend((int(i), 0) for i in np.flatnonzero(spikes[t]))
+        flat = np.flatnonzero(spikes[t])
+        addrs = input_addresses(conv.in_fields, conv.spec.in_shape, flat) if conv is not None else flat
+        words.extend((int(i), 0) for i in addrs)
         words.append((0, 1))
     return words
 
@@ -111,10 +119,14 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
     T = events[0].shape[1]
     total = RUN_OVERHEAD + T * STEP_OVERHEAD
     for geo, ev, own in zip(geometry, events, result.spikes):
-        E = ev.sum(axis=(1, 2), dtype=np.int64)
-        if geo.recurrent:  # the layer's own spikes of steps 0..T-2 are replayed at steps 1..T-1
-            E = E + own[:, :-1].sum(axis=(1, 2), dtype=np.int64)
-        total = total + E * geo.groups + T * (geo.groups + geo.drain_stages)
+        if geo.conv is not None:  # an event costs the positions it reaches (model.conv_layer)
+            integration = ev.reshape(len(ev), -1).astype(np.int64) @ np.tile(geo.conv.event_cost(), T)
+        else:
+            E = ev.sum(axis=(1, 2), dtype=np.int64)
+            if geo.recurrent:  # the layer's own spikes of steps 0..T-2 are replayed at steps 1..T-1
+                E = E + own[:, :-1].sum(axis=(1, 2), dtype=np.int64)
+            integration = E * geo.groups
+        total = total + integration + T * (geo.groups + geo.drain_stages)
     return np.asarray(total, dtype=np.int64)
 
 
@@ -126,7 +138,7 @@ class NetworkCore:
             raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
         self.geometry = hw.geometry(net)
         self.net, self.hw = net, hw
-        self.layers = [LayerCore(layer, geo) for layer, geo in zip(net.layers, self.geometry)]
+        self.layers = layer_cores(net.layers, self.geometry)
 
     @property
     def lanes(self) -> list[int]:
@@ -149,6 +161,8 @@ class NetworkCore:
         lo, hi = value_range(geo, target)
         if not lo <= data <= hi:
             return False
+        if geo.conv is not None and target != CfgTarget.THRESHOLD:
+            return False  # a conv layer's kernels and biases are fixed at generation
         if target == CfgTarget.WEIGHT:
             if not (0 <= row < geo.n_in and 0 <= col < geo.n):
                 return False
@@ -166,6 +180,10 @@ class NetworkCore:
     def param(self, layer: int, target: int, row: int, col: int) -> int:
         """The value NetworkCore's idle-time ``param_addr``/``param_data`` port reads (CHECKSUM)."""
         core = self.layers[layer]
+        if core.geo.conv is not None and target != CfgTarget.THRESHOLD:
+            lanes = core.geo.lanes
+            return int(core.kernel[row, col // lanes, col % lanes] if target == CfgTarget.WEIGHT
+                       else core.bias.reshape(-1)[col])
         if target == CfgTarget.WEIGHT:
             lanes = core.synapses.lanes
             return int(core.synapses.weights[row, col // lanes, col % lanes])
@@ -199,14 +217,20 @@ class NetworkCore:
         cycles = RUN_OVERHEAD
         for t in range(T):
             cycles += STEP_OVERHEAD
-            events = list(np.flatnonzero(spikes[t]))
+            flat = np.flatnonzero(spikes[t])
+            first = self.geometry[0].conv
+            # events: the addresses the layer's gateware receives; flat: the contract's indices.
+            events = (input_addresses(first.in_fields, first.spec.in_shape, flat) if first is not None
+                      else list(flat))
             for l, c in enumerate(self.layers):
-                cycles += c.geo.cycles(len(events), c.recurrent_events)
+                cycles += (c.geo.cycles(flat) if c.geo.conv is not None
+                           else c.geo.cycles(len(events), c.recurrent_events))
                 words = c.step(events)
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))
                 events = LayerCore.events_of(words, c.geo.lanes)
-                out[l][t, events] = True
+                flat = c.flat_events(events) if c.geo.conv is not None else events
+                out[l][t, flat] = True
         last = self.layers[-1]
         return RunResult(spikes=out,
                          membranes=[c.neurons(c.v) for c in self.layers],

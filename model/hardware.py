@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conv import refuse_conv
+from .conv_layer import conv_geometry
 from .layer import LayerGeometry, bits_for
 from .network import Network
 from .protocol import CfgTarget, value_range
@@ -123,7 +123,6 @@ class HardwareConfig:
         """
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
-        refuse_conv(net.layers, "the accelerator (no event-driven conv core yet)")
         L = len(net.layers)
         lanes, rams = self.layer_lanes(L), self.layer_weight_ram(L)
         count_bits_last = bits_for(self.max_events)
@@ -146,9 +145,10 @@ class HardwareConfig:
                                  "yet; valid: layers without plasticity (a plastic network runs in the model: "
                                  "spikegate.model.learning, spikegate learn)")
             _check_layer_values(l, layer)
-            geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
+            conv, n_in = conv_geometry(l, net.layers, geos, P, ram)
+            geos.append(LayerGeometry(n_in=n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,
-                                      count_bits=count_bits, weight_ram=ram,
+                                      count_bits=count_bits, weight_ram=ram, conv=conv,
                                       current=tp is not None and tp.current is not None,
                                       recurrent=tp is not None and tp.recurrent is not None))
         tiles = sum(g.spram_tiles for g in geos)

@@ -59,6 +59,9 @@ class LayerGeometry:
     # Temporal layers (model/temporal.py) with gateware: a synaptic current (CUBA), recurrence.
     current: bool = False
     recurrent: bool = False
+    # A conv2d layer's schedule (model.conv_layer.ConvGeometry); None: dense. Where it is set, the
+    # sizes and the cycle term below are the conv layer's.
+    conv: object = None
 
     @property
     def rows(self) -> int:
@@ -86,25 +89,33 @@ class LayerGeometry:
     @property
     def spram_tiles(self) -> int:
         """SB_SPRAM256KA tiles (16 bits x 16384 words) the weight memory takes in "spram" mode."""
-        if self.weight_ram != "spram":
+        if self.weight_ram != "spram" or self.conv is not None:
             return 0
         words = -(-(self.n_in * self.groups) // self.spram_pack)
         return -(-self.lanes * self.weight_bits // 16) * -(-words // 16384)
 
     @property
     def groups(self) -> int:
+        if self.conv is not None:
+            return self.conv.groups
         return -(-self.n // self.lanes)
 
     @property
     def addr_bits(self) -> int:
+        if self.conv is not None:
+            return self.conv.addr_bits
         return max(1, ceil_log2(self.n_in))
 
     @property
     def group_bits(self) -> int:
+        if self.conv is not None:
+            return self.conv.group_bits
         return max(1, ceil_log2(self.groups))
 
     @property
     def acc_bits(self) -> int:
+        if self.conv is not None:
+            return self.conv.acc_bits(self.weight_bits)
         # |sum_i W[i, j] s_i| <= rows * 2^(wb-1): the exact sum never wraps.
         return self.weight_bits + ceil_log2(self.rows + 1)
 
@@ -113,6 +124,9 @@ class LayerGeometry:
         return bits_for(self.refractory)
 
     def memory_bits(self) -> dict[str, int]:
+        if self.conv is not None:
+            return self.conv.memory_bits(self.weight_bits, self.membrane_bits,
+                                         self.refr_bits if self.refractory else 0, self.count_bits)
         G, P = self.groups, self.lanes
         mem = {
             "weights": self.rows * G * P * self.weight_bits,
@@ -130,9 +144,14 @@ class LayerGeometry:
             mem["recurrent_words"] = G * self.rec_word_bits
         return mem
 
-    def cycles(self, events: int, recurrent_events: int = 0) -> int:
-        """One layer step: E feed-forward and E_rec recurrent events (the layer's own spikes of the
-        step before), G cycles each, the sweep and the drain (+ CURRENT_STAGES for a CUBA layer)."""
+    def cycles(self, events, recurrent_events: int = 0) -> int:
+        """One layer step: ``events`` is the step's input event count (dense), or for a conv layer
+        the events' flat input indices (an event costs the positions it reaches, see
+        model.conv_layer); E_rec recurrent events (the layer's own spikes of the step before) cost
+        G cycles each like feed-forward ones; then the sweep and the drain (+ CURRENT_STAGES for a
+        CUBA layer)."""
+        if self.conv is not None:
+            return self.conv.cycles(events)
         return (events + recurrent_events) * self.groups + self.groups + self.drain_stages
 
 

@@ -166,9 +166,11 @@ class CoreSim:
                                          f"base {base} word {word:#x}", step=step, layer=layer,
                                          detail="repeated, misaligned, empty or over-wide trace word"))
             seen.add((layer, step, base))
+            conv = self.geometry[layer].conv
             for k in range(P):
                 if word >> k & 1:
-                    j = base + k
+                    # a conv layer's base is a packed (row, column, channel) address
+                    j = base + k if conv is None else int(conv.flat_outputs([base + k])[0])
                     if j >= n:
                         problems.append(Mismatch(sample, "spike", 0, 1, step=step, layer=layer, neuron=j,
                                                  detail=f"the layer has only {n} neurons"))
@@ -248,7 +250,7 @@ class CoreSim:
         twin = CoreTwin(self.net, self.hw)
         words, offsets, timeouts = [], [0], []
         for s in spikes:
-            words.extend(self._pack_load(a, e) for a, e in input_words(s))
+            words.extend(self._pack_load(a, e) for a, e in input_words(s, self.geometry[0]))
             offsets.append(len(words))
             timeouts.append(_TIMEOUT_FACTOR * twin.cycles(s) + _TIMEOUT_SLACK)
         return words, offsets, timeouts

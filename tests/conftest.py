@@ -31,6 +31,9 @@ FILE_TIERS = {
     "test_convert.py": "model",
     "test_conv.py": "model",
     "test_conv_io.py": "model",
+    "test_conv_twin.py": "model",
+    "test_conv_hdl.py": "amaranth",
+    "test_conv_sim.py": "verilator",
     "test_conv_snntorch.py": "model",
     "test_core_install.py": "model",
     "test_datasets.py": "model",
@@ -186,9 +189,10 @@ def cache_dirs(tmp_path_factory):
 def cycle_formula(net, lanes, spikes):
     """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l)]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
-    and otherwise), C_l = 3 for a layer with a synaptic current (0 otherwise), from the contract
-    model's spikes and the lane count(s) alone (not from the twin, whose count it checks).
-    ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
+    and otherwise), C_l = 3 for a layer with a synaptic current (0 otherwise); a conv2d layer: each
+    event's reached positions times ceil(C_out / P) instead of E_l(t) * G_l, and Ho * Wo *
+    ceil(C_out / P) sweep groups. From the contract model's spikes and the lane count(s) alone (not
+    from the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
@@ -198,9 +202,50 @@ def cycle_formula(net, lanes, spikes):
     for t in range(batch.shape[1]):
         cycles += 1
         for layer, P, e, own in zip(net.layers, lanes, events, out):
-            G = -(-layer.n // P)
-            tp = layer.temporal
-            recurrent = own[:, t - 1].sum(axis=1) if tp is not None and tp.recurrent is not None and t else 0
-            current = 3 if tp is not None and tp.current is not None else 0
-            cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current
+            if layer.conv is None:
+                G = -(-layer.n // P)
+                tp = layer.temporal
+                recurrent = own[:, t - 1].sum(axis=1) if tp is not None and tp.recurrent is not None and t else 0
+                current = 3 if tp is not None and tp.current is not None else 0
+                cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current
+                continue
+            # conv2d: an event at (c, y, x) costs max(1, positions it reaches * Gc), Gc = ceil(C_out/P);
+            # the sweep visits every position's Gc words.
+            spec = layer.conv
+            Gc = -(-spec.out_channels // P)
+            _, h, w = spec.in_shape
+            _, ho, wo = spec.out_shape
+            for b in range(len(batch)):
+                for i in np.flatnonzero(e[b, t]):
+                    y, x = (i // w) % h, i % w
+                    reach = sum(1 for oy in range(ho) for ox in range(wo)
+                                if 0 <= y + spec.padding[0] - oy * spec.stride[0] < spec.kernel[0]
+                                and 0 <= x + spec.padding[1] - ox * spec.stride[1] < spec.kernel[1])
+                    cycles[b] += max(1, reach * Gc)
+            cycles += ho * wo * Gc + 8
     return int(cycles[0]) if spikes.ndim == 2 else cycles
+
+
+async def drive_layer_step(ctx, dut, events) -> tuple[list[tuple[int, int]], int]:
+    """One layer step of a LayerCore-like ``dut`` (start, events stream, events_end) from a testbench:
+    the spike words (group, word) it emits and the cycles from start to done, both ends counted."""
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+    cycles, words, queue = 1, [], list(events)
+    while True:
+        ctx.set(dut.events.valid, bool(queue))
+        ctx.set(dut.events.payload, queue[0] if queue else 0)
+        ctx.set(dut.events_end, not queue)
+        if ctx.get(dut.spikes.valid):
+            words.append((ctx.get(dut.spikes.group), ctx.get(dut.spikes.word)))
+        if ctx.get(dut.done):
+            break
+        handshake = queue and ctx.get(dut.events.ready)
+        await ctx.tick()
+        cycles += 1
+        if handshake:
+            queue.pop(0)
+    ctx.set(dut.events_end, 0)
+    await ctx.tick()
+    return words, cycles
