@@ -174,7 +174,9 @@ class NetworkCore:
         depends on every layer's spikes)."""
         return self.run(spikes).cycles
 
-    def run(self, spikes: np.ndarray) -> RunResult:
+    def run(self, spikes: np.ndarray, learn: bool = False) -> RunResult:
+        """One sample. ``learn`` (the gateware's ``learn`` input) runs stage 5 of every plastic
+        layer: its weights change and persist into the next run."""
         spikes = np.asarray(spikes)
         if spikes.ndim != 2 or spikes.shape[1] != self.net.n_inputs:
             raise ValueError(f"spikes must have shape [T, {self.net.n_inputs}] for one sample, got {spikes.shape}")
@@ -195,8 +197,8 @@ class NetworkCore:
             cycles += STEP_OVERHEAD
             events = list(np.flatnonzero(spikes[t]))
             for l, c in enumerate(self.layers):
-                cycles += c.geo.cycles(len(events))
-                words = c.step(events)
+                words = c.step(events, learn)
+                cycles += c.geo.cycles(len(events), len(words), learn)
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))
                 events = LayerCore.events_of(words, c.geo.lanes)

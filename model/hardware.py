@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import refuse_conv
-from .layer import LayerGeometry, bits_for
+from .layer import LayerGeometry, LearningGeometry, bits_for
+from .learning_engine import hardware_refusal
 from .network import Network
 from .protocol import CfgTarget, value_range
 
@@ -136,14 +137,21 @@ class HardwareConfig:
             if layer.temporal is not None:
                 raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) uses {', '.join(layer.temporal.features())}, "
                                  "which the gateware does not implement yet; run it with spikegate.model.simulate")
+            learning = None
             if layer.plasticity is not None:
-                raise ValueError(f"layer {l}: plasticity (STDP, winner-take-all, adaptive thresholds) has no gateware "
-                                 "yet; valid: layers without plasticity (a plastic network runs in the model: "
-                                 "spikegate.model.learning, spikegate learn)")
+                refused = hardware_refusal(layer)
+                if refused is not None:
+                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): {refused} has no gateware yet; the "
+                                     "learning gateware runs plain pair STDP (rule 'stdp', wta = 0, fixed "
+                                     "thresholds); run this layer in the model: spikegate.model.learning")
+                if ram != "block":
+                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
+                                     f"'block' (learning reads and writes weights in one cycle), got {ram!r}")
+                learning = LearningGeometry.of(layer.plasticity)
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,
-                                      count_bits=count_bits, weight_ram=ram))
+                                      count_bits=count_bits, weight_ram=ram, learning=learning))
         tiles = sum(g.spram_tiles for g in geos)
         if tiles > SPRAM_TILES:
             raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "

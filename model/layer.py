@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .learning_engine import LearningEngine
 from .network import Layer
 from .neuron import LIFNeuronUnit
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
 # Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
 # sweep writes group g back NEURON_STAGES cycles after its memories answer.
@@ -32,6 +33,9 @@ WORD_FIFO_STAGES = 1
 # neuron stages, FIFO output register). The drain's last cycle is the next layer's start
 # cycle, so it is counted there: E*G + G + 8 per layer step.
 LAYER_OVERHEAD = 2 + ISSUE_STAGES + NEURON_STAGES + WORD_FIFO_STAGES
+# Stage 5's last weight write lands this many cycles after its issue (issue register, memory
+# read, one register of the update arithmetic): the learning layer's done waits for it.
+LEARN_DRAIN = ISSUE_STAGES + 2
 
 
 def ceil_log2(x: int) -> int:
@@ -41,6 +45,40 @@ def ceil_log2(x: int) -> int:
 def bits_for(x: int) -> int:
     """Bits of an unsigned register that holds 0..x."""
     return max(1, int(x).bit_length())
+
+
+@dataclass(frozen=True)
+class LearningGeometry:
+    """Stage 5 of a plastic layer's step in the gateware (hdl.learning_engine), learning on.
+
+    ``depress``: a_minus > 0 (otherwise every depression term is 0 and the event pass only bumps
+    the pre traces); ``potentiate``: some potentiation term can be non-zero."""
+    trace_bits: int
+    depress: bool
+    potentiate: bool
+
+    @classmethod
+    def of(cls, plasticity) -> "LearningGeometry":
+        p = plasticity
+        return cls(trace_bits=p.trace_bits, depress=p.a_minus > 0,
+                   potentiate=bool(p.a_plus or p.ltp_offset or p.weight_decay))
+
+    def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
+        """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
+        one weight word per group (1 + G, else 1 + 1), per non-zero spike word one weight word per
+        input (1 + n_in, with potentiation), then LEARN_DRAIN cycles until the last write."""
+        per_event = 1 + (geo.groups if self.depress else 1)
+        per_word = 1 + geo.n_in if self.potentiate else 0
+        return geo.n_in + events * per_event + words * per_word + LEARN_DRAIN
+
+    def memory_bits(self, geo: "LayerGeometry") -> dict[str, int]:
+        G, P, tb = geo.groups, geo.lanes, self.trace_bits
+        return {
+            "pre_traces": geo.n_in * (tb + 1),          # trace and this step's spike flag
+            "post_traces": G * P * tb,
+            "learn_events": geo.n_in * geo.addr_bits,    # the step's input events
+            "learn_words": G * (geo.group_bits + P + P * tb),  # the step's spike words and Q'
+        }
 
 
 @dataclass(frozen=True)
@@ -54,6 +92,8 @@ class LayerGeometry:
     refractory: int
     count_bits: int  # 0: no spike counters (hidden or readout layer)
     weight_ram: str = "block"  # "spram": iCE40 SB_SPRAM256KA, no initial contents (load via cfg)
+    # Plastic layers (stage 5, model.learning_engine): None, or the layer's LearningGeometry.
+    learning: "LearningGeometry | None" = None
 
     @property
     def spram_tiles(self) -> int:
@@ -95,10 +135,17 @@ class LayerGeometry:
             mem["refractory"] = G * P * self.refr_bits
         if self.count_bits:
             mem["counts"] = G * P * self.count_bits
+        if self.learning is not None:
+            mem.update(self.learning.memory_bits(self))
         return mem
 
-    def cycles(self, events: int) -> int:
-        return events * self.groups + self.groups + LAYER_OVERHEAD
+    def cycles(self, events: int, words: int = 0, learn: bool = False) -> int:
+        """One layer step: ``events`` input events; with ``learn`` on a plastic layer, stage 5 for
+        the step's ``words`` non-zero output spike words (LearningGeometry.cycles)."""
+        base = events * self.groups + self.groups + LAYER_OVERHEAD
+        if learn and self.learning is not None:
+            base += self.learning.cycles(self, events, words)
+        return base
 
 
 class LayerCore:
@@ -117,14 +164,18 @@ class LayerCore:
         self.count = np.zeros((G, P), dtype=np.int64)
         # Lanes past the last neuron exist in the last group but never fire.
         self.lane_mask = (np.arange(G * P) < layer.n).reshape(G, P)
+        self.learning = LearningEngine(layer, P) if geometry.learning is not None else None
 
     def reset_state(self) -> None:
         self.v[:] = 0
         self.r[:] = 0
         self.count[:] = 0
+        if self.learning is not None:
+            self.learning.reset_sample()
 
-    def step(self, events) -> list[tuple[int, int]]:
-        """Integrate the step's input events, sweep, return the non-zero spike words (g, word)."""
+    def step(self, events, learn: bool = False) -> list[tuple[int, int]]:
+        """Integrate the step's input events, sweep, return the non-zero spike words (g, word);
+        with ``learn`` on a plastic layer, then stage 5 (model.learning_engine)."""
         for i in events:
             self.synapses.integrate(int(i))
         words = []
@@ -137,6 +188,8 @@ class LayerCore:
             word = int(sum(1 << k for k in range(self.geo.lanes) if s[k]))
             if word:
                 words.append((g, word))
+        if learn and self.learning is not None:
+            self.learning.step(self.synapses.weights, events, words)
         return words
 
     @staticmethod
