@@ -35,6 +35,7 @@ from ..model.layer import LAYER_OVERHEAD, NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
+from .learning_engine import LearningEngine
 from .neuron import LIFNeuronUnit
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 
@@ -78,8 +79,12 @@ class LayerCore(wiring.Component):
             "param_weight": Out(signed(geo.weight_bits)),
             "param_bias": Out(signed(V)),
             "param_threshold": Out(signed(V)),
+            # Plastic layers only: stage 5 (hdl.learning_engine) runs after the sweep while high.
+            **({"learn": In(1)} if geo.learning is not None else {}),
         })
-        self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive)
+        self.learning = LearningEngine(layer, geo) if geo.learning is not None else None
+        self.synapses = SynapseArray(layer, geo, spram_primitive=spram_primitive,
+                                     learning=self.learning is not None)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
         self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
@@ -117,6 +122,8 @@ class LayerCore(wiring.Component):
         sweep_issue = Signal()
         integ_issue = Signal()
         drain = Signal(range(LAYER_OVERHEAD - 1))
+        learn_start = Signal()
+        learning_phase = Signal()
 
         with m.FSM():
             with m.State("IDLE"):
@@ -143,9 +150,22 @@ class LayerCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain + 1)
                 with m.If(drain == LAYER_OVERHEAD - 2):
-                    m.d.comb += self.done.eq(1)
                     m.d.sync += drain.eq(0)
-                    m.next = "IDLE"
+                    if self.learning is None:
+                        m.d.comb += self.done.eq(1)
+                        m.next = "IDLE"
+                    else:
+                        with m.If(self.learn):
+                            m.d.comb += learn_start.eq(1)
+                            m.next = "LEARN"
+                        with m.Else():
+                            m.d.comb += self.done.eq(1)
+                            m.next = "IDLE"
+            if self.learning is not None:
+                with m.State("LEARN"):
+                    m.d.comb += [self.busy.eq(1), learning_phase.eq(1), self.done.eq(self.learning.done)]
+                    with m.If(self.learning.done):
+                        m.next = "IDLE"
 
         # --- stage 0: issue (registered, like the synapse array's weight address) ----------------
         m.d.comb += [
@@ -251,6 +271,12 @@ class LayerCore(wiring.Component):
             m.d.comb += [r_wr.addr.eq(group_w), r_wr.data.eq(r_new), r_wr.en.eq(sweep_w)]
         if self.count_mem is not None:
             m.d.comb += [c_wr.addr.eq(group_w), c_wr.data.eq(c_new), c_wr.en.eq(sweep_w)]
+        if self.learning is not None:
+            self.learning.elaborate(
+                m, syn=syn, start=self.start, learn_start=learn_start, reset_state=self.reset_state,
+                learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
+                rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
+                learning_phase=learning_phase)
 
         # Peek (idle): the same read ports, fresh groups read as zero.
         sel = peek_lane_q if lane_bits else 0
