@@ -8,8 +8,8 @@ flag), ``post_mem`` (G words of P post traces, decayed and bumped by the sweep w
 on), ``ev_mem`` (the step's input events, recorded while they are integrated) and ``spk_mem`` (the
 step's non-zero spike words with their decayed post traces Q'). After the layer's drain, with
 ``learn`` high, the engine runs WALK (n_in cycles), then per event EVREAD + EVISSUE (1 + G cycles
-with depression, 1 + 1 without), then per spike word SPREAD + POTISSUE (1 + n_in cycles, with
-potentiation), then FINISH (LEARN_DRAIN cycles) and pulses ``done``.
+with depression, 1 + 1 without), then per spike word SPREAD + POTISSUE (1 + n_in cycles, when any
+weight can change), then FINISH (LEARN_DRAIN cycles) and pulses ``done``.
 
 A weight update is a read-modify-write of one P-lane word through the synapse array: issued at
 cycle c (OP_LEARN: the issue register, as for integration), the word answers at c + 2, the new
@@ -53,7 +53,7 @@ class LearningEngine:
         is in its learning state; the engine owns the synapse issue then)."""
         geo, p = self.geo, self.p
         P, G, n_in, tb = geo.lanes, geo.groups, geo.n_in, geo.learning.trace_bits
-        depress, potentiate = geo.learning.depress, geo.learning.potentiate
+        depress, word_pass = geo.learning.depress, geo.learning.word_pass
         top = (1 << tb) - 1
         wb = geo.weight_bits
         lo, hi = p.weight_bounds(self.layer)
@@ -121,7 +121,7 @@ class LearningEngine:
         m.d.comb += [ev_rd.addr.eq(e), spk_rd.addr.eq(s), pre_rd.addr.eq(i)]
 
         def after_events():
-            if potentiate:
+            if word_pass:
                 with m.If(n_spk != 0):
                     m.d.sync += [s.eq(0), i.eq(0)]
                     m.next = "SPREAD"

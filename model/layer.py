@@ -52,23 +52,25 @@ class LearningGeometry:
     """Stage 5 of a plastic layer's step in the gateware (hdl.learning_engine), learning on.
 
     ``depress``: a_minus > 0 (otherwise every depression term is 0 and the event pass only bumps
-    the pre traces); ``potentiate``: some potentiation term can be non-zero."""
+    the pre traces); ``word_pass``: some weight can change (a_plus, ltp_offset, weight_decay or
+    a_minus non-zero), so every non-zero spike word gets its pass over the inputs: potentiation,
+    and the depression of its own group's synapses, whose Q' only the spike-word memory keeps."""
     trace_bits: int
     depress: bool
-    potentiate: bool
+    word_pass: bool
 
     @classmethod
     def of(cls, plasticity) -> "LearningGeometry":
         p = plasticity
         return cls(trace_bits=p.trace_bits, depress=p.a_minus > 0,
-                   potentiate=bool(p.a_plus or p.ltp_offset or p.weight_decay))
+                   word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus))
 
     def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
         """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
         one weight word per group (1 + G, else 1 + 1), per non-zero spike word one weight word per
-        input (1 + n_in, with potentiation), then LEARN_DRAIN cycles until the last write."""
+        input (1 + n_in, when ``word_pass``), then LEARN_DRAIN cycles until the last write."""
         per_event = 1 + (geo.groups if self.depress else 1)
-        per_word = 1 + geo.n_in if self.potentiate else 0
+        per_word = 1 + geo.n_in if self.word_pass else 0
         return geo.n_in + events * per_event + words * per_word + LEARN_DRAIN
 
     def memory_bits(self, geo: "LayerGeometry") -> dict[str, int]:

@@ -8,9 +8,10 @@ sweep). After the sweep, with learning on, it
 2. for every input event i of the step: adds ``pre_inc`` to P_i (saturating) and, with depression
    (a_minus > 0), read-modify-writes weight word (i, g) of every group g that emitted no spike
    (depression only, from the post traces Q' the sweep left);
-3. for every non-zero spike word (g, y) of the step, with potentiation: read-modify-writes weight
-   word (i, g) for every input i, potentiation on the spiking lanes plus depression where input
-   i spiked, so a synapse whose input and neuron both spiked gets one saturation of the exact sum.
+3. for every non-zero spike word (g, y) of the step (when any weight can change): read-modify-writes
+   weight word (i, g) for every input i, potentiation on the spiking lanes plus depression where
+   input i spiked, from Q' kept with the word, so a synapse whose input and neuron both spiked
+   gets one saturation of the exact sum.
 
 Every weight word is written at most once per step (step 2 and 3 touch disjoint groups), so the
 arithmetic is :mod:`spikegate.model.learning_rules`' on the [n_in, n] view: this twin calls it.

@@ -68,6 +68,9 @@ FILE_TIERS = {
     "test_nir_snntorch.py": "model",
     "test_learn_cli.py": "model",
     "test_packaging.py": "model",
+    "test_learning_engine.py": "model",
+    "test_learning_hdl.py": "amaranth",
+    "test_learning_sim.py": "verilator",
     "test_plasticity.py": "model",
     "test_plasticity_scalar.py": "model",
     "test_plots.py": "model",
@@ -159,18 +162,36 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
-def cycle_formula(net, lanes, spikes):
-    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 8)]``,
+def cycle_formula(net, lanes, spikes, learn=False):
+    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + 8 + L_l(t))]``,
     G_l = ceil(n_l / P_l), from the contract model's spikes and the lane count(s) alone (not from
-    the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
+    the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array.
+
+    With ``learn`` the samples are learned in order (``model.learning.learn_stream``, the spikes
+    then depend on the weights learned so far) and every plastic layer adds its stage 5,
+    ``L = n_in + E * (1 + (G if a_minus else 1)) + S * (1 + n_in) + 3`` (the S term only when
+    a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S
+    the layer's non-zero P-lane spike words of the step; L = 0 otherwise."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
-    events = [batch] + simulate(net, batch).spikes[:-1]
+    if learn:
+        from spikegate.model.learning import learn_stream
+        out = learn_stream(net, batch).spikes
+    else:
+        out = simulate(net, batch).spikes
+    events = [batch] + out[:-1]
     cycles = np.ones(len(batch), np.int64)
     for t in range(batch.shape[1]):
         cycles += 1
-        for layer, P, e in zip(net.layers, lanes, events):
+        for layer, P, e, y in zip(net.layers, lanes, events, out):
             G = -(-layer.n // P)
             cycles += e[:, t].sum(axis=1) * G + G + 8
+            p = layer.plasticity
+            if learn and p is not None:
+                E = e[:, t].sum(axis=1)
+                pad = np.zeros((len(batch), G * P - layer.n), bool)
+                S = np.concatenate([y[:, t], pad], axis=1).reshape(len(batch), G, P).any(axis=2).sum(axis=1)
+                pot = bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus)
+                cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
     return int(cycles[0]) if spikes.ndim == 2 else cycles
