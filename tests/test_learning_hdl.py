@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from hypothesis import HealthCheck, given, settings, strategies as st
+from test_learning_engine import plastic_networks
 
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench
@@ -99,3 +101,32 @@ def test_gateware_learns_as_the_twin(name):
     sim.add_testbench(bench)
     sim.run()
     assert any(changed), "learning changed no weight: the comparison proves nothing"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=plastic_networks(), data=st.data())
+def test_random_plastic_networks_in_gateware(case, data):
+    """Random small plastic networks and rules (those of the twin's hypothesis test): two learned
+    samples, every weight after each equal to the twin's."""
+    net, lanes = case
+    net = net.replace(layers=[layer.replace(threshold=0) if layer.plasticity is not None and not layer.readout
+                              else layer for layer in net.layers])
+    hw = HardwareConfig(lanes=lanes)
+    twin, dut = Twin(net, hw), NetworkCore(net, hw)
+    samples = random_spikes(data.draw(st.integers(0, 2**31)), 2, net.timesteps, net.n_inputs, p=0.6)
+
+    async def bench(ctx):
+        ctx.set(dut.learn, 1)
+        for s in samples:
+            got = await run_in_testbench(ctx, dut, s)
+            want = twin.run(s, learn=True)
+            assert got.mismatch(want) is None, got.mismatch(want)
+            for l, (core, tc) in enumerate(zip(dut.layers, twin.layers)):
+                if core.learning is not None:
+                    w = await read_weights(ctx, dut, l, core.geo)
+                    assert np.array_equal(w, tc.synapses.weights.reshape(core.geo.n_in, -1)[:, :core.geo.n]), l
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
