@@ -16,7 +16,11 @@ One layer step, started by a ``start`` pulse while idle:
    layer's registered FIFO output (WORD_FIFO_STAGES) when that layer starts; the last pulses
    ``done``.
 
-Cycles from ``start`` to ``done``: E * G + G + LAYER_OVERHEAD - 1; ``done`` is the cycle in which
+4. LEARN (plastic layers, ``learn`` high): stage 5, :class:`~spikegate.hdl.learning_engine.LearningEngine`,
+   after the drain; ``done`` waits for it
+   (:meth:`spikegate.model.layer.LearningGeometry.cycles` more cycles).
+
+Cycles from ``start`` to ``done`` (learning off): E * G + G + LAYER_OVERHEAD - 1; ``done`` is the cycle in which
 the network starts the next layer, so a layer step costs E * G + G + 8
 (:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 

@@ -126,9 +126,20 @@ class LearningEngine:
                     m.d.sync += [s.eq(0), i.eq(0)]
                     m.next = "SPREAD"
                 with m.Else():
-                    m.next = "FINISH"
+                    finish()
             else:
-                m.next = "FINISH"
+                finish()
+
+        def finish():
+            m.next = "FINISH"
+
+        def next_item(counter, count, again, then):
+            """The last cycle of an item of a list: on to the next one, or ``then`` after the last."""
+            m.d.sync += counter.eq(counter + 1)
+            with m.If(counter + 1 != count):
+                m.next = again
+            with m.Else():
+                then()
 
         with m.FSM(name="learn_fsm"):
             with m.State("IDLE"):
@@ -156,11 +167,7 @@ class LearningEngine:
                 else:
                     last = Const(1)
                 with m.If(last):
-                    m.d.sync += e.eq(e + 1)
-                    with m.If(e + 1 != n_ev):
-                        m.next = "EVREAD"
-                    with m.Else():
-                        after_events()
+                    next_item(e, n_ev, "EVREAD", after_events)
             with m.State("SPREAD"):
                 m.d.sync += i.eq(0)
                 m.next = "POTISSUE"
@@ -168,11 +175,7 @@ class LearningEngine:
                 m.d.comb += [issue.eq(1), kind_a.eq(1), row.eq(i), grp.eq(spk.group)]
                 m.d.sync += i.eq(i + 1)
                 with m.If(i == n_in - 1):
-                    m.d.sync += s.eq(s + 1)
-                    with m.If(s + 1 != n_spk):
-                        m.next = "SPREAD"
-                    with m.Else():
-                        m.next = "FINISH"
+                    next_item(s, n_spk, "SPREAD", finish)
             with m.State("FINISH"):
                 m.d.sync += fin.eq(fin + 1)
                 with m.If(fin == LEARN_DRAIN - 1):
