@@ -242,6 +242,7 @@ class LayerCore(wiring.Component):
         m.d.comb += lane_mask.eq(Const((1 << P) - 1, P))
         with m.If(group_w == G - 1):
             m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
+        lane_theta = None if self.learning is None else self.learning.thresholds(m, theta, rd_group)
         for k in range(P):
             unit = LIFNeuronUnit(membrane_bits=V, acc_bits=geo.acc_bits, leak=layer.leak, reset=layer.reset,
                                  refractory=layer.refractory, readout=layer.readout)
@@ -250,7 +251,7 @@ class LayerCore(wiring.Component):
                 unit.v.eq(v_lanes[k]),
                 unit.acc.eq(syn.acc[k]),
                 unit.bias.eq(b_lanes[k]),
-                unit.theta.eq(theta),
+                unit.theta.eq(theta if lane_theta is None else lane_theta[k]),
             ]
             if r_lanes is not None:
                 m.d.comb += unit.r.eq(r_lanes[k])

@@ -26,9 +26,18 @@ from amaranth.lib.memory import Memory
 
 from ..model.layer import LEARN_DRAIN, NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
+from ..model.synapse import pack_lanes
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
 
 __all__ = ["LearningEngine"]
+
+
+def _delay(m, value, n, name):
+    for s in range(n):
+        reg = Signal.like(value, name=f"{name}_d{s + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 class LearningEngine:
@@ -42,7 +51,36 @@ class LearningEngine:
         self.spk_layout = data.StructLayout({"group": geo.group_bits, "word": P,
                                              "q": data.ArrayLayout(unsigned(tb), P)})
         self.spk_mem = Memory(shape=self.spk_layout, depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        # Threshold offsets (adaptive thresholds): learned state, initialised from the network.
+        ob = lg.offset_bits
+        self.off_mem = None
+        if ob:
+            offs = list(self.p.offsets_for(layer)) + [0] * (G * P - layer.n)
+            self.off_mem = Memory(shape=unsigned(P * ob), depth=G, attrs=BLOCK_RAM_NO_COLLISION,
+                                  init=[pack_lanes(offs[g * P:(g + 1) * P], ob) for g in range(G)])
         self.done = Signal(name="learn_done")
+
+    def thresholds(self, m, theta, rd_group):
+        """Per-lane thresholds theta + offset of the group the sweep reads at stage 1 (``rd_group``),
+        for the neuron lanes' inputs: they reach the fire decision NEURON_STAGES - 1 registers later,
+        where a lane uses its theta, so they are delayed as much. None without offsets."""
+        if self.off_mem is None:
+            return None
+        geo = self.geo
+        P, V, ob = geo.lanes, geo.membrane_bits, geo.learning.offset_bits
+        m.submodules.off_mem = self.off_mem
+        self.off_rd = rd = self.off_mem.read_port()
+        m.d.comb += rd.addr.eq(rd_group)
+        self.off_lanes = data.ArrayLayout(unsigned(ob), P)(rd.data)
+        out = []
+        for k in range(P):
+            t = theta + self.off_lanes[k]
+            for s in range(NEURON_STAGES - 1):
+                reg = Signal(signed(V), name=f"theta{k}_d{s + 1}")
+                m.d.sync += reg.eq(t)
+                t = reg
+            out.append(t)
+        return out
 
     def elaborate(self, m, *, syn, start, learn_start, reset_state, learn, ev_valid, ev_addr, rd_group,
                   fresh_q, sweep_w, group_w, word, learning_phase):
@@ -86,11 +124,7 @@ class LearningEngine:
         q_dec = Signal(data.ArrayLayout(unsigned(tb), P))
         for k in range(P):
             m.d.comb += q_dec[k].eq(Mux(fresh_q, 0, decay(q_lanes[k], p.post_decay)))
-        q_w = q_dec
-        for s in range(NEURON_STAGES):
-            nxt = Signal.like(q_dec, name=f"post_d{s + 1}")
-            m.d.sync += nxt.eq(q_w)
-            q_w = nxt
+        q_w = _delay(m, q_dec, NEURON_STAGES, "post")
         q_new = Signal(data.ArrayLayout(unsigned(tb), P))
         for k in range(P):
             bumped = q_w[k] + Mux(word[k], p.post_inc, 0)
@@ -100,6 +134,9 @@ class LearningEngine:
                      spk_wr.data.q.eq(q_w), spk_wr.en.eq(sweep_w & learn & (word != 0))]
         with m.If(sweep_w & learn & (word != 0)):
             m.d.sync += [n_spk.eq(n_spk + 1), spiked.eq(spiked | (Const(1, G) << group_w))]
+
+        if self.off_mem is not None:
+            self._offsets(m, start, reset_state, learn, sweep_w, group_w, word)
 
         # --- stage 5 state machine -----------------------------------------------------------------
         pre_fresh = Signal()
@@ -234,3 +271,30 @@ class LearningEngine:
         u_data = Signal(P * wb)
         m.d.sync += [u_valid.eq(q2.valid & ~skip), u_addr.eq(q2.row * G + q2.grp), u_data.eq(new)]
         m.d.comb += [syn.l_en.eq(u_valid), syn.l_addr.eq(u_addr), syn.l_data.eq(u_data)]
+
+    def _offsets(self, m, start, reset_state, learn, sweep_w, group_w, word):
+        """Step 6 of the contract at the sweep's write-back (learning on): decay on the steps with
+        (t + 1) % theta_every == 0, add theta_inc per spike, saturate at the largest offset."""
+        geo, p = self.geo, self.p
+        P, ob = geo.lanes, geo.learning.offset_bits
+        top = p.offset_max(self.layer)
+        wr = self.off_mem.write_port()
+        off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, NEURON_STAGES, "offsets"))
+        decay_now = Const(0)
+        if p.theta_decay:
+            decay_now = Const(1)
+            if p.theta_every > 1:
+                # t mod theta_every of the step being swept; the first layer start of a run makes it 0
+                t_mod = Signal(range(p.theta_every), init=p.theta_every - 1)
+                with m.If(reset_state):
+                    m.d.sync += t_mod.eq(p.theta_every - 1)
+                with m.Elif(start):
+                    m.d.sync += t_mod.eq(Mux(t_mod == p.theta_every - 1, 0, t_mod + 1))
+                decay_now = t_mod == p.theta_every - 1
+        new = Signal(data.ArrayLayout(unsigned(ob), P))
+        for k in range(P):
+            o = off_w[k]
+            kept = Mux(decay_now, o - (o >> p.theta_decay), o) if p.theta_decay else o
+            total = kept + Mux(word[k], p.theta_inc, 0)
+            m.d.comb += new[k].eq(Mux(total > top, top, total))
+        m.d.comb += [wr.addr.eq(group_w), wr.data.eq(new), wr.en.eq(sweep_w & learn)]

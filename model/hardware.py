@@ -142,12 +142,12 @@ class HardwareConfig:
                 refused = hardware_refusal(layer)
                 if refused is not None:
                     raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): {refused} has no gateware yet; the "
-                                     "learning gateware runs plain pair STDP (rule 'stdp', wta = 0, fixed "
-                                     "thresholds); run this layer in the model: spikegate.model.learning")
+                                     "learning gateware runs pair STDP with adaptive thresholds (rule 'stdp', "
+                                     "wta = 0); run this layer in the model: spikegate.model.learning")
                 if ram != "block":
                     raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
                                      f"'block' (learning reads and writes weights in one cycle), got {ram!r}")
-                learning = LearningGeometry.of(layer.plasticity)
+                learning = LearningGeometry.of(layer)
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .learning_engine import LearningEngine
+from .learning_engine import LearningEngine, has_offsets
 from .network import Layer
 from .neuron import LIFNeuronUnit
 from .synapse import SynapseArray
@@ -58,12 +58,14 @@ class LearningGeometry:
     trace_bits: int
     depress: bool
     word_pass: bool
+    offset_bits: int = 0  # 0: no threshold offsets (see model.learning_engine.has_offsets)
 
     @classmethod
-    def of(cls, plasticity) -> "LearningGeometry":
-        p = plasticity
+    def of(cls, layer) -> "LearningGeometry":
+        p = layer.plasticity
         return cls(trace_bits=p.trace_bits, depress=p.a_minus > 0,
-                   word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus))
+                   word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus),
+                   offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0)
 
     def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
         """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
@@ -80,6 +82,7 @@ class LearningGeometry:
             "post_traces": G * P * tb,
             "learn_events": geo.n_in * geo.addr_bits,    # the step's input events
             "learn_words": G * (geo.group_bits + P + P * tb),  # the step's spike words and Q'
+            **({"offsets": G * P * self.offset_bits} if self.offset_bits else {}),
         }
 
 
@@ -183,7 +186,8 @@ class LayerCore:
         words = []
         for g in range(self.geo.groups):
             acc = self.synapses.take(g)
-            v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], self.theta)
+            theta = self.theta if self.learning is None else self.learning.thresholds(self.theta, g)
+            v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], theta)
             s = s & self.lane_mask[g]
             self.v[g], self.r[g] = v, r
             self.count[g] += s

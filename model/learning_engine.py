@@ -15,16 +15,19 @@ sweep). After the sweep, with learning on, it
 
 Every weight word is written at most once per step (step 2 and 3 touch disjoint groups), so the
 arithmetic is :mod:`spikegate.model.learning_rules`' on the [n_in, n] view: this twin calls it.
-The cycle count is :meth:`spikegate.model.layer.LearningGeometry.cycles`.
+Adaptive thresholds cost no cycles: the sweep reads a group's offsets with its membranes (the
+neurons fire above threshold + offset) and writes the updated offsets back with them (step 6 of
+the contract; learning on only). The cycle count is
+:meth:`spikegate.model.layer.LearningGeometry.cycles`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .learning_rules import apply_change, decay, stdp_term, trace_update
+from .learning_rules import apply_change, decay, offsets_update, stdp_term, trace_update
 from .network import Layer
 
-__all__ = ["LearningEngine", "hardware_refusal"]
+__all__ = ["LearningEngine", "hardware_refusal", "has_offsets"]
 
 
 def hardware_refusal(layer: Layer) -> str | None:
@@ -34,11 +37,13 @@ def hardware_refusal(layer: Layer) -> str | None:
         return f"plasticity.rule = {p.rule!r} (reward-modulated STDP)"
     if p.wta:
         return f"winner-take-all (plasticity.wta = {p.wta})"
-    if p.theta_inc or p.theta_decay:
-        return "adaptive thresholds (plasticity.theta_inc / theta_decay)"
-    if p.offsets is not None and p.offsets.any():
-        return "threshold offsets (plasticity.offsets not all zero)"
     return None
+
+
+def has_offsets(p) -> bool:
+    """Whether the layer keeps per-neuron threshold offsets (adaptive thresholds, or fixed non-zero
+    offsets); otherwise every offset is 0 for ever and the layer's threshold is one register."""
+    return bool(p.theta_inc or p.theta_decay or (p.offsets is not None and p.offsets.any()))
 
 
 class LearningEngine:
@@ -51,10 +56,21 @@ class LearningEngine:
         self.bounds = self.p.weight_bounds(layer)
         self.pre = np.zeros(layer.n_in, np.int64)
         self.post = np.zeros((self.groups, lanes), np.int64)
+        # Threshold offsets persist across samples (learned state), in the group layout.
+        self.offsets = None
+        if has_offsets(self.p):
+            self.offsets = np.zeros((self.groups, lanes), np.int64)
+            self.offsets.reshape(-1)[:layer.n] = self.p.offsets_for(layer)
+        self.t = 0
 
     def reset_sample(self) -> None:
         self.pre[:] = 0
         self.post[:] = 0
+        self.t = 0
+
+    def thresholds(self, theta: int, g: int):
+        """The thresholds the sweep uses for group g: theta + offsets (offsets at the start of the step)."""
+        return theta if self.offsets is None else theta + self.offsets[g]
 
     def step(self, weights: np.ndarray, events, words) -> None:
         """Stage 5: ``weights`` [n_in, G, P] (the synapse memory, updated in place), the step's input
@@ -73,6 +89,14 @@ class LearningEngine:
         view[:, :n] = apply_change(w, d, self.bounds)
         self.post = np.minimum(post_decayed + p.post_inc * y, p.trace_max).reshape(self.groups, P)
         self.pre = pre
+        if self.offsets is not None:
+            flat = self.offsets.reshape(-1)
+            flat[:n] = offsets_update(p, flat[:n], y[:n], self.t, p.offset_max(self.layer))
+        self.t += 1
+
+    def neuron_offsets(self) -> np.ndarray:
+        """The threshold offsets [n] (zeros when the layer keeps none)."""
+        return np.zeros(self.layer.n, np.int64) if self.offsets is None else self.offsets.reshape(-1)[:self.layer.n].copy()
 
     def traces(self) -> tuple[np.ndarray, np.ndarray]:
         """(pre [n_in], post [n]) as the contract numbers them."""

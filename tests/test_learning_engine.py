@@ -28,7 +28,19 @@ def stdp_for(draw, layer):
                       a_plus=draw(st.sampled_from([0, 1, 3, 200])), a_minus=draw(st.sampled_from([0, 1, 2, 77])),
                       rate_shift=draw(st.integers(0, 5)), ltp_offset=draw(st.integers(0, 3)),
                       weight_decay=draw(st.integers(0, 3)),
-                      w_min=draw(st.sampled_from([None, lo, wmin])), w_max=draw(st.sampled_from([None, hi, wmax])))
+                      w_min=draw(st.sampled_from([None, lo, wmin])), w_max=draw(st.sampled_from([None, hi, wmax])),
+                      **(draw(adaptive(layer)) if not layer.readout else {}))
+
+
+@st.composite
+def adaptive(draw, layer):
+    """Adaptive thresholds (theta_inc, decay every theta_every steps) and initial offsets, or none."""
+    top = (1 << (layer.membrane_bits - 1)) - 2 - layer.threshold
+    if top < 0 or not draw(st.booleans()):
+        return {}
+    offsets = draw(st.none() | st.lists(st.integers(0, top), min_size=layer.n, max_size=layer.n))
+    return dict(theta_inc=draw(st.integers(0, max(0, min(top, 40)))), theta_decay=draw(st.integers(0, 3)),
+                theta_every=draw(st.integers(1, 3)), offsets=offsets)
 
 
 @st.composite
@@ -74,6 +86,7 @@ def test_twin_learns_as_the_model_after_every_step(case, data):
                     assert np.array_equal(_twin_weights(twin, l), st_.weights), (k, t, l)
                     pre, post = twin.layers[l].learning.traces()
                     assert np.array_equal(pre, st_.pre) and np.array_equal(post, st_.post), (k, t, l)
+                    assert np.array_equal(twin.layers[l].learning.neuron_offsets(), st_.offsets), (k, t, l)
         got = core.run(sample, learn=True)
         learner.run(sample, learn=True)
         assert got.cycles == cycle_formula(net, lanes, samples[:k + 1], learn=True)[k]
@@ -101,9 +114,6 @@ def test_learning_off_is_the_plain_network():
     (dict(rule="rstdp"), "reward-modulated"),
     (dict(wta=1), "winner-take-all"),
     (dict(wta=2, inhibition="reset"), "winner-take-all"),
-    (dict(theta_inc=3), "adaptive thresholds"),
-    (dict(theta_decay=2), "adaptive thresholds"),
-    (dict(offsets=[0, 1, 0, 0]), "threshold offsets"),
 ])
 def test_geometry_refuses_what_has_no_gateware(change, feature):
     net = random_network(3, (5, 6, 4), readout=False)
@@ -118,6 +128,11 @@ def test_geometry_accepts_stdp_and_refuses_spram():
     layers = [layer.replace(plasticity=Plasticity(a_minus=1)) for layer in net.layers]
     geos = HardwareConfig().geometry(net.replace(layers=layers))  # a plastic readout too
     assert all(g.learning is not None for g in geos)
+    assert geos[0].learning.offset_bits == 0
+    adaptive = layers[0].replace(plasticity=Plasticity(theta_inc=3, theta_decay=2, theta_every=4))
+    geo = HardwareConfig().geometry(net.replace(layers=[adaptive] + layers[1:]))[0]
+    assert geo.learning.offset_bits == (2 ** (layers[0].membrane_bits - 1) - 2 - layers[0].threshold).bit_length()
+    assert geo.memory_bits()["offsets"] == geo.groups * geo.lanes * geo.learning.offset_bits
     assert HardwareConfig().geometry(net)[0].learning is None
     with pytest.raises(ValueError, match=r"layer 0 \(.*\): a plastic layer needs weight_ram = 'block'"):
         HardwareConfig(weight_ram="spram").geometry(net.replace(layers=layers))

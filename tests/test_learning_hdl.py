@@ -29,18 +29,26 @@ CONFIGS = {
     "plastic-readout": (7, (7, 9, 3), [4, 2], [dict(STDP, a_minus=0), dict(STDP, trace_bits=8, pre_decay=1)],
                                     dict(readout=True)),
     "one-input-refractory": (8, (1, 6), 4, [dict(STDP, post_decay=3)], dict(refractory=2)),
+    "adaptive-thresholds": (9, (10, 7, 4), [2, 4], [dict(STDP, theta_inc=9, theta_decay=2, theta_every=3,
+                                                          offsets="ramp"), dict(STDP, theta_inc=1, theta_decay=1)],
+                            dict(reset="subtract")),
+    "fixed-offsets": (10, (6, 5), 1, [dict(STDP, offsets="ramp")], {}),
 }
 SAMPLES = 4
 
 
 def _plastic(layer, rule):
     """The layer with ``rule``; "tight" bounds are the weights' own extremes (so updates saturate),
-    and a threshold of 0 makes every layer fire often enough to learn in a few samples."""
+    "ramp" offsets are 0, 3, 6, ...; a threshold of 0 makes every layer fire often enough to learn
+    in a few samples."""
     rule = dict(rule)
     for name, pick in (("w_min", np.min), ("w_max", np.max)):
         if rule.get(name) == "tight":
             rule[name] = int(pick(layer.weights))
-    return layer.replace(plasticity=Plasticity(**rule), threshold=0 if not layer.readout else layer.threshold)
+    layer = layer.replace(threshold=0) if not layer.readout else layer
+    if rule.get("offsets") == "ramp":
+        rule["offsets"] = [3 * j for j in range(layer.n)]
+    return layer.replace(plasticity=Plasticity(**rule))
 
 
 def config(name):
@@ -69,6 +77,12 @@ def read_traces(ctx, core, geo):
     return pre, post
 
 
+def read_offsets(ctx, core, geo):
+    ob = geo.learning.offset_bits
+    words = [ctx.get(core.learning.off_mem.data[g]) for g in range(geo.groups)]
+    return np.array([(w >> (k * ob)) & ((1 << ob) - 1) for w in words for k in range(geo.lanes)], np.int64)[:geo.n]
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_gateware_learns_as_the_twin(name):
     net, lanes = config(name)
@@ -91,6 +105,9 @@ def test_gateware_learns_as_the_twin(name):
                 tw = tc.synapses.weights.reshape(core.geo.n_in, -1)[:, :core.geo.n]
                 assert np.array_equal(w, tw), (l, w, tw)
                 changed.append(not np.array_equal(w, net.layers[l].weights))
+                if core.geo.learning.offset_bits:
+                    offsets = read_offsets(ctx, core, core.geo)
+                    assert np.array_equal(offsets, tc.learning.neuron_offsets()), (l, offsets)
                 if on:  # with learning off the memories keep the last learned sample's traces
                     pre, post = read_traces(ctx, core, core.geo)
                     tpre, tpost = tc.learning.traces()
