@@ -141,7 +141,8 @@ class HardwareConfig:
             if layer.plasticity is not None:
                 refused = hardware_refusal(layer)
                 if refused is not None:
-                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): {refused} has no gateware yet; the "
+                    raise ValueError(f"layer {l}: plasticity with {refused} has no gateware yet (layer "
+                                     f"{layer.name or 'unnamed'}); the "
                                      "learning gateware runs pair STDP with adaptive thresholds (rule 'stdp', "
                                      "wta = 0); run this layer in the model: spikegate.model.learning")
                 if ram != "block":

@@ -119,7 +119,7 @@ def test_geometry_refuses_what_has_no_gateware(change, feature):
     net = random_network(3, (5, 6, 4), readout=False)
     layers = list(net.layers)
     layers[1] = layers[1].replace(name="out", plasticity=Plasticity(**change))
-    with pytest.raises(ValueError, match=rf"layer 1 \(out\): .*{feature}.* has no gateware"):
+    with pytest.raises(ValueError, match=rf"layer 1: plasticity with .*{feature}.* has no gateware yet \(layer out\)"):
         HardwareConfig().geometry(net.replace(layers=layers))
 
 

@@ -1,5 +1,5 @@
 """The learning gateware in Verilator: the digits learning layer (64 inputs, 100 neurons, 4 lanes)
-with plain pair STDP trains on the first N training samples; every sample's cycle count equals the
+with pair STDP and adaptive thresholds trains on the first N training samples; every sample's cycle count equals the
 twin's and the documented formula, and the weights read back through the param port afterwards
 equal the model's (model.learning.Learner) bit for bit."""
 from __future__ import annotations
@@ -21,12 +21,12 @@ LANES = 4
 
 def digits_stdp(n_samples):
     """The `spikegate learn` layer with the gateware's rule: its STDP constants (traces, potentiation
-    towards ((P >>> 4) - 6) * 8), plus depression (a_minus = 1), without winner-take-all and
-    adaptive thresholds (no gateware yet); and the first training samples, rate-encoded."""
+    towards ((P >>> 4) - 6) * 8) and adaptive thresholds, plus depression (a_minus = 1), without
+    winner-take-all (no gateware yet); and the first training samples, rate-encoded."""
     x, _ = datasets.load("digits", "train")
     net = initial_network(LearnConfig(), x)
     layer = net.layers[0]
-    rule = layer.plasticity.replace(wta=0, inhibition="none", theta_inc=0, theta_decay=0, theta_every=1, a_minus=1)
+    rule = layer.plasticity.replace(wta=0, inhibition="none", a_minus=1)
     net = net.replace(layers=[layer.replace(plasticity=rule)])
     return net, encode(x[:n_samples], net.encoding, net.timesteps)
 
