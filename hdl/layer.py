@@ -16,7 +16,8 @@ One layer step, started by a ``start`` pulse while idle:
    layer's registered FIFO output (WORD_FIFO_STAGES) when that layer starts; the last pulses
    ``done``.
 
-4. LEARN (plastic layers, ``learn`` high): stage 5, :class:`~spikegate.hdl.learning_engine.LearningEngine`,
+4. WTA (winner-take-all layers): the pass of :mod:`spikegate.hdl.wta` that fires the winner.
+5. LEARN (plastic layers, ``learn`` high): stage 5, :class:`~spikegate.hdl.learning_engine.LearningEngine`,
    after the drain; ``done`` waits for it
    (:meth:`spikegate.model.layer.LearningGeometry.cycles` more cycles).
 
@@ -42,6 +43,7 @@ from ..model.synapse import pack_lanes
 from .learning_engine import LearningEngine
 from .neuron import LIFNeuronUnit
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .wta import winner_take_all
 
 __all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
@@ -128,6 +130,17 @@ class LayerCore(wiring.Component):
         drain = Signal(range(LAYER_OVERHEAD - 1))
         learn_start = Signal()
         learning_phase = Signal()
+        wta = self.learning is not None and geo.learning.wta_issues > 0
+        wta_start, wta_done = Signal(), Signal()
+
+        def after_sweep():
+            """A plastic layer's sweep (and WTA pass) is over: stage 5 with learning on, else done."""
+            with m.If(self.learn):
+                m.d.comb += learn_start.eq(1)
+                m.next = "LEARN"
+            with m.Else():
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
 
         with m.FSM():
             with m.State("IDLE"):
@@ -158,13 +171,16 @@ class LayerCore(wiring.Component):
                     if self.learning is None:
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
+                    elif wta:
+                        m.d.comb += wta_start.eq(1)
+                        m.next = "WTA"
                     else:
-                        with m.If(self.learn):
-                            m.d.comb += learn_start.eq(1)
-                            m.next = "LEARN"
-                        with m.Else():
-                            m.d.comb += self.done.eq(1)
-                            m.next = "IDLE"
+                        after_sweep()
+            if wta:
+                with m.State("WTA"):
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(wta_done):
+                        after_sweep()
             if self.learning is not None:
                 with m.State("LEARN"):
                     m.d.comb += [self.busy.eq(1), learning_phase.eq(1), self.done.eq(self.learning.done)]
@@ -282,6 +298,12 @@ class LayerCore(wiring.Component):
                 learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
                 rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
                 learning_phase=learning_phase)
+        if wta:
+            m.d.comb += wta_done.eq(winner_take_all(
+                m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn, theta=theta,
+                rd_group=rd_group, sweep_w=sweep_w, group_w=group_w, v_new=v_new, lane_mask=lane_mask,
+                v_lanes=v_lanes, v_wr=v_wr, c_lanes=c_lanes, c_wr=c_wr if self.count_mem is not None else None,
+                spikes=self.spikes))
 
         # Peek (idle): the same read ports, fresh groups read as zero.
         sel = peek_lane_q if lane_bits else 0

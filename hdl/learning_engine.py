@@ -32,6 +32,12 @@ from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
 __all__ = ["LearningEngine"]
 
 
+def _signal(m, value, width, name):
+    sig = Signal(signed(width), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
 def _delay(m, value, n, name):
     for s in range(n):
         reg = Signal.like(value, name=f"{name}_d{s + 1}")
@@ -63,24 +69,28 @@ class LearningEngine:
     def thresholds(self, m, theta, rd_group):
         """Per-lane thresholds theta + offset of the group the sweep reads at stage 1 (``rd_group``),
         for the neuron lanes' inputs: they reach the fire decision NEURON_STAGES - 1 registers later,
-        where a lane uses its theta, so they are delayed as much. None without offsets."""
-        if self.off_mem is None:
-            return None
+        where a lane uses its theta, so they are delayed as much. None without offsets and
+        winner-take-all. In a winner-take-all layer the lanes get the largest threshold instead (the
+        sweep never fires; hdl.wta fires the winner) and ``real_theta`` keeps the thresholds, aligned
+        with the lanes' outputs."""
         geo = self.geo
         P, V, ob = geo.lanes, geo.membrane_bits, geo.learning.offset_bits
-        m.submodules.off_mem = self.off_mem
-        self.off_rd = rd = self.off_mem.read_port()
-        m.d.comb += rd.addr.eq(rd_group)
-        self.off_lanes = data.ArrayLayout(unsigned(ob), P)(rd.data)
+        self.off_lanes = None
+        if self.off_mem is not None:
+            m.submodules.off_mem = self.off_mem
+            self.off_rd = rd = self.off_mem.read_port()
+            m.d.comb += rd.addr.eq(rd_group)
+            self.off_lanes = data.ArrayLayout(unsigned(ob), P)(rd.data)
+        elif not geo.learning.wta_issues:
+            return None
         out = []
         for k in range(P):
-            t = theta + self.off_lanes[k]
-            for s in range(NEURON_STAGES - 1):
-                reg = Signal(signed(V), name=f"theta{k}_d{s + 1}")
-                m.d.sync += reg.eq(t)
-                t = reg
-            out.append(t)
-        return out
+            t = theta + self.off_lanes[k] if self.off_lanes is not None else theta
+            out.append(_delay(m, _signal(m, t, V, f"theta{k}"), NEURON_STAGES - 1, f"theta{k}"))
+        if not geo.learning.wta_issues:
+            return out
+        self.real_theta = [_delay(m, t, 1, f"theta{k}_w") for k, t in enumerate(out)]
+        return [Const((1 << (V - 1)) - 1, signed(V))] * P
 
     def elaborate(self, m, *, syn, start, learn_start, reset_state, learn, ev_valid, ev_addr, rd_group,
                   fresh_q, sweep_w, group_w, word, learning_phase):
@@ -129,6 +139,7 @@ class LearningEngine:
         for k in range(P):
             bumped = q_w[k] + Mux(word[k], p.post_inc, 0)
             m.d.comb += q_new[k].eq(Mux(bumped > top, top, bumped))
+        self.post_wr, self.spk_wr, self.q_lanes, self.n_spk, self.spiked = post_wr, spk_wr, q_lanes, n_spk, spiked
         m.d.comb += [post_wr.addr.eq(group_w), post_wr.data.eq(q_new), post_wr.en.eq(sweep_w & learn),
                      spk_wr.addr.eq(n_spk), spk_wr.data.group.eq(group_w), spk_wr.data.word.eq(word),
                      spk_wr.data.q.eq(q_w), spk_wr.en.eq(sweep_w & learn & (word != 0))]
@@ -278,7 +289,7 @@ class LearningEngine:
         geo, p = self.geo, self.p
         P, ob = geo.lanes, geo.learning.offset_bits
         top = p.offset_max(self.layer)
-        wr = self.off_mem.write_port()
+        self.off_wr = wr = self.off_mem.write_port()
         off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, NEURON_STAGES, "offsets"))
         decay_now = Const(0)
         if p.theta_decay:

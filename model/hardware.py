@@ -143,12 +143,13 @@ class HardwareConfig:
                 if refused is not None:
                     raise ValueError(f"layer {l}: plasticity with {refused} has no gateware yet (layer "
                                      f"{layer.name or 'unnamed'}); the "
-                                     "learning gateware runs pair STDP with adaptive thresholds (rule 'stdp', "
-                                     "wta = 0); run this layer in the model: spikegate.model.learning")
+                                     "learning gateware runs pair STDP with adaptive thresholds and "
+                                     "winner-take-all of one winner (rule 'stdp', wta <= 1, no refractory period "
+                                     "with wta); run this layer in the model: spikegate.model.learning")
                 if ram != "block":
                     raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
                                      f"'block' (learning reads and writes weights in one cycle), got {ram!r}")
-                learning = LearningGeometry.of(layer)
+                learning = LearningGeometry.of(layer, -(-layer.n // P))
             _check_layer_values(l, layer)
             geos.append(LayerGeometry(n_in=layer.n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,

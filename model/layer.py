@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .learning_engine import LearningEngine, has_offsets
+from .lif import neuron_update
 from .network import Layer
 from .neuron import LIFNeuronUnit
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "WTA_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
 # Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
 # sweep writes group g back NEURON_STAGES cycles after its memories answer.
@@ -36,6 +37,9 @@ LAYER_OVERHEAD = 2 + ISSUE_STAGES + NEURON_STAGES + WORD_FIFO_STAGES
 # Stage 5's last weight write lands this many cycles after its issue (issue register, memory
 # read, one register of the update arithmetic): the learning layer's done waits for it.
 LEARN_DRAIN = ISSUE_STAGES + 2
+# The WTA pass writes a group the cycle after it reads it, and its done waits one more cycle for
+# the spike-word FIFO's registered output, like the sweep's drain.
+WTA_DRAIN = 1 + WORD_FIFO_STAGES
 
 
 def ceil_log2(x: int) -> int:
@@ -59,13 +63,18 @@ class LearningGeometry:
     depress: bool
     word_pass: bool
     offset_bits: int = 0  # 0: no threshold offsets (see model.learning_engine.has_offsets)
+    wta_issues: int = 0   # winner-take-all: groups the WTA pass visits (G with inhibition, else 1); 0: off
 
     @classmethod
-    def of(cls, layer) -> "LearningGeometry":
+    def of(cls, layer, groups: int) -> "LearningGeometry":
         p = layer.plasticity
-        return cls(trace_bits=p.trace_bits, depress=p.a_minus > 0,
+        return cls(wta_issues=(groups if p.inhibition != "none" else 1) if p.wta else 0,trace_bits=p.trace_bits, depress=p.a_minus > 0,
                    word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus),
                    offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0)
+
+    def wta_cycles(self) -> int:
+        """The WTA pass after the sweep (learning on or off): one group a cycle, then WTA_DRAIN."""
+        return self.wta_issues + WTA_DRAIN if self.wta_issues else 0
 
     def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
         """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
@@ -148,8 +157,10 @@ class LayerGeometry:
         """One layer step: ``events`` input events; with ``learn`` on a plastic layer, stage 5 for
         the step's ``words`` non-zero output spike words (LearningGeometry.cycles)."""
         base = events * self.groups + self.groups + LAYER_OVERHEAD
-        if learn and self.learning is not None:
-            base += self.learning.cycles(self, events, words)
+        if self.learning is not None:
+            base += self.learning.wta_cycles()
+            if learn:
+                base += self.learning.cycles(self, events, words)
         return base
 
 
@@ -183,6 +194,8 @@ class LayerCore:
         with ``learn`` on a plastic layer, then stage 5 (model.learning_engine)."""
         for i in events:
             self.synapses.integrate(int(i))
+        if self.geo.learning is not None and self.geo.learning.wta_issues:
+            return self._step_wta(events, learn)
         words = []
         for g in range(self.geo.groups):
             acc = self.synapses.take(g)
@@ -195,6 +208,25 @@ class LayerCore:
             if word:
                 words.append((g, word))
         if learn and self.learning is not None:
+            self.learning.step(self.synapses.weights, events, words)
+        return words
+
+    def _step_wta(self, events, learn: bool) -> list[tuple[int, int]]:
+        """A winner-take-all layer: the sweep updates every neuron without firing and finds the
+        winner, then the WTA pass fires it and inhibits the others: together the contract's
+        neuron update with competition (model.lif.neuron_update)."""
+        G, P, n = self.geo.groups, self.geo.lanes, self.layer.n
+        acc = np.stack([self.synapses.take(g) for g in range(G)]).reshape(-1)[:n]
+        theta = np.stack([np.broadcast_to(self.learning.thresholds(self.theta, g), (P,)) for g in range(G)])
+        v, r, s = neuron_update(self.neurons(self.v), self.neurons(self.r), self.neurons(self.bias) + acc,
+                                theta.reshape(-1)[:n], self.layer, self.layer.plasticity)
+        pad = np.zeros(G * P - n, np.int64)
+        self.v[:] = np.concatenate([v, pad]).reshape(G, P)
+        self.r[:] = np.concatenate([r, pad]).reshape(G, P)
+        fired = np.concatenate([s, pad.astype(bool)]).reshape(G, P)
+        self.count += fired
+        words = [(g, int(sum(1 << k for k in range(P) if fired[g, k]))) for g in range(G) if fired[g].any()]
+        if learn:
             self.learning.step(self.synapses.weights, events, words)
         return words
 

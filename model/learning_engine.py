@@ -35,8 +35,10 @@ def hardware_refusal(layer: Layer) -> str | None:
     p = layer.plasticity
     if p.rule != "stdp":
         return f"plasticity.rule = {p.rule!r} (reward-modulated STDP)"
-    if p.wta:
-        return f"winner-take-all (plasticity.wta = {p.wta})"
+    if p.wta > 1:
+        return f"winner-take-all of more than one winner (plasticity.wta = {p.wta})"
+    if p.wta and layer.refractory:
+        return f"winner-take-all in a layer with a refractory period (refractory = {layer.refractory})"
     return None
 
 

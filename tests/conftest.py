@@ -171,7 +171,8 @@ def cycle_formula(net, lanes, spikes, learn=False):
     then depend on the weights learned so far) and every plastic layer adds its stage 5,
     ``L = n_in + E * (1 + (G if a_minus else 1)) + S * (1 + n_in) + 3`` (the S term only when
     a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S
-    the layer's non-zero P-lane spike words of the step; L = 0 otherwise."""
+    the layer's non-zero P-lane spike words of the step; L = 0 otherwise. A winner-take-all layer
+    adds its WTA pass, learning on or off: (G with inhibition, else 1) + 2."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
@@ -188,6 +189,8 @@ def cycle_formula(net, lanes, spikes, learn=False):
             G = -(-layer.n // P)
             cycles += e[:, t].sum(axis=1) * G + G + 8
             p = layer.plasticity
+            if p is not None and p.wta:
+                cycles += (G if p.inhibition != "none" else 1) + 2
             if learn and p is not None:
                 E = e[:, t].sum(axis=1)
                 pad = np.zeros((len(batch), G * P - layer.n), bool)

@@ -29,7 +29,17 @@ def stdp_for(draw, layer):
                       rate_shift=draw(st.integers(0, 5)), ltp_offset=draw(st.integers(0, 3)),
                       weight_decay=draw(st.integers(0, 3)),
                       w_min=draw(st.sampled_from([None, lo, wmin])), w_max=draw(st.sampled_from([None, hi, wmax])),
-                      **(draw(adaptive(layer)) if not layer.readout else {}))
+                      **(draw(adaptive(layer)) if not layer.readout else {}),
+                      **(draw(competition(layer)) if not layer.readout and not layer.refractory else {}))
+
+
+@st.composite
+def competition(draw, layer):
+    """Winner-take-all of one winner with each inhibition, or none."""
+    if not draw(st.booleans()):
+        return {}
+    inhibition = draw(st.sampled_from(["none", "reset", "reduce"]))
+    return dict(wta=1, inhibition=inhibition, inhibit=draw(st.integers(0, 40)) if inhibition == "reduce" else 0)
 
 
 @st.composite
@@ -112,8 +122,8 @@ def test_learning_off_is_the_plain_network():
 
 @pytest.mark.parametrize("change, feature", [
     (dict(rule="rstdp"), "reward-modulated"),
-    (dict(wta=1), "winner-take-all"),
-    (dict(wta=2, inhibition="reset"), "winner-take-all"),
+    (dict(wta=2), "winner-take-all of more than one winner"),
+    (dict(wta=2, inhibition="reset"), "winner-take-all of more than one winner"),
 ])
 def test_geometry_refuses_what_has_no_gateware(change, feature):
     net = random_network(3, (5, 6, 4), readout=False)
@@ -121,6 +131,14 @@ def test_geometry_refuses_what_has_no_gateware(change, feature):
     layers[1] = layers[1].replace(name="out", plasticity=Plasticity(**change))
     with pytest.raises(ValueError, match=rf"layer 1: plasticity with .*{feature}.* has no gateware yet \(layer out\)"):
         HardwareConfig().geometry(net.replace(layers=layers))
+
+
+def test_geometry_refuses_wta_with_a_refractory_period():
+    net = random_network(3, (5, 6), readout=False, refractory=2)
+    layer = net.layers[0].replace(plasticity=Plasticity(wta=1))
+    with pytest.raises(ValueError, match=r"layer 0: plasticity with winner-take-all in a layer with a refractory "
+                                         r"period \(refractory = 2\) has no gateware yet"):
+        HardwareConfig().geometry(net.replace(layers=[layer]))
 
 
 def test_geometry_accepts_stdp_and_refuses_spram():

@@ -33,6 +33,11 @@ CONFIGS = {
                                                           offsets="ramp"), dict(STDP, theta_inc=1, theta_decay=1)],
                             dict(reset="subtract")),
     "fixed-offsets": (10, (6, 5), 1, [dict(STDP, offsets="ramp")], {}),
+    "wta-reset-adaptive": (11, (12, 9, 5), [4, 2], [dict(STDP, wta=1, inhibition="reset", theta_inc=4, theta_decay=2,
+                                                         theta_every=2), dict(STDP, wta=1)],
+                           dict(reset="subtract", refractory=0)),
+    "wta-reduce-one-lane": (12, (8, 6), 1, [dict(STDP, wta=1, inhibition="reduce", inhibit=5, offsets="ramp")],
+                            dict(refractory=0)),
 }
 SAMPLES = 4
 
