@@ -1,5 +1,5 @@
-"""The learning gateware in Verilator: the digits learning layer (64 inputs, 100 neurons, 4 lanes)
-with pair STDP and adaptive thresholds trains on the first N training samples; every sample's cycle count equals the
+"""The learning gateware in Verilator: the digits learning layer of `spikegate learn` (64 inputs,
+100 neurons, 4 lanes; STDP, winner-take-all, adaptive thresholds) trains on the first N samples; every sample's cycle count equals the
 twin's and the documented formula, and the weights read back through the param port afterwards
 equal the model's (model.learning.Learner) bit for bit."""
 from __future__ import annotations
@@ -19,22 +19,27 @@ from spikegate.sim.learn import learn_in_simulator
 LANES = 4
 
 
-def digits_stdp(n_samples):
-    """The `spikegate learn` layer with the gateware's rule: its STDP constants (traces, potentiation
-    towards ((P >>> 4) - 6) * 8) and adaptive thresholds, plus depression (a_minus = 1), without
-    winner-take-all (no gateware yet); and the first training samples, rate-encoded."""
+def digits_stdp(n_samples, variant="learn"):
+    """The `spikegate learn --data digits` layer (100 neurons, seed 0) and the first training
+    samples, rate-encoded. ``variant`` "learn": its rule exactly (STDP towards ((P >>> 4) - 6) * 8,
+    winner-take-all of one with reset, adaptive thresholds); "dense": with depression (a_minus = 1)
+    and without winner-take-all, so most neurons fire and both weight passes run every step."""
     x, _ = datasets.load("digits", "train")
     net = initial_network(LearnConfig(), x)
     layer = net.layers[0]
-    rule = layer.plasticity.replace(wta=0, inhibition="none", a_minus=1)
-    net = net.replace(layers=[layer.replace(plasticity=rule)])
+    if variant == "dense":
+        rule = layer.plasticity.replace(wta=0, inhibition="none", a_minus=1)
+        net = net.replace(layers=[layer.replace(plasticity=rule)])
     return net, encode(x[:n_samples], net.encoding, net.timesteps)
 
 
-@pytest.mark.parametrize("n", [pytest.param(24, id="24-samples"),
-                               pytest.param(100, id="100-samples", marks=pytest.mark.slow)])
-def test_digits_learning_in_verilator(n):
-    net, spikes = digits_stdp(n)
+@pytest.mark.parametrize("n, variant", [
+    pytest.param(24, "dense", id="dense-24-samples"),
+    pytest.param(100, "learn", id="learn-100-samples"),
+    pytest.param(100, "dense", id="dense-100-samples", marks=pytest.mark.slow),
+])
+def test_digits_learning_in_verilator(n, variant):
+    net, spikes = digits_stdp(n, variant)
     # learn every sample, then two more with learning off (inference only: the weights stay)
     stream = np.concatenate([spikes, spikes[:2]])
     flags = [True] * n + [False, False]
