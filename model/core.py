@@ -109,6 +109,8 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
     total = RUN_OVERHEAD + T * STEP_OVERHEAD
     for geo, ev in zip(geometry, events):
         total = total + ev.sum(axis=(1, 2), dtype=np.int64) * geo.groups + T * (geo.groups + LAYER_OVERHEAD)
+        if geo.learning is not None:  # a winner-take-all layer's WTA pass (inference: learning off)
+            total = total + T * geo.learning.wta_cycles()
     return np.asarray(total, dtype=np.int64)
 
 

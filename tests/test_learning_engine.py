@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula
-from spikegate.model.core import NetworkCore
+from spikegate.model.core import NetworkCore, batch_cycles
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.learning import Learner
 from spikegate.model.plasticity import Plasticity
 from spikegate.model.random import random_network, random_spikes
+from spikegate.model.simulate import simulate
 
 
 @st.composite
@@ -170,3 +171,23 @@ def test_learning_memory_and_cycle_terms_by_hand():
     no_dep = HardwareConfig(lanes=4).geometry(net.replace(layers=[net.layers[0].replace(
         plasticity=Plasticity(a_minus=0))]))[0]
     assert no_dep.cycles(10, 3, learn=True) == 283 + 64 + 20 + 195 + 3
+
+
+@pytest.mark.parametrize("inhibition", ["none", "reset"])
+def test_batch_cycles_counts_the_wta_pass(inhibition):
+    """model.core.batch_cycles (inference, learning off) equals the twin's count per sample for a
+    winner-take-all layer: its WTA pass, (G or 1) + 2 a step, is in both."""
+    net = random_network(5, (10, 9, 6), timesteps=4, readout=False, refractory=0)
+    rule = Plasticity(wta=1, inhibition=inhibition, theta_inc=2)
+    net = net.replace(layers=[net.layers[0].replace(plasticity=rule, threshold=0), net.layers[1]])
+    spikes = random_spikes(6, 5, net.timesteps, net.n_inputs, p=0.5)
+    twin = NetworkCore(net, HardwareConfig(lanes=2))
+    want = [twin.run(s).cycles for s in spikes]
+    assert batch_cycles(net, 2, spikes, simulate(net, spikes)).tolist() == want == cycle_formula(net, 2, spikes).tolist()
+    one = net.replace(layers=[net.layers[0]])
+    plain = one.replace(layers=[one.layers[0].replace(plasticity=None)])
+    per_step = (5 if inhibition != "none" else 1) + 2  # G = ceil(9 / 2) = 5
+    # one layer: its inputs, hence its cycles, do not depend on its spikes; only the pass differs
+    for s in spikes:
+        assert (NetworkCore(one, HardwareConfig(lanes=2)).run(s).cycles
+                - NetworkCore(plain, HardwareConfig(lanes=2)).run(s).cycles) == per_step * net.timesteps
