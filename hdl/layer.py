@@ -300,7 +300,7 @@ class LayerCore(wiring.Component):
                 learning_phase=learning_phase)
         if wta:
             m.d.comb += wta_done.eq(winner_take_all(
-                m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn, theta=theta,
+                m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn,
                 rd_group=rd_group, sweep_w=sweep_w, group_w=group_w, v_new=v_new, lane_mask=lane_mask,
                 v_lanes=v_lanes, v_wr=v_wr, c_lanes=c_lanes, c_wr=c_wr if self.count_mem is not None else None,
                 spikes=self.spikes))

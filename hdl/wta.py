@@ -24,7 +24,7 @@ from amaranth.lib import data
 __all__ = ["winner_take_all"]
 
 
-def winner_take_all(m, eng, *, start, wta_start, learn, theta, rd_group, sweep_w, group_w, v_new, lane_mask,
+def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group_w, v_new, lane_mask,
                     v_lanes, v_wr, c_lanes, c_wr, spikes):
     """Add the winner search and the WTA pass to module ``m``; returns the pass's ``done`` pulse.
     ``eng`` is the layer's :class:`~spikegate.hdl.learning_engine.LearningEngine` (after its
@@ -46,18 +46,25 @@ def winner_take_all(m, eng, *, start, wta_start, learn, theta, rd_group, sweep_w
     g_lane = Signal(lane_bits)
     # The group's choice: a scan in which lane k replaces the running choice when it is above its
     # threshold and strictly larger (so the lowest lane wins ties).
+    # The winner's threshold is kept too: its reset subtracts the threshold of the start of the step,
+    # and the offsets memory holds the decayed offsets by the time the WTA pass reads it.
+    g_theta = Signal(signed(V))
+    best_theta = Signal(signed(V))
     cur_valid, cur_margin, cur_lane = Const(0), Const(0, signed(V + 2)), Const(0, lane_bits)
+    cur_theta = Const(0, signed(V))
     for k in range(P):
         margin = v_new[k] - eng.real_theta[k]
         above = lane_mask[k] & (v_new[k] > eng.real_theta[k])
         take = above & (~cur_valid | (margin > cur_margin))
         nv, nm, nl = Signal(name=f"wta_v{k}"), Signal(signed(V + 2), name=f"wta_m{k}"), Signal(lane_bits, name=f"wta_l{k}")
+        nt = Signal(signed(V), name=f"wta_t{k}")
         m.d.comb += [nv.eq(Mux(take, 1, cur_valid)), nm.eq(Mux(take, margin, cur_margin)),
-                     nl.eq(Mux(take, k, cur_lane))]
-        cur_valid, cur_margin, cur_lane = nv, nm, nl
-    m.d.comb += [g_valid.eq(cur_valid), g_margin.eq(cur_margin), g_lane.eq(cur_lane)]
+                     nl.eq(Mux(take, k, cur_lane)), nt.eq(Mux(take, eng.real_theta[k], cur_theta))]
+        cur_valid, cur_margin, cur_lane, cur_theta = nv, nm, nl, nt
+    m.d.comb += [g_valid.eq(cur_valid), g_margin.eq(cur_margin), g_lane.eq(cur_lane), g_theta.eq(cur_theta)]
     with m.If(sweep_w & g_valid & (~best_valid | (g_margin > best_margin))):
-        m.d.sync += [best_valid.eq(1), best_margin.eq(g_margin), best_group.eq(group_w), best_lane.eq(g_lane)]
+        m.d.sync += [best_valid.eq(1), best_margin.eq(g_margin), best_group.eq(group_w), best_lane.eq(g_lane),
+                     best_theta.eq(g_theta)]
 
     # --- the WTA pass ------------------------------------------------------------------------------
     inhibit_all = p.inhibition != "none"
@@ -97,8 +104,7 @@ def winner_take_all(m, eng, *, start, wta_start, learn, theta, rd_group, sweep_w
     v_out = Signal(data.ArrayLayout(signed(V), P))
     for k in range(P):
         v = v_lanes[k]
-        th = theta + eng.off_lanes[k] if eng.off_lanes is not None else theta
-        fired = 0 if layer.reset == "zero" else v - th
+        fired = 0 if layer.reset == "zero" else v - best_theta
         if p.inhibition == "reset":
             other = Mux(best_valid, 0, v)
         elif p.inhibition == "reduce":

@@ -36,6 +36,9 @@ CONFIGS = {
     "wta-reset-adaptive": (11, (12, 9, 5), [4, 2], [dict(STDP, wta=1, inhibition="reset", theta_inc=4, theta_decay=2,
                                                          theta_every=2), dict(STDP, wta=1)],
                            dict(reset="subtract", refractory=0)),
+    # the winner's reset subtracts its threshold of the start of the step, not the decayed one
+    "wta-subtract-decaying-offsets": (13, (9, 7), 2, [dict(STDP, wta=1, theta_inc=40, theta_decay=1,
+                                                            offsets="ramp")], dict(reset="subtract", refractory=0)),
     "wta-reduce-one-lane": (12, (8, 6), 1, [dict(STDP, wta=1, inhibition="reduce", inhibit=5, offsets="ramp")],
                             dict(refractory=0)),
 }
