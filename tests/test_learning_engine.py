@@ -40,7 +40,8 @@ def competition(draw, layer):
     if not draw(st.booleans()):
         return {}
     inhibition = draw(st.sampled_from(["none", "reset", "reduce"]))
-    return dict(wta=1, inhibition=inhibition, inhibit=draw(st.integers(0, 40)) if inhibition == "reduce" else 0)
+    top = min(40, (1 << (layer.membrane_bits - 1)) - 1)  # inhibit stays inside the membrane range
+    return dict(wta=1, inhibition=inhibition, inhibit=draw(st.integers(0, top)) if inhibition == "reduce" else 0)
 
 
 @st.composite
