@@ -101,6 +101,9 @@ class NetworkCore(wiring.Component):
             "param_data": Out(signed(self.data_bits)),
             "mon": Out(self.mon_layout),
         }
+        if any(g.learning is not None for g in geos):
+            # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run).
+            members["learn"] = In(1)
         if trace_depth:
             members.update({
                 "trace_addr": In(max(1, ceil_log2(trace_depth))),
@@ -131,6 +134,8 @@ class NetworkCore(wiring.Component):
         geos, L = self.geometry, len(self.layers)
         for l, core in enumerate(self.layers):
             m.submodules[f"layer{l}"] = core
+            if core.learning is not None:
+                m.d.comb += core.learn.eq(self.learn)
 
         idle = Signal()
         step = Signal(self.step_bits)

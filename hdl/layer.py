@@ -16,7 +16,12 @@ One layer step, started by a ``start`` pulse while idle:
    layer's registered FIFO output (WORD_FIFO_STAGES) when that layer starts; the last pulses
    ``done``.
 
-Cycles from ``start`` to ``done``: E * G + G + LAYER_OVERHEAD - 1; ``done`` is the cycle in which
+4. WTA (winner-take-all layers): the pass of :mod:`spikegate.hdl.wta` that fires the winner.
+5. LEARN (plastic layers, ``learn`` high): stage 5, :class:`~spikegate.hdl.learning_engine.LearningEngine`,
+   after the drain; ``done`` waits for it
+   (:meth:`spikegate.model.layer.LearningGeometry.cycles` more cycles).
+
+Cycles from ``start`` to ``done`` (learning off): E * G + G + LAYER_OVERHEAD - 1; ``done`` is the cycle in which
 the network starts the next layer, so a layer step costs E * G + G + 8
 (:data:`spikegate.model.layer.LAYER_OVERHEAD`).
 
@@ -46,9 +51,11 @@ from ..model.protocol import CfgTarget
 from ..model.recurrence import synapse_layer
 from ..model.synapse import pack_lanes
 from .current import current_stages
+from .learning_engine import LearningEngine
 from .neuron import LIFNeuronUnit
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .wta import winner_take_all
 
 __all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
@@ -90,11 +97,15 @@ class LayerCore(wiring.Component):
             "param_weight": Out(signed(geo.weight_bits)),
             "param_bias": Out(signed(V)),
             "param_threshold": Out(signed(V)),
+            # Plastic layers only: stage 5 (hdl.learning_engine) runs after the sweep while high.
+            **({"learn": In(1)} if geo.learning is not None else {}),
         })
         # Temporal layers: the recurrent weights are rows of the same synapse array
         # (model/recurrence.py), the current one more state memory (model/current.py).
+        self.learning = LearningEngine(layer, geo) if geo.learning is not None else None
         syn_geo = replace(geo, n_in=geo.rows, current=False, recurrent=False) if geo.recurrent else geo
-        self.synapses = SynapseArray(synapse_layer(layer, P), syn_geo, spram_primitive=spram_primitive)
+        self.synapses = SynapseArray(synapse_layer(layer, P), syn_geo, spram_primitive=spram_primitive,
+                                     learning=self.learning is not None)
         self.recurrence = RecurrentEvents(geo) if geo.recurrent else None
         self.i_mem = (Memory(shape=unsigned(P * V), depth=geo.groups, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                       if geo.current else None)
@@ -140,6 +151,19 @@ class LayerCore(wiring.Component):
             m.submodules.recurrence = rec
             rec_issue = Signal()
             m.d.comb += [rec.reset_state.eq(self.reset_state), rec.spikes.eq(self.spikes)]
+        learn_start = Signal()
+        learning_phase = Signal()
+        wta = self.learning is not None and geo.learning.wta_issues > 0
+        wta_start, wta_done = Signal(), Signal()
+
+        def after_sweep():
+            """A plastic layer's sweep (and WTA pass) is over: stage 5 with learning on, else done."""
+            with m.If(self.learn):
+                m.d.comb += learn_start.eq(1)
+                m.next = "LEARN"
+            with m.Else():
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
 
         with m.FSM():
             with m.State("IDLE"):
@@ -175,9 +199,25 @@ class LayerCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain + 1)
                 with m.If(drain == geo.drain_stages - 2):
-                    m.d.comb += self.done.eq(1)
                     m.d.sync += drain.eq(0)
-                    m.next = "IDLE"
+                    if self.learning is None:
+                        m.d.comb += self.done.eq(1)
+                        m.next = "IDLE"
+                    elif wta:
+                        m.d.comb += wta_start.eq(1)
+                        m.next = "WTA"
+                    else:
+                        after_sweep()
+            if wta:
+                with m.State("WTA"):
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(wta_done):
+                        after_sweep()
+            if self.learning is not None:
+                with m.State("LEARN"):
+                    m.d.comb += [self.busy.eq(1), learning_phase.eq(1), self.done.eq(self.learning.done)]
+                    with m.If(self.learning.done):
+                        m.next = "IDLE"
 
         # --- stage 0: issue (registered, like the synapse array's weight address) ----------------
         m.d.comb += [
@@ -259,6 +299,7 @@ class LayerCore(wiring.Component):
         m.d.comb += lane_mask.eq(Const((1 << P) - 1, P))
         with m.If(group_w == G - 1):
             m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
+        lane_theta = None if self.learning is None else self.learning.thresholds(m, theta, rd_group)
         for k in range(P):
             unit = LIFNeuronUnit(membrane_bits=V, acc_bits=V if self.i_mem is not None else geo.acc_bits,
                                  leak=layer.leak, reset=layer.reset, refractory=layer.refractory,
@@ -268,7 +309,7 @@ class LayerCore(wiring.Component):
                 unit.v.eq(v_lanes[k]),
                 unit.acc.eq(syn.acc[k]),
                 unit.bias.eq(b_lanes[k]),
-                unit.theta.eq(theta),
+                unit.theta.eq(theta if lane_theta is None else lane_theta[k]),
             ]
             if self.i_mem is not None:  # the drive is the new current alone
                 m.d.comb += [unit.acc.eq(current[k]), unit.bias.eq(0)]
@@ -295,6 +336,18 @@ class LayerCore(wiring.Component):
             m.d.comb += [r_wr.addr.eq(group_w), r_wr.data.eq(r_new), r_wr.en.eq(sweep_w)]
         if self.count_mem is not None:
             m.d.comb += [c_wr.addr.eq(group_w), c_wr.data.eq(c_new), c_wr.en.eq(sweep_w)]
+        if self.learning is not None:
+            self.learning.elaborate(
+                m, syn=syn, start=self.start, learn_start=learn_start, reset_state=self.reset_state,
+                learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
+                rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
+                learning_phase=learning_phase)
+        if wta:
+            m.d.comb += wta_done.eq(winner_take_all(
+                m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn,
+                rd_group=rd_group, sweep_w=sweep_w, group_w=group_w, v_new=v_new, lane_mask=lane_mask,
+                v_lanes=v_lanes, v_wr=v_wr, c_lanes=c_lanes, c_wr=c_wr if self.count_mem is not None else None,
+                spikes=self.spikes))
 
         # Peek (idle): the same read ports, fresh groups read as zero.
         sel = peek_lane_q if lane_bits else 0

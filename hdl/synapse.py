@@ -33,7 +33,7 @@ from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
 __all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
-           "ACC_LATENCY"]
+           "ACC_LATENCY", "OP_LEARN"]
 
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
 # state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
@@ -47,6 +47,8 @@ BLOCK_RAM = {"ram_style": "block"}
 BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
+# A plastic layer's learning engine reads a weight word (hdl.learning_engine): no accumulator access.
+OP_LEARN = 3
 # Cycles from a sweep op to its sums on ``acc``.
 ACC_LATENCY = ISSUE_STAGES + 1
 
@@ -54,16 +56,27 @@ ACC_LATENCY = ISSUE_STAGES + 1
 class SynapseArray(wiring.Component):
     """Weights of one layer plus its P-lane accumulators; see the module docstring."""
 
-    def __init__(self, layer: Layer, geometry: LayerGeometry, *, spram_primitive: bool = False):
+    def __init__(self, layer: Layer, geometry: LayerGeometry, *, spram_primitive: bool = False,
+                 learning: bool = False):
         """``spram_primitive``: with ``geometry.weight_ram == "spram"``, True builds the weight memory
         from SB_SPRAM256KA instances (for iCE40 synthesis); ``"model"`` builds the same tiling from
         :class:`SPRAM256KAModel` (for Amaranth's simulator, which cannot run vendor primitives);
-        False uses one behavioural ``Memory`` of the same contents and timing."""
+        False uses one behavioural ``Memory`` of the same contents and timing. ``learning`` adds
+        OP_LEARN and the learning engine's whole-word write port ``l_*`` (plastic layers only, so
+        other layers' Verilog is unchanged)."""
         self.geo = geo = geometry
         self.spram = geo.weight_ram == "spram"
         self.spram_primitive = spram_primitive if self.spram else False
         self.init_words = SynapseTwin(layer, geo.lanes, zero=self.spram).weight_words()
+        self.learning = learning
+        learn_ports = {
+            # The learning engine's write of a whole word (busy only; cfg writes only while idle).
+            "l_en": In(1),
+            "l_addr": In(max(1, ceil_log2(geo.n_in * geo.groups))),
+            "l_data": In(geo.lanes * geo.weight_bits),
+        } if learning else {}
         super().__init__({
+            **learn_ports,
             "op": In(2),
             "addr": In(geo.addr_bits),       # input index i (integrate)
             "group": In(geo.group_bits),     # group g (integrate and sweep)
@@ -134,6 +147,8 @@ class SynapseArray(wiring.Component):
             a_wr.data.eq(a_new),
             a_wr.en.eq(op_q != OP_NONE),
         ]
+        if self.learning:
+            m.d.comb += a_wr.en.eq((op_q == OP_INTEGRATE) | (op_q == OP_SWEEP))
 
         # Run-time writes: one lane of one word, so the rest of the row is untouched.
         lane = self.w_col[:lane_bits] if lane_bits else Const(0, 1)
@@ -143,6 +158,9 @@ class SynapseArray(wiring.Component):
             w_wr.data.eq(self.w_data.as_unsigned().replicate(P)),
             w_wr.en.eq(self.w_en.replicate(P) & (Const(1, P) << lane)),
         ]
+        if self.learning:
+            with m.If(self.l_en):
+                m.d.comb += [w_wr.addr.eq(self.l_addr), w_wr.data.eq(self.l_data), w_wr.en.eq(Const((1 << P) - 1, P))]
         return m
 
     def _spram_ports(self, m):

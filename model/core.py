@@ -127,6 +127,8 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
                 E = E + own[:, :-1].sum(axis=(1, 2), dtype=np.int64)
             integration = E * geo.groups
         total = total + integration + T * (geo.groups + geo.drain_stages)
+        if geo.learning is not None:  # a winner-take-all layer's WTA pass (inference: learning off)
+            total = total + T * geo.learning.wta_cycles()
     return np.asarray(total, dtype=np.int64)
 
 
@@ -198,7 +200,9 @@ class NetworkCore:
         depends on every layer's spikes)."""
         return self.run(spikes).cycles
 
-    def run(self, spikes: np.ndarray) -> RunResult:
+    def run(self, spikes: np.ndarray, learn: bool = False) -> RunResult:
+        """One sample. ``learn`` (the gateware's ``learn`` input) runs stage 5 of every plastic
+        layer: its weights change and persist into the next run."""
         spikes = np.asarray(spikes)
         if spikes.ndim != 2 or spikes.shape[1] != self.net.n_inputs:
             raise ValueError(f"spikes must have shape [T, {self.net.n_inputs}] for one sample, got {spikes.shape}")
@@ -223,9 +227,10 @@ class NetworkCore:
             events = (input_addresses(first.in_fields, first.spec.in_shape, flat) if first is not None
                       else list(flat))
             for l, c in enumerate(self.layers):
+                recurrent = c.recurrent_events if c.geo.conv is None else 0
+                words = c.step(events, learn) if c.geo.learning is not None else c.step(events)
                 cycles += (c.geo.cycles(flat) if c.geo.conv is not None
-                           else c.geo.cycles(len(events), c.recurrent_events))
-                words = c.step(events)
+                           else c.geo.cycles(len(events), recurrent, words=len(words), learn=learn))
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))
                 events = LayerCore.events_of(words, c.geo.lanes)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv_layer import conv_geometry
-from .layer import LayerGeometry, bits_for
+from .layer import LayerGeometry, LearningGeometry, bits_for
+from .learning_engine import hardware_refusal
 from .network import Network
 from .protocol import CfgTarget, value_range
 
@@ -140,15 +141,24 @@ class HardwareConfig:
             if tp is not None and tp.recurrent is not None and ram == "spram":
                 raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): weight_ram = 'spram' is not valid for a "
                                  "recurrent layer (the cfg port cannot load the recurrent weights); valid: 'block'")
+            learning = None
             if layer.plasticity is not None:
-                raise ValueError(f"layer {l}: plasticity (STDP, winner-take-all, adaptive thresholds) has no gateware "
-                                 "yet; valid: layers without plasticity (a plastic network runs in the model: "
-                                 "spikegate.model.learning, spikegate learn)")
+                refused = hardware_refusal(layer)
+                if refused is not None:
+                    raise ValueError(f"layer {l}: plasticity with {refused} has no gateware yet (layer "
+                                     f"{layer.name or 'unnamed'}); the "
+                                     "learning gateware runs pair STDP with adaptive thresholds and "
+                                     "winner-take-all of one winner (rule 'stdp', wta <= 1, no refractory period "
+                                     "with wta); run this layer in the model: spikegate.model.learning")
+                if ram != "block":
+                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
+                                     f"'block' (learning reads and writes weights in one cycle), got {ram!r}")
+                learning = LearningGeometry.of(layer, -(-layer.n // P))
             _check_layer_values(l, layer)
             conv, n_in = conv_geometry(l, net.layers, geos, P, ram)
             geos.append(LayerGeometry(n_in=n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,
-                                      count_bits=count_bits, weight_ram=ram, conv=conv,
+                                      count_bits=count_bits, weight_ram=ram, conv=conv, learning=learning,
                                       current=tp is not None and tp.current is not None,
                                       recurrent=tp is not None and tp.recurrent is not None))
         tiles = sum(g.spram_tiles for g in geos)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .current import CURRENT_STAGES, CurrentUnit
+from .learning_engine import LearningEngine, has_offsets
+from .lif import neuron_update
 from .network import Layer
 from .neuron import LIFNeuronUnit
 from .recurrence import RecurrentEvents, recurrent_base, synapse_layer
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LAYER_OVERHEAD", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "WTA_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
 # Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
 # sweep writes group g back NEURON_STAGES cycles after its memories answer.
@@ -34,6 +36,12 @@ WORD_FIFO_STAGES = 1
 # neuron stages, FIFO output register). The drain's last cycle is the next layer's start
 # cycle, so it is counted there: E*G + G + 8 per layer step.
 LAYER_OVERHEAD = 2 + ISSUE_STAGES + NEURON_STAGES + WORD_FIFO_STAGES
+# Stage 5's last weight write lands this many cycles after its issue (issue register, memory
+# read, one register of the update arithmetic): the learning layer's done waits for it.
+LEARN_DRAIN = ISSUE_STAGES + 2
+# The WTA pass writes a group the cycle after it reads it, and its done waits one more cycle for
+# the spike-word FIFO's registered output, like the sweep's drain.
+WTA_DRAIN = 1 + WORD_FIFO_STAGES
 
 
 def ceil_log2(x: int) -> int:
@@ -43,6 +51,50 @@ def ceil_log2(x: int) -> int:
 def bits_for(x: int) -> int:
     """Bits of an unsigned register that holds 0..x."""
     return max(1, int(x).bit_length())
+
+
+@dataclass(frozen=True)
+class LearningGeometry:
+    """Stage 5 of a plastic layer's step in the gateware (hdl.learning_engine), learning on.
+
+    ``depress``: a_minus > 0 (otherwise every depression term is 0 and the event pass only bumps
+    the pre traces); ``word_pass``: some weight can change (a_plus, ltp_offset, weight_decay or
+    a_minus non-zero), so every non-zero spike word gets its pass over the inputs: potentiation,
+    and the depression of its own group's synapses, whose Q' only the spike-word memory keeps."""
+    trace_bits: int
+    depress: bool
+    word_pass: bool
+    offset_bits: int = 0  # 0: no threshold offsets (see model.learning_engine.has_offsets)
+    wta_issues: int = 0   # winner-take-all: groups the WTA pass visits (G with inhibition, else 1); 0: off
+
+    @classmethod
+    def of(cls, layer, groups: int) -> "LearningGeometry":
+        p = layer.plasticity
+        return cls(wta_issues=(groups if p.inhibition != "none" else 1) if p.wta else 0,trace_bits=p.trace_bits, depress=p.a_minus > 0,
+                   word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus),
+                   offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0)
+
+    def wta_cycles(self) -> int:
+        """The WTA pass after the sweep (learning on or off): one group a cycle, then WTA_DRAIN."""
+        return self.wta_issues + WTA_DRAIN if self.wta_issues else 0
+
+    def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
+        """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
+        one weight word per group (1 + G, else 1 + 1), per non-zero spike word one weight word per
+        input (1 + n_in, when ``word_pass``), then LEARN_DRAIN cycles until the last write."""
+        per_event = 1 + (geo.groups if self.depress else 1)
+        per_word = 1 + geo.n_in if self.word_pass else 0
+        return geo.n_in + events * per_event + words * per_word + LEARN_DRAIN
+
+    def memory_bits(self, geo: "LayerGeometry") -> dict[str, int]:
+        G, P, tb = geo.groups, geo.lanes, self.trace_bits
+        return {
+            "pre_traces": geo.n_in * (tb + 1),          # trace and this step's spike flag
+            "post_traces": G * P * tb,
+            "learn_events": geo.n_in * geo.addr_bits,    # the step's input events
+            "learn_words": G * (geo.group_bits + P + P * tb),  # the step's spike words and Q'
+            **({"offsets": G * P * self.offset_bits} if self.offset_bits else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -62,6 +114,8 @@ class LayerGeometry:
     # A conv2d layer's schedule (model.conv_layer.ConvGeometry); None: dense. Where it is set, the
     # sizes and the cycle term below are the conv layer's.
     conv: object = None
+    # Plastic layers (stage 5, model.learning_engine): None, or the layer's LearningGeometry.
+    learning: "LearningGeometry | None" = None
 
     @property
     def rows(self) -> int:
@@ -142,17 +196,25 @@ class LayerGeometry:
             mem["currents"] = G * P * self.membrane_bits
         if self.recurrent:
             mem["recurrent_words"] = G * self.rec_word_bits
+        if self.learning is not None:
+            mem.update(self.learning.memory_bits(self))
         return mem
 
-    def cycles(self, events, recurrent_events: int = 0) -> int:
+    def cycles(self, events, recurrent_events: int = 0, *, words: int = 0, learn: bool = False) -> int:
         """One layer step: ``events`` is the step's input event count (dense), or for a conv layer
         the events' flat input indices (an event costs the positions it reaches, see
         model.conv_layer); E_rec recurrent events (the layer's own spikes of the step before) cost
         G cycles each like feed-forward ones; then the sweep and the drain (+ CURRENT_STAGES for a
-        CUBA layer)."""
+        CUBA layer); a winner-take-all layer's pass, and with ``learn`` on a plastic layer stage 5
+        for the step's ``words`` non-zero output spike words (LearningGeometry.cycles)."""
         if self.conv is not None:
             return self.conv.cycles(events)
-        return (events + recurrent_events) * self.groups + self.groups + self.drain_stages
+        base = (events + recurrent_events) * self.groups + self.groups + self.drain_stages
+        if self.learning is not None:
+            base += self.learning.wta_cycles()
+            if learn:
+                base += self.learning.cycles(self, events, words)
+        return base
 
 
 class LayerCore:
@@ -175,6 +237,7 @@ class LayerCore:
         self.current = CurrentUnit.from_layer(layer) if geometry.current else None
         self.c = np.zeros((G, P), dtype=np.int64)
         self.recurrence = RecurrentEvents(layer.n_in, P) if geometry.recurrent else None
+        self.learning = LearningEngine(layer, P) if geometry.learning is not None else None
 
     def reset_state(self) -> None:
         self.v[:] = 0
@@ -183,19 +246,24 @@ class LayerCore:
         self.c[:] = 0
         if self.recurrence is not None:
             self.recurrence.reset()
+        if self.learning is not None:
+            self.learning.reset_sample()
 
     @property
     def recurrent_events(self) -> int:
         """E_rec of the coming step: the spikes of the layer's last step if it is recurrent, else 0."""
         return len(self.recurrence.rows()) if self.recurrence is not None else 0
 
-    def step(self, events) -> list[tuple[int, int]]:
-        """Integrate the step's input events, sweep, return the non-zero spike words (g, word)."""
+    def step(self, events, learn: bool = False) -> list[tuple[int, int]]:
+        """Integrate the step's input events, sweep, return the non-zero spike words (g, word);
+        with ``learn`` on a plastic layer, then stage 5 (model.learning_engine)."""
         if self.recurrence is not None:
             for row in self.recurrence.rows():
                 self.synapses.integrate(row)
         for i in events:
             self.synapses.integrate(int(i))
+        if self.geo.learning is not None and self.geo.learning.wta_issues:
+            return self._step_wta(events, learn)
         words = []
         for g in range(self.geo.groups):
             acc = self.synapses.take(g)
@@ -203,7 +271,8 @@ class LayerCore:
                 self.c[g] = self.current(self.c[g], acc, self.bias[g])
                 v, r, s = self.unit(self.v[g], self.r[g], self.c[g], 0, self.theta)
             else:
-                v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], self.theta)
+                theta = self.theta if self.learning is None else self.learning.thresholds(self.theta, g)
+                v, r, s = self.unit(self.v[g], self.r[g], acc, self.bias[g], theta)
             s = s & self.lane_mask[g]
             self.v[g], self.r[g] = v, r
             self.count[g] += s
@@ -212,6 +281,27 @@ class LayerCore:
                 words.append((g, word))
         if self.recurrence is not None:
             self.recurrence.store(words)
+        if learn and self.learning is not None:
+            self.learning.step(self.synapses.weights, events, words)
+        return words
+
+    def _step_wta(self, events, learn: bool) -> list[tuple[int, int]]:
+        """A winner-take-all layer: the sweep updates every neuron without firing and finds the
+        winner, then the WTA pass fires it and inhibits the others: together the contract's
+        neuron update with competition (model.lif.neuron_update)."""
+        G, P, n = self.geo.groups, self.geo.lanes, self.layer.n
+        acc = np.stack([self.synapses.take(g) for g in range(G)]).reshape(-1)[:n]
+        theta = np.stack([np.broadcast_to(self.learning.thresholds(self.theta, g), (P,)) for g in range(G)])
+        v, r, s = neuron_update(self.neurons(self.v), self.neurons(self.r), self.neurons(self.bias) + acc,
+                                theta.reshape(-1)[:n], self.layer, self.layer.plasticity)
+        pad = np.zeros(G * P - n, np.int64)
+        self.v[:] = np.concatenate([v, pad]).reshape(G, P)
+        self.r[:] = np.concatenate([r, pad]).reshape(G, P)
+        fired = np.concatenate([s, pad.astype(bool)]).reshape(G, P)
+        self.count += fired
+        words = [(g, int(sum(1 << k for k in range(P) if fired[g, k]))) for g in range(G) if fired[g].any()]
+        if learn:
+            self.learning.step(self.synapses.weights, events, words)
         return words
 
     @staticmethod

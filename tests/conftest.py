@@ -75,6 +75,9 @@ FILE_TIERS = {
     "test_nir_snntorch.py": "model",
     "test_learn_cli.py": "model",
     "test_packaging.py": "model",
+    "test_learning_engine.py": "model",
+    "test_learning_hdl.py": "amaranth",
+    "test_learning_sim.py": "verilator",
     "test_plasticity.py": "model",
     "test_plasticity_scalar.py": "model",
     "test_plots.py": "model",
@@ -186,17 +189,29 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
-def cycle_formula(net, lanes, spikes):
-    """docs/architecture.md's cycle count ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l)]``,
+def cycle_formula(net, lanes, spikes, learn=False):
+    """docs/architecture.md's cycle count
+    ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + W_l + L_l(t))]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
     and otherwise), C_l = 3 for a layer with a synaptic current (0 otherwise); a conv2d layer: each
     event's reached positions times ceil(C_out / P) instead of E_l(t) * G_l, and Ho * Wo *
     ceil(C_out / P) sweep groups. From the contract model's spikes and the lane count(s) alone (not
-    from the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array."""
+    from the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array.
+
+    A winner-take-all layer adds its WTA pass W_l, learning on or off: (G with inhibition, else 1)
+    + 2. With ``learn`` the samples are learned in order (``model.learning.learn_stream``, the
+    spikes then depend on the weights learned so far) and every plastic layer adds its stage 5,
+    ``L = n_in + E * (1 + (G if a_minus else 1)) + S * (1 + n_in) + 3`` (the S term only when
+    a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S the layer's non-zero P-lane
+    spike words of the step; L = 0 otherwise."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
-    out = simulate(net, batch).spikes
+    if learn:
+        from spikegate.model.learning import learn_stream
+        out = learn_stream(net, batch).spikes
+    else:
+        out = simulate(net, batch).spikes
     events = [batch] + out[:-1]
     cycles = np.ones(len(batch), np.int64)
     for t in range(batch.shape[1]):
@@ -208,6 +223,15 @@ def cycle_formula(net, lanes, spikes):
                 recurrent = own[:, t - 1].sum(axis=1) if tp is not None and tp.recurrent is not None and t else 0
                 current = 3 if tp is not None and tp.current is not None else 0
                 cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current
+                p = layer.plasticity
+                if p is not None and p.wta:
+                    cycles += (G if p.inhibition != "none" else 1) + 2
+                if learn and p is not None:
+                    E = e[:, t].sum(axis=1)
+                    pad = np.zeros((len(batch), G * P - layer.n), bool)
+                    S = np.concatenate([own[:, t], pad], axis=1).reshape(len(batch), G, P).any(axis=2).sum(axis=1)
+                    pot = bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus)
+                    cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
                 continue
             # conv2d: an event at (c, y, x) costs max(1, positions it reaches * Gc), Gc = ceil(C_out/P);
             # the sweep visits every position's Gc words.

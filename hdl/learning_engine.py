@@ -1,0 +1,311 @@
+"""Learning engine: stage 5 of a plastic layer's step (pair STDP), in the layer's own memories.
+
+Twin: :class:`spikegate.model.learning_engine.LearningEngine` (what is computed and why each weight
+word is written at most once per step); cycles: :meth:`spikegate.model.layer.LearningGeometry.cycles`.
+
+Memories beside the weights (block RAM): ``pre_mem`` (n_in words: pre trace and the step's spike
+flag), ``post_mem`` (G words of P post traces, decayed and bumped by the sweep when learning is
+on), ``ev_mem`` (the step's input events, recorded while they are integrated) and ``spk_mem`` (the
+step's non-zero spike words with their decayed post traces Q'). After the layer's drain, with
+``learn`` high, the engine runs WALK (n_in cycles), then per event EVREAD + EVISSUE (1 + G cycles
+with depression, 1 + 1 without), then per spike word SPREAD + POTISSUE (1 + n_in cycles, when any
+weight can change), then FINISH (LEARN_DRAIN cycles) and pulses ``done``.
+
+A weight update is a read-modify-write of one P-lane word through the synapse array: issued at
+cycle c (OP_LEARN: the issue register, as for integration), the word answers at c + 2, the new
+word is computed and registered, and written at c + 3.
+
+This is not a Component: it adds its logic to the layer's module (:meth:`elaborate`), because it
+shares the layer's synapse ports, sweep pipeline and state machine.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
+from amaranth.lib import data
+from amaranth.lib.memory import Memory
+
+from ..model.layer import LEARN_DRAIN, NEURON_STAGES, LayerGeometry
+from ..model.network import Layer
+from ..model.synapse import pack_lanes
+from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
+
+__all__ = ["LearningEngine"]
+
+
+def _signal(m, value, width, name):
+    sig = Signal(signed(width), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def _delay(m, value, n, name):
+    for s in range(n):
+        reg = Signal.like(value, name=f"{name}_d{s + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+class LearningEngine:
+    def __init__(self, layer: Layer, geo: LayerGeometry):
+        self.layer, self.geo, self.p = layer, geo, layer.plasticity
+        lg = geo.learning
+        P, G, tb = geo.lanes, geo.groups, lg.trace_bits
+        self.pre_mem = Memory(shape=unsigned(tb + 1), depth=geo.n_in, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        self.post_mem = Memory(shape=unsigned(P * tb), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        self.ev_mem = Memory(shape=unsigned(geo.addr_bits), depth=geo.n_in, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        self.spk_layout = data.StructLayout({"group": geo.group_bits, "word": P,
+                                             "q": data.ArrayLayout(unsigned(tb), P)})
+        self.spk_mem = Memory(shape=self.spk_layout, depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        # Threshold offsets (adaptive thresholds): learned state, initialised from the network.
+        ob = lg.offset_bits
+        self.off_mem = None
+        if ob:
+            offs = list(self.p.offsets_for(layer)) + [0] * (G * P - layer.n)
+            self.off_mem = Memory(shape=unsigned(P * ob), depth=G, attrs=BLOCK_RAM_NO_COLLISION,
+                                  init=[pack_lanes(offs[g * P:(g + 1) * P], ob) for g in range(G)])
+        self.done = Signal(name="learn_done")
+
+    def thresholds(self, m, theta, rd_group):
+        """Per-lane thresholds theta + offset of the group the sweep reads at stage 1 (``rd_group``),
+        for the neuron lanes' inputs: they reach the fire decision NEURON_STAGES - 1 registers later,
+        where a lane uses its theta, so they are delayed as much. None without offsets and
+        winner-take-all. In a winner-take-all layer the lanes get the largest threshold instead (the
+        sweep never fires; hdl.wta fires the winner) and ``real_theta`` keeps the thresholds, aligned
+        with the lanes' outputs."""
+        geo = self.geo
+        P, V, ob = geo.lanes, geo.membrane_bits, geo.learning.offset_bits
+        self.off_lanes = None
+        if self.off_mem is not None:
+            m.submodules.off_mem = self.off_mem
+            self.off_rd = rd = self.off_mem.read_port()
+            m.d.comb += rd.addr.eq(rd_group)
+            self.off_lanes = data.ArrayLayout(unsigned(ob), P)(rd.data)
+        elif not geo.learning.wta_issues:
+            return None
+        out = []
+        for k in range(P):
+            t = theta + self.off_lanes[k] if self.off_lanes is not None else theta
+            out.append(_delay(m, _signal(m, t, V, f"theta{k}"), NEURON_STAGES - 1, f"theta{k}"))
+        if not geo.learning.wta_issues:
+            return out
+        self.real_theta = [_delay(m, t, 1, f"theta{k}_w") for k, t in enumerate(out)]
+        return [Const((1 << (V - 1)) - 1, signed(V))] * P
+
+    def elaborate(self, m, *, syn, start, learn_start, reset_state, learn, ev_valid, ev_addr, rd_group,
+                  fresh_q, sweep_w, group_w, word, learning_phase):
+        """Add the engine to module ``m``. Inputs are the layer's signals: ``start`` (the layer's
+        step starts), ``learn_start`` (drain over, learning on), ``ev_valid``/``ev_addr`` (an
+        event is consumed), ``rd_group`` (stage 1 group of the sweep), ``fresh_q`` (stage 2),
+        ``sweep_w``/``group_w``/``word`` (the sweep's write-back), ``learning_phase`` (the layer
+        is in its learning state; the engine owns the synapse issue then)."""
+        geo, p = self.geo, self.p
+        P, G, n_in, tb = geo.lanes, geo.groups, geo.n_in, geo.learning.trace_bits
+        depress, word_pass = geo.learning.depress, geo.learning.word_pass
+        top = (1 << tb) - 1
+        wb = geo.weight_bits
+        lo, hi = p.weight_bounds(self.layer)
+        for name, mem in (("pre_mem", self.pre_mem), ("post_mem", self.post_mem), ("ev_mem", self.ev_mem),
+                          ("spk_mem", self.spk_mem)):
+            m.submodules[name] = mem
+        pre_rd, pre_wr = self.pre_mem.read_port(), self.pre_mem.write_port()
+        post_rd, post_wr = self.post_mem.read_port(), self.post_mem.write_port()
+        ev_rd, ev_wr = self.ev_mem.read_port(), self.ev_mem.write_port()
+        spk_rd, spk_wr = self.spk_mem.read_port(), self.spk_mem.write_port()
+
+        def decay(x, k):
+            return (x - (x >> k))[:tb]
+
+        # --- recording during integration and sweep ----------------------------------------------
+        n_ev = Signal(range(n_in + 1))
+        n_spk = Signal(range(G + 1))
+        spiked = Signal(G)
+        with m.If(start):
+            m.d.sync += [n_ev.eq(0), n_spk.eq(0), spiked.eq(0)]
+        m.d.comb += [ev_wr.addr.eq(n_ev), ev_wr.data.eq(ev_addr), ev_wr.en.eq(ev_valid & learn)]
+        with m.If(ev_valid & learn):
+            m.d.sync += n_ev.eq(n_ev + 1)
+
+        # Post traces: read with the sweep's membranes, decayed (fresh groups read as 0), bumped by
+        # the group's spikes at write-back.
+        learn_g_r = Signal(geo.group_bits)
+        m.d.comb += post_rd.addr.eq(Mux(learning_phase, learn_g_r, rd_group))
+        q_lanes = data.ArrayLayout(unsigned(tb), P)(post_rd.data)
+        q_dec = Signal(data.ArrayLayout(unsigned(tb), P))
+        for k in range(P):
+            m.d.comb += q_dec[k].eq(Mux(fresh_q, 0, decay(q_lanes[k], p.post_decay)))
+        q_w = _delay(m, q_dec, NEURON_STAGES, "post")
+        q_new = Signal(data.ArrayLayout(unsigned(tb), P))
+        for k in range(P):
+            bumped = q_w[k] + Mux(word[k], p.post_inc, 0)
+            m.d.comb += q_new[k].eq(Mux(bumped > top, top, bumped))
+        self.post_wr, self.spk_wr, self.q_lanes, self.n_spk, self.spiked = post_wr, spk_wr, q_lanes, n_spk, spiked
+        m.d.comb += [post_wr.addr.eq(group_w), post_wr.data.eq(q_new), post_wr.en.eq(sweep_w & learn),
+                     spk_wr.addr.eq(n_spk), spk_wr.data.group.eq(group_w), spk_wr.data.word.eq(word),
+                     spk_wr.data.q.eq(q_w), spk_wr.en.eq(sweep_w & learn & (word != 0))]
+        with m.If(sweep_w & learn & (word != 0)):
+            m.d.sync += [n_spk.eq(n_spk + 1), spiked.eq(spiked | (Const(1, G) << group_w))]
+
+        if self.off_mem is not None:
+            self._offsets(m, start, reset_state, learn, sweep_w, group_w, word)
+
+        # --- stage 5 state machine -----------------------------------------------------------------
+        pre_fresh = Signal()
+        with m.If(reset_state):
+            m.d.sync += pre_fresh.eq(1)
+        i = Signal(range(max(n_in, 2)))
+        e = Signal(range(n_in + 1))
+        s = Signal(range(G + 1))
+        g = Signal(range(max(G, 2)))
+        fin = Signal(range(LEARN_DRAIN + 1))
+        walk = Signal()
+        bump = Signal()
+        issue = Signal()
+        kind_a = Signal()  # potentiation pass (otherwise depression pass)
+        row = Signal(geo.addr_bits)
+        grp = Signal(geo.group_bits)
+        ev_i = ev_rd.data
+        spk = spk_rd.data
+        m.d.comb += [ev_rd.addr.eq(e), spk_rd.addr.eq(s), pre_rd.addr.eq(i)]
+
+        def after_events():
+            if word_pass:
+                with m.If(n_spk != 0):
+                    m.d.sync += [s.eq(0), i.eq(0)]
+                    m.next = "SPREAD"
+                with m.Else():
+                    finish()
+            else:
+                finish()
+
+        def finish():
+            m.next = "FINISH"
+
+        def next_item(counter, count, again, then):
+            """The last cycle of an item of a list: on to the next one, or ``then`` after the last."""
+            m.d.sync += counter.eq(counter + 1)
+            with m.If(counter + 1 != count):
+                m.next = again
+            with m.Else():
+                then()
+
+        with m.FSM(name="learn_fsm"):
+            with m.State("IDLE"):
+                with m.If(learn_start):
+                    m.d.sync += i.eq(0)
+                    m.next = "WALK"
+            with m.State("WALK"):
+                m.d.comb += walk.eq(1)
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == n_in - 1):
+                    m.d.sync += [e.eq(0), i.eq(0)]
+                    with m.If(n_ev != 0):
+                        m.next = "EVREAD"
+                    with m.Else():
+                        after_events()
+            with m.State("EVREAD"):
+                m.d.sync += g.eq(0)
+                m.next = "EVISSUE"
+            with m.State("EVISSUE"):
+                m.d.comb += [pre_rd.addr.eq(ev_i), row.eq(ev_i), grp.eq(g), bump.eq(g == 0)]
+                if depress:
+                    m.d.comb += issue.eq(1)
+                    m.d.sync += g.eq(g + 1)
+                    last = g == G - 1
+                else:
+                    last = Const(1)
+                with m.If(last):
+                    next_item(e, n_ev, "EVREAD", after_events)
+            with m.State("SPREAD"):
+                m.d.sync += i.eq(0)
+                m.next = "POTISSUE"
+            with m.State("POTISSUE"):
+                m.d.comb += [issue.eq(1), kind_a.eq(1), row.eq(i), grp.eq(spk.group)]
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == n_in - 1):
+                    next_item(s, n_spk, "SPREAD", finish)
+            with m.State("FINISH"):
+                m.d.sync += fin.eq(fin + 1)
+                with m.If(fin == LEARN_DRAIN - 1):
+                    m.d.sync += fin.eq(0)
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+
+        # --- pre traces: the walk decays (read at c, written at c + 1), an event bumps ------------
+        walk_q, bump_q = Signal(), Signal()
+        addr_q = Signal(geo.addr_bits)
+        m.d.sync += [walk_q.eq(walk), bump_q.eq(bump & learning_phase), addr_q.eq(pre_rd.addr)]
+        pre_p = pre_rd.data[:tb]
+        bumped = pre_p + p.pre_inc
+        m.d.comb += pre_wr.addr.eq(addr_q)
+        with m.If(walk_q):
+            m.d.comb += [pre_wr.data.eq(Mux(pre_fresh, 0, decay(pre_p, p.pre_decay))), pre_wr.en.eq(1)]
+        with m.If(bump_q):
+            m.d.comb += [pre_wr.data.eq(Cat(Mux(bumped > top, top, bumped)[:tb], Const(1, 1))), pre_wr.en.eq(1)]
+        with m.If(walk_q & ~walk):
+            m.d.sync += pre_fresh.eq(0)
+
+        # --- weight read-modify-write ----------------------------------------------------------------
+        with m.If(issue):
+            m.d.comb += [syn.op.eq(OP_LEARN), syn.addr.eq(row), syn.group.eq(grp)]
+        stage_r = {"valid": 1, "kind_a": 1, "row": geo.addr_bits, "grp": geo.group_bits, "word": P,
+                   "q": data.ArrayLayout(unsigned(tb), P)}
+        r = Signal(data.StructLayout(stage_r))
+        m.d.sync += [r.valid.eq(issue), r.kind_a.eq(kind_a), r.row.eq(row), r.grp.eq(grp),
+                     r.word.eq(spk.word), r.q.eq(spk.q)]
+        m.d.comb += learn_g_r.eq(r.grp)
+        q2 = Signal(data.StructLayout({**stage_r, "pre": tb, "x": 1}))
+        m.d.sync += [getattr(q2, f).eq(getattr(r, f)) for f in stage_r]
+        m.d.sync += [q2.pre.eq(pre_rd.data[:tb]), q2.x.eq(pre_rd.data[tb])]
+
+        def nonneg(x):
+            """An unsigned value as a signed one of the same magnitude."""
+            return Cat(x, Const(0, 1)).as_signed()
+
+        def dep(q):
+            return nonneg((q * p.a_minus) >> p.rate_shift)
+
+        pot = nonneg((q2.pre * p.a_plus) >> p.rate_shift) - p.ltp_offset
+        w_old = syn.w_word
+        qb = q_lanes
+        new = Signal(data.ArrayLayout(signed(wb), P))
+        for k in range(P):
+            w = w_old[k]
+            wdep = (w >> p.weight_decay) if p.weight_decay else Const(0)
+            d_a = Mux(q2.word[k], pot - wdep, 0) - Mux(q2.x, dep(q2.q[k]), 0)
+            d_b = -dep(qb[k])
+            total = w + Mux(q2.kind_a, d_a, d_b)
+            m.d.comb += new[k].eq(Mux(total < lo, lo, Mux(total > hi, hi, total)))
+        skip = ~q2.kind_a & (spiked >> q2.grp)[0]
+        u_valid = Signal()
+        u_addr = Signal(len(syn.l_addr))
+        u_data = Signal(P * wb)
+        m.d.sync += [u_valid.eq(q2.valid & ~skip), u_addr.eq(q2.row * G + q2.grp), u_data.eq(new)]
+        m.d.comb += [syn.l_en.eq(u_valid), syn.l_addr.eq(u_addr), syn.l_data.eq(u_data)]
+
+    def _offsets(self, m, start, reset_state, learn, sweep_w, group_w, word):
+        """Step 6 of the contract at the sweep's write-back (learning on): decay on the steps with
+        (t + 1) % theta_every == 0, add theta_inc per spike, saturate at the largest offset."""
+        geo, p = self.geo, self.p
+        P, ob = geo.lanes, geo.learning.offset_bits
+        top = p.offset_max(self.layer)
+        self.off_wr = wr = self.off_mem.write_port()
+        off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, NEURON_STAGES, "offsets"))
+        decay_now = Const(0)
+        if p.theta_decay:
+            decay_now = Const(1)
+            if p.theta_every > 1:
+                # t mod theta_every of the step being swept; the first layer start of a run makes it 0
+                t_mod = Signal(range(p.theta_every), init=p.theta_every - 1)
+                with m.If(reset_state):
+                    m.d.sync += t_mod.eq(p.theta_every - 1)
+                with m.Elif(start):
+                    m.d.sync += t_mod.eq(Mux(t_mod == p.theta_every - 1, 0, t_mod + 1))
+                decay_now = t_mod == p.theta_every - 1
+        new = Signal(data.ArrayLayout(unsigned(ob), P))
+        for k in range(P):
+            o = off_w[k]
+            kept = Mux(decay_now, o - (o >> p.theta_decay), o) if p.theta_decay else o
+            total = kept + Mux(word[k], p.theta_inc, 0)
+            m.d.comb += new[k].eq(Mux(total > top, top, total))
+        m.d.comb += [wr.addr.eq(group_w), wr.data.eq(new), wr.en.eq(sweep_w & learn)]

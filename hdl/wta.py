@@ -1,0 +1,152 @@
+"""Winner-take-all of one winner (``plasticity.wta = 1``) in a plastic layer's core.
+
+Twin: :meth:`spikegate.model.layer.LayerCore._step_wta` (the contract's neuron update with
+competition, model.lif.neuron_update). The sweep runs with every lane's threshold at the largest
+membrane value, so no lane fires: every membrane is written back as sat(leak(v) + drive), post
+traces and offsets as decayed only. At the write-back the sweep also keeps the winner: the largest
+v - theta_j among the lanes above their threshold, the lowest index on ties (groups come in
+ascending order, so a later group replaces the winner only when strictly larger).
+
+After the drain, the WTA pass reads one group a cycle (the winner's group alone without
+inhibition, every group with it) at the stage-1 address and writes it back the next cycle: the
+winner's membrane reset (zero, or minus its threshold), its spike word (to the next layer, the
+monitor and the spike counts), its post trace and threshold offset bumped and its spike word
+recorded for stage 5; with a winner, the others reset to 0 or reduced by ``inhibit``. Cycles:
+``wta_issues + WTA_DRAIN`` (:meth:`spikegate.model.layer.LearningGeometry.wta_cycles`). No
+refractory period (HardwareConfig.geometry refuses one with winner-take-all), so every neuron
+that did not win is inhibited.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
+from amaranth.lib import data
+
+__all__ = ["winner_take_all"]
+
+
+def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group_w, v_new, lane_mask,
+                    v_lanes, v_wr, c_lanes, c_wr, spikes):
+    """Add the winner search and the WTA pass to module ``m``; returns the pass's ``done`` pulse.
+    ``eng`` is the layer's :class:`~spikegate.hdl.learning_engine.LearningEngine` (after its
+    ``thresholds`` and ``elaborate``), the other arguments the layer's signals and ports."""
+    geo, p, layer = eng.geo, eng.p, eng.layer
+    P, G, V = geo.lanes, geo.groups, geo.membrane_bits
+    lo = -(1 << (V - 1))
+    lane_bits = max(1, (P - 1).bit_length())
+
+    # --- the winner, found at the sweep's write-back ---------------------------------------------
+    best_valid = Signal()
+    best_margin = Signal(signed(V + 2))
+    best_group = Signal(geo.group_bits)
+    best_lane = Signal(lane_bits)
+    with m.If(start):
+        m.d.sync += best_valid.eq(0)
+    g_valid = Signal()
+    g_margin = Signal(signed(V + 2))
+    g_lane = Signal(lane_bits)
+    # The group's choice: a scan in which lane k replaces the running choice when it is above its
+    # threshold and strictly larger (so the lowest lane wins ties).
+    # The winner's threshold is kept too: its reset subtracts the threshold of the start of the step,
+    # and the offsets memory holds the decayed offsets by the time the WTA pass reads it.
+    g_theta = Signal(signed(V))
+    best_theta = Signal(signed(V))
+    cur_valid, cur_margin, cur_lane = Const(0), Const(0, signed(V + 2)), Const(0, lane_bits)
+    cur_theta = Const(0, signed(V))
+    for k in range(P):
+        margin = v_new[k] - eng.real_theta[k]
+        above = lane_mask[k] & (v_new[k] > eng.real_theta[k])
+        take = above & (~cur_valid | (margin > cur_margin))
+        nv, nm, nl = Signal(name=f"wta_v{k}"), Signal(signed(V + 2), name=f"wta_m{k}"), Signal(lane_bits, name=f"wta_l{k}")
+        nt = Signal(signed(V), name=f"wta_t{k}")
+        m.d.comb += [nv.eq(Mux(take, 1, cur_valid)), nm.eq(Mux(take, margin, cur_margin)),
+                     nl.eq(Mux(take, k, cur_lane)), nt.eq(Mux(take, eng.real_theta[k], cur_theta))]
+        cur_valid, cur_margin, cur_lane, cur_theta = nv, nm, nl, nt
+    m.d.comb += [g_valid.eq(cur_valid), g_margin.eq(cur_margin), g_lane.eq(cur_lane), g_theta.eq(cur_theta)]
+    with m.If(sweep_w & g_valid & (~best_valid | (g_margin > best_margin))):
+        m.d.sync += [best_valid.eq(1), best_margin.eq(g_margin), best_group.eq(group_w), best_lane.eq(g_lane),
+                     best_theta.eq(g_theta)]
+
+    # --- the WTA pass ------------------------------------------------------------------------------
+    inhibit_all = p.inhibition != "none"
+    wg = Signal(geo.group_bits)
+    issuing = Signal()
+    end = Signal(range(3))
+    done = Signal(name="wta_done")
+    with m.FSM(name="wta_fsm"):
+        with m.State("IDLE"):
+            with m.If(wta_start):
+                m.d.sync += wg.eq(0 if inhibit_all else best_group)
+                m.next = "ISSUE"
+        with m.State("ISSUE"):
+            m.d.comb += issuing.eq(1)
+            if inhibit_all:
+                m.d.sync += wg.eq(wg + 1)
+                with m.If(wg == G - 1):
+                    m.next = "END"
+            else:
+                m.next = "END"
+        with m.State("END"):
+            m.d.sync += end.eq(end + 1)
+            with m.If(end == 1):
+                m.d.sync += end.eq(0)
+                m.d.comb += done.eq(1)
+                m.next = "IDLE"
+    with m.If(issuing):
+        m.d.comb += rd_group.eq(wg)
+    w_valid = Signal()
+    w_group = Signal(geo.group_bits)
+    m.d.sync += [w_valid.eq(issuing), w_group.eq(wg)]
+
+    # The group answers one cycle after its read: write it back.
+    here = best_valid & (w_group == best_group)
+    win = Signal(P)
+    m.d.comb += win.eq(Mux(here, Const(1, P) << best_lane, 0))
+    v_out = Signal(data.ArrayLayout(signed(V), P))
+    for k in range(P):
+        v = v_lanes[k]
+        fired = 0 if layer.reset == "zero" else v - best_theta
+        if p.inhibition == "reset":
+            other = Mux(best_valid, 0, v)
+        elif p.inhibition == "reduce":
+            reduced = v - p.inhibit
+            other = Mux(best_valid, Mux(reduced < lo, lo, reduced), v)
+        else:
+            other = v
+        m.d.comb += v_out[k].eq(Mux(win[k], fired, other))
+    with m.If(w_valid):
+        m.d.comb += [v_wr.addr.eq(w_group), v_wr.data.eq(v_out), v_wr.en.eq(1),
+                     spikes.valid.eq(win != 0), spikes.group.eq(w_group), spikes.word.eq(win)]
+        if c_wr is not None:
+            m.d.comb += [c_wr.addr.eq(w_group), c_wr.en.eq(1),
+                         c_wr.data.eq(_lanes([c_lanes[k] + win[k] for k in range(P)], len(c_lanes[0])))]
+        _learning_writes(m, eng, learn, w_group, win, here)
+    return done
+
+
+def _lanes(values, width):
+    """P lane values packed into one memory word, ``width`` bits each."""
+    return Cat(*[v[:width] for v in values])
+
+
+def _learning_writes(m, eng, learn, w_group, win, here):
+    """The winner's post trace and offset bumped, its spike word recorded for stage 5 (learning on);
+    the memories hold the sweep's decayed values, so a bump is the contract's decay-then-add."""
+    geo, p = eng.geo, eng.p
+    P, G, tb = geo.lanes, geo.groups, geo.learning.trace_bits
+    top = (1 << tb) - 1
+    q_new = Signal(data.ArrayLayout(signed(tb + 2), P))
+    for k in range(P):
+        bumped = eng.q_lanes[k] + Mux(win[k], p.post_inc, 0)
+        m.d.comb += q_new[k].eq(Mux(bumped > top, top, bumped))
+    m.d.comb += [eng.post_wr.addr.eq(w_group), eng.post_wr.data.eq(_lanes([q_new[k] for k in range(P)], tb)),
+                 eng.post_wr.en.eq(learn),
+                 eng.spk_wr.addr.eq(eng.n_spk), eng.spk_wr.data.group.eq(w_group), eng.spk_wr.data.word.eq(win),
+                 eng.spk_wr.data.q.eq(eng.q_lanes), eng.spk_wr.en.eq(learn & here)]
+    with m.If(learn & here):
+        m.d.sync += [eng.n_spk.eq(eng.n_spk + 1), eng.spiked.eq(eng.spiked | (Const(1, G) << w_group))]
+    if eng.off_lanes is not None:
+        ob = geo.learning.offset_bits
+        off_top = p.offset_max(eng.layer)
+        bumped = [eng.off_lanes[k] + Mux(win[k], p.theta_inc, 0) for k in range(P)]
+        m.d.comb += [eng.off_wr.addr.eq(w_group), eng.off_wr.en.eq(learn),
+                     eng.off_wr.data.eq(_lanes([Mux(b > off_top, off_top, b) for b in bumped], ob))]

@@ -1,0 +1,105 @@
+"""Twin of :class:`spikegate.hdl.learning_engine.LearningEngine`: stage 5 of a plastic layer's step.
+
+The gateware keeps, beside the layer's weights, a pre-synaptic trace per input (with the step's
+spike flag) and a post-synaptic trace per neuron in the group layout ([G, P], decayed by the
+sweep). After the sweep, with learning on, it
+
+1. WALK: decays every pre trace (n_in cycles, one trace a cycle);
+2. for every input event i of the step: adds ``pre_inc`` to P_i (saturating) and, with depression
+   (a_minus > 0), read-modify-writes weight word (i, g) of every group g that emitted no spike
+   (depression only, from the post traces Q' the sweep left);
+3. for every non-zero spike word (g, y) of the step (when any weight can change): read-modify-writes
+   weight word (i, g) for every input i, potentiation on the spiking lanes plus depression where
+   input i spiked, from Q' kept with the word, so a synapse whose input and neuron both spiked
+   gets one saturation of the exact sum.
+
+Every weight word is written at most once per step (step 2 and 3 touch disjoint groups), so the
+arithmetic is :mod:`spikegate.model.learning_rules`' on the [n_in, n] view: this twin calls it.
+Adaptive thresholds cost no cycles: the sweep reads a group's offsets with its membranes (the
+neurons fire above threshold + offset) and writes the updated offsets back with them (step 6 of
+the contract; learning on only). The cycle count is
+:meth:`spikegate.model.layer.LearningGeometry.cycles`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .learning_rules import apply_change, decay, offsets_update, stdp_term, trace_update
+from .network import Layer
+
+__all__ = ["LearningEngine", "hardware_refusal", "has_offsets"]
+
+
+def hardware_refusal(layer: Layer) -> str | None:
+    """Why the learning gateware cannot build this plastic layer, or None when it can."""
+    p = layer.plasticity
+    if p.rule != "stdp":
+        return f"plasticity.rule = {p.rule!r} (reward-modulated STDP)"
+    if p.wta > 1:
+        return f"winner-take-all of more than one winner (plasticity.wta = {p.wta})"
+    if p.wta and layer.refractory:
+        return f"winner-take-all in a layer with a refractory period (refractory = {layer.refractory})"
+    return None
+
+
+def has_offsets(p) -> bool:
+    """Whether the layer keeps per-neuron threshold offsets (adaptive thresholds, or fixed non-zero
+    offsets); otherwise every offset is 0 for ever and the layer's threshold is one register."""
+    return bool(p.theta_inc or p.theta_decay or (p.offsets is not None and p.offsets.any()))
+
+
+class LearningEngine:
+    """Traces of one plastic layer, in the gateware's layout, and stage 5 of its step."""
+
+    def __init__(self, layer: Layer, lanes: int):
+        self.layer, self.p = layer, layer.plasticity
+        self.lanes = lanes
+        self.groups = -(-layer.n // lanes)
+        self.bounds = self.p.weight_bounds(layer)
+        self.pre = np.zeros(layer.n_in, np.int64)
+        self.post = np.zeros((self.groups, lanes), np.int64)
+        # Threshold offsets persist across samples (learned state), in the group layout.
+        self.offsets = None
+        if has_offsets(self.p):
+            self.offsets = np.zeros((self.groups, lanes), np.int64)
+            self.offsets.reshape(-1)[:layer.n] = self.p.offsets_for(layer)
+        self.t = 0
+
+    def reset_sample(self) -> None:
+        self.pre[:] = 0
+        self.post[:] = 0
+        self.t = 0
+
+    def thresholds(self, theta: int, g: int):
+        """The thresholds the sweep uses for group g: theta + offsets (offsets at the start of the step)."""
+        return theta if self.offsets is None else theta + self.offsets[g]
+
+    def step(self, weights: np.ndarray, events, words) -> None:
+        """Stage 5: ``weights`` [n_in, G, P] (the synapse memory, updated in place), the step's input
+        events and non-zero spike words (g, word)."""
+        p, n, P = self.p, self.layer.n, self.lanes
+        x = np.zeros(self.layer.n_in, bool)
+        x[list(events)] = True
+        y = np.zeros(self.groups * P, bool)
+        for g, w in words:
+            y[g * P:(g + 1) * P] = [(w >> k) & 1 for k in range(P)]
+        pre = trace_update(self.pre, x, p.pre_decay, p.pre_inc, p.trace_max)
+        post_decayed = decay(self.post.reshape(-1), p.post_decay)
+        view = weights.reshape(self.layer.n_in, -1)
+        w = view[:, :n]
+        d = stdp_term(p, w, pre, post_decayed[:n], x, y[:n])
+        view[:, :n] = apply_change(w, d, self.bounds)
+        self.post = np.minimum(post_decayed + p.post_inc * y, p.trace_max).reshape(self.groups, P)
+        self.pre = pre
+        if self.offsets is not None:
+            flat = self.offsets.reshape(-1)
+            flat[:n] = offsets_update(p, flat[:n], y[:n], self.t, p.offset_max(self.layer))
+        self.t += 1
+
+    def neuron_offsets(self) -> np.ndarray:
+        """The threshold offsets [n] (zeros when the layer keeps none)."""
+        return np.zeros(self.layer.n, np.int64) if self.offsets is None else self.offsets.reshape(-1)[:self.layer.n].copy()
+
+    def traces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pre [n_in], post [n]) as the contract numbers them."""
+        return self.pre.copy(), self.post.reshape(-1)[:self.layer.n].copy()

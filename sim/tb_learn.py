@@ -1,0 +1,77 @@
+"""cocotb testbench: a stream of samples through a plastic NetworkCore, learning on or off per sample,
+then every weight read back through the idle-time ``param`` port.
+
+Runs inside the simulator; the parent (:mod:`spikegate.sim.learn`) packs the ``load`` words, the
+``learn`` value of every sample and the ``param_addr`` words to read, and decodes ``result.npz``.
+Inputs are driven and outputs sampled on falling edges (see :mod:`.tb_core`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
+
+CLOCK_NS = 10
+
+
+@cocotb.test()
+async def learn_stream(dut):
+    job_dir = Path(os.environ["SPIKEGATE_SIM_JOB"])
+    job = json.loads((job_dir / "job.json").read_text())
+    arrays = np.load(job_dir / "job.npz")
+    words, offsets, timeouts = arrays["words"], arrays["offsets"], arrays["timeout_cycles"]
+    learn, params = arrays["learn"], arrays["param_words"]
+    p = {name: getattr(dut, sig) for name, sig in job["ports"].items()}
+    n = len(offsets) - 1
+    cycles = np.zeros(n, np.int64)
+    values = np.zeros(len(params), np.int64)
+    done_samples = 0
+    error = ""
+
+    Clock(p["clk"], CLOCK_NS, "ns", impl="gpi").start()
+    for name in ("load_valid", "clear", "start", "learn", "param_addr", "load_payload"):
+        p[name].value = 0
+    p["rst"].value = 1
+    await ClockCycles(p["clk"], 3)
+    fall = FallingEdge(p["clk"])
+    await fall
+    p["rst"].value = 0
+    try:
+        for s in range(n):
+            p["learn"].value = int(learn[s])
+            p["clear"].value = 1
+            await fall
+            p["clear"].value = 0
+            for w in words[offsets[s]:offsets[s + 1]]:
+                p["load_payload"].value = int(w)
+                p["load_valid"].value = 1
+                await fall
+            p["load_valid"].value = 0
+            p["start"].value = 1
+            await fall
+            p["start"].value = 0
+            if not int(p["done"].value):
+                try:
+                    await with_timeout(RisingEdge(p["done"]), int(timeouts[s]) * CLOCK_NS, "ns")
+                except cocotb.triggers.SimTimeoutError:
+                    raise RuntimeError(f"sample {s}: done did not rise within {int(timeouts[s])} cycles") from None
+            await fall
+            cycles[s] = int(p["cycles"].value)
+            done_samples = s + 1
+        # Registered reads: an address set at one falling edge is answered at the next.
+        for k, a in enumerate(params):
+            p["param_addr"].value = int(a)
+            await fall
+            values[k] = int(p["param_data"].value.to_signed())
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        tmp = job_dir / "result.tmp.npz"
+        np.savez(tmp, cycles=cycles, values=values, done_samples=np.int64(done_samples), error=np.str_(error))
+        os.replace(tmp, job_dir / "result.npz")
