@@ -27,15 +27,15 @@ between runs because every sweep clears them.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from ..model.conv_layer import axis_reach
 from ..model.layer import LAYER_OVERHEAD, NEURON_STAGES, LayerGeometry, ceil_log2
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
+from .layer import layer_members
 from .neuron import LIFNeuronUnit
 from .synapse import BLOCK_RAM_NO_COLLISION
 
@@ -61,34 +61,10 @@ class ConvLayerCore(wiring.Component):
         col_bits = max(1, (G * P - 1).bit_length())
         self.col_bits = col_bits
         row_bits = max(geometry.addr_bits, ceil_log2(spec.kernel_rows), 1)
-        super().__init__({
-            "start": In(1),
-            "reset_state": In(1),
-            "done": Out(1),
-            "busy": Out(1),
-            "events": In(stream.Signature(geometry.addr_bits)),
-            "events_end": In(1),
-            "end_ack": Out(1),
-            "spikes": Out(data.StructLayout({"valid": 1, "group": geometry.group_bits, "word": P})),
-            # Idle-only peek at word g = peek_addr // P (linear (oy, ox, gc) order), lane peek_addr % P.
-            "peek_addr": In(col_bits),
-            "peek_v": Out(signed(V)),
-            "peek_r": Out(unsigned(geometry.refr_bits)),
-            "peek_count": Out(unsigned(max(1, geometry.count_bits))),
-            # Run-time writes: the threshold only (the kernels and biases are fixed at generation).
-            "cfg_en": In(1),
-            "cfg_target": In(CfgTarget),
-            "cfg_row": In(row_bits),
-            "cfg_col": In(col_bits),
-            "cfg_data": In(signed(max(V, geometry.weight_bits))),
-            # Idle-only reads: kernel[param_row][param_col] (row (c, dy, dx), column the output
-            # channel) and bias[param_col] one cycle later; the threshold at once.
-            "param_row": In(row_bits),
-            "param_col": In(col_bits),
-            "param_weight": Out(signed(geometry.weight_bits)),
-            "param_bias": Out(signed(V)),
-            "param_threshold": Out(signed(V)),
-        })
+        # Run-time writes: the threshold only (the kernels and biases are fixed at generation);
+        # param reads: kernel[param_row][param_col] (row (c, dy, dx), column the output channel).
+        # peek_addr: word g = peek_addr // P (linear (oy, ox, gc) order), lane peek_addr % P.
+        super().__init__(layer_members(geometry, row_bits=row_bits, col_bits=col_bits))
         wb = geometry.weight_bits
         kernel = [[0] * (Gc * P) for _ in range(spec.kernel_rows)]
         for r in range(spec.kernel_rows):

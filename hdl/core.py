@@ -38,7 +38,7 @@ from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
 from .conv_layer import bad_input_address, layer_cores
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
-from .word_queue import WordQueue
+from .word_queue import WordQueue, word_events
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
 
@@ -210,7 +210,7 @@ class NetworkCore(wiring.Component):
         for l in range(L - 1):
             prod, cons = self.layers[l], self.layers[l + 1]
             geo = geos[l]
-            P, lane_bits = geo.lanes, (geo.lanes - 1).bit_length()
+            P = geo.lanes
             # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
             # lowest-bit search and the consumer's weight address start from a register.
             queue = WordQueue(width=geo.group_bits + P, depth=geo.groups)
@@ -222,28 +222,14 @@ class NetworkCore(wiring.Component):
             ]
             head, head_valid = queue.r.payload, queue.r.valid
             head_pop = queue.r.ready
-            grp = head[:geo.group_bits]
-            wrd = head[geo.group_bits:]
-            consumed = Signal(P)
-            rem = Signal(P)
-            low = Signal(max(1, lane_bits))
-            m.d.comb += rem.eq(wrd & ~consumed)
-            for k in reversed(range(P)):
-                with m.If(rem[k]):
-                    m.d.comb += low.eq(k)
+            address, last, _ = word_events(m, head[:geo.group_bits], head[geo.group_bits:],
+                                           cons.events.valid & cons.events.ready, P)
             m.d.comb += [
                 cons.events.valid.eq(head_valid),
-                cons.events.payload.eq(Cat(low[:lane_bits], grp) if lane_bits else grp),
+                cons.events.payload.eq(address),
                 cons.events_end.eq(~head_valid),
+                head_pop.eq(last),
             ]
-            with m.If(cons.events.valid & cons.events.ready):
-                bit = Signal(P)
-                m.d.comb += bit.eq(Const(1, P) << low)
-                with m.If((rem & ~bit) == 0):
-                    m.d.comb += head_pop.eq(1)
-                    m.d.sync += consumed.eq(0)
-                with m.Else():
-                    m.d.sync += consumed.eq(consumed | bit)
 
         # --- controller --------------------------------------------------------------------------
         last = self.layers[-1]

@@ -57,9 +57,45 @@ from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
 
-__all__ = ["LayerCore", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
+__all__ = ["LayerCore", "layer_members", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
 CFG_WEIGHT, CFG_BIAS, CFG_THRESHOLD = 0, 1, 2
+
+
+def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
+    """The ports every layer component has, so that hdl.core.NetworkCore chains a LayerCore and a
+    ConvLayerCore (hdl/conv_layer.py) alike: ``row_bits``/``col_bits`` address the weights
+    (``cfg_row``/``param_row``) and the neurons (``peek_addr``, ``cfg_col``, ``param_col``)."""
+    V = geo.membrane_bits
+    return {
+        "start": In(1),
+        "reset_state": In(1),
+        "done": Out(1),
+        "busy": Out(1),
+        "events": In(stream.Signature(geo.addr_bits)),
+        "events_end": In(1),
+        "end_ack": Out(1),
+        # Spike word of group `group`, valid for one cycle when non-zero.
+        "spikes": Out(data.StructLayout({"valid": 1, "group": geo.group_bits, "word": geo.lanes})),
+        # Idle-only access to the final state: neuron `peek_addr`, one cycle later.
+        "peek_addr": In(col_bits),
+        "peek_v": Out(signed(V)),
+        "peek_r": Out(unsigned(geo.refr_bits)),
+        "peek_count": Out(unsigned(max(1, geo.count_bits))),
+        # Idle-only run-time writes (already range-checked by the network core).
+        "cfg_en": In(1),
+        "cfg_target": In(CfgTarget),
+        "cfg_row": In(row_bits),
+        "cfg_col": In(col_bits),
+        "cfg_data": In(signed(max(V, geo.weight_bits))),
+        # Idle-only reads of the parameters (CHECKSUM): the weight at (param_row, param_col) and
+        # bias[param_col] one cycle later; the threshold at once.
+        "param_row": In(row_bits),
+        "param_col": In(col_bits),
+        "param_weight": Out(signed(geo.weight_bits)),
+        "param_bias": Out(signed(V)),
+        "param_threshold": Out(signed(V)),
+    }
 
 
 class LayerCore(wiring.Component):
@@ -70,33 +106,7 @@ class LayerCore(wiring.Component):
         col_bits = max(1, (geo.groups * P - 1).bit_length())
         self.col_bits = col_bits
         super().__init__({
-            "start": In(1),
-            "reset_state": In(1),
-            "done": Out(1),
-            "busy": Out(1),
-            "events": In(stream.Signature(geo.addr_bits)),
-            "events_end": In(1),
-            "end_ack": Out(1),
-            # Spike word of group `group`, valid for one cycle when non-zero.
-            "spikes": Out(data.StructLayout({"valid": 1, "group": geo.group_bits, "word": P})),
-            # Idle-only access to the final state: neuron `peek_addr`, one cycle later.
-            "peek_addr": In(col_bits),
-            "peek_v": Out(signed(V)),
-            "peek_r": Out(unsigned(geo.refr_bits)),
-            "peek_count": Out(unsigned(max(1, geo.count_bits))),
-            # Idle-only run-time writes (already range-checked by the network core).
-            "cfg_en": In(1),
-            "cfg_target": In(CfgTarget),
-            "cfg_row": In(geo.addr_bits),
-            "cfg_col": In(col_bits),
-            "cfg_data": In(signed(max(V, geo.weight_bits))),
-            # Idle-only reads of the parameters (CHECKSUM): W[param_row, param_col] and
-            # bias[param_col] one cycle later; the threshold at once.
-            "param_row": In(geo.addr_bits),
-            "param_col": In(col_bits),
-            "param_weight": Out(signed(geo.weight_bits)),
-            "param_bias": Out(signed(V)),
-            "param_threshold": Out(signed(V)),
+            **layer_members(geo, row_bits=geo.addr_bits, col_bits=col_bits),
             # Plastic layers only: stage 5 (hdl.learning_engine) runs after the sweep while high.
             **({"learn": In(1)} if geo.learning is not None else {}),
         })

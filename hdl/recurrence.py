@@ -15,7 +15,7 @@ collision logic.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.layer import LayerGeometry, ceil_log2
 from ..model.recurrence import recurrent_base
 from .synapse import BLOCK_RAM_NO_COLLISION
+from .word_queue import word_events
 
 __all__ = ["RecurrentEvents"]
 
@@ -45,7 +46,6 @@ class RecurrentEvents(wiring.Component):
         m = Module()
         geo = self.geo
         P, G, rgb = geo.lanes, geo.groups, self.row_group_bits
-        lane_bits = (P - 1).bit_length()
         m.submodules.mem = self.mem
         wr, rd = self.mem.write_port(), self.mem.read_port()
         wp = Signal(range(G + 1))
@@ -71,25 +71,12 @@ class RecurrentEvents(wiring.Component):
 
         row_group = rd.data[:rgb]
         word = rd.data[rgb:]
-        consumed = Signal(P)
-        rem = Signal(P)
-        low = Signal(max(1, lane_bits))
-        m.d.comb += rem.eq(word & ~consumed)
-        for k in reversed(range(P)):
-            with m.If(rem[k]):
-                m.d.comb += low.eq(k)
+        address, last, consumed = word_events(m, row_group, word, self.events.valid & self.events.ready, P)
         m.d.comb += [
             self.events.valid.eq(rp != wp),
-            self.events.payload.eq(Cat(low[:lane_bits], row_group) if lane_bits else row_group),
+            self.events.payload.eq(address),
+            pop.eq(last),
         ]
-        with m.If(self.events.valid & self.events.ready):
-            bit = Signal(P)
-            m.d.comb += bit.eq(Const(1, P) << low)
-            with m.If((rem & ~bit) == 0):
-                m.d.comb += pop.eq(1)
-                m.d.sync += consumed.eq(0)
-            with m.Else():
-                m.d.sync += consumed.eq(consumed | bit)
         with m.If(self.rewind | self.reset_state):
             m.d.sync += [wp.eq(0), rp.eq(0), rp1.eq(1), consumed.eq(0)]
         return m

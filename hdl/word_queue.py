@@ -16,7 +16,7 @@ empty one differ; ``w.ready`` is low while full and a write then is ignored.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,7 +25,7 @@ from ..model.layer import ceil_log2
 from ..model.word_queue import WordQueue as WordQueueTwin
 from .synapse import BLOCK_RAM_NO_COLLISION
 
-__all__ = ["WordQueue"]
+__all__ = ["WordQueue", "word_events"]
 
 
 class WordQueue(wiring.Component):
@@ -69,3 +69,29 @@ class WordQueue(wiring.Component):
             with m.If(~empty):
                 m.d.sync += rd_ptr.eq(rd_ptr + 1)
         return m
+
+
+def word_events(m: Module, group, word, take, lanes: int):
+    """Serialise spike word ``word`` of neuron group ``group`` into events, lowest lane first, as a
+    layer consumes them: returns ``(address, last, consumed)``. ``address`` = Cat(lane, group) is
+    the event on offer; ``last`` is high in a cycle that ``take``s the word's last event (the word
+    is then done); ``consumed`` is the register of lanes already taken, cleared then (a caller may
+    clear it too, with a later statement). The lowest-bit search starts from ``word``, which
+    callers keep in a register (the queue's read register), so it adds no memory-read path."""
+    P, lane_bits = lanes, (lanes - 1).bit_length()
+    consumed, rem = Signal(P, name="consumed"), Signal(P, name="remaining")
+    low = Signal(max(1, lane_bits), name="low_lane")
+    m.d.comb += rem.eq(word & ~consumed)
+    for k in reversed(range(P)):
+        with m.If(rem[k]):
+            m.d.comb += low.eq(k)
+    last = Signal(name="last_event")
+    with m.If(take):
+        bit = Signal(P)
+        m.d.comb += bit.eq(Const(1, P) << low)
+        with m.If((rem & ~bit) == 0):
+            m.d.comb += last.eq(1)
+            m.d.sync += consumed.eq(0)
+        with m.Else():
+            m.d.sync += consumed.eq(consumed | bit)
+    return (Cat(low[:lane_bits], group) if lane_bits else group), last, consumed

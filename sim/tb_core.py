@@ -26,11 +26,10 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
+from cocotb.triggers import RisingEdge, with_timeout
 from cocotb.simtime import get_sim_time
 
-CLOCK_NS = 10
+from .tb_common import CLOCK_NS, start_and_reset
 
 
 def _save(path: Path, **arrays) -> None:
@@ -64,15 +63,7 @@ async def run_batch(dut):
     done_samples = 0
     error = ""
 
-    Clock(p["clk"], CLOCK_NS, "ns", impl="gpi").start()
-    for name in ("load_valid", "clear", "start", "cfg_valid", "out_addr", "load_payload", "trace_addr"):
-        if name in p:
-            p[name].value = 0
-    p["rst"].value = 1
-    await ClockCycles(p["clk"], 3)
-    fall = FallingEdge(p["clk"])
-    await fall
-    p["rst"].value = 0
+    fall = await start_and_reset(p, ("load_valid", "clear", "start", "cfg_valid", "out_addr", "load_payload", "trace_addr"))
     progress = open(job_dir / "progress", "ab", buffering=0)
     wall0 = time.perf_counter()
     sim0 = get_sim_time("ns")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
+from cocotb.triggers import RisingEdge, with_timeout
 
-CLOCK_NS = 10
+from .tb_common import CLOCK_NS, start_and_reset
 
 
 @cocotb.test()
@@ -33,14 +32,7 @@ async def learn_stream(dut):
     done_samples = 0
     error = ""
 
-    Clock(p["clk"], CLOCK_NS, "ns", impl="gpi").start()
-    for name in ("load_valid", "clear", "start", "learn", "param_addr", "load_payload"):
-        p[name].value = 0
-    p["rst"].value = 1
-    await ClockCycles(p["clk"], 3)
-    fall = FallingEdge(p["clk"])
-    await fall
-    p["rst"].value = 0
+    fall = await start_and_reset(p, ("load_valid", "clear", "start", "learn", "param_addr", "load_payload"))
     try:
         for s in range(n):
             p["learn"].value = int(learn[s])

@@ -12,6 +12,8 @@ from spikegate.model.network import Network
 from spikegate.model.random import random_layer
 from spikegate.model.synapse import SynapseArray as SynapseTwin, unpack_lanes
 
+from conftest import drive_layer_step
+
 
 def _sim(dut, body):
     sim = Simulator(dut)
@@ -95,25 +97,7 @@ def test_layer_core_matches_twin(lanes, refractory):
         ctx.set(dut.reset_state, 0)
         for events in steps:
             expect = twin.step(events)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            cycles, words, queue = 1, [], list(events)
-            while True:
-                ctx.set(dut.events.valid, bool(queue))
-                ctx.set(dut.events.payload, queue[0] if queue else 0)
-                ctx.set(dut.events_end, not queue)
-                if ctx.get(dut.spikes.valid):
-                    words.append((ctx.get(dut.spikes.group), ctx.get(dut.spikes.word)))
-                if ctx.get(dut.done):
-                    break
-                handshake = queue and ctx.get(dut.events.ready)
-                await ctx.tick()
-                cycles += 1
-                if handshake:
-                    queue.pop(0)
-            ctx.set(dut.events_end, 0)
-            await ctx.tick()
+            words, cycles = await drive_layer_step(ctx, dut, events)
             assert words == expect, f"events {events}"
             assert cycles == geo.cycles(len(events)), (cycles, len(events))
         for j in range(layer.n):
