@@ -123,6 +123,8 @@ class CommandEngine(wiring.Component):
 
         # --- WRITE: the value rules of the addressed layer and target --------------------------------
         m.submodules.rules = rules = WriteRules(self.net, geo)
+        judge = Signal()  # W_NEXT follows a first-pass value: its verdict decides
+        m.d.sync += judge.eq(0)
         m.d.comb += [rules.length.eq(length), rules.value_byte.eq(brd.data)]
         wr = self.cfg.payload
         m.d.comb += [wr.layer.eq(rules.layer), wr.target.eq(rules.target), wr.row.eq(rules.row_now),
@@ -249,7 +251,9 @@ class CommandEngine(wiring.Component):
                     m.d.sync += [apply.eq(0), ptr.eq(WRITE_HEADER)]
                     m.next = "W_NEXT"
             with m.State("W_NEXT"):
-                with m.If(rules.all_done):
+                with m.If(judge & ~rules.in_range):
+                    respond(Status.RANGE)
+                with m.Elif(rules.all_done):
                     with m.If(~apply):
                         m.d.comb += rules.restart.eq(1)
                         m.d.sync += [apply.eq(1), ptr.eq(WRITE_HEADER)]
@@ -270,11 +274,10 @@ class CommandEngine(wiring.Component):
                     m.next = "W_VAL_RD"
             with m.State("W_VAL_DONE"):
                 with m.If(~apply):
-                    with m.If(~rules.in_range):
-                        respond(Status.RANGE)
-                    with m.Else():
-                        m.d.comb += rules.value_next.eq(1)
-                        m.next = "W_NEXT"
+                    # judged now, the verdict read in W_NEXT (rules.in_range is registered)
+                    m.d.comb += rules.value_next.eq(1)
+                    m.d.sync += judge.eq(1)
+                    m.next = "W_NEXT"
                 with m.Else():
                     m.d.comb += self.cfg.valid.eq(1)
                     with m.If(self.cfg.ready):
