@@ -29,6 +29,11 @@ class EncodeCommands:
         m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
                      enc.buf.data.eq(brd.data)]
         self.state_bad = (self.code == Encoding.BERNOULLI) == (self.state == 0)
+        # The encoder's words reach the core through a register (timing: its spike decision, from
+        # the level just read, would otherwise run on into the core's load logic); it empties
+        # outside the feeding states. Costs the last word one cycle (model.link.encode_cycles).
+        self.held, self.held_valid = Signal.like(eng.load.payload), Signal()
+        m.d.sync += self.held_valid.eq(0)
         # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
         self.rec_len = layout_len(BATCH_RECORD) + geo.n_in
         self.block = CYCLE_BYTES + geo.output_bytes
@@ -48,12 +53,17 @@ class EncodeCommands:
         self.m.next = "B_CODE_RD"
 
     def _feed_core(self):
-        """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps."""
+        """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps.
+        Returns the condition that all are in."""
         m, eng, enc = self.m, self.eng, self.encoder
-        m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(enc.o.payload),
-                     eng.load.valid.eq(enc.o.valid), enc.o.ready.eq(eng.load.ready)]
+        m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(self.held),
+                     eng.load.valid.eq(self.held_valid), enc.o.ready.eq(~self.held_valid | eng.load.ready)]
+        m.d.sync += self.held_valid.eq(self.held_valid)
+        with m.If(enc.o.ready):
+            m.d.sync += [self.held_valid.eq(enc.o.valid), self.held.eq(enc.o.payload)]
         with m.If(eng.load.valid & eng.load.ready & (self.loaded != self.geo.max_events)):
             m.d.sync += self.loaded.eq(self.loaded + 1)
+        return ~enc.busy & ~self.held_valid  # every word made and handed over
 
     def _shift_state(self):
         self.m.d.sync += self.state.eq(Cat(self.state[8:], self.brd.data))  # little-endian: last byte on top
@@ -89,8 +99,7 @@ class EncodeCommands:
                 self._start_encoder()
                 m.next = "E_GEN"
         with m.State("E_GEN"):
-            self._feed_core()
-            with m.If(~enc.busy):
+            with m.If(self._feed_core()):
                 with m.If(eng.overflow):
                     respond(Status.OVERFLOW)
                 with m.Else():
@@ -147,8 +156,7 @@ class EncodeCommands:
                 m.d.sync += [ptr.eq(rb), self.j.eq(0)]
                 m.next = "B_ST_RD"
         with m.State("B_GEN"):
-            self._feed_core()
-            with m.If(~enc.busy):
+            with m.If(self._feed_core()):
                 m.d.comb += eng.start.eq(1)
                 m.next = "B_RUN1"
         with m.State("B_RUN1"):
