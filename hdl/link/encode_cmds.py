@@ -28,7 +28,14 @@ class EncodeCommands:
         self.code, self.state = Signal(8), Signal(8 * (ENCODE_HEADER_LEN - 1))
         m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
                      enc.buf.data.eq(brd.data)]
-        self.state_bad = (self.code == Encoding.BERNOULLI) == (self.state == 0)
+        # state_bad from flip-flops (timing: ENCODE's check clears the core): which of the state's
+        # 4 bytes are non-zero shifts in with them, and the code's flags follow the code a cycle
+        # later (read at least 3 cycles after it is set: ENCODE's check follows the state's bytes,
+        # BATCH's follows a record's walk).
+        self.nonzero = Signal(ENCODE_HEADER_LEN - 1)
+        bernoulli, self.code_bad = Signal(), Signal()
+        m.d.sync += [bernoulli.eq(self.code == Encoding.BERNOULLI), self.code_bad.eq(self.code > max(Encoding))]
+        self.state_bad = bernoulli == (self.nonzero == 0)
         # The encoder's words reach the core through a register (timing: its spike decision, from
         # the level just read, would otherwise run on into the core's load logic); it empties
         # outside the feeding states. Costs the last word one cycle (model.link.encode_cycles).
@@ -66,7 +73,8 @@ class EncodeCommands:
         return ~enc.busy & ~self.held_valid  # every word made and handed over
 
     def _shift_state(self):
-        self.m.d.sync += self.state.eq(Cat(self.state[8:], self.brd.data))  # little-endian: last byte on top
+        self.m.d.sync += [self.state.eq(Cat(self.state[8:], self.brd.data)),  # little-endian: last byte on top
+                          self.nonzero.eq(Cat(self.nonzero[1:], self.brd.data != 0))]
 
     def _start_encoder(self, base=None):
         m = self.m
@@ -93,7 +101,7 @@ class EncodeCommands:
             with m.Else():
                 m.next = "E_HDR_RD"
         with m.State("E_CHECK"):
-            with m.If((self.code > max(Encoding)) | self.state_bad):
+            with m.If(self.code_bad | self.state_bad):
                 respond(Status.RANGE)
             with m.Else():
                 self._start_encoder()
@@ -117,7 +125,7 @@ class EncodeCommands:
             with m.If((rb == self.length) & (total != 0)):
                 with m.If(total > 0xFFFF if len(total) > 16 else C(0, 1)):   # the 16-bit length field
                     respond(Status.BAD_LENGTH)
-                with m.Elif((self.code > max(Encoding)) | self.bad | (not proto.batch_fits(geo))):
+                with m.Elif(self.code_bad | self.bad | (not proto.batch_fits(geo))):
                     respond(Status.RANGE)
                 with m.Else():
                     m.d.sync += [self.status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)), self.apply.eq(1)]
