@@ -78,7 +78,7 @@ class EncodeCommands:
 
     def _start_encoder(self, base=None):
         m = self.m
-        m.d.comb += [self.eng.clear.eq(1), self.encoder.start.eq(1)]
+        m.d.comb += [self.eng.clear_now.eq(1), self.encoder.start.eq(1)]
         if base is not None:
             m.d.comb += self.encoder.base.eq(base)
         m.d.sync += self.loaded.eq(0)

@@ -91,6 +91,11 @@ class CommandEngine(wiring.Component):
         geo = self.geo
         brd = self.buf
 
+        # clear reaches the core a cycle after the state that decides it (timing: it fans out
+        # over the core's input buffer and flags). The core sees it before anything that follows
+        # it: a load word comes 3 cycles after the deciding state, a run start 2.
+        self.clear_now = Signal()
+        m.d.sync += self.clear.eq(self.clear_now)
         cmd, tag, status = Signal(8), Signal(8), Signal(8)
         length = Signal(range(geo.max_payload + 1))
         ptr = Signal(range(geo.max_payload + 1))
@@ -173,7 +178,7 @@ class CommandEngine(wiring.Component):
                         with m.Elif(cmd == Cmd.READ):
                             respond(Status.OK, geo.output_bytes, Source.OUTPUTS)
                         with m.Elif(cmd == Cmd.CLEAR):
-                            m.d.comb += self.clear.eq(1)
+                            m.d.comb += self.clear_now.eq(1)
                             m.d.sync += loaded.eq(0)
                             respond(Status.OK)
                         with m.Else():
@@ -302,7 +307,7 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.d.sync += [apply.eq(1), ptr.eq(1)]
                             with m.If(flags[0]):
-                                m.d.comb += self.clear.eq(1)
+                                m.d.comb += self.clear_now.eq(1)
                                 m.d.sync += loaded.eq(0)
                     with m.Elif(flags[1]):
                         m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)
