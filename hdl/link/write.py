@@ -23,11 +23,10 @@ class WriteRules(wiring.Component):
     - ``layer``, ``target`` (without the ``WRITE_ROW_MAJOR`` flag), ``row_now``, ``col_now`` (the
       address of the current value: ``col`` plus the values done, or with the flag the row-major
       position that far from (``row``, ``col``)), ``value``: the cfg word for the current value.
-    - ``header_ok``: layer and target exist (the flag only with weights). Registered, they judge
-      the header of the cycle before: ``length_ok``:
+    - ``header_ok``: layer and target exist (the flag only with weights). ``length_ok``:
       ``count > 0`` and the payload holds exactly ``count`` values. ``address_ok``: the first
       address exists for the target and, without the flag, the last one too (a threshold only for
-      a layer that fires).
+      a layer that fires). The three are registered: they judge the header of the cycle before.
     - ``restart``: back to the first value. ``value_start``, ``value_get``: begin a value, add
       ``value_byte`` to it; ``value_last``: this byte completes it. ``in_range``: the value fits
       ``value_range`` of the layer and target, and a row-major value's row exists: registered,
@@ -74,10 +73,12 @@ class WriteRules(wiring.Component):
                         t_lo, t_hi = value_range(lyr, t)
                         with m.Case(t):
                             m.d.sync += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
-        m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
+        # Registered (timing): layer and target are the header's first bytes, so header_ok judges
+        # them well before W_CHECK1 reads it; the header is complete in W_CHECK1, so length_ok and
+        # address_ok judge it in W_CHECK2, the only state that reads them, and the
+        # multiply-compare and the adder-compares end in flip-flops.
+        m.d.sync += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
                                       & (~bulk | (self.target == CfgTarget.WEIGHT)))
-        # Registered (timing): the header is complete in W_CHECK1, so these judge it in W_CHECK2,
-        # the only state that reads them, and the multiply-compare and the adder-compares end here.
         m.d.sync += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
         end = col + count
         with m.Switch(self.target):
