@@ -43,8 +43,8 @@ class InputEncoder(wiring.Component):
 
     A two-stage loop visits the pairs (t, i) step-major, one per cycle, and an end-of-step slot
     after each step: stage A addresses the level and the input's ``rate`` remainder, stage B
-    decides and offers the word. A stall on ``o`` holds both stages (the level is re-read from
-    stage B's address while it waits).
+    decides and offers the word. ``o`` not ready holds both stages while stage B is on, offering
+    or not (the level is re-read from stage B's address while it waits).
     """
 
     def __init__(self, n_in: int, timesteps: int, buf_depth: int, layout: data.StructLayout | None = None):
@@ -70,7 +70,10 @@ class InputEncoder(wiring.Component):
         a_on, k, t = Signal(), Signal(range(n + 1)), Signal(range(T))        # stage A
         b_on, kb, tb = Signal(), Signal(range(n + 1)), Signal(range(T))      # stage B
         stall = Signal()
-        m.d.comb += [stall.eq(self.o.valid & ~self.o.ready), self.busy.eq(a_on | b_on),
+        # A stall holds stage B whether or not it offers a word (timing: the decision, which needs
+        # the level just read, would otherwise steer the level memory's address); with ``o``
+        # ready it never happens, so the words and the cycle count are the same.
+        m.d.comb += [stall.eq(b_on & ~self.o.ready), self.busy.eq(a_on | b_on),
                      self.buf.addr.eq(base + Mux(stall, kb, k)), rem_rd.addr.eq(k), rem_rd.en.eq(~stall)]
 
         # --- stage B: decide ---

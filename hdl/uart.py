@@ -29,18 +29,21 @@ class _BitTimer:
         step = Signal(FRAC_BITS + 1)
         m.d.comb += step.eq(self.frac + self.r)
         self.step = step
-        self.at_edge = self.cnt == 0
+        # cnt == 0, kept in a register of its own (timing: the transmitter's ready, which the
+        # encoder's CRC and the answer source act on, then starts from flip-flops).
+        self.at_edge = Signal(init=1)
 
     def count(self, m):
-        m.d.sync += self.cnt.eq(self.cnt - 1)
+        m.d.sync += [self.cnt.eq(self.cnt - 1), self.at_edge.eq(self.cnt == 1)]
 
     def next_bit(self, m):
         """In the cycle ``at_edge``: load the interval that starts with the next cycle."""
-        m.d.sync += [self.cnt.eq(self.q - 1 + self.step[FRAC_BITS]), self.frac.eq(self.step[:FRAC_BITS])]
+        whole = self.q - 1 + self.step[FRAC_BITS]
+        m.d.sync += [self.cnt.eq(whole), self.at_edge.eq(whole == 0), self.frac.eq(self.step[:FRAC_BITS])]
 
     def load(self, m, cycles: int, frac: int):
         """Start a fresh interval of ``cycles`` whole cycles that ideally ends at fraction ``frac``."""
-        m.d.sync += [self.cnt.eq(cycles - 1), self.frac.eq(frac)]
+        m.d.sync += [self.cnt.eq(cycles - 1), self.at_edge.eq(cycles == 1), self.frac.eq(frac)]
 
 
 class UARTRx(wiring.Component):

@@ -66,7 +66,8 @@ def batch_bound(config: LinkProofConfig) -> int:
     to read the encoding byte; the first pass, per record a walk step, the state's bytes (2 cycles
     each) and a step to note it; a last walk step, and the answer's header is offered and taken
     (step 5 + 10 K here). Then per record: a step to the next, its state's bytes again, the
-    encoder's start, ``model.encode.InputEncoder.cycles`` and a step that starts the run, the run
+    encoder's start, ``model.encode.InputEncoder.cycles``, a step for the last word to leave the
+    register on its way to the core, and a step that starts the run, the run
     (at most :data:`RUN_BOUND` cycles to ``done``), the answer block 2 cycles a byte; the CRC's 2
     bytes and the release. 0 without BATCH."""
     geo, k = config.geo, batch_records(config)
@@ -75,9 +76,9 @@ def batch_bound(config: LinkProofConfig) -> int:
     state_steps = 2 * layout_len(BATCH_RECORD)
     header_take = 3 + k * (state_steps + 2) + 2
     block = CYCLE_BYTES + geo.output_bytes
-    per_record = 1 + state_steps + 1 + InputEncoder(geo.n_in, geo.timesteps).cycles + 1 + RUN_BOUND + 2 * block
-    # + 1: (b2) finds a BATCH whose decoder hunts at step 66 in the proof's configuration, one step
-    # after this count (65); the cycle the count misses is not yet located (a bound one short fails).
+    per_record = 1 + state_steps + 1 + InputEncoder(geo.n_in, geo.timesteps).cycles + 1 + 1 + RUN_BOUND + 2 * block
+    # + 1: (b2) finds a BATCH whose decoder hunts at step 67 in the proof's configuration, one step
+    # after this count (66); the cycle the count misses is not yet located (a bound one short fails).
     return header_take + k * per_record + 3 + 1
 
 

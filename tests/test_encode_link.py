@@ -158,4 +158,4 @@ def test_encode_cycle_cost():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    assert measured == [encode_cycles(dut.geo)] == [3 + 2 * 5 + 3 * (5 + 1) + 1]
+    assert measured == [encode_cycles(dut.geo)] == [4 + 2 * 5 + 3 * (5 + 1) + 1]

@@ -54,10 +54,11 @@ class AnswerSource(wiring.Component):
         # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
         small = {"ram_style": "logic", "rom_style": "logic"}
         m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
-        rom_rd = rom.read_port()
+        # Asynchronous reads (they are logic anyway): the byte is chosen and registered in FETCH.
+        rom_rd = rom.read_port(domain="comb")
         m.submodules.nid = nid = Memory(shape=8, depth=NET_ID_BYTES, init=list(content_digest(self.net)),
                                         attrs=small)
-        nid_wr, nid_rd = nid.write_port(), nid.read_port()
+        nid_wr, nid_rd = nid.write_port(), nid.read_port(domain="comb")
         m.d.comb += [nid_wr.en.eq(self.nid_en), nid_wr.addr.eq(self.nid_addr), nid_wr.data.eq(self.nid_data)]
 
         source = Signal(Source)
@@ -73,46 +74,55 @@ class AnswerSource(wiring.Component):
         in_out = Signal()
         m.d.comb += in_out.eq((source == Source.OUTPUTS) | ((source == Source.RUN) & (idx >= CYCLE_BYTES)))
 
-        byte = self.o.payload
+        # The byte is registered (timing: the source selection no longer runs on into the encoder
+        # and the transmitter). It is chosen in FETCH, when (idx, j, k) name it: idx moves on as it
+        # is sent, j and k as it is fetched, so out_addr holds the next output's index while the
+        # byte waits in SEND, and the core's registered peek answers it by the next FETCH. k is 0
+        # whenever the source is idle, ready for an answer that starts with the outputs (READ).
+        byte = Signal(8)
+        m.d.comb += self.o.payload.eq(byte)
+        sel = Signal(8)
         dirty_at = S + field(IDENTIFY_TAIL, "dirty").offset
         nid_at = S + field(IDENTIFY_TAIL, "net_id").offset
         m.d.comb += [rom_rd.addr.eq(idx), nid_rd.addr.eq(idx - nid_at)]
         with m.Switch(source):
             with m.Case(Source.IDENTIFY):
                 with m.If(idx < S):
-                    m.d.comb += byte.eq(rom_rd.data)
+                    m.d.comb += sel.eq(rom_rd.data)
                 with m.Elif(idx == dirty_at):
-                    m.d.comb += byte.eq(self.dirty)
+                    m.d.comb += sel.eq(self.dirty)
                 with m.Else():
-                    m.d.comb += byte.eq(nid_rd.data)
+                    m.d.comb += sel.eq(nid_rd.data)
             with m.Case(Source.STATUS):
-                m.d.comb += byte.eq(self.status_word.word_select(idx[:5], 8))
+                m.d.comb += sel.eq(self.status_word.word_select(idx[:5], 8))
             with m.Case(Source.CHECKSUM):
-                m.d.comb += byte.eq(self.checksum.word_select(idx[:2], 8))
+                m.d.comb += sel.eq(self.checksum.word_select(idx[:2], 8))
             with m.Default():
                 with m.If(in_out):
-                    m.d.comb += byte.eq(out_word.word_select(j, 8))
+                    m.d.comb += sel.eq(out_word.word_select(j, 8))
                 with m.Else():
-                    m.d.comb += byte.eq(self.last_cycles.word_select(idx[:2], 8))
+                    m.d.comb += sel.eq(self.last_cycles.word_select(idx[:2], 8))
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), k.eq(0), j.eq(0)]
+                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), j.eq(0)]
                     with m.If(self.length != 0):
                         m.next = "FETCH"
             with m.State("FETCH"):
-                # Memory reads and out_addr take effect one cycle later.
+                # idx is the byte to fetch; the memories and out_addr have had a cycle to answer.
+                m.d.sync += byte.eq(sel)
+                with m.If(in_out):
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(j == cb + mb - 1):
+                        m.d.sync += [j.eq(0), k.eq(k + 1)]
                 m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += self.o.valid.eq(1)
                 with m.If(self.o.ready):
                     m.d.sync += idx.eq(idx + 1)
-                    with m.If(in_out):
-                        m.d.sync += j.eq(j + 1)
-                        with m.If(j == cb + mb - 1):
-                            m.d.sync += [j.eq(0), k.eq(k + 1)]
                     with m.If(idx == length - 1):
+                        m.d.sync += k.eq(0)
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "FETCH"

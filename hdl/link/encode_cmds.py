@@ -28,7 +28,19 @@ class EncodeCommands:
         self.code, self.state = Signal(8), Signal(8 * (ENCODE_HEADER_LEN - 1))
         m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
                      enc.buf.data.eq(brd.data)]
-        self.state_bad = (self.code == Encoding.BERNOULLI) == (self.state == 0)
+        # state_bad from flip-flops (timing: ENCODE's check clears the core): which of the state's
+        # 4 bytes are non-zero shifts in with them, and the code's flags follow the code a cycle
+        # later (read at least 3 cycles after it is set: ENCODE's check follows the state's bytes,
+        # BATCH's follows a record's walk).
+        self.nonzero = Signal(ENCODE_HEADER_LEN - 1)
+        bernoulli, self.code_bad = Signal(), Signal()
+        m.d.sync += [bernoulli.eq(self.code == Encoding.BERNOULLI), self.code_bad.eq(self.code > max(Encoding))]
+        self.state_bad = bernoulli == (self.nonzero == 0)
+        # The encoder's words reach the core through a register (timing: its spike decision, from
+        # the level just read, would otherwise run on into the core's load logic); it empties
+        # outside the feeding states. Costs the last word one cycle (model.link.encode_cycles).
+        self.held, self.held_valid = Signal.like(eng.load.payload), Signal()
+        m.d.sync += self.held_valid.eq(0)
         # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
         self.rec_len = layout_len(BATCH_RECORD) + geo.n_in
         self.block = CYCLE_BYTES + geo.output_bytes
@@ -48,19 +60,25 @@ class EncodeCommands:
         self.m.next = "B_CODE_RD"
 
     def _feed_core(self):
-        """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps."""
+        """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps.
+        Returns the condition that all are in."""
         m, eng, enc = self.m, self.eng, self.encoder
-        m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(enc.o.payload),
-                     eng.load.valid.eq(enc.o.valid), enc.o.ready.eq(eng.load.ready)]
+        m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(self.held),
+                     eng.load.valid.eq(self.held_valid), enc.o.ready.eq(~self.held_valid | eng.load.ready)]
+        m.d.sync += self.held_valid.eq(self.held_valid)
+        with m.If(enc.o.ready):
+            m.d.sync += [self.held_valid.eq(enc.o.valid), self.held.eq(enc.o.payload)]
         with m.If(eng.load.valid & eng.load.ready & (self.loaded != self.geo.max_events)):
             m.d.sync += self.loaded.eq(self.loaded + 1)
+        return ~enc.busy & ~self.held_valid  # every word made and handed over
 
     def _shift_state(self):
-        self.m.d.sync += self.state.eq(Cat(self.state[8:], self.brd.data))  # little-endian: last byte on top
+        self.m.d.sync += [self.state.eq(Cat(self.state[8:], self.brd.data)),  # little-endian: last byte on top
+                          self.nonzero.eq(Cat(self.nonzero[1:], self.brd.data != 0))]
 
     def _start_encoder(self, base=None):
         m = self.m
-        m.d.comb += [self.eng.clear.eq(1), self.encoder.start.eq(1)]
+        m.d.comb += [self.eng.clear_now.eq(1), self.encoder.start.eq(1)]
         if base is not None:
             m.d.comb += self.encoder.base.eq(base)
         m.d.sync += self.loaded.eq(0)
@@ -83,14 +101,13 @@ class EncodeCommands:
             with m.Else():
                 m.next = "E_HDR_RD"
         with m.State("E_CHECK"):
-            with m.If((self.code > max(Encoding)) | self.state_bad):
+            with m.If(self.code_bad | self.state_bad):
                 respond(Status.RANGE)
             with m.Else():
                 self._start_encoder()
                 m.next = "E_GEN"
         with m.State("E_GEN"):
-            self._feed_core()
-            with m.If(~enc.busy):
+            with m.If(self._feed_core()):
                 with m.If(eng.overflow):
                     respond(Status.OVERFLOW)
                 with m.Else():
@@ -108,7 +125,7 @@ class EncodeCommands:
             with m.If((rb == self.length) & (total != 0)):
                 with m.If(total > 0xFFFF if len(total) > 16 else C(0, 1)):   # the 16-bit length field
                     respond(Status.BAD_LENGTH)
-                with m.Elif((self.code > max(Encoding)) | self.bad | (not proto.batch_fits(geo))):
+                with m.Elif(self.code_bad | self.bad | (not proto.batch_fits(geo))):
                     respond(Status.RANGE)
                 with m.Else():
                     m.d.sync += [self.status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)), self.apply.eq(1)]
@@ -147,8 +164,7 @@ class EncodeCommands:
                 m.d.sync += [ptr.eq(rb), self.j.eq(0)]
                 m.next = "B_ST_RD"
         with m.State("B_GEN"):
-            self._feed_core()
-            with m.If(~enc.busy):
+            with m.If(self._feed_core()):
                 m.d.comb += eng.start.eq(1)
                 m.next = "B_RUN1"
         with m.State("B_RUN1"):

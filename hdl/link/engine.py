@@ -91,6 +91,11 @@ class CommandEngine(wiring.Component):
         geo = self.geo
         brd = self.buf
 
+        # clear reaches the core a cycle after the state that decides it (timing: it fans out
+        # over the core's input buffer and flags). The core sees it before anything that follows
+        # it: a load word comes 3 cycles after the deciding state, a run start 2.
+        self.clear_now = Signal()
+        m.d.sync += self.clear.eq(self.clear_now)
         cmd, tag, status = Signal(8), Signal(8), Signal(8)
         length = Signal(range(geo.max_payload + 1))
         ptr = Signal(range(geo.max_payload + 1))
@@ -123,6 +128,8 @@ class CommandEngine(wiring.Component):
 
         # --- WRITE: the value rules of the addressed layer and target --------------------------------
         m.submodules.rules = rules = WriteRules(self.net, geo)
+        judge = Signal()  # W_NEXT follows a first-pass value: its verdict decides
+        m.d.sync += judge.eq(0)
         m.d.comb += [rules.length.eq(length), rules.value_byte.eq(brd.data)]
         wr = self.cfg.payload
         m.d.comb += [wr.layer.eq(rules.layer), wr.target.eq(rules.target), wr.row.eq(rules.row_now),
@@ -171,7 +178,7 @@ class CommandEngine(wiring.Component):
                         with m.Elif(cmd == Cmd.READ):
                             respond(Status.OK, geo.output_bytes, Source.OUTPUTS)
                         with m.Elif(cmd == Cmd.CLEAR):
-                            m.d.comb += self.clear.eq(1)
+                            m.d.comb += self.clear_now.eq(1)
                             m.d.sync += loaded.eq(0)
                             respond(Status.OK)
                         with m.Else():
@@ -249,7 +256,9 @@ class CommandEngine(wiring.Component):
                     m.d.sync += [apply.eq(0), ptr.eq(WRITE_HEADER)]
                     m.next = "W_NEXT"
             with m.State("W_NEXT"):
-                with m.If(rules.all_done):
+                with m.If(judge & ~rules.in_range):
+                    respond(Status.RANGE)
+                with m.Elif(rules.all_done):
                     with m.If(~apply):
                         m.d.comb += rules.restart.eq(1)
                         m.d.sync += [apply.eq(1), ptr.eq(WRITE_HEADER)]
@@ -270,11 +279,10 @@ class CommandEngine(wiring.Component):
                     m.next = "W_VAL_RD"
             with m.State("W_VAL_DONE"):
                 with m.If(~apply):
-                    with m.If(~rules.in_range):
-                        respond(Status.RANGE)
-                    with m.Else():
-                        m.d.comb += rules.value_next.eq(1)
-                        m.next = "W_NEXT"
+                    # judged now, the verdict read in W_NEXT (rules.in_range is registered)
+                    m.d.comb += rules.value_next.eq(1)
+                    m.d.sync += judge.eq(1)
+                    m.next = "W_NEXT"
                 with m.Else():
                     m.d.comb += self.cfg.valid.eq(1)
                     with m.If(self.cfg.ready):
@@ -299,7 +307,7 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.d.sync += [apply.eq(1), ptr.eq(1)]
                             with m.If(flags[0]):
-                                m.d.comb += self.clear.eq(1)
+                                m.d.comb += self.clear_now.eq(1)
                                 m.d.sync += loaded.eq(0)
                     with m.Elif(flags[1]):
                         m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)

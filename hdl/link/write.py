@@ -26,10 +26,11 @@ class WriteRules(wiring.Component):
     - ``header_ok``: layer and target exist (the flag only with weights). ``length_ok``:
       ``count > 0`` and the payload holds exactly ``count`` values. ``address_ok``: the first
       address exists for the target and, without the flag, the last one too (a threshold only for
-      a layer that fires).
+      a layer that fires). The three are registered: they judge the header of the cycle before.
     - ``restart``: back to the first value. ``value_start``, ``value_get``: begin a value, add
       ``value_byte`` to it; ``value_last``: this byte completes it. ``in_range``: the value fits
-      ``value_range`` of the layer and target, and a row-major value's row exists.
+      ``value_range`` of the layer and target, and a row-major value's row exists: registered,
+      it judges the value raw held in the cycle before (read in the cycle after ``value_next``).
       ``value_next``: the value is done; ``all_done``: all ``count`` values are.
     """
 
@@ -72,18 +73,22 @@ class WriteRules(wiring.Component):
                         t_lo, t_hi = value_range(lyr, t)
                         with m.Case(t):
                             m.d.sync += [vb.eq(geo.write_value_bytes(l, t)), lo.eq(t_lo), hi.eq(t_hi)]
-        m.d.comb += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
+        # Registered (timing): layer and target are the header's first bytes, so header_ok judges
+        # them well before W_CHECK1 reads it; the header is complete in W_CHECK1, so length_ok and
+        # address_ok judge it in W_CHECK2, the only state that reads them, and the
+        # multiply-compare and the adder-compares end in flip-flops.
+        m.d.sync += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
                                       & (~bulk | (self.target == CfgTarget.WEIGHT)))
-        m.d.comb += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
+        m.d.sync += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
         end = col + count
         with m.Switch(self.target):
             with m.Case(CfgTarget.WEIGHT):
                 # Row-major: the rows the values reach are checked value by value (in_range).
-                m.d.comb += self.address_ok.eq((row < n_in_l) & Mux(bulk, col < n_l, end <= n_l))
+                m.d.sync += self.address_ok.eq((row < n_in_l) & Mux(bulk, col < n_l, end <= n_l))
             with m.Case(CfgTarget.BIAS):
-                m.d.comb += self.address_ok.eq((row == 0) & (end <= n_l))
+                m.d.sync += self.address_ok.eq((row == 0) & (end <= n_l))
             with m.Default():
-                m.d.comb += self.address_ok.eq((row == 0) & (col == 0) & (count == 1) & ~is_readout)
+                m.d.sync += self.address_ok.eq((row == 0) & (col == 0) & (count == 1) & ~is_readout)
 
         vcount = Signal(16)
         vbyte = Signal(range(maxvb + 1))
@@ -116,11 +121,9 @@ class WriteRules(wiring.Component):
             m.d.comb += raw_next.word_select(vbyte, 8).eq(self.value_byte)
             m.d.sync += vbyte.eq(vbyte + 1)
         m.d.sync += raw.eq(raw_next)
-        # Registered (timing): judged as raw is written, so in_range belongs to value whenever
-        # raw holds a whole value, without comparators in front of the engine's decision.
-        nxt = as_value(raw_next)
-        value_ok = Signal()
-        m.d.sync += value_ok.eq((nxt >= lo) & (nxt <= hi))
-        # The row a row-major value lands in moves only between values, so it is checked as it is.
-        m.d.comb += self.in_range.eq(value_ok & (~bulk | (self.row_now < n_in_l)))
+        # Registered (timing): the value is judged the cycle after raw holds it whole (W_VAL_DONE),
+        # so the block RAM's output only reaches raw; the engine reads the verdict in W_NEXT. The
+        # row a row-major value lands in moves with value_next, so it is judged in that same cycle.
+        cur = as_value(raw)
+        m.d.sync += self.in_range.eq((cur >= lo) & (cur <= hi) & (~bulk | (self.row_now < n_in_l)))
         return m

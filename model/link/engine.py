@@ -18,8 +18,9 @@ __all__ = ["CommandEngine", "encode_cycles", "batch_fits"]
 
 # ENCODE, from the cycle the engine takes the frame to its run's start pulse, besides the
 # encoder's own cycles: decode the command, two cycles per header byte (address, read), check
-# the header and start the encoder, see it finish.
-ENCODE_OVERHEAD = 1 + 2 * ENCODE_HEADER_LEN + 1 + 1
+# the header and start the encoder, hand its last word to the core (the words pass a register
+# on the way), see it finish.
+ENCODE_OVERHEAD = 1 + 2 * ENCODE_HEADER_LEN + 1 + 1 + 1
 
 
 def batch_fits(geo) -> bool:
