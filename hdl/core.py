@@ -134,7 +134,7 @@ class NetworkCore(wiring.Component):
         geos, L = self.geometry, len(self.layers)
         for l, core in enumerate(self.layers):
             m.submodules[f"layer{l}"] = core
-            if core.learning is not None:
+            if geos[l].learning is not None:  # (a conv layer is never plastic)
                 m.d.comb += core.learn.eq(self.learn)
 
         idle = Signal()
