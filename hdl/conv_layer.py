@@ -31,12 +31,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
 from ..model.conv_layer import axis_reach
-from ..model.layer import LAYER_OVERHEAD, NEURON_STAGES, LayerGeometry, ceil_log2
+from ..model.layer import LAYER_OVERHEAD, LayerGeometry, ceil_log2
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
-from .layer import layer_members
-from .neuron import LIFNeuronUnit
+from .layer import drive_peek, layer_members
+from .neuron import LIFNeuronUnit, neuron_aligned
 from .synapse import BLOCK_RAM_NO_COLLISION
 
 __all__ = ["ConvLayerCore"]
@@ -251,17 +251,11 @@ class ConvLayerCore(wiring.Component):
         r_lanes = data.ArrayLayout(unsigned(rb), P)(r_rd.data) if self.r_mem is not None else None
         c_lanes = data.ArrayLayout(unsigned(cbits), P)(c_rd.data) if self.count_mem is not None else None
 
-        def delayed(name, value):
-            for k in range(NEURON_STAGES):
-                reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        sweep_w, group_w, gc_w, packed_w = (delayed("sweep", sweep_q), delayed("group", group_q),
-                                            delayed("gc", gc_q), delayed("packed", packed_q))
-        fresh_w = delayed("fresh", fresh_q) if c_lanes is not None else None
-        c_old = data.ArrayLayout(unsigned(cbits), P)(delayed("count", c_rd.data)) if c_lanes is not None else None
+        sweep_w, group_w = neuron_aligned(m, "sweep", sweep_q), neuron_aligned(m, "group", group_q)
+        gc_w, packed_w = neuron_aligned(m, "gc", gc_q), neuron_aligned(m, "packed", packed_q)
+        fresh_w = neuron_aligned(m, "fresh", fresh_q) if c_lanes is not None else None
+        c_old = (data.ArrayLayout(unsigned(cbits), P)(neuron_aligned(m, "count", c_rd.data))
+                 if c_lanes is not None else None)
         n_last = spec.out_channels - (Gc - 1) * P
         lane_mask = Signal(P)
         m.d.comb += lane_mask.eq(Mux(gc_w == Gc - 1, (1 << n_last) - 1, (1 << P) - 1))
@@ -290,13 +284,7 @@ class ConvLayerCore(wiring.Component):
             m.d.comb += [c_wr.addr.eq(group_w), c_wr.data.eq(c_new), c_wr.en.eq(sweep_w)]
 
         # --- idle-time peek, parameter reads and threshold writes ---------------------------------
-        sel = peek_lane_q if lane_bits else 0
-        with m.If(~fresh_q):
-            m.d.comb += self.peek_v.eq(v_lanes[sel])
-            if r_lanes is not None:
-                m.d.comb += self.peek_r.eq(r_lanes[sel])
-            if c_lanes is not None:
-                m.d.comb += self.peek_count.eq(c_lanes[sel])
+        drive_peek(m, self, fresh_q, peek_lane_q if lane_bits else 0, v_lanes, r_lanes, c_lanes)
         psel = param_lane_q if lane_bits else 0
         m.d.comb += [self.param_weight.eq(k_lanes[psel]), self.param_bias.eq(b_lanes[psel]),
                      self.param_threshold.eq(theta)]

@@ -45,19 +45,19 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import NEURON_STAGES, LayerGeometry
+from ..model.layer import LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.recurrence import synapse_layer
 from ..model.synapse import pack_lanes
 from .current import current_stages
 from .learning_engine import LearningEngine
-from .neuron import LIFNeuronUnit
+from .neuron import LIFNeuronUnit, neuron_aligned
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
 
-__all__ = ["LayerCore", "layer_members", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
+__all__ = ["LayerCore", "layer_members", "drive_peek", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
 
 CFG_WEIGHT, CFG_BIAS, CFG_THRESHOLD = 0, 1, 2
 
@@ -97,6 +97,17 @@ def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
         "param_threshold": Out(signed(V)),
     }
 
+
+
+def drive_peek(m, core, fresh, lane, v_lanes, r_lanes, c_lanes) -> None:
+    """A layer's idle-time peek (``layer_members``): lane ``lane`` of the state words its read
+    ports answer with; a fresh group (not yet written this run) reads as zero."""
+    with m.If(~fresh):
+        m.d.comb += core.peek_v.eq(v_lanes[lane])
+        if r_lanes is not None:
+            m.d.comb += core.peek_r.eq(r_lanes[lane])
+        if c_lanes is not None:
+            m.d.comb += core.peek_count.eq(c_lanes[lane])
 
 class LayerCore(wiring.Component):
     def __init__(self, layer: Layer, geometry: LayerGeometry, *, spram_primitive: bool = False):
@@ -289,19 +300,11 @@ class LayerCore(wiring.Component):
         c_new = Signal(data.ArrayLayout(unsigned(max(1, cb)), P))
         word = Signal(P)
 
-        def delayed(name, value):
-            """``value`` NEURON_STAGES cycles later: aligned with the lanes' outputs."""
-            for k in range(NEURON_STAGES):
-                reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
         # --- stage 2 + NEURON_STAGES: write-back of group_w (spike word to the next layer) ------
-        sweep_w = delayed("sweep", sweep_q)
-        group_w = delayed("group", group_q)
-        fresh_w = delayed("fresh", fresh_q) if c_lanes is not None else None
-        c_old = delayed("count", c_rd.data) if c_lanes is not None else None
+        sweep_w = neuron_aligned(m, "sweep", sweep_q)
+        group_w = neuron_aligned(m, "group", group_q)
+        fresh_w = neuron_aligned(m, "fresh", fresh_q) if c_lanes is not None else None
+        c_old = neuron_aligned(m, "count", c_rd.data) if c_lanes is not None else None
         c_old = data.ArrayLayout(unsigned(cb), P)(c_old) if c_lanes is not None else None
         # Lanes past the last neuron (n not a multiple of P) never fire.
         n_last = geo.n - (G - 1) * P
@@ -360,14 +363,7 @@ class LayerCore(wiring.Component):
                 spikes=self.spikes))
 
         # Peek (idle): the same read ports, fresh groups read as zero.
-        sel = peek_lane_q if lane_bits else 0
-        m.d.comb += self.peek_v.eq(Const(0, signed(V)))
-        with m.If(~fresh_q):
-            m.d.comb += self.peek_v.eq(v_lanes[sel])
-            if r_lanes is not None:
-                m.d.comb += self.peek_r.eq(r_lanes[sel])
-            if c_lanes is not None:
-                m.d.comb += self.peek_count.eq(c_lanes[sel])
+        drive_peek(m, self, fresh_q, peek_lane_q if lane_bits else 0, v_lanes, r_lanes, c_lanes)
 
         # --- run-time configuration -------------------------------------------------------------
         cfg_lane = self.cfg_col[:lane_bits] if lane_bits else Const(0, 1)

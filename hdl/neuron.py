@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.layer import NEURON_STAGES, bits_for, ceil_log2
 from ..model.network import Layer, Leak, signed_range
 
-__all__ = ["LIFNeuronUnit", "NEURON_STAGES", "leaked", "saturated"]
+__all__ = ["LIFNeuronUnit", "NEURON_STAGES", "leaked", "saturated", "neuron_aligned"]
 
 
 def leaked(v, lk: Leak):
@@ -46,6 +46,16 @@ def saturated(total, bits: int):
     under = sign & ~top.all()
     return Mux(over, hi, Mux(under, lo, total[:bits].as_signed()))
 
+
+
+def neuron_aligned(m: Module, name: str, value):
+    """``value`` NEURON_STAGES registers later, added to ``m``: what a sweep issued with a group
+    (its number, flags, old counts) arrives together with the LIFNeuronUnit lanes' outputs."""
+    for k in range(NEURON_STAGES):
+        reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 class LIFNeuronUnit(wiring.Component):
     """``(v, r, acc, bias) -> (v_next, r_next, spike)`` for one neuron, NEURON_STAGES cycles later.
