@@ -250,6 +250,25 @@ def cycle_formula(net, lanes, spikes, learn=False):
     return int(cycles[0]) if spikes.ndim == 2 else cycles
 
 
+
+def run_testbench(dut, body) -> None:
+    """Amaranth simulation of ``dut`` with a clock and the async testbench ``body``."""
+    from amaranth.sim import Simulator
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(body)
+    sim.run()
+
+
+async def write_weight_port(ctx, dut, row, col, value) -> None:
+    """One cycle of an idle-time weight write through a synapse array's per-lane write port
+    (``w_en`` stays high: the caller lowers it after its last write)."""
+    ctx.set(dut.w_en, 1)
+    ctx.set(dut.w_row, row)
+    ctx.set(dut.w_col, col)
+    ctx.set(dut.w_data, value)
+    await ctx.tick()
+
 async def drive_layer_step(ctx, dut, events) -> tuple[list[tuple[int, int]], int]:
     """One layer step of a LayerCore-like ``dut`` (start, events stream, events_end) from a testbench:
     the spike words (group, word) it emits and the cycles from start to done, both ends counted."""

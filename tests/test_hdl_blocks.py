@@ -1,7 +1,6 @@
 """SynapseArray and LayerCore on their own (Amaranth simulator) against their twins."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.layer import LayerCore
@@ -12,14 +11,7 @@ from spikegate.model.network import Network
 from spikegate.model.random import random_layer
 from spikegate.model.synapse import SynapseArray as SynapseTwin, unpack_lanes
 
-from conftest import drive_layer_step
-
-
-def _sim(dut, body):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+from conftest import drive_layer_step, run_testbench, write_weight_port
 
 
 def _layer_and_geo(seed, n_in, n, lanes, **kw):
@@ -45,11 +37,7 @@ def test_synapse_array_matches_twin(seed, n_in, n, lanes_exp):
             row, col = int(rng.integers(n_in)), int(rng.integers(n))
             value = int(rng.integers(-(1 << (geo.weight_bits - 1)), 1 << (geo.weight_bits - 1)))
             twin.write_weight(row, col, value)
-            ctx.set(dut.w_en, 1)
-            ctx.set(dut.w_row, row)
-            ctx.set(dut.w_col, col)
-            ctx.set(dut.w_data, value)
-            await ctx.tick()
+            await write_weight_port(ctx, dut, row, col, value)
             ctx.set(dut.w_en, 0)
             # Events: every group of every event, one op per cycle, no gaps.
             # Each input at most once per step, as in a network: that bounds the exact sum.
@@ -76,7 +64,7 @@ def test_synapse_array_matches_twin(seed, n_in, n, lanes_exp):
             ctx.set(dut.op, OP_NONE)
             await ctx.tick()
 
-    _sim(dut, body)
+    run_testbench(dut, body)
 
 
 @pytest.mark.parametrize("lanes", [1, 4, 16])
@@ -108,7 +96,7 @@ def test_layer_core_matches_twin(lanes, refractory):
             assert ctx.get(dut.peek_r) == twin.r[g, k]
             assert ctx.get(dut.peek_count) == twin.count[g, k]
 
-    _sim(dut, body)
+    run_testbench(dut, body)
 
 
 def test_unpack_lanes_round_trip():

@@ -2,7 +2,6 @@
 FrameDecoder, ResponseEncoder and the CRC they share."""
 import binascii
 
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.link import FrameDecoder, ResponseEncoder
@@ -10,16 +9,11 @@ from spikegate.hdl.link.signatures import crc16_processor
 from spikegate.model import link as proto
 from spikegate.model.link import Cmd, Frame, Reject, Status, encode_request
 
+from conftest import run_testbench
+
 TIMEOUT = 40
 MAX_PAYLOAD = 20
 KAT = b"123456789"
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 def test_crc_known_answer_python_and_gateware():
@@ -39,7 +33,7 @@ def test_crc_known_answer_python_and_gateware():
         ctx.set(dut.valid, 0)
         got.append(ctx.get(dut.crc))
 
-    simulate(dut, bench)
+    run_testbench(dut, bench)
     assert got == [0x29B1]
 
 
@@ -91,7 +85,7 @@ def run_decoder(script):
                 await serve(ctx)
             assert ctx.get(dut.hunting)
 
-    simulate(dut, bench)
+    run_testbench(dut, bench)
     return events
 
 
@@ -182,7 +176,7 @@ def run_encoder(items, stall):
             assert not pending
         ctx.set(dut.data.valid, 0)
 
-    simulate(dut, bench)
+    run_testbench(dut, bench)
     return bytes(out), done[0]
 
 

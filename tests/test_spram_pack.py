@@ -2,12 +2,13 @@
 the tile count, and the synapse array (SPRAM cycle model) across a tile boundary against its twin."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikegate.hdl.synapse import ACC_LATENCY, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Layer, Network
 from spikegate.model.synapse import SynapseArray as SynapseTwin
+
+from conftest import run_testbench, write_weight_port
 
 
 def _geo(n_in, n, lanes, wb):
@@ -59,11 +60,7 @@ def test_packed_spram_across_the_tile_boundary(lanes, wb):
     async def body(ctx):
         for i, j, v in cells:
             twin.write_weight(i, j, v)
-            ctx.set(dut.w_en, 1)
-            ctx.set(dut.w_row, i)
-            ctx.set(dut.w_col, j)
-            ctx.set(dut.w_data, v)
-            await ctx.tick()
+            await write_weight_port(ctx, dut, i, j, v)
         ctx.set(dut.w_en, 0)
         await ctx.tick()
         for i in rows:
@@ -89,10 +86,7 @@ def test_packed_spram_across_the_tile_boundary(lanes, wb):
                 assert [ctx.get(dut.acc[j]) for j in range(lanes)] == twin.take(g).tolist(), f"sums of group {g}"
         ctx.set(dut.op, OP_NONE)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+    run_testbench(dut, body)
 
 
 def test_mnist_sized_network_passes_the_icebreaker_precheck_at_one_lane():

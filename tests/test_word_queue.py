@@ -2,18 +2,12 @@
 against the twin and against plain FIFO order under random traffic and back-pressure."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.word_queue import WordQueue
 from spikegate.model.word_queue import WordQueue as WordQueueTwin
 
-
-def _sim(dut, body):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+from conftest import run_testbench
 
 
 def test_twin_worked_by_hand():
@@ -76,7 +70,7 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
             twin.clock(bool(writes[c]), int(words[c]), bool(pops[c]))
             await ctx.tick()
 
-    _sim(dut, body)
+    run_testbench(dut, body)
     # Independently of the twin: what comes out is a prefix of what went in, in order, and the
     # queue holds at most its capacity plus the head register.
     assert popped == accepted[:len(popped)]
@@ -103,5 +97,5 @@ def test_gateware_full_queue_refuses_and_drains_in_order():
                 out.append(ctx.get(dut.r.payload))
             await ctx.tick()
 
-    _sim(dut, body)
+    run_testbench(dut, body)
     assert out == [1, 2, 3, 4, 5]
