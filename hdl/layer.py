@@ -51,6 +51,7 @@ from ..model.protocol import CfgTarget
 from ..model.recurrence import synapse_layer
 from ..model.synapse import pack_lanes
 from .current import current_stages
+from .delay import DelayedSynapseArray, delay_aligned
 from .learning_engine import LearningEngine
 from .neuron import LIFNeuronUnit, neuron_aligned
 from .recurrence import RecurrentEvents
@@ -125,8 +126,10 @@ class LayerCore(wiring.Component):
         # (model/recurrence.py), the current one more state memory (model/current.py).
         self.learning = LearningEngine(layer, geo) if geo.learning is not None else None
         syn_geo = replace(geo, n_in=geo.rows, current=False, recurrent=False) if geo.recurrent else geo
-        self.synapses = SynapseArray(synapse_layer(layer, P), syn_geo, spram_primitive=spram_primitive,
-                                     learning=self.learning is not None)
+        # Delayed layers (model/delay.py): per-delay accumulator slots in the synapse array.
+        self.synapses = (DelayedSynapseArray(layer, synapse_layer(layer, P), syn_geo) if geo.delay_slots else
+                         SynapseArray(synapse_layer(layer, P), syn_geo, spram_primitive=spram_primitive,
+                                      learning=self.learning is not None))
         self.recurrence = RecurrentEvents(geo) if geo.recurrent else None
         self.i_mem = (Memory(shape=unsigned(P * V), depth=geo.groups, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                       if geo.current else None)
@@ -191,6 +194,14 @@ class LayerCore(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += g.eq(0)
                     m.next = "INTEG"
+                    if geo.delay_slots:  # a run's first step clears the slots first
+                        with m.If(syn.dirty):
+                            m.next = "CLEAR"
+            if geo.delay_slots:
+                with m.State("CLEAR"):
+                    m.d.comb += [self.busy.eq(1), syn.clear.eq(1)]
+                    with m.If(syn.clear_done):
+                        m.next = "INTEG"
             with m.State("INTEG"):
                 m.d.comb += self.busy.eq(1)
                 if rec is not None:  # the layer's own spikes of the step before come first
@@ -256,6 +267,9 @@ class LayerCore(wiring.Component):
         sweep_r = Signal()
         group_r = Signal(geo.group_bits)
         m.d.sync += [sweep_r.eq(sweep_issue), group_r.eq(g)]
+        if geo.delay_slots:  # the slot sums come DELAY_STAGES later; the next step has the next slot
+            m.d.comb += [syn.reset_state.eq(self.reset_state), syn.advance.eq(self.done)]
+            sweep_r, group_r = delay_aligned(m, sweep_r, group_r)
         # A CUBA layer's current stages come first: the neuron state is read CURRENT_STAGES later.
         sweep_n, group_n = sweep_r, group_r
         if self.i_mem is not None:

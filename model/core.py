@@ -126,7 +126,7 @@ def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.nd
             if geo.recurrent:  # the layer's own spikes of steps 0..T-2 are replayed at steps 1..T-1
                 E = E + own[:, :-1].sum(axis=(1, 2), dtype=np.int64)
             integration = E * geo.groups
-        total = total + integration + T * (geo.groups + geo.drain_stages)
+        total = total + integration + T * (geo.groups + geo.drain_stages) + (geo.clear_cycles if T else 0)
         if geo.learning is not None:  # a winner-take-all layer's WTA pass (inference: learning off)
             total = total + T * geo.learning.wta_cycles()
     return np.asarray(total, dtype=np.int64)
@@ -230,7 +230,7 @@ class NetworkCore:
                 recurrent = c.recurrent_events if c.geo.conv is None else 0
                 words = c.step(events, learn) if c.geo.learning is not None else c.step(events)
                 cycles += (c.geo.cycles(flat) if c.geo.conv is not None
-                           else c.geo.cycles(len(events), recurrent, words=len(words), learn=learn))
+                           else c.geo.cycles(len(events), recurrent, words=len(words), learn=learn, first=t == 0))
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))
                 events = LayerCore.events_of(words, c.geo.lanes)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv_layer import conv_geometry
+from .delay import delay_slots
 from .layer import LayerGeometry, LearningGeometry, bits_for
 from .learning_engine import hardware_refusal
 from .network import Network
@@ -134,13 +135,10 @@ class HardwareConfig:
                 raise ValueError(f"layer {l}: weight_ram = 'spram' needs weight_bits to be a multiple of 4 (the "
                                  f"SPRAM write mask is per nibble), got weight_bits = {layer.weight_bits}")
             tp = layer.temporal
-            if tp is not None and tp.delays is not None:
-                raise ValueError(f"layer {l} ({layer.name or 'unnamed'}) uses synaptic delays, which the gateware "
-                                 "does not implement yet (synaptic currents and recurrence it does); run it with "
-                                 "spikegate.model.simulate")
-            if tp is not None and tp.recurrent is not None and ram == "spram":
+            if tp is not None and (delay_slots(layer) or tp.recurrent is not None) and ram == "spram":
                 raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): weight_ram = 'spram' is not valid for a "
-                                 "recurrent layer (the cfg port cannot load the recurrent weights); valid: 'block'")
+                                 f"{'recurrent' if tp.recurrent is not None else 'delayed'} layer (the cfg port "
+                                 "cannot load the recurrent weights or the delays); valid: 'block'")
             learning = None
             if layer.plasticity is not None:
                 refused = hardware_refusal(layer)
@@ -160,7 +158,8 @@ class HardwareConfig:
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,
                                       count_bits=count_bits, weight_ram=ram, conv=conv, learning=learning,
                                       current=tp is not None and tp.current is not None,
-                                      recurrent=tp is not None and tp.recurrent is not None))
+                                      recurrent=tp is not None and tp.recurrent is not None,
+                                      delay_slots=delay_slots(layer)))
         tiles = sum(g.spram_tiles for g in geos)
         if tiles > SPRAM_TILES:
             raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .current import CURRENT_STAGES, CurrentUnit
+from .delay import DELAY_STAGES, DelayedSynapseArray
 from .learning_engine import LearningEngine, has_offsets
 from .lif import neuron_update
 from .network import Layer
@@ -111,6 +112,8 @@ class LayerGeometry:
     # Temporal layers (model/temporal.py) with gateware: a synaptic current (CUBA), recurrence.
     current: bool = False
     recurrent: bool = False
+    # Synaptic delays (model/delay.py): S = the layer's largest delay + 1 accumulator slots; 0: none.
+    delay_slots: int = 0
     # A conv2d layer's schedule (model.conv_layer.ConvGeometry); None: dense. Where it is set, the
     # sizes and the cycle term below are the conv layer's.
     conv: object = None
@@ -129,8 +132,20 @@ class LayerGeometry:
 
     @property
     def drain_stages(self) -> int:
-        """Cycles a layer step costs beyond its events and the sweep's G: LAYER_OVERHEAD, + CURRENT_STAGES if CUBA."""
-        return LAYER_OVERHEAD + (CURRENT_STAGES if self.current else 0)
+        """Cycles a layer step costs beyond its events and the sweep's G: LAYER_OVERHEAD, + CURRENT_STAGES
+        if CUBA, + DELAY_STAGES if delayed."""
+        return (LAYER_OVERHEAD + (CURRENT_STAGES if self.current else 0)
+                + (DELAY_STAGES if self.delay_slots else 0))
+
+    @property
+    def delay_bits(self) -> int:
+        """A delay-memory lane: D * G for D up to the largest delay (model/delay.py), 0 without delays."""
+        return bits_for((self.delay_slots - 1) * self.groups) if self.delay_slots else 0
+
+    @property
+    def clear_cycles(self) -> int:
+        """The delayed layer's slot clear in its first step of a run: S * G (model/delay.py), else 0."""
+        return self.delay_slots * self.groups
 
     @property
     def spram_pack(self) -> int:
@@ -196,20 +211,27 @@ class LayerGeometry:
             mem["currents"] = G * P * self.membrane_bits
         if self.recurrent:
             mem["recurrent_words"] = G * self.rec_word_bits
+        if self.delay_slots:
+            mem["accumulators"] *= self.delay_slots
+            mem["delays"] = self.rows * G * P * self.delay_bits
         if self.learning is not None:
             mem.update(self.learning.memory_bits(self))
         return mem
 
-    def cycles(self, events, recurrent_events: int = 0, *, words: int = 0, learn: bool = False) -> int:
+    def cycles(self, events, recurrent_events: int = 0, *, words: int = 0, learn: bool = False,
+               first: bool = False) -> int:
         """One layer step: ``events`` is the step's input event count (dense), or for a conv layer
         the events' flat input indices (an event costs the positions it reaches, see
         model.conv_layer); E_rec recurrent events (the layer's own spikes of the step before) cost
         G cycles each like feed-forward ones; then the sweep and the drain (+ CURRENT_STAGES for a
-        CUBA layer); a winner-take-all layer's pass, and with ``learn`` on a plastic layer stage 5
-        for the step's ``words`` non-zero output spike words (LearningGeometry.cycles)."""
+        CUBA layer, + DELAY_STAGES for a delayed one, whose ``first`` step of a run also clears its
+        slots: + clear_cycles); a winner-take-all layer's pass, and with ``learn`` on a plastic layer
+        stage 5 for the step's ``words`` non-zero output spike words (LearningGeometry.cycles)."""
         if self.conv is not None:
             return self.conv.cycles(events)
         base = (events + recurrent_events) * self.groups + self.groups + self.drain_stages
+        if first:
+            base += self.clear_cycles
         if self.learning is not None:
             base += self.learning.wta_cycles()
             if learn:
@@ -223,7 +245,8 @@ class LayerCore:
     def __init__(self, layer: Layer, geometry: LayerGeometry):
         self.layer, self.geo = layer, geometry
         G, P = geometry.groups, geometry.lanes
-        self.synapses = SynapseArray(synapse_layer(layer, P), P, zero=geometry.weight_ram == "spram")
+        self.synapses = (DelayedSynapseArray(layer, P) if geometry.delay_slots else
+                         SynapseArray(synapse_layer(layer, P), P, zero=geometry.weight_ram == "spram"))
         self.unit = LIFNeuronUnit.from_layer(layer)
         self.bias = np.zeros((G, P), dtype=np.int64)
         self.bias.reshape(-1)[:layer.n] = layer.bias
@@ -246,6 +269,8 @@ class LayerCore:
         self.c[:] = 0
         if self.recurrence is not None:
             self.recurrence.reset()
+        if self.geo.delay_slots:
+            self.synapses.reset()
         if self.learning is not None:
             self.learning.reset_sample()
 
@@ -257,6 +282,8 @@ class LayerCore:
     def step(self, events, learn: bool = False) -> list[tuple[int, int]]:
         """Integrate the step's input events, sweep, return the non-zero spike words (g, word);
         with ``learn`` on a plastic layer, then stage 5 (model.learning_engine)."""
+        if self.geo.delay_slots:
+            self.synapses.clear_if_dirty()
         if self.recurrence is not None:
             for row in self.recurrence.rows():
                 self.synapses.integrate(row)
@@ -281,6 +308,8 @@ class LayerCore:
                 words.append((g, word))
         if self.recurrence is not None:
             self.recurrence.store(words)
+        if self.geo.delay_slots:
+            self.synapses.advance()
         if learn and self.learning is not None:
             self.learning.step(self.synapses.weights, events, words)
         return words
