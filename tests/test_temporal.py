@@ -250,11 +250,13 @@ def test_readout_cannot_be_recurrent():
         layer([[1]], readout=True, recurrent=[[1]])
 
 
-def test_hardware_refuses_temporal_layers_naming_them():
-    # Synaptic currents and recurrence have gateware (tests/test_temporal_core.py); delays do not.
+def test_hardware_takes_temporal_layers_and_refuses_them_in_spram():
+    # Delays, synaptic currents and recurrence all have gateware (tests/test_temporal_core.py,
+    # tests/test_delay_core.py); a delayed layer cannot keep its weights in SPRAM (delays are fixed).
     net = net_of(Layer(weights=[[1]], threshold=1), layer([[1]], threshold=1, delays=[[2]], name="late"))
-    with pytest.raises(ValueError, match=r"layer 1 \(late\) uses synaptic delays, which the gateware does not"):
-        HardwareConfig().geometry(net)
+    assert HardwareConfig().geometry(net)[1].delay_slots == 3
+    with pytest.raises(ValueError, match=r"layer 1 \(late\): weight_ram = 'spram' is not valid for a delayed"):
+        HardwareConfig(weight_ram="spram", lanes=4).geometry(net)
     HardwareConfig().geometry(net_of(layer([[1]], threshold=1, current=Leak.shift(2), recurrent=[[1]])))
 
 
@@ -263,15 +265,23 @@ def test_simulate_steps_refuses_temporal_layers():
         simulate_steps(net_of(layer([[1]], threshold=1, delays=[[1]])), np.zeros((1, 2, 1), bool))
 
 
-def test_info_describes_a_temporal_network_without_hardware(tmp_path, capsys):
+def test_info_describes_a_temporal_network(tmp_path, capsys):
     from spikegate.cli import main
     from spikegate.model.random import random_network
     from spikegate.model.temporal import random_temporal
     rng = np.random.default_rng(5)
     net = random_network(5, (6, 5, 3), timesteps=4)
-    net = net.replace(layers=[random_temporal(rng, net.layers[0], parts=("delays", "recurrent")), net.layers[1]])
+    net = net.replace(layers=[random_temporal(rng, net.layers[0], parts=("delays", "recurrent"), max_delay=3),
+                              net.layers[1]])
     path = net.save(tmp_path / "t.json")
     assert main(["info", "--net", str(path), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["layers"][0]["features"] == list(net.layers[0].temporal.features()) and d["layers"][1]["features"] == []
-    assert d["memory_bits"] is None and "gateware does not implement yet" in d["hardware"]["unsupported"]
+    # The recurrent synapses (5 x 5) count with the feed-forward ones (6 x 5, 5 x 3).
+    assert d["layers"][0]["recurrent_synapses"] == 25 and d["layers"][0]["synapses"] == 30 + 25
+    assert d["layers"][0]["nonzero_recurrent_weights"] == int((net.layers[0].temporal.recurrent != 0).sum())
+    assert d["synapses"] == 30 + 25 + 15 and d["layers"][0]["max_delay"] == net.layers[0].temporal.max_delay
+    assert d["memory_bits"]["delays"] > 0 and d["layers"][0]["memory_bits"]["delays"] == d["memory_bits"]["delays"]
+    assert main(["info", "--net", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "70 synapses" in text and "recurrent nonzero" in text and f"delays <= {d['layers'][0]['max_delay']}" in text

@@ -107,12 +107,12 @@ def test_temporal_memories_are_counted():
     assert geo.cycles(3, 2) == (3 + 2) * 2 + 2 + 8 + 3
 
 
-def test_hardware_refuses_delays_naming_layer_and_feature():
+def test_hardware_refuses_delays_in_spram_naming_the_layer():
     net = Network([Layer(weights=[[1]], threshold=1),
                    Layer(weights=[[1]], threshold=1, temporal=Temporal(delays=[[2]], current=Leak.none()),
                          name="late")], timesteps=2)
-    with pytest.raises(ValueError, match=r"layer 1 \(late\) uses synaptic delays, which the gateware does not"):
-        HardwareConfig().geometry(net)
+    with pytest.raises(ValueError, match=r"layer 1 \(late\): weight_ram = 'spram' is not valid for a delayed"):
+        HardwareConfig(weight_ram="spram", lanes=4).geometry(net)
 
 
 def test_hardware_refuses_recurrent_weights_in_spram():

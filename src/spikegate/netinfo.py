@@ -69,13 +69,20 @@ def _features(layer) -> list[str]:
 
 def _layer_info(layer, index: int, geo) -> dict:
     mem = geo.memory_bits() if geo is not None else None
+    tp = layer.temporal
+    rec = tp.recurrent if tp is not None and tp.recurrent is not None else None
+    feed = int(fan_out(layer).sum())
     return {
         "index": index, "name": layer.name, "n_in": layer.n_in, "n": layer.n, "readout": layer.readout,
         "weight_bits": layer.weight_bits, "membrane_bits": layer.membrane_bits,
         "threshold": layer.threshold, "leak": layer.leak.to_dict(), "reset": layer.reset,
         "refractory": layer.refractory,
         "features": _features(layer),
-        "synapses": int(fan_out(layer).sum()),
+        # Feed-forward plus recurrent (neuron k to neuron j: n * n) synapses.
+        "synapses": feed + (int(rec.size) if rec is not None else 0),
+        "recurrent_synapses": int(rec.size) if rec is not None else 0,
+        "nonzero_recurrent_weights": int((rec != 0).sum()) if rec is not None else 0,
+        "max_delay": tp.max_delay if tp is not None else 0,
         "weights": int(layer.weights.size),
         "nonzero_weights": int((layer.weights != 0).sum()),
         "weight_range": [int(layer.weights.min()), int(layer.weights.max())],

@@ -28,6 +28,9 @@ def format_info(d: NetworkInfo) -> str:
         lines.append(f"  [{l['index']}] {l['name'] or '(unnamed)':<10} {l['n_in']:5d} -> {l['n']:<5d} "
                      f"W {l['weight_bits']}b {l['weight_range']}  V {l['membrane_bits']}b  leak {leak}  {kind}  "
                      f"nonzero {l['nonzero_weights']}/{l['weights']}"
+                     + (f"  recurrent nonzero {l['nonzero_recurrent_weights']}/{l['recurrent_synapses']}"
+                        if l["recurrent_synapses"] else "")
+                     + (f"  delays <= {l['max_delay']}" if l["max_delay"] else "")
                      + (f"  {' + '.join(l['features'])}" if l["features"] else ""))
         m = l["memory_bits"]
         if m is not None:
