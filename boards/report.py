@@ -44,7 +44,8 @@ def format_report(r: dict) -> str:
     lines = [f"{r['title']} ({r['device']}): network {n['source']} {'-'.join(map(str, n['shape']))} "
              f"(T = {n['timesteps']}{', readout' if n['readout'] else ''}), lanes {r['lanes']}",
              f"clock: {r['clock']['pll_mhz']:g} MHz from the {r['clock']['oscillator_mhz']:g} MHz "
-             f"oscillator through the PLL",
+             f"oscillator through the PLL"
+             + ("" if r.get("encoder", True) else "; on-chip input encoder left out (ENCODE, BATCH unavailable)"),
              "resource      used / available      %"]
     for res, u in r["utilization"].items():
         if u["available"] or u["used"]:

@@ -11,26 +11,27 @@ Pipeline, one op per cycle (DELAY_STAGES = 2 more than the plain array's):
 
 * stage 0: the weight/delay address ``i * G + g`` is registered;
 * stage 1: the weight and delay memories are read;
-* stage 2: lane k's slot address ``base + D*G`` (an integrate; a sweep uses ``D*G = 0``), wrapped
-  to ``- S*G`` when it passes the end: two adders side by side and a select on the second's sign,
-  one carry chain; registered, with the weight word;
-* stage 3: lane k's accumulator memory is read at its address;
+* stage 2: lane k's slot ``t_slot + D`` (an integrate; a sweep uses D = 0), wrapped by ``- S``
+  when it passes the end: two small adders side by side and a select on the second's sign;
+  registered, with the weight word and the group;
+* stage 3: lane k's accumulator memory is read at word ``slot * 2^ceil(log2 G) + g`` (the two
+  fields side by side, no adder);
 * stage 4: an integrate writes ``acc + w`` back; a sweep returns ``acc`` on ``acc`` and writes 0.
 
-Each lane has its own accumulator memory (S * G words), since lanes of one word land in
+Each lane has its own accumulator memory (``LayerGeometry.slot_words``), since lanes of one word land in
 different slots. With G >= 2 consecutive ops address different groups, hence different words,
 so the read ports need no bypass; with G = 1 they are transparent to their write ports, as in
 the plain array.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.delay import DELAY_STAGES, delay_words
-from ..model.layer import ISSUE_STAGES, LayerGeometry
+from ..model.layer import ISSUE_STAGES, LayerGeometry, ceil_log2
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 
 __all__ = ["DelayedSynapseArray", "DELAY_STAGES", "delay_aligned"]
@@ -70,7 +71,7 @@ class DelayedSynapseArray(wiring.Component):
         self.weights, self.acc_transparent = plain.weights, plain.acc_transparent
         self.delays = Memory(shape=unsigned(P * geo.delay_bits), depth=geo.n_in * G,
                              init=delay_words(layer, P, geo.delay_bits), attrs=BLOCK_RAM_NO_COLLISION)
-        self.slot_accs = [Memory(shape=unsigned(geo.acc_bits), depth=S * G, init=[],
+        self.slot_accs = [Memory(shape=unsigned(geo.acc_bits), depth=geo.slot_words, init=[],
                                  attrs=BLOCK_RAM if self.acc_transparent else BLOCK_RAM_NO_COLLISION)
                           for _ in range(P)]
 
@@ -78,7 +79,8 @@ class DelayedSynapseArray(wiring.Component):
         m = Module()
         geo = self.geo
         P, G, S, wb, A = geo.lanes, geo.groups, geo.delay_slots, geo.weight_bits, geo.acc_bits
-        SG = S * G
+        words = geo.slot_words
+        gb = ceil_log2(G)
         lane_bits = (P - 1).bit_length()
         m.submodules.weights = self.weights
         m.submodules.delays = self.delays
@@ -92,24 +94,25 @@ class DelayedSynapseArray(wiring.Component):
             a_wr.append(wr)
             a_rd.append(mem.read_port(transparent_for=[wr] if self.acc_transparent else ()))
 
-        # --- slot base (t mod S) * G and its wrapped twin base - S*G; the clear; dirty ------------
-        addr_bits = max(1, (SG - 1).bit_length())
-        base = Signal(addr_bits)
-        base_m = Signal(signed(addr_bits + 1), init=-SG)
+        # --- the current slot t mod S and its wrapped twin t_slot - S; the clear; dirty ----------
+        sb = geo.delay_bits  # holds 0 .. S - 1
+        t_slot = Signal(sb)
+        t_slot_m = Signal(signed(sb + 1), init=-S)
+        addr_bits = max(1, (words - 1).bit_length())
         clear_at = Signal(addr_bits)
         dirty = Signal(init=1)
-        m.d.comb += [self.dirty.eq(dirty), self.clear_done.eq(self.clear & (clear_at == SG - 1))]
+        m.d.comb += [self.dirty.eq(dirty), self.clear_done.eq(self.clear & (clear_at == words - 1))]
         with m.If(self.clear):
             m.d.sync += clear_at.eq(clear_at + 1)
             with m.If(self.clear_done):
                 m.d.sync += [clear_at.eq(0), dirty.eq(0)]
         with m.If(self.advance):
-            with m.If(base_m + G == 0):
-                m.d.sync += [base.eq(0), base_m.eq(-SG)]
+            with m.If(t_slot == S - 1):
+                m.d.sync += [t_slot.eq(0), t_slot_m.eq(-S)]
             with m.Else():
-                m.d.sync += [base.eq(base + G), base_m.eq(base_m + G)]
+                m.d.sync += [t_slot.eq(t_slot + 1), t_slot_m.eq(t_slot_m + 1)]
         with m.If(self.reset_state):
-            m.d.sync += [base.eq(0), base_m.eq(-SG), dirty.eq(1), clear_at.eq(0)]
+            m.d.sync += [t_slot.eq(0), t_slot_m.eq(-S), dirty.eq(1), clear_at.eq(0)]
 
         # --- stage 0/1: registered row address; weight and delay reads ---------------------------
         assert ISSUE_STAGES == 1 and DELAY_STAGES == 2
@@ -122,26 +125,28 @@ class DelayedSynapseArray(wiring.Component):
         with m.If(op_r == OP_NONE):
             m.d.comb += w_rd.addr.eq(self.param_row * G + self.param_group)
         op_q = Signal(2)
-        bg_q = Signal(addr_bits + 1)            # base + g
-        bgm_q = Signal(signed(addr_bits + 1))   # base - S*G + g (< 0 while base + g < S*G)
-        m.d.sync += [op_q.eq(op_r), bg_q.eq(base + group_r), bgm_q.eq(base_m + group_r)]
+        group_q = Signal.like(self.group)
+        m.d.sync += [op_q.eq(op_r), group_q.eq(group_r)]
 
         # --- stage 2: slot addresses, registered with the weight word ----------------------------
         d_lanes = data.ArrayLayout(unsigned(geo.delay_bits), P)(d_rd.data)
         op_a = Signal(2)
         w_a = Signal(P * wb)
-        slot_a = [Signal(addr_bits, name=f"slot_addr{k}") for k in range(P)]
-        m.d.sync += [op_a.eq(op_q), w_a.eq(w_rd.data)]
+        group_a = Signal.like(self.group)
+        slot_a = [Signal(sb, name=f"slot{k}") for k in range(P)]
+        m.d.sync += [op_a.eq(op_q), w_a.eq(w_rd.data), group_a.eq(group_q)]
         for k in range(P):
-            dg = Mux(op_q == OP_INTEGRATE, d_lanes[k], 0)
-            low, wrapped = Signal(addr_bits + 1, name=f"slot_low{k}"), Signal(signed(addr_bits + 2), name=f"slot_wrap{k}")
-            m.d.comb += [low.eq(bg_q + dg), wrapped.eq(bgm_q + dg)]
+            d = Mux(op_q == OP_INTEGRATE, d_lanes[k], 0)
+            low, wrapped = Signal(sb + 1, name=f"slot_low{k}"), Signal(signed(sb + 2), name=f"slot_wrap{k}")
+            m.d.comb += [low.eq(t_slot + d), wrapped.eq(t_slot_m + d)]
             m.d.sync += slot_a[k].eq(Mux(wrapped < 0, low, wrapped))
+        # Word slot * 2^gb + g: the fields side by side.
+        acc_addr = [Cat(group_a[:gb], slot_a[k]) if gb else slot_a[k] for k in range(P)]
         # --- stage 3: accumulator reads; stage 4: write-back ------------------------------------
         op_w = Signal(2)
         w_w = Signal(P * wb)
         slot_w = [Signal(addr_bits, name=f"slot_w{k}") for k in range(P)]
-        m.d.sync += [op_w.eq(op_a), w_w.eq(w_a)] + [slot_w[k].eq(slot_a[k]) for k in range(P)]
+        m.d.sync += [op_w.eq(op_a), w_w.eq(w_a)] + [slot_w[k].eq(acc_addr[k]) for k in range(P)]
         w_lanes = data.ArrayLayout(signed(wb), P)(w_w)
         for k in range(P):
             a_old = a_rd[k].data.as_signed()
@@ -149,7 +154,7 @@ class DelayedSynapseArray(wiring.Component):
             with m.If(op_w == OP_INTEGRATE):
                 m.d.comb += a_new.eq(a_old + w_lanes[k])
             m.d.comb += [
-                a_rd[k].addr.eq(slot_a[k]),
+                a_rd[k].addr.eq(acc_addr[k]),
                 self.acc[k].eq(a_old),
                 a_wr[k].addr.eq(slot_w[k]),
                 a_wr[k].data.eq(a_new),

@@ -10,16 +10,17 @@ of step t reads slot t mod S of every group and clears it. So a delayed spike co
 it waits and nothing when it lands (the sweep reads that slot anyway); the work per event is that
 of an undelayed event.
 
-Layout: each lane k has its own accumulator memory of S * G words, word ``s * G + g``; the slot
-base ``(t mod S) * G`` is a register that steps by G after every layer step, and a delay memory
-word holds ``D * G`` per lane, so the address is one add and one wrap (``- S * G``), no multiply.
+Layout: each lane k has its own accumulator memory, word ``s * 2^ceil(log2 G) + g`` for slot s and
+group g (a concatenation, no multiply: ``slot_words`` = (S - 1) * 2^ceil(log2 G) + G words); the
+current slot t mod S is a register that steps after every layer step, and a delay memory word
+holds D per lane (``bits_for(S - 1)`` bits), so a lane's slot is one small add and one wrap (- S).
 The delay path costs DELAY_STAGES more cycles per layer step (the delay word's read, then the
 registered slot address, before the accumulator read).
 
 A run starts from empty slots, but spikes of the previous run that would land at step >= T are
-still in theirs: the layer's first step of a run clears all S * G words (one per cycle, every lane
-at once) before its integration: ``clear_cycles`` = S * G, once per run. Layers whose delays are
-all 0 are plain layers (no slots).
+still in theirs: the layer's first step of a run clears all ``slot_words`` words (one per cycle,
+every lane at once) before its integration: ``clear_cycles`` = ``slot_words``, once per run (S * G
+when G is a power of two). Layers whose delays are all 0 are plain layers (no slots).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import numpy as np
 from .recurrence import synapse_layer
 from .synapse import SynapseArray, pack_lanes
 
-__all__ = ["DELAY_STAGES", "DelayedSynapseArray", "delay_slots", "delay_words"]
+__all__ = ["DELAY_STAGES", "DelayedSynapseArray", "delay_slots", "delay_words", "slot_stride"]
 
 # Register stages the delay path adds in front of the accumulator read: the delay word's read
 # (with the weight word's) and the registered slot address.
@@ -43,6 +44,11 @@ def delay_slots(layer) -> int:
     return tp.max_delay + 1
 
 
+def slot_stride(groups: int) -> int:
+    """Accumulator words from one slot to the next: G rounded up to a power of two."""
+    return 1 << (groups - 1).bit_length() if groups > 1 else 1
+
+
 def delay_rows(layer, lanes: int) -> np.ndarray:
     """The delays per weight-memory row (int64 [rows, n]): D, then zeros for the padding and the
     recurrent rows of a recurrent layer (recurrent terms have no delay)."""
@@ -53,11 +59,11 @@ def delay_rows(layer, lanes: int) -> np.ndarray:
 
 
 def delay_words(layer, lanes: int, bits: int) -> list[int]:
-    """The delay memory's contents: word ``i * G + g`` holds ``D[i, gP + k] * G`` in lane k (``bits``
+    """The delay memory's contents: word ``i * G + g`` holds ``D[i, gP + k]`` in lane k (``bits``
     bits each, unsigned); lanes past the last neuron hold 0."""
     G = -(-layer.n // lanes)
     d = np.zeros((delay_rows(layer, lanes).shape[0], G * lanes), np.int64)
-    d[:, :layer.n] = delay_rows(layer, lanes) * G
+    d[:, :layer.n] = delay_rows(layer, lanes)
     d = d.reshape(-1, G, lanes)
     return [pack_lanes(d[i, g], bits) for i in range(d.shape[0]) for g in range(G)]
 
@@ -84,7 +90,7 @@ class DelayedSynapseArray(SynapseArray):
         self.slot, self.dirty = 0, True
 
     def clear_if_dirty(self) -> bool:
-        """The first step of a run clears every slot; True if it did (it costs ``slots * G`` cycles)."""
+        """The first step of a run clears every slot; True if it did (LayerGeometry.clear_cycles)."""
         if not self.dirty:
             return False
         self.acc[:] = 0

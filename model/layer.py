@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .current import CURRENT_STAGES, CurrentUnit
-from .delay import DELAY_STAGES, DelayedSynapseArray
+from .delay import DELAY_STAGES, DelayedSynapseArray, slot_stride
 from .learning_engine import LearningEngine, has_offsets
 from .lif import neuron_update
 from .network import Layer
@@ -139,13 +139,18 @@ class LayerGeometry:
 
     @property
     def delay_bits(self) -> int:
-        """A delay-memory lane: D * G for D up to the largest delay (model/delay.py), 0 without delays."""
-        return bits_for((self.delay_slots - 1) * self.groups) if self.delay_slots else 0
+        """A delay-memory lane: D up to the largest delay (model/delay.py), 0 without delays."""
+        return bits_for(self.delay_slots - 1) if self.delay_slots else 0
+
+    @property
+    def slot_words(self) -> int:
+        """A delayed layer's accumulator words per lane: (S - 1) * 2^ceil(log2 G) + G (model/delay.py)."""
+        return (self.delay_slots - 1) * slot_stride(self.groups) + self.groups if self.delay_slots else 0
 
     @property
     def clear_cycles(self) -> int:
-        """The delayed layer's slot clear in its first step of a run: S * G (model/delay.py), else 0."""
-        return self.delay_slots * self.groups
+        """The delayed layer's slot clear in its first step of a run: slot_words (model/delay.py), else 0."""
+        return self.slot_words
 
     @property
     def spram_pack(self) -> int:
@@ -212,7 +217,7 @@ class LayerGeometry:
         if self.recurrent:
             mem["recurrent_words"] = G * self.rec_word_bits
         if self.delay_slots:
-            mem["accumulators"] *= self.delay_slots
+            mem["accumulators"] = self.slot_words * P * self.acc_bits
             mem["delays"] = self.rows * G * P * self.delay_bits
         if self.learning is not None:
             mem.update(self.learning.memory_bits(self))

@@ -197,7 +197,7 @@ def cycle_formula(net, lanes, spikes, learn=False):
     ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + D_l(t) + W_l + L_l(t))]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
     and otherwise), C_l = 3 for a layer with a synaptic current (0 otherwise), D_l(t) = 2 + (at t = 0)
-    (Dmax_l + 1) * G_l for a layer whose largest delay Dmax_l > 0 (0 otherwise); a conv2d layer: each
+    Dmax_l * 2^ceil(log2 G_l) + G_l for a layer whose largest delay Dmax_l > 0 (0 otherwise); a conv2d layer: each
     event's reached positions times ceil(C_out / P) instead of E_l(t) * G_l, and Ho * Wo *
     ceil(C_out / P) sweep groups. From the contract model's spikes and the lane count(s) alone (not
     from the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array.
@@ -227,7 +227,8 @@ def cycle_formula(net, lanes, spikes, learn=False):
                 recurrent = own[:, t - 1].sum(axis=1) if tp is not None and tp.recurrent is not None and t else 0
                 current = 3 if tp is not None and tp.current is not None else 0
                 D = tp.max_delay if tp is not None else 0  # slots D + 1, cleared at t = 0; 2 stages more
-                delay = (2 + (D + 1) * G * (t == 0)) if D else 0
+                stride = 1 << (G - 1).bit_length()  # a slot's words: G rounded up to a power of two
+                delay = (2 + (D * stride + G) * (t == 0)) if D else 0
                 cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current + delay
                 p = layer.plasticity
                 if p is not None and p.wta:

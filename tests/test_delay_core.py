@@ -49,7 +49,8 @@ def test_a_spike_landing_after_the_run_is_cleared_before_the_next():
 
 
 def test_slots_and_delay_words_layout():
-    # 3 inputs -> 5 neurons, 2 lanes: G = 3; delays up to 2: S = 3, a delay word holds D * G.
+    # 3 inputs -> 5 neurons, 2 lanes: G = 3; delays up to 2: S = 3 slots of 4 words (G rounded up to
+    # a power of two) per lane, the last one 3: 2 * 4 + 3 = 11 words; a delay word holds D in 2 bits.
     D = np.array([[0, 1, 2, 0, 1], [2, 2, 0, 0, 0], [1, 0, 0, 2, 2]])
     lyr = Layer(weights=np.arange(15).reshape(3, 5) - 7, threshold=3, weight_bits=6, temporal=Temporal(delays=D))
     arr = DelayedSynapseArray(lyr, 2)
@@ -60,13 +61,13 @@ def test_slots_and_delay_words_layout():
     for j in range(5):
         want[D[0, j], j // 2, j % 2] += lyr.weights[0, j]
     np.testing.assert_array_equal(arr.acc, want)
-    words = delay_words(lyr, 2, 3)  # lane bits 3: up to 2 * 3 = 6
-    assert words[0] == (0 * 3) | (1 * 3) << 3 and words[1] == (2 * 3) | (0 * 3) << 3 and words[2] == 1 * 3
+    words = delay_words(lyr, 2, 2)
+    assert words[:3] == [0 | 1 << 2, 2 | 0 << 2, 1] and words[3:6] == [2 | 2 << 2, 0, 0]
     (geo,) = HardwareConfig(lanes=2).geometry(Network([lyr], timesteps=2))
-    assert (geo.delay_slots, geo.delay_bits, geo.drain_stages, geo.clear_cycles) == (3, 3, 10, 9)
+    assert (geo.delay_slots, geo.delay_bits, geo.slot_words, geo.drain_stages, geo.clear_cycles) == (3, 2, 11, 10, 11)
     mem = geo.memory_bits()
-    assert mem["accumulators"] == 3 * 3 * 2 * geo.acc_bits and mem["delays"] == 3 * 3 * 2 * 3
-    assert geo.cycles(4) == 4 * 3 + 3 + 10 and geo.cycles(4, first=True) == 4 * 3 + 3 + 10 + 9
+    assert mem["accumulators"] == 11 * 2 * geo.acc_bits and mem["delays"] == 3 * 3 * 2 * 2
+    assert geo.cycles(4) == 4 * 3 + 3 + 10 and geo.cycles(4, first=True) == 4 * 3 + 3 + 10 + 11
 
 
 def test_all_zero_delays_make_a_plain_layer():

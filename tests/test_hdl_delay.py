@@ -44,6 +44,9 @@ def test_late_spikes_of_a_run_are_cleared():
     hw = check(net, np.array([[[0], [0], [1]], [[0], [0], [0]], [[1], [0], [0]]], bool), 1)
     assert not hw[1].spikes[0].any() and hw[2].spikes[0].astype(int).tolist() == [[1, 0], [0, 0], [0, 1]]
     assert hw[2].cycles == 48
+    assert hw[0].cycles == 48  # its one event costs the same G = 2 at t2 as at t0
+    assert hw[1].cycles == 48 - 2
+
 
 
 def test_delay_memories_are_block_ram():
@@ -54,4 +57,4 @@ def test_delay_memories_are_block_ram():
     Fragment.get(core, None)
     mems = [core.synapses.delays, *core.synapses.slot_accs]
     assert len(mems) == 3 and all(m.attrs.get("ram_style") == "block" for m in mems)
-    assert core.synapses.slot_accs[0].depth == geo.delay_slots * geo.groups == 4 * 3
+    assert core.synapses.slot_accs[0].depth == geo.slot_words == 3 * 4 + 3  # G = 3 rounded up to 4 per slot
