@@ -25,14 +25,15 @@ the plain array.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.delay import DELAY_STAGES, delay_words
 from ..model.layer import ISSUE_STAGES, LayerGeometry, ceil_log2
-from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .synapse import (BLOCK_RAM, BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray,
+                      drive_weight_write)
 
 __all__ = ["DelayedSynapseArray", "DELAY_STAGES", "delay_aligned"]
 
@@ -59,7 +60,7 @@ class DelayedSynapseArray(wiring.Component):
         # Only its ports and weight memory are used: its own accumulators are never elaborated.
         plain._MustUse__silence = plain.accs._MustUse__silence = True
         self.geo = geo = geometry
-        P, G, S = geo.lanes, geo.groups, geo.delay_slots
+        P, G = geo.lanes, geo.groups
         super().__init__({
             **{name: plain.signature.members[name] for name in plain.signature.members},
             "reset_state": In(1),
@@ -81,7 +82,6 @@ class DelayedSynapseArray(wiring.Component):
         P, G, S, wb, A = geo.lanes, geo.groups, geo.delay_slots, geo.weight_bits, geo.acc_bits
         words = geo.slot_words
         gb = ceil_log2(G)
-        lane_bits = (P - 1).bit_length()
         m.submodules.weights = self.weights
         m.submodules.delays = self.delays
         w_rd = self.weights.read_port()
@@ -164,12 +164,5 @@ class DelayedSynapseArray(wiring.Component):
                 m.d.comb += [a_wr[k].addr.eq(clear_at), a_wr[k].data.eq(0), a_wr[k].en.eq(1)]
         m.d.comb += self.w_word.eq(w_rd.data)
 
-        # Run-time weight writes: one lane of one word (the delays are fixed at generation).
-        lane = self.w_col[:lane_bits] if lane_bits else Const(0, 1)
-        group = self.w_col[lane_bits:] if lane_bits else self.w_col
-        m.d.comb += [
-            w_wr.addr.eq(self.w_row * G + group),
-            w_wr.data.eq(self.w_data.as_unsigned().replicate(P)),
-            w_wr.en.eq(self.w_en.replicate(P) & (Const(1, P) << lane)),
-        ]
+        drive_weight_write(m, self, w_wr)  # the delays are fixed at generation
         return m

@@ -107,7 +107,6 @@ class SynapseArray(wiring.Component):
         m = Module()
         geo = self.geo
         P, G, wb, A = geo.lanes, geo.groups, geo.weight_bits, geo.acc_bits
-        lane_bits = (P - 1).bit_length()
         m.submodules.accs = self.accs
         if self.spram_primitive:
             w_rd, w_wr = self._spram_ports(m)
@@ -150,14 +149,7 @@ class SynapseArray(wiring.Component):
         if self.learning:
             m.d.comb += a_wr.en.eq((op_q == OP_INTEGRATE) | (op_q == OP_SWEEP))
 
-        # Run-time writes: one lane of one word, so the rest of the row is untouched.
-        lane = self.w_col[:lane_bits] if lane_bits else Const(0, 1)
-        group = self.w_col[lane_bits:] if lane_bits else self.w_col
-        m.d.comb += [
-            w_wr.addr.eq(self.w_row * G + group),
-            w_wr.data.eq(self.w_data.as_unsigned().replicate(P)),
-            w_wr.en.eq(self.w_en.replicate(P) & (Const(1, P) << lane)),
-        ]
+        drive_weight_write(m, self, w_wr)
         if self.learning:
             with m.If(self.l_en):
                 m.d.comb += [w_wr.addr.eq(self.l_addr), w_wr.data.eq(self.l_data), w_wr.en.eq(Const((1 << P) - 1, P))]
@@ -227,6 +219,20 @@ class SynapseArray(wiring.Component):
                         m.d.comb += tile_word.eq(outs[r])
         m.d.comb += rd.data.eq(tile_word.word_select(slot_q, W) if slot_bits else tile_word)
         return rd, wr
+
+
+def drive_weight_write(m, array, w_wr) -> None:
+    """Run-time writes ``w_*`` of ``array`` (a synapse array): one lane of one word, so the rest of
+    the row is untouched."""
+    P, G = array.geo.lanes, array.geo.groups
+    lane_bits = (P - 1).bit_length()
+    lane = array.w_col[:lane_bits] if lane_bits else Const(0, 1)
+    group = array.w_col[lane_bits:] if lane_bits else array.w_col
+    m.d.comb += [
+        w_wr.addr.eq(array.w_row * G + group),
+        w_wr.data.eq(array.w_data.as_unsigned().replicate(P)),
+        w_wr.en.eq(array.w_en.replicate(P) & (Const(1, P) << lane)),
+    ]
 
 
 class SPRAM256KAModel(wiring.Component):

@@ -17,6 +17,7 @@ from spikegate.model.delay import DelayedSynapseArray, delay_words
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.temporal import Temporal, random_temporal
+from test_temporal_core import assert_twin_is_the_runner
 
 
 def two_neurons(T=3):
@@ -91,15 +92,8 @@ def delayed_network(seed: int):
 @given(seed=st.integers(0, 2**31), lanes_exp=st.integers(0, 6), p=st.floats(0.0, 1.0))
 def test_twin_is_the_temporal_runner(seed, lanes_exp, p):
     net = delayed_network(seed)
-    P = 1 << lanes_exp
-    spikes = random_spikes(seed ^ 0x5A5A, 3, net.timesteps, net.n_inputs, p=p)
-    ref = simulate(net, spikes)
-    twin = NetworkCore(net, HardwareConfig(lanes=P))
-    for b in range(3):  # in a row: each run starts from cleared slots
-        r = twin.run(spikes[b])
-        assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
-        assert r.cycles == cycle_formula(net, P, spikes[b])
-    np.testing.assert_array_equal(batch_cycles(net, P, spikes, ref), cycle_formula(net, P, spikes))
+    # three samples in a row: each run starts from cleared slots
+    assert_twin_is_the_runner(net, 1 << lanes_exp, random_spikes(seed ^ 0x5A5A, 3, net.timesteps, net.n_inputs, p=p))
 
 
 @pytest.mark.parametrize("max_delay", [1, 7, 255])

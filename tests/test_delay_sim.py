@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikegate.model.random import random_network, random_spikes
+from spikegate.model.random import random_network
 from spikegate.model.temporal import random_temporal
 from spikegate.sim.core import CoreSim
+from test_temporal_sim import check_verilator
 
 # name -> (seed, sizes, lanes, random_network keyword arguments, max delay, temporal parts per layer)
 CONFIGS = {
@@ -41,15 +42,7 @@ def config_network(name):
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_delayed_configuration_verilator(name):
     net, lanes = config_network(name)
-    seed = CONFIGS[name][0]
-    s = random_spikes(seed + 1000, 4, net.timesteps, net.n_inputs)
-    silent = np.zeros((1, net.timesteps, net.n_inputs), bool)
-    spikes = np.concatenate([s, silent, ~silent, s[:1]])
-    hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="verilator").check(spikes)
-    assert not mismatches, "\n".join(str(m) for m in mismatches[:10])
-    assert hw.samples_done == len(spikes)
-    np.testing.assert_array_equal(hw.cycles, exp.cycles)
-    assert sum(int(x.sum()) for x in exp.spikes) > 0
+    check_verilator(net, lanes, CONFIGS[name][0], repeat_first=True)
 
 
 def test_configurations_cover_the_features():

@@ -57,11 +57,14 @@ def temporal_network(seed: int, parts=None):
 @given(seed=st.integers(0, 2**31), lanes_exp=st.integers(0, 6), p=st.floats(0.0, 1.0))
 def test_twin_is_the_temporal_runner(seed, lanes_exp, p):
     net = temporal_network(seed)
-    P = 1 << lanes_exp
-    spikes = random_spikes(seed ^ 0x5A5A, 2, net.timesteps, net.n_inputs, p=p)
+    assert_twin_is_the_runner(net, 1 << lanes_exp, random_spikes(seed ^ 0x5A5A, 2, net.timesteps, net.n_inputs, p=p))
+
+
+def assert_twin_is_the_runner(net, P, spikes):
+    """The twin runs the samples [N, T, n_in] in a row like the model, with the formula's cycles."""
     ref = simulate(net, spikes)
     twin = NetworkCore(net, HardwareConfig(lanes=P))
-    for b in range(2):
+    for b in range(len(spikes)):
         r = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
         assert r.cycles == cycle_formula(net, P, spikes[b])

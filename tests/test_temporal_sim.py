@@ -41,15 +41,19 @@ def config_network(name):
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_temporal_configuration_verilator(name):
     net, lanes = config_network(name)
-    seed = CONFIGS[name][0]
+    check_verilator(net, lanes, CONFIGS[name][0])
+
+
+def check_verilator(net, lanes, seed, repeat_first=False):
+    """Four random samples, an all-silent and an all-active one (then the first again), back to back."""
     s = random_spikes(seed + 1000, 4, net.timesteps, net.n_inputs)
     silent = np.zeros((1, net.timesteps, net.n_inputs), bool)
-    spikes = np.concatenate([s, silent, ~silent])
+    spikes = np.concatenate([s, silent, ~silent] + ([s[:1]] if repeat_first else []))
     hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="verilator").check(spikes)
     assert not mismatches, "\n".join(str(m) for m in mismatches[:10])
     assert hw.samples_done == len(spikes)
     np.testing.assert_array_equal(hw.cycles, exp.cycles)
-    # The configuration exercises what it is named for: recurrent spikes and a moving current.
+    # The configuration exercises what it is named for: spikes that reach the layers.
     assert sum(int(x.sum()) for x in exp.spikes) > 0
 
 
