@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula
 from spikegate.model import Layer, Leak, Network, simulate
-from spikegate.model.core import NetworkCore, RunResult, batch_cycles
+from spikegate.model.core import NetworkCore, batch_cycles
 from spikegate.model.delay import DelayedSynapseArray, delay_words
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.random import random_network, random_spikes
@@ -105,10 +105,4 @@ def test_twin_at_the_rails(max_delay):
                              timesteps=12)
         net = net.replace(layers=[random_temporal(rng, lyr, parts=("delays", "current"), max_delay=max_delay)
                                   for lyr in net.layers])
-        spikes = random_spikes(seed, 3, net.timesteps, net.n_inputs, p=0.8)
-        ref = simulate(net, spikes)
-        twin = NetworkCore(net, HardwareConfig(lanes=[2, 4]))
-        for b in range(3):
-            r = twin.run(spikes[b])
-            assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
-            assert r.cycles == cycle_formula(net, [2, 4], spikes[b])
+        assert_twin_is_the_runner(net, [2, 4], random_spikes(seed, 3, net.timesteps, net.n_inputs, p=0.8))
