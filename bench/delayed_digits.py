@@ -10,6 +10,9 @@ snnTorch's NIR exporter has no delays, so the graph is written with the ``nir`` 
 expresses per-synapse delays: one ``Delay -> Linear`` path per delay value into the LIF node (the
 neuron parameters as snnTorch's exporter writes them, dt = 1e-4). It is imported with spikegate's
 rules and run in the bit-exact model; float and integer accuracy are printed side by side.
+The default run (seed 0, 8 bits) is checked in as tests/data/delayed-digits-w8.json;
+``python bench/temporal_hw.py NET.json`` gives its cycles per sample and memories on the
+accelerator (per-delay accumulator slots, README "Temporal layers").
 
     python bench/delayed_digits.py [--hidden 128] [--max-delay 4] [--epochs 30] [--out DIR]
 """

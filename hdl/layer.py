@@ -30,7 +30,10 @@ layer's spike words of the step before are replayed first in INTEG through the w
 recurrent rows (:class:`~spikegate.hdl.recurrence.RecurrentEvents`, G cycles per spike); a CUBA
 layer's sweep first updates the synaptic current (:class:`~spikegate.hdl.current.CurrentUnit`,
 CURRENT_STAGES = 3 cycles, its own block RAM) and reads the neuron state that much later, so its
-drain is 3 cycles longer (:meth:`spikegate.model.layer.LayerGeometry.cycles`).
+drain is 3 cycles longer; a delayed layer's synapse array keeps per-delay accumulator slots
+(:class:`~spikegate.hdl.delay.DelayedSynapseArray`: sums DELAY_STAGES = 2 cycles later, so 2 more
+drain cycles; its first step of a run clears the slots in a CLEAR state first)
+(:meth:`spikegate.model.layer.LayerGeometry.cycles`).
 
 Membranes and refractory counters are not cleared at the start of a run by a G-cycle sweep:
 ``reset_state`` sets one "fresh" flag per group, and a fresh group reads as v = 0, r = 0,
