@@ -17,6 +17,7 @@ from amaranth.lib import data, wiring
 from ..model.fileio import write_atomic
 from ..model.hardware import HardwareConfig
 from ..model.current import CURRENT_STAGES
+from ..model.delay import DELAY_STAGES
 from ..model.layer import LAYER_OVERHEAD
 from ..model.network import Network
 from .core import NetworkCore
@@ -66,13 +67,18 @@ def hardware_summary(core: NetworkCore) -> dict:
 def _cycle_formula(geometry) -> str:
     conv = (f"; a conv2d layer's term: sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + {LAYER_OVERHEAD}"
             if any(g.conv is not None for g in geometry) else "")
-    if not any(g.current or g.recurrent for g in geometry):
+    if not any(g.current or g.recurrent or g.delay_slots for g in geometry):
         return f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]" + conv
-    # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current stages.
+    # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current stages,
+    # the delay path's stages and its slot clear at t = 0.
     rec = [l for l, g in enumerate(geometry) if g.recurrent]
     cuba = [l for l, g in enumerate(geometry) if g.current]
-    return (f"1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + {LAYER_OVERHEAD} + C_l)], R_l(t) = layer l's "
-            f"spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in {cuba} (else 0)" + conv)
+    delayed = {l: g.clear_cycles for l, g in enumerate(geometry) if g.delay_slots}
+    delays = (f", D_l(t) = {DELAY_STAGES} + (at t = 0) Z_l with Z_l = {delayed} (else 0)" if delayed else "")
+    return (f"1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + {LAYER_OVERHEAD} + C_l"
+            f"{' + D_l(t)' if delayed else ''})], R_l(t) = layer l's "
+            f"spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in {cuba} (else 0)"
+            + delays + conv)
 
 
 def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,
