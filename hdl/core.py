@@ -49,6 +49,20 @@ CFG_LATENCY = 2
 class NetworkCore(wiring.Component):
     """The accelerator for ``net`` as configured by ``hw`` (ports: docs/architecture.md).
 
+    Networks with a reward-modulated (``rule = "rstdp"``) plastic layer have two more inputs
+    (``hdl.eligibility``; the model is :meth:`spikegate.model.core.NetworkCore.reward` and
+    ``run(..., reward=R)``):
+
+    - ``reward``: ``stream.Signature(signed(16))``, a per-sample reward. Ready while the core is
+      idle (and ``start`` is low); a transfer with R != 0 makes every rstdp layer sweep its
+      synapses once, ``W <- clip(W + ((R * E) >>> reward_shift), w_min, w_max)`` from the
+      eligibility E the last run left (learning on; a run with learning off leaves E = 0). ``busy``
+      is high and ``done`` low until it is applied; ``cycles`` then shows the reward's cycles,
+      ``REWARD_OVERHEAD + max_l (n_in_l * G_l + ELIG_DRAIN)`` (1 for R = 0). A host REWARD
+      command sends the value here after the sample's run.
+    - ``step_reward``: ``signed(16)``, held for a whole run like ``learn``: R(t) of every step of
+      the run (applied after each step's eligibility update); 0 for no per-step reward.
+
     ``spram_primitive`` only chooses how SPRAM weight memories (``hw.weight_ram``) are realised,
     not what they do: True instantiates SB_SPRAM256KA (iCE40 synthesis), ``"model"`` a cycle
     model of it (Amaranth's simulator), False a behavioural memory of the same contents and timing.
@@ -104,6 +118,10 @@ class NetworkCore(wiring.Component):
         if any(g.learning is not None for g in geos):
             # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run).
             members["learn"] = In(1)
+        if any(g.learning is not None and g.learning.elig_bits for g in geos):
+            # rstdp networks only: a per-sample reward (idle) and the per-step reward (held for a run).
+            members["reward"] = In(stream.Signature(signed(16)))
+            members["step_reward"] = In(signed(16))
         if trace_depth:
             members.update({
                 "trace_addr": In(max(1, ceil_log2(trace_depth))),
@@ -233,9 +251,21 @@ class NetworkCore(wiring.Component):
 
         # --- controller --------------------------------------------------------------------------
         last = self.layers[-1]
+        rstdp = [core for core, geo in zip(self.layers, geos) if geo.learning is not None and geo.learning.elig_bits]
+        if rstdp:
+            sample_reward = Signal(signed(16))
+            rewarding = Signal()
+            m.d.comb += self.reward.ready.eq(idle & ~self.start)
+            for core in rstdp:
+                m.d.comb += core.reward.eq(Mux(rewarding, sample_reward, self.step_reward))
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
+                if rstdp:
+                    with m.If(self.reward.valid & ~self.start):
+                        m.d.sync += [sample_reward.eq(self.reward.payload), cycles.eq(0), done.eq(0)]
+                        m.d.comb += [core.reward_start.eq(self.reward.payload != 0) for core in rstdp]
+                        m.next = "REWARD"
                 with m.If(self.start):
                     # n_steps as it is after this cycle's load or clear, if any
                     m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0),
@@ -256,6 +286,13 @@ class NetworkCore(wiring.Component):
                 with m.If(last.done):
                     m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
                     m.next = "NEXT"
+            if rstdp:
+                with m.State("REWARD"):  # REWARD_OVERHEAD: the cycle that sees every layer idle
+                    m.d.comb += rewarding.eq(1)
+                    m.d.sync += cycles.eq(cycles + 1)
+                    with m.If(~Cat(*[core.busy for core in rstdp]).any()):
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
 
         # --- outputs -----------------------------------------------------------------------------
         m.d.comb += [

@@ -120,6 +120,9 @@ class LayerCore(wiring.Component):
             **layer_members(geo, row_bits=geo.addr_bits, col_bits=col_bits),
             # Plastic layers only: stage 5 (hdl.learning_engine) runs after the sweep while high.
             **({"learn": In(1)} if geo.learning is not None else {}),
+            # rstdp layers only (hdl.eligibility): R of stage 5, and (idle) a per-sample reward sweep.
+            **({"reward": In(signed(16)), "reward_start": In(1)}
+               if geo.learning is not None and geo.learning.elig_bits else {}),
         })
         # Temporal layers: the recurrent weights are rows of the same synapse array
         # (model/recurrence.py), the current one more state memory (model/current.py).
@@ -175,6 +178,7 @@ class LayerCore(wiring.Component):
         learn_start = Signal()
         learning_phase = Signal()
         wta = self.learning is not None and geo.learning.wta_issues > 0
+        elig = self.learning is not None and geo.learning.elig_bits > 0
         wta_start, wta_done = Signal(), Signal()
 
         def after_sweep():
@@ -191,6 +195,9 @@ class LayerCore(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += g.eq(0)
                     m.next = "INTEG"
+                if elig:
+                    with m.Elif(self.reward_start):
+                        m.next = "REWARD"
             with m.State("INTEG"):
                 m.d.comb += self.busy.eq(1)
                 if rec is not None:  # the layer's own spikes of the step before come first
@@ -237,6 +244,11 @@ class LayerCore(wiring.Component):
             if self.learning is not None:
                 with m.State("LEARN"):
                     m.d.comb += [self.busy.eq(1), learning_phase.eq(1), self.done.eq(self.learning.done)]
+                    with m.If(self.learning.done):
+                        m.next = "IDLE"
+            if elig:
+                with m.State("REWARD"):  # a per-sample reward sweep: busy, but no step is done
+                    m.d.comb += [self.busy.eq(1), learning_phase.eq(1)]
                     with m.If(self.learning.done):
                         m.next = "IDLE"
 
@@ -354,7 +366,8 @@ class LayerCore(wiring.Component):
                 m, syn=syn, start=self.start, learn_start=learn_start, reset_state=self.reset_state,
                 learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
                 rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
-                learning_phase=learning_phase)
+                learning_phase=learning_phase, **({"reward": self.reward, "reward_start": self.reward_start}
+                                                  if elig else {}))
         if wta:
             m.d.comb += wta_done.eq(winner_take_all(
                 m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn,

@@ -77,6 +77,7 @@ FILE_TIERS = {
     "test_packaging.py": "model",
     "test_learning_engine.py": "model",
     "test_learning_hdl.py": "amaranth",
+    "test_learning_rstdp.py": "amaranth",
     "test_learning_sim.py": "verilator",
     "test_plasticity.py": "model",
     "test_plasticity_scalar.py": "model",
