@@ -36,7 +36,9 @@ from ..model.hardware import HardwareConfig
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
+from ..model.learning_engine import LearnState
 from .conv_layer import bad_input_address, layer_cores
+from .learning_state import state_width
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 from .word_queue import WordQueue, word_events
 
@@ -62,6 +64,10 @@ class NetworkCore(wiring.Component):
       command sends the value here after the sample's run.
     - ``step_reward``: ``signed(16)``, held for a whole run like ``learn``: R(t) of every step of
       the run (applied after each step's eligibility update); 0 for no per-step reward.
+
+    Every plastic network has ``learn_state_addr`` (layer, kind, row, col) / ``learn_state_data``:
+    an idle-time read of a plastic layer's traces, offsets or eligibility, one cycle later
+    (:class:`~spikegate.model.learning_engine.LearnState`, hdl.learning_state).
 
     ``spram_primitive`` only chooses how SPRAM weight memories (``hw.weight_ram``) are realised,
     not what they do: True instantiates SB_SPRAM256KA (iCE40 synthesis), ``"model"`` a cycle
@@ -115,9 +121,15 @@ class NetworkCore(wiring.Component):
             "param_data": Out(signed(self.data_bits)),
             "mon": Out(self.mon_layout),
         }
-        if any(g.learning is not None for g in geos):
-            # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run).
+        plastic = [g for g in geos if g.learning is not None]
+        if plastic:
+            # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run);
+            # idle-time reads of the learning state (hdl.learning_state), answered one cycle later.
             members["learn"] = In(1)
+            self.learn_state_layout = data.StructLayout({
+                "layer": self.layer_bits, "kind": LearnState, "row": self.row_bits, "col": self.col_bits})
+            members["learn_state_addr"] = In(self.learn_state_layout)
+            members["learn_state_data"] = Out(signed(max(state_width(g) for g in plastic)))
         if any(g.learning is not None and g.learning.elig_bits for g in geos):
             # rstdp networks only: a per-sample reward (idle) and the per-step reward (held for a run).
             members["reward"] = In(stream.Signature(signed(16)))
@@ -150,10 +162,17 @@ class NetworkCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         geos, L = self.geometry, len(self.layers)
+        if any(g.learning is not None for g in geos):
+            state_layer = Signal(self.layer_bits)
+            m.d.sync += state_layer.eq(self.learn_state_addr.layer)
         for l, core in enumerate(self.layers):
             m.submodules[f"layer{l}"] = core
             if geos[l].learning is not None:  # (a conv layer is never plastic)
-                m.d.comb += core.learn.eq(self.learn)
+                sa = self.learn_state_addr
+                m.d.comb += [core.learn.eq(self.learn), core.state_addr.kind.eq(sa.kind),
+                             core.state_addr.row.eq(sa.row), core.state_addr.col.eq(sa.col)]
+                with m.If(state_layer == l):
+                    m.d.comb += self.learn_state_data.eq(core.state_data)
 
         idle = Signal()
         step = Signal(self.step_bits)

@@ -47,7 +47,8 @@ def eligibility_sweep(m, eng, *, syn, issue, addr, pre_rd, spk, reward, reward_m
     is on the synapse array's op port); ``addr``: its address i * G + g; ``pre_rd``: the pre-trace
     port (addressed with i in the issue cycle); ``spk``: the spike-word memory's read data (addressed
     with g in the issue cycle); ``reward``: R; ``reward_mode``: a per-sample reward sweep;
-    ``fresh``: E reads as 0; ``change(w, pre, x, y, q)``: the lane's STDP change D."""
+    ``fresh``: E reads as 0; ``change(w, pre, x, y, q)``: the lane's STDP change D. Returns the
+    eligibility read port (free while the layer is idle)."""
     geo, p = eng.geo, eng.p
     P, tb, eb, wb = geo.lanes, geo.learning.trace_bits, geo.learning.elig_bits, geo.weight_bits
     elo, ehi = signed_range(eb)
@@ -82,3 +83,4 @@ def eligibility_sweep(m, eng, *, syn, issue, addr, pre_rd, spk, reward, reward_m
     u_data = Signal(P * wb)
     m.d.sync += [u_valid.eq(s3.valid & (reward != 0)), u_addr.eq(s3.addr), u_data.eq(w_new)]
     m.d.comb += [syn.l_en.eq(u_valid), syn.l_addr.eq(u_addr), syn.l_data.eq(u_data)]
+    return e_rd

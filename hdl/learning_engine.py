@@ -35,6 +35,7 @@ from ..model.layer import ELIG_DRAIN, LEARN_DRAIN, NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.synapse import pack_lanes
 from .eligibility import eligibility_memory, eligibility_sweep
+from .learning_state import state_read
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
 
 __all__ = ["LearningEngine"]
@@ -107,13 +108,14 @@ class LearningEngine:
         return [Const((1 << (V - 1)) - 1, signed(V))] * P
 
     def elaborate(self, m, *, syn, start, learn_start, reset_state, learn, ev_valid, ev_addr, rd_group,
-                  fresh_q, sweep_w, group_w, word, learning_phase, reward=None, reward_start=None):
+                  fresh_q, sweep_w, group_w, word, learning_phase, state, reward=None, reward_start=None):
         """Add the engine to module ``m``. Inputs are the layer's signals: ``start`` (the layer's
         step starts), ``learn_start`` (drain over, learning on), ``ev_valid``/``ev_addr`` (an
         event is consumed), ``rd_group`` (stage 1 group of the sweep), ``fresh_q`` (stage 2),
         ``sweep_w``/``group_w``/``word`` (the sweep's write-back), ``learning_phase`` (the layer
-        is in its learning state; the engine owns the synapse issue then); rstdp: ``reward`` (R)
-        and ``reward_start`` (idle: run a per-sample reward sweep)."""
+        is in its learning state; the engine owns the synapse issue then), ``state`` (the layer is
+        idle, its ``state_addr`` and ``state_data``: hdl.learning_state); rstdp: ``reward`` (R) and
+        ``reward_start`` (idle: run a per-sample reward sweep)."""
         geo, p = self.geo, self.p
         P, G, n_in, tb = geo.lanes, geo.groups, geo.n_in, geo.learning.trace_bits
         depress, word_pass = geo.learning.depress, geo.learning.word_pass
@@ -293,10 +295,21 @@ class LearningEngine:
         # --- weight read-modify-write ----------------------------------------------------------------
         with m.If(issue):
             m.d.comb += [syn.op.eq(OP_LEARN), syn.addr.eq(row), syn.group.eq(grp)]
+        e_rd = None
         if elig:
-            eligibility_sweep(m, self, syn=syn, issue=issue, addr=ea, pre_rd=pre_rd, spk=spk, reward=reward,
-                              reward_mode=reward_mode, fresh=elig_fresh, change=self._change)
-            return
+            e_rd = eligibility_sweep(m, self, syn=syn, issue=issue, addr=ea, pre_rd=pre_rd, spk=spk, reward=reward,
+                                     reward_mode=reward_mode, fresh=elig_fresh, change=self._change)
+        else:
+            self._stdp_writes(m, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo, hi)
+        idle, addr, out = state
+        state_read(m, self, idle=idle, addr=addr, out=out, pre_rd=pre_rd, post_rd=post_rd,
+                   off_rd=self.off_rd if self.off_mem is not None else None, elig_rd=e_rd)
+
+    def _stdp_writes(self, m, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo, hi):
+        """rule "stdp": the weight read-modify-write of the event and word passes (see the module
+        docstring for the timing)."""
+        geo = self.geo
+        P, G, tb, wb = geo.lanes, geo.groups, geo.learning.trace_bits, geo.weight_bits
         stage_r = {"valid": 1, "kind_a": 1, "row": geo.addr_bits, "grp": geo.group_bits, "word": P,
                    "q": data.ArrayLayout(unsigned(tb), P)}
         r = Signal(data.StructLayout(stage_r))
@@ -308,7 +321,7 @@ class LearningEngine:
         m.d.sync += [q2.pre.eq(pre_rd.data[:tb]), q2.x.eq(pre_rd.data[tb])]
 
         w_old = syn.w_word
-        qb = q_lanes
+        qb = self.q_lanes
         new = Signal(data.ArrayLayout(signed(wb), P))
         for k in range(P):
             w = w_old[k]
@@ -316,7 +329,7 @@ class LearningEngine:
             d_b = -self._depression(qb[k])
             total = w + Mux(q2.kind_a, d_a, d_b)
             m.d.comb += new[k].eq(Mux(total < lo, lo, Mux(total > hi, hi, total)))
-        skip = ~q2.kind_a & (spiked >> q2.grp)[0]
+        skip = ~q2.kind_a & (self.spiked >> q2.grp)[0]
         u_valid = Signal()
         u_addr = Signal(len(syn.l_addr))
         u_data = Signal(P * wb)

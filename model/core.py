@@ -197,6 +197,12 @@ class NetworkCore:
             return int(core.bias.reshape(-1)[col])
         return int(core.theta)
 
+    def learn_state(self, layer: int, kind: int, row: int, col: int) -> int:
+        """What the gateware's idle-time ``learn_state_addr``/``learn_state_data`` read answers
+        (model.learning_engine.LearnState; 0 for a layer that is not plastic)."""
+        learning = self.layers[layer].learning if 0 <= layer < len(self.layers) else None
+        return 0 if learning is None else learning.state(kind, row, col)
+
     # --- a run ---------------------------------------------------------------------------------
 
     def cycles(self, spikes: np.ndarray) -> int:

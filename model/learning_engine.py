@@ -30,13 +30,24 @@ the contract; learning on only). The cycle count is
 """
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
 
 from .learning_rules import (apply_change, decay, eligibility_update, offsets_update, reward_change, stdp_term,
                              trace_update)
 from .network import Layer
 
-__all__ = ["LearningEngine", "hardware_refusal", "has_offsets", "is_rstdp"]
+__all__ = ["LearningEngine", "LearnState", "hardware_refusal", "has_offsets", "is_rstdp"]
+
+
+class LearnState(IntEnum):
+    """Which learning state the core's ``learn_state_addr`` reads (hdl.learning_state); weights are
+    read through ``param_addr``. The values follow the host link's READ_STATE kinds."""
+    OFFSET = 1       # threshold offset off[col]
+    PRE_TRACE = 2    # pre-synaptic trace P[row]
+    POST_TRACE = 3   # post-synaptic trace Q[col]
+    ELIGIBILITY = 4  # rstdp: E[row, col]
 
 
 def hardware_refusal(layer: Layer) -> str | None:
@@ -128,6 +139,18 @@ class LearningEngine:
     def neuron_offsets(self) -> np.ndarray:
         """The threshold offsets [n] (zeros when the layer keeps none)."""
         return np.zeros(self.layer.n, np.int64) if self.offsets is None else self.offsets.reshape(-1)[:self.layer.n].copy()
+
+    def state(self, kind: int, row: int, col: int) -> int:
+        """The value the gateware's idle-time state read answers (0 for state the layer lacks)."""
+        if kind == LearnState.PRE_TRACE:
+            return int(self.pre[row])
+        if kind == LearnState.POST_TRACE:
+            return int(self.post.reshape(-1)[col])
+        if kind == LearnState.OFFSET:
+            return int(self.neuron_offsets()[col])
+        if kind == LearnState.ELIGIBILITY and self.elig is not None:
+            return int(self.elig[row, col])
+        return 0
 
     def traces(self) -> tuple[np.ndarray, np.ndarray]:
         """(pre [n_in], post [n]) as the contract numbers them."""

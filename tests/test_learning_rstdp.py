@@ -16,6 +16,7 @@ from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench
 from spikegate.model.core import NetworkCore as Twin
 from spikegate.model.hardware import HardwareConfig
+from spikegate.model.learning_engine import LearnState
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.synapse import unpack_lanes
 
@@ -67,8 +68,29 @@ async def send_reward(ctx, dut, value):
     return ctx.get(dut.cycles)
 
 
+async def read_state_port(ctx, dut, l, kind, rows, cols):
+    """Values [rows, cols] through the core's idle-time learn_state port."""
+    out = np.zeros((rows, cols), np.int64)
+    for i in range(rows):
+        for j in range(cols):
+            ctx.set(dut.learn_state_addr, {"layer": l, "kind": kind, "row": i, "col": j})
+            await ctx.tick()
+            out[i, j] = ctx.get(dut.learn_state_data)
+    return out
+
+
+async def check_port(ctx, dut, twin, l, geo):
+    """Every trace, offset and eligibility of layer l through the port equals the twin's."""
+    for kind, rows, cols in ((LearnState.PRE_TRACE, geo.n_in, 1), (LearnState.POST_TRACE, 1, geo.n),
+                             (LearnState.OFFSET, 1, geo.n), (LearnState.ELIGIBILITY, geo.n_in, geo.n)):
+        got = await read_state_port(ctx, dut, l, kind, rows, cols)
+        want = np.array([[twin.learn_state(l, kind, i, j) for j in range(cols)] for i in range(rows)])
+        assert np.array_equal(got, want), (l, kind.name, got, want)
+
+
 async def check_state(ctx, dut, twin, learned):
-    """Weights, offsets, and (after a learned run) traces and eligibility of every plastic layer."""
+    """Weights, offsets, and (after a learned run) traces and eligibility of every plastic layer,
+    in the memories and through the learn_state port."""
     changed = []
     for l, (core, tc) in enumerate(zip(dut.layers, twin.layers)):
         if core.learning is None:
@@ -85,6 +107,7 @@ async def check_state(ctx, dut, twin, learned):
             assert np.array_equal(pre, tpre) and np.array_equal(post, tpost), (l, pre, tpre, post, tpost)
             if geo.learning.elig_bits:
                 assert np.array_equal(read_eligibility(ctx, core, geo), tc.learning.elig), l
+            await check_port(ctx, dut, twin, l, geo)
     return changed
 
 
