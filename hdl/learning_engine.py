@@ -27,6 +27,8 @@ shares the layer's synapse ports, sweep pipeline and state machine.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
@@ -36,6 +38,7 @@ from ..model.network import Layer
 from ..model.synapse import pack_lanes
 from .eligibility import eligibility_memory, eligibility_sweep
 from .learning_state import state_read
+from .stdp import stdp_change, stdp_writes
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
 
 __all__ = ["LearningEngine"]
@@ -45,11 +48,6 @@ def _signal(m, value, width, name):
     sig = Signal(signed(width), name=name)
     m.d.comb += sig.eq(value)
     return sig
-
-
-def _nonneg(x):
-    """An unsigned value as a signed one of the same magnitude."""
-    return Cat(x, Const(0, 1)).as_signed()
 
 
 def _delay(m, value, n, name):
@@ -122,7 +120,6 @@ class LearningEngine:
         elig = self.elig_mem is not None
         drain = ELIG_DRAIN if elig else LEARN_DRAIN
         top = (1 << tb) - 1
-        wb = geo.weight_bits
         lo, hi = p.weight_bounds(self.layer)
         for name, mem in (("pre_mem", self.pre_mem), ("post_mem", self.post_mem), ("ev_mem", self.ev_mem),
                           ("spk_mem", self.spk_mem)):
@@ -298,57 +295,12 @@ class LearningEngine:
         e_rd = None
         if elig:
             e_rd = eligibility_sweep(m, self, syn=syn, issue=issue, addr=ea, pre_rd=pre_rd, spk=spk, reward=reward,
-                                     reward_mode=reward_mode, fresh=elig_fresh, change=self._change)
+                                     reward_mode=reward_mode, fresh=elig_fresh, change=partial(stdp_change, p))
         else:
-            self._stdp_writes(m, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo, hi)
+            stdp_writes(m, self, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo, hi)
         idle, addr, out = state
         state_read(m, self, idle=idle, addr=addr, out=out, pre_rd=pre_rd, post_rd=post_rd,
                    off_rd=self.off_rd if self.off_mem is not None else None, elig_rd=e_rd)
-
-    def _stdp_writes(self, m, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo, hi):
-        """rule "stdp": the weight read-modify-write of the event and word passes (see the module
-        docstring for the timing)."""
-        geo = self.geo
-        P, G, tb, wb = geo.lanes, geo.groups, geo.learning.trace_bits, geo.weight_bits
-        stage_r = {"valid": 1, "kind_a": 1, "row": geo.addr_bits, "grp": geo.group_bits, "word": P,
-                   "q": data.ArrayLayout(unsigned(tb), P)}
-        r = Signal(data.StructLayout(stage_r))
-        m.d.sync += [r.valid.eq(issue), r.kind_a.eq(kind_a), r.row.eq(row), r.grp.eq(grp),
-                     r.word.eq(spk.word), r.q.eq(spk.q)]
-        m.d.comb += learn_g_r.eq(r.grp)
-        q2 = Signal(data.StructLayout({**stage_r, "pre": tb, "x": 1}))
-        m.d.sync += [getattr(q2, f).eq(getattr(r, f)) for f in stage_r]
-        m.d.sync += [q2.pre.eq(pre_rd.data[:tb]), q2.x.eq(pre_rd.data[tb])]
-
-        w_old = syn.w_word
-        qb = self.q_lanes
-        new = Signal(data.ArrayLayout(signed(wb), P))
-        for k in range(P):
-            w = w_old[k]
-            d_a = self._change(w, q2.pre, q2.x, q2.word[k], q2.q[k])
-            d_b = -self._depression(qb[k])
-            total = w + Mux(q2.kind_a, d_a, d_b)
-            m.d.comb += new[k].eq(Mux(total < lo, lo, Mux(total > hi, hi, total)))
-        skip = ~q2.kind_a & (self.spiked >> q2.grp)[0]
-        u_valid = Signal()
-        u_addr = Signal(len(syn.l_addr))
-        u_data = Signal(P * wb)
-        m.d.sync += [u_valid.eq(q2.valid & ~skip), u_addr.eq(q2.row * G + q2.grp), u_data.eq(new)]
-        m.d.comb += [syn.l_en.eq(u_valid), syn.l_addr.eq(u_addr), syn.l_data.eq(u_data)]
-
-    def _depression(self, q):
-        """(a_minus * Q') >>> rate_shift of one lane's decayed post trace (unsigned, as a signed value)."""
-        p = self.p
-        return _nonneg((q * p.a_minus) >> p.rate_shift)
-
-    def _change(self, w, pre, x, y, q):
-        """The contract's D[i, j] of one lane: potentiation (pre trace ``pre``, old weight ``w`` for
-        weight_decay) if the neuron fired (``y``), minus depression (decayed post trace ``q``) if the
-        input did (``x``)."""
-        p = self.p
-        pot = _nonneg((pre * p.a_plus) >> p.rate_shift) - p.ltp_offset
-        wdep = (w >> p.weight_decay) if p.weight_decay else Const(0)
-        return Mux(y, pot - wdep, 0) - Mux(x, self._depression(q), 0)
 
     def _offsets(self, m, start, reset_state, learn, sweep_w, group_w, word):
         """Step 6 of the contract at the sweep's write-back (learning on): decay on the steps with

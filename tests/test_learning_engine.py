@@ -195,6 +195,12 @@ def test_learning_memory_and_cycle_terms_by_hand():
     no_dep = HardwareConfig(lanes=4).geometry(net.replace(layers=[net.layers[0].replace(
         plasticity=Plasticity(a_minus=0))]))[0]
     assert no_dep.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 195 + 3
+    # rstdp: events only bump (2 each), one gap cycle, the sweep over 64 * 25 words, its 4-cycle drain
+    rstdp = HardwareConfig(lanes=4).geometry(net.replace(layers=[net.layers[0].replace(
+        plasticity=Plasticity(rule="rstdp", a_minus=1, elig_bits=12))]))[0]
+    assert rstdp.memory_bits()["eligibility"] == 64 * 25 * 4 * 12
+    assert rstdp.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 1 + 1600 + 4
+    assert rstdp.learning.reward_cycles(rstdp) == 1600 + 4 and geo.learning.reward_cycles(geo) == 0
 
 
 @pytest.mark.parametrize("inhibition", ["none", "reset"])
