@@ -68,14 +68,14 @@ class LearningGeometry:
     depress: bool
     word_pass: bool
     offset_bits: int = 0  # 0: no threshold offsets (see model.learning_engine.has_offsets)
-    wta_issues: int = 0   # winner-take-all: groups the WTA pass visits (G with inhibition, else 1); 0: off
+    wta_issues: int = 0   # winner-take-all: groups the WTA pass visits (1 for k = 1 without inhibition, else G); 0: off
     elig_bits: int = 0    # rstdp: the signed eligibility width; 0: rule "stdp"
 
     @classmethod
     def of(cls, layer, groups: int) -> "LearningGeometry":
         p = layer.plasticity
         elig = is_rstdp(p)
-        return cls(wta_issues=(groups if p.inhibition != "none" else 1) if p.wta else 0,trace_bits=p.trace_bits,
+        return cls(wta_issues=(groups if p.inhibition != "none" or p.wta > 1 else 1) if p.wta else 0,trace_bits=p.trace_bits,
                    depress=p.a_minus > 0 and not elig,
                    word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus) and not elig,
                    offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0,

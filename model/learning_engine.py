@@ -53,8 +53,6 @@ class LearnState(IntEnum):
 def hardware_refusal(layer: Layer) -> str | None:
     """Why the learning gateware cannot build this plastic layer, or None when it can."""
     p = layer.plasticity
-    if p.wta > 1:
-        return f"winner-take-all of more than one winner (plasticity.wta = {p.wta})"
     if p.wta and layer.refractory:
         return f"winner-take-all in a layer with a refractory period (refractory = {layer.refractory})"
     return None

@@ -199,8 +199,8 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
     ceil(C_out / P) sweep groups. From the contract model's spikes and the lane count(s) alone (not
     from the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array.
 
-    A winner-take-all layer adds its WTA pass W_l, learning on or off: (G with inhibition, else 1)
-    + 2. With ``learn`` the samples are learned in order (``model.learning.learn_stream``, the
+    A winner-take-all layer adds its WTA pass W_l, learning on or off: (1 for one winner without
+    inhibition, else G) + 2. With ``learn`` the samples are learned in order (``model.learning.learn_stream``, the
     spikes then depend on the weights learned so far) and every plastic layer adds its stage 5,
     ``L = n_in + E * (1 + (G if a_minus else 1)) + S * (1 + n_in) + 3`` (the S term only when
     a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S the layer's non-zero P-lane
@@ -233,7 +233,7 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
                 cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current
                 p = layer.plasticity
                 if p is not None and p.wta:
-                    cycles += (G if p.inhibition != "none" else 1) + 2
+                    cycles += (G if p.inhibition != "none" or p.wta > 1 else 1) + 2
                 if learn and p is not None:
                     E = e[:, t].sum(axis=1)
                     pad = np.zeros((len(batch), G * P - layer.n), bool)

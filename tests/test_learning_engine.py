@@ -46,12 +46,13 @@ def reward_modulated(draw):
 
 @st.composite
 def competition(draw, layer):
-    """Winner-take-all of one winner with each inhibition, or none."""
+    """Winner-take-all of one to three winners with each inhibition, or none."""
     if not draw(st.booleans()):
         return {}
     inhibition = draw(st.sampled_from(["none", "reset", "reduce"]))
     top = min(40, (1 << (layer.membrane_bits - 1)) - 1)  # inhibit stays inside the membrane range
-    return dict(wta=1, inhibition=inhibition, inhibit=draw(st.integers(0, top)) if inhibition == "reduce" else 0)
+    return dict(wta=draw(st.integers(1, min(3, layer.n))), inhibition=inhibition,
+                inhibit=draw(st.integers(0, top)) if inhibition == "reduce" else 0)
 
 
 @st.composite
@@ -146,16 +147,18 @@ def test_learning_off_is_the_plain_network():
     assert any(not np.array_equal(_twin_weights(b, l), net.layers[l].weights) for l in range(2))
 
 
-@pytest.mark.parametrize("change, feature", [
-    (dict(wta=2), "winner-take-all of more than one winner"),
-    (dict(wta=2, inhibition="reset"), "winner-take-all of more than one winner"),
+@pytest.mark.parametrize("change, issues", [
+    (dict(rule="rstdp"), 0), (dict(wta=1), 1), (dict(wta=2), 3), (dict(wta=3, inhibition="reset"), 3),
 ])
-def test_geometry_refuses_what_has_no_gateware(change, feature):
-    net = random_network(3, (5, 6, 4), readout=False)
+def test_geometry_builds_rstdp_and_k_winners(change, issues):
+    """rstdp and winner-take-all of k >= 1 have gateware; the WTA pass visits every group (G = 3 at
+    2 lanes) except with one winner and no inhibition."""
+    net = random_network(3, (5, 6, 4), readout=False, refractory=0)
     layers = list(net.layers)
     layers[1] = layers[1].replace(name="out", plasticity=Plasticity(**change))
-    with pytest.raises(ValueError, match=rf"layer 1: plasticity with .*{feature}.* has no gateware yet \(layer out\)"):
-        HardwareConfig().geometry(net.replace(layers=layers))
+    geo = HardwareConfig(lanes=2).geometry(net.replace(layers=layers))[1]
+    assert geo.learning.wta_issues == issues
+    assert geo.learning.elig_bits == (16 if change.get("rule") == "rstdp" else 0)
 
 
 def test_geometry_refuses_wta_with_a_refractory_period():

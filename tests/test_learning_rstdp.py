@@ -32,6 +32,7 @@ CONFIGS = {
                                       dict(weight_bits=3)),
     "rstdp-wta-adaptive": (24, (10, 9), 2, [dict(RSTDP, wta=1, inhibition="reset", theta_inc=4, theta_decay=2,
                                                  ltp_offset=2, weight_decay=3)], dict(reset="subtract", refractory=0)),
+    "rstdp-wta-2": (26, (8, 9), 4, [dict(RSTDP, wta=2, theta_inc=3, ltp_offset=1)], dict(refractory=0)),
     "rstdp-before-plastic-readout": (25, (6, 8, 3), [2, 4], [dict(RSTDP, elig_bits=32),
                                                              dict(RSTDP, a_minus=3)], dict(readout=True)),
 }
