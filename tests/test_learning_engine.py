@@ -148,11 +148,11 @@ def test_learning_off_is_the_plain_network():
 
 
 @pytest.mark.parametrize("change, issues", [
-    (dict(rule="rstdp"), 0), (dict(wta=1), 1), (dict(wta=2), 3), (dict(wta=3, inhibition="reset"), 3),
+    (dict(rule="rstdp"), 0), (dict(wta=1), 1), (dict(wta=2), 2), (dict(wta=3, inhibition="reset"), 2),
 ])
 def test_geometry_builds_rstdp_and_k_winners(change, issues):
-    """rstdp and winner-take-all of k >= 1 have gateware; the WTA pass visits every group (G = 3 at
-    2 lanes) except with one winner and no inhibition."""
+    """rstdp and winner-take-all of k >= 1 have gateware; the WTA pass visits every group (G = 2: 4
+    neurons at 2 lanes) except with one winner and no inhibition."""
     net = random_network(3, (5, 6, 4), readout=False, refractory=0)
     layers = list(net.layers)
     layers[1] = layers[1].replace(name="out", plasticity=Plasticity(**change))
