@@ -371,8 +371,7 @@ class LayerCore(wiring.Component):
                 learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
                 rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
                 learning_phase=learning_phase, state=(layer_idle, self.state_addr, self.state_data),
-                **({"reward": self.reward, "reward_start": self.reward_start}
-                                                  if elig else {}))
+                **({"reward": self.reward, "reward_start": self.reward_start} if elig else {}))
         if wta:
             m.d.comb += wta_done.eq(winner_take_all(
                 m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn,

@@ -151,7 +151,8 @@ def _learning_writes(m, eng, learn, w_group, win, here):
     m.d.comb += [eng.post_wr.addr.eq(w_group), eng.post_wr.data.eq(_lanes([q_new[k] for k in range(P)], tb)),
                  eng.post_wr.en.eq(learn),
                  # (an rstdp layer's spike-word memory is addressed by group, hdl.eligibility)
-                 eng.spk_wr.addr.eq(w_group if eng.elig_mem is not None else eng.n_spk), eng.spk_wr.data.group.eq(w_group), eng.spk_wr.data.word.eq(win),
+                 eng.spk_wr.addr.eq(w_group if eng.elig_mem is not None else eng.n_spk),
+                 eng.spk_wr.data.group.eq(w_group), eng.spk_wr.data.word.eq(win),
                  eng.spk_wr.data.q.eq(eng.q_lanes), eng.spk_wr.en.eq(learn & here)]
     with m.If(learn & here):
         m.d.sync += [eng.n_spk.eq(eng.n_spk + 1), eng.spiked.eq(eng.spiked | (Const(1, G) << w_group))]

@@ -31,7 +31,8 @@ from .network import Network
 from .protocol import CfgTarget, value_range
 
 __all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "HardwareConfig", "DEFAULT_MEMORY_BUDGET",
-           "RUN_OVERHEAD", "STEP_OVERHEAD", "REWARD_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "MAX_EVENTS", "weight_cfg_words"]
+           "RUN_OVERHEAD", "STEP_OVERHEAD", "REWARD_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "MAX_EVENTS",
+           "weight_cfg_words"]
 
 # The controller's step-boundary cycle (checks whether another step is buffered).
 STEP_OVERHEAD = 1

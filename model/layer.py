@@ -75,7 +75,8 @@ class LearningGeometry:
     def of(cls, layer, groups: int) -> "LearningGeometry":
         p = layer.plasticity
         elig = is_rstdp(p)
-        return cls(wta_issues=(groups if p.inhibition != "none" or p.wta > 1 else 1) if p.wta else 0,trace_bits=p.trace_bits,
+        return cls(wta_issues=(groups if p.inhibition != "none" or p.wta > 1 else 1) if p.wta else 0,
+                   trace_bits=p.trace_bits,
                    depress=p.a_minus > 0 and not elig,
                    word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus) and not elig,
                    offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0,
