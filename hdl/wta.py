@@ -100,7 +100,10 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
     # The group answers one cycle after its read: write it back.
     win = Signal(P)
     theta_win = []
-    for k in range(P):
+    if K == 1:  # one slot: its lane in its group (a shift, no per-lane comparators)
+        m.d.comb += win.eq(Mux(best[0].valid & (w_group == best[0].group), Const(1, P) << best[0].lane, 0))
+        theta_win = [best[0].theta] * P
+    for k in range(P if K > 1 else 0):
         match = [b.valid & (b.group == w_group) & (b.lane == k) for b in best]
         m.d.comb += win[k].eq(Cat(*match).any())
         theta = Signal(signed(V), name=f"wta_theta{k}")
