@@ -36,7 +36,9 @@ from ..model.hardware import HardwareConfig
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
+from ..model.learning_engine import LearnState
 from .conv_layer import bad_input_address, layer_cores
+from .learning_state import state_width
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 from .word_queue import WordQueue, word_events
 
@@ -48,6 +50,24 @@ CFG_LATENCY = 2
 
 class NetworkCore(wiring.Component):
     """The accelerator for ``net`` as configured by ``hw`` (ports: docs/architecture.md).
+
+    Networks with a reward-modulated (``rule = "rstdp"``) plastic layer have two more inputs
+    (``hdl.eligibility``; the model is :meth:`spikegate.model.core.NetworkCore.reward` and
+    ``run(..., reward=R)``):
+
+    - ``reward``: ``stream.Signature(signed(16))``, a per-sample reward. Ready while the core is
+      idle (and ``start`` is low); a transfer with R != 0 makes every rstdp layer sweep its
+      synapses once, ``W <- clip(W + ((R * E) >>> reward_shift), w_min, w_max)`` from the
+      eligibility E the last run left (learning on; a run with learning off leaves E = 0). ``busy``
+      is high and ``done`` low until it is applied; ``cycles`` then shows the reward's cycles,
+      ``REWARD_OVERHEAD + max_l (n_in_l * G_l + ELIG_DRAIN)`` (1 for R = 0). A host REWARD
+      command sends the value here after the sample's run.
+    - ``step_reward``: ``signed(16)``, held for a whole run like ``learn``: R(t) of every step of
+      the run (applied after each step's eligibility update); 0 for no per-step reward.
+
+    Every plastic network has ``learn_state_addr`` (layer, kind, row, col) / ``learn_state_data``:
+    an idle-time read of a plastic layer's traces, offsets or eligibility, one cycle later
+    (:class:`~spikegate.model.learning_engine.LearnState`, hdl.learning_state).
 
     ``spram_primitive`` only chooses how SPRAM weight memories (``hw.weight_ram``) are realised,
     not what they do: True instantiates SB_SPRAM256KA (iCE40 synthesis), ``"model"`` a cycle
@@ -101,9 +121,19 @@ class NetworkCore(wiring.Component):
             "param_data": Out(signed(self.data_bits)),
             "mon": Out(self.mon_layout),
         }
-        if any(g.learning is not None for g in geos):
-            # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run).
+        plastic = [g for g in geos if g.learning is not None]
+        if plastic:
+            # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run);
+            # idle-time reads of the learning state (hdl.learning_state), answered one cycle later.
             members["learn"] = In(1)
+            self.learn_state_layout = data.StructLayout({
+                "layer": self.layer_bits, "kind": LearnState, "row": self.row_bits, "col": self.col_bits})
+            members["learn_state_addr"] = In(self.learn_state_layout)
+            members["learn_state_data"] = Out(signed(max(state_width(g) for g in plastic)))
+        if any(g.learning is not None and g.learning.elig_bits for g in geos):
+            # rstdp networks only: a per-sample reward (idle) and the per-step reward (held for a run).
+            members["reward"] = In(stream.Signature(signed(16)))
+            members["step_reward"] = In(signed(16))
         if trace_depth:
             members.update({
                 "trace_addr": In(max(1, ceil_log2(trace_depth))),
@@ -132,10 +162,17 @@ class NetworkCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         geos, L = self.geometry, len(self.layers)
+        if any(g.learning is not None for g in geos):
+            state_layer = Signal(self.layer_bits)
+            m.d.sync += state_layer.eq(self.learn_state_addr.layer)
         for l, core in enumerate(self.layers):
             m.submodules[f"layer{l}"] = core
             if geos[l].learning is not None:  # (a conv layer is never plastic)
-                m.d.comb += core.learn.eq(self.learn)
+                sa = self.learn_state_addr
+                m.d.comb += [core.learn.eq(self.learn), core.state_addr.kind.eq(sa.kind),
+                             core.state_addr.row.eq(sa.row), core.state_addr.col.eq(sa.col)]
+                with m.If(state_layer == l):
+                    m.d.comb += self.learn_state_data.eq(core.state_data)
 
         idle = Signal()
         step = Signal(self.step_bits)
@@ -233,9 +270,21 @@ class NetworkCore(wiring.Component):
 
         # --- controller --------------------------------------------------------------------------
         last = self.layers[-1]
+        rstdp = [core for core, geo in zip(self.layers, geos) if geo.learning is not None and geo.learning.elig_bits]
+        if rstdp:
+            sample_reward = Signal(signed(16))
+            rewarding = Signal()
+            m.d.comb += self.reward.ready.eq(idle & ~self.start)
+            for core in rstdp:
+                m.d.comb += core.reward.eq(Mux(rewarding, sample_reward, self.step_reward))
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
+                if rstdp:
+                    with m.If(self.reward.valid & ~self.start):
+                        m.d.sync += [sample_reward.eq(self.reward.payload), cycles.eq(0), done.eq(0)]
+                        m.d.comb += [core.reward_start.eq(self.reward.payload != 0) for core in rstdp]
+                        m.next = "REWARD"
                 with m.If(self.start):
                     # n_steps as it is after this cycle's load or clear, if any
                     m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0),
@@ -256,6 +305,13 @@ class NetworkCore(wiring.Component):
                 with m.If(last.done):
                     m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
                     m.next = "NEXT"
+            if rstdp:
+                with m.State("REWARD"):  # REWARD_OVERHEAD: the cycle that sees every layer idle
+                    m.d.comb += rewarding.eq(1)
+                    m.d.sync += cycles.eq(cycles + 1)
+                    with m.If(~Cat(*[core.busy for core in rstdp]).any()):
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
 
         # --- outputs -----------------------------------------------------------------------------
         m.d.comb += [

@@ -56,6 +56,7 @@ from ..model.synapse import pack_lanes
 from .current import current_stages
 from .delay import DelayedSynapseArray, delay_aligned
 from .learning_engine import LearningEngine
+from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
@@ -123,7 +124,11 @@ class LayerCore(wiring.Component):
         super().__init__({
             **layer_members(geo, row_bits=geo.addr_bits, col_bits=col_bits),
             # Plastic layers only: stage 5 (hdl.learning_engine) runs after the sweep while high.
-            **({"learn": In(1)} if geo.learning is not None else {}),
+            **({"learn": In(1), **state_members(geo, row_bits=geo.addr_bits, col_bits=col_bits)}
+               if geo.learning is not None else {}),
+            # rstdp layers only (hdl.eligibility): R of stage 5, and (idle) a per-sample reward sweep.
+            **({"reward": In(signed(16)), "reward_start": In(1)}
+               if geo.learning is not None and geo.learning.elig_bits else {}),
         })
         # Temporal layers: the recurrent weights are rows of the same synapse array
         # (model/recurrence.py), the current one more state memory (model/current.py).
@@ -180,7 +185,9 @@ class LayerCore(wiring.Component):
             m.d.comb += [rec.reset_state.eq(self.reset_state), rec.spikes.eq(self.spikes)]
         learn_start = Signal()
         learning_phase = Signal()
+        layer_idle = Signal()
         wta = self.learning is not None and geo.learning.wta_issues > 0
+        elig = self.learning is not None and geo.learning.elig_bits > 0
         wta_start, wta_done = Signal(), Signal()
 
         def after_sweep():
@@ -194,12 +201,16 @@ class LayerCore(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += layer_idle.eq(1)
                 with m.If(self.start):
                     m.d.sync += g.eq(0)
                     m.next = "INTEG"
                     if geo.delay_slots:  # a run's first step clears the slots first
                         with m.If(syn.dirty):
                             m.next = "CLEAR"
+                if elig:
+                    with m.Elif(self.reward_start):
+                        m.next = "REWARD"
             if geo.delay_slots:
                 with m.State("CLEAR"):
                     m.d.comb += [self.busy.eq(1), syn.clear.eq(1)]
@@ -251,6 +262,11 @@ class LayerCore(wiring.Component):
             if self.learning is not None:
                 with m.State("LEARN"):
                     m.d.comb += [self.busy.eq(1), learning_phase.eq(1), self.done.eq(self.learning.done)]
+                    with m.If(self.learning.done):
+                        m.next = "IDLE"
+            if elig:
+                with m.State("REWARD"):  # a per-sample reward sweep: busy, but no step is done
+                    m.d.comb += [self.busy.eq(1), learning_phase.eq(1)]
                     with m.If(self.learning.done):
                         m.next = "IDLE"
 
@@ -371,7 +387,8 @@ class LayerCore(wiring.Component):
                 m, syn=syn, start=self.start, learn_start=learn_start, reset_state=self.reset_state,
                 learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
                 rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
-                learning_phase=learning_phase)
+                learning_phase=learning_phase, state=(layer_idle, self.state_addr, self.state_data),
+                **({"reward": self.reward, "reward_start": self.reward_start} if elig else {}))
         if wta:
             m.d.comb += wta_done.eq(winner_take_all(
                 m, self.learning, start=self.start, wta_start=wta_start, learn=self.learn,

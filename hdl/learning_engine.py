@@ -15,18 +15,30 @@ A weight update is a read-modify-write of one P-lane word through the synapse ar
 cycle c (OP_LEARN: the issue register, as for integration), the word answers at c + 2, the new
 word is computed and registered, and written at c + 3.
 
+An rstdp layer (``geo.learning.elig_bits``) touches no weight in the event pass and has no word
+pass: after the events (and one idle cycle in which the last pre-trace write lands) the
+eligibility sweep of :mod:`spikegate.hdl.eligibility` visits every synapse word (n_in * G
+cycles), then FINISH waits ELIG_DRAIN cycles. Its spike-word memory is addressed by group (every
+group's word and Q', zero words included). While idle, ``reward_start`` runs the same sweep as
+a per-sample reward.
+
 This is not a Component: it adds its logic to the layer's module (:meth:`elaborate`), because it
 shares the layer's synapse ports, sweep pipeline and state machine.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from ..model.layer import LEARN_DRAIN, NEURON_STAGES, LayerGeometry
+from ..model.layer import ELIG_DRAIN, LEARN_DRAIN, NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.synapse import pack_lanes
+from .eligibility import eligibility_memory, eligibility_sweep
+from .learning_state import state_read
+from .stdp import stdp_change, stdp_writes
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
 
 __all__ = ["LearningEngine"]
@@ -64,6 +76,7 @@ class LearningEngine:
             offs = list(self.p.offsets_for(layer)) + [0] * (G * P - layer.n)
             self.off_mem = Memory(shape=unsigned(P * ob), depth=G, attrs=BLOCK_RAM_NO_COLLISION,
                                   init=[pack_lanes(offs[g * P:(g + 1) * P], ob) for g in range(G)])
+        self.elig_mem = eligibility_memory(geo) if lg.elig_bits else None
         self.done = Signal(name="learn_done")
 
     def thresholds(self, m, theta, rd_group):
@@ -93,17 +106,20 @@ class LearningEngine:
         return [Const((1 << (V - 1)) - 1, signed(V))] * P
 
     def elaborate(self, m, *, syn, start, learn_start, reset_state, learn, ev_valid, ev_addr, rd_group,
-                  fresh_q, sweep_w, group_w, word, learning_phase):
+                  fresh_q, sweep_w, group_w, word, learning_phase, state, reward=None, reward_start=None):
         """Add the engine to module ``m``. Inputs are the layer's signals: ``start`` (the layer's
         step starts), ``learn_start`` (drain over, learning on), ``ev_valid``/``ev_addr`` (an
         event is consumed), ``rd_group`` (stage 1 group of the sweep), ``fresh_q`` (stage 2),
         ``sweep_w``/``group_w``/``word`` (the sweep's write-back), ``learning_phase`` (the layer
-        is in its learning state; the engine owns the synapse issue then)."""
+        is in its learning state; the engine owns the synapse issue then), ``state`` (the layer is
+        idle, its ``state_addr`` and ``state_data``: hdl.learning_state); rstdp: ``reward`` (R) and
+        ``reward_start`` (idle: run a per-sample reward sweep)."""
         geo, p = self.geo, self.p
         P, G, n_in, tb = geo.lanes, geo.groups, geo.n_in, geo.learning.trace_bits
         depress, word_pass = geo.learning.depress, geo.learning.word_pass
+        elig = self.elig_mem is not None
+        drain = ELIG_DRAIN if elig else LEARN_DRAIN
         top = (1 << tb) - 1
-        wb = geo.weight_bits
         lo, hi = p.weight_bounds(self.layer)
         for name, mem in (("pre_mem", self.pre_mem), ("post_mem", self.post_mem), ("ev_mem", self.ev_mem),
                           ("spk_mem", self.spk_mem)):
@@ -141,8 +157,9 @@ class LearningEngine:
             m.d.comb += q_new[k].eq(Mux(bumped > top, top, bumped))
         self.post_wr, self.spk_wr, self.q_lanes, self.n_spk, self.spiked = post_wr, spk_wr, q_lanes, n_spk, spiked
         m.d.comb += [post_wr.addr.eq(group_w), post_wr.data.eq(q_new), post_wr.en.eq(sweep_w & learn),
-                     spk_wr.addr.eq(n_spk), spk_wr.data.group.eq(group_w), spk_wr.data.word.eq(word),
-                     spk_wr.data.q.eq(q_w), spk_wr.en.eq(sweep_w & learn & (word != 0))]
+                     spk_wr.addr.eq(group_w if elig else n_spk), spk_wr.data.group.eq(group_w),
+                     spk_wr.data.word.eq(word), spk_wr.data.q.eq(q_w),
+                     spk_wr.en.eq(sweep_w & learn & ((word != 0) | elig))]
         with m.If(sweep_w & learn & (word != 0)):
             m.d.sync += [n_spk.eq(n_spk + 1), spiked.eq(spiked | (Const(1, G) << group_w))]
 
@@ -157,19 +174,27 @@ class LearningEngine:
         e = Signal(range(n_in + 1))
         s = Signal(range(G + 1))
         g = Signal(range(max(G, 2)))
-        fin = Signal(range(LEARN_DRAIN + 1))
+        fin = Signal(range(drain + 1))
         walk = Signal()
         bump = Signal()
         issue = Signal()
         kind_a = Signal()  # potentiation pass (otherwise depression pass)
         row = Signal(geo.addr_bits)
         grp = Signal(geo.group_bits)
+        ea = Signal(len(syn.l_addr))     # rstdp: the sweep's word address i * G + g
+        reward_mode = Signal()           # rstdp: this sweep is a per-sample reward
+        elig_fresh = Signal()            # rstdp: no sweep since the run started, E reads as 0
+        if elig:
+            with m.If(reset_state):
+                m.d.sync += elig_fresh.eq(1)
         ev_i = ev_rd.data
         spk = spk_rd.data
         m.d.comb += [ev_rd.addr.eq(e), spk_rd.addr.eq(s), pre_rd.addr.eq(i)]
 
         def after_events():
-            if word_pass:
+            if elig:
+                m.next = "EGAP"
+            elif word_pass:
                 with m.If(n_spk != 0):
                     m.d.sync += [s.eq(0), i.eq(0)]
                     m.next = "SPREAD"
@@ -194,6 +219,10 @@ class LearningEngine:
                 with m.If(learn_start):
                     m.d.sync += i.eq(0)
                     m.next = "WALK"
+                if elig:
+                    with m.Elif(reward_start):
+                        m.d.sync += [i.eq(0), g.eq(0), ea.eq(0), reward_mode.eq(1)]
+                        m.next = "ESWEEP"
             with m.State("WALK"):
                 m.d.comb += walk.eq(1)
                 m.d.sync += i.eq(i + 1)
@@ -224,12 +253,27 @@ class LearningEngine:
                 m.d.sync += i.eq(i + 1)
                 with m.If(i == n_in - 1):
                     next_item(s, n_spk, "SPREAD", finish)
+            if elig:
+                with m.State("EGAP"):  # the last pre-trace write lands
+                    m.d.sync += [i.eq(0), g.eq(0), ea.eq(0)]
+                    m.next = "ESWEEP"
+                with m.State("ESWEEP"):
+                    m.d.comb += [issue.eq(1), row.eq(i), grp.eq(g), spk_rd.addr.eq(g)]
+                    m.d.sync += [g.eq(g + 1), ea.eq(ea + 1)]
+                    with m.If(g == G - 1):
+                        m.d.sync += [g.eq(0), i.eq(i + 1)]
+                        with m.If(i == n_in - 1):
+                            finish()
             with m.State("FINISH"):
                 m.d.sync += fin.eq(fin + 1)
-                with m.If(fin == LEARN_DRAIN - 1):
+                with m.If(fin == drain - 1):
                     m.d.sync += fin.eq(0)
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
+                    if elig:
+                        m.d.sync += reward_mode.eq(0)
+                        with m.If(~reward_mode):
+                            m.d.sync += elig_fresh.eq(0)
 
         # --- pre traces: the walk decays (read at c, written at c + 1), an event bumps ------------
         walk_q, bump_q = Signal(), Signal()
@@ -248,40 +292,15 @@ class LearningEngine:
         # --- weight read-modify-write ----------------------------------------------------------------
         with m.If(issue):
             m.d.comb += [syn.op.eq(OP_LEARN), syn.addr.eq(row), syn.group.eq(grp)]
-        stage_r = {"valid": 1, "kind_a": 1, "row": geo.addr_bits, "grp": geo.group_bits, "word": P,
-                   "q": data.ArrayLayout(unsigned(tb), P)}
-        r = Signal(data.StructLayout(stage_r))
-        m.d.sync += [r.valid.eq(issue), r.kind_a.eq(kind_a), r.row.eq(row), r.grp.eq(grp),
-                     r.word.eq(spk.word), r.q.eq(spk.q)]
-        m.d.comb += learn_g_r.eq(r.grp)
-        q2 = Signal(data.StructLayout({**stage_r, "pre": tb, "x": 1}))
-        m.d.sync += [getattr(q2, f).eq(getattr(r, f)) for f in stage_r]
-        m.d.sync += [q2.pre.eq(pre_rd.data[:tb]), q2.x.eq(pre_rd.data[tb])]
-
-        def nonneg(x):
-            """An unsigned value as a signed one of the same magnitude."""
-            return Cat(x, Const(0, 1)).as_signed()
-
-        def dep(q):
-            return nonneg((q * p.a_minus) >> p.rate_shift)
-
-        pot = nonneg((q2.pre * p.a_plus) >> p.rate_shift) - p.ltp_offset
-        w_old = syn.w_word
-        qb = q_lanes
-        new = Signal(data.ArrayLayout(signed(wb), P))
-        for k in range(P):
-            w = w_old[k]
-            wdep = (w >> p.weight_decay) if p.weight_decay else Const(0)
-            d_a = Mux(q2.word[k], pot - wdep, 0) - Mux(q2.x, dep(q2.q[k]), 0)
-            d_b = -dep(qb[k])
-            total = w + Mux(q2.kind_a, d_a, d_b)
-            m.d.comb += new[k].eq(Mux(total < lo, lo, Mux(total > hi, hi, total)))
-        skip = ~q2.kind_a & (spiked >> q2.grp)[0]
-        u_valid = Signal()
-        u_addr = Signal(len(syn.l_addr))
-        u_data = Signal(P * wb)
-        m.d.sync += [u_valid.eq(q2.valid & ~skip), u_addr.eq(q2.row * G + q2.grp), u_data.eq(new)]
-        m.d.comb += [syn.l_en.eq(u_valid), syn.l_addr.eq(u_addr), syn.l_data.eq(u_data)]
+        e_rd = None
+        if elig:
+            e_rd = eligibility_sweep(m, self, syn=syn, issue=issue, addr=ea, pre_rd=pre_rd, spk=spk, reward=reward,
+                                     reward_mode=reward_mode, fresh=elig_fresh, change=partial(stdp_change, p))
+        else:
+            stdp_writes(m, self, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo, hi)
+        idle, addr, out = state
+        state_read(m, self, idle=idle, addr=addr, out=out, pre_rd=pre_rd, post_rd=post_rd,
+                   off_rd=self.off_rd if self.off_mem is not None else None, elig_rd=e_rd)
 
     def _offsets(self, m, start, reset_state, learn, sweep_w, group_w, word):
         """Step 6 of the contract at the sweep's write-back (learning on): decay on the steps with

@@ -1,17 +1,18 @@
-"""Winner-take-all of one winner (``plasticity.wta = 1``) in a plastic layer's core.
+"""Winner-take-all of k winners (``plasticity.wta = k``) in a plastic layer's core.
 
 Twin: :meth:`spikegate.model.layer.LayerCore._step_wta` (the contract's neuron update with
 competition, model.lif.neuron_update). The sweep runs with every lane's threshold at the largest
 membrane value, so no lane fires: every membrane is written back as sat(leak(v) + drive), post
-traces and offsets as decayed only. At the write-back the sweep also keeps the winner: the largest
-v - theta_j among the lanes above their threshold, the lowest index on ties (groups come in
-ascending order, so a later group replaces the winner only when strictly larger).
+traces and offsets as decayed only. At the write-back the sweep also keeps the k winners: the
+largest v - theta_j among the lanes above their threshold, the lowest index on ties (a sorted
+list of k slots; groups come in ascending order, so a later neuron goes ahead of a kept one only
+when strictly larger).
 
-After the drain, the WTA pass reads one group a cycle (the winner's group alone without
-inhibition, every group with it) at the stage-1 address and writes it back the next cycle: the
-winner's membrane reset (zero, or minus its threshold), its spike word (to the next layer, the
-monitor and the spike counts), its post trace and threshold offset bumped and its spike word
-recorded for stage 5; with a winner, the others reset to 0 or reduced by ``inhibit``. Cycles:
+After the drain, the WTA pass reads one group a cycle (the winner's group alone with k = 1 and no
+inhibition, every group otherwise) at the stage-1 address and writes it back the next cycle: the
+winners' membranes reset (zero, or minus their thresholds), their spike word (to the next layer,
+the monitor and the spike counts), their post traces and threshold offsets bumped and the spike
+word recorded for stage 5; with a winner, the others reset to 0 or reduced by ``inhibit``. Cycles:
 ``wta_issues + WTA_DRAIN`` (:meth:`spikegate.model.layer.LearningGeometry.wta_cycles`). No
 refractory period (HardwareConfig.geometry refuses one with winner-take-all), so every neuron
 that did not win is inhibited.
@@ -34,40 +35,39 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
     lo = -(1 << (V - 1))
     lane_bits = max(1, (P - 1).bit_length())
 
-    # --- the winner, found at the sweep's write-back ---------------------------------------------
-    best_valid = Signal()
-    best_margin = Signal(signed(V + 2))
-    best_group = Signal(geo.group_bits)
-    best_lane = Signal(lane_bits)
+    # --- the k winners, found at the sweep's write-back ------------------------------------------
+    # A list of K slots, sorted by margin v - theta (largest first; valid slots before empty ones).
+    # The lanes of each written-back group are inserted in lane order; a candidate goes before the
+    # first slot it strictly beats, so of equal margins the one seen first (the lower index:
+    # groups come in ascending order) stays ahead. Each slot keeps its neuron's threshold too: a
+    # winner's reset subtracts the threshold of the start of the step, and the offsets memory holds
+    # the decayed offsets by the time the WTA pass reads it.
+    K = p.wta
+    slot = data.StructLayout({"valid": 1, "margin": signed(V + 2), "group": geo.group_bits, "lane": lane_bits,
+                              "theta": signed(V)})
+    best = [Signal(slot, name=f"wta_slot{s}") for s in range(K)]
     with m.If(start):
-        m.d.sync += best_valid.eq(0)
-    g_valid = Signal()
-    g_margin = Signal(signed(V + 2))
-    g_lane = Signal(lane_bits)
-    # The group's choice: a scan in which lane k replaces the running choice when it is above its
-    # threshold and strictly larger (so the lowest lane wins ties).
-    # The winner's threshold is kept too: its reset subtracts the threshold of the start of the step,
-    # and the offsets memory holds the decayed offsets by the time the WTA pass reads it.
-    g_theta = Signal(signed(V))
-    best_theta = Signal(signed(V))
-    cur_valid, cur_margin, cur_lane = Const(0), Const(0, signed(V + 2)), Const(0, lane_bits)
-    cur_theta = Const(0, signed(V))
+        m.d.sync += [b.valid.eq(0) for b in best]
+    cur = best
     for k in range(P):
-        margin = v_new[k] - eng.real_theta[k]
-        above = lane_mask[k] & (v_new[k] > eng.real_theta[k])
-        take = above & (~cur_valid | (margin > cur_margin))
-        nv, nm, nl = Signal(name=f"wta_v{k}"), Signal(signed(V + 2), name=f"wta_m{k}"), Signal(lane_bits, name=f"wta_l{k}")
-        nt = Signal(signed(V), name=f"wta_t{k}")
-        m.d.comb += [nv.eq(Mux(take, 1, cur_valid)), nm.eq(Mux(take, margin, cur_margin)),
-                     nl.eq(Mux(take, k, cur_lane)), nt.eq(Mux(take, eng.real_theta[k], cur_theta))]
-        cur_valid, cur_margin, cur_lane, cur_theta = nv, nm, nl, nt
-    m.d.comb += [g_valid.eq(cur_valid), g_margin.eq(cur_margin), g_lane.eq(cur_lane), g_theta.eq(cur_theta)]
-    with m.If(sweep_w & g_valid & (~best_valid | (g_margin > best_margin))):
-        m.d.sync += [best_valid.eq(1), best_margin.eq(g_margin), best_group.eq(group_w), best_lane.eq(g_lane),
-                     best_theta.eq(g_theta)]
+        cand = Signal(slot, name=f"wta_cand{k}")
+        m.d.comb += [cand.valid.eq(lane_mask[k] & (v_new[k] > eng.real_theta[k])),
+                     cand.margin.eq(v_new[k] - eng.real_theta[k]), cand.group.eq(group_w), cand.lane.eq(k),
+                     cand.theta.eq(eng.real_theta[k])]
+        beats = [cand.valid & (~c.valid | (cand.margin > c.margin)) for c in cur]
+        nxt = [Signal(slot, name=f"wta_ins{k}_{s}") for s in range(K)]
+        for s_ in range(K):
+            shifted = cur[s_ - 1] if s_ else cand
+            m.d.comb += nxt[s_].eq(Mux(beats[s_], Mux(beats[s_ - 1], shifted, cand) if s_ else cand, cur[s_]))
+        cur = nxt
+    with m.If(sweep_w):
+        m.d.sync += [b.eq(c) for b, c in zip(best, cur)]
 
     # --- the WTA pass ------------------------------------------------------------------------------
+    # With inhibition, or more than one winner, the pass visits every group in order (so a group's
+    # winners leave as one spike word, in group order); one winner without inhibition: its group.
     inhibit_all = p.inhibition != "none"
+    visit_all = inhibit_all or K > 1
     wg = Signal(geo.group_bits)
     issuing = Signal()
     end = Signal(range(3))
@@ -75,11 +75,11 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
     with m.FSM(name="wta_fsm"):
         with m.State("IDLE"):
             with m.If(wta_start):
-                m.d.sync += wg.eq(0 if inhibit_all else best_group)
+                m.d.sync += wg.eq(0 if visit_all else best[0].group)
                 m.next = "ISSUE"
         with m.State("ISSUE"):
             m.d.comb += issuing.eq(1)
-            if inhibit_all:
+            if visit_all:
                 m.d.sync += wg.eq(wg + 1)
                 with m.If(wg == G - 1):
                     m.next = "END"
@@ -98,13 +98,26 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
     m.d.sync += [w_valid.eq(issuing), w_group.eq(wg)]
 
     # The group answers one cycle after its read: write it back.
-    here = best_valid & (w_group == best_group)
     win = Signal(P)
-    m.d.comb += win.eq(Mux(here, Const(1, P) << best_lane, 0))
+    theta_win = []
+    if K == 1:  # one slot: its lane in its group (a shift, no per-lane comparators)
+        m.d.comb += win.eq(Mux(best[0].valid & (w_group == best[0].group), Const(1, P) << best[0].lane, 0))
+        theta_win = [best[0].theta] * P
+    for k in range(P if K > 1 else 0):
+        match = [b.valid & (b.group == w_group) & (b.lane == k) for b in best]
+        m.d.comb += win[k].eq(Cat(*match).any())
+        theta = Signal(signed(V), name=f"wta_theta{k}")
+        chosen = Const(0, signed(V))
+        for hit, b in zip(match, best):  # (at most one slot holds a given neuron)
+            chosen = Mux(hit, b.theta, chosen)
+        m.d.comb += theta.eq(chosen)
+        theta_win.append(theta)
+    here = win != 0
+    best_valid = best[0].valid
     v_out = Signal(data.ArrayLayout(signed(V), P))
     for k in range(P):
         v = v_lanes[k]
-        fired = 0 if layer.reset == "zero" else v - best_theta
+        fired = 0 if layer.reset == "zero" else v - theta_win[k]
         if p.inhibition == "reset":
             other = Mux(best_valid, 0, v)
         elif p.inhibition == "reduce":
@@ -140,7 +153,9 @@ def _learning_writes(m, eng, learn, w_group, win, here):
         m.d.comb += q_new[k].eq(Mux(bumped > top, top, bumped))
     m.d.comb += [eng.post_wr.addr.eq(w_group), eng.post_wr.data.eq(_lanes([q_new[k] for k in range(P)], tb)),
                  eng.post_wr.en.eq(learn),
-                 eng.spk_wr.addr.eq(eng.n_spk), eng.spk_wr.data.group.eq(w_group), eng.spk_wr.data.word.eq(win),
+                 # (an rstdp layer's spike-word memory is addressed by group, hdl.eligibility)
+                 eng.spk_wr.addr.eq(w_group if eng.elig_mem is not None else eng.n_spk),
+                 eng.spk_wr.data.group.eq(w_group), eng.spk_wr.data.word.eq(win),
                  eng.spk_wr.data.q.eq(eng.q_lanes), eng.spk_wr.en.eq(learn & here)]
     with m.If(learn & here):
         m.d.sync += [eng.n_spk.eq(eng.n_spk + 1), eng.spiked.eq(eng.spiked | (Const(1, G) << w_group))]

@@ -26,16 +26,21 @@ from .conv import refuse_conv
 from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, HardwareConfig
 from .conv_layer import input_addresses, layer_cores
 from .layer import LAYER_OVERHEAD, LayerCore
+from .learning import check_reward
 from .network import Network
 from .protocol import CfgTarget, value_range
 
 __all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "HardwareConfig", "DEFAULT_MEMORY_BUDGET",
-           "RUN_OVERHEAD", "STEP_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "MAX_EVENTS", "weight_cfg_words"]
+           "RUN_OVERHEAD", "STEP_OVERHEAD", "REWARD_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "MAX_EVENTS",
+           "weight_cfg_words"]
 
 # The controller's step-boundary cycle (checks whether another step is buffered).
 STEP_OVERHEAD = 1
 # The final boundary check that finds no step left.
 RUN_OVERHEAD = 1
+# A per-sample reward (the ``reward`` port): the controller's cycle that sees every rstdp layer idle
+# again; the layers' sweeps run side by side (LearningGeometry.reward_cycles).
+REWARD_OVERHEAD = 1
 
 
 def input_words(spikes: np.ndarray, first=None) -> list[tuple[int, int]]:
@@ -193,6 +198,12 @@ class NetworkCore:
             return int(core.bias.reshape(-1)[col])
         return int(core.theta)
 
+    def learn_state(self, layer: int, kind: int, row: int, col: int) -> int:
+        """What the gateware's idle-time ``learn_state_addr``/``learn_state_data`` read answers
+        (model.learning_engine.LearnState; 0 for a layer that is not plastic)."""
+        learning = self.layers[layer].learning if 0 <= layer < len(self.layers) else None
+        return 0 if learning is None else learning.state(kind, row, col)
+
     # --- a run ---------------------------------------------------------------------------------
 
     def cycles(self, spikes: np.ndarray) -> int:
@@ -200,9 +211,25 @@ class NetworkCore:
         depends on every layer's spikes)."""
         return self.run(spikes).cycles
 
-    def run(self, spikes: np.ndarray, learn: bool = False) -> RunResult:
+    def reward(self, reward: int) -> int:
+        """A per-sample reward (the gateware's ``reward`` stream, while idle): every rstdp layer's
+        weights change by ``(reward * E) >>> reward_shift`` from the eligibility the last run left
+        (model.learning.Learner.reward). Returns the cycles the ``cycles`` port shows afterwards:
+        REWARD_OVERHEAD + the longest rstdp layer's sweep (none when ``reward`` is 0)."""
+        reward = check_reward("reward", reward)
+        cycles = REWARD_OVERHEAD
+        for c in self.layers:
+            lg = c.geo.learning
+            if lg is not None and lg.elig_bits and reward:
+                c.learning.reward(c.synapses.weights, reward)
+                cycles = max(cycles, REWARD_OVERHEAD + lg.reward_cycles(c.geo))
+        return cycles
+
+    def run(self, spikes: np.ndarray, learn: bool = False, reward: int = 0) -> RunResult:
         """One sample. ``learn`` (the gateware's ``learn`` input) runs stage 5 of every plastic
-        layer: its weights change and persist into the next run."""
+        layer: its weights change and persist into the next run. ``reward`` (the gateware's
+        ``step_reward``, held for the run): R(t) of every step for the rstdp layers."""
+        reward = check_reward("reward", reward)
         spikes = np.asarray(spikes)
         if spikes.ndim != 2 or spikes.shape[1] != self.net.n_inputs:
             raise ValueError(f"spikes must have shape [T, {self.net.n_inputs}] for one sample, got {spikes.shape}")
@@ -228,7 +255,7 @@ class NetworkCore:
                       else list(flat))
             for l, c in enumerate(self.layers):
                 recurrent = c.recurrent_events if c.geo.conv is None else 0
-                words = c.step(events, learn) if c.geo.learning is not None else c.step(events)
+                words = c.step(events, learn, reward) if c.geo.learning is not None else c.step(events)
                 cycles += (c.geo.cycles(flat) if c.geo.conv is not None
                            else c.geo.cycles(len(events), recurrent, words=len(words), learn=learn, first=t == 0))
                 for g, w in words:

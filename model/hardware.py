@@ -145,9 +145,9 @@ class HardwareConfig:
                 if refused is not None:
                     raise ValueError(f"layer {l}: plasticity with {refused} has no gateware yet (layer "
                                      f"{layer.name or 'unnamed'}); the "
-                                     "learning gateware runs pair STDP with adaptive thresholds and "
-                                     "winner-take-all of one winner (rule 'stdp', wta <= 1, no refractory period "
-                                     "with wta); run this layer in the model: spikegate.model.learning")
+                                     "learning gateware runs pair and reward-modulated STDP with adaptive "
+                                     "thresholds and winner-take-all (no refractory period with wta); run this "
+                                     "layer in the model: spikegate.model.learning")
                 if ram != "block":
                     raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
                                      f"'block' (learning reads and writes weights in one cycle), got {ram!r}")

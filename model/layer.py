@@ -14,14 +14,14 @@ import numpy as np
 
 from .current import CURRENT_STAGES, CurrentUnit
 from .delay import DELAY_STAGES, DelayedSynapseArray, slot_stride
-from .learning_engine import LearningEngine, has_offsets
+from .learning_engine import LearningEngine, has_offsets, is_rstdp
 from .lif import neuron_update
 from .network import Layer
 from .neuron import LIFNeuronUnit
 from .recurrence import RecurrentEvents, recurrent_base, synapse_layer
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "WTA_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "ELIG_DRAIN", "WTA_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
 # Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
 # sweep writes group g back NEURON_STAGES cycles after its memories answer.
@@ -40,6 +40,9 @@ LAYER_OVERHEAD = 2 + ISSUE_STAGES + NEURON_STAGES + WORD_FIFO_STAGES
 # Stage 5's last weight write lands this many cycles after its issue (issue register, memory
 # read, one register of the update arithmetic): the learning layer's done waits for it.
 LEARN_DRAIN = ISSUE_STAGES + 2
+# rstdp: the eligibility sweep registers the new E before the reward's multiply (R * E), so its
+# weight write lands one cycle later than stage 5's: its done waits this much after the last issue.
+ELIG_DRAIN = LEARN_DRAIN + 1
 # The WTA pass writes a group the cycle after it reads it, and its done waits one more cycle for
 # the spike-word FIFO's registered output, like the sweep's drain.
 WTA_DRAIN = 1 + WORD_FIFO_STAGES
@@ -66,14 +69,19 @@ class LearningGeometry:
     depress: bool
     word_pass: bool
     offset_bits: int = 0  # 0: no threshold offsets (see model.learning_engine.has_offsets)
-    wta_issues: int = 0   # winner-take-all: groups the WTA pass visits (G with inhibition, else 1); 0: off
+    wta_issues: int = 0   # winner-take-all: groups the WTA pass visits (1 for k = 1 without inhibition, else G); 0: off
+    elig_bits: int = 0    # rstdp: the signed eligibility width; 0: rule "stdp"
 
     @classmethod
     def of(cls, layer, groups: int) -> "LearningGeometry":
         p = layer.plasticity
-        return cls(wta_issues=(groups if p.inhibition != "none" else 1) if p.wta else 0,trace_bits=p.trace_bits, depress=p.a_minus > 0,
-                   word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus),
-                   offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0)
+        elig = is_rstdp(p)
+        return cls(wta_issues=(groups if p.inhibition != "none" or p.wta > 1 else 1) if p.wta else 0,
+                   trace_bits=p.trace_bits,
+                   depress=p.a_minus > 0 and not elig,
+                   word_pass=bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus) and not elig,
+                   offset_bits=bits_for(p.offset_max(layer)) if has_offsets(p) else 0,
+                   elig_bits=p.elig_bits if elig else 0)
 
     def wta_cycles(self) -> int:
         """The WTA pass after the sweep (learning on or off): one group a cycle, then WTA_DRAIN."""
@@ -82,10 +90,19 @@ class LearningGeometry:
     def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
         """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
         one weight word per group (1 + G, else 1 + 1), per non-zero spike word one weight word per
-        input (1 + n_in, when ``word_pass``), then LEARN_DRAIN cycles until the last write."""
+        input (1 + n_in, when ``word_pass``), then LEARN_DRAIN cycles until the last write. rstdp:
+        after the events one idle cycle (the last pre-trace write lands) and the eligibility sweep,
+        one synapse word a cycle (n_in * G), then ELIG_DRAIN."""
         per_event = 1 + (geo.groups if self.depress else 1)
         per_word = 1 + geo.n_in if self.word_pass else 0
+        if self.elig_bits:
+            return geo.n_in + events * per_event + 1 + geo.n_in * geo.groups + ELIG_DRAIN
         return geo.n_in + events * per_event + words * per_word + LEARN_DRAIN
+
+    def reward_cycles(self, geo: "LayerGeometry") -> int:
+        """rstdp: the layer's per-sample reward sweep (R != 0), from the cycle it starts until it is
+        idle again: one synapse word a cycle, then ELIG_DRAIN. 0 for other rules."""
+        return geo.n_in * geo.groups + ELIG_DRAIN if self.elig_bits else 0
 
     def memory_bits(self, geo: "LayerGeometry") -> dict[str, int]:
         G, P, tb = geo.groups, geo.lanes, self.trace_bits
@@ -95,6 +112,7 @@ class LearningGeometry:
             "learn_events": geo.n_in * geo.addr_bits,    # the step's input events
             "learn_words": G * (geo.group_bits + P + P * tb),  # the step's spike words and Q'
             **({"offsets": G * P * self.offset_bits} if self.offset_bits else {}),
+            **({"eligibility": geo.n_in * G * P * self.elig_bits} if self.elig_bits else {}),
         }
 
 
@@ -284,9 +302,10 @@ class LayerCore:
         """E_rec of the coming step: the spikes of the layer's last step if it is recurrent, else 0."""
         return len(self.recurrence.rows()) if self.recurrence is not None else 0
 
-    def step(self, events, learn: bool = False) -> list[tuple[int, int]]:
+    def step(self, events, learn: bool = False, reward: int = 0) -> list[tuple[int, int]]:
         """Integrate the step's input events, sweep, return the non-zero spike words (g, word);
-        with ``learn`` on a plastic layer, then stage 5 (model.learning_engine)."""
+        with ``learn`` on a plastic layer, then stage 5 (model.learning_engine) with the step's
+        ``reward`` (rstdp)."""
         if self.geo.delay_slots:
             self.synapses.clear_if_dirty()
         if self.recurrence is not None:
@@ -295,7 +314,7 @@ class LayerCore:
         for i in events:
             self.synapses.integrate(int(i))
         if self.geo.learning is not None and self.geo.learning.wta_issues:
-            return self._step_wta(events, learn)
+            return self._step_wta(events, learn, reward)
         words = []
         for g in range(self.geo.groups):
             acc = self.synapses.take(g)
@@ -316,10 +335,10 @@ class LayerCore:
         if self.geo.delay_slots:
             self.synapses.advance()
         if learn and self.learning is not None:
-            self.learning.step(self.synapses.weights, events, words)
+            self.learning.step(self.synapses.weights, events, words, reward)
         return words
 
-    def _step_wta(self, events, learn: bool) -> list[tuple[int, int]]:
+    def _step_wta(self, events, learn: bool, reward: int) -> list[tuple[int, int]]:
         """A winner-take-all layer: the sweep updates every neuron without firing and finds the
         winner, then the WTA pass fires it and inhibits the others: together the contract's
         neuron update with competition (model.lif.neuron_update)."""
@@ -335,7 +354,7 @@ class LayerCore:
         self.count += fired
         words = [(g, int(sum(1 << k for k in range(P) if fired[g, k]))) for g in range(G) if fired[g].any()]
         if learn:
-            self.learning.step(self.synapses.weights, events, words)
+            self.learning.step(self.synapses.weights, events, words, reward)
         return words
 
     @staticmethod

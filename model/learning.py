@@ -20,7 +20,7 @@ from .lif import neuron_update
 from .network import Layer, Network
 from .params import check_int
 
-__all__ = ["MAX_REWARD", "LayerState", "Learner", "LearnResult", "learn_stream", "run_competitive_layer"]
+__all__ = ["MAX_REWARD", "check_reward", "LayerState", "Learner", "LearnResult", "learn_stream", "run_competitive_layer"]
 
 # Rewards are signed 16-bit integers (what the host sends).
 MAX_REWARD = (1 << 15) - 1
@@ -43,7 +43,8 @@ class LayerState:
             self.elig = np.zeros_like(self.elig)
 
 
-def _check_reward(name: str, value) -> int:
+def check_reward(name: str, value) -> int:
+    """A reward: a signed 16-bit integer, else ValueError naming ``name``."""
     return check_int(name, value, -MAX_REWARD - 1, MAX_REWARD)
 
 
@@ -78,7 +79,7 @@ class Learner:
                              f"{x.dtype} {x.shape}")
         T = x.shape[0]
         if rewards is not None:
-            rewards = [_check_reward(f"rewards[{t}]", r) for t, r in enumerate(np.asarray(rewards).tolist())]
+            rewards = [check_reward(f"rewards[{t}]", r) for t, r in enumerate(np.asarray(rewards).tolist())]
             if len(rewards) != T:
                 raise ValueError(f"rewards must have one value per step ({T}), got {len(rewards)}")
         out = []
@@ -125,7 +126,7 @@ class Learner:
     def reward(self, reward: int) -> None:
         """A per-sample reward: every rstdp layer's weights change by ``(reward * E) >>> reward_shift``
         from the eligibility the last sample left."""
-        reward = _check_reward("reward", reward)
+        reward = check_reward("reward", reward)
         for l, st in self.state.items():
             layer = self.net.layers[l]
             if layer.plasticity.rule == "rstdp" and reward:

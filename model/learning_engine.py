@@ -15,6 +15,14 @@ sweep). After the sweep, with learning on, it
 
 Every weight word is written at most once per step (step 2 and 3 touch disjoint groups), so the
 arithmetic is :mod:`spikegate.model.learning_rules`' on the [n_in, n] view: this twin calls it.
+
+``rule = "rstdp"`` (hdl.eligibility): the eligibility E sits beside the weights in the same
+layout. Every E decays every step, so after WALK and the pre-trace bumps (no weight word is
+touched there) one eligibility sweep visits every synapse word (i, g), i outer: it adds the
+step's STDP change D to the decayed E, and with a non-zero reward R (the core's ``step_reward``,
+held for the run) writes W + ((R * E) >>> reward_shift) back, saturated, in the same cycle's
+pipeline. A per-sample reward (the core's ``reward`` stream, while idle) is one more sweep that
+applies the same formula to the E the last sample left (:meth:`LearningEngine.reward`).
 Adaptive thresholds cost no cycles: the sweep reads a group's offsets with its membranes (the
 neurons fire above threshold + offset) and writes the updated offsets back with them (step 6 of
 the contract; learning on only). The cycle count is
@@ -22,24 +30,37 @@ the contract; learning on only). The cycle count is
 """
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
 
-from .learning_rules import apply_change, decay, offsets_update, stdp_term, trace_update
+from .learning_rules import (apply_change, decay, eligibility_update, offsets_update, reward_change, stdp_term,
+                             trace_update)
 from .network import Layer
 
-__all__ = ["LearningEngine", "hardware_refusal", "has_offsets"]
+__all__ = ["LearningEngine", "LearnState", "hardware_refusal", "has_offsets", "is_rstdp"]
+
+
+class LearnState(IntEnum):
+    """Which learning state the core's ``learn_state_addr`` reads (hdl.learning_state); weights are
+    read through ``param_addr``. The values follow the host link's READ_STATE kinds."""
+    OFFSET = 1       # threshold offset off[col]
+    PRE_TRACE = 2    # pre-synaptic trace P[row]
+    POST_TRACE = 3   # post-synaptic trace Q[col]
+    ELIGIBILITY = 4  # rstdp: E[row, col]
 
 
 def hardware_refusal(layer: Layer) -> str | None:
     """Why the learning gateware cannot build this plastic layer, or None when it can."""
     p = layer.plasticity
-    if p.rule != "stdp":
-        return f"plasticity.rule = {p.rule!r} (reward-modulated STDP)"
-    if p.wta > 1:
-        return f"winner-take-all of more than one winner (plasticity.wta = {p.wta})"
     if p.wta and layer.refractory:
         return f"winner-take-all in a layer with a refractory period (refractory = {layer.refractory})"
     return None
+
+
+def is_rstdp(p) -> bool:
+    """Reward-modulated STDP: the layer keeps an eligibility per synapse and takes rewards."""
+    return p.rule == "rstdp"
 
 
 def has_offsets(p) -> bool:
@@ -63,20 +84,24 @@ class LearningEngine:
         if has_offsets(self.p):
             self.offsets = np.zeros((self.groups, lanes), np.int64)
             self.offsets.reshape(-1)[:layer.n] = self.p.offsets_for(layer)
+        # rstdp: the eligibility [n_in, n] (reset with the traces at the start of every sample)
+        self.elig = np.zeros(layer.weights.shape, np.int64) if is_rstdp(self.p) else None
         self.t = 0
 
     def reset_sample(self) -> None:
         self.pre[:] = 0
         self.post[:] = 0
+        if self.elig is not None:
+            self.elig[:] = 0
         self.t = 0
 
     def thresholds(self, theta: int, g: int):
         """The thresholds the sweep uses for group g: theta + offsets (offsets at the start of the step)."""
         return theta if self.offsets is None else theta + self.offsets[g]
 
-    def step(self, weights: np.ndarray, events, words) -> None:
+    def step(self, weights: np.ndarray, events, words, reward: int = 0) -> None:
         """Stage 5: ``weights`` [n_in, G, P] (the synapse memory, updated in place), the step's input
-        events and non-zero spike words (g, word)."""
+        events and non-zero spike words (g, word); ``reward`` (rstdp) this step's reward R(t)."""
         p, n, P = self.p, self.layer.n, self.lanes
         x = np.zeros(self.layer.n_in, bool)
         x[list(events)] = True
@@ -88,7 +113,12 @@ class LearningEngine:
         view = weights.reshape(self.layer.n_in, -1)
         w = view[:, :n]
         d = stdp_term(p, w, pre, post_decayed[:n], x, y[:n])
-        view[:, :n] = apply_change(w, d, self.bounds)
+        if self.elig is None:
+            view[:, :n] = apply_change(w, d, self.bounds)
+        else:
+            self.elig = eligibility_update(p, self.elig, d)
+            if reward:
+                view[:, :n] = apply_change(w, reward_change(p, self.elig, reward), self.bounds)
         self.post = np.minimum(post_decayed + p.post_inc * y, p.trace_max).reshape(self.groups, P)
         self.pre = pre
         if self.offsets is not None:
@@ -96,9 +126,29 @@ class LearningEngine:
             flat[:n] = offsets_update(p, flat[:n], y[:n], self.t, p.offset_max(self.layer))
         self.t += 1
 
+    def reward(self, weights: np.ndarray, reward: int) -> None:
+        """A per-sample reward (rstdp): W <- clip(W + ((R * E) >>> reward_shift)) from the E the last
+        sample left; R = 0 changes nothing."""
+        if reward and self.elig is not None:
+            view = weights.reshape(self.layer.n_in, -1)
+            n = self.layer.n
+            view[:, :n] = apply_change(view[:, :n], reward_change(self.p, self.elig, reward), self.bounds)
+
     def neuron_offsets(self) -> np.ndarray:
         """The threshold offsets [n] (zeros when the layer keeps none)."""
         return np.zeros(self.layer.n, np.int64) if self.offsets is None else self.offsets.reshape(-1)[:self.layer.n].copy()
+
+    def state(self, kind: int, row: int, col: int) -> int:
+        """The value the gateware's idle-time state read answers (0 for state the layer lacks)."""
+        if kind == LearnState.PRE_TRACE:
+            return int(self.pre[row])
+        if kind == LearnState.POST_TRACE:
+            return int(self.post.reshape(-1)[col])
+        if kind == LearnState.OFFSET:
+            return int(self.neuron_offsets()[col])
+        if kind == LearnState.ELIGIBILITY and self.elig is not None:
+            return int(self.elig[row, col])
+        return 0
 
     def traces(self) -> tuple[np.ndarray, np.ndarray]:
         """(pre [n_in], post [n]) as the contract numbers them."""

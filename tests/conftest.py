@@ -79,6 +79,7 @@ FILE_TIERS = {
     "test_packaging.py": "model",
     "test_learning_engine.py": "model",
     "test_learning_hdl.py": "amaranth",
+    "test_learning_rstdp.py": "amaranth",
     "test_learning_sim.py": "verilator",
     "test_plasticity.py": "model",
     "test_plasticity_scalar.py": "model",
@@ -193,7 +194,7 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
-def cycle_formula(net, lanes, spikes, learn=False):
+def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None):
     """docs/architecture.md's cycle count
     ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + D_l(t) + W_l + L_l(t))]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
@@ -203,18 +204,25 @@ def cycle_formula(net, lanes, spikes, learn=False):
     ceil(C_out / P) sweep groups. From the contract model's spikes and the lane count(s) alone (not
     from the twin, whose count it checks). ``spikes`` [T, n_in] gives an int, [N, T, n_in] an array.
 
-    A winner-take-all layer adds its WTA pass W_l, learning on or off: (G with inhibition, else 1)
-    + 2. With ``learn`` the samples are learned in order (``model.learning.learn_stream``, the
+    A winner-take-all layer adds its WTA pass W_l, learning on or off: (1 for one winner without
+    inhibition, else G) + 2. With ``learn`` the samples are learned in order (``model.learning.learn_stream``, the
     spikes then depend on the weights learned so far) and every plastic layer adds its stage 5,
     ``L = n_in + E * (1 + (G if a_minus else 1)) + S * (1 + n_in) + 3`` (the S term only when
     a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S the layer's non-zero P-lane
-    spike words of the step; L = 0 otherwise."""
+    spike words of the step; L = 0 otherwise. An rstdp layer's stage 5 is instead
+    ``L = n_in + 2 * E + 1 + n_in * G + 4`` (the eligibility sweep). ``rewards`` (rstdp): sample
+    k's reward at every step, ``sample_rewards`` its reward after the sample (both default 0)."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
     if learn:
-        from spikegate.model.learning import learn_stream
-        out = learn_stream(net, batch).spikes
+        from spikegate.model.learning import Learner
+        learner, runs = Learner(net), []
+        for k, sample in enumerate(batch):
+            r = 0 if rewards is None else rewards[k]
+            runs.append(learner.run(sample, learn=True, rewards=[r] * len(sample)))
+            learner.reward(0 if sample_rewards is None else sample_rewards[k])
+        out = [np.stack([o[l] for o in runs]) for l in range(len(net.layers))]
     else:
         out = simulate(net, batch).spikes
     events = [batch] + out[:-1]
@@ -233,13 +241,16 @@ def cycle_formula(net, lanes, spikes, learn=False):
                 cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current + delay
                 p = layer.plasticity
                 if p is not None and p.wta:
-                    cycles += (G if p.inhibition != "none" else 1) + 2
+                    cycles += (G if p.inhibition != "none" or p.wta > 1 else 1) + 2
                 if learn and p is not None:
                     E = e[:, t].sum(axis=1)
                     pad = np.zeros((len(batch), G * P - layer.n), bool)
                     S = np.concatenate([own[:, t], pad], axis=1).reshape(len(batch), G, P).any(axis=2).sum(axis=1)
                     pot = bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus)
-                    cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
+                    if p.rule == "rstdp":
+                        cycles += layer.n_in + 2 * E + 1 + layer.n_in * G + 4
+                    else:
+                        cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
                 continue
             # conv2d: an event at (c, y, x) costs max(1, positions it reaches * Gc), Gc = ceil(C_out/P);
             # the sweep visits every position's Gc words.
@@ -257,6 +268,15 @@ def cycle_formula(net, lanes, spikes, learn=False):
             cycles += ho * wo * Gc + 8
     return int(cycles[0]) if spikes.ndim == 2 else cycles
 
+
+
+def reward_formula(net, lanes, reward):
+    """The ``cycles`` port after a per-sample reward: 1 + the longest rstdp layer's sweep
+    ``n_in * G + 4`` (1 alone when the reward is 0 or no layer is rstdp)."""
+    lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
+    sweeps = [layer.n_in * -(-layer.n // P) + 4 for layer, P in zip(net.layers, lanes)
+              if layer.plasticity is not None and layer.plasticity.rule == "rstdp" and reward]
+    return 1 + max(sweeps, default=0)
 
 
 def run_testbench(dut, body) -> None:

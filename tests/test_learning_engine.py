@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import cycle_formula
+from conftest import cycle_formula, reward_formula
 from spikegate.model.core import NetworkCore, batch_cycles
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.learning import Learner
@@ -31,17 +31,28 @@ def stdp_for(draw, layer):
                       weight_decay=draw(st.integers(0, 3)),
                       w_min=draw(st.sampled_from([None, lo, wmin])), w_max=draw(st.sampled_from([None, hi, wmax])),
                       **(draw(adaptive(layer)) if not layer.readout else {}),
-                      **(draw(competition(layer)) if not layer.readout and not layer.refractory else {}))
+                      **(draw(competition(layer)) if not layer.readout and not layer.refractory else {}),
+                      **draw(reward_modulated()))
+
+
+@st.composite
+def reward_modulated(draw):
+    """Reward-modulated STDP with a narrow or wide eligibility, or plain STDP."""
+    if not draw(st.booleans()):
+        return {}
+    return dict(rule="rstdp", elig_bits=draw(st.sampled_from([2, 5, 16, 32])), elig_decay=draw(st.integers(1, 5)),
+                reward_shift=draw(st.integers(0, 6)))
 
 
 @st.composite
 def competition(draw, layer):
-    """Winner-take-all of one winner with each inhibition, or none."""
+    """Winner-take-all of one to three winners with each inhibition, or none."""
     if not draw(st.booleans()):
         return {}
     inhibition = draw(st.sampled_from(["none", "reset", "reduce"]))
     top = min(40, (1 << (layer.membrane_bits - 1)) - 1)  # inhibit stays inside the membrane range
-    return dict(wta=1, inhibition=inhibition, inhibit=draw(st.integers(0, top)) if inhibition == "reduce" else 0)
+    return dict(wta=draw(st.integers(1, min(3, layer.n))), inhibition=inhibition,
+                inhibit=draw(st.integers(0, top)) if inhibition == "reduce" else 0)
 
 
 @st.composite
@@ -86,11 +97,16 @@ def test_twin_learns_as_the_model_after_every_step(case, data):
                             p=data.draw(st.sampled_from([0.2, 0.6, 1.0])))
     core = NetworkCore(net, HardwareConfig(lanes=lanes))
     learner = Learner(net)
+    rewards = st.sampled_from([0, 0, 1, -1, 3, -7, 300, -32768, 32767])
+    step_rewards, sample_rewards = [], []
     for k, sample in enumerate(samples):
+        # rstdp layers: a reward at every step of the sample (the core's step_reward), then one after it
+        step_reward, sample_reward = data.draw(rewards), data.draw(rewards)
+        step_rewards.append(step_reward)
         for t in range(len(sample)):
             twin, ref = copy.deepcopy(core), copy.deepcopy(learner)
-            got = twin.run(sample[:t + 1], learn=True)
-            want = ref.run(sample[:t + 1], learn=True)
+            got = twin.run(sample[:t + 1], learn=True, reward=step_reward)
+            want = ref.run(sample[:t + 1], learn=True, rewards=[step_reward] * (t + 1))
             for l in range(len(net.layers)):
                 assert np.array_equal(got.spikes[l], want[l]), (k, t, l)
                 if l in ref.state:
@@ -99,9 +115,18 @@ def test_twin_learns_as_the_model_after_every_step(case, data):
                     pre, post = twin.layers[l].learning.traces()
                     assert np.array_equal(pre, st_.pre) and np.array_equal(post, st_.post), (k, t, l)
                     assert np.array_equal(twin.layers[l].learning.neuron_offsets(), st_.offsets), (k, t, l)
-        got = core.run(sample, learn=True)
-        learner.run(sample, learn=True)
-        assert got.cycles == cycle_formula(net, lanes, samples[:k + 1], learn=True)[k]
+                    if st_.elig is not None:
+                        assert np.array_equal(twin.layers[l].learning.elig, st_.elig), (k, t, l)
+        got = core.run(sample, learn=True, reward=step_reward)
+        learner.run(sample, learn=True, rewards=[step_reward] * len(sample))
+        assert got.cycles == cycle_formula(net, lanes, samples[:k + 1], learn=True, rewards=step_rewards,
+                                           sample_rewards=sample_rewards + [0])[k]
+        sample_rewards.append(sample_reward)
+        cycles = core.reward(sample_reward)
+        learner.reward(sample_reward)
+        assert cycles == reward_formula(net, lanes, sample_reward)
+        for l, st_ in learner.state.items():
+            assert np.array_equal(_twin_weights(core, l), st_.weights), (k, l)
 
 
 def test_learning_off_is_the_plain_network():
@@ -122,17 +147,18 @@ def test_learning_off_is_the_plain_network():
     assert any(not np.array_equal(_twin_weights(b, l), net.layers[l].weights) for l in range(2))
 
 
-@pytest.mark.parametrize("change, feature", [
-    (dict(rule="rstdp"), "reward-modulated"),
-    (dict(wta=2), "winner-take-all of more than one winner"),
-    (dict(wta=2, inhibition="reset"), "winner-take-all of more than one winner"),
+@pytest.mark.parametrize("change, issues", [
+    (dict(rule="rstdp"), 0), (dict(wta=1), 1), (dict(wta=2), 2), (dict(wta=3, inhibition="reset"), 2),
 ])
-def test_geometry_refuses_what_has_no_gateware(change, feature):
-    net = random_network(3, (5, 6, 4), readout=False)
+def test_geometry_builds_rstdp_and_k_winners(change, issues):
+    """rstdp and winner-take-all of k >= 1 have gateware; the WTA pass visits every group (G = 2: 4
+    neurons at 2 lanes) except with one winner and no inhibition."""
+    net = random_network(3, (5, 6, 4), readout=False, refractory=0)
     layers = list(net.layers)
     layers[1] = layers[1].replace(name="out", plasticity=Plasticity(**change))
-    with pytest.raises(ValueError, match=rf"layer 1: plasticity with .*{feature}.* has no gateware yet \(layer out\)"):
-        HardwareConfig().geometry(net.replace(layers=layers))
+    geo = HardwareConfig(lanes=2).geometry(net.replace(layers=layers))[1]
+    assert geo.learning.wta_issues == issues
+    assert geo.learning.elig_bits == (16 if change.get("rule") == "rstdp" else 0)
 
 
 def test_geometry_refuses_wta_with_a_refractory_period():
@@ -172,6 +198,12 @@ def test_learning_memory_and_cycle_terms_by_hand():
     no_dep = HardwareConfig(lanes=4).geometry(net.replace(layers=[net.layers[0].replace(
         plasticity=Plasticity(a_minus=0))]))[0]
     assert no_dep.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 195 + 3
+    # rstdp: events only bump (2 each), one gap cycle, the sweep over 64 * 25 words, its 4-cycle drain
+    rstdp = HardwareConfig(lanes=4).geometry(net.replace(layers=[net.layers[0].replace(
+        plasticity=Plasticity(rule="rstdp", a_minus=1, elig_bits=12))]))[0]
+    assert rstdp.memory_bits()["eligibility"] == 64 * 25 * 4 * 12
+    assert rstdp.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 1 + 1600 + 4
+    assert rstdp.learning.reward_cycles(rstdp) == 1600 + 4 and geo.learning.reward_cycles(geo) == 0
 
 
 @pytest.mark.parametrize("inhibition", ["none", "reset"])

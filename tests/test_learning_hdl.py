@@ -39,6 +39,11 @@ CONFIGS = {
     # the winner's reset subtracts its threshold of the start of the step, not the decayed one
     "wta-subtract-decaying-offsets": (13, (9, 7), 2, [dict(STDP, wta=1, theta_inc=40, theta_decay=1,
                                                             offsets="ramp")], dict(reset="subtract", refractory=0)),
+    # k winners: ties to the lowest index across and within groups, winners sharing a group
+    "wta-3-subtract-adaptive": (14, (10, 9), 2, [dict(STDP, wta=3, theta_inc=6, theta_decay=2, offsets="ramp")],
+                                dict(reset="subtract", refractory=0)),
+    "wta-2-reduce-4-lanes": (15, (9, 10, 4), [4, 1], [dict(STDP, wta=2, inhibition="reduce", inhibit=3),
+                                                      dict(STDP, wta=4, inhibition="reset")], dict(refractory=0)),
     "wta-reduce-one-lane": (12, (8, 6), 1, [dict(STDP, wta=1, inhibition="reduce", inhibit=5, offsets="ramp")],
                             dict(refractory=0)),
 }

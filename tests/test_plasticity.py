@@ -100,8 +100,12 @@ def test_bad_plasticity_in_a_file_names_the_layer():
 
 
 def test_hardware_refuses_a_plastic_layer():
+    # rstdp with two winners has gateware; winner-take-all in a layer with a refractory period not
+    net = _plastic_net()
+    assert HardwareConfig(lanes=1).geometry(net)[1].learning.elig_bits == 12
+    net = net.replace(layers=[net.layers[0], net.layers[1].replace(refractory=2)])
     with pytest.raises(ValueError, match="layer 1: plasticity .* has no gateware yet"):
-        HardwareConfig(lanes=1).geometry(_plastic_net())
+        HardwareConfig(lanes=1).geometry(net)
 
 
 # --- golden vectors, worked by hand ----------------------------------------------------------
