@@ -9,7 +9,9 @@ on), ``ev_mem`` (the step's input events, recorded while they are integrated) an
 step's non-zero spike words with their decayed post traces Q'). After the layer's drain, with
 ``learn`` high, the engine runs WALK (n_in cycles), then per event EVREAD + EVISSUE (1 + G cycles
 with depression, 1 + 1 without), then per spike word SPREAD + POTISSUE (1 + n_in cycles, when any
-weight can change), then FINISH (LEARN_DRAIN cycles) and pulses ``done``.
+weight can change), then FINISH (LEARN_DRAIN cycles) and pulses ``done``. With the weights in SPRAM
+(one port) a pass issues every other cycle and FINISH is one cycle longer
+(``LearningGeometry.cycles``; the synapse array delays the write by a cycle).
 
 A weight update is a read-modify-write of one P-lane word through the synapse array: issued at
 cycle c (OP_LEARN: the issue register, as for integration), the word answers at c + 2, the new
@@ -24,7 +26,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from ..model.layer import LEARN_DRAIN, NEURON_STAGES, LayerGeometry
+from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.synapse import pack_lanes
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_LEARN
@@ -157,7 +159,12 @@ class LearningEngine:
         e = Signal(range(n_in + 1))
         s = Signal(range(G + 1))
         g = Signal(range(max(G, 2)))
-        fin = Signal(range(LEARN_DRAIN + 1))
+        drain = geo.learning.drain(geo)
+        fin = Signal(range(drain + 1))
+        # SPRAM weights (one port): a pass issues a weight word every other cycle (LearningGeometry.cycles)
+        spram = geo.weight_ram == "spram"
+        gap = Signal()
+        on = ~gap if spram else Const(1)  # this cycle may issue
         walk = Signal()
         bump = Signal()
         issue = Signal()
@@ -209,9 +216,12 @@ class LearningEngine:
             with m.State("EVISSUE"):
                 m.d.comb += [pre_rd.addr.eq(ev_i), row.eq(ev_i), grp.eq(g), bump.eq(g == 0)]
                 if depress:
-                    m.d.comb += issue.eq(1)
-                    m.d.sync += g.eq(g + 1)
+                    m.d.comb += issue.eq(on)
+                    m.d.sync += g.eq(g + on)
                     last = g == G - 1
+                    if spram:
+                        last = last & on
+                        m.d.sync += gap.eq(on & ~last)
                 else:
                     last = Const(1)
                 with m.If(last):
@@ -220,13 +230,16 @@ class LearningEngine:
                 m.d.sync += i.eq(0)
                 m.next = "POTISSUE"
             with m.State("POTISSUE"):
-                m.d.comb += [issue.eq(1), kind_a.eq(1), row.eq(i), grp.eq(spk.group)]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == n_in - 1):
+                m.d.comb += [issue.eq(on), kind_a.eq(1), row.eq(i), grp.eq(spk.group)]
+                m.d.sync += i.eq(i + on)
+                with m.If((i == n_in - 1) & on if spram else i == n_in - 1):
                     next_item(s, n_spk, "SPREAD", finish)
+                if spram:
+                    with m.Else():
+                        m.d.sync += gap.eq(on)
             with m.State("FINISH"):
                 m.d.sync += fin.eq(fin + 1)
-                with m.If(fin == LEARN_DRAIN - 1):
+                with m.If(fin == drain - 1):
                     m.d.sync += fin.eq(0)
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"

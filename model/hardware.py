@@ -54,7 +54,9 @@ class HardwareConfig:
     - ``memory_budget``: refuse a configuration whose memories need more bits than this.
     - ``weight_ram``: ``"block"`` (block RAM, weights baked in as initial contents) or ``"spram"``
       (iCE40 UltraPlus SB_SPRAM256KA: no initial contents, so the weights start at zero and the
-      host writes them through ``cfg``); one for every layer or one per layer.
+      host writes them through ``cfg``); one for every layer or one per layer. A plastic layer's
+      weights may be in SPRAM too: its learning stage then takes a cycle more per weight word
+      (:meth:`~spikegate.model.layer.LearningGeometry.cycles`); inference costs the same.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
@@ -150,9 +152,8 @@ class HardwareConfig:
                                      "learning gateware runs pair STDP with adaptive thresholds and "
                                      "winner-take-all of one winner (rule 'stdp', wta <= 1, no refractory period "
                                      "with wta); run this layer in the model: spikegate.model.learning")
-                if ram != "block":
-                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
-                                     f"'block' (learning reads and writes weights in one cycle), got {ram!r}")
+                # weight_ram = "spram" is valid: stage 5 then issues a weight word every other cycle
+                # (LearningGeometry.cycles), as the single SPRAM port needs.
                 learning = LearningGeometry.of(layer, -(-layer.n // P))
             _check_layer_values(l, layer)
             conv, n_in = conv_geometry(l, net.layers, geos, P, ram)

@@ -24,7 +24,7 @@ async def learn_stream(dut):
     job = json.loads((job_dir / "job.json").read_text())
     arrays = np.load(job_dir / "job.npz")
     words, offsets, timeouts = arrays["words"], arrays["offsets"], arrays["timeout_cycles"]
-    learn, params = arrays["learn"], arrays["param_words"]
+    learn, params, cfg = arrays["learn"], arrays["param_words"], arrays["cfg_words"]
     p = {name: getattr(dut, sig) for name, sig in job["ports"].items()}
     n = len(offsets) - 1
     cycles = np.zeros(n, np.int64)
@@ -32,8 +32,19 @@ async def learn_stream(dut):
     done_samples = 0
     error = ""
 
-    fall = await start_and_reset(p, ("load_valid", "clear", "start", "learn", "param_addr", "load_payload"))
+    fall = await start_and_reset(p, ("load_valid", "clear", "start", "learn", "param_addr", "load_payload",
+                                     "cfg_valid"))
     try:
+        # Weights in SPRAM start empty: write them through cfg (ready while idle), one a cycle,
+        # then let the cfg pipeline drain before the first sample.
+        for w in cfg:
+            p["cfg_payload"].value = int(w)
+            p["cfg_valid"].value = 1
+            await fall
+        if len(cfg):
+            p["cfg_valid"].value = 0
+            for _ in range(8):
+                await fall
         for s in range(n):
             p["learn"].value = int(learn[s])
             p["clear"].value = 1

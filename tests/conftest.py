@@ -189,7 +189,7 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
-def cycle_formula(net, lanes, spikes, learn=False):
+def cycle_formula(net, lanes, spikes, learn=False, weight_ram="block"):
     """docs/architecture.md's cycle count
     ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + W_l + L_l(t))]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
@@ -203,7 +203,9 @@ def cycle_formula(net, lanes, spikes, learn=False):
     spikes then depend on the weights learned so far) and every plastic layer adds its stage 5,
     ``L = n_in + E * (1 + (G if a_minus else 1)) + S * (1 + n_in) + 3`` (the S term only when
     a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S the layer's non-zero P-lane
-    spike words of the step; L = 0 otherwise."""
+    spike words of the step; L = 0 otherwise. With ``weight_ram="spram"`` (every layer's weights in
+    SPRAM) a weight pass issues every other cycle:
+    ``L = n_in + E * (2G if a_minus else 2) + S * 2 n_in + 4``."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
@@ -231,7 +233,10 @@ def cycle_formula(net, lanes, spikes, learn=False):
                     pad = np.zeros((len(batch), G * P - layer.n), bool)
                     S = np.concatenate([own[:, t], pad], axis=1).reshape(len(batch), G, P).any(axis=2).sum(axis=1)
                     pot = bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus)
-                    cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
+                    if weight_ram == "spram":
+                        cycles += layer.n_in + E * (2 * G if p.a_minus else 2) + pot * S * 2 * layer.n_in + 4
+                    else:
+                        cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
                 continue
             # conv2d: an event at (c, y, x) costs max(1, positions it reaches * Gc), Gc = ceil(C_out/P);
             # the sweep visits every position's Gc words.

@@ -143,7 +143,7 @@ def test_geometry_refuses_wta_with_a_refractory_period():
         HardwareConfig().geometry(net.replace(layers=[layer]))
 
 
-def test_geometry_accepts_stdp_and_refuses_spram():
+def test_geometry_accepts_stdp_in_block_ram_and_spram():
     net = random_network(3, (5, 6, 4), readout=True, weight_bits=8)
     layers = [layer.replace(plasticity=Plasticity(a_minus=1)) for layer in net.layers]
     geos = HardwareConfig().geometry(net.replace(layers=layers))  # a plastic readout too
@@ -154,8 +154,11 @@ def test_geometry_accepts_stdp_and_refuses_spram():
     assert geo.learning.offset_bits == (2 ** (layers[0].membrane_bits - 1) - 2 - layers[0].threshold).bit_length()
     assert geo.memory_bits()["offsets"] == geo.groups * geo.lanes * geo.learning.offset_bits
     assert HardwareConfig().geometry(net)[0].learning is None
-    with pytest.raises(ValueError, match=r"layer 0 \(.*\): a plastic layer needs weight_ram = 'block'"):
-        HardwareConfig(weight_ram="spram").geometry(net.replace(layers=layers))
+    spram = HardwareConfig(weight_ram="spram").geometry(net.replace(layers=layers))
+    assert [g.weight_ram for g in spram] == ["spram", "spram"] and all(g.learning is not None for g in spram)
+    odd = [layer.replace(weight_bits=6, weights=layer.weights // 8) for layer in layers]
+    with pytest.raises(ValueError, match=r"layer 0: weight_ram = 'spram' needs weight_bits to be a multiple of 4"):
+        HardwareConfig(weight_ram="spram").geometry(net.replace(layers=odd))
 
 
 def test_learning_memory_and_cycle_terms_by_hand():
@@ -172,6 +175,14 @@ def test_learning_memory_and_cycle_terms_by_hand():
     no_dep = HardwareConfig(lanes=4).geometry(net.replace(layers=[net.layers[0].replace(
         plasticity=Plasticity(a_minus=0))]))[0]
     assert no_dep.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 195 + 3
+    # SPRAM weights: a weight word every other cycle, 2G per event and 2 n_in per spike word, and
+    # one more drain cycle; inference is unchanged
+    spram = HardwareConfig(lanes=4, weight_ram="spram").geometry(net)[0]
+    assert spram.cycles(10, words=3) == 283
+    assert spram.cycles(10, words=3, learn=True) == 283 + 64 + 10 * 50 + 3 * 128 + 4
+    no_dep_spram = HardwareConfig(lanes=4, weight_ram="spram").geometry(net.replace(layers=[net.layers[0].replace(
+        plasticity=Plasticity(a_minus=0))]))[0]
+    assert no_dep_spram.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 3 * 128 + 4
 
 
 @pytest.mark.parametrize("inhibition", ["none", "reset"])
