@@ -98,8 +98,10 @@ def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
     weights make the design fit.
 
     On a device with SPRAM (the iCE40 UltraPlus), the largest weight arrays move to SPRAM, one
-    layer at a time, until the block RAM suffices. SPRAM has no configuration-time contents, so
-    those weights are zero after configuration and come over the host link.
+    layer at a time, until the block RAM suffices; a plastic layer's too (its learning stage then
+    issues a weight word every other cycle, ``LearningGeometry.cycles``). SPRAM has no
+    configuration-time contents, so those weights are zero after configuration and come over the
+    host link.
     """
     block = replace(hw, weight_ram="block")
     if _fits(board, estimate(board, net, block)) or not board.spram_blocks:

@@ -78,6 +78,7 @@ FILE_TIERS = {
     "test_learning_engine.py": "model",
     "test_learning_hdl.py": "amaranth",
     "test_learning_sim.py": "verilator",
+    "test_learning_spram.py": "amaranth",
     "test_plasticity.py": "model",
     "test_plasticity_scalar.py": "model",
     "test_plots.py": "model",
