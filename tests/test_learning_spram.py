@@ -11,7 +11,7 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 from test_learning_engine import stdp_for
-from test_learning_hdl import STDP, read_weights
+from test_learning_hdl import STDP, check_weights
 
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench
@@ -43,11 +43,7 @@ def _learn_with_spram(net, lanes, samples, learn):
             got = await run_in_testbench(ctx, dut, s)
             want = twin.run(s, learn=on)
             assert got.mismatch(want) is None, got.mismatch(want)
-            for l, (core, tc) in enumerate(zip(dut.layers, twin.layers)):
-                if core.learning is not None:
-                    w = await read_weights(ctx, dut, l, core.geo)
-                    assert np.array_equal(w, tc.synapses.weights.reshape(core.geo.n_in, -1)[:, :core.geo.n]), l
-                    changed.append(not np.array_equal(w, net.layers[l].weights))
+            await check_weights(ctx, dut, twin, changed)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
