@@ -107,7 +107,7 @@ def _write_pair(bit_out: Path, bit: bytes, rep_out: Path, rep: bytes) -> None:
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
-          baud: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
+          baud: int | None = None, encoder: bool = True, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
     ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
@@ -115,7 +115,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     weight arrays moved to SPRAM when only that makes the design fit) make the
     :class:`~spikegate.model.hardware.HardwareConfig`; ``baud`` is the host link's rate (default:
     the board's, ``Board.baud``; refused before any tool runs when the board's bridge or the UART
-    at the build's clock cannot run it); ``progress(text)`` hears each step.
+    at the build's clock cannot run it); ``encoder=False`` leaves the on-chip input encoder out of
+    the host link (ENCODE and BATCH then answer UNKNOWN_CMD; the host sends LOAD events), which
+    frees about 450 iCE40 LUTs and a block RAM; ``progress(text)`` hears each step.
     """
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
@@ -139,7 +141,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
 
     say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
         f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, hw, pll=pll, baud=baud)
+    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder)
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
@@ -164,7 +166,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "board": board.name, "title": board.title, "device": board.device, "family": board.family,
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
-        "lanes": lanes, "max_events": max_events, "seed": seed,
+        "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},

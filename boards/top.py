@@ -150,7 +150,8 @@ class BlinkCode(wiring.Component):
 class BoardTop(Elaboratable):
     """The whole design for one board: clocking, reset, network, host link, LEDs."""
 
-    def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int | None = None):
+    def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int | None = None,
+                 encoder: bool = True):
         self.board = board
         self.net = net
         self.hw = hw
@@ -169,7 +170,7 @@ class BoardTop(Elaboratable):
             net = _zero_weights(net, [r == "spram" for r in rams])
         core = NetworkCore(net, hw, spram_primitive=True)
         self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                             max_events=hw.max_events, core=core)
+                             max_events=hw.max_events, core=core, encoder=encoder)
 
     # --- clocking -------------------------------------------------------------------------------
 

@@ -143,6 +143,16 @@ def test_plastic_digits_network_moves_its_learning_weights_to_spram_on_the_icebr
     assert est["weight_ram"] == ["spram", "block"] and est["spram_tiles"] == 1 and est["blocks"] <= 30
 
 
+def test_board_top_without_the_encoder():
+    """`spikegate build --no-encoder`: the board top's host link is built without ENCODE and BATCH."""
+    from spikegate.boards.top import BoardTop
+    board = get_board("icebreaker")
+    net = _default_net()
+    hw = HardwareConfig(lanes=2, max_events=default_max_events(net))
+    assert BoardTop(board, net, hw, pll=pll_for(board)).link.encoder
+    assert not BoardTop(board, net, hw, pll=pll_for(board), encoder=False).link.encoder
+
+
 def _mnist_sized():
     return random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
 
