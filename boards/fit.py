@@ -25,6 +25,9 @@ BLOCK_CONFIGS = {
     "gowin": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
 }
 
+# A plastic layer's learning memories with one word per input (hdl.learning_engine), not per group.
+PER_INPUT = ("pre_traces", "learn_events")
+
 
 class ResourceError(UserError):
     """The design needs more of a device resource than the board has."""
@@ -49,7 +52,11 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
             shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
         for name in bits:
             if name != "weights":
-                depth = g.conv.channel_groups if g.conv is not None and name == "bias" else G  # per channel
+                depth = G
+                if g.conv is not None and name == "bias":
+                    depth = g.conv.channel_groups  # per channel
+                elif name in PER_INPUT:
+                    depth = g.n_in
                 shapes.append((f"layer {l} {name}", bits[name] // depth, depth))
         if l < len(geos) - 1:  # the block-RAM queue of spike words to the next layer (hdl.word_queue)
             shapes.append((f"layer {l} spike words", g.group_bits + P, queue_capacity(G)))
@@ -91,8 +98,10 @@ def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
     weights make the design fit.
 
     On a device with SPRAM (the iCE40 UltraPlus), the largest weight arrays move to SPRAM, one
-    layer at a time, until the block RAM suffices. SPRAM has no configuration-time contents, so
-    those weights are zero after configuration and come over the host link.
+    layer at a time, until the block RAM suffices; a plastic layer's too (its learning stage then
+    issues a weight word every other cycle, ``LearningGeometry.cycles``). SPRAM has no
+    configuration-time contents, so those weights are zero after configuration and come over the
+    host link.
     """
     block = replace(hw, weight_ram="block")
     if _fits(board, estimate(board, net, block)) or not board.spram_blocks:

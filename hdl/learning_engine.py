@@ -9,7 +9,9 @@ on), ``ev_mem`` (the step's input events, recorded while they are integrated) an
 step's non-zero spike words with their decayed post traces Q'). After the layer's drain, with
 ``learn`` high, the engine runs WALK (n_in cycles), then per event EVREAD + EVISSUE (1 + G cycles
 with depression, 1 + 1 without), then per spike word SPREAD + POTISSUE (1 + n_in cycles, when any
-weight can change), then FINISH (LEARN_DRAIN cycles) and pulses ``done``.
+weight can change), then FINISH (LEARN_DRAIN cycles) and pulses ``done``. With the weights in SPRAM
+(one port) a pass issues every other cycle and FINISH is one cycle longer
+(``LearningGeometry.cycles``; the synapse array delays the write by a cycle).
 
 A weight update is a read-modify-write of one P-lane word through the synapse array: issued at
 cycle c (OP_LEARN: the issue register, as for integration), the word answers at c + 2, the new
@@ -33,7 +35,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from ..model.layer import ELIG_DRAIN, LEARN_DRAIN, NEURON_STAGES, LayerGeometry
+from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.synapse import pack_lanes
 from .eligibility import eligibility_memory, eligibility_sweep
@@ -118,7 +120,7 @@ class LearningEngine:
         P, G, n_in, tb = geo.lanes, geo.groups, geo.n_in, geo.learning.trace_bits
         depress, word_pass = geo.learning.depress, geo.learning.word_pass
         elig = self.elig_mem is not None
-        drain = ELIG_DRAIN if elig else LEARN_DRAIN
+        drain = geo.learning.drain(geo)
         top = (1 << tb) - 1
         lo, hi = p.weight_bounds(self.layer)
         for name, mem in (("pre_mem", self.pre_mem), ("post_mem", self.post_mem), ("ev_mem", self.ev_mem),
@@ -175,6 +177,10 @@ class LearningEngine:
         s = Signal(range(G + 1))
         g = Signal(range(max(G, 2)))
         fin = Signal(range(drain + 1))
+        # SPRAM weights (one port): a pass issues a weight word every other cycle (LearningGeometry.cycles)
+        spram = geo.weight_ram == "spram"
+        gap = Signal()
+        on = ~gap if spram else Const(1)  # this cycle may issue
         walk = Signal()
         bump = Signal()
         issue = Signal()
@@ -238,9 +244,12 @@ class LearningEngine:
             with m.State("EVISSUE"):
                 m.d.comb += [pre_rd.addr.eq(ev_i), row.eq(ev_i), grp.eq(g), bump.eq(g == 0)]
                 if depress:
-                    m.d.comb += issue.eq(1)
-                    m.d.sync += g.eq(g + 1)
+                    m.d.comb += issue.eq(on)
+                    m.d.sync += g.eq(g + on)
                     last = g == G - 1
+                    if spram:
+                        last = last & on
+                        m.d.sync += gap.eq(on & ~last)
                 else:
                     last = Const(1)
                 with m.If(last):
@@ -249,10 +258,13 @@ class LearningEngine:
                 m.d.sync += i.eq(0)
                 m.next = "POTISSUE"
             with m.State("POTISSUE"):
-                m.d.comb += [issue.eq(1), kind_a.eq(1), row.eq(i), grp.eq(spk.group)]
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == n_in - 1):
+                m.d.comb += [issue.eq(on), kind_a.eq(1), row.eq(i), grp.eq(spk.group)]
+                m.d.sync += i.eq(i + on)
+                with m.If((i == n_in - 1) & on if spram else i == n_in - 1):
                     next_item(s, n_spk, "SPREAD", finish)
+                if spram:
+                    with m.Else():
+                        m.d.sync += gap.eq(on)
             if elig:
                 with m.State("EGAP"):  # the last pre-trace write lands
                     m.d.sync += [i.eq(0), g.eq(0), ea.eq(0)]

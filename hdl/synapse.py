@@ -28,7 +28,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.layer import ISSUE_STAGES, LayerGeometry, ceil_log2
+from ..model.layer import ISSUE_STAGES, SPRAM_LEARN_WRITE_DELAY, LayerGeometry, ceil_log2
 from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
@@ -63,7 +63,9 @@ class SynapseArray(wiring.Component):
         :class:`SPRAM256KAModel` (for Amaranth's simulator, which cannot run vendor primitives);
         False uses one behavioural ``Memory`` of the same contents and timing. ``learning`` adds
         OP_LEARN and the learning engine's whole-word write port ``l_*`` (plastic layers only, so
-        other layers' Verilog is unchanged)."""
+        other layers' Verilog is unchanged); with SPRAM weights that write is registered once more
+        (:data:`~spikegate.model.layer.SPRAM_LEARN_WRITE_DELAY`), so it lands in a cycle without a
+        read."""
         self.geo = geo = geometry
         self.spram = geo.weight_ram == "spram"
         self.spram_primitive = spram_primitive if self.spram else False
@@ -151,15 +153,23 @@ class SynapseArray(wiring.Component):
 
         drive_weight_write(m, self, w_wr)
         if self.learning:
-            with m.If(self.l_en):
-                m.d.comb += [w_wr.addr.eq(self.l_addr), w_wr.data.eq(self.l_data), w_wr.en.eq(Const((1 << P) - 1, P))]
+            l_en, l_addr, l_data = self.l_en, self.l_addr, self.l_data
+            if self.spram:
+                assert SPRAM_LEARN_WRITE_DELAY == 1, "one register"
+                # One port: the write goes one cycle later (SPRAM_LEARN_WRITE_DELAY), when the
+                # engine's every-other-cycle issue leaves the port free (model.layer).
+                l_en, l_addr, l_data = Signal(), Signal.like(self.l_addr), Signal.like(self.l_data)
+                m.d.sync += [l_en.eq(self.l_en), l_addr.eq(self.l_addr), l_data.eq(self.l_data)]
+            with m.If(l_en):
+                m.d.comb += [w_wr.addr.eq(l_addr), w_wr.data.eq(l_data), w_wr.en.eq(Const((1 << P) - 1, P))]
         return m
 
     def _spram_ports(self, m):
         """SB_SPRAM256KA tiles (16 bits x 16 K words each) behind read/write-port-like records.
 
-        Single-ported: reads (run) and writes (cfg, idle only) never happen in the same cycle, so
-        one address serves both. The per-lane write enable becomes the per-nibble MASKWREN
+        Single-ported: reads (run) and writes (cfg, idle only; a plastic layer's learning writes,
+        which the engine schedules between its reads) never happen in the same cycle, so one
+        address serves both. The per-lane write enable becomes the per-nibble MASKWREN
         (weight_bits is a multiple of 4, checked by HardwareConfig.geometry). Words of 4 or 8 bits
         are packed ``geo.spram_pack`` to an SPRAM word: the low address bits pick the slot, which
         a write enables by nibble mask and a read selects a cycle later, after the registered

@@ -15,7 +15,7 @@ import numpy as np
 from .conv_layer import conv_geometry
 from .delay import delay_slots
 from .layer import LayerGeometry, LearningGeometry, bits_for
-from .learning_engine import hardware_refusal
+from .learning_engine import hardware_refusal, is_rstdp
 from .network import Network
 from .protocol import CfgTarget, value_range
 
@@ -55,7 +55,9 @@ class HardwareConfig:
     - ``memory_budget``: refuse a configuration whose memories need more bits than this.
     - ``weight_ram``: ``"block"`` (block RAM, weights baked in as initial contents) or ``"spram"``
       (iCE40 UltraPlus SB_SPRAM256KA: no initial contents, so the weights start at zero and the
-      host writes them through ``cfg``); one for every layer or one per layer.
+      host writes them through ``cfg``); one for every layer or one per layer. A plastic layer's
+      weights may be in SPRAM too: its learning stage then takes a cycle more per weight word
+      (:meth:`~spikegate.model.layer.LearningGeometry.cycles`); inference costs the same.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
@@ -148,9 +150,13 @@ class HardwareConfig:
                                      "learning gateware runs pair and reward-modulated STDP with adaptive "
                                      "thresholds and winner-take-all (no refractory period with wta); run this "
                                      "layer in the model: spikegate.model.learning")
-                if ram != "block":
-                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): a plastic layer needs weight_ram = "
-                                     f"'block' (learning reads and writes weights in one cycle), got {ram!r}")
+                # weight_ram = "spram" is valid for stdp: stage 5 then issues a weight word every other
+                # cycle (LearningGeometry.cycles), as the single SPRAM port needs. rstdp's eligibility
+                # sweep writes a weight word every cycle, which that port cannot do.
+                if ram == "spram" and is_rstdp(layer.plasticity):
+                    raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): weight_ram = 'spram' is not valid for "
+                                     "an rstdp layer (its eligibility sweep reads and writes a weight word every "
+                                     "cycle, SPRAM has one port); valid: 'block'")
                 learning = LearningGeometry.of(layer, -(-layer.n // P))
             _check_layer_values(l, layer)
             conv, n_in = conv_geometry(l, net.layers, geos, P, ram)

@@ -21,7 +21,7 @@ from .neuron import LIFNeuronUnit
 from .recurrence import RecurrentEvents, recurrent_base, synapse_layer
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "ELIG_DRAIN", "WTA_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "ELIG_DRAIN", "SPRAM_LEARN_WRITE_DELAY", "WTA_DRAIN", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
 # Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
 # sweep writes group g back NEURON_STAGES cycles after its memories answer.
@@ -43,6 +43,11 @@ LEARN_DRAIN = ISSUE_STAGES + 2
 # rstdp: the eligibility sweep registers the new E before the reward's multiply (R * E), so its
 # weight write lands one cycle later than stage 5's: its done waits this much after the last issue.
 ELIG_DRAIN = LEARN_DRAIN + 1
+# Plastic weights in SPRAM (one port: a cycle reads or writes): the synapse array registers a
+# learning write once more (it lands 4 cycles after its issue, the read 1 after), and the engine
+# leaves one cycle between two weight issues of a pass. Issues are then always an even number of
+# cycles apart and a write (issue + 4) never meets a read (issue' + 1); the drain waits one more.
+SPRAM_LEARN_WRITE_DELAY = 1
 # The WTA pass writes a group the cycle after it reads it, and its done waits one more cycle for
 # the spike-word FIFO's registered output, like the sweep's drain.
 WTA_DRAIN = 1 + WORD_FIFO_STAGES
@@ -90,14 +95,27 @@ class LearningGeometry:
     def cycles(self, geo: "LayerGeometry", events: int, words: int) -> int:
         """WALK (decay every pre trace: n_in), per input event its pre-trace bump and, with depression,
         one weight word per group (1 + G, else 1 + 1), per non-zero spike word one weight word per
-        input (1 + n_in, when ``word_pass``), then LEARN_DRAIN cycles until the last write. rstdp:
+        input (1 + n_in, when ``word_pass``), then the drain until the last write. rstdp:
         after the events one idle cycle (the last pre-trace write lands) and the eligibility sweep,
-        one synapse word a cycle (n_in * G), then ELIG_DRAIN."""
-        per_event = 1 + (geo.groups if self.depress else 1)
-        per_word = 1 + geo.n_in if self.word_pass else 0
+        one synapse word a cycle (n_in * G), then ELIG_DRAIN.
+
+        With the weights in SPRAM (``geo.weight_ram == "spram"``, stdp only) a pass's weight words
+        are issued every other cycle (the cycle after an item's last issue is the next item's
+        first, so a pass of k words takes 1 + 2k - 1 = 2k cycles: 2G per event with depression,
+        2 n_in per spike word) and the drain is SPRAM_LEARN_WRITE_DELAY longer."""
+        spram = geo.weight_ram == "spram"
+        rmw = (lambda k: 2 * k) if spram else (lambda k: 1 + k)
+        per_event = rmw(geo.groups) if self.depress else 1 + 1
         if self.elig_bits:
-            return geo.n_in + events * per_event + 1 + geo.n_in * geo.groups + ELIG_DRAIN
-        return geo.n_in + events * per_event + words * per_word + LEARN_DRAIN
+            return geo.n_in + events * per_event + 1 + geo.n_in * geo.groups + self.drain(geo)
+        per_word = rmw(geo.n_in) if self.word_pass else 0
+        return geo.n_in + events * per_event + words * per_word + self.drain(geo)
+
+    def drain(self, geo: "LayerGeometry") -> int:
+        """Cycles from stage 5's last weight issue (or its event pass) to its done: its last write."""
+        if self.elig_bits:
+            return ELIG_DRAIN
+        return LEARN_DRAIN + (SPRAM_LEARN_WRITE_DELAY if geo.weight_ram == "spram" else 0)
 
     def reward_cycles(self, geo: "LayerGeometry") -> int:
         """rstdp: the layer's per-sample reward sweep (R != 0), from the cycle it starts until it is

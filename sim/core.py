@@ -92,7 +92,7 @@ class CoreSim:
 
     def __init__(self, net: Network, *, lanes=4, simulator: str = "verilator", timesteps: int | None = None,
                  waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None,
-                 build: bool = True):
+                 build: bool = True, weight_ram="block"):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         check_simulator(simulator)
@@ -100,13 +100,16 @@ class CoreSim:
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
             raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
         self.net, self.lanes, self.simulator, self.timesteps = net, lanes, simulator, int(T)
-        self.hw = sim_hardware(net, lanes, self.timesteps)
+        # SPRAM weights (``weight_ram``) are simulated with hdl.synapse.SPRAM256KAModel tiles
+        # (the SB_SPRAM256KA cycle model: same tiling, address multiplexing and nibble masks);
+        # they start empty, so the testbench loads them through cfg.
+        self.hw = replace(sim_hardware(net, lanes, self.timesteps), weight_ram=weight_ram)
         self.geometry = self.hw.geometry(net)
         try:
             from ..hdl.core import NetworkCore
         except ImportError as e:
             raise runner.SimulatorError(f"the NetworkCore gateware (spikegate.hdl.core) is not available: {e}")
-        self.core = NetworkCore(net, self.hw)
+        self.core = NetworkCore(net, self.hw, spram_primitive="model")
         self.verilog = runner.export_verilog(self.core, name="top")
         self._ports = self._port_names()
         members = dict(self.core.signature.members.flatten())
@@ -123,7 +126,7 @@ class CoreSim:
     def new_core(self):
         """A fresh, identical NetworkCore (an elaborated one cannot be elaborated again)."""
         from ..hdl.core import NetworkCore
-        return NetworkCore(self.net, self.hw)
+        return NetworkCore(self.net, self.hw, spram_primitive="model")
 
     def _port_names(self) -> dict[str, str]:
         m = re.search(r"module\s+top\s*\(([^)]*)\)", self.verilog)

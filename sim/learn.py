@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.core import NetworkCore as CoreTwin, input_words
+from ..model.core import NetworkCore as CoreTwin, input_words, weight_cfg_words
 from ..model.learning_engine import LearnState
 from ..model.network import Network
 from ..model.protocol import CfgTarget
@@ -74,10 +74,13 @@ def _pack(fields: dict[str, tuple[int, int]], **values) -> int:
 
 
 def learn_in_simulator(net: Network, spikes, learn, *, step_rewards=None, sample_rewards=None, lanes=4,
-                       simulator: str = "verilator", build_root=None) -> LearnRun:
+                       simulator: str = "verilator", build_root=None, weight_ram="block") -> LearnRun:
     """Run ``spikes`` bool [N, T, n_in] in order, sample k with ``learn[k]``, from the network's weights;
     rstdp networks: sample k with ``step_rewards[k]`` at every step, then ``sample_rewards[k]``
-    (None: all 0)."""
+    (None: all 0).
+
+    ``weight_ram`` (as in HardwareConfig): layers with "spram" get SPRAM cycle-model tiles, which
+    start empty, so their weights are written through the ``cfg`` port first, as a host does."""
     spikes = np.asarray(spikes, bool)
     learn = np.asarray(learn, bool)
     if spikes.ndim != 3 or len(learn) != len(spikes):
@@ -95,7 +98,8 @@ def learn_in_simulator(net: Network, spikes, learn, *, step_rewards=None, sample
     plastic = [l for l, layer in enumerate(net.layers) if layer.plasticity is not None]
     if not plastic:
         raise ValueError("the network has no plastic layer; valid: a network with Layer(plasticity=...)")
-    sim = CoreSim(net, lanes=lanes, simulator=simulator, timesteps=spikes.shape[1], build_root=build_root)
+    sim = CoreSim(net, lanes=lanes, simulator=simulator, timesteps=spikes.shape[1], build_root=build_root,
+                  weight_ram=weight_ram)
     members = dict(sim.core.signature.members.flatten())
     ports = {k: v for k, v in sim._ports.items() if not k.startswith(("trace_", "cfg"))}
     ports.update(learn="learn", param_addr="param_addr", param_data="param_data",
@@ -106,6 +110,14 @@ def learn_in_simulator(net: Network, spikes, learn, *, step_rewards=None, sample
     pfields = _field_map(members[("param_addr",)].shape)
     sfields = _field_map(members[("learn_state_addr",)].shape)
     twin = CoreTwin(net, sim.hw)
+    spram = [l for l, g in enumerate(sim.geometry) if g.weight_ram == "spram"]
+    cfg = weight_cfg_words(net, spram) if spram else []
+    for w in cfg:
+        twin.cfg(*w)
+    if cfg:
+        ports.update(cfg_valid="cfg__valid", cfg_payload="cfg__payload")
+    cfields = _field_map(members[("cfg", "payload")].shape)
+    cfg_words = [_pack(cfields, layer=l, target=t, row=r, col=c, data=d) for l, t, r, c, d in cfg]
     words, offsets, timeouts = [], [0], []
     for k, (s, on) in enumerate(zip(spikes, learn)):
         words.extend(sim._pack_load(a, e) for a, e in input_words(s))
@@ -122,7 +134,8 @@ def learn_in_simulator(net: Network, spikes, learn, *, step_rewards=None, sample
         np.savez(rdir / "job.npz", words=np.array(words, np.int64), offsets=np.array(offsets, np.int64),
                  timeout_cycles=np.array(timeouts, np.int64), learn=learn.astype(np.int64),
                  param_words=np.array(params, np.int64), state_words=np.array(state_words, np.int64),
-                 step_rewards=rewards["step_rewards"], sample_rewards=rewards["sample_rewards"])
+                 step_rewards=rewards["step_rewards"], sample_rewards=rewards["sample_rewards"],
+                 cfg_words=np.array(cfg_words, np.int64))
         res = runner.run(sim.build, TB_MODULE, run_dir=rdir, env={"SPIKEGATE_SIM_JOB": str(rdir)},
                          timeout=600 + sum(timeouts) / 1000)
         try:

@@ -26,6 +26,7 @@ async def learn_stream(dut):
     arrays = np.load(job_dir / "job.npz")
     words, offsets, timeouts = arrays["words"], arrays["offsets"], arrays["timeout_cycles"]
     learn, params, state_words = arrays["learn"], arrays["param_words"], arrays["state_words"]
+    cfg = arrays["cfg_words"]
     step_rewards, sample_rewards = arrays["step_rewards"], arrays["sample_rewards"]
     p = {name: getattr(dut, sig) for name, sig in job["ports"].items()}
     rstdp = "reward_valid" in p
@@ -37,7 +38,7 @@ async def learn_stream(dut):
     done_samples = 0
     error = ""
 
-    inputs = ("load_valid", "clear", "start", "learn", "param_addr", "load_payload", "learn_state_addr")
+    inputs = ("load_valid", "clear", "start", "learn", "param_addr", "load_payload", "learn_state_addr", "cfg_valid")
     fall = await start_and_reset(p, inputs + (("step_reward", "reward_valid", "reward_payload") if rstdp else ()))
 
     async def wait_done(s, what):
@@ -50,6 +51,16 @@ async def learn_stream(dut):
         await fall
 
     try:
+        # Weights in SPRAM start empty: write them through cfg (ready while idle), one a cycle,
+        # then let the cfg pipeline drain before the first sample.
+        for w in cfg:
+            p["cfg_payload"].value = int(w)
+            p["cfg_valid"].value = 1
+            await fall
+        if len(cfg):
+            p["cfg_valid"].value = 0
+            for _ in range(8):
+                await fall
         for s in range(n):
             p["learn"].value = int(learn[s])
             if rstdp:

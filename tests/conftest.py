@@ -81,6 +81,7 @@ FILE_TIERS = {
     "test_learning_hdl.py": "amaranth",
     "test_learning_rstdp.py": "amaranth",
     "test_learning_sim.py": "verilator",
+    "test_learning_spram.py": "amaranth",
     "test_plasticity.py": "model",
     "test_plasticity_scalar.py": "model",
     "test_plots.py": "model",
@@ -194,7 +195,7 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
-def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None):
+def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None, weight_ram="block"):
     """docs/architecture.md's cycle count
     ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + D_l(t) + W_l + L_l(t))]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
@@ -211,7 +212,9 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
     a_plus, ltp_offset, weight_decay or a_minus is non-zero) with S the layer's non-zero P-lane
     spike words of the step; L = 0 otherwise. An rstdp layer's stage 5 is instead
     ``L = n_in + 2 * E + 1 + n_in * G + 4`` (the eligibility sweep). ``rewards`` (rstdp): sample
-    k's reward at every step, ``sample_rewards`` its reward after the sample (both default 0)."""
+    k's reward at every step, ``sample_rewards`` its reward after the sample (both default 0). With
+    ``weight_ram="spram"`` (every layer's weights in SPRAM; stdp only) a weight pass issues every
+    other cycle: ``L = n_in + E * (2G if a_minus else 2) + S * 2 n_in + 4``."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
@@ -249,6 +252,8 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
                     pot = bool(p.a_plus or p.ltp_offset or p.weight_decay or p.a_minus)
                     if p.rule == "rstdp":
                         cycles += layer.n_in + 2 * E + 1 + layer.n_in * G + 4
+                    elif weight_ram == "spram":
+                        cycles += layer.n_in + E * (2 * G if p.a_minus else 2) + pot * S * 2 * layer.n_in + 4
                     else:
                         cycles += layer.n_in + E * (1 + (G if p.a_minus else 1)) + pot * S * (1 + layer.n_in) + 3
                 continue

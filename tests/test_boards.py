@@ -115,6 +115,44 @@ def test_four_lanes_overflow_the_icebreaker_ebr_unless_weights_go_to_spram():
     assert _precheck(get_board("ulx3s-85f"), _default_net(), 4, 1024)["weight_ram"] == "block"
 
 
+def _plastic_digits():
+    """The network `spikegate learn --data digits` writes: 64 -> 100 plastic (8-bit weights, STDP,
+    winner-take-all, adaptive thresholds) and a 100 -> 10 class readout (16-bit weights)."""
+    from spikegate import datasets
+    from spikegate.learn_eval import readout_layer
+    from spikegate.learn_run import LearnConfig, initial_network
+    x, _ = datasets.load("digits", "train")
+    plastic = initial_network(LearnConfig(), x)
+    return plastic.replace(layers=[plastic.layers[0], readout_layer(np.arange(100) % 10, plastic.timesteps)])
+
+
+def test_plastic_digits_network_moves_its_learning_weights_to_spram_on_the_icebreaker():
+    net, board = _plastic_digits(), get_board("icebreaker")
+    me = default_max_events(net)
+    block = fit.estimate(board, net, HardwareConfig(lanes=2, max_events=me))
+    rows = {r["memory"]: r for r in block["memories"]}
+    # 64 x 50 words of 16 bits: 13 EBRs; all in block RAM the core needs more than the 30 there are
+    assert rows["layer 0 weights"]["blocks"] == 13 and block["blocks"] > board.bram_blocks
+    # the pre traces and the step's events have a word per input, the rest a word per group
+    assert rows["layer 0 pre_traces"]["depth"] == rows["layer 0 learn_events"]["depth"] == 64
+    assert rows["layer 0 post_traces"]["depth"] == rows["layer 0 offsets"]["depth"] == 50
+    # the plastic weights go to SPRAM (one tile), then the readout's too at 2 lanes
+    est = fit.precheck(board, net, fit.choose_weight_ram(board, net, HardwareConfig(lanes=2, max_events=me)))
+    assert est["weight_ram"] == ["spram", "spram"] and est["spram_tiles"] == 3 and est["blocks"] <= 30
+    est = fit.precheck(board, net, fit.choose_weight_ram(board, net, HardwareConfig(lanes=1, max_events=me)))
+    assert est["weight_ram"] == ["spram", "block"] and est["spram_tiles"] == 1 and est["blocks"] <= 30
+
+
+def test_board_top_without_the_encoder():
+    """`spikegate build --no-encoder`: the board top's host link is built without ENCODE and BATCH."""
+    from spikegate.boards.top import BoardTop
+    board = get_board("icebreaker")
+    net = _default_net()
+    hw = HardwareConfig(lanes=2, max_events=default_max_events(net))
+    assert BoardTop(board, net, hw, pll=pll_for(board)).link.encoder
+    assert not BoardTop(board, net, hw, pll=pll_for(board), encoder=False).link.encoder
+
+
 def _mnist_sized():
     return random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
 

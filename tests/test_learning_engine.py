@@ -19,8 +19,9 @@ from spikegate.model.simulate import simulate
 
 
 @st.composite
-def stdp_for(draw, layer):
-    """Plain pair STDP the gateware builds, with bounds that hold the layer's weights."""
+def stdp_for(draw, layer, rewards=True):
+    """Pair STDP the gateware builds (reward-modulated or not; plain only without ``rewards``), with
+    bounds that hold the layer's weights."""
     tb = draw(st.integers(1, 8))
     lo, hi = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
     wmin, wmax = int(layer.weights.min()), int(layer.weights.max())
@@ -32,7 +33,7 @@ def stdp_for(draw, layer):
                       w_min=draw(st.sampled_from([None, lo, wmin])), w_max=draw(st.sampled_from([None, hi, wmax])),
                       **(draw(adaptive(layer)) if not layer.readout else {}),
                       **(draw(competition(layer)) if not layer.readout and not layer.refractory else {}),
-                      **draw(reward_modulated()))
+                      **(draw(reward_modulated()) if rewards else {}))
 
 
 @st.composite
@@ -169,7 +170,7 @@ def test_geometry_refuses_wta_with_a_refractory_period():
         HardwareConfig().geometry(net.replace(layers=[layer]))
 
 
-def test_geometry_accepts_stdp_and_refuses_spram():
+def test_geometry_accepts_stdp_in_block_ram_and_spram():
     net = random_network(3, (5, 6, 4), readout=True, weight_bits=8)
     layers = [layer.replace(plasticity=Plasticity(a_minus=1)) for layer in net.layers]
     geos = HardwareConfig().geometry(net.replace(layers=layers))  # a plastic readout too
@@ -180,8 +181,16 @@ def test_geometry_accepts_stdp_and_refuses_spram():
     assert geo.learning.offset_bits == (2 ** (layers[0].membrane_bits - 1) - 2 - layers[0].threshold).bit_length()
     assert geo.memory_bits()["offsets"] == geo.groups * geo.lanes * geo.learning.offset_bits
     assert HardwareConfig().geometry(net)[0].learning is None
-    with pytest.raises(ValueError, match=r"layer 0 \(.*\): a plastic layer needs weight_ram = 'block'"):
-        HardwareConfig(weight_ram="spram").geometry(net.replace(layers=layers))
+    spram = HardwareConfig(weight_ram="spram").geometry(net.replace(layers=layers))
+    assert [g.weight_ram for g in spram] == ["spram", "spram"] and all(g.learning is not None for g in spram)
+    odd = [layer.replace(weight_bits=6, weights=layer.weights // 8) for layer in layers]
+    with pytest.raises(ValueError, match=r"layer 0: weight_ram = 'spram' needs weight_bits to be a multiple of 4"):
+        HardwareConfig(weight_ram="spram").geometry(net.replace(layers=odd))
+    # rstdp's eligibility sweep reads and writes a weight word every cycle: block RAM only
+    rstdp = [layers[0].replace(plasticity=Plasticity(rule="rstdp", a_minus=1))] + layers[1:]
+    assert HardwareConfig().geometry(net.replace(layers=rstdp))[0].learning.elig_bits
+    with pytest.raises(ValueError, match=r"layer 0 \(.*\): weight_ram = 'spram' is not valid for an rstdp layer"):
+        HardwareConfig(weight_ram="spram").geometry(net.replace(layers=rstdp))
 
 
 def test_learning_memory_and_cycle_terms_by_hand():
@@ -204,6 +213,14 @@ def test_learning_memory_and_cycle_terms_by_hand():
     assert rstdp.memory_bits()["eligibility"] == 64 * 25 * 4 * 12
     assert rstdp.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 1 + 1600 + 4
     assert rstdp.learning.reward_cycles(rstdp) == 1600 + 4 and geo.learning.reward_cycles(geo) == 0
+    # SPRAM weights: a weight word every other cycle, 2G per event and 2 n_in per spike word, and
+    # one more drain cycle; inference is unchanged
+    spram = HardwareConfig(lanes=4, weight_ram="spram").geometry(net)[0]
+    assert spram.cycles(10, words=3) == 283
+    assert spram.cycles(10, words=3, learn=True) == 283 + 64 + 10 * 50 + 3 * 128 + 4
+    no_dep_spram = HardwareConfig(lanes=4, weight_ram="spram").geometry(net.replace(layers=[net.layers[0].replace(
+        plasticity=Plasticity(a_minus=0))]))[0]
+    assert no_dep_spram.cycles(10, words=3, learn=True) == 283 + 64 + 20 + 3 * 128 + 4
 
 
 @pytest.mark.parametrize("inhibition", ["none", "reset"])

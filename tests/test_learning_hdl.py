@@ -81,6 +81,17 @@ async def read_weights(ctx, dut, l, geo):
     return w
 
 
+async def check_weights(ctx, dut, twin, changed=None):
+    """Every plastic layer's weights, read back through the param port, equal the twin's; whether
+    each differs from the network's initial weights is appended to ``changed``."""
+    for l, (core, tc) in enumerate(zip(dut.layers, twin.layers)):
+        if core.learning is not None:
+            w = await read_weights(ctx, dut, l, core.geo)
+            assert np.array_equal(w, tc.synapses.weights.reshape(core.geo.n_in, -1)[:, :core.geo.n]), l
+            if changed is not None:
+                changed.append(not np.array_equal(w, core.layer.weights))
+
+
 def read_traces(ctx, core, geo):
     tb = geo.learning.trace_bits
     eng = core.learning
@@ -151,10 +162,7 @@ def test_random_plastic_networks_in_gateware(case, data):
             got = await run_in_testbench(ctx, dut, s)
             want = twin.run(s, learn=True)
             assert got.mismatch(want) is None, got.mismatch(want)
-            for l, (core, tc) in enumerate(zip(dut.layers, twin.layers)):
-                if core.learning is not None:
-                    w = await read_weights(ctx, dut, l, core.geo)
-                    assert np.array_equal(w, tc.synapses.weights.reshape(core.geo.n_in, -1)[:, :core.geo.n]), l
+            await check_weights(ctx, dut, twin)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

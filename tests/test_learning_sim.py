@@ -1,7 +1,8 @@
 """The learning gateware in Verilator: the digits learning layer of `spikegate learn` (64 inputs,
 100 neurons, 4 lanes; STDP, winner-take-all, adaptive thresholds) trains on the first N samples; every sample's cycle count equals the
 twin's and the documented formula, and the weights read back through the param port afterwards
-equal the model's (model.learning.Learner) bit for bit."""
+equal the model's (model.learning.Learner) bit for bit. Also with the weights in SPRAM (the
+SB_SPRAM256KA cycle model, loaded through cfg first), whose single port stage 5 shares."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from conftest import cycle_formula, reward_formula
 from spikegate import datasets
 from spikegate.learn_run import LearnConfig, initial_network
 from spikegate.learn_run import _reward as command_reward
-from spikegate.model.core import NetworkCore
+from spikegate.model.core import NetworkCore, weight_cfg_words
 from spikegate.model.encode import encode
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.learning import Learner, learn_stream
@@ -34,26 +35,32 @@ def digits_stdp(n_samples, variant="learn"):
     return net, encode(x[:n_samples], net.encoding, net.timesteps)
 
 
-@pytest.mark.parametrize("n, variant", [
-    pytest.param(24, "dense", id="dense-24-samples"),
-    pytest.param(100, "learn", id="learn-100-samples"),
-    pytest.param(100, "dense", id="dense-100-samples", marks=pytest.mark.slow),
+@pytest.mark.parametrize("n, variant, ram, lanes", [
+    pytest.param(24, "dense", "block", LANES, id="dense-24-samples"),
+    pytest.param(100, "learn", "block", LANES, id="learn-100-samples"),
+    pytest.param(100, "dense", "block", LANES, id="dense-100-samples", marks=pytest.mark.slow),
+    # SPRAM weights (the SB_SPRAM256KA cycle model, loaded through cfg): stage 5 issues every
+    # other cycle and its write goes a cycle later; 2 lanes as on the iCEBreaker
+    pytest.param(24, "dense", "spram", 2, id="dense-24-samples-spram"),
+    pytest.param(100, "learn", "spram", 2, id="learn-100-samples-spram", marks=pytest.mark.slow),
 ])
-def test_digits_learning_in_verilator(n, variant):
+def test_digits_learning_in_verilator(n, variant, ram, lanes):
     net, spikes = digits_stdp(n, variant)
     # learn every sample, then two more with learning off (inference only: the weights stay)
     stream = np.concatenate([spikes, spikes[:2]])
     flags = [True] * n + [False, False]
-    hw = learn_in_simulator(net, stream, flags, lanes=LANES)
+    hw = learn_in_simulator(net, stream, flags, lanes=lanes, weight_ram=ram)
     model = learn_stream(net, spikes).state[0].weights
     assert not np.array_equal(model, net.layers[0].weights)
     np.testing.assert_array_equal(hw.weights[0], model)
-    twin = NetworkCore(net, HardwareConfig(lanes=LANES))
+    twin = NetworkCore(net, HardwareConfig(lanes=lanes, weight_ram=ram))
+    for w in weight_cfg_words(net, [0] if ram == "spram" else []):
+        assert twin.cfg(*w)
     want = [twin.run(s, learn=f).cycles for s, f in zip(stream, flags)]
     np.testing.assert_array_equal(hw.cycles, want)
-    np.testing.assert_array_equal(hw.cycles[:n], cycle_formula(net, LANES, spikes, learn=True))
+    np.testing.assert_array_equal(hw.cycles[:n], cycle_formula(net, lanes, spikes, learn=True, weight_ram=ram))
     learned = net.replace(layers=[net.layers[0].replace(weights=model)])
-    np.testing.assert_array_equal(hw.cycles[n:], cycle_formula(learned, LANES, spikes[:2]))
+    np.testing.assert_array_equal(hw.cycles[n:], cycle_formula(learned, lanes, spikes[:2]))
 
 
 def digits_rstdp(n_samples):
