@@ -104,6 +104,8 @@ class NetworkCore(wiring.Component):
         if any(g.learning is not None for g in geos):
             # Plastic networks only: stage 5 of every plastic layer runs while high (hold it for a run).
             members["learn"] = In(1)
+        if last.learning is not None and last.learning.offset_bits:
+            members["out_offset"] = Out(last.learning.offset_bits)  # the last layer's offset at out_addr (READ_STATE)
         if trace_depth:
             members.update({
                 "trace_addr": In(max(1, ceil_log2(trace_depth))),
@@ -264,6 +266,8 @@ class NetworkCore(wiring.Component):
         ]
         if geos[-1].count_bits:
             m.d.comb += self.out_count.eq(last.peek_count)
+        if "out_offset" in self.signature.members:
+            m.d.comb += self.out_offset.eq(last.peek_offset)
 
         for l, core in enumerate(self.layers):
             lane_bits = (geos[l].lanes - 1).bit_length()

@@ -22,8 +22,9 @@ from .errors import UserError
 from .model import link as proto
 from .model.link import Identity, StatusBlock
 from .host_encode import OnChipEncoding, encode_payload
+from .host_learn import OnChipLearning
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
-from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
+from .model.protocol import (MAX_STATE_ANSWER, CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
                              WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
@@ -90,7 +91,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
-class Board(OnChipEncoding):
+class Board(OnChipEncoding, OnChipLearning):
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
@@ -157,7 +158,8 @@ class Board(OnChipEncoding):
         return {Cmd.IDENTIFY: g.identify_len if g else MAX_IDENTIFY, Cmd.STATUS: STATUS_LEN,
                 Cmd.CHECKSUM: CHECKSUM_BYTES, Cmd.WRITE: 0, Cmd.SET_NET_ID: 0, Cmd.CLEAR: 0,
                 Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs, Cmd.ENCODE: outputs,
-                Cmd.BATCH: self.batch_limit() * outputs if g else MAX_PAYLOAD_FIELD}.get(cmd, MAX_PAYLOAD_FIELD)
+                Cmd.BATCH: self.batch_limit() * outputs if g else MAX_PAYLOAD_FIELD, Cmd.LEARN: 0, Cmd.REWARD: 0,
+                Cmd.READ_STATE: MAX_STATE_ANSWER}.get(cmd, MAX_PAYLOAD_FIELD)
 
     def _resync(self):
         time.sleep(self.settle)
