@@ -137,3 +137,24 @@ def test_engine_without_plasticity_refuses_learning():
     got = engine_matches_twin(dut, twin, frames)
     assert [g[0] for g in got] == [Status.UNSUPPORTED, Status.BAD_LENGTH, Status.UNSUPPORTED, Status.UNSUPPORTED,
                                    Status.BAD_LENGTH]
+
+
+def test_twin_fuzz_with_learning_commands():
+    """The link fuzzer on a plastic network: valid READ_STATE (answers compared with the host's
+    record) and LEARN frames, the learning refusals, and damaged copies of them."""
+    from spikegate.link_fuzz import fuzz_twin
+    stats = fuzz_twin(plastic_net(second_layer=True), 1500, seed=4, lanes=LANES, max_payload=64,
+                      max_events=MAX_EVENTS)
+    assert (stats.lockups, stats.wrong_answers, stats.undetected) == (0, 0, 0), stats.wrong
+    assert stats.commands["READ_STATE"] > 10 and stats.commands["LEARN"] > 3
+    assert stats.damaged.get("READ_STATE", 0) > 0 and stats.states_checked == stats.commands["READ_STATE"]
+
+
+def test_wrong_state_reference_is_caught(monkeypatch):
+    """A record that ignores READ_STATE's start makes the fuzzer report READ_STATE answers wrong."""
+    from spikegate.link_fuzz import fuzz_twin
+    from spikegate.link_fuzz_record import Record
+    right = Record.expect_state
+    monkeypatch.setattr(Record, "expect_state", lambda self, layer, kind, start, count: right(self, layer, kind, 0, count))
+    stats = fuzz_twin(plastic_net(second_layer=True), 1500, seed=4, lanes=LANES, max_payload=64, max_events=MAX_EVENTS)
+    assert stats.wrong_answers > 0 and all(w.startswith("READ_STATE") for w in stats.wrong), stats.wrong

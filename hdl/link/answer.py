@@ -40,8 +40,9 @@ class AnswerSource(wiring.Component):
     def __init__(self, net, geo: LinkGeometry, identify_static: bytes, core):
         # ``core``: anything with the NetworkCore's out_addr/out_count/out_membrane ports (for widths).
         self.net, self.geo, self.identify_static = net, geo, identify_static
+        self.plastic = has_plastic(net)
         self.max_len = max(geo.identify_len, STATUS_LEN, CYCLE_BYTES + geo.output_bytes,
-                           MAX_STATE_ANSWER if has_plastic(net) else 0)
+                           MAX_STATE_ANSWER if self.plastic else 0)
         super().__init__({
             "start": In(1), "source": In(Source), "length": In(range(self.max_len + 1)),
             "o": Out(stream.Signature(8)),
@@ -118,7 +119,8 @@ class AnswerSource(wiring.Component):
                         m.next = "FETCH"
             with m.State("FETCH"):
                 # idx is the byte to fetch; the memories and out_addr have had a cycle to answer.
-                with m.If((source != Source.STATE) | self.state_ready):
+                # (only a plastic network's answers come from the state reader)
+                with m.If((source != Source.STATE) | self.state_ready if self.plastic else 1):
                     m.d.sync += byte.eq(sel)
                     m.d.comb += self.state_next.eq(source == Source.STATE)
                     with m.If(in_out):
