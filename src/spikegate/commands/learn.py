@@ -39,6 +39,7 @@ def _board_link(args):
     """The --board/--port/--baud/--timeout options as a BoardLink (None without --board), checked."""
     from ..board_run import check_board_name
     from ..learn_board import BoardLink
+    name = None if args.board is None else check_board_name(args.board)
     if (args.board is None) != (args.port is None):
         given, missing = ("--board", "--port") if args.port is None else ("--port", "--board")
         raise UserError(f"{given} needs {missing}; valid: --board NAME --port PORT together (train on the board), "
@@ -51,7 +52,7 @@ def _board_link(args):
         return None
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_float("--timeout", 2.0 if args.timeout is None else args.timeout, 0, MAX_TIMEOUT, lo_open=True)
-    return BoardLink(check_board_name(args.board), args.port, args.baud, 2.0 if args.timeout is None else args.timeout)
+    return BoardLink(name, args.port, args.baud, 2.0 if args.timeout is None else args.timeout)
 
 
 def run(args) -> int:
