@@ -54,31 +54,32 @@ class LearnTwin:
         self.net, self.core = net, core
         self.learning = False
 
-    def learn(self, p: bytes) -> tuple[Status, bytes]:
-        if len(p) != 1:
+    @staticmethod
+    def _refusal(p: bytes, length: int, supported: bool) -> tuple[Status, bytes] | None:
+        """The first checks of all three: the payload's length, then whether the network has the feature."""
+        if len(p) != length:
             return Status.BAD_LENGTH, b""
-        if not has_plastic(self.net):
-            return Status.UNSUPPORTED, b""
+        return None if supported else (Status.UNSUPPORTED, b"")
+
+    def learn(self, p: bytes) -> tuple[Status, bytes]:
+        if (refused := self._refusal(p, 1, has_plastic(self.net))) is not None:
+            return refused
         if p[0] not in LEARN_MODES:
             return Status.RANGE, b""
         self.learning = bool(p[0])
         return Status.OK, b""
 
     def reward(self, p: bytes) -> tuple[Status, bytes]:
-        if len(p) != REWARD_BYTES:
-            return Status.BAD_LENGTH, b""
-        if not has_rstdp(self.net):
-            return Status.UNSUPPORTED, b""
+        if (refused := self._refusal(p, REWARD_BYTES, has_rstdp(self.net))) is not None:
+            return refused
         # An rstdp layer has no gateware yet (HardwareConfig.geometry refuses it), so no core twin
         # reaches this line until the core takes a reward.
         self.core.reward(from_le(p, signed=True))
         return Status.OK, b""
 
     def read_state(self, p: bytes) -> tuple[Status, bytes]:
-        if len(p) != READ_STATE_HEADER_LEN:
-            return Status.BAD_LENGTH, b""
-        if not has_plastic(self.net):
-            return Status.UNSUPPORTED, b""
+        if (refused := self._refusal(p, READ_STATE_HEADER_LEN, has_plastic(self.net))) is not None:
+            return refused
         h = parse_fields(READ_STATE_HEADER, p)
         layer, kind, start, count = h["layer"], h["kind"], h["start"], h["count"]
         if layer >= len(self.core.geometry) or kind not in tuple(StateKind):
