@@ -86,6 +86,8 @@ def _learn_board(add) -> None:
     add("learn", "init-out", "--init-out with --board", {"--init-out": "i.json", "--out": DROP, **board}, "--init-out")
     add("learn", "init-out", "--init-out in a missing dir", {"--init-out": "nodir/i.json", "--out": DROP}, "--init-out")
     add("learn", "output path", "neither --out nor --init-out", {"--out": DROP}, "--out")
+    add("learn", "board", "--sim with --board", {"--sim": None, "--board": "sim"}, "--sim")
+    add("learn", "board", "--sim with --baud", {"--sim": None, "--baud": "115200"}, "--baud")
 
 
 def _plot_explore_cache(add) -> None:

@@ -85,3 +85,13 @@ def test_board_learns_as_the_model(tmp_path):
 @pytest.mark.slow
 def test_board_learns_as_the_model_100_neurons(tmp_path):
     check_board_learns_as_model(tmp_path, neurons=100, samples=200)
+
+
+@pytest.mark.slow
+def test_sim_option_starts_its_own_board(tmp_path):
+    """learn --sim: the simulated board built and started by the command, the model's file again."""
+    opts = ["--data", "digits", "--neurons", "16", "--samples", "20", "--epochs", "1"]
+    status, rep = cli_json(["learn", *opts, "--sim", "--out", str(tmp_path / "sim.json"), "--json"])
+    assert status == 0 and rep["board"] == "sim"
+    assert cli_json(["learn", *opts, "--out", str(tmp_path / "model.json"), "--json"])[0] == 0
+    assert (tmp_path / "sim.json").read_bytes() == (tmp_path / "model.json").read_bytes()

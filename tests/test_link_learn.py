@@ -155,6 +155,7 @@ def test_wrong_state_reference_is_caught(monkeypatch):
     from spikegate.link_fuzz import fuzz_twin
     from spikegate.link_fuzz_record import Record
     right = Record.expect_state
-    monkeypatch.setattr(Record, "expect_state", lambda self, layer, kind, start, count: right(self, layer, kind, 0, count))
+    monkeypatch.setattr(Record, "expect_state",
+                        lambda self, layer, kind, start, count: right(self, layer, kind, 0, count))
     stats = fuzz_twin(plastic_net(second_layer=True), 1500, seed=4, lanes=LANES, max_payload=64, max_events=MAX_EVENTS)
     assert stats.wrong_answers > 0 and all(w.startswith("READ_STATE") for w in stats.wrong), stats.wrong

@@ -25,8 +25,8 @@ class StateReader(wiring.Component):
     value at a time (weights through the core's ``param`` port, offsets through its output peek) and
     offers its little-endian bytes on ``byte``/``ready`` to the answer source, which pulses ``next``
     as it takes one. ``active`` is high from ``start`` until the last byte of ``count`` values is
-    taken; it owns ``param_addr`` and ``out_addr`` meanwhile. Reading starts at value 0 and skips to ``first`` (weights: a row per
-    cycle, then a column per cycle), so no divider is needed."""
+    taken; it owns ``param_addr`` and ``out_addr`` meanwhile. Reading starts at value 0 and skips to
+    ``first`` (weights: a row per cycle, then a column per cycle), so no divider is needed."""
 
     def __init__(self, core):
         self.readable = _readable(core)

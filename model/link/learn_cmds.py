@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..protocol import (LEARN_MODES, MAX_STATE_ANSWER, READ_STATE_HEADER, READ_STATE_HEADER_LEN, REWARD_BYTES, CfgTarget,
-                        StateKind, Status, parse_fields)
+from ..protocol import (LEARN_MODES, MAX_STATE_ANSWER, READ_STATE_HEADER, READ_STATE_HEADER_LEN, REWARD_BYTES,
+                        CfgTarget, StateKind, Status, parse_fields)
 from .frames import from_le, to_le, value_bytes
 
 __all__ = ["StateLayout", "state_layout", "has_plastic", "has_rstdp", "LearnTwin"]

@@ -186,7 +186,7 @@ class Board(OnChipEncoding, OnChipLearning):
             max_answer = self._max_answer(cmd)
             deadline = attempt_deadline(self.timeout, self.baud, len(frame), max_answer)
             got, received = read_response(self.ser, self._tag, deadline=deadline, timeout=self.timeout,
-                                          max_answer=max_answer, port=self.port)
+                                          max_answer=max_answer, port=self.port, cmd=cmd & 0xFF)
             self.bytes_received += received.count
             if got is None:
                 last = (f"no valid answer within {self.timeout:g} s of silence or the attempt's "

@@ -22,7 +22,10 @@ from .model.hardware import HardwareConfig
 from .model.protocol import StateKind
 from .progress import silent
 
-__all__ = ["BoardLink", "check_board_config", "learn_on_board"]
+__all__ = ["BoardLink", "SIM_LANES", "check_board_config", "learn_on_board", "learn_on_sim"]
+
+# The simulated board's lanes (``learn --sim``); a real board's come from its identify block.
+SIM_LANES = 4
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,12 @@ def check_board_config(config: LearnConfig, link: BoardLink) -> None:
                          "(/dev/ttyUSB1, COM3, socket://127.0.0.1:PORT)")
     default_baud(link.name)  # an unknown board name is refused with the valid ones
     if config.rule != "stdp":
-        raise ValueError(f"--rule = {config.rule!r} is not valid with --board: the gateware learns by stdp only "
-                         "(rstdp has no gateware yet); valid: stdp, or rstdp without --board (in the model)")
+        raise ValueError(f"--rule = {config.rule!r} is not valid on a board (--board or --sim): the gateware "
+                         "learns by stdp only (rstdp has no gateware yet); valid: stdp, or rstdp in the model")
     if config.epochs != 1:
-        raise ValueError(f"--epochs = {config.epochs} is not valid with --board: from the second epoch on the rule "
-                         "anneals (half the learning rate), and a bitstream fixes its rule when it is built; "
-                         "valid: 1")
+        raise ValueError(f"--epochs = {config.epochs} is not valid on a board (--board or --sim): from the "
+                         "second epoch on the rule anneals (half the learning rate), and a bitstream fixes its "
+                         "rule when it is built; valid: 1")
 
 
 def learn_on_board(config: LearnConfig, link: BoardLink, data_dir=None, on_epoch=None,
@@ -91,4 +94,22 @@ def learn_on_board(config: LearnConfig, link: BoardLink, data_dir=None, on_epoch
     final, report = finish(config, learned, data, epochs, time.perf_counter() - start)
     report.board, report.board_cycles = link.name, float(np.mean(cycles))
     return final, report
+
+
+def learn_on_sim(config: LearnConfig, data_dir=None, on_epoch=None, progress=silent) -> tuple:
+    """:func:`learn_on_board` on a simulated board started here for the untrained network (the whole
+    HostLink top in Verilator behind a socket, :class:`spikegate.sim.link_bridge.SimulatedBoard`;
+    needs Verilator), stopped afterwards."""
+    import tempfile
+    from pathlib import Path
+
+    from .sim.link_bridge import SimulatedBoard
+    config = config.check()
+    check_board_config(config, BoardLink("sim", "socket://"))
+    with tempfile.TemporaryDirectory(prefix="spikegate-learn-sim-") as d:
+        path = Path(d) / "initial.json"
+        initial_network(config, load_data(config, data_dir)[0]).save(path)
+        with SimulatedBoard(path, lanes=SIM_LANES) as sb:
+            # the simulated UART is slow: allow much more silence than on hardware
+            return learn_on_board(config, BoardLink("sim", sb.url, timeout=60.0), data_dir, on_epoch, progress)
 

@@ -250,15 +250,19 @@ def save_initial(config: LearnConfig, out: str | os.PathLike, data_dir=None) -> 
 
 def learn_to_file(config: LearnConfig, out: str | os.PathLike, data_dir=None, plot: str | os.PathLike | None = None,
                   on_epoch=None, progress=silent, board=None) -> LearnReport:
-    """:func:`learn` (or, with ``board``, a :class:`spikegate.learn_board.BoardLink`,
-    :func:`spikegate.learn_board.learn_on_board`), then save the network to ``out`` and, with
-    ``plot``, the learned receptive fields as an image grid (one tile per neuron; needs the ``plot`` extra)."""
+    """:func:`learn` (or, with ``board``, a :class:`spikegate.learn_board.BoardLink`:
+    :func:`spikegate.learn_board.learn_on_board`; ``"sim"``: :func:`~spikegate.learn_board.learn_on_sim`),
+    then save the network to ``out`` and, with ``plot``, the learned receptive fields as an image grid
+    (one tile per neuron; needs the ``plot`` extra)."""
     check_output_file("--out", out)
     if plot is not None:
         check_output_file("--plot", plot)
         from .plots import output_format
         output_format(plot, "--plot")
-    if board is not None:
+    if board == "sim":
+        from .learn_board import learn_on_sim
+        net, report = learn_on_sim(config, data_dir, on_epoch, progress)
+    elif board is not None:
         from .learn_board import learn_on_board
         net, report = learn_on_board(config, board, data_dir, on_epoch, progress)
     else:

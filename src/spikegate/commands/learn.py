@@ -39,8 +39,12 @@ def _board_link(args):
     """The --board/--port/--baud/--timeout options as a BoardLink (None without --board), checked."""
     from ..board_run import check_board_name
     from ..learn_board import BoardLink
+    if args.sim:
+        if args.board is not None or args.port is not None:
+            raise UserError("--sim starts its own simulated board; valid: --sim, or --board NAME --port PORT")
+        args.board = "sim"  # then checked as --board sim, without a port
     name = None if args.board is None else check_board_name(args.board)
-    if (args.board is None) != (args.port is None):
+    if not args.sim and (args.board is None) != (args.port is None):
         given, missing = ("--board", "--port") if args.port is None else ("--port", "--board")
         raise UserError(f"{given} needs {missing}; valid: --board NAME --port PORT together (train on the board), "
                         "or neither (train in the model)")
@@ -52,6 +56,12 @@ def _board_link(args):
         return None
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_float("--timeout", 2.0 if args.timeout is None else args.timeout, 0, MAX_TIMEOUT, lo_open=True)
+    if args.sim:
+        for option, value in (("--baud", args.baud), ("--timeout", args.timeout)):
+            if value is not None:
+                raise UserError(f"{option} = {value!r} is not used with --sim (the simulated board sets its own); "
+                                "valid: leave it out")
+        return "sim"
     return BoardLink(name, args.port, args.baud, 2.0 if args.timeout is None else args.timeout)
 
 
@@ -60,9 +70,10 @@ def run(args) -> int:
                          seed=args.seed, samples=args.samples).check()
     check_input_dir("--data-dir", args.data_dir)
     if args.init_out is not None:
-        if args.board is not None or args.port is not None or args.plot is not None or args.out is not None:
+        if (args.board is not None or args.port is not None or args.sim or args.plot is not None
+                or args.out is not None):
             raise UserError("--init-out saves the untrained network and learns nothing; valid: without --out, "
-                            "--plot, --board and --port")
+                            "--plot, --sim, --board and --port")
         emit(args, {"initial": str(save_initial(config, args.init_out, args.data_dir))},
              lambda r: f"saved          {r['initial']} (untrained; spikegate build it for learn --board)")
         return 0
@@ -73,8 +84,8 @@ def run(args) -> int:
         raise UserError(f"--plot = {args.plot!r} is the same file as --out; valid: another path for the picture")
     board = _board_link(args)
     if board is not None:
-        from ..learn_board import check_board_config
-        check_board_config(config, board)
+        from ..learn_board import BoardLink, check_board_config
+        check_board_config(config, BoardLink("sim", "socket://") if board == "sim" else board)
     emit(args, learn_to_file(config, args.out, data_dir=args.data_dir, plot=args.plot, on_epoch=_epoch_line,
                              progress=progress, board=board), format_learn)
     return 0
@@ -104,8 +115,12 @@ def register(subparsers) -> None:
     p.add_argument("--board", metavar="NAME", default=None,
                    help="learn on this board (or 'sim', the simulated board) over its UART link instead of in the "
                         "model; it must hold the untrained network (--init-out); stdp, one epoch")
+    p.add_argument("--sim", action="store_true",
+                   help="learn on a simulated board started for the untrained network (the whole board in "
+                        "Verilator behind a socket; needs Verilator); stdp, one epoch")
     p.add_argument("--port", default=None, help="with --board: serial port or pyserial URL (socket://127.0.0.1:PORT)")
-    p.add_argument("--baud", type=int, default=None, help="with --board: the bitstream's baud rate (default: the board's)")
+    p.add_argument("--baud", type=int, default=None,
+                   help="with --board: the bitstream's baud rate (default: the board's)")
     p.add_argument("--timeout", type=float, default=None,
                    help="with --board: seconds of silence before a request is given up (default: 2)")
     p.add_argument("--init-out", metavar="FILE", default=None,
