@@ -24,8 +24,8 @@ from .model.link import Identity, StatusBlock
 from .host_encode import OnChipEncoding, encode_payload
 from .host_learn import OnChipLearning
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
-from .model.protocol import (MAX_STATE_ANSWER, CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
-                             WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
+from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAX_STATE_ANSWER,
+                             STATUS_LEN, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
 __all__ = ["Board", "encode_payload", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
