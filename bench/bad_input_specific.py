@@ -59,6 +59,7 @@ def _newer(add) -> None:
         add("learn", "neurons", f"--neurons {label}", {"--neurons": v}, "--neurons")
     add("learn", "plot", "--plot x.txt (no image format)", {"--plot": "x.txt"}, "--plot")
     add("learn", "output path", "--out the same file as --plot", {"--out": "same.png", "--plot": "same.png"}, "")
+    _learn_board(add)
     for label, v in (("per layer, too many", "4,4,4"), ("per layer, one bad", "4,3")):
         add("info", "lanes", f"--lanes {label}", {"--lanes": v}, "lanes")
     add("import", "v-reset", "--v-reset for a file that stores v_reset", {"--v-reset": "subtract"}, "--v-reset")
@@ -69,6 +70,24 @@ def _newer(add) -> None:
     add("run", "on-chip", "--batch without --on-chip", {"--batch": "5"}, "--batch")
     add("run", "on-chip", "--on-chip, poisson network", {"--on-chip": None, "--net": "@poisson.json"}, "encoding")
     add("run", "on-chip", "--on-chip --batch 100000", {"--on-chip": None, "--batch": "100000"}, "--batch")
+
+
+def _learn_board(add) -> None:
+    """learn --board/--port/--baud/--timeout/--samples/--init-out (training through the host link)."""
+    board = {"--board": "sim", "--port": "socket://127.0.0.1:9", "--timeout": "0.5"}
+    add("learn", "board", "--board without --port", {"--board": "sim"}, "--port")
+    add("learn", "board", "--port without --board", {"--port": "socket://127.0.0.1:9"}, "--board")
+    add("learn", "board", "--timeout without --board", {"--timeout": "5"}, "--timeout")
+    add("learn", "board", "--rule rstdp on the board", {**board, "--rule": "rstdp"}, "--rule")
+    add("learn", "board", "--epochs 3 on the board", {**board, "--epochs": "3"}, "--epochs")
+    add("learn", "board", "no board on the port", board, "port")
+    add("learn", "samples", "--samples beyond the split", {"--samples": "100000"}, "--samples")
+    add("learn", "init-out", "--init-out with --out", {"--init-out": "i.json"}, "--init-out")
+    add("learn", "init-out", "--init-out with --board", {"--init-out": "i.json", "--out": DROP, **board}, "--init-out")
+    add("learn", "init-out", "--init-out in a missing dir", {"--init-out": "nodir/i.json", "--out": DROP}, "--init-out")
+    add("learn", "output path", "neither --out nor --init-out", {"--out": DROP}, "--out")
+    add("learn", "board", "--sim with --board", {"--sim": None, "--board": "sim"}, "--sim")
+    add("learn", "board", "--sim with --baud", {"--sim": None, "--baud": "115200"}, "--baud")
 
 
 def _plot_explore_cache(add) -> None:

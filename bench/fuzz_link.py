@@ -6,8 +6,9 @@ the board must answer identify and its CHECKSUM must equal the host's record of 
 
     python bench/fuzz_link.py [--twin-frames 100000] [--board-frames 10000] [--check-every 10] [--seed 0]
 
-Valid frames of every command include row-major bulk WRITEs, ENCODE and BATCH; the answer of every
-intact LOAD-and-run, ENCODE and BATCH is compared byte for byte with the model of the host's record.
+Valid frames of every command include row-major bulk WRITEs, ENCODE, BATCH, LEARN (off) and
+READ_STATE of the plastic last layer's weights and offsets; the answer of every intact LOAD-and-run,
+ENCODE, BATCH and READ_STATE is compared byte for byte with the host's record (and its model).
 Prints frames sent, answers checked, lockups (must be 0), corruptions caught by the checksum,
 undetected corruptions (must be 0), the frame kinds and the valid/damaged frames per command, and
 wall time; exits 1 if a lockup, a wrong answer or an undetected corruption occurred.
@@ -21,9 +22,15 @@ from pathlib import Path
 
 
 def fuzz_net():
-    """The campaign's network: small, so a reload after a caught corruption is a few frames."""
+    """The campaign's network: small, so a reload after a caught corruption is a few frames. Its last
+    layer is plastic (adaptive thresholds, no winner-take-all: with learning off and its offsets 0
+    it computes what the plain layer computes), so READ_STATE of its weights and offsets is valid;
+    learning stays off (the host's record cannot follow what a run learns)."""
+    from spikegate.model.plasticity import Plasticity
     from spikegate.model.random import random_network
-    return random_network(3, (8, 6, 3), readout=False, timesteps=4, weight_bits=8, membrane_bits=12)
+    net = random_network(3, (8, 6, 3), readout=False, timesteps=4, weight_bits=8, membrane_bits=12)
+    last = net.layers[-1]
+    return net.replace(layers=[*net.layers[:-1], last.replace(plasticity=Plasticity(a_plus=1, theta_inc=3))])
 
 
 def report(name: str, s) -> str:
@@ -33,6 +40,7 @@ def report(name: str, s) -> str:
     return (f"{name}: frames sent {s.frames}, answers checked {s.answers_checked}, lockups {s.lockups}, "
             f"wrong answers {s.wrong_answers}, caught by checksum {s.caught_by_checksum} (reloads {s.reloads}), "
             f"undetected corruptions {s.undetected}, sample answers checked against the model {s.outputs_checked}, "
+            f"READ_STATE answers checked against the record {s.states_checked}, "
             f"sample runs checked {s.samples_checked}, wall time {s.wall_s:.1f} s\n  kinds: {kinds}"
             f"\n  commands (valid/damaged): {commands}" + "".join(f"\n  wrong: {w}" for w in s.wrong))
 

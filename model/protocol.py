@@ -19,7 +19,8 @@ __all__ = [
     "WRITE_ROW_MAJOR", "REQUEST_HEADER",
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
-    "signed_range", "value_range", "value_bits", "threshold_range",
+    "signed_range", "value_range", "value_bits", "threshold_range", "StateKind", "READ_STATE_HEADER",
+    "READ_STATE_HEADER_LEN", "MAX_STATE_ANSWER", "LEARN_MODES", "REWARD_BYTES",
 ]
 
 SYNC_REQ = 0xA5
@@ -54,6 +55,9 @@ class Cmd(IntEnum):
     CLEAR = 0x23
     ENCODE = 0x24   # one sample as levels: the gateware makes the spikes, then runs
     BATCH = 0x25    # several ENCODE samples in one frame, one answer block per sample
+    LEARN = 0x30    # learning mode on/off for every following run (plastic networks)
+    REWARD = 0x31   # a signed 16-bit reward (networks with an rstdp layer)
+    READ_STATE = 0x32  # bulk read of a plastic layer's learned state (weights, offsets, traces)
 
 
 class Encoding(IntEnum):
@@ -71,11 +75,13 @@ class Status(IntEnum):
     RANGE = 4
     TIMEOUT = 5
     OVERFLOW = 6
+    UNSUPPORTED = 7  # the bitstream's network has no such learning feature (LEARN, REWARD, READ_STATE)
 
 
 STATUS_NAMES = {Status.OK: "ok", Status.BAD_CRC: "bad CRC", Status.UNKNOWN_CMD: "unknown command",
                 Status.BAD_LENGTH: "bad payload length", Status.RANGE: "address or value out of range",
-                Status.TIMEOUT: "frame cut short (timeout)", Status.OVERFLOW: "input buffer overflow"}
+                Status.TIMEOUT: "frame cut short (timeout)", Status.OVERFLOW: "input buffer overflow",
+                Status.UNSUPPORTED: "not supported by the network on the board"}
 
 
 class CfgTarget(IntEnum):
@@ -89,6 +95,24 @@ class CfgTarget(IntEnum):
 LOAD_CLEAR = 0x01
 LOAD_RUN = 0x02
 LOAD_FLAGS = LOAD_CLEAR | LOAD_RUN
+
+
+# LEARN's one payload byte: 0 = learning off, 1 = on.
+LEARN_MODES = (0, 1)
+# REWARD's payload: one signed 16-bit little-endian reward.
+REWARD_BYTES = 2
+
+
+class StateKind(IntEnum):
+    """READ_STATE's ``kind`` byte: which learned state of a plastic layer to read."""
+    WEIGHTS = 0      # W[i, j], row-major (index i * n + j), two's complement of ceil(weight_bits / 8) bytes
+    OFFSETS = 1      # threshold offsets off[j], unsigned, ceil(offset_bits / 8) bytes
+    PRE_TRACES = 2   # pre-synaptic traces P[i], unsigned, ceil(trace_bits / 8) bytes
+    POST_TRACES = 3  # post-synaptic traces Q[j], unsigned, ceil(trace_bits / 8) bytes
+
+
+# The longest READ_STATE answer (the response's 16-bit length field).
+MAX_STATE_ANSWER = 0xFFFF
 
 
 # --- value ranges --------------------------------------------------------------------------------
@@ -192,3 +216,6 @@ ENCODE_HEADER_LEN = layout_len(ENCODE_HEADER)
 BATCH_HEADER = _table(("encoding", 1))
 BATCH_RECORD = _table(("state", 4))
 STATUS_LEN = layout_len(STATUS_FIELDS)
+# READ_STATE request (its whole payload); the answer is ``count`` values from index ``start``.
+READ_STATE_HEADER = _table(("layer", 1), ("kind", 1), ("start", 4), ("count", 2))
+READ_STATE_HEADER_LEN = layout_len(READ_STATE_HEADER)

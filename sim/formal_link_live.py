@@ -46,7 +46,10 @@ def take_bound(config: LinkProofConfig) -> int:
     """Steps from a hand-off (step 0) by which the encoder has taken the answer's header: a cycle
     to take the frame and one to execute it, then at most two passes over a WRITE or LOAD payload
     (4 cycles a byte) and a run of at most :data:`RUN_BOUND`, or a checksum walk, or an ENCODE
-    (``encode_cycles`` to its run's start, the run, the answer's offer)."""
+    (``encode_cycles`` to its run's start, the run, the answer's offer). LEARN, REWARD and
+    READ_STATE are answered UNSUPPORTED or BAD_LENGTH at once: the rig's network has no plastic layer
+    (a plastic network's READ_STATE, an answer of up to 65,535 bytes streamed by the state reader, is
+    outside these proofs; tests/test_link_learn.py checks it against the twin)."""
     return 3 + max(proto.checksum_cycles(config.net) + 2, 2 * 4 * config.max_payload + RUN_BOUND,
                    proto.encode_cycles(config.geo) + RUN_BOUND - 1)
 

@@ -65,6 +65,8 @@ FILE_TIERS = {
     "test_link_fuzz_reference.py": "model",
     "test_option_scope.py": "model",
     "test_link_engine.py": "amaranth",
+    "test_link_learn.py": "amaranth",
+    "test_learn_board.py": "verilator",
     "test_link_hdl.py": "amaranth",
     "test_link_uart.py": "amaranth",
     "test_model.py": "model",
@@ -105,6 +107,10 @@ FILE_TIERS = {
 # "icarus" in their name gives away.
 TEST_TIERS = {
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
+    "test_link_learn.py::test_twin_learns_as_the_learner_and_reads_it_back": "model",
+    "test_link_learn.py::test_twin_refusals": "model",
+    "test_link_learn.py::test_twin_fuzz_with_learning_commands": "model",
+    "test_link_learn.py::test_wrong_state_reference_is_caught": "model",
     "test_link_bulk.py::test_twin_bulk_write_golden": "model",
     "test_link_bulk.py::test_twin_bulk_write_matches_scalar_transcription": "model",
     "test_link_bulk.py::test_driver_bulk_frames_load_whole_network": "model",

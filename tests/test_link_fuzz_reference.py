@@ -31,6 +31,8 @@ def test_every_command_sent_intact_and_damaged_and_checked():
     assert s.lockups == 0 and s.wrong_answers == 0 and s.undetected == 0, s.wrong
     # every intact sample frame's answer was compared with the model of the record
     assert s.outputs_checked == s.commands["LOAD"] + s.commands["ENCODE"] + s.commands["BATCH"]
+    # and every intact READ_STATE's with the record's weights and offsets
+    assert s.states_checked == s.commands["READ_STATE"] > 0
     assert sum(s.damaged.values()) == sum(s.kinds[k] for k in DAMAGED)
 
 

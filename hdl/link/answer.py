@@ -6,8 +6,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ...model.link import LinkGeometry, content_digest
-from ...model.protocol import CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
+from ...model.link import LinkGeometry, content_digest, has_plastic
+from ...model.protocol import MAX_STATE_ANSWER, CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
 
 __all__ = ["AnswerSource", "Source"]
 
@@ -19,6 +19,7 @@ class Source(IntEnum):
     RUN = 2        # cycles (u32), then the outputs when the answer is longer
     OUTPUTS = 3    # the outputs: count and membrane of each output neuron
     CHECKSUM = 4   # the CRC-32 of the parameters (u32)
+    STATE = 5      # READ_STATE's values, byte by byte from the state reader (hdl.link.learn_cmds)
 
 
 class AnswerSource(wiring.Component):
@@ -32,12 +33,16 @@ class AnswerSource(wiring.Component):
     - ``dirty`` (in), ``status_word`` (in, the STATUS block), ``last_cycles`` (in), ``checksum`` (in):
       answer contents.
     - ``out_addr`` (out), ``out_count``, ``out_membrane`` (in): the NetworkCore's output ports.
+    - ``state_byte``, ``state_ready`` (in), ``state_next`` (out): a STATE answer's bytes; the next
+      byte is fetched once ``state_ready`` is high, and ``state_next`` pulses as it is taken.
     """
 
     def __init__(self, net, geo: LinkGeometry, identify_static: bytes, core):
         # ``core``: anything with the NetworkCore's out_addr/out_count/out_membrane ports (for widths).
         self.net, self.geo, self.identify_static = net, geo, identify_static
-        self.max_len = max(geo.identify_len, STATUS_LEN, CYCLE_BYTES + geo.output_bytes)
+        self.plastic = has_plastic(net)
+        self.max_len = max(geo.identify_len, STATUS_LEN, CYCLE_BYTES + geo.output_bytes,
+                           MAX_STATE_ANSWER if self.plastic else 0)
         super().__init__({
             "start": In(1), "source": In(Source), "length": In(range(self.max_len + 1)),
             "o": Out(stream.Signature(8)),
@@ -45,6 +50,7 @@ class AnswerSource(wiring.Component):
             "dirty": In(1), "status_word": In(8 * STATUS_LEN), "last_cycles": In(32), "checksum": In(32),
             "out_addr": Out(len(core.out_addr)), "out_count": In(len(core.out_count)),
             "out_membrane": In(signed(len(core.out_membrane))),
+            "state_byte": In(8), "state_ready": In(1), "state_next": Out(1),
         })
 
     def elaborate(self, platform):
@@ -97,6 +103,8 @@ class AnswerSource(wiring.Component):
                 m.d.comb += sel.eq(self.status_word.word_select(idx[:5], 8))
             with m.Case(Source.CHECKSUM):
                 m.d.comb += sel.eq(self.checksum.word_select(idx[:2], 8))
+            with m.Case(Source.STATE):
+                m.d.comb += sel.eq(self.state_byte)
             with m.Default():
                 with m.If(in_out):
                     m.d.comb += sel.eq(out_word.word_select(j, 8))
@@ -111,12 +119,15 @@ class AnswerSource(wiring.Component):
                         m.next = "FETCH"
             with m.State("FETCH"):
                 # idx is the byte to fetch; the memories and out_addr have had a cycle to answer.
-                m.d.sync += byte.eq(sel)
-                with m.If(in_out):
-                    m.d.sync += j.eq(j + 1)
-                    with m.If(j == cb + mb - 1):
-                        m.d.sync += [j.eq(0), k.eq(k + 1)]
-                m.next = "SEND"
+                # (only a plastic network's answers come from the state reader)
+                with m.If((source != Source.STATE) | self.state_ready if self.plastic else 1):
+                    m.d.sync += byte.eq(sel)
+                    m.d.comb += self.state_next.eq(source == Source.STATE)
+                    with m.If(in_out):
+                        m.d.sync += j.eq(j + 1)
+                        with m.If(j == cb + mb - 1):
+                            m.d.sync += [j.eq(0), k.eq(k + 1)]
+                    m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += self.o.valid.eq(1)
                 with m.If(self.o.ready):

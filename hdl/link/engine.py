@@ -8,6 +8,7 @@ from ...model import link as proto
 from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd,
                                Status)
 from .encode_cmds import EncodeCommands
+from .learn_cmds import LearnCommands
 from .answer import AnswerSource, Source
 from .checksum import ChecksumWalker
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
@@ -41,6 +42,9 @@ class CommandEngineSignature(wiring.Signature):
             "out_membrane": In(signed(len(core.out_membrane))),
             "param_addr": Out(core.param_layout),
             "param_data": In(signed(len(core.param_data))),
+            # plastic networks: the learning mode, and the last layer's threshold offsets
+            **({"learn": Out(1)} if "learn" in core.signature.members else {}),
+            **({"out_offset": In(len(core.out_offset))} if "out_offset" in core.signature.members else {}),
         })
 
 
@@ -53,6 +57,10 @@ def connect_core(m, engine, core):
                  engine.cfg_error.eq(core.cfg_error), engine.out_count.eq(core.out_count),
                  engine.out_membrane.eq(core.out_membrane), core.param_addr.eq(engine.param_addr),
                  engine.param_data.eq(core.param_data)]
+    if "learn" in core.signature.members:
+        m.d.comb += core.learn.eq(engine.learn)
+    if "out_offset" in core.signature.members:
+        m.d.comb += engine.out_offset.eq(core.out_offset)
 
 
 class CommandEngine(wiring.Component):
@@ -150,6 +158,8 @@ class CommandEngine(wiring.Component):
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
         enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, loaded=loaded, apply=apply,
                              status=status, answer=answer, stat=stat) if self.encoder else None
+        # LEARN, REWARD, READ_STATE (every bitstream answers them; only plastic networks learn)
+        lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length=length, dirty=dirty, answer=answer)
 
         def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
@@ -210,11 +220,13 @@ class CommandEngine(wiring.Component):
                             enc.begin_encode(respond)
                         with m.Case(Cmd.BATCH):
                             enc.begin_batch()
+                    lrn.begin(respond)
                     with m.Default():
                         respond(Status.UNKNOWN_CMD)
 
             if enc is not None:
                 enc.states(respond, resp_len)
+            lrn.states(respond)
 
             with m.State("CK_WAIT"):
                 with m.If(walker.done):

@@ -12,6 +12,7 @@ from ..protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES,
                         Encoding, Status, layout_len, parse_fields, value_range)
 from .checksum import expected_checksum
 from .frames import from_le, to_le
+from .learn_cmds import LearnTwin
 from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
 
 __all__ = ["CommandEngine", "encode_cycles", "batch_fits"]
@@ -64,6 +65,8 @@ class CommandEngine:
         self.overflow = False
         # None: built without the on-chip encoder (ENCODE and BATCH are then unknown commands)
         self.encoder = InputEncoder(geo.n_in, geo.timesteps) if encoder else None
+        # LEARN, REWARD, READ_STATE; ``learner.learning`` is the mode every run reads
+        self.learner = LearnTwin(net, core)
 
     @property
     def net(self) -> Network:
@@ -122,6 +125,12 @@ class CommandEngine:
             return self._encode(p)
         if cmd == Cmd.BATCH:
             return self._batch(p)
+        if cmd == Cmd.LEARN:
+            return self.learner.learn(p)
+        if cmd == Cmd.REWARD:
+            return self.learner.reward(p)
+        if cmd == Cmd.READ_STATE:
+            return self.learner.read_state(p)
         return self._load(p)
 
     def _clear(self):
@@ -241,7 +250,10 @@ class CommandEngine:
         return decode_events(bytes(self.events), self.geo)
 
     def _run(self):
-        res = self.core.run(self.spikes())
+        learning = self.learner.learning
+        res = self.core.run(self.spikes(), learn=learning)
+        if learning:
+            self.dirty = True  # the weights may have changed: they are no longer the network id's
         self.counts = np.asarray(res.counts, dtype=np.int64)
         self.membranes = np.asarray(res.membranes[-1], dtype=np.int64)
         self.stat.last_cycles = res.cycles

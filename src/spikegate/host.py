@@ -22,9 +22,10 @@ from .errors import UserError
 from .model import link as proto
 from .model.link import Identity, StatusBlock
 from .host_encode import OnChipEncoding, encode_payload
+from .host_learn import OnChipLearning
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
-from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, STATUS_LEN, WRITE_HEADER,
-                             WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
+from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAX_STATE_ANSWER,
+                             STATUS_LEN, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.network import Network
 
 __all__ = ["Board", "encode_payload", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
@@ -90,7 +91,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
-class Board(OnChipEncoding):
+class Board(OnChipEncoding, OnChipLearning):
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
@@ -157,7 +158,8 @@ class Board(OnChipEncoding):
         return {Cmd.IDENTIFY: g.identify_len if g else MAX_IDENTIFY, Cmd.STATUS: STATUS_LEN,
                 Cmd.CHECKSUM: CHECKSUM_BYTES, Cmd.WRITE: 0, Cmd.SET_NET_ID: 0, Cmd.CLEAR: 0,
                 Cmd.RUN: CYCLE_BYTES, Cmd.READ: outputs, Cmd.LOAD: outputs, Cmd.ENCODE: outputs,
-                Cmd.BATCH: self.batch_limit() * outputs if g else MAX_PAYLOAD_FIELD}.get(cmd, MAX_PAYLOAD_FIELD)
+                Cmd.BATCH: self.batch_limit() * outputs if g else MAX_PAYLOAD_FIELD, Cmd.LEARN: 0, Cmd.REWARD: 0,
+                Cmd.READ_STATE: MAX_STATE_ANSWER}.get(cmd, MAX_PAYLOAD_FIELD)
 
     def _resync(self):
         time.sleep(self.settle)
@@ -184,7 +186,7 @@ class Board(OnChipEncoding):
             max_answer = self._max_answer(cmd)
             deadline = attempt_deadline(self.timeout, self.baud, len(frame), max_answer)
             got, received = read_response(self.ser, self._tag, deadline=deadline, timeout=self.timeout,
-                                          max_answer=max_answer, port=self.port)
+                                          max_answer=max_answer, port=self.port, cmd=cmd & 0xFF)
             self.bytes_received += received.count
             if got is None:
                 last = (f"no valid answer within {self.timeout:g} s of silence or the attempt's "

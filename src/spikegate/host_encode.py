@@ -45,9 +45,9 @@ class OnChipEncoding:
         counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:], self.geo)
         return counts, membranes, proto.from_le(p[:CYCLE_BYTES])
 
-    def _encoder_request(self, cmd: Cmd, payload: bytes) -> bytes:
+    def _encoder_request(self, cmd: Cmd, payload: bytes, *, retry: bool = True) -> bytes:
         try:
-            return self.request(cmd, payload)
+            return self.request(cmd, payload, retry=retry)
         except UserError as e:  # host.DeviceError: the board's answer was an error status
             if getattr(e, "status", None) == Status.UNKNOWN_CMD:
                 raise type(e)(f"the board on {self.port} has no on-chip encoder ({cmd.name}): its bitstream "
@@ -64,10 +64,11 @@ class OnChipEncoding:
         record = layout_len(BATCH_RECORD) + g.n_in
         return min((g.max_payload - layout_len(BATCH_HEADER)) // record, 0xFFFF // (CYCLE_BYTES + g.output_bytes))
 
-    def run_batch(self, levels, encoding: str, states=None) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    def run_batch(self, levels, encoding: str, states=None, *, retry: bool = True
+                  ) -> list[tuple[np.ndarray, np.ndarray, int]]:
         """Run several samples' levels [K, n_in] in one BATCH frame (K <= :meth:`batch_limit`);
         ``states``: one initial xorshift32 state per sample for ``bernoulli``. One (counts,
-        membranes, cycles) per sample."""
+        membranes, cycles) per sample. ``retry=False``: never resent (runs that learn)."""
         levels = np.asarray(levels)
         k, limit = len(levels), self.batch_limit()
         if not 1 <= k <= limit:
@@ -78,7 +79,7 @@ class OnChipEncoding:
             raise ValueError(f"states has {len(states)} entries; valid: one per sample ({k})")
         parts = [encode_payload(self.geo, q, encoding, st) for q, st in zip(levels, states)]
         # a BATCH record is an ENCODE payload without its encoding byte
-        p = self._encoder_request(Cmd.BATCH, parts[0][:1] + b"".join(q[1:] for q in parts))
+        p = self._encoder_request(Cmd.BATCH, parts[0][:1] + b"".join(q[1:] for q in parts), retry=retry)
         block = CYCLE_BYTES + self.geo.output_bytes
         out = []
         for i in range(k):

@@ -78,10 +78,11 @@ def _read_exact(ser, n: int, end: float, timeout: float, got: Received, port: st
     return bytes(data)
 
 
-def read_response(ser, tag: int, *, deadline: float, timeout: float, max_answer: int, port: str):
-    """The next well-formed response carrying ``tag`` (or reporting a damaged request), as
-    ``((cmd, tag, status, payload) or None, Received)``; None after a silence, a damaged frame or the
-    ``deadline`` (seconds from now)."""
+def read_response(ser, tag: int, *, deadline: float, timeout: float, max_answer: int, port: str,
+                  cmd: int | None = None):
+    """The next well-formed response carrying ``tag`` (and, given ``cmd``, answering that command),
+    or reporting a damaged request, as ``((cmd, tag, status, payload) or None, Received)``; None
+    after a silence, a damaged frame or the ``deadline`` (seconds from now)."""
     end = time.monotonic() + deadline
     got = Received()
     while True:
@@ -100,15 +101,15 @@ def read_response(ser, tag: int, *, deadline: float, timeout: float, max_answer:
         if rest is None:
             return None, got
         try:
-            cmd, rtag, status, payload = decode_response(b + head + rest)
+            rcmd, rtag, status, payload = decode_response(b + head + rest)
         except ValueError:
             return None, got
         if status in TRANSIENT:
             # Whatever its tag, a damaged or cut-short frame may have swallowed this request.
-            return (cmd, rtag, status, payload), got
-        if rtag != tag:
-            continue  # a late answer to an earlier, abandoned request
-        return (cmd, rtag, status, payload), got
+            return (rcmd, rtag, status, payload), got
+        if rtag != tag or (cmd is not None and rcmd != cmd):
+            continue  # a late answer to an earlier, abandoned request (tags repeat every 256)
+        return (rcmd, rtag, status, payload), got
 
 
 def flush_input(ser, limit: float, port: str):

@@ -74,6 +74,7 @@ class LearnConfig:
     neurons: int = 100
     epochs: int = 3
     seed: int = 0
+    samples: int | None = None  # train on the first N samples of the training split (None: all)
 
     def check(self) -> "LearnConfig":
         if self.data not in datasets.DATASETS:
@@ -84,6 +85,10 @@ class LearnConfig:
                                     ("--epochs", self.epochs, 1, MAX_EPOCHS), ("--seed", self.seed, 0, 2**32 - 1)):
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ValueError(f"{name} = {value!r} is not valid; valid: an integer from {lo} to {hi}")
+        if self.samples is not None and (isinstance(self.samples, bool) or not isinstance(self.samples, int)
+                                         or self.samples < 1):
+            raise ValueError(f"--samples = {self.samples!r} is not valid; valid: a positive integer (at most the "
+                             "training split's size)")
         return self
 
 
@@ -110,6 +115,8 @@ class LearnReport:
     train_seconds: float
     eval_seconds: float
     epoch_reports: list = field(default_factory=list)
+    board: str | None = None           # trained on this board (learn_board), else in the model
+    board_cycles: float | None = None  # mean cycles of a training sample's run on the board
     out: str | None = None
     digest: str | None = None
     plot: str | None = None
@@ -138,7 +145,7 @@ def initial_network(config: LearnConfig, x_train: np.ndarray) -> Network:
 def _train(net: Network, config: LearnConfig, spikes: np.ndarray, y: np.ndarray, on_epoch, progress,
            reports: list) -> Network:
     learner = Learner(net)
-    rng = np.random.default_rng(config.seed)
+    orders = sample_order(config, len(y))
     wins = np.zeros((config.neurons, datasets.N_CLASSES), np.int64)  # rstdp: what each neuron won so far
     for epoch in range(config.epochs):
         if epoch == 1:
@@ -147,7 +154,7 @@ def _train(net: Network, config: LearnConfig, spikes: np.ndarray, y: np.ndarray,
             learner = Learner(learned.replace(layers=[layer.replace(plasticity=layer.plasticity.replace(**ANNEALED))]))
         start, rewarded = time.perf_counter(), 0
         with progress(len(y), f"learning epoch {epoch + 1}/{config.epochs}", unit="samples") as p:
-            for i in rng.permutation(len(y)):
+            for i in orders[epoch]:
                 if config.rule == "rstdp":
                     # Two passes, as a host would run them: the answer with learning off decides the
                     # reward, then the sample is learned with that reward at every step.
@@ -183,17 +190,40 @@ def learn(config: LearnConfig, data_dir=None, on_epoch: Callable[[EpochReport], 
     Returns the learned network (plastic layer + class readout) and the report. ``on_epoch`` is
     called after every epoch; ``progress`` is a :func:`spikegate.progress.progress`-like factory."""
     config = config.check()
+    data = load_data(config, data_dir)
+    net = initial_network(config, data[0])
+    train_spikes = encode(data[0], net.encoding, net.timesteps)
+    start = time.perf_counter()
+    epochs: list[EpochReport] = []
+    learned = _train(net, config, train_spikes, data[1], on_epoch, progress, epochs)
+    return finish(config, learned, data, epochs, time.perf_counter() - start)
+
+
+def load_data(config: LearnConfig, data_dir=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test) of ``config``: the training split cut to ``samples``."""
     if config.data == "mnist" and data_dir is None:
         raise ValueError("--data-dir is required for --data mnist: give the directory holding the IDX files "
                          "(train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], ...)")
     x_train, y_train = datasets.load(config.data, "train", data_dir)
-    x_test, y_test = datasets.load(config.data, "test", data_dir)
-    net = initial_network(config, x_train)
-    train_spikes = encode(x_train, net.encoding, net.timesteps)
-    start = time.perf_counter()
-    epochs: list[EpochReport] = []
-    learned = _train(net, config, train_spikes, y_train, on_epoch, progress, epochs)
-    train_seconds = time.perf_counter() - start
+    if config.samples is not None:
+        if config.samples > len(y_train):
+            raise ValueError(f"--samples = {config.samples} is not valid; valid: 1 to {len(y_train)} (the "
+                             f"{config.data} training split)")
+        x_train, y_train = x_train[:config.samples], y_train[:config.samples]
+    return (x_train, y_train) + tuple(datasets.load(config.data, "test", data_dir))
+
+
+def sample_order(config: LearnConfig, n: int) -> list[np.ndarray]:
+    """The order the samples are learned in, one permutation per epoch (seeded)."""
+    rng = np.random.default_rng(config.seed)
+    return [rng.permutation(n) for _ in range(config.epochs)]
+
+
+def finish(config: LearnConfig, learned: Network, data, epochs: list, train_seconds: float
+           ) -> tuple[Network, LearnReport]:
+    """Label the learned layer's neurons on the training split, add the class readout, evaluate."""
+    x_train, y_train, x_test, y_test = data
+    train_spikes = encode(x_train, learned.encoding, learned.timesteps)
     start = time.perf_counter()
     labels = label_neurons(learned, train_spikes, y_train)
     final, accuracy = with_readout(learned, labels, x_test, y_test)
@@ -201,7 +231,7 @@ def learn(config: LearnConfig, data_dir=None, on_epoch: Callable[[EpochReport], 
                       train_samples=int(len(y_train)), test_accuracy=accuracy, neuron_labels=labels.tolist())
     report = LearnReport(
         data=config.data, rule=config.rule, neurons=config.neurons, epochs=config.epochs, seed=config.seed,
-        timesteps=net.timesteps, train_samples=int(len(y_train)), test_samples=int(len(y_test)), accuracy=accuracy,
+        timesteps=learned.timesteps, train_samples=int(len(y_train)), test_samples=int(len(y_test)), accuracy=accuracy,
         labelled_neurons=int((labels >= 0).sum()), train_seconds=train_seconds,
         eval_seconds=time.perf_counter() - start, epoch_reports=epochs)
     if config.data == "mnist" and len(y_train) < 60000:
@@ -210,16 +240,33 @@ def learn(config: LearnConfig, data_dir=None, on_epoch: Callable[[EpochReport], 
     return final, report
 
 
+def save_initial(config: LearnConfig, out: str | os.PathLike, data_dir=None) -> str:
+    """Save the untrained network ``config`` starts from (what a board for ``learn --board`` is built from)."""
+    config = config.check()
+    check_output_file("--init-out", out)
+    initial_network(config, load_data(config, data_dir)[0]).save(out)
+    return str(out)
+
+
 def learn_to_file(config: LearnConfig, out: str | os.PathLike, data_dir=None, plot: str | os.PathLike | None = None,
-                  on_epoch=None, progress=silent) -> LearnReport:
-    """:func:`learn`, then save the network to ``out`` and, with ``plot``, the learned receptive
-    fields as an image grid (one tile per neuron; needs the ``plot`` extra)."""
+                  on_epoch=None, progress=silent, board=None) -> LearnReport:
+    """:func:`learn` (or, with ``board``, a :class:`spikegate.learn_board.BoardLink`:
+    :func:`spikegate.learn_board.learn_on_board`; ``"sim"``: :func:`~spikegate.learn_board.learn_on_sim`),
+    then save the network to ``out`` and, with ``plot``, the learned receptive fields as an image grid
+    (one tile per neuron; needs the ``plot`` extra)."""
     check_output_file("--out", out)
     if plot is not None:
         check_output_file("--plot", plot)
         from .plots import output_format
         output_format(plot, "--plot")
-    net, report = learn(config, data_dir, on_epoch, progress)
+    if board == "sim":
+        from .learn_board import learn_on_sim
+        net, report = learn_on_sim(config, data_dir, on_epoch, progress)
+    elif board is not None:
+        from .learn_board import learn_on_board
+        net, report = learn_on_board(config, board, data_dir, on_epoch, progress)
+    else:
+        net, report = learn(config, data_dir, on_epoch, progress)
     net.save(out)
     log.info("wrote %s", out)
     report.out, report.digest = str(out), net.digest()

@@ -48,6 +48,7 @@ class FuzzStats:
     frames: int = 0
     answers_checked: int = 0
     outputs_checked: int = 0      # sample answers compared byte for byte with the record's model
+    states_checked: int = 0       # READ_STATE answers compared byte for byte with the record
     lockups: int = 0
     wrong_answers: int = 0
     caught_by_checksum: int = 0
@@ -103,7 +104,10 @@ def _check_valid_answer(item: Item, answers, stats: FuzzStats, rec: Record, unsu
         return
     want = rec.expect(item) if item.kind == "valid" and not unsure else None
     if want is not None:
-        stats.outputs_checked += 1
+        if item.state is not None:
+            stats.states_checked += 1
+        else:
+            stats.outputs_checked += 1
         if mine[0][3] != want:
             stats.wrong_answer(f"{item.command} frame {item.data.hex()}: answered {mine[0][3].hex()}, the model "
                                f"of the record gives {want.hex()}")

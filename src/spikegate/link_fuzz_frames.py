@@ -12,15 +12,18 @@ from .model import link as proto
 from .model.encode import MASK32, InputEncoder
 from .model.link import CfgTarget, Cmd, Encoding, batch_fits
 from .model.network import Network
+from .model.hardware import HardwareConfig
+from .model.link import state_layout
 from .model.protocol import (BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN, LOAD_CLEAR,
-                             LOAD_RUN, NET_ID_BYTES, SYNC_REQ, WRITE_HEADER, WRITE_ROW_MAJOR, layout_len, pack_fields)
+                             LOAD_RUN, MAX_STATE_ANSWER, NET_ID_BYTES, READ_STATE_HEADER, SYNC_REQ, WRITE_HEADER,
+                             WRITE_ROW_MAJOR, StateKind, layout_len, pack_fields)
 
 __all__ = ["KINDS", "COMMANDS", "Item", "Record", "FrameGen", "responses"]
 
 KINDS = ("valid", "refused", "bitflips", "burst", "truncated", "garbage", "flood", "pause", "forged")
 # Valid frames by command; a row-major (bulk) WRITE counts apart from a row WRITE.
 COMMANDS = ("WRITE", "WRITE_ROW_MAJOR", "SET_NET_ID", "CHECKSUM", "LOAD", "RUN", "READ", "CLEAR", "STATUS",
-            "IDENTIFY", "ENCODE", "BATCH")
+            "IDENTIFY", "ENCODE", "BATCH", "LEARN", "READ_STATE")
 # Damaged copies of a valid frame (the others carry no intended command).
 DAMAGED = ("bitflips", "burst", "truncated", "pause", "forged")
 
@@ -37,6 +40,7 @@ class Item:
     long_pause: bool = False     # the pause exceeds the frame timeout
     encode: tuple | None = None  # (encoding, [(state, levels), ...]) of an ENCODE or BATCH
     spikes: np.ndarray | None = None  # [T, n_in] of a LOAD-and-run
+    state: tuple | None = None   # (layer, kind, start, count) of a READ_STATE
 
     @property
     def command(self) -> str:
@@ -60,6 +64,11 @@ class FrameGen:
         record = layout_len(BATCH_RECORD) + geo.n_in
         self.batch_max = min((geo.max_payload - layout_len(BATCH_HEADER)) // record,
                              0xFFFF // (CYCLE_BYTES + geo.output_bytes)) if batch_fits(geo) else 0
+        # READ_STATE: what the board can read back (plastic networks); learning itself stays off,
+        # so the record's values are what it reads
+        geometry = HardwareConfig(lanes=tuple(geo.lanes), max_events=geo.max_events).geometry(net)
+        self.readable = [(l, k, lay) for l in range(len(geometry)) for k in StateKind
+                         if (lay := state_layout(geometry, l, k)) is not None]
 
     def _tag(self) -> int:
         self.tag = (self.tag + 1) & 0xFF
@@ -128,8 +137,9 @@ class FrameGen:
         r = self.rng
         cmd = r.choice([Cmd.WRITE] * 4 + [Cmd.LOAD, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.STATUS, Cmd.IDENTIFY,
                                           Cmd.CHECKSUM, Cmd.SET_NET_ID]
-                       + [Cmd.ENCODE] * (2 * self.can_encode) + [Cmd.BATCH] * (2 * bool(self.batch_max)))
-        write = encode = spikes = None
+                       + [Cmd.ENCODE] * (2 * self.can_encode) + [Cmd.BATCH] * (2 * bool(self.batch_max))
+                       + [Cmd.READ_STATE] * (2 * bool(self.readable)) + [Cmd.LEARN] * bool(self.readable))
+        write = encode = spikes = state = None
         if cmd == Cmd.WRITE:
             write = self._write()
             payload = self._write_payload(write)
@@ -140,10 +150,19 @@ class FrameGen:
             payload, encode = self._encode(cmd)
         elif cmd == Cmd.SET_NET_ID:
             payload = bytes(r.randrange(256) for _ in range(NET_ID_BYTES))
+        elif cmd == Cmd.READ_STATE:
+            layer, kind, lay = r.choice(self.readable)
+            start = 0 if r.random() < 0.25 else r.randrange(lay.total)
+            count = r.randint(1, min(lay.total - start, MAX_STATE_ANSWER // lay.value_bytes))
+            state = (layer, int(kind), start, count)
+            payload = pack_fields(READ_STATE_HEADER, dict(zip(("layer", "kind", "start", "count"), state)))
+        elif cmd == Cmd.LEARN:
+            payload = b"\x00"  # learning off (it stays off: the record cannot follow what a run learns)
         else:
             payload = b""
         tag = self._tag()
-        return Item("valid", proto.encode_request(cmd, tag, payload), cmd, tag, write, encode=encode, spikes=spikes)
+        return Item("valid", proto.encode_request(cmd, tag, payload), cmd, tag, write, encode=encode, spikes=spikes,
+                    state=state)
 
     def _refused(self) -> Item:
         """An intact frame the board must refuse (and change nothing)."""
@@ -171,6 +190,20 @@ class FrameGen:
                         (Cmd.BATCH, bytes([Encoding.LATENCY]) + record[:-1])]     # a record cut short
             if self.batch_max > 1:                                                # the 2nd state 0
                 choices.append((Cmd.BATCH, bytes([Encoding.BERNOULLI]) + record + bytes(4 + g.n_in)))
+        rs = lambda layer, kind, start, count: pack_fields(READ_STATE_HEADER, {  # noqa: E731
+            "layer": layer, "kind": kind, "start": start, "count": count})
+        choices += [(Cmd.LEARN, b""), (Cmd.LEARN, b"\x01\x01"), (Cmd.REWARD, b"\x01"),
+                    (Cmd.REWARD, b"\x10\x00"),                       # no rstdp layer: UNSUPPORTED
+                    (Cmd.READ_STATE, rs(0, 0, 0, 1)[:-1]),             # a byte short
+                    (Cmd.READ_STATE, rs(g.n_layers, 0, 0, 1)),         # no such layer
+                    (Cmd.READ_STATE, rs(0, len(StateKind), 0, 1)),     # no such kind
+                    (Cmd.READ_STATE, rs(0, StateKind.PRE_TRACES, 0, 1))]  # traces are not readable
+        if self.readable:
+            layer, kind, lay = r.choice(self.readable)
+            choices += [(Cmd.LEARN, b"\x02"), (Cmd.READ_STATE, rs(layer, kind, 0, 0)),
+                        (Cmd.READ_STATE, rs(layer, kind, lay.total - 1, 2))]
+        else:
+            choices += [(Cmd.LEARN, b"\x01"), (Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 1))]
         cmd, payload = r.choice(choices)
         tag = self._tag()
         return Item("refused", proto.encode_request(cmd, tag, payload), cmd, tag)
@@ -198,12 +231,13 @@ class FrameGen:
                 b = b[:r.randint(1, len(b) - 1)]
             elif kind == "pause":
                 return Item(kind, bytes(b), base.cmd, base.tag, base.write, split=r.randint(1, len(b) - 1),
-                            long_pause=r.random() < 0.5, encode=base.encode, spikes=base.spikes)
+                            long_pause=r.random() < 0.5, encode=base.encode, spikes=base.spikes, state=base.state)
             else:  # forged: one value bit changed, CRC-16 recomputed (the damage CRC-16 misses)
                 payload = bytearray(b[5:-2])
                 payload[WRITE_HEADER + r.randrange(len(payload) - WRITE_HEADER)] ^= 1 << r.randrange(8)
                 b = bytearray(proto.encode_request(base.cmd, base.tag, bytes(payload)))
-            return Item(kind, bytes(b), base.cmd, base.tag, base.write, encode=base.encode, spikes=base.spikes)
+            return Item(kind, bytes(b), base.cmd, base.tag, base.write, encode=base.encode, spikes=base.spikes,
+                        state=base.state)
         if kind == "garbage":
             return Item(kind, bytes(r.randrange(256) for _ in range(r.randint(1, 40))))
         fill = r.choice([SYNC_REQ, 0x00, 0x5A, 0xFF])

@@ -17,7 +17,8 @@ from .model.core import batch_cycles
 from .model.encode import from_levels
 from .model.link import CfgTarget, Encoding
 from .model.network import Network
-from .model.protocol import CYCLE_BYTES, WRITE_ROW_MAJOR
+from .model.hardware import HardwareConfig
+from .model.protocol import CYCLE_BYTES, WRITE_ROW_MAJOR, StateKind
 from .model.simulate import simulate
 
 __all__ = ["Record"]
@@ -66,10 +67,25 @@ class Record:
             return np.asarray(item.spikes, dtype=bool)[None]
         return None
 
+    def expect_state(self, layer: int, kind: int, start: int, count: int) -> bytes:
+        """READ_STATE's answer on the record (learning never on): weights row-major as recorded,
+        offsets as the network file gives them, each value in its ``value_bytes``."""
+        lay = self.layout(layer, kind)
+        layer_ = self.baked.layers[layer]
+        vals = (self.weights[layer].reshape(-1) if kind == StateKind.WEIGHTS
+                else layer_.plasticity.offsets_for(layer_))
+        return b"".join(proto.to_le(int(v), lay.value_bytes) for v in vals[start:start + count])
+
+    def layout(self, layer: int, kind: int):
+        geometry = HardwareConfig(lanes=tuple(self.geo.lanes), max_events=self.geo.max_events).geometry(self.baked)
+        return proto.state_layout(geometry, layer, kind)
+
     def expect(self, item) -> bytes | None:
         """The payload of the OK answer to ``item`` on the recorded parameters: per sample the
         cycles (u32) and per output neuron its spike count (0 for a readout layer) and final
-        membrane; None when the answer does not follow from the record alone."""
+        membrane; a READ_STATE's values; None when the answer does not follow from the record alone."""
+        if getattr(item, "state", None) is not None:
+            return self.expect_state(*item.state)
         spikes = self.sample_spikes(item)
         if spikes is None:
             return None

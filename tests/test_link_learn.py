@@ -1,0 +1,161 @@
+"""LEARN, REWARD and READ_STATE (docs/protocol.md, "Learning on the board"): the twin against the
+model's Learner and hand-worked answers, and the gateware CommandEngine (Amaranth simulator)
+against the twin, answer for answer."""
+import numpy as np
+import pytest
+
+from spikegate.model import link as proto
+from spikegate.model.core import NetworkCore as CoreTwin
+from spikegate.model.hardware import HardwareConfig
+from spikegate.model.learning import Learner
+from spikegate.model.link import Cmd, Status
+from spikegate.model.network import Layer, Network
+from spikegate.model.plasticity import Plasticity
+from spikegate.model.protocol import READ_STATE_HEADER, StateKind, pack_fields
+from spikegate.model.random import random_network, random_spikes
+
+from test_link_engine import Harness, engine_matches_twin
+
+LANES, MAX_EVENTS = 2, 64
+
+
+def plastic_net(second_layer: bool = False) -> Network:
+    """6 inputs -> 5 neurons learning by stdp with winner-take-all and adaptive thresholds (offsets up
+    to 2^12 - 2 - 40: 12 bits, 2 bytes), optionally followed by a fixed 3-neuron layer."""
+    rng = np.random.default_rng(3)
+    p = Plasticity(pre_inc=48, pre_decay=2, a_plus=1, a_minus=1, rate_shift=3, w_min=-32, w_max=31, wta=1,
+                   inhibition="reset", theta_inc=9, theta_decay=3, theta_every=2)
+    layers = [Layer(weights=rng.integers(-8, 32, size=(6, 5)), threshold=40, weight_bits=6, membrane_bits=13,
+                    plasticity=p)]
+    if second_layer:
+        layers.append(Layer(weights=rng.integers(-8, 8, size=(5, 3)), threshold=5, weight_bits=6, membrane_bits=12))
+    return Network(layers, timesteps=4, encoding="rate")
+
+
+def twin_of(net):
+    geo = proto.LinkGeometry.of(net, LANES, 1_000_000, 100_000, 64, MAX_EVENTS)
+    return proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=LANES, max_events=MAX_EVENTS))), geo
+
+
+def rs(layer, kind, start, count):
+    return pack_fields(READ_STATE_HEADER, {"layer": layer, "kind": kind, "start": start, "count": count})
+
+
+def run_frames(geo, samples):
+    return [(Cmd.LOAD, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN]) + proto.encode_events(s, geo)) for s in samples]
+
+
+def test_twin_learns_as_the_learner_and_reads_it_back():
+    net = plastic_net()
+    twin, geo = twin_of(net)
+    samples = random_spikes(5, 6, net.timesteps, net.n_inputs, p=0.6)
+    assert twin.execute(Cmd.LEARN, b"\x01") == (Status.OK, b"")
+    for f in run_frames(geo, samples):
+        assert twin.execute(*f)[0] == Status.OK
+    learner = Learner(net)
+    for s in samples:
+        learner.run(s, learn=True)
+    st, p = twin.execute(Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 30))
+    assert st == Status.OK and len(p) == 30  # 6-bit weights: one byte each, row-major
+    assert np.array_equal(np.frombuffer(p, np.int8).reshape(6, 5), learner.state[0].weights)
+    assert not np.array_equal(learner.state[0].weights, net.layers[0].weights)  # it did learn
+    st, p = twin.execute(Cmd.READ_STATE, rs(0, StateKind.OFFSETS, 1, 4))
+    assert st == Status.OK and np.array_equal(np.frombuffer(p, "<u2"), learner.state[0].offsets[1:])
+    # a learning run marks the weights as no longer the network id's
+    assert twin.execute(Cmd.IDENTIFY, b"")[1][-17] == 1
+    # learning off: runs change nothing
+    assert twin.execute(Cmd.LEARN, b"\x00") == (Status.OK, b"")
+    before = twin.execute(Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 30))
+    twin.execute(*run_frames(geo, samples[:1])[0])
+    assert twin.execute(Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 30)) == before
+
+
+def test_twin_refusals():
+    net = plastic_net()
+    twin, _ = twin_of(net)
+    cases = [
+        (Cmd.LEARN, b"", Status.BAD_LENGTH), (Cmd.LEARN, b"\x01\x00", Status.BAD_LENGTH),
+        (Cmd.LEARN, b"\x02", Status.RANGE),
+        (Cmd.REWARD, b"\x01", Status.BAD_LENGTH), (Cmd.REWARD, b"\x01\x00", Status.UNSUPPORTED),  # no rstdp layer
+        (Cmd.READ_STATE, rs(0, 0, 0, 1)[:7], Status.BAD_LENGTH),
+        (Cmd.READ_STATE, rs(1, 0, 0, 1), Status.RANGE),                      # no layer 1
+        (Cmd.READ_STATE, rs(0, 4, 0, 1), Status.RANGE),                      # no kind 4
+        (Cmd.READ_STATE, rs(0, StateKind.PRE_TRACES, 0, 1), Status.UNSUPPORTED),
+        (Cmd.READ_STATE, rs(0, StateKind.POST_TRACES, 0, 1), Status.UNSUPPORTED),
+        (Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 0), Status.RANGE),      # count 0
+        (Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 29, 2), Status.RANGE),     # past the last weight
+        (Cmd.READ_STATE, rs(0, StateKind.OFFSETS, 5, 1), Status.RANGE),
+    ]
+    for cmd, p, want in cases:
+        assert twin.execute(cmd, p) == (want, b""), (cmd, p.hex())
+    # the offsets of a plastic layer that is not the last are not readable; a fixed layer has no state
+    twin2, _ = twin_of(plastic_net(second_layer=True))
+    assert twin2.execute(Cmd.READ_STATE, rs(0, StateKind.OFFSETS, 0, 1))[0] == Status.UNSUPPORTED
+    assert twin2.execute(Cmd.READ_STATE, rs(1, StateKind.WEIGHTS, 0, 1))[0] == Status.UNSUPPORTED
+    assert twin2.execute(Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 30))[0] == Status.OK
+    # a network without plasticity: the commands exist but have nothing to act on
+    twin3, _ = twin_of(random_network(1, (4, 3)))
+    for cmd, p in ((Cmd.LEARN, b"\x01"), (Cmd.REWARD, b"\xff\xff"), (Cmd.READ_STATE, rs(9, 9, 0, 0))):
+        assert twin3.execute(cmd, p) == (Status.UNSUPPORTED, b""), cmd
+
+
+@pytest.mark.parametrize("second_layer", [False, True])
+def test_engine_learning_commands_match_twin(second_layer):
+    net = plastic_net(second_layer)
+    dut = Harness(net, lanes=LANES, max_events=MAX_EVENTS)
+    twin, geo = twin_of(net)
+    samples = random_spikes(7, 3, net.timesteps, net.n_inputs, p=0.6)
+    frames = [
+        (Cmd.LEARN, b"\x02"), (Cmd.LEARN, b""), (Cmd.REWARD, b"\x05\x00"), (Cmd.REWARD, b"\x05"),
+        (Cmd.READ_STATE, rs(0, StateKind.PRE_TRACES, 0, 1)), (Cmd.READ_STATE, rs(0, 7, 0, 1)),
+        (Cmd.READ_STATE, rs(2, 0, 0, 1)), (Cmd.READ_STATE, rs(0, 0, 0, 31)), (Cmd.READ_STATE, rs(0, 0, 0, 0)),
+        (Cmd.READ_STATE, rs(0, 0, 0, 30)),
+        (Cmd.LEARN, b"\x01"), *run_frames(geo, samples),
+        (Cmd.IDENTIFY, b""), (Cmd.CHECKSUM, b""),
+        (Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 30)),
+        (Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 13, 9)),       # from the middle of row 2, across rows
+        (Cmd.READ_STATE, rs(0, StateKind.OFFSETS, 0, 5)), (Cmd.READ_STATE, rs(0, StateKind.OFFSETS, 3, 2)),
+        (Cmd.READ_STATE, rs(1, StateKind.WEIGHTS, 0, 1)),
+        (Cmd.LEARN, b"\x00"), *run_frames(geo, samples[:1]), (Cmd.READ_STATE, rs(0, StateKind.WEIGHTS, 0, 30)),
+    ]
+    got = engine_matches_twin(dut, twin, frames)
+    assert [g[0] for g in got[:10]] == [Status.RANGE, Status.BAD_LENGTH, Status.UNSUPPORTED, Status.BAD_LENGTH,
+                                        Status.UNSUPPORTED, Status.RANGE, Status.RANGE, Status.RANGE, Status.RANGE,
+                                        Status.OK]
+    learner = Learner(net)
+    for s in samples:
+        learner.run(s, learn=True)
+    assert np.frombuffer(got[-1][1], np.int8).reshape(6, 5).tolist() == learner.state[0].weights.tolist()
+
+
+def test_engine_without_plasticity_refuses_learning():
+    net = random_network(2, (4, 3), timesteps=2)
+    dut = Harness(net, lanes=LANES, max_events=MAX_EVENTS)
+    twin, _ = twin_of(net)
+    frames = [(Cmd.LEARN, b"\x01"), (Cmd.LEARN, b""), (Cmd.REWARD, b"\x01\x00"), (Cmd.READ_STATE, rs(0, 0, 0, 1)),
+              (Cmd.READ_STATE, b"\x00")]
+    got = engine_matches_twin(dut, twin, frames)
+    assert [g[0] for g in got] == [Status.UNSUPPORTED, Status.BAD_LENGTH, Status.UNSUPPORTED, Status.UNSUPPORTED,
+                                   Status.BAD_LENGTH]
+
+
+def test_twin_fuzz_with_learning_commands():
+    """The link fuzzer on a plastic network: valid READ_STATE (answers compared with the host's
+    record) and LEARN frames, the learning refusals, and damaged copies of them."""
+    from spikegate.link_fuzz import fuzz_twin
+    stats = fuzz_twin(plastic_net(second_layer=True), 1500, seed=4, lanes=LANES, max_payload=64,
+                      max_events=MAX_EVENTS)
+    assert (stats.lockups, stats.wrong_answers, stats.undetected) == (0, 0, 0), stats.wrong
+    assert stats.commands["READ_STATE"] > 10 and stats.commands["LEARN"] > 3
+    assert stats.damaged.get("READ_STATE", 0) > 0 and stats.states_checked == stats.commands["READ_STATE"]
+
+
+def test_wrong_state_reference_is_caught(monkeypatch):
+    """A record that ignores READ_STATE's start makes the fuzzer report READ_STATE answers wrong."""
+    from spikegate.link_fuzz import fuzz_twin
+    from spikegate.link_fuzz_record import Record
+    right = Record.expect_state
+    monkeypatch.setattr(Record, "expect_state",
+                        lambda self, layer, kind, start, count: right(self, layer, kind, 0, count))
+    stats = fuzz_twin(plastic_net(second_layer=True), 1500, seed=4, lanes=LANES, max_payload=64, max_events=MAX_EVENTS)
+    assert stats.wrong_answers > 0 and all(w.startswith("READ_STATE") for w in stats.wrong), stats.wrong
