@@ -46,14 +46,15 @@ _PORTS = {
 }
 
 
-def sim_hardware(net: Network, lanes=4, timesteps: int | None = None) -> HardwareConfig:
+def sim_hardware(net: Network, lanes=4, timesteps: int | None = None, schedule: str = "inflight") -> HardwareConfig:
     """The hardware :class:`CoreSim` builds: an input buffer for a sample in which every input
     spikes at every step and a trace memory for every spike word of such a sample, so that one
-    build serves any data of up to ``timesteps`` steps (default: the network's)."""
+    build serves any data of up to ``timesteps`` steps (default: the network's). The inflight
+    schedule has one trace bank per layer, so each needs only the largest layer's words."""
     T = net.timesteps if timesteps is None else timesteps
-    hw = HardwareConfig(lanes=lanes, max_events=min(MAX_EVENTS, T * (net.n_inputs + 1)))
-    groups = sum(g.groups for g in hw.geometry(net))
-    return replace(hw, trace_depth=min(MAX_EVENTS, T * groups))
+    hw = HardwareConfig(lanes=lanes, max_events=min(MAX_EVENTS, T * (net.n_inputs + 1)), schedule=schedule)
+    groups = [g.groups for g in hw.geometry(net)]
+    return replace(hw, trace_depth=min(MAX_EVENTS, T * (sum(groups) if schedule == "sequential" else max(groups))))
 
 
 def _check_spikes(net: Network, spikes, timesteps: int) -> np.ndarray:
@@ -88,11 +89,12 @@ class CoreSim:
     ``timesteps`` (default: the network's) bounds the steps of a sample; the trace memory holds
     every spike word of such a sample, so it never overflows, and the input buffer holds every
     possible input spike. Neither depends on the samples, so one build serves any data.
+    ``schedule``: :attr:`HardwareConfig.schedule <spikegate.model.hardware.HardwareConfig>`.
     """
 
     def __init__(self, net: Network, *, lanes=4, simulator: str = "verilator", timesteps: int | None = None,
                  waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None,
-                 build: bool = True):
+                 build: bool = True, schedule: str = "inflight"):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         check_simulator(simulator)
@@ -100,7 +102,7 @@ class CoreSim:
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
             raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
         self.net, self.lanes, self.simulator, self.timesteps = net, lanes, simulator, int(T)
-        self.hw = sim_hardware(net, lanes, self.timesteps)
+        self.hw = sim_hardware(net, lanes, self.timesteps, schedule)
         self.geometry = self.hw.geometry(net)
         try:
             from ..hdl.core import NetworkCore
