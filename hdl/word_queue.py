@@ -39,7 +39,7 @@ class WordQueue(wiring.Component):
 
     def __init__(self, width: int, depth: int, *, fenced: bool = False):
         # The twin checks the parameters (one rule, one place) and fixes the capacity.
-        self.twin = WordQueueTwin(width, depth)
+        self.twin = WordQueueTwin(width, depth, fenced=fenced)
         self.width, self.depth, self.capacity = width, depth, self.twin.capacity
         self.fenced = fenced
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
