@@ -40,7 +40,7 @@ def run(args) -> int:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
                        data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
-                       progress=note)
+                       schedule=args.schedule, progress=note)
     except TimingError as e:
         _plot(args, e.report)
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
@@ -80,6 +80,9 @@ def register(subparsers) -> None:
     p.add_argument("--baud", type=int, default=None, metavar="N",
                    help="host link baud rate (default: the board's fastest reliable rate, see `spikegate "
                         "boards`; refused if the board's USB-serial bridge or the clock cannot run it)")
+    p.add_argument("--schedule", default="inflight", choices=("inflight", "sequential"),
+                   help="inflight: layer l works on step t while layer l+1 works on step t-1; sequential: "
+                        "each step's layers one after the other (default: inflight)")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also draw the report's utilisation and fmax vs clock (.png, or .svg); needs the 'plot' extra")
