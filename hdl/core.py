@@ -58,6 +58,7 @@ from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
 from .conv_layer import bad_input_address, layer_cores
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
+from .trace import trace_banks
 from .word_queue import WordQueue, word_events
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
@@ -332,7 +333,7 @@ class NetworkCore(wiring.Component):
             ]
 
         if self.trace_mems:
-            self._trace(m, idle)
+            trace_banks(m, self, idle)
 
         # --- run-time configuration --------------------------------------------------------------
         # CFG_LATENCY registered stages, so neither the link's word decoding nor the range
@@ -397,48 +398,3 @@ class NetworkCore(wiring.Component):
                     with m.Case(CfgTarget.THRESHOLD):
                         m.d.comb += self.param_data.eq(core.param_threshold)
         return m
-
-    def _trace(self, m, idle):
-        """Trace banks (one write port each): bank b records the mon words of its layers (one of
-        them emits in a cycle); read back bank after bank, ``trace_count`` words in all."""
-        depth = self.trace_depth
-        addr_bits = max(1, ceil_log2(depth))
-        counts, overs, reads = [], [], []
-        for b, (mem, layers) in enumerate(zip(self.trace_mems, self.trace_banks)):
-            m.submodules[f"trace_mem{b}" if len(self.trace_mems) > 1 else "trace_mem"] = mem
-            wr, rd = mem.write_port(), mem.read_port()
-            count = Signal(bits_for(depth), name=f"trace_count{b}")
-            over = Signal(name=f"trace_over{b}")
-            word = Signal(self.mon_layout, name=f"trace_word{b}")
-            for l in layers:
-                with m.If(self.mon[l].valid):
-                    m.d.comb += word.eq(self.mon[l])
-            m.d.comb += [wr.addr.eq(count), wr.data.layer.eq(word.layer), wr.data.step.eq(word.step),
-                         wr.data.base.eq(word.base), wr.data.word.eq(word.word)]
-            with m.If(idle & self.start):
-                m.d.sync += [count.eq(0), over.eq(0)]
-            with m.Elif(word.valid):
-                with m.If(count == depth):
-                    m.d.sync += over.eq(1)
-                with m.Else():
-                    m.d.comb += wr.en.eq(1)
-                    m.d.sync += count.eq(count + 1)
-            counts.append(count)
-            overs.append(over)
-            reads.append(rd)
-        # Bank b holds words [sum of the counts before it, + its count) of the read-back order.
-        below = Const(0, self.trace_count.shape())
-        sel = Signal(range(len(reads)))
-        sel_q = Signal.like(sel)
-        for b, (rd, count) in enumerate(zip(reads, counts)):
-            m.d.comb += rd.addr.eq((self.trace_addr - below)[:addr_bits])
-            if b:
-                with m.If(self.trace_addr >= below):
-                    m.d.comb += sel.eq(b)
-            below = below + count
-        m.d.sync += sel_q.eq(sel)
-        m.d.comb += [self.trace_count.eq(below), self.trace_overflow.eq(Cat(*overs).any()),
-                     self.trace_data.eq(reads[0].data)]
-        for b, rd in enumerate(reads[1:], 1):
-            with m.If(sel_q == b):
-                m.d.comb += self.trace_data.eq(rd.data)
