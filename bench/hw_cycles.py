@@ -1,6 +1,10 @@
 """Cycles per sample and synaptic operations per cycle of the NetworkCore, for several lane counts.
 
-    python bench/hw_cycles.py [--samples N] [--lanes 1,2,4,...] [--verify K] [--json]
+    python bench/hw_cycles.py [--samples N] [--lanes 1,2,4,...] [--verify K] [--schedules S,...] [--json]
+
+Every network and lane count is measured under each schedule (``HardwareConfig.schedule``, default
+both: ``inflight``, the default, where layer l works on step t while layer l+1 works on step t-1,
+and ``sequential``, the layers of a step one after the other), with the ratio beside it.
 
 Networks:
 - the built-in digits network on the digits test split (its own encoding and T);
@@ -37,7 +41,7 @@ import numpy as np
 
 from spikegate import datasets
 from spikegate.model.core import NetworkCore as Twin
-from spikegate.model.hardware import HardwareConfig
+from spikegate.model.hardware import SCHEDULES, HardwareConfig
 from spikegate.model.encode import rate
 from spikegate.model.network import Layer, Network
 from spikegate.model.simulate import simulate
@@ -113,8 +117,9 @@ def per_layer(net: Network, spikes: np.ndarray, lanes: int) -> list[dict]:
     return rows
 
 
-def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
-    hw = HardwareConfig(lanes=lanes, max_events=max(4096, int(spikes.sum(axis=(1, 2)).max()) + net.timesteps))
+def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int, schedule: str = "inflight") -> dict:
+    hw = HardwareConfig(lanes=lanes, max_events=max(4096, int(spikes.sum(axis=(1, 2)).max()) + net.timesteps),
+                        schedule=schedule)
     twin = Twin(net, hw)
     ref = simulate(net, spikes)
     cycles = np.array([twin.cycles(s) for s in spikes], dtype=np.int64)
@@ -127,10 +132,10 @@ def measure(net: Network, spikes: np.ndarray, lanes: int, verify: int) -> dict:
         for k, r in enumerate(runs):
             problem = twin.run(spikes[k]).mismatch(r)
             if problem:
-                raise SystemExit(f"gateware differs from the twin (lanes {lanes}, sample {k}): {problem}")
+                raise SystemExit(f"gateware differs from the twin (lanes {lanes}, {schedule}, sample {k}): {problem}")
         verified = len(runs)
     per_cycle = sops.sum() / cycles.sum()
-    return {"lanes": lanes, "groups": [g.groups for g in twin.geometry],
+    return {"lanes": lanes, "schedule": schedule, "groups": [g.groups for g in twin.geometry],
             "cycles_per_sample": float(cycles.mean()), "cycles_min": int(cycles.min()), "cycles_max": int(cycles.max()),
             "sops_per_sample": float(sops.mean()), "sops_per_cycle": float(per_cycle),
             "sops_per_cycle_over_P": float(per_cycle / lanes), "verified_in_simulator": verified}
@@ -144,9 +149,15 @@ def main(argv=None) -> int:
                     help="samples per configuration also run in the Amaranth simulator (default 1; 0: none)")
     ap.add_argument("--mnist-dir", default=None, help="MNIST IDX directory (optional)")
     ap.add_argument("--conv-net", default=None, help="a trained MNIST conv network file (with --mnist-dir)")
+    ap.add_argument("--schedules", default=",".join(SCHEDULES),
+                    help=f"schedules to measure (default {','.join(SCHEDULES)})")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     lanes = [int(p) for p in args.lanes.split(",")]
+    schedules = args.schedules.split(",")
+    for sch in schedules:
+        if sch not in SCHEDULES:
+            ap.error(f"--schedules: {sch!r} is not valid; valid: {', '.join(SCHEDULES)}")
     if args.conv_net and not args.mnist_dir:
         ap.error("--conv-net needs --mnist-dir (the MNIST test images it runs on)")
 
@@ -164,13 +175,14 @@ def main(argv=None) -> int:
     for name, net, spikes, inputs in (("digits " + "-".join(map(str, digits.shape)), digits, d_spikes, "digits test"),
                                       ("784-128-10", mnist_net, m_spikes, m_input)):
         for P in lanes:
-            t0 = time.time()
-            print(f"[hw_cycles] {name} lanes={P} ...", file=sys.stderr, flush=True)
-            # The 784-128-10 core at few lanes takes minutes per sample in the Python simulator.
-            r = measure(net, spikes, P, args.verify if P >= 8 or name.startswith("digits") else 0)
-            r.update({"network": name, "inputs": inputs, "T": net.timesteps, "samples": len(spikes),
-                      "seconds": round(time.time() - t0, 1)})
-            results.append(r)
+            for sch in schedules:
+                t0 = time.time()
+                print(f"[hw_cycles] {name} lanes={P} {sch} ...", file=sys.stderr, flush=True)
+                # The 784-128-10 core at few lanes takes minutes per sample in the Python simulator.
+                r = measure(net, spikes, P, args.verify if P >= 8 or name.startswith("digits") else 0, sch)
+                r.update({"network": name, "inputs": inputs, "T": net.timesteps, "samples": len(spikes),
+                          "seconds": round(time.time() - t0, 1)})
+                results.append(r)
     if args.conv_net:
         conv_net = datasets.load_network(args.conv_net)
         conv_spikes = datasets.encode_for(conv_net, xm[:args.samples])
@@ -181,9 +193,9 @@ def main(argv=None) -> int:
     for P in lanes:
         print(f"[hw_cycles] {conv_net.name or 'conv'} lanes={P} ...", file=sys.stderr, flush=True)
         twin = Twin(conv_net, HardwareConfig(lanes=P, max_events=max(
-            4096, int(conv_spikes.sum(axis=(1, 2)).max()) + conv_net.timesteps)))
+            4096, int(conv_spikes.sum(axis=(1, 2)).max()) + conv_net.timesteps), schedule="sequential"))
         rows = per_layer(conv_net, conv_spikes, P)
-        # The per-layer terms add up to the twin's run (plus 1 per step and 1 per run) on every sample.
+        # The per-layer terms add up to the sequential twin's run (plus 1 per step and 1 per run) on every sample.
         total = sum(r["cycles_per_sample"] for r in rows) * len(conv_spikes)
         twin_total = sum(twin.cycles(s) - 1 - conv_net.timesteps for s in conv_spikes)
         if total != twin_total:
@@ -195,10 +207,14 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"networks": results, "layers": layer_rows}, indent=1))
         return 0
-    print(f"{'network':22} {'inputs':26} {'T':>3} {'P':>3} {'cycles/sample':>14} {'SOPs/sample':>12} "
-          f"{'SOPs/cycle':>11} {'/P':>6} {'sim-checked':>11}")
+    print(f"{'network':22} {'inputs':26} {'T':>3} {'P':>3} {'schedule':10} {'cycles/sample':>14} {'vs seq':>6} "
+          f"{'SOPs/sample':>12} {'SOPs/cycle':>11} {'/P':>6} {'sim-checked':>11}")
+    sequential = {(r["network"], r["lanes"]): r["cycles_per_sample"] for r in results if r["schedule"] == "sequential"}
     for r in results:
-        print(f"{r['network']:22} {r['inputs']:26} {r['T']:>3} {r['lanes']:>3} {r['cycles_per_sample']:>14.1f} "
+        seq = sequential.get((r["network"], r["lanes"]))
+        ratio = f"{seq / r['cycles_per_sample']:>5.2f}x" if seq else f"{'':>6}"
+        print(f"{r['network']:22} {r['inputs']:26} {r['T']:>3} {r['lanes']:>3} {r['schedule']:10} "
+              f"{r['cycles_per_sample']:>14.1f} {ratio} "
               f"{r['sops_per_sample']:>12.1f} {r['sops_per_cycle']:>11.2f} {r['sops_per_cycle_over_P']:>6.3f} "
               f"{r['verified_in_simulator']:>11}")
     print(f"\nper layer (cycles: the layer's own, integration + sweep + 8 per step; "

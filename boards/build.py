@@ -107,12 +107,13 @@ def _write_pair(bit_out: Path, bit: bytes, rep_out: Path, rep: bytes) -> None:
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
-          baud: int | None = None, encoder: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+          baud: int | None = None, encoder: bool = True, schedule: str = "inflight",
+          progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
     ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
     ``weight_ram`` (``"block"``, ``"spram"`` or one per layer; default: block RAM, with the largest
-    weight arrays moved to SPRAM when only that makes the design fit) make the
+    weight arrays moved to SPRAM when only that makes the design fit) and ``schedule`` make the
     :class:`~spikegate.model.hardware.HardwareConfig`; ``baud`` is the host link's rate (default:
     the board's, ``Board.baud``; refused before any tool runs when the board's bridge or the UART
     at the build's clock cannot run it); ``encoder`` False leaves the on-chip input encoder (the
@@ -131,7 +132,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         lanes = board.default_lanes
     if max_events is None:
         max_events = default_max_events(net)
-    hw = HardwareConfig(lanes=lanes, max_events=max_events,
+    hw = HardwareConfig(lanes=lanes, max_events=max_events, schedule=schedule,
                         weight_ram="block" if weight_ram is None else weight_ram)
     if weight_ram is None:
         hw = fit.choose_weight_ram(board, net, hw)
@@ -169,7 +170,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "board": board.name, "title": board.title, "device": board.device, "family": board.family,
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
-        "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder,
+        "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder, "schedule": hw.schedule,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},

@@ -8,22 +8,42 @@ each, every step closed by an end-of-step word, buffered in a block-RAM input bu
 ``max_events`` words (end-of-step words included). ``start`` replays the buffer from the first
 word, so a loaded sample can be run again (e.g. after a ``cfg`` write) without reloading.
 
-Schedule: steps in order; within a step the layers in order, each layer's step finishing
-(integration of its events, then the sweep) before the next layer's starts. Layer l's sweep
-pushes its non-zero spike words into a block-RAM queue (:class:`~.word_queue.WordQueue`, whose read
-register is the registered output); layer l+1 serialises
-their set bits into input events, one per cycle with no bubble between words.
+Schedule (``hw.schedule``; the same arithmetic and spikes either way):
 
-Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises)::
+- ``"sequential"``: steps in order; within a step the layers in order, each layer's step finishing
+  (integration of its events, then the sweep) before the next layer's starts (``start`` of layer
+  l+1 is ``done`` of layer l).
+- ``"inflight"``: waves w = 0 .. T+L-2; in wave w layer l works on step w - l (when
+  0 <= w - l < T). The controller's wave-boundary cycle starts every such layer; the wave ends in
+  the cycle the slowest of them is done. Layer l's spike words of step t go into the queue to
+  layer l+1 while that layer reads its words of step t - 1: the queue is fenced
+  (:class:`~.word_queue.WordQueue` ``fenced``), its reader sees only the words written before the
+  last boundary cycle, and it holds two steps (2 * G words). Recurrence, WTA and stage 5 stay
+  inside a layer's step.
 
-    cycles = 1 + sum_t [ 1 + sum_l ( E_l(t) * G_l + G_l + 8 ) ]
+Layer l's sweep pushes its non-zero spike words into a block-RAM queue (whose read register is the
+registered output); layer l+1 serialises their set bits into input events, one per cycle with no
+bubble between words.
 
-- 1 per run: the final check that finds no buffered step left;
-- 1 per step: the controller's step-boundary cycle that starts layer 0;
+Cycle count (``cycles`` port, from the cycle after ``start`` to the cycle ``done`` rises), with
+``c_l(t)`` = :meth:`spikegate.model.layer.LayerGeometry.cycles` of layer l at step t
+(``E * G + G + 8`` for a plain dense layer)::
+
+    sequential:  cycles = 1 + sum_t [ 1 + sum_l c_l(t) ]
+    inflight:    cycles = 1 + sum_{w=0}^{T+L-2} [ 1 + max_{l: 0 <= w-l < T} c_l(w-l) ]
+
+- 1 per run: the final check that finds no buffered step (no wave) left;
+- 1 per step (wave): the controller's boundary cycle that starts layer 0 (every layer of the wave);
 - 8 per layer step (:data:`~spikegate.model.layer.LAYER_OVERHEAD`): the layer's start cycle, the
   cycle that sees the end of its events and the drain of its pipeline: the issue register
   (ISSUE_STAGES = 1), the memory read, the NEURON_STAGES = 4 neuron stages and the spike FIFO's
-  output register (WORD_FIFO_STAGES = 1); the drain's last cycle is the next layer's start cycle.
+  output register (WORD_FIFO_STAGES = 1); the drain's last cycle is the next layer's start cycle
+  (sequential) or, for the slowest layer, the cycle before the next boundary cycle (inflight).
+
+Monitor: ``mon[l]`` is layer l's spike word of the cycle (layers emit at the same time in the
+inflight schedule). The trace memory keeps ``trace_depth`` words: in emission order (sequential),
+or ``trace_depth`` words per layer, read back layer after layer (inflight: one bank per layer,
+since several layers may emit in one cycle).
 """
 from __future__ import annotations
 
@@ -40,6 +60,7 @@ from ..model.learning_engine import LearnState
 from .conv_layer import bad_input_address, layer_cores
 from .learning_state import state_width
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
+from .trace import trace_banks
 from .word_queue import WordQueue, word_events
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
@@ -103,6 +124,9 @@ class NetworkCore(wiring.Component):
             "word": self.max_lanes})
         self.trace_layout = data.StructLayout({
             "layer": self.layer_bits, "step": self.step_bits, "base": self.col_bits, "word": self.max_lanes})
+        # Trace banks: the layers whose words each trace memory records (one write a cycle each).
+        self.trace_banks = ([list(range(L))] if hw.schedule == "sequential" else [[l] for l in range(L)])
+        trace_words = trace_depth * len(self.trace_banks)
         members = {
             "load": In(stream.Signature(self.load_layout)),
             "clear": In(1),
@@ -119,7 +143,7 @@ class NetworkCore(wiring.Component):
             # Idle-only parameter read (CHECKSUM): the value at param_addr, one cycle later.
             "param_addr": In(self.param_layout),
             "param_data": Out(signed(self.data_bits)),
-            "mon": Out(self.mon_layout),
+            "mon": Out(data.ArrayLayout(self.mon_layout, L)),
         }
         plastic = [g for g in geos if g.learning is not None]
         if plastic:
@@ -138,9 +162,9 @@ class NetworkCore(wiring.Component):
             members["out_offset"] = Out(last.learning.offset_bits)  # the last layer's offset at out_addr (READ_STATE)
         if trace_depth:
             members.update({
-                "trace_addr": In(max(1, ceil_log2(trace_depth))),
+                "trace_addr": In(max(1, ceil_log2(trace_words))),
                 "trace_data": Out(self.trace_layout),
-                "trace_count": Out(bits_for(trace_depth)),
+                "trace_count": Out(bits_for(trace_words)),
                 "trace_overflow": Out(1),
             })
         super().__init__(members)
@@ -150,8 +174,8 @@ class NetworkCore(wiring.Component):
         # port contract: load, then start).
         self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[],
                                    attrs=BLOCK_RAM_NO_COLLISION)
-        self.trace_mem = (Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
-                          if trace_depth else None)
+        self.trace_mems = [Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
+                           for _ in self.trace_banks] if trace_depth else []
 
     @property
     def max_events(self) -> int:
@@ -246,19 +270,24 @@ class NetworkCore(wiring.Component):
         m.d.comb += ib_rd.addr.eq(rd_next)
 
         # --- layers chained through spike-word queues --------------------------------------------
+        inflight = self.hw.schedule == "inflight"
+        seal = Signal()  # inflight: the boundary cycle (and idle) moves every queue's fence
         for l in range(L - 1):
             prod, cons = self.layers[l], self.layers[l + 1]
             geo = geos[l]
             P = geo.lanes
             # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
             # lowest-bit search and the consumer's weight address start from a register.
-            queue = WordQueue(width=geo.group_bits + P, depth=geo.groups)
+            queue = WordQueue(width=geo.group_bits + P, depth=geo.groups * (2 if inflight else 1), fenced=inflight)
             m.submodules[f"words{l}"] = queue
             m.d.comb += [
                 queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),
                 queue.w.valid.eq(prod.spikes.valid),
-                cons.start.eq(prod.done),
             ]
+            if inflight:
+                m.d.comb += queue.seal.eq(seal)
+            else:
+                m.d.comb += cons.start.eq(prod.done)
             head, head_valid = queue.r.payload, queue.r.valid
             head_pop = queue.r.ready
             address, last, _ = word_events(m, head[:geo.group_bits], head[geo.group_bits:],
@@ -271,6 +300,8 @@ class NetworkCore(wiring.Component):
             ]
 
         # --- controller --------------------------------------------------------------------------
+        # lstep[l]: the step layer l works on (the mon words' step field).
+        lstep = [Signal(self.step_bits, name=f"step{l}") for l in range(L)]
         last = self.layers[-1]
         rstdp = [core for core, geo in zip(self.layers, geos) if geo.learning is not None and geo.learning.elig_bits]
         if rstdp:
@@ -279,9 +310,20 @@ class NetworkCore(wiring.Component):
             m.d.comb += self.reward.ready.eq(idle & ~self.start)
             for core in rstdp:
                 m.d.comb += core.reward.eq(Mux(rewarding, sample_reward, self.step_reward))
+        if inflight:
+            # active[l]: layer l has a step in this wave. Layer l's step in wave w is the one layer
+            # l-1 had in wave w-1, so both shift one layer on at every boundary.
+            active = Signal(L)
+            fin = Signal(L)
+            dones = Cat(*(core.done for core in self.layers))
+            nxt = Cat(~at_end, active[:L - 1])
+            wave_done = Signal()
+            m.d.comb += wave_done.eq(((~active) | fin | dones) == (1 << L) - 1)
+        else:
+            m.d.comb += [lstep[l].eq(step) for l in range(L)]
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += idle.eq(1)
+                m.d.comb += [idle.eq(1), seal.eq(1)]
                 if rstdp:
                     with m.If(self.reward.valid & ~self.start):
                         m.d.sync += [sample_reward.eq(self.reward.payload), cycles.eq(0), done.eq(0)]
@@ -291,22 +333,37 @@ class NetworkCore(wiring.Component):
                     # n_steps as it is after this cycle's load or clear, if any
                     m.d.sync += [step.eq(0), cycles.eq(0), done.eq(0),
                                  at_end.eq(Mux(self.clear, 1, Mux(eos_loaded, 0, n_zero)))]
+                    if inflight:
+                        m.d.sync += active.eq(0)
                     m.d.comb += [core.reset_state.eq(1) for core in self.layers]
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.sync += cycles.eq(cycles + 1)
-                with m.If(at_end):
+                m.d.comb += seal.eq(1)
+                with m.If(nxt == 0 if inflight else at_end):
                     m.d.sync += [done.eq(1), rd_ptr.eq(0), rd_ptr1.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.comb += first.start.eq(1)
+                    if inflight:
+                        m.d.sync += [active.eq(nxt), fin.eq(0), lstep[0].eq(step)]
+                        m.d.sync += [lstep[l].eq(lstep[l - 1]) for l in range(1, L)]
+                        m.d.comb += [core.start.eq(nxt[l]) for l, core in enumerate(self.layers)]
+                    else:
+                        m.d.comb += first.start.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += run_active.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
-                with m.If(last.done):
-                    m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
-                    m.next = "NEXT"
+                if inflight:
+                    m.d.sync += fin.eq(fin | dones)
+                    with m.If(wave_done):
+                        with m.If(active[0]):
+                            m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
+                        m.next = "NEXT"
+                else:
+                    with m.If(last.done):
+                        m.d.sync += [step.eq(step + 1), at_end.eq(step + 1 == n_steps)]
+                        m.next = "NEXT"
             if rstdp:
                 with m.State("REWARD"):  # REWARD_OVERHEAD: the cycle that sees every layer idle
                     m.d.comb += rewarding.eq(1)
@@ -327,40 +384,16 @@ class NetworkCore(wiring.Component):
 
         for l, core in enumerate(self.layers):
             lane_bits = (geos[l].lanes - 1).bit_length()
-            with m.If(core.spikes.valid):
-                m.d.comb += [
-                    self.mon.valid.eq(1),
-                    self.mon.layer.eq(l),
-                    self.mon.base.eq(core.spikes.group << lane_bits),
-                    self.mon.word.eq(core.spikes.word),
-                ]
-        m.d.comb += self.mon.step.eq(step)
-
-        if self.trace_mem is not None:
-            m.submodules.trace_mem = self.trace_mem
-            t_wr = self.trace_mem.write_port()
-            t_rd = self.trace_mem.read_port()
-            t_count = Signal(bits_for(self.trace_depth))
-            t_over = Signal()
             m.d.comb += [
-                t_wr.addr.eq(t_count),
-                t_wr.data.layer.eq(self.mon.layer),
-                t_wr.data.step.eq(self.mon.step),
-                t_wr.data.base.eq(self.mon.base),
-                t_wr.data.word.eq(self.mon.word),
-                t_rd.addr.eq(self.trace_addr),
-                self.trace_data.eq(t_rd.data),
-                self.trace_count.eq(t_count),
-                self.trace_overflow.eq(t_over),
+                self.mon[l].valid.eq(core.spikes.valid),
+                self.mon[l].layer.eq(l),
+                self.mon[l].step.eq(lstep[l]),
+                self.mon[l].base.eq(core.spikes.group << lane_bits),
+                self.mon[l].word.eq(core.spikes.word),
             ]
-            with m.If(idle & self.start):
-                m.d.sync += [t_count.eq(0), t_over.eq(0)]
-            with m.Elif(self.mon.valid):
-                with m.If(t_count == self.trace_depth):
-                    m.d.sync += t_over.eq(1)
-                with m.Else():
-                    m.d.comb += t_wr.en.eq(1)
-                    m.d.sync += t_count.eq(t_count + 1)
+
+        if self.trace_mems:
+            trace_banks(m, self, idle)
 
         # --- run-time configuration --------------------------------------------------------------
         # CFG_LATENCY registered stages, so neither the link's word decoding nor the range

@@ -61,24 +61,29 @@ def hardware_summary(core: NetworkCore) -> dict:
             "spram_tiles": sum(g.spram_tiles for g in core.geometry),
             "weights_loaded_by_host": spram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
-            "cycle_formula": _cycle_formula(core.geometry)}
+            "schedule": core.hw.schedule, "cycle_formula": _cycle_formula(core.geometry, core.hw.schedule)}
 
 
-def _cycle_formula(geometry) -> str:
+def _cycle_formula(geometry, schedule: str) -> str:
     conv = (f"; a conv2d layer's term: sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + {LAYER_OVERHEAD}"
             if any(g.conv is not None for g in geometry) else "")
     if not any(g.current or g.recurrent or g.delay_slots for g in geometry):
-        return f"1 + sum_t [1 + sum_l (E_l(t) * G_l + G_l + {LAYER_OVERHEAD})]" + conv
-    # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current stages,
-    # the delay path's stages and its slot clear at t = 0.
-    rec = [l for l, g in enumerate(geometry) if g.recurrent]
-    cuba = [l for l, g in enumerate(geometry) if g.current]
-    delayed = {l: g.clear_cycles for l, g in enumerate(geometry) if g.delay_slots}
-    delays = (f", D_l(t) = {DELAY_STAGES} + (at t = 0) Z_l with Z_l = {delayed} (else 0)" if delayed else "")
-    return (f"1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + {LAYER_OVERHEAD} + C_l"
-            f"{' + D_l(t)' if delayed else ''})], R_l(t) = layer l's "
-            f"spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in {cuba} (else 0)"
-            + delays + conv)
+        term, where = f"(E_l(t) * G_l + G_l + {LAYER_OVERHEAD})", ""
+    else:
+        # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current
+        # stages, the delay path's stages and its slot clear at t = 0.
+        rec = [l for l, g in enumerate(geometry) if g.recurrent]
+        cuba = [l for l, g in enumerate(geometry) if g.current]
+        delayed = {l: g.clear_cycles for l, g in enumerate(geometry) if g.delay_slots}
+        term = (f"((E_l(t) + R_l(t)) * G_l + G_l + {LAYER_OVERHEAD} + C_l"
+                f"{' + D_l(t)' if delayed else ''})")
+        where = (f", R_l(t) = layer l's spikes of step t-1 for l in {rec} (else 0), C_l = {CURRENT_STAGES} for l in "
+                 f"{cuba} (else 0)"
+                 + (f", D_l(t) = {DELAY_STAGES} + (at t = 0) Z_l with Z_l = {delayed} (else 0)" if delayed else ""))
+    if schedule == "sequential":
+        return f"1 + sum_t [1 + sum_l {term}]" + where + conv
+    # model.core.schedule_cycles: wave w runs layer l on step w - l, all at once
+    return (f"1 + sum_(w=0..T+L-2) [1 + max_(l: 0 <= w-l < T) c_l(w-l)], c_l(t) = {term}" + where + conv)
 
 
 def export_verilog(net: Network, path: str | os.PathLike, hw: HardwareConfig = HardwareConfig(), *,

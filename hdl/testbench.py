@@ -41,9 +41,9 @@ async def run_in_testbench(ctx, dut: NetworkCore, spikes: np.ndarray, max_cycles
     mon = []
     waited = 0
     while True:
-        if ctx.get(dut.mon.valid):
-            mon.append((ctx.get(dut.mon.layer), ctx.get(dut.mon.step), ctx.get(dut.mon.base),
-                        ctx.get(dut.mon.word)))
+        for word in ctx.get(dut.mon):
+            if word.valid:
+                mon.append((word.layer, word.step, word.base, word.word))
         if ctx.get(dut.done):
             break
         if ctx.get(dut.busy) == 0 and waited > 1:
@@ -53,6 +53,8 @@ async def run_in_testbench(ctx, dut: NetworkCore, spikes: np.ndarray, max_cycles
         if waited > max_cycles:
             raise AssertionError(f"no done after {max_cycles} cycles")
     cycles = ctx.get(dut.cycles)
+    if dut.hw.schedule == "inflight":  # the twin's order: layer after layer (model.core.RunResult.mon)
+        mon.sort(key=lambda word: word[0])
     geos = dut.geometry
     n_out = geos[-1].n
     counts = np.zeros(n_out, dtype=np.int64)

@@ -13,6 +13,11 @@ SyncFIFOBuffered: its synchronous LUT-RAM read trips Yosys' ABC9 on the ECP5.
 Capacity: ``depth`` rounded up to a power of two (block RAM words cost nothing, and the pointers
 then wrap by overflow). The pointers carry one bit more than the address, so a full queue and an
 empty one differ; ``w.ready`` is low while full and a write then is ignored.
+
+Fenced (``fenced=True``, the inflight schedule of hdl/core.py): the reader sees only the words
+written before the last ``seal`` cycle, so a producer can write step t while the consumer reads
+step t-1 from the same queue. In a ``seal`` cycle the fence moves to the write pointer and the read
+register already loads against it, so a word written before that cycle is on ``r`` one cycle after it.
 """
 from __future__ import annotations
 
@@ -32,11 +37,13 @@ class WordQueue(wiring.Component):
     """``w``: words in (``w.ready`` = not full). ``r``: the oldest word, registered; ``r.ready``
     pops it, and the next word (if any) is on ``r`` the following cycle."""
 
-    def __init__(self, width: int, depth: int):
+    def __init__(self, width: int, depth: int, *, fenced: bool = False):
         # The twin checks the parameters (one rule, one place) and fixes the capacity.
-        self.twin = WordQueueTwin(width, depth)
+        self.twin = WordQueueTwin(width, depth, fenced=fenced)
         self.width, self.depth, self.capacity = width, depth, self.twin.capacity
-        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+        self.fenced = fenced
+        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
+                          **({"seal": In(1)} if fenced else {})})
 
     def elaborate(self, platform):
         m = Module()
@@ -50,8 +57,16 @@ class WordQueue(wiring.Component):
         wr_ptr = Signal(k + 1)
         rd_ptr = Signal(k + 1)
         empty = Signal()
+        limit = wr_ptr
+        if self.fenced:
+            fence = Signal(k + 1)
+            limit = Signal(k + 1)
+            m.d.comb += limit.eq(fence)
+            with m.If(self.seal):
+                m.d.comb += limit.eq(wr_ptr)
+                m.d.sync += fence.eq(wr_ptr)
         m.d.comb += [
-            empty.eq(wr_ptr == rd_ptr),
+            empty.eq(limit == rd_ptr),
             self.w.ready.eq((wr_ptr[:k] != rd_ptr[:k]) | (wr_ptr[k] == rd_ptr[k])),
             wr.addr.eq(wr_ptr[:k]),
             wr.data.eq(self.w.payload),

@@ -4,17 +4,21 @@ Its hardware parameters are a :class:`~spikegate.model.hardware.HardwareConfig`,
 the gateware generator is given; its :meth:`~spikegate.model.hardware.HardwareConfig.geometry`
 validates them against the network and derives every width.
 
-Cycle formula of one run (from the cycle after ``start`` to the cycle ``done`` rises)::
+Cycle count of one run (from the cycle after ``start`` to the cycle ``done`` rises), from the
+layer-step costs ``c_l(t) = LayerGeometry.cycles(...)`` of layer l at step t
+(:meth:`spikegate.model.layer.LayerGeometry.cycles`, the one per-layer term;
+``(E_l(t) + R_l(t)) * G_l + G_l + LAYER_OVERHEAD + C_l + W_l + L_l(t)`` for a dense layer, with
+G_l = ceil(n_l / P_l), E_l(t) the input events of layer l at step t (the sample's spikes for
+l = 0, layer l-1's output spikes otherwise), R_l(t) layer l's own spikes of step t-1 if it is
+recurrent, C_l = CURRENT_STAGES for a CUBA layer, W_l a winner-take-all pass, L_l(t) stage 5 with
+learning on; a conv2d layer's term is in model.conv_layer), composed by the schedule
+(``HardwareConfig.schedule``)::
 
-    cycles = RUN_OVERHEAD + sum_t [ STEP_OVERHEAD
-                                    + sum_l ( (E_l(t) + R_l(t)) * G_l + G_l + LAYER_OVERHEAD + C_l ) ]
+    sequential:  cycles = RUN_OVERHEAD + sum_t [ STEP_OVERHEAD + sum_l c_l(t) ]
+    inflight:    cycles = RUN_OVERHEAD + sum_{w=0}^{T+L-2} [ WAVE_OVERHEAD + max_{l: 0 <= w-l < T} c_l(w-l) ]
 
-with G_l = ceil(n_l / P_l), E_l(t) the input events of layer l at step t (the sample's spikes
-for l = 0, layer l-1's output spikes otherwise), R_l(t) layer l's own spikes of step t-1 if it is
-recurrent (0 otherwise, and at t = 0) and C_l = CURRENT_STAGES = 3 for a CUBA layer (0 otherwise):
-:meth:`spikegate.model.layer.LayerGeometry.cycles`.
-A conv2d layer's term is ``sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + LAYER_OVERHEAD``
-(model.conv_layer), which ``LayerGeometry.cycles`` computes for every layer.
+In a wave of the inflight schedule every layer with a step to do starts in the same cycle and the
+wave ends when the slowest is done (:func:`schedule_cycles`).
 """
 from __future__ import annotations
 
@@ -23,24 +27,46 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import refuse_conv
-from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, HardwareConfig
+from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, SCHEDULES, HardwareConfig
 from .conv_layer import input_addresses, layer_cores
 from .layer import LAYER_OVERHEAD, LayerCore
 from .learning import check_reward
 from .network import Network
 from .protocol import CfgTarget, value_range
 
-__all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "HardwareConfig", "DEFAULT_MEMORY_BUDGET",
-           "RUN_OVERHEAD", "STEP_OVERHEAD", "REWARD_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES", "MAX_EVENTS",
-           "weight_cfg_words"]
+__all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "schedule_cycles", "HardwareConfig",
+           "DEFAULT_MEMORY_BUDGET", "RUN_OVERHEAD", "STEP_OVERHEAD", "WAVE_OVERHEAD", "REWARD_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES",
+           "MAX_EVENTS", "SCHEDULES", "weight_cfg_words"]
 
 # The controller's step-boundary cycle (checks whether another step is buffered).
 STEP_OVERHEAD = 1
-# The final boundary check that finds no step left.
+# The controller's wave-boundary cycle (inflight schedule): it starts every layer with a step to do.
+WAVE_OVERHEAD = 1
+# The final boundary check that finds no step (no wave) left.
 RUN_OVERHEAD = 1
 # A per-sample reward (the ``reward`` port): the controller's cycle that sees every rstdp layer idle
 # again; the layers' sweeps run side by side (LearningGeometry.reward_cycles).
 REWARD_OVERHEAD = 1
+
+
+def schedule_cycles(costs, schedule: str = "inflight") -> np.ndarray:
+    """A run's cycle count from its layer-step costs ``costs`` [L, T, ...] (``costs[l, t]`` =
+    LayerGeometry.cycles of layer l at step t; trailing axes are a batch), composed as
+    ``schedule`` runs them (module docstring). Returns int64 of the trailing shape."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule = {schedule!r} is not valid; valid: {', '.join(SCHEDULES)}")
+    costs = np.asarray(costs, dtype=np.int64)
+    L, T = costs.shape[:2]
+    if T == 0:
+        return np.full(costs.shape[2:], RUN_OVERHEAD, np.int64)
+    if schedule == "sequential":
+        return RUN_OVERHEAD + T * STEP_OVERHEAD + costs.sum(axis=(0, 1))
+    # Wave w: layer l on step w - l. A layer without a step in a wave costs nothing (every real
+    # layer step costs >= LAYER_OVERHEAD > 0, so 0 never wins the max).
+    waves = np.zeros((L, T + L - 1) + costs.shape[2:], np.int64)
+    for l in range(L):
+        waves[l, l:l + T] = costs[l]
+    return RUN_OVERHEAD + (T + L - 1) * WAVE_OVERHEAD + waves.max(axis=0).sum(axis=0)
 
 
 def input_words(spikes: np.ndarray, first=None) -> list[tuple[int, int]]:
@@ -79,7 +105,9 @@ class RunResult:
     membranes: list[np.ndarray]   # per layer, int64 [n_l], final
     refractory: list[np.ndarray]  # per layer, int64 [n_l], final
     counts: np.ndarray            # int64 [n_out] (zeros for a readout network)
-    mon: list[tuple[int, int, int, int]]  # (layer, step, base, word), in emission order
+    # (layer, step, base, word): in emission order (sequential schedule), or layer by layer, each
+    # layer's in its emission order (inflight: layers emit at the same time; the trace's order)
+    mon: list[tuple[int, int, int, int]]
     cycles: int
 
     def mismatch(self, other: "RunResult", *, cycles: bool = True) -> str | None:
@@ -113,28 +141,31 @@ class RunResult:
                    refractory=[r[b] for r in result.refractory], counts=counts, mon=None, cycles=-1)
 
 
-def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result) -> np.ndarray:
+def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result, *, schedule: str = "inflight") -> np.ndarray:
     """The cycle formula for a whole batch at once, int64 [batch].
 
     ``result`` is ``model.simulate(net, input_spikes)``: the formula only needs how many events
     each layer saw at each step, so this costs one vectorised pass instead of a twin run per sample.
     """
-    geometry = HardwareConfig(lanes=lanes).geometry(net)
+    geometry = HardwareConfig(lanes=lanes, schedule=schedule).geometry(net)
     events = [np.asarray(input_spikes, bool)] + result.spikes[:-1]
-    T = events[0].shape[1]
-    total = RUN_OVERHEAD + T * STEP_OVERHEAD
-    for geo, ev, own in zip(geometry, events, result.spikes):
+    B, T = events[0].shape[:2]
+    costs = np.zeros((len(geometry), T, B), np.int64)
+    for l, (geo, ev, own) in enumerate(zip(geometry, events, result.spikes)):
         if geo.conv is not None:  # an event costs the positions it reaches (model.conv_layer)
-            integration = ev.reshape(len(ev), -1).astype(np.int64) @ np.tile(geo.conv.event_cost(), T)
+            integration = ev.reshape(B, T, -1).astype(np.int64) @ geo.conv.event_cost()
         else:
-            E = ev.sum(axis=(1, 2), dtype=np.int64)
+            E = ev.sum(axis=2, dtype=np.int64)
             if geo.recurrent:  # the layer's own spikes of steps 0..T-2 are replayed at steps 1..T-1
-                E = E + own[:, :-1].sum(axis=(1, 2), dtype=np.int64)
+                E[:, 1:] += own[:, :-1].sum(axis=2, dtype=np.int64)
             integration = E * geo.groups
-        total = total + integration + T * (geo.groups + geo.drain_stages) + (geo.clear_cycles if T else 0)
+        step = geo.groups + geo.drain_stages
         if geo.learning is not None:  # a winner-take-all layer's WTA pass (inference: learning off)
-            total = total + T * geo.learning.wta_cycles()
-    return np.asarray(total, dtype=np.int64)
+            step += geo.learning.wta_cycles()
+        costs[l] = (integration + step).T
+        if T:  # a delayed layer clears its slots in its first step (LayerGeometry.clear_cycles)
+            costs[l, 0] += geo.clear_cycles
+    return schedule_cycles(costs, schedule)
 
 
 class NetworkCore:
@@ -245,9 +276,8 @@ class NetworkCore:
             c.reset_state()
         out = [np.zeros((T, c.geo.n), dtype=bool) for c in self.layers]
         mon = []
-        cycles = RUN_OVERHEAD
+        costs = np.zeros((len(self.layers), T), np.int64)
         for t in range(T):
-            cycles += STEP_OVERHEAD
             flat = np.flatnonzero(spikes[t])
             first = self.geometry[0].conv
             # events: the addresses the layer's gateware receives; flat: the contract's indices.
@@ -256,15 +286,19 @@ class NetworkCore:
             for l, c in enumerate(self.layers):
                 recurrent = c.recurrent_events if c.geo.conv is None else 0
                 words = c.step(events, learn, reward) if c.geo.learning is not None else c.step(events)
-                cycles += (c.geo.cycles(flat) if c.geo.conv is not None
-                           else c.geo.cycles(len(events), recurrent, words=len(words), learn=learn, first=t == 0))
+                costs[l, t] = (c.geo.cycles(flat) if c.geo.conv is not None
+                               else c.geo.cycles(len(events), recurrent, words=len(words), learn=learn, first=t == 0))
                 for g, w in words:
                     mon.append((l, t, g * c.geo.lanes, w))
                 events = LayerCore.events_of(words, c.geo.lanes)
                 flat = c.flat_events(events) if c.geo.conv is not None else events
                 out[l][t, flat] = True
+        if self.hw.schedule == "inflight":
+            # Layers emit at the same time; each layer's words stay in its own order (trace banks).
+            mon.sort(key=lambda word: word[0])
         last = self.layers[-1]
         return RunResult(spikes=out,
                          membranes=[c.neurons(c.v) for c in self.layers],
                          refractory=[c.neurons(c.r) for c in self.layers],
-                         counts=last.neurons(last.count), mon=mon, cycles=cycles)
+                         counts=last.neurons(last.count), mon=mon,
+                         cycles=int(schedule_cycles(costs, self.hw.schedule)))

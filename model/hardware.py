@@ -20,11 +20,14 @@ from .network import Network
 from .protocol import CfgTarget, value_range
 
 __all__ = ["HardwareConfig", "DEFAULT_MEMORY_BUDGET", "MAX_LANES", "MAX_EVENTS", "WEIGHT_RAMS",
-           "SPRAM_TILES"]
+           "SPRAM_TILES", "SCHEDULES"]
 
 MAX_LANES = 64
 MAX_EVENTS = 1 << 20
 WEIGHT_RAMS = ("block", "spram")
+# How the layers share a sample's steps (README "Cycle count"): "sequential" runs the layers of a
+# step one after the other; "inflight" runs wave w with layer l on step w - l, all layers at once.
+SCHEDULES = ("inflight", "sequential")
 SPRAM_TILES = 4  # SB_SPRAM256KA on an iCE40 UP5K
 # 4 Mibit: more than any supported board's block RAM (UP5K: 120 kbit EBR + 1 Mbit SPRAM;
 # ECP5-85: 3.7 Mbit), so only impossible networks are refused by default.
@@ -58,6 +61,9 @@ class HardwareConfig:
       host writes them through ``cfg``); one for every layer or one per layer. A plastic layer's
       weights may be in SPRAM too: its learning stage then takes a cycle more per weight word
       (:meth:`~spikegate.model.layer.LearningGeometry.cycles`); inference costs the same.
+    - ``schedule``: ``"inflight"`` (layer l works on step t while layer l+1 works on step t-1,
+      barrier-synchronised waves) or ``"sequential"`` (each step's layers one after the other).
+      Same spikes bit for bit; only the cycle count and the order of the trace words differ.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
@@ -66,6 +72,7 @@ class HardwareConfig:
     trace_depth: int = 0
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     weight_ram: str | tuple[str, ...] = "block"
+    schedule: str = "inflight"
 
     def __post_init__(self):
         lanes = self.lanes
@@ -90,6 +97,8 @@ class HardwareConfig:
         for l, r in enumerate(rams if isinstance(rams, tuple) else (rams,)):
             if r not in WEIGHT_RAMS:
                 raise ValueError(f"weight_ram = {r!r} (layer {l}) is not valid; valid: {', '.join(WEIGHT_RAMS)}")
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule = {self.schedule!r} is not valid; valid: {', '.join(SCHEDULES)}")
         if not _is_int(self.max_events):
             raise TypeError(f"max_events must be an integer, got {self.max_events!r}")
         if not 1 <= self.max_events <= MAX_EVENTS:

@@ -6,6 +6,10 @@ loads when it is empty or popped, from the words stored *before* this cycle's wr
 written in cycle c is at the head from cycle c + 2 at the earliest
 (:data:`~spikegate.model.layer.WORD_FIFO_STAGES` = 1 register after the storage).
 :class:`spikegate.model.core.NetworkCore` counts that register in ``LAYER_OVERHEAD``.
+
+Fenced (``fenced=True``, the inflight schedule): the head register loads only words stored before
+the fence; a ``seal`` cycle moves the fence to the end of the storage (before that cycle's write),
+and the head already loads against the new fence in that cycle.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ def queue_capacity(depth: int) -> int:
 class WordQueue:
     """Storage of ``capacity`` words (``depth`` rounded up to a power of two) plus the head register."""
 
-    def __init__(self, width: int, depth: int):
+    def __init__(self, width: int, depth: int, *, fenced: bool = False):
         for name, value in (("width", width), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"WordQueue {name} must be an integer >= 1, got {value!r}")
@@ -32,6 +36,8 @@ class WordQueue:
         self.capacity = queue_capacity(depth)
         self._stored: deque[int] = deque()
         self._head: int | None = None
+        self.fenced = fenced
+        self._visible = 0  # fenced: the stored words before the fence
 
     @property
     def w_ready(self) -> bool:
@@ -46,10 +52,14 @@ class WordQueue:
         """The head word, or None when ``r_valid`` is low (the gateware's payload is then stale)."""
         return self._head
 
-    def clock(self, w_valid: bool, w_payload: int, r_ready: bool) -> None:
-        """One clock edge with these inputs; a write while full is ignored, as is ``r_ready`` with no head."""
+    def clock(self, w_valid: bool, w_payload: int, r_ready: bool, seal: bool = False) -> None:
+        """One clock edge with these inputs; a write while full is ignored, as is ``r_ready`` with no head.
+        ``seal`` (fenced queues only) moves the fence first."""
         accept = w_valid and self.w_ready
+        if seal or not self.fenced:
+            self._visible = len(self._stored)
         if self._head is None or r_ready:
-            self._head = self._stored.popleft() if self._stored else None
+            self._head = self._stored.popleft() if self._visible else None
+            self._visible -= self._head is not None
         if accept:
             self._stored.append(int(w_payload) & ((1 << self.width) - 1))

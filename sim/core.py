@@ -46,14 +46,15 @@ _PORTS = {
 }
 
 
-def sim_hardware(net: Network, lanes=4, timesteps: int | None = None) -> HardwareConfig:
+def sim_hardware(net: Network, lanes=4, timesteps: int | None = None, schedule: str = "inflight") -> HardwareConfig:
     """The hardware :class:`CoreSim` builds: an input buffer for a sample in which every input
     spikes at every step and a trace memory for every spike word of such a sample, so that one
-    build serves any data of up to ``timesteps`` steps (default: the network's)."""
+    build serves any data of up to ``timesteps`` steps (default: the network's). The inflight
+    schedule has one trace bank per layer, so each needs only the largest layer's words."""
     T = net.timesteps if timesteps is None else timesteps
-    hw = HardwareConfig(lanes=lanes, max_events=min(MAX_EVENTS, T * (net.n_inputs + 1)))
-    groups = sum(g.groups for g in hw.geometry(net))
-    return replace(hw, trace_depth=min(MAX_EVENTS, T * groups))
+    hw = HardwareConfig(lanes=lanes, max_events=min(MAX_EVENTS, T * (net.n_inputs + 1)), schedule=schedule)
+    groups = [g.groups for g in hw.geometry(net)]
+    return replace(hw, trace_depth=min(MAX_EVENTS, T * (sum(groups) if schedule == "sequential" else max(groups))))
 
 
 def _check_spikes(net: Network, spikes, timesteps: int) -> np.ndarray:
@@ -88,11 +89,12 @@ class CoreSim:
     ``timesteps`` (default: the network's) bounds the steps of a sample; the trace memory holds
     every spike word of such a sample, so it never overflows, and the input buffer holds every
     possible input spike. Neither depends on the samples, so one build serves any data.
+    ``schedule``: :attr:`HardwareConfig.schedule <spikegate.model.hardware.HardwareConfig>`.
     """
 
     def __init__(self, net: Network, *, lanes=4, simulator: str = "verilator", timesteps: int | None = None,
                  waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None,
-                 build: bool = True, weight_ram="block"):
+                 build: bool = True, weight_ram="block", schedule: str = "inflight"):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         check_simulator(simulator)
@@ -103,7 +105,7 @@ class CoreSim:
         # SPRAM weights (``weight_ram``) are simulated with hdl.synapse.SPRAM256KAModel tiles
         # (the SB_SPRAM256KA cycle model: same tiling, address multiplexing and nibble masks);
         # they start empty, so the testbench loads them through cfg.
-        self.hw = replace(sim_hardware(net, lanes, self.timesteps), weight_ram=weight_ram)
+        self.hw = replace(sim_hardware(net, lanes, self.timesteps, schedule), weight_ram=weight_ram)
         self.geometry = self.hw.geometry(net)
         try:
             from ..hdl.core import NetworkCore

@@ -201,9 +201,11 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
-def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None, weight_ram="block"):
-    """docs/architecture.md's cycle count
-    ``1 + sum_t [1 + sum_l ((E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + D_l(t) + W_l + L_l(t))]``,
+def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None, weight_ram="block",
+                  schedule="inflight"):
+    """docs/architecture.md's cycle count from the layer-step costs
+    ``c_l(t) = (E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + D_l(t) + W_l + L_l(t)``: ``schedule`` "sequential"
+    ``1 + sum_t [1 + sum_l c_l(t)]``, "inflight" ``1 + sum_{w=0}^{T+L-2} [1 + max_{0 <= w-l < T} c_l(w-l)]``,
     G_l = ceil(n_l / P_l), R_l(t) = layer l's own spikes of step t-1 if it is recurrent (0 at t = 0
     and otherwise), C_l = 3 for a layer with a synaptic current (0 otherwise), D_l(t) = 2 + (at t = 0)
     Dmax_l * 2^ceil(log2 G_l) + G_l for a layer whose largest delay Dmax_l > 0 (0 otherwise); a conv2d layer: each
@@ -235,10 +237,11 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
     else:
         out = simulate(net, batch).spikes
     events = [batch] + out[:-1]
-    cycles = np.ones(len(batch), np.int64)
-    for t in range(batch.shape[1]):
-        cycles += 1
-        for layer, P, e, own in zip(net.layers, lanes, events, out):
+    L, T = len(net.layers), batch.shape[1]
+    cost = np.zeros((L, T, len(batch)), np.int64)
+    for t in range(T):
+        for l, (layer, P, e, own) in enumerate(zip(net.layers, lanes, events, out)):
+            cycles = cost[l, t]  # a view: the += below add layer l's step-t cost
             if layer.conv is None:
                 G = -(-layer.n // P)
                 tp = layer.temporal
@@ -277,6 +280,12 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
                                 and 0 <= x + spec.padding[1] - ox * spec.stride[1] < spec.kernel[1])
                     cycles[b] += max(1, reach * Gc)
             cycles += ho * wo * Gc + 8
+    if schedule == "sequential":
+        cycles = 1 + T + cost.sum(axis=(0, 1))
+    else:
+        cycles = np.ones(len(batch), np.int64)
+        for w in range(T + L - 1 if T else 0):
+            cycles += 1 + np.max([cost[l, w - l] for l in range(L) if 0 <= w - l < T], axis=0)
     return int(cycles[0]) if spikes.ndim == 2 else cycles
 
 

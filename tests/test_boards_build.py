@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 import spikegate
+from conftest import cycle_formula
 from spikegate import datasets
 from spikegate.boards.build import TimingError, build, default_max_events
 from spikegate.boards.targets import get_board
 from spikegate.cli import main
-from spikegate.model import Network, simulate
-from spikegate.model.core import RUN_OVERHEAD, STEP_OVERHEAD, LAYER_OVERHEAD
+from spikegate.model import Network
+from spikegate.model.hardware import HardwareConfig
 
 # Bitstream sync words: iCE40 configuration starts with 7EAA997E, ECP5 with the BDB3 preamble.
 SYNC = {"ice40": b"\x7e\xaa\x99\x7e", "ecp5": b"\xff\xff\xbd\xb3"}
@@ -43,14 +44,7 @@ def _formula_cycles(net: Network, lanes: int) -> np.ndarray:
     contract model (not from the core's twin that the build report uses)."""
     x, _ = datasets.load("digits", "test")
     s = datasets.encode_for(net, x, seed=0)
-    res = simulate(net, s)
-    groups = [-(-layer.n // lanes) for layer in net.layers]
-    events = [s] + res.spikes[:-1]
-    cyc = RUN_OVERHEAD + s.shape[1] * STEP_OVERHEAD
-    for l, G in enumerate(groups):
-        e = events[l].sum(axis=2)  # [batch, T]
-        cyc = cyc + (e * G + G + LAYER_OVERHEAD).sum(axis=1)
-    return cyc
+    return cycle_formula(net, lanes, s, schedule=HardwareConfig().schedule)  # the build's (default) schedule
 
 
 def _check_report(r: dict, board_name: str, tmp_path):

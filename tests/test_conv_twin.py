@@ -17,21 +17,25 @@ def test_cycles_worked_by_hand():
     # README's golden vector: 1 x 3 x 3 input, spikes at (0,0), (0,2), (1,1), (2,2); kernel [[1, 2], [3, 4]],
     # stride 1, bias -1, theta 3 -> spikes at outputs (0,0), (0,1), (1,1). One lane, so Gc = 1.
     # Positions each event reaches: (0,0) -> 1, (0,2) -> 1, (1,1) -> 4, (2,2) -> 1: 7 cycles; the sweep 4;
-    # +8. The dense readout after it: 3 events x 1 group + 1 + 8 = 12. Run: 1 + (1 + 19 + 12) = 33.
+    # +8. The dense readout after it: 3 events x 1 group + 1 + 8 = 12. Run, sequential schedule:
+    # 1 + (1 + 19 + 12) = 33; inflight (wave 0 the conv layer alone, wave 1 the readout alone):
+    # 1 + (1 + 19) + (1 + 12) = 34.
     conv = conv2d_layer([[[[1, 2], [3, 4]]]], (1, 3, 3), bias=[-1], threshold=3, weight_bits=4)
     net = Network([conv, Layer(weights=np.ones((4, 1), np.int64), readout=True)], timesteps=1)
     spikes = np.zeros((1, 9), bool)
     spikes[0, [0, 2, 4, 8]] = True
-    twin = NetworkCore(net, HardwareConfig(lanes=1))
-    r = twin.run(spikes)
-    assert r.spikes[0].astype(int).tolist() == [[1, 1, 0, 1]]
-    assert r.cycles == cycle_formula(net, 1, spikes) == 33
+    for schedule, cycles in (("sequential", 33), ("inflight", 34)):
+        r = NetworkCore(net, HardwareConfig(lanes=1, schedule=schedule)).run(spikes)
+        assert r.spikes[0].astype(int).tolist() == [[1, 1, 0, 1]]
+        assert r.cycles == cycle_formula(net, 1, spikes, schedule=schedule) == cycles
     # Two lanes, three output channels: Gc = 2, so every reach costs twice, and the sweep 4 * 2.
     conv3 = conv2d_layer(np.ones((3, 1, 2, 2), np.int64), (1, 3, 3), threshold=3)
     net3 = Network([conv3, Layer(weights=np.ones((12, 1), np.int64), readout=True)], timesteps=1)
-    r3 = NetworkCore(net3, HardwareConfig(lanes=2)).run(spikes)
+    r3 = NetworkCore(net3, HardwareConfig(lanes=2, schedule="sequential")).run(spikes)
     dense = int(r3.spikes[0].sum()) + 1 + 8
-    assert r3.cycles == 1 + 1 + (14 + 8 + 8) + dense == cycle_formula(net3, 2, spikes)
+    assert r3.cycles == 1 + 1 + (14 + 8 + 8) + dense == cycle_formula(net3, 2, spikes, schedule="sequential")
+    r3 = NetworkCore(net3, HardwareConfig(lanes=2)).run(spikes)
+    assert r3.cycles == 1 + (1 + 14 + 8 + 8) + (1 + dense) == cycle_formula(net3, 2, spikes)
 
 
 def test_an_event_the_stride_skips_costs_one_cycle():

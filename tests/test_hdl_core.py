@@ -15,23 +15,25 @@ from spikegate import datasets
 from spikegate.hdl.core import CFG_LATENCY, NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, simulate_core
 from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
-from spikegate.model.hardware import HardwareConfig
+from spikegate.model.hardware import SCHEDULES, HardwareConfig
 from spikegate.model.network import Layer, Leak, Network, signed_range
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
 
 
-def check(net, spikes, lanes):
+def check(net, spikes, lanes, schedule="inflight"):
     """Run samples [N, T, n_in] through contract, twin and gateware; all must agree."""
     lanes_l = lanes if isinstance(lanes, list) else [lanes] * len(net.layers)
     ref = simulate(net, spikes)
-    twin = Twin(net, HardwareConfig(lanes=lanes))
-    hw = simulate_core(NetworkCore(net, HardwareConfig(lanes=lanes)), spikes)
+    hw_config = HardwareConfig(lanes=lanes, schedule=schedule)
+    twin = Twin(net, hw_config)
+    hw = simulate_core(NetworkCore(net, hw_config), spikes)
     for b in range(spikes.shape[0]):
         tr = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(tr)) is None, f"twin vs contract, sample {b}: {m}"
         assert (m := tr.mismatch(hw[b])) is None, f"gateware vs twin, sample {b}: {m}"
-        assert hw[b].cycles == formula(net, lanes_l, spikes[b]), f"sample {b}: cycles {hw[b].cycles} != formula"
+        assert hw[b].cycles == formula(net, lanes_l, spikes[b], schedule=schedule), \
+            f"sample {b}: cycles {hw[b].cycles} != formula"
     return hw
 
 
@@ -43,22 +45,22 @@ def one_layer(weights, **kw):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 4), min_size=3, max_size=3),
-       p=st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0]))
-def test_random_networks(seed, lanes_exp, p):
+       p=st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0]), schedule=st.sampled_from(SCHEDULES))
+def test_random_networks(seed, lanes_exp, p, schedule):
     net = random_network(seed, timesteps=int(np.random.default_rng(seed).integers(1, 7)))
     lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
     spikes = random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p)
-    check(net, spikes, lanes)
+    check(net, spikes, lanes, schedule)
 
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 6), min_size=3, max_size=3),
-       p=st.floats(0.0, 1.0))
-def test_random_networks_many(seed, lanes_exp, p):
+       p=st.floats(0.0, 1.0), schedule=st.sampled_from(SCHEDULES))
+def test_random_networks_many(seed, lanes_exp, p, schedule):
     net = random_network(seed)
     lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
-    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes)
+    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes, schedule)
 
 
 # --- named edge cases --------------------------------------------------------------------------
@@ -121,18 +123,21 @@ def test_one_input_and_one_neuron_layers():
     check(net, random_spikes(3, 1, 8, 1, p=0.7), [16, 16, 16])
 
 
-def test_all_silent_sample_and_empty_run():
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_all_silent_sample_and_empty_run(schedule):
     net = random_network(21, (5, 4, 3), timesteps=4)
-    check(net, np.zeros((1, 4, 5), bool), 2)
+    check(net, np.zeros((1, 4, 5), bool), 2, schedule)
     # T = 0 (nothing loaded): done after the run overhead, state reads as zero.
-    hw = simulate_core(NetworkCore(net, HardwareConfig(lanes=2)), np.zeros((1, 0, 5), bool))[0]
+    hw = simulate_core(NetworkCore(net, HardwareConfig(lanes=2, schedule=schedule)), np.zeros((1, 0, 5), bool))[0]
     assert hw.cycles == 1 and not hw.counts.any() and not hw.membranes[-1].any()
 
 
-def test_default_digits_samples():
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_default_digits_samples(lanes, schedule):
     net = datasets.load_network()
     x, _ = datasets.load("digits", "test")
-    check(net, datasets.encode_for(net, x[:3]), 4)
+    check(net, datasets.encode_for(net, x[:1]), lanes, schedule)
 
 
 @pytest.mark.slow
@@ -258,23 +263,31 @@ def test_cfg_writes_match_twin():
     assert (m := RunResult.from_simulation(net, ref, 0).mismatch(after)) is None, m
 
 
-def test_trace_memory():
-    net = random_network(51, (6, 9, 4), timesteps=6, readout=False)
-    spikes = random_spikes(52, 1, 6, 6, p=0.8)[0]
-    expect = Twin(net, HardwareConfig(lanes=2)).run(spikes)
-    depth = max(1, len(expect.mon) - 2)
-    dut = NetworkCore(net, HardwareConfig(lanes=2, trace_depth=depth))
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_trace_memory(schedule):
+    """Sequential: one trace memory, the first trace_depth words in emission order. Inflight: one
+    bank of trace_depth words per layer, read back layer after layer (one bank overflows here)."""
+    net = random_network(52, (6, 9, 4), timesteps=6, readout=False)
+    spikes = random_spikes(53, 1, 6, 6, p=0.8)[0]  # 10 words of layer 0, 2 of layer 1
+    expect = Twin(net, HardwareConfig(lanes=2, schedule=schedule)).run(spikes)
+    banks = ([expect.mon] if schedule == "sequential" else
+             [[w for w in expect.mon if w[0] == l] for l in range(len(net.layers))])
+    depth = max(1, max(len(b) for b in banks) - 2)
+    kept = [w for b in banks for w in b[:depth]]
+    assert 0 < len(kept) < len(expect.mon)
+    assert schedule == "sequential" or min(len(b) for b in banks) <= depth  # and one bank does not
+    dut = NetworkCore(net, HardwareConfig(lanes=2, trace_depth=depth, schedule=schedule))
 
     async def body(ctx):
         await run_in_testbench(ctx, dut, spikes)
         n = ctx.get(dut.trace_count)
-        assert n == min(depth, len(expect.mon))
-        assert ctx.get(dut.trace_overflow) == (len(expect.mon) > depth)
+        assert n == len(kept)
+        assert ctx.get(dut.trace_overflow) == any(len(b) > depth for b in banks)
         for k in range(n):
             ctx.set(dut.trace_addr, k)
             await ctx.tick()
             d = ctx.get(dut.trace_data)
-            assert (d.layer, d.step, d.base, d.word) == expect.mon[k]
+            assert (d.layer, d.step, d.base, d.word) == kept[k]
 
     _bench(dut, body)
 

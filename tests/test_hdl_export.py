@@ -25,6 +25,17 @@ def test_export_cli_json(tmp_path, capsys):
     text = out.read_text()
     assert text.startswith("// spikegate_top") and "module spikegate_top(" in text
     assert "load__payload" in text.split("module", 1)[0]  # ports documented in the header
+    assert d["schedule"] == "inflight" and "max_(l: 0 <= w-l < T)" in d["cycle_formula"]
+
+
+def test_export_cli_schedule(tmp_path, capsys):
+    out = tmp_path / "top.v"
+    assert main(["export", "--schedule", "sequential", "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["schedule"] == "sequential" and d["cycle_formula"].startswith("1 + sum_t [1 + sum_l (E_l(t) * G_l")
+    with pytest.raises(SystemExit):
+        main(["export", "--schedule", "waves", "-o", str(out)])
+    assert "invalid choice: 'waves'" in capsys.readouterr().err
 
 
 def test_export_cli_refuses_impossible_configs(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula
-from spikegate.model.core import NetworkCore, RunResult, batch_cycles, input_words
+from spikegate.model.core import SCHEDULES, NetworkCore, RunResult, batch_cycles, input_words, schedule_cycles
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Layer, Network
 from spikegate.model.random import random_network, random_spikes
@@ -19,40 +19,59 @@ def test_cycles_worked_by_hand():
     # 2 inputs -> 3 neurons (fire on any input) -> 1 readout neuron, 2 lanes: G = [2, 1].
     # t0: both inputs spike, all 3 hidden neurons fire:  1 + (2*2 + 2 + 8) + (3*1 + 1 + 8) = 27
     # t1: silent:                                         1 + (0 + 2 + 8)   + (0 + 1 + 8)   = 20
-    # plus the final boundary cycle: 1 + 27 + 20 = 48.
+    # plus the final boundary cycle: 1 + 27 + 20 = 48 (sequential schedule).
+    # Inflight, wave w = layer 0 on step w and layer 1 on step w - 1, each wave 1 + its slowest:
+    # w0: layer 0 t0 alone:                 1 + (2*2 + 2 + 8)                 = 15
+    # w1: layer 0 t1 (10) with layer 1 t0 (12): 1 + max(0 + 2 + 8, 3*1 + 1 + 8) = 13
+    # w2: layer 1 t1 alone:                 1 + (0 + 1 + 8)                   = 10
+    # plus the final boundary cycle: 1 + 15 + 13 + 10 = 39.
     net = Network([Layer(weights=np.full((2, 3), 5), threshold=4),
                    Layer(weights=np.ones((3, 1), np.int64), readout=True)], timesteps=2)
     spikes = np.array([[1, 1], [0, 0]], bool)
-    twin = NetworkCore(net, HardwareConfig(lanes=2))
-    r = twin.run(spikes)
-    assert r.spikes[0].astype(int).tolist() == [[1, 1, 1], [0, 0, 0]]
-    assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes) == 48
-    assert batch_cycles(net, 2, spikes[None], simulate(net, spikes[None])).tolist() == [48]
+    for schedule, cycles in (("sequential", 48), ("inflight", 39)):
+        twin = NetworkCore(net, HardwareConfig(lanes=2, schedule=schedule))
+        r = twin.run(spikes)
+        assert r.spikes[0].astype(int).tolist() == [[1, 1, 1], [0, 0, 0]]
+        assert r.cycles == twin.cycles(spikes) == cycle_formula(net, 2, spikes, schedule=schedule) == cycles
+        assert batch_cycles(net, 2, spikes[None], simulate(net, spikes[None]), schedule=schedule).tolist() == [cycles]
+    assert HardwareConfig().schedule == "inflight"
+
+
+def test_schedule_is_validated():
+    with pytest.raises(ValueError, match=r"schedule = 'pipelined' is not valid; valid: inflight, sequential"):
+        HardwareConfig(schedule="pipelined")
+    with pytest.raises(ValueError, match="schedule = 'x' is not valid"):
+        schedule_cycles(np.zeros((1, 1), np.int64), "x")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), lanes_exp=st.integers(0, 6), p=st.floats(0.0, 1.0))
-def test_twin_is_the_contract(seed, lanes_exp, p):
+@given(seed=st.integers(0, 2**31), lanes_exp=st.integers(0, 6), p=st.floats(0.0, 1.0),
+       schedule=st.sampled_from(SCHEDULES))
+def test_twin_is_the_contract(seed, lanes_exp, p, schedule):
     net = random_network(seed)
     spikes = random_spikes(seed ^ 0x5A5A, 2, net.timesteps, net.n_inputs, p=p)
     ref = simulate(net, spikes)
-    twin = NetworkCore(net, HardwareConfig(lanes=1 << lanes_exp))
+    twin = NetworkCore(net, HardwareConfig(lanes=1 << lanes_exp, schedule=schedule))
     for b in range(2):
         r = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(r)) is None, m
         # The documented cycle formula, from the contract's spike counts and the lane count alone.
-        expect = cycle_formula(net, 1 << lanes_exp, spikes[b])
+        expect = cycle_formula(net, 1 << lanes_exp, spikes[b], schedule=schedule)
         assert r.cycles == expect == twin.cycles(spikes[b])
-        # mon words: exactly the non-zero P-lane words of every layer's spikes, in layer/step order.
+        # mon words: exactly the non-zero P-lane words of every layer's spikes, in step/layer order
+        # (sequential) or layer/step order (inflight).
         words = []
-        for t in range(net.timesteps):
-            for l, geo in enumerate(twin.geometry):
-                s = np.zeros(geo.groups * geo.lanes, bool)
-                s[:geo.n] = ref.spikes[l][b, t]
-                for g in range(geo.groups):
-                    w = sum(1 << k for k in range(geo.lanes) if s[g * geo.lanes + k])
-                    if w:
-                        words.append((l, t, g * geo.lanes, w))
+        order = ([(t, l) for t in range(net.timesteps) for l in range(len(twin.geometry))]
+                 if schedule == "sequential" else
+                 [(t, l) for l in range(len(twin.geometry)) for t in range(net.timesteps)])
+        for t, l in order:
+            geo = twin.geometry[l]
+            s = np.zeros(geo.groups * geo.lanes, bool)
+            s[:geo.n] = ref.spikes[l][b, t]
+            for g in range(geo.groups):
+                w = sum(1 << k for k in range(geo.lanes) if s[g * geo.lanes + k])
+                if w:
+                    words.append((l, t, g * geo.lanes, w))
         assert r.mon == words
 
 
@@ -126,11 +145,11 @@ def test_spram_limits():
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), lanes_exp=st.integers(0, 4))
-def test_batch_cycles_equals_the_twin_per_sample(seed, lanes_exp):
+@given(seed=st.integers(0, 2**32 - 1), lanes_exp=st.integers(0, 4), schedule=st.sampled_from(SCHEDULES))
+def test_batch_cycles_equals_the_twin_per_sample(seed, lanes_exp, schedule):
     net = random_network(seed)
     spikes = random_spikes(seed, 4, net.timesteps, net.n_inputs)
-    twin = NetworkCore(net, HardwareConfig(lanes=1 << lanes_exp))
+    twin = NetworkCore(net, HardwareConfig(lanes=1 << lanes_exp, schedule=schedule))
     expected = [twin.cycles(s) for s in spikes]
-    assert batch_cycles(net, 1 << lanes_exp, spikes, simulate(net, spikes)).tolist() == expected
-    assert cycle_formula(net, 1 << lanes_exp, spikes).tolist() == expected
+    assert batch_cycles(net, 1 << lanes_exp, spikes, simulate(net, spikes), schedule=schedule).tolist() == expected
+    assert cycle_formula(net, 1 << lanes_exp, spikes, schedule=schedule).tolist() == expected

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import cycle_formula
 from spikegate import datasets
+from spikegate.model.hardware import SCHEDULES
 from spikegate.model.random import random_network, random_spikes
 from spikegate.sim.core import CoreSim, Mismatch, compare, expected_results
 
@@ -71,6 +73,28 @@ def test_random_configuration_verilator(name):
     sim = CoreSim(net, lanes=lanes, simulator="verilator")
     hw, exp, mismatches = sim.check(spikes)
     assert_bit_exact(hw, exp, mismatches)
+
+
+@pytest.mark.parametrize("name", ["three-layers-mixed-lanes", "random-a"])
+def test_random_configuration_verilator_sequential_schedule(name):
+    """The old schedule (layers one after the other) stays selectable and exact."""
+    net, lanes = config_network(name)
+    hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="verilator", schedule="sequential").check(
+        config_spikes(name, net))
+    assert_bit_exact(hw, exp, mismatches)
+    np.testing.assert_array_equal(hw.cycles, cycle_formula(net, lanes, config_spikes(name, net), schedule="sequential"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_default_digits_network_verilator_both_schedules(lanes, schedule):
+    net = datasets.load_network(None)
+    x, _ = datasets.load("digits", "test")
+    spikes = datasets.encode_for(net, x[:40])
+    hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="verilator", schedule=schedule).check(spikes)
+    assert_bit_exact(hw, exp, mismatches)
+    np.testing.assert_array_equal(hw.cycles, cycle_formula(net, lanes, spikes, schedule=schedule))
 
 
 def test_configurations_cover_the_contract():

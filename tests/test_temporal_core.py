@@ -22,17 +22,20 @@ def test_cycles_and_state_worked_by_hand():
     # Layer 1: 2 -> 1 CUBA neuron (w 1, current leak none, theta 100), G = 1.
     # t0: the input spikes; both hidden neurons fire.   1 + (1*2 + 2 + 8) + (2*1 + 1 + 8 + 3) = 27
     # t1: silent input; their 2 spikes of t0 come back: 1 + ((0 + 2)*2 + 2 + 8) + (0 + 1 + 8 + 3) = 27
-    # plus the final boundary cycle: 55. The current: c = 2, then 2 again; the membrane 2, then 4.
+    # plus the final boundary cycle: 55 (sequential schedule). Inflight, layer-step costs 12, 14 (layer 0)
+    # and 14, 12 (layer 1): waves 1 + 12, 1 + max(14, 14), 1 + 12, so 1 + 13 + 15 + 13 = 42.
+    # The current: c = 2, then 2 again; the membrane 2, then 4.
     net = Network([Layer(weights=[[5, 5]], threshold=4, temporal=Temporal(recurrent=np.zeros((2, 2), np.int64))),
                    Layer(weights=[[1], [1]], threshold=100, temporal=Temporal(current=Leak.none()))], timesteps=2)
     spikes = np.array([[1], [0]], bool)
-    twin = NetworkCore(net, HardwareConfig(lanes=1))
-    r = twin.run(spikes)
-    assert r.spikes[0].astype(int).tolist() == [[1, 1], [0, 0]]
-    assert r.membranes[1].tolist() == [4]
-    assert twin.layers[1].neurons(twin.layers[1].c).tolist() == [2]
-    assert r.cycles == cycle_formula(net, 1, spikes) == 55
-    assert batch_cycles(net, 1, spikes[None], simulate(net, spikes[None])).tolist() == [55]
+    for schedule, cycles in (("sequential", 55), ("inflight", 42)):
+        twin = NetworkCore(net, HardwareConfig(lanes=1, schedule=schedule))
+        r = twin.run(spikes)
+        assert r.spikes[0].astype(int).tolist() == [[1, 1], [0, 0]]
+        assert r.membranes[1].tolist() == [4]
+        assert twin.layers[1].neurons(twin.layers[1].c).tolist() == [2]
+        assert r.cycles == cycle_formula(net, 1, spikes, schedule=schedule) == cycles
+        assert batch_cycles(net, 1, spikes[None], simulate(net, spikes[None]), schedule=schedule).tolist() == [cycles]
 
 
 def test_recurrent_spikes_are_weighted_by_the_recurrent_rows():

@@ -31,6 +31,21 @@ def test_twin_worked_by_hand():
     assert popped == [2, 3, 4, 5] and not q.r_valid
 
 
+def test_fenced_twin_worked_by_hand():
+    q = WordQueueTwin(width=4, depth=4, fenced=True)
+    q.clock(True, 1, False)              # written behind the fence (at 0)
+    q.clock(True, 2, False)
+    assert not q.r_valid                 # stored, but not yet sealed
+    q.clock(True, 3, False, seal=True)   # seal: 1 and 2 are before the fence (3 is this cycle's write)
+    assert q.r_valid and q.r_payload == 1
+    q.clock(False, 0, True)
+    assert q.r_payload == 2
+    q.clock(False, 0, True)              # 3 stays behind the fence
+    assert not q.r_valid
+    q.clock(False, 0, False, seal=True)
+    assert q.r_payload == 3
+
+
 @pytest.mark.parametrize("name,args", [("width", (0, 4)), ("depth", (8, 0)), ("depth", (8, 2.0)),
                                        ("width", (True, 4))])
 def test_bad_parameters_are_named(name, args):
@@ -43,14 +58,16 @@ def test_bad_parameters_are_named(name, args):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), width=st.integers(1, 12), depth=st.integers(1, 9),
        p_write=st.floats(0.0, 1.0), p_pop=st.floats(0.0, 1.0))
-def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_pop):
+@pytest.mark.parametrize("fenced", [False, True])
+def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_pop, fenced):
     rng = np.random.default_rng(seed)
     n = 80
     writes = rng.random(n) < p_write
     pops = rng.random(n) < p_pop
+    seals = rng.random(n) < 0.2
     words = rng.integers(0, 1 << width, n)
-    dut = WordQueue(width, depth)
-    twin = WordQueueTwin(width, depth)
+    dut = WordQueue(width, depth, fenced=fenced)
+    twin = WordQueueTwin(width, depth, fenced=fenced)
     accepted, popped, saw_full = [], [], []
 
     async def body(ctx):
@@ -58,6 +75,8 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
             ctx.set(dut.w.valid, int(writes[c]))
             ctx.set(dut.w.payload, int(words[c]))
             ctx.set(dut.r.ready, int(pops[c]))
+            if fenced:
+                ctx.set(dut.seal, int(seals[c]))
             assert ctx.get(dut.r.valid) == twin.r_valid, f"cycle {c}: r.valid"
             if twin.r_valid:
                 assert ctx.get(dut.r.payload) == twin.r_payload, f"cycle {c}: r.payload"
@@ -67,7 +86,7 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
             saw_full.append(not ctx.get(dut.w.ready))
             if pops[c] and ctx.get(dut.r.valid):
                 popped.append(ctx.get(dut.r.payload))
-            twin.clock(bool(writes[c]), int(words[c]), bool(pops[c]))
+            twin.clock(bool(writes[c]), int(words[c]), bool(pops[c]), bool(seals[c]))
             await ctx.tick()
 
     run_testbench(dut, body)

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
                    help="where weights live: block (block RAM, baked in) or spram (iCE40 UltraPlus SPRAM, "
                         "no initial contents: the host loads them through cfg); one value or one per layer "
                         "as K0,K1,... (default: block)")
+    p.add_argument("--schedule", default="inflight", choices=("inflight", "sequential"),
+                   help="inflight: layer l works on step t while layer l+1 works on step t-1 (waves); "
+                        "sequential: each step's layers one after the other (default: inflight)")
     p.add_argument("--name", default="spikegate_top", help="Verilog module name (default: spikegate_top)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
     add_json_argument(p)
@@ -55,7 +58,7 @@ def run(args) -> int:
     budget = DEFAULT_MEMORY_BUDGET if args.memory_budget is None else args.memory_budget
     note(f"export: generating NetworkCore for {'-'.join(map(str, net.shape))} with lanes {lanes}")
     hw = HardwareConfig(lanes=lanes, max_events=args.max_events, trace_depth=args.trace_depth,
-                        memory_budget=budget, weight_ram=parse_weight_ram(args.weight_ram))
+                        memory_budget=budget, weight_ram=parse_weight_ram(args.weight_ram), schedule=args.schedule)
     summary = export_verilog(net, args.output, hw, name=args.name)
     emit(args, summary, format_summary, compact=True)
     return 0
@@ -64,7 +67,7 @@ def run(args) -> int:
 def format_summary(summary: dict) -> str:
     lines = [f"wrote {summary['output']}: module {summary['module']}, lanes {summary['lanes']}, "
              f"{summary['memory_bits_total']} memory bits",
-             f"cycles per sample = {summary['cycle_formula']}"]
+             f"cycles per sample ({summary['schedule']} schedule) = {summary['cycle_formula']}"]
     if summary["weights_loaded_by_host"]:
         lines.append(f"weights of layer(s) {summary['weights_loaded_by_host']} are in SPRAM "
                      f"({summary['spram_tiles']} tiles) and start at zero: load them through cfg "
