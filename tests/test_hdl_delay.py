@@ -64,6 +64,8 @@ def test_export_states_the_delay_term():
     from spikegate.hdl.export import _cycle_formula
     net = Network([Layer(weights=np.ones((2, 3), np.int64), threshold=1, temporal=Temporal(delays=[[0, 1, 4], [2, 0, 0]])),
                    Layer(weights=np.ones((3, 2), np.int64), threshold=1)], timesteps=2)
-    text = _cycle_formula(HardwareConfig(lanes=1).geometry(net))
-    # layer 0: S = 5 slots, G = 3 rounded up to 4 words per slot: 4 * 4 + 3 = 19 cycles of clear
-    assert "+ D_l(t))" in text and "D_l(t) = 2 + (at t = 0) Z_l with Z_l = {0: 19}" in text
+    for schedule in ("inflight", "sequential"):
+        text = _cycle_formula(HardwareConfig(lanes=1).geometry(net), schedule)
+        # layer 0: S = 5 slots, G = 3 rounded up to 4 words per slot: 4 * 4 + 3 = 19 cycles of clear
+        assert "+ D_l(t))" in text and "D_l(t) = 2 + (at t = 0) Z_l with Z_l = {0: 19}" in text
+        assert ("max_(l:" in text) == (schedule == "inflight")
