@@ -78,10 +78,9 @@ class EncodeCommands:
 
     def _start_encoder(self, base=None):
         m = self.m
-        m.d.comb += [self.eng.clear_now.eq(1), self.encoder.start.eq(1)]
+        m.d.comb += [self.eng.clear_now.eq(1), self.encoder.start.eq(1)]  # clear_now also empties loaded
         if base is not None:
             m.d.comb += self.encoder.base.eq(base)
-        m.d.sync += self.loaded.eq(0)
 
     def states(self, respond, resp_len):
         m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo
