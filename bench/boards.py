@@ -73,8 +73,13 @@ def one_build(board, label, net, lanes, seed, out: Path, data_dir, samples) -> d
         r = e.report
     except BuildError as e:
         return {"seed": seed, "fits": None, "error": str(e)}
+    return placement(r)
+
+
+def placement(r: dict) -> dict:
+    """The bench's figures of one placement from a build report (``spikegate build --json``)."""
     p, t = r["performance"], r["timing"]
-    return {"seed": seed, "fits": True, "fmax_mhz": t["fmax_mhz"], "met": bool(t["met"]),
+    return {"seed": r.get("seed"), "fits": True, "fmax_mhz": t["fmax_mhz"], "met": bool(t["met"]),
             "clock_mhz": r["clock"]["pll_mhz"], "lanes": r["lanes"], "max_events": r["max_events"],
             "cycles_per_sample": p["cycles_per_sample"]["mean"], "workload": p["workload"],
             "lut": r["utilization"]["LUT"]["used"], "lut_available": r["utilization"]["LUT"]["available"],
@@ -97,6 +102,18 @@ def summarise(board: str, label: str, builds: list[dict]) -> dict:
                us_per_sample_worst=round(cyc / min(fmaxes), 2),
                samples_per_s_worst=round(min(fmaxes) * 1e6 / cyc, 1))
     return row
+
+
+def from_reports(paths) -> list[dict]:
+    """Summary rows from saved build reports, grouped by board and network (seeds in file order).
+    The network is named by its shape: ``digits`` for 64-64-10, else the shape joined by '-'."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        shape = "-".join(map(str, r["network"]["shape"]))
+        label = "digits" if shape == "64-64-10" else f"mnist-{shape}" if shape.startswith("784-") else shape
+        groups.setdefault((r["board"], label), []).append(placement(r))
+    return [summarise(b, label, builds) for (b, label), builds in groups.items()]
 
 
 def package_commit() -> str | None:
@@ -138,13 +155,15 @@ def _line(design: str, r: dict | None) -> str:
             f"(lowest fmax: {r['us_per_sample_worst']:,.1f} us, {r['samples_per_s_worst']:,.0f}/s)")
 
 
-def format_text(rows: list[dict], old: dict) -> str:
+def format_text(rows: list[dict], old: dict | None) -> str:
+    """The text the bench prints; ``old`` None leaves out the old design's lines."""
     lines = []
     for r in rows:
-        o = old.get((r["board"], r["network"]))
+        o = (old or {}).get((r["board"], r["network"]))
         lines.append(f"{r['board']} / {r['network']}" + (f" (lanes {r['lanes']})" if r.get("fits") else ""))
         lines.append(_line("new", r))
-        lines.append(_line("old", o))
+        if old is not None:
+            lines.append(_line("old", o))
         if r.get("fits") and o and o.get("fits"):
             lines.append(f"  new/old: fmax x{r['fmax_mhz'][0] / o['fmax_mhz'][0]:.2f}, cycles/sample "
                          f"x{r['cycles_per_sample'] / o['cycles_per_sample']:.2f}, samples/s "
@@ -166,8 +185,17 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
     ap.add_argument("--old", type=Path, default=OLD, help="the old design's figures (this bench's --json)")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spikegate-bench-boards")
+    ap.add_argument("--reports", type=Path, nargs="+", default=None, metavar="REPORT",
+                    help="summarise these saved build reports (BOARD-report.json) instead of building")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.reports:
+        missing = [str(f) for f in args.reports if not f.is_file()]
+        if missing:
+            ap.error(f"--reports {missing[0]} is not valid; valid: existing build report files")
+        rows = from_reports(args.reports)
+        print(json.dumps({"commit": None, "rows": rows}, indent=1) if args.json else format_text(rows, None))
+        return 0
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
     networks = [n.strip() for n in args.networks.split(",") if n.strip()]
     bad = [n for n in networks if n not in NETWORKS]
