@@ -147,12 +147,13 @@ def _line(design: str, r: dict | None) -> str:
         return f"  {design:<4} (not measured)"
     if not r["fits"]:
         return f"  {design:<4} does not fit: {r.get('error')}"
+    note = f"\n       ({r['note']})" if r.get("note") else ""
     fm = " ".join(f"{f:6.2f}" for f in r["fmax_mhz"])
     seeds = ",".join("default" if s is None else str(s) for s in r["seeds"])
     return (f"  {design:<4} fmax [{fm}] MHz (seeds {seeds}), timing met at {r['met_count']}/{len(r['met'])} "
             f"({r['clock_mhz']:g} MHz clock), {r['cycles_per_sample']:,.1f} cycles/sample, "
             f"{r['us_per_sample']:,.1f} us/sample, {r['samples_per_s']:,.0f} samples/s "
-            f"(lowest fmax: {r['us_per_sample_worst']:,.1f} us, {r['samples_per_s_worst']:,.0f}/s)")
+            f"(lowest fmax: {r['us_per_sample_worst']:,.1f} us, {r['samples_per_s_worst']:,.0f}/s){note}")
 
 
 def format_text(rows: list[dict], old: dict | None) -> str:
