@@ -145,9 +145,9 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
 def _line(design: str, r: dict | None) -> str:
     if r is None:
         return f"  {design:<4} (not measured)"
-    if not r["fits"]:
-        return f"  {design:<4} does not fit: {r.get('error')}"
     note = f"\n       ({r['note']})" if r.get("note") else ""
+    if not r["fits"]:
+        return f"  {design:<4} does not fit: {r.get('error')}{note}"
     fm = " ".join(f"{f:6.2f}" for f in r["fmax_mhz"])
     seeds = ",".join("default" if s is None else str(s) for s in r["seeds"])
     return (f"  {design:<4} fmax [{fm}] MHz (seeds {seeds}), timing met at {r['met_count']}/{len(r['met'])} "
