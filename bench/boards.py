@@ -190,13 +190,6 @@ def main(argv=None) -> int:
                     help="summarise these saved build reports (BOARD-report.json) instead of building")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    if args.reports:
-        missing = [str(f) for f in args.reports if not f.is_file()]
-        if missing:
-            ap.error(f"--reports {missing[0]} is not valid; valid: existing build report files")
-        rows = from_reports(args.reports)
-        print(json.dumps({"commit": None, "rows": rows}, indent=1) if args.json else format_text(rows, None))
-        return 0
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
     networks = [n.strip() for n in args.networks.split(",") if n.strip()]
     bad = [n for n in networks if n not in NETWORKS]
@@ -215,17 +208,26 @@ def main(argv=None) -> int:
             ap.error(f"--mnist-lanes {item!r} is not valid; valid: BOARD=P, e.g. icebreaker=1")
         lanes[b] = int(p)
     mnist = None
-    if "mnist-784-128-10" in networks:
+    if "mnist-784-128-10" in networks and not args.reports:
         if args.mnist_net is None:
             ap.error("--mnist-net FILE is needed for the 784-128-10 network (e.g. one made by "
                      "`spikegate train --data mnist --hidden 128 --weight-bits 8`)")
         mnist = Network.load(args.mnist_net)
-    rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
-               samples=args.samples, jobs=args.jobs, out=args.out)
-    if args.json:
-        print(json.dumps({"commit": package_commit(), "seeds": seeds, "rows": rows}, indent=1))
-        return 0
-    old = {}
+    if args.reports:
+        missing = [str(f) for f in args.reports if not f.is_file()]
+        if missing:
+            ap.error(f"--reports {missing[0]} is not valid; valid: existing build report files")
+        rows = from_reports(args.reports)
+        if args.json:
+            print(json.dumps({"commit": None, "rows": rows}, indent=1))
+            return 0
+    else:
+        rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
+                   samples=args.samples, jobs=args.jobs, out=args.out)
+        if args.json:
+            print(json.dumps({"commit": package_commit(), "seeds": seeds, "rows": rows}, indent=1))
+            return 0
+    old = None
     if args.old.is_file():
         doc = json.loads(args.old.read_text())
         old = {(r["board"], r["network"]): r for r in doc["rows"]}
