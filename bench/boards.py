@@ -1,155 +1,238 @@
-"""Per board: what the accelerator costs and how fast it runs, from real builds.
+"""Per board and network: fmax at several nextpnr seeds, timing met, cycles and time per sample,
+beside the same figures of the design before wave 2, from real builds.
 
-    python bench/boards.py [--boards icebreaker,ulx3s-85f,orangecrab-25f] [--lanes P]
-                           [--mnist-net FILE] [--data-dir DIR] [--no-mnist]
-                           [--seed BOARD/NETWORK=N ...] [--json]
+    python bench/boards.py [--boards icebreaker,ulx3s-85f,orangecrab-25f,tangnano9k]
+                           [--networks digits,mnist-784-128-10] [--seeds default,1,2,3,4]
+                           [--mnist-net FILE] [--data-dir DIR] [--mnist-lanes BOARD=P ...]
+                           [--samples N] [--jobs N] [--old FILE] [--json]
 
-For the built-in digits network and an MNIST-sized 784-128-10 network with 8-bit weights (trained
-here on the shared MNIST subset with ``spikegate.training``, unless --mnist-net gives one), each
-board is built with ``spikegate.boards.build`` (YoWASP Yosys + nextpnr; unchanged designs come
-from the build cache) and the bench prints, side by side:
+Each (network, board, seed) is an ordinary ``spikegate.boards.build`` (YoWASP Yosys + nextpnr;
+an unchanged design at an unchanged seed comes from the build cache, so a rerun costs only the
+cycle count on the twin). ``default`` is nextpnr's own seed (no ``--seed``), the placement
+``spikegate build`` makes. For each network and board the bench prints:
 
-- LUT % and block RAM % (used / available after place and route), SPRAM use;
-- fmax achieved (nextpnr's report) and the PLL clock the bitstream runs at;
-- cycles per sample (mean over the test split, from the cycle-exact twin of the core, which the
-  gateware tests hold equal to the hardware's cycle counter), µs per sample and samples/s at the
-  achieved fmax and at the PLL clock.
+- fmax at each seed and how many of them meet the board's clock (the PLL's, ``spikegate boards``);
+- cycles per sample (mean over the test split, from the core's cycle-exact twin, which the
+  gateware tests hold equal to the hardware's cycle counter);
+- µs per sample and samples/s at the achieved fmax of the first seed listed (with ``default``
+  first: the placement ``spikegate build`` makes), and at the lowest fmax of the seeds;
+- the same line for the old design (``--old``, default ``bench/boards_old.json``) and the ratio.
 
-A network that does not fit a board is reported with the build's resource error (needed vs
-available) instead of figures. Each board uses its default lanes (2 on the iCEBreaker, 4 elsewhere)
-unless --lanes says otherwise; the MNIST-sized builds get an input buffer just large enough for
-every test sample (a power of two) instead of the 4096-word worst case, which is what lets the
-iCEBreaker hold it (with its layer-0 weights in SPRAM, loaded over the host link).
+A network that cannot fit a board is reported with the pre-check's reason (needed vs available).
+
+The old figures are this bench's ``--json`` output run against the old commit's package (see
+``bench/boards_old.json``'s ``produced_by``): the bench only calls ``build`` with arguments that
+commit already had, so ``PYTHONPATH=OLD_CHECKOUT/src python bench/boards.py --json`` measures it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import spikegate
 from spikegate.boards.build import BuildError, TimingError, build
 from spikegate.boards.fit import ResourceError
 from spikegate.model import Network
-from spikegate.progress import note
 
-MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
-
-
-def mnist_sized_network(data_dir: Path, cache: Path) -> Network:
-    """A 784-128-10 SNN with 8-bit weights trained on the MNIST subset (cached on disk)."""
-    if cache.is_file():
-        return Network.load(cache)
-    from spikegate.training import TrainConfig
-    from spikegate.training import build as train
-    from spikegate.progress import progress
-    print("training a 784-128-10 network on the MNIST subset ...", file=sys.stderr)
-    net, _ = train(TrainConfig(data="mnist", hidden=(128,), weight_bits=8, epochs=15), data_dir=data_dir,
-                   progress=progress)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    net.save(cache)
-    return net
+HERE = Path(__file__).resolve().parent
+MNIST_SUBSET = HERE.parents[1] / "shared" / "datasets" / "mnist-subset"
+BOARDS = "icebreaker,ulx3s-85f,orangecrab-25f,tangnano9k"
+NETWORKS = ("digits", "mnist-784-128-10")
+OLD = HERE / "boards_old.json"
 
 
-def input_words_needed(net: Network, data_dir) -> int:
-    """Input-buffer words for every MNIST test sample (spikes + end-of-step words), rounded up to
-    a power of two: the buffer the MNIST-sized builds get instead of the worst case 4096."""
-    from spikegate import datasets
-    x, _ = datasets.load("mnist", "test", data_dir)
-    s = datasets.encode_for(net, x, seed=0)
-    need = int(s.sum(axis=(1, 2)).max()) + net.timesteps
-    return 1 << (need - 1).bit_length()
+def parse_seeds(text: str) -> list[int | None]:
+    """``default,1,2`` -> [None, 1, 2]; ValueError naming the item otherwise."""
+    out = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        if item == "default":
+            out.append(None)
+        elif item.isdigit():
+            out.append(int(item))
+        else:
+            raise ValueError(f"--seeds item {item!r} is not valid; valid: 'default' or a seed >= 0")
+    if not out:
+        raise ValueError(f"--seeds {text!r} is not valid; valid: a comma-separated list, e.g. default,1,2,3,4")
+    return out
 
 
-def row(board: str, label: str, net, lanes, out: Path, data_dir, samples, max_events=None, seed=None) -> dict:
+def one_build(board, label, net, lanes, seed, out: Path, data_dir, samples) -> dict:
+    """One placement of one design: its fmax and timing, or why it cannot fit."""
+    tag = "default" if seed is None else f"s{seed}"
     try:
-        r = build(board, net, lanes=lanes, out_dir=out / board / label, data_dir=data_dir, samples=samples,
-                  max_events=max_events, seed=seed, progress=note)
+        r = build(board, net, lanes=lanes, out_dir=out / label / board / tag, data_dir=data_dir,
+                  samples=samples, seed=seed)
     except ResourceError as e:
-        return {"board": board, "network": label, "fits": False, "error": str(e),
-                "resource": e.resource, "needed": e.needed, "available": e.available}
+        return {"seed": seed, "fits": False, "error": str(e)}
     except TimingError as e:
         r = e.report
-        r["timing_error"] = str(e)
     except BuildError as e:
-        return {"board": board, "network": label, "fits": None, "error": str(e)}
-    u, t, p = r["utilization"], r["timing"], r["performance"]
-    return {
-        "board": board, "network": label, "fits": True, "lanes": r["lanes"],
-        "lut_pct": u["LUT"]["percent"], "lut": f"{u['LUT']['used']}/{u['LUT']['available']}",
-        "ram_pct": u["BRAM"]["percent"], "bram": f"{u['BRAM']['used']}/{u['BRAM']['available']}",
-        "spram": f"{u['SPRAM']['used']}/{u['SPRAM']['available']}", "dsp": u["DSP"]["used"],
-        "fmax_mhz": t["fmax_mhz"], "clock_mhz": r["clock"]["pll_mhz"], "timing_met": t["met"],
-        "cycles_per_sample": p["cycles_per_sample"]["mean"], "workload": p["workload"],
-        "us_per_sample_fmax": p["at_fmax"]["latency_us"], "samples_per_s_fmax": p["at_fmax"]["samples_per_s"],
-        "us_per_sample_clock": p["at_clock"]["latency_us"],
-        "samples_per_s_clock": p["at_clock"]["samples_per_s"],
-        "cached": r["cached"], "seconds": r["seconds"], "weight_ram": r["weight_ram"],
-    }
+        return {"seed": seed, "fits": None, "error": str(e)}
+    return placement(r)
+
+
+def placement(r: dict) -> dict:
+    """The bench's figures of one placement from a build report (``spikegate build --json``)."""
+    p, t = r["performance"], r["timing"]
+    return {"seed": r.get("seed"), "fits": True, "fmax_mhz": t["fmax_mhz"], "met": bool(t["met"]),
+            "clock_mhz": r["clock"]["pll_mhz"], "lanes": r["lanes"], "max_events": r["max_events"],
+            "cycles_per_sample": p["cycles_per_sample"]["mean"], "workload": p["workload"],
+            "lut": r["utilization"]["LUT"]["used"], "lut_available": r["utilization"]["LUT"]["available"],
+            "cache_key": r["cache_key"], "cached": r["cached"]}
+
+
+def summarise(board: str, label: str, builds: list[dict]) -> dict:
+    """The bench's line for one (network, board) from its placements."""
+    row = {"board": board, "network": label, "builds": builds}
+    placed = [b for b in builds if b["fits"]]
+    if not placed:
+        row.update(fits=builds[0]["fits"], error=builds[0].get("error"))
+        return row
+    first, fmaxes = placed[0], [b["fmax_mhz"] for b in placed]
+    cyc = first["cycles_per_sample"]
+    row.update(fits=True, lanes=first["lanes"], clock_mhz=first["clock_mhz"], cycles_per_sample=cyc,
+               workload=first["workload"], fmax_mhz=fmaxes, seeds=[b["seed"] for b in placed],
+               met=[b["met"] for b in placed], met_count=sum(b["met"] for b in placed),
+               us_per_sample=round(cyc / fmaxes[0], 2), samples_per_s=round(fmaxes[0] * 1e6 / cyc, 1),
+               us_per_sample_worst=round(cyc / min(fmaxes), 2),
+               samples_per_s_worst=round(min(fmaxes) * 1e6 / cyc, 1))
+    return row
+
+
+def from_reports(paths) -> list[dict]:
+    """Summary rows from saved build reports, grouped by board and network (seeds in file order).
+    The network is named by its shape: ``digits`` for 64-64-10, else the shape joined by '-'."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        shape = "-".join(map(str, r["network"]["shape"]))
+        label = "digits" if shape == "64-64-10" else f"mnist-{shape}" if shape.startswith("784-") else shape
+        groups.setdefault((r["board"], label), []).append(placement(r))
+    return [summarise(b, label, builds) for (b, label), builds in groups.items()]
+
+
+def package_commit() -> str | None:
+    """The commit of the spikegate checkout being measured (None outside a git checkout)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(spikegate.__file__).resolve().parents[2],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, jobs, out) -> list[dict]:
+    """Build every (network, board, seed); return one summary row per (network, board)."""
+    nets = {"digits": (None, None), "mnist-784-128-10": (mnist_net, data_dir)}
+    # seed-major: every board has its first placements before any board gets its last
+    jobs_list = [(label, b, s) for s in seeds for label in networks for b in boards]
+    def go(item):
+        label, b, s = item
+        net, ddir = nets[label]
+        lanes = mnist_lanes.get(b) if label != "digits" else None
+        print(f"== {label} on {b}, seed {'default' if s is None else s}", file=sys.stderr)
+        return one_build(b, label, net, lanes, s, out, ddir, samples)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(go, jobs_list))
+    results = dict(zip(jobs_list, done))
+    return [summarise(b, label, [results[(label, b, s)] for s in seeds]) for label in networks for b in boards]
+
+
+def _line(design: str, r: dict | None) -> str:
+    if r is None:
+        return f"  {design:<4} (not measured)"
+    note = f"\n       ({r['note']})" if r.get("note") else ""
+    if not r["fits"]:
+        return f"  {design:<4} does not fit: {r.get('error')}{note}"
+    fm = " ".join(f"{f:6.2f}" for f in r["fmax_mhz"])
+    seeds = ",".join("default" if s is None else str(s) for s in r["seeds"])
+    return (f"  {design:<4} fmax [{fm}] MHz (seeds {seeds}), timing met at {r['met_count']}/{len(r['met'])} "
+            f"({r['clock_mhz']:g} MHz clock), {r['cycles_per_sample']:,.1f} cycles/sample, "
+            f"{r['us_per_sample']:,.1f} us/sample, {r['samples_per_s']:,.0f} samples/s "
+            f"(lowest fmax: {r['us_per_sample_worst']:,.1f} us, {r['samples_per_s_worst']:,.0f}/s){note}")
+
+
+def format_text(rows: list[dict], old: dict | None) -> str:
+    """The text the bench prints; ``old`` None leaves out the old design's lines."""
+    lines = []
+    for r in rows:
+        o = (old or {}).get((r["board"], r["network"]))
+        lines.append(f"{r['board']} / {r['network']}" + (f" (lanes {r['lanes']})" if r.get("fits") else ""))
+        lines.append(_line("new", r))
+        if old is not None:
+            lines.append(_line("old", o))
+        if r.get("fits") and o and o.get("fits"):
+            lines.append(f"  new/old: fmax x{r['fmax_mhz'][0] / o['fmax_mhz'][0]:.2f}, cycles/sample "
+                         f"x{r['cycles_per_sample'] / o['cycles_per_sample']:.2f}, samples/s "
+                         f"x{r['samples_per_s'] / o['samples_per_s']:.2f}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--boards", default="icebreaker,ulx3s-85f,orangecrab-25f")
-    ap.add_argument("--lanes", type=int, default=None, help="default: each board's default lanes")
-    ap.add_argument("--mnist-net", type=Path, default=None)
+    ap.add_argument("--boards", default=BOARDS)
+    ap.add_argument("--networks", default=",".join(NETWORKS), help=f"any of {', '.join(NETWORKS)}")
+    ap.add_argument("--seeds", default="default,1,2,3,4", help="nextpnr seeds; 'default' is nextpnr's own")
+    ap.add_argument("--mnist-net", type=Path, default=None, help="the 784-128-10 network file")
     ap.add_argument("--data-dir", type=Path, default=MNIST_SUBSET)
-    ap.add_argument("--no-mnist", action="store_true")
+    ap.add_argument("--mnist-lanes", action="append", default=[], metavar="BOARD=P",
+                    help="lanes of the 784-128-10 builds on BOARD (default icebreaker=1, the lanes that fit "
+                         "its 4096-word input buffer; the board's default elsewhere)")
     ap.add_argument("--samples", type=int, default=None, help="samples per split for cycles/sample")
+    ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
+    ap.add_argument("--old", type=Path, default=OLD, help="the old design's figures (this bench's --json)")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spikegate-bench-boards")
-    ap.add_argument("--seed", action="append", default=[], metavar="BOARD/NETWORK=N",
-                    help="nextpnr seed for one build, e.g. icebreaker/mnist-784-128-10=5 (the MNIST-sized "
-                         "iCEBreaker build is within 1-5%% of 16.125 MHz and passes or not by placement)")
+    ap.add_argument("--reports", type=Path, nargs="+", default=None, metavar="REPORT",
+                    help="summarise these saved build reports (BOARD-report.json) instead of building")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
-    seeds = {}
-    for item in args.seed:
-        key, _, value = item.partition("=")
-        if "/" not in key or not value.isdigit():
-            ap.error(f"--seed {item!r} is not valid; valid: BOARD/NETWORK=N, e.g. icebreaker/mnist-784-128-10=5")
-        seeds[key] = int(value)
-
-    nets = [("digits", None, None, None)]
-    if not args.no_mnist:
-        mnet = (Network.load(args.mnist_net) if args.mnist_net
-                else mnist_sized_network(args.data_dir, args.out / "mnist-784-128-10.json"))
-        nets.append(("mnist-784-128-10", mnet, args.data_dir, input_words_needed(mnet, args.data_dir)))
-    rows = []
-    for label, net, data_dir, max_events in nets:
-        for b in boards:
-            print(f"== {b}: {label}", file=sys.stderr)
-            seed = seeds.get(f"{b}/{label}")
-            rows.append(row(b, label, net, args.lanes, args.out, data_dir, args.samples, max_events, seed))
-            rows[-1]["max_events"] = max_events
-            rows[-1]["seed"] = seed
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    hdr = (f"{'board':<15} {'network':<17} {'LUT%':>6} {'RAM%':>6} {'SPRAM':>6} {'fmax':>7} {'clock':>6} "
-           f"{'cyc/sample':>10} {'us@fmax':>8} {'samples/s@fmax':>14} {'us@clk':>8} {'samples/s@clk':>13}")
-    print(hdr)
-    for r in rows:
-        if not r["fits"]:
-            print(f"{r['board']:<15} {r['network']:<17} does not fit: {r['error']}")
-            continue
-        flag = "" if r["timing_met"] else "  (timing NOT met)"
-        print(f"{r['board']:<15} {r['network']:<17} {r['lut_pct']:>6.1f} {r['ram_pct']:>6.1f} {r['spram']:>6} "
-              f"{r['fmax_mhz']:>7.2f} {r['clock_mhz']:>6g} {r['cycles_per_sample']:>10.1f} "
-              f"{r['us_per_sample_fmax']:>8.1f} {r['samples_per_s_fmax']:>14.0f} {r['us_per_sample_clock']:>8.1f} "
-              f"{r['samples_per_s_clock']:>13.0f}{flag}")
-    print("\nworkloads: " + "; ".join(sorted({f"{r['network']}: {r['workload']}" for r in rows if r["fits"]})))
-    for r in rows:
-        if r["fits"] and not isinstance(r["weight_ram"], str):
-            print(f"{r['board']} {r['network']}: weight RAM per layer {r['weight_ram']} (SPRAM weights are "
-                  f"loaded over the host link after configuration)")
-    for r in rows:
-        if r.get("seed") is not None:
-            print(f"{r['board']} {r['network']}: nextpnr seed {r['seed']}")
-    mev = {r["network"]: r["max_events"] for r in rows if r.get("max_events")}
-    for k, v in mev.items():
-        print(f"{k}: input buffer {v} words (enough for every test sample)")
+    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    bad = [n for n in networks if n not in NETWORKS]
+    if bad:
+        ap.error(f"--networks {bad[0]!r} is not valid; valid: {', '.join(NETWORKS)}")
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as e:
+        ap.error(str(e))
+    if args.jobs < 1:
+        ap.error(f"--jobs {args.jobs} is not valid; valid: an integer >= 1")
+    lanes = {"icebreaker": 1}
+    for item in args.mnist_lanes:
+        b, _, p = item.partition("=")
+        if not p.isdigit():
+            ap.error(f"--mnist-lanes {item!r} is not valid; valid: BOARD=P, e.g. icebreaker=1")
+        lanes[b] = int(p)
+    mnist = None
+    if "mnist-784-128-10" in networks and not args.reports:
+        if args.mnist_net is None:
+            ap.error("--mnist-net FILE is needed for the 784-128-10 network (e.g. one made by "
+                     "`spikegate train --data mnist --hidden 128 --weight-bits 8`)")
+        mnist = Network.load(args.mnist_net)
+    if args.reports:
+        missing = [str(f) for f in args.reports if not f.is_file()]
+        if missing:
+            ap.error(f"--reports {missing[0]} is not valid; valid: existing build report files")
+        rows = from_reports(args.reports)
+        if args.json:
+            print(json.dumps({"commit": None, "rows": rows}, indent=1))
+            return 0
+    else:
+        rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
+                   samples=args.samples, jobs=args.jobs, out=args.out)
+        if args.json:
+            print(json.dumps({"commit": package_commit(), "seeds": seeds, "rows": rows}, indent=1))
+            return 0
+    old = None
+    if args.old.is_file():
+        doc = json.loads(args.old.read_text())
+        old = {(r["board"], r["network"]): r for r in doc["rows"]}
+        print(f"old design: {doc.get('produced_by', args.old)}")
+    print(format_text(rows, old))
     return 0
 
 

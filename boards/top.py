@@ -82,9 +82,11 @@ class ResultSnoop(wiring.Component):
 
     The host link owns the core's ``out_addr``; this block only watches it. Each cycle in which
     the core holds a finished result (``done`` now and a cycle ago), the value on ``value``
-    belongs to the address seen a cycle earlier. The best value wins, ties to the lower index
-    (as ``np.argmax``), whatever order the host reads in. Once every output of a run has been
-    seen, ``cls`` shows that run's class, ``valid`` goes high and ``new`` pulses for a cycle;
+    belongs to the address seen a cycle earlier. That value is registered before it is compared
+    (timing: the core's read-out comes straight from a layer's membrane or count memory), so the
+    comparison runs a cycle later. The best value wins, ties to the lower index (as
+    ``np.argmax``), whatever order the host reads in. Two cycles after the last output of a run
+    is read, ``cls`` shows that run's class, ``valid`` goes high and ``new`` pulses for a cycle;
     ``cls`` then holds until the next run's outputs have all been read, so the LEDs show the last
     complete result while the host streams samples.
     """
@@ -105,22 +107,28 @@ class ResultSnoop(wiring.Component):
         m = Module()
         done_q = Signal()
         addr_q = Signal(self.addr_bits)
+        # the comparison's inputs, a cycle on: a read seen (its address and value), and done
+        take, live = Signal(), Signal()
+        addr_r = Signal(self.addr_bits)
+        value_r = Signal.like(self.value)
         all_seen = (1 << self.n_out) - 1
         seen = Signal(self.n_out)
         have_best = Signal()
         best = Signal.like(self.value)
         best_idx = Signal(self.addr_bits)
-        m.d.sync += [done_q.eq(self.done), addr_q.eq(self.out_addr), self.new.eq(0)]
-        with m.If(~self.done):
+        m.d.sync += [done_q.eq(self.done), addr_q.eq(self.out_addr), self.new.eq(0),
+                     take.eq(self.done & done_q & (addr_q < self.n_out)), live.eq(self.done),
+                     addr_r.eq(addr_q), value_r.eq(self.value)]
+        with m.If(~live):
             m.d.sync += [seen.eq(0), have_best.eq(0)]
-        with m.Elif(done_q & (addr_q < self.n_out)):
-            better = ~have_best | (self.value > best) | ((self.value == best) & (addr_q < best_idx))
+        with m.Elif(take):
+            better = ~have_best | (value_r > best) | ((value_r == best) & (addr_r < best_idx))
             with m.If(better):
-                m.d.sync += [best.eq(self.value), best_idx.eq(addr_q), have_best.eq(1)]
-            new_seen = seen | (Const(1, self.n_out) << addr_q)[:self.n_out]
+                m.d.sync += [best.eq(value_r), best_idx.eq(addr_r), have_best.eq(1)]
+            new_seen = seen | (Const(1, self.n_out) << addr_r)[:self.n_out]
             m.d.sync += seen.eq(new_seen)
             with m.If((new_seen == all_seen) & (seen != all_seen)):
-                m.d.sync += [self.cls.eq(Mux(better, addr_q, best_idx)), self.valid.eq(1),
+                m.d.sync += [self.cls.eq(Mux(better, addr_r, best_idx)), self.valid.eq(1),
                              self.new.eq(1)]
         return m
 

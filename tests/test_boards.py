@@ -371,15 +371,20 @@ def test_result_snoop_follows_host_reads_with_argmax_ties():
             ctx.set(dut.done, 1)
             order = rng.permutation(n).tolist()
             order = order + order[:3]  # repeated reads change nothing
-            news = 0
+            news, pulse_at = 0, None
             for i, a in enumerate(order):
                 ctx.set(dut.out_addr, a)
                 await ctx.tick()
                 ctx.set(dut.value, int(vals[a]))  # the core answers one cycle later
                 news += ctx.get(dut.new)
-                if i < n:
+                if ctx.get(dut.new):
+                    pulse_at = i
+                if i <= n:
                     if shown is not None:
                         assert ctx.get(dut.cls) == shown
+            # the last output's value comes a cycle after its address and is compared a cycle
+            # after that: the new class shows two cycles after the last read's address
+            assert pulse_at == n + 1
             await ctx.tick()
             news += ctx.get(dut.new)
             shown = int(np.argmax(vals))
@@ -403,6 +408,8 @@ def test_result_snoop_signed_membranes():
             ctx.set(dut.out_addr, a)
             await ctx.tick()
             ctx.set(dut.value, vals[a])
+        await ctx.tick()
+        assert ctx.get(dut.valid) == 0  # the last value is compared a cycle after it comes
         await ctx.tick()
         assert (ctx.get(dut.valid), ctx.get(dut.cls)) == (1, 1)
 

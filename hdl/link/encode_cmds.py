@@ -41,6 +41,14 @@ class EncodeCommands:
         # outside the feeding states. Costs the last word one cycle (model.link.encode_cycles).
         self.held, self.held_valid = Signal.like(eng.load.payload), Signal()
         m.d.sync += self.held_valid.eq(0)
+        # While the encoder feeds the core it owns the payload buffer's address, chosen by a
+        # flip-flop (timing: not by the engine's state, in front of the encoder's address adder and
+        # the buffer). Its output handshake does not depend on the state either: outside the
+        # feeding states the encoder is idle and never offers a word.
+        self.feeding = Signal()
+        with m.If(self.feeding):
+            m.d.comb += brd.addr.eq(enc.buf.addr)
+        m.d.comb += enc.o.ready.eq(~self.held_valid | eng.load.ready)
         # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
         self.rec_len = layout_len(BATCH_RECORD) + geo.n_in
         self.block = CYCLE_BYTES + geo.output_bytes
@@ -63,14 +71,16 @@ class EncodeCommands:
         """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps.
         Returns the condition that all are in."""
         m, eng, enc = self.m, self.eng, self.encoder
-        m.d.comb += [self.brd.addr.eq(enc.buf.addr), eng.load.payload.eq(self.held),
-                     eng.load.valid.eq(self.held_valid), enc.o.ready.eq(~self.held_valid | eng.load.ready)]
+        m.d.comb += [eng.load.payload.eq(self.held), eng.load.valid.eq(self.held_valid)]
         m.d.sync += self.held_valid.eq(self.held_valid)
         with m.If(enc.o.ready):
             m.d.sync += [self.held_valid.eq(enc.o.valid), self.held.eq(enc.o.payload)]
         with m.If(eng.load.valid & eng.load.ready & (self.loaded != self.geo.max_events)):
             m.d.sync += self.loaded.eq(self.loaded + 1)
-        return ~enc.busy & ~self.held_valid  # every word made and handed over
+        all_in = ~enc.busy & ~self.held_valid  # every word made and handed over
+        with m.If(all_in):
+            m.d.sync += self.feeding.eq(0)
+        return all_in
 
     def _shift_state(self):
         self.m.d.sync += [self.state.eq(Cat(self.state[8:], self.brd.data)),  # little-endian: last byte on top
@@ -78,10 +88,10 @@ class EncodeCommands:
 
     def _start_encoder(self, base=None):
         m = self.m
-        m.d.comb += [self.eng.clear_now.eq(1), self.encoder.start.eq(1)]
+        m.d.comb += [self.eng.clear_now.eq(1), self.encoder.start.eq(1)]  # clear_now also empties loaded
+        m.d.sync += self.feeding.eq(1)
         if base is not None:
             m.d.comb += self.encoder.base.eq(base)
-        m.d.sync += self.loaded.eq(0)
 
     def states(self, respond, resp_len):
         m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo

@@ -189,7 +189,6 @@ class CommandEngine(wiring.Component):
                             respond(Status.OK, geo.output_bytes, Source.OUTPUTS)
                         with m.Elif(cmd == Cmd.CLEAR):
                             m.d.comb += self.clear_now.eq(1)
-                            m.d.sync += loaded.eq(0)
                             respond(Status.OK)
                         with m.Else():
                             m.d.sync += resp_len.eq(CYCLE_BYTES)
@@ -320,7 +319,6 @@ class CommandEngine(wiring.Component):
                             m.d.sync += [apply.eq(1), ptr.eq(1)]
                             with m.If(flags[0]):
                                 m.d.comb += self.clear_now.eq(1)
-                                m.d.sync += loaded.eq(0)
                     with m.Elif(flags[1]):
                         m.d.sync += resp_len.eq(CYCLE_BYTES + geo.output_bytes)
                         m.next = "RUN_START"
@@ -366,4 +364,8 @@ class CommandEngine(wiring.Component):
                 with m.If(self.resp.ready):
                     m.d.comb += answer.start.eq(1)
                     m.next = "IDLE"
+        # loaded empties with the core's input buffer, on the registered clear (timing: the
+        # commands deciding it no longer steer its 24 flip-flops); the next word comes later.
+        with m.If(self.clear):
+            m.d.sync += loaded.eq(0)
         return m

@@ -1,0 +1,59 @@
+"""bench/boards.py: its seeds option, and its figures recomputed from the placements it keeps
+(the checked-in old design's file is such a result)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_boards", BENCH / "boards.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_seeds_parse_and_refuse_by_name():
+    b = _bench()
+    assert b.parse_seeds("default,1, 2,3,4") == [None, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match=r"--seeds item 'x1' is not valid; valid: 'default' or a seed >= 0"):
+        b.parse_seeds("default,x1")
+    with pytest.raises(ValueError, match="comma-separated list"):
+        b.parse_seeds(" , ")
+
+
+def test_old_design_rows_follow_from_their_placements():
+    b = _bench()
+    doc = json.loads((BENCH / "boards_old.json").read_text())
+    assert doc["commit"].startswith("9d0ad38") and doc["produced_by"]
+    rows = doc["rows"]
+    assert {(r["board"], r["network"]) for r in rows if r["fits"]} >= {
+        (board, "digits") for board in ("icebreaker", "ulx3s-85f", "orangecrab-25f", "tangnano9k")}
+    for r in rows:
+        again = b.summarise(r["board"], r["network"], r["builds"])
+        assert again == {k: v for k, v in r.items() if k != "note"}
+        if r["fits"]:
+            f, cyc = r["fmax_mhz"][0], r["cycles_per_sample"]
+            assert r["us_per_sample"] == round(cyc / f, 2)
+            assert r["samples_per_s"] == round(f * 1e6 / cyc, 1)
+            assert r["met_count"] == sum(p["met"] for p in r["builds"] if p["fits"])
+    # the digits rows carry the issue's "today" figure: 5,389 cycles per sample at P = 2
+    ice = next(r for r in rows if (r["board"], r["network"]) == ("icebreaker", "digits"))
+    assert (ice["lanes"], ice["cycles_per_sample"]) == (2, 5388.9)
+
+
+def test_text_pairs_each_line_with_the_old_design():
+    b = _bench()
+    doc = json.loads((BENCH / "boards_old.json").read_text())
+    old = {(r["board"], r["network"]): r for r in doc["rows"]}
+    ice = old[("icebreaker", "digits")]
+    text = b.format_text([ice], old)
+    lines = text.splitlines()
+    assert lines[0] == "icebreaker / digits (lanes 2)"
+    assert lines[1].startswith("  new  fmax [") and lines[2].startswith("  old  fmax [")
+    assert lines[3] == "  new/old: fmax x1.00, cycles/sample x1.00, samples/s x1.00"
