@@ -48,9 +48,9 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
             # words, model/conv_layer.py)
             shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
         for name in bits:
-            if name != "weights":
-                depth = g.conv.channel_groups if g.conv is not None and name == "bias" else G  # per channel
-                shapes.append((f"layer {l} {name}", bits[name] // depth, depth))
+            if name == "weights" or (g.conv is not None and name == "bias"):
+                continue  # (a conv layer's Gc bias words are a logic table, hdl/conv_layer.py)
+            shapes.append((f"layer {l} {name}", bits[name] // G, G))
         if l < len(geos) - 1:  # the block-RAM queue of spike words to the next layer (hdl.word_queue)
             shapes.append((f"layer {l} spike words", g.group_bits + P, queue_capacity(G)))
     shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))

@@ -6,13 +6,18 @@ import pytest
 from spikegate.model.conv_eval import conv2d_layer
 from spikegate.model.network import Layer, Network
 from spikegate.sim.core import CoreSim
+from test_conv_twin import _random_pool
 
 
-def random_conv_network(seed: int) -> Network:
-    """conv -> conv -> dense on a small random map: borders, strides, padding, ragged channel groups."""
+def random_conv_network(seed: int, pool: bool = False) -> Network:
+    """conv -> conv -> dense on a small random map: borders, strides, padding, ragged channel groups;
+    with ``pool`` a sumpool2d/avgpool2d layer after each conv layer."""
     rng = np.random.default_rng(seed)
     shape, layers = (int(rng.integers(1, 3)), int(rng.integers(5, 9)), int(rng.integers(5, 9))), []
-    for _ in range(2):
+    for i in range(2):
+        if pool and i:
+            layers.append(_random_pool(rng, shape))
+            shape = layers[-1].conv.out_shape
         k = [int(rng.integers(2, 4)) for _ in range(2)]
         p = [int(rng.integers(0, kk)) for kk in k]
         s = [int(rng.integers(1, 3)) for _ in range(2)]
@@ -29,10 +34,12 @@ def random_conv_network(seed: int) -> Network:
     return Network(layers, timesteps=int(rng.integers(2, 6)))
 
 
-@pytest.mark.parametrize("seed,lanes", [(1, 1), (2, 2), pytest.param(3, 4, marks=pytest.mark.slow),
-                                        pytest.param(4, 8, marks=pytest.mark.slow)])
-def test_random_conv_network_verilator(seed, lanes):
-    net = random_conv_network(seed)
+@pytest.mark.parametrize("seed,lanes,pool", [(1, 1, False), (2, 2, False), (5, 2, True),
+                                             pytest.param(3, 4, False, marks=pytest.mark.slow),
+                                             pytest.param(4, 8, False, marks=pytest.mark.slow),
+                                             pytest.param(6, 4, True, marks=pytest.mark.slow)])
+def test_random_conv_network_verilator(seed, lanes, pool):
+    net = random_conv_network(seed, pool)
     rng = np.random.default_rng(seed + 100)
     spikes = rng.random((5, net.timesteps, net.n_inputs)) < rng.uniform(0.1, 0.6, (5, 1, 1))
     spikes = np.concatenate([spikes, np.zeros_like(spikes[:1]), np.ones_like(spikes[:1])])

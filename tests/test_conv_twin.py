@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula
 from spikegate.model.conv_eval import conv2d_layer, pool_layer
-from spikegate.model.conv_layer import ConvLayerCore, input_fields, pack, unpack
+from spikegate.model.conv_layer import ConvLayerCore, input_fields, pack, pool_as_conv, unpack
 from spikegate.model.core import NetworkCore, RunResult, batch_cycles
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Layer, Network
@@ -55,6 +55,17 @@ def test_packed_addresses():
     assert unpack(fields, pack(fields, 2, 4, 6)) == (2, 4, 6)
 
 
+def _random_pool(rng, shape):
+    """A sumpool2d/avgpool2d layer on a C x H x W map: OR rule, integrate-and-fire or another neuron."""
+    k = [int(rng.integers(1, min(3, s) + 1)) for s in shape[1:]]
+    p = [int(rng.integers(0, kk)) for kk in k]
+    s = [int(rng.integers(1, 3)) for _ in k]
+    kind = str(rng.choice(["sumpool2d", "avgpool2d"]))
+    theta = int(rng.integers(0, k[0] * k[1] + 2))
+    return pool_layer(kind, shape, k, stride=s, padding=p, threshold=theta, membrane_bits=int(rng.integers(5, 9)),
+                      reset=str(rng.choice(["zero", "subtract"])), refractory=int(rng.integers(0, 2)))
+
+
 def _random_conv_net(seed: int) -> Network:
     rng = np.random.default_rng(seed)
     c, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 9)), int(rng.integers(3, 9))
@@ -71,6 +82,10 @@ def _random_conv_net(seed: int) -> Network:
                              refractory=int(rng.integers(0, 3)))
         layers.append(layer)
         shape = layer.conv.out_shape
+        if rng.random() < 0.5:  # spike pooling after it (the gateware runs it as a conv2d, pool_as_conv)
+            pool = _random_pool(rng, shape)
+            layers.append(pool)
+            shape = pool.conv.out_shape
         if min(shape[1:]) < 2:
             break
     n = layers[-1].n
@@ -118,8 +133,13 @@ def test_the_twin_counts_its_own_integration_cycles():
 def test_geometry_refuses_what_has_no_gateware_naming_layer_and_feature():
     conv = conv2d_layer(np.ones((2, 1, 3, 3), np.int64), (1, 4, 4), threshold=2, name="c")
     pool = pool_layer("sumpool2d", (2, 2, 2), 2, name="p")
-    with pytest.raises(ValueError, match=r"layer 1 \(p\) is a sumpool2d layer: spike pooling has no gateware"):
-        HardwareConfig().geometry(Network([conv, pool]))
+    # Pooling runs on the conv core as its conv2d equivalent: a diagonal kernel of 2 x 2 x 2 rows.
+    g = HardwareConfig(lanes=2).geometry(Network([conv, pool]))[1]
+    assert g.conv.spec.kind == "conv2d" and g.conv.spec.kernel_rows == 8 and g.conv.groups == 1
+    assert pool_as_conv(pool).weights[:, 0].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match=r"layer 1 \(p2\) is a avgpool2d layer after a dense layer"):
+        HardwareConfig().geometry(Network([Layer(weights=np.ones((3, 16), np.int64)),
+                                           pool_layer("avgpool2d", (1, 4, 4), 2, threshold=4, name="p2")]))
     after_dense = conv2d_layer(np.ones((1, 1, 2, 2), np.int64), (1, 4, 4), name="c2")
     with pytest.raises(ValueError, match=r"layer 1 \(c2\) is a conv2d layer after a dense layer"):
         HardwareConfig().geometry(Network([Layer(weights=np.ones((3, 16), np.int64)), after_dense]))
