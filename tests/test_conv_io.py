@@ -152,3 +152,20 @@ def test_train_command_arch_conv_writes_a_conv_network(tmp_path, capsys):
     assert net.layers[0].conv.out_shape == (4, 4, 4) and net.timesteps == 4
     assert main(["train", "--arch", "conv", "--channels", "4,x", "--out", str(out)]) == 2
     assert "--channels = '4,x' is not valid" in capsys.readouterr().err
+
+
+def test_train_command_convs_sets_each_conv_layer(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert main(["train", "--arch", "conv", "--data", "digits", "--convs", "3:3:2:1,4:2:1:0", "--epochs", "1",
+                 "--timesteps", "4", "--out", str(out), "--json"]) == 0
+    net = Network.load(out)
+    # 8 x 8 -> (8 + 2 - 3) // 2 + 1 = 4 -> (4 - 2) // 1 + 1 = 3
+    assert [l.conv.out_shape for l in net.layers[:2]] == [(3, 4, 4), (4, 3, 3)]
+    assert [l.conv.padding for l in net.layers[:2]] == [(1, 1), (0, 0)]
+    assert "--convs 3:3:2:1,4:2:1:0" in net.meta["generated_by"]
+    capsys.readouterr()
+    for text, message in (("3:3:2", "layers[0] = (3, 3, 2) is not valid"), ("3:3:2:3", "layers[0] = (3, 3, 2, 3)"),
+                          ("3:a", "--convs = '3:a' is not valid"),
+                          ("3:5:1:0,4:5:1:0", "conv layer 1 (4:5:1:0): kernel = [5, 5] is larger than the padded")):
+        assert main(["train", "--arch", "conv", "--data", "digits", "--convs", text, "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err, text

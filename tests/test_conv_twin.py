@@ -161,3 +161,21 @@ def test_memory_bits_of_the_mnist_conv_network():
     assert [g.groups for g in geos] == [14 * 14 * 4, 7 * 7 * 8, 3]
     # The dense layer's rows sit at the packed addresses (y << 8) | (x << 5) | c of the 32 x 7 x 7 map.
     assert geos[2].n_in == (6 << 8 | 6 << 5 | 31) + 1 == 1760
+
+
+def test_precheck_of_the_mnist_conv_network_on_the_icebreaker():
+    # tests/data/mnist-conv-8-16.json at P = 1: block-RAM memories of the conv layers (no bias memory: a
+    # conv layer's Gc bias words are a logic table), and the pre-check's refusal before any tool runs.
+    from pathlib import Path
+    from spikegate.boards.fit import ResourceError, estimate, precheck
+    from spikegate.boards.targets import BOARDS
+    net = Network.load(Path(__file__).parent / "data" / "mnist-conv-8-16.json")
+    board, hw = BOARDS["icebreaker"], HardwareConfig(lanes=1, max_events=4096)
+    rows = {r["memory"]: (r["width"], r["depth"], r["blocks"]) for r in estimate(board, net, hw)["memories"]}
+    assert "layer 0 bias" not in rows and "layer 1 bias" not in rows and "layer 2 bias" in rows
+    assert rows["layer 0 accumulators"] == (8 + 5, 14 * 14 * 8, 7)   # 8-bit weights + log2(25 + 1)
+    assert rows["layer 0 membranes"] == (17 + 1, 14 * 14 * 8, 9)      # + the epoch bit
+    assert rows["layer 1 weights"] == (8, 8 * 25 * 16, 7)
+    assert rows["layer 2 weights"] == (8, 880 * 10, 18)               # rows at packed (y, x, c) addresses
+    with pytest.raises(ResourceError, match=r"block RAM needs 78 blocks but the device has 30"):
+        precheck(board, net, hw)

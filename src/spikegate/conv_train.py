@@ -71,11 +71,12 @@ class ConvTrainConfig(TrainConfig):
                  f"{MAX_CONV_SIZE}, kernel 1..{MAX_KERNEL}, stride 1..{MAX_STRIDE}, padding 0..kernel-1, "
                  "e.g. 8:5:3:1,16:3:2:0")
         ok = lambda v, lo, hi: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and lo <= v <= hi  # noqa: E731
-        if not self.layers or any(len(c) != 4 for c in self.layers):
+        if not isinstance(self.layers, (tuple, list)) or not self.layers:
             raise ValueError(f"layers = {self.layers!r} is not valid; valid: {valid}")
-        for i, (c, k, s, p) in enumerate(self.layers):
-            if not (ok(c, 1, MAX_CONV_SIZE) and ok(k, 1, MAX_KERNEL) and ok(s, 1, MAX_STRIDE) and ok(p, 0, k - 1)):
-                raise ValueError(f"layers[{i}] = {(c, k, s, p)!r} is not valid; valid: {valid}")
+        for i, layer in enumerate(self.layers):
+            if not (isinstance(layer, (tuple, list)) and len(layer) == 4 and ok(layer[0], 1, MAX_CONV_SIZE)
+                    and ok(layer[1], 1, MAX_KERNEL) and ok(layer[2], 1, MAX_STRIDE) and ok(layer[3], 0, layer[1] - 1)):
+                raise ValueError(f"layers[{i}] = {layer!r} is not valid; valid: {valid}")
 
 
 DEFAULT_CONV_CONFIG = ConvTrainConfig()
