@@ -51,15 +51,14 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
             # words, model/conv_layer.py)
             shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
         for name in bits:
-            if name != "weights":
-                depth = G
-                if g.conv is not None and name == "bias":
-                    depth = g.conv.channel_groups  # per channel
-                elif name in PER_INPUT:
-                    depth = g.n_in
-                shapes.append((f"layer {l} {name}", bits[name] // depth, depth))
+            if name == "weights" or (g.conv is not None and name == "bias"):
+                continue  # (a conv layer's Gc bias words are a logic table, hdl/conv_layer.py)
+            depth = g.n_in if name in PER_INPUT else G
+            shapes.append((f"layer {l} {name}", bits[name] // depth, depth))
         if l < len(geos) - 1:  # the block-RAM queue of spike words to the next layer (hdl.word_queue)
-            shapes.append((f"layer {l} spike words", g.group_bits + P, queue_capacity(G)))
+            # the inflight schedule's queue holds two steps (one being written, one being read)
+            depth = G * (2 if hw.schedule == "inflight" else 1)
+            shapes.append((f"layer {l} spike words", g.group_bits + P, queue_capacity(depth)))
     shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))
     # The host link's buffers are not forced into block RAM (Yosys may build them from logic), so
     # they stay out of this lower bound; the post-synthesis check counts what they really take.

@@ -30,7 +30,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
-from ..model.conv_layer import axis_reach
+from ..model.conv_layer import axis_reach, pool_as_conv
 from ..model.layer import LAYER_OVERHEAD, LayerGeometry, ceil_log2
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
@@ -53,6 +53,7 @@ def _table(values, index):
 
 class ConvLayerCore(wiring.Component):
     def __init__(self, layer: Layer, geometry: LayerGeometry):
+        layer = pool_as_conv(layer)  # a pooling layer runs as its conv2d equivalent (the twin's rule)
         self.layer, self.geo = layer, geometry
         cg = self.cg = geometry.conv
         spec = layer.conv
@@ -77,9 +78,8 @@ class ConvLayerCore(wiring.Component):
         self.acc_mem = Memory(shape=unsigned(P * geometry.acc_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
         # Membranes with the epoch bit on top.
         self.v_mem = Memory(shape=unsigned(P * V + 1), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
-        self.bias_mem = Memory(shape=unsigned(P * V), depth=Gc,
-                               init=[pack_lanes(bias[gc * P:(gc + 1) * P], V) for gc in range(Gc)],
-                               attrs=BLOCK_RAM_NO_COLLISION)
+        # Biases are fixed at generation and only Gc words: a logic table, not a block RAM.
+        self.bias_words = [pack_lanes(bias[gc * P:(gc + 1) * P], V) for gc in range(Gc)]
         self.r_mem = (Memory(shape=unsigned(P * geometry.refr_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
                       if layer.refractory else None)
         self.count_mem = (Memory(shape=unsigned(P * geometry.count_bits), depth=G, init=[],
@@ -97,13 +97,12 @@ class ConvLayerCore(wiring.Component):
         gcb = ceil_log2(Gc)
         _, oxb, oyb = cg.out_fields
 
-        for name in ("kernel_mem", "acc_mem", "v_mem", "bias_mem", "r_mem", "count_mem"):
+        for name in ("kernel_mem", "acc_mem", "v_mem", "r_mem", "count_mem"):
             if getattr(self, name) is not None:
                 m.submodules[name] = getattr(self, name)
         k_rd = self.kernel_mem.read_port()
         a_rd, a_wr = self.acc_mem.read_port(), self.acc_mem.write_port()
         v_rd, v_wr = self.v_mem.read_port(), self.v_mem.write_port()
-        b_rd = self.bias_mem.read_port()
         if self.r_mem is not None:
             r_rd, r_wr = self.r_mem.read_port(), self.r_mem.write_port()
         if self.count_mem is not None:
@@ -216,8 +215,13 @@ class ConvLayerCore(wiring.Component):
         m.d.comb += [
             k_rd.addr.eq(Mux(iss_r, k_r, self.param_row * Gc + param_gc)),
             a_rd.addr.eq(Mux(iss_r, a_r, group_r)),
-            v_rd.addr.eq(rd_g), b_rd.addr.eq(Mux(sweep_r, gc_r, param_gc)),
+            v_rd.addr.eq(rd_g),
         ]
+        # The bias table's address is registered like a block RAM's, so its word arrives with the others.
+        b_addr = Signal(max(1, ceil_log2(Gc)))
+        m.d.sync += b_addr.eq(Mux(sweep_r, gc_r, param_gc))
+        b_word = Signal(P * V)
+        m.d.comb += b_word.eq(_table(self.bias_words, b_addr))
         if self.r_mem is not None:
             m.d.comb += r_rd.addr.eq(rd_g)
         if self.count_mem is not None:
@@ -246,7 +250,7 @@ class ConvLayerCore(wiring.Component):
         fresh_q = Signal()
         m.d.comb += fresh_q.eq(pending | (v_rd.data[P * V] != epoch))
         v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data[:P * V])
-        b_lanes = data.ArrayLayout(signed(V), P)(b_rd.data)
+        b_lanes = data.ArrayLayout(signed(V), P)(b_word)
         rb, cbits = geo.refr_bits, geo.count_bits
         r_lanes = data.ArrayLayout(unsigned(rb), P)(r_rd.data) if self.r_mem is not None else None
         c_lanes = data.ArrayLayout(unsigned(cbits), P)(c_rd.data) if self.count_mem is not None else None

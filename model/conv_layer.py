@@ -21,6 +21,11 @@ The schedule (README, "Hardware: conv layers"; docs/architecture.md, "Wave 2"):
   (:func:`hardware_layer`; unused addresses are zero rows that no event reads).
 
 Per layer step: ``sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + LAYER_OVERHEAD``.
+
+* **Pooling.** A ``sumpool2d``/``avgpool2d`` layer runs on the same core as the ``conv2d`` layer
+  that computes its contract (:func:`pool_as_conv`): kernel ``K[o, c, dy, dx] = (o == c)``, so
+  an event of channel c adds 1 to channel c of each window that holds it and 0 to the others,
+  bias 0, the pooling layer's own neuron; its step costs the conv term above.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from .network import Layer
 from .neuron import LIFNeuronUnit
 
 __all__ = ["ConvGeometry", "ConvLayerCore", "input_fields", "pack", "unpack", "input_addresses",
-           "hardware_rows", "hardware_layer", "axis_reach", "conv_geometry", "layer_cores"]
+           "hardware_rows", "hardware_layer", "axis_reach", "conv_geometry", "layer_cores", "pool_as_conv"]
 
 
 def input_fields(shape) -> tuple[int, int, int]:
@@ -159,10 +164,23 @@ def hardware_layer(layer: Layer, fields, shape) -> Layer:
     return layer.replace(weights=weights)
 
 
+def pool_as_conv(layer: Layer) -> Layer:
+    """A pooling layer as the ``conv2d`` layer the gateware runs for it (a conv layer unchanged):
+    the same shapes and neuron, kernel rows (c, dy, dx) with a 1 in column c only, bias 0."""
+    spec = layer.conv
+    if spec is None or not spec.pool:
+        return layer
+    c, kh, kw = spec.in_shape[0], *spec.kernel
+    weights = np.kron(np.eye(c, dtype=np.int64), np.ones((kh * kw, 1), np.int64))  # row (c, dy, dx), col c
+    conv = ConvSpec("conv2d", spec.in_shape, c, spec.kernel, spec.stride, spec.padding)
+    return layer.replace(conv=conv, weights=weights, bias=np.zeros(c, np.int64))
+
+
 class ConvLayerCore:
     """The conv layer's state in the gateware's layout and its step (events: packed addresses)."""
 
     def __init__(self, layer: Layer, geometry):
+        layer = pool_as_conv(layer)
         self.layer, self.geo = layer, geometry
         cg: ConvGeometry = geometry.conv
         self.cg, spec, P, Gc = cg, layer.conv, cg.lanes, cg.channel_groups
@@ -253,16 +271,13 @@ def conv_geometry(l: int, layers, geos, lanes: int, weight_ram: str):
             raise ValueError(f"{name} follows a conv2d layer: its weight rows sit at the conv layer's packed "
                              f"addresses, in block RAM; valid: weight_ram = 'block' for it, got {weight_ram!r}")
         return None, hardware_rows(prev.out_fields, layers[l - 1].conv.out_shape)
-    spec = layer.conv
-    if spec.pool:
-        raise ValueError(f"{name} is a {spec.kind} layer: spike pooling has no gateware yet; valid: conv2d and "
-                         "dense layers (a pooling network runs in the model: spikegate model)")
+    spec = pool_as_conv(layer).conv
     if l and layers[l - 1].conv is None:
-        raise ValueError(f"{name} is a conv2d layer after a dense layer: the conv core takes its events as "
+        raise ValueError(f"{name} is a {layer.conv.kind} layer after a dense layer: the conv core takes its events as "
                          "(channel, row, column) fields, which a dense layer's outputs do not carry; valid: "
                          "conv2d layers first, dense layers after them")
     if weight_ram != "block":
-        raise ValueError(f"{name} is a conv2d layer: its kernels live in block RAM; valid: weight_ram = 'block' "
+        raise ValueError(f"{name} is a {layer.conv.kind} layer: its kernels live in block RAM; valid: weight_ram = 'block' "
                          f"for it, got {weight_ram!r}")
     fields = prev.out_fields if prev is not None else input_fields(spec.in_shape)
     return ConvGeometry(spec=spec, lanes=lanes, in_fields=fields), layer.n_in

@@ -256,9 +256,10 @@ def test_pool_keeps_its_channels_and_unit_weights():
         Layer(weights=np.full((4, 1), 2), weight_bits=4, conv=spec)
 
 
-def test_geometry_accepts_conv2d_and_refuses_pooling_naming_the_layer():
-    # conv2d has gateware (hdl/conv_layer.py, tests/test_conv_hdl.py); spike pooling not yet.
-    with pytest.raises(ValueError, match=r"layer 1 \(p\) is a sumpool2d layer: spike pooling has no gateware yet"):
-        HardwareConfig().geometry(small_net())
+def test_geometry_accepts_conv2d_and_pooling():
+    # conv2d has gateware (hdl/conv_layer.py, tests/test_conv_hdl.py); spike pooling runs on the same core
+    # as its conv2d equivalent (model.conv_layer.pool_as_conv).
+    pool_geo = HardwareConfig().geometry(small_net())[1]
+    assert pool_geo.conv is not None and pool_geo.conv.spec.kind == "conv2d"
     conv_dense = Network([small_net().layers[0], Layer(weights=np.ones((4, 2), np.int64), readout=True)])
     assert HardwareConfig().geometry(conv_dense)[0].conv is not None

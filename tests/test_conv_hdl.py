@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import drive_layer_step
 from spikegate.hdl.conv_layer import ConvLayerCore
+from test_conv_twin import _random_pool
 from spikegate.model.conv_eval import conv2d_layer
 from spikegate.model.conv_layer import ConvLayerCore as ConvTwin, input_addresses
 from spikegate.model.hardware import HardwareConfig
@@ -76,3 +77,15 @@ def test_back_to_back_events_on_the_same_outputs_are_forwarded():
     layer = conv2d_layer(np.arange(1, 9).reshape(2, 2, 2, 1) - 4, (2, 2, 1), threshold=50, weight_bits=5,
                          membrane_bits=9)
     run_layer(layer, 2, [np.array([0, 1, 2, 3]), np.array([1, 2]), np.array([], np.int64)])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), lanes_exp=st.integers(0, 2))
+def test_pool_layer_matches_twin(seed, lanes_exp):
+    # sumpool2d / avgpool2d run on the conv core as their conv2d equivalent (model.conv_layer.pool_as_conv);
+    # the twin is held to the pooling contract in test_conv_twin.
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 5)), int(rng.integers(2, 7)), int(rng.integers(2, 7)))
+    layer = _random_pool(rng, shape)
+    steps = [np.flatnonzero(rng.random(layer.n_in) < rng.random()) for _ in range(3)]
+    run_layer(layer, 1 << lanes_exp, steps)

@@ -99,21 +99,27 @@ def test_dense_only_parts_refuse_conv_networks_naming_the_layer(tmp_path, capsys
         with pytest.raises(ValueError, match=rf"layer 0 \(c\) is a conv2d layer; {what} supports dense layers only"):
             call()
     path = net.save(tmp_path / "c.json")
-    for argv in (["export-nir", "--net", str(path), "-o", str(tmp_path / "x.nir")],
-                 ["export", "--net", str(path), "-o", str(tmp_path / "x.v")]):
-        assert main(argv) == 2
-        # NIR export refuses the conv layer; the gateware the pooling layer (conv2d has a twin, no gateware yet).
-        assert ("layer 0 (c) is a conv2d layer" if "export-nir" in argv
-                else "layer 1 (unnamed) is a sumpool2d layer") in capsys.readouterr().err
-    # info describes the network and says why there is no accelerator for it yet.
+    assert main(["export-nir", "--net", str(path), "-o", str(tmp_path / "x.nir")]) == 2
+    assert "layer 0 (c) is a conv2d layer" in capsys.readouterr().err
+    # The gateware runs the pooling layer on the conv core (model.conv_layer.pool_as_conv); a conv layer
+    # after a dense one it still refuses, naming the layer.
+    assert main(["export", "--net", str(path), "-o", str(tmp_path / "x.v")]) == 0
+    capsys.readouterr()
     assert main(["info", "--net", str(path), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["memory_bits"] is None and "layer 1 (unnamed) is a sumpool2d layer" in d["hardware"]["unsupported"]
-    assert d["layers"][0]["features"] == ["conv2d"] and d["layers"][0]["memory_bits"] is None
+    assert d["layers"][1]["features"] == ["sumpool2d"] and d["layers"][1]["memory_bits"]["weights"] == 2 * 4 * 2 * 4
+    assert d["layers"][0]["features"] == ["conv2d"] and d["memory_bits"]["total"] > 0
     assert d["layers"][0]["synapses"] == int(fan_out(net.layers[0]).sum())
     assert d["layers"][0]["weights"] == net.layers[0].weights.size
-    assert main(["info", "--net", str(path)]) == 0
-    assert "hardware   none yet: layer 1 (unnamed) is a sumpool2d layer" in capsys.readouterr().out
+    late = Network([Layer(weights=np.ones((16, 16), np.int64), name="d"), net.layers[0], net.layers[1], net.layers[2]])
+    late_path = late.save(tmp_path / "late.json")
+    assert main(["export", "--net", str(late_path), "-o", str(tmp_path / "y.v")]) == 2
+    assert "layer 1 (c) is a conv2d layer after a dense layer" in capsys.readouterr().err
+    assert main(["info", "--net", str(late_path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["memory_bits"] is None and "layer 1 (c) is a conv2d layer after a dense layer" in d["hardware"]["unsupported"]
+    assert main(["info", "--net", str(late_path)]) == 0
+    assert "hardware   none yet: layer 1 (c) is a conv2d layer after a dense layer" in capsys.readouterr().out
     assert main(["model", "--net", str(path), "--data", "digits", "--samples", "5", "--json"]) == 2  # 64 inputs
     assert "input" in capsys.readouterr().err
 
@@ -152,3 +158,20 @@ def test_train_command_arch_conv_writes_a_conv_network(tmp_path, capsys):
     assert net.layers[0].conv.out_shape == (4, 4, 4) and net.timesteps == 4
     assert main(["train", "--arch", "conv", "--channels", "4,x", "--out", str(out)]) == 2
     assert "--channels = '4,x' is not valid" in capsys.readouterr().err
+
+
+def test_train_command_convs_sets_each_conv_layer(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert main(["train", "--arch", "conv", "--data", "digits", "--convs", "3:3:2:1,4:2:1:0", "--epochs", "1",
+                 "--timesteps", "4", "--out", str(out), "--json"]) == 0
+    net = Network.load(out)
+    # 8 x 8 -> (8 + 2 - 3) // 2 + 1 = 4 -> (4 - 2) // 1 + 1 = 3
+    assert [l.conv.out_shape for l in net.layers[:2]] == [(3, 4, 4), (4, 3, 3)]
+    assert [l.conv.padding for l in net.layers[:2]] == [(1, 1), (0, 0)]
+    assert "--convs 3:3:2:1,4:2:1:0" in net.meta["generated_by"]
+    capsys.readouterr()
+    for text, message in (("3:3:2", "layers[0] = (3, 3, 2) is not valid"), ("3:3:2:3", "layers[0] = (3, 3, 2, 3)"),
+                          ("3:a", "--convs = '3:a' is not valid"),
+                          ("3:5:1:0,4:5:1:0", "conv layer 1 (4:5:1:0): kernel = [5, 5] is larger than the padded")):
+        assert main(["train", "--arch", "conv", "--data", "digits", "--convs", text, "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err, text

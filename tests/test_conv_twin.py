@@ -1,12 +1,14 @@
 """The conv layer's twin (model/conv_layer.py) against the contract (model/conv.py's runner via
 simulate) and the documented cycle formula (conftest.cycle_formula, a scalar transcription)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula
 from spikegate.model.conv_eval import conv2d_layer, pool_layer
-from spikegate.model.conv_layer import ConvLayerCore, input_fields, pack, unpack
+from spikegate.model.conv_layer import ConvLayerCore, input_fields, pack, pool_as_conv, unpack
 from spikegate.model.core import NetworkCore, RunResult, batch_cycles
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Layer, Network
@@ -59,6 +61,17 @@ def test_packed_addresses():
     assert unpack(fields, pack(fields, 2, 4, 6)) == (2, 4, 6)
 
 
+def _random_pool(rng, shape):
+    """A sumpool2d/avgpool2d layer on a C x H x W map: OR rule, integrate-and-fire or another neuron."""
+    k = [int(rng.integers(1, min(3, s) + 1)) for s in shape[1:]]
+    p = [int(rng.integers(0, kk)) for kk in k]
+    s = [int(rng.integers(1, 3)) for _ in k]
+    kind = str(rng.choice(["sumpool2d", "avgpool2d"]))
+    theta = int(rng.integers(0, k[0] * k[1] + 2))
+    return pool_layer(kind, shape, k, stride=s, padding=p, threshold=theta, membrane_bits=int(rng.integers(5, 9)),
+                      reset=str(rng.choice(["zero", "subtract"])), refractory=int(rng.integers(0, 2)))
+
+
 def _random_conv_net(seed: int) -> Network:
     rng = np.random.default_rng(seed)
     c, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 9)), int(rng.integers(3, 9))
@@ -75,6 +88,10 @@ def _random_conv_net(seed: int) -> Network:
                              refractory=int(rng.integers(0, 3)))
         layers.append(layer)
         shape = layer.conv.out_shape
+        if rng.random() < 0.5:  # spike pooling after it (the gateware runs it as a conv2d, pool_as_conv)
+            pool = _random_pool(rng, shape)
+            layers.append(pool)
+            shape = pool.conv.out_shape
         if min(shape[1:]) < 2:
             break
     n = layers[-1].n
@@ -122,8 +139,13 @@ def test_the_twin_counts_its_own_integration_cycles():
 def test_geometry_refuses_what_has_no_gateware_naming_layer_and_feature():
     conv = conv2d_layer(np.ones((2, 1, 3, 3), np.int64), (1, 4, 4), threshold=2, name="c")
     pool = pool_layer("sumpool2d", (2, 2, 2), 2, name="p")
-    with pytest.raises(ValueError, match=r"layer 1 \(p\) is a sumpool2d layer: spike pooling has no gateware"):
-        HardwareConfig().geometry(Network([conv, pool]))
+    # Pooling runs on the conv core as its conv2d equivalent: a diagonal kernel of 2 x 2 x 2 rows.
+    g = HardwareConfig(lanes=2).geometry(Network([conv, pool]))[1]
+    assert g.conv.spec.kind == "conv2d" and g.conv.spec.kernel_rows == 8 and g.conv.groups == 1
+    assert pool_as_conv(pool).weights[:, 0].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match=r"layer 1 \(p2\) is a avgpool2d layer after a dense layer"):
+        HardwareConfig().geometry(Network([Layer(weights=np.ones((3, 16), np.int64)),
+                                           pool_layer("avgpool2d", (1, 4, 4), 2, threshold=4, name="p2")]))
     after_dense = conv2d_layer(np.ones((1, 1, 2, 2), np.int64), (1, 4, 4), name="c2")
     with pytest.raises(ValueError, match=r"layer 1 \(c2\) is a conv2d layer after a dense layer"):
         HardwareConfig().geometry(Network([Layer(weights=np.ones((3, 16), np.int64)), after_dense]))
@@ -145,3 +167,24 @@ def test_memory_bits_of_the_mnist_conv_network():
     assert [g.groups for g in geos] == [14 * 14 * 4, 7 * 7 * 8, 3]
     # The dense layer's rows sit at the packed addresses (y << 8) | (x << 5) | c of the 32 x 7 x 7 map.
     assert geos[2].n_in == (6 << 8 | 6 << 5 | 31) + 1 == 1760
+
+
+def test_precheck_of_the_mnist_conv_network_on_the_icebreaker():
+    # tests/data/mnist-conv-8-16.json at P = 1: block-RAM memories of the conv layers (no bias memory: a
+    # conv layer's Gc bias words are a logic table), and the pre-check's refusal before any tool runs.
+    from pathlib import Path
+    from spikegate.boards.fit import ResourceError, estimate, precheck
+    from spikegate.boards.targets import BOARDS
+    net = Network.load(Path(__file__).parent / "data" / "mnist-conv-8-16.json")
+    board, hw = BOARDS["icebreaker"], HardwareConfig(lanes=1, max_events=4096)
+    rows = {r["memory"]: (r["width"], r["depth"], r["blocks"]) for r in estimate(board, net, hw)["memories"]}
+    assert "layer 0 bias" not in rows and "layer 1 bias" not in rows and "layer 2 bias" in rows
+    assert rows["layer 0 accumulators"] == (8 + 5, 14 * 14 * 8, 7)   # 8-bit weights + log2(25 + 1)
+    assert rows["layer 0 membranes"] == (17 + 1, 14 * 14 * 8, 9)      # + the epoch bit
+    assert rows["layer 1 weights"] == (8, 8 * 25 * 16, 7)
+    assert rows["layer 2 weights"] == (8, 880 * 10, 18)               # rows at packed (y, x, c) addresses
+    # the inflight schedule's queues hold two steps: the conv layers' spike-word queues double
+    with pytest.raises(ResourceError, match=r"block RAM needs 87 blocks but the device has 30"):
+        precheck(board, net, hw)
+    with pytest.raises(ResourceError, match=r"block RAM needs 78 blocks but the device has 30"):
+        precheck(board, net, replace(hw, schedule="sequential"))

@@ -1,8 +1,10 @@
 """``spikegate train --arch conv``: train a small ReLU CNN, convert it to an integer conv SNN,
 evaluate it.
 
-The network is ``len(channels)`` conv layers (square ``kernel``, ``stride``, padding kernel // 2)
-and a dense non-spiking readout of the flattened last feature map; strided convolutions shrink
+The network is ``len(channels)`` conv layers (square ``kernel``, ``stride``, padding kernel // 2),
+or the conv layers ``layers`` lists one by one (channels, kernel, stride, padding: e.g. the
+iCEBreaker network, README "A conv network on the iCEBreaker"), and a dense non-spiking readout of
+the flattened last feature map; strided convolutions shrink
 the maps instead of pooling layers, which the rate conversion would only approximate (README,
 "Convolutional layers"). Training is :func:`spikegate.cnn.train_cnn` (numpy, deterministic for a
 seed), conversion :func:`spikegate.conv_convert.convert_cnn`. ``meta["cnn"]`` keeps the float32 CNN.
@@ -19,7 +21,7 @@ from . import datasets
 from .cnn import train_cnn
 from .conv_convert import convert_cnn
 from .evaluation import evaluate
-from .model.conv import MAX_CONV_SIZE, MAX_KERNEL, MAX_STRIDE
+from .model.conv import MAX_CONV_SIZE, MAX_KERNEL, MAX_STRIDE, ConvSpec
 from .model.network import Network
 from .training import TrainConfig
 
@@ -29,7 +31,8 @@ __all__ = ["ConvTrainConfig", "DEFAULT_CONV_CONFIG", "build_conv", "conv_sizes"]
 @dataclass(frozen=True)
 class ConvTrainConfig(TrainConfig):
     """A :class:`TrainConfig` for a CNN (``hidden`` is unused): conv ``channels``, ``kernel``,
-    ``stride``, random training shifts of up to ``shift`` pixels."""
+    ``stride`` (padding kernel // 2), or per conv layer ``layers`` = ((channels, kernel, stride,
+    padding), ...) instead of those three; random training shifts of up to ``shift`` pixels."""
     data: str = "mnist"
     channels: tuple[int, ...] = (16, 32)
     kernel: int = 5
@@ -39,6 +42,14 @@ class ConvTrainConfig(TrainConfig):
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
+    layers: tuple[tuple[int, int, int, int], ...] | None = None
+
+    @property
+    def convs(self) -> list[tuple[int, int, int, int]]:
+        """(out_channels, kernel, stride, padding) of each conv layer."""
+        if self.layers is not None:
+            return [tuple(int(v) for v in c) for c in self.layers]
+        return [(c, self.kernel, self.stride, self.kernel // 2) for c in self.channels]
 
     def check(self) -> "ConvTrainConfig":
         super().check()
@@ -51,7 +62,21 @@ class ConvTrainConfig(TrainConfig):
             lo = 0 if name == "shift" else 1
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
                 raise ValueError(f"{name} = {v!r} is not valid; valid: an integer {lo}..{hi}")
+        if self.layers is not None:
+            self._check_layers()
         return self
+
+    def _check_layers(self) -> None:
+        valid = ("one or more conv layers channels:kernel:stride:padding with channels 1.."
+                 f"{MAX_CONV_SIZE}, kernel 1..{MAX_KERNEL}, stride 1..{MAX_STRIDE}, padding 0..kernel-1, "
+                 "e.g. 8:5:3:1,16:3:2:0")
+        ok = lambda v, lo, hi: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and lo <= v <= hi  # noqa: E731
+        if not isinstance(self.layers, (tuple, list)) or not self.layers:
+            raise ValueError(f"layers = {self.layers!r} is not valid; valid: {valid}")
+        for i, layer in enumerate(self.layers):
+            if not (isinstance(layer, (tuple, list)) and len(layer) == 4 and ok(layer[0], 1, MAX_CONV_SIZE)
+                    and ok(layer[1], 1, MAX_KERNEL) and ok(layer[2], 1, MAX_STRIDE) and ok(layer[3], 0, layer[1] - 1)):
+                raise ValueError(f"layers[{i}] = {layer!r} is not valid; valid: {valid}")
 
 
 DEFAULT_CONV_CONFIG = ConvTrainConfig()
@@ -77,7 +102,13 @@ def build_conv(config: ConvTrainConfig = DEFAULT_CONV_CONFIG, data_dir=None, pro
     x_tr, y_tr = datasets.load(config.data, "train", data_dir)
     x_te, y_te = datasets.load(config.data, "test", data_dir)
     side = math.isqrt(x_tr.shape[1])
-    convs = [(c, config.kernel, config.stride, config.kernel // 2) for c in config.channels]
+    convs = config.convs
+    shape = (1, side, side)
+    for i, (c, k, s, p) in enumerate(convs):  # shapes that do not chain fail here, not after training
+        try:
+            shape = ConvSpec("conv2d", shape, c, k, s, p).out_shape
+        except ValueError as e:
+            raise ValueError(f"conv layer {i} ({c}:{k}:{s}:{p}): {e}") from None
     kw = dict(seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
               learning_rate=config.learning_rate, l2=config.l2, shift=config.shift)
     t0 = time.perf_counter()
@@ -96,7 +127,9 @@ def build_conv(config: ConvTrainConfig = DEFAULT_CONV_CONFIG, data_dir=None, pro
             stats = evaluate(net, x_te, y_te, seed=config.seed, progress=p)
     else:
         stats = evaluate(net, x_te, y_te, seed=config.seed)
-    command = (f"spikegate train --arch conv --data {config.data} --channels {','.join(map(str, config.channels))} "
+    arch = (f"--convs {','.join(':'.join(map(str, c)) for c in convs)}" if config.layers is not None
+            else f"--channels {','.join(map(str, config.channels))}")
+    command = (f"spikegate train --arch conv --data {config.data} {arch} "
                f"--timesteps {config.timesteps} --weight-bits {config.weight_bits} --seed {config.seed} "
                f"--percentile {config.percentile} --epochs {config.epochs}"
                + (f" --membrane-bits {config.membrane_bits}" if config.membrane_bits is not None else "")

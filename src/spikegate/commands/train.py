@@ -26,6 +26,15 @@ def _hidden(text: str, option: str = "--hidden", what: str = "layer sizes", exam
     return sizes
 
 
+def _convs(text: str) -> tuple[tuple[int, ...], ...]:
+    try:
+        layers = tuple(tuple(int(v) for v in t.split(":")) for t in text.split(","))
+    except ValueError:
+        raise ValueError(f"--convs = {text!r} is not valid; valid: conv layers channels:kernel:stride:padding "
+                         "separated by commas, e.g. 8:5:3:1,16:3:2:0") from None
+    return layers
+
+
 def format_train(r: TrainResult) -> str:
     s = r.snn
     lines = [
@@ -57,7 +66,8 @@ def run(args) -> int:
                   weight_bits=args.weight_bits, membrane_bits=args.membrane_bits, percentile=args.percentile,
                   seed=args.seed, epochs=given(args.epochs, d.epochs), encoding=args.encoding)
     if conv:
-        config = ConvTrainConfig(channels=_hidden(args.channels, "--channels", "channel counts", "16,32"), **common)
+        config = ConvTrainConfig(channels=_hidden(args.channels, "--channels", "channel counts", "16,32"),
+                                 layers=None if args.convs is None else _convs(args.convs), **common)
     else:
         config = TrainConfig(hidden=_hidden(args.hidden), **common)
     args.data = config.data
@@ -83,6 +93,9 @@ def register(subparsers) -> None:
     p.add_argument("--channels", default=",".join(map(str, DEFAULT_CONV_CONFIG.channels)),
                    help=f"--arch conv: channels of each conv layer (default: "
                         f"{','.join(map(str, DEFAULT_CONV_CONFIG.channels))})")
+    p.add_argument("--convs", default=None, metavar="C:K:S:P,...",
+                   help="--arch conv: each conv layer's channels, kernel, stride and padding instead of "
+                        "--channels with 5x5 stride-2 kernels (e.g. 8:5:3:1,16:3:2:0)")
     p.add_argument("--data-dir", metavar="DIR", default=None, help="directory with the MNIST IDX files")
     p.add_argument("--out", metavar="FILE", default=None, help="output network file (default: <data>.json)")
     p.add_argument("--hidden", default=",".join(str(h) for h in d.hidden),
