@@ -116,7 +116,7 @@ def test_board_learns_rstdp_as_the_model(tmp_path):
 
 @pytest.mark.slow
 def test_board_learns_rstdp_as_the_model_100_neurons(tmp_path):
-    check_board_learns_as_model(tmp_path, neurons=100, samples=100, rule="rstdp")
+    check_board_learns_as_model(tmp_path, neurons=100, samples=200, rule="rstdp")
 
 
 @pytest.mark.slow
