@@ -31,7 +31,8 @@ def fuzz_net():
     from spikegate.model.random import random_network
     net = random_network(3, (8, 6, 3), readout=False, timesteps=4, weight_bits=8, membrane_bits=12)
     last = net.layers[-1]
-    return net.replace(layers=[*net.layers[:-1], last.replace(plasticity=Plasticity(rule="rstdp", a_plus=1, theta_inc=3))])
+    p = Plasticity(rule="rstdp", a_plus=1, theta_inc=3)
+    return net.replace(layers=[*net.layers[:-1], last.replace(plasticity=p)])
 
 
 def report(name: str, s) -> str:
