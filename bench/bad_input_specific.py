@@ -78,7 +78,10 @@ def _learn_board(add) -> None:
     add("learn", "board", "--board without --port", {"--board": "sim"}, "--port")
     add("learn", "board", "--port without --board", {"--port": "socket://127.0.0.1:9"}, "--board")
     add("learn", "board", "--timeout without --board", {"--timeout": "5"}, "--timeout")
-    add("learn", "board", "--rule rstdp on the board", {**board, "--rule": "rstdp"}, "--rule")
+    # rstdp learns on the board too (two passes a sample): it gets as far as the missing board
+    add("learn", "board", "--rule rstdp, no board on the port", {**board, "--rule": "rstdp"}, "port")
+    add("learn", "board", "--rule rstdp --epochs 2 on the board", {**board, "--rule": "rstdp", "--epochs": "2"},
+        "--epochs")
     add("learn", "board", "--epochs 3 on the board", {**board, "--epochs": "3"}, "--epochs")
     add("learn", "board", "no board on the port", board, "port")
     add("learn", "samples", "--samples beyond the split", {"--samples": "100000"}, "--samples")

@@ -23,14 +23,16 @@ from pathlib import Path
 
 def fuzz_net():
     """The campaign's network: small, so a reload after a caught corruption is a few frames. Its last
-    layer is plastic (adaptive thresholds, no winner-take-all: with learning off and its offsets 0
-    it computes what the plain layer computes), so READ_STATE of its weights and offsets is valid;
-    learning stays off (the host's record cannot follow what a run learns)."""
+    layer is plastic, by rstdp (adaptive thresholds, no winner-take-all: with learning off and its
+    offsets 0 it computes what the plain layer computes), so READ_STATE of its weights, offsets,
+    traces and eligibility and REWARD of both modes are valid; learning stays off (the host's record
+    cannot follow what a run learns), so the eligibility stays 0 and no reward changes a weight."""
     from spikegate.model.plasticity import Plasticity
     from spikegate.model.random import random_network
     net = random_network(3, (8, 6, 3), readout=False, timesteps=4, weight_bits=8, membrane_bits=12)
     last = net.layers[-1]
-    return net.replace(layers=[*net.layers[:-1], last.replace(plasticity=Plasticity(a_plus=1, theta_inc=3))])
+    p = Plasticity(rule="rstdp", a_plus=1, theta_inc=3)
+    return net.replace(layers=[*net.layers[:-1], last.replace(plasticity=p)])
 
 
 def report(name: str, s) -> str:

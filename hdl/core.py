@@ -158,8 +158,6 @@ class NetworkCore(wiring.Component):
             # rstdp networks only: a per-sample reward (idle) and the per-step reward (held for a run).
             members["reward"] = In(stream.Signature(signed(16)))
             members["step_reward"] = In(signed(16))
-        if last.learning is not None and last.learning.offset_bits:
-            members["out_offset"] = Out(last.learning.offset_bits)  # the last layer's offset at out_addr (READ_STATE)
         if trace_depth:
             members.update({
                 "trace_addr": In(max(1, ceil_log2(trace_words))),
@@ -379,8 +377,6 @@ class NetworkCore(wiring.Component):
         ]
         if geos[-1].count_bits:
             m.d.comb += self.out_count.eq(last.peek_count)
-        if "out_offset" in self.signature.members:
-            m.d.comb += self.out_offset.eq(last.peek_offset)
 
         for l, core in enumerate(self.layers):
             lane_bits = (geos[l].lanes - 1).bit_length()

@@ -129,9 +129,6 @@ class LayerCore(wiring.Component):
             # rstdp layers only (hdl.eligibility): R of stage 5, and (idle) a per-sample reward sweep.
             **({"reward": In(signed(16)), "reward_start": In(1)}
                if geo.learning is not None and geo.learning.elig_bits else {}),
-            # Threshold offsets (plastic layers that keep them): neuron peek_addr's, like peek_v.
-            **({"peek_offset": Out(geo.learning.offset_bits)} if geo.learning is not None
-               and geo.learning.offset_bits else {}),
         })
         # Temporal layers: the recurrent weights are rows of the same synapse array
         # (model/recurrence.py), the current one more state memory (model/current.py).
@@ -401,9 +398,6 @@ class LayerCore(wiring.Component):
 
         # Peek (idle): the same read ports, fresh groups read as zero.
         drive_peek(m, self, fresh_q, peek_lane_q if lane_bits else 0, v_lanes, r_lanes, c_lanes)
-        if self.learning is not None and self.learning.off_lanes is not None:
-            # at idle the offsets memory reads peek_addr's group (rd_group)
-            m.d.comb += self.peek_offset.eq(self.learning.off_lanes[peek_lane_q if lane_bits else 0])
 
         # --- run-time configuration -------------------------------------------------------------
         cfg_lane = self.cfg_col[:lane_bits] if lane_bits else Const(0, 1)

@@ -20,7 +20,7 @@ __all__ = [
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
     "signed_range", "value_range", "value_bits", "threshold_range", "StateKind", "READ_STATE_HEADER",
-    "READ_STATE_HEADER_LEN", "MAX_STATE_ANSWER", "LEARN_MODES", "REWARD_BYTES",
+    "READ_STATE_HEADER_LEN", "MAX_STATE_ANSWER", "LEARN_MODES", "REWARD_BYTES", "RewardMode", "REWARD_PAYLOAD",
 ]
 
 SYNC_REQ = 0xA5
@@ -99,8 +99,14 @@ LOAD_FLAGS = LOAD_CLEAR | LOAD_RUN
 
 # LEARN's one payload byte: 0 = learning off, 1 = on.
 LEARN_MODES = (0, 1)
-# REWARD's payload: one signed 16-bit little-endian reward.
-REWARD_BYTES = 2
+
+
+class RewardMode(IntEnum):
+    """REWARD's ``mode`` byte: when the rstdp layers apply the reward."""
+    SAMPLE = 0  # once, now: W += (R * E) >>> reward_shift from the eligibility the last run left
+    STEP = 1    # held: R(t) of every step of every following run (the core's step_reward), 0 at reset
+
+
 
 
 class StateKind(IntEnum):
@@ -109,6 +115,7 @@ class StateKind(IntEnum):
     OFFSETS = 1      # threshold offsets off[j], unsigned, ceil(offset_bits / 8) bytes
     PRE_TRACES = 2   # pre-synaptic traces P[i], unsigned, ceil(trace_bits / 8) bytes
     POST_TRACES = 3  # post-synaptic traces Q[j], unsigned, ceil(trace_bits / 8) bytes
+    ELIGIBILITY = 4  # rstdp: E[i, j], row-major (index i * n + j), two's complement of ceil(elig_bits / 8) bytes
 
 
 # The longest READ_STATE answer (the response's 16-bit length field).
@@ -219,3 +226,6 @@ STATUS_LEN = layout_len(STATUS_FIELDS)
 # READ_STATE request (its whole payload); the answer is ``count`` values from index ``start``.
 READ_STATE_HEADER = _table(("layer", 1), ("kind", 1), ("start", 4), ("count", 2))
 READ_STATE_HEADER_LEN = layout_len(READ_STATE_HEADER)
+# REWARD request (its whole payload): a RewardMode and a signed 16-bit reward.
+REWARD_PAYLOAD = _table(("mode", 1), ("reward", 2))
+REWARD_BYTES = layout_len(REWARD_PAYLOAD)

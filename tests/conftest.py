@@ -112,6 +112,7 @@ TEST_TIERS = {
     "test_link_learn.py::test_twin_refusals": "model",
     "test_link_learn.py::test_twin_fuzz_with_learning_commands": "model",
     "test_link_learn.py::test_wrong_state_reference_is_caught": "model",
+    "test_link_learn.py::test_twin_fuzz_with_rewards": "model",
     "test_link_bulk.py::test_twin_bulk_write_golden": "model",
     "test_link_bulk.py::test_twin_bulk_write_matches_scalar_transcription": "model",
     "test_link_bulk.py::test_driver_bulk_frames_load_whole_network": "model",

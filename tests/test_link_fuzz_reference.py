@@ -110,7 +110,8 @@ _batch_cycles = link_fuzz_record.batch_cycles
 ])
 def test_wrong_reference_is_caught(monkeypatch, target, mutant, names):
     monkeypatch.setattr(*target, mutant)
-    s = fuzz_twin(fuzz_net(), 1000, seed=11)
+    # (seed 13: a stream with rate ENCODE frames since REWARD frames joined the mix)
+    s = fuzz_twin(fuzz_net(), 1000, seed=13)
     assert s.wrong_answers > 0 and s.lockups == 0
     assert any(w.startswith(names) for w in s.wrong), s.wrong
 

@@ -42,9 +42,12 @@ class CommandEngineSignature(wiring.Signature):
             "out_membrane": In(signed(len(core.out_membrane))),
             "param_addr": Out(core.param_layout),
             "param_data": In(signed(len(core.param_data))),
-            # plastic networks: the learning mode, and the last layer's threshold offsets
-            **({"learn": Out(1)} if "learn" in core.signature.members else {}),
-            **({"out_offset": In(len(core.out_offset))} if "out_offset" in core.signature.members else {}),
+            # plastic networks: the learning mode and the learning-state read; rstdp: the rewards
+            **({"learn": Out(1), "learn_state_addr": Out(core.learn_state_layout),
+                "learn_state_data": In(signed(len(core.learn_state_data)))}
+               if "learn" in core.signature.members else {}),
+            **({"reward": Out(stream.Signature(signed(16))), "step_reward": Out(signed(16))}
+               if "reward" in core.signature.members else {}),
         })
 
 
@@ -58,9 +61,11 @@ def connect_core(m, engine, core):
                  engine.out_membrane.eq(core.out_membrane), core.param_addr.eq(engine.param_addr),
                  engine.param_data.eq(core.param_data)]
     if "learn" in core.signature.members:
-        m.d.comb += core.learn.eq(engine.learn)
-    if "out_offset" in core.signature.members:
-        m.d.comb += engine.out_offset.eq(core.out_offset)
+        m.d.comb += [core.learn.eq(engine.learn), core.learn_state_addr.eq(engine.learn_state_addr),
+                     engine.learn_state_data.eq(core.learn_state_data)]
+    if "reward" in core.signature.members:
+        wiring.connect(m, engine.reward, core.reward)
+        m.d.comb += core.step_reward.eq(engine.step_reward)
 
 
 class CommandEngine(wiring.Component):
@@ -75,8 +80,9 @@ class CommandEngine(wiring.Component):
       then its payload bytes, for the encoder.
     - ``error`` (out): pulses when a frame is answered with an error.
     - ``load``, ``cfg``, ``clear``, ``start``, ``done``, ``cycles``, ``overflow``, ``cfg_error``,
-      ``out_addr``, ``out_count``, ``out_membrane``, ``param_addr``, ``param_data``: connect to the
-      NetworkCore ports of that name (:func:`connect_core`).
+      ``out_addr``, ``out_count``, ``out_membrane``, ``param_addr``, ``param_data`` (and, as the core
+      has them, ``learn``, ``learn_state_addr``, ``learn_state_data``, ``reward``, ``step_reward``):
+      connect to the NetworkCore ports of that name (:func:`connect_core`).
 
     ``encoder``: include ENCODE and BATCH (:class:`~spikegate.hdl.link.encode_cmds.EncodeCommands`,
     the on-chip input encoder); without it they are UNKNOWN_CMD, as on an older bitstream.

@@ -2,13 +2,13 @@
 as states of :class:`~spikegate.hdl.link.engine.CommandEngine`'s FSM, and :class:`StateReader`,
 which streams a READ_STATE answer. Byte-level twin: :class:`spikegate.model.link.learn_cmds.LearnTwin`;
 what is readable: :func:`spikegate.model.link.state_layout`."""
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import has_plastic, has_rstdp, state_layout
 from ...model.protocol import (LEARN_MODES, MAX_STATE_ANSWER, READ_STATE_HEADER, READ_STATE_HEADER_LEN, REWARD_BYTES,
-                               CfgTarget, Cmd, StateKind, Status, field)
+                               REWARD_PAYLOAD, CfgTarget, Cmd, RewardMode, StateKind, Status, field, layout_len)
 from .answer import Source
 
 __all__ = ["LearnCommands", "StateReader"]
@@ -22,48 +22,53 @@ def _readable(core):
 
 class StateReader(wiring.Component):
     """After ``start`` (with ``layer``, ``kind``, ``first``, the index of the first value), reads one
-    value at a time (weights through the core's ``param`` port, offsets through its output peek) and
-    offers its little-endian bytes on ``byte``/``ready`` to the answer source, which pulses ``next``
-    as it takes one. ``active`` is high from ``start`` until the last byte of ``count`` values is
-    taken; it owns ``param_addr`` and ``out_addr`` meanwhile. Reading starts at value 0 and skips to
-    ``first`` (weights: a row per cycle, then a column per cycle), so no divider is needed."""
+    value at a time (weights through the core's ``param`` port, the rest through its idle-time
+    learning-state read ``state_addr``/``state_data``) and offers its little-endian bytes on
+    ``byte``/``ready`` to the answer source, which pulses ``next`` as it takes one. ``active`` is
+    high from ``start`` until the last byte of ``count`` values is taken; it owns ``param_addr`` and
+    ``state_addr`` meanwhile. Reading starts at value 0 and skips to ``first`` (weights and
+    eligibility: a row per cycle, then a column per cycle; the others a value per cycle, in ``row``
+    for the pre traces, ``col`` for the rest: :func:`~spikegate.model.link.state_index`), so no
+    divider is needed."""
 
     def __init__(self, core):
         self.readable = _readable(core)
         self.max_vb = max(lay.value_bytes for lay in self.readable.values())
         self.core = core
-        members = {
+        super().__init__({
             "start": In(1), "layer": In(8), "kind": In(8), "first": In(32), "count": In(16),
             "active": Out(1), "byte": Out(8), "ready": Out(1), "next": In(1),
             "param_addr": Out(core.param_layout), "param_data": In(signed(core.data_bits)),
-            "out_addr": Out(len(core.out_addr)),
-        }
-        if "out_offset" in core.signature.members:
-            members["out_offset"] = In(len(core.out_offset))
-        super().__init__(members)
+            "state_addr": Out(core.learn_state_layout), "state_data": In(signed(len(core.learn_state_data))),
+        })
 
     def elaborate(self, platform):
         m = Module()
         geos = self.core.geometry
         layer, kind = Signal(8), Signal(8)
-        row, col = Signal(len(self.param_addr.row)), Signal(max(len(self.param_addr.col), len(self.out_addr)))
+        row = Signal(max(len(self.param_addr.row), len(self.state_addr.row)))
+        col = Signal(max(len(self.param_addr.col), len(self.state_addr.col)))
         seek = Signal(32)   # values still to skip before the first one read
         left = Signal(16)   # values still to send after the current one
         val = Signal(8 * self.max_vb)
         nbyte, vb = Signal(range(self.max_vb + 1)), Signal(range(self.max_vb + 1))
-        n, n_in = Signal(16), Signal(16)
+        n = Signal(16)
         m.d.comb += [self.param_addr.layer.eq(layer), self.param_addr.target.eq(CfgTarget.WEIGHT),
-                     self.param_addr.row.eq(row), self.param_addr.col.eq(col), self.out_addr.eq(col),
-                     self.byte.eq(val[:8])]
+                     self.param_addr.row.eq(row), self.param_addr.col.eq(col),
+                     self.state_addr.layer.eq(layer), self.state_addr.kind.eq(kind),
+                     self.state_addr.row.eq(row), self.state_addr.col.eq(col), self.byte.eq(val[:8])]
         for (l, k), lay in self.readable.items():
             with m.If((layer == l) & (kind == k)):
-                m.d.comb += [vb.eq(lay.value_bytes), n.eq(geos[l].n), n_in.eq(geos[l].n_in)]
+                m.d.comb += [vb.eq(lay.value_bytes), n.eq(geos[l].n)]
         weights = kind == StateKind.WEIGHTS
-        last_col = col == n - 1
+        two_d = weights | (kind == StateKind.ELIGIBILITY)
+        by_row = kind == StateKind.PRE_TRACES
 
-        def advance():
-            with m.If(weights & last_col):
+        def step():  # on to the next value (state_index's order)
+            with m.If(two_d & (col == n - 1)):
                 m.d.sync += [col.eq(0), row.eq(row + 1)]
+            with m.Elif(by_row):
+                m.d.sync += row.eq(row + 1)
             with m.Else():
                 m.d.sync += col.eq(col + 1)
 
@@ -75,10 +80,11 @@ class StateReader(wiring.Component):
                     m.next = "SEEK"
             with m.State("SEEK"):
                 m.d.comb += self.active.eq(1)
-                with m.If(weights & (seek >= n)):
+                with m.If(two_d & (seek >= n)):
                     m.d.sync += [row.eq(row + 1), seek.eq(seek - n)]
                 with m.Elif(seek != 0):
-                    m.d.sync += [col.eq(col + 1), seek.eq(seek - 1)]
+                    step()
+                    m.d.sync += seek.eq(seek - 1)
                 with m.Else():
                     m.next = "ADDR"
             with m.State("ADDR"):   # the address is on the ports; the core answers next cycle
@@ -86,18 +92,15 @@ class StateReader(wiring.Component):
                 m.next = "DATA"
             with m.State("DATA"):
                 m.d.comb += self.active.eq(1)
-                if "out_offset" in self.signature.members:
-                    m.d.sync += val.eq(self.out_offset)
-                with m.If(weights):
-                    m.d.sync += val.eq(self.param_data)  # sign-extended to the value's bytes
-                m.d.sync += nbyte.eq(0)
+                # sign-extended to the value's bytes (traces and offsets read with a 0 sign bit)
+                m.d.sync += [val.eq(Mux(weights, self.param_data, self.state_data)), nbyte.eq(0)]
                 m.next = "BYTES"
             with m.State("BYTES"):
                 m.d.comb += [self.active.eq(1), self.ready.eq(1)]
                 with m.If(self.next):
                     m.d.sync += [val.eq(val >> 8), nbyte.eq(nbyte + 1)]
                     with m.If(nbyte == vb - 1):
-                        advance()
+                        step()
                         m.d.sync += left.eq(left - 1)
                         m.next = "ADDR"
                         with m.If(left == 0):
@@ -109,37 +112,40 @@ class LearnCommands:
     """Built inside the engine's ``elaborate`` (like :class:`~.encode_cmds.EncodeCommands`) with
     the registers the commands share: the payload buffer's read port ``brd``, its pointer ``ptr``,
     the frame's ``length``, the ``dirty`` flag and the ``answer`` source. ``mode`` is the learning
-    mode flag, driven into the core's ``learn`` input; a run started with it set sets ``dirty``."""
+    mode flag, driven into the core's ``learn`` input; a run started with it set sets ``dirty``.
+    rstdp networks: ``step_reward`` (REWARD STEP) drives the core's ``step_reward``; a REWARD
+    SAMPLE goes to the core's ``reward`` stream and is answered when the core is done with it."""
 
     def __init__(self, m, eng, core, *, brd, ptr, length, dirty, answer):
         self.m, self.eng = m, eng
         self.brd, self.ptr, self.length, self.answer = brd, ptr, length, answer
         self.plastic, self.rstdp = has_plastic(core.net), has_rstdp(core.net)
-        if self.rstdp:
-            # HardwareConfig.geometry refuses rstdp layers, so no core reaches this; REWARD's
-            # handler is to drive the core's reward input once it has one.
-            raise ValueError("the command engine has no REWARD handler for an rstdp layer yet")
         self.mode = Signal()
+        # the request's fixed-size payload (READ_STATE's header, REWARD's), shifted in a byte at a time
+        self.hdr = Signal(8 * max(READ_STATE_HEADER_LEN, REWARD_BYTES))
         if self.plastic:
             m.d.comb += eng.learn.eq(self.mode)
             with m.If(eng.start & self.mode):
                 m.d.sync += dirty.eq(1)  # the weights may change: they are no longer the network id's
-        self.hdr = Signal(8 * READ_STATE_HEADER_LEN)
+        if self.rstdp:
+            self.step_reward, self.sample = Signal(signed(16)), Signal(signed(16))
+            m.d.comb += [eng.step_reward.eq(self.step_reward), eng.reward.payload.eq(self.sample)]
         self.reader = None
         if self.plastic:
             m.submodules.state_reader = rd = self.reader = StateReader(core)
             self.readable = rd.readable
-            m.d.comb += [rd.param_data.eq(eng.param_data), answer.state_byte.eq(rd.byte),
+            m.d.comb += [rd.param_data.eq(eng.param_data), rd.state_data.eq(eng.learn_state_data),
+                         eng.learn_state_addr.eq(rd.state_addr), answer.state_byte.eq(rd.byte),
                          answer.state_ready.eq(rd.ready), rd.next.eq(answer.state_next)]
-            if "out_offset" in rd.signature.members:
-                m.d.comb += rd.out_offset.eq(eng.out_offset)
             # Later than the engine's own assignments, so these win while the reader is active.
             with m.If(rd.active):
-                m.d.comb += [eng.param_addr.eq(rd.param_addr), eng.out_addr.eq(rd.out_addr)]
+                m.d.comb += eng.param_addr.eq(rd.param_addr)
 
-    def _hfield(self, name):
-        f = field(READ_STATE_HEADER, name)
-        return self.hdr[8 * f.offset:8 * (f.offset + f.size)]
+    def _hfield(self, table, name):
+        """Field ``name`` of ``table`` in ``hdr`` once the request's ``layout_len(table)`` bytes are in."""
+        f = field(table, name)
+        base = len(self.hdr) - 8 * layout_len(table)
+        return self.hdr[base + 8 * f.offset:base + 8 * (f.offset + f.size)]
 
     def begin(self, respond):
         """The EXEC cases of the three commands."""
@@ -152,23 +158,32 @@ class LearnCommands:
                     m.next = "LN_RD"
                 else:
                     respond(Status.UNSUPPORTED)
-        with m.Case(Cmd.REWARD):
-            with m.If(length != REWARD_BYTES):
-                respond(Status.BAD_LENGTH)
+        for cmd, n, supported, state in ((Cmd.REWARD, REWARD_BYTES, self.rstdp, "RW_CHECK"),
+                                         (Cmd.READ_STATE, READ_STATE_HEADER_LEN, self.plastic, "RS_CHECK")):
+            with m.Case(cmd):
+                with m.If(length != n):
+                    respond(Status.BAD_LENGTH)
+                with m.Else():
+                    if supported:
+                        m.d.sync += self.ptr.eq(0)
+                        m.next = f"{state}_RD"
+                    else:  # no payload decoding in a bitstream without the feature
+                        respond(Status.UNSUPPORTED)
+
+    def _payload_states(self, state: str, n: int):
+        """Shift the request's ``n`` bytes into ``hdr``, then go to ``state``."""
+        m, ptr, brd = self.m, self.ptr, self.brd
+        with m.State(f"{state}_RD"):
+            m.next = f"{state}_GET"
+        with m.State(f"{state}_GET"):
+            m.d.sync += [self.hdr.eq(Cat(self.hdr[8:], brd.data)), ptr.eq(ptr + 1)]
+            with m.If(ptr == n - 1):
+                m.next = state
             with m.Else():
-                respond(Status.UNSUPPORTED)  # (no rstdp layer: see __init__)
-        with m.Case(Cmd.READ_STATE):
-            with m.If(length != READ_STATE_HEADER_LEN):
-                respond(Status.BAD_LENGTH)
-            with m.Else():
-                if self.plastic:
-                    m.d.sync += self.ptr.eq(0)
-                    m.next = "RS_HDR_RD"
-                else:  # nothing to read: no header decoding in a bitstream that cannot learn
-                    respond(Status.UNSUPPORTED)
+                m.next = f"{state}_RD"
 
     def states(self, respond):
-        m, ptr, brd = self.m, self.ptr, self.brd
+        m, brd = self.m, self.brd
         if not self.plastic:
             return
         with m.State("LN_RD"):
@@ -180,17 +195,13 @@ class LearnCommands:
                 m.d.sync += self.mode.eq(brd.data[0])
                 respond(Status.OK)
 
-        with m.State("RS_HDR_RD"):
-            m.next = "RS_HDR_GET"
-        with m.State("RS_HDR_GET"):
-            m.d.sync += [self.hdr.eq(Cat(self.hdr[8:], brd.data)), ptr.eq(ptr + 1)]
-            with m.If(ptr == READ_STATE_HEADER_LEN - 1):
-                m.next = "RS_CHECK"
-            with m.Else():
-                m.next = "RS_HDR_RD"
+        if self.rstdp:
+            self._reward_states(respond)
+
+        self._payload_states("RS_CHECK", READ_STATE_HEADER_LEN)
         with m.State("RS_CHECK"):
-            layer, kind = self._hfield("layer"), self._hfield("kind")
-            first, count = self._hfield("start"), self._hfield("count")
+            layer, kind = self._hfield(READ_STATE_HEADER, "layer"), self._hfield(READ_STATE_HEADER, "kind")
+            first, count = self._hfield(READ_STATE_HEADER, "start"), self._hfield(READ_STATE_HEADER, "count")
             n_layers = len(self.eng._core.geometry)
             hit, bad = Signal(), Signal()
             n_bytes = Signal(16)
@@ -209,3 +220,26 @@ class LearnCommands:
                 m.d.comb += [self.reader.start.eq(1), self.reader.layer.eq(layer), self.reader.kind.eq(kind),
                              self.reader.first.eq(first), self.reader.count.eq(count)]
                 respond(Status.OK, n_bytes, Source.STATE)
+
+    def _reward_states(self, respond):
+        m, eng = self.m, self.eng
+        self._payload_states("RW_CHECK", REWARD_BYTES)
+        with m.State("RW_CHECK"):
+            mode, value = self._hfield(REWARD_PAYLOAD, "mode"), self._hfield(REWARD_PAYLOAD, "reward")
+            with m.If(mode > max(RewardMode)):
+                respond(Status.RANGE)
+            with m.Elif(mode == RewardMode.STEP):
+                m.d.sync += self.step_reward.eq(value)
+                respond(Status.OK)
+            with m.Else():
+                m.d.sync += self.sample.eq(value)
+                m.next = "RW_SEND"
+        with m.State("RW_SEND"):  # the core takes it while idle (it is: no run is under way)
+            m.d.comb += eng.reward.valid.eq(1)
+            with m.If(eng.reward.ready):
+                m.next = "RW_WAIT1"
+        with m.State("RW_WAIT1"):  # done falls the cycle after the core takes the reward
+            m.next = "RW_WAIT"
+        with m.State("RW_WAIT"):
+            with m.If(eng.done):
+                respond(Status.OK)

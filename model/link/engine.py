@@ -9,7 +9,7 @@ from ..encode import InputEncoder
 from ..network import Network
 from ..protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN,
                         LOAD_CLEAR, LOAD_FLAGS, LOAD_RUN, NET_ID_BYTES, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd,
-                        Encoding, Status, layout_len, parse_fields, value_range)
+                        Encoding, RewardMode, Status, layout_len, parse_fields, value_range)
 from .checksum import expected_checksum
 from .frames import from_le, to_le
 from .learn_cmds import LearnTwin
@@ -128,7 +128,10 @@ class CommandEngine:
         if cmd == Cmd.LEARN:
             return self.learner.learn(p)
         if cmd == Cmd.REWARD:
-            return self.learner.reward(p)
+            status, answer = self.learner.reward(p)
+            if status == Status.OK and p[0] == RewardMode.SAMPLE:
+                self.done = True  # the core's done flag ends the reward's sweep, as it ends a run
+            return status, answer
         if cmd == Cmd.READ_STATE:
             return self.learner.read_state(p)
         return self._load(p)
@@ -251,7 +254,7 @@ class CommandEngine:
 
     def _run(self):
         learning = self.learner.learning
-        res = self.core.run(self.spikes(), learn=learning)
+        res = self.core.run(self.spikes(), learn=learning, reward=self.learner.step_reward)
         if learning:
             self.dirty = True  # the weights may have changed: they are no longer the network id's
         self.counts = np.asarray(res.counts, dtype=np.int64)

@@ -13,7 +13,8 @@ from .errors import UserError
 from .host_io import LinkError
 from .model import link as proto
 from .model.hardware import HardwareConfig
-from .model.protocol import MAX_STATE_ANSWER, READ_STATE_HEADER, Cmd, StateKind, Status, pack_fields, signed_range
+from .model.protocol import (MAX_STATE_ANSWER, READ_STATE_HEADER, REWARD_PAYLOAD, Cmd, RewardMode, StateKind, Status,
+                             pack_fields, signed_range)
 
 __all__ = ["OnChipLearning", "state_frames"]
 
@@ -52,13 +53,18 @@ class OnChipLearning:
         """LEARN: every following run (LOAD with run, RUN, ENCODE, BATCH) learns while ``on``."""
         self._learning_request(Cmd.LEARN, bytes([int(bool(on))]))
 
-    def reward(self, value: int) -> None:
-        """REWARD: a signed 16-bit reward for the rstdp layers (refused by a network without one)."""
+    def reward(self, value: int, per_step: bool = False) -> None:
+        """REWARD for the rstdp layers (refused by a network without one): a signed 16-bit reward
+        applied once now to the eligibility the last run left (``per_step`` False: SAMPLE, answered
+        when the board has applied it), or held as R(t) of every step of every following run with
+        learning on (``per_step`` True: STEP)."""
         lo, hi = signed_range(16)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
             raise ValueError(f"reward = {value!r} is not valid; valid: an integer from {lo} to {hi}")
-        # Not idempotent (the weights change): sent once.
-        self._learning_request(Cmd.REWARD, proto.to_le(int(value), 2), retry=False)
+        mode = RewardMode.STEP if per_step else RewardMode.SAMPLE
+        # Not idempotent (the weights change, or every later run does): sent once.
+        self._learning_request(Cmd.REWARD, pack_fields(REWARD_PAYLOAD, {"mode": mode, "reward": int(value) & 0xFFFF}),
+                               retry=False)
 
     def state_layout(self, net, layer: int, kind: StateKind) -> proto.StateLayout | None:
         """What READ_STATE gives for ``layer``'s ``kind`` on this board (``net``: its network), None
@@ -71,17 +77,19 @@ class OnChipLearning:
         return proto.state_layout(geometry, layer, kind)
 
     def read_state(self, net, layer: int, kind: StateKind) -> np.ndarray:
-        """All of ``layer``'s ``kind`` (int64; weights [n_in, n], the others [n]) by READ_STATE."""
+        """All of ``layer``'s ``kind`` (int64; weights and eligibility [n_in, n], pre traces [n_in],
+        the others [n]) by READ_STATE."""
         lay = self.state_layout(net, layer, kind)
         if lay is None:
             raise UserError(f"the board cannot read back {StateKind(kind).name.lower()} of layer {layer}: "
-                            "weights of a plastic layer and the threshold offsets of a plastic last layer are "
-                            "readable; traces are not")
+                            "a plastic layer's weights, traces, threshold offsets (if it keeps them) and "
+                            "eligibility (rstdp) are readable")
         data = b"".join(self._learning_request(Cmd.READ_STATE, f) for f in state_frames(lay, layer, kind))
         vb = lay.value_bytes
         vals = np.array([proto.from_le(data[i:i + vb], signed=lay.signed) for i in range(0, len(data), vb)],
                         np.int64)
-        return vals.reshape(net.layers[layer].n_in, -1) if kind == StateKind.WEIGHTS else vals
+        two_d = kind in (StateKind.WEIGHTS, StateKind.ELIGIBILITY)
+        return vals.reshape(net.layers[layer].n_in, -1) if two_d else vals
 
     def learned_network(self, net):
         """``net`` with the weights and threshold offsets of its plastic layers read from the board,
@@ -94,9 +102,6 @@ class OnChipLearning:
             weights = self.read_state(net, l, StateKind.WEIGHTS)
             learns = bool(p.theta_inc or p.theta_decay)  # the offsets change only then
             if not layer.readout:  # (a readout never fires, so its offsets stay unset)
-                if self.state_layout(net, l, StateKind.OFFSETS) is None and learns:
-                    raise UserError(f"the board cannot read back the threshold offsets layer {l} learns "
-                                    "(only a plastic last layer's are readable)")
                 offsets = (self.read_state(net, l, StateKind.OFFSETS) if learns
                            else p.offsets_for(layer).copy())
                 p = p.replace(offsets=offsets)

@@ -5,7 +5,8 @@ The board must hold the untrained network :func:`spikegate.learn_run.initial_net
 same options (``spikegate build`` of the network ``learn --init-out`` would save; the simulated
 board of :mod:`spikegate.sim.link_bridge` for tests). The host loads its initial weights if the
 board holds others, switches learning on, sends the training samples as levels in BATCH frames in
-the order the model learns them, switches learning off, reads the learned weights and threshold
+the order the model learns them (rstdp: per sample a run with learning off whose spike counts
+decide the reward, REWARD STEP, then the learning run), switches learning off, reads the learned weights and threshold
 offsets back (READ_STATE) and then labels, evaluates and saves exactly as the model path does:
 the same options give the same network file, bit for bit (tests/test_learn_board.py).
 """
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UserError
-from .learn_run import EpochReport, LearnConfig, finish, initial_network, load_data, sample_order
+from . import datasets
+from .learn_run import EpochReport, LearnConfig, finish, initial_network, load_data, sample_order, sample_reward
 from .model.hardware import HardwareConfig
 from .model.protocol import StateKind
 from .progress import silent
@@ -46,9 +48,6 @@ def check_board_config(config: LearnConfig, link: BoardLink) -> None:
         raise ValueError(f"--port = {link.port!r} is not valid; valid: a serial port or pyserial URL "
                          "(/dev/ttyUSB1, COM3, socket://127.0.0.1:PORT)")
     default_baud(link.name)  # an unknown board name is refused with the valid ones
-    if config.rule != "stdp":
-        raise ValueError(f"--rule = {config.rule!r} is not valid on a board (--board or --sim): the gateware "
-                         "learns by stdp only (rstdp has no gateware yet); valid: stdp, or rstdp in the model")
     if config.epochs != 1:
         raise ValueError(f"--epochs = {config.epochs} is not valid on a board (--board or --sim): from the "
                          "second epoch on the rule anneals (half the learning rate), and a bitstream fixes its "
@@ -79,21 +78,51 @@ def learn_on_board(config: LearnConfig, link: BoardLink, data_dir=None, on_epoch
                             "cannot write: reset the board (power it off and on, or flash it again) to start "
                             "from the untrained network")
         order = sample_order(config, len(x_train))[0]
-        b.set_learning(True)
-        cycles = []
         with progress(len(order), f"learning epoch 1/1 on {link.name}", unit="samples") as p:
-            for i in range(0, len(order), max(1, b.batch_limit())):
-                part = order[i:i + max(1, b.batch_limit())]
-                cycles += [c for _, _, c in b.learn_levels(levels[part], net.encoding)]
-                p.update(len(part))
-        b.set_learning(False)
+            if config.rule == "rstdp":
+                cycles, rewarded = _learn_rstdp(b, net, levels[order], data[1][order], p.update)
+            else:
+                cycles, rewarded = _learn_stdp(b, net, levels[order], p.update), None
         learned = b.learned_network(net)
-    epochs.append(EpochReport(1, 1, time.perf_counter() - start, None))
+    epochs.append(EpochReport(1, 1, time.perf_counter() - start, rewarded))
     if on_epoch is not None:
         on_epoch(epochs[-1])
     final, report = finish(config, learned, data, epochs, time.perf_counter() - start)
     report.board, report.board_cycles = link.name, float(np.mean(cycles))
     return final, report
+
+
+def _learn_stdp(b, net, levels, update) -> list[int]:
+    """Learn the samples' ``levels`` in order, BATCH frames of as many as fit; their cycles."""
+    b.set_learning(True)
+    cycles = []
+    step = max(1, b.batch_limit())
+    for i in range(0, len(levels), step):
+        cycles += [c for _, _, c in b.learn_levels(levels[i:i + step], net.encoding)]
+        update(len(levels[i:i + step]))
+    b.set_learning(False)
+    return cycles
+
+
+def _learn_rstdp(b, net, levels, labels, update) -> tuple[list[int], float]:
+    """learn_run's two passes a sample: a run with learning off, whose spike counts decide the reward
+    (:func:`~spikegate.learn_run.sample_reward`), held by REWARD STEP for the run that learns the
+    sample. The learning runs' cycles and the fraction of samples rewarded."""
+    wins = np.zeros((net.layers[0].n, datasets.N_CLASSES), np.int64)
+    cycles, rewarded, held = [], 0, None
+    b.set_learning(False)
+    for k in range(len(levels)):
+        counts = b.run_batch(levels[k:k + 1], net.encoding)[0][0]  # learning off: safe to resend
+        reward = sample_reward(counts, int(labels[k]), wins)
+        rewarded += reward > 0
+        if reward != held:
+            b.reward(reward, per_step=True)
+            held = reward
+        b.set_learning(True)
+        cycles += [c for _, _, c in b.learn_levels(levels[k:k + 1], net.encoding)]
+        b.set_learning(False)
+        update(1)
+    return cycles, rewarded / len(levels)
 
 
 def learn_on_sim(config: LearnConfig, data_dir=None, on_epoch=None, progress=silent) -> tuple:

@@ -159,7 +159,7 @@ def _train(net: Network, config: LearnConfig, spikes: np.ndarray, y: np.ndarray,
                     # Two passes, as a host would run them: the answer with learning off decides the
                     # reward, then the sample is learned with that reward at every step.
                     counts = learner.run(spikes[i], learn=False)[0].sum(axis=0)
-                    reward = _reward(counts, int(y[i]), wins)
+                    reward = sample_reward(counts, int(y[i]), wins)
                     rewarded += reward > 0
                     learner.run(spikes[i], learn=True, rewards=np.full(len(spikes[i]), reward))
                 else:
@@ -172,15 +172,19 @@ def _train(net: Network, config: LearnConfig, spikes: np.ndarray, y: np.ndarray,
     return learner.network()
 
 
-def _reward(counts: np.ndarray, label: int, wins: np.ndarray) -> int:
-    """The reward of one sample from its label: the most active neuron is right when the class it has
-    won most often so far is the label (or it has not won yet); 0 when no neuron fired."""
+def sample_reward(counts: np.ndarray, label: int, wins: np.ndarray) -> int:
+    """rstdp: the reward of one sample from its label and its spike ``counts`` [n] with learning off
+    (``wins`` [n, classes] is updated): the most active neuron is right when the class it has won
+    most often so far is the label (or it has not won yet); 0 when no neuron fired."""
     if not counts.any():
         return 0
     j = int(np.argmax(counts))
     right = not wins[j].any() or int(np.argmax(wins[j])) == label
     wins[j, label] += 1
     return REWARD_RIGHT if right else REWARD_WRONG
+
+
+_reward = sample_reward  # (the name tests/test_learning_sim.py imports)
 
 
 def learn(config: LearnConfig, data_dir=None, on_epoch: Callable[[EpochReport], None] | None = None,

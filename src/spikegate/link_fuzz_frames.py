@@ -13,17 +13,17 @@ from .model.encode import MASK32, InputEncoder
 from .model.link import CfgTarget, Cmd, Encoding, batch_fits
 from .model.network import Network
 from .model.hardware import HardwareConfig
-from .model.link import state_layout
+from .model.link import has_rstdp, state_layout
 from .model.protocol import (BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN, LOAD_CLEAR,
-                             LOAD_RUN, MAX_STATE_ANSWER, NET_ID_BYTES, READ_STATE_HEADER, SYNC_REQ, WRITE_HEADER,
-                             WRITE_ROW_MAJOR, StateKind, layout_len, pack_fields)
+                             LOAD_RUN, MAX_STATE_ANSWER, NET_ID_BYTES, READ_STATE_HEADER, REWARD_PAYLOAD, SYNC_REQ,
+                             WRITE_HEADER, WRITE_ROW_MAJOR, RewardMode, StateKind, layout_len, pack_fields)
 
 __all__ = ["KINDS", "COMMANDS", "Item", "Record", "FrameGen", "responses"]
 
 KINDS = ("valid", "refused", "bitflips", "burst", "truncated", "garbage", "flood", "pause", "forged")
 # Valid frames by command; a row-major (bulk) WRITE counts apart from a row WRITE.
 COMMANDS = ("WRITE", "WRITE_ROW_MAJOR", "SET_NET_ID", "CHECKSUM", "LOAD", "RUN", "READ", "CLEAR", "STATUS",
-            "IDENTIFY", "ENCODE", "BATCH", "LEARN", "READ_STATE")
+            "IDENTIFY", "ENCODE", "BATCH", "LEARN", "READ_STATE", "REWARD")
 # Damaged copies of a valid frame (the others carry no intended command).
 DAMAGED = ("bitflips", "burst", "truncated", "pause", "forged")
 
@@ -69,6 +69,11 @@ class FrameGen:
         geometry = HardwareConfig(lanes=tuple(geo.lanes), max_events=geo.max_events).geometry(net)
         self.readable = [(l, k, lay) for l in range(len(geometry)) for k in StateKind
                          if (lay := state_layout(geometry, l, k)) is not None]
+        self.unreadable = [(l, k) for l in range(len(geometry)) for k in StateKind
+                           if state_layout(geometry, l, k) is None]
+        # REWARD: valid on an rstdp network; with learning off the eligibility stays 0, so neither
+        # mode changes what the record follows
+        self.rstdp = has_rstdp(net)
 
     def _tag(self) -> int:
         self.tag = (self.tag + 1) & 0xFF
@@ -138,7 +143,8 @@ class FrameGen:
         cmd = r.choice([Cmd.WRITE] * 4 + [Cmd.LOAD, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.STATUS, Cmd.IDENTIFY,
                                           Cmd.CHECKSUM, Cmd.SET_NET_ID]
                        + [Cmd.ENCODE] * (2 * self.can_encode) + [Cmd.BATCH] * (2 * bool(self.batch_max))
-                       + [Cmd.READ_STATE] * (2 * bool(self.readable)) + [Cmd.LEARN] * bool(self.readable))
+                       + [Cmd.READ_STATE] * (2 * bool(self.readable)) + [Cmd.LEARN] * bool(self.readable)
+                       + [Cmd.REWARD] * self.rstdp)
         write = encode = spikes = state = None
         if cmd == Cmd.WRITE:
             write = self._write()
@@ -158,6 +164,8 @@ class FrameGen:
             payload = pack_fields(READ_STATE_HEADER, dict(zip(("layer", "kind", "start", "count"), state)))
         elif cmd == Cmd.LEARN:
             payload = b"\x00"  # learning off (it stays off: the record cannot follow what a run learns)
+        elif cmd == Cmd.REWARD:
+            payload = pack_fields(REWARD_PAYLOAD, {"mode": r.choice(list(RewardMode)), "reward": r.randrange(1 << 16)})
         else:
             payload = b""
         tag = self._tag()
@@ -193,11 +201,14 @@ class FrameGen:
         rs = lambda layer, kind, start, count: pack_fields(READ_STATE_HEADER, {  # noqa: E731
             "layer": layer, "kind": kind, "start": start, "count": count})
         choices += [(Cmd.LEARN, b""), (Cmd.LEARN, b"\x01\x01"), (Cmd.REWARD, b"\x01"),
-                    (Cmd.REWARD, b"\x10\x00"),                       # no rstdp layer: UNSUPPORTED
+                    (Cmd.REWARD, b"\x10\x00"),                       # the 2-byte REWARD of before
                     (Cmd.READ_STATE, rs(0, 0, 0, 1)[:-1]),             # a byte short
                     (Cmd.READ_STATE, rs(g.n_layers, 0, 0, 1)),         # no such layer
-                    (Cmd.READ_STATE, rs(0, len(StateKind), 0, 1)),     # no such kind
-                    (Cmd.READ_STATE, rs(0, StateKind.PRE_TRACES, 0, 1))]  # traces are not readable
+                    (Cmd.READ_STATE, rs(0, len(StateKind), 0, 1))]     # no such kind
+        if self.unreadable:  # a fixed layer's state, an stdp layer's eligibility, offsets it does not keep
+            choices.append((Cmd.READ_STATE, rs(*r.choice(self.unreadable), 0, 1)))
+        # an rstdp network: no such mode; otherwise: no rstdp layer
+        choices.append((Cmd.REWARD, bytes([len(RewardMode) if self.rstdp else 0, 0x10, 0])))
         if self.readable:
             layer, kind, lay = r.choice(self.readable)
             choices += [(Cmd.LEARN, b"\x02"), (Cmd.READ_STATE, rs(layer, kind, 0, 0)),

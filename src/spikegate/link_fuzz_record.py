@@ -69,11 +69,16 @@ class Record:
 
     def expect_state(self, layer: int, kind: int, start: int, count: int) -> bytes:
         """READ_STATE's answer on the record (learning never on): weights row-major as recorded,
-        offsets as the network file gives them, each value in its ``value_bytes``."""
+        offsets as the network file gives them, traces and eligibility 0 (nothing ever learned),
+        each value in its ``value_bytes``."""
         lay = self.layout(layer, kind)
         layer_ = self.baked.layers[layer]
-        vals = (self.weights[layer].reshape(-1) if kind == StateKind.WEIGHTS
-                else layer_.plasticity.offsets_for(layer_))
+        if kind == StateKind.WEIGHTS:
+            vals = self.weights[layer].reshape(-1)
+        elif kind == StateKind.OFFSETS:
+            vals = layer_.plasticity.offsets_for(layer_)
+        else:
+            vals = np.zeros(lay.total, np.int64)
         return b"".join(proto.to_le(int(v), lay.value_bytes) for v in vals[start:start + count])
 
     def layout(self, layer: int, kind: int):
