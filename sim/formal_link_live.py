@@ -80,9 +80,10 @@ def batch_bound(config: LinkProofConfig) -> int:
     header_take = 3 + k * (state_steps + 2) + 2
     block = CYCLE_BYTES + geo.output_bytes
     per_record = 1 + state_steps + 1 + InputEncoder(geo.n_in, geo.timesteps).cycles + 1 + 1 + RUN_BOUND + 2 * block
-    # + 1: (b2) finds a BATCH whose decoder hunts at step 67 in the proof's configuration, one step
-    # after this count (66); the cycle the count misses is not yet located (a bound one short fails).
-    return header_take + k * per_record + 3 + 1
+    # Exact: the cover in (b2) reaches this step (66 in the proof's configuration). Before the link
+    # timing commits 43b2f6f and 57af2f7 (the encoder is fed from a flag, its output handshake no
+    # longer waits on the engine's state) a BATCH took one cycle more than this count, never located.
+    return header_take + k * per_record + 3
 
 
 def transaction_bound(config: LinkProofConfig) -> int:

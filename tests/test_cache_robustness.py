@@ -195,6 +195,15 @@ def test_timeout_ends_the_whole_process_group(tmp_path):
     assert _wait_gone(_pids(pids)) == []
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C as at a terminal: a run started in the background of a non-interactive shell
+    inherits SIGINT ignored, and then no KeyboardInterrupt comes (the tree would run its 300 s)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _interrupt_soon(pids: Path) -> threading.Thread:
     def fire():
         _pids(pids)
@@ -204,7 +213,7 @@ def _interrupt_soon(pids: Path) -> threading.Thread:
     return t
 
 
-def test_interrupt_ends_the_whole_process_group(tmp_path):
+def test_interrupt_ends_the_whole_process_group(tmp_path, ctrl_c_raises):
     pids = tmp_path / "pids"
     _interrupt_soon(pids)
     with pytest.raises(KeyboardInterrupt):
@@ -212,7 +221,7 @@ def test_interrupt_ends_the_whole_process_group(tmp_path):
     assert _wait_gone(_pids(pids)) == []
 
 
-def test_interrupted_flow_tool_ends_its_children(tmp_path):
+def test_interrupted_flow_tool_ends_its_children(tmp_path, ctrl_c_raises):
     """boards.flow runs each tool through the process group: Ctrl-C ends the tool's children."""
     pids = tmp_path / "pids"
     _interrupt_soon(pids)
