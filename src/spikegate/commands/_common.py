@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .. import datasets
 from ..checks import check_input_dir, check_int
 from ..errors import UserError
+from ..model.hardware import SCHEDULES
 
 BUILTIN_NET = "the built-in digits network"
 
@@ -75,6 +76,12 @@ def parse_lanes(text: str | None):
         raise ValueError(f"--lanes = {text!r} is not valid; valid: a power of two from 1 to 64, or a "
                          "comma-separated list of them, one per layer (e.g. 8,2)") from None
     return values[0] if len(values) == 1 else values
+
+
+def add_schedule_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schedule", default=SCHEDULES[0], choices=SCHEDULES,
+                   help="inflight: layer l works on step t while layer l+1 works on step t-1 (waves); "
+                        f"sequential: each step's layers one after the other (default: {SCHEDULES[0]})")
 
 
 def add_json_argument(p: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
 from .run import MAX_BAUD, MIN_BAUD
-from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument, emit,
-                      parse_lanes)
+from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument,
+                      add_schedule_argument, emit, parse_lanes)
 
 # No supported FPGA runs the core faster than this; the PLL check names the board's real limit.
 MAX_CLOCK_MHZ = 1000.0
@@ -84,9 +84,7 @@ def register(subparsers) -> None:
                    help="leave the on-chip input encoder (the ENCODE and BATCH commands) out of the host link: "
                         "about 450 iCE40 logic cells and a block RAM less, for a network that fits only without "
                         "it; the host then sends spikes (`spikegate run` without --on-chip)")
-    p.add_argument("--schedule", default="inflight", choices=("inflight", "sequential"),
-                   help="inflight: layer l works on step t while layer l+1 works on step t-1; sequential: "
-                        "each step's layers one after the other (default: inflight)")
+    add_schedule_argument(p)
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also draw the report's utilisation and fmax vs clock (.png, or .svg); needs the 'plot' extra")

@@ -8,7 +8,8 @@ from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
 from ..netinfo import DEFAULT_LANES, DEFAULT_MAX_EVENTS
 from ..progress import note
-from ._common import add_json_argument, add_lanes_argument, add_net_argument, emit, parse_lanes
+from ._common import (add_json_argument, add_lanes_argument, add_net_argument, add_schedule_argument, emit,
+                      parse_lanes)
 
 
 def parse_weight_ram(text: str):
@@ -32,9 +33,7 @@ def register(subparsers) -> None:
                    help="where weights live: block (block RAM, baked in) or spram (iCE40 UltraPlus SPRAM, "
                         "no initial contents: the host loads them through cfg); one value or one per layer "
                         "as K0,K1,... (default: block)")
-    p.add_argument("--schedule", default="inflight", choices=("inflight", "sequential"),
-                   help="inflight: layer l works on step t while layer l+1 works on step t-1 (waves); "
-                        "sequential: each step's layers one after the other (default: inflight)")
+    add_schedule_argument(p)
     p.add_argument("--name", default="spikegate_top", help="Verilog module name (default: spikegate_top)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
     add_json_argument(p)
