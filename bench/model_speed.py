@@ -5,7 +5,7 @@ plain per-time-step Python loop, all measured side by side in one run.
     python bench/model_speed.py [--repeat R] [--threads N] [--baseline-samples N] [--json]
 
 Data: the digits test split with the built-in network, and the shared MNIST subset
-(../shared/datasets/mnist-subset next to the checkout) with a 784-128-10 network trained here on
+(../shared/datasets/mnist-subset next to the checkout, or --mnist-dir) with a 784-128-10 network trained here on
 the subset's 6,000 training images. MNIST accuracies from the subset are not comparable with
 published full-MNIST (60,000 training images) results.
 
@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall time, or this process's CPU time (steadier on a loaded machine; all "
                          "contenders run single-threaded with --threads 1)")
+    ap.add_argument("--mnist-dir", type=Path, default=MNIST_SUBSET,
+                    help=f"the MNIST subset's folder (default {MNIST_SUBSET})")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     for name in ("baseline_samples", "repeat", "mnist_epochs", "threads"):
@@ -245,8 +247,8 @@ def _run(args):
 
     print(f"mnist subset: training a 784-128-10 network ({args.mnist_epochs} epochs) ...", file=sys.stderr)
     mnet, _ = build(TrainConfig(data="mnist", hidden=(128,), epochs=args.mnist_epochs, timesteps=8),
-                    data_dir=MNIST_SUBSET)
-    x, y = datasets.load("mnist", "test", MNIST_SUBSET)
+                    data_dir=args.mnist_dir)
+    x, y = datasets.load("mnist", "test", args.mnist_dir)
     rows.append(bench_one("mnist-subset test (trained on the 6,000-image subset)", mnet, x, y, args.repeat,
                           args.baseline_samples, clock))
     return rows

@@ -13,6 +13,8 @@ holds every intermediate value, working in place in the step-major drive.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .conv import neuron_bias
@@ -21,7 +23,8 @@ from .fastsyn import (column_bound, drive_sample_major, drive_step_major, exact_
                       synaptic_input)
 from .network import MAX_REFRACTORY, Layer
 
-__all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network"]
+__all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network",
+           "prepared"]
 
 def readout_totals(layer: Layer, counts: np.ndarray, T: int):
     """Final membranes int64 [batch, n] of a leak-free readout layer from its input spike counts
@@ -35,9 +38,7 @@ def readout_totals(layer: Layer, counts: np.ndarray, T: int):
     dtype = float_for(T * (layer.n_in << (layer.weight_bits - 1)))
     if dtype is None or not counts.size:
         return None
-    w = layer.weights
-    split = np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1).astype(dtype)
-    pos_neg = (counts.astype(dtype) @ split).astype(np.int64)
+    pos_neg = (counts.astype(dtype) @ prepared(layer).split(dtype)).astype(np.int64)
     pos, neg = pos_neg[:, :n], pos_neg[:, n:]
     b = layer.bias
     if (pos + T * np.maximum(b, 0)).max() > layer.v_max or (neg + T * np.minimum(b, 0)).min() < layer.v_min:
@@ -70,14 +71,57 @@ def _state_dtype(layer: Layer):
     return np.int64
 
 
+class _Prepared:
+    """What the fast path derives from a layer's parameters alone: the neuron state type, the
+    exact float type of its synaptic products, the bias in the state type, and the weights
+    converted to float types as calls ask for them."""
+
+    def __init__(self, layer: Layer):
+        self.layer = weakref.ref(layer)
+        self.state = _state_dtype(layer)
+        self.float = exact_float_dtype(layer.weights, layer.weight_bits)
+        self.bias = neuron_bias(layer).astype(self.state)
+        self._converted = {}
+
+    def weights(self, dtype):
+        """The weights in ``dtype`` (None: no conversion is wanted; returns None)."""
+        if dtype is None:
+            return None
+        if dtype not in self._converted:
+            self._converted[dtype] = self.layer().weights.astype(dtype)
+        return self._converted[dtype]
+
+    def split(self, dtype):
+        """[max(W, 0) | min(W, 0)] in ``dtype``: a readout's positive and negative terms."""
+        key = ("split", dtype)
+        if key not in self._converted:
+            w = self.layer().weights
+            self._converted[key] = np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1).astype(dtype)
+        return self._converted[key]
+
+
+# A Layer is immutable, so what it derives stays valid for as long as it exists (small batches
+# would otherwise convert the weights again on every call). Keyed by identity: layers compare
+# by value; an entry goes when its layer does.
+_PREPARED: dict[int, _Prepared] = {}
+
+
+def prepared(layer: Layer) -> _Prepared:
+    """The layer's :class:`_Prepared` values, derived on the first call."""
+    p = _PREPARED.get(id(layer))
+    if p is None or p.layer() is not layer:
+        p = _PREPARED[id(layer)] = _Prepared(layer)
+        weakref.finalize(layer, _PREPARED.pop, id(layer), None)
+    return p
+
+
 def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndarray:
     """Bias plus the exact synaptic sums of a dense layer, step-major [T, batch, n] in its neuron
     state type (:func:`_state_dtype`, which bounds every such value), for its input spikes bool
     [batch, T, n_in] (``sample_major``, the network's input) or [T, batch, n_in]."""
-    dt = _state_dtype(layer)
-    dtype = exact_float_dtype(layer.weights, layer.weight_bits)
+    p = prepared(layer)
     make = drive_sample_major if sample_major else drive_step_major
-    return make(layer.weights, spikes, dtype, dt, neuron_bias(layer).astype(dt))
+    return make(layer.weights, spikes, p.float, p.state, p.bias, p.weights(p.float))
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
@@ -87,9 +131,9 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     Returns ``(spikes bool [T, batch, n], v int64 [batch, n], r int64 [batch, n], trace)`` with
     ``trace`` int64 [T, batch, n] or None. The arithmetic is the contract's (spikegate.model.lif):
     steps 1-5 in order, one saturation of leak + bias + synaptic sum."""
-    dt = _state_dtype(layer)
-    drive = syn.astype(dt)
-    drive += neuron_bias(layer).astype(dt)
+    p = prepared(layer)
+    drive = syn.astype(p.state)
+    drive += p.bias
     return run_drive(layer, drive, traces)
 
 

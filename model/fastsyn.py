@@ -24,8 +24,9 @@ _EXACT_FLOATS = ((np.float32, 1 << 24), (np.float64, 1 << 53))
 BLOCK_ROWS = 128
 # Multiply-adds a compacted block must save over the plain product to repay its gathers.
 MIN_SAVED = 1 << 20
-# Rows per chunk of the plain product: the float copy of the spikes stays in cache and is reused.
-_DENSE_ROWS = 4096
+# Rows per chunk of the plain product: its float copy of the spikes and its sums stay in the
+# core's cache (4096 rows ran the digits network at a third of the speed).
+_DENSE_ROWS = 512
 
 
 def float_for(bound: int):
@@ -55,10 +56,11 @@ def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
 
 class _Converted:
     """``weights`` in a floating type, converted whole only once a second block asks for rows:
-    a single small block (batch 1) converts just the rows it uses."""
+    a single small block (batch 1) converts just the rows it uses. ``full``: the conversion,
+    when the caller keeps one (a layer's, :func:`spikegate.model.fastsim.prepared`)."""
 
-    def __init__(self, weights, dtype):
-        self.weights, self.dtype, self.full, self.asked = weights, dtype, None, 0
+    def __init__(self, weights, dtype, full=None):
+        self.weights, self.dtype, self.full, self.asked = weights, dtype, full, 0
 
     def all(self):
         if self.full is None:
@@ -81,12 +83,14 @@ def compacts(rows: int, used: int, n_in: int, n: int) -> bool:
     return 4 * used <= 3 * n_in and (rows * (n_in - used) * n >= MIN_SAVED or rows < n)
 
 
-def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: int = BLOCK_ROWS, out=None):
+def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: int = BLOCK_ROWS, out=None,
+                   converted=None):
     """Yield ``(start, stop, sums)`` for consecutive row ranges covering ``spikes`` [rows, n_in]:
     ``sums`` [stop - start, n] are the exact ``spikes[start:stop] @ weights`` in ``dtype`` (a
     floating type the caller knows is exact, or None for numpy's integer product). Every range
     starts at a multiple of ``block_rows``. ``sums`` is a view of ``out`` [rows, n] when given,
-    else of a buffer the next block reuses: consume it before asking for the next."""
+    else of a buffer the next block reuses: consume it before asking for the next. ``converted``:
+    ``weights`` already in ``dtype``, if the caller has them."""
     rows, n_in = spikes.shape
     if dtype is None:
         sums = spikes.astype(np.int64) @ weights
@@ -94,7 +98,7 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
             out[...] = sums
         yield 0, rows, sums
         return
-    w = _Converted(weights, dtype)
+    w = _Converted(weights, dtype, converted)
     chunk = block_rows * max(1, _DENSE_ROWS // block_rows)
     if out is None:
         buf = np.empty((min(rows, chunk), weights.shape[1]), dtype)
@@ -140,20 +144,20 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
     return out
 
 
-def drive_step_major(weights, spikes, dtype, state, bias) -> np.ndarray:
+def drive_step_major(weights, spikes, dtype, state, bias, converted=None) -> np.ndarray:
     """``bias + spikes @ weights`` [T, batch, n] in the integer type ``state`` (which the caller
-    knows holds every such value) for step-major spikes bool [T, batch, n_in]; ``dtype`` as in
-    :func:`product_blocks`."""
+    knows holds every such value) for step-major spikes bool [T, batch, n_in]; ``dtype`` and
+    ``converted`` as in :func:`product_blocks`."""
     T, batch, n_in = spikes.shape
     drive = np.empty((T, batch, weights.shape[1]), state)
     flat = drive.reshape(T * batch, weights.shape[1])
-    for start, stop, sums in product_blocks(weights, spikes.reshape(T * batch, n_in), dtype):
+    for start, stop, sums in product_blocks(weights, spikes.reshape(T * batch, n_in), dtype, converted=converted):
         np.copyto(flat[start:stop], sums, casting="unsafe")
     drive += bias
     return drive
 
 
-def drive_sample_major(weights, spikes, dtype, state, bias) -> np.ndarray:
+def drive_sample_major(weights, spikes, dtype, state, bias, converted=None) -> np.ndarray:
     """:func:`drive_step_major` for sample-major spikes bool [batch, T, n_in] (the network's
     input). Blocks of whole samples that compact are gathered straight into step-major order;
     from the first block that does not, the rest of the batch is transposed and multiplied whole."""
@@ -163,7 +167,7 @@ def drive_sample_major(weights, spikes, dtype, state, bias) -> np.ndarray:
     per = max(1, BLOCK_ROWS // max(1, T))  # samples per block
     b0 = 0
     if dtype is not None:
-        w = _Converted(weights, dtype)
+        w = _Converted(weights, dtype, converted)
         while b0 < batch and compacts(min(per, batch - b0) * T, 0, n_in, n):
             part = spikes[b0:b0 + per]
             used = np.flatnonzero(part.reshape(-1, n_in).any(axis=0))
@@ -177,7 +181,8 @@ def drive_sample_major(weights, spikes, dtype, state, bias) -> np.ndarray:
             dst += bias
             b0 += len(part)
     if b0 < batch:
-        rest = drive_step_major(weights, np.ascontiguousarray(spikes[b0:].transpose(1, 0, 2)), dtype, state, bias)
+        rest = drive_step_major(weights, np.ascontiguousarray(spikes[b0:].transpose(1, 0, 2)), dtype, state, bias,
+                                converted)
         if b0 == 0:
             return rest
         drive[:, b0:] = rest
