@@ -3,6 +3,7 @@ step-major evaluation (``simulate_steps``, through ``lif_step``) and the scalar 
 the contract in test_model.py, including the networks that sit on the exactness boundaries of the
 float32 / float64 / int64 synaptic products and of the int16 / int32 / int64 neuron state, and the
 snnTorch / spikingjelly set-ups of bench/model_speed.py (skipped where torch is missing)."""
+import gc
 import sys
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.model import Layer, Leak, Network, simulate
-from spikegate.model.fastsim import _state_dtype, exact_float_dtype, readout_totals, run_layer, synaptic_input
+from spikegate.model import fastsim, fastsyn
+from spikegate.model.fastsim import (_state_dtype, exact_float_dtype, prepared, readout_totals, run_layer, step_counts,
+                                     synaptic_input)
 from spikegate.model.fastsyn import BLOCK_ROWS, MIN_SAVED, compacts, drive_sample_major, drive_step_major
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
@@ -297,3 +300,45 @@ def test_compacted_product_keeps_the_float_bound():
     assert int(synaptic_input(w, s)[0, 0]) == -((1 << 24) + 1)
     w[512, 0] = 0  # exactly -2^24: float32 holds it
     assert exact_float_dtype(w) is np.float32 and int(synaptic_input(w, s)[0, 0]) == -(1 << 24)
+
+
+def test_plain_product_in_several_cache_sized_chunks():
+    # Dense spikes never compact: the rows go through the plain product in chunks, the last partial.
+    rng = np.random.default_rng(3)
+    w = rng.integers(-128, 128, size=(50, 16))
+    s = rng.random((3 * fastsyn._DENSE_ROWS + 5, 50)) < 0.8
+    assert not any(block_decisions(s, 16))
+    for dtype in (np.float32, np.float64):
+        assert np.array_equal(synaptic_input(w, s, dtype).astype(np.int64), s.astype(np.int64) @ w)
+
+
+# --- what the fast path keeps per layer, and the byte-wide spike counts of a readout ---
+
+def test_prepared_values_belong_to_one_layer_for_its_lifetime():
+    rng = np.random.default_rng(5)
+    layer = Layer(weights=rng.integers(-128, 128, size=(6, 3)), bias=rng.integers(-9, 9, 3), threshold=40)
+    p = prepared(layer)
+    assert prepared(layer) is p and p.state is _state_dtype(layer) and p.float is exact_float_dtype(layer.weights, 8)
+    assert np.array_equal(p.weights(np.float32), layer.weights) and p.weights(np.float32).dtype == np.float32
+    twin = layer.replace()  # equal values, another layer: its own entry
+    assert twin == layer and prepared(twin) is not p
+    changed = layer.replace(weights=layer.weights + 1)
+    assert np.array_equal(prepared(changed).weights(np.float32), layer.weights + 1)
+    key = id(layer)
+    del layer, p
+    gc.collect()
+    assert key not in fastsim._PREPARED
+
+
+@pytest.mark.parametrize("T", [255, 256])
+def test_readout_counts_at_the_byte_boundary(T):
+    # Every input and hidden neuron fires at every step: counts of exactly T, in bytes up to 255.
+    hidden = Layer(weights=np.zeros((2, 3), np.int64), bias=np.ones(3, np.int64), threshold=0, membrane_bits=4)
+    readout = Layer(weights=np.array([[1, 2], [3, 1], [2, 2]]), readout=True, membrane_bits=12)
+    spikes = np.ones((2, T, 2), bool)
+    assert step_counts(spikes, 1).dtype == (np.uint8 if T <= 255 else np.int32)
+    assert step_counts(spikes, 1).max() == T
+    for net in (Network([hidden, readout], timesteps=T),
+                Network([readout.replace(weights=np.array([[1, 2], [3, 1]]))], timesteps=T)):
+        assert_same_results(net, spikes)
+        assert simulate(net, spikes).membranes[-1].max() == T * (6 if len(net.layers) == 2 else 4)
