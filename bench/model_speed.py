@@ -2,12 +2,12 @@
 snnTorch and spikingjelly (when installed) running the same network on the same spikes, and a
 plain per-time-step Python loop, all measured side by side in one run.
 
-    python bench/model_speed.py [--repeat R] [--threads N] [--baseline-samples N] [--json]
+    python bench/model_speed.py [--repeat R] [--threads N] [--clock cpu] [--mnist-dir DIR] [--json]
 
 Data: the digits test split with the built-in network, and the shared MNIST subset
-(../shared/datasets/mnist-subset next to the checkout, or --mnist-dir) with a 784-128-10 network trained here on
-the subset's 6,000 training images. MNIST accuracies from the subset are not comparable with
-published full-MNIST (60,000 training images) results.
+(../shared/datasets/mnist-subset next to the checkout, or --mnist-dir) with a 784-128-10
+network trained here on the subset's 6,000 training images. MNIST accuracies from the subset are
+not comparable with published full-MNIST (60,000 training images) results.
 
 Figures per data set:
 - at batch sizes 1, 64 and the whole split, over the whole split, best of R runs, in sample-steps
