@@ -22,7 +22,7 @@ weights on rate-coded MNIST-like inputs, bench/hw_cycles.py):
   bound (clock / (cycles per sample + the on-chip encoder's cycles)).
 
     python bench/link.py [--board icebreaker] [--baud N] [--clock-mhz MHZ] [--lanes P]
-                         [--samples 20] [--nets digits,mnist] [--json]
+                         [--samples 20] [--nets digits,mnist] [--no-stream] [--json]
 """
 from __future__ import annotations
 
@@ -73,23 +73,24 @@ def _uptime_span(b, action, byte_cycles):
 def _modes(b, net, spikes, levels):
     """(name, pipelined, encoder cycles per sample, action) of every way to send the samples: LOADs
     one request at a time (the board before streaming) and pipelined; with levels, ENCODE and
-    BATCH (as many samples a frame as fit) pipelined."""
+    BATCH (as many samples a frame as fit), pipelined on a streaming board."""
     from spikegate.model.encode import InputEncoder
+    piped = b.identity.stream
+    how = ", pipelined" if piped else ", one request at a time"
     modes = [("LOAD, one request at a time", False, 0, lambda b: [b.run_sample(s) for s in spikes])]
-    if b.identity.stream:
+    if piped:
         modes.append(("LOAD, pipelined", True, 0, lambda b: b.run_samples(spikes)))
     if levels is not None:
         enc = InputEncoder(net.n_inputs, net.timesteps).cycles
         k = b.batch_limit()
-        modes.append(("ENCODE, pipelined", b.identity.stream, enc,
-                      lambda b: b.run_levels_many(levels, net.encoding)))
+        modes.append(("ENCODE" + how, piped, enc, lambda b: b.run_levels_many(levels, net.encoding)))
         if k > 1:
-            modes.append((f"BATCH of {k}, pipelined", b.identity.stream, enc,
+            modes.append((f"BATCH of {k}" + how, piped, enc,
                           lambda b: b.run_levels_many(levels, net.encoding, batch=k)))
     return modes
 
 
-def measure(title, net, spikes, levels, clk, baud, lanes):
+def measure(title, net, spikes, levels, clk, baud, lanes, stream=True):
     from spikegate.boards.build import default_max_events
     from spikegate.host import Board
     from spikegate.model.uart import baud_divisor
@@ -103,7 +104,8 @@ def measure(title, net, spikes, levels, clk, baud, lanes):
         net.save(path)
         print(f"{title}: building and starting the simulated board ({clk / 1e6:g} MHz, {baud} baud, "
               f"{float(baud_divisor(clk, baud)):.4g} cycles per bit, lanes {lanes}) ...", file=sys.stderr)
-        with SimulatedBoard(path, lanes=lanes, clk_freq=clk, baud=baud, max_events=max_events) as sb, \
+        with SimulatedBoard(path, lanes=lanes, clk_freq=clk, baud=baud, max_events=max_events,
+                            stream=stream) as sb, \
                 Board(sb.url, baud=baud, timeout=30) as b:
             b.check_network(net)
             frames = len(b.write_frames(net))
@@ -121,7 +123,7 @@ def measure(title, net, spikes, levels, clk, baud, lanes):
     up_line = (up_sent + up_recv) * byte_cycles
     return {
         "network": title, "shape": list(net.shape), "clock_hz": clk, "baud": baud, "lanes": lanes,
-        "upload": {"write_frames": frames, "bytes_sent": up_sent, "bytes_received": up_recv,
+        "stream": stream, "upload": {"write_frames": frames, "bytes_sent": up_sent, "bytes_received": up_recv,
                    "line_s": up_line / clk, "board_s": up_cycles / clk,
                    "engine_cycles": up_cycles - up_line},
         "samples": n, "runs": runs,
@@ -152,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lanes", type=int, default=None, help="lanes (default: the board's)")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--nets", default="digits,mnist", help="digits, mnist or both (default)")
+    ap.add_argument("--no-stream", action="store_true", help="a board that takes one request at a time")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     board = get_board(a.board)
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
     lanes = a.lanes or board.default_lanes
     results = []
     for title, net, spikes, levels in _networks(a.nets.split(","), a.samples):
-        r = measure(title, net, spikes, levels, clk, baud, lanes)
+        r = measure(title, net, spikes, levels, clk, baud, lanes, stream=not a.no_stream)
         r["upload"]["per_board"] = per_board(r)
         results.append(r)
     if a.json:
@@ -169,7 +172,7 @@ def main(argv=None) -> int:
     for r in results:
         u = r["upload"]
         print(f"{r['network']}, {board.name} defaults: {r['clock_hz'] / 1e6:g} MHz, {r['baud']} baud, "
-              f"lanes {r['lanes']}")
+              f"lanes {r['lanes']}, {'streaming' if r['stream'] else 'one request at a time (--no-stream)'}")
         print(f"  weight upload     : {u['write_frames']} WRITE frames, {u['bytes_sent']} bytes sent, "
               f"{u['bytes_received']} received; line {u['line_s'] * 1e3:.1f} ms, board {u['board_s'] * 1e3:.1f} ms "
               f"(engine {u['engine_cycles']:.0f} cycles)")

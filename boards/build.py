@@ -119,7 +119,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     at the build's clock cannot run it); ``encoder`` False leaves the on-chip input encoder (the
     ENCODE and BATCH commands: about 450 iCE40 LUTs and a block RAM) out of the host link, for a
     network that fits only without it; ``stream`` (default :func:`boards.fit.choose_stream`) makes the host
-    link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 100 iCE40 logic
+    link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 125 iCE40 logic
     cells); ``progress(text)`` hears each step.
     """
     t0 = time.monotonic()

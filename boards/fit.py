@@ -103,7 +103,7 @@ def _fits(board, est: dict) -> bool:
 def choose_stream(board, net, hw: HardwareConfig) -> bool:
     """Whether a build streams by default (the one place this is decided): yes when the streaming
     link's block RAM (:func:`stream_shapes`) fits beside the design's, no when only the design
-    fits. Logic is not known before synthesis: ``--no-stream`` frees about 100 iCE40 cells."""
+    fits. Logic is not known before synthesis: ``--no-stream`` frees about 125 iCE40 logic cells."""
     return _fits(board, estimate(board, net, hw, stream=True))
 
 

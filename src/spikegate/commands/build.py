@@ -88,7 +88,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-stream", action="store_true",
                    help="a host link that takes one request at a time (default: streaming where its two block "
                         "RAMs fit: the next frame is received while one runs, answers leave while the next runs; "
-                        "about 100 iCE40 logic cells more)")
+                        "about 125 iCE40 logic cells more)")
     add_schedule_argument(p)
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--plot", metavar="FILE", default=None,
