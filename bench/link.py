@@ -14,11 +14,15 @@ weights on rate-coded MNIST-like inputs, bench/hw_cycles.py):
 - weight upload (``Board.write_network``: bulk WRITEs filling 512-byte frames, CHECKSUM,
   SET_NET_ID, identify): frames, bytes, line time, board time; and per board at its own default
   clock and baud rate: the line time plus the engine cycles measured here;
-- samples/s end to end (LOAD frames in, results out, one request at a time), with the UART byte
-  bound (baud / 10 / bytes per sample) and the core bound (clock / cycles per sample).
+- samples/s end to end, for each way of sending the samples: LOAD frames one request at a time,
+  LOAD frames pipelined (a streaming board takes the next frame while it runs one), and, for digits,
+  the levels as ENCODE frames and as BATCH frames (as many samples a frame as fit), pipelined; with
+  the link bound (baud / 10 / bytes per sample: both directions added when one request is on the
+  line at a time, the busier direction when pipelined, the UART being full duplex) and the core
+  bound (clock / (cycles per sample + the on-chip encoder's cycles)).
 
     python bench/link.py [--board icebreaker] [--baud N] [--clock-mhz MHZ] [--lanes P]
-                         [--samples 20] [--nets digits,mnist] [--json]
+                         [--samples 20] [--nets digits,mnist] [--no-stream] [--json]
 """
 from __future__ import annotations
 
@@ -34,18 +38,20 @@ STATUS_REQUEST = 7  # sync, header, CRC of the STATUS request the second uptime 
 
 
 def _networks(names, samples):
+    """(title, network, spikes [N, T, n_in], levels [N, n_in] or None: the on-chip encoder's input)."""
     from spikegate.datasets import encode_for, load, load_network
+    from spikegate.model.encode import quantise
     out = []
     for name in names:
         if name == "digits":
             net = load_network(None)
             x, _ = load("digits", "test")
-            out.append(("digits 64-64-10", net, encode_for(net, x[:samples])))
+            out.append(("digits 64-64-10", net, encode_for(net, x[:samples]), quantise(x[:samples])))
         elif name == "mnist":
             sys.path.insert(0, str(Path(__file__).parent))
             from hw_cycles import mnist_sized_network
             net, spikes = mnist_sized_network()
-            out.append(("MNIST-sized 784-128-10", net, spikes[:samples]))
+            out.append(("MNIST-sized 784-128-10", net, spikes[:samples], None))
         else:
             raise SystemExit(f"--nets: {name!r} is not valid; valid: digits, mnist")
     return out
@@ -64,41 +70,63 @@ def _uptime_span(b, action, byte_cycles):
     return (t1 - t0) - status_bytes * byte_cycles, sent, received, result
 
 
-def measure(title, net, spikes, clk, baud, lanes):
+def _modes(b, net, spikes, levels):
+    """(name, pipelined, encoder cycles per sample, action) of every way to send the samples: LOADs
+    one request at a time (the board before streaming) and pipelined; with levels, ENCODE and
+    BATCH (as many samples a frame as fit), pipelined on a streaming board."""
+    from spikegate.model.encode import InputEncoder
+    piped = b.identity.stream
+    how = ", pipelined" if piped else ", one request at a time"
+    modes = [("LOAD, one request at a time", False, 0, lambda b: [b.run_sample(s) for s in spikes])]
+    if piped:
+        modes.append(("LOAD, pipelined", True, 0, lambda b: b.run_samples(spikes)))
+    if levels is not None:
+        enc = InputEncoder(net.n_inputs, net.timesteps).cycles
+        k = b.batch_limit()
+        modes.append(("ENCODE" + how, piped, enc, lambda b: b.run_levels_many(levels, net.encoding)))
+        if k > 1:
+            modes.append((f"BATCH of {k}" + how, piped, enc,
+                          lambda b: b.run_levels_many(levels, net.encoding, batch=k)))
+    return modes
+
+
+def measure(title, net, spikes, levels, clk, baud, lanes, stream=True):
     from spikegate.boards.build import default_max_events
     from spikegate.host import Board
     from spikegate.model.uart import baud_divisor
     from spikegate.sim.link_bridge import SimulatedBoard
     byte_cycles = 10 * float(baud_divisor(clk, baud))
     max_events = max(default_max_events(net), int(spikes.sum(axis=(1, 2)).max()) + net.timesteps)
+    n = len(spikes)
+    runs = []
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "net.json"
         net.save(path)
         print(f"{title}: building and starting the simulated board ({clk / 1e6:g} MHz, {baud} baud, "
               f"{float(baud_divisor(clk, baud)):.4g} cycles per bit, lanes {lanes}) ...", file=sys.stderr)
-        with SimulatedBoard(path, lanes=lanes, clk_freq=clk, baud=baud, max_events=max_events) as sb, \
+        with SimulatedBoard(path, lanes=lanes, clk_freq=clk, baud=baud, max_events=max_events,
+                            stream=stream) as sb, \
                 Board(sb.url, baud=baud, timeout=30) as b:
             b.check_network(net)
             frames = len(b.write_frames(net))
             print(f"{title}: uploading the weights ({frames} WRITE frames) ...", file=sys.stderr)
             up_cycles, up_sent, up_recv, _ = _uptime_span(b, lambda b: b.write_network(net), byte_cycles)
-            print(f"{title}: running {len(spikes)} samples ...", file=sys.stderr)
-            cycles = []
-            s_cycles, s_sent, s_recv, _ = _uptime_span(
-                b, lambda b: [cycles.append(b.run_sample(s)[2]) for s in spikes], byte_cycles)
-    n = len(spikes)
+            for name, pipelined, enc, action in _modes(b, net, spikes, levels):
+                print(f"{title}: running {n} samples, {name} ...", file=sys.stderr)
+                s_cycles, s_sent, s_recv, got = _uptime_span(b, action, byte_cycles)
+                cycles = float(np.mean([g[2] for g in got]))
+                line = max(s_sent, s_recv) if pipelined else s_sent + s_recv
+                runs.append({"mode": name, "pipelined": pipelined, "bytes_sent_per_sample": s_sent / n,
+                             "bytes_received_per_sample": s_recv / n, "cycles_per_sample": cycles,
+                             "encoder_cycles_per_sample": enc, "samples_per_s": n / (s_cycles / clk),
+                             "link_bound": baud / 10 * n / line, "core_bound": clk / (cycles + enc)})
     up_line = (up_sent + up_recv) * byte_cycles
-    per_sample_bytes = (s_sent + s_recv) / n
     return {
         "network": title, "shape": list(net.shape), "clock_hz": clk, "baud": baud, "lanes": lanes,
-        "upload": {"write_frames": frames, "bytes_sent": up_sent, "bytes_received": up_recv,
+        "stream": stream, "upload": {"write_frames": frames, "bytes_sent": up_sent, "bytes_received": up_recv,
                    "line_s": up_line / clk, "board_s": up_cycles / clk,
                    "engine_cycles": up_cycles - up_line},
-        "samples": n, "bytes_per_sample": per_sample_bytes,
-        "cycles_per_sample": float(np.mean(cycles)),
-        "samples_per_s": n / (s_cycles / clk),
-        "byte_bound": baud / 10 / per_sample_bytes,
-        "core_bound": clk / float(np.mean(cycles)),
+        "samples": n, "runs": runs,
     }
 
 
@@ -126,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lanes", type=int, default=None, help="lanes (default: the board's)")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--nets", default="digits,mnist", help="digits, mnist or both (default)")
+    ap.add_argument("--no-stream", action="store_true", help="a board that takes one request at a time")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     board = get_board(a.board)
@@ -133,8 +162,8 @@ def main(argv=None) -> int:
     baud = a.baud or board.baud
     lanes = a.lanes or board.default_lanes
     results = []
-    for title, net, spikes in _networks(a.nets.split(","), a.samples):
-        r = measure(title, net, spikes, clk, baud, lanes)
+    for title, net, spikes, levels in _networks(a.nets.split(","), a.samples):
+        r = measure(title, net, spikes, levels, clk, baud, lanes, stream=not a.no_stream)
         r["upload"]["per_board"] = per_board(r)
         results.append(r)
     if a.json:
@@ -143,7 +172,7 @@ def main(argv=None) -> int:
     for r in results:
         u = r["upload"]
         print(f"{r['network']}, {board.name} defaults: {r['clock_hz'] / 1e6:g} MHz, {r['baud']} baud, "
-              f"lanes {r['lanes']}")
+              f"lanes {r['lanes']}, {'streaming' if r['stream'] else 'one request at a time (--no-stream)'}")
         print(f"  weight upload     : {u['write_frames']} WRITE frames, {u['bytes_sent']} bytes sent, "
               f"{u['bytes_received']} received; line {u['line_s'] * 1e3:.1f} ms, board {u['board_s'] * 1e3:.1f} ms "
               f"(engine {u['engine_cycles']:.0f} cycles)")
@@ -151,10 +180,12 @@ def main(argv=None) -> int:
             print(f"    {row['board']:<15} {row['clock_mhz']:>7g} MHz {row['baud']:>8} baud: "
                   f"line {row['line_s'] * 1e3:7.1f} ms, board {row['board_s'] * 1e3:7.1f} ms, "
                   f"+1 ms USB per request {row['with_usb_1ms_s'] * 1e3:7.1f} ms")
-        print(f"  bytes per sample  : {r['bytes_per_sample']:.1f} ({r['bytes_per_sample'] * 10 / r['baud'] * 1e3:.3f} ms "
-              f"of line time); {r['cycles_per_sample']:.0f} network cycles per sample")
-        print(f"  samples/s         : {r['samples_per_s']:.1f} measured end to end, byte bound "
-              f"{r['byte_bound']:.1f}, core bound {r['core_bound']:.1f}")
+        for m in r["runs"]:
+            print(f"  {m['mode']:<28}: {m['samples_per_s']:7.1f} samples/s end to end; link bound "
+                  f"{m['link_bound']:7.1f} ({m['bytes_sent_per_sample']:.1f} bytes out, "
+                  f"{m['bytes_received_per_sample']:.1f} back per sample"
+                  f"{', full duplex' if m['pipelined'] else ', half duplex'}), core bound {m['core_bound']:7.1f} "
+                  f"({m['cycles_per_sample']:.0f} + {m['encoder_cycles_per_sample']} encoder cycles)")
     return 0
 
 

@@ -108,7 +108,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
           baud: int | None = None, encoder: bool = True, schedule: str = "inflight",
-          progress: Callable[[str], None] | None = None) -> dict:
+          stream: bool | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
     ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
@@ -118,7 +118,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     the board's, ``Board.baud``; refused before any tool runs when the board's bridge or the UART
     at the build's clock cannot run it); ``encoder`` False leaves the on-chip input encoder (the
     ENCODE and BATCH commands: about 450 iCE40 LUTs and a block RAM) out of the host link, for a
-    network that fits only without it; ``progress(text)`` hears each step.
+    network that fits only without it; ``stream`` (default :func:`boards.fit.choose_stream`) makes the host
+    link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 125 iCE40 logic
+    cells); ``progress(text)`` hears each step.
     """
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
@@ -127,6 +129,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     if not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "
                          "host link) or False (left out)")
+    if stream is not None and not isinstance(stream, bool):
+        raise ValueError(f"stream = {stream!r} is not valid; valid: True (a streaming host link), False, or None "
+                         "(streaming where its block RAM fits)")
     net, net_source = _load_net(net)
     if lanes is None:
         lanes = board.default_lanes
@@ -138,14 +143,16 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         hw = fit.choose_weight_ram(board, net, hw)
     pll = pll_for(board, clock_mhz)
     baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
-    est = fit.precheck(board, net, hw)
+    if stream is None:
+        stream = fit.choose_stream(board, net, hw)
+    est = fit.precheck(board, net, hw, stream=stream)
 
     platform = board.platform()
     tools = {t: resolve(t) for t in platform.required_tools if t not in NOT_RUN}
 
     say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
         f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder)
+    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream)
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
@@ -170,7 +177,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "board": board.name, "title": board.title, "device": board.device, "family": board.family,
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
-        "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder, "schedule": hw.schedule,
+        "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder, "stream": stream, "schedule": hw.schedule,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},

@@ -15,8 +15,8 @@ from ..errors import UserError
 from ..model.hardware import HardwareConfig
 from ..model.word_queue import queue_capacity
 
-__all__ = ["ResourceError", "memory_shapes", "blocks_for", "estimate", "choose_weight_ram", "precheck",
-           "check_cells", "CELL_CLASSES"]
+__all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "blocks_for", "estimate", "choose_weight_ram",
+           "precheck", "check_cells", "CELL_CLASSES"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
 BLOCK_CONFIGS = {
@@ -65,19 +65,27 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
     return shapes
 
 
+def stream_shapes(max_payload: int = 512) -> list[tuple[str, int, int]]:
+    """(name, width, depth) of the block RAM a streaming host link adds (``HostLink(stream=True)``,
+    docs/protocol.md "Streaming"): the payload buffer's second bank and the answer FIFO."""
+    from ..hdl.link.engine import ANSWER_FIFO_DEPTH
+    return [("host link second payload bank", 8, max_payload), ("host link answer FIFO", 8, ANSWER_FIFO_DEPTH)]
+
+
 def blocks_for(family: str, width: int, depth: int) -> int:
     """Fewest blocks that hold a width x depth memory (one read and one write port)."""
     return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_CONFIGS[family])
 
 
-def estimate(board, net, hw: HardwareConfig) -> dict:
-    """Best-case block-RAM (and SPRAM) use of the core's memories on ``board``: a lower bound.
+def estimate(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
+    """Best-case block-RAM (and SPRAM) use of the core's memories on ``board`` (with ``stream``,
+    and the streaming host link's, :func:`stream_shapes`): a lower bound.
 
     The core asks for block RAM for every memory (even shallow ones), so each costs at least one
     block; wide, shallow memories (P lanes x membrane bits) cost one block per block width.
     """
     rows = []
-    for name, width, depth in memory_shapes(net, hw):
+    for name, width, depth in memory_shapes(net, hw) + (stream_shapes() if stream else []):
         rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
                      "blocks": blocks_for(board.family, width, depth)})
     geos = hw.geometry(net)
@@ -90,6 +98,13 @@ def estimate(board, net, hw: HardwareConfig) -> dict:
 
 def _fits(board, est: dict) -> bool:
     return est["blocks"] <= board.bram_blocks and est["spram_tiles"] <= board.spram_blocks
+
+
+def choose_stream(board, net, hw: HardwareConfig) -> bool:
+    """Whether a build streams by default (the one place this is decided): yes when the streaming
+    link's block RAM (:func:`stream_shapes`) fits beside the design's, no when only the design
+    fits. Logic is not known before synthesis: ``--no-stream`` frees about 125 iCE40 logic cells."""
+    return _fits(board, estimate(board, net, hw, stream=True))
 
 
 def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
@@ -134,10 +149,10 @@ def _lane_options(board, net, hw: HardwareConfig) -> list[int]:
     return fits
 
 
-def precheck(board, net, hw: HardwareConfig) -> dict:
+def precheck(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
     """The memory estimate of ``hw`` on ``board`` (see :func:`estimate`); :class:`ResourceError`
     when its memories cannot fit. :func:`choose_weight_ram` first finds a weight placement that does."""
-    est = estimate(board, net, hw)
+    est = estimate(board, net, hw, stream=stream)
     if _fits(board, est):
         return est
     if est["spram_tiles"] > board.spram_blocks:

@@ -159,8 +159,9 @@ class BoardTop(Elaboratable):
     """The whole design for one board: clocking, reset, network, host link, LEDs."""
 
     def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int | None = None,
-                 encoder: bool = True):
-        """``encoder`` False leaves the on-chip input encoder (ENCODE, BATCH) out of the host link."""
+                 encoder: bool = True, stream: bool = True):
+        """``encoder`` False leaves the on-chip input encoder (ENCODE, BATCH) out of the host link;
+        ``stream`` False makes it take one request at a time (docs/protocol.md, "Streaming")."""
         self.board = board
         self.net = net
         self.hw = hw
@@ -179,7 +180,7 @@ class BoardTop(Elaboratable):
             net = _zero_weights(net, [r == "spram" for r in rams])
         core = NetworkCore(net, hw, spram_primitive=True)
         self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                             max_events=hw.max_events, core=core, encoder=encoder)
+                             max_events=hw.max_events, core=core, encoder=encoder, stream=stream)
 
     # --- clocking -------------------------------------------------------------------------------
 

@@ -22,8 +22,9 @@ class IdentifyProof(Elaboratable):
 
     def __init__(self, config: LinkProofConfig, *, expect: int | None = None, tag: int = 0x3C):
         self.rig = LinkRig(config, free_core=True, run_bound=RUN_BOUND)
+        # (the rig's blocks take one request at a time: a twin of a board without streaming)
         twin = proto.HostLink(config.net, lanes=1, clk_freq=1_000_000, baud=100_000,
-                              max_payload=config.max_payload, max_events=config.max_events)
+                              max_payload=config.max_payload, max_events=config.max_events, stream=False)
         static = proto.identify_static(config.geo, proto.structure_digest(config.net), proto.content_digest(config.net))
         most = 1 + RESPONSE_HEADER + len(static)
         expect = most if expect is None else expect

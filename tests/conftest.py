@@ -46,6 +46,7 @@ FILE_TIERS = {
     "test_encode_host.py": "model",
     "test_encode_e2e.py": "verilator",
     "test_encode_link.py": "amaranth",
+    "test_link_stream.py": "amaranth",
     "test_hdl_blocks.py": "amaranth",
     "test_hdl_current.py": "amaranth",
     "test_hdl_temporal.py": "amaranth",

@@ -109,7 +109,7 @@ def _run_rig(c, frame):
 
 def _twin(c):
     return proto.HostLink(c.net, lanes=1, clk_freq=1_000_000, baud=100_000, max_payload=c.max_payload,
-                          max_events=c.max_events)
+                          max_events=c.max_events, stream=False)  # the rig's blocks do not stream
 
 
 def test_rig_with_the_real_core_answers_identify_within_the_bounds():

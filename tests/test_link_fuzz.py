@@ -7,7 +7,7 @@ import pytest
 
 from spikegate.host import Board
 from spikegate.sim.link_bridge import SimulatedBoard
-from spikegate.link_fuzz import KINDS, fuzz_board, fuzz_twin
+from spikegate.link_fuzz import KINDS, PIPELINED_SAMPLES, fuzz_board, fuzz_twin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from fuzz_link import fuzz_net  # noqa: E402  (the campaign's own network)
@@ -33,4 +33,5 @@ def test_board_fuzz_short(tmp_path):
         assert b.checksum() != 0
     assert s.frames == 60
     assert s.lockups == 0 and s.wrong_answers == 0 and s.undetected == 0, s.wrong
-    assert s.samples_checked == 3 and s.answers_checked >= 2 * 60 // 5
+    # 3 sample checks, each PIPELINED_SAMPLES samples through the driver's pipeline
+    assert s.samples_checked == 3 * PIPELINED_SAMPLES and s.answers_checked >= 2 * 60 // 5

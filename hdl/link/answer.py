@@ -27,7 +27,8 @@ class AnswerSource(wiring.Component):
 
     Ports:
 
-    - ``start`` (in) with ``source`` (in, :class:`Source`) and ``length`` (in): begin an answer.
+    - ``start`` (in) with ``source`` (in, :class:`Source`) and ``length`` (in): begin an answer;
+      ``idle`` (out): no answer under way.
     - ``o`` (stream out): its bytes.
     - ``nid_en``, ``nid_addr``, ``nid_data`` (in): write a byte of the network id (SET_NET_ID).
     - ``dirty`` (in), ``status_word`` (in, the STATUS block), ``last_cycles`` (in), ``checksum`` (in):
@@ -51,6 +52,7 @@ class AnswerSource(wiring.Component):
             "out_addr": Out(len(core.out_addr)), "out_count": In(len(core.out_count)),
             "out_membrane": In(signed(len(core.out_membrane))),
             "state_byte": In(8), "state_ready": In(1), "state_next": Out(1),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform):
@@ -113,6 +115,7 @@ class AnswerSource(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
                 with m.If(self.start):
                     m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), j.eq(0)]
                     with m.If(self.length != 0):

@@ -23,6 +23,7 @@ class FrameDecoderSignature(wiring.Signature):
             "buf": In(BufferRead(max_payload)),
             "hunting": Out(1),
             "listening": Out(1),
+            "settled": Out(1),
             "events": Out(RxEvents()),
         })
 
@@ -44,25 +45,33 @@ class FrameDecoder(wiring.Component):
     - ``release`` (in): the answer to the last frame or rejection has been sent; hunt again.
     - ``buf`` (in, :class:`BufferRead`): read port of the payload buffer.
     - ``hunting``, ``listening`` (out): waiting for a sync byte; hunting or inside a frame.
+    - ``settled`` (out): every frame handed to the engine has been answered (always high without
+      ``stream``, where the decoder hunts only then).
     - ``events`` (out, :class:`RxEvents`): pulses for the status counters.
+
+    ``stream`` (docs/protocol.md, "Streaming"): the payload buffer has two banks. The engine reads
+    the bank of the frame it executes while the decoder receives and checks the next frame into the
+    other, and hands it over when the engine takes it (answers stay in order: the engine takes a
+    frame only when the last one's answer is on its way). A rejection waits until every frame
+    handed over before it has been answered. Without ``stream`` the decoder hunts again only after
+    each answer (``release``), and bytes that arrive meanwhile are dropped.
     """
 
-    def __init__(self, max_payload: int, frame_timeout: int):
+    def __init__(self, max_payload: int, frame_timeout: int, *, stream: bool = False):
         self.max_payload, self.frame_timeout = max_payload, frame_timeout
+        self.stream = bool(stream)
         super().__init__(FrameDecoderSignature(max_payload))
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
-        wr, rd = buf.write_port(), buf.read_port()
+        ptr = Signal(range(self.max_payload + 1))
+        wr, rd, rejecting = self._payload_buffer(m, ptr)
         m.submodules.crc = crc = crc16_processor()
         byte, valid = self.i.payload, self.i.valid
-        m.d.comb += [self.i.ready.eq(1), rd.addr.eq(self.buf.addr), self.buf.data.eq(rd.data),
-                     crc.data.eq(byte)]
+        m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(rd.data), crc.data.eq(byte)]
 
         cmd, tag, len_lo, crc_lo = Signal(8), Signal(8), Signal(8), Signal(8)
         length = Signal(range(self.max_payload + 1))
-        ptr = Signal(range(self.max_payload + 1))
         hcnt = Signal(range(REQUEST_HEADER))
         status = Signal(8)
         m.d.comb += [self.frame.payload.cmd.eq(cmd), self.frame.payload.tag.eq(tag),
@@ -123,7 +132,7 @@ class FrameDecoder(wiring.Component):
             with m.State("PAYLOAD"):
                 on_timeout()
                 with m.If(valid):
-                    m.d.comb += [wr.addr.eq(ptr), wr.data.eq(byte), wr.en.eq(1), crc.valid.eq(1)]
+                    m.d.comb += [wr.data.eq(byte), wr.en.eq(1), crc.valid.eq(1)]
                     m.d.sync += ptr.eq(ptr + 1)
                     with m.If(ptr == length - 1):
                         m.next = "CRC0"
@@ -142,18 +151,48 @@ class FrameDecoder(wiring.Component):
                         # Offered at once, so the engine starts in the next cycle.
                         m.d.comb += [self.events.frame_ok.eq(1), self.frame.valid.eq(1)]
                         with m.If(self.frame.ready):
-                            m.next = "WAIT"
+                            m.next = "HUNT" if self.stream else "WAIT"
                         with m.Else():
                             m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += self.frame.valid.eq(1)
                 with m.If(self.frame.ready):
-                    m.next = "WAIT"
+                    m.next = "HUNT" if self.stream else "WAIT"
             with m.State("REJECT"):
-                m.d.comb += self.reject.valid.eq(1)
-                with m.If(self.reject.ready):
+                # (streaming: after the answers to every frame handed over before it)
+                m.d.comb += self.reject.valid.eq(self.settled)
+                with m.If(self.settled & self.reject.ready):
                     m.next = "WAIT"
             with m.State("WAIT"):
+                m.d.comb += rejecting.eq(1)
                 with m.If(self.release):
                     m.next = "HUNT"
         return m
+
+    def _payload_buffer(self, m, ptr):
+        """The payload buffer's ports, addressed by ``ptr`` (write) and ``buf.addr`` (read); one bank
+        without ``stream``, two with it. Returns the ports and ``rejecting`` (comb, to be driven
+        high while a release would be a rejection's, not a frame's)."""
+        handed, rejecting = Signal(), Signal()
+        m.d.comb += handed.eq(self.frame.valid & self.frame.ready)
+        if not self.stream:
+            m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
+            wr, rd = buf.write_port(), buf.read_port()
+            m.d.comb += [wr.addr.eq(ptr), rd.addr.eq(self.buf.addr), self.settled.eq(1)]
+            return wr, rd, rejecting
+        abits = (self.max_payload - 1).bit_length()
+        m.submodules.buf = buf = Memory(shape=8, depth=2 << abits, init=[])
+        wr, rd = buf.write_port(), buf.read_port()
+        # wbank: the bank being received into; the engine reads the other one. A hand-off flips it:
+        # the engine takes a frame only when idle, so the bank it leaves is free.
+        wbank = Signal()
+        with m.If(handed):
+            m.d.sync += wbank.eq(~wbank)
+        m.d.comb += [wr.addr.eq(Cat(ptr[:abits], wbank)), rd.addr.eq(Cat(self.buf.addr[:abits], ~wbank))]
+        # frames handed to the engine whose answers are not yet sent: the one being answered and
+        # the one the engine executes (a release in WAIT is a rejection's)
+        pending = Signal(2)
+        done = self.release & ~rejecting
+        m.d.sync += pending.eq(pending + handed - done)
+        m.d.comb += self.settled.eq(pending == 0)
+        return wr, rd, rejecting

@@ -2,6 +2,7 @@
 Byte-level twin: :class:`spikegate.model.link.CommandEngine`."""
 from amaranth.hdl import C, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ...model import link as proto
@@ -15,7 +16,10 @@ from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents
 from .status import StatusCounters
 from .write import WriteRules
 
-__all__ = ["CommandEngine", "CommandEngineSignature", "connect_core"]
+__all__ = ["CommandEngine", "CommandEngineSignature", "connect_core", "ANSWER_FIFO_DEPTH"]
+
+# Streaming builds' answer FIFO: one iCE40 block RAM (512 x 8); boards.fit counts it.
+ANSWER_FIFO_DEPTH = 512
 
 
 class CommandEngineSignature(wiring.Signature):
@@ -93,9 +97,10 @@ class CommandEngine(wiring.Component):
     STATUS block) and :class:`AnswerSource` (the answers' payload bytes, streamed on ``data``).
     """
 
-    def __init__(self, net, geo: proto.LinkGeometry, core, identify_static: bytes, *, encoder: bool = True):
+    def __init__(self, net, geo: proto.LinkGeometry, core, identify_static: bytes, *, encoder: bool = True,
+                 stream: bool = False):
         self.net, self.geo, self.identify_static = net, geo, identify_static
-        self.encoder = bool(encoder)
+        self.encoder, self.stream = bool(encoder), bool(stream)
         self.max_events = geo.max_events
         self._core = core
         super().__init__(CommandEngineSignature(core, geo.max_payload))
@@ -132,7 +137,7 @@ class CommandEngine(wiring.Component):
                      answer.dirty.eq(dirty), answer.status_word.eq(stat.word), answer.last_cycles.eq(stat.last_cycles),
                      self.out_addr.eq(answer.out_addr), answer.out_count.eq(self.out_count),
                      answer.out_membrane.eq(self.out_membrane)]
-        wiring.connect(m, answer.o, wiring.flipped(self.data))
+        taking = self._answer_path(m, answer)
         m.submodules.checksum = walker = ChecksumWalker(self.net, geo, self._core)
         m.d.comb += [self.param_addr.eq(walker.param_addr), walker.param_data.eq(self.param_data),
                      answer.checksum.eq(walker.crc)]
@@ -175,8 +180,8 @@ class CommandEngine(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.frame.ready.eq(1)
-                with m.If(self.frame.valid):
+                m.d.comb += self.frame.ready.eq(taking)
+                with m.If(self.frame.valid & self.frame.ready):
                     m.d.sync += [cmd.eq(self.frame.payload.cmd), tag.eq(self.frame.payload.tag),
                                  length.eq(self.frame.payload.length), ptr.eq(0)]
                     m.next = "EXEC"
@@ -375,3 +380,19 @@ class CommandEngine(wiring.Component):
         with m.If(self.clear):
             m.d.sync += loaded.eq(0)
         return m
+
+    def _answer_path(self, m, answer):
+        """The answer's payload bytes to ``data``; returns when the engine may take a frame.
+
+        With ``stream`` the bytes pass through the answer FIFO (one block RAM): the answer source
+        fills it at its own pace (a byte per 2 cycles) while the encoder sends at the line's, so
+        the engine takes the next frame, and runs it, while the last answer is still on the line.
+        It waits only until every byte is in the FIFO: the answer source reads the core's outputs
+        and counters live, and the next command would change them."""
+        if not self.stream:
+            wiring.connect(m, answer.o, wiring.flipped(self.data))
+            return 1
+        m.submodules.answer_fifo = fifo = SyncFIFOBuffered(width=8, depth=ANSWER_FIFO_DEPTH + 1)
+        m.d.comb += [fifo.w_data.eq(answer.o.payload), fifo.w_en.eq(answer.o.valid), answer.o.ready.eq(fifo.w_rdy),
+                     self.data.payload.eq(fifo.r_data), self.data.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.data.ready)]
+        return answer.idle

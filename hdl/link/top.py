@@ -17,7 +17,9 @@ Robustness comes from the structure rather than from special cases:
   and value, the second applies them, so a frame is applied entirely or not at all;
 - a frame that stops arriving is abandoned after ``frame_timeout`` cycles of silence (answered
   with a TIMEOUT response), so the decoder always returns to hunting for the sync byte;
-- bytes that arrive while a command executes or is answered are discarded and counted, never queued.
+- bytes that arrive while a command executes or is answered are discarded and counted, never queued;
+  with ``stream`` one frame more is received and checked while a command executes (a second payload
+  bank) and answers leave through a FIFO while the next command runs (docs/protocol.md, "Streaming").
 """
 import math
 
@@ -47,7 +49,8 @@ class HostLink(wiring.Component):
     inside a frame before it is abandoned; default 20 ms), ``synchronise`` (two-flop synchroniser on
     ``rx``; leave True on hardware), ``core`` (a NetworkCore already built for ``net`` and
     ``max_events``, e.g. with its weights in SPRAM; by default one is built with ``lanes``),
-    ``encoder`` (the on-chip input encoder and its commands ENCODE and BATCH).
+    ``encoder`` (the on-chip input encoder and its commands ENCODE and BATCH), ``stream`` (the
+    next frame received while a command runs, :data:`spikegate.model.protocol.IDENT_STREAM`).
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
@@ -59,7 +62,8 @@ class HostLink(wiring.Component):
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
-                 synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True):
+                 synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True,
+                 stream: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
@@ -79,12 +83,12 @@ class HostLink(wiring.Component):
                              f"(got {type(core).__name__})")
         self.core = core
         self.geo = proto.LinkGeometry.of(net, [g.lanes for g in self.core.geometry],
-                                         clk_freq, baud, max_payload, max_events)
+                                         clk_freq, baud, max_payload, max_events, stream=stream)
         self.clk_freq, self.baud = int(clk_freq), int(baud)
         self.max_payload, self.max_events = max_payload, max_events
         self.frame_timeout = frame_timeout
         self.synchronise = synchronise
-        self.encoder = bool(encoder)
+        self.encoder, self.stream = bool(encoder), bool(stream)
         self.identify_static = proto.identify_static(self.geo, proto.structure_digest(net),
                                                      proto.content_digest(net))
         super().__init__()
@@ -95,9 +99,9 @@ class HostLink(wiring.Component):
         m.submodules.core = core
         m.submodules.rxu = rxu = UARTRx(self.divisor, synchronise=self.synchronise)
         m.submodules.txu = txu = UARTTx(self.divisor)
-        m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout)
+        m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout, stream=self.stream)
         m.submodules.engine = eng = CommandEngine(self.net, self.geo, core, self.identify_static,
-                                                  encoder=self.encoder)
+                                                  encoder=self.encoder, stream=self.stream)
         m.submodules.encoder = enc = ResponseEncoder()
 
         m.d.comb += [rxu.line.eq(self.rx), self.tx.eq(txu.line), dec.line_error.eq(rxu.error | rxu.overrun)]
@@ -114,7 +118,8 @@ class HostLink(wiring.Component):
 
         m.d.comb += [self.busy.eq(core.busy), self.done.eq(core.done),
                      self.error.eq(eng.error | dec.events.crc_error | dec.events.timeout | dec.events.length_error),
-                     self.idle.eq(dec.hunting & rxu.idle & ~rxu.o.valid & txu.idle),
-                     # executing or answering: bytes arriving now are discarded
-                     self.answering.eq(~dec.listening | ~txu.idle)]
+                     self.idle.eq(dec.hunting & dec.settled & rxu.idle & ~rxu.o.valid & txu.idle),
+                     # bytes arriving now are discarded: executing or answering (streaming: with a
+                     # frame waiting for the engine, or a rejection for the answers before it)
+                     self.answering.eq(~dec.listening | (0 if self.stream else ~txu.idle))]
         return m

@@ -34,17 +34,18 @@ __all__ = [
 
 class HostLink:
     """Twin of the gateware ``HostLink``: ``feed(bytes) -> bytes`` answers exactly as the board
-    does when the host waits for each response before sending the next frame; ``timeout()`` is a
-    silence longer than the frame timeout.
+    does when the host waits for each response before sending the next frame, or, on a ``stream``
+    board, keeps at most ``STREAM_WINDOW`` requests unanswered (the answers come in order, the same
+    bytes); ``timeout()`` is a silence longer than the frame timeout.
 
     ``engine.net`` is the network as written through the link; samples run on the core twin
     (:class:`spikegate.model.core.NetworkCore`), cycle count included.
     """
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
-                 max_payload: int = 512, max_events: int = 4096, encoder: bool = True):
+                 max_payload: int = 512, max_events: int = 4096, encoder: bool = True, stream: bool = True):
         self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
-        self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events)
+        self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events, stream=stream)
         self.decoder = FrameDecoder(max_payload)
         self.engine = CommandEngine(net, self.geo, self.core, encoder=encoder)
         self.encoder = ResponseEncoder()

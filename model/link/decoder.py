@@ -32,8 +32,9 @@ class FrameDecoder:
 
     ``feed(byte)`` returns a :class:`Frame`, a :class:`Reject` or None (frame incomplete);
     ``timeout()`` is a silence of ``frame_timeout`` cycles (a Reject when a frame was open).
-    Afterwards the decoder hunts again (the gateware only once the answer has been sent; the host
-    waits for it, so the twin need not).
+    Afterwards the decoder hunts again (the gateware only once the answer has been sent, or, when
+    streaming, once the engine has taken the frame, a second payload bank receiving the next; the
+    host keeps within that window, so the twin need not model it).
     """
 
     def __init__(self, max_payload: int):

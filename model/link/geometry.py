@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..network import Network
-from ..protocol import (DIGEST_BYTES, IDENT_READOUT, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAGIC,
+from ..protocol import (DIGEST_BYTES, IDENT_READOUT, IDENT_STREAM, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAGIC,
                         PROTOCOL_VERSION, STATUS_FIELDS, STATUS_LEN, CfgTarget, field, layout_len, pack_fields,
                         parse_fields, value_bits, value_range)
 from .frames import from_le, value_bytes
@@ -55,9 +55,11 @@ class LinkGeometry:
     baud: int
     max_payload: int
     max_events: int
+    stream: bool = False              # the next frame is received while a command executes
 
     @classmethod
-    def of(cls, net: Network, lanes, clk_freq: int, baud: int, max_payload: int, max_events: int):
+    def of(cls, net: Network, lanes, clk_freq: int, baud: int, max_payload: int, max_events: int,
+           stream: bool = False):
         L = len(net.layers)
         lanes_t = tuple(lanes) if isinstance(lanes, (list, tuple)) else (int(lanes),) * L
         return cls(n_in=net.n_inputs, sizes=tuple(l.n for l in net.layers),
@@ -65,7 +67,8 @@ class LinkGeometry:
                    weight_bits=tuple(l.weight_bits for l in net.layers),
                    membrane_bits=tuple(l.membrane_bits for l in net.layers),
                    lanes=lanes_t, readout=net.readout, timesteps=net.timesteps, clk_freq=int(clk_freq),
-                   baud=int(baud), max_payload=int(max_payload), max_events=int(max_events))
+                   baud=int(baud), max_payload=int(max_payload), max_events=int(max_events),
+                   stream=bool(stream))
 
     @property
     def n_layers(self) -> int:
@@ -130,7 +133,7 @@ def identify_static(geo: LinkGeometry, struct: bytes, content: bytes) -> bytes:
     """The constant part of the identify payload (head and layers), as baked into the bitstream."""
     head = dict(magic=MAGIC, version=PROTOCOL_VERSION, n_layers=geo.n_layers, clk_freq=geo.clk_freq, baud=geo.baud,
                 max_payload=geo.max_payload, max_events=geo.max_events, timesteps=geo.timesteps,
-                flags=IDENT_READOUT if geo.readout else 0, event_bytes=geo.event_bytes,
+                flags=(IDENT_READOUT if geo.readout else 0) | (IDENT_STREAM if geo.stream else 0), event_bytes=geo.event_bytes,
                 count_bytes=geo.count_bytes, membrane_bytes=geo.membrane_bytes, structure=struct, baked=content,
                 n_in=geo.n_in)
     return pack_fields(IDENTIFY_HEAD, head) + b"".join(
@@ -156,6 +159,7 @@ class Identity:
     lanes: tuple[int, ...]
     dirty: bool
     net_id: bytes
+    stream: bool = False
 
     @classmethod
     def parse(cls, p: bytes) -> "Identity":
@@ -183,7 +187,7 @@ class Identity:
                    event_bytes=h["event_bytes"], count_bytes=h["count_bytes"], membrane_bytes=h["membrane_bytes"],
                    structure=h["structure"], baked=h["baked"],
                    shape=(h["n_in"],) + tuple(x["n"] for x in layers), lanes=tuple(x["lanes"] for x in layers),
-                   dirty=bool(t["dirty"] & 1), net_id=t["net_id"])
+                   dirty=bool(t["dirty"] & 1), net_id=t["net_id"], stream=bool(h["flags"] & IDENT_STREAM))
 
 
 @dataclass

@@ -52,6 +52,7 @@ class BoardRun:
     bytes_received: int
     on_chip: bool = False         # levels sent, spikes made by the board's encoder (ENCODE)
     batch: int = 1                # samples per frame (BATCH when > 1)
+    stream: bool = False          # a streaming board: requests pipelined, the line full duplex
     link_bound_per_s: float = 0.0  # samples/s if the line carried these bytes without a pause
     core_bound_per_s: float = 0.0  # samples/s if the board ran these samples back to back
     first_mismatch: dict | None = None
@@ -124,20 +125,16 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
                              f"{link.batch_limit()} (the samples one frame of {ident.max_payload} bytes holds)")
         states = [bernoulli_state(seed, i) if net.encoding == "bernoulli" else 0 for i in range(n)]
         with progress(n, "running samples", unit="samples") as pr:
-            for i0 in range(0, n, batch):
-                i1 = min(n, i0 + batch)
-                t0 = time.perf_counter()
-                if batch > 1:
-                    got = link.run_batch(levels[i0:i1], net.encoding, states[i0:i1])
-                elif on_chip:
-                    got = [link.run_levels(levels[i0], net.encoding, states[i0])]
-                else:
-                    got = [link.run_sample(spikes[i0])]
-                took = time.perf_counter() - t0
-                for i, (c, mem, cyc) in zip(range(i0, i1), got):
-                    counts[i], membranes[i], cycles[i] = c, mem, cyc
-                    latency.append(took / (i1 - i0))  # a batch's samples share its exchange equally
-                pr.update(i1 - i0)
+            def heard(first, count, seconds):
+                latency.extend([seconds / count] * count)  # a batch's samples share its exchange equally
+                pr.update(count)
+            # pipelined: on a streaming board the next frame goes out while this one runs
+            if on_chip:
+                got = link.run_levels_many(levels, net.encoding, states, batch=batch, on_answer=heard)
+            else:
+                got = link.run_samples(spikes, on_answer=lambda i, seconds: heard(i, 1, seconds))
+            for i, (c, mem, cyc) in enumerate(got):
+                counts[i], membranes[i], cycles[i] = c, mem, cyc
         wall = time.perf_counter() - t_start
         sent, recv = link.bytes_sent - sent0, link.bytes_received - recv0
 
@@ -157,14 +154,17 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
         cycles_match=int(cycles_ok.sum()), cycles_per_sample=float(cycles.mean()),
         latency_ms_mean=1e3 * statistics.fmean(latency), latency_ms_median=1e3 * statistics.median(latency),
         samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, on_chip=on_chip, batch=batch,
-        link_bound_per_s=link_bound(ident.baud, sent + recv, n),
+        stream=bool(ident.stream),
+        link_bound_per_s=link_bound(ident.baud, sent, recv, n, ident.stream),
         core_bound_per_s=core_bound(ident.clk_freq, cycles, InputEncoder(net.n_inputs, net.timesteps).cycles
                                     if on_chip else 0), first_mismatch=first)
 
 
-def link_bound(baud: int, line_bytes: int, n: int) -> float:
-    """Samples/s if the line carried these ``line_bytes`` (both directions) without a pause: 10
-    bits a byte (8N1); a half-duplex exchange waits for the answer, so the directions add."""
+def link_bound(baud: int, sent: int, received: int, n: int, stream: bool = False) -> float:
+    """Samples/s if the line carried these bytes without a pause: 10 bits a byte (8N1). A
+    streaming board receives while it answers (the UART is full duplex), so the busier direction
+    bounds it; otherwise each exchange waits for its answer and the directions add."""
+    line_bytes = max(sent, received) if stream else sent + received
     return baud / 10 * n / line_bytes if line_bytes else float("inf")
 
 

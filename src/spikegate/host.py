@@ -23,6 +23,7 @@ from .model import link as proto
 from .model.link import Identity, StatusBlock
 from .host_encode import OnChipEncoding, encode_payload
 from .host_learn import OnChipLearning
+from .host_stream import Pipelining
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAX_STATE_ANSWER,
                              STATUS_LEN, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
@@ -91,7 +92,7 @@ def write_payload(geo: proto.LinkGeometry, layer: int, target: CfgTarget, row: i
             + b"".join(proto.to_le(int(v), vb) for v in values))
 
 
-class Board(OnChipEncoding, OnChipLearning):
+class Board(OnChipEncoding, OnChipLearning, Pipelining):
     """A connection to one board.
 
     ``timeout`` is the longest silence (seconds) tolerated while waiting for or inside an answer;
@@ -165,6 +166,19 @@ class Board(OnChipEncoding, OnChipLearning):
         time.sleep(self.settle)
         flush_input(self.ser, self.settle + FLUSH_LIMIT, self.port)
 
+    def _write(self, frame: bytes):
+        try:
+            self.ser.write(frame)
+            self.ser.flush()
+        except Exception as e:  # pyserial raises several types for a vanished port
+            raise LinkError(f"writing to {self.port} failed: {e}") from None
+        self.bytes_sent += len(frame)
+
+    @staticmethod
+    def _refused(cmd: int, status: int) -> DeviceError:
+        name = _CMD_NAMES.get(cmd, f"0x{cmd:02x}")
+        return DeviceError(f"the board refused {name}: {proto.STATUS_NAMES.get(status, f'status {status}')}", status)
+
     def request(self, cmd: int, payload: bytes = b"", *, retry: bool = True) -> bytes:
         """Send one request and return the payload of its OK answer.
 
@@ -177,12 +191,7 @@ class Board(OnChipEncoding, OnChipLearning):
         for attempt in range(attempts):
             self._tag = (self._tag + 1) & 0xFF
             frame = proto.encode_request(cmd, self._tag, payload)
-            try:
-                self.ser.write(frame)
-                self.ser.flush()
-            except Exception as e:  # pyserial raises several types for a vanished port
-                raise LinkError(f"writing to {self.port} failed: {e}") from None
-            self.bytes_sent += len(frame)
+            self._write(frame)
             max_answer = self._max_answer(cmd)
             deadline = attempt_deadline(self.timeout, self.baud, len(frame), max_answer)
             got, received = read_response(self.ser, self._tag, deadline=deadline, timeout=self.timeout,
@@ -200,8 +209,7 @@ class Board(OnChipEncoding, OnChipLearning):
                 last = f"the board reported {proto.STATUS_NAMES[status]}"
                 self._resync()
                 continue
-            raise DeviceError(f"the board refused {name}: {proto.STATUS_NAMES.get(status, f'status {status}')}",
-                              status)
+            raise self._refused(cmd, status)
         raise LinkError(f"{name} on {self.port} failed after {attempts} attempt(s): {last}. Is the board "
                         f"powered and flashed with a spikegate bitstream, and is the baud rate {self.baud}?")
 
@@ -242,7 +250,8 @@ class Board(OnChipEncoding, OnChipLearning):
 
     def _geometry(self, net: Network) -> proto.LinkGeometry:
         i = self.identity or self.identify()
-        return proto.LinkGeometry.of(net, list(i.lanes), i.clk_freq, i.baud, i.max_payload, i.max_events)
+        return proto.LinkGeometry.of(net, list(i.lanes), i.clk_freq, i.baud, i.max_payload, i.max_events,
+                                     stream=i.stream)
 
     def check_network(self, net: Network, *, name: str = "the network") -> bool:
         """Raise NetworkMismatch unless the board was built for ``net``'s structure; return True
@@ -341,6 +350,27 @@ class Board(OnChipEncoding, OnChipLearning):
         cycles = proto.from_le(p[:CYCLE_BYTES])
         counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:], self.geo)
         return counts, membranes, cycles
+
+    def run_samples(self, spikes, *, on_answer=None) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """:meth:`run_sample` for each sample of ``spikes`` [N, T, n_in], pipelined
+        (:meth:`pipeline`) when every sample is one LOAD frame; ``on_answer(i, seconds)`` hears
+        each sample's answer."""
+        frames = [self.load_frames(s) for s in spikes]
+        if any(len(f) > 1 for f in frames):
+            out = []
+            for i, s in enumerate(spikes):
+                t0 = time.perf_counter()
+                out.append(self.run_sample(s))
+                if on_answer is not None:
+                    on_answer(i, time.perf_counter() - t0)
+            return out
+        hear = None if on_answer is None else (lambda i, p, t: on_answer(i, t))
+        return [self._run_answer(p) for p in self.pipeline(Cmd.LOAD, [f[0] for f in frames], on_answer=hear)]
+
+    def _run_answer(self, p: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+        """(spike counts, final membranes, cycles) of a run's answer block."""
+        counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:CYCLE_BYTES + self.geo.output_bytes], self.geo)
+        return counts, membranes, proto.from_le(p[:CYCLE_BYTES])
 
     def read_outputs(self) -> tuple[np.ndarray, np.ndarray]:
         return proto.decode_outputs(self.request(Cmd.READ), self.geo)

@@ -41,13 +41,14 @@ class OnChipEncoding:
         spikes itself (ENCODE). Returns (spike counts, final membranes, cycles of the run)."""
         if self.geo is None:
             raise UserError("call check_network(net) or ensure_network(net) before running samples")
-        p = self._encoder_request(Cmd.ENCODE, encode_payload(self.geo, levels, encoding, state))
-        counts, membranes = proto.decode_outputs(p[CYCLE_BYTES:], self.geo)
-        return counts, membranes, proto.from_le(p[:CYCLE_BYTES])
+        return self._run_answer(self._encoder_request(Cmd.ENCODE, encode_payload(self.geo, levels, encoding, state)))
 
     def _encoder_request(self, cmd: Cmd, payload: bytes, *, retry: bool = True) -> bytes:
+        return self._encoder_call(cmd, lambda: self.request(cmd, payload, retry=retry))
+
+    def _encoder_call(self, cmd: Cmd, call):
         try:
-            return self.request(cmd, payload, retry=retry)
+            return call()
         except UserError as e:  # host.DeviceError: the board's answer was an error status
             if getattr(e, "status", None) == Status.UNKNOWN_CMD:
                 raise type(e)(f"the board on {self.port} has no on-chip encoder ({cmd.name}): its bitstream "
@@ -77,13 +78,36 @@ class OnChipEncoding:
         states = [0] * k if states is None else list(states)
         if len(states) != k:
             raise ValueError(f"states has {len(states)} entries; valid: one per sample ({k})")
+        p = self._encoder_request(Cmd.BATCH, self._batch_payload(levels, encoding, states), retry=retry)
+        return self._batch_answer(p, k)
+
+    def _batch_payload(self, levels, encoding: str, states) -> bytes:
         parts = [encode_payload(self.geo, q, encoding, st) for q, st in zip(levels, states)]
         # a BATCH record is an ENCODE payload without its encoding byte
-        p = self._encoder_request(Cmd.BATCH, parts[0][:1] + b"".join(q[1:] for q in parts), retry=retry)
+        return parts[0][:1] + b"".join(q[1:] for q in parts)
+
+    def _batch_answer(self, p: bytes, k: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
         block = CYCLE_BYTES + self.geo.output_bytes
-        out = []
-        for i in range(k):
-            b = p[i * block:(i + 1) * block]
-            counts, membranes = proto.decode_outputs(b[CYCLE_BYTES:], self.geo)
-            out.append((counts, membranes, proto.from_le(b[:CYCLE_BYTES])))
-        return out
+        return [self._run_answer(p[i * block:(i + 1) * block]) for i in range(k)]
+
+    def run_levels_many(self, levels, encoding: str, states=None, *, batch: int = 1, on_answer=None
+                        ) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """Many samples' levels [N, n_in], ENCODE each (``batch`` 1) or ``batch`` to a BATCH frame,
+        the frames pipelined (:meth:`pipeline`; learning must be off: they may be resent).
+        ``on_answer(first, count, seconds)`` hears each frame's answer: samples first..first+count-1."""
+        levels = np.asarray(levels)
+        n = len(levels)
+        states = [0] * n if states is None else list(states)
+        if len(states) != n:
+            raise ValueError(f"states has {len(states)} entries; valid: one per sample ({n})")
+        limit = self.batch_limit()
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= max(1, limit):
+            raise ValueError(f"batch = {batch!r} is not valid on the board on {self.port}; valid: 1 to {max(1, limit)}")
+        spans = [(i, min(n, i + batch)) for i in range(0, n, batch)]
+        if batch == 1:
+            cmd, payloads = Cmd.ENCODE, [encode_payload(self.geo, levels[i], encoding, states[i]) for i in range(n)]
+        else:
+            cmd, payloads = Cmd.BATCH, [self._batch_payload(levels[a:b], encoding, states[a:b]) for a, b in spans]
+        hear = None if on_answer is None else (lambda j, p, t: on_answer(spans[j][0], spans[j][1] - spans[j][0], t))
+        answers = self._encoder_call(cmd, lambda: self.pipeline(cmd, payloads, on_answer=hear))
+        return [r for (a, b), p in zip(spans, answers) for r in self._batch_answer(p, b - a)]

@@ -40,7 +40,8 @@ def run(args) -> int:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
                        data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
-                       encoder=not args.no_encoder, schedule=args.schedule, progress=note)
+                       encoder=not args.no_encoder, schedule=args.schedule,
+                       stream=False if args.no_stream else None, progress=note)
     except TimingError as e:
         _plot(args, e.report)
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
@@ -84,6 +85,10 @@ def register(subparsers) -> None:
                    help="leave the on-chip input encoder (the ENCODE and BATCH commands) out of the host link: "
                         "about 450 iCE40 logic cells and a block RAM less, for a network that fits only without "
                         "it; the host then sends spikes (`spikegate run` without --on-chip)")
+    p.add_argument("--no-stream", action="store_true",
+                   help="a host link that takes one request at a time (default: streaming where its two block "
+                        "RAMs fit: the next frame is received while one runs, answers leave while the next runs; "
+                        "about 125 iCE40 logic cells more)")
     add_schedule_argument(p)
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--plot", metavar="FILE", default=None,

@@ -28,7 +28,8 @@ def format_run(r: BoardRun) -> str:
         f"  latency         {r.latency_ms_mean:.2f} ms mean, {r.latency_ms_median:.2f} ms median per sample on the link",
         f"  throughput      {r.samples_per_s:.2f} samples/s ({r.bytes_sent} bytes sent, {r.bytes_received} received"
         f"{'; spikes made on the chip' if r.on_chip else ''}{f'; {r.batch} samples a frame' if r.batch > 1 else ''})",
-        f"  bounds          link {r.link_bound_per_s:.1f} samples/s (these bytes at the baud rate, no pauses), "
+        f"  bounds          link {r.link_bound_per_s:.1f} samples/s (these bytes at the baud rate, no pauses"
+        f"{'; streaming board, requests pipelined: the busier direction' if r.stream else ''}), "
         f"core {r.core_bound_per_s:.1f} samples/s (runs back to back at the board's clock)",
     ]
     return "\n".join(lines)
