@@ -41,6 +41,22 @@ def _env(name: str) -> str:
     return os.environ[f"SPIKEGATE_LINK_{name}"]
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process that owns this board (0: none, run by hand) still runs.
+
+    A host killed without its ``__exit__`` (SIGKILL, a test runner's timeout) never touches the
+    stop file; without this check its simulator would spin on, orphaned, for ever."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 try:  # the cocotb side only exists inside the simulator process
     import cocotb
     from cocotb.clock import Clock
@@ -56,6 +72,7 @@ if cocotb is not None:
         bit_ps = float(_env("BIT_PS"))
         port_file = Path(_env("PORT_FILE"))
         stop_file = Path(_env("STOP_FILE"))
+        owner = int(os.environ.get("SPIKEGATE_LINK_OWNER_PID", "0"))
         bit_ns = bit_ps / 1000
 
         def at(bits: float) -> int:
@@ -143,7 +160,7 @@ if cocotb is not None:
                 if quiet >= 2:
                     # Idle board, silent host: wait in real time, simulated time stands still.
                     poll(0.1)
-                    if stop_file.exists():
+                    if stop_file.exists() or not _alive(owner):
                         break
                     continue
                 await Timer(at(10), "ps")
@@ -200,7 +217,8 @@ class SimulatedBoard:
         self.stop_file = self.dir / "stop"
         self.log = open(self.dir / "bridge.log", "w")
         self.proc = subprocess.Popen(self.args + ["--port-file", str(self.port_file), "--stop-file",
-                                                  str(self.stop_file), "--run-dir", str(self.dir / "run")],
+                                                  str(self.stop_file), "--run-dir", str(self.dir / "run"),
+                                                  "--owner-pid", str(os.getpid())],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         t0 = time.monotonic()
         while not self.port_file.exists():
@@ -245,6 +263,8 @@ def main(argv=None) -> int:
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--stop-file", required=True)
     ap.add_argument("--run-dir", default=None)
+    ap.add_argument("--owner-pid", type=int, default=0,
+                    help="stop when this process is gone (SimulatedBoard passes its own pid)")
     a = ap.parse_args(argv)
     from .. import default_network_path
     net = Network.load(a.net or default_network_path())
@@ -255,7 +275,8 @@ def main(argv=None) -> int:
     env = {"SPIKEGATE_LINK_BIT_PS": repr(a.clk_freq * CLOCK_NS * 1000 / a.baud),
            "SPIKEGATE_LINK_PORT_FILE": str(Path(a.port_file).resolve()),
            "SPIKEGATE_LINK_STOP_FILE": str(Path(a.stop_file).resolve()),
-           "SPIKEGATE_LINK_FRAME_TIMEOUT": str(top.frame_timeout)}
+           "SPIKEGATE_LINK_FRAME_TIMEOUT": str(top.frame_timeout),
+           "SPIKEGATE_LINK_OWNER_PID": str(a.owner_pid)}
     res = runner.run(bld, "spikegate.sim.link_bridge", run_dir=run_dir, env=env, timeout=None)
     return 0 if res.passed else 1
 

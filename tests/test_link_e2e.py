@@ -3,7 +3,14 @@ Verilator, bridged to a TCP socket, driven by the unmodified host driver and ``s
 through pyserial's socket:// URL."""
 import io
 import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -288,3 +295,58 @@ def test_whole_digits_test_split(board, net):
     assert r["samples"] == len(x) and r["bit_exact"] == len(x) and r["cycles_match"] == len(x)
     assert r["accuracy"] == r["model_accuracy"]
     print(r)
+
+
+def _descendants(pid: int) -> list[int]:
+    kids = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kids.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for kid in kids.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:  # a zombie has finished: only its parent's wait is missing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="walks the process tree through /proc")
+def test_board_stops_when_its_owner_is_killed(net, tmp_path):
+    # A host killed without running SimulatedBoard.__exit__ (SIGKILL, a runner's timeout) never
+    # touches the stop file: the bridge must notice its owner is gone, or the simulator spins on.
+    path = tmp_path / "digits.json"
+    net.save(path)
+    script = ("import sys, time\n"
+              "from spikegate.sim.link_bridge import SimulatedBoard\n"
+              f"with SimulatedBoard({str(path)!r}, lanes={LANES}) as sb:\n"
+              "    print(sb.proc.pid, flush=True)\n"
+              "    time.sleep(900)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    board = []
+    try:
+        ready, _, _ = select.select([owner.stdout], [], [], 900)
+        assert ready, "the simulated board did not start within 900 s"
+        bridge = int(owner.stdout.readline())
+        board = [bridge] + _descendants(bridge)
+        assert len(board) >= 2, "expected the bridge and its simulator process"
+        owner.kill()
+        owner.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while any(_running(p) for p in board) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in board if _running(p)], "the board outlived its owner by 60 s"
+    finally:
+        owner.kill()
+        for pid in board:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
