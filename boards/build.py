@@ -60,6 +60,17 @@ def default_max_events(net: Network) -> int:
     return min(4096, 1 << (need - 1).bit_length())
 
 
+def synth_options(board: Board) -> dict:
+    """Extra Amaranth build overrides for ``board``'s synthesis, the one place they are chosen.
+
+    iCE40 UltraPlus: ``synth_ice40 -dsp`` maps wide multiplies and multiply-adds into the SB_MAC16
+    DSPs the design leaves unused otherwise (a plastic digits network at 1 lane: 94 logic cells
+    fewer, 4 of the 8 DSPs). ECP5's synthesis uses its DSPs by default."""
+    if board.family == "ice40" and board.dsps:
+        return {"synth_opts": "-dsp"}
+    return {}
+
+
 def _load_net(net) -> tuple[Network, str]:
     if net is None:
         path = default_network_path()
@@ -159,7 +170,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     if board.family == "gowin":
         # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
         pnr_opts += f" --freq {pll.f_out_mhz:g}"
-    plan = platform.prepare(top, name=NAME, nextpnr_opts=pnr_opts)
+    plan = platform.prepare(top, name=NAME, nextpnr_opts=pnr_opts, **synth_options(board))
     key = design_key(plan, board, tools)
 
     root = open_cache(cache_dir)

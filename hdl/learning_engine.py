@@ -80,6 +80,7 @@ class LearningEngine:
                                   init=[pack_lanes(offs[g * P:(g + 1) * P], ob) for g in range(G)])
         self.elig_mem = eligibility_memory(geo) if lg.elig_bits else None
         self.done = Signal(name="learn_done")
+        self.theta = self.real_theta = None   # set by thresholds()
 
     def thresholds(self, m, theta, rd_group):
         """Per-lane thresholds theta + offset of the group the sweep reads at stage 1 (``rd_group``),
@@ -91,6 +92,7 @@ class LearningEngine:
         geo = self.geo
         P, V, ob = geo.lanes, geo.membrane_bits, geo.learning.offset_bits
         self.off_lanes = None
+        self.theta, self.real_theta = theta, None
         if self.off_mem is not None:
             m.submodules.off_mem = self.off_mem
             self.off_rd = rd = self.off_mem.read_port()
@@ -321,7 +323,16 @@ class LearningEngine:
         P, ob = geo.lanes, geo.learning.offset_bits
         top = p.offset_max(self.layer)
         self.off_wr = wr = self.off_mem.write_port()
-        off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, NEURON_STAGES, "offsets"))
+        V = geo.membrane_bits
+        if self.real_theta is not None and ob <= V:
+            # real_theta[k] is theta + the offset read NEURON_STAGES registers ago, exactly what the
+            # write-back needs, and theta holds still during a run (it is written only while the
+            # core is idle): the offset comes back as a difference modulo 2**V, exact for an ob-bit
+            # offset. That saves the delay line's P * ob * NEURON_STAGES flip-flops, fed by flip-flops
+            # (a logic cell each on the iCE40), for P * ob subtracter cells.
+            off_w = [(self.real_theta[k] - self.theta)[:ob] for k in range(P)]
+        else:
+            off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, NEURON_STAGES, "offsets"))
         decay_now = Const(0)
         if p.theta_decay:
             decay_now = Const(1)

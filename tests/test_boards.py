@@ -153,6 +153,19 @@ def test_board_top_without_the_encoder():
     assert not BoardTop(board, net, hw, pll=pll_for(board), encoder=False).link.encoder
 
 
+def test_synthesis_uses_the_up5k_dsps_only_where_there_are_some():
+    """`synth_ice40 -dsp` on the iCE40 UltraPlus (8 SB_MAC16s), in the Yosys script of the build plan;
+    the other families' synthesis is left as Amaranth writes it."""
+    from spikegate.boards.build import synth_options
+    assert synth_options(get_board("icebreaker")) == {"synth_opts": "-dsp"}
+    for name in BOARDS:
+        if get_board(name).family != "ice40":
+            assert synth_options(get_board(name)) == {}
+    board = get_board("icebreaker")
+    plan = board.platform().prepare(ResultSnoop(10, 4), name="top", **synth_options(board))
+    assert re.search(r"synth_ice40 -dsp\b", plan.files["top.ys"])
+
+
 def _mnist_sized():
     return random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
 

@@ -170,7 +170,8 @@ class CommandEngine(wiring.Component):
         enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, loaded=loaded, apply=apply,
                              status=status, answer=answer, stat=stat) if self.encoder else None
         # LEARN, REWARD, READ_STATE (every bitstream answers them; only plastic networks learn)
-        lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length=length, dirty=dirty, answer=answer)
+        lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length=length, dirty=dirty, answer=answer,
+                            rules=rules)
 
         def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]

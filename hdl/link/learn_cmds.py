@@ -2,13 +2,13 @@
 as states of :class:`~spikegate.hdl.link.engine.CommandEngine`'s FSM, and :class:`StateReader`,
 which streams a READ_STATE answer. Byte-level twin: :class:`spikegate.model.link.learn_cmds.LearnTwin`;
 what is readable: :func:`spikegate.model.link.state_layout`."""
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import has_plastic, has_rstdp, state_layout
 from ...model.protocol import (LEARN_MODES, MAX_STATE_ANSWER, READ_STATE_HEADER, READ_STATE_HEADER_LEN, REWARD_BYTES,
-                               REWARD_PAYLOAD, CfgTarget, Cmd, RewardMode, StateKind, Status, field, layout_len)
+                               REWARD_PAYLOAD, WRITE_HEADER, CfgTarget, Cmd, RewardMode, StateKind, Status, field)
 from .answer import Source
 
 __all__ = ["LearnCommands", "StateReader"]
@@ -111,18 +111,20 @@ class StateReader(wiring.Component):
 class LearnCommands:
     """Built inside the engine's ``elaborate`` (like :class:`~.encode_cmds.EncodeCommands`) with
     the registers the commands share: the payload buffer's read port ``brd``, its pointer ``ptr``,
-    the frame's ``length``, the ``dirty`` flag and the ``answer`` source. ``mode`` is the learning
+    the frame's ``length``, the ``dirty`` flag, the ``answer`` source and the WRITE header register
+    of ``rules`` (:class:`~.write.WriteRules`), which holds READ_STATE's and REWARD's payloads. ``mode`` is the learning
     mode flag, driven into the core's ``learn`` input; a run started with it set sets ``dirty``.
     rstdp networks: ``step_reward`` (REWARD STEP) drives the core's ``step_reward``; a REWARD
     SAMPLE goes to the core's ``reward`` stream and is answered when the core is done with it."""
 
-    def __init__(self, m, eng, core, *, brd, ptr, length, dirty, answer):
+    def __init__(self, m, eng, core, *, brd, ptr, length, dirty, answer, rules):
         self.m, self.eng = m, eng
         self.brd, self.ptr, self.length, self.answer = brd, ptr, length, answer
         self.plastic, self.rstdp = has_plastic(core.net), has_rstdp(core.net)
         self.mode = Signal()
-        # the request's fixed-size payload (READ_STATE's header, REWARD's), shifted in a byte at a time
-        self.hdr = Signal(8 * max(READ_STATE_HEADER_LEN, REWARD_BYTES))
+        # the request's fixed-size payload (READ_STATE's header, REWARD's), byte k in header byte k
+        assert max(READ_STATE_HEADER_LEN, REWARD_BYTES) <= WRITE_HEADER
+        self.rules = rules
         if self.plastic:
             m.d.comb += eng.learn.eq(self.mode)
             with m.If(eng.start & self.mode):
@@ -142,10 +144,9 @@ class LearnCommands:
                 m.d.comb += eng.param_addr.eq(rd.param_addr)
 
     def _hfield(self, table, name):
-        """Field ``name`` of ``table`` in ``hdr`` once the request's ``layout_len(table)`` bytes are in."""
+        """Field ``name`` of ``table`` in the header register once the request's bytes are in."""
         f = field(table, name)
-        base = len(self.hdr) - 8 * layout_len(table)
-        return self.hdr[base + 8 * f.offset:base + 8 * (f.offset + f.size)]
+        return self.rules.header[8 * f.offset:8 * (f.offset + f.size)]
 
     def begin(self, respond):
         """The EXEC cases of the three commands."""
@@ -171,12 +172,14 @@ class LearnCommands:
                         respond(Status.UNSUPPORTED)
 
     def _payload_states(self, state: str, n: int):
-        """Shift the request's ``n`` bytes into ``hdr``, then go to ``state``."""
-        m, ptr, brd = self.m, self.ptr, self.brd
+        """Store the request's ``n`` bytes in the header register, then go to ``state``."""
+        m, ptr, rules = self.m, self.ptr, self.rules
         with m.State(f"{state}_RD"):
             m.next = f"{state}_GET"
         with m.State(f"{state}_GET"):
-            m.d.sync += [self.hdr.eq(Cat(self.hdr[8:], brd.data)), ptr.eq(ptr + 1)]
+            # rules.value_byte is the payload byte read now (the engine connects it)
+            m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
+            m.d.sync += ptr.eq(ptr + 1)
             with m.If(ptr == n - 1):
                 m.next = state
             with m.Else():

@@ -19,7 +19,10 @@ class WriteRules(wiring.Component):
     Ports (``value_byte`` is the payload byte the engine reads now; the others are strobes and
     results):
 
-    - ``header_en``, ``header_idx``: store ``value_byte`` as header byte ``header_idx``.
+    - ``header_en``, ``header_idx``: store ``value_byte`` as header byte ``header_idx``; ``header``
+      (out): the header bytes, byte 0 in bits 0..7. The learning commands keep their fixed-size
+      request payloads (READ_STATE's header, REWARD's) here too (:class:`~.learn_cmds.LearnCommands`):
+      a second 8-byte register would cost the UP5K 64 logic cells, its flip-flops fed by flip-flops.
     - ``layer``, ``target`` (without the ``WRITE_ROW_MAJOR`` flag), ``row_now``, ``col_now`` (the
       address of the current value: ``col`` plus the values done, or with the flag the row-major
       position that far from (``row``, ``col``)), ``value``: the cfg word for the current value.
@@ -40,7 +43,7 @@ class WriteRules(wiring.Component):
         vw = 8 * self.max_value_bytes
         super().__init__({
             "length": In(16), "value_byte": In(8),
-            "header_en": In(1), "header_idx": In(3),
+            "header_en": In(1), "header_idx": In(3), "header": Out(8 * WRITE_HEADER),
             "layer": Out(8), "target": Out(8), "row_now": Out(17), "col_now": Out(17), "value": Out(signed(vw)),
             "header_ok": Out(1), "length_ok": Out(1), "address_ok": Out(1),
             "restart": In(1), "value_start": In(1), "value_get": In(1), "value_last": Out(1), "in_range": Out(1),
@@ -50,7 +53,7 @@ class WriteRules(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         geo, maxvb = self.geo, self.max_value_bytes
-        hdr = Signal(8 * WRITE_HEADER)
+        hdr = self.header
         row, col, count = hdr[16:32], hdr[32:48], hdr[48:64]
         flag_bit = WRITE_ROW_MAJOR.bit_length() - 1
         bulk = hdr[8 + flag_bit]
