@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import drive_layer_step
 from spikegate.hdl.conv_layer import ConvLayerCore
 from spikegate.hdl.core import NetworkCore
-from spikegate.hdl.testbench import run_in_testbench
+from spikegate.hdl.testbench import run_in_testbench, send_cfg_words
 from test_conv_sim import random_conv_network
 from test_conv_twin import _random_pool
 from spikegate.model.conv_eval import conv2d_layer
@@ -121,13 +121,7 @@ def test_spram_readout_and_input_buffer(seed, lanes):
 
     async def body(ctx):
         got["empty"] = await run_in_testbench(ctx, dut, spikes)
-        for layer, target, row, col, data in words:
-            ctx.set(dut.cfg.valid, 1)
-            ctx.set(dut.cfg.payload, {"layer": layer, "target": target, "row": row, "col": col, "data": data})
-            await ctx.tick()
-        ctx.set(dut.cfg.valid, 0)
-        await ctx.tick().repeat(3)
-        assert not ctx.get(dut.cfg_error)
+        assert await send_cfg_words(ctx, dut, words)
         got["loaded"] = await run_in_testbench(ctx, dut, spikes)
         got["again"] = await run_in_testbench(ctx, dut, spikes)
 
