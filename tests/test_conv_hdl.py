@@ -97,7 +97,7 @@ def test_pool_layer_matches_twin(seed, lanes_exp):
     run_layer(layer, 1 << lanes_exp, steps)
 
 
-@pytest.mark.parametrize("seed,lanes", [(1, 1), (4, 2)])
+@pytest.mark.parametrize("seed,lanes", [(1, 1), pytest.param(4, 2, marks=pytest.mark.slow)])
 def test_spram_readout_and_input_buffer(seed, lanes):
     """The iCEBreaker placement of a conv network (boards/fit.py): the dense readout's weights in SPRAM
     (cycle model; empty after configuration), loaded through cfg at the conv layer's packed rows
