@@ -59,7 +59,8 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
             # the inflight schedule's queue holds two steps (one being written, one being read)
             depth = G * (2 if hw.schedule == "inflight" else 1)
             shapes.append((f"layer {l} spike words", g.group_bits + P, queue_capacity(depth)))
-    shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))
+    if hw.input_ram != "spram":
+        shapes.append(("input buffer", geos[0].addr_bits + 1, hw.max_events))
     # The host link's buffers are not forced into block RAM (Yosys may build them from logic), so
     # they stay out of this lower bound; the post-synthesis check counts what they really take.
     return shapes
@@ -93,7 +94,8 @@ def estimate(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
     rams = hw.weight_ram if isinstance(hw.weight_ram, str) else list(hw.weight_ram)
     return {"memories": rows, "blocks": sum(r["blocks"] for r in rows),
             "bits": sum(r["bits"] for r in rows), "available": board.bram_blocks,
-            "spram_tiles": sum(g.spram_tiles for g in geos), "weight_ram": rams}
+            "spram_tiles": sum(g.spram_tiles for g in geos) + hw.input_spram_tiles(), "weight_ram": rams,
+            "input_ram": hw.input_ram}
 
 
 def _fits(board, est: dict) -> bool:
@@ -109,7 +111,8 @@ def choose_stream(board, net, hw: HardwareConfig) -> bool:
 
 def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
     """``hw`` with its weights in block RAM, or per layer in block RAM or SPRAM when only SPRAM
-    weights make the design fit.
+    weights make the design fit; failing that, with the input buffer in SPRAM too
+    (``input_ram = "spram"``), then weights moved as before.
 
     On a device with SPRAM (the iCE40 UltraPlus), the largest weight arrays move to SPRAM, one
     layer at a time, until the block RAM suffices; a plastic layer's too (its learning stage then
@@ -120,6 +123,24 @@ def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
     block = replace(hw, weight_ram="block")
     if _fits(board, estimate(board, net, block)) or not board.spram_blocks:
         return block
+    placed = _place_weights(board, net, block)
+    if placed is not None or hw.input_ram == "spram":
+        return placed or block
+    # The input buffer (a whole sample: 24 blocks for a conv-first MNIST network at T = 32) goes
+    # to an SPRAM tile of its own when moving weights alone is not enough.
+    try:
+        spram_input = replace(block, input_ram="spram")
+        if _fits(board, estimate(board, net, spram_input)):
+            return spram_input
+        return _place_weights(board, net, spram_input) or block
+    except ValueError:  # the buffer's words do not fit one tile
+        return block
+
+
+def _place_weights(board, net, block: HardwareConfig) -> HardwareConfig | None:
+    """``block`` with the largest weight arrays in SPRAM, one layer at a time, until the design fits
+    (None when it never does)."""
+    hw = block
     rams = ["block"] * len(net.layers)
     order = sorted(range(len(net.layers)), key=lambda l: -net.layers[l].weights.size * net.layers[l].weight_bits)
     for l in order:
@@ -133,7 +154,7 @@ def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
             continue
         if _fits(board, est):
             return replace(hw, weight_ram=rams)
-    return block
+    return None
 
 
 def _lane_options(board, net, hw: HardwareConfig) -> list[int]:
@@ -178,12 +199,13 @@ def precheck(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
     note = ""
     placed = estimate(board, net, choose_weight_ram(board, net, hw))
     if _fits(board, placed):  # only when the caller chose the placement itself
-        hints.insert(0, f"weight_ram = {placed['weight_ram']!r} fits (the automatic placement)")
+        also = ", input_ram = 'spram'" if placed["input_ram"] == "spram" else ""
+        hints.insert(0, f"weight_ram = {placed['weight_ram']!r}{also} fits (the automatic placement)")
     elif spram_bits:
         note = (f" Moving weight arrays to the {board.spram_blocks} SPRAM blocks ({spram_bits // 1024} "
                 f"kbit) does not make it fit either (the weights take {weight_bits} bits).")
-    ibuf = next(r for r in est["memories"] if r["memory"] == "input buffer")
-    if ibuf["blocks"] > 2 and max_events > 512:
+    ibuf = next((r for r in est["memories"] if r["memory"] == "input buffer"), None)
+    if ibuf is not None and ibuf["blocks"] > 2 and max_events > 512:
         hints.append(f"a smaller input buffer (--max-events {max_events // 2}; it takes "
                      f"{ibuf['blocks']} blocks at {max_events} words)")
     bigger = _bigger_boards(board, est["bits"])

@@ -58,6 +58,7 @@ from ..model.network import Network
 from ..model.protocol import CfgTarget, value_range
 from ..model.learning_engine import LearnState
 from .conv_layer import bad_input_address, layer_cores
+from .input_buffer import spram_buffer_ports
 from .learning_state import state_width
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 from .trace import trace_banks
@@ -170,8 +171,10 @@ class NetworkCore(wiring.Component):
         # No collision logic: the buffer is written only while idle, when its read port reads
         # address 0 for the next start (a load in the very cycle of start is not part of the
         # port contract: load, then start).
-        self.input_buffer = Memory(shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[],
-                                   attrs=BLOCK_RAM_NO_COLLISION)
+        # (input_ram = "spram" with spram_primitive False: a behavioural memory, as for the weights)
+        self.input_spram = spram_primitive if hw.input_ram == "spram" else False
+        self.input_buffer = None if self.input_spram else Memory(
+            shape=unsigned(geos[0].addr_bits + 1), depth=max_events, init=[], attrs=BLOCK_RAM_NO_COLLISION)
         self.trace_mems = [Memory(shape=self.trace_layout, depth=trace_depth, init=[], attrs=BLOCK_RAM)
                            for _ in self.trace_banks] if trace_depth else []
 
@@ -219,9 +222,12 @@ class NetworkCore(wiring.Component):
         ]
 
         # --- input buffer ------------------------------------------------------------------------
-        m.submodules.input_buffer = self.input_buffer
-        ib_wr = self.input_buffer.write_port()
-        ib_rd = self.input_buffer.read_port()
+        if self.input_spram:
+            ib_wr, ib_rd = spram_buffer_ports(m, geos[0].addr_bits + 1, self.input_spram)
+        else:
+            m.submodules.input_buffer = self.input_buffer
+            ib_wr = self.input_buffer.write_port()
+            ib_rd = self.input_buffer.read_port()
         ab0 = geos[0].addr_bits
         n_in = geos[0].n_in
         m.d.comb += self.load.ready.eq(idle)

@@ -59,7 +59,7 @@ def hardware_summary(core: NetworkCore) -> dict:
     return {"lanes": [g.lanes for g in core.geometry], "max_events": core.max_events,
             "weight_ram": [g.weight_ram for g in core.geometry],
             "spram_tiles": sum(g.spram_tiles for g in core.geometry),
-            "weights_loaded_by_host": spram,
+            "weights_loaded_by_host": spram, "input_ram": core.hw.input_ram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
             "schedule": core.hw.schedule, "cycle_formula": _cycle_formula(core.geometry, core.hw.schedule)}
 

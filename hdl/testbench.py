@@ -11,15 +11,27 @@ from amaranth.sim import Simulator
 
 from ..model.core import RunResult, input_words
 from ..model.synapse import unpack_lanes
-from .core import NetworkCore
+from .core import CFG_LATENCY, NetworkCore
 
-__all__ = ["simulate_core", "run_in_testbench"]
+__all__ = ["simulate_core", "run_in_testbench", "send_cfg_words"]
 
 
 async def _pulse(ctx, sig):
     ctx.set(sig, 1)
     await ctx.tick()
     ctx.set(sig, 0)
+
+
+async def send_cfg_words(ctx, dut: NetworkCore, words) -> bool:
+    """Send cfg words ``(layer, target, row, col, data)`` back to back, wait until the last is applied
+    (CFG_LATENCY) and a cycle more; return whether ``cfg_error`` stayed low."""
+    for layer, target, row, col, value in words:
+        ctx.set(dut.cfg.valid, 1)
+        ctx.set(dut.cfg.payload, {"layer": layer, "target": target, "row": row, "col": col, "data": value})
+        await ctx.tick()
+    ctx.set(dut.cfg.valid, 0)
+    await ctx.tick().repeat(CFG_LATENCY + 2)
+    return not ctx.get(dut.cfg_error)
 
 
 async def load_sample(ctx, dut: NetworkCore, spikes: np.ndarray) -> None:

@@ -38,7 +38,7 @@ from .layer import LAYER_OVERHEAD, LayerCore, ceil_log2
 from .network import Layer
 from .neuron import LIFNeuronUnit
 
-__all__ = ["ConvGeometry", "ConvLayerCore", "input_fields", "pack", "unpack", "input_addresses",
+__all__ = ["ConvGeometry", "ConvLayerCore", "input_fields", "pack", "unpack", "input_addresses", "hardware_rows_of",
            "hardware_rows", "hardware_layer", "axis_reach", "conv_geometry", "layer_cores", "pool_as_conv"]
 
 
@@ -153,14 +153,19 @@ def hardware_rows(fields, shape) -> int:
     return pack(fields, c - 1, h - 1, w - 1) + 1
 
 
+def hardware_rows_of(fields, shape) -> np.ndarray:
+    """The packed address of each flat input (c, y, x) of a C x H x W map: where a dense layer after
+    the conv layer keeps that input's weight row."""
+    c, h, w = shape
+    flat = np.arange(c * h * w)
+    return pack(fields, flat // (h * w), (flat // w) % h, flat % w)
+
+
 def hardware_layer(layer: Layer, fields, shape) -> Layer:
     """A dense ``layer`` that follows a conv layer, with its weight rows at the packed addresses of
     its inputs (a C x H x W map, ``fields`` as the conv layer sends them)."""
-    c, h, w = shape
-    flat = np.arange(c * h * w)
-    rows = pack(fields, flat // (h * w), (flat // w) % h, flat % w)
     weights = np.zeros((hardware_rows(fields, shape), layer.n), np.int64)
-    weights[rows] = layer.weights
+    weights[hardware_rows_of(fields, shape)] = layer.weights
     return layer.replace(weights=weights)
 
 
@@ -267,9 +272,8 @@ def conv_geometry(l: int, layers, geos, lanes: int, weight_ram: str):
     if layer.conv is None:
         if prev is None:
             return None, layer.n_in
-        if weight_ram != "block":  # the cfg port's weight words would need the packed rows too
-            raise ValueError(f"{name} follows a conv2d layer: its weight rows sit at the conv layer's packed "
-                             f"addresses, in block RAM; valid: weight_ram = 'block' for it, got {weight_ram!r}")
+        # Its weight rows sit at the conv layer's packed addresses, in block RAM or SPRAM (where the
+        # host writes them at those rows: model.core.weight_cfg_words).
         return None, hardware_rows(prev.out_fields, layers[l - 1].conv.out_shape)
     spec = pool_as_conv(layer).conv
     if l and layers[l - 1].conv is None:

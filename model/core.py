@@ -28,7 +28,7 @@ import numpy as np
 
 from .conv import refuse_conv
 from .hardware import DEFAULT_MEMORY_BUDGET, MAX_EVENTS, MAX_LANES, SCHEDULES, HardwareConfig
-from .conv_layer import input_addresses, layer_cores
+from .conv_layer import hardware_rows_of, input_addresses, layer_cores
 from .layer import LAYER_OVERHEAD, LayerCore
 from .learning import check_reward
 from .network import Network
@@ -89,12 +89,27 @@ def input_words(spikes: np.ndarray, first=None) -> list[tuple[int, int]]:
     return words
 
 
-def weight_cfg_words(net: Network, layers=None) -> list[tuple[int, int, int, int, int]]:
+def weight_cfg_words(net: Network, layers=None, hw: HardwareConfig | None = None) -> list[tuple[int, int, int, int, int]]:
     """cfg words ``(layer, CfgTarget.WEIGHT, row, col, data)`` that write every weight of the given layers
-    (default: all): what a host sends to load weights kept in SPRAM, which has no initial contents."""
+    (default: all): what a host sends to load weights kept in SPRAM, which has no initial contents.
+
+    A dense layer after a conv layer keeps input i's weights at row ``packed(i)``, the packed address
+    the conv layer sends for it (model.conv_layer.hardware_layer), which depends on the lanes: ``hw``
+    (the built configuration) is then required. Its rows at addresses no input uses are not written
+    (no event reads them). A conv layer's kernels are fixed at generation (refused)."""
     layers = range(len(net.layers)) if layers is None else layers
     refuse_conv([net.layers[l] for l in layers], "the cfg port")
-    return [(l, CfgTarget.WEIGHT, i, j, int(net.layers[l].weights[i, j]))
+    after_conv = [l for l in layers if l and net.layers[l - 1].conv is not None]
+    rows = {}
+    if after_conv:
+        if hw is None:
+            raise ValueError(f"layer {after_conv[0]} follows a conv layer: its weight rows are the conv layer's "
+                             "packed addresses, which depend on the lanes; pass hw, the HardwareConfig built")
+        geos = hw.geometry(net)
+        for l in after_conv:
+            prev = geos[l - 1].conv
+            rows[l] = hardware_rows_of(prev.out_fields, prev.spec.out_shape)
+    return [(l, CfgTarget.WEIGHT, int(rows[l][i]) if l in rows else i, j, int(net.layers[l].weights[i, j]))
             for l in layers for i in range(net.layers[l].n_in) for j in range(net.layers[l].n)]
 
 

@@ -29,6 +29,7 @@ WEIGHT_RAMS = ("block", "spram")
 # step one after the other; "inflight" runs wave w with layer l on step w - l, all layers at once.
 SCHEDULES = ("inflight", "sequential")
 SPRAM_TILES = 4  # SB_SPRAM256KA on an iCE40 UP5K
+SPRAM_WORDS, SPRAM_WIDTH = 16384, 16  # one SB_SPRAM256KA tile
 # 4 Mibit: more than any supported board's block RAM (UP5K: 120 kbit EBR + 1 Mbit SPRAM;
 # ECP5-85: 3.7 Mbit), so only impossible networks are refused by default.
 DEFAULT_MEMORY_BUDGET = 4 << 20
@@ -64,6 +65,9 @@ class HardwareConfig:
     - ``schedule``: ``"inflight"`` (layer l works on step t while layer l+1 works on step t-1,
       barrier-synchronised waves) or ``"sequential"`` (each step's layers one after the other).
       Same spikes bit for bit; only the cycle count and the order of the trace words differ.
+    - ``input_ram``: where the input buffer lives, ``"block"`` or ``"spram"`` (one SB_SPRAM256KA
+      tile: at most 16,384 words of at most 16 bits). The buffer is written only while the core is
+      idle and read only during a run, so SPRAM's single port serves both; same timing either way.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
@@ -73,6 +77,7 @@ class HardwareConfig:
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     weight_ram: str | tuple[str, ...] = "block"
     schedule: str = "inflight"
+    input_ram: str = "block"
 
     def __post_init__(self):
         lanes = self.lanes
@@ -99,6 +104,8 @@ class HardwareConfig:
                 raise ValueError(f"weight_ram = {r!r} (layer {l}) is not valid; valid: {', '.join(WEIGHT_RAMS)}")
         if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ValueError(f"schedule = {self.schedule!r} is not valid; valid: {', '.join(SCHEDULES)}")
+        if self.input_ram not in WEIGHT_RAMS:
+            raise ValueError(f"input_ram = {self.input_ram!r} is not valid; valid: {', '.join(WEIGHT_RAMS)}")
         if not _is_int(self.max_events):
             raise TypeError(f"max_events must be an integer, got {self.max_events!r}")
         if not 1 <= self.max_events <= MAX_EVENTS:
@@ -120,6 +127,10 @@ class HardwareConfig:
 
     def layer_weight_ram(self, n_layers: int) -> list[str]:
         return _per_layer("weight_ram", self.weight_ram, n_layers, "give one per layer or a single value")
+
+    def input_spram_tiles(self) -> int:
+        """SB_SPRAM256KA tiles of the input buffer: 1 with ``input_ram = "spram"``, else 0."""
+        return int(self.input_ram == "spram")
 
     def input_buffer_bits(self, geometry: list[LayerGeometry]) -> int:
         """Bits of the core's input buffer: ``max_events`` words of an address and an end-of-step bit."""
@@ -175,11 +186,17 @@ class HardwareConfig:
                                       current=tp is not None and tp.current is not None,
                                       recurrent=tp is not None and tp.recurrent is not None,
                                       delay_slots=delay_slots(layer)))
-        tiles = sum(g.spram_tiles for g in geos)
+        if self.input_ram == "spram" and (self.max_events > SPRAM_WORDS or geos[0].addr_bits + 1 > SPRAM_WIDTH):
+            raise ValueError(f"input_ram = 'spram' holds {SPRAM_WORDS} words of {SPRAM_WIDTH} bits (one SB_SPRAM256KA), "
+                             f"but the input buffer needs {self.max_events} words of {geos[0].addr_bits + 1} bits; "
+                             f"valid: max_events <= {SPRAM_WORDS} with at most {SPRAM_WIDTH - 1} address bits, "
+                             "or input_ram = 'block'")
+        tiles = sum(g.spram_tiles for g in geos) + self.input_spram_tiles()
         if tiles > SPRAM_TILES:
-            raise ValueError(f"the weights in SPRAM need {tiles} SB_SPRAM256KA tiles "
-                             f"({', '.join(f'layer {l}: {g.spram_tiles}' for l, g in enumerate(geos) if g.spram_tiles)}); "
-                             f"an iCE40 UltraPlus has {SPRAM_TILES}")
+            parts = [f"layer {l}: {g.spram_tiles}" for l, g in enumerate(geos) if g.spram_tiles]
+            parts += ["input buffer: 1"] if self.input_spram_tiles() else []
+            raise ValueError(f"the memories in SPRAM need {tiles} SB_SPRAM256KA tiles "
+                             f"({', '.join(parts)}); an iCE40 UltraPlus has {SPRAM_TILES}")
         total = self.memory_bits(geos)
         if total > self.memory_budget:
             detail = ", ".join(f"layer {l}: {sum(g.memory_bits().values())}" for l, g in enumerate(geos))

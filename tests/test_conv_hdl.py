@@ -1,16 +1,22 @@
 """The conv layer's gateware (hdl/conv_layer.py) on its own in Amaranth's simulator against its twin
 (model/conv_layer.py): spike words, start-to-done cycles, final state, on random small conv layers."""
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import drive_layer_step
 from spikegate.hdl.conv_layer import ConvLayerCore
+from spikegate.hdl.core import NetworkCore
+from spikegate.hdl.testbench import run_in_testbench, send_cfg_words
+from test_conv_sim import random_conv_network
 from test_conv_twin import _random_pool
 from spikegate.model.conv_eval import conv2d_layer
 from spikegate.model.conv_layer import ConvLayerCore as ConvTwin, input_addresses
+from spikegate.model.core import NetworkCore as Twin, RunResult, weight_cfg_words
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Network
+from spikegate.model.simulate import simulate
 
 
 def random_conv_layer(rng):
@@ -89,3 +95,55 @@ def test_pool_layer_matches_twin(seed, lanes_exp):
     layer = _random_pool(rng, shape)
     steps = [np.flatnonzero(rng.random(layer.n_in) < rng.random()) for _ in range(3)]
     run_layer(layer, 1 << lanes_exp, steps)
+
+
+@pytest.mark.parametrize("seed,lanes", [(1, 1), pytest.param(4, 2, marks=pytest.mark.slow)])
+def test_spram_readout_and_input_buffer(seed, lanes):
+    """The iCEBreaker placement of a conv network (boards/fit.py): the dense readout's weights in SPRAM
+    (cycle model; empty after configuration), loaded through cfg at the conv layer's packed rows
+    (weight_cfg_words with hw), and the input buffer in an SPRAM tile, written by load and read from the
+    cycle after start (the testbench starts right after the last load word)."""
+    net = random_conv_network(seed)
+    L = len(net.layers)
+    rng = np.random.default_rng(seed)
+    spikes = rng.random((net.timesteps, net.n_inputs)) < 0.4
+    hw = HardwareConfig(lanes=lanes, weight_ram=["block"] * (L - 1) + ["spram"], input_ram="spram", max_events=512)
+    words = weight_cfg_words(net, [L - 1], hw)
+    assert len(words) == net.layers[-1].weights.size
+    twin = Twin(net, hw)
+    empty = twin.run(spikes)
+    assert all(twin.cfg(*w) for w in words)
+    loaded = twin.run(spikes)
+    assert (m := RunResult.from_simulation(net, simulate(net, spikes[None]), 0).mismatch(loaded, cycles=False)) is None, m
+    assert empty.mismatch(loaded) is not None  # the uploaded weights matter
+    dut = NetworkCore(net, hw, spram_primitive="model")
+    got = {}
+
+    async def body(ctx):
+        got["empty"] = await run_in_testbench(ctx, dut, spikes)
+        assert await send_cfg_words(ctx, dut, words)
+        got["loaded"] = await run_in_testbench(ctx, dut, spikes)
+        got["again"] = await run_in_testbench(ctx, dut, spikes)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(body)
+    sim.run()
+    assert (m := empty.mismatch(got["empty"])) is None, m
+    assert (m := loaded.mismatch(got["loaded"])) is None, m
+    assert (m := loaded.mismatch(got["again"])) is None, m
+
+
+def test_weight_cfg_words_after_a_conv_layer_need_the_hardware_config():
+    net = random_conv_network(1)
+    with pytest.raises(ValueError, match="follows a conv layer.*pass hw"):
+        weight_cfg_words(net, [len(net.layers) - 1])
+    with pytest.raises(ValueError, match="conv2d layer; the cfg port"):
+        weight_cfg_words(net, [0], HardwareConfig(lanes=1))
+
+
+@pytest.mark.parametrize("kw,match", [(dict(input_ram="dram"), "input_ram = 'dram' is not valid"),
+                                      (dict(input_ram="spram", max_events=16385), "max_events <= 16384")])
+def test_input_ram_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        HardwareConfig(**kw).geometry(random_conv_network(1))

@@ -175,3 +175,29 @@ def test_train_command_convs_sets_each_conv_layer(tmp_path, capsys):
                           ("3:5:1:0,4:5:1:0", "conv layer 1 (4:5:1:0): kernel = [5, 5] is larger than the padded")):
         assert main(["train", "--arch", "conv", "--data", "digits", "--convs", text, "--out", str(out)]) == 2
         assert message in capsys.readouterr().err, text
+
+
+def test_icebreaker_placement_of_the_built_conv_network():
+    """boards/fit.py on the iCEBreaker: the checked-in conv network built there (README "A conv network on the
+    iCEBreaker") fits only with its dense readout's weights (at packed rows) and its input buffer in SPRAM;
+    a network that fits without moving the input buffer keeps it in block RAM (its Verilog unchanged)."""
+    from pathlib import Path
+    from spikegate.boards import fit
+    from spikegate.boards.targets import get_board
+    from spikegate.datasets import load_network
+    from spikegate.model.hardware import HardwareConfig
+    board = get_board("icebreaker")
+    net = Network.load(Path(__file__).parent / "data" / "mnist-conv-16k7s3.json")
+    hw = fit.choose_weight_ram(board, net, HardwareConfig(lanes=1, max_events=16384))
+    assert hw.layer_weight_ram(2) == ["block", "spram"] and hw.input_ram == "spram"
+    est = fit.precheck(board, net, hw)
+    assert (est["blocks"], est["spram_tiles"], est["input_ram"]) == (23, 2, "spram")
+    assert all(r["memory"] != "input buffer" and r["memory"] != "layer 1 weights" for r in est["memories"])
+    # each move alone is not enough (at 8,192 words: T = 32 MNIST needs up to 7,617): 47 blocks with the
+    # buffer in block RAM, 43 with the readout's weights there
+    for alone, blocks in ((HardwareConfig(lanes=1, max_events=8192, weight_ram=["block", "spram"]), 47),
+                          (HardwareConfig(lanes=1, max_events=8192, input_ram="spram"), 43)):
+        with pytest.raises(fit.ResourceError, match=f"block RAM needs {blocks} blocks.*input_ram = 'spram' fits"):
+            fit.precheck(board, net, alone)
+    digits = load_network()
+    assert fit.choose_weight_ram(board, digits, HardwareConfig(lanes=2)).input_ram == "block"

@@ -59,20 +59,22 @@ def test_random_conv_network_verilator(seed, lanes, pool):
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 MNIST_CONV = Path(__file__).parent / "data" / "mnist-conv-8-16.json"
+# The one built for the iCEBreaker (README "A conv network on the iCEBreaker": --convs 16:7:3:0)
+MNIST_CONV_ICEBREAKER = Path(__file__).parent / "data" / "mnist-conv-16k7s3.json"
 
 
 @pytest.mark.slow
-def test_mnist_conv_network_whole_test_split_verilator():
-    # The checked-in MNIST conv SNN (README "Convolutional layers": spikegate train --arch conv --channels
-    # 8,16) on all 2,000 test images: every layer's spikes at every step, the readout's membranes and
-    # counts against the vectorised model, the core's cycle counter against the documented formula
-    # (batch_cycles, vectorised; the twin, ~4 s a sample, is held to it on the first samples).
-    net = Network.load(MNIST_CONV)
+@pytest.mark.parametrize("path,lanes", [(MNIST_CONV, 4), (MNIST_CONV_ICEBREAKER, 1)], ids=["8-16", "16k7s3"])
+def test_mnist_conv_network_whole_test_split_verilator(path, lanes):
+    # The checked-in MNIST conv SNNs (README "Convolutional layers": spikegate train --arch conv --channels
+    # 8,16, and --convs 16:7:3:0 at the lanes of its iCEBreaker build) on all 2,000 test images: every layer's spikes at every step, the readout's
+    # membranes and counts against the vectorised model, the core's cycle counter against the documented
+    # formula (batch_cycles, vectorised; the twin, ~4 s a sample, is held to it on the first samples).
+    net = Network.load(path)
     x, y = datasets.load("mnist", "test", MNIST_SUBSET)
     spikes = datasets.encode_for(net, x)
     res = simulate(net, spikes)
     assert len(y) == 2000 and (classify(net, res) == y).mean() >= 0.98
-    lanes = 4
     cycles = batch_cycles(net, lanes, spikes, res)
     twin = CoreTwin(net, HardwareConfig(lanes=lanes))
     assert [twin.run(s).cycles for s in spikes[:2]] == cycles[:2].tolist()

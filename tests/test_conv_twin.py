@@ -152,8 +152,11 @@ def test_geometry_refuses_what_has_no_gateware_naming_layer_and_feature():
     with pytest.raises(ValueError, match=r"layer 0 \(c\) is a conv2d layer: its kernels live in block RAM"):
         HardwareConfig(weight_ram="spram").geometry(Network([conv]))
     readout = Layer(weights=np.ones((8, 4), np.int64), weight_bits=8, readout=True, name="d")
-    with pytest.raises(ValueError, match=r"layer 1 \(d\) follows a conv2d layer: its weight rows sit at"):
-        HardwareConfig(weight_ram=("block", "spram")).geometry(Network([conv, readout]))
+    # a dense layer after a conv layer may keep its weights in SPRAM, at the packed rows: the 2 x 2 x 2 map's
+    # highest address at P = 4 (2 channel bits, 1 column bit) is (1 << 3) | (1 << 2) | 1 = 13; 4 lanes of
+    # 8 bits are two SPRAM tiles wide
+    g = HardwareConfig(weight_ram=("block", "spram")).geometry(Network([conv, readout]))[1]
+    assert (g.weight_ram, g.n_in, g.spram_tiles) == ("spram", 14, 2)
 
 
 def test_memory_bits_of_the_mnist_conv_network():

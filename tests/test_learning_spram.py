@@ -14,7 +14,7 @@ from test_learning_engine import stdp_for
 from test_learning_hdl import STDP, check_weights
 
 from spikegate.hdl.core import NetworkCore
-from spikegate.hdl.testbench import run_in_testbench
+from spikegate.hdl.testbench import run_in_testbench, send_cfg_words
 from spikegate.model.core import NetworkCore as Twin, weight_cfg_words
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.plasticity import Plasticity
@@ -31,13 +31,7 @@ def _learn_with_spram(net, lanes, samples, learn):
     changed = []
 
     async def bench(ctx):
-        for layer, target, row, col, data in cfg:
-            ctx.set(dut.cfg.valid, 1)
-            ctx.set(dut.cfg.payload, {"layer": layer, "target": target, "row": row, "col": col, "data": data})
-            await ctx.tick()
-        ctx.set(dut.cfg.valid, 0)
-        await ctx.tick().repeat(4)
-        assert not ctx.get(dut.cfg_error)
+        assert await send_cfg_words(ctx, dut, cfg)
         for s, on in zip(samples, learn):
             ctx.set(dut.learn, int(on))
             got = await run_in_testbench(ctx, dut, s)

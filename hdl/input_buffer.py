@@ -1,0 +1,45 @@
+"""The core's input buffer in one iCE40 SB_SPRAM256KA tile (``HardwareConfig.input_ram = "spram"``).
+
+The buffer is written only while the core is idle (``load``) and read only from the cycle after
+``start`` on (a load in the very cycle of ``start`` is not part of the port contract), so the
+tile's single port serves both: the write address wins in a cycle with a write, the read address
+otherwise. DATAOUT is registered, so reads keep the block RAM's one-cycle latency and the core's
+look-ahead read of the next word (hdl.core) works unchanged. A block RAM of 8,192 words of 11 bits
+(rate-coded MNIST at T = 32 on a conv-first network) costs 24 of the UP5K's 30 blocks.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal
+
+from ..model.hardware import SPRAM_WIDTH
+from .synapse import SPRAM256KAModel
+
+__all__ = ["spram_buffer_ports"]
+
+
+class _Port:
+    """The subset of an amaranth.lib.memory port the core drives: addr, data, en."""
+
+    def __init__(self, addr_bits: int, width: int, name: str):
+        self.addr = Signal(addr_bits, name=f"{name}_addr")
+        self.data = Signal(width, name=f"{name}_data")
+        self.en = Signal(name=f"{name}_en")
+
+
+def spram_buffer_ports(m, width: int, primitive) -> tuple[_Port, _Port]:
+    """(write port, read port) of a buffer of ``width``-bit words in one SPRAM tile (HardwareConfig.geometry
+    checks that it fits: at most 16,384 words of at most 16 bits). ``primitive``: True instantiates
+    SB_SPRAM256KA, ``"model"`` its cycle model (hdl.synapse.SPRAM256KAModel)."""
+    wr, rd = _Port(14, width, "ib_wr"), _Port(14, width, "ib_rd")
+    ports = dict(ADDRESS=Mux(wr.en, wr.addr, rd.addr), DATAIN=Cat(wr.data, Const(0, SPRAM_WIDTH - width)), MASKWREN=Const(0b1111, 4),
+                 WREN=wr.en, CHIPSELECT=Const(1), STANDBY=Const(0), SLEEP=Const(0), POWEROFF=Const(1))
+    dout = Signal(SPRAM_WIDTH, name="ib_spram_data")
+    if primitive == "model":
+        tile = m.submodules.input_spram = SPRAM256KAModel()
+        m.d.comb += [getattr(tile, k).eq(v) for k, v in ports.items()]
+        m.d.comb += dout.eq(tile.DATAOUT)
+    else:
+        m.submodules.input_spram = Instance("SB_SPRAM256KA", i_CLOCK=ClockSignal(), o_DATAOUT=dout,
+                                            **{f"i_{k}": v for k, v in ports.items()})
+    m.d.comb += rd.data.eq(dout[:width])
+    return wr, rd
