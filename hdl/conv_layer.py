@@ -35,7 +35,7 @@ from ..model.layer import LAYER_OVERHEAD, LayerGeometry, ceil_log2
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
-from .layer import drive_peek, layer_members
+from .layer_ports import drive_peek, layer_members
 from .neuron import LIFNeuronUnit, neuron_aligned
 from .synapse import BLOCK_RAM_NO_COLLISION
 

@@ -55,14 +55,15 @@ from amaranth.lib.wiring import In, Out
 from ..model.hardware import HardwareConfig
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
-from ..model.protocol import CfgTarget, value_range
+from ..model.protocol import CfgTarget
 from ..model.learning_engine import LearnState
 from .conv_layer import bad_input_address, layer_cores
 from .input_buffer import spram_buffer_ports
 from .learning_state import state_width
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
+from .core_cfg import cfg_port, param_port
 from .trace import trace_banks
-from .word_queue import WordQueue, word_events
+from .word_queue import chain_layers
 
 __all__ = ["NetworkCore", "CFG_LATENCY"]
 
@@ -276,32 +277,7 @@ class NetworkCore(wiring.Component):
         # --- layers chained through spike-word queues --------------------------------------------
         inflight = self.hw.schedule == "inflight"
         seal = Signal()  # inflight: the boundary cycle (and idle) moves every queue's fence
-        for l in range(L - 1):
-            prod, cons = self.layers[l], self.layers[l + 1]
-            geo = geos[l]
-            P = geo.lanes
-            # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
-            # lowest-bit search and the consumer's weight address start from a register.
-            queue = WordQueue(width=geo.group_bits + P, depth=geo.groups * (2 if inflight else 1), fenced=inflight)
-            m.submodules[f"words{l}"] = queue
-            m.d.comb += [
-                queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),
-                queue.w.valid.eq(prod.spikes.valid),
-            ]
-            if inflight:
-                m.d.comb += queue.seal.eq(seal)
-            else:
-                m.d.comb += cons.start.eq(prod.done)
-            head, head_valid = queue.r.payload, queue.r.valid
-            head_pop = queue.r.ready
-            address, last, _ = word_events(m, head[:geo.group_bits], head[geo.group_bits:],
-                                           cons.events.valid & cons.events.ready, P)
-            m.d.comb += [
-                cons.events.valid.eq(head_valid),
-                cons.events.payload.eq(address),
-                cons.events_end.eq(~head_valid),
-                head_pop.eq(last),
-            ]
+        chain_layers(m, self.layers, geos, inflight, seal)
 
         # --- controller --------------------------------------------------------------------------
         # lstep[l]: the step layer l works on (the mon words' step field).
@@ -397,66 +373,6 @@ class NetworkCore(wiring.Component):
         if self.trace_mems:
             trace_banks(m, self, idle)
 
-        # --- run-time configuration --------------------------------------------------------------
-        # CFG_LATENCY registered stages, so neither the link's word decoding nor the range
-        # checks sit in front of the memories' write enables: the accepted word is registered,
-        # then checked (the per-layer enables and the error registered), then applied. A run
-        # started right after a write reads weights, biases and thresholds later than that.
-        m.d.comb += self.cfg.ready.eq(idle)
-        c = Signal(self.cfg_layout)
-        c_valid = Signal()
-        m.d.sync += c_valid.eq(self.cfg.valid & idle)
-        with m.If(self.cfg.valid & idle):
-            m.d.sync += c.eq(self.cfg.payload)
-        c_apply = Signal(self.cfg_layout)
-        m.d.sync += c_apply.eq(c)
-        any_ok = Signal()
-        for l, (core, geo) in enumerate(zip(self.layers, geos)):
-            ok = Signal(name=f"cfg_ok{l}")
-            with m.Switch(c.target):
-                for target in CfgTarget:
-                    lo, hi = value_range(geo, target)
-                    in_range = (c.data >= lo) & (c.data <= hi)
-                    with m.Case(target):
-                        if geo.conv is not None and target != CfgTarget.THRESHOLD:
-                            m.d.comb += ok.eq(0)  # a conv layer's kernels and biases are fixed
-                        elif target == CfgTarget.WEIGHT:
-                            m.d.comb += ok.eq((c.row < geo.n_in) & (c.col < geo.n) & in_range)
-                        elif target == CfgTarget.BIAS:
-                            m.d.comb += ok.eq((c.col < geo.n) & in_range)
-                        else:
-                            m.d.comb += ok.eq(Const(0 if core.layer.readout else 1) & in_range)
-            en = Signal(name=f"cfg_en{l}")
-            en_q = Signal(name=f"cfg_en{l}_q")
-            m.d.comb += en.eq(c_valid & (c.layer == l) & ok)
-            m.d.sync += en_q.eq(en)
-            with m.If(en):
-                m.d.comb += any_ok.eq(1)
-            m.d.comb += [
-                core.cfg_target.eq(c_apply.target),
-                core.cfg_row.eq(c_apply.row),
-                core.cfg_col.eq(c_apply.col),
-                core.cfg_data.eq(c_apply.data),
-                core.cfg_en.eq(en_q),
-            ]
-        # (a layer number >= L matches no layer, so it is refused like any other bad word)
-        bad_q = Signal()
-        m.d.sync += bad_q.eq(c_valid & ~any_ok)
-        with m.If(bad_q):
-            m.d.sync += cfg_error.eq(1)
-
-        # --- idle-time parameter reads -----------------------------------------------------------
-        pa = self.param_addr
-        pa_q = Signal(self.param_layout)
-        m.d.sync += pa_q.eq(pa)
-        for l, core in enumerate(self.layers):
-            m.d.comb += [core.param_row.eq(pa.row), core.param_col.eq(pa.col)]
-            with m.If(pa_q.layer == l):
-                with m.Switch(pa_q.target):
-                    with m.Case(CfgTarget.WEIGHT):
-                        m.d.comb += self.param_data.eq(core.param_weight)
-                    with m.Case(CfgTarget.BIAS):
-                        m.d.comb += self.param_data.eq(core.param_bias)
-                    with m.Case(CfgTarget.THRESHOLD):
-                        m.d.comb += self.param_data.eq(core.param_threshold)
+        cfg_port(m, self, idle, cfg_error)
+        param_port(m, self)
         return m

@@ -44,9 +44,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from ..model.layer import LayerGeometry
 from ..model.network import Layer
@@ -56,63 +56,15 @@ from ..model.synapse import pack_lanes
 from .current import current_stages
 from .delay import DelayedSynapseArray, delay_aligned
 from .learning_engine import LearningEngine
+from .layer_ports import drive_peek, layer_members
 from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
 
-__all__ = ["LayerCore", "layer_members", "drive_peek", "CFG_WEIGHT", "CFG_BIAS", "CFG_THRESHOLD"]
+__all__ = ["LayerCore"]
 
-CFG_WEIGHT, CFG_BIAS, CFG_THRESHOLD = 0, 1, 2
-
-
-def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
-    """The ports every layer component has, so that hdl.core.NetworkCore chains a LayerCore and a
-    ConvLayerCore (hdl/conv_layer.py) alike: ``row_bits``/``col_bits`` address the weights
-    (``cfg_row``/``param_row``) and the neurons (``peek_addr``, ``cfg_col``, ``param_col``)."""
-    V = geo.membrane_bits
-    return {
-        "start": In(1),
-        "reset_state": In(1),
-        "done": Out(1),
-        "busy": Out(1),
-        "events": In(stream.Signature(geo.addr_bits)),
-        "events_end": In(1),
-        "end_ack": Out(1),
-        # Spike word of group `group`, valid for one cycle when non-zero.
-        "spikes": Out(data.StructLayout({"valid": 1, "group": geo.group_bits, "word": geo.lanes})),
-        # Idle-only access to the final state: neuron `peek_addr`, one cycle later.
-        "peek_addr": In(col_bits),
-        "peek_v": Out(signed(V)),
-        "peek_r": Out(unsigned(geo.refr_bits)),
-        "peek_count": Out(unsigned(max(1, geo.count_bits))),
-        # Idle-only run-time writes (already range-checked by the network core).
-        "cfg_en": In(1),
-        "cfg_target": In(CfgTarget),
-        "cfg_row": In(row_bits),
-        "cfg_col": In(col_bits),
-        "cfg_data": In(signed(max(V, geo.weight_bits))),
-        # Idle-only reads of the parameters (CHECKSUM): the weight at (param_row, param_col) and
-        # bias[param_col] one cycle later; the threshold at once.
-        "param_row": In(row_bits),
-        "param_col": In(col_bits),
-        "param_weight": Out(signed(geo.weight_bits)),
-        "param_bias": Out(signed(V)),
-        "param_threshold": Out(signed(V)),
-    }
-
-
-
-def drive_peek(m, core, fresh, lane, v_lanes, r_lanes, c_lanes) -> None:
-    """A layer's idle-time peek (``layer_members``): lane ``lane`` of the state words its read
-    ports answer with; a fresh group (not yet written this run) reads as zero."""
-    with m.If(~fresh):
-        m.d.comb += core.peek_v.eq(v_lanes[lane])
-        if r_lanes is not None:
-            m.d.comb += core.peek_r.eq(r_lanes[lane])
-        if c_lanes is not None:
-            m.d.comb += core.peek_count.eq(c_lanes[lane])
 
 class LayerCore(wiring.Component):
     def __init__(self, layer: Layer, geometry: LayerGeometry, *, spram_primitive: bool = False):

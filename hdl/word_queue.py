@@ -30,7 +30,7 @@ from ..model.layer import ceil_log2
 from ..model.word_queue import WordQueue as WordQueueTwin
 from .synapse import BLOCK_RAM_NO_COLLISION
 
-__all__ = ["WordQueue", "word_events"]
+__all__ = ["WordQueue", "chain_layers", "word_events"]
 
 
 class WordQueue(wiring.Component):
@@ -110,3 +110,36 @@ def word_events(m: Module, group, word, take, lanes: int):
         with m.Else():
             m.d.sync += consumed.eq(consumed | bit)
     return (Cat(low[:lane_bits], group) if lane_bits else group), last, consumed
+
+
+def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:
+    """Layer l's spike words into a queue, the queue's set bits into layer l+1's input events,
+    for every pair of consecutive layer cores (``geos`` their geometries). ``inflight``: the
+    queues are fenced and hold two steps, their fences move on ``seal``; otherwise layer l+1
+    starts when layer l is done (docs/architecture.md, "Gateware: NetworkCore")."""
+    for l in range(len(layers) - 1):
+        prod, cons = layers[l], layers[l + 1]
+        geo = geos[l]
+        P = geo.lanes
+        # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
+        # lowest-bit search and the consumer's weight address start from a register.
+        queue = WordQueue(width=geo.group_bits + P, depth=geo.groups * (2 if inflight else 1), fenced=inflight)
+        m.submodules[f"words{l}"] = queue
+        m.d.comb += [
+            queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),
+            queue.w.valid.eq(prod.spikes.valid),
+        ]
+        if inflight:
+            m.d.comb += queue.seal.eq(seal)
+        else:
+            m.d.comb += cons.start.eq(prod.done)
+        head, head_valid = queue.r.payload, queue.r.valid
+        head_pop = queue.r.ready
+        address, last, _ = word_events(m, head[:geo.group_bits], head[geo.group_bits:],
+                                       cons.events.valid & cons.events.ready, P)
+        m.d.comb += [
+            cons.events.valid.eq(head_valid),
+            cons.events.payload.eq(address),
+            cons.events_end.eq(~head_valid),
+            head_pop.eq(last),
+        ]
