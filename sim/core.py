@@ -183,8 +183,12 @@ class CoreSim:
                         out[layer][sample, step, j] = True
 
     def run(self, spikes, *, run_dir=None, keep: bool = False,
-            on_sample: Callable[[int], None] | None = None) -> HardwareRun:
+            on_sample: Callable[[int], None] | None = None, cycles=None) -> HardwareRun:
         """Run a batch [N, T, n_in] in one simulator launch and decode what the hardware showed.
+
+        ``cycles``: each sample's cycle count by the formula, if the caller has it (e.g.
+        ``model.core.batch_cycles``), for the testbench's per-sample timeouts; without it the
+        twin counts them, a few seconds a sample for a large conv network.
 
         ``on_sample(k)`` is called (from a helper thread) as samples finish, for progress reports.
         The run directory is removed afterwards unless ``keep`` (waves are moved out first).
@@ -196,15 +200,15 @@ class CoreSim:
         rdir = runner.run_scratch(self.build) if own_dir else Path(run_dir)
         rdir.mkdir(parents=True, exist_ok=True)
         try:
-            return self._run_in(rdir, spikes, own_dir and not keep, on_sample)
+            return self._run_in(rdir, spikes, own_dir and not keep, on_sample, cycles)
         except BaseException:
             if own_dir and not keep:  # a failed run's folder (and waves) would stay in the cache
                 shutil.rmtree(rdir, ignore_errors=True)
             raise
 
-    def _run_in(self, rdir: Path, spikes, remove: bool, on_sample) -> HardwareRun:
+    def _run_in(self, rdir: Path, spikes, remove: bool, on_sample, cycles) -> HardwareRun:
         N, T, _ = spikes.shape
-        words, offsets, timeouts = self.load_words(spikes)
+        words, offsets, timeouts = self.load_words(spikes, cycles)
         (rdir / "job.json").write_text(json.dumps({"ports": self._ports, "n_out": self.net.n_outputs,
                                                    "trace": True}))
         np.savez(rdir / "job.npz", words=np.array(words, np.int64), offsets=np.array(offsets, np.int64),
@@ -248,16 +252,21 @@ class CoreSim:
             shutil.rmtree(rdir, ignore_errors=True)
         return hw
 
-    def load_words(self, spikes: np.ndarray):
-        """Packed ``load`` words of every sample, their offsets, and per-sample cycle timeouts."""
+    def load_words(self, spikes: np.ndarray, cycles=None):
+        """Packed ``load`` words of every sample, their offsets, and per-sample cycle timeouts
+        (from ``cycles``, the samples' cycle counts, or else the twin's)."""
         if len(spikes) == 0:
             raise ValueError("spikes hold no samples (N = 0)")
-        twin = CoreTwin(self.net, self.hw)
+        if cycles is None:
+            twin = CoreTwin(self.net, self.hw)
+            cycles = [twin.cycles(s) for s in spikes]
+        elif len(cycles) != len(spikes):
+            raise ValueError(f"cycles holds {len(cycles)} counts for {len(spikes)} samples; valid: one per sample")
         words, offsets, timeouts = [], [0], []
-        for s in spikes:
+        for s, c in zip(spikes, cycles):
             words.extend(self._pack_load(a, e) for a, e in input_words(s, self.geometry[0]))
             offsets.append(len(words))
-            timeouts.append(_TIMEOUT_FACTOR * twin.cycles(s) + _TIMEOUT_SLACK)
+            timeouts.append(_TIMEOUT_FACTOR * int(c) + _TIMEOUT_SLACK)
         return words, offsets, timeouts
 
     def decode(self, r, N: int, T: int, *, wall_seconds: float, waves: Path | None = None,
@@ -285,6 +294,6 @@ class CoreSim:
     def check(self, spikes, *, expected: Expected | None = None, **kw) -> tuple[HardwareRun, Expected, list[Mismatch]]:
         """Run ``spikes`` and compare with the model (or with ``expected``, if given)."""
         spikes = _check_spikes(self.net, spikes, self.timesteps)
-        hw = self.run(spikes, **kw)
         exp = expected if expected is not None else expected_results(self.net, spikes, self.hw)
+        hw = self.run(spikes, cycles=kw.pop("cycles", exp.cycles), **kw)
         return hw, exp, compare(exp, hw)
