@@ -20,6 +20,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.network import Layer, Network
 from spikegate.model.random import random_spikes
 from test_host import TwinServer
+from test_link_checksum import checksum_cycles_of
 from test_link_engine import MAX_PAYLOAD, run_engine, write
 
 LANES, MAX_EVENTS = 2, 256
@@ -162,3 +163,8 @@ def test_driver_loads_and_runs_a_conv_network_on_the_twin(shape):
                 assert np.array_equal(m, want.membranes[-1]) and cyc == want.cycles
     finally:
         srv.close()
+
+
+def test_checksum_cycles_of_a_conv_network():
+    net = conv_net(shape=SMALL)
+    assert checksum_cycles_of(ConvHarness(net)) == proto.checksum_cycles(net)
