@@ -4,13 +4,6 @@ rows in the contract's order, WRITE loads those rows; twin and gateware agree, a
 samples bit-exact (twin here; the Verilator board in test_link_conv_e2e.py)."""
 import numpy as np
 import pytest
-from amaranth.hdl import Module
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
-
-from spikegate.hdl.core import NetworkCore
-from spikegate.hdl.link.engine import CommandEngine, connect_core
-from spikegate.host import Board
 from spikegate.model import link as proto
 from spikegate.model.conv_eval import conv2d_layer
 from spikegate.model.conv_layer import hardware_rows_of, input_addresses
@@ -21,7 +14,9 @@ from spikegate.model.network import Layer, Network
 from spikegate.model.random import random_spikes
 from test_host import TwinServer
 from test_link_checksum import checksum_cycles_of
-from test_link_engine import MAX_PAYLOAD, run_engine, write
+from test_link_engine import Harness, run_engine, write
+
+from spikegate.host import Board
 
 LANES, MAX_EVENTS = 2, 256
 
@@ -51,7 +46,7 @@ SMALL = (3, 2, 3)  # ragged fields: unused packed input addresses and readout ro
 
 def test_geometry_takes_the_core_addresses():
     net = conv_net(shape=SMALL)
-    geo = proto.LinkGeometry.of(net, LANES, 1_000_000, 100_000, MAX_PAYLOAD, MAX_EVENTS)
+    geo = proto.LinkGeometry.of(net, LANES, 1_000_000, 100_000, 64, MAX_EVENTS)
     core = CoreTwin(net, HardwareConfig(lanes=LANES, max_events=MAX_EVENTS))
     first = core.geometry[0].conv
     assert (geo.in_fields, geo.in_shape) == (tuple(first.in_fields), SMALL)
@@ -84,26 +79,9 @@ def bulk(payload: bytes) -> bytes:
     return payload[:1] + bytes([payload[1] | proto.WRITE_ROW_MAJOR]) + payload[2:]
 
 
-class ConvHarness(wiring.Component):
+def ConvHarness(net):
     """test_link_engine's Harness for a conv-first network: built without the on-chip encoder."""
-
-    def __init__(self, net):
-        self.core = NetworkCore(net, HardwareConfig(lanes=LANES, max_events=MAX_EVENTS))
-        self.geo = proto.LinkGeometry.of(net, LANES, 1_000_000, 100_000, MAX_PAYLOAD, MAX_EVENTS)
-        static = proto.identify_static(self.geo, proto.structure_digest(net), proto.content_digest(net))
-        self.engine = CommandEngine(net, self.geo, self.core, static, encoder=False)
-        super().__init__({"buf_addr": wiring.In(range(MAX_PAYLOAD)), "buf_data": wiring.In(8),
-                          "buf_en": wiring.In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.core, m.submodules.engine = core, eng = self.core, self.engine
-        m.submodules.buf = buf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
-        wr, rd = buf.write_port(), buf.read_port()
-        m.d.comb += [wr.addr.eq(self.buf_addr), wr.data.eq(self.buf_data), wr.en.eq(self.buf_en),
-                     rd.addr.eq(eng.buf.addr), eng.buf.data.eq(rd.data)]
-        connect_core(m, eng, core)
-        return m
+    return Harness(net, LANES, MAX_EVENTS, encoder=False)
 
 
 def test_engine_matches_twin_on_a_conv_network():
@@ -112,7 +90,8 @@ def test_engine_matches_twin_on_a_conv_network():
     geo = dut.geo
     twin = proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=LANES, max_events=MAX_EVENTS)),
                                encoder=False)
-    rows = hardware_rows_of(*(lambda c: (c.out_fields, c.spec.out_shape))(dut.core.geometry[0].conv))
+    conv = dut.core.geometry[0].conv
+    rows = hardware_rows_of(conv.out_fields, conv.spec.out_shape)
     hole = next(r for r in range(geo.rows[1]) if r not in set(rows.tolist()))
     sp = random_spikes(3, 1, 3, net.n_inputs, p=0.4)[0]
     ev = proto.encode_events(sp, geo)
@@ -159,8 +138,9 @@ def test_driver_loads_and_runs_a_conv_network_on_the_twin(shape):
             core = CoreTwin(new, HardwareConfig(lanes=LANES, max_events=MAX_EVENTS))
             for s in sp:
                 want = core.run(s)
-                c, m, cyc = b.run_sample(s)
-                assert np.array_equal(m, want.membranes[-1]) and cyc == want.cycles
+                counts, m, cyc = b.run_sample(s)
+                assert np.array_equal(counts, want.counts) and np.array_equal(m, want.membranes[-1])
+                assert cyc == want.cycles
     finally:
         srv.close()
 

@@ -9,12 +9,12 @@ from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
-
-from spikegate import cli
-from spikegate.host import Board, ChecksumMismatch
 from spikegate.model import link as proto
 from spikegate.sim.link_bridge import SimulatedBoard
 from test_link_conv import conv_net, other_weights
+
+from spikegate import cli
+from spikegate.host import Board, ChecksumMismatch
 
 LANES = 2
 TIMEOUT = ["--timeout", "20"]
