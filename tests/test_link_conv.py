@@ -2,6 +2,8 @@
 core takes (the host translates), CHECKSUM reads a dense layer after a conv layer at its packed
 rows in the contract's order, WRITE loads those rows; twin and gateware agree, and the driver runs
 samples bit-exact (twin here; the Verilator board in test_link_conv_e2e.py)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from spikegate.model import link as proto
@@ -148,3 +150,15 @@ def test_driver_loads_and_runs_a_conv_network_on_the_twin(shape):
 def test_checksum_cycles_of_a_conv_network():
     net = conv_net(shape=SMALL)
     assert checksum_cycles_of(ConvHarness(net)) == proto.checksum_cycles(net)
+
+
+def test_the_icebreaker_conv_network_geometry():
+    """tests/data/mnist-conv-16k7s3.json as built (P = 1): 10-bit packed addresses up to 891, the
+    readout's 1,024 rows, and CHECKSUM read from the core at them equals the host's."""
+    net = Network.load(Path(__file__).parent / "data" / "mnist-conv-16k7s3.json")
+    geo = proto.LinkGeometry.of(net, 1, 16_125_000, 115_200, 512, 16384)
+    assert (geo.addr_bits, geo.event_bytes, geo.rows) == (10, 2, (0, 1024))
+    ok = [a for a in range(1 << 10) if not geo.load_address_bad(a)]
+    assert len(ok) == 784 and max(ok) == 891
+    core = CoreTwin(net, HardwareConfig(lanes=1, max_events=16384))
+    assert proto.expected_checksum(net, core.param, core.geometry) == proto.expected_checksum(net)
