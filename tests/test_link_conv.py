@@ -65,8 +65,11 @@ def test_geometry_takes_the_core_addresses():
 
 
 def test_encoder_is_refused_for_a_conv_first_network():
+    from spikegate.hdl.link import HostLink
     with pytest.raises(ValueError, match="encoder = True is not valid.*conv layer"):
         proto.HostLink(conv_net(), lanes=LANES)
+    with pytest.raises(ValueError, match="encoder = True is not valid.*conv layer"):
+        HostLink(conv_net(), lanes=LANES, clk_freq=1_000_000, baud=100_000)
 
 
 @pytest.mark.parametrize("shape", [SMALL, (4, 4, 4)])
