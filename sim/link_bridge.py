@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 CLOCK_NS = 10
 
 # Simulation defaults: 8 clock cycles per bit keeps Verilator's share small; the Python cost is
@@ -181,12 +183,23 @@ if cocotb is not None:
 
 def build_board(net, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD, max_payload: int = 512,
                 max_events: int = 4096, frame_timeout: int | None = None, stream: bool = True,
-                progress=None):
-    """Verilator build of the HostLink top for ``net`` (cached by content by sim.runner)."""
+                encoder: bool = True, weight_ram="block", input_ram: str = "block", progress=None):
+    """Verilator build of the HostLink top for ``net`` (cached by content by sim.runner).
+
+    ``weight_ram``/``input_ram`` as in HardwareConfig: memories in SPRAM are the SB_SPRAM256KA
+    cycle model, empty at start as on the iCE40, so the board is built for ``net`` with those
+    layers' weights zero, as boards/top.py builds it (the host sees that and loads them)."""
+    from ..hdl.core import NetworkCore
     from ..hdl.link import HostLink
+    from ..model.hardware import HardwareConfig
     from . import runner
+    hw = HardwareConfig(lanes=lanes, max_events=max_events, weight_ram=weight_ram, input_ram=input_ram)
+    rams = hw.layer_weight_ram(len(net.layers))
+    net = net.replace(layers=[layer.replace(weights=np.zeros_like(layer.weights)) if ram == "spram" else layer
+                              for layer, ram in zip(net.layers, rams)])
+    core = NetworkCore(net, hw, spram_primitive="model")
     top = HostLink(net, lanes=lanes, clk_freq=clk_freq, baud=baud, max_payload=max_payload,
-                   max_events=max_events, frame_timeout=frame_timeout, stream=stream)
+                   max_events=max_events, frame_timeout=frame_timeout, stream=stream, encoder=encoder, core=core)
     verilog = runner.export_verilog(top, name="top")
     bld = runner.build(verilog, simulator="verilator", toplevel="top", progress=progress)
     return top, bld
@@ -200,7 +213,8 @@ class SimulatedBoard:
 
     def __init__(self, net_path, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
-                 stream: bool = True, start_timeout: float = 900.0):
+                 stream: bool = True, encoder: bool = True, weight_ram="block", input_ram: str = "block",
+                 start_timeout: float = 900.0):
         self.args = [sys.executable, "-m", "spikegate.sim.link_bridge", "--net", str(net_path),
                      "--lanes", str(lanes), "--clk-freq", str(clk_freq), "--baud", str(baud),
                      "--max-payload", str(max_payload), "--max-events", str(max_events)]
@@ -208,6 +222,10 @@ class SimulatedBoard:
             self.args += ["--frame-timeout", str(frame_timeout)]
         if not stream:
             self.args += ["--no-stream"]
+        if not encoder:
+            self.args += ["--no-encoder"]
+        ram = ",".join(weight_ram) if isinstance(weight_ram, (list, tuple)) else weight_ram
+        self.args += ["--weight-ram", ram, "--input-ram", input_ram]
         self.start_timeout = start_timeout
         self.proc = None
 
@@ -260,6 +278,11 @@ def main(argv=None) -> int:
     ap.add_argument("--max-events", type=int, default=4096)
     ap.add_argument("--frame-timeout", type=int, default=None)
     ap.add_argument("--no-stream", action="store_true", help="a host link that takes one request at a time")
+    ap.add_argument("--no-encoder", action="store_true",
+                    help="without the on-chip encoder (ENCODE, BATCH), as a conv-first network needs")
+    ap.add_argument("--weight-ram", default="block",
+                    help="block or spram, one for all layers or one per layer separated by commas")
+    ap.add_argument("--input-ram", default="block", help="block or spram")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--stop-file", required=True)
     ap.add_argument("--run-dir", default=None)
@@ -270,6 +293,8 @@ def main(argv=None) -> int:
     net = Network.load(a.net or default_network_path())
     top, bld = build_board(net, lanes=a.lanes, clk_freq=a.clk_freq, baud=a.baud, max_payload=a.max_payload,
                            max_events=a.max_events, frame_timeout=a.frame_timeout, stream=not a.no_stream,
+                           encoder=not a.no_encoder, input_ram=a.input_ram,
+                           weight_ram=tuple(a.weight_ram.split(",")) if "," in a.weight_ram else a.weight_ram,
                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     run_dir = a.run_dir or tempfile.mkdtemp(prefix="spikegate-bridge-")
     env = {"SPIKEGATE_LINK_BIT_PS": repr(a.clk_freq * CLOCK_NS * 1000 / a.baud),

@@ -61,6 +61,8 @@ FILE_TIERS = {
     "test_layering.py": "model",
     "test_link_blocks.py": "amaranth",
     "test_link_bulk.py": "amaranth",
+    "test_link_conv.py": "amaranth",
+    "test_link_conv_e2e.py": "verilator",
     "test_link_checksum.py": "amaranth",
     "test_link_e2e.py": "verilator",
     "test_link_fuzz.py": "verilator",

@@ -21,11 +21,11 @@ MAX_PAYLOAD = 64
 class Harness(wiring.Component):
     """The engine, the core it drives and a payload buffer the test bench fills."""
 
-    def __init__(self, net, lanes, max_events):
+    def __init__(self, net, lanes, max_events, encoder=True):
         self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = proto.LinkGeometry.of(net, lanes, 1_000_000, 100_000, MAX_PAYLOAD, max_events)
         static = proto.identify_static(self.geo, proto.structure_digest(net), proto.content_digest(net))
-        self.engine = CommandEngine(net, self.geo, self.core, static)
+        self.engine = CommandEngine(net, self.geo, self.core, static, encoder=encoder)
         super().__init__({"buf_addr": wiring.In(range(MAX_PAYLOAD)), "buf_data": wiring.In(8),
                           "buf_en": wiring.In(1)})
 

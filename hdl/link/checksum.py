@@ -8,6 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
+from ...model.conv_layer import pool_as_conv
 from ...model.link import LinkGeometry
 from ...model.protocol import CfgTarget
 
@@ -28,6 +29,11 @@ class ChecksumWalker(wiring.Component):
 
     def __init__(self, net, geo: LinkGeometry, core):
         self.net, self.geo = net, geo
+        # Where a dense layer follows a conv layer, its contract row i = (c, y, x) is read at the
+        # packed address of input i (model.link.checksum.param_rows): counters c, y, x, in the
+        # contract's order, make it without a table. None: the row is the row counter.
+        geos = core.geometry
+        self.packed = [geos[l - 1].conv if l and geos[l].conv is None else None for l in range(len(geos))]
         self.max_value_bytes = max(geo.write_value_bytes(l, t) for l in range(geo.n_layers) for t in CfgTarget)
         super().__init__({
             "start": In(1), "done": Out(1), "crc": Out(32),
@@ -42,7 +48,7 @@ class ChecksumWalker(wiring.Component):
         layer, target = Signal.like(pa.layer), Signal(CfgTarget)
         row, col = Signal.like(pa.row), Signal.like(pa.col)
         m.d.comb += [pa.layer.eq(layer), pa.target.eq(target), pa.row.eq(row), pa.col.eq(col),
-                     self.crc.eq(crc.crc)]
+                     self.crc.eq(crc.crc)]  # pa.row: the packed row instead after a conv layer (below)
         val = Signal(8 * maxvb)
         nbyte = Signal(range(maxvb + 1))
         vb = Signal(range(maxvb + 1))
@@ -50,10 +56,21 @@ class ChecksumWalker(wiring.Component):
 
         # Per-layer constants of the current layer and what follows the current value.
         last_row, last_col, readout, last_layer = Signal(), Signal(), Signal(), Signal()
+        # (c, y, x) of the contract row of a dense layer after a conv layer, and their last values
+        sizes = [p.spec.out_shape for p in self.packed if p is not None] or [(1, 1, 1)]
+        cc, yy, xx = (Signal(range(max(s[i] for s in sizes))) for i in range(3))
+        last_x, last_y = Signal(), Signal()
         for l, lyr in enumerate(self.net.layers):
+            lyr, prev = pool_as_conv(lyr), self.packed[l]
             with m.If(layer == l):
-                m.d.comb += [last_row.eq(row == lyr.n_in - 1), last_col.eq(col == lyr.n - 1),
+                m.d.comb += [last_row.eq(row == lyr.weights.shape[0] - 1), last_col.eq(col == lyr.weights.shape[1] - 1),
                              readout.eq(lyr.readout), last_layer.eq(l == geo.n_layers - 1)]
+                if prev is not None:
+                    cb, xb, _ = prev.out_fields
+                    _, h, w = prev.spec.out_shape
+                    m.d.comb += [last_x.eq(xx == w - 1), last_y.eq(yy == h - 1)]
+                    with m.If(target == CfgTarget.WEIGHT):
+                        m.d.comb += pa.row.eq((yy << (xb + cb)) | (xx << cb) | cc)
                 with m.Switch(target):
                     for t in CfgTarget:
                         with m.Case(t):
@@ -63,13 +80,15 @@ class ChecksumWalker(wiring.Component):
             with m.If(last_layer):
                 m.next = "DONE"
             with m.Else():
-                m.d.sync += [layer.eq(layer + 1), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0)]
+                m.d.sync += [layer.eq(layer + 1), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
+                             cc.eq(0), yy.eq(0), xx.eq(0)]
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.comb += crc.start.eq(1)
-                    m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0)]
+                    m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
+                                 cc.eq(0), yy.eq(0), xx.eq(0)]
                     m.next = "ADDR"
             with m.State("ADDR"):
                 m.next = "DATA"
@@ -86,7 +105,11 @@ class ChecksumWalker(wiring.Component):
                         with m.Case(CfgTarget.WEIGHT):
                             m.d.sync += col.eq(col + 1)
                             with m.If(last_col):
-                                m.d.sync += [col.eq(0), row.eq(row + 1)]
+                                m.d.sync += [col.eq(0), row.eq(row + 1), xx.eq(xx + 1)]
+                                with m.If(last_x):
+                                    m.d.sync += [xx.eq(0), yy.eq(yy + 1)]
+                                    with m.If(last_y):
+                                        m.d.sync += [yy.eq(0), cc.eq(cc + 1)]
                                 with m.If(last_row):
                                     m.d.sync += [row.eq(0), target.eq(CfgTarget.BIAS)]
                         with m.Case(CfgTarget.BIAS):

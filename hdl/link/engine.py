@@ -349,7 +349,7 @@ class CommandEngine(wiring.Component):
                     m.next = "L_WORD_RD"
             with m.State("L_WORD_DONE"):
                 with m.If(~apply):
-                    with m.If(Mux(eos, addr != 0, addr >= geo.n_in)):
+                    with m.If(Mux(eos, addr != 0, geo.load_address_bad(addr))):
                         respond(Status.RANGE)
                     with m.Else():
                         m.next = "L_NEXT"

@@ -84,6 +84,7 @@ class HostLink(wiring.Component):
         self.core = core
         self.geo = proto.LinkGeometry.of(net, [g.lanes for g in self.core.geometry],
                                          clk_freq, baud, max_payload, max_events, stream=stream)
+        proto.check_encoder(self.geo, encoder)
         self.clk_freq, self.baud = int(clk_freq), int(baud)
         self.max_payload, self.max_events = max_payload, max_events
         self.frame_timeout = frame_timeout

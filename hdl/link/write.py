@@ -64,13 +64,15 @@ class WriteRules(wiring.Component):
         vb = Signal(range(maxvb + 1))
         n_in_l, n_l = Signal(16), Signal(16)
         lo, hi = Signal(signed(8 * maxvb)), Signal(signed(8 * maxvb))
-        is_readout = Signal()
+        is_readout, fixed = Signal(), Signal()
         # Registered decode (timing): the header is complete one cycle before the first check
         # that reads these (W_CHECK2), so they never lag a use.
-        m.d.sync += [vb.eq(0), n_in_l.eq(0), n_l.eq(0), is_readout.eq(0), lo.eq(0), hi.eq(0)]
+        m.d.sync += [vb.eq(0), n_in_l.eq(0), n_l.eq(0), is_readout.eq(0), fixed.eq(0), lo.eq(0), hi.eq(0)]
         for l, lyr in enumerate(self.net.layers):
             with m.If(self.layer == l):
-                m.d.sync += [n_in_l.eq(lyr.n_in), n_l.eq(lyr.n), is_readout.eq(lyr.readout)]
+                # geo.rows: the packed rows after a conv layer, none for a conv layer (fixed kernels)
+                m.d.sync += [n_in_l.eq(geo.rows[l]), n_l.eq(lyr.n), is_readout.eq(lyr.readout),
+                             fixed.eq(geo.conv[l])]
                 with m.Switch(self.target):
                     for t in CfgTarget:
                         t_lo, t_hi = value_range(lyr, t)
@@ -89,7 +91,7 @@ class WriteRules(wiring.Component):
                 # Row-major: the rows the values reach are checked value by value (in_range).
                 m.d.sync += self.address_ok.eq((row < n_in_l) & Mux(bulk, col < n_l, end <= n_l))
             with m.Case(CfgTarget.BIAS):
-                m.d.sync += self.address_ok.eq((row == 0) & (end <= n_l))
+                m.d.sync += self.address_ok.eq((row == 0) & (end <= n_l) & ~fixed)
             with m.Default():
                 m.d.sync += self.address_ok.eq((row == 0) & (col == 0) & (count == 1) & ~is_readout)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..conv_layer import hardware_rows_of
 from ..core import NetworkCore
 from ..encode import InputEncoder
 from ..network import Network
@@ -13,7 +14,7 @@ from ..protocol import (BATCH_HEADER, BATCH_RECORD, CHECKSUM_BYTES, CYCLE_BYTES,
 from .checksum import expected_checksum
 from .frames import from_le, to_le
 from .learn_cmds import LearnTwin
-from .geometry import LinkGeometry, StatusBlock, content_digest, decode_events, identify_static, structure_digest
+from .geometry import LinkGeometry, check_encoder, StatusBlock, content_digest, decode_events, identify_static, structure_digest
 
 __all__ = ["CommandEngine", "encode_cycles", "batch_fits"]
 
@@ -36,6 +37,17 @@ def encode_cycles(geo) -> int:
     ``model.encode.InputEncoder.cycles`` = T (n_in + 1) + 1 to make the load words."""
     return ENCODE_OVERHEAD + InputEncoder(geo.n_in, geo.timesteps).cycles
 
+def _flat_rows(geometry, l: int):
+    """For a layer after a conv layer: the contract row each of its hardware rows holds (-1: none)."""
+    prev = geometry[l - 1].conv if l else None
+    if prev is None or geometry[l].conv is not None:
+        return None
+    rows = hardware_rows_of(prev.out_fields, prev.spec.out_shape)
+    flat = np.full(geometry[l].n_in, -1, np.int64)
+    flat[rows] = np.arange(len(rows))
+    return flat
+
+
 # Commands without a request payload.
 _BARE = (Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.READ, Cmd.CLEAR, Cmd.CHECKSUM)
 
@@ -49,10 +61,13 @@ class CommandEngine:
     """
 
     def __init__(self, net: Network, geo: LinkGeometry, core: NetworkCore, *, encoder: bool = True):
+        check_encoder(geo, encoder)
         self.baked, self.geo, self.core = net, geo, core
         self.weights = [layer.weights.copy() for layer in net.layers]
         self.bias = [layer.bias.copy() for layer in net.layers]
         self.threshold = [layer.threshold for layer in net.layers]
+        # Per layer after a conv layer: the contract row of each hardware row (-1: unused), else None.
+        self.flat_rows = [_flat_rows(core.geometry, l) for l in range(len(net.layers))]
         self.ident_static = identify_static(geo, structure_digest(net), content_digest(net))
         self.net_id = content_digest(net)
         self.dirty = False
@@ -110,7 +125,8 @@ class CommandEngine:
             return Status.OK, b""
         if cmd == Cmd.CHECKSUM:
             # Read back from the core twin, as the gateware reads its memories.
-            return Status.OK, to_le(expected_checksum(self.baked, self.core.param), CHECKSUM_BYTES)
+            return Status.OK, to_le(expected_checksum(self.baked, self.core.param, self.core.geometry),
+                                    CHECKSUM_BYTES)
         if cmd == Cmd.RUN:
             self._run()
             return Status.OK, to_le(self.stat.last_cycles, 4)
@@ -194,7 +210,7 @@ class CommandEngine:
         vb = g.write_value_bytes(layer, target)
         if count == 0 or len(p) != WRITE_HEADER + count * vb:
             return Status.BAD_LENGTH, b""
-        n_in, n = g.n_in_per_layer[layer], g.sizes[layer]
+        n_in, n = g.rows[layer], g.sizes[layer]
         L = self.baked.layers[layer]
         if target == CfgTarget.WEIGHT and bulk:
             # Row-major from (row, col): W[row, n-1] is followed by W[row+1, 0].
@@ -202,7 +218,7 @@ class CommandEngine:
         elif target == CfgTarget.WEIGHT:
             bad = row >= n_in or col + count > n
         elif target == CfgTarget.BIAS:
-            bad = row != 0 or col + count > n
+            bad = row != 0 or col + count > n or g.conv[layer]
         else:
             bad = row != 0 or col != 0 or count != 1 or L.readout
         vals = [from_le(p[WRITE_HEADER + i * vb:WRITE_HEADER + (i + 1) * vb], signed=True) for i in range(count)]
@@ -214,7 +230,13 @@ class CommandEngine:
             r, c = divmod(row * n + col + i, n) if bulk else (row, col + i)
             assert self.core.cfg(layer, target, r, c, v)
         if target == CfgTarget.WEIGHT:
-            self.weights[layer].reshape(-1)[row * n + col:row * n + col + count] = vals
+            at = row * n + col + np.arange(count)
+            flat = self.flat_rows[layer]
+            if flat is not None:  # rows at packed addresses: keep the contract's, drop the unused
+                r = flat[at // n]
+                self.weights[layer][r[r >= 0], (at % n)[r >= 0]] = np.asarray(vals)[r >= 0]
+            else:
+                self.weights[layer].reshape(-1)[at] = vals
         elif target == CfgTarget.BIAS:
             self.bias[layer][col:col + count] = vals
         else:
@@ -234,7 +256,7 @@ class CommandEngine:
         for i in range(0, len(words), eb):
             w = from_le(words[i:i + eb])
             addr = w & (g.eos_flag - 1)
-            if (w & g.eos_flag and addr) or (not w & g.eos_flag and addr >= g.n_in):
+            if (w & g.eos_flag and addr) or (not w & g.eos_flag and g.load_address_bad(addr)):
                 return Status.RANGE, b""
         have = 0 if flags & LOAD_CLEAR else len(self.events) // eb
         if have + len(words) // eb > g.max_events:

@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..conv_layer import conv_geometry, input_addresses, unpack
 from ..network import Network
 from ..protocol import (DIGEST_BYTES, IDENT_READOUT, IDENT_STREAM, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAGIC,
                         PROTOCOL_VERSION, STATUS_FIELDS, STATUS_LEN, CfgTarget, field, layout_len, pack_fields,
                         parse_fields, value_bits, value_range)
 from .frames import from_le, value_bytes
 
-__all__ = ["structure_digest", "content_digest", "LinkGeometry", "identify_static", "Identity", "StatusBlock",
+__all__ = ["check_encoder", "structure_digest", "content_digest", "LinkGeometry", "identify_static", "Identity", "StatusBlock",
            "encode_events", "decode_events", "decode_outputs"]
 
 
@@ -56,19 +57,34 @@ class LinkGeometry:
     max_payload: int
     max_events: int
     stream: bool = False              # the next frame is received while a command executes
+    # A conv-first network takes packed input addresses (model.conv_layer): the map's (C, H, W) and
+    # the (c_bits, x_bits, y_bits) of its addresses; None: flat input indices.
+    in_shape: tuple[int, int, int] | None = None
+    in_fields: tuple[int, int, int] | None = None
+    # Weight rows per layer as WRITE addresses them: n_in, or after a conv layer the span of the
+    # packed addresses (model.conv_layer.hardware_rows; its rows sit there); 0 for a conv layer,
+    # whose kernels and biases are fixed at generation (its threshold is written as any layer's).
+    rows: tuple[int, ...] = ()
+    conv: tuple[bool, ...] = ()
 
     @classmethod
     def of(cls, net: Network, lanes, clk_freq: int, baud: int, max_payload: int, max_events: int,
            stream: bool = False):
         L = len(net.layers)
         lanes_t = tuple(lanes) if isinstance(lanes, (list, tuple)) else (int(lanes),) * L
+        convs = _conv_geometries(net, lanes_t)
+        first = convs[0][0]
         return cls(n_in=net.n_inputs, sizes=tuple(l.n for l in net.layers),
                    n_in_per_layer=tuple(l.n_in for l in net.layers),
                    weight_bits=tuple(l.weight_bits for l in net.layers),
                    membrane_bits=tuple(l.membrane_bits for l in net.layers),
                    lanes=lanes_t, readout=net.readout, timesteps=net.timesteps, clk_freq=int(clk_freq),
                    baud=int(baud), max_payload=int(max_payload), max_events=int(max_events),
-                   stream=bool(stream))
+                   stream=bool(stream),
+                   in_shape=tuple(first.spec.in_shape) if first is not None else None,
+                   in_fields=tuple(first.in_fields) if first is not None else None,
+                   rows=tuple(0 if c is not None else n for c, n in convs),
+                   conv=tuple(c is not None for c, _ in convs))
 
     @property
     def n_layers(self) -> int:
@@ -80,7 +96,24 @@ class LinkGeometry:
 
     @property
     def addr_bits(self) -> int:
+        """Bits of a LOAD address: the core's (a conv-first core's are the packed fields)."""
+        if self.in_fields is not None:
+            return max(1, sum(self.in_fields))
         return max(1, (self.n_in - 1).bit_length())
+
+    def load_address_bad(self, addr):
+        """Whether LOAD refuses input address ``addr``: exactly the addresses the core refuses (flat:
+        ``addr >= n_in``; conv-first: a bit above the fields, or a channel, row or column outside
+        the map). Written with ``>>``, ``&``, ``>=`` and ``|`` only, so it takes a Python int (the
+        twin) or an Amaranth value (the gateware, hdl/link/engine.py) alike: one rule for both."""
+        if self.in_fields is None:
+            return addr >= self.n_in
+        cb, xb, yb = self.in_fields
+        c, h, w = self.in_shape
+        bad = (addr >> (cb + xb + yb)) != 0
+        for shift, bits, size in ((0, cb, c), (cb, xb, w), (cb + xb, yb, h)):
+            bad = bad | (((addr >> shift) & ((1 << bits) - 1)) >= size)
+        return bad
 
     @property
     def event_bytes(self) -> int:
@@ -216,16 +249,46 @@ class StatusBlock:
         return cls(**parse_fields(STATUS_FIELDS, p))
 
 
+def check_encoder(geo: LinkGeometry, encoder: bool) -> None:
+    """Refuse the on-chip encoder (ENCODE, BATCH) for a conv-first network: it makes flat input
+    indices, which such a core does not take."""
+    if encoder and geo.in_fields is not None:
+        raise ValueError("encoder = True is not valid for a network whose first layer is a conv layer: the "
+                         "on-chip encoder makes flat input indices, its core takes packed (row, column, channel) "
+                         "addresses; valid: encoder = False (spikegate build --no-encoder), the host sends them")
+
+
+def _conv_geometries(net: Network, lanes) -> list:
+    """Per layer (ConvGeometry or None, rows as the hardware addresses them), by the core's own
+    rule (model.conv_layer.conv_geometry)."""
+    geos, out = [], []
+    for l, P in enumerate(lanes):
+        conv, n_in = conv_geometry(l, net.layers, geos, P, "block")
+        geos.append(_Conv(conv))
+        out.append((conv, n_in))
+    return out
+
+
+@dataclass(frozen=True)
+class _Conv:
+    conv: object
+
+
 def encode_events(spikes: np.ndarray, geo: LinkGeometry) -> bytes:
     """One sample's spikes [T, n_in] as event words: per step the addresses that spiked, in
-    increasing order, then an end-of-step word (top bit set, address bits 0)."""
+    increasing order, then an end-of-step word (top bit set, address bits 0). A conv-first
+    network's addresses are the packed ones its core takes (model.conv_layer.input_addresses):
+    the host translates, the board checks them as its core does (:meth:`LinkGeometry.load_address_bad`)."""
     spikes = np.asarray(spikes, dtype=bool)
     if spikes.ndim != 2 or spikes.shape[1] != geo.n_in:
         raise ValueError(f"spikes must have shape [T, {geo.n_in}], got {spikes.shape}")
     eb = geo.event_bytes
     out = bytearray()
     for t in range(spikes.shape[0]):
-        for a in np.flatnonzero(spikes[t]):
+        flat = np.flatnonzero(spikes[t])
+        if geo.in_fields is not None:
+            flat = input_addresses(geo.in_fields, geo.in_shape, flat)
+        for a in flat:
             out += int(a).to_bytes(eb, "little")
         out += geo.eos_flag.to_bytes(eb, "little")
     return bytes(out)
@@ -240,6 +303,9 @@ def decode_events(data: bytes, geo: LinkGeometry) -> np.ndarray:
         if w & geo.eos_flag:
             steps.append(cur)
             cur = np.zeros(geo.n_in, dtype=bool)
+        elif geo.in_fields is not None:
+            c, y, x = unpack(geo.in_fields, w)
+            cur[(c * geo.in_shape[1] + y) * geo.in_shape[2] + x] = True
         else:
             cur[w] = True
     return np.array(steps, dtype=bool).reshape(len(steps), geo.n_in)

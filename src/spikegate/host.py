@@ -27,6 +27,8 @@ from .host_stream import Pipelining
 from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAX_STATE_ANSWER,
                              STATUS_LEN, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
+from .model.core import weight_cfg_words
+from .model.hardware import HardwareConfig
 from .model.network import Network
 
 __all__ = ["Board", "encode_payload", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
@@ -242,11 +244,14 @@ class Board(OnChipEncoding, OnChipLearning, Pipelining):
     def verify_network(self, net: Network, *, name: str = "the network"):
         """Raise ChecksumMismatch unless the board's weights, biases and thresholds are ``net``'s."""
         got, want = self.checksum(), proto.expected_checksum(net)
+        geo = self.geo or self._geometry(net)
         if got != want:
             raise ChecksumMismatch(
                 f"the board on {self.port} answered CHECKSUM 0x{got:08x} but {name} needs 0x{want:08x}: its "
                 "weights, biases or thresholds differ from the network's (a frame damaged on the line can do "
-                "this); the board was not marked as holding it: load the network again")
+                "this); the board was not marked as holding it: load the network again"
+                + ("; a conv layer's kernels and biases are fixed at generation and cannot be loaded over the "
+                   "link: rebuild the bitstream for this network's kernels" if any(geo.conv) else ""))
 
     def _geometry(self, net: Network) -> proto.LinkGeometry:
         i = self.identity or self.identify()
@@ -286,11 +291,16 @@ class Board(OnChipEncoding, OnChipLearning, Pipelining):
     def write_frames(self, net: Network) -> list[bytes]:
         """The WRITE payloads that load all of ``net``'s weights, biases and thresholds: each
         layer's weights row-major in frames as full as ``max_payload`` allows (bulk writes), then
-        its biases, then its threshold."""
+        its biases, then its threshold. A dense layer after a conv layer has its rows at the conv
+        layer's packed addresses (``model.core.weight_cfg_words``; the unused rows between them are
+        written 0, as the bitstream holds them); a conv layer's kernels and biases are fixed at
+        generation, so only its threshold is written (CHECKSUM then tells a board whose kernels differ)."""
         geo = self.geo or self._geometry(net)
         frames = []
         for l, layer in enumerate(net.layers):
-            for target, values in ((CfgTarget.WEIGHT, layer.weights.reshape(-1)), (CfgTarget.BIAS, layer.bias)):
+            targets = [] if geo.conv[l] else [(CfgTarget.WEIGHT, self._weight_rows(net, geo, l).reshape(-1)),
+                                              (CfgTarget.BIAS, layer.bias)]
+            for target, values in targets:
                 per = max(1, (geo.max_payload - WRITE_HEADER) // geo.write_value_bytes(l, target))
                 for i in range(0, len(values), per):
                     r, c = divmod(i, layer.n)
@@ -299,6 +309,17 @@ class Board(OnChipEncoding, OnChipLearning, Pipelining):
             if not layer.readout:
                 frames.append(write_payload(geo, l, CfgTarget.THRESHOLD, 0, 0, [layer.threshold]))
         return frames
+
+    def _weight_rows(self, net: Network, geo: proto.LinkGeometry, l: int) -> np.ndarray:
+        """Layer ``l``'s weights as the board's memory holds them: ``geo.rows[l]`` rows."""
+        if not (l and geo.conv[l - 1]):
+            return net.layers[l].weights
+        i = self.identity or self.identify()
+        w = np.zeros((geo.rows[l], net.layers[l].n), np.int64)
+        for _, _, row, col, v in weight_cfg_words(net, [l], HardwareConfig(lanes=tuple(i.lanes),
+                                                                          max_events=i.max_events)):
+            w[row, col] = v
+        return w
 
     def write_network(self, net: Network, progress=None, *, name: str = "the network"):
         """Load ``net``'s parameters (same structure as the bitstream's), check what the board now

@@ -56,6 +56,11 @@ class FrameGen:
     """Deterministic fuzz frames for ``net`` on a link of geometry ``geo`` (seeded)."""
 
     def __init__(self, net: Network, geo: proto.LinkGeometry, seed: int):
+        if any(geo.conv):
+            # Its WRITE rows sit at packed addresses and its samples go out packed: the frames and
+            # the host's Record here know neither (tests/test_link_conv*.py cover conv networks).
+            raise ValueError("the link fuzzer takes dense networks only; this network has a conv layer "
+                             f"(layers {[l for l, c in enumerate(geo.conv) if c]})")
         self.net, self.geo, self.rng = net, geo, random.Random(seed)
         self.tag = 0
         self.encoder = InputEncoder(geo.n_in, geo.timesteps)
@@ -93,7 +98,7 @@ class FrameGen:
         target = r.choice(targets + ([] if self.net.layers[layer].readout else [CfgTarget.THRESHOLD]))
         base = CfgTarget(target & ~WRITE_ROW_MAJOR)
         lo, hi = g.value_range(layer, base)
-        n, n_in = g.sizes[layer], g.n_in_per_layer[layer]
+        n, n_in = g.sizes[layer], g.rows[layer]
         room = (g.max_payload - WRITE_HEADER) // g.write_value_bytes(layer, base)
         if base == CfgTarget.THRESHOLD:
             row, col, count = 0, 0, 1
@@ -176,7 +181,7 @@ class FrameGen:
         """An intact frame the board must refuse (and change nothing)."""
         g, r = self.geo, self.rng
         last = g.n_layers - 1
-        n, n_in = g.sizes[last], g.n_in_per_layer[last]
+        n, n_in = g.sizes[last], g.rows[last]
         header = lambda target, row, col, count: (bytes([last, target]) + proto.to_le(row, 2)  # noqa: E731
                                                   + proto.to_le(col, 2) + proto.to_le(count, 2))
         vb = g.write_value_bytes(last, CfgTarget.WEIGHT)
