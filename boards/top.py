@@ -14,14 +14,13 @@ Every board top has the same structure:
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
-import numpy as np
 from amaranth import ClockDomain, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..model.core import as_powered_up
 from ..model.hardware import HardwareConfig
 from ..model.layer import ceil_log2
 from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
@@ -40,13 +39,6 @@ def _output(m, platform, name, number=0):
     buf = io.Buffer("o", platform.request(name, number, dir="-"))
     m.submodules[f"{name}_{number}"] = buf
     return buf.o
-
-
-def _zero_weights(net, which):
-    """A new network like ``net`` with the weights of the layers flagged in ``which`` set to zero."""
-    layers = [replace(layer, weights=np.zeros_like(layer.weights)) if zero else layer
-              for layer, zero in zip(net.layers, which)]
-    return replace(net, layers=layers)
 
 
 def pll_for(board, clock_mhz: float | None = None) -> PLLParams:
@@ -171,13 +163,11 @@ class BoardTop(Elaboratable):
         # Build link and core now so that an impossible configuration fails before any tool runs.
         from ..hdl.core import NetworkCore
         from ..hdl.link import HostLink
-        rams = hw.layer_weight_ram(len(net.layers))
-        if "spram" in rams:
-            # SPRAM weights are zero after configuration. The link identifies the network it was
-            # built for by a digest of its contents, so it is built for the network as the board
-            # really holds it (those weights zero): the host sees the difference and loads the
-            # weights over the link.
-            net = _zero_weights(net, [r == "spram" for r in rams])
+        # SPRAM weights are zero after configuration. The link identifies the network it was
+        # built for by a digest of its contents, so it is built for the network as the board
+        # really holds it (those weights zero): the host sees the difference and loads the
+        # weights over the link.
+        net = as_powered_up(net, hw)
         core = NetworkCore(net, hw, spram_primitive=True)
         self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
                              max_events=hw.max_events, core=core, encoder=encoder, stream=stream)

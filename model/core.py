@@ -34,7 +34,7 @@ from .learning import check_reward
 from .network import Network
 from .protocol import CfgTarget, value_range
 
-__all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "schedule_cycles", "HardwareConfig",
+__all__ = ["NetworkCore", "RunResult", "input_words", "batch_cycles", "schedule_cycles", "as_powered_up", "HardwareConfig",
            "DEFAULT_MEMORY_BUDGET", "RUN_OVERHEAD", "STEP_OVERHEAD", "WAVE_OVERHEAD", "REWARD_OVERHEAD", "LAYER_OVERHEAD", "MAX_LANES",
            "MAX_EVENTS", "SCHEDULES", "weight_cfg_words"]
 
@@ -87,6 +87,15 @@ def input_words(spikes: np.ndarray, first=None) -> list[tuple[int, int]]:
         words.extend((int(i), 0) for i in addrs)
         words.append((0, 1))
     return words
+
+
+def as_powered_up(net: Network, hw: HardwareConfig) -> Network:
+    """``net`` as a board built for ``hw`` holds it at power-up: SPRAM starts empty, so the layers
+    whose weights ``hw`` puts in SPRAM have zero weights until the host loads them. A board top is
+    built for this network (the link's digest then shows the host what it must load)."""
+    rams = hw.layer_weight_ram(len(net.layers))
+    return net.replace(layers=[layer.replace(weights=np.zeros_like(layer.weights)) if ram == "spram" else layer
+                               for layer, ram in zip(net.layers, rams)])
 
 
 def weight_cfg_words(net: Network, layers=None, hw: HardwareConfig | None = None) -> list[tuple[int, int, int, int, int]]:

@@ -29,7 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 CLOCK_NS = 10
 
@@ -191,12 +190,11 @@ def build_board(net, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_B
     layers' weights zero, as boards/top.py builds it (the host sees that and loads them)."""
     from ..hdl.core import NetworkCore
     from ..hdl.link import HostLink
+    from ..model.core import as_powered_up
     from ..model.hardware import HardwareConfig
     from . import runner
     hw = HardwareConfig(lanes=lanes, max_events=max_events, weight_ram=weight_ram, input_ram=input_ram)
-    rams = hw.layer_weight_ram(len(net.layers))
-    net = net.replace(layers=[layer.replace(weights=np.zeros_like(layer.weights)) if ram == "spram" else layer
-                              for layer, ram in zip(net.layers, rams)])
+    net = as_powered_up(net, hw)
     core = NetworkCore(net, hw, spram_primitive="model")
     top = HostLink(net, lanes=lanes, clk_freq=clk_freq, baud=baud, max_payload=max_payload,
                    max_events=max_events, frame_timeout=frame_timeout, stream=stream, encoder=encoder, core=core)
