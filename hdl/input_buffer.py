@@ -9,10 +9,10 @@ look-ahead read of the next word (hdl.core) works unchanged. A block RAM of 8,19
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal
 
 from ..model.hardware import SPRAM_WIDTH
-from .synapse import SPRAM256KAModel
+from .synapse import spram_tile
 
 __all__ = ["spram_buffer_ports"]
 
@@ -31,15 +31,7 @@ def spram_buffer_ports(m, width: int, primitive) -> tuple[_Port, _Port]:
     checks that it fits: at most 16,384 words of at most 16 bits). ``primitive``: True instantiates
     SB_SPRAM256KA, ``"model"`` its cycle model (hdl.synapse.SPRAM256KAModel)."""
     wr, rd = _Port(14, width, "ib_wr"), _Port(14, width, "ib_rd")
-    ports = dict(ADDRESS=Mux(wr.en, wr.addr, rd.addr), DATAIN=Cat(wr.data, Const(0, SPRAM_WIDTH - width)), MASKWREN=Const(0b1111, 4),
-                 WREN=wr.en, CHIPSELECT=Const(1), STANDBY=Const(0), SLEEP=Const(0), POWEROFF=Const(1))
-    dout = Signal(SPRAM_WIDTH, name="ib_spram_data")
-    if primitive == "model":
-        tile = m.submodules.input_spram = SPRAM256KAModel()
-        m.d.comb += [getattr(tile, k).eq(v) for k, v in ports.items()]
-        m.d.comb += dout.eq(tile.DATAOUT)
-    else:
-        m.submodules.input_spram = Instance("SB_SPRAM256KA", i_CLOCK=ClockSignal(), o_DATAOUT=dout,
-                                            **{f"i_{k}": v for k, v in ports.items()})
+    dout = spram_tile(m, "input_spram", primitive, address=Mux(wr.en, wr.addr, rd.addr),
+                      datain=Cat(wr.data, Const(0, SPRAM_WIDTH - width)), maskwren=Const(0b1111, 4), wren=wr.en)
     m.d.comb += rd.data.eq(dout[:width])
     return wr, rd

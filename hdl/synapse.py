@@ -205,19 +205,9 @@ class SynapseArray(wiring.Component):
             selected = (addr[14:] == r) if rows > 1 else Const(1)
             row_out = []
             for c in range(cols):
-                dout = Signal(16, name=f"spram_r{r}c{c}_data")
-                ports = dict(ADDRESS=addr[:14], DATAIN=wdata[c * 16:(c + 1) * 16],
-                             MASKWREN=nib_en[c * 4:(c + 1) * 4], WREN=wr.en.any() & selected,
-                             CHIPSELECT=Const(1), STANDBY=Const(0), SLEEP=Const(0), POWEROFF=Const(1))
-                if self.spram_primitive == "model":
-                    tile = m.submodules[f"spram_r{r}c{c}"] = SPRAM256KAModel()
-                    m.d.comb += [getattr(tile, k).eq(v) for k, v in ports.items()]
-                    m.d.comb += dout.eq(tile.DATAOUT)
-                else:
-                    m.submodules[f"spram_r{r}c{c}"] = Instance(
-                        "SB_SPRAM256KA", i_CLOCK=ClockSignal(), o_DATAOUT=dout,
-                        **{f"i_{k}": v for k, v in ports.items()})
-                row_out.append(dout)
+                row_out.append(spram_tile(m, f"spram_r{r}c{c}", self.spram_primitive, address=addr[:14],
+                                          datain=wdata[c * 16:(c + 1) * 16], maskwren=nib_en[c * 4:(c + 1) * 4],
+                                          wren=wr.en.any() & selected))
             outs.append(Cat(*row_out))
         tile_word = Signal(cols * 16)
         if rows == 1:
@@ -243,6 +233,22 @@ def drive_weight_write(m, array, w_wr) -> None:
         w_wr.data.eq(array.w_data.as_unsigned().replicate(P)),
         w_wr.en.eq(array.w_en.replicate(P) & (Const(1, P) << lane)),
     ]
+
+
+def spram_tile(m, name: str, primitive, *, address, datain, maskwren, wren) -> Signal:
+    """One SB_SPRAM256KA tile, powered and awake, as submodule ``name``: the primitive (``primitive``
+    True) or its cycle model (``"model"``). Returns its registered 16-bit DATAOUT."""
+    dout = Signal(16, name=f"{name}_data")
+    ports = dict(ADDRESS=address, DATAIN=datain, MASKWREN=maskwren, WREN=wren,
+                 CHIPSELECT=Const(1), STANDBY=Const(0), SLEEP=Const(0), POWEROFF=Const(1))
+    if primitive == "model":
+        tile = m.submodules[name] = SPRAM256KAModel()
+        m.d.comb += [getattr(tile, k).eq(v) for k, v in ports.items()]
+        m.d.comb += dout.eq(tile.DATAOUT)
+    else:
+        m.submodules[name] = Instance("SB_SPRAM256KA", i_CLOCK=ClockSignal(), o_DATAOUT=dout,
+                                      **{f"i_{k}": v for k, v in ports.items()})
+    return dout
 
 
 class SPRAM256KAModel(wiring.Component):
