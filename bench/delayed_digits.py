@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from temporal_digits import DT, compare, counts, fit, report
+from temporal_digits import DT, compare, counts, fit, report, save_state
 
 
 def build(hidden: int, max_delay: int, seed: int):
@@ -135,6 +135,7 @@ def main() -> None:
     t0 = time.time()
     model = train(args.hidden, args.steps_per_row, args.max_delay, args.epochs, args.seed,
                   progress=lambda m: print(f"  {m} ({time.time() - t0:.0f} s)", flush=True))
+    save_state(model, out / "delayed-digits-state.npz")
     for bits in args.weight_bits:
         r = evaluate(model, args.steps_per_row, out / "delayed-digits.nir", weight_bits=bits)
         r.pop("network").save(out / f"delayed-digits-w{bits}.json")

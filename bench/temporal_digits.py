@@ -13,6 +13,9 @@ model. Prints float (snnTorch) and integer accuracy side by side and their agree
 
     python bench/temporal_digits.py [--hidden 128] [--steps-per-row 2] [--epochs 30] [--weight-bits 8,10]
                                     [--out DIR]
+
+writes the NIR file, the imported networks and the trained parameters (temporal-digits-state.npz,
+see :func:`save_state`) to DIR.
 """
 from __future__ import annotations
 
@@ -92,6 +95,23 @@ def train(hidden: int = 128, steps_per_row: int = 2, epochs: int = 30, seed: int
     return net
 
 
+def save_state(modules, path: str | Path) -> None:
+    """Save the trained parameters (and buffers) of ``modules`` as plain arrays in an ``.npz`` file,
+    so that a test can hold one fixed trained network: training itself is not reproducible across
+    CPUs (torch's vector kernels round differently on AVX2 and AVX-512)."""
+    np.savez_compressed(path, **{f"{i}.{k}": v.detach().cpu().numpy()
+                                 for i, m in enumerate(modules) for k, v in m.state_dict().items()})
+
+
+def load_state(modules, path: str | Path) -> None:
+    """Load what :func:`save_state` wrote into ``modules`` (built with the same shapes)."""
+    import torch
+    with np.load(path) as z:
+        for i, m in enumerate(modules):
+            m.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(z[k]) for k in z.files
+                               if k.split(".", 1)[0] == str(i)})
+
+
 def compare(forward, graph, steps_per_row: int, path: str | Path, weight_bits: int = 8, membrane_bits: int = 16,
             leak_frac_bits: int = 12) -> dict:
     """Write ``graph`` to ``path``, import it (calibrated on the training split) and compare the
@@ -155,6 +175,7 @@ def main() -> None:
     t0 = time.time()
     net = train(args.hidden, args.steps_per_row, args.epochs, args.seed,
                 progress=lambda m: print(f"  {m} ({time.time() - t0:.0f} s)", flush=True))
+    save_state([net], out / "temporal-digits-state.npz")
     for bits in args.weight_bits:
         r = evaluate(net, args.steps_per_row, out / "temporal-digits.nir", weight_bits=bits)
         r.pop("network").save(out / f"temporal-digits-w{bits}.json")

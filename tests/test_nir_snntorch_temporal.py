@@ -30,21 +30,28 @@ def _report(r):
           f"(with the importer's float run on the training split: {100 * r['calibration_agreement']:.1f} %)")
 
 
-# Out of the CI tier for now, threshold unchanged: on the machine rebuilt on 2026-12-01 this run gives
-# 93.7 % agreement (snnTorch 76.6 %, integer 77.3 %), identically at the landed commit 42bd160 and with
-# nir 1.0.7/1.0.8, nirtorch 2.0.5/2.6 and numpy 2.4.5/2.4.6, so the drift is in the environment, not
-# in the code; the cause is not found yet (see the session-6 closing note).
-@pytest.mark.slow
+DATA = Path(__file__).parent / "data"
+
+
+# The two tests below hold fixed trained networks (checked-in parameters) to their bars, not fresh
+# training runs: torch's training trajectory depends on the CPU's vector kernels (this RLeaky run gives
+# 96.0 % agreement on the machine the bar was set on, 93.7 % with AVX2 kernels and 95.3 % with the scalar
+# ones on the 2026-12-01 machine), so a test that trains measures the CPU as much as the importer. The
+# parameters were trained with the scalar kernels, the most portable choice:
+#   ATEN_CPU_CAPABILITY=default python bench/temporal_digits.py --hidden 64 --epochs 10 --seed 1 --out D
+#   ATEN_CPU_CAPABILITY=default python bench/delayed_digits.py --hidden 48 --max-delay 3 --epochs 6 --seed 2 --out D
+# The slow tests further down still train the demos end to end.
 def test_rleaky_synaptic_network_imports_and_agrees(tmp_path):
     torch.set_num_threads(1)
-    net = demo.train(hidden=64, steps_per_row=2, epochs=10, seed=1)
+    net = demo.build(64)
+    demo.load_state([net], DATA / "temporal-digits-h64-state.npz")
     r = demo.evaluate(net, 2, tmp_path / "rs.nir", weight_bits=10)
     _report(r)
     hidden, out = r["network"].layers
     assert hidden.temporal.features() == ["recurrence"] and hidden.leak == Leak.multiply(3686, 12)
     assert out.temporal.features() == ["synaptic current"] and out.temporal.current == Leak.multiply(3277, 12)
     assert r["float_accuracy"] > 0.7
-    assert r["agreement"] >= 0.94  # measured 96.0 %
+    assert r["agreement"] >= 0.94  # measured 95.3 %
     assert abs(r["integer_accuracy"] - r["float_accuracy"]) <= 0.03
 
 
@@ -63,13 +70,14 @@ def test_rsynaptic_imports_as_a_recurrent_cuba_layer(tmp_path):
 
 def test_delayed_network_imports_with_its_delays_and_agrees(tmp_path):
     torch.set_num_threads(1)
-    model = delayed_digits.train(hidden=48, max_delay=3, epochs=6, seed=2)
+    model = delayed_digits.build(48, 3, seed=2)
+    demo.load_state(model, DATA / "delayed-digits-h48-state.npz")
     r = delayed_digits.evaluate(model, 2, tmp_path / "d.nir", weight_bits=10)
     _report(r)
     layer = r["network"].layers[0]
     assert np.array_equal(layer.temporal.delays, model[0].delays.numpy().T)   # exact, per synapse
     assert r["float_accuracy"] > 0.6
-    assert r["agreement"] >= 0.93
+    assert r["agreement"] >= 0.93  # measured 97.8 %
     assert abs(r["integer_accuracy"] - r["float_accuracy"]) <= 0.03
 
 
