@@ -43,7 +43,7 @@ class AnswerSource(wiring.Component):
         # ``core``: anything with the NetworkCore's out_addr/out_count/out_membrane ports (for widths).
         # ``ident_block``: the identify payload (ROM and network id) in one block RAM instead of
         # logic: the id's 128 flip-flops take a whole iCE40 logic cell each (their input comes from
-        # no logic), and the ROM and the byte choice about 150 LUTs more.
+        # no logic), and the ROM and the byte choice about 200 LUTs more.
         self.net, self.geo, self.identify_static = net, geo, identify_static
         self.ident_block = bool(ident_block)
         self.plastic = has_plastic(net)

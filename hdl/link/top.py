@@ -51,7 +51,7 @@ class HostLink(wiring.Component):
     ``max_events``, e.g. with its weights in SPRAM; by default one is built with ``lanes``),
     ``encoder`` (the on-chip input encoder and its commands ENCODE and BATCH), ``stream`` (the
     next frame received while a command runs, :data:`spikegate.model.protocol.IDENT_STREAM`),
-    ``ident_block`` (the identify payload and network id in one block RAM rather than about 280
+    ``ident_block`` (the identify payload and network id in one block RAM rather than about 350
     iCE40 logic cells; default: when not streaming, in one of the two blocks streaming would take).
     """
     rx: In(1, init=1)
