@@ -10,7 +10,9 @@ Every board top has the same structure:
 - LEDs (see each board's ``led_roles``): a ~1 Hz heartbeat (the clock runs and reset is over),
   busy, and the class of the last result the host read (spike-count argmax, or final-membrane
   argmax for a readout network, ties to the lowest index as in :func:`spikegate.model.classify`),
-  found by :class:`ResultSnoop` watching the core's read-out port.
+  found by :class:`ResultSnoop` watching the core's read-out port. A network with more outputs
+  than the LEDs can name (:data:`MAX_SHOWN_CLASSES`, e.g. the unlabelled winner-take-all layer a
+  board learns in) has no class LEDs: its snoop would cost about 400 iCE40 logic cells.
 """
 from __future__ import annotations
 
@@ -25,7 +27,11 @@ from ..model.hardware import HardwareConfig
 from ..model.layer import ceil_log2
 from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
 
-__all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for", "link_baud"]
+__all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for", "link_baud", "MAX_SHOWN_CLASSES"]
+
+# The class LEDs show 4 bits (LED2-LED5 or the break-off PMOD LED1-LED4); the OrangeCrab's blink
+# code is kept as short. A last layer with more outputs gets no ResultSnoop.
+MAX_SHOWN_CLASSES = 16
 
 
 def _input(m, platform, name, number=0):
@@ -169,8 +175,10 @@ class BoardTop(Elaboratable):
         # weights over the link.
         net = as_powered_up(net, hw)
         core = NetworkCore(net, hw, spram_primitive=True)
+        from .fit import choose_ident_block
         self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                             max_events=hw.max_events, core=core, encoder=encoder, stream=stream)
+                             max_events=hw.max_events, core=core, encoder=encoder, stream=stream,
+                             ident_block=choose_ident_block(board, net, hw, stream))
 
     # --- clocking -------------------------------------------------------------------------------
 
@@ -241,6 +249,9 @@ class BoardTop(Elaboratable):
 
         core = link.core
         last = self.net.layers[-1]
+        if last.n > MAX_SHOWN_CLASSES:
+            self._leds(m, platform, hb_ctr[hb_bit], link.busy, Const(0, 4), Const(0, 1), Const(0, 1))
+            return m
         value = core.out_membrane if last.readout else core.out_count
         m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape())
         m.d.comb += [snoop.done.eq(core.done), snoop.out_addr.eq(core.out_addr),

@@ -48,7 +48,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
-from ..model.layer import LayerGeometry
+from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.recurrence import synapse_layer
@@ -58,7 +58,7 @@ from .delay import DelayedSynapseArray, delay_aligned
 from .learning_engine import LearningEngine
 from .layer_ports import drive_peek, layer_members
 from .learning_state import state_members
-from .neuron import LIFNeuronUnit, neuron_aligned
+from .neuron import LIFNeuronUnit, neuron_aligned, neuron_taps
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
@@ -286,18 +286,29 @@ class LayerCore(wiring.Component):
         word = Signal(P)
 
         # --- stage 2 + NEURON_STAGES: write-back of group_w (spike word to the next layer) ------
-        sweep_w = neuron_aligned(m, "sweep", sweep_q)
-        group_w = neuron_aligned(m, "group", group_q)
-        fresh_w = neuron_aligned(m, "fresh", fresh_q) if c_lanes is not None else None
-        c_old = neuron_aligned(m, "count", c_rd.data) if c_lanes is not None else None
-        c_old = data.ArrayLayout(unsigned(cb), P)(c_old) if c_lanes is not None else None
+        sweep_taps, group_taps = neuron_taps(m, "sweep", sweep_q), neuron_taps(m, "group", group_q)
+        sweep_w, group_w = sweep_taps[-1], group_taps[-1]
+        plastic = self.learning is not None
+        fresh_w = neuron_aligned(m, "fresh", fresh_q) if c_lanes is not None or plastic else None
+        # A plastic layer reads the sweep's group again where the memory answers with the lanes'
+        # outputs (neuron_taps) instead of delaying the stage-2 words: its counts here, its post
+        # traces and thresholds in hdl.learning_engine. Outside the sweep (peek, WTA pass, state
+        # reads) the read ports keep their addresses. Every word is read before its write-back.
+        reread = [(sweep_taps[s], group_taps[s]) for s in range(NEURON_STAGES)] if plastic else None
+        c_old = None
+        if c_lanes is not None and plastic:
+            with m.If(reread[NEURON_STAGES - 2][0]):
+                m.d.comb += c_rd.addr.eq(reread[NEURON_STAGES - 2][1])
+            c_old = c_lanes
+        elif c_lanes is not None:
+            c_old = data.ArrayLayout(unsigned(cb), P)(neuron_aligned(m, "count", c_rd.data))
         # Lanes past the last neuron (n not a multiple of P) never fire.
         n_last = geo.n - (G - 1) * P
         lane_mask = Signal(P)
         m.d.comb += lane_mask.eq(Const((1 << P) - 1, P))
         with m.If(group_w == G - 1):
             m.d.comb += lane_mask.eq(Const((1 << n_last) - 1, P))
-        lane_theta = None if self.learning is None else self.learning.thresholds(m, theta, rd_group)
+        lane_theta = None if self.learning is None else self.learning.thresholds(m, theta, rd_group, reread)
         for k in range(P):
             unit = LIFNeuronUnit(membrane_bits=V, acc_bits=V if self.i_mem is not None else geo.acc_bits,
                                  leak=layer.leak, reset=layer.reset, refractory=layer.refractory,
@@ -338,7 +349,7 @@ class LayerCore(wiring.Component):
             self.learning.elaborate(
                 m, syn=syn, start=self.start, learn_start=learn_start, reset_state=self.reset_state,
                 learn=self.learn, ev_valid=self.events.valid & self.events.ready, ev_addr=self.events.payload,
-                rd_group=rd_group, fresh_q=fresh_q, sweep_w=sweep_w, group_w=group_w, word=word,
+                rd_group=rd_group, fresh_w=fresh_w, reread=reread, sweep_w=sweep_w, group_w=group_w, word=word,
                 learning_phase=learning_phase, state=(layer_idle, self.state_addr, self.state_data),
                 **({"reward": self.reward, "reward_start": self.reward_start} if elig else {}))
         if wta:

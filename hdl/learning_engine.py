@@ -82,13 +82,15 @@ class LearningEngine:
         self.done = Signal(name="learn_done")
         self.theta = self.real_theta = None   # set by thresholds()
 
-    def thresholds(self, m, theta, rd_group):
+    def thresholds(self, m, theta, rd_group, reread):
         """Per-lane thresholds theta + offset of the group the sweep reads at stage 1 (``rd_group``),
         for the neuron lanes' inputs: they reach the fire decision NEURON_STAGES - 1 registers later,
         where a lane uses its theta, so they are delayed as much. None without offsets and
         winner-take-all. In a winner-take-all layer the lanes get the largest threshold instead (the
         sweep never fires; hdl.wta fires the winner) and ``real_theta`` keeps the thresholds, aligned
-        with the lanes' outputs."""
+        with the lanes' outputs: the offsets are read again, with the sweep's group one stage
+        before (``reread``: the layer's (sweep, group) flags per stage, hdl.neuron.neuron_taps),
+        and theta + offset registered, instead of delaying theta + offset by NEURON_STAGES."""
         geo = self.geo
         P, V, ob = geo.lanes, geo.membrane_bits, geo.learning.offset_bits
         self.off_lanes = None
@@ -100,20 +102,23 @@ class LearningEngine:
             self.off_lanes = data.ArrayLayout(unsigned(ob), P)(rd.data)
         elif not geo.learning.wta_issues:
             return None
-        out = []
-        for k in range(P):
-            t = theta + self.off_lanes[k] if self.off_lanes is not None else theta
-            out.append(_delay(m, _signal(m, t, V, f"theta{k}"), NEURON_STAGES - 1, f"theta{k}"))
+        sums = [_signal(m, theta + self.off_lanes[k] if self.off_lanes is not None else theta, V, f"theta{k}")
+                for k in range(P)]
         if not geo.learning.wta_issues:
-            return out
-        self.real_theta = [_delay(m, t, 1, f"theta{k}_w") for k, t in enumerate(out)]
+            return [_delay(m, t, NEURON_STAGES - 1, f"theta{k}") for k, t in enumerate(sums)]
+        if self.off_mem is not None:
+            sweep_r, group_r = reread[NEURON_STAGES - 3]
+            with m.If(sweep_r):
+                m.d.comb += self.off_rd.addr.eq(group_r)
+        self.real_theta = [_delay(m, t, 1, f"theta{k}_w") for k, t in enumerate(sums)]
         return [Const((1 << (V - 1)) - 1, signed(V))] * P
 
     def elaborate(self, m, *, syn, start, learn_start, reset_state, learn, ev_valid, ev_addr, rd_group,
-                  fresh_q, sweep_w, group_w, word, learning_phase, state, reward=None, reward_start=None):
+                  fresh_w, reread, sweep_w, group_w, word, learning_phase, state, reward=None, reward_start=None):
         """Add the engine to module ``m``. Inputs are the layer's signals: ``start`` (the layer's
         step starts), ``learn_start`` (drain over, learning on), ``ev_valid``/``ev_addr`` (an
-        event is consumed), ``rd_group`` (stage 1 group of the sweep), ``fresh_q`` (stage 2),
+        event is consumed), ``rd_group`` (stage 1 group of the sweep), ``fresh_w`` (the fresh flag at write-back),
+        ``reread`` (the (sweep, group) flags of each stage, hdl.neuron.neuron_taps),
         ``sweep_w``/``group_w``/``word`` (the sweep's write-back), ``learning_phase`` (the layer
         is in its learning state; the engine owns the synapse issue then), ``state`` (the layer is
         idle, its ``state_addr`` and ``state_data``: hdl.learning_state); rstdp: ``reward`` (R) and
@@ -146,15 +151,15 @@ class LearningEngine:
         with m.If(ev_valid & learn):
             m.d.sync += n_ev.eq(n_ev + 1)
 
-        # Post traces: read with the sweep's membranes, decayed (fresh groups read as 0), bumped by
-        # the group's spikes at write-back.
+        # Post traces: read again at the sweep's write-back (the group one stage before it), decayed
+        # (fresh groups read as 0), bumped by the group's spikes.
         learn_g_r = Signal(geo.group_bits)
-        m.d.comb += post_rd.addr.eq(Mux(learning_phase, learn_g_r, rd_group))
+        sweep_r, group_r = reread[NEURON_STAGES - 2]
+        m.d.comb += post_rd.addr.eq(Mux(learning_phase, learn_g_r, Mux(sweep_r, group_r, rd_group)))
         q_lanes = data.ArrayLayout(unsigned(tb), P)(post_rd.data)
-        q_dec = Signal(data.ArrayLayout(unsigned(tb), P))
+        q_w = Signal(data.ArrayLayout(unsigned(tb), P))
         for k in range(P):
-            m.d.comb += q_dec[k].eq(Mux(fresh_q, 0, decay(q_lanes[k], p.post_decay)))
-        q_w = _delay(m, q_dec, NEURON_STAGES, "post")
+            m.d.comb += q_w[k].eq(Mux(fresh_w, 0, decay(q_lanes[k], p.post_decay)))
         q_new = Signal(data.ArrayLayout(unsigned(tb), P))
         for k in range(P):
             bumped = q_w[k] + Mux(word[k], p.post_inc, 0)
@@ -325,14 +330,16 @@ class LearningEngine:
         self.off_wr = wr = self.off_mem.write_port()
         V = geo.membrane_bits
         if self.real_theta is not None and ob <= V:
-            # real_theta[k] is theta + the offset read NEURON_STAGES registers ago, exactly what the
+            # real_theta[k] is theta + the offset of the group written back, exactly what the
             # write-back needs, and theta holds still during a run (it is written only while the
             # core is idle): the offset comes back as a difference modulo 2**V, exact for an ob-bit
             # offset. That saves the delay line's P * ob * NEURON_STAGES flip-flops, fed by flip-flops
             # (a logic cell each on the iCE40), for P * ob subtracter cells.
             off_w = [(self.real_theta[k] - self.theta)[:ob] for k in range(P)]
         else:
-            off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, NEURON_STAGES, "offsets"))
+            # (a winner-take-all layer reads the offsets again a stage before the write-back)
+            later = 1 if self.real_theta is not None else NEURON_STAGES
+            off_w = data.ArrayLayout(unsigned(ob), P)(_delay(m, self.off_rd.data, later, "offsets"))
         decay_now = Const(0)
         if p.theta_decay:
             decay_now = Const(1)

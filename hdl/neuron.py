@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.layer import NEURON_STAGES, bits_for, ceil_log2
 from ..model.network import Layer, Leak, signed_range
 
-__all__ = ["LIFNeuronUnit", "NEURON_STAGES", "leaked", "saturated", "neuron_aligned"]
+__all__ = ["LIFNeuronUnit", "NEURON_STAGES", "leaked", "saturated", "neuron_aligned", "neuron_taps"]
 
 
 def leaked(v, lk: Leak):
@@ -48,14 +48,23 @@ def saturated(total, bits: int):
 
 
 
-def neuron_aligned(m: Module, name: str, value):
-    """``value`` NEURON_STAGES registers later, added to ``m``: what a sweep issued with a group
-    (its number, flags, old counts) arrives together with the LIFNeuronUnit lanes' outputs."""
+def neuron_taps(m: Module, name: str, value) -> list:
+    """``value`` 1, 2, ..., NEURON_STAGES registers later (the last is :func:`neuron_aligned`'s):
+    a memory addressed with tap ``NEURON_STAGES - 2`` answers together with the lanes' outputs, so a
+    word read again there needs no delay line (on the iCE40 each flip-flop fed by a flip-flop or a
+    block RAM takes a logic cell of its own)."""
+    taps = []
     for k in range(NEURON_STAGES):
         reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
         m.d.sync += reg.eq(value)
-        value = reg
-    return value
+        taps.append(value := reg)
+    return taps
+
+
+def neuron_aligned(m: Module, name: str, value):
+    """``value`` NEURON_STAGES registers later, added to ``m``: what a sweep issued with a group
+    (its number, flags, old counts) arrives together with the LIFNeuronUnit lanes' outputs."""
+    return neuron_taps(m, name, value)[-1]
 
 class LIFNeuronUnit(wiring.Component):
     """``(v, r, acc, bias) -> (v_next, r_next, spike)`` for one neuron, NEURON_STAGES cycles later.

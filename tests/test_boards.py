@@ -143,6 +143,32 @@ def test_plastic_digits_network_moves_its_learning_weights_to_spram_on_the_icebr
     assert est["weight_ram"] == ["spram", "block"] and est["spram_tiles"] == 1 and est["blocks"] <= 30
 
 
+def test_plastic_board_top_spends_its_block_ram_not_logic():
+    """The network `learn --board` trains (`learn --init-out`: the plastic layer alone, 100 outputs):
+    no streaming (learning sends one BATCH at a time), the identify payload in one of the block RAMs
+    streaming would take, and no LED argmax (4 class LEDs cannot name 100 outputs); the default
+    digits network keeps streaming, its identify payload in logic and its LED argmax."""
+    from spikegate.boards.top import MAX_SHOWN_CLASSES, BoardTop
+    from spikegate.learn_run import LearnConfig, initial_network
+    from spikegate import datasets
+    board = get_board("icebreaker")
+    plastic = initial_network(LearnConfig(), datasets.load("digits", "train")[0])
+    digits = _default_net()
+    for net, lanes, plastic_net in ((plastic, 1, True), (digits, 2, False)):
+        hw = HardwareConfig(lanes=lanes, max_events=default_max_events(net))
+        stream = fit.choose_stream(board, net, hw)
+        assert stream is not plastic_net
+        assert fit.choose_ident_block(board, net, hw, stream) is plastic_net
+        top = BoardTop(board, net, hw, pll=pll_for(board), stream=stream)
+        assert top.link.stream is stream and top.link.ident_block is plastic_net
+        assert (net.layers[-1].n > MAX_SHOWN_CLASSES) is plastic_net
+        text = board.platform().prepare(top, name="top").files["top.il"]
+        assert ("snoop" in text) is not plastic_net
+    # without streaming, a digits build takes the identify block too (`--no-stream`)
+    hw = HardwareConfig(lanes=2, max_events=default_max_events(digits))
+    assert fit.choose_ident_block(board, digits, hw, False)
+
+
 def test_board_top_without_the_encoder():
     """`spikegate build --no-encoder`: the board top's host link is built without ENCODE and BATCH."""
     from spikegate.boards.top import BoardTop

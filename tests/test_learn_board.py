@@ -62,7 +62,9 @@ def check_board_learns_as_model(tmp_path, neurons: int, samples: int, rule: str 
     init_path, board_path, model_path = tmp_path / "init.json", tmp_path / "board.json", tmp_path / "model.json"
     assert cli_json(["learn", *opts, "--init-out", str(init_path), "--json"])[0] == 0
     init = Network.load(init_path)
-    with SimulatedBoard(init_path, lanes=LANES) as sb:
+    # stdp: the host link a plastic network's `spikegate build` makes (boards.fit.choose_stream and
+    # choose_ident_block: one request at a time, the identify payload in block RAM); rstdp: streaming
+    with SimulatedBoard(init_path, lanes=LANES, stream=rule != "stdp") as sb:
         status, rep = cli_json(["learn", *opts, "--board", "sim", "--port", sb.url, "--timeout", TIMEOUT,
                                 "--out", str(board_path), "--json"])
         assert status == 0 and rep["board"] == "sim"

@@ -1,6 +1,7 @@
 """CommandEngine with a real NetworkCore against its byte-level twin (Amaranth simulator): checked
 frames in, (status, payload) answers out, without the framing around them."""
 import numpy as np
+import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -21,11 +22,11 @@ MAX_PAYLOAD = 64
 class Harness(wiring.Component):
     """The engine, the core it drives and a payload buffer the test bench fills."""
 
-    def __init__(self, net, lanes, max_events, encoder=True):
+    def __init__(self, net, lanes, max_events, encoder=True, ident_block=False):
         self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
         self.geo = proto.LinkGeometry.of(net, lanes, 1_000_000, 100_000, MAX_PAYLOAD, max_events)
         static = proto.identify_static(self.geo, proto.structure_digest(net), proto.content_digest(net))
-        self.engine = CommandEngine(net, self.geo, self.core, static, encoder=encoder)
+        self.engine = CommandEngine(net, self.geo, self.core, static, encoder=encoder, ident_block=ident_block)
         super().__init__({"buf_addr": wiring.In(range(MAX_PAYLOAD)), "buf_data": wiring.In(8),
                           "buf_en": wiring.In(1)})
 
@@ -105,9 +106,12 @@ def write(layer, target, row, col, values, geo):
             + b"".join(proto.to_le(v, vb) for v in values))
 
 
-def test_engine_matches_twin():
+@pytest.mark.parametrize("ident_block", [False, True])
+def test_engine_matches_twin(ident_block):
+    """(``ident_block``: the identify payload in logic or in a block RAM: IDENTIFY before and after
+    SET_NET_ID.)"""
     net = random_network(4, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
-    dut = Harness(net, lanes=2, max_events=32)
+    dut = Harness(net, lanes=2, max_events=32, ident_block=ident_block)
     geo = dut.geo
     twin = proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=2, max_events=32)))
     s = random_spikes(3, 1, 3, 5, p=0.5)[0]

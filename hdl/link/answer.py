@@ -7,6 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry, content_digest, has_plastic
+from ..synapse import BLOCK_RAM
 from ...model.protocol import MAX_STATE_ANSWER, CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
 
 __all__ = ["AnswerSource", "Source"]
@@ -38,9 +39,13 @@ class AnswerSource(wiring.Component):
       byte is fetched once ``state_ready`` is high, and ``state_next`` pulses as it is taken.
     """
 
-    def __init__(self, net, geo: LinkGeometry, identify_static: bytes, core):
+    def __init__(self, net, geo: LinkGeometry, identify_static: bytes, core, *, ident_block: bool = False):
         # ``core``: anything with the NetworkCore's out_addr/out_count/out_membrane ports (for widths).
+        # ``ident_block``: the identify payload (ROM and network id) in one block RAM instead of
+        # logic: the id's 128 flip-flops take a whole iCE40 logic cell each (their input comes from
+        # no logic), and the ROM and the byte choice about 200 LUTs more.
         self.net, self.geo, self.identify_static = net, geo, identify_static
+        self.ident_block = bool(ident_block)
         self.plastic = has_plastic(net)
         self.max_len = max(geo.identify_len, STATUS_LEN, CYCLE_BYTES + geo.output_bytes,
                            MAX_STATE_ANSWER if self.plastic else 0)
@@ -59,15 +64,27 @@ class AnswerSource(wiring.Component):
         m = Module()
         geo = self.geo
         S = len(self.identify_static)
-        # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
-        small = {"ram_style": "logic", "rom_style": "logic"}
-        m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
-        # Asynchronous reads (they are logic anyway): the byte is chosen and registered in FETCH.
-        rom_rd = rom.read_port(domain="comb")
-        m.submodules.nid = nid = Memory(shape=8, depth=NET_ID_BYTES, init=list(content_digest(self.net)),
-                                        attrs=small)
-        nid_wr, nid_rd = nid.write_port(), nid.read_port(domain="comb")
-        m.d.comb += [nid_wr.en.eq(self.nid_en), nid_wr.addr.eq(self.nid_addr), nid_wr.data.eq(self.nid_data)]
+        dirty_at = S + field(IDENTIFY_TAIL, "dirty").offset
+        nid_at = S + field(IDENTIFY_TAIL, "net_id").offset
+        if self.ident_block:
+            # The whole identify payload in one block RAM (the dirty byte's word is never read);
+            # its synchronous read is addressed with the byte FETCH will take (``rd_next`` below).
+            init = list(self.identify_static) + [0] * (nid_at - S) + list(content_digest(self.net))
+            m.submodules.ident = ident = Memory(shape=8, depth=len(init), init=init, attrs=BLOCK_RAM)
+            nid_wr, rom_rd = ident.write_port(), ident.read_port()
+            nid_rd = rom_rd
+            m.d.comb += nid_wr.addr.eq(nid_at + self.nid_addr)
+        else:
+            # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
+            small = {"ram_style": "logic", "rom_style": "logic"}
+            m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
+            # Asynchronous reads (they are logic anyway): the byte is chosen and registered in FETCH.
+            rom_rd = rom.read_port(domain="comb")
+            m.submodules.nid = nid = Memory(shape=8, depth=NET_ID_BYTES, init=list(content_digest(self.net)),
+                                            attrs=small)
+            nid_wr, nid_rd = nid.write_port(), nid.read_port(domain="comb")
+            m.d.comb += nid_wr.addr.eq(self.nid_addr)
+        m.d.comb += [nid_wr.en.eq(self.nid_en), nid_wr.data.eq(self.nid_data)]
 
         source = Signal(Source)
         length = Signal.like(self.length)
@@ -90,12 +107,17 @@ class AnswerSource(wiring.Component):
         byte = Signal(8)
         m.d.comb += self.o.payload.eq(byte)
         sel = Signal(8)
-        dirty_at = S + field(IDENTIFY_TAIL, "dirty").offset
-        nid_at = S + field(IDENTIFY_TAIL, "net_id").offset
-        m.d.comb += [rom_rd.addr.eq(idx), nid_rd.addr.eq(idx - nid_at)]
+        # block RAM: the address idx has from the next cycle on (0 after IDLE, idx + 1 after a
+        # byte is sent), so FETCH finds its byte; logic: idx itself, read asynchronously
+        rd_next = Signal.like(idx)
+        if self.ident_block:
+            m.d.comb += rom_rd.addr.eq(rd_next)
+        else:
+            m.d.comb += [rom_rd.addr.eq(idx), nid_rd.addr.eq(idx - nid_at)]
+        m.d.comb += rd_next.eq(idx)
         with m.Switch(source):
             with m.Case(Source.IDENTIFY):
-                with m.If(idx < S):
+                with m.If(idx < S if not self.ident_block else idx != dirty_at):
                     m.d.comb += sel.eq(rom_rd.data)
                 with m.Elif(idx == dirty_at):
                     m.d.comb += sel.eq(self.dirty)
@@ -115,7 +137,7 @@ class AnswerSource(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.idle.eq(1)
+                m.d.comb += [self.idle.eq(1), rd_next.eq(0)]
                 with m.If(self.start):
                     m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), j.eq(0)]
                     with m.If(self.length != 0):
@@ -135,6 +157,7 @@ class AnswerSource(wiring.Component):
                 m.d.comb += self.o.valid.eq(1)
                 with m.If(self.o.ready):
                     m.d.sync += idx.eq(idx + 1)
+                    m.d.comb += rd_next.eq(idx + 1)
                     with m.If(idx == length - 1):
                         m.d.sync += k.eq(0)
                         m.next = "IDLE"

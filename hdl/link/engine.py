@@ -88,6 +88,8 @@ class CommandEngine(wiring.Component):
       has them, ``learn``, ``learn_state_addr``, ``learn_state_data``, ``reward``, ``step_reward``):
       connect to the NetworkCore ports of that name (:func:`connect_core`).
 
+    ``ident_block``: the identify payload in a block RAM (:class:`AnswerSource`).
+
     ``encoder``: include ENCODE and BATCH (:class:`~spikegate.hdl.link.encode_cmds.EncodeCommands`,
     the on-chip input encoder); without it they are UNKNOWN_CMD, as on an older bitstream.
 
@@ -98,9 +100,9 @@ class CommandEngine(wiring.Component):
     """
 
     def __init__(self, net, geo: proto.LinkGeometry, core, identify_static: bytes, *, encoder: bool = True,
-                 stream: bool = False):
+                 stream: bool = False, ident_block: bool = False):
         self.net, self.geo, self.identify_static = net, geo, identify_static
-        self.encoder, self.stream = bool(encoder), bool(stream)
+        self.encoder, self.stream, self.ident_block = bool(encoder), bool(stream), bool(ident_block)
         self.max_events = geo.max_events
         self._core = core
         super().__init__(CommandEngineSignature(core, geo.max_payload))
@@ -118,7 +120,8 @@ class CommandEngine(wiring.Component):
         cmd, tag, status = Signal(8), Signal(8), Signal(8)
         length = Signal(range(geo.max_payload + 1))
         ptr = Signal(range(geo.max_payload + 1))
-        m.submodules.answer = answer = AnswerSource(self.net, geo, self.identify_static, self)
+        m.submodules.answer = answer = AnswerSource(self.net, geo, self.identify_static, self,
+                                                       ident_block=self.ident_block)
         resp_len = Signal.like(answer.length)
         src = Signal(Source)
         dirty, apply = Signal(), Signal()
@@ -128,7 +131,8 @@ class CommandEngine(wiring.Component):
         wbyte = Signal(range(eb + 1))
         loaded = Signal(24)
 
-        m.submodules.status = stat = StatusCounters()
+        # The core's cycle counter restarts only with a run, unless a REWARD sweep restarts it.
+        m.submodules.status = stat = StatusCounters(latch_cycles="reward" in self._core.signature.members)
         failed = Signal()
         m.d.comb += [stat.events.eq(self.events), stat.failed.eq(failed), stat.loaded.eq(loaded),
                      stat.dirty.eq(dirty), stat.overflow.eq(self.overflow), stat.cfg_error.eq(self.cfg_error),

@@ -50,7 +50,9 @@ class HostLink(wiring.Component):
     ``rx``; leave True on hardware), ``core`` (a NetworkCore already built for ``net`` and
     ``max_events``, e.g. with its weights in SPRAM; by default one is built with ``lanes``),
     ``encoder`` (the on-chip input encoder and its commands ENCODE and BATCH), ``stream`` (the
-    next frame received while a command runs, :data:`spikegate.model.protocol.IDENT_STREAM`).
+    next frame received while a command runs, :data:`spikegate.model.protocol.IDENT_STREAM`),
+    ``ident_block`` (the identify payload and network id in one block RAM rather than about 350
+    iCE40 logic cells; default: when not streaming, in one of the two blocks streaming would take).
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
@@ -63,7 +65,7 @@ class HostLink(wiring.Component):
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
                  synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True,
-                 stream: bool = True):
+                 stream: bool = True, ident_block: bool | None = None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
@@ -90,6 +92,7 @@ class HostLink(wiring.Component):
         self.frame_timeout = frame_timeout
         self.synchronise = synchronise
         self.encoder, self.stream = bool(encoder), bool(stream)
+        self.ident_block = not self.stream if ident_block is None else bool(ident_block)
         self.identify_static = proto.identify_static(self.geo, proto.structure_digest(net),
                                                      proto.content_digest(net))
         super().__init__()
@@ -102,7 +105,8 @@ class HostLink(wiring.Component):
         m.submodules.txu = txu = UARTTx(self.divisor)
         m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout, stream=self.stream)
         m.submodules.engine = eng = CommandEngine(self.net, self.geo, core, self.identify_static,
-                                                  encoder=self.encoder, stream=self.stream)
+                                                  encoder=self.encoder, stream=self.stream,
+                                                  ident_block=self.ident_block)
         m.submodules.encoder = enc = ResponseEncoder()
 
         m.d.comb += [rxu.line.eq(self.rx), self.tx.eq(txu.line), dec.line_error.eq(rxu.error | rxu.overrun)]
