@@ -118,7 +118,7 @@ def _write_pair(bit_out: Path, bit: bytes, rep_out: Path, rep: bytes) -> None:
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
-          baud: int | None = None, encoder: bool = True, schedule: str = "inflight",
+          baud: int | None = None, encoder: bool | None = None, schedule: str = "inflight",
           stream: bool | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
@@ -129,7 +129,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     the board's, ``Board.baud``; refused before any tool runs when the board's bridge or the UART
     at the build's clock cannot run it); ``encoder`` False leaves the on-chip input encoder (the
     ENCODE and BATCH commands: about 450 iCE40 LUTs and a block RAM) out of the host link, for a
-    network that fits only without it; ``stream`` (default :func:`boards.fit.choose_stream`) makes the host
+    network that fits only without it (default :func:`boards.fit.choose_encoder`: none for a
+    plastic network); ``stream`` (default :func:`boards.fit.choose_stream`) makes the host
     link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 125 iCE40 logic
     cells); ``progress(text)`` hears each step.
     """
@@ -137,9 +138,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
     _check_arguments(seed, samples, out_dir)
-    if not isinstance(encoder, bool):
+    if encoder is not None and not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "
-                         "host link) or False (left out)")
+                         "host link), False (left out), or None (left out of a plastic network's)")
     if stream is not None and not isinstance(stream, bool):
         raise ValueError(f"stream = {stream!r} is not valid; valid: True (a streaming host link), False, or None "
                          "(streaming where its block RAM fits)")
@@ -156,6 +157,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
     if stream is None:
         stream = fit.choose_stream(board, net, hw)
+    if encoder is None:
+        encoder = fit.choose_encoder(net)
     est = fit.precheck(board, net, hw, stream=stream)
 
     platform = board.platform()

@@ -15,8 +15,8 @@ from ..errors import UserError
 from ..model.hardware import HardwareConfig
 from ..model.word_queue import queue_capacity
 
-__all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block", "blocks_for", "estimate", "choose_weight_ram",
-           "precheck", "check_cells", "CELL_CLASSES"]
+__all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block",
+           "choose_encoder", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
 BLOCK_CONFIGS = {
@@ -105,7 +105,7 @@ def _fits(board, est: dict) -> bool:
 def choose_stream(board, net, hw: HardwareConfig) -> bool:
     """Whether a build streams by default (the one place this is decided): yes when the streaming
     link's block RAM (:func:`stream_shapes`) fits beside the design's, no when only the design
-    fits, and no for a plastic network: learning over the link sends one BATCH at a time
+    fits, and no for a plastic network: learning over the link sends one sample at a time
     (:mod:`spikegate.learn_board`), so streaming would only cost its logic, which the learning
     engine needs (a plastic digits network on the iCEBreaker fits only without it). Logic is not
     known before synthesis: ``--no-stream`` frees about 125 iCE40 logic cells."""
@@ -118,6 +118,17 @@ def choose_ident_block(board, net, hw: HardwareConfig, stream: bool) -> bool:
     the one place a build decides it): when it does not stream and the streaming link's two blocks
     would fit, one of them holds it and saves about 350 iCE40 logic cells."""
     return not stream and _fits(board, estimate(board, net, hw, stream=True))
+
+
+def choose_encoder(net) -> bool:
+    """Whether a build has the on-chip input encoder (ENCODE and BATCH) by default (the one place
+    this is decided): yes, but not for a plastic network: learning on the board sends each sample's
+    spikes, encoded on the host as the model encodes them (:mod:`spikegate.learn_board`), so the
+    encoder would only cost its logic (about 290 iCE40 cells), which the learning engine needs (a
+    plastic digits network on the iCEBreaker fits only without it). ``spikegate run --on-chip``
+    needs a build with ``--encoder``."""
+    from ..model.link import has_plastic
+    return not has_plastic(net)
 
 
 def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:

@@ -145,9 +145,10 @@ def test_plastic_digits_network_moves_its_learning_weights_to_spram_on_the_icebr
 
 def test_plastic_board_top_spends_its_block_ram_not_logic():
     """The network `learn --board` trains (`learn --init-out`: the plastic layer alone, 100 outputs):
-    no streaming (learning sends one BATCH at a time), the identify payload in one of the block RAMs
-    streaming would take, and no LED argmax (4 class LEDs cannot name 100 outputs); the default
-    digits network keeps streaming, its identify payload in logic and its LED argmax."""
+    no streaming (learning sends one sample at a time), the identify payload in one of the block RAMs
+    streaming would take, no on-chip encoder (learning sends the samples' spikes) and no LED argmax
+    (4 class LEDs cannot name 100 outputs); the default digits network keeps streaming, its identify
+    payload in logic, its encoder and its LED argmax."""
     from spikegate.boards.top import MAX_SHOWN_CLASSES, BoardTop
     from spikegate.learn_run import LearnConfig, initial_network
     from spikegate import datasets
@@ -159,8 +160,11 @@ def test_plastic_board_top_spends_its_block_ram_not_logic():
         stream = fit.choose_stream(board, net, hw)
         assert stream is not plastic_net
         assert fit.choose_ident_block(board, net, hw, stream) is plastic_net
-        top = BoardTop(board, net, hw, pll=pll_for(board), stream=stream)
+        encoder = fit.choose_encoder(net)
+        assert encoder is not plastic_net
+        top = BoardTop(board, net, hw, pll=pll_for(board), stream=stream, encoder=encoder)
         assert top.link.stream is stream and top.link.ident_block is plastic_net
+        assert top.link.encoder is not plastic_net
         assert (net.layers[-1].n > MAX_SHOWN_CLASSES) is plastic_net
         text = board.platform().prepare(top, name="top").files["top.il"]
         assert ("snoop" in text) is not plastic_net

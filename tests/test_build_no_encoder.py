@@ -9,9 +9,9 @@ from spikegate.model.hardware import HardwareConfig
 from spikegate.model.random import random_network
 
 
-@pytest.mark.parametrize("value", ["no", 0, None])
+@pytest.mark.parametrize("value", ["no", 0, 1])
 def test_encoder_must_be_a_bool(value, tmp_path):
-    with pytest.raises(ValueError, match=r"encoder = .* is not valid; valid: True .* or False"):
+    with pytest.raises(ValueError, match=r"encoder = .* is not valid; valid: True .*, False .*, or None"):
         build("icebreaker", random_network(1), encoder=value, out_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert not any(tmp_path.iterdir())  # refused before anything was made
 

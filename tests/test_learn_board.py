@@ -62,14 +62,19 @@ def check_board_learns_as_model(tmp_path, neurons: int, samples: int, rule: str 
     init_path, board_path, model_path = tmp_path / "init.json", tmp_path / "board.json", tmp_path / "model.json"
     assert cli_json(["learn", *opts, "--init-out", str(init_path), "--json"])[0] == 0
     init = Network.load(init_path)
-    # stdp: the host link a plastic network's `spikegate build` makes (boards.fit.choose_stream and
-    # choose_ident_block: one request at a time, the identify payload in block RAM); rstdp: streaming
-    with SimulatedBoard(init_path, lanes=LANES, stream=rule != "stdp") as sb:
+    # stdp: the host link a plastic network's `spikegate build` makes (boards.fit.choose_stream,
+    # choose_ident_block and choose_encoder: one request at a time, the identify payload in block RAM,
+    # no on-chip encoder); rstdp: streaming, no encoder either
+    with SimulatedBoard(init_path, lanes=LANES, stream=rule != "stdp", encoder=False) as sb:
         status, rep = cli_json(["learn", *opts, "--board", "sim", "--port", sb.url, "--timeout", TIMEOUT,
                                 "--out", str(board_path), "--json"])
         assert status == 0 and rep["board"] == "sim"
         with Board(sb.url, timeout=float(TIMEOUT)) as b:
             b.check_network(init)
+            # the board has no encoder: the host sent the samples' spikes
+            with pytest.raises(DeviceError, match="no on-chip encoder") as e:
+                b.run_batch(np.zeros((1, init.layers[0].n_in), np.int64), init.encoding)
+            assert e.value.status == Status.UNKNOWN_CMD
             if rule == "stdp":
                 # REWARD: the network has no rstdp layer, so the board refuses it (and changes nothing)
                 with pytest.raises(DeviceError, match="no rstdp layer") as e:

@@ -4,11 +4,14 @@ board through the host link (docs/protocol.md, "Learning on the board").
 The board must hold the untrained network :func:`spikegate.learn_run.initial_network` makes for the
 same options (``spikegate build`` of the network ``learn --init-out`` would save; the simulated
 board of :mod:`spikegate.sim.link_bridge` for tests). The host loads its initial weights if the
-board holds others, switches learning on, sends the training samples as levels in BATCH frames in
-the order the model learns them (rstdp: per sample a run with learning off whose spike counts
-decide the reward, REWARD STEP, then the learning run), switches learning off, reads the learned weights and threshold
-offsets back (READ_STATE) and then labels, evaluates and saves exactly as the model path does:
-the same options give the same network file, bit for bit (tests/test_learn_board.py).
+board holds others, switches learning on, sends the training samples in the order the model learns
+them as spikes in LOAD frames (:func:`spikegate.learn_run.training_spikes`: the very spikes the
+model learns from, so the board needs no on-chip encoder and boards.fit.choose_encoder leaves it
+out of a plastic network's build; rstdp: per sample a run with learning off whose spike counts
+decide the reward, REWARD STEP, then the learning run), switches learning off, reads the learned
+weights and threshold offsets back (READ_STATE) and then labels, evaluates and saves exactly as
+the model path does: the same options give the same network file, bit for bit
+(tests/test_learn_board.py).
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import numpy as np
 
 from .errors import UserError
 from . import datasets
-from .learn_run import EpochReport, LearnConfig, finish, initial_network, load_data, sample_order, sample_reward
+from .learn_run import (EpochReport, LearnConfig, finish, initial_network, load_data, sample_order, sample_reward,
+                        training_spikes)
 from .model.hardware import HardwareConfig
 from .model.protocol import StateKind
 from .progress import silent
@@ -64,7 +68,7 @@ def learn_on_board(config: LearnConfig, link: BoardLink, data_dir=None, on_epoch
     x_train = data[0]
     net = initial_network(config, x_train)
     HardwareConfig().geometry(net)  # the network's features have gateware (refused with the reason otherwise)
-    levels = np.round(255 * np.asarray(x_train, np.float64)).astype(np.int64)
+    spikes = training_spikes(net, x_train)
     baud = link.baud if link.baud is not None else default_baud(link.name)
     epochs: list[EpochReport] = []
     start = time.perf_counter()
@@ -80,9 +84,9 @@ def learn_on_board(config: LearnConfig, link: BoardLink, data_dir=None, on_epoch
         order = sample_order(config, len(x_train))[0]
         with progress(len(order), f"learning epoch 1/1 on {link.name}", unit="samples") as p:
             if config.rule == "rstdp":
-                cycles, rewarded = _learn_rstdp(b, net, levels[order], data[1][order], p.update)
+                cycles, rewarded = _learn_rstdp(b, net, spikes[order], data[1][order], p.update)
             else:
-                cycles, rewarded = _learn_stdp(b, net, levels[order], p.update), None
+                cycles, rewarded = _learn_stdp(b, spikes[order], p.update), None
         learned = b.learned_network(net)
     epochs.append(EpochReport(1, 1, time.perf_counter() - start, rewarded))
     if on_epoch is not None:
@@ -92,37 +96,36 @@ def learn_on_board(config: LearnConfig, link: BoardLink, data_dir=None, on_epoch
     return final, report
 
 
-def _learn_stdp(b, net, levels, update) -> list[int]:
-    """Learn the samples' ``levels`` in order, BATCH frames of as many as fit; their cycles."""
+def _learn_stdp(b, spikes, update) -> list[int]:
+    """Learn the samples' ``spikes`` [N, T, n_in] in order; their cycles."""
     b.set_learning(True)
     cycles = []
-    step = max(1, b.batch_limit())
-    for i in range(0, len(levels), step):
-        cycles += [c for _, _, c in b.learn_levels(levels[i:i + step], net.encoding)]
-        update(len(levels[i:i + step]))
+    for sample in spikes:
+        cycles += [c for _, _, c in b.learn_spikes(sample[None])]
+        update(1)
     b.set_learning(False)
     return cycles
 
 
-def _learn_rstdp(b, net, levels, labels, update) -> tuple[list[int], float]:
+def _learn_rstdp(b, net, spikes, labels, update) -> tuple[list[int], float]:
     """learn_run's two passes a sample: a run with learning off, whose spike counts decide the reward
     (:func:`~spikegate.learn_run.sample_reward`), held by REWARD STEP for the run that learns the
     sample. The learning runs' cycles and the fraction of samples rewarded."""
     wins = np.zeros((net.layers[0].n, datasets.N_CLASSES), np.int64)
     cycles, rewarded, held = [], 0, None
     b.set_learning(False)
-    for k in range(len(levels)):
-        counts = b.run_batch(levels[k:k + 1], net.encoding)[0][0]  # learning off: safe to resend
+    for k in range(len(spikes)):
+        counts = b.run_sample(spikes[k])[0]  # learning off: safe to resend
         reward = sample_reward(counts, int(labels[k]), wins)
         rewarded += reward > 0
         if reward != held:
             b.reward(reward, per_step=True)
             held = reward
         b.set_learning(True)
-        cycles += [c for _, _, c in b.learn_levels(levels[k:k + 1], net.encoding)]
+        cycles += [c for _, _, c in b.learn_spikes(spikes[k:k + 1])]
         b.set_learning(False)
         update(1)
-    return cycles, rewarded / len(levels)
+    return cycles, rewarded / len(spikes)
 
 
 def learn_on_sim(config: LearnConfig, data_dir=None, on_epoch=None, progress=silent) -> tuple:

@@ -26,7 +26,7 @@ from .model.network import Layer, Network
 from .model.plasticity import Plasticity
 from .progress import silent
 
-__all__ = ["RULES", "LearnConfig", "EpochReport", "LearnReport", "initial_network", "learn", "learn_to_file"]
+__all__ = ["RULES", "LearnConfig", "EpochReport", "LearnReport", "initial_network", "training_spikes", "learn", "learn_to_file"]
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +196,17 @@ def learn(config: LearnConfig, data_dir=None, on_epoch: Callable[[EpochReport], 
     config = config.check()
     data = load_data(config, data_dir)
     net = initial_network(config, data[0])
-    train_spikes = encode(data[0], net.encoding, net.timesteps)
+    train_spikes = training_spikes(net, data[0])
     start = time.perf_counter()
     epochs: list[EpochReport] = []
     learned = _train(net, config, train_spikes, data[1], on_epoch, progress, epochs)
     return finish(config, learned, data, epochs, time.perf_counter() - start)
+
+
+def training_spikes(net: Network, x_train: np.ndarray) -> np.ndarray:
+    """bool [N, T, n_in]: the spikes the network learns the training samples from, in the model
+    and on a board alike (:mod:`spikegate.learn_board` sends these, so the two learn the same)."""
+    return encode(x_train, net.encoding, net.timesteps)
 
 
 def load_data(config: LearnConfig, data_dir=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -227,7 +233,7 @@ def finish(config: LearnConfig, learned: Network, data, epochs: list, train_seco
            ) -> tuple[Network, LearnReport]:
     """Label the learned layer's neurons on the training split, add the class readout, evaluate."""
     x_train, y_train, x_test, y_test = data
-    train_spikes = encode(x_train, learned.encoding, learned.timesteps)
+    train_spikes = training_spikes(learned, x_train)
     start = time.perf_counter()
     labels = label_neurons(learned, train_spikes, y_train)
     final, accuracy = with_readout(learned, labels, x_test, y_test)

@@ -1,6 +1,7 @@
 """``spikegate build``: synthesise, place and route and pack a bitstream for a board, with a report."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
@@ -40,7 +41,7 @@ def run(args) -> int:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
                        data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
-                       encoder=not args.no_encoder, schedule=args.schedule,
+                       encoder=args.encoder, schedule=args.schedule,
                        stream=False if args.no_stream else None, progress=note)
     except TimingError as e:
         _plot(args, e.report)
@@ -81,10 +82,11 @@ def register(subparsers) -> None:
     p.add_argument("--baud", type=int, default=None, metavar="N",
                    help="host link baud rate (default: the board's fastest reliable rate, see `spikegate "
                         "boards`; refused if the board's USB-serial bridge or the clock cannot run it)")
-    p.add_argument("--no-encoder", action="store_true",
-                   help="leave the on-chip input encoder (the ENCODE and BATCH commands) out of the host link: "
-                        "about 450 iCE40 logic cells and a block RAM less, for a network that fits only without "
-                        "it; the host then sends spikes (`spikegate run` without --on-chip)")
+    p.add_argument("--encoder", action=argparse.BooleanOptionalAction, default=None,
+                   help="with or without the on-chip input encoder (the ENCODE and BATCH commands) in the host "
+                        "link; without it, about 450 iCE40 logic cells and a block RAM less, for a network that "
+                        "fits only without it, and the host sends spikes (`spikegate run` without --on-chip; "
+                        "`spikegate learn --board` always does). Default: with it, except for a plastic network")
     p.add_argument("--no-stream", action="store_true",
                    help="a host link that takes one request at a time (default: streaming where its two block "
                         "RAMs fit: the next frame is received while one runs, answers leave while the next runs; "
