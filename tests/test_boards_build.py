@@ -192,3 +192,16 @@ def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     assert err.resource == "LC" and err.available == 5280 and err.needed > 5280
     assert f"placement needs {err.needed} ICESTORM_LC logic cells but the device has 5280" in str(err)
     assert not (tmp_path / "icebreaker.bin").exists()
+
+
+@pytest.mark.slow
+def test_plastic_digits_network_builds_for_the_icebreaker(cache, tmp_path):
+    """The network `spikegate learn --board` trains (`learn --init-out`: 64 -> 100 plastic, WTA,
+    adaptive thresholds), built with the defaults `boards.fit` chooses for it (no streaming, no
+    on-chip encoder, identify payload in block RAM) at 1 lane: it fits the UP5K and meets timing
+    (measured 4,977 of 5,280 cells, fmax 21.21 MHz at 16.125)."""
+    from spikegate.learn_run import LearnConfig, initial_network
+    net = initial_network(LearnConfig(), datasets.load("digits", "train")[0])
+    r = build("icebreaker", net, lanes=1, out_dir=tmp_path, cache_dir=cache, samples=5)
+    assert r["timing"]["met"]
+    assert r["utilization"]["LC"]["used"] <= 5280 and (tmp_path / "icebreaker.bin").exists()
