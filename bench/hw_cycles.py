@@ -217,8 +217,8 @@ def main(argv=None) -> int:
               f"{r['cycles_per_sample']:>14.1f} {ratio} "
               f"{r['sops_per_sample']:>12.1f} {r['sops_per_cycle']:>11.2f} {r['sops_per_cycle_over_P']:>6.3f} "
               f"{r['verified_in_simulator']:>11}")
-    print(f"\nper layer (cycles: the layer's own, integration + sweep + 8 per step; "
-          f"/P int: SOPs per integration cycle per lane)")
+    print("\nper layer (cycles: the layer's own, integration + sweep + 8 per step; "
+          "/P int: SOPs per integration cycle per lane)")
     print(f"{'network':22} {'layer':>5} {'kind':8} {'shape':>11} {'P':>3} {'SOPs/sample':>12} "
           f"{'cycles/sample':>14} {'SOPs/cyc/P':>10} {'/P int':>7}")
     for r in layer_rows:

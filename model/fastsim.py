@@ -221,6 +221,7 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
     Returns per-layer lists ``(spikes [batch, T, n], v, r, traces or None)`` as SimResult wants."""
     batch, T, n_in = spikes.shape
     out, vs, rs, trs = [], [], [], []
+    s = None  # the previous layer's spikes, step-major [T, batch, n]
     for i, layer in enumerate(layers):
         if layer.temporal is not None:
             from .temporal import run_temporal_layer  # imported here: it builds on this module

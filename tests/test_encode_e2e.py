@@ -5,7 +5,6 @@ import io
 import json
 from contextlib import redirect_stdout
 
-import numpy as np
 import pytest
 
 from spikegate import cli

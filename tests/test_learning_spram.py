@@ -6,7 +6,6 @@ equal the twin's. Lanes 1 with 4- or 8-bit weights put two or four weight words 
 so a learning write there changes only its slot's nibbles."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st

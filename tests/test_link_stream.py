@@ -3,7 +3,6 @@ executes one. A host keeping STREAM_WINDOW requests unanswered gets, byte for by
 twin gives to the same bytes, with nothing dropped, and in fewer cycles than one request at a time;
 a rejection waits behind the answers to the frames before it."""
 import numpy as np
-import pytest
 from amaranth.sim import Simulator
 
 from spikegate.hdl.link import HostLink
@@ -37,7 +36,6 @@ def stream_frames(hw, frames, window):
         ctx.set(hw.rx, 1)
         t = 0
         rx_bit, rx_byte, in_byte, last = 0, 0, False, 1
-        expect = []   # total tx bytes once each sent frame is answered (unknown until its header)
 
         async def tick():
             nonlocal t, rx_bit, rx_byte, in_byte, last

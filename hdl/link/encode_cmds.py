@@ -95,7 +95,7 @@ class EncodeCommands:
 
     def states(self, respond, resp_len):
         m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo
-        enc, rb, total = self.encoder, self.rb, self.total
+        rb, total = self.rb, self.total
 
         # ENCODE: header, its check, then the encoder's words go to the core and the run starts.
         with m.State("E_HDR_RD"):

@@ -114,10 +114,10 @@ def register(subparsers) -> None:
                    help="learn from the first N samples of the training split only (default: all)")
     p.add_argument("--board", metavar="NAME", default=None,
                    help="learn on this board (or 'sim', the simulated board) over its UART link instead of in the "
-                        "model; it must hold the untrained network (--init-out); stdp, one epoch")
+                        "model; it must hold the untrained network (--init-out); stdp or rstdp, one epoch")
     p.add_argument("--sim", action="store_true",
                    help="learn on a simulated board started for the untrained network (the whole board in "
-                        "Verilator behind a socket; needs Verilator); stdp, one epoch")
+                        "Verilator behind a socket; needs Verilator); stdp or rstdp, one epoch")
     p.add_argument("--port", default=None, help="with --board: serial port or pyserial URL (socket://127.0.0.1:PORT)")
     p.add_argument("--baud", type=int, default=None,
                    help="with --board: the bitstream's baud rate (default: the board's)")
