@@ -37,7 +37,7 @@ DATA = Path(__file__).parent / "data"
 # training runs: torch's training trajectory depends on the CPU's vector kernels (this RLeaky run gives
 # 96.0 % agreement on the machine the bar was set on, 93.7 % with AVX2 kernels and 95.3 % with the scalar
 # ones on the 2026-12-01 machine), so a test that trains measures the CPU as much as the importer. The
-# parameters were trained with the scalar kernels, the most portable choice:
+# parameters were trained with ATen's scalar kernels (its vector code off; BLAS still chooses its own):
 #   ATEN_CPU_CAPABILITY=default python bench/temporal_digits.py --hidden 64 --epochs 10 --seed 1 --out D
 #   ATEN_CPU_CAPABILITY=default python bench/delayed_digits.py --hidden 48 --max-delay 3 --epochs 6 --seed 2 --out D
 # The slow tests further down still train the demos end to end.
