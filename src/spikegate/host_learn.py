@@ -108,38 +108,17 @@ class OnChipLearning:
             layers[l] = layer.replace(weights=weights, plasticity=p)
         return net.replace(layers=layers)
 
-    def learn_spikes(self, spikes) -> list[tuple[np.ndarray, np.ndarray, int]]:
-        """Run samples' spikes [K, T, n_in] with learning on (set it with :meth:`set_learning`), each
-        as the LOAD frames of :meth:`load_frames`, in order; no encoder needed on the board. Only a
-        first frame that clears without running is resent; a lost answer of any other raises
-        LinkError saying the board's learned state is now unknown."""
-        out = []
-        for i, sample in enumerate(np.asarray(spikes, bool)):
-            frames = self.load_frames(sample)
-            try:
-                for k, f in enumerate(frames):
-                    p = self.request(Cmd.LOAD, f, retry=k == 0 and len(frames) > 1)
-            except LinkError as e:
-                raise LinkError(f"{e} While learning sample {i}: it may or may not have been learned, so the "
-                                "board's weights are unknown; reload the network and start again") from None
-            out.append(self._run_answer(p))
-        return out
-
-    def learn_levels(self, levels, encoding: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
-        """Run samples' levels [K, n_in] with learning on (set it with :meth:`set_learning`), as
-        BATCH frames of up to :meth:`batch_limit` samples, in order; never resent (a lost answer
-        raises LinkError saying the board's learned state is now unknown)."""
-        levels = np.asarray(levels)
-        limit = self.batch_limit()
-        if limit == 0:
-            raise UserError(f"the board on {self.port} takes no BATCH (a sample could overflow its input buffer)")
-        out = []
-        for i in range(0, len(levels), limit):
-            try:
-                out += self.run_batch(levels[i:i + limit], encoding, retry=False)
-            except LinkError as e:
-                raise LinkError(f"{e} While learning samples {i}..{min(i + limit, len(levels)) - 1}: they may "
-                                "or may not have been learned, so the board's weights are unknown; reload the "
-                                "network and start again") from None
-        return out
+    def learn_sample(self, spikes) -> tuple[np.ndarray, np.ndarray, int]:
+        """Run one sample's spikes [T, n_in] with learning on (set it with :meth:`set_learning`) as
+        the LOAD frames of :meth:`load_frames`: (spike counts, final membranes, cycles). No encoder
+        is needed on the board. Only a first frame that clears without running is resent; a lost
+        answer of any other raises LinkError saying the board's learned state is now unknown."""
+        frames = self.load_frames(np.asarray(spikes, bool))
+        try:
+            for k, f in enumerate(frames):
+                p = self.request(Cmd.LOAD, f, retry=k == 0 and len(frames) > 1)
+        except LinkError as e:
+            raise LinkError(f"{e} While learning a sample: it may or may not have been learned, so the board's "
+                            "weights are unknown; reload the network and start again") from None
+        return self._run_answer(p)
 

@@ -101,7 +101,7 @@ def _learn_stdp(b, spikes, update) -> list[int]:
     b.set_learning(True)
     cycles = []
     for sample in spikes:
-        cycles += [c for _, _, c in b.learn_spikes(sample[None])]
+        cycles.append(b.learn_sample(sample)[2])
         update(1)
     b.set_learning(False)
     return cycles
@@ -122,7 +122,7 @@ def _learn_rstdp(b, net, spikes, labels, update) -> tuple[list[int], float]:
             b.reward(reward, per_step=True)
             held = reward
         b.set_learning(True)
-        cycles += [c for _, _, c in b.learn_spikes(spikes[k:k + 1])]
+        cycles.append(b.learn_sample(spikes[k])[2])
         b.set_learning(False)
         update(1)
     return cycles, rewarded / len(spikes)
