@@ -202,15 +202,20 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
     assert assert_drawn(missed) == (800, 360)
 
 
-def test_build_plot_and_plot_utilisation_of_the_builtin_network(tmp_path, capsys):
-    """`build --plot` draws the report of the build it just made; `plot utilisation --board` draws
-    the same build, served from the cache, pixel for pixel; `--plot FILE.svg` writes SVG."""
+def test_build_plot_and_plot_utilisation_of_a_network(tmp_path, capsys):
+    """`build --plot` draws the report of the build it just made; `plot utilisation --board --net`
+    draws the same build, served from the cache, pixel for pixel; `--plot FILE.svg` writes SVG.
+    A tiny network keeps the one real build short (the default network's full build is
+    tests/test_boards_build.py's)."""
     pytest.importorskip("matplotlib")
     from test_plots import assert_drawn, png_pixels, svg_root
     from spikegate import plots_hw
     from spikegate.cli import main
+    net = tmp_path / "tiny.json"
+    tiny_net().save(net)
     png = tmp_path / "build.png"
-    assert main(["build", "--board", "icebreaker", "--out", str(tmp_path / "b"), "--plot", str(png), "--json"]) == 0
+    assert main(["build", "--board", "icebreaker", "--net", str(net), "--out", str(tmp_path / "b"),
+                 "--plot", str(png), "--json"]) == 0
     cap = capsys.readouterr()
     rep = json.loads(cap.out)
     assert f"build: wrote {png}" in cap.err
@@ -220,12 +225,13 @@ def test_build_plot_and_plot_utilisation_of_the_builtin_network(tmp_path, capsys
                                                                  rep["utilization"]["FF"]["percent"]]
     assert [p.get_height() for p in fig.axes[1].patches] == [rep["timing"]["fmax_mhz"], rep["timing"]["constraint_mhz"]]
     out = tmp_path / "u.png"
-    assert main(["plot", "utilisation", "--board", "icebreaker", "-o", str(out), "--json"]) == 0
+    assert main(["plot", "utilisation", "--board", "icebreaker", "--net", str(net), "-o", str(out), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["cached"] is True and (r["width"], r["height"]) == (800, 360)
     assert np.array_equal(png_pixels(out), png_pixels(png))
     svg = tmp_path / "build.svg"
-    assert main(["build", "--board", "icebreaker", "--out", str(tmp_path / "b"), "--plot", str(svg)]) == 0
+    assert main(["build", "--board", "icebreaker", "--net", str(net), "--out", str(tmp_path / "b"),
+                 "--plot", str(svg)]) == 0
     svg_root(svg)
 
 
