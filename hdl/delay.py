@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.delay import DELAY_STAGES, delay_words
 from ..model.layer import ISSUE_STAGES, LayerGeometry, ceil_log2
 from .synapse import (BLOCK_RAM, BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray,
-                      drive_weight_write)
+                      drive_weight_write, word_address)
 
 __all__ = ["DelayedSynapseArray", "DELAY_STAGES", "delay_aligned"]
 
@@ -118,12 +118,12 @@ class DelayedSynapseArray(wiring.Component):
         assert ISSUE_STAGES == 1 and DELAY_STAGES == 2
         op_r = Signal(2)
         waddr_r = Signal(len(w_rd.addr))
-        m.d.sync += [op_r.eq(self.op), waddr_r.eq(self.addr * G + self.group)]
+        m.d.sync += [op_r.eq(self.op), waddr_r.eq(word_address(self.addr, G, self.group))]
         group_r = Signal.like(self.group)
         m.d.sync += group_r.eq(self.group)
         m.d.comb += [w_rd.addr.eq(waddr_r), d_rd.addr.eq(waddr_r)]
         with m.If(op_r == OP_NONE):
-            m.d.comb += w_rd.addr.eq(self.param_row * G + self.param_group)
+            m.d.comb += w_rd.addr.eq(word_address(self.param_row, G, self.param_group))
         op_q = Signal(2)
         group_q = Signal.like(self.group)
         m.d.sync += [op_q.eq(op_r), group_q.eq(group_r)]

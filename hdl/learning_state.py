@@ -14,6 +14,7 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from ..model.learning_engine import LearnState
+from .synapse import word_address
 
 __all__ = ["state_members", "state_read"]
 
@@ -43,7 +44,7 @@ def state_read(m, eng, *, idle, addr, out, pre_rd, post_rd, off_rd, elig_rd) -> 
         if off_rd is not None:
             m.d.comb += off_rd.addr.eq(group)
         if elig_rd is not None:
-            m.d.comb += elig_rd.addr.eq(addr.row * G + group)
+            m.d.comb += elig_rd.addr.eq(word_address(addr.row, G, group))
     kind_q = Signal(LearnState)
     lane_q = Signal(max(1, lane_bits))
     m.d.sync += [kind_q.eq(addr.kind), lane_q.eq(addr.col[:lane_bits] if lane_bits else 0)]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
+from .synapse import word_address
+
 __all__ = ["stdp_change", "depression", "stdp_writes"]
 
 
@@ -43,7 +45,7 @@ def stdp_writes(m, eng, syn, issue, kind_a, row, grp, spk, pre_rd, learn_g_r, lo
     u_valid = Signal()
     u_addr = Signal(len(syn.l_addr))
     u_data = Signal(P * wb)
-    m.d.sync += [u_valid.eq(q2.valid & ~skip), u_addr.eq(q2.row * G + q2.grp), u_data.eq(new)]
+    m.d.sync += [u_valid.eq(q2.valid & ~skip), u_addr.eq(word_address(q2.row, G, q2.grp)), u_data.eq(new)]
     m.d.comb += [syn.l_en.eq(u_valid), syn.l_addr.eq(u_addr), syn.l_data.eq(u_data)]
 
 

@@ -33,7 +33,7 @@ from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
 __all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
-           "ACC_LATENCY", "OP_LEARN"]
+           "ACC_LATENCY", "OP_LEARN", "word_address"]
 
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
 # state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
@@ -51,6 +51,19 @@ OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
 OP_LEARN = 3
 # Cycles from a sweep op to its sums on ``acc``.
 ACC_LATENCY = ISSUE_STAGES + 1
+
+
+def word_address(row, groups: int, group):
+    """``row * groups + group``, the word of input row ``row`` and neuron group ``group`` (< groups)
+    in the P-lane layout, without a multiplier: the constant product is ``row`` shifted by each
+    set bit of ``groups`` and added, and with a power-of-two ``groups`` the group is the low bits.
+    Yosys maps ``row * 3`` to an ECP5 MULT18X18D otherwise, 4 of the 16 ns of the ULX3S's
+    critical path (the spike-word queue's read into layer 1's weight address)."""
+    if groups & (groups - 1) == 0:
+        k = groups.bit_length() - 1
+        return Cat(group[:k], row) if k else row
+    terms = [row.shift_left(k) for k in range(groups.bit_length()) if groups >> k & 1]
+    return sum(terms[1:], terms[0]) + group
 
 
 class SynapseArray(wiring.Component):
@@ -123,14 +136,14 @@ class SynapseArray(wiring.Component):
         op_r = Signal(2)
         group_r = Signal.like(self.group)
         waddr_r = Signal(len(w_rd.addr))
-        m.d.sync += [op_r.eq(self.op), group_r.eq(self.group), waddr_r.eq(self.addr * G + self.group)]
+        m.d.sync += [op_r.eq(self.op), group_r.eq(self.group), waddr_r.eq(word_address(self.addr, G, self.group))]
         m.d.comb += [
             w_rd.addr.eq(waddr_r),
             a_rd.addr.eq(group_r),
         ]
         # The weight port is free when no op was issued the cycle before (a registered select).
         with m.If(op_r == OP_NONE):
-            m.d.comb += w_rd.addr.eq(self.param_row * G + self.param_group)
+            m.d.comb += w_rd.addr.eq(word_address(self.param_row, G, self.param_group))
         op_q = Signal(2)
         group_q = Signal.like(self.group)
         m.d.sync += [op_q.eq(op_r), group_q.eq(group_r)]
@@ -229,7 +242,7 @@ def drive_weight_write(m, array, w_wr) -> None:
     lane = array.w_col[:lane_bits] if lane_bits else Const(0, 1)
     group = array.w_col[lane_bits:] if lane_bits else array.w_col
     m.d.comb += [
-        w_wr.addr.eq(array.w_row * G + group),
+        w_wr.addr.eq(word_address(array.w_row, G, group)),
         w_wr.data.eq(array.w_data.as_unsigned().replicate(P)),
         w_wr.en.eq(array.w_en.replicate(P) & (Const(1, P) << lane)),
     ]

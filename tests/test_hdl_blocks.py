@@ -1,10 +1,12 @@
 """SynapseArray and LayerCore on their own (Amaranth simulator) against their twins."""
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.layer import LayerCore
-from spikegate.hdl.synapse import ACC_LATENCY, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from spikegate.hdl.synapse import ACC_LATENCY, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray, word_address
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.layer import LayerCore as LayerTwin
 from spikegate.model.network import Network
@@ -103,3 +105,26 @@ def test_unpack_lanes_round_trip():
     from spikegate.model.synapse import pack_lanes
     vals = [-8, 7, 0, -1, 3]
     assert unpack_lanes(pack_lanes(vals, 4), 4, 5).tolist() == vals
+
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 5, 6, 7, 8, 10, 13, 32, 100, 128])
+def test_word_address_is_row_times_groups_plus_group(groups):
+    """The multiplier-free word address equals ``row * groups + group`` for every group of every
+    row, at the widths the synapse array gives it."""
+    n_in = 37
+    row, group = Signal(range(n_in)), Signal(range(groups))
+    m = Module()
+    addr = Signal(range(n_in * groups))
+    m.d.comb += addr.eq(word_address(row, groups, group))
+
+    async def bench(ctx):
+        for r in range(n_in):
+            for g in range(groups):
+                ctx.set(row, r)
+                ctx.set(group, g)
+                assert ctx.get(addr) == r * groups + g, (r, g)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
