@@ -42,29 +42,41 @@ import numpy as np
 from spikegate import datasets
 from spikegate.model.core import NetworkCore as Twin
 from spikegate.model.hardware import SCHEDULES, HardwareConfig
-from spikegate.model.encode import rate
+from spikegate.model.encode import from_levels, quantise, rate
 from spikegate.model.network import Layer, Network
 from spikegate.model.simulate import simulate
 from spikegate.model.conv import fan_out
 from spikegate.model.conv_eval import conv2d_layer
 
 
-def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    # Random "images": a blob of lit pixels in the middle, like MNIST strokes (about 19% lit).
-    n_img = 64
+def _mnist_like_levels(rng: np.random.Generator, n_img: int = 64) -> np.ndarray:
+    """8-bit levels [n_img, 784] of random "images" with MNIST-like statistics (about 19% of
+    pixels lit, at 0.3..1.0), quantised as every encoder quantises (``model.encode.quantise``)."""
     x = np.zeros((n_img, 784))
     for i in range(n_img):
         lit = rng.random(784) < 0.19
         x[i, lit] = rng.uniform(0.3, 1.0, lit.sum())
-    spikes = rate(x, T)
+    return quantise(x)
+
+
+def mnist_sized_levels(seed: int = 0) -> np.ndarray:
+    """The levels :func:`mnist_sized_network` (same ``seed``) makes its spikes from: what the
+    on-chip encoder (ENCODE, BATCH) takes to make the same spikes."""
+    return _mnist_like_levels(np.random.default_rng(seed))
+
+
+def mnist_sized_network(seed: int = 0, T: int = 16) -> tuple[Network, np.ndarray]:
+    """The 784-128-10 network and its ``rate`` spikes [64, T, 784] of :func:`mnist_sized_levels`
+    (``rate(x, T)`` is ``from_levels(quantise(x), "rate", T)``, so these are the spikes of before)."""
+    rng = np.random.default_rng(seed)
+    spikes = from_levels(_mnist_like_levels(rng), "rate", T)
     w1 = np.clip(np.rint(rng.normal(0, 24, (784, 128))), -128, 127).astype(np.int64)
     w2 = np.clip(np.rint(rng.normal(0, 24, (128, 10))), -128, 127).astype(np.int64)
     best = None
     for theta in (2 ** np.arange(6, 15)).tolist():
         l1 = Layer(weights=w1, threshold=theta, weight_bits=8, membrane_bits=16, reset="subtract")
         l2 = Layer(weights=w2, weight_bits=8, membrane_bits=16, readout=True)
-        net = Network([l1, l2], timesteps=T, name="mnist-sized-784-128-10")
+        net = Network([l1, l2], timesteps=T, encoding="rate", name="mnist-sized-784-128-10")
         rate_hidden = simulate(net, spikes[:8]).spikes[0].mean()
         if best is None or abs(rate_hidden - 0.1) < abs(best[1] - 0.1):
             best = (net, rate_hidden)

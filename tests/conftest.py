@@ -25,6 +25,7 @@ FILE_TIERS = {
     "test_bad_inputs.py": "model",
     "test_boards_build.py": "yosys",
     "test_boards_bench.py": "model",
+    "test_bench_link.py": "model",
     "test_cli_inputs.py": "model",
     "test_cache_robustness.py": "model",
     "test_cli_library.py": "model",

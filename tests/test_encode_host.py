@@ -49,6 +49,10 @@ def test_payload_refusals_name_the_parameter(net):
                        ((good + 256, "rate", 0), "levels")]:
         with pytest.raises(ValueError, match=word):
             encode_payload(geo, *args)
+    # 5 header bytes and 10 levels do not fit a 14-byte request buffer: refused before the board's BAD_LENGTH.
+    assert proto.encode_fits(geo) and not proto.encode_fits(proto.LinkGeometry.of(net, 2, 1, 1, 14, 64))
+    with pytest.raises(ValueError, match="15 bytes, more than the board's max_payload = 14"):
+        encode_payload(proto.LinkGeometry.of(net, 2, 1, 1, 14, 64), good, "rate")
 
 
 def test_a_board_without_encode_says_so(net):

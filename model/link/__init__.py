@@ -17,7 +17,7 @@ from ..protocol import Status
 from .checksum import checksum_cycles, checksum_stream, expected_checksum
 from .decoder import Frame, FrameDecoder, Reject
 from .encoder import ResponseEncoder
-from .engine import CommandEngine, batch_fits, encode_cycles
+from .engine import CommandEngine, batch_fits, encode_cycles, encode_fits
 from .learn_cmds import StateLayout, has_plastic, has_rstdp, state_index, state_layout
 from .frames import crc16, decode_response, encode_request, encode_response, from_le, to_le, value_bytes
 from .geometry import (Identity, LinkGeometry, StatusBlock, check_encoder, content_digest, decode_events,
@@ -28,7 +28,7 @@ __all__ = [
     "crc16", "encode_request", "encode_response", "decode_response", "to_le", "from_le", "value_bytes",
     "structure_digest", "content_digest", "LinkGeometry", "identify_static", "Identity", "StatusBlock",
     "encode_events", "decode_events", "decode_outputs", "checksum_stream", "expected_checksum", "checksum_cycles",
-    "encode_cycles", "batch_fits", "check_encoder", "StateLayout", "state_layout", "state_index", "has_plastic", "has_rstdp",
+    "encode_cycles", "encode_fits", "batch_fits", "check_encoder", "StateLayout", "state_layout", "state_index", "has_plastic", "has_rstdp",
 ]
 
 

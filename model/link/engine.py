@@ -31,6 +31,12 @@ def batch_fits(geo) -> bool:
     return geo.timesteps * (geo.n_in + 1) <= geo.max_events
 
 
+def encode_fits(geo) -> bool:
+    """Whether an ENCODE frame (its header and n_in levels) fits the request buffer: the board
+    answers BAD_LENGTH to a longer one (a 784-input sample needs 789 of the default 512 bytes)."""
+    return ENCODE_HEADER_LEN + geo.n_in <= geo.max_payload
+
+
 def encode_cycles(geo) -> int:
     """Cycles of an ENCODE from the engine taking the frame to the core's ``start`` pulse (the
     run itself then takes the cycle formula's count): the header, then

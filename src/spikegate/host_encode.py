@@ -29,6 +29,9 @@ def encode_payload(geo: proto.LinkGeometry, levels, encoding: str, state: int = 
     if levels.shape != (geo.n_in,) or not np.issubdtype(levels.dtype, np.integer) or (
             levels.size and (levels.min() < 0 or levels.max() > 255)):
         raise ValueError(f"levels must be {geo.n_in} integers from 0 to 255, got {levels.dtype} {levels.shape}")
+    if not proto.encode_fits(geo):
+        raise ValueError(f"an ENCODE of {geo.n_in} levels is {proto.ENCODE_HEADER_LEN + geo.n_in} bytes, more than the "
+                         f"board's max_payload = {geo.max_payload}; send these samples as spikes (LOAD)")
     return pack_fields(ENCODE_HEADER, {"encoding": code, "state": int(state)}) + levels.astype(np.uint8).tobytes()
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from .link_fuzz_record import Record
 from .model import link as proto
 from .model.encode import MASK32, InputEncoder
-from .model.link import CfgTarget, Cmd, Encoding, batch_fits
+from .model.link import CfgTarget, Cmd, Encoding, batch_fits, encode_fits
 from .model.network import Network
 from .model.hardware import HardwareConfig
 from .model.link import has_rstdp, state_layout
@@ -65,7 +65,7 @@ class FrameGen:
         self.tag = 0
         self.encoder = InputEncoder(geo.n_in, geo.timesteps)
         # ENCODE answers OK only when its words fit the buffer: an all-zero sample needs T of them.
-        self.can_encode = ENCODE_HEADER_LEN + geo.n_in <= geo.max_payload and geo.timesteps <= geo.max_events
+        self.can_encode = encode_fits(geo) and geo.timesteps <= geo.max_events
         record = layout_len(BATCH_RECORD) + geo.n_in
         self.batch_max = min((geo.max_payload - layout_len(BATCH_HEADER)) // record,
                              0xFFFF // (CYCLE_BYTES + geo.output_bytes)) if batch_fits(geo) else 0
