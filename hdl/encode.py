@@ -82,7 +82,9 @@ class InputEncoder(wiring.Component):
         r_in = Mux(tb == 0, 0, rem_rd.data)
         r_sum = Signal(9)
         m.d.comb += r_sum.eq(r_in + q)
-        rate_fire = r_sum >= LEVELS
+        # r_in + q >= 255 <=> q >= 255 - r_in = ~r_in (8 bits): one comparison of the level as it
+        # leaves the block RAM, in parallel with the sum (timing: not a compare after the adder)
+        rate_fire = q >= Mux(tb == 0, LEVELS, ~rem_rd.data)
         # latency: step t fires the levels L(t) <= q < L(t - 1), L(-1) = 256, with
         # L(t) = 255 - floor((255 t + 127) / (T - 1)) the least level whose step is <= t; the
         # quotient steps by 255 / (T - 1) a step, so no multiplier or divider is needed.

@@ -33,7 +33,7 @@ from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
 
 __all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
-           "ACC_LATENCY", "OP_LEARN", "word_address"]
+           "ACC_LATENCY", "OP_LEARN", "word_address", "times"]
 
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
 # state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
@@ -62,8 +62,15 @@ def word_address(row, groups: int, group):
     if groups & (groups - 1) == 0:
         k = groups.bit_length() - 1
         return Cat(group[:k], row) if k else row
-    terms = [row.shift_left(k) for k in range(groups.bit_length()) if groups >> k & 1]
-    return sum(terms[1:], terms[0]) + group
+    return times(row, groups) + group
+
+
+def times(x, k: int):
+    """``x * k`` for a constant ``k`` >= 1 as shifted copies of ``x`` added, one per set bit of
+    ``k``: Yosys maps even a small constant product to a DSP multiplier (ECP5 MULT18X18D, iCE40
+    SB_MAC16), whose delay dominated the paths it was on."""
+    terms = [x.shift_left(b) for b in range(k.bit_length()) if k >> b & 1]
+    return sum(terms[1:], terms[0])
 
 
 class SynapseArray(wiring.Component):

@@ -135,10 +135,16 @@ def test_engine_matches_twin(ident_block):
         (0x55, b""),
         (Cmd.CLEAR, b"x"),
         (Cmd.STATUS, b""),
+        # the length check multiplies the count by the value's bytes: 2 for a threshold or a bias here
+        (Cmd.WRITE, write(1, CfgTarget.THRESHOLD, 0, 0, [thi], geo)[:-1]),  # a byte short
+        (Cmd.WRITE, write(0, CfgTarget.BIAS, 0, 0, [1, 2], geo) + b"\0"),    # a byte over
+        (Cmd.WRITE, write(0, CfgTarget.BIAS, 0, 1, [1, 2, 3], geo)),          # 3 x 2 bytes
     ]
+    assert geo.write_value_bytes(1, CfgTarget.THRESHOLD) == geo.write_value_bytes(0, CfgTarget.BIAS) == 2
     got = engine_matches_twin(dut, twin, frames)
     assert [g[0] for g in got] == [0, 0, 0, Status.RANGE, 0, Status.RANGE, Status.RANGE, Status.RANGE, 0, 0, 0, 0,
-                                   Status.OVERFLOW, Status.UNKNOWN_CMD, Status.BAD_LENGTH, 0]
+                                   Status.OVERFLOW, Status.UNKNOWN_CMD, Status.BAD_LENGTH, 0,
+                                   Status.BAD_LENGTH, Status.BAD_LENGTH, 0]
     # The twin's network follows the writes; the engine's run on the core computed with them.
     assert np.array_equal(twin.net.layers[0].weights[4, 1:4], [whi, wlo, 0])
     assert twin.net.layers[1].threshold == thi

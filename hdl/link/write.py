@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry
 from ...model.protocol import WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, value_range
+from ..synapse import times
 
 __all__ = ["WriteRules"]
 
@@ -84,7 +85,14 @@ class WriteRules(wiring.Component):
         # multiply-compare and the adder-compares end in flip-flops.
         m.d.sync += self.header_ok.eq((self.layer < geo.n_layers) & (self.target <= max(CfgTarget))
                                       & (~bulk | (self.target == CfgTarget.WEIGHT)))
-        m.d.sync += self.length_ok.eq((count != 0) & (WRITE_HEADER + count * vb == self.length))
+        # count * vb as one constant product per value width (times): Yosys put the 16 x 2-bit
+        # product in a MULT18X18D, on the OrangeCrab's critical path.
+        payload = Signal(len(count) + len(vb))
+        with m.Switch(vb):
+            for n in range(1, maxvb + 1):
+                with m.Case(n):
+                    m.d.comb += payload.eq(times(count, n))
+        m.d.sync += self.length_ok.eq((count != 0) & (WRITE_HEADER + payload == self.length))
         end = col + count
         with m.Switch(self.target):
             with m.Case(CfgTarget.WEIGHT):
