@@ -23,7 +23,7 @@ is plain and Yosys adds no bypass logic.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -61,7 +61,8 @@ def word_address(row, groups: int, group):
     critical path (the spike-word queue's read into layer 1's weight address)."""
     if groups & (groups - 1) == 0:
         k = groups.bit_length() - 1
-        return Cat(group[:k], row) if k else row
+        low = Value.cast(group)[:k]
+        return Cat(low, Const(0, k - len(low)), row) if k else row
     return times(row, groups) + group
 
 

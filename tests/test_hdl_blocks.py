@@ -128,3 +128,19 @@ def test_word_address_is_row_times_groups_plus_group(groups):
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+    # a group narrower than log2(groups) bits (a column's top bits, say) is zero-extended
+    narrow = Signal(1)
+    m2 = Module()
+    addr2 = Signal(range(n_in * groups))
+    m2.d.comb += addr2.eq(word_address(row, groups, narrow))
+
+    async def bench2(ctx):
+        for r in (0, 1, n_in - 1):
+            for g in range(min(2, groups)):
+                ctx.set(row, r)
+                ctx.set(narrow, g)
+                assert ctx.get(addr2) == r * groups + g, (r, g)
+
+    sim = Simulator(m2)
+    sim.add_testbench(bench2)
+    sim.run()
