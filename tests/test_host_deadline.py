@@ -54,11 +54,14 @@ def stream_forever(chunk: bytes):
 
 
 def _elapsed_failure(url, timeout, retries, settle):
+    """(seconds to open, seconds identify took to fail, its message)."""
     t0 = time.monotonic()
     with Board(url, timeout=timeout, retries=retries, settle=settle) as b:
+        t1 = time.monotonic()
         with pytest.raises(LinkError) as e:
             b.identify()
-    return time.monotonic() - t0, str(e.value)
+        t2 = time.monotonic()
+    return t1 - t0, t2 - t1, str(e.value)
 
 
 @pytest.mark.parametrize("chunk, shown", [(bytes(4096), "00 00 00"),
@@ -67,14 +70,17 @@ def test_a_port_that_never_goes_quiet_fails_within_the_deadline(chunk, shown):
     board = RogueBoard(stream_forever(chunk))
     timeout, retries, settle = 0.4, 1, 0.05
     try:
-        elapsed, msg = _elapsed_failure(board.url, timeout, retries, settle)
+        opening, elapsed, msg = _elapsed_failure(board.url, timeout, retries, settle)
     finally:
         board.close()
     identify_request = 1 + proto.REQUEST_HEADER + 2
     deadline = attempt_deadline(timeout, 115_200, identify_request, MAX_IDENTIFY)
     assert deadline < timeout + 2 * 10 * (identify_request + FRAME_OVERHEAD + 1000) / 115_200
-    # every attempt ends at its deadline, every resync within settle + FLUSH_LIMIT; allow 1 s for a
-    # loaded machine (before the fix this never ended, or took 24 s for the flood)
+    # Allow 1 s for a loaded machine. Opening flushes for at most FLUSH_LIMIT (pyserial's own
+    # flush on a socket reads until the peer is quiet: an open that could never end).
+    assert opening < FLUSH_LIMIT + 1.0, opening
+    # every attempt ends at its deadline, every resync within settle + FLUSH_LIMIT (before the fix
+    # this never ended, or took 24 s for the flood)
     assert elapsed < (1 + retries) * (deadline + settle) + retries * (settle + FLUSH_LIMIT) + 1.0, (elapsed, deadline)
     assert board.url in msg and "deadline" in msg and shown in msg and "received" in msg
 

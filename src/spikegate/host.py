@@ -24,7 +24,7 @@ from .model.link import Identity, StatusBlock
 from .host_encode import OnChipEncoding, encode_payload
 from .host_learn import OnChipLearning
 from .host_stream import Pipelining
-from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, read_response
+from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_input, open_port, read_response
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAX_STATE_ANSWER,
                              STATUS_LEN, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.core import weight_cfg_words
@@ -120,7 +120,7 @@ class Board(OnChipEncoding, OnChipLearning, Pipelining):
         # has expired and its answer to the fragment has arrived before the line is flushed.
         self.settle = 0.05 if settle is None else settle
         try:
-            self.ser = serial.serial_for_url(port, baudrate=baud, timeout=self.timeout)
+            self.ser = open_port(port, baud, self.timeout)
         except (serial.SerialException, ValueError, OSError) as e:
             raise UserError(f"cannot open port {port!r}: {e}") from None
         self._low_latency()

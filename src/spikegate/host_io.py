@@ -17,7 +17,7 @@ from .errors import UserError
 from .model.link.frames import decode_response, from_le
 from .model.protocol import RESPONSE_HEADER, SYNC_RESP, Status
 
-__all__ = ["LinkError", "Received", "attempt_deadline", "read_response", "flush_input", "FLUSH_LIMIT"]
+__all__ = ["LinkError", "Received", "attempt_deadline", "read_response", "flush_input", "open_port", "FLUSH_LIMIT"]
 
 # Statuses that mean the request was damaged on the way: sending it again is the right answer.
 TRANSIENT = (Status.BAD_CRC, Status.TIMEOUT)
@@ -122,3 +122,26 @@ def flush_input(ser, limit: float, port: str):
             pass
     except (serial.SerialException, OSError) as e:
         raise LinkError(f"reading from {port} failed: {e}") from None
+
+
+def open_port(port: str, baud: int, timeout: float):
+    """``port`` opened with pyserial and its stale input discarded within ``FLUSH_LIMIT`` seconds.
+
+    pyserial's ``open()`` ends by emptying the input buffer; for a ``socket://`` URL that reads
+    until the peer falls silent, which a peer that never does (a streaming simulation, a wrong
+    service on that port) turns into a hang before the first request. The bounded flush replaces it.
+    """
+    import serial
+    ser = serial.serial_for_url(port, baudrate=baud, timeout=timeout, do_not_open=True)
+    ser.reset_input_buffer = lambda: None  # only for open(); the instance attribute goes again below
+    try:
+        ser.open()
+    finally:
+        del ser.reset_input_buffer
+    try:
+        flush_input(ser, FLUSH_LIMIT, port)
+    except LinkError:
+        ser.close()
+        raise
+    ser.timeout = timeout
+    return ser
