@@ -96,8 +96,12 @@ class InputEncoder(wiring.Component):
             q0, r0 = divmod(127, T - 1)
             rem_t = Signal(range(2 * (T - 1)))
             latency_fire = (q != 0) & (q >= l_cur) & (q < l_prev)
+            # Registered (timing: the compare and the two subtractions after it were the
+            # iCEBreaker's critical path). rem_t changes only at an end of step or a start, and the
+            # next end of step comes n_in + 1 >= 2 cycles later, when wrap has caught up.
+            wrap = Signal()
+            m.d.sync += wrap.eq(rem_t + b_step >= T - 1)
             with m.If(~stall & b_on & eos):
-                wrap = rem_t + b_step >= T - 1
                 m.d.sync += [l_prev.eq(l_cur), l_cur.eq(l_cur - a_step - wrap),
                              rem_t.eq(Mux(wrap, rem_t + b_step - (T - 1), rem_t + b_step))]
             with m.If(self.start & ~self.busy):

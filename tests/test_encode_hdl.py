@@ -97,6 +97,13 @@ def test_small_cases_every_encoding():
         check(3, T, [([1, 128, 255], e, 99) for e in ON_CHIP])
 
 
+def test_latency_every_level_with_an_end_of_step_every_other_cycle():
+    """One input: the end of step comes every second cycle, the least time the registered
+    remainder wrap of the latency thresholds has to catch up; every level, every T up to 12."""
+    for T in range(2, 13):
+        check(1, T, [([q], "latency", 0) for q in range(256)])
+
+
 def unxorshift32(y):
     """The state whose xorshift32 step is ``y`` (each of the three steps undone)."""
     def undo(y, shift, left):
