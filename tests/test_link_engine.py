@@ -139,12 +139,17 @@ def test_engine_matches_twin(ident_block):
         (Cmd.WRITE, write(1, CfgTarget.THRESHOLD, 0, 0, [thi], geo)[:-1]),  # a byte short
         (Cmd.WRITE, write(0, CfgTarget.BIAS, 0, 0, [1, 2], geo) + b"\0"),    # a byte over
         (Cmd.WRITE, write(0, CfgTarget.BIAS, 0, 1, [1, 2, 3], geo)),          # 3 x 2 bytes
+        # flags alone (length 1: L_NEXT finds the end as soon as the flags are read), then a word
+        # without the clear flag and a run of what is buffered
+        (Cmd.LOAD, bytes([proto.LOAD_CLEAR])),
+        (Cmd.LOAD, bytes([0]) + ev[:geo.event_bytes]),
+        (Cmd.LOAD, bytes([proto.LOAD_RUN])),
     ]
     assert geo.write_value_bytes(1, CfgTarget.THRESHOLD) == geo.write_value_bytes(0, CfgTarget.BIAS) == 2
     got = engine_matches_twin(dut, twin, frames)
     assert [g[0] for g in got] == [0, 0, 0, Status.RANGE, 0, Status.RANGE, Status.RANGE, Status.RANGE, 0, 0, 0, 0,
                                    Status.OVERFLOW, Status.UNKNOWN_CMD, Status.BAD_LENGTH, 0,
-                                   Status.BAD_LENGTH, Status.BAD_LENGTH, 0]
+                                   Status.BAD_LENGTH, Status.BAD_LENGTH, 0, 0, 0, 0]
     # The twin's network follows the writes; the engine's run on the core computed with them.
     assert np.array_equal(twin.net.layers[0].weights[4, 1:4], [whi, wlo, 0])
     assert twin.net.layers[1].threshold == thi

@@ -115,6 +115,13 @@ class CommandEngine(wiring.Component):
         # for a flags-only LOAD (nwords = 0), where loaded <= max_events keeps the answer no.
         nwords = Signal(16)
         too_many = Signal()
+        # Registered (timing): ptr == length, a compare as wide as the buffer in front of the
+        # whole next-state logic, was the MNIST iCEBreaker build's critical path. L_NEXT comes
+        # after L_WORD_DONE, which leaves ptr as it is for a cycle, or just after ptr was set to 1
+        # (``fresh``), where the answer is length == 1.
+        ptr_at_end, len_is_1, fresh = Signal(), Signal(), Signal()
+        m.d.sync += [ptr_at_end.eq(ptr == length), len_is_1.eq(length == 1), fresh.eq(0)]
+        at_end = Mux(fresh, len_is_1, ptr_at_end)
         m.d.sync += [nwords.eq((length - 1) >> (eb - 1)),
                      too_many.eq(Mux(flags[0], 0, loaded) + nwords > self.max_events)]
 
@@ -270,18 +277,18 @@ class CommandEngine(wiring.Component):
             with m.State("L_FLAGS_RD"):
                 m.next = "L_FLAGS_GET"
             with m.State("L_FLAGS_GET"):
-                m.d.sync += [flags.eq(brd.data), ptr.eq(1), apply.eq(0)]
+                m.d.sync += [flags.eq(brd.data), ptr.eq(1), apply.eq(0), fresh.eq(1)]
                 with m.If((brd.data & (0xFF ^ LOAD_FLAGS)) != 0):
                     respond(Status.RANGE)
                 with m.Else():
                     m.next = "L_NEXT"
             with m.State("L_NEXT"):
-                with m.If(ptr == length):
+                with m.If(at_end):
                     with m.If(~apply):
                         with m.If(too_many):
                             respond(Status.OVERFLOW)
                         with m.Else():
-                            m.d.sync += [apply.eq(1), ptr.eq(1)]
+                            m.d.sync += [apply.eq(1), ptr.eq(1), fresh.eq(1)]
                             with m.If(flags[0]):
                                 m.d.comb += self.clear_now.eq(1)
                     with m.Elif(flags[1]):
