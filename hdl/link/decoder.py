@@ -70,7 +70,10 @@ class FrameDecoder(wiring.Component):
         byte, valid = self.i.payload, self.i.valid
         m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(rd.data), crc.data.eq(byte)]
 
-        cmd, tag, len_lo, crc_lo = Signal(8), Signal(8), Signal(8), Signal(8)
+        cmd, tag, len_lo = Signal(8), Signal(8), Signal(8)
+        # The CRC's low byte is judged when it arrives (the CRC is complete by then), so the last
+        # byte meets an 8-bit compare, not a 16-bit one, on its way to the engine (timing).
+        lo_ok = Signal()
         length = Signal(range(self.max_payload + 1))
         hcnt = Signal(range(REQUEST_HEADER))
         status = Signal(8)
@@ -139,12 +142,12 @@ class FrameDecoder(wiring.Component):
             with m.State("CRC0"):
                 on_timeout()
                 with m.If(valid):
-                    m.d.sync += crc_lo.eq(byte)
+                    m.d.sync += lo_ok.eq(byte == crc.crc[:8])
                     m.next = "CRC1"
             with m.State("CRC1"):
                 on_timeout()
                 with m.If(valid):
-                    with m.If(Cat(crc_lo, byte) != crc.crc):
+                    with m.If(~lo_ok | (byte != crc.crc[8:])):
                         m.d.comb += self.events.crc_error.eq(1)
                         reject(Status.BAD_CRC)
                     with m.Else():

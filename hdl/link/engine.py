@@ -139,7 +139,7 @@ class CommandEngine(wiring.Component):
                 m.d.comb += failed.eq(1)
             m.next = "RESP"
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.frame.ready.eq(taking)
                 with m.If(self.frame.valid & self.frame.ready):
@@ -336,6 +336,11 @@ class CommandEngine(wiring.Component):
                 with m.If(self.resp.ready):
                     m.d.comb += answer.start.eq(1)
                     m.next = "IDLE"
+        # One flip-flop a state (timing): decoding a binary state of some 40 took two LUT levels
+        # in front of every condition. Yosys leaves a register with an initial value alone unless
+        # asked; the sync domain is held in reset from power-up until the PLL locks
+        # (boards/top.py), which puts the recoded register in IDLE.
+        fsm.state.attrs["fsm_encoding"] = "one-hot"
         # loaded empties with the core's input buffer, on the registered clear (timing: the
         # commands deciding it no longer steer its 24 flip-flops); the next word comes later.
         with m.If(self.clear):
