@@ -243,6 +243,10 @@ def precheck(board, net, hw: HardwareConfig, *, stream: bool = False,
     if ibuf is not None and ibuf["blocks"] > 2 and max_events > 512:
         hints.append(f"a smaller input buffer (--max-events {max_events // 2}; it takes "
                      f"{ibuf['blocks']} blocks at {max_events} words)")
+    bank = next((r for r in est["memories"] if r["memory"] == "host link second payload bank"), None)
+    if bank is not None and max_payload > DEFAULT_MAX_PAYLOAD:
+        hints.append(f"a smaller request buffer (--max-payload {DEFAULT_MAX_PAYLOAD}; at {max_payload} bytes "
+                     f"streaming's second bank takes {bank['blocks']} blocks) or --no-stream")
     bigger = _bigger_boards(board, est["bits"])
     if bigger:
         hints.append(f"a board with more block RAM ({', '.join(bigger)})")

@@ -146,6 +146,8 @@ def test_stream_choice_and_precheck_see_the_size():
     with pytest.raises(fit.ResourceError) as e:
         fit.precheck(board, net, hw, stream=True, max_payload=32768)
     assert e.value.resource == "BRAM" and "host link second payload bank" in str(e.value)
+    assert "a smaller request buffer (--max-payload 512; at 32768 bytes streaming's second bank takes 64 " \
+           "blocks) or --no-stream" in str(e.value)
 
 
 def test_encoder_kept_and_encode_fits_at_1024():
