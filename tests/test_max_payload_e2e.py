@@ -1,6 +1,8 @@
 """`--max-payload` end to end: a HostLink with a 1024-byte request buffer in Verilator behind a
 socket, driven by the unmodified driver: identify reports the size, and ENCODE frames of 605 bytes
 (over the default 512) run bit-exact against the model, cycles against the core's twin."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,7 @@ def test_encode_larger_than_the_default_buffer(tmp_path):
     with SimulatedBoard(path, lanes=LANES, max_payload=1024) as sb, Board(sb.url, timeout=60.0) as b:
         assert b.identify().max_payload == 1024
         b.check_network(net)
-        assert encode_fits(b.geo) and not encode_fits(b.geo.__class__(**{**b.geo.__dict__, "max_payload": 512}))
+        assert encode_fits(b.geo) and not encode_fits(replace(b.geo, max_payload=512))
         for q in levels:
             spikes = from_levels(q[None], "rate", net.timesteps, None)
             want = simulate(net, spikes)
