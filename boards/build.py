@@ -33,6 +33,7 @@ from .. import default_network_path
 from ..model.fileio import atomic_path, write_atomic
 from ..model.hardware import HardwareConfig
 from ..model.network import Network
+from ..model.protocol import DEFAULT_MAX_PAYLOAD, check_max_payload
 from . import fit
 from .cache import cache_root, design_key, fetch, open_cache
 from .dfu import dfu_suffix
@@ -119,7 +120,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
           baud: int | None = None, encoder: bool | None = None, schedule: str = "inflight",
-          stream: bool | None = None, progress: Callable[[str], None] | None = None) -> dict:
+          stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD,
+          progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
     ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
@@ -132,12 +134,16 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     network that fits only without it (default :func:`boards.fit.choose_encoder`: none for a
     plastic network); ``stream`` (default :func:`boards.fit.choose_stream`) makes the host
     link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 125 iCE40 logic
-    cells); ``progress(text)`` hears each step.
+    cells); ``max_payload`` is the host link's request payload buffer in bytes (default 512; an ENCODE
+    of a sample takes 5 + n_in bytes, so a 784-input network needs at least 789; each streaming bank
+    is rounded up to a power of two, docs/protocol.md "Payload buffer"); ``progress(text)`` hears
+    each step.
     """
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
     _check_arguments(seed, samples, out_dir)
+    check_max_payload(max_payload)
     if encoder is not None and not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "
                          "host link), False (left out), or None (left out of a plastic network's)")
@@ -156,17 +162,17 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     pll = pll_for(board, clock_mhz)
     baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
     if stream is None:
-        stream = fit.choose_stream(board, net, hw)
+        stream = fit.choose_stream(board, net, hw, max_payload)
     if encoder is None:
         encoder = fit.choose_encoder(net)
-    est = fit.precheck(board, net, hw, stream=stream)
+    est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
 
     platform = board.platform()
     tools = {t: resolve(t) for t in platform.required_tools if t not in NOT_RUN}
 
     say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
         f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream)
+    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
@@ -201,7 +207,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "weight_ram": est["weight_ram"],
         "timing": timing,
         "performance": perf,
-        "host_link": {"uart": board.uart, "baud": baud,
+        "host_link": {"uart": board.uart, "baud": baud, "max_payload": max_payload,
                       "cycles_per_bit": round(float(baud_divisor(int(round(pll.f_out_mhz * 1e6)), baud)), 4)},
         "cache_key": key, "cached": cached,
         "tools": {t: tool_identity(t, p) for t, p in tools.items()},

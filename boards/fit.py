@@ -13,9 +13,10 @@ from dataclasses import replace
 
 from ..errors import UserError
 from ..model.hardware import HardwareConfig
+from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from ..model.word_queue import queue_capacity
 
-__all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block",
+__all__ = ["ResourceError", "memory_shapes", "payload_bank", "stream_shapes", "choose_stream", "choose_ident_block",
            "choose_encoder", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
@@ -66,11 +67,20 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
     return shapes
 
 
-def stream_shapes(max_payload: int = 512) -> list[tuple[str, int, int]]:
+def payload_bank(max_payload: int) -> int:
+    """Bytes of one bank of a streaming link's payload buffer: ``max_payload`` rounded up to a power
+    of two (hdl.link.decoder addresses the two banks by the pointer's bits and one bank bit)."""
+    return 1 << (max_payload - 1).bit_length()
+
+
+def stream_shapes(max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[tuple[str, int, int]]:
     """(name, width, depth) of the block RAM a streaming host link adds (``HostLink(stream=True)``,
-    docs/protocol.md "Streaming"): the payload buffer's second bank and the answer FIFO."""
+    docs/protocol.md "Streaming"): the payload buffer's second bank (:func:`payload_bank` bytes)
+    and the answer FIFO. The first bank, the buffer a link has without streaming, stays out of the
+    estimate like the link's other memories (see :func:`memory_shapes`)."""
     from ..hdl.link.engine import ANSWER_FIFO_DEPTH
-    return [("host link second payload bank", 8, max_payload), ("host link answer FIFO", 8, ANSWER_FIFO_DEPTH)]
+    return [("host link second payload bank", 8, payload_bank(max_payload)),
+            ("host link answer FIFO", 8, ANSWER_FIFO_DEPTH)]
 
 
 def blocks_for(family: str, width: int, depth: int) -> int:
@@ -78,15 +88,16 @@ def blocks_for(family: str, width: int, depth: int) -> int:
     return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_CONFIGS[family])
 
 
-def estimate(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
+def estimate(board, net, hw: HardwareConfig, *, stream: bool = False,
+             max_payload: int = DEFAULT_MAX_PAYLOAD) -> dict:
     """Best-case block-RAM (and SPRAM) use of the core's memories on ``board`` (with ``stream``,
-    and the streaming host link's, :func:`stream_shapes`): a lower bound.
+    and the streaming host link's for a ``max_payload`` buffer, :func:`stream_shapes`): a lower bound.
 
     The core asks for block RAM for every memory (even shallow ones), so each costs at least one
     block; wide, shallow memories (P lanes x membrane bits) cost one block per block width.
     """
     rows = []
-    for name, width, depth in memory_shapes(net, hw) + (stream_shapes() if stream else []):
+    for name, width, depth in memory_shapes(net, hw) + (stream_shapes(max_payload) if stream else []):
         rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
                      "blocks": blocks_for(board.family, width, depth)})
     geos = hw.geometry(net)
@@ -102,7 +113,7 @@ def _fits(board, est: dict) -> bool:
     return est["blocks"] <= board.bram_blocks and est["spram_tiles"] <= board.spram_blocks
 
 
-def choose_stream(board, net, hw: HardwareConfig) -> bool:
+def choose_stream(board, net, hw: HardwareConfig, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bool:
     """Whether a build streams by default (the one place this is decided): yes when the streaming
     link's block RAM (:func:`stream_shapes`) fits beside the design's, no when only the design
     fits, and no for a plastic network: learning over the link sends one sample at a time
@@ -110,14 +121,15 @@ def choose_stream(board, net, hw: HardwareConfig) -> bool:
     engine needs (a plastic digits network on the iCEBreaker fits only without it). Logic is not
     known before synthesis: ``--no-stream`` frees about 125 iCE40 logic cells."""
     from ..model.link import has_plastic
-    return not has_plastic(net) and _fits(board, estimate(board, net, hw, stream=True))
+    return not has_plastic(net) and _fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
 
 
-def choose_ident_block(board, net, hw: HardwareConfig, stream: bool) -> bool:
+def choose_ident_block(board, net, hw: HardwareConfig, stream: bool,
+                       max_payload: int = DEFAULT_MAX_PAYLOAD) -> bool:
     """Whether the host link keeps its identify payload in block RAM (``HostLink(ident_block=...)``,
     the one place a build decides it): when it does not stream and the streaming link's two blocks
     would fit, one of them holds it and saves about 350 iCE40 logic cells."""
-    return not stream and _fits(board, estimate(board, net, hw, stream=True))
+    return not stream and _fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
 
 
 def choose_encoder(net) -> bool:
@@ -192,10 +204,11 @@ def _lane_options(board, net, hw: HardwareConfig) -> list[int]:
     return fits
 
 
-def precheck(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
+def precheck(board, net, hw: HardwareConfig, *, stream: bool = False,
+             max_payload: int = DEFAULT_MAX_PAYLOAD) -> dict:
     """The memory estimate of ``hw`` on ``board`` (see :func:`estimate`); :class:`ResourceError`
     when its memories cannot fit. :func:`choose_weight_ram` first finds a weight placement that does."""
-    est = estimate(board, net, hw, stream=stream)
+    est = estimate(board, net, hw, stream=stream, max_payload=max_payload)
     if _fits(board, est):
         return est
     if est["spram_tiles"] > board.spram_blocks:
@@ -230,6 +243,10 @@ def precheck(board, net, hw: HardwareConfig, *, stream: bool = False) -> dict:
     if ibuf is not None and ibuf["blocks"] > 2 and max_events > 512:
         hints.append(f"a smaller input buffer (--max-events {max_events // 2}; it takes "
                      f"{ibuf['blocks']} blocks at {max_events} words)")
+    bank = next((r for r in est["memories"] if r["memory"] == "host link second payload bank"), None)
+    if bank is not None and max_payload > DEFAULT_MAX_PAYLOAD:
+        hints.append(f"a smaller request buffer (--max-payload {DEFAULT_MAX_PAYLOAD}; at {max_payload} bytes "
+                     f"streaming's second bank takes {bank['blocks']} blocks) or --no-stream")
     bigger = _bigger_boards(board, est["bits"])
     if bigger:
         hints.append(f"a board with more block RAM ({', '.join(bigger)})")

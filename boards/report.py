@@ -47,6 +47,10 @@ def format_report(r: dict) -> str:
              f"oscillator through the PLL"
              + ("" if r.get("encoder", True) else "; on-chip input encoder left out (ENCODE, BATCH unavailable)"),
              "resource      used / available      %"]
+    link = r.get("host_link", {})
+    if "max_payload" in link:
+        lines.insert(2, f"host link: {link['baud']} baud, request payload buffer {link['max_payload']} bytes"
+                        + (" a bank (streaming)" if r.get("stream") else ""))
     for res, u in r["utilization"].items():
         if u["available"] or u["used"]:
             lines.append(f"  {res:<8} {u['used']:>8} / {u['available']:<9} {u['percent']:6.1f}")

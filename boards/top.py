@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.core import as_powered_up
 from ..model.hardware import HardwareConfig
 from ..model.layer import ceil_log2
+from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from .pll import ECP5PLL, GowinPLL, ICE40PLL, PLLParams
 
 __all__ = ["ResultSnoop", "BlinkCode", "BoardTop", "pll_for", "link_baud", "MAX_SHOWN_CLASSES"]
@@ -157,9 +158,10 @@ class BoardTop(Elaboratable):
     """The whole design for one board: clocking, reset, network, host link, LEDs."""
 
     def __init__(self, board, net, hw: HardwareConfig, *, pll: PLLParams, baud: int | None = None,
-                 encoder: bool = True, stream: bool = True):
+                 encoder: bool = True, stream: bool = True, max_payload: int = DEFAULT_MAX_PAYLOAD):
         """``encoder`` False leaves the on-chip input encoder (ENCODE, BATCH) out of the host link;
-        ``stream`` False makes it take one request at a time (docs/protocol.md, "Streaming")."""
+        ``stream`` False makes it take one request at a time (docs/protocol.md, "Streaming");
+        ``max_payload`` is the link's request payload buffer in bytes (per bank when streaming)."""
         self.board = board
         self.net = net
         self.hw = hw
@@ -177,8 +179,8 @@ class BoardTop(Elaboratable):
         core = NetworkCore(net, hw, spram_primitive=True)
         from .fit import choose_ident_block
         self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
-                             max_events=hw.max_events, core=core, encoder=encoder, stream=stream,
-                             ident_block=choose_ident_block(board, net, hw, stream))
+                             max_payload=max_payload, max_events=hw.max_events, core=core, encoder=encoder,
+                             stream=stream, ident_block=choose_ident_block(board, net, hw, stream, max_payload))
 
     # --- clocking -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ __all__ = [
     "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER",
     "WRITE_ROW_MAJOR", "REQUEST_HEADER",
     "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT", "IDENT_STREAM", "STREAM_WINDOW",
+    "MIN_PAYLOAD", "MAX_PAYLOAD", "DEFAULT_MAX_PAYLOAD", "check_max_payload",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
     "signed_range", "value_range", "value_bits", "threshold_range", "StateKind", "READ_STATE_HEADER",
     "READ_STATE_HEADER_LEN", "MAX_STATE_ANSWER", "LEARN_MODES", "REWARD_BYTES", "RewardMode", "REWARD_PAYLOAD",
@@ -211,6 +212,19 @@ IDENT_READOUT = 0x01
 IDENT_STREAM = 0x02    # the board takes the next frame while it executes one (docs/protocol.md, "Streaming")
 # Requests a host may have unanswered on a streaming board: one executing, one received behind it.
 STREAM_WINDOW = 2
+
+# The request payload buffer (``max_payload`` bytes): at least a WRITE or BATCH header and a few
+# values, at most what the identify block's 2-byte field and a frame's 2-byte length can say.
+MIN_PAYLOAD, MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD = 16, 0xFFFF, 512
+
+
+def check_max_payload(max_payload) -> int:
+    """``max_payload`` itself when it is a valid request buffer size in bytes; ValueError otherwise."""
+    if isinstance(max_payload, bool) or not isinstance(max_payload, int) \
+            or not MIN_PAYLOAD <= max_payload <= MAX_PAYLOAD:
+        raise ValueError(f"max_payload = {max_payload!r} is not valid; valid: an integer from {MIN_PAYLOAD} "
+                         f"to {MAX_PAYLOAD} bytes")
+    return max_payload
 
 # Status block; ``flags`` bits in STATUS_FLAGS order (bit 0 first).
 STATUS_FIELDS = _table(

@@ -53,6 +53,8 @@ FILE_TIERS = {
     "test_hdl_temporal.py": "amaranth",
     "test_hdl_delay.py": "amaranth",
     "test_build_no_encoder.py": "amaranth",
+    "test_max_payload.py": "amaranth",
+    "test_max_payload_e2e.py": "verilator",
     "test_hdl_core.py": "amaranth",
     "test_hdl_export.py": "amaranth",
     "test_hdl_neuron.py": "amaranth",

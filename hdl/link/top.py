@@ -63,14 +63,13 @@ class HostLink(wiring.Component):
     error: Out(1)
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
-                 max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
+                 max_payload: int = proto.DEFAULT_MAX_PAYLOAD, max_events: int = 4096, frame_timeout: int | None = None,
                  synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True,
                  stream: bool = True, ident_block: bool | None = None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
-        if isinstance(max_payload, bool) or not isinstance(max_payload, int) or not 16 <= max_payload <= 65535:
-            raise ValueError(f"max_payload = {max_payload!r} is not valid; valid: an integer from 16 to 65535 bytes")
+        proto.check_max_payload(max_payload)
         two_bytes = math.ceil(20 * self.divisor)
         if frame_timeout is None:
             frame_timeout = max(clk_freq // 50, 2 * two_bytes)

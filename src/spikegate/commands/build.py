@@ -7,6 +7,7 @@ import sys
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
+from ..model.protocol import DEFAULT_MAX_PAYLOAD, MAX_PAYLOAD, MIN_PAYLOAD
 from .run import MAX_BAUD, MIN_BAUD
 from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument,
                       add_schedule_argument, emit, parse_lanes)
@@ -36,12 +37,13 @@ def run(args) -> int:
     check_int("--samples", args.samples, 1, MAX_SAMPLES)
     check_int("--seed", args.seed, 0, MAX_SEED)
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
+    check_int("--max-payload", args.max_payload, MIN_PAYLOAD, MAX_PAYLOAD)
     from ..progress import note
     try:
         report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
                        data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
-                       encoder=args.encoder, schedule=args.schedule,
+                       encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
                        stream=False if args.no_stream else None, progress=note)
     except TimingError as e:
         _plot(args, e.report)
@@ -82,6 +84,11 @@ def register(subparsers) -> None:
     p.add_argument("--baud", type=int, default=None, metavar="N",
                    help="host link baud rate (default: the board's fastest reliable rate, see `spikegate "
                         "boards`; refused if the board's USB-serial bridge or the clock cannot run it)")
+    p.add_argument("--max-payload", type=int, default=DEFAULT_MAX_PAYLOAD, metavar="BYTES",
+                   help=f"host link request payload buffer in bytes, {MIN_PAYLOAD} to {MAX_PAYLOAD} (default "
+                        f"{DEFAULT_MAX_PAYLOAD}); an ENCODE of one sample takes 5 + inputs bytes, so a 784-input "
+                        "network needs at least 789 (1024 costs two more iCE40 block RAMs when streaming, one without; "
+                        "an ECP5 DP16KD holds it either way; docs/protocol.md)"),
     p.add_argument("--encoder", action=argparse.BooleanOptionalAction, default=None,
                    help="with or without the on-chip input encoder (the ENCODE and BATCH commands) in the host "
                         "link; without it, about 450 iCE40 logic cells and a block RAM less, for a network that "
