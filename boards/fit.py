@@ -16,7 +16,7 @@ from ..model.hardware import HardwareConfig
 from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from ..model.word_queue import queue_capacity
 
-__all__ = ["ResourceError", "memory_shapes", "payload_bank", "stream_shapes", "choose_stream", "choose_ident_block",
+__all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block",
            "choose_encoder", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
@@ -67,17 +67,12 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
     return shapes
 
 
-def payload_bank(max_payload: int) -> int:
-    """Bytes of one bank of a streaming link's payload buffer: ``max_payload`` rounded up to a power
-    of two (hdl.link.decoder addresses the two banks by the pointer's bits and one bank bit)."""
-    return 1 << (max_payload - 1).bit_length()
-
-
 def stream_shapes(max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[tuple[str, int, int]]:
     """(name, width, depth) of the block RAM a streaming host link adds (``HostLink(stream=True)``,
     docs/protocol.md "Streaming"): the payload buffer's second bank (:func:`payload_bank` bytes)
     and the answer FIFO. The first bank, the buffer a link has without streaming, stays out of the
     estimate like the link's other memories (see :func:`memory_shapes`)."""
+    from ..hdl.link.decoder import payload_bank
     from ..hdl.link.engine import ANSWER_FIFO_DEPTH
     return [("host link second payload bank", 8, payload_bank(max_payload)),
             ("host link answer FIFO", 8, ANSWER_FIFO_DEPTH)]

@@ -72,11 +72,11 @@ def test_board_top_link_is_built_with_the_chosen_size(stream):
     ident = _identity(top)
     assert ident.max_payload == 1024 and ident.stream is stream
     assert _identity(_top("ulx3s-85f", net, DEFAULT_MAX_PAYLOAD, stream=stream)).max_payload == 512
-    # the decoder's payload buffer, as elaborated: one bank of 1024 bytes, or two of payload_bank
+    # the decoder's payload buffer, as elaborated: one bank of 1024 bytes, or two
     dec = top.link.elaborate(None)._named_submodules["decoder"][0]
     buf = dec.elaborate(None)._named_submodules["buf"][0]
     assert isinstance(buf, Memory) and buf.shape == 8
-    assert buf.depth == (2 * fit.payload_bank(1024) if stream else 1024)
+    assert buf.depth == (2048 if stream else 1024)
 
 
 class _Stop(Exception):

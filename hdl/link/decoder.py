@@ -8,7 +8,13 @@ from amaranth.lib.wiring import In, Out
 from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor
 
-__all__ = ["FrameDecoder", "FrameDecoderSignature"]
+__all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank"]
+
+
+def payload_bank(max_payload: int) -> int:
+    """Bytes of one bank of a streaming decoder's payload buffer: ``max_payload`` rounded up to a
+    power of two, so the bank is chosen by one address bit above the pointer's."""
+    return 1 << (max_payload - 1).bit_length()
 
 
 class FrameDecoderSignature(wiring.Signature):
@@ -186,8 +192,9 @@ class FrameDecoder(wiring.Component):
             wr, rd = buf.write_port(), buf.read_port()
             m.d.comb += [wr.addr.eq(ptr), rd.addr.eq(self.buf.addr), self.settled.eq(1)]
             return wr, rd, rejecting
-        abits = (self.max_payload - 1).bit_length()
-        m.submodules.buf = buf = Memory(shape=8, depth=2 << abits, init=[])
+        bank = payload_bank(self.max_payload)
+        abits = bank.bit_length() - 1
+        m.submodules.buf = buf = Memory(shape=8, depth=2 * bank, init=[])
         wr, rd = buf.write_port(), buf.read_port()
         # wbank: the bank being received into; the engine reads the other one. A hand-off flips it:
         # the engine takes a frame only when idle, so the bank it leaves is free.
