@@ -103,14 +103,18 @@ def summarise(board: str, label: str, builds: list[dict]) -> dict:
     if not placed:
         row.update(fits=builds[0]["fits"], error=builds[0].get("error"))
         return row
+    # a seed that did not place or route counts as timing not met, and the line says why
+    unplaced = [{"seed": b["seed"], "error": b.get("error")} for b in builds if not b["fits"]]
     first, fmaxes = placed[0], [b["fmax_mhz"] for b in placed]
     cyc = first["cycles_per_sample"]
     row.update(fits=True, lanes=first["lanes"], clock_mhz=first["clock_mhz"], cycles_per_sample=cyc,
                workload=first["workload"], fmax_mhz=fmaxes, seeds=[b["seed"] for b in placed],
-               met=[b["met"] for b in placed], met_count=sum(b["met"] for b in placed),
+               met=[b["met"] for b in placed] + [False] * len(unplaced), met_count=sum(b["met"] for b in placed),
                us_per_sample=round(cyc / fmaxes[0], 2), samples_per_s=round(fmaxes[0] * 1e6 / cyc, 1),
                us_per_sample_worst=round(cyc / min(fmaxes), 2),
                samples_per_s_worst=round(min(fmaxes) * 1e6 / cyc, 1))
+    if unplaced:
+        row["unplaced"] = unplaced
     return row
 
 
@@ -160,6 +164,8 @@ def _line(design: str, r: dict | None) -> str:
     if r is None:
         return f"  {design:<4} (not measured)"
     note = f"\n       ({r['note']})" if r.get("note") else ""
+    for u in r.get("unplaced", []):
+        note += f"\n       seed {'default' if u['seed'] is None else u['seed']} did not place: {u['error']}"
     if not r["fits"]:
         return f"  {design:<4} does not fit: {r.get('error')}{note}"
     fm = " ".join(f"{f:6.2f}" for f in r["fmax_mhz"])

@@ -57,3 +57,16 @@ def test_text_pairs_each_line_with_the_old_design():
     assert lines[0] == "icebreaker / digits (lanes 2)"
     assert lines[1].startswith("  new  fmax [") and lines[2].startswith("  old  fmax [")
     assert lines[3] == "  new/old: fmax x1.00, cycles/sample x1.00, samples/s x1.00"
+
+
+def test_a_seed_that_did_not_place_counts_and_is_shown():
+    b = _bench()
+    doc = json.loads((BENCH / "boards_old.json").read_text())
+    ice = next(r for r in doc["rows"] if (r["board"], r["network"]) == ("icebreaker", "digits"))
+    failed = {"seed": 1, "fits": None, "error": "nextpnr-ice40 failed: routing failed"}
+    row = b.summarise("icebreaker", "digits", ice["builds"] + [failed])
+    assert row["met"] == ice["met"] + [False] and row["met_count"] == ice["met_count"]
+    assert row["seeds"] == ice["seeds"] and row["fmax_mhz"] == ice["fmax_mhz"]
+    line = b.format_text([row], None).splitlines()
+    assert f"timing met at {ice['met_count']}/{len(ice['met']) + 1}" in line[1]
+    assert line[2] == "       seed 1 did not place: nextpnr-ice40 failed: routing failed"
