@@ -81,9 +81,6 @@ class FrameDecoder(wiring.Component):
         # byte meets an 8-bit compare, not a 16-bit one, on its way to the engine (timing).
         lo_ok = Signal()
         length = Signal(range(self.max_payload + 1))
-        # length - 1, made when the length arrives (timing: PAYLOAD's end test was a subtraction
-        # and a compare in front of the next state)
-        last = Signal(range(self.max_payload + 1))
         hcnt = Signal(range(REQUEST_HEADER))
         status = Signal(8)
         m.d.comb += [self.frame.payload.cmd.eq(cmd), self.frame.payload.tag.eq(tag),
@@ -133,7 +130,7 @@ class FrameDecoder(wiring.Component):
                             m.d.sync += len_lo.eq(byte)
                         with m.Case(3):
                             n = Cat(len_lo, byte)
-                            m.d.sync += [length.eq(n), last.eq(n - 1), ptr.eq(0)]
+                            m.d.sync += [length.eq(n), ptr.eq(0)]
                             with m.If(n > self.max_payload):
                                 m.d.comb += self.events.length_error.eq(1)
                                 reject(Status.BAD_LENGTH)
@@ -146,7 +143,7 @@ class FrameDecoder(wiring.Component):
                 with m.If(valid):
                     m.d.comb += [wr.data.eq(byte), wr.en.eq(1), crc.valid.eq(1)]
                     m.d.sync += ptr.eq(ptr + 1)
-                    with m.If(ptr == last):
+                    with m.If(ptr == length - 1):
                         m.next = "CRC0"
             with m.State("CRC0"):
                 on_timeout()
