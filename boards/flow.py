@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from ..model.procgroup import run_in_group
@@ -19,7 +19,7 @@ from .dfu import dfu_suffix
 from .errors import BuildError
 from .targets import Board
 
-__all__ = ["NAME", "NOT_RUN", "run_flow"]
+__all__ = ["NAME", "NOT_RUN", "extract", "run_flow"]
 
 # The top module's name in Amaranth's build plan (its files are NAME.*).
 NAME = "top"
@@ -47,6 +47,20 @@ def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict) -> None:
                          f"{status}):\n  {logs.error_lines(log)}")
 
 
+def extract(plan, work: Path) -> None:
+    """Write ``plan``'s files under ``work``. Amaranth's ``BuildPlan.extract`` changes the
+    process's working directory while it writes, so two builds in threads of one process
+    (``bench/boards.py --jobs``, a threaded Dask worker) put files in each other's folders, or fail
+    when the folder one of them saved as its way back is removed under it."""
+    for name, content in plan.files.items():
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise BuildError(f"the build plan names a file outside its folder: {name!r}")
+        path = work.joinpath(*rel.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+
+
 def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Path, lanes,
              progress: Callable[[str], None]) -> None:
     """Run every tool of ``plan`` in the scratch folder ``work`` and copy the products (bitstream,
@@ -54,7 +68,7 @@ def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Pa
 
     ``lanes`` only words the resource errors; ``progress`` gets a line per tool.
     """
-    plan.extract(work)
+    extract(plan, work)
     commands = json.loads(plan.files[f"build_{NAME}.json"])["commands"]
     env = dict(os.environ)
     log = work / "flow.log"

@@ -271,3 +271,42 @@ def test_cache_command_info_and_clear(tmp_path, monkeypatch, capsys):
     assert main(["cache", "--clear", "--sim"]) == 0
     assert not (sim / f"icarus-{'1' * 20}").exists()
     assert "freed" in capsys.readouterr().out
+
+
+def test_extracting_a_build_plan_ignores_the_working_directory(tmp_path):
+    """Builds in threads of one process (bench/boards.py --jobs) each write their plan while
+    another thread changes the process's working directory: every file lands in its own folder.
+    (Amaranth's BuildPlan.extract writes relative to a chdir and failed this.)"""
+    from amaranth.build.run import BuildPlan
+    from spikegate.boards.flow import extract
+    elsewhere = [tmp_path / "a", tmp_path / "b"]
+    for d in elsewhere:
+        d.mkdir()
+    stop = threading.Event()
+
+    def wander():
+        while not stop.is_set():
+            for d in elsewhere:
+                os.chdir(d)
+
+    home = os.getcwd()
+    t = threading.Thread(target=wander)
+    t.start()
+    try:
+        for k in range(200):
+            plan = BuildPlan(script="build")
+            plan.add_file("top.il", f"design {k}")
+            plan.add_file("sub/top.pcf", f"pins {k}".encode())
+            extract(plan, tmp_path / f"w{k}")
+    finally:
+        stop.set()
+        t.join()
+        os.chdir(home)
+    for k in range(200):
+        assert (tmp_path / f"w{k}" / "top.il").read_text() == f"design {k}"
+        assert (tmp_path / f"w{k}" / "sub" / "top.pcf").read_bytes() == f"pins {k}".encode()
+    assert all(not any(d.iterdir()) for d in elsewhere)
+    bad = BuildPlan(script="build")
+    bad.add_file("../escape", "x")
+    with pytest.raises(Exception, match="outside its folder"):
+        extract(bad, tmp_path / "w")
