@@ -69,9 +69,10 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
 
 def stream_shapes(max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[tuple[str, int, int]]:
     """(name, width, depth) of the block RAM a streaming host link adds (``HostLink(stream=True)``,
-    docs/protocol.md "Streaming"): the payload buffer's second bank (:func:`payload_bank` bytes)
-    and the answer FIFO. The first bank, the buffer a link has without streaming, stays out of the
-    estimate like the link's other memories (see :func:`memory_shapes`)."""
+    docs/protocol.md "Streaming"): the payload buffer's second bank
+    (:func:`spikegate.hdl.link.decoder.payload_bank` bytes) and the answer FIFO. The first bank,
+    the buffer a link has without streaming, stays out of the estimate like the link's other
+    memories (see :func:`memory_shapes`)."""
     from ..hdl.link.decoder import payload_bank
     from ..hdl.link.engine import ANSWER_FIFO_DEPTH
     return [("host link second payload bank", 8, payload_bank(max_payload)),

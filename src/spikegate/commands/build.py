@@ -88,7 +88,7 @@ def register(subparsers) -> None:
                    help=f"host link request payload buffer in bytes, {MIN_PAYLOAD} to {MAX_PAYLOAD} (default "
                         f"{DEFAULT_MAX_PAYLOAD}); an ENCODE of one sample takes 5 + inputs bytes, so a 784-input "
                         "network needs at least 789 (1024 costs two more iCE40 block RAMs when streaming, one without; "
-                        "an ECP5 DP16KD holds it either way; docs/protocol.md)"),
+                        "an ECP5 DP16KD holds it either way; docs/protocol.md)")
     p.add_argument("--encoder", action=argparse.BooleanOptionalAction, default=None,
                    help="with or without the on-chip input encoder (the ENCODE and BATCH commands) in the host "
                         "link; without it, about 450 iCE40 logic cells and a block RAM less, for a network that "
