@@ -12,15 +12,17 @@ __all__ = ["EncodeCommands"]
 
 class EncodeCommands:
     """Built inside the engine's ``elaborate`` with the registers the commands share (the payload
-    buffer's read port ``brd``, its pointer ``ptr``, the frame's ``length``, the ``loaded`` word
+    buffer's read port ``brd``, its pointer ``ptr``, the frame's ``length`` and its registered tests
+    ``length_test`` (:class:`~.engine.RegisteredTest`), the ``loaded`` word
     count, the second-pass flag ``apply``, the answer's ``status``, the ``answer`` source and the
     ``stat`` counters). The levels are read by the :class:`~spikegate.hdl.encode.InputEncoder` straight from the payload
     buffer; its words go to the core's ``load`` port."""
 
-    def __init__(self, m, eng, geo, *, brd, ptr, length, loaded, apply, status, answer, stat):
+    def __init__(self, m, eng, geo, *, brd, ptr, length, length_test, loaded, apply, status, answer, stat):
         from ..encode import InputEncoder  # here: hdl.encode imports this package's signatures
         self.m, self.eng, self.geo = m, eng, geo
         self.brd, self.ptr, self.length, self.loaded, self.apply = brd, ptr, length, loaded, apply
+        self.length_test = length_test
         self.status, self.answer, self.stat = status, answer, stat
         m.submodules.encoder = self.encoder = enc = InputEncoder(geo.n_in, geo.timesteps, geo.max_payload,
                                                                  eng.load.payload.shape())
@@ -58,7 +60,7 @@ class EncodeCommands:
 
     def begin_encode(self, respond):
         m = self.m
-        with m.If(self.length != ENCODE_HEADER_LEN + self.geo.n_in):
+        with m.If(self.length_test(lambda n: n != ENCODE_HEADER_LEN + self.geo.n_in)):
             respond(Status.BAD_LENGTH)
         with m.Else():
             m.next = "E_HDR_RD"

@@ -1,6 +1,6 @@
 """CommandEngine: executes checked request frames on the NetworkCore and produces the answers.
 Byte-level twin: :class:`spikegate.model.link.CommandEngine`."""
-from amaranth.hdl import C, Module, Mux, Signal
+from amaranth.hdl import C, Elaboratable, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
@@ -19,6 +19,28 @@ __all__ = ["CommandEngine", "CommandEngineSignature", "connect_core", "ANSWER_FI
 
 # Streaming builds' answer FIFO: one iCE40 block RAM (512 x 8); boards.fit counts it.
 ANSWER_FIFO_DEPTH = 512
+
+
+class RegisteredTest(Elaboratable):
+    """``test(f)``: a flip-flop holding ``f(value)`` as it was in the last cycle ``when`` was high.
+    The command engine takes its frame-length tests this way when it accepts a frame; they hold
+    for the whole command, since the length changes only with the next frame. A submodule, so that
+    tests asked for inside an FSM state are still taken in every state."""
+
+    def __init__(self, value, when):
+        self.value, self.when = value, when
+        self._tests = []
+
+    def __call__(self, f) -> Signal:
+        flag = Signal()
+        self._tests.append((flag, f(self.value)))
+        return flag
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.when):
+            m.d.sync += [flag.eq(test) for flag, test in self._tests]
+        return m
 
 
 class CommandEngine(wiring.Component):
@@ -125,12 +147,18 @@ class CommandEngine(wiring.Component):
         m.d.sync += [nwords.eq((length - 1) >> (eb - 1)),
                      too_many.eq(Mux(flags[0], 0, loaded) + nwords > self.max_events)]
 
+        # Registered (timing): EXEC's length tests are taken from the frame's length as the frame is
+        # accepted, so EXEC decides from flip-flops rather than through compares as wide as the
+        # buffer (the MNIST iCEBreaker build's critical path ran length -> EXEC -> the walker).
+        accept = Signal()
+        m.submodules.length_test = length_test = RegisteredTest(self.frame.payload.length, accept)
+
         # ENCODE and BATCH: the on-chip encoder reads the levels from the payload buffer
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
-        enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, loaded=loaded, apply=apply,
+        enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, length_test=length_test, loaded=loaded, apply=apply,
                              status=status, answer=answer, stat=stat) if self.encoder else None
         # LEARN, REWARD, READ_STATE (every bitstream answers them; only plastic networks learn)
-        lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length=length, dirty=dirty, answer=answer,
+        lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length_test=length_test, dirty=dirty, answer=answer,
                             rules=rules)
 
         def respond(st, n=0, source=Source.IDENTIFY):
@@ -141,13 +169,13 @@ class CommandEngine(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.frame.ready.eq(taking)
-                with m.If(self.frame.valid & self.frame.ready):
+                m.d.comb += [self.frame.ready.eq(taking), accept.eq(self.frame.valid & taking)]
+                with m.If(accept):
                     m.d.sync += [cmd.eq(self.frame.payload.cmd), tag.eq(self.frame.payload.tag),
                                  length.eq(self.frame.payload.length), ptr.eq(0)]
                     m.next = "EXEC"
             with m.State("EXEC"):
-                no_payload = length == 0
+                no_payload = length_test(lambda n: n == 0)
                 with m.Switch(cmd):
                     with m.Case(Cmd.IDENTIFY, Cmd.STATUS, Cmd.READ, Cmd.CLEAR, Cmd.RUN):
                         with m.If(~no_payload):
@@ -172,17 +200,17 @@ class CommandEngine(wiring.Component):
                             m.d.comb += walker.start.eq(1)
                             m.next = "CK_WAIT"
                     with m.Case(Cmd.SET_NET_ID):
-                        with m.If(length != NET_ID_BYTES):
+                        with m.If(length_test(lambda n: n != NET_ID_BYTES)):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "NID_RD"
                     with m.Case(Cmd.WRITE):
-                        with m.If(length < WRITE_HEADER):
+                        with m.If(length_test(lambda n: n < WRITE_HEADER)):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "W_HDR_RD"
                     with m.Case(Cmd.LOAD):
-                        with m.If((length == 0) | ((length - 1)[0] if eb == 2 else C(0, 1))):
+                        with m.If(length_test(lambda n: (n == 0) | ((n - 1)[0] if eb == 2 else C(0, 1)))):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "L_FLAGS_RD"

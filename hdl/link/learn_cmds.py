@@ -111,15 +111,15 @@ class StateReader(wiring.Component):
 class LearnCommands:
     """Built inside the engine's ``elaborate`` (like :class:`~.encode_cmds.EncodeCommands`) with
     the registers the commands share: the payload buffer's read port ``brd``, its pointer ``ptr``,
-    the frame's ``length``, the ``dirty`` flag, the ``answer`` source and the WRITE header register
+    the frame-length tests ``length_test`` (:class:`~.engine.RegisteredTest`), the ``dirty`` flag, the ``answer`` source and the WRITE header register
     of ``rules`` (:class:`~.write.WriteRules`), which holds READ_STATE's and REWARD's payloads. ``mode`` is the learning
     mode flag, driven into the core's ``learn`` input; a run started with it set sets ``dirty``.
     rstdp networks: ``step_reward`` (REWARD STEP) drives the core's ``step_reward``; a REWARD
     SAMPLE goes to the core's ``reward`` stream and is answered when the core is done with it."""
 
-    def __init__(self, m, eng, core, *, brd, ptr, length, dirty, answer, rules):
+    def __init__(self, m, eng, core, *, brd, ptr, length_test, dirty, answer, rules):
         self.m, self.eng = m, eng
-        self.brd, self.ptr, self.length, self.answer = brd, ptr, length, answer
+        self.brd, self.ptr, self.length_test, self.answer = brd, ptr, length_test, answer
         self.plastic, self.rstdp = has_plastic(core.net), has_rstdp(core.net)
         self.mode = Signal()
         # the request's fixed-size payload (READ_STATE's header, REWARD's), byte k in header byte k
@@ -150,9 +150,9 @@ class LearnCommands:
 
     def begin(self, respond):
         """The EXEC cases of the three commands."""
-        m, length = self.m, self.length
+        m, length_test = self.m, self.length_test
         with m.Case(Cmd.LEARN):
-            with m.If(length != 1):
+            with m.If(length_test(lambda n: n != 1)):
                 respond(Status.BAD_LENGTH)
             with m.Else():
                 if self.plastic:
@@ -162,7 +162,7 @@ class LearnCommands:
         for cmd, n, supported, state in ((Cmd.REWARD, REWARD_BYTES, self.rstdp, "RW_CHECK"),
                                          (Cmd.READ_STATE, READ_STATE_HEADER_LEN, self.plastic, "RS_CHECK")):
             with m.Case(cmd):
-                with m.If(length != n):
+                with m.If(length_test(lambda v, n=n: v != n)):
                     respond(Status.BAD_LENGTH)
                 with m.Else():
                     if supported:
