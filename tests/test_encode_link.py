@@ -11,7 +11,7 @@ from spikegate.model.core import NetworkCore as CoreTwin
 from spikegate.model.encode import bernoulli_state, from_levels
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import Cmd, Status, encode_cycles
-from spikegate.model.protocol import ENCODE_HEADER, Encoding, pack_fields
+from spikegate.model.protocol import BATCH_RECORD, ENCODE_HEADER, Encoding, layout_len, pack_fields
 from spikegate.model.random import random_network
 from spikegate.model.simulate import simulate
 
@@ -113,6 +113,57 @@ def test_batch_matches_twin_and_encode():
     assert run_engine(small, [(Cmd.BATCH, good)]) == [small_twin.execute(Cmd.BATCH, good)] == [(Status.RANGE, b"")]
 
 
+def cycles_until(dut, cmd, payload, signal) -> int:
+    """Cycles from the engine taking a frame (its payload written into the buffer first) to
+    ``signal`` high."""
+    eng, measured = dut.engine, []
+
+    async def bench(ctx):
+        ctx.set(eng.resp.ready, 1)
+        ctx.set(eng.data.ready, 1)
+        for a, b in enumerate(payload):
+            ctx.set(dut.buf_addr, a)
+            ctx.set(dut.buf_data, b)
+            ctx.set(dut.buf_en, 1)
+            await ctx.tick()
+        ctx.set(dut.buf_en, 0)
+        for f, v in (("cmd", cmd), ("tag", 1), ("length", len(payload))):
+            ctx.set(getattr(eng.frame.payload, f), v)
+        ctx.set(eng.frame.valid, 1)
+        assert ctx.get(eng.frame.ready)
+        await ctx.tick()                       # the engine takes the frame at this edge
+        ctx.set(eng.frame.valid, 0)
+        n = 0
+        while not ctx.get(signal):
+            n += 1
+            assert n < 10_000, f"{signal.name} never came"
+            await ctx.tick()
+        measured.append(n)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return measured[0]
+
+
+def test_batch_refusal_walks_each_complete_record_once():
+    """A BATCH whose last record is cut short is refused after the first pass has walked each
+    complete record once (its 4 state bytes read, 2 cycles each, and a step either side), and
+    never reads into the short one."""
+    twin = twin_engine(32)
+    levels = [[1, 2, 3, 4, 5]] * 4
+    states = [bernoulli_state(2, i) for i in range(4)]
+    times = []
+    for k in range(4):
+        cut = batch_payload(Encoding.BERNOULLI, states[:k + 1], levels[:k + 1])[:-1]
+        assert twin.execute(Cmd.BATCH, cut) == (Status.BAD_LENGTH, b"")
+        dut = setup()[1]
+        times.append(cycles_until(dut, Cmd.BATCH, cut, dut.engine.resp.valid))
+    per_record = 2 * layout_len(BATCH_RECORD) + 2
+    assert [t - times[0] for t in times] == [per_record * k for k in range(4)]
+
+
 def test_built_without_the_encoder():
     """encoder=False: ENCODE and BATCH are unknown commands, as on a bitstream that predates them."""
     dut = Harness(NET, lanes=2, max_events=32)
@@ -129,33 +180,6 @@ def test_built_without_the_encoder():
 def test_encode_cycle_cost():
     """From the engine taking the frame to the core's start pulse: encode_cycles(geo) exactly."""
     net, dut, _ = setup()
-    eng = dut.engine
     payload = encode_payload(Encoding.BERNOULLI, 12345, [3, 250, 77, 0, 128])
-    measured = []
-
-    async def bench(ctx):
-        ctx.set(eng.resp.ready, 1)
-        ctx.set(eng.data.ready, 1)
-        for a, b in enumerate(payload):
-            ctx.set(dut.buf_addr, a)
-            ctx.set(dut.buf_data, b)
-            ctx.set(dut.buf_en, 1)
-            await ctx.tick()
-        ctx.set(dut.buf_en, 0)
-        for f, v in (("cmd", Cmd.ENCODE), ("tag", 1), ("length", len(payload))):
-            ctx.set(getattr(eng.frame.payload, f), v)
-        ctx.set(eng.frame.valid, 1)
-        assert ctx.get(eng.frame.ready)
-        await ctx.tick()                       # the engine takes the frame at this edge
-        ctx.set(eng.frame.valid, 0)
-        n = 0
-        while not ctx.get(dut.core.start):
-            n += 1
-            await ctx.tick()
-        measured.append(n)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    measured = [cycles_until(dut, Cmd.ENCODE, payload, dut.core.start)]
     assert measured == [encode_cycles(dut.geo)] == [4 + 2 * 5 + 3 * (5 + 1) + 1]

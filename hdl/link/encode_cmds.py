@@ -1,7 +1,7 @@
 """ENCODE and BATCH, the on-chip encoder's commands (docs/protocol.md), as states of
 :class:`~spikegate.hdl.link.engine.CommandEngine`'s FSM. Byte-level twin:
 :meth:`spikegate.model.link.CommandEngine._encode` and ``_batch``."""
-from amaranth.hdl import C, Cat, Signal
+from amaranth.hdl import Cat, Signal
 
 from ...model import link as proto
 from ...model.protocol import BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER_LEN, Encoding, Status, layout_len
@@ -57,6 +57,13 @@ class EncodeCommands:
         self.rb = Signal(range(geo.max_payload + self.rec_len + 1))      # where the current record starts
         self.total = Signal(range(((geo.max_payload // self.rec_len) + 1) * self.block + 1))
         self.bad, self.sent, self.j = Signal(), Signal(range(self.block)), Signal(2)
+        # The walk's tests from flip-flops (timing: rb + rec_len > length, an adder and a compare in
+        # front of the next-state logic, was the Tang Nano 9K's critical path). ``left`` = length -
+        # rb, kept with rb; each test is taken in the cycle rb moves, from the value it moves to.
+        hdr = layout_len(BATCH_HEADER)
+        self.left = Signal(range(-hdr, geo.max_payload + 1))
+        self.at_end, self.short = Signal(), Signal()          # rb == length; rb + rec_len > length
+        self.walked, self.too_long = Signal(), Signal()       # total != 0; total > 0xFFFF
 
     def begin_encode(self, respond):
         m = self.m
@@ -66,8 +73,16 @@ class EncodeCommands:
             m.next = "E_HDR_RD"
 
     def begin_batch(self):
-        self.m.d.sync += [self.rb.eq(layout_len(BATCH_HEADER)), self.bad.eq(0), self.total.eq(0), self.apply.eq(0)]
+        hdr = layout_len(BATCH_HEADER)
+        self.m.d.sync += [self.rb.eq(hdr), self.left.eq(self.length - hdr), self.bad.eq(0), self.total.eq(0),
+                          self.walked.eq(0), self.too_long.eq(0), self.apply.eq(0)]
         self.m.next = "B_CODE_RD"
+
+    def _advance(self):
+        """rb moves on by a record: ``left`` and the walk's tests with it."""
+        left = self.left
+        self.m.d.sync += [self.rb.eq(self.rb + self.rec_len), left.eq(left - self.rec_len),
+                          self.at_end.eq(left == self.rec_len), self.short.eq(left < 2 * self.rec_len)]
 
     def _feed_core(self):
         """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps.
@@ -131,18 +146,22 @@ class EncodeCommands:
         with m.State("B_CODE_RD"):
             m.next = "B_CODE_GET"
         with m.State("B_CODE_GET"):
-            m.d.sync += self.code.eq(brd.data)
+            m.d.sync += [self.code.eq(brd.data),
+                         self.at_end.eq(self.left == 0), self.short.eq(self.left < self.rec_len)]
             m.next = "B_WALK"
         with m.State("B_WALK"):
-            with m.If((rb == self.length) & (total != 0)):
-                with m.If(total > 0xFFFF if len(total) > 16 else C(0, 1)):   # the 16-bit length field
+            with m.If(self.at_end & self.walked):
+                with m.If(self.too_long):   # over the answer's 16-bit length field
                     respond(Status.BAD_LENGTH)
                 with m.Elif(self.code_bad | self.bad | (not proto.batch_fits(geo))):
                     respond(Status.RANGE)
                 with m.Else():
-                    m.d.sync += [self.status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)), self.apply.eq(1)]
+                    # the second pass walks the same records: at least one, so rb is not at the end
+                    m.d.sync += [self.status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)),
+                                 self.left.eq(self.length - layout_len(BATCH_HEADER)), self.at_end.eq(0),
+                                 self.apply.eq(1)]
                     m.next = "B_HDR"
-            with m.Elif(rb + self.rec_len > self.length):
+            with m.Elif(self.short):
                 respond(Status.BAD_LENGTH)
             with m.Else():
                 m.d.sync += [ptr.eq(rb), self.j.eq(0)]
@@ -159,8 +178,9 @@ class EncodeCommands:
         with m.State("B_ST_DONE"):
             with m.If(~self.apply):
                 # first pass: note a bad state, count the record's answer block
-                m.d.sync += [self.bad.eq(self.bad | self.state_bad), rb.eq(rb + self.rec_len),
-                             total.eq(total + self.block)]
+                self._advance()
+                m.d.sync += [self.bad.eq(self.bad | self.state_bad), total.eq(total + self.block), self.walked.eq(1),
+                             self.too_long.eq(total + self.block > 0xFFFF if len(total) > 16 else 0)]
                 m.next = "B_WALK"
             with m.Else():
                 self._start_encoder(base=ptr)
@@ -170,7 +190,7 @@ class EncodeCommands:
             with m.If(eng.resp.ready):
                 m.next = "B_NEXT"
         with m.State("B_NEXT"):
-            with m.If(rb == self.length):
+            with m.If(self.at_end):
                 m.next = "IDLE"
             with m.Else():
                 m.d.sync += [ptr.eq(rb), self.j.eq(0)]
@@ -193,7 +213,7 @@ class EncodeCommands:
             with m.If(self.answer.o.valid & self.answer.o.ready):
                 m.d.sync += self.sent.eq(self.sent + 1)
                 with m.If(self.sent == self.block - 1):
-                    m.d.sync += rb.eq(rb + self.rec_len)
+                    self._advance()
                     m.next = "B_NEXT"
 
     def _block_source(self):

@@ -155,8 +155,8 @@ class CommandEngine(wiring.Component):
 
         # ENCODE and BATCH: the on-chip encoder reads the levels from the payload buffer
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
-        enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, length_test=length_test, loaded=loaded, apply=apply,
-                             status=status, answer=answer, stat=stat) if self.encoder else None
+        enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, length_test=length_test, loaded=loaded,
+                             apply=apply, status=status, answer=answer, stat=stat) if self.encoder else None
         # LEARN, REWARD, READ_STATE (every bitstream answers them; only plastic networks learn)
         lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length_test=length_test, dirty=dirty, answer=answer,
                             rules=rules)
