@@ -243,10 +243,11 @@ def main(argv=None) -> int:
             print(json.dumps({"commit": None, "rows": rows}, indent=1))
             return 0
     else:
+        commit = package_commit()   # before the builds: a commit made during a long run is not what it built
         rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
                    samples=args.samples, jobs=args.jobs, out=args.out)
         if args.json:
-            print(json.dumps({"commit": package_commit(), "seeds": seeds, "rows": rows}, indent=1))
+            print(json.dumps({"commit": commit, "seeds": seeds, "rows": rows}, indent=1))
             return 0
     old = None
     if args.old.is_file():
