@@ -143,6 +143,8 @@ class DecoderTimeoutProof(Elaboratable):
             Assert(~p.state("PAYLOAD", "CRC0", "CRC1", "FRAME") | (length <= self.config.max_payload),
                    "a frame's length exceeds max_payload"),
             Assert(~p.state("PAYLOAD") | (ptr < length), "the payload pointer passed the length"),
+            Assert(~p.state("PAYLOAD") | (p["at_last"] == (ptr + 1 == length)),
+                   "the last-byte flag is not ptr == length - 1"),
             Assert(~dec.frame.valid | (dec.frame.payload.length <= self.config.max_payload),
                    "an offered frame's length exceeds max_payload"),
             Cover(receiving & (silent == ft - 1)), Cover(dec.events.timeout), Cover(dec.frame.valid),

@@ -80,6 +80,11 @@ class FrameDecoder(wiring.Component):
         # The CRC's low byte is judged when it arrives (the CRC is complete by then), so the last
         # byte meets an 8-bit compare, not a 16-bit one, on its way to the engine (timing).
         lo_ok = Signal()
+        # ptr == length - 1 as a flag that moves with ptr (timing: the subtraction and the compare
+        # ran on into the next-state logic; with the engine's tests registered this became the
+        # MNIST iCEBreaker build's critical path): set from the length as it arrives, then from
+        # the pointer it is about to take.
+        at_last = Signal()
         length = Signal(range(self.max_payload + 1))
         hcnt = Signal(range(REQUEST_HEADER))
         status = Signal(8)
@@ -130,7 +135,7 @@ class FrameDecoder(wiring.Component):
                             m.d.sync += len_lo.eq(byte)
                         with m.Case(3):
                             n = Cat(len_lo, byte)
-                            m.d.sync += [length.eq(n), ptr.eq(0)]
+                            m.d.sync += [length.eq(n), ptr.eq(0), at_last.eq(n == 1)]
                             with m.If(n > self.max_payload):
                                 m.d.comb += self.events.length_error.eq(1)
                                 reject(Status.BAD_LENGTH)
@@ -142,8 +147,8 @@ class FrameDecoder(wiring.Component):
                 on_timeout()
                 with m.If(valid):
                     m.d.comb += [wr.data.eq(byte), wr.en.eq(1), crc.valid.eq(1)]
-                    m.d.sync += ptr.eq(ptr + 1)
-                    with m.If(ptr == length - 1):
+                    m.d.sync += [ptr.eq(ptr + 1), at_last.eq(ptr + 2 == length)]
+                    with m.If(at_last):
                         m.next = "CRC0"
             with m.State("CRC0"):
                 on_timeout()
