@@ -13,7 +13,7 @@ __all__ = ["EncodeCommands"]
 class EncodeCommands:
     """Built inside the engine's ``elaborate`` with the registers the commands share (the payload
     buffer's read port ``brd``, its pointer ``ptr``, the frame's ``length`` and its registered tests
-    ``length_test`` (:class:`~.engine.RegisteredTest`), the ``loaded`` word
+    ``length_test`` (:class:`~.registered_test.RegisteredTest`), the ``loaded`` word
     count, the second-pass flag ``apply``, the answer's ``status``, the ``answer`` source and the
     ``stat`` counters). The levels are read by the :class:`~spikegate.hdl.encode.InputEncoder` straight from the payload
     buffer; its words go to the core's ``load`` port."""

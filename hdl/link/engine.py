@@ -1,6 +1,6 @@
 """CommandEngine: executes checked request frames on the NetworkCore and produces the answers.
 Byte-level twin: :class:`spikegate.model.link.CommandEngine`."""
-from amaranth.hdl import C, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import C, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
@@ -12,6 +12,7 @@ from .learn_cmds import LearnCommands
 from .answer import AnswerSource, Source
 from .checksum import ChecksumWalker
 from .engine_ports import CommandEngineSignature, connect_core
+from .registered_test import RegisteredTest
 from .status import StatusCounters
 from .write import WriteRules
 
@@ -19,28 +20,6 @@ __all__ = ["CommandEngine", "CommandEngineSignature", "connect_core", "ANSWER_FI
 
 # Streaming builds' answer FIFO: one iCE40 block RAM (512 x 8); boards.fit counts it.
 ANSWER_FIFO_DEPTH = 512
-
-
-class RegisteredTest(Elaboratable):
-    """``test(f)``: a flip-flop holding ``f(value)`` as it was in the last cycle ``when`` was high.
-    The command engine takes its frame-length tests this way when it accepts a frame; they hold
-    for the whole command, since the length changes only with the next frame. A submodule, so that
-    tests asked for inside an FSM state are still taken in every state."""
-
-    def __init__(self, value, when):
-        self.value, self.when = value, when
-        self._tests = []
-
-    def __call__(self, f) -> Signal:
-        flag = Signal()
-        self._tests.append((flag, f(self.value)))
-        return flag
-
-    def elaborate(self, platform):
-        m = Module()
-        with m.If(self.when):
-            m.d.sync += [flag.eq(test) for flag, test in self._tests]
-        return m
 
 
 class CommandEngine(wiring.Component):

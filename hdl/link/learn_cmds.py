@@ -111,7 +111,7 @@ class StateReader(wiring.Component):
 class LearnCommands:
     """Built inside the engine's ``elaborate`` (like :class:`~.encode_cmds.EncodeCommands`) with
     the registers the commands share: the payload buffer's read port ``brd``, its pointer ``ptr``,
-    the frame-length tests ``length_test`` (:class:`~.engine.RegisteredTest`), the ``dirty`` flag,
+    the frame-length tests ``length_test`` (:class:`~.registered_test.RegisteredTest`), the ``dirty`` flag,
     the ``answer`` source and the WRITE header register of ``rules`` (:class:`~.write.WriteRules`),
     which holds READ_STATE's and REWARD's payloads. ``mode`` is the learning mode flag, driven into
     the core's ``learn`` input; a run started with it set sets ``dirty``.
