@@ -54,15 +54,15 @@ class EncodeCommands:
         # BATCH: records of a state and n_in levels after the encoding byte, one answer block each
         self.rec_len = layout_len(BATCH_RECORD) + geo.n_in
         self.block = CYCLE_BYTES + geo.output_bytes
-        self.rb = Signal(range(geo.max_payload + self.rec_len + 1))      # where the current record starts
         self.total = Signal(range(((geo.max_payload // self.rec_len) + 1) * self.block + 1))
         self.bad, self.sent, self.j = Signal(), Signal(range(self.block)), Signal(2)
-        # The walk's tests from flip-flops (timing: rb + rec_len > length, an adder and a compare in
-        # front of the next-state logic, was the Tang Nano 9K's critical path). ``left`` = length -
-        # rb, kept with rb; each test is taken in the cycle rb moves, from the value it moves to.
+        # ``left``: the frame's bytes from the current record's start (at length - left) on. The
+        # walk's tests come from flip-flops (timing: start + rec_len > length, an adder and a
+        # compare in front of the next-state logic, was the Tang Nano 9K's critical path), each
+        # taken in the cycle left moves, from the value it moves to.
         hdr = layout_len(BATCH_HEADER)
         self.left = Signal(range(-hdr, geo.max_payload + 1))
-        self.at_end, self.short = Signal(), Signal()          # rb == length; rb + rec_len > length
+        self.at_end, self.short = Signal(), Signal()          # left == 0; left < rec_len
         self.walked, self.too_long = Signal(), Signal()       # total != 0; total > 0xFFFF
 
     def begin_encode(self, respond):
@@ -73,16 +73,23 @@ class EncodeCommands:
             m.next = "E_HDR_RD"
 
     def begin_batch(self):
-        hdr = layout_len(BATCH_HEADER)
-        self.m.d.sync += [self.rb.eq(hdr), self.left.eq(self.length - hdr), self.bad.eq(0), self.total.eq(0),
-                          self.walked.eq(0), self.too_long.eq(0), self.apply.eq(0)]
+        self._rewind()
+        self.m.d.sync += [self.bad.eq(0), self.total.eq(0), self.walked.eq(0), self.too_long.eq(0), self.apply.eq(0)]
         self.m.next = "B_CODE_RD"
 
+    def _rewind(self):
+        """Back to the first record, just after the header (a pass's start)."""
+        self.m.d.sync += self.left.eq(self.length - layout_len(BATCH_HEADER))
+
     def _advance(self):
-        """rb moves on by a record: ``left`` and the walk's tests with it."""
+        """On by a record, and the walk's tests with it."""
         left = self.left
-        self.m.d.sync += [self.rb.eq(self.rb + self.rec_len), left.eq(left - self.rec_len),
+        self.m.d.sync += [left.eq(left - self.rec_len),
                           self.at_end.eq(left == self.rec_len), self.short.eq(left < 2 * self.rec_len)]
+
+    def _record_start(self):
+        """Where the current record starts in the payload."""
+        return self.length - self.left
 
     def _feed_core(self):
         """The encoder's words to the core while it makes them; ``loaded`` counts those it keeps.
@@ -112,7 +119,7 @@ class EncodeCommands:
 
     def states(self, respond, resp_len):
         m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo
-        rb, total = self.rb, self.total
+        total = self.total
 
         # ENCODE: header, its check, then the encoder's words go to the core and the run starts.
         with m.State("E_HDR_RD"):
@@ -156,15 +163,14 @@ class EncodeCommands:
                 with m.Elif(self.code_bad | self.bad | (not proto.batch_fits(geo))):
                     respond(Status.RANGE)
                 with m.Else():
-                    # the second pass walks the same records: at least one, so rb is not at the end
-                    m.d.sync += [self.status.eq(Status.OK), rb.eq(layout_len(BATCH_HEADER)),
-                                 self.left.eq(self.length - layout_len(BATCH_HEADER)), self.at_end.eq(0),
-                                 self.apply.eq(1)]
+                    # the second pass walks the same records: at least one, so it is not at the end
+                    self._rewind()
+                    m.d.sync += [self.status.eq(Status.OK), self.at_end.eq(0), self.apply.eq(1)]
                     m.next = "B_HDR"
             with m.Elif(self.short):
                 respond(Status.BAD_LENGTH)
             with m.Else():
-                m.d.sync += [ptr.eq(rb), self.j.eq(0)]
+                m.d.sync += [ptr.eq(self._record_start()), self.j.eq(0)]
                 m.next = "B_ST_RD"
         with m.State("B_ST_RD"):
             m.next = "B_ST_GET"
@@ -193,7 +199,7 @@ class EncodeCommands:
             with m.If(self.at_end):
                 m.next = "IDLE"
             with m.Else():
-                m.d.sync += [ptr.eq(rb), self.j.eq(0)]
+                m.d.sync += [ptr.eq(self._record_start()), self.j.eq(0)]
                 m.next = "B_ST_RD"
         with m.State("B_GEN"):
             with m.If(self._feed_core()):
