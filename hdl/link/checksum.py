@@ -24,7 +24,8 @@ class ChecksumWalker(wiring.Component):
     """After a ``start`` pulse, reads every parameter of the core through its idle-time
     ``param_addr``/``param_data`` port, in the order of ``expected_checksum``, and feeds each value's
     bytes into a CRC-32: 2 cycles to read a value, then one per byte. ``done`` pulses when ``crc``
-    holds the result (it stays until the next ``start``).
+    holds the result (it stays until the cycle after the next ``start``). While idle it addresses
+    the first weight.
     """
 
     def __init__(self, net, geo: LinkGeometry, core):
@@ -83,14 +84,20 @@ class ChecksumWalker(wiring.Component):
                 m.d.sync += [layer.eq(layer + 1), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
                              cc.eq(0), yy.eq(0), xx.eq(0)]
 
+        # Timing: ``start`` is decided by the engine in the same cycle from its command and length
+        # tests. The walk's first address is therefore set in every IDLE cycle, and the CRC restarts
+        # in the first ADDR, so that ``start`` steers only the state and no counter's or the CRC's
+        # enable (the MNIST iCEBreaker build's critical path ran EXEC -> start -> those enables).
+        first = Signal()
         with m.FSM():
             with m.State("IDLE"):
+                m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
+                             cc.eq(0), yy.eq(0), xx.eq(0), first.eq(1)]
                 with m.If(self.start):
-                    m.d.comb += crc.start.eq(1)
-                    m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
-                                 cc.eq(0), yy.eq(0), xx.eq(0)]
                     m.next = "ADDR"
             with m.State("ADDR"):
+                m.d.comb += crc.start.eq(first)
+                m.d.sync += first.eq(0)
                 m.next = "DATA"
             with m.State("DATA"):
                 m.d.sync += [val.eq(self.param_data), nbyte.eq(0)]
