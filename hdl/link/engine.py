@@ -126,11 +126,12 @@ class CommandEngine(wiring.Component):
         m.d.sync += [nwords.eq((length - 1) >> (eb - 1)),
                      too_many.eq(Mux(flags[0], 0, loaded) + nwords > self.max_events)]
 
-        # Registered (timing): EXEC's length tests are taken from the frame's length as the frame is
-        # accepted, so EXEC decides from flip-flops rather than through compares as wide as the
-        # buffer (the MNIST iCEBreaker build's critical path ran length -> EXEC -> the walker).
-        accept = Signal()
-        m.submodules.length_test = length_test = RegisteredTest(self.frame.payload.length, accept)
+        # Registered (timing): EXEC's length tests are taken from the offered frame's length in
+        # every cycle the engine waits for a frame, the last of which accepts it, so EXEC decides
+        # from flip-flops rather than through compares as wide as the buffer (the MNIST iCEBreaker
+        # build's critical path ran length -> EXEC -> the walker).
+        waiting = Signal()
+        m.submodules.length_test = length_test = RegisteredTest(self.frame.payload.length, waiting)
 
         # ENCODE and BATCH: the on-chip encoder reads the levels from the payload buffer
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
@@ -148,10 +149,14 @@ class CommandEngine(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += [self.frame.ready.eq(taking), accept.eq(self.frame.valid & taking)]
-                with m.If(accept):
-                    m.d.sync += [cmd.eq(self.frame.payload.cmd), tag.eq(self.frame.payload.tag),
-                                 length.eq(self.frame.payload.length), ptr.eq(0)]
+                # The frame's fields are taken in every waiting cycle, not only the accepting one
+                # (timing: the decoder offers a frame in the cycle its last CRC byte arrives, and
+                # the accept then steered the enables of all these registers). Nothing reads them
+                # here: the encoder holds the last answer's header, the answer source its length.
+                m.d.comb += [self.frame.ready.eq(taking), waiting.eq(1)]
+                m.d.sync += [cmd.eq(self.frame.payload.cmd), tag.eq(self.frame.payload.tag),
+                             length.eq(self.frame.payload.length), ptr.eq(0)]
+                with m.If(self.frame.valid & taking):
                     m.next = "EXEC"
             with m.State("EXEC"):
                 no_payload = length_test(lambda n: n == 0)

@@ -7,8 +7,9 @@ __all__ = ["RegisteredTest"]
 
 class RegisteredTest(Elaboratable):
     """``test(f)``: a flip-flop holding ``f(value)`` as it was in the last cycle ``when`` was high.
-    The command engine takes its frame-length tests this way when it accepts a frame; they hold
-    for the whole command, since the length changes only with the next frame. A submodule, so that
+    The command engine takes its frame-length tests this way in every cycle it waits for a frame,
+    the last of which accepts it; they hold for the whole command, since the engine waits again
+    only after it. A submodule, so that
     tests asked for inside an FSM state are still taken in every state."""
 
     def __init__(self, value, when):
