@@ -70,11 +70,14 @@ class InputEncoder(wiring.Component):
         a_on, k, t = Signal(), Signal(range(n + 1)), Signal(range(T))        # stage A
         b_on, kb, tb = Signal(), Signal(range(n + 1)), Signal(range(T))      # stage B
         stall = Signal()
+        # base + k and base + kb, kept as counters (timing: o.ready, from the core's state, chose
+        # between k and kb in front of the adder on its way to the level memory's address).
+        ak, akb = Signal.like(self.base), Signal.like(self.base)
         # A stall holds stage B whether or not it offers a word (timing: the decision, which needs
         # the level just read, would otherwise steer the level memory's address); with ``o``
         # ready it never happens, so the words and the cycle count are the same.
         m.d.comb += [stall.eq(b_on & ~self.o.ready), self.busy.eq(a_on | b_on),
-                     self.buf.addr.eq(base + Mux(stall, kb, k)), rem_rd.addr.eq(k), rem_rd.en.eq(~stall)]
+                     self.buf.addr.eq(Mux(stall, akb, ak)), rem_rd.addr.eq(k), rem_rd.en.eq(~stall)]
 
         # --- stage B: decide ---
         q = self.buf.data
@@ -123,18 +126,18 @@ class InputEncoder(wiring.Component):
                 m.d.sync += s.eq(s3)
                 m.d.comb += [rem_wr.addr.eq(kb), rem_wr.data.eq(Mux(rate_fire, r_sum - LEVELS, r_sum)),
                              rem_wr.en.eq(encoding == Encoding.RATE)]
-            m.d.sync += [b_on.eq(a_on), kb.eq(k), tb.eq(t)]
+            m.d.sync += [b_on.eq(a_on), kb.eq(k), tb.eq(t), akb.eq(ak)]
             with m.If(a_on):
                 with m.If(k == n):
-                    m.d.sync += k.eq(0)
+                    m.d.sync += [k.eq(0), ak.eq(base)]
                     with m.If(t == T - 1):
                         m.d.sync += a_on.eq(0)
                     with m.Else():
                         m.d.sync += t.eq(t + 1)
                 with m.Else():
-                    m.d.sync += k.eq(k + 1)
+                    m.d.sync += [k.eq(k + 1), ak.eq(ak + 1)]
 
         with m.If(self.start & ~self.busy):
             m.d.sync += [encoding.eq(self.encoding), s.eq(self.state), base.eq(self.base),
-                         a_on.eq(1), k.eq(0), t.eq(0)]
+                         a_on.eq(1), k.eq(0), t.eq(0), ak.eq(self.base)]
         return m
