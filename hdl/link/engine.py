@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
 from ...model import link as proto
-from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, WRITE_HEADER, Cmd,
+from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, Cmd,
                                Status)
 from .encode_cmds import EncodeCommands
 from .learn_cmds import LearnCommands
@@ -14,7 +14,7 @@ from .checksum import ChecksumWalker
 from .engine_ports import CommandEngineSignature, connect_core
 from .registered_test import RegisteredTest
 from .status import StatusCounters
-from .write import WriteRules
+from .write_cmds import WriteCommand
 
 __all__ = ["CommandEngine", "CommandEngineSignature", "connect_core", "ANSWER_FIFO_DEPTH"]
 
@@ -45,7 +45,8 @@ class CommandEngine(wiring.Component):
 
     WRITE and LOAD make two passes over the buffered payload: the first checks every address and
     value, the second applies them, so a frame is applied entirely or not at all. Inside:
-    :class:`WriteRules` (WRITE header, values and their ranges), :class:`StatusCounters` (the
+    :class:`~.write_cmds.WriteCommand` (WRITE's states, with :class:`~.write.WriteRules` for the
+    header, the values and their ranges), :class:`StatusCounters` (the
     STATUS block) and :class:`AnswerSource` (the answers' payload bytes, streamed on ``data``).
     """
 
@@ -99,15 +100,6 @@ class CommandEngine(wiring.Component):
         m.d.comb += [self.resp.payload.cmd.eq(cmd), self.resp.payload.tag.eq(tag),
                      self.resp.payload.status.eq(status), self.resp.payload.length.eq(resp_len)]
 
-        # --- WRITE: the value rules of the addressed layer and target --------------------------------
-        m.submodules.rules = rules = WriteRules(self.net, geo)
-        judge = Signal()  # W_NEXT follows a first-pass value: its verdict decides
-        m.d.sync += judge.eq(0)
-        m.d.comb += [rules.length.eq(length), rules.value_byte.eq(brd.data)]
-        wr = self.cfg.payload
-        m.d.comb += [wr.layer.eq(rules.layer), wr.target.eq(rules.target), wr.row.eq(rules.row_now),
-                     wr.col.eq(rules.col_now), wr.data.eq(rules.value)]
-
         eos = word[8 * eb - 1]
         addr = word[:8 * eb - 1]
         m.d.comb += [self.load.payload.addr.eq(addr), self.load.payload.end_of_step.eq(eos)]
@@ -137,9 +129,11 @@ class CommandEngine(wiring.Component):
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
         enc = EncodeCommands(m, self, geo, brd=brd, ptr=ptr, length=length, length_test=length_test, loaded=loaded,
                              apply=apply, status=status, answer=answer, stat=stat) if self.encoder else None
+        wrc = WriteCommand(m, self, self.net, geo, brd=brd, ptr=ptr, length=length, length_test=length_test,
+                           apply=apply, dirty=dirty, stat=stat)
         # LEARN, REWARD, READ_STATE (every bitstream answers them; only plastic networks learn)
         lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length_test=length_test, dirty=dirty, answer=answer,
-                            rules=rules)
+                            rules=wrc.rules)
 
         def respond(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
@@ -189,10 +183,7 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.next = "NID_RD"
                     with m.Case(Cmd.WRITE):
-                        with m.If(length_test(lambda n: n < WRITE_HEADER)):
-                            respond(Status.BAD_LENGTH)
-                        with m.Else():
-                            m.next = "W_HDR_RD"
+                        wrc.begin(respond)
                     with m.Case(Cmd.LOAD):
                         with m.If(length_test(lambda n: (n == 0) | ((n - 1)[0] if eb == 2 else C(0, 1)))):
                             respond(Status.BAD_LENGTH)
@@ -226,64 +217,7 @@ class CommandEngine(wiring.Component):
                 with m.Else():
                     m.next = "NID_RD"
 
-            # WRITE: header, checks, then a validating pass and an applying pass over the values.
-            with m.State("W_HDR_RD"):
-                m.next = "W_HDR_GET"
-            with m.State("W_HDR_GET"):
-                m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
-                m.d.sync += ptr.eq(ptr + 1)
-                with m.If(ptr == WRITE_HEADER - 1):
-                    m.next = "W_CHECK1"
-                with m.Else():
-                    m.next = "W_HDR_RD"
-            with m.State("W_CHECK1"):
-                with m.If(~rules.header_ok):
-                    respond(Status.RANGE)
-                with m.Else():
-                    m.next = "W_CHECK2"
-            with m.State("W_CHECK2"):
-                with m.If(~rules.length_ok):
-                    respond(Status.BAD_LENGTH)
-                with m.Elif(~rules.address_ok):
-                    respond(Status.RANGE)
-                with m.Else():
-                    m.d.comb += rules.restart.eq(1)
-                    m.d.sync += [apply.eq(0), ptr.eq(WRITE_HEADER)]
-                    m.next = "W_NEXT"
-            with m.State("W_NEXT"):
-                with m.If(judge & ~rules.in_range):
-                    respond(Status.RANGE)
-                with m.Elif(rules.all_done):
-                    with m.If(~apply):
-                        m.d.comb += rules.restart.eq(1)
-                        m.d.sync += [apply.eq(1), ptr.eq(WRITE_HEADER)]
-                    with m.Else():
-                        m.d.sync += dirty.eq(1)
-                        respond(Status.OK)
-                with m.Else():
-                    m.d.comb += rules.value_start.eq(1)
-                    m.next = "W_VAL_RD"
-            with m.State("W_VAL_RD"):
-                m.next = "W_VAL_GET"
-            with m.State("W_VAL_GET"):
-                m.d.comb += rules.value_get.eq(1)
-                m.d.sync += ptr.eq(ptr + 1)
-                with m.If(rules.value_last):
-                    m.next = "W_VAL_DONE"
-                with m.Else():
-                    m.next = "W_VAL_RD"
-            with m.State("W_VAL_DONE"):
-                with m.If(~apply):
-                    # judged now, the verdict read in W_NEXT (rules.in_range is registered)
-                    m.d.comb += rules.value_next.eq(1)
-                    m.d.sync += judge.eq(1)
-                    m.next = "W_NEXT"
-                with m.Else():
-                    m.d.comb += self.cfg.valid.eq(1)
-                    with m.If(self.cfg.ready):
-                        m.d.comb += rules.value_next.eq(1)
-                        m.d.comb += stat.cfg_write.eq(1)
-                        m.next = "W_NEXT"
+            wrc.states(respond)
 
             # LOAD: flags, a validating pass, the capacity check, then the applying pass.
             with m.State("L_FLAGS_RD"):
