@@ -56,7 +56,13 @@ class StatusCounters(wiring.Component):
         for name, pulse in (("frames_ok", ev.frame_ok), ("crc_errors", ev.crc_error), ("timeouts", ev.timeout),
                             ("rx_errors", ev.rx_error), ("frame_errors", self.failed | ev.length_error),
                             ("cfg_writes", self.cfg_write)):
-            with m.If(pulse):
+            # Counted a cycle after the pulse (timing: the decoder's header compares and the
+            # engine's decisions ran on into the 16 enables; the Tang Nano 9K's critical path). The
+            # counters are read live; the earliest read of a frame's own count, its answer's
+            # first byte, comes three cycles after the decoder hands the frame over.
+            pulse_q = Signal(name=f"{name}_pulse")
+            m.d.sync += pulse_q.eq(pulse)
+            with m.If(pulse_q):
                 m.d.sync += counters[name].eq(counters[name] + 1)
         flags = Cat(*[getattr(self, name) for name in STATUS_FLAGS])
         m.d.comb += self.word.eq(cat_fields(STATUS_FIELDS, {"flags": flags, "loaded": self.loaded,
