@@ -35,7 +35,8 @@ class WriteRules(wiring.Component):
       ``value_byte`` to it; ``value_last``: this byte completes it. ``in_range``: the value fits
       ``value_range`` of the layer and target, and a row-major value's row exists: registered,
       it judges the value raw held in the cycle before (read in the cycle after ``value_next``).
-      ``value_next``: the value is done; ``all_done``: all ``count`` values are.
+      ``value_next``: the value is done; ``all_done``: all ``count`` values are (registered, from
+      the cycle after ``restart`` on).
     """
 
     def __init__(self, net, geo: LinkGeometry):
@@ -106,7 +107,7 @@ class WriteRules(wiring.Component):
         vcount = Signal(16)
         vbyte = Signal(range(maxvb + 1))
         raw = Signal(8 * maxvb)
-        m.d.comb += [self.all_done.eq(vcount == count), self.value_last.eq(vbyte == vb - 1)]
+        m.d.comb += self.value_last.eq(vbyte == vb - 1)
 
         def as_value(word):
             v = Signal(signed(8 * maxvb))
@@ -117,10 +118,12 @@ class WriteRules(wiring.Component):
             return v
 
         m.d.comb += self.value.eq(as_value(raw))
+        # all_done (vcount == count) registered, from the value vcount moves to (timing: the 16-bit
+        # compare ran on into the engine's next-state logic and its answer registers).
         with m.If(self.restart):
-            m.d.sync += [vcount.eq(0), self.row_now.eq(row), self.col_now.eq(col)]
+            m.d.sync += [vcount.eq(0), self.row_now.eq(row), self.col_now.eq(col), self.all_done.eq(count == 0)]
         with m.If(self.value_next):
-            m.d.sync += vcount.eq(vcount + 1)
+            m.d.sync += [vcount.eq(vcount + 1), self.all_done.eq(vcount + 1 == count)]
             with m.If(bulk & (self.col_now == n_l - 1)):
                 m.d.sync += [self.row_now.eq(self.row_now + 1), self.col_now.eq(0)]
             with m.Else():
