@@ -103,6 +103,12 @@ class CommandEngine(wiring.Component):
         eos = word[8 * eb - 1]
         addr = word[:8 * eb - 1]
         m.d.comb += [self.load.payload.addr.eq(addr), self.load.payload.end_of_step.eq(eos)]
+        # Registered (timing): a word's address check is taken from the word as its last byte
+        # arrives (word_next), so L_WORD_DONE decides from a flip-flop.
+        word_next, word_bad = Signal.like(word), Signal()
+        m.d.comb += [word_next.eq(word), word_next.word_select(wbyte, 8).eq(brd.data)]
+        eos_n, addr_n = word_next[8 * eb - 1], word_next[:8 * eb - 1]
+        m.d.sync += word_bad.eq(Mux(eos_n, addr_n != 0, geo.load_address_bad(addr_n)))
         # Registered (timing): the capacity check below is three carry chains long otherwise. Both
         # are read in L_NEXT, which comes >= 2 cycles after length, flags or loaded change, except
         # for a flags-only LOAD (nwords = 0), where loaded <= max_events keeps the answer no.
@@ -248,14 +254,14 @@ class CommandEngine(wiring.Component):
             with m.State("L_WORD_RD"):
                 m.next = "L_WORD_GET"
             with m.State("L_WORD_GET"):
-                m.d.sync += [word.word_select(wbyte, 8).eq(brd.data), ptr.eq(ptr + 1), wbyte.eq(wbyte + 1)]
+                m.d.sync += [word.eq(word_next), ptr.eq(ptr + 1), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == eb - 1):
                     m.next = "L_WORD_DONE"
                 with m.Else():
                     m.next = "L_WORD_RD"
             with m.State("L_WORD_DONE"):
                 with m.If(~apply):
-                    with m.If(Mux(eos, addr != 0, geo.load_address_bad(addr))):
+                    with m.If(word_bad):
                         respond(Status.RANGE)
                     with m.Else():
                         m.next = "L_NEXT"
