@@ -35,6 +35,7 @@ class AnswerDrainProof(Elaboratable):
         with m.If(budget != 0):
             m.d.sync += budget.eq(budget - 1)
         n, count, idx = _answer_len(rig), enc.register("count"), enc.register("idx")
+        at_last = enc.register("at_last")
         a_idx, a_len = eng.register("answer.idx"), eng.register("answer.length")
         a_idle, a_fetch = eng.state("IDLE", fsm="answer.fsm"), eng.state("FETCH", fsm="answer.fsm")
         a_send = eng.state("SEND", fsm="answer.fsm")
@@ -60,7 +61,8 @@ class AnswerDrainProof(Elaboratable):
             Assert(~busy | ~enc.state("HDR") | (idx < RESPONSE_HEADER) & (count == 0) & Mux(n == 0, a_idle, (a_len == n) & (a_idx == 0)
                                                    & (a_send | (a_fetch & (idx == 0))))),
             Assert(~busy | ~enc.state("DATA") | ((count < n) & (a_fetch | a_send) & (a_idx < a_len)
-                                                 & (a_len - a_idx == left))),
+                                                 & (a_len - a_idx == left)
+                                                 & (at_last == (count + 1 == n)))),
             Assert(~busy | ~enc.state("CRC0", "CRC1") | a_idle),
             Assert(~busy | (budget == rank + self.slack), "the cycles left are not the budget"),
             Assert(~answering | ~dec.hunting | rig.backend_idle, "the decoder hunts while the back end is busy"),

@@ -47,6 +47,9 @@ class ResponseEncoder(wiring.Component):
         hdr = Signal(ResponseInfo())
         idx = Signal(range(RESPONSE_HEADER))
         count = Signal(16)
+        # Whether the next DATA byte is the payload's last: a flip-flop, so that the state's
+        # enable does not wait on a 16-bit compare behind the transmitter's ready.
+        at_last = Signal()
         header_bytes = Signal(8 * RESPONSE_HEADER)
         m.d.comb += header_bytes.eq(Cat(hdr.cmd, hdr.tag, hdr.status, hdr.length))
 
@@ -70,6 +73,8 @@ class ResponseEncoder(wiring.Component):
                 with m.Elif(self.resp.valid):
                     send(SYNC_RESP, lambda: take(self.resp), checked=False)
             with m.State("HDR"):
+                m.d.sync += at_last.eq(hdr.length == 1)
+
                 def after_hdr():
                     m.d.sync += idx.eq(idx + 1)
                     with m.If(idx == RESPONSE_HEADER - 1):
@@ -83,8 +88,8 @@ class ResponseEncoder(wiring.Component):
                              self.o.payload.eq(self.data.payload)]
                 with m.If(self.data.valid & self.o.ready):
                     m.d.comb += [crc.data.eq(self.data.payload), crc.valid.eq(1)]
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count == hdr.length - 1):
+                    m.d.sync += [count.eq(count + 1), at_last.eq(count + 2 == hdr.length)]
+                    with m.If(at_last):
                         m.next = "CRC0"
             with m.State("CRC0"):
                 def after_crc0():
