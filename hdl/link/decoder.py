@@ -199,15 +199,19 @@ class FrameDecoder(wiring.Component):
         m.submodules.buf = buf = Memory(shape=8, depth=2 * bank, init=[])
         wr, rd = buf.write_port(), buf.read_port()
         # wbank: the bank being received into; the engine reads the other one. A hand-off flips it:
-        # the engine takes a frame only when idle, so the bank it leaves is free.
-        wbank = Signal()
-        with m.If(handed):
-            m.d.sync += wbank.eq(~wbank)
-        m.d.comb += [wr.addr.eq(Cat(ptr[:abits], wbank)), rd.addr.eq(Cat(self.buf.addr[:abits], ~wbank))]
+        # the engine takes a frame only when idle, so the bank it leaves is free. The hand-off is
+        # counted from a flip-flop (handed_q), a cycle later, with wbank = flipped ^ handed_q, so no
+        # register's input waits on the CRC compare behind frame.valid (timing: the last CRC byte
+        # -> frame.valid -> these registers was an iCEBreaker digits build's critical path).
+        handed_q, flipped, wbank = Signal(), Signal(), Signal()
+        m.d.sync += [handed_q.eq(handed), flipped.eq(wbank)]
+        m.d.comb += [wbank.eq(flipped ^ handed_q),
+                     wr.addr.eq(Cat(ptr[:abits], wbank)), rd.addr.eq(Cat(self.buf.addr[:abits], ~wbank))]
         # frames handed to the engine whose answers are not yet sent: the one being answered and
-        # the one the engine executes (a release in WAIT is a rejection's)
+        # the one the engine executes (a release in WAIT is a rejection's); counted, like wbank,
+        # with the hand-off a cycle late, which handed_q makes up for.
         pending = Signal(2)
         done = self.release & ~rejecting
-        m.d.sync += pending.eq(pending + handed - done)
-        m.d.comb += self.settled.eq(pending == 0)
+        m.d.sync += pending.eq(pending + handed_q - done)
+        m.d.comb += self.settled.eq((pending == 0) & ~handed_q)
         return wr, rd, rejecting
