@@ -93,14 +93,23 @@ class WriteRules(wiring.Component):
             for n in range(1, maxvb + 1):
                 with m.Case(n):
                     m.d.comb += payload.eq(times(count, n))
-        m.d.sync += self.length_ok.eq((count != 0) & (WRITE_HEADER + payload == self.length))
-        end = col + count
+        # The frame's length is fixed from the command's start, and col arrives two header bytes
+        # before count: the values' room (length - WRITE_HEADER, n_l - col) is taken ahead into
+        # flip-flops, so the checks end in one compare each (timing: col + count <= n_l, an adder
+        # into a compare, was the digits iCEBreaker build's critical path at the default seed).
+        # Both are signed: a negative room fits no value.
+        body = Signal(signed(len(self.length) + 1))
+        room = Signal(signed(len(col) + 1))
+        m.d.sync += [body.eq(self.length - WRITE_HEADER), room.eq(n_l - col)]
+        m.d.sync += self.length_ok.eq((count != 0) & (payload == body))
+        fits = Signal()
+        m.d.comb += fits.eq(count <= room)
         with m.Switch(self.target):
             with m.Case(CfgTarget.WEIGHT):
                 # Row-major: the rows the values reach are checked value by value (in_range).
-                m.d.sync += self.address_ok.eq((row < n_in_l) & Mux(bulk, col < n_l, end <= n_l))
+                m.d.sync += self.address_ok.eq((row < n_in_l) & Mux(bulk, col < n_l, fits))
             with m.Case(CfgTarget.BIAS):
-                m.d.sync += self.address_ok.eq((row == 0) & (end <= n_l) & ~fixed)
+                m.d.sync += self.address_ok.eq((row == 0) & fits & ~fixed)
             with m.Default():
                 m.d.sync += self.address_ok.eq((row == 0) & (col == 0) & (count == 1) & ~is_readout)
 
