@@ -230,8 +230,14 @@ class CommandEngine(wiring.Component):
                 m.next = "L_FLAGS_GET"
             with m.State("L_FLAGS_GET"):
                 m.d.sync += [flags.eq(brd.data), ptr.eq(1), apply.eq(0), fresh.eq(1)]
+                # The answer registers take the rejection's values whatever the byte, so the byte
+                # steers only the next state (timing: the payload buffer's read -> the flag test ->
+                # their enables was an OrangeCrab build's critical path). A LOAD that goes on sets
+                # all three again before it answers.
+                m.d.sync += [status.eq(Status.RANGE), resp_len.eq(0), src.eq(Source.IDENTIFY)]
                 with m.If((brd.data & (0xFF ^ LOAD_FLAGS)) != 0):
-                    respond(Status.RANGE)
+                    m.d.comb += failed.eq(1)
+                    m.next = "RESP"
                 with m.Else():
                     m.next = "L_NEXT"
             with m.State("L_NEXT"):
