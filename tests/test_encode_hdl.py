@@ -126,6 +126,15 @@ def test_bernoulli_boundary_draw():
     check(1, 1, [([q], "bernoulli", fire), ([q], "bernoulli", miss)])
 
 
+def test_bernoulli_zero_draw():
+    """d = 0 fires every level but 0 (the gateware compares max(d, 1), so level 0 must not fire)."""
+    from spikegate.model.encode import xorshift32
+    zero = unxorshift32(1)
+    assert xorshift32(zero) >> 16 == 0
+    assert Twin(2, 1).words(np.array([0, 1]), "bernoulli", zero)[0] == (1, 0)
+    check(2, 1, [([0, 1], "bernoulli", zero), ([1, 0], "bernoulli", zero), ([0, 0], "bernoulli", zero)])
+
+
 @settings(max_examples=6, deadline=None)
 @given(n_in=st.integers(1, 9), T=st.integers(1, 12), data=st.data())
 def test_random_levels_and_stalls(n_in, T, data):
