@@ -78,11 +78,12 @@ class AnswerSource(wiring.Component):
             # Tiny memories go to logic: a block RAM each would cost 2 of the UP5K's 30 EBRs.
             small = {"ram_style": "logic", "rom_style": "logic"}
             m.submodules.rom = rom = Memory(shape=8, depth=S, init=list(self.identify_static), attrs=small)
-            # Asynchronous reads (they are logic anyway): the byte is chosen and registered in FETCH.
-            rom_rd = rom.read_port(domain="comb")
+            # Synchronous reads, addressed like the block RAM's (timing: an asynchronous read at
+            # idx and the address arithmetic ran on into the byte register).
+            rom_rd = rom.read_port()
             m.submodules.nid = nid = Memory(shape=8, depth=NET_ID_BYTES, init=list(content_digest(self.net)),
                                             attrs=small)
-            nid_wr, nid_rd = nid.write_port(), nid.read_port(domain="comb")
+            nid_wr, nid_rd = nid.write_port(), nid.read_port()
             m.d.comb += nid_wr.addr.eq(self.nid_addr)
         m.d.comb += [nid_wr.en.eq(self.nid_en), nid_wr.data.eq(self.nid_data)]
 
@@ -97,7 +98,6 @@ class AnswerSource(wiring.Component):
         m.d.comb += [out_count.eq(self.out_count), out_mem.eq(self.out_membrane), self.out_addr.eq(k)]
         out_word = Cat(out_count, out_mem)
         in_out = Signal()
-        m.d.comb += in_out.eq((source == Source.OUTPUTS) | ((source == Source.RUN) & (idx >= CYCLE_BYTES)))
 
         # The byte is registered (timing: the source selection no longer runs on into the encoder
         # and the transmitter). It is chosen in FETCH, when (idx, j, k) name it: idx moves on as it
@@ -107,19 +107,24 @@ class AnswerSource(wiring.Component):
         byte = Signal(8)
         m.d.comb += self.o.payload.eq(byte)
         sel = Signal(8)
-        # block RAM: the address idx has from the next cycle on (0 after IDLE, idx + 1 after a
-        # byte is sent), so FETCH finds its byte; logic: idx itself, read asynchronously
+        # The memories are read at the address idx has from the next cycle on (0 after IDLE,
+        # idx + 1 after a byte is sent), so FETCH finds its byte. The tests of idx that choose
+        # the byte are flip-flops taken from that address too, so they always describe idx
+        # (timing: idx -> the compares -> the choice -> byte was the Tang Nano 9K's critical path).
         rd_next = Signal.like(idx)
-        if self.ident_block:
-            m.d.comb += rom_rd.addr.eq(rd_next)
-        else:
-            m.d.comb += [rom_rd.addr.eq(idx), nid_rd.addr.eq(idx - nid_at)]
+        m.d.comb += rom_rd.addr.eq(rd_next)
+        if not self.ident_block:
+            m.d.comb += nid_rd.addr.eq(rd_next - nid_at)
         m.d.comb += rd_next.eq(idx)
+        in_rom, at_dirty, past_cycles = Signal(), Signal(), Signal()
+        m.d.sync += [in_rom.eq(rd_next < S if not self.ident_block else rd_next != dirty_at),
+                     at_dirty.eq(rd_next == dirty_at), past_cycles.eq(rd_next >= CYCLE_BYTES)]
+        m.d.comb += in_out.eq((source == Source.OUTPUTS) | ((source == Source.RUN) & past_cycles))
         with m.Switch(source):
             with m.Case(Source.IDENTIFY):
-                with m.If(idx < S if not self.ident_block else idx != dirty_at):
+                with m.If(in_rom):
                     m.d.comb += sel.eq(rom_rd.data)
-                with m.Elif(idx == dirty_at):
+                with m.Elif(at_dirty):
                     m.d.comb += sel.eq(self.dirty)
                 with m.Else():
                     m.d.comb += sel.eq(nid_rd.data)
