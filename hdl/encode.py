@@ -131,7 +131,8 @@ class InputEncoder(wiring.Component):
         # max(d, 1) a flip-flop beside it: 255 d < 2^16 q <=> d <= 257 q = {q, q} for q > 0
         # (ceil(2^16 q / 255) = 257 q + 1), and max(d, 1) <= {q, q} says q != 0 too, so the level
         # meets one compare (timing, as l_lo above).
-        x, d_lo = Signal(32), Signal(16)
+        x = Signal(32)
+        d_lo = Signal(16)
         starting = self.start & ~self.busy
         x_in = Signal(32)
         m.d.comb += x_in.eq(Mux(starting, self.state, x))

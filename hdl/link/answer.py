@@ -116,7 +116,9 @@ class AnswerSource(wiring.Component):
         if not self.ident_block:
             m.d.comb += nid_rd.addr.eq(rd_next - nid_at)
         m.d.comb += rd_next.eq(idx)
-        in_rom, at_dirty, past_cycles = Signal(), Signal(), Signal()
+        in_rom = Signal()
+        at_dirty = Signal()
+        past_cycles = Signal()
         m.d.sync += [in_rom.eq(rd_next < S if not self.ident_block else rd_next != dirty_at),
                      at_dirty.eq(rd_next == dirty_at), past_cycles.eq(rd_next >= CYCLE_BYTES)]
         m.d.comb += in_out.eq((source == Source.OUTPUTS) | ((source == Source.RUN) & past_cycles))

@@ -203,7 +203,9 @@ class FrameDecoder(wiring.Component):
         # counted from a flip-flop (handed_q), a cycle later, with wbank = flipped ^ handed_q, so no
         # register's input waits on the CRC compare behind frame.valid (timing: the last CRC byte
         # -> frame.valid -> these registers was an iCEBreaker digits build's critical path).
-        handed_q, flipped, wbank = Signal(), Signal(), Signal()
+        handed_q = Signal()
+        flipped = Signal()
+        wbank = Signal()
         m.d.sync += [handed_q.eq(handed), flipped.eq(wbank)]
         m.d.comb += [wbank.eq(flipped ^ handed_q),
                      wr.addr.eq(Cat(ptr[:abits], wbank)), rd.addr.eq(Cat(self.buf.addr[:abits], ~wbank))]
