@@ -18,13 +18,6 @@ from .synapse import BLOCK_RAM
 __all__ = ["InputEncoder", "load_layout"]
 
 
-def _xorshift32(m, s):
-    """One step of the twin's xorshift32 (``model.encode``), as comb logic in ``m``."""
-    s1, s2, s3 = Signal(32), Signal(32), Signal(32)
-    m.d.comb += [s1.eq(s ^ (s << 13)[:32]), s2.eq(s1 ^ (s1 >> 17)), s3.eq(s2 ^ (s2 << 5)[:32])]
-    return s3
-
-
 def load_layout(n_in: int) -> data.StructLayout:
     """The payload of NetworkCore's ``load`` stream for ``n_in`` network inputs."""
     return data.StructLayout({"addr": max(1, ceil_log2(n_in)), "end_of_step": 1})
@@ -73,7 +66,7 @@ class InputEncoder(wiring.Component):
         m.submodules.rem = rem = Memory(shape=8, depth=n, init=[], attrs=BLOCK_RAM)
         rem_rd, rem_wr = rem.read_port(), rem.write_port()
 
-        encoding, base = Signal(Encoding), Signal.like(self.base)
+        encoding, s, base = Signal(Encoding), Signal(32), Signal.like(self.base)
         a_on, k, t = Signal(), Signal(range(n + 1)), Signal(range(T))        # stage A
         b_on, kb, tb = Signal(), Signal(range(n + 1)), Signal(range(T))      # stage B
         stall = Signal()
@@ -91,10 +84,7 @@ class InputEncoder(wiring.Component):
         eos = kb == n
         r_in = Mux(tb == 0, 0, rem_rd.data)
         r_sum = Signal(9)
-        # r_sum - 255 as one subtraction beside the sum, not a second one after it (timing):
-        # r_in - (255 - q), with 255 - q = ~q; the remainder keeps its low 8 bits.
-        r_wrap = Signal(8)
-        m.d.comb += [r_sum.eq(r_in + q), r_wrap.eq(r_in - ~q)]
+        m.d.comb += r_sum.eq(r_in + q)
         # r_in + q >= 255 <=> q >= 255 - r_in = ~r_in (8 bits): one comparison of the level as it
         # leaves the block RAM, in parallel with the sum (timing: not a compare after the adder)
         rate_fire = q >= Mux(tb == 0, LEVELS, ~rem_rd.data)
@@ -108,36 +98,24 @@ class InputEncoder(wiring.Component):
             a_step, b_step = divmod(LEVELS, T - 1)
             q0, r0 = divmod(127, T - 1)
             rem_t = Signal(range(2 * (T - 1)))
-            # l_lo = max(l_cur, 1), a flip-flop that moves with l_cur: q >= l_lo says q != 0 too,
-            # so the level meets one compare a bound (timing: q != 0 took three LUT levels after
-            # the block RAM on the OrangeCrab's critical path).
-            l_lo = Signal(signed(10))
-            latency_fire = (q >= l_lo) & (q < l_prev)
+            latency_fire = (q != 0) & (q >= l_cur) & (q < l_prev)
             # Registered (timing: the compare and the two subtractions after it were the
             # iCEBreaker's critical path). rem_t changes only at an end of step or a start, and the
             # next end of step comes n_in + 1 >= 2 cycles later, when wrap has caught up.
             wrap = Signal()
             m.d.sync += wrap.eq(rem_t + b_step >= T - 1)
-            l_next = Signal(signed(10))
-            m.d.comb += l_next.eq(l_cur - a_step - wrap)
             with m.If(~stall & b_on & eos):
-                m.d.sync += [l_prev.eq(l_cur), l_cur.eq(l_next), l_lo.eq(Mux(l_next < 1, 1, l_next)),
+                m.d.sync += [l_prev.eq(l_cur), l_cur.eq(l_cur - a_step - wrap),
                              rem_t.eq(Mux(wrap, rem_t + b_step - (T - 1), rem_t + b_step))]
             with m.If(self.start & ~self.busy):
-                m.d.sync += [l_cur.eq(LEVELS - q0), l_lo.eq(max(LEVELS - q0, 1)), l_prev.eq(LEVELS + 1),
-                             rem_t.eq(r0)]
-        # bernoulli: the twin's state s steps to x = xorshift32(s) at each decision, which draws
-        # d = x >> 16. Here x itself is the register (the twin's s one step on), and d_lo =
-        # max(d, 1) a flip-flop beside it: 255 d < 2^16 q <=> d <= 257 q = {q, q} for q > 0
-        # (ceil(2^16 q / 255) = 257 q + 1), and max(d, 1) <= {q, q} says q != 0 too, so the level
-        # meets one compare (timing, as l_lo above).
-        x = Signal(32)
-        d_lo = Signal(16)
-        starting = self.start & ~self.busy
-        x_in = Signal(32)
-        m.d.comb += x_in.eq(Mux(starting, self.state, x))
-        x_next = _xorshift32(m, x_in)
-        bernoulli_fire = d_lo <= Cat(q, q)
+                m.d.sync += [l_cur.eq(LEVELS - q0), l_prev.eq(LEVELS + 1), rem_t.eq(r0)]
+        s1 = Signal(32)
+        s2 = Signal(32)
+        s3 = Signal(32)
+        m.d.comb += [s1.eq(s ^ (s << 13)[:32]), s2.eq(s1 ^ (s1 >> 17)), s3.eq(s2 ^ (s2 << 5)[:32])]
+        d = s3[16:]
+        # 255 d < 2^16 q  <=>  d <= 257 q = {q, q} for q > 0 (ceil(2^16 q / 255) = 257 q + 1)
+        bernoulli_fire = (q != 0) & (d <= Cat(q, q))
         fire = Mux(encoding == Encoding.RATE, rate_fire,
                    Mux(encoding == Encoding.LATENCY, latency_fire, bernoulli_fire))
         m.d.comb += [self.o.valid.eq(b_on & (eos | fire)),
@@ -145,8 +123,8 @@ class InputEncoder(wiring.Component):
 
         with m.If(~stall):
             with m.If(b_on & ~eos):
-                m.d.sync += [x.eq(x_next), d_lo.eq(Mux(x_next[16:] == 0, 1, x_next[16:]))]
-                m.d.comb += [rem_wr.addr.eq(kb), rem_wr.data.eq(Mux(rate_fire, r_wrap, r_sum)),
+                m.d.sync += s.eq(s3)
+                m.d.comb += [rem_wr.addr.eq(kb), rem_wr.data.eq(Mux(rate_fire, r_sum - LEVELS, r_sum)),
                              rem_wr.en.eq(encoding == Encoding.RATE)]
             m.d.sync += [b_on.eq(a_on), kb.eq(k), tb.eq(t), akb.eq(ak)]
             with m.If(a_on):
@@ -160,7 +138,6 @@ class InputEncoder(wiring.Component):
                     m.d.sync += [k.eq(k + 1), ak.eq(ak + 1)]
 
         with m.If(self.start & ~self.busy):
-            m.d.sync += [x.eq(x_next), d_lo.eq(Mux(x_next[16:] == 0, 1, x_next[16:])),
-                         encoding.eq(self.encoding), base.eq(self.base),
+            m.d.sync += [encoding.eq(self.encoding), s.eq(self.state), base.eq(self.base),
                          a_on.eq(1), k.eq(0), t.eq(0), ak.eq(self.base)]
         return m
