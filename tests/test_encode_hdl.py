@@ -127,11 +127,13 @@ def test_bernoulli_boundary_draw():
 
 
 def test_bernoulli_zero_draw():
-    """d = 0 fires every level but 0 (the gateware compares max(d, 1), so level 0 must not fire)."""
+    """d = 0 fires every level but 0: d <= 257 q alone would fire level 0 too (probability 2^-16 a
+    draw: set up, not sampled)."""
     from spikegate.model.encode import xorshift32
     zero = unxorshift32(1)
     assert xorshift32(zero) >> 16 == 0
-    assert Twin(2, 1).words(np.array([0, 1]), "bernoulli", zero)[0] == (1, 0)
+    assert (0, 0) not in Twin(2, 1).words(np.array([0, 1]), "bernoulli", zero)
+    assert Twin(2, 1).words(np.array([1, 0]), "bernoulli", zero)[0] == (0, 0)
     check(2, 1, [([0, 1], "bernoulli", zero), ([1, 0], "bernoulli", zero), ([0, 0], "bernoulli", zero)])
 
 
