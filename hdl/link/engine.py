@@ -141,11 +141,17 @@ class CommandEngine(wiring.Component):
         lrn = LearnCommands(m, self, self._core, brd=brd, ptr=ptr, length_test=length_test, dirty=dirty, answer=answer,
                             rules=wrc.rules)
 
-        def respond(st, n=0, source=Source.IDENTIFY):
+        def set_answer(st, n=0, source=Source.IDENTIFY):
             m.d.sync += [status.eq(st), resp_len.eq(n), src.eq(source)]
+
+        def to_resp(st):
             if not (isinstance(st, int) and st == Status.OK):
                 m.d.comb += failed.eq(1)
             m.next = "RESP"
+
+        def respond(st, n=0, source=Source.IDENTIFY):
+            set_answer(st, n, source)
+            to_resp(st)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -234,10 +240,9 @@ class CommandEngine(wiring.Component):
                 # steers only the next state (timing: the payload buffer's read -> the flag test ->
                 # their enables was an OrangeCrab build's critical path). A LOAD that goes on sets
                 # all three again before it answers.
-                m.d.sync += [status.eq(Status.RANGE), resp_len.eq(0), src.eq(Source.IDENTIFY)]
+                set_answer(Status.RANGE)
                 with m.If((brd.data & (0xFF ^ LOAD_FLAGS)) != 0):
-                    m.d.comb += failed.eq(1)
-                    m.next = "RESP"
+                    to_resp(Status.RANGE)
                 with m.Else():
                     m.next = "L_NEXT"
             with m.State("L_NEXT"):
