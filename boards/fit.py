@@ -17,7 +17,7 @@ from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from ..model.word_queue import queue_capacity
 
 __all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block",
-           "choose_encoder", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
+           "choose_small_bit", "choose_encoder", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
 BLOCK_CONFIGS = {
@@ -126,6 +126,16 @@ def choose_ident_block(board, net, hw: HardwareConfig, stream: bool,
     the one place a build decides it): when it does not stream and the streaming link's two blocks
     would fit, one of them holds it and saves about 350 iCE40 logic cells."""
     return not stream and _fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
+
+
+def choose_small_bit(board, stream: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bool:
+    """Whether the host link's payload buffer keeps each byte's ``small`` flag beside it
+    (``HostLink(small_bit=...)``, the one place a build decides it): when a 9-bit word costs no
+    more block RAM than a byte, as on ECP5 and Gowin (9-bit block configurations); not on the
+    iCE40, where it would double the buffer's blocks (256 x 16 instead of 512 x 8)."""
+    from ..hdl.link.decoder import payload_bank
+    depth = 2 * payload_bank(max_payload) if stream else max_payload
+    return blocks_for(board.family, 9, depth) == blocks_for(board.family, 8, depth)
 
 
 def choose_encoder(net) -> bool:

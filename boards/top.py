@@ -177,10 +177,11 @@ class BoardTop(Elaboratable):
         # weights over the link.
         net = as_powered_up(net, hw)
         core = NetworkCore(net, hw, spram_primitive=True)
-        from .fit import choose_ident_block
+        from .fit import choose_ident_block, choose_small_bit
         self.link = HostLink(net, lanes=hw.lanes, clk_freq=int(round(self.clk_hz)), baud=baud,
                              max_payload=max_payload, max_events=hw.max_events, core=core, encoder=encoder,
-                             stream=stream, ident_block=choose_ident_block(board, net, hw, stream, max_payload))
+                             stream=stream, ident_block=choose_ident_block(board, net, hw, stream, max_payload),
+                             small_bit=choose_small_bit(board, stream, max_payload))
 
     # --- clocking -------------------------------------------------------------------------------
 

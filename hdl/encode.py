@@ -12,7 +12,7 @@ from amaranth.utils import ceil_log2
 
 from ..model.encode import LEVELS, InputEncoder as _Twin
 from ..model.protocol import Encoding
-from .link.signatures import BufferRead
+from .link.signatures import BufferRead, byte_zero
 from .synapse import BLOCK_RAM
 
 __all__ = ["InputEncoder", "load_layout"]
@@ -81,6 +81,7 @@ class InputEncoder(wiring.Component):
 
         # --- stage B: decide ---
         q = self.buf.data
+        q_zero = byte_zero(self.buf)  # from the buffer's small flag (timing: not an 8-input test)
         eos = kb == n
         r_in = Mux(tb == 0, 0, rem_rd.data)
         r_sum = Signal(9)
@@ -93,12 +94,12 @@ class InputEncoder(wiring.Component):
         # quotient steps by 255 / (T - 1) a step, so no multiplier or divider is needed.
         l_cur, l_prev = Signal(signed(10)), Signal(signed(10))
         if T == 1:
-            latency_fire = q != 0
+            latency_fire = ~q_zero
         else:
             a_step, b_step = divmod(LEVELS, T - 1)
             q0, r0 = divmod(127, T - 1)
             rem_t = Signal(range(2 * (T - 1)))
-            latency_fire = (q != 0) & (q >= l_cur) & (q < l_prev)
+            latency_fire = ~q_zero & (q >= l_cur) & (q < l_prev)
             # Registered (timing: the compare and the two subtractions after it were the
             # iCEBreaker's critical path). rem_t changes only at an end of step or a start, and the
             # next end of step comes n_in + 1 >= 2 cycles later, when wrap has caught up.
@@ -115,7 +116,7 @@ class InputEncoder(wiring.Component):
         m.d.comb += [s1.eq(s ^ (s << 13)[:32]), s2.eq(s1 ^ (s1 >> 17)), s3.eq(s2 ^ (s2 << 5)[:32])]
         d = s3[16:]
         # 255 d < 2^16 q  <=>  d <= 257 q = {q, q} for q > 0 (ceil(2^16 q / 255) = 257 q + 1)
-        bernoulli_fire = (q != 0) & (d <= Cat(q, q))
+        bernoulli_fire = ~q_zero & (d <= Cat(q, q))
         fire = Mux(encoding == Encoding.RATE, rate_fire,
                    Mux(encoding == Encoding.LATENCY, latency_fire, bernoulli_fire))
         m.d.comb += [self.o.valid.eq(b_on & (eos | fire)),

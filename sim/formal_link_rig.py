@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Assume, Const, Elaboratable, Module, ResetSignal, Signal
+from amaranth.lib import wiring
 
 from ..hdl.core import NetworkCore
 from ..hdl.link.decoder import FrameDecoder
@@ -116,8 +117,7 @@ class LinkRig(Elaboratable):
         # The connections of HostLink.elaborate, without the UARTs.
         for a, b in ((dec.frame, eng.frame), (eng.buf, dec.buf), (dec.reject, enc.reject), (eng.resp, enc.resp),
                      (eng.data, enc.data)):
-            m.d.comb += [b.valid.eq(a.valid), b.payload.eq(a.payload), a.ready.eq(b.ready)] \
-                if hasattr(a, "valid") else [b.addr.eq(a.addr), a.data.eq(b.data)]
+            wiring.connect(m, a, b)
         m.d.comb += [dec.release.eq(enc.done), eng.events.eq(dec.events), enc.o.ready.eq(1),
                      self.tx_valid.eq(enc.o.valid), self.tx_byte.eq(enc.o.payload)]
         if self.free_core:

@@ -183,6 +183,22 @@ def test_board_top_without_the_encoder():
     assert not BoardTop(board, net, hw, pll=pll_for(board), encoder=False).link.encoder
 
 
+def test_payload_buffer_keeps_the_small_flag_only_where_it_costs_no_block_ram():
+    """ECP5 and Gowin block RAM has 9-bit words, so the flag beside each payload byte is free; on
+    the iCE40 a 9-bit buffer would take 256 x 16 blocks, twice as many as 512 x 8."""
+    from spikegate.boards.top import BoardTop
+    from spikegate.hdl.link.decoder import payload_bank
+    net = _default_net()
+    for name, want in (("icebreaker", False), ("ulx3s-85f", True), ("orangecrab-25f", True), ("tangnano9k", True)):
+        board = get_board(name)
+        for stream in (True, False):
+            depth = 2 * payload_bank(512) if stream else 512
+            assert (fit.blocks_for(board.family, 9, depth) == fit.blocks_for(board.family, 8, depth)) is want
+            assert fit.choose_small_bit(board, stream, 512) is want
+        hw = HardwareConfig(lanes=2, max_events=default_max_events(net))
+        assert BoardTop(board, net, hw, pll=pll_for(board)).link.small_bit is want
+
+
 def test_synthesis_uses_the_up5k_dsps_only_where_there_are_some():
     """`synth_ice40 -dsp` on the iCE40 UltraPlus (8 SB_MAC16s), in the Yosys script of the build plan;
     the other families' synthesis is left as Amaranth writes it."""

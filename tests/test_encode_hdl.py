@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from spikegate import datasets
 from spikegate.hdl.encode import InputEncoder
+from spikegate.hdl.link.signatures import small
 from spikegate.model.encode import ON_CHIP, InputEncoder as Twin, bernoulli_state, quantise
 from spikegate.model.protocol import Encoding
 
@@ -30,7 +31,7 @@ class Harness(wiring.Component):
         m.submodules.mem = mem = Memory(shape=8, depth=self.depth, init=[])
         wr, rd = mem.write_port(), mem.read_port()
         m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
-                     rd.addr.eq(enc.buf.addr), enc.buf.data.eq(rd.data)]
+                     rd.addr.eq(enc.buf.addr), enc.buf.data.eq(rd.data), enc.buf.small.eq(small(rd.data))]
         return m
 
 

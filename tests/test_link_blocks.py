@@ -2,6 +2,7 @@
 FrameDecoder, ResponseEncoder and the CRC they share."""
 import binascii
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.link import FrameDecoder, ResponseEncoder
@@ -39,10 +40,11 @@ def test_crc_known_answer_python_and_gateware():
 
 # --- FrameDecoder --------------------------------------------------------------------------------
 
-def run_decoder(script):
+def run_decoder(script, small_bit=True):
     """Feed each piece byte by byte, then a silence longer than the frame timeout; act as the
-    engine and encoder (take frames and rejections, read payloads, release). Returns the events."""
-    dut = FrameDecoder(MAX_PAYLOAD, TIMEOUT)
+    engine and encoder (take frames and rejections, read payloads, release). Returns the events.
+    Every payload byte read comes with its ``small`` flag, checked here."""
+    dut = FrameDecoder(MAX_PAYLOAD, TIMEOUT, small_bit=small_bit)
     events = []
 
     async def serve(ctx):
@@ -56,6 +58,7 @@ def run_decoder(script):
                 ctx.set(dut.buf.addr, a)
                 await ctx.tick()
                 payload.append(ctx.get(dut.buf.data))
+                assert ctx.get(dut.buf.small) == (payload[-1] < 4), (a, payload[-1])
             events.append(Frame(cmd, tag, bytes(payload)))
         elif ctx.get(dut.reject.valid):
             p = dut.reject.payload
@@ -98,7 +101,8 @@ def twin_decoder(script):
     return events
 
 
-def test_decoder_good_bad_and_cut_frames():
+@pytest.mark.parametrize("small_bit", [True, False], ids=["small-stored", "small-from-byte"])
+def test_decoder_good_bad_and_cut_frames(small_bit):
     good = encode_request(Cmd.WRITE, 7, bytes(range(12)))
     bad_crc = bytearray(good)
     bad_crc[-2] ^= 0x10
@@ -106,7 +110,7 @@ def test_decoder_good_bad_and_cut_frames():
     bad_payload[8] ^= 0x01
     script = [good, bytes(bad_crc), bytes(bad_payload), b"\x00\x13" + encode_request(Cmd.STATUS, 1),
               bytes([0xA5, Cmd.LOAD, 3]) + proto.to_le(MAX_PAYLOAD + 1, 2), good[:9]]
-    got = run_decoder(script)
+    got = run_decoder(script, small_bit)
     assert got == twin_decoder(script)
     # A damaged frame never reaches the engine: only the two good ones come out as frames.
     assert got == [Frame(Cmd.WRITE, 7, bytes(range(12))), Reject(Cmd.WRITE, 7, Status.BAD_CRC),

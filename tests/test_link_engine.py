@@ -9,6 +9,7 @@ from amaranth.sim import Simulator
 
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.link.engine import CommandEngine, connect_core
+from spikegate.hdl.link.signatures import small
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
 from spikegate.model.hardware import HardwareConfig
@@ -36,7 +37,7 @@ class Harness(wiring.Component):
         m.submodules.buf = buf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
         wr, rd = buf.write_port(), buf.read_port()
         m.d.comb += [wr.addr.eq(self.buf_addr), wr.data.eq(self.buf_data), wr.en.eq(self.buf_en),
-                     rd.addr.eq(eng.buf.addr), eng.buf.data.eq(rd.data)]
+                     rd.addr.eq(eng.buf.addr), eng.buf.data.eq(rd.data), eng.buf.small.eq(small(rd.data))]
         connect_core(m, eng, core)
         return m
 

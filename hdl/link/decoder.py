@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
-from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor
+from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor, small
 
 __all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank"]
 
@@ -61,11 +61,15 @@ class FrameDecoder(wiring.Component):
     frame only when the last one's answer is on its way). A rejection waits until every frame
     handed over before it has been answered. Without ``stream`` the decoder hunts again only after
     each answer (``release``), and bytes that arrive meanwhile are dropped.
+
+    ``small_bit``: the buffer keeps ``buf.small`` beside each byte, a 9-bit word (free where a
+    block RAM's words are 9 bits wide, as on ECP5 and Gowin: :func:`spikegate.boards.fit.choose_small_bit`);
+    without it ``small`` is taken from the byte as it is read. The bytes and cycles are the same.
     """
 
-    def __init__(self, max_payload: int, frame_timeout: int, *, stream: bool = False):
+    def __init__(self, max_payload: int, frame_timeout: int, *, stream: bool = False, small_bit: bool = True):
         self.max_payload, self.frame_timeout = max_payload, frame_timeout
-        self.stream = bool(stream)
+        self.stream, self.small_bit = bool(stream), bool(small_bit)
         super().__init__(FrameDecoderSignature(max_payload))
 
     def elaborate(self, platform):
@@ -74,7 +78,11 @@ class FrameDecoder(wiring.Component):
         wr, rd, rejecting = self._payload_buffer(m, ptr)
         m.submodules.crc = crc = crc16_processor()
         byte, valid = self.i.payload, self.i.valid
-        m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(rd.data), crc.data.eq(byte)]
+        m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(rd.data[:8]), crc.data.eq(byte)]
+        if self.small_bit:
+            m.d.comb += self.buf.small.eq(rd.data[8])
+        else:
+            m.d.comb += self.buf.small.eq(small(rd.data))
 
         cmd, tag, len_lo = Signal(8), Signal(8), Signal(8)
         # The CRC's low byte is judged when it arrives (the CRC is complete by then), so the last
@@ -146,7 +154,7 @@ class FrameDecoder(wiring.Component):
             with m.State("PAYLOAD"):
                 on_timeout()
                 with m.If(valid):
-                    m.d.comb += [wr.data.eq(byte), wr.en.eq(1), crc.valid.eq(1)]
+                    m.d.comb += [wr.data.eq(Cat(byte, small(byte))), wr.en.eq(1), crc.valid.eq(1)]
                     m.d.sync += [ptr.eq(ptr + 1), at_last.eq(ptr + 2 == length)]
                     with m.If(at_last):
                         m.next = "CRC0"
@@ -183,6 +191,11 @@ class FrameDecoder(wiring.Component):
                     m.next = "HUNT"
         return m
 
+    @property
+    def word_bits(self) -> int:
+        """Bits of a payload buffer word: the byte, and with ``small_bit`` its ``small`` flag."""
+        return 9 if self.small_bit else 8
+
     def _payload_buffer(self, m, ptr):
         """The payload buffer's ports, addressed by ``ptr`` (write) and ``buf.addr`` (read); one bank
         without ``stream``, two with it. Returns the ports and ``rejecting`` (comb, to be driven
@@ -190,13 +203,13 @@ class FrameDecoder(wiring.Component):
         handed, rejecting = Signal(), Signal()
         m.d.comb += handed.eq(self.frame.valid & self.frame.ready)
         if not self.stream:
-            m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
+            m.submodules.buf = buf = Memory(shape=self.word_bits, depth=self.max_payload, init=[])
             wr, rd = buf.write_port(), buf.read_port()
             m.d.comb += [wr.addr.eq(ptr), rd.addr.eq(self.buf.addr), self.settled.eq(1)]
             return wr, rd, rejecting
         bank = payload_bank(self.max_payload)
         abits = bank.bit_length() - 1
-        m.submodules.buf = buf = Memory(shape=8, depth=2 * bank, init=[])
+        m.submodules.buf = buf = Memory(shape=self.word_bits, depth=2 * bank, init=[])
         wr, rd = buf.write_port(), buf.read_port()
         # wbank: the bank being received into; the engine reads the other one. A hand-off flips it:
         # the engine takes a frame only when idle, so the bank it leaves is free. The hand-off is

@@ -6,6 +6,7 @@ from amaranth.hdl import Cat, Signal
 from ...model import link as proto
 from ...model.protocol import BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER_LEN, Encoding, Status, layout_len
 from .answer import Source
+from .signatures import byte_zero
 
 __all__ = ["EncodeCommands"]
 
@@ -29,7 +30,7 @@ class EncodeCommands:
         # the header bytes shift in (no byte decoding): the encoding, then the state's 4 bytes
         self.code, self.state = Signal(8), Signal(8 * (ENCODE_HEADER_LEN - 1))
         m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
-                     enc.buf.data.eq(brd.data)]
+                     enc.buf.data.eq(brd.data), enc.buf.small.eq(brd.small)]
         # state_bad from flip-flops (timing: ENCODE's check clears the core): which of the state's
         # 4 bytes are non-zero shifts in with them, and the code's flags follow the code a cycle
         # later (read at least 3 cycles after it is set: ENCODE's check follows the state's bytes,
@@ -108,7 +109,7 @@ class EncodeCommands:
 
     def _shift_state(self):
         self.m.d.sync += [self.state.eq(Cat(self.state[8:], self.brd.data)),  # little-endian: last byte on top
-                          self.nonzero.eq(Cat(self.nonzero[1:], self.brd.data != 0))]
+                          self.nonzero.eq(Cat(self.nonzero[1:], ~byte_zero(self.brd)))]
 
     def _start_encoder(self, base=None):
         m = self.m

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
 from ...model import link as proto
-from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, LOAD_FLAGS, NET_ID_BYTES, STATUS_LEN, Cmd,
+from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, NET_ID_BYTES, STATUS_LEN, Cmd,
                                Status)
 from .encode_cmds import EncodeCommands
 from .learn_cmds import LearnCommands
@@ -241,7 +241,7 @@ class CommandEngine(wiring.Component):
                 # their enables was an OrangeCrab build's critical path). A LOAD that goes on sets
                 # all three again before it answers.
                 set_answer(Status.RANGE)
-                with m.If((brd.data & (0xFF ^ LOAD_FLAGS)) != 0):
+                with m.If(~brd.small):  # a bit set outside LOAD_FLAGS
                     to_resp(Status.RANGE)
                 with m.Else():
                     m.next = "L_NEXT"

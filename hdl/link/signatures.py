@@ -6,9 +6,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
-from ...model.protocol import CRC_INIT, layout_len
+from ...model.protocol import CRC_INIT, LOAD_FLAGS, layout_len
 
-__all__ = ["FrameInfo", "ResponseInfo", "RxEvents", "BufferRead", "crc16_processor", "cat_fields"]
+__all__ = ["FrameInfo", "ResponseInfo", "RxEvents", "BufferRead", "small", "byte_zero", "crc16_processor",
+           "cat_fields"]
+
+# A payload byte is "small" when only its low SMALL_BITS bits may be set: LOAD's flags byte must be.
+SMALL_BITS = 2
+assert LOAD_FLAGS == (1 << SMALL_BITS) - 1
 
 
 class FrameInfo(data.StructLayout):
@@ -31,9 +36,24 @@ class RxEvents(data.StructLayout):
 
 class BufferRead(wiring.Signature):
     """Read port of the payload buffer, from the reader's side: ``data`` is the byte at ``addr``
-    of the previous cycle."""
+    of the previous cycle, ``small`` is :func:`small` of it.
+
+    ``small`` can be kept in the buffer beside each byte, so that the tests of a byte just read
+    start at a block RAM output rather than behind a LUT tree over its 8 bits (timing: the zero
+    test in front of the encoder's spike decision and LOAD's flags check in front of the engine's
+    next state were the OrangeCrab's critical paths)."""
     def __init__(self, depth: int):
-        super().__init__({"addr": Out(range(depth)), "data": In(8)})
+        super().__init__({"addr": Out(range(depth)), "data": In(8), "small": In(1)})
+
+
+def small(byte):
+    """Whether ``byte`` has no bit set above its low ``SMALL_BITS`` (LOAD's flags are those)."""
+    return byte[SMALL_BITS:] == 0
+
+
+def byte_zero(buf):
+    """Whether the byte a :class:`BufferRead` port reads is zero: one LUT from ``small``."""
+    return buf.small & (buf.data[:SMALL_BITS] == 0)
 
 
 def crc16_processor():

@@ -52,7 +52,9 @@ class HostLink(wiring.Component):
     ``encoder`` (the on-chip input encoder and its commands ENCODE and BATCH), ``stream`` (the
     next frame received while a command runs, :data:`spikegate.model.protocol.IDENT_STREAM`),
     ``ident_block`` (the identify payload and network id in one block RAM rather than about 350
-    iCE40 logic cells; default: when not streaming, in one of the two blocks streaming would take).
+    iCE40 logic cells; default: when not streaming, in one of the two blocks streaming would take),
+    ``small_bit`` (the payload buffer keeps a flag beside each byte, 9-bit words: see
+    :class:`~spikegate.hdl.link.decoder.FrameDecoder`).
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
@@ -65,7 +67,7 @@ class HostLink(wiring.Component):
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
                  max_payload: int = proto.DEFAULT_MAX_PAYLOAD, max_events: int = 4096, frame_timeout: int | None = None,
                  synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True,
-                 stream: bool = True, ident_block: bool | None = None):
+                 stream: bool = True, ident_block: bool | None = None, small_bit: bool = True):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
@@ -90,7 +92,7 @@ class HostLink(wiring.Component):
         self.max_payload, self.max_events = max_payload, max_events
         self.frame_timeout = frame_timeout
         self.synchronise = synchronise
-        self.encoder, self.stream = bool(encoder), bool(stream)
+        self.encoder, self.stream, self.small_bit = bool(encoder), bool(stream), bool(small_bit)
         self.ident_block = not self.stream if ident_block is None else bool(ident_block)
         self.identify_static = proto.identify_static(self.geo, proto.structure_digest(net),
                                                      proto.content_digest(net))
@@ -102,7 +104,8 @@ class HostLink(wiring.Component):
         m.submodules.core = core
         m.submodules.rxu = rxu = UARTRx(self.divisor, synchronise=self.synchronise)
         m.submodules.txu = txu = UARTTx(self.divisor)
-        m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout, stream=self.stream)
+        m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout, stream=self.stream,
+                                                     small_bit=self.small_bit)
         m.submodules.engine = eng = CommandEngine(self.net, self.geo, core, self.identify_static,
                                                   encoder=self.encoder, stream=self.stream,
                                                   ident_block=self.ident_block)
