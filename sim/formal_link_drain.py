@@ -37,6 +37,7 @@ class AnswerDrainProof(Elaboratable):
         n, count, idx = _answer_len(rig), enc.register("count"), enc.register("idx")
         at_last = enc.register("at_last")
         a_idx, a_len = eng.register("answer.idx"), eng.register("answer.length")
+        a_idx1 = eng.register("answer.idx1")  # idx + 1, a flip-flop of its own
         a_idle, a_fetch = eng.state("IDLE", fsm="answer.fsm"), eng.state("FETCH", fsm="answer.fsm")
         a_send = eng.state("SEND", fsm="answer.fsm")
         left = n - count
@@ -59,9 +60,9 @@ class AnswerDrainProof(Elaboratable):
                             & ~rig.running & ~enc.state("IDLE") & (n <= max_len)),
                    "during the answer: the decoder waits, the rest of the back end is idle"),
             Assert(~busy | ~enc.state("HDR") | (idx < RESPONSE_HEADER) & (count == 0) & Mux(n == 0, a_idle, (a_len == n) & (a_idx == 0)
-                                                   & (a_send | (a_fetch & (idx == 0))))),
+                                                   & (a_idx1 == 1) & (a_send | (a_fetch & (idx == 0))))),
             Assert(~busy | ~enc.state("DATA") | ((count < n) & (a_fetch | a_send) & (a_idx < a_len)
-                                                 & (a_len - a_idx == left)
+                                                 & (a_len - a_idx == left) & (a_idx1 == a_idx + 1)
                                                  & (at_last == (count + 1 == n)))),
             Assert(~busy | ~enc.state("CRC0", "CRC1") | a_idle),
             Assert(~busy | (budget == rank + self.slack), "the cycles left are not the budget"),

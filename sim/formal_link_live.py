@@ -164,7 +164,7 @@ def answer_started(rig):
     eng, n = rig.eng, _answer_len(rig)
     answer_ready = Mux(n == 0, eng.state("IDLE", fsm="answer.fsm"),
                        eng.state("FETCH", fsm="answer.fsm") & (eng.register("answer.idx") == 0)
-                       & (eng.register("answer.length") == n))
+                       & (eng.register("answer.idx1") == 1) & (eng.register("answer.length") == n))
     return (rig.enc.state("HDR") & (rig.enc.register("idx") == 0) & (rig.enc.register("count") == 0)
             & answer_ready & rig.dec.state("WAIT") & eng.state("IDLE") & eng.state("IDLE", fsm="checksum.fsm")
             & ~rig.running)

@@ -112,6 +112,9 @@ class AnswerSource(wiring.Component):
         # the byte are flip-flops taken from that address too, so they always describe idx
         # (timing: idx -> the compares -> the choice -> byte was the Tang Nano 9K's critical path).
         rd_next = Signal.like(idx)
+        # idx + 1 kept in a flip-flop beside idx (timing: the adder in front of the logic ROM was
+        # the Tang Nano 9K's critical path at 81e50d2, idx -> + 1 -> ROM -> its read register).
+        idx1 = Signal.like(idx)
         m.d.comb += rom_rd.addr.eq(rd_next)
         if not self.ident_block:
             m.d.comb += nid_rd.addr.eq(rd_next - nid_at)
@@ -146,7 +149,7 @@ class AnswerSource(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), rd_next.eq(0)]
                 with m.If(self.start):
-                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), j.eq(0)]
+                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), idx1.eq(1), j.eq(0)]
                     with m.If(self.length != 0):
                         m.next = "FETCH"
             with m.State("FETCH"):
@@ -161,10 +164,12 @@ class AnswerSource(wiring.Component):
                             m.d.sync += [j.eq(0), k.eq(k + 1)]
                     m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += self.o.valid.eq(1)
+                # The memories are read at idx + 1 whether or not the byte goes (timing: o.ready,
+                # from the answer FIFO's level, no longer steers their address); only a cycle
+                # that sends it leads to FETCH, which reads them.
+                m.d.comb += [self.o.valid.eq(1), rd_next.eq(idx1)]
                 with m.If(self.o.ready):
-                    m.d.sync += idx.eq(idx + 1)
-                    m.d.comb += rd_next.eq(idx + 1)
+                    m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1)]
                     with m.If(idx == length - 1):
                         m.d.sync += k.eq(0)
                         m.next = "IDLE"
