@@ -42,6 +42,19 @@ class Harness(wiring.Component):
         return m
 
 
+# Cycles any one wait of run_engine may take (the longest here, a run or a checksum walk of these
+# small networks, is a few thousand): an engine that never answers fails instead of hanging.
+WAIT_LIMIT = 100_000
+
+
+async def _until(ctx, cond, what):
+    for _ in range(WAIT_LIMIT):
+        if cond():
+            return
+        await ctx.tick()
+    raise AssertionError(f"no {what} within {WAIT_LIMIT} cycles")
+
+
 def run_engine(dut, frames):
     """Each (cmd, payload) into the buffer, then offered on ``frame``; returns (status, payload)."""
     eng = dut.engine
@@ -60,20 +73,21 @@ def run_engine(dut, frames):
             for f, v in (("cmd", cmd), ("tag", tag), ("length", len(payload))):
                 ctx.set(getattr(eng.frame.payload, f), v)
             ctx.set(eng.frame.valid, 1)
-            while not ctx.get(eng.frame.ready):
-                await ctx.tick()
+            await _until(ctx, lambda: ctx.get(eng.frame.ready), f"frame.ready for frame {tag}")
             await ctx.tick()
             ctx.set(eng.frame.valid, 0)
-            while not ctx.get(eng.resp.valid):
-                await ctx.tick()
+            await _until(ctx, lambda: ctx.get(eng.resp.valid), f"answer to frame {tag}")
             hdr = {f: ctx.get(getattr(eng.resp.payload, f)) for f in ("cmd", "tag", "status", "length")}
             assert (hdr["cmd"], hdr["tag"]) == (cmd & 0xFF, tag)
             await ctx.tick()
             data = bytearray()
-            while len(data) < hdr["length"]:
+            for _ in range(WAIT_LIMIT):
+                if len(data) == hdr["length"]:
+                    break
                 if ctx.get(eng.data.valid):
                     data.append(ctx.get(eng.data.payload))
                 await ctx.tick()
+            assert len(data) == hdr["length"], f"{len(data)} of {hdr['length']} answer bytes in {WAIT_LIMIT} cycles"
             answers.append((hdr["status"], bytes(data)))
 
     sim = Simulator(dut)
