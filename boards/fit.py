@@ -133,8 +133,8 @@ def choose_small_bit(board, stream: bool, max_payload: int = DEFAULT_MAX_PAYLOAD
     (``HostLink(small_bit=...)``, the one place a build decides it): when a 9-bit word costs no
     more block RAM than a byte, as on ECP5 and Gowin (9-bit block configurations); not on the
     iCE40, where it would double the buffer's blocks (256 x 16 instead of 512 x 8)."""
-    from ..hdl.link.decoder import payload_bank
-    depth = 2 * payload_bank(max_payload) if stream else max_payload
+    from ..hdl.link.decoder import payload_depth
+    depth = payload_depth(max_payload, stream)
     return blocks_for(board.family, 9, depth) == blocks_for(board.family, 8, depth)
 
 

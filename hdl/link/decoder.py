@@ -8,13 +8,18 @@ from amaranth.lib.wiring import In, Out
 from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor, small
 
-__all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank"]
+__all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank", "payload_depth"]
 
 
 def payload_bank(max_payload: int) -> int:
     """Bytes of one bank of a streaming decoder's payload buffer: ``max_payload`` rounded up to a
     power of two, so the bank is chosen by one address bit above the pointer's."""
     return 1 << (max_payload - 1).bit_length()
+
+
+def payload_depth(max_payload: int, stream: bool) -> int:
+    """Words of the decoder's payload buffer: ``max_payload``, or two banks when streaming."""
+    return 2 * payload_bank(max_payload) if stream else max_payload
 
 
 class FrameDecoderSignature(wiring.Signature):
@@ -154,7 +159,8 @@ class FrameDecoder(wiring.Component):
             with m.State("PAYLOAD"):
                 on_timeout()
                 with m.If(valid):
-                    m.d.comb += [wr.data.eq(Cat(byte, small(byte))), wr.en.eq(1), crc.valid.eq(1)]
+                    m.d.comb += [wr.data.eq(Cat(byte, small(byte)) if self.small_bit else byte),
+                                 wr.en.eq(1), crc.valid.eq(1)]
                     m.d.sync += [ptr.eq(ptr + 1), at_last.eq(ptr + 2 == length)]
                     with m.If(at_last):
                         m.next = "CRC0"
@@ -202,15 +208,13 @@ class FrameDecoder(wiring.Component):
         high while a release would be a rejection's, not a frame's)."""
         handed, rejecting = Signal(), Signal()
         m.d.comb += handed.eq(self.frame.valid & self.frame.ready)
+        m.submodules.buf = buf = Memory(shape=self.word_bits, depth=payload_depth(self.max_payload, self.stream),
+                                        init=[])
+        wr, rd = buf.write_port(), buf.read_port()
         if not self.stream:
-            m.submodules.buf = buf = Memory(shape=self.word_bits, depth=self.max_payload, init=[])
-            wr, rd = buf.write_port(), buf.read_port()
             m.d.comb += [wr.addr.eq(ptr), rd.addr.eq(self.buf.addr), self.settled.eq(1)]
             return wr, rd, rejecting
-        bank = payload_bank(self.max_payload)
-        abits = bank.bit_length() - 1
-        m.submodules.buf = buf = Memory(shape=self.word_bits, depth=2 * bank, init=[])
-        wr, rd = buf.write_port(), buf.read_port()
+        abits = payload_bank(self.max_payload).bit_length() - 1
         # wbank: the bank being received into; the engine reads the other one. A hand-off flips it:
         # the engine takes a frame only when idle, so the bank it leaves is free. The hand-off is
         # counted from a flip-flop (handed_q), a cycle later, with wbank = flipped ^ handed_q, so no
