@@ -15,6 +15,7 @@ from spikegate.hdl.encode import InputEncoder
 from spikegate.hdl.link.signatures import small
 from spikegate.model.encode import ON_CHIP, InputEncoder as Twin, bernoulli_state, quantise
 from spikegate.model.protocol import Encoding
+from waits import within
 
 BASE = 3  # levels start here in the byte memory, as after a command header
 
@@ -57,7 +58,7 @@ def run_encoder(n_in, T, samples, *, stall_seed=None):
             await ctx.tick()
             ctx.set(enc.start, 0)
             words, busy = [], 0
-            while True:
+            for _ in within("the encoder's end (busy low)"):
                 ready = 1 if stall_seed is None else int(rng.random() < 0.6)
                 ctx.set(enc.o.ready, ready)
                 if not ctx.get(enc.busy):

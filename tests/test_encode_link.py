@@ -4,6 +4,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from test_link_engine import Harness, run_engine, strip_uptime
+from waits import until
 
 from spikegate.hdl.link.engine import CommandEngine
 from spikegate.model import link as proto
@@ -133,12 +134,7 @@ def cycles_until(dut, cmd, payload, signal) -> int:
         assert ctx.get(eng.frame.ready)
         await ctx.tick()                       # the engine takes the frame at this edge
         ctx.set(eng.frame.valid, 0)
-        n = 0
-        while not ctx.get(signal):
-            n += 1
-            assert n < 10_000, f"{signal.name} never came"
-            await ctx.tick()
-        measured.append(n)
+        measured.append(await until(ctx, lambda: ctx.get(signal), signal.name, 10_000))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

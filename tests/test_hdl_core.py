@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cycle_formula as formula
+from waits import until
 from spikegate import datasets
 from spikegate.hdl.core import CFG_LATENCY, NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, simulate_core
@@ -188,8 +189,7 @@ def test_overflow_clear_and_rerun():
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            while not ctx.get(dut.done):
-                await ctx.tick()
+            await until(ctx, lambda: ctx.get(dut.done), "done")
             assert ctx.get(dut.cycles) == expect.cycles
             for j in range(net.n_outputs):
                 ctx.set(dut.out_addr, j)
@@ -208,8 +208,7 @@ def test_overflow_clear_and_rerun():
         await ctx.tick()
         ctx.set(dut.start, 0)
         assert ctx.get(dut.busy)
-        while not ctx.get(dut.done):
-            await ctx.tick()
+        await until(ctx, lambda: ctx.get(dut.done), "done of an empty run")
         assert ctx.get(dut.cycles) == 1
 
     _bench(dut, body)

@@ -12,6 +12,7 @@ from test_learning_engine import plastic_networks
 from test_learning_hdl import _plastic, read_offsets, read_traces, read_weights
 
 from conftest import reward_formula
+from waits import until
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench
 from spikegate.model.core import NetworkCore as Twin
@@ -59,13 +60,10 @@ async def send_reward(ctx, dut, value):
     """One transfer on the reward stream; returns the cycles port once done."""
     ctx.set(dut.reward.payload, value)
     ctx.set(dut.reward.valid, 1)
-    await ctx.tick().until(dut.reward.ready)
+    await until(ctx, lambda: ctx.get(dut.reward.ready), "reward.ready")
+    await ctx.tick()
     ctx.set(dut.reward.valid, 0)
-    waited = 0
-    while not ctx.get(dut.done):
-        await ctx.tick()
-        waited += 1
-        assert waited < 1_000_000, "no done after the reward"
+    await until(ctx, lambda: ctx.get(dut.done), "done after the reward", 1_000_000)
     return ctx.get(dut.cycles)
 
 

@@ -11,6 +11,7 @@ from spikegate.model import link as proto
 from spikegate.model.link import Cmd, Frame, Reject, Status, encode_request
 
 from conftest import run_testbench
+from waits import within
 
 TIMEOUT = 40
 MAX_PAYLOAD = 20
@@ -160,7 +161,7 @@ def run_encoder(items, stall):
                 ctx.set(getattr(hdr.payload, f), v)
             ctx.set(hdr.valid, 1)
             pending = list(payload)
-            while True:
+            for _ in within(f"answer {cmd:#x} out of the response encoder"):
                 cycle += 1
                 ctx.set(dut.data.valid, bool(pending))
                 ctx.set(dut.data.payload, pending[0] if pending else 0)

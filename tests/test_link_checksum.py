@@ -11,6 +11,7 @@ from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.random import random_network
 from test_link_engine import Harness, run_engine, write
+from waits import until
 
 
 def test_expected_checksum_is_zlib_crc32_of_the_write_encoding():
@@ -72,18 +73,11 @@ def checksum_cycles_of(dut) -> int:
         ctx.set(eng.data.ready, 1)
         ctx.set(eng.frame.payload.cmd, Cmd.CHECKSUM)
         ctx.set(eng.frame.valid, 1)
-        n = 0
-        while True:
-            accepted = ctx.get(eng.frame.valid) and ctx.get(eng.frame.ready)
-            await ctx.tick()
-            if accepted:
-                break
+        await until(ctx, lambda: ctx.get(eng.frame.ready), "frame.ready")
+        await ctx.tick()
         ctx.set(eng.frame.valid, 0)
-        n = 1  # the cycle that took the frame
-        while not ctx.get(eng.resp.valid):
-            await ctx.tick()
-            n += 1
-        seen["cycles"] = n
+        # the cycle that took the frame, then the walk
+        seen["cycles"] = 1 + await until(ctx, lambda: ctx.get(eng.resp.valid), "the CHECKSUM answer")
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

@@ -16,6 +16,7 @@ from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.protocol import STATUS_FIELDS, STATUS_LEN, field
 from spikegate.model.random import random_network, random_spikes
+from waits import until, within
 
 MAX_PAYLOAD = 64
 
@@ -42,19 +43,6 @@ class Harness(wiring.Component):
         return m
 
 
-# Cycles any one wait of run_engine may take (the longest here, a run or a checksum walk of these
-# small networks, is a few thousand): an engine that never answers fails instead of hanging.
-WAIT_LIMIT = 100_000
-
-
-async def _until(ctx, cond, what):
-    for _ in range(WAIT_LIMIT):
-        if cond():
-            return
-        await ctx.tick()
-    raise AssertionError(f"no {what} within {WAIT_LIMIT} cycles")
-
-
 def run_engine(dut, frames):
     """Each (cmd, payload) into the buffer, then offered on ``frame``; returns (status, payload)."""
     eng = dut.engine
@@ -73,21 +61,20 @@ def run_engine(dut, frames):
             for f, v in (("cmd", cmd), ("tag", tag), ("length", len(payload))):
                 ctx.set(getattr(eng.frame.payload, f), v)
             ctx.set(eng.frame.valid, 1)
-            await _until(ctx, lambda: ctx.get(eng.frame.ready), f"frame.ready for frame {tag}")
+            await until(ctx, lambda: ctx.get(eng.frame.ready), f"frame.ready for frame {tag}")
             await ctx.tick()
             ctx.set(eng.frame.valid, 0)
-            await _until(ctx, lambda: ctx.get(eng.resp.valid), f"answer to frame {tag}")
+            await until(ctx, lambda: ctx.get(eng.resp.valid), f"answer to frame {tag}")
             hdr = {f: ctx.get(getattr(eng.resp.payload, f)) for f in ("cmd", "tag", "status", "length")}
             assert (hdr["cmd"], hdr["tag"]) == (cmd & 0xFF, tag)
             await ctx.tick()
             data = bytearray()
-            for _ in range(WAIT_LIMIT):
+            for _ in within(f"{hdr['length']} answer bytes to frame {tag}"):
                 if len(data) == hdr["length"]:
                     break
                 if ctx.get(eng.data.valid):
                     data.append(ctx.get(eng.data.payload))
                 await ctx.tick()
-            assert len(data) == hdr["length"], f"{len(data)} of {hdr['length']} answer bytes in {WAIT_LIMIT} cycles"
             answers.append((hdr["status"], bytes(data)))
 
     sim = Simulator(dut)

@@ -15,6 +15,7 @@ from spikegate.model import link as proto
 from spikegate.model.link import CfgTarget, Cmd, Status, encode_request
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTRx, UARTTx
+from waits import within
 
 DIV = 4
 CLK = 400_000
@@ -47,7 +48,9 @@ def run_script(hw, script):
                 for _ in range(2):  # let the last byte reach the decoder
                     await ctx.tick()
                     tx_levels.append(ctx.get(hw.tx))
-                while ctx.get(hw.answering):
+                for _ in within("the end of the link's answer"):
+                    if not ctx.get(hw.answering):
+                        break
                     await ctx.tick()
                     tx_levels.append(ctx.get(hw.tx))
                 for v in UARTTx(DIV).levels(bytes([byte])):
@@ -57,7 +60,9 @@ def run_script(hw, script):
             ctx.set(hw.rx, 1)
             quiet = 0
             # Idle for 3 byte times after the link reports idle, so a response is complete.
-            while quiet < 30 * DIV:
+            for _ in within(f"{30 * DIV} idle cycles after a frame"):
+                if quiet == 30 * DIV:
+                    break
                 await ctx.tick()
                 tx_levels.append(ctx.get(hw.tx))
                 quiet = quiet + 1 if ctx.get(hw.idle) else 0

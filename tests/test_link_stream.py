@@ -12,6 +12,7 @@ from spikegate.model.link import Cmd, Status, encode_request
 from spikegate.model.protocol import STREAM_WINDOW
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTTx
+from waits import within
 
 
 DIV = 4
@@ -66,13 +67,17 @@ def stream_frames(hw, frames, window):
             return n
 
         for i, f in enumerate(frames):
-            while i - answered() >= window:
+            for _ in within(f"answer {i - window + 1} of {len(frames)} (window {window})"):
+                if i - answered() < window:
+                    break
                 await tick()
             for v in UARTTx(DIV).levels(f):
                 ctx.set(hw.rx, int(v))
                 await tick()
             ctx.set(hw.rx, 1)
-        while answered() < len(frames):
+        for _ in within(f"all {len(frames)} answers"):
+            if answered() == len(frames):
+                break
             await tick()
         answers[0] = t
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 from spikegate.hdl.uart import UARTRx, UARTTx
 from spikegate.model import uart as twin
+from waits import within
 
 
 def run_tx(data: bytes, divisor: int) -> np.ndarray:
@@ -22,7 +23,7 @@ def run_tx(data: bytes, divisor: int) -> np.ndarray:
         ctx.set(dut.i.payload, data[0])
         # Record from the first cycle after the first byte is accepted.
         started = False
-        while True:
+        for _ in within(f"the transmitter's idle after {len(data)} bytes"):
             ready = ctx.get(dut.i.ready)
             await ctx.tick()
             if started:
@@ -232,7 +233,9 @@ def test_hostlink_at_fractional_rate_matches_twin():
                 await ctx.tick()
                 tx.append(ctx.get(hw.tx))
             quiet = 0
-            while quiet < 40 * 6:
+            for _ in within(f"{40 * 6} idle cycles after a frame"):
+                if quiet == 40 * 6:
+                    break
                 await ctx.tick()
                 tx.append(ctx.get(hw.tx))
                 quiet = quiet + 1 if ctx.get(hw.idle) else 0
