@@ -67,15 +67,17 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
     return shapes
 
 
-def stream_shapes(max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[tuple[str, int, int]]:
-    """(name, width, depth) of the block RAM a streaming host link adds (``HostLink(stream=True)``,
-    docs/protocol.md "Streaming"): the payload buffer's second bank
-    (:func:`spikegate.hdl.link.decoder.payload_bank` bytes) and the answer FIFO. The first bank,
-    the buffer a link has without streaming, stays out of the estimate like the link's other
-    memories (see :func:`memory_shapes`)."""
-    from ..hdl.link.decoder import payload_bank
+def stream_shapes(board, max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[tuple[str, int, int]]:
+    """(name, width, depth) of the block RAM a streaming host link adds on ``board``
+    (``HostLink(stream=True)``, docs/protocol.md "Streaming"): the payload buffer's second bank
+    (:func:`spikegate.hdl.link.decoder.payload_bank` words, with the ``small`` flag where
+    :func:`choose_small_bit` keeps it) and the answer FIFO. The first bank, the buffer a link has
+    without streaming, stays out of the estimate like the link's other memories (see
+    :func:`memory_shapes`)."""
+    from ..hdl.link.decoder import payload_bank, payload_word_bits
     from ..hdl.link.engine import ANSWER_FIFO_DEPTH
-    return [("host link second payload bank", 8, payload_bank(max_payload)),
+    width = payload_word_bits(choose_small_bit(board, True, max_payload))
+    return [("host link second payload bank", width, payload_bank(max_payload)),
             ("host link answer FIFO", 8, ANSWER_FIFO_DEPTH)]
 
 
@@ -93,7 +95,7 @@ def estimate(board, net, hw: HardwareConfig, *, stream: bool = False,
     block; wide, shallow memories (P lanes x membrane bits) cost one block per block width.
     """
     rows = []
-    for name, width, depth in memory_shapes(net, hw) + (stream_shapes(max_payload) if stream else []):
+    for name, width, depth in memory_shapes(net, hw) + (stream_shapes(board, max_payload) if stream else []):
         rows.append({"memory": name, "width": width, "depth": depth, "bits": width * depth,
                      "blocks": blocks_for(board.family, width, depth)})
     geos = hw.geometry(net)

@@ -119,14 +119,16 @@ def test_build_passes_the_size_to_the_link_and_the_cache_key(monkeypatch, tmp_pa
 def test_fit_estimate_grows_with_the_size():
     net = random_network(0, (784, 32, 10), weight_bits=4, membrane_bits=12, readout=False, timesteps=8)
     hw = HardwareConfig(lanes=2, max_events=default_max_events(net))
-    for name, per_1024 in (("icebreaker", 2), ("ulx3s-85f", 0)):
+    # the bank's words carry the small flag where fit.choose_small_bit keeps it (ECP5: 9-bit blocks)
+    for name, per_1024, width in (("icebreaker", 2, 8), ("ulx3s-85f", 0, 9)):
         board = get_board(name)
         est = {mp: fit.estimate(board, net, hw, stream=True, max_payload=mp) for mp in (512, 789, 1024, 4096)}
         bank = {mp: next(r for r in e["memories"] if r["memory"] == "host link second payload bank")
                 for mp, e in est.items()}
         assert [bank[mp]["depth"] for mp in est] == [512, 1024, 1024, 4096]
+        assert {bank[mp]["width"] for mp in est} == {width}
         assert est[789]["blocks"] == est[1024]["blocks"]
-        assert est[1024]["bits"] - est[512]["bits"] == 8 * 512
+        assert est[1024]["bits"] - est[512]["bits"] == width * 512
         # iCE40 EBRs hold 512 bytes; an ECP5 DP16KD 2048 (9 x 2048)
         assert est[1024]["blocks"] - est[512]["blocks"] == per_1024 // 2
         assert est[4096]["blocks"] > est[1024]["blocks"]

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor, small
 
-__all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank", "payload_depth"]
+__all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank", "payload_depth", "payload_word_bits"]
 
 
 def payload_bank(max_payload: int) -> int:
@@ -20,6 +20,11 @@ def payload_bank(max_payload: int) -> int:
 def payload_depth(max_payload: int, stream: bool) -> int:
     """Words of the decoder's payload buffer: ``max_payload``, or two banks when streaming."""
     return 2 * payload_bank(max_payload) if stream else max_payload
+
+
+def payload_word_bits(small_bit: bool) -> int:
+    """Bits of a payload buffer word: the byte, and with ``small_bit`` its ``small`` flag."""
+    return 9 if small_bit else 8
 
 
 class FrameDecoderSignature(wiring.Signature):
@@ -199,8 +204,7 @@ class FrameDecoder(wiring.Component):
 
     @property
     def word_bits(self) -> int:
-        """Bits of a payload buffer word: the byte, and with ``small_bit`` its ``small`` flag."""
-        return 9 if self.small_bit else 8
+        return payload_word_bits(self.small_bit)
 
     def _payload_buffer(self, m, ptr):
         """The payload buffer's ports, addressed by ``ptr`` (write) and ``buf.addr`` (read); one bank
