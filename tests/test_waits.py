@@ -21,7 +21,7 @@ def _run(bench):
     sim.run()
 
 
-def test_until_returns_the_ticks_taken_and_none_when_it_holds_already():
+def test_until_returns_the_ticks_taken_and_takes_none_when_it_holds_already():
     seen = []
 
     async def bench(ctx, count):
