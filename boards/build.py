@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ from ..model.hardware import HardwareConfig
 from ..model.network import Network
 from ..model.protocol import DEFAULT_MAX_PAYLOAD, check_max_payload
 from . import fit
-from .cache import cache_root, design_key, fetch, open_cache
+from .cache import BUILD_TIMEOUT_S, cache_root, design_key, fetch, open_cache
 from .dfu import dfu_suffix
 from .errors import BuildError, TimingError
 from .flow import NAME, NOT_RUN, run_flow
@@ -121,7 +122,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
           baud: int | None = None, encoder: bool | None = None, schedule: str = "inflight",
           stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD,
-          progress: Callable[[str], None] | None = None) -> dict:
+          timeout: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
     ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
@@ -136,14 +137,20 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 125 iCE40 logic
     cells); ``max_payload`` is the host link's request payload buffer in bytes (default 512; an ENCODE
     of a sample takes 5 + n_in bytes, so a 784-input network needs at least 789; each streaming bank
-    is rounded up to a power of two, docs/protocol.md "Payload buffer"); ``progress(text)`` hears
-    each step.
+    is rounded up to a power of two, docs/protocol.md "Payload buffer"); ``timeout`` is the seconds
+    the tools (synthesis, place and route, packing) get together (default
+    :data:`boards.cache.BUILD_TIMEOUT_S`): past it the build is stopped and BuildError
+    raised, nothing cached; ``progress(text)`` hears each step.
     """
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
     _check_arguments(seed, samples, out_dir)
     check_max_payload(max_payload)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ValueError(f"timeout = {timeout!r} is not valid; valid: seconds > 0 for the build's tools together "
+                         f"(default {BUILD_TIMEOUT_S:g})")
     if encoder is not None and not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "
                          "host link), False (left out), or None (left out of a plastic network's)")
@@ -184,7 +191,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
 
     root = open_cache(cache_dir)
     got = fetch(root, key, board.bitstream_name, force=force, progress=say,
-                make=lambda work, products: run_flow(plan, board, tools, work, products, lanes, say))
+                make=lambda work, products: run_flow(plan, board, tools, work, products, lanes, say,
+                                                     timeout=timeout))
     cached, result = got.cached, got.result
     if cached:
         say(f"build {board.name}: unchanged design, using the cached build {key[:12]}")

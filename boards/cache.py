@@ -24,7 +24,7 @@ from .errors import BuildError
 from .targets import Board
 from .toolchain import tool_identity
 
-__all__ = ["FLOW_VERSION", "LOCK_TIMEOUT_S", "MANIFEST", "LEGACY_DEBRIS", "CachedBuild", "CorruptEntry",
+__all__ = ["FLOW_VERSION", "BUILD_TIMEOUT_S", "LOCK_TIMEOUT_S", "MANIFEST", "LEGACY_DEBRIS", "CachedBuild", "CorruptEntry",
            "cache_root", "open_cache", "design_key", "entry_lock", "read_entry", "publish", "fetch"]
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,14 @@ log = logging.getLogger(__name__)
 # Bump when anything that shapes the products changes outside the plan's files.
 FLOW_VERSION = 2
 MANIFEST = "manifest.json"
-# How long a build waits for another process building the same design (the largest flows take
-# tens of minutes on a slow machine).
-LOCK_TIMEOUT_S = 2 * 3600.0
+# Seconds the tools of one build get together by default (``build(timeout=...)``, `spikegate build
+# --timeout`). The largest builds here (784-128-10 on the ULX3S, a conv network on the iCEBreaker)
+# take under 10 minutes on one core; a tool that hangs ends the build with an error instead of
+# holding it, and its entry's lock, for ever.
+BUILD_TIMEOUT_S = 3600.0
+# How long a build waits for another process building the same design: longer than that
+# process's default deadline, so a default build finishes or fails before its waiters give up.
+LOCK_TIMEOUT_S = 2 * BUILD_TIMEOUT_S
 # Work folders of builds before scratch names carried their owner (".<key>-<random>").
 LEGACY_DEBRIS = (".*",)
 

@@ -1,8 +1,8 @@
 """The tool flow of one build: synthesis, the post-synthesis resource check, place and route
 with ``--report``, packing; its products go into a build-cache entry (:mod:`.cache`).
 
-Each tool runs in a process group of its own, ended as a whole when the build is interrupted or
-fails (:mod:`..model.procgroup`)."""
+Each tool runs in a process group of its own, ended as a whole when the build is interrupted,
+fails or runs past its deadline (:mod:`..model.procgroup`)."""
 from __future__ import annotations
 
 import json
@@ -15,11 +15,13 @@ from typing import Callable
 
 from ..model.procgroup import run_in_group
 from . import fit, logs
+from .cache import BUILD_TIMEOUT_S
 from .dfu import dfu_suffix
 from .errors import BuildError
 from .targets import Board
 
 __all__ = ["NAME", "NOT_RUN", "extract", "run_flow"]
+
 
 # The top module's name in Amaranth's build plan (its files are NAME.*).
 NAME = "top"
@@ -35,13 +37,13 @@ def _stage_name(tool: str) -> str:
     return "bitstream packing"
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict) -> None:
+def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict, timeout: float | None = None) -> None:
     """Run one tool, its output appended to ``log``; the tool and its children are ended if we
-    are interrupted."""
+    are interrupted or it runs for more than ``timeout`` seconds (subprocess.TimeoutExpired)."""
     with open(log, "ab") as f:
         f.write(f"$ {' '.join(cmd)}\n".encode())
         f.flush()
-        status = run_in_group(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        status = run_in_group(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     if status != 0:
         raise BuildError(f"{desc} failed ({Path(cmd[0]).name} exited with status "
                          f"{status}):\n  {logs.error_lines(log)}")
@@ -62,12 +64,16 @@ def extract(plan, work: Path) -> None:
 
 
 def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Path, lanes,
-             progress: Callable[[str], None]) -> None:
+             progress: Callable[[str], None], timeout: float | None = None) -> None:
     """Run every tool of ``plan`` in the scratch folder ``work`` and copy the products (bitstream,
     reports, log, ``result.json``) into the folder ``products`` (a cache entry in the making).
 
-    ``lanes`` only words the resource errors; ``progress`` gets a line per tool.
+    ``lanes`` only words the resource errors; ``progress`` gets a line per tool. The tools get
+    ``timeout`` seconds together (default :data:`.cache.BUILD_TIMEOUT_S`); past it the running one is
+    ended and BuildError raised.
     """
+    timeout = BUILD_TIMEOUT_S if timeout is None else timeout
+    deadline = time.monotonic() + timeout
     extract(plan, work)
     commands = json.loads(plan.files[f"build_{NAME}.json"])["commands"]
     env = dict(os.environ)
@@ -88,7 +94,11 @@ def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Pa
         progress(f"{desc} [{k}/{len(runs)}] ...")
         ts = time.monotonic()
         try:
-            _run([tools[tool]] + cmd[1:], work, log, desc, env)
+            _run([tools[tool]] + cmd[1:], work, log, desc, env, timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"{desc} did not finish within the {timeout:g} s a build's tools get together "
+                             f"(`spikegate build --timeout S`, default {BUILD_TIMEOUT_S:g}); it was stopped and "
+                             "nothing was cached") from None
         except BuildError:
             if tool.startswith("nextpnr"):
                 logs.raise_pnr_resource_error(work / f"{NAME}.tim", board, lanes)

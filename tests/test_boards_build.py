@@ -134,6 +134,28 @@ def test_damaged_cache_entry_is_rebuilt_and_force_replaces(tmp_path, caplog):
     assert sorted(p.name for p in cache.iterdir()) == [first["cache_key"], first["cache_key"] + ".lock"]
 
 
+def test_a_build_past_its_deadline_is_stopped_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """A build's tools get ``--timeout`` seconds together (boards.cache.BUILD_TIMEOUT_S unless
+    told): past it the running tool (here Yosys, given 2 s) is stopped, the build fails naming the
+    stage and the limit, no cache entry and no output is left, and the CLI says so without a
+    traceback and exits non-zero; a bad value is refused before any work, naming the option."""
+    from spikegate.boards.cache import BUILD_TIMEOUT_S, LOCK_TIMEOUT_S
+    assert BUILD_TIMEOUT_S < LOCK_TIMEOUT_S  # a waiter for the same entry outlasts a default build
+    monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SPIKEGATE_PROGRESS", raising=False)
+    out = tmp_path / "out"
+    code = main(["build", "--board", "icebreaker", "--out", str(out), "--timeout", "2"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "synthesis" in err and "did not finish within the 2 s a build's tools get together" in err
+    assert [p.name for p in (tmp_path / "cache" / "builds").iterdir() if not p.name.endswith(".lock")] == []
+    assert not out.exists() or list(out.iterdir()) == []
+    assert main(["build", "--board", "icebreaker", "--out", str(out), "--timeout", "0"]) != 0
+    assert "--timeout = 0.0 is not valid; valid: a finite number 0 < --timeout <= 86400" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="timeout = -1 is not valid; valid: seconds > 0"):
+        build("icebreaker", None, out_dir=out, timeout=-1)
+
+
 @pytest.mark.slow
 def test_orangecrab_builds_and_meets_timing(cache, tmp_path):
     r = build("orangecrab-25f", None, out_dir=tmp_path, cache_dir=cache)

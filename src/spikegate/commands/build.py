@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..boards.cache import BUILD_TIMEOUT_S
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
@@ -14,6 +15,8 @@ from ._common import (add_board_argument, add_json_argument, add_lanes_argument,
 
 # No supported FPGA runs the core faster than this; the PLL check names the board's real limit.
 MAX_CLOCK_MHZ = 1000.0
+# The longest --timeout a build accepts: a day.
+MAX_TIMEOUT_S = 86_400.0
 
 
 def _plot(args, report: dict) -> None:
@@ -25,6 +28,7 @@ def _plot(args, report: dict) -> None:
 
 def run(args) -> int:
     check_float("--clock", args.clock, 0, MAX_CLOCK_MHZ, lo_open=True)
+    check_float("--timeout", args.timeout, 0, MAX_TIMEOUT_S, lo_open=True)
     check_output_dir("--out", args.out)
     check_int("--max-events", args.max_events, 1, MAX_EVENTS)
     if args.data_dir is not None:
@@ -44,7 +48,7 @@ def run(args) -> int:
                        out_dir=args.out, max_events=args.max_events, samples=args.samples,
                        data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
                        encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
-                       stream=False if args.no_stream else None, progress=note)
+                       stream=False if args.no_stream else None, timeout=args.timeout, progress=note)
     except TimingError as e:
         _plot(args, e.report)
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
@@ -99,6 +103,9 @@ def register(subparsers) -> None:
                         "RAMs fit: the next frame is received while one runs, answers leave while the next runs; "
                         "about 125 iCE40 logic cells more)")
     add_schedule_argument(p)
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help=f"seconds Yosys, nextpnr and the packer get together (default {BUILD_TIMEOUT_S:g}); past it "
+                        "the build is stopped and fails, and nothing is cached")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this design")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also draw the report's utilisation and fmax vs clock (.png, or .svg); needs the 'plot' extra")
