@@ -13,13 +13,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["synthesize", "yosys_command", "RAM_CELLS", "LUT_CELLS", "LUTRAM_CELLS", "FAMILIES"]
+from ..model.procgroup import run_in_group
+
+__all__ = ["synthesize", "yosys_command", "SYNTH_TIMEOUT_S", "RAM_CELLS", "LUT_CELLS", "LUTRAM_CELLS", "FAMILIES"]
 
 FAMILIES = ("ice40", "ecp5")
 RAM_CELLS = {"ice40": ("SB_RAM40_4K", "SB_SPRAM256KA"), "ecp5": ("DP16KD", "PDPW16KD")}
 LUT_CELLS = {"ice40": ("SB_LUT4",), "ecp5": ("LUT4",)}
 # Distributed (LUT) RAM: present only when a memory was not put in block RAM.
 LUTRAM_CELLS = {"ice40": (), "ecp5": ("TRELLIS_DPR16X4",)}
+# Seconds one synthesis may take: the tests' networks take under a minute; a hung Yosys fails.
+SYNTH_TIMEOUT_S = 1800.0
 
 
 def yosys_command() -> list[str]:
@@ -29,8 +33,9 @@ def yosys_command() -> list[str]:
     return [exe]
 
 
-def synthesize(verilog_path, family: str, top: str = "spikegate_top", extra: str = "") -> dict:
-    """Run ``synth_<family>`` on a Verilog file.
+def synthesize(verilog_path, family: str, top: str = "spikegate_top", extra: str = "",
+               timeout: float = SYNTH_TIMEOUT_S) -> dict:
+    """Run ``synth_<family>`` on a Verilog file; Yosys is stopped (RuntimeError) after ``timeout`` s.
 
     Returns ``cells`` ({type: count}, parametrised cells counted under their base type), ``luts``,
     ``rams`` (block RAM primitives), ``lutrams`` and ``memories`` ({memory path: primitive it was
@@ -43,13 +48,21 @@ def synthesize(verilog_path, family: str, top: str = "spikegate_top", extra: str
     with tempfile.TemporaryDirectory(prefix="spikegate-synth-") as tmp:
         shutil.copy(src, Path(tmp) / "top.v")
         script = f"read_verilog top.v; synth_{family} -top {top} {extra}; tee -q -o stat.json stat -json"
-        proc = subprocess.run(yosys_command() + ["-p", script], cwd=tmp, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"yosys synth_{family} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        log = Path(tmp) / "yosys.log"
+        with open(log, "w") as f:
+            try:
+                status = run_in_group(yosys_command() + ["-p", script], cwd=tmp, stdout=f,
+                                      stderr=subprocess.STDOUT, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"yosys synth_{family} did not finish within timeout = {timeout:g} s; "
+                                   "it was stopped") from None
+        output = log.read_text()
+        if status != 0:
+            raise RuntimeError(f"yosys synth_{family} failed:\n{output[-8000:]}")
         stat = json.loads((Path(tmp) / "stat.json").read_text())
     # memory_libmap logs one line per memory it maps: which primitive each memory became.
     memories = {}
-    for line in proc.stdout.splitlines():
+    for line in output.splitlines():
         mm = re.match(r"mapping memory (\S+) via (\S+)", line.strip())
         if mm:
             memories[mm.group(1).split(".", 1)[-1]] = mm.group(2)

@@ -43,6 +43,14 @@ def test_default_network_in_block_ram(tmp_path, capsys, family, lanes):
     assert r["luts"] > 0
 
 
+def test_synthesis_past_its_timeout_is_stopped(tmp_path):
+    """A Yosys run that outlasts ``timeout`` is stopped and reported, not waited for."""
+    path = tmp_path / "top.v"
+    export_verilog(load_network(), path, HardwareConfig(lanes=1, max_events=1024))
+    with pytest.raises(RuntimeError, match=r"yosys synth_ice40 did not finish within timeout = 0\.5 s"):
+        synthesize(path, "ice40", timeout=0.5)
+
+
 def test_spram_weights_on_ice40(tmp_path):
     """weight_ram='spram' instantiates SB_SPRAM256KA for the weights; state stays in EBR."""
     from spikegate.model.random import random_network
