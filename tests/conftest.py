@@ -116,6 +116,7 @@ FILE_TIERS = {
 # "icarus" in their name gives away.
 TEST_TIERS = {
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
+    "test_link_fuzz.py::test_a_board_that_never_falls_silent_ends_the_listening": "model",
     "test_link_learn.py::test_twin_learns_as_the_learner_and_reads_it_back": "model",
     "test_link_learn.py::test_twin_refusals": "model",
     "test_link_learn.py::test_twin_fuzz_with_learning_commands": "model",

@@ -218,28 +218,40 @@ def _samples_differ(board, net: Network, gen: FrameGen) -> int:
                for k, (c, m, _) in enumerate(got))
 
 
-def drain(ser, quiet: float) -> bytes:
-    """Everything arriving on the pyserial port ``ser`` until ``quiet`` seconds of silence."""
+# The longest a fuzz step listens, however much the board sends: a board that never falls silent
+# (or keeps answering other tags) ends the step, and its bytes are judged, instead of holding it.
+LISTEN_LIMIT_S = 30.0
+
+
+def drain(ser, quiet: float, limit: float = LISTEN_LIMIT_S) -> bytes:
+    """Everything arriving on the pyserial port ``ser`` until ``quiet`` seconds of silence, or
+    what came in ``limit`` seconds."""
     out = bytearray()
     ser.timeout = quiet
-    while True:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
         chunk = ser.read(4096)
         if not chunk:
-            return bytes(out)
+            break
         out += chunk
+    return bytes(out)
 
 
-def _answer_to(board, tag: int, wait: float) -> list:
-    """The answers up to and including the one carrying ``tag`` (none if it does not come)."""
+def _answer_to(board, tag: int, wait: float, limit: float = LISTEN_LIMIT_S) -> list:
+    """The answers up to and including the one carrying ``tag`` (none if it does not come within
+    ``wait`` seconds of the last answer, or ``limit`` seconds in all)."""
     from .host_io import read_response
     answers = []
-    while True:
-        got, _ = read_response(board.ser, tag, deadline=wait, timeout=wait, max_answer=0xFFFF, port=board.port)
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        got, _ = read_response(board.ser, tag, deadline=min(wait, max(0.0, end - time.monotonic())), timeout=wait,
+                               max_answer=0xFFFF, port=board.port)
         if got is None:
-            return answers
+            break
         answers.append(got)
         if answers[-1][1] == tag:
-            return answers
+            break
+    return answers
 
 
 def fuzz_board(board, net: Network, frames: int, *, seed: int = 0, check_every: int = 10,
