@@ -22,7 +22,6 @@ from .targets import Board
 
 __all__ = ["NAME", "NOT_RUN", "extract", "run_flow"]
 
-
 # The top module's name in Amaranth's build plan (its files are NAME.*).
 NAME = "top"
 # Tools Amaranth lists as required that the build itself does not run.
