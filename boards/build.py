@@ -89,11 +89,15 @@ def _atomic_write(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def _check_arguments(seed, samples, out_dir) -> None:
+def _check_arguments(seed, samples, out_dir, timeout) -> None:
     """What can be checked without the network: before the flow, not after minutes of it."""
     for name, value, lo, hi in (("seed", seed, 0, MAX_SEED), ("samples", samples, 1, MAX_SAMPLES)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi):
             raise ValueError(f"{name} = {value!r} is not valid; valid: an integer from {lo} to {hi}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ValueError(f"timeout = {timeout!r} is not valid; valid: seconds > 0 for the build's tools together "
+                         f"(default {BUILD_TIMEOUT_S:g})")
     if out_dir is not None:
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
@@ -145,12 +149,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
-    _check_arguments(seed, samples, out_dir)
+    _check_arguments(seed, samples, out_dir, timeout)
     check_max_payload(max_payload)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not math.isfinite(timeout) or timeout <= 0):
-        raise ValueError(f"timeout = {timeout!r} is not valid; valid: seconds > 0 for the build's tools together "
-                         f"(default {BUILD_TIMEOUT_S:g})")
     if encoder is not None and not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "
                          "host link), False (left out), or None (left out of a plastic network's)")
