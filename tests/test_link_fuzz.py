@@ -38,7 +38,7 @@ def test_board_fuzz_short(tmp_path):
     assert s.samples_checked == 3 * PIPELINED_SAMPLES and s.answers_checked >= 2 * 60 // 5
 
 
-def test_a_board_that_never_falls_silent_ends_the_listening(tmp_path):
+def test_a_board_that_never_falls_silent_ends_the_listening():
     """A port that never goes quiet (a board babbling bytes, or reporting damaged requests, which
     answer any tag, without end) ends drain and _answer_to at their limit with what came, instead
     of holding the campaign."""

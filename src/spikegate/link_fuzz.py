@@ -219,7 +219,8 @@ def _samples_differ(board, net: Network, gen: FrameGen) -> int:
 
 
 # The longest a fuzz step listens, however much the board sends: a board that never falls silent
-# (or keeps answering other tags) ends the step, and its bytes are judged, instead of holding it.
+# (or keeps reporting damaged requests, which read_response returns whatever their tag) ends the
+# step, and its bytes are judged, instead of holding it.
 LISTEN_LIMIT_S = 30.0
 
 
