@@ -70,6 +70,22 @@ def parse_seeds(text: str) -> list[int | None]:
     return out
 
 
+def parse_run_options(ap, args) -> tuple[list[str], list[int | None]]:
+    """A board bench's ``--networks``, ``--seeds`` and ``--jobs`` (a bad one refused through ``ap``,
+    by name): the networks and the seeds."""
+    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    bad = [n for n in networks if n not in NETWORKS]
+    if bad:
+        ap.error(f"--networks {bad[0]!r} is not valid; valid: {', '.join(NETWORKS)}")
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as e:
+        ap.error(str(e))
+    if args.jobs < 1:
+        ap.error(f"--jobs {args.jobs} is not valid; valid: an integer >= 1")
+    return networks, seeds
+
+
 def one_build(board, label, net, options: dict, seed, out: Path, data_dir, samples) -> dict:
     """One placement of one design (``options``: more ``build`` arguments, e.g. lanes): its fmax
     and timing, or why it cannot fit."""
@@ -212,16 +228,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
-    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
-    bad = [n for n in networks if n not in NETWORKS]
-    if bad:
-        ap.error(f"--networks {bad[0]!r} is not valid; valid: {', '.join(NETWORKS)}")
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as e:
-        ap.error(str(e))
-    if args.jobs < 1:
-        ap.error(f"--jobs {args.jobs} is not valid; valid: an integer >= 1")
+    networks, seeds = parse_run_options(ap, args)
     lanes = {}
     for item in args.mnist_lanes:
         b, _, p = item.partition("=")

@@ -3,33 +3,25 @@ from, the spikes are exactly what the on-chip encoder makes of them, and a diffe
 bench instead of comparing LOAD and ENCODE on different samples."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from spikegate.model.encode import from_levels
 
-
-def _bench():
-    path = Path(__file__).parents[1] / "bench" / "link.py"
-    spec = importlib.util.spec_from_file_location("bench_link", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+import benches
 
 
 @pytest.mark.parametrize("name,shape", [("digits", (4, 8, 64)), ("mnist", (4, 16, 784))])
 def test_samples_carry_the_levels_their_spikes_come_from(name, shape):
-    ((_, net, spikes, levels, states),) = _bench()._networks([name], 4)
+    ((_, net, spikes, levels, states),) = benches.load("link")._networks([name], 4)
     assert spikes.shape == shape and levels.shape == (4, shape[2]) and states == [0] * 4
     assert net.encoding == "rate" and levels.any()
     assert np.array_equal(from_levels(levels, net.encoding, net.timesteps), spikes)
 
 
 def test_a_spike_the_encoder_would_not_make_stops_the_bench():
-    bench = _bench()
+    bench = benches.load("link")
     ((title, net, spikes, levels, states),) = bench._networks(["mnist"], 4)
     bad = spikes.copy()
     bad[3, 5, 100] = ~bad[3, 5, 100]

@@ -2,24 +2,17 @@
 (the checked-in old design's file is such a result)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+import benches
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_boards", BENCH / "boards.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+BENCH = benches.BENCH
 
 
 def test_seeds_parse_and_refuse_by_name():
-    b = _bench()
+    b = benches.load("boards")
     assert b.parse_seeds("default,1, 2,3,4") == [None, 1, 2, 3, 4]
     with pytest.raises(ValueError, match=r"--seeds item 'x1' is not valid; valid: 'default' or a seed >= 0"):
         b.parse_seeds("default,x1")
@@ -28,7 +21,7 @@ def test_seeds_parse_and_refuse_by_name():
 
 
 def test_old_design_rows_follow_from_their_placements():
-    b = _bench()
+    b = benches.load("boards")
     doc = json.loads((BENCH / "boards_old.json").read_text())
     assert doc["commit"].startswith("9d0ad38") and doc["produced_by"]
     rows = doc["rows"]
@@ -48,7 +41,7 @@ def test_old_design_rows_follow_from_their_placements():
 
 
 def test_text_pairs_each_line_with_the_old_design():
-    b = _bench()
+    b = benches.load("boards")
     doc = json.loads((BENCH / "boards_old.json").read_text())
     old = {(r["board"], r["network"]): r for r in doc["rows"]}
     ice = old[("icebreaker", "digits")]
@@ -60,7 +53,7 @@ def test_text_pairs_each_line_with_the_old_design():
 
 
 def test_a_seed_that_did_not_place_counts_and_is_shown():
-    b = _bench()
+    b = benches.load("boards")
     doc = json.loads((BENCH / "boards_old.json").read_text())
     ice = next(r for r in doc["rows"] if (r["board"], r["network"]) == ("icebreaker", "digits"))
     failed = {"seed": 1, "fits": None, "error": "nextpnr-ice40 failed: routing failed"}
