@@ -26,6 +26,7 @@ FILE_TIERS = {
     "test_bad_inputs.py": "model",
     "test_boards_build.py": "yosys",
     "test_boards_bench.py": "model",
+    "test_bram_bound.py": "model",
     "test_bench_link.py": "model",
     "test_cli_inputs.py": "model",
     "test_cache_robustness.py": "model",
@@ -115,6 +116,7 @@ FILE_TIERS = {
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
 TEST_TIERS = {
+    "test_bram_bound.py::test_outreg_puts_every_block_ram_read_through_its_output_register": "yosys",
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
     "test_link_fuzz.py::test_a_board_that_never_falls_silent_ends_the_listening": "model",
     "test_link_learn.py::test_twin_learns_as_the_learner_and_reads_it_back": "model",
