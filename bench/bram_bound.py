@@ -32,6 +32,7 @@ from pathlib import Path
 import spikegate.boards.build as board_build
 from spikegate.boards.build import TimingError, build
 from spikegate.boards.cache import cache_root
+from spikegate.boards.fit import ResourceError
 from spikegate.boards.targets import get_board
 from spikegate.errors import UserError
 from spikegate.model import Network
@@ -72,16 +73,19 @@ def critical_path(report: Path) -> dict:
 
 
 def one(board: str, net, seed, bound: bool, cache: Path, out: Path) -> dict:
-    """One placement; ``bound``: with the block RAMs' output registers on."""
+    """One placement; ``bound``: with the block RAMs' output registers on. A design the board
+    cannot hold is refused by ``build``'s pre-check, before any tool runs, and reported."""
     # (cycles per sample are not this bench's figure: a few samples keep the twin's part short)
     options = dict(cache_dir=cache, seed=seed, samples=SAMPLES, out_dir=out / board / ("bound" if bound else "design")
                    / ("default" if seed is None else f"s{seed}"))
     try:
         r = build(board, net, **options)
+    except ResourceError as e:
+        return {"fits": False, "error": str(e)}
     except TimingError as e:
         r = e.report
     cp = critical_path(cache_root(cache) / r["cache_key"] / "report.json")
-    return {"fmax_mhz": r["timing"]["fmax_mhz"], "clock_mhz": r["clock"]["pll_mhz"], "critical_path": cp}
+    return {"fits": True, "fmax_mhz": r["timing"]["fmax_mhz"], "clock_mhz": r["clock"]["pll_mhz"], "critical_path": cp}
 
 
 _synth_options = board_build.synth_options
@@ -123,9 +127,12 @@ def format_text(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         d, o = r["design"], r["bound"]
+        head = f"{r['board']} / {r['network']}, seed {'default' if r['seed'] is None else r['seed']}: "
+        if not d["fits"]:
+            lines.append(head + f"does not fit: {d['error']}")
+            continue
         cp = o["critical_path"]
-        lines.append(f"{r['board']} / {r['network']}, seed {'default' if r['seed'] is None else r['seed']}: "
-                     f"fmax {d['fmax_mhz']:.2f} MHz, with registered block RAM reads {o['fmax_mhz']:.2f} MHz "
+        lines.append(head + f"fmax {d['fmax_mhz']:.2f} MHz, with registered block RAM reads {o['fmax_mhz']:.2f} MHz "
                      f"(x{o['fmax_mhz'] / d['fmax_mhz']:.2f})")
         if cp:
             lines.append(f"  bound's critical path {cp['ns']:.2f} ns (clock-to-data {cp['clk-to-q']:.2f}, "

@@ -16,6 +16,7 @@ from spikegate.boards.flow import NAME, extract
 from spikegate.boards.targets import get_board
 from spikegate.boards.toolchain import resolve
 from spikegate.hdl.synapse import BLOCK_RAM_NO_COLLISION
+from spikegate.model.random import random_network
 
 import benches
 
@@ -89,3 +90,19 @@ def test_refuses_what_it_cannot_measure_before_building(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         benches.load("bram_bound").main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_text_from_the_measured_rows_and_a_design_that_does_not_fit(tmp_path):
+    bench = benches.load("bram_bound")
+    rows = json.loads((benches.BENCH / "bram_bound.json").read_text())["rows"]
+    net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
+    # refused by build's pre-check: no tool runs
+    big = bench.one("orangecrab-25f", net, None, False, tmp_path / "cache", tmp_path / "out")
+    assert big["fits"] is False and "block RAM" in big["error"]
+    lines = bench.format_text([rows[0], {"board": "orangecrab-25f", "network": "mnist-784-128-10", "seed": 1,
+                                         "design": big, "bound": big}]).splitlines()
+    assert lines[0] == ("ulx3s-85f / digits, seed default: fmax 76.09 MHz, with registered block RAM reads "
+                        "115.00 MHz (x1.51)")
+    assert lines[1].startswith("  bound's critical path 8.70 ns (clock-to-data 0.52, logic 3.31, routing 4.86): ")
+    assert lines[2].startswith("orangecrab-25f / mnist-784-128-10, seed 1: does not fit: ")
+    assert not (tmp_path / "out").exists()
