@@ -99,6 +99,8 @@ def synth_with_outreg(board) -> dict:
 
 
 def run(boards, networks, seeds, *, mnist_net, cache: Path, out: Path, jobs: int) -> list[dict]:
+    """Place every (network, board, seed) as built, then with the output registers on: one row each
+    with both placements (``one``)."""
     nets = {"digits": None, "mnist-784-128-10": mnist_net}
     items = [(label, b, s) for s in seeds for label in networks for b in boards]
 
