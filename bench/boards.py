@@ -86,6 +86,17 @@ def parse_run_options(ap, args) -> tuple[list[str], list[int | None]]:
     return networks, seeds
 
 
+def mnist_network(ap, args, networks) -> Network | None:
+    """The ``--mnist-net`` network when ``networks`` has the 784-128-10 one (refused through ``ap``
+    when it is missing), else None."""
+    if "mnist-784-128-10" not in networks:
+        return None
+    if args.mnist_net is None:
+        ap.error("--mnist-net FILE is needed for the 784-128-10 network (e.g. one made by "
+                 "`spikegate train --data mnist --hidden 128 --weight-bits 8`)")
+    return Network.load(args.mnist_net)
+
+
 def one_build(board, label, net, options: dict, seed, out: Path, data_dir, samples) -> dict:
     """One placement of one design (``options``: more ``build`` arguments, e.g. lanes): its fmax
     and timing, or why it cannot fit."""
@@ -235,12 +246,7 @@ def main(argv=None) -> int:
         if not all(x.isdigit() for x in p.split(",")):
             ap.error(f"--mnist-lanes {item!r} is not valid; valid: BOARD=P or BOARD=P0,P1, e.g. icebreaker=1")
         lanes[b] = int(p) if p.isdigit() else [int(x) for x in p.split(",")]
-    mnist = None
-    if "mnist-784-128-10" in networks and not args.reports:
-        if args.mnist_net is None:
-            ap.error("--mnist-net FILE is needed for the 784-128-10 network (e.g. one made by "
-                     "`spikegate train --data mnist --hidden 128 --weight-bits 8`)")
-        mnist = Network.load(args.mnist_net)
+    mnist = None if args.reports else mnist_network(ap, args, networks)
     if args.reports:
         missing = [str(f) for f in args.reports if not f.is_file()]
         if missing:

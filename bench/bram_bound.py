@@ -35,7 +35,6 @@ from spikegate.boards.cache import cache_root
 from spikegate.boards.fit import ResourceError
 from spikegate.boards.targets import get_board
 from spikegate.errors import UserError
-from spikegate.model import Network
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,7 +49,8 @@ def _sibling(name: str):
 
 
 _boards_bench = _sibling("boards")
-package_commit, parse_run_options = _boards_bench.package_commit, _boards_bench.parse_run_options
+package_commit, parse_run_options, mnist_network = (_boards_bench.package_commit, _boards_bench.parse_run_options,
+                                                   _boards_bench.mnist_network)
 NETWORKS = _boards_bench.NETWORKS
 SAMPLES = 20
 # Yosys commands run after synthesis: every block RAM's read data goes through its output register.
@@ -162,12 +162,7 @@ def main(argv=None) -> int:
             ap.error(f"--boards {b!r} is not valid; valid: ECP5 boards (ulx3s-85f, orangecrab-25f): "
                      "the output registers this bench switches on are the DP16KD's")
     networks, seeds = parse_run_options(ap, args)
-    mnist = None
-    if "mnist-784-128-10" in networks:
-        if args.mnist_net is None:
-            ap.error("--mnist-net FILE is needed for the 784-128-10 network (e.g. one made by "
-                     "`spikegate train --data mnist --hidden 128 --weight-bits 8`)")
-        mnist = Network.load(args.mnist_net)
+    mnist = mnist_network(ap, args, networks)
     commit = package_commit()
     with tempfile.TemporaryDirectory(prefix="spikegate-bram-bound-") as tmp:
         cache = args.cache if args.cache is not None else Path(tmp) / "cache"
