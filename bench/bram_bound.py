@@ -72,11 +72,11 @@ def critical_path(report: Path) -> dict:
             "ns": round(sum(h["delay"] for h in hops), 2), **kinds}
 
 
-def one(board: str, net, seed, bound: bool, cache: Path, out: Path) -> dict:
-    """One placement; ``bound``: with the block RAMs' output registers on. A design the board
+def one(board: str, label: str, net, seed, bound: bool, cache: Path, out: Path) -> dict:
+    """One placement of network ``label``; ``bound``: with the block RAMs' output registers on. A design the board
     cannot hold is refused by ``build``'s pre-check, before any tool runs, and reported."""
     # (cycles per sample are not this bench's figure: a few samples keep the twin's part short)
-    options = dict(cache_dir=cache, seed=seed, samples=SAMPLES, out_dir=out / board / ("bound" if bound else "design")
+    options = dict(cache_dir=cache, seed=seed, samples=SAMPLES, out_dir=out / label / board / ("bound" if bound else "design")
                    / ("default" if seed is None else f"s{seed}"))
     try:
         r = build(board, net, **options)
@@ -109,7 +109,7 @@ def run(boards, networks, seeds, *, mnist_net, cache: Path, out: Path, jobs: int
             label, b, s = item
             print(f"== {label} on {b}, seed {'default' if s is None else s}"
                   f"{', output registers on' if bound else ''}", file=sys.stderr)
-            return one(b, nets[label], s, bound, cache, out)
+            return one(b, label, nets[label], s, bound, cache, out)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return list(pool.map(go, items))
 

@@ -97,7 +97,7 @@ def test_text_from_the_measured_rows_and_a_design_that_does_not_fit(tmp_path):
     rows = json.loads((benches.BENCH / "bram_bound.json").read_text())["rows"]
     net = random_network(0, (784, 128, 10), weight_bits=8, membrane_bits=16, readout=False, timesteps=16)
     # refused by build's pre-check: no tool runs
-    big = bench.one("orangecrab-25f", net, None, False, tmp_path / "cache", tmp_path / "out")
+    big = bench.one("orangecrab-25f", "mnist-784-128-10", net, None, False, tmp_path / "cache", tmp_path / "out")
     assert big["fits"] is False and "block RAM" in big["error"]
     lines = bench.format_text([rows[0], {"board": "orangecrab-25f", "network": "mnist-784-128-10", "seed": 1,
                                          "design": big, "bound": big}]).splitlines()
