@@ -16,6 +16,7 @@ from spikegate.boards.flow import NAME, extract
 from spikegate.boards.targets import get_board
 from spikegate.boards.toolchain import resolve
 from spikegate.hdl.synapse import BLOCK_RAM_NO_COLLISION
+from spikegate.hdl.synth import RAM_CELLS
 from spikegate.model.random import random_network
 
 import benches
@@ -52,7 +53,7 @@ def _block_ram_modes(tmp_path: Path, options: dict) -> dict[str, list[str]]:
                    capture_output=True)
     cells = json.loads((tmp_path / f"{NAME}.json").read_text())["modules"][NAME]["cells"]
     return {name: [v.strip() for k, v in sorted(cell["parameters"].items()) if k.startswith("REGMODE")]
-            for name, cell in cells.items() if cell["type"] in ("DP16KD", "PDPW16KD")}
+            for name, cell in cells.items() if cell["type"] in RAM_CELLS["ecp5"]}
 
 
 def test_outreg_puts_every_block_ram_read_through_its_output_register(tmp_path):
