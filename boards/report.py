@@ -5,7 +5,7 @@ from __future__ import annotations
 from .targets import Board
 from .top import pll_for
 
-__all__ = ["pll_timing", "safe_clock_advice", "format_report"]
+__all__ = ["pll_timing", "fastest_pll", "safe_clock_advice", "format_report"]
 
 
 def pll_timing(timing: dict, pll) -> dict:
@@ -22,18 +22,27 @@ def pll_timing(timing: dict, pll) -> dict:
     return timing
 
 
-def safe_clock_advice(board: Board, fmax: float) -> str:
-    """Advice: the highest PLL frequency at or below ``fmax`` the board can make."""
+def fastest_pll(board: Board, fmax: float):
+    """The PLL setting with the highest output frequency at or below ``fmax`` MHz that the board can
+    make (searched in 0.25 MHz steps down from ``fmax``), or None."""
     f = fmax
     for _ in range(400):
         try:
             p = pll_for(board, f)
         except ValueError:
-            break
+            return None
         if p.f_out_mhz <= fmax:
-            return (f"Build at --clock {p.f_out_mhz:g} or lower, use fewer lanes, or try another "
-                    f"placement (--seed N)")
+            return p
         f -= 0.25
+    return None
+
+
+def safe_clock_advice(board: Board, fmax: float) -> str:
+    """Advice: the highest PLL frequency at or below ``fmax`` the board can make."""
+    p = fastest_pll(board, fmax)
+    if p is not None:
+        return (f"Build at --clock {p.f_out_mhz:g} or lower (or --clock max), use fewer lanes, or try "
+                f"another placement (--seed N)")
     return (f"The {board.family} PLL cannot make a clock at or below {fmax:.2f} MHz: use fewer "
             f"lanes or narrower membranes, or try another placement (--seed N)")
 
@@ -47,6 +56,11 @@ def format_report(r: dict) -> str:
              f"oscillator through the PLL"
              + ("" if r.get("encoder", True) else "; on-chip input encoder left out (ENCODE, BATCH unavailable)"),
              "resource      used / available      %"]
+    search = r["clock"].get("search")
+    if search:
+        steps = ", ".join(f"{a['pll_mhz']:g} MHz (fmax {a['fmax_mhz']:.2f}, {'met' if a['met'] else 'not met'})"
+                          for a in search)
+        lines.insert(2, f"clock search (--clock max), placed at: {steps}")
     link = r.get("host_link", {})
     if "max_payload" in link:
         lines.insert(2, f"host link: {link['baud']} baud, request payload buffer {link['max_payload']} bytes"
