@@ -47,7 +47,7 @@ from ..model.uart import baud_divisor
 from .top import BoardTop, link_baud, pll_for
 from .workload import performance
 
-__all__ = ["build", "BuildError", "TimingError", "default_max_events", "performance",
+__all__ = ["build", "check_arguments", "BuildError", "TimingError", "default_max_events", "performance",
            "cache_root", "format_report", "dfu_suffix"]
 # Samples measured for cycles per sample: ten times MNIST's test split; a random-spike workload of
 # more would need gigabytes. nextpnr takes its --seed as a signed 32-bit integer.
@@ -89,7 +89,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def _check_arguments(seed, samples, out_dir, timeout) -> None:
+def check_arguments(seed, samples, out_dir, timeout) -> None:
     """What can be checked without the network: before the flow, not after minutes of it."""
     for name, value, lo, hi in (("seed", seed, 0, MAX_SEED), ("samples", samples, 1, MAX_SAMPLES)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi):
@@ -149,7 +149,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
-    _check_arguments(seed, samples, out_dir, timeout)
+    check_arguments(seed, samples, out_dir, timeout)
     check_max_payload(max_payload)
     if encoder is not None and not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "

@@ -27,6 +27,7 @@ FILE_TIERS = {
     "test_boards_build.py": "yosys",
     "test_boards_bench.py": "model",
     "test_bram_bound.py": "model",
+    "test_clock_search.py": "model",
     "test_bench_link.py": "model",
     "test_cli_inputs.py": "model",
     "test_cache_robustness.py": "model",
@@ -116,6 +117,7 @@ FILE_TIERS = {
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
 TEST_TIERS = {
+    "test_clock_search.py::test_search_places_at_each_fmax_and_keeps_the_fastest_met_build": "yosys",
     "test_bram_bound.py::test_outreg_puts_every_block_ram_read_through_its_output_register": "yosys",
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
     "test_link_fuzz.py::test_a_board_that_never_falls_silent_ends_the_listening": "model",

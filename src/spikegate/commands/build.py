@@ -6,6 +6,7 @@ import sys
 
 from ..boards.cache import BUILD_TIMEOUT_S
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
+from ..errors import UserError
 from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
 from ..model.protocol import DEFAULT_MAX_PAYLOAD, MAX_PAYLOAD, MIN_PAYLOAD
@@ -26,8 +27,20 @@ def _plot(args, report: dict) -> None:
         note(f"build: wrote {save_utilisation(report, args.plot)}")
 
 
+def _clock(text: str | None):
+    """--clock: None (the board's documented clock), "max" (the clock search) or MHz."""
+    if text is None or text == "max":
+        return text
+    try:
+        mhz = float(text)
+    except ValueError:
+        raise UserError(f"--clock = {text!r} is not valid; valid: a frequency in MHz (0 < --clock <= "
+                        f"{MAX_CLOCK_MHZ:g}) or max") from None
+    return check_float("--clock", mhz, 0, MAX_CLOCK_MHZ, lo_open=True)
+
+
 def run(args) -> int:
-    check_float("--clock", args.clock, 0, MAX_CLOCK_MHZ, lo_open=True)
+    clock = _clock(args.clock)
     check_float("--timeout", args.timeout, 0, MAX_TIMEOUT_S, lo_open=True)
     check_output_dir("--out", args.out)
     check_int("--max-events", args.max_events, 1, MAX_EVENTS)
@@ -43,12 +56,16 @@ def run(args) -> int:
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_int("--max-payload", args.max_payload, MIN_PAYLOAD, MAX_PAYLOAD)
     from ..progress import note
+    options = dict(lanes=parse_lanes(args.lanes), out_dir=args.out, max_events=args.max_events,
+                   samples=args.samples, data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
+                   encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
+                   stream=False if args.no_stream else None, timeout=args.timeout, progress=note)
     try:
-        report = build(args.board, args.net, lanes=parse_lanes(args.lanes), clock_mhz=args.clock,
-                       out_dir=args.out, max_events=args.max_events, samples=args.samples,
-                       data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
-                       encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
-                       stream=False if args.no_stream else None, timeout=args.timeout, progress=note)
+        if clock == "max":
+            from ..boards.fastest import build_fastest
+            report = build_fastest(args.board, args.net, **options)
+        else:
+            report = build(args.board, args.net, clock_mhz=clock, **options)
     except TimingError as e:
         _plot(args, e.report)
         emit(args, {"error": str(e), "report": e.report}, lambda d: format_report(d["report"]))
@@ -73,8 +90,11 @@ def register(subparsers) -> None:
     add_board_argument(p)
     add_net_argument(p)
     add_lanes_argument(p, None, "the board's, see `spikegate boards`: 2 on the iCEBreaker, 4 elsewhere")
-    p.add_argument("--clock", type=float, default=None, metavar="MHZ",
-                   help="clock frequency in MHz made by the PLL (default: the board's documented clock)")
+    p.add_argument("--clock", default=None, metavar="MHZ|max",
+                   help="clock frequency in MHz made by the PLL (default: the board's documented clock, a safe "
+                        "one for every network kind); max: the fastest PLL clock at which this design meets "
+                        "timing, found by placing it again at each placement's fmax (2-4 place-and-route runs, "
+                        "each cached; the report lists them)")
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: build/BOARD)")
     p.add_argument("--max-events", type=int, default=None, metavar="N",
                    help="input buffer words (default: enough for any sample of the network, <= 4096)")

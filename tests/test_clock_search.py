@@ -1,0 +1,113 @@
+"""``spikegate build --clock max``: the fastest PLL clock at which a design meets timing
+(boards/fastest.py). The search itself runs real YoWASP builds of a small network on the
+iCEBreaker; the choice of the next clock and the refusals are checked without tools."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from spikegate.boards.fastest import MAX_ATTEMPTS, _next_clock, build_fastest
+from spikegate.boards.report import fastest_pll, format_report
+from spikegate.boards.targets import get_board
+from spikegate.cli import main
+from spikegate.model.random import random_network
+
+LEAN = {"encoder": False, "stream": False}
+
+
+def test_fastest_pll_is_the_highest_setting_at_or_below_fmax():
+    ice = get_board("icebreaker")
+    # 12 MHz oscillator, PFD >= 10 MHz: DIVR = 0, so the outputs near 40 MHz are 0.75 MHz apart.
+    assert fastest_pll(ice, 40.3).f_out_mhz == 39.75
+    assert fastest_pll(ice, 39.75).f_out_mhz == 39.75
+    assert fastest_pll(ice, 12.0) is None  # below the iCE40 PLL's 16 MHz floor
+    ulx = get_board("ulx3s-85f")
+    assert fastest_pll(ulx, 76.09).f_out_mhz <= 76.09
+
+
+def test_next_clock_rises_only_past_the_fastest_met_clock():
+    ice = get_board("icebreaker")
+    assert _next_clock(ice, 40.3, None, [], None) == 39.75
+    assert _next_clock(ice, 40.3, 16.125, [{"pll_mhz": 16.125}], None) == 39.75
+    # Nothing faster than a met clock, and no clock placed twice.
+    assert _next_clock(ice, 40.3, 39.75, [], None) is None
+    assert _next_clock(ice, 40.3, None, [{"pll_mhz": 39.75}], None) is None
+    # A clock the host link's UART cannot run at the board's 3 Mbaud is not tried: the ULX3S's PLL
+    # makes 7.14 MHz, where a bit would take fewer than the UART's minimum cycles.
+    ulx = get_board("ulx3s-85f")
+    assert fastest_pll(ulx, 8.0) is not None and _next_clock(ulx, 8.0, None, [], None) is None
+    assert _next_clock(ulx, 8.0, None, [], 115_200) is not None
+
+
+@pytest.mark.parametrize("attempts", [0, 1, MAX_ATTEMPTS + 1, 2.5, True, "4"])
+def test_attempts_are_checked_before_any_tool(attempts, tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match=f"attempts = {attempts!r} is not valid; valid: an integer from 2"):
+        build_fastest("icebreaker", None, attempts=attempts, out_dir=tmp_path, cache_dir=tmp_path / "c")
+    assert time.monotonic() - t0 < 5 and not (tmp_path / "c").exists()
+
+
+def test_bad_output_folder_is_refused_before_the_first_placement(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(Exception, match="out_dir = .* is not a directory"):
+        build_fastest("icebreaker", None, out_dir=afile, cache_dir=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_clock_is_not_an_argument_of_the_search(tmp_path):
+    with pytest.raises(TypeError, match="chooses the clock"):
+        build_fastest("icebreaker", None, clock_mhz=20, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("value", ["fast", "", "MAX"])
+def test_cli_refuses_a_clock_that_is_neither_a_number_nor_max(value, capsys):
+    assert main(["build", "--board", "icebreaker", "--clock", value]) == 2
+    err = capsys.readouterr().err
+    assert f"--clock = {value!r} is not valid; valid: a frequency in MHz" in err and "or max" in err
+    assert "Traceback" not in err
+
+
+def test_search_places_at_each_fmax_and_keeps_the_fastest_met_build(tmp_path, monkeypatch, capsys):
+    """Real builds of a small network: the documented clock first, then the fastest PLL setting at
+    or below each placement's fmax; the output folder gets the fastest met build only."""
+    net = random_network(3, (16, 8), timesteps=4, readout=False)
+    cache = tmp_path / "sg" / "builds"
+    out = tmp_path / "out"
+    heard = []
+    r = build_fastest("icebreaker", net, out_dir=out, cache_dir=cache, samples=5, progress=heard.append, **LEAN)
+    board = get_board("icebreaker")
+    search = r["clock"]["search"]
+    assert 2 <= len(search) <= 4
+    assert search[0]["pll_mhz"] == board.clock_mhz and search[0]["met"]
+    for prev, nxt in zip(search, search[1:]):
+        assert nxt["pll_mhz"] == fastest_pll(board, prev["fmax_mhz"]).f_out_mhz
+    met = [a["pll_mhz"] for a in search if a["met"]]
+    assert r["clock"]["pll_mhz"] == max(met) > board.clock_mhz
+    assert r["timing"]["met"] and r["timing"]["fmax_mhz"] >= r["clock"]["pll_mhz"]
+    # The chosen build's performance covers the requested samples, at its own clock.
+    assert r["performance"]["samples"] == 5
+    assert r["performance"]["at_clock"]["mhz"] == pytest.approx(r["clock"]["pll_mhz"])
+    # The last placement stopped the search: its fmax offers nothing faster than the chosen clock.
+    last = fastest_pll(board, search[-1]["fmax_mhz"])
+    assert last is None or last.f_out_mhz <= r["clock"]["pll_mhz"] or len(search) == 4
+    # The output folder: the chosen bitstream and its report (with the search), nothing else.
+    assert sorted(p.name for p in out.iterdir()) == ["icebreaker-report.json", "icebreaker.bin"]
+    on_disk = json.loads((out / "icebreaker-report.json").read_text())
+    assert on_disk["clock"]["search"] == search and on_disk["bitstream_sha256"] == r["bitstream_sha256"]
+    assert any("clock search chose" in line for line in heard)
+    assert "clock search (--clock max), placed at: 16.125 MHz" in format_report(r)
+    assert capsys.readouterr() == ("", "")
+
+    # Again through the CLI: every placement is served from the cache, same choice, same bitstream.
+    net_file = tmp_path / "net.json"
+    net.save(net_file)
+    monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "sg"))
+    assert main(["build", "--board", "icebreaker", "--net", str(net_file), "--clock", "max", "--no-encoder",
+                 "--no-stream", "--samples", "5", "--out", str(tmp_path / "again"), "--json"]) == 0
+    r2 = json.loads(capsys.readouterr().out)
+    assert [a["pll_mhz"] for a in r2["clock"]["search"]] == [a["pll_mhz"] for a in search]
+    assert all(a["cached"] for a in r2["clock"]["search"])
+    assert r2["bitstream_sha256"] == r["bitstream_sha256"]
