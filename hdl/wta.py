@@ -3,10 +3,11 @@
 Twin: :meth:`spikegate.model.layer.LayerCore._step_wta` (the contract's neuron update with
 competition, model.lif.neuron_update). The sweep runs with every lane's threshold at the largest
 membrane value, so no lane fires: every membrane is written back as sat(leak(v) + drive), post
-traces and offsets as decayed only. At the write-back the sweep also keeps the k winners: the
-largest v - theta_j among the lanes above their threshold, the lowest index on ties (a sorted
-list of k slots; groups come in ascending order, so a later neuron goes ahead of a kept one only
-when strictly larger).
+traces and offsets as decayed only. From each write-back's lanes, registered as candidates, the
+sweep also keeps the k winners a cycle later: the largest v - theta_j among the lanes above their
+threshold, the lowest index on ties (a sorted list of k slots; groups come in ascending order, so a
+later neuron goes ahead of a kept one only when strictly larger). With k = 1 a group's best lane
+comes from a tree of log2(P) comparisons; k > 1 inserts the lanes one after the other.
 
 After the drain, the WTA pass reads one group a cycle (the winner's group alone with k = 1 and no
 inhibition, every group otherwise) at the stage-1 address and writes it back the next cycle: the
@@ -35,33 +36,32 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
     lo = -(1 << (V - 1))
     lane_bits = max(1, (P - 1).bit_length())
 
-    # --- the k winners, found at the sweep's write-back ------------------------------------------
+    # --- the k winners, found the cycle after the sweep's write-back -----------------------------
     # A list of K slots, sorted by margin v - theta (largest first; valid slots before empty ones).
-    # The lanes of each written-back group are inserted in lane order; a candidate goes before the
-    # first slot it strictly beats, so of equal margins the one seen first (the lower index:
-    # groups come in ascending order) stays ahead. Each slot keeps its neuron's threshold too: a
-    # winner's reset subtracts the threshold of the start of the step, and the offsets memory holds
-    # the decayed offsets by the time the WTA pass reads it.
+    # Each slot keeps its neuron's threshold too: a winner's reset subtracts the threshold of the
+    # start of the step, and the offsets memory holds the decayed offsets by the time the WTA pass
+    # reads it. Each written-back lane's candidate is registered first, so the neuron's last stage
+    # and the threshold subtraction are not in series with the search (the path that set fmax).
+    # The slots are then final one cycle later than the write-back, at the WTA pass's first
+    # issue: the pass reads them no earlier (see the FSM), so its cycles stay as they were.
     K = p.wta
     slot = data.StructLayout({"valid": 1, "margin": signed(V + 2), "group": geo.group_bits, "lane": lane_bits,
                               "theta": signed(V)})
     best = [Signal(slot, name=f"wta_slot{s}") for s in range(K)]
-    with m.If(start):
-        m.d.sync += [b.valid.eq(0) for b in best]
-    cur = best
+    cands = []
     for k in range(P):
         cand = Signal(slot, name=f"wta_cand{k}")
-        m.d.comb += [cand.valid.eq(lane_mask[k] & (v_new[k] > eng.real_theta[k])),
+        m.d.sync += [cand.valid.eq(sweep_w & lane_mask[k] & (v_new[k] > eng.real_theta[k])),
                      cand.margin.eq(v_new[k] - eng.real_theta[k]), cand.group.eq(group_w), cand.lane.eq(k),
                      cand.theta.eq(eng.real_theta[k])]
-        beats = [cand.valid & (~c.valid | (cand.margin > c.margin)) for c in cur]
-        nxt = [Signal(slot, name=f"wta_ins{k}_{s}") for s in range(K)]
-        for s_ in range(K):
-            shifted = cur[s_ - 1] if s_ else cand
-            m.d.comb += nxt[s_].eq(Mux(beats[s_], Mux(beats[s_ - 1], shifted, cand) if s_ else cand, cur[s_]))
-        cur = nxt
-    with m.If(sweep_w):
-        m.d.sync += [b.eq(c) for b, c in zip(best, cur)]
+        cands.append(cand)
+    # Of equal margins the one seen first stays ahead: the lower lane in a group, and any kept slot
+    # over a later group's lane (groups come in ascending order), so a later candidate goes ahead
+    # only when strictly larger. Merging with no valid candidate leaves the slots as they are.
+    merged = _merge_one(m, best[0], cands) if K == 1 else _insert_serially(m, best, cands)
+    m.d.sync += [b.eq(c) for b, c in zip(best, merged)]
+    with m.If(start):
+        m.d.sync += [b.valid.eq(0) for b in best]
 
     # --- the WTA pass ------------------------------------------------------------------------------
     # With inhibition, or more than one winner, the pass visits every group in order (so a group's
@@ -75,7 +75,7 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
     with m.FSM(name="wta_fsm"):
         with m.State("IDLE"):
             with m.If(wta_start):
-                m.d.sync += wg.eq(0 if visit_all else best[0].group)
+                m.d.sync += wg.eq(0)
                 m.next = "ISSUE"
         with m.State("ISSUE"):
             m.d.comb += issuing.eq(1)
@@ -91,11 +91,14 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
                 m.d.sync += end.eq(0)
                 m.d.comb += done.eq(1)
                 m.next = "IDLE"
+    # One winner alone: its group, read from the slot at the issue (not at wta_start: the last
+    # write-back's candidates reach the slot only then).
+    issue_group = wg if visit_all else best[0].group
     with m.If(issuing):
-        m.d.comb += rd_group.eq(wg)
+        m.d.comb += rd_group.eq(issue_group)
     w_valid = Signal()
     w_group = Signal(geo.group_bits)
-    m.d.sync += [w_valid.eq(issuing), w_group.eq(wg)]
+    m.d.sync += [w_valid.eq(issuing), w_group.eq(issue_group)]
 
     # The group answers one cycle after its read: write it back.
     win = Signal(P)
@@ -134,6 +137,44 @@ def winner_take_all(m, eng, *, start, wta_start, learn, rd_group, sweep_w, group
                          c_wr.data.eq(_lanes([c_lanes[k] + win[k] for k in range(P)], len(c_lanes[0])))]
         _learning_writes(m, eng, learn, w_group, win, here)
     return done
+
+
+def _beats(later, kept):
+    """``later`` (seen after ``kept``) goes ahead of it: valid and strictly larger, or ``kept`` empty."""
+    return later.valid & (~kept.valid | (later.margin > kept.margin))
+
+
+def _merge_one(m, kept, cands):
+    """One winner (K = 1): the slot or the best of the P candidates, as the serial insertion of the
+    candidates in lane order would leave it, with log2(P) comparisons in series instead of P. Each
+    candidate is compared with the slot in parallel with the tree, and the flag travels up with it."""
+    level = [(c, _beats(c, kept)) for c in cands]
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), 2):
+            (lo_c, lo_b), (hi_c, hi_b) = level[i], level[i + 1]
+            pick = _beats(hi_c, lo_c)
+            c = Signal(lo_c.shape(), name=f"wta_tree{depth}_{i // 2}")
+            b = Signal(name=f"wta_tree{depth}_{i // 2}_beats")
+            m.d.comb += [c.eq(Mux(pick, hi_c, lo_c)), b.eq(Mux(pick, hi_b, lo_b))]
+            nxt.append((c, b))
+        level, depth = nxt, depth + 1
+    top, top_beats = level[0]
+    return [Mux(top_beats, top, kept)]
+
+
+def _insert_serially(m, best, cands):
+    """K > 1: the candidates inserted one after the other in lane order, each before the first
+    slot it beats (the slots below shift down one)."""
+    cur, K = best, len(best)
+    for k, cand in enumerate(cands):
+        beats = [_beats(cand, c) for c in cur]
+        nxt = [Signal(best[0].shape(), name=f"wta_ins{k}_{s}") for s in range(K)]
+        for s in range(K):
+            m.d.comb += nxt[s].eq(Mux(beats[s], Mux(beats[s - 1], cur[s - 1], cand) if s else cand, cur[s]))
+        cur = nxt
+    return cur
 
 
 def _lanes(values, width):

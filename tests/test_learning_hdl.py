@@ -46,14 +46,22 @@ CONFIGS = {
                                                       dict(STDP, wta=4, inhibition="reset")], dict(refractory=0)),
     "wta-reduce-one-lane": (12, (8, 6), 1, [dict(STDP, wta=1, inhibition="reduce", inhibit=5, offsets="ramp")],
                             dict(refractory=0)),
+    # "twins": every neuron has the first one's weights and bias, so margins tie across lanes and
+    # groups until the winners' offsets part them: the lowest index must win every tie
+    "wta-ties-4-lanes": (16, (7, 11), 4, [dict(STDP, wta=1, theta_inc=3, theta_decay=2, twins=True)],
+                         dict(refractory=0)),
+    "wta-2-ties-reset-4-lanes": (31, (6, 10), 4, [dict(STDP, wta=2, inhibition="reset", theta_inc=2,
+                                                       twins=True)], dict(reset="subtract", refractory=0)),
+    "wta-ties-reduce-2-lanes": (18, (6, 7), 2, [dict(STDP, wta=1, inhibition="reduce", inhibit=2, twins=True)],
+                                dict(refractory=0)),
 }
 SAMPLES = 4
 
 
 def _plastic(layer, rule):
     """The layer with ``rule``; "tight" bounds are the weights' own extremes (so updates saturate),
-    "ramp" offsets are 0, 3, 6, ...; a threshold of 0 makes every layer fire often enough to learn
-    in a few samples."""
+    "ramp" offsets are 0, 3, 6, ...; ``twins`` gives every neuron neuron 0's weights and bias; a
+    threshold of 0 makes every layer fire often enough to learn in a few samples."""
     rule = dict(rule)
     for name, pick in (("w_min", np.min), ("w_max", np.max)):
         if rule.get(name) == "tight":
@@ -61,6 +69,9 @@ def _plastic(layer, rule):
     layer = layer.replace(threshold=0) if not layer.readout else layer
     if rule.get("offsets") == "ramp":
         rule["offsets"] = [3 * j for j in range(layer.n)]
+    if rule.pop("twins", False):
+        layer = layer.replace(weights=np.repeat(layer.weights[:, :1], layer.n, axis=1),
+                              bias=np.full(layer.n, layer.bias[0]))
     return layer.replace(plasticity=Plasticity(**rule))
 
 
