@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from spikegate.boards.errors import BuildError
 from spikegate.boards.fastest import MAX_ATTEMPTS, _next_clock, build_fastest
 from spikegate.boards.report import fastest_pll, format_report
 from spikegate.boards.targets import get_board
@@ -52,7 +53,7 @@ def test_attempts_are_checked_before_any_tool(attempts, tmp_path):
 def test_bad_output_folder_is_refused_before_the_first_placement(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    with pytest.raises(Exception, match="out_dir = .* is not a directory"):
+    with pytest.raises(BuildError, match="out_dir = .* is not a directory"):
         build_fastest("icebreaker", None, out_dir=afile, cache_dir=tmp_path / "c")
     assert not (tmp_path / "c").exists()
 
