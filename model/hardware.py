@@ -68,6 +68,13 @@ class HardwareConfig:
     - ``input_ram``: where the input buffer lives, ``"block"`` or ``"spram"`` (one SB_SPRAM256KA
       tile: at most 16,384 words of at most 16 bits). The buffer is written only while the core is
       idle and read only during a run, so SPRAM's single port serves both; same timing either way.
+    - ``registered_reads``: a register behind every block RAM read of the core (the ECP5's DP16KD
+      takes 5.8 ns from clock to data at speed grade 6, before any logic; docs/timing.md). Each
+      layer step then costs one cycle more (``LayerGeometry.read_stages``), and the idle-time reads
+      (``param_*``, the output peek ``out_*``) answer :attr:`read_latency` = 2 cycles after their
+      address instead of 1. Same spikes bit for bit. So far for dense layers without temporal
+      features or plasticity, with block RAM weights and input buffer; others are refused by
+      :meth:`geometry`.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
@@ -78,6 +85,7 @@ class HardwareConfig:
     weight_ram: str | tuple[str, ...] = "block"
     schedule: str = "inflight"
     input_ram: str = "block"
+    registered_reads: bool = False
 
     def __post_init__(self):
         lanes = self.lanes
@@ -106,6 +114,8 @@ class HardwareConfig:
             raise ValueError(f"schedule = {self.schedule!r} is not valid; valid: {', '.join(SCHEDULES)}")
         if self.input_ram not in WEIGHT_RAMS:
             raise ValueError(f"input_ram = {self.input_ram!r} is not valid; valid: {', '.join(WEIGHT_RAMS)}")
+        if not isinstance(self.registered_reads, (bool, np.bool_)):
+            raise TypeError(f"registered_reads must be True or False, got {self.registered_reads!r}")
         if not _is_int(self.max_events):
             raise TypeError(f"max_events must be an integer, got {self.max_events!r}")
         if not 1 <= self.max_events <= MAX_EVENTS:
@@ -118,8 +128,14 @@ class HardwareConfig:
             raise ValueError(f"memory_budget = {self.memory_budget!r} is not valid; valid: a positive number of bits")
         # Plain ints and tuples: the config is hashable and compares by value.
         for name, value in (("lanes", lanes), ("weight_ram", rams), ("max_events", int(self.max_events)),
-                            ("trace_depth", int(self.trace_depth)), ("memory_budget", int(self.memory_budget))):
+                            ("trace_depth", int(self.trace_depth)), ("memory_budget", int(self.memory_budget)),
+                            ("registered_reads", bool(self.registered_reads))):
             object.__setattr__(self, name, value)
+
+    @property
+    def read_latency(self) -> int:
+        """Cycles from an idle-time read's address (``param_addr``, ``out_addr``) to its data."""
+        return 1 + int(self.registered_reads)
 
     def layer_lanes(self, n_layers: int) -> list[int]:
         """Lanes of each of ``n_layers`` layers (ValueError when a per-layer list has another length)."""
@@ -179,13 +195,18 @@ class HardwareConfig:
                                      "cycle, SPRAM has one port); valid: 'block'")
                 learning = LearningGeometry.of(layer, -(-layer.n // P))
             _check_layer_values(l, layer)
+            if self.registered_reads:
+                _check_registered_reads(l, layer, ram)
             conv, n_in = conv_geometry(l, net.layers, geos, P, ram)
             geos.append(LayerGeometry(n_in=n_in, n=layer.n, lanes=P, weight_bits=layer.weight_bits,
                                       membrane_bits=layer.membrane_bits, refractory=layer.refractory,
                                       count_bits=count_bits, weight_ram=ram, conv=conv, learning=learning,
                                       current=tp is not None and tp.current is not None,
                                       recurrent=tp is not None and tp.recurrent is not None,
-                                      delay_slots=delay_slots(layer)))
+                                      delay_slots=delay_slots(layer), read_stages=int(self.registered_reads)))
+        if self.registered_reads and self.input_ram != "block":
+            raise ValueError(f"registered_reads = True is not valid with input_ram = {self.input_ram!r}; "
+                             "valid: input_ram = 'block'")
         if self.input_ram == "spram" and (self.max_events > SPRAM_WORDS or geos[0].addr_bits + 1 > SPRAM_WIDTH):
             raise ValueError(f"input_ram = 'spram' holds {SPRAM_WORDS} words of {SPRAM_WIDTH} bits (one SB_SPRAM256KA), "
                              f"but the input buffer needs {self.max_events} words of {geos[0].addr_bits + 1} bits; "
@@ -204,6 +225,19 @@ class HardwareConfig:
                              f"{self.input_buffer_bits(geos)}), more than memory_budget = "
                              f"{self.memory_budget} bits; use a smaller network or max_events, or raise the budget")
         return geos
+
+
+def _check_registered_reads(l: int, layer, ram: str) -> None:
+    """The layer kinds whose gateware has registered block RAM reads (HardwareConfig.registered_reads)."""
+    tp = layer.temporal
+    kind = ("a conv2d or pooling layer" if layer.conv is not None else
+            "a plastic layer" if layer.plasticity is not None else
+            "a layer with synaptic delays, a synaptic current or recurrence" if tp is not None else
+            "SPRAM weights" if ram != "block" else None)
+    if kind is not None:
+        raise ValueError(f"layer {l} ({layer.name or 'unnamed'}): registered_reads = True is not valid for "
+                         f"{kind} yet; valid: dense layers without temporal features or plasticity, "
+                         "weights in block RAM (or registered_reads = False)")
 
 
 def _check_layer_values(l: int, layer) -> None:

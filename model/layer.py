@@ -155,6 +155,8 @@ class LayerGeometry:
     conv: object = None
     # Plastic layers (stage 5, model.learning_engine): None, or the layer's LearningGeometry.
     learning: "LearningGeometry | None" = None
+    # HardwareConfig.registered_reads: a register behind every block RAM read (1), or none (0).
+    read_stages: int = 0
 
     @property
     def rows(self) -> int:
@@ -169,8 +171,9 @@ class LayerGeometry:
     @property
     def drain_stages(self) -> int:
         """Cycles a layer step costs beyond its events and the sweep's G: LAYER_OVERHEAD, + CURRENT_STAGES
-        if CUBA, + DELAY_STAGES if delayed."""
-        return (LAYER_OVERHEAD + (CURRENT_STAGES if self.current else 0)
+        if CUBA, + DELAY_STAGES if delayed, + read_stages (the register behind the memories' reads,
+        before the neuron stages)."""
+        return (LAYER_OVERHEAD + self.read_stages + (CURRENT_STAGES if self.current else 0)
                 + (DELAY_STAGES if self.delay_slots else 0))
 
     @property

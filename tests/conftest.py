@@ -113,6 +113,7 @@ FILE_TIERS = {
     "test_synth.py": "yosys",
     "test_spram_pack.py": "amaranth",
     "test_word_queue.py": "amaranth",
+    "test_registered_reads.py": "model",
 }
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.

@@ -1,0 +1,46 @@
+"""HardwareConfig.registered_reads: a register behind every block RAM read of the core.
+
+The option's contract (model tier): the refusals, the read latency of the idle-time ports, and
+one more cycle in every layer step, which the twin's cycle count carries.
+"""
+import numpy as np
+import pytest
+
+from spikegate.model.core import NetworkCore as Twin
+from spikegate.model.hardware import HardwareConfig
+from spikegate.model.random import random_network, random_spikes
+
+
+def test_read_latency_and_drain():
+    assert HardwareConfig().read_latency == 1
+    assert HardwareConfig(registered_reads=True).read_latency == 2
+    net = random_network(1, (12, 9, 5))
+    plain = HardwareConfig(lanes=2).geometry(net)
+    reg = HardwareConfig(lanes=2, registered_reads=True).geometry(net)
+    for p, r in zip(plain, reg):
+        assert (p.read_stages, r.read_stages) == (0, 1)
+        assert r.drain_stages == p.drain_stages + 1
+        assert r.cycles(3) == p.cycles(3) + 1
+
+
+@pytest.mark.parametrize("schedule", ["inflight", "sequential"])
+def test_twin_costs_a_cycle_more_per_layer_step(schedule):
+    net = random_network(2, (10, 8, 4), timesteps=5)
+    spikes = random_spikes(2, 3, 5, 10, p=0.4)
+    for sample in spikes:
+        plain = Twin(net, HardwareConfig(lanes=2, schedule=schedule)).run(sample)
+        reg = Twin(net, HardwareConfig(lanes=2, schedule=schedule, registered_reads=True)).run(sample)
+        assert plain.mismatch(reg, cycles=False) is None
+        T, L = len(sample), len(net.layers)
+        # inflight: one more cycle in each of the T + L - 1 waves; sequential: in each of T * L layer steps
+        assert reg.cycles - plain.cycles == (T + L - 1 if schedule == "inflight" else T * L)
+
+
+def test_refusals_name_the_field():
+    with pytest.raises(TypeError, match="registered_reads must be True or False, got 1"):
+        HardwareConfig(registered_reads=1)
+    net = random_network(3, (12, 9, 5), weight_bits=8)
+    with pytest.raises(ValueError, match="registered_reads = True is not valid with input_ram = 'spram'"):
+        HardwareConfig(registered_reads=True, input_ram="spram").geometry(net)
+    with pytest.raises(ValueError, match=r"layer 0 \(.*\): registered_reads = True is not valid for SPRAM weights"):
+        HardwareConfig(registered_reads=True, weight_ram="spram").geometry(net)
