@@ -58,7 +58,7 @@ from ..model.network import Network
 from ..model.protocol import CfgTarget
 from ..model.learning_engine import LearnState
 from .conv_layer import bad_input_address, layer_cores
-from .input_buffer import spram_buffer_ports
+from .input_buffer import input_head, spram_buffer_ports
 from .learning_state import state_width
 from .synapse import BLOCK_RAM, BLOCK_RAM_NO_COLLISION
 from .core_cfg import cfg_port, param_port
@@ -142,7 +142,7 @@ class NetworkCore(wiring.Component):
             "out_membrane": Out(signed(last.membrane_bits)),
             "cfg": In(stream.Signature(self.cfg_layout)),
             "cfg_error": Out(1),
-            # Idle-only parameter read (CHECKSUM): the value at param_addr, one cycle later.
+            # Idle-only parameter read (CHECKSUM): the value at param_addr, hw.read_latency cycles later.
             "param_addr": In(self.param_layout),
             "param_data": Out(signed(self.data_bits)),
             "mon": Out(data.ArrayLayout(self.mon_layout, L)),
@@ -251,8 +251,11 @@ class NetworkCore(wiring.Component):
 
         # The read port looks one word ahead: its address is next cycle's rd_ptr, so the head
         # word is on ib_rd.data every cycle without a bubble after a pop.
-        head_addr = ib_rd.data[:ab0]
-        head_eos = ib_rd.data[ab0]
+        head = ib_rd.data
+        if self.hw.registered_reads:
+            head = Signal.like(ib_rd.data, name="input_head")
+        head_addr = head[:ab0]
+        head_eos = head[ab0]
         first = self.layers[0]
         pop = Signal()
         run_active = Signal()
@@ -272,7 +275,11 @@ class NetworkCore(wiring.Component):
         m.d.sync += rd_ptr1.eq(rd_next + 1)
         # (rd_ptr is 0 whenever the core is idle: the run's last cycle rewinds it, below)
         m.d.sync += rd_ptr.eq(rd_next)
-        m.d.comb += ib_rd.addr.eq(rd_next)
+        rewind = []
+        if self.hw.registered_reads:
+            rewind = input_head(m, ib_rd, head, idle, pop, rd_ptr, rd_ptr1, rd_next)
+        else:
+            m.d.comb += ib_rd.addr.eq(rd_next)
 
         # --- layers chained through spike-word queues --------------------------------------------
         inflight = self.hw.schedule == "inflight"
@@ -321,7 +328,7 @@ class NetworkCore(wiring.Component):
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += seal.eq(1)
                 with m.If(nxt == 0 if inflight else at_end):
-                    m.d.sync += [done.eq(1), rd_ptr.eq(0), rd_ptr1.eq(1)]
+                    m.d.sync += [done.eq(1), rd_ptr.eq(0), rd_ptr1.eq(1), *rewind]
                     m.next = "IDLE"
                 with m.Else():
                     if inflight:

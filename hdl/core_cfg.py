@@ -8,6 +8,7 @@ from __future__ import annotations
 from amaranth.hdl import Const, Signal
 
 from ..model.protocol import CfgTarget, value_range
+from .read_reg import late
 
 __all__ = ["cfg_port", "param_port"]
 
@@ -63,11 +64,12 @@ def cfg_port(m, top, idle, cfg_error) -> None:
 
 
 def param_port(m, top) -> None:
-    """``param_data`` shows, one cycle after ``param_addr``, the addressed layer's weight, bias
-    or threshold."""
+    """``param_data`` shows, ``hw.read_latency`` cycles after ``param_addr``, the addressed layer's
+    weight, bias or threshold."""
     pa = top.param_addr
     pa_q = Signal(top.param_layout)
     m.d.sync += pa_q.eq(pa)
+    pa_q = late(m, pa_q, top.hw.read_latency - 1, "param_addr_r")
     for l, core in enumerate(top.layers):
         m.d.comb += [core.param_row.eq(pa.row), core.param_col.eq(pa.col)]
         with m.If(pa_q.layer == l):

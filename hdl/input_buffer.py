@@ -1,4 +1,5 @@
-"""The core's input buffer in one iCE40 SB_SPRAM256KA tile (``HardwareConfig.input_ram = "spram"``).
+"""The core's input buffer: in one iCE40 SB_SPRAM256KA tile (``HardwareConfig.input_ram = "spram"``),
+and its head word in a flip-flop (``HardwareConfig.registered_reads``).
 
 The buffer is written only while the core is idle (``load``) and read only from the cycle after
 ``start`` on (a load in the very cycle of ``start`` is not part of the port contract), so the
@@ -14,7 +15,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal
 from ..model.hardware import SPRAM_WIDTH
 from .synapse import spram_tile
 
-__all__ = ["spram_buffer_ports"]
+__all__ = ["spram_buffer_ports", "input_head"]
 
 
 class _Port:
@@ -35,3 +36,20 @@ def spram_buffer_ports(m, width: int, primitive) -> tuple[_Port, _Port]:
                       datain=Cat(wr.data, Const(0, SPRAM_WIDTH - width)), maskwren=Const(0b1111, 4), wren=wr.en)
     m.d.comb += rd.data.eq(dout[:width])
     return wr, rd
+
+
+def input_head(m, rd, head, idle, pop, rd_ptr, rd_ptr1, rd_next) -> list:
+    """Registered reads: ``head`` (a flip-flop) holds the word at ``rd_ptr`` in every cycle of a run,
+    as the look-ahead read port's data does without the option, with the same cycles. The port
+    reads one word further ahead, at ``rd_next + 1`` (``rd_ptr1`` is the register of
+    ``rd_next + 1``): the word a pop in the next cycle moves to the head. While the core is idle (and in the cycle after, when the run starts) it reads ``rd_ptr`` =
+    0 instead and the head takes that, so a load just before ``start`` is seen. Returns the
+    statements that rewind the extra pointer with ``rd_ptr`` at the end of a run."""
+    rd_ptr2 = Signal.like(rd_ptr, init=2, name="rd_ptr2")
+    m.d.sync += rd_ptr2.eq(rd_next + 2)
+    refresh = Signal(name="input_refresh")
+    m.d.sync += refresh.eq(idle)
+    m.d.comb += rd.addr.eq(Mux(idle, rd_ptr, Mux(pop, rd_ptr2, rd_ptr1)))
+    with m.If(refresh | pop):
+        m.d.sync += head.eq(rd.data)
+    return [rd_ptr2.eq(2)]

@@ -59,6 +59,7 @@ from .learning_engine import LearningEngine
 from .layer_ports import drive_peek, layer_members
 from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned, neuron_taps
+from .read_reg import late
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
@@ -276,10 +277,18 @@ class LayerCore(wiring.Component):
             m.d.sync += fresh.eq(fresh & ~(Const(1, G) << group_n))
 
         # --- stage 2: the memories answer; the neuron pipeline starts ------------------------------
-        v_lanes = data.ArrayLayout(signed(V), P)(v_rd.data)
-        b_lanes = data.ArrayLayout(signed(V), P)(b_rd.data)
-        r_lanes = data.ArrayLayout(unsigned(rb), P)(r_rd.data) if self.r_mem is not None else None
-        c_lanes = data.ArrayLayout(unsigned(cb), P)(c_rd.data) if self.count_mem is not None else None
+        # (stage 3 with registered reads: the words are registered first, and what travels with
+        # them waits as long, as do the synapse array's sums: hdl.synapse)
+        R = geo.read_stages
+        v_data, b_data = late(m, v_rd.data, R, "v_word_r"), late(m, b_rd.data, R, "bias_word_r")
+        r_data = late(m, r_rd.data, R, "r_word_r") if self.r_mem is not None else None
+        c_data = late(m, c_rd.data, R, "count_word_r") if self.count_mem is not None else None
+        sweep_q, group_q = late(m, sweep_q, R, "sweep_q_r"), late(m, group_q, R, "group_q_r")
+        fresh_q, peek_lane_q = late(m, fresh_q, R, "fresh_q_r"), late(m, peek_lane_q, R, "peek_lane_q_r")
+        v_lanes = data.ArrayLayout(signed(V), P)(v_data)
+        b_lanes = data.ArrayLayout(signed(V), P)(b_data)
+        r_lanes = data.ArrayLayout(unsigned(rb), P)(r_data) if self.r_mem is not None else None
+        c_lanes = data.ArrayLayout(unsigned(cb), P)(c_data) if self.count_mem is not None else None
         v_new = Signal(data.ArrayLayout(signed(V), P))
         r_new = Signal(data.ArrayLayout(unsigned(rb), P))
         c_new = Signal(data.ArrayLayout(unsigned(max(1, cb)), P))
@@ -301,7 +310,7 @@ class LayerCore(wiring.Component):
                 m.d.comb += c_rd.addr.eq(reread[NEURON_STAGES - 2][1])
             c_old = c_lanes
         elif c_lanes is not None:
-            c_old = data.ArrayLayout(unsigned(cb), P)(neuron_aligned(m, "count", c_rd.data))
+            c_old = data.ArrayLayout(unsigned(cb), P)(neuron_aligned(m, "count", c_data))
         # Lanes past the last neuron (n not a multiple of P) never fire.
         n_last = geo.n - (G - 1) * P
         lane_mask = Signal(P)
@@ -381,6 +390,7 @@ class LayerCore(wiring.Component):
         param_group = self.param_col[lane_bits:] if lane_bits else self.param_col
         param_lane_q = Signal(max(1, lane_bits))
         m.d.sync += param_lane_q.eq(self.param_col[:lane_bits] if lane_bits else 0)
+        param_lane_q = late(m, param_lane_q, R, "param_lane_q_r")
         m.d.comb += [syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
         with m.If(~sweep_r):  # a registered select: the bias port is free outside the sweep
             m.d.comb += b_rd.addr.eq(param_group)

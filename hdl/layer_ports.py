@@ -29,7 +29,7 @@ def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
         "end_ack": Out(1),
         # Spike word of group `group`, valid for one cycle when non-zero.
         "spikes": Out(data.StructLayout({"valid": 1, "group": geo.group_bits, "word": geo.lanes})),
-        # Idle-only access to the final state: neuron `peek_addr`, one cycle later.
+        # Idle-only access to the final state: neuron `peek_addr`, 1 + read_stages cycles later.
         "peek_addr": In(col_bits),
         "peek_v": Out(signed(V)),
         "peek_r": Out(unsigned(geo.refr_bits)),
@@ -41,7 +41,7 @@ def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
         "cfg_col": In(col_bits),
         "cfg_data": In(signed(max(V, geo.weight_bits))),
         # Idle-only reads of the parameters (CHECKSUM): the weight at (param_row, param_col) and
-        # bias[param_col] one cycle later; the threshold at once.
+        # bias[param_col] 1 + read_stages cycles later; the threshold at once.
         "param_row": In(row_bits),
         "param_col": In(col_bits),
         "param_weight": Out(signed(geo.weight_bits)),

@@ -20,6 +20,12 @@ With G = 1 the accumulator read port is transparent to its write port: consecuti
 the word written in the same cycle, so back-to-back events to the same group are exact. With
 G >= 2 consecutive ops address different groups (the layer issues 0..G-1 in order), so the port
 is plain and Yosys adds no bypass logic.
+
+With ``geometry.read_stages`` = 1 (``HardwareConfig.registered_reads``) both words are registered
+as they leave the block RAMs (:func:`~spikegate.hdl.read_reg.late`) and stage 2 becomes stage 3:
+sums, idle-time weight reads and ``acc`` come a cycle later. An op then reads its accumulator word
+before the two ops issued just ahead of it have written theirs; with G >= 3 those are other groups,
+with G <= 2 the register takes the word being written, in that cycle or the one before, instead.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.layer import ISSUE_STAGES, SPRAM_LEARN_WRITE_DELAY, LayerGeometry, ceil_log2
 from ..model.synapse import SynapseArray as SynapseTwin
 from ..model.network import Layer
+from .read_reg import late
 
 __all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
            "ACC_LATENCY", "OP_LEARN", "word_address", "times"]
@@ -49,7 +56,7 @@ BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
 # A plastic layer's learning engine reads a weight word (hdl.learning_engine): no accumulator access.
 OP_LEARN = 3
-# Cycles from a sweep op to its sums on ``acc``.
+# Cycles from a sweep op to its sums on ``acc`` (one more with LayerGeometry.read_stages = 1).
 ACC_LATENCY = ISSUE_STAGES + 1
 
 
@@ -103,14 +110,15 @@ class SynapseArray(wiring.Component):
             "op": In(2),
             "addr": In(geo.addr_bits),       # input index i (integrate)
             "group": In(geo.group_bits),     # group g (integrate and sweep)
-            "acc": Out(data.ArrayLayout(signed(geo.acc_bits), geo.lanes)),  # sweep result, ACC_LATENCY later
+            # sweep result, ACC_LATENCY + read_stages later
+            "acc": Out(data.ArrayLayout(signed(geo.acc_bits), geo.lanes)),
             # Run-time weight write W[row, col] (idle only).
             "w_en": In(1),
             "w_row": In(geo.addr_bits),
             "w_col": In(max(1, (geo.groups * geo.lanes - 1).bit_length())),
             "w_data": In(signed(geo.weight_bits)),
             # Idle-time reads (CHECKSUM): in a cycle after one without op, w_word is the weight word
-            # at (param_row, param_group) of the previous cycle.
+            # at (param_row, param_group) of the previous cycle (of 1 + read_stages cycles before).
             "param_row": In(geo.addr_bits),
             "param_group": In(geo.group_bits),
             "w_word": Out(data.ArrayLayout(signed(geo.weight_bits), geo.lanes)),
@@ -122,7 +130,8 @@ class SynapseArray(wiring.Component):
         # event, and of a sweep, in order 0..G-1, back to back, so with G >= 2 an op never reads
         # the group written in the same cycle; only G = 1 needs the read port transparent (and the
         # comparator and bypass register Yosys builds for it: ~P * acc_bits LUTs and FFs).
-        self.acc_transparent = geo.groups == 1
+        # With registered reads the forwarding in elaborate() covers every collision instead.
+        self.acc_transparent = geo.groups == 1 and not geo.read_stages
         self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[],
                            attrs=BLOCK_RAM if self.acc_transparent else BLOCK_RAM_NO_COLLISION)
 
@@ -156,15 +165,21 @@ class SynapseArray(wiring.Component):
         group_q = Signal.like(self.group)
         m.d.sync += [op_q.eq(op_r), group_q.eq(group_r)]
 
-        w_lanes = data.ArrayLayout(signed(wb), P)(w_rd.data)
-        a_lanes = data.ArrayLayout(signed(A), P)(a_rd.data)
+        R = geo.read_stages
+        w_data = late(m, w_rd.data, R, "w_word_r")
+        a_data = a_rd.data
+        if R:
+            a_data = self._forwarded_acc(m, a_rd, a_wr, group_q)
+            op_q, group_q = late(m, op_q, R, "op_q_r"), late(m, group_q, R, "group_q_r")
+        w_lanes = data.ArrayLayout(signed(wb), P)(w_data)
+        a_lanes = data.ArrayLayout(signed(A), P)(a_data)
         a_new = Signal(data.ArrayLayout(signed(A), P))
         with m.If(op_q == OP_INTEGRATE):
             m.d.comb += [a_new[k].eq(a_lanes[k] + w_lanes[k]) for k in range(P)]
         # (OP_SWEEP leaves a_new = 0: the sums are consumed and cleared in one access.)
         m.d.comb += [
             self.acc.eq(a_lanes),
-            self.w_word.eq(w_rd.data),
+            self.w_word.eq(w_data),
             a_wr.addr.eq(group_q),
             a_wr.data.eq(a_new),
             a_wr.en.eq(op_q != OP_NONE),
@@ -184,6 +199,22 @@ class SynapseArray(wiring.Component):
             with m.If(l_en):
                 m.d.comb += [w_wr.addr.eq(l_addr), w_wr.data.eq(l_data), w_wr.en.eq(Const((1 << P) - 1, P))]
         return m
+
+    def _forwarded_acc(self, m, a_rd, a_wr, group_q):
+        """The accumulator word of the read made last cycle (group ``group_q``), registered. Two
+        ops issued just before it write their words in the cycle of that read and in this one; with
+        G <= 2 either may be the same group, and its data replaces the block RAM's (the later write
+        wins). With G >= 3 they never are (consecutive ops address consecutive groups)."""
+        word = Signal.like(a_rd.data)
+        m.d.comb += word.eq(a_rd.data)
+        if self.geo.groups <= 2:
+            prev_en, prev_addr, prev_data = Signal(), Signal.like(a_wr.addr), Signal.like(a_wr.data)
+            m.d.sync += [prev_en.eq(a_wr.en), prev_addr.eq(a_wr.addr), prev_data.eq(a_wr.data)]
+            with m.If(prev_en & (prev_addr == group_q)):
+                m.d.comb += word.eq(prev_data)
+            with m.If(a_wr.en & (a_wr.addr == group_q)):
+                m.d.comb += word.eq(a_wr.data)
+        return late(m, word, 1, "acc_word_r")
 
     def _spram_ports(self, m):
         """SB_SPRAM256KA tiles (16 bits x 16 K words each) behind read/write-port-like records.

@@ -18,10 +18,16 @@ Fenced (``fenced=True``, the inflight schedule of hdl/core.py): the reader sees 
 written before the last ``seal`` cycle, so a producer can write step t while the consumer reads
 step t-1 from the same queue. In a ``seal`` cycle the fence moves to the write pointer and the read
 register already loads against it, so a word written before that cycle is on ``r`` one cycle after it.
+
+Registered (``registered=True``, ``HardwareConfig.registered_reads``): ``r.payload`` is a flip-flop
+behind the block RAM instead of its read register, with the same cycles. The block RAM is read a
+cycle ahead, at the row the register will load next (the read pointer as it is after this
+cycle's load), and a word written in the cycle of that read, which the read cannot see, is taken
+from a register of the write instead.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -37,11 +43,11 @@ class WordQueue(wiring.Component):
     """``w``: words in (``w.ready`` = not full). ``r``: the oldest word, registered; ``r.ready``
     pops it, and the next word (if any) is on ``r`` the following cycle."""
 
-    def __init__(self, width: int, depth: int, *, fenced: bool = False):
+    def __init__(self, width: int, depth: int, *, fenced: bool = False, registered: bool = False):
         # The twin checks the parameters (one rule, one place) and fixes the capacity.
         self.twin = WordQueueTwin(width, depth, fenced=fenced)
         self.width, self.depth, self.capacity = width, depth, self.twin.capacity
-        self.fenced = fenced
+        self.fenced, self.registered = fenced, registered
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
                           **({"seal": In(1)} if fenced else {})})
 
@@ -78,11 +84,25 @@ class WordQueue(wiring.Component):
         # The read register loads when it is empty or being popped; it then holds a word iff the
         # queue had one (a row written last cycle is already readable: the write port is synchronous).
         load = ~self.r.valid | self.r.ready
-        m.d.comb += [rd.addr.eq(rd_ptr[:k]), rd.en.eq(load), self.r.payload.eq(rd.data)]
         with m.If(load):
             m.d.sync += self.r.valid.eq(~empty)
             with m.If(~empty):
                 m.d.sync += rd_ptr.eq(rd_ptr + 1)
+        if not self.registered:
+            m.d.comb += [rd.addr.eq(rd_ptr[:k]), rd.en.eq(load), self.r.payload.eq(rd.data)]
+            return m
+        # rd_ptr after this cycle, from a register of rd_ptr + 1 (no carry chain after the pop).
+        rd_ptr1 = Signal(k + 1, init=1)
+        rd_next = Signal(k + 1)
+        m.d.comb += rd_next.eq(Mux(load & ~empty, rd_ptr1, rd_ptr))
+        m.d.sync += rd_ptr1.eq(rd_next + 1)
+        # The write of the cycle of the read (a full queue takes none, so the row is the head's).
+        wrote, w_row, w_word = Signal(), Signal(k), Signal(self.width)
+        m.d.sync += [wrote.eq(wr.en), w_row.eq(wr.addr), w_word.eq(wr.data)]
+        head = Signal(self.width)
+        m.d.comb += [rd.addr.eq(rd_next[:k]), self.r.payload.eq(head)]
+        with m.If(load):
+            m.d.sync += head.eq(Mux(wrote & (w_row == rd_ptr[:k]), w_word, rd.data))
         return m
 
 
@@ -123,7 +143,8 @@ def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:
         P = geo.lanes
         # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
         # lowest-bit search and the consumer's weight address start from a register.
-        queue = WordQueue(width=geo.group_bits + P, depth=geo.groups * (2 if inflight else 1), fenced=inflight)
+        queue = WordQueue(width=geo.group_bits + P, depth=geo.groups * (2 if inflight else 1), fenced=inflight,
+                          registered=bool(geo.read_stages))
         m.submodules[f"words{l}"] = queue
         m.d.comb += [
             queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),

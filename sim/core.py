@@ -89,12 +89,13 @@ class CoreSim:
     ``timesteps`` (default: the network's) bounds the steps of a sample; the trace memory holds
     every spike word of such a sample, so it never overflows, and the input buffer holds every
     possible input spike. Neither depends on the samples, so one build serves any data.
-    ``schedule``: :attr:`HardwareConfig.schedule <spikegate.model.hardware.HardwareConfig>`.
+    ``schedule``, ``registered_reads``: those fields of
+    :class:`~spikegate.model.hardware.HardwareConfig`.
     """
 
     def __init__(self, net: Network, *, lanes=4, simulator: str = "verilator", timesteps: int | None = None,
                  waves: bool = False, build_root=None, progress: Callable[[str], None] | None = None,
-                 build: bool = True, weight_ram="block", schedule: str = "inflight"):
+                 build: bool = True, weight_ram="block", schedule: str = "inflight", registered_reads: bool = False):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         check_simulator(simulator)
@@ -105,7 +106,8 @@ class CoreSim:
         # SPRAM weights (``weight_ram``) are simulated with hdl.synapse.SPRAM256KAModel tiles
         # (the SB_SPRAM256KA cycle model: same tiling, address multiplexing and nibble masks);
         # they start empty, so the testbench loads them through cfg.
-        self.hw = replace(sim_hardware(net, lanes, self.timesteps, schedule), weight_ram=weight_ram)
+        self.hw = replace(sim_hardware(net, lanes, self.timesteps, schedule), weight_ram=weight_ram,
+                          registered_reads=registered_reads)
         self.geometry = self.hw.geometry(net)
         try:
             from ..hdl.core import NetworkCore
@@ -210,7 +212,7 @@ class CoreSim:
         N, T, _ = spikes.shape
         words, offsets, timeouts = self.load_words(spikes, cycles)
         (rdir / "job.json").write_text(json.dumps({"ports": self._ports, "n_out": self.net.n_outputs,
-                                                   "trace": True}))
+                                                   "trace": True, "read_latency": self.hw.read_latency}))
         np.savez(rdir / "job.npz", words=np.array(words, np.int64), offsets=np.array(offsets, np.int64),
                  timeout_cycles=np.array(timeouts, np.int64))
         prog = rdir / "progress"

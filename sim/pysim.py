@@ -75,7 +75,8 @@ def run_amaranth(sim: CoreSim, spikes) -> HardwareRun:
             rec["overflow"][s] = ctx.get(dut.overflow)
             for j in range(n_out):
                 ctx.set(dut.out_addr, j)
-                await tick()
+                for _ in range(dut.hw.read_latency):
+                    await tick()
                 rec["counts"][s, j] = ctx.get(dut.out_count)
                 # Raw bits, as the Verilog testbench reads them; decode() sign-extends.
                 rec["membranes"][s, j] = ctx.get(dut.out_membrane.as_unsigned())

@@ -46,6 +46,7 @@ async def run_batch(dut):
     words, offsets = arrays["words"], arrays["offsets"]
     timeouts = arrays["timeout_cycles"]
     n_out, trace = int(job["n_out"]), bool(job["trace"])
+    latency = int(job.get("read_latency", 1))
     p = {name: getattr(dut, sig) for name, sig in job["ports"].items()}
     n = len(offsets) - 1
 
@@ -101,15 +102,14 @@ async def run_batch(dut):
             await fall
             cycles[s] = int(p["cycles"].value)
             overflow[s] = int(p["overflow"].value)
-            # Registered reads: an address set at one falling edge is answered at the next.
-            if n_out:
-                p["out_addr"].value = 0
-                await fall
-                for j in range(n_out):
-                    counts[s, j] = int(p["out_count"].value)
-                    membranes[s, j] = int(p["out_membrane"].value)
-                    p["out_addr"].value = (j + 1) % n_out
+            # Registered reads: an address set at one falling edge is answered ``latency`` edges later
+            # (the core's read_latency).
+            for j in range(n_out):
+                p["out_addr"].value = j
+                for _ in range(latency):
                     await fall
+                counts[s, j] = int(p["out_count"].value)
+                membranes[s, j] = int(p["out_membrane"].value)
             if trace:
                 trace_count[s] = tc = int(p["trace_count"].value)
                 trace_overflow[s] = int(p["trace_overflow"].value)

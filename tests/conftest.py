@@ -218,7 +218,7 @@ def cache_dirs(tmp_path_factory):
 
 
 def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None, weight_ram="block",
-                  schedule="inflight"):
+                  schedule="inflight", registered_reads=False):
     """docs/architecture.md's cycle count from the layer-step costs
     ``c_l(t) = (E_l(t) + R_l(t)) * G_l + G_l + 8 + C_l + D_l(t) + W_l + L_l(t)``: ``schedule`` "sequential"
     ``1 + sum_t [1 + sum_l c_l(t)]``, "inflight" ``1 + sum_{w=0}^{T+L-2} [1 + max_{0 <= w-l < T} c_l(w-l)]``,
@@ -238,7 +238,8 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
     ``L = n_in + 2 * E + 1 + n_in * G + 4`` (the eligibility sweep). ``rewards`` (rstdp): sample
     k's reward at every step, ``sample_rewards`` its reward after the sample (both default 0). With
     ``weight_ram="spram"`` (every layer's weights in SPRAM; stdp only) a weight pass issues every
-    other cycle: ``L = n_in + E * (2G if a_minus else 2) + S * 2 n_in + 4``."""
+    other cycle: ``L = n_in + E * (2G if a_minus else 2) + S * 2 n_in + 4``. ``registered_reads``
+    (HardwareConfig) makes the 8 a 9."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
@@ -266,7 +267,7 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
                 D = tp.max_delay if tp is not None else 0  # slots D + 1, cleared at t = 0; 2 stages more
                 stride = 1 << (G - 1).bit_length()  # a slot's words: G rounded up to a power of two
                 delay = (2 + (D * stride + G) * (t == 0)) if D else 0
-                cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + current + delay
+                cycles += (e[:, t].sum(axis=1) + recurrent) * G + G + 8 + registered_reads + current + delay
                 p = layer.plasticity
                 if p is not None and p.wta:
                     cycles += (G if p.inhibition != "none" or p.wta > 1 else 1) + 2

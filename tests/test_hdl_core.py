@@ -22,18 +22,19 @@ from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
 
 
-def check(net, spikes, lanes, schedule="inflight"):
+def check(net, spikes, lanes, schedule="inflight", registered_reads=False):
     """Run samples [N, T, n_in] through contract, twin and gateware; all must agree."""
     lanes_l = lanes if isinstance(lanes, list) else [lanes] * len(net.layers)
     ref = simulate(net, spikes)
-    hw_config = HardwareConfig(lanes=lanes, schedule=schedule)
+    hw_config = HardwareConfig(lanes=lanes, schedule=schedule, registered_reads=registered_reads)
     twin = Twin(net, hw_config)
     hw = simulate_core(NetworkCore(net, hw_config), spikes)
     for b in range(spikes.shape[0]):
         tr = twin.run(spikes[b])
         assert (m := RunResult.from_simulation(net, ref, b).mismatch(tr)) is None, f"twin vs contract, sample {b}: {m}"
         assert (m := tr.mismatch(hw[b])) is None, f"gateware vs twin, sample {b}: {m}"
-        assert hw[b].cycles == formula(net, lanes_l, spikes[b], schedule=schedule), \
+        assert hw[b].cycles == formula(net, lanes_l, spikes[b], schedule=schedule,
+                                       registered_reads=registered_reads), \
             f"sample {b}: cycles {hw[b].cycles} != formula"
     return hw
 
@@ -52,6 +53,27 @@ def test_random_networks(seed, lanes_exp, p, schedule):
     lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
     spikes = random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p)
     check(net, spikes, lanes, schedule)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 4), min_size=3, max_size=3),
+       p=st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0]), schedule=st.sampled_from(SCHEDULES))
+def test_random_networks_registered_reads(seed, lanes_exp, p, schedule):
+    # HardwareConfig.registered_reads: a register behind every block RAM read, a cycle more a layer step.
+    net = random_network(seed, timesteps=int(np.random.default_rng(seed).integers(1, 7)))
+    lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
+    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes, schedule, registered_reads=True)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_registered_reads_back_to_back_ops(groups, schedule):
+    # Every input spikes at every step, so ops come back to back: with G <= 2 an op reads its
+    # accumulator word before the ops just ahead of it (the same group) have written theirs.
+    net = random_network(13, (7, 4 * groups, 4 * groups, 3), timesteps=4, readout=True)
+    spikes = np.ones((1, 4, 7), bool)
+    check(net, spikes, [4, 4, 1], schedule, registered_reads=True)
+    check(net, random_spikes(14, 2, 4, 7, p=0.9), [4, 4, 1], schedule, registered_reads=True)
 
 
 @pytest.mark.slow
@@ -134,11 +156,12 @@ def test_all_silent_sample_and_empty_run(schedule):
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
 @pytest.mark.parametrize("lanes", [1, 2, 4])
-def test_default_digits_samples(lanes, schedule):
+def test_default_digits_samples(lanes, schedule, registered_reads):
     net = datasets.load_network()
     x, _ = datasets.load("digits", "test")
-    check(net, datasets.encode_for(net, x[:1]), lanes, schedule)
+    check(net, datasets.encode_for(net, x[:1]), lanes, schedule, registered_reads=registered_reads)
 
 
 @pytest.mark.slow

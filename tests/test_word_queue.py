@@ -58,15 +58,17 @@ def test_bad_parameters_are_named(name, args):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), width=st.integers(1, 12), depth=st.integers(1, 9),
        p_write=st.floats(0.0, 1.0), p_pop=st.floats(0.0, 1.0))
+@pytest.mark.parametrize("registered", [False, True], ids=["", "registered"])
 @pytest.mark.parametrize("fenced", [False, True])
-def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_pop, fenced):
+def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_pop, fenced, registered):
     rng = np.random.default_rng(seed)
     n = 80
     writes = rng.random(n) < p_write
     pops = rng.random(n) < p_pop
     seals = rng.random(n) < 0.2
     words = rng.integers(0, 1 << width, n)
-    dut = WordQueue(width, depth, fenced=fenced)
+    # registered: the head is a flip-flop behind the block RAM, with the same cycles (one twin).
+    dut = WordQueue(width, depth, fenced=fenced, registered=registered)
     twin = WordQueueTwin(width, depth, fenced=fenced)
     accepted, popped, saw_full = [], [], []
 
@@ -98,9 +100,10 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
         assert len(accepted) >= dut.capacity
 
 
-def test_gateware_full_queue_refuses_and_drains_in_order():
+@pytest.mark.parametrize("registered", [False, True], ids=["", "registered"])
+def test_gateware_full_queue_refuses_and_drains_in_order(registered):
     """Fill to capacity with no pops (head + capacity words), check the refusal, then drain."""
-    dut = WordQueue(8, 4)
+    dut = WordQueue(8, 4, registered=registered)
     out = []
 
     async def body(ctx):
