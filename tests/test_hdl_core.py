@@ -18,6 +18,7 @@ from spikegate.hdl.testbench import run_in_testbench, simulate_core
 from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
 from spikegate.model.hardware import SCHEDULES, HardwareConfig
 from spikegate.model.network import Layer, Leak, Network, signed_range
+from spikegate.model.protocol import CfgTarget
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate
 
@@ -192,13 +193,15 @@ async def _send(ctx, stream, payload):
     ctx.set(stream.valid, 0)
 
 
-def test_overflow_clear_and_rerun():
+@pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
+def test_overflow_clear_and_rerun(registered_reads):
     net = random_network(31, (6, 5, 4), timesteps=3, readout=False)
     spikes = random_spikes(32, 1, 3, 6, p=0.5)[0]
     words = input_words(spikes)
-    twin = Twin(net, HardwareConfig(lanes=2, max_events=len(words)))
+    hw = HardwareConfig(lanes=2, max_events=len(words), registered_reads=registered_reads)
+    twin = Twin(net, hw)
     expect = twin.run(spikes)
-    dut = NetworkCore(net, HardwareConfig(lanes=2, max_events=len(words)))
+    dut = NetworkCore(net, hw)
 
     async def body(ctx):
         # Fill the buffer exactly; one more word overflows.
@@ -216,7 +219,7 @@ def test_overflow_clear_and_rerun():
             assert ctx.get(dut.cycles) == expect.cycles
             for j in range(net.n_outputs):
                 ctx.set(dut.out_addr, j)
-                await ctx.tick()
+                await ctx.tick().repeat(hw.read_latency)
                 assert ctx.get(dut.out_count) == expect.counts[j]
                 assert ctx.get(dut.out_membrane) == expect.membranes[-1][j]
         # clear empties the buffer and the sticky flag; an address >= n_in is refused.
@@ -233,6 +236,66 @@ def test_overflow_clear_and_rerun():
         assert ctx.get(dut.busy)
         await until(ctx, lambda: ctx.get(dut.done), "done of an empty run")
         assert ctx.get(dut.cycles) == 1
+
+    _bench(dut, body)
+
+
+@pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
+@pytest.mark.parametrize("steps", [[[]], [[], [2]], [[0, 3], [1], [], [0, 1, 2, 3]]], ids=["one-word", "two-steps", "four-steps"])
+def test_start_right_after_the_last_load(steps, registered_reads):
+    # The port contract allows start in the cycle after the last load; with registered reads the
+    # input buffer's head is a flip-flop, which must still see a word written just before start
+    # (the one-word sample writes the head itself). Each sample is loaded over the last one.
+    net = random_network(33, (4, 5, 3), timesteps=4, readout=True)
+    hw = HardwareConfig(lanes=2, max_events=16, registered_reads=registered_reads)
+    twin = Twin(net, hw)
+    samples = []
+    for k in range(3):  # the same steps with other inputs, so a stale head word would show
+        x = np.zeros((len(steps), 4), bool)
+        for t, active in enumerate(steps):
+            x[t, [(i + k) % 4 for i in active]] = True
+        samples.append(x)
+    dut = NetworkCore(net, hw)
+
+    async def body(ctx):
+        for x in samples:
+            expect = twin.run(x)
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            for a, e in input_words(x):
+                await _send(ctx, dut.load, {"addr": a, "end_of_step": e})
+            ctx.set(dut.start, 1)  # the cycle right after the last load
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await until(ctx, lambda: ctx.get(dut.done), "done")
+            assert ctx.get(dut.cycles) == expect.cycles
+            for j in range(net.n_outputs):
+                ctx.set(dut.out_addr, j)
+                await ctx.tick().repeat(hw.read_latency)
+                assert ctx.get(dut.out_membrane) == expect.membranes[-1][j], (x.tolist(), j)
+
+    _bench(dut, body)
+
+
+@pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
+def test_parameter_reads_answer_after_the_read_latency(registered_reads):
+    # param_addr moves every cycle; param_data shows each address's value read_latency cycles later.
+    net = random_network(35, (5, 6, 3), timesteps=2, readout=False)
+    hw = HardwareConfig(lanes=4, registered_reads=registered_reads)
+    dut = NetworkCore(net, hw)
+    reads = [(l, CfgTarget.WEIGHT, i, j, int(layer.weights[i, j])) for l, layer in enumerate(net.layers)
+             for i in range(layer.n_in) for j in range(layer.n)]
+    reads += [(l, CfgTarget.BIAS, 0, j, int(layer.bias[j])) for l, layer in enumerate(net.layers) for j in range(layer.n)]
+    reads += [(l, CfgTarget.THRESHOLD, 0, 0, layer.threshold) for l, layer in enumerate(net.layers)]
+
+    async def body(ctx):
+        seen = []
+        for l, target, row, col, _ in reads + [reads[0]] * hw.read_latency:
+            ctx.set(dut.param_addr, {"layer": l, "target": target, "row": row, "col": col})
+            await ctx.tick()
+            seen.append(ctx.get(dut.param_data))
+        assert seen[hw.read_latency - 1:len(reads) + hw.read_latency - 1] == [r[-1] for r in reads]
 
     _bench(dut, body)
 
