@@ -85,6 +85,34 @@ def test_random_configuration_verilator_sequential_schedule(name):
     np.testing.assert_array_equal(hw.cycles, cycle_formula(net, lanes, config_spikes(name, net), schedule="sequential"))
 
 
+# G = 1 and 2 (the accumulator forwarding), ragged groups, per-layer lanes, refractory counters,
+# readout counts, three layers: HardwareConfig.registered_reads, a register behind every read.
+REGISTERED_CONFIGS = ["single-synapse", "one-neuron", "one-input", "multiply-leak-subtract-refractory",
+                      "readout-per-layer-lanes", "three-layers-mixed-lanes", "random-a"]
+
+
+@pytest.mark.parametrize("name", REGISTERED_CONFIGS)
+def test_random_configuration_verilator_registered_reads(name):
+    net, lanes = config_network(name)
+    spikes = config_spikes(name, net)
+    hw, exp, mismatches = CoreSim(net, lanes=lanes, simulator="verilator", registered_reads=True).check(spikes)
+    assert_bit_exact(hw, exp, mismatches)
+    lanes_l = lanes if isinstance(lanes, list) else [lanes] * len(net.layers)
+    np.testing.assert_array_equal(hw.cycles, cycle_formula(net, lanes_l, spikes, registered_reads=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_default_digits_network_whole_test_split_verilator_registered_reads(schedule):
+    net = datasets.load_network(None)
+    x, _ = datasets.load("digits", "test")
+    spikes = datasets.encode_for(net, x)
+    hw, exp, mismatches = CoreSim(net, lanes=4, simulator="verilator", schedule=schedule,
+                                  registered_reads=True).check(spikes)
+    assert_bit_exact(hw, exp, mismatches)
+    np.testing.assert_array_equal(hw.cycles, cycle_formula(net, 4, spikes, schedule=schedule, registered_reads=True))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("lanes", [1, 2, 4])
