@@ -61,14 +61,17 @@ def hardware_summary(core: NetworkCore) -> dict:
             "spram_tiles": sum(g.spram_tiles for g in core.geometry),
             "weights_loaded_by_host": spram, "input_ram": core.hw.input_ram,
             "trace_depth": core.trace_depth, "layers": layers, "memory_bits_total": total,
-            "schedule": core.hw.schedule, "cycle_formula": _cycle_formula(core.geometry, core.hw.schedule)}
+            "schedule": core.hw.schedule, "registered_reads": core.hw.registered_reads,
+            "cycle_formula": _cycle_formula(core.geometry, core.hw.schedule)}
 
 
 def _cycle_formula(geometry, schedule: str) -> str:
     conv = (f"; a conv2d layer's term: sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + {LAYER_OVERHEAD}"
             if any(g.conv is not None for g in geometry) else "")
+    # registered_reads (read_stages): a cycle more in every layer step (refused for the other kinds).
+    overhead = LAYER_OVERHEAD + max(g.read_stages for g in geometry)
     if not any(g.current or g.recurrent or g.delay_slots for g in geometry):
-        term, where = f"(E_l(t) * G_l + G_l + {LAYER_OVERHEAD})", ""
+        term, where = f"(E_l(t) * G_l + G_l + {overhead})", ""
     else:
         # Temporal layers (model.layer.LayerGeometry.cycles): recurrent spikes of step t-1, current
         # stages, the delay path's stages and its slot clear at t = 0.

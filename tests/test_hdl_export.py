@@ -38,6 +38,18 @@ def test_export_cli_schedule(tmp_path, capsys):
     assert "invalid choice: 'waves'" in capsys.readouterr().err
 
 
+def test_export_cli_registered_reads(tmp_path, capsys):
+    out = tmp_path / "top.v"
+    assert main(["export", "-o", str(out), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["export", "--registered-reads", "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert not plain["registered_reads"] and d["registered_reads"]
+    assert plain["cycle_formula"].endswith("G_l + 8)") and d["cycle_formula"].endswith("G_l + 9)")
+    assert main(["export", "--registered-reads", "-o", str(out)]) == 0
+    assert "(inflight schedule, registered reads)" in capsys.readouterr().out
+
+
 def test_export_cli_refuses_impossible_configs(tmp_path, capsys):
     out = tmp_path / "top.v"
     for args in (["--lanes", "3"], ["--lanes", "0"], ["--lanes", "x"], ["--lanes", "4,4,4"],

@@ -8,7 +8,8 @@ from ..extras import require_extra
 from ..model.hardware import MAX_EVENTS
 from ..netinfo import DEFAULT_LANES, DEFAULT_MAX_EVENTS
 from ..progress import note
-from ._common import (add_json_argument, add_lanes_argument, add_net_argument, add_schedule_argument, emit,
+from ._common import (add_json_argument, add_lanes_argument, add_net_argument, add_registered_reads_argument,
+                      add_schedule_argument, emit,
                       parse_lanes)
 
 
@@ -34,6 +35,7 @@ def register(subparsers) -> None:
                         "no initial contents: the host loads them through cfg); one value or one per layer "
                         "as K0,K1,... (default: block)")
     add_schedule_argument(p)
+    add_registered_reads_argument(p)
     p.add_argument("--name", default="spikegate_top", help="Verilog module name (default: spikegate_top)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
     add_json_argument(p)
@@ -57,7 +59,8 @@ def run(args) -> int:
     budget = DEFAULT_MEMORY_BUDGET if args.memory_budget is None else args.memory_budget
     note(f"export: generating NetworkCore for {'-'.join(map(str, net.shape))} with lanes {lanes}")
     hw = HardwareConfig(lanes=lanes, max_events=args.max_events, trace_depth=args.trace_depth,
-                        memory_budget=budget, weight_ram=parse_weight_ram(args.weight_ram), schedule=args.schedule)
+                        memory_budget=budget, weight_ram=parse_weight_ram(args.weight_ram), schedule=args.schedule,
+                        registered_reads=args.registered_reads)
     summary = export_verilog(net, args.output, hw, name=args.name)
     emit(args, summary, format_summary, compact=True)
     return 0
@@ -66,7 +69,8 @@ def run(args) -> int:
 def format_summary(summary: dict) -> str:
     lines = [f"wrote {summary['output']}: module {summary['module']}, lanes {summary['lanes']}, "
              f"{summary['memory_bits_total']} memory bits",
-             f"cycles per sample ({summary['schedule']} schedule) = {summary['cycle_formula']}"]
+             f"cycles per sample ({summary['schedule']} schedule"
+             f"{', registered reads' if summary['registered_reads'] else ''}) = {summary['cycle_formula']}"]
     if summary["weights_loaded_by_host"]:
         lines.append(f"weights of layer(s) {summary['weights_loaded_by_host']} are in SPRAM "
                      f"({summary['spram_tiles']} tiles) and start at zero: load them through cfg "
