@@ -13,7 +13,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal
 
 from ..model.hardware import SPRAM_WIDTH
-from .synapse import spram_tile
+from .spram import spram_tile
 
 __all__ = ["spram_buffer_ports", "input_head"]
 
@@ -30,7 +30,7 @@ class _Port:
 def spram_buffer_ports(m, width: int, primitive) -> tuple[_Port, _Port]:
     """(write port, read port) of a buffer of ``width``-bit words in one SPRAM tile (HardwareConfig.geometry
     checks that it fits: at most 16,384 words of at most 16 bits). ``primitive``: True instantiates
-    SB_SPRAM256KA, ``"model"`` its cycle model (hdl.synapse.SPRAM256KAModel)."""
+    SB_SPRAM256KA, ``"model"`` its cycle model (hdl.spram.SPRAM256KAModel)."""
     wr, rd = _Port(14, width, "ib_wr"), _Port(14, width, "ib_rd")
     dout = spram_tile(m, "input_spram", primitive, address=Mux(wr.en, wr.addr, rd.addr),
                       datain=Cat(wr.data, Const(0, SPRAM_WIDTH - width)), maskwren=Const(0b1111, 4), wren=wr.en)

@@ -2,14 +2,20 @@
 
 An ECP5 DP16KD takes 5.8 ns from clock to data at speed grade 6 (docs/timing.md), so any logic
 behind a read leaves little of a 10 ns cycle. With the option, each read's data goes into a
-flip-flop first and the logic starts from there, a cycle later. Without it, nothing is added: the
-netlist is the one built before the option existed.
+flip-flop first and the logic starts from there, a cycle later (:func:`late`), and a deep weight
+memory is built as narrow slices, so that no wide multiplexer sits between the blocks and that
+flip-flop (:func:`weight_slices`). Without it, nothing is added: the netlist is the one built
+before the option existed.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Cat, Signal, unsigned
+from amaranth.lib.memory import Memory
 
-__all__ = ["late"]
+from ..model.layer import LayerGeometry, ceil_log2
+from .spram import MemPort
+
+__all__ = ["late", "weight_slice_bits", "weight_slices", "sliced_ports", "DP16KD_SHAPES"]
 
 
 def late(m, value, stages: int, name: str):
@@ -19,3 +25,55 @@ def late(m, value, stages: int, name: str):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+# ECP5 DP16KD data widths (without the parity bits) and the depth of one block at each.
+DP16KD_SHAPES = ((32, 512), (16, 1024), (8, 2048), (4, 4096), (2, 8192), (1, 16384))
+
+
+def weight_slice_bits(geo: LayerGeometry) -> int | None:
+    """Bits per slice of a layer's weight memory with registered reads, or None to keep it whole.
+
+    Yosys stacks block RAMs in depth for a deep memory and selects the word with a multiplexer
+    behind them: a 784-128-10 network's first layer at 4 lanes (25,088 words of 32 bits) is 49
+    DP16KD deep, and its 49-way multiplexer, spread over the die, was the ULX3S's critical path
+    with every block RAM read registered (docs/timing.md). Narrow slices are each as deep as a
+    block goes at their width: the widest slice (within one lane's weight bits) that is at most 2
+    blocks deep. Memories of up to 2 blocks deep already are stay whole."""
+    D, wb = geo.n_in * geo.groups, geo.weight_bits
+    if D <= 2 * DP16KD_SHAPES[0][1]:
+        return None
+    for bits, depth in DP16KD_SHAPES:
+        if bits <= wb and wb % bits == 0 and 2 * depth >= D:
+            return bits
+    return 1
+
+
+def weight_slices(geo: LayerGeometry, words: list[int], attrs: dict) -> list[Memory]:
+    """The weight memory of initial contents ``words`` as slices of :func:`weight_slice_bits` bits
+    (slice k: bits k*s .. k*s+s-1 of every word), or [] to keep it whole."""
+    sb = weight_slice_bits(geo)
+    if sb is None:
+        return []
+    mask = (1 << sb) - 1
+    return [Memory(shape=unsigned(sb), depth=geo.n_in * geo.groups, attrs=attrs,
+                   init=[(w >> (k * sb)) & mask for w in words])
+            for k in range(geo.lanes * geo.weight_bits // sb)]
+
+
+def sliced_ports(m, slices: list[Memory], geo: LayerGeometry) -> tuple[MemPort, MemPort]:
+    """(read port, write port) of the weight memory built as ``slices``, all at the same address;
+    a slice lies within one lane, so the lane's write enable is the slice's."""
+    W, wb = geo.lanes * geo.weight_bits, geo.weight_bits
+    addr_bits = max(1, ceil_log2(geo.n_in * geo.groups))
+    rd, wr = MemPort(addr_bits, W, geo.lanes), MemPort(addr_bits, W, geo.lanes)
+    sb = W // len(slices)
+    data = []
+    for k, mem in enumerate(slices):
+        m.submodules[f"weights_{k}"] = mem
+        r, w = mem.read_port(), mem.write_port()
+        m.d.comb += [r.addr.eq(rd.addr), w.addr.eq(wr.addr), w.data.eq(wr.data[k * sb:(k + 1) * sb]),
+                     w.en.eq(wr.en[k * sb // wb])]
+        data.append(r.data)
+    m.d.comb += rd.data.eq(Cat(*data))
+    return rd, wr

@@ -103,7 +103,7 @@ class CoreSim:
         if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= 4096:
             raise ValueError(f"timesteps = {T!r} is not valid; valid: an integer from 1 to 4096")
         self.net, self.lanes, self.simulator, self.timesteps = net, lanes, simulator, int(T)
-        # SPRAM weights (``weight_ram``) are simulated with hdl.synapse.SPRAM256KAModel tiles
+        # SPRAM weights (``weight_ram``) are simulated with hdl.spram.SPRAM256KAModel tiles
         # (the SB_SPRAM256KA cycle model: same tiling, address multiplexing and nibble masks);
         # they start empty, so the testbench loads them through cfg.
         self.hw = replace(sim_hardware(net, lanes, self.timesteps, schedule), weight_ram=weight_ram,

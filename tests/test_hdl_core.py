@@ -14,6 +14,8 @@ from conftest import cycle_formula as formula
 from waits import until
 from spikegate import datasets
 from spikegate.hdl.core import CFG_LATENCY, NetworkCore
+from spikegate.hdl.read_reg import weight_slice_bits
+from spikegate.hdl.synapse import SynapseArray
 from spikegate.hdl.testbench import run_in_testbench, simulate_core
 from spikegate.model.core import NetworkCore as Twin, RunResult, input_words, weight_cfg_words
 from spikegate.model.hardware import SCHEDULES, HardwareConfig
@@ -298,6 +300,57 @@ def test_parameter_reads_answer_after_the_read_latency(registered_reads):
         assert seen[hw.read_latency - 1:len(reads) + hw.read_latency - 1] == [r[-1] for r in reads]
 
     _bench(dut, body)
+
+
+def test_weight_slices_keep_each_bit_within_two_blocks():
+    # (n_in, n, lanes, weight_bits) -> bits per slice of layer 0's weight memory with registered reads
+    cases = {(64, 64, 4, 8): None,        # digits: 1,024 words, two 512 x 32 blocks, kept whole
+             (784, 128, 4, 8): 1,         # 25,088 words: 49 blocks deep whole, 2 deep at 16 K x 1
+             (300, 16, 4, 8): 8,          # 1,200 words: 8-bit slices, one 2 K-deep block each
+             (150, 40, 1, 6): 2,          # 6,000 words of 6 bits: 2-bit slices (8 K deep), within a lane
+             (700, 9, 2, 4): 4}
+    for (n_in, n, lanes, wb), bits in cases.items():
+        net = random_network(1, (n_in, n, 3), weight_bits=wb)
+        geo = HardwareConfig(lanes=lanes, registered_reads=True).geometry(net)[0]
+        assert weight_slice_bits(geo) == bits, (n_in, n, lanes, wb)
+    net = random_network(1, (784, 128, 3), weight_bits=8)
+    assert SynapseArray(net.layers[0], HardwareConfig(lanes=4).geometry(net)[0]).weight_slices == []
+
+
+def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads():
+    # Layer 0 (1,200 weight words at 4 lanes) is built as four 8-bit slices: writes reach one lane's
+    # slice, reads put the word together, and a run uses the written weights.
+    net = random_network(51, (300, 16, 5), timesteps=4, readout=True, weight_bits=8)
+    hw = HardwareConfig(lanes=4, registered_reads=True)
+    dut = NetworkCore(net, hw)
+    assert len(dut.layers[0].synapses.weight_slices) == 4
+    rng = np.random.default_rng(52)
+    twin = Twin(net, hw)
+    writes = [(0, 0, int(rng.integers(0, 300)), int(rng.integers(0, 16)), int(rng.integers(-128, 128)))
+              for _ in range(20)]
+    for w in writes:
+        assert twin.cfg(*w)
+    spikes = random_spikes(53, 1, 4, 300, p=0.1)[0]
+    spikes[:, [w[2] for w in writes]] = True  # the written rows take part in the run
+    expect = twin.run(spikes)
+    results = {}
+
+    async def body(ctx):
+        for layer, target, row, col, data in writes:
+            await _send(ctx, dut.cfg, {"layer": layer, "target": target, "row": row, "col": col, "data": data})
+        await ctx.tick().repeat(CFG_LATENCY)
+        seen = []
+        for _, target, row, col, _ in writes:
+            ctx.set(dut.param_addr, {"layer": 0, "target": target, "row": row, "col": col})
+            await ctx.tick().repeat(hw.read_latency)
+            seen.append(ctx.get(dut.param_data))
+        results["read"] = seen
+        results["hw"] = await run_in_testbench(ctx, dut, spikes)
+
+    _bench(dut, body)
+    last = {(r, c): d for _, _, r, c, d in writes}
+    assert results["read"] == [last[(r, c)] for _, _, r, c, _ in writes]
+    assert (m := expect.mismatch(results["hw"])) is None, m
 
 
 def test_cfg_writes_match_twin():
