@@ -119,8 +119,8 @@ class EncodeCommands:
         if base is not None:
             m.d.comb += self.encoder.base.eq(base)
         # With registered reads the encoder's first level is addressed in this cycle, before
-        # ``feeding`` hands it the buffer: the engine's pointer takes that address (ptr_to).
-        m.d.sync += self.eng.ptr_to(ENCODE_HEADER_LEN if base is None else base) if self.geo.registered_reads else []
+        # ``feeding`` hands it the buffer, by the engine's pointer: it holds that address already
+        # (ENCODE: just past the header; BATCH: ``base`` is the pointer).
 
     def states(self, respond, resp_len):
         m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo

@@ -17,7 +17,7 @@ import numpy as np
 from . import datasets
 from .host import Board
 from .model import classify, simulate
-from .model.core import HardwareConfig, NetworkCore
+from .model.core import NetworkCore
 from .model.encode import ON_CHIP, InputEncoder, bernoulli_state, quantise
 from .model.network import Network
 from .progress import silent
@@ -111,7 +111,7 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
             loaded = True
         elif check:
             link.verify_network(net, name=net_name)
-        twin = NetworkCore(net, HardwareConfig(lanes=tuple(ident.lanes), max_events=ident.max_events))
+        twin = NetworkCore(net, ident.hardware())  # the board's lanes, max_events and registered reads
         cycles_twin = [twin.run(s).cycles for s in spikes]
 
         counts = np.zeros((n, net.n_outputs), np.int64)

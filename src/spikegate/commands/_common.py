@@ -84,6 +84,12 @@ def add_schedule_argument(p: argparse.ArgumentParser) -> None:
                         f"sequential: each step's layers one after the other (default: {SCHEDULES[0]})")
 
 
+def add_registered_reads_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registered-reads", action="store_true",
+                   help="a flip-flop behind every block RAM read (for the ECP5): one cycle more per layer "
+                        "step; dense layers without temporal features or plasticity only")
+
+
 def add_json_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
