@@ -135,3 +135,33 @@ def test_board_top_and_build_take_the_option(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and "registered_reads = True is not valid for a layer with synaptic delays" in err
     assert time.monotonic() - t0 < 30 and not any(tmp_path.iterdir())
+
+
+
+def test_host_builds_its_twin_from_identify(capsys):
+    """Model tier: against a board (the link twin on a socket) with registered reads, the host's
+    twin predicts every run's cycles, one more per layer step than a board without them (T + L - 1
+    a sample, the waves of the inflight schedule), and `spikegate run` says so."""
+    import json
+    from test_host import TwinServer
+    from spikegate import datasets
+    from spikegate.board_run import run_on_board
+    from spikegate.cli import main
+    digits = datasets.load_network(None)
+    runs = {}
+    for on in (False, True):
+        srv = TwinServer(proto.HostLink(digits, lanes=4, registered_reads=on))
+        try:
+            runs[on] = run_on_board(digits, srv.url, data="digits", samples=6, seed=1)
+            if on:
+                assert main(["run", "--board", "sim", "--port", srv.url, "--samples", "2", "--json"]) == 0
+                out = json.loads(capsys.readouterr().out)
+                assert out["registered_reads"] and out["cycles_match"] == 2
+                assert main(["run", "--board", "sim", "--port", srv.url, "--samples", "2"]) == 0
+                assert "block RAM reads registered: a cycle more per layer step" in capsys.readouterr().out
+        finally:
+            srv.close()
+    for on, r in runs.items():
+        assert r.ok and r.cycles_match == r.samples == 6 and r.registered_reads == on
+    T, L = digits.timesteps, len(digits.layers)
+    assert runs[True].cycles_per_sample == runs[False].cycles_per_sample + T + L - 1
