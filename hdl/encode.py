@@ -101,7 +101,7 @@ class InputEncoder(wiring.Component):
             # Both memories read at stage A's next address; their data reach stage B through a
             # flip-flop each (the buffer's is the decoder's). A stall holds stage A, so its address
             # is read again, and stage B keeps what it had (held_*, chosen by the stall a cycle on).
-            rem_q = Signal(8)
+            rem_q = Signal(8, reset_less=True)
             m.d.sync += rem_q.eq(rem_rd.data)
             m.d.comb += [self.buf.addr.eq(ak_ahead.addr), rem_rd.addr.eq(k_ahead.addr)]
             stall_q = Signal()

@@ -165,3 +165,46 @@ def test_host_builds_its_twin_from_identify(capsys):
         assert r.ok and r.cycles_match == r.samples == 6 and r.registered_reads == on
     T, L = digits.timesteps, len(digits.layers)
     assert runs[True].cycles_per_sample == runs[False].cycles_per_sample + T + L - 1
+
+
+FLIP_FLOPS = {"$dff", "$dffe", "$sdff", "$sdffe", "$sdffce"}
+
+
+def _link_read_users(tmp_path, **kw) -> dict[str, set]:
+    """Yosys (proc, flatten, opt_dff: no synthesis) on a HostLink: for each of the link's memories
+    (the core's are left out: its own tests cover them), the (cell type, port) its read data feed."""
+    import json
+    import subprocess
+    from amaranth.back import rtlil
+    from spikegate.boards.toolchain import resolve
+    from spikegate.hdl.link import HostLink
+    top = HostLink(NET, lanes=2, clk_freq=400_000, baud=100_000, max_events=64, max_payload=64, **kw)
+    (tmp_path / "link.il").write_text(rtlil.convert(top, name="top"))
+    # (YoWASP tools see the working folder only: relative paths)
+    subprocess.run([resolve("yosys"), "-q", "-p", "read_rtlil link.il; hierarchy -top top; proc; flatten; "
+                    "opt_clean; opt_dff; opt_clean; write_json link.json"], cwd=tmp_path, check=True, timeout=300,
+                   capture_output=True)
+    cells = json.loads((tmp_path / "link.json").read_text())["modules"]["top"]["cells"]
+    users = {}
+    for name, c in cells.items():
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "input":
+                for b in bits:
+                    users.setdefault(b, set()).add((c["type"], port))
+    return {c["parameters"]["MEMID"].lstrip("\\"): set().union(*(users.get(b, set()) for b in c["connections"]["DATA"]))
+            for c in cells.values() if c["type"].startswith("$memrd") and "core." not in c["parameters"]["MEMID"]}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_link_block_ram_reads_go_into_flip_flops(tmp_path, stream):
+    """The option's point: every memory read of the link (payload buffer, encoder remainders,
+    identify payload and network id, answer FIFO) feeds a flip-flop's D input and nothing else, so
+    the logic behind it starts from a register. Without the option they feed logic."""
+    plain = _link_read_users(tmp_path, stream=stream)
+    registered = _link_read_users(tmp_path, stream=stream, registered_reads=True)
+    memories = {"decoder.buf", "engine.encoder.rem"} | ({"engine.answer_fifo.storage", "engine.answer.rom",
+                                                         "engine.answer.nid"} if stream else {"engine.answer.ident"})
+    assert set(registered) == set(plain) == memories
+    for mem, users in registered.items():
+        assert users and all(t in FLIP_FLOPS and port == "D" for t, port in users), (mem, users)
+    assert any(t not in FLIP_FLOPS for users in plain.values() for t, _ in users)

@@ -97,12 +97,12 @@ class AnswerSource(wiring.Component):
         rom_data, nid_data = rom_rd.data, nid_rd.data
         if registered:
             # timing: each memory's data into a flip-flop first (addressed a cycle ahead, below)
-            rom_data = Signal(8)
+            rom_data = Signal(8, reset_less=True)
             m.d.sync += rom_data.eq(rom_rd.data)
             if nid_rd is rom_rd:
                 nid_data = rom_data
             else:
-                nid_data = Signal(8)
+                nid_data = Signal(8, reset_less=True)
                 m.d.sync += nid_data.eq(nid_rd.data)
 
         source = Signal(Source)

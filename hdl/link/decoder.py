@@ -97,7 +97,7 @@ class FrameDecoder(wiring.Component):
         read = rd.data
         if self.registered:
             # timing: the block RAM's data into a flip-flop first, the readers' logic after it
-            read = Signal.like(rd.data)
+            read = Signal(len(rd.data), reset_less=True)  # (data: no reset, so no logic in front)
             m.d.sync += read.eq(rd.data)
         m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(read[:8]), crc.data.eq(byte)]
         if self.small_bit:

@@ -334,7 +334,7 @@ class CommandEngine(wiring.Component):
         # Registered reads: the FIFO's block RAM data go into a flip-flop first (a one-word stage
         # passing a byte a cycle). A byte the line waits for (a BATCH block's first) leaves a cycle
         # later; no link cycle formula counts the answer's bytes on the line.
-        byte, full = Signal(8), Signal()
+        byte, full = Signal(8, reset_less=True), Signal()
         take = ~full | self.data.ready
         m.d.comb += [fifo.r_en.eq(take), self.data.payload.eq(byte), self.data.valid.eq(full)]
         with m.If(take):
