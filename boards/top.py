@@ -90,7 +90,8 @@ class ResultSnoop(wiring.Component):
     complete result while the host streams samples.
 
     ``latency``: cycles from an address to its value (``HardwareConfig.read_latency``: 2 with
-    registered reads); the address and ``done`` wait that long before they meet the value.
+    registered reads); the address waits that long before it meets the value, and ``done`` must
+    have held since the address.
     """
 
     def __init__(self, n_out: int, value_shape, latency: int = 1):
@@ -119,8 +120,9 @@ class ResultSnoop(wiring.Component):
         best = Signal.like(self.value)
         best_idx = Signal(self.addr_bits)
         addr_in, done_in = self.out_addr, self.done
-        for _ in range(self.latency - 1):  # the older address and done flag, for a slower peek
-            addr_in, done_in = _delayed(m, addr_in), _delayed(m, done_in)
+        for _ in range(self.latency - 1):
+            # a slower peek: the older address, and done held since it (done_q below: throughout)
+            addr_in, done_in = _delayed(m, addr_in), _delayed(m, done_in) & self.done
         m.d.sync += [done_q.eq(done_in), addr_q.eq(addr_in), self.new.eq(0),
                      take.eq(self.done & done_q & (addr_q < self.n_out)), live.eq(self.done),
                      addr_r.eq(addr_q), value_r.eq(self.value)]
