@@ -7,7 +7,6 @@ from amaranth.sim import Simulator
 
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
-from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.random import random_network
 from test_link_engine import Harness, run_engine, write

@@ -12,7 +12,6 @@ from spikegate.hdl.link.engine import CommandEngine, connect_core
 from spikegate.hdl.link.signatures import small
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
-from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.protocol import STATUS_FIELDS, STATUS_LEN, field
 from spikegate.model.random import random_network, random_spikes
