@@ -208,3 +208,16 @@ def test_link_block_ram_reads_go_into_flip_flops(tmp_path, stream):
     for mem, users in registered.items():
         assert users and all(t in FLIP_FLOPS and port == "D" for t, port in users), (mem, users)
     assert any(t not in FLIP_FLOPS for users in plain.values() for t, _ in users)
+
+
+def test_build_report_names_the_option():
+    """Model tier: the printed build report says when the block RAM reads are registered."""
+    from spikegate.boards.report import format_report
+    r = {"title": "T", "device": "D", "lanes": 2, "stream": True, "utilization": {},
+         "network": {"source": "n", "shape": [8, 4], "timesteps": 4, "readout": False},
+         "clock": {"pll_mhz": 25.0, "oscillator_mhz": 25.0},
+         "timing": {"fmax_mhz": 50.0, "constraint_mhz": 25.0, "met": True, "slack_ns": 1.0},
+         "performance": {"cycles_per_sample": {"mean": 1, "min": 1, "max": 1}, "workload": "w"}}
+    assert "block RAM reads registered" not in format_report(r)
+    assert "block RAM reads registered" not in format_report({**r, "registered_reads": False})
+    assert "oscillator through the PLL; block RAM reads registered" in format_report({**r, "registered_reads": True})
