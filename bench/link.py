@@ -94,7 +94,8 @@ def _check_answers(title, mode, net, spikes, got, hw):
     want = simulate(net, spikes)
     # The twin's SPRAM weights are zero, as at power-up; the board's were uploaded. Where the
     # weights live does not change a run's cycles (without learning), so the twin keeps them in block RAM.
-    twin = NetworkCore(net, HardwareConfig(lanes=hw.lanes, max_events=hw.max_events))
+    twin = NetworkCore(net, HardwareConfig(lanes=hw.lanes, max_events=hw.max_events,
+                                           registered_reads=hw.registered_reads))
     for i, (counts, membranes, cycles) in enumerate(got):
         if not (np.array_equal(counts, want.counts[i]) and np.array_equal(membranes, want.membranes[-1][i])
                 and cycles == twin.cycles(spikes[i])):

@@ -125,7 +125,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
           baud: int | None = None, encoder: bool | None = None, schedule: str = "inflight",
-          stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD,
+          stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD, registered_reads: bool = False,
           timeout: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
@@ -141,7 +141,11 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     link streaming (docs/protocol.md, "Streaming": two more block RAMs and about 125 iCE40 logic
     cells); ``max_payload`` is the host link's request payload buffer in bytes (default 512; an ENCODE
     of a sample takes 5 + n_in bytes, so a 784-input network needs at least 789; each streaming bank
-    is rounded up to a power of two, docs/protocol.md "Payload buffer"); ``timeout`` is the seconds
+    is rounded up to a power of two, docs/protocol.md "Payload buffer"); ``registered_reads`` puts a
+    flip-flop behind every block RAM read, the core's and the host link's
+    (:class:`~spikegate.model.hardware.HardwareConfig`; docs/timing.md: the ECP5's block RAM takes
+    5.8 ns from clock to data; each layer step costs a cycle more; dense networks without temporal
+    features or plasticity; default off); ``timeout`` is the seconds
     the tools (synthesis, place and route, packing) get together (default
     :data:`boards.cache.BUILD_TIMEOUT_S`): past it the build is stopped and BuildError
     raised, nothing cached; ``progress(text)`` hears each step.
@@ -163,7 +167,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     if max_events is None:
         max_events = default_max_events(net)
     hw = HardwareConfig(lanes=lanes, max_events=max_events, schedule=schedule,
-                        weight_ram="block" if weight_ram is None else weight_ram)
+                        weight_ram="block" if weight_ram is None else weight_ram, registered_reads=registered_reads)
     if weight_ram is None:
         hw = fit.choose_weight_ram(board, net, hw)
     pll = pll_for(board, clock_mhz)
@@ -206,6 +210,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
         "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder, "stream": stream, "schedule": hw.schedule,
+        "registered_reads": hw.registered_reads,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},

@@ -54,7 +54,8 @@ def format_report(r: dict) -> str:
              f"(T = {n['timesteps']}{', readout' if n['readout'] else ''}), lanes {r['lanes']}",
              f"clock: {r['clock']['pll_mhz']:g} MHz from the {r['clock']['oscillator_mhz']:g} MHz "
              f"oscillator through the PLL"
-             + ("" if r.get("encoder", True) else "; on-chip input encoder left out (ENCODE, BATCH unavailable)"),
+             + ("" if r.get("encoder", True) else "; on-chip input encoder left out (ENCODE, BATCH unavailable)")
+             + ("; block RAM reads registered" if r.get("registered_reads") else ""),
              "resource      used / available      %"]
     search = r["clock"].get("search")
     if search:

@@ -88,10 +88,14 @@ class ResultSnoop(wiring.Component):
     is read, ``cls`` shows that run's class, ``valid`` goes high and ``new`` pulses for a cycle;
     ``cls`` then holds until the next run's outputs have all been read, so the LEDs show the last
     complete result while the host streams samples.
+
+    ``latency``: cycles from an address to its value (``HardwareConfig.read_latency``: 2 with
+    registered reads); the address waits that long before it meets the value, and ``done`` must
+    have held since the address.
     """
 
-    def __init__(self, n_out: int, value_shape):
-        self.n_out = n_out
+    def __init__(self, n_out: int, value_shape, latency: int = 1):
+        self.n_out, self.latency = n_out, int(latency)
         self.addr_bits = max(1, ceil_log2(n_out))
         super().__init__({
             "done": In(1),
@@ -115,7 +119,11 @@ class ResultSnoop(wiring.Component):
         have_best = Signal()
         best = Signal.like(self.value)
         best_idx = Signal(self.addr_bits)
-        m.d.sync += [done_q.eq(self.done), addr_q.eq(self.out_addr), self.new.eq(0),
+        addr_in, done_in = self.out_addr, self.done
+        for _ in range(self.latency - 1):
+            # a slower peek: the older address, and done held since it (done_q below: throughout)
+            addr_in, done_in = _delayed(m, addr_in), _delayed(m, done_in) & self.done
+        m.d.sync += [done_q.eq(done_in), addr_q.eq(addr_in), self.new.eq(0),
                      take.eq(self.done & done_q & (addr_q < self.n_out)), live.eq(self.done),
                      addr_r.eq(addr_q), value_r.eq(self.value)]
         with m.If(~live):
@@ -130,6 +138,13 @@ class ResultSnoop(wiring.Component):
                 m.d.sync += [self.cls.eq(Mux(better, addr_r, best_idx)), self.valid.eq(1),
                              self.new.eq(1)]
         return m
+
+
+def _delayed(m, value):
+    """``value`` a cycle late, through a flip-flop."""
+    q = Signal.like(value)
+    m.d.sync += q.eq(value)
+    return q
 
 
 class BlinkCode(wiring.Component):
@@ -256,7 +271,7 @@ class BoardTop(Elaboratable):
             self._leds(m, platform, hb_ctr[hb_bit], link.busy, Const(0, 4), Const(0, 1), Const(0, 1))
             return m
         value = core.out_membrane if last.readout else core.out_count
-        m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape())
+        m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape(), latency=self.hw.read_latency)
         m.d.comb += [snoop.done.eq(core.done), snoop.out_addr.eq(core.out_addr),
                      snoop.value.eq(value)]
         self._leds(m, platform, hb_ctr[hb_bit], link.busy, snoop.cls, snoop.valid, snoop.new)

@@ -12,6 +12,7 @@ from amaranth.utils import ceil_log2
 
 from ..model.encode import LEVELS, InputEncoder as _Twin
 from ..model.protocol import Encoding
+from .link.ahead import Ahead
 from .link.signatures import BufferRead, byte_zero
 from .synapse import BLOCK_RAM
 
@@ -45,11 +46,19 @@ class InputEncoder(wiring.Component):
     after each step: stage A addresses the level and the input's ``rate`` remainder, stage B
     decides and offers the word. ``o`` not ready holds both stages while stage B is on, offering
     or not (the level is re-read from stage B's address while it waits).
+
+    ``registered`` (``HardwareConfig.registered_reads``): ``buf`` answers two cycles after its
+    address (its data comes from a flip-flop behind the block RAM), and the remainder memory's
+    data goes into a flip-flop too. Stage A then addresses both a cycle ahead (the addresses its
+    counters move to, :class:`~spikegate.hdl.link.ahead.Ahead`), and stage B keeps its level and
+    remainder while it stalls: the same words in the same cycles.
     """
 
-    def __init__(self, n_in: int, timesteps: int, buf_depth: int, layout: data.StructLayout | None = None):
+    def __init__(self, n_in: int, timesteps: int, buf_depth: int, layout: data.StructLayout | None = None,
+                 *, registered: bool = False):
         _Twin(n_in, timesteps)  # validates the parameters the same way
         self.n_in, self.timesteps, self.buf_depth = int(n_in), int(timesteps), int(buf_depth)
+        self.registered = bool(registered)
         layout = load_layout(n_in) if layout is None else layout
         super().__init__({
             "start": In(1), "encoding": In(Encoding), "state": In(32), "base": In(range(buf_depth)),
@@ -64,7 +73,13 @@ class InputEncoder(wiring.Component):
         # rate's remainder per input, t * q mod 255 (only read back from step 1 on); one block RAM
         # (in flip-flops it would cost about 9 logic cells an input)
         m.submodules.rem = rem = Memory(shape=8, depth=n, init=[], attrs=BLOCK_RAM)
-        rem_rd, rem_wr = rem.read_port(), rem.write_port()
+        registered = self.registered
+        if registered and n == 1:
+            # read a cycle ahead, input 0's remainder is read in the cycle stage B writes it
+            rem_wr = rem.write_port()
+            rem_rd = rem.read_port(transparent_for=(rem_wr,))
+        else:
+            rem_rd, rem_wr = rem.read_port(), rem.write_port()
 
         encoding, s, base = Signal(Encoding), Signal(32), Signal.like(self.base)
         a_on, k, t = Signal(), Signal(range(n + 1)), Signal(range(T))        # stage A
@@ -73,22 +88,39 @@ class InputEncoder(wiring.Component):
         # base + k and base + kb, kept as counters (timing: o.ready, from the core's state, chose
         # between k and kb in front of the adder on its way to the level memory's address).
         ak, akb = Signal.like(self.base), Signal.like(self.base)
-        # A stall holds stage B whether or not it offers a word (timing: the decision, which needs
-        # the level just read, would otherwise steer the level memory's address); with ``o``
-        # ready it never happens, so the words and the cycle count are the same.
-        m.d.comb += [stall.eq(b_on & ~self.o.ready), self.busy.eq(a_on | b_on),
-                     self.buf.addr.eq(Mux(stall, akb, ak)), rem_rd.addr.eq(k), rem_rd.en.eq(~stall)]
+        # with registered reads both memories are read at stage A's next address (hdl.link.ahead)
+        k_ahead, ak_ahead = Ahead(m, k, registered=registered), Ahead(m, ak, registered=registered)
+        m.d.comb += [stall.eq(b_on & ~self.o.ready), self.busy.eq(a_on | b_on)]
+        if not registered:
+            # A stall holds stage B whether or not it offers a word (timing: the decision, which
+            # needs the level just read, would otherwise steer the level memory's address); with
+            # ``o`` ready it never happens, so the words and the cycle count are the same.
+            m.d.comb += [self.buf.addr.eq(Mux(stall, akb, ak)), rem_rd.addr.eq(k), rem_rd.en.eq(~stall)]
+            level, rem_data = self.buf, rem_rd.data
+        else:
+            # Both memories read at stage A's next address; their data reach stage B through a
+            # flip-flop each (the buffer's is the decoder's). A stall holds stage A, so its address
+            # is read again, and stage B keeps what it had (held_*, chosen by the stall a cycle on).
+            rem_q = Signal(8, reset_less=True)
+            m.d.sync += rem_q.eq(rem_rd.data)
+            m.d.comb += [self.buf.addr.eq(ak_ahead.addr), rem_rd.addr.eq(k_ahead.addr)]
+            stall_q = Signal()
+            level = BufferRead(self.buf_depth).flip().create()
+            rem_data, held = Signal(8), Signal(17)
+            m.d.sync += [stall_q.eq(stall), held.eq(Cat(level.data, level.small, rem_data))]
+            m.d.comb += Cat(level.data, level.small, rem_data).eq(
+                Mux(stall_q, held, Cat(self.buf.data, self.buf.small, rem_q)))
 
         # --- stage B: decide ---
-        q = self.buf.data
-        q_zero = byte_zero(self.buf)  # from the buffer's small flag (timing: not an 8-input test)
+        q = level.data
+        q_zero = byte_zero(level)  # from the buffer's small flag (timing: not an 8-input test)
         eos = kb == n
-        r_in = Mux(tb == 0, 0, rem_rd.data)
+        r_in = Mux(tb == 0, 0, rem_data)
         r_sum = Signal(9)
         m.d.comb += r_sum.eq(r_in + q)
         # r_in + q >= 255 <=> q >= 255 - r_in = ~r_in (8 bits): one comparison of the level as it
         # leaves the block RAM, in parallel with the sum (timing: not a compare after the adder)
-        rate_fire = q >= Mux(tb == 0, LEVELS, ~rem_rd.data)
+        rate_fire = q >= Mux(tb == 0, LEVELS, ~rem_data)
         # latency: step t fires the levels L(t) <= q < L(t - 1), L(-1) = 256, with
         # L(t) = 255 - floor((255 t + 127) / (T - 1)) the least level whose step is <= t; the
         # quotient steps by 255 / (T - 1) a step, so no multiplier or divider is needed.
@@ -130,15 +162,15 @@ class InputEncoder(wiring.Component):
             m.d.sync += [b_on.eq(a_on), kb.eq(k), tb.eq(t), akb.eq(ak)]
             with m.If(a_on):
                 with m.If(k == n):
-                    m.d.sync += [k.eq(0), ak.eq(base)]
+                    m.d.sync += [*k_ahead.to(0), *ak_ahead.to(base)]
                     with m.If(t == T - 1):
                         m.d.sync += a_on.eq(0)
                     with m.Else():
                         m.d.sync += t.eq(t + 1)
                 with m.Else():
-                    m.d.sync += [k.eq(k + 1), ak.eq(ak + 1)]
+                    m.d.sync += [*k_ahead.to(k + 1), *ak_ahead.to(ak + 1)]
 
         with m.If(self.start & ~self.busy):
             m.d.sync += [encoding.eq(self.encoding), s.eq(self.state), base.eq(self.base),
-                         a_on.eq(1), k.eq(0), t.eq(0), ak.eq(self.base)]
+                         a_on.eq(1), *k_ahead.to(0), t.eq(0), *ak_ahead.to(self.base)]
         return m

@@ -17,7 +17,7 @@ __all__ = [
     "BATCH_RECORD", "STATUS_NAMES", "SYNC_REQ", "SYNC_RESP", "MAGIC", "PROTOCOL_VERSION",
     "DIGEST_BYTES", "NET_ID_BYTES", "CHECKSUM_BYTES", "CYCLE_BYTES", "LOAD_CLEAR", "LOAD_RUN", "LOAD_FLAGS", "WRITE_HEADER",
     "WRITE_ROW_MAJOR", "REQUEST_HEADER",
-    "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT", "IDENT_STREAM", "STREAM_WINDOW",
+    "RESPONSE_HEADER", "CRC_INIT", "Field", "IDENTIFY_HEAD", "IDENTIFY_LAYER", "IDENTIFY_TAIL", "IDENT_READOUT", "IDENT_STREAM", "IDENT_REGISTERED", "STREAM_WINDOW",
     "MIN_PAYLOAD", "MAX_PAYLOAD", "DEFAULT_MAX_PAYLOAD", "check_max_payload",
     "STATUS_FIELDS", "STATUS_FLAGS", "STATUS_LEN", "field", "layout_len", "pack_fields", "parse_fields",
     "signed_range", "value_range", "value_bits", "threshold_range", "StateKind", "READ_STATE_HEADER",
@@ -210,6 +210,9 @@ IDENTIFY_TAIL = _table(("dirty", 1), ("net_id", NET_ID_BYTES, True))
 # IDENTIFY_HEAD flags
 IDENT_READOUT = 0x01
 IDENT_STREAM = 0x02    # the board takes the next frame while it executes one (docs/protocol.md, "Streaming")
+# the bitstream registers its block RAM reads (HardwareConfig.registered_reads): its runs take one
+# cycle more per layer step, so the host's twin needs it to predict the board's cycle counts
+IDENT_REGISTERED = 0x04
 # Requests a host may have unanswered on a streaming board: one executing, one received behind it.
 STREAM_WINDOW = 2
 

@@ -24,7 +24,8 @@ class IdentifyProof(Elaboratable):
         self.rig = LinkRig(config, free_core=True, run_bound=RUN_BOUND)
         # (the rig's blocks take one request at a time: a twin of a board without streaming)
         twin = proto.HostLink(config.net, lanes=1, clk_freq=1_000_000, baud=100_000,
-                              max_payload=config.max_payload, max_events=config.max_events, stream=False)
+                              max_payload=config.max_payload, max_events=config.max_events, stream=False,
+                              registered_reads=config.geo.registered_reads)
         static = proto.identify_static(config.geo, proto.structure_digest(config.net), proto.content_digest(config.net))
         most = 1 + RESPONSE_HEADER + len(static)
         expect = most if expect is None else expect

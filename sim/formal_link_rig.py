@@ -31,9 +31,11 @@ def no_reset(m):
 
 class LinkProofConfig:
     """The small link the proofs run on: a 2-input, 2-neuron layer (1 lane, 4 input-buffer words),
-    ``max_payload`` bytes of payload buffer and a ``frame_timeout`` of a few cycles."""
+    ``max_payload`` bytes of payload buffer and a ``frame_timeout`` of a few cycles;
+    ``registered_reads``: HardwareConfig's (the link's block RAM reads registered, the same bounds)."""
 
-    def __init__(self, max_payload: int = 12, frame_timeout: int = 6, max_events: int = 4):
+    def __init__(self, max_payload: int = 12, frame_timeout: int = 6, max_events: int = 4,
+                 registered_reads: bool = False):
         for name, value, lo in (("max_payload", max_payload, 10), ("frame_timeout", frame_timeout, 2),
                                 ("max_events", max_events, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
@@ -42,9 +44,10 @@ class LinkProofConfig:
         layer = Layer(weights=np.array([[1, -1], [0, 1]]), bias=np.array([0, 1]), threshold=1, weight_bits=2,
                       membrane_bits=4)
         self.net = Network(layers=[layer], timesteps=1, name="formal-link")
-        self.hw = HardwareConfig(lanes=1, max_events=max_events)
+        self.hw = HardwareConfig(lanes=1, max_events=max_events, registered_reads=registered_reads)
         # clk_freq and baud only appear in the identify block here.
-        self.geo = proto.LinkGeometry.of(self.net, 1, 1_000_000, 100_000, max_payload, max_events)
+        self.geo = proto.LinkGeometry.of(self.net, 1, 1_000_000, 100_000, max_payload, max_events,
+                                         registered_reads=self.hw.registered_reads)
 
 
 class _ProbedEngine(CommandEngine):
@@ -64,8 +67,8 @@ class _ProbedEngine(CommandEngine):
 class _ProbedDecoder(FrameDecoder):
     """The frame decoder, plus ``crc_now``: its CRC register (the CRC of the frame's bytes so far)."""
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
         self.crc_now = Signal(16)
 
     def elaborate(self, platform):
@@ -99,7 +102,8 @@ class LinkRig(Elaboratable):
         self.free_core, self.run_bound = free_core, run_bound
         self.core = NetworkCore(c.net, c.hw)
         static = proto.identify_static(c.geo, proto.structure_digest(c.net), proto.content_digest(c.net))
-        self.decoder = decoder if decoder is not None else _ProbedDecoder(c.max_payload, c.frame_timeout)
+        self.decoder = decoder if decoder is not None else _ProbedDecoder(c.max_payload, c.frame_timeout,
+                                                                          registered=c.geo.registered_reads)
         self.engine = _ProbedEngine(c.net, c.geo, self.core, static)
         self.encoder = ResponseEncoder()
         self.byte, self.valid, self.line_error = Signal(8, name="byte"), Signal(name="valid"), Signal(name="line_error")

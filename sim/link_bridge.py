@@ -182,18 +182,21 @@ if cocotb is not None:
 
 def build_board(net, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD, max_payload: int = 512,
                 max_events: int = 4096, frame_timeout: int | None = None, stream: bool = True,
-                encoder: bool = True, weight_ram="block", input_ram: str = "block", progress=None):
+                encoder: bool = True, weight_ram="block", input_ram: str = "block", registered_reads: bool = False,
+                progress=None):
     """Verilator build of the HostLink top for ``net`` (cached by content by sim.runner).
 
     ``weight_ram``/``input_ram`` as in HardwareConfig: memories in SPRAM are the SB_SPRAM256KA
     cycle model, empty at start as on the iCE40, so the board is built for ``net`` with those
-    layers' weights zero, as boards/top.py builds it (the host sees that and loads them)."""
+    layers' weights zero, as boards/top.py builds it (the host sees that and loads them).
+    ``registered_reads``: HardwareConfig's (the core's and the link's block RAM reads registered)."""
     from ..hdl.core import NetworkCore
     from ..hdl.link import HostLink
     from ..model.core import as_powered_up
     from ..model.hardware import HardwareConfig
     from . import runner
-    hw = HardwareConfig(lanes=lanes, max_events=max_events, weight_ram=weight_ram, input_ram=input_ram)
+    hw = HardwareConfig(lanes=lanes, max_events=max_events, weight_ram=weight_ram, input_ram=input_ram,
+                        registered_reads=registered_reads)
     net = as_powered_up(net, hw)
     core = NetworkCore(net, hw, spram_primitive="model")
     top = HostLink(net, lanes=lanes, clk_freq=clk_freq, baud=baud, max_payload=max_payload,
@@ -212,7 +215,7 @@ class SimulatedBoard:
     def __init__(self, net_path, *, lanes=4, clk_freq: int = SIM_CLK_FREQ, baud: int = SIM_BAUD,
                  max_payload: int = 512, max_events: int = 4096, frame_timeout: int | None = None,
                  stream: bool = True, encoder: bool = True, weight_ram="block", input_ram: str = "block",
-                 start_timeout: float = 900.0):
+                 registered_reads: bool = False, start_timeout: float = 900.0):
         self.args = [sys.executable, "-m", "spikegate.sim.link_bridge", "--net", str(net_path),
                      "--lanes", str(lanes), "--clk-freq", str(clk_freq), "--baud", str(baud),
                      "--max-payload", str(max_payload), "--max-events", str(max_events)]
@@ -224,6 +227,8 @@ class SimulatedBoard:
             self.args += ["--no-encoder"]
         ram = ",".join(weight_ram) if isinstance(weight_ram, (list, tuple)) else weight_ram
         self.args += ["--weight-ram", ram, "--input-ram", input_ram]
+        if registered_reads:
+            self.args += ["--registered-reads"]
         self.start_timeout = start_timeout
         self.proc = None
 
@@ -281,6 +286,8 @@ def main(argv=None) -> int:
     ap.add_argument("--weight-ram", default="block",
                     help="block or spram, one for all layers or one per layer separated by commas")
     ap.add_argument("--input-ram", default="block", help="block or spram")
+    ap.add_argument("--registered-reads", action="store_true",
+                    help="a flip-flop behind every block RAM read (HardwareConfig.registered_reads)")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--stop-file", required=True)
     ap.add_argument("--run-dir", default=None)
@@ -291,7 +298,7 @@ def main(argv=None) -> int:
     net = Network.load(a.net or default_network_path())
     top, bld = build_board(net, lanes=a.lanes, clk_freq=a.clk_freq, baud=a.baud, max_payload=a.max_payload,
                            max_events=a.max_events, frame_timeout=a.frame_timeout, stream=not a.no_stream,
-                           encoder=not a.no_encoder, input_ram=a.input_ram,
+                           encoder=not a.no_encoder, input_ram=a.input_ram, registered_reads=a.registered_reads,
                            weight_ram=tuple(a.weight_ram.split(",")) if "," in a.weight_ram else a.weight_ram,
                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     run_dir = a.run_dir or tempfile.mkdtemp(prefix="spikegate-bridge-")

@@ -114,6 +114,7 @@ FILE_TIERS = {
     "test_spram_pack.py": "amaranth",
     "test_word_queue.py": "amaranth",
     "test_registered_reads.py": "model",
+    "test_link_registered.py": "amaranth",
 }
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
@@ -128,6 +129,10 @@ TEST_TIERS = {
     "test_link_learn.py::test_wrong_state_reference_is_caught": "model",
     "test_link_learn.py::test_twin_fuzz_with_rewards": "model",
     "test_link_bulk.py::test_twin_bulk_write_golden": "model",
+    "test_link_registered.py::test_identify_flag_and_the_twin_it_builds": "model",
+    "test_link_registered.py::test_host_builds_its_twin_from_identify": "model",
+    "test_link_registered.py::test_link_block_ram_reads_go_into_flip_flops": "yosys",
+    "test_link_registered.py::test_build_report_names_the_option": "model",
     "test_link_bulk.py::test_twin_bulk_write_matches_scalar_transcription": "model",
     "test_link_bulk.py::test_driver_bulk_frames_load_whole_network": "model",
     "test_boards.py::test_ice40_pll_matches_icepll": "yosys",

@@ -415,10 +415,13 @@ def test_flash_iceprog_missing_or_no_board(tmp_path, monkeypatch):
 
 # --- LED logic, in Amaranth's simulator ------------------------------------------------------------
 
-def test_result_snoop_follows_host_reads_with_argmax_ties():
+@pytest.mark.parametrize("latency", [1, 2])
+def test_result_snoop_follows_host_reads_with_argmax_ties(latency):
+    """(``latency``: the core's peek answers that many cycles after the address; 2 with
+    registered block RAM reads.)"""
     rng = np.random.default_rng(1)
     n = 10
-    dut = ResultSnoop(n, 8)
+    dut = ResultSnoop(n, 8, latency=latency)
     runs = [rng.integers(0, 6, n) for _ in range(6)] + [np.full(n, 3)]
 
     async def bench(ctx):
@@ -430,20 +433,22 @@ def test_result_snoop_follows_host_reads_with_argmax_ties():
             ctx.set(dut.done, 1)
             order = rng.permutation(n).tolist()
             order = order + order[:3]  # repeated reads change nothing
-            news, pulse_at = 0, None
-            for i, a in enumerate(order):
+            news, pulse_at, sent = 0, None, []
+            for i, a in enumerate(order + order[-1:] * (latency - 1)):
                 ctx.set(dut.out_addr, a)
                 await ctx.tick()
-                ctx.set(dut.value, int(vals[a]))  # the core answers one cycle later
+                sent.append(a)
+                if len(sent) >= latency:  # the core answers ``latency`` cycles later
+                    ctx.set(dut.value, int(vals[sent[-latency]]))
                 news += ctx.get(dut.new)
                 if ctx.get(dut.new):
                     pulse_at = i
                 if i <= n:
                     if shown is not None:
                         assert ctx.get(dut.cls) == shown
-            # the last output's value comes a cycle after its address and is compared a cycle
-            # after that: the new class shows two cycles after the last read's address
-            assert pulse_at == n + 1
+            # the last output's value comes ``latency`` cycles after its address and is compared a
+            # cycle after that: the new class shows latency + 1 cycles after the last read's address
+            assert pulse_at == n + latency
             await ctx.tick()
             news += ctx.get(dut.new)
             shown = int(np.argmax(vals))

@@ -3,7 +3,7 @@ with and without back-pressure, and its exact cycle count; the digits test split
 here, the whole split under ``slow``)."""
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
@@ -21,9 +21,11 @@ BASE = 3  # levels start here in the byte memory, as after a command header
 
 
 class Harness(wiring.Component):
-    def __init__(self, n_in, T):
+    """The encoder and a level memory (with ``registered``, read through a flip-flop as the link's
+    payload buffer is then)."""
+    def __init__(self, n_in, T, registered=False):
         self.depth = BASE + n_in
-        self.enc = InputEncoder(n_in, T, self.depth)
+        self.enc = InputEncoder(n_in, T, self.depth, registered=registered)
         super().__init__({"wr_addr": wiring.In(range(self.depth)), "wr_data": wiring.In(8), "wr_en": wiring.In(1)})
 
     def elaborate(self, platform):
@@ -31,14 +33,18 @@ class Harness(wiring.Component):
         m.submodules.enc = enc = self.enc
         m.submodules.mem = mem = Memory(shape=8, depth=self.depth, init=[])
         wr, rd = mem.write_port(), mem.read_port()
+        data = rd.data
+        if enc.registered:
+            data = Signal(8)
+            m.d.sync += data.eq(rd.data)
         m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
-                     rd.addr.eq(enc.buf.addr), enc.buf.data.eq(rd.data), enc.buf.small.eq(small(rd.data))]
+                     rd.addr.eq(enc.buf.addr), enc.buf.data.eq(data), enc.buf.small.eq(small(data))]
         return m
 
 
-def run_encoder(n_in, T, samples, *, stall_seed=None):
+def run_encoder(n_in, T, samples, *, stall_seed=None, registered=False):
     """samples: [(levels, encoding name, state)] -> [(words, busy cycles)]"""
-    dut = Harness(n_in, T)
+    dut = Harness(n_in, T, registered)
     enc = dut.enc
     rng = np.random.default_rng(stall_seed)
     out = []
@@ -76,27 +82,35 @@ def run_encoder(n_in, T, samples, *, stall_seed=None):
     return out
 
 
-def check(n_in, T, samples, stall_seed=None):
+def check(n_in, T, samples, stall_seed=None, registered=False):
     twin = Twin(n_in, T)
-    for (q, encoding, state), (words, busy) in zip(samples, run_encoder(n_in, T, samples, stall_seed=stall_seed)):
+    got = run_encoder(n_in, T, samples, stall_seed=stall_seed, registered=registered)
+    for (q, encoding, state), (words, busy) in zip(samples, got):
         assert words == twin.words(np.asarray(q), encoding, state), (q, encoding, state)
         if stall_seed is None:
             assert busy == twin.cycles
 
 
-def test_small_cases_every_encoding():
+@pytest.mark.parametrize("registered", [False, True])
+def test_small_cases_every_encoding(registered):
+    """(``registered``: the levels and remainders read through a flip-flop, a cycle ahead.)"""
     q = [0, 1, 127, 128, 254, 255]
     samples = [(q, e, 0x12345678 if e == "bernoulli" else 0) for e in ON_CHIP]
     samples.append(([1, 4, 5, 0, 0, 255], "bernoulli", 1))      # README's worked draws come first
-    check(6, 9, samples)
-    check(1, 1, [([255], e, 1) for e in ON_CHIP])
+    check(6, 9, samples, registered=registered)
+    check(1, 1, [([255], e, 1) for e in ON_CHIP], registered=registered)
+    # one and two inputs, rate: a remainder is read back n_in + 1 cycles after it is written, the
+    # same cycle with one input and registered reads (a transparent read there)
+    for n in (1, 2):
+        check(n, 5, [([97] * n, "rate", 0), ([200] * n, "rate", 0)], registered=registered)
+        check(n, 5, [([97] * n, "rate", 0)], stall_seed=3, registered=registered)
     # latency's rounding edges: (255 - q)(T - 1) - 255 t = +127 (q = 128 fires at t = 0) and -127
     # (q = 127 fires at t = 1)
     assert Twin(2, 2).words(np.array([128, 127]), "latency") == [(0, 0), (0, 1), (1, 0), (0, 1)]
-    check(2, 2, [([128, 127], "latency", 0)])
+    check(2, 2, [([128, 127], "latency", 0)], registered=registered)
     # long runs: the latency quotient's remainder wraps (T - 1 = 255, 254, 299), one level at each step
     for T in (256, 255, 300):
-        check(3, T, [([1, 128, 255], e, 99) for e in ON_CHIP])
+        check(3, T, [([1, 128, 255], e, 99) for e in ON_CHIP], registered=registered)
 
 
 def test_latency_every_level_with_an_end_of_step_every_other_cycle():
@@ -140,12 +154,12 @@ def test_bernoulli_zero_draw():
 
 
 @settings(max_examples=6, deadline=None)
-@given(n_in=st.integers(1, 9), T=st.integers(1, 12), data=st.data())
-def test_random_levels_and_stalls(n_in, T, data):
+@given(n_in=st.integers(1, 9), T=st.integers(1, 12), registered=st.booleans(), data=st.data())
+def test_random_levels_and_stalls(n_in, T, registered, data):
     samples = [(data.draw(st.lists(st.integers(0, 255), min_size=n_in, max_size=n_in)), e,
                 data.draw(st.integers(1, 2**32 - 1))) for e in ON_CHIP]
-    check(n_in, T, samples, stall_seed=data.draw(st.integers(0, 1000)))
-    check(n_in, T, samples)
+    check(n_in, T, samples, stall_seed=data.draw(st.integers(0, 1000)), registered=registered)
+    check(n_in, T, samples, registered=registered)
 
 
 def digits_samples(idx):

@@ -1,6 +1,7 @@
 """The ENCODE command: CommandEngine (with its InputEncoder and a real NetworkCore) against the
 byte-level twin, its refusals, overflow, and its exact cycle cost (Amaranth simulator)."""
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from test_link_engine import Harness, run_engine, strip_uptime
@@ -24,20 +25,22 @@ def encode_payload(encoding: Encoding, state: int, levels) -> bytes:
 NET = random_network(7, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
 
 
-def twin_engine(max_events):
-    geo = proto.LinkGeometry.of(NET, 2, 1_000_000, 100_000, 64, max_events)  # as test_link_engine's Harness
-    return proto.CommandEngine(NET, geo, CoreTwin(NET, HardwareConfig(lanes=2, max_events=max_events)))
+def twin_engine(max_events, registered_reads=False):
+    geo = proto.LinkGeometry.of(NET, 2, 1_000_000, 100_000, 64, max_events,  # as test_link_engine's Harness
+                                registered_reads=registered_reads)
+    return proto.CommandEngine(NET, geo, CoreTwin(NET, geo.hardware()))
 
 
-def setup(max_events=32):
-    dut = Harness(NET, lanes=2, max_events=max_events)
-    twin = twin_engine(max_events)
+def setup(max_events=32, registered_reads=False):
+    dut = Harness(NET, lanes=2, max_events=max_events, registered_reads=registered_reads)
+    twin = twin_engine(max_events, registered_reads)
     assert twin.geo == dut.geo
     return NET, dut, twin
 
 
-def test_encode_matches_twin_and_model():
-    net, dut, twin = setup(max_events=16)
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_encode_matches_twin_and_model(registered_reads):
+    net, dut, twin = setup(max_events=16, registered_reads=registered_reads)
     q = [0, 255, 128, 40, 200]
     s = bernoulli_state(9, 0)
     frames = [
@@ -72,15 +75,16 @@ def test_encode_matches_twin_and_model():
         ref = simulate(net, spikes)
         counts, mems = proto.decode_outputs(answer[4:], dut.geo)
         assert counts.tolist() == ref.counts[0].tolist() and mems.tolist() == ref.membranes[-1][0].tolist()
-        assert proto.from_le(answer[:4]) == CoreTwin(net, HardwareConfig(lanes=2, max_events=16)).run(spikes[0]).cycles
+        assert proto.from_le(answer[:4]) == CoreTwin(net, twin.geo.hardware()).run(spikes[0]).cycles
 
 
 def batch_payload(encoding, states, levels) -> bytes:
     return bytes([encoding]) + b"".join(proto.to_le(s, 4) + bytes(q) for s, q in zip(states, levels))
 
 
-def test_batch_matches_twin_and_encode():
-    net, dut, twin = setup(max_events=32)
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_batch_matches_twin_and_encode(registered_reads):
+    net, dut, twin = setup(max_events=32, registered_reads=registered_reads)
     rng = np.random.default_rng(5)
     levels = rng.integers(0, 256, size=(4, 5)).tolist()
     states = [bernoulli_state(2, i) for i in range(4)]
@@ -106,11 +110,11 @@ def test_batch_matches_twin_and_encode():
     assert (before.flags, before.last_cycles, before.loaded) == (after.flags, after.last_cycles, after.loaded)
     assert after.frame_errors == before.frame_errors + 1
     # one answer block per sample, each the ENCODE answer of that sample
-    alone = twin_engine(32)
+    alone = twin_engine(32, registered_reads)
     blocks = [alone.execute(Cmd.ENCODE, encode_payload(Encoding.BERNOULLI, s, q))[1] for s, q in zip(states, levels)]
     assert got[0][1] == b"".join(blocks)
     # a board whose buffer a sample could overflow refuses BATCH (answers are sent before later runs)
-    _, small, small_twin = setup(max_events=16)
+    _, small, small_twin = setup(max_events=16, registered_reads=registered_reads)
     assert run_engine(small, [(Cmd.BATCH, good)]) == [small_twin.execute(Cmd.BATCH, good)] == [(Status.RANGE, b"")]
 
 
@@ -143,7 +147,8 @@ def cycles_until(dut, cmd, payload, signal) -> int:
     return measured[0]
 
 
-def test_batch_refusal_walks_each_complete_record_once():
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_batch_refusal_walks_each_complete_record_once(registered_reads):
     """A BATCH whose last record is cut short is refused after the first pass has walked each
     complete record once (its 4 state bytes read, 2 cycles each, and a step either side), and
     never reads into the short one."""
@@ -154,7 +159,7 @@ def test_batch_refusal_walks_each_complete_record_once():
     for k in range(4):
         cut = batch_payload(Encoding.BERNOULLI, states[:k + 1], levels[:k + 1])[:-1]
         assert twin.execute(Cmd.BATCH, cut) == (Status.BAD_LENGTH, b"")
-        dut = setup()[1]
+        dut = setup(registered_reads=registered_reads)[1]
         times.append(cycles_until(dut, Cmd.BATCH, cut, dut.engine.resp.valid))
     per_record = 2 * layout_len(BATCH_RECORD) + 2
     assert [t - times[0] for t in times] == [per_record * k for k in range(4)]
@@ -173,9 +178,11 @@ def test_built_without_the_encoder():
     assert [g[0] for g in got] == [Status.UNKNOWN_CMD, Status.UNKNOWN_CMD, Status.OK]
 
 
-def test_encode_cycle_cost():
-    """From the engine taking the frame to the core's start pulse: encode_cycles(geo) exactly."""
-    net, dut, _ = setup()
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_encode_cycle_cost(registered_reads):
+    """From the engine taking the frame to the core's start pulse: encode_cycles(geo) exactly (with
+    registered reads too: the buffer and the remainders are read a cycle ahead)."""
+    net, dut, _ = setup(registered_reads=registered_reads)
     payload = encode_payload(Encoding.BERNOULLI, 12345, [3, 250, 77, 0, 128])
     measured = [cycles_until(dut, Cmd.ENCODE, payload, dut.core.start)]
     assert measured == [encode_cycles(dut.geo)] == [4 + 2 * 5 + 3 * (5 + 1) + 1]

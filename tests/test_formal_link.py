@@ -41,8 +41,9 @@ def test_reference_crc_is_ccitt_false():
     assert got == [0x29B1, proto.crc16(data[9:])]
 
 
-def test_bad_crc_never_changes_memory():
-    result = prove_bad_crc()
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_bad_crc_never_changes_memory(registered_reads):
+    result = prove_bad_crc(LinkProofConfig(registered_reads=registered_reads))
     assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
     assert (result.mode, result.depth) == ("bmc", BAD_CRC_DEPTH)
 
@@ -179,8 +180,10 @@ def test_b1_decoder_without_timeout_fails():
     assert result.value("silent", last) == c.frame_timeout and result.value("receiving", last) == 1
 
 
-def test_b2_every_hand_off_is_answered_in_time():
-    result = prove_transaction()
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_b2_every_hand_off_is_answered_in_time(registered_reads):
+    """(``registered_reads``: the same bounds with the link's block RAM reads registered.)"""
+    result = prove_transaction(LinkProofConfig(registered_reads=registered_reads))
     assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
 
 
@@ -204,8 +207,9 @@ def test_b2_with_a_bound_one_short_fails():
     assert result.value("bad_take", len(result.counterexample) - 1) == 1
 
 
-def test_b3_answer_drains_in_exactly_its_cycles():
-    result = prove_answer_drain()
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_b3_answer_drains_in_exactly_its_cycles(registered_reads):
+    result = prove_answer_drain(LinkProofConfig(registered_reads=registered_reads))
     assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
 
 
@@ -216,8 +220,9 @@ def test_b3_with_a_budget_one_short_fails():
     assert any("budget" in f or "formal_link_drain" in f for f in result.failed)
 
 
-def test_b4_quiet_link_answers_identify_like_the_twin():
-    result = prove_identify()
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_b4_quiet_link_answers_identify_like_the_twin(registered_reads):
+    result = prove_identify(LinkProofConfig(registered_reads=registered_reads))
     assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
     assert result.depth == IdentifyProof(LinkProofConfig()).depth_needed
 

@@ -7,7 +7,6 @@ from amaranth.sim import Simulator
 
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
-from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.random import random_network
 from test_link_engine import Harness, run_engine, write
@@ -32,13 +31,14 @@ def test_documented_digits_cost():
     assert proto.checksum_cycles(load_network(None)) == 14511  # the example in docs/protocol.md
 
 
-@pytest.mark.parametrize("sizes, readout, wb, vb, lanes", [((5, 3, 3), False, 6, 12, 2),
-                                                           ((4, 5, 2), True, 12, 20, 4)])
-def test_checksum_matches_twin(sizes, readout, wb, vb, lanes):
+@pytest.mark.parametrize("sizes, readout, wb, vb, lanes, registered_reads", [
+    ((5, 3, 3), False, 6, 12, 2, False), ((4, 5, 2), True, 12, 20, 4, False),
+    ((5, 3, 3), False, 6, 12, 2, True), ((4, 5, 2), True, 12, 20, 4, True)])
+def test_checksum_matches_twin(sizes, readout, wb, vb, lanes, registered_reads):
     net = random_network(5, sizes, readout=readout, timesteps=2, weight_bits=wb, membrane_bits=vb)
-    dut = Harness(net, lanes=lanes, max_events=16)
+    dut = Harness(net, lanes=lanes, max_events=16, registered_reads=registered_reads)
     geo = dut.geo
-    twin = proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=lanes, max_events=16)))
+    twin = proto.CommandEngine(net, geo, CoreTwin(net, geo.hardware()))
     wlo, whi = geo.value_range(0, CfgTarget.WEIGHT)
     blo, bhi = geo.value_range(1, CfgTarget.BIAS)
     frames = [
@@ -58,9 +58,13 @@ def test_checksum_matches_twin(sizes, readout, wb, vb, lanes):
     assert got[5][1] == proto.expected_checksum(twin.net).to_bytes(4, "little") != got[0][1]
 
 
-def test_checksum_cycles_match_the_formula():
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_checksum_cycles_match_the_formula(registered_reads):
+    """(With registered reads the walker reads the next value's address while the bytes of this
+    one go into the CRC: the same count.)"""
     net = random_network(6, (3, 4, 2), readout=False, timesteps=2, weight_bits=12, membrane_bits=12)
-    assert checksum_cycles_of(Harness(net, lanes=2, max_events=16)) == proto.checksum_cycles(net)
+    dut = Harness(net, lanes=2, max_events=16, registered_reads=registered_reads)
+    assert checksum_cycles_of(dut) == proto.checksum_cycles(net)
 
 
 def checksum_cycles_of(dut) -> int:

@@ -2,7 +2,7 @@
 frames in, (status, payload) answers out, without the framing around them."""
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
@@ -12,7 +12,6 @@ from spikegate.hdl.link.engine import CommandEngine, connect_core
 from spikegate.hdl.link.signatures import small
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
-from spikegate.model.hardware import HardwareConfig
 from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.protocol import STATUS_FIELDS, STATUS_LEN, field
 from spikegate.model.random import random_network, random_spikes
@@ -22,11 +21,13 @@ MAX_PAYLOAD = 64
 
 
 class Harness(wiring.Component):
-    """The engine, the core it drives and a payload buffer the test bench fills."""
+    """The engine, the core it drives and a payload buffer the test bench fills (with
+    ``registered_reads``, read through a flip-flop as the decoder's is)."""
 
-    def __init__(self, net, lanes, max_events, encoder=True, ident_block=False):
-        self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
-        self.geo = proto.LinkGeometry.of(net, lanes, 1_000_000, 100_000, MAX_PAYLOAD, max_events)
+    def __init__(self, net, lanes, max_events, encoder=True, ident_block=False, registered_reads=False):
+        self.geo = proto.LinkGeometry.of(net, lanes, 1_000_000, 100_000, MAX_PAYLOAD, max_events,
+                                         registered_reads=registered_reads)
+        self.core = NetworkCore(net, self.geo.hardware())
         static = proto.identify_static(self.geo, proto.structure_digest(net), proto.content_digest(net))
         self.engine = CommandEngine(net, self.geo, self.core, static, encoder=encoder, ident_block=ident_block)
         super().__init__({"buf_addr": wiring.In(range(MAX_PAYLOAD)), "buf_data": wiring.In(8),
@@ -37,8 +38,12 @@ class Harness(wiring.Component):
         m.submodules.core, m.submodules.engine = core, eng = self.core, self.engine
         m.submodules.buf = buf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
         wr, rd = buf.write_port(), buf.read_port()
+        data = rd.data
+        if self.geo.registered_reads:
+            data = Signal(8)
+            m.d.sync += data.eq(rd.data)
         m.d.comb += [wr.addr.eq(self.buf_addr), wr.data.eq(self.buf_data), wr.en.eq(self.buf_en),
-                     rd.addr.eq(eng.buf.addr), eng.buf.data.eq(rd.data), eng.buf.small.eq(small(rd.data))]
+                     rd.addr.eq(eng.buf.addr), eng.buf.data.eq(data), eng.buf.small.eq(small(data))]
         connect_core(m, eng, core)
         return m
 
@@ -108,14 +113,15 @@ def write(layer, target, row, col, values, geo):
             + b"".join(proto.to_le(v, vb) for v in values))
 
 
-@pytest.mark.parametrize("ident_block", [False, True])
-def test_engine_matches_twin(ident_block):
+@pytest.mark.parametrize("ident_block, registered_reads", [(False, False), (True, False), (False, True),
+                                                           (True, True)])
+def test_engine_matches_twin(ident_block, registered_reads):
     """(``ident_block``: the identify payload in logic or in a block RAM: IDENTIFY before and after
-    SET_NET_ID.)"""
+    SET_NET_ID. ``registered_reads``: every block RAM read and the core's peeks a cycle later.)"""
     net = random_network(4, (5, 4, 3), readout=False, timesteps=3, weight_bits=6, membrane_bits=12)
-    dut = Harness(net, lanes=2, max_events=32, ident_block=ident_block)
+    dut = Harness(net, lanes=2, max_events=32, ident_block=ident_block, registered_reads=registered_reads)
     geo = dut.geo
-    twin = proto.CommandEngine(net, geo, CoreTwin(net, HardwareConfig(lanes=2, max_events=32)))
+    twin = proto.CommandEngine(net, geo, CoreTwin(net, geo.hardware()))
     s = random_spikes(3, 1, 3, 5, p=0.5)[0]
     ev = proto.encode_events(s, geo)
     wlo, whi = geo.value_range(0, CfgTarget.WEIGHT)

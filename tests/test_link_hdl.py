@@ -23,11 +23,12 @@ BAUD = CLK // DIV
 TIMEOUT = 20 * DIV
 
 
-def make(net, lanes=2, max_events=64, max_payload=64):
+def make(net, lanes=2, max_events=64, max_payload=64, **kw):
+    """The gateware link and its twin; ``kw`` (``stream``, ``registered_reads``) goes to both."""
     hw = HostLink(net, lanes=lanes, clk_freq=CLK, baud=BAUD, max_payload=max_payload, max_events=max_events,
-                  frame_timeout=TIMEOUT, synchronise=False)
+                  frame_timeout=TIMEOUT, synchronise=False, **kw)
     tw = proto.HostLink(net, lanes=lanes, clk_freq=CLK, baud=BAUD, max_payload=max_payload,
-                        max_events=max_events)
+                        max_events=max_events, **kw)
     return hw, tw
 
 

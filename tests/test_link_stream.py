@@ -3,6 +3,7 @@ executes one. A host keeping STREAM_WINDOW requests unanswered gets, byte for by
 twin gives to the same bytes, with nothing dropped, and in fewer cycles than one request at a time;
 a rejection waits behind the answers to the frames before it."""
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from spikegate.hdl.link import HostLink
@@ -21,8 +22,8 @@ BAUD = CLK // DIV
 TIMEOUT = 20 * DIV
 
 
-def make(net, stream=True, lanes=2):
-    kw = dict(lanes=lanes, clk_freq=CLK, baud=BAUD, max_payload=64, max_events=64)
+def make(net, stream=True, lanes=2, registered_reads=False):
+    kw = dict(lanes=lanes, clk_freq=CLK, baud=BAUD, max_payload=64, max_events=64, registered_reads=registered_reads)
     return (HostLink(net, frame_timeout=TIMEOUT, synchronise=False, stream=stream, **kw),
             proto.HostLink(net, stream=stream, **kw))
 
@@ -101,11 +102,13 @@ def _frames(net, geo, n, rng):
     return out
 
 
-def test_window_of_requests_matches_twin_and_overlaps():
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_window_of_requests_matches_twin_and_overlaps(registered_reads):
     # a run outlasts the next frame's bytes, so that frame waits, checked, for the engine, which
     # must take it once (and only once) the last answer's bytes are all in the answer FIFO
+    # (``registered_reads``: the payload banks and the answer FIFO read through flip-flops)
     net = random_network(3, (4, 24, 12), readout=False, timesteps=12)
-    hw, tw = make(net, lanes=1)
+    hw, tw = make(net, lanes=1, registered_reads=registered_reads)
     rng = np.random.default_rng(1)
     frames = _frames(net, tw.geo, 6, rng) + [encode_request(Cmd.STATUS, 99)]
     assert tw.core.run(random_spikes(7, 1, 12, 4, p=0.4)[0]).cycles > 10 * DIV * max(len(f) for f in frames)
@@ -121,9 +124,10 @@ def test_window_of_requests_matches_twin_and_overlaps():
     assert proto.Identity.parse(proto.decode_response(tw.feed(encode_request(Cmd.IDENTIFY, 1)))[3]).stream
 
 
-def test_batch_streams_and_rejection_waits_its_turn():
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_batch_streams_and_rejection_waits_its_turn(registered_reads):
     net = random_network(4, (5, 4, 3), readout=True, timesteps=3)
-    hw, tw = make(net)
+    hw, tw = make(net, registered_reads=registered_reads)
     rng = np.random.default_rng(2)
     rec = lambda: proto.to_le(0, 4) + bytes(rng.integers(0, 256, net.n_inputs).astype(np.uint8))
     batch = encode_request(Cmd.BATCH, 7, bytes([0]) + rec() + rec() + rec())

@@ -7,6 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry, content_digest, has_plastic
+from .ahead import Ahead
 from ..synapse import BLOCK_RAM
 from ...model.protocol import MAX_STATE_ANSWER, CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
 
@@ -37,6 +38,12 @@ class AnswerSource(wiring.Component):
     - ``out_addr`` (out), ``out_count``, ``out_membrane`` (in): the NetworkCore's output ports.
     - ``state_byte``, ``state_ready`` (in), ``state_next`` (out): a STATE answer's bytes; the next
       byte is fetched once ``state_ready`` is high, and ``state_next`` pulses as it is taken.
+
+    With ``geo.registered_reads`` the memories' data go into flip-flops before the byte choice, and
+    the core's output peek answers ``out_addr`` two cycles later (``HardwareConfig.read_latency``):
+    both are addressed a byte ahead, so the bytes and their cycles are the same. That needs ``start``
+    to come at least two cycles after the last answer's final byte was taken, which the engine's
+    states (IDLE, EXEC, RESP at the least) and its BATCH records give.
     """
 
     def __init__(self, net, geo: LinkGeometry, identify_static: bytes, core, *, ident_block: bool = False):
@@ -86,16 +93,30 @@ class AnswerSource(wiring.Component):
             nid_wr, nid_rd = nid.write_port(), nid.read_port()
             m.d.comb += nid_wr.addr.eq(self.nid_addr)
         m.d.comb += [nid_wr.en.eq(self.nid_en), nid_wr.data.eq(self.nid_data)]
+        registered = geo.registered_reads
+        rom_data, nid_data = rom_rd.data, nid_rd.data
+        if registered:
+            # timing: each memory's data into a flip-flop first (addressed a cycle ahead, below)
+            rom_data = Signal(8, reset_less=True)
+            m.d.sync += rom_data.eq(rom_rd.data)
+            if nid_rd is rom_rd:
+                nid_data = rom_data
+            else:
+                nid_data = Signal(8, reset_less=True)
+                m.d.sync += nid_data.eq(nid_rd.data)
 
         source = Signal(Source)
         length = Signal.like(self.length)
         idx = Signal(range(max(self.max_len, 32) + 1))
+        # out_addr leads k by a cycle with registered reads (hdl.link.ahead): the core's peek then
+        # answers in the cycle after k holds the address, as a one-cycle peek does from k.
         k = Signal(range(geo.n_out + 1))
+        k_ahead = Ahead(m, k, registered=registered)
         cb, mb = geo.count_bytes, geo.membrane_bytes
         j = Signal(range(cb + mb))
         out_count = Signal(8 * cb)
         out_mem = Signal(signed(8 * mb))
-        m.d.comb += [out_count.eq(self.out_count), out_mem.eq(self.out_membrane), self.out_addr.eq(k)]
+        m.d.comb += [out_count.eq(self.out_count), out_mem.eq(self.out_membrane), self.out_addr.eq(k_ahead.addr)]
         out_word = Cat(out_count, out_mem)
         in_out = Signal()
 
@@ -128,11 +149,11 @@ class AnswerSource(wiring.Component):
         with m.Switch(source):
             with m.Case(Source.IDENTIFY):
                 with m.If(in_rom):
-                    m.d.comb += sel.eq(rom_rd.data)
+                    m.d.comb += sel.eq(rom_data)
                 with m.Elif(at_dirty):
                     m.d.comb += sel.eq(self.dirty)
                 with m.Else():
-                    m.d.comb += sel.eq(nid_rd.data)
+                    m.d.comb += sel.eq(nid_data)
             with m.Case(Source.STATUS):
                 m.d.comb += sel.eq(self.status_word.word_select(idx[:5], 8))
             with m.Case(Source.CHECKSUM):
@@ -154,6 +175,10 @@ class AnswerSource(wiring.Component):
                         m.next = "FETCH"
             with m.State("FETCH"):
                 # idx is the byte to fetch; the memories and out_addr have had a cycle to answer.
+                # With registered reads they are read at the next byte from now on (two cycles
+                # before the next FETCH: this one and at least one SEND).
+                if registered:
+                    m.d.comb += rd_next.eq(idx1)
                 # (only a plastic network's answers come from the state reader)
                 with m.If((source != Source.STATE) | self.state_ready if self.plastic else 1):
                     m.d.sync += byte.eq(sel)
@@ -161,7 +186,7 @@ class AnswerSource(wiring.Component):
                     with m.If(in_out):
                         m.d.sync += j.eq(j + 1)
                         with m.If(j == cb + mb - 1):
-                            m.d.sync += [j.eq(0), k.eq(k + 1)]
+                            m.d.sync += [j.eq(0), *k_ahead.to(k + 1)]
                     m.next = "SEND"
             with m.State("SEND"):
                 # The memories are read at idx + 1 whether or not the byte goes (timing: o.ready,
@@ -171,7 +196,7 @@ class AnswerSource(wiring.Component):
                 with m.If(self.o.ready):
                     m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1)]
                     with m.If(idx == length - 1):
-                        m.d.sync += k.eq(0)
+                        m.d.sync += k_ahead.to(0)
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "FETCH"

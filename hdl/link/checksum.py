@@ -26,6 +26,12 @@ class ChecksumWalker(wiring.Component):
     bytes into a CRC-32: 2 cycles to read a value, then one per byte. ``done`` pulses when ``crc``
     holds the result (it stays until the cycle after the next ``start``). While idle it addresses
     the first weight.
+
+    With ``geo.registered_reads`` the port answers two cycles after its address
+    (``HardwareConfig.read_latency``): the walk then moves to the next value's address as soon as
+    it has taken a value (in DATA rather than after its last byte), so the address has been there
+    for the value's bytes and ADDR, at least two cycles, when DATA takes it. Same cycle count
+    (:func:`~spikegate.model.link.checksum_cycles`).
     """
 
     def __init__(self, net, geo: LinkGeometry, core):
@@ -54,6 +60,11 @@ class ChecksumWalker(wiring.Component):
         nbyte = Signal(range(maxvb + 1))
         vb = Signal(range(maxvb + 1))
         m.d.comb += [crc.data.eq(val[:8])]
+        early = geo.registered_reads
+        if early:
+            # the value's byte count and whether it is the last one, taken before the walk moves on
+            vb_now = Signal.like(vb)
+            finished = Signal()
 
         # Per-layer constants of the current layer and what follows the current value.
         last_row, last_col, readout, last_layer = Signal(), Signal(), Signal(), Signal()
@@ -79,10 +90,38 @@ class ChecksumWalker(wiring.Component):
 
         def next_layer():
             with m.If(last_layer):
-                m.next = "DONE"
+                if early:
+                    m.d.sync += finished.eq(1)
+                else:
+                    m.next = "DONE"
             with m.Else():
                 m.d.sync += [layer.eq(layer + 1), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
                              cc.eq(0), yy.eq(0), xx.eq(0)]
+
+        def advance(last_row, last_col, last_x, last_y, readout):
+            """On to the next value's address (the contract's order), as the flags of the current
+            value's position say."""
+            with m.Switch(target):
+                with m.Case(CfgTarget.WEIGHT):
+                    m.d.sync += col.eq(col + 1)
+                    with m.If(last_col):
+                        m.d.sync += [col.eq(0), row.eq(row + 1), xx.eq(xx + 1)]
+                        with m.If(last_x):
+                            m.d.sync += [xx.eq(0), yy.eq(yy + 1)]
+                            with m.If(last_y):
+                                m.d.sync += [yy.eq(0), cc.eq(cc + 1)]
+                        with m.If(last_row):
+                            m.d.sync += [row.eq(0), target.eq(CfgTarget.BIAS)]
+                with m.Case(CfgTarget.BIAS):
+                    m.d.sync += col.eq(col + 1)
+                    with m.If(last_col):
+                        m.d.sync += col.eq(0)
+                        with m.If(readout):
+                            next_layer()
+                        with m.Else():
+                            m.d.sync += target.eq(CfgTarget.THRESHOLD)
+                with m.Default():
+                    next_layer()
 
         # Timing: ``start`` is decided by the engine in the same cycle from its command and length
         # tests. The walk's first address is therefore set in every IDLE cycle, and the CRC restarts
@@ -93,6 +132,8 @@ class ChecksumWalker(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
                              cc.eq(0), yy.eq(0), xx.eq(0), first.eq(1)]
+                if early:
+                    m.d.sync += finished.eq(0)
                 with m.If(self.start):
                     m.next = "ADDR"
             with m.State("ADDR"):
@@ -102,33 +143,21 @@ class ChecksumWalker(wiring.Component):
             with m.State("DATA"):
                 m.d.sync += [val.eq(self.param_data), nbyte.eq(0)]
                 m.next = "BYTE"
+                if early:
+                    m.d.sync += vb_now.eq(vb)
+                    advance(last_row, last_col, last_x, last_y, readout)
             with m.State("BYTE"):
                 m.d.comb += crc.valid.eq(1)
                 m.d.sync += [val.eq(val >> 8), nbyte.eq(nbyte + 1)]
                 m.next = "BYTE"
-                with m.If(nbyte == vb - 1):
-                    m.next = "ADDR"
-                    with m.Switch(target):
-                        with m.Case(CfgTarget.WEIGHT):
-                            m.d.sync += col.eq(col + 1)
-                            with m.If(last_col):
-                                m.d.sync += [col.eq(0), row.eq(row + 1), xx.eq(xx + 1)]
-                                with m.If(last_x):
-                                    m.d.sync += [xx.eq(0), yy.eq(yy + 1)]
-                                    with m.If(last_y):
-                                        m.d.sync += [yy.eq(0), cc.eq(cc + 1)]
-                                with m.If(last_row):
-                                    m.d.sync += [row.eq(0), target.eq(CfgTarget.BIAS)]
-                        with m.Case(CfgTarget.BIAS):
-                            m.d.sync += col.eq(col + 1)
-                            with m.If(last_col):
-                                m.d.sync += col.eq(0)
-                                with m.If(readout):
-                                    next_layer()
-                                with m.Else():
-                                    m.d.sync += target.eq(CfgTarget.THRESHOLD)
-                        with m.Default():
-                            next_layer()
+                with m.If(nbyte == (vb_now if early else vb) - 1):
+                    if early:
+                        m.next = "ADDR"
+                        with m.If(finished):
+                            m.next = "DONE"
+                    else:
+                        m.next = "ADDR"
+                        advance(last_row, last_col, last_x, last_y, readout)
             with m.State("DONE"):
                 m.d.comb += self.done.eq(1)
                 m.next = "IDLE"

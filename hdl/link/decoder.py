@@ -75,11 +75,17 @@ class FrameDecoder(wiring.Component):
     ``small_bit``: the buffer keeps ``buf.small`` beside each byte, a 9-bit word (free where a
     block RAM's words are 9 bits wide, as on ECP5 and Gowin: :func:`spikegate.boards.fit.choose_small_bit`);
     without it ``small`` is taken from the byte as it is read. The bytes and cycles are the same.
+
+    ``registered`` (``HardwareConfig.registered_reads``): the buffer's read word goes into a
+    flip-flop before ``buf`` sees it, so a byte arrives two cycles after its address; every reader
+    then addresses it a cycle ahead (:class:`~spikegate.hdl.link.ahead.Ahead`), and no cycle count
+    changes.
     """
 
-    def __init__(self, max_payload: int, frame_timeout: int, *, stream: bool = False, small_bit: bool = True):
+    def __init__(self, max_payload: int, frame_timeout: int, *, stream: bool = False, small_bit: bool = True,
+                 registered: bool = False):
         self.max_payload, self.frame_timeout = max_payload, frame_timeout
-        self.stream, self.small_bit = bool(stream), bool(small_bit)
+        self.stream, self.small_bit, self.registered = bool(stream), bool(small_bit), bool(registered)
         super().__init__(FrameDecoderSignature(max_payload))
 
     def elaborate(self, platform):
@@ -88,11 +94,16 @@ class FrameDecoder(wiring.Component):
         wr, rd, rejecting = self._payload_buffer(m, ptr)
         m.submodules.crc = crc = crc16_processor()
         byte, valid = self.i.payload, self.i.valid
-        m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(rd.data[:8]), crc.data.eq(byte)]
+        read = rd.data
+        if self.registered:
+            # timing: the block RAM's data into a flip-flop first, the readers' logic after it
+            read = Signal(len(rd.data), reset_less=True)  # (data: no reset, so no logic in front)
+            m.d.sync += read.eq(rd.data)
+        m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(read[:8]), crc.data.eq(byte)]
         if self.small_bit:
-            m.d.comb += self.buf.small.eq(rd.data[8])
+            m.d.comb += self.buf.small.eq(read[8])
         else:
-            m.d.comb += self.buf.small.eq(small(rd.data))
+            m.d.comb += self.buf.small.eq(small(read))
 
         cmd, tag, len_lo = Signal(8), Signal(8), Signal(8)
         # The CRC's low byte is judged when it arrives (the CRC is complete by then), so the last

@@ -26,7 +26,8 @@ class EncodeCommands:
         self.length_test = length_test
         self.status, self.answer, self.stat = status, answer, stat
         m.submodules.encoder = self.encoder = enc = InputEncoder(geo.n_in, geo.timesteps, geo.max_payload,
-                                                                 eng.load.payload.shape())
+                                                                 eng.load.payload.shape(),
+                                                                 registered=geo.registered_reads)
         # the header bytes shift in (no byte decoding): the encoding, then the state's 4 bytes
         self.code, self.state = Signal(8), Signal(8 * (ENCODE_HEADER_LEN - 1))
         m.d.comb += [enc.encoding.eq(self.code), enc.state.eq(self.state), enc.base.eq(ENCODE_HEADER_LEN),
@@ -117,6 +118,9 @@ class EncodeCommands:
         m.d.sync += self.feeding.eq(1)
         if base is not None:
             m.d.comb += self.encoder.base.eq(base)
+        # With registered reads the encoder's first level is addressed in this cycle, before
+        # ``feeding`` hands it the buffer, by the engine's pointer: it holds that address already
+        # (ENCODE: just past the header; BATCH: ``base`` is the pointer).
 
     def states(self, respond, resp_len):
         m, eng, brd, ptr, geo = self.m, self.eng, self.brd, self.ptr, self.geo
@@ -130,7 +134,7 @@ class EncodeCommands:
                 m.d.sync += self.code.eq(brd.data)
             with m.Else():
                 self._shift_state()
-            m.d.sync += ptr.eq(ptr + 1)
+            m.d.sync += eng.ptr_to(ptr + 1)
             with m.If(ptr == ENCODE_HEADER_LEN - 1):
                 m.next = "E_CHECK"
             with m.Else():
@@ -171,13 +175,13 @@ class EncodeCommands:
             with m.Elif(self.short):
                 respond(Status.BAD_LENGTH)
             with m.Else():
-                m.d.sync += [ptr.eq(self._record_start()), self.j.eq(0)]
+                m.d.sync += [*eng.ptr_to(self._record_start()), self.j.eq(0)]
                 m.next = "B_ST_RD"
         with m.State("B_ST_RD"):
             m.next = "B_ST_GET"
         with m.State("B_ST_GET"):
             self._shift_state()
-            m.d.sync += [ptr.eq(ptr + 1), self.j.eq(self.j + 1)]
+            m.d.sync += [*eng.ptr_to(ptr + 1), self.j.eq(self.j + 1)]
             with m.If(self.j == layout_len(BATCH_RECORD) - 1):
                 m.next = "B_ST_DONE"
             with m.Else():
@@ -200,7 +204,7 @@ class EncodeCommands:
             with m.If(self.at_end):
                 m.next = "IDLE"
             with m.Else():
-                m.d.sync += [ptr.eq(self._record_start()), self.j.eq(0)]
+                m.d.sync += [*eng.ptr_to(self._record_start()), self.j.eq(0)]
                 m.next = "B_ST_RD"
         with m.State("B_GEN"):
             with m.If(self._feed_core()):

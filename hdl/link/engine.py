@@ -9,6 +9,7 @@ from ...model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, NET_ID_BYTES, STATUS
                                Status)
 from .encode_cmds import EncodeCommands
 from .learn_cmds import LearnCommands
+from .ahead import Ahead
 from .answer import AnswerSource, Source
 from .checksum import ChecksumWalker
 from .engine_ports import CommandEngineSignature, connect_core
@@ -70,7 +71,11 @@ class CommandEngine(wiring.Component):
         m.d.sync += self.clear.eq(self.clear_now)
         cmd, tag, status = Signal(8), Signal(8), Signal(8)
         length = Signal(range(geo.max_payload + 1))
+        # The payload buffer's read pointer. With registered reads the buffer is read at ptr's next
+        # value, so each byte still arrives the cycle after ptr holds its address (hdl.link.ahead).
         ptr = Signal(range(geo.max_payload + 1))
+        ahead = Ahead(m, ptr, registered=geo.registered_reads)
+        self.ptr_to = ahead.to
         m.submodules.answer = answer = AnswerSource(self.net, geo, self.identify_static, self,
                                                        ident_block=self.ident_block)
         resp_len = Signal.like(answer.length)
@@ -88,7 +93,7 @@ class CommandEngine(wiring.Component):
         m.d.comb += [stat.events.eq(self.events), stat.failed.eq(failed), stat.loaded.eq(loaded),
                      stat.dirty.eq(dirty), stat.overflow.eq(self.overflow), stat.cfg_error.eq(self.cfg_error),
                      stat.done.eq(self.done), stat.cycles.eq(self.cycles), self.error.eq(failed)]
-        m.d.comb += [brd.addr.eq(ptr), answer.source.eq(src), answer.length.eq(resp_len),
+        m.d.comb += [brd.addr.eq(ahead.addr), answer.source.eq(src), answer.length.eq(resp_len),
                      answer.dirty.eq(dirty), answer.status_word.eq(stat.word), answer.last_cycles.eq(stat.last_cycles),
                      self.out_addr.eq(answer.out_addr), answer.out_count.eq(self.out_count),
                      answer.out_membrane.eq(self.out_membrane)]
@@ -161,7 +166,7 @@ class CommandEngine(wiring.Component):
                 # here: the encoder holds the last answer's header, the answer source its length.
                 m.d.comb += [self.frame.ready.eq(taking), waiting.eq(1)]
                 m.d.sync += [cmd.eq(self.frame.payload.cmd), tag.eq(self.frame.payload.tag),
-                             length.eq(self.frame.payload.length), ptr.eq(0)]
+                             length.eq(self.frame.payload.length), *self.ptr_to(0)]
                 with m.If(self.frame.valid & taking):
                     m.next = "EXEC"
             with m.State("EXEC"):
@@ -222,7 +227,7 @@ class CommandEngine(wiring.Component):
                 m.next = "NID_WR"
             with m.State("NID_WR"):
                 m.d.comb += [answer.nid_addr.eq(ptr), answer.nid_data.eq(brd.data), answer.nid_en.eq(1)]
-                m.d.sync += ptr.eq(ptr + 1)
+                m.d.sync += self.ptr_to(ptr + 1)
                 with m.If(ptr == NET_ID_BYTES - 1):
                     m.d.sync += dirty.eq(0)
                     respond(Status.OK)
@@ -235,7 +240,7 @@ class CommandEngine(wiring.Component):
             with m.State("L_FLAGS_RD"):
                 m.next = "L_FLAGS_GET"
             with m.State("L_FLAGS_GET"):
-                m.d.sync += [flags.eq(brd.data), ptr.eq(1), apply.eq(0), fresh.eq(1)]
+                m.d.sync += [flags.eq(brd.data), *self.ptr_to(1), apply.eq(0), fresh.eq(1)]
                 # The answer registers take the rejection's values whatever the byte, so the byte
                 # steers only the next state (timing: the payload buffer's read -> the flag test ->
                 # their enables was an OrangeCrab build's critical path). A LOAD that goes on sets
@@ -251,7 +256,7 @@ class CommandEngine(wiring.Component):
                         with m.If(too_many):
                             respond(Status.OVERFLOW)
                         with m.Else():
-                            m.d.sync += [apply.eq(1), ptr.eq(1), fresh.eq(1)]
+                            m.d.sync += [apply.eq(1), *self.ptr_to(1), fresh.eq(1)]
                             with m.If(flags[0]):
                                 m.d.comb += self.clear_now.eq(1)
                     with m.Elif(flags[1]):
@@ -265,7 +270,7 @@ class CommandEngine(wiring.Component):
             with m.State("L_WORD_RD"):
                 m.next = "L_WORD_GET"
             with m.State("L_WORD_GET"):
-                m.d.sync += [word.eq(word_next), ptr.eq(ptr + 1), wbyte.eq(wbyte + 1)]
+                m.d.sync += [word.eq(word_next), *self.ptr_to(ptr + 1), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == eb - 1):
                     m.next = "L_WORD_DONE"
                 with m.Else():
@@ -322,6 +327,16 @@ class CommandEngine(wiring.Component):
             wiring.connect(m, answer.o, wiring.flipped(self.data))
             return 1
         m.submodules.answer_fifo = fifo = SyncFIFOBuffered(width=8, depth=ANSWER_FIFO_DEPTH + 1)
-        m.d.comb += [fifo.w_data.eq(answer.o.payload), fifo.w_en.eq(answer.o.valid), answer.o.ready.eq(fifo.w_rdy),
-                     self.data.payload.eq(fifo.r_data), self.data.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.data.ready)]
+        m.d.comb += [fifo.w_data.eq(answer.o.payload), fifo.w_en.eq(answer.o.valid), answer.o.ready.eq(fifo.w_rdy)]
+        if not self.geo.registered_reads:
+            m.d.comb += [self.data.payload.eq(fifo.r_data), self.data.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.data.ready)]
+            return answer.idle
+        # Registered reads: the FIFO's block RAM data go into a flip-flop first (a one-word stage
+        # passing a byte a cycle). A byte the line waits for (a BATCH block's first) leaves a cycle
+        # later; no link cycle formula counts the answer's bytes on the line.
+        byte, full = Signal(8, reset_less=True), Signal()
+        take = ~full | self.data.ready
+        m.d.comb += [fifo.r_en.eq(take), self.data.payload.eq(byte), self.data.valid.eq(full)]
+        with m.If(take):
+            m.d.sync += [byte.eq(fifo.r_data), full.eq(fifo.r_rdy)]
         return answer.idle

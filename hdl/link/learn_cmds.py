@@ -167,7 +167,7 @@ class LearnCommands:
                     respond(Status.BAD_LENGTH)
                 with m.Else():
                     if supported:
-                        m.d.sync += self.ptr.eq(0)
+                        m.d.sync += self.eng.ptr_to(0)
                         m.next = f"{state}_RD"
                     else:  # no payload decoding in a bitstream without the feature
                         respond(Status.UNSUPPORTED)
@@ -180,7 +180,7 @@ class LearnCommands:
         with m.State(f"{state}_GET"):
             # rules.value_byte is the payload byte read now (the engine connects it)
             m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
-            m.d.sync += ptr.eq(ptr + 1)
+            m.d.sync += self.eng.ptr_to(ptr + 1)
             with m.If(ptr == n - 1):
                 m.next = state
             with m.Else():

@@ -36,7 +36,8 @@ class RxEvents(data.StructLayout):
 
 class BufferRead(wiring.Signature):
     """Read port of the payload buffer, from the reader's side: ``data`` is the byte at ``addr``
-    of the previous cycle, ``small`` is :func:`small` of it.
+    of the previous cycle, ``small`` is :func:`small` of it. (With registered reads, of two cycles
+    before: the readers then address it a cycle ahead, :class:`~spikegate.hdl.link.ahead.Ahead`.)
 
     ``small`` can be kept in the buffer beside each byte, so that the tests of a byte just read
     start at a block RAM output rather than behind a LUT tree over its 8 bits (timing: the zero

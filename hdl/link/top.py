@@ -54,7 +54,11 @@ class HostLink(wiring.Component):
     ``ident_block`` (the identify payload and network id in one block RAM rather than about 350
     iCE40 logic cells; default: when not streaming, in one of the two blocks streaming would take),
     ``small_bit`` (the payload buffer keeps a flag beside each byte, 9-bit words: see
-    :class:`~spikegate.hdl.link.decoder.FrameDecoder`).
+    :class:`~spikegate.hdl.link.decoder.FrameDecoder`), ``registered_reads`` (the default core's
+    ``HardwareConfig.registered_reads``; a given ``core`` brings its own, which this must not
+    contradict): the core's idle-time reads answer a cycle later, and the link registers its own
+    block RAM reads too (payload buffer, encoder remainders, identify memories, answer FIFO), with
+    the same bytes and the same link cycle counts; identify reports it (``IDENT_REGISTERED``).
     """
     rx: In(1, init=1)
     tx: Out(1, init=1)
@@ -67,7 +71,8 @@ class HostLink(wiring.Component):
     def __init__(self, net: Network, *, lanes=4, clk_freq: int, baud: int = 115_200,
                  max_payload: int = proto.DEFAULT_MAX_PAYLOAD, max_events: int = 4096, frame_timeout: int | None = None,
                  synchronise: bool = True, core: NetworkCore | None = None, encoder: bool = True,
-                 stream: bool = True, ident_block: bool | None = None, small_bit: bool = True):
+                 stream: bool = True, ident_block: bool | None = None, small_bit: bool = True,
+                 registered_reads: bool | None = None):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a spikegate Network, got {type(net).__name__}")
         self.divisor = baud_divisor(clk_freq, baud)
@@ -78,15 +83,22 @@ class HostLink(wiring.Component):
         if isinstance(frame_timeout, bool) or not isinstance(frame_timeout, int) or frame_timeout < two_bytes:
             raise ValueError(f"frame_timeout = {frame_timeout!r} is not valid; valid: an integer of at least "
                              f"{two_bytes} cycles (two bytes at {baud} baud)")
+        if registered_reads is not None and not isinstance(registered_reads, bool):
+            raise TypeError(f"registered_reads must be True, False or None, got {registered_reads!r}")
         self.net = net
         if core is None:
-            core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
+            core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events,
+                                                   registered_reads=bool(registered_reads)))
         elif not isinstance(core, NetworkCore) or core.net is not net or core.max_events != max_events:
             raise ValueError("core must be a NetworkCore built for this same net and max_events "
                              f"(got {type(core).__name__})")
+        elif registered_reads is not None and registered_reads != core.hw.registered_reads:
+            raise ValueError(f"registered_reads = {registered_reads} is not valid with a core built with "
+                             f"registered_reads = {core.hw.registered_reads}; valid: the core's, or None")
         self.core = core
         self.geo = proto.LinkGeometry.of(net, [g.lanes for g in self.core.geometry],
-                                         clk_freq, baud, max_payload, max_events, stream=stream)
+                                         clk_freq, baud, max_payload, max_events, stream=stream,
+                                         registered_reads=core.hw.registered_reads)
         proto.check_encoder(self.geo, encoder)
         self.clk_freq, self.baud = int(clk_freq), int(baud)
         self.max_payload, self.max_events = max_payload, max_events
@@ -105,7 +117,7 @@ class HostLink(wiring.Component):
         m.submodules.rxu = rxu = UARTRx(self.divisor, synchronise=self.synchronise)
         m.submodules.txu = txu = UARTTx(self.divisor)
         m.submodules.decoder = dec = FrameDecoder(self.max_payload, self.frame_timeout, stream=self.stream,
-                                                     small_bit=self.small_bit)
+                                                     small_bit=self.small_bit, registered=self.geo.registered_reads)
         m.submodules.engine = eng = CommandEngine(self.net, self.geo, core, self.identify_static,
                                                   encoder=self.encoder, stream=self.stream,
                                                   ident_block=self.ident_block)

@@ -42,7 +42,7 @@ class WriteCommand:
             m.next = "W_HDR_GET"
         with m.State("W_HDR_GET"):
             m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
-            m.d.sync += ptr.eq(ptr + 1)
+            m.d.sync += self.eng.ptr_to(ptr + 1)
             with m.If(ptr == WRITE_HEADER - 1):
                 m.next = "W_CHECK1"
             with m.Else():
@@ -59,7 +59,7 @@ class WriteCommand:
                 respond(Status.RANGE)
             with m.Else():
                 m.d.comb += rules.restart.eq(1)
-                m.d.sync += [apply.eq(0), ptr.eq(WRITE_HEADER)]
+                m.d.sync += [apply.eq(0), *self.eng.ptr_to(WRITE_HEADER)]
                 m.next = "W_NEXT"
         with m.State("W_NEXT"):
             with m.If(self.judge & ~rules.in_range):
@@ -67,7 +67,7 @@ class WriteCommand:
             with m.Elif(rules.all_done):
                 with m.If(~apply):
                     m.d.comb += rules.restart.eq(1)
-                    m.d.sync += [apply.eq(1), ptr.eq(WRITE_HEADER)]
+                    m.d.sync += [apply.eq(1), *self.eng.ptr_to(WRITE_HEADER)]
                 with m.Else():
                     m.d.sync += self.dirty.eq(1)
                     respond(Status.OK)
@@ -78,7 +78,7 @@ class WriteCommand:
             m.next = "W_VAL_GET"
         with m.State("W_VAL_GET"):
             m.d.comb += rules.value_get.eq(1)
-            m.d.sync += ptr.eq(ptr + 1)
+            m.d.sync += self.eng.ptr_to(ptr + 1)
             with m.If(rules.value_last):
                 m.next = "W_VAL_DONE"
             with m.Else():

@@ -39,13 +39,16 @@ class HostLink:
     bytes); ``timeout()`` is a silence longer than the frame timeout.
 
     ``engine.net`` is the network as written through the link; samples run on the core twin
-    (:class:`spikegate.model.core.NetworkCore`), cycle count included.
+    (:class:`spikegate.model.core.NetworkCore`), cycle count included. ``registered_reads``: the
+    bitstream's ``HardwareConfig.registered_reads`` (identify says it; the runs' cycles follow it).
     """
 
     def __init__(self, net: Network, *, lanes=4, clk_freq: int = 12_000_000, baud: int = 115_200,
-                 max_payload: int = 512, max_events: int = 4096, encoder: bool = True, stream: bool = True):
-        self.core = NetworkCore(net, HardwareConfig(lanes=lanes, max_events=max_events))
-        self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events, stream=stream)
+                 max_payload: int = 512, max_events: int = 4096, encoder: bool = True, stream: bool = True,
+                 registered_reads: bool = False):
+        self.geo = LinkGeometry.of(net, lanes, clk_freq, baud, max_payload, max_events, stream=stream,
+                                   registered_reads=registered_reads)
+        self.core = NetworkCore(net, self.geo.hardware())
         self.decoder = FrameDecoder(max_payload)
         self.engine = CommandEngine(net, self.geo, self.core, encoder=encoder)
         self.encoder = ResponseEncoder()

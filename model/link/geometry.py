@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..conv_layer import conv_geometry, input_addresses, unpack
+from ..hardware import HardwareConfig
 from ..network import Network
-from ..protocol import (DIGEST_BYTES, IDENT_READOUT, IDENT_STREAM, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAGIC,
+from ..protocol import (DIGEST_BYTES, IDENT_READOUT, IDENT_REGISTERED, IDENT_STREAM, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAGIC,
                         PROTOCOL_VERSION, STATUS_FIELDS, STATUS_LEN, CfgTarget, field, layout_len, pack_fields,
                         parse_fields, value_bits, value_range)
 from .frames import from_le, value_bytes
@@ -66,10 +67,12 @@ class LinkGeometry:
     # whose kernels and biases are fixed at generation (its threshold is written as any layer's).
     rows: tuple[int, ...] = ()
     conv: tuple[bool, ...] = ()
+    # HardwareConfig.registered_reads of the bitstream's core (and the link's own block RAM reads)
+    registered_reads: bool = False
 
     @classmethod
     def of(cls, net: Network, lanes, clk_freq: int, baud: int, max_payload: int, max_events: int,
-           stream: bool = False):
+           stream: bool = False, registered_reads: bool = False):
         L = len(net.layers)
         lanes_t = tuple(lanes) if isinstance(lanes, (list, tuple)) else (int(lanes),) * L
         convs = _conv_geometries(net, lanes_t)
@@ -84,11 +87,16 @@ class LinkGeometry:
                    in_shape=tuple(first.spec.in_shape) if first is not None else None,
                    in_fields=tuple(first.in_fields) if first is not None else None,
                    rows=tuple(0 if c is not None else n for c, n in convs),
-                   conv=tuple(c is not None for c, _ in convs))
+                   conv=tuple(c is not None for c, _ in convs), registered_reads=bool(registered_reads))
 
     @property
     def n_layers(self) -> int:
         return len(self.sizes)
+
+    def hardware(self) -> HardwareConfig:
+        """The core's HardwareConfig as far as the link's cycles depend on it (lanes, max_events,
+        registered_reads): what a twin of the board is built with."""
+        return HardwareConfig(lanes=self.lanes, max_events=self.max_events, registered_reads=self.registered_reads)
 
     @property
     def n_out(self) -> int:
@@ -166,7 +174,8 @@ def identify_static(geo: LinkGeometry, struct: bytes, content: bytes) -> bytes:
     """The constant part of the identify payload (head and layers), as baked into the bitstream."""
     head = dict(magic=MAGIC, version=PROTOCOL_VERSION, n_layers=geo.n_layers, clk_freq=geo.clk_freq, baud=geo.baud,
                 max_payload=geo.max_payload, max_events=geo.max_events, timesteps=geo.timesteps,
-                flags=(IDENT_READOUT if geo.readout else 0) | (IDENT_STREAM if geo.stream else 0), event_bytes=geo.event_bytes,
+                flags=((IDENT_READOUT if geo.readout else 0) | (IDENT_STREAM if geo.stream else 0)
+                       | (IDENT_REGISTERED if geo.registered_reads else 0)), event_bytes=geo.event_bytes,
                 count_bytes=geo.count_bytes, membrane_bytes=geo.membrane_bytes, structure=struct, baked=content,
                 n_in=geo.n_in)
     return pack_fields(IDENTIFY_HEAD, head) + b"".join(
@@ -193,6 +202,13 @@ class Identity:
     dirty: bool
     net_id: bytes
     stream: bool = False
+    registered_reads: bool = False    # HardwareConfig.registered_reads of the board's core
+
+    def hardware(self) -> HardwareConfig:
+        """The board core's HardwareConfig as far as its answers and cycle counts depend on it
+        (lanes, max_events, registered_reads): what the host builds its twin with."""
+        return HardwareConfig(lanes=tuple(self.lanes), max_events=self.max_events,
+                              registered_reads=self.registered_reads)
 
     @classmethod
     def parse(cls, p: bytes) -> "Identity":
@@ -220,7 +236,8 @@ class Identity:
                    event_bytes=h["event_bytes"], count_bytes=h["count_bytes"], membrane_bytes=h["membrane_bytes"],
                    structure=h["structure"], baked=h["baked"],
                    shape=(h["n_in"],) + tuple(x["n"] for x in layers), lanes=tuple(x["lanes"] for x in layers),
-                   dirty=bool(t["dirty"] & 1), net_id=t["net_id"], stream=bool(h["flags"] & IDENT_STREAM))
+                   dirty=bool(t["dirty"] & 1), net_id=t["net_id"], stream=bool(h["flags"] & IDENT_STREAM),
+                   registered_reads=bool(h["flags"] & IDENT_REGISTERED))
 
 
 @dataclass

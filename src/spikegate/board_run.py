@@ -17,7 +17,7 @@ import numpy as np
 from . import datasets
 from .host import Board
 from .model import classify, simulate
-from .model.core import HardwareConfig, NetworkCore
+from .model.core import NetworkCore
 from .model.encode import ON_CHIP, InputEncoder, bernoulli_state, quantise
 from .model.network import Network
 from .progress import silent
@@ -53,6 +53,7 @@ class BoardRun:
     on_chip: bool = False         # levels sent, spikes made by the board's encoder (ENCODE)
     batch: int = 1                # samples per frame (BATCH when > 1)
     stream: bool = False          # a streaming board: requests pipelined, the line full duplex
+    registered_reads: bool = False  # its block RAM reads registered: a cycle more per layer step (identify)
     link_bound_per_s: float = 0.0  # samples/s if the line carried these bytes without a pause
     core_bound_per_s: float = 0.0  # samples/s if the board ran these samples back to back
     first_mismatch: dict | None = None
@@ -111,7 +112,7 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
             loaded = True
         elif check:
             link.verify_network(net, name=net_name)
-        twin = NetworkCore(net, HardwareConfig(lanes=tuple(ident.lanes), max_events=ident.max_events))
+        twin = NetworkCore(net, ident.hardware())  # the board's lanes, max_events and registered reads
         cycles_twin = [twin.run(s).cycles for s in spikes]
 
         counts = np.zeros((n, net.n_outputs), np.int64)
@@ -154,7 +155,7 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
         cycles_match=int(cycles_ok.sum()), cycles_per_sample=float(cycles.mean()),
         latency_ms_mean=1e3 * statistics.fmean(latency), latency_ms_median=1e3 * statistics.median(latency),
         samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, on_chip=on_chip, batch=batch,
-        stream=bool(ident.stream),
+        stream=bool(ident.stream), registered_reads=bool(ident.registered_reads),
         link_bound_per_s=link_bound(ident.baud, sent, recv, n, ident.stream),
         core_bound_per_s=core_bound(ident.clk_freq, cycles, InputEncoder(net.n_inputs, net.timesteps).cycles
                                     if on_chip else 0), first_mismatch=first)

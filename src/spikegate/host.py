@@ -28,7 +28,6 @@ from .host_io import FLUSH_LIMIT, TRANSIENT, LinkError, attempt_deadline, flush_
 from .model.protocol import (CHECKSUM_BYTES, CYCLE_BYTES, IDENTIFY_HEAD, IDENTIFY_LAYER, IDENTIFY_TAIL, MAX_STATE_ANSWER,
                              STATUS_LEN, WRITE_HEADER, WRITE_ROW_MAJOR, CfgTarget, Cmd, Status, layout_len)
 from .model.core import weight_cfg_words
-from .model.hardware import HardwareConfig
 from .model.network import Network
 
 __all__ = ["Board", "encode_payload", "LinkError", "DeviceError", "WrongDevice", "ProtocolMismatch", "NetworkMismatch",
@@ -256,7 +255,7 @@ class Board(OnChipEncoding, OnChipLearning, Pipelining):
     def _geometry(self, net: Network) -> proto.LinkGeometry:
         i = self.identity or self.identify()
         return proto.LinkGeometry.of(net, list(i.lanes), i.clk_freq, i.baud, i.max_payload, i.max_events,
-                                     stream=i.stream)
+                                     stream=i.stream, registered_reads=i.registered_reads)
 
     def check_network(self, net: Network, *, name: str = "the network") -> bool:
         """Raise NetworkMismatch unless the board was built for ``net``'s structure; return True
@@ -316,8 +315,7 @@ class Board(OnChipEncoding, OnChipLearning, Pipelining):
             return net.layers[l].weights
         i = self.identity or self.identify()
         w = np.zeros((geo.rows[l], net.layers[l].n), np.int64)
-        for _, _, row, col, v in weight_cfg_words(net, [l], HardwareConfig(lanes=tuple(i.lanes),
-                                                                          max_events=i.max_events)):
+        for _, _, row, col, v in weight_cfg_words(net, [l], i.hardware()):
             w[row, col] = v
         return w
 

@@ -12,7 +12,6 @@ import numpy as np
 from .errors import UserError
 from .host_io import LinkError
 from .model import link as proto
-from .model.hardware import HardwareConfig
 from .model.protocol import (MAX_STATE_ANSWER, READ_STATE_HEADER, REWARD_PAYLOAD, Cmd, RewardMode, StateKind, Status,
                              pack_fields, signed_range)
 
@@ -71,7 +70,7 @@ class OnChipLearning:
         when the board cannot read it."""
         if self.identity is None:
             raise UserError("call check_network(net) or ensure_network(net) before reading learned state")
-        geometry = HardwareConfig(lanes=tuple(self.identity.lanes)).geometry(net)
+        geometry = self.identity.hardware().geometry(net)
         if not 0 <= layer < len(geometry):
             raise ValueError(f"layer = {layer!r} is not valid; valid: 0 to {len(geometry) - 1}")
         return proto.state_layout(geometry, layer, kind)

@@ -12,7 +12,6 @@ from .model import link as proto
 from .model.encode import MASK32, InputEncoder
 from .model.link import CfgTarget, Cmd, Encoding, batch_fits, encode_fits
 from .model.network import Network
-from .model.hardware import HardwareConfig
 from .model.link import has_rstdp, state_layout
 from .model.protocol import (BATCH_HEADER, BATCH_RECORD, CYCLE_BYTES, ENCODE_HEADER, ENCODE_HEADER_LEN, LOAD_CLEAR,
                              LOAD_RUN, MAX_STATE_ANSWER, NET_ID_BYTES, READ_STATE_HEADER, REWARD_PAYLOAD, SYNC_REQ,
@@ -71,7 +70,7 @@ class FrameGen:
                              0xFFFF // (CYCLE_BYTES + geo.output_bytes)) if batch_fits(geo) else 0
         # READ_STATE: what the board can read back (plastic networks); learning itself stays off,
         # so the record's values are what it reads
-        geometry = HardwareConfig(lanes=tuple(geo.lanes), max_events=geo.max_events).geometry(net)
+        geometry = geo.hardware().geometry(net)
         self.readable = [(l, k, lay) for l in range(len(geometry)) for k in StateKind
                          if (lay := state_layout(geometry, l, k)) is not None]
         self.unreadable = [(l, k) for l in range(len(geometry)) for k in StateKind

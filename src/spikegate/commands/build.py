@@ -12,7 +12,7 @@ from ..model.hardware import MAX_EVENTS
 from ..model.protocol import DEFAULT_MAX_PAYLOAD, MAX_PAYLOAD, MIN_PAYLOAD
 from .run import MAX_BAUD, MIN_BAUD
 from ._common import (add_board_argument, add_json_argument, add_lanes_argument, add_net_argument,
-                      add_schedule_argument, emit, parse_lanes)
+                      add_registered_reads_argument, add_schedule_argument, emit, parse_lanes)
 
 # No supported FPGA runs the core faster than this; the PLL check names the board's real limit.
 MAX_CLOCK_MHZ = 1000.0
@@ -59,6 +59,7 @@ def run(args) -> int:
     options = dict(lanes=parse_lanes(args.lanes), out_dir=args.out, max_events=args.max_events,
                    samples=args.samples, data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
                    encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
+                   registered_reads=args.registered_reads,
                    stream=False if args.no_stream else None, timeout=args.timeout, progress=note)
     try:
         if clock == "max":
@@ -123,6 +124,7 @@ def register(subparsers) -> None:
                         "RAMs fit: the next frame is received while one runs, answers leave while the next runs; "
                         "about 125 iCE40 logic cells more)")
     add_schedule_argument(p)
+    add_registered_reads_argument(p)
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help=f"seconds Yosys, nextpnr and the packer get together (default {BUILD_TIMEOUT_S:g}); past it "
                         "the build is stopped and fails, and nothing is cached")

@@ -24,7 +24,8 @@ def format_run(r: BoardRun) -> str:
         f"{' (weights loaded over the link)' if r.weights_loaded else ''}",
         f"  accuracy        {r.accuracy:.4f} (model {r.model_accuracy:.4f})",
         f"  bit-exact       {r.bit_exact} of {n} samples (counts and final membranes)",
-        f"  cycles          {r.cycles_match} of {n} equal the cycle formula; {r.cycles_per_sample:.1f} per sample",
+        f"  cycles          {r.cycles_match} of {n} equal the cycle formula; {r.cycles_per_sample:.1f} per sample"
+        f"{' (block RAM reads registered: a cycle more per layer step)' if r.registered_reads else ''}",
         f"  latency         {r.latency_ms_mean:.2f} ms mean, {r.latency_ms_median:.2f} ms median per sample on the link",
         f"  throughput      {r.samples_per_s:.2f} samples/s ({r.bytes_sent} bytes sent, {r.bytes_received} received"
         f"{'; spikes made on the chip' if r.on_chip else ''}{f'; {r.batch} samples a frame' if r.batch > 1 else ''})",

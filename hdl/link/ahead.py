@@ -1,0 +1,47 @@
+"""Ahead: a read pointer whose next value addresses a memory, for ``HardwareConfig.registered_reads``.
+
+With registered reads a block RAM's data goes into a flip-flop before any logic (timing: the
+ECP5's DP16KD takes 5.8 ns from clock to data; docs/timing.md), so it reaches its reader two
+cycles after the address instead of one. Where the reader's pointer is a register whose next value
+is known a cycle early (it is: it is that register's input), the memory is addressed with that next
+value, and the data arrives in the same cycle as it did from the pointer itself: no cycle count
+changes. Plain logic with no twin of its own.
+"""
+from amaranth.hdl import Signal
+
+__all__ = ["Ahead"]
+
+
+class Ahead:
+    """The register ``q`` (a Signal the caller made), moved with :meth:`to`, and :attr:`addr`, the address
+    to read a memory at so that its data reaches the reader one cycle after ``q`` holds it, as a
+    plain synchronous read of ``q`` does.
+
+    Without ``registered``, :meth:`to` makes a plain synchronous assignment and ``addr`` is ``q``:
+    the gateware is exactly what it was without the option. With it, :meth:`to` drives ``d``, the
+    value ``q`` takes in the next cycle (``q`` holds by default), and ``addr`` is ``d``. The read
+    then lags its address by two cycles and ``addr`` leads ``q`` by one: data at ``q``'s address,
+    one cycle after ``q`` holds it, whether ``q`` just moved or has held for a while."""
+
+    def __init__(self, m, q: Signal, *, registered: bool):
+        self.m, self.q, self.registered = m, q, bool(registered)
+        if self.registered:
+            self.d = Signal.like(q, name=f"{q.name}_next")
+            m.d.comb += self.d.eq(self.q)      # holds unless set (later statements win)
+            m.d.sync += self.q.eq(self.d)
+        else:
+            self.d = None
+
+    @property
+    def addr(self):
+        return self.d if self.registered else self.q
+
+    def to(self, value) -> list:
+        """``q`` takes ``value`` in the next cycle (inside the caller's ``If``/``State``): returns the
+        statements to add to ``m.d.sync`` where the caller assigns its other registers, so that
+        without ``registered`` the module is built statement for statement as before; with it, the
+        assignment goes to ``d`` (comb) here and the list is empty."""
+        if self.registered:
+            self.m.d.comb += self.d.eq(value)
+            return []
+        return [self.q.eq(value)]
