@@ -165,13 +165,15 @@ class RunResult:
                    refractory=[r[b] for r in result.refractory], counts=counts, mon=None, cycles=-1)
 
 
-def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result, *, schedule: str = "inflight") -> np.ndarray:
+def batch_cycles(net: Network, lanes, input_spikes: np.ndarray, result, *, schedule: str = "inflight",
+                 registered_reads: bool = False) -> np.ndarray:
     """The cycle formula for a whole batch at once, int64 [batch].
 
     ``result`` is ``model.simulate(net, input_spikes)``: the formula only needs how many events
     each layer saw at each step, so this costs one vectorised pass instead of a twin run per sample.
+    ``schedule`` and ``registered_reads`` are those of the :class:`HardwareConfig`.
     """
-    geometry = HardwareConfig(lanes=lanes, schedule=schedule).geometry(net)
+    geometry = HardwareConfig(lanes=lanes, schedule=schedule, registered_reads=registered_reads).geometry(net)
     events = [np.asarray(input_spikes, bool)] + result.spikes[:-1]
     B, T = events[0].shape[:2]
     costs = np.zeros((len(geometry), T, B), np.int64)

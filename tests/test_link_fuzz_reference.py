@@ -95,8 +95,8 @@ def _next_state(q, encoding, T, states=None):
     return _from_levels(q, encoding, T, None if states is None else [s ^ 1 for s in states])
 
 
-def _cycles_off_by_one(*a):
-    return _batch_cycles(*a) + 1
+def _cycles_off_by_one(*a, **kw):
+    return _batch_cycles(*a, **kw) + 1
 
 
 _from_levels = link_fuzz_record.from_levels

@@ -6,7 +6,8 @@ one more cycle in every layer step, which the twin's cycle count carries.
 import numpy as np
 import pytest
 
-from spikegate.model.core import NetworkCore as Twin
+from spikegate.model.core import NetworkCore as Twin, batch_cycles
+from spikegate.model.simulate import simulate
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.random import random_network, random_spikes
 
@@ -34,6 +35,10 @@ def test_twin_costs_a_cycle_more_per_layer_step(schedule):
         T, L = len(sample), len(net.layers)
         # inflight: one more cycle in each of the T + L - 1 waves; sequential: in each of T * L layer steps
         assert reg.cycles - plain.cycles == (T + L - 1 if schedule == "inflight" else T * L)
+    # the vectorised formula agrees with the twin, sample for sample
+    res = simulate(net, spikes)
+    want = [Twin(net, HardwareConfig(lanes=2, schedule=schedule, registered_reads=True)).run(s).cycles for s in spikes]
+    assert batch_cycles(net, 2, spikes, res, schedule=schedule, registered_reads=True).tolist() == want
 
 
 def test_refusals_name_the_field():

@@ -5,8 +5,8 @@ The reference is written from the model and the protocol document, not from the 
 a row-major WRITE is transcribed element by element (value ``i`` to ``W[(row n + col + i) // n,
 (row n + col + i) % n]``), a sample's spikes come from the vectorised encoders
 (:func:`spikegate.model.encode.from_levels`), its outputs from :func:`spikegate.model.simulate`
-and its cycles from the cycle formula (:func:`spikegate.model.core.batch_cycles`; for a bitstream
-with registered block RAM reads, which that formula does not take yet, from the core twin). So a fault in
+and its cycles from the cycle formula (:func:`spikegate.model.core.batch_cycles`, with the
+bitstream's registered block RAM reads if it has them). So a fault in
 the twin, the gateware or this reference shows up as a disagreement.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .model import link as proto
-from .model.core import NetworkCore, batch_cycles
+from .model.core import batch_cycles
 from .model.encode import from_levels
 from .model.link import CfgTarget, Encoding
 from .model.network import Network
@@ -96,13 +96,7 @@ class Record:
             return None
         g, net = self.geo, self.net
         res = simulate(net, spikes)
-        if g.registered_reads:
-            # batch_cycles has no registered reads (yet): a registered board's runs are counted by
-            # the core twin, which adds the cycle each layer step costs then
-            core = NetworkCore(net, g.hardware())
-            cycles = [core.run(s).cycles for s in spikes]
-        else:
-            cycles = batch_cycles(net, list(g.lanes), spikes, res)
+        cycles = batch_cycles(net, list(g.lanes), spikes, res, registered_reads=g.registered_reads)
         counts = np.zeros_like(res.counts) if net.readout else res.counts
         out = bytearray()
         for b in range(len(spikes)):
