@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -125,7 +126,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
           baud: int | None = None, encoder: bool | None = None, schedule: str = "inflight",
-          stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD, registered_reads: bool = False,
+          stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD, registered_reads: bool | None = None,
           timeout: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
@@ -145,7 +146,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     flip-flop behind every block RAM read, the core's and the host link's
     (:class:`~spikegate.model.hardware.HardwareConfig`; docs/timing.md: the ECP5's block RAM takes
     5.8 ns from clock to data; each layer step costs a cycle more; dense networks without temporal
-    features or plasticity; default off); ``timeout`` is the seconds
+    features or plasticity; default :func:`boards.fit.choose_registered_reads`: on the ECP5 where the
+    network allows it); ``timeout`` is the seconds
     the tools (synthesis, place and route, packing) get together (default
     :data:`boards.cache.BUILD_TIMEOUT_S`): past it the build is stopped and BuildError
     raised, nothing cached; ``progress(text)`` hears each step.
@@ -166,10 +168,14 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         lanes = board.default_lanes
     if max_events is None:
         max_events = default_max_events(net)
+    # (None: the board's choice, below; anything but a bool is refused by HardwareConfig, by name)
     hw = HardwareConfig(lanes=lanes, max_events=max_events, schedule=schedule,
-                        weight_ram="block" if weight_ram is None else weight_ram, registered_reads=registered_reads)
+                        weight_ram="block" if weight_ram is None else weight_ram,
+                        registered_reads=False if registered_reads is None else registered_reads)
     if weight_ram is None:
         hw = fit.choose_weight_ram(board, net, hw)
+    if registered_reads is None:
+        hw = replace(hw, registered_reads=fit.choose_registered_reads(board, net, hw, max_payload))
     pll = pll_for(board, clock_mhz)
     baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
     if stream is None:

@@ -12,19 +12,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import UserError
+from ..model.blocks import blocks_for, weight_slice_bits
 from ..model.hardware import HardwareConfig
 from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from ..model.word_queue import queue_capacity
 
 __all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block",
-           "choose_small_bit", "choose_encoder", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
+           "choose_small_bit", "choose_encoder", "choose_registered_reads", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
 
-# (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
-BLOCK_CONFIGS = {
-    "ice40": [(16, 256), (8, 512), (4, 1024), (2, 2048)],
-    "ecp5": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
-    "gowin": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
-}
 
 # A plastic layer's learning memories with one word per input (hdl.learning_engine), not per group.
 PER_INPUT = ("pre_traces", "learn_events")
@@ -47,7 +42,10 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
     for l, g in enumerate(geos):
         G, P = g.groups, g.lanes
         bits = g.memory_bits()
-        if g.weight_ram != "spram":
+        sb = weight_slice_bits(g) if g.read_stages and g.weight_ram != "spram" else None
+        if sb is not None:  # registered reads: a deep weight memory as narrow slices (hdl.read_reg)
+            shapes += [(f"layer {l} weights [{k}]", sb, g.n_in * G) for k in range(P * g.weight_bits // sb)]
+        elif g.weight_ram != "spram":
             # (rows * G words for a dense layer, its recurrent region included; a conv layer's kernel
             # words, model/conv_layer.py)
             shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
@@ -79,11 +77,6 @@ def stream_shapes(board, max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[tuple[s
     width = payload_word_bits(choose_small_bit(board, True, max_payload))
     return [("host link second payload bank", width, payload_bank(max_payload)),
             ("host link answer FIFO", 8, ANSWER_FIFO_DEPTH)]
-
-
-def blocks_for(family: str, width: int, depth: int) -> int:
-    """Fewest blocks that hold a width x depth memory (one read and one write port)."""
-    return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_CONFIGS[family])
 
 
 def estimate(board, net, hw: HardwareConfig, *, stream: bool = False,
@@ -138,6 +131,23 @@ def choose_small_bit(board, stream: bool, max_payload: int = DEFAULT_MAX_PAYLOAD
     from ..hdl.link.decoder import payload_depth
     depth = payload_depth(max_payload, stream)
     return blocks_for(board.family, 9, depth) == blocks_for(board.family, 8, depth)
+
+
+def choose_registered_reads(board, net, hw: HardwareConfig, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bool:
+    """Whether a build registers its block RAM reads by default (``HardwareConfig.registered_reads``,
+    the one place this is decided): on the ECP5, whose DP16KD takes 5.8 ns from clock to data
+    (docs/timing.md), for a network the option takes (dense layers without temporal features or
+    plasticity) whose memories still fit (a deep weight memory then takes more, narrower blocks);
+    not on the iCE40 or Gowin parts, whose critical paths are logic, and where every flip-flop
+    behind a block costs the iCE40 a logic cell."""
+    if board.family != "ecp5":
+        return False
+    registered = replace(hw, registered_reads=True)
+    try:
+        registered.geometry(net)
+    except ValueError:
+        return False
+    return _fits(board, estimate(board, net, registered, max_payload=max_payload))
 
 
 def choose_encoder(net) -> bool:

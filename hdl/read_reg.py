@@ -12,10 +12,11 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Signal, unsigned
 from amaranth.lib.memory import Memory
 
+from ..model.blocks import weight_slice_bits
 from ..model.layer import LayerGeometry, ceil_log2
 from .spram import MemPort
 
-__all__ = ["late", "weight_slice_bits", "weight_slices", "sliced_ports", "DP16KD_SHAPES"]
+__all__ = ["late", "weight_slices", "sliced_ports"]
 
 
 def late(m, value, stages: int, name: str):
@@ -27,30 +28,9 @@ def late(m, value, stages: int, name: str):
     return value
 
 
-# ECP5 DP16KD data widths (without the parity bits) and the depth of one block at each.
-DP16KD_SHAPES = ((32, 512), (16, 1024), (8, 2048), (4, 4096), (2, 8192), (1, 16384))
-
-
-def weight_slice_bits(geo: LayerGeometry) -> int | None:
-    """Bits per slice of a layer's weight memory with registered reads, or None to keep it whole.
-
-    Yosys stacks block RAMs in depth for a deep memory and selects the word with a multiplexer
-    behind them: a 784-128-10 network's first layer at 4 lanes (25,088 words of 32 bits) is 49
-    DP16KD deep, and its 49-way multiplexer, spread over the die, was the ULX3S's critical path
-    with every block RAM read registered (docs/timing.md). Narrow slices are each as deep as a
-    block goes at their width: the widest slice (within one lane's weight bits) that is at most 2
-    blocks deep. Memories of up to 2 blocks deep already are stay whole."""
-    D, wb = geo.n_in * geo.groups, geo.weight_bits
-    if D <= 2 * DP16KD_SHAPES[0][1]:
-        return None
-    for bits, depth in DP16KD_SHAPES:
-        if bits <= wb and wb % bits == 0 and 2 * depth >= D:
-            return bits
-    return 1
-
-
 def weight_slices(geo: LayerGeometry, words: list[int], attrs: dict) -> list[Memory]:
-    """The weight memory of initial contents ``words`` as slices of :func:`weight_slice_bits` bits
+    """The weight memory of initial contents ``words`` as slices of
+    :func:`~spikegate.model.blocks.weight_slice_bits` bits
     (slice k: bits k*s .. k*s+s-1 of every word), or [] to keep it whole."""
     sb = weight_slice_bits(geo)
     if sb is None:

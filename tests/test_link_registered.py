@@ -221,3 +221,29 @@ def test_build_report_names_the_option():
     assert "block RAM reads registered" not in format_report(r)
     assert "block RAM reads registered" not in format_report({**r, "registered_reads": False})
     assert "oscillator through the PLL; block RAM reads registered" in format_report({**r, "registered_reads": True})
+
+
+def test_the_board_chooses_registered_reads():
+    """Model tier: ``build``'s default (boards.fit.choose_registered_reads) registers the reads on
+    the ECP5 boards for a network the option takes and whose memories still fit; never on the
+    iCE40 or Gowin boards, nor for a network the option does not take yet."""
+    from pathlib import Path
+    from spikegate import datasets
+    from spikegate.boards import fit
+    from spikegate.boards.targets import get_board
+    from spikegate.model.network import Network
+    digits = datasets.load_network(None)
+    hw = HardwareConfig(lanes=4)
+    want = {"ulx3s-85f": True, "orangecrab-25f": True, "icebreaker": False, "tangnano9k": False}
+    for name, on in want.items():
+        assert fit.choose_registered_reads(get_board(name), digits, hw) is on, name
+    temporal = Network.load(Path(__file__).parent / "data" / "temporal-digits-w8.json")
+    assert not fit.choose_registered_reads(get_board("ulx3s-85f"), temporal, HardwareConfig(lanes=4))
+    # 520 x 128 at 4 lanes: 16,640 weight words, 33 blocks deep whole, 64 blocks as 1-bit slices
+    # (2 deep each); the OrangeCrab 25F's 56 blocks hold the design only without registered reads.
+    wide = random_network(7, (520, 128, 10), weight_bits=8)
+    oc = get_board("orangecrab-25f")
+    assert fit.estimate(oc, wide, hw)["blocks"] <= oc.bram_blocks
+    assert fit.estimate(oc, wide, HardwareConfig(lanes=4, registered_reads=True))["blocks"] > oc.bram_blocks
+    assert not fit.choose_registered_reads(oc, wide, hw)
+    assert fit.choose_registered_reads(get_board("ulx3s-85f"), wide, hw)

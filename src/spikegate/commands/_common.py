@@ -84,10 +84,16 @@ def add_schedule_argument(p: argparse.ArgumentParser) -> None:
                         f"sequential: each step's layers one after the other (default: {SCHEDULES[0]})")
 
 
-def add_registered_reads_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--registered-reads", action="store_true",
-                   help="a flip-flop behind every block RAM read (for the ECP5): one cycle more per layer "
-                        "step; dense layers without temporal features or plasticity only")
+def add_registered_reads_argument(p: argparse.ArgumentParser, *, board_default: bool = False) -> None:
+    """``--registered-reads``; with ``board_default``, also ``--no-registered-reads`` and None (the
+    board's choice, boards.fit.choose_registered_reads) when neither is given."""
+    what = ("a flip-flop behind every block RAM read (for the ECP5): one cycle more per layer step; dense "
+            "layers without temporal features or plasticity only")
+    if board_default:
+        p.add_argument("--registered-reads", action=argparse.BooleanOptionalAction, default=None,
+                       help=what + " (default: on for an ECP5 board where the network allows it)")
+    else:
+        p.add_argument("--registered-reads", action="store_true", help=what)
 
 
 def add_json_argument(p: argparse.ArgumentParser) -> None:

@@ -124,7 +124,7 @@ def register(subparsers) -> None:
                         "RAMs fit: the next frame is received while one runs, answers leave while the next runs; "
                         "about 125 iCE40 logic cells more)")
     add_schedule_argument(p)
-    add_registered_reads_argument(p)
+    add_registered_reads_argument(p, board_default=True)
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help=f"seconds Yosys, nextpnr and the packer get together (default {BUILD_TIMEOUT_S:g}); past it "
                         "the build is stopped and fails, and nothing is cached")
