@@ -22,8 +22,10 @@ def blocks_for(family: str, width: int, depth: int) -> int:
 
 
 def slice_depth(bits: int, family: str = "ecp5") -> int:
-    """Words one block holds at ``bits`` bits a word (the deepest configuration that wide)."""
-    return max(d for w, d in BLOCK_CONFIGS[family] if w >= bits)
+    """Words one block holds at ``bits`` bits a word (the deepest configuration that wide; a word
+    wider than any takes blocks side by side, each as deep as the widest configuration)."""
+    configs = BLOCK_CONFIGS[family]
+    return max((d for w, d in configs if w >= bits), default=max(configs)[1])
 
 
 def weight_slice_bits(geo) -> int | None:

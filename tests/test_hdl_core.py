@@ -308,7 +308,8 @@ def test_weight_slices_keep_each_bit_within_two_blocks():
              (784, 128, 4, 8): 1,         # 25,088 words: 49 blocks deep whole, 2 deep at 16 K x 1
              (300, 16, 4, 8): 8,          # 1,200 words: 8-bit slices, one 2 K-deep block each
              (150, 40, 1, 6): 2,          # 6,000 words of 6 bits: 2-bit slices (8 K deep), within a lane
-             (700, 9, 2, 4): None}        # 3,500 words of 8 bits: two 2 K x 9 blocks deep, kept whole
+             (700, 9, 2, 4): None,        # 3,500 words of 8 bits: two 2 K x 9 blocks deep, kept whole
+             (400, 16, 4, 16): 16}        # 1,600 words of 64 bits (blocks side by side): 16-bit slices
     for (n_in, n, lanes, wb), bits in cases.items():
         net = random_network(1, (n_in, n, 3), weight_bits=wb)
         geo = HardwareConfig(lanes=lanes, registered_reads=True).geometry(net)[0]

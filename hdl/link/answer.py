@@ -112,6 +112,7 @@ class AnswerSource(wiring.Component):
         # answers in the cycle after k holds the address, as a one-cycle peek does from k.
         k = Signal(range(geo.n_out + 1))
         k_ahead = Ahead(m, k, registered=registered)
+        last_byte = Signal()  # (registered reads) the byte in SEND is the answer's last
         cb, mb = geo.count_bytes, geo.membrane_bytes
         j = Signal(range(cb + mb))
         out_count = Signal(8 * cb)
@@ -182,6 +183,8 @@ class AnswerSource(wiring.Component):
                 # (only a plastic network's answers come from the state reader)
                 with m.If((source != Source.STATE) | self.state_ready if self.plastic else 1):
                     m.d.sync += byte.eq(sel)
+                    if registered:
+                        m.d.sync += last_byte.eq(idx == length - 1)
                     m.d.comb += self.state_next.eq(source == Source.STATE)
                     with m.If(in_out):
                         m.d.sync += j.eq(j + 1)
@@ -193,10 +196,17 @@ class AnswerSource(wiring.Component):
                 # from the answer FIFO's level, no longer steers their address); only a cycle
                 # that sends it leads to FETCH, which reads them.
                 m.d.comb += [self.o.valid.eq(1), rd_next.eq(idx1)]
+                if registered:
+                    # No output follows the last byte, so k goes back to 0 while it waits (timing:
+                    # o.ready, from the answer FIFO's level, would otherwise run on through out_addr,
+                    # which leads k, into the core's state memory's address).
+                    with m.If(last_byte):
+                        m.d.sync += k_ahead.to(0)
                 with m.If(self.o.ready):
                     m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1)]
                     with m.If(idx == length - 1):
-                        m.d.sync += k_ahead.to(0)
+                        if not registered:
+                            m.d.sync += k_ahead.to(0)
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "FETCH"
