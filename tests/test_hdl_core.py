@@ -48,24 +48,17 @@ def one_layer(weights, **kw):
 
 # --- hypothesis: random networks -------------------------------------------------------------
 
+# registered: HardwareConfig.registered_reads, a register behind every block RAM read, a cycle
+# more a layer step.
+@pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 4), min_size=3, max_size=3),
        p=st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0]), schedule=st.sampled_from(SCHEDULES))
-def test_random_networks(seed, lanes_exp, p, schedule):
+def test_random_networks(seed, lanes_exp, p, schedule, registered_reads):
     net = random_network(seed, timesteps=int(np.random.default_rng(seed).integers(1, 7)))
     lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
     spikes = random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p)
-    check(net, spikes, lanes, schedule)
-
-
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 4), min_size=3, max_size=3),
-       p=st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0]), schedule=st.sampled_from(SCHEDULES))
-def test_random_networks_registered_reads(seed, lanes_exp, p, schedule):
-    # HardwareConfig.registered_reads: a register behind every block RAM read, a cycle more a layer step.
-    net = random_network(seed, timesteps=int(np.random.default_rng(seed).integers(1, 7)))
-    lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
-    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes, schedule, registered_reads=True)
+    check(net, spikes, lanes, schedule, registered_reads=registered_reads)
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
@@ -195,6 +188,21 @@ async def _send(ctx, stream, payload):
     ctx.set(stream.valid, 0)
 
 
+async def _run_and_check(ctx, dut, expect):
+    """Start a run of the loaded sample; its cycles and outputs (read at the core's read latency)
+    must be ``expect``'s."""
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+    await until(ctx, lambda: ctx.get(dut.done), "done")
+    assert ctx.get(dut.cycles) == expect.cycles
+    for j in range(len(expect.counts)):
+        ctx.set(dut.out_addr, j)
+        await ctx.tick().repeat(dut.hw.read_latency)
+        assert ctx.get(dut.out_count) == expect.counts[j], j
+        assert ctx.get(dut.out_membrane) == expect.membranes[-1][j], j
+
+
 @pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
 def test_overflow_clear_and_rerun(registered_reads):
     net = random_network(31, (6, 5, 4), timesteps=3, readout=False)
@@ -214,16 +222,7 @@ def test_overflow_clear_and_rerun(registered_reads):
         assert ctx.get(dut.overflow)
         # The refused word changed nothing: the run is the expected one, twice in a row.
         for _ in range(2):
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            await until(ctx, lambda: ctx.get(dut.done), "done")
-            assert ctx.get(dut.cycles) == expect.cycles
-            for j in range(net.n_outputs):
-                ctx.set(dut.out_addr, j)
-                await ctx.tick().repeat(hw.read_latency)
-                assert ctx.get(dut.out_count) == expect.counts[j]
-                assert ctx.get(dut.out_membrane) == expect.membranes[-1][j]
+            await _run_and_check(ctx, dut, expect)
         # clear empties the buffer and the sticky flag; an address >= n_in is refused.
         ctx.set(dut.clear, 1)
         await ctx.tick()
@@ -267,15 +266,7 @@ def test_start_right_after_the_last_load(steps, registered_reads):
             ctx.set(dut.clear, 0)
             for a, e in input_words(x):
                 await _send(ctx, dut.load, {"addr": a, "end_of_step": e})
-            ctx.set(dut.start, 1)  # the cycle right after the last load
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            await until(ctx, lambda: ctx.get(dut.done), "done")
-            assert ctx.get(dut.cycles) == expect.cycles
-            for j in range(net.n_outputs):
-                ctx.set(dut.out_addr, j)
-                await ctx.tick().repeat(hw.read_latency)
-                assert ctx.get(dut.out_membrane) == expect.membranes[-1][j], (x.tolist(), j)
+            await _run_and_check(ctx, dut, expect)  # start in the cycle right after the last load
 
     _bench(dut, body)
 
