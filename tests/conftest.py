@@ -134,6 +134,7 @@ TEST_TIERS = {
     "test_link_registered.py::test_link_block_ram_reads_go_into_flip_flops": "yosys",
     "test_link_registered.py::test_build_report_names_the_option": "model",
     "test_link_registered.py::test_the_board_chooses_registered_reads": "model",
+    "test_link_registered.py::test_build_command_leaves_the_choice_to_the_board_unless_told": "model",
     "test_link_bulk.py::test_twin_bulk_write_matches_scalar_transcription": "model",
     "test_link_bulk.py::test_driver_bulk_frames_load_whole_network": "model",
     "test_boards.py::test_ice40_pll_matches_icepll": "yosys",

@@ -247,3 +247,15 @@ def test_the_board_chooses_registered_reads():
     assert fit.estimate(oc, wide, HardwareConfig(lanes=4, registered_reads=True))["blocks"] > oc.bram_blocks
     assert not fit.choose_registered_reads(oc, wide, hw)
     assert fit.choose_registered_reads(get_board("ulx3s-85f"), wide, hw)
+
+
+def test_build_command_leaves_the_choice_to_the_board_unless_told():
+    """Model tier: ``spikegate build`` passes None (the board's choice) unless ``--registered-reads``
+    or ``--no-registered-reads`` says; ``spikegate export`` has no board, so its flag is on or off."""
+    from spikegate.cli import build_parser
+    p = build_parser()
+    got = {tuple(extra): p.parse_args(["build", "--board", "ulx3s-85f", *extra]).registered_reads
+           for extra in ([], ["--registered-reads"], ["--no-registered-reads"])}
+    assert got == {(): None, ("--registered-reads",): True, ("--no-registered-reads",): False}
+    assert p.parse_args(["export", "-o", "x.v"]).registered_reads is False
+    assert p.parse_args(["export", "-o", "x.v", "--registered-reads"]).registered_reads is True
