@@ -4,7 +4,7 @@ beside the same figures of the design before wave 2, from real builds.
     python bench/boards.py [--boards icebreaker,ulx3s-85f,orangecrab-25f,tangnano9k]
                            [--networks digits,mnist-784-128-10] [--seeds default,1,2,3,4]
                            [--mnist-net FILE] [--data-dir DIR] [--mnist-lanes BOARD=P[,P...] ...]
-                           [--samples N] [--jobs N] [--old FILE] [--registered-reads] [--json]
+                           [--samples N] [--jobs N] [--old FILE] [--[no-]registered-reads] [--json]
 
 Each (network, board, seed) is an ordinary ``spikegate.boards.build`` (YoWASP Yosys + nextpnr;
 an unchanged design at an unchanged seed comes from the build cache, so a rerun costs only the
@@ -24,9 +24,10 @@ The 784-128-10 network is built on the iCEBreaker as ``MNIST_BUILD`` says (lanes
 layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder), the fastest placement
 that fits its 30 block RAMs and 5,280 logic cells; ``--mnist-lanes icebreaker=P`` builds others.
 
-``--registered-reads`` builds every design with ``HardwareConfig.registered_reads`` (a flip-flop
-behind every block RAM read; README "Registered block RAM reads"); with ``--old`` set to this
-bench's ``--json`` output without it, the ratio lines compare the two.
+``--registered-reads`` / ``--no-registered-reads`` build every design with or without
+``HardwareConfig.registered_reads`` (a flip-flop behind every block RAM read; README "Registered
+block RAM reads"; by default each board's choice: on for the ECP5 boards); with ``--old`` set to
+this bench's ``--json`` output of the other setting, the ratio lines compare the two.
 
 The old figures are this bench's ``--json`` output run against the old commit's package (see
 ``bench/boards_old.json``'s ``produced_by``): the bench only calls ``build`` with arguments that
@@ -171,7 +172,7 @@ def package_commit() -> str | None:
 
 
 def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, jobs, out,
-        registered_reads: bool = False) -> list[dict]:
+        registered_reads: bool | None = None) -> list[dict]:
     """Build every (network, board, seed); return one summary row per (network, board)."""
     nets = {"digits": (None, None), "mnist-784-128-10": (mnist_net, data_dir)}
     # seed-major: every board has its first placements before any board gets its last
@@ -184,8 +185,8 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
             options = dict(MNIST_BUILD.get(b, {}))
             if b in mnist_lanes:
                 options = {"lanes": mnist_lanes[b]}
-        if registered_reads:  # (only then: an old commit's build() has no such argument)
-            options["registered_reads"] = True
+        if registered_reads is not None:  # (only then: an old commit's build() has no such argument)
+            options["registered_reads"] = registered_reads
         print(f"== {label} on {b}, seed {'default' if s is None else s}", file=sys.stderr)
         return one_build(b, label, net, options, s, out, ddir, samples)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -240,8 +241,9 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=None, help="samples per split for cycles/sample")
     ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
     ap.add_argument("--old", type=Path, default=OLD, help="the old design's figures (this bench's --json)")
-    ap.add_argument("--registered-reads", action="store_true",
-                    help="build with a flip-flop behind every block RAM read (HardwareConfig.registered_reads)")
+    ap.add_argument("--registered-reads", action=argparse.BooleanOptionalAction, default=None,
+                    help="build with (or without) a flip-flop behind every block RAM read "
+                         "(HardwareConfig.registered_reads; default: the board's choice, on for the ECP5 boards)")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spikegate-bench-boards")
     ap.add_argument("--reports", type=Path, nargs="+", default=None, metavar="REPORT",
                     help="summarise these saved build reports (BOARD-report.json) instead of building")
