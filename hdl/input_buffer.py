@@ -42,9 +42,10 @@ def input_head(m, rd, head, idle, pop, rd_ptr, rd_ptr1, rd_next) -> list:
     """Registered reads: ``head`` (a flip-flop) holds the word at ``rd_ptr`` in every cycle of a run,
     as the look-ahead read port's data does without the option, with the same cycles. The port
     reads one word further ahead, at ``rd_next + 1`` (``rd_ptr1`` is the register of
-    ``rd_next + 1``): the word a pop in the next cycle moves to the head. While the core is idle (and in the cycle after, when the run starts) it reads ``rd_ptr`` =
-    0 instead and the head takes that, so a load just before ``start`` is seen. Returns the
-    statements that rewind the extra pointer with ``rd_ptr`` at the end of a run."""
+    ``rd_next + 1``): the word a pop in the next cycle moves to the head. While the core is idle
+    it reads ``rd_ptr`` = 0 instead, and the head takes that word until the cycle after the one
+    that sees ``start``, so a load just before ``start`` is seen. Returns the statements that
+    rewind the extra pointer with ``rd_ptr`` at the end of a run."""
     rd_ptr2 = Signal.like(rd_ptr, init=2, name="rd_ptr2")
     m.d.sync += rd_ptr2.eq(rd_next + 2)
     refresh = Signal(name="input_refresh")
