@@ -48,11 +48,13 @@ def test_bad_crc_never_changes_memory(registered_reads):
     assert (result.mode, result.depth) == ("bmc", BAD_CRC_DEPTH)
 
 
-def test_bad_crc_never_changes_memory_for_any_frame_length():
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_bad_crc_never_changes_memory_for_any_frame_length(registered_reads):
     # k-induction: WRITE and LOAD frames of every length, not only those inside a BMC's depth.
-    result = prove_bad_crc_any_length()
+    config = LinkProofConfig(registered_reads=registered_reads)
+    result = prove_bad_crc_any_length(config)
     assert result.passed, f"{result.status}: {result.failed}\n{result.log_tail}"
-    assert (result.mode, result.depth) == ("prove", induction_depth(LinkProofConfig())) == ("prove", 7)
+    assert (result.mode, result.depth) == ("prove", induction_depth(config)) == ("prove", 7)
 
 
 def test_bad_crc_invariants_with_a_decoder_skipping_the_check_fail():
