@@ -74,6 +74,23 @@ def test_run_20_digits_bit_exact(board, net):
     assert r["weights_loaded"] is False
 
 
+def test_registered_reads_board_runs_bit_exact(net, tmp_path):
+    """A bitstream with registered block RAM reads (HardwareConfig.registered_reads, identify flag
+    bit 2): spike events, the on-chip encoder in batches and the weight checksum, every answer as
+    the model says and every run's cycles as the twin the host builds from identify says."""
+    path = tmp_path / "digits.json"
+    net.save(path)
+    with SimulatedBoard(path, lanes=LANES, registered_reads=True) as sb:
+        with Board(sb.url, timeout=TIMEOUT) as link:
+            assert link.identify().registered_reads
+            link.verify_network(net)  # CHECKSUM through the two-cycle parameter reads
+        for extra in ([], ["--on-chip", "--batch", "4"]):
+            status, r = cli_json(["run", "--board", "sim", "--port", sb.url, "--samples", "12", *extra]
+                                 + SLOW + ["--json"])
+            assert status == 0, r
+            assert r["samples"] == 12 and r["bit_exact"] == 12 and r["cycles_match"] == 12, (extra, r)
+
+
 def test_weight_reload_changes_results_as_the_model_predicts(board, net, tmp_path):
     new = other_network(net)
     path = tmp_path / "rotated.json"
