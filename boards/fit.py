@@ -142,12 +142,11 @@ def choose_registered_reads(board, net, hw: HardwareConfig, max_payload: int = D
     behind a block costs the iCE40 a logic cell."""
     if board.family != "ecp5":
         return False
-    registered = replace(hw, registered_reads=True)
-    try:
-        registered.geometry(net)
+    try:  # (the geometry refuses the layer kinds the option does not take)
+        est = estimate(board, net, replace(hw, registered_reads=True), max_payload=max_payload)
     except ValueError:
         return False
-    return _fits(board, estimate(board, net, registered, max_payload=max_payload))
+    return _fits(board, est)
 
 
 def choose_encoder(net) -> bool:

@@ -22,6 +22,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..hdl.read_reg import late
 from ..model.core import as_powered_up
 from ..model.hardware import HardwareConfig
 from ..model.layer import ceil_log2
@@ -120,9 +121,10 @@ class ResultSnoop(wiring.Component):
         best = Signal.like(self.value)
         best_idx = Signal(self.addr_bits)
         addr_in, done_in = self.out_addr, self.done
-        for _ in range(self.latency - 1):
+        for k in range(self.latency - 1):
             # a slower peek: the older address, and done held since it (done_q below: throughout)
-            addr_in, done_in = _delayed(m, addr_in), _delayed(m, done_in) & self.done
+            addr_in = late(m, addr_in, 1, f"snoop_addr_{k}")
+            done_in = late(m, done_in, 1, f"snoop_done_{k}") & self.done
         m.d.sync += [done_q.eq(done_in), addr_q.eq(addr_in), self.new.eq(0),
                      take.eq(self.done & done_q & (addr_q < self.n_out)), live.eq(self.done),
                      addr_r.eq(addr_q), value_r.eq(self.value)]
@@ -138,13 +140,6 @@ class ResultSnoop(wiring.Component):
                 m.d.sync += [self.cls.eq(Mux(better, addr_r, best_idx)), self.valid.eq(1),
                              self.new.eq(1)]
         return m
-
-
-def _delayed(m, value):
-    """``value`` a cycle late, through a flip-flop."""
-    q = Signal.like(value)
-    m.d.sync += q.eq(value)
-    return q
 
 
 class BlinkCode(wiring.Component):

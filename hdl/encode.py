@@ -14,6 +14,7 @@ from ..model.encode import LEVELS, InputEncoder as _Twin
 from ..model.protocol import Encoding
 from .link.ahead import Ahead
 from .link.signatures import BufferRead, byte_zero
+from .read_reg import late
 from .synapse import BLOCK_RAM
 
 __all__ = ["InputEncoder", "load_layout"]
@@ -101,8 +102,7 @@ class InputEncoder(wiring.Component):
             # Both memories read at stage A's next address; their data reach stage B through a
             # flip-flop each (the buffer's is the decoder's). A stall holds stage A, so its address
             # is read again, and stage B keeps what it had (held_*, chosen by the stall a cycle on).
-            rem_q = Signal(8, reset_less=True)
-            m.d.sync += rem_q.eq(rem_rd.data)
+            rem_q = late(m, rem_rd.data, 1, "rem_q", reset_less=True)
             m.d.comb += [self.buf.addr.eq(ak_ahead.addr), rem_rd.addr.eq(k_ahead.addr)]
             stall_q = Signal()
             level = BufferRead(self.buf_depth).flip().create()

@@ -13,25 +13,16 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal
 
 from ..model.hardware import SPRAM_WIDTH
-from .spram import spram_tile
+from .spram import MemPort, spram_tile
 
 __all__ = ["spram_buffer_ports", "input_head"]
 
 
-class _Port:
-    """The subset of an amaranth.lib.memory port the core drives: addr, data, en."""
-
-    def __init__(self, addr_bits: int, width: int, name: str):
-        self.addr = Signal(addr_bits, name=f"{name}_addr")
-        self.data = Signal(width, name=f"{name}_data")
-        self.en = Signal(name=f"{name}_en")
-
-
-def spram_buffer_ports(m, width: int, primitive) -> tuple[_Port, _Port]:
+def spram_buffer_ports(m, width: int, primitive) -> tuple[MemPort, MemPort]:
     """(write port, read port) of a buffer of ``width``-bit words in one SPRAM tile (HardwareConfig.geometry
     checks that it fits: at most 16,384 words of at most 16 bits). ``primitive``: True instantiates
     SB_SPRAM256KA, ``"model"`` its cycle model (hdl.spram.SPRAM256KAModel)."""
-    wr, rd = _Port(14, width, "ib_wr"), _Port(14, width, "ib_rd")
+    wr, rd = MemPort(14, width, name="ib_wr"), MemPort(14, width, name="ib_rd")
     dout = spram_tile(m, "input_spram", primitive, address=Mux(wr.en, wr.addr, rd.addr),
                       datain=Cat(wr.data, Const(0, SPRAM_WIDTH - width)), maskwren=Const(0b1111, 4), wren=wr.en)
     m.d.comb += rd.data.eq(dout[:width])

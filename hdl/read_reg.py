@@ -19,10 +19,11 @@ from .spram import MemPort
 __all__ = ["late", "weight_slices", "sliced_ports"]
 
 
-def late(m, value, stages: int, name: str):
-    """``value`` registered ``stages`` times (0: ``value`` itself, no signal added), as ``name``."""
+def late(m, value, stages: int, name: str, *, reset_less: bool = False):
+    """``value`` registered ``stages`` times (0: ``value`` itself, no signal added), as ``name``;
+    ``reset_less`` for data, whose flip-flop then has nothing in front of it."""
     for k in range(stages):
-        reg = Signal(value.shape(), name=name if stages == 1 else f"{name}_{k}")
+        reg = Signal(value.shape(), name=name if stages == 1 else f"{name}_{k}", reset_less=reset_less)
         m.d.sync += reg.eq(value)
         value = reg
     return value

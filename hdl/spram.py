@@ -111,9 +111,11 @@ class SPRAM256KAModel(wiring.Component):
 
 
 class MemPort:
-    """The subset of a memory port the synapse array drives: addr, data, and one write enable per lane."""
+    """The subset of a memory port the weight memories and the input buffer drive: addr, data, and
+    one write enable per lane; its signals named ``name``_addr, ... when ``name`` is given."""
 
-    def __init__(self, addr_bits, width, lanes):
-        self.addr = Signal(addr_bits)
-        self.data = Signal(width)
-        self.en = Signal(lanes)
+    def __init__(self, addr_bits, width, lanes=1, name: str | None = None):
+        prefix = f"{name}_" if name else ""
+        self.addr = Signal(addr_bits, name=f"{prefix}addr")
+        self.data = Signal(width, name=f"{prefix}data")
+        self.en = Signal(lanes, name=f"{prefix}en")

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...model.link import LinkGeometry, content_digest, has_plastic
 from .ahead import Ahead
+from ..read_reg import late
 from ..synapse import BLOCK_RAM
 from ...model.protocol import MAX_STATE_ANSWER, CYCLE_BYTES, IDENTIFY_TAIL, NET_ID_BYTES, STATUS_LEN, field
 
@@ -97,13 +98,11 @@ class AnswerSource(wiring.Component):
         rom_data, nid_data = rom_rd.data, nid_rd.data
         if registered:
             # timing: each memory's data into a flip-flop first (addressed a cycle ahead, below)
-            rom_data = Signal(8, reset_less=True)
-            m.d.sync += rom_data.eq(rom_rd.data)
+            rom_data = late(m, rom_rd.data, 1, "rom_data", reset_less=True)
             if nid_rd is rom_rd:
                 nid_data = rom_data
             else:
-                nid_data = Signal(8, reset_less=True)
-                m.d.sync += nid_data.eq(nid_rd.data)
+                nid_data = late(m, nid_rd.data, 1, "nid_data", reset_less=True)
 
         source = Signal(Source)
         length = Signal.like(self.length)

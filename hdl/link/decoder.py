@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
+from ..read_reg import late
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor, small
 
 __all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank", "payload_depth", "payload_word_bits"]
@@ -97,8 +98,7 @@ class FrameDecoder(wiring.Component):
         read = rd.data
         if self.registered:
             # timing: the block RAM's data into a flip-flop first, the readers' logic after it
-            read = Signal(len(rd.data), reset_less=True)  # (data: no reset, so no logic in front)
-            m.d.sync += read.eq(rd.data)
+            read = late(m, rd.data, 1, "read", reset_less=True)
         m.d.comb += [self.i.ready.eq(1), self.buf.data.eq(read[:8]), crc.data.eq(byte)]
         if self.small_bit:
             m.d.comb += self.buf.small.eq(read[8])
