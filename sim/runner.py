@@ -43,13 +43,17 @@ LEGACY_DEBRIS = (".verilator-*", ".icarus-*", "run-*", "waves-*", "verilator-run
 
 
 def export_verilog(component, name: str = "top") -> str:
-    """Verilog for an Amaranth ``wiring.Component``, its ports taken from its signature.
+    """Verilog for an Amaranth ``wiring.Component``, its ports taken from its signature, for
+    simulation: a read that collides with a write in a ``no_rw_check`` memory returns garbage, as
+    it may on the boards (:mod:`.collisions`).
 
     Source-location attributes are left out: they name the Python files and lines that built the
     design, which would make the text (and so the build cache key) change with unrelated edits.
     """
     from amaranth.back import verilog
-    return verilog.convert(component, name=name, emit_src=False)
+
+    from .collisions import CollisionPoison
+    return verilog.convert(component, name=name, platform=CollisionPoison(), emit_src=False)
 
 
 def default_build_root() -> Path:

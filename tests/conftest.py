@@ -115,6 +115,7 @@ FILE_TIERS = {
     "test_word_queue.py": "amaranth",
     "test_registered_reads.py": "model",
     "test_link_registered.py": "amaranth",
+    "test_collisions.py": "amaranth",
 }
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
