@@ -46,12 +46,14 @@ __all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
 # state must live in block RAM (iCE40 SB_RAM40_4K, ECP5 DP16KD) so the core scales with it.
 BLOCK_RAM = {"ram_style": "block"}
-# For a memory whose read port never reads the address its write port writes in the same cycle
+# For a memory whose reads never use a word read in the cycle its write port writes that address
 # (by the schedule: neuron state is read by a sweep and written back NEURON_STAGES cycles later,
-# weights and biases are written only while idle): Yosys then leaves out the soft logic that
-# would make such a collision return the old word (an address comparator and a bypass register
-# on every read port, on the memories' address paths). The accumulators keep a transparent
-# read port only with G = 1, where back-to-back ops to the one group do collide.
+# weights and biases are written only while idle; where a collision can happen, a forwarding
+# register replaces the word read): the board builds then leave out the soft logic that would
+# make such a collision return the old word (a LUT behind every data bit of the block and
+# registers beside it; boards.build.NO_RW_CHECK_SCRIPT), and the simulations return garbage for
+# such a read (sim.collisions), so a schedule that used one fails them. The accumulators keep a
+# transparent read port only with G = 1, where back-to-back ops to the one group do collide.
 BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
