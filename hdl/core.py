@@ -232,6 +232,10 @@ class NetworkCore(wiring.Component):
         ab0 = geos[0].addr_bits
         n_in = geos[0].n_in
         m.d.comb += self.load.ready.eq(idle)
+        # Address and data in every cycle, so only the write enable waits for the word's checks:
+        # the blocks of a deep buffer lie across the die (784-128-10 on the ULX3S: the link's state
+        # → the address check → a block's address pins was the critical path).
+        m.d.comb += [ib_wr.addr.eq(wr_ptr), ib_wr.data.eq(self.load.payload)]
         with m.If(self.load.valid & idle):
             m.d.sync += done.eq(0)
             bad_addr = (~self.load.payload.end_of_step & (self.load.payload.addr >= n_in)
@@ -241,7 +245,7 @@ class NetworkCore(wiring.Component):
             with m.If((wr_ptr == self.max_events) | bad_addr):
                 m.d.sync += overflow.eq(1)
             with m.Else():
-                m.d.comb += [ib_wr.addr.eq(wr_ptr), ib_wr.data.eq(self.load.payload), ib_wr.en.eq(1)]
+                m.d.comb += ib_wr.en.eq(1)
                 m.d.sync += wr_ptr.eq(wr_ptr + 1)
                 with m.If(self.load.payload.end_of_step):
                     m.d.comb += eos_loaded.eq(1)
