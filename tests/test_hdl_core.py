@@ -309,20 +309,24 @@ def test_weight_slices_keep_each_bit_within_two_blocks():
     assert SynapseArray(net.layers[0], HardwareConfig(lanes=4).geometry(net)[0]).weight_slices == []
 
 
-def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads():
-    # Layer 0 (1,200 weight words at 4 lanes) is built as four 8-bit slices: writes reach one lane's
-    # slice, reads put the word together, and a run uses the written weights.
-    net = random_network(51, (300, 16, 5), timesteps=4, readout=True, weight_bits=8)
+@pytest.mark.parametrize("n_in, n, blocks", [(300, 16, 1), (1200, 8, 2)])
+def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads(n_in, n, blocks):
+    # Layer 0 (1,200 or 2,400 weight words at 4 lanes) is built as four 8-bit slices, one or two
+    # blocks deep (2,048 words a block): writes reach one lane's slice, reads put the word
+    # together, and a run uses the written weights.
+    net = random_network(51, (n_in, n, 5), timesteps=4, readout=True, weight_bits=8)
     hw = HardwareConfig(lanes=4, registered_reads=True)
     dut = NetworkCore(net, hw)
-    assert len(dut.layers[0].synapses.weight_slices) == 4
+    assert [s.depth for s in dut.layers[0].synapses.weight_slices] == [n_in * -(-n // 4)] * 4
     rng = np.random.default_rng(52)
     twin = Twin(net, hw)
-    writes = [(0, 0, int(rng.integers(0, 300)), int(rng.integers(0, 16)), int(rng.integers(-128, 128)))
+    writes = [(0, 0, int(rng.integers(0, n_in)), int(rng.integers(0, n)), int(rng.integers(-128, 128)))
               for _ in range(20)]
+    if blocks > 1:  # words in both blocks (rows >= 1,024 are in the second at G = 2)
+        writes += [(0, 0, n_in - 1, 0, 77), (0, 0, 1023, n - 1, -77)]
     for w in writes:
         assert twin.cfg(*w)
-    spikes = random_spikes(53, 1, 4, 300, p=0.1)[0]
+    spikes = random_spikes(53, 1, 4, n_in, p=0.1)[0]
     spikes[:, [w[2] for w in writes]] = True  # the written rows take part in the run
     expect = twin.run(spikes)
     results = {}
