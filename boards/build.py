@@ -44,6 +44,7 @@ from .flow import NAME, NOT_RUN, run_flow
 from .report import format_report, pll_timing, safe_clock_advice
 from .targets import Board, get_board
 from .toolchain import resolve, tool_identity
+from ..hdl.synapse import NO_RW_CHECK
 from ..model.uart import baud_divisor
 from .top import BoardTop, link_baud, pll_for
 from .workload import performance
@@ -66,13 +67,14 @@ def default_max_events(net: Network) -> int:
 # Amaranth writes synchronous read ports, and Yosys reads a memory's ``no_rw_check`` attribute only
 # where it merges flip-flops into an asynchronous one (memory_dff); so the attribute alone changed
 # nothing, and every block RAM read carried soft logic returning the old word on a collision: a
-# LUT between the block and its reader and a register per data bit (ULX3S digits: 437 LUTs and
-# 607 flip-flops; iCEBreaker digits: 463 of its 5,280 cells). This marks the reads of those
-# memories "collision gives x" (RD_COLLISION_X_MASK, one bit per read and write port pair, so one
-# command per port count); the simulations check that no such read is used (sim.collisions).
+# LUT between the block and its reader and registers beside it (ULX3S digits: 418 LUTs and 607
+# flip-flops; iCEBreaker digits: 474 of its 5,280 logic cells; docs/timing.md). This marks the
+# reads of those memories "collision gives x" (RD_COLLISION_X_MASK, one bit per read and write
+# port pair, so one command per port count); the simulations check that no such read is used
+# (sim.collisions).
 NO_RW_CHECK_SCRIPT = "\n".join(
     ["proc", "memory_collect"]
-    + [f"setparam -set RD_COLLISION_X_MASK {r * w}'b{'1' * (r * w)} t:$mem_v2 a:no_rw_check %i "
+    + [f"setparam -set RD_COLLISION_X_MASK {r * w}'b{'1' * (r * w)} t:$mem_v2 a:{NO_RW_CHECK} %i "
        f"r:RD_PORTS={r} %i r:WR_PORTS={w} %i" for r in range(1, 5) for w in range(1, 5)])
 
 

@@ -40,7 +40,7 @@ from ..model.network import Layer
 from .read_reg import late, sliced_ports, weight_slices
 from .spram import spram_weight_ports
 
-__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION",
+__all__ = ["SynapseArray", "OP_NONE", "OP_INTEGRATE", "OP_SWEEP", "BLOCK_RAM", "BLOCK_RAM_NO_COLLISION", "NO_RW_CHECK",
            "ACC_LATENCY", "OP_LEARN", "word_address", "times"]
 
 # Yosys maps small memories to LUT RAM or flip-flops unless told otherwise; weights and neuron
@@ -54,7 +54,8 @@ BLOCK_RAM = {"ram_style": "block"}
 # registers beside it; boards.build.NO_RW_CHECK_SCRIPT), and the simulations return garbage for
 # such a read (sim.collisions), so a schedule that used one fails them. The accumulators keep a
 # transparent read port only with G = 1, where back-to-back ops to the one group do collide.
-BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, "no_rw_check": 1}
+NO_RW_CHECK = "no_rw_check"  # the attribute's name, as Yosys knows it
+BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, NO_RW_CHECK: 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
 # A plastic layer's learning engine reads a weight word (hdl.learning_engine): no accumulator access.

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, MemoryInstance, Module, Mux, Signal, Value
 
-__all__ = ["CollisionPoison", "NO_RW_CHECK"]
+from ..hdl.synapse import NO_RW_CHECK
 
-# The memory attribute that allows collisions to read garbage (the name Yosys knows).
-NO_RW_CHECK = "no_rw_check"
+__all__ = ["CollisionPoison"]
 
 
 def _instance(memory, read_data) -> MemoryInstance:
