@@ -121,3 +121,36 @@ def test_gateware_full_queue_refuses_and_drains_in_order(registered):
 
     run_testbench(dut, body)
     assert out == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 8])
+def test_word_events_serialise_every_word(lanes):
+    """word_events on every word of ``lanes`` bits (all of them up to 5 lanes, a sample of 8):
+    one event per set lane, lowest first, at group 3's addresses, ``last`` on the final one and
+    only there, with gaps (no take) that change nothing; the next word then starts afresh."""
+    from amaranth.hdl import Module, Signal
+    from spikegate.hdl.word_queue import word_events
+    m = Module()
+    word, take = Signal(lanes), Signal()
+    address, last, _ = word_events(m, 3, word, take, lanes)
+    lane_bits = (lanes - 1).bit_length()
+    words = [w for w in range(1, 1 << lanes)] if lanes <= 5 else list(np.random.default_rng(lanes).integers(1, 1 << lanes, 40))
+
+    async def body(ctx):
+        for w in words:
+            ctx.set(word, int(w))
+            events = []
+            for c in range(2 * lanes + 2):
+                ctx.set(take, c % 2)  # a take every other cycle
+                a, done = ctx.get(address), ctx.get(last)
+                if c % 2:
+                    events.append((a & ((1 << lane_bits) - 1)) if lane_bits else 0)
+                    assert a >> lane_bits == 3
+                    assert done == (len(events) == bin(int(w)).count("1")), (w, events)
+                else:
+                    assert not done
+                await ctx.tick()
+                if done:
+                    break
+            assert events == [k for k in range(lanes) if int(w) >> k & 1], (w, events)
+    run_testbench(m, body)
