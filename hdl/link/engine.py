@@ -1,6 +1,6 @@
 """CommandEngine: executes checked request frames on the NetworkCore and produces the answers.
 Byte-level twin: :class:`spikegate.model.link.CommandEngine`."""
-from amaranth.hdl import C, Module, Mux, Signal
+from amaranth.hdl import C, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
@@ -135,6 +135,17 @@ class CommandEngine(wiring.Component):
         # build's critical path ran length -> EXEC -> the walker).
         waiting = Signal()
         m.submodules.length_test = length_test = RegisteredTest(self.frame.payload.length, waiting)
+        # Registered (timing) the same way: which command it is, one flip-flop per command, so
+        # each EXEC case tests one bit (cmd -> its 8-bit compares -> the answer registers was the
+        # iCEBreaker 784-128-10 build's critical path at a4d72cc).
+        m.submodules.cmd_test = cmd_test = RegisteredTest(self.frame.payload.cmd, waiting)
+        known = list(Cmd)
+        is_cmd = {c: cmd_test(lambda v, c=c: v == c) for c in known}
+
+        def case(*cmds):
+            """An EXEC case taking ``cmds`` (patterns over the one-hot flags, most significant first)."""
+            return m.Case(*("".join("1" if k == c else "-" for k in reversed(known)) for c in cmds))
+        self.cmd_case = case
 
         # ENCODE and BATCH: the on-chip encoder reads the levels from the payload buffer
         # (``encoder=False`` leaves them out: about 450 iCE40 LUTs, 180 flip-flops and a block RAM)
@@ -171,45 +182,45 @@ class CommandEngine(wiring.Component):
                     m.next = "EXEC"
             with m.State("EXEC"):
                 no_payload = length_test(lambda n: n == 0)
-                with m.Switch(cmd):
-                    with m.Case(Cmd.IDENTIFY, Cmd.STATUS, Cmd.READ, Cmd.CLEAR, Cmd.RUN):
+                with m.Switch(Cat(is_cmd[c] for c in known)):
+                    with case(Cmd.IDENTIFY, Cmd.STATUS, Cmd.READ, Cmd.CLEAR, Cmd.RUN):
                         with m.If(~no_payload):
                             respond(Status.BAD_LENGTH)
-                        with m.Elif(cmd == Cmd.IDENTIFY):
+                        with m.Elif(is_cmd[Cmd.IDENTIFY]):
                             respond(Status.OK, geo.identify_len, Source.IDENTIFY)
-                        with m.Elif(cmd == Cmd.STATUS):
+                        with m.Elif(is_cmd[Cmd.STATUS]):
                             m.d.comb += stat.latch.eq(1)
                             respond(Status.OK, STATUS_LEN, Source.STATUS)
-                        with m.Elif(cmd == Cmd.READ):
+                        with m.Elif(is_cmd[Cmd.READ]):
                             respond(Status.OK, geo.output_bytes, Source.OUTPUTS)
-                        with m.Elif(cmd == Cmd.CLEAR):
+                        with m.Elif(is_cmd[Cmd.CLEAR]):
                             m.d.comb += self.clear_now.eq(1)
                             respond(Status.OK)
                         with m.Else():
                             m.d.sync += resp_len.eq(CYCLE_BYTES)
                             m.next = "RUN_START"
-                    with m.Case(Cmd.CHECKSUM):
+                    with case(Cmd.CHECKSUM):
                         with m.If(~no_payload):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.d.comb += walker.start.eq(1)
                             m.next = "CK_WAIT"
-                    with m.Case(Cmd.SET_NET_ID):
+                    with case(Cmd.SET_NET_ID):
                         with m.If(length_test(lambda n: n != NET_ID_BYTES)):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "NID_RD"
-                    with m.Case(Cmd.WRITE):
+                    with case(Cmd.WRITE):
                         wrc.begin(respond)
-                    with m.Case(Cmd.LOAD):
+                    with case(Cmd.LOAD):
                         with m.If(length_test(lambda n: (n == 0) | ((n - 1)[0] if eb == 2 else C(0, 1)))):
                             respond(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "L_FLAGS_RD"
                     if enc is not None:
-                        with m.Case(Cmd.ENCODE):
+                        with case(Cmd.ENCODE):
                             enc.begin_encode(respond)
-                        with m.Case(Cmd.BATCH):
+                        with case(Cmd.BATCH):
                             enc.begin_batch()
                     lrn.begin(respond)
                     with m.Default():

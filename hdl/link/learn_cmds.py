@@ -152,7 +152,7 @@ class LearnCommands:
     def begin(self, respond):
         """The EXEC cases of the three commands."""
         m, length_test = self.m, self.length_test
-        with m.Case(Cmd.LEARN):
+        with self.eng.cmd_case(Cmd.LEARN):
             with m.If(length_test(lambda n: n != 1)):
                 respond(Status.BAD_LENGTH)
             with m.Else():
@@ -162,7 +162,7 @@ class LearnCommands:
                     respond(Status.UNSUPPORTED)
         for cmd, n, supported, state in ((Cmd.REWARD, REWARD_BYTES, self.rstdp, "RW_CHECK"),
                                          (Cmd.READ_STATE, READ_STATE_HEADER_LEN, self.plastic, "RS_CHECK")):
-            with m.Case(cmd):
+            with self.eng.cmd_case(cmd):
                 with m.If(length_test(lambda v, n=n: v != n)):
                     respond(Status.BAD_LENGTH)
                 with m.Else():
