@@ -113,7 +113,7 @@ class WriteRules(wiring.Component):
             with m.Default():
                 m.d.sync += self.address_ok.eq((row == 0) & (col == 0) & (count == 1) & ~is_readout)
 
-        vcount = Signal(16)
+        left = Signal(16)  # values still to come
         vbyte = Signal(range(maxvb + 1))
         raw = Signal(8 * maxvb)
         m.d.comb += self.value_last.eq(vbyte == vb - 1)
@@ -127,12 +127,15 @@ class WriteRules(wiring.Component):
             return v
 
         m.d.comb += self.value.eq(as_value(raw))
-        # all_done (vcount == count) registered, from the value vcount moves to (timing: the 16-bit
-        # compare ran on into the engine's next-state logic and its answer registers).
+        # all_done (no value left) registered, from the count ``left`` moves to (timing: the 16-bit
+        # compare ran on into the engine's next-state logic and its answer registers). ``left``
+        # counts down, so that compare starts from a flip-flop, not from an adder (vcount + 1 ==
+        # count was the iCEBreaker 784-128-10 build's critical path once the command tests were
+        # registered).
         with m.If(self.restart):
-            m.d.sync += [vcount.eq(0), self.row_now.eq(row), self.col_now.eq(col), self.all_done.eq(count == 0)]
+            m.d.sync += [left.eq(count), self.row_now.eq(row), self.col_now.eq(col), self.all_done.eq(count == 0)]
         with m.If(self.value_next):
-            m.d.sync += [vcount.eq(vcount + 1), self.all_done.eq(vcount + 1 == count)]
+            m.d.sync += [left.eq(left - 1), self.all_done.eq(left == 1)]
             with m.If(bulk & (self.col_now == n_l - 1)):
                 m.d.sync += [self.row_now.eq(self.row_now + 1), self.col_now.eq(0)]
             with m.Else():
