@@ -91,17 +91,6 @@ def test_the_simulations_are_built_with_poisoned_collisions():
     assert "collision0" in text  # the poison register of a no_rw_check read port
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_the_link_payload_buffer_is_poisoned_too(stream):
-    """The decoder's payload buffer is no_rw_check (hdl.link.decoder: the engine never uses a read
-    that meets the decoder's write), so the link's simulations poison it like the core's memories."""
-    from spikegate.hdl.link.decoder import FrameDecoder
-
-    platform = CollisionPoison()
-    Fragment.get(FrameDecoder(64, 1000, stream=stream), platform)
-    assert platform.hits == 1
-
-
 @pytest.mark.parametrize("family", ["ice40", "ecp5", "gowin"])
 def test_synthesis_lets_no_rw_check_reads_collide(family):
     # every family's Yosys script marks those reads before synthesis
