@@ -7,7 +7,6 @@ from amaranth.lib.wiring import In, Out
 
 from ...model.protocol import REQUEST_HEADER, SYNC_REQ, Status
 from ..read_reg import late
-from ..synapse import NO_RW_CHECK
 from .signatures import BufferRead, FrameInfo, ResponseInfo, RxEvents, crc16_processor, small
 
 __all__ = ["FrameDecoder", "FrameDecoderSignature", "payload_bank", "payload_depth", "payload_word_bits"]
@@ -224,13 +223,8 @@ class FrameDecoder(wiring.Component):
         high while a release would be a rejection's, not a frame's)."""
         handed, rejecting = Signal(), Signal()
         m.d.comb += handed.eq(self.frame.valid & self.frame.ready)
-        # No read that meets a write of its word is ever used (no_rw_check: Yosys then adds no
-        # logic to return the old word, logic that put the engine's next read address, compared
-        # with the write address, on the ULX3S's critical path): streaming, the decoder writes one
-        # bank while the engine reads the other; without streaming, the decoder writes only while
-        # it receives a frame, and it receives none from a hand-off until the engine releases it.
         m.submodules.buf = buf = Memory(shape=self.word_bits, depth=payload_depth(self.max_payload, self.stream),
-                                        init=[], attrs={NO_RW_CHECK: 1})
+                                        init=[])
         wr, rd = buf.write_port(), buf.read_port()
         if not self.stream:
             m.d.comb += [wr.addr.eq(ptr), rd.addr.eq(self.buf.addr), self.settled.eq(1)]
