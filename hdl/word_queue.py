@@ -120,9 +120,10 @@ def word_events(m: Module, group, word, take, lanes: int):
     for k in reversed(range(P)):
         with m.If(rem[k]):
             m.d.comb += low.eq(k)
-    # The word is done when at most one lane remains: a test of lane pairs straight from ``word``
-    # and ``consumed`` (timing: through the lowest-lane search and a shift, ``consumed`` -> the
-    # queue's read pointer took 8 LUT levels, an iCEBreaker 784-128-10 build's critical path).
+    # The word is done when at most one lane remains: a balanced tree over the remaining lanes,
+    # beside the lowest-lane search rather than behind it (timing: through that search and a
+    # shift, ``consumed`` -> the queue's read pointer took 8 LUT levels, an iCEBreaker
+    # 784-128-10 build's critical path).
     several = Signal(name="several_left")
     m.d.comb += several.eq(_two_or_more(rem)[1])
     last = Signal(name="last_event")

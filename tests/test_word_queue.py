@@ -134,7 +134,8 @@ def test_word_events_serialise_every_word(lanes):
     word, take = Signal(lanes), Signal()
     address, last, _ = word_events(m, 3, word, take, lanes)
     lane_bits = (lanes - 1).bit_length()
-    words = [w for w in range(1, 1 << lanes)] if lanes <= 5 else list(np.random.default_rng(lanes).integers(1, 1 << lanes, 40))
+    words = (list(range(1, 1 << lanes)) if lanes <= 5
+             else list(np.random.default_rng(lanes).integers(1, 1 << lanes, 40)))
 
     async def body(ctx):
         for w in words:
