@@ -128,7 +128,13 @@ class UARTRx(wiring.Component):
 
 class UARTTx(wiring.Component):
     """Transmitter: bytes from ``i`` go out on ``line``; consecutive bytes leave no gap, and the
-    divider's fraction runs on across them (a byte started from idle starts at fraction 0)."""
+    divider's fraction runs on across them (a byte started from idle starts at fraction 0).
+
+    A byte taken from ``i`` waits in a holding register until the shifter is free, so ``i.ready``
+    is a flip-flop and the sender's handshake logic ends there, not in the shifter's enables
+    (timing: the response encoder -> the shift register was the iCEBreaker builds' critical path).
+    The start bit goes out two cycles after the byte is taken from idle; the next byte is taken
+    while one shifts, so back-to-back bytes still leave no gap."""
     i: In(stream.Signature(8))
     line: Out(1, init=1)
     idle: Out(1)
@@ -144,13 +150,13 @@ class UARTTx(wiring.Component):
         bt = _BitTimer(m, self.period)
         nbit = Signal(range(10))
         shreg = Signal(10, init=1)
+        held, hold = Signal(), Signal(8)
         last = Signal()
         m.d.comb += [
             last.eq(busy & bt.at_edge & (nbit == 9)),
-            # Accepting in the stop bit's last cycle makes back-to-back bytes gapless.
-            self.i.ready.eq(~busy | last),
+            self.i.ready.eq(~held),
             self.line.eq(shreg[0]),
-            self.idle.eq(~busy),
+            self.idle.eq(~busy & ~held),
         ]
         with m.If(busy):
             bt.count(m)
@@ -159,8 +165,11 @@ class UARTTx(wiring.Component):
                 m.d.sync += [nbit.eq(nbit + 1), shreg.eq(Cat(shreg[1:], C(1, 1)))]
                 with m.If(nbit == 9):
                     m.d.sync += busy.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), nbit.eq(0), shreg.eq(Cat(C(0, 1), self.i.payload, C(1, 1)))]
+        with m.If(self.i.valid & ~held):
+            m.d.sync += [hold.eq(self.i.payload), held.eq(1)]
+        # Starting in the stop bit's last cycle makes back-to-back bytes gapless.
+        with m.If(held & (~busy | last)):
+            m.d.sync += [busy.eq(1), held.eq(0), nbit.eq(0), shreg.eq(Cat(C(0, 1), hold, C(1, 1)))]
             with m.If(~busy):
                 # From idle the first bit starts at fraction 0: it lasts q cycles and ends at r.
                 bt.load(m, bt.q, bt.r)

@@ -21,7 +21,8 @@ def run_tx(data: bytes, divisor: int) -> np.ndarray:
         i = 0
         ctx.set(dut.i.valid, 1)
         ctx.set(dut.i.payload, data[0])
-        # Record from the first cycle after the first byte is accepted.
+        # Record from the first cycle after the first byte is accepted: the byte is in the
+        # holding register then, and the start bit begins a cycle later.
         started = False
         for _ in within(f"the transmitter's idle after {len(data)} bytes"):
             ready = ctx.get(dut.i.ready)
@@ -44,6 +45,8 @@ def run_tx(data: bytes, divisor: int) -> np.ndarray:
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    assert levels[0] == 1, "the line left idle in the cycle the byte waits in the holding register"
+    levels = levels[1:]
     return np.array(levels[:(len(data) * 10 * twin.period_of(divisor)) >> twin.FRAC_BITS], dtype=np.uint8)
 
 
