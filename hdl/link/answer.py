@@ -1,7 +1,7 @@
 """AnswerSource: the payload bytes of the command engine's answers, as a byte stream."""
 from enum import IntEnum
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -128,18 +128,21 @@ class AnswerSource(wiring.Component):
         byte = Signal(8)
         m.d.comb += self.o.payload.eq(byte)
         sel = Signal(8)
-        # The memories are read at the address idx has from the next cycle on (0 after IDLE,
-        # idx + 1 after a byte is sent), so FETCH finds its byte. The tests of idx that choose
-        # the byte are flip-flops taken from that address too, so they always describe idx
-        # (timing: idx -> the compares -> the choice -> byte was the Tang Nano 9K's critical path).
+        # The memories are read at the address FETCH will fetch: 0 while idle, idx + 1 otherwise
+        # (SEND's next byte; what FETCH reads is never used, as SEND follows it, so FETCH needs no
+        # address of its own). The tests of idx that choose the byte are flip-flops taken from
+        # that address too, so they always describe idx in FETCH (timing: idx -> the compares ->
+        # the choice -> byte was the Tang Nano 9K's critical path; an address chosen by all three
+        # states, the iCEBreaker's).
         rd_next = Signal.like(idx)
         # idx + 1 kept in a flip-flop beside idx (timing: the adder in front of the logic ROM was
-        # the Tang Nano 9K's critical path at 81e50d2, idx -> + 1 -> ROM -> its read register).
+        # the Tang Nano 9K's critical path at 81e50d2, idx -> + 1 -> ROM -> its read register),
+        # and so is the network id's address (idx + 1 - nid_at).
         idx1 = Signal.like(idx)
-        m.d.comb += rom_rd.addr.eq(rd_next)
+        m.d.comb += [rom_rd.addr.eq(rd_next), rd_next.eq(Mux(self.idle, 0, idx1))]
+        nid1 = Signal(len(nid_rd.addr))
         if not self.ident_block:
-            m.d.comb += nid_rd.addr.eq(rd_next - nid_at)
-        m.d.comb += rd_next.eq(idx)
+            m.d.comb += nid_rd.addr.eq(nid1)
         in_rom = Signal()
         at_dirty = Signal()
         past_cycles = Signal()
@@ -168,17 +171,16 @@ class AnswerSource(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.idle.eq(1), rd_next.eq(0)]
+                m.d.comb += self.idle.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), idx1.eq(1), j.eq(0)]
+                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), idx1.eq(1), j.eq(0),
+                                 nid1.eq(1 - nid_at)]
                     with m.If(self.length != 0):
                         m.next = "FETCH"
             with m.State("FETCH"):
                 # idx is the byte to fetch; the memories and out_addr have had a cycle to answer.
-                # With registered reads they are read at the next byte from now on (two cycles
+                # They are read at the next byte from now on (with registered reads, two cycles
                 # before the next FETCH: this one and at least one SEND).
-                if registered:
-                    m.d.comb += rd_next.eq(idx1)
                 # (only a plastic network's answers come from the state reader)
                 with m.If((source != Source.STATE) | self.state_ready if self.plastic else 1):
                     m.d.sync += byte.eq(sel)
@@ -194,7 +196,7 @@ class AnswerSource(wiring.Component):
                 # The memories are read at idx + 1 whether or not the byte goes (timing: o.ready,
                 # from the answer FIFO's level, no longer steers their address); only a cycle
                 # that sends it leads to FETCH, which reads them.
-                m.d.comb += [self.o.valid.eq(1), rd_next.eq(idx1)]
+                m.d.comb += self.o.valid.eq(1)
                 if registered:
                     # No output follows the last byte, so k goes back to 0 while it waits (timing:
                     # o.ready, from the answer FIFO's level, would otherwise run on through out_addr,
@@ -202,7 +204,7 @@ class AnswerSource(wiring.Component):
                     with m.If(last_byte):
                         m.d.sync += k_ahead.to(0)
                 with m.If(self.o.ready):
-                    m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1)]
+                    m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1), nid1.eq(nid1 + 1)]
                     with m.If(idx == length - 1):
                         if not registered:
                             m.d.sync += k_ahead.to(0)
