@@ -32,6 +32,8 @@ this bench's ``--json`` output of the other setting, the ratio lines compare the
 The old figures are this bench's ``--json`` output run against the old commit's package (see
 ``bench/boards_old.json``'s ``produced_by``): the bench only calls ``build`` with arguments that
 commit already had, so ``PYTHONPATH=OLD_CHECKOUT/src python bench/boards.py --json`` measures it.
+The ``--json`` output names the commit measured, with ``-dirty`` when the checkout's tracked files
+differed from it as the run began.
 """
 from __future__ import annotations
 
@@ -162,11 +164,15 @@ def from_reports(paths) -> list[dict]:
     return [summarise(b, label, builds) for (b, label), builds in groups.items()]
 
 
-def package_commit() -> str | None:
-    """The commit of the spikegate checkout being measured (None outside a git checkout)."""
+def package_commit(root: Path | None = None) -> str | None:
+    """The commit of the spikegate checkout being measured (``root``, by default the package's),
+    with ``-dirty`` appended when its tracked files differ from that commit: the gateware built
+    is then not the commit's. None outside a git checkout."""
+    root = Path(spikegate.__file__).resolve().parents[2] if root is None else root
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(spikegate.__file__).resolve().parents[2],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        def git(*args):
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        return git("rev-parse", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -63,3 +64,20 @@ def test_a_seed_that_did_not_place_counts_and_is_shown():
     line = b.format_text([row], None).splitlines()
     assert f"timing met at {ice['met_count']}/{len(ice['met']) + 1}" in line[1]
     assert line[2] == "       seed 1 did not place: nextpnr-ice40 failed: routing failed"
+
+
+def test_commit_says_when_the_tree_differs_from_it(tmp_path):
+    b = benches.load("boards")
+    assert b.package_commit(tmp_path) is None  # not a checkout
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "a")
+    sha = git("rev-parse", "HEAD")
+    (tmp_path / "notes.txt").write_text("untracked files are not the build's\n")
+    assert b.package_commit(tmp_path) == sha
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert b.package_commit(tmp_path) == sha + "-dirty"
