@@ -137,11 +137,12 @@ class AnswerSource(wiring.Component):
         rd_next = Signal.like(idx)
         # idx + 1 kept in a flip-flop beside idx (timing: the adder in front of the logic ROM was
         # the Tang Nano 9K's critical path at 81e50d2, idx -> + 1 -> ROM -> its read register),
-        # and so is the network id's address (idx + 1 - nid_at).
+        # and so is the network id's address (idx + 1 - nid_at) where the id has a memory of its
+        # own (in the block RAM it is read through the ROM's port).
         idx1 = Signal.like(idx)
         m.d.comb += [rom_rd.addr.eq(rd_next), rd_next.eq(Mux(self.idle, 0, idx1))]
-        nid1 = Signal(len(nid_rd.addr))
-        if not self.ident_block:
+        nid1 = None if self.ident_block else Signal(len(nid_rd.addr))
+        if nid1 is not None:
             m.d.comb += nid_rd.addr.eq(nid1)
         in_rom = Signal()
         at_dirty = Signal()
@@ -173,8 +174,9 @@ class AnswerSource(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), idx1.eq(1), j.eq(0),
-                                 nid1.eq(1 - nid_at)]
+                    m.d.sync += [source.eq(self.source), length.eq(self.length), idx.eq(0), idx1.eq(1), j.eq(0)]
+                    if nid1 is not None:
+                        m.d.sync += nid1.eq(1 - nid_at)
                     with m.If(self.length != 0):
                         m.next = "FETCH"
             with m.State("FETCH"):
@@ -204,7 +206,9 @@ class AnswerSource(wiring.Component):
                     with m.If(last_byte):
                         m.d.sync += k_ahead.to(0)
                 with m.If(self.o.ready):
-                    m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1), nid1.eq(nid1 + 1)]
+                    m.d.sync += [idx.eq(idx1), idx1.eq(idx1 + 1)]
+                    if nid1 is not None:
+                        m.d.sync += nid1.eq(nid1 + 1)
                     with m.If(idx == length - 1):
                         if not registered:
                             m.d.sync += k_ahead.to(0)
