@@ -20,9 +20,10 @@ cycle count on the twin). ``default`` is nextpnr's own seed (no ``--seed``), the
 
 A network that cannot fit a board is reported with the pre-check's reason (needed vs available).
 
-The 784-128-10 network is built on the iCEBreaker as ``MNIST_BUILD`` says (lanes 4 for the hidden
-layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder), the fastest placement
-that fits its 30 block RAMs and 5,280 logic cells; ``--mnist-lanes icebreaker=P`` builds others.
+The 784-128-10 network is built as ``MNIST_BUILD`` says: on the iCEBreaker lanes 4 for the hidden
+layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder, the fastest placement
+that fits its 30 block RAMs and 5,280 logic cells; on the ULX3S lanes 32 and 4, the fastest of the
+lane counts measured there (docs/timing.md). ``--mnist-lanes BOARD=P`` builds others.
 
 ``--registered-reads`` / ``--no-registered-reads`` build every design with or without
 ``HardwareConfig.registered_reads`` (a flip-flop behind every block RAM read; README "Registered
@@ -48,6 +49,8 @@ from pathlib import Path
 import spikegate
 from spikegate.boards.build import BuildError, TimingError, build
 from spikegate.boards.fit import ResourceError
+from spikegate.boards.targets import get_board
+from spikegate.errors import UserError
 from spikegate.model import Network
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +62,13 @@ OLD = HERE / "boards_old.json"
 # (64 bits a read) and its neuron state in 14 block RAMs; the largest sample of the MNIST test split
 # is 1,887 input words, so 2,048 hold every one (the default, 4,096, is 6 blocks more), and without
 # the encoder the design needs 29 of the 30 block RAMs (31 with it). Lanes (8, 1) would need 38.
-MNIST_BUILD = {"icebreaker": {"lanes": [4, 1], "max_events": 2048, "encoder": False}}
+# The ULX3S (LFE5U-85F), five seeds each (docs/timing.md): lanes 4 took 26,464 cycles a sample at
+# 94-100 MHz, 264-282 us; (8, 4) 13,310 at 92-100 MHz, 133-145 us; (16, 4) 6,733 at 84-93 MHz,
+# 72-80 us; (32, 4) 3,445 at 72-84 MHz, 41-48 us, in 10,360 of its 83,640 LUTs and 125 of its 208
+# block RAMs. The readout stays at 4 lanes: at 8 its 2 groups need the accumulators' forwarding,
+# whose multiplexer held (8, 8) to 86-92 MHz.
+MNIST_BUILD = {"icebreaker": {"lanes": [4, 1], "max_events": 2048, "encoder": False},
+               "ulx3s-85f": {"lanes": [32, 4]}}
 
 
 def parse_seeds(text: str) -> list[int | None]:
@@ -75,6 +84,16 @@ def parse_seeds(text: str) -> list[int | None]:
     if not out:
         raise ValueError(f"--seeds {text!r} is not valid; valid: a comma-separated list, e.g. default,1,2,3,4")
     return out
+
+
+def board_key(name: str, option: str) -> str:
+    """The board's own name for ``name`` (an alias such as ``ulx3s`` included), so that
+    ``MNIST_BUILD``, ``--mnist-lanes`` and the old design's rows find it whichever name was typed;
+    ValueError naming ``option`` and the value otherwise."""
+    try:
+        return get_board(name).name
+    except UserError as e:  # its message lists the known boards
+        raise ValueError(f"{option} {name!r} is not valid: {e}") from None
 
 
 def parse_run_options(ap, args) -> tuple[list[str], list[int | None]]:
@@ -242,8 +261,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, default=MNIST_SUBSET)
     ap.add_argument("--mnist-lanes", action="append", default=[], metavar="BOARD=P",
                     help="lanes of the 784-128-10 builds on BOARD, P or one per layer P0,P1 (default: "
-                         "MNIST_BUILD's on the iCEBreaker, lanes 4,1 with a 2048-word input buffer and no "
-                         "encoder; the board's default elsewhere)")
+                         "MNIST_BUILD's: on the iCEBreaker lanes 4,1 with a 2048-word input buffer and no "
+                         "encoder, on the ULX3S lanes 32,4; the board's default elsewhere)")
     ap.add_argument("--samples", type=int, default=None, help="samples per split for cycles/sample")
     ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
     ap.add_argument("--old", type=Path, default=OLD, help="the old design's figures (this bench's --json)")
@@ -255,13 +274,20 @@ def main(argv=None) -> int:
                     help="summarise these saved build reports (BOARD-report.json) instead of building")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    boards = [b.strip() for b in args.boards.split(",") if b.strip()]
+    try:
+        boards = [board_key(b.strip(), "--boards") for b in args.boards.split(",") if b.strip()]
+    except ValueError as e:
+        ap.error(str(e))
     networks, seeds = parse_run_options(ap, args)
     lanes = {}
     for item in args.mnist_lanes:
         b, _, p = item.partition("=")
         if not all(x.isdigit() for x in p.split(",")):
             ap.error(f"--mnist-lanes {item!r} is not valid; valid: BOARD=P or BOARD=P0,P1, e.g. icebreaker=1")
+        try:
+            b = board_key(b, "--mnist-lanes")
+        except ValueError as e:
+            ap.error(str(e))
         lanes[b] = int(p) if p.isdigit() else [int(x) for x in p.split(",")]
     mnist = None if args.reports else mnist_network(ap, args, networks)
     if args.reports:

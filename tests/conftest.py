@@ -324,10 +324,12 @@ def reward_formula(net, lanes, reward):
     return 1 + max(sweeps, default=0)
 
 
-def run_testbench(dut, body) -> None:
-    """Amaranth simulation of ``dut`` with a clock and the async testbench ``body``."""
+def run_testbench(dut, body, platform=None) -> None:
+    """Amaranth simulation of ``dut`` with a clock and the async testbench ``body``, elaborated for
+    ``platform`` if given (``sim.collisions.CollisionPoison``: colliding reads return garbage)."""
+    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
-    sim = Simulator(dut)
+    sim = Simulator(dut if platform is None else Fragment.get(dut, platform))
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()

@@ -81,3 +81,15 @@ def test_commit_says_when_the_tree_differs_from_it(tmp_path):
     assert b.package_commit(tmp_path) == sha
     (tmp_path / "a.py").write_text("x = 2\n")
     assert b.package_commit(tmp_path) == sha + "-dirty"
+
+
+def test_board_names_are_the_boards_own_and_unknown_ones_are_refused_by_option():
+    # MNIST_BUILD and the old design's rows are keyed by the board's own name: an alias must reach them.
+    b = benches.load("boards")
+    assert b.board_key("ulx3s", "--boards") == "ulx3s-85f"
+    assert b.board_key(" OrangeCrab ", "--boards") == "orangecrab-25f"
+    assert set(b.MNIST_BUILD) <= {b.board_key(n, "--boards") for n in b.BOARDS.split(",")}
+    with pytest.raises(ValueError, match=r"--mnist-lanes 'ulx9' is not valid: .*known boards: icebreaker"):
+        b.board_key("ulx9", "--mnist-lanes")
+    with pytest.raises(SystemExit):
+        b.main(["--boards", "icebreaker,ulx9", "--networks", "digits"])
