@@ -7,6 +7,7 @@ layer, ``cycles``, ``mon``) and memories (every layer's final membranes and refr
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from ..model.core import RunResult, input_words
@@ -115,15 +116,17 @@ def _conv_order(geo, a: np.ndarray) -> np.ndarray:
     return a.reshape(ho, wo, -1)[:, :, :co].transpose(2, 0, 1).reshape(-1)
 
 
-def simulate_core(dut: NetworkCore, samples, *, vcd: str | None = None) -> list[RunResult]:
-    """Run samples [N, T, n_in] (or a list of [T, n_in]) through ``dut`` in Amaranth's simulator."""
+def simulate_core(dut: NetworkCore, samples, *, vcd: str | None = None, platform=None) -> list[RunResult]:
+    """Run samples [N, T, n_in] (or a list of [T, n_in]) through ``dut`` in Amaranth's simulator,
+    elaborated for ``platform`` if given (``sim.collisions.CollisionPoison``: a read that meets a
+    write in a ``no_rw_check`` memory returns garbage, as it may on the boards)."""
     results = []
 
     async def bench(ctx):
         for s in samples:
             results.append(await run_in_testbench(ctx, dut, s))
 
-    sim = Simulator(dut)
+    sim = Simulator(dut if platform is None else Fragment.get(dut, platform))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     if vcd:

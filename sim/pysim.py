@@ -18,7 +18,10 @@ __all__ = ["run_amaranth"]
 
 
 def run_amaranth(sim: CoreSim, spikes) -> HardwareRun:
+    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
+
+    from .collisions import CollisionPoison
 
     spikes = _check_spikes(sim.net, spikes, sim.timesteps)
     N, T, _ = spikes.shape
@@ -92,7 +95,8 @@ def run_amaranth(sim: CoreSim, spikes) -> HardwareRun:
         rec["wall_seconds"] = time.perf_counter() - t0
         rec["sim_cycles"] = ticks
 
-    simulator = Simulator(dut)
+    # Colliding reads return garbage, as in the Verilog the other simulators run (sim.runner).
+    simulator = Simulator(Fragment.get(dut, CollisionPoison()))
     simulator.add_clock(1e-8)
     simulator.add_testbench(bench)
     t0 = time.perf_counter()

@@ -325,11 +325,14 @@ def reward_formula(net, lanes, reward):
 
 
 def run_testbench(dut, body, platform=None) -> None:
-    """Amaranth simulation of ``dut`` with a clock and the async testbench ``body``, elaborated for
-    ``platform`` if given (``sim.collisions.CollisionPoison``: colliding reads return garbage)."""
+    """Amaranth simulation of ``dut`` with a clock and the async testbench ``body``. A read that
+    meets a write in a ``no_rw_check`` memory returns garbage, as it may on the boards
+    (``platform``: a ``sim.collisions.CollisionPoison`` of the caller's, to count its memories)."""
     from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
-    sim = Simulator(dut if platform is None else Fragment.get(dut, platform))
+
+    from spikegate.sim.collisions import CollisionPoison
+    sim = Simulator(Fragment.get(dut, CollisionPoison() if platform is None else platform))
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()
