@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import drive_layer_step
+from conftest import drive_layer_step, poisoned
 from spikegate.hdl.conv_layer import ConvLayerCore
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, send_cfg_words
@@ -61,7 +61,7 @@ def run_layer(layer, lanes, steps, runs=2):
                 assert ctx.get(dut.peek_r) == twin.r[g, k], j
                 assert ctx.get(dut.peek_count) == twin.count[g, k], j
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()
@@ -125,7 +125,7 @@ def test_spram_readout_and_input_buffer(seed, lanes):
         got["loaded"] = await run_in_testbench(ctx, dut, spikes)
         got["again"] = await run_in_testbench(ctx, dut, spikes)
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()

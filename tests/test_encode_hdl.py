@@ -16,6 +16,7 @@ from spikegate.hdl.link.signatures import small
 from spikegate.model.encode import ON_CHIP, InputEncoder as Twin, bernoulli_state, quantise
 from spikegate.model.protocol import Encoding
 from waits import within
+from conftest import poisoned
 
 BASE = 3  # levels start here in the byte memory, as after a command header
 
@@ -75,7 +76,7 @@ def run_encoder(n_in, T, samples, *, stall_seed=None, registered=False):
                 await ctx.tick()
             out.append((words, busy))
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

@@ -16,6 +16,7 @@ from spikegate.model.link import Cmd, Status, encode_cycles
 from spikegate.model.protocol import BATCH_RECORD, ENCODE_HEADER, Encoding, layout_len, pack_fields
 from spikegate.model.random import random_network
 from spikegate.model.simulate import simulate
+from conftest import poisoned
 
 
 def encode_payload(encoding: Encoding, state: int, levels) -> bytes:
@@ -140,7 +141,7 @@ def cycles_until(dut, cmd, payload, signal) -> int:
         ctx.set(eng.frame.valid, 0)
         measured.append(await until(ctx, lambda: ctx.get(signal), signal.name, 10_000))
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

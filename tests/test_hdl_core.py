@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import cycle_formula as formula
+from conftest import cycle_formula as formula, poisoned
 from waits import until
 from spikegate import datasets
 from spikegate.hdl.core import CFG_LATENCY, NetworkCore
@@ -177,7 +177,7 @@ def test_default_digits_full_test_split(lanes):
 # --- ports: load/overflow/clear, re-run, cfg, trace ------------------------------------------
 
 def _bench(dut, body):
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()

@@ -12,6 +12,7 @@ from spikegate.model.protocol import CfgTarget
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.temporal import Temporal, random_temporal
 from test_hdl_core import check  # contract, twin and gateware (Amaranth's simulator) agree, cycles = formula
+from conftest import poisoned
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -57,7 +58,7 @@ def test_bias_written_at_run_time_feeds_the_current():
         ctx.set(dut.cfg.valid, 0)
         out.append(await run_in_testbench(ctx, dut, spikes))
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

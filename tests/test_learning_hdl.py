@@ -16,6 +16,7 @@ from spikegate.model.hardware import HardwareConfig
 from spikegate.model.plasticity import Plasticity
 from spikegate.model.protocol import CfgTarget
 from spikegate.model.random import random_network, random_spikes
+from conftest import poisoned
 
 STDP = dict(a_plus=3, a_minus=2, rate_shift=2, pre_inc=9, post_inc=7, trace_bits=5, weight_decay=2, ltp_offset=1)
 # name -> (seed, sizes, lanes, plasticity of each layer (None: not plastic), random_network keywords)
@@ -148,7 +149,7 @@ def test_gateware_learns_as_the_twin(name):
                     tpre, tpost = tc.learning.traces()
                     assert np.array_equal(pre, tpre) and np.array_equal(post, tpost), (l, pre, tpre, post, tpost)
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
@@ -175,7 +176,7 @@ def test_random_plastic_networks_in_gateware(case, data):
             assert got.mismatch(want) is None, got.mismatch(want)
             await check_weights(ctx, dut, twin)
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from test_learning_engine import plastic_networks
 from test_learning_hdl import _plastic, read_offsets, read_traces, read_weights
 
-from conftest import reward_formula
+from conftest import reward_formula, poisoned
 from waits import until
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench
@@ -134,7 +134,7 @@ def test_rstdp_gateware_learns_as_the_twin(name):
     samples = random_spikes(CONFIGS[name][0] + 100, len(SCHEDULE), net.timesteps, net.n_inputs, p=0.5)
     states = []
     dut, bench = bench_for(net, lanes, samples, SCHEDULE, states)
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
@@ -161,7 +161,7 @@ def test_random_rstdp_layers_in_gateware(case, data):
     schedule = [(True, data.draw(rewards), data.draw(rewards)) for _ in range(2)]
     samples = random_spikes(data.draw(st.integers(0, 2**31)), 2, net.timesteps, net.n_inputs, p=0.6)
     dut, bench = bench_for(net, lanes, samples, schedule, [])
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

@@ -18,6 +18,7 @@ from spikegate.model.core import NetworkCore as Twin, weight_cfg_words
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.plasticity import Plasticity
 from spikegate.model.random import random_network, random_spikes
+from conftest import poisoned
 
 
 def _learn_with_spram(net, lanes, samples, learn):
@@ -38,7 +39,7 @@ def _learn_with_spram(net, lanes, samples, learn):
             assert got.mismatch(want) is None, got.mismatch(want)
             await check_weights(ctx, dut, twin, changed)
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

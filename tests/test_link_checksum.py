@@ -11,6 +11,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.random import random_network
 from test_link_engine import Harness, run_engine, write
 from waits import until
+from conftest import poisoned
 
 
 def test_expected_checksum_is_zlib_crc32_of_the_write_encoding():
@@ -83,7 +84,7 @@ def checksum_cycles_of(dut) -> int:
         # the cycle that took the frame, then the walk
         seen["cycles"] = 1 + await until(ctx, lambda: ctx.get(eng.resp.valid), "the CHECKSUM answer")
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

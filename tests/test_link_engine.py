@@ -16,6 +16,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.protocol import STATUS_FIELDS, STATUS_LEN, field
 from spikegate.model.random import random_network, random_spikes
 from waits import until, within
+from conftest import poisoned
 
 MAX_PAYLOAD = 64
 
@@ -82,7 +83,7 @@ def run_engine(dut, frames):
                 await ctx.tick()
             answers.append((hdr["status"], bytes(data)))
 
-    sim = Simulator(dut)
+    sim = Simulator(poisoned(dut))
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

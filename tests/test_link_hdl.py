@@ -16,6 +16,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status, encode_request
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTRx, UARTTx
 from waits import within
+from conftest import poisoned
 
 DIV = 4
 CLK = 400_000
@@ -70,7 +71,7 @@ def run_script(hw, script):
             marks.append(len(tx_levels))
         cycles[0] = len(tx_levels)
 
-    sim = Simulator(hw)
+    sim = Simulator(poisoned(hw))
     sim.add_clock(1 / CLK)
     sim.add_testbench(bench)
     sim.run()

@@ -14,6 +14,7 @@ from spikegate.model.protocol import STREAM_WINDOW
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTTx
 from waits import within
+from conftest import poisoned
 
 
 DIV = 4
@@ -82,7 +83,7 @@ def stream_frames(hw, frames, window):
             await tick()
         answers[0] = t
 
-    sim = Simulator(hw)
+    sim = Simulator(poisoned(hw))
     sim.add_clock(1 / CLK)
     sim.add_testbench(bench)
     sim.run()
