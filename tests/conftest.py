@@ -324,23 +324,22 @@ def reward_formula(net, lanes, reward):
     return 1 + max(sweeps, default=0)
 
 
-def poisoned(dut):
+def poisoned(dut, platform=None):
     """``dut`` elaborated for Amaranth's simulator so that a read that meets a write in a
     ``no_rw_check`` memory returns garbage, as it may on the boards (``sim.collisions``) and as
-    it does in every Verilator run."""
+    it does in every Verilator run (``platform``: a ``CollisionPoison`` of the caller's, to count
+    the memories it poisoned)."""
     from amaranth.hdl import Fragment
 
     from spikegate.sim.collisions import CollisionPoison
-    return Fragment.get(dut, CollisionPoison())
+    return Fragment.get(dut, CollisionPoison() if platform is None else platform)
 
 
 def run_testbench(dut, body, platform=None) -> None:
-    """Amaranth simulation of ``dut`` with a clock and the async testbench ``body``. A read that
-    meets a write in a ``no_rw_check`` memory returns garbage, as it may on the boards
-    (``platform``: a ``sim.collisions.CollisionPoison`` of the caller's, to count its memories)."""
-    from amaranth.hdl import Fragment
+    """Amaranth simulation of :func:`poisoned` ``dut`` (for ``platform``) with a clock and the
+    async testbench ``body``."""
     from amaranth.sim import Simulator
-    sim = Simulator(poisoned(dut) if platform is None else Fragment.get(dut, platform))
+    sim = Simulator(poisoned(dut, platform))
     sim.add_clock(1e-8)
     sim.add_testbench(body)
     sim.run()
