@@ -24,6 +24,15 @@ behind the block RAM instead of its read register, with the same cycles. The blo
 cycle ahead, at the row the register will load next (the read pointer as it is after this
 cycle's load), and a word written in the cycle of that read, which the read cannot see, is taken
 from a register of the write instead.
+
+Spike words (``word_lanes=P``, registered only): the payload's top P bits are a spike word, and
+``lead`` is a register loaded with the head that holds the word's lowest set lane and, above it,
+"two or more set", so that :func:`word_events` offers a word's first event and decides its last
+one without searching the word (at 32 lanes those searches, then the pop and the read address or
+the consumer's weight address, were the ULX3S 784-128-10 build's critical paths). Each stored
+word's lead comes from the register of its write, so no search follows the layer's fire
+decisions either; it is kept in a small memory written a cycle after the word, whose read is
+transparent to that write (no collision: the lead is then taken from that write).
 """
 from __future__ import annotations
 
@@ -43,13 +52,19 @@ class WordQueue(wiring.Component):
     """``w``: words in (``w.ready`` = not full). ``r``: the oldest word, registered; ``r.ready``
     pops it, and the next word (if any) is on ``r`` the following cycle."""
 
-    def __init__(self, width: int, depth: int, *, fenced: bool = False, registered: bool = False):
+    def __init__(self, width: int, depth: int, *, fenced: bool = False, registered: bool = False,
+                 word_lanes: int = 0):
         # The twin checks the parameters (one rule, one place) and fixes the capacity.
         self.twin = WordQueueTwin(width, depth, fenced=fenced)
         self.width, self.depth, self.capacity = width, depth, self.twin.capacity
         self.fenced, self.registered = fenced, registered
+        if word_lanes and not (registered and isinstance(word_lanes, int) and 1 <= word_lanes <= width):
+            raise ValueError(f"WordQueue word_lanes={word_lanes!r} is not valid: it needs registered=True "
+                             f"and an integer in 1..{width} (the payload's width)")
+        self.word_lanes = word_lanes
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
-                          **({"seal": In(1)} if fenced else {})})
+                          **({"seal": In(1)} if fenced else {}),
+                          **({"lead": Out(ceil_log2(word_lanes) + 1)} if word_lanes else {})})
 
     def elaborate(self, platform):
         m = Module()
@@ -100,32 +115,64 @@ class WordQueue(wiring.Component):
         wrote, w_row, w_word = Signal(), Signal(k), Signal(self.width)
         m.d.sync += [wrote.eq(wr.en), w_row.eq(wr.addr), w_word.eq(wr.data)]
         head = Signal(self.width)
-        m.d.comb += [rd.addr.eq(rd_next[:k]), self.r.payload.eq(head)]
+        fresh = Signal()  # the row loading now was written in the cycle of its read
+        m.d.comb += [rd.addr.eq(rd_next[:k]), self.r.payload.eq(head), fresh.eq(wrote & (w_row == rd_ptr[:k]))]
         with m.If(load):
-            m.d.sync += head.eq(Mux(wrote & (w_row == rd_ptr[:k]), w_word, rd.data))
+            m.d.sync += head.eq(Mux(fresh, w_word, rd.data))
+        if self.word_lanes:
+            m.submodules.leads = leads = Memory(shape=len(self.lead), depth=self.capacity, init=[])
+            l_wr = leads.write_port()
+            l_rd = leads.read_port(transparent_for=(l_wr,))
+            w_bits = w_word[self.width - self.word_lanes:]
+            w_lead = Cat(_lowest(m, w_bits, "w_low")[:ceil_log2(self.word_lanes)], _two_or_more(w_bits)[1])
+            m.d.comb += [l_wr.addr.eq(w_row), l_wr.data.eq(w_lead), l_wr.en.eq(wrote), l_rd.addr.eq(rd_next[:k])]
+            with m.If(load):
+                m.d.sync += self.lead.eq(Mux(fresh, w_lead, l_rd.data))
         return m
 
 
-def word_events(m: Module, group, word, take, lanes: int):
+def _lowest(m: Module, bits, name: str):
+    """The index of the lowest set bit of ``bits`` (0 when none is set), at least one bit wide."""
+    low = Signal(max(1, ceil_log2(len(bits))), name=name)
+    for k in reversed(range(len(bits))):
+        with m.If(bits[k]):
+            m.d.comb += low.eq(k)
+    return low
+
+
+def word_events(m: Module, group, word, take, lanes: int, head_lead=None):
     """Serialise spike word ``word`` of neuron group ``group`` into events, lowest lane first, as a
     layer consumes them: returns ``(address, last, consumed)``. ``address`` = Cat(lane, group) is
     the event on offer; ``last`` is high in a cycle that ``take``s the word's last event (the word
     is then done); ``consumed`` is the register of lanes already taken, cleared then (a caller may
-    clear it too, with a later statement). The lowest-bit search starts from ``word``, which
-    callers keep in a register (the queue's read register), so it adds no memory-read path."""
-    P, lane_bits = lanes, (lanes - 1).bit_length()
+    clear it too, with a later statement, unless it passes ``head_lead``). ``word`` is a register
+    (the queue's head), so the searches add no memory-read path. ``head_lead``: a register holding
+    ``word``'s lowest set lane and "two or more set" (:class:`WordQueue`'s ``lead``); the event on
+    offer and the last one are then read from registers, each search feeding a register only."""
+    P, lb = lanes, ceil_log2(lanes)
     consumed, rem = Signal(P, name="consumed"), Signal(P, name="remaining")
-    low = Signal(max(1, lane_bits), name="low_lane")
     m.d.comb += rem.eq(word & ~consumed)
-    for k in reversed(range(P)):
-        with m.If(rem[k]):
-            m.d.comb += low.eq(k)
-    # The word is done when at most one lane remains: a balanced tree over the remaining lanes,
-    # beside the lowest-lane search rather than behind it (timing: through that search and a
-    # shift, ``consumed`` -> the queue's read pointer took 8 LUT levels, an iCEBreaker
-    # 784-128-10 build's critical path).
     several = Signal(name="several_left")
-    m.d.comb += several.eq(_two_or_more(rem)[1])
+    if head_lead is None:
+        low = _lowest(m, rem, "low_lane")
+        # The word is done when at most one lane remains: a balanced tree over the remaining lanes,
+        # beside the lowest-lane search rather than behind it (timing: through that search and a
+        # shift, ``consumed`` -> the queue's read pointer took 8 LUT levels, an iCEBreaker
+        # 784-128-10 build's critical path).
+        m.d.comb += several.eq(_two_or_more(rem)[1])
+    else:
+        # Until the word's first take (``consumed`` == 0) the head's lead answers; after a take
+        # that leaves two or more, registers loaded then from the lanes left after it do.
+        low = Signal(max(1, lb), name="low_lane")
+        started, later_several = Signal(name="word_started"), Signal(name="several_later")
+        later_low = Signal(len(low), name="low_later")
+        m.d.comb += [several.eq(Mux(started, later_several, head_lead[lb])),
+                     low.eq(Mux(started, later_low, head_lead[:lb] if lb else 0))]
+        with m.If(take):
+            # rem & (rem - 1): rem without its lowest lane, the one taken now (a carry chain,
+            # not the decoded ``low``, so the search starts from registers).
+            m.d.sync += [started.eq(several), later_several.eq(_at_least_three(rem)),
+                         later_low.eq(_lowest(m, (rem & (rem - 1))[:P], "low_next"))]
     last = Signal(name="last_event")
     with m.If(take):
         bit = Signal(P)
@@ -135,7 +182,7 @@ def word_events(m: Module, group, word, take, lanes: int):
             m.d.sync += consumed.eq(0)
         with m.Else():
             m.d.sync += consumed.eq(consumed | bit)
-    return (Cat(low[:lane_bits], group) if lane_bits else group), last, consumed
+    return (Cat(low[:lb], group) if lb else group), last, consumed
 
 
 def _two_or_more(bits):
@@ -145,6 +192,18 @@ def _two_or_more(bits):
     half = len(bits) // 2
     (a_lo, m_lo), (a_hi, m_hi) = _two_or_more(bits[:half]), _two_or_more(bits[half:])
     return a_lo | a_hi, m_lo | m_hi | (a_lo & a_hi)
+
+
+def _at_least_three(bits):
+    """Three or more of ``bits`` set: a balanced tree of counts saturated at 3 (two bits a node,
+    each a function of four, so one LUT4 level a node)."""
+    def count(part):
+        if len(part) == 1:
+            return part[0].as_unsigned()
+        half = len(part) // 2
+        total = count(part[:half]) + count(part[half:])
+        return Mux(total > 3, 3, total)[:2]
+    return count(bits) == 3 if len(bits) >= 3 else Const(0, 1)
 
 
 def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:
@@ -158,8 +217,9 @@ def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:
         P = geo.lanes
         # The queue's output register (WORD_FIFO_STAGES) is its block RAM's read register: the
         # lowest-bit search and the consumer's weight address start from a register.
+        registered = bool(geo.read_stages)
         queue = WordQueue(width=geo.group_bits + P, depth=geo.groups * (2 if inflight else 1), fenced=inflight,
-                          registered=bool(geo.read_stages))
+                          registered=registered, word_lanes=P if registered else 0)
         m.submodules[f"words{l}"] = queue
         m.d.comb += [
             queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),
@@ -172,7 +232,8 @@ def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:
         head, head_valid = queue.r.payload, queue.r.valid
         head_pop = queue.r.ready
         address, last, _ = word_events(m, head[:geo.group_bits], head[geo.group_bits:],
-                                       cons.events.valid & cons.events.ready, P)
+                                       cons.events.valid & cons.events.ready, P,
+                                       head_lead=queue.lead if registered else None)
         m.d.comb += [
             cons.events.valid.eq(head_valid),
             cons.events.payload.eq(address),

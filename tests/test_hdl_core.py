@@ -74,6 +74,19 @@ def test_registered_reads_back_to_back_ops(groups, schedule):
     check(net, random_spikes(14, 2, 4, 7, p=0.9), [4, 4, 1], schedule, registered_reads=True)
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_registered_reads_wide_spike_words(schedule):
+    # 32-lane spike words, as the ULX3S's 784-128-10 build has (lanes 32, 4): the queues between
+    # layers hand each word's first event and "two or more set" over from registers (WordQueue's
+    # lead), then word_events serialises the rest. 40 and 36 neurons: a full word, a ragged one.
+    net = random_network(3, (12, 40, 36, 5), timesteps=4)
+    for p in (0.3, 1.0):
+        spikes = random_spikes(4, 2, 4, 12, p=p)
+        words = [np.asarray(s)[..., :32].sum(-1) for s in simulate(net, spikes).spikes[:2]]
+        assert all((w >= 3).any() and (w == 1).any() for w in words)  # words of one lane and of several
+        check(net, spikes, [32, 32, 4], schedule, registered_reads=True)
+
+
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 6), min_size=3, max_size=3),

@@ -47,6 +47,13 @@ def test_fenced_twin_worked_by_hand():
     assert q.r_payload == 3
 
 
+@pytest.mark.parametrize("kwargs", [{"word_lanes": 4}, {"word_lanes": 9, "registered": True},
+                                    {"word_lanes": 2.0, "registered": True}])
+def test_bad_word_lanes_are_named(kwargs):
+    with pytest.raises(ValueError, match=f"WordQueue word_lanes={kwargs['word_lanes']!r} is not valid"):
+        WordQueue(8, 4, **kwargs)
+
+
 @pytest.mark.parametrize("name,args", [("width", (0, 4)), ("depth", (8, 0)), ("depth", (8, 2.0)),
                                        ("width", (True, 4))])
 def test_bad_parameters_are_named(name, args):
@@ -68,8 +75,11 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
     pops = rng.random(n) < p_pop
     seals = rng.random(n) < 0.2
     words = rng.integers(0, 1 << width, n)
-    # registered: the head is a flip-flop behind the block RAM, with the same cycles (one twin).
-    dut = WordQueue(width, depth, fenced=fenced, registered=registered)
+    # registered: the head is a flip-flop behind the block RAM, with the same cycles (one twin),
+    # and its top word_lanes bits are a spike word whose lead (lowest set lane, "two or more set")
+    # comes with it.
+    word_lanes = int(rng.integers(1, width + 1)) if registered else 0
+    dut = WordQueue(width, depth, fenced=fenced, registered=registered, word_lanes=word_lanes)
     twin = WordQueueTwin(width, depth, fenced=fenced)
     accepted, popped, saw_full = [], [], []
 
@@ -83,6 +93,9 @@ def test_gateware_matches_twin_and_keeps_order(seed, width, depth, p_write, p_po
             assert ctx.get(dut.r.valid) == twin.r_valid, f"cycle {c}: r.valid"
             if twin.r_valid:
                 assert ctx.get(dut.r.payload) == twin.r_payload, f"cycle {c}: r.payload"
+                if word_lanes:
+                    assert ctx.get(dut.lead) == lead(twin.r_payload >> (width - word_lanes), word_lanes), \
+                        f"cycle {c}: lead"
             assert ctx.get(dut.w.ready) == twin.w_ready, f"cycle {c}: w.ready"
             if writes[c] and ctx.get(dut.w.ready):
                 accepted.append(int(words[c]))
@@ -127,23 +140,35 @@ def test_gateware_full_queue_refuses_and_drains_in_order(registered):
     assert out == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 8])
-def test_word_events_serialise_every_word(lanes):
-    """word_events on every word of ``lanes`` bits (all of them up to 5 lanes, a sample of 8):
-    one event per set lane, lowest first, at group 3's addresses, ``last`` on the final one and
-    only there, with gaps (no take) that change nothing; the next word then starts afresh."""
+def lead(word: int, lanes: int) -> int:
+    """WordQueue's lead of a spike word, independently: its lowest set lane (0 if none), and
+    above it whether two or more lanes are set."""
+    low = (word & -word).bit_length() - 1 if word else 0
+    return low | (bin(word).count("1") >= 2) << (lanes - 1).bit_length()
+
+
+@pytest.mark.parametrize("flagged", [False, True], ids=["", "head_lead"])
+@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 8, 32])
+def test_word_events_serialise_every_word(lanes, flagged):
+    """word_events on every word of ``lanes`` bits (all of them up to 5 lanes, a sample of 8 and
+    32): one event per set lane, lowest first, at group 3's addresses, ``last`` on the final one
+    and only there, with gaps (no take) that change nothing; the next word then starts afresh.
+    flagged: the word's lead comes from a register beside it, as from WordQueue."""
     from amaranth.hdl import Module, Signal
     from spikegate.hdl.word_queue import word_events
     m = Module()
-    word, take = Signal(lanes), Signal()
-    address, last, _ = word_events(m, 3, word, take, lanes)
     lane_bits = (lanes - 1).bit_length()
+    word, take, head_lead = Signal(lanes), Signal(), Signal(lane_bits + 1)
+    address, last, _ = word_events(m, 3, word, take, lanes, head_lead=head_lead if flagged else None)
     words = (list(range(1, 1 << lanes)) if lanes <= 5
              else list(np.random.default_rng(lanes).integers(1, 1 << lanes, 40)))
+    if lanes == 32:  # the counts the saturating tree must tell apart: 1, 2, 3 and more
+        words += [1 << 31, 1 << 31 | 1, 1 << 31 | 1 << 16 | 1, 0x80000007, 0xffffffff]
 
     async def body(ctx):
         for w in words:
             ctx.set(word, int(w))
+            ctx.set(head_lead, lead(int(w), lanes))
             events = []
             for c in range(2 * lanes + 2):
                 ctx.set(take, c % 2)  # a take every other cycle
