@@ -90,11 +90,12 @@ def test_registered_reads_wide_spike_words(schedule):
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 6), min_size=3, max_size=3),
-       p=st.floats(0.0, 1.0), schedule=st.sampled_from(SCHEDULES))
-def test_random_networks_many(seed, lanes_exp, p, schedule):
+       p=st.floats(0.0, 1.0), schedule=st.sampled_from(SCHEDULES), registered_reads=st.booleans())
+def test_random_networks_many(seed, lanes_exp, p, schedule, registered_reads):
     net = random_network(seed)
     lanes = [1 << e for e in lanes_exp[:len(net.layers)]]
-    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes, schedule)
+    check(net, random_spikes(seed + 1, 2, net.timesteps, net.n_inputs, p=p), lanes, schedule,
+          registered_reads=registered_reads)
 
 
 # --- named edge cases --------------------------------------------------------------------------
