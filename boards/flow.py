@@ -44,8 +44,18 @@ def _run(cmd: list[str], cwd: Path, log: Path, desc: str, env: dict, timeout: fl
         f.flush()
         status = run_in_group(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     if status != 0:
+        own = _own_log(cmd, cwd)
         raise BuildError(f"{desc} failed ({Path(cmd[0]).name} exited with status "
-                         f"{status}):\n  {logs.error_lines(log)}")
+                         f"{status}):\n  {logs.error_lines(log, *([own] if own else []))}")
+
+
+def _own_log(cmd: list[str], cwd: Path) -> Path | None:
+    """The file a tool writes its whole log to (``yosys -l FILE``, ``nextpnr --log FILE``). Yosys
+    run ``-q`` prints only warnings, and an internal assertion's ERROR line is in that file only."""
+    for flag in ("-l", "--log"):
+        if flag in cmd[:-1]:
+            return cwd / cmd[cmd.index(flag) + 1]
+    return None
 
 
 def extract(plan, work: Path) -> None:

@@ -27,14 +27,17 @@ def cell_counts(netlist: Path) -> Counter:
     return counts
 
 
-def error_lines(log: Path, limit: int = 8) -> str:
-    """The log's error lines (or its last lines when none says error), for a one-screen message."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    errs = [l.strip() for l in lines if "ERROR" in l or "error:" in l.lower()]
-    pick = errs[-limit:] if errs else [l.strip() for l in lines[-limit:]]
+def error_lines(log: Path, *more: Path, limit: int = 8) -> str:
+    """The error lines of ``log`` and then of the ``more`` logs (or ``log``'s last lines when none
+    says error), for a one-screen message."""
+    texts = []
+    for path in (log, *more):
+        try:
+            texts.append(path.read_text(errors="replace").splitlines())
+        except OSError:
+            texts.append([])
+    errs = [l.strip() for lines in texts for l in lines if "ERROR" in l or "error:" in l.lower()]
+    pick = errs[-limit:] if errs else [l.strip() for l in texts[0][-limit:]]
     return "\n  ".join(pick)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from spikegate.boards import cache
+from spikegate.boards.errors import BuildError
 from spikegate.boards.flow import _run as run_flow_tool
 from spikegate.cli import main
 from spikegate.model.procgroup import run_in_group
@@ -229,6 +230,21 @@ def test_interrupted_flow_tool_ends_its_children(tmp_path, ctrl_c_raises):
         run_flow_tool(["sh", "-c", TREE.format(pids=pids)], tmp_path, tmp_path / "flow.log", "a tool",
                       dict(os.environ))
     assert _wait_gone(_pids(pids)) == []
+
+
+@pytest.mark.parametrize("flag", ["-l", "--log"])
+def test_failed_tool_error_names_the_line_from_its_own_log(tmp_path, flag):
+    """Yosys run -q prints only warnings; an internal assertion's ERROR is in its -l log alone
+    (a 64-lane ECP5 build's ABC9 pass did that). The build error must quote that line."""
+    tool = tmp_path / "tool.py"
+    tool.write_text("import sys\n"
+                    "print('Warning: an unrelated warning')\n"
+                    "with open(sys.argv[2], 'w') as f:\n"
+                    "    f.write('Executing ABC_OPS_REINTEGRATE\\nERROR: Assert failed in rtlil.cc:3091.\\n')\n"
+                    "sys.exit(1)\n")
+    with pytest.raises(BuildError, match=r"(?s)a tool failed \(.* status 1\):.*ERROR: Assert failed in rtlil"):
+        run_flow_tool([sys.executable, str(tool), flag, "own.rpt"], tmp_path, tmp_path / "flow.log",
+                      "a tool", dict(os.environ))
 
 
 # --- spikegate cache ------------------------------------------------------------------------------
