@@ -335,12 +335,12 @@ def poisoned(dut, platform=None):
     return Fragment.get(dut, CollisionPoison() if platform is None else platform)
 
 
-def run_testbench(dut, body, platform=None) -> None:
-    """Amaranth simulation of :func:`poisoned` ``dut`` (for ``platform``) with a clock and the
-    async testbench ``body``."""
+def run_testbench(dut, body, platform=None, period: float = 1e-8) -> None:
+    """Amaranth simulation of :func:`poisoned` ``dut`` (for ``platform``) with a clock of
+    ``period`` seconds and the async testbench ``body``."""
     from amaranth.sim import Simulator
     sim = Simulator(poisoned(dut, platform))
-    sim.add_clock(1e-8)
+    sim.add_clock(period)
     sim.add_testbench(body)
     sim.run()
 

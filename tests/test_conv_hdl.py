@@ -2,10 +2,9 @@
 (model/conv_layer.py): spike words, start-to-done cycles, final state, on random small conv layers."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import drive_layer_step, poisoned
+from conftest import drive_layer_step, run_testbench
 from spikegate.hdl.conv_layer import ConvLayerCore
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench, send_cfg_words
@@ -61,10 +60,7 @@ def run_layer(layer, lanes, steps, runs=2):
                 assert ctx.get(dut.peek_r) == twin.r[g, k], j
                 assert ctx.get(dut.peek_count) == twin.count[g, k], j
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+    run_testbench(dut, body)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -125,10 +121,7 @@ def test_spram_readout_and_input_buffer(seed, lanes):
         got["loaded"] = await run_in_testbench(ctx, dut, spikes)
         got["again"] = await run_in_testbench(ctx, dut, spikes)
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+    run_testbench(dut, body)
     assert (m := empty.mismatch(got["empty"])) is None, m
     assert (m := loaded.mismatch(got["loaded"])) is None, m
     assert (m := loaded.mismatch(got["again"])) is None, m

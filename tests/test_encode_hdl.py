@@ -6,7 +6,6 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +15,7 @@ from spikegate.hdl.link.signatures import small
 from spikegate.model.encode import ON_CHIP, InputEncoder as Twin, bernoulli_state, quantise
 from spikegate.model.protocol import Encoding
 from waits import within
-from conftest import poisoned
+from conftest import run_testbench
 
 BASE = 3  # levels start here in the byte memory, as after a command header
 
@@ -76,10 +75,7 @@ def run_encoder(n_in, T, samples, *, stall_seed=None, registered=False):
                 await ctx.tick()
             out.append((words, busy))
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench, period=1e-6)
     return out
 
 

@@ -2,7 +2,6 @@
 byte-level twin, its refusals, overflow, and its exact cycle cost (Amaranth simulator)."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from test_link_engine import Harness, run_engine, strip_uptime
 from waits import until
@@ -16,7 +15,7 @@ from spikegate.model.link import Cmd, Status, encode_cycles
 from spikegate.model.protocol import BATCH_RECORD, ENCODE_HEADER, Encoding, layout_len, pack_fields
 from spikegate.model.random import random_network
 from spikegate.model.simulate import simulate
-from conftest import poisoned
+from conftest import run_testbench
 
 
 def encode_payload(encoding: Encoding, state: int, levels) -> bytes:
@@ -141,10 +140,7 @@ def cycles_until(dut, cmd, payload, signal) -> int:
         ctx.set(eng.frame.valid, 0)
         measured.append(await until(ctx, lambda: ctx.get(signal), signal.name, 10_000))
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench, period=1e-6)
     return measured[0]
 
 

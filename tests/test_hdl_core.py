@@ -7,10 +7,9 @@ cycle formula.
 """
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import cycle_formula as formula, poisoned
+from conftest import cycle_formula as formula, run_testbench
 from waits import until
 from spikegate import datasets
 from spikegate.hdl.core import CFG_LATENCY, NetworkCore
@@ -191,10 +190,7 @@ def test_default_digits_full_test_split(lanes):
 # --- ports: load/overflow/clear, re-run, cfg, trace ------------------------------------------
 
 def _bench(dut, body):
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(body)
-    sim.run()
+    run_testbench(dut, body)
 
 
 async def _send(ctx, stream, payload):

@@ -12,7 +12,7 @@ from spikegate.model.protocol import CfgTarget
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.temporal import Temporal, random_temporal
 from test_hdl_core import check  # contract, twin and gateware (Amaranth's simulator) agree, cycles = formula
-from conftest import poisoned
+from conftest import run_testbench
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,7 +42,6 @@ def test_back_to_back_recurrent_words_single_group():
 
 
 def test_bias_written_at_run_time_feeds_the_current():
-    from amaranth.sim import Simulator
     from spikegate.hdl.testbench import run_in_testbench
     net = Network([Layer(weights=np.zeros((2, 3), np.int64), threshold=10,
                          temporal=Temporal(current=Leak.shift(2)))], timesteps=5)
@@ -58,10 +57,7 @@ def test_bias_written_at_run_time_feeds_the_current():
         ctx.set(dut.cfg.valid, 0)
         out.append(await run_in_testbench(ctx, dut, spikes))
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     want = twin.run(spikes)
     # c: 6, 6-1+6 = 11, 11-2+6 = 15, ...: neuron 1 alone fires (v > 10), from step 1 on.
     assert want.spikes[0][:, 1].any() and not want.spikes[0][:, [0, 2]].any()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 from test_learning_engine import plastic_networks
 
@@ -16,7 +15,7 @@ from spikegate.model.hardware import HardwareConfig
 from spikegate.model.plasticity import Plasticity
 from spikegate.model.protocol import CfgTarget
 from spikegate.model.random import random_network, random_spikes
-from conftest import poisoned
+from conftest import run_testbench
 
 STDP = dict(a_plus=3, a_minus=2, rate_shift=2, pre_inc=9, post_inc=7, trace_bits=5, weight_decay=2, ltp_offset=1)
 # name -> (seed, sizes, lanes, plasticity of each layer (None: not plastic), random_network keywords)
@@ -149,10 +148,7 @@ def test_gateware_learns_as_the_twin(name):
                     tpre, tpost = tc.learning.traces()
                     assert np.array_equal(pre, tpre) and np.array_equal(post, tpost), (l, pre, tpre, post, tpost)
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert any(changed), "learning changed no weight: the comparison proves nothing"
 
 
@@ -176,7 +172,4 @@ def test_random_plastic_networks_in_gateware(case, data):
             assert got.mismatch(want) is None, got.mismatch(want)
             await check_weights(ctx, dut, twin)
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)

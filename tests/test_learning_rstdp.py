@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 from test_learning_engine import plastic_networks
 from test_learning_hdl import _plastic, read_offsets, read_traces, read_weights
 
-from conftest import reward_formula, poisoned
+from conftest import reward_formula, run_testbench
 from waits import until
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.testbench import run_in_testbench
@@ -134,10 +133,7 @@ def test_rstdp_gateware_learns_as_the_twin(name):
     samples = random_spikes(CONFIGS[name][0] + 100, len(SCHEDULE), net.timesteps, net.n_inputs, p=0.5)
     states = []
     dut, bench = bench_for(net, lanes, samples, SCHEDULE, states)
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     plastic = [l for l, layer in enumerate(net.layers) if layer.plasticity is not None]
     for k, l in enumerate(plastic):
         # (a readout never fires: its post traces, hence its D and E, stay 0)
@@ -161,7 +157,4 @@ def test_random_rstdp_layers_in_gateware(case, data):
     schedule = [(True, data.draw(rewards), data.draw(rewards)) for _ in range(2)]
     samples = random_spikes(data.draw(st.integers(0, 2**31)), 2, net.timesteps, net.n_inputs, p=0.6)
     dut, bench = bench_for(net, lanes, samples, schedule, [])
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)

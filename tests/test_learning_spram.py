@@ -7,7 +7,6 @@ so a learning write there changes only its slot's nibbles."""
 from __future__ import annotations
 
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 from test_learning_engine import stdp_for
 from test_learning_hdl import STDP, check_weights
@@ -18,7 +17,7 @@ from spikegate.model.core import NetworkCore as Twin, weight_cfg_words
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.plasticity import Plasticity
 from spikegate.model.random import random_network, random_spikes
-from conftest import poisoned
+from conftest import run_testbench
 
 
 def _learn_with_spram(net, lanes, samples, learn):
@@ -39,10 +38,7 @@ def _learn_with_spram(net, lanes, samples, learn):
             assert got.mismatch(want) is None, got.mismatch(want)
             await check_weights(ctx, dut, twin, changed)
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return changed
 
 

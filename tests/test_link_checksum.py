@@ -3,7 +3,6 @@
 import zlib
 
 import pytest
-from amaranth.sim import Simulator
 
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
@@ -11,7 +10,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.random import random_network
 from test_link_engine import Harness, run_engine, write
 from waits import until
-from conftest import poisoned
+from conftest import run_testbench
 
 
 def test_expected_checksum_is_zlib_crc32_of_the_write_encoding():
@@ -84,8 +83,5 @@ def checksum_cycles_of(dut) -> int:
         # the cycle that took the frame, then the walk
         seen["cycles"] = 1 + await until(ctx, lambda: ctx.get(eng.resp.valid), "the CHECKSUM answer")
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench, period=1e-6)
     return seen["cycles"]

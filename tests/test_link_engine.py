@@ -5,7 +5,6 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from spikegate.hdl.core import NetworkCore
 from spikegate.hdl.link.engine import CommandEngine, connect_core
@@ -16,7 +15,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status
 from spikegate.model.protocol import STATUS_FIELDS, STATUS_LEN, field
 from spikegate.model.random import random_network, random_spikes
 from waits import until, within
-from conftest import poisoned
+from conftest import run_testbench
 
 MAX_PAYLOAD = 64
 
@@ -83,10 +82,7 @@ def run_engine(dut, frames):
                 await ctx.tick()
             answers.append((hdr["status"], bytes(data)))
 
-    sim = Simulator(poisoned(dut))
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench, period=1e-6)
     return answers
 
 

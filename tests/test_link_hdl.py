@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.hdl.link import HostLink
@@ -16,7 +15,7 @@ from spikegate.model.link import CfgTarget, Cmd, Status, encode_request
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTRx, UARTTx
 from waits import within
-from conftest import poisoned
+from conftest import run_testbench
 
 DIV = 4
 CLK = 400_000
@@ -71,10 +70,7 @@ def run_script(hw, script):
             marks.append(len(tx_levels))
         cycles[0] = len(tx_levels)
 
-    sim = Simulator(poisoned(hw))
-    sim.add_clock(1 / CLK)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(hw, bench, period=1 / CLK)
     out, start = [], 0
     for end in marks:
         data, errors = UARTRx(DIV).decode(np.array(tx_levels[start:end]))

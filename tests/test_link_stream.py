@@ -4,7 +4,6 @@ twin gives to the same bytes, with nothing dropped, and in fewer cycles than one
 a rejection waits behind the answers to the frames before it."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikegate.hdl.link import HostLink
 from spikegate.host_encode import encode_payload
@@ -14,7 +13,7 @@ from spikegate.model.protocol import STREAM_WINDOW
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.uart import UARTTx
 from waits import within
-from conftest import poisoned
+from conftest import run_testbench
 
 
 DIV = 4
@@ -83,10 +82,7 @@ def stream_frames(hw, frames, window):
             await tick()
         answers[0] = t
 
-    sim = Simulator(poisoned(hw))
-    sim.add_clock(1 / CLK)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(hw, bench, period=1 / CLK)
     return bytes(tx), answers[0]
 
 
