@@ -58,9 +58,9 @@ class WordQueue(wiring.Component):
         self.twin = WordQueueTwin(width, depth, fenced=fenced)
         self.width, self.depth, self.capacity = width, depth, self.twin.capacity
         self.fenced, self.registered = fenced, registered
-        if word_lanes and not (registered and isinstance(word_lanes, int) and 1 <= word_lanes <= width):
-            raise ValueError(f"WordQueue word_lanes={word_lanes!r} is not valid: it needs registered=True "
-                             f"and an integer in 1..{width} (the payload's width)")
+        if type(word_lanes) is not int or (word_lanes and not (registered and 1 <= word_lanes <= width)):
+            raise ValueError(f"WordQueue word_lanes={word_lanes!r} is not valid; valid: 0 (no spike word), or "
+                             f"with registered=True an integer from 1 to {width} (the payload's width)")
         self.word_lanes = word_lanes
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
                           **({"seal": In(1)} if fenced else {}),

@@ -48,7 +48,7 @@ def test_fenced_twin_worked_by_hand():
 
 
 @pytest.mark.parametrize("kwargs", [{"word_lanes": 4}, {"word_lanes": 9, "registered": True},
-                                    {"word_lanes": 2.0, "registered": True}])
+                                    {"word_lanes": 2.0, "registered": True}, {"word_lanes": True, "registered": True}])
 def test_bad_word_lanes_are_named(kwargs):
     with pytest.raises(ValueError, match=f"WordQueue word_lanes={kwargs['word_lanes']!r} is not valid"):
         WordQueue(8, 4, **kwargs)
