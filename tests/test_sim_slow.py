@@ -30,6 +30,18 @@ def test_mnist_sized_network_verilator():
     assert_bit_exact(hw, exp, mismatches)
 
 
+def test_mnist_sized_network_verilator_registered_reads_32_lanes():
+    # The ULX3S bench's build of 784-128-10: lanes (32, 4), every block RAM read registered, the
+    # spike-word queue handing each word's lead over from registers.
+    from conftest import cycle_formula
+    net = random_network(784, (784, 128, 10), timesteps=16, weight_bits=8, membrane_bits=16, readout=False,
+                         density=0.5)
+    spikes = random_spikes(786, 4, net.timesteps, net.n_inputs, p=0.1)
+    hw, exp, mismatches = CoreSim(net, lanes=[32, 4], simulator="verilator", registered_reads=True).check(spikes)
+    assert_bit_exact(hw, exp, mismatches)
+    np.testing.assert_array_equal(hw.cycles, cycle_formula(net, [32, 4], spikes, registered_reads=True))
+
+
 def test_sixty_four_lanes_verilator():
     net = random_network(64, (20, 70, 9), readout=True)
     spikes = random_spikes(65, 6, net.timesteps, net.n_inputs)
