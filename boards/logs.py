@@ -36,7 +36,9 @@ def error_lines(log: Path, *more: Path, limit: int = 8) -> str:
             texts.append(path.read_text(errors="replace").splitlines())
         except OSError:
             texts.append([])
-    errs = [l.strip() for lines in texts for l in lines if "ERROR" in l or "error:" in l.lower()]
+    # A tool may print an error and write it to its own log too: each line once.
+    errs = list(dict.fromkeys(l.strip() for lines in texts for l in lines
+                              if "ERROR" in l or "error:" in l.lower()))
     pick = errs[-limit:] if errs else [l.strip() for l in texts[0][-limit:]]
     return "\n  ".join(pick)
 

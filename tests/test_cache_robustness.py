@@ -239,12 +239,15 @@ def test_failed_tool_error_names_the_line_from_its_own_log(tmp_path, flag):
     tool = tmp_path / "tool.py"
     tool.write_text("import sys\n"
                     "print('Warning: an unrelated warning')\n"
+                    "print('ERR' + 'OR: printed and logged')\n"
                     "with open(sys.argv[2], 'w') as f:\n"
-                    "    f.write('Executing ABC_OPS_REINTEGRATE\\nERROR: Assert failed in rtlil.cc:3091.\\n')\n"
+                    "    f.write('Executing ABC_OPS_REINTEGRATE\\nERROR: Assert failed in rtlil.cc:3091.\\n'\n"
+                    "            'ERROR: printed and logged\\n')\n"
                     "sys.exit(1)\n")
-    with pytest.raises(BuildError, match=r"(?s)a tool failed \(.* status 1\):.*ERROR: Assert failed in rtlil"):
+    with pytest.raises(BuildError, match=r"(?s)a tool failed \(.* status 1\):.*ERROR: Assert failed in rtlil") as e:
         run_flow_tool([sys.executable, str(tool), flag, "own.rpt"], tmp_path, tmp_path / "flow.log",
                       "a tool", dict(os.environ))
+    assert str(e.value).count("ERROR: printed and logged") == 1  # a line in both logs, quoted once
 
 
 # --- spikegate cache ------------------------------------------------------------------------------
