@@ -15,11 +15,11 @@ built exactly as Amaranth builds them.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, MemoryInstance, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Fragment, MemoryInstance, Module, Mux, Signal, Value
 
 from ..hdl.synapse import NO_RW_CHECK
 
-__all__ = ["CollisionPoison"]
+__all__ = ["CollisionPoison", "poisoned"]
 
 
 def _instance(memory, read_data) -> MemoryInstance:
@@ -69,3 +69,9 @@ class CollisionPoison:
         with m.If(r.en):  # the port holds its word (and its poison) while not enabled
             m.d[r.domain] += flip.eq(lanes)
         return flip
+
+
+def poisoned(dut, platform: CollisionPoison | None = None) -> Fragment:
+    """``dut`` elaborated for Amaranth's simulator with its colliding reads poisoned, as in every
+    Verilog the simulators run (``platform``: a caller's CollisionPoison, to count its hits)."""
+    return Fragment.get(dut, CollisionPoison() if platform is None else platform)

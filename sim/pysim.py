@@ -18,10 +18,9 @@ __all__ = ["run_amaranth"]
 
 
 def run_amaranth(sim: CoreSim, spikes) -> HardwareRun:
-    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
 
-    from .collisions import CollisionPoison
+    from .collisions import poisoned
 
     spikes = _check_spikes(sim.net, spikes, sim.timesteps)
     N, T, _ = spikes.shape
@@ -96,7 +95,7 @@ def run_amaranth(sim: CoreSim, spikes) -> HardwareRun:
         rec["sim_cycles"] = ticks
 
     # Colliding reads return garbage, as in the Verilog the other simulators run (sim.runner).
-    simulator = Simulator(Fragment.get(dut, CollisionPoison()))
+    simulator = Simulator(poisoned(dut))
     simulator.add_clock(1e-8)
     simulator.add_testbench(bench)
     t0 = time.perf_counter()

@@ -324,21 +324,13 @@ def reward_formula(net, lanes, reward):
     return 1 + max(sweeps, default=0)
 
 
-def poisoned(dut, platform=None):
-    """``dut`` elaborated for Amaranth's simulator so that a read that meets a write in a
-    ``no_rw_check`` memory returns garbage, as it may on the boards (``sim.collisions``) and as
-    it does in every Verilator run (``platform``: a ``CollisionPoison`` of the caller's, to count
-    the memories it poisoned)."""
-    from amaranth.hdl import Fragment
-
-    from spikegate.sim.collisions import CollisionPoison
-    return Fragment.get(dut, CollisionPoison() if platform is None else platform)
-
-
 def run_testbench(dut, body, platform=None, period: float = 1e-8) -> None:
-    """Amaranth simulation of :func:`poisoned` ``dut`` (for ``platform``) with a clock of
-    ``period`` seconds and the async testbench ``body``."""
+    """Amaranth simulation of ``dut`` with a clock of ``period`` seconds and the async testbench
+    ``body``; a read that meets a write in a ``no_rw_check`` memory returns garbage, as it may on
+    the boards (``sim.collisions.poisoned``; ``platform``: the caller's CollisionPoison)."""
     from amaranth.sim import Simulator
+
+    from spikegate.sim.collisions import poisoned
     sim = Simulator(poisoned(dut, platform))
     sim.add_clock(period)
     sim.add_testbench(body)
