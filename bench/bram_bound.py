@@ -92,7 +92,7 @@ _synth_options = board_build.synth_options
 
 
 def synth_with_outreg(board) -> dict:
-    """``board``'s synthesis options (boards.build.synth_options) with OUTREG run after synthesis."""
+    """``board``'s synthesis options (boards.flow.synth_options) with OUTREG run after synthesis."""
     opts = dict(_synth_options(board))
     opts["script_after_synth"] = "\n".join(x for x in (opts.get("script_after_synth"), OUTREG) if x)
     return opts

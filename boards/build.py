@@ -40,16 +40,16 @@ from . import fit
 from .cache import BUILD_TIMEOUT_S, cache_root, design_key, fetch, open_cache
 from .dfu import dfu_suffix
 from .errors import BuildError, TimingError
-from .flow import NAME, NOT_RUN, run_flow
+from .flow import NAME, NOT_RUN, run_flow, synth_options
 from .report import format_report, pll_timing, safe_clock_advice
 from .targets import Board, get_board
 from .toolchain import resolve, tool_identity
-from ..hdl.synapse import NO_RW_CHECK
 from ..model.uart import baud_divisor
 from .top import BoardTop, link_baud, pll_for
-from .workload import performance
+from .lanes import AUTO, choose_lanes
+from .workload import performance, workload
 
-__all__ = ["build", "check_arguments", "BuildError", "TimingError", "default_max_events", "performance",
+__all__ = ["build", "hardware_config", "check_arguments", "BuildError", "TimingError", "default_max_events", "performance",
            "cache_root", "format_report", "dfu_suffix"]
 # Samples measured for cycles per sample: ten times MNIST's test split; a random-spike workload of
 # more would need gigabytes. nextpnr takes its --seed as a signed 32-bit integer.
@@ -62,33 +62,6 @@ def default_max_events(net: Network) -> int:
     two (block RAM depth comes in powers of two anyway), at most 4096."""
     need = net.timesteps * (net.n_inputs + 1)
     return min(4096, 1 << (need - 1).bit_length())
-
-
-# Amaranth writes synchronous read ports, and Yosys reads a memory's ``no_rw_check`` attribute only
-# where it merges flip-flops into an asynchronous one (memory_dff); so the attribute alone changed
-# nothing, and every block RAM read carried soft logic returning the old word on a collision: a
-# LUT between the block and its reader and registers beside it (ULX3S digits: 418 LUTs and 607
-# flip-flops; iCEBreaker digits: 474 of its 5,280 logic cells; docs/timing.md). This marks the
-# reads of those memories "collision gives x" (RD_COLLISION_X_MASK, one bit per read and write
-# port pair, so one command per port count); the simulations check that no such read is used
-# (sim.collisions).
-NO_RW_CHECK_SCRIPT = "\n".join(
-    ["proc", "memory_collect"]
-    + [f"setparam -set RD_COLLISION_X_MASK {r * w}'b{'1' * (r * w)} t:$mem_v2 a:{NO_RW_CHECK} %i "
-       f"r:RD_PORTS={r} %i r:WR_PORTS={w} %i" for r in range(1, 5) for w in range(1, 5)])
-
-
-def synth_options(board: Board) -> dict:
-    """Extra Amaranth build overrides for ``board``'s synthesis, the one place they are chosen.
-
-    iCE40 UltraPlus: ``synth_ice40 -dsp`` maps wide multiplies and multiply-adds into the SB_MAC16
-    DSPs the design leaves unused otherwise (a plastic digits network at 1 lane: 94 logic cells
-    fewer, 4 of the 8 DSPs). ECP5's synthesis uses its DSPs by default. Every family:
-    :data:`NO_RW_CHECK_SCRIPT` after reading the design."""
-    opts = {"script_after_read": NO_RW_CHECK_SCRIPT}
-    if board.family == "ice40" and board.dsps:
-        opts["synth_opts"] = "-dsp"
-    return opts
 
 
 def _load_net(net) -> tuple[Network, str]:
@@ -139,6 +112,35 @@ def _write_pair(bit_out: Path, bit: bytes, rep_out: Path, rep: bytes) -> None:
                 os.fsync(f.fileno())
 
 
+def hardware_config(board: Board, net: Network, lanes, *, max_events: int, schedule: str = "inflight",
+                    weight_ram=None, registered_reads: bool | None = None,
+                    max_payload: int = DEFAULT_MAX_PAYLOAD) -> HardwareConfig:
+    """A build's hardware configuration for ``lanes``: the board's choices (:mod:`.fit`) where
+    ``weight_ram`` or ``registered_reads`` is None."""
+    # (anything but None or a bool is refused by HardwareConfig, by name)
+    hw = HardwareConfig(lanes=lanes, max_events=max_events, schedule=schedule,
+                        weight_ram="block" if weight_ram is None else weight_ram,
+                        registered_reads=False if registered_reads is None else registered_reads)
+    if weight_ram is None:
+        hw = fit.choose_weight_ram(board, net, hw)
+    if registered_reads is None:
+        hw = replace(hw, registered_reads=fit.choose_registered_reads(board, net, hw, max_payload))
+    return hw
+
+
+def _plan(board: Board, platform, net: Network, hw: HardwareConfig, *, pll, baud: int, encoder: bool,
+          stream: bool, max_payload: int, seed: int | None):
+    """The board top's Amaranth build plan, with the tool options of this build."""
+    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
+    pnr_opts = "--report report.json --timing-allow-fail"
+    if seed is not None:
+        pnr_opts += f" --seed {seed}"
+    if board.family == "gowin":
+        # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
+        pnr_opts += f" --freq {pll.f_out_mhz:g}"
+    return platform.prepare(top, name=NAME, nextpnr_opts=pnr_opts, **synth_options(board))
+
+
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
           data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
@@ -147,7 +149,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           timeout: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
-    ``lanes`` (default: the board's), ``max_events`` (default: :func:`default_max_events`) and
+    ``lanes`` (default: the board's; ``"auto"``: one per layer, :func:`.lanes.choose_lanes`), ``max_events`` (default: :func:`default_max_events`) and
     ``weight_ram`` (``"block"``, ``"spram"`` or one per layer; default: block RAM, with the largest
     weight arrays moved to SPRAM when only that makes the design fit) and ``schedule`` make the
     :class:`~spikegate.model.hardware.HardwareConfig`; ``baud`` is the host link's rate (default:
@@ -180,46 +182,57 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     if stream is not None and not isinstance(stream, bool):
         raise ValueError(f"stream = {stream!r} is not valid; valid: True (a streaming host link), False, or None "
                          "(streaming where its block RAM fits)")
+    auto = isinstance(lanes, str) and lanes == AUTO
+    if isinstance(lanes, str) and not auto:
+        raise ValueError(f"lanes = {lanes!r} is not valid; valid: {AUTO!r}, a power of two from 1 to 64, or a "
+                         "list of them, one per layer")
     net, net_source = _load_net(net)
-    if lanes is None:
-        lanes = board.default_lanes
     if max_events is None:
         max_events = default_max_events(net)
-    # (None: the board's choice, below; anything but a bool is refused by HardwareConfig, by name)
-    hw = HardwareConfig(lanes=lanes, max_events=max_events, schedule=schedule,
-                        weight_ram="block" if weight_ram is None else weight_ram,
-                        registered_reads=False if registered_reads is None else registered_reads)
-    if weight_ram is None:
-        hw = fit.choose_weight_ram(board, net, hw)
-    if registered_reads is None:
-        hw = replace(hw, registered_reads=fit.choose_registered_reads(board, net, hw, max_payload))
+
+    def configure(layer_lanes) -> HardwareConfig:
+        return hardware_config(board, net, layer_lanes, max_events=max_events, schedule=schedule,
+                               weight_ram=weight_ram, registered_reads=registered_reads, max_payload=max_payload)
+
+    hw = configure(board.default_lanes if lanes is None or auto else lanes)
     pll = pll_for(board, clock_mhz)
     baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
     if stream is None:
         stream = fit.choose_stream(board, net, hw, max_payload)
+    lanes_auto = None
+    if auto:
+        say(f"build {board.name}: choosing lanes on the core's twin")
+        lanes_auto = choose_lanes(board, net, configure, workload(net, samples, data_dir)[0], stream=stream,
+                                  max_payload=max_payload, progress=say)
+        lanes_auto["refused"] = []
+    # auto: the chosen lanes, then each earlier step's, should synthesis find more cells than estimated
+    tries = [hw] if not auto else [configure(step["lanes"]) for step in reversed(lanes_auto["steps"])]
     if encoder is None:
         encoder = fit.choose_encoder(net)
-    est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
+    fit.precheck(board, net, tries[0], stream=stream, max_payload=max_payload)
 
     platform = board.platform()
     tools = {t: resolve(t) for t in platform.required_tools if t not in NOT_RUN}
-
-    say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
-        f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-    top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
-    pnr_opts = "--report report.json --timing-allow-fail"
-    if seed is not None:
-        pnr_opts += f" --seed {seed}"
-    if board.family == "gowin":
-        # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
-        pnr_opts += f" --freq {pll.f_out_mhz:g}"
-    plan = platform.prepare(top, name=NAME, nextpnr_opts=pnr_opts, **synth_options(board))
-    key = design_key(plan, board, tools)
-
     root = open_cache(cache_dir)
-    got = fetch(root, key, board.bitstream_name, force=force, progress=say,
-                make=lambda work, products: run_flow(plan, board, tools, work, products, lanes, say,
-                                                     timeout=timeout))
+    for k, hw in enumerate(tries):
+        lanes = list(hw.lanes) if isinstance(hw.lanes, tuple) else hw.lanes
+        est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
+        say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
+            f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
+        plan = _plan(board, platform, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream,
+                     max_payload=max_payload, seed=seed)
+        key = design_key(plan, board, tools)
+        try:
+            got = fetch(root, key, board.bitstream_name, force=force, progress=say,
+                        make=lambda work, products: run_flow(plan, board, tools, work, products, lanes, say,
+                                                             timeout=timeout))
+            break
+        except fit.ResourceError as e:
+            if k + 1 == len(tries):
+                raise
+            lanes_auto["refused"].append({"lanes": lanes, "error": str(e)})
+            say(f"build {board.name}: lanes {lanes} do not fit after synthesis ({e.resource} {e.needed} > "
+                f"{e.available}); the step before them")
     cached, result = got.cached, got.result
     if cached:
         say(f"build {board.name}: unchanged design, using the cached build {key[:12]}")
@@ -232,7 +245,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "board": board.name, "title": board.title, "device": board.device, "family": board.family,
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
-        "lanes": lanes, "max_events": max_events, "seed": seed, "encoder": encoder, "stream": stream, "schedule": hw.schedule,
+        "lanes": lanes, **({"lanes_auto": lanes_auto} if auto else {}),
+        "max_events": max_events, "seed": seed, "encoder": encoder, "stream": stream, "schedule": hw.schedule,
         "registered_reads": hw.registered_reads,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,

@@ -19,13 +19,41 @@ from .cache import BUILD_TIMEOUT_S
 from .dfu import dfu_suffix
 from .errors import BuildError
 from .targets import Board
+from ..hdl.synapse import NO_RW_CHECK
 
-__all__ = ["NAME", "NOT_RUN", "extract", "run_flow"]
+__all__ = ["NAME", "NOT_RUN", "NO_RW_CHECK_SCRIPT", "synth_options", "extract", "run_flow"]
 
 # The top module's name in Amaranth's build plan (its files are NAME.*).
 NAME = "top"
 # Tools Amaranth lists as required that the build itself does not run.
 NOT_RUN = {"openFPGALoader", "dfu-suffix", "iceprog", "dfu-util"}
+
+
+# Amaranth writes synchronous read ports, and Yosys reads a memory's ``no_rw_check`` attribute only
+# where it merges flip-flops into an asynchronous one (memory_dff); so the attribute alone changed
+# nothing, and every block RAM read carried soft logic returning the old word on a collision: a
+# LUT between the block and its reader and registers beside it (ULX3S digits: 418 LUTs and 607
+# flip-flops; iCEBreaker digits: 474 of its 5,280 logic cells; docs/timing.md). This marks the
+# reads of those memories "collision gives x" (RD_COLLISION_X_MASK, one bit per read and write
+# port pair, so one command per port count); the simulations check that no such read is used
+# (sim.collisions).
+NO_RW_CHECK_SCRIPT = "\n".join(
+    ["proc", "memory_collect"]
+    + [f"setparam -set RD_COLLISION_X_MASK {r * w}'b{'1' * (r * w)} t:$mem_v2 a:{NO_RW_CHECK} %i "
+       f"r:RD_PORTS={r} %i r:WR_PORTS={w} %i" for r in range(1, 5) for w in range(1, 5)])
+
+
+def synth_options(board: Board) -> dict:
+    """Extra Amaranth build overrides for ``board``'s synthesis, the one place they are chosen.
+
+    iCE40 UltraPlus: ``synth_ice40 -dsp`` maps wide multiplies and multiply-adds into the SB_MAC16
+    DSPs the design leaves unused otherwise (a plastic digits network at 1 lane: 94 logic cells
+    fewer, 4 of the 8 DSPs). ECP5's synthesis uses its DSPs by default. Every family:
+    :data:`NO_RW_CHECK_SCRIPT` after reading the design."""
+    opts = {"script_after_read": NO_RW_CHECK_SCRIPT}
+    if board.family == "ice40" and board.dsps:
+        opts["synth_opts"] = "-dsp"
+    return opts
 
 
 def _stage_name(tool: str) -> str:

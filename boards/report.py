@@ -62,6 +62,11 @@ def format_report(r: dict) -> str:
         steps = ", ".join(f"{a['pll_mhz']:g} MHz (fmax {a['fmax_mhz']:.2f}, {'met' if a['met'] else 'not met'})"
                           for a in search)
         lines.insert(2, f"clock search (--clock max), placed at: {steps}")
+    auto = r.get("lanes_auto")
+    if auto:
+        steps = " -> ".join(f"{s['lanes']} {s['cycles_per_sample']:g}" for s in auto["steps"])
+        refused = "".join(f"; {a['lanes']} did not fit after synthesis" for a in auto["refused"])
+        lines.insert(1, f"lanes auto: cycles a sample over the first {auto['samples']} samples {steps}{refused}")
     link = r.get("host_link", {})
     if "max_payload" in link:
         lines.insert(2, f"host link: {link['baud']} baud, request payload buffer {link['max_payload']} bytes"

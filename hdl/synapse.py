@@ -51,7 +51,7 @@ BLOCK_RAM = {"ram_style": "block"}
 # weights and biases are written only while idle; where a collision can happen, a forwarding
 # register replaces the word read): the board builds then leave out the soft logic that would
 # make such a collision return the old word (a LUT behind every data bit of the block and
-# registers beside it; boards.build.NO_RW_CHECK_SCRIPT), and the simulations return garbage for
+# registers beside it; boards.flow.NO_RW_CHECK_SCRIPT), and the simulations return garbage for
 # such a read (sim.collisions), so a schedule that used one fails them. The accumulators keep a
 # transparent read port only with G = 1, where back-to-back ops to the one group do collide.
 NO_RW_CHECK = "no_rw_check"  # the attribute's name, as Yosys knows it

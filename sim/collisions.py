@@ -2,7 +2,7 @@
 
 The gateware marks most memories ``no_rw_check`` (``hdl.synapse.BLOCK_RAM_NO_COLLISION``): its
 schedule never uses a word read in the cycle that word is written, so the board builds tell Yosys
-such a read may return anything (``boards.build.synth_options``) and no soft logic is added to
+such a read may return anything (``boards.flow.synth_options``) and no soft logic is added to
 make it return the old word. Amaranth's simulator, and the Verilog it writes, return the old word,
 so a schedule that did use such a read would pass every simulation and fail on the board.
 

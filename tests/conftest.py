@@ -26,6 +26,7 @@ FILE_TIERS = {
     "test_bad_inputs.py": "model",
     "test_boards_build.py": "yosys",
     "test_boards_bench.py": "model",
+    "test_lanes_auto.py": "model",
     "test_bram_bound.py": "model",
     "test_clock_search.py": "model",
     "test_bench_link.py": "model",

@@ -202,7 +202,7 @@ def test_payload_buffer_keeps_the_small_flag_only_where_it_costs_no_block_ram():
 def test_synthesis_uses_the_up5k_dsps_only_where_there_are_some():
     """`synth_ice40 -dsp` on the iCE40 UltraPlus (8 SB_MAC16s), in the Yosys script of the build plan;
     the other families' synthesis options are left as Amaranth writes them."""
-    from spikegate.boards.build import synth_options
+    from spikegate.boards.flow import synth_options
     assert synth_options(get_board("icebreaker"))["synth_opts"] == "-dsp"
     for name in BOARDS:
         if get_board(name).family != "ice40":

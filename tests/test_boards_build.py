@@ -107,6 +107,12 @@ def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_p
     assert r2["cached"] is True and r2["cache_key"] == r["cache_key"]
     assert r2["bitstream_sha256"] == r["bitstream_sha256"]
     assert (out2 / get_board(board).bitstream_name).read_bytes() == (tmp_path / get_board(board).bitstream_name).read_bytes()
+    if board == "icebreaker":
+        # --lanes auto keeps the iCEBreaker's lanes (tests/test_lanes_auto.py): the same design, from the cache.
+        assert main(["build", "--board", board, "--lanes", "auto", "--out", str(tmp_path / "auto"), "--json"]) == 0
+        r3 = json.loads(capsys.readouterr().out)
+        assert r3["cached"] is True and r3["cache_key"] == r["cache_key"]
+        assert r3["lanes"] == r3["lanes_auto"]["lanes"] == [2, 2] and r3["lanes_auto"]["refused"] == []
 
 
 LEAN = {"encoder": False, "stream": False}
@@ -187,6 +193,16 @@ def test_missed_timing_fails_loudly_without_bitstream(cache, tmp_path, capsys):
     assert rep["timing"]["met"] is False and rep["timing"]["fmax_mhz"] < 48 and rep["bitstream"] is None
     with pytest.raises(TimingError):
         build("icebreaker", None, clock_mhz=48, out_dir=tmp_path)  # cached failure, same verdict
+
+
+@pytest.mark.slow
+def test_auto_lanes_on_ulx3s(cache, tmp_path):
+    # tests/test_lanes_auto.py: (4, 4) -> (8, 4) -> (16, 4) -> (32, 4) -> (32, 8) by the twin's cycles.
+    r = build("ulx3s-85f", None, lanes="auto", out_dir=tmp_path, cache_dir=cache)
+    assert r["lanes"] == r["lanes_auto"]["lanes"] == [32, 8] and r["lanes_auto"]["refused"] == []
+    assert [s["lanes"] for s in r["lanes_auto"]["steps"]] == [[4, 4], [8, 4], [16, 4], [32, 4], [32, 8]]
+    assert r["utilization"]["LUT"]["used"] <= r["lanes_auto"]["logic_estimate_luts"]
+    _check_report(r, "ulx3s-85f", tmp_path)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Read/write collisions in the simulated block RAMs (sim.collisions) and in the board builds.
 
 The board builds let a read that collides with a write in a ``no_rw_check`` memory return
-anything (boards.build.synth_options); every Verilator run of the generated core and host link
+anything (boards.flow.synth_options); every Verilator run of the generated core and host link
 simulates such a read as garbage (sim.runner.export_verilog), so the regression suite checks the
 schedule's claim that none is used. Here: the poisoning itself, on a small memory, in Amaranth's
 simulator; that the simulations use it; and that the synthesis script takes the attribute.
@@ -94,7 +94,7 @@ def test_the_simulations_are_built_with_poisoned_collisions():
 @pytest.mark.parametrize("family", ["ice40", "ecp5", "gowin"])
 def test_synthesis_lets_no_rw_check_reads_collide(family):
     # every family's Yosys script marks those reads before synthesis
-    from spikegate.boards.build import NO_RW_CHECK_SCRIPT, synth_options
+    from spikegate.boards.flow import NO_RW_CHECK_SCRIPT, synth_options
     from spikegate.boards.targets import BOARDS
     from spikegate.boards.top import ResultSnoop
 

@@ -64,17 +64,20 @@ def add_lanes_argument(p: argparse.ArgumentParser, default: str | None = "4", de
                         f"(default: {default_text})")
 
 
-def parse_lanes(text: str | None):
-    """``4`` -> 4; ``4,2`` -> [4, 2] (one per layer); None stays None. The values themselves are
-    checked by the generator (:meth:`spikegate.model.hardware.HardwareConfig.geometry`)."""
+def parse_lanes(text: str | None, auto: bool = False):
+    """``4`` -> 4; ``4,2`` -> [4, 2] (one per layer); None stays None; ``auto`` stays ``"auto"`` where
+    the command takes it (``auto``). The values themselves are checked by the generator
+    (:meth:`spikegate.model.hardware.HardwareConfig.geometry`)."""
     if text is None:
         return None
+    if auto and str(text).strip() == "auto":
+        return "auto"
     parts = [p.strip() for p in str(text).split(",")]
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise ValueError(f"--lanes = {text!r} is not valid; valid: a power of two from 1 to 64, or a "
-                         "comma-separated list of them, one per layer (e.g. 8,2)") from None
+        raise ValueError(f"--lanes = {text!r} is not valid; valid: {'auto, ' if auto else ''}a power of two "
+                         "from 1 to 64, or a comma-separated list of them, one per layer (e.g. 8,2)") from None
     return values[0] if len(values) == 1 else values
 
 

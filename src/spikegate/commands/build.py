@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from ..boards.cache import BUILD_TIMEOUT_S
+from ..boards.lanes import MIN_GAIN
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..errors import UserError
 from ..extras import require_extra
@@ -56,7 +57,7 @@ def run(args) -> int:
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_int("--max-payload", args.max_payload, MIN_PAYLOAD, MAX_PAYLOAD)
     from ..progress import note
-    options = dict(lanes=parse_lanes(args.lanes), out_dir=args.out, max_events=args.max_events,
+    options = dict(lanes=parse_lanes(args.lanes, auto=True), out_dir=args.out, max_events=args.max_events,
                    samples=args.samples, data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
                    encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
                    registered_reads=args.registered_reads,
@@ -90,7 +91,8 @@ def register(subparsers) -> None:
                     "starts empty: `spikegate run --net FILE` loads them over the link. Needs the 'hw' extra.")
     add_board_argument(p)
     add_net_argument(p)
-    add_lanes_argument(p, None, "the board's, see `spikegate boards`: 2 on the iCEBreaker, 4 elsewhere")
+    add_lanes_argument(p, None, "the board's, see `spikegate boards`: 2 on the iCEBreaker, 4 elsewhere; auto: "
+                                f"each layer's doubled while that saves >= {MIN_GAIN * 100:.0f}%% of the cycles and the design fits")
     p.add_argument("--clock", default=None, metavar="MHZ|max",
                    help="clock frequency in MHz made by the PLL (default: the board's documented clock, a safe "
                         "one for every network kind); max: the fastest PLL clock at which this design meets "
