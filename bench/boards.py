@@ -4,7 +4,8 @@ beside the same figures of the design before wave 2, from real builds.
     python bench/boards.py [--boards icebreaker,ulx3s-85f,orangecrab-25f,tangnano9k]
                            [--networks digits,mnist-784-128-10] [--seeds default,1,2,3,4]
                            [--mnist-net FILE] [--data-dir DIR] [--mnist-lanes BOARD=P[,P...] ...]
-                           [--samples N] [--jobs N] [--old FILE] [--[no-]registered-reads] [--json]
+                           [--lanes-auto] [--samples N] [--jobs N] [--old FILE] [--[no-]registered-reads]
+                           [--json]
 
 Each (network, board, seed) is an ordinary ``spikegate.boards.build`` (YoWASP Yosys + nextpnr;
 an unchanged design at an unchanged seed comes from the build cache, so a rerun costs only the
@@ -23,7 +24,8 @@ A network that cannot fit a board is reported with the pre-check's reason (neede
 The 784-128-10 network is built as ``MNIST_BUILD`` says: on the iCEBreaker lanes 4 for the hidden
 layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder, the fastest placement
 that fits its 30 block RAMs and 5,280 logic cells; on the ULX3S lanes 32 and 4, the fastest of the
-lane counts measured there (docs/timing.md). ``--mnist-lanes BOARD=P`` builds others.
+lane counts measured there (docs/timing.md). ``--mnist-lanes BOARD=P`` builds others;
+``--lanes-auto`` lets every build choose its lanes (README, "Choosing lanes").
 
 ``--registered-reads`` / ``--no-registered-reads`` build every design with or without
 ``HardwareConfig.registered_reads`` (a flip-flop behind every block RAM read; README "Registered
@@ -197,8 +199,10 @@ def package_commit(root: Path | None = None) -> str | None:
 
 
 def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, jobs, out,
-        registered_reads: bool | None = None) -> list[dict]:
-    """Build every (network, board, seed); return one summary row per (network, board)."""
+        registered_reads: bool | None = None, lanes_auto: bool = False) -> list[dict]:
+    """Build every (network, board, seed); return one summary row per (network, board). With
+    ``lanes_auto`` every build chooses its lanes (``build(lanes="auto")``), ``MNIST_BUILD``'s other
+    options kept."""
     nets = {"digits": (None, None), "mnist-784-128-10": (mnist_net, data_dir)}
     # seed-major: every board has its first placements before any board gets its last
     jobs_list = [(label, b, s) for s in seeds for label in networks for b in boards]
@@ -210,6 +214,8 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
             options = dict(MNIST_BUILD.get(b, {}))
             if b in mnist_lanes:
                 options = {"lanes": mnist_lanes[b]}
+        if lanes_auto:
+            options["lanes"] = "auto"
         if registered_reads is not None:  # (only then: an old commit's build() has no such argument)
             options["registered_reads"] = registered_reads
         print(f"== {label} on {b}, seed {'default' if s is None else s}", file=sys.stderr)
@@ -263,6 +269,9 @@ def main(argv=None) -> int:
                     help="lanes of the 784-128-10 builds on BOARD, P or one per layer P0,P1 (default: "
                          "MNIST_BUILD's: on the iCEBreaker lanes 4,1 with a 2048-word input buffer and no "
                          "encoder, on the ULX3S lanes 32,4; the board's default elsewhere)")
+    ap.add_argument("--lanes-auto", action="store_true",
+                    help="every build chooses its lanes (spikegate build --lanes auto; MNIST_BUILD's other "
+                         "options kept, --mnist-lanes ignored)")
     ap.add_argument("--samples", type=int, default=None, help="samples per split for cycles/sample")
     ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
     ap.add_argument("--old", type=Path, default=OLD, help="the old design's figures (this bench's --json)")
@@ -301,10 +310,11 @@ def main(argv=None) -> int:
     else:
         commit = package_commit()   # before the builds: a commit made during a long run is not what it built
         rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
-                   samples=args.samples, jobs=args.jobs, out=args.out, registered_reads=args.registered_reads)
+                   samples=args.samples, jobs=args.jobs, out=args.out, registered_reads=args.registered_reads,
+                   lanes_auto=args.lanes_auto)
         if args.json:
             print(json.dumps({"commit": commit, "seeds": seeds, "registered_reads": args.registered_reads,
-                              "rows": rows}, indent=1))
+                              "lanes_auto": args.lanes_auto, "rows": rows}, indent=1))
             return 0
     old = None
     if args.old.is_file():

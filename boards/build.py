@@ -130,7 +130,8 @@ def hardware_config(board: Board, net: Network, lanes, *, max_events: int, sched
 
 def _plan(board: Board, platform, net: Network, hw: HardwareConfig, *, pll, baud: int, encoder: bool,
           stream: bool, max_payload: int, seed: int | None):
-    """The board top's Amaranth build plan, with the tool options of this build."""
+    """The board top's Amaranth build plan, with the tool options of this build (``platform``:
+    one not prepared before; Amaranth prepares a platform once)."""
     top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
@@ -219,7 +220,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
         say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
             f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-        plan = _plan(board, platform, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream,
+        plan = _plan(board, board.platform() if k else platform, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream,
                      max_payload=max_payload, seed=seed)
         key = design_key(plan, board, tools)
         try:

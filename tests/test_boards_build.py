@@ -14,7 +14,7 @@ import pytest
 import spikegate
 from conftest import cycle_formula
 from spikegate import datasets
-from spikegate.boards.build import TimingError, build, default_max_events
+from spikegate.boards.build import TimingError, build, default_max_events, format_report
 from spikegate.boards.targets import get_board
 from spikegate.cli import main
 from spikegate.model import Network
@@ -203,6 +203,20 @@ def test_auto_lanes_on_ulx3s(cache, tmp_path):
     assert [s["lanes"] for s in r["lanes_auto"]["steps"]] == [[4, 4], [8, 4], [16, 4], [32, 4], [32, 8]]
     assert r["utilization"]["LUT"]["used"] <= r["lanes_auto"]["logic_estimate_luts"]
     _check_report(r, "ulx3s-85f", tmp_path)
+
+
+@pytest.mark.slow
+def test_auto_lanes_fall_back_a_step_when_synthesis_needs_more_block_ram(cache, tmp_path):
+    from spikegate.model.random import random_network
+    net = random_network(0, (64, 48, 10), weight_bits=8, membrane_bits=14, readout=True, timesteps=8)
+    # By the pre-check's estimate (a lower bound) lanes (8, 4) take all 26 of the Tang Nano 9K's
+    # blocks; synthesis makes 27.
+    r = build("tangnano9k", net, lanes="auto", samples=50, out_dir=tmp_path, cache_dir=cache)
+    auto = r["lanes_auto"]
+    assert auto["lanes"] == [8, 4] and [a["lanes"] for a in auto["refused"]] == [[8, 4]]
+    assert "BRAM needs 27 but the device has 26" in auto["refused"][0]["error"]
+    assert r["lanes"] == [4, 4] and r["timing"]["met"] and r["utilization"]["BRAM"]["used"] <= 26
+    assert "[8, 4] did not fit after synthesis" in format_report(r)
 
 
 @pytest.mark.slow
