@@ -49,8 +49,8 @@ from .top import BoardTop, link_baud, pll_for
 from .lanes import AUTO, choose_lanes
 from .workload import performance, workload
 
-__all__ = ["build", "hardware_config", "check_arguments", "BuildError", "TimingError", "default_max_events", "performance",
-           "cache_root", "format_report", "dfu_suffix"]
+__all__ = ["build", "hardware_config", "check_arguments", "BuildError", "TimingError", "default_max_events",
+           "performance", "cache_root", "format_report", "dfu_suffix"]
 # Samples measured for cycles per sample: ten times MNIST's test split; a random-spike workload of
 # more would need gigabytes. nextpnr takes its --seed as a signed 32-bit integer.
 MAX_SAMPLES = 100_000
@@ -150,7 +150,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
           timeout: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Build a bitstream for ``board`` and return the build report (see module docstring).
 
-    ``lanes`` (default: the board's; ``"auto"``: one per layer, :func:`.lanes.choose_lanes`), ``max_events`` (default: :func:`default_max_events`) and
+    ``lanes`` (default: the board's; ``"auto"``: one per layer, :func:`.lanes.choose_lanes`, falling
+    back a step at a time while synthesis finds more cells than the device has), ``max_events``
+    (default: :func:`default_max_events`) and
     ``weight_ram`` (``"block"``, ``"spram"`` or one per layer; default: block RAM, with the largest
     weight arrays moved to SPRAM when only that makes the design fit) and ``schedule`` make the
     :class:`~spikegate.model.hardware.HardwareConfig`; ``baud`` is the host link's rate (default:
@@ -220,8 +222,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
         say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
             f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-        plan = _plan(board, board.platform() if k else platform, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream,
-                     max_payload=max_payload, seed=seed)
+        plan = _plan(board, board.platform() if k else platform, net, hw, pll=pll, baud=baud, encoder=encoder,
+                     stream=stream, max_payload=max_payload, seed=seed)
         key = design_key(plan, board, tools)
         try:
             got = fetch(root, key, board.bitstream_name, force=force, progress=say,

@@ -108,7 +108,7 @@ def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_p
     assert r2["bitstream_sha256"] == r["bitstream_sha256"]
     assert (out2 / get_board(board).bitstream_name).read_bytes() == (tmp_path / get_board(board).bitstream_name).read_bytes()
     if board == "icebreaker":
-        # --lanes auto keeps the iCEBreaker's lanes (tests/test_lanes_auto.py): the same design, from the cache.
+        # --lanes auto keeps the iCEBreaker's lanes (tests/test_lanes_auto.py): the same design, cached.
         assert main(["build", "--board", board, "--lanes", "auto", "--out", str(tmp_path / "auto"), "--json"]) == 0
         r3 = json.loads(capsys.readouterr().out)
         assert r3["cached"] is True and r3["cache_key"] == r["cache_key"]

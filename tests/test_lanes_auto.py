@@ -84,7 +84,8 @@ def test_the_choice_keeps_the_streaming_link_in_its_block_ram(digits, monkeypatc
     board, configure, stream, got = _choose("icebreaker", net, spikes)
     assert stream is True
     four = configure([4, 4])
-    assert fit._fits(board, fit.estimate(board, net, four)) and not fit._fits(board, fit.estimate(board, net, four, stream=True))
+    assert fit._fits(board, fit.estimate(board, net, four))
+    assert not fit._fits(board, fit.estimate(board, net, four, stream=True))
     assert [s["lanes"] for s in got["steps"]] == [[2, 2], [4, 2]]
     unstreamed = choose_lanes(board, net, configure, spikes, stream=False, max_payload=512)
     assert [s["lanes"] for s in unstreamed["steps"]] == [[2, 2], [4, 2], [4, 4]]

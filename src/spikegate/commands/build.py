@@ -91,8 +91,9 @@ def register(subparsers) -> None:
                     "starts empty: `spikegate run --net FILE` loads them over the link. Needs the 'hw' extra.")
     add_board_argument(p)
     add_net_argument(p)
-    add_lanes_argument(p, None, "the board's, see `spikegate boards`: 2 on the iCEBreaker, 4 elsewhere; auto: "
-                                f"each layer's doubled while that saves >= {MIN_GAIN * 100:.0f}%% of the cycles and the design fits")
+    add_lanes_argument(p, None, "the board's, see `spikegate boards`: 2 on the iCEBreaker, 4 elsewhere; auto: each "
+                                f"layer's doubled while that saves >= {MIN_GAIN * 100:.0f}%% of the cycles and the "
+                                "design fits")
     p.add_argument("--clock", default=None, metavar="MHZ|max",
                    help="clock frequency in MHz made by the PLL (default: the board's documented clock, a safe "
                         "one for every network kind); max: the fastest PLL clock at which this design meets "
