@@ -97,6 +97,11 @@ def test_other_spellings_are_refused_by_name_before_any_tool(tmp_path, capsys):
     assert main(["build", "--board", "ulx3s-85f", "--lanes", "fast", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--lanes = 'fast' is not valid; valid: auto, a power of two" in err and "Traceback" not in err
+    # The utilisation plot builds (or finds in the cache) what build would, auto included.
+    with pytest.raises(SystemExit) as stop:  # (argparse refuses it, with the message)
+        main(["plot", "utilisation", "--board", "ulx3s-85f", "--lanes", "fast", "-o", str(tmp_path / "u.png")])
+    assert stop.value.code == 2
+    assert "--lanes = 'fast' is not valid; valid: auto, a power of two" in capsys.readouterr().err
     # Only build chooses lanes: export generates what it is told.
     assert main(["export", "--lanes", "auto", "-o", str(tmp_path / "x.v")]) == 2
     err = capsys.readouterr().err

@@ -2,6 +2,7 @@
 (SVG when the output name ends in .svg)."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -101,6 +102,14 @@ def _rtl_predictions(net, path: str, y_model, y, info: dict):
     return y_model, r
 
 
+def _lanes(text: str):
+    """--lanes of the build to plot: as `spikegate build` takes it, ``auto`` included."""
+    try:
+        return parse_lanes(text, auto=True)
+    except ValueError as e:  # argparse prints this one's message, not a generic one
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _report(args) -> tuple[dict, dict]:
     """utilisation: the build report of --report, else of the (cached) build for --board."""
     from .. import plots_hw
@@ -179,7 +188,7 @@ def check_arguments(args, defaults: dict) -> None:
     check_options_apply(args, defaults)
     check_data_arguments(args)
     get_board(args.board)
-    if args.lanes is not None:  # the values; a per-layer list's length needs the network
+    if args.lanes not in (None, "auto"):  # the values; a per-layer list's length needs the network
         HardwareConfig(lanes=args.lanes)
     check_int("--sample", args.sample, 0)
     check_int("--layer", args.layer, 0)
@@ -250,7 +259,8 @@ def register(subparsers) -> None:
     p.add_argument("--report", metavar="FILE", default=None, help="utilisation: a build report JSON")
     p.add_argument("--board", default="icebreaker", metavar="NAME",
                    help=f"utilisation without --report: build (cached) for this board: {', '.join(board_names())}")
-    p.add_argument("--lanes", type=parse_lanes, default=None, metavar="P", help="utilisation: lanes of that build")
+    p.add_argument("--lanes", type=_lanes, default=None, metavar="P",
+                   help="utilisation: lanes of that build (auto: as `spikegate build --lanes auto`)")
     p.add_argument("--cache-dir", metavar="DIR", default=None, help="utilisation: build cache folder")
     p.add_argument("--build-out", metavar="DIR", default=None, help="utilisation: build output folder")
     p.add_argument("--results", metavar="FILE", default=None, help="pareto: the output of `spikegate explore --json`")
