@@ -234,10 +234,10 @@ def test_mnist_sized_network_on_ulx3s(cache, tmp_path):
 @pytest.mark.slow
 def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     """784-128-10 with 8-bit weights on the UP5K: layer 0's weights (802816 bits) go to the four
-    SPRAM tiles and the block RAM holds the rest, but this network (16-bit membranes, spike
-    counters) needs more logic cells than the UP5K has: placement stops, and the build says so
-    with the numbers. (A trained 784-128-10 readout network with 15-17-bit membranes fits in
-    5118 of 5280 cells; see bench/boards.py.)"""
+    SPRAM tiles and the block RAM holds the rest. With the streaming link and the on-chip encoder
+    (the defaults) synthesis makes 32 of the 30 EBR, which the pre-check's lower bound (27) could
+    not see: the build stops before placement and says so with the numbers. Without them it fits
+    (measured: 29 EBR, 4,550 of 5,280 cells, 33.11 MHz for 16.125)."""
     from spikegate.boards.fit import ResourceError, choose_weight_ram, precheck
     from spikegate.model.hardware import HardwareConfig
     from spikegate.model.random import random_network
@@ -247,6 +247,25 @@ def test_mnist_sized_network_on_icebreaker(cache, tmp_path):
     assert precheck(board, net, hw)["weight_ram"] == ["spram", "block"]
     with pytest.raises(ResourceError) as e:
         build(board, net, max_events=2048, out_dir=tmp_path, cache_dir=cache, samples=20)
+    err = e.value
+    assert err.resource == "BRAM" and err.available == 30 and err.needed > 30
+    assert f"BRAM needs {err.needed} but the device has 30 (after synthesis, lanes = 2)" in str(err)
+    assert not (tmp_path / "icebreaker.bin").exists()
+    r = build(board, net, max_events=2048, stream=False, encoder=False, out_dir=tmp_path, cache_dir=cache,
+              samples=20)
+    assert r["timing"]["met"] and r["weight_ram"] == ["spram", "block"]
+    assert r["utilization"]["BRAM"]["used"] <= 30 and (tmp_path / "icebreaker.bin").exists()
+
+
+@pytest.mark.slow
+def test_a_design_over_the_logic_cells_stops_at_placement_with_the_numbers(cache, tmp_path):
+    """The plastic digits network (below) at 4 lanes: its block RAM fits and synthesis passes, but
+    placement needs more logic cells than the UP5K has (measured: 6,555; at 2 lanes 5,204 fit)."""
+    from spikegate.boards.fit import ResourceError
+    from spikegate.learn_run import LearnConfig, initial_network
+    net = initial_network(LearnConfig(), datasets.load("digits", "train")[0])
+    with pytest.raises(ResourceError) as e:
+        build("icebreaker", net, lanes=4, out_dir=tmp_path, cache_dir=cache, samples=5)
     err = e.value
     assert err.resource == "LC" and err.available == 5280 and err.needed > 5280
     assert f"placement needs {err.needed} ICESTORM_LC logic cells but the device has 5280" in str(err)
