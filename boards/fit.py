@@ -18,7 +18,8 @@ from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from ..model.word_queue import queue_capacity
 
 __all__ = ["ResourceError", "memory_shapes", "stream_shapes", "choose_stream", "choose_ident_block",
-           "choose_small_bit", "choose_encoder", "choose_registered_reads", "blocks_for", "estimate", "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
+           "choose_small_bit", "choose_encoder", "choose_registered_reads", "blocks_for", "estimate", "fits",
+           "choose_weight_ram", "precheck", "check_cells", "CELL_CLASSES"]
 
 
 # A plastic layer's learning memories with one word per input (hdl.learning_engine), not per group.
@@ -100,7 +101,8 @@ def estimate(board, net, hw: HardwareConfig, *, stream: bool = False,
             "input_ram": hw.input_ram}
 
 
-def _fits(board, est: dict) -> bool:
+def fits(board, est: dict) -> bool:
+    """Whether an :func:`estimate`'s block RAM and SPRAM fit ``board``."""
     return est["blocks"] <= board.bram_blocks and est["spram_tiles"] <= board.spram_blocks
 
 
@@ -112,7 +114,7 @@ def choose_stream(board, net, hw: HardwareConfig, max_payload: int = DEFAULT_MAX
     engine needs (a plastic digits network on the iCEBreaker fits only without it). Logic is not
     known before synthesis: ``--no-stream`` frees about 125 iCE40 logic cells."""
     from ..model.link import has_plastic
-    return not has_plastic(net) and _fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
+    return not has_plastic(net) and fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
 
 
 def choose_ident_block(board, net, hw: HardwareConfig, stream: bool,
@@ -120,7 +122,7 @@ def choose_ident_block(board, net, hw: HardwareConfig, stream: bool,
     """Whether the host link keeps its identify payload in block RAM (``HostLink(ident_block=...)``,
     the one place a build decides it): when it does not stream and the streaming link's two blocks
     would fit, one of them holds it and saves about 350 iCE40 logic cells."""
-    return not stream and _fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
+    return not stream and fits(board, estimate(board, net, hw, stream=True, max_payload=max_payload))
 
 
 def choose_small_bit(board, stream: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bool:
@@ -146,7 +148,7 @@ def choose_registered_reads(board, net, hw: HardwareConfig, max_payload: int = D
         est = estimate(board, net, replace(hw, registered_reads=True), max_payload=max_payload)
     except ValueError:
         return False
-    return _fits(board, est)
+    return fits(board, est)
 
 
 def choose_encoder(net) -> bool:
@@ -172,7 +174,7 @@ def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
     host link.
     """
     block = replace(hw, weight_ram="block")
-    if _fits(board, estimate(board, net, block)) or not board.spram_blocks:
+    if fits(board, estimate(board, net, block)) or not board.spram_blocks:
         return block
     placed = _place_weights(board, net, block)
     if placed is not None or hw.input_ram == "spram":
@@ -181,7 +183,7 @@ def choose_weight_ram(board, net, hw: HardwareConfig) -> HardwareConfig:
     # to an SPRAM tile of its own when moving weights alone is not enough.
     try:
         spram_input = replace(block, input_ram="spram")
-        if _fits(board, estimate(board, net, spram_input)):
+        if fits(board, estimate(board, net, spram_input)):
             return spram_input
         return _place_weights(board, net, spram_input) or block
     except ValueError:  # the buffer's words do not fit one tile
@@ -203,22 +205,22 @@ def _place_weights(board, net, block: HardwareConfig) -> HardwareConfig | None:
         except ValueError:  # more SPRAM tiles than the device has
             rams[l] = "block"
             continue
-        if _fits(board, est):
+        if fits(board, est):
             return replace(hw, weight_ram=rams)
     return None
 
 
 def _lane_options(board, net, hw: HardwareConfig) -> list[int]:
-    fits = []
+    options = []
     for P in (1, 2, 4, 8, 16, 32, 64):
         if P == hw.lanes:
             continue
         try:
-            if _fits(board, estimate(board, net, choose_weight_ram(board, net, replace(hw, lanes=P)))):
-                fits.append(P)
+            if fits(board, estimate(board, net, choose_weight_ram(board, net, replace(hw, lanes=P)))):
+                options.append(P)
         except (ValueError, TypeError):
             continue
-    return fits
+    return options
 
 
 def precheck(board, net, hw: HardwareConfig, *, stream: bool = False,
@@ -226,7 +228,7 @@ def precheck(board, net, hw: HardwareConfig, *, stream: bool = False,
     """The memory estimate of ``hw`` on ``board`` (see :func:`estimate`); :class:`ResourceError`
     when its memories cannot fit. :func:`choose_weight_ram` first finds a weight placement that does."""
     est = estimate(board, net, hw, stream=stream, max_payload=max_payload)
-    if _fits(board, est):
+    if fits(board, est):
         return est
     if est["spram_tiles"] > board.spram_blocks:
         raise ResourceError(
@@ -250,7 +252,7 @@ def precheck(board, net, hw: HardwareConfig, *, stream: bool = False,
     spram_bits = board.spram_blocks * board.spram_block_bits
     note = ""
     placed = estimate(board, net, choose_weight_ram(board, net, hw))
-    if _fits(board, placed):  # only when the caller chose the placement itself
+    if fits(board, placed):  # only when the caller chose the placement itself
         also = ", input_ram = 'spram'" if placed["input_ram"] == "spram" else ""
         hints.insert(0, f"weight_ram = {placed['weight_ram']!r}{also} fits (the automatic placement)")
     elif spram_bits:

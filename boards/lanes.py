@@ -71,7 +71,7 @@ def choose_lanes(board, net, configure: Callable[[list[int]], HardwareConfig], s
         twin = NetworkCore(net, replace(hw, weight_ram="block"))
         return float(np.mean([twin.cycles(s) for s in sample]))
 
-    def fits(lanes: list[int]) -> HardwareConfig | None:
+    def candidate(lanes: list[int]) -> HardwareConfig | None:
         if max(lanes) > MAX_AUTO_LANES or logic_estimate(lanes) > budget:
             return None
         try:
@@ -79,7 +79,7 @@ def choose_lanes(board, net, configure: Callable[[list[int]], HardwareConfig], s
             est = fit.estimate(board, net, hw, stream=stream, max_payload=max_payload)
         except ValueError:  # a geometry the core refuses: not a candidate
             return None
-        return hw if fit._fits(board, est) else None
+        return hw if fit.fits(board, est) else None
 
     lanes = [board.default_lanes] * len(net.layers)
     now = cycles(configure(lanes))
@@ -88,7 +88,7 @@ def choose_lanes(board, net, configure: Callable[[list[int]], HardwareConfig], s
         best = None
         for l in range(len(lanes)):
             cand = lanes[:l] + [lanes[l] * 2] + lanes[l + 1:]
-            hw = fits(cand)
+            hw = candidate(cand)
             if hw is not None:
                 c = cycles(hw)
                 if best is None or c < best[1]:

@@ -59,7 +59,7 @@ def test_each_step_doubles_one_layer_and_saves_enough_and_the_next_does_not(boar
         if cand[l] > MAX_AUTO_LANES or logic_estimate(cand) > LOGIC_SHARE * board.luts:
             continue
         hw = configure(cand)
-        if not fit._fits(board, fit.estimate(board, net, hw, stream=stream)):
+        if not fit.fits(board, fit.estimate(board, net, hw, stream=stream)):
             continue
         assert _mean_cycles(net, cand, spikes, hw) > (1 - MIN_GAIN) * now
 
@@ -84,8 +84,8 @@ def test_the_choice_keeps_the_streaming_link_in_its_block_ram(digits, monkeypatc
     board, configure, stream, got = _choose("icebreaker", net, spikes)
     assert stream is True
     four = configure([4, 4])
-    assert fit._fits(board, fit.estimate(board, net, four))
-    assert not fit._fits(board, fit.estimate(board, net, four, stream=True))
+    assert fit.fits(board, fit.estimate(board, net, four))
+    assert not fit.fits(board, fit.estimate(board, net, four, stream=True))
     assert [s["lanes"] for s in got["steps"]] == [[2, 2], [4, 2]]
     unstreamed = choose_lanes(board, net, configure, spikes, stream=False, max_payload=512)
     assert [s["lanes"] for s in unstreamed["steps"]] == [[2, 2], [4, 2], [4, 4]]
