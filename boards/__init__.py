@@ -21,6 +21,7 @@ against the bridge and the clock; docs/protocol.md, "Baud rates").
 Modules: :mod:`.targets` (boards), :mod:`.pll`, :mod:`.top` (board top), :mod:`.fit`
 (resource checks), :mod:`.toolchain`, :mod:`.build` (``build()``: one bitstream and its report)
 with its parts :mod:`.flow` (the tools), :mod:`.cache`, :mod:`.logs` (what the tools reported),
-:mod:`.workload` (cycles per sample), :mod:`.report`, :mod:`.fastest` (the clock search), :mod:`.dfu`, :mod:`.errors`;
+:mod:`.workload` (cycles per sample), :mod:`.lanes` (``--lanes auto``), :mod:`.report`,
+:mod:`.fastest` (the clock search), :mod:`.dfu`, :mod:`.errors`;
 :mod:`.flash`, :mod:`.gowin` (Tang Nano 9K on nextpnr-himbaechel).
 """

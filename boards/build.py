@@ -212,14 +212,15 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     tries = [hw] if not auto else [configure(step["lanes"]) for step in reversed(lanes_auto["steps"])]
     if encoder is None:
         encoder = fit.choose_encoder(net)
-    fit.precheck(board, net, tries[0], stream=stream, max_payload=max_payload)
+    est = fit.precheck(board, net, tries[0], stream=stream, max_payload=max_payload)
 
     platform = board.platform()
     tools = {t: resolve(t) for t in platform.required_tools if t not in NOT_RUN}
     root = open_cache(cache_dir)
     for k, hw in enumerate(tries):
         lanes = list(hw.lanes) if isinstance(hw.lanes, tuple) else hw.lanes
-        est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
+        if k:  # (a fallback's memories are smaller than those checked before any tool ran)
+            est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
         say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
             f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
         plan = _plan(board, board.platform() if k else platform, net, hw, pll=pll, baud=baud, encoder=encoder,

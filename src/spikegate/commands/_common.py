@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .. import datasets
 from ..checks import check_input_dir, check_int
 from ..errors import UserError
+from ..boards.lanes import AUTO
 from ..model.hardware import SCHEDULES
 
 BUILTIN_NET = "the built-in digits network"
@@ -70,13 +71,13 @@ def parse_lanes(text: str | None, auto: bool = False):
     (:meth:`spikegate.model.hardware.HardwareConfig.geometry`)."""
     if text is None:
         return None
-    if auto and str(text).strip() == "auto":
-        return "auto"
+    if auto and str(text).strip() == AUTO:
+        return AUTO
     parts = [p.strip() for p in str(text).split(",")]
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise ValueError(f"--lanes = {text!r} is not valid; valid: {'auto, ' if auto else ''}a power of two "
+        raise ValueError(f"--lanes = {text!r} is not valid; valid: {AUTO + ', ' if auto else ''}a power of two "
                          "from 1 to 64, or a comma-separated list of them, one per layer (e.g. 8,2)") from None
     return values[0] if len(values) == 1 else values
 

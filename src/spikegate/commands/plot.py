@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets
+from ..boards.lanes import AUTO
 from ..errors import UserError
 from ..model.simulate import classify, simulate
 from ._common import add_data_arguments, add_net_argument, check_data_arguments, parse_lanes
@@ -188,7 +189,7 @@ def check_arguments(args, defaults: dict) -> None:
     check_options_apply(args, defaults)
     check_data_arguments(args)
     get_board(args.board)
-    if args.lanes not in (None, "auto"):  # the values; a per-layer list's length needs the network
+    if args.lanes not in (None, AUTO):  # the values; a per-layer list's length needs the network
         HardwareConfig(lanes=args.lanes)
     check_int("--sample", args.sample, 0)
     check_int("--layer", args.layer, 0)
