@@ -184,3 +184,25 @@ def test_word_events_serialise_every_word(lanes, flagged):
                     break
             assert events == [k for k in range(lanes) if int(w) >> k & 1], (w, events)
     run_testbench(m, body)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 32])
+def test_lowest_lane_search(width):
+    """The balanced lowest-set-bit search (hdl.word_queue._lowest) on every value up to 8 bits and
+    a sample at 32 (single bits, pairs, the top lane, none): the lowest set index, 0 when none."""
+    from amaranth.hdl import Module, Signal
+    from spikegate.hdl.word_queue import _lowest
+    m = Module()
+    bits = Signal(width)
+    low = _lowest(m, bits, "low")
+    m.d.sync += Signal(name="clocked").eq(bits[0])  # (a clock domain for the testbench's clock)
+    values = list(range(1 << width)) if width <= 8 else (
+        [0, 1 << 31, 0xffffffff, 0x80000001, 0x00010000, 0x7fff0000]
+        + [1 << k | 1 << j for k in range(32) for j in range(k, 32, 7)]
+        + [int(v) for v in np.random.default_rng(width).integers(0, 1 << 32, 200)])
+
+    async def body(ctx):
+        for v in values:
+            ctx.set(bits, v)
+            assert ctx.get(low) == ((v & -v).bit_length() - 1 if v else 0), hex(v)
+    run_testbench(m, body)
