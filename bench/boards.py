@@ -23,7 +23,7 @@ A network that cannot fit a board is reported with the pre-check's reason (neede
 
 The 784-128-10 network is built as ``MNIST_BUILD`` says: on the iCEBreaker lanes 4 for the hidden
 layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder, the fastest placement
-that fits its 30 block RAMs and 5,280 logic cells; on the ULX3S lanes 32 and 4, the fastest of the
+that fits its 30 block RAMs and 5,280 logic cells; on the ULX3S lanes 64 and 4, the fastest of the
 lane counts measured there (docs/timing.md). ``--mnist-lanes BOARD=P`` builds others;
 ``--lanes-auto`` lets every build choose its lanes (README, "Choosing lanes").
 
@@ -66,11 +66,12 @@ OLD = HERE / "boards_old.json"
 # the encoder the design needs 29 of the 30 block RAMs (31 with it). Lanes (8, 1) would need 38.
 # The ULX3S (LFE5U-85F), five seeds each (docs/timing.md): lanes 4 took 26,464 cycles a sample at
 # 94-100 MHz, 264-282 us; (8, 4) 13,310 at 92-100 MHz, 133-145 us; (16, 4) 6,733 at 84-93 MHz,
-# 72-80 us; (32, 4) 3,445 at 72-84 MHz, 41-48 us, in 10,360 of its 83,640 LUTs and 125 of its 208
-# block RAMs. The readout stays at 4 lanes: at 8 its 2 groups need the accumulators' forwarding,
-# whose multiplexer held (8, 8) to 86-92 MHz.
+# 72-80 us; (32, 4) 3,445 at 84-92 MHz, 37-41 us, in 10,589 of its 83,640 LUTs and 125 of its 208
+# block RAMs; (64, 4), which Yosys synthesises since the lowest-lane search is a tree (ca601b7),
+# 1,801 at 79-83 MHz (four seeds), 22-23 us, in 18,982 LUTs and 172 block RAMs. The readout stays at 4 lanes:
+# at 8 its 2 groups need the accumulators' forwarding, whose multiplexer held (8, 8) to 86-92 MHz.
 MNIST_BUILD = {"icebreaker": {"lanes": [4, 1], "max_events": 2048, "encoder": False},
-               "ulx3s-85f": {"lanes": [32, 4]}}
+               "ulx3s-85f": {"lanes": [64, 4]}}
 
 
 def parse_seeds(text: str) -> list[int | None]:

@@ -30,18 +30,20 @@ __all__ = ["AUTO", "MIN_GAIN", "MAX_AUTO_LANES", "AUTO_SAMPLES", "LUT_BASE", "LU
 AUTO = "auto"
 # A doubling must save this share of the cycles per sample to be taken.
 MIN_GAIN = 0.05
-# 64 lanes: Yosys 0.70's ABC9 stops on 784-128-10 with an internal assertion (docs/timing.md).
-MAX_AUTO_LANES = 32
+# The widest layer built and measured (docs/timing.md, "The lowest-lane search as a tree": before
+# it, Yosys 0.70's ABC9 stopped on 64 lanes with an internal assertion).
+MAX_AUTO_LANES = 64
 # Enough samples for the mean to settle (the choice is a ranking; the report's figures come from
 # the whole workload), few enough that a choice takes seconds.
 AUTO_SAMPLES = 200
 # LUT4s of a whole board design: a fixed part (host link, encoder, controllers) and a neuron
 # datapath, accumulator and spike-word share per lane. Set above every build measured (README,
-# "Choosing lanes" and the bench table; ECP5: digits at (4, 4) 5,035, (32, 4) 10,731, (32, 8) 11,412;
-# 784-128-10 at (4, 4) 5,362, (32, 4) 10,508), so it errs on the large side; the same LUT4 count
-# stands for the Gowin and iCE40 parts, whose measured builds it also exceeds.
+# "Choosing lanes" and the bench table; ECP5: digits at (4, 4) 5,035, (32, 4) 10,731, (32, 8) 11,407,
+# (64, 16) 19,195; 784-128-10 at (4, 4) 5,362, (32, 4) 10,589, (64, 4) 18,982), so it errs on the
+# large side; the same LUT4 count stands for the Gowin and iCE40 parts, whose measured builds it
+# also exceeds.
 LUT_BASE = 4000
-LUT_PER_LANE = 190
+LUT_PER_LANE = 225
 # The share of a device's LUTs auto lanes may plan to fill: routing and placement need the rest.
 LOGIC_SHARE = 0.8
 

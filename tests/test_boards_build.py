@@ -197,10 +197,11 @@ def test_missed_timing_fails_loudly_without_bitstream(cache, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_auto_lanes_on_ulx3s(cache, tmp_path):
-    # tests/test_lanes_auto.py: (4, 4) -> (8, 4) -> (16, 4) -> (32, 4) -> (32, 8) by the twin's cycles.
+    # tests/test_lanes_auto.py: (4, 4) -> ... -> (64, 4) -> (64, 8) -> (64, 16) by the twin's cycles.
     r = build("ulx3s-85f", None, lanes="auto", out_dir=tmp_path, cache_dir=cache)
-    assert r["lanes"] == r["lanes_auto"]["lanes"] == [32, 8] and r["lanes_auto"]["refused"] == []
-    assert [s["lanes"] for s in r["lanes_auto"]["steps"]] == [[4, 4], [8, 4], [16, 4], [32, 4], [32, 8]]
+    assert r["lanes"] == r["lanes_auto"]["lanes"] == [64, 16] and r["lanes_auto"]["refused"] == []
+    assert [s["lanes"] for s in r["lanes_auto"]["steps"]] == [[4, 4], [8, 4], [16, 4], [32, 4], [64, 4], [64, 8],
+                                                             [64, 16]]
     assert r["utilization"]["LUT"]["used"] <= r["lanes_auto"]["logic_estimate_luts"]
     _check_report(r, "ulx3s-85f", tmp_path)
 
