@@ -10,7 +10,7 @@ import numpy as np
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from ..model.core import RunResult, input_words
+from ..model.core import NetworkCore as Twin, RunResult, as_powered_up, input_words
 from ..model.synapse import unpack_lanes
 from .core import CFG_LATENCY, NetworkCore
 
@@ -121,10 +121,14 @@ def simulate_core(dut: NetworkCore, samples, *, vcd: str | None = None, platform
     elaborated for ``platform`` if given (``sim.collisions.CollisionPoison``: a read that meets a
     write in a ``no_rw_check`` memory returns garbage, as it may on the boards)."""
     results = []
+    twin = Twin(as_powered_up(dut.net, dut.hw), dut.hw)
 
     async def bench(ctx):
         for s in samples:
-            results.append(await run_in_testbench(ctx, dut, s))
+            # Twice the twin's count: a core that stalls fails in as many cycles as the run should
+            # take, not after run_in_testbench's 10 million (hours in this simulator at 64 lanes).
+            limit = 2 * twin.cycles(np.asarray(s, bool)) + 1000
+            results.append(await run_in_testbench(ctx, dut, s, max_cycles=limit))
 
     sim = Simulator(dut if platform is None else Fragment.get(dut, platform))
     sim.add_clock(1e-8)
