@@ -86,6 +86,33 @@ def test_registered_reads_wide_spike_words(schedule):
         check(net, spikes, [32, 32, 4], schedule, registered_reads=True)
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_registered_reads_64_lane_words(schedule):
+    # 64-lane spike words, as the ULX3S's 784-128-10 build has (lanes 64, 4). Random networks
+    # this small seldom fire a single neuron of 64 alone, so this one is built to: input 0
+    # excites hidden neuron 5 alone, every other input a third of the hidden neurons, and the
+    # second layer maps each hidden neuron onto one of its own (a permutation); the small
+    # non-positive weights elsewhere keep the sums real. 72 and 68 neurons: a full word, a ragged one.
+    rng = np.random.default_rng(21)
+    theta, strong = 60, 100
+    w1 = -rng.integers(0, 3, (12, 72))
+    w1[0, 5] = strong
+    for i in range(1, 12):
+        w1[i, rng.choice(72, 24, replace=False)] = strong
+    w2 = -rng.integers(0, 3, (72, 68))
+    w2[np.arange(68), rng.permutation(68)] = strong
+    net = Network([one_layer(w1, threshold=theta, weight_bits=8, membrane_bits=10),
+                   one_layer(w2, threshold=theta, weight_bits=8, membrane_bits=10),
+                   one_layer(rng.integers(-40, 40, (68, 5)), weight_bits=8, membrane_bits=12, readout=True)],
+                  timesteps=4)
+    spikes = random_spikes(4, 2, 4, 12, p=0.3)
+    spikes[0, 0] = spikes[1, 2] = False
+    spikes[0, 0, 0] = spikes[1, 2, 0] = True  # input 0 alone
+    words = [np.asarray(s)[..., :64].sum(-1) for s in simulate(net, spikes).spikes[:2]]
+    assert all((w == 1).any(axis=1).all() and (w >= 3).any(axis=1).all() for w in words)  # in every sample
+    check(net, spikes, [64, 64, 4], schedule, registered_reads=True)
+
+
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), lanes_exp=st.lists(st.integers(0, 6), min_size=3, max_size=3),
