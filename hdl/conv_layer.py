@@ -280,7 +280,8 @@ class ConvLayerCore(wiring.Component):
                 m.d.comb += c_new[k].eq(Mux(fresh_w, 0, c_old[k]) + word[k])
         m.d.comb += [
             v_wr.addr.eq(group_w), v_wr.data.eq(Cat(v_new, epoch)), v_wr.en.eq(sweep_w),
-            self.spikes.valid.eq(sweep_w & (word != 0)), self.spikes.group.eq(packed_w), self.spikes.word.eq(word),
+            self.spikes.valid.eq(sweep_w & (word != 0)), self.swept.eq(sweep_w),
+            self.spikes.group.eq(packed_w), self.spikes.word.eq(word),
         ]
         if self.r_mem is not None:
             m.d.comb += [r_wr.addr.eq(group_w), r_wr.data.eq(r_new), r_wr.en.eq(sweep_w)]

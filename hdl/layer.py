@@ -346,7 +346,7 @@ class LayerCore(wiring.Component):
                     m.d.comb += c_new[k].eq(word[k])
         m.d.comb += [
             v_wr.addr.eq(group_w), v_wr.data.eq(v_new), v_wr.en.eq(sweep_w),
-            self.spikes.valid.eq(sweep_w & (word != 0)),
+            self.spikes.valid.eq(sweep_w & (word != 0)), self.swept.eq(sweep_w),
             self.spikes.group.eq(group_w),
             self.spikes.word.eq(word),
         ]

@@ -29,6 +29,8 @@ def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
         "end_ack": Out(1),
         # Spike word of group `group`, valid for one cycle when non-zero.
         "spikes": Out(data.StructLayout({"valid": 1, "group": geo.group_bits, "word": geo.lanes})),
+        # High in every cycle that sweeps a group, with its word on `spikes` whether non-zero or not.
+        "swept": Out(1),
         # Idle-only access to the final state: neuron `peek_addr`, 1 + read_stages cycles later.
         "peek_addr": In(col_bits),
         "peek_v": Out(signed(V)),

@@ -25,7 +25,8 @@ cycle ahead, at the row the register will load next (the read pointer as it is a
 cycle's load), and a word written in the cycle of that read, which the read cannot see, is taken
 from a register of the write instead.
 
-Spike words (``word_lanes=P``, registered only): the payload's top P bits are a spike word, and
+Spike words (``word_lanes=P``, registered only): the payload's top P bits are a spike word; a
+written word with no lane set is not queued (so a producer may offer every word it sweeps), and
 ``lead`` is a register loaded with the head that holds the word's lowest set lane and, above it,
 "two or more set", so that :func:`word_events` offers a word's first event and decides its last
 one without searching the word (at 32 lanes those searches, then the pop and the read address or
@@ -54,13 +55,13 @@ class WordQueue(wiring.Component):
 
     def __init__(self, width: int, depth: int, *, fenced: bool = False, registered: bool = False,
                  word_lanes: int = 0):
-        # The twin checks the parameters (one rule, one place) and fixes the capacity.
-        self.twin = WordQueueTwin(width, depth, fenced=fenced)
-        self.width, self.depth, self.capacity = width, depth, self.twin.capacity
-        self.fenced, self.registered = fenced, registered
         if type(word_lanes) is not int or (word_lanes and not (registered and 1 <= word_lanes <= width)):
             raise ValueError(f"WordQueue word_lanes={word_lanes!r} is not valid; valid: 0 (no spike word), or "
                              f"with registered=True an integer from 1 to {width} (the payload's width)")
+        # The twin checks the other parameters (one rule, one place) and fixes the capacity.
+        self.twin = WordQueueTwin(width, depth, fenced=fenced, word_lanes=word_lanes)
+        self.width, self.depth, self.capacity = width, depth, self.twin.capacity
+        self.fenced, self.registered = fenced, registered
         self.word_lanes = word_lanes
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
                           **({"seal": In(1)} if fenced else {}),
@@ -93,7 +94,14 @@ class WordQueue(wiring.Component):
             wr.data.eq(self.w.payload),
             wr.en.eq(self.w.valid & self.w.ready),
         ]
-        with m.If(wr.en):
+        stored = wr.en
+        if self.word_lanes:
+            # A zero spike word is written too, to the free row at the write pointer, which the
+            # next write takes again: "any lane set" then drives only the pointer, not the block
+            # RAM's write enable (at 64 lanes, spike flip-flops -> that OR -> the queue's write was
+            # the ULX3S 784-128-10 build's critical path).
+            stored = wr.en & self.w.payload[self.width - self.word_lanes:].any()
+        with m.If(stored):
             m.d.sync += wr_ptr.eq(wr_ptr + 1)
 
         # The read register loads when it is empty or being popped; it then holds a word iff the
@@ -240,7 +248,8 @@ def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:
         m.submodules[f"words{l}"] = queue
         m.d.comb += [
             queue.w.payload.eq(Cat(prod.spikes.group, prod.spikes.word)),
-            queue.w.valid.eq(prod.spikes.valid),
+            # A spike-word queue drops zero words itself, off the block RAM's write enable.
+            queue.w.valid.eq(prod.swept if registered else prod.spikes.valid),
         ]
         if inflight:
             m.d.comb += queue.seal.eq(seal)

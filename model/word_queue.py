@@ -10,6 +10,9 @@ written in cycle c is at the head from cycle c + 2 at the earliest
 Fenced (``fenced=True``, the inflight schedule): the head register loads only words stored before
 the fence; a ``seal`` cycle moves the fence to the end of the storage (before that cycle's write),
 and the head already loads against the new fence in that cycle.
+
+Spike words (``word_lanes=P``): the payload's top P bits are a spike word, and an accepted word
+with none of them set is not stored (the gateware writes it to the free row, unqueued).
 """
 from __future__ import annotations
 
@@ -28,11 +31,16 @@ def queue_capacity(depth: int) -> int:
 class WordQueue:
     """Storage of ``capacity`` words (``depth`` rounded up to a power of two) plus the head register."""
 
-    def __init__(self, width: int, depth: int, *, fenced: bool = False):
+    def __init__(self, width: int, depth: int, *, fenced: bool = False, word_lanes: int = 0):
         for name, value in (("width", width), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"WordQueue {name} must be an integer >= 1, got {value!r}")
+        if type(word_lanes) is not int or not 0 <= word_lanes <= width:
+            raise ValueError(f"WordQueue word_lanes={word_lanes!r} is not valid; valid: an integer from 0 (no "
+                             f"spike word) to {width} (the payload's width)")
         self.width, self.depth = width, depth
+        # Spike words in the top word_lanes bits: an accepted word with none of them set is dropped.
+        self._word_shift = width - word_lanes if word_lanes else width
         self.capacity = queue_capacity(depth)
         self._stored: deque[int] = deque()
         self._head: int | None = None
@@ -61,5 +69,6 @@ class WordQueue:
         if self._head is None or r_ready:
             self._head = self._stored.popleft() if self._visible else None
             self._visible -= self._head is not None
-        if accept:
-            self._stored.append(int(w_payload) & ((1 << self.width) - 1))
+        word = int(w_payload) & ((1 << self.width) - 1)
+        if accept and (self._word_shift == self.width or word >> self._word_shift):
+            self._stored.append(word)
