@@ -53,6 +53,7 @@ from spikegate.boards.build import BuildError, TimingError, build
 from spikegate.boards.fit import ResourceError
 from spikegate.boards.targets import get_board
 from spikegate.errors import UserError
+from spikegate.model.procgroup import end_all_groups, end_groups_on_sigterm
 from spikegate.model import Network
 
 HERE = Path(__file__).resolve().parent
@@ -142,6 +143,14 @@ def one_build(board, label, net, options: dict, seed, out: Path, data_dir, sampl
     return placement(r)
 
 
+def _placement_text(p: dict) -> str:
+    """One build's figures (:func:`one_build`) in a line."""
+    if not p["fits"]:
+        return f"{'does not fit' if p['fits'] is False else 'failed'}: {p['error']}"
+    return (f"{p['fmax_mhz']:.2f} MHz, timing {'met' if p['met'] else 'NOT met'} at {p['clock_mhz']:g} MHz, "
+            f"lanes {p['lanes']}, {p['lut']:,} LUT, {p['cycles_per_sample']:,.1f} cycles/sample")
+
+
 def placement(r: dict) -> dict:
     """The bench's figures of one placement from a build report (``spikegate build --json``)."""
     p, t = r["performance"], r["timing"]
@@ -219,10 +228,20 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
             options["lanes"] = "auto"
         if registered_reads is not None:  # (only then: an old commit's build() has no such argument)
             options["registered_reads"] = registered_reads
-        print(f"== {label} on {b}, seed {'default' if s is None else s}", file=sys.stderr)
-        return one_build(b, label, net, options, s, out, ddir, samples)
+        name = f"{label} on {b}, seed {'default' if s is None else s}"
+        print(f"== {name}", file=sys.stderr)
+        r = one_build(b, label, net, options, s, out, ddir, samples)
+        # each as it ends, so a run stopped early still shows the builds it finished
+        print(f"== {name}: {_placement_text(r)}", file=sys.stderr)
+        return r
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(go, jobs_list))
+        try:
+            done = list(pool.map(go, jobs_list))
+        except BaseException:
+            # (Ctrl-C reaches only this thread: the other builds' tools would run to their end
+            # before the pool let us go)
+            end_all_groups()
+            raise
     results = dict(zip(jobs_list, done))
     return [summarise(b, label, [results[(label, b, s)] for s in seeds]) for label in networks for b in boards]
 
@@ -284,6 +303,7 @@ def main(argv=None) -> int:
                     help="summarise these saved build reports (BOARD-report.json) instead of building")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    end_groups_on_sigterm()
     try:
         boards = [board_key(b.strip(), "--boards") for b in args.boards.split(",") if b.strip()]
     except ValueError as e:

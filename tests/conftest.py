@@ -32,6 +32,7 @@ FILE_TIERS = {
     "test_bench_link.py": "model",
     "test_cli_inputs.py": "model",
     "test_cache_robustness.py": "model",
+    "test_sigterm.py": "model",
     "test_cli_library.py": "model",
     "test_cli_model.py": "model",
     "test_convert.py": "model",
@@ -121,6 +122,7 @@ FILE_TIERS = {
 # Tests whose tier differs from their file's and that neither a ``simulator`` parameter nor
 # "icarus" in their name gives away.
 TEST_TIERS = {
+    "test_sigterm.py::test_the_cli_ends_its_synthesis_on_sigterm": "yosys",
     "test_clock_search.py::test_search_places_at_each_fmax_and_keeps_the_fastest_met_build": "yosys",
     "test_bram_bound.py::test_outreg_puts_every_block_ram_read_through_its_output_register": "yosys",
     "test_link_fuzz.py::test_twin_fuzz_short": "model",

@@ -17,6 +17,7 @@ from . import __version__, commands
 from .errors import UserError
 from .extras import missing_extra_error
 from .model.network import NetworkFormatError
+from .model.procgroup import end_groups_on_sigterm
 from .progress import log_to_stderr
 from .commands._common import drop_stdout, flush_stdout
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_to_stderr()
+    end_groups_on_sigterm()
     return _run(args)
 
 
