@@ -51,8 +51,11 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
             # words, model/conv_layer.py)
             shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
         for name in bits:
-            if name == "weights" or (g.conv is not None and name == "bias"):
-                continue  # (a conv layer's Gc bias words are a logic table, hdl/conv_layer.py)
+            if (name == "weights" or (g.conv is not None and name == "bias")
+                    or (name == "accumulators" and g.acc_in_logic)):
+                # (a conv layer's Gc bias words are a logic table, hdl/conv_layer.py; shallow
+                # accumulators with registered reads are flip-flops, LayerGeometry.acc_in_logic)
+                continue
             depth = g.n_in if name in PER_INPUT else G
             shapes.append((f"layer {l} {name}", bits[name] // depth, depth))
         if l < len(geos) - 1:  # the block-RAM queue of spike words to the next layer (hdl.word_queue)

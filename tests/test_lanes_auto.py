@@ -36,7 +36,7 @@ def _mean_cycles(net, lanes, spikes, hw):
     return cycle_formula(net, lanes, spikes[:AUTO_SAMPLES], registered_reads=hw.registered_reads).mean()
 
 
-@pytest.mark.parametrize("board_name, chosen", [("ulx3s-85f", [64, 16]), ("orangecrab-25f", [16, 4]),
+@pytest.mark.parametrize("board_name, chosen", [("ulx3s-85f", [64, 16]), ("orangecrab-25f", [32, 8]),
                                                 ("tangnano9k", [8, 4])])
 def test_each_step_doubles_one_layer_and_saves_enough_and_the_next_does_not(board_name, chosen, digits):
     net, spikes = digits

@@ -49,3 +49,18 @@ def test_refusals_name_the_field():
         HardwareConfig(registered_reads=True, input_ram="spram").geometry(net)
     with pytest.raises(ValueError, match=r"layer 0 \(.*\): registered_reads = True is not valid for SPRAM weights"):
         HardwareConfig(registered_reads=True, weight_ram="spram").geometry(net)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+def test_shallow_accumulators_are_flip_flops_only_with_registered_reads(lanes):
+    # 7 and 3 neurons: at lanes 4 the layers have 2 and 1 groups, at lanes 1 7 and 3.
+    from spikegate.boards.fit import memory_shapes
+    from spikegate.model.layer import ACC_LOGIC_GROUPS
+    net = random_network(4, (12, 7, 3))
+    for reads in (False, True):
+        hw = HardwareConfig(lanes=lanes, registered_reads=reads)
+        names = {name for name, _, _ in memory_shapes(net, hw)}
+        for l, g in enumerate(hw.geometry(net)):
+            assert g.acc_in_logic == (reads and -(-net.layers[l].n // lanes) <= ACC_LOGIC_GROUPS)
+            # the block-RAM estimate counts exactly the accumulators that stay in block RAM
+            assert (f"layer {l} accumulators" in names) == (not g.acc_in_logic)
