@@ -53,7 +53,7 @@ from spikegate.boards.build import BuildError, TimingError, build
 from spikegate.boards.fit import ResourceError
 from spikegate.boards.targets import get_board
 from spikegate.errors import UserError
-from spikegate.model.procgroup import end_all_groups, end_groups_on_sigterm
+from spikegate.model.procgroup import end_groups_on_sigterm, groups_ended_on_error
 from spikegate.model import Network
 
 HERE = Path(__file__).resolve().parent
@@ -234,14 +234,8 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
         # each as it ends, so a run stopped early still shows the builds it finished
         print(f"== {name}: {_placement_text(r)}", file=sys.stderr)
         return r
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        try:
-            done = list(pool.map(go, jobs_list))
-        except BaseException:
-            # (Ctrl-C reaches only this thread: the other builds' tools would run to their end
-            # before the pool let us go)
-            end_all_groups()
-            raise
+    with ThreadPoolExecutor(max_workers=jobs) as pool, groups_ended_on_error():
+        done = list(pool.map(go, jobs_list))
     results = dict(zip(jobs_list, done))
     return [summarise(b, label, [results[(label, b, s)] for s in seeds]) for label in networks for b in boards]
 

@@ -35,6 +35,7 @@ from spikegate.boards.cache import cache_root
 from spikegate.boards.fit import ResourceError
 from spikegate.boards.targets import get_board
 from spikegate.errors import UserError
+from spikegate.model.procgroup import end_groups_on_sigterm, groups_ended_on_error
 
 HERE = Path(__file__).resolve().parent
 
@@ -110,7 +111,7 @@ def run(boards, networks, seeds, *, mnist_net, cache: Path, out: Path, jobs: int
             print(f"== {label} on {b}, seed {'default' if s is None else s}"
                   f"{', output registers on' if bound else ''}", file=sys.stderr)
             return one(b, label, nets[label], s, bound, cache, out)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with ThreadPoolExecutor(max_workers=jobs) as pool, groups_ended_on_error():
             return list(pool.map(go, items))
 
     design = phase(False)
@@ -152,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    end_groups_on_sigterm()
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
     for b in boards:
         try:

@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--check-every", type=int, default=10, help="board run: identify + CHECKSUM every N frames")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    from spikegate.model.procgroup import end_groups_on_sigterm
+    end_groups_on_sigterm()
     for name, v in (("--twin-frames", a.twin_frames), ("--board-frames", a.board_frames)):
         if v < 0:
             ap.error(f"{name} = {v} is not valid; valid: an integer >= 0")

@@ -254,6 +254,8 @@ def main(argv=None) -> int:
                     help="request buffer bytes (default: the board top's 512; no build option sets it)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    from spikegate.model.procgroup import end_groups_on_sigterm
+    end_groups_on_sigterm()
     board = get_board(a.board)
     clk = int(round((a.clock_mhz or board.clock_mhz) * 1e6))
     baud = a.baud or board.baud

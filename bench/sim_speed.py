@@ -22,6 +22,7 @@ from spikegate import datasets
 from spikegate.sim import runner
 from spikegate.sim.core import CoreSim, compare, expected_results, sim_hardware
 from spikegate.sim.pysim import run_amaranth
+from spikegate.model.procgroup import end_groups_on_sigterm
 
 
 def main(argv=None) -> int:
@@ -32,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--simulators", default="verilator,icarus,amaranth")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    end_groups_on_sigterm()
 
     net = datasets.load_network(args.net)
     x, _ = datasets.load("digits", "test")

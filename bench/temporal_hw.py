@@ -26,6 +26,7 @@ from spikegate.model.core import batch_cycles
 from spikegate.model.hardware import HardwareConfig
 from spikegate.model.network import Network
 from spikegate.model.simulate import classify, simulate
+from spikegate.model.procgroup import end_groups_on_sigterm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from temporal_digits import row_spikes  # noqa: E402
@@ -58,6 +59,7 @@ def main() -> None:
     ap.add_argument("--verilator", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    end_groups_on_sigterm()
     r = measure(Network.load(args.net), args.lanes, args.verilator)
     if args.json:
         print(json.dumps(r))

@@ -7,6 +7,7 @@ It lives in ``model`` only because that is the layer both ``sim`` and ``boards``
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import threading
 import time
 from typing import IO, Mapping, Sequence
 
-__all__ = ["GRACE_S", "ToolsStopped", "run_in_group", "end_group", "end_all_groups", "end_groups_on_sigterm"]
+__all__ = ["GRACE_S", "ToolsStopped", "run_in_group", "end_group", "end_all_groups", "end_groups_on_sigterm",
+           "groups_ended_on_error"]
 
 # Time a tool gets after SIGTERM to clean up before its group is killed.
 GRACE_S = 5.0
@@ -135,6 +137,18 @@ def _group_running(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
+
+
+@contextlib.contextmanager
+def groups_ended_on_error():
+    """Inside ``with ThreadPoolExecutor(...) as pool, groups_ended_on_error():`` an exception in the
+    waiting thread (Ctrl-C reaches only it) ends every tool group before the pool waits for its
+    workers, which would otherwise wait for their tools to finish."""
+    try:
+        yield
+    except BaseException:
+        end_all_groups()
+        raise
 
 
 def end_groups_on_sigterm() -> None:

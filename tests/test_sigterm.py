@@ -57,6 +57,31 @@ def test_sigterm_ends_the_tools_of_every_thread(tmp_path):
         _kill_left(pids)
 
 
+def test_ctrl_c_in_a_thread_pool_ends_the_workers_tools(tmp_path):
+    # bench/boards.py --jobs 2: Ctrl-C reaches the thread waiting on the pool, not the workers.
+    files = [tmp_path / f"pids{k}" for k in range(2)]
+    child = _python(f"""
+        import signal
+        from concurrent.futures import ThreadPoolExecutor
+        from spikegate.model.procgroup import groups_ended_on_error, run_in_group
+        # (a child of a background shell inherits SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        trees = {[TREE.format(pids=f) for f in files]!r}
+        with ThreadPoolExecutor(max_workers=2) as pool, groups_ended_on_error():
+            list(pool.map(lambda t: run_in_group(["sh", "-c", t]), trees))
+        """)
+    pids = []
+    try:
+        pids = [p for f in files for p in _pids(f)]
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=DEADLINE_S)
+        assert "KeyboardInterrupt" in err
+        assert _wait_gone(pids) == []
+    finally:
+        child.kill()
+        _kill_left(pids)
+
+
 def test_no_tool_starts_once_the_run_is_stopping():
     # A worker between two tools (yosys done, nextpnr next) must not start the second.
     child = _python("""
