@@ -4,7 +4,9 @@ Layer l+1 at step t depends only on layer l's spikes up to step t, so running al
 layer l before layer l+1 computes exactly what the contract's step-major order computes. That
 turns each layer's synaptic input into one matrix product over every (step, sample) row, done
 in a floating type only when every partial sum is provably an exactly representable integer and,
-block by block, over only the inputs the block's spikes use (:mod:`spikegate.model.fastsyn`),
+block by block, over only the inputs the block's spikes use (:mod:`spikegate.model.fastsyn`), or
+grouped by each input's spike pattern over the steps when that is estimated cheaper
+(:mod:`spikegate.model.patterns`),
 and leaves a short loop over steps for the neuron state, in the narrowest integer type that
 holds every intermediate value, working in place in the step-major drive.
 ``tests/test_model_speed.py`` checks this module against the per-step
@@ -13,15 +15,14 @@ holds every intermediate value, working in place in the step-major drive.
 """
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from .conv import neuron_bias
 from .conv_eval import conv_sums
-from .fastsyn import (column_bound, drive_sample_major, drive_step_major, exact_float_dtype, float_for,
+from .fastsyn import (drive_sample_major, drive_step_major, exact_float_dtype, float_for,
                       synaptic_input)
-from .network import MAX_REFRACTORY, Layer
+from .network import Layer
+from .patterns import pattern_drive
+from .prepared import prepared
 
 __all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network",
            "prepared"]
@@ -46,88 +47,27 @@ def readout_totals(layer: Layer, counts: np.ndarray, T: int):
     dtype = float_for(T * (layer.n_in << (layer.weight_bits - 1)))
     if dtype is None or not counts.size:
         return None
-    pos_neg = (counts.astype(dtype) @ prepared(layer).split(dtype)).astype(np.int64)
+    p, b = prepared(layer), layer.bias
+    low, high = p.drive_bounds()
+    if T * min(low, 0) >= layer.v_min and T * max(high, 0) <= layer.v_max:
+        # Every step adds a value within [low, high], so no running sum can reach a rail.
+        return (counts.astype(dtype) @ p.weights(dtype)).astype(np.int64) + T * b
+    pos_neg = (counts.astype(dtype) @ p.split(dtype)).astype(np.int64)
     pos, neg = pos_neg[:, :n], pos_neg[:, n:]
-    b = layer.bias
     if (pos + T * np.maximum(b, 0)).max() > layer.v_max or (neg + T * np.minimum(b, 0)).min() < layer.v_min:
         return None
     return pos + neg + T * b
 
 
-_STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
-
-
-def _state_dtype(layer: Layer):
-    """The narrowest of int16 / int32 / int64 that holds every intermediate value of the
-    neuron update (narrower means more lanes per SIMD operation).
-
-    The membrane stays inside [v_min, v_max] between steps; within a step the largest values
-    are the leaked membrane plus bias plus synaptic sum (each bounded), the difference of two
-    membranes (< 2 * 2^(V-1)) and, for the multiply leak, v * m before its shift. The free bounds
-    (bias within the membrane range, every weight at full scale) are tried before the layer's
-    own values, which cost a pass over the weights."""
-    half = 1 << (layer.membrane_bits - 1)
-    floor = max(2 * half, half * layer.leak.m if layer.leak.kind == "multiply" else 0, MAX_REFRACTORY)
-    free = max(floor, 2 * half + (layer.n_in << (layer.weight_bits - 1)))
-    for dtype, limit in _STATE_TYPES:
-        if free < limit:
-            return dtype
-        if floor < limit:
-            own = half + int(np.abs(layer.bias).max(initial=0)) + column_bound(layer.weights)
-            if own < limit:
-                return dtype
-    return np.int64
-
-
-class _Prepared:
-    """What the fast path derives from a layer's parameters alone: the neuron state type, the
-    exact float type of its synaptic products, the bias in the state type, and the weights
-    converted to float types as calls ask for them."""
-
-    def __init__(self, layer: Layer):
-        self.layer = weakref.ref(layer)
-        self.state = _state_dtype(layer)
-        self.float = exact_float_dtype(layer.weights, layer.weight_bits)
-        self.bias = neuron_bias(layer).astype(self.state)
-        self._converted = {}
-
-    def weights(self, dtype):
-        """The weights in ``dtype`` (None: no conversion is wanted; returns None)."""
-        if dtype is None:
-            return None
-        if dtype not in self._converted:
-            self._converted[dtype] = self.layer().weights.astype(dtype)
-        return self._converted[dtype]
-
-    def split(self, dtype):
-        """[max(W, 0) | min(W, 0)] in ``dtype``: a readout's positive and negative terms."""
-        key = ("split", dtype)
-        if key not in self._converted:
-            w = self.layer().weights
-            self._converted[key] = np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1).astype(dtype)
-        return self._converted[key]
-
-
-# A Layer is immutable, so what it derives stays valid for as long as it exists (small batches
-# would otherwise convert the weights again on every call). Keyed by identity: layers compare
-# by value; an entry goes when its layer does.
-_PREPARED: dict[int, _Prepared] = {}
-
-
-def prepared(layer: Layer) -> _Prepared:
-    """The layer's :class:`_Prepared` values, derived on the first call."""
-    p = _PREPARED.get(id(layer))
-    if p is None or p.layer() is not layer:
-        p = _PREPARED[id(layer)] = _Prepared(layer)
-        weakref.finalize(layer, _PREPARED.pop, id(layer), None)
-    return p
-
-
 def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndarray:
     """Bias plus the exact synaptic sums of a dense layer, step-major [T, batch, n] in its neuron
-    state type (:func:`_state_dtype`, which bounds every such value), for its input spikes bool
-    [batch, T, n_in] (``sample_major``, the network's input) or [T, batch, n_in]."""
+    state type (:func:`spikegate.model.prepared.state_dtype`, which bounds every such value), for
+    its input spikes bool [batch, T, n_in] (``sample_major``, the network's input) or
+    [T, batch, n_in]: grouped by spike pattern or as a float product, whichever the layer's
+    router (:class:`spikegate.model.patterns.Router`) estimates cheaper."""
     p = prepared(layer)
+    if p.int16() is not None and p.router.patterns(spikes, sample_major, layer.n):
+        return pattern_drive(p.int16(), spikes, sample_major, p.state, p.bias)
     make = drive_sample_major if sample_major else drive_step_major
     return make(layer.weights, spikes, p.float, p.state, p.bias, p.weights(p.float))
 
@@ -145,10 +85,40 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     return run_drive(layer, drive, traces)
 
 
-def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False):
+def rails_can_act(layer: Layer, T: int, low, high) -> tuple[bool, bool]:
+    """Whether the lower / upper membrane rail can act in T steps when every drive value (bias
+    plus synaptic sum) lies in [low, high] (None: unknown, the rail may act).
+
+    A leak moves a membrane towards 0 without crossing it (0 <= m <= 2^F, and an arithmetic
+    shift rounds towards -inf), a spike resets to 0 or takes theta off a value above theta, and
+    a refractory neuron keeps its membrane. So below: after step t every membrane is at least
+    (t + 1) * min(low, 0). Above: a membrane before its step's reset is at most
+    max(previous, 0) + high, and after it at most theta (no spike), that minus theta (a
+    subtracted spike), 0 (a zeroed one) or the previous bound (refractory)."""
+    v_min, v_max, theta = layer.v_min, layer.v_max, layer.threshold
+    lower = low is None or T * min(low, 0) < v_min
+    if high is None:
+        return lower, True
+    subtract, keeps = layer.reset == "subtract", layer.refractory > 0
+    bound = 0
+    for _ in range(T):
+        peak = max(bound, 0) + high
+        if peak > v_max:
+            return lower, True
+        if layer.readout:
+            bound = peak
+        else:
+            after = peak - theta if subtract else 0
+            bound = max(theta, after, bound if keeps else after)
+    return lower, False
+
+
+def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False, rails=(True, True)):
     """:func:`run_layer` from bias + synaptic sums ``drive`` [T, batch, n] already in the
     layer's state type; ``drive`` is used as the work space (each step's membranes overwrite
-    that step's drive), so the caller gives it up."""
+    that step's drive), so the caller gives it up. ``rails``: whether the lower / upper rail
+    may act as far as the caller knows (:func:`rails_can_act`); a rail left open is judged
+    again from the drive itself."""
     T, batch, n = drive.shape
     dt = drive.dtype.type
     lo, hi = layer.v_min, layer.v_max
@@ -165,13 +135,11 @@ def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False):
             np.add(sums[t - 1], drive[t], out=sums[t])
         if sums.size and sums.min() >= lo and sums.max() <= hi:
             return spikes, sums[-1], np.zeros((batch, n), np.int64), sums if traces else None
-    # A firing layer leaves every membrane at most max(theta, v_max - theta) after a step (a
-    # spike takes theta off a value <= v_max, or resets to 0; no spike means v <= theta) and a
-    # leak never raises a positive membrane, so when that plus the largest drive stays within
-    # v_max the upper rail cannot act; likewise the lower one when no drive is negative.
-    top = max(theta, hi - theta) if layer.reset == "subtract" else theta
-    upper = layer.readout or not drive.size or top + int(drive.max()) > hi
-    lower = not drive.size or int(drive.min()) < 0
+    lower, upper = rails
+    if lower or upper:  # a pass over the drive for each rail still open
+        data = rails_can_act(layer, T, int(drive.min()) if lower and drive.size else 0,
+                             int(drive.max()) if upper and drive.size else 0)
+        lower, upper = lower and data[0], upper and data[1]
     v = np.zeros((batch, n), dt)
     r = np.zeros((batch, n), dt)
     refractory = not layer.readout and layer.refractory > 0
@@ -245,7 +213,9 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
                 continue
         competitive = layer.plasticity is not None and layer.plasticity.changes_inference
         if layer.conv is None and not competitive:
-            s, v, r, tr = run_drive(layer, layer_drive(layer, spikes if i == 0 else s, i == 0), traces)
+            p = prepared(layer)
+            s, v, r, tr = run_drive(layer, layer_drive(layer, spikes if i == 0 else s, i == 0), traces,
+                                    p.rails(T, lambda: rails_can_act(layer, T, *p.drive_bounds())))
         else:
             if layer.conv is not None:
                 # Convolution / pooling: the synaptic-sum seam; every row is independent of the others.

@@ -57,7 +57,7 @@ def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
 class _Converted:
     """``weights`` in a floating type, converted whole only once a second block asks for rows:
     a single small block (batch 1) converts just the rows it uses. ``full``: the conversion,
-    when the caller keeps one (a layer's, :func:`spikegate.model.fastsim.prepared`)."""
+    when the caller keeps one (a layer's, :func:`spikegate.model.prepared.prepared`)."""
 
     def __init__(self, weights, dtype, full=None):
         self.weights, self.dtype, self.full, self.asked = weights, dtype, full, 0
@@ -152,8 +152,8 @@ def drive_step_major(weights, spikes, dtype, state, bias, converted=None) -> np.
     drive = np.empty((T, batch, weights.shape[1]), state)
     flat = drive.reshape(T * batch, weights.shape[1])
     for start, stop, sums in product_blocks(weights, spikes.reshape(T * batch, n_in), dtype, converted=converted):
-        np.copyto(flat[start:stop], sums, casting="unsafe")
-    drive += bias
+        # The bias goes in as the sums are cast: one pass over the drive, not two.
+        np.add(sums, bias, out=flat[start:stop], casting="unsafe")
     return drive
 
 
@@ -176,9 +176,8 @@ def drive_sample_major(weights, spikes, dtype, state, bias, converted=None) -> n
             # Reordered to step-major while the sums are cast.
             x = np.take(part.reshape(T * len(part), n_in), used, axis=1).astype(dtype)
             sums = np.matmul(x, w.rows(used))
-            dst = drive[:, b0:b0 + len(part)]
-            np.copyto(dst, sums.reshape(len(part), T, n).transpose(1, 0, 2), casting="unsafe")
-            dst += bias
+            np.add(sums.reshape(len(part), T, n).transpose(1, 0, 2), bias, out=drive[:, b0:b0 + len(part)],
+                   casting="unsafe")
             b0 += len(part)
     if b0 < batch:
         rest = drive_step_major(weights, np.ascontiguousarray(spikes[b0:].transpose(1, 0, 2)), dtype, state, bias,

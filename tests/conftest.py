@@ -84,6 +84,7 @@ FILE_TIERS = {
     "test_link_uart.py": "amaranth",
     "test_model.py": "model",
     "test_model_speed.py": "model",
+    "test_patterns.py": "model",
     "test_network.py": "model",
     "test_nir_cli.py": "model",
     "test_nir_digits.py": "model",

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from spikegate.model import Layer, Leak, Network, simulate
 from spikegate.model import fastsim, fastsyn
-from spikegate.model.fastsim import (_state_dtype, exact_float_dtype, prepared, readout_totals, run_layer, step_counts,
+from spikegate.model import prepared as prepared_module
+from spikegate.model.prepared import state_dtype as _state_dtype
+from spikegate.model.fastsim import (exact_float_dtype, prepared, readout_totals, run_layer, step_counts,
                                      synaptic_input)
 from spikegate.model.fastsyn import BLOCK_ROWS, MIN_SAVED, compacts, drive_sample_major, drive_step_major
 from spikegate.model.random import random_network, random_spikes
@@ -327,7 +329,7 @@ def test_prepared_values_belong_to_one_layer_for_its_lifetime():
     key = id(layer)
     del layer, p
     gc.collect()
-    assert key not in fastsim._PREPARED
+    assert key not in prepared_module._PREPARED
 
 
 @pytest.mark.parametrize("T", [255, 256])

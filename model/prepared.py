@@ -1,0 +1,111 @@
+"""What the fast path (:mod:`spikegate.model.fastsim`) derives from a layer's parameters alone,
+kept for as long as the layer exists: the neuron state type, the exact types of its synaptic
+products, the weights converted to them, the drive's bounds and the drive routing."""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .conv import neuron_bias
+from .fastsyn import column_bound, exact_float_dtype
+from .network import MAX_REFRACTORY, Layer
+from .patterns import INT16_BOUND, Router
+
+__all__ = ["prepared", "state_dtype"]
+
+
+_STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
+
+
+def state_dtype(layer: Layer):
+    """The narrowest of int16 / int32 / int64 that holds every intermediate value of the
+    neuron update (narrower means more lanes per SIMD operation).
+
+    The membrane stays inside [v_min, v_max] between steps; within a step the largest values
+    are the leaked membrane plus bias plus synaptic sum (each bounded), the difference of two
+    membranes (< 2 * 2^(V-1)) and, for the multiply leak, v * m before its shift. The free bounds
+    (bias within the membrane range, every weight at full scale) are tried before the layer's
+    own values, which cost a pass over the weights."""
+    half = 1 << (layer.membrane_bits - 1)
+    floor = max(2 * half, half * layer.leak.m if layer.leak.kind == "multiply" else 0, MAX_REFRACTORY)
+    free = max(floor, 2 * half + (layer.n_in << (layer.weight_bits - 1)))
+    for dtype, limit in _STATE_TYPES:
+        if free < limit:
+            return dtype
+        if floor < limit:
+            own = half + int(np.abs(layer.bias).max(initial=0)) + column_bound(layer.weights)
+            if own < limit:
+                return dtype
+    return np.int64
+
+
+class _Prepared:
+    """What the fast path derives from a layer's parameters alone: the neuron state type, the
+    exact float type of its synaptic products, the bias in the state type, and the weights
+    converted to float types as calls ask for them."""
+
+    def __init__(self, layer: Layer):
+        self.layer = weakref.ref(layer)
+        self.state = state_dtype(layer)
+        self.float = exact_float_dtype(layer.weights, layer.weight_bits)
+        self.bias = neuron_bias(layer).astype(self.state)
+        self._converted = {}
+        self.router = Router()
+        self._bounds = None
+        self._rails = {}
+
+    def rails(self, T: int, judge):
+        """Whether each membrane rail can act in T steps for any input, from ``judge()`` on the
+        first call per T (:func:`spikegate.model.fastsim.rails_can_act` on :meth:`drive_bounds`)."""
+        if T not in self._rails:
+            self._rails[T] = judge()
+        return self._rails[T]
+
+    def drive_bounds(self):
+        """(low, high) bounding every drive value of a dense layer: the bias plus a column's
+        negative terms, and the bias plus its positive ones."""
+        if self._bounds is None:
+            w = self.layer().weights
+            self._bounds = (int((self.bias + np.minimum(w, 0).sum(axis=0)).min(initial=0)),
+                            int((self.bias + np.maximum(w, 0).sum(axis=0)).max(initial=0)))
+        return self._bounds
+
+    def int16(self):
+        """The weights in int16 when every subset sum of a column is exact in it (the pattern
+        path's arithmetic, :mod:`spikegate.model.patterns`), else None."""
+        if "int16" not in self._converted:
+            w = self.layer().weights
+            self._converted["int16"] = w.astype(np.int16) if column_bound(w) < INT16_BOUND else None
+        return self._converted["int16"]
+
+    def weights(self, dtype):
+        """The weights in ``dtype`` (None: no conversion is wanted; returns None)."""
+        if dtype is None:
+            return None
+        if dtype not in self._converted:
+            self._converted[dtype] = self.layer().weights.astype(dtype)
+        return self._converted[dtype]
+
+    def split(self, dtype):
+        """[max(W, 0) | min(W, 0)] in ``dtype``: a readout's positive and negative terms."""
+        key = ("split", dtype)
+        if key not in self._converted:
+            w = self.layer().weights
+            self._converted[key] = np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1).astype(dtype)
+        return self._converted[key]
+
+
+# A Layer is immutable, so what it derives stays valid for as long as it exists (small batches
+# would otherwise convert the weights again on every call). Keyed by identity: layers compare
+# by value; an entry goes when its layer does.
+_PREPARED: dict[int, _Prepared] = {}
+
+
+def prepared(layer: Layer) -> _Prepared:
+    """The layer's :class:`_Prepared` values, derived on the first call."""
+    p = _PREPARED.get(id(layer))
+    if p is None or p.layer() is not layer:
+        p = _PREPARED[id(layer)] = _Prepared(layer)
+        weakref.finalize(layer, _PREPARED.pop, id(layer), None)
+    return p
