@@ -22,7 +22,7 @@ from .fastsyn import (drive_sample_major, drive_step_major, exact_float_dtype, f
                       synaptic_input)
 from .network import Layer
 from .patterns import pattern_drive
-from .prepared import prepared
+from .prepared import prepared, rails_can_act
 
 __all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network",
            "prepared"]
@@ -48,9 +48,7 @@ def readout_totals(layer: Layer, counts: np.ndarray, T: int):
     if dtype is None or not counts.size:
         return None
     p, b = prepared(layer), layer.bias
-    low, high = p.drive_bounds()
-    if T * min(low, 0) >= layer.v_min and T * max(high, 0) <= layer.v_max:
-        # Every step adds a value within [low, high], so no running sum can reach a rail.
+    if p.rails(T) == (False, False):  # the weights alone keep every running sum off the rails
         return (counts.astype(dtype) @ p.weights(dtype)).astype(np.int64) + T * b
     pos_neg = (counts.astype(dtype) @ p.split(dtype)).astype(np.int64)
     pos, neg = pos_neg[:, :n], pos_neg[:, n:]
@@ -83,34 +81,6 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
     drive = syn.astype(p.state)
     drive += p.bias
     return run_drive(layer, drive, traces)
-
-
-def rails_can_act(layer: Layer, T: int, low, high) -> tuple[bool, bool]:
-    """Whether the lower / upper membrane rail can act in T steps when every drive value (bias
-    plus synaptic sum) lies in [low, high] (None: unknown, the rail may act).
-
-    A leak moves a membrane towards 0 without crossing it (0 <= m <= 2^F, and an arithmetic
-    shift rounds towards -inf), a spike resets to 0 or takes theta off a value above theta, and
-    a refractory neuron keeps its membrane. So below: after step t every membrane is at least
-    (t + 1) * min(low, 0). Above: a membrane before its step's reset is at most
-    max(previous, 0) + high, and after it at most theta (no spike), that minus theta (a
-    subtracted spike), 0 (a zeroed one) or the previous bound (refractory)."""
-    v_min, v_max, theta = layer.v_min, layer.v_max, layer.threshold
-    lower = low is None or T * min(low, 0) < v_min
-    if high is None:
-        return lower, True
-    subtract, keeps = layer.reset == "subtract", layer.refractory > 0
-    bound = 0
-    for _ in range(T):
-        peak = max(bound, 0) + high
-        if peak > v_max:
-            return lower, True
-        if layer.readout:
-            bound = peak
-        else:
-            after = peak - theta if subtract else 0
-            bound = max(theta, after, bound if keeps else after)
-    return lower, False
 
 
 def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False, rails=(True, True)):
@@ -213,9 +183,8 @@ def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):
                 continue
         competitive = layer.plasticity is not None and layer.plasticity.changes_inference
         if layer.conv is None and not competitive:
-            p = prepared(layer)
             s, v, r, tr = run_drive(layer, layer_drive(layer, spikes if i == 0 else s, i == 0), traces,
-                                    p.rails(T, lambda: rails_can_act(layer, T, *p.drive_bounds())))
+                                    prepared(layer).rails(T))
         else:
             if layer.conv is not None:
                 # Convolution / pooling: the synaptic-sum seam; every row is independent of the others.

@@ -61,10 +61,15 @@ SMALL_STEP_SUMS = 1 << 14
 CHUNK_SAMPLES = 512
 
 
+def _steps_batch(spikes: np.ndarray, sample_major: bool) -> tuple[int, int]:
+    """(T, batch) of spikes [batch, T, n_in] (``sample_major``) or [T, batch, n_in]."""
+    return (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
+
+
 def spike_codes(spikes: np.ndarray, sample_major: bool) -> np.ndarray:
     """Each input's code [batch, n_in] (uint8 for T <= 8, else uint16) from bool spikes
     [batch, T, n_in] (``sample_major``) or [T, batch, n_in]; T must be at most MAX_STEPS."""
-    steps = spikes.shape[1] if sample_major else spikes.shape[0]
+    steps = _steps_batch(spikes, sample_major)[0]
     if steps > MAX_STEPS:
         raise ValueError(f"timesteps = {steps} is not valid for spike codes; valid: 1..{MAX_STEPS}")
     if steps <= 8:
@@ -76,7 +81,7 @@ def spike_codes(spikes: np.ndarray, sample_major: bool) -> np.ndarray:
 
 def _byte_codes(spikes: np.ndarray, sample_major: bool) -> np.ndarray:
     """Codes of at most 8 steps as uint8 [batch, n_in]."""
-    steps = spikes.shape[1] if sample_major else spikes.shape[0]
+    steps = _steps_batch(spikes, sample_major)[0]
     n_in = spikes.shape[-1]
     u = spikes.view(np.uint8)
     if n_in % 8 == 0 and spikes.flags.c_contiguous:
@@ -161,7 +166,7 @@ def prefer_patterns(spikes: np.ndarray, sample_major: bool, n_out: int) -> bool:
     """Whether :func:`pattern_drive` is estimated faster than the float product for bool spikes
     [batch, T, n_in] (``sample_major``) or [T, batch, n_in], judged on the first PROBE_SAMPLES
     samples."""
-    T, batch = (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
+    T, batch = _steps_batch(spikes, sample_major)
     if T > MAX_STEPS or batch < MIN_BATCH:
         return False
     probe = spikes[:PROBE_SAMPLES] if sample_major else spikes[:, :PROBE_SAMPLES]
@@ -182,9 +187,7 @@ class Router:
         self._kept: dict[tuple, tuple[bool, int]] = {}
 
     def patterns(self, spikes: np.ndarray, sample_major: bool, n_out: int) -> bool:
-        T, batch = (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
-        if T > MAX_STEPS or batch < MIN_BATCH:
-            return False
+        T, batch = _steps_batch(spikes, sample_major)
         kind = (T, sample_major, batch.bit_length())
         choice, left = self._kept.get(kind, (False, 0))
         if left <= 0:
@@ -199,7 +202,7 @@ def pattern_drive(weights16: np.ndarray, spikes: np.ndarray, sample_major: bool,
     of CHUNK_SAMPLES samples (their G stays in the cache, and their temporaries reuse memory,
     which steadies the time on machines where fresh pages are dear). ``weights16``: int16
     weights whose column bound is below INT16_BOUND."""
-    T, batch = (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
+    T, batch = _steps_batch(spikes, sample_major)
     drive = np.empty((T, batch, weights16.shape[1]), state)
     for b0 in range(0, batch, CHUNK_SAMPLES):
         part = spikes[b0:b0 + CHUNK_SAMPLES] if sample_major else spikes[:, b0:b0 + CHUNK_SAMPLES]

@@ -12,7 +12,7 @@ from .fastsyn import column_bound, exact_float_dtype
 from .network import MAX_REFRACTORY, Layer
 from .patterns import INT16_BOUND, Router
 
-__all__ = ["prepared", "state_dtype"]
+__all__ = ["prepared", "state_dtype", "rails_can_act"]
 
 
 _STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
@@ -40,6 +40,34 @@ def state_dtype(layer: Layer):
     return np.int64
 
 
+def rails_can_act(layer: Layer, T: int, low, high) -> tuple[bool, bool]:
+    """Whether the lower / upper membrane rail can act in T steps when every drive value (bias
+    plus synaptic sum) lies in [low, high] (None: unknown, the rail may act).
+
+    A leak moves a membrane towards 0 without crossing it (0 <= m <= 2^F, and an arithmetic
+    shift rounds towards -inf), a spike resets to 0 or takes theta off a value above theta, and
+    a refractory neuron keeps its membrane. So below: after step t every membrane is at least
+    (t + 1) * min(low, 0). Above: a membrane before its step's reset is at most
+    max(previous, 0) + high, and after it at most theta (no spike), that minus theta (a
+    subtracted spike), 0 (a zeroed one) or the previous bound (refractory)."""
+    v_min, v_max, theta = layer.v_min, layer.v_max, layer.threshold
+    lower = low is None or T * min(low, 0) < v_min
+    if high is None:
+        return lower, True
+    subtract, keeps = layer.reset == "subtract", layer.refractory > 0
+    bound = 0
+    for _ in range(T):
+        peak = max(bound, 0) + high
+        if peak > v_max:
+            return lower, True
+        if layer.readout:
+            bound = peak
+        else:
+            after = peak - theta if subtract else 0
+            bound = max(theta, after, bound if keeps else after)
+    return lower, False
+
+
 class _Prepared:
     """What the fast path derives from a layer's parameters alone: the neuron state type, the
     exact float type of its synaptic products, the bias in the state type, and the weights
@@ -55,11 +83,11 @@ class _Prepared:
         self._bounds = None
         self._rails = {}
 
-    def rails(self, T: int, judge):
-        """Whether each membrane rail can act in T steps for any input, from ``judge()`` on the
-        first call per T (:func:`spikegate.model.fastsim.rails_can_act` on :meth:`drive_bounds`)."""
+    def rails(self, T: int) -> tuple[bool, bool]:
+        """Whether the lower / upper membrane rail of a dense layer can act in T steps for any
+        input (:func:`rails_can_act` on :meth:`drive_bounds`)."""
         if T not in self._rails:
-            self._rails[T] = judge()
+            self._rails[T] = rails_can_act(self.layer(), T, *self.drive_bounds())
         return self._rails[T]
 
     def drive_bounds(self):

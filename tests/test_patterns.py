@@ -1,6 +1,6 @@
 """Synaptic sums grouped by spike pattern (spikegate.model.patterns) against the plain integer
 product, the route between it and the float product (fastsim.layer_drive), the rail bounds that
-let the neuron loop skip its saturation (fastsim.rails_can_act), and whole networks on those paths
+let the neuron loop skip its saturation (prepared.rails_can_act), and whole networks on those paths
 against the step-major reference and the scalar transcription of the contract."""
 import numpy as np
 import pytest
@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from spikegate.model import Layer, Leak, Network, simulate
 from spikegate.model import patterns
 from spikegate.model.encode import from_levels
-from spikegate.model.fastsim import rails_can_act, run_drive
-from spikegate.model.patterns import (CHUNK_SAMPLES, MAX_STEPS, PROBE_SAMPLES, REPROBE, SMALL_STEP_SUMS, Patterns,
+from spikegate.model.fastsim import run_drive
+from spikegate.model.patterns import (CHUNK_SAMPLES, MAX_STEPS, REPROBE, SMALL_STEP_SUMS, Patterns,
                                       pattern_drive, prefer_patterns, spike_codes)
-from spikegate.model.prepared import prepared
+from spikegate.model.prepared import prepared, rails_can_act
 from test_model import assert_matches_reference
 from test_model_speed import assert_same_results
 
