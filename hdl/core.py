@@ -142,7 +142,7 @@ class NetworkCore(wiring.Component):
             "out_membrane": Out(signed(last.membrane_bits)),
             "cfg": In(stream.Signature(self.cfg_layout)),
             "cfg_error": Out(1),
-            # Idle-only parameter read (CHECKSUM): the value at param_addr, hw.read_latency cycles later.
+            # Idle-only parameter read (CHECKSUM): the value at param_addr, hw.param_latency cycles later.
             "param_addr": In(self.param_layout),
             "param_data": Out(signed(self.data_bits)),
             "mon": Out(data.ArrayLayout(self.mon_layout, L)),

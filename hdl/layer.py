@@ -395,6 +395,10 @@ class LayerCore(wiring.Component):
         with m.If(~sweep_r):  # a registered select: the bias port is free outside the sweep
             m.d.comb += b_rd.addr.eq(param_group)
         psel = param_lane_q if lane_bits else 0
-        m.d.comb += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel]),
-                     self.param_threshold.eq(theta)]
+        # With registered reads the chosen lane goes into a flip-flop too (HardwareConfig.param_latency):
+        # at 64 lanes the multiplexer's inputs sit beside blocks all over the die, and its routes
+        # plus the layer's and the walker's choices made the 784-128-10 ULX3S build's slowest path.
+        # theta is a register that only cfg writes, never during an idle-time read.
+        m.d["sync" if R else "comb"] += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel])]
+        m.d.comb += self.param_threshold.eq(theta)
         return m

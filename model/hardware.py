@@ -70,9 +70,10 @@ class HardwareConfig:
       idle and read only during a run, so SPRAM's single port serves both; same timing either way.
     - ``registered_reads``: a register behind every block RAM read of the core (the ECP5's DP16KD
       takes 5.8 ns from clock to data at speed grade 6, before any logic; docs/timing.md). Each
-      layer step then costs one cycle more (``LayerGeometry.read_stages``), and the idle-time reads
-      (``param_*``, the output peek ``out_*``) answer :attr:`read_latency` = 2 cycles after their
-      address instead of 1. Same spikes bit for bit. So far for dense layers without temporal
+      layer step then costs one cycle more (``LayerGeometry.read_stages``), the output peek
+      (``out_*``) answers :attr:`read_latency` = 2 cycles after its address instead of 1, and the
+      parameter read (``param_*``) :attr:`param_latency` = 3: a register behind the choice of the
+      lane, which spans the die in a wide layer. Same spikes bit for bit. So far for dense layers without temporal
       features or plasticity, with block RAM weights and input buffer; others are refused by
       :meth:`geometry`.
 
@@ -134,8 +135,15 @@ class HardwareConfig:
 
     @property
     def read_latency(self) -> int:
-        """Cycles from an idle-time read's address (``param_addr``, ``out_addr``) to its data."""
+        """Cycles from the output peek's address (``out_addr``) to its data."""
         return 1 + int(self.registered_reads)
+
+    @property
+    def param_latency(self) -> int:
+        """Cycles from an idle-time parameter read's address (``param_addr``) to its data: with
+        registered reads, the read register, then one behind the lane multiplexer (at 64 lanes that
+        multiplexer alone held 784-128-10 on the ULX3S to 80-82 MHz; docs/timing.md)."""
+        return 1 + 2 * int(self.registered_reads)
 
     def layer_lanes(self, n_layers: int) -> list[int]:
         """Lanes of each of ``n_layers`` layers (ValueError when a per-layer list has another length)."""

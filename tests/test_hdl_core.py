@@ -311,8 +311,8 @@ def test_start_right_after_the_last_load(steps, registered_reads):
 
 
 @pytest.mark.parametrize("registered_reads", [False, True], ids=["", "registered"])
-def test_parameter_reads_answer_after_the_read_latency(registered_reads):
-    # param_addr moves every cycle; param_data shows each address's value read_latency cycles later.
+def test_parameter_reads_answer_after_the_param_latency(registered_reads):
+    # param_addr moves every cycle; param_data shows each address's value param_latency cycles later.
     net = random_network(35, (5, 6, 3), timesteps=2, readout=False)
     hw = HardwareConfig(lanes=4, registered_reads=registered_reads)
     dut = NetworkCore(net, hw)
@@ -323,11 +323,13 @@ def test_parameter_reads_answer_after_the_read_latency(registered_reads):
 
     async def body(ctx):
         seen = []
-        for l, target, row, col, _ in reads + [reads[0]] * hw.read_latency:
+        lat = hw.param_latency
+        assert lat == (3 if registered_reads else 1)
+        for l, target, row, col, _ in reads + [reads[0]] * lat:
             ctx.set(dut.param_addr, {"layer": l, "target": target, "row": row, "col": col})
             await ctx.tick()
             seen.append(ctx.get(dut.param_data))
-        assert seen[hw.read_latency - 1:len(reads) + hw.read_latency - 1] == [r[-1] for r in reads]
+        assert seen[lat - 1:len(reads) + lat - 1] == [r[-1] for r in reads]
 
     _bench(dut, body)
 
@@ -377,7 +379,7 @@ def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads(n_in, n, bloc
         seen = []
         for _, target, row, col, _ in writes:
             ctx.set(dut.param_addr, {"layer": 0, "target": target, "row": row, "col": col})
-            await ctx.tick().repeat(hw.read_latency)
+            await ctx.tick().repeat(hw.param_latency)
             seen.append(ctx.get(dut.param_data))
         results["read"] = seen
         results["hw"] = await run_in_testbench(ctx, dut, spikes)

@@ -3,7 +3,11 @@
 import zlib
 
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
 
+from spikegate.hdl.core import NetworkCore
+from spikegate.hdl.link.checksum import ChecksumWalker
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
 from spikegate.model.link import CfgTarget, Cmd, Status
@@ -85,3 +89,45 @@ def checksum_cycles_of(dut) -> int:
 
     run_testbench(dut, bench, period=1e-6)
     return seen["cycles"]
+
+
+class WalkerOnCore(wiring.Component):
+    """The walker on a core's parameter port, nothing between them."""
+
+    def __init__(self, net, lanes, registered_reads):
+        geo = proto.LinkGeometry.of(net, lanes, 1_000_000, 100_000, 64, 16, registered_reads=registered_reads)
+        self.core = NetworkCore(net, geo.hardware())
+        self.walker = ChecksumWalker(net, geo, self.core)
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core, m.submodules.walker = core, walker = self.core, self.walker
+        m.d.comb += [core.param_addr.eq(walker.param_addr), walker.param_data.eq(core.param_data)]
+        return m
+
+
+@pytest.mark.parametrize("registered_reads", [False, True])
+def test_walks_back_to_back(registered_reads):
+    """``start`` in the first cycle after ``done``: the second walk's first value is read at once
+    (with registered reads, 3 cycles after its address: 1-byte weights leave no cycle to spare)."""
+    net = random_network(8, (5, 6, 3), readout=False, timesteps=2, weight_bits=6, membrane_bits=12)
+    dut = WalkerOnCore(net, 4, registered_reads)
+    assert dut.core.hw.param_latency == (3 if registered_reads else 1)
+    walker, want = dut.walker, proto.expected_checksum(net)
+    crcs = []
+
+    async def bench(ctx):
+        await ctx.tick()
+        for _ in range(3):
+            ctx.set(walker.start, 1)
+            await ctx.tick()
+            ctx.set(walker.start, 0)
+            cycles = 1 + await until(ctx, lambda: ctx.get(walker.done), "done")
+            crcs.append((ctx.get(walker.crc), cycles))
+            await ctx.tick()  # the walker is idle from the next cycle: start it there
+
+    run_testbench(dut, bench)
+    # ticks from the cycle with start to the one with done: IDLE's cycle and the values' (the
+    # formula's constant 3 counts the engine's cycles around the walk instead)
+    assert crcs == [(want, proto.checksum_cycles(net) - 2)] * 3

@@ -103,7 +103,7 @@ def test_identify_flag_and_the_twin_it_builds():
         plain + bytes(1 + proto.NET_ID_BYTES)).hardware().registered_reads
     # the link twin runs its samples on a core with the option: a cycle more per layer step
     tw = proto.HostLink(NET, lanes=2, max_events=64, registered_reads=True)
-    assert tw.core.hw.read_latency == 2
+    assert (tw.core.hw.read_latency, tw.core.hw.param_latency) == (2, 3)
     run = tw.feed(encode_request(Cmd.LOAD, 1, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN])
                                  + proto.encode_events(SPIKES[0], tw.geo)))
     assert proto.from_le(proto.decode_response(run)[3][:4]) == CoreTwin(NET, geo.hardware()).run(SPIKES[0]).cycles

@@ -15,6 +15,7 @@ from spikegate.model.random import random_network, random_spikes
 def test_read_latency_and_drain():
     assert HardwareConfig().read_latency == 1
     assert HardwareConfig(registered_reads=True).read_latency == 2
+    assert (HardwareConfig().param_latency, HardwareConfig(registered_reads=True).param_latency) == (1, 3)
     net = random_network(1, (12, 9, 5))
     plain = HardwareConfig(lanes=2).geometry(net)
     reg = HardwareConfig(lanes=2, registered_reads=True).geometry(net)

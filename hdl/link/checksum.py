@@ -27,10 +27,14 @@ class ChecksumWalker(wiring.Component):
     holds the result (it stays until the cycle after the next ``start``). While idle it addresses
     the first weight.
 
-    With ``geo.registered_reads`` the port answers two cycles after its address
-    (``HardwareConfig.read_latency``): the walk then moves to the next value's address as soon as
-    it has taken a value (in DATA rather than after its last byte), so the address has been there
-    for the value's bytes and ADDR, at least two cycles, when DATA takes it. Same cycle count
+    With ``geo.registered_reads`` the port answers three cycles after its address
+    (``HardwareConfig.param_latency``): the walk then moves to the next value's address in ADDR,
+    once it has taken the current value's flags, rather than after its last byte. The current
+    value is then already on its way through the port's registers, and the next one's address has
+    been there for DATA, the bytes and ADDR, at least 3 cycles, when DATA takes it (a value has at
+    least one byte). The last value's ADDR points the walk back at the first weight, so that the
+    next walk's first DATA, which sees the address of 2 cycles before its ADDR, finds it however
+    soon ``start`` follows ``done``. Same cycle count
     (:func:`~spikegate.model.link.checksum_cycles`).
     """
 
@@ -42,6 +46,7 @@ class ChecksumWalker(wiring.Component):
         geos = core.geometry
         self.packed = [geos[l - 1].conv if l and geos[l].conv is None else None for l in range(len(geos))]
         self.max_value_bytes = max(geo.write_value_bytes(l, t) for l in range(geo.n_layers) for t in CfgTarget)
+        self.latency = core.hw.param_latency
         super().__init__({
             "start": In(1), "done": Out(1), "crc": Out(32),
             "param_addr": Out(core.param_layout), "param_data": In(signed(core.data_bits)),
@@ -61,6 +66,9 @@ class ChecksumWalker(wiring.Component):
         vb = Signal(range(maxvb + 1))
         m.d.comb += [crc.data.eq(val[:8])]
         early = geo.registered_reads
+        # Value k+1's address is there from DATA of value k (early: set in its ADDR), vb_k + 2 >= 3
+        # cycles before DATA takes value k+1; otherwise from its own ADDR, one cycle before.
+        assert self.latency <= (3 if early else 1), (self.latency, early)
         if early:
             # the value's byte count and whether it is the last one, taken before the walk moves on
             vb_now = Signal.like(vb)
@@ -88,15 +96,17 @@ class ChecksumWalker(wiring.Component):
                         with m.Case(t):
                             m.d.comb += vb.eq(geo.write_value_bytes(l, t))
 
+        def first_weight(l):
+            return [layer.eq(l), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0), cc.eq(0), yy.eq(0), xx.eq(0)]
+
         def next_layer():
             with m.If(last_layer):
                 if early:
-                    m.d.sync += finished.eq(1)
+                    m.d.sync += [finished.eq(1)] + first_weight(0)
                 else:
                     m.next = "DONE"
             with m.Else():
-                m.d.sync += [layer.eq(layer + 1), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
-                             cc.eq(0), yy.eq(0), xx.eq(0)]
+                m.d.sync += first_weight(layer + 1)
 
         def advance(last_row, last_col, last_x, last_y, readout):
             """On to the next value's address (the contract's order), as the flags of the current
@@ -130,8 +140,7 @@ class ChecksumWalker(wiring.Component):
         first = Signal()
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += [layer.eq(0), target.eq(CfgTarget.WEIGHT), row.eq(0), col.eq(0),
-                             cc.eq(0), yy.eq(0), xx.eq(0), first.eq(1)]
+                m.d.sync += first_weight(0) + [first.eq(1)]
                 if early:
                     m.d.sync += finished.eq(0)
                 with m.If(self.start):
@@ -140,12 +149,12 @@ class ChecksumWalker(wiring.Component):
                 m.d.comb += crc.start.eq(first)
                 m.d.sync += first.eq(0)
                 m.next = "DATA"
-            with m.State("DATA"):
-                m.d.sync += [val.eq(self.param_data), nbyte.eq(0)]
-                m.next = "BYTE"
                 if early:
                     m.d.sync += vb_now.eq(vb)
                     advance(last_row, last_col, last_x, last_y, readout)
+            with m.State("DATA"):
+                m.d.sync += [val.eq(self.param_data), nbyte.eq(0)]
+                m.next = "BYTE"
             with m.State("BYTE"):
                 m.d.comb += crc.valid.eq(1)
                 m.d.sync += [val.eq(val >> 8), nbyte.eq(nbyte + 1)]
