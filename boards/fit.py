@@ -14,6 +14,7 @@ from dataclasses import replace
 from ..errors import UserError
 from ..model.blocks import blocks_for, weight_slice_bits
 from ..model.hardware import HardwareConfig
+from ..model.layer import GROUP_MEMORIES
 from ..model.protocol import DEFAULT_MAX_PAYLOAD
 from ..model.word_queue import queue_capacity
 
@@ -52,9 +53,9 @@ def memory_shapes(net, hw: HardwareConfig) -> list[tuple[str, int, int]]:
             shapes.append((f"layer {l} weights", P * g.weight_bits, bits["weights"] // (P * g.weight_bits)))
         for name in bits:
             if (name == "weights" or (g.conv is not None and name == "bias")
-                    or (name == "accumulators" and g.acc_in_logic)):
+                    or (name in GROUP_MEMORIES and g.groups_in_logic)):
                 # (a conv layer's Gc bias words are a logic table, hdl/conv_layer.py; shallow
-                # accumulators with registered reads are flip-flops, LayerGeometry.acc_in_logic)
+                # per-group memories with registered reads are flip-flops, LayerGeometry.groups_in_logic)
                 continue
             depth = g.n_in if name in PER_INPUT else G
             shapes.append((f"layer {l} {name}", bits[name] // depth, depth))

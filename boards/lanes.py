@@ -21,10 +21,11 @@ from typing import Callable
 import numpy as np
 
 from ..model.hardware import HardwareConfig
+from ..model.layer import GROUP_MEMORIES
 from . import fit
 
-__all__ = ["AUTO", "MIN_GAIN", "MAX_AUTO_LANES", "AUTO_SAMPLES", "LUT_BASE", "LUT_PER_LANE", "LOGIC_SHARE",
-           "logic_estimate", "choose_lanes"]
+__all__ = ["AUTO", "MIN_GAIN", "MAX_AUTO_LANES", "AUTO_SAMPLES", "LUT_BASE", "LUT_PER_LANE", "LUT_PER_MUX_BIT",
+           "LOGIC_SHARE", "mux_bits", "logic_estimate", "choose_lanes"]
 
 # The lanes value (and --lanes text) that asks for this choice.
 AUTO = "auto"
@@ -44,13 +45,25 @@ AUTO_SAMPLES = 200
 # LUT4 count stands for the Gowin and iCE40 parts, whose measured builds it also exceeds.
 LUT_BASE = 4000
 LUT_PER_LANE = 240
+# A read multiplexer behind each bit of a 2-group layer's flip-flop memories other than its
+# accumulators (LayerGeometry.groups_in_logic; the accumulators' are in LUT_PER_LANE): 784-128-10
+# at (64, 4) took 2,140 LUT4s more for 2,048 such bits (22,259 against 20,119), a LUT4 a bit.
+LUT_PER_MUX_BIT = 1
 # The share of a device's LUTs auto lanes may plan to fill: routing and placement need the rest.
 LOGIC_SHARE = 0.8
 
 
-def logic_estimate(lanes: list[int]) -> int:
-    """LUT4s of a design with these lanes per layer (see :data:`LUT_BASE`)."""
-    return LUT_BASE + LUT_PER_LANE * sum(lanes)
+def mux_bits(geometry) -> int:
+    """Bits a word of the flip-flop memories of the layers of ``geometry`` with 2 or more groups,
+    accumulators aside (:data:`LUT_PER_MUX_BIT`)."""
+    return sum(bits // g.groups for g in geometry if g.groups_in_logic and g.groups > 1
+               for name, bits in g.memory_bits().items() if name in GROUP_MEMORIES and name != "accumulators")
+
+
+def logic_estimate(lanes: list[int], geometry=()) -> int:
+    """LUT4s of a design with these lanes per layer (see :data:`LUT_BASE`) and this per-layer
+    ``geometry`` (its flip-flop memories' multiplexers; none counted without it)."""
+    return LUT_BASE + LUT_PER_LANE * sum(lanes) + int(LUT_PER_MUX_BIT * mux_bits(geometry))
 
 
 def choose_lanes(board, net, configure: Callable[[list[int]], HardwareConfig], spikes: np.ndarray, *,
@@ -78,6 +91,8 @@ def choose_lanes(board, net, configure: Callable[[list[int]], HardwareConfig], s
             return None
         try:
             hw = configure(lanes)
+            if logic_estimate(lanes, hw.geometry(net)) > budget:
+                return None
             est = fit.estimate(board, net, hw, stream=stream, max_payload=max_payload)
         except ValueError:  # a geometry the core refuses: not a candidate
             return None
@@ -103,5 +118,6 @@ def choose_lanes(board, net, configure: Callable[[list[int]], HardwareConfig], s
     return {"lanes": lanes, "cycles_per_sample": round(now, 1), "steps": steps, "samples": int(len(sample)),
             "rule": f"double the layer that saves most while it saves >= {MIN_GAIN:.0%} of the cycles, "
                     f"fits the block RAM and <= {LOGIC_SHARE:.0%} of the LUTs (estimated "
-                    f"{LUT_BASE} + {LUT_PER_LANE} per lane), <= {MAX_AUTO_LANES} lanes a layer",
-            "logic_estimate_luts": logic_estimate(lanes), "logic_budget_luts": budget}
+                    f"{LUT_BASE} + {LUT_PER_LANE} per lane + {LUT_PER_MUX_BIT} per flip-flop memory bit of a "
+                    f"2-group layer), <= {MAX_AUTO_LANES} lanes a layer",
+            "logic_estimate_luts": logic_estimate(lanes, configure(lanes).geometry(net)), "logic_budget_luts": budget}

@@ -61,7 +61,7 @@ from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned, neuron_taps
 from .read_reg import late
 from .recurrence import RecurrentEvents
-from .synapse import BLOCK_RAM_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
+from .synapse import BLOCK_RAM_NO_COLLISION, LOGIC_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
 
 __all__ = ["LayerCore"]
@@ -96,11 +96,12 @@ class LayerCore(wiring.Component):
                       if geo.current else None)
         G = geo.groups
         bias_words = [pack_lanes(list(layer.bias[g * P:(g + 1) * P]), V) for g in range(G)]
-        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
-        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=BLOCK_RAM_NO_COLLISION)
-        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        attrs = LOGIC_NO_COLLISION if geo.groups_in_logic else BLOCK_RAM_NO_COLLISION
+        self.v_mem = Memory(shape=unsigned(P * V), depth=G, init=[], attrs=attrs)
+        self.bias_mem = Memory(shape=unsigned(P * V), depth=G, init=bias_words, attrs=attrs)
+        self.r_mem = (Memory(shape=unsigned(P * geo.refr_bits), depth=G, init=[], attrs=attrs)
                       if layer.refractory else None)
-        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=BLOCK_RAM_NO_COLLISION)
+        self.count_mem = (Memory(shape=unsigned(P * geo.count_bits), depth=G, init=[], attrs=attrs)
                           if geo.count_bits else None)
 
     def elaborate(self, platform):

@@ -56,7 +56,7 @@ BLOCK_RAM = {"ram_style": "block"}
 # transparent read port only with G = 1, where back-to-back ops to the one group do collide.
 NO_RW_CHECK = "no_rw_check"  # the attribute's name, as Yosys knows it
 BLOCK_RAM_NO_COLLISION = {**BLOCK_RAM, NO_RW_CHECK: 1}
-# Flip-flops (LayerGeometry.acc_in_logic); the forwarding still covers every collision.
+# Flip-flops (LayerGeometry.groups_in_logic); the schedule's collision rules are the same.
 LOGIC_NO_COLLISION = {"ram_style": "logic", NO_RW_CHECK: 1}
 
 OP_NONE, OP_INTEGRATE, OP_SWEEP = 0, 1, 2
@@ -143,7 +143,7 @@ class SynapseArray(wiring.Component):
         self.acc_transparent = geo.groups == 1 and not geo.read_stages
         self.accs = Memory(shape=unsigned(geo.lanes * geo.acc_bits), depth=geo.groups, init=[],
                            attrs=(BLOCK_RAM if self.acc_transparent else
-                                  LOGIC_NO_COLLISION if geo.acc_in_logic else BLOCK_RAM_NO_COLLISION))
+                                  LOGIC_NO_COLLISION if geo.groups_in_logic else BLOCK_RAM_NO_COLLISION))
 
     def elaborate(self, platform):
         m = Module()

@@ -21,7 +21,7 @@ from .neuron import LIFNeuronUnit
 from .recurrence import RecurrentEvents, recurrent_base, synapse_layer
 from .synapse import SynapseArray
 
-__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "ELIG_DRAIN", "SPRAM_LEARN_WRITE_DELAY", "WTA_DRAIN", "ACC_LOGIC_GROUPS", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
+__all__ = ["LayerCore", "LayerGeometry", "LearningGeometry", "LAYER_OVERHEAD", "LEARN_DRAIN", "ELIG_DRAIN", "SPRAM_LEARN_WRITE_DELAY", "WTA_DRAIN", "LOGIC_GROUPS", "GROUP_MEMORIES", "NEURON_STAGES", "ISSUE_STAGES", "WORD_FIFO_STAGES", "ceil_log2", "bits_for"]
 
 # Register stages of the neuron update (leak and drive, sum, saturation, fire and reset): the
 # sweep writes group g back NEURON_STAGES cycles after its memories answer.
@@ -51,11 +51,14 @@ SPRAM_LEARN_WRITE_DELAY = 1
 # The WTA pass writes a group the cycle after it reads it, and its done waits one more cycle for
 # the spike-word FIFO's registered output, like the sweep's drain.
 WTA_DRAIN = 1 + WORD_FIFO_STAGES
-# With registered reads (the ECP5) a layer of at most this many groups keeps its accumulators in
-# flip-flops (LayerGeometry.acc_in_logic): a block of G <= 2 words of P lanes is nearly empty (32
-# DP16KD for 2 x 64 x 18 bits), and its 5.6 ns from clock to data plus the route to the lanes'
-# forwarding was the ULX3S's critical path at 64 lanes (docs/timing.md).
-ACC_LOGIC_GROUPS = 2
+# With registered reads (the ECP5) a layer of at most this many groups keeps its per-group memories
+# (GROUP_MEMORIES) in flip-flops (LayerGeometry.groups_in_logic): a block of G <= 2 words of P lanes
+# is nearly empty (32 DP16KD for 2 x 64 x 18 bits), and its 5.6 ns from clock to data plus the
+# route to the lanes was the ULX3S's critical path at 64 lanes, first from the accumulators, then,
+# with those in flip-flops, from the biases (docs/timing.md).
+LOGIC_GROUPS = 2
+# A dense layer's memories of one word per neuron group (LayerGeometry.memory_bits' names).
+GROUP_MEMORIES = ("accumulators", "membranes", "bias", "refractory", "counts")
 
 
 def ceil_log2(x: int) -> int:
@@ -238,11 +241,12 @@ class LayerGeometry:
         return self.weight_bits + ceil_log2(self.rows + 1)
 
     @property
-    def acc_in_logic(self) -> bool:
-        """Whether the accumulators are flip-flops, not block RAM: a dense layer without delays, with
-        registered reads and at most ACC_LOGIC_GROUPS groups. Timing and contents are the same."""
+    def groups_in_logic(self) -> bool:
+        """Whether the per-group memories (GROUP_MEMORIES) are flip-flops, not block RAM: a dense
+        layer without delays, with registered reads and at most LOGIC_GROUPS groups. Timing and
+        contents are the same."""
         return (bool(self.read_stages) and self.conv is None and not self.delay_slots
-                and self.groups <= ACC_LOGIC_GROUPS)
+                and self.groups <= LOGIC_GROUPS)
 
     @property
     def refr_bits(self) -> int:

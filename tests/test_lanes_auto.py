@@ -10,7 +10,7 @@ from spikegate import datasets
 from spikegate.boards import fit
 from spikegate.boards.build import build, default_max_events, hardware_config
 from spikegate.boards.lanes import (AUTO_SAMPLES, LOGIC_SHARE, MAX_AUTO_LANES, MIN_GAIN, choose_lanes,
-                                    logic_estimate)
+                                    logic_estimate, mux_bits)
 from spikegate.boards.targets import get_board
 from spikegate.cli import main
 from spikegate.model import Network
@@ -56,9 +56,11 @@ def test_each_step_doubles_one_layer_and_saves_enough_and_the_next_does_not(boar
     for l in range(2):
         cand = list(chosen)
         cand[l] *= 2
-        if cand[l] > MAX_AUTO_LANES or logic_estimate(cand) > LOGIC_SHARE * board.luts:
+        if cand[l] > MAX_AUTO_LANES:
             continue
         hw = configure(cand)
+        if logic_estimate(cand, hw.geometry(net)) > LOGIC_SHARE * board.luts:
+            continue
         if not fit.fits(board, fit.estimate(board, net, hw, stream=stream)):
             continue
         assert _mean_cycles(net, cand, spikes, hw) > (1 - MIN_GAIN) * now
@@ -107,3 +109,17 @@ def test_other_spellings_are_refused_by_name_before_any_tool(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--lanes = 'auto' is not valid; valid: a power of two" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_logic_estimate_counts_the_flip_flop_memories_multiplexers():
+    # 784-128-10 at (64, 4) with registered reads: the hidden layer's 2 groups keep membranes and
+    # biases (64 lanes x 16 bits each) in flip-flops, the readout's 3 groups stay in block RAM.
+    # The build measured 22,259 LUT4s (docs/timing.md, "The parameter read registered").
+    from spikegate.model.hardware import HardwareConfig
+    from spikegate.model.random import random_network
+    net = random_network(1, (784, 128, 10), readout=True, weight_bits=8, membrane_bits=16, refractory=0)
+    geos = HardwareConfig(lanes=[64, 4], registered_reads=True).geometry(net)
+    assert [g.groups_in_logic for g in geos] == [True, False]
+    assert mux_bits(geos) == 2 * 64 * 16
+    assert logic_estimate([64, 4], geos) == logic_estimate([64, 4]) + 2048 >= 22_259
+    assert mux_bits(HardwareConfig(lanes=[64, 4]).geometry(net)) == 0  # block RAM without registered reads

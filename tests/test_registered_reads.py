@@ -53,15 +53,19 @@ def test_refusals_name_the_field():
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8])
-def test_shallow_accumulators_are_flip_flops_only_with_registered_reads(lanes):
-    # 7 and 3 neurons: at lanes 4 the layers have 2 and 1 groups, at lanes 1 7 and 3.
+def test_shallow_group_memories_are_flip_flops_only_with_registered_reads(lanes):
+    # 7 and 3 neurons: at lanes 4 the layers have 2 and 1 groups, at lanes 1 7 and 3; refractory
+    # counters and (the last layer's) spike counters as well as accumulators, membranes and biases.
     from spikegate.boards.fit import memory_shapes
-    from spikegate.model.layer import ACC_LOGIC_GROUPS
-    net = random_network(4, (12, 7, 3))
+    from spikegate.model.layer import GROUP_MEMORIES, LOGIC_GROUPS
+    net = random_network(4, (12, 7, 3), refractory=2, readout=False)
     for reads in (False, True):
         hw = HardwareConfig(lanes=lanes, registered_reads=reads)
         names = {name for name, _, _ in memory_shapes(net, hw)}
         for l, g in enumerate(hw.geometry(net)):
-            assert g.acc_in_logic == (reads and -(-net.layers[l].n // lanes) <= ACC_LOGIC_GROUPS)
-            # the block-RAM estimate counts exactly the accumulators that stay in block RAM
-            assert (f"layer {l} accumulators" in names) == (not g.acc_in_logic)
+            assert g.groups_in_logic == (reads and -(-net.layers[l].n // lanes) <= LOGIC_GROUPS)
+            kept = set(g.memory_bits()) & set(GROUP_MEMORIES)
+            assert kept == set(GROUP_MEMORIES) - ({"counts"} if l == 0 else set())
+            # the block-RAM estimate counts exactly the memories that stay in block RAM
+            for name in kept:
+                assert (f"layer {l} {name}" in names) == (not g.groups_in_logic), (l, name)

@@ -43,22 +43,23 @@ def test_default_network_in_block_ram(tmp_path, capsys, family, lanes):
     assert r["luts"] > 0
 
 
-def test_shallow_accumulators_become_flip_flops_with_registered_reads(tmp_path):
-    """LayerGeometry.acc_in_logic: at lanes (32, 8) both digits layers have 2 groups, so on the ECP5
-    with registered reads their accumulators are flip-flops, not a DP16KD row each; their other
-    memories stay in block RAM, and the pre-check's estimate, which leaves those accumulators out,
-    is still a lower bound of the blocks."""
+def test_shallow_group_memories_become_flip_flops_with_registered_reads(tmp_path):
+    """LayerGeometry.groups_in_logic: at lanes (32, 8) both digits layers have 2 groups, so on the
+    ECP5 with registered reads their accumulators, membranes and biases are flip-flops, not a
+    DP16KD row each; their weights and spike words stay in block RAM, and the pre-check's
+    estimate, which leaves the flip-flop memories out, is still a lower bound of the blocks."""
     from spikegate.boards.fit import estimate
     from spikegate.boards.targets import get_board
     net = load_network()
     hw = HardwareConfig(lanes=[32, 8], max_events=1024, registered_reads=True)
-    assert [g.acc_in_logic for g in hw.geometry(net)] == [True, True]
+    assert [g.groups_in_logic for g in hw.geometry(net)] == [True, True]
     path = tmp_path / "top.v"
     export_verilog(net, path, hw)
     r = synthesize(path, "ecp5")
     for l in range(2):
-        assert f"layer{l}.synapses.accs" not in r["memories"], r["memories"]
-        assert r["memories"][f"layer{l}.v_mem"] in BLOCK_PRIMITIVES["ecp5"]
+        for name in ("synapses.accs", "v_mem", "bias_mem"):
+            assert f"layer{l}.{name}" not in r["memories"], r["memories"]
+    assert r["memories"]["words0.mem"] in BLOCK_PRIMITIVES["ecp5"], r["memories"]
     assert estimate(get_board("ulx3s-85f"), net, hw)["blocks"] <= r["rams"]
 
 
