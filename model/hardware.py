@@ -73,9 +73,9 @@ class HardwareConfig:
       layer step then costs one cycle more (``LayerGeometry.read_stages``), the output peek
       (``out_*``) answers :attr:`read_latency` = 2 cycles after its address instead of 1, and the
       parameter read (``param_*``) :attr:`param_latency` = 3: a register behind the choice of the
-      lane, which spans the die in a wide layer. Same spikes bit for bit. So far for dense layers without temporal
-      features or plasticity, with block RAM weights and input buffer; others are refused by
-      :meth:`geometry`.
+      lane, which spans the die in a wide layer. Same spikes bit for bit. So far for dense layers
+      without temporal features or plasticity, with block RAM weights and input buffer; others are
+      refused by :meth:`geometry`.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
