@@ -35,7 +35,7 @@ from ..model.layer import LAYER_OVERHEAD, LayerGeometry, ceil_log2
 from ..model.network import Layer
 from ..model.protocol import CfgTarget
 from ..model.synapse import pack_lanes
-from .layer_ports import drive_peek, layer_members
+from .layer_ports import drive_params, drive_peek, layer_members
 from .neuron import LIFNeuronUnit, neuron_aligned
 from .synapse import BLOCK_RAM_NO_COLLISION
 
@@ -290,9 +290,7 @@ class ConvLayerCore(wiring.Component):
 
         # --- idle-time peek, parameter reads and threshold writes ---------------------------------
         drive_peek(m, self, fresh_q, peek_lane_q if lane_bits else 0, v_lanes, r_lanes, c_lanes)
-        psel = param_lane_q if lane_bits else 0
-        m.d.comb += [self.param_weight.eq(k_lanes[psel]), self.param_bias.eq(b_lanes[psel]),
-                     self.param_threshold.eq(theta)]
+        drive_params(m, self, param_lane_q if lane_bits else 0, k_lanes, b_lanes, theta, 0)  # (no registered reads)
         with m.If(self.cfg_en & (self.cfg_target == CfgTarget.THRESHOLD)):
             m.d.sync += theta.eq(self.cfg_data)
         return m

@@ -56,7 +56,7 @@ from ..model.synapse import pack_lanes
 from .current import current_stages
 from .delay import DelayedSynapseArray, delay_aligned
 from .learning_engine import LearningEngine
-from .layer_ports import drive_peek, layer_members
+from .layer_ports import drive_params, drive_peek, layer_members
 from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned, neuron_taps
 from .read_reg import late
@@ -395,11 +395,5 @@ class LayerCore(wiring.Component):
         m.d.comb += [syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
         with m.If(~sweep_r):  # a registered select: the bias port is free outside the sweep
             m.d.comb += b_rd.addr.eq(param_group)
-        psel = param_lane_q if lane_bits else 0
-        # With registered reads the chosen lane goes into a flip-flop too (HardwareConfig.param_latency):
-        # at 64 lanes the multiplexer's inputs sit beside blocks all over the die, and its routes
-        # plus the layer's and the walker's choices made the 784-128-10 ULX3S build's slowest path.
-        # theta is a register that only cfg writes, never during an idle-time read.
-        m.d["sync" if R else "comb"] += [self.param_weight.eq(syn.w_word[psel]), self.param_bias.eq(b_lanes[psel])]
-        m.d.comb += self.param_threshold.eq(theta)
+        drive_params(m, self, param_lane_q if lane_bits else 0, syn.w_word, b_lanes, theta, R)
         return m

@@ -1,7 +1,7 @@
 """The ports every layer component has (:func:`layer_members`), so that
 :class:`~spikegate.hdl.core.NetworkCore` chains a dense :class:`~spikegate.hdl.layer.LayerCore`
 and a :class:`~spikegate.hdl.conv_layer.ConvLayerCore` alike, and the idle-time peek both drive
-the same way (:func:`drive_peek`)."""
+the same way (:func:`drive_peek`), and their idle-time parameter reads (:func:`drive_params`)."""
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.layer import LayerGeometry
 from ..model.protocol import CfgTarget
 
-__all__ = ["layer_members", "drive_peek"]
+__all__ = ["layer_members", "drive_peek", "drive_params"]
 
 
 def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
@@ -43,7 +43,7 @@ def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
         "cfg_col": In(col_bits),
         "cfg_data": In(signed(max(V, geo.weight_bits))),
         # Idle-only reads of the parameters (CHECKSUM): the weight at (param_row, param_col) and
-        # bias[param_col] 1 + read_stages cycles later; the threshold at once.
+        # bias[param_col] 1 + 2 * read_stages cycles later (drive_params); the threshold at once.
         "param_row": In(row_bits),
         "param_col": In(col_bits),
         "param_weight": Out(signed(geo.weight_bits)),
@@ -61,3 +61,14 @@ def drive_peek(m, core, fresh, lane, v_lanes, r_lanes, c_lanes) -> None:
             m.d.comb += core.peek_r.eq(r_lanes[lane])
         if c_lanes is not None:
             m.d.comb += core.peek_count.eq(c_lanes[lane])
+
+
+def drive_params(m, core, lane, w_lanes, b_lanes, theta, read_stages: int) -> None:
+    """A layer's idle-time parameter reads (``layer_members``): lane ``lane`` of the weight and
+    bias words its read ports answer with, registered once more with registered reads
+    (``read_stages``; HardwareConfig.param_latency): a wide layer's multiplexer inputs sit beside
+    blocks all over the die, and its routes plus the core's and the CHECKSUM walker's choices were
+    the 64-lane ULX3S builds' slowest path. ``theta`` is a register only cfg writes, never during
+    an idle-time read."""
+    m.d["sync" if read_stages else "comb"] += [core.param_weight.eq(w_lanes[lane]), core.param_bias.eq(b_lanes[lane])]
+    m.d.comb += core.param_threshold.eq(theta)

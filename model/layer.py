@@ -51,11 +51,9 @@ SPRAM_LEARN_WRITE_DELAY = 1
 # The WTA pass writes a group the cycle after it reads it, and its done waits one more cycle for
 # the spike-word FIFO's registered output, like the sweep's drain.
 WTA_DRAIN = 1 + WORD_FIFO_STAGES
-# With registered reads (the ECP5) a layer of at most this many groups keeps its per-group memories
-# (GROUP_MEMORIES) in flip-flops (LayerGeometry.groups_in_logic): a block of G <= 2 words of P lanes
-# is nearly empty (32 DP16KD for 2 x 64 x 18 bits), and its 5.6 ns from clock to data plus the
-# route to the lanes was the ULX3S's critical path at 64 lanes, first from the accumulators, then,
-# with those in flip-flops, from the biases (docs/timing.md).
+# With registered reads (the ECP5) a layer of at most this many groups keeps its GROUP_MEMORIES in
+# flip-flops (LayerGeometry.groups_in_logic): a block of G <= 2 words of P lanes is nearly empty, and
+# its 5.6 ns clock to data plus the route to the lanes was the 64-lane ULX3S's critical path (docs/timing.md).
 LOGIC_GROUPS = 2
 # A dense layer's memories of one word per neuron group (LayerGeometry.memory_bits' names).
 GROUP_MEMORIES = ("accumulators", "membranes", "bias", "refractory", "counts")
@@ -242,9 +240,8 @@ class LayerGeometry:
 
     @property
     def groups_in_logic(self) -> bool:
-        """Whether the per-group memories (GROUP_MEMORIES) are flip-flops, not block RAM: a dense
-        layer without delays, with registered reads and at most LOGIC_GROUPS groups. Timing and
-        contents are the same."""
+        """Whether GROUP_MEMORIES are flip-flops, not block RAM (same timing and contents): a dense
+        layer without delays, with registered reads and at most LOGIC_GROUPS groups."""
         return (bool(self.read_stages) and self.conv is None and not self.delay_slots
                 and self.groups <= LOGIC_GROUPS)
 
