@@ -84,8 +84,8 @@ class LearningEngine:
 
     def thresholds(self, m, theta, rd_group, reread):
         """Per-lane thresholds theta + offset of the group the sweep reads at stage 1 (``rd_group``),
-        for the neuron lanes' inputs: they reach the fire decision NEURON_STAGES - 1 registers later,
-        where a lane uses its theta, so they are delayed as much. None without offsets and
+        for the neuron lanes' inputs: a lane compares with its theta in stage 3, NEURON_STAGES - 2
+        registers later, so they are delayed as much. None without offsets and
         winner-take-all. In a winner-take-all layer the lanes get the largest threshold instead (the
         sweep never fires; hdl.wta fires the winner) and ``real_theta`` keeps the thresholds, aligned
         with the lanes' outputs: the offsets are read again, with the sweep's group one stage
@@ -105,7 +105,7 @@ class LearningEngine:
         sums = [_signal(m, theta + self.off_lanes[k] if self.off_lanes is not None else theta, V, f"theta{k}")
                 for k in range(P)]
         if not geo.learning.wta_issues:
-            return [_delay(m, t, NEURON_STAGES - 1, f"theta{k}") for k, t in enumerate(sums)]
+            return [_delay(m, t, NEURON_STAGES - 2, f"theta{k}") for k, t in enumerate(sums)]
         if self.off_mem is not None:
             sweep_r, group_r = reread[NEURON_STAGES - 3]
             with m.If(sweep_r):

@@ -5,14 +5,16 @@ cycle, so that each stage holds at most one carry chain and the sweep runs at th
 
 1. leak ``v - (v >>> k)`` (or ``(v * m) >>> F``) and the drive ``bias + acc``, side by side;
 2. the sum ``leaked + drive``;
-3. saturation to the membrane range (bit tests on the sum's top bits, no comparator);
-4. the fire decision ``sat > theta``, the reset value ``sat - theta`` and the refractory choice.
+3. saturation to the membrane range (bit tests on the sum's top bits, no comparator) and, beside
+   it, ``sat > theta`` and ``sat - theta`` from the unsaturated sum;
+4. the fire decision, the reset value and the refractory choice (multiplexers only).
 
 The outputs of the neuron whose inputs were presented in cycle c are on ``v_next``, ``r_next``,
 ``spike`` in cycle c + NEURON_STAGES. Leak form, reset mode, refractory period and readout are
 generation-time constants; only the threshold is an input, because the host can rewrite it at
-run time. It is read by stage 4 and must be steady while an update is in flight (the layer
-changes it only while idle, when the pipeline is empty).
+run time. It is read by stage 3 (``NEURON_STAGES - 2`` cycles after the other inputs) and must be
+steady while an update is in flight (the layer changes it only while idle, when the pipeline is
+empty; a plastic layer's per-lane thresholds are delayed to meet stage 3).
 """
 from __future__ import annotations
 
@@ -36,16 +38,17 @@ def leaked(v, lk: Leak):
 
 
 def saturated(total, bits: int):
-    """``total`` saturated to the signed ``bits`` range: it is in range iff its bits from bits-1
-    up are all equal (all sign), so bit tests decide, no comparator."""
+    """``total`` saturated to the signed ``bits`` range; bit tests decide, no comparator."""
     lo, hi = signed_range(bits)
-    W = len(total)
-    top = total[bits - 1:]
-    sign = total[W - 1]
-    over = ~sign & top.any()
-    under = sign & ~top.all()
+    over, under = out_of_range(total, bits)
     return Mux(over, hi, Mux(under, lo, total[:bits].as_signed()))
 
+
+def out_of_range(total, bits: int):
+    """``(total > hi, total < lo)`` of the signed ``bits`` range, as bit tests: ``total`` is in
+    range iff its bits from bits-1 up are all equal (all sign)."""
+    top, sign = total[bits - 1:], total[len(total) - 1]
+    return ~sign & top.any(), sign & ~top.all()
 
 
 def neuron_taps(m: Module, name: str, value) -> list:
@@ -126,20 +129,31 @@ class LIFNeuronUnit(wiring.Component):
         total2 = stage("s2_total", leaked1 + drive1)
         v2, r2 = carry("s2", v1, r1)
 
-        # Stage 3: saturate.
+        # Stage 3: saturate and, beside it, decide against the threshold, so that stage 4 only
+        # chooses. With the comparison in stage 4, the shared threshold register's route to every
+        # lane, then the compare and subtract chains, then the reset choice were one path: the
+        # 64-lane ECP5 builds' slowest (12.2 ns). The saturated sum is hi, lo or the sum itself,
+        # so each outcome is decided on its own term; the reset value is taken modulo 2**V, as
+        # ``sat - theta`` assigned to v_next was.
+        hi = signed_range(V)[1]
         sat3 = stage("s3_sat", saturated(total2, V))
+        over = out_of_range(total2, V)[0]
         v3, r3 = carry("s3", v2, r2)
-
-        # Stage 4: fire decision, reset value and refractory choice, registered as the outputs.
         if self.readout:
             m.d.sync += [self.v_next.eq(sat3), self.r_next.eq(0), self.spike.eq(0)]
             return m
+        # (a sum below lo is below every theta, so only the sum above hi needs its own term)
+        above3 = stage("s3_above", Mux(over, hi > self.theta, total2 > self.theta))
+        if self.reset != "zero":
+            after3 = stage("s3_after", Mux(over, hi - self.theta, total2 - self.theta)[:V])
+
+        # Stage 4: the fire decision, reset value and refractory choice, registered as the outputs.
         fire = Signal()
-        m.d.comb += fire.eq(sat3 > self.theta)
+        m.d.comb += fire.eq(above3)
         if self.refractory:
             refractory = r3 != 0
-            m.d.comb += fire.eq(~refractory & (sat3 > self.theta))
-        after = 0 if self.reset == "zero" else sat3 - self.theta
+            m.d.comb += fire.eq(~refractory & above3)
+        after = 0 if self.reset == "zero" else after3
         with m.If(fire):
             m.d.sync += [self.v_next.eq(after), self.r_next.eq(self.refractory)]
         with m.Else():
