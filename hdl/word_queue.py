@@ -27,10 +27,12 @@ from a register of the write instead.
 
 Spike words (``word_lanes=P``, registered only): the payload's top P bits are a spike word; a
 written word with no lane set is not queued (so a producer may offer every word it sweeps), and
-``lead`` is a register loaded with the head that holds the word's lowest set lane and, above it,
-"two or more set", so that :func:`word_events` offers a word's first event and decides its last
-one without searching the word (at 32 lanes those searches, then the pop and the read address or
-the consumer's weight address, were the ULX3S 784-128-10 build's critical paths). Each stored
+``lead`` is a register loaded with the head that holds the word's lowest set lane, above it "two
+or more set", and above that the word without its lowest lane (``rest``), so that
+:func:`word_events` offers a word's first event and decides its last one without searching the
+word (at 32 lanes those searches, then the pop and the read address or the consumer's weight
+address, were the ULX3S 784-128-10 build's critical paths), and finds the next lane from a
+register too. Each stored
 word's lead comes from the register of its write, so no search follows the layer's fire
 decisions either; it is kept in a small memory written a cycle after the word, whose read is
 transparent to that write (no collision: the lead is then taken from that write).
@@ -65,7 +67,7 @@ class WordQueue(wiring.Component):
         self.word_lanes = word_lanes
         super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width)),
                           **({"seal": In(1)} if fenced else {}),
-                          **({"lead": Out(ceil_log2(word_lanes) + 1)} if word_lanes else {})})
+                          **({"lead": Out(ceil_log2(word_lanes) + 1 + word_lanes)} if word_lanes else {})})
 
     def elaborate(self, platform):
         m = Module()
@@ -132,7 +134,8 @@ class WordQueue(wiring.Component):
             l_wr = leads.write_port()
             l_rd = leads.read_port(transparent_for=(l_wr,))
             w_bits = w_word[self.width - self.word_lanes:]
-            w_lead = Cat(_lowest(m, w_bits, "w_low")[:ceil_log2(self.word_lanes)], _two_or_more(w_bits)[1])
+            w_lead = Cat(_lowest(m, w_bits, "w_low")[:ceil_log2(self.word_lanes)], _two_or_more(w_bits)[1],
+                         w_bits & (w_bits - 1))
             m.d.comb += [l_wr.addr.eq(w_row), l_wr.data.eq(w_lead), l_wr.en.eq(wrote), l_rd.addr.eq(rd_next[:k])]
             with m.If(load):
                 m.d.sync += self.lead.eq(Mux(fresh, w_lead, l_rd.data))
@@ -170,34 +173,23 @@ def word_events(m: Module, group, word, take, lanes: int, head_lead=None):
     layer consumes them: returns ``(address, last, consumed)``. ``address`` = Cat(lane, group) is
     the event on offer; ``last`` is high in a cycle that ``take``s the word's last event (the word
     is then done); ``consumed`` is the register of lanes already taken, cleared then (a caller may
-    clear it too, with a later statement, unless it passes ``head_lead``). ``word`` is a register
-    (the queue's head), so the searches add no memory-read path. ``head_lead``: a register holding
-    ``word``'s lowest set lane and "two or more set" (:class:`WordQueue`'s ``lead``); the event on
-    offer and the last one are then read from registers, each search feeding a register only."""
+    clear it too, with a later statement). ``word`` is a register (the queue's head), so the
+    searches add no memory-read path. ``head_lead``: a register holding ``word``'s lowest set lane,
+    "two or more set" and the word without its lowest lane (:class:`WordQueue`'s ``lead``); the
+    event on offer and the last one are then read from registers, each search feeding a register
+    only, ``word`` is not read and ``consumed`` is None (no such register)."""
     P, lb = lanes, ceil_log2(lanes)
+    if head_lead is not None:
+        return _lead_events(m, group, take, lanes, head_lead)
     consumed, rem = Signal(P, name="consumed"), Signal(P, name="remaining")
     m.d.comb += rem.eq(word & ~consumed)
+    low = _lowest(m, rem, "low_lane")
+    # The word is done when at most one lane remains: a balanced tree over the remaining lanes,
+    # beside the lowest-lane search rather than behind it (timing: through that search and a
+    # shift, ``consumed`` -> the queue's read pointer took 8 LUT levels, an iCEBreaker 784-128-10
+    # build's critical path).
     several = Signal(name="several_left")
-    if head_lead is None:
-        low = _lowest(m, rem, "low_lane")
-        # The word is done when at most one lane remains: a balanced tree over the remaining lanes,
-        # beside the lowest-lane search rather than behind it (timing: through that search and a
-        # shift, ``consumed`` -> the queue's read pointer took 8 LUT levels, an iCEBreaker
-        # 784-128-10 build's critical path).
-        m.d.comb += several.eq(_two_or_more(rem)[1])
-    else:
-        # Until the word's first take (``consumed`` == 0) the head's lead answers; after a take
-        # that leaves two or more, registers loaded then from the lanes left after it do.
-        low = Signal(max(1, lb), name="low_lane")
-        started, later_several = Signal(name="word_started"), Signal(name="several_later")
-        later_low = Signal(len(low), name="low_later")
-        m.d.comb += [several.eq(Mux(started, later_several, head_lead[lb])),
-                     low.eq(Mux(started, later_low, head_lead[:lb] if lb else 0))]
-        with m.If(take):
-            # rem & (rem - 1): rem without its lowest lane, the one taken now (a carry chain,
-            # not the decoded ``low``, so the search starts from registers).
-            m.d.sync += [started.eq(several), later_several.eq(_at_least_three(rem)),
-                         later_low.eq(_lowest(m, (rem & (rem - 1))[:P], "low_next"))]
+    m.d.comb += several.eq(_two_or_more(rem)[1])
     last = Signal(name="last_event")
     with m.If(take):
         bit = Signal(P)
@@ -210,6 +202,30 @@ def word_events(m: Module, group, word, take, lanes: int, head_lead=None):
     return (Cat(low[:lb], group) if lb else group), last, consumed
 
 
+def _lead_events(m: Module, group, take, lanes: int, head_lead):
+    """:func:`word_events` from the head's ``lead``: until the word's first take the lead's lane
+    and "two or more" answer; a take that leaves two or more loads registers with the next lane,
+    "two or more left after it" and the lanes after that, from the lanes after the one taken (the
+    lead's ``rest``, then those registers'). So each take searches a register: without ``rest``,
+    the lanes taken -> the remaining ones -> ``rem & (rem - 1)`` -> the 64-lane search was the
+    ULX3S 784-128-10 (64, 4) build's critical path (11.66 ns, 9 LUT levels)."""
+    P, lb = lanes, ceil_log2(lanes)
+    head_low, head_several, head_rest = head_lead[:lb], head_lead[lb], head_lead[lb + 1:]
+    started = Signal(name="word_started")
+    later_low, later_several = Signal(max(1, lb), name="low_later"), Signal(name="several_later")
+    later_rest = Signal(P, name="rest_later")
+    rest = Mux(started, later_rest, head_rest)
+    low, several = Signal(max(1, lb), name="low_lane"), Signal(name="several_left")
+    m.d.comb += [several.eq(Mux(started, later_several, head_several)),
+                 low.eq(Mux(started, later_low, head_low if lb else 0))]
+    last = Signal(name="last_event")
+    with m.If(take):
+        m.d.comb += last.eq(~several)
+        m.d.sync += [started.eq(several), later_several.eq(_two_or_more(rest)[1]),
+                     later_low.eq(_lowest(m, rest, "low_next")), later_rest.eq(rest & (rest - 1))]
+    return (Cat(low[:lb], group) if lb else group), last, None
+
+
 def _two_or_more(bits):
     """``(any, two or more)`` of ``bits`` as a balanced tree: log2(len) levels, linear size."""
     if len(bits) == 1:
@@ -217,18 +233,6 @@ def _two_or_more(bits):
     half = len(bits) // 2
     (a_lo, m_lo), (a_hi, m_hi) = _two_or_more(bits[:half]), _two_or_more(bits[half:])
     return a_lo | a_hi, m_lo | m_hi | (a_lo & a_hi)
-
-
-def _at_least_three(bits):
-    """Three or more of ``bits`` set: a balanced tree of counts saturated at 3 (two bits a node,
-    each a function of four, so one LUT4 level a node)."""
-    def count(part):
-        if len(part) == 1:
-            return part[0].as_unsigned()
-        half = len(part) // 2
-        total = count(part[:half]) + count(part[half:])
-        return Mux(total > 3, 3, total)[:2]
-    return count(bits) == 3 if len(bits) >= 3 else Const(0, 1)
 
 
 def chain_layers(m: Module, layers, geos, inflight: bool, seal) -> None:

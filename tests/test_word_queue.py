@@ -146,29 +146,35 @@ def test_gateware_full_queue_refuses_and_drains_in_order(registered):
 
 
 def lead(word: int, lanes: int) -> int:
-    """WordQueue's lead of a spike word, independently: its lowest set lane (0 if none), and
-    above it whether two or more lanes are set."""
+    """WordQueue's lead of a spike word, independently: its lowest set lane (0 if none), above it
+    whether two or more lanes are set, and above that the lanes set after the lowest."""
     low = (word & -word).bit_length() - 1 if word else 0
-    return low | (bin(word).count("1") >= 2) << (lanes - 1).bit_length()
+    lb = (lanes - 1).bit_length()
+    rest = sum(1 << k for k in range(low + 1, lanes) if word >> k & 1)
+    return low | (bin(word).count("1") >= 2) << lb | rest << (lb + 1)
 
 
+@pytest.mark.parametrize("gaps", [False, True], ids=["back_to_back", "gaps"])
 @pytest.mark.parametrize("flagged", [False, True], ids=["", "head_lead"])
-@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 8, 32])
-def test_word_events_serialise_every_word(lanes, flagged):
-    """word_events on every word of ``lanes`` bits (all of them up to 5 lanes, a sample of 8 and
-    32): one event per set lane, lowest first, at group 3's addresses, ``last`` on the final one
-    and only there, with gaps (no take) that change nothing; the next word then starts afresh.
-    flagged: the word's lead comes from a register beside it, as from WordQueue."""
-    from amaranth.hdl import Module, Signal
+@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 8, 32, 64])
+def test_word_events_serialise_every_word(lanes, flagged, gaps):
+    """word_events on every word of ``lanes`` bits (all of them up to 5 lanes, a sample of 8, 32
+    and 64): one event per set lane, lowest first, at group 3's addresses, ``last`` on the final
+    one and only there, with takes in consecutive cycles or with gaps (no take) that change
+    nothing; the next word then starts afresh. flagged: the word's lead comes from a register
+    beside it, as from WordQueue."""
+    from amaranth.hdl import Const, Module, Signal
     from spikegate.hdl.word_queue import word_events
     m = Module()
     lane_bits = (lanes - 1).bit_length()
-    word, take, head_lead = Signal(lanes), Signal(), Signal(lane_bits + 1)
-    address, last, _ = word_events(m, 3, word, take, lanes, head_lead=head_lead if flagged else None)
+    word, take, head_lead = Signal(lanes), Signal(), Signal(lane_bits + 1 + lanes)
+    address, last, _ = word_events(m, Const(3, 2), word, take, lanes, head_lead=head_lead if flagged else None)
+    rng = np.random.default_rng(lanes)
     words = (list(range(1, 1 << lanes)) if lanes <= 5
-             else list(np.random.default_rng(lanes).integers(1, 1 << lanes, 40)))
-    if lanes == 32:  # the counts the saturating tree must tell apart: 1, 2, 3 and more
-        words += [1 << 31, 1 << 31 | 1, 1 << 31 | 1 << 16 | 1, 0x80000007, 0xffffffff]
+             else [int.from_bytes(rng.bytes(8), "little") % ((1 << lanes) - 1) + 1 for _ in range(40)])
+    if lanes >= 32:  # one, two, three and more lanes, the top lane, all of them
+        top = 1 << (lanes - 1)
+        words += [top, top | 1, top | 1 << 16 | 1, top | 7, (1 << lanes) - 1]
 
     async def body(ctx):
         for w in words:
@@ -176,9 +182,10 @@ def test_word_events_serialise_every_word(lanes, flagged):
             ctx.set(head_lead, lead(int(w), lanes))
             events = []
             for c in range(2 * lanes + 2):
-                ctx.set(take, c % 2)  # a take every other cycle
+                taking = c % 2 if gaps else 1
+                ctx.set(take, taking)
                 a, done = ctx.get(address), ctx.get(last)
-                if c % 2:
+                if taking:
                     events.append((a & ((1 << lane_bits) - 1)) if lane_bits else 0)
                     assert a >> lane_bits == 3
                     assert done == (len(events) == bin(int(w)).count("1")), (w, events)
