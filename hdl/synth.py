@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..model.procgroup import run_in_group
 
-__all__ = ["synthesize", "yosys_command", "SYNTH_TIMEOUT_S", "RAM_CELLS", "LUT_CELLS", "LUTRAM_CELLS", "FAMILIES"]
+__all__ = ["synthesize", "synthesize_script", "yosys_command", "SYNTH_TIMEOUT_S", "RAM_CELLS", "LUT_CELLS", "LUTRAM_CELLS", "FAMILIES"]
 
 FAMILIES = ("ice40", "ecp5")
 RAM_CELLS = {"ice40": ("SB_RAM40_4K", "SB_SPRAM256KA"), "ecp5": ("DP16KD", "PDPW16KD")}
@@ -41,25 +41,33 @@ def synthesize(verilog_path, family: str, top: str = "spikegate_top", extra: str
     ``rams`` (block RAM primitives), ``lutrams`` and ``memories`` ({memory path: primitive it was
     mapped to}; a memory missing there was turned into flip-flops or logic).
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family = {family!r} is not valid; valid: {', '.join(FAMILIES)}")
-    src = Path(verilog_path)
     # YoWASP tools see only their working directory, so work on a copy there.
     with tempfile.TemporaryDirectory(prefix="spikegate-synth-") as tmp:
-        shutil.copy(src, Path(tmp) / "top.v")
-        script = f"read_verilog top.v; synth_{family} -top {top} {extra}; tee -q -o stat.json stat -json"
-        log = Path(tmp) / "yosys.log"
-        with open(log, "w") as f:
-            try:
-                status = run_in_group(yosys_command() + ["-p", script], cwd=tmp, stdout=f,
-                                      stderr=subprocess.STDOUT, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"yosys synth_{family} did not finish within timeout = {timeout:g} s; "
-                                   "it was stopped") from None
-        output = log.read_text()
-        if status != 0:
-            raise RuntimeError(f"yosys synth_{family} failed:\n{output[-8000:]}")
-        stat = json.loads((Path(tmp) / "stat.json").read_text())
+        shutil.copy(Path(verilog_path), Path(tmp) / "top.v")
+        return synthesize_script(tmp, f"read_verilog top.v; synth_{family} -top {top} {extra}", family, top,
+                                 timeout)
+
+
+def synthesize_script(folder, script: str, family: str, top: str, timeout: float = SYNTH_TIMEOUT_S) -> dict:
+    """:func:`synthesize`'s result for a Yosys ``script`` run in ``folder`` (which holds its
+    inputs), for instance a board build plan's own script: the same design as the build's."""
+    if family not in FAMILIES:
+        raise ValueError(f"family = {family!r} is not valid; valid: {', '.join(FAMILIES)}")
+    tmp = Path(folder)
+    script = f"{script}\ntee -q -o stat.json stat -json\n"
+    (tmp / "spikegate-synth.ys").write_text(script)
+    log = tmp / "yosys.log"
+    with open(log, "w") as f:
+        try:
+            status = run_in_group(yosys_command() + ["-s", "spikegate-synth.ys"], cwd=tmp, stdout=f,
+                                  stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"yosys synth_{family} did not finish within timeout = {timeout:g} s; "
+                               "it was stopped") from None
+    output = log.read_text()
+    if status != 0:
+        raise RuntimeError(f"yosys synth_{family} failed:\n{output[-8000:]}")
+    stat = json.loads((tmp / "stat.json").read_text())
     # memory_libmap logs one line per memory it maps: which primitive each memory became.
     memories = {}
     for line in output.splitlines():

@@ -135,7 +135,7 @@ class WordQueue(wiring.Component):
             l_rd = leads.read_port(transparent_for=(l_wr,))
             w_bits = w_word[self.width - self.word_lanes:]
             w_lead = Cat(_lowest(m, w_bits, "w_low")[:ceil_log2(self.word_lanes)], _two_or_more(w_bits)[1],
-                         w_bits & (w_bits - 1))
+                         (w_bits & (w_bits - 1))[:self.word_lanes])
             m.d.comb += [l_wr.addr.eq(w_row), l_wr.data.eq(w_lead), l_wr.en.eq(wrote), l_rd.addr.eq(rd_next[:k])]
             with m.If(load):
                 m.d.sync += self.lead.eq(Mux(fresh, w_lead, l_rd.data))
@@ -219,10 +219,14 @@ def _lead_events(m: Module, group, take, lanes: int, head_lead):
     m.d.comb += [several.eq(Mux(started, later_several, head_several)),
                  low.eq(Mux(started, later_low, head_low if lb else 0))]
     last = Signal(name="last_event")
+    after_next = Signal(P, name="rest_after_next")  # rest without its lowest lane
+    m.d.comb += after_next.eq(rest & (rest - 1))
     with m.If(take):
         m.d.comb += last.eq(~several)
-        m.d.sync += [started.eq(several), later_several.eq(_two_or_more(rest)[1]),
-                     later_low.eq(_lowest(m, rest, "low_next")), later_rest.eq(rest & (rest - 1))]
+        # (two or more in rest as _two_or_more's tree made Yosys' ABC9 fail an assertion on
+        # reintegrating its mapping into the ECP5 design; the carry chain it shares does not)
+        m.d.sync += [started.eq(several), later_several.eq(after_next.any()),
+                     later_low.eq(_lowest(m, rest, "low_next")), later_rest.eq(after_next)]
     return (Cat(low[:lb], group) if lb else group), last, None
 
 
