@@ -49,8 +49,8 @@ from .top import BoardTop, link_baud, pll_for
 from .lanes import AUTO, choose_lanes
 from .workload import performance, workload
 
-__all__ = ["build", "hardware_config", "check_arguments", "BuildError", "TimingError", "default_max_events",
-           "performance", "cache_root", "format_report", "dfu_suffix"]
+__all__ = ["build", "board_top_plan", "hardware_config", "check_arguments", "BuildError", "TimingError",
+           "default_max_events", "performance", "cache_root", "format_report", "dfu_suffix"]
 # Samples measured for cycles per sample: ten times MNIST's test split; a random-spike workload of
 # more would need gigabytes. nextpnr takes its --seed as a signed 32-bit integer.
 MAX_SAMPLES = 100_000
@@ -128,10 +128,17 @@ def hardware_config(board: Board, net: Network, lanes, *, max_events: int, sched
     return hw
 
 
-def _plan(board: Board, platform, net: Network, hw: HardwareConfig, *, pll, baud: int, encoder: bool,
-          stream: bool, max_payload: int, seed: int | None):
-    """The board top's Amaranth build plan, with the tool options of this build (``platform``:
-    one not prepared before; Amaranth prepares a platform once)."""
+def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, baud: int | None = None,
+                   encoder: bool | None = None, stream: bool | None = None,
+                   max_payload: int = DEFAULT_MAX_PAYLOAD, seed: int | None = None, platform=None):
+    """The board top's Amaranth build plan, with the tool options of a build: what :func:`build`
+    hands to Yosys and nextpnr. What is None gets :func:`build`'s default: the board's clock
+    (``pll``) and baud, :func:`.fit.choose_encoder`, :func:`.fit.choose_stream`, nextpnr's own
+    seed, a new ``platform`` (Amaranth prepares a platform once)."""
+    pll = pll_for(board, None) if pll is None else pll
+    encoder = fit.choose_encoder(net) if encoder is None else encoder
+    stream = fit.choose_stream(board, net, hw, max_payload) if stream is None else stream
+    platform = board.platform() if platform is None else platform
     top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
@@ -223,8 +230,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
             est = fit.precheck(board, net, hw, stream=stream, max_payload=max_payload)
         say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
             f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
-        plan = _plan(board, board.platform() if k else platform, net, hw, pll=pll, baud=baud, encoder=encoder,
-                     stream=stream, max_payload=max_payload, seed=seed)
+        plan = board_top_plan(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream,
+                              max_payload=max_payload, seed=seed, platform=None if k else platform)
         key = design_key(plan, board, tools)
         try:
             got = fetch(root, key, board.bitstream_name, force=force, progress=say,

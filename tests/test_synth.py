@@ -57,12 +57,8 @@ def test_shallow_group_memories_become_flip_flops_with_registered_reads(tmp_path
     board, net = get_board("orangecrab-25f"), load_network()
     hw = board_build.hardware_config(board, net, [32, 8], max_events=board_build.default_max_events(net))
     assert hw.registered_reads and [g.groups_in_logic for g in hw.geometry(net)] == [True, True]
-    payload = board_build.DEFAULT_MAX_PAYLOAD
-    # The build's defaults: the board's clock and baud (BoardTop takes baud None as the board's),
-    # its choices of encoder and streaming.
-    extract(board_build._plan(board, board.platform(), net, hw, pll=board_build.pll_for(board, None), baud=None,
-                              encoder=fit.choose_encoder(net), stream=fit.choose_stream(board, net, hw, payload),
-                              max_payload=payload, seed=None), tmp_path)
+    # The build's defaults: the board's clock and baud, its choices of encoder and streaming.
+    extract(board_build.board_top_plan(board, net, hw), tmp_path)
     r = synthesize_script(tmp_path, (tmp_path / "top.ys").read_text(), "ecp5", "top")
     core = "link.core."
     for l in range(2):
