@@ -18,15 +18,17 @@ import tempfile
 from pathlib import Path
 
 from ..model.fileio import write_atomic
-from .build import build, check_arguments
 from .errors import TimingError
-from .report import fastest_pll
 from .targets import Board, get_board
-from .top import link_baud
 
-__all__ = ["build_fastest", "MAX_ATTEMPTS", "DEFAULT_ATTEMPTS"]
+# The modules that elaborate and build (Amaranth, the 'hw' extra) are imported where they are
+# used: the CLI reads this module's limits to describe and check --placements without them.
 
-# Placements a search may run: each is a full place and route (minutes on a large device).
+__all__ = ["build_fastest", "MIN_ATTEMPTS", "MAX_ATTEMPTS", "DEFAULT_ATTEMPTS"]
+
+# Placements a search may run: each is a full place and route (minutes on a large device). The
+# first is at the documented clock, so a search of fewer than two would not search.
+MIN_ATTEMPTS = 2
 MAX_ATTEMPTS = 8
 # Enough in practice: the second placement, at the first one's fmax, nearly always meets or
 # misses by a few percent, and the third settles it.
@@ -34,15 +36,17 @@ DEFAULT_ATTEMPTS = 4
 
 
 def _check_attempts(attempts) -> int:
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 2 <= attempts <= MAX_ATTEMPTS:
-        raise ValueError(f"attempts = {attempts!r} is not valid; valid: an integer from 2 to {MAX_ATTEMPTS} "
-                         "(placements the clock search may run)")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not MIN_ATTEMPTS <= attempts <= MAX_ATTEMPTS:
+        raise ValueError(f"attempts = {attempts!r} is not valid; valid: an integer from {MIN_ATTEMPTS} to "
+                         f"{MAX_ATTEMPTS} (placements the clock search may run)")
     return attempts
 
 
 def _next_clock(board: Board, fmax: float, best: float | None, tried: list, baud) -> float | None:
     """The next clock to place at: the fastest PLL setting at or below ``fmax``, if it is faster
     than the fastest met clock ``best``, not tried yet, and runs the host link's baud."""
+    from .report import fastest_pll
+    from .top import link_baud
     p = fastest_pll(board, fmax)
     if p is None or (best is not None and p.f_out_mhz <= best):
         return None
@@ -62,6 +66,7 @@ def build_fastest(board, net=None, *, attempts: int = DEFAULT_ATTEMPTS, out_dir=
     build's report with ``clock.search``: one entry per placement, in order (``pll_mhz``,
     ``fmax_mhz``, ``met``, ``cached``). Raises the first placement's :class:`TimingError` when no
     placement meets timing."""
+    from .build import build, check_arguments
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
     _check_attempts(attempts)

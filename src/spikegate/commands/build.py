@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from ..boards.cache import BUILD_TIMEOUT_S
+from ..boards.fastest import DEFAULT_ATTEMPTS, MAX_ATTEMPTS, MIN_ATTEMPTS
 from ..boards.lanes import MIN_GAIN
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..errors import UserError
@@ -42,6 +43,9 @@ def _clock(text: str | None):
 
 def run(args) -> int:
     clock = _clock(args.clock)
+    if args.placements is not None and clock != "max":
+        raise UserError(f"--placements = {args.placements} does not apply to a build at one clock; valid: "
+                        "--placements with --clock max")
     check_float("--timeout", args.timeout, 0, MAX_TIMEOUT_S, lo_open=True)
     check_output_dir("--out", args.out)
     check_int("--max-events", args.max_events, 1, MAX_EVENTS)
@@ -56,6 +60,7 @@ def run(args) -> int:
     check_int("--seed", args.seed, 0, MAX_SEED)
     check_int("--baud", args.baud, MIN_BAUD, MAX_BAUD)
     check_int("--max-payload", args.max_payload, MIN_PAYLOAD, MAX_PAYLOAD)
+    check_int("--placements", args.placements, MIN_ATTEMPTS, MAX_ATTEMPTS)
     from ..progress import note
     options = dict(lanes=parse_lanes(args.lanes, auto=True), out_dir=args.out, max_events=args.max_events,
                    samples=args.samples, data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
@@ -65,7 +70,7 @@ def run(args) -> int:
     try:
         if clock == "max":
             from ..boards.fastest import build_fastest
-            report = build_fastest(args.board, args.net, **options)
+            report = build_fastest(args.board, args.net, attempts=args.placements or DEFAULT_ATTEMPTS, **options)
         else:
             report = build(args.board, args.net, clock_mhz=clock, **options)
     except TimingError as e:
@@ -97,8 +102,11 @@ def register(subparsers) -> None:
     p.add_argument("--clock", default=None, metavar="MHZ|max",
                    help="clock frequency in MHz made by the PLL (default: the board's documented clock, a safe "
                         "one for every network kind); max: the fastest PLL clock at which this design meets "
-                        "timing, found by placing it again at each placement's fmax (2-4 place-and-route runs, "
-                        "each cached; the report lists them)")
+                        "timing, found by placing it again at each placement's fmax (2 to --placements "
+                        "place-and-route runs, each cached; the report lists them)")
+    p.add_argument("--placements", type=int, default=None, metavar="N",
+                   help=f"with --clock max: at most N place-and-route runs, {MIN_ATTEMPTS} to {MAX_ATTEMPTS} "
+                        f"(default {DEFAULT_ATTEMPTS}); each one takes minutes, on a large device an hour")
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: build/BOARD)")
     p.add_argument("--max-events", type=int, default=None, metavar="N",
                    help="input buffer words (default: enough for any sample of the network, <= 4096)")
