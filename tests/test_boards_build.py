@@ -118,10 +118,14 @@ def test_default_network_builds_and_meets_timing(board, cache_base, cache, tmp_p
 LEAN = {"encoder": False, "stream": False}
 
 
+@pytest.mark.slow
 def test_damaged_cache_entry_is_rebuilt_and_force_replaces(tmp_path, caplog):
     """A truncated bitstream in the cache entry is detected and rebuilt (never served as cached),
     and ``force`` replaces an existing entry. A small network, built without the on-chip encoder and
-    streaming (what is built does not matter here), keeps each of the three flows short (57 s, not 82)."""
+    streaming (what is built does not matter here), keeps each of the three flows short (57 s, not 82).
+    Slow (three flows): in CI the cache layer's tests (test_cache_robustness.py) check damage and
+    ``force`` with real files, and the clock search's test (test_clock_search.py) rebuilds a real
+    build's damaged entry."""
     from spikegate.model.random import random_network
     net = random_network(3, (16, 8), timesteps=4, readout=False)
     cache = tmp_path / "cache"
