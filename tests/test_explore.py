@@ -124,7 +124,9 @@ def _free_port() -> int:
 
 def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsys, monkeypatch):
     """`dask scheduler` + 2 `dask worker` processes on 127.0.0.1; then the same sweep on a local
-    cluster gives the same table, every point served from the build cache."""
+    cluster gives the same table, every point served from the build cache; then `build --plot`
+    and `plot utilisation` of the sweep's points (their real builds, served from that cache: a
+    tiny network keeps them short; the default network's full build is test_boards_build.py's)."""
     pytest.importorskip("distributed")
     from distributed import Client
     from spikegate.cli import main
@@ -147,7 +149,7 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
         with Client(address, timeout=60) as c:
             c.wait_for_workers(2, timeout=120)
         args = ["explore", "--net", str(net_file), "--board", "icebreaker", "--lanes", "1",
-                "--clock", "16.125,40", "--seeds", "1", "--cache-dir", str(tmp_path / "sg" / "builds"),
+                "--clock", "16.125,40", "--cache-dir", str(tmp_path / "sg" / "builds"),
                 "--timeout", "900"]
         out1 = tmp_path / "out-remote"
         status = main(args + ["--scheduler", address, "--out", str(out1), "--json",
@@ -170,7 +172,7 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
     best = Path(remote["copied"]["icebreaker"])
     assert best == out1 / "icebreaker" / "icebreaker.bin" and best.stat().st_size > 100_000
     assert json.loads((out1 / "explore.json").read_text())["points"] == rows
-    from test_plots import assert_drawn, parse_report
+    from test_plots import assert_drawn, parse_report, png_pixels, svg_root
     assert_drawn(tmp_path / "pareto.png")
     page = parse_report(tmp_path / "sweep.html")
     assert [row[0] for row in page.tables[0][1:]] == [r["label"] for r in rows]
@@ -196,28 +198,20 @@ def test_real_sweep_through_a_separate_scheduler_and_two_workers(tmp_path, capsy
     monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "sg"))
     missed = tmp_path / "missed.png"
     assert main(["build", "--net", str(net_file), "--board", "icebreaker", "--lanes", "1", "--clock", "40",
-                 "--seed", "1", "--out", str(tmp_path / "b40"), "--plot", str(missed), "--json"]) == 1
+                 "--out", str(tmp_path / "b40"), "--plot", str(missed), "--json"]) == 1
     failed = json.loads(capsys.readouterr().out)
     assert failed["report"]["cached"] is True and failed["report"]["timing"]["fmax_mhz"] == rows[1]["fmax_mhz"]
     assert assert_drawn(missed) == (800, 360)
 
-
-def test_build_plot_and_plot_utilisation_of_a_network(tmp_path, capsys):
-    """`build --plot` draws the report of the build it just made; `plot utilisation --board --net`
-    draws the same build, served from the cache, pixel for pixel; `--plot FILE.svg` writes SVG.
-    A tiny network keeps the one real build short (the default network's full build is
-    tests/test_boards_build.py's)."""
-    pytest.importorskip("matplotlib")
-    from test_plots import assert_drawn, png_pixels, svg_root
-    from spikegate import plots_hw
-    from spikegate.cli import main
-    net = tmp_path / "tiny.json"
-    tiny_net().save(net)
+    # `build --plot` of the point that met (the board's documented clock, served from the sweep's
+    # cache) draws its report; `plot utilisation --board --net` draws the same build, pixel for
+    # pixel; `--plot FILE.svg` writes SVG.
     png = tmp_path / "build.png"
-    assert main(["build", "--board", "icebreaker", "--net", str(net), "--out", str(tmp_path / "b"),
-                 "--plot", str(png), "--json"]) == 0
+    assert main(["build", "--board", "icebreaker", "--net", str(net_file), "--lanes", "1", "--out",
+                 str(tmp_path / "b"), "--plot", str(png), "--json"]) == 0
     cap = capsys.readouterr()
     rep = json.loads(cap.out)
+    assert rep["cached"] is True and rep["timing"]["fmax_mhz"] == rows[0]["fmax_mhz"]
     assert f"build: wrote {png}" in cap.err
     assert assert_drawn(png) == (800, 360)
     fig = plots_hw.utilisation(rep)
@@ -225,13 +219,14 @@ def test_build_plot_and_plot_utilisation_of_a_network(tmp_path, capsys):
                                                                  rep["utilization"]["FF"]["percent"]]
     assert [p.get_height() for p in fig.axes[1].patches] == [rep["timing"]["fmax_mhz"], rep["timing"]["constraint_mhz"]]
     out = tmp_path / "u.png"
-    assert main(["plot", "utilisation", "--board", "icebreaker", "--net", str(net), "-o", str(out), "--json"]) == 0
+    assert main(["plot", "utilisation", "--board", "icebreaker", "--net", str(net_file), "--lanes", "1", "-o", str(out),
+                 "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["cached"] is True and (r["width"], r["height"]) == (800, 360)
     assert np.array_equal(png_pixels(out), png_pixels(png))
     svg = tmp_path / "build.svg"
-    assert main(["build", "--board", "icebreaker", "--net", str(net), "--out", str(tmp_path / "b"),
-                 "--plot", str(svg)]) == 0
+    assert main(["build", "--board", "icebreaker", "--net", str(net_file), "--lanes", "1", "--out",
+                 str(tmp_path / "b"), "--plot", str(svg)]) == 0
     svg_root(svg)
 
 
