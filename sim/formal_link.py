@@ -47,10 +47,12 @@ def prove_decoder_timeout(config: LinkProofConfig | None = None, *, mode: str = 
 
 
 def prove_transaction(config: LinkProofConfig | None = None, *, mode: str = "bmc", bound: int | None = None,
-                      name: str = "link_transaction", timeout: float = 600.0, workdir=None) -> ProofResult:
+                      name: str = "link_transaction", timeout: float = 600.0, workdir=None,
+                      batch_cover: bool = True) -> ProofResult:
     """(b2) by BMC of :func:`take_bound` + 1 steps from every hand-off state (the checks are
-    asserted at the last step only: one solver call)."""
-    harness = TransactionProof(config or LinkProofConfig(), bound=bound)
+    asserted at the last step only: one solver call). ``mode="cover"`` reaches each kind of
+    hand-off, and with ``batch_cover`` a BATCH that takes every step of :func:`batch_bound`."""
+    harness = TransactionProof(config or LinkProofConfig(), bound=bound, batch_cover=batch_cover)
     skip = harness.depth - 1 if mode == "bmc" else 0
     return prove(harness, name=name, mode=mode, depth=harness.depth, skip=skip, timeout=timeout, workdir=workdir,
                  free_init=True)

@@ -191,7 +191,16 @@ def test_b2_every_hand_off_is_answered_in_time(registered_reads):
 
 def test_b2_is_not_vacuous():
     # Rejections and frames are handed off, and within a transaction runs start and writes apply.
-    result = prove_transaction(mode="cover", name="link_transaction_cover")
+    result = prove_transaction(mode="cover", name="link_transaction_cover", batch_cover=False)
+    assert result.passed, f"unreachable: {result.failed}\n{result.log_tail}"
+
+
+@pytest.mark.slow
+def test_b2_batch_bound_is_reached():
+    # ...and the longest BATCH takes every step of batch_bound: the bound is tight (as
+    # test_b2_with_a_bound_one_short_fails shows transaction_bound is; 48 of this cover run's
+    # 83 s are its deepest step, 67).
+    result = prove_transaction(mode="cover", name="link_transaction_cover_batch")
     assert result.passed, f"unreachable: {result.failed}\n{result.log_tail}"
 
 
