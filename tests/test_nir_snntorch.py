@@ -47,6 +47,17 @@ def run(net, x):
 
 @pytest.fixture(scope="module")
 def trained():
+    # One thread: the suite runs a test per core, and beside another busy process torch's two
+    # spinning threads took 40 s for this 2 s training.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train():
     torch.manual_seed(0)
     xtr, ytr = datasets.load("digits", "train")
     s_tr = torch.tensor(encode(xtr, "rate", T), dtype=torch.float32)
