@@ -127,7 +127,8 @@ def test_search_places_at_each_fmax_and_keeps_the_fastest_met_build(tmp_path, mo
     monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "sg"))
     with caplog.at_level("WARNING", logger="spikegate.boards.cache"):
         assert main(["build", "--board", "icebreaker", "--net", str(net_file), "--clock", "max",
-                     "--placements", str(PLACEMENTS), "--no-encoder", "--no-stream", "--samples", "5", "--out", str(tmp_path / "again"), "--json"]) == 0
+                     "--placements", str(PLACEMENTS), "--no-encoder", "--no-stream", "--samples", "5",
+                     "--out", str(tmp_path / "again"), "--json"]) == 0
     assert "is damaged (icebreaker.bin has 1000 bytes" in caplog.text
     r2 = json.loads(capsys.readouterr().out)
     assert [a["pll_mhz"] for a in r2["clock"]["search"]] == [a["pll_mhz"] for a in search]
