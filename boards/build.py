@@ -128,16 +128,23 @@ def hardware_config(board: Board, net: Network, lanes, *, max_events: int, sched
     return hw
 
 
+def link_choices(board: Board, net: Network, hw: HardwareConfig, encoder: bool | None, stream: bool | None,
+                 max_payload: int) -> tuple[bool, bool]:
+    """``(encoder, stream)`` of a build's host link, the board's choices (:func:`.fit.choose_encoder`,
+    :func:`.fit.choose_stream` for ``hw``) where None."""
+    return (fit.choose_encoder(net) if encoder is None else encoder,
+            fit.choose_stream(board, net, hw, max_payload) if stream is None else stream)
+
+
 def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, baud: int | None = None,
                    encoder: bool | None = None, stream: bool | None = None,
                    max_payload: int = DEFAULT_MAX_PAYLOAD, seed: int | None = None, platform=None):
     """The board top's Amaranth build plan, with the tool options of a build: what :func:`build`
     hands to Yosys and nextpnr. What is None gets :func:`build`'s default: the board's clock
-    (``pll``) and baud, :func:`.fit.choose_encoder`, :func:`.fit.choose_stream`, nextpnr's own
-    seed, a new ``platform`` (Amaranth prepares a platform once)."""
+    (``pll``) and baud, :func:`link_choices`, nextpnr's own seed, a new ``platform`` (Amaranth
+    prepares a platform once)."""
     pll = pll_for(board, None) if pll is None else pll
-    encoder = fit.choose_encoder(net) if encoder is None else encoder
-    stream = fit.choose_stream(board, net, hw, max_payload) if stream is None else stream
+    encoder, stream = link_choices(board, net, hw, encoder, stream, max_payload)
     platform = board.platform() if platform is None else platform
     top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
     pnr_opts = "--report report.json --timing-allow-fail"
@@ -207,8 +214,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     hw = configure(board.default_lanes if lanes is None or auto else lanes)
     pll = pll_for(board, clock_mhz)
     baud = link_baud(board, baud, pll.f_out_mhz * 1e6)
-    if stream is None:
-        stream = fit.choose_stream(board, net, hw, max_payload)
+    # (the encoder's choice depends on the network alone; the stream's on the board's lanes)
+    encoder, stream = link_choices(board, net, hw, encoder, stream, max_payload)
     lanes_auto = None
     if auto:
         say(f"build {board.name}: choosing lanes on the core's twin")
@@ -217,8 +224,6 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         lanes_auto["refused"] = []
     # auto: the chosen lanes, then each earlier step's, should synthesis find more cells than estimated
     tries = [hw] if not auto else [configure(step["lanes"]) for step in reversed(lanes_auto["steps"])]
-    if encoder is None:
-        encoder = fit.choose_encoder(net)
     est = fit.precheck(board, net, tries[0], stream=stream, max_payload=max_payload)
 
     platform = board.platform()
