@@ -55,6 +55,10 @@ from spikegate.boards.targets import get_board
 from spikegate.errors import UserError
 from spikegate.model.procgroup import end_groups_on_sigterm, groups_ended_on_error
 from spikegate.model import Network
+try:
+    from spikegate.boards.toolchain import ROUTERS
+except ImportError:  # an old commit's package, built with nextpnr's default router
+    ROUTERS = None
 
 HERE = Path(__file__).resolve().parent
 MNIST_SUBSET = HERE.parents[1] / "shared" / "datasets" / "mnist-subset"
@@ -209,10 +213,10 @@ def package_commit(root: Path | None = None) -> str | None:
 
 
 def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, jobs, out,
-        registered_reads: bool | None = None, lanes_auto: bool = False) -> list[dict]:
+        registered_reads: bool | None = None, lanes_auto: bool = False, router: str | None = None) -> list[dict]:
     """Build every (network, board, seed); return one summary row per (network, board). With
     ``lanes_auto`` every build chooses its lanes (``build(lanes="auto")``), ``MNIST_BUILD``'s other
-    options kept."""
+    options kept; ``router``: nextpnr's (``build(router=...)``), None for its default."""
     nets = {"digits": (None, None), "mnist-784-128-10": (mnist_net, data_dir)}
     # seed-major: every board has its first placements before any board gets its last
     jobs_list = [(label, b, s) for s in seeds for label in networks for b in boards]
@@ -228,6 +232,8 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
             options["lanes"] = "auto"
         if registered_reads is not None:  # (only then: an old commit's build() has no such argument)
             options["registered_reads"] = registered_reads
+        if router is not None:  # (the same: an old commit's build() has no router)
+            options["router"] = router
         name = f"{label} on {b}, seed {'default' if s is None else s}"
         print(f"== {name}", file=sys.stderr)
         r = one_build(b, label, net, options, s, out, ddir, samples)
@@ -292,6 +298,8 @@ def main(argv=None) -> int:
     ap.add_argument("--registered-reads", action=argparse.BooleanOptionalAction, default=None,
                     help="build with (or without) a flip-flop behind every block RAM read "
                          "(HardwareConfig.registered_reads; default: the board's choice, on for the ECP5 boards)")
+    ap.add_argument("--router", choices=ROUTERS, default=None,
+                    help="nextpnr's routing algorithm for every build (default: nextpnr's, router1)")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spikegate-bench-boards")
     ap.add_argument("--reports", type=Path, nargs="+", default=None, metavar="REPORT",
                     help="summarise these saved build reports (BOARD-report.json) instead of building")
@@ -326,10 +334,10 @@ def main(argv=None) -> int:
         commit = package_commit()   # before the builds: a commit made during a long run is not what it built
         rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
                    samples=args.samples, jobs=args.jobs, out=args.out, registered_reads=args.registered_reads,
-                   lanes_auto=args.lanes_auto)
+                   lanes_auto=args.lanes_auto, router=args.router)
         if args.json:
             print(json.dumps({"commit": commit, "seeds": seeds, "registered_reads": args.registered_reads,
-                              "lanes_auto": args.lanes_auto, "rows": rows}, indent=1))
+                              "lanes_auto": args.lanes_auto, "router": args.router, "rows": rows}, indent=1))
             return 0
     old = None
     if args.old.is_file():

@@ -43,7 +43,7 @@ from .errors import BuildError, TimingError
 from .flow import NAME, NOT_RUN, run_flow, synth_options
 from .report import format_report, pll_timing, safe_clock_advice
 from .targets import Board, get_board
-from .toolchain import resolve, tool_identity
+from .toolchain import check_router, resolve, tool_identity
 from ..model.uart import baud_divisor
 from .top import BoardTop, link_baud, pll_for
 from .lanes import AUTO, choose_lanes
@@ -80,8 +80,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def check_arguments(seed, samples, out_dir, timeout) -> None:
+def check_arguments(seed, samples, out_dir, timeout, router=None) -> None:
     """What can be checked without the network: before the flow, not after minutes of it."""
+    check_router(router)
     for name, value, lo, hi in (("seed", seed, 0, MAX_SEED), ("samples", samples, 1, MAX_SAMPLES)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi):
             raise ValueError(f"{name} = {value!r} is not valid; valid: an integer from {lo} to {hi}")
@@ -138,11 +139,12 @@ def link_choices(board: Board, net: Network, hw: HardwareConfig, encoder: bool |
 
 def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, baud: int | None = None,
                    encoder: bool | None = None, stream: bool | None = None,
-                   max_payload: int = DEFAULT_MAX_PAYLOAD, seed: int | None = None, platform=None):
+                   max_payload: int = DEFAULT_MAX_PAYLOAD, seed: int | None = None, router: str | None = None,
+                   platform=None):
     """The board top's Amaranth build plan, with the tool options of a build: what :func:`build`
     hands to Yosys and nextpnr. What is None gets :func:`build`'s default: the board's clock
-    (``pll``) and baud, :func:`link_choices`, nextpnr's own seed, a new ``platform`` (Amaranth
-    prepares a platform once)."""
+    (``pll``) and baud, :func:`link_choices`, nextpnr's own seed and router, a new ``platform``
+    (Amaranth prepares a platform once)."""
     pll = pll_for(board, None) if pll is None else pll
     encoder, stream = link_choices(board, net, hw, encoder, stream, max_payload)
     platform = board.platform() if platform is None else platform
@@ -150,6 +152,8 @@ def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, 
     pnr_opts = "--report report.json --timing-allow-fail"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
+    if router is not None:
+        pnr_opts += f" --router {router}"
     if board.family == "gowin":
         # Amaranth's Gowin flow writes no clock constraint; without one nextpnr targets 12 MHz.
         pnr_opts += f" --freq {pll.f_out_mhz:g}"
@@ -158,7 +162,7 @@ def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, 
 
 def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_dir=None,
           cache_dir=None, max_events: int | None = None, samples: int | None = None,
-          data_dir=None, force: bool = False, seed: int | None = None, weight_ram=None,
+          data_dir=None, force: bool = False, seed: int | None = None, router: str | None = None, weight_ram=None,
           baud: int | None = None, encoder: bool | None = None, schedule: str = "inflight",
           stream: bool | None = None, max_payload: int = DEFAULT_MAX_PAYLOAD, registered_reads: bool | None = None,
           timeout: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
@@ -183,7 +187,9 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     (:class:`~spikegate.model.hardware.HardwareConfig`; docs/timing.md: the ECP5's block RAM takes
     5.8 ns from clock to data; each layer step costs a cycle more; dense networks without temporal
     features or plasticity; default :func:`boards.fit.choose_registered_reads`: on the ECP5 where the
-    network allows it); ``timeout`` is the seconds
+    network allows it); ``router`` is nextpnr's routing algorithm, one of
+    :data:`boards.toolchain.ROUTERS` (default None: nextpnr's, router1 on the iCE40 and ECP5);
+    ``timeout`` is the seconds
     the tools (synthesis, place and route, packing) get together (default
     :data:`boards.cache.BUILD_TIMEOUT_S`): past it the build is stopped and BuildError
     raised, nothing cached; ``progress(text)`` hears each step.
@@ -191,7 +197,7 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda text: None)
     board = get_board(board) if not isinstance(board, Board) else board
-    check_arguments(seed, samples, out_dir, timeout)
+    check_arguments(seed, samples, out_dir, timeout, router)
     check_max_payload(max_payload)
     if encoder is not None and not isinstance(encoder, bool):
         raise ValueError(f"encoder = {encoder!r} is not valid; valid: True (the on-chip input encoder in the "
@@ -236,7 +242,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         say(f"build {board.name}: elaborating the board top ({'x'.join(map(str, net.shape))}, "
             f"lanes {lanes}, {pll.f_out_mhz:g} MHz)")
         plan = board_top_plan(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream,
-                              max_payload=max_payload, seed=seed, platform=None if k else platform)
+                              max_payload=max_payload, seed=seed, router=router,
+                              platform=None if k else platform)
         key = design_key(plan, board, tools)
         try:
             got = fetch(root, key, board.bitstream_name, force=force, progress=say,
@@ -262,7 +269,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
         "lanes": lanes, **({"lanes_auto": lanes_auto} if auto else {}),
-        "max_events": max_events, "seed": seed, "encoder": encoder, "stream": stream, "schedule": hw.schedule,
+        "max_events": max_events, "seed": seed, "router": router, "encoder": encoder, "stream": stream,
+        "schedule": hw.schedule,
         "registered_reads": hw.registered_reads,
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,

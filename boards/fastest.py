@@ -74,7 +74,7 @@ def build_fastest(board, net=None, *, attempts: int = DEFAULT_ATTEMPTS, out_dir=
         raise TypeError("build_fastest chooses the clock: clock_mhz is not an argument")
     # What build() checks before its tools run, checked before the first placement too: the
     # output folder is written only after every placement.
-    check_arguments(options.get("seed"), samples, out_dir, options.get("timeout"))
+    check_arguments(options.get("seed"), samples, out_dir, options.get("timeout"), options.get("router"))
     tried: list[dict] = []
     best, first_error = None, None
     clock = board.clock_mhz

@@ -21,7 +21,7 @@ from .errors import BuildError
 from .targets import Board
 from ..hdl.synapse import NO_RW_CHECK
 
-__all__ = ["NAME", "NOT_RUN", "NO_RW_CHECK_SCRIPT", "synth_options", "extract", "run_flow"]
+__all__ = ["NAME", "NOT_RUN", "NO_RW_CHECK_SCRIPT", "synth_options", "extract", "run_flow", "timeout_advice"]
 
 # The top module's name in Amaranth's build plan (its files are NAME.*).
 NAME = "top"
@@ -100,6 +100,15 @@ def extract(plan, work: Path) -> None:
         path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
 
 
+def timeout_advice(cmd: list[str]) -> str:
+    """What a build stopped at its deadline while running ``cmd`` can try besides more time."""
+    # nextpnr's router1 can go on for hours on a congested large design that router2 routes in
+    # minutes (docs/timing.md: the ULX3S's 784-128-10 build at 64 lanes).
+    if cmd[0].startswith("nextpnr") and "router2" not in cmd:
+        return "; if it was still routing, `--router router2` may finish it"
+    return ""
+
+
 def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Path, lanes,
              progress: Callable[[str], None], timeout: float | None = None) -> None:
     """Run every tool of ``plan`` in the scratch folder ``work`` and copy the products (bitstream,
@@ -135,7 +144,7 @@ def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Pa
         except subprocess.TimeoutExpired:
             raise BuildError(f"{desc} did not finish within the {timeout:g} s a build's tools get together "
                              f"(`spikegate build --timeout S`, default {BUILD_TIMEOUT_S:g}); it was stopped and "
-                             "nothing was cached") from None
+                             f"nothing was cached{timeout_advice(cmd)}") from None
         except BuildError:
             if tool.startswith("nextpnr"):
                 logs.raise_pnr_resource_error(work / f"{NAME}.tim", board, lanes)

@@ -16,7 +16,18 @@ from pathlib import Path
 
 from ..errors import UserError
 
-__all__ = ["Tool", "TOOLS", "resolve", "tool_identity"]
+__all__ = ["Tool", "TOOLS", "ROUTERS", "check_router", "resolve", "tool_identity"]
+
+# nextpnr's routing algorithms (``--router``), in every flow here (iCE40, ECP5, himbaechel Gowin).
+# router1 is the default for iCE40 and ECP5; on the ULX3S's 64-lane 784-128-10 build it stalls with
+# tens of thousands of wires overused where router2 routes in minutes (docs/timing.md).
+ROUTERS = ("router1", "router2")
+
+
+def check_router(router) -> None:
+    """``router``: None (nextpnr's default, no option passed) or one of ROUTERS."""
+    if router is not None and router not in ROUTERS:
+        raise ValueError(f"router = {router!r} is not valid; valid: {', '.join(ROUTERS)} or None (nextpnr's default)")
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ FILE_TIERS = {
     "test_nir_temporal.py": "model",
     "test_nir_snntorch_temporal.py": "model",
     "test_synth.py": "yosys",
+    "test_router.py": "amaranth",
     "test_spram_pack.py": "amaranth",
     "test_word_queue.py": "amaranth",
     "test_registered_reads.py": "model",
@@ -125,6 +126,7 @@ FILE_TIERS = {
 TEST_TIERS = {
     "test_sigterm.py::test_the_cli_ends_its_synthesis_on_sigterm": "yosys",
     "test_clock_search.py::test_search_places_at_each_fmax_and_keeps_the_fastest_met_build": "yosys",
+    "test_router.py::test_a_router2_build_routes_with_router2_and_says_so": "yosys",
     "test_bram_bound.py::test_outreg_puts_every_block_ram_read_through_its_output_register": "yosys",
     "test_link_fuzz.py::test_twin_fuzz_short": "model",
     "test_link_fuzz.py::test_a_board_that_never_falls_silent_ends_the_listening": "model",

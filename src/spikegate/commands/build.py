@@ -6,6 +6,7 @@ import sys
 
 from ..boards.cache import BUILD_TIMEOUT_S
 from ..boards.fastest import DEFAULT_ATTEMPTS, MAX_ATTEMPTS, MIN_ATTEMPTS
+from ..boards.toolchain import ROUTERS
 from ..boards.lanes import MIN_GAIN
 from ..checks import check_float, check_input_dir, check_int, check_output_dir
 from ..errors import UserError
@@ -63,7 +64,8 @@ def run(args) -> int:
     check_int("--placements", args.placements, MIN_ATTEMPTS, MAX_ATTEMPTS)
     from ..progress import note
     options = dict(lanes=parse_lanes(args.lanes, auto=True), out_dir=args.out, max_events=args.max_events,
-                   samples=args.samples, data_dir=args.data_dir, force=args.force, seed=args.seed, baud=args.baud,
+                   samples=args.samples, data_dir=args.data_dir, force=args.force, seed=args.seed, router=args.router,
+                   baud=args.baud,
                    encoder=args.encoder, schedule=args.schedule, max_payload=args.max_payload,
                    registered_reads=args.registered_reads,
                    stream=False if args.no_stream else None, timeout=args.timeout, progress=note)
@@ -117,6 +119,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="nextpnr placement seed (default: nextpnr's); another seed can rescue a "
                         "design that narrowly misses timing")
+    p.add_argument("--router", choices=ROUTERS, default=None,
+                   help="nextpnr's routing algorithm (default: nextpnr's, router1 on the iCE40 and ECP5); "
+                        "router2 routes some large ECP5 designs on which router1 stalls, "
+                        "e.g. 784-128-10 at --lanes 64,4 on the ULX3S (docs/timing.md)")
     p.add_argument("--baud", type=int, default=None, metavar="N",
                    help="host link baud rate (default: the board's fastest reliable rate, see `spikegate "
                         "boards`; refused if the board's USB-serial bridge or the clock cannot run it)")
