@@ -90,7 +90,7 @@ class ResultSnoop(wiring.Component):
     ``cls`` then holds until the next run's outputs have all been read, so the LEDs show the last
     complete result while the host streams samples.
 
-    ``latency``: cycles from an address to its value (``HardwareConfig.read_latency``: 2 with
+    ``latency``: cycles from an address to its value (``Core.read_latency``: 2 or 3 with
     registered reads); the address waits that long before it meets the value, and ``done`` must
     have held since the address.
     """
@@ -266,7 +266,7 @@ class BoardTop(Elaboratable):
             self._leds(m, platform, hb_ctr[hb_bit], link.busy, Const(0, 4), Const(0, 1), Const(0, 1))
             return m
         value = core.out_membrane if last.readout else core.out_count
-        m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape(), latency=self.hw.read_latency)
+        m.submodules.snoop = snoop = ResultSnoop(last.n, value.shape(), latency=core.read_latency)
         m.d.comb += [snoop.done.eq(core.done), snoop.out_addr.eq(core.out_addr),
                      snoop.value.eq(value)]
         self._leds(m, platform, hb_ctr[hb_bit], link.busy, snoop.cls, snoop.valid, snoop.new)

@@ -52,7 +52,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.hardware import HardwareConfig
+from ..model.hardware import HardwareConfig, param_latency, read_latency
 from ..model.layer import bits_for, ceil_log2
 from ..model.network import Network
 from ..model.protocol import CfgTarget
@@ -103,6 +103,8 @@ class NetworkCore(wiring.Component):
         # Validate everything before building any gateware.
         self.geometry = geos = hw.geometry(net)
         self.net, self.hw = net, hw
+        # cycles from out_addr / param_addr to their data (model.hardware: with registered reads)
+        self.read_latency, self.param_latency = read_latency(geos), param_latency(geos)
         max_events, trace_depth = hw.max_events, hw.trace_depth
         L = len(net.layers)
         self.layer_bits = max(1, ceil_log2(L))
@@ -142,7 +144,7 @@ class NetworkCore(wiring.Component):
             "out_membrane": Out(signed(last.membrane_bits)),
             "cfg": In(stream.Signature(self.cfg_layout)),
             "cfg_error": Out(1),
-            # Idle-only parameter read (CHECKSUM): the value at param_addr, hw.param_latency cycles later.
+            # Idle-only parameter read (CHECKSUM): the value at param_addr, param_latency cycles later.
             "param_addr": In(self.param_layout),
             "param_data": Out(signed(self.data_bits)),
             "mon": Out(data.ArrayLayout(self.mon_layout, L)),

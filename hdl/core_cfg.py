@@ -64,12 +64,12 @@ def cfg_port(m, top, idle, cfg_error) -> None:
 
 
 def param_port(m, top) -> None:
-    """``param_data`` shows, ``hw.param_latency`` cycles after ``param_addr``, the addressed layer's
+    """``param_data`` shows, ``param_latency`` cycles after ``param_addr``, the addressed layer's
     weight, bias or threshold."""
     pa = top.param_addr
     pa_q = Signal(top.param_layout)
     m.d.sync += pa_q.eq(pa)
-    pa_q = late(m, pa_q, top.hw.param_latency - 1, "param_addr_r")
+    pa_q = late(m, pa_q, top.param_latency - 1, "param_addr_r")
     for l, core in enumerate(top.layers):
         m.d.comb += [core.param_row.eq(pa.row), core.param_col.eq(pa.col)]
         with m.If(pa_q.layer == l):

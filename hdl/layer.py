@@ -280,12 +280,21 @@ class LayerCore(wiring.Component):
         # --- stage 2: the memories answer; the neuron pipeline starts ------------------------------
         # (stage 3 with registered reads: the words are registered first, and what travels with
         # them waits as long, as do the synapse array's sums: hdl.synapse)
+        # With two read stages (a weight memory built from block-deep parts: hdl.synapse) the
+        # state words wait a cycle more for the sums; the idle-time peek and parameter reads take
+        # them after the first register, so their latencies stay 2 and 3 (model.hardware).
         R = geo.read_stages
-        v_data, b_data = late(m, v_rd.data, R, "v_word_r"), late(m, b_rd.data, R, "bias_word_r")
-        r_data = late(m, r_rd.data, R, "r_word_r") if self.r_mem is not None else None
-        c_data = late(m, c_rd.data, R, "count_word_r") if self.count_mem is not None else None
+        R1 = min(R, 1)
+        v_peek, b_param = late(m, v_rd.data, R1, "v_word_r"), late(m, b_rd.data, R1, "bias_word_r")
+        b_data = late(m, b_param, R - R1, "bias_word_rr")
+        r_peek = late(m, r_rd.data, R1, "r_word_r") if self.r_mem is not None else None
+        c_peek = late(m, c_rd.data, R1, "count_word_r") if self.count_mem is not None else None
+        v_data = late(m, v_peek, R - R1, "v_word_rr")
+        r_data = late(m, r_peek, R - R1, "r_word_rr") if r_peek is not None else None
+        c_data = late(m, c_peek, R - R1, "count_word_rr") if c_peek is not None else None
         sweep_q, group_q = late(m, sweep_q, R, "sweep_q_r"), late(m, group_q, R, "group_q_r")
-        fresh_q, peek_lane_q = late(m, fresh_q, R, "fresh_q_r"), late(m, peek_lane_q, R, "peek_lane_q_r")
+        fresh_peek, peek_lane_q = late(m, fresh_q, R1, "fresh_q_r"), late(m, peek_lane_q, R1, "peek_lane_q_r")
+        fresh_q = late(m, fresh_peek, R - R1, "fresh_q_rr")
         v_lanes = data.ArrayLayout(signed(V), P)(v_data)
         b_lanes = data.ArrayLayout(signed(V), P)(b_data)
         r_lanes = data.ArrayLayout(unsigned(rb), P)(r_data) if self.r_mem is not None else None
@@ -370,7 +379,9 @@ class LayerCore(wiring.Component):
                 spikes=self.spikes))
 
         # Peek (idle): the same read ports, fresh groups read as zero.
-        drive_peek(m, self, fresh_q, peek_lane_q if lane_bits else 0, v_lanes, r_lanes, c_lanes)
+        drive_peek(m, self, fresh_peek, peek_lane_q if lane_bits else 0, data.ArrayLayout(signed(V), P)(v_peek),
+                   data.ArrayLayout(unsigned(rb), P)(r_peek) if r_peek is not None else None,
+                   data.ArrayLayout(unsigned(cb), P)(c_peek) if c_peek is not None else None)
 
         # --- run-time configuration -------------------------------------------------------------
         cfg_lane = self.cfg_col[:lane_bits] if lane_bits else Const(0, 1)
@@ -391,9 +402,10 @@ class LayerCore(wiring.Component):
         param_group = self.param_col[lane_bits:] if lane_bits else self.param_col
         param_lane_q = Signal(max(1, lane_bits))
         m.d.sync += param_lane_q.eq(self.param_col[:lane_bits] if lane_bits else 0)
-        param_lane_q = late(m, param_lane_q, R, "param_lane_q_r")
+        param_lane_q = late(m, param_lane_q, min(R, 1), "param_lane_q_r")
         m.d.comb += [syn.param_row.eq(self.param_row), syn.param_group.eq(param_group)]
         with m.If(~sweep_r):  # a registered select: the bias port is free outside the sweep
             m.d.comb += b_rd.addr.eq(param_group)
-        drive_params(m, self, param_lane_q if lane_bits else 0, syn.w_word, b_lanes, theta, R)
+        drive_params(m, self, param_lane_q if lane_bits else 0, syn.w_word, data.ArrayLayout(signed(V), P)(b_param),
+                     theta, R)
         return m

@@ -66,7 +66,7 @@ def drive_peek(m, core, fresh, lane, v_lanes, r_lanes, c_lanes) -> None:
 def drive_params(m, core, lane, w_lanes, b_lanes, theta, read_stages: int) -> None:
     """A layer's idle-time parameter reads (``layer_members``): lane ``lane`` of the weight and
     bias words its read ports answer with, registered once more with registered reads
-    (``read_stages``; HardwareConfig.param_latency): a wide layer's multiplexer inputs sit beside
+    (``read_stages``; model.hardware.param_latency): a wide layer's multiplexer inputs sit beside
     blocks all over the die, and its routes plus the core's and the CHECKSUM walker's choices were
     the 64-lane ULX3S builds' slowest path. ``theta`` is a register only cfg writes, never during
     an idle-time read."""

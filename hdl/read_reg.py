@@ -4,15 +4,17 @@ An ECP5 DP16KD takes 5.8 ns from clock to data at speed grade 6 (docs/timing.md)
 behind a read leaves little of a 10 ns cycle. With the option, each read's data goes into a
 flip-flop first and the logic starts from there, a cycle later (:func:`late`), and a deep weight
 memory is built as narrow slices, so that no wide multiplexer sits between the blocks and that
-flip-flop (:func:`weight_slices`). Without it, nothing is added: the netlist is the one built
-before the option existed.
+flip-flop (:func:`weight_slices`). A slice (or a whole memory) still deeper than one block is built
+from block-deep parts, each part's word registered before the multiplexer that picks the part
+(:func:`sliced_ports`; ``model.blocks.weight_parts``): the core then has two read stages. Without
+the option, nothing is added: the netlist is the one built before the option existed.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Signal, unsigned
+from amaranth.hdl import Cat, Mux, Signal, unsigned
 from amaranth.lib.memory import Memory
 
-from ..model.blocks import weight_slice_bits
+from ..model.blocks import slice_depth, weight_parts, weight_slice_bits
 from ..model.layer import LayerGeometry, ceil_log2
 from .spram import MemPort
 
@@ -29,32 +31,54 @@ def late(m, value, stages: int, name: str, *, reset_less: bool = False):
     return value
 
 
-def weight_slices(geo: LayerGeometry, words: list[int], attrs: dict) -> list[Memory]:
+def weight_slices(geo: LayerGeometry, words: list[int], attrs: dict) -> list[list[Memory]]:
     """The weight memory of initial contents ``words`` as slices of
-    :func:`~spikegate.model.blocks.weight_slice_bits` bits
-    (slice k: bits k*s .. k*s+s-1 of every word), or [] to keep it whole."""
-    sb = weight_slice_bits(geo)
-    if sb is None:
+    :func:`~spikegate.model.blocks.weight_slice_bits` bits (slice k: bits k*s .. k*s+s-1 of every
+    word; one slice of whole words when it keeps them whole), each a list of its block-deep parts
+    (:func:`~spikegate.model.blocks.weight_parts`; part j: words j*d .. j*d+d-1), or [] to keep the
+    memory one :class:`Memory` (whole words, one block deep)."""
+    sb, parts = weight_slice_bits(geo), weight_parts(geo)
+    if sb is None and parts == 1:
         return []
+    sb = sb or geo.lanes * geo.weight_bits
+    depth, d = geo.n_in * geo.groups, slice_depth(sb)
     mask = (1 << sb) - 1
-    return [Memory(shape=unsigned(sb), depth=geo.n_in * geo.groups, attrs=attrs,
-                   init=[(w >> (k * sb)) & mask for w in words])
+    return [[Memory(shape=unsigned(sb), depth=min(d, depth - j * d), attrs=attrs,
+                    init=[(w >> (k * sb)) & mask for w in words[j * d:(j + 1) * d]])
+             for j in range(parts)]
             for k in range(geo.lanes * geo.weight_bits // sb)]
 
 
-def sliced_ports(m, slices: list[Memory], geo: LayerGeometry) -> tuple[MemPort, MemPort]:
-    """(read port, write port) of the weight memory built as ``slices``, all at the same address;
-    a slice lies within one lane, so the lane's write enable is the slice's."""
+def sliced_ports(m, slices: list[list[Memory]], geo: LayerGeometry) -> tuple[MemPort, MemPort]:
+    """(read port, write port) of the weight memory built as ``slices`` (:func:`weight_slices`), all
+    at the same address; a slice lies within one lane, so the lane's write enable is the slice's.
+    With parts, each part's word is registered and the part is picked behind those registers by the
+    address's high bits, registered as long: the read port's data then comes a cycle later."""
     W, wb = geo.lanes * geo.weight_bits, geo.weight_bits
     addr_bits = max(1, ceil_log2(geo.n_in * geo.groups))
     rd, wr = MemPort(addr_bits, W, geo.lanes), MemPort(addr_bits, W, geo.lanes)
     sb = W // len(slices)
+    parts = len(slices[0])
+    low = ceil_log2(slices[0][0].depth) if parts > 1 else addr_bits
+    if parts > 1:
+        # the part a read picks, known when its word leaves the part's register
+        pick = late(m, rd.addr[low:], 2, "weight_part")
     data = []
-    for k, mem in enumerate(slices):
-        m.submodules[f"weights_{k}"] = mem
-        r, w = mem.read_port(), mem.write_port()
-        m.d.comb += [r.addr.eq(rd.addr), w.addr.eq(wr.addr), w.data.eq(wr.data[k * sb:(k + 1) * sb]),
-                     w.en.eq(wr.en[k * sb // wb])]
-        data.append(r.data)
+    for k, mems in enumerate(slices):
+        words = []
+        for j, mem in enumerate(mems):
+            name = f"weights_{k}" if parts == 1 else f"weights_{k}_{j}"
+            m.submodules[name] = mem
+            r, w = mem.read_port(), mem.write_port()
+            en = wr.en[k * sb // wb]
+            if parts > 1:
+                en = en & (wr.addr[low:] == j)
+            r_addr, w_addr = (rd.addr, wr.addr) if parts == 1 else (rd.addr[:low], wr.addr[:low])
+            m.d.comb += [r.addr.eq(r_addr), w.addr.eq(w_addr), w.data.eq(wr.data[k * sb:(k + 1) * sb]), w.en.eq(en)]
+            words.append(r.data if parts == 1 else late(m, r.data, 1, f"{name}_word", reset_less=True))
+        word = words[0]
+        for j in range(1, parts):
+            word = Mux(pick == j, words[j], word)
+        data.append(word)
     m.d.comb += rd.data.eq(Cat(*data))
     return rd, wr

@@ -21,11 +21,15 @@ the word written in the same cycle, so back-to-back events to the same group are
 G >= 2 consecutive ops address different groups (the layer issues 0..G-1 in order), so the port
 is plain and Yosys adds no bypass logic.
 
-With ``geometry.read_stages`` = 1 (``HardwareConfig.registered_reads``) both words are registered
-as they leave the block RAMs (:func:`~spikegate.hdl.read_reg.late`) and stage 2 becomes stage 3:
-sums, idle-time weight reads and ``acc`` come a cycle later. An op then reads its accumulator word
-before the two ops issued just ahead of it have written theirs; with G >= 3 those are other groups,
-with G <= 2 the register takes the word being written, in that cycle or the one before, instead.
+With ``geometry.read_stages`` = R >= 1 (``HardwareConfig.registered_reads``) both words are
+registered R times as they leave the block RAMs (:func:`~spikegate.hdl.read_reg.late`) and stage 2
+becomes stage 2 + R: sums, idle-time weight reads and ``acc`` come R cycles later. With R = 2 the
+weight word's first register is one per block-deep part of the memory, before the multiplexer that
+picks the part (:func:`~spikegate.hdl.read_reg.sliced_ports`), and the accumulator word is read a
+cycle later instead of registered twice, so that it is read and written back two cycles apart, as
+with R = 1. An op then reads its accumulator word before the two ops issued just ahead of it have
+written theirs; with G >= 3 those are other groups, with G <= 2 the register takes the word being
+written, in that cycle or the one before, instead.
 """
 from __future__ import annotations
 
@@ -124,7 +128,8 @@ class SynapseArray(wiring.Component):
             "w_col": In(max(1, (geo.groups * geo.lanes - 1).bit_length())),
             "w_data": In(signed(geo.weight_bits)),
             # Idle-time reads (CHECKSUM): in a cycle after one without op, w_word is the weight word
-            # at (param_row, param_group) of the previous cycle (of 1 + read_stages cycles before).
+            # at (param_row, param_group) of the previous cycle (of 2 cycles before with registered
+            # reads: it is taken after the first register, whatever read_stages is).
             "param_row": In(geo.addr_bits),
             "param_group": In(geo.group_bits),
             "w_word": Out(data.ArrayLayout(signed(geo.weight_bits), geo.lanes)),
@@ -132,6 +137,8 @@ class SynapseArray(wiring.Component):
         # Registered reads (the ECP5): a deep weight memory as narrow slices (hdl.read_reg).
         self.weight_slices = ([] if self.spram or not geo.read_stages else
                               weight_slices(geo, self.init_words, BLOCK_RAM_NO_COLLISION))
+        self.weight_parts = len(self.weight_slices[0]) if self.weight_slices else 1
+        assert self.weight_parts == 1 or geo.read_stages >= 2, "a part's register is a read stage"
         self.weights = None if self.spram_primitive or self.weight_slices else Memory(
             shape=unsigned(geo.lanes * geo.weight_bits), depth=geo.n_in * geo.groups, init=self.init_words,
             attrs=BLOCK_RAM_NO_COLLISION)
@@ -166,9 +173,10 @@ class SynapseArray(wiring.Component):
         group_r = Signal.like(self.group)
         waddr_r = Signal(len(w_rd.addr))
         m.d.sync += [op_r.eq(self.op), group_r.eq(self.group), waddr_r.eq(word_address(self.addr, G, self.group))]
+        R = geo.read_stages
         m.d.comb += [
             w_rd.addr.eq(waddr_r),
-            a_rd.addr.eq(group_r),
+            a_rd.addr.eq(late(m, group_r, max(0, R - 1), "acc_group_r")),
         ]
         # The weight port is free when no op was issued the cycle before (a registered select).
         with m.If(op_r == OP_NONE):
@@ -177,11 +185,13 @@ class SynapseArray(wiring.Component):
         group_q = Signal.like(self.group)
         m.d.sync += [op_q.eq(op_r), group_q.eq(group_r)]
 
-        R = geo.read_stages
-        w_data = late(m, w_rd.data, R, "w_word_r")
+        # (a weight memory built from block-deep parts registers its words once already)
+        R1 = min(R, 1)
+        w_first = late(m, w_rd.data, R1 - int(self.weight_parts > 1), "w_word_r")
+        w_data = late(m, w_first, R - R1, "w_word_rr")
         a_data = a_rd.data
         if R:
-            a_data = self._forwarded_acc(m, a_rd, a_wr, group_q)
+            a_data = self._forwarded_acc(m, a_rd, a_wr, late(m, group_q, R - 1, "acc_read_group"))
             op_q, group_q = late(m, op_q, R, "op_q_r"), late(m, group_q, R, "group_q_r")
         w_lanes = data.ArrayLayout(signed(wb), P)(w_data)
         a_lanes = data.ArrayLayout(signed(A), P)(a_data)
@@ -191,7 +201,7 @@ class SynapseArray(wiring.Component):
         # (OP_SWEEP leaves a_new = 0: the sums are consumed and cleared in one access.)
         m.d.comb += [
             self.acc.eq(a_lanes),
-            self.w_word.eq(w_data),
+            self.w_word.eq(w_first),
             a_wr.addr.eq(group_q),
             a_wr.data.eq(a_new),
             a_wr.en.eq(op_q != OP_NONE),

@@ -74,7 +74,7 @@ async def run_in_testbench(ctx, dut: NetworkCore, spikes: np.ndarray, max_cycles
     membranes_out = np.zeros(n_out, dtype=np.int64)
     for j in range(n_out):
         ctx.set(dut.out_addr, j)
-        await ctx.tick().repeat(dut.hw.read_latency)
+        await ctx.tick().repeat(dut.read_latency)
         counts[j] = ctx.get(dut.out_count)
         membranes_out[j] = ctx.get(dut.out_membrane)
     membranes, refractory = [], []

@@ -6,7 +6,7 @@ gateware builds a deep weight memory as narrow slices from them when its reads a
 """
 from __future__ import annotations
 
-__all__ = ["BLOCK_CONFIGS", "blocks_for", "slice_depth", "weight_slice_bits"]
+__all__ = ["BLOCK_CONFIGS", "blocks_for", "slice_depth", "weight_slice_bits", "weight_parts"]
 
 # (width, depth) configurations of one block: iCE40 SB_RAM40_4K, ECP5 DP16KD, Gowin SP/SDPB.
 BLOCK_CONFIGS = {
@@ -46,3 +46,15 @@ def weight_slice_bits(geo) -> int | None:
         if bits <= wb and wb % bits == 0 and 2 * slice_depth(bits) >= D:
             return bits
     return 1
+
+
+def weight_parts(geo) -> int:
+    """Block-deep parts of a layer's weight memory with registered reads (``geo``: its
+    LayerGeometry): its slices (:func:`weight_slice_bits` bits, or the whole word) cut at an ECP5
+    block's depth for their width. With more than one, a word passes a multiplexer between the
+    blocks on its way out, and that multiplexer with the routes to the blocks, after their 5.8 ns
+    from clock to data, made 784-128-10 at 4 lanes on the ULX3S miss 100 MHz (docs/timing.md). So
+    the gateware registers each part's word before the multiplexer (``hdl.read_reg``): a read
+    stage more (:func:`spikegate.model.hardware.read_stages_for`)."""
+    bits = weight_slice_bits(geo) or geo.lanes * geo.weight_bits
+    return -(-(geo.n_in * geo.groups) // slice_depth(bits))

@@ -8,10 +8,11 @@ sizes, so an impossible configuration fails with one clear message before any ga
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .blocks import weight_parts
 from .conv_layer import conv_geometry
 from .delay import delay_slots
 from .layer import LayerGeometry, LearningGeometry, bits_for
@@ -20,7 +21,7 @@ from .network import Network
 from .protocol import CfgTarget, value_range
 
 __all__ = ["HardwareConfig", "DEFAULT_MEMORY_BUDGET", "MAX_LANES", "MAX_EVENTS", "WEIGHT_RAMS",
-           "SPRAM_TILES", "SCHEDULES"]
+           "SPRAM_TILES", "SCHEDULES", "read_stages_for", "read_latency", "param_latency"]
 
 MAX_LANES = 64
 MAX_EVENTS = 1 << 20
@@ -70,12 +71,14 @@ class HardwareConfig:
       idle and read only during a run, so SPRAM's single port serves both; same timing either way.
     - ``registered_reads``: a register behind every block RAM read of the core (the ECP5's DP16KD
       takes 5.8 ns from clock to data at speed grade 6, before any logic; docs/timing.md). Each
-      layer step then costs one cycle more (``LayerGeometry.read_stages``), the output peek
-      (``out_*``) answers :attr:`read_latency` = 2 cycles after its address instead of 1, and the
-      parameter read (``param_*``) :attr:`param_latency` = 3: a register behind the choice of the
-      lane, which spans the die in a wide layer. Same spikes bit for bit. So far for dense layers
-      without temporal features or plasticity, with block RAM weights and input buffer; others are
-      refused by :meth:`geometry`.
+      layer step then costs ``LayerGeometry.read_stages`` cycles more (:func:`read_stages_for`:
+      1, or 2 where a weight memory is deeper than one block: a register behind each block, then
+      one behind the multiplexer between them), the output peek (``out_*``) answers
+      :func:`read_latency` = 2 cycles after its address instead of 1, and the
+      parameter read (``param_*``) :func:`param_latency` = 3: a register behind the choice of the
+      lane, which spans the die in a wide layer (both take the words after their first register). Same spikes bit for bit. So far for
+      dense layers without temporal features or plasticity, with block RAM weights and input
+      buffer; others are refused by :meth:`geometry`.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
@@ -132,18 +135,6 @@ class HardwareConfig:
                             ("trace_depth", int(self.trace_depth)), ("memory_budget", int(self.memory_budget)),
                             ("registered_reads", bool(self.registered_reads))):
             object.__setattr__(self, name, value)
-
-    @property
-    def read_latency(self) -> int:
-        """Cycles from the output peek's address (``out_addr``) to its data."""
-        return 1 + int(self.registered_reads)
-
-    @property
-    def param_latency(self) -> int:
-        """Cycles from an idle-time parameter read's address (``param_addr``) to its data: with
-        registered reads, the read register, then one behind the lane multiplexer (at 64 lanes that
-        multiplexer alone held 784-128-10 on the ULX3S to 80-82 MHz; docs/timing.md)."""
-        return 1 + 2 * int(self.registered_reads)
 
     def layer_lanes(self, n_layers: int) -> list[int]:
         """Lanes of each of ``n_layers`` layers (ValueError when a per-layer list has another length)."""
@@ -212,6 +203,9 @@ class HardwareConfig:
                                       current=tp is not None and tp.current is not None,
                                       recurrent=tp is not None and tp.recurrent is not None,
                                       delay_slots=delay_slots(layer), read_stages=int(self.registered_reads)))
+        if self.registered_reads:
+            stages = read_stages_for(geos)
+            geos = [replace(g, read_stages=stages) for g in geos]
         if self.registered_reads and self.input_ram != "block":
             raise ValueError(f"registered_reads = True is not valid with input_ram = {self.input_ram!r}; "
                              "valid: input_ram = 'block'")
@@ -267,3 +261,25 @@ def _check_layer_values(l: int, layer) -> None:
     vlo, vhi = value_range(layer, CfgTarget.BIAS)
     if layer.bias.min() < vlo or layer.bias.max() > vhi:
         raise ValueError(f"layer {l}: bias does not fit membrane_bits = {layer.membrane_bits}")
+
+
+def read_stages_for(geos: list[LayerGeometry]) -> int:
+    """Read stages of every layer of a core with registered reads: 2 when some layer's weight
+    memory is deeper than one block (:func:`~spikegate.model.blocks.weight_parts`), else 1. One
+    count for the whole core, so that every layer's neuron stage, its output peek and its
+    parameter reads keep the same timing."""
+    return 2 if any(g.conv is None and g.weight_ram == "block" and weight_parts(g) > 1 for g in geos) else 1
+
+
+def read_latency(geos: list[LayerGeometry]) -> int:
+    """Cycles from the output peek's address (``out_addr``) to its data, for a core of these layers:
+    2 with registered reads (the peek takes the state words after their first register)."""
+    return 1 + min(1, max((g.read_stages for g in geos), default=0))
+
+
+def param_latency(geos: list[LayerGeometry]) -> int:
+    """Cycles from an idle-time parameter read's address (``param_addr``) to its data, for a core of
+    these layers: 3 with registered reads, the words taken after their first register, then a
+    register behind the lane multiplexer (at 64 lanes that multiplexer alone held 784-128-10 on the
+    ULX3S to 80-82 MHz; docs/timing.md). The CHECKSUM walk is built for at most 3."""
+    return 1 + 2 * min(1, max((g.read_stages for g in geos), default=0))

@@ -211,7 +211,8 @@ IDENTIFY_TAIL = _table(("dirty", 1), ("net_id", NET_ID_BYTES, True))
 IDENT_READOUT = 0x01
 IDENT_STREAM = 0x02    # the board takes the next frame while it executes one (docs/protocol.md, "Streaming")
 # the bitstream registers its block RAM reads (HardwareConfig.registered_reads): its runs take one
-# cycle more per layer step, so the host's twin needs it to predict the board's cycle counts
+# or two cycles more per layer step (model.hardware.read_stages_for), so the host's twin needs it
+# to predict the board's cycle counts
 IDENT_REGISTERED = 0x04
 # Requests a host may have unanswered on a streaming board: one executing, one received behind it.
 STREAM_WINDOW = 2

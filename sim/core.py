@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..model.core import NetworkCore as CoreTwin, input_words
-from ..model.hardware import MAX_EVENTS, HardwareConfig
+from ..model.hardware import MAX_EVENTS, HardwareConfig, read_latency
 from ..model.network import Network
 from . import runner
 from .compare import Expected, HardwareRun, Mismatch, compare, expected_results
@@ -212,7 +212,7 @@ class CoreSim:
         N, T, _ = spikes.shape
         words, offsets, timeouts = self.load_words(spikes, cycles)
         (rdir / "job.json").write_text(json.dumps({"ports": self._ports, "n_out": self.net.n_outputs,
-                                                   "trace": True, "read_latency": self.hw.read_latency}))
+                                                   "trace": True, "read_latency": read_latency(self.geometry)}))
         np.savez(rdir / "job.npz", words=np.array(words, np.int64), offsets=np.array(offsets, np.int64),
                  timeout_cycles=np.array(timeouts, np.int64))
         prog = rdir / "progress"

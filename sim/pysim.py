@@ -77,7 +77,7 @@ def run_amaranth(sim: CoreSim, spikes) -> HardwareRun:
             rec["overflow"][s] = ctx.get(dut.overflow)
             for j in range(n_out):
                 ctx.set(dut.out_addr, j)
-                for _ in range(dut.hw.read_latency):
+                for _ in range(dut.read_latency):
                     await tick()
                 rec["counts"][s, j] = ctx.get(dut.out_count)
                 # Raw bits, as the Verilog testbench reads them; decode() sign-extends.

@@ -231,6 +231,28 @@ def cache_dirs(tmp_path_factory):
         yield root
 
 
+def two_read_stages(net, lanes) -> bool:
+    """README's rule (Hardware, "Registered block RAM reads"), transcribed: with registered reads a
+    dense layer's weight memory of D = n_in * G words of P * wb bits is kept whole while D <= 2 *
+    depth(P * wb), else cut into s-bit slices, s the widest of 8, 4, 2, 1 that divides wb, is at
+    most wb and has 2 * depth(s) >= D (1 if none); depth(b) is the deepest ECP5 DP16KD shape at
+    least b bits wide (512 for a word wider than 36 bits). Two read stages for every layer when
+    some layer's D is more than depth(its slice or word width)."""
+    shapes = [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)]
+
+    def depth(bits):
+        return max([d for w, d in shapes if w >= bits] or [512])
+
+    for layer, P in zip(net.layers, lanes):
+        G, wb = -(-layer.n // P), layer.weight_bits
+        D, width = layer.n_in * G, P * wb
+        if D > 2 * depth(width):
+            width = next((s for s in (32, 16, 8, 4, 2) if s <= wb and wb % s == 0 and 2 * depth(s) >= D), 1)
+        if D > depth(width):
+            return True
+    return False
+
+
 def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=None, weight_ram="block",
                   schedule="inflight", registered_reads=False):
     """docs/architecture.md's cycle count from the layer-step costs
@@ -253,7 +275,8 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
     k's reward at every step, ``sample_rewards`` its reward after the sample (both default 0). With
     ``weight_ram="spram"`` (every layer's weights in SPRAM; stdp only) a weight pass issues every
     other cycle: ``L = n_in + E * (2G if a_minus else 2) + S * 2 n_in + 4``. ``registered_reads``
-    (HardwareConfig) makes the 8 a 9."""
+    (HardwareConfig) makes the 8 a 9, or a 10 when a weight memory is deeper than one block
+    (:func:`two_read_stages`)."""
     spikes = np.asarray(spikes, bool)
     batch = spikes[None] if spikes.ndim == 2 else spikes
     lanes = lanes if isinstance(lanes, (list, tuple)) else [lanes] * len(net.layers)
@@ -269,6 +292,8 @@ def cycle_formula(net, lanes, spikes, learn=False, rewards=None, sample_rewards=
         out = simulate(net, batch).spikes
     events = [batch] + out[:-1]
     L, T = len(net.layers), batch.shape[1]
+    if registered_reads:
+        registered_reads = 2 if two_read_stages(net, lanes) else 1
     cost = np.zeros((L, T, len(batch)), np.int64)
     for t in range(T):
         for l, (layer, P, e, own) in enumerate(zip(net.layers, lanes, events, out)):

@@ -237,7 +237,7 @@ async def _run_and_check(ctx, dut, expect):
     assert ctx.get(dut.cycles) == expect.cycles
     for j in range(len(expect.counts)):
         ctx.set(dut.out_addr, j)
-        await ctx.tick().repeat(dut.hw.read_latency)
+        await ctx.tick().repeat(dut.read_latency)
         assert ctx.get(dut.out_count) == expect.counts[j], j
         assert ctx.get(dut.out_membrane) == expect.membranes[-1][j], j
 
@@ -323,7 +323,7 @@ def test_parameter_reads_answer_after_the_param_latency(registered_reads):
 
     async def body(ctx):
         seen = []
-        lat = hw.param_latency
+        lat = dut.param_latency
         assert lat == (3 if registered_reads else 1)
         for l, target, row, col, _ in reads + [reads[0]] * lat:
             ctx.set(dut.param_addr, {"layer": l, "target": target, "row": row, "col": col})
@@ -353,12 +353,16 @@ def test_weight_slices_keep_each_bit_within_two_blocks():
 @pytest.mark.parametrize("n_in, n, blocks", [(300, 16, 1), (1200, 8, 2)])
 def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads(n_in, n, blocks):
     # Layer 0 (1,200 or 2,400 weight words at 4 lanes) is built as four 8-bit slices, one or two
-    # blocks deep (2,048 words a block): writes reach one lane's slice, reads put the word
-    # together, and a run uses the written weights.
+    # blocks deep (2,048 words a block; two: each slice as two parts, each part's word registered,
+    # and the core's reads take two stages): writes reach one lane's slice and part, reads put
+    # the word together, and a run uses the written weights.
     net = random_network(51, (n_in, n, 5), timesteps=4, readout=True, weight_bits=8)
     hw = HardwareConfig(lanes=4, registered_reads=True)
     dut = NetworkCore(net, hw)
-    assert [s.depth for s in dut.layers[0].synapses.weight_slices] == [n_in * -(-n // 4)] * 4
+    depth = n_in * -(-n // 4)
+    parts = [[2048, depth - 2048] if blocks > 1 else [depth]] * 4
+    assert [[part.depth for part in s] for s in dut.layers[0].synapses.weight_slices] == parts
+    assert [g.read_stages for g in dut.geometry] == [blocks, blocks] and dut.param_latency == 3
     rng = np.random.default_rng(52)
     twin = Twin(net, hw)
     writes = [(0, 0, int(rng.integers(0, n_in)), int(rng.integers(0, n)), int(rng.integers(-128, 128)))
@@ -379,7 +383,7 @@ def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads(n_in, n, bloc
         seen = []
         for _, target, row, col, _ in writes:
             ctx.set(dut.param_addr, {"layer": 0, "target": target, "row": row, "col": col})
-            await ctx.tick().repeat(hw.param_latency)
+            await ctx.tick().repeat(dut.param_latency)
             seen.append(ctx.get(dut.param_data))
         results["read"] = seen
         results["hw"] = await run_in_testbench(ctx, dut, spikes)

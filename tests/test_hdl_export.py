@@ -45,7 +45,11 @@ def test_export_cli_registered_reads(tmp_path, capsys):
     assert main(["export", "--registered-reads", "-o", str(out), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert not plain["registered_reads"] and d["registered_reads"]
-    assert plain["cycle_formula"].endswith("G_l + 8)") and d["cycle_formula"].endswith("G_l + 9)")
+    # the default digits network at 4 lanes: layer 0's 1,024 weight words of 32 bits are two
+    # DP16KD deep, so two read stages (model.hardware.read_stages_for); at 16 lanes, one
+    assert plain["cycle_formula"].endswith("G_l + 8)") and d["cycle_formula"].endswith("G_l + 10)")
+    assert main(["export", "--registered-reads", "--lanes", "16", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cycle_formula"].endswith("G_l + 9)")
     assert main(["export", "--registered-reads", "-o", str(out)]) == 0
     assert "(inflight schedule, registered reads)" in capsys.readouterr().out
 

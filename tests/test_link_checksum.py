@@ -113,7 +113,7 @@ def test_walks_back_to_back(registered_reads):
     (with registered reads, 3 cycles after its address: 1-byte weights leave no cycle to spare)."""
     net = random_network(8, (5, 6, 3), readout=False, timesteps=2, weight_bits=6, membrane_bits=12)
     dut = WalkerOnCore(net, 4, registered_reads)
-    assert dut.core.hw.param_latency == (3 if registered_reads else 1)
+    assert dut.core.param_latency == (3 if registered_reads else 1)
     walker, want = dut.walker, proto.expected_checksum(net)
     crcs = []
 

@@ -8,7 +8,7 @@ import pytest
 from spikegate.model import link as proto
 from spikegate.model.core import NetworkCore as CoreTwin
 from spikegate.model.encode import bernoulli_state
-from spikegate.model.hardware import HardwareConfig
+from spikegate.model.hardware import HardwareConfig, param_latency, read_latency
 from spikegate.model.link import CfgTarget, Cmd, Status, encode_request
 from spikegate.model.protocol import IDENT_REGISTERED, IDENT_STREAM, Encoding, field, IDENTIFY_HEAD
 from spikegate.model.random import random_network, random_spikes
@@ -103,7 +103,8 @@ def test_identify_flag_and_the_twin_it_builds():
         plain + bytes(1 + proto.NET_ID_BYTES)).hardware().registered_reads
     # the link twin runs its samples on a core with the option: a cycle more per layer step
     tw = proto.HostLink(NET, lanes=2, max_events=64, registered_reads=True)
-    assert (tw.core.hw.read_latency, tw.core.hw.param_latency) == (2, 3)
+    geos = tw.core.hw.geometry(NET)
+    assert (read_latency(geos), param_latency(geos)) == (2, 3)
     run = tw.feed(encode_request(Cmd.LOAD, 1, bytes([proto.LOAD_CLEAR | proto.LOAD_RUN])
                                  + proto.encode_events(SPIKES[0], tw.geo)))
     assert proto.from_le(proto.decode_response(run)[3][:4]) == CoreTwin(NET, geo.hardware()).run(SPIKES[0]).cycles
@@ -140,8 +141,9 @@ def test_board_top_and_build_take_the_option(tmp_path, capsys):
 
 def test_host_builds_its_twin_from_identify(capsys):
     """Model tier: against a board (the link twin on a socket) with registered reads, the host's
-    twin predicts every run's cycles, one more per layer step than a board without them (T + L - 1
-    a sample, the waves of the inflight schedule), and `spikegate run` says so."""
+    twin predicts every run's cycles, two more per layer step than a board without them (digits at
+    4 lanes: layer 0's weights are two blocks deep, so two read stages; 2 (T + L - 1) a sample, the
+    waves of the inflight schedule), and `spikegate run` says so."""
     import json
     from test_host import TwinServer
     from spikegate import datasets
@@ -156,15 +158,15 @@ def test_host_builds_its_twin_from_identify(capsys):
             if on:
                 assert main(["run", "--board", "sim", "--port", srv.url, "--samples", "2", "--json"]) == 0
                 out = json.loads(capsys.readouterr().out)
-                assert out["registered_reads"] and out["cycles_match"] == 2
+                assert out["registered_reads"] and out["read_stages"] == 2 and out["cycles_match"] == 2
                 assert main(["run", "--board", "sim", "--port", srv.url, "--samples", "2"]) == 0
-                assert "block RAM reads registered: a cycle more per layer step" in capsys.readouterr().out
+                assert "block RAM reads registered: 2 cycles more per layer step" in capsys.readouterr().out
         finally:
             srv.close()
     for on, r in runs.items():
         assert r.ok and r.cycles_match == r.samples == 6 and r.registered_reads == on
     T, L = digits.timesteps, len(digits.layers)
-    assert runs[True].cycles_per_sample == runs[False].cycles_per_sample + T + L - 1
+    assert runs[True].cycles_per_sample == runs[False].cycles_per_sample + 2 * (T + L - 1)
 
 
 FLIP_FLOPS = {"$dff", "$dffe", "$sdff", "$sdffe", "$sdffce"}

@@ -8,21 +8,41 @@ import pytest
 
 from spikegate.model.core import NetworkCore as Twin, batch_cycles
 from spikegate.model.simulate import simulate
-from spikegate.model.hardware import HardwareConfig
+from spikegate.model.blocks import weight_parts
+from spikegate.model.hardware import HardwareConfig, param_latency, read_latency
 from spikegate.model.random import random_network, random_spikes
 
 
 def test_read_latency_and_drain():
-    assert HardwareConfig().read_latency == 1
-    assert HardwareConfig(registered_reads=True).read_latency == 2
-    assert (HardwareConfig().param_latency, HardwareConfig(registered_reads=True).param_latency) == (1, 3)
     net = random_network(1, (12, 9, 5))
     plain = HardwareConfig(lanes=2).geometry(net)
     reg = HardwareConfig(lanes=2, registered_reads=True).geometry(net)
+    assert (read_latency(plain), read_latency(reg)) == (1, 2)
+    assert (param_latency(plain), param_latency(reg)) == (1, 3)
     for p, r in zip(plain, reg):
         assert (p.read_stages, r.read_stages) == (0, 1)
         assert r.drain_stages == p.drain_stages + 1
         assert r.cycles(3) == p.cycles(3) + 1
+
+
+@pytest.mark.parametrize("lanes, parts, stages", [
+    # 300 inputs, 8 neurons, 8-bit weights. 2 lanes: 4 groups, 1,200 words of 16 bits, kept whole
+    # (<= 2 x 1,024, the DP16KD's depth at 18 bits) and two blocks deep: two read stages.
+    (2, 2, 2),
+    # 8 lanes: 1 group, 300 words of 64 bits: whole, within one block's 512 words deep.
+    (8, 1, 1),
+    # 1 lane: 8 groups, 2,400 words of 8 bits: kept whole (<= 2 x 2,048, the depth at 9 bits),
+    # two blocks deep.
+    (1, 2, 2)])
+def test_two_read_stages_where_a_weight_memory_is_deeper_than_a_block(lanes, parts, stages):
+    net = random_network(4, (300, 8, 4), weight_bits=8)
+    reg = HardwareConfig(lanes=lanes, registered_reads=True).geometry(net)
+    assert weight_parts(reg[0]) == parts and weight_parts(reg[1]) == 1
+    # one count for every layer: the second layer's memory is shallow, its stages are the first's
+    assert [g.read_stages for g in reg] == [stages, stages]
+    assert (read_latency(reg), param_latency(reg)) == (2, 3)
+    plain = HardwareConfig(lanes=lanes).geometry(net)
+    assert [r.cycles(3) - p.cycles(3) for p, r in zip(plain, reg)] == [stages, stages]
 
 
 @pytest.mark.parametrize("schedule", ["inflight", "sequential"])

@@ -28,7 +28,7 @@ class ChecksumWalker(wiring.Component):
     the first weight.
 
     With ``geo.registered_reads`` the port answers three cycles after its address
-    (``HardwareConfig.param_latency``): the walk then moves to the next value's address in ADDR,
+    (``Core.param_latency``): the walk then moves to the next value's address in ADDR,
     once it has taken the current value's flags, rather than after its last byte. The current
     value is then already on its way through the port's registers, and the next one's address has
     been there for DATA, the bytes and ADDR, at least 3 cycles, when DATA takes it (a value has at
@@ -46,7 +46,7 @@ class ChecksumWalker(wiring.Component):
         geos = core.geometry
         self.packed = [geos[l - 1].conv if l and geos[l].conv is None else None for l in range(len(geos))]
         self.max_value_bytes = max(geo.write_value_bytes(l, t) for l in range(geo.n_layers) for t in CfgTarget)
-        self.latency = core.hw.param_latency
+        self.latency = core.param_latency
         super().__init__({
             "start": In(1), "done": Out(1), "crc": Out(32),
             "param_addr": Out(core.param_layout), "param_data": In(signed(core.data_bits)),

@@ -34,7 +34,7 @@ class StateReader(wiring.Component):
     def __init__(self, core):
         # ADDR -> DATA: the weight of the address set with the last byte (plastic layers refuse
         # registered reads, whose parameter port answers later)
-        assert core.hw.param_latency == 1, core.hw.param_latency
+        assert core.param_latency == 1, core.param_latency
         self.readable = _readable(core)
         self.max_vb = max(lay.value_bytes for lay in self.readable.values())
         self.core = core

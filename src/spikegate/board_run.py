@@ -53,7 +53,8 @@ class BoardRun:
     on_chip: bool = False         # levels sent, spikes made by the board's encoder (ENCODE)
     batch: int = 1                # samples per frame (BATCH when > 1)
     stream: bool = False          # a streaming board: requests pipelined, the line full duplex
-    registered_reads: bool = False  # its block RAM reads registered: a cycle more per layer step (identify)
+    registered_reads: bool = False  # its block RAM reads registered (identify): read_stages cycles more per layer step
+    read_stages: int = 0          # (model.hardware.read_stages_for: 1, or 2 with a weight memory deeper than a block)
     link_bound_per_s: float = 0.0  # samples/s if the line carried these bytes without a pause
     core_bound_per_s: float = 0.0  # samples/s if the board ran these samples back to back
     first_mismatch: dict | None = None
@@ -156,6 +157,7 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
         latency_ms_mean=1e3 * statistics.fmean(latency), latency_ms_median=1e3 * statistics.median(latency),
         samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, on_chip=on_chip, batch=batch,
         stream=bool(ident.stream), registered_reads=bool(ident.registered_reads),
+        read_stages=max((g.read_stages for g in twin.geometry), default=0),
         link_bound_per_s=link_bound(ident.baud, sent, recv, n, ident.stream),
         core_bound_per_s=core_bound(ident.clk_freq, cycles, InputEncoder(net.n_inputs, net.timesteps).cycles
                                     if on_chip else 0), first_mismatch=first)

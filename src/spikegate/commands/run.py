@@ -17,6 +17,10 @@ MAX_TIMEOUT = 3600.0
 MAX_RETRIES = 100
 
 
+def _registered(stages: int) -> str:
+    return f" (block RAM reads registered: {'a cycle' if stages == 1 else f'{stages} cycles'} more per layer step)"
+
+
 def format_run(r: BoardRun) -> str:
     n = r.samples
     lines = [
@@ -25,7 +29,7 @@ def format_run(r: BoardRun) -> str:
         f"  accuracy        {r.accuracy:.4f} (model {r.model_accuracy:.4f})",
         f"  bit-exact       {r.bit_exact} of {n} samples (counts and final membranes)",
         f"  cycles          {r.cycles_match} of {n} equal the cycle formula; {r.cycles_per_sample:.1f} per sample"
-        f"{' (block RAM reads registered: a cycle more per layer step)' if r.registered_reads else ''}",
+        f"{_registered(r.read_stages) if r.registered_reads else ''}",
         f"  latency         {r.latency_ms_mean:.2f} ms mean, {r.latency_ms_median:.2f} ms median per sample on the link",
         f"  throughput      {r.samples_per_s:.2f} samples/s ({r.bytes_sent} bytes sent, {r.bytes_received} received"
         f"{'; spikes made on the chip' if r.on_chip else ''}{f'; {r.batch} samples a frame' if r.batch > 1 else ''})",
