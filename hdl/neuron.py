@@ -133,8 +133,11 @@ class LIFNeuronUnit(wiring.Component):
         # chooses. With the comparison in stage 4, the shared threshold register's route to every
         # lane, then the compare and subtract chains, then the reset choice were one path: the
         # 64-lane ECP5 builds' slowest (12.2 ns). The saturated sum is hi, lo or the sum itself,
-        # so each outcome is decided on its own term; the reset value is taken modulo 2**V, as
-        # ``sat - theta`` assigned to v_next was.
+        # and a sum below lo is below every theta, so the sum or hi is compared and subtracted; the
+        # reset value is taken modulo 2**V, as ``sat - theta`` assigned to v_next was. (Not
+        # ``Mux(over, hi > theta, ...)``: ``hi > theta`` and ``hi - theta`` are the same in every
+        # lane, so Yosys made them one carry chain for all lanes, whose routes to the far lanes
+        # (9 ns at 64 lanes on the ULX3S) and fan-out stalled nextpnr's router.)
         hi = signed_range(V)[1]
         sat3 = stage("s3_sat", saturated(total2, V))
         over = out_of_range(total2, V)[0]
@@ -142,10 +145,10 @@ class LIFNeuronUnit(wiring.Component):
         if self.readout:
             m.d.sync += [self.v_next.eq(sat3), self.r_next.eq(0), self.spike.eq(0)]
             return m
-        # (a sum below lo is below every theta, so only the sum above hi needs its own term)
-        above3 = stage("s3_above", Mux(over, hi > self.theta, total2 > self.theta))
+        capped = Mux(over, hi, total2)
+        above3 = stage("s3_above", capped > self.theta)
         if self.reset != "zero":
-            after3 = stage("s3_after", Mux(over, hi - self.theta, total2 - self.theta)[:V])
+            after3 = stage("s3_after", (capped - self.theta)[:V])
 
         # Stage 4: the fire decision, reset value and refractory choice, registered as the outputs.
         fire = Signal()
