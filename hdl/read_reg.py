@@ -51,9 +51,11 @@ def weight_slices(geo: LayerGeometry, words: list[int], attrs: dict) -> list[lis
 
 def sliced_ports(m, slices: list[list[Memory]], geo: LayerGeometry) -> tuple[MemPort, MemPort]:
     """(read port, write port) of the weight memory built as ``slices`` (:func:`weight_slices`), all
-    at the same address; a slice lies within one lane, so the lane's write enable is the slice's.
-    With parts, each part's word is registered and the part is picked behind those registers by the
-    address's high bits, registered as long: the read port's data then comes a cycle later."""
+    at the same address; a narrow slice lies within one lane, so the lane's write enable is the
+    slice's, and a slice of whole words takes every lane's, a lane at a time. With parts, each
+    part's word is registered and the part is picked behind those registers by the address's high
+    bits, registered as long: the read port's data then comes a cycle later; a write goes to the
+    part its high bits name."""
     W, wb = geo.lanes * geo.weight_bits, geo.weight_bits
     addr_bits = max(1, ceil_log2(geo.n_in * geo.groups))
     rd, wr = MemPort(addr_bits, W, geo.lanes), MemPort(addr_bits, W, geo.lanes)
@@ -69,10 +71,11 @@ def sliced_ports(m, slices: list[list[Memory]], geo: LayerGeometry) -> tuple[Mem
         for j, mem in enumerate(mems):
             name = f"weights_{k}" if parts == 1 else f"weights_{k}_{j}"
             m.submodules[name] = mem
-            r, w = mem.read_port(), mem.write_port()
-            en = wr.en[k * sb // wb]
+            lanes = max(1, sb // wb)  # lanes a slice holds: 1, or all of them (whole words)
+            r, w = mem.read_port(), mem.write_port(granularity=min(sb, wb))
+            en = wr.en[k * sb // wb:k * sb // wb + lanes]
             if parts > 1:
-                en = en & (wr.addr[low:] == j)
+                en = en & (wr.addr[low:] == j).replicate(lanes)
             r_addr, w_addr = (rd.addr, wr.addr) if parts == 1 else (rd.addr[:low], wr.addr[:low])
             m.d.comb += [r.addr.eq(r_addr), w.addr.eq(w_addr), w.data.eq(wr.data[k * sb:(k + 1) * sb]), w.en.eq(en)]
             words.append(r.data if parts == 1 else late(m, r.data, 1, f"{name}_word", reset_less=True))

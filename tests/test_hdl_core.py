@@ -350,25 +350,29 @@ def test_weight_slices_keep_each_bit_within_two_blocks():
     assert SynapseArray(net.layers[0], HardwareConfig(lanes=4).geometry(net)[0]).weight_slices == []
 
 
-@pytest.mark.parametrize("n_in, n, blocks", [(300, 16, 1), (1200, 8, 2)])
-def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads(n_in, n, blocks):
-    # Layer 0 (1,200 or 2,400 weight words at 4 lanes) is built as four 8-bit slices, one or two
-    # blocks deep (2,048 words a block; two: each slice as two parts, each part's word registered,
-    # and the core's reads take two stages): writes reach one lane's slice and part, reads put
-    # the word together, and a run uses the written weights.
+@pytest.mark.parametrize("n_in, n, lanes, parts", [
+    # 1,200 or 2,400 words at 4 lanes: four 8-bit slices, one or two blocks (2,048 words) deep
+    (300, 16, 4, [[1200]] * 4), (1200, 8, 4, [[2048, 352]] * 4),
+    # 1,200 words of 16 bits at 2 lanes: whole words (<= 2 x 1,024), as two parts
+    (300, 8, 2, [[1024, 176]])])
+def test_sliced_weights_take_cfg_writes_and_answer_parameter_reads(n_in, n, lanes, parts):
+    # Layer 0 is built as slices (or whole words) in block-deep parts (with two, each part's word
+    # registered, and the core's reads take two stages): writes reach one lane of one part, reads
+    # put the word together, and a run uses the written weights.
     net = random_network(51, (n_in, n, 5), timesteps=4, readout=True, weight_bits=8)
-    hw = HardwareConfig(lanes=4, registered_reads=True)
+    hw = HardwareConfig(lanes=lanes, registered_reads=True)
     dut = NetworkCore(net, hw)
-    depth = n_in * -(-n // 4)
-    parts = [[2048, depth - 2048] if blocks > 1 else [depth]] * 4
+    blocks = len(parts[0])
     assert [[part.depth for part in s] for s in dut.layers[0].synapses.weight_slices] == parts
     assert [g.read_stages for g in dut.geometry] == [blocks, blocks] and dut.param_latency == 3
     rng = np.random.default_rng(52)
     twin = Twin(net, hw)
     writes = [(0, 0, int(rng.integers(0, n_in)), int(rng.integers(0, n)), int(rng.integers(-128, 128)))
               for _ in range(20)]
-    if blocks > 1:  # words in both blocks (rows >= 1,024 are in the second at G = 2)
-        writes += [(0, 0, n_in - 1, 0, 77), (0, 0, 1023, n - 1, -77)]
+    if blocks > 1:  # both sides of the parts' boundary and the last row, in several lanes
+        first = parts[0][0] // -(-n // lanes)  # the first row in the second part (row i: words i * G..)
+        writes += [(0, 0, n_in - 1, 0, 77), (0, 0, n_in - 1, n - 1, -77), (0, 0, first, 1, 55),
+                   (0, 0, first - 1, n - 2, -55)]
     for w in writes:
         assert twin.cfg(*w)
     spikes = random_spikes(53, 1, 4, n_in, p=0.1)[0]
