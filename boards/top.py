@@ -90,7 +90,7 @@ class ResultSnoop(wiring.Component):
     ``cls`` then holds until the next run's outputs have all been read, so the LEDs show the last
     complete result while the host streams samples.
 
-    ``latency``: cycles from an address to its value (``Core.read_latency``: 2 or 3 with
+    ``latency``: cycles from an address to its value (``Core.read_latency``: 2 with
     registered reads); the address waits that long before it meets the value, and ``done`` must
     have held since the address.
     """

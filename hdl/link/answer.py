@@ -41,7 +41,7 @@ class AnswerSource(wiring.Component):
       byte is fetched once ``state_ready`` is high, and ``state_next`` pulses as it is taken.
 
     With ``geo.registered_reads`` the memories' data go into flip-flops before the byte choice, and
-    the core's output peek answers ``out_addr`` two or three cycles later (``Core.read_latency``):
+    the core's output peek answers ``out_addr`` two cycles later (``Core.read_latency``):
     both are addressed a byte ahead, so the bytes and their cycles are the same. That needs ``start``
     to come at least two cycles after the last answer's final byte was taken, which the engine's
     states (IDLE, EXEC, RESP at the least) and its BATCH records give.
