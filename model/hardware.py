@@ -74,11 +74,11 @@ class HardwareConfig:
       layer step then costs ``LayerGeometry.read_stages`` cycles more (:func:`read_stages_for`:
       1, or 2 where a weight memory is deeper than one block: a register behind each block, then
       one behind the multiplexer between them), the output peek (``out_*``) answers
-      :func:`read_latency` = 2 cycles after its address instead of 1, and the
-      parameter read (``param_*``) :func:`param_latency` = 3: a register behind the choice of the
-      lane, which spans the die in a wide layer (both take the words after their first register). Same spikes bit for bit. So far for
-      dense layers without temporal features or plasticity, with block RAM weights and input
-      buffer; others are refused by :meth:`geometry`.
+      :func:`read_latency` = 2 cycles after its address instead of 1, and the parameter read
+      (``param_*``) :func:`param_latency` = 3: a register behind the choice of the lane, which
+      spans the die in a wide layer (both take the words after their first register). Same
+      spikes bit for bit. So far for dense layers without temporal features or plasticity, with
+      block RAM weights and input buffer; others are refused by :meth:`geometry`.
 
     Raises ``TypeError``/``ValueError`` naming the field, its value and what is valid.
     """
