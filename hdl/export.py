@@ -15,7 +15,7 @@ from amaranth.hdl import Shape, Value
 from amaranth.lib import data, wiring
 
 from ..model.fileio import write_atomic
-from ..model.hardware import HardwareConfig
+from ..model.hardware import HardwareConfig, core_read_stages
 from ..model.current import CURRENT_STAGES
 from ..model.delay import DELAY_STAGES
 from ..model.layer import LAYER_OVERHEAD
@@ -68,8 +68,9 @@ def hardware_summary(core: NetworkCore) -> dict:
 def _cycle_formula(geometry, schedule: str) -> str:
     conv = (f"; a conv2d layer's term: sum_e max(1, ny(y_e) * nx(x_e) * Gc) + Ho * Wo * Gc + {LAYER_OVERHEAD}"
             if any(g.conv is not None for g in geometry) else "")
-    # registered_reads (read_stages): a cycle more in every layer step (refused for the other kinds).
-    overhead = LAYER_OVERHEAD + max(g.read_stages for g in geometry)
+    # registered_reads (read_stages): one or two cycles more in every layer step (refused for the
+    # other kinds).
+    overhead = LAYER_OVERHEAD + core_read_stages(geometry)
     if not any(g.current or g.recurrent or g.delay_slots for g in geometry):
         term, where = f"(E_l(t) * G_l + G_l + {overhead})", ""
     else:

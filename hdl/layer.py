@@ -59,7 +59,7 @@ from .learning_engine import LearningEngine
 from .layer_ports import drive_params, drive_peek, layer_members
 from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned, neuron_taps
-from .read_reg import late
+from .read_reg import late, late_tapped
 from .recurrence import RecurrentEvents
 from .synapse import BLOCK_RAM_NO_COLLISION, LOGIC_NO_COLLISION, OP_INTEGRATE, OP_NONE, OP_SWEEP, SynapseArray
 from .wta import winner_take_all
@@ -284,17 +284,13 @@ class LayerCore(wiring.Component):
         # state words wait a cycle more for the sums; the idle-time peek and parameter reads take
         # them after the first register, so their latencies stay 2 and 3 (model.hardware).
         R = geo.read_stages
-        R1 = min(R, 1)
-        v_peek, b_param = late(m, v_rd.data, R1, "v_word_r"), late(m, b_rd.data, R1, "bias_word_r")
-        b_data = late(m, b_param, R - R1, "bias_word_rr")
-        r_peek = late(m, r_rd.data, R1, "r_word_r") if self.r_mem is not None else None
-        c_peek = late(m, c_rd.data, R1, "count_word_r") if self.count_mem is not None else None
-        v_data = late(m, v_peek, R - R1, "v_word_rr")
-        r_data = late(m, r_peek, R - R1, "r_word_rr") if r_peek is not None else None
-        c_data = late(m, c_peek, R - R1, "count_word_rr") if c_peek is not None else None
+        (v_peek, v_data), (b_param, b_data) = late_tapped(m, v_rd.data, R, "v_word_r"), late_tapped(
+            m, b_rd.data, R, "bias_word_r")
+        r_peek, r_data = late_tapped(m, r_rd.data, R, "r_word_r") if self.r_mem is not None else (None, None)
+        c_peek, c_data = late_tapped(m, c_rd.data, R, "count_word_r") if self.count_mem is not None else (None, None)
         sweep_q, group_q = late(m, sweep_q, R, "sweep_q_r"), late(m, group_q, R, "group_q_r")
-        fresh_peek, peek_lane_q = late(m, fresh_q, R1, "fresh_q_r"), late(m, peek_lane_q, R1, "peek_lane_q_r")
-        fresh_q = late(m, fresh_peek, R - R1, "fresh_q_rr")
+        (fresh_peek, fresh_q), peek_lane_q = late_tapped(m, fresh_q, R, "fresh_q_r"), late(
+            m, peek_lane_q, min(R, 1), "peek_lane_q_r")
         v_lanes = data.ArrayLayout(signed(V), P)(v_data)
         b_lanes = data.ArrayLayout(signed(V), P)(b_data)
         r_lanes = data.ArrayLayout(unsigned(rb), P)(r_data) if self.r_mem is not None else None

@@ -18,7 +18,7 @@ from ..model.blocks import slice_depth, weight_parts, weight_slice_bits
 from ..model.layer import LayerGeometry, ceil_log2
 from .spram import MemPort
 
-__all__ = ["late", "weight_slices", "sliced_ports"]
+__all__ = ["late", "late_tapped", "weight_slices", "sliced_ports"]
 
 
 def late(m, value, stages: int, name: str, *, reset_less: bool = False):
@@ -29,6 +29,14 @@ def late(m, value, stages: int, name: str, *, reset_less: bool = False):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def late_tapped(m, value, stages: int, name: str):
+    """``(first, last)``: ``value`` after its first register (``name``) and after all ``stages``
+    (the rest ``name`` + "r"); ``value`` itself for both when ``stages`` is 0. With two read stages
+    the idle-time reads take the first, so their latencies do not change (model.hardware)."""
+    first = late(m, value, min(stages, 1), name)
+    return first, late(m, first, stages - min(stages, 1), f"{name}r")
 
 
 def weight_slices(geo: LayerGeometry, words: list[int], attrs: dict) -> list[list[Memory]]:

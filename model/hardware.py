@@ -21,7 +21,7 @@ from .network import Network
 from .protocol import CfgTarget, value_range
 
 __all__ = ["HardwareConfig", "DEFAULT_MEMORY_BUDGET", "MAX_LANES", "MAX_EVENTS", "WEIGHT_RAMS",
-           "SPRAM_TILES", "SCHEDULES", "read_stages_for", "read_latency", "param_latency"]
+           "SPRAM_TILES", "SCHEDULES", "read_stages_for", "core_read_stages", "read_latency", "param_latency"]
 
 MAX_LANES = 64
 MAX_EVENTS = 1 << 20
@@ -271,10 +271,15 @@ def read_stages_for(geos: list[LayerGeometry]) -> int:
     return 2 if any(g.conv is None and g.weight_ram == "block" and weight_parts(g) > 1 for g in geos) else 1
 
 
+def core_read_stages(geos: list[LayerGeometry]) -> int:
+    """The read stages of a core of these layers (every layer has the same count: 0, 1 or 2)."""
+    return max((g.read_stages for g in geos), default=0)
+
+
 def read_latency(geos: list[LayerGeometry]) -> int:
     """Cycles from the output peek's address (``out_addr``) to its data, for a core of these layers:
     2 with registered reads (the peek takes the state words after their first register)."""
-    return 1 + min(1, max((g.read_stages for g in geos), default=0))
+    return 1 + min(1, core_read_stages(geos))
 
 
 def param_latency(geos: list[LayerGeometry]) -> int:
@@ -282,4 +287,4 @@ def param_latency(geos: list[LayerGeometry]) -> int:
     these layers: 3 with registered reads, the words taken after their first register, then a
     register behind the lane multiplexer (at 64 lanes that multiplexer alone held 784-128-10 on the
     ULX3S to 80-82 MHz; docs/timing.md). The CHECKSUM walk is built for at most 3."""
-    return 1 + 2 * min(1, max((g.read_stages for g in geos), default=0))
+    return 1 + 2 * min(1, core_read_stages(geos))

@@ -19,6 +19,7 @@ from .host import Board
 from .model import classify, simulate
 from .model.core import NetworkCore
 from .model.encode import ON_CHIP, InputEncoder, bernoulli_state, quantise
+from .model.hardware import core_read_stages
 from .model.network import Network
 from .progress import silent
 
@@ -157,7 +158,7 @@ def run_on_board(net: Network, port: str, *, board: str = SIMULATED, net_name: s
         latency_ms_mean=1e3 * statistics.fmean(latency), latency_ms_median=1e3 * statistics.median(latency),
         samples_per_s=n / wall, wall_seconds=wall, bytes_sent=sent, bytes_received=recv, on_chip=on_chip, batch=batch,
         stream=bool(ident.stream), registered_reads=bool(ident.registered_reads),
-        read_stages=max((g.read_stages for g in twin.geometry), default=0),
+        read_stages=core_read_stages(twin.geometry),
         link_bound_per_s=link_bound(ident.baud, sent, recv, n, ident.stream),
         core_bound_per_s=core_bound(ident.clk_freq, cycles, InputEncoder(net.n_inputs, net.timesteps).cycles
                                     if on_chip else 0), first_mismatch=first)
