@@ -50,13 +50,12 @@ from amaranth.lib.wiring import In
 
 from ..model.layer import NEURON_STAGES, LayerGeometry
 from ..model.network import Layer
-from ..model.protocol import CfgTarget
 from ..model.recurrence import synapse_layer
 from ..model.synapse import pack_lanes
 from .current import current_stages
 from .delay import DelayedSynapseArray, delay_aligned
 from .learning_engine import LearningEngine
-from .layer_ports import drive_params, drive_peek, layer_members
+from .layer_ports import drive_cfg, drive_params, drive_peek, layer_members
 from .learning_state import state_members
 from .neuron import LIFNeuronUnit, neuron_aligned, neuron_taps
 from .read_reg import late, late_tapped
@@ -380,19 +379,7 @@ class LayerCore(wiring.Component):
                    data.ArrayLayout(unsigned(cb), P)(c_peek) if c_peek is not None else None)
 
         # --- run-time configuration -------------------------------------------------------------
-        cfg_lane = self.cfg_col[:lane_bits] if lane_bits else Const(0, 1)
-        cfg_group = self.cfg_col[lane_bits:] if lane_bits else self.cfg_col
-        m.d.comb += [
-            syn.w_en.eq(self.cfg_en & (self.cfg_target == CfgTarget.WEIGHT)),
-            syn.w_row.eq(self.cfg_row),
-            syn.w_col.eq(self.cfg_col),
-            syn.w_data.eq(self.cfg_data),
-            b_wr.addr.eq(cfg_group),
-            b_wr.data.eq(self.cfg_data[:V].replicate(P)),
-            b_wr.en.eq((self.cfg_en & (self.cfg_target == CfgTarget.BIAS)).replicate(P) & (Const(1, P) << cfg_lane)),
-        ]
-        with m.If(self.cfg_en & (self.cfg_target == CfgTarget.THRESHOLD)):
-            m.d.sync += theta.eq(self.cfg_data)
+        drive_cfg(m, self, syn, b_wr, theta, lane_bits, P, V)
 
         # --- idle-time parameter reads: the weight and bias read ports are free while idle --------
         param_group = self.param_col[lane_bits:] if lane_bits else self.param_col

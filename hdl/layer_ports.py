@@ -1,17 +1,18 @@
 """The ports every layer component has (:func:`layer_members`), so that
 :class:`~spikegate.hdl.core.NetworkCore` chains a dense :class:`~spikegate.hdl.layer.LayerCore`
 and a :class:`~spikegate.hdl.conv_layer.ConvLayerCore` alike, and the idle-time peek both drive
-the same way (:func:`drive_peek`), and their idle-time parameter reads (:func:`drive_params`)."""
+the same way (:func:`drive_peek`), and their idle-time parameter reads (:func:`drive_params`); a
+dense layer's run-time configuration writes (:func:`drive_cfg`)."""
 from __future__ import annotations
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Const, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..model.layer import LayerGeometry
 from ..model.protocol import CfgTarget
 
-__all__ = ["layer_members", "drive_peek", "drive_params"]
+__all__ = ["layer_members", "drive_peek", "drive_params", "drive_cfg"]
 
 
 def layer_members(geo: LayerGeometry, *, row_bits: int, col_bits: int) -> dict:
@@ -72,3 +73,22 @@ def drive_params(m, core, lane, w_lanes, b_lanes, theta, read_stages: int) -> No
     an idle-time read."""
     m.d["sync" if read_stages else "comb"] += [core.param_weight.eq(w_lanes[lane]), core.param_bias.eq(b_lanes[lane])]
     m.d.comb += core.param_threshold.eq(theta)
+
+
+def drive_cfg(m, core, syn, b_wr, theta, lane_bits: int, P: int, V: int) -> None:
+    """A dense layer's run-time configuration writes (``cfg_*``): a weight goes to its synapse
+    array ``syn``, a bias to one lane of the bias memory's write port ``b_wr``, a threshold into
+    the register ``theta``."""
+    cfg_lane = core.cfg_col[:lane_bits] if lane_bits else Const(0, 1)
+    cfg_group = core.cfg_col[lane_bits:] if lane_bits else core.cfg_col
+    m.d.comb += [
+        syn.w_en.eq(core.cfg_en & (core.cfg_target == CfgTarget.WEIGHT)),
+        syn.w_row.eq(core.cfg_row),
+        syn.w_col.eq(core.cfg_col),
+        syn.w_data.eq(core.cfg_data),
+        b_wr.addr.eq(cfg_group),
+        b_wr.data.eq(core.cfg_data[:V].replicate(P)),
+        b_wr.en.eq((core.cfg_en & (core.cfg_target == CfgTarget.BIAS)).replicate(P) & (Const(1, P) << cfg_lane)),
+    ]
+    with m.If(core.cfg_en & (core.cfg_target == CfgTarget.THRESHOLD)):
+        m.d.sync += theta.eq(core.cfg_data)

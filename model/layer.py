@@ -161,8 +161,7 @@ class LayerGeometry:
     conv: object = None
     # Plastic layers (stage 5, model.learning_engine): None, or the layer's LearningGeometry.
     learning: "LearningGeometry | None" = None
-    # HardwareConfig.registered_reads: registers behind every block RAM read (1, or 2 where a weight
-    # memory is deeper than one block: model.hardware.read_stages_for), or none (0).
+    # HardwareConfig.registered_reads: 0, 1 or 2 registers behind each read (model.hardware.read_stages_for).
     read_stages: int = 0
 
     @property
