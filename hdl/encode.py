@@ -168,7 +168,7 @@ class InputEncoder(wiring.Component):
                     with m.Else():
                         m.d.sync += t.eq(t + 1)
                 with m.Else():
-                    m.d.sync += [*k_ahead.to(k + 1), *ak_ahead.to(ak + 1)]
+                    m.d.sync += [*k_ahead.step(), *ak_ahead.step()]
 
         with m.If(self.start & ~self.busy):
             m.d.sync += [encoding.eq(self.encoding), s.eq(self.state), base.eq(self.base),

@@ -192,7 +192,7 @@ class AnswerSource(wiring.Component):
                     with m.If(in_out):
                         m.d.sync += j.eq(j + 1)
                         with m.If(j == cb + mb - 1):
-                            m.d.sync += [j.eq(0), *k_ahead.to(k + 1)]
+                            m.d.sync += [j.eq(0), *k_ahead.step()]
                     m.next = "SEND"
             with m.State("SEND"):
                 # The memories are read at idx + 1 whether or not the byte goes (timing: o.ready,

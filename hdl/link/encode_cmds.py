@@ -134,7 +134,7 @@ class EncodeCommands:
                 m.d.sync += self.code.eq(brd.data)
             with m.Else():
                 self._shift_state()
-            m.d.sync += eng.ptr_to(ptr + 1)
+            m.d.sync += eng.ptr_step()
             with m.If(ptr == ENCODE_HEADER_LEN - 1):
                 m.next = "E_CHECK"
             with m.Else():
@@ -181,7 +181,7 @@ class EncodeCommands:
             m.next = "B_ST_GET"
         with m.State("B_ST_GET"):
             self._shift_state()
-            m.d.sync += [*eng.ptr_to(ptr + 1), self.j.eq(self.j + 1)]
+            m.d.sync += [*eng.ptr_step(), self.j.eq(self.j + 1)]
             with m.If(self.j == layout_len(BATCH_RECORD) - 1):
                 m.next = "B_ST_DONE"
             with m.Else():

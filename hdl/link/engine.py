@@ -75,7 +75,7 @@ class CommandEngine(wiring.Component):
         # value, so each byte still arrives the cycle after ptr holds its address (hdl.link.ahead).
         ptr = Signal(range(geo.max_payload + 1))
         ahead = Ahead(m, ptr, registered=geo.registered_reads)
-        self.ptr_to = ahead.to
+        self.ptr_to, self.ptr_step = ahead.to, ahead.step
         m.submodules.answer = answer = AnswerSource(self.net, geo, self.identify_static, self,
                                                        ident_block=self.ident_block)
         resp_len = Signal.like(answer.length)
@@ -247,7 +247,7 @@ class CommandEngine(wiring.Component):
                 m.next = "NID_WR"
             with m.State("NID_WR"):
                 m.d.comb += [answer.nid_addr.eq(ptr), answer.nid_data.eq(brd.data), answer.nid_en.eq(1)]
-                m.d.sync += self.ptr_to(ptr + 1)
+                m.d.sync += self.ptr_step()
                 with m.If(ptr == NET_ID_BYTES - 1):
                     m.d.sync += dirty.eq(0)
                     respond(Status.OK)
@@ -290,7 +290,7 @@ class CommandEngine(wiring.Component):
             with m.State("L_WORD_RD"):
                 m.next = "L_WORD_GET"
             with m.State("L_WORD_GET"):
-                m.d.sync += [word.eq(word_next), *self.ptr_to(ptr + 1), wbyte.eq(wbyte + 1)]
+                m.d.sync += [word.eq(word_next), *self.ptr_step(), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == eb - 1):
                     m.next = "L_WORD_DONE"
                 with m.Else():

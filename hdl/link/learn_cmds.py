@@ -183,7 +183,7 @@ class LearnCommands:
         with m.State(f"{state}_GET"):
             # rules.value_byte is the payload byte read now (the engine connects it)
             m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
-            m.d.sync += self.eng.ptr_to(ptr + 1)
+            m.d.sync += self.eng.ptr_step()
             with m.If(ptr == n - 1):
                 m.next = state
             with m.Else():

@@ -42,7 +42,7 @@ class WriteCommand:
             m.next = "W_HDR_GET"
         with m.State("W_HDR_GET"):
             m.d.comb += [rules.header_en.eq(1), rules.header_idx.eq(ptr[:3])]
-            m.d.sync += self.eng.ptr_to(ptr + 1)
+            m.d.sync += self.eng.ptr_step()
             with m.If(ptr == WRITE_HEADER - 1):
                 m.next = "W_CHECK1"
             with m.Else():
@@ -78,7 +78,7 @@ class WriteCommand:
             m.next = "W_VAL_GET"
         with m.State("W_VAL_GET"):
             m.d.comb += rules.value_get.eq(1)
-            m.d.sync += self.eng.ptr_to(ptr + 1)
+            m.d.sync += self.eng.ptr_step()
             with m.If(rules.value_last):
                 m.next = "W_VAL_DONE"
             with m.Else():
