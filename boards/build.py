@@ -272,6 +272,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "max_events": max_events, "seed": seed, "router": router, "encoder": encoder, "stream": stream,
         "schedule": hw.schedule,
         "registered_reads": hw.registered_reads,
+        # block RAM ports whose read flip-flop became the block's output register (boards.outreg; ECP5)
+        "bram_output_registers": result.get("bram_output_registers"),
         "clock": {"requested_mhz": clock_mhz if clock_mhz is not None else board.clock_mhz,
                   "pll_mhz": round(pll.f_out_mhz, 6), "oscillator_mhz": board.osc_mhz,
                   "pll_vco_mhz": round(pll.f_vco_mhz, 3), "pll_params": pll.params},

@@ -30,7 +30,7 @@ __all__ = ["FLOW_VERSION", "BUILD_TIMEOUT_S", "LOCK_TIMEOUT_S", "MANIFEST", "LEG
 log = logging.getLogger(__name__)
 
 # Bump when anything that shapes the products changes outside the plan's files.
-FLOW_VERSION = 2
+FLOW_VERSION = 3  # 3: ECP5 read flip-flops into the block RAMs' output registers (boards.outreg)
 MANIFEST = "manifest.json"
 # Seconds the tools of one build get together by default (``build(timeout=...)``, `spikegate build
 # --timeout`). The largest builds here (784-128-10 on the ULX3S, a conv network on the iCEBreaker)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..model.procgroup import run_in_group
 from . import fit, logs
+from .outreg import merge_in_netlist
 from .cache import BUILD_TIMEOUT_S
 from .dfu import dfu_suffix
 from .errors import BuildError
@@ -127,6 +128,7 @@ def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Pa
     tool_seconds = {}
     netlist = work / (f"{NAME}.syn.json" if board.family == "gowin" else f"{NAME}.json")
     cells = {}
+    output_registers = None
     runs = [cmd for cmd in commands if cmd[0] != "dfu-suffix"]
     k = 0
     for cmd in commands:
@@ -149,16 +151,19 @@ def run_flow(plan, board: Board, tools: dict[str, str], work: Path, products: Pa
             if tool.startswith("nextpnr"):
                 logs.raise_pnr_resource_error(work / f"{NAME}.tim", board, lanes)
             raise
-        tool_seconds[stage] = round(time.monotonic() - ts, 1)
         if tool == "yosys":
+            if board.family == "ecp5":
+                # (before the cell count: the flip-flops taken into blocks are no longer cells)
+                output_registers = merge_in_netlist(netlist)
             cells = fit.classify_cells(board.family, logs.cell_counts(netlist))
             fit.check_cells(board, cells, lanes)
+        tool_seconds[stage] = round(time.monotonic() - ts, 1)
     progress(f"build {board.name}: tools done in {sum(tool_seconds.values()):.1f} s")
     rep_path = work / "report.json"
     rep = json.loads(rep_path.read_text()) if rep_path.is_file() else {}
     result = {"utilization": logs.utilisation(board, cells, rep),
               "timing": logs.timing(rep, logs.constraint_from(rep)),
-              "cells": cells, "tool_seconds": tool_seconds}
+              "cells": cells, "tool_seconds": tool_seconds, "bram_output_registers": output_registers}
     shutil.copyfile(work / f"{NAME}{board.bitstream_ext}", products / board.bitstream_name)
     for f in ("report.json", f"{NAME}.tim", f"{NAME}.rpt", "flow.log"):
         if (work / f).is_file():

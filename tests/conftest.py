@@ -115,6 +115,7 @@ FILE_TIERS = {
     "test_nir_snntorch_temporal.py": "model",
     "test_synth.py": "yosys",
     "test_router.py": "amaranth",
+    "test_outreg.py": "yosys",
     "test_spram_pack.py": "amaranth",
     "test_word_queue.py": "amaranth",
     "test_registered_reads.py": "model",

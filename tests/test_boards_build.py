@@ -69,6 +69,12 @@ def _check_report(r: dict, board_name: str, tmp_path):
     p = r["performance"]
     # A default build registers its block RAM reads on the ECP5 (boards.fit.choose_registered_reads).
     assert r["registered_reads"] is (board.family == "ecp5")
+    # ... and those read flip-flops go into the blocks' output registers (boards.outreg): at 4 lanes
+    # the digits weights are two blocks, each word registered before their multiplexer
+    if board.family == "ecp5":
+        assert r["bram_output_registers"] >= 2
+    else:
+        assert r["bram_output_registers"] is None
     expected = _formula_cycles(_net(), r["lanes"], r["registered_reads"])
     assert p["samples"] == len(expected) == 445
     assert p["cycles_per_sample"]["mean"] == pytest.approx(expected.mean(), abs=0.05)

@@ -1,0 +1,133 @@
+"""boards.outreg: a fabric flip-flop that only registers a DP16KD read becomes the block's output
+register, and nothing else does; checked on Yosys' real ECP5 netlist of a small design, and
+through nextpnr to the bitstream's configuration."""
+import json
+import subprocess
+
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib.memory import Memory
+
+from spikegate.boards.flow import NO_RW_CHECK_SCRIPT
+from spikegate.boards.outreg import merge_in_netlist, merge_output_registers
+from spikegate.boards.toolchain import resolve
+from spikegate.hdl.synapse import BLOCK_RAM_NO_COLLISION
+from spikegate.model.procgroup import run_in_group
+
+
+DEPTH, WIDTH = 512, 8
+# memory -> (how its read word is registered, whether the block may take the register)
+CASES = {
+    "plain": ("a reset-less, always enabled flip-flop", True),
+    "enabled": ("a flip-flop with an enable", False),
+    "reset": ("a flip-flop the domain's reset clears", False),
+    "tapped": ("the word also read by logic before its flip-flop", False),
+    "read_enable": ("a read port with an enable", False),
+}
+
+
+class _Reads(Elaboratable):
+    """One block RAM per case, written through one port and read through another."""
+
+    def __init__(self):
+        self.we, self.waddr, self.wdata = Signal(), Signal(range(DEPTH)), Signal(WIDTH)
+        self.raddr, self.en = Signal(range(DEPTH)), Signal()
+        self.outs = {name: Signal(WIDTH, name=f"out_{name}") for name in CASES}
+        self.tap = Signal(WIDTH)
+
+    def elaborate(self, platform):
+        m = Module()
+        for name in CASES:
+            m.submodules[name] = mem = Memory(shape=WIDTH, depth=DEPTH, init=[(7 * i) % 256 for i in range(DEPTH)],
+                                              attrs=BLOCK_RAM_NO_COLLISION)
+            wr = mem.write_port()
+            rd = mem.read_port() if name != "read_enable" else mem.read_port()
+            m.d.comb += [wr.en.eq(self.we), wr.addr.eq(self.waddr), wr.data.eq(self.wdata), rd.addr.eq(self.raddr)]
+            if name == "read_enable":
+                m.d.comb += rd.en.eq(self.en)
+            reg = Signal(WIDTH, name=f"reg_{name}", reset_less=name != "reset")
+            if name == "enabled":
+                with m.If(self.en):
+                    m.d.sync += reg.eq(rd.data)
+            else:
+                m.d.sync += reg.eq(rd.data)
+            if name == "tapped":
+                m.d.comb += self.tap.eq(rd.data ^ reg)
+            m.d.comb += self.outs[name].eq(reg)
+        return m
+
+    def ports(self):
+        return [self.we, self.waddr, self.wdata, self.raddr, self.en, self.tap, *self.outs.values()]
+
+
+@pytest.fixture(scope="module")
+def netlist(tmp_path_factory):
+    work = tmp_path_factory.mktemp("outreg")
+    top = _Reads()
+    (work / "top.il").write_text(rtlil.convert(top, name="top", ports=top.ports()))
+    (work / "top.ys").write_text(f"read_rtlil top.il\n{NO_RW_CHECK_SCRIPT}\nsynth_ecp5 -top top -json top.json\n")
+    status = run_in_group([resolve("yosys"), "-q", "top.ys"], cwd=work, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.STDOUT, timeout=600)
+    assert status == 0
+    return work / "top.json"
+
+
+def _cells(d):
+    return d["modules"]["top"]["cells"]
+
+
+def _block_of(cells, name):
+    found = [c for n, c in cells.items() if c["type"] == "DP16KD" and n.startswith(f"{name}.")]
+    assert len(found) == 1, f"memory {name}: {len(found)} DP16KD"
+    return found[0]
+
+
+def test_only_a_plain_read_flip_flop_goes_into_its_block(netlist):
+    d = json.loads(netlist.read_text())
+    cells = _cells(d)
+    before = {n: c for n, c in cells.items() if c["type"] == "TRELLIS_FF"}
+    # Every case is a block RAM whose read port has no output register yet.
+    read_port = {}
+    for name in CASES:
+        bram = _block_of(cells, name)
+        read_port[name] = "B" if bram["connections"]["WEB"] == ["0"] else "A"
+        assert bram["parameters"][f"REGMODE_{read_port[name]}"] == "NOREG"
+    assert merge_output_registers(d) == 1
+    cells = _cells(d)
+    for name, (what, merged) in CASES.items():
+        x = read_port[name]
+        bram = _block_of(cells, name)
+        assert bram["parameters"][f"REGMODE_{x}"] == ("OUTREG" if merged else "NOREG"), what
+        regs = [n for n in cells if n.startswith(f"out_{name}_") and cells[n]["type"] == "TRELLIS_FF"]
+        assert (len(regs) == 0) if merged else (len(regs) == WIDTH), what
+    gone = set(before) - set(cells)
+    assert len(gone) == WIDTH and all(n.startswith("out_plain_") for n in gone)
+    # The block now drives the output the flip-flops drove.
+    plain = _block_of(cells, "plain")
+    out_bits = d["modules"]["top"]["ports"]["out_plain"]["bits"]
+    assert sorted(plain["connections"][f"DO{read_port['plain']}{i}"][0] for i in range(WIDTH)) == sorted(out_bits)
+
+
+def test_a_second_pass_changes_nothing(netlist, tmp_path):
+    path = tmp_path / "top.json"
+    path.write_text(netlist.read_text())
+    assert merge_in_netlist(path) == 1
+    once = path.read_text()
+    assert merge_in_netlist(path) == 0
+    assert path.read_text() == once
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_nextpnr_configures_the_output_register(netlist, tmp_path):
+    """The parameter reaches the block's configuration: nextpnr's text configuration (what ecppack
+    turns into the bitstream) sets REGMODE_B or _A to OUTREG for exactly the merged port."""
+    path = tmp_path / "top.json"
+    path.write_text(netlist.read_text())
+    assert merge_in_netlist(path) == 1
+    status = run_in_group([resolve("nextpnr-ecp5"), "--quiet", "--25k", "--package", "CABGA381", "--json", "top.json",
+                           "--textcfg", "top.config", "--timing-allow-fail"], cwd=tmp_path,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=600)
+    assert status == 0
+    config = (tmp_path / "top.config").read_text()
+    assert config.count("OUTREG") == 1
