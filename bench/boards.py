@@ -4,15 +4,17 @@ beside the same figures of the design before wave 2, from real builds.
     python bench/boards.py [--boards icebreaker,ulx3s-85f,orangecrab-25f,tangnano9k]
                            [--networks digits,mnist-784-128-10] [--seeds default,1,2,3,4]
                            [--mnist-net FILE] [--data-dir DIR] [--mnist-lanes BOARD=P[,P...] ...]
-                           [--lanes-auto] [--samples N] [--jobs N] [--old FILE] [--[no-]registered-reads]
-                           [--json]
+                           [--lanes-auto] [--clock BOARD=MHZ ...] [--samples N] [--jobs N] [--old FILE]
+                           [--[no-]registered-reads] [--json]
 
 Each (network, board, seed) is an ordinary ``spikegate.boards.build`` (YoWASP Yosys + nextpnr;
 an unchanged design at an unchanged seed comes from the build cache, so a rerun costs only the
 cycle count on the twin). ``default`` is nextpnr's own seed (no ``--seed``), the placement
 ``spikegate build`` makes. For each network and board the bench prints:
 
-- fmax at each seed and how many of them meet the board's clock (the PLL's, ``spikegate boards``);
+- fmax at each seed and how many of them meet the board's clock (the PLL's, ``spikegate boards``,
+  or ``--clock BOARD=MHZ``'s: nextpnr places for the clock it is given, so a build aimed at a faster
+  clock is also a different placement, docs/timing.md);
 - cycles per sample (mean over the test split, from the core's cycle-exact twin, which the
   gateware tests hold equal to the hardware's cycle counter);
 - µs per sample and samples/s at the achieved fmax of the first seed listed (with ``default``
@@ -52,6 +54,7 @@ import spikegate
 from spikegate.boards.build import BuildError, TimingError, build
 from spikegate.boards.fit import ResourceError
 from spikegate.boards.targets import get_board
+from spikegate.boards.top import pll_for
 from spikegate.errors import UserError
 from spikegate.model.procgroup import end_groups_on_sigterm, groups_ended_on_error
 from spikegate.model import Network
@@ -213,10 +216,12 @@ def package_commit(root: Path | None = None) -> str | None:
 
 
 def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, jobs, out,
-        registered_reads: bool | None = None, lanes_auto: bool = False, router: str | None = None) -> list[dict]:
+        registered_reads: bool | None = None, lanes_auto: bool = False, router: str | None = None,
+        clocks: dict | None = None) -> list[dict]:
     """Build every (network, board, seed); return one summary row per (network, board). With
     ``lanes_auto`` every build chooses its lanes (``build(lanes="auto")``), ``MNIST_BUILD``'s other
-    options kept; ``router``: nextpnr's (``build(router=...)``), None for its default."""
+    options kept; ``router``: nextpnr's (``build(router=...)``), None for its default; ``clocks``:
+    board -> the PLL clock in MHz its builds are made for (``build(clock_mhz=...)``), else the board's."""
     nets = {"digits": (None, None), "mnist-784-128-10": (mnist_net, data_dir)}
     # seed-major: every board has its first placements before any board gets its last
     jobs_list = [(label, b, s) for s in seeds for label in networks for b in boards]
@@ -234,6 +239,8 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
             options["registered_reads"] = registered_reads
         if router is not None:  # (the same: an old commit's build() has no router)
             options["router"] = router
+        if b in (clocks or {}):
+            options["clock_mhz"] = clocks[b]
         name = f"{label} on {b}, seed {'default' if s is None else s}"
         print(f"== {name}", file=sys.stderr)
         r = one_build(b, label, net, options, s, out, ddir, samples)
@@ -292,6 +299,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lanes-auto", action="store_true",
                     help="every build chooses its lanes (spikegate build --lanes auto; MNIST_BUILD's other "
                          "options kept, --mnist-lanes ignored)")
+    ap.add_argument("--clock", action="append", default=[], metavar="BOARD=MHZ",
+                    help="build BOARD's designs for this PLL clock (spikegate build --clock) instead of the "
+                         "board's documented one: timing met is then judged at it, and nextpnr places for it")
     ap.add_argument("--samples", type=int, default=None, help="samples per split for cycles/sample")
     ap.add_argument("--jobs", type=int, default=1, help="builds at the same time")
     ap.add_argument("--old", type=Path, default=OLD, help="the old design's figures (this bench's --json)")
@@ -321,6 +331,22 @@ def main(argv=None) -> int:
         except ValueError as e:
             ap.error(str(e))
         lanes[b] = int(p) if p.isdigit() else [int(x) for x in p.split(",")]
+    clocks = {}
+    for item in args.clock:
+        b, sep, f = item.partition("=")
+        try:
+            b = board_key(b, "--clock")
+            mhz = float(f) if sep else None
+        except ValueError as e:
+            ap.error(str(e) if sep and "--clock" in str(e) else
+                     f"--clock {item!r} is not valid; valid: BOARD=MHZ, e.g. ulx3s-85f=100")
+        if mhz is None:
+            ap.error(f"--clock {item!r} is not valid; valid: BOARD=MHZ, e.g. ulx3s-85f=100")
+        try:
+            pll_for(get_board(b), mhz)  # refused here, by name, before any build
+        except ValueError as e:
+            ap.error(f"--clock {item!r} is not valid: {e}")
+        clocks[b] = mhz
     mnist = None if args.reports else mnist_network(ap, args, networks)
     if args.reports:
         missing = [str(f) for f in args.reports if not f.is_file()]
@@ -334,10 +360,11 @@ def main(argv=None) -> int:
         commit = package_commit()   # before the builds: a commit made during a long run is not what it built
         rows = run(boards, networks, seeds, mnist_net=mnist, data_dir=args.data_dir, mnist_lanes=lanes,
                    samples=args.samples, jobs=args.jobs, out=args.out, registered_reads=args.registered_reads,
-                   lanes_auto=args.lanes_auto, router=args.router)
+                   lanes_auto=args.lanes_auto, router=args.router, clocks=clocks)
         if args.json:
             print(json.dumps({"commit": commit, "seeds": seeds, "registered_reads": args.registered_reads,
-                              "lanes_auto": args.lanes_auto, "router": args.router, "rows": rows}, indent=1))
+                              "lanes_auto": args.lanes_auto, "router": args.router, "clocks": clocks,
+                              "rows": rows}, indent=1))
             return 0
     old = None
     if args.old.is_file():

@@ -93,3 +93,23 @@ def test_board_names_are_the_boards_own_and_unknown_ones_are_refused_by_option()
         b.board_key("ulx9", "--mnist-lanes")
     with pytest.raises(SystemExit):
         b.main(["--boards", "icebreaker,ulx9", "--networks", "digits"])
+
+
+def test_clock_option_reaches_each_boards_builds_and_bad_ones_are_refused_by_name(monkeypatch, capsys, tmp_path):
+    b = benches.load("boards")
+    for item, why in [("ulx3s=abc", "valid: BOARD=MHZ"), ("ulx3s", "valid: BOARD=MHZ"),
+                      ("ulx9=100", "known boards: icebreaker"), ("ulx3s=1000", "cannot be produced by the ECP5 PLL")]:
+        with pytest.raises(SystemExit):
+            b.main(["--networks", "digits", "--clock", item])
+        err = capsys.readouterr().err
+        assert f"--clock {item.split('=')[0]!r}" in err or f"--clock {item!r}" in err, err
+        assert why in err, err
+    seen = []
+
+    def fake_build(board, label, net, options, seed, out, data_dir, samples):
+        seen.append((board, options))
+        return {"seed": seed, "fits": False, "error": "not built here"}
+    monkeypatch.setattr(b, "one_build", fake_build)
+    b.run(["ulx3s-85f", "icebreaker"], ["digits"], [None], mnist_net=None, data_dir=None, mnist_lanes={},
+          samples=None, jobs=1, out=tmp_path, clocks={"ulx3s-85f": 100.0})
+    assert sorted(seen, key=str) == sorted([("ulx3s-85f", {"clock_mhz": 100.0}), ("icebreaker", {})], key=str)
