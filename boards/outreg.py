@@ -10,6 +10,9 @@ takes such a flip-flop into its block (``REGMODE = OUTREG``) where that is the s
 
 - the block's port only reads (write enable tied 0), its clock enable and output clock enable
   are tied 1 and its reset tied 0, and its clock is not inverted;
+- neither port is 36 bits wide: in that mode (Yosys' ``$__PDPW16KD_``) one read port's word comes
+  out on both ports' outputs, and which output register then holds which half is not something
+  this pass can check, so such a block is left alone;
 - each of the port's data outputs that drives anything drives exactly one cell input, the data
   input of a TRELLIS_FF clocked by the port's clock (not inverted), always enabled, with its
   set/reset tied 0, power-up value 0 and the block's GSR setting.
@@ -41,10 +44,19 @@ def _sinks(cells: dict) -> dict:
     return sinks
 
 
+def _width(value) -> int | None:
+    """A DP16KD width parameter as Yosys writes it (a binary string, or an int); None if absent."""
+    if value is None:
+        return None
+    return int(value, 2) if isinstance(value, str) else int(value)
+
+
 def _port_flops(cells: dict, sinks: dict, outside: set, bram: dict, x: str) -> dict | None:
     """{output port: the flip-flop it alone feeds} for port ``x`` ("A" or "B") of ``bram``, or None
     when the port cannot take them into its output register (module docstring)."""
     p, c = bram["parameters"], bram["connections"]
+    if any(_width(p.get(f"DATA_WIDTH_{y}")) == 36 for y in "AB"):
+        return None
     if (p.get(f"REGMODE_{x}") != "NOREG" or p.get(f"CLK{x}MUX") != f"CLK{x}" or c.get(f"WE{x}") != _ZERO
             or c.get(f"CE{x}") != _ONE or c.get(f"OCE{x}") != _ONE or c.get(f"RST{x}") != _ZERO):
         return None

@@ -24,29 +24,32 @@ CASES = {
     "reset": ("a flip-flop the domain's reset clears", False),
     "tapped": ("the word also read by logic before its flip-flop", False),
     "read_enable": ("a read port with an enable", False),
+    "wide": ("a plain flip-flop behind a 36-bit wide block (its word on both ports' outputs)", False),
 }
+WIDTHS = {"wide": 32}  # 512 x 32 bits: one DP16KD in its 36-bit mode
 
 
 class _Reads(Elaboratable):
     """One block RAM per case, written through one port and read through another."""
 
     def __init__(self):
-        self.we, self.waddr, self.wdata = Signal(), Signal(range(DEPTH)), Signal(WIDTH)
+        self.we, self.waddr, self.wdata = Signal(), Signal(range(DEPTH)), Signal(max(WIDTHS.values()))
         self.raddr, self.en = Signal(range(DEPTH)), Signal()
-        self.outs = {name: Signal(WIDTH, name=f"out_{name}") for name in CASES}
-        self.tap = Signal(WIDTH)
+        self.outs = {name: Signal(WIDTHS.get(name, WIDTH), name=f"out_{name}") for name in CASES}
+        self.tap = Signal(WIDTH)  # (the "tapped" case's word, read by logic too)
 
     def elaborate(self, platform):
         m = Module()
         for name in CASES:
-            m.submodules[name] = mem = Memory(shape=WIDTH, depth=DEPTH, init=[(7 * i) % 256 for i in range(DEPTH)],
+            width = WIDTHS.get(name, WIDTH)
+            m.submodules[name] = mem = Memory(shape=width, depth=DEPTH, init=[(0x9E3779B1 * i) % (1 << width) for i in range(DEPTH)],
                                               attrs=BLOCK_RAM_NO_COLLISION)
             wr = mem.write_port()
             rd = mem.read_port() if name != "read_enable" else mem.read_port()
-            m.d.comb += [wr.en.eq(self.we), wr.addr.eq(self.waddr), wr.data.eq(self.wdata), rd.addr.eq(self.raddr)]
+            m.d.comb += [wr.en.eq(self.we), wr.addr.eq(self.waddr), wr.data.eq(self.wdata[:width]), rd.addr.eq(self.raddr)]
             if name == "read_enable":
                 m.d.comb += rd.en.eq(self.en)
-            reg = Signal(WIDTH, name=f"reg_{name}", reset_less=name != "reset")
+            reg = Signal(width, name=f"reg_{name}", reset_less=name != "reset")
             if name == "enabled":
                 with m.If(self.en):
                     m.d.sync += reg.eq(rd.data)
@@ -93,6 +96,7 @@ def test_only_a_plain_read_flip_flop_goes_into_its_block(netlist):
         bram = _block_of(cells, name)
         read_port[name] = "B" if bram["connections"]["WEB"] == ["0"] else "A"
         assert bram["parameters"][f"REGMODE_{read_port[name]}"] == "NOREG"
+    assert int(_block_of(cells, "wide")["parameters"]["DATA_WIDTH_B"], 2) == 36
     assert merge_output_registers(d) == 1
     cells = _cells(d)
     for name, (what, merged) in CASES.items():
@@ -100,7 +104,7 @@ def test_only_a_plain_read_flip_flop_goes_into_its_block(netlist):
         bram = _block_of(cells, name)
         assert bram["parameters"][f"REGMODE_{x}"] == ("OUTREG" if merged else "NOREG"), what
         regs = [n for n in cells if n.startswith(f"out_{name}_") and cells[n]["type"] == "TRELLIS_FF"]
-        assert (len(regs) == 0) if merged else (len(regs) == WIDTH), what
+        assert (len(regs) == 0) if merged else (len(regs) == WIDTHS.get(name, WIDTH)), what
     gone = set(before) - set(cells)
     assert len(gone) == WIDTH and all(n.startswith("out_plain_") for n in gone)
     # The block now drives the output the flip-flops drove.
