@@ -69,12 +69,10 @@ def _check_report(r: dict, board_name: str, tmp_path):
     p = r["performance"]
     # A default build registers its block RAM reads on the ECP5 (boards.fit.choose_registered_reads).
     assert r["registered_reads"] is (board.family == "ecp5")
-    # ... and those read flip-flops go into the blocks' output registers (boards.outreg): at 4 lanes
-    # the digits weights are two blocks, each word registered before their multiplexer
-    if board.family == "ecp5":
-        assert r["bram_output_registers"] >= 2
-    else:
-        assert r["bram_output_registers"] is None
+    # ... and the ECP5 flow looks for read flip-flops to take into the blocks' output registers
+    # (boards.outreg; none here: the digits weights at 4 lanes are 32-bit words, blocks in their
+    # 36-bit mode, which it leaves alone; test_mnist_sized_network_on_ulx3s has some)
+    assert r["bram_output_registers"] == (0 if board.family == "ecp5" else None)
     expected = _formula_cycles(_net(), r["lanes"], r["registered_reads"])
     assert p["samples"] == len(expected) == 445
     assert p["cycles_per_sample"]["mean"] == pytest.approx(expected.mean(), abs=0.05)
@@ -240,6 +238,9 @@ def test_mnist_sized_network_on_ulx3s(cache, tmp_path):
     assert r["timing"]["met"]
     # 802816 weight bits need at least 44 DP16KD blocks of 18 kbit.
     assert r["utilization"]["BRAM"]["used"] >= 44
+    # Layer 0's weights at 4 lanes are 32 one-bit slices two blocks deep, each block's word
+    # registered before the multiplexer: those 64 flip-flops become the blocks' output registers.
+    assert r["bram_output_registers"] >= 64
 
 
 @pytest.mark.slow
