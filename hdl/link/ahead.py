@@ -23,9 +23,9 @@ class Ahead:
     The read then lags its address by two cycles and ``addr`` leads ``q`` by one: data at ``q``'s
     address, one cycle after ``q`` holds it, whether ``q`` just moved or has held for a while.
 
-    ``d`` is one multiplexer deep after the decisions: ``q + 1`` comes from a flip-flop kept beside
-    ``q`` (``q1``), and a load's value is chosen apart from whether to load (timing: the ULX3S's
-    critical paths ran from the command engine's and the answer source's states through a
+    A step takes one multiplexer after the decision: ``q + 1`` comes from a flip-flop kept beside
+    ``q`` (``q1``), and only the loads and the hold share the choice of ``value`` (timing: the
+    ULX3S's critical paths ran from the command engine's and the answer source's states through a
     multiplexer level per assignment, then an adder, into a far block RAM's address; docs/timing.md)."""
 
     def __init__(self, m, q: Signal, *, registered: bool):
@@ -34,9 +34,11 @@ class Ahead:
             self.d = Signal.like(q, name=f"{q.name}_next")
             self.q1 = Signal.like(q, name=f"{q.name}_plus1", init=(q.init + 1) % (1 << len(q)))
             self.inc = Signal(name=f"{q.name}_inc")
-            self.load = Signal(name=f"{q.name}_load")
-            self.value = Signal.like(q, name=f"{q.name}_value", init=0)
-            m.d.comb += self.d.eq(Mux(self.inc, self.q1, Mux(self.load, self.value, self.q)))
+            # q unless a load sets it: the hold and the loads are one choice, the step another
+            # (a separate load flag, d = inc ? q1 : (load ? value : q), made Yosys 0.70's ABC9 fail
+            # an assertion on the OrangeCrab's (32, 8) digits build: tests/test_synth.py)
+            self.value = Signal.like(q, name=f"{q.name}_value")
+            m.d.comb += [self.value.eq(self.q), self.d.eq(Mux(self.inc, self.q1, self.value))]
             m.d.sync += [self.q.eq(self.d), self.q1.eq(self.d + 1)]
         else:
             self.d = None
@@ -52,13 +54,13 @@ class Ahead:
         load goes to ``d`` (comb) here and the list is empty. A later call in the same cycle wins,
         as a later assignment does."""
         if self.registered:
-            self.m.d.comb += [self.load.eq(1), self.inc.eq(0), self.value.eq(value)]
+            self.m.d.comb += [self.inc.eq(0), self.value.eq(value)]
             return []
         return [self.q.eq(value)]
 
     def step(self) -> list:
         """``q`` takes ``q + 1`` (in ``q``'s width) in the next cycle; as :meth:`to`."""
         if self.registered:
-            self.m.d.comb += [self.inc.eq(1), self.load.eq(0)]
+            self.m.d.comb += self.inc.eq(1)
             return []
         return [self.q.eq(self.q + 1)]
