@@ -74,6 +74,7 @@ def _port_flops(cells: dict, sinks: dict, outside: set, bram: dict, x: str) -> d
         fp, fc = ff["parameters"], ff["connections"]
         if not (ff["type"] == "TRELLIS_FF" and fc.get("CLK") == clock and fp.get("CLKMUX") == "CLK"
                 and str(fp.get("CEMUX", "")).strip() == "1" and fc.get("LSR", _ZERO) == _ZERO
+                and fp.get("LSRMUX", "LSR") == "LSR"
                 and fp.get("REGSET", "RESET") == "RESET" and fp.get("GSR") == p.get("GSR")):
             return None
         flops[port] = to[0][0]

@@ -135,3 +135,34 @@ def test_nextpnr_configures_the_output_register(netlist, tmp_path):
     assert status == 0
     config = (tmp_path / "top.config").read_text()
     assert config.count("OUTREG") == 1
+
+
+# The plain case made a different circuit, one way at a time: the pass must then leave it.
+CHANGES = {
+    "flip-flop reset through an inverted LSR": ("ff", "LSRMUX", "INV"),
+    "flip-flop on the inverted clock": ("ff", "CLKMUX", "INV"),
+    "flip-flop powering up at 1": ("ff", "REGSET", "SET"),
+    "flip-flop under the global set/reset": ("ff", "GSR", "ENABLED"),
+    "block read on the inverted clock": ("bram", "CLKBMUX", "INV"),
+    "block output register disabled": ("bram_conn", "OCEB", ["0"]),
+    "block port also writing": ("bram_conn", "WEB", ["1"]),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_plain_read_made_different_is_left_alone(netlist, change):
+    d = json.loads(netlist.read_text())
+    cells = _cells(d)
+    where, key, value = CHANGES[change]
+    plain = _block_of(cells, "plain")
+    assert plain["connections"]["WEB"] == ["0"]  # port B reads (what the changes below assume)
+    if where == "ff":
+        for n, c in cells.items():
+            if n.startswith("out_plain_") and c["type"] == "TRELLIS_FF":
+                c["parameters"][key] = value
+    elif where == "bram":
+        plain["parameters"][key] = value
+    else:
+        plain["connections"][key] = value
+    assert merge_output_registers(d) == 0, change
+    assert _block_of(_cells(d), "plain")["parameters"]["REGMODE_B"] == "NOREG"
