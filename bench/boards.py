@@ -334,14 +334,17 @@ def main(argv=None) -> int:
     clocks = {}
     for item in args.clock:
         b, sep, f = item.partition("=")
+        form = f"--clock {item!r} is not valid; valid: BOARD=MHZ, e.g. ulx3s-85f=100"
+        if not sep:
+            ap.error(form)
         try:
             b = board_key(b, "--clock")
-            mhz = float(f) if sep else None
         except ValueError as e:
-            ap.error(str(e) if sep and "--clock" in str(e) else
-                     f"--clock {item!r} is not valid; valid: BOARD=MHZ, e.g. ulx3s-85f=100")
-        if mhz is None:
-            ap.error(f"--clock {item!r} is not valid; valid: BOARD=MHZ, e.g. ulx3s-85f=100")
+            ap.error(str(e))
+        try:
+            mhz = float(f)
+        except ValueError:
+            ap.error(form)
         try:
             pll_for(get_board(b), mhz)  # refused here, by name, before any build
         except ValueError as e:

@@ -42,10 +42,10 @@ class _Reads(Elaboratable):
         m = Module()
         for name in CASES:
             width = WIDTHS.get(name, WIDTH)
-            m.submodules[name] = mem = Memory(shape=width, depth=DEPTH, init=[(0x9E3779B1 * i) % (1 << width) for i in range(DEPTH)],
-                                              attrs=BLOCK_RAM_NO_COLLISION)
+            init = [(0x9E3779B1 * i) % (1 << width) for i in range(DEPTH)]
+            m.submodules[name] = mem = Memory(shape=width, depth=DEPTH, init=init, attrs=BLOCK_RAM_NO_COLLISION)
             wr = mem.write_port()
-            rd = mem.read_port() if name != "read_enable" else mem.read_port()
+            rd = mem.read_port()
             m.d.comb += [wr.en.eq(self.we), wr.addr.eq(self.waddr), wr.data.eq(self.wdata[:width]), rd.addr.eq(self.raddr)]
             if name == "read_enable":
                 m.d.comb += rd.en.eq(self.en)
