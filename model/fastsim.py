@@ -67,7 +67,7 @@ def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndar
     if p.int16() is not None and p.router.patterns(spikes, sample_major, layer.n):
         return pattern_drive(p.int16(), spikes, sample_major, p.state, p.bias)
     make = drive_sample_major if sample_major else drive_step_major
-    return make(layer.weights, spikes, p.float, p.state, p.bias, p.weights(p.float))
+    return make(layer.weights, spikes, p.float, p.state, p.bias, p.weights(p.float), p.biased())
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
@@ -150,7 +150,8 @@ def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False, rails=(True
                 r = r - frozen + s * refr  # not frozen means r == 0
         v = x
     # The drive now holds the membranes after every step.
-    return spikes, v.astype(np.int64), r.astype(np.int64), drive.astype(np.int64) if traces else None
+    r = r.astype(np.int64) if refractory else np.zeros((batch, n), np.int64)  # (r never left 0)
+    return spikes, v.astype(np.int64), r, drive.astype(np.int64) if traces else None
 
 
 def run_network(layers: list[Layer], spikes: np.ndarray, traces: bool = False):

@@ -46,10 +46,11 @@ def exact_float_dtype(weights: np.ndarray, weight_bits: int | None = None):
     """The narrowest floating type in which ``spikes @ weights`` is exact for any 0/1 spikes, or
     None. Every partial sum of a column is a sum of a subset of its entries, so it is bounded by
     the column's absolute sum; a float holds every integer up to 2^mantissa in magnitude. With
-    ``weight_bits``, the free bound n_in * 2^(weight_bits - 1) is tried before the weights' own."""
+    ``weight_bits``, the free bound n_in * 2^(weight_bits - 1) is tried before the weights' own,
+    which are read only when the free bound does not already give the narrowest type."""
     if weight_bits is not None:
         dtype = float_for(weights.shape[0] << (weight_bits - 1))
-        if dtype is not None:
+        if dtype is _EXACT_FLOATS[0][0]:
             return dtype
     return float_for(column_bound(weights))
 
@@ -84,13 +85,18 @@ def compacts(rows: int, used: int, n_in: int, n: int) -> bool:
 
 
 def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: int = BLOCK_ROWS, out=None,
-                   converted=None):
+                   converted=None, ones: bool = False):
     """Yield ``(start, stop, sums)`` for consecutive row ranges covering ``spikes`` [rows, n_in]:
     ``sums`` [stop - start, n] are the exact ``spikes[start:stop] @ weights`` in ``dtype`` (a
     floating type the caller knows is exact, or None for numpy's integer product). Every range
     starts at a multiple of ``block_rows``. ``sums`` is a view of ``out`` [rows, n] when given,
     else of a buffer the next block reuses: consume it before asking for the next. ``converted``:
-    ``weights`` already in ``dtype``, if the caller has them."""
+    ``weights`` already in ``dtype``, if the caller has them.
+
+    ``ones`` (with a floating ``dtype``): every row of spikes gets a trailing input that always
+    spikes, whose weight row is the last of ``converted`` [n_in + 1, n], which must be given (a
+    bias: the sums come out with it added, which spares a pass over them; the caller knows the
+    bias row keeps every partial sum exact)."""
     rows, n_in = spikes.shape
     if dtype is None:
         sums = spikes.astype(np.int64) @ weights
@@ -99,27 +105,31 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
         yield 0, rows, sums
         return
     w = _Converted(weights, dtype, converted)
+    n = weights.shape[1]
     chunk = block_rows * max(1, _DENSE_ROWS // block_rows)
     if out is None:
-        buf = np.empty((min(rows, chunk), weights.shape[1]), dtype)
+        buf = np.empty((min(rows, chunk), n), dtype)
     start = 0
     # A block that would not compact even with no input in use skips the test.
-    while start < rows and compacts(min(block_rows, rows - start), 0, n_in, weights.shape[1]):
+    while start < rows and compacts(min(block_rows, rows - start), 0, n_in, n):
         stop = min(rows, start + block_rows)
         part = spikes[start:stop]
         used = np.flatnonzero(part.any(axis=0))
-        if not compacts(len(part), len(used), n_in, weights.shape[1]):
+        if not compacts(len(part), len(used), n_in, n):
             break
         dst = out[start:stop] if out is not None else buf[:stop - start]
         np.matmul(part[:, used].astype(dtype), w.rows(used), out=dst)
+        if ones:  # a small block: the bias row added to its sums costs less than a column of ones
+            dst += w.all()[n_in]
         yield start, stop, dst
         start = stop
     if start < rows:
-        xbuf = np.empty((min(rows - start, chunk), n_in), dtype)
+        # The float copy of the spikes, with its column of ones written once.
+        xbuf = np.ones((min(rows - start, chunk), n_in + int(ones)), dtype)
         for i in range(start, rows, chunk):
             part = spikes[i:i + chunk]
             x = xbuf[:len(part)]
-            np.copyto(x, part, casting="unsafe")
+            np.copyto(x[:, :n_in], part, casting="unsafe")
             dst = out[i:i + len(part)] if out is not None else buf[:len(part)]
             np.matmul(x, w.all(), out=dst)
             yield i, i + len(part), dst
@@ -144,45 +154,43 @@ def synaptic_input(weights: np.ndarray, spikes: np.ndarray, dtype="auto") -> np.
     return out
 
 
-def drive_step_major(weights, spikes, dtype, state, bias, converted=None) -> np.ndarray:
+def drive_step_major(weights, spikes, dtype, state, bias, converted=None, biased=None) -> np.ndarray:
     """``bias + spikes @ weights`` [T, batch, n] in the integer type ``state`` (which the caller
     knows holds every such value) for step-major spikes bool [T, batch, n_in]; ``dtype`` and
-    ``converted`` as in :func:`product_blocks`."""
+    ``converted`` as in :func:`product_blocks`. ``biased``: the weights with ``bias`` as a last
+    row [n_in + 1, n] in ``dtype``, when the caller knows every partial sum of its columns is
+    exact there: the product then adds the bias (:func:`product_blocks`' ``ones``)."""
     T, batch, n_in = spikes.shape
     drive = np.empty((T, batch, weights.shape[1]), state)
     flat = drive.reshape(T * batch, weights.shape[1])
-    for start, stop, sums in product_blocks(weights, spikes.reshape(T * batch, n_in), dtype, converted=converted):
-        # The bias goes in as the sums are cast: one pass over the drive, not two.
-        np.add(sums, bias, out=flat[start:stop], casting="unsafe")
+    ones = biased is not None and dtype is not None
+    blocks = product_blocks(weights, spikes.reshape(T * batch, n_in), dtype, converted=biased if ones else converted,
+                            ones=ones)
+    for start, stop, sums in blocks:
+        if ones:
+            np.copyto(flat[start:stop], sums, casting="unsafe")
+        else:  # the bias goes in as the sums are cast: one pass over the drive, not two
+            np.add(sums, bias, out=flat[start:stop], casting="unsafe")
     return drive
 
 
-def drive_sample_major(weights, spikes, dtype, state, bias, converted=None) -> np.ndarray:
+def drive_sample_major(weights, spikes, dtype, state, bias, converted=None, biased=None) -> np.ndarray:
     """:func:`drive_step_major` for sample-major spikes bool [batch, T, n_in] (the network's
-    input). Blocks of whole samples that compact are gathered straight into step-major order;
-    from the first block that does not, the rest of the batch is transposed and multiplied whole."""
+    input): the product runs over its rows as they are, in blocks of whole samples, and each
+    block's sums are reordered to step-major as they are cast (the sums are the smaller array)."""
     batch, T, n_in = spikes.shape
     n = weights.shape[1]
     drive = np.empty((T, batch, n), state)
-    per = max(1, BLOCK_ROWS // max(1, T))  # samples per block
-    b0 = 0
-    if dtype is not None:
-        w = _Converted(weights, dtype, converted)
-        while b0 < batch and compacts(min(per, batch - b0) * T, 0, n_in, n):
-            part = spikes[b0:b0 + per]
-            used = np.flatnonzero(part.reshape(-1, n_in).any(axis=0))
-            if not compacts(len(part) * T, len(used), n_in, n):
-                break
-            # Reordered to step-major while the sums are cast.
-            x = np.take(part.reshape(T * len(part), n_in), used, axis=1).astype(dtype)
-            sums = np.matmul(x, w.rows(used))
-            np.add(sums.reshape(len(part), T, n).transpose(1, 0, 2), bias, out=drive[:, b0:b0 + len(part)],
-                   casting="unsafe")
-            b0 += len(part)
-    if b0 < batch:
-        rest = drive_step_major(weights, np.ascontiguousarray(spikes[b0:].transpose(1, 0, 2)), dtype, state, bias,
-                                converted)
-        if b0 == 0:
-            return rest
-        drive[:, b0:] = rest
+    if not spikes.size or not T:
+        drive[...] = bias
+        return drive
+    ones = biased is not None and dtype is not None
+    per = max(1, BLOCK_ROWS // T)  # samples per block: every block, and so every range, holds whole samples
+    for start, stop, sums in product_blocks(weights, spikes.reshape(batch * T, n_in), dtype, block_rows=T * per,
+                                            converted=biased if ones else converted, ones=ones):
+        step_major = sums.reshape(-1, T, n).transpose(1, 0, 2)
+        if ones:
+            np.copyto(drive[:, start // T:stop // T], step_major, casting="unsafe")
+        else:
+            np.add(step_major, bias, out=drive[:, start // T:stop // T], casting="unsafe")
     return drive

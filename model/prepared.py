@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 
 from .conv import neuron_bias
-from .fastsyn import column_bound, exact_float_dtype
+from .fastsyn import column_bound, exact_float_dtype, float_for
 from .network import MAX_REFRACTORY, Layer
 from .patterns import INT16_BOUND, Router
 
@@ -106,6 +106,19 @@ class _Prepared:
             w = self.layer().weights
             self._converted["int16"] = w.astype(np.int16) if column_bound(w) < INT16_BOUND else None
         return self._converted["int16"]
+
+    def biased(self):
+        """The weights with the bias as a last row [n_in + 1, n] in the layer's product type, when
+        every partial sum of a column with its bias is exact there (the product then adds the
+        bias, :func:`spikegate.model.fastsyn.product_blocks`' ``ones``), else None."""
+        if "biased" not in self._converted:
+            layer, top = self.layer(), int(np.abs(self.bias).max(initial=0))
+            fits = self.float is not None and (
+                float_for((layer.n_in << (layer.weight_bits - 1)) + top) is self.float
+                or float_for(column_bound(np.vstack([layer.weights, self.bias[None, :]]))) is self.float)
+            self._converted["biased"] = (np.vstack([layer.weights, self.bias[None, :]]).astype(self.float)
+                                         if fits else None)
+        return self._converted["biased"]
 
     def weights(self, dtype):
         """The weights in ``dtype`` (None: no conversion is wanted; returns None)."""

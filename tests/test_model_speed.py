@@ -104,23 +104,62 @@ def test_synaptic_input_rejects_an_unknown_dtype():
         synaptic_input(np.ones((2, 2), np.int64), np.ones((1, 2), bool), "float16")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), over=st.integers(-2, 2), p=st.sampled_from([0.5, 0.9, 1.0]))
-def test_networks_on_the_float32_boundary(seed, over, p):
-    # 16-bit weights whose first column sums (in magnitude) to 2^24 + over: float32 on one side,
-    # float64 on the other, with membranes wide enough not to saturate every step.
+def boundary_network(seed, column_total, T, *, bias_first=None, readout=False):
+    """Two layers, the first with 520 16-bit inputs whose first weight column sums (in magnitude)
+    to ``column_total``, membranes wide enough not to saturate every step; ``bias_first``: the
+    first neuron's bias magnitude (the others' below 1000), else no bias."""
     rng = np.random.default_rng(seed)
     n_in = 520
     w = rng.integers(-(1 << 15), 1 << 15, size=(n_in, 3))
-    w[:, 0] = column_at((1 << 24) + over, n_in, 16, rng)
-    layers = [Layer(weights=w, weight_bits=16, membrane_bits=32, threshold=int(rng.integers(0, 1 << 24)),
+    w[:, 0] = column_at(column_total, n_in, 16, rng)
+    bias = np.zeros(3, np.int64)
+    if bias_first is not None:
+        bias = rng.integers(-999, 1000, 3)
+        bias[0] = bias_first * rng.choice([-1, 1])
+    layers = [Layer(weights=w, bias=bias, weight_bits=16, membrane_bits=32, threshold=int(rng.integers(0, 1 << 24)),
                     reset=["zero", "subtract"][seed % 2], leak=[Leak.none(), Leak.shift(3)][seed % 3 == 0]),
-              Layer(weights=rng.integers(-8, 8, size=(3, 2)), weight_bits=4, membrane_bits=8, readout=seed % 2 == 1)]
-    net = Network(layers, timesteps=6)
-    assert exact_float_dtype(w) is (np.float32 if over <= 0 else np.float64)
-    spikes = random_spikes(seed, 3, 6, n_in, p=p)
+              Layer(weights=rng.integers(-8, 8, size=(3, 2)), weight_bits=4, membrane_bits=8, readout=readout)]
+    return Network(layers, timesteps=T)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), over=st.integers(-2, 2), p=st.sampled_from([0.5, 0.9, 1.0]))
+def test_networks_on_the_float32_boundary(seed, over, p):
+    # float32 on one side of 2^24, float64 on the other
+    net = boundary_network(seed, (1 << 24) + over, 6, readout=seed % 2 == 1)
+    assert exact_float_dtype(net.layers[0].weights) is (np.float32 if over <= 0 else np.float64)
+    spikes = random_spikes(seed, 3, 6, net.layers[0].n_in, p=p)
     assert_same_results(net, spikes)
     assert_matches_reference(net, spikes)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), over=st.integers(-2, 2), batch=st.sampled_from([1, 3, 40]))
+def test_bias_in_the_product_only_while_exact(seed, over, batch):
+    # A float32 column (absolute sum 2^24 - 1000) whose bias takes it to 2^24 + over: the product
+    # adds the bias as an input that always spikes only while that stays exact (over <= 0). One
+    # sample compacts its block; 40 dense ones take the plain product.
+    net = boundary_network(seed, (1 << 24) - 1000, 5, bias_first=1000 + over)
+    p = prepared(net.layers[0])
+    assert p.float is np.float32 and (p.biased() is None) == (over > 0)
+    spikes = random_spikes(seed, batch, 5, net.layers[0].n_in, p=0.02 if batch == 1 else 0.9)
+    assert_same_results(net, spikes)
+    assert_matches_reference(net, spikes[:3])
+
+
+def test_a_bias_that_would_round_in_float32_stays_out_of_the_product():
+    # Every input spikes into a column of positive weights summing to 2^24 - 1000, and the bias
+    # adds 1001: 2^24 + 1 has no float32, so the bias must go in after the product.
+    n_in = 520
+    w = np.zeros((n_in, 2), np.int64)
+    w[:, 0] = np.abs(column_at((1 << 24) - 1000, n_in, 16, np.random.default_rng(0)))
+    w[:, 1] = 1
+    layer = Layer(weights=w, bias=np.array([1001, 0]), weight_bits=16, membrane_bits=32, threshold=(1 << 30))
+    net = Network([layer], timesteps=2)
+    assert prepared(net.layers[0]).float is np.float32 and prepared(net.layers[0]).biased() is None
+    result = simulate(net, np.ones((3, 2, n_in), bool), traces=True)
+    assert result.traces[0][0, 0, 0] == (1 << 24) + 1
+    assert_same_results(net, np.ones((3, 2, n_in), bool))
 
 
 @pytest.mark.parametrize("membrane_bits, weight_bits, leak, dtype", [
@@ -271,8 +310,12 @@ def test_step_major_drives_from_both_input_orders(sparse_samples):
     want = (s.astype(np.int64) @ w).transpose(1, 0, 2) + bias
     step_major = np.ascontiguousarray(s.transpose(1, 0, 2))
     for dtype in (np.float32, np.float64, None):
-        for got in (drive_sample_major(w, s, dtype, np.int32, bias), drive_step_major(w, step_major, dtype, np.int32, bias)):
-            assert got.dtype == np.int32 and np.array_equal(got, want), dtype
+        # the bias added after the product, and as the product's always-spiking last input
+        biased = np.vstack([w, bias[None, :]]).astype(dtype) if dtype is not None else None
+        for extra in ({}, {"biased": biased}):
+            for got in (drive_sample_major(w, s, dtype, np.int32, bias, **extra),
+                        drive_step_major(w, step_major, dtype, np.int32, bias, **extra)):
+                assert got.dtype == np.int32 and np.array_equal(got, want), (dtype, extra.keys())
 
 
 @pytest.mark.parametrize("sparse_samples", [16, 40])
