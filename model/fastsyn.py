@@ -98,6 +98,8 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
     bias: the sums come out with it added, which spares a pass over them; the caller knows the
     bias row keeps every partial sum exact)."""
     rows, n_in = spikes.shape
+    if ones and (dtype is None or converted is None or len(converted) != n_in + 1):
+        raise ValueError("ones = True needs a floating dtype and converted weights with the bias as a last row")
     if dtype is None:
         sums = spikes.astype(np.int64) @ weights
         if out is not None:

@@ -147,6 +147,13 @@ def test_bias_in_the_product_only_while_exact(seed, over, batch):
     assert_matches_reference(net, spikes[:3])
 
 
+def test_the_bias_input_needs_its_weight_row():
+    w, s = np.ones((4, 2), np.int64), np.ones((3, 4), bool)
+    for dtype, converted in ((np.float32, None), (None, np.ones((5, 2))), (np.float32, np.ones((4, 2), np.float32))):
+        with pytest.raises(ValueError, match="ones = True needs"):
+            list(fastsyn.product_blocks(w, s, dtype, converted=converted, ones=True))
+
+
 def test_a_bias_that_would_round_in_float32_stays_out_of_the_product():
     # Every input spikes into a column of positive weights summing to 2^24 - 1000, and the bias
     # adds 1001: 2^24 + 1 has no float32, so the bias must go in after the product.
