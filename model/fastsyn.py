@@ -120,7 +120,7 @@ def product_blocks(weights: np.ndarray, spikes: np.ndarray, dtype, block_rows: i
         if not compacts(len(part), len(used), n_in, n):
             break
         dst = out[start:stop] if out is not None else buf[:stop - start]
-        np.matmul(part[:, used].astype(dtype), w.rows(used), out=dst)
+        np.matmul(np.take(part, used, axis=1).astype(dtype), w.rows(used), out=dst)
         if ones:  # a small block: the bias row added to its sums costs less than a column of ones
             dst += w.all()[n_in]
         yield start, stop, dst
