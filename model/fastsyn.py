@@ -179,7 +179,8 @@ def drive_step_major(weights, spikes, dtype, state, bias, converted=None, biased
 def drive_sample_major(weights, spikes, dtype, state, bias, converted=None, biased=None) -> np.ndarray:
     """:func:`drive_step_major` for sample-major spikes bool [batch, T, n_in] (the network's
     input): the product runs over its rows as they are, in blocks of whole samples, and each
-    block's sums are reordered to step-major as they are cast (the sums are the smaller array)."""
+    block's sums are reordered to step-major by the cast into the drive, a pass made anyway, so
+    the input is never transposed."""
     batch, T, n_in = spikes.shape
     n = weights.shape[1]
     drive = np.empty((T, batch, n), state)
