@@ -137,8 +137,9 @@ def test_networks_on_the_float32_boundary(seed, over, p):
 @given(seed=st.integers(0, 2**32 - 1), over=st.integers(-2, 2), batch=st.sampled_from([1, 3, 40]))
 def test_bias_in_the_product_only_while_exact(seed, over, batch):
     # A float32 column (absolute sum 2^24 - 1000) whose bias takes it to 2^24 + over: the product
-    # adds the bias as an input that always spikes only while that stays exact (over <= 0). One
-    # sample compacts its block; 40 dense ones take the plain product.
+    # adds the bias as an input that always spikes only while that stays exact (over <= 0).
+    # (Three outputs never repay a compacted block: those, with the bias, are
+    # test_step_major_drives_from_both_input_orders'.)
     net = boundary_network(seed, (1 << 24) - 1000, 5, bias_first=1000 + over)
     p = prepared(net.layers[0])
     assert p.float is np.float32 and (p.biased() is None) == (over > 0)
