@@ -209,6 +209,10 @@ def test_value_range_is_the_rule_layers_validate(wb, vb):
     half_w, half_v = 1 << (wb - 1), 1 << (vb - 1)
     assert value_range(L, CfgTarget.WEIGHT) == (-half_w, half_w - 1)
     assert value_range(L, CfgTarget.BIAS) == (-half_v, half_v - 1) == (L.v_min, L.v_max)
+    # v_min / v_max are kept once asked: a copy with other membranes has its own
+    other = L.replace(membrane_bits=vb + 1 if vb < 32 else vb - 1)
+    assert (other.v_min, other.v_max) == value_range(other, CfgTarget.BIAS) != (L.v_min, L.v_max)
+    assert (L.v_min, L.v_max) == (-half_v, half_v - 1)
     assert value_range(L, CfgTarget.THRESHOLD) == (0, half_v - 2)
     for target, kw in ((CfgTarget.WEIGHT, lambda v: dict(weights=np.full((3, 2), v))),
                        (CfgTarget.BIAS, lambda v: dict(bias=[v, 0])),
