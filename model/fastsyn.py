@@ -165,15 +165,26 @@ def drive_step_major(weights, spikes, dtype, state, bias, converted=None, biased
     T, batch, n_in = spikes.shape
     drive = np.empty((T, batch, weights.shape[1]), state)
     flat = drive.reshape(T * batch, weights.shape[1])
-    ones = biased is not None and dtype is not None
-    blocks = product_blocks(weights, spikes.reshape(T * batch, n_in), dtype, converted=biased if ones else converted,
-                            ones=ones)
-    for start, stop, sums in blocks:
-        if ones:
-            np.copyto(flat[start:stop], sums, casting="unsafe")
-        else:  # the bias goes in as the sums are cast: one pass over the drive, not two
-            np.add(sums, bias, out=flat[start:stop], casting="unsafe")
+    for start, stop, sums, put in _drive_blocks(weights, spikes.reshape(T * batch, n_in), dtype, bias, converted,
+                                                biased):
+        put(flat[start:stop], sums)
     return drive
+
+
+def _drive_blocks(weights, rows, dtype, bias, converted, biased, block_rows=BLOCK_ROWS):
+    """:func:`product_blocks` of the drives, with the bias as the product's last input where
+    ``biased`` allows it; each block comes with ``put(dst, sums)``, which casts its sums into the
+    drive and adds the bias there if the product did not."""
+    ones = biased is not None and dtype is not None
+    if ones:
+        def put(dst, sums):
+            np.copyto(dst, sums, casting="unsafe")
+    else:
+        def put(dst, sums):  # the bias goes in as the sums are cast: one pass over the drive, not two
+            np.add(sums, bias, out=dst, casting="unsafe")
+    for start, stop, sums in product_blocks(weights, rows, dtype, block_rows, converted=biased if ones else converted,
+                                            ones=ones):
+        yield start, stop, sums, put
 
 
 def drive_sample_major(weights, spikes, dtype, state, bias, converted=None, biased=None) -> np.ndarray:
@@ -187,13 +198,8 @@ def drive_sample_major(weights, spikes, dtype, state, bias, converted=None, bias
     if not spikes.size or not T:
         drive[...] = bias
         return drive
-    ones = biased is not None and dtype is not None
     per = max(1, BLOCK_ROWS // T)  # samples per block: every block, and so every range, holds whole samples
-    for start, stop, sums in product_blocks(weights, spikes.reshape(batch * T, n_in), dtype, block_rows=T * per,
-                                            converted=biased if ones else converted, ones=ones):
-        step_major = sums.reshape(-1, T, n).transpose(1, 0, 2)
-        if ones:
-            np.copyto(drive[:, start // T:stop // T], step_major, casting="unsafe")
-        else:
-            np.add(step_major, bias, out=drive[:, start // T:stop // T], casting="unsafe")
+    for start, stop, sums, put in _drive_blocks(weights, spikes.reshape(batch * T, n_in), dtype, bias, converted,
+                                                biased, block_rows=T * per):
+        put(drive[:, start // T:stop // T], sums.reshape(-1, T, n).transpose(1, 0, 2))
     return drive

@@ -113,11 +113,11 @@ class _Prepared:
         bias, :func:`spikegate.model.fastsyn.product_blocks`' ``ones``), else None."""
         if "biased" not in self._converted:
             layer, top = self.layer(), int(np.abs(self.bias).max(initial=0))
+            stacked = np.vstack([layer.weights, self.bias[None, :]])
             fits = self.float is not None and (
                 float_for((layer.n_in << (layer.weight_bits - 1)) + top) is self.float
-                or float_for(column_bound(np.vstack([layer.weights, self.bias[None, :]]))) is self.float)
-            self._converted["biased"] = (np.vstack([layer.weights, self.bias[None, :]]).astype(self.float)
-                                         if fits else None)
+                or float_for(column_bound(stacked)) is self.float)
+            self._converted["biased"] = stacked.astype(self.float) if fits else None
         return self._converted["biased"]
 
     def weights(self, dtype):
