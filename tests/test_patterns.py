@@ -16,6 +16,9 @@ from spikegate.model.prepared import prepared, rails_can_act
 from test_model import assert_matches_reference
 from test_model_speed import assert_same_results
 
+# The numpy paths are what these tests are about (test_compiled.py tests the compiled drive).
+pytestmark = pytest.mark.usefixtures("numpy_paths")
+
 
 def scalar_codes(spikes, sample_major):
     """Each input's code written out: bit t set when the input spikes at step t."""

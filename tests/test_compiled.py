@@ -1,0 +1,165 @@
+"""The compiled drive (spikegate.model.compiled): bias plus synaptic sums against an independent
+int64 product, on both input orders, any number of steps (groups of eight), inputs that do not
+fill a 64-bit word, codes shared and not shared between samples, and the accumulator type's
+int16 / int32 bounds; and ``simulate`` with the kernel on and off against the step-by-step
+evaluation. Skipped as a whole where numba is not installed (the numpy paths are tested in
+test_model_speed.py and test_patterns.py)."""
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from spikegate.model import Layer, Leak, Network, compiled, simulate
+from spikegate.model.fastsim import layer_drive
+from spikegate.model.prepared import prepared
+from spikegate.model.random import random_network, random_spikes
+from spikegate.model.simulate import simulate_steps
+from test_model import assert_matches_reference
+
+pytest.importorskip("numba")
+
+
+def reference_drive(weights, bias, spikes, sample_major):
+    """bias + spikes @ weights in int64, step-major [T, batch, n]."""
+    s = spikes.transpose(1, 0, 2) if sample_major else spikes
+    return np.einsum("tbi,ij->tbj", s.astype(np.int64), weights.astype(np.int64)) + bias.astype(np.int64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(0, 20), batch=st.integers(0, 6), n_in=st.integers(1, 40),
+       n=st.integers(1, 20), p=st.sampled_from([0.0, 0.1, 0.5, 1.0]), wide=st.booleans(), sample_major=st.booleans(),
+       state=st.sampled_from([np.int32, np.int64]))
+def test_code_drive_equals_the_integer_product(seed, T, batch, n_in, n, p, wide, sample_major, state):
+    rng = np.random.default_rng(seed)
+    top = 3000 if wide else 40  # wide: column sums past int16, so the int32 accumulator
+    w = rng.integers(-top, top + 1, (n_in, n))
+    bias = rng.integers(-top, top + 1, n)
+    shape = (batch, T, n_in) if sample_major else (T, batch, n_in)
+    spikes = rng.random(shape) < p
+    dtype = compiled.accumulator_dtype(w, bias)
+    assert dtype == (np.int16 if np.abs(w).sum(axis=0).max() + np.abs(bias).max() < 1 << 15 else np.int32)
+    got = compiled.code_drive(w.astype(dtype), bias.astype(dtype), spikes, sample_major, state)
+    assert got.dtype == state and got.shape == (T, batch, n)
+    assert np.array_equal(got, reference_drive(w, bias, spikes, sample_major))
+
+
+@pytest.mark.parametrize("codes_per_sample", [1, 3, 200])
+def test_codes_shared_across_inputs_and_samples(codes_per_sample):
+    # Every sample reuses the code table's slots: a slot left set by one sample would add a stale
+    # row of G to the next one's sums.
+    rng = np.random.default_rng(codes_per_sample)
+    batch, T, n_in, n = 30, 8, 256, 33
+    table = rng.integers(1, 256, codes_per_sample)
+    codes = table[rng.integers(0, codes_per_sample, (batch, n_in))] * (rng.random((batch, n_in)) < 0.7)
+    spikes = ((codes[:, None, :] >> np.arange(T)[None, :, None]) & 1).astype(bool)
+    w = rng.integers(-100, 101, (n_in, n))
+    bias = rng.integers(-5, 6, n)
+    got = compiled.code_drive(w.astype(np.int32), bias.astype(np.int32), spikes, True, np.int32)
+    assert np.array_equal(got, reference_drive(w, bias, spikes, True))
+
+
+@pytest.mark.parametrize("over", [-1, 0])
+def test_the_accumulator_is_int16_only_below_two_to_the_15(over):
+    # All inputs spike into positive weights: the sum is the bias plus the column's whole sum,
+    # 2^15 + over. At 2^15 int16 would wrap to -2^15; the kernel must have taken int32.
+    n_in = 64
+    w = np.full((n_in, 1), 500)
+    bias = np.array([(1 << 15) + over - 500 * n_in])
+    dtype = compiled.accumulator_dtype(w, bias)
+    assert dtype == (np.int16 if over < 0 else np.int32)
+    spikes = np.ones((2, 3, n_in), bool)
+    got = compiled.code_drive(w.astype(dtype), bias.astype(dtype), spikes, True, np.int64)
+    assert (got == (1 << 15) + over).all()
+
+
+def test_no_accumulator_past_int32():
+    assert compiled.accumulator_dtype(np.full((2, 1), 1 << 30), np.array([0])) is None
+    assert compiled.accumulator_dtype(np.full((2, 1), (1 << 30) - 1), np.array([1])) is np.int32
+
+
+def test_a_layer_past_int32_takes_the_numpy_paths():
+    # 65,537 full-scale 16-bit weights and a bias of 40,000 sum to 2^31 + 7,231: no int32 holds
+    # it, so the layer's drive falls back to the numpy products, exactly.
+    n_in = 65537
+    layer = Layer(weights=np.full((n_in, 1), 32767), bias=np.array([40000]), threshold=1, membrane_bits=32,
+                  weight_bits=16)
+    assert prepared(layer).summed() is None
+    spikes = np.ones((1, 2, n_in), bool)
+    with compiled.switched(True):
+        assert (layer_drive(layer, spikes, True) == n_in * 32767 + 40000).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 40), p=st.sampled_from([0.02, 0.3, 0.9]),
+       kernel=st.booleans())
+def test_simulate_with_and_without_the_kernel_equals_the_step_by_step_evaluation(seed, batch, p, kernel):
+    net = random_network(seed)
+    spikes = random_spikes(seed, batch, net.timesteps, net.n_inputs, p=p)
+    with compiled.switched(kernel) as on:
+        assert on == kernel
+        fast = simulate(net, spikes, traces=True)
+        assert_matches_reference(net, spikes[:3])  # the scalar transcription of the contract
+    slow = simulate_steps(net, spikes, traces=True)
+    for name in ("spikes", "membranes", "refractory", "traces"):
+        for a, b in zip(getattr(fast, name), getattr(slow, name)):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+
+
+def test_a_numba_that_does_not_import_leaves_the_numpy_paths(monkeypatch, caplog):
+    net = random_network(3)
+    spikes = random_spikes(3, 4, net.timesteps, net.n_inputs, p=0.3)
+    with compiled.switched(True):
+        # Installed (switched found it) but failing to import:
+        monkeypatch.setitem(sys.modules, "numba", None)
+        monkeypatch.setattr(compiled, "_kernel", None)
+        with caplog.at_level(logging.WARNING, logger="spikegate.model.compiled"):
+            assert not compiled.ready()
+        assert "numba does not import" in caplog.text and "numpy paths" in caplog.text
+        assert not compiled.ENABLED
+        with pytest.raises(RuntimeError, match="switched off or numba is missing"):
+            compiled.code_drive(np.zeros((2, 1), np.int16), np.zeros(1, np.int16), np.zeros((1, 1, 2), bool), True,
+                                np.int32)
+        got = simulate(net, spikes, traces=True)
+    want = simulate_steps(net, spikes, traces=True)
+    assert all(np.array_equal(a, b) for a, b in zip(got.traces, want.traces))
+
+
+def test_switched_restores_the_setting():
+    before = compiled.ENABLED
+    with compiled.switched(not before):
+        assert compiled.ENABLED == (not before)
+        with compiled.switched(before):
+            assert compiled.ENABLED == before
+        assert compiled.ENABLED == (not before)
+    assert compiled.ENABLED == before
+
+
+def test_the_environment_switch_turns_the_kernel_off(tmp_path):
+    code = "from spikegate.model import compiled; print(compiled.ENABLED)"
+    for value, want in (("1", "False"), ("0", "True"), ("", "True")):
+        env = {"SPIKEGATE_NO_JIT": value, "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == want, value
+
+
+def test_a_network_on_both_paths_on_a_rate_code():
+    # Deterministic codes: few distinct codes, many inputs each, as on the data sets.
+    rng = np.random.default_rng(5)
+    layers = [Layer(weights=rng.integers(-60, 61, (100, 30)), bias=rng.integers(-9, 10, 30), threshold=90,
+                    membrane_bits=12, weight_bits=8, leak=Leak.shift(3), reset="subtract", refractory=1),
+              Layer(weights=rng.integers(-60, 61, (30, 4)), bias=np.zeros(4, np.int64), threshold=0, membrane_bits=16,
+                    weight_bits=8, leak=Leak.none(), reset="zero", refractory=0, readout=True)]
+    net = Network(layers=layers, timesteps=12)
+    levels = rng.integers(0, 5, (70, 100))
+    spikes = (np.arange(12)[None, :, None] * levels[:, None, :] // 4 % 3 == 0) & (levels[:, None, :] > 0)
+    with compiled.switched(True):
+        on = simulate(net, spikes, traces=True)
+    with compiled.switched(False):
+        off = simulate(net, spikes, traces=True)
+    for a, b in zip(on.traces + on.spikes, off.traces + off.spikes):
+        assert np.array_equal(a, b)
