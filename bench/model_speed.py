@@ -16,6 +16,8 @@ Figures per data set:
   model's ratio to each. Every peer result is compared with the model's (spikes of every layer,
   readout membranes); a peer with any mismatching sample makes its comparison void, and the
   bench says so. See bench/peers.py for how each peer is set up;
+- the model with its compiled drive (model/compiled.py, numba) switched off, which then runs its
+  numpy paths: the kernel's gain, measured side by side (results checked identical);
 - loop: a straightforward Python implementation of the same contract, one sample and one time
   step at a time, integer lists, event-driven over input spikes; run on the first N samples and
   checked against the model (membranes, counts, spikes);
@@ -39,7 +41,7 @@ import numpy as np
 from spikegate import datasets
 from peers import PEERS, mismatches, runners
 from spikegate.training import TrainConfig, build
-from spikegate.model import classify, simulate
+from spikegate.model import classify, compiled, simulate
 
 MNIST_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-subset"
 
@@ -123,6 +125,7 @@ def compare_peers(net, spikes, repeat, batches, clock):
     same other one left; each keeps its best time."""
     N, T = spikes.shape[:2]
     reference = simulate(net, spikes)
+    kernel = compiled.ENABLED
     found, missing = runners(net)
     if found:
         import torch
@@ -131,6 +134,8 @@ def compare_peers(net, spikes, repeat, batches, clock):
     for b in batches:
         starts = range(0, N, b)
         jobs = {"spikegate": lambda: [simulate(net, spikes[i:i + b]) for i in starts]}
+        if kernel:
+            jobs[NUMPY_PATHS] = lambda: _numpy_paths(net, spikes, starts, b)
         for name, run in found.items():
             chunks = [x[:, i:i + b].contiguous() for i in starts]
             jobs[name] = lambda run=run, chunks=chunks: [run(c) for c in chunks]
@@ -142,6 +147,10 @@ def compare_peers(net, spikes, repeat, batches, clock):
                 best[name] = min(best[name], sec)
         rate = {name: N * T / sec for name, sec in best.items()}
         row = {"batch": b, "model": rate["spikegate"], "peers": {}}
+        if kernel:
+            _check_same_results(net, reference, outs[NUMPY_PATHS])
+            row["numpy_paths"] = {"sample_steps_per_s": rate[NUMPY_PATHS],
+                                  "kernel_gain": rate["spikegate"] / rate[NUMPY_PATHS]}
         for name in found:
             trains = [torch.cat([o[0][l] for o in outs[name]], dim=1) for l in range(len(net.layers))]
             readout = torch.cat([o[1] for o in outs[name]]) if net.layers[-1].readout else None
@@ -149,7 +158,24 @@ def compare_peers(net, spikes, repeat, batches, clock):
             row["peers"][name] = {"sample_steps_per_s": rate[name], "ratio": rate["spikegate"] / rate[name],
                                   "mismatches": bad, "void": bad > 0}
         rows.append(row)
-    return {"batches": rows, "missing": missing}
+    return {"batches": rows, "missing": missing, "kernel": kernel}
+
+
+NUMPY_PATHS = "spikegate, numpy paths"
+
+
+def _numpy_paths(net, spikes, starts, b):
+    """The model with its compiled drive switched off: the same results from numpy alone."""
+    with compiled.switched(False):
+        return [simulate(net, spikes[i:i + b]) for i in starts]
+
+
+def _check_same_results(net, reference, outs):
+    for l in range(len(net.layers)):
+        for name in ("spikes", "membranes"):
+            got = np.concatenate([getattr(o, name)[l] for o in outs])
+            if not np.array_equal(got, getattr(reference, name)[l]):
+                raise AssertionError(f"the model's numpy paths and its compiled kernel disagree: layer {l} {name}")
 
 
 def bench_one(label, net, x, y, repeat, baseline_samples, clock=time.perf_counter):
@@ -178,11 +204,20 @@ def _print_peers(r):
     p = r["peers"]
     for name, why in p["missing"].items():
         print(f"  {name}: not compared: {why}")
+    if p["kernel"]:
+        print("  spikegate: the compiled drive (model/compiled.py); 'numpy paths': the same model with it "
+              "switched off, in the same run")
+    else:
+        print("  spikegate: numpy paths only (numba not installed, or SPIKEGATE_NO_JIT=1)")
     names = [n for n in PEERS if n not in p["missing"]]
     head = "".join(f" | {n:>12} sample-steps/s  ratio  mismatches" for n in names)
-    print(f"  {'batch':>5} | {'spikegate':>12} sample-steps/s{head}")
+    own = " | numpy paths sample-steps/s  kernel gain" if p["kernel"] else ""
+    print(f"  {'batch':>5} | {'spikegate':>12} sample-steps/s{own}{head}")
     for row in p["batches"]:
         cells = ""
+        if p["kernel"]:
+            q = row["numpy_paths"]
+            cells += f" | {q['sample_steps_per_s']:26,.0f} {q['kernel_gain']:11.1f}x"
         for n in names:
             q = row["peers"][n]
             ratio = "  void" if q["void"] else f"{q['ratio']:5.1f}x"
