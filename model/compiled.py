@@ -73,7 +73,9 @@ def accumulator_dtype(weights: np.ndarray, bias: np.ndarray):
 def code_drive(weights: np.ndarray, bias: np.ndarray, spikes: np.ndarray, sample_major: bool, state) -> np.ndarray:
     """``bias + spikes @ weights`` step-major [T, batch, n] in the integer type ``state`` for bool
     spikes [batch, T, n_in] (``sample_major``) or [T, batch, n_in]; ``weights`` [n_in, n] and
-    ``bias`` [n] in :func:`accumulator_dtype`, which the caller has checked."""
+    ``bias`` [n] in :func:`accumulator_dtype`, which the caller has checked; ``state`` holds
+    every drive value (the steps' sums are added up in it; it is at least as wide as the
+    accumulator type whenever it is the layer's own type or that accumulator type)."""
     if not ready():
         raise RuntimeError("the compiled drive is switched off or numba is missing: see compiled.ready()")
     T, batch = (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
@@ -87,8 +89,7 @@ def code_drive(weights: np.ndarray, bias: np.ndarray, spikes: np.ndarray, sample
         padded[..., :n_in] = spikes
         spikes = padded
     words = spikes.view(np.uint64)
-    _kernel(words if sample_major else words.transpose(1, 0, 2), n_in, weights, bias, drive,
-                _BIT_STEPS, _BIT_COUNT)
+    _kernel(words if sample_major else words.transpose(1, 0, 2), n_in, weights, bias, drive, _BIT_STEPS, _BIT_COUNT)
     return drive
 
 
@@ -121,7 +122,6 @@ def _code_drive(words, n_in, weights, bias, drive, bit_steps, bit_count):
     code_words = np.empty(n_words, np.uint64)
     codes = code_words.view(np.uint8)  # input i's code is byte i
     active = np.empty(n_in, np.int64)
-    acc = np.empty((GROUP_STEPS, n), weights.dtype)
     for b in range(batch):
         for t0 in range(0, T, GROUP_STEPS):
             steps = min(GROUP_STEPS, T - t0)
@@ -153,18 +153,17 @@ def _code_drive(words, n_in, weights, bias, drive, bit_steps, bit_count):
                 else:
                     for j in range(n):
                         G[k, j] += weights[i, j]
+            # Each step's sums go straight into its drive row, in a type at least as wide as G's.
             for t in range(steps):
+                row = drive[t0 + t, b]
                 for j in range(n):
-                    acc[t, j] = bias[j]
+                    row[j] = bias[j]
             for k in range(used):
                 c = code_of_row[k]
                 slot[c] = -1
                 # The steps of the code's set bits from a table: a test of each bit would be a
                 # branch mispredicted about every other time.
                 for q in range(bit_count[c]):
-                    t = bit_steps[c, q]
+                    row = drive[t0 + bit_steps[c, q], b]
                     for j in range(n):
-                        acc[t, j] += G[k, j]
-            for t in range(steps):
-                for j in range(n):
-                    drive[t0 + t, b, j] = acc[t, j]
+                        row[j] += G[k, j]

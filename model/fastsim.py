@@ -24,7 +24,7 @@ from .fastsyn import (drive_sample_major, drive_step_major, exact_float_dtype, f
                       synaptic_input)
 from .network import Layer
 from .patterns import pattern_drive
-from .prepared import prepared, rails_can_act
+from .prepared import holds_the_run, prepared, rails_can_act
 
 __all__ = ["exact_float_dtype", "synaptic_input", "layer_drive", "readout_totals", "run_layer", "run_network",
            "prepared"]
@@ -61,7 +61,8 @@ def readout_totals(layer: Layer, counts: np.ndarray, T: int):
 
 def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndarray:
     """Bias plus the exact synaptic sums of a dense layer, step-major [T, batch, n] in its neuron
-    state type (:func:`spikegate.model.prepared.state_dtype`, which bounds every such value), for
+    state type (:func:`spikegate.model.prepared.state_dtype`, which bounds every such value; from
+    the compiled kernel, in its accumulator type when that is narrower: :func:`run_drive`), for
     its input spikes bool [batch, T, n_in] (``sample_major``, the network's input) or
     [T, batch, n_in]: from the compiled kernel (:mod:`spikegate.model.compiled`) when it is
     enabled and an integer type holds the sums exactly; otherwise grouped by spike pattern or as a
@@ -69,7 +70,11 @@ def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndar
     estimates cheaper."""
     p = prepared(layer)
     if compiled.ready() and p.summed() is not None:
-        return compiled.code_drive(*p.summed(), spikes, sample_major, p.state)
+        # In the accumulator's type when that is narrower than the state's: run_drive keeps it
+        # if the data allow, which halves the neuron loop's memory traffic.
+        weights, bias = p.summed()
+        out = weights.dtype if weights.dtype.itemsize < np.dtype(p.state).itemsize else p.state
+        return compiled.code_drive(weights, bias, spikes, sample_major, out)
     if p.int16() is not None and p.router.patterns(spikes, sample_major, layer.n):
         return pattern_drive(p.int16(), spikes, sample_major, p.state, p.bias)
     make = drive_sample_major if sample_major else drive_step_major
@@ -90,17 +95,16 @@ def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):
 
 
 def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False, rails=(True, True)):
-    """:func:`run_layer` from bias + synaptic sums ``drive`` [T, batch, n] already in the
-    layer's state type; ``drive`` is used as the work space (each step's membranes overwrite
-    that step's drive), so the caller gives it up. ``rails``: whether the lower / upper rail
-    may act as far as the caller knows (:func:`rails_can_act`); a rail left open is judged
-    again from the drive itself."""
+    """:func:`run_layer` from bias + synaptic sums ``drive`` [T, batch, n] in the layer's state
+    type, or in a narrower integer type that holds every drive value: the run then stays in it
+    when the drive's own bounds show every value of the update fits
+    (:func:`spikegate.model.prepared.holds_the_run`), and widens it to the state type if not.
+    ``drive`` is used as the work space (each step's membranes overwrite that step's drive), so
+    the caller gives it up. ``rails``: whether the lower / upper rail may act as far as the caller
+    knows (:func:`rails_can_act`); a rail left open is judged again from the drive itself."""
     T, batch, n = drive.shape
-    dt = drive.dtype.type
     lo, hi = layer.v_min, layer.v_max
     lk, theta = layer.leak, layer.threshold
-    # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
-    k = min(lk.k, 8 * np.dtype(dt).itemsize - 1)
     spikes = np.zeros((T, batch, n), bool)
     if layer.readout and lk.kind == "none":
         # Without a leak a readout only accumulates: if no running sum reaches a rail, no
@@ -112,10 +116,23 @@ def run_drive(layer: Layer, drive: np.ndarray, traces: bool = False, rails=(True
         if sums.size and sums.min() >= lo and sums.max() <= hi:
             return spikes, sums[-1], np.zeros((batch, n), np.int64), sums if traces else None
     lower, upper = rails
-    if lower or upper:  # a pass over the drive for each rail still open
-        data = rails_can_act(layer, T, int(drive.min()) if lower and drive.size else 0,
-                             int(drive.max()) if upper and drive.size else 0)
-        lower, upper = lower and data[0], upper and data[1]
+    state = prepared(layer).state
+    narrow = drive.dtype.itemsize < np.dtype(state).itemsize
+    if lower or upper or narrow:  # a pass over the drive for each bound wanted
+        low = int(drive.min()) if (lower or narrow) and drive.size else 0
+        high = int(drive.max()) if (upper or narrow) and drive.size else 0
+        if lower or upper:
+            data = rails_can_act(layer, T, low, high)
+            lower, upper = lower and data[0], upper and data[1]
+        if narrow and not holds_the_run(layer, T, low, high, drive.dtype):
+            drive = drive.astype(state)
+    dt = drive.dtype.type
+    # v is always a value of the state type, so shifting by its width - 1 equals any larger shift.
+    k = min(lk.k, 8 * np.dtype(dt).itemsize - 1)
+    # A rail beyond a narrow type is never reached (holds_the_run), so clipping at the type's end
+    # instead changes nothing.
+    info = np.iinfo(dt)
+    lo, hi = max(lo, int(info.min)), min(hi, int(info.max))
     v = np.zeros((batch, n), dt)
     r = np.zeros((batch, n), dt)
     refractory = not layer.readout and layer.refractory > 0

@@ -13,7 +13,7 @@ from .fastsyn import column_bound, exact_float_dtype, float_for
 from .network import MAX_REFRACTORY, Layer
 from .patterns import INT16_BOUND, Router
 
-__all__ = ["prepared", "state_dtype", "rails_can_act"]
+__all__ = ["prepared", "state_dtype", "rails_can_act", "membrane_extent", "holds_the_run"]
 
 
 _STATE_TYPES = ((np.int16, (1 << 15) - 1), (np.int32, (1 << 31) - 1))
@@ -41,32 +41,53 @@ def state_dtype(layer: Layer):
     return np.int64
 
 
-def rails_can_act(layer: Layer, T: int, low, high) -> tuple[bool, bool]:
-    """Whether the lower / upper membrane rail can act in T steps when every drive value (bias
-    plus synaptic sum) lies in [low, high] (None: unknown, the rail may act).
+def membrane_extent(layer: Layer, T: int, low: int, high: int, cap: int | None = None) -> tuple[int, int]:
+    """(lowest, highest) bounding every value a layer's membrane takes in T steps, before and
+    after its saturation, when every drive value (bias plus synaptic sum) lies in [low, high].
 
     A leak moves a membrane towards 0 without crossing it (0 <= m <= 2^F, and an arithmetic
     shift rounds towards -inf), a spike resets to 0 or takes theta off a value above theta, and
     a refractory neuron keeps its membrane. So below: after step t every membrane is at least
     (t + 1) * min(low, 0). Above: a membrane before its step's reset is at most
     max(previous, 0) + high, and after it at most theta (no spike), that minus theta (a
-    subtracted spike), 0 (a zeroed one) or the previous bound (refractory)."""
-    v_min, v_max, theta = layer.v_min, layer.v_max, layer.threshold
-    lower = low is None or T * min(low, 0) < v_min
-    if high is None:
-        return lower, True
-    subtract, keeps = layer.reset == "subtract", layer.refractory > 0
-    bound = 0
+    subtracted spike), 0 (a zeroed one) or the previous bound (refractory); a saturation only
+    lowers it. Following the bound stops once it passes ``cap``: any larger answer is as good."""
+    theta, subtract, keeps = layer.threshold, layer.reset == "subtract", layer.refractory > 0
+    bound = highest = 0
     for _ in range(T):
         peak = max(bound, 0) + high
-        if peak > v_max:
-            return lower, True
+        highest = max(highest, peak)
+        if cap is not None and highest > cap:
+            break
         if layer.readout:
             bound = peak
         else:
             after = peak - theta if subtract else 0
             bound = max(theta, after, bound if keeps else after)
-    return lower, False
+    return T * min(low, 0), highest
+
+
+def rails_can_act(layer: Layer, T: int, low, high) -> tuple[bool, bool]:
+    """Whether the lower / upper membrane rail can act in T steps when every drive value (bias
+    plus synaptic sum) lies in [low, high] (None: unknown, the rail may act):
+    :func:`membrane_extent` against [v_min, v_max]."""
+    v_min, v_max = layer.v_min, layer.v_max
+    lowest, highest = membrane_extent(layer, T, 0 if low is None else low, 0 if high is None else high, v_max)
+    return low is None or lowest < v_min, high is None or highest > v_max
+
+
+def holds_the_run(layer: Layer, T: int, low: int, high: int, dtype) -> bool:
+    """Whether the integer type ``dtype`` holds every value of the neuron update
+    (:func:`spikegate.model.fastsim.run_drive`) when every drive value lies in [low, high]: every
+    membrane (:func:`membrane_extent`), theta, and for the multiply leak v * m before its shift.
+    Differences of membranes may wrap: they are only added back, and wrapping arithmetic undoes
+    itself exactly."""
+    info = np.iinfo(dtype)
+    lowest, highest = membrane_extent(layer, T, low, high, int(info.max))
+    if lowest < info.min or highest > info.max or layer.threshold > info.max:
+        return False
+    leak = layer.leak
+    return leak.kind != "multiply" or max(-lowest, highest, 1) * leak.m <= info.max
 
 
 class _Prepared:

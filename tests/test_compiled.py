@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spikegate.model import Layer, Leak, Network, compiled, simulate
-from spikegate.model.fastsim import layer_drive
-from spikegate.model.prepared import prepared
+from spikegate.model.fastsim import layer_drive, run_drive
+from spikegate.model.prepared import holds_the_run, membrane_extent, prepared
 from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
@@ -163,3 +163,73 @@ def test_a_network_on_both_paths_on_a_rate_code():
         off = simulate(net, spikes, traces=True)
     for a, b in zip(on.traces + on.spikes, off.traces + off.spikes):
         assert np.array_equal(a, b)
+
+
+def narrow_layer(kind, reset, refractory, readout, theta, membrane_bits=18):
+    leak = {"none": Leak.none(), "shift": Leak.shift(2), "multiply": Leak.multiply(3, 2)}[kind]
+    if readout:  # a readout never fires
+        theta, reset, refractory = 0, "zero", 0
+    return Layer(weights=np.ones((1, 3), np.int64), bias=np.zeros(3, np.int64), threshold=theta,
+                 membrane_bits=membrane_bits, weight_bits=8, leak=leak, reset=reset, refractory=refractory,
+                 readout=readout)
+
+
+def both_runs(layer, drive):
+    """run_drive on an int16 drive (narrow: kept or widened as the data decide) and on the same
+    values in the layer's int32 state type."""
+    assert prepared(layer).state == np.int32
+    narrow = run_drive(layer, drive.astype(np.int16), True, prepared(layer).rails(drive.shape[0]))
+    wide = run_drive(layer, drive.astype(np.int32), True, prepared(layer).rails(drive.shape[0]))
+    for a, b in zip(narrow, wide):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(1, 12), kind=st.sampled_from(["none", "shift", "multiply"]),
+       reset=st.sampled_from(["zero", "subtract"]), refractory=st.integers(0, 3), readout=st.booleans(),
+       theta=st.sampled_from([0, 7, 3000, 32767, 40000]), reach=st.integers(-3, 3), side=st.booleans())
+def test_a_narrow_drive_runs_as_the_state_type_would(seed, T, kind, reset, refractory, readout, theta, reach, side):
+    # Drives whose bound takes the membrane to int16's end, a few values either side of it.
+    rng = np.random.default_rng(seed)
+    # Each drive value itself fits int16, as the kernel's accumulator guarantees.
+    edge = (1 << 15) // T + reach
+    low, high = (-min(edge, 32768), 300) if side else (-300, min(edge, 32767))
+    drive = rng.integers(low, high + 1, (T, 6, 3))
+    drive[:, 0] = low  # one sample at each end all the way
+    drive[:, 1] = high
+    both_runs(narrow_layer(kind, reset, refractory, readout, theta), drive)
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_the_narrow_run_only_while_the_lowest_membrane_fits(over):
+    # Eight steps of -4096 - over with no spike and no leak reach 8 * (-4096 - over): -32768 fits
+    # int16, -32776 does not and would wrap; holds_the_run tells which.
+    layer = narrow_layer("none", "zero", 0, False, 100)
+    drive = np.full((8, 2, 3), -4096 - over)
+    assert holds_the_run(layer, 8, -4096 - over, -4096 - over, np.int16) == (over == 0)
+    both_runs(layer, drive)
+    _, v, _, _ = run_drive(layer, drive.astype(np.int16), False, prepared(layer).rails(8))
+    assert (v == 8 * (-4096 - over)).all()
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_the_narrow_run_only_while_the_highest_membrane_fits(over):
+    # A membrane held at theta = 16383 without a spike, then 16384 + over more: 32767 fits int16,
+    # 32768 does not and would wrap to -32768 (and not fire).
+    layer = narrow_layer("none", "zero", 0, False, 16383)
+    drive = np.array([16383, 16384 + over])[:, None, None] * np.ones((1, 2, 3), np.int64)
+    assert holds_the_run(layer, 2, 16383, 16384 + over, np.int16) == (over == 0)
+    both_runs(layer, drive)
+    spikes, v, _, _ = run_drive(layer, drive.astype(np.int16), False, prepared(layer).rails(2))
+    assert spikes[1].all() and not spikes[0].any() and (v == 0).all()
+
+
+def test_membrane_extent_follows_resets_and_refractory():
+    layer = narrow_layer("none", "subtract", 0, False, 10, membrane_bits=16)
+    # Peaks 15, then max(theta, 15 - 10) + 15 = 25, then (25 - 10) + 15 = 30; the lowest 3 * -2.
+    assert membrane_extent(layer, 3, -2, 15) == (-6, 30)
+    zero = narrow_layer("none", "zero", 2, False, 10, membrane_bits=16)
+    assert membrane_extent(zero, 3, 0, 15) == (0, 25)  # refractory keeps the previous bound
+    readout = narrow_layer("none", "zero", 0, True, 0, membrane_bits=16)
+    assert membrane_extent(readout, 4, -1, 5) == (-4, 20)
+    assert membrane_extent(readout, 4, -1, 5, cap=9) == (-4, 10)  # stops once past the cap
