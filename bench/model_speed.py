@@ -125,7 +125,7 @@ def compare_peers(net, spikes, repeat, batches, clock):
     same other one left; each keeps its best time."""
     N, T = spikes.shape[:2]
     reference = simulate(net, spikes)
-    kernel = compiled.ENABLED
+    kernel = compiled.ready()
     found, missing = runners(net)
     if found:
         import torch
@@ -133,9 +133,9 @@ def compare_peers(net, spikes, repeat, batches, clock):
     rows = []
     for b in batches:
         starts = range(0, N, b)
-        jobs = {"spikegate": lambda: [simulate(net, spikes[i:i + b]) for i in starts]}
+        jobs = {"spikegate": lambda: _model(net, spikes, starts, b, kernel)}
         if kernel:
-            jobs[NUMPY_PATHS] = lambda: _numpy_paths(net, spikes, starts, b)
+            jobs[NUMPY_PATHS] = lambda: _model(net, spikes, starts, b, False)
         for name, run in found.items():
             chunks = [x[:, i:i + b].contiguous() for i in starts]
             jobs[name] = lambda run=run, chunks=chunks: [run(c) for c in chunks]
@@ -164,9 +164,10 @@ def compare_peers(net, spikes, repeat, batches, clock):
 NUMPY_PATHS = "spikegate, numpy paths"
 
 
-def _numpy_paths(net, spikes, starts, b):
-    """The model with its compiled drive switched off: the same results from numpy alone."""
-    with compiled.switched(False):
+def _model(net, spikes, starts, b, kernel):
+    """The model over the split in batches of b, with its compiled drive from the first call on
+    (``kernel``; what its default mode settles on in a long run) or with its numpy paths alone."""
+    with compiled.switched(kernel):
         return [simulate(net, spikes[i:i + b]) for i in starts]
 
 
@@ -181,7 +182,8 @@ def _check_same_results(net, reference, outs):
 def bench_one(label, net, x, y, repeat, baseline_samples, clock=time.perf_counter):
     spikes = datasets.encode_for(net, x)
     N, T = spikes.shape[:2]
-    best, result = _best(repeat, lambda: simulate(net, spikes), clock)
+    with compiled.switched(True):
+        best, result = _best(repeat, lambda: simulate(net, spikes), clock)
     pred = classify(net, result)
     events = int(result.synaptic_events(spikes, net).sum())
     peers = compare_peers(net, spikes, repeat, sorted({1, 64, N}), clock)
@@ -208,7 +210,7 @@ def _print_peers(r):
         print("  spikegate: the compiled drive (model/compiled.py); 'numpy paths': the same model with it "
               "switched off, in the same run")
     else:
-        print("  spikegate: numpy paths only (numba not installed, or SPIKEGATE_NO_JIT=1)")
+        print("  spikegate: numpy paths only (numba is not installed or does not import)")
     names = [n for n in PEERS if n not in p["missing"]]
     head = "".join(f" | {n:>12} sample-steps/s  ratio  mismatches" for n in names)
     own = " | numpy paths sample-steps/s  kernel gain" if p["kernel"] else ""

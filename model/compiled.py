@@ -1,5 +1,5 @@
-"""A dense layer's drive (bias plus exact synaptic sums) from a compiled kernel, when numba is
-installed: the fast path's heaviest step (:func:`spikegate.model.fastsim.layer_drive`).
+"""A dense layer's drive (bias plus exact synaptic sums) from a compiled kernel (numba): the fast
+path's heaviest step (:func:`spikegate.model.fastsim.layer_drive`).
 
 The kernel computes exactly what the numpy paths compute (:mod:`spikegate.model.fastsyn`,
 :mod:`spikegate.model.patterns`): per sample and step, the bias plus the sum of the weight rows of
@@ -15,9 +15,12 @@ subset sum of a weight column, so its magnitude is at most |bias| + the column's
 (:func:`accumulator_dtype`). numba compiles the kernel once per argument types and keeps it in its
 on-disk cache (``cache=True``), so later processes load it.
 
-Without numba, or with the environment variable ``SPIKEGATE_NO_JIT=1`` (for instance to avoid the
-first call's compilation in a short-lived process), :data:`ENABLED` is false and the numpy paths
-run; both are exact, so the choice only moves time.
+When the kernel runs is :data:`MODE` (environment variable ``SPIKEGATE_JIT``): ``auto`` (the
+default) takes it once this process has spent :data:`LOAD_AFTER` seconds in the numpy paths'
+drives, about what importing numba and loading the kernel costs, so a short run (one command on
+the digits split) never pays that and a long one (sweeps, training, benchmarks) pays it at most
+once, when it has already spent as much; ``on`` takes it from the first call, ``off`` never.
+Without numba the numpy paths run. Both are exact, so the choice only moves time.
 """
 from __future__ import annotations
 
@@ -32,16 +35,22 @@ from .fastsyn import column_bound
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENABLED", "GROUP_STEPS", "accumulator_dtype", "code_drive", "ready", "switched"]
+__all__ = ["MODE", "MODES", "LOAD_AFTER", "GROUP_STEPS", "accumulator_dtype", "code_drive", "ready", "spent",
+           "switched", "wanted"]
 
 # Steps per code: an 8-bit code indexes a 256-entry table, which stays in the cache however
 # random the spikes are.
 GROUP_STEPS = 8
 _ACCUMULATORS = ((np.int16, 1 << 15), (np.int32, 1 << 31))
 
-ENABLED = (importlib.util.find_spec("numba") is not None
-           and os.environ.get("SPIKEGATE_NO_JIT", "").strip() in ("", "0"))
+MODES = ("auto", "on", "off")
+MODE = os.environ.get("SPIKEGATE_JIT", "").strip().lower() or "auto"
+# Seconds in the numpy paths' drives after which ``auto`` loads the kernel: on the development
+# machine importing numba takes 0.27 s and loading the cached kernel on its first call 0.45 s.
+LOAD_AFTER = 0.7
+_numpy_seconds = 0.0
 _kernel = None
+_broken = False  # numba is installed but does not import
 _BIT_COUNT = np.array([bin(c).count("1") for c in range(1 << GROUP_STEPS)], np.int64)
 _BIT_STEPS = np.array([[t for t in range(GROUP_STEPS) if c >> t & 1] + [0] * (GROUP_STEPS - int(_BIT_COUNT[c]))
                        for c in range(1 << GROUP_STEPS)], np.int64)
@@ -49,15 +58,31 @@ _BIT_STEPS = np.array([[t for t in range(GROUP_STEPS) if c >> t & 1] + [0] * (GR
 
 @contextlib.contextmanager
 def switched(on: bool):
-    """Within the block the fast path uses the kernel (``on``, and numba installed) or the numpy
-    paths; for tests and benchmarks that measure or check both."""
-    global ENABLED
-    kept = ENABLED
-    ENABLED = bool(on) and importlib.util.find_spec("numba") is not None
+    """Within the block the fast path takes the kernel from the first call (``on``, when numba
+    imports) or never; for tests and benchmarks that measure or check both. Yields whether the
+    kernel runs."""
+    global MODE
+    kept = MODE
+    MODE = "on" if on else "off"
     try:
-        yield ENABLED
+        yield bool(on) and ready()
     finally:
-        ENABLED = kept
+        MODE = kept
+
+
+def wanted() -> bool:
+    """Whether a dense layer's drive comes from the kernel now (:data:`MODE`)."""
+    if MODE not in MODES:
+        raise ValueError(f"SPIKEGATE_JIT = {MODE!r} is not valid; valid: {', '.join(MODES)}")
+    if MODE == "off" or (MODE == "auto" and _numpy_seconds < LOAD_AFTER):
+        return False
+    return ready()
+
+
+def spent(seconds: float) -> None:
+    """Counts time spent in the numpy paths' drives, which ``auto`` weighs against loading."""
+    global _numpy_seconds
+    _numpy_seconds += seconds
 
 
 def accumulator_dtype(weights: np.ndarray, bias: np.ndarray):
@@ -77,7 +102,7 @@ def code_drive(weights: np.ndarray, bias: np.ndarray, spikes: np.ndarray, sample
     every drive value (the steps' sums are added up in it; it is at least as wide as the
     accumulator type whenever it is the layer's own type or that accumulator type)."""
     if not ready():
-        raise RuntimeError("the compiled drive is switched off or numba is missing: see compiled.ready()")
+        raise RuntimeError("the compiled drive needs numba, which is missing or does not import")
     T, batch = (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
     n_in = spikes.shape[2]
     drive = np.empty((T, batch, weights.shape[1]), state)
@@ -94,19 +119,21 @@ def code_drive(weights: np.ndarray, bias: np.ndarray, spikes: np.ndarray, sample
 
 
 def ready() -> bool:
-    """Whether the fast path takes the kernel: :data:`ENABLED` and numba imports. A numba that
-    is installed but fails to import (say, built for another numpy) switches the kernel off with
+    """Whether the kernel can run: numba imports (the first call imports it and wraps the
+    kernel). A numba that is installed but fails to import (say, built for another numpy) gives
     one logged warning, and the numpy paths run."""
-    global ENABLED, _kernel
-    if ENABLED and _kernel is None:
+    global _kernel, _broken
+    if _kernel is None and not _broken:
+        if importlib.util.find_spec("numba") is None:
+            return False
         try:
-            import numba  # here: importing it costs a third of a second, which only a kernel call repays
+            import numba  # here, not at the top: importing it costs about 0.3 s
         except ImportError as e:
             log.warning("numba does not import (%s): the model runs its numpy paths", e)
-            ENABLED = False
+            _broken = True
             return False
         _kernel = numba.njit(cache=True, nogil=True)(_code_drive)
-    return ENABLED
+    return _kernel is not None
 
 
 def _code_drive(words, n_in, weights, bias, drive, bit_steps, bit_count):

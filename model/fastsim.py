@@ -16,6 +16,8 @@ holds every intermediate value, working in place in the step-major drive.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from . import compiled
@@ -64,21 +66,25 @@ def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndar
     state type (:func:`spikegate.model.prepared.state_dtype`, which bounds every such value; from
     the compiled kernel, in its accumulator type when that is narrower: :func:`run_drive`), for
     its input spikes bool [batch, T, n_in] (``sample_major``, the network's input) or
-    [T, batch, n_in]: from the compiled kernel (:mod:`spikegate.model.compiled`) when it is
-    enabled and an integer type holds the sums exactly; otherwise grouped by spike pattern or as a
+    [T, batch, n_in]: from the compiled kernel (:mod:`spikegate.model.compiled`) when its mode
+    wants it and an integer type holds the sums exactly; otherwise grouped by spike pattern or as a
     float product, whichever the layer's router (:class:`spikegate.model.patterns.Router`)
     estimates cheaper."""
     p = prepared(layer)
-    if compiled.ready() and p.summed() is not None:
+    if compiled.wanted() and p.summed() is not None:
         # In the accumulator's type when that is narrower than the state's: run_drive keeps it
         # if the data allow, which halves the neuron loop's memory traffic.
         weights, bias = p.summed()
         out = weights.dtype if weights.dtype.itemsize < np.dtype(p.state).itemsize else p.state
         return compiled.code_drive(weights, bias, spikes, sample_major, out)
+    start = time.perf_counter()
     if p.int16() is not None and p.router.patterns(spikes, sample_major, layer.n):
-        return pattern_drive(p.int16(), spikes, sample_major, p.state, p.bias)
-    make = drive_sample_major if sample_major else drive_step_major
-    return make(layer.weights, spikes, p.float, p.state, p.bias, p.weights(p.float), p.biased())
+        drive = pattern_drive(p.int16(), spikes, sample_major, p.state, p.bias)
+    else:
+        make = drive_sample_major if sample_major else drive_step_major
+        drive = make(layer.weights, spikes, p.float, p.state, p.bias, p.weights(p.float), p.biased())
+    compiled.spent(time.perf_counter() - start)
+    return drive
 
 
 def run_layer(layer: Layer, syn: np.ndarray, traces: bool = False):

@@ -220,6 +220,16 @@ def run_temp_root(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_drive():
+    """The model's compiled drive from the first call on (``auto`` would take it only once a
+    process has spent some time in the numpy paths, which varies from run to run), so the whole
+    suite checks the kernel; the numpy paths' own modules switch it off (``numpy_paths``)."""
+    from spikegate.model import compiled
+    with compiled.switched(True):
+        yield
+
+
 @pytest.fixture(scope="module")
 def numpy_paths():
     """The model's numpy paths for a whole test module (its compiled drive switched off): for the

@@ -4,6 +4,7 @@ fill a 64-bit word, codes shared and not shared between samples, and the accumul
 int16 / int32 bounds; and ``simulate`` with the kernel on and off against the step-by-step
 evaluation. Skipped as a whole where numba is not installed (the numpy paths are tested in
 test_model_speed.py and test_patterns.py)."""
+import importlib.util
 import logging
 import subprocess
 import sys
@@ -111,15 +112,16 @@ def test_simulate_with_and_without_the_kernel_equals_the_step_by_step_evaluation
 def test_a_numba_that_does_not_import_leaves_the_numpy_paths(monkeypatch, caplog):
     net = random_network(3)
     spikes = random_spikes(3, 4, net.timesteps, net.n_inputs, p=0.3)
+    # Installed (find_spec finds it) but failing to import:
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setattr(compiled, "_kernel", None)
+    monkeypatch.setattr(compiled, "_broken", False)
     with compiled.switched(True):
-        # Installed (switched found it) but failing to import:
-        monkeypatch.setitem(sys.modules, "numba", None)
-        monkeypatch.setattr(compiled, "_kernel", None)
         with caplog.at_level(logging.WARNING, logger="spikegate.model.compiled"):
-            assert not compiled.ready()
+            assert not compiled.ready() and not compiled.wanted()
         assert "numba does not import" in caplog.text and "numpy paths" in caplog.text
-        assert not compiled.ENABLED
-        with pytest.raises(RuntimeError, match="switched off or numba is missing"):
+        with pytest.raises(RuntimeError, match="needs numba, which is missing or does not import"):
             compiled.code_drive(np.zeros((2, 1), np.int16), np.zeros(1, np.int16), np.zeros((1, 1, 2), bool), True,
                                 np.int32)
         got = simulate(net, spikes, traces=True)
@@ -127,24 +129,53 @@ def test_a_numba_that_does_not_import_leaves_the_numpy_paths(monkeypatch, caplog
     assert all(np.array_equal(a, b) for a, b in zip(got.traces, want.traces))
 
 
-def test_switched_restores_the_setting():
-    before = compiled.ENABLED
-    with compiled.switched(not before):
-        assert compiled.ENABLED == (not before)
-        with compiled.switched(before):
-            assert compiled.ENABLED == before
-        assert compiled.ENABLED == (not before)
-    assert compiled.ENABLED == before
+def test_switched_restores_the_mode():
+    before = compiled.MODE
+    with compiled.switched(False) as on:
+        assert compiled.MODE == "off" and not on and not compiled.wanted()
+        with compiled.switched(True) as on:
+            assert compiled.MODE == "on" and on and compiled.wanted()
+        assert compiled.MODE == "off"
+    assert compiled.MODE == before
 
 
-def test_the_environment_switch_turns_the_kernel_off(tmp_path):
-    code = "from spikegate.model import compiled; print(compiled.ENABLED)"
-    for value, want in (("1", "False"), ("0", "True"), ("", "True")):
-        env = {"SPIKEGATE_NO_JIT": value, "PATH": "/usr/bin:/bin"}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
-                             cwd=tmp_path)
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.strip() == want, value
+def wide_state_layer():
+    # Membranes of 20 bits make the state int32; the sums fit int16, so the kernel's drive comes
+    # back in int16 and the numpy paths' in int32: the type tells which path ran.
+    rng = np.random.default_rng(1)
+    return Layer(weights=rng.integers(-50, 51, (16, 5)), bias=np.zeros(5, np.int64), threshold=100,
+                 membrane_bits=20, weight_bits=8)
+
+
+def test_auto_takes_the_kernel_once_the_numpy_drives_have_cost_as_much_as_loading_it(monkeypatch):
+    layer = wide_state_layer()
+    spikes = np.random.default_rng(2).random((3, 4, 16)) < 0.5
+    monkeypatch.setattr(compiled, "MODE", "auto")
+    monkeypatch.setattr(compiled, "_numpy_seconds", 0.0)
+    monkeypatch.setattr(compiled, "LOAD_AFTER", 1e-9)  # any numpy drive at all repays it
+    first = layer_drive(layer, spikes, True)
+    assert first.dtype == np.int32 and compiled._numpy_seconds > 0
+    second = layer_drive(layer, spikes, True)
+    assert second.dtype == np.int16 and np.array_equal(first, second)
+    monkeypatch.setattr(compiled, "LOAD_AFTER", 3600.0)  # never reached: numpy from here on
+    assert layer_drive(layer, spikes, True).dtype == np.int32
+
+
+@pytest.mark.parametrize("value, mode", [("", "auto"), ("auto", "auto"), (" ON ", "on"), ("off", "off")])
+def test_the_environment_sets_the_mode(tmp_path, value, mode):
+    code = "from spikegate.model import compiled; print(compiled.MODE)"
+    env = {"SPIKEGATE_JIT": value, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == mode
+
+
+def test_an_unknown_mode_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(compiled, "MODE", "fast")
+    net = random_network(1)
+    with pytest.raises(ValueError, match=r"SPIKEGATE_JIT = 'fast' is not valid; valid: auto, on, off"):
+        simulate(net, random_spikes(1, 2, net.timesteps, net.n_inputs, p=0.3))
 
 
 def test_a_network_on_both_paths_on_a_rate_code():
