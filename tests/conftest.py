@@ -221,7 +221,7 @@ def run_temp_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compiled_drive():
+def compiled_drive(cache_dirs):
     """The model's compiled drive from the first call on (``auto`` would take it only once a
     process has spent some time in the numpy paths, which varies from run to run), so the whole
     suite checks the kernel; the numpy paths' own modules switch it off (``numpy_paths``)."""
@@ -242,13 +242,17 @@ def numpy_paths():
 @pytest.fixture(scope="session", autouse=True)
 def cache_dirs(tmp_path_factory):
     """Point spikegate's caches (bitstream builds, simulator builds) into the run's temp folder,
-    never the user's ~/.cache/spikegate. Shared by all workers of a run, so a design's locked,
+    never the user's ~/.cache/spikegate, nor numba's cache of the model's kernel into the
+    checkout. Shared by all workers of a run, so a design's locked,
     content-hashed simulator build is still made once per run and reused. XDG_CACHE_HOME stays
     as it is: the SPIKEGATE_* variables take precedence, and YoWASP keeps its compiled tools there."""
     root = run_temp_root(tmp_path_factory) / "spikegate-cache"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPIKEGATE_CACHE", str(root))
         mp.setenv("SPIKEGATE_SIM_CACHE", str(root / "sim"))
+        # numba's compiled model kernel too (read when numba is imported: compiled_drive below,
+        # and nothing imports numba before the fixtures run).
+        mp.setenv("NUMBA_CACHE_DIR", str(root / "numba"))
         yield root
 
 

@@ -20,7 +20,9 @@ from spikegate.model.random import random_network, random_spikes
 from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
 
-pytest.importorskip("numba")
+# Not importorskip: importing numba at collection would fix its cache folder before conftest's
+# fixtures point it into the run's temp folder.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
 
 
 def reference_drive(weights, bias, spikes, sample_major):
