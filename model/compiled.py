@@ -103,6 +103,8 @@ def code_drive(weights: np.ndarray, bias: np.ndarray, spikes: np.ndarray, sample
     accumulator type whenever it is the layer's own type or that accumulator type)."""
     if not ready():
         raise RuntimeError("the compiled drive needs numba, which is missing or does not import")
+    if spikes.dtype != bool:  # the kernel reads each spike as a 0/1 byte
+        raise ValueError(f"spikes must be a bool array, got dtype {spikes.dtype}")
     T, batch = (spikes.shape[1], spikes.shape[0]) if sample_major else spikes.shape[:2]
     n_in = spikes.shape[2]
     drive = np.empty((T, batch, weights.shape[1]), state)

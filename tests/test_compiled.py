@@ -78,6 +78,12 @@ def test_the_accumulator_is_int16_only_below_two_to_the_15(over):
     assert (got == (1 << 15) + over).all()
 
 
+def test_code_drive_refuses_spikes_that_are_not_bool():
+    with pytest.raises(ValueError, match="spikes must be a bool array, got dtype int64"):
+        compiled.code_drive(np.ones((3, 2), np.int16), np.zeros(2, np.int16), np.ones((1, 2, 3), np.int64), True,
+                            np.int32)
+
+
 def test_no_accumulator_past_int32():
     assert compiled.accumulator_dtype(np.full((2, 1), 1 << 30), np.array([0])) is None
     assert compiled.accumulator_dtype(np.full((2, 1), (1 << 30) - 1), np.array([1])) is np.int32
