@@ -72,10 +72,9 @@ def layer_drive(layer: Layer, spikes: np.ndarray, sample_major: bool) -> np.ndar
     estimates cheaper."""
     p = prepared(layer)
     if compiled.wanted() and p.summed() is not None:
-        # In the accumulator's type when that is narrower than the state's: run_drive keeps it
-        # if the data allow, which halves the neuron loop's memory traffic.
-        weights, bias = p.summed()
-        out = weights.dtype if weights.dtype.itemsize < np.dtype(p.state).itemsize else p.state
+        # The drive type may be narrower than the state's: run_drive keeps it if the data allow,
+        # which halves the neuron loop's memory traffic.
+        weights, bias, out = p.summed()
         return compiled.code_drive(weights, bias, spikes, sample_major, out)
     start = time.perf_counter()
     if p.int16() is not None and p.router.patterns(spikes, sample_major, layer.n):

@@ -130,12 +130,16 @@ class _Prepared:
         return self._converted["int16"]
 
     def summed(self):
-        """(weights, bias) in the compiled kernel's accumulator type
-        (:func:`spikegate.model.compiled.accumulator_dtype`), or None when no type is exact."""
+        """(weights, bias, drive type) for the compiled kernel: the weights and bias in its
+        accumulator type (:func:`spikegate.model.compiled.accumulator_dtype`), and the drive in
+        that type when it is narrower than the state's (the neuron loop keeps it if the data
+        allow: :func:`spikegate.model.fastsim.run_drive`), else in the state type; None when no
+        accumulator type is exact."""
         if "summed" not in self._converted:
             w = self.layer().weights
             dtype = accumulator_dtype(w, self.bias)
-            self._converted["summed"] = None if dtype is None else (w.astype(dtype), self.bias.astype(dtype))
+            drive = dtype if dtype is not None and np.dtype(dtype).itemsize < np.dtype(self.state).itemsize else self.state
+            self._converted["summed"] = None if dtype is None else (w.astype(dtype), self.bias.astype(dtype), drive)
         return self._converted["summed"]
 
     def biased(self):
