@@ -18,8 +18,8 @@ from spikegate.model import Layer, Leak, Network, compiled, simulate
 from spikegate.model.fastsim import layer_drive, run_drive
 from spikegate.model.prepared import holds_the_run, membrane_extent, prepared
 from spikegate.model.random import random_network, random_spikes
-from spikegate.model.simulate import simulate_steps
 from test_model import assert_matches_reference
+from test_model_speed import assert_same_results
 
 # Not importorskip: importing numba at collection would fix its cache folder before conftest's
 # fixtures point it into the run's temp folder.
@@ -110,12 +110,8 @@ def test_simulate_with_and_without_the_kernel_equals_the_step_by_step_evaluation
     spikes = random_spikes(seed, batch, net.timesteps, net.n_inputs, p=p)
     with compiled.switched(kernel) as on:
         assert on == kernel
-        fast = simulate(net, spikes, traces=True)
+        assert_same_results(net, spikes)
         assert_matches_reference(net, spikes[:3])  # the scalar transcription of the contract
-    slow = simulate_steps(net, spikes, traces=True)
-    for name in ("spikes", "membranes", "refractory", "traces"):
-        for a, b in zip(getattr(fast, name), getattr(slow, name)):
-            assert a.dtype == b.dtype and np.array_equal(a, b), name
 
 
 def test_a_numba_that_does_not_import_leaves_the_numpy_paths(monkeypatch, caplog):
@@ -133,9 +129,7 @@ def test_a_numba_that_does_not_import_leaves_the_numpy_paths(monkeypatch, caplog
         with pytest.raises(RuntimeError, match="needs numba, which is missing or does not import"):
             compiled.code_drive(np.zeros((2, 1), np.int16), np.zeros(1, np.int16), np.zeros((1, 1, 2), bool), True,
                                 np.int32)
-        got = simulate(net, spikes, traces=True)
-    want = simulate_steps(net, spikes, traces=True)
-    assert all(np.array_equal(a, b) for a, b in zip(got.traces, want.traces))
+        assert_same_results(net, spikes)
 
 
 def test_switched_restores_the_mode():
@@ -197,12 +191,9 @@ def test_a_network_on_both_paths_on_a_rate_code():
     net = Network(layers=layers, timesteps=12)
     levels = rng.integers(0, 5, (70, 100))
     spikes = (np.arange(12)[None, :, None] * levels[:, None, :] // 4 % 3 == 0) & (levels[:, None, :] > 0)
-    with compiled.switched(True):
-        on = simulate(net, spikes, traces=True)
-    with compiled.switched(False):
-        off = simulate(net, spikes, traces=True)
-    for a, b in zip(on.traces + on.spikes, off.traces + off.spikes):
-        assert np.array_equal(a, b)
+    for kernel in (True, False):
+        with compiled.switched(kernel):
+            assert_same_results(net, spikes)
 
 
 def narrow_layer(kind, reset, refractory, readout, theta, membrane_bits=18):
