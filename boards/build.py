@@ -43,7 +43,7 @@ from .errors import BuildError, TimingError
 from .flow import NAME, NOT_RUN, run_flow, synth_options
 from .report import format_report, pll_timing, safe_clock_advice
 from .targets import Board, get_board
-from .toolchain import check_router, resolve, tool_identity
+from .toolchain import PLACER_TIMING_WEIGHT, check_router, resolve, tool_identity
 from ..model.uart import baud_divisor
 from .top import BoardTop, link_baud, pll_for
 from .lanes import AUTO, choose_lanes
@@ -150,6 +150,8 @@ def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, 
     platform = board.platform() if platform is None else platform
     top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
     pnr_opts = "--report report.json --timing-allow-fail"
+    if PLACER_TIMING_WEIGHT[board.family] is not None:
+        pnr_opts += f" --placer-heap-timingweight {PLACER_TIMING_WEIGHT[board.family]}"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
     if router is not None:
@@ -269,7 +271,8 @@ def build(board, net=None, *, lanes=None, clock_mhz: float | None = None, out_di
         "network": {"source": net_source, "name": net.name, "shape": list(net.shape),
                     "timesteps": net.timesteps, "readout": net.readout, "digest": net.digest()},
         "lanes": lanes, **({"lanes_auto": lanes_auto} if auto else {}),
-        "max_events": max_events, "seed": seed, "router": router, "encoder": encoder, "stream": stream,
+        "max_events": max_events, "seed": seed, "router": router,
+        "placer_timing_weight": PLACER_TIMING_WEIGHT[board.family], "encoder": encoder, "stream": stream,
         "schedule": hw.schedule,
         "registered_reads": hw.registered_reads,
         # block RAM ports whose read flip-flop became the block's output register (boards.outreg; ECP5)

@@ -16,12 +16,23 @@ from pathlib import Path
 
 from ..errors import UserError
 
-__all__ = ["Tool", "TOOLS", "ROUTERS", "check_router", "resolve", "tool_identity"]
+__all__ = ["Tool", "TOOLS", "ROUTERS", "PLACER_TIMING_WEIGHT", "check_router", "resolve", "tool_identity"]
 
 # nextpnr's routing algorithms (``--router``), in every flow here (iCE40, ECP5, himbaechel Gowin).
 # router1 is the default for iCE40 and ECP5; on the ULX3S's 64-lane 784-128-10 build it stalls with
 # tens of thousands of wires overused where router2 routes in minutes (docs/timing.md).
 ROUTERS = ("router1", "router2")
+
+# The weight of timing in nextpnr's analytic placer (``--placer-heap-timingweight``; HeAP is the
+# default placer of every flow here) per FPGA family: a connection's pull grows by this weight
+# times its criticality squared; nextpnr's own is 10. On the ECP5 the designs are small against
+# the device (784-128-10 at 4 lanes uses 7 % of the ULX3S's LUTs), so wirelength costs little, and
+# the paths that missed 100 MHz were routes across the die into a block RAM. At 100 the ULX3S's
+# 784-128-10 build meets 100 MHz at 5 of 5 seeds (2 of 5 at 10), and the iCEBreaker's digits build
+# gains 4 % at each of 5 seeds. The Tang Nano 9K's digits build placed slower with it (80.3 MHz
+# against 85.2 at the default seed) and took 2.8 times as long, so Gowin keeps nextpnr's
+# (docs/timing.md, "The placer's timing weight"). None: no option passed.
+PLACER_TIMING_WEIGHT = {"ice40": 100, "ecp5": 100, "gowin": None}
 
 
 def check_router(router) -> None:

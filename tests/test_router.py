@@ -1,5 +1,6 @@
 """`spikegate build --router {router1,router2}`: nextpnr's routing algorithm as a build option,
-checked before any tool runs, passed to nextpnr, part of the cache key and named in the report."""
+checked before any tool runs, passed to nextpnr, part of the cache key and named in the report; and
+the placer's timing weight every build passes (``boards.toolchain.PLACER_TIMING_WEIGHT``)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from spikegate.boards.cache import design_key
 from spikegate.boards.fastest import build_fastest
 from spikegate.boards.flow import NOT_RUN, timeout_advice
 from spikegate.boards.targets import get_board
-from spikegate.boards.toolchain import ROUTERS, resolve
+from spikegate.boards.toolchain import PLACER_TIMING_WEIGHT, ROUTERS, resolve
 from spikegate.cli import main
 from spikegate.model.random import random_network
 
@@ -59,6 +60,12 @@ def test_the_router_reaches_nextpnr_and_the_cache_key(board_name):
 
     (default_cmd, default_key), *routed = [plan_of(r) for r in (None, *ROUTERS)]
     assert "--router" not in default_cmd  # nextpnr's own default: unchanged builds keep their cache keys
+    weight = PLACER_TIMING_WEIGHT[board.family]
+    for cmd, _ in (default_cmd, default_key), *routed:
+        if weight is None:  # nextpnr's own weight
+            assert not any(opt.startswith("--placer-heap") for opt in cmd)
+        else:
+            assert cmd[cmd.index("--placer-heap-timingweight") + 1] == str(weight)
     for router, (cmd, key) in zip(ROUTERS, routed):
         assert cmd[cmd.index("--router") + 1] == router
         assert key != default_key
@@ -74,6 +81,7 @@ def test_a_router2_build_routes_with_router2_and_says_so(tmp_path, capsys, monke
     r = build("icebreaker", _tiny(), router="router2", out_dir=tmp_path / "a", cache_dir=cache / "builds",
               samples=5, **LEAN)
     assert r["router"] == "router2" and r["timing"]["met"] and r["cached"] is False
+    assert r["placer_timing_weight"] == PLACER_TIMING_WEIGHT["ice40"] == 100
     assert (tmp_path / "a" / "icebreaker.bin").read_bytes()[:4096].find(b"\x7e\xaa\x99\x7e") >= 0
     # nextpnr's own log, kept in the cache entry, shows which router ran.
     log = (cache / "builds" / r["cache_key"] / "top.tim").read_text()
