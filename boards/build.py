@@ -150,8 +150,9 @@ def board_top_plan(board: Board, net: Network, hw: HardwareConfig, *, pll=None, 
     platform = board.platform() if platform is None else platform
     top = BoardTop(board, net, hw, pll=pll, baud=baud, encoder=encoder, stream=stream, max_payload=max_payload)
     pnr_opts = "--report report.json --timing-allow-fail"
-    if PLACER_TIMING_WEIGHT[board.family] is not None:
-        pnr_opts += f" --placer-heap-timingweight {PLACER_TIMING_WEIGHT[board.family]}"
+    weight = PLACER_TIMING_WEIGHT[board.family]
+    if weight is not None:
+        pnr_opts += f" --placer-heap-timingweight {weight}"
     if seed is not None:
         pnr_opts += f" --seed {seed}"
     if router is not None:
