@@ -138,8 +138,11 @@ class _Prepared:
         if "summed" not in self._converted:
             w = self.layer().weights
             dtype = accumulator_dtype(w, self.bias)
-            drive = dtype if dtype is not None and np.dtype(dtype).itemsize < np.dtype(self.state).itemsize else self.state
-            self._converted["summed"] = None if dtype is None else (w.astype(dtype), self.bias.astype(dtype), drive)
+            if dtype is None:
+                self._converted["summed"] = None
+            else:
+                drive = dtype if np.dtype(dtype).itemsize < np.dtype(self.state).itemsize else self.state
+                self._converted["summed"] = (w.astype(dtype), self.bias.astype(dtype), drive)
         return self._converted["summed"]
 
     def biased(self):

@@ -3,8 +3,9 @@ int64 product, on both input orders, any number of steps (groups of eight), inpu
 fill a 64-bit word, codes shared and not shared between samples, and the accumulator type's
 int16 / int32 bounds; ``simulate`` with the kernel on and off against the step-by-step
 evaluation; the neuron loop kept in the kernel's narrower type against the state type's, at that
-type's ends; and the modes that say when the kernel runs (SPIKEGATE_JIT). Skipped as a whole where numba is not installed (the numpy paths are tested in
-test_model_speed.py and test_patterns.py)."""
+type's ends; and the modes that say when the kernel runs (SPIKEGATE_JIT). Skipped as a whole
+where numba is not installed (the numpy paths are tested in test_model_speed.py and
+test_patterns.py)."""
 import importlib.util
 import logging
 import subprocess
