@@ -26,7 +26,7 @@ A network that cannot fit a board is reported with the pre-check's reason (neede
 The 784-128-10 network is built as ``MNIST_BUILD`` says: on the iCEBreaker lanes 4 for the hidden
 layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder, the fastest placement
 that fits its 30 block RAMs and 5,280 logic cells; on the ULX3S lanes 64 and 4, the fastest of the
-lane counts measured there (docs/timing.md). ``--mnist-lanes BOARD=P`` builds others;
+lane counts measured there (docs/timing.md), routed by nextpnr's router2 (router1 does not finish it). ``--mnist-lanes BOARD=P`` builds others;
 ``--lanes-auto`` lets every build choose its lanes (README, "Choosing lanes").
 
 ``--registered-reads`` / ``--no-registered-reads`` build every design with or without
@@ -78,8 +78,10 @@ OLD = HERE / "boards_old.json"
 # block RAMs; (64, 4), which Yosys synthesises since the lowest-lane search is a tree (ca601b7),
 # 1,801 at 79-83 MHz (four seeds), 22-23 us, in 18,982 LUTs and 172 block RAMs. The readout stays at 4 lanes:
 # at 8 its 2 groups need the accumulators' forwarding, whose multiplexer held (8, 8) to 86-92 MHz.
+# nextpnr's router1 no longer routes (64, 4) (stalled at 79,000-90,000 overused wires; session 35
+# in docs/timing.md); router2 routes it in about 9 minutes (66.05 MHz at the default seed).
 MNIST_BUILD = {"icebreaker": {"lanes": [4, 1], "max_events": 2048, "encoder": False},
-               "ulx3s-85f": {"lanes": [64, 4]}}
+               "ulx3s-85f": {"lanes": [64, 4], "router": "router2"}}
 
 
 def parse_seeds(text: str) -> list[int | None]:
@@ -239,6 +241,8 @@ def run(boards, networks, seeds, *, mnist_net, data_dir, mnist_lanes, samples, j
             options["registered_reads"] = registered_reads
         if router is not None:  # (the same: an old commit's build() has no router)
             options["router"] = router
+        elif ROUTERS is None:  # an old commit's package: MNIST_BUILD's router, too, is nextpnr's default
+            options.pop("router", None)
         if b in (clocks or {}):
             options["clock_mhz"] = clocks[b]
         name = f"{label} on {b}, seed {'default' if s is None else s}"

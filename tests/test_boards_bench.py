@@ -113,3 +113,28 @@ def test_clock_option_reaches_each_boards_builds_and_bad_ones_are_refused_by_nam
     b.run(["ulx3s-85f", "icebreaker"], ["digits"], [None], mnist_net=None, data_dir=None, mnist_lanes={},
           samples=None, jobs=1, out=tmp_path, clocks={"ulx3s-85f": 100.0})
     assert sorted(seen, key=str) == sorted([("ulx3s-85f", {"clock_mhz": 100.0}), ("icebreaker", {})], key=str)
+
+
+def test_mnist_builds_take_their_router_unless_the_package_or_the_options_say_otherwise(monkeypatch, tmp_path):
+    # router1 does not finish the ULX3S's (64, 4) build: MNIST_BUILD names router2. An old commit's
+    # package (no boards.toolchain.ROUTERS) has no router argument, --router overrides, and
+    # --mnist-lanes builds other lanes with nextpnr's default.
+    b = benches.load("boards")
+    seen = []
+
+    def fake_build(board, label, net, options, seed, out, data_dir, samples):
+        seen.append(options)
+        return {"seed": seed, "fits": False, "error": "not built here"}
+    monkeypatch.setattr(b, "one_build", fake_build)
+
+    def options(**kw):
+        seen.clear()
+        args = dict(mnist_net=None, data_dir=None, mnist_lanes={}, samples=None, jobs=1, out=tmp_path) | kw
+        b.run(["ulx3s-85f"], ["mnist-784-128-10"], [None], **args)
+        return seen[0]
+    assert options() == {"lanes": [64, 4], "router": "router2"}
+    assert options(router="router1") == {"lanes": [64, 4], "router": "router1"}
+    assert options(mnist_lanes={"ulx3s-85f": [4]}) == {"lanes": [4]}
+    monkeypatch.setattr(b, "ROUTERS", None)
+    assert options() == {"lanes": [64, 4]}
+    assert b.MNIST_BUILD["ulx3s-85f"]["router"] == "router2"  # not taken out of the table itself
