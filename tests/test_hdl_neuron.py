@@ -47,7 +47,15 @@ def check_unit(layer, seed, count=40):
     tw_v, tw_r, tw_s = Twin.from_layer(layer)(v, r, acc, bias, theta)
     assert np.array_equal(tw_v, ref_v) and np.array_equal(tw_r, ref_r) and np.array_equal(tw_s, ref_s)
 
-    dut = LIFNeuronUnit.from_layer(layer)
+    got = _run(LIFNeuronUnit.from_layer(layer), theta, v, r, acc, bias)
+    for k in range(len(v)):
+        assert tuple(got[k]) == (ref_v[k], ref_r[k], int(ref_s[k])), (
+            f"v={v[k]} r={r[k]} acc={acc[k]} bias={bias[k]}: gateware {tuple(got[k])}, "
+            f"contract {(ref_v[k], ref_r[k], int(ref_s[k]))}")
+
+
+def _run(dut, theta, v, r, acc, bias):
+    """The unit's (v_next, r_next, spike) for each neuron, fed one a cycle."""
     got = []
 
     async def bench(ctx):
@@ -68,11 +76,7 @@ def check_unit(layer, seed, count=40):
     sim.add_testbench(bench)
     sim.run()
     assert len(got) >= len(v)
-    got = np.array(got, dtype=np.int64)
-    for k in range(len(v)):
-        assert tuple(got[k]) == (ref_v[k], ref_r[k], int(ref_s[k])), (
-            f"v={v[k]} r={r[k]} acc={acc[k]} bias={bias[k]}: gateware {tuple(got[k])}, "
-            f"contract {(ref_v[k], ref_r[k], int(ref_s[k]))}")
+    return np.array(got, dtype=np.int64)[:len(v)]
 
 
 LEAKS = [Leak.none(), Leak.shift(1), Leak.shift(3), Leak.shift(15), Leak.multiply(3, 2), Leak.multiply(0, 4),
@@ -91,6 +95,24 @@ def test_theta_next_to_rail_and_saturation(vb):
     # theta = vhi - 1: only a membrane saturated at the top rail fires.
     check_unit(_layer(7, 4 if vb < 8 else 8, vb, Leak.none(), "subtract", 0, False, vhi - 1), seed=2)
     check_unit(_layer(7, 4 if vb < 8 else 8, vb, Leak.shift(1), "zero", 2, False, 0), seed=3)
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_the_top_rail_as_threshold_never_fires(reset):
+    # A winner-take-all layer's lanes compare with theta = hi (hdl.learning_engine), outside the
+    # contract's thresholds, so that the sweep never fires: not even a sum above hi, which
+    # saturates to hi. theta = hi - 1 fires exactly the sums that saturate to hi, so the contract
+    # at hi - 1 gives the expected membranes.
+    vlo, vhi = signed_range(8)
+    layer = _layer(7, 8, 8, Leak.none(), reset, 0, False, vhi - 1)
+    v, r, acc, bias = _vectors(layer, np.random.default_rng(5), 200)
+    lay = Layer(weights=np.zeros((layer.n_in, len(v)), np.int64), bias=bias, threshold=vhi - 1, weight_bits=8,
+                membrane_bits=8, leak=layer.leak, reset=reset)
+    ref_v, _, ref_s = lif.lif_step(lay, v, r, acc)
+    assert ref_s.sum() >= 5  # sums at or above hi are among the vectors
+    got = _run(LIFNeuronUnit.from_layer(layer), vhi, v, r, acc, bias)
+    assert not got[:, 2].any()
+    assert np.array_equal(got[:, 0], np.where(ref_s, vhi, ref_v))
 
 
 def test_readout_unit():
