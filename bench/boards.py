@@ -26,8 +26,9 @@ A network that cannot fit a board is reported with the pre-check's reason (neede
 The 784-128-10 network is built as ``MNIST_BUILD`` says: on the iCEBreaker lanes 4 for the hidden
 layer and 1 for the readout, a 2,048-word input buffer, no on-chip encoder, the fastest placement
 that fits its 30 block RAMs and 5,280 logic cells; on the ULX3S lanes 64 and 4, the fastest of the
-lane counts measured there (docs/timing.md), routed by nextpnr's router2 (router1 does not finish it). ``--mnist-lanes BOARD=P`` builds others;
-``--lanes-auto`` lets every build choose its lanes (README, "Choosing lanes").
+lane counts measured there (docs/timing.md), routed by nextpnr's router2 (router1 does not finish
+it). ``--mnist-lanes BOARD=P`` builds others; ``--lanes-auto`` lets every build choose its lanes
+(README, "Choosing lanes").
 
 ``--registered-reads`` / ``--no-registered-reads`` build every design with or without
 ``HardwareConfig.registered_reads`` (a flip-flop behind every block RAM read; README "Registered

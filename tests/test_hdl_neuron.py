@@ -103,7 +103,7 @@ def test_the_top_rail_as_threshold_never_fires(reset):
     # contract's thresholds, so that the sweep never fires: not even a sum above hi, which
     # saturates to hi. theta = hi - 1 fires exactly the sums that saturate to hi, so the contract
     # at hi - 1 gives the expected membranes.
-    vlo, vhi = signed_range(8)
+    vhi = signed_range(8)[1]
     layer = _layer(7, 8, 8, Leak.none(), reset, 0, False, vhi - 1)
     v, r, acc, bias = _vectors(layer, np.random.default_rng(5), 200)
     lay = Layer(weights=np.zeros((layer.n_in, len(v)), np.int64), bias=bias, threshold=vhi - 1, weight_bits=8,
