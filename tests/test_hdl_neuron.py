@@ -39,11 +39,7 @@ def check_unit(layer, seed, count=40):
     rng = np.random.default_rng(seed)
     v, r, acc, bias = _vectors(layer, rng, count)
     theta = layer.threshold
-    # The contract: step with syn = acc, bias per neuron.
-    lay = Layer(weights=np.zeros((layer.n_in, len(v)), np.int64), bias=bias, threshold=theta,
-                weight_bits=layer.weight_bits, membrane_bits=layer.membrane_bits, leak=layer.leak,
-                reset=layer.reset, refractory=layer.refractory, readout=layer.readout)
-    ref_v, ref_r, ref_s = lif.lif_step(lay, v, r, acc)
+    ref_v, ref_r, ref_s = _contract(layer, v, r, acc, bias)
     tw_v, tw_r, tw_s = Twin.from_layer(layer)(v, r, acc, bias, theta)
     assert np.array_equal(tw_v, ref_v) and np.array_equal(tw_r, ref_r) and np.array_equal(tw_s, ref_s)
 
@@ -52,6 +48,14 @@ def check_unit(layer, seed, count=40):
         assert tuple(got[k]) == (ref_v[k], ref_r[k], int(ref_s[k])), (
             f"v={v[k]} r={r[k]} acc={acc[k]} bias={bias[k]}: gateware {tuple(got[k])}, "
             f"contract {(ref_v[k], ref_r[k], int(ref_s[k]))}")
+
+
+def _contract(layer, v, r, acc, bias):
+    """The contract: ``layer``'s step with syn = acc, a bias per neuron."""
+    lay = Layer(weights=np.zeros((layer.n_in, len(v)), np.int64), bias=bias, threshold=layer.threshold,
+                weight_bits=layer.weight_bits, membrane_bits=layer.membrane_bits, leak=layer.leak,
+                reset=layer.reset, refractory=layer.refractory, readout=layer.readout)
+    return lif.lif_step(lay, v, r, acc)
 
 
 def _run(dut, theta, v, r, acc, bias):
@@ -106,9 +110,7 @@ def test_the_top_rail_as_threshold_never_fires(reset):
     vhi = signed_range(8)[1]
     layer = _layer(7, 8, 8, Leak.none(), reset, 0, False, vhi - 1)
     v, r, acc, bias = _vectors(layer, np.random.default_rng(5), 200)
-    lay = Layer(weights=np.zeros((layer.n_in, len(v)), np.int64), bias=bias, threshold=vhi - 1, weight_bits=8,
-                membrane_bits=8, leak=layer.leak, reset=reset)
-    ref_v, _, ref_s = lif.lif_step(lay, v, r, acc)
+    ref_v, _, ref_s = _contract(layer, v, r, acc, bias)
     assert ref_s.sum() >= 5  # sums at or above hi are among the vectors
     got = _run(LIFNeuronUnit.from_layer(layer), vhi, v, r, acc, bias)
     assert not got[:, 2].any()
