@@ -79,8 +79,8 @@ OLD = HERE / "boards_old.json"
 # block RAMs; (64, 4), which Yosys synthesises since the lowest-lane search is a tree (ca601b7),
 # 1,801 at 79-83 MHz (four seeds), 22-23 us, in 18,982 LUTs and 172 block RAMs. The readout stays at 4 lanes:
 # at 8 its 2 groups need the accumulators' forwarding, whose multiplexer held (8, 8) to 86-92 MHz.
-# nextpnr's router1 no longer routes (64, 4) (stalled at 79,000-90,000 overused wires; session 35
-# in docs/timing.md); router2 routes it in about 9 minutes (66.05 MHz at the default seed).
+# nextpnr's router1 no longer routes (64, 4) (stalled with 79,000-90,000 arcs left to route;
+# session 35 in docs/timing.md); router2 routes it in about 9 minutes (66.05 MHz at the default seed).
 MNIST_BUILD = {"icebreaker": {"lanes": [4, 1], "max_events": 2048, "encoder": False},
                "ulx3s-85f": {"lanes": [64, 4], "router": "router2"}}
 
